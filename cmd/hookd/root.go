@@ -1,0 +1,26 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	// Backends and providers register themselves.
+	_ "github.com/hookd/hookd/eventlog/sqlite"
+	_ "github.com/hookd/hookd/listener/mailjet"
+)
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "hookd",
+		Short:         "hookd receives email provider webhooks, stores every event and runs rules on them",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(
+		newServeCmd(),
+		newCheckCmd(),
+		newEventsCmd(),
+		newSendCmd(),
+		newVersionCmd(),
+	)
+	return root
+}

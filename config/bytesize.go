@@ -1,0 +1,41 @@
+package config
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/dustin/go-humanize"
+	"github.com/goccy/go-yaml/ast"
+)
+
+// UnmarshalYAML decodes a size written as a number of bytes or a number
+// with a unit, such as 1048576, "512KiB", "1MiB" or "2MB". It implements
+// goccy/go-yaml's NodeUnmarshaler.
+func (b *ByteSize) UnmarshalYAML(n ast.Node) error {
+	if t, ok := n.(*ast.TagNode); ok {
+		n = t.Value
+	}
+	var s string
+	switch v := n.(type) {
+	case *ast.StringNode:
+		s = v.Value
+	case *ast.IntegerNode:
+		s = v.GetToken().Value
+	default:
+		return fmt.Errorf("want %s, got %s", describe(byteSizeType), kindOf(n))
+	}
+	size, err := parseSize(s)
+	if err != nil {
+		return err
+	}
+	*b = size
+	return nil
+}
+
+func parseSize(s string) (ByteSize, error) {
+	n, err := humanize.ParseBytes(s)
+	if err != nil || n > math.MaxInt64 {
+		return 0, fmt.Errorf("invalid size %q: want a number of bytes, or a number with a unit such as \"512KiB\", \"1MiB\" or \"2MB\"", s)
+	}
+	return ByteSize(n), nil
+}

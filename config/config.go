@@ -1,0 +1,121 @@
+// Package config loads hookd's YAML configuration: the listeners, the data
+// directory, the event log and store backends, limits and the webhook sources.
+// It is a top-level package (not part of configs/, which holds only YAML) so
+// that every command loads and validates the file the same way.
+package config
+
+import (
+	"time"
+
+	"github.com/hookd/hookd/eventlog"
+)
+
+// Config is the whole configuration file. Every field has a default that
+// SetDefaults fills in where the field is zero, so a file with only sources
+// works; Load reads, defaults and validates a file in one step.
+type Config struct {
+	// Listen is the address of the public hooks listener. Default ":8080".
+	Listen string `yaml:"listen"`
+	// Admin is the API, dashboard and metrics listener.
+	Admin Admin `yaml:"admin"`
+	// Data is the directory where SQLite files live. A relative data in a
+	// configuration file resolves against that file's directory; the
+	// default "./data" and a --data flag resolve against the working
+	// directory.
+	Data string `yaml:"data"`
+	// Log selects the event log backend. Default backend sqlite.
+	Log eventlog.Config `yaml:"log"`
+	// Store selects the read model's database. Default driver sqlite.
+	Store Store `yaml:"store"`
+	// Limits bound what one request may cost.
+	Limits Limits `yaml:"limits"`
+	// Sources are the webhook senders hookd accepts, one route each.
+	Sources []Source `yaml:"sources"`
+	// Rules are rule file paths or globs, relative to the config file.
+	Rules []string `yaml:"rules"`
+
+	// File is the path the configuration was loaded from, as given to Load
+	// ("" for the built-in default); relative rule paths resolve against its
+	// directory.
+	File string `yaml:"-"`
+}
+
+// Admin configures the admin listener.
+type Admin struct {
+	// Listen is the admin address. Default "127.0.0.1:8081".
+	Listen string `yaml:"listen"`
+	// Token, when set, is required on /api and /ui as a bearer token. It
+	// must be at least 16 bytes long.
+	Token string `yaml:"token"`
+}
+
+// Store configures the read model.
+type Store struct {
+	// Driver is sqlite (default) or postgres.
+	Driver string `yaml:"driver"`
+	// DSN is the connection string for postgres; it is an error with
+	// sqlite, which keeps its file in Config.Data.
+	DSN string `yaml:"dsn"`
+}
+
+// Limits bound request sizes and timings. A zero field takes its default.
+type Limits struct {
+	// MaxBody is the largest request body accepted, e.g. "1MiB" (default).
+	// Larger bodies get 413.
+	MaxBody ByteSize `yaml:"max_body"`
+	// ReadHeaderTimeout bounds how long a client may take to send its
+	// request headers. Default 10s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds how long a client may take to send a whole
+	// request. Default 30s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// BatchWait is how long the group commit waits for more events before
+	// it commits a batch that is not full. Default 1ms.
+	BatchWait time.Duration `yaml:"batch_wait"`
+	// BatchSize is the most events one group commit holds. Default 1000.
+	BatchSize int `yaml:"batch_size"`
+}
+
+// Source is one webhook sender.
+type Source struct {
+	// Name identifies the source in events and routes. Required, unique,
+	// and URL-safe: letters, digits, '.', '_', '~' and '-', starting with a
+	// letter or a digit.
+	Name string `yaml:"name"`
+	// Provider is the adapter that decodes its bodies, e.g. mailjet.
+	Provider string `yaml:"provider"`
+	// Path is the route; default "/hooks/{name}". It starts with "/" and is
+	// unique among the sources.
+	Path string `yaml:"path"`
+	// Auth is how a request proves it comes from the source. Empty means
+	// none, which is logged as a warning at start.
+	Auth Auth `yaml:"auth"`
+}
+
+// Auth holds at most one authentication method; with neither, the source
+// accepts any request.
+type Auth struct {
+	Basic *BasicAuth `yaml:"basic"`
+	Token *TokenAuth `yaml:"token"`
+}
+
+// BasicAuth is HTTP basic authentication: Mailjet sends the user:pass@ of the
+// registered callback URL as an Authorization header. Both fields are
+// required.
+type BasicAuth struct {
+	User     string `yaml:"user"`
+	Password string `yaml:"password"`
+}
+
+// TokenAuth is a shared secret in the URL: as the query parameter Param
+// (default "token") or as the path segment after the source's path
+// ("/hooks/mailjet/SECRET"). Value must be at least 16 bytes long.
+type TokenAuth struct {
+	Value string `yaml:"value"`
+	Param string `yaml:"param"`
+}
+
+// ByteSize is a size in bytes written as "512KiB", "1MiB", "1MB" or a number.
+// KiB and MiB are powers of 1024, kB and MB powers of 1000; case and a space
+// before the unit do not matter.
+type ByteSize int64

@@ -1,0 +1,409 @@
+package config_test
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/spf13/pflag"
+
+	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/eventlog"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/errors")
+
+// known is what a binary with the mailjet provider and three log backends
+// would pass.
+var known = config.Known{Providers: []string{"mailjet"}, Backends: []string{"nats", "postgres", "sqlite"}}
+
+// secret is the value of HOOKD_TEST_SECRET: YAML's special characters, so
+// that a naive textual expansion would change the document.
+const secret = `p#ss: "w'rd" {x}, - [y] & *z ! % @ ` + "`\nline2"
+
+func setEnv(t *testing.T) {
+	t.Setenv("HOOKD_TEST_SECRET", secret)
+	t.Setenv("HOOKD_TEST_USER", "a: b")
+	t.Setenv("HOOKD_TEST_SIZE", "2MiB")
+	t.Setenv("HOOKD_TEST_DURATION", "45s")
+	t.Setenv("HOOKD_TEST_COUNT", "250")
+	for _, name := range []string{"HOOKD_TEST_UNSET", "HOOKD_TEST_UNSET_TOKEN"} {
+		t.Setenv(name, "") // restored after the test
+		os.Unsetenv(name)
+	}
+}
+
+// defaults is what minimal.yaml, which has only sources, loads as.
+func defaults(file string) *config.Config {
+	return &config.Config{
+		Listen: ":8080",
+		Admin:  config.Admin{Listen: "127.0.0.1:8081"},
+		Data:   "./data",
+		Log:    eventlog.Config{Backend: "sqlite"},
+		Store:  config.Store{Driver: "sqlite"},
+		Limits: config.Limits{
+			MaxBody:           1 << 20,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			BatchWait:         time.Millisecond,
+			BatchSize:         1000,
+		},
+		Sources: []config.Source{{Name: "mailjet", Provider: "mailjet", Path: "/hooks/mailjet"}},
+		File:    file,
+	}
+}
+
+func TestLoad(t *testing.T) {
+	setEnv(t)
+	tests := []struct {
+		name string
+		path string
+		want func() *config.Config
+	}{
+		{
+			name: "only sources gets every default",
+			path: "testdata/minimal.yaml",
+			want: func() *config.Config { return defaults("testdata/minimal.yaml") },
+		},
+		{
+			name: "built-in default",
+			path: "",
+			want: func() *config.Config { return defaults("") },
+		},
+		{
+			name: "every key set",
+			path: "testdata/full.yaml",
+			want: func() *config.Config {
+				return &config.Config{
+					Listen: "0.0.0.0:9000",
+					Admin:  config.Admin{Listen: "127.0.0.1:9001", Token: "an-admin-token-of-32-bytes-length"},
+					Data:   "/var/lib/hookd",
+					Log:    eventlog.Config{Backend: "postgres", DSN: "postgres://hookd@db/hookd"},
+					Store:  config.Store{Driver: "postgres", DSN: "postgres://hookd@db/hookd"},
+					Limits: config.Limits{
+						MaxBody:           512 << 10,
+						ReadHeaderTimeout: 5 * time.Second,
+						ReadTimeout:       time.Minute,
+						BatchWait:         2 * time.Millisecond,
+						BatchSize:         100,
+					},
+					Sources: []config.Source{{
+						Name: "mailjet", Provider: "mailjet", Path: "/in/mj",
+						Auth: config.Auth{Token: &config.TokenAuth{Value: "0123456789abcdef", Param: "token"}},
+					}},
+					Rules: []string{"rules/*.yaml", "extra.yaml"},
+					File:  "testdata/full.yaml",
+				}
+			},
+		},
+		{
+			name: "environment variables expand in values without changing the document",
+			path: "testdata/env.yaml",
+			want: func() *config.Config {
+				c := defaults("testdata/env.yaml")
+				c.Admin.Token = secret
+				c.Limits.MaxBody = 2 << 20
+				c.Limits.ReadTimeout = 45 * time.Second
+				c.Limits.BatchSize = 250
+				c.Sources = []config.Source{
+					{Name: "plain", Provider: "mailjet", Path: "/hooks/plain",
+						Auth: config.Auth{Basic: &config.BasicAuth{User: "hookd", Password: secret}}},
+					{Name: "quoted", Provider: "mailjet", Path: "/hooks/quoted",
+						Auth: config.Auth{Basic: &config.BasicAuth{User: "u-a: b", Password: secret}}},
+					{Name: "single-quoted", Provider: "mailjet", Path: "/hooks/single-quoted",
+						Auth: config.Auth{Token: &config.TokenAuth{Value: secret + secret, Param: "token"}}},
+					{Name: "literal", Provider: "mailjet", Path: "/hooks/${literal}/$x"},
+				}
+				return c
+			},
+		},
+		{
+			name: "anchors, aliases and merge keys",
+			path: "testdata/anchors.yaml",
+			want: func() *config.Config {
+				c := defaults("testdata/anchors.yaml")
+				auth := config.Auth{Basic: &config.BasicAuth{User: "hookd", Password: secret}}
+				c.Sources = []config.Source{
+					{Name: "mailjet", Provider: "mailjet", Path: "/hooks/mailjet", Auth: auth},
+					{Name: "mailjet-eu", Provider: "mailjet", Path: "/hooks/mailjet-eu", Auth: auth},
+					{Name: "mailjet-us", Provider: "mailjet", Path: "/hooks/mailjet-us", Auth: auth},
+				}
+				return c
+			},
+		},
+		{
+			name: "numbers and booleans in string fields keep their text",
+			path: "testdata/numbers.yaml",
+			want: func() *config.Config {
+				c := defaults("testdata/numbers.yaml")
+				c.Sources = []config.Source{
+					{Name: "0123", Provider: "mailjet", Path: "/hooks/0123",
+						Auth: config.Auth{Basic: &config.BasicAuth{User: "true", Password: "0123"}}},
+					{Name: "1e3", Provider: "mailjet", Path: "/hooks/1e3",
+						Auth: config.Auth{Basic: &config.BasicAuth{User: "0x1F", Password: "1e3"}}},
+				}
+				return c
+			},
+		},
+		{
+			name: "relative data resolves against the file's directory",
+			path: "testdata/sub/relative-data.yaml",
+			want: func() *config.Config {
+				c := defaults("testdata/sub/relative-data.yaml")
+				c.Data = filepath.Join("testdata", "sub", "state")
+				return c
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := config.Load(tt.path, known)
+			if err != nil {
+				t.Fatalf("Load(%q): %v", tt.path, err)
+			}
+			if want := tt.want(); !reflect.DeepEqual(got, want) {
+				t.Errorf("Load(%q) =\n%s\nwant\n%s", tt.path, dump(t, got), dump(t, want))
+			}
+		})
+	}
+}
+
+func dump(t *testing.T, c *config.Config) string {
+	t.Helper()
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b) + "file: " + c.File
+}
+
+func TestLoadExample(t *testing.T) {
+	t.Setenv("HOOKD_ADMIN_TOKEN", "admin-token-0123456789")
+	t.Setenv("MAILJET_HOOK_PASSWORD", "hook-password")
+	t.Setenv("MAILJET_TRANSACTIONAL_TOKEN", "transactional-token-0123456789")
+	path := filepath.Join("..", "configs", "hookd-example.yaml")
+	c, err := config.Load(path, known)
+	if err != nil {
+		t.Fatalf("Load(%q): %v", path, err)
+	}
+	if c.Admin.Token != "admin-token-0123456789" {
+		t.Errorf("admin.token = %q", c.Admin.Token)
+	}
+	if c.Data != filepath.Join("..", "configs", "data") {
+		t.Errorf("data = %q, want it relative to the file", c.Data)
+	}
+	want := []config.Source{
+		{Name: "mailjet", Provider: "mailjet", Path: "/hooks/mailjet",
+			Auth: config.Auth{Basic: &config.BasicAuth{User: "hookd", Password: "hook-password"}}},
+		{Name: "mailjet-transactional", Provider: "mailjet", Path: "/in/transactional",
+			Auth: config.Auth{Token: &config.TokenAuth{Value: "transactional-token-0123456789", Param: "key"}}},
+	}
+	if !reflect.DeepEqual(c.Sources, want) {
+		t.Errorf("sources = %+v, want %+v", c.Sources, want)
+	}
+	if want := []string{"rules/*.yaml"}; !reflect.DeepEqual(c.Rules, want) {
+		t.Errorf("rules = %q, want %q", c.Rules, want)
+	}
+}
+
+// TestLoadErrors loads every testdata/errors/NAME.yaml and compares the
+// error with NAME.golden; go test -update rewrites the golden files.
+func TestLoadErrors(t *testing.T) {
+	setEnv(t)
+	files, err := filepath.Glob("testdata/errors/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no test files: %v", err)
+	}
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			_, err := config.Load(file, known)
+			if err == nil {
+				t.Fatalf("Load(%q) succeeded, want an error", file)
+			}
+			var ce *config.Error
+			if !errors.As(err, &ce) {
+				t.Errorf("Load(%q) error %T is not a *config.Error", file, err)
+			}
+			got := err.Error() + "\n"
+			for _, s := range []string{secret, "short-secret", "long-enough", "postgres://"} {
+				if strings.Contains(got, s) {
+					t.Errorf("error reveals the secret %q:\n%s", s, got)
+				}
+			}
+			golden := strings.TrimSuffix(file, ".yaml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("Load(%q) error:\n%s\nwant (%s):\n%s", file, got, golden, want)
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := config.Load("testdata/does-not-exist.yaml")
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load of a missing file: %v, want os.ErrNotExist", err)
+	}
+}
+
+// TestLoadUnknownNames checks that without known names any provider and
+// backend pass, and that known names are checked.
+func TestLoadUnknownNames(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hookd.yaml")
+	src := "log: {backend: kafka}\nsources: [{name: s, provider: sendgrid}]\n"
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Load(path); err != nil {
+		t.Errorf("Load without known names: %v", err)
+	}
+	_, err := config.Load(path, config.Known{Providers: []string{"mailjet"}}, config.Known{Backends: []string{"sqlite"}})
+	want := path + `:1:16: log.backend: unknown backend "kafka" (known: sqlite)` + "\n" +
+		path + `:2:31: sources[0].provider: unknown provider "sendgrid" (known: mailjet)`
+	if err == nil || err.Error() != want {
+		t.Errorf("Load with known names: %v\nwant %s", err, want)
+	}
+}
+
+func TestFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		want    func(*config.Config)
+		wantErr string
+	}{
+		{
+			name: "no flags: the built-in default",
+			want: func(*config.Config) {},
+		},
+		{
+			name: "flags win over the file",
+			args: []string{"--config", "testdata/sub/relative-data.yaml", "--listen", ":9000", "--admin-listen", "127.0.0.1:9001", "--data", "here"},
+			want: func(c *config.Config) {
+				c.File = "testdata/sub/relative-data.yaml"
+				c.Listen, c.Admin.Listen, c.Data = ":9000", "127.0.0.1:9001", "here"
+			},
+		},
+		{
+			name:    "a bad flag value names the flag",
+			args:    []string{"--listen", "nowhere", "--admin-listen", "localhost:http"},
+			wantErr: `--listen: invalid address "nowhere": want host:port, such as ":8080" or "127.0.0.1:8081"`,
+		},
+		{
+			name:    "the file's errors still name the file",
+			args:    []string{"--config", "testdata/errors/postgres.yaml", "--data", "here"},
+			wantErr: "testdata/errors/postgres.yaml:1:1: log.dsn: required with backend postgres\ntestdata/errors/postgres.yaml:3:1: store.dsn: required with driver postgres",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var f config.Flags
+			fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+			f.Register(fs)
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			got, err := f.Load(known)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("Load: %v\nwant %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			want := defaults("")
+			tt.want(want)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("Load =\n%s\nwant\n%s", dump(t, got), dump(t, want))
+			}
+		})
+	}
+}
+
+func TestName(t *testing.T) {
+	for _, tt := range []struct{ file, want string }{
+		{"", "built-in hookd.yaml"},
+		{"/etc/hookd/hookd.yaml", "/etc/hookd/hookd.yaml"},
+	} {
+		if got := (&config.Config{File: tt.file}).Name(); got != tt.want {
+			t.Errorf("Config{File: %q}.Name() = %q, want %q", tt.file, got, tt.want)
+		}
+	}
+}
+
+// TestValidate checks a Config built in code: the errors name the fields,
+// with no file position, and SetDefaults does not hide a negative limit.
+func TestValidate(t *testing.T) {
+	c := &config.Config{
+		Sources: []config.Source{{Name: "mailjet", Provider: "mailjet"}},
+		Limits:  config.Limits{MaxBody: -1, ReadTimeout: -time.Second, BatchSize: -1},
+	}
+	c.SetDefaults()
+	err := c.Validate()
+	want := "limits.max_body: must be positive\nlimits.read_timeout: must be positive\nlimits.batch_size: must be positive"
+	if err == nil || err.Error() != want {
+		t.Errorf("Validate: %v\nwant %s", err, want)
+	}
+	c.Limits = config.Limits{}
+	c.SetDefaults()
+	if err := c.Validate(known); err != nil {
+		t.Errorf("Validate with defaults: %v", err)
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    config.ByteSize
+		wantErr string
+	}{
+		{in: "1048576", want: 1 << 20},
+		{in: "0", want: 0},
+		{in: "512KiB", want: 512 << 10},
+		{in: "1MiB", want: 1 << 20},
+		{in: "2MB", want: 2_000_000},
+		{in: "1 GiB", want: 1 << 30},
+		{in: "1.5kib", want: 1536},
+		{in: `"64kB"`, want: 64_000},
+		{in: "-1", wantErr: `invalid size "-1"`},
+		{in: "2XB", wantErr: `invalid size "2XB"`},
+		{in: "lots", wantErr: `invalid size "lots"`},
+		{in: `""`, wantErr: `invalid size ""`},
+		{in: "99999999999999999999", wantErr: `invalid size "99999999999999999999"`},
+		{in: "[1]", wantErr: `want a size such as "1MiB", got a list`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			var v struct {
+				Size config.ByteSize `yaml:"size"`
+			}
+			err := yaml.Unmarshal([]byte("size: "+tt.in), &v)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("unmarshal %s: %v, want an error containing %s", tt.in, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || v.Size != tt.want {
+				t.Errorf("unmarshal %s = %d, %v; want %d", tt.in, v.Size, err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,287 @@
+package config
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
+	"github.com/spf13/pflag"
+
+	"github.com/hookd/hookd/configs"
+)
+
+const (
+	// builtin is the file of the default configuration in configs.FS.
+	builtin = "hookd.yaml"
+	// builtinName is what errors and Config.Name call it.
+	builtinName = "built-in hookd.yaml"
+)
+
+// Error is one problem in a configuration. Load locates it in the file; an
+// Error from Validate on a Config built in code has only Field and Err.
+// Its message never contains a secret value.
+type Error struct {
+	// File is the configuration file as given to Load, or "built-in
+	// hookd.yaml"; "" when the problem is not in a file.
+	File string
+	// Line and Column are 1-based; 0 when unknown.
+	Line, Column int
+	// Field is the path of the offending key, e.g.
+	// "sources[1].auth.basic.password" (indexes count from 0), or a
+	// command-line flag such as "--listen"; "" for a problem of the whole
+	// document, such as a syntax error.
+	Field string
+	// Err says what is wrong.
+	Err error
+}
+
+// Error formats e as "file:line:col: field: problem", leaving out the parts
+// that are unknown.
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d", e.Line)
+			if e.Column > 0 {
+				fmt.Fprintf(&b, ":%d", e.Column)
+			}
+		}
+		b.WriteString(": ")
+	}
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+// Unwrap returns e.Err.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Known lists the names that registries hold at run time, so that
+// validation can reject a provider or an event log backend that no package
+// registered, without this package importing them. An empty list means
+// that kind of name is not checked.
+type Known struct {
+	// Providers are the registered provider names (listener.Providers()).
+	Providers []string
+	// Backends are the registered event log backends (eventlog.Backends()).
+	Backends []string
+}
+
+// Load reads the YAML configuration file at path, or the built-in default
+// configs/hookd.yaml when path is "", then expands ${VAR} references,
+// applies the defaults (SetDefaults) and validates the result (Validate)
+// against the known names, if given. It sets Config.File to path.
+//
+// A value's ${VAR} is replaced with the environment variable VAR after the
+// YAML is parsed, so the variable's text becomes the value whatever
+// characters it holds; $${ stands for a literal "${". Keys are never
+// expanded. An unset variable, an unknown key and a value of the wrong type
+// are errors. Every error is an *Error, or several joined with errors.Join,
+// located at the file, line and column of the offending field.
+func Load(path string, known ...Known) (*Config, error) {
+	return (&Flags{File: path}).Load(known...)
+}
+
+// Flags are the command-line flags shared by every command that loads the
+// configuration: the file to load, and overrides that win over the file
+// when given.
+type Flags struct {
+	// File is --config; "" loads the built-in default.
+	File string
+	// Listen is --listen, overriding listen.
+	Listen string
+	// AdminListen is --admin-listen, overriding admin.listen.
+	AdminListen string
+	// Data is --data, overriding data; a relative one resolves against
+	// the working directory.
+	Data string
+}
+
+// Register adds --config, --listen, --admin-listen and --data to fs.
+func (f *Flags) Register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.File, "config", "", "configuration `file` (default: the built-in hookd.yaml)")
+	fs.StringVar(&f.Listen, "listen", "", "hooks listener `address`, overriding listen")
+	fs.StringVar(&f.AdminListen, "admin-listen", "", "admin listener `address`, overriding admin.listen")
+	fs.StringVar(&f.Data, "data", "", "data `directory`, overriding data")
+}
+
+// Load loads f.File as Load does, with the flags that were given replacing
+// the file's values before the defaults and validation. A problem with an
+// overridden value names the flag instead of the file.
+func (f *Flags) Load(known ...Known) (*Config, error) {
+	name := f.File
+	var (
+		src []byte
+		err error
+	)
+	if f.File == "" {
+		name = builtinName
+		src, err = configs.FS.ReadFile(builtin)
+	} else {
+		src, err = os.ReadFile(f.File)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	cfg, idx, err := decode(name, src)
+	if err != nil {
+		return nil, err
+	}
+	cfg.File = f.File
+	if f.File != "" && cfg.Data != "" && !filepath.IsAbs(cfg.Data) {
+		cfg.Data = filepath.Join(filepath.Dir(f.File), cfg.Data)
+	}
+	flagged := map[string]string{}
+	for _, o := range []struct {
+		field, flag, value string
+		dst                *string
+	}{
+		{"listen", "--listen", f.Listen, &cfg.Listen},
+		{"admin.listen", "--admin-listen", f.AdminListen, &cfg.Admin.Listen},
+		{"data", "--data", f.Data, &cfg.Data},
+	} {
+		if o.value != "" {
+			*o.dst = o.value
+			flagged[o.field] = o.flag
+		}
+	}
+	cfg.SetDefaults()
+	if err := cfg.Validate(known...); err != nil {
+		var errs []*Error
+		for _, e := range unjoin(err) {
+			var ce *Error
+			if !errors.As(e, &ce) {
+				return nil, err
+			}
+			if flag, ok := flagged[ce.Field]; ok {
+				ce.Field = flag
+			} else {
+				ce.File = name
+				ce.Line, ce.Column = idx.locate(ce.Field)
+			}
+			errs = append(errs, ce)
+		}
+		return nil, sorted(errs)
+	}
+	return cfg, nil
+}
+
+// Name returns the name of the file c was loaded from: c.File, or "built-in
+// hookd.yaml" for the default.
+func (c *Config) Name() string {
+	if c.File == "" {
+		return builtinName
+	}
+	return c.File
+}
+
+// decode parses src, checks it against Config's fields while expanding
+// ${VAR}, and decodes it. It returns the index of field positions for
+// locating validation errors.
+func decode(name string, src []byte) (*Config, *index, error) {
+	file, err := parser.ParseBytes(src, 0)
+	if err != nil {
+		e := yamlError(name, nil, err)
+		e.Err = fmt.Errorf("syntax error: %w", e.Err)
+		return nil, nil, e
+	}
+	w := &walker{name: name, idx: &index{pos: map[string]position{}, tok: map[*token.Token]string{}}}
+	var body ast.Node
+	for _, doc := range file.Docs {
+		switch {
+		case doc.Body == nil:
+		case body == nil:
+			body = doc.Body
+		default:
+			tk := firstToken(doc.Body)
+			w.errs = append(w.errs, &Error{File: name, Line: tk.Position.Line, Column: tk.Position.Column,
+				Err: errors.New("want one YAML document, found more")})
+		}
+	}
+	cfg := &Config{}
+	if body == nil {
+		return cfg, w.idx, nil
+	}
+	w.walk(&body, reflect.TypeFor[Config](), "")
+	if len(w.errs) > 0 {
+		return nil, nil, sorted(w.errs)
+	}
+	// The walk has checked the shape; the decoder reports what is left,
+	// such as a number that overflows an int.
+	if err := yaml.NodeToValue(body, cfg, yaml.DisallowUnknownField()); err != nil {
+		return nil, nil, yamlError(name, w.idx, err)
+	}
+	return cfg, w.idx, nil
+}
+
+// yamlError turns an error of the YAML parser or decoder into an *Error,
+// without the source excerpt goccy adds.
+func yamlError(name string, idx *index, err error) *Error {
+	var ye yaml.Error
+	if !errors.As(err, &ye) || ye.GetToken() == nil {
+		return &Error{File: name, Err: err}
+	}
+	e := &Error{File: name, Err: errors.New(ye.GetMessage())}
+	tk := ye.GetToken()
+	e.Line, e.Column = tk.Position.Line, tk.Position.Column
+	if idx != nil {
+		if field, ok := idx.tok[tk]; ok {
+			e.Field = field
+			e.Line, e.Column = idx.locate(field)
+		}
+	}
+	var (
+		te *yaml.TypeError
+		ue *yaml.UnexpectedNodeTypeError
+		oe *yaml.OverflowError
+	)
+	switch {
+	case errors.As(err, &te):
+		e.Err = fmt.Errorf("want %s, got %s", describe(te.DstType), describeValue(te.SrcType))
+	case errors.As(err, &ue):
+		e.Err = fmt.Errorf("want %s, got %s", kindName(ue.Expected), kindName(ue.Actual))
+	case errors.As(err, &oe):
+		e.Err = fmt.Errorf("number out of range for %s", describe(oe.DstType))
+	}
+	return e
+}
+
+// unjoin returns the errors joined in err.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// sorted returns errs in file order as one error.
+func sorted(errs []*Error) error {
+	slices.SortStableFunc(errs, func(a, b *Error) int {
+		// Errors without a line (flags, missing top-level keys) go last.
+		if (a.Line == 0) != (b.Line == 0) {
+			return cmp.Compare(b.Line, a.Line)
+		}
+		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
+	})
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	joined := make([]error, len(errs))
+	for i, e := range errs {
+		joined[i] = e
+	}
+	return errors.Join(joined...)
+}

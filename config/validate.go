@@ -1,0 +1,229 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Defaults that SetDefaults fills in.
+const (
+	defaultListen            = ":8080"
+	defaultAdminListen       = "127.0.0.1:8081"
+	defaultData              = "./data"
+	defaultBackend           = "sqlite"
+	defaultDriver            = "sqlite"
+	defaultMaxBody           = 1 << 20
+	defaultReadHeaderTimeout = 10 * time.Second
+	defaultReadTimeout       = 30 * time.Second
+	defaultBatchWait         = time.Millisecond
+	defaultBatchSize         = 1000
+	defaultTokenParam        = "token"
+)
+
+// minSecret is the shortest token accepted, so that a token in a URL cannot
+// be guessed.
+const minSecret = 16
+
+// SetDefaults replaces every zero field of c that has a default with that
+// default, as documented on each field. Load calls it.
+func (c *Config) SetDefaults() {
+	setDefault(&c.Listen, defaultListen)
+	setDefault(&c.Admin.Listen, defaultAdminListen)
+	setDefault(&c.Data, defaultData)
+	setDefault(&c.Log.Backend, defaultBackend)
+	setDefault(&c.Store.Driver, defaultDriver)
+	setDefault(&c.Limits.MaxBody, defaultMaxBody)
+	setDefault(&c.Limits.ReadHeaderTimeout, defaultReadHeaderTimeout)
+	setDefault(&c.Limits.ReadTimeout, defaultReadTimeout)
+	setDefault(&c.Limits.BatchWait, defaultBatchWait)
+	setDefault(&c.Limits.BatchSize, defaultBatchSize)
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		if s.Name != "" {
+			setDefault(&s.Path, "/hooks/"+s.Name)
+		}
+		if s.Auth.Token != nil {
+			setDefault(&s.Auth.Token.Param, defaultTokenParam)
+		}
+	}
+}
+
+func setDefault[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}
+
+// Validate reports every problem of c, which has its defaults set, as
+// *Error values joined with errors.Join; nil when there is none. With
+// known, it also rejects a provider or log backend that is not listed.
+// The errors name the field but not the file; Load adds the position.
+func (c *Config) Validate(known ...Known) error {
+	var k Known
+	for _, kn := range known {
+		k.Providers = append(k.Providers, kn.Providers...)
+		k.Backends = append(k.Backends, kn.Backends...)
+	}
+	var v validator
+	v.address("listen", c.Listen)
+	v.address("admin.listen", c.Admin.Listen)
+	if c.Admin.Listen != "" && c.Admin.Listen == c.Listen {
+		v.add("admin.listen", "same address as listen")
+	}
+	v.secret("admin.token", c.Admin.Token, false)
+	if c.Data == "" {
+		v.add("data", "required")
+	}
+
+	switch {
+	case c.Log.Backend == "":
+		v.add("log.backend", "required")
+	case len(k.Backends) > 0 && !slices.Contains(k.Backends, c.Log.Backend):
+		v.add("log.backend", "unknown backend %q (known: %s)", c.Log.Backend, strings.Join(k.Backends, ", "))
+	}
+	if c.Log.Backend == "postgres" && c.Log.DSN == "" {
+		v.add("log.dsn", "required with backend postgres")
+	}
+	if c.Log.Backend == "nats" && c.Log.URL == "" {
+		v.add("log.url", "required with backend nats")
+	}
+	switch c.Store.Driver {
+	case "sqlite":
+		if c.Store.DSN != "" {
+			v.add("store.dsn", "only used with driver postgres")
+		}
+	case "postgres":
+		if c.Store.DSN == "" {
+			v.add("store.dsn", "required with driver postgres")
+		}
+	default:
+		v.add("store.driver", "unknown driver %q (want sqlite or postgres)", c.Store.Driver)
+	}
+
+	lim := c.Limits
+	for _, f := range []struct {
+		field string
+		bad   bool
+	}{
+		{"limits.max_body", lim.MaxBody <= 0},
+		{"limits.read_header_timeout", lim.ReadHeaderTimeout <= 0},
+		{"limits.read_timeout", lim.ReadTimeout <= 0},
+		{"limits.batch_wait", lim.BatchWait <= 0},
+		{"limits.batch_size", lim.BatchSize <= 0},
+	} {
+		if f.bad {
+			v.add(f.field, "must be positive")
+		}
+	}
+
+	if len(c.Sources) == 0 {
+		v.add("sources", "at least one source is required")
+	}
+	names, paths := map[string]int{}, map[string]int{}
+	for i, s := range c.Sources {
+		at := fmt.Sprintf("sources[%d].", i)
+		nameOK := false
+		switch j, dup := names[s.Name]; {
+		case s.Name == "":
+			v.add(at+"name", "required")
+		case !isURLSafe(s.Name):
+			v.add(at+"name", "invalid name %q: use letters, digits, '.', '_', '~' and '-', starting with a letter or digit", s.Name)
+		case dup:
+			v.add(at+"name", "duplicate name %q (also sources[%d])", s.Name, j)
+		default:
+			names[s.Name] = i
+			nameOK = true
+		}
+		if s.Provider == "" {
+			v.add(at+"provider", "required")
+		} else if len(k.Providers) > 0 && !slices.Contains(k.Providers, s.Provider) {
+			v.add(at+"provider", "unknown provider %q (known: %s)", s.Provider, strings.Join(k.Providers, ", "))
+		}
+		switch j, dup := paths[s.Path]; {
+		case s.Path == "" || !nameOK && s.Path == "/hooks/"+s.Name:
+			// The default path of a bad name: the name's error says it.
+		case !strings.HasPrefix(s.Path, "/"):
+			v.add(at+"path", "must start with \"/\"")
+		case path.Clean(s.Path) != s.Path || strings.ContainsAny(s.Path, "?#%: \t\r\n"):
+			v.add(at+"path", "must be a clean URL path: no trailing \"/\", \"..\", \"?\", \"#\", \"%%\", \":\" or spaces")
+		case dup:
+			v.add(at+"path", "duplicate path %q (also sources[%d])", s.Path, j)
+		default:
+			paths[s.Path] = i
+		}
+		a := s.Auth
+		if a.Basic != nil && a.Token != nil {
+			v.add(at+"auth", "basic and token are exclusive: choose one")
+		}
+		if a.Basic != nil {
+			if a.Basic.User == "" {
+				v.add(at+"auth.basic.user", "required")
+			}
+			if a.Basic.Password == "" {
+				v.add(at+"auth.basic.password", "required")
+			}
+		}
+		if a.Token != nil {
+			v.secret(at+"auth.token.value", a.Token.Value, true)
+			if !isURLSafe(a.Token.Param) {
+				v.add(at+"auth.token.param", "invalid query parameter name %q: use letters, digits, '.', '_', '~' and '-'", a.Token.Param)
+			}
+		}
+	}
+
+	for i, r := range c.Rules {
+		field := fmt.Sprintf("rules[%d]", i)
+		if r == "" {
+			v.add(field, "empty path")
+		} else if _, err := filepath.Match(r, ""); err != nil {
+			v.add(field, "invalid glob pattern %q", r)
+		}
+	}
+	return errors.Join(v...)
+}
+
+// validator collects the problems Validate finds.
+type validator []error
+
+func (v *validator) add(field, format string, args ...any) {
+	*v = append(*v, &Error{Field: field, Err: fmt.Errorf(format, args...)})
+}
+
+func (v *validator) address(field, addr string) {
+	if addr == "" {
+		v.add(field, "required")
+	} else if _, _, err := net.SplitHostPort(addr); err != nil {
+		v.add(field, "invalid address %q: want host:port, such as \":8080\" or \"127.0.0.1:8081\"", addr)
+	}
+}
+
+// secret checks a shared secret's length without ever quoting it.
+func (v *validator) secret(field, s string, required bool) {
+	switch {
+	case s == "" && required:
+		v.add(field, "required")
+	case s != "" && len(s) < minSecret:
+		v.add(field, "too short: want at least %d bytes", minSecret)
+	}
+}
+
+// isURLSafe reports whether s is made of URL-safe characters (RFC 3986's
+// unreserved set) and starts with a letter or a digit.
+func isURLSafe(s string) bool {
+	if s == "" || strings.IndexByte("._~-", s[0]) >= 0 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._~-", r)) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,392 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/token"
+)
+
+var (
+	durationType = reflect.TypeFor[time.Duration]()
+	byteSizeType = reflect.TypeFor[ByteSize]()
+)
+
+// position is where an error about a field points: the value of a scalar
+// field, otherwise the key (an empty value or a block mapping has no useful
+// position of its own).
+type position struct{ line, col int }
+
+// index locates fields in the parsed file.
+type index struct {
+	pos map[string]position     // field path → where its errors point
+	tok map[*token.Token]string // token of a key or value → field path
+}
+
+// at records where the field at path, whose value is n and whose key is
+// key (nil for a list item), points.
+func (x *index) at(path string, n ast.Node, key *token.Token) {
+	if key != nil {
+		x.tok[key] = path
+	}
+	tk := key
+	if key == nil || isScalar(n) {
+		tk = firstToken(n)
+	}
+	if tk != nil {
+		x.pos[path] = position{tk.Position.Line, tk.Position.Column}
+	}
+}
+
+// locate returns the position of field, or of its nearest ancestor present
+// in the file; 0, 0 when there is none.
+func (x *index) locate(field string) (line, col int) {
+	for {
+		if p, ok := x.pos[field]; ok {
+			return p.line, p.col
+		}
+		if field == "" {
+			return 0, 0
+		}
+		field = parent(field)
+	}
+}
+
+// parent returns the path of the field that holds field: "sources[1]" for
+// "sources[1].name", "sources" for "sources[1]", "" for "sources".
+func parent(field string) string {
+	if strings.HasSuffix(field, "]") {
+		return field[:strings.LastIndexByte(field, '[')]
+	}
+	i := strings.LastIndexByte(field, '.')
+	if i < 0 {
+		return ""
+	}
+	return field[:i]
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// walker walks the parsed file alongside the Config type before it is
+// decoded: it reports every unknown key, value of the wrong shape and bad
+// duration or size with its position (goccy's decoder stops at the first,
+// and loses the position of some), expands ${VAR} in the values, and
+// builds the index.
+type walker struct {
+	name string
+	idx  *index
+	errs []*Error
+}
+
+func (w *walker) fail(field string, err error) {
+	line, col := w.idx.locate(field)
+	w.errs = append(w.errs, &Error{File: w.name, Line: line, Column: col, Field: field, Err: err})
+}
+
+// walk checks the node at *np against t. It may replace the node: a
+// number or boolean written where a string, duration or size belongs
+// becomes a string of the text as written, so that a password like 0123 or
+// 1e3 is not turned into "83" or "1000".
+func (w *walker) walk(np *ast.Node, t reflect.Type, path string) {
+	n := *np
+	if tk := n.GetToken(); tk != nil {
+		w.idx.tok[tk] = path
+	}
+	switch v := n.(type) {
+	case *ast.AnchorNode:
+		w.walk(&v.Value, t, path)
+		return
+	case *ast.TagNode:
+		w.walk(&v.Value, t, path)
+		return
+	case *ast.AliasNode, *ast.NullNode:
+		// An alias was checked where its anchor is; null leaves the
+		// zero value, which SetDefaults and Validate handle.
+		return
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == durationType, t == byteSizeType, t.Kind() == reflect.String:
+		s, ok := w.scalar(np, path, t)
+		if !ok {
+			return
+		}
+		if _, isString := n.(*ast.StringNode); !isString {
+			if _, isLiteral := n.(*ast.LiteralNode); !isLiteral {
+				*np = ast.String(n.GetToken())
+			}
+		}
+		switch t {
+		case durationType:
+			if _, err := time.ParseDuration(s); err != nil {
+				w.fail(path, fmt.Errorf("invalid duration %q: want a number with a unit, such as \"10s\" or \"500ms\"", s))
+			}
+		case byteSizeType:
+			if _, err := parseSize(s); err != nil {
+				w.fail(path, err)
+			}
+		}
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
+		if _, ok := n.(*ast.FloatNode); ok {
+			// goccy would truncate it.
+			w.fail(path, fmt.Errorf("want %s, got %s", describe(t), kindOf(n)))
+			return
+		}
+		w.scalar(np, path, t)
+	case t.Kind() == reflect.Slice:
+		seq, ok := n.(*ast.SequenceNode)
+		if !ok {
+			w.fail(path, fmt.Errorf("want %s, got %s", describe(t), kindOf(n)))
+			return
+		}
+		for i := range seq.Values {
+			item := fmt.Sprintf("%s[%d]", path, i)
+			w.idx.at(item, seq.Values[i], nil)
+			w.walk(&seq.Values[i], t.Elem(), item)
+		}
+	case t.Kind() == reflect.Struct:
+		entries, ok := mapping(n)
+		if !ok {
+			w.fail(path, fmt.Errorf("want %s, got %s", describe(t), kindOf(n)))
+			return
+		}
+		fields, names := fieldsOf(t)
+		for _, e := range entries {
+			if e.Key.IsMergeKey() {
+				// "<<: *anchor" merges a mapping (or a list of them)
+				// into this one, so it is checked as this struct too.
+				w.idx.tok[e.Value.GetToken()] = path
+				if seq, ok := e.Value.(*ast.SequenceNode); ok {
+					for i := range seq.Values {
+						w.walk(&seq.Values[i], t, path)
+					}
+				} else {
+					w.walk(&e.Value, t, path)
+				}
+				continue
+			}
+			key := keyText(e.Key)
+			field := join(path, key)
+			w.idx.at(field, e.Value, e.Key.GetToken())
+			ft, ok := fields[key]
+			if !ok {
+				k := e.Key.GetToken().Position
+				w.idx.pos[field] = position{k.Line, k.Column}
+				w.fail(field, fmt.Errorf("unknown field %q (want one of: %s)", key, strings.Join(names, ", ")))
+				continue
+			}
+			w.walk(&e.Value, ft, field)
+		}
+	}
+}
+
+// scalar returns the text of a scalar node, with ${VAR} expanded in a
+// string, or reports that the node is not a scalar.
+func (w *walker) scalar(np *ast.Node, path string, t reflect.Type) (string, bool) {
+	var s *ast.StringNode
+	switch v := (*np).(type) {
+	case *ast.StringNode:
+		s = v
+	case *ast.LiteralNode:
+		s = v.Value
+	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.InfinityNode, *ast.NanNode:
+		return v.GetToken().Value, true
+	default:
+		w.fail(path, fmt.Errorf("want %s, got %s", describe(t), kindOf(v)))
+		return "", false
+	}
+	v, err := expand(s.Value)
+	if err != nil {
+		w.fail(path, err)
+		return "", false
+	}
+	s.Value = v
+	return v, true
+}
+
+// expand replaces each ${NAME} in s with the value of the environment
+// variable NAME; $${ stands for a literal "${". Its errors never quote s,
+// which may be a secret.
+func expand(s string) (string, error) {
+	if !strings.Contains(s, "${") {
+		return s, nil
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "${")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String(), nil
+		}
+		if i > 0 && s[i-1] == '$' {
+			b.WriteString(s[:i-1] + "${")
+			s = s[i+2:]
+			continue
+		}
+		b.WriteString(s[:i])
+		end := strings.IndexByte(s[i+2:], '}')
+		if end < 0 {
+			return "", errors.New(`"${" without "}" (write $${ for a literal "${")`)
+		}
+		name := s[i+2 : i+2+end]
+		if !isVarName(name) {
+			return "", errors.New(`invalid variable name in "${...}": use letters, digits and '_' (write $${ for a literal "${")`)
+		}
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			return "", fmt.Errorf("environment variable %s is not set", name)
+		}
+		b.WriteString(v)
+		s = s[i+2+end+1:]
+	}
+}
+
+func isVarName(s string) bool {
+	if s == "" || s[0] >= '0' && s[0] <= '9' {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// fieldsOf returns the YAML keys of struct type t with their types, and
+// the keys in field order.
+func fieldsOf(t reflect.Type) (map[string]reflect.Type, []string) {
+	fields := map[string]reflect.Type{}
+	var names []string
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		fields[name] = f.Type
+		names = append(names, name)
+	}
+	return fields, names
+}
+
+func mapping(n ast.Node) ([]*ast.MappingValueNode, bool) {
+	switch m := n.(type) {
+	case *ast.MappingNode:
+		return m.Values, true
+	case *ast.MappingValueNode:
+		return []*ast.MappingValueNode{m}, true
+	}
+	return nil, false
+}
+
+func keyText(k ast.MapKeyNode) string {
+	switch v := k.(type) {
+	case *ast.StringNode:
+		return v.Value
+	case *ast.MappingKeyNode: // "? key"
+		if s, ok := v.Value.(*ast.StringNode); ok {
+			return s.Value
+		}
+		return v.Value.GetToken().Value
+	}
+	return k.GetToken().Value
+}
+
+func isScalar(n ast.Node) bool {
+	switch v := n.(type) {
+	case *ast.AnchorNode:
+		return isScalar(v.Value)
+	case *ast.TagNode:
+		return isScalar(v.Value)
+	case ast.ScalarNode:
+		return n.Type() != ast.NullType
+	case *ast.LiteralNode:
+		return true
+	}
+	return false
+}
+
+// firstToken returns the token where n starts: for a block mapping, its
+// first key rather than the colon goccy gives it.
+func firstToken(n ast.Node) *token.Token {
+	if m, ok := n.(*ast.MappingNode); ok && !m.IsFlowStyle && len(m.Values) > 0 {
+		return m.Values[0].Key.GetToken()
+	}
+	return n.GetToken()
+}
+
+// kindOf names the YAML kind of n for an error message.
+func kindOf(n ast.Node) string { return kindName(n.Type()) }
+
+func kindName(t ast.NodeType) string {
+	switch t {
+	case ast.MappingType, ast.MappingValueType:
+		return "a mapping"
+	case ast.SequenceType:
+		return "a list"
+	case ast.StringType, ast.LiteralType:
+		return "a string"
+	case ast.IntegerType:
+		return "an integer"
+	case ast.FloatType, ast.InfinityType, ast.NanType:
+		return "a number"
+	case ast.BoolType:
+		return "a boolean"
+	case ast.NullType:
+		return "nothing"
+	}
+	return t.YAMLName()
+}
+
+// describe names what a value of Go type t is written as in YAML.
+func describe(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t {
+	case durationType:
+		return `a duration such as "10s"`
+	case byteSizeType:
+		return `a size such as "1MiB"`
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Struct, reflect.Map:
+		return "a mapping"
+	}
+	return t.String()
+}
+
+// describeValue names the YAML kind of a decoded value of Go type t (nil
+// for null).
+func describeValue(t reflect.Type) string {
+	if t == nil {
+		return "nothing"
+	}
+	return describe(t)
+}

@@ -1,0 +1,86 @@
+// Package event defines the normalized envelope that every other hookd package
+// shares: provider adapters produce it, the event log carries it, the store and
+// the rules engine read it. It depends on the standard library only.
+package event
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Event is one thing that happened to one message, as a provider reported it.
+//
+// The normalized fields are filled by the provider adapter; Data keeps the
+// provider's own object byte for byte, so nothing the provider sent is lost.
+// The JSON form is the one the event log stores and the API returns.
+type Event struct {
+	// ID is the stable id used for deduplication: the provider's own event id
+	// where it has one, otherwise a hash of the canonical event (see Hash).
+	ID string `json:"id"`
+	// Source is the configured source name, e.g. "mailjet".
+	Source string `json:"source"`
+	// Provider is the adapter that decoded the event, e.g. "mailjet".
+	Provider string `json:"provider"`
+	// Type is the provider's event type: sent, open, click, bounce, ...
+	Type string `json:"type"`
+	// Time is when the event happened, by the provider's clock.
+	Time time.Time `json:"time"`
+	// Received is when hookd accepted the request that carried the event.
+	Received time.Time `json:"received"`
+	// Email is the recipient address, lower-cased.
+	Email string `json:"email"`
+	// Domain is the part of Email after the last '@'.
+	Domain string `json:"domain"`
+	// MessageID is the provider's message id as a string. Mailjet's exceed
+	// 2^53, so they must never pass through a float64.
+	MessageID string `json:"message_id"`
+	// Campaign is the provider's campaign id or name, if any.
+	Campaign string `json:"campaign"`
+	// Data is the provider's object, untouched.
+	Data json.RawMessage `json:"data"`
+}
+
+// Marshal returns the JSON form of e as the event log stores it.
+func (e *Event) Marshal() ([]byte, error) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("marshal event %s: %w", e.ID, err)
+	}
+	return b, nil
+}
+
+// Unmarshal decodes the JSON form written by Marshal.
+func Unmarshal(b []byte) (Event, error) {
+	var e Event
+	if err := json.Unmarshal(b, &e); err != nil {
+		return Event{}, fmt.Errorf("unmarshal event: %w", err)
+	}
+	return e, nil
+}
+
+// NormalizeEmail lower-cases and trims an address and returns it with its
+// domain (the part after the last '@', empty when there is none).
+func NormalizeEmail(addr string) (email, domain string) {
+	email = strings.ToLower(strings.TrimSpace(addr))
+	if i := strings.LastIndexByte(email, '@'); i >= 0 {
+		domain = email[i+1:]
+	}
+	return email, domain
+}
+
+// Hash returns a stable id for an event that carries none of its own: the
+// hex SHA-256 of the length-prefixed parts (so no choice of separator inside a
+// part can make two events collide), prefixed with the provider name so ids
+// from different providers never collide. The same parts always give the
+// same id, which is what lets a provider's retried delivery be recognised.
+func Hash(provider string, parts ...string) string {
+	h := sha256.New()
+	for _, p := range append([]string{provider}, parts...) {
+		fmt.Fprintf(h, "%d:%s", len(p), p)
+	}
+	return provider + ":" + hex.EncodeToString(h.Sum(nil)[:16])
+}

@@ -1,0 +1,121 @@
+// Package eventlog opens the event log, hookd's source of truth: a watermill
+// Publisher/Subscriber pair that every consumer (store, rules) reads in its own
+// consumer group. Each backend lives in a subpackage named after it and
+// registers itself here; import it for its side effect to make it available.
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// Topics of the log.
+const (
+	// TopicEvents carries one message per accepted event; the payload is
+	// the JSON of event.Event.
+	TopicEvents = "events"
+	// TopicQuarantine carries the raw bodies that an authenticated source
+	// sent but that could not be decoded.
+	TopicQuarantine = "quarantine"
+)
+
+// DedupKey is the metadata key that Append uses to recognise duplicates: a
+// message whose DedupKey value is already in its topic is not appended again.
+// Messages without it are never deduplicated.
+const DedupKey = "dedup_key"
+
+// ErrUnknownBackend is returned by Open for a backend no package registered.
+var ErrUnknownBackend = errors.New("unknown event log backend")
+
+// Log is an opened event log.
+//
+// All methods are safe for concurrent use. Close stops every subscriber
+// created through Subscriber and releases the backend.
+type Log interface {
+	message.Publisher
+
+	// Append durably appends msgs to topic in one transaction, skipping
+	// every message whose DedupKey metadata is already in the topic or
+	// appears earlier in msgs. When Append returns nil, every message not
+	// reported as a duplicate is committed (fsync'd, or acknowledged by the
+	// backend's quorum) and will be delivered to every consumer group.
+	// dup[i] tells whether msgs[i] was a duplicate. On error nothing was
+	// appended. ctx bounds the wait for the backend.
+	Append(ctx context.Context, topic string, msgs []*message.Message) (dup []bool, err error)
+
+	// Subscriber returns a subscriber in the named consumer group: each
+	// message of a topic is delivered to one subscriber of each group, in
+	// log order, and redelivered until it is acked.
+	Subscriber(group string) (message.Subscriber, error)
+}
+
+// Config selects and configures a backend.
+type Config struct {
+	// Backend is the registered backend name: sqlite (default), postgres, nats.
+	Backend string `yaml:"backend"`
+	// DSN is the database connection string of SQL backends other than sqlite.
+	DSN string `yaml:"dsn"`
+	// URL is the server address of the nats backend.
+	URL string `yaml:"url"`
+	// Dir is the data directory where file-based backends keep their files.
+	Dir string `yaml:"-"`
+}
+
+// OpenFunc opens one backend. logger is never nil.
+type OpenFunc func(ctx context.Context, cfg Config, logger *slog.Logger) (Log, error)
+
+var (
+	mu       sync.RWMutex
+	backends = map[string]OpenFunc{}
+)
+
+// Register makes a backend available to Open under name. It panics when name
+// is registered twice, which is a programming error.
+func Register(name string, open OpenFunc) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, ok := backends[name]; ok {
+		panic("eventlog: backend registered twice: " + name)
+	}
+	backends[name] = open
+}
+
+// Backends lists the registered backend names, sorted.
+func Backends() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	names := make([]string, 0, len(backends))
+	for n := range backends {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Open opens the backend that cfg names (sqlite when empty). A nil logger
+// discards.
+func Open(ctx context.Context, cfg Config, logger *slog.Logger) (Log, error) {
+	if cfg.Backend == "" {
+		cfg.Backend = "sqlite"
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	mu.RLock()
+	open, ok := backends[cfg.Backend]
+	mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("open event log %q: %w (registered: %v)", cfg.Backend, ErrUnknownBackend, Backends())
+	}
+	l, err := open(ctx, cfg, logger)
+	if err != nil {
+		return nil, fmt.Errorf("open event log %q: %w", cfg.Backend, err)
+	}
+	return l, nil
+}

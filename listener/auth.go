@@ -1,0 +1,90 @@
+package listener
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/hookd/hookd/config"
+)
+
+// authenticator checks that a request comes from its source. It never
+// reveals the expected secret, and compares in constant time.
+type authenticator interface {
+	check(c echo.Context) error
+}
+
+func newAuth(src config.Source) (authenticator, error) {
+	a := src.Auth
+	switch {
+	case a.Basic != nil && a.Token != nil:
+		return nil, fmt.Errorf("source %q: auth: basic and token are exclusive", src.Name)
+	case a.Basic != nil:
+		return basicAuth{user: digest(a.Basic.User), pass: digest(a.Basic.Password)}, nil
+	case a.Token != nil:
+		param := a.Token.Param
+		if param == "" {
+			param = "token"
+		}
+		return tokenAuth{value: digest(a.Token.Value), param: param}, nil
+	}
+	return nil, nil
+}
+
+// digest hashes a secret so that comparisons take the same time whatever
+// the lengths involved.
+func digest(s string) [32]byte { return sha256.Sum256([]byte(s)) }
+
+func equal(a, b [32]byte) bool { return subtle.ConstantTimeCompare(a[:], b[:]) == 1 }
+
+var errUnauthorized = echo.NewHTTPError(http.StatusUnauthorized, "missing or wrong credentials")
+
+type basicAuth struct{ user, pass [32]byte }
+
+func (b basicAuth) check(c echo.Context) error {
+	u, p, ok := c.Request().BasicAuth()
+	// Evaluate both comparisons so timing does not tell which one failed.
+	uok, pok := equal(digest(u), b.user), equal(digest(p), b.pass)
+	if !ok || !uok || !pok {
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Basic realm="hookd"`)
+		return errUnauthorized
+	}
+	return nil
+}
+
+type tokenAuth struct {
+	value [32]byte
+	param string
+}
+
+func (t tokenAuth) check(c echo.Context) error {
+	got := c.Param("token")
+	if got == "" {
+		got = c.QueryParam(t.param)
+	}
+	if got == "" || !equal(digest(got), t.value) {
+		return errUnauthorized
+	}
+	return nil
+}
+
+// BearerAuth returns middleware that requires "Authorization: Bearer token"
+// on every request, compared in constant time. It protects the admin API
+// when admin.token is set.
+func BearerAuth(token string) echo.MiddlewareFunc {
+	want := digest(token)
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			got, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
+			if !ok || !equal(digest(got), want) {
+				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="hookd"`)
+				return errUnauthorized
+			}
+			return next(c)
+		}
+	}
+}

@@ -1,0 +1,182 @@
+package listener
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/hookd/hookd/eventlog"
+)
+
+// errStopped is returned to requests still waiting when the committer stops.
+var errStopped = errors.New("listener is shutting down")
+
+// commitTimeout bounds one Append so a stuck backend turns into 503s instead
+// of requests that never end.
+const commitTimeout = 10 * time.Second
+
+// appender is the part of eventlog.Log the committer needs.
+type appender interface {
+	Append(ctx context.Context, topic string, msgs []*message.Message) ([]bool, error)
+}
+
+// pending is one request's events waiting for a group commit.
+type pending struct {
+	msgs []*message.Message
+	done chan result // buffered: the committer never blocks on a reply
+}
+
+// result is the outcome of the commit that held a request's events.
+type result struct {
+	dup []bool // dup[i]: msgs[i] was already in the log
+	err error
+}
+
+// committer groups the events of concurrent requests into one Append: one
+// transaction and one fsync for many requests, which is what lets ingest run
+// at HTTP speed instead of disk-sync speed. A request's reply is sent only
+// after the Append that holds its events returned.
+type committer struct {
+	log  appender
+	in   chan *pending
+	size int           // most events per batch
+	wait time.Duration // how long a batch that is not full waits for more
+	obs  func(events float64)
+	// stopped is closed when run has returned; a request queued after that
+	// is answered with errStopped instead of waiting forever.
+	stopped chan struct{}
+}
+
+func newCommitter(log appender, size int, wait time.Duration, obs func(float64)) *committer {
+	return &committer{log: log, in: make(chan *pending, 4*size), size: size, wait: wait, obs: obs, stopped: make(chan struct{})}
+}
+
+// submit queues msgs for the next group commit and waits for it. dup[i]
+// tells whether msgs[i] was a duplicate of an event already in the log.
+func (c *committer) submit(ctx context.Context, msgs []*message.Message) (dup []bool, err error) {
+	p := &pending{msgs: msgs, done: make(chan result, 1)}
+	select {
+	case c.in <- p:
+	case <-c.stopped:
+		return nil, errStopped
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	// Once queued, the events may be committed whatever the client does, so
+	// wait for the outcome rather than for ctx: the answer must tell the truth.
+	select {
+	case r := <-p.done:
+		return r.dup, r.err
+	case <-c.stopped:
+		select {
+		case r := <-p.done:
+			return r.dup, r.err
+		default:
+			return nil, errStopped
+		}
+	}
+}
+
+// run commits batches until ctx ends, then fails whatever is still queued.
+func (c *committer) run(ctx context.Context) {
+	defer close(c.stopped)
+	var (
+		batch []*pending
+		msgs  []*message.Message
+		timer = time.NewTimer(time.Hour)
+	)
+	timer.Stop()
+	for {
+		var first *pending
+		select {
+		case first = <-c.in:
+		case <-ctx.Done():
+			c.drain()
+			return
+		}
+		batch = append(batch[:0], first)
+		n := len(first.msgs)
+		n = c.gather(&batch, n, timer)
+		msgs = msgs[:0]
+		for _, p := range batch {
+			msgs = append(msgs, p.msgs...)
+		}
+		c.commit(batch, msgs, n)
+		clear(msgs) // let the payloads go
+	}
+}
+
+// gather adds queued requests to batch until it holds size events, the queue
+// is empty and the wait has passed, and returns the number of events.
+func (c *committer) gather(batch *[]*pending, n int, timer *time.Timer) int {
+	waiting := false
+	defer func() {
+		if waiting && !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}()
+	for n < c.size {
+		select {
+		case p := <-c.in:
+			*batch = append(*batch, p)
+			n += len(p.msgs)
+			continue
+		default:
+		}
+		if c.wait <= 0 {
+			return n
+		}
+		if !waiting {
+			timer.Reset(c.wait)
+			waiting = true
+		}
+		select {
+		case p := <-c.in:
+			*batch = append(*batch, p)
+			n += len(p.msgs)
+		case <-timer.C:
+			waiting = false
+			return n
+		}
+	}
+	return n
+}
+
+func (c *committer) commit(batch []*pending, msgs []*message.Message, n int) {
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	dup, err := c.log.Append(ctx, eventlog.TopicEvents, msgs)
+	cancel()
+	if err != nil {
+		err = fmt.Errorf("commit %d events: %w", n, err)
+	} else if c.obs != nil {
+		c.obs(float64(n))
+	}
+	i := 0
+	for _, p := range batch {
+		r := result{err: err}
+		if err == nil {
+			r.dup = dup[i : i+len(p.msgs) : i+len(p.msgs)]
+			i += len(p.msgs)
+		}
+		p.done <- r
+	}
+}
+
+// drain fails every request still queued; called once the server has
+// stopped accepting, so nothing new arrives.
+func (c *committer) drain() {
+	for {
+		select {
+		case p := <-c.in:
+			p.done <- result{err: errStopped}
+		default:
+			return
+		}
+	}
+}

@@ -1,0 +1,81 @@
+package listener
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+var jsonMarshal = json.Marshal
+
+// StatusCoder is implemented by errors that carry their HTTP status.
+type StatusCoder interface {
+	StatusCode() int
+}
+
+// NewEcho returns an echo instance set up the way every hookd listener is:
+// no banner, and one error handler that answers every error as
+// {"error": "..."} JSON with its status code. Server errors are logged with
+// their cause; the client sees only the public message.
+func NewEcho(logger *slog.Logger) *echo.Echo {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = ErrorHandler(logger)
+	return e
+}
+
+// ErrorHandler returns an echo.HTTPErrorHandler that writes {"error": msg}.
+// *echo.HTTPError keeps its code and message; an error implementing
+// StatusCoder keeps its code and its Error text; anything else is a 500
+// whose cause is logged, not shown.
+func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		code, msg := http.StatusInternalServerError, http.StatusText(http.StatusInternalServerError)
+		var he *echo.HTTPError
+		var sc StatusCoder
+		switch {
+		case errors.As(err, &he):
+			code = he.Code
+			msg = http.StatusText(code)
+			if m, ok := he.Message.(string); ok && m != "" {
+				msg = m
+			}
+			switch code {
+			case http.StatusNotFound:
+				if errors.Is(err, echo.ErrNotFound) {
+					msg = "not found: no route for " + c.Request().URL.Path
+				}
+			case http.StatusMethodNotAllowed:
+				msg = "method " + c.Request().Method + " not allowed"
+			}
+		case errors.As(err, &sc):
+			code, msg = sc.StatusCode(), err.Error()
+		}
+		if code >= 500 {
+			logger.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "status", code, "err", err)
+		}
+		if c.Request().Method == http.MethodHead {
+			err = c.NoContent(code)
+		} else {
+			err = c.JSON(code, map[string]string{"error": msg})
+		}
+		if err != nil {
+			logger.Debug("write error response", "err", err)
+		}
+	}
+}
+
+// Healthz answers {"status":"ok"}: the process is up and serving.
+func Healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}

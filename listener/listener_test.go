@@ -1,0 +1,316 @@
+package listener_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/eventlog"
+	_ "github.com/hookd/hookd/eventlog/sqlite"
+	"github.com/hookd/hookd/listener"
+	_ "github.com/hookd/hookd/listener/mailjet"
+)
+
+const (
+	basicUser = "hookd"
+	basicPass = "s3cret-pass#:word"
+	token     = "0123456789abcdef0123"
+)
+
+// server starts a listener over a fresh SQLite log and serves it on loopback.
+func server(t *testing.T, maxBody int64) (string, eventlog.Log) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := listener.New(listener.Config{
+		MaxBody: maxBody,
+		Sources: []config.Source{
+			{Name: "mailjet", Provider: "mailjet"},
+			{Name: "basic", Provider: "mailjet", Auth: config.Auth{Basic: &config.BasicAuth{User: basicUser, Password: basicPass}}},
+			{Name: "token", Provider: "mailjet", Path: "/in/tok", Auth: config.Auth{Token: &config.TokenAuth{Value: token, Param: "key"}}},
+		},
+	}, log, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = l.Run(ctx) }()
+	srv := httptest.NewServer(l.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		<-done
+		_ = log.Close()
+	})
+	return srv.URL, log
+}
+
+func fixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+type reply struct {
+	status int
+	body   map[string]any
+	header http.Header
+}
+
+func post(t *testing.T, method, url string, body []byte, hdr map[string]string) reply {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := reply{status: resp.StatusCode, header: resp.Header}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &r.body); err != nil {
+			t.Fatalf("%s %s: body is not JSON: %q", method, url, raw)
+		}
+	}
+	return r
+}
+
+func basic(user, pass string) map[string]string {
+	r, _ := http.NewRequest("POST", "/", nil)
+	r.SetBasicAuth(user, pass)
+	return map[string]string{"Authorization": r.Header.Get("Authorization")}
+}
+
+// messages reads every message of topic appended so far, waiting until want
+// have arrived or a few seconds passed.
+func messages(t *testing.T, log eventlog.Log, topic string, want int) []*message.Message {
+	t.Helper()
+	sub, err := log.Subscriber(fmt.Sprintf("test-%d", time.Now().UnixNano()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ch, err := sub.Subscribe(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []*message.Message
+	idle := time.NewTimer(300 * time.Millisecond)
+	for {
+		select {
+		case m, ok := <-ch:
+			if !ok {
+				return got
+			}
+			m.Ack()
+			got = append(got, m)
+			if len(got) >= want {
+				// Keep reading briefly: more than want is a failure too.
+				idle.Reset(200 * time.Millisecond)
+			}
+		case <-idle.C:
+			if len(got) >= want {
+				return got
+			}
+			idle.Reset(300 * time.Millisecond)
+		case <-ctx.Done():
+			return got
+		}
+	}
+}
+
+func TestHookAnswers(t *testing.T) {
+	open := fixture(t, "open.json")
+	tests := []struct {
+		name       string
+		method     string
+		path       string
+		body       []byte
+		hdr        map[string]string
+		maxBody    int64
+		wantStatus int
+		wantErr    string // substring of the JSON error
+		wantAcc    float64
+	}{
+		{name: "v1 object", method: "POST", path: "/hooks/mailjet", body: open, wantStatus: 200, wantAcc: 1},
+		{name: "v2 array", method: "POST", path: "/hooks/mailjet", body: fixture(t, "grouped-v2.json"), wantStatus: 200, wantAcc: 7},
+		{name: "basic ok", method: "POST", path: "/hooks/basic", body: open, hdr: basic(basicUser, basicPass), wantStatus: 200, wantAcc: 1},
+		{name: "basic wrong password", method: "POST", path: "/hooks/basic", body: open, hdr: basic(basicUser, "nope"), wantStatus: 401, wantErr: "credentials"},
+		{name: "basic wrong user", method: "POST", path: "/hooks/basic", body: open, hdr: basic("root", basicPass), wantStatus: 401, wantErr: "credentials"},
+		{name: "basic missing", method: "POST", path: "/hooks/basic", body: open, wantStatus: 401, wantErr: "credentials"},
+		{name: "token in query", method: "POST", path: "/in/tok?key=" + token, body: open, wantStatus: 200, wantAcc: 1},
+		{name: "token in path", method: "POST", path: "/in/tok/" + token, body: open, wantStatus: 200, wantAcc: 1},
+		{name: "token wrong", method: "POST", path: "/in/tok/" + token + "x", body: open, wantStatus: 401},
+		{name: "token missing", method: "POST", path: "/in/tok", body: open, wantStatus: 401},
+		{name: "token in default param name", method: "POST", path: "/in/tok?token=" + token, body: open, wantStatus: 401},
+		{name: "unknown source", method: "POST", path: "/hooks/nope", body: open, wantStatus: 404, wantErr: "no route"},
+		{name: "path segment without token auth", method: "POST", path: "/hooks/mailjet/extra", body: open, wantStatus: 404},
+		{name: "GET on a hook", method: "GET", path: "/hooks/mailjet", wantStatus: 405, wantErr: "not allowed"},
+		{name: "PUT on a hook", method: "PUT", path: "/hooks/mailjet", body: open, wantStatus: 405},
+		{name: "too large", method: "POST", path: "/hooks/mailjet", body: bytes.Repeat([]byte(" "), 2048), maxBody: 1024, wantStatus: 413, wantErr: "larger than 1024"},
+		{name: "malformed", method: "POST", path: "/hooks/mailjet", body: []byte(`{"event":`), wantStatus: 400, wantErr: "quarantined"},
+		{name: "empty body", method: "POST", path: "/hooks/mailjet", body: nil, wantStatus: 400, wantErr: "quarantined"},
+		{name: "auth before parsing", method: "POST", path: "/hooks/basic", body: []byte(`{"event":`), wantStatus: 401},
+		{name: "healthz", method: "GET", path: "/healthz", wantStatus: 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			url, _ := server(t, tt.maxBody)
+			r := post(t, tt.method, url+tt.path, tt.body, tt.hdr)
+			if r.status != tt.wantStatus {
+				t.Fatalf("status = %d, want %d (body %v)", r.status, tt.wantStatus, r.body)
+			}
+			if tt.wantStatus >= 400 {
+				msg, _ := r.body["error"].(string)
+				if msg == "" || !strings.Contains(msg, tt.wantErr) {
+					t.Fatalf("error = %q, want it to contain %q", msg, tt.wantErr)
+				}
+				if strings.Contains(msg, basicPass) || strings.Contains(msg, token) {
+					t.Fatalf("error reveals a secret: %q", msg)
+				}
+			}
+			if tt.wantAcc > 0 && r.body["accepted"] != tt.wantAcc {
+				t.Fatalf("accepted = %v, want %v", r.body["accepted"], tt.wantAcc)
+			}
+		})
+	}
+}
+
+func TestRejectedRequestsStoreNothing(t *testing.T) {
+	url, log := server(t, 1024)
+	open := fixture(t, "open.json")
+	post(t, "POST", url+"/hooks/basic", open, basic(basicUser, "wrong"))
+	post(t, "POST", url+"/in/tok", open, nil)
+	post(t, "POST", url+"/hooks/mailjet", bytes.Repeat([]byte("x"), 4096), nil)
+	if got := messages(t, log, eventlog.TopicEvents, 0); len(got) != 0 {
+		t.Fatalf("log holds %d events after rejected requests, want 0", len(got))
+	}
+}
+
+func TestMalformedBodyIsQuarantined(t *testing.T) {
+	url, log := server(t, 0)
+	body := []byte(`[{"event":"open","time":1433103519,"email":"a@b.c"}, 42]`)
+	r := post(t, "POST", url+"/hooks/mailjet", body, map[string]string{"Content-Type": "application/json"})
+	if r.status != 400 {
+		t.Fatalf("status = %d, want 400", r.status)
+	}
+	got := messages(t, log, eventlog.TopicQuarantine, 1)
+	if len(got) != 1 {
+		t.Fatalf("quarantine holds %d bodies, want 1", len(got))
+	}
+	var q event.Quarantined
+	if err := json.Unmarshal(got[0].Payload, &q); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(q.Body, body) || q.Source != "mailjet" || q.Error == "" || q.ContentType != "application/json" {
+		t.Fatalf("quarantined = %+v", q)
+	}
+	if events := messages(t, log, eventlog.TopicEvents, 0); len(events) != 0 {
+		t.Fatalf("a rejected batch appended %d events", len(events))
+	}
+}
+
+func TestDuplicatesAreCountedNotAppended(t *testing.T) {
+	url, log := server(t, 0)
+	open := fixture(t, "open.json")
+	first := post(t, "POST", url+"/hooks/mailjet", open, nil)
+	retry := post(t, "POST", url+"/hooks/mailjet", open, nil)
+	if first.body["accepted"] != 1.0 || first.body["duplicates"] != 0.0 {
+		t.Fatalf("first delivery = %v", first.body)
+	}
+	if retry.status != 200 || retry.body["accepted"] != 0.0 || retry.body["duplicates"] != 1.0 {
+		t.Fatalf("retried delivery = %d %v, want 200 with 1 duplicate", retry.status, retry.body)
+	}
+	// The same event inside a Version 2 array is the same event.
+	grouped := post(t, "POST", url+"/hooks/mailjet", fixture(t, "grouped-v2.json"), nil)
+	if grouped.body["accepted"] != 6.0 || grouped.body["duplicates"] != 1.0 {
+		t.Fatalf("grouped delivery = %v, want 6 accepted and 1 duplicate", grouped.body)
+	}
+	if got := messages(t, log, eventlog.TopicEvents, 7); len(got) != 7 {
+		t.Fatalf("log holds %d events, want 7", len(got))
+	}
+}
+
+func TestConcurrentRequestsAreGroupCommitted(t *testing.T) {
+	url, log := server(t, 0)
+	const n = 200
+	var wg sync.WaitGroup
+	statuses := make(chan int, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := fmt.Sprintf(`{"event":"open","time":1433103519,"MessageID":%d,"email":"u%d@example.com"}`, 19421777396190490+i, i)
+			resp, err := http.Post(url+"/hooks/mailjet", "application/json", strings.NewReader(body))
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	for s := range statuses {
+		if s != 200 {
+			t.Fatalf("a request got %d", s)
+		}
+	}
+	got := messages(t, log, eventlog.TopicEvents, n)
+	if len(got) != n {
+		t.Fatalf("log holds %d events, want %d", len(got), n)
+	}
+	seen := map[string]bool{}
+	for _, m := range got {
+		e, err := event.Unmarshal(m.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Source != "mailjet" || e.Received.IsZero() || seen[e.ID] {
+			t.Fatalf("bad or repeated event %+v", e)
+		}
+		seen[e.ID] = true
+	}
+}
+
+func TestLogFailureAnswers503(t *testing.T) {
+	url, log := server(t, 0)
+	if err := log.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := post(t, "POST", url+"/hooks/mailjet", fixture(t, "open.json"), nil)
+	if r.status != http.StatusServiceUnavailable {
+		t.Fatalf("status = %d, want 503", r.status)
+	}
+	if msg, _ := r.body["error"].(string); !strings.Contains(msg, "retry") {
+		t.Fatalf("error = %q", msg)
+	}
+}
