@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -78,9 +79,17 @@ func NormalizeEmail(addr string) (email, domain string) {
 // from different providers never collide. The same parts always give the
 // same id, which is what lets a provider's retried delivery be recognised.
 func Hash(provider string, parts ...string) string {
-	h := sha256.New()
-	for _, p := range append([]string{provider}, parts...) {
-		fmt.Fprintf(h, "%d:%s", len(p), p)
+	buf := make([]byte, 0, 256)
+	buf = appendPart(buf, provider)
+	for _, p := range parts {
+		buf = appendPart(buf, p)
 	}
-	return provider + ":" + hex.EncodeToString(h.Sum(nil)[:16])
+	sum := sha256.Sum256(buf)
+	return provider + ":" + hex.EncodeToString(sum[:16])
+}
+
+func appendPart(buf []byte, p string) []byte {
+	buf = strconv.AppendInt(buf, int64(len(p)), 10)
+	buf = append(buf, ':')
+	return append(buf, p...)
 }

@@ -1,0 +1,303 @@
+// Package mailjet decodes Mailjet Event API deliveries into hookd events. It
+// registers itself as the "mailjet" provider; import it for that side effect.
+//
+// Mailjet signs nothing and sends no event id: authentication is the
+// user:pass@ in the registered callback URL (the listener checks it), and the
+// event id is a hash of the canonical event (see Decode), so that Mailjet's
+// retries of a delivery are recognised as duplicates.
+package mailjet
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/listener"
+)
+
+// Provider is the name the decoder is registered under and the value of
+// event.Event.Provider for every event it decodes.
+const Provider = "mailjet"
+
+func init() { listener.Register(Provider, listener.DecoderFunc(Decode)) }
+
+// maxUnix is the last second of year 9999, the latest time an event's JSON
+// form can hold.
+const maxUnix = 253402300799
+
+// Decode turns the body of one Mailjet delivery into events: a bare object
+// (Version 1) gives one event, an array (Version 2, types may be mixed) gives
+// one event per element, in order; an empty array gives none. Whitespace
+// around the body is allowed.
+//
+// Every event gets Provider "mailjet", Type from "event" (kept as sent, also
+// when it is not one of Mailjet's seven), Time from "time" (unix seconds, in
+// UTC), Email lower-cased and its Domain, MessageID, Campaign, ID and Data;
+// Source and Received are left to the listener.
+//
+// Numeric ids ("time", "MessageID", "mj_campaign_id") are accepted as JSON
+// numbers or, as older payloads send them, as strings of digits; they never
+// pass through a float64, and MessageID is kept as its decimal digits without
+// leading zeros. A null MessageID counts as absent.
+//
+// Campaign is "customcampaign" when it is a non-empty string, else the
+// decimal "mj_campaign_id" when it is a non-zero integer, else "". Values of
+// either field that do not fit are ignored here and stay in Data.
+//
+// Data is a copy of the exact bytes of the event's object in body, not a
+// re-encoding, so fields hookd does not know are kept.
+//
+// ID is event.Hash("mailjet", type, MessageID, time, email) with time in
+// decimal unix seconds and email normalized; for clicks the "url" string is
+// appended as a sixth part, so clicks on two links of one message differ
+// while a retried delivery gives the same ids. Two events of the same type,
+// message and recipient within the same second (and, for clicks, on the same
+// link) therefore share an id and are stored once.
+//
+// The whole body is rejected when any part of it is malformed: not JSON, not
+// an object or array, an element that is not an object, a missing or empty
+// "event", a missing or invalid "time" (a positive integer up to the year
+// 9999), a missing or empty "email", or a "MessageID" that is present but not
+// a non-negative integer. The error says what and where, e.g.
+// `element 3: "time": not a unix timestamp`, where elements count from 0 as
+// in jq's .[3].
+func Decode(body []byte) ([]event.Event, error) {
+	// Only JSON's own white space is trimmed, and offsets in syntax errors
+	// count from the start of the body as sent.
+	const space = " \t\r\n"
+	lead := len(body) - len(bytes.TrimLeft(body, space))
+	body = bytes.Trim(body, space)
+	if len(body) == 0 {
+		return nil, errors.New("decode mailjet delivery: empty body")
+	}
+	switch body[0] {
+	case '{':
+		var w wire
+		if err := json.Unmarshal(body, &w); err != nil {
+			return nil, fmt.Errorf("decode mailjet delivery: %w", syntaxError(err, lead))
+		}
+		e, err := decodeWire(w, bytes.Clone(body))
+		if err != nil {
+			return nil, fmt.Errorf("decode mailjet delivery: %w", err)
+		}
+		return []event.Event{e}, nil
+	case '[':
+		// Each RawMessage is a copy of its element's exact bytes.
+		var elems []json.RawMessage
+		if err := json.Unmarshal(body, &elems); err != nil {
+			return nil, fmt.Errorf("decode mailjet delivery: %w", syntaxError(err, lead))
+		}
+		events := make([]event.Event, 0, len(elems))
+		for i, raw := range elems {
+			e, err := decodeObject(raw)
+			if err != nil {
+				return nil, fmt.Errorf("decode mailjet delivery: element %d: %w", i, err)
+			}
+			events = append(events, e)
+		}
+		return events, nil
+	default:
+		var v json.RawMessage
+		if err := json.Unmarshal(body, &v); err != nil {
+			return nil, fmt.Errorf("decode mailjet delivery: %w", syntaxError(err, lead))
+		}
+		return nil, fmt.Errorf("decode mailjet delivery: %s, not an object or array", kind(body))
+	}
+}
+
+// wire holds the fields Decode reads, raw, so that each is checked with an
+// error naming it and numbers are never decoded as float64.
+//
+// encoding/json matches these names case-insensitively; Mailjet sends no two
+// keys that differ only by case, so this is harmless, and Data keeps every
+// key as sent.
+type wire struct {
+	Event          json.RawMessage `json:"event"`
+	Time           json.RawMessage `json:"time"`
+	Email          json.RawMessage `json:"email"`
+	MessageID      json.RawMessage `json:"MessageID"`
+	CampaignID     json.RawMessage `json:"mj_campaign_id"`
+	CustomCampaign json.RawMessage `json:"customcampaign"`
+	URL            json.RawMessage `json:"url"`
+}
+
+// decodeObject decodes one event from raw, a valid JSON value that becomes
+// its Data: the caller hands over a slice that nothing else refers to.
+func decodeObject(raw json.RawMessage) (event.Event, error) {
+	if len(raw) == 0 || raw[0] != '{' {
+		return event.Event{}, fmt.Errorf("%s, not an object", kind(raw))
+	}
+	var w wire
+	if err := json.Unmarshal(raw, &w); err != nil {
+		// Unreachable for a valid object: every field of wire takes any value.
+		return event.Event{}, fmt.Errorf("read object: %w", err)
+	}
+	return decodeWire(w, raw)
+}
+
+// decodeWire checks and normalizes the fields of one event whose object is raw.
+func decodeWire(w wire, raw json.RawMessage) (event.Event, error) {
+	typ, err := requiredString("event", w.Event)
+	if err != nil {
+		return event.Event{}, err
+	}
+	if w.Time == nil {
+		return event.Event{}, errors.New(`"time": missing`)
+	}
+	sec, ok := unixSeconds(w.Time)
+	if !ok {
+		return event.Event{}, errors.New(`"time": not a unix timestamp`)
+	}
+	addr, err := requiredString("email", w.Email)
+	if err != nil {
+		return event.Event{}, err
+	}
+	email, domain := event.NormalizeEmail(addr)
+	if email == "" {
+		return event.Event{}, errors.New(`"email": empty`)
+	}
+	var messageID string
+	if w.MessageID != nil && !isNull(w.MessageID) {
+		if messageID, ok = digits(w.MessageID); !ok {
+			return event.Event{}, errors.New(`"MessageID": not a non-negative integer`)
+		}
+	}
+
+	ts := strconv.FormatInt(sec, 10)
+	var id string
+	if typ == "click" {
+		url, _ := jsonString(w.URL)
+		id = event.Hash(Provider, typ, messageID, ts, email, url)
+	} else {
+		id = event.Hash(Provider, typ, messageID, ts, email)
+	}
+	return event.Event{
+		ID:        id,
+		Provider:  Provider,
+		Type:      typ,
+		Time:      time.Unix(sec, 0).UTC(),
+		Email:     email,
+		Domain:    domain,
+		MessageID: messageID,
+		Campaign:  campaign(w),
+		Data:      raw,
+	}, nil
+}
+
+// campaign implements the Campaign rule documented on Decode.
+func campaign(w wire) string {
+	if s, ok := jsonString(w.CustomCampaign); ok && s != "" {
+		return s
+	}
+	if id, ok := digits(w.CampaignID); ok && id != "0" {
+		return id
+	}
+	return ""
+}
+
+// requiredString returns the non-empty string value of the named field.
+func requiredString(name string, raw json.RawMessage) (string, error) {
+	if raw == nil {
+		return "", fmt.Errorf("%q: missing", name)
+	}
+	s, ok := jsonString(raw)
+	if !ok {
+		return "", fmt.Errorf("%q: %s, not a string", name, kind(raw))
+	}
+	if s == "" {
+		return "", fmt.Errorf("%q: empty", name)
+	}
+	return s, nil
+}
+
+// jsonString returns the value of raw when it is a JSON string.
+func jsonString(raw json.RawMessage) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	inner := raw[1 : len(raw)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner), true
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// digits returns the decimal digits of a non-negative integer given as a
+// JSON number or as a JSON string of digits, without leading zeros.
+func digits(raw json.RawMessage) (string, bool) {
+	s := string(raw)
+	if len(raw) > 0 && raw[0] == '"' {
+		var ok bool
+		if s, ok = jsonString(raw); !ok {
+			return "", false
+		}
+	}
+	if s == "" {
+		return "", false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return "", false
+		}
+	}
+	if t := strings.TrimLeft(s, "0"); t != "" {
+		return t, true
+	}
+	return "0", true
+}
+
+// unixSeconds returns the positive unix time in raw, at most maxUnix.
+func unixSeconds(raw json.RawMessage) (int64, bool) {
+	d, ok := digits(raw)
+	if !ok {
+		return 0, false
+	}
+	sec, err := strconv.ParseInt(d, 10, 64)
+	if err != nil || sec <= 0 || sec > maxUnix {
+		return 0, false
+	}
+	return sec, true
+}
+
+func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
+
+// kind names the JSON type of the valid value raw, for error messages.
+func kind(raw []byte) string {
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	default:
+		return "a number"
+	}
+}
+
+// syntaxError words a JSON syntax error with where it was found: after how
+// many bytes of the body, of which the first lead (white space) were not
+// given to the parser.
+func syntaxError(err error, lead int) error {
+	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+		return fmt.Errorf("not JSON: %w (after %d bytes)", se, se.Offset+int64(lead))
+	}
+	return fmt.Errorf("not JSON: %w", err)
+}

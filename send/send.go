@@ -1,0 +1,365 @@
+// Package send is the client side of a hook: it POSTs Mailjet Event API
+// deliveries to a URL the way Mailjet does (Version 1 single objects or
+// Version 2 arrays, credentials from the URL as basic auth) and reports how
+// the receiver answered.
+//
+// It is a top-level package rather than part of cmd/hookd or listener
+// because two users need it: the `hookd send` command, with which a user
+// tries a set-up before pointing Mailjet at it, and hookd's throughput
+// benchmarks, which use it as their load generator. It therefore keeps the
+// cost per request low: bodies are appended into reused buffers, keep-alive
+// connections are reused, and latencies are merged only at the end.
+package send
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of Options.
+const (
+	DefaultConcurrency = 8
+	DefaultTimeout     = 10 * time.Second
+)
+
+// ErrFailed is returned (wrapped) by Run when any request failed: a
+// transport error, a timeout or an answer other than 2xx.
+var ErrFailed = errors.New("requests failed")
+
+// Options configures Run.
+type Options struct {
+	// URL is where to POST, e.g. http://hookd:secret@localhost:8080/hooks/mailjet.
+	// As Mailjet does, credentials in it are sent as basic auth; they are
+	// removed from the URL itself and never appear in errors or reports.
+	URL string
+	// Source is what to send. Required.
+	Source Source
+	// Concurrency is the most requests in flight at once, each worker
+	// reusing its keep-alive connection. Default DefaultConcurrency.
+	Concurrency int
+	// Rate caps the requests started per second; 0 means no cap. Time
+	// lost while the receiver is slow is not made up with a burst.
+	Rate float64
+	// Timeout bounds each request, from sending to reading the whole
+	// answer. Default DefaultTimeout.
+	Timeout time.Duration
+	// Client sends the requests. The default keeps Concurrency idle
+	// connections per host and, like Mailjet, does not follow redirects
+	// (a 3xx counts as a failure).
+	Client *http.Client
+}
+
+// Report says how a run went.
+type Report struct {
+	// Requests is how many requests were sent, Events how many events
+	// they carried.
+	Requests, Events int
+	// Status counts the answers by HTTP status code.
+	Status map[int]int
+	// Errors counts the requests that got no answer: transport errors
+	// and timeouts.
+	Errors int
+	// FirstFailure describes the first failed request seen: its status
+	// and the start of the answer's body, or its transport error.
+	FirstFailure string
+	// Elapsed is the duration of the whole run.
+	Elapsed time.Duration
+	// P50 and P99 are latency percentiles over all requests, from sending
+	// to having read the whole answer (or failed).
+	P50, P99 time.Duration
+}
+
+// Failed is the number of requests that got no answer or one other than 2xx.
+func (r Report) Failed() int {
+	n := r.Errors
+	for code, c := range r.Status {
+		if code < 200 || code > 299 {
+			n += c
+		}
+	}
+	return n
+}
+
+// RequestsPerSecond is Requests over Elapsed.
+func (r Report) RequestsPerSecond() float64 { return perSecond(r.Requests, r.Elapsed) }
+
+// EventsPerSecond is Events over Elapsed.
+func (r Report) EventsPerSecond() float64 { return perSecond(r.Events, r.Elapsed) }
+
+func perSecond(n int, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+// MarshalJSON writes the report with its rates, durations in seconds and
+// latencies in milliseconds.
+func (r Report) MarshalJSON() ([]byte, error) {
+	status := make(map[string]int, len(r.Status))
+	for code, n := range r.Status {
+		status[fmt.Sprint(code)] = n
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	return json.Marshal(struct {
+		Requests          int            `json:"requests"`
+		Events            int            `json:"events"`
+		Status            map[string]int `json:"status"`
+		Errors            int            `json:"errors"`
+		Failed            int            `json:"failed"`
+		FirstFailure      string         `json:"first_failure,omitempty"`
+		ElapsedSeconds    float64        `json:"elapsed_seconds"`
+		RequestsPerSecond float64        `json:"requests_per_second"`
+		EventsPerSecond   float64        `json:"events_per_second"`
+		LatencyP50Ms      float64        `json:"latency_p50_ms"`
+		LatencyP99Ms      float64        `json:"latency_p99_ms"`
+	}{
+		r.Requests, r.Events, status, r.Errors, r.Failed(), r.FirstFailure,
+		r.Elapsed.Seconds(), r.RequestsPerSecond(), r.EventsPerSecond(), ms(r.P50), ms(r.P99),
+	})
+}
+
+// Run sends every request of o.Source to o.URL, at most o.Concurrency at a
+// time and o.Rate per second, and reports how the receiver answered.
+//
+// It returns an error without sending anything when the options are
+// invalid, an error wrapping ErrFailed when any request failed, and one
+// wrapping ctx.Err() when ctx ended first: then no further request starts,
+// those in flight are cancelled, and the report covers what was sent.
+func Run(ctx context.Context, o Options) (Report, error) {
+	target, auth, err := parseURL(o.URL)
+	if err != nil {
+		return Report{}, err
+	}
+	if o.Source == nil {
+		return Report{}, errors.New("send: no source of events")
+	}
+	if o.Concurrency < 0 || o.Rate < 0 || o.Timeout < 0 || math.IsNaN(o.Rate) {
+		return Report{}, fmt.Errorf("send: negative concurrency %d, rate %v or timeout %v", o.Concurrency, o.Rate, o.Timeout)
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	client := o.Client
+	if client == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns = o.Concurrency
+		t.MaxIdleConnsPerHost = o.Concurrency
+		defer t.CloseIdleConnections()
+		client = &http.Client{
+			Transport:     t,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+
+	r := &runner{
+		client:  client,
+		url:     target,
+		auth:    auth,
+		timeout: o.Timeout,
+		src:     o.Source,
+		n:       o.Source.Len(),
+		workers: max(min(o.Concurrency, o.Source.Len()), 1),
+		total:   Report{Status: map[int]int{}},
+	}
+	if o.Rate > 0 {
+		r.pace = &pacer{interval: time.Duration(float64(time.Second) / o.Rate)}
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range r.workers {
+		wg.Go(func() { r.work(ctx) })
+	}
+	wg.Wait()
+
+	rep := r.total
+	rep.Elapsed = time.Since(start)
+	slices.Sort(r.latencies)
+	rep.P50, rep.P99 = percentile(r.latencies, 50), percentile(r.latencies, 99)
+	if err := ctx.Err(); err != nil {
+		return rep, fmt.Errorf("send: stopped after %d of %d requests: %w", rep.Requests, r.n, err)
+	}
+	if f := rep.Failed(); f > 0 {
+		return rep, fmt.Errorf("send: %w: %d of %d (first: %s)", ErrFailed, f, rep.Requests, rep.FirstFailure)
+	}
+	return rep, nil
+}
+
+// parseURL checks raw and splits its credentials off as an Authorization
+// header value. Errors never quote raw, which may hold a password.
+func parseURL(raw string) (target, auth string, err error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if ue, ok := errors.AsType[*url.Error](err); ok {
+			err = ue.Err
+		}
+		return "", "", fmt.Errorf("send: parse URL: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", "", fmt.Errorf("send: URL %s: want http:// or https:// and a host", u.Redacted())
+	}
+	if u.User != nil {
+		pass, _ := u.User.Password()
+		auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pass))
+		u.User = nil
+	}
+	return u.String(), auth, nil
+}
+
+// runner is the state of one Run shared by its workers.
+type runner struct {
+	client  *http.Client
+	url     string
+	auth    string
+	timeout time.Duration
+	src     Source
+	n       int
+	workers int
+	pace    *pacer
+	next    atomic.Int64
+
+	mu        sync.Mutex
+	total     Report
+	latencies []time.Duration
+}
+
+// work sends requests until there are none left or ctx ends, then adds
+// what it saw to the totals.
+func (r *runner) work(ctx context.Context) {
+	var (
+		local     = Report{Status: map[int]int{}}
+		latencies = make([]time.Duration, 0, r.n/r.workers+1)
+		buf       []byte
+	)
+	for {
+		i := int(r.next.Add(1) - 1)
+		if i >= r.n || ctx.Err() != nil {
+			break
+		}
+		if r.pace != nil && !r.pace.wait(ctx) {
+			break
+		}
+		body, events := r.src.AppendRequest(buf[:0], i)
+		t0 := time.Now()
+		code, failure, err := r.post(ctx, body)
+		latencies = append(latencies, time.Since(t0))
+		local.Requests++
+		local.Events += events
+		if err != nil {
+			local.Errors++
+			failure = err.Error()
+			// The transport may still be reading a body it failed to send.
+			body = nil
+		} else {
+			local.Status[code]++
+		}
+		if failure != "" && local.FirstFailure == "" {
+			local.FirstFailure = failure
+		}
+		buf = body
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.total.Requests += local.Requests
+	r.total.Events += local.Events
+	r.total.Errors += local.Errors
+	for code, c := range local.Status {
+		r.total.Status[code] += c
+	}
+	if r.total.FirstFailure == "" {
+		r.total.FirstFailure = local.FirstFailure
+	}
+	r.latencies = append(r.latencies, latencies...)
+}
+
+// post sends one body and reads the whole answer, so that the connection
+// can be reused. For an answer other than 2xx, failure describes it.
+func (r *runner) post(ctx context.Context, body []byte) (code int, failure string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, bytes.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "hookd-send")
+	if r.auth != "" {
+		req.Header.Set("Authorization", r.auth)
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		head, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+		failure = resp.Status
+		if t := bytes.TrimSpace(head); len(t) > 0 {
+			failure += ": " + string(t)
+		}
+	}
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return 0, "", fmt.Errorf("read answer: %w", err)
+	}
+	return resp.StatusCode, failure, nil
+}
+
+// pacer spaces request starts at least interval apart. A start that finds
+// the schedule behind moves it to now instead of bursting to catch up.
+type pacer struct {
+	interval time.Duration
+	mu       sync.Mutex
+	due      time.Time
+}
+
+// wait blocks until the next start is due and reports whether it is,
+// false when ctx ended first.
+func (p *pacer) wait(ctx context.Context) bool {
+	p.mu.Lock()
+	now := time.Now()
+	at := p.due
+	if at.Before(now) {
+		at = now
+	}
+	p.due = at.Add(p.interval)
+	p.mu.Unlock()
+
+	d := time.Until(at)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// percentile returns the p-th percentile of sorted by the nearest-rank
+// method, 0 for none.
+func percentile(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := (p*len(sorted) + 99) / 100 // ceil(p/100 * n)
+	return sorted[max(rank, 1)-1]
+}
