@@ -74,7 +74,8 @@ func (c *Config) Validate(known ...Known) error {
 	var v validator
 	v.address("listen", c.Listen)
 	v.address("admin.listen", c.Admin.Listen)
-	if c.Admin.Listen != "" && c.Admin.Listen == c.Listen {
+	// Port 0 asks the kernel for a free port, so two of them never clash.
+	if c.Admin.Listen != "" && c.Admin.Listen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
 		v.add("admin.listen", "same address as listen")
 	}
 	v.secret("admin.token", c.Admin.Token, false)

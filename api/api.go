@@ -1,0 +1,107 @@
+// Package api is the admin HTTP API over the store: events, counts over time
+// and quarantined bodies, as JSON. It is a top-level package, not part of
+// listener or store, because the dashboard and the CLI share it.
+//
+// Handlers answer client mistakes with an *echo.HTTPError (400 naming the
+// parameter, 404) and return other errors wrapped, leaving it to the echo
+// instance's error handler to write {"error": "..."}.
+//
+// Every endpoint refuses query parameters it does not know and parameters
+// given twice, so that a typo such as ?emial= is an error rather than a
+// silently unfiltered listing.
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/hookd/hookd/store"
+)
+
+// Register adds the API's routes to g, which the caller mounts (at /api) and
+// guards:
+//
+//	GET /events        events, newest first
+//	GET /events/:id    one event
+//	GET /stats         event counts per time bucket
+//	GET /quarantine    quarantined bodies, newest first
+//
+// The doc comment of each route's handler in this package states its
+// parameters and its JSON.
+func Register(g *echo.Group, st *store.Store) {
+	h := &handler{st: st}
+	g.GET("/events", h.events)
+	g.GET("/events/:id", h.event)
+	g.GET("/stats", h.stats)
+	g.GET("/quarantine", h.quarantine)
+}
+
+type handler struct {
+	st *store.Store
+}
+
+// params returns the request's query parameters, refusing a malformed query
+// string, parameters not in known and parameters given more than once.
+func params(c echo.Context, known ...string) (map[string]string, error) {
+	q, err := url.ParseQuery(c.Request().URL.RawQuery)
+	if err != nil {
+		return nil, badRequest("malformed query string: %v", err)
+	}
+	p := make(map[string]string, len(q))
+	for k, v := range q {
+		if !slices.Contains(known, k) {
+			return nil, badRequest("unknown parameter %q (known: %s)", k, strings.Join(known, ", "))
+		}
+		if len(v) > 1 {
+			return nil, badRequest("%s: given %d times, at most once allowed", k, len(v))
+		}
+		p[k] = v[0]
+	}
+	return p, nil
+}
+
+// parseTime reads an RFC 3339 time, with or without fractional seconds.
+// An empty value is the zero time.
+func parseTime(name, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, badRequest("%s: %q is not an RFC 3339 time such as 2025-03-01T12:00:00Z", name, v)
+	}
+	return t, nil
+}
+
+// parseLimit reads a page size; empty means the store's default.
+func parseLimit(v string) (int, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > store.MaxLimit {
+		return 0, badRequest("limit: %q is not an integer from 1 to %d", v, store.MaxLimit)
+	}
+	return n, nil
+}
+
+// storeError turns the store's verdict on a query parameter into a 400, and
+// passes other errors on as server errors.
+func storeError(err error) error {
+	if qe, ok := errors.AsType[*store.QueryError](err); ok {
+		return badRequest("%s", qe.Error())
+	}
+	return err
+}
+
+func badRequest(format string, args ...any) *echo.HTTPError {
+	return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,72 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/store"
+)
+
+// eventsResponse is the body of GET /events.
+type eventsResponse struct {
+	Events []event.Event `json:"events"`
+	Next   string        `json:"next"`
+}
+
+// events serves GET /events: one page of events, newest first by event time.
+//
+// Parameters, all optional: type, source (exact); email, domain (any case);
+// since (at or after) and until (before), RFC 3339 times with or without
+// fractional seconds, compared with the event's time; limit, the page size,
+// 100 by default and at most 1000; cursor, the next of the previous page.
+//
+// The body is {"events": [...], "next": "CURSOR"}: each event in the JSON
+// form of event.Event (times in RFC 3339 UTC, data the provider's object),
+// and next empty on the last page.
+func (h *handler) events(c echo.Context) error {
+	p, err := params(c, "type", "email", "domain", "source", "since", "until", "limit", "cursor")
+	if err != nil {
+		return err
+	}
+	q := store.EventQuery{Type: p["type"], Email: p["email"], Domain: p["domain"], Source: p["source"], Cursor: p["cursor"]}
+	if q.Since, err = parseTime("since", p["since"]); err != nil {
+		return err
+	}
+	if q.Until, err = parseTime("until", p["until"]); err != nil {
+		return err
+	}
+	if q.Limit, err = parseLimit(p["limit"]); err != nil {
+		return err
+	}
+	page, err := h.st.Events(c.Request().Context(), q)
+	if err != nil {
+		return storeError(err)
+	}
+	return c.JSON(http.StatusOK, eventsResponse{Events: page.Events, Next: page.Next})
+}
+
+// event serves GET /events/:id: the one event with that id, in the same JSON
+// form as in the listing, or 404. An id holding a slash is given escaped
+// (%2F).
+func (h *handler) event(c echo.Context) error {
+	if _, err := params(c); err != nil {
+		return err
+	}
+	id, err := url.PathUnescape(c.Param("id"))
+	if err != nil {
+		return badRequest("id: %v", err)
+	}
+	e, err := h.st.Event(c.Request().Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("event %q not found", id))
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, e)
+}

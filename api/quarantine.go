@@ -1,0 +1,71 @@
+package api
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+)
+
+// quarantined is the JSON of one quarantined body.
+type quarantined struct {
+	ID          string    `json:"id"`
+	Source      string    `json:"source"`
+	Received    time.Time `json:"received"`
+	Error       string    `json:"error"`
+	ContentType string    `json:"content_type"`
+	// Body is the body as text. When the body is not valid UTF-8, each run
+	// of invalid bytes shows as U+FFFD here and BodyBase64 holds the exact
+	// bytes.
+	Body       string `json:"body"`
+	BodyBase64 string `json:"body_base64,omitempty"`
+}
+
+// quarantineResponse is the body of GET /quarantine.
+type quarantineResponse struct {
+	Quarantine []quarantined `json:"quarantine"`
+	Next       string        `json:"next"`
+}
+
+// quarantine serves GET /quarantine: the bodies that authenticated sources
+// sent but that could not be decoded, newest first by the time hookd
+// received them.
+//
+// Parameters, both optional: limit, the page size, 100 by default and at
+// most 1000; cursor, the next of the previous page.
+//
+// The body is {"quarantine": [{"id", "source", "received", "error",
+// "content_type", "body"}], "next": "CURSOR"}, next empty on the last page.
+// body is the raw body as text, which is how webhook bodies (JSON, form
+// data) are read; a body that is not valid UTF-8 also has "body_base64"
+// with its exact bytes, and each run of invalid bytes in "body" shows as
+// U+FFFD.
+func (h *handler) quarantine(c echo.Context) error {
+	p, err := params(c, "limit", "cursor")
+	if err != nil {
+		return err
+	}
+	limit, err := parseLimit(p["limit"])
+	if err != nil {
+		return err
+	}
+	page, err := h.st.Quarantine(c.Request().Context(), limit, p["cursor"])
+	if err != nil {
+		return storeError(err)
+	}
+	resp := quarantineResponse{Quarantine: make([]quarantined, len(page.Items)), Next: page.Next}
+	for i, q := range page.Items {
+		resp.Quarantine[i] = quarantined{
+			ID: q.ID, Source: q.Source, Received: q.Received, Error: q.Error, ContentType: q.ContentType,
+			Body: string(q.Body),
+		}
+		if !utf8.Valid(q.Body) {
+			resp.Quarantine[i].Body = strings.ToValidUTF8(string(q.Body), "\uFFFD")
+			resp.Quarantine[i].BodyBase64 = base64.StdEncoding.EncodeToString(q.Body)
+		}
+	}
+	return c.JSON(http.StatusOK, resp)
+}

@@ -1,0 +1,359 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hookd/hookd/listener/mailjet"
+)
+
+// hookdBin is the hookd binary built once for the tests that run it as a
+// separate process.
+var hookdBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "hookd-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	hookdBin = filepath.Join(dir, "hookd")
+	build := exec.Command("go", "build", "-o", hookdBin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build hookd:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a running hookd process.
+type proc struct {
+	cmd   *exec.Cmd
+	hooks string // base URL of the hooks listener
+	admin string // base URL of the admin listener
+	done  chan error
+	logs  *bytes.Buffer
+}
+
+// startHookd runs `hookd serve` on data with ports chosen by the kernel and
+// waits until it listens.
+func startHookd(t *testing.T, data string, args ...string) *proc {
+	t.Helper()
+	args = append([]string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+		"--data", data, "--log-format", "json"}, args...)
+	cmd := exec.Command(hookdBin, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, done: make(chan error, 1), logs: new(bytes.Buffer)}
+	ready := make(chan struct{})
+	var mu sync.Mutex
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Bytes()
+			mu.Lock()
+			p.logs.Write(line)
+			p.logs.WriteByte('\n')
+			mu.Unlock()
+			var rec struct{ Msg, Hooks, Admin string }
+			if json.Unmarshal(line, &rec) == nil && rec.Msg == "hookd listening" {
+				p.hooks, p.admin = "http://"+rec.Hooks, "http://"+rec.Admin
+				close(ready)
+			}
+		}
+		p.done <- cmd.Wait()
+	}()
+	select {
+	case <-ready:
+	case err := <-p.done:
+		t.Fatalf("hookd exited before listening: %v\n%s", err, p.logs)
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("hookd did not start listening\n%s", p.logs)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+func (p *proc) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+}
+
+// stop sends SIGTERM and asserts a clean exit.
+func (p *proc) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("hookd exited with %v after SIGTERM\n%s", err, p.logs)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("hookd did not exit after SIGTERM")
+	}
+}
+
+// openEvent is a distinct Mailjet open event for each n.
+func openEvent(n int) string {
+	return fmt.Sprintf(`{"event":"open","time":%d,"MessageID":%d,"Message_GUID":"g-%d","email":"User%d@Example.com","mj_campaign_id":7173,"mj_contact_id":%d,"customcampaign":"","CustomID":"","Payload":"","ip":"127.0.0.1","geo":"US","agent":"test"}`,
+		1433103519+n, 19421777396190490+n, n, n, n)
+}
+
+// idsOf decodes body the way hookd does and returns its event ids.
+func idsOf(body string) ([]string, error) {
+	events, err := mailjet.Decode([]byte(body))
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(events))
+	for i, e := range events {
+		ids[i] = e.ID
+	}
+	return ids, nil
+}
+
+// storedIDs pages through /api/events and returns every id it lists.
+func storedIDs(t *testing.T, admin string) map[string]bool {
+	t.Helper()
+	ids := map[string]bool{}
+	cursor := ""
+	for {
+		resp, err := http.Get(admin + "/api/events?limit=1000&cursor=" + url.QueryEscape(cursor))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Events []struct{ ID string }
+			Next   string
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET /api/events: %d %v", resp.StatusCode, err)
+		}
+		for _, e := range page.Events {
+			if ids[e.ID] {
+				t.Fatalf("/api/events lists %s twice", e.ID)
+			}
+			ids[e.ID] = true
+		}
+		if page.Next == "" {
+			return ids
+		}
+		cursor = page.Next
+	}
+}
+
+// waitStored waits until every id in want is listed by /api/events, for at
+// most a bounded time, and returns the ids still missing.
+func waitStored(t *testing.T, admin string, want map[string]bool) []string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := storedIDs(t, admin)
+		var missing []string
+		for id := range want {
+			if !got[id] {
+				missing = append(missing, id)
+			}
+		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			return missing
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestCrashLosesNoAcknowledgedEvent kills hookd with SIGKILL in the middle of
+// a concurrent load, five times over the same data directory, and checks
+// that every event answered 200 is stored after each restart.
+func TestCrashLosesNoAcknowledgedEvent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and crashes hookd five times; run without -short")
+	}
+	data := t.TempDir()
+	acked := map[string]bool{}
+	var next atomic.Int64
+	for round := range 5 {
+		p := startHookd(t, data)
+		var (
+			mu       sync.Mutex
+			wg       sync.WaitGroup
+			ok       atomic.Int64
+			stopLoad = make(chan struct{})
+		)
+		client := &http.Client{Timeout: 10 * time.Second}
+		for w := range 16 {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stopLoad:
+						return
+					default:
+					}
+					// Half the workers send Version 2 batches of 10.
+					size := 1
+					if w%2 == 1 {
+						size = 10
+					}
+					parts := make([]string, size)
+					for i := range parts {
+						parts[i] = openEvent(int(next.Add(1)))
+					}
+					body := parts[0]
+					if size > 1 {
+						body = "[" + strings.Join(parts, ",") + "]"
+					}
+					resp, err := client.Post(p.hooks+"/hooks/mailjet", "application/json", strings.NewReader(body))
+					if err != nil {
+						return // the server is gone
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode == 200 {
+						ok.Add(1)
+						ids, err := idsOf(body)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						mu.Lock()
+						for _, id := range ids {
+							acked[id] = true
+						}
+						mu.Unlock()
+					}
+				}
+			})
+		}
+		// Kill once some requests have been acknowledged, at a moment that
+		// varies from round to round.
+		deadline := time.Now().Add(20 * time.Second)
+		for ok.Load() < int64(50+100*round) && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		p.kill(t)
+		close(stopLoad)
+		wg.Wait()
+		if ok.Load() == 0 {
+			t.Fatalf("round %d: no request was acknowledged before the kill", round)
+		}
+
+		p = startHookd(t, data)
+		if missing := waitStored(t, p.admin, acked); len(missing) > 0 {
+			t.Fatalf("round %d: %d of %d acknowledged events lost after SIGKILL, e.g. %s",
+				round, len(missing), len(acked), missing[0])
+		}
+		p.stop(t)
+		t.Logf("round %d: %d acknowledged events, all stored", round, len(acked))
+	}
+}
+
+// TestRestartKeepsEventsAndDuplicates stops hookd cleanly, starts it again on
+// the same data, and checks the events are there and a retried delivery is
+// still recognised as a duplicate.
+func TestRestartKeepsEventsAndDuplicates(t *testing.T) {
+	data := t.TempDir()
+	body := "[" + openEvent(1) + "," + openEvent(2) + "]"
+	ids, err := idsOf(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	p := startHookd(t, data)
+	if got := postHook(t, p.hooks, body); got.Accepted != 2 || got.Duplicates != 0 {
+		t.Fatalf("first delivery: %+v", got)
+	}
+	p.stop(t)
+
+	p = startHookd(t, data)
+	want := map[string]bool{ids[0]: true, ids[1]: true}
+	if missing := waitStored(t, p.admin, want); len(missing) > 0 {
+		t.Fatalf("after restart %v are missing", missing)
+	}
+	if got := postHook(t, p.hooks, body); got.Accepted != 0 || got.Duplicates != 2 {
+		t.Fatalf("retried delivery after restart: %+v, want 2 duplicates", got)
+	}
+	if got := storedIDs(t, p.admin); len(got) != 2 {
+		t.Fatalf("store holds %d events, want 2", len(got))
+	}
+	for _, base := range []string{p.hooks, p.admin} {
+		resp, err := http.Get(base + "/healthz")
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %s/healthz: %v %v", base, resp, err)
+		}
+		resp.Body.Close()
+	}
+	p.stop(t)
+}
+
+type ack struct{ Accepted, Duplicates int }
+
+func postHook(t *testing.T, hooks, body string) ack {
+	t.Helper()
+	resp, err := http.Post(hooks+"/hooks/mailjet", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a ack
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST: %d %v", resp.StatusCode, err)
+	}
+	return a
+}
+
+// TestServeRefusesBadConfig checks that serve exits non-zero, naming the
+// problem, when its config is wrong or its port is taken.
+func TestServeRefusesBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("sources:\n  - name: mj\n    provder: mailjet\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, hookdBin, "serve", "--config", bad, "--data", dir).CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+		t.Fatalf("serve with a bad config: err %v, want a non-zero exit\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "bad.yaml:3") || !strings.Contains(string(out), "provder") {
+		t.Fatalf("error does not name file, line and field:\n%s", out)
+	}
+}

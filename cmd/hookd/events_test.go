@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/store"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// seedStore writes events into a store in a new data directory and leaves
+// the store open, as a running hookd serve would.
+func seedStore(t *testing.T) (data string, events []event.Event) {
+	t.Helper()
+	data = filepath.Join(t.TempDir(), "data")
+	st, err := store.Open(context.Background(), store.Config{Dir: data}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	base := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	rows := []struct {
+		typ, email, campaign, source string
+	}{
+		{"sent", "ann@a.com", "spring", "mailjet"},
+		{"open", "ann@a.com", "spring", "mailjet"},
+		{"click", "bob@b.org", "spring", "mailjet"},
+		{"bounce", "cat@b.org", "", "transactional"},
+		{"blocked", "dan@c.net", "summer sale", "mailjet"},
+		{"spam", "eve\x1b[31m@c.net", "", "mailjet"},
+	}
+	for i, r := range rows {
+		at := base.Add(time.Duration(i) * 90 * time.Second)
+		email, domain := event.NormalizeEmail(r.email)
+		events = append(events, event.Event{
+			ID: fmt.Sprintf("mailjet:%02d", i), Source: r.source, Provider: "mailjet", Type: r.typ,
+			Time: at, Received: at.Add(time.Second), Email: email, Domain: domain,
+			MessageID: fmt.Sprint(1152921504606846976 + i), Campaign: r.campaign,
+			Data: json.RawMessage(fmt.Sprintf(`{"event":%q,"MessageID":%d}`, r.typ, 1152921504606846976+i)),
+		})
+	}
+	if err := st.Insert(context.Background(), events...); err != nil {
+		t.Fatal(err)
+	}
+	return data, events
+}
+
+func TestEventsCommand(t *testing.T) {
+	data, _ := seedStore(t)
+	cfg := writeFile(t, "hookd.yaml", fmt.Sprintf("data: %q\nsources:\n  - name: mailjet\n    provider: mailjet\n", data))
+	tests := []struct {
+		name, golden string
+		args         []string
+		stderr       string
+	}{
+		{name: "all", golden: "all.txt", args: []string{"--data", data}},
+		{name: "filters", golden: "filters.txt", args: []string{"--data", data, "--domain", "B.ORG", "--since", "2025-03-01T12:03:00Z"}},
+		{name: "config", golden: "filters.txt", args: []string{"--config", cfg, "--domain", "b.org", "--until", "2025-03-01T12:05:00Z"}},
+		{name: "limit", golden: "limit.txt", args: []string{"--data", data, "--limit", "2"}, stderr: "more events match: repeat with --cursor "},
+		{name: "none", golden: "none.txt", args: []string{"--data", data, "--type", "unsub"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, err := runHookd(t, append([]string{"events"}, tt.args...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(stderr, tt.stderr) || (tt.stderr == "") != (stderr == "") {
+				t.Errorf("stderr = %q, want it to start with %q", stderr, tt.stderr)
+			}
+			goldenText(t, filepath.Join("testdata", "events", tt.golden), stdout)
+		})
+	}
+}
+
+// TestEventsCommandCursor follows the --cursor notes through every page.
+func TestEventsCommandCursor(t *testing.T) {
+	data, events := seedStore(t)
+	var ids []string
+	args := []string{"events", "--data", data, "--limit", "4", "--json"}
+	for range len(events) {
+		stdout, stderr, err := runHookd(t, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.Lines(stdout) {
+			var e event.Event
+			if err := json.Unmarshal([]byte(line), &e); err != nil {
+				t.Fatalf("line %q: %v", line, err)
+			}
+			ids = append(ids, e.ID)
+		}
+		cursor, ok := strings.CutPrefix(strings.TrimSpace(stderr), "more events match: repeat with --cursor ")
+		if !ok {
+			break
+		}
+		args = []string{"events", "--data", data, "--limit", "4", "--json", "--cursor", cursor}
+	}
+	if got := strings.Join(ids, " "); got != "mailjet:05 mailjet:04 mailjet:03 mailjet:02 mailjet:01 mailjet:00" {
+		t.Fatalf("pages hold %s", got)
+	}
+}
+
+func TestEventsCommandJSON(t *testing.T) {
+	data, events := seedStore(t)
+	stdout, _, err := runHookd(t, "events", "--data", data, "--json", "--email", "ANN@a.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each line is the event as the API lists it.
+	var want bytes.Buffer
+	for _, e := range []event.Event{events[1], events[0]} {
+		b, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want.Write(append(b, '\n'))
+	}
+	if stdout != want.String() {
+		t.Fatalf("stdout:\n%s\nwant:\n%s", stdout, want.String())
+	}
+}
+
+func TestEventsCommandFails(t *testing.T) {
+	data, _ := seedStore(t)
+	missing := filepath.Join(t.TempDir(), "missing")
+	empty := t.TempDir()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no data directory", []string{"--data", missing}, "events: data directory " + missing + " does not exist"},
+		{"no store", []string{"--data", empty}, "events: open store: sqlite: " + filepath.Join(empty, store.FileName) + " does not exist"},
+		{"limit zero", []string{"--data", data, "--limit", "0"}, "events: --limit 0: want 1 to 1000"},
+		{"limit too large", []string{"--data", data, "--limit", "1001"}, "events: --limit 1001: want 1 to 1000"},
+		{"bad since", []string{"--data", data, "--since", "yesterday"}, `events: --since "yesterday": want an RFC 3339 time`},
+		{"bad until", []string{"--data", data, "--until", "-1h"}, `events: --until "-1h": want an RFC 3339 time`},
+		{"since after until", []string{"--data", data, "--since", "1h", "--until", "2h"}, "events: --since: "},
+		{"bad cursor", []string{"--data", data, "--cursor", "x"}, `events: --cursor: "x" is not a cursor`},
+		{"unknown flag", []string{"--data", data, "--typ", "open"}, "unknown flag: --typ"},
+		{"argument", []string{"--data", data, "open"}, `unknown command "open"`},
+		{"bad config", []string{"--config", filepath.Join(missing, "hookd.yaml")}, "load config: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, _, err := runHookd(t, append([]string{"events"}, tt.args...)...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want it to contain %q", err, tt.want)
+			}
+			if stdout != "" {
+				t.Errorf("stdout = %q, want nothing", stdout)
+			}
+		})
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the missing data directory was created: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(empty, store.FileName)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a store was created in the empty data directory: %v", err)
+	}
+}
+
+// goldenText compares got with the file at path, or rewrites the file
+// with -update.
+func goldenText(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update creates it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s (go test -update rewrites it):\n%s", path, got)
+	}
+}

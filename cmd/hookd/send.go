@@ -1,0 +1,190 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hookd/hookd/send"
+)
+
+func newSendCmd() *cobra.Command {
+	var (
+		target      string
+		file        string
+		generate    int
+		typ         string
+		group       bool
+		groupSize   int
+		concurrency int
+		rate        float64
+		timeout     time.Duration
+		asJSON      bool
+	)
+	cmd := &cobra.Command{
+		Use:   "send [URL]",
+		Short: "POST Mailjet events to a hook URL, to try a set-up or to load-test it",
+		Long: `send posts Mailjet Event API deliveries to URL the way Mailjet does, so a
+set-up can be tried before Mailjet is pointed at it, and measured.
+
+With --file, the file holds one event object or an array of them; each event
+is sent as its own Version 1 request, or with --group as Version 2 arrays of
+--group-size events. With --generate N, N distinct events of --type are made
+up (each with its own MessageID above 2^53, recipient and time, and new ones
+on every run), so deduplication cannot shortcut a benchmark; --group works
+here too.
+
+Credentials in the URL (http://user:pass@host/hooks/mailjet) are sent as basic
+auth, as Mailjet does; the password is never printed. Keep-alive connections
+are reused; redirects are not followed.
+
+send prints the number of answers per status code, the requests and events
+per second, and the p50 and p99 latencies (--json prints the same as JSON).
+It exits with status 1 if any request failed: a transport error, a timeout,
+or an answer other than 2xx.`,
+		Example: `  hookd send --file events.json http://hookd:secret@localhost:8080/hooks/mailjet
+  hookd send --generate 100000 --group --concurrency 16 http://localhost:8080/hooks/mailjet
+  hookd send --generate 600 --type click --rate 10 --url http://localhost:8080/hooks/mailjet`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case len(args) == 1 && target != "":
+				return errors.New("send: give the URL as an argument or with --url, not both")
+			case len(args) == 1:
+				target = args[0]
+			case target == "":
+				return errors.New("send: no URL: give it as an argument or with --url")
+			}
+			flags := cmd.Flags()
+			if flags.Changed("type") && file != "" {
+				return errors.New("send: --type applies to --generate only")
+			}
+			if flags.Changed("group-size") && !group {
+				return errors.New("send: --group-size needs --group")
+			}
+			if groupSize < 1 {
+				return fmt.Errorf("send: --group-size %d: want at least 1", groupSize)
+			}
+			if concurrency < 1 {
+				return fmt.Errorf("send: --concurrency %d: want at least 1", concurrency)
+			}
+			if rate < 0 {
+				return fmt.Errorf("send: --rate %v: want 0 (no cap) or more", rate)
+			}
+			if timeout <= 0 {
+				return fmt.Errorf("send: --timeout %v: want more than 0", timeout)
+			}
+			size := 0
+			if group {
+				size = groupSize
+			}
+
+			var src send.Source
+			if file != "" {
+				events, err := readEventsFile(file, cmd.InOrStdin())
+				if err != nil {
+					return err
+				}
+				src = send.Events(events, size)
+			} else {
+				if generate < 1 {
+					return fmt.Errorf("send: --generate %d: want at least 1", generate)
+				}
+				// Events end now, and a random run keeps this run's events
+				// apart from those of earlier runs.
+				g := send.Generator{Type: typ, Run: rand.Uint32(), Start: time.Now().Unix() - int64(generate) + 1}
+				src = send.Generated(g, generate, size)
+			}
+
+			rep, runErr := send.Run(cmd.Context(), send.Options{
+				URL:         target,
+				Source:      src,
+				Concurrency: concurrency,
+				Rate:        rate,
+				Timeout:     timeout,
+			})
+			if rep.Requests > 0 || runErr == nil {
+				if err := printReport(cmd.OutOrStdout(), target, rep, asJSON); err != nil {
+					return err
+				}
+			}
+			return runErr
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&target, "url", "", "hook URL, instead of the argument")
+	f.StringVar(&file, "file", "", `JSON file of events: one object or an array ("-" for standard input)`)
+	f.IntVar(&generate, "generate", 0, "make up and send `N` distinct events")
+	f.StringVar(&typ, "type", "open", "event type for --generate: sent, open, click, bounce, blocked, spam, unsub")
+	f.BoolVar(&group, "group", false, "send Version 2 arrays of --group-size events instead of one event per request")
+	f.IntVar(&groupSize, "group-size", 100, "events per request with --group")
+	f.IntVar(&concurrency, "concurrency", send.DefaultConcurrency, "requests in flight at most")
+	f.Float64Var(&rate, "rate", 0, "requests per second at most (0: no cap)")
+	f.DurationVar(&timeout, "timeout", send.DefaultTimeout, "limit for each request")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	cmd.MarkFlagsMutuallyExclusive("file", "generate")
+	cmd.MarkFlagsOneRequired("file", "generate")
+	return cmd
+}
+
+// readEventsFile reads the events of --file, from stdin for "-".
+func readEventsFile(name string, stdin io.Reader) ([]json.RawMessage, error) {
+	r := stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, fmt.Errorf("send: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	events, err := send.ReadEvents(r)
+	if err != nil {
+		return nil, fmt.Errorf("send: %s: %w", name, err)
+	}
+	return events, nil
+}
+
+// printReport writes rep as text, or as JSON when asJSON.
+func printReport(w io.Writer, target string, rep send.Report, asJSON bool) error {
+	if asJSON {
+		b, err := json.Marshal(rep)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	}
+	shown := "the URL"
+	if u, err := url.Parse(target); err == nil {
+		shown = u.Redacted()
+	}
+	_, err := fmt.Fprintf(w, "POST %s: %d requests, %d events in %v\n",
+		shown, rep.Requests, rep.Events, rep.Elapsed.Round(time.Millisecond))
+	if err != nil {
+		return err
+	}
+	codes := slices.Sorted(maps.Keys(rep.Status))
+	for _, code := range codes {
+		fmt.Fprintf(w, "%d: %d\n", code, rep.Status[code])
+	}
+	if rep.Errors > 0 {
+		fmt.Fprintf(w, "no answer: %d\n", rep.Errors)
+	}
+	if rep.FirstFailure != "" {
+		fmt.Fprintf(w, "first failure: %s\n", rep.FirstFailure)
+	}
+	_, err = fmt.Fprintf(w, "requests/s: %.1f  events/s: %.1f\nlatency p50: %v  p99: %v\n",
+		rep.RequestsPerSecond(), rep.EventsPerSecond(),
+		rep.P50.Round(time.Microsecond), rep.P99.Round(time.Microsecond))
+	return err
+}

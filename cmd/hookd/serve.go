@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/hookd/hookd/api"
+	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/listener"
+	"github.com/hookd/hookd/store"
+)
+
+// shutdownTimeout bounds how long in-flight requests may take to finish
+// after SIGTERM.
+const shutdownTimeout = 30 * time.Second
+
+func newServeCmd() *cobra.Command {
+	var (
+		flags     config.Flags
+		logFormat string
+		logLevel  string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Receive webhooks, store every event, and serve the admin API",
+		Long: `serve runs hookd: the hooks listener (public; --listen) where providers post
+events, and the admin listener (--admin-listen; loopback by default) with the
+API and metrics. Without --config it runs the built-in default: one
+unauthenticated Mailjet source at POST /hooks/mailjet, with the event log and
+store in SQLite files under --data.
+
+SIGTERM or SIGINT stops accepting, finishes the requests in flight, flushes
+and exits 0.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger, err := newLogger(cmd.ErrOrStderr(), logFormat, logLevel)
+			if err != nil {
+				return err
+			}
+			cfg, err := flags.Load(knownNames())
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, logger)
+		},
+	}
+	flags.Register(cmd.Flags())
+	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}
+
+// serve runs hookd until ctx ends, then shuts down in order: stop accepting
+// and finish in-flight requests, then stop the group commit, then the
+// consumers, then close the log and the store.
+func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	logCfg := cfg.Log
+	logCfg.Dir = cfg.Data
+	log, err := eventlog.Open(ctx, logCfg, logger)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	st, err := store.Open(ctx, store.Config{Driver: cfg.Store.Driver, DSN: cfg.Store.DSN, Dir: cfg.Data}, logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	lis, err := listener.New(listener.Config{
+		Sources:   cfg.Sources,
+		MaxBody:   int64(cfg.Limits.MaxBody),
+		BatchSize: cfg.Limits.BatchSize,
+		BatchWait: cfg.Limits.BatchWait,
+	}, log, logger, reg)
+	if err != nil {
+		return err
+	}
+	storeSub, err := log.Subscriber("store")
+	if err != nil {
+		return err
+	}
+
+	admin := listener.NewEcho(logger)
+	admin.GET("/healthz", listener.Healthz)
+	admin.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
+	apiGroup := admin.Group("/api")
+	if cfg.Admin.Token != "" {
+		apiGroup.Use(listener.BearerAuth(cfg.Admin.Token))
+	}
+	api.Register(apiGroup, st)
+
+	hooksSrv, hooksLn, err := newServer(cfg.Listen, lis.Handler(), cfg.Limits)
+	if err != nil {
+		return fmt.Errorf("hooks listener: %w", err)
+	}
+	adminSrv, adminLn, err := newServer(cfg.Admin.Listen, admin, cfg.Limits)
+	if err != nil {
+		hooksLn.Close()
+		return fmt.Errorf("admin listener: %w", err)
+	}
+
+	commitCtx, stopCommit := context.WithCancel(context.WithoutCancel(ctx))
+	consumeCtx, stopConsumers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCommit()
+	defer stopConsumers()
+	var commitWG, consumeWG sync.WaitGroup
+	commitWG.Go(func() { _ = lis.Run(commitCtx) })
+	consumeWG.Go(func() {
+		if err := st.Run(consumeCtx, storeSub); err != nil && consumeCtx.Err() == nil {
+			logger.Error("store projector stopped", "err", err)
+		}
+	})
+
+	serveErr := make(chan error, 2)
+	for _, s := range []struct {
+		srv *http.Server
+		ln  net.Listener
+	}{{hooksSrv, hooksLn}, {adminSrv, adminLn}} {
+		go func() {
+			if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- err
+			}
+		}()
+	}
+	logger.Info("hookd listening", "hooks", hooksLn.Addr().String(), "admin", adminLn.Addr().String(),
+		"data", cfg.Data, "log", logCfg.Backend, "sources", len(cfg.Sources))
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case runErr = <-serveErr:
+		logger.Error("listener failed", "err", runErr)
+	}
+
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, srv := range []*http.Server{hooksSrv, adminSrv} {
+		wg.Go(func() {
+			if err := srv.Shutdown(sctx); err != nil {
+				logger.Warn("shutdown", "addr", srv.Addr, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+	stopCommit()
+	commitWG.Wait()
+	stopConsumers()
+	consumeWG.Wait()
+	if err := log.Close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("close event log: %w", err)
+	}
+	if err := st.Close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("close store: %w", err)
+	}
+	if runErr == nil {
+		logger.Info("stopped")
+	}
+	return runErr
+}
+
+// newServer listens on addr at once, so a taken port fails the start, and
+// returns a server with timeouts that keep slow clients from holding
+// connections forever.
+func newServer(addr string, h http.Handler, lim config.Limits) (*http.Server, net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: lim.ReadHeaderTimeout,
+		ReadTimeout:       lim.ReadTimeout,
+		WriteTimeout:      lim.ReadTimeout + time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}, ln, nil
+}
+
+func newLogger(w interface{ Write([]byte) (int, error) }, format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}

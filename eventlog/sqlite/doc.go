@@ -1,0 +1,80 @@
+// Package sqlite is hookd's embedded event log: a watermill Publisher and
+// Subscriber over one SQLite file in WAL mode (modernc.org/sqlite, no cgo).
+// It registers itself as the "sqlite" backend of package eventlog, which keeps
+// the file as FileName in the data directory; Open, NewPublisher and
+// NewSubscriber serve other uses. It passes watermill's universal test suite.
+//
+// # Contract
+//
+// Durability. Append and Publish write all their messages in one transaction
+// on the Log's one writer connection, with synchronous=FULL: when they return
+// nil, the commit is fsync'd and survives a crash, a SIGKILL or a power loss.
+// On error nothing was appended. The writes of one Log queue in Go, never in
+// SQLite's busy handler; another process on the same file is waited for up to
+// Config.BusyTimeout.
+//
+// Deduplication. A message whose eventlog.DedupKey metadata is already in its
+// topic, or earlier in the same Append, is not appended and is reported as a
+// duplicate. The check is a unique index on (topic, dedup_key) used inside the
+// appending transaction, so it holds across restarts and processes. Messages
+// without the key are never deduplicated.
+//
+// Ordering. A message's offset is its row id, given at commit, so offsets grow
+// with the log. A consumer group receives a topic in offset order with one
+// message in flight: the next one comes after the previous one is acked. Nack
+// delivers the same message again after SubscriberConfig.NackBackoff, and so
+// does the end of a subscription (its ctx, Subscriber.Close, Log.Close) with a
+// message not acked. A new consumer group starts at the first message.
+//
+// At least once. Ack advances the group's offset in memory at once; the
+// offset reaches the file, coalesced with the acks around it, in a write
+// Config.FlushInterval (10ms) later, as soon as the writer is free, and
+// always before Subscriber.Close and Log.Close return. A crash therefore redelivers the messages acked in the
+// last few milliseconds before it. Consumers must be idempotent, as hookd's
+// are.
+//
+// Leases. One Log at a time serves a consumer group of a topic: the one that
+// holds the group's lease, a row in the file with the holder and an expiry.
+// Subscribers of the group in that Log share one cursor, so each message goes
+// to exactly one of them. Another Log on the file (another process) delivers
+// nothing to the group until the lease is released, which happens when the
+// holder's last subscription of the group ends or the holder closes, or until
+// it expires, Config.LeaseTTL (5s) after its holder last renewed it; the
+// holder renews it every LeaseTTL/3, and waiters look every
+// Config.PollInterval (100ms). A process that is killed thus holds up its
+// groups for at most LeaseTTL. The acked offset and the release are written
+// in one transaction, so the next holder starts where the last one stopped;
+// after an expiry it starts at the last offset written.
+//
+// Waking. A commit wakes the waiting subscriptions of the same Log at once;
+// appends by other processes are seen within Config.PollInterval.
+// Subscriptions read ahead Config.ReadBatch messages per query from a pool of
+// read-only connections, separate from the writer.
+//
+// # File
+//
+// The schema (tables messages, offsets and leases) is created by Open and
+// versioned with PRAGMA user_version; Open migrates an older file and refuses
+// a newer one. Rows are only ever appended to messages. A watermill message's
+// metadata is stored as a JSON object, which replaces invalid UTF-8 in it
+// with U+FFFD.
+//
+// # Throughput
+//
+// BenchmarkAppend on the 2-core development machine, shared with other jobs
+// (an fsync of 4 KB measured 0.24 to 0.5 ms while it ran, not the nominal
+// 0.13 ms), events of 600 bytes:
+//
+//   - batches of 1: 0.22 to 0.35 ms per Append, 2,900 to 4,500 events/s, one
+//     fsync'd commit each;
+//   - batches of 100 with ids that grow with time: 1.35 to 2.5 ms per
+//     Append, 40,000 to 74,000 events/s;
+//   - batches of 100 with ids from event.Hash: 4.5 to 6.4 ms per Append,
+//     15,000 to 22,000 events/s.
+//
+// The gap between the last two is the dedup index: random keys each dirty a
+// page of their own, so a commit of 100 such events writes about 660 KB to
+// the WAL against 130 KB for keys that grow with time (measured with 200,000
+// events in the log). Ids that begin with a time-ordered part, such as the
+// provider's event time, keep those writes together.
+package sqlite

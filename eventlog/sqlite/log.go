@@ -1,0 +1,591 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/hookd/hookd/eventlog"
+)
+
+var (
+	_ eventlog.Log      = (*Log)(nil)
+	_ message.Publisher = (*Publisher)(nil)
+)
+
+// FileName is the name of the database file that the registered "sqlite"
+// backend keeps in eventlog.Config.Dir.
+const FileName = "hookd.db"
+
+// ErrClosed is returned by the methods of a closed Log, Publisher or
+// Subscriber.
+var ErrClosed = errors.New("sqlite event log closed")
+
+func init() {
+	eventlog.Register("sqlite", func(ctx context.Context, cfg eventlog.Config, logger *slog.Logger) (eventlog.Log, error) {
+		dir := cfg.Dir
+		if dir == "" {
+			dir = "."
+		}
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
+		l, err := Open(ctx, filepath.Join(dir, FileName), Config{Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		return l, nil
+	})
+}
+
+// Config configures a Log. The zero value is ready to use; a zero field takes
+// its default.
+type Config struct {
+	// BusyTimeout is how long a statement waits for a lock that another
+	// process holds before it fails. Default 5s.
+	BusyTimeout time.Duration
+	// Readers is the number of read-only connections that subscribers
+	// share. Default 4.
+	Readers int
+	// ReadBatch is how many messages a consumer group reads ahead with one
+	// query. Default 64.
+	ReadBatch int
+	// PollInterval is how often an idle consumer group looks for messages
+	// that another process appended, and for a lease another process
+	// released; appends through this Log wake it at once. Default 100ms.
+	PollInterval time.Duration
+	// FlushInterval is how long acks are gathered before the offsets they
+	// advanced are written, in one transaction. Default 10ms.
+	FlushInterval time.Duration
+	// LeaseTTL is how long a consumer group's lease outlives a holder that
+	// stopped renewing it (renewal runs every LeaseTTL/3). Default 5s.
+	LeaseTTL time.Duration
+	// Logger receives background errors (offset flush, lease renewal,
+	// reads). Nil discards.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.BusyTimeout <= 0 {
+		c.BusyTimeout = 5 * time.Second
+	}
+	if c.Readers <= 0 {
+		c.Readers = 4
+	}
+	if c.ReadBatch <= 0 {
+		c.ReadBatch = 64
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = 100 * time.Millisecond
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = 10 * time.Millisecond
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Log is an event log in one SQLite file. It is a watermill Publisher, and
+// NewSubscriber or Subscriber give it subscribers. All methods are safe for
+// concurrent use.
+type Log struct {
+	cfg    Config
+	log    *slog.Logger
+	holder string // this Log's identity in the leases table
+
+	// The writer: one connection, owned by whoever holds wsem, so that our
+	// own writes queue in Go instead of in SQLite's busy handler.
+	wsem    chan struct{}
+	wclosed bool // under wsem
+	wdb     *sql.DB
+	wconn   *sql.Conn
+	stBegin, stCommit, stRollback,
+	stInsert, stSaveOffset, stAcquire, stRenew, stRelease, stLoadOffset *sql.Stmt
+	args []any  // insert arguments, reused under wsem
+	md   []byte // metadata encoding buffer, reused under wsem
+
+	// The readers: a pool of query_only connections.
+	rdb                 *sql.DB
+	stRead, stPeekLease *sql.Stmt
+
+	nmu     sync.Mutex
+	commits chan struct{} // closed and replaced by every commit that appended
+
+	mu      sync.Mutex
+	closed  bool
+	cursors map[cursorKey]*cursor
+	closing chan struct{}  // closed when Close begins
+	subWG   sync.WaitGroup // subscriptions
+	wg      sync.WaitGroup // cursors and the flusher
+	flushCh chan struct{}  // wakes the flusher; capacity 1
+}
+
+// Open opens the log in the SQLite file at path, creating the file and its
+// schema when missing. ctx bounds the opening only.
+func Open(ctx context.Context, path string, cfg Config) (*Log, error) {
+	l, err := open(ctx, path, cfg.withDefaults())
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite event log %s: %w", path, err)
+	}
+	return l, nil
+}
+
+func open(ctx context.Context, path string, cfg Config) (_ *Log, err error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	l := &Log{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		holder:  watermill.NewUUID(),
+		wsem:    make(chan struct{}, 1),
+		args:    make([]any, 6),
+		commits: make(chan struct{}),
+		cursors: map[cursorKey]*cursor{},
+		closing: make(chan struct{}),
+		flushCh: make(chan struct{}, 1),
+	}
+	defer func() {
+		if err != nil {
+			l.closeDB()
+		}
+	}()
+
+	busy := "busy_timeout(" + strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10) + ")"
+	// synchronous=FULL: in WAL mode every commit fsyncs the WAL, so an
+	// Append that returned survives a power loss, not only a crash.
+	if l.wdb, err = sql.Open("sqlite", dsn(abs, busy, "journal_mode(WAL)", "synchronous(FULL)")); err != nil {
+		return nil, err
+	}
+	l.wdb.SetMaxOpenConns(1)
+	l.wdb.SetMaxIdleConns(1)
+	l.wdb.SetConnMaxLifetime(0)
+	l.wdb.SetConnMaxIdleTime(0)
+	if l.wconn, err = l.wdb.Conn(ctx); err != nil {
+		return nil, fmt.Errorf("connect writer: %w", err)
+	}
+	var mode string
+	if err = l.wconn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return nil, fmt.Errorf("read journal mode: %w", err)
+	}
+	if mode != "wal" {
+		// SQLite keeps the old mode where WAL is impossible (some network
+		// file systems); refuse rather than run without it.
+		return nil, fmt.Errorf("journal mode is %q, not wal", mode)
+	}
+	var syncMode int
+	if err = l.wconn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&syncMode); err != nil {
+		return nil, fmt.Errorf("read synchronous: %w", err)
+	}
+	if syncMode != 2 {
+		return nil, fmt.Errorf("synchronous is %d, not 2 (FULL)", syncMode)
+	}
+	if err = migrate(ctx, l.wconn); err != nil {
+		return nil, err
+	}
+	for _, p := range []struct {
+		st  **sql.Stmt
+		sql string
+	}{
+		{&l.stBegin, "BEGIN IMMEDIATE"},
+		{&l.stCommit, "COMMIT"},
+		{&l.stRollback, "ROLLBACK"},
+		// CAST: the metadata arrives as bytes of a reused buffer, which
+		// SQLite would store as a BLOB; JSON belongs in a TEXT value.
+		{&l.stInsert, `INSERT INTO messages (topic, uuid, dedup_key, payload, metadata, created_at)
+			VALUES (?, ?, ?, ?, CAST(? AS TEXT), ?) ON CONFLICT DO NOTHING`},
+		// Only the lease holder moves a group's offset: a Log that lost its
+		// lease while stalled must not overwrite its successor's progress.
+		{&l.stSaveOffset, `INSERT INTO offsets (topic, consumer_group, "offset", updated_at)
+			SELECT ?1, ?2, ?3, ?4 WHERE EXISTS
+				(SELECT 1 FROM leases WHERE topic = ?1 AND consumer_group = ?2 AND holder = ?5)
+			ON CONFLICT (topic, consumer_group) DO UPDATE SET "offset" = excluded."offset", updated_at = excluded.updated_at`},
+		{&l.stAcquire, `INSERT INTO leases (topic, consumer_group, holder, expires_at) VALUES (?1, ?2, ?3, ?4)
+			ON CONFLICT (topic, consumer_group) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+			WHERE leases.holder = excluded.holder OR leases.expires_at <= ?5`},
+		{&l.stRenew, `UPDATE leases SET expires_at = ?4 WHERE topic = ?1 AND consumer_group = ?2 AND holder = ?3`},
+		{&l.stRelease, `DELETE FROM leases WHERE topic = ?1 AND consumer_group = ?2 AND holder = ?3`},
+		{&l.stLoadOffset, `SELECT "offset" FROM offsets WHERE topic = ? AND consumer_group = ?`},
+	} {
+		if *p.st, err = l.wconn.PrepareContext(ctx, p.sql); err != nil {
+			return nil, fmt.Errorf("prepare %q: %w", p.sql, err)
+		}
+	}
+
+	if l.rdb, err = sql.Open("sqlite", dsn(abs, busy, "query_only(1)")); err != nil {
+		return nil, err
+	}
+	l.rdb.SetMaxOpenConns(cfg.Readers)
+	l.rdb.SetMaxIdleConns(cfg.Readers)
+	if l.stRead, err = l.rdb.PrepareContext(ctx, `SELECT "offset", uuid, payload, metadata FROM messages
+		WHERE topic = ? AND "offset" > ? ORDER BY "offset" LIMIT ?`); err != nil {
+		return nil, fmt.Errorf("prepare read: %w", err)
+	}
+	if l.stPeekLease, err = l.rdb.PrepareContext(ctx,
+		`SELECT holder, expires_at FROM leases WHERE topic = ? AND consumer_group = ?`); err != nil {
+		return nil, fmt.Errorf("prepare lease read: %w", err)
+	}
+
+	l.wg.Add(1)
+	go l.flusher()
+	return l, nil
+}
+
+// dsn returns the modernc.org/sqlite data source name of the file at the
+// absolute path abs with the given PRAGMAs run on every new connection.
+func dsn(abs string, pragmas ...string) string {
+	q := url.Values{}
+	for _, p := range pragmas {
+		q.Add("_pragma", p)
+	}
+	// file: URI, so that a '?' or '#' in the path is escaped, not parsed.
+	return "file:" + (&url.URL{Path: abs}).EscapedPath() + "?" + q.Encode()
+}
+
+// Append durably appends msgs to topic in one transaction and reports which
+// of them were duplicates; see eventlog.Log. A message is a duplicate when
+// its eventlog.DedupKey metadata is already in topic or earlier in msgs.
+// Messages without a DedupKey are always appended. When Append returns nil
+// the transaction is committed and fsync'd; on error nothing was appended.
+// ctx bounds the wait for the writer; once the last message is inserted the
+// commit is not interrupted.
+func (l *Log) Append(ctx context.Context, topic string, msgs []*message.Message) ([]bool, error) {
+	dup, err := l.append(ctx, topic, msgs)
+	if err != nil {
+		return nil, fmt.Errorf("append to %q: %w", topic, err)
+	}
+	return dup, nil
+}
+
+func (l *Log) append(ctx context.Context, topic string, msgs []*message.Message) ([]bool, error) {
+	select {
+	case <-l.closing:
+		return nil, ErrClosed
+	default:
+	}
+	dup := make([]bool, len(msgs))
+	if len(msgs) == 0 {
+		return dup, nil
+	}
+	if err := l.lockWriter(ctx); err != nil {
+		return nil, err
+	}
+	defer l.unlockWriter()
+	appended := 0
+	err := l.tx(func() error {
+		args := l.args
+		defer clear(args)
+		args[0] = topic
+		args[5] = time.Now().UnixMilli()
+		for i, m := range msgs {
+			// ctx is checked between inserts rather than passed to
+			// them: an interrupted statement would roll the transaction
+			// back behind our back.
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			args[1] = m.UUID
+			args[2] = nil
+			if k := m.Metadata.Get(eventlog.DedupKey); k != "" {
+				args[2] = k
+			}
+			args[3] = []byte(m.Payload)
+			args[4] = nil
+			if len(m.Metadata) > 0 {
+				l.md = appendMetadata(l.md[:0], m.Metadata)
+				args[4] = l.md
+			}
+			res, err := l.stInsert.ExecContext(context.Background(), args...)
+			if err != nil {
+				return fmt.Errorf("insert message %s: %w", m.UUID, err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("insert message %s: %w", m.UUID, err)
+			}
+			dup[i] = n == 0
+			appended += int(n)
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	if appended > 0 {
+		l.notify()
+	}
+	return dup, nil
+}
+
+// Publish appends msgs to topic in one transaction, like Append, and
+// ignores which were duplicates. Having no ctx, it waits for the writer as
+// long as that takes.
+func (l *Log) Publish(topic string, msgs ...*message.Message) error {
+	_, err := l.Append(context.Background(), topic, msgs)
+	return err
+}
+
+// Subscriber returns a subscriber in the consumer group group with the
+// default SubscriberConfig; see NewSubscriber.
+func (l *Log) Subscriber(group string) (message.Subscriber, error) {
+	s, err := NewSubscriber(l, SubscriberConfig{ConsumerGroup: group})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close ends every subscription of every subscriber of l, writes the acked
+// offsets, releases the leases and closes the file. It is safe to call more
+// than once; later calls return nil.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	close(l.closing)
+	l.mu.Unlock()
+
+	l.subWG.Wait()
+	l.wg.Wait() // cursors write their offsets as they release their leases
+	err := l.flush()
+	if e := l.lockWriter(context.Background()); e == nil {
+		l.wclosed = true
+		l.unlockWriter()
+	}
+	if e := l.closeDB(); e != nil {
+		err = errors.Join(err, e)
+	}
+	if err != nil {
+		return fmt.Errorf("close sqlite event log: %w", err)
+	}
+	return nil
+}
+
+func (l *Log) closeDB() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{l.stRead, l.stPeekLease, l.stBegin, l.stCommit, l.stRollback,
+		l.stInsert, l.stSaveOffset, l.stAcquire, l.stRenew, l.stRelease, l.stLoadOffset} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	if l.wconn != nil {
+		errs = append(errs, l.wconn.Close())
+	}
+	for _, db := range []*sql.DB{l.rdb, l.wdb} {
+		if db != nil {
+			errs = append(errs, db.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// lockWriter waits until the writer connection is ours or ctx is done.
+func (l *Log) lockWriter(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case l.wsem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if l.wclosed {
+		<-l.wsem
+		return ErrClosed
+	}
+	return nil
+}
+
+func (l *Log) unlockWriter() { <-l.wsem }
+
+// tx runs fn in a write transaction on the writer connection, which the
+// caller holds. Waiting for another process's write lock is bounded by the
+// busy timeout, not by a ctx: an interrupted BEGIN could leave us unsure
+// whether a transaction is open.
+func (l *Log) tx(fn func() error) error {
+	if _, err := l.stBegin.ExecContext(context.Background()); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	err := fn()
+	if err == nil {
+		if _, err = l.stCommit.ExecContext(context.Background()); err == nil {
+			return nil
+		}
+		err = fmt.Errorf("commit: %w", err)
+	}
+	// SQLite may have rolled back already (after an I/O error in COMMIT);
+	// then ROLLBACK fails harmlessly.
+	if _, rerr := l.stRollback.ExecContext(context.Background()); rerr != nil {
+		l.log.Debug("sqlite event log: rollback", "err", rerr)
+	}
+	return err
+}
+
+// notify wakes every consumer group of l waiting for new messages.
+func (l *Log) notify() {
+	l.nmu.Lock()
+	close(l.commits)
+	l.commits = make(chan struct{})
+	l.nmu.Unlock()
+}
+
+// committed returns a channel that is closed by the next commit that
+// appends. Take it before reading, so that no commit slips between.
+func (l *Log) committed() <-chan struct{} {
+	l.nmu.Lock()
+	defer l.nmu.Unlock()
+	return l.commits
+}
+
+// requestFlush asks the flusher to write the acked offsets soon.
+func (l *Log) requestFlush() {
+	select {
+	case l.flushCh <- struct{}{}:
+	default:
+	}
+}
+
+// flusher writes acked offsets at most every FlushInterval, so that acks
+// cost a map update rather than an fsync'd transaction each.
+func (l *Log) flusher() {
+	defer l.wg.Done()
+	t := time.NewTimer(0)
+	<-t.C
+	for {
+		select {
+		case <-l.flushCh:
+		case <-l.closing:
+			return
+		}
+		t.Reset(l.cfg.FlushInterval)
+		select {
+		case <-t.C:
+		case <-l.closing:
+			t.Stop()
+			return // Close flushes
+		}
+		if err := l.flush(); err != nil {
+			l.log.Error("sqlite event log: write offsets", "err", err)
+			l.requestFlush() // retry after the next interval
+		}
+	}
+}
+
+// flush writes the acked offsets that are not on disk yet, in one
+// transaction.
+func (l *Log) flush() error {
+	if err := l.lockWriter(context.Background()); err != nil {
+		return err
+	}
+	defer l.unlockWriter()
+	// Read the offsets under the writer so that a release cannot write a
+	// newer one between our read and our write.
+	l.mu.Lock()
+	type pending struct {
+		c   *cursor
+		off int64
+	}
+	var todo []pending
+	for _, c := range l.cursors {
+		c.mu.Lock()
+		if c.acked != c.flushed {
+			todo = append(todo, pending{c, c.acked})
+		}
+		c.mu.Unlock()
+	}
+	l.mu.Unlock()
+	if len(todo) == 0 {
+		return nil
+	}
+	now := time.Now().UnixMilli()
+	err := l.tx(func() error {
+		for _, p := range todo {
+			if _, err := l.stSaveOffset.Exec(p.c.key.topic, p.c.key.group, p.off, now, l.holder); err != nil {
+				return fmt.Errorf("write offset of group %q on %q: %w", p.c.key.group, p.c.key.topic, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, p := range todo {
+		p.c.mu.Lock()
+		p.c.flushed = p.off
+		p.c.mu.Unlock()
+	}
+	return nil
+}
+
+// join returns the shared cursor of topic and group, starting it on first
+// use, and counts one more subscription on it.
+func (l *Log) join(topic, group string) (*cursor, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, ErrClosed
+	}
+	k := cursorKey{topic, group}
+	c := l.cursors[k]
+	if c == nil {
+		c = newCursor(l, k)
+		l.cursors[k] = c
+		l.wg.Add(1)
+		go c.run()
+	}
+	c.join()
+	l.subWG.Add(1)
+	return c, nil
+}
+
+// Publisher is a Publisher over a Log whose Close does not close the Log,
+// for code (a watermill router, say) that closes the publishers it is given.
+type Publisher struct {
+	l      *Log
+	mu     sync.RWMutex
+	closed bool
+}
+
+// NewPublisher returns a Publisher that appends to l.
+func NewPublisher(l *Log) *Publisher { return &Publisher{l: l} }
+
+// Publish appends msgs to topic in one transaction; see Log.Publish.
+func (p *Publisher) Publish(topic string, msgs ...*message.Message) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return fmt.Errorf("publish to %q: %w", topic, ErrClosed)
+	}
+	return p.l.Publish(topic, msgs...)
+}
+
+// Close makes later Publish calls fail with ErrClosed. It leaves the Log
+// open and is safe to call more than once.
+func (p *Publisher) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	return nil
+}

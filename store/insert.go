@@ -1,0 +1,157 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/hookd/hookd/event"
+)
+
+// Insert stores events that are not in the store yet, in one transaction,
+// and skips those whose ID is already there: inserting the same event twice
+// is harmless, which is what makes redelivery and replay safe. Email is stored
+// lower-cased. Every event must have an ID.
+func (s *Store) Insert(ctx context.Context, events ...event.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	for i := range events {
+		if events[i].ID == "" {
+			return fmt.Errorf("insert events: event %d has no id", i)
+		}
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		stmt := tx.StmtContext(ctx, s.stmts.insertEvent)
+		for _, e := range events {
+			data := string(e.Data)
+			if len(data) == 0 {
+				data = "null"
+			}
+			if _, err := stmt.ExecContext(ctx, e.ID, e.Source, e.Provider, e.Type,
+				encodeTime(e.Time), encodeTime(e.Received), strings.ToLower(e.Email), strings.ToLower(e.Domain),
+				e.MessageID, e.Campaign, data); err != nil {
+				return fmt.Errorf("event %s: %w", e.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("insert events: %w", err)
+	}
+	return nil
+}
+
+// InsertQuarantined stores quarantined bodies like Insert stores events:
+// in one transaction, skipping IDs already there. Every item must have an ID.
+func (s *Store) InsertQuarantined(ctx context.Context, items ...event.Quarantined) error {
+	if len(items) == 0 {
+		return nil
+	}
+	for i := range items {
+		if items[i].ID == "" {
+			return fmt.Errorf("insert quarantined: item %d has no id", i)
+		}
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		stmt := tx.StmtContext(ctx, s.stmts.insertQuarantined)
+		for _, q := range items {
+			body := q.Body
+			if body == nil {
+				body = []byte{}
+			}
+			if _, err := stmt.ExecContext(ctx, q.ID, q.Source, encodeTime(q.Received), q.Error, q.ContentType, body); err != nil {
+				return fmt.Errorf("item %s: %w", q.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("insert quarantined: %w", err)
+	}
+	return nil
+}
+
+// statements are the writer's prepared statements, prepared once because
+// the projector inserts one message per transaction.
+type statements struct {
+	insertEvent, insertQuarantined *sql.Stmt
+}
+
+func prepare(ctx context.Context, w *sql.DB) (*statements, error) {
+	var (
+		st  statements
+		err error
+	)
+	st.insertEvent, err = w.PrepareContext(ctx, `INSERT INTO events
+		(id, source, provider, type, time_ns, received_ns, email, domain, message_id, campaign, data)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	st.insertQuarantined, err = w.PrepareContext(ctx, `INSERT INTO quarantine
+		(id, source, received_ns, error, content_type, body)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`)
+	if err != nil {
+		st.insertEvent.Close()
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	return &st, nil
+}
+
+// write runs fn in a transaction on the writer connection, one at a time.
+func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
+	if s.db.write == nil {
+		return errReadOnly
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	tx, err := s.db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Times are stored as unix nanoseconds, which int64 holds from 1677 to
+// 2262. The zero time (a provider that sent none) is kept as the smallest
+// value, so it reads back as the zero time and sorts first; other times
+// outside the range are clamped to it.
+const (
+	zeroTimeNanos = math.MinInt64
+	minTimeNanos  = math.MinInt64 + 1
+	maxTimeNanos  = math.MaxInt64
+)
+
+var (
+	minTime = time.Unix(0, minTimeNanos)
+	maxTime = time.Unix(0, maxTimeNanos)
+)
+
+func encodeTime(t time.Time) int64 {
+	switch {
+	case t.IsZero():
+		return zeroTimeNanos
+	case t.Before(minTime):
+		return minTimeNanos
+	case t.After(maxTime):
+		return maxTimeNanos
+	}
+	return t.UnixNano()
+}
+
+func decodeTime(ns int64) time.Time {
+	if ns == zeroTimeNanos {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}

@@ -1,0 +1,118 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/eventlog"
+	_ "github.com/hookd/hookd/eventlog/sqlite"
+	"github.com/hookd/hookd/store"
+)
+
+// TestRunSQLiteLog projects the real embedded log: everything appended
+// arrives, a restart in the same consumer group resumes where it stopped,
+// and a replay from a new group stores nothing twice.
+func TestRunSQLiteLog(t *testing.T) {
+	ctx := context.Background()
+	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	st := openStore(t, t.TempDir())
+
+	appendEvents := func(events ...event.Event) {
+		t.Helper()
+		msgs := make([]*message.Message, len(events))
+		for i, e := range events {
+			msgs[i] = eventMessage(t, e)
+		}
+		if _, err := log.Append(ctx, eventlog.TopicEvents, msgs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var events []event.Event
+	for i := range 50 {
+		events = append(events, ev(i, []string{"sent", "open", "click"}[i%3], fmt.Sprintf("u%d@x.com", i%7), base.Add(time.Duration(i)*time.Second)))
+	}
+	appendEvents(events[:30]...)
+	qb, err := json.Marshal(event.Quarantined{ID: "q-1", Source: "mailjet", Received: base, Error: "bad", Body: []byte{0xff}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qmsg := message.NewMessage(watermill.NewUUID(), qb)
+	qmsg.Metadata.Set(eventlog.DedupKey, "q-1")
+	if _, err := log.Append(ctx, eventlog.TopicQuarantine, []*message.Message{qmsg}); err != nil {
+		t.Fatal(err)
+	}
+
+	project := func(group string) (stop func() error) {
+		t.Helper()
+		sub, err := log.Subscriber(group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stopRun := runProjector(t, st, sub)
+		return func() error {
+			err := stopRun()
+			if cerr := sub.Close(); cerr != nil {
+				t.Error(cerr)
+			}
+			return err
+		}
+	}
+
+	stop := project("store")
+	waitFor(t, "the first 30 events", countIs(t, st, 30))
+	if err := stop(); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if got := st.ProjectorStats(); got.Events != 30 || got.Quarantined != 1 {
+		t.Fatalf("after the first run: %+v", got)
+	}
+
+	// The same group resumes after what it acked.
+	appendEvents(events[30:]...)
+	stop = project("store")
+	waitFor(t, "all 50 events", countIs(t, st, 50))
+	if err := stop(); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if got := st.ProjectorStats(); got.Events != 50 {
+		t.Fatalf("after the restart: %+v, want 50 events projected in all", got)
+	}
+
+	// A new group replays the whole log into the same store: every message
+	// is delivered again, none is stored twice.
+	stop = project("replay")
+	waitFor(t, "the replay", func() bool { return st.ProjectorStats().Events == 100 })
+	if err := stop(); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if n, err := st.Count(ctx); err != nil || n != 50 {
+		t.Fatalf("Count after replay = %d, %v; want 50", n, err)
+	}
+	page, err := st.Events(ctx, store.EventQuery{Limit: store.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, got := range page.Events {
+		if want := events[len(events)-1-i]; !equalEvents(got, want) {
+			t.Fatalf("event %d = %+v\nwant %+v", i, got, want)
+		}
+	}
+	q, err := st.Quarantine(ctx, 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(q.Items) != 1 || string(q.Items[0].Body) != "\xff" {
+		t.Fatalf("quarantine = %+v", q.Items)
+	}
+}

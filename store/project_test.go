@@ -1,0 +1,200 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/store"
+)
+
+// runProjector starts st.Run on sub and returns a function that stops it
+// and reports what Run returned.
+func runProjector(t *testing.T, st *store.Store, sub message.Subscriber) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- st.Run(ctx, sub) }()
+	stopped := false
+	stop = func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run did not return after ctx ended")
+			return nil
+		}
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+// waitFor polls cond until it holds, failing the test after a generous
+// bound: the log is consumed asynchronously.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func eventMessage(t *testing.T, e event.Event) *message.Message {
+	t.Helper()
+	b, err := e.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := message.NewMessage(watermill.NewUUID(), b)
+	msg.Metadata.Set(eventlog.DedupKey, e.ID)
+	return msg
+}
+
+func countIs(t *testing.T, st *store.Store, n int64) func() bool {
+	return func() bool {
+		got, err := st.Count(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got == n
+	}
+}
+
+func TestRun(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	pubsub := gochannel.NewGoChannel(gochannel.Config{Persistent: true}, nil)
+	defer pubsub.Close()
+
+	e1, e2 := ev(1, "sent", "ann@a.com", base), ev(2, "open", "ann@a.com", base.Add(time.Minute))
+	q := event.Quarantined{ID: "q-1", Source: "mailjet", Received: base, Error: "bad json", ContentType: "application/json", Body: []byte("{")}
+	qb, err := json.Marshal(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish := func(topic string, msgs ...*message.Message) {
+		t.Helper()
+		if err := pubsub.Publish(topic, msgs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(eventlog.TopicEvents,
+		eventMessage(t, e1),
+		message.NewMessage(watermill.NewUUID(), []byte("not json")),
+		message.NewMessage(watermill.NewUUID(), []byte(`{"type":"open"}`)), // no id
+		eventMessage(t, e2),
+		eventMessage(t, e1), // redelivered by a replay
+	)
+	publish(eventlog.TopicQuarantine,
+		message.NewMessage(watermill.NewUUID(), qb),
+		message.NewMessage(watermill.NewUUID(), []byte(`{"id":`)),
+	)
+
+	stop := runProjector(t, st, pubsub)
+	want := store.ProjectorStats{Events: 3, Quarantined: 1, Undecodable: 3}
+	waitFor(t, "the projector", func() bool { return st.ProjectorStats() == want })
+	if err := stop(); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if n, err := st.Count(ctx); err != nil || n != 2 {
+		t.Fatalf("Count = %d, %v; want 2", n, err)
+	}
+	got, err := st.Event(ctx, e2.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equalEvents(got, e2) {
+		t.Fatalf("Event = %+v, want %+v", got, e2)
+	}
+	page, err := st.Quarantine(ctx, 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != 1 || page.Items[0].ID != "q-1" || string(page.Items[0].Body) != "{" {
+		t.Fatalf("Quarantine = %+v", page.Items)
+	}
+}
+
+// TestRunRetries makes the database refuse an event until a switch is
+// cleared, as a transient error would, and checks that the message is nacked,
+// delivered again and then stored.
+func TestRunRetries(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	raw, err := sql.Open("sqlite", filepath.Join(dir, store.FileName)+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`CREATE TABLE fail_switch (x INTEGER);
+		INSERT INTO fail_switch VALUES (1);
+		CREATE TRIGGER fail_insert BEFORE INSERT ON events WHEN EXISTS (SELECT 1 FROM fail_switch)
+		BEGIN SELECT RAISE(ABORT, 'injected failure'); END;`); err != nil {
+		t.Fatal(err)
+	}
+
+	pubsub := gochannel.NewGoChannel(gochannel.Config{Persistent: true}, nil)
+	defer pubsub.Close()
+	if err := pubsub.Publish(eventlog.TopicEvents, eventMessage(t, ev(1, "open", "a@a.com", base))); err != nil {
+		t.Fatal(err)
+	}
+	runProjector(t, st, pubsub)
+	waitFor(t, "a failed attempt", func() bool { return st.ProjectorStats().Failed > 0 })
+	if n, err := st.Count(context.Background()); err != nil || n != 0 {
+		t.Fatalf("Count = %d, %v; want 0 while failing", n, err)
+	}
+	if _, err := raw.Exec(`DELETE FROM fail_switch`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the event after retries", countIs(t, st, 1))
+}
+
+func TestRunReadOnly(t *testing.T) {
+	dir := t.TempDir()
+	openStore(t, dir)
+	ro, err := store.Open(context.Background(), store.Config{Dir: dir, ReadOnly: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	pubsub := gochannel.NewGoChannel(gochannel.Config{}, nil)
+	defer pubsub.Close()
+	if err := ro.Run(context.Background(), pubsub); err == nil {
+		t.Fatal("Run on a read-only store succeeded")
+	}
+}
+
+func TestRunSubscriberClosed(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	pubsub := gochannel.NewGoChannel(gochannel.Config{}, nil)
+	done := make(chan error, 1)
+	go func() { done <- st.Run(context.Background(), pubsub) }()
+	// Close may come before Run subscribes; either way Run must end with an
+	// error, not hang.
+	pubsub.Close()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Run = nil after the subscriber closed")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after the subscriber closed")
+	}
+}

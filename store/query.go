@@ -1,0 +1,377 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hookd/hookd/event"
+)
+
+// Limits of the queries.
+const (
+	// DefaultLimit is the page size when a query gives none.
+	DefaultLimit = 100
+	// MaxLimit is the largest page size a query may ask for.
+	MaxLimit = 1000
+	// MaxBuckets is the most time buckets one Stats query may span: a day
+	// of minutes (with room for a range not aligned to minutes), two months
+	// of hours or four years of days.
+	MaxBuckets = 1500
+)
+
+// EventQuery selects events. Empty fields do not filter.
+type EventQuery struct {
+	// Type is the exact event type, e.g. "open".
+	Type string
+	// Email is the recipient, compared case-insensitively.
+	Email string
+	// Domain is the recipient's domain, compared case-insensitively.
+	Domain string
+	// Source is the exact configured source name.
+	Source string
+	// Since selects events at or after it (event time).
+	Since time.Time
+	// Until selects events before it (event time).
+	Until time.Time
+	// Limit is the page size: DefaultLimit when 0, at most MaxLimit.
+	Limit int
+	// Cursor is the Next of the previous page, or empty for the first.
+	Cursor string
+}
+
+// EventPage is one page of events.
+type EventPage struct {
+	// Events are newest first by event time; events of the same time are
+	// in reverse order of arrival in the store.
+	Events []event.Event
+	// Next is the cursor of the following page, empty on the last page.
+	Next string
+}
+
+// eventColumns are the columns scanEvent reads, in its order.
+const eventColumns = `seq, id, source, provider, type, time_ns, received_ns, email, domain, message_id, campaign, data`
+
+// Events returns one page of the events that q selects, newest first.
+// Following the cursors lists every event that was in the store at the first
+// page exactly once, without gaps or repeats; an event stored meanwhile shows
+// up only if it sorts after the page being read. Invalid parameters give an
+// error wrapping a *QueryError.
+func (s *Store) Events(ctx context.Context, q EventQuery) (EventPage, error) {
+	limit, err := pageLimit(q.Limit)
+	if err != nil {
+		return EventPage{}, fmt.Errorf("list events: %w", err)
+	}
+	var w where
+	if q.Type != "" {
+		w.add("type = ?", q.Type)
+	}
+	if q.Email != "" {
+		w.add("email = ?", strings.ToLower(strings.TrimSpace(q.Email)))
+	}
+	if q.Domain != "" {
+		w.add("domain = ?", strings.ToLower(strings.TrimSpace(q.Domain)))
+	}
+	if q.Source != "" {
+		w.add("source = ?", q.Source)
+	}
+	if !q.Since.IsZero() && !q.Until.IsZero() && q.Since.After(q.Until) {
+		return EventPage{}, fmt.Errorf("list events: %w", invalid("since", "%s is after until %s",
+			q.Since.Format(time.RFC3339Nano), q.Until.Format(time.RFC3339Nano)))
+	}
+	if !q.Since.IsZero() {
+		w.add("time_ns >= ?", encodeTime(q.Since))
+	}
+	if !q.Until.IsZero() {
+		w.add("time_ns < ?", encodeTime(q.Until))
+	}
+	if q.Cursor != "" {
+		c, err := decodeCursor(cursorEvents, q.Cursor)
+		if err != nil {
+			return EventPage{}, fmt.Errorf("list events: %w", err)
+		}
+		w.add("(time_ns < ? OR (time_ns = ? AND seq < ?))", c.time, c.time, c.seq)
+	}
+	rows, err := s.db.read.QueryContext(ctx, `SELECT `+eventColumns+` FROM events`+w.sql()+
+		` ORDER BY time_ns DESC, seq DESC LIMIT ?`, append(w.args, limit+1)...)
+	if err != nil {
+		return EventPage{}, fmt.Errorf("list events: %w", err)
+	}
+	defer rows.Close()
+	page := EventPage{Events: make([]event.Event, 0, min(limit, 64))}
+	var last position
+	for rows.Next() {
+		if len(page.Events) == limit {
+			page.Next = encodeCursor(cursorEvents, last)
+			break
+		}
+		e, pos, err := scanEvent(rows)
+		if err != nil {
+			return EventPage{}, fmt.Errorf("list events: %w", err)
+		}
+		page.Events = append(page.Events, e)
+		last = pos
+	}
+	if err := rows.Err(); err != nil {
+		return EventPage{}, fmt.Errorf("list events: %w", err)
+	}
+	return page, nil
+}
+
+// Event returns the event with the given id, or an error wrapping ErrNotFound.
+func (s *Store) Event(ctx context.Context, id string) (event.Event, error) {
+	e, _, err := scanEvent(s.db.read.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return event.Event{}, fmt.Errorf("get event %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return event.Event{}, fmt.Errorf("get event %q: %w", id, err)
+	}
+	return e, nil
+}
+
+// StatsQuery asks for event counts per time bucket and key.
+type StatsQuery struct {
+	// By is the key counted: "type", "domain" or "source".
+	By string
+	// Interval is the bucket width: time.Minute, time.Hour or 24*time.Hour.
+	Interval time.Duration
+	// Since and Until bound the event times counted: at or after Since,
+	// before Until. Both are required.
+	Since, Until time.Time
+}
+
+// Bucket holds the counts of one time bucket.
+type Bucket struct {
+	// Time is the start of the bucket, a multiple of the interval since the
+	// Unix epoch, in UTC; so hours start on the hour and days at midnight
+	// UTC.
+	Time time.Time `json:"time"`
+	// Counts maps each key to the number of events that have it; keys with
+	// no events are absent, and events without a domain count under "".
+	Counts map[string]int64 `json:"counts"`
+}
+
+// intervalNames are the bucket widths Stats accepts, named as in the API.
+var intervalNames = map[time.Duration]string{time.Minute: "1m", time.Hour: "1h", 24 * time.Hour: "1d"}
+
+// statsKeys maps StatsQuery.By to the column it counts. Only these column
+// names are ever written into the SQL text.
+var statsKeys = map[string]string{"type": "type", "domain": "domain", "source": "source"}
+
+// Stats counts the events that q selects per bucket and key. It returns
+// every bucket from the one holding Since to the one holding the last
+// instant before Until, oldest first, including empty ones, so a chart needs
+// no gap filling. The first and last buckets count only events inside
+// [Since, Until). Invalid parameters give an error wrapping a *QueryError.
+func (s *Store) Stats(ctx context.Context, q StatsQuery) ([]Bucket, error) {
+	col, ok := statsKeys[q.By]
+	if !ok {
+		return nil, fmt.Errorf("stats: %w", invalid("by", "%q is not one of type, domain, source", q.By))
+	}
+	ivName, ok := intervalNames[q.Interval]
+	if !ok {
+		return nil, fmt.Errorf("stats: %w", invalid("interval", "%s is not one of 1m, 1h, 1d", q.Interval))
+	}
+	if err := checkRange(q.Since, q.Until); err != nil {
+		return nil, fmt.Errorf("stats: %w", err)
+	}
+	iv := int64(q.Interval)
+	since, until := q.Since.UnixNano(), q.Until.UnixNano()
+	first, last := floorDiv(since, iv), floorDiv(until-1, iv)
+	n := (last-first)/iv + 1
+	if n > MaxBuckets {
+		return nil, fmt.Errorf("stats: %w", invalid("since", "%d buckets of %s up to until, more than %d allowed",
+			n, ivName, MaxBuckets))
+	}
+	buckets := make([]Bucket, n)
+	for i := range buckets {
+		buckets[i] = Bucket{Time: decodeTime(first + int64(i)*iv), Counts: map[string]int64{}}
+	}
+	// The modulo is written so that it floors for times before 1970 too.
+	rows, err := s.db.read.QueryContext(ctx, `SELECT time_ns - ((time_ns % ?) + ?) % ? AS bucket, `+col+`, COUNT(*)
+		FROM events WHERE time_ns >= ? AND time_ns < ?
+		GROUP BY bucket, `+col, iv, iv, iv, since, until)
+	if err != nil {
+		return nil, fmt.Errorf("stats: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			b   int64
+			key string
+			c   int64
+		)
+		if err := rows.Scan(&b, &key, &c); err != nil {
+			return nil, fmt.Errorf("stats: %w", err)
+		}
+		buckets[(b-first)/iv].Counts[key] = c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("stats: %w", err)
+	}
+	return buckets, nil
+}
+
+// checkRange validates a required time range [since, until).
+func checkRange(since, until time.Time) error {
+	switch {
+	case since.IsZero():
+		return invalid("since", "required")
+	case until.IsZero():
+		return invalid("until", "required")
+	case !since.Before(until):
+		return invalid("since", "%s is not before until %s", since.Format(time.RFC3339Nano), until.Format(time.RFC3339Nano))
+	case since.Before(minTime.Add(48*time.Hour)) || until.After(maxTime.Add(-48*time.Hour)):
+		return invalid("since", "since and until must be between the years %d and %d", minTime.Year()+1, maxTime.Year()-1)
+	}
+	return nil
+}
+
+// floorDiv rounds t down to a multiple of iv.
+func floorDiv(t, iv int64) int64 {
+	r := t % iv
+	if r < 0 {
+		r += iv
+	}
+	return t - r
+}
+
+// QuarantinePage is one page of quarantined bodies.
+type QuarantinePage struct {
+	// Items are newest first by the time hookd received them.
+	Items []event.Quarantined
+	// Next is the cursor of the following page, empty on the last page.
+	Next string
+}
+
+// Quarantine returns one page of quarantined bodies, newest first: limit
+// items (DefaultLimit when 0, at most MaxLimit) after cursor, the Next of the
+// previous page or empty for the first. Invalid parameters give an error
+// wrapping a *QueryError.
+func (s *Store) Quarantine(ctx context.Context, limit int, cursor string) (QuarantinePage, error) {
+	limit, err := pageLimit(limit)
+	if err != nil {
+		return QuarantinePage{}, fmt.Errorf("list quarantine: %w", err)
+	}
+	var w where
+	if cursor != "" {
+		c, err := decodeCursor(cursorQuarantine, cursor)
+		if err != nil {
+			return QuarantinePage{}, fmt.Errorf("list quarantine: %w", err)
+		}
+		w.add("(received_ns < ? OR (received_ns = ? AND seq < ?))", c.time, c.time, c.seq)
+	}
+	rows, err := s.db.read.QueryContext(ctx, `SELECT seq, id, source, received_ns, error, content_type, body
+		FROM quarantine`+w.sql()+` ORDER BY received_ns DESC, seq DESC LIMIT ?`, append(w.args, limit+1)...)
+	if err != nil {
+		return QuarantinePage{}, fmt.Errorf("list quarantine: %w", err)
+	}
+	defer rows.Close()
+	page := QuarantinePage{Items: make([]event.Quarantined, 0, min(limit, 64))}
+	var last position
+	for rows.Next() {
+		if len(page.Items) == limit {
+			page.Next = encodeCursor(cursorQuarantine, last)
+			break
+		}
+		var (
+			q        event.Quarantined
+			received int64
+		)
+		if err := rows.Scan(&last.seq, &q.ID, &q.Source, &received, &q.Error, &q.ContentType, &q.Body); err != nil {
+			return QuarantinePage{}, fmt.Errorf("list quarantine: %w", err)
+		}
+		q.Received = decodeTime(received)
+		last.time = received
+		page.Items = append(page.Items, q)
+	}
+	if err := rows.Err(); err != nil {
+		return QuarantinePage{}, fmt.Errorf("list quarantine: %w", err)
+	}
+	return page, nil
+}
+
+func pageLimit(limit int) (int, error) {
+	switch {
+	case limit == 0:
+		return DefaultLimit, nil
+	case limit < 0 || limit > MaxLimit:
+		return 0, invalid("limit", "%d is not between 1 and %d", limit, MaxLimit)
+	}
+	return limit, nil
+}
+
+// where collects the conditions of a query.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *where) sql() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+func scanEvent(r scanner) (event.Event, position, error) {
+	var (
+		e         event.Event
+		pos       position
+		data      string
+		recvNanos int64
+	)
+	if err := r.Scan(&pos.seq, &e.ID, &e.Source, &e.Provider, &e.Type, &pos.time, &recvNanos,
+		&e.Email, &e.Domain, &e.MessageID, &e.Campaign, &data); err != nil {
+		return event.Event{}, position{}, err
+	}
+	e.Time = decodeTime(pos.time)
+	e.Received = decodeTime(recvNanos)
+	e.Data = json.RawMessage(data)
+	return e, pos, nil
+}
+
+// position is a row's place in a newest-first listing.
+type position struct {
+	time, seq int64
+}
+
+// Cursor kinds, so that a cursor of one listing is refused by another.
+const (
+	cursorEvents     byte = 'e'
+	cursorQuarantine byte = 'q'
+)
+
+// encodeCursor makes the opaque cursor that resumes a listing after pos.
+func encodeCursor(kind byte, pos position) string {
+	b := make([]byte, 17)
+	b[0] = kind
+	binary.BigEndian.PutUint64(b[1:], uint64(pos.time))
+	binary.BigEndian.PutUint64(b[9:], uint64(pos.seq))
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(kind byte, s string) (position, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) != 17 || b[0] != kind {
+		return position{}, invalid("cursor", "%q is not a cursor this listing returned", s)
+	}
+	return position{time: int64(binary.BigEndian.Uint64(b[1:])), seq: int64(binary.BigEndian.Uint64(b[9:]))}, nil
+}

@@ -1,0 +1,195 @@
+// Package store is hookd's read model: every event and quarantined body of the
+// event log, projected into indexed tables so that dashboards, the admin API,
+// the CLI and (later) rule state can query them. It is rebuilt from the log at
+// any time, so the log stays the source of truth.
+//
+// The store is a SQL database. SQLite (the default) keeps it in store.db in
+// the data directory, beside but separate from the log's own file. Everything
+// that depends on the driver lives in sqlite.go; the SQL elsewhere is meant to
+// run on PostgreSQL as well.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+)
+
+// ErrInvalidQuery is wrapped by every *QueryError: errors.Is(err,
+// ErrInvalidQuery) tells a caller's mistake (HTTP 400) from a failure.
+var ErrInvalidQuery = errors.New("invalid query")
+
+// QueryError is returned, wrapped, when a query parameter is invalid. Its
+// message names the parameter as the admin API does, so it can be shown to
+// the API's client as it is.
+type QueryError struct {
+	// Param is the parameter: limit, cursor, since, until, by or interval.
+	Param string
+	// Problem says what is wrong with it.
+	Problem string
+}
+
+// Error returns "param: problem".
+func (e *QueryError) Error() string { return e.Param + ": " + e.Problem }
+
+// Unwrap returns ErrInvalidQuery.
+func (e *QueryError) Unwrap() error { return ErrInvalidQuery }
+
+func invalid(param, format string, args ...any) error {
+	return &QueryError{Param: param, Problem: fmt.Sprintf(format, args...)}
+}
+
+// ErrNotFound is returned when a looked-up item is not in the store.
+var ErrNotFound = errors.New("not found")
+
+// Config selects and configures the store's database.
+type Config struct {
+	// Driver is the database: sqlite (the default when empty). PostgreSQL
+	// is planned and not yet supported.
+	Driver string
+	// DSN is the connection string of drivers other than sqlite; sqlite
+	// ignores it and uses Dir.
+	DSN string
+	// Dir is the data directory where sqlite keeps store.db. Open creates
+	// it unless ReadOnly is set.
+	Dir string
+	// ReadOnly opens an existing store for queries only: the database is
+	// neither created nor migrated, and Insert and Run fail. It is meant
+	// for commands such as hookd events that read a store a running server
+	// writes to.
+	ReadOnly bool
+}
+
+// Store is an opened read model. All methods are safe for concurrent use.
+//
+// Writes (Insert, InsertQuarantined and the projector started by Run) go
+// through one connection and are serialized in Go; queries use a separate pool
+// of read connections and never wait for a write to finish.
+type Store struct {
+	logger *slog.Logger
+	db     *db
+
+	// wmu serializes write transactions in Go (the writer pool has one
+	// connection as well), so that they queue here, in order, and never in
+	// SQLite's busy handler.
+	wmu sync.Mutex
+	// stmts is nil when the store is read-only.
+	stmts *statements
+
+	stats projectorCounters
+}
+
+// db holds the two connection pools.
+type db struct {
+	// write has at most one connection; nil when the store is read-only.
+	write *sql.DB
+	// read is the pool used by queries.
+	read *sql.DB
+}
+
+// Open opens the store that cfg describes, creating and migrating its schema
+// unless cfg.ReadOnly is set. A nil logger discards. Close releases it.
+func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Driver == "" {
+		cfg.Driver = "sqlite"
+	}
+	var (
+		d   *db
+		err error
+	)
+	switch cfg.Driver {
+	case "sqlite":
+		d, err = openSQLite(ctx, cfg)
+	default:
+		err = fmt.Errorf("unknown driver %q (supported: sqlite)", cfg.Driver)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s := &Store{logger: logger, db: d}
+	if cfg.ReadOnly {
+		err = checkSchema(ctx, d.read)
+	} else if err = migrate(ctx, d.write, logger); err == nil {
+		s.stmts, err = prepare(ctx, d.write)
+	}
+	if err != nil {
+		d.close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return s, nil
+}
+
+// Close closes the database. Queries and writes in progress fail; the caller
+// stops Run first.
+func (s *Store) Close() error {
+	var errs []error
+	if s.stmts != nil {
+		errs = append(errs, s.stmts.insertEvent.Close(), s.stmts.insertQuarantined.Close())
+	}
+	if err := errors.Join(append(errs, s.db.close())...); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+func (d *db) close() error {
+	var errs []error
+	if d.write != nil {
+		errs = append(errs, d.write.Close())
+	}
+	if d.read != nil {
+		errs = append(errs, d.read.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// errReadOnly is returned by writes on a store opened with Config.ReadOnly.
+var errReadOnly = errors.New("store is read-only")
+
+// Count returns the number of events in the store. Since the log is consumed
+// asynchronously, it tells a caller (a test, a health check) how far the
+// projector has got.
+func (s *Store) Count(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM events`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count events: %w", err)
+	}
+	return n, nil
+}
+
+// ProjectorStats counts what the projector has done since the store was
+// opened.
+type ProjectorStats struct {
+	// Events is the number of event messages acked after being stored
+	// (including ones already in the store, which are not stored twice).
+	Events uint64
+	// Quarantined is the same for quarantine messages.
+	Quarantined uint64
+	// Undecodable is the number of messages acked without being stored
+	// because their payload can never be decoded.
+	Undecodable uint64
+	// Failed is the number of messages nacked after a database error, to be
+	// delivered again.
+	Failed uint64
+}
+
+type projectorCounters struct {
+	events, quarantined, undecodable, failed atomic.Uint64
+}
+
+// ProjectorStats returns the projector's counters.
+func (s *Store) ProjectorStats() ProjectorStats {
+	return ProjectorStats{
+		Events:      s.stats.events.Load(),
+		Quarantined: s.stats.quarantined.Load(),
+		Undecodable: s.stats.undecodable.Load(),
+		Failed:      s.stats.failed.Load(),
+	}
+}

@@ -1,0 +1,490 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/store"
+)
+
+func openStore(t testing.TB, dir string) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Config{Dir: dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return st
+}
+
+var base = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// ev builds an event whose fields derive from its number, for readable
+// assertions.
+func ev(n int, typ, email string, at time.Time) event.Event {
+	e, d := event.NormalizeEmail(email)
+	return event.Event{
+		ID:        fmt.Sprintf("ev-%03d", n),
+		Source:    "mailjet",
+		Provider:  "mailjet",
+		Type:      typ,
+		Time:      at,
+		Received:  at.Add(time.Second),
+		Email:     e,
+		Domain:    d,
+		MessageID: fmt.Sprintf("%d", 1<<60+n),
+		Campaign:  "spring",
+		Data:      json.RawMessage(fmt.Sprintf(`{"n":%d}`, n)),
+	}
+}
+
+func ids(events []event.Event) []string {
+	out := make([]string, len(events))
+	for i, e := range events {
+		out[i] = e.ID
+	}
+	return out
+}
+
+func TestOpen(t *testing.T) {
+	ctx := context.Background()
+	t.Run("creates the data directory and reopens", func(t *testing.T) {
+		// Characters that mean something in a URI must not confuse the DSN.
+		dir := filepath.Join(t.TempDir(), "my data?x=1#%20")
+		st, err := store.Open(ctx, store.Config{Dir: dir}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Insert(ctx, ev(1, "open", "a@x.com", base)); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, store.FileName)); err != nil {
+			t.Fatal(err)
+		}
+		st = openStore(t, dir)
+		if n, err := st.Count(ctx); err != nil || n != 1 {
+			t.Fatalf("Count = %d, %v; want 1", n, err)
+		}
+	})
+	t.Run("read-only never creates", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "data")
+		_, err := store.Open(ctx, store.Config{Dir: dir, ReadOnly: true}, nil)
+		if !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("Open = %v, want fs.ErrNotExist", err)
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("data dir exists after read-only open: %v", err)
+		}
+		if err := os.Mkdir(dir, 0o750); err != nil {
+			t.Fatal(err)
+		}
+		_, err = store.Open(ctx, store.Config{Dir: dir, ReadOnly: true}, nil)
+		if !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("Open = %v, want fs.ErrNotExist", err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, store.FileName)); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("store created by read-only open: %v", err)
+		}
+	})
+	t.Run("read-only beside a writer", func(t *testing.T) {
+		dir := t.TempDir()
+		w := openStore(t, dir)
+		if err := w.Insert(ctx, ev(1, "open", "a@x.com", base)); err != nil {
+			t.Fatal(err)
+		}
+		r, err := store.Open(ctx, store.Config{Dir: dir, ReadOnly: true}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if err := w.Insert(ctx, ev(2, "open", "a@x.com", base)); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := r.Count(ctx); err != nil || n != 2 {
+			t.Fatalf("Count = %d, %v; want 2", n, err)
+		}
+		if err := r.Insert(ctx, ev(3, "open", "a@x.com", base)); err == nil {
+			t.Fatal("Insert on a read-only store succeeded")
+		}
+	})
+	t.Run("read-only after the writer closed", func(t *testing.T) {
+		dir := t.TempDir()
+		w, err := store.Open(ctx, store.Config{Dir: dir}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Insert(ctx, ev(1, "open", "a@x.com", base)); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r, err := store.Open(ctx, store.Config{Dir: dir, ReadOnly: true}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if n, err := r.Count(ctx); err != nil || n != 1 {
+			t.Fatalf("Count = %d, %v; want 1", n, err)
+		}
+	})
+	t.Run("newer schema refused", func(t *testing.T) {
+		dir := t.TempDir()
+		st, err := store.Open(ctx, store.Config{Dir: dir}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+		raw, err := sql.Open("sqlite", filepath.Join(dir, store.FileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		if _, err := raw.Exec(`UPDATE schema_version SET version = 99`); err != nil {
+			t.Fatal(err)
+		}
+		for _, ro := range []bool{false, true} {
+			if _, err := store.Open(ctx, store.Config{Dir: dir, ReadOnly: ro}, nil); err == nil || !strings.Contains(err.Error(), "99") {
+				t.Errorf("Open(ReadOnly %v) = %v, want an error about version 99", ro, err)
+			}
+		}
+	})
+	t.Run("unknown driver", func(t *testing.T) {
+		if _, err := store.Open(ctx, store.Config{Driver: "oracle", Dir: t.TempDir()}, nil); err == nil {
+			t.Fatal("Open succeeded")
+		}
+	})
+}
+
+func TestInsert(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+
+	e := ev(1, "open", "Ann@Example.COM", base)
+	e.Email, e.Domain = "Ann@Example.COM", "Example.COM"
+	if err := st.Insert(ctx, e, e); err != nil {
+		t.Fatal(err)
+	}
+	changed := e
+	changed.Type = "click"
+	if err := st.Insert(ctx, changed); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := st.Count(ctx); err != nil || n != 1 {
+		t.Fatalf("Count = %d, %v; want 1", n, err)
+	}
+	got, err := st.Event(ctx, e.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := e
+	want.Email, want.Domain = "ann@example.com", "example.com"
+	if !equalEvents(got, want) {
+		t.Fatalf("Event = %+v\nwant %+v", got, want)
+	}
+	if _, err := st.Event(ctx, "missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Event(missing) = %v, want ErrNotFound", err)
+	}
+	if err := st.Insert(ctx, event.Event{Type: "open"}); err == nil {
+		t.Fatal("Insert of an event without id succeeded")
+	}
+}
+
+func equalEvents(a, b event.Event) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
+func TestTimes(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	tests := []struct {
+		name string
+		time time.Time
+		want time.Time
+	}{
+		{"nanoseconds", time.Date(2025, 1, 2, 3, 4, 5, 123456789, time.UTC), time.Date(2025, 1, 2, 3, 4, 5, 123456789, time.UTC)},
+		{"other zone reads back in UTC", time.Date(2025, 1, 2, 3, 4, 5, 0, time.FixedZone("CET", 3600)), time.Date(2025, 1, 2, 2, 4, 5, 0, time.UTC)},
+		{"before 1970", time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"zero", time.Time{}, time.Time{}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := ev(i, "open", "a@x.com", tt.time)
+			if err := st.Insert(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+			got, err := st.Event(ctx, e.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.Time.Equal(tt.want) || got.Time.Location() != time.UTC {
+				t.Fatalf("Time = %v, want %v", got.Time, tt.want)
+			}
+		})
+	}
+}
+
+// seed inserts 40 events: types alternate open, click, bounce, sent; two
+// recipients per domain on two domains; a minute apart, except that events
+// 10 to 14 share one time, to exercise tie-breaking.
+func seed(t testing.TB, st *store.Store) []event.Event {
+	t.Helper()
+	types := []string{"open", "click", "bounce", "sent"}
+	emails := []string{"ann@a.com", "bob@a.com", "cat@b.org", "dan@b.org"}
+	var events []event.Event
+	for i := range 40 {
+		at := base.Add(time.Duration(i) * time.Minute)
+		if i >= 10 && i < 15 {
+			at = base.Add(10 * time.Minute)
+		}
+		e := ev(i, types[i%4], emails[i%len(emails)], at)
+		if i%5 == 0 {
+			e.Source = "other"
+		}
+		events = append(events, e)
+	}
+	// Inserted in shuffled batches: order in the store must not depend on
+	// insertion order except among events of the same time.
+	for _, batch := range [][]event.Event{events[20:], events[:10], events[10:20]} {
+		if err := st.Insert(context.Background(), batch...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return events
+}
+
+func TestEvents(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	seed(t, st)
+
+	tests := []struct {
+		name string
+		q    store.EventQuery
+		want []string
+	}{
+		{"type", store.EventQuery{Type: "bounce", Limit: 3}, []string{"ev-038", "ev-034", "ev-030"}},
+		{"email any case", store.EventQuery{Email: " Ann@A.com ", Limit: 3}, []string{"ev-036", "ev-032", "ev-028"}},
+		{"domain and type", store.EventQuery{Domain: "B.ORG", Type: "sent", Limit: 3}, []string{"ev-039", "ev-035", "ev-031"}},
+		{"source", store.EventQuery{Source: "other", Limit: 3}, []string{"ev-035", "ev-030", "ev-025"}},
+		{"since until", store.EventQuery{Since: base.Add(15 * time.Minute), Until: base.Add(18 * time.Minute)}, []string{"ev-017", "ev-016", "ev-015"}},
+		{"ties newest insert first", store.EventQuery{Since: base.Add(10 * time.Minute), Until: base.Add(11 * time.Minute)}, []string{"ev-014", "ev-013", "ev-012", "ev-011", "ev-010"}},
+		{"nothing", store.EventQuery{Type: "spam"}, []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			page, err := st.Events(ctx, tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ids(page.Events); !slices.Equal(got, tt.want) {
+				t.Fatalf("ids = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestEventsPagination(t *testing.T) {
+	ctx := context.Background()
+	for _, limit := range []int{1, 3, 7, 40} {
+		t.Run(fmt.Sprint(limit), func(t *testing.T) {
+			st := openStore(t, t.TempDir())
+			seed(t, st)
+			all, err := st.Events(ctx, store.EventQuery{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(all.Events) != 40 || all.Next != "" {
+				t.Fatalf("got %d events, next %q; want 40 and no next", len(all.Events), all.Next)
+			}
+			var got []string
+			q := store.EventQuery{Limit: limit}
+			for pages := 0; ; pages++ {
+				if pages > 40 {
+					t.Fatal("pagination does not end")
+				}
+				page, err := st.Events(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page.Events) == 0 {
+					t.Fatal("empty page")
+				}
+				got = append(got, ids(page.Events)...)
+				if page.Next == "" {
+					break
+				}
+				// Newer events arriving meanwhile do not shift the pages.
+				newer := ev(100+pages, "open", "new@a.com", base.Add(24*time.Hour))
+				if err := st.Insert(ctx, newer); err != nil {
+					t.Fatal(err)
+				}
+				q.Cursor = page.Next
+			}
+			if want := ids(all.Events); !slices.Equal(got, want) {
+				t.Fatalf("pages = %v\nwant %v", got, want)
+			}
+		})
+	}
+}
+
+func TestEventsInvalid(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	for _, q := range []store.EventQuery{
+		{Limit: store.MaxLimit + 1},
+		{Limit: -1},
+		{Cursor: "garbage"},
+		{Since: base, Until: base.Add(-time.Second)},
+	} {
+		if _, err := st.Events(ctx, q); !errors.Is(err, store.ErrInvalidQuery) {
+			t.Errorf("Events(%+v) = %v, want ErrInvalidQuery", q, err)
+		}
+	}
+}
+
+func TestStats(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	seed(t, st)
+	old := ev(100, "open", "old@a.com", time.Date(1969, 12, 31, 23, 59, 30, 0, time.UTC))
+	if err := st.Insert(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+
+	type b = map[string]int64
+	tests := []struct {
+		name  string
+		q     store.StatsQuery
+		times []time.Time
+		want  []b
+	}{
+		{
+			name:  "type per minute",
+			q:     store.StatsQuery{By: "type", Interval: time.Minute, Since: base.Add(9*time.Minute + 30*time.Second), Until: base.Add(12 * time.Minute)},
+			times: []time.Time{base.Add(9 * time.Minute), base.Add(10 * time.Minute), base.Add(11 * time.Minute)},
+			// The tie of events 10 to 14 is at minute 10.
+			want: []b{{}, {"open": 1, "click": 1, "bounce": 2, "sent": 1}, {}},
+		},
+		{
+			name:  "domain per hour",
+			q:     store.StatsQuery{By: "domain", Interval: time.Hour, Since: base.Add(-time.Hour), Until: base.Add(time.Hour)},
+			times: []time.Time{base.Add(-time.Hour), base},
+			want:  []b{{}, {"a.com": 20, "b.org": 20}},
+		},
+		{
+			name:  "source per day aligned to midnight",
+			q:     store.StatsQuery{By: "source", Interval: 24 * time.Hour, Since: base, Until: base.Add(time.Hour)},
+			times: []time.Time{time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)},
+			want:  []b{{"mailjet": 32, "other": 8}},
+		},
+		{
+			name:  "before 1970 floors",
+			q:     store.StatsQuery{By: "type", Interval: time.Minute, Since: time.Date(1969, 12, 31, 23, 59, 0, 0, time.UTC), Until: time.Unix(60, 0)},
+			times: []time.Time{time.Date(1969, 12, 31, 23, 59, 0, 0, time.UTC), time.Unix(0, 0).UTC()},
+			want:  []b{{"open": 1}, {}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := st.Stats(ctx, tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tt.times) {
+				t.Fatalf("got %d buckets %+v, want %d", len(got), got, len(tt.times))
+			}
+			for i, bk := range got {
+				if !bk.Time.Equal(tt.times[i]) {
+					t.Errorf("bucket %d time %v, want %v", i, bk.Time, tt.times[i])
+				}
+				if fmt.Sprint(bk.Counts) != fmt.Sprint(tt.want[i]) {
+					t.Errorf("bucket %d counts %v, want %v", i, bk.Counts, tt.want[i])
+				}
+			}
+		})
+	}
+
+	for _, q := range []store.StatsQuery{
+		{By: "email", Interval: time.Hour, Since: base, Until: base.Add(time.Hour)},
+		{By: "type", Interval: 2 * time.Hour, Since: base, Until: base.Add(time.Hour)},
+		{By: "type", Interval: time.Hour, Until: base},
+		{By: "type", Interval: time.Hour, Since: base, Until: base},
+		{By: "type", Interval: time.Minute, Since: base, Until: base.Add(25*time.Hour + time.Minute)},
+	} {
+		if _, err := st.Stats(ctx, q); !errors.Is(err, store.ErrInvalidQuery) {
+			t.Errorf("Stats(%+v) = %v, want ErrInvalidQuery", q, err)
+		}
+	}
+	if _, err := st.Stats(ctx, store.StatsQuery{By: "type", Interval: time.Minute, Since: base, Until: base.Add(25 * time.Hour)}); err != nil {
+		t.Errorf("Stats over exactly %d buckets: %v", store.MaxBuckets, err)
+	}
+}
+
+func TestQuarantine(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	var items []event.Quarantined
+	for i := range 5 {
+		items = append(items, event.Quarantined{
+			ID:          fmt.Sprintf("q-%d", i),
+			Source:      "mailjet",
+			Received:    base.Add(time.Duration(i/2) * time.Second),
+			Error:       "unexpected end of JSON input",
+			ContentType: "application/json",
+			Body:        []byte{'{', byte(i), 0xff},
+		})
+	}
+	if err := st.InsertQuarantined(ctx, items...); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.InsertQuarantined(ctx, items[0]); err != nil {
+		t.Fatal(err)
+	}
+	var got []event.Quarantined
+	cursor := ""
+	for range 5 {
+		page, err := st.Quarantine(ctx, 2, cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, page.Items...)
+		if cursor = page.Next; cursor == "" {
+			break
+		}
+	}
+	want := slices.Clone(items)
+	slices.Reverse(want)
+	gj, _ := json.Marshal(got)
+	wj, _ := json.Marshal(want)
+	if string(gj) != string(wj) {
+		t.Fatalf("quarantine = %s\nwant %s", gj, wj)
+	}
+	page, err := st.Quarantine(ctx, 1, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Events(ctx, store.EventQuery{Cursor: page.Next}); !errors.Is(err, store.ErrInvalidQuery) {
+		t.Fatalf("Events with a quarantine cursor = %v, want ErrInvalidQuery", err)
+	}
+}
