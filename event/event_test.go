@@ -2,24 +2,33 @@ package event_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/hookd/hookd/event"
 )
 
 func TestHash(t *testing.T) {
-	a := event.Hash("mailjet", "open", "19421777396190490", "1433103519", "api@mailjet.com")
-	if a != event.Hash("mailjet", "open", "19421777396190490", "1433103519", "api@mailjet.com") {
+	at := time.Unix(1433103519, 0)
+	a := event.Hash("mailjet", at, "open", "19421777396190490", "api@mailjet.com")
+	if a != event.Hash("mailjet", at, "open", "19421777396190490", "api@mailjet.com") {
 		t.Fatal("Hash is not stable")
 	}
-	if len(a) != len("mailjet:")+32 || a[:8] != "mailjet:" {
-		t.Fatalf("Hash = %q, want mailjet: and 32 hex digits", a)
+	if want := "mailjet:556b6c9f"; len(a) != len(want)+24 || a[:len(want)] != want {
+		t.Fatalf("Hash = %q, want %s and 24 hex digits", a, want)
+	}
+	if b := event.Hash("mailjet", at.Add(time.Second), "open", "19421777396190490", "api@mailjet.com"); b <= a {
+		t.Fatalf("a later event's id %q does not sort after %q", b, a)
 	}
 	// Moving a separator between parts must change the id.
-	if event.Hash("p", "a|b", "c") == event.Hash("p", "a", "b|c") || event.Hash("p", "ab", "c") == event.Hash("p", "a", "bc") {
+	if event.Hash("p", at, "a|b", "c") == event.Hash("p", at, "a", "b|c") || event.Hash("p", at, "ab", "c") == event.Hash("p", at, "a", "bc") {
 		t.Fatal("Hash collides when parts are re-split")
 	}
-	if event.Hash("mailjet", "x") == event.Hash("sendgrid", "x") {
+	if event.Hash("mailjet", at, "x")[8:] == event.Hash("sendgrid", at, "x")[9:] {
 		t.Fatal("Hash collides across providers")
+	}
+	// Times outside 1970..2106 are clamped, never wrapped.
+	if got := event.Hash("p", time.Unix(-5, 0), "x"); got[:10] != "p:00000000" {
+		t.Fatalf("Hash before 1970 = %q", got)
 	}
 }
 

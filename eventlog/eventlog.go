@@ -52,7 +52,38 @@ type Log interface {
 	// Subscriber returns a subscriber in the named consumer group: each
 	// message of a topic is delivered to one subscriber of each group, in
 	// log order, and redelivered until it is acked.
-	Subscriber(group string) (message.Subscriber, error)
+	Subscriber(group string, opts ...SubscriberOption) (message.Subscriber, error)
+}
+
+// SubscriberOptions are what SubscriberOption values set.
+type SubscriberOptions struct {
+	// InFlight is the most messages a group has delivered and not yet
+	// acked (default 1). See InFlight.
+	InFlight int
+}
+
+// SubscriberOption tunes a subscriber.
+type SubscriberOption func(*SubscriberOptions)
+
+// InFlight lets a group have up to n messages delivered and not yet acked,
+// so that a consumer can take several, commit them in one transaction and
+// then ack them all. Messages are still delivered in log order; the group's
+// offset advances past a message only when it and every message before it
+// are acked, and a Nack redelivers from the nacked message on (so messages
+// after it that were acked may be delivered again). Backends that cannot
+// hold several messages in flight deliver one at a time, so a consumer must
+// not wait for a second message before it acks the first.
+func InFlight(n int) SubscriberOption {
+	return func(o *SubscriberOptions) { o.InFlight = max(n, 1) }
+}
+
+// Options applies opts over the defaults.
+func Options(opts ...SubscriberOption) SubscriberOptions {
+	o := SubscriberOptions{InFlight: 1}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
 }
 
 // Config selects and configures a backend.

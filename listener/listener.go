@@ -210,7 +210,7 @@ func (h *hook) serve(c echo.Context) error {
 // provider retries and nothing is lost.
 func (h *hook) quarantine(c echo.Context, start time.Time, body []byte, derr error) error {
 	q := event.Quarantined{
-		ID:          event.Hash("quarantine", h.src.Name, strconv.FormatInt(start.UnixNano(), 10), string(body)),
+		ID:          event.Hash("quarantine", start, h.src.Name, strconv.FormatInt(start.UnixNano(), 10), string(body)),
 		Source:      h.src.Name,
 		Received:    start.UTC(),
 		Error:       derr.Error(),

@@ -243,7 +243,8 @@ type runner struct {
 func (r *runner) work(ctx context.Context) {
 	var (
 		local     = Report{Status: map[int]int{}}
-		latencies = make([]time.Duration, 0, r.n/r.workers+1)
+		// Bounded: n may be huge when ctx, not n, ends the run.
+		latencies = make([]time.Duration, 0, min(r.n/r.workers+1, 1<<14))
 		buf       []byte
 	)
 	for {

@@ -345,7 +345,7 @@ func (l *Log) Publish(topic string, msgs ...*message.Message) error {
 
 // Subscriber returns a subscriber in the consumer group group with the
 // default SubscriberConfig; see NewSubscriber.
-func (l *Log) Subscriber(group string) (message.Subscriber, error) {
+func (l *Log) Subscriber(group string, opts ...eventlog.SubscriberOption) (message.Subscriber, error) {
 	s, err := NewSubscriber(l, SubscriberConfig{ConsumerGroup: group})
 	if err != nil {
 		return nil, err

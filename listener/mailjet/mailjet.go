@@ -53,9 +53,8 @@ const maxUnix = 253402300799
 // Data is a copy of the exact bytes of the event's object in body, not a
 // re-encoding, so fields hookd does not know are kept.
 //
-// ID is event.Hash("mailjet", type, MessageID, time, email) with time in
-// decimal unix seconds and email normalized; for clicks the "url" string is
-// appended as a sixth part, so clicks on two links of one message differ
+// ID is event.Hash("mailjet", time, type, MessageID, email) with email
+// normalized; for clicks the "url" string is appended as a fourth part, so clicks on two links of one message differ
 // while a retried delivery gives the same ids. Two events of the same type,
 // message and recipient within the same second (and, for clicks, on the same
 // link) therefore share an id and are stored once.
@@ -169,19 +168,19 @@ func decodeWire(w wire, raw json.RawMessage) (event.Event, error) {
 		}
 	}
 
-	ts := strconv.FormatInt(sec, 10)
+	at := time.Unix(sec, 0).UTC()
 	var id string
 	if typ == "click" {
 		url, _ := jsonString(w.URL)
-		id = event.Hash(Provider, typ, messageID, ts, email, url)
+		id = event.Hash(Provider, at, typ, messageID, email, url)
 	} else {
-		id = event.Hash(Provider, typ, messageID, ts, email)
+		id = event.Hash(Provider, at, typ, messageID, email)
 	}
 	return event.Event{
 		ID:        id,
 		Provider:  Provider,
 		Type:      typ,
-		Time:      time.Unix(sec, 0).UTC(),
+		Time:      at,
 		Email:     email,
 		Domain:    domain,
 		MessageID: messageID,
