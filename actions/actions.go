@@ -1,0 +1,184 @@
+// Package actions runs what rules decide: each match of a rule becomes one
+// job per action, kept in a durable queue, run at least once by a Runner
+// with retries and back-off, dead-lettered when its retries are spent, and
+// never run again once it completed. Built-in actions live in subpackages
+// (http, exec, log) and register themselves; import them for their side
+// effect.
+package actions
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Action performs one kind of side effect (an HTTP call, a program, ...).
+//
+// Contract:
+//   - Idempotency: the Runner may call Do more than once for the same job
+//     (a crash after the side effect but before the job was marked done, a
+//     timeout after the target acted). Call.Key is stable across those
+//     calls; an action passes it on where the target can use it (an
+//     Idempotency-Key header, an environment variable) so the effect
+//     happens once.
+//   - Cancellation: Do returns promptly when ctx ends, with ctx's error;
+//     the job is then retried.
+//   - Concurrency: Do is called concurrently for different jobs, never
+//     concurrently for two jobs of the same Target.
+//   - Errors: a nil error means the effect happened. An error wrapped with
+//     Permanent means retrying cannot help (a 4xx answer other than 408 and
+//     429, a program that is not there): the job is dead-lettered at once.
+//     Any other error is retried by the job's policy.
+type Action interface {
+	// Do performs call.
+	Do(ctx context.Context, call Call) error
+}
+
+// Kind is a registered type of action: it checks a rule's parameters when
+// the rule loads, names the target a job acts on, and makes the Action.
+type Kind interface {
+	// Validate checks the parameters a rule gives this action, as written
+	// (templates not yet rendered). An error is a rule load error.
+	Validate(params map[string]any) error
+	// Target names what a job with these rendered parameters acts on, e.g.
+	// "http POST https://alerts.example.com/hook" or "exec /usr/bin/notify".
+	// Jobs of one target run one at a time, and a target whose job was
+	// dead-lettered is suspended: its later jobs wait until it is resumed.
+	// The target must not contain secrets; it is shown in the API.
+	Target(params map[string]any) string
+	// Action returns the Action that runs jobs of this kind.
+	Action() Action
+}
+
+// Call is one attempt at one job.
+type Call struct {
+	// Key is the job's idempotency key, stable across attempts.
+	Key string
+	// Attempt counts the attempts of this job, from 1.
+	Attempt int
+	// Params are the rendered parameters.
+	Params map[string]any
+	// Event is the JSON of the event.Event that fired the rule.
+	Event json.RawMessage
+}
+
+// permanent marks an error that retrying cannot fix.
+type permanent struct{ err error }
+
+func (p permanent) Error() string { return p.err.Error() }
+func (p permanent) Unwrap() error { return p.err }
+
+// Permanent wraps err so the Runner dead-letters the job at once instead of
+// retrying it.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanent{err}
+}
+
+// IsPermanent reports whether err was wrapped with Permanent.
+func IsPermanent(err error) bool {
+	var p permanent
+	return errors.As(err, &p)
+}
+
+// ErrUnknownKind is returned for an action type no package registered.
+var ErrUnknownKind = errors.New("unknown action")
+
+var (
+	mu    sync.RWMutex
+	kinds = map[string]Kind{}
+)
+
+// Register makes a kind of action available to rules under name. Action
+// packages call it from init; it panics on a name registered twice.
+func Register(name string, k Kind) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, ok := kinds[name]; ok {
+		panic("actions: registered twice: " + name)
+	}
+	kinds[name] = k
+}
+
+// Lookup returns the kind registered under name.
+func Lookup(name string) (Kind, error) {
+	mu.RLock()
+	k, ok := kinds[name]
+	mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("action %q: %w (registered: %v)", name, ErrUnknownKind, Kinds())
+	}
+	return k, nil
+}
+
+// Kinds lists the registered action names, sorted.
+func Kinds() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	names := make([]string, 0, len(kinds))
+	for n := range kinds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Validate checks one action of a rule: its type is registered and its
+// parameters are valid for it. Rule loading calls it for every action.
+func Validate(name string, params map[string]any) error {
+	k, err := Lookup(name)
+	if err != nil {
+		return err
+	}
+	return k.Validate(params)
+}
+
+// Job states.
+const (
+	Pending = "pending" // waiting for its time, or for its target to be resumed
+	Running = "running" // claimed by a runner
+	Done    = "done"    // the action took effect
+	Dead    = "dead"    // retries spent or a permanent error: a dead letter
+)
+
+// Job is one action to run for one rule match.
+type Job struct {
+	// ID is the queue's id for the job.
+	ID int64 `json:"id"`
+	// Key is the idempotency key: rule/action-index/event-id, or
+	// rule/action-index/once-key for a rule with once. The queue holds at
+	// most one job per key, ever.
+	Key string `json:"key"`
+	// Rule and Index name the rule and the action's position in it.
+	Rule  string `json:"rule"`
+	Index int    `json:"index"`
+	// Action is the registered kind, e.g. "http".
+	Action string `json:"action"`
+	// Target is the kind's Target for Params.
+	Target string `json:"target"`
+	// Params are the rendered parameters, as JSON.
+	Params json.RawMessage `json:"params"`
+	// Retry is the policy, e.g. "10x30s,10x30m".
+	Retry string `json:"retry"`
+	// EventID is the id of the event that fired the rule.
+	EventID string `json:"event_id"`
+	// Event is the JSON of that event.
+	Event json.RawMessage `json:"event,omitempty"`
+	// Status is Pending, Running, Done or Dead.
+	Status string `json:"status"`
+	// Attempts counts the attempts made so far.
+	Attempts int `json:"attempts"`
+	// NextAt is when a pending job is due.
+	NextAt time.Time `json:"next_at"`
+	// LastError is the error of the last failed attempt.
+	LastError string `json:"last_error,omitempty"`
+	// Created and Updated are when the job was made and last changed.
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
+}
