@@ -1,0 +1,564 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"text/template"
+	"text/template/parse"
+	"time"
+	"unicode/utf8"
+
+	"github.com/expr-lang/expr"
+	exprast "github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/conf"
+	"github.com/expr-lang/expr/file"
+	exprparser "github.com/expr-lang/expr/parser"
+	"github.com/expr-lang/expr/vm"
+	"github.com/goccy/go-yaml/ast"
+
+	"github.com/hookd/hookd/event"
+)
+
+// program is a compiled when or once, with its text for locating errors
+// and its syntax tree as written, for reading what the expression does
+// (guardOf, usesData) and later explaining why it was false.
+type program struct {
+	*strValue
+	prog *vm.Program
+	tree *exprparser.Tree
+}
+
+// compileOptions are the expr options every expression compiles with: the
+// environment's names and types, a deterministic clock (no now(), date()
+// in UTC).
+var compileOptions = []expr.Option{
+	expr.Env(schema),
+	expr.DisableBuiltin("now"),
+	expr.Timezone("UTC"),
+}
+
+// expression compiles the when or once (field) at n.
+func (l *loader) expression(n ast.Node, field string) (*program, bool) {
+	s, ok := l.text(n, field, "an expression (a string)")
+	if !ok {
+		return nil, false
+	}
+	if strings.TrimSpace(s.text) == "" {
+		l.fail(n, field, errors.New("empty expression"))
+		return nil, false
+	}
+	want := expr.AsBool()
+	if field == "once" {
+		want = expr.AsKind(reflect.String)
+	}
+	prog, err := expr.Compile(s.text, append(slices.Clip(compileOptions), want)...)
+	if err != nil {
+		l.exprError(s, field, err)
+		return nil, false
+	}
+	// The tree before type checking and optimization, as written. The
+	// config makes last, count and since plain calls, count being also the
+	// name of an expr built-in.
+	c := conf.CreateNew()
+	for _, op := range compileOptions {
+		op(c)
+	}
+	tree, err := exprparser.ParseWithConfig(s.text, c)
+	if err != nil { // expr.Compile parsed it already
+		l.exprError(s, field, err)
+		return nil, false
+	}
+	p := &program{strValue: s, prog: prog, tree: tree}
+	lc := &literalChecker{}
+	exprast.Walk(&tree.Node, lc)
+	if lc.err != nil {
+		l.exprError(s, field, lc.err)
+		return nil, false
+	}
+	return p, true
+}
+
+// exprError records an error of expr in the expression s, at its place in
+// the file, with expr's caret snippet.
+func (l *loader) exprError(s *strValue, field string, err error) {
+	msg, off := exprMessage(err)
+	p, snippet := s.locate(off)
+	e := errors.New(msg)
+	if name, ok := s.x.variableAt(off); ok {
+		// expr's message may quote the value, e.g. unexpected token
+		// Identifier("...").
+		e = secretSafe(name)
+	}
+	l.failAt(p, field, l.rule, e, snippet)
+}
+
+// exprMessage returns the message of an expr error and the rune offset in
+// the expression where it is. An error with no location (such as "expected
+// bool, but got int") is at the start.
+func exprMessage(err error) (string, int) {
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		return strings.TrimSpace(fe.Message), fe.From
+	}
+	return strings.TrimSpace(err.Error()), 0
+}
+
+// caret returns expr's snippet for rune offset off of src: the line and a
+// caret under the offset.
+func caret(src string, off int) string {
+	e := &file.Error{Location: file.Location{From: off, To: off + 1}}
+	return e.Bind(file.NewSource(src)).Snippet
+}
+
+// nilField is expr's message for reading a field of a nil struct pointer,
+// which in a rule is what last returned when it found nothing.
+const nilField = "reflect: call of reflect.Value.Field on zero Value"
+
+// runtimeError is the *Error for a failure of p on an event, in rule r.
+func (p *program) runtimeError(r *Rule, field string, err error) *Error {
+	msg, off := exprMessage(err)
+	if msg == nilField {
+		msg = "cannot read a field of nil: last found no event (test it with != nil, or read the field with ?.)"
+	}
+	at, snippet := p.locate(off)
+	return &Error{File: r.File, Line: at.line, Column: at.col, Rule: r.Name, Field: field, Err: errors.New(msg), Snippet: snippet}
+}
+
+// literalChecker finds a bad field or window given literally to last or
+// count, so that it is a load error rather than an error on every event.
+type literalChecker struct{ err error }
+
+func (c *literalChecker) Visit(n *exprast.Node) {
+	call, ok := (*n).(*exprast.CallNode)
+	if !ok || c.err != nil {
+		return
+	}
+	fn, ok := call.Callee.(*exprast.IdentifierNode)
+	if !ok || fn.Value != "last" && fn.Value != "count" {
+		return
+	}
+	if len(call.Arguments) > 1 {
+		if s, ok := call.Arguments[1].(*exprast.StringNode); ok {
+			if _, ok := fieldValue(&event.Event{}, s.Value); !ok {
+				c.err = locatedError(s, fmt.Sprintf("%s: unknown field %q: want %s", fn.Value, s.Value, stateFields))
+				return
+			}
+		}
+	}
+	if fn.Value == "count" && len(call.Arguments) > 2 {
+		if s, ok := call.Arguments[2].(*exprast.StringNode); ok {
+			if _, err := parseWindow(s.Value); err != nil {
+				c.err = locatedError(s, "count: "+err.Error())
+			}
+		}
+	}
+}
+
+func locatedError(n exprast.Node, msg string) error {
+	return &file.Error{Location: n.Location(), Message: msg}
+}
+
+// parseWindow parses count's window.
+func parseWindow(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf(`invalid window %q: want a positive duration such as "15m" or "1h"`, s)
+	}
+	return d, nil
+}
+
+// guardOf returns the event types an expression can be true for, judged
+// from its leftmost operands alone, or nil when it cannot tell. For
+//
+//	type == "open" && ...
+//	type in ["open", "click"] && ...
+//	(type == "open" || type == "click") && ...
+//
+// it returns the types named. Evaluating such an expression on an event of
+// another type evaluates only that comparison, finds it false and stops
+// there, so not running it at all gives the same result; the Set skips it.
+func guardOf(n exprast.Node) []string {
+	b, ok := n.(*exprast.BinaryNode)
+	if !ok {
+		return nil
+	}
+	switch b.Operator {
+	case "&&", "and":
+		return guardOf(b.Left)
+	case "||", "or":
+		l, r := guardOf(b.Left), guardOf(b.Right)
+		if l == nil || r == nil {
+			return nil
+		}
+		return append(l, r...)
+	case "==":
+		if isIdent(b.Left, "type") {
+			if s, ok := b.Right.(*exprast.StringNode); ok {
+				return []string{s.Value}
+			}
+		}
+		if isIdent(b.Right, "type") {
+			if s, ok := b.Left.(*exprast.StringNode); ok {
+				return []string{s.Value}
+			}
+		}
+	case "in":
+		arr, ok := b.Right.(*exprast.ArrayNode)
+		if !ok || !isIdent(b.Left, "type") || len(arr.Nodes) == 0 {
+			return nil
+		}
+		types := make([]string, len(arr.Nodes))
+		for i, item := range arr.Nodes {
+			s, ok := item.(*exprast.StringNode)
+			if !ok {
+				return nil
+			}
+			types[i] = s.Value
+		}
+		return types
+	}
+	return nil
+}
+
+func isIdent(n exprast.Node, name string) bool {
+	id, ok := n.(*exprast.IdentifierNode)
+	return ok && id.Value == name
+}
+
+// usesData tells whether an expression may read the event's data: it names
+// data, or the whole environment.
+func usesData(n exprast.Node) bool {
+	f := &dataFinder{}
+	exprast.Walk(&n, f)
+	return f.found
+}
+
+type dataFinder struct{ found bool }
+
+func (f *dataFinder) Visit(n *exprast.Node) {
+	if id, ok := (*n).(*exprast.IdentifierNode); ok && (id.Value == "data" || id.Value == "$env") {
+		f.found = true
+	}
+}
+
+// param is a node of an action's parameters.
+type param interface {
+	// render returns the value with every template executed on data.
+	render(data map[string]any) (any, error)
+	// written returns the value as written, after ${VAR} expansion.
+	written() any
+	// usesData tells whether a template in it may read the event's data.
+	usesData() bool
+}
+
+// constParam is a number, boolean or null.
+type constParam struct{ v any }
+
+func (p constParam) render(map[string]any) (any, error) { return p.v, nil }
+func (p constParam) written() any                       { return p.v }
+func (p constParam) usesData() bool                     { return false }
+
+// stringParam is a string: a template when it has an action, else text.
+type stringParam struct {
+	*strValue
+	field string // its path from the rule, for errors
+	tmpl  *template.Template
+}
+
+func (p *stringParam) written() any { return p.text }
+
+func (p *stringParam) usesData() bool { return p.tmpl != nil && templateUsesData(p.tmpl.Root) }
+
+// templateUsesData tells whether a template may read .data: it names a
+// field data, or hands the whole event (".", "$", a nested template)
+// somewhere that could reach it.
+func templateUsesData(n parse.Node) bool {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return false
+		}
+		for _, c := range n.Nodes {
+			if templateUsesData(c) {
+				return true
+			}
+		}
+	case *parse.ActionNode:
+		return templateUsesData(n.Pipe)
+	case *parse.PipeNode:
+		if n == nil {
+			return false
+		}
+		for _, c := range n.Cmds {
+			if templateUsesData(c) {
+				return true
+			}
+		}
+	case *parse.CommandNode:
+		for _, a := range n.Args {
+			if templateUsesData(a) {
+				return true
+			}
+		}
+	case *parse.FieldNode:
+		return n.Ident[0] == "data"
+	case *parse.ChainNode:
+		return templateUsesData(n.Node)
+	case *parse.VariableNode:
+		return n.Ident[0] == "$"
+	case *parse.DotNode, *parse.TemplateNode:
+		return true
+	case *parse.IfNode:
+		return templateUsesData(n.Pipe) || templateUsesData(n.List) || templateUsesData(n.ElseList)
+	case *parse.RangeNode:
+		return templateUsesData(n.Pipe) || templateUsesData(n.List) || templateUsesData(n.ElseList)
+	case *parse.WithNode:
+		return templateUsesData(n.Pipe) || templateUsesData(n.List) || templateUsesData(n.ElseList)
+	}
+	return false
+}
+
+func (p *stringParam) render(data map[string]any) (any, error) {
+	if p.tmpl == nil {
+		return p.text, nil
+	}
+	var b strings.Builder
+	if err := p.tmpl.Execute(&b, data); err != nil {
+		return nil, &renderError{p, err}
+	}
+	return b.String(), nil
+}
+
+// renderError is a template that failed on an event.
+type renderError struct {
+	p   *stringParam
+	err error
+}
+
+func (e *renderError) Error() string { return e.err.Error() }
+
+// mapParam is a mapping, its keys in the order written.
+type mapParam struct {
+	keys []string
+	vals []param
+}
+
+func (p *mapParam) render(data map[string]any) (any, error) {
+	m := make(map[string]any, len(p.keys))
+	for i, k := range p.keys {
+		v, err := p.vals[i].render(data)
+		if err != nil {
+			return nil, err
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+func (p *mapParam) usesData() bool {
+	for _, v := range p.vals {
+		if v.usesData() {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *mapParam) written() any {
+	m := make(map[string]any, len(p.keys))
+	for i, k := range p.keys {
+		m[k] = p.vals[i].written()
+	}
+	return m
+}
+
+// listParam is a list.
+type listParam []param
+
+func (p listParam) render(data map[string]any) (any, error) {
+	l := make([]any, len(p))
+	for i, v := range p {
+		r, err := v.render(data)
+		if err != nil {
+			return nil, err
+		}
+		l[i] = r
+	}
+	return l, nil
+}
+
+func (p listParam) usesData() bool {
+	for _, v := range p {
+		if v.usesData() {
+			return true
+		}
+	}
+	return false
+}
+
+func (p listParam) written() any {
+	l := make([]any, len(p))
+	for i, v := range p {
+		l[i] = v.written()
+	}
+	return l
+}
+
+// paramLoader reads one action's parameters, recording where each is.
+type paramLoader struct {
+	*loader
+	field string         // the action's path from the rule: "actions[0].email"
+	pos   map[string]pos // parameter path → where its errors point
+}
+
+// params reads the parameters at n: a mapping, or nothing for none.
+func (pl *paramLoader) params(n ast.Node) (*mapParam, bool) {
+	switch r := pl.resolve(n, 0).(type) {
+	case nil:
+		return nil, false
+	case *ast.NullNode:
+		return &mapParam{}, true
+	case *ast.MappingNode, *ast.MappingValueNode:
+		nerr := len(pl.errs)
+		p := pl.value(r, "", 0)
+		if len(pl.errs) > nerr {
+			return nil, false
+		}
+		return p.(*mapParam), true
+	default:
+		pl.fail(n, pl.field, fmt.Errorf("want a mapping of parameters, got %s", kindOf(r)))
+		return nil, false
+	}
+}
+
+// value reads the parameter at n, whose path is path (an alias already
+// resolved, so that resolving it again reports nothing).
+func (pl *paramLoader) value(n ast.Node, path string, depth int) param {
+	field := joinPath(pl.field, path)
+	if depth > maxAliasDepth {
+		pl.fail(n, field, errors.New("parameters nested too deeply"))
+		return nil
+	}
+	r := pl.resolve(n, 0)
+	switch v := r.(type) {
+	case nil: // resolve reported it
+		return nil
+	case *ast.MappingNode, *ast.MappingValueNode:
+		entries, ok := pl.mapping(v, 0)
+		if !ok {
+			return nil
+		}
+		m := &mapParam{}
+		for _, e := range entries {
+			key := keyText(e.Key)
+			sub := joinPath(path, key)
+			val := pl.resolve(e.Value, 0)
+			// An error about a scalar points at the value, else at the key.
+			pl.pos[sub] = pl.at(e.Key)
+			if _, ok := val.(ast.ScalarNode); ok && val.Type() != ast.NullType {
+				pl.pos[sub] = pl.at(val)
+			}
+			m.keys = append(m.keys, key)
+			m.vals = append(m.vals, pl.value(val, sub, depth+1))
+		}
+		return m
+	case *ast.SequenceNode:
+		l := make(listParam, len(v.Values))
+		for i, item := range v.Values {
+			sub := fmt.Sprintf("%s[%d]", path, i)
+			val := pl.resolve(item, 0)
+			pl.pos[sub] = pl.at(val)
+			l[i] = pl.value(val, sub, depth+1)
+		}
+		return l
+	case *ast.NullNode:
+		return constParam{nil}
+	case *ast.IntegerNode:
+		return constParam{v.Value}
+	case *ast.FloatNode:
+		return constParam{v.Value}
+	case *ast.InfinityNode:
+		return constParam{v.Value}
+	case *ast.NanNode:
+		return constParam{v.GetValue()}
+	case *ast.BoolNode:
+		return constParam{v.Value}
+	}
+	s, ok := pl.text(r, field, "a parameter value")
+	if !ok {
+		return nil
+	}
+	sp := &stringParam{strValue: s, field: field}
+	if !strings.Contains(s.text, "{{") {
+		return sp
+	}
+	t, err := parseTemplate(s.text)
+	if err != nil {
+		at, msg := s.templateError(err)
+		e := errors.New(msg)
+		if name, off, ok := s.culprit(); ok {
+			at, _ = s.locate(off)
+			e = secretSafe(name)
+		}
+		pl.failAt(at, field, pl.rule, e, "")
+		return nil
+	}
+	sp.tmpl = t
+	return sp
+}
+
+func parseTemplate(text string) (*template.Template, error) {
+	return template.New("t").Option("missingkey=error").Parse(text)
+}
+
+// culprit returns the first variable of a template that does not parse, and
+// its offset, when the template parses without the variables' values: then
+// a value is at fault, and text/template's message may quote it.
+func (s *strValue) culprit() (name string, off int, ok bool) {
+	if len(s.x.subs) == 0 {
+		return "", 0, false
+	}
+	if _, err := parseTemplate(s.x.withoutValues(s.src.raw)); err != nil {
+		return "", 0, false
+	}
+	for _, sub := range s.x.subs {
+		if sub.name != "" {
+			return sub.name, sub.from, true
+		}
+	}
+	return "", 0, false
+}
+
+// templateErrorRE matches text/template's errors: "template: t:LINE: msg"
+// when parsing, "template: t:LINE:COL: executing "t" at <node>: msg" when
+// executing (COL a 0-based byte offset in the line).
+var templateErrorRE = regexp.MustCompile(`(?s)^template: t:(\d+)(?::(\d+))?: (?:executing "t" at )?(.*)$`)
+
+// templateError returns where in the file a template error of s is and its
+// message without the template's name.
+func (s *strValue) templateError(err error) (pos, string) {
+	m := templateErrorRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		p, _ := s.locate(0)
+		return p, err.Error()
+	}
+	line, _ := strconv.Atoi(m[1])
+	col, _ := strconv.Atoi(m[2])
+	// The byte offset in s.text of that line and column.
+	off := 0
+	for i := 1; i < line; i++ {
+		nl := strings.IndexByte(s.text[off:], '\n')
+		if nl < 0 {
+			break
+		}
+		off += nl + 1
+	}
+	off = min(off+col, len(s.text))
+	p, _ := s.locate(utf8.RuneCountInString(s.text[:off]))
+	return p, m[3]
+}

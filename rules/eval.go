@@ -1,0 +1,458 @@
+package rules
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/hookd/hookd/event"
+)
+
+// State is the view of the event log that last and count read. The store
+// implements it; the rules engine passes it to Eval.
+//
+// Every answer is as of the event e: an implementation looks only at events
+// that came before e in the log (never e itself, whose ID it may already
+// hold, nor anything after it) and whose Time is not after e.Time. Evaluating
+// the same log again therefore gets the same answers. field is one of email,
+// domain, message_id, campaign or source, and an event matches when its
+// value of field equals e's; Eval never asks about an empty value.
+//
+// An error means the answer is unknown, not that there is none: Eval fails
+// and the caller evaluates the event again later. Methods may be called
+// concurrently by concurrent Evals; they should give up when ctx ends.
+type State interface {
+	// Last returns the matching event of type typ with the latest Time,
+	// the later in the log of two with the same Time, or nil and no error
+	// when there is none.
+	Last(ctx context.Context, e event.Event, typ, field string) (*event.Event, error)
+	// Count returns how many matching events of type typ have a Time after
+	// e.Time minus window and not after e.Time.
+	Count(ctx context.Context, e event.Event, typ, field string, window time.Duration) (int, error)
+}
+
+// Match is the outcome of one rule on one event.
+type Match struct {
+	// Rule is the rule.
+	Rule *Rule
+	// Key is the once key, "" when the rule has no once. It is unique per
+	// rule only: the caller keys its once and cooldown state by the rule's
+	// name and Key.
+	Key string
+	// Actions are the rule's actions with their parameters rendered for
+	// the event, in order.
+	Actions []Rendered
+	// Err, when set, is an *Error: the rule failed on this event (its when
+	// or once failed to run, or a parameter did not render), so it neither
+	// fired nor did not. Evaluating the event again fails the same way; the
+	// caller reports it and goes on. Key and Actions are then unset.
+	Err error
+	// Why, set by Explain only, says why the rule did not match: "when was
+	// false".
+	Why string
+}
+
+// Rendered is an action with its parameters rendered for one event.
+type Rendered struct {
+	// Action is the action of the rule.
+	Action *Action
+	// Params are its parameters, each template executed: strings, int64,
+	// uint64, float64, bool and nil leaves in map[string]any and []any.
+	Params map[string]any
+}
+
+// whenFalse is Match.Why for a rule whose when was false.
+const whenFalse = "when was false"
+
+// Eval evaluates every rule of s on e, in order, and returns a Match for each
+// rule that matched, and one with Err set for each rule that failed on e.
+// It keeps no state: once and cooldown are for the caller to apply, with
+// Rule.Cooldown and Match.Key.
+//
+// Eval fails, returning no matches, when st fails (or is nil and a rule
+// calls last or count) or ctx ends: the caller evaluates e again later.
+// It is safe for concurrent use.
+func (s *Set) Eval(ctx context.Context, e event.Event, st State) ([]Match, error) {
+	return s.eval(ctx, &e, st, false)
+}
+
+// Explain is Eval reporting on every rule: it returns one Match per rule of
+// s, in order, those that did not match with Why set.
+func (s *Set) Explain(ctx context.Context, e event.Event, st State) ([]Match, error) {
+	return s.eval(ctx, &e, st, true)
+}
+
+func (s *Set) eval(ctx context.Context, e *event.Event, st State, explain bool) ([]Match, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("evaluate rules on event %s: %w", e.ID, err)
+	}
+	rules := s.candidates(e.Type)
+	if explain {
+		rules = s.rules
+	}
+	if len(rules) == 0 {
+		return nil, nil
+	}
+	ev := evaluations.Get().(*evaluation)
+	defer ev.release()
+	ev.bind(ctx, e, st)
+	var matches []Match
+	for _, r := range rules {
+		if explain && !r.admits(e.Type) {
+			matches = append(matches, Match{Rule: r, Why: whenFalse})
+			continue
+		}
+		m, err := ev.rule(r)
+		if err != nil {
+			return nil, fmt.Errorf("evaluate rule %q on event %s: %w", r.Name, e.ID, err)
+		}
+		if explain || m.Why == "" {
+			matches = append(matches, m)
+		}
+	}
+	return matches, nil
+}
+
+// prior is an earlier event as an expression sees it: what last returns.
+type prior struct {
+	ID        string         `expr:"id"`
+	Source    string         `expr:"source"`
+	Provider  string         `expr:"provider"`
+	Type      string         `expr:"type"`
+	Time      time.Time      `expr:"time"`
+	Email     string         `expr:"email"`
+	Domain    string         `expr:"domain"`
+	MessageID string         `expr:"message_id"`
+	Campaign  string         `expr:"campaign"`
+	Data      map[string]any `expr:"data"`
+}
+
+// The functions of the environment.
+type (
+	lastFunc  = func(typ, field string) (*prior, error)
+	countFunc = func(typ, field, window string) (int, error)
+	sinceFunc = func(t time.Time) time.Duration
+)
+
+// schema is the expression environment's names with values of their types,
+// for type checking. At run time each evaluation fills a map of the same
+// names rather than a struct with expr tags: expr reads a map[string]any
+// environment with one map lookup, a struct field through reflection and an
+// allocation. Measured on 100 rules of two comparisons each, 9.0 µs on a
+// map against 13.9 µs on a struct.
+var schema = map[string]any{
+	"id":         "",
+	"source":     "",
+	"provider":   "",
+	"type":       "",
+	"time":       time.Time{},
+	"email":      "",
+	"domain":     "",
+	"message_id": "",
+	"campaign":   "",
+	"data":       map[string]any(nil),
+	"last":       lastFunc(nil),
+	"count":      countFunc(nil),
+	"since":      sinceFunc(nil),
+}
+
+// evaluation is the scratch space of one Eval; evaluations are pooled.
+type evaluation struct {
+	env map[string]any
+	vm  vm.VM
+
+	e  *event.Event
+	st State
+	// stateErr is the first failure of st: it fails the Eval whatever the
+	// expression made of it.
+	stateErr error
+
+	data      map[string]any
+	dataErr   error
+	dataReady bool
+	tmplData  map[string]any
+
+	lasts  map[[2]string]*prior
+	counts map[[3]string]int
+}
+
+var evaluations = sync.Pool{New: func() any { return newEvaluation() }}
+
+func newEvaluation() *evaluation {
+	ev := &evaluation{
+		env:    make(map[string]any, len(schema)),
+		lasts:  map[[2]string]*prior{},
+		counts: map[[3]string]int{},
+	}
+	ev.env["since"] = sinceFunc(func(t time.Time) time.Duration { return ev.e.Time.Sub(t) })
+	return ev
+}
+
+// bind prepares ev to evaluate rules on e.
+func (ev *evaluation) bind(ctx context.Context, e *event.Event, st State) {
+	ev.e, ev.st = e, st
+	env := ev.env
+	env["id"] = e.ID
+	env["source"] = e.Source
+	env["provider"] = e.Provider
+	env["type"] = e.Type
+	env["time"] = e.Time
+	env["email"] = e.Email
+	env["domain"] = e.Domain
+	env["message_id"] = e.MessageID
+	env["campaign"] = e.Campaign
+	env["data"] = map[string]any(nil)
+	env["last"] = lastFunc(func(typ, field string) (*prior, error) { return ev.last(ctx, typ, field) })
+	env["count"] = countFunc(func(typ, field, window string) (int, error) { return ev.count(ctx, typ, field, window) })
+}
+
+// release clears ev of the event and returns it to the pool.
+func (ev *evaluation) release() {
+	ev.e, ev.st, ev.stateErr = nil, nil, nil
+	ev.data, ev.dataErr, ev.dataReady, ev.tmplData = nil, nil, false, nil
+	ev.env["data"] = map[string]any(nil)
+	ev.env["last"], ev.env["count"] = lastFunc(nil), countFunc(nil)
+	clear(ev.lasts)
+	clear(ev.counts)
+	evaluations.Put(ev)
+}
+
+// rule evaluates r. Its error is a failure of the state, which fails the
+// whole evaluation; a failure of the rule itself is Match.Err.
+func (ev *evaluation) rule(r *Rule) (Match, error) {
+	m := Match{Rule: r}
+	if r.usesData {
+		if err := ev.loadData(); err != nil {
+			m.Err = ev.dataError(r, err)
+			return m, nil
+		}
+	}
+	out, err := ev.vm.Run(r.when.prog, ev.env)
+	if ev.stateErr != nil {
+		return m, ev.stateErr
+	}
+	if err != nil {
+		m.Err = r.when.runtimeError(r, "when", err)
+		return m, nil
+	}
+	if ok, _ := out.(bool); !ok {
+		m.Why = whenFalse
+		return m, nil
+	}
+	if r.once != nil {
+		out, err := ev.vm.Run(r.once.prog, ev.env)
+		if ev.stateErr != nil {
+			return m, ev.stateErr
+		}
+		if err != nil {
+			m.Err = r.once.runtimeError(r, "once", err)
+			return m, nil
+		}
+		key, _ := out.(string)
+		if key == "" {
+			m.Err = r.once.runtimeError(r, "once", fmt.Errorf("once gave %s, want a non-empty string", describe(out)))
+			return m, nil
+		}
+		m.Key = key
+	}
+	if r.rendersData {
+		if err := ev.loadData(); err != nil {
+			m.Err, m.Key = ev.dataError(r, err), ""
+			return m, nil
+		}
+	}
+	data := ev.templateData()
+	m.Actions = make([]Rendered, len(r.Actions))
+	for i, a := range r.Actions {
+		p, err := a.params.render(data)
+		if err != nil {
+			var re *renderError
+			errors.As(err, &re)
+			at, msg := re.p.templateError(re.err)
+			m.Err = &Error{File: r.File, Line: at.line, Column: at.col, Rule: r.Name, Field: re.p.field, Err: errors.New(msg)}
+			m.Key, m.Actions = "", nil
+			return m, nil
+		}
+		m.Actions[i] = Rendered{Action: a, Params: p.(map[string]any)}
+	}
+	return m, nil
+}
+
+func describe(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "nil"
+	case string:
+		return `""`
+	default:
+		return fmt.Sprintf("%T", v)
+	}
+}
+
+// loadData decodes the event's data, once, and puts it in the environment.
+func (ev *evaluation) loadData() error {
+	if !ev.dataReady {
+		ev.dataReady = true
+		ev.data, ev.dataErr = decodeData(ev.e.Data)
+		ev.env["data"] = ev.data
+	}
+	return ev.dataErr
+}
+
+func (ev *evaluation) dataError(r *Rule, err error) *Error {
+	return &Error{File: r.File, Line: r.Line, Rule: r.Name, Err: fmt.Errorf("event %s: %w", ev.e.ID, err)}
+}
+
+// templateData returns the event as templates see it, with its data if it
+// has been loaded.
+func (ev *evaluation) templateData() map[string]any {
+	if ev.tmplData == nil {
+		e := ev.e
+		ev.tmplData = map[string]any{
+			"id":         e.ID,
+			"source":     e.Source,
+			"provider":   e.Provider,
+			"type":       e.Type,
+			"time":       timestamp{e.Time},
+			"email":      e.Email,
+			"domain":     e.Domain,
+			"message_id": e.MessageID,
+			"campaign":   e.Campaign,
+		}
+	}
+	ev.tmplData["data"] = ev.data
+	return ev.tmplData
+}
+
+// timestamp is a time as a template prints it: RFC 3339, like the API's
+// JSON. Its time.Time methods work in templates ({{ .time.Unix }}).
+type timestamp struct{ time.Time }
+
+// String returns t in RFC 3339 with as many fractional digits as it needs.
+func (t timestamp) String() string { return t.Format(time.RFC3339Nano) }
+
+// last implements last(typ, field).
+func (ev *evaluation) last(ctx context.Context, typ, field string) (*prior, error) {
+	v, ok := fieldValue(ev.e, field)
+	if !ok {
+		return nil, fmt.Errorf("last: unknown field %q: want %s", field, stateFields)
+	}
+	if v == "" {
+		return nil, nil
+	}
+	k := [2]string{typ, field}
+	if p, ok := ev.lasts[k]; ok {
+		return p, nil
+	}
+	if err := ev.ready(); err != nil {
+		return nil, err
+	}
+	e, err := ev.st.Last(ctx, *ev.e, typ, field)
+	if err != nil {
+		return nil, ev.fail(fmt.Errorf("last(%q, %q): %w", typ, field, err))
+	}
+	var p *prior
+	if e != nil {
+		data, err := decodeData(e.Data)
+		if err != nil {
+			return nil, ev.fail(fmt.Errorf("last(%q, %q): event %s: %w", typ, field, e.ID, err))
+		}
+		p = &prior{ID: e.ID, Source: e.Source, Provider: e.Provider, Type: e.Type, Time: e.Time,
+			Email: e.Email, Domain: e.Domain, MessageID: e.MessageID, Campaign: e.Campaign, Data: data}
+	}
+	ev.lasts[k] = p
+	return p, nil
+}
+
+// count implements count(typ, field, window).
+func (ev *evaluation) count(ctx context.Context, typ, field, window string) (int, error) {
+	v, ok := fieldValue(ev.e, field)
+	if !ok {
+		return 0, fmt.Errorf("count: unknown field %q: want %s", field, stateFields)
+	}
+	w, err := parseWindow(window)
+	if err != nil {
+		return 0, fmt.Errorf("count: %w", err)
+	}
+	if v == "" {
+		return 0, nil
+	}
+	k := [3]string{typ, field, window}
+	if n, ok := ev.counts[k]; ok {
+		return n, nil
+	}
+	if err := ev.ready(); err != nil {
+		return 0, err
+	}
+	n, err := ev.st.Count(ctx, *ev.e, typ, field, w)
+	if err != nil {
+		return 0, ev.fail(fmt.Errorf("count(%q, %q, %q): %w", typ, field, window, err))
+	}
+	ev.counts[k] = n
+	return n, nil
+}
+
+// errNoState is the failure of a state function called with no State.
+var errNoState = errors.New("no state to answer last or count")
+
+// ready fails when the state has failed before or there is none.
+func (ev *evaluation) ready() error {
+	if ev.st == nil {
+		return ev.fail(errNoState)
+	}
+	return ev.stateErr
+}
+
+func (ev *evaluation) fail(err error) error {
+	if ev.stateErr == nil {
+		ev.stateErr = err
+	}
+	return err
+}
+
+// decodeData decodes an event's data, a JSON object, keeping integers
+// exact: an integral number that fits becomes an int, any other a float64.
+// Empty or null data is a nil map.
+func decodeData(raw json.RawMessage) (map[string]any, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		return nil, fmt.Errorf("decode data: %w", err)
+	}
+	for k, v := range m {
+		m[k] = number(v)
+	}
+	return m, nil
+}
+
+// number replaces the json.Numbers in v.
+func number(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		if i, err := strconv.ParseInt(string(v), 10, 0); err == nil {
+			return int(i)
+		}
+		f, _ := strconv.ParseFloat(string(v), 64) // a JSON number always parses; ±Inf when too large
+		return f
+	case map[string]any:
+		for k, e := range v {
+			v[k] = number(e)
+		}
+	case []any:
+		for i, e := range v {
+			v[i] = number(e)
+		}
+	}
+	return v
+}

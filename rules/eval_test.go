@@ -1,0 +1,590 @@
+package rules_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/listener/mailjet"
+	"github.com/hookd/hookd/rules"
+)
+
+// sentAt is the time of testdata/mailjet/sent.json, in unix seconds.
+const sentAt = 1433333949
+
+// messageID is the MessageID of testdata/mailjet/sent.json.
+const messageID = json.Number("19421777835146490")
+
+// mj returns the event that Mailjet's sample testdata/mailjet/NAME.json
+// decodes to, after replacing the given fields of its JSON object.
+func mj(t testing.TB, name string, set map[string]any) event.Event {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", "mailjet", name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range set {
+		if obj[k], err = json.Marshal(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := mailjet.Decode(body)
+	if err != nil || len(events) != 1 {
+		t.Fatalf("decode %s: %v, %d events", name, err, len(events))
+	}
+	e := events[0]
+	e.Source, e.Received = "mailjet", e.Time
+	return e
+}
+
+// memLog is a test double of the store for last and count: the event log in
+// order, answering as State documents.
+type memLog []event.Event
+
+// earlier returns the events before e in the log that are not later than e
+// in provider time.
+func (l memLog) earlier(e event.Event) []event.Event {
+	var out []event.Event
+	for _, x := range l {
+		if x.ID == e.ID {
+			break
+		}
+		if !x.Time.After(e.Time) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func (l memLog) Last(_ context.Context, e event.Event, typ, field string) (*event.Event, error) {
+	var last *event.Event
+	for _, x := range l.earlier(e) {
+		if x.Type == typ && value(x, field) == value(e, field) && (last == nil || !x.Time.Before(last.Time)) {
+			last = &x
+		}
+	}
+	return last, nil
+}
+
+func (l memLog) Count(_ context.Context, e event.Event, typ, field string, window time.Duration) (int, error) {
+	n := 0
+	for _, x := range l.earlier(e) {
+		if x.Type == typ && value(x, field) == value(e, field) && x.Time.After(e.Time.Add(-window)) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func value(e event.Event, field string) string {
+	return map[string]string{"email": e.Email, "domain": e.Domain, "message_id": e.MessageID, "campaign": e.Campaign, "source": e.Source}[field]
+}
+
+// fired returns "rule" or "rule/key" for each match, failing on errors.
+func fired(t *testing.T, matches []rules.Match) []string {
+	t.Helper()
+	var got []string
+	for _, m := range matches {
+		if m.Err != nil {
+			t.Errorf("rule %s failed: %v", m.Rule.Name, m.Err)
+			continue
+		}
+		s := m.Rule.Name
+		if m.Key != "" {
+			s += "/" + m.Key
+		}
+		got = append(got, s)
+	}
+	return got
+}
+
+func TestEval(t *testing.T) {
+	set := load(t)
+	sent := func(email string, at int64) event.Event {
+		return mj(t, "sent", map[string]any{"email": email, "time": at})
+	}
+	open := func(msg json.Number, at int64) event.Event {
+		return mj(t, "open", map[string]any{"MessageID": msg, "mj_campaign_id": 7257, "time": at})
+	}
+	blocked := func(email string, at int64) event.Event {
+		return mj(t, "blocked", map[string]any{"email": email, "time": at})
+	}
+	me := "api@mailjet.com"
+	tests := []struct {
+		name string
+		log  memLog
+		at   int // index in log of the event evaluated
+		want []string
+	}{
+		{
+			name: "open within a day of its send",
+			log:  memLog{sent(me, sentAt), open(messageID, sentAt+3600)},
+			at:   1,
+			want: []string{"discount-for-early-openers/api@mailjet.com/7257", "any-event"},
+		},
+		{
+			name: "open more than a day after its send",
+			log:  memLog{sent(me, sentAt), open(messageID, sentAt+25*3600)},
+			at:   1,
+			want: []string{"any-event"},
+		},
+		{
+			name: "open of another message",
+			log:  memLog{sent(me, sentAt), open("19421777396190490", sentAt+3600)},
+			at:   1,
+			want: []string{"any-event"},
+		},
+		{
+			name: "a send later in the log is invisible",
+			log:  memLog{open(messageID, sentAt+3600), sent(me, sentAt)},
+			at:   0,
+			want: []string{"any-event"},
+		},
+		{
+			name: "a send earlier in the log but later in time is invisible",
+			log:  memLog{sent(me, sentAt+7200), open(messageID, sentAt+3600)},
+			at:   1,
+			want: []string{"any-event"},
+		},
+		{
+			name: "the latest of two sends counts",
+			log:  memLog{sent(me, sentAt-48*3600), sent(me, sentAt), open(messageID, sentAt+3600)},
+			at:   2,
+			want: []string{"discount-for-early-openers/api@mailjet.com/7257", "any-event"},
+		},
+		{
+			name: "third block of three sends is a surge",
+			log: memLog{
+				sent("a@example.com", sentAt), sent("b@example.com", sentAt), sent("c@example.com", sentAt),
+				blocked("d@example.com", sentAt+60), blocked("e@example.com", sentAt+120), blocked("f@example.com", sentAt+180),
+			},
+			at:   5,
+			want: []string{"blocked-surge", "any-event"},
+		},
+		{
+			name: "second block of three sends is not",
+			log: memLog{
+				sent("a@example.com", sentAt), sent("b@example.com", sentAt), sent("c@example.com", sentAt),
+				blocked("d@example.com", sentAt+60), blocked("e@example.com", sentAt+120), blocked("f@example.com", sentAt+180),
+			},
+			at:   4,
+			want: []string{"any-event"},
+		},
+		{
+			name: "blocks outside the window do not count",
+			log: memLog{
+				blocked("d@example.com", sentAt-20*60), blocked("e@example.com", sentAt-19*60),
+				sent("a@example.com", sentAt), sent("b@example.com", sentAt), sent("c@example.com", sentAt),
+				blocked("f@example.com", sentAt+60),
+			},
+			at:   5,
+			want: []string{"any-event"},
+		},
+		{
+			name: "blocks of another domain do not count",
+			log: memLog{
+				sent("a@example.com", sentAt),
+				blocked("d@example.org", sentAt+60), blocked("e@example.org", sentAt+120),
+				blocked("f@example.com", sentAt+180),
+			},
+			at:   3,
+			want: []string{"any-event"},
+		},
+		{
+			name: "hard bounce",
+			log:  memLog{mj(t, "bounce", nil)},
+			want: []string{"clean-hard-bounces", "any-event"},
+		},
+		{
+			name: "soft bounce",
+			log:  memLog{mj(t, "bounce", map[string]any{"hard_bounce": false})},
+			want: []string{"any-event"},
+		},
+		{
+			name: "click on an https link",
+			log:  memLog{mj(t, "click", nil)},
+			want: []string{"click-log", "any-event"},
+		},
+		{
+			name: "click on an http link",
+			log:  memLog{mj(t, "click", map[string]any{"url": "http://example.com"})},
+			want: []string{"any-event"},
+		},
+		{
+			name: "unsub",
+			log:  memLog{mj(t, "unsub", nil)},
+			want: []string{"left/left/api@mailjet.com", "any-event"},
+		},
+		{
+			name: "spam",
+			log:  memLog{mj(t, "spam", nil)},
+			want: []string{"left/left/bounce@mailjet.com", "any-event"},
+		},
+		{
+			name: "another CustomID",
+			log:  memLog{mj(t, "sent", map[string]any{"CustomID": "other"})},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			matches, err := set.Eval(context.Background(), tt.log[tt.at], tt.log)
+			if err != nil {
+				t.Fatalf("Eval: %v", err)
+			}
+			if got := fired(t, matches); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("fired %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestEvalRenders(t *testing.T) {
+	set := load(t)
+	alert := "https://alerts.example.com/hook"
+	tests := []struct {
+		name   string
+		e      event.Event
+		before memLog                      // the log before e
+		want   map[string][]map[string]any // rule → rendered params of its actions
+	}{
+		{
+			name: "click",
+			e:    mj(t, "click", nil),
+			want: map[string][]map[string]any{
+				"click-log": {{
+					"message": "api@mailjet.com clicked https://mailjet.com at 2015-06-03T12:30:53Z (1433334653)",
+					"level":   "info",
+					"tags":    []any{"click", "7272", uint64(7)},
+					"sampled": true,
+					"weight":  1.5,
+					"none":    nil,
+				}},
+				"any-event": {{"message": "click mailjet mailjet https://mailjet.com"}},
+			},
+		},
+		{
+			// 19421777835146491 has no float64 of its own.
+			name: "unsub with a MessageID beyond 2^53",
+			e:    mj(t, "unsub", map[string]any{"MessageID": json.Number("19421777835146491")}),
+			want: map[string][]map[string]any{
+				"left": {{
+					"message": "api@mailjet.com left (unsub, message 19421777835146491, list 1)",
+					"level":   "info",
+					"tags":    []any{"click", "7276", uint64(7)},
+					"sampled": true,
+					"weight":  1.5,
+					"none":    nil,
+				}},
+				"any-event": {{"message": "unsub mailjet mailjet "}},
+			},
+		},
+		{
+			name: "spam, which has no list",
+			e:    mj(t, "spam", nil),
+			want: map[string][]map[string]any{
+				"left": {{
+					"message": "bounce@mailjet.com left (spam, message 13792286917004336)",
+					"level":   "info",
+					"tags":    []any{"click", "1234", uint64(7)},
+					"sampled": true,
+					"weight":  1.5,
+					"none":    nil,
+				}},
+				"any-event": {{"message": "spam mailjet mailjet "}},
+			},
+		},
+		{
+			name: "hard bounce",
+			e:    mj(t, "bounce", nil),
+			want: map[string][]map[string]any{
+				"clean-hard-bounces": {{"list_id": uint64(42)}, {"reason": "user unknown"}},
+				"any-event":          {{"message": "bounce mailjet mailjet "}},
+			},
+		},
+		{
+			name:   "blocked",
+			e:      mj(t, "blocked", nil),
+			before: memLog{mj(t, "blocked", map[string]any{"time": 1430812195 - 60})},
+			want: map[string][]map[string]any{
+				"blocked-surge": {{"url": alert, "body": `{"text":"mailjet.com is blocking us"}`}},
+				"any-event":     {{"message": "blocked mailjet mailjet "}},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			matches, err := set.Eval(context.Background(), tt.e, append(tt.before, tt.e))
+			if err != nil {
+				t.Fatalf("Eval: %v", err)
+			}
+			got := map[string][]map[string]any{}
+			for _, m := range matches {
+				if m.Err != nil {
+					t.Fatalf("rule %s failed: %v", m.Rule.Name, m.Err)
+				}
+				for i, a := range m.Actions {
+					if a.Action != m.Rule.Actions[i] {
+						t.Errorf("rule %s: action %d is not the rule's", m.Rule.Name, i)
+					}
+					got[m.Rule.Name] = append(got[m.Rule.Name], a.Params)
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("rendered\n%#v\nwant\n%#v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestEvalFailures checks that a rule failing on an event is reported in
+// its Match, located, and does not keep the other rules from matching.
+func TestEvalFailures(t *testing.T) {
+	set, err := rules.Load(context.Background(), []string{"testdata/eval/failing.yaml"}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join("testdata", "eval", "failing.yaml")
+	open := mj(t, "open", nil)
+	matches, err := set.Eval(context.Background(), open, memLog{open})
+	if err != nil {
+		t.Fatalf("Eval: %v", err)
+	}
+	want := []struct {
+		rule, err string
+	}{
+		{"unguarded-last", file + `:4:62: rule "unguarded-last": when: cannot read a field of nil: last found no event (test it with != nil, or read the field with ?.)` +
+			"\n | type == \"open\" && since(last(\"sent\", \"message_id\").time) < duration(\"1h\")\n | ...................................................^"},
+		{"once-nil", file + `:9:11: rule "once-nil": once: once gave nil, want a non-empty string` + "\n | data.nope\n | ^"},
+		{"missing-key", file + `:20:30: rule "missing-key": actions[1].http.body: <.data.nope>: map has no entry for key "nope"`},
+		{"healthy", ""},
+	}
+	if len(matches) != len(want) {
+		t.Fatalf("%d matches, want %d: %+v", len(matches), len(want), matches)
+	}
+	for i, m := range matches {
+		if m.Rule.Name != want[i].rule {
+			t.Errorf("match %d is rule %s, want %s", i, m.Rule.Name, want[i].rule)
+			continue
+		}
+		if want[i].err == "" {
+			if m.Err != nil || len(m.Actions) != 1 || m.Actions[0].Params["message"] != "api@mailjet.com opened" {
+				t.Errorf("rule %s: %+v", m.Rule.Name, m)
+			}
+			continue
+		}
+		var re *rules.Error
+		if !errors.As(m.Err, &re) || re.Rule != m.Rule.Name {
+			t.Errorf("rule %s: error %T %v is not a *rules.Error of the rule", m.Rule.Name, m.Err, m.Err)
+		}
+		if m.Err == nil || m.Err.Error() != want[i].err {
+			t.Errorf("rule %s failed with\n%v\nwant\n%s", m.Rule.Name, m.Err, want[i].err)
+		}
+		if m.Key != "" || m.Actions != nil {
+			t.Errorf("rule %s failed but has key %q and actions %v", m.Rule.Name, m.Key, m.Actions)
+		}
+	}
+}
+
+// failingState fails every call.
+type failingState struct{}
+
+var errStore = errors.New("store unavailable")
+
+func (failingState) Last(context.Context, event.Event, string, string) (*event.Event, error) {
+	return nil, errStore
+}
+
+func (failingState) Count(context.Context, event.Event, string, string, time.Duration) (int, error) {
+	return 0, errStore
+}
+
+// TestEvalStateFails checks that a failure to answer last or count fails
+// the whole evaluation, so that the caller tries again, rather than making
+// a rule false.
+func TestEvalStateFails(t *testing.T) {
+	set := load(t)
+	tests := []struct {
+		name    string
+		e       event.Event
+		st      rules.State
+		wantErr error
+	}{
+		{name: "last", e: mj(t, "open", nil), st: failingState{}, wantErr: errStore},
+		{name: "count", e: mj(t, "blocked", nil), st: failingState{}, wantErr: errStore},
+		{name: "no state", e: mj(t, "open", nil), st: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			matches, err := set.Eval(context.Background(), tt.e, tt.st)
+			if err == nil || matches != nil {
+				t.Fatalf("Eval = %v, %v; want an error", matches, err)
+			}
+			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Errorf("Eval error %v does not wrap %v", err, tt.wantErr)
+			}
+		})
+	}
+	// An event no stateful rule can match needs no state.
+	if _, err := set.Eval(context.Background(), mj(t, "click", nil), failingState{}); err != nil {
+		t.Errorf("Eval of a click with a failing state: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := set.Eval(ctx, mj(t, "click", nil), memLog{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Eval with a canceled context: %v", err)
+	}
+}
+
+// countingState counts the calls to a State.
+type countingState struct {
+	rules.State
+	calls atomic.Int64
+}
+
+func (s *countingState) Last(ctx context.Context, e event.Event, typ, field string) (*event.Event, error) {
+	s.calls.Add(1)
+	return s.State.Last(ctx, e, typ, field)
+}
+
+func (s *countingState) Count(ctx context.Context, e event.Event, typ, field string, window time.Duration) (int, error) {
+	s.calls.Add(1)
+	return s.State.Count(ctx, e, typ, field, window)
+}
+
+// TestEvalStateCalls checks that one evaluation asks the state each
+// question once, and never for an empty value.
+func TestEvalStateCalls(t *testing.T) {
+	set := load(t)
+	tests := []struct {
+		name string
+		e    event.Event
+		want int64
+	}{
+		// discount-for-early-openers calls last("sent", "message_id")
+		// twice.
+		{name: "open", e: mj(t, "open", nil), want: 1},
+		// blocked-surge counts blocked and sent.
+		{name: "blocked", e: mj(t, "blocked", nil), want: 2},
+		{name: "open of no message", e: mj(t, "open", map[string]any{"MessageID": nil}), want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := &countingState{State: memLog{}}
+			if _, err := set.Eval(context.Background(), tt.e, st); err != nil {
+				t.Fatal(err)
+			}
+			if got := st.calls.Load(); got != tt.want {
+				t.Errorf("%d calls to the state, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestExplain(t *testing.T) {
+	set := load(t)
+	e := mj(t, "click", nil)
+	matches, err := set.Explain(context.Background(), e, memLog{e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range matches {
+		if m.Err != nil {
+			t.Errorf("rule %s failed: %v", m.Rule.Name, m.Err)
+		}
+		got = append(got, m.Rule.Name+": "+m.Why)
+	}
+	want := []string{
+		"discount-for-early-openers: when was false",
+		"clean-hard-bounces: when was false",
+		"blocked-surge: when was false",
+		"click-log: ",
+		"left: when was false",
+		"any-event: ",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Explain:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestEvalBadData checks that an event whose data is not a JSON object
+// fails the rules that read data, and only those.
+func TestEvalBadData(t *testing.T) {
+	set, err := rules.Load(context.Background(), []string{"testdata/eval/failing.yaml"}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, data, wantErr string
+	}{
+		{"not an object", `[1, 2]`, "decode data"},
+		{"none", ``, `map has no entry for key "url"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := mj(t, "click", nil)
+			e.Data = json.RawMessage(tt.data)
+			matches, err := set.Eval(context.Background(), e, memLog{e})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(matches) != 2 || matches[0].Rule.Name != "clicked-once" || matches[0].Err != nil || matches[0].Key != "api@mailjet.com" ||
+				matches[1].Rule.Name != "click-url" || matches[1].Err == nil || !strings.Contains(matches[1].Err.Error(), tt.wantErr) {
+				t.Errorf("Eval = %+v, want clicked-once firing and click-url failing with %q", matches, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestEvalConcurrent evaluates from several goroutines at once; run with
+// -race.
+func TestEvalConcurrent(t *testing.T) {
+	set := load(t)
+	log := memLog{
+		mj(t, "sent", nil), mj(t, "open", map[string]any{"MessageID": messageID, "mj_campaign_id": 7257, "time": sentAt + 60}),
+		mj(t, "click", nil), mj(t, "blocked", nil), mj(t, "bounce", nil), mj(t, "unsub", nil),
+	}
+	want := make([][]string, len(log))
+	for i, e := range log {
+		matches, err := set.Eval(context.Background(), e, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = fired(t, matches)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 50 {
+				for i, e := range log {
+					matches, err := set.Eval(context.Background(), e, log)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if got := fired(t, matches); !reflect.DeepEqual(got, want[i]) {
+						t.Errorf("event %d fired %q, want %q", i, got, want[i])
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+}

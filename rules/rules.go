@@ -1,0 +1,278 @@
+// Package rules loads hookd's YAML rule files, compiles their expr
+// expressions and Go templates once, and evaluates every rule on an event:
+// which rules match, with what once key, and with what rendered action
+// parameters. Keeping the once and cooldown bookkeeping, running the actions
+// and feeding the events are the caller's part; a Watcher reloads the files
+// when they change.
+//
+// # Rule files
+//
+//	rules:
+//	  - name: discount-for-early-openers        # unique across all files
+//	    description: optional text
+//	    when: type == "open" && since(last("sent", "message_id").time) < duration("24h")
+//	    once: email + "/" + campaign            # optional
+//	    cooldown: 1h                            # optional
+//	    actions:
+//	      - email: { to: "{{ .email }}", subject: "Your 10% discount" }
+//	        retry: "5x10s,5x5m"                 # optional, default "10x30s,10x30m"
+//
+// A name is letters, digits, '.', '_' and '-', starting with a letter or a
+// digit. when and actions are required; an action entry is a one-key mapping
+// from the action type to its parameters, with an optional sibling retry.
+// ${VAR} in any value is replaced with the environment variable VAR before
+// the value is compiled (an unset variable is an error; $${ is a literal
+// "${"), so a variable's text becomes part of the expression or template.
+// Anchors, aliases and merge keys work as in YAML.
+//
+// # Expressions
+//
+// when (a boolean) and once (a string) are expr-lang expressions over the
+// event: id, source, provider, type, time (a time.Time), email, domain,
+// message_id, campaign and data (the provider's object as a map; its
+// integral numbers are ints, so that Mailjet's 17-digit MessageID stays
+// exact, other numbers float64). Besides expr's built-in functions, a rule
+// may call:
+//
+//   - last(type, field): the latest earlier event of that type whose field
+//     (email, domain, message_id, campaign or source) equals this event's,
+//     or nil; its fields have the same names (last(...).time, .data.url).
+//   - count(type, field, window): how many events of that type with this
+//     event's field value happened within window (such as "15m") before it.
+//   - since(t): the duration from t to this event's time.
+//
+// Time in a rule is the event's time: expr's now() is disabled, date()
+// parses in UTC, and last and count see only what the log held before the
+// event (see State). Evaluating the same log again therefore decides the
+// same way.
+//
+// # Templates
+//
+// Every string among an action's parameters is a text/template executed on
+// the event as a map with the names above ({{ .email }}, {{ .data.url }});
+// {{ .time }} prints RFC 3339 like the API's JSON, and time's methods work
+// ({{ .time.Unix }}). A key missing from the map is an error, not an empty
+// string, so that an email never goes out with a blank or "<no value>" field;
+// {{ with index .data "url" }}{{ . }}{{ end }} renders an optional key.
+package rules
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hookd/hookd/event"
+)
+
+// Rule is one compiled rule. Its exported fields describe it; the compiled
+// programs stay inside. A Rule belongs to a Set and must not be modified.
+type Rule struct {
+	// Name identifies the rule across all files.
+	Name string
+	// Description is free text for people.
+	Description string
+	// When is the condition as compiled (${VAR} expanded).
+	When string
+	// Once is the once-key expression as compiled; "" when the rule has
+	// none.
+	Once string
+	// Cooldown is the shortest time between two firings of the rule, per
+	// once key when the rule has one, else per rule; 0 means none. Eval
+	// does not apply it: the caller keeps the durable state it needs.
+	Cooldown time.Duration
+	// Actions run, in order, each time the rule fires.
+	Actions []*Action
+	// File is the rule file as Load resolved it, and Line the line where
+	// the rule starts in it.
+	File string
+	Line int
+
+	when, once *program
+	// guard lists the event types the rule can match, nil meaning any:
+	// see guardOf.
+	guard []string
+	// usesData tells whether when or once may read data, and rendersData
+	// whether a template of the actions may: data is decoded only for the
+	// rules that need it.
+	usesData, rendersData bool
+}
+
+// Action is one action of a rule: a type that names an action of the
+// actions registry, its parameters, and its retry policy.
+type Action struct {
+	// Type is the action's type, e.g. "email" or "http".
+	Type string
+	// Index is the action's position in its rule's actions, from 0; with
+	// the rule's name and the event id or once key it identifies one
+	// action job.
+	Index int
+	// Retry says when a failed attempt is tried again.
+	Retry Policy
+	// Line is where the action starts in its rule's file.
+	Line int
+
+	params *mapParam
+}
+
+// Params returns a new copy of the action's parameters as written, after
+// ${VAR} expansion and before any template runs: strings, int64, uint64,
+// float64, bool and nil leaves in map[string]any and []any.
+func (a *Action) Params() map[string]any {
+	return a.params.written().(map[string]any)
+}
+
+// Set is an immutable, compiled rule set: what Load returns and a Watcher
+// swaps. It is safe for concurrent use.
+type Set struct {
+	files  []string
+	rules  []*Rule
+	byName map[string]*Rule
+	// byType holds, for each event type some rule guards on, the rules
+	// that can match an event of that type, in rule order; unguarded
+	// holds the rules that can match any type.
+	byType    map[string][]*Rule
+	unguarded []*Rule
+}
+
+func newSet(files []string, rules []*Rule) *Set {
+	s := &Set{files: files, rules: rules, byName: make(map[string]*Rule, len(rules)), byType: map[string][]*Rule{}}
+	for _, r := range rules {
+		s.byName[r.Name] = r
+		for _, t := range r.guard {
+			s.byType[t] = nil
+		}
+		if r.guard == nil {
+			s.unguarded = append(s.unguarded, r)
+		}
+	}
+	for t := range s.byType {
+		var list []*Rule
+		for _, r := range rules {
+			if r.admits(t) {
+				list = append(list, r)
+			}
+		}
+		s.byType[t] = list
+	}
+	return s
+}
+
+// Files returns the rule files the set was loaded from, in load order.
+func (s *Set) Files() []string { return append([]string(nil), s.files...) }
+
+// Rules returns the set's rules in evaluation order: file by file, and in
+// each file in the order written.
+func (s *Set) Rules() []*Rule { return append([]*Rule(nil), s.rules...) }
+
+// Rule returns the rule named name, or nil.
+func (s *Set) Rule(name string) *Rule { return s.byName[name] }
+
+// candidates returns the rules that can match an event of type typ.
+func (s *Set) candidates(typ string) []*Rule {
+	if list, ok := s.byType[typ]; ok {
+		return list
+	}
+	return s.unguarded
+}
+
+func (r *Rule) admits(typ string) bool {
+	if r.guard == nil {
+		return true
+	}
+	for _, t := range r.guard {
+		if t == typ {
+			return true
+		}
+	}
+	return false
+}
+
+// Error is a problem in a rule file, found when loading it, or a rule that
+// failed on one event (then Match.Err). It is located in the file.
+type Error struct {
+	// File is the rule file as Load resolved it, or a pattern that is not
+	// valid.
+	File string
+	// Line and Column are 1-based, Column counting characters; 0 when
+	// unknown.
+	Line, Column int
+	// Rule is the name of the rule the problem is in; "" outside a rule or
+	// when the rule has no valid name.
+	Rule string
+	// Field is the path of the offending value: inside the rule when Rule
+	// is set ("when", "actions[1].http.url", "actions[0].retry"), else from
+	// the top of the file ("rules[2].when"); "" for the whole file.
+	Field string
+	// Err says what is wrong.
+	Err error
+	// Snippet is expr's caret snippet for an error in an expression, over
+	// the expression as written (before ${VAR} expansion, so that it never
+	// shows a variable's value): "\n | type == 1\n | .....^". Otherwise "".
+	Snippet string
+}
+
+// Error formats e as `file:line:col: rule "name": field: problem` followed
+// by the snippet, leaving out the parts that are unknown.
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d", e.Line)
+			if e.Column > 0 {
+				fmt.Fprintf(&b, ":%d", e.Column)
+			}
+		}
+		b.WriteString(": ")
+	}
+	if e.Rule != "" {
+		fmt.Fprintf(&b, "rule %q: ", e.Rule)
+	}
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Err.Error())
+	b.WriteString(e.Snippet)
+	return b.String()
+}
+
+// Unwrap returns e.Err.
+func (e *Error) Unwrap() error { return e.Err }
+
+// ParamError is what an Options.Action hook returns to locate a problem at
+// one parameter rather than at the action: Load reports it at that
+// parameter's line and column.
+type ParamError struct {
+	// Param is the parameter's path inside the action's parameters:
+	// "to", "headers.Authorization", "args[1]".
+	Param string
+	// Err says what is wrong.
+	Err error
+}
+
+// Error formats e as "param: problem".
+func (e *ParamError) Error() string { return e.Param + ": " + e.Err.Error() }
+
+// Unwrap returns e.Err.
+func (e *ParamError) Unwrap() error { return e.Err }
+
+// fieldValue returns e's value of a field that last and count may compare.
+func fieldValue(e *event.Event, field string) (string, bool) {
+	switch field {
+	case "email":
+		return e.Email, true
+	case "domain":
+		return e.Domain, true
+	case "message_id":
+		return e.MessageID, true
+	case "campaign":
+		return e.Campaign, true
+	case "source":
+		return e.Source, true
+	}
+	return "", false
+}
+
+// stateFields lists the fields last and count accept, for error messages.
+const stateFields = "email, domain, message_id, campaign or source"

@@ -1,0 +1,261 @@
+package rules
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// debounce is how long the Watcher waits after a change for the next one
+// before it reloads: an editor's save, or a deployment replacing several
+// files, is one reload.
+const debounce = 100 * time.Millisecond
+
+// Watcher keeps a rule Set current. It reloads the rule files when anything
+// in their directories changes (Run) and when asked (Reload, for SIGHUP).
+// A reload that fails keeps the running Set, logs why and reports it in
+// Status until a reload succeeds.
+type Watcher struct {
+	patterns []string
+	opts     Options
+	logger   *slog.Logger
+
+	current atomic.Pointer[Set]
+	// resync tells Run that Reload read the files, which may now be in
+	// directories Run does not watch yet.
+	resync chan struct{}
+
+	mu      sync.Mutex // serializes reloads and guards what follows
+	status  Status
+	digest  [sha256.Size]byte // of the files as last read
+	watched []string          // the directories to watch, from the last read
+}
+
+// Status is what a Watcher is running and how its last reload went.
+type Status struct {
+	// Set is the running rule set.
+	Set *Set
+	// Loaded is when Set was loaded.
+	Loaded time.Time
+	// Checked is when the files were last read, whether or not that led to
+	// a reload.
+	Checked time.Time
+	// Errors say why the files as last read do not load, in file order;
+	// nil when Set is their current contents.
+	Errors []*Error
+}
+
+// NewWatcher loads the rule files that patterns name, as Load does, and
+// returns a Watcher running them; it fails with Load's error. Logs go to
+// logger; nil discards them. Call Run to follow changes.
+func NewWatcher(ctx context.Context, patterns []string, opts Options, logger *slog.Logger) (*Watcher, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	w := &Watcher{patterns: append([]string(nil), patterns...), opts: opts, logger: logger, resync: make(chan struct{}, 1)}
+	if err := w.reload(ctx, true); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// Current returns the running rule set. It is safe for concurrent use and
+// never returns nil.
+func (w *Watcher) Current() *Set { return w.current.Load() }
+
+// Status returns the running set and how the last reload went. It is safe
+// for concurrent use.
+func (w *Watcher) Status() Status {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.status
+	s.Errors = append([]*Error(nil), s.Errors...)
+	return s
+}
+
+// Reload reads and loads the rule files now, even if they seem unchanged,
+// and returns Load's error; on error the running set stays. The server
+// calls it on SIGHUP. It is safe for concurrent use with Run.
+func (w *Watcher) Reload(ctx context.Context) error {
+	err := w.reload(ctx, true)
+	select {
+	case w.resync <- struct{}{}:
+	default:
+	}
+	return err
+}
+
+// reload reads the files and, when force is set or they differ from the
+// last read, loads them.
+func (w *Watcher) reload(ctx context.Context, force bool) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	sources := read(w.patterns, w.opts.Dir)
+	w.status.Checked = time.Now()
+	w.watched = w.dirs(sources)
+	digest := digestOf(sources)
+	if !force && digest == w.digest {
+		return nil
+	}
+	w.digest = digest
+	set, err := compile(ctx, sources, w.opts)
+	if err != nil {
+		var errs []*Error
+		for _, e := range unjoin(err) {
+			var re *Error
+			if !errors.As(e, &re) { // ctx ended: nothing was wrong with the files
+				w.digest = [sha256.Size]byte{}
+				return err
+			}
+			errs = append(errs, re)
+		}
+		w.status.Errors = errs
+		if w.current.Load() != nil {
+			w.logger.Error("rule files do not load; the previous rules keep running", "files", len(sources), "error", err)
+		}
+		return err
+	}
+	w.current.Store(set)
+	w.status = Status{Set: set, Loaded: w.status.Checked, Checked: w.status.Checked}
+	w.logger.Info("rules loaded", "files", len(set.files), "rules", len(set.rules))
+	return nil
+}
+
+// Run watches the directories of the rule files and reloads them, 100 ms
+// after the last change, until ctx ends; then it returns nil. It logs a
+// directory it cannot watch and goes on (Reload still works). It fails when
+// the file system cannot be watched at all.
+func (w *Watcher) Run(ctx context.Context) error {
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch rule files: %w", err)
+	}
+	defer fw.Close()
+	watching := map[string]bool{} // directory → whether Add succeeded
+	w.watch(fw, watching)
+	// Catch what changed between NewWatcher and the watches; reload logs
+	// a failure.
+	_ = w.reload(ctx, false)
+	w.watch(fw, watching)
+
+	timer := time.NewTimer(debounce)
+	timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-fw.Events:
+			if !ok {
+				return errors.New("watch rule files: watcher closed")
+			}
+			if ev.Op != fsnotify.Chmod {
+				timer.Reset(debounce)
+			}
+		case err, ok := <-fw.Errors:
+			if !ok {
+				return errors.New("watch rule files: watcher closed")
+			}
+			// The kernel's queue overflowed, say: reread to be sure.
+			w.logger.Warn("watching rule files", "error", err)
+			timer.Reset(debounce)
+		case <-timer.C:
+			_ = w.reload(ctx, false) // reload logs a failure
+			w.watch(fw, watching)
+		case <-w.resync:
+			w.watch(fw, watching)
+		}
+	}
+}
+
+// watch makes fw watch the directories of the last read, and only them.
+func (w *Watcher) watch(fw *fsnotify.Watcher, watching map[string]bool) {
+	w.mu.Lock()
+	dirs := w.watched
+	w.mu.Unlock()
+	want := map[string]bool{}
+	for _, d := range dirs {
+		want[d] = true
+		ok, tried := watching[d]
+		if ok {
+			continue
+		}
+		err := fw.Add(d)
+		if err != nil && !tried {
+			w.logger.Warn("cannot watch a rule directory; changes in it need a reload", "dir", d, "error", err)
+		}
+		watching[d] = err == nil
+	}
+	for d, ok := range watching {
+		if !want[d] {
+			if ok {
+				_ = fw.Remove(d) // it may be gone already
+			}
+			delete(watching, d)
+		}
+	}
+}
+
+// dirs returns the directories to watch for sources: those of the patterns
+// whose directory part has no glob characters, where a matching file may
+// appear, and those of the files read.
+func (w *Watcher) dirs(sources []source) []string {
+	seen := map[string]bool{}
+	var dirs []string
+	add := func(d string) {
+		if !seen[d] {
+			seen[d] = true
+			dirs = append(dirs, d)
+		}
+	}
+	for _, p := range w.patterns {
+		if !filepath.IsAbs(p) && w.opts.Dir != "" {
+			p = filepath.Join(w.opts.Dir, p)
+		}
+		if d := filepath.Dir(p); !hasMeta(d) {
+			add(d)
+		}
+	}
+	for _, s := range sources {
+		if s.err == nil {
+			add(filepath.Dir(s.name))
+		}
+	}
+	return dirs
+}
+
+// digestOf returns a hash of the sources' names, contents and read errors.
+func digestOf(sources []source) [sha256.Size]byte {
+	h := sha256.New()
+	for _, s := range sources {
+		for _, part := range []string{s.name, string(s.src), errText(s.err)} {
+			h.Write([]byte(strconv.Itoa(len(part)) + ":" + part))
+		}
+	}
+	var d [sha256.Size]byte
+	h.Sum(d[:0])
+	return d
+}
+
+func errText(e *Error) string {
+	if e == nil {
+		return ""
+	}
+	return e.Error()
+}
+
+// unjoin returns the errors joined in err.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}

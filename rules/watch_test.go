@@ -1,0 +1,184 @@
+package rules_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookd/hookd/rules"
+)
+
+// lockedBuffer is a log destination safe for the Watcher's goroutine and
+// the test's.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func ruleFile(names ...string) string {
+	var b strings.Builder
+	b.WriteString("rules:\n")
+	for _, n := range names {
+		fmt.Fprintf(&b, "  - name: %s\n    when: type == \"open\"\n    actions:\n      - log: {}\n", n)
+	}
+	return b.String()
+}
+
+func names(s *rules.Set) []string {
+	var out []string
+	for _, r := range s.Rules() {
+		out = append(out, r.Name)
+	}
+	return out
+}
+
+// waitFor polls cond until it holds, failing the test after 5 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestWatcher(t *testing.T) {
+	dir := t.TempDir()
+	rulesDir := filepath.Join(dir, "rules")
+	if err := os.Mkdir(rulesDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a, b := filepath.Join(rulesDir, "a.yaml"), filepath.Join(rulesDir, "b.yaml")
+	write := func(path, content string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// replace writes as editors do: a new file renamed over the old one.
+	replace := func(path, content string) {
+		t.Helper()
+		write(path+".tmp", content)
+		if err := os.Rename(path+".tmp", path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(a, ruleFile("first"))
+
+	var logs lockedBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w, err := rules.NewWatcher(ctx, []string{"rules/*.yaml"}, rules.Options{Dir: dir}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(w.Current()); !reflect.DeepEqual(got, []string{"first"}) {
+		t.Fatalf("rules at start: %q", got)
+	}
+	if s := w.Status(); s.Set != w.Current() || s.Loaded.IsZero() || s.Errors != nil {
+		t.Fatalf("status at start: %+v", s)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+
+	has := func(want ...string) func() bool {
+		return func() bool { return reflect.DeepEqual(names(w.Current()), want) }
+	}
+
+	write(a, ruleFile("second"))
+	waitFor(t, "an edited file to reload", has("second"))
+
+	replace(b, ruleFile("third"))
+	waitFor(t, "a new file to load", has("second", "third"))
+	loaded := w.Status().Loaded
+
+	write(a, ruleFile("second")+"  - name: [broken\n")
+	waitFor(t, "a broken file to be reported", func() bool { return len(w.Status().Errors) > 0 })
+	s := w.Status()
+	if got := names(w.Current()); !reflect.DeepEqual(got, []string{"second", "third"}) {
+		t.Errorf("rules after a broken edit: %q, want the previous ones", got)
+	}
+	if s.Errors[0].File != a || s.Errors[0].Line != 6 || !s.Loaded.Equal(loaded) || !s.Checked.After(loaded) {
+		t.Errorf("status after a broken edit: %+v, error %v", s, s.Errors[0])
+	}
+	waitFor(t, "the failure to be logged", func() bool {
+		return strings.Contains(logs.String(), "level=ERROR") && strings.Contains(logs.String(), a+":6:")
+	})
+
+	replace(a, ruleFile("fixed"))
+	waitFor(t, "the fixed file to load", has("fixed", "third"))
+	if s := w.Status(); s.Errors != nil || s.Set != w.Current() {
+		t.Errorf("status after the fix: %+v", s)
+	}
+
+	// What SIGHUP does: the files have not changed, Reload loads them all
+	// the same; a rule name used twice fails and changes nothing.
+	before := w.Current()
+	if err := w.Reload(ctx); err != nil || w.Current() == before {
+		t.Errorf("Reload: %v; set replaced: %v", err, w.Current() != before)
+	}
+	before = w.Current()
+	write(b, ruleFile("third", "fixed"))
+	err = w.Reload(ctx)
+	var re *rules.Error
+	if !errors.As(err, &re) || re.File != b || !strings.Contains(re.Error(), "duplicate rule name") {
+		t.Errorf("Reload with a duplicate name: %v", err)
+	}
+	if w.Current() != before || len(w.Status().Errors) != 1 {
+		t.Errorf("after a failed Reload: set replaced %v, status %+v", w.Current() != before, w.Status())
+	}
+
+	if err := os.Remove(b); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a removed file to unload", has("fixed"))
+	if s := w.Status(); s.Errors != nil {
+		t.Errorf("status after removing the broken file: %+v", s)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after ctx ended")
+	}
+}
+
+func TestNewWatcherFails(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.yaml")
+	if err := os.WriteFile(path, []byte("rules: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := rules.NewWatcher(context.Background(), []string{path}, rules.Options{}, nil)
+	var re *rules.Error
+	if w != nil || !errors.As(err, &re) || re.File != path {
+		t.Errorf("NewWatcher of a broken file = %v, %v", w, err)
+	}
+}
