@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
 	"time"
@@ -26,7 +27,9 @@ import (
 //     Idempotency-Key header, an environment variable) so the effect
 //     happens once.
 //   - Cancellation: Do returns promptly when ctx ends, with ctx's error;
-//     the job is then retried.
+//     the job is then retried. ctx ends when hookd stops (after a grace
+//     period) and when the attempt reaches half the Runner's lease, so an
+//     action's own timeout should stay below that.
 //   - Concurrency: Do is called concurrently for different jobs, never
 //     concurrently for two jobs of the same Target.
 //   - Errors: a nil error means the effect happened. An error wrapped with
@@ -42,7 +45,8 @@ type Action interface {
 // the rule loads, names the target a job acts on, and makes the Action.
 type Kind interface {
 	// Validate checks the parameters a rule gives this action, as written
-	// (templates not yet rendered). An error is a rule load error.
+	// (templates not yet rendered, ${VAR} expanded). An error is a rule
+	// load error; a *rules.ParamError locates it at one parameter.
 	Validate(params map[string]any) error
 	// Target names what a job with these rendered parameters acts on, e.g.
 	// "http POST https://alerts.example.com/hook" or "exec /usr/bin/notify".
@@ -60,10 +64,20 @@ type Call struct {
 	Key string
 	// Attempt counts the attempts of this job, from 1.
 	Attempt int
-	// Params are the rendered parameters.
+	// Rule names the rule whose match made the job.
+	Rule string
+	// EventID is the id of the event that fired the rule.
+	EventID string
+	// Params are the rendered parameters. The Runner decodes them from the
+	// job's JSON with json.Decoder.UseNumber, so their leaves are string,
+	// json.Number, bool or nil, inside map[string]any and []any; an action
+	// reads a number from any of json.Number, int64, uint64 or float64.
 	Params map[string]any
 	// Event is the JSON of the event.Event that fired the rule.
 	Event json.RawMessage
+	// Logger is where an action writes what it logs (the log action writes
+	// its line here). The Runner passes its own logger; nil discards.
+	Logger *slog.Logger
 }
 
 // permanent marks an error that retrying cannot fix.

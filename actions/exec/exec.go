@@ -1,0 +1,262 @@
+// Package exec is the "exec" action: it runs a program with arguments
+// rendered from the event, directly and never through a shell, with the
+// event's JSON on its standard input. Import it for its side effect; it
+// registers itself with the actions package.
+//
+// Parameters:
+//
+//	command  required; the program, written literally (a template is
+//	         refused): an absolute path, or a bare name looked up in PATH
+//	         when the job runs. A relative path such as ./notify is refused,
+//	         since hookd's working directory is no place to rely on.
+//	args     a list of arguments, each a template over the event. Each is
+//	         passed as one argument as rendered: spaces, quotes and $ mean
+//	         nothing, as no shell reads them.
+//	timeout  how long the program may run, default 30s.
+//	env      a mapping of environment variables (values may be templates)
+//	         added to hookd's own environment.
+//
+// The program also finds in its environment HOOKD_IDEMPOTENCY_KEY (the
+// job's key, the same on every attempt: use it to make the effect happen
+// once), HOOKD_ATTEMPT (1 on the first attempt), HOOKD_RULE and
+// HOOKD_EVENT_ID. It runs in hookd's working directory.
+//
+// Exit status 0 is success. Any other exit, or death by a signal, is
+// retried by the job's policy, with the end of the program's output
+// (standard output and standard error together) in the error. A program
+// that is missing or cannot be executed is a permanent failure and
+// dead-letters the job at once. When the timeout passes or the job is
+// cancelled, the program's whole process group is killed, so children it
+// started die with it (a child that moved to a session or group of its own
+// is out of reach). A background child that outlives a program which exited
+// on its own is left running.
+//
+// The job's target is "exec COMMAND", as the rule writes it.
+package exec
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hookd/hookd/actions"
+	"github.com/hookd/hookd/actions/internal/param"
+)
+
+// Name is the name the action is registered under.
+const Name = "exec"
+
+// DefaultTimeout is how long a program may run when the rule gives no
+// timeout.
+const DefaultTimeout = 30 * time.Second
+
+// outputLen bounds how much of a failed program's output its error keeps:
+// the end, where the reason usually is.
+const outputLen = 2 << 10
+
+// waitDelay is how long, after the program exited or was killed, hookd
+// waits for children that inherited its output to close it.
+const waitDelay = time.Second
+
+func init() {
+	actions.Register(Name, kind{})
+}
+
+// Interface guards.
+var (
+	_ actions.Kind   = kind{}
+	_ actions.Action = action{}
+)
+
+// reserved are the environment variables hookd sets.
+var reserved = []string{"HOOKD_IDEMPOTENCY_KEY", "HOOKD_ATTEMPT", "HOOKD_RULE", "HOOKD_EVENT_ID"}
+
+// params are an exec action's parameters, read and checked.
+type params struct {
+	command string
+	args    []string
+	timeout time.Duration
+	env     map[string]string
+}
+
+func parse(ps map[string]any) (*params, error) {
+	if err := param.Known(ps, "command", "args", "timeout", "env"); err != nil {
+		return nil, err
+	}
+	var p params
+	var ok bool
+	var err error
+	p.command, ok, err = param.Literal(ps, "command", "the program is fixed in the rule")
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case !ok || p.command == "":
+		return nil, param.Errorf("command", "required")
+	case !filepath.IsAbs(p.command) && strings.ContainsRune(p.command, filepath.Separator):
+		return nil, param.Errorf("command", "want an absolute path or a name to look up in PATH, not a relative path")
+	}
+	if p.args, err = param.Texts(ps, "args"); err != nil {
+		return nil, err
+	}
+	for i, a := range p.args {
+		if strings.IndexByte(a, 0) >= 0 {
+			return nil, param.Errorf(fmt.Sprintf("args[%d]", i), "holds a NUL byte")
+		}
+	}
+	if p.timeout, err = param.Duration(ps, "timeout", DefaultTimeout); err != nil {
+		return nil, err
+	}
+	if p.env, err = param.TextMap(ps, "env"); err != nil {
+		return nil, err
+	}
+	for name, v := range p.env {
+		switch {
+		case name == "" || strings.ContainsAny(name, "=\x00"):
+			return nil, param.Errorf("env."+name, "not a valid variable name")
+		case slices.Contains(reserved, name):
+			return nil, param.Errorf("env."+name, "set by hookd")
+		case strings.IndexByte(v, 0) >= 0:
+			return nil, param.Errorf("env."+name, "holds a NUL byte")
+		}
+	}
+	return &p, nil
+}
+
+// kind is the registered Kind.
+type kind struct{}
+
+// Validate checks the parameters as a rule writes them. It does not look
+// for the program: `hookd check` may run where the program is not
+// installed.
+func (kind) Validate(ps map[string]any) error {
+	_, err := parse(ps)
+	return err
+}
+
+// Target returns "exec COMMAND".
+func (kind) Target(ps map[string]any) string {
+	p, err := parse(ps)
+	if err != nil {
+		return "exec (invalid parameters)"
+	}
+	return "exec " + p.command
+}
+
+// Action returns the action that runs the programs.
+func (kind) Action() actions.Action { return action{} }
+
+// action runs one program per call.
+type action struct{}
+
+// Do runs the program and waits for it.
+func (action) Do(ctx context.Context, call actions.Call) error {
+	p, err := parse(call.Params)
+	if err != nil {
+		return actions.Permanent(fmt.Errorf("exec: %w", err))
+	}
+	name := "exec " + p.command
+	path := p.command
+	if !filepath.IsAbs(path) {
+		if path, err = exec.LookPath(path); err != nil {
+			return actions.Permanent(fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	runCtx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	cmd := exec.CommandContext(runCtx, path, p.args...)
+	cmd.Stdin = bytes.NewReader(call.Event)
+	out := &tail{max: outputLen}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Env = os.Environ()
+	for k, v := range p.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Env = append(cmd.Env,
+		"HOOKD_IDEMPOTENCY_KEY="+call.Key,
+		"HOOKD_ATTEMPT="+strconv.Itoa(call.Attempt),
+		"HOOKD_RULE="+call.Rule,
+		"HOOKD_EVENT_ID="+call.EventID,
+	)
+	ownGroup(cmd)
+	cmd.WaitDelay = waitDelay
+
+	if err := cmd.Start(); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", name, ctx.Err())
+		}
+		err = fmt.Errorf("%s: start: %w", name, err)
+		if cannotRun(err) {
+			return actions.Permanent(err)
+		}
+		return err
+	}
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	switch {
+	case err == nil, errors.Is(err, exec.ErrWaitDelay):
+		// Exit status 0, even if a child of the program still holds its
+		// output (ErrWaitDelay): the program's work is done.
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("%s: %w (process group killed)", name, ctx.Err())
+	case runCtx.Err() != nil:
+		return fmt.Errorf("%s: timed out after %s (process group killed)%s", name, p.timeout, out.suffix())
+	case errors.As(err, &exit):
+		return fmt.Errorf("%s: %w%s", name, err, out.suffix())
+	default:
+		return fmt.Errorf("%s: %w%s", name, err, out.suffix())
+	}
+}
+
+// cannotRun reports whether err, from starting a program, means it can
+// never run: missing, not executable, not a program.
+func cannotRun(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) ||
+		errors.Is(err, syscall.ENOEXEC) || errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENOTDIR)
+}
+
+// tail keeps the last max bytes written to it.
+type tail struct {
+	mu        sync.Mutex
+	max       int
+	buf       []byte
+	truncated bool
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+		t.truncated = true
+	}
+	return len(p), nil
+}
+
+// suffix returns the output kept, quoted, for the end of an error; "" for
+// none.
+func (t *tail) suffix() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := strings.TrimSpace(strings.ToValidUTF8(string(t.buf), "\uFFFD"))
+	if s == "" {
+		return ""
+	}
+	if t.truncated {
+		s = "..." + s
+	}
+	return fmt.Sprintf("; output: %q", s)
+}

@@ -1,0 +1,385 @@
+// Package http is the "http" action: it sends an event, or a body rendered
+// from it, as one POST or PUT request to a URL fixed in the rule. Import it
+// for its side effect; it registers itself with the actions package.
+//
+// Parameters:
+//
+//	url           required; an absolute http:// or https:// URL, written
+//	              literally: a template is refused, because where a request
+//	              goes comes from configuration, never from event data
+//	              (${VAR} is expanded when the rules load). Userinfo is
+//	              sent as basic authentication.
+//	method        POST (default) or PUT.
+//	headers       a mapping of header names to values (templates allowed).
+//	              Host, Content-Length, Transfer-Encoding, Connection,
+//	              Content-Type and Idempotency-Key are hookd's to set.
+//	body          text sent as is; or a mapping or list, sent as its JSON.
+//	              Absent: the event's JSON. Text must be valid JSON after
+//	              rendering unless content_type names another type.
+//	content_type  the Content-Type, default application/json.
+//	timeout       how long to wait for the answer, default 10s.
+//
+// Every request carries Idempotency-Key (the job's key, the same on every
+// attempt, percent-escaped should it hold a control character) and
+// User-Agent: hookd (headers may replace the latter). A header value that
+// renders with a line break is a permanent failure.
+//
+// A 2xx answer is success. 408, 429, 5xx and failures to get an answer at
+// all (a refused connection, a timeout) are retried by the job's policy.
+// Any other answer is permanent and dead-letters the job: another 4xx
+// would come back the same, and a 3xx is not followed, to any host, since a
+// redirect could send the event where the rule did not say; point url at
+// the final address instead.
+//
+// The job's target is "http METHOD URL" with the URL's userinfo, query and
+// fragment left out. Errors never hold header values, userinfo or the
+// query, and a snippet of the answer quoted in an error has them blanked.
+package http
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/hookd/hookd/actions"
+	"github.com/hookd/hookd/actions/internal/param"
+)
+
+// Name is the name the action is registered under.
+const Name = "http"
+
+// DefaultTimeout is how long a request waits for its answer when the rule
+// gives no timeout.
+const DefaultTimeout = 10 * time.Second
+
+func init() {
+	actions.Register(Name, kind{action: newAction()})
+}
+
+// Interface guards.
+var (
+	_ actions.Kind   = kind{}
+	_ actions.Action = (*action)(nil)
+)
+
+// params are an http action's parameters, read and checked.
+type params struct {
+	url         *url.URL
+	method      string
+	headers     map[string]string
+	body        any // nil: the event; string; or a value sent as JSON
+	hasBody     bool
+	contentType string
+	timeout     time.Duration
+}
+
+// reserved are the headers a rule may not set, canonical, with why.
+var reserved = map[string]string{
+	"Host":              "the host comes from url",
+	"Content-Length":    "hookd sets it",
+	"Transfer-Encoding": "hookd sets it",
+	"Connection":        "hookd manages connections",
+	"Content-Type":      "set content_type instead",
+	"Idempotency-Key":   "hookd sets it to the job's key",
+}
+
+// parse reads and checks ps, as written (templates allowed where they
+// are) or rendered.
+func parse(ps map[string]any) (*params, error) {
+	if err := param.Known(ps, "url", "method", "headers", "body", "content_type", "timeout"); err != nil {
+		return nil, err
+	}
+	var p params
+	raw, ok, err := param.Literal(ps, "url", "the URL comes from configuration, never from event data")
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, param.Errorf("url", "required")
+	}
+	// The URL's text is left out of every error: it may hold a password or
+	// a token.
+	p.url, err = url.Parse(raw)
+	if err != nil || (p.url.Scheme != "http" && p.url.Scheme != "https") || p.url.Host == "" {
+		return nil, param.Errorf("url", "want an absolute http:// or https:// URL")
+	}
+	p.method, ok, err = param.Literal(ps, "method", "the method is fixed in the rule")
+	if err != nil {
+		return nil, err
+	}
+	p.method = strings.ToUpper(p.method)
+	switch {
+	case !ok:
+		p.method = http.MethodPost
+	case p.method != http.MethodPost && p.method != http.MethodPut:
+		return nil, param.Errorf("method", "want POST or PUT")
+	}
+	if p.headers, err = param.TextMap(ps, "headers"); err != nil {
+		return nil, err
+	}
+	for name, v := range p.headers {
+		if !validHeaderName(name) {
+			return nil, param.Errorf("headers."+name, "not a valid header name")
+		}
+		if why, ok := reserved[http.CanonicalHeaderKey(name)]; ok {
+			return nil, param.Errorf("headers."+name, "not settable: %s", why)
+		}
+		// Rendered from event data, a line break would otherwise fail
+		// every attempt in the transport, or worse.
+		if strings.ContainsFunc(v, isCTL) {
+			return nil, param.Errorf("headers."+name, "holds a line break or another control character")
+		}
+	}
+	p.contentType, ok, err = param.Literal(ps, "content_type", "the content type is fixed in the rule")
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		p.contentType = "application/json"
+	} else if _, _, err := mime.ParseMediaType(p.contentType); err != nil {
+		return nil, param.Errorf("content_type", "want a media type such as application/json: %v", err)
+	}
+	p.body, p.hasBody = ps["body"], ps["body"] != nil
+	if p.timeout, err = param.Duration(ps, "timeout", DefaultTimeout); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// validHeaderName reports whether s is an HTTP token.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// isCTL reports whether r may not appear in a header value.
+func isCTL(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }
+
+// idempotencyKey returns key as a header value: as it is, or escaped when
+// it holds a character a header cannot carry.
+func idempotencyKey(key string) string {
+	if strings.ContainsFunc(key, isCTL) {
+		return url.PathEscape(key)
+	}
+	return key
+}
+
+// isJSON reports whether the media type ct is JSON.
+func isJSON(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+// payload returns the body to send for p and the event's JSON.
+func (p *params) payload(event json.RawMessage) ([]byte, error) {
+	switch b := p.body.(type) {
+	case nil:
+		return event, nil
+	case string:
+		if isJSON(p.contentType) && !json.Valid([]byte(b)) {
+			return nil, param.Errorf("body", "not valid JSON (set content_type to send other text)")
+		}
+		return []byte(b), nil
+	default:
+		out, err := json.Marshal(b)
+		if err != nil {
+			return nil, param.Errorf("body", "cannot be written as JSON: %v", err)
+		}
+		return out, nil
+	}
+}
+
+// target is the job's target for p.
+func (p *params) target() string {
+	u := *p.url
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+	return "http " + p.method + " " + u.String()
+}
+
+// secrets lists what must not appear in an error: header values, the
+// URL's userinfo and its query values.
+func (p *params) secrets() []string {
+	var s []string
+	for _, v := range p.headers {
+		s = append(s, v)
+	}
+	if p.url.User != nil {
+		s = append(s, p.url.User.Username())
+		if pw, ok := p.url.User.Password(); ok {
+			s = append(s, pw)
+		}
+	}
+	for _, vs := range p.url.Query() {
+		s = append(s, vs...)
+	}
+	return s
+}
+
+// kind is the registered Kind.
+type kind struct{ action *action }
+
+// Validate checks the parameters as a rule writes them; a body written
+// as text without a template must already be valid JSON, unless
+// content_type says otherwise, and a body written as a mapping or a list
+// must be writable as JSON.
+func (kind) Validate(ps map[string]any) error {
+	p, err := parse(ps)
+	if err != nil {
+		return err
+	}
+	if b, ok := p.body.(string); !ok || !param.IsTemplate(b) {
+		_, err = p.payload(nil)
+	}
+	return err
+}
+
+// Target returns "http METHOD URL" without the URL's userinfo, query and
+// fragment.
+func (kind) Target(ps map[string]any) string {
+	p, err := parse(ps)
+	if err != nil {
+		return "http (invalid parameters)"
+	}
+	return p.target()
+}
+
+// Action returns the action that sends the requests.
+func (k kind) Action() actions.Action { return k.action }
+
+// action sends requests with one client, so connections are reused.
+type action struct{ client *http.Client }
+
+func newAction() *action {
+	return &action{client: &http.Client{
+		Transport: http.DefaultTransport.(*http.Transport).Clone(),
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}}
+}
+
+// snippetLen bounds how much of an answer's body an error quotes.
+const snippetLen = 256
+
+// drainLen bounds how much of an answer's body is read and thrown away so
+// that the connection can be reused.
+const drainLen = 64 << 10
+
+// Do sends the request. Its errors name the method and the URL without
+// userinfo and query, and hold no header value.
+func (a *action) Do(ctx context.Context, call actions.Call) error {
+	p, err := parse(call.Params)
+	if err != nil {
+		return actions.Permanent(fmt.Errorf("http: %w", err))
+	}
+	target := strings.TrimPrefix(p.target(), "http ")
+	body, err := p.payload(call.Event)
+	if err != nil {
+		return actions.Permanent(fmt.Errorf("%s: %w", target, err))
+	}
+	reqCtx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(reqCtx, p.method, p.url.String(), bytes.NewReader(body))
+	if err != nil {
+		return actions.Permanent(fmt.Errorf("%s: make request: %w", target, redact(err, p.secrets())))
+	}
+	req.Header.Set("Content-Type", p.contentType)
+	req.Header.Set("User-Agent", "hookd")
+	for k, v := range p.headers {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("Idempotency-Key", idempotencyKey(call.Key))
+
+	resp, err := a.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", target, ctx.Err())
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("%s: no answer within %s", target, p.timeout)
+		}
+		// url.Error holds the whole URL, query included: keep only the
+		// cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("%s: %w", target, redact(err, p.secrets()))
+	}
+	defer resp.Body.Close()
+	head, _ := io.ReadAll(io.LimitReader(resp.Body, snippetLen))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLen))
+
+	code := resp.StatusCode
+	if code >= 200 && code <= 299 {
+		return nil
+	}
+	answer := fmt.Sprintf("%s: answered %s", target, resp.Status)
+	if s := snippet(head, p.secrets()); s != "" {
+		answer += fmt.Sprintf(": %q", s)
+	}
+	switch {
+	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
+		return errors.New(answer)
+	case code >= 300 && code <= 399:
+		return actions.Permanent(fmt.Errorf("%s (a redirect, which hookd does not follow: set url to the final address)", answer))
+	default:
+		return actions.Permanent(errors.New(answer))
+	}
+}
+
+// snippet returns the start of an answer's body as one line of valid
+// text with every secret blanked.
+func snippet(b []byte, secrets []string) string {
+	s := strings.ToValidUTF8(string(b), string(utf8.RuneError))
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	return blank(strings.TrimSpace(s), secrets)
+}
+
+// blank replaces every secret in s with "[redacted]". Secrets shorter than
+// four bytes are left: blanking them would garble the text for nothing.
+func blank(s string, secrets []string) string {
+	for _, sec := range secrets {
+		if len(sec) >= 4 {
+			s = strings.ReplaceAll(s, sec, "[redacted]")
+		}
+	}
+	return s
+}
+
+// redacted is an error whose text has the secrets blanked; errors.Is and
+// errors.As still see the cause.
+type redacted struct {
+	msg string
+	err error
+}
+
+func (e *redacted) Error() string { return e.msg }
+func (e *redacted) Unwrap() error { return e.err }
+
+// redact returns err with secrets blanked from its text.
+func redact(err error, secrets []string) error {
+	return &redacted{msg: blank(err.Error(), secrets), err: err}
+}

@@ -1,0 +1,359 @@
+package http_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookd/hookd/actions"
+	httpaction "github.com/hookd/hookd/actions/http"
+	"github.com/hookd/hookd/rules"
+)
+
+const event = `{"id":"ev1","type":"blocked","domain":"example.com"}`
+
+// request is what the test server saw of one request.
+type request struct {
+	method, path, query string
+	header              http.Header
+	body                string
+	user, pass          string
+	basic               bool
+}
+
+// newServer starts a loopback server that records each request and
+// answers with answer; closing release (done at cleanup) unblocks a
+// handler that waits for it.
+func newServer(t *testing.T, answer func(w http.ResponseWriter, r *http.Request)) (*httptest.Server, <-chan request) {
+	t.Helper()
+	reqs := make(chan request, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		user, pass, basic := r.BasicAuth()
+		reqs <- request{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), string(b), user, pass, basic}
+		answer(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, reqs
+}
+
+// do runs the registered http action once with params.
+func do(ctx context.Context, t *testing.T, params map[string]any) error {
+	t.Helper()
+	kind, err := actions.Lookup(httpaction.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return call(ctx, kind.Action(), params)
+}
+
+// call runs a once with params, as the runner would.
+func call(ctx context.Context, a actions.Action, params map[string]any) error {
+	return a.Do(ctx, actions.Call{
+		Key: "rule/0/ev1", Attempt: 1, Rule: "rule", EventID: "ev1",
+		Params: params, Event: json.RawMessage(event),
+	})
+}
+
+func status(code int) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(code) }
+}
+
+func TestDo(t *testing.T) {
+	tests := []struct {
+		name          string
+		params        map[string]any // url is the server's /hook
+		status        int            // the answer; 0: 200
+		wantErr       string         // "": success
+		wantPermanent bool
+		wantMethod    string
+		wantBody      string
+		wantHeader    map[string]string
+	}{
+		{
+			name:       "event posted by default",
+			params:     map[string]any{},
+			wantMethod: "POST", wantBody: event,
+			wantHeader: map[string]string{"Content-Type": "application/json", "Idempotency-Key": "rule/0/ev1", "User-Agent": "hookd"},
+		},
+		{
+			name: "put with headers and a rendered body",
+			params: map[string]any{
+				"method":  "put",
+				"headers": map[string]any{"Authorization": "Bearer abc", "X-Count": json.Number("5"), "user-agent": "shop/1"},
+				"body":    `{"text":"example.com is blocking us"}`,
+			},
+			wantMethod: "PUT", wantBody: `{"text":"example.com is blocking us"}`,
+			wantHeader: map[string]string{"Authorization": "Bearer abc", "X-Count": "5", "User-Agent": "shop/1", "Idempotency-Key": "rule/0/ev1"},
+		},
+		{
+			name:       "body mapping sent as JSON",
+			params:     map[string]any{"body": map[string]any{"text": "hi", "n": json.Number("12345678901234567890"), "tags": []any{"a", true}}},
+			wantMethod: "POST", wantBody: `{"n":12345678901234567890,"tags":["a",true],"text":"hi"}`,
+		},
+		{
+			name:       "other content type sent as is",
+			params:     map[string]any{"body": "example.com: blocked", "content_type": "text/plain; charset=utf-8"},
+			wantMethod: "POST", wantBody: "example.com: blocked",
+			wantHeader: map[string]string{"Content-Type": "text/plain; charset=utf-8"},
+		},
+		{name: "201", params: map[string]any{}, status: 201, wantMethod: "POST", wantBody: event},
+		{name: "204", params: map[string]any{}, status: 204, wantMethod: "POST", wantBody: event},
+		{name: "400", params: map[string]any{}, status: 400, wantMethod: "POST", wantBody: event, wantErr: "answered 400 Bad Request", wantPermanent: true},
+		{name: "401", params: map[string]any{}, status: 401, wantMethod: "POST", wantBody: event, wantErr: "answered 401 Unauthorized", wantPermanent: true},
+		{name: "404", params: map[string]any{}, status: 404, wantMethod: "POST", wantBody: event, wantErr: "answered 404 Not Found", wantPermanent: true},
+		{name: "408", params: map[string]any{}, status: 408, wantMethod: "POST", wantBody: event, wantErr: "answered 408 Request Timeout"},
+		{name: "429", params: map[string]any{}, status: 429, wantMethod: "POST", wantBody: event, wantErr: "answered 429 Too Many Requests"},
+		{name: "500", params: map[string]any{}, status: 500, wantMethod: "POST", wantBody: event, wantErr: "answered 500 Internal Server Error"},
+		{name: "503", params: map[string]any{}, status: 503, wantMethod: "POST", wantBody: event, wantErr: "answered 503 Service Unavailable"},
+		{
+			name:    "header rendered with a line break",
+			params:  map[string]any{"headers": map[string]any{"X-Email": "a@example.com\r\nX-Admin: 1"}},
+			wantErr: "headers.X-Email: holds a line break", wantPermanent: true,
+		},
+		{
+			name:    "body not JSON after rendering",
+			params:  map[string]any{"body": `{"text":"say "hi""}`},
+			wantErr: "body: not valid JSON", wantPermanent: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code := tt.status
+			if code == 0 {
+				code = 200
+			}
+			srv, reqs := newServer(t, status(code))
+			tt.params["url"] = srv.URL + "/hook"
+			err := do(t.Context(), t, tt.params)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("Do: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("Do = %v, want an error containing %q", err, tt.wantErr)
+			case actions.IsPermanent(err) != tt.wantPermanent:
+				t.Fatalf("Do = %v: permanent %v, want %v", err, actions.IsPermanent(err), tt.wantPermanent)
+			}
+			if tt.wantMethod == "" {
+				if len(reqs) != 0 {
+					t.Fatalf("a request was sent: %+v", <-reqs)
+				}
+				return
+			}
+			r := <-reqs
+			if r.method != tt.wantMethod || r.path != "/hook" || r.body != tt.wantBody {
+				t.Errorf("request %s %s %q, want %s /hook %q", r.method, r.path, r.body, tt.wantMethod, tt.wantBody)
+			}
+			for k, v := range tt.wantHeader {
+				if got := r.header.Get(k); got != v {
+					t.Errorf("header %s = %q, want %q", k, got, v)
+				}
+			}
+		})
+	}
+}
+
+// TestDoEscapesKey checks that a job key a header cannot carry is sent
+// escaped, the same on every attempt.
+func TestDoEscapesKey(t *testing.T) {
+	srv, reqs := newServer(t, status(200))
+	kind, _ := actions.Lookup(httpaction.Name)
+	for attempt := 1; attempt <= 2; attempt++ {
+		err := kind.Action().Do(t.Context(), actions.Call{
+			Key: "rule/0/ev\r\n1", Attempt: attempt, Params: map[string]any{"url": srv.URL}, Event: json.RawMessage(event),
+		})
+		if err != nil {
+			t.Fatalf("Do: %v", err)
+		}
+		if got := (<-reqs).header.Get("Idempotency-Key"); got != "rule%2F0%2Fev%0D%0A1" {
+			t.Errorf("attempt %d: Idempotency-Key %q, want rule%%2F0%%2Fev%%0D%%0A1", attempt, got)
+		}
+	}
+}
+
+// TestDoRedirect checks that no redirect is followed, to another host or
+// the same one, and that one is a permanent failure.
+func TestDoRedirect(t *testing.T) {
+	elsewhere, elsewhereReqs := newServer(t, status(200))
+	for _, to := range []string{elsewhere.URL + "/steal", "/moved"} {
+		t.Run(to, func(t *testing.T) {
+			srv, reqs := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/hook" {
+					http.Redirect(w, r, to, http.StatusTemporaryRedirect)
+				}
+			})
+			err := do(t.Context(), t, map[string]any{"url": srv.URL + "/hook"})
+			if err == nil || !actions.IsPermanent(err) || !strings.Contains(err.Error(), "answered 307 Temporary Redirect") ||
+				!strings.Contains(err.Error(), "does not follow") {
+				t.Fatalf("Do = %v, want a permanent error about the redirect", err)
+			}
+			if len(reqs) != 1 || len(elsewhereReqs) != 0 {
+				t.Fatalf("%d requests to the server and %d elsewhere, want 1 and 0", len(reqs), len(elsewhereReqs))
+			}
+		})
+	}
+}
+
+// TestDoTimeout checks that a server that does not answer in time fails
+// the attempt, to be retried, and that the caller's ctx ending is
+// reported as such.
+func TestDoTimeout(t *testing.T) {
+	release := make(chan struct{})
+	srv, reqs := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	t.Cleanup(func() { close(release) }) // before srv.Close, which waits for handlers
+
+	err := do(t.Context(), t, map[string]any{"url": srv.URL, "timeout": "50ms"})
+	if err == nil || actions.IsPermanent(err) || !strings.Contains(err.Error(), "no answer within 50ms") {
+		t.Errorf("Do with a timeout = %v, want a retryable error saying no answer came", err)
+	}
+	<-reqs
+
+	kind, _ := actions.Lookup(httpaction.Name)
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() { errc <- call(ctx, kind.Action(), map[string]any{"url": srv.URL}) }()
+	select {
+	case <-reqs: // the request is out; the server never answers
+	case <-time.After(10 * time.Second):
+		t.Fatal("no request arrived")
+	}
+	cancel()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Do with its ctx cancelled = %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Do did not return when its ctx was cancelled")
+	}
+}
+
+// TestDoKeepsSecrets checks that userinfo, query and header values are
+// sent but never in an error, even when the server echoes them.
+func TestDoKeepsSecrets(t *testing.T) {
+	secrets := []string{"pw-s3cret", "q-s3cret", "h-s3cret"}
+	srv, reqs := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(500)
+		u, p, _ := r.BasicAuth()
+		io.WriteString(w, "bad request from "+u+":"+p+" with "+r.URL.RawQuery+" and "+r.Header.Get("X-Api-Key"))
+	})
+	withSecrets := func(base string) map[string]any {
+		return map[string]any{
+			"url":     strings.Replace(base, "http://", "http://hookd:pw-s3cret@", 1) + "/hook?token=q-s3cret",
+			"headers": map[string]any{"X-Api-Key": "h-s3cret"},
+		}
+	}
+	params := withSecrets(srv.URL)
+	err := do(t.Context(), t, params)
+	if err == nil || !strings.Contains(err.Error(), "answered 500") || !strings.Contains(err.Error(), "bad request from") {
+		t.Fatalf("Do = %v, want the 500 answer quoted", err)
+	}
+	r := <-reqs
+	if r.user != "hookd" || r.pass != "pw-s3cret" || r.query != "token=q-s3cret" || r.header.Get("X-Api-Key") != "h-s3cret" {
+		t.Errorf("request: basic auth %s:%s, query %q, X-Api-Key %q; want the secrets sent", r.user, r.pass, r.query, r.header.Get("X-Api-Key"))
+	}
+	kind, _ := actions.Lookup(httpaction.Name)
+	target := kind.Target(params)
+
+	// A server that is gone: a transport error.
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	goneErr := do(t.Context(), t, withSecrets(gone.URL))
+	if goneErr == nil || actions.IsPermanent(goneErr) {
+		t.Fatalf("Do to a closed server = %v, want a retryable error", goneErr)
+	}
+	for _, s := range secrets {
+		for what, text := range map[string]string{"error": err.Error(), "transport error": goneErr.Error(), "target": target} {
+			if strings.Contains(text, s) {
+				t.Errorf("%s %q holds the secret %q", what, text, s)
+			}
+		}
+	}
+}
+
+func TestTarget(t *testing.T) {
+	kind, err := actions.Lookup(httpaction.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		params map[string]any
+		want   string
+	}{
+		{map[string]any{"url": "https://alerts.example.com/hook"}, "http POST https://alerts.example.com/hook"},
+		{map[string]any{"url": "https://u:p@alerts.example.com:8443/a/b?token=x#frag", "method": "PUT"}, "http PUT https://alerts.example.com:8443/a/b"},
+		{map[string]any{"url": "ftp://x"}, "http (invalid parameters)"},
+	}
+	for _, tt := range tests {
+		if got := kind.Target(tt.params); got != tt.want {
+			t.Errorf("Target(%v) = %q, want %q", tt.params, got, tt.want)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	url := "https://alerts.example.com/hook"
+	tests := []struct {
+		name      string
+		params    map[string]any
+		wantParam string // "": valid
+		wantErr   string
+	}{
+		{"minimal", map[string]any{"url": url}, "", ""},
+		{"everything", map[string]any{
+			"url": url, "method": "PUT", "headers": map[string]any{"Authorization": "Bearer {{ .campaign }}", "X-N": int64(5)},
+			"body": `{"text":"{{ .domain }}"}`, "timeout": "3s",
+		}, "", ""},
+		{"literal JSON body", map[string]any{"url": url, "body": `{"text":"hi"}`}, "", ""},
+		{"body mapping", map[string]any{"url": url, "body": map[string]any{"text": "{{ .domain }}"}}, "", ""},
+		{"text body", map[string]any{"url": url, "body": "hi", "content_type": "text/plain"}, "", ""},
+		{"no url", map[string]any{}, "url", "required"},
+		{"url template", map[string]any{"url": "https://{{ .domain }}/hook"}, "url", "must not be a template"},
+		{"url scheme", map[string]any{"url": "ftp://user:hunter22@example.com/x"}, "url", "want an absolute http:// or https:// URL"},
+		{"url relative", map[string]any{"url": "/hook"}, "url", "want an absolute"},
+		{"url not text", map[string]any{"url": []any{"x"}}, "url", "want text, got a list"},
+		{"method GET", map[string]any{"url": url, "method": "GET"}, "method", "want POST or PUT"},
+		{"method template", map[string]any{"url": url, "method": "{{ .m }}"}, "method", "must not be a template"},
+		{"headers not a mapping", map[string]any{"url": url, "headers": "X: y"}, "headers", "want a mapping"},
+		{"header name", map[string]any{"url": url, "headers": map[string]any{"Bad Name": "x"}}, "headers.Bad Name", "not a valid header name"},
+		{"header value", map[string]any{"url": url, "headers": map[string]any{"X": map[string]any{}}}, "headers.X", "want text, got a mapping"},
+		{"content type header", map[string]any{"url": url, "headers": map[string]any{"content-type": "text/plain"}}, "headers.content-type", "set content_type instead"},
+		{"idempotency header", map[string]any{"url": url, "headers": map[string]any{"Idempotency-Key": "x"}}, "headers.Idempotency-Key", "not settable"},
+		{"body not JSON", map[string]any{"url": url, "body": `{"text":`}, "body", "not valid JSON"},
+		{"body not writable as JSON", map[string]any{"url": url, "body": map[string]any{"n": math.NaN()}}, "body", "cannot be written as JSON"},
+		{"content type", map[string]any{"url": url, "content_type": "text/"}, "content_type", "want a media type"},
+		{"timeout", map[string]any{"url": url, "timeout": "soon"}, "timeout", "want a positive duration"},
+		{"negative timeout", map[string]any{"url": url, "timeout": "-1s"}, "timeout", "want a positive duration"},
+		{"unknown", map[string]any{"url": url, "heders": map[string]any{}}, "heders", "unknown parameter"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := actions.Validate(httpaction.Name, tt.params)
+			if tt.wantParam == "" {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			var pe *rules.ParamError
+			if !errors.As(err, &pe) || pe.Param != tt.wantParam || !strings.Contains(pe.Err.Error(), tt.wantErr) {
+				t.Fatalf("Validate = %v, want a ParamError at %s containing %q", err, tt.wantParam, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), "hunter22") {
+				t.Errorf("error %q holds the URL's password", err)
+			}
+		})
+	}
+}

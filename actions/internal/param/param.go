@@ -1,0 +1,183 @@
+// Package param reads the parameters of an action, both as a rule writes
+// them (in Kind.Validate, templates not yet rendered) and as rendered for a
+// job (in Action.Do), and reports a problem as a *rules.ParamError naming
+// the parameter, so that a rule load error points at its line.
+//
+// A parameter that is absent or null is treated as not given. Text accepts a
+// number or a boolean as its written form, since YAML reads `X-Count: 5` as
+// a number and JSON decoding gives json.Number.
+package param
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookd/hookd/rules"
+)
+
+// IsTemplate reports whether s holds a Go template action, so that its
+// value depends on the event.
+func IsTemplate(s string) bool { return strings.Contains(s, "{{") }
+
+// Known reports the first parameter, in name order, that is not one of
+// known.
+func Known(params map[string]any, known ...string) error {
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		if !slices.Contains(known, k) {
+			return Errorf(k, "unknown parameter (want %s)", strings.Join(known, ", "))
+		}
+	}
+	return nil
+}
+
+// Errorf returns a *rules.ParamError for the parameter at path.
+func Errorf(path, format string, args ...any) error {
+	return &rules.ParamError{Param: path, Err: fmt.Errorf(format, args...)}
+}
+
+// Text returns the parameter name as text; ok is false when it is absent.
+func Text(params map[string]any, name string) (s string, ok bool, err error) {
+	v := params[name]
+	if v == nil {
+		return "", false, nil
+	}
+	s, ok = text(v)
+	if !ok {
+		return "", false, Errorf(name, "want text, got %s", kindOf(v))
+	}
+	return s, true, nil
+}
+
+// Literal is Text for a parameter that must not depend on the event: a
+// template in it is an error, which says why.
+func Literal(params map[string]any, name, why string) (s string, ok bool, err error) {
+	s, ok, err = Text(params, name)
+	if err == nil && IsTemplate(s) {
+		return "", false, Errorf(name, "must not be a template: %s", why)
+	}
+	return s, ok, err
+}
+
+// Duration returns the parameter name as a positive Go duration written
+// literally ("10s", "2m"), or def when it is absent.
+func Duration(params map[string]any, name string, def time.Duration) (time.Duration, error) {
+	s, ok, err := Literal(params, name, "a duration is fixed in the rule")
+	if err != nil || !ok {
+		return def, err
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, Errorf(name, `want a positive duration such as "10s" or "2m", got %q`, s)
+	}
+	return d, nil
+}
+
+// Texts returns the parameter name, a list, as text; nil when it is absent.
+// An error names the item at fault ("args[2]").
+func Texts(params map[string]any, name string) ([]string, error) {
+	var items []any
+	switch v := params[name].(type) {
+	case nil:
+		return nil, nil
+	case []any:
+		items = v
+	case []string:
+		return slices.Clone(v), nil
+	default:
+		return nil, Errorf(name, "want a list, got %s", kindOf(v))
+	}
+	out := make([]string, len(items))
+	for i, item := range items {
+		s, ok := text(item)
+		if !ok {
+			return nil, Errorf(fmt.Sprintf("%s[%d]", name, i), "want text, got %s", kindOf(item))
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+// TextMap returns the parameter name, a mapping, with its values as text;
+// nil when it is absent. An error names the entry at fault
+// ("headers.Authorization") but never its value, which may be a secret.
+func TextMap(params map[string]any, name string) (map[string]string, error) {
+	var entries map[string]any
+	switch v := params[name].(type) {
+	case nil:
+		return nil, nil
+	case map[string]any:
+		entries = v
+	case map[string]string:
+		return maps.Clone(v), nil
+	default:
+		return nil, Errorf(name, "want a mapping, got %s", kindOf(v))
+	}
+	out := make(map[string]string, len(entries))
+	for _, k := range slices.Sorted(maps.Keys(entries)) {
+		s, ok := text(entries[k])
+		if !ok {
+			return nil, Errorf(name+"."+k, "want text, got %s", kindOf(entries[k]))
+		}
+		out[k] = s
+	}
+	return out, nil
+}
+
+// Map returns the parameter name, a mapping of any values; nil when it is
+// absent.
+func Map(params map[string]any, name string) (map[string]any, error) {
+	switch v := params[name].(type) {
+	case nil:
+		return nil, nil
+	case map[string]any:
+		return v, nil
+	default:
+		return nil, Errorf(name, "want a mapping, got %s", kindOf(v))
+	}
+}
+
+// text returns a scalar as text: a string as is, a number or a boolean as
+// written.
+func text(v any) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case json.Number:
+		return v.String(), true
+	case int:
+		return strconv.Itoa(v), true
+	case int64:
+		return strconv.FormatInt(v, 10), true
+	case uint64:
+		return strconv.FormatUint(v, 10), true
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64), true
+	case bool:
+		return strconv.FormatBool(v), true
+	}
+	return "", false
+}
+
+// kindOf names the kind of v for an error message, never its value.
+func kindOf(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case map[string]any, map[string]string:
+		return "a mapping"
+	case []any, []string:
+		return "a list"
+	case string:
+		return "text"
+	case bool:
+		return "a boolean"
+	case json.Number, int, int64, uint64, float64:
+		return "a number"
+	}
+	return fmt.Sprintf("a %T", v)
+}

@@ -1,0 +1,414 @@
+package actions
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hookd/hookd/rules"
+)
+
+// RunnerConfig configures a Runner. Zero values take the documented
+// defaults; negative ones are an error.
+type RunnerConfig struct {
+	// Owner names the runner in its claims. Runners sharing one queue (the
+	// replicas of one deployment) need different owners. Default: the host
+	// name, the process id and a random suffix, "host/pid/a1b2c3d4".
+	Owner string
+	// Workers is how many jobs run at once (default 8). A slow target holds
+	// one worker; the queue never hands out two jobs of one target at once.
+	Workers int
+	// Lease is how long a claim lasts (default 5m): when a runner dies
+	// holding a job, another runner can take the job once its lease
+	// expires. The Runner cuts every attempt off at half the lease, so
+	// that the attempt and the recording of its result end before anyone
+	// else may claim the job: make the lease more than twice the longest
+	// action timeout.
+	Lease time.Duration
+	// Poll is how often the runner looks for due jobs when nothing woke it
+	// (default 1s). Queue.Wake, a job finishing and a retry this runner
+	// scheduled wake it sooner; polling finds retries scheduled by other
+	// runners and jobs whose lease expired.
+	Poll time.Duration
+	// Grace is how long running jobs may go on after Run's ctx ends, before
+	// their ctx is cancelled (default 5s), and then again how long Run
+	// waits for them to return.
+	Grace time.Duration
+}
+
+// Runner defaults.
+const (
+	DefaultWorkers = 8
+	DefaultLease   = 5 * time.Minute
+	DefaultPoll    = time.Second
+	DefaultGrace   = 5 * time.Second
+)
+
+// withDefaults returns c with its zero values defaulted, or an error for a
+// negative one.
+func (c RunnerConfig) withDefaults() (RunnerConfig, error) {
+	if c.Workers < 0 || c.Lease < 0 || c.Poll < 0 || c.Grace < 0 {
+		return c, fmt.Errorf("runner config: workers, lease, poll and grace must not be negative")
+	}
+	if c.Owner == "" {
+		c.Owner = defaultOwner()
+	}
+	if c.Workers == 0 {
+		c.Workers = DefaultWorkers
+	}
+	if c.Lease == 0 {
+		c.Lease = DefaultLease
+	}
+	if c.Poll == 0 {
+		c.Poll = DefaultPoll
+	}
+	if c.Grace == 0 {
+		c.Grace = DefaultGrace
+	}
+	return c, nil
+}
+
+func defaultOwner() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "hookd"
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // never fails
+	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
+}
+
+// recordTimeout bounds the recording of one attempt's result, which runs
+// even while the Runner stops.
+const recordTimeout = 10 * time.Second
+
+// maxErrorLen bounds the error text recorded for a failed attempt.
+const maxErrorLen = 4 << 10
+
+// errStopping is the cause of a job's ctx cancelled because Run's ctx ended
+// and the grace period passed.
+var errStopping = errors.New("hookd is stopping")
+
+// errAttemptLimit is the cause of a job's ctx ended at half the lease.
+var errAttemptLimit = errors.New("attempt reached half the lease")
+
+// Runner runs the jobs of a Queue: it claims due jobs, runs each through
+// its kind's Action, and records the outcome. A job that succeeds is Done.
+// A job that fails is retried by its policy (Job.Retry, see
+// rules.ParsePolicy; rules.DefaultRetry when empty or unreadable): the
+// failures counted are Job.Attempts, every attempt so far including the one
+// that just failed, so a policy that retries N times runs a job at most N+1
+// times ("10x30s,10x30m": 21). When the policy allows no further attempt,
+// when the error is Permanent, when the job's parameters do not decode or
+// when no package registered its action, the job is Dead, a dead letter,
+// and the queue suspends its target.
+//
+// An attempt whose action panics fails like any other (and is retried);
+// the panic is logged with its stack.
+type Runner struct {
+	q      Queue
+	cfg    RunnerConfig
+	logger *slog.Logger
+	m      *runnerMetrics
+}
+
+// NewRunner returns a Runner over q. logger nil discards; reg nil registers
+// the metrics nowhere.
+func NewRunner(q Queue, cfg RunnerConfig, logger *slog.Logger, reg prometheus.Registerer) (*Runner, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	m, err := newRunnerMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Runner{q: q, cfg: cfg, logger: logger, m: m}, nil
+}
+
+// Owner returns the name the runner claims jobs under.
+func (r *Runner) Owner() string { return r.cfg.Owner }
+
+// Run runs jobs until ctx ends, then stops and returns nil.
+//
+// It claims as many due jobs as it has free workers whenever Queue.Wake
+// signals, a job finishes, a retry it scheduled falls due, or Poll passed;
+// a failing Claim is logged and tried again after Poll.
+//
+// When ctx ends it claims nothing more. Running jobs get Grace to finish;
+// then their ctx is cancelled with cause "hookd is stopping". An attempt
+// interrupted so is recorded as a failure due at once, whatever the
+// policy (it never dead-letters the job; it does count in Attempts), so
+// that the job runs again as soon as a runner is up, without waiting for
+// its lease. An action that ignores the cancellation is abandoned after
+// Grace more: Run returns, and the job's lease expires in the queue.
+//
+// Results are recorded with a ctx of their own, so an attempt that ends
+// while Run stops is still recorded. Run may be called again after it
+// returned.
+func (r *Runner) Run(ctx context.Context) error {
+	jobCtx, stopJobs := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stopJobs(nil)
+	workers := r.cfg.Workers
+	finished := make(chan time.Time, workers) // each job's next try; zero: none
+	running := 0
+	// soon lists, in order, the retries this runner scheduled before its
+	// next poll, to claim them when due rather than at the poll.
+	var soon []time.Time
+	var pollAt, holdUntil time.Time
+	wake := r.q.Wake()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+
+	for ctx.Err() == nil {
+		now := time.Now()
+		if running < workers && !now.Before(holdUntil) {
+			jobs, err := r.q.Claim(ctx, r.cfg.Owner, now, workers-running, r.cfg.Lease)
+			if err != nil {
+				if ctx.Err() != nil {
+					break
+				}
+				r.logger.Error("claim action jobs", "error", err, "retry_in", r.cfg.Poll)
+				holdUntil = now.Add(r.cfg.Poll)
+			}
+			for _, job := range jobs {
+				running++
+				go func() { finished <- r.work(jobCtx, job) }()
+			}
+			i := 0
+			for i < len(soon) && !soon[i].After(now) {
+				i++
+			}
+			soon = slices.Delete(soon, 0, i)
+			pollAt = now.Add(r.cfg.Poll)
+		}
+
+		// Full: only a job finishing (or ctx) can make room.
+		var wakeC <-chan struct{}
+		var tick <-chan time.Time
+		if running < workers {
+			at := pollAt
+			if len(soon) > 0 && soon[0].Before(at) {
+				at = soon[0]
+			}
+			if at.Before(holdUntil) {
+				at = holdUntil
+			}
+			timer.Reset(time.Until(at))
+			wakeC, tick = wake, timer.C
+		}
+		select {
+		case <-ctx.Done():
+		case <-wakeC:
+		case <-tick:
+		case next := <-finished:
+			running--
+			if !next.IsZero() && next.Before(pollAt) {
+				i, _ := slices.BinarySearchFunc(soon, next, time.Time.Compare)
+				soon = slices.Insert(soon, i, next)
+			}
+		}
+	}
+
+	if running == 0 {
+		return nil
+	}
+	r.logger.Info("action runner stopping: waiting for running jobs", "running", running, "grace", r.cfg.Grace)
+	waitFor := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		for running > 0 {
+			select {
+			case <-finished:
+				running--
+			case <-t.C:
+				return false
+			}
+		}
+		return true
+	}
+	if !waitFor(r.cfg.Grace) {
+		stopJobs(errStopping)
+		if !waitFor(r.cfg.Grace) {
+			r.logger.Error("action runner stopped with jobs whose action ignored cancellation; they run again when their lease expires",
+				"running", running, "lease", r.cfg.Lease)
+		}
+	}
+	return nil
+}
+
+// work runs one attempt at job and records its outcome. It returns when
+// the job is due again, or the zero time when it is done, dead, or its
+// outcome could not be recorded.
+func (r *Runner) work(ctx context.Context, job Job) time.Time {
+	logger := r.logger.With("job", job.ID, "key", job.Key, "action", job.Action, "target", job.Target, "attempt", job.Attempts)
+	start := time.Now()
+	err := r.attempt(ctx, job, logger)
+	took := time.Since(start)
+	r.m.seconds.WithLabelValues(job.Action).Observe(took.Seconds())
+
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	if err == nil {
+		r.m.jobs.WithLabelValues(job.Action, "done").Inc()
+		if err := r.q.Succeed(rctx, job.ID, r.cfg.Owner, took); err != nil {
+			logger.Error("action job done, but not recorded as done: it runs again when its lease expires", "error", err)
+			return time.Time{}
+		}
+		logger.Debug("action job done", "took", took)
+		return time.Time{}
+	}
+
+	var next time.Time
+	dead := false
+	status := "retry"
+	switch {
+	case context.Cause(ctx) == errStopping:
+		err = fmt.Errorf("interrupted (%w): %w", errStopping, err)
+		next = time.Now()
+	case IsPermanent(err):
+		dead = true
+	default:
+		if d, ok := r.policy(job, logger).Delay(job.Attempts); ok {
+			next = time.Now().Add(d)
+		} else {
+			dead = true
+			err = fmt.Errorf("retries spent after %d attempts: %w", job.Attempts, err)
+		}
+	}
+	if dead {
+		status = "dead"
+	}
+	r.m.jobs.WithLabelValues(job.Action, status).Inc()
+	if dead {
+		r.m.dead.WithLabelValues(job.Action).Inc()
+	}
+	if ferr := r.q.Fail(rctx, job.ID, r.cfg.Owner, took, clip(err.Error()), next, dead); ferr != nil {
+		logger.Error("action job failed, and the failure was not recorded: it runs again when its lease expires",
+			"error", err, "record_error", ferr)
+		return time.Time{}
+	}
+	switch {
+	case dead:
+		logger.Error("action job dead-lettered; its target is suspended until resumed", "error", err)
+		return time.Time{}
+	case context.Cause(ctx) == errStopping:
+		logger.Info("action job interrupted; it runs again at the next start", "error", err)
+	default:
+		logger.Warn("action job failed; it will be retried", "error", err, "next", next)
+	}
+	return next
+}
+
+// attempt runs job once through its kind's Action.
+func (r *Runner) attempt(ctx context.Context, job Job, logger *slog.Logger) (err error) {
+	kind, err := Lookup(job.Action)
+	if err != nil {
+		return Permanent(err)
+	}
+	var params map[string]any
+	if len(job.Params) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(job.Params))
+		dec.UseNumber()
+		if err := dec.Decode(&params); err != nil {
+			return Permanent(fmt.Errorf("decode job parameters: %w", err))
+		}
+	}
+	limit := r.cfg.Lease / 2
+	ctx, cancel := context.WithTimeoutCause(ctx, limit, errAttemptLimit)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			logger.Error("action panicked", "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("action %s panicked: %v", job.Action, p)
+		}
+	}()
+	err = kind.Action().Do(ctx, Call{
+		Key:     job.Key,
+		Attempt: job.Attempts,
+		Rule:    job.Rule,
+		EventID: job.EventID,
+		Params:  params,
+		Event:   job.Event,
+		Logger:  r.logger,
+	})
+	if err != nil && context.Cause(ctx) == errAttemptLimit {
+		err = fmt.Errorf("%w (attempt cut off at %s, half the runner's lease)", err, limit)
+	}
+	return err
+}
+
+// policy returns job's retry policy: rules.DefaultRetry when it has none
+// or one that does not parse (rules checked it at load, so that is a job
+// from elsewhere), which is logged.
+func (r *Runner) policy(job Job, logger *slog.Logger) rules.Policy {
+	s := job.Retry
+	if s == "" {
+		s = rules.DefaultRetry
+	}
+	p, err := rules.ParsePolicy(s)
+	if err != nil {
+		logger.Warn("action job has an invalid retry policy; using the default", "retry", job.Retry, "error", err, "default", rules.DefaultRetry)
+		p, _ = rules.ParsePolicy(rules.DefaultRetry)
+	}
+	return p
+}
+
+// clip bounds an error's text to maxErrorLen bytes of valid UTF-8.
+func clip(s string) string {
+	if len(s) <= maxErrorLen {
+		return s
+	}
+	s = s[:maxErrorLen]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "..."
+}
+
+// runnerMetrics are the Runner's Prometheus collectors.
+type runnerMetrics struct {
+	jobs    *prometheus.CounterVec
+	seconds *prometheus.HistogramVec
+	dead    *prometheus.CounterVec
+}
+
+func newRunnerMetrics(reg prometheus.Registerer) (*runnerMetrics, error) {
+	m := &runnerMetrics{
+		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookd_action_jobs_total",
+			Help: "Attempts at action jobs, by action and outcome: done, retry (failed, to be tried again) or dead (dead-lettered).",
+		}, []string{"action", "status"}),
+		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hookd_action_seconds",
+			Help:    "Time one attempt at an action job took.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+		}, []string{"action"}),
+		dead: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookd_action_dead_letters_total",
+			Help: "Action jobs dead-lettered (retries spent or a permanent error); each suspends its target.",
+		}, []string{"action"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.jobs, m.seconds, m.dead} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("register action runner metrics: %w", err)
+			}
+		}
+	}
+	return m, nil
+}

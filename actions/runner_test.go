@@ -1,0 +1,554 @@
+package actions_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hookd/hookd/actions"
+)
+
+// funcKind is an action kind whose jobs run a function; a job's target is
+// its "target" parameter.
+type funcKind func(ctx context.Context, call actions.Call) error
+
+func (funcKind) Validate(map[string]any) error { return nil }
+func (funcKind) Target(p map[string]any) string {
+	s, _ := p["target"].(string)
+	return s
+}
+func (f funcKind) Action() actions.Action                          { return f }
+func (f funcKind) Do(ctx context.Context, call actions.Call) error { return f(ctx, call) }
+
+var kindSeq atomic.Int64
+
+// register registers a kind running do under a fresh name and returns it.
+func register(do func(ctx context.Context, call actions.Call) error) string {
+	name := fmt.Sprintf("test%d", kindSeq.Add(1))
+	actions.Register(name, funcKind(do))
+	return name
+}
+
+// newJob returns a job of kind for target, key rule/0/event.
+func newJob(kind, target, event, retry string) actions.Job {
+	return actions.Job{
+		Key:     "rule/0/" + event,
+		Rule:    "rule",
+		Action:  kind,
+		Target:  target,
+		Params:  json.RawMessage(fmt.Sprintf(`{"target":%q,"n":12345678901234567890}`, target)),
+		Retry:   retry,
+		EventID: event,
+		Event:   json.RawMessage(`{"id":"` + event + `"}`),
+	}
+}
+
+// signal is a slog handler that also closes a channel the first time a
+// record with a given message passes.
+type signal struct {
+	slog.Handler
+	msg  string
+	once *sync.Once
+	ch   chan struct{}
+}
+
+func (s signal) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == s.msg {
+		s.once.Do(func() { close(s.ch) })
+	}
+	return s.Handler.Handle(ctx, r)
+}
+func (s signal) WithAttrs(as []slog.Attr) slog.Handler {
+	s.Handler = s.Handler.WithAttrs(as)
+	return s
+}
+
+// run starts a Runner on q and returns a function that ends its ctx and
+// waits (at most 10 s) for Run to return; the test's cleanup calls it too.
+// The runner's log goes to the test's output; logged, when not nil,
+// is closed when the runner logs that message.
+func run(t *testing.T, q actions.Queue, cfg actions.RunnerConfig, reg prometheus.Registerer, logged *signal) (stop func()) {
+	t.Helper()
+	var h slog.Handler = slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})
+	if logged != nil {
+		logged.Handler, logged.once = h, new(sync.Once)
+		h = *logged
+	}
+	r, err := actions.NewRunner(q, cfg, slog.New(h), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run returned %v, want nil", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("Run did not return within 10 s of its ctx ending")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// wait receives from ch, at most 10 s.
+func wait(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("gave up waiting for %s", what)
+	}
+}
+
+// metric returns the value of the counter, or the sample count of the
+// histogram, name with labels in reg.
+func metric(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if labels[l.GetName()] != l.GetValue() {
+					continue metrics
+				}
+			}
+			if h := m.GetHistogram(); h != nil {
+				return float64(h.GetSampleCount())
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
+func TestRunnerOutcomes(t *testing.T) {
+	boom := errors.New("target down")
+	tests := []struct {
+		name   string
+		retry  string
+		action string // the job's action when not the registered kind
+		params string // the job's parameters when not the default
+		// do answers an attempt; nil succeeds.
+		do           func(call actions.Call) error
+		wantStatus   string
+		wantAttempts int
+		wantDead     []bool // each Fail's dead
+		wantErr      string // in LastError
+		wantStatuses map[string]float64
+	}{
+		{
+			name: "success at once", retry: "3x10ms",
+			wantStatus: actions.Done, wantAttempts: 1,
+			wantStatuses: map[string]float64{"done": 1},
+		},
+		{
+			name: "retried until success", retry: "3x10ms",
+			do: func(c actions.Call) error {
+				if c.Attempt < 3 {
+					return boom
+				}
+				return nil
+			},
+			wantStatus: actions.Done, wantAttempts: 3, wantDead: []bool{false, false}, wantErr: "target down",
+			wantStatuses: map[string]float64{"retry": 2, "done": 1},
+		},
+		{
+			name: "policy spent", retry: "2x1ms",
+			do:         func(actions.Call) error { return boom },
+			wantStatus: actions.Dead, wantAttempts: 3, wantDead: []bool{false, false, true},
+			wantErr:      "retries spent after 3 attempts: target down",
+			wantStatuses: map[string]float64{"retry": 2, "dead": 1},
+		},
+		{
+			name: "permanent error", retry: "3x10ms",
+			do: func(actions.Call) error {
+				return fmt.Errorf("post: %w", actions.Permanent(errors.New("400 Bad Request")))
+			},
+			wantStatus: actions.Dead, wantAttempts: 1, wantDead: []bool{true}, wantErr: "post: 400 Bad Request",
+			wantStatuses: map[string]float64{"dead": 1},
+		},
+		{
+			name: "unknown action", retry: "3x10ms", action: "no-such-action",
+			wantStatus: actions.Dead, wantAttempts: 1, wantDead: []bool{true}, wantErr: `action "no-such-action": unknown action`,
+			wantStatuses: map[string]float64{"dead": 1},
+		},
+		{
+			name: "parameters not an object", retry: "3x10ms", params: `["a"]`,
+			wantStatus: actions.Dead, wantAttempts: 1, wantDead: []bool{true}, wantErr: "decode job parameters",
+			wantStatuses: map[string]float64{"dead": 1},
+		},
+		{
+			name: "panic is retried", retry: "3x1ms",
+			do: func(c actions.Call) error {
+				if c.Attempt == 1 {
+					panic("nil map")
+				}
+				return nil
+			},
+			wantStatus: actions.Done, wantAttempts: 2, wantDead: []bool{false}, wantErr: "panicked: nil map",
+			wantStatuses: map[string]float64{"retry": 1, "done": 1},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var calls []actions.Call
+			kind := register(func(_ context.Context, call actions.Call) error {
+				mu.Lock()
+				calls = append(calls, call)
+				mu.Unlock()
+				if tt.do == nil {
+					return nil
+				}
+				return tt.do(call)
+			})
+			job := newJob(kind, "t", "ev1", tt.retry)
+			if tt.action != "" {
+				job.Action = tt.action
+			}
+			if tt.params != "" {
+				job.Params = json.RawMessage(tt.params)
+			}
+			q := newMemQueue()
+			id := q.add(job)
+			reg := prometheus.NewRegistry()
+			// Poll never fires: retries and wakes alone drive the runner.
+			run(t, q, actions.RunnerConfig{Poll: time.Hour}, reg, nil)
+			q.waitUntil(t, "the job is "+tt.wantStatus, func() bool { return q.job(id).Status == tt.wantStatus })
+
+			// The job is not run again, whatever wakes the runner.
+			claims := q.claimCount()
+			q.resume("t")
+			q.waitUntil(t, "another claim", func() bool { return q.claimCount() > claims })
+
+			got := q.job(id)
+			if got.Attempts != tt.wantAttempts {
+				t.Errorf("Attempts = %d, want %d", got.Attempts, tt.wantAttempts)
+			}
+			if !strings.Contains(got.LastError, tt.wantErr) {
+				t.Errorf("LastError = %q, want it to contain %q", got.LastError, tt.wantErr)
+			}
+			var dead []bool
+			for _, f := range q.failures() {
+				dead = append(dead, f.Dead)
+			}
+			if !reflect.DeepEqual(dead, tt.wantDead) {
+				t.Errorf("Fail calls' dead = %v, want %v", dead, tt.wantDead)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			wantCalls := tt.wantAttempts
+			if tt.action != "" || tt.params != "" {
+				wantCalls = 0
+			}
+			if len(calls) != wantCalls {
+				t.Errorf("action called %d times, want %d", len(calls), wantCalls)
+			}
+			for i, c := range calls {
+				if c.Key != "rule/0/ev1" || c.Attempt != i+1 || c.Rule != "rule" || c.EventID != "ev1" ||
+					string(c.Event) != `{"id":"ev1"}` || c.Logger == nil {
+					t.Errorf("call %d = %+v", i, c)
+				}
+				if n, ok := c.Params["n"].(json.Number); !ok || n.String() != "12345678901234567890" {
+					t.Errorf("call %d: Params[n] = %#v, want json.Number 12345678901234567890", i, c.Params["n"])
+				}
+			}
+			action := job.Action
+			for _, status := range []string{"done", "retry", "dead"} {
+				got := metric(t, reg, "hookd_action_jobs_total", map[string]string{"action": action, "status": status})
+				if got != tt.wantStatuses[status] {
+					t.Errorf("hookd_action_jobs_total{status=%q} = %v, want %v", status, got, tt.wantStatuses[status])
+				}
+			}
+			if got, want := metric(t, reg, "hookd_action_dead_letters_total", map[string]string{"action": action}), tt.wantStatuses["dead"]; got != want {
+				t.Errorf("hookd_action_dead_letters_total = %v, want %v", got, want)
+			}
+			if got := metric(t, reg, "hookd_action_seconds", map[string]string{"action": action}); got != float64(tt.wantAttempts) {
+				t.Errorf("hookd_action_seconds count = %v, want %d", got, tt.wantAttempts)
+			}
+		})
+	}
+}
+
+// TestRunnerSlowTargetDoesNotBlockOthers holds one target's job and sees
+// jobs of other targets run meanwhile.
+func TestRunnerSlowTargetDoesNotBlockOthers(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{})
+	kind := register(func(ctx context.Context, call actions.Call) error {
+		if call.Params["target"] != "slow" {
+			return nil
+		}
+		close(started)
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	q := newMemQueue()
+	slow := q.add(newJob(kind, "slow", "s", "3x10ms"))
+	run(t, q, actions.RunnerConfig{Workers: 2, Poll: time.Hour}, nil, nil)
+	wait(t, started, "the slow job to start")
+
+	var fast []int64
+	for i := range 3 {
+		fast = append(fast, q.add(newJob(kind, fmt.Sprintf("fast%d", i), fmt.Sprintf("f%d", i), "3x10ms")))
+	}
+	q.waitUntil(t, "the fast jobs are done", func() bool {
+		for _, id := range fast {
+			if q.job(id).Status != actions.Done {
+				return false
+			}
+		}
+		return true
+	})
+	if s := q.job(slow).Status; s != actions.Running {
+		t.Fatalf("slow job is %s while its action runs, want running", s)
+	}
+	close(release)
+	q.waitUntil(t, "the slow job is done", func() bool { return q.job(slow).Status == actions.Done })
+}
+
+// TestRunnerWakes checks that the runner claims, with Poll far away, when
+// the queue wakes it and when one of its jobs finishes.
+func TestRunnerWakes(t *testing.T) {
+	kind := register(func(context.Context, actions.Call) error { return nil })
+	q := newMemQueue()
+	// One worker: the first claim takes one job, the others wait for it
+	// to finish.
+	var ids []int64
+	for i := range 3 {
+		ids = append(ids, q.add(newJob(kind, fmt.Sprintf("t%d", i), fmt.Sprintf("e%d", i), "3x10ms")))
+	}
+	run(t, q, actions.RunnerConfig{Workers: 1, Poll: time.Hour}, nil, nil)
+	allDone := func() bool {
+		for _, id := range ids {
+			if q.job(id).Status != actions.Done {
+				return false
+			}
+		}
+		return true
+	}
+	q.waitUntil(t, "the queued jobs are done", allDone)
+
+	ids = append(ids, q.add(newJob(kind, "t9", "e9", "3x10ms")))
+	q.waitUntil(t, "the job added later is done", allDone)
+}
+
+// TestRunnerStopInterrupts stops a runner whose job does not finish within
+// the grace period: its ctx is cancelled and the job is left pending and
+// due at once, not running, and not dead though its policy is spent.
+func TestRunnerStopInterrupts(t *testing.T) {
+	started := make(chan struct{})
+	kind := register(func(ctx context.Context, _ actions.Call) error {
+		close(started)
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	q := newMemQueue()
+	job := newJob(kind, "t", "e", "1x1h")
+	job.Attempts = 1 // this is the last attempt the policy allows
+	id := q.add(job)
+	stop := run(t, q, actions.RunnerConfig{Grace: time.Millisecond, Poll: time.Hour}, nil, nil)
+	wait(t, started, "the job to start")
+	stop()
+	// Recording the interruption may outlast Run's second grace period;
+	// it happens all the same.
+	q.waitUntil(t, "the job is no longer running", func() bool { return q.job(id).Status != actions.Running })
+
+	got := q.job(id)
+	if got.Status != actions.Pending || got.Attempts != 2 || got.NextAt.After(time.Now()) {
+		t.Errorf("job after stop: status %s, attempts %d, next %v; want pending, 2, due now", got.Status, got.Attempts, got.NextAt)
+	}
+	if !strings.Contains(got.LastError, "interrupted (hookd is stopping): context canceled") {
+		t.Errorf("LastError = %q", got.LastError)
+	}
+	if f := q.failures(); len(f) != 1 || f[0].Dead {
+		t.Errorf("Fail calls = %+v, want one, not dead", f)
+	}
+}
+
+// TestRunnerStopWaitsForJob stops a runner while a job runs; the job
+// finishes within the grace period and is recorded done.
+func TestRunnerStopWaitsForJob(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	kind := register(func(ctx context.Context, _ actions.Call) error {
+		close(started)
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	q := newMemQueue()
+	id := q.add(newJob(kind, "t", "e", "3x10ms"))
+	stopping := &signal{msg: "action runner stopping: waiting for running jobs", ch: make(chan struct{})}
+	stop := run(t, q, actions.RunnerConfig{Grace: time.Hour, Poll: time.Hour}, nil, stopping)
+	wait(t, started, "the job to start")
+	stopped := make(chan struct{})
+	go func() {
+		stop()
+		close(stopped)
+	}()
+	wait(t, stopping.ch, "the runner to stop claiming")
+	close(release)
+	wait(t, stopped, "Run to return")
+	if got := q.job(id); got.Status != actions.Done || got.Attempts != 1 {
+		t.Errorf("job: status %s, attempts %d; want done, 1", got.Status, got.Attempts)
+	}
+}
+
+// TestRunnerAbandonsStuckAction stops a runner whose action ignores
+// cancellation: Run returns anyway, the job stays running (its lease will
+// expire), and when the action does return, its result is still recorded.
+func TestRunnerAbandonsStuckAction(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	kind := register(func(context.Context, actions.Call) error {
+		close(started)
+		<-release
+		return nil
+	})
+	q := newMemQueue()
+	id := q.add(newJob(kind, "t", "e", "3x10ms"))
+	stop := run(t, q, actions.RunnerConfig{Grace: time.Millisecond, Poll: time.Hour}, nil, nil)
+	wait(t, started, "the job to start")
+	stop()
+	if s := q.job(id).Status; s != actions.Running {
+		t.Errorf("stuck job is %s after Run returned, want running", s)
+	}
+	close(release)
+	q.waitUntil(t, "the stuck job is recorded done", func() bool { return q.job(id).Status == actions.Done })
+}
+
+// TestRunnerAttemptLimit runs an action that waits for its ctx: the
+// runner ends it at half the lease and counts a failure.
+func TestRunnerAttemptLimit(t *testing.T) {
+	kind := register(func(ctx context.Context, _ actions.Call) error {
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	q := newMemQueue()
+	id := q.add(newJob(kind, "t", "e", "1x1ms"))
+	run(t, q, actions.RunnerConfig{Lease: 100 * time.Millisecond, Poll: time.Hour}, nil, nil)
+	q.waitUntil(t, "the job is dead", func() bool { return q.job(id).Status == actions.Dead })
+	got := q.job(id)
+	want := "retries spent after 2 attempts: context deadline exceeded (attempt cut off at 50ms, half the runner's lease)"
+	if got.Attempts != 2 || got.LastError != want {
+		t.Errorf("job: attempts %d, error %q; want 2, %q", got.Attempts, got.LastError, want)
+	}
+}
+
+func TestNewRunner(t *testing.T) {
+	q := newMemQueue()
+	if _, err := actions.NewRunner(q, actions.RunnerConfig{Workers: -1}, nil, nil); err == nil {
+		t.Error("NewRunner accepted Workers -1")
+	}
+	reg := prometheus.NewRegistry()
+	a, err := actions.NewRunner(q, actions.RunnerConfig{}, nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := actions.NewRunner(q, actions.RunnerConfig{}, nil, reg); err == nil {
+		t.Error("NewRunner registered its metrics twice in one registry")
+	}
+	b, err := actions.NewRunner(q, actions.RunnerConfig{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Owner() == "" || a.Owner() == b.Owner() {
+		t.Errorf("default owners %q and %q: want distinct names", a.Owner(), b.Owner())
+	}
+	if c, _ := actions.NewRunner(q, actions.RunnerConfig{Owner: "replica-1"}, nil, nil); c.Owner() != "replica-1" {
+		t.Errorf("Owner() = %q, want the configured replica-1", c.Owner())
+	}
+}
+
+// flakyQueue fails its first claims.
+type flakyQueue struct {
+	*memQueue
+	fail atomic.Int32
+}
+
+func (q *flakyQueue) Claim(ctx context.Context, owner string, now time.Time, limit int, lease time.Duration) ([]actions.Job, error) {
+	if q.fail.Add(-1) >= 0 {
+		notify(q.changed)
+		return nil, errors.New("database is locked")
+	}
+	return q.memQueue.Claim(ctx, owner, now, limit, lease)
+}
+
+// TestRunnerClaimError checks that a failing Claim is tried again.
+func TestRunnerClaimError(t *testing.T) {
+	kind := register(func(context.Context, actions.Call) error { return nil })
+	q := &flakyQueue{memQueue: newMemQueue()}
+	q.fail.Store(2)
+	id := q.add(newJob(kind, "t", "e", "3x10ms"))
+	run(t, q, actions.RunnerConfig{Poll: 10 * time.Millisecond}, nil, nil)
+	q.waitUntil(t, "the job is done", func() bool { return q.job(id).Status == actions.Done })
+}
+
+// TestRunnerDefaultPolicy checks that a job without a policy, or with one
+// that does not parse, is retried by rules.DefaultRetry: 30 s after its
+// first failure.
+func TestRunnerDefaultPolicy(t *testing.T) {
+	for _, retry := range []string{"", "often"} {
+		t.Run(retry, func(t *testing.T) {
+			kind := register(func(context.Context, actions.Call) error { return errors.New("down") })
+			q := newMemQueue()
+			id := q.add(newJob(kind, "t", "e", retry))
+			run(t, q, actions.RunnerConfig{Poll: time.Hour}, nil, nil)
+			q.waitUntil(t, "the job failed", func() bool { return len(q.failures()) > 0 })
+			f := q.failures()[0]
+			updated := q.job(id).Updated
+			// Next is set before the record: at most 30 s after it.
+			if f.Dead || f.Next.Before(updated.Add(20*time.Second)) || f.Next.After(updated.Add(30*time.Second)) {
+				t.Errorf("Fail: next %v (%v after the record), dead %v; want 30s later, not dead", f.Next, f.Next.Sub(updated), f.Dead)
+			}
+		})
+	}
+}
+
+// TestRunnerClipsErrors checks that a long error is recorded cut, as
+// valid UTF-8.
+func TestRunnerClipsErrors(t *testing.T) {
+	long := strings.Repeat("é", 3000) // 6000 bytes
+	kind := register(func(context.Context, actions.Call) error { return actions.Permanent(errors.New(long)) })
+	q := newMemQueue()
+	id := q.add(newJob(kind, "t", "e", "3x10ms"))
+	run(t, q, actions.RunnerConfig{Poll: time.Hour}, nil, nil)
+	q.waitUntil(t, "the job is dead", func() bool { return q.job(id).Status == actions.Dead })
+	got := q.job(id).LastError
+	if len(got) > 4<<10+3 || !utf8.ValidString(got) || !strings.HasSuffix(got, "é...") || !strings.HasPrefix(long, strings.TrimSuffix(got, "...")) {
+		t.Errorf("LastError is %d bytes, valid UTF-8 %v, ends %q; want at most 4 KiB and an ellipsis", len(got), utf8.ValidString(got), got[len(got)-8:])
+	}
+}
