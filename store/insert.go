@@ -24,23 +24,29 @@ func (s *Store) Insert(ctx context.Context, events ...event.Event) error {
 			return fmt.Errorf("insert events: event %d has no id", i)
 		}
 	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		stmt := tx.StmtContext(ctx, s.stmts.insertEvent)
-		for _, e := range events {
-			data := string(e.Data)
-			if len(data) == 0 {
-				data = "null"
-			}
-			if _, err := stmt.ExecContext(ctx, e.ID, e.Source, e.Provider, e.Type,
-				encodeTime(e.Time), encodeTime(e.Received), strings.ToLower(e.Email), strings.ToLower(e.Domain),
-				e.MessageID, e.Campaign, data); err != nil {
-				return fmt.Errorf("event %s: %w", e.ID, err)
-			}
-		}
-		return nil
-	})
+	err := s.write(ctx, func(tx *sql.Tx) error { return s.insertEvents(ctx, tx, events) })
 	if err != nil {
 		return fmt.Errorf("insert events: %w", err)
+	}
+	return nil
+}
+
+// insertEvents inserts events in tx, skipping those already stored.
+func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []event.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	stmt := tx.StmtContext(ctx, s.stmts.insertEvent)
+	for _, e := range events {
+		data := string(e.Data)
+		if len(data) == 0 {
+			data = "null"
+		}
+		if _, err := stmt.ExecContext(ctx, e.ID, e.Source, e.Provider, e.Type,
+			encodeTime(e.Time), encodeTime(e.Received), strings.ToLower(e.Email), strings.ToLower(e.Domain),
+			e.MessageID, e.Campaign, data); err != nil {
+			return fmt.Errorf("event %s: %w", e.ID, err)
+		}
 	}
 	return nil
 }
@@ -56,27 +62,33 @@ func (s *Store) InsertQuarantined(ctx context.Context, items ...event.Quarantine
 			return fmt.Errorf("insert quarantined: item %d has no id", i)
 		}
 	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		stmt := tx.StmtContext(ctx, s.stmts.insertQuarantined)
-		for _, q := range items {
-			body := q.Body
-			if body == nil {
-				body = []byte{}
-			}
-			if _, err := stmt.ExecContext(ctx, q.ID, q.Source, encodeTime(q.Received), q.Error, q.ContentType, body); err != nil {
-				return fmt.Errorf("item %s: %w", q.ID, err)
-			}
-		}
-		return nil
-	})
+	err := s.write(ctx, func(tx *sql.Tx) error { return s.insertQuarantined(ctx, tx, items) })
 	if err != nil {
 		return fmt.Errorf("insert quarantined: %w", err)
 	}
 	return nil
 }
 
+// insertQuarantined inserts items in tx, skipping those already stored.
+func (s *Store) insertQuarantined(ctx context.Context, tx *sql.Tx, items []event.Quarantined) error {
+	if len(items) == 0 {
+		return nil
+	}
+	stmt := tx.StmtContext(ctx, s.stmts.insertQuarantined)
+	for _, q := range items {
+		body := q.Body
+		if body == nil {
+			body = []byte{}
+		}
+		if _, err := stmt.ExecContext(ctx, q.ID, q.Source, encodeTime(q.Received), q.Error, q.ContentType, body); err != nil {
+			return fmt.Errorf("item %s: %w", q.ID, err)
+		}
+	}
+	return nil
+}
+
 // statements are the writer's prepared statements, prepared once because
-// the projector inserts one message per transaction.
+// the projector runs them in many small transactions.
 type statements struct {
 	insertEvent, insertQuarantined *sql.Stmt
 }
@@ -119,7 +131,13 @@ func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
 		tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if s.db.ckpt != nil {
+		s.db.ckpt.kick()
+	}
+	return nil
 }
 
 // Times are stored as unix nanoseconds, which int64 holds from 1677 to

@@ -16,10 +16,17 @@ import (
 	"github.com/hookd/hookd/store"
 )
 
-// TestRunSQLiteLog projects the real embedded log: everything appended
-// arrives, a restart in the same consumer group resumes where it stopped,
-// and a replay from a new group stores nothing twice.
+// TestRunSQLiteLog projects the real embedded log, one message in flight at
+// a time and a window of a batch: everything appended arrives, a restart in
+// the same consumer group resumes where it stopped, and a replay from a new
+// group stores nothing twice.
 func TestRunSQLiteLog(t *testing.T) {
+	for _, inFlight := range []int{1, store.Batch} {
+		t.Run(fmt.Sprintf("InFlight=%d", inFlight), func(t *testing.T) { testRunSQLiteLog(t, inFlight) })
+	}
+}
+
+func testRunSQLiteLog(t *testing.T, inFlight int) {
 	ctx := context.Background()
 	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
 	if err != nil {
@@ -55,7 +62,7 @@ func TestRunSQLiteLog(t *testing.T) {
 
 	project := func(group string) (stop func() error) {
 		t.Helper()
-		sub, err := log.Subscriber(group)
+		sub, err := log.Subscriber(group, eventlog.InFlight(inFlight))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,5 +121,49 @@ func TestRunSQLiteLog(t *testing.T) {
 	}
 	if len(q.Items) != 1 || string(q.Items[0].Body) != "\xff" {
 		t.Fatalf("quarantine = %+v", q.Items)
+	}
+}
+
+// TestRunSQLiteLogBatches lets the projector find thousands of events in
+// the real log, read through a window of a batch: it stores them in fewer
+// transactions than events, and every one of them.
+func TestRunSQLiteLogBatches(t *testing.T) {
+	const events = 3000
+	ctx := context.Background()
+	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	st := openStore(t, t.TempDir())
+	var msgs []*message.Message
+	for i := range events {
+		msgs = append(msgs, eventMessage(t, ev(i, "open", fmt.Sprintf("u%d@x.com", i%50), base.Add(time.Duration(i)*time.Second))))
+		if len(msgs) == 100 {
+			if _, err := log.Append(ctx, eventlog.TopicEvents, msgs); err != nil {
+				t.Fatal(err)
+			}
+			msgs = msgs[:0]
+		}
+	}
+	sub, err := log.Subscriber("store", eventlog.InFlight(store.Batch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	stop := runProjector(t, st, sub)
+	waitFor(t, "every event", func() bool { return st.ProjectorStats().Events == events })
+	if err := stop(); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	got := st.ProjectorStats()
+	t.Logf("%d events in %d transactions", got.Events, got.Batches)
+	// The log delivers while a transaction runs, so each one finds what
+	// came meanwhile: one per event would mean no batching at all.
+	if got.Batches >= events || got.Failed != 0 {
+		t.Errorf("ProjectorStats = %+v, want fewer batches than events and no failure", got)
+	}
+	if n, err := st.Count(ctx); err != nil || n != events {
+		t.Errorf("Count = %d, %v; want %d", n, err, events)
 	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,16 +13,29 @@ import (
 	"github.com/hookd/hookd/eventlog"
 )
 
+// Batch is the most messages the projector stores in one transaction. Give
+// Run a subscriber that may hold that many in flight, as in
+//
+//	sub, err := log.Subscriber("store", eventlog.InFlight(store.Batch))
+//
+// so that the messages the log already has are there to be taken together.
+const Batch = 256
+
 // Run is the projector: it subscribes sub to the log's events and quarantine
 // topics and stores every message it receives until ctx ends, then returns
-// nil. sub is the caller's subscriber in the store's own consumer group, e.g.
-// from log.Subscriber("store"); Run does not close it.
+// nil. sub is the caller's subscriber in the store's own consumer group (see
+// Batch); Run does not close it.
 //
-// A message is acked once its item is committed to the store, or is already
-// there: projection is idempotent, so redelivery and replay do no harm. A
-// payload that cannot be decoded is logged, counted in
-// ProjectorStats.Undecodable and acked, since no retry can fix it. A database
-// error nacks the message, so the log delivers it again.
+// Run takes one message, waiting for it, then whatever else both
+// subscriptions have ready, up to Batch, without waiting; it stores them in
+// one transaction and then acks them. It never waits for a second message
+// to store the first, so a subscriber that delivers one message at a time
+// gets one transaction per message. Acks are sent once the transaction is
+// committed: projection is idempotent, so redelivery and replay do no harm.
+// A payload that cannot be decoded is logged, counted in
+// ProjectorStats.Undecodable and acked, since no retry can fix it. A
+// database error nacks every message of the transaction, so the log
+// delivers them again.
 //
 // Run fails when it cannot subscribe, when the store is read-only, or when
 // the subscriber closes a subscription before ctx ends.
@@ -41,36 +55,63 @@ func (s *Store) Run(ctx context.Context, sub message.Subscriber) error {
 	if err != nil {
 		return fmt.Errorf("run projector: subscribe to %s: %w", eventlog.TopicQuarantine, err)
 	}
+	var b batch
 	for {
-		var (
-			msg   *message.Message
-			ok    bool
-			topic string
-		)
+		b.reset()
 		select {
 		case <-ctx.Done():
 			return nil
-		case msg, ok = <-events:
-			topic = eventlog.TopicEvents
-		case msg, ok = <-quarantine:
-			topic = eventlog.TopicQuarantine
+		case msg, ok := <-events:
+			s.take(&b, eventlog.TopicEvents, msg, ok)
+		case msg, ok := <-quarantine:
+			s.take(&b, eventlog.TopicQuarantine, msg, ok)
 		}
-		if !ok {
+	more:
+		for b.closed == "" && b.size() < Batch {
+			select {
+			case msg, ok := <-events:
+				s.take(&b, eventlog.TopicEvents, msg, ok)
+			case msg, ok := <-quarantine:
+				s.take(&b, eventlog.TopicQuarantine, msg, ok)
+			default:
+				break more
+			}
+		}
+		s.store(ctx, &b)
+		if b.closed != "" {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("run projector: subscription to %s closed", topic)
+			return fmt.Errorf("run projector: subscription to %s closed", b.closed)
 		}
-		s.project(ctx, topic, msg)
 	}
 }
 
-// project stores one message and acks or nacks it.
-func (s *Store) project(ctx context.Context, topic string, msg *message.Message) {
-	var (
-		insert func() error
-		done   = &s.stats.events
-	)
+// batch is what the projector stores in one transaction.
+type batch struct {
+	events      []event.Event
+	quarantined []event.Quarantined
+	msgs        []*message.Message // of both, in the order taken
+	eventMsgs   int                // how many of msgs are events
+	closed      string             // the topic whose subscription closed, if any
+}
+
+func (b *batch) reset() {
+	clear(b.events)
+	clear(b.quarantined)
+	clear(b.msgs)
+	*b = batch{events: b.events[:0], quarantined: b.quarantined[:0], msgs: b.msgs[:0]}
+}
+
+func (b *batch) size() int { return len(b.events) + len(b.quarantined) }
+
+// take decodes msg, received from topic with ok, into b. A message that
+// cannot be decoded is dropped at once.
+func (s *Store) take(b *batch, topic string, msg *message.Message, ok bool) {
+	if !ok {
+		b.closed = topic
+		return
+	}
 	switch topic {
 	case eventlog.TopicEvents:
 		e, err := event.Unmarshal(msg.Payload)
@@ -81,7 +122,9 @@ func (s *Store) project(ctx context.Context, topic string, msg *message.Message)
 			s.drop(topic, msg, err)
 			return
 		}
-		insert = func() error { return s.Insert(ctx, e) }
+		b.events = append(b.events, e)
+		b.msgs = append(b.msgs, msg)
+		b.eventMsgs++
 	default:
 		var q event.Quarantined
 		err := json.Unmarshal(msg.Payload, &q)
@@ -92,23 +135,43 @@ func (s *Store) project(ctx context.Context, topic string, msg *message.Message)
 			s.drop(topic, msg, fmt.Errorf("unmarshal quarantined: %w", err))
 			return
 		}
-		insert = func() error { return s.InsertQuarantined(ctx, q) }
-		done = &s.stats.quarantined
+		b.quarantined = append(b.quarantined, q)
+		b.msgs = append(b.msgs, msg)
 	}
-	if err := insert(); err != nil {
-		// A cancelled ctx is shutdown, not failure: the message is
-		// delivered again next time.
-		if ctx.Err() == nil {
-			s.stats.failed.Add(1)
-			s.logger.Error("store: projecting message failed, will retry", "topic", topic, "uuid", msg.UUID, "error", err)
-		}
-		msg.Nack()
+}
+
+// store writes b in one transaction and acks its messages, or nacks them
+// all when the transaction fails.
+func (s *Store) store(ctx context.Context, b *batch) {
+	if len(b.msgs) == 0 {
 		return
 	}
-	// Counted before the ack, so that whoever sees the next message sees the
-	// count of this one.
-	done.Add(1)
-	msg.Ack()
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if err := s.insertEvents(ctx, tx, b.events); err != nil {
+			return err
+		}
+		return s.insertQuarantined(ctx, tx, b.quarantined)
+	})
+	if err != nil {
+		// A cancelled ctx is shutdown, not failure: the messages are
+		// delivered again next time.
+		if ctx.Err() == nil {
+			s.stats.failed.Add(uint64(len(b.msgs)))
+			s.logger.Error("store: projecting messages failed, will retry", "messages", len(b.msgs), "first", b.msgs[0].UUID, "error", err)
+		}
+		for _, m := range b.msgs {
+			m.Nack()
+		}
+		return
+	}
+	// Counted before the acks, so that whoever sees the next message sees
+	// the count of these.
+	s.stats.events.Add(uint64(b.eventMsgs))
+	s.stats.quarantined.Add(uint64(len(b.msgs) - b.eventMsgs))
+	s.stats.batches.Add(1)
+	for _, m := range b.msgs {
+		m.Ack()
+	}
 }
 
 // drop acks a message that can never be stored.

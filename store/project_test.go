@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -109,7 +110,11 @@ func TestRun(t *testing.T) {
 
 	stop := runProjector(t, st, pubsub)
 	want := store.ProjectorStats{Events: 3, Quarantined: 1, Undecodable: 3}
-	waitFor(t, "the projector", func() bool { return st.ProjectorStats() == want })
+	waitFor(t, "the projector", func() bool {
+		got := st.ProjectorStats()
+		got.Batches = 0 // one or two per message: the topics come one at a time
+		return got == want
+	})
 	if err := stop(); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
@@ -196,5 +201,107 @@ func TestRunSubscriberClosed(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after the subscriber closed")
+	}
+}
+
+// readySubscriber hands out channels that already hold every message, as a
+// log with a large window does when the projector falls behind.
+type readySubscriber map[string]chan *message.Message
+
+func (r readySubscriber) Subscribe(_ context.Context, topic string) (<-chan *message.Message, error) {
+	ch := r[topic]
+	if ch == nil {
+		ch = make(chan *message.Message)
+	}
+	return ch, nil
+}
+
+func (r readySubscriber) Close() error { return nil }
+
+// TestRunBatches gives the projector more messages at once than a batch
+// holds: it stores them in as few transactions as the batch size allows,
+// then acks them all, or nacks them all when the database fails.
+func TestRunBatches(t *testing.T) {
+	const events, quarantined = 2*store.Batch + 80, 20
+	for _, tc := range []struct {
+		name string
+		fail bool
+	}{
+		{name: "stored"},
+		{name: "database error", fail: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			st := openStore(t, dir)
+			if tc.fail {
+				raw, err := sql.Open("sqlite", filepath.Join(dir, store.FileName)+"?_pragma=busy_timeout(5000)")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer raw.Close()
+				if _, err := raw.Exec(`CREATE TRIGGER fail_event BEFORE INSERT ON events
+					BEGIN SELECT RAISE(ABORT, 'injected failure'); END;
+					CREATE TRIGGER fail_quarantined BEFORE INSERT ON quarantine
+					BEGIN SELECT RAISE(ABORT, 'injected failure'); END;`); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sub := readySubscriber{
+				eventlog.TopicEvents:     make(chan *message.Message, events+1),
+				eventlog.TopicQuarantine: make(chan *message.Message, quarantined),
+			}
+			var all []*message.Message
+			for i := range events {
+				all = append(all, eventMessage(t, ev(i, "open", "a@x.com", base.Add(time.Duration(i)*time.Second))))
+				sub[eventlog.TopicEvents] <- all[i]
+			}
+			for i := range quarantined {
+				qb, err := json.Marshal(event.Quarantined{ID: fmt.Sprintf("q-%d", i), Source: "mailjet", Received: base, Body: []byte("{")})
+				if err != nil {
+					t.Fatal(err)
+				}
+				m := message.NewMessage(watermill.NewUUID(), qb)
+				all = append(all, m)
+				sub[eventlog.TopicQuarantine] <- m
+			}
+			bad := message.NewMessage(watermill.NewUUID(), []byte("not json"))
+			sub[eventlog.TopicEvents] <- bad
+
+			runProjector(t, st, sub)
+			for _, m := range all {
+				want, other := m.Acked(), m.Nacked()
+				if tc.fail {
+					want, other = other, want
+				}
+				select {
+				case <-want:
+				case <-other:
+					t.Fatalf("message %s acked %v, want %v", m.UUID, !tc.fail, tc.fail)
+				case <-time.After(20 * time.Second):
+					t.Fatalf("message %s neither acked nor nacked", m.UUID)
+				}
+			}
+			select {
+			case <-bad.Acked():
+			case <-time.After(20 * time.Second):
+				t.Fatal("the undecodable message was not acked")
+			}
+
+			got := st.ProjectorStats()
+			want := store.ProjectorStats{Events: events, Quarantined: quarantined, Undecodable: 1, Batches: 3}
+			if tc.fail {
+				want = store.ProjectorStats{Undecodable: 1, Failed: events + quarantined}
+			}
+			if got != want {
+				t.Errorf("ProjectorStats = %+v, want %+v", got, want)
+			}
+			wantCount := int64(events)
+			if tc.fail {
+				wantCount = 0
+			}
+			if n, err := st.Count(context.Background()); err != nil || n != wantCount {
+				t.Errorf("Count = %d, %v; want %d", n, err, wantCount)
+			}
+		})
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ErrInvalidQuery is wrapped by every *QueryError: errors.Is(err,
@@ -62,6 +63,16 @@ type Config struct {
 	// for commands such as hookd events that read a store a running server
 	// writes to.
 	ReadOnly bool
+	// CheckpointInterval is how long sqlite lets commits gather in its WAL
+	// before a background connection copies them into store.db, with
+	// checkpoints that block writes only for a last short pass; after 10
+	// intervals without a commit, the WAL file is truncated. Default 50ms.
+	CheckpointInterval time.Duration
+	// MaxWAL bounds sqlite's WAL file, in bytes: past it, the last
+	// checkpoint of a round also waits for readers to leave the old
+	// frames, so that the next commit surely starts the WAL over, and a
+	// WAL that starts over is truncated to it. Default 64 MiB.
+	MaxWAL int64
 }
 
 // Store is an opened read model. All methods are safe for concurrent use.
@@ -89,6 +100,9 @@ type db struct {
 	write *sql.DB
 	// read is the pool used by queries.
 	read *sql.DB
+	// ckpt copies SQLite's WAL into the database in the background; nil
+	// when the store is read-only.
+	ckpt *checkpointer
 }
 
 // Open opens the store that cfg describes, creating and migrating its schema
@@ -104,16 +118,17 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		d   *db
 		err error
 	)
+	s := &Store{logger: logger}
 	switch cfg.Driver {
 	case "sqlite":
-		d, err = openSQLite(ctx, cfg)
+		d, err = openSQLite(ctx, cfg, &s.wmu, logger)
 	default:
 		err = fmt.Errorf("unknown driver %q (supported: sqlite)", cfg.Driver)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	s := &Store{logger: logger, db: d}
+	s.db = d
 	if cfg.ReadOnly {
 		err = checkSchema(ctx, d.read)
 	} else if err = migrate(ctx, d.write, logger); err == nil {
@@ -141,6 +156,9 @@ func (s *Store) Close() error {
 
 func (d *db) close() error {
 	var errs []error
+	if d.ckpt != nil {
+		errs = append(errs, d.ckpt.close())
+	}
 	if d.write != nil {
 		errs = append(errs, d.write.Close())
 	}
@@ -178,10 +196,13 @@ type ProjectorStats struct {
 	// Failed is the number of messages nacked after a database error, to be
 	// delivered again.
 	Failed uint64
+	// Batches is the number of transactions that stored Events and
+	// Quarantined; (Events+Quarantined)/Batches is the mean batch.
+	Batches uint64
 }
 
 type projectorCounters struct {
-	events, quarantined, undecodable, failed atomic.Uint64
+	events, quarantined, undecodable, failed, batches atomic.Uint64
 }
 
 // ProjectorStats returns the projector's counters.
@@ -191,5 +212,6 @@ func (s *Store) ProjectorStats() ProjectorStats {
 		Quarantined: s.stats.quarantined.Load(),
 		Undecodable: s.stats.undecodable.Load(),
 		Failed:      s.stats.failed.Load(),
+		Batches:     s.stats.batches.Load(),
 	}
 }

@@ -95,7 +95,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	storeSub, err := log.Subscriber("store")
+	// A window of a batch lets the projector store what the log has in
+	// one transaction instead of one per event.
+	storeSub, err := log.Subscriber("store", eventlog.InFlight(store.Batch))
 	if err != nil {
 		return err
 	}

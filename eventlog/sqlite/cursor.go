@@ -2,10 +2,13 @@ package sqlite
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"sync"
 	"time"
 
@@ -19,9 +22,18 @@ type outcome int
 
 const (
 	acked     outcome = iota
+	nacking           // Nack called: deliver nothing more until the redelivery; nacked follows
 	nacked            // redeliver after the subscriber's back-off, which it has waited
 	abandoned         // the subscription ended first: redeliver at once
 )
+
+// result is what a subscription reports to its cursor about the delivery of
+// the message at off. Every delivery ends with exactly one of acked, nacked
+// or abandoned.
+type result struct {
+	off int64
+	o   outcome
+}
 
 // row is one message read ahead from the log.
 type row struct {
@@ -29,6 +41,8 @@ type row struct {
 	uuid     string
 	payload  []byte
 	metadata []byte
+
+	acked bool // the cursor's own mark: delivered and acked, after one that is not
 }
 
 // message returns a new watermill message for r. Its payload is a copy, so
@@ -46,48 +60,61 @@ func (r *row) message() (*message.Message, error) {
 
 // cursor delivers one topic to one consumer group of one Log: it holds the
 // group's lease, reads ahead from the group's offset, and hands each message
-// to one of the subscriptions sharing it, one message at a time. It runs
-// from its first subscription until the Log closes, holding the lease only
-// while it has subscriptions.
+// to one of the subscriptions sharing it, keeping at most a window of
+// messages delivered and not acked. It runs from its first subscription until
+// the Log closes, holding the lease only while it has subscriptions.
 type cursor struct {
 	l       *Log
 	key     cursorKey
-	deliver chan *row    // unbuffered: whichever subscription is free takes the message
-	results chan outcome // the outcome of the message in flight
+	deliver chan []row  // unbuffered: whichever subscription is free takes the next rows
+	results chan result // what became of the deliveries
 
 	mu             sync.Mutex
 	subs           int
+	inFlight       map[int]int   // subscriptions by their InFlight
 	changed        chan struct{} // closed and replaced when subs changes
 	acked, flushed int64         // last acked offset; last one written to the file
 }
 
 func newCursor(l *Log, k cursorKey) *cursor {
 	return &cursor{
-		l:       l,
-		key:     k,
-		deliver: make(chan *row),
-		results: make(chan outcome, 1),
-		changed: make(chan struct{}),
+		l:        l,
+		key:      k,
+		deliver:  make(chan []row),
+		results:  make(chan result, 1),
+		inFlight: map[int]int{},
+		changed:  make(chan struct{}),
 	}
 }
 
-func (c *cursor) join()  { c.addSubs(1) }
-func (c *cursor) leave() { c.addSubs(-1) }
+// join counts one more subscription, which holds at most inFlight messages.
+func (c *cursor) join(inFlight int) { c.addSub(inFlight, 1) }
 
-func (c *cursor) addSubs(n int) {
+// leave counts one subscription less; inFlight is what it joined with.
+func (c *cursor) leave(inFlight int) { c.addSub(inFlight, -1) }
+
+func (c *cursor) addSub(inFlight, n int) {
 	c.mu.Lock()
 	c.subs += n
+	if c.inFlight[inFlight] += n; c.inFlight[inFlight] == 0 {
+		delete(c.inFlight, inFlight)
+	}
 	close(c.changed)
 	c.changed = make(chan struct{})
 	c.mu.Unlock()
 }
 
-// state returns the number of subscriptions and a channel closed when it
+// state returns the number of subscriptions, the window (the largest
+// InFlight among them: the group's subscriptions share one window, and each
+// also holds no more than its own InFlight) and a channel closed when either
 // changes.
-func (c *cursor) state() (int, <-chan struct{}) {
+func (c *cursor) state() (subs, window int, changed <-chan struct{}) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.subs, c.changed
+	for n := range c.inFlight {
+		window = max(window, n)
+	}
+	return c.subs, window, c.changed
 }
 
 // ack advances the group's offset in memory; the flusher writes it soon.
@@ -103,7 +130,7 @@ func (c *cursor) run() {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	for {
-		for n, changed := c.state(); n == 0; n, changed = c.state() {
+		for n, _, changed := c.state(); n == 0; n, _, changed = c.state() {
 			select {
 			case <-changed:
 			case <-c.l.closing:
@@ -124,9 +151,14 @@ func (c *cursor) run() {
 // returns false, when the last subscription leaves or the Log closes.
 func (c *cursor) acquire(t *time.Timer) bool {
 	for {
-		n, changed := c.state()
+		n, _, changed := c.state()
 		if n == 0 {
 			return false
+		}
+		select {
+		case <-c.l.closing:
+			return false
+		default:
 		}
 		ok, err := c.tryAcquire()
 		if err != nil {
@@ -252,83 +284,126 @@ func (c *cursor) release() error {
 
 // serve delivers messages while this Log holds the lease and has
 // subscriptions.
+//
+// The rows read ahead sit in buf: buf[:first] are acked, buf[first:pos] are
+// the window, delivered and not all acked (those acked after one that is not
+// carry the acked mark), and buf[pos:] wait. The group's offset is the last
+// row before first. A subscription takes the rows that the window has room
+// for in one handoff (a copy, offer), so that a consumer that takes what is
+// ready finds them together. A Nack or an abandoned delivery stops the
+// deliveries until every outstanding one has come back, then rewinds pos to
+// first, so that the group goes on in log order from its first message not
+// acked.
 func (c *cursor) serve(t *time.Timer) {
 	l := c.l
 	renew := time.NewTicker(l.cfg.LeaseTTL / 3)
 	defer renew.Stop()
 	c.mu.Lock()
-	next := c.acked
+	last := c.acked // offset of the last row read
 	c.mu.Unlock()
-	var buf []row
-	pos := 0
+	var (
+		buf         []row
+		first, pos  int
+		offer       []row // buf[pos:pos+len(offer)], until taken; nil when none
+		outstanding int   // deliveries whose final outcome has not come back
+		rewind      bool  // a delivery failed: deliver nothing until outstanding is 0
+		lost        bool  // the lease is gone: return once outstanding is 0
+		closing     = l.closing
+	)
 	for {
-		n, changed := c.state()
-		if n == 0 {
+		if closing != nil {
+			select {
+			case <-closing: // wins over a ready subscription
+				closing = nil
+			default:
+			}
+		}
+		n, window, changed := c.state()
+		if (n == 0 || lost || closing == nil) && outstanding == 0 {
+			// Subscriptions report every delivery before they leave, and
+			// promptly once the Log closes, so an ack just before Close
+			// counts.
 			return
 		}
-		if pos == len(buf) {
-			woken := l.committed() // before the read, so no commit slips between
-			var err error
-			buf, err = c.read(next, buf[:0])
-			pos = 0
-			if err != nil {
-				l.log.Error("sqlite event log: read messages", "topic", c.key.topic, "group", c.key.group, "err", err)
-				buf = buf[:0]
+		if rewind && outstanding == 0 {
+			for i := first; i < pos; i++ {
+				buf[i].acked = false
 			}
-			if len(buf) > 0 {
-				continue
-			}
-			t.Reset(l.cfg.PollInterval)
-			select {
-			case <-woken:
-				t.Stop()
-			case <-t.C:
-			case <-changed:
-				t.Stop()
-			case <-renew.C:
-				t.Stop()
-				if !c.renew() {
-					return
-				}
-			case <-l.closing:
-				t.Stop()
-				return
-			}
-			continue
+			pos, rewind, offer = first, false, nil
 		}
 
-		r := &buf[pos]
+		var (
+			deliver chan<- []row
+			woken   <-chan struct{}
+			poll    <-chan time.Time
+		)
+		if n > 0 && !lost && closing != nil && !rewind && pos-first < window {
+			if pos == len(buf) {
+				// Keep the window, drop what is acked, read what follows.
+				m := copy(buf, buf[first:])
+				clear(buf[m:])
+				buf, pos, first = buf[:m], m, 0
+				woken = l.committed(c.key.topic) // before the read, so no commit slips between
+				var err error
+				if buf, err = c.read(last, buf); err != nil {
+					l.log.Error("sqlite event log: read messages", "topic", c.key.topic, "group", c.key.group, "err", err)
+					clear(buf[pos:])
+					buf = buf[:pos]
+				}
+				if pos < len(buf) {
+					last = buf[len(buf)-1].off
+				}
+			}
+			if pos < len(buf) {
+				if offer == nil {
+					offer = slices.Clone(buf[pos:min(len(buf), pos+window-(pos-first))])
+				}
+				deliver, woken = c.deliver, nil
+			} else {
+				t.Reset(l.cfg.PollInterval)
+				poll = t.C
+			}
+		}
+
 		select {
-		case c.deliver <- r:
+		case deliver <- offer:
+			pos += len(offer)
+			outstanding += len(offer)
+			offer = nil
+		case r := <-c.results:
+			if r.o == nacking {
+				rewind = true
+				break
+			}
+			outstanding--
+			if r.o != acked {
+				rewind = true
+				break
+			}
+			i, found := sort.Find(pos-first, func(i int) int { return cmp.Compare(r.off, buf[first+i].off) })
+			if !found {
+				break // cannot happen: every outcome is of a row of the window
+			}
+			buf[first+i].acked = true
+			if i == 0 {
+				for first < pos && buf[first].acked {
+					first++
+				}
+				c.ack(buf[first-1].off)
+			}
 		case <-changed:
-			continue
+			offer = nil // the window may be smaller
+		case <-woken:
+		case <-poll:
 		case <-renew.C:
-			if !c.renew() {
-				return
+			if !lost && !c.renew() {
+				lost = true
 			}
-			continue
-		case <-l.closing:
-			return
+		case <-closing:
+			closing = nil
 		}
-		// One message in flight. The subscription always reports, and
-		// promptly once the Log closes, so an ack just before Close counts.
-		lost := false
-		for o := outcome(-1); o < 0; {
-			select {
-			case o = <-c.results:
-				if o == acked {
-					c.ack(r.off)
-					next = r.off
-					pos++
-				}
-			case <-renew.C:
-				if !lost {
-					lost = !c.renew()
-				}
-			}
-		}
-		if lost {
-			return
+		if poll != nil {
+			t.Stop()
 		}
 	}
 }

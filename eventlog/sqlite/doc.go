@@ -20,18 +20,29 @@
 // without the key are never deduplicated.
 //
 // Ordering. A message's offset is its row id, given at commit, so offsets grow
-// with the log. A consumer group receives a topic in offset order with one
-// message in flight: the next one comes after the previous one is acked. Nack
-// delivers the same message again after SubscriberConfig.NackBackoff, and so
-// does the end of a subscription (its ctx, Subscriber.Close, Log.Close) with a
-// message not acked. A new consumer group starts at the first message.
+// with the log. A consumer group receives a topic in offset order with, by
+// default, one message in flight: the next one comes after the previous one
+// is acked. Nack delivers the same message again after
+// SubscriberConfig.NackBackoff, and so does the end of a subscription (its
+// ctx, Subscriber.Close, Log.Close) with a message not acked. A new consumer
+// group starts at the first message.
+//
+// Windows. With SubscriberConfig.InFlight (eventlog.InFlight) above one, a
+// group has up to that many messages delivered and not acked, still in
+// offset order, so that a consumer can take several and ack them together;
+// a subscription then hands the ones ready over at once through a buffered
+// channel. The group's offset advances over the messages acked without a
+// gap before them. A Nack, or a subscription that ends with messages not
+// acked, stops the deliveries until every message out has been acked or
+// given up, and the group goes on from its first message not acked: the
+// messages after it come again, acked or not.
 //
 // At least once. Ack advances the group's offset in memory at once; the
-// offset reaches the file, coalesced with the acks around it, in a write
-// Config.FlushInterval (10ms) later, as soon as the writer is free, and
-// always before Subscriber.Close and Log.Close return. A crash therefore redelivers the messages acked in the
-// last few milliseconds before it. Consumers must be idempotent, as hookd's
-// are.
+// offset reaches the file with the next Append, in its transaction, or
+// when appends pause, in a write of its own Config.FlushInterval (10ms)
+// later, and always before Subscriber.Close and Log.Close return. A crash
+// therefore redelivers the messages acked in the last few milliseconds
+// before it. Consumers must be idempotent, as hookd's are.
 //
 // Leases. One Log at a time serves a consumer group of a topic: the one that
 // holds the group's lease, a row in the file with the holder and an expiry.
@@ -46,8 +57,9 @@
 // in one transaction, so the next holder starts where the last one stopped;
 // after an expiry it starts at the last offset written.
 //
-// Waking. A commit wakes the waiting subscriptions of the same Log at once;
-// appends by other processes are seen within Config.PollInterval.
+// Waking. A commit wakes the waiting subscriptions of its topic in the same
+// Log at once; appends by other processes are seen within
+// Config.PollInterval.
 // Subscriptions read ahead Config.ReadBatch messages per query from a pool of
 // read-only connections, separate from the writer.
 //
@@ -58,6 +70,14 @@
 // a newer one. Rows are only ever appended to messages. A watermill message's
 // metadata is stored as a JSON object, which replaces invalid UTF-8 in it
 // with U+FFFD.
+//
+// Checkpoints. No commit copies the WAL into the database file: the writer
+// runs with wal_autocheckpoint=0, and a background connection checkpoints
+// Config.CheckpointInterval (100ms) after commits, passively, so that Appends
+// do not wait for it, except for a last short pass holding the writer that
+// lets the WAL start over instead of growing (see Log.checkpointer). The WAL
+// file stays near the size of one interval's commits, at most about
+// Config.MaxWAL, and is truncated once the log is idle.
 //
 // # Throughput
 //

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -72,6 +73,17 @@ type Config struct {
 	// LeaseTTL is how long a consumer group's lease outlives a holder that
 	// stopped renewing it (renewal runs every LeaseTTL/3). Default 5s.
 	LeaseTTL time.Duration
+	// CheckpointInterval is how long commits gather in the WAL before a
+	// background connection copies them into the database file, with
+	// passive checkpoints that do not block the writer and a last short
+	// one that does, so that the WAL starts over; after 10 intervals
+	// without a commit, the WAL file is truncated. Default 100ms.
+	CheckpointInterval time.Duration
+	// MaxWAL bounds the WAL file, in bytes: past it, the last checkpoint
+	// of a round also waits for readers of other processes to leave the
+	// old frames, so that the next commit surely starts the WAL over, and
+	// a WAL that starts over is truncated to it. Default 64 MiB.
+	MaxWAL int64
 	// Logger receives background errors (offset flush, lease renewal,
 	// reads). Nil discards.
 	Logger *slog.Logger
@@ -96,6 +108,12 @@ func (c Config) withDefaults() Config {
 	if c.LeaseTTL <= 0 {
 		c.LeaseTTL = 5 * time.Second
 	}
+	if c.CheckpointInterval <= 0 {
+		c.CheckpointInterval = 100 * time.Millisecond
+	}
+	if c.MaxWAL <= 0 {
+		c.MaxWAL = 64 << 20
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -118,15 +136,24 @@ type Log struct {
 	wconn   *sql.Conn
 	stBegin, stCommit, stRollback,
 	stInsert, stSaveOffset, stAcquire, stRenew, stRelease, stLoadOffset *sql.Stmt
-	args []any  // insert arguments, reused under wsem
-	md   []byte // metadata encoding buffer, reused under wsem
+	args    []any         // insert arguments, reused under wsem
+	md      []byte        // metadata encoding buffer, reused under wsem
+	offsets []offsetWrite // offsets to write, reused under wsem
+	// offsetsAt is when offsets were last written (Unix nanoseconds).
+	offsetsAt atomic.Int64
 
 	// The readers: a pool of query_only connections.
 	rdb                 *sql.DB
 	stRead, stPeekLease *sql.Stmt
 
+	// The checkpointer's connection, and its wake-up after a commit
+	// (capacity 1).
+	cdb      *sql.DB
+	wrote    chan struct{}
+	pageSize int64
+
 	nmu     sync.Mutex
-	commits chan struct{} // closed and replaced by every commit that appended
+	commits map[string]chan struct{} // by topic; closed and dropped by a commit that appended to it
 
 	mu      sync.Mutex
 	closed  bool
@@ -158,10 +185,11 @@ func open(ctx context.Context, path string, cfg Config) (_ *Log, err error) {
 		holder:  watermill.NewUUID(),
 		wsem:    make(chan struct{}, 1),
 		args:    make([]any, 6),
-		commits: make(chan struct{}),
+		commits: map[string]chan struct{}{},
 		cursors: map[cursorKey]*cursor{},
 		closing: make(chan struct{}),
 		flushCh: make(chan struct{}, 1),
+		wrote:   make(chan struct{}, 1),
 	}
 	defer func() {
 		if err != nil {
@@ -172,7 +200,10 @@ func open(ctx context.Context, path string, cfg Config) (_ *Log, err error) {
 	busy := "busy_timeout(" + strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10) + ")"
 	// synchronous=FULL: in WAL mode every commit fsyncs the WAL, so an
 	// Append that returned survives a power loss, not only a crash.
-	if l.wdb, err = sql.Open("sqlite", dsn(abs, busy, "journal_mode(WAL)", "synchronous(FULL)")); err != nil {
+	// wal_autocheckpoint=0: the checkpointer does that work, off the
+	// writer's path.
+	if l.wdb, err = sql.Open("sqlite", dsn(abs, busy, "journal_mode(WAL)", "synchronous(FULL)",
+		"wal_autocheckpoint(0)", "journal_size_limit("+strconv.FormatInt(cfg.MaxWAL, 10)+")")); err != nil {
 		return nil, err
 	}
 	l.wdb.SetMaxOpenConns(1)
@@ -200,6 +231,9 @@ func open(ctx context.Context, path string, cfg Config) (_ *Log, err error) {
 	}
 	if err = migrate(ctx, l.wconn); err != nil {
 		return nil, err
+	}
+	if err = l.wconn.QueryRowContext(ctx, "PRAGMA page_size").Scan(&l.pageSize); err != nil {
+		return nil, fmt.Errorf("read page size: %w", err)
 	}
 	for _, p := range []struct {
 		st  **sql.Stmt
@@ -244,8 +278,22 @@ func open(ctx context.Context, path string, cfg Config) (_ *Log, err error) {
 		return nil, fmt.Errorf("prepare lease read: %w", err)
 	}
 
-	l.wg.Add(1)
+	// The checkpointer waits for readers of other processes for a short
+	// while only: it holds the writer when it waits at all.
+	if l.cdb, err = sql.Open("sqlite", dsn(abs, "busy_timeout(50)", "synchronous(FULL)")); err != nil {
+		return nil, err
+	}
+	l.cdb.SetMaxOpenConns(1)
+	l.cdb.SetMaxIdleConns(1)
+	l.cdb.SetConnMaxLifetime(0)
+	l.cdb.SetConnMaxIdleTime(0)
+	if err = l.cdb.PingContext(ctx); err != nil {
+		return nil, fmt.Errorf("connect checkpointer: %w", err)
+	}
+
+	l.wg.Add(2)
 	go l.flusher()
+	go l.checkpointer()
 	return l, nil
 }
 
@@ -290,6 +338,7 @@ func (l *Log) append(ctx context.Context, topic string, msgs []*message.Message)
 	}
 	defer l.unlockWriter()
 	appended := 0
+	var offsets []offsetWrite
 	err := l.tx(func() error {
 		args := l.args
 		defer clear(args)
@@ -324,13 +373,26 @@ func (l *Log) append(ctx context.Context, topic string, msgs []*message.Message)
 			dup[i] = n == 0
 			appended += int(n)
 		}
-		return ctx.Err()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// The acked offsets ride along, so that under load they cost no
+		// transaction (and no fsync) of their own. A failed offset
+		// statement undoes only itself; the flusher tries again.
+		offsets = l.unflushed(l.offsets[:0])
+		l.offsets = offsets
+		if err := l.writeOffsets(offsets); err != nil {
+			l.log.Warn("sqlite event log: write offsets with an append", "err", err)
+			offsets = nil
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	l.flushed(offsets)
 	if appended > 0 {
-		l.notify()
+		l.notify(topic)
 	}
 	return dup, nil
 }
@@ -344,9 +406,11 @@ func (l *Log) Publish(topic string, msgs ...*message.Message) error {
 }
 
 // Subscriber returns a subscriber in the consumer group group with the
-// default SubscriberConfig; see NewSubscriber.
+// default SubscriberConfig, but for the InFlight that opts set; see
+// NewSubscriber.
 func (l *Log) Subscriber(group string, opts ...eventlog.SubscriberOption) (message.Subscriber, error) {
-	s, err := NewSubscriber(l, SubscriberConfig{ConsumerGroup: group})
+	o := eventlog.Options(opts...)
+	s, err := NewSubscriber(l, SubscriberConfig{ConsumerGroup: group, InFlight: o.InFlight})
 	if err != nil {
 		return nil, err
 	}
@@ -393,7 +457,7 @@ func (l *Log) closeDB() error {
 	if l.wconn != nil {
 		errs = append(errs, l.wconn.Close())
 	}
-	for _, db := range []*sql.DB{l.rdb, l.wdb} {
+	for _, db := range []*sql.DB{l.cdb, l.rdb, l.wdb} {
 		if db != nil {
 			errs = append(errs, db.Close())
 		}
@@ -431,6 +495,7 @@ func (l *Log) tx(fn func() error) error {
 	err := fn()
 	if err == nil {
 		if _, err = l.stCommit.ExecContext(context.Background()); err == nil {
+			l.kickCheckpointer()
 			return nil
 		}
 		err = fmt.Errorf("commit: %w", err)
@@ -443,20 +508,28 @@ func (l *Log) tx(fn func() error) error {
 	return err
 }
 
-// notify wakes every consumer group of l waiting for new messages.
-func (l *Log) notify() {
+// notify wakes the consumer groups of l waiting for new messages in topic.
+func (l *Log) notify(topic string) {
 	l.nmu.Lock()
-	close(l.commits)
-	l.commits = make(chan struct{})
+	if ch := l.commits[topic]; ch != nil {
+		close(ch)
+		delete(l.commits, topic)
+	}
 	l.nmu.Unlock()
 }
 
 // committed returns a channel that is closed by the next commit that
-// appends. Take it before reading, so that no commit slips between.
-func (l *Log) committed() <-chan struct{} {
+// appends to topic. Take it before reading, so that no commit slips
+// between.
+func (l *Log) committed(topic string) <-chan struct{} {
 	l.nmu.Lock()
 	defer l.nmu.Unlock()
-	return l.commits
+	ch := l.commits[topic]
+	if ch == nil {
+		ch = make(chan struct{})
+		l.commits[topic] = ch
+	}
+	return ch
 }
 
 // requestFlush asks the flusher to write the acked offsets soon.
@@ -468,7 +541,9 @@ func (l *Log) requestFlush() {
 }
 
 // flusher writes acked offsets at most every FlushInterval, so that acks
-// cost a map update rather than an fsync'd transaction each.
+// cost a map update rather than an fsync'd transaction each. While appends
+// come, they write the offsets in their own transactions, and the flusher
+// waits for them to stop.
 func (l *Log) flusher() {
 	defer l.wg.Done()
 	t := time.NewTimer(0)
@@ -486,6 +561,14 @@ func (l *Log) flusher() {
 			t.Stop()
 			return // Close flushes
 		}
+		if time.Since(time.Unix(0, l.offsetsAt.Load())) < l.cfg.FlushInterval {
+			// Appends are carrying the offsets: look again when they
+			// stop, if there is anything left to write then.
+			if len(l.unflushed(nil)) > 0 {
+				l.requestFlush()
+			}
+			continue
+		}
 		if err := l.flush(); err != nil {
 			l.log.Error("sqlite event log: write offsets", "err", err)
 			l.requestFlush() // retry after the next interval
@@ -500,48 +583,67 @@ func (l *Log) flush() error {
 		return err
 	}
 	defer l.unlockWriter()
-	// Read the offsets under the writer so that a release cannot write a
-	// newer one between our read and our write.
-	l.mu.Lock()
-	type pending struct {
-		c   *cursor
-		off int64
-	}
-	var todo []pending
-	for _, c := range l.cursors {
-		c.mu.Lock()
-		if c.acked != c.flushed {
-			todo = append(todo, pending{c, c.acked})
-		}
-		c.mu.Unlock()
-	}
-	l.mu.Unlock()
+	todo := l.unflushed(l.offsets[:0])
+	l.offsets = todo
 	if len(todo) == 0 {
 		return nil
 	}
-	now := time.Now().UnixMilli()
-	err := l.tx(func() error {
-		for _, p := range todo {
-			if _, err := l.stSaveOffset.Exec(p.c.key.topic, p.c.key.group, p.off, now, l.holder); err != nil {
-				return fmt.Errorf("write offset of group %q on %q: %w", p.c.key.group, p.c.key.topic, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := l.tx(func() error { return l.writeOffsets(todo) }); err != nil {
 		return err
+	}
+	l.flushed(todo)
+	return nil
+}
+
+// offsetWrite is an acked offset on its way to the file.
+type offsetWrite struct {
+	c   *cursor
+	off int64
+}
+
+// unflushed appends the acked offsets not written yet to todo. A caller
+// that writes them holds the writer from this read on, so that a release
+// cannot write a newer one between the read and the write.
+func (l *Log) unflushed(todo []offsetWrite) []offsetWrite {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.cursors {
+		c.mu.Lock()
+		if c.acked != c.flushed {
+			todo = append(todo, offsetWrite{c, c.acked})
+		}
+		c.mu.Unlock()
+	}
+	return todo
+}
+
+// writeOffsets writes todo in the transaction open on the writer.
+func (l *Log) writeOffsets(todo []offsetWrite) error {
+	now := time.Now().UnixMilli()
+	for _, p := range todo {
+		if _, err := l.stSaveOffset.Exec(p.c.key.topic, p.c.key.group, p.off, now, l.holder); err != nil {
+			return fmt.Errorf("write offset of group %q on %q: %w", p.c.key.group, p.c.key.topic, err)
+		}
+	}
+	return nil
+}
+
+// flushed records that the offsets of todo are in the file.
+func (l *Log) flushed(todo []offsetWrite) {
+	if len(todo) > 0 {
+		l.offsetsAt.Store(time.Now().UnixNano())
 	}
 	for _, p := range todo {
 		p.c.mu.Lock()
 		p.c.flushed = p.off
 		p.c.mu.Unlock()
 	}
-	return nil
 }
 
 // join returns the shared cursor of topic and group, starting it on first
-// use, and counts one more subscription on it.
-func (l *Log) join(topic, group string) (*cursor, error) {
+// use, and counts one more subscription on it, holding at most inFlight
+// messages.
+func (l *Log) join(topic, group string, inFlight int) (*cursor, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -555,7 +657,7 @@ func (l *Log) join(topic, group string) (*cursor, error) {
 		l.wg.Add(1)
 		go c.run()
 	}
-	c.join()
+	c.join(inFlight)
 	l.subWG.Add(1)
 	return c, nil
 }

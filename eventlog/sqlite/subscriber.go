@@ -26,6 +26,14 @@ type SubscriberConfig struct {
 	// delivered again. The group delivers nothing else meanwhile, as order
 	// is kept. Default 100ms.
 	NackBackoff time.Duration
+	// InFlight is how many messages of a topic the consumer group may have
+	// delivered and not yet acked; see eventlog.InFlight. With more than
+	// one, a subscription delivers the next messages without waiting for
+	// the acks, through a channel that buffers InFlight of them, and the
+	// group's offset advances over the messages acked without a gap. The
+	// subscriptions of a group in one Log share one window, the largest
+	// InFlight among them, and each holds at most its own. Default 1.
+	InFlight int
 }
 
 // Subscriber delivers the messages of a Log to one consumer group. It is
@@ -49,6 +57,7 @@ func NewSubscriber(l *Log, cfg SubscriberConfig) (*Subscriber, error) {
 	if cfg.NackBackoff <= 0 {
 		cfg.NackBackoff = 100 * time.Millisecond
 	}
+	cfg.InFlight = max(cfg.InFlight, 1)
 	select {
 	case <-l.closing:
 		return nil, fmt.Errorf("new subscriber in group %q: %w", cfg.ConsumerGroup, ErrClosed)
@@ -58,27 +67,37 @@ func NewSubscriber(l *Log, cfg SubscriberConfig) (*Subscriber, error) {
 }
 
 // Subscribe returns a channel of the messages of topic, from the consumer
-// group's offset on, in log order. The next message comes only after the
-// previous one was acked or nacked, and only one message of the group is in
-// flight across all its subscriptions in this Log. Ack advances the
-// group's offset; Nack delivers the same message again after NackBackoff.
+// group's offset on, in log order. With the default InFlight of 1, the next
+// message comes only after the previous one was acked or nacked, and only
+// one message of the group is in flight across all its subscriptions in
+// this Log; with more, up to InFlight are. Ack advances the group's offset
+// (over the messages acked without a gap before them); Nack delivers the
+// same message again after NackBackoff, and the ones after it too.
 //
 // The channel is closed when ctx is done or the Subscriber or its Log is
-// closed; a message then in flight and not acked will be delivered again.
-// Each message's context derives from ctx and is canceled once the message
-// is acked or nacked.
+// closed; the messages then in flight and not acked, including those still
+// in the channel's buffer, which it drops, will be delivered again. Each
+// message's context derives from ctx and is canceled once the message is
+// acked or nacked.
 func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, fmt.Errorf("subscribe to %q: %w", topic, ErrClosed)
 	}
-	c, err := s.l.join(topic, s.cfg.ConsumerGroup)
+	c, err := s.l.join(topic, s.cfg.ConsumerGroup, s.cfg.InFlight)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to %q: %w", topic, err)
 	}
 	s.wg.Add(1)
-	out := make(chan *message.Message)
+	// With one in flight the channel is unbuffered, as watermill's
+	// subscribers are: a message is in flight once the consumer has it.
+	var out chan *message.Message
+	if s.cfg.InFlight > 1 {
+		out = make(chan *message.Message, s.cfg.InFlight)
+	} else {
+		out = make(chan *message.Message)
+	}
 	go s.run(ctx, c, out)
 	return out, nil
 }
@@ -103,19 +122,38 @@ func (s *Subscriber) Close() error {
 	return nil
 }
 
-func (s *Subscriber) run(ctx context.Context, c *cursor, out chan<- *message.Message) {
+// run takes messages from the cursor, one per free slot of its InFlight,
+// and hands them to the consumer; a watcher per message reports its outcome.
+func (s *Subscriber) run(ctx context.Context, c *cursor, out chan *message.Message) {
 	ctx, cancel := context.WithCancel(ctx)
+	var watchers sync.WaitGroup
+	slots := make(chan struct{}, s.cfg.InFlight)
 	defer func() {
-		cancel()
-		c.leave()
+		cancel() // the watchers report the messages not acked as abandoned
+		// What is still buffered never reached the consumer: take it back
+		// (racing the consumer for it is fine), so that nothing abandoned
+		// is handed out after the end.
+	drain:
+		for {
+			select {
+			case <-out:
+			default:
+				break drain
+			}
+		}
+		watchers.Wait()
+		c.leave(s.cfg.InFlight)
 		close(out)
 		s.wg.Done()
 		s.l.subWG.Done()
 	}()
 	for !s.ended(ctx) {
-		var r *row
+		if !s.acquire(ctx, slots) {
+			return
+		}
+		var rows []row
 		select {
-		case r = <-c.deliver:
+		case rows = <-c.deliver:
 		case <-ctx.Done():
 			return
 		case <-s.closing:
@@ -123,11 +161,90 @@ func (s *Subscriber) run(ctx context.Context, c *cursor, out chan<- *message.Mes
 		case <-s.l.closing:
 			return
 		}
-		o := s.handle(ctx, r, out)
-		c.results <- o
-		if o == abandoned {
-			return
+		// Make every message first, then hand them over, so that the
+		// consumer finds them together.
+		msgs := make([]*message.Message, len(rows))
+		cancels := make([]context.CancelFunc, len(rows))
+		for i := range rows {
+			msg, err := rows[i].message()
+			if err != nil {
+				// The row will never decode better; deliver what there is.
+				s.l.log.Error("sqlite event log: deliver", "group", s.cfg.ConsumerGroup, "err", err)
+			}
+			var mctx context.Context
+			mctx, cancels[i] = context.WithCancel(ctx)
+			msg.SetContext(mctx)
+			msgs[i] = msg
 		}
+		for i, msg := range msgs {
+			sent := !s.ended(ctx) && (i == 0 || s.acquire(ctx, slots))
+			if sent {
+				select {
+				case out <- msg:
+				case <-ctx.Done():
+					sent = false
+				case <-s.closing:
+					sent = false
+				case <-s.l.closing:
+					sent = false
+				}
+			}
+			if !sent {
+				for j := i; j < len(rows); j++ {
+					cancels[j]()
+					c.results <- result{rows[j].off, abandoned}
+				}
+				return
+			}
+			off, mcancel := rows[i].off, cancels[i]
+			watchers.Go(func() {
+				defer func() { <-slots }()
+				defer mcancel()
+				s.watch(ctx, c, off, msg, mcancel)
+			})
+		}
+	}
+}
+
+// acquire takes one of the subscription's slots, waiting for one to be free,
+// and reports false if the subscription ended first.
+func (s *Subscriber) acquire(ctx context.Context, slots chan<- struct{}) bool {
+	select {
+	case slots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+	case <-s.closing:
+	case <-s.l.closing:
+	}
+	return false
+}
+
+// watch waits for what becomes of msg, delivered from offset off, and
+// reports it to c. ctx ends with the subscription.
+func (s *Subscriber) watch(ctx context.Context, c *cursor, off int64, msg *message.Message, mcancel context.CancelFunc) {
+	select {
+	case <-msg.Acked():
+		c.results <- result{off, acked}
+		return
+	case <-msg.Nacked():
+		mcancel()
+		c.results <- result{off, nacking}
+		t := time.NewTimer(s.cfg.NackBackoff)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		c.results <- result{off, nacked}
+		return
+	case <-ctx.Done():
+	}
+	// An ack that raced the end still counts.
+	select {
+	case <-msg.Acked():
+		c.results <- result{off, acked}
+	default:
+		c.results <- result{off, abandoned}
 	}
 }
 
@@ -143,54 +260,5 @@ func (s *Subscriber) ended(ctx context.Context) bool {
 		return true
 	default:
 		return false
-	}
-}
-
-// handle delivers one message and waits for what becomes of it.
-func (s *Subscriber) handle(ctx context.Context, r *row, out chan<- *message.Message) outcome {
-	msg, err := r.message()
-	if err != nil {
-		// The row will never decode better; deliver what there is.
-		s.l.log.Error("sqlite event log: deliver", "group", s.cfg.ConsumerGroup, "err", err)
-	}
-	mctx, mcancel := context.WithCancel(ctx)
-	defer mcancel()
-	msg.SetContext(mctx)
-	if s.ended(ctx) {
-		return abandoned
-	}
-	select {
-	case out <- msg:
-	case <-ctx.Done():
-		return abandoned
-	case <-s.closing:
-		return abandoned
-	case <-s.l.closing:
-		return abandoned
-	}
-	select {
-	case <-msg.Acked():
-		return acked
-	case <-msg.Nacked():
-		mcancel()
-		t := time.NewTimer(s.cfg.NackBackoff)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-		case <-s.closing:
-		case <-s.l.closing:
-		}
-		return nacked
-	case <-ctx.Done():
-	case <-s.closing:
-	case <-s.l.closing:
-	}
-	// An ack that raced the end still counts.
-	select {
-	case <-msg.Acked():
-		return acked
-	default:
-		return abandoned
 	}
 }

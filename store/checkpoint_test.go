@@ -1,0 +1,77 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hookd/hookd/store"
+)
+
+// walSize returns the size of the WAL file of store.db in dir.
+func walSize(t *testing.T, dir string) int64 {
+	t.Helper()
+	st, err := os.Stat(filepath.Join(dir, store.FileName) + "-wal")
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
+}
+
+// TestWALBounded commits one event at a time, as a projector without
+// batches would, many times over the WAL's bound: the background
+// checkpoints keep the WAL file small, truncate it once the store is idle,
+// and lose nothing.
+func TestWALBounded(t *testing.T) {
+	const (
+		maxWAL = 1 << 20
+		events = 4000
+	)
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := store.Config{Dir: dir, CheckpointInterval: time.Millisecond, MaxWAL: maxWAL}
+	st, err := store.Open(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var largest int64
+	for i := range events {
+		if err := st.Insert(ctx, ev(i, "open", "a@x.com", base.Add(time.Duration(i)*time.Second))); err != nil {
+			t.Fatal(err)
+		}
+		largest = max(largest, walSize(t, dir))
+	}
+	t.Logf("largest WAL %.1f MB", float64(largest)/(1<<20))
+	// Without checkpoints the WAL would hold every commit's pages, several
+	// per event: over 130 MB. It usually stays within a few times maxWAL;
+	// the bound, half of that, leaves room for a checkpointer slowed down
+	// by a busy machine.
+	if largest > 64*maxWAL {
+		t.Errorf("WAL reached %d bytes; want it bounded near %d", largest, maxWAL)
+	}
+	for deadline := time.Now().Add(20 * time.Second); walSize(t, dir) > 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("WAL still %d bytes after the store went idle, want it truncated", walSize(t, dir))
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	st = openStore(t, dir)
+	if n, err := st.Count(ctx); err != nil || n != events {
+		t.Fatalf("Count after reopening = %d, %v; want %d", n, err, events)
+	}
+	want := ev(events-1, "open", "a@x.com", base.Add((events-1)*time.Second))
+	if got, err := st.Event(ctx, want.ID); err != nil || !equalEvents(got, want) {
+		t.Fatalf("Event after reopening = %+v, %v; want %+v", got, err, want)
+	}
+}
