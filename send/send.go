@@ -242,7 +242,7 @@ type runner struct {
 // what it saw to the totals.
 func (r *runner) work(ctx context.Context) {
 	var (
-		local     = Report{Status: map[int]int{}}
+		local = Report{Status: map[int]int{}}
 		// Bounded: n may be huge when ctx, not n, ends the run.
 		latencies = make([]time.Duration, 0, min(r.n/r.workers+1, 1<<14))
 		buf       []byte
