@@ -15,8 +15,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/hookd/hookd/rules"
 )
 
 // RunnerConfig configures a Runner. Zero values take the documented
@@ -106,7 +104,7 @@ var errAttemptLimit = errors.New("attempt reached half the lease")
 // Runner runs the jobs of a Queue: it claims due jobs, runs each through
 // its kind's Action, and records the outcome. A job that succeeds is Done.
 // A job that fails is retried by its policy (Job.Retry, see
-// rules.ParsePolicy; rules.DefaultRetry when empty or unreadable): the
+// ParsePolicy; DefaultRetry when empty or unreadable): the
 // failures counted are Job.Attempts, every attempt so far including the one
 // that just failed, so a policy that retries N times runs a job at most N+1
 // times ("10x30s,10x30m": 21). When the policy allows no further attempt,
@@ -352,18 +350,17 @@ func (r *Runner) attempt(ctx context.Context, job Job, logger *slog.Logger) (err
 	return err
 }
 
-// policy returns job's retry policy: rules.DefaultRetry when it has none
-// or one that does not parse (rules checked it at load, so that is a job
-// from elsewhere), which is logged.
-func (r *Runner) policy(job Job, logger *slog.Logger) rules.Policy {
-	s := job.Retry
-	if s == "" {
-		s = rules.DefaultRetry
+// policy returns job's retry policy: DefaultRetry when it has none or one
+// that does not parse (rules checked it at load, so that is a job from
+// elsewhere), which is logged.
+func (r *Runner) policy(job Job, logger *slog.Logger) Policy {
+	if job.Retry == "" {
+		return defaultPolicy
 	}
-	p, err := rules.ParsePolicy(s)
+	p, err := ParsePolicy(job.Retry)
 	if err != nil {
-		logger.Warn("action job has an invalid retry policy; using the default", "retry", job.Retry, "error", err, "default", rules.DefaultRetry)
-		p, _ = rules.ParsePolicy(rules.DefaultRetry)
+		logger.Warn("action job has an invalid retry policy; using the default", "retry", job.Retry, "error", err, "default", DefaultRetry)
+		return defaultPolicy
 	}
 	return p
 }

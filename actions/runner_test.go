@@ -518,7 +518,7 @@ func TestRunnerClaimError(t *testing.T) {
 }
 
 // TestRunnerDefaultPolicy checks that a job without a policy, or with one
-// that does not parse, is retried by rules.DefaultRetry: 30 s after its
+// that does not parse, is retried by actions.DefaultRetry: 30 s after its
 // first failure.
 func TestRunnerDefaultPolicy(t *testing.T) {
 	for _, retry := range []string{"", "often"} {

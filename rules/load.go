@@ -17,6 +17,8 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
+
+	"github.com/hookd/hookd/actions"
 )
 
 // Options configure Load.
@@ -376,6 +378,15 @@ func (l *loader) actions(n ast.Node) []*Action {
 	return actions
 }
 
+// defaultPolicy is the Retry of an action without retry.
+var defaultPolicy = func() actions.Policy {
+	p, err := actions.ParsePolicy(actions.DefaultRetry)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}()
+
 // action reads the action at index i of a rule's actions.
 func (l *loader) action(i int, item ast.Node) *Action {
 	field := fmt.Sprintf("actions[%d]", i)
@@ -390,7 +401,7 @@ func (l *loader) action(i int, item ast.Node) *Action {
 		key := keyText(e.Key)
 		if key == "retry" {
 			if s, ok := l.text(e.Value, field+".retry", `a retry policy such as "10x30s,10x30m"`); ok {
-				p, err := ParsePolicy(s.text)
+				p, err := actions.ParsePolicy(s.text)
 				if err != nil {
 					l.fail(e.Value, field+".retry", err)
 				}

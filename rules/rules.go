@@ -1,9 +1,10 @@
 // Package rules loads hookd's YAML rule files, compiles their expr
 // expressions and Go templates once, and evaluates every rule on an event:
 // which rules match, with what once key, and with what rendered action
-// parameters. Keeping the once and cooldown bookkeeping, running the actions
-// and feeding the events are the caller's part; a Watcher reloads the files
-// when they change.
+// parameters (Set.Eval, which keeps no state). The Engine applies once and
+// cooldown and turns matches into action jobs, in the store's projector
+// (see store.Evaluator); running the jobs is package actions' part. A
+// Watcher reloads the files when they change.
 //
 // # Rule files
 //
@@ -61,6 +62,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/event"
 )
 
@@ -106,8 +108,9 @@ type Action struct {
 	// the rule's name and the event id or once key it identifies one
 	// action job.
 	Index int
-	// Retry says when a failed attempt is tried again.
-	Retry Policy
+	// Retry says when a failed attempt is tried again: the action's retry,
+	// or actions.DefaultRetry.
+	Retry actions.Policy
 	// Line is where the action starts in its rule's file.
 	Line int
 

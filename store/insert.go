@@ -24,31 +24,40 @@ func (s *Store) Insert(ctx context.Context, events ...event.Event) error {
 			return fmt.Errorf("insert events: event %d has no id", i)
 		}
 	}
-	err := s.write(ctx, func(tx *sql.Tx) error { return s.insertEvents(ctx, tx, events) })
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		_, err := s.insertEvents(ctx, tx, events)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("insert events: %w", err)
 	}
 	return nil
 }
 
-// insertEvents inserts events in tx, skipping those already stored.
-func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []event.Event) error {
+// insertEvents inserts events in tx, skipping those already stored, and
+// returns the seq of each event it inserted, 0 for those it skipped.
+func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []event.Event) ([]int64, error) {
 	if len(events) == 0 {
-		return nil
+		return nil, nil
 	}
+	seqs := make([]int64, len(events))
 	stmt := tx.StmtContext(ctx, s.stmts.insertEvent)
-	for _, e := range events {
+	for i, e := range events {
 		data := string(e.Data)
 		if len(data) == 0 {
 			data = "null"
 		}
-		if _, err := stmt.ExecContext(ctx, e.ID, e.Source, e.Provider, e.Type,
+		res, err := stmt.ExecContext(ctx, e.ID, e.Source, e.Provider, e.Type,
 			encodeTime(e.Time), encodeTime(e.Received), strings.ToLower(e.Email), strings.ToLower(e.Domain),
-			e.MessageID, e.Campaign, data); err != nil {
-			return fmt.Errorf("event %s: %w", e.ID, err)
+			e.MessageID, e.Campaign, data)
+		if err == nil {
+			seqs[i], err = insertedSeq(res)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("event %s: %w", e.ID, err)
 		}
 	}
-	return nil
+	return seqs, nil
 }
 
 // InsertQuarantined stores quarantined bodies like Insert stores events:

@@ -77,7 +77,11 @@ func testRunSQLiteLog(t *testing.T, inFlight int) {
 	}
 
 	stop := project("store")
-	waitFor(t, "the first 30 events", countIs(t, st, 30))
+	// The quarantine topic is consumed beside the events, in no order
+	// with them.
+	waitFor(t, "the first 30 events and the quarantined body", func() bool {
+		return countIs(t, st, 30)() && st.ProjectorStats().Quarantined == 1
+	})
 	if err := stop(); err != nil {
 		t.Fatalf("Run = %v", err)
 	}

@@ -37,9 +37,15 @@ const Batch = 256
 // database error nacks every message of the transaction, so the log
 // delivers them again.
 //
+// ev, unless nil, decides what events trigger: in each transaction, after
+// storing the messages, Run calls it on every event that the transaction
+// stored for the first time, in log order (see Evaluator), and after a
+// commit in which it enqueued jobs, Run signals Wake. An Evaluate error
+// fails the transaction as a database error does.
+//
 // Run fails when it cannot subscribe, when the store is read-only, or when
 // the subscriber closes a subscription before ctx ends.
-func (s *Store) Run(ctx context.Context, sub message.Subscriber) error {
+func (s *Store) Run(ctx context.Context, sub message.Subscriber, ev Evaluator) error {
 	if s.db.write == nil {
 		return fmt.Errorf("run projector: %w", errReadOnly)
 	}
@@ -77,7 +83,7 @@ func (s *Store) Run(ctx context.Context, sub message.Subscriber) error {
 				break more
 			}
 		}
-		s.store(ctx, &b)
+		s.store(ctx, &b, ev)
 		if b.closed != "" {
 			if ctx.Err() != nil {
 				return nil
@@ -142,15 +148,34 @@ func (s *Store) take(b *batch, topic string, msg *message.Message, ok bool) {
 
 // store writes b in one transaction and acks its messages, or nacks them
 // all when the transaction fails.
-func (s *Store) store(ctx context.Context, b *batch) {
+func (s *Store) store(ctx context.Context, b *batch, ev Evaluator) {
 	if len(b.msgs) == 0 {
 		return
 	}
+	enqueued := false
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		if err := s.insertEvents(ctx, tx, b.events); err != nil {
+		seqs, err := s.insertEvents(ctx, tx, b.events)
+		if err != nil {
 			return err
 		}
-		return s.insertQuarantined(ctx, tx, b.quarantined)
+		if err := s.insertQuarantined(ctx, tx, b.quarantined); err != nil {
+			return err
+		}
+		if ev == nil {
+			return nil
+		}
+		t := newTx(tx)
+		for i, e := range b.events {
+			if seqs[i] == 0 {
+				continue // stored before, and evaluated then
+			}
+			t.at(e.ID, seqs[i])
+			if err := ev.Evaluate(ctx, t, e); err != nil {
+				return fmt.Errorf("evaluate event %s: %w", e.ID, err)
+			}
+		}
+		enqueued = t.enqueued > 0
+		return nil
 	})
 	if err != nil {
 		// A cancelled ctx is shutdown, not failure: the messages are
@@ -169,6 +194,9 @@ func (s *Store) store(ctx context.Context, b *batch) {
 	s.stats.events.Add(uint64(b.eventMsgs))
 	s.stats.quarantined.Add(uint64(len(b.msgs) - b.eventMsgs))
 	s.stats.batches.Add(1)
+	if enqueued {
+		s.wakeRunners()
+	}
 	for _, m := range b.msgs {
 		m.Ack()
 	}

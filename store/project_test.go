@@ -24,7 +24,7 @@ func runProjector(t *testing.T, st *store.Store, sub message.Subscriber) (stop f
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- st.Run(ctx, sub) }()
+	go func() { done <- st.Run(ctx, sub, nil) }()
 	stopped := false
 	stop = func() error {
 		if stopped {
@@ -181,7 +181,7 @@ func TestRunReadOnly(t *testing.T) {
 	defer ro.Close()
 	pubsub := gochannel.NewGoChannel(gochannel.Config{}, nil)
 	defer pubsub.Close()
-	if err := ro.Run(context.Background(), pubsub); err == nil {
+	if err := ro.Run(context.Background(), pubsub, nil); err == nil {
 		t.Fatal("Run on a read-only store succeeded")
 	}
 }
@@ -190,7 +190,7 @@ func TestRunSubscriberClosed(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	pubsub := gochannel.NewGoChannel(gochannel.Config{}, nil)
 	done := make(chan error, 1)
-	go func() { done <- st.Run(context.Background(), pubsub) }()
+	go func() { done <- st.Run(context.Background(), pubsub, nil) }()
 	// Close may come before Run subscribes; either way Run must end with an
 	// error, not hang.
 	pubsub.Close()

@@ -55,6 +55,82 @@ var migrations = []string{
 		body         BLOB    NOT NULL
 	);
 	CREATE INDEX quarantine_received ON quarantine (received_ns, seq);`,
+
+	// Rule state and action jobs, written by the projector's evaluator in
+	// the transaction that stores the event that decided them.
+	`-- last and count by campaign, like email, domain and message_id. By
+	-- source they use events_type and read source from the rows: a source
+	-- is one of a few, so an index of its own would select hardly fewer
+	-- rows, and each index costs the projector 5 to 10% of its throughput.
+	CREATE INDEX events_campaign ON events (campaign, type, time_ns, seq);
+
+	-- The first event that fired a rule with once, per key: never again.
+	CREATE TABLE rule_once (
+		rule     TEXT NOT NULL,
+		key      TEXT NOT NULL,
+		event_id TEXT NOT NULL,
+		PRIMARY KEY (rule, key)
+	);
+	-- Every firing of a rule with a cooldown, per once key ('' without),
+	-- at the firing event's time.
+	CREATE TABLE rule_firings (
+		rule     TEXT   NOT NULL,
+		key      TEXT   NOT NULL,
+		time_ns  BIGINT NOT NULL,
+		event_id TEXT   NOT NULL,
+		PRIMARY KEY (rule, key, event_id)
+	);
+	CREATE INDEX rule_firings_time ON rule_firings (rule, key, time_ns);
+
+	-- What action jobs act on; a dead job suspends its target.
+	CREATE TABLE targets (
+		id           INTEGER PRIMARY KEY,
+		target       TEXT    NOT NULL UNIQUE,
+		suspended    INTEGER NOT NULL DEFAULT 0,
+		suspended_ns BIGINT  NOT NULL DEFAULT 0,
+		reason       TEXT    NOT NULL DEFAULT ''
+	);
+
+	-- The action queue (actions.Job). lease_owner and lease_ns describe the
+	-- claim of a running job and are '' and 0 otherwise.
+	CREATE TABLE jobs (
+		id          INTEGER PRIMARY KEY,
+		key         TEXT    NOT NULL UNIQUE,
+		rule        TEXT    NOT NULL,
+		idx         INTEGER NOT NULL,
+		action      TEXT    NOT NULL,
+		target      TEXT    NOT NULL,
+		params      TEXT    NOT NULL,
+		retry       TEXT    NOT NULL,
+		event_id    TEXT    NOT NULL,
+		event       TEXT    NOT NULL,
+		status      TEXT    NOT NULL,
+		attempts    INTEGER NOT NULL DEFAULT 0,
+		next_ns     BIGINT  NOT NULL,
+		lease_owner TEXT    NOT NULL DEFAULT '',
+		lease_ns    BIGINT  NOT NULL DEFAULT 0,
+		last_error  TEXT    NOT NULL DEFAULT '',
+		created_ns  BIGINT  NOT NULL,
+		updated_ns  BIGINT  NOT NULL
+	);
+	-- Claim: a target's oldest due pending job, and whether it runs one;
+	-- Targets' counts.
+	CREATE INDEX jobs_target ON jobs (target, status, next_ns, id);
+	-- Claim: running jobs whose lease expired; dead letters, newest first.
+	CREATE INDEX jobs_status ON jobs (status, updated_ns, id);
+	CREATE INDEX jobs_event ON jobs (event_id, id);
+	CREATE INDEX jobs_rule ON jobs (rule, id);
+
+	-- One row per attempt at a job, for the dashboard.
+	CREATE TABLE job_attempts (
+		id         INTEGER PRIMARY KEY,
+		job_id     BIGINT  NOT NULL,
+		attempt    INTEGER NOT NULL,
+		started_ns BIGINT  NOT NULL,
+		took_ns    BIGINT  NOT NULL,
+		error      TEXT    NOT NULL
+	);
+	CREATE INDEX job_attempts_job ON job_attempts (job_id, id);`,
 }
 
 // migrate brings the schema up to the newest version in one transaction, so

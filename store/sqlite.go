@@ -300,3 +300,16 @@ func (c *checkpointer) close() error {
 	})
 	return c.err
 }
+
+// insertedSeq returns the seq of the row an INSERT ... ON CONFLICT DO
+// NOTHING into events inserted, or 0 when it inserted none. It reads the
+// result rather than RETURNING seq: SQLite writes a statement journal for
+// an INSERT with RETURNING inside a transaction, which halved the
+// projector's throughput.
+func insertedSeq(res sql.Result) (int64, error) {
+	n, err := res.RowsAffected()
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	return res.LastInsertId()
+}

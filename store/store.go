@@ -1,7 +1,14 @@
 // Package store is hookd's read model: every event and quarantined body of the
 // event log, projected into indexed tables so that dashboards, the admin API,
-// the CLI and (later) rule state can query them. It is rebuilt from the log at
+// the CLI and rule state (Tx) can query them. It is rebuilt from the log at
 // any time, so the log stays the source of truth.
+//
+// It is also where the rules' decisions are kept: the projector runs an
+// Evaluator (the rules engine) on each new event in the transaction that
+// stores it, and the once keys, cooldowns and action jobs it writes commit
+// with the event. The store is the durable actions.Queue that the action
+// runner works from. A store rebuilt from scratch decides again and runs
+// the actions again; replaying the log into the same store does neither.
 //
 // The store is a SQL database. SQLite (the default) keeps it in store.db in
 // the data directory, beside but separate from the log's own file. Everything
@@ -92,6 +99,9 @@ type Store struct {
 	stmts *statements
 
 	stats projectorCounters
+
+	// wake is Wake's channel, of capacity 1.
+	wake chan struct{}
 }
 
 // db holds the two connection pools.
@@ -118,7 +128,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		d   *db
 		err error
 	)
-	s := &Store{logger: logger}
+	s := &Store{logger: logger, wake: make(chan struct{}, 1)}
 	switch cfg.Driver {
 	case "sqlite":
 		d, err = openSQLite(ctx, cfg, &s.wmu, logger)

@@ -2,13 +2,16 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/listener"
+	"github.com/hookd/hookd/rules"
 )
 
 func newCheckCmd() *cobra.Command {
@@ -17,16 +20,21 @@ func newCheckCmd() *cobra.Command {
 		Use:   "check",
 		Short: "Validate the configuration without starting anything",
 		Long: `check loads the configuration as serve would, with the same flags, and
-reports every problem it finds with its file, line, column and field, or
-prints a one-line summary. Without --config it checks the built-in default.
-Providers and event log backends must be ones compiled into this binary.`,
+compiles its rule files, and reports every problem it finds with its file,
+line, column and field, or prints a one-line summary. Without --config it
+checks the built-in default. Providers, event log backends and actions must
+be ones compiled into this binary.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := flags.Load(knownNames())
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s)\n", cfg.Name(), summary(cfg))
+			set, err := rules.Load(cmd.Context(), cfg.Rules, ruleOptions(cfg))
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s; %s)\n", cfg.Name(), summary(cfg), plural(len(set.Rules()), "rule"))
 			return err
 		},
 	}
@@ -47,10 +55,25 @@ func summary(cfg *config.Config) string {
 	for i, s := range cfg.Sources {
 		sources[i] = fmt.Sprintf("%s at POST %s", s.Name, s.Path)
 	}
-	noun := "sources"
-	if len(sources) == 1 {
-		noun = "source"
+	return fmt.Sprintf("%s: %s; log %s; store %s",
+		plural(len(sources), "source"), strings.Join(sources, ", "), cfg.Log.Backend, cfg.Store.Driver)
+}
+
+// ruleOptions are the options cfg's rule files load with: relative to the
+// configuration file (the working directory for the built-in default),
+// each action checked against the actions compiled into this binary.
+func ruleOptions(cfg *config.Config) rules.Options {
+	opts := rules.Options{Action: actions.Validate}
+	if cfg.File != "" {
+		opts.Dir = filepath.Dir(cfg.File)
 	}
-	return fmt.Sprintf("%d %s: %s; log %s; store %s",
-		len(sources), noun, strings.Join(sources, ", "), cfg.Log.Backend, cfg.Store.Driver)
+	return opts
+}
+
+// plural returns "1 rule", "2 rules".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -52,6 +52,49 @@ sources:
         user: hookd
 `)
 	missing := filepath.Join(t.TempDir(), "missing.yaml")
+	// Rule files resolve against the directory of the configuration.
+	ruleDir := t.TempDir()
+	for name, content := range map[string]string{
+		"rules/good.yaml": `
+rules:
+  - name: alert
+    when: type == "blocked" && count("blocked", "domain", "15m") > 10
+    cooldown: 1h
+    actions:
+      - http: { url: "https://alerts.example.com/hook" }
+      - log: { message: "{{ .domain }} blocks" }
+  - name: note
+    when: type == "open"
+    actions:
+      - log: {}
+`,
+		"rules/bad.yaml": `
+rules:
+  - name: broken
+    when: type == 1
+    actions:
+      - email: { to: "{{ .email }}" }
+      - http: { url: "{{ .data.url }}" }
+`,
+	} {
+		path := filepath.Join(ruleDir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	source := "sources:\n  - name: mailjet\n    provider: mailjet\n"
+	withRules := filepath.Join(ruleDir, "rules.yaml")
+	if err := os.WriteFile(withRules, []byte(source+"rules:\n  - rules/good.yaml\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	badRules := filepath.Join(ruleDir, "bad-rules.yaml")
+	if err := os.WriteFile(badRules, []byte(source+"rules:\n  - rules/*.yaml\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	badRuleFile := filepath.Join(ruleDir, "rules", "bad.yaml")
 	tests := []struct {
 		name string
 		args []string
@@ -63,12 +106,12 @@ sources:
 		{
 			name: "built-in default",
 			args: []string{"check"},
-			want: "built-in hookd.yaml: ok (1 source: mailjet at POST /hooks/mailjet; log sqlite; store sqlite)\n",
+			want: "built-in hookd.yaml: ok (1 source: mailjet at POST /hooks/mailjet; log sqlite; store sqlite; 0 rules)\n",
 		},
 		{
 			name: "good file",
 			args: []string{"check", "--config", good},
-			want: good + ": ok (2 sources: mailjet at POST /hooks/mailjet, transactional at POST /in/transactional; log sqlite; store sqlite)\n",
+			want: good + ": ok (2 sources: mailjet at POST /hooks/mailjet, transactional at POST /in/transactional; log sqlite; store sqlite; 0 rules)\n",
 		},
 		{
 			name: "flags are applied",
@@ -83,6 +126,22 @@ sources:
 			wantErr: []string{
 				bad + `:4:15: sources[0].provider: unknown provider "nope" (known: `,
 				bad + `:6:7: sources[0].auth.basic.password: required`,
+			},
+		},
+		{
+			name: "rules",
+			args: []string{"check", "--config", withRules},
+			want: withRules + ": ok (1 source: mailjet at POST /hooks/mailjet; log sqlite; store sqlite; 2 rules)\n",
+		},
+		{
+			name: "bad rules",
+			args: []string{"check", "--config", badRules},
+			wantErr: []string{
+				badRuleFile + `:4:16: rule "broken": when: invalid operation: == (mismatched types string and int)`,
+				` | type == 1`,
+				` | .....^`,
+				badRuleFile + `:6:9: rule "broken": actions[0].email: action "email": unknown action (registered: [exec http log])`,
+				badRuleFile + `:7:22: rule "broken": actions[1].http.url: must not be a template`,
 			},
 		},
 		{

@@ -51,7 +51,15 @@ type proc struct {
 	hooks string // base URL of the hooks listener
 	admin string // base URL of the admin listener
 	done  chan error
+	mu    sync.Mutex // guards logs
 	logs  *bytes.Buffer
+}
+
+// output returns what the process logged so far.
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
 }
 
 // startHookd runs `hookd serve` on data with ports chosen by the kernel and
@@ -70,15 +78,14 @@ func startHookd(t *testing.T, data string, args ...string) *proc {
 	}
 	p := &proc{cmd: cmd, done: make(chan error, 1), logs: new(bytes.Buffer)}
 	ready := make(chan struct{})
-	var mu sync.Mutex
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Bytes()
-			mu.Lock()
+			p.mu.Lock()
 			p.logs.Write(line)
 			p.logs.WriteByte('\n')
-			mu.Unlock()
+			p.mu.Unlock()
 			var rec struct{ Msg, Hooks, Admin string }
 			if json.Unmarshal(line, &rec) == nil && rec.Msg == "hookd listening" {
 				p.hooks, p.admin = "http://"+rec.Hooks, "http://"+rec.Admin
@@ -90,10 +97,10 @@ func startHookd(t *testing.T, data string, args ...string) *proc {
 	select {
 	case <-ready:
 	case err := <-p.done:
-		t.Fatalf("hookd exited before listening: %v\n%s", err, p.logs)
+		t.Fatalf("hookd exited before listening: %v\n%s", err, p.output())
 	case <-time.After(30 * time.Second):
 		_ = cmd.Process.Kill()
-		t.Fatalf("hookd did not start listening\n%s", p.logs)
+		t.Fatalf("hookd did not start listening\n%s", p.output())
 	}
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
@@ -121,7 +128,7 @@ func (p *proc) stop(t *testing.T) {
 	select {
 	case err := <-p.done:
 		if err != nil {
-			t.Fatalf("hookd exited with %v after SIGTERM\n%s", err, p.logs)
+			t.Fatalf("hookd exited with %v after SIGTERM\n%s", err, p.output())
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("hookd did not exit after SIGTERM")

@@ -3,7 +3,10 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	// Backends and providers register themselves.
+	// Backends, providers and actions register themselves.
+	_ "github.com/hookd/hookd/actions/exec"
+	_ "github.com/hookd/hookd/actions/http"
+	_ "github.com/hookd/hookd/actions/log"
 	_ "github.com/hookd/hookd/eventlog/sqlite"
 	_ "github.com/hookd/hookd/listener/mailjet"
 )

@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -17,10 +19,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/api"
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/listener"
+	"github.com/hookd/hookd/rules"
 	"github.com/hookd/hookd/store"
 )
 
@@ -36,12 +40,17 @@ func newServeCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Receive webhooks, store every event, and serve the admin API",
+		Short: "Receive webhooks, store every event, run the rules, and serve the admin API",
 		Long: `serve runs hookd: the hooks listener (public; --listen) where providers post
 events, and the admin listener (--admin-listen; loopback by default) with the
 API and metrics. Without --config it runs the built-in default: one
 unauthenticated Mailjet source at POST /hooks/mailjet, with the event log and
 store in SQLite files under --data.
+
+The rule files the configuration lists are evaluated on every event as it is
+stored; the actions of the rules that fire are queued in the store and run
+with retries. The files reload when they change, and on SIGHUP; files that
+do not load leave the running rules in place.
 
 SIGTERM or SIGINT stops accepting, finishes the requests in flight, flushes
 and exits 0.`,
@@ -101,6 +110,26 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// The projector evaluates the rules, if any, on each event it stores,
+	// and the runner runs the jobs they make (and any left from before).
+	var (
+		watcher *rules.Watcher
+		engine  store.Evaluator
+	)
+	if len(cfg.Rules) > 0 {
+		if watcher, err = rules.NewWatcher(ctx, cfg.Rules, ruleOptions(cfg), logger); err != nil {
+			return err
+		}
+		en, err := rules.NewEngine(watcher.Current, logger, reg)
+		if err != nil {
+			return err
+		}
+		engine = en
+	}
+	runner, err := actions.NewRunner(st, actions.RunnerConfig{}, logger, reg)
+	if err != nil {
+		return err
+	}
 
 	admin := listener.NewEcho(logger)
 	admin.GET("/healthz", listener.Healthz)
@@ -128,8 +157,36 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	var commitWG, consumeWG sync.WaitGroup
 	commitWG.Go(func() { _ = lis.Run(commitCtx) })
 	consumeWG.Go(func() {
-		if err := st.Run(consumeCtx, storeSub); err != nil && consumeCtx.Err() == nil {
+		if err := st.Run(consumeCtx, storeSub, engine); err != nil && consumeCtx.Err() == nil {
 			logger.Error("store projector stopped", "err", err)
+		}
+	})
+	consumeWG.Go(func() { _ = runner.Run(consumeCtx) })
+	if watcher != nil {
+		consumeWG.Go(func() {
+			if err := watcher.Run(consumeCtx); err != nil {
+				logger.Error("rule files are no longer watched; SIGHUP reloads them", "err", err)
+			}
+		})
+	}
+	// SIGHUP reloads the rule files; without rules it is ignored rather
+	// than ending hookd, its default.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	consumeWG.Go(func() {
+		for {
+			select {
+			case <-consumeCtx.Done():
+				return
+			case <-hup:
+				if watcher == nil {
+					logger.Info("SIGHUP: no rule files to reload")
+					continue
+				}
+				logger.Info("SIGHUP: reloading the rule files")
+				_ = watcher.Reload(consumeCtx) // logs why it failed
+			}
 		}
 	})
 
@@ -145,7 +202,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		}()
 	}
 	logger.Info("hookd listening", "hooks", hooksLn.Addr().String(), "admin", adminLn.Addr().String(),
-		"data", cfg.Data, "log", logCfg.Backend, "sources", len(cfg.Sources))
+		"data", cfg.Data, "log", logCfg.Backend, "sources", len(cfg.Sources), "rules", ruleCount(watcher))
 
 	var runErr error
 	select {
@@ -214,4 +271,12 @@ func newLogger(w interface{ Write([]byte) (int, error) }, format, level string) 
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// ruleCount returns how many rules w runs; 0 when nil.
+func ruleCount(w *rules.Watcher) int {
+	if w == nil {
+		return 0
+	}
+	return len(w.Current().Rules())
 }

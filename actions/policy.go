@@ -1,4 +1,4 @@
-package rules
+package actions
 
 import (
 	"errors"

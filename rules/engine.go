@@ -1,0 +1,183 @@
+package rules
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hookd/hookd/actions"
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/store"
+)
+
+var (
+	_ store.Evaluator = (*Engine)(nil)
+	_ State           = (*store.Tx)(nil)
+)
+
+// Engine is the "pipe": it evaluates the rules on every event the store's
+// projector stores for the first time, and turns each match into one action
+// job per action, written to the store's queue in the projector's
+// transaction, so that a crash neither loses nor repeats a decision. It is
+// the store.Evaluator that store.Run takes.
+//
+// For each match of a rule (Set.Eval, with the transaction as State, so
+// last and count see the events before this one in the log):
+//
+//   - a rule with once fires only for the first event of its key, ever
+//     (store.Tx.Once);
+//   - a rule with a cooldown fires only when it did not fire less than the
+//     cooldown before or after the event's time, per once key when it has
+//     one, else per rule (store.Tx.Cooldown);
+//   - when it fires, each action becomes an actions.Job whose Key is
+//     "rule/index/event-id", or "rule/index/once:key" for a rule with once,
+//     so that the queue holds one job per key whatever is replayed; its
+//     Target is the action kind's (actions.Lookup).
+//
+// A rule that fails on the event (Match.Err, an action type no package
+// registered, parameters that do not encode as JSON) is logged and counted
+// in hookd_rule_errors_total, and the other rules go on; only a failure of
+// the store fails Evaluate, so that the event is evaluated again.
+type Engine struct {
+	rules  func() *Set
+	logger *slog.Logger
+	m      *engineMetrics
+}
+
+// NewEngine returns an Engine that evaluates the Set that rules returns
+// when each event comes, such as a Watcher's Current. logger nil discards;
+// reg nil registers the metrics nowhere.
+func NewEngine(rules func() *Set, logger *slog.Logger, reg prometheus.Registerer) (*Engine, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	m, err := newEngineMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{rules: rules, logger: logger, m: m}, nil
+}
+
+// Evaluate implements store.Evaluator: it evaluates the current rules on e
+// and enqueues, in tx, the jobs of the rules that fire. It fails, and
+// writes nothing that will be kept, when the store fails or ctx ends.
+func (en *Engine) Evaluate(ctx context.Context, tx *store.Tx, e event.Event) error {
+	set := en.rules()
+	if set == nil || len(set.rules) == 0 {
+		return nil
+	}
+	matches, err := set.Eval(ctx, e, tx)
+	if err != nil {
+		return err
+	}
+	var eventJSON []byte // e's, made for the first job
+	for _, m := range matches {
+		name := m.Rule.Name
+		err := m.Err
+		var jobs []actions.Job
+		if err == nil && eventJSON == nil {
+			eventJSON, err = e.Marshal()
+		}
+		if err == nil {
+			jobs, err = en.jobs(m, e, eventJSON)
+		}
+		if err != nil {
+			en.m.errors.WithLabelValues(name).Inc()
+			en.logger.Error("rule failed on an event", "rule", name, "event", e.ID, "error", err)
+			continue
+		}
+		en.m.matches.WithLabelValues(name).Inc()
+		if m.Rule.Once != "" {
+			first, err := tx.Once(ctx, name, m.Key, e.ID)
+			if err != nil {
+				return fmt.Errorf("rule %q on event %s: %w", name, e.ID, err)
+			}
+			if !first {
+				en.m.skipped.WithLabelValues(name, "once").Inc()
+				continue
+			}
+		}
+		if m.Rule.Cooldown > 0 {
+			ok, err := tx.Cooldown(ctx, name, m.Key, e.Time, m.Rule.Cooldown, e.ID)
+			if err != nil {
+				return fmt.Errorf("rule %q on event %s: %w", name, e.ID, err)
+			}
+			if !ok {
+				en.m.skipped.WithLabelValues(name, "cooldown").Inc()
+				continue
+			}
+		}
+		if _, err := tx.Enqueue(ctx, jobs...); err != nil {
+			return fmt.Errorf("rule %q on event %s: %w", name, e.ID, err)
+		}
+	}
+	return nil
+}
+
+// jobs returns the jobs of match m on e, whose JSON is eventJSON.
+func (en *Engine) jobs(m Match, e event.Event, eventJSON []byte) ([]actions.Job, error) {
+	suffix := e.ID
+	if m.Rule.Once != "" {
+		suffix = "once:" + m.Key
+	}
+	jobs := make([]actions.Job, len(m.Actions))
+	for i, r := range m.Actions {
+		a := r.Action
+		kind, err := actions.Lookup(a.Type)
+		if err != nil {
+			return nil, fmt.Errorf("actions[%d]: %w", a.Index, err)
+		}
+		params, err := json.Marshal(r.Params)
+		if err != nil {
+			return nil, fmt.Errorf("actions[%d].%s: encode parameters: %w", a.Index, a.Type, err)
+		}
+		jobs[i] = actions.Job{
+			Key:     m.Rule.Name + "/" + strconv.Itoa(a.Index) + "/" + suffix,
+			Rule:    m.Rule.Name,
+			Index:   a.Index,
+			Action:  a.Type,
+			Target:  kind.Target(r.Params),
+			Params:  params,
+			Retry:   a.Retry.String(),
+			EventID: e.ID,
+			Event:   eventJSON,
+		}
+	}
+	return jobs, nil
+}
+
+// engineMetrics are the Engine's Prometheus collectors. They count
+// evaluations: a batch the projector retries after a store failure is
+// counted again.
+type engineMetrics struct {
+	matches, errors, skipped *prometheus.CounterVec
+}
+
+func newEngineMetrics(reg prometheus.Registerer) (*engineMetrics, error) {
+	m := &engineMetrics{
+		matches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookd_rule_matches_total",
+			Help: "Events a rule matched, by rule; those held back by once or cooldown are also in hookd_rule_skipped_total, the others made jobs.",
+		}, []string{"rule"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookd_rule_errors_total",
+			Help: "Events a rule failed on (an expression or template error, an unknown action), by rule: it neither fired nor did not.",
+		}, []string{"rule"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookd_rule_skipped_total",
+			Help: "Matches that made no job, by rule and reason: once (the key fired before) or cooldown.",
+		}, []string{"rule", "reason"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.matches, m.errors, m.skipped} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("register rule engine metrics: %w", err)
+			}
+		}
+	}
+	return m, nil
+}

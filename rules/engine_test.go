@@ -1,0 +1,220 @@
+package rules_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"slices"
+	"testing"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hookd/hookd/actions"
+	_ "github.com/hookd/hookd/actions/http"
+	_ "github.com/hookd/hookd/actions/log"
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/eventlog"
+	_ "github.com/hookd/hookd/eventlog/sqlite"
+	"github.com/hookd/hookd/rules"
+	"github.com/hookd/hookd/store"
+)
+
+// pipe appends events to a new SQLite log, in order, projects it into a
+// new store with the engine on set, reading inFlight messages at a time,
+// and returns the store's jobs, oldest first, and the engine's metrics.
+func pipe(t *testing.T, set *rules.Set, inFlight int, events ...event.Event) ([]actions.Job, *prometheus.Registry) {
+	t.Helper()
+	ctx := context.Background()
+	reg := prometheus.NewRegistry()
+	en, err := rules.NewEngine(func() *rules.Set { return set }, slog.New(slog.NewTextHandler(t.Output(), nil)), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	st, err := store.Open(ctx, store.Config{Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	msgs := make([]*message.Message, len(events))
+	for i, e := range events {
+		p, err := e.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs[i] = message.NewMessage(e.ID, p)
+	}
+	if _, err := log.Append(ctx, eventlog.TopicEvents, msgs); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := log.Subscriber("store", eventlog.InFlight(inFlight))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- st.Run(runCtx, sub, en) }()
+	waitFor(t, "every event projected", func() bool { return st.ProjectorStats().Events == uint64(len(events)) })
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	page, err := st.Jobs(ctx, store.JobQuery{Limit: store.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jobs []actions.Job
+	for _, j := range page.Jobs {
+		jobs = append(jobs, j.Job)
+	}
+	slices.Reverse(jobs)
+	return jobs, reg
+}
+
+// counter returns the value of the counter name with labels in reg.
+func counter(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, l := range m.GetLabel() {
+					found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
+				}
+				if !found {
+					continue metrics
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
+func keys(jobs []actions.Job) []string {
+	var out []string
+	for _, j := range jobs {
+		out = append(out, j.Key)
+	}
+	return out
+}
+
+// TestEngine runs the rules of testdata/engine on Mailjet events through
+// the real log and store.
+func TestEngine(t *testing.T) {
+	set, err := rules.Load(context.Background(), []string{"testdata/engine/rules.yaml"}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	me, bob := "api@mailjet.com", "bob@example.com"
+	sent := func(email string, msg json.Number, at int64) event.Event {
+		return mj(t, "sent", map[string]any{"email": email, "MessageID": msg, "time": at})
+	}
+	open := func(email string, msg json.Number, at int64) event.Event {
+		return mj(t, "open", map[string]any{"email": email, "MessageID": msg, "mj_campaign_id": 7257, "time": at})
+	}
+	blocked := func(email string, at int64) event.Event {
+		return mj(t, "blocked", map[string]any{"email": email, "time": at})
+	}
+	firstOpen := open(me, messageID, sentAt+3600)
+	surge, again := blocked("f@example.org", sentAt+180), blocked("r@example.org", sentAt+2*3600+180)
+	log := []event.Event{
+		sent(me, messageID, sentAt),
+		sent(bob, "111", sentAt),
+		firstOpen,                          // an hour after its send: fires
+		open(me, messageID, sentAt+2*3600), // a second open: once already fired
+		open(bob, "111", sentAt+25*3600),   // more than a day after its send
+		sent("a@example.org", "1", sentAt),
+		sent("b@example.org", "2", sentAt),
+		sent("c@example.org", "3", sentAt),
+		blocked("d@example.org", sentAt+60),  // 0 blocks before it of 3 sends
+		blocked("e@example.org", sentAt+120), // 1
+		surge,                                // 2 > 0.6*3: fires
+		blocked("g@example.org", sentAt+240), // 3: within the cooldown
+		sent("x@example.org", "4", sentAt+2*3600),
+		sent("y@example.org", "5", sentAt+2*3600),
+		sent("z@example.org", "6", sentAt+2*3600),
+		blocked("p@example.org", sentAt+2*3600+60),
+		blocked("q@example.org", sentAt+2*3600+120),
+		again,               // two hours after the first surge: fires
+		mj(t, "click", nil), // a rule whose template fails
+		mj(t, "spam", nil),  // a rule whose action no package registered
+	}
+
+	jobs, reg := pipe(t, set, store.Batch, log...)
+	once := "once:api@mailjet.com/7257"
+	want := []string{
+		"discount-for-early-openers/0/" + once,
+		"discount-for-early-openers/1/" + once,
+		"blocked-surge/0/" + surge.ID,
+		"blocked-surge/0/" + again.ID,
+	}
+	if got := keys(jobs); !slices.Equal(got, want) {
+		t.Fatalf("jobs %v\nwant %v", got, want)
+	}
+
+	logJob, httpJob := jobs[0], jobs[1]
+	if logJob.Action != "log" || logJob.Target != "log" || string(logJob.Params) != `{"message":"discount for api@mailjet.com"}` ||
+		logJob.Retry != actions.DefaultRetry || logJob.EventID != firstOpen.ID || logJob.Status != actions.Pending {
+		t.Errorf("log job = %+v", logJob)
+	}
+	if httpJob.Action != "http" || httpJob.Index != 1 || httpJob.Target != "http POST https://shop.example.com/discounts" ||
+		httpJob.Retry != "5x10s" || httpJob.Rule != "discount-for-early-openers" {
+		t.Errorf("http job = %+v", httpJob)
+	}
+	if e, err := event.Unmarshal(httpJob.Event); err != nil || e.ID != firstOpen.ID || e.MessageID != string(messageID) || !e.Time.Equal(firstOpen.Time) {
+		t.Errorf("job event = %+v, %v; want the open", e, err)
+	}
+
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"hookd_rule_matches_total", []string{"rule", "discount-for-early-openers"}, 2},
+		{"hookd_rule_skipped_total", []string{"rule", "discount-for-early-openers", "reason", "once"}, 1},
+		{"hookd_rule_matches_total", []string{"rule", "blocked-surge"}, 3},
+		{"hookd_rule_skipped_total", []string{"rule", "blocked-surge", "reason", "cooldown"}, 1},
+		{"hookd_rule_errors_total", []string{"rule", "bad-template"}, 1},
+		{"hookd_rule_errors_total", []string{"rule", "unknown-action"}, 1},
+	} {
+		if got := counter(t, reg, c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+
+	// The log projected one message at a time decides the same way.
+	one, _ := pipe(t, set, 1, log...)
+	if got := keys(one); !slices.Equal(got, want) {
+		t.Errorf("one message at a time: jobs %v\nwant %v", got, want)
+	}
+}
+
+// TestEngineNoRules checks that an engine with no rules, or an empty set,
+// enqueues nothing.
+func TestEngineNoRules(t *testing.T) {
+	empty, err := rules.Load(context.Background(), nil, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := mj(t, "open", nil)
+	for _, set := range []*rules.Set{nil, empty} {
+		if jobs, _ := pipe(t, set, store.Batch, e); len(jobs) != 0 {
+			t.Errorf("jobs %v, want none", keys(jobs))
+		}
+	}
+}

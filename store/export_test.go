@@ -1,0 +1,21 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+)
+
+// Update runs fn in a write transaction, as the projector runs an
+// Evaluator but on no event in particular, commits it, and wakes runners
+// when fn enqueued jobs. It lets tests drive a Tx directly.
+func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
+	var t *Tx
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		t = newTx(tx)
+		return fn(t)
+	})
+	if err == nil && t.enqueued > 0 {
+		s.wakeRunners()
+	}
+	return err
+}

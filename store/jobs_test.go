@@ -1,0 +1,318 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/hookd/hookd/actions"
+	"github.com/hookd/hookd/store"
+)
+
+// claim claims up to limit jobs at now for owner, with a lease of a
+// minute.
+func claim(t *testing.T, st *store.Store, owner string, now time.Time, limit int) []actions.Job {
+	t.Helper()
+	jobs, err := st.Claim(context.Background(), owner, now, limit, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jobs
+}
+
+// events returns the event ids of jobs, in order.
+func events(jobs []actions.Job) []string {
+	out := []string{}
+	for _, j := range jobs {
+		out = append(out, j.EventID)
+	}
+	return out
+}
+
+// jobByEvent returns the one job of event e.
+func jobByEvent(t *testing.T, st *store.Store, e string) store.JobRecord {
+	t.Helper()
+	page, err := st.Jobs(context.Background(), store.JobQuery{EventID: e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Jobs) != 1 {
+		t.Fatalf("%d jobs for event %s, want 1", len(page.Jobs), e)
+	}
+	return page.Jobs[0]
+}
+
+func TestQueueClaim(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	enqueue(t, st, job("r", "a1", "a"), job("r", "a2", "a"), job("r", "b1", "b"))
+	enqueue(t, st, job("r", "c1", "c"))
+	now := time.Now().Add(time.Millisecond)
+
+	got := claim(t, st, "me", now, 2)
+	if want := []string{"a1", "b1"}; !slices.Equal(events(got), want) {
+		t.Fatalf("first claim = %v, want %v: the oldest due job of each target, oldest first, up to the limit", events(got), want)
+	}
+	for _, j := range got {
+		if j.Status != actions.Running || j.Attempts != 1 || string(j.Params) != `{"n":12345678901234567890}` || j.Retry != "3x10ms" {
+			t.Errorf("claimed %+v: want running, attempt 1, params and retry intact", j)
+		}
+	}
+	if got := claim(t, st, "me", now, 10); !slices.Equal(events(got), []string{"c1"}) {
+		t.Fatalf("second claim = %v, want [c1]: a and b are running", events(got))
+	}
+	if got := claim(t, st, "you", now, 10); len(got) != 0 {
+		t.Fatalf("claim with every target running = %v, want none", events(got))
+	}
+
+	a1 := jobByEvent(t, st, "a1")
+	if err := st.Succeed(ctx, a1.ID, "you", time.Millisecond); !errors.Is(err, store.ErrNotHeld) {
+		t.Errorf("Succeed by another owner = %v, want ErrNotHeld", err)
+	}
+	if err := st.Succeed(ctx, a1.ID, "me", 3*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Succeed(ctx, a1.ID, "me", time.Millisecond); !errors.Is(err, store.ErrNotHeld) {
+		t.Errorf("Succeed of a job done = %v, want ErrNotHeld", err)
+	}
+	rec, err := st.Job(ctx, a1.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Status != actions.Done || len(rec.History) != 1 || rec.History[0].Attempt != 1 ||
+		rec.History[0].Took != 3*time.Millisecond || rec.History[0].Error != "" {
+		t.Errorf("job done = %+v", rec)
+	}
+	if got := claim(t, st, "me", now, 10); !slices.Equal(events(got), []string{"a2"}) {
+		t.Fatalf("claim after a1 is done = %v, want [a2]", events(got))
+	}
+
+	for _, e := range []string{"a2", "c1"} {
+		if err := st.Succeed(ctx, jobByEvent(t, st, e).ID, "me", time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A job is not claimed before it is due.
+	b1 := jobByEvent(t, st, "b1")
+	if err := st.Fail(ctx, b1.ID, "me", time.Millisecond, "down", now.Add(time.Hour), false); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim(t, st, "me", now.Add(time.Minute), 10); len(got) != 0 {
+		t.Fatalf("claim before the retry is due = %v, want none", events(got))
+	}
+	got = claim(t, st, "me", now.Add(time.Hour), 10)
+	if len(got) != 1 || got[0].EventID != "b1" || got[0].Attempts != 2 || got[0].LastError != "down" {
+		t.Fatalf("claim when the retry is due = %+v, want b1, attempt 2, last error down", got)
+	}
+
+	if _, err := st.Job(ctx, 999); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Job(999) = %v, want ErrNotFound", err)
+	}
+}
+
+// TestQueueLease checks that a job whose runner died is claimed again when
+// its lease expires, before any other job of its target, and that the
+// runner that lost it can no longer record it.
+func TestQueueLease(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	enqueue(t, st, job("r", "a1", "a"), job("r", "a2", "a"))
+	now := time.Now().Add(time.Millisecond)
+	first := claim(t, st, "dead", now, 10)
+	if !slices.Equal(events(first), []string{"a1"}) {
+		t.Fatalf("claim = %v", events(first))
+	}
+	if got := claim(t, st, "alive", now.Add(59*time.Second), 10); len(got) != 0 {
+		t.Fatalf("claim within the lease = %v, want none", events(got))
+	}
+	got := claim(t, st, "alive", now.Add(time.Minute), 10)
+	if len(got) != 1 || got[0].ID != first[0].ID || got[0].Attempts != 2 {
+		t.Fatalf("claim after the lease = %+v, want a1 again at attempt 2, and not a2 beside it", got)
+	}
+	if err := st.Fail(ctx, first[0].ID, "dead", time.Second, "late", now, false); !errors.Is(err, store.ErrNotHeld) {
+		t.Errorf("Fail by the owner whose lease expired = %v, want ErrNotHeld", err)
+	}
+	if err := st.Succeed(ctx, first[0].ID, "alive", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim(t, st, "alive", now.Add(time.Minute), 10); !slices.Equal(events(got), []string{"a2"}) {
+		t.Fatalf("claim after a1 is done = %v, want [a2]", events(got))
+	}
+}
+
+// TestQueueDeadLetters checks that a dead job suspends its target, whose
+// other jobs wait, until the target is resumed; and that a dead letter can
+// be retried.
+func TestQueueDeadLetters(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	enqueue(t, st, job("r", "a1", "a"), job("r", "a2", "a"), job("r", "b1", "b"))
+	woken(st)
+	now := time.Now().Add(time.Millisecond)
+	got := claim(t, st, "me", now, 10)
+	if !slices.Equal(events(got), []string{"a1", "b1"}) {
+		t.Fatalf("claim = %v", events(got))
+	}
+	a1, b1 := got[0], got[1]
+	if err := st.Fail(ctx, a1.ID, "me", time.Second, "gone", time.Time{}, true); err != nil {
+		t.Fatal(err)
+	}
+
+	targets, err := st.Targets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(targets) != 2 {
+		t.Fatalf("targets = %+v", targets)
+	}
+	a, b := targets[0], targets[1]
+	if a.Name != "a" || !a.Suspended || a.SuspendedAt.IsZero() || a.Reason == "" || a.Pending != 1 || a.Running != 0 || a.Dead != 1 {
+		t.Errorf("target a = %+v, want suspended with 1 pending and 1 dead", a)
+	}
+	if b.Name != "b" || b.Suspended || b.Running != 1 {
+		t.Errorf("target b = %+v, want 1 running", b)
+	}
+	if err := st.Succeed(ctx, b1.ID, "me", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim(t, st, "me", now.Add(time.Hour), 10); len(got) != 0 {
+		t.Fatalf("claim with a suspended = %v, want none", events(got))
+	}
+
+	dead, err := st.DeadLetters(ctx, 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dead.Jobs) != 1 || dead.Jobs[0].ID != a1.ID || dead.Jobs[0].LastError != "gone" ||
+		len(dead.Jobs[0].History) != 1 || dead.Jobs[0].History[0].Error != "gone" {
+		t.Fatalf("dead letters = %+v", dead)
+	}
+
+	if err := st.ResumeTarget(ctx, 999); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ResumeTarget(999) = %v, want ErrNotFound", err)
+	}
+	if woken(st) {
+		t.Fatal("woken before the target was resumed")
+	}
+	if err := st.ResumeTarget(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if !woken(st) {
+		t.Error("not woken when the target was resumed")
+	}
+	if got := claim(t, st, "me", now.Add(time.Hour), 10); !slices.Equal(events(got), []string{"a2"}) {
+		t.Fatalf("claim after resume = %v, want [a2]; a1 stays dead", events(got))
+	}
+	a2 := jobByEvent(t, st, "a2")
+	if err := st.Succeed(ctx, a2.ID, "me", time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := st.RetryDeadLetter(ctx, a2.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("RetryDeadLetter of a job done = %v, want ErrNotFound", err)
+	}
+	if err := st.RetryDeadLetter(ctx, a1.ID); err != nil {
+		t.Fatal(err)
+	}
+	if !woken(st) {
+		t.Error("not woken when a dead letter was retried")
+	}
+	got = claim(t, st, "me", time.Now().Add(time.Millisecond), 10)
+	if len(got) != 1 || got[0].ID != a1.ID || got[0].Attempts != 1 {
+		t.Fatalf("claim after retry = %+v, want a1 at attempt 1", got)
+	}
+	if dead, err := st.DeadLetters(ctx, 0, ""); err != nil || len(dead.Jobs) != 0 {
+		t.Errorf("dead letters after retry = %+v, %v; want none", dead, err)
+	}
+}
+
+func TestQueueListings(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	var all []actions.Job
+	for i, e := range []string{"e1", "e2", "e3", "e4", "e5"} {
+		r := "r"
+		if i%2 == 1 {
+			r = "s"
+		}
+		all = append(all, job(r, e, e))
+	}
+	enqueue(t, st, all...)
+	now := time.Now().Add(time.Millisecond)
+	for _, j := range claim(t, st, "me", now, 10) {
+		if err := st.Fail(ctx, j.ID, "me", 0, "no", time.Time{}, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	list := func(q store.JobQuery) []string {
+		t.Helper()
+		var got []string
+		for {
+			page, err := st.Jobs(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, j := range page.Jobs {
+				got = append(got, j.EventID)
+			}
+			if page.Next == "" {
+				return got
+			}
+			q.Cursor = page.Next
+		}
+	}
+	tests := []struct {
+		name string
+		q    store.JobQuery
+		want []string
+	}{
+		{"all, newest first, by pages", store.JobQuery{Limit: 2}, []string{"e5", "e4", "e3", "e2", "e1"}},
+		{"by rule", store.JobQuery{Rule: "s"}, []string{"e4", "e2"}},
+		{"by event", store.JobQuery{EventID: "e3"}, []string{"e3"}},
+		{"by status", store.JobQuery{Status: actions.Dead, Limit: 1}, []string{"e5", "e4", "e3", "e2", "e1"}},
+		{"by target", store.JobQuery{Target: "e2"}, []string{"e2"}},
+		{"none", store.JobQuery{Status: actions.Pending}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := list(tt.q); !slices.Equal(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+
+	var dead []string
+	cursor := ""
+	for {
+		page, err := st.DeadLetters(ctx, 2, cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, j := range page.Jobs {
+			dead = append(dead, j.EventID)
+		}
+		if cursor = page.Next; cursor == "" {
+			break
+		}
+	}
+	slices.Sort(dead)
+	if want := []string{"e1", "e2", "e3", "e4", "e5"}; !slices.Equal(dead, want) {
+		t.Errorf("dead letters by pages = %v, want each of %v once", dead, want)
+	}
+
+	for _, q := range []store.JobQuery{{Status: "lost"}, {Limit: -1}, {Cursor: "nonsense"}} {
+		if _, err := st.Jobs(ctx, q); !errors.Is(err, store.ErrInvalidQuery) {
+			t.Errorf("Jobs(%+v) = %v, want ErrInvalidQuery", q, err)
+		}
+	}
+	page, err := st.DeadLetters(ctx, 2, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Jobs(ctx, store.JobQuery{Cursor: page.Next}); !errors.Is(err, store.ErrInvalidQuery) {
+		t.Errorf("Jobs with a dead letters cursor = %v, want ErrInvalidQuery", err)
+	}
+}

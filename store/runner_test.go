@@ -1,0 +1,227 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hookd/hookd/actions"
+	_ "github.com/hookd/hookd/actions/http"
+	"github.com/hookd/hookd/store"
+)
+
+// runRunner runs an actions.Runner on st until the test ends.
+func runRunner(t *testing.T, st *store.Store) {
+	t.Helper()
+	r, err := actions.NewRunner(st, actions.RunnerConfig{Poll: 20 * time.Millisecond, Workers: 4},
+		slog.New(slog.NewTextHandler(t.Output(), nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Runner.Run = %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("Runner.Run did not return")
+		}
+	})
+}
+
+// status returns the status of job id.
+func status(t *testing.T, st *store.Store, id int64) string {
+	t.Helper()
+	j, err := st.Job(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j.Status
+}
+
+// countingKind is an action kind that counts its calls by job key.
+type countingKind struct {
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (*countingKind) Validate(map[string]any) error { return nil }
+func (*countingKind) Target(map[string]any) string  { return "counting" }
+func (k *countingKind) Action() actions.Action      { return k }
+func (k *countingKind) Do(_ context.Context, call actions.Call) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.calls[call.Key]++
+	return nil
+}
+
+var counting = func() *countingKind {
+	k := &countingKind{calls: map[string]int{}}
+	actions.Register("store-test-counting", k)
+	return k
+}()
+
+// TestRunnerRunsOnce runs a job through the real queue: it is done after
+// one call, and enqueueing its key again does not run it again.
+func TestRunnerRunsOnce(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	runRunner(t, st)
+	j := job("once", "e1", "counting")
+	j.Action = "store-test-counting"
+	enqueue(t, st, j)
+	id := jobByEvent(t, st, "e1").ID
+	waitFor(t, "the job is done", func() bool { return status(t, st, id) == actions.Done })
+	if n := enqueue(t, st, j); n != 0 {
+		t.Fatalf("the key of a job done was enqueued again (%d)", n)
+	}
+	// Once a job enqueued later is done, the runner has claimed since: the
+	// first would have run again by then, were it claimable.
+	k := job("once", "e2", "counting")
+	k.Action = "store-test-counting"
+	enqueue(t, st, k)
+	waitFor(t, "the second job is done", func() bool { return status(t, st, jobByEvent(t, st, "e2").ID) == actions.Done })
+	counting.mu.Lock()
+	defer counting.mu.Unlock()
+	if n := counting.calls[j.Key]; n != 1 {
+		t.Errorf("the job ran %d times, want 1", n)
+	}
+	if rec, err := st.Job(context.Background(), id); err != nil || len(rec.History) != 1 {
+		t.Errorf("Job = %+v, %v; want one attempt", rec, err)
+	}
+}
+
+// flaky is an HTTP server that answers 500 to its first failures requests,
+// and to all of them while down is set, then 200, and counts the
+// successful requests by Idempotency-Key.
+type flaky struct {
+	*httptest.Server
+	failures atomic.Int64
+	down     atomic.Bool
+	mu       sync.Mutex
+	done     map[string]int
+	requests atomic.Int64
+}
+
+func newFlaky(t *testing.T, failures int64) *flaky {
+	f := &flaky{done: map[string]int{}}
+	f.failures.Store(failures)
+	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.requests.Add(1)
+		if f.down.Load() || f.failures.Add(-1) >= 0 {
+			http.Error(w, "down", http.StatusInternalServerError)
+			return
+		}
+		f.mu.Lock()
+		f.done[r.Header.Get("Idempotency-Key")]++
+		f.mu.Unlock()
+	}))
+	t.Cleanup(f.Close)
+	return f
+}
+
+func (f *flaky) succeeded(key string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.done[key]
+}
+
+// httpJob returns a job posting to url for event e.
+func httpJob(t *testing.T, url, e, retry string) actions.Job {
+	t.Helper()
+	ps := map[string]any{"url": url, "body": map[string]any{"event": e}}
+	params, err := json.Marshal(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kind, err := actions.Lookup("http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return actions.Job{
+		Key: "alert/0/" + e, Rule: "alert", Action: "http", Target: kind.Target(ps),
+		Params: params, Retry: retry, EventID: e,
+	}
+}
+
+// TestRunnerRecovers checks that a target failing a few times and then
+// recovering gets the job exactly once.
+func TestRunnerRecovers(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	srv := newFlaky(t, 3)
+	runRunner(t, st)
+	j := httpJob(t, srv.URL, "e1", "5x10ms")
+	enqueue(t, st, j)
+	id := jobByEvent(t, st, "e1").ID
+	waitFor(t, "the job is done", func() bool { return status(t, st, id) == actions.Done })
+	if n := srv.succeeded(j.Key); n != 1 || srv.requests.Load() != 4 {
+		t.Errorf("the target took the job %d times in %d requests, want once in 4", n, srv.requests.Load())
+	}
+	rec, err := st.Job(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Attempts != 4 || len(rec.History) != 4 || rec.History[0].Error == "" || rec.History[3].Error != "" {
+		t.Errorf("job = %+v, want 4 attempts, 3 failed", rec)
+	}
+}
+
+// TestRunnerDeadTarget checks that a job whose target keeps failing ends
+// dead with the target suspended; that the target's later jobs wait while
+// others run; and that after ResumeTarget and RetryDeadLetter they all run.
+func TestRunnerDeadTarget(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	down := newFlaky(t, 0)
+	down.down.Store(true)
+	up := newFlaky(t, 0)
+	runRunner(t, st)
+
+	first := httpJob(t, down.URL, "e1", "2x10ms")
+	enqueue(t, st, first)
+	id := jobByEvent(t, st, "e1").ID
+	waitFor(t, "the job is dead", func() bool { return status(t, st, id) == actions.Dead })
+	if n := down.requests.Load(); n != 3 {
+		t.Errorf("%d requests, want 3: one and 2 retries", n)
+	}
+	targets, err := st.Targets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(targets) != 1 || !targets[0].Suspended || targets[0].Dead != 1 {
+		t.Fatalf("targets = %+v, want one suspended with one dead job", targets)
+	}
+
+	// Enqueued together, the job of the healthy target is done while the
+	// suspended one's waits: one claim would have taken both.
+	later, other := httpJob(t, down.URL, "e2", "2x10ms"), httpJob(t, up.URL, "e3", "2x10ms")
+	enqueue(t, st, later, other)
+	waitFor(t, "the other target's job is done", func() bool { return status(t, st, jobByEvent(t, st, "e3").ID) == actions.Done })
+	laterID := jobByEvent(t, st, "e2").ID
+	if s := status(t, st, laterID); s != actions.Pending || down.requests.Load() != 3 {
+		t.Fatalf("the suspended target's job is %s after %d requests, want pending after 3", s, down.requests.Load())
+	}
+
+	down.down.Store(false)
+	if err := st.ResumeTarget(ctx, targets[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the waiting job is done", func() bool { return status(t, st, laterID) == actions.Done })
+	if err := st.RetryDeadLetter(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the dead letter is done", func() bool { return status(t, st, id) == actions.Done })
+	if down.succeeded(first.Key) != 1 || down.succeeded(later.Key) != 1 {
+		t.Errorf("the target took the jobs %d and %d times, want once each", down.succeeded(first.Key), down.succeeded(later.Key))
+	}
+}

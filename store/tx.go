@@ -1,0 +1,302 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/hookd/hookd/actions"
+	"github.com/hookd/hookd/event"
+)
+
+// Evaluator decides what a newly projected event triggers, inside the
+// projector's transaction: the rules engine implements it.
+//
+// The projector (Run) calls Evaluate once for each event it stores for the
+// first time, in log order, after storing the whole batch and before
+// committing it; an event that was already in the store (a redelivery
+// after a commit, a replay) is not evaluated again, since the decisions it
+// led to were committed with it. What Evaluate writes through tx (once
+// keys, cooldown firings, jobs) commits or rolls back with the events, so a
+// crash between a decision and its jobs neither loses nor repeats them.
+//
+// An error rolls the whole batch back: its messages are delivered again and
+// evaluated again, so it should mean that the answer is unknown (the
+// database failed, ctx ended), not that the event is bad. Evaluate is
+// called from one goroutine at a time; tx is valid only during the call.
+// Events stored with Insert rather than by the projector are not
+// evaluated, then or later.
+type Evaluator interface {
+	Evaluate(ctx context.Context, tx *Tx, e event.Event) error
+}
+
+// Tx is the projector's write transaction as an Evaluator sees it: rule
+// state as of the event evaluated (it implements rules.State), once and
+// cooldown bookkeeping, and the action queue. It is valid only during the
+// Evaluate call it was passed to, and is not safe for concurrent use.
+//
+// Its answers are as of an event e: the events stored before e (a smaller
+// seq: for the projector, earlier in the log) whose time is not after
+// e.Time, never e itself. An event that is not in the store sees every
+// stored event not later than it.
+type Tx struct {
+	tx *sql.Tx
+
+	// cur is the event being evaluated, whose seq the projector knows.
+	cur struct {
+		id  string
+		seq int64
+	}
+	// stmts are the statements prepared in tx, by their SQL.
+	stmts map[string]*sql.Stmt
+	// enqueued counts the jobs inserted, so that a commit wakes runners.
+	enqueued int
+	// targets are those Enqueue made sure of in tx.
+	targets map[string]bool
+}
+
+func newTx(tx *sql.Tx) *Tx { return &Tx{tx: tx} }
+
+// at makes the event id, stored at seq, the one evaluated.
+func (t *Tx) at(id string, seq int64) {
+	t.cur.id, t.cur.seq = id, seq
+}
+
+// stmt returns query prepared in the transaction. Statements are prepared
+// once per transaction: a batch evaluates many events with the same few
+// queries.
+func (t *Tx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := t.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := t.tx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if t.stmts == nil {
+		t.stmts = map[string]*sql.Stmt{}
+	}
+	t.stmts[query] = st
+	return st, nil
+}
+
+// stateValue returns the column of field, one of the fields last and count
+// compare (rules.State), and e's value of it as stored. Only these column
+// names are ever written into the SQL text.
+func stateValue(e event.Event, field string) (col, value string, err error) {
+	switch field {
+	case "email":
+		return "email", strings.ToLower(e.Email), nil
+	case "domain":
+		return "domain", strings.ToLower(e.Domain), nil
+	case "message_id":
+		return "message_id", e.MessageID, nil
+	case "campaign":
+		return "campaign", e.Campaign, nil
+	case "source":
+		return "source", e.Source, nil
+	}
+	return "", "", fmt.Errorf("unknown field %q: want email, domain, message_id, campaign or source", field)
+}
+
+// seqOf returns the seq before which e's answers look: its own, or past
+// every stored event when it is not stored.
+func (t *Tx) seqOf(ctx context.Context, e event.Event) (int64, error) {
+	if e.ID == t.cur.id && t.cur.id != "" {
+		return t.cur.seq, nil
+	}
+	st, err := t.stmt(ctx, `SELECT seq FROM events WHERE id = ?`)
+	if err != nil {
+		return 0, err
+	}
+	var seq int64
+	err = st.QueryRowContext(ctx, e.ID).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return math.MaxInt64, nil
+	}
+	return seq, err
+}
+
+// Last returns the latest event of type typ, stored before e and not later
+// than e.Time, whose field equals e's, the later-stored of two with the
+// same time; nil and no error when there is none. field is email, domain,
+// message_id, campaign or source, compared exactly (email and domain
+// lower-cased, as stored); an empty value matches nothing. It implements
+// rules.State.
+func (t *Tx) Last(ctx context.Context, e event.Event, typ, field string) (*event.Event, error) {
+	col, v, err := stateValue(e, field)
+	if err != nil {
+		return nil, fmt.Errorf("last %s by %s: %w", typ, field, err)
+	}
+	if v == "" {
+		return nil, nil
+	}
+	seq, err := t.seqOf(ctx, e)
+	if err != nil {
+		return nil, fmt.Errorf("last %s by %s: %w", typ, field, err)
+	}
+	st, err := t.stmt(ctx, `SELECT `+eventColumns+` FROM events
+		WHERE `+col+` = ? AND type = ? AND time_ns <= ? AND seq < ?
+		ORDER BY time_ns DESC, seq DESC LIMIT 1`)
+	if err != nil {
+		return nil, fmt.Errorf("last %s by %s: %w", typ, field, err)
+	}
+	last, _, err := scanEvent(st.QueryRowContext(ctx, v, typ, encodeTime(e.Time), seq))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("last %s by %s: %w", typ, field, err)
+	}
+	return &last, nil
+}
+
+// Count returns how many events of type typ, stored before e, whose field
+// equals e's, have a time in (e.Time-window, e.Time]. field is as for Last;
+// window must be positive. It implements rules.State.
+func (t *Tx) Count(ctx context.Context, e event.Event, typ, field string, window time.Duration) (int, error) {
+	col, v, err := stateValue(e, field)
+	if err == nil && window <= 0 {
+		err = fmt.Errorf("window %s is not positive", window)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("count %s by %s: %w", typ, field, err)
+	}
+	if v == "" {
+		return 0, nil
+	}
+	seq, err := t.seqOf(ctx, e)
+	if err != nil {
+		return 0, fmt.Errorf("count %s by %s: %w", typ, field, err)
+	}
+	st, err := t.stmt(ctx, `SELECT COUNT(*) FROM events
+		WHERE `+col+` = ? AND type = ? AND time_ns > ? AND time_ns <= ? AND seq < ?`)
+	if err != nil {
+		return 0, fmt.Errorf("count %s by %s: %w", typ, field, err)
+	}
+	var n int
+	if err := st.QueryRowContext(ctx, v, typ, encodeTime(e.Time.Add(-window)), encodeTime(e.Time), seq).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count %s by %s: %w", typ, field, err)
+	}
+	return n, nil
+}
+
+// Once records that the rule fired for key, and reports whether this is
+// the first time: true when no event recorded rule and key before, or when
+// the one that did is eventID (the same event evaluated again), so that a
+// rule with once fires at most once per key, forever.
+func (t *Tx) Once(ctx context.Context, rule, key, eventID string) (first bool, err error) {
+	ins, err := t.stmt(ctx, `INSERT INTO rule_once (rule, key, event_id) VALUES (?, ?, ?)
+		ON CONFLICT (rule, key) DO NOTHING`)
+	if err == nil {
+		_, err = ins.ExecContext(ctx, rule, key, eventID)
+	}
+	var by string
+	if err == nil {
+		var sel *sql.Stmt
+		if sel, err = t.stmt(ctx, `SELECT event_id FROM rule_once WHERE rule = ? AND key = ?`); err == nil {
+			err = sel.QueryRowContext(ctx, rule, key).Scan(&by)
+		}
+	}
+	if err != nil {
+		return false, fmt.Errorf("once %q of rule %q: %w", key, rule, err)
+	}
+	return by == eventID, nil
+}
+
+// Cooldown reports whether the rule may fire for key (the once key, or ""
+// for the whole rule) at time at, by event eventID, and records the firing
+// when it may. It may when no other event fired it for key less than
+// window before or after at, in event time: firings of one rule and key are
+// at least window apart, whatever order their events arrive in, and events
+// of the same time fire once. The same event evaluated again may fire
+// again, without a second record.
+func (t *Tx) Cooldown(ctx context.Context, rule, key string, at time.Time, window time.Duration, eventID string) (ok bool, err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("cooldown of rule %q, key %q: %w", rule, key, err)
+		}
+	}()
+	sel, err := t.stmt(ctx, `SELECT COUNT(*) FROM rule_firings
+		WHERE rule = ? AND key = ? AND time_ns > ? AND time_ns < ? AND event_id <> ?`)
+	if err != nil {
+		return false, err
+	}
+	var n int
+	if err := sel.QueryRowContext(ctx, rule, key, encodeTime(at.Add(-window)), encodeTime(at.Add(window)), eventID).Scan(&n); err != nil {
+		return false, err
+	}
+	if n > 0 {
+		return false, nil
+	}
+	ins, err := t.stmt(ctx, `INSERT INTO rule_firings (rule, key, time_ns, event_id) VALUES (?, ?, ?, ?)
+		ON CONFLICT (rule, key, event_id) DO NOTHING`)
+	if err != nil {
+		return false, err
+	}
+	if _, err := ins.ExecContext(ctx, rule, key, encodeTime(at), eventID); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// Enqueue adds jobs to the action queue, Pending and due now, skipping any
+// whose Key is already there (whatever its status: a key runs at most
+// once, ever), and returns how many it added. Of each job it reads Key
+// (required), Rule, Index, Action, Target, Params, Retry, EventID and
+// Event. Runners are woken once the transaction commits.
+func (t *Tx) Enqueue(ctx context.Context, jobs ...actions.Job) (inserted int, err error) {
+	if len(jobs) == 0 {
+		return 0, nil
+	}
+	target, err := t.stmt(ctx, `INSERT INTO targets (target) VALUES (?) ON CONFLICT (target) DO NOTHING`)
+	if err != nil {
+		return 0, fmt.Errorf("enqueue jobs: %w", err)
+	}
+	job, err := t.stmt(ctx, `INSERT INTO jobs
+		(key, rule, idx, action, target, params, retry, event_id, event, status, next_ns, created_ns, updated_ns)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (key) DO NOTHING`)
+	if err != nil {
+		return 0, fmt.Errorf("enqueue jobs: %w", err)
+	}
+	now := encodeTime(time.Now())
+	for _, j := range jobs {
+		if j.Key == "" {
+			return inserted, fmt.Errorf("enqueue job of rule %q: no key", j.Rule)
+		}
+		if !t.targets[j.Target] {
+			if _, err := target.ExecContext(ctx, j.Target); err != nil {
+				return inserted, fmt.Errorf("enqueue job %s: %w", j.Key, err)
+			}
+			if t.targets == nil {
+				t.targets = map[string]bool{}
+			}
+			t.targets[j.Target] = true
+		}
+		res, err := job.ExecContext(ctx, j.Key, j.Rule, j.Index, j.Action, j.Target, jsonText(j.Params), j.Retry,
+			j.EventID, string(j.Event), actions.Pending, now, now, now)
+		if err != nil {
+			return inserted, fmt.Errorf("enqueue job %s: %w", j.Key, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return inserted, fmt.Errorf("enqueue job %s: %w", j.Key, err)
+		} else if n > 0 {
+			inserted++
+			t.enqueued++
+		}
+	}
+	return inserted, nil
+}
+
+// jsonText returns raw as stored: "null" when empty.
+func jsonText(raw []byte) string {
+	if len(raw) == 0 {
+		return "null"
+	}
+	return string(raw)
+}
