@@ -1,6 +1,7 @@
-// Package api is the admin HTTP API over the store: events, counts over time
-// and quarantined bodies, as JSON. It is a top-level package, not part of
-// listener or store, because the dashboard and the CLI share it.
+// Package api is the admin HTTP API over the store and the rules: events,
+// counts over time, quarantined bodies, the running rules and the action
+// jobs, as JSON. It is a top-level package, not part of listener or store,
+// because the dashboard and the CLI share it.
 //
 // Handlers answer client mistakes with an *echo.HTTPError (400 naming the
 // parameter, 404) and return other errors wrapped, leaving it to the echo
@@ -23,29 +24,55 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hookd/hookd/rules"
 	"github.com/hookd/hookd/store"
 )
 
 // Register adds the API's routes to g, which the caller mounts (at /api) and
 // guards:
 //
-//	GET /events        events, newest first
-//	GET /events/:id    one event
-//	GET /stats         event counts per time bucket
-//	GET /quarantine    quarantined bodies, newest first
+//	GET  /events                    events, newest first
+//	GET  /events/:id                one event
+//	GET  /stats                     event counts per time bucket
+//	GET  /quarantine                quarantined bodies, newest first
+//	GET  /rules                     the running rules and load errors
+//	GET  /jobs                      action jobs, newest first
+//	GET  /jobs/:id                  one job with its attempts
+//	GET  /deadletters               dead jobs, most recently dead first
+//	POST /deadletters/:id/retry     run a dead job again
+//	GET  /targets                   targets and their suspension
+//	POST /targets/:id/resume        lift a target's suspension
 //
 // The doc comment of each route's handler in this package states its
 // parameters and its JSON.
-func Register(g *echo.Group, st *store.Store) {
-	h := &handler{st: st}
+func Register(g *echo.Group, d Deps) {
+	h := &handler{st: d.Store, rulesStatus: d.Rules}
 	g.GET("/events", h.events)
 	g.GET("/events/:id", h.event)
 	g.GET("/stats", h.stats)
 	g.GET("/quarantine", h.quarantine)
+	g.GET("/rules", h.rules)
+	g.GET("/jobs", h.jobs)
+	g.GET("/jobs/:id", h.job)
+	g.GET("/deadletters", h.deadLetters)
+	g.POST("/deadletters/:id/retry", h.retryDeadLetter)
+	g.GET("/targets", h.targets)
+	g.POST("/targets/:id/resume", h.resumeTarget)
+}
+
+// Deps is what the API serves from.
+type Deps struct {
+	// Store is the store the API reads and, for retries and resumes,
+	// writes. Required.
+	Store *store.Store
+	// Rules returns the rule watcher's status, as rules.Watcher.Status
+	// does; nil means no rules are configured.
+	Rules func() rules.Status
 }
 
 type handler struct {
-	st *store.Store
+	st          *store.Store
+	rulesStatus func() rules.Status
 }
 
 // params returns the request's query parameters, refusing a malformed query

@@ -98,7 +98,7 @@ func newServer(t *testing.T) *httptest.Server {
 		}
 		c.JSON(code, map[string]string{"error": msg})
 	}
-	api.Register(e.Group("/api"), st)
+	api.Register(e.Group("/api"), api.Deps{Store: st})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	return srv

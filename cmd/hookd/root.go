@@ -22,6 +22,8 @@ func newRootCmd() *cobra.Command {
 		newServeCmd(),
 		newCheckCmd(),
 		newEventsCmd(),
+		newDeadLettersCmd(),
+		newTestCmd(),
 		newSendCmd(),
 		newVersionCmd(),
 	)

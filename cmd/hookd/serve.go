@@ -138,7 +138,11 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if cfg.Admin.Token != "" {
 		apiGroup.Use(listener.BearerAuth(cfg.Admin.Token))
 	}
-	api.Register(apiGroup, st)
+	deps := api.Deps{Store: st}
+	if watcher != nil {
+		deps.Rules = watcher.Status
+	}
+	api.Register(apiGroup, deps)
 
 	hooksSrv, hooksLn, err := newServer(cfg.Listen, lis.Handler(), cfg.Limits)
 	if err != nil {

@@ -1,0 +1,171 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/hookd/hookd/store"
+)
+
+// jobsResponse is the body of GET /jobs and GET /deadletters.
+type jobsResponse struct {
+	Jobs []store.JobRecord `json:"jobs"`
+	Next string            `json:"next"`
+}
+
+// targetsResponse is the body of GET /targets.
+type targetsResponse struct {
+	Targets []store.Target `json:"targets"`
+}
+
+// deadLetters serves GET /deadletters: one page of the dead jobs, the most
+// recently dead first.
+//
+// Parameters, both optional: limit, the page size, 100 by default and at
+// most 1000; cursor, the next of the previous page.
+//
+// The body is {"jobs": [...], "next": "CURSOR"}: each job in the JSON form
+// of store.JobRecord (its last_error, and its attempts in history), and
+// next empty on the last page.
+func (h *handler) deadLetters(c echo.Context) error {
+	p, err := params(c, "limit", "cursor")
+	if err != nil {
+		return err
+	}
+	limit, err := parseLimit(p["limit"])
+	if err != nil {
+		return err
+	}
+	page, err := h.st.DeadLetters(c.Request().Context(), limit, p["cursor"])
+	if err != nil {
+		return storeError(err)
+	}
+	return c.JSON(http.StatusOK, jobsResponse{Jobs: page.Jobs, Next: page.Next})
+}
+
+// retryDeadLetter serves POST /deadletters/:id/retry: the dead job id is
+// pending again, due now, with its attempts counted from zero. The body is
+// the job as it now is, or 404 when there is no dead job id. A job of a
+// suspended target waits until the target is resumed.
+func (h *handler) retryDeadLetter(c echo.Context) error {
+	if _, err := params(c); err != nil {
+		return err
+	}
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	if err := h.st.RetryDeadLetter(ctx, id); errors.Is(err, store.ErrNotFound) {
+		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("no dead job %d", id))
+	} else if err != nil {
+		return err
+	}
+	j, err := h.st.Job(ctx, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, j)
+}
+
+// targets serves GET /targets: every target jobs were enqueued for, by
+// name. It takes no parameters. The body is {"targets": [...]}, each in the
+// JSON form of store.Target: whether it is suspended, since when and why,
+// and how many of its jobs are pending, running and dead.
+func (h *handler) targets(c echo.Context) error {
+	if _, err := params(c); err != nil {
+		return err
+	}
+	ts, err := h.st.Targets(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, targetsResponse{Targets: ts})
+}
+
+// resumeTarget serves POST /targets/:id/resume: the target's suspension is
+// lifted, so that its waiting jobs run; its dead jobs stay dead. The body
+// is the target as it now is, or 404 when there is no target id.
+func (h *handler) resumeTarget(c echo.Context) error {
+	if _, err := params(c); err != nil {
+		return err
+	}
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	if err := h.st.ResumeTarget(ctx, id); errors.Is(err, store.ErrNotFound) {
+		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("no target %d", id))
+	} else if err != nil {
+		return err
+	}
+	ts, err := h.st.Targets(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		if t.ID == id {
+			return c.JSON(http.StatusOK, t)
+		}
+	}
+	return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("no target %d", id))
+}
+
+// jobs serves GET /jobs: one page of action jobs, newest first.
+//
+// Parameters, all optional: event_id, the event that fired the rule; rule,
+// the rule's name; status, one of pending, running, done and dead; limit,
+// the page size, 100 by default and at most 1000; cursor, the next of the
+// previous page.
+//
+// The body is {"jobs": [...], "next": "CURSOR"}, as for /deadletters.
+func (h *handler) jobs(c echo.Context) error {
+	p, err := params(c, "event_id", "rule", "status", "limit", "cursor")
+	if err != nil {
+		return err
+	}
+	q := store.JobQuery{EventID: p["event_id"], Rule: p["rule"], Status: p["status"], Cursor: p["cursor"]}
+	if q.Limit, err = parseLimit(p["limit"]); err != nil {
+		return err
+	}
+	page, err := h.st.Jobs(c.Request().Context(), q)
+	if err != nil {
+		return storeError(err)
+	}
+	return c.JSON(http.StatusOK, jobsResponse{Jobs: page.Jobs, Next: page.Next})
+}
+
+// job serves GET /jobs/:id: the one job with that id and its attempts, in
+// the same JSON form as in the listing, or 404.
+func (h *handler) job(c echo.Context) error {
+	if _, err := params(c); err != nil {
+		return err
+	}
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	j, err := h.st.Job(c.Request().Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("job %d not found", id))
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, j)
+}
+
+// pathID reads the :id of a job or target route, a positive integer.
+func pathID(c echo.Context) (int64, error) {
+	v := c.Param("id")
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id < 1 {
+		return 0, badRequest("id: %q is not a positive integer", v)
+	}
+	return id, nil
+}

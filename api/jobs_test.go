@@ -1,0 +1,252 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	"github.com/labstack/echo/v4"
+
+	"github.com/hookd/hookd/actions"
+	"github.com/hookd/hookd/api"
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/rules"
+	"github.com/hookd/hookd/store"
+)
+
+// enqueuer is an Evaluator that enqueues one job per event, for the target
+// its table gives the event's id.
+type enqueuer map[string]string
+
+func (en enqueuer) Evaluate(ctx context.Context, tx *store.Tx, e event.Event) error {
+	_, err := tx.Enqueue(ctx, actions.Job{
+		Key: "notify/" + e.ID, Rule: "notify", Action: "http", Target: en[e.ID],
+		Params: json.RawMessage(`{"url":"https://a.example/hook"}`), Retry: "3x1m", EventID: e.ID,
+	})
+	return err
+}
+
+// seedJobs projects four events through st's projector, each enqueuing a
+// job, then runs the jobs by hand: job 1 (target a) dies, suspending a;
+// job 2 (a) waits; job 3 (b) fails and waits for a retry; job 4 (c) is
+// done.
+func seedJobs(t *testing.T, st *store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	targets := enqueuer{"j1": "http POST a", "j2": "http POST a", "j3": "http POST b", "j4": "http POST c"}
+	pubsub := gochannel.NewGoChannel(gochannel.Config{Persistent: true}, nil)
+	t.Cleanup(func() { pubsub.Close() })
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- st.Run(runCtx, pubsub, targets) }()
+	// One event at a time, so that job ids follow the events' order.
+	for i, id := range []string{"j1", "j2", "j3", "j4"} {
+		e := event.Event{ID: id, Source: "mailjet", Provider: "mailjet", Type: "bounce",
+			Time: base.Add(time.Duration(i) * time.Minute), Received: base.Add(time.Duration(i) * time.Minute),
+			Email: "ann@a.com", Domain: "a.com", Data: json.RawMessage(`{"event":"bounce"}`)}
+		b, err := e.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := message.NewMessage(watermill.NewUUID(), b)
+		msg.Metadata.Set(eventlog.DedupKey, e.ID)
+		if err := pubsub.Publish(eventlog.TopicEvents, msg); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			page, err := st.Jobs(ctx, store.JobQuery{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page.Jobs) == i+1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d jobs enqueued, want %d", len(page.Jobs), i+1)
+			}
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	claimed, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 10, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byEvent := map[string]int64{}
+	for _, j := range claimed {
+		byEvent[j.EventID] = j.ID
+	}
+	if len(claimed) != 3 || byEvent["j1"] == 0 || byEvent["j3"] == 0 || byEvent["j4"] == 0 {
+		t.Fatalf("claimed %+v, want the jobs of j1, j3 and j4", claimed)
+	}
+	if err := st.Fail(ctx, byEvent["j1"], "test", time.Second, "503 Service Unavailable", time.Time{}, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Fail(ctx, byEvent["j3"], "test", time.Second, "timeout", time.Now().Add(time.Hour), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Succeed(ctx, byEvent["j4"], "test", time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// newJobsServer serves the API on a store holding seedJobs' jobs, with
+// the rules status that status returns (nil for none).
+func newJobsServer(t *testing.T, status func() rules.Status) *httptest.Server {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Config{Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	seedJobs(t, st)
+	e := echo.New()
+	e.HTTPErrorHandler = func(err error, c echo.Context) {
+		code, msg := http.StatusInternalServerError, "internal server error"
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			code, msg = he.Code, fmt.Sprint(he.Message)
+		} else {
+			t.Errorf("server error: %v", err)
+		}
+		c.JSON(code, map[string]string{"error": msg})
+	}
+	api.Register(e.Group("/api"), api.Deps{Store: st, Rules: status})
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func do(t *testing.T, srv *httptest.Server, method, path string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type = %q, want application/json", ct)
+	}
+	return resp.StatusCode, body
+}
+
+// clockFields are the JSON fields holding the time of the test run, which
+// golden files cannot hold.
+var clockFields = regexp.MustCompile(`"(created|updated|next_at|started|suspended_at|loaded|checked)":"[^"]*"`)
+
+// stable replaces in body the times of the test run and the paths under
+// dir, so that it compares with a golden file.
+func stable(body []byte, dir string) []byte {
+	s := clockFields.ReplaceAllString(string(body), `"$1":"TIME"`)
+	if dir != "" {
+		quoted, _ := json.Marshal(dir)
+		s = strings.ReplaceAll(s, strings.Trim(string(quoted), `"`), "DIR")
+	}
+	return []byte(s)
+}
+
+func TestJobs(t *testing.T) {
+	srv := newJobsServer(t, nil)
+	// In order: the POSTs change what follows.
+	tests := []struct {
+		name, method, path string
+		status             int
+	}{
+		{"jobs_all", "GET", "/api/jobs", 200},
+		{"jobs_page", "GET", "/api/jobs?limit=2", 200},
+		{"jobs_status_rule_event", "GET", "/api/jobs?status=pending&rule=notify&event_id=j3", 200},
+		{"jobs_bad_status", "GET", "/api/jobs?status=failed", 400},
+		{"jobs_unknown_param", "GET", "/api/jobs?target=a", 400},
+		{"job", "GET", "/api/jobs/1", 200},
+		{"job_missing", "GET", "/api/jobs/99", 404},
+		{"job_bad_id", "GET", "/api/jobs/one", 400},
+		{"deadletters", "GET", "/api/deadletters", 200},
+		{"deadletters_bad_cursor", "GET", "/api/deadletters?cursor=nope", 400},
+		{"targets", "GET", "/api/targets", 200},
+		{"retry_missing", "POST", "/api/deadletters/99/retry", 404},
+		{"retry_not_dead", "POST", "/api/deadletters/2/retry", 404},
+		{"retry", "POST", "/api/deadletters/1/retry", 200},
+		{"deadletters_after_retry", "GET", "/api/deadletters", 200},
+		{"resume_missing", "POST", "/api/targets/99/resume", 404},
+		{"resume_bad_id", "POST", "/api/targets/0/resume", 400},
+		{"resume", "POST", "/api/targets/1/resume", 200},
+		{"targets_after_resume", "GET", "/api/targets", 200},
+		{"rules_none", "GET", "/api/rules", 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := do(t, srv, tt.method, tt.path)
+			if status != tt.status {
+				t.Errorf("status = %d, want %d; body %s", status, tt.status, body)
+			}
+			golden(t, tt.name, stable(body, ""))
+		})
+	}
+}
+
+func TestRules(t *testing.T) {
+	dir := t.TempDir()
+	good, err := os.ReadFile(filepath.Join("testdata", "rules", "rules.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(file, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := rules.NewWatcher(context.Background(), []string{"rules.yaml"}, rules.Options{Dir: dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newJobsServer(t, w.Status)
+
+	status, body := do(t, srv, "GET", "/api/rules")
+	if status != http.StatusOK {
+		t.Fatalf("status = %d; body %s", status, body)
+	}
+	golden(t, "rules", stable(body, dir))
+
+	// A broken file keeps the running rules and reports why.
+	bad := strings.Replace(string(good), `type == "open"`, `type == `, 1)
+	if err := os.WriteFile(file, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Reload(context.Background()); err == nil {
+		t.Fatal("Reload of a broken file succeeded")
+	}
+	status, body = do(t, srv, "GET", "/api/rules")
+	if status != http.StatusOK {
+		t.Fatalf("status = %d; body %s", status, body)
+	}
+	golden(t, "rules_errors", stable(body, dir))
+
+	status, body = do(t, srv, "GET", "/api/rules?verbose=1")
+	if status != http.StatusBadRequest {
+		t.Errorf("status = %d, want 400; body %s", status, body)
+	}
+}

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/store"
+)
+
+func newDeadLettersCmd() *cobra.Command {
+	var (
+		flags  config.Flags
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "deadletters",
+		Short: "List dead action jobs, retry them, resume suspended targets",
+		Long: `deadletters works on the action jobs that died (their retries spent, or a
+permanent error) and on the targets their death suspended, as the admin API's
+/api/deadletters and /api/targets do, on the store in the data directory
+directly: it needs no running server, and works beside a running one.
+
+A job retried or a target resumed here runs on the next poll of a running
+server's runner (within a second by default), or when hookd serve next starts.
+A retried job whose target is still suspended waits until the target is
+resumed; resuming a target leaves its dead jobs dead.
+
+The data directory is --data, or the configuration's (--config), or ./data.
+deadletters never creates it nor an empty store: it fails when they are
+missing.`,
+		Example: `  hookd deadletters list
+  hookd deadletters retry 42
+  hookd deadletters resume 3
+  hookd deadletters list --config /etc/hookd/hookd.yaml --json | jq .last_error`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&flags.File, "config", "", "configuration `file` naming the data directory and store (default: the built-in hookd.yaml)")
+	pf.StringVar(&flags.Data, "data", "", "data `directory`, overriding the configuration's (default ./data)")
+	pf.BoolVar(&asJSON, "json", false, "print JSON: one object per line")
+
+	var (
+		limit  int
+		cursor string
+	)
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List dead jobs, the most recently dead first",
+		Long: `list prints the dead jobs, the most recently dead first, with the id to give
+retry, the id of their target to give resume, and their last error. With
+--json, one job per line (NDJSON), each the JSON object that
+/api/deadletters lists. When more than --limit jobs are dead, a note on stderr
+gives the --cursor that continues the listing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 1 || limit > store.MaxLimit {
+				return fmt.Errorf("deadletters list: --limit %d: want 1 to %d", limit, store.MaxLimit)
+			}
+			return withStore(cmd.Context(), flags, true, func(st *store.Store) error {
+				page, err := st.DeadLetters(cmd.Context(), limit, cursor)
+				if qe, ok := errors.AsType[*store.QueryError](err); ok {
+					return fmt.Errorf("deadletters list: --%s", qe.Error())
+				}
+				if err != nil {
+					return fmt.Errorf("deadletters list: %w", err)
+				}
+				if asJSON {
+					err = writeJSONLines(cmd.OutOrStdout(), page.Jobs)
+				} else {
+					var targets []store.Target
+					if targets, err = st.Targets(cmd.Context()); err != nil {
+						return fmt.Errorf("deadletters list: %w", err)
+					}
+					err = writeDeadLetters(cmd.OutOrStdout(), page.Jobs, targets)
+				}
+				if err != nil {
+					return fmt.Errorf("deadletters list: %w", err)
+				}
+				if page.Next != "" {
+					fmt.Fprintf(cmd.ErrOrStderr(), "more jobs are dead: repeat with --cursor %s\n", page.Next)
+				}
+				return nil
+			})
+		},
+	}
+	list.Flags().IntVar(&limit, "limit", 20, fmt.Sprintf("list at most `N` jobs (at most %d)", store.MaxLimit))
+	list.Flags().StringVar(&cursor, "cursor", "", "continue a listing where the previous one stopped")
+
+	retry := &cobra.Command{
+		Use:   "retry JOB_ID",
+		Short: "Run a dead job again",
+		Long: `retry makes the dead job JOB_ID pending again, due now, with its attempts
+counted from zero, and prints it. A running server's runner picks it up on
+its next poll; if its target is suspended, it waits until the target is
+resumed (hookd deadletters resume).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseID("deadletters retry", "job", args[0])
+			if err != nil {
+				return err
+			}
+			return withStore(cmd.Context(), flags, false, func(st *store.Store) error {
+				if err := st.RetryDeadLetter(cmd.Context(), id); errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("deadletters retry: no dead job %d (hookd deadletters list shows them)", id)
+				} else if err != nil {
+					return fmt.Errorf("deadletters retry: %w", err)
+				}
+				j, err := st.Job(cmd.Context(), id)
+				if err != nil {
+					return fmt.Errorf("deadletters retry: %w", err)
+				}
+				if asJSON {
+					return writeJSONLines(cmd.OutOrStdout(), []store.JobRecord{j})
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "job %d (rule %s, %s) is pending again\n", j.ID, cell(j.Rule), cell(j.Target))
+				targets, err := st.Targets(cmd.Context())
+				if err != nil {
+					return fmt.Errorf("deadletters retry: %w", err)
+				}
+				for _, t := range targets {
+					if t.Name == j.Target && t.Suspended {
+						fmt.Fprintf(cmd.OutOrStdout(), "its target %d is suspended: it runs after hookd deadletters resume %d\n", t.ID, t.ID)
+					}
+				}
+				return nil
+			})
+		},
+	}
+
+	resume := &cobra.Command{
+		Use:   "resume TARGET_ID",
+		Short: "Lift a target's suspension",
+		Long: `resume lifts the suspension of target TARGET_ID, which a dead job of it
+caused, so that its pending jobs run on a running server's runner's next
+poll, and prints the target. Its dead jobs stay dead: retry them one by one.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseID("deadletters resume", "target", args[0])
+			if err != nil {
+				return err
+			}
+			return withStore(cmd.Context(), flags, false, func(st *store.Store) error {
+				if err := st.ResumeTarget(cmd.Context(), id); errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("deadletters resume: no target %d (hookd deadletters list shows the targets of dead jobs)", id)
+				} else if err != nil {
+					return fmt.Errorf("deadletters resume: %w", err)
+				}
+				targets, err := st.Targets(cmd.Context())
+				if err != nil {
+					return fmt.Errorf("deadletters resume: %w", err)
+				}
+				for _, t := range targets {
+					if t.ID != id {
+						continue
+					}
+					if asJSON {
+						return writeJSONLines(cmd.OutOrStdout(), []store.Target{t})
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "target %d (%s) resumed: %d pending, %d dead\n", t.ID, cell(t.Name), t.Pending, t.Dead)
+					return nil
+				}
+				return fmt.Errorf("deadletters resume: no target %d", id)
+			})
+		},
+	}
+	cmd.AddCommand(list, retry, resume)
+	return cmd
+}
+
+// withStore opens the store of the configuration that flags load, which
+// must exist, runs fn on it and closes it. A read-only store suffices for
+// listings.
+func withStore(ctx context.Context, flags config.Flags, readOnly bool, fn func(*store.Store) error) error {
+	cfg, err := flags.Load()
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Stat(cfg.Data); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("deadletters: data directory %s does not exist (hookd serve creates it; choose another with --data or --config)", cfg.Data)
+	} else if err != nil {
+		return fmt.Errorf("deadletters: data directory: %w", err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("deadletters: data directory %s is not a directory", cfg.Data)
+	}
+	// A writable Open would create a missing store rather than fail.
+	if driver := cfg.Store.Driver; !readOnly && (driver == "" || driver == "sqlite") {
+		if _, err := os.Stat(filepath.Join(cfg.Data, store.FileName)); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("deadletters: no store in %s (hookd serve creates it)", cfg.Data)
+		}
+	}
+	st, err := store.Open(ctx, store.Config{
+		Driver: cfg.Store.Driver, DSN: cfg.Store.DSN, Dir: cfg.Data, ReadOnly: readOnly,
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("deadletters: %w", err)
+	}
+	defer st.Close()
+	return fn(st)
+}
+
+// parseID reads the id of a job or target.
+func parseID(op, what, v string) (int64, error) {
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id < 1 {
+		return 0, fmt.Errorf("%s: %s id %q is not a positive integer", op, what, v)
+	}
+	return id, nil
+}
+
+// writeDeadLetters prints dead jobs as aligned columns, with the id of
+// their target from targets.
+func writeDeadLetters(w io.Writer, jobs []store.JobRecord, targets []store.Target) error {
+	ids := make(map[string]int64, len(targets))
+	for _, t := range targets {
+		ids[t.Name] = t.ID
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "JOB\tDEAD_SINCE\tRULE\tACTION\tATTEMPTS\tEVENT\tTARGET_ID\tTARGET\tLAST_ERROR")
+	for _, j := range jobs {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", j.ID, j.Updated.UTC().Format(time.RFC3339),
+			cell(j.Rule), cell(j.Action), j.Attempts, cell(j.EventID), ids[j.Target], cell(j.Target), cell(j.LastError))
+	}
+	return tw.Flush()
+}
+
+// writeJSONLines prints each value as one line of JSON.
+func writeJSONLines[T any](w io.Writer, values []T) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for _, v := range values {
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}

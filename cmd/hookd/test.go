@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/listener/mailjet"
+	"github.com/hookd/hookd/rules"
+)
+
+func newTestCmd() *cobra.Command {
+	var (
+		flags      config.Flags
+		eventsFile string
+		at         string
+		asJSON     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "test",
+		Short: "Show what the rules would do with events from a file",
+		Long: `test loads the configuration's rules as serve and check do, reads the Mailjet
+events in the file --event (a webhook body: one event object or an array of
+them) and, for each event in order, prints the rules that match it with the
+parameters of each of their actions rendered for it, and for the other rules
+why they do not match. It runs no action and neither reads nor writes the
+data directory.
+
+last() and count() see the events earlier in the file whose time is not after
+the event's, as if the file were the whole event log; once and cooldown apply
+within the file too. --at gives every event that time instead of its own
+(RFC 3339), e.g. to test a rule against count() in a window.
+
+Each rule is shown as match (its actions would run, parameters below), no
+(with why), held (it matched, but once or cooldown keeps its actions from
+running) or error (it failed on the event). The output is text; with --json,
+one JSON object per event, in order. A rule file that does not load is an
+error naming its file and line.`,
+		Example: `  hookd test --config hookd.yaml --event bounce.json
+  hookd test --config hookd.yaml --event day.json --at 2025-03-01T12:00:00Z --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if eventsFile == "" {
+				return fmt.Errorf("test: --event FILE is required")
+			}
+			var when time.Time
+			if at != "" {
+				t, err := time.Parse(time.RFC3339Nano, at)
+				if err != nil {
+					return fmt.Errorf("test: --at %q: want an RFC 3339 time such as 2025-03-01T12:00:00Z", at)
+				}
+				when = t.UTC()
+			}
+			cfg, err := flags.Load(knownNames())
+			if err != nil {
+				return err
+			}
+			set, err := rules.Load(cmd.Context(), cfg.Rules, ruleOptions(cfg))
+			if err != nil {
+				return err
+			}
+			body, err := os.ReadFile(eventsFile)
+			if err != nil {
+				return fmt.Errorf("test: %w", err)
+			}
+			events, err := mailjet.Decode(body)
+			if err != nil {
+				return fmt.Errorf("test: %s: %w", eventsFile, err)
+			}
+			for i := range events {
+				if !when.IsZero() {
+					events[i].Time = when
+				}
+				events[i].Received = events[i].Time
+				if events[i].Source == "" {
+					events[i].Source = "mailjet"
+				}
+			}
+			results, err := testEvents(cmd.Context(), set, events)
+			if err != nil {
+				return fmt.Errorf("test: %w", err)
+			}
+			if asJSON {
+				err = writeJSONLines(cmd.OutOrStdout(), results)
+			} else {
+				err = writeTestResults(cmd.OutOrStdout(), results, filepath.Dir(cfg.File))
+			}
+			if err != nil {
+				return fmt.Errorf("test: %w", err)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&flags.File, "config", "", "configuration `file` listing the rule files (default: the built-in hookd.yaml)")
+	f.StringVar(&eventsFile, "event", "", "`file` of Mailjet events: one JSON object or an array")
+	f.StringVar(&at, "at", "", "give every event this `TIME` (RFC 3339) instead of its own")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object per event (NDJSON)")
+	return cmd
+}
+
+// testResult is what test reports on one event.
+type testResult struct {
+	Index int        `json:"index"`
+	Event testEvent  `json:"event"`
+	Rules []ruleTest `json:"rules"`
+}
+
+// testEvent identifies an event in the output.
+type testEvent struct {
+	ID    string    `json:"id"`
+	Type  string    `json:"type"`
+	Email string    `json:"email"`
+	Time  time.Time `json:"time"`
+}
+
+// ruleTest is the outcome of one rule on one event.
+type ruleTest struct {
+	Rule string `json:"rule"`
+	File string `json:"file"`
+	Line int    `json:"line"`
+	// Outcome is "match" (the actions would run), "held" (matched but once
+	// or cooldown holds it back), "no" or "error".
+	Outcome string       `json:"outcome"`
+	Why     string       `json:"why,omitempty"`
+	Key     string       `json:"once_key,omitempty"`
+	Actions []actionTest `json:"actions,omitempty"`
+}
+
+// actionTest is an action that would run, with its rendered parameters.
+type actionTest struct {
+	Type   string         `json:"type"`
+	Line   int            `json:"line"`
+	Params map[string]any `json:"params"`
+}
+
+// testEvents explains set's rules on each event in order, each seeing the
+// ones before it as the event log, and applies once and cooldown within
+// them.
+func testEvents(ctx context.Context, set *rules.Set, events []event.Event) ([]testResult, error) {
+	results := make([]testResult, 0, len(events))
+	once := map[string]int{}        // rule and once key: index of the event that fired it
+	fired := map[string]time.Time{} // rule and once key: time of the last firing
+	for i, e := range events {
+		matches, err := set.Explain(ctx, e, fileLog(events[:i]))
+		if err != nil {
+			return nil, fmt.Errorf("event %d (%s): %w", i+1, e.ID, err)
+		}
+		res := testResult{Index: i + 1, Event: testEvent{ID: e.ID, Type: e.Type, Email: e.Email, Time: e.Time.UTC()}}
+		for _, m := range matches {
+			rt := ruleTest{Rule: m.Rule.Name, File: m.Rule.File, Line: m.Rule.Line, Key: m.Key}
+			key := m.Rule.Name + "\x00" + m.Key
+			switch {
+			case m.Err != nil:
+				rt.Outcome, rt.Why = "error", m.Err.Error()
+			case m.Why != "":
+				rt.Outcome, rt.Why = "no", m.Why
+			case m.Rule.Once != "" && once[key] > 0:
+				rt.Outcome, rt.Why = "held", fmt.Sprintf("once key %q already fired on event %d", m.Key, once[key])
+			case m.Rule.Cooldown > 0 && !fired[key].IsZero() && e.Time.Before(fired[key].Add(m.Rule.Cooldown)):
+				rt.Outcome, rt.Why = "held", fmt.Sprintf("cooldown %s from the firing at %s", m.Rule.Cooldown, fired[key].UTC().Format(time.RFC3339))
+			default:
+				rt.Outcome = "match"
+				if m.Rule.Once != "" {
+					once[key] = i + 1
+				}
+				fired[key] = e.Time
+				for _, a := range m.Actions {
+					rt.Actions = append(rt.Actions, actionTest{Type: a.Action.Type, Line: a.Action.Line, Params: a.Params})
+				}
+			}
+			res.Rules = append(res.Rules, rt)
+		}
+		results = append(results, res)
+	}
+	return results, nil
+}
+
+// fileLog is the event log as the events of a file before the one
+// evaluated: it implements rules.State over them.
+type fileLog []event.Event
+
+var _ rules.State = fileLog(nil)
+
+// Last implements rules.State.
+func (l fileLog) Last(_ context.Context, e event.Event, typ, field string) (*event.Event, error) {
+	var last *event.Event
+	for i := range l {
+		p := &l[i]
+		if l.matches(p, e, typ, field) && (last == nil || !p.Time.Before(last.Time)) {
+			last = p
+		}
+	}
+	if last == nil {
+		return nil, nil
+	}
+	found := *last
+	return &found, nil
+}
+
+// Count implements rules.State.
+func (l fileLog) Count(_ context.Context, e event.Event, typ, field string, window time.Duration) (int, error) {
+	n := 0
+	for i := range l {
+		if p := &l[i]; l.matches(p, e, typ, field) && p.Time.After(e.Time.Add(-window)) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// matches tells whether p is of type typ, not later than e, and has e's
+// value of field.
+func (fileLog) matches(p *event.Event, e event.Event, typ, field string) bool {
+	if p.Type != typ || p.Time.After(e.Time) || p.ID == e.ID {
+		return false
+	}
+	switch field {
+	case "email":
+		return p.Email == e.Email
+	case "domain":
+		return p.Domain == e.Domain
+	case "message_id":
+		return p.MessageID == e.MessageID
+	case "campaign":
+		return p.Campaign == e.Campaign
+	case "source":
+		return p.Source == e.Source
+	}
+	return false
+}
+
+// writeTestResults prints results as text, with rule files relative to
+// dir where they are under it.
+func writeTestResults(w io.Writer, results []testResult, dir string) error {
+	var b strings.Builder
+	for _, r := range results {
+		fmt.Fprintf(&b, "event %d: %s %s at %s (id %s)\n", r.Index, cell(r.Event.Type), cell(r.Event.Email),
+			r.Event.Time.Format(time.RFC3339Nano), cell(r.Event.ID))
+		for _, rt := range r.Rules {
+			file := rt.File
+			if rel, err := filepath.Rel(dir, file); err == nil && !strings.HasPrefix(rel, "..") {
+				file = rel
+			}
+			fmt.Fprintf(&b, "  %-5s  %s (%s:%d)", rt.Outcome, rt.Rule, file, rt.Line)
+			if rt.Why != "" {
+				fmt.Fprintf(&b, ": %s", strings.ReplaceAll(rt.Why, "\n", "\n         "))
+			}
+			b.WriteByte('\n')
+			for i, a := range rt.Actions {
+				fmt.Fprintf(&b, "         action %d: %s\n           ", i+1, a.Type)
+				enc := json.NewEncoder(&b)
+				enc.SetEscapeHTML(false)
+				enc.SetIndent("           ", "  ")
+				if err := enc.Encode(a.Params); err != nil {
+					return fmt.Errorf("action %d of rule %s: %w", i+1, rt.Rule, err)
+				}
+			}
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
