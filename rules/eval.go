@@ -234,7 +234,12 @@ func (ev *evaluation) rule(r *Rule) (Match, error) {
 			return m, nil
 		}
 	}
-	out, err := ev.vm.Run(r.when.prog, ev.env)
+	// Eval runs a guarded rule on events of the types it admits only.
+	when := r.when.prog
+	if r.admitted != nil {
+		when = r.admitted
+	}
+	out, err := ev.vm.Run(when, ev.env)
 	if ev.stateErr != nil {
 		return m, ev.stateErr
 	}

@@ -588,3 +588,60 @@ func TestEvalConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestEvalGuards checks that rules guarded on the event's type, in each
+// form the Set recognises, decide on the rest of their when exactly as the
+// whole expression would.
+func TestEvalGuards(t *testing.T) {
+	src := `rules:
+  - name: plain
+    when: type == "open" && email == "api@mailjet.com"
+  - name: reversed
+    when: '"open" == type and email endsWith "@mailjet.com"'
+  - name: chain
+    when: type == "open" && email != "" && campaign == "x"
+  - name: either
+    when: (type == "open" || type == "click") && domain == "mailjet.com"
+  - name: in-list
+    when: type in ["click", "open"] && !(email startsWith "api")
+  - name: nested
+    when: (type == "open" && email == "api@mailjet.com") && (campaign == "" || true)
+  - name: other-type
+    when: type == "click" && true
+`
+	src = strings.ReplaceAll(src, "\n    when:", "\n    actions:\n      - log: { message: \"m\" }\n    when:")
+	path := filepath.Join(t.TempDir(), "guards.yaml")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set, err := rules.Load(context.Background(), []string{path}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		e    event.Event
+		want []string
+	}{
+		{"open from api", mj(t, "open", nil), []string{"plain", "reversed", "either", "nested"}},
+		{"open from someone else", mj(t, "open", map[string]any{"email": "bob@example.com"}), []string{"in-list"}},
+		{"click from api", mj(t, "click", nil), []string{"either", "other-type"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			matches, err := set.Eval(context.Background(), tc.e, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, m := range matches {
+				if m.Err != nil {
+					t.Fatalf("rule %s: %v", m.Rule.Name, m.Err)
+				}
+				got = append(got, m.Rule.Name)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("matched %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

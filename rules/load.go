@@ -326,6 +326,14 @@ func (l *loader) readRule(i int, item ast.Node) *loaded {
 			if key == "when" {
 				r.When, r.when = p.x.text, p
 				r.guard = guardOf(p.tree.Node)
+				if r.guard != nil {
+					var err error
+					if r.admitted, err = unguarded(p); err != nil {
+						// when compiled whole, so its part compiles too.
+						l.exprError(p.strValue, key, err)
+						continue
+					}
+				}
 			} else {
 				r.Once, r.once = p.x.text, p
 			}

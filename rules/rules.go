@@ -62,6 +62,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/expr-lang/expr/vm"
+
 	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/event"
 )
@@ -90,6 +92,9 @@ type Rule struct {
 	Line int
 
 	when, once *program
+	// admitted is when without its guard comparison (see unguarded), to
+	// run on events of a type guard admits; nil to run when.
+	admitted *vm.Program
 	// guard lists the event types the rule can match, nil meaning any:
 	// see guardOf.
 	guard []string

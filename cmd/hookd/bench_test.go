@@ -1,13 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +28,10 @@ import (
 var (
 	ingestDuration    = flag.Duration("ingest.duration", 5*time.Second, "how long BenchmarkIngest drives each server")
 	ingestConcurrency = flag.Int("ingest.concurrency", 64, "concurrent connections in BenchmarkIngest")
+	pipeDuration      = flag.Duration("pipe.duration", 5*time.Second, "how long BenchmarkPipeLatency sends events")
+	pipeRate          = flag.Int("pipe.rate", 1000, "events per second BenchmarkPipeLatency sends at most")
+	pipeConcurrency   = flag.Int("pipe.concurrency", 32, "concurrent connections in BenchmarkPipeLatency")
+	pipeTargets       = flag.Int("pipe.targets", 1, "targets (1 to 10) BenchmarkPipeLatency spreads the events over")
 )
 
 // BenchmarkIngest drives POST /hooks/mailjet of a real hookd (SQLite log
@@ -129,4 +141,182 @@ func waitHealthy(b *testing.B, base string) {
 		time.Sleep(25 * time.Millisecond)
 	}
 	b.Fatal(fmt.Sprintf("%s never became healthy", base))
+}
+
+// BenchmarkPipeLatency measures how long an event takes from hookd's 200
+// to the request of the rule's http action it fires: a real hookd (as in
+// BenchmarkIngest) with one rule whose http action fires on every open
+// event receives distinct open events at up to -pipe.rate per second from
+// -pipe.concurrency connections for -pipe.duration. The action's target (or
+// -pipe.targets of them, one rule each) notes when each event's request
+// arrives; the event id is the end of the Idempotency-Key. After the
+// sending, it waits at most 30 s for the jobs left to arrive. It reports
+// the p50 and p99 latency of the events delivered (an action may arrive
+// before the client has read the 200: the latency is then negative), how
+// many were acknowledged and delivered, and the rate acknowledged. Run it
+// once:
+//
+//	go test -run '^$' -bench PipeLatency -benchtime 1x ./cmd/hookd/
+func BenchmarkPipeLatency(b *testing.B) {
+	for b.Loop() {
+		acked, arrived := drivePipe(b)
+		var lat []time.Duration
+		for id, at := range arrived {
+			if ok, found := acked[id]; found {
+				lat = append(lat, at.Sub(ok))
+			}
+		}
+		if len(lat) == 0 {
+			b.Fatalf("none of %d events acknowledged reached the target", len(acked))
+		}
+		slices.Sort(lat)
+		pct := func(p int) float64 { return float64(lat[(len(lat)-1)*p/100].Microseconds()) / 1000 }
+		b.ReportMetric(pct(50), "p50-ms")
+		b.ReportMetric(pct(99), "p99-ms")
+		b.ReportMetric(float64(len(acked)), "acked")
+		b.ReportMetric(float64(len(lat)), "delivered")
+		b.ReportMetric(float64(len(acked))/pipeDuration.Seconds(), "acked-events/s")
+	}
+}
+
+// drivePipe runs hookd with the rule, sends events and returns when each
+// event id was acknowledged and when its action's request arrived.
+func drivePipe(b *testing.B) (acked, arrived map[string]time.Time) {
+	b.Helper()
+	var mu sync.Mutex
+	arrived = map[string]time.Time{}
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		now := time.Now()
+		_, _ = io.Copy(io.Discard, req.Body)
+		key := req.Header.Get("Idempotency-Key")
+		id := key[strings.LastIndexByte(key, '/')+1:]
+		mu.Lock()
+		if _, ok := arrived[id]; !ok {
+			arrived[id] = now
+		}
+		mu.Unlock()
+	}))
+	defer target.Close()
+
+	dir := b.TempDir()
+	rulesFile := filepath.Join(dir, "pipe.yaml")
+	// The runner runs one job of a target at a time: with several
+	// targets, the generator's ten recipient domains are spread over
+	// them, one rule and URL each.
+	rule := "rules:\n  - name: pipe\n    when: type == \"open\"\n    actions:\n" +
+		"      - http: { url: \"" + target.URL + "/pipe\" }\n"
+	if n := *pipeTargets; n > 1 {
+		if n > 10 {
+			b.Fatalf("-pipe.targets %d: at most 10", n)
+		}
+		var r strings.Builder
+		r.WriteString("rules:\n")
+		for t := range n {
+			var domains []string
+			for d := t; d < 10; d += n {
+				domains = append(domains, fmt.Sprintf("%q", fmt.Sprintf("d%d.example", d)))
+			}
+			fmt.Fprintf(&r, "  - name: pipe%d\n    when: 'type == \"open\" && domain in [%s]'\n    actions:\n"+
+				"      - http: { url: \"%s/pipe%d\" }\n", t, strings.Join(domains, ", "), target.URL, t)
+		}
+		rule = r.String()
+	}
+	if err := os.WriteFile(rulesFile, []byte(rule), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	cfgFile := filepath.Join(dir, "hookd.yaml")
+	if err := os.WriteFile(cfgFile, []byte("sources:\n  - name: mailjet\n    provider: mailjet\nrules:\n  - "+rulesFile+"\n"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	cfg, err := config.Load(cfgFile, knownNames())
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.Listen, cfg.Admin.Listen = freeAddr(b), freeAddr(b)
+	cfg.Data = filepath.Join(dir, "data")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, slog.New(slog.DiscardHandler)) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Errorf("serve: %v", err)
+		}
+	}()
+	base := "http://" + cfg.Listen
+	waitHealthy(b, base)
+
+	// The workers take turns from a ticker at the rate; a tick no worker
+	// is free for is dropped, so the rate is a ceiling.
+	acked = map[string]time.Time{}
+	tick := time.NewTicker(time.Second / time.Duration(*pipeRate))
+	stop := time.After(*pipeDuration)
+	var (
+		wg    sync.WaitGroup
+		next  int
+		first error
+	)
+	ticks := make(chan int)
+	client := &http.Client{Timeout: 10 * time.Second}
+	for range *pipeConcurrency {
+		wg.Go(func() {
+			gen := send.Generator{Type: "open", Run: 3}
+			for i := range ticks {
+				body := gen.Append(nil, i)
+				ids, err := idsOf(string(body))
+				if err == nil {
+					var resp *http.Response
+					resp, err = client.Post(base+"/hooks/mailjet", "application/json", bytes.NewReader(body))
+					if err == nil {
+						_, _ = io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						if resp.StatusCode != http.StatusOK {
+							err = fmt.Errorf("POST: %s", resp.Status)
+						}
+					}
+				}
+				now := time.Now()
+				mu.Lock()
+				if err != nil && first == nil {
+					first = err
+				}
+				if err == nil {
+					acked[ids[0]] = now
+				}
+				mu.Unlock()
+			}
+		})
+	}
+loop:
+	for {
+		select {
+		case <-stop:
+			break loop
+		case <-tick.C:
+			select {
+			case ticks <- next:
+				next++
+			default:
+			}
+		}
+	}
+	tick.Stop()
+	close(ticks)
+	wg.Wait()
+	if first != nil {
+		b.Fatalf("sending: %v", first)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		n := len(arrived)
+		mu.Unlock()
+		if n >= len(acked) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return acked, maps.Clone(arrived)
 }
