@@ -1,14 +1,10 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -69,7 +65,7 @@ gives the --cursor that continues the listing.`,
 			if limit < 1 || limit > store.MaxLimit {
 				return fmt.Errorf("deadletters list: --limit %d: want 1 to %d", limit, store.MaxLimit)
 			}
-			return withStore(cmd.Context(), flags, true, func(st *store.Store) error {
+			return withStore(cmd.Context(), "deadletters", flags, true, func(st *store.Store) error {
 				page, err := st.DeadLetters(cmd.Context(), limit, cursor)
 				if qe, ok := errors.AsType[*store.QueryError](err); ok {
 					return fmt.Errorf("deadletters list: --%s", qe.Error())
@@ -112,7 +108,7 @@ resumed (hookd deadletters resume).`,
 			if err != nil {
 				return err
 			}
-			return withStore(cmd.Context(), flags, false, func(st *store.Store) error {
+			return withStore(cmd.Context(), "deadletters", flags, false, func(st *store.Store) error {
 				if err := st.RetryDeadLetter(cmd.Context(), id); errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("deadletters retry: no dead job %d (hookd deadletters list shows them)", id)
 				} else if err != nil {
@@ -152,7 +148,7 @@ poll, and prints the target. Its dead jobs stay dead: retry them one by one.`,
 			if err != nil {
 				return err
 			}
-			return withStore(cmd.Context(), flags, false, func(st *store.Store) error {
+			return withStore(cmd.Context(), "deadletters", flags, false, func(st *store.Store) error {
 				if err := st.ResumeTarget(cmd.Context(), id); errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("deadletters resume: no target %d (hookd deadletters list shows the targets of dead jobs)", id)
 				} else if err != nil {
@@ -178,37 +174,6 @@ poll, and prints the target. Its dead jobs stay dead: retry them one by one.`,
 	}
 	cmd.AddCommand(list, retry, resume)
 	return cmd
-}
-
-// withStore opens the store of the configuration that flags load, which
-// must exist, runs fn on it and closes it. A read-only store suffices for
-// listings.
-func withStore(ctx context.Context, flags config.Flags, readOnly bool, fn func(*store.Store) error) error {
-	cfg, err := flags.Load()
-	if err != nil {
-		return err
-	}
-	if fi, err := os.Stat(cfg.Data); errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("deadletters: data directory %s does not exist (hookd serve creates it; choose another with --data or --config)", cfg.Data)
-	} else if err != nil {
-		return fmt.Errorf("deadletters: data directory: %w", err)
-	} else if !fi.IsDir() {
-		return fmt.Errorf("deadletters: data directory %s is not a directory", cfg.Data)
-	}
-	// A writable Open would create a missing store rather than fail.
-	if driver := cfg.Store.Driver; !readOnly && (driver == "" || driver == "sqlite") {
-		if _, err := os.Stat(filepath.Join(cfg.Data, store.FileName)); errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("deadletters: no store in %s (hookd serve creates it)", cfg.Data)
-		}
-	}
-	st, err := store.Open(ctx, store.Config{
-		Driver: cfg.Store.Driver, DSN: cfg.Store.DSN, Dir: cfg.Data, ReadOnly: readOnly,
-	}, nil)
-	if err != nil {
-		return fmt.Errorf("deadletters: %w", err)
-	}
-	defer st.Close()
-	return fn(st)
 }
 
 // parseID reads the id of a job or target.

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -61,43 +59,27 @@ note on stderr gives the --cursor that continues the listing.`,
 			if q.Until, err = parseWhen("--until", until, now); err != nil {
 				return err
 			}
-			cfg, err := flags.Load()
-			if err != nil {
-				return err
-			}
-			if fi, err := os.Stat(cfg.Data); errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("events: data directory %s does not exist (hookd serve creates it; choose another with --data or --config)", cfg.Data)
-			} else if err != nil {
-				return fmt.Errorf("events: data directory: %w", err)
-			} else if !fi.IsDir() {
-				return fmt.Errorf("events: data directory %s is not a directory", cfg.Data)
-			}
-			st, err := store.Open(cmd.Context(), store.Config{
-				Driver: cfg.Store.Driver, DSN: cfg.Store.DSN, Dir: cfg.Data, ReadOnly: true,
-			}, nil)
-			if err != nil {
-				return fmt.Errorf("events: %w", err)
-			}
-			defer st.Close()
-			page, err := st.Events(cmd.Context(), q)
-			if qe, ok := errors.AsType[*store.QueryError](err); ok {
-				return fmt.Errorf("events: --%s", qe.Error())
-			}
-			if err != nil {
-				return fmt.Errorf("events: %w", err)
-			}
-			if asJSON {
-				err = writeNDJSON(cmd.OutOrStdout(), page.Events)
-			} else {
-				err = writeTable(cmd.OutOrStdout(), page.Events)
-			}
-			if err != nil {
-				return fmt.Errorf("events: %w", err)
-			}
-			if page.Next != "" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "more events match: repeat with --cursor %s\n", page.Next)
-			}
-			return nil
+			return withStore(cmd.Context(), "events", flags, true, func(st *store.Store) error {
+				page, err := st.Events(cmd.Context(), q)
+				if qe, ok := errors.AsType[*store.QueryError](err); ok {
+					return fmt.Errorf("events: --%s", qe.Error())
+				}
+				if err != nil {
+					return fmt.Errorf("events: %w", err)
+				}
+				if asJSON {
+					err = writeNDJSON(cmd.OutOrStdout(), page.Events)
+				} else {
+					err = writeTable(cmd.OutOrStdout(), page.Events)
+				}
+				if err != nil {
+					return fmt.Errorf("events: %w", err)
+				}
+				if page.Next != "" {
+					fmt.Fprintf(cmd.ErrOrStderr(), "more events match: repeat with --cursor %s\n", page.Next)
+				}
+				return nil
+			})
 		},
 	}
 	f := cmd.Flags()

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/store"
+)
+
+// withStore opens the store of the configuration that flags load, which
+// must exist (a command never creates an empty one), runs fn on it and
+// closes it. A read-only store suffices for listings. op names the command
+// in errors.
+func withStore(ctx context.Context, op string, flags config.Flags, readOnly bool, fn func(*store.Store) error) error {
+	cfg, err := flags.Load()
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Stat(cfg.Data); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s: data directory %s does not exist (hookd serve creates it; choose another with --data or --config)", op, cfg.Data)
+	} else if err != nil {
+		return fmt.Errorf("%s: data directory: %w", op, err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("%s: data directory %s is not a directory", op, cfg.Data)
+	}
+	// A writable Open would create a missing store rather than fail.
+	if driver := cfg.Store.Driver; !readOnly && (driver == "" || driver == "sqlite") {
+		if _, err := os.Stat(filepath.Join(cfg.Data, store.FileName)); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s: no store in %s (hookd serve creates it)", op, cfg.Data)
+		}
+	}
+	st, err := store.Open(ctx, store.Config{
+		Driver: cfg.Store.Driver, DSN: cfg.Store.DSN, Dir: cfg.Data, ReadOnly: readOnly,
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	defer st.Close()
+	return fn(st)
+}
