@@ -532,3 +532,30 @@ func (s *Store) ResumeTarget(ctx context.Context, id int64) error {
 	s.wakeRunners()
 	return nil
 }
+
+// ReleaseClaims makes the jobs that owner holds Pending again and due now,
+// and returns how many there were. A runner calls it once at start, before
+// it claims anything, with the owner name it had before a crash: the jobs
+// that were in flight when that process died then run again at once
+// instead of after their lease expires. Never call it for an owner that may
+// still be running.
+func (s *Store) ReleaseClaims(ctx context.Context, owner string) (int, error) {
+	var n int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		now := encodeTime(time.Now())
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, next_ns = ?, lease_owner = '', lease_ns = 0, updated_ns = ?
+			WHERE status = ? AND lease_owner = ?`, actions.Pending, now, now, actions.Running, owner)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("release claims of %s: %w", owner, err)
+	}
+	if n > 0 {
+		s.wakeRunners()
+	}
+	return int(n), nil
+}

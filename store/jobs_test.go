@@ -316,3 +316,37 @@ func TestQueueListings(t *testing.T) {
 		t.Errorf("Jobs with a dead letters cursor = %v, want ErrInvalidQuery", err)
 	}
 }
+
+func TestQueueReleaseClaims(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	enqueue(t, st, job("r", "a1", "a"), job("r", "b1", "b"), job("r", "c1", "c"))
+	now := time.Now().Add(time.Millisecond)
+	if got := claim(t, st, "dead/1", now, 2); len(got) != 2 {
+		t.Fatalf("claimed %d jobs, want 2", len(got))
+	}
+	if got := claim(t, st, "alive/2", now, 1); len(got) != 1 {
+		t.Fatalf("claimed %d jobs, want 1", len(got))
+	}
+	// Within the lease nobody else may take the dead owner's jobs...
+	if got := claim(t, st, "new/3", now, 10); len(got) != 0 {
+		t.Fatalf("claimed %v within the lease", events(got))
+	}
+	// ...until the restarted owner gives them back.
+	n, err := st.ReleaseClaims(ctx, "dead/1")
+	if err != nil || n != 2 {
+		t.Fatalf("ReleaseClaims = %d, %v; want 2, nil", n, err)
+	}
+	got := claim(t, st, "new/3", time.Now().Add(time.Millisecond), 10)
+	if want := []string{"a1", "b1"}; !slices.Equal(events(got), want) {
+		t.Fatalf("after release claimed %v, want %v (not alive/2's job)", events(got), want)
+	}
+	for _, j := range got {
+		if j.Attempts != 2 {
+			t.Errorf("job %s attempt %d, want 2: the interrupted attempt counts", j.EventID, j.Attempts)
+		}
+	}
+	if n, err := st.ReleaseClaims(ctx, "nobody"); err != nil || n != 0 {
+		t.Fatalf("ReleaseClaims(nobody) = %d, %v", n, err)
+	}
+}

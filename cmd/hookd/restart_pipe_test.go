@@ -128,9 +128,8 @@ func waitFor(t *testing.T, p *proc, what string, cond func() bool) {
 // since no kill falls between a 2xx and its recording, that no key is
 // answered 2xx twice: hookd sent nothing again after a success it had
 // recorded. The kills fall while no attempt is in flight (checked in the
-// store before and after each kill): a job killed mid-attempt stays
-// Running until its lease (actions.DefaultLease, 5m) expires, beyond this
-// test's bounded waits.
+// store before and after each kill); TestRestartRetriesJobKilledMidRequest
+// covers a kill during an attempt.
 func TestRestartRunsEveryJobOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills hookd; run without -short")
@@ -198,4 +197,74 @@ func TestRestartRunsEveryJobOnce(t *testing.T) {
 		t.Errorf("jobs %v, want %d done", st, events)
 	}
 	t.Logf("requests per key: %v", calls)
+}
+
+// TestRestartRetriesJobKilledMidRequest kills hookd while its http action's
+// request is in flight. The restarted process takes the job back at once
+// (it is the same runner owner, kept in the data directory) instead of
+// waiting for the claim's lease of several minutes, and the job completes.
+func TestRestartRetriesJobKilledMidRequest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills hookd; run without -short")
+	}
+	var (
+		mu      sync.Mutex
+		calls   int
+		effects int
+		held    = make(chan struct{}, 1)
+	)
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.Copy(io.Discard, req.Body)
+		mu.Lock()
+		calls++
+		first := calls == 1
+		mu.Unlock()
+		if first {
+			// Hold the first attempt until its client, hookd, dies.
+			held <- struct{}{}
+			<-req.Context().Done()
+			return
+		}
+		mu.Lock()
+		effects++
+		mu.Unlock()
+	}))
+	defer target.Close()
+
+	dir := t.TempDir()
+	rule := "rules:\n" +
+		"  - name: held\n" +
+		"    when: type == \"open\"\n" +
+		"    actions:\n" +
+		"      - http: { url: \"" + target.URL + "/held\", timeout: 60s }\n"
+	config := filepath.Join(dir, "hookd.yaml")
+	if err := os.WriteFile(filepath.Join(dir, "held.yaml"), []byte(rule), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(config, []byte("sources:\n  - name: mailjet\n    provider: mailjet\nrules:\n  - held.yaml\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	p := startHookd(t, data, "--config", config)
+	if a := postHook(t, p.hooks, openEvent(7)); a.Accepted != 1 {
+		t.Fatalf("post: %+v", a)
+	}
+	select {
+	case <-held:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the action's request never arrived\n%s", p.output())
+	}
+	p.kill(t)
+	if st := jobsByStatus(t, data); st[actions.Running] != 1 {
+		t.Fatalf("jobs %v at the kill, want 1 running", st)
+	}
+
+	p = startHookd(t, data, "--config", config)
+	waitFor(t, p, "the interrupted job done", func() bool { return jobsByStatus(t, data)[actions.Done] == 1 })
+	p.stop(t)
+	mu.Lock()
+	defer mu.Unlock()
+	if effects != 1 || calls != 2 {
+		t.Fatalf("target saw %d requests and %d effects, want 2 and 1", calls, effects)
+	}
 }

@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -126,7 +130,18 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		}
 		engine = en
 	}
-	runner, err := actions.NewRunner(st, actions.RunnerConfig{}, logger, reg)
+	owner, err := runnerOwner(cfg.Data)
+	if err != nil {
+		return err
+	}
+	// Jobs this data directory's previous process had in flight when it
+	// died run again now, not when their lease expires.
+	if n, err := st.ReleaseClaims(ctx, owner); err != nil {
+		return err
+	} else if n > 0 {
+		logger.Info("jobs in flight at the last stop will run again", "jobs", n)
+	}
+	runner, err := actions.NewRunner(st, actions.RunnerConfig{Owner: owner}, logger, reg)
 	if err != nil {
 		return err
 	}
@@ -283,4 +298,26 @@ func ruleCount(w *rules.Watcher) int {
 		return 0
 	}
 	return len(w.Current().Rules())
+}
+
+// runnerOwner returns the action runner's owner name for the data directory:
+// the host name and an id kept in the directory, the same across restarts,
+// so that a restarted hookd can take back the jobs its previous process
+// held. Replicas sharing one database each have their own data directory,
+// hence their own owner.
+func runnerOwner(data string) (string, error) {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "localhost"
+	}
+	path := filepath.Join(data, "runner-id")
+	id, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		id = []byte(rand.Text()[:12])
+		err = os.WriteFile(path, id, 0o600)
+	}
+	if err != nil {
+		return "", fmt.Errorf("runner id: %w", err)
+	}
+	return host + "/" + strings.TrimSpace(string(id)), nil
 }
