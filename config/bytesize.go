@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/hookd/hookd/internal/yamlfile"
 	"math"
 
 	"github.com/dustin/go-humanize"
@@ -22,7 +23,7 @@ func (b *ByteSize) UnmarshalYAML(n ast.Node) error {
 	case *ast.IntegerNode:
 		s = v.GetToken().Value
 	default:
-		return fmt.Errorf("want %s, got %s", describe(byteSizeType), kindOf(n))
+		return fmt.Errorf("want %s, got %s", describe(byteSizeType), yamlfile.Kind(n))
 	}
 	size, err := parseSize(s)
 	if err != nil {

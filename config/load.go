@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"github.com/hookd/hookd/internal/yamlfile"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -48,16 +49,7 @@ type Error struct {
 // that are unknown.
 func (e *Error) Error() string {
 	var b strings.Builder
-	if e.File != "" {
-		b.WriteString(e.File)
-		if e.Line > 0 {
-			fmt.Fprintf(&b, ":%d", e.Line)
-			if e.Column > 0 {
-				fmt.Fprintf(&b, ":%d", e.Column)
-			}
-		}
-		b.WriteString(": ")
-	}
+	yamlfile.WritePosition(&b, e.File, e.Line, e.Column)
 	if e.Field != "" {
 		b.WriteString(e.Field)
 		b.WriteString(": ")
@@ -252,7 +244,7 @@ func yamlError(name string, idx *index, err error) *Error {
 	case errors.As(err, &te):
 		e.Err = fmt.Errorf("want %s, got %s", describe(te.DstType), describeValue(te.SrcType))
 	case errors.As(err, &ue):
-		e.Err = fmt.Errorf("want %s, got %s", kindName(ue.Expected), kindName(ue.Actual))
+		e.Err = fmt.Errorf("want %s, got %s", yamlfile.KindName(ue.Expected), yamlfile.KindName(ue.Actual))
 	case errors.As(err, &oe):
 		e.Err = fmt.Errorf("number out of range for %s", describe(oe.DstType))
 	}

@@ -1,9 +1,8 @@
 package config
 
 import (
-	"errors"
 	"fmt"
-	"os"
+	"github.com/hookd/hookd/internal/yamlfile"
 	"reflect"
 	"strings"
 	"time"
@@ -141,14 +140,14 @@ func (w *walker) walk(np *ast.Node, t reflect.Type, path string) {
 	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
 		if _, ok := n.(*ast.FloatNode); ok {
 			// goccy would truncate it.
-			w.fail(path, fmt.Errorf("want %s, got %s", describe(t), kindOf(n)))
+			w.fail(path, fmt.Errorf("want %s, got %s", describe(t), yamlfile.Kind(n)))
 			return
 		}
 		w.scalar(np, path, t)
 	case t.Kind() == reflect.Slice:
 		seq, ok := n.(*ast.SequenceNode)
 		if !ok {
-			w.fail(path, fmt.Errorf("want %s, got %s", describe(t), kindOf(n)))
+			w.fail(path, fmt.Errorf("want %s, got %s", describe(t), yamlfile.Kind(n)))
 			return
 		}
 		for i := range seq.Values {
@@ -159,7 +158,7 @@ func (w *walker) walk(np *ast.Node, t reflect.Type, path string) {
 	case t.Kind() == reflect.Struct:
 		entries, ok := mapping(n)
 		if !ok {
-			w.fail(path, fmt.Errorf("want %s, got %s", describe(t), kindOf(n)))
+			w.fail(path, fmt.Errorf("want %s, got %s", describe(t), yamlfile.Kind(n)))
 			return
 		}
 		fields, names := fieldsOf(t)
@@ -204,65 +203,16 @@ func (w *walker) scalar(np *ast.Node, path string, t reflect.Type) (string, bool
 	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.InfinityNode, *ast.NanNode:
 		return v.GetToken().Value, true
 	default:
-		w.fail(path, fmt.Errorf("want %s, got %s", describe(t), kindOf(v)))
+		w.fail(path, fmt.Errorf("want %s, got %s", describe(t), yamlfile.Kind(v)))
 		return "", false
 	}
-	v, err := expand(s.Value)
+	v, err := yamlfile.ExpandString(s.Value)
 	if err != nil {
 		w.fail(path, err)
 		return "", false
 	}
 	s.Value = v
 	return v, true
-}
-
-// expand replaces each ${NAME} in s with the value of the environment
-// variable NAME; $${ stands for a literal "${". Its errors never quote s,
-// which may be a secret.
-func expand(s string) (string, error) {
-	if !strings.Contains(s, "${") {
-		return s, nil
-	}
-	var b strings.Builder
-	for {
-		i := strings.Index(s, "${")
-		if i < 0 {
-			b.WriteString(s)
-			return b.String(), nil
-		}
-		if i > 0 && s[i-1] == '$' {
-			b.WriteString(s[:i-1] + "${")
-			s = s[i+2:]
-			continue
-		}
-		b.WriteString(s[:i])
-		end := strings.IndexByte(s[i+2:], '}')
-		if end < 0 {
-			return "", errors.New(`"${" without "}" (write $${ for a literal "${")`)
-		}
-		name := s[i+2 : i+2+end]
-		if !isVarName(name) {
-			return "", errors.New(`invalid variable name in "${...}": use letters, digits and '_' (write $${ for a literal "${")`)
-		}
-		v, ok := os.LookupEnv(name)
-		if !ok {
-			return "", fmt.Errorf("environment variable %s is not set", name)
-		}
-		b.WriteString(v)
-		s = s[i+2+end+1:]
-	}
-}
-
-func isVarName(s string) bool {
-	if s == "" || s[0] >= '0' && s[0] <= '9' {
-		return false
-	}
-	for _, r := range s {
-		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
 }
 
 // fieldsOf returns the YAML keys of struct type t with their types, and
@@ -328,29 +278,6 @@ func firstToken(n ast.Node) *token.Token {
 		return m.Values[0].Key.GetToken()
 	}
 	return n.GetToken()
-}
-
-// kindOf names the YAML kind of n for an error message.
-func kindOf(n ast.Node) string { return kindName(n.Type()) }
-
-func kindName(t ast.NodeType) string {
-	switch t {
-	case ast.MappingType, ast.MappingValueType:
-		return "a mapping"
-	case ast.SequenceType:
-		return "a list"
-	case ast.StringType, ast.LiteralType:
-		return "a string"
-	case ast.IntegerType:
-		return "an integer"
-	case ast.FloatType, ast.InfinityType, ast.NanType:
-		return "a number"
-	case ast.BoolType:
-		return "a boolean"
-	case ast.NullType:
-		return "nothing"
-	}
-	return t.YAMLName()
 }
 
 // describe names what a value of Go type t is written as in YAML.

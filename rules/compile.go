@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"github.com/hookd/hookd/internal/yamlfile"
 	"reflect"
 	"regexp"
 	"slices"
@@ -491,7 +492,7 @@ func (pl *paramLoader) params(n ast.Node) (*mapParam, bool) {
 		}
 		return p.(*mapParam), true
 	default:
-		pl.fail(n, pl.field, fmt.Errorf("want a mapping of parameters, got %s", kindOf(r)))
+		pl.fail(n, pl.field, fmt.Errorf("want a mapping of parameters, got %s", yamlfile.Kind(r)))
 		return nil, false
 	}
 }

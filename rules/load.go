@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hookd/hookd/internal/yamlfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
@@ -225,7 +227,7 @@ func (l *loader) load(src []byte) []*loaded {
 
 	entries, ok := l.mapping(body, 0)
 	if !ok {
-		l.fail(body, "", fmt.Errorf("want a mapping with a rules: list, got %s", kindOf(body)))
+		l.fail(body, "", fmt.Errorf("want a mapping with a rules: list, got %s", yamlfile.Kind(body)))
 		return nil
 	}
 	var list ast.Node
@@ -242,7 +244,7 @@ func (l *loader) load(src []byte) []*loaded {
 	}
 	items, ok := l.sequence(list)
 	if !ok {
-		l.fail(list, "rules", fmt.Errorf("want a list of rules, got %s", kindOf(l.resolve(list, 0))))
+		l.fail(list, "rules", fmt.Errorf("want a list of rules, got %s", yamlfile.Kind(l.resolve(list, 0))))
 		return nil
 	}
 	var rules []*loaded
@@ -288,7 +290,7 @@ func (l *loader) readRule(i int, item ast.Node) *loaded {
 	nerr := len(l.errs)
 	entries, ok := l.mapping(item, 0)
 	if !ok {
-		l.fail(item, "", fmt.Errorf("want a rule (a mapping), got %s", kindOf(l.resolve(item, 0))))
+		l.fail(item, "", fmt.Errorf("want a rule (a mapping), got %s", yamlfile.Kind(l.resolve(item, 0))))
 		return nil
 	}
 	start := l.at(item)
@@ -370,7 +372,7 @@ func (l *loader) readRule(i int, item ast.Node) *loaded {
 func (l *loader) actions(n ast.Node) []*Action {
 	items, ok := l.sequence(n)
 	if !ok {
-		l.fail(n, "actions", fmt.Errorf("want a list of actions, got %s", kindOf(l.resolve(n, 0))))
+		l.fail(n, "actions", fmt.Errorf("want a list of actions, got %s", yamlfile.Kind(l.resolve(n, 0))))
 		return nil
 	}
 	if len(items) == 0 {
@@ -400,7 +402,7 @@ func (l *loader) action(i int, item ast.Node) *Action {
 	field := fmt.Sprintf("actions[%d]", i)
 	entries, ok := l.mapping(item, 0)
 	if !ok {
-		l.fail(item, field, fmt.Errorf(`want an action such as "- log: {}", got %s`, kindOf(l.resolve(item, 0))))
+		l.fail(item, field, fmt.Errorf(`want an action such as "- log: {}", got %s`, yamlfile.Kind(l.resolve(item, 0))))
 		return nil
 	}
 	a := &Action{Index: i, Retry: defaultPolicy, Line: l.at(item).line}
@@ -467,14 +469,14 @@ func (l *loader) text(n ast.Node, field, want string) (*strValue, bool) {
 	}
 	s, ok := newScalar(l.file, n)
 	if !ok {
-		l.fail(n, field, fmt.Errorf("want %s, got %s", want, kindOf(n)))
+		l.fail(n, field, fmt.Errorf("want %s, got %s", want, yamlfile.Kind(n)))
 		return nil, false
 	}
 	x, err := expand(s.raw)
 	if err != nil {
-		var ee *expandError
+		var ee *yamlfile.ExpandError
 		errors.As(err, &ee)
-		line, col := s.position(ee.off)
+		line, col := s.position(utf8.RuneCountInString(s.raw[:ee.Offset]))
 		l.failAt(pos{line, col}, field, l.rule, err, "")
 		return nil, false
 	}
@@ -651,30 +653,6 @@ func joinPath(path, key string) string {
 		return path + key
 	}
 	return path + "." + key
-}
-
-// kindOf names the YAML kind of n for an error message.
-func kindOf(n ast.Node) string {
-	if n == nil {
-		return "nothing"
-	}
-	switch n.Type() {
-	case ast.MappingType, ast.MappingValueType:
-		return "a mapping"
-	case ast.SequenceType:
-		return "a list"
-	case ast.StringType, ast.LiteralType:
-		return "a string"
-	case ast.IntegerType:
-		return "an integer"
-	case ast.FloatType, ast.InfinityType, ast.NanType:
-		return "a number"
-	case ast.BoolType:
-		return "a boolean"
-	case ast.NullType:
-		return "nothing"
-	}
-	return n.Type().YAMLName()
 }
 
 // isText tells whether a token of type t is a scalar whose text can stand

@@ -59,6 +59,7 @@ package rules
 
 import (
 	"fmt"
+	"github.com/hookd/hookd/internal/yamlfile"
 	"strings"
 	"time"
 
@@ -223,16 +224,7 @@ type Error struct {
 // by the snippet, leaving out the parts that are unknown.
 func (e *Error) Error() string {
 	var b strings.Builder
-	if e.File != "" {
-		b.WriteString(e.File)
-		if e.Line > 0 {
-			fmt.Fprintf(&b, ":%d", e.Line)
-			if e.Column > 0 {
-				fmt.Fprintf(&b, ":%d", e.Column)
-			}
-		}
-		b.WriteString(": ")
-	}
+	yamlfile.WritePosition(&b, e.File, e.Line, e.Column)
 	if e.Rule != "" {
 		fmt.Fprintf(&b, "rule %q: ", e.Rule)
 	}

@@ -1,9 +1,8 @@
 package rules
 
 import (
-	"errors"
 	"fmt"
-	"os"
+	"github.com/hookd/hookd/internal/yamlfile"
 	"strings"
 	"unicode/utf8"
 
@@ -262,17 +261,8 @@ func (x *expansion) rawOffset(off int) int {
 	return off + shift
 }
 
-// expandError is an error of expand at a rune offset of the value.
-type expandError struct {
-	off int
-	err error
-}
-
-func (e *expandError) Error() string { return e.err.Error() }
-
-// expand replaces each ${NAME} in s with the environment variable NAME; $${
-// stands for a literal "${". Like the config file's expansion, its errors
-// never quote s, which may hold a secret.
+// expand expands s as yamlfile.Expand does and records each substitution,
+// so that positions in the expanded text map back to the text as written.
 func expand(s string) (*expansion, error) {
 	x := &expansion{}
 	if !strings.Contains(s, "${") {
@@ -281,58 +271,18 @@ func expand(s string) (*expansion, error) {
 	}
 	var b strings.Builder
 	raw, out := 0, 0 // rune offsets in s and in b
-	add := func(piece string) {
-		b.WriteString(piece)
-		n := utf8.RuneCountInString(piece)
-		raw += n
-		out += n
-	}
-	replace := func(rawLen int, with, name string) {
-		n := utf8.RuneCountInString(with)
-		x.subs = append(x.subs, substitution{rawFrom: raw, rawTo: raw + rawLen, from: out, to: out + n, name: name})
-		b.WriteString(with)
+	err := yamlfile.Expand(s, func(piece, text, name string) {
+		rawLen, n := utf8.RuneCountInString(piece), utf8.RuneCountInString(text)
+		if piece != text || name != "" {
+			x.subs = append(x.subs, substitution{rawFrom: raw, rawTo: raw + rawLen, from: out, to: out + n, name: name})
+		}
+		b.WriteString(text)
 		raw += rawLen
 		out += n
+	})
+	if err != nil {
+		return nil, err
 	}
-	for {
-		i := strings.Index(s, "${")
-		if i < 0 {
-			add(s)
-			x.text = b.String()
-			return x, nil
-		}
-		if i > 0 && s[i-1] == '$' {
-			add(s[:i-1])
-			replace(3, "${", "")
-			s = s[i+2:]
-			continue
-		}
-		add(s[:i])
-		end := strings.IndexByte(s[i+2:], '}')
-		if end < 0 {
-			return nil, &expandError{raw, errors.New(`"${" without "}" (write $${ for a literal "${")`)}
-		}
-		name := s[i+2 : i+2+end]
-		if !isVarName(name) {
-			return nil, &expandError{raw, errors.New(`invalid variable name in "${...}": use letters, digits and '_' (write $${ for a literal "${")`)}
-		}
-		v, ok := os.LookupEnv(name)
-		if !ok {
-			return nil, &expandError{raw, fmt.Errorf("environment variable %s is not set", name)}
-		}
-		replace(utf8.RuneCountInString(name)+3, v, name)
-		s = s[i+2+end+1:]
-	}
-}
-
-func isVarName(s string) bool {
-	if s == "" || s[0] >= '0' && s[0] <= '9' {
-		return false
-	}
-	for _, r := range s {
-		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
+	x.text = b.String()
+	return x, nil
 }

@@ -1,0 +1,141 @@
+// Package yamlfile holds what hookd's two YAML loaders, config and rules,
+// must do alike so that both files read the same way: ${VAR} expansion, the
+// names of YAML kinds in error messages, and the "file:line:col: " prefix of
+// a located error. It is internal because it is a detail of those loaders.
+package yamlfile
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/goccy/go-yaml/ast"
+)
+
+// ExpandError is an error of Expand at byte offset Offset of the text. Its
+// message never quotes the text, which may hold a secret.
+type ExpandError struct {
+	Offset int
+	Err    error
+}
+
+func (e *ExpandError) Error() string { return e.Err.Error() }
+func (e *ExpandError) Unwrap() error { return e.Err }
+
+// Expand replaces each ${NAME} in s with the environment variable NAME; "$${"
+// stands for a literal "${". It calls emit for each piece of s in order:
+// raw is the piece as written and text what it becomes; name is the
+// variable for a ${NAME}, "" otherwise (for literal text raw == text). An
+// unset variable, a malformed name or a "${" without "}" is an
+// *ExpandError.
+func Expand(s string, emit func(raw, text, name string)) error {
+	off := 0
+	for {
+		i := strings.Index(s, "${")
+		if i < 0 {
+			if s != "" {
+				emit(s, s, "")
+			}
+			return nil
+		}
+		if i > 0 && s[i-1] == '$' {
+			if i > 1 {
+				emit(s[:i-1], s[:i-1], "")
+			}
+			emit("$${", "${", "")
+			s, off = s[i+2:], off+i+2
+			continue
+		}
+		if i > 0 {
+			emit(s[:i], s[:i], "")
+		}
+		at := off + i
+		end := strings.IndexByte(s[i+2:], '}')
+		if end < 0 {
+			return &ExpandError{at, errors.New(`"${" without "}" (write $${ for a literal "${")`)}
+		}
+		name := s[i+2 : i+2+end]
+		if !isVarName(name) {
+			return &ExpandError{at, errors.New(`invalid variable name in "${...}": use letters, digits and '_' (write $${ for a literal "${")`)}
+		}
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			return &ExpandError{at, fmt.Errorf("environment variable %s is not set", name)}
+		}
+		emit(s[i:i+2+end+1], v, name)
+		s, off = s[i+2+end+1:], off+i+2+end+1
+	}
+}
+
+// ExpandString is Expand returning the expanded text.
+func ExpandString(s string) (string, error) {
+	if !strings.Contains(s, "${") {
+		return s, nil
+	}
+	var b strings.Builder
+	err := Expand(s, func(_, text, _ string) { b.WriteString(text) })
+	if err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+func isVarName(s string) bool {
+	if s == "" || s[0] >= '0' && s[0] <= '9' {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// Kind names the YAML kind of n for an error message ("a mapping", "a
+// list", ...); "nothing" for nil.
+func Kind(n ast.Node) string {
+	if n == nil {
+		return "nothing"
+	}
+	return KindName(n.Type())
+}
+
+// KindName names a YAML node type for an error message.
+func KindName(t ast.NodeType) string {
+	switch t {
+	case ast.MappingType, ast.MappingValueType:
+		return "a mapping"
+	case ast.SequenceType:
+		return "a list"
+	case ast.StringType, ast.LiteralType:
+		return "a string"
+	case ast.IntegerType:
+		return "an integer"
+	case ast.FloatType, ast.InfinityType, ast.NanType:
+		return "a number"
+	case ast.BoolType:
+		return "a boolean"
+	case ast.NullType:
+		return "nothing"
+	}
+	return t.YAMLName()
+}
+
+// WritePosition writes "file:line:col: " to b, leaving out the parts that
+// are unknown (empty file, zero line or column), and nothing without a
+// file.
+func WritePosition(b *strings.Builder, file string, line, col int) {
+	if file == "" {
+		return
+	}
+	b.WriteString(file)
+	if line > 0 {
+		fmt.Fprintf(b, ":%d", line)
+		if col > 0 {
+			fmt.Fprintf(b, ":%d", col)
+		}
+	}
+	b.WriteString(": ")
+}
