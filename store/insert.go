@@ -144,7 +144,7 @@ func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
 		return err
 	}
 	if s.db.ckpt != nil {
-		s.db.ckpt.kick()
+		s.db.ckpt.Kick()
 	}
 	return nil
 }

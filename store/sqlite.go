@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/hookd/hookd/internal/walcheckpoint"
 	"io/fs"
 	"log/slog"
 	"net/url"
@@ -101,8 +102,7 @@ func openSQLite(ctx context.Context, cfg Config, writer sync.Locker, logger *slo
 			ckpt.SetMaxIdleConns(1)
 			ckpt.SetConnMaxLifetime(0)
 			ckpt.SetConnMaxIdleTime(0)
-			d.ckpt = &checkpointer{db: ckpt, interval: interval, maxWAL: maxWAL,
-				wrote: make(chan struct{}, 1), stop: make(chan struct{})}
+			d.ckptDB = ckpt
 			err = ckpt.PingContext(ctx)
 		}
 		if err != nil {
@@ -123,8 +123,9 @@ func openSQLite(ctx context.Context, cfg Config, writer sync.Locker, logger *slo
 		d.close()
 		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
 	}
-	if d.ckpt != nil {
-		d.ckpt.start(writer, logger)
+	if d.ckptDB != nil {
+		d.ckpt = walcheckpoint.Start(d.ckptDB, walcheckpoint.Config{Interval: interval, MaxWAL: maxWAL,
+			FrameBytes: walFrameBytes, LastPassBytes: lastPassBytes, Writer: writer, Logger: logger})
 	}
 	return d, nil
 }
@@ -154,152 +155,7 @@ const (
 	// lastPassBytes is how much of the WAL may be left for the checkpoint
 	// that holds the writer lock: about what one batch writes.
 	lastPassBytes = 1 << 20
-	// passivePasses bounds the passive checkpoints of one round: a writer
-	// faster than they are would keep them going forever.
-	passivePasses = 4
 )
-
-// checkpointer copies the WAL into store.db in the background, on a
-// connection of its own, so that no projector commit pays for it (the
-// writer runs with wal_autocheckpoint=0, where SQLite would otherwise
-// checkpoint inside whichever commit took the WAL past 1000 pages).
-//
-// After a commit, it waits Config.CheckpointInterval, so that a page the
-// commits of the interval wrote many times (an index page) is copied once,
-// then runs passive checkpoints, which neither wait for nor block the
-// writer or the readers, until few frames are left, and copies those
-// holding the writer lock. That pause lets the WAL start over: SQLite
-// restarts it at the next write only if every frame was copied when that
-// write began, which under a steady stream of commits otherwise never
-// happens; a WAL that starts over is rewritten in place instead of growing.
-// Past Config.MaxWAL, the checkpoint holding the lock is a RESTART, which
-// also waits (at most 50ms) for readers to leave the old frames. After 10
-// intervals without a commit, a TRUNCATE checkpoint empties the WAL file.
-// The lock is Store.wmu, so that a write waits for the checkpoint in Go
-// rather than in SQLite's busy handler, which sleeps in steps of
-// milliseconds.
-type checkpointer struct {
-	db       *sql.DB // one connection
-	interval time.Duration
-	maxWAL   int64
-	wrote    chan struct{} // a commit happened; capacity 1
-	stop     chan struct{} // closed by close
-	done     chan struct{} // closed when run returns; nil until start
-	closed   sync.Once
-	err      error // of closing db
-}
-
-// start runs the checkpointer until close; writer is the lock that
-// serializes writes.
-func (c *checkpointer) start(writer sync.Locker, logger *slog.Logger) {
-	c.done = make(chan struct{})
-	go c.run(writer, logger)
-}
-
-// kick tells the checkpointer that the writer committed.
-func (c *checkpointer) kick() {
-	select {
-	case c.wrote <- struct{}{}:
-	default:
-	}
-}
-
-func (c *checkpointer) run(writer sync.Locker, logger *slog.Logger) {
-	defer close(c.done)
-	wait := time.NewTimer(time.Hour)
-	wait.Stop()
-	idle := time.NewTimer(time.Hour)
-	idle.Stop()
-	defer idle.Stop()
-	for {
-		select {
-		case <-c.wrote:
-		case <-idle.C:
-			if _, _, err := c.checkpoint("TRUNCATE", writer); err != nil {
-				logger.Error("store: checkpoint", "error", err)
-			}
-			continue
-		case <-c.stop:
-			return
-		}
-		wait.Reset(c.interval)
-		select {
-		case <-wait.C:
-		case <-c.stop:
-			wait.Stop()
-			return
-		}
-		if err := c.checkpointAll(writer); err != nil {
-			logger.Error("store: checkpoint", "error", err)
-		}
-		idle.Reset(10 * c.interval)
-	}
-}
-
-// checkpointAll copies the whole WAL into the database: passive checkpoints
-// until one had at most lastPassBytes to copy, so that little was committed
-// while it ran (at most passivePasses of them, and none more once the WAL
-// is larger than maxWAL), then one holding writer, a RESTART if the WAL is
-// larger than maxWAL. A checkpoint reports the frames of the WAL as it was
-// when it began, so only the one holding the writer knows that it copied
-// everything.
-func (c *checkpointer) checkpointAll(writer sync.Locker) error {
-	var frames, prev int64
-	for range passivePasses {
-		var err error
-		if frames, _, err = c.checkpoint("PASSIVE", nil); err != nil {
-			return err
-		}
-		if newFrames(prev, frames)*walFrameBytes <= lastPassBytes || frames*walFrameBytes > c.maxWAL {
-			break
-		}
-		prev = frames
-	}
-	mode := "PASSIVE"
-	if frames*walFrameBytes > c.maxWAL {
-		mode = "RESTART"
-	}
-	_, _, err := c.checkpoint(mode, writer)
-	return err
-}
-
-// newFrames returns how many frames were committed between two checkpoints
-// that found prev and then frames in the WAL. Fewer frames mean that the
-// WAL started over in between, and all of them are new.
-func newFrames(prev, frames int64) int64 {
-	if frames < prev {
-		return frames
-	}
-	return frames - prev
-}
-
-// checkpoint runs PRAGMA wal_checkpoint(mode), holding writer unless it is
-// nil, and returns the number of frames in the WAL and how many of them are
-// not copied yet.
-func (c *checkpointer) checkpoint(mode string, writer sync.Locker) (frames, left int64, err error) {
-	if writer != nil {
-		writer.Lock()
-		defer writer.Unlock()
-	}
-	var busy, copied int64
-	if err := c.db.QueryRow("PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &frames, &copied); err != nil {
-		return 0, 0, fmt.Errorf("%s: %w", mode, err)
-	}
-	return frames, frames - copied, nil
-}
-
-// close stops the checkpointer, if it was started, and closes its
-// connection. Later calls return what the first one did.
-func (c *checkpointer) close() error {
-	c.closed.Do(func() {
-		close(c.stop)
-		if c.done != nil {
-			<-c.done
-		}
-		c.err = c.db.Close()
-	})
-	return c.err
-}
 
 // insertedSeq returns the seq of the row an INSERT ... ON CONFLICT DO
 // NOTHING into events inserted, or 0 when it inserted none. It reads the

@@ -21,6 +21,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/hookd/hookd/internal/walcheckpoint"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -110,9 +111,10 @@ type db struct {
 	write *sql.DB
 	// read is the pool used by queries.
 	read *sql.DB
-	// ckpt copies SQLite's WAL into the database in the background; nil
-	// when the store is read-only.
-	ckpt *checkpointer
+	// ckpt copies SQLite's WAL into the database in the background, on
+	// its own connection ckptDB; both nil when the store is read-only.
+	ckpt   *walcheckpoint.Checkpointer
+	ckptDB *sql.DB
 }
 
 // Open opens the store that cfg describes, creating and migrating its schema
@@ -167,7 +169,10 @@ func (s *Store) Close() error {
 func (d *db) close() error {
 	var errs []error
 	if d.ckpt != nil {
-		errs = append(errs, d.ckpt.close())
+		d.ckpt.Stop()
+	}
+	if d.ckptDB != nil {
+		errs = append(errs, d.ckptDB.Close())
 	}
 	if d.write != nil {
 		errs = append(errs, d.write.Close())

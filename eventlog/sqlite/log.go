@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/hookd/hookd/internal/walcheckpoint"
 	"log/slog"
 	"net/url"
 	"os"
@@ -146,10 +147,9 @@ type Log struct {
 	rdb                 *sql.DB
 	stRead, stPeekLease *sql.Stmt
 
-	// The checkpointer's connection, and its wake-up after a commit
-	// (capacity 1).
+	// The background checkpointer and its connection.
 	cdb      *sql.DB
-	wrote    chan struct{}
+	ckpt     *walcheckpoint.Checkpointer
 	pageSize int64
 
 	nmu     sync.Mutex
@@ -189,7 +189,6 @@ func open(ctx context.Context, path string, cfg Config) (_ *Log, err error) {
 		cursors: map[cursorKey]*cursor{},
 		closing: make(chan struct{}),
 		flushCh: make(chan struct{}, 1),
-		wrote:   make(chan struct{}, 1),
 	}
 	defer func() {
 		if err != nil {
@@ -291,9 +290,13 @@ func open(ctx context.Context, path string, cfg Config) (_ *Log, err error) {
 		return nil, fmt.Errorf("connect checkpointer: %w", err)
 	}
 
-	l.wg.Add(2)
+	l.ckpt = walcheckpoint.Start(l.cdb, walcheckpoint.Config{
+		Interval: cfg.CheckpointInterval, MaxWAL: cfg.MaxWAL,
+		FrameBytes: l.pageSize + walFrameHeader, LastPassBytes: lastPassBytes,
+		Writer: writerLock{l}, Logger: l.log,
+	})
+	l.wg.Add(1)
 	go l.flusher()
-	go l.checkpointer()
 	return l, nil
 }
 
@@ -432,6 +435,9 @@ func (l *Log) Close() error {
 
 	l.subWG.Wait()
 	l.wg.Wait() // cursors write their offsets as they release their leases
+	if l.ckpt != nil {
+		l.ckpt.Stop()
+	}
 	err := l.flush()
 	if e := l.lockWriter(context.Background()); e == nil {
 		l.wclosed = true
@@ -495,7 +501,7 @@ func (l *Log) tx(fn func() error) error {
 	err := fn()
 	if err == nil {
 		if _, err = l.stCommit.ExecContext(context.Background()); err == nil {
-			l.kickCheckpointer()
+			l.ckpt.Kick()
 			return nil
 		}
 		err = fmt.Errorf("commit: %w", err)
