@@ -1,9 +1,9 @@
 package actions_test
 
 import (
-	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -40,8 +40,6 @@ type failure struct {
 	Next time.Time
 	Dead bool
 }
-
-var errNotHeld = errors.New("memqueue: claim not held")
 
 func newMemQueue() *memQueue {
 	return &memQueue{
@@ -124,7 +122,7 @@ func (q *memQueue) waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func (q *memQueue) Claim(ctx context.Context, owner string, now time.Time, limit int, lease time.Duration) ([]actions.Job, error) {
+func (q *memQueue) Claim(ctx context.Context, owner string, now time.Time, targets, batch int, lease time.Duration) ([]actions.Job, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -132,79 +130,101 @@ func (q *memQueue) Claim(ctx context.Context, owner string, now time.Time, limit
 	defer q.mu.Unlock()
 	defer notify(q.changed)
 	q.claims++
-	busy := map[string]bool{}
+	// A target with a live claim is busy; one with only expired claims
+	// has those claimed again, and nothing else.
+	busy, expired := map[string]bool{}, map[string]bool{}
 	for _, e := range q.jobs {
-		if e.Status == actions.Running && now.Before(e.lease) {
-			busy[e.Target] = true
+		if e.Status == actions.Running {
+			if now.Before(e.lease) {
+				busy[e.Target] = true
+			} else {
+				expired[e.Target] = true
+			}
 		}
 	}
 	var due []*entry
 	for _, e := range q.jobs {
 		switch {
-		case e.Status == actions.Pending && !e.NextAt.After(now) && !q.suspended[e.Target] && !busy[e.Target]:
-			due = append(due, e)
-		case e.Status == actions.Running && !now.Before(e.lease):
+		case busy[e.Target]:
+		case expired[e.Target]:
+			if e.Status == actions.Running {
+				due = append(due, e)
+			}
+		case e.Status == actions.Pending && !e.NextAt.After(now) && !q.suspended[e.Target]:
 			due = append(due, e)
 		}
 	}
-	slices.SortStableFunc(due, func(a, b *entry) int { return a.NextAt.Compare(b.NextAt) })
-	var out []actions.Job
+	// Expired claims first, then oldest due first; the first job of each
+	// target places all of its jobs.
+	slices.SortStableFunc(due, func(a, b *entry) int {
+		if ea, eb := a.Status == actions.Running, b.Status == actions.Running; ea != eb {
+			if ea {
+				return -1
+			}
+			return 1
+		}
+		return a.NextAt.Compare(b.NextAt)
+	})
+	var order []string
+	byTarget := map[string][]*entry{}
 	for _, e := range due {
-		if len(out) == limit {
-			break
+		if _, ok := byTarget[e.Target]; !ok {
+			if len(order) == targets {
+				continue
+			}
+			order = append(order, e.Target)
 		}
-		if busy[e.Target] && e.Status == actions.Pending {
-			continue
+		if len(byTarget[e.Target]) < batch {
+			byTarget[e.Target] = append(byTarget[e.Target], e)
 		}
-		busy[e.Target] = true
-		e.Status, e.owner, e.lease = actions.Running, owner, now.Add(lease)
-		e.Attempts++
-		e.Updated = now
-		out = append(out, e.Job)
+	}
+	var out []actions.Job
+	for _, t := range order {
+		for _, e := range byTarget[t] {
+			e.Status, e.owner, e.lease = actions.Running, owner, now.Add(lease)
+			e.Attempts++
+			e.Updated = now
+			out = append(out, e.Job)
+		}
 	}
 	return out, nil
 }
 
-// held returns the entry id if owner holds its claim.
-func (q *memQueue) held(id int64, owner string) (*entry, error) {
-	if id < 1 || int(id) > len(q.jobs) {
-		return nil, errNotHeld
-	}
-	e := q.jobs[id-1]
-	if e.Status != actions.Running || e.owner != owner {
-		return nil, errNotHeld
-	}
-	return e, nil
-}
-
-func (q *memQueue) Succeed(ctx context.Context, id int64, owner string, took time.Duration) error {
+func (q *memQueue) Finish(ctx context.Context, owner string, outcomes []actions.Outcome) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	e, err := q.held(id, owner)
-	if err != nil {
-		return err
+	defer notify(q.changed)
+	var notHeld []int64
+	for _, o := range outcomes {
+		if o.ID < 1 || int(o.ID) > len(q.jobs) {
+			notHeld = append(notHeld, o.ID)
+			continue
+		}
+		e := q.jobs[o.ID-1]
+		if e.Status != actions.Running || e.owner != owner {
+			notHeld = append(notHeld, o.ID)
+			continue
+		}
+		e.owner, e.Updated = "", time.Now()
+		switch {
+		case o.Unrun:
+			e.Status = actions.Pending
+			e.Attempts--
+		case o.Status == actions.Done:
+			e.Status = actions.Done
+		default:
+			q.fails = append(q.fails, failure{ID: o.ID, Err: o.Error, Next: o.Next, Dead: o.Status == actions.Dead})
+			e.LastError, e.Status = o.Error, o.Status
+			if o.Status == actions.Dead {
+				q.suspended[e.Target] = true
+			} else {
+				e.NextAt = o.Next
+			}
+		}
 	}
-	e.Status, e.owner, e.Updated = actions.Done, "", time.Now()
-	notify(q.changed)
-	return nil
-}
-
-func (q *memQueue) Fail(ctx context.Context, id int64, owner string, took time.Duration, msg string, next time.Time, dead bool) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	e, err := q.held(id, owner)
-	if err != nil {
-		return err
+	if len(notHeld) > 0 {
+		return fmt.Errorf("jobs %v: %w", notHeld, actions.ErrNotHeld)
 	}
-	q.fails = append(q.fails, failure{ID: id, Err: msg, Next: next, Dead: dead})
-	e.LastError, e.owner, e.Updated = msg, "", time.Now()
-	if dead {
-		e.Status = actions.Dead
-		q.suspended[e.Target] = true
-	} else {
-		e.Status, e.NextAt = actions.Pending, next
-	}
-	notify(q.changed)
 	return nil
 }
 
@@ -213,7 +233,8 @@ func (q *memQueue) Wake() <-chan struct{} { return q.wake }
 var _ actions.Queue = (*memQueue)(nil)
 
 // TestMemQueue checks the double itself on the points the Runner's tests
-// lean on: one job per key, one job per target at a time, suspension.
+// lean on: one job per key, batches per target in due order, one batch per
+// target at a time, unrun jobs, suspension, expired leases.
 func TestMemQueue(t *testing.T) {
 	q := newMemQueue()
 	ctx := context.Background()
@@ -224,37 +245,55 @@ func TestMemQueue(t *testing.T) {
 	}
 	a2 := q.add(actions.Job{Key: "r/0/2", Target: "a", NextAt: now.Add(-time.Second)})
 	b1 := q.add(actions.Job{Key: "r/0/3", Target: "b"})
-
-	got, _ := q.Claim(ctx, "me", now.Add(time.Millisecond), 10, time.Minute)
 	ids := func(js []actions.Job) []int64 {
 		out := []int64{}
 		for _, j := range js {
 			out = append(out, j.ID)
 		}
-		return slices.SortedFunc(slices.Values(out), cmp.Compare)
+		return out
 	}
-	if want := []int64{a2, b1}; !slices.Equal(ids(got), want) {
-		t.Fatalf("first claim = %v, want %v (oldest of a, and b)", ids(got), want)
+	at := now.Add(time.Millisecond)
+
+	// Batches of 2: a's jobs oldest due first, then b's.
+	got, _ := q.Claim(ctx, "me", at, 10, 2, time.Minute)
+	if want := []int64{a2, a1, b1}; !slices.Equal(ids(got), want) {
+		t.Fatalf("batch claim = %v, want %v", ids(got), want)
 	}
-	if got, _ := q.Claim(ctx, "me", now.Add(time.Millisecond), 10, time.Minute); len(got) != 0 {
-		t.Fatalf("claim while a runs = %v, want none", ids(got))
+	if got[0].Attempts != 1 || got[0].Status != actions.Running {
+		t.Fatalf("claimed job = %+v, want running, attempt 1", got[0])
 	}
-	if err := q.Fail(ctx, a2, "other", 0, "x", now, true); err == nil {
-		t.Fatal("Fail by another owner succeeded")
-	}
-	if err := q.Fail(ctx, a2, "me", 0, "x", now, true); err != nil {
+	if err := q.Finish(ctx, "me", []actions.Outcome{{ID: a2, Status: actions.Done}, {ID: a1, Unrun: true}, {ID: b1, Unrun: true}}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := q.Claim(ctx, "me", now.Add(time.Millisecond), 10, time.Minute); len(got) != 0 {
+	if j := q.job(a1); j.Status != actions.Pending || j.Attempts != 0 {
+		t.Fatalf("unrun job = %+v, want pending, attempt 0", j)
+	}
+
+	// Batches of 1, one target at a time.
+	got, _ = q.Claim(ctx, "me", at, 1, 1, time.Minute)
+	if want := []int64{a1}; !slices.Equal(ids(got), want) {
+		t.Fatalf("claim of one target = %v, want %v", ids(got), want)
+	}
+	if got, _ := q.Claim(ctx, "me", at, 10, 1, time.Minute); !slices.Equal(ids(got), []int64{b1}) {
+		t.Fatalf("claim while a runs = %v, want [%d]", ids(got), b1)
+	}
+	if err := q.Finish(ctx, "other", []actions.Outcome{{ID: a1, Status: actions.Dead}}); !errors.Is(err, actions.ErrNotHeld) {
+		t.Fatalf("Finish by another owner: %v, want ErrNotHeld", err)
+	}
+	if err := q.Finish(ctx, "me", []actions.Outcome{{ID: a1, Status: actions.Dead, Error: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	a3 := q.add(actions.Job{Key: "r/0/4", Target: "a"})
+	if got, _ := q.Claim(ctx, "me", at.Add(time.Millisecond), 10, 10, time.Minute); len(got) != 0 {
 		t.Fatalf("claim while a is suspended = %v, want none", ids(got))
 	}
 	q.resume("a")
-	if got, _ := q.Claim(ctx, "me", now.Add(time.Millisecond), 10, time.Minute); !slices.Equal(ids(got), []int64{a1}) {
-		t.Fatalf("claim after resume = %v, want [%d]", ids(got), a1)
+	if got, _ := q.Claim(ctx, "me", time.Now(), 10, 10, time.Minute); !slices.Equal(ids(got), []int64{a3}) {
+		t.Fatalf("claim after resume = %v, want [%d]", ids(got), a3)
 	}
-	// b1's lease expires: it is claimed again, its attempt counted.
-	got, _ = q.Claim(ctx, "you", now.Add(2*time.Minute), 10, time.Minute)
+	// The leases expire: b1 and a3 are claimed again, attempts counted.
+	got, _ = q.Claim(ctx, "you", time.Now().Add(2*time.Minute), 10, 10, time.Minute)
 	if len(got) != 2 || got[0].Attempts != 2 || got[1].Attempts != 2 {
-		t.Fatalf("claim after leases expired = %+v, want a1 and b1 again, attempt 2", got)
+		t.Fatalf("claim after leases expired = %+v, want b1 and a3 again, attempt 2", got)
 	}
 }

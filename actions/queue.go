@@ -2,6 +2,7 @@ package actions
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -14,20 +15,50 @@ import (
 // time, and a claim whose lease expired (its runner died) can be claimed
 // again, which is why an Action may run twice and must be idempotent.
 type Queue interface {
-	// Claim marks as Running, for owner until now+lease, up to limit jobs
-	// that are due: Pending with NextAt not after now, whose target is not
-	// suspended and has no job Running, at most one job per target, oldest
-	// NextAt first; and Running jobs whose lease expired. It returns them
-	// with Attempts already counting this attempt.
-	Claim(ctx context.Context, owner string, now time.Time, limit int, lease time.Duration) ([]Job, error)
-	// Succeed marks a job Done, if owner still holds its claim, and records
-	// the attempt.
-	Succeed(ctx context.Context, id int64, owner string, took time.Duration) error
-	// Fail records a failed attempt, if owner still holds the claim: the
-	// job is Pending again, due at next, or, when dead, Dead with its
-	// target suspended.
-	Fail(ctx context.Context, id int64, owner string, took time.Duration, err string, next time.Time, dead bool) error
+	// Claim marks as Running, for owner until now+lease, the due jobs of at
+	// most targets targets, at most batch jobs of each, and returns them
+	// grouped by target, each target's in the order they are to run, with
+	// Status Running and Attempts already counting this attempt.
+	//
+	// A target's jobs still Running under a lease that expired (their
+	// runner died) are claimed again first, oldest lease first. Otherwise
+	// a target qualifies when it is not suspended and has no job Running;
+	// then its Pending jobs with NextAt not after now are claimed, oldest
+	// NextAt first, targets in the order of their oldest such job.
+	Claim(ctx context.Context, owner string, now time.Time, targets, batch int, lease time.Duration) ([]Job, error)
+	// Finish records the outcomes of jobs owner claimed, all in one
+	// transaction. An outcome for a job that owner no longer holds (its
+	// lease expired and another runner claimed it) is not recorded: the
+	// others are, and the error then wraps ErrNotHeld and names the jobs.
+	Finish(ctx context.Context, owner string, outcomes []Outcome) error
 	// Wake returns a channel that receives a value when jobs were enqueued
 	// or a target was resumed, so a runner does not have to poll often.
 	Wake() <-chan struct{}
+}
+
+// ErrNotHeld is wrapped by Queue.Finish's error for outcomes of jobs not
+// Running under the caller's claim: another runner took them over after
+// their lease expired, or they were never claimed.
+var ErrNotHeld = errors.New("job not held by this owner")
+
+// Outcome is how one claimed job ended.
+type Outcome struct {
+	// ID is the job's.
+	ID int64
+	// Unrun tells that the job was claimed but not attempted: its claim is
+	// undone and its Attempts counted back, and it stays due as it was.
+	// The other fields are then ignored.
+	Unrun bool
+	// Status is Done, Pending (it failed and runs again at Next) or Dead (a
+	// dead letter: its target is suspended until resumed).
+	Status string
+	// Attempt is the job's Attempts as claimed; it numbers the attempt
+	// recorded.
+	Attempt int
+	// Took is how long the attempt ran.
+	Took time.Duration
+	// Error is why the attempt failed, empty when it succeeded.
+	Error string
+	// Next is when a Pending job is due again.
+	Next time.Time
 }

@@ -24,15 +24,22 @@ type RunnerConfig struct {
 	// replicas of one deployment) need different owners. Default: the host
 	// name, the process id and a random suffix, "host/pid/a1b2c3d4".
 	Owner string
-	// Workers is how many jobs run at once (default 8). A slow target holds
-	// one worker; the queue never hands out two jobs of one target at once.
+	// Workers is how many targets' jobs run at once (default 8). A target's
+	// jobs run one at a time, in one worker, so a slow target holds one
+	// worker and never holds up the others.
 	Workers int
+	// Batch is how many due jobs of one target a worker claims at once and
+	// runs one after the other (default 32): claiming and recording a batch
+	// costs two transactions of the queue, whatever its size. A worker
+	// stops its batch at the first job that fails.
+	Batch int
 	// Lease is how long a claim lasts (default 5m): when a runner dies
 	// holding a job, another runner can take the job once its lease
-	// expires. The Runner cuts every attempt off at half the lease, so
-	// that the attempt and the recording of its result end before anyone
-	// else may claim the job: make the lease more than twice the longest
-	// action timeout.
+	// expires. The Runner cuts every attempt off at half the lease, and
+	// starts no job of a batch after the first quarter of its lease, so
+	// that the attempts and the recording of their results end before
+	// anyone else may claim the jobs: make the lease more than twice the
+	// longest action timeout.
 	Lease time.Duration
 	// Poll is how often the runner looks for due jobs when nothing woke it
 	// (default 1s). Queue.Wake, a job finishing and a retry this runner
@@ -48,6 +55,7 @@ type RunnerConfig struct {
 // Runner defaults.
 const (
 	DefaultWorkers = 8
+	DefaultBatch   = 32
 	DefaultLease   = 5 * time.Minute
 	DefaultPoll    = time.Second
 	DefaultGrace   = 5 * time.Second
@@ -56,14 +64,17 @@ const (
 // withDefaults returns c with its zero values defaulted, or an error for a
 // negative one.
 func (c RunnerConfig) withDefaults() (RunnerConfig, error) {
-	if c.Workers < 0 || c.Lease < 0 || c.Poll < 0 || c.Grace < 0 {
-		return c, fmt.Errorf("runner config: workers, lease, poll and grace must not be negative")
+	if c.Workers < 0 || c.Batch < 0 || c.Lease < 0 || c.Poll < 0 || c.Grace < 0 {
+		return c, fmt.Errorf("runner config: workers, batch, lease, poll and grace must not be negative")
 	}
 	if c.Owner == "" {
 		c.Owner = defaultOwner()
 	}
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers
+	}
+	if c.Batch == 0 {
+		c.Batch = DefaultBatch
 	}
 	if c.Lease == 0 {
 		c.Lease = DefaultLease
@@ -143,17 +154,22 @@ func (r *Runner) Owner() string { return r.cfg.Owner }
 
 // Run runs jobs until ctx ends, then stops and returns nil.
 //
-// It claims as many due jobs as it has free workers whenever Queue.Wake
-// signals, a job finishes, a retry it scheduled falls due, or Poll passed;
-// a failing Claim is logged and tried again after Poll.
+// Whenever Queue.Wake signals, a worker finishes, a retry it scheduled
+// falls due, or Poll passed, it claims the due jobs of as many targets as it
+// has free workers, up to Batch jobs of each, and gives each target's jobs
+// to one worker, which runs them one after the other and records their
+// outcomes together. A worker stops at the first job that fails, leaving
+// the rest of its batch unrun (and due, as before). A failing Claim is
+// logged and tried again after Poll.
 //
-// When ctx ends it claims nothing more. Running jobs get Grace to finish;
-// then their ctx is cancelled with cause "hookd is stopping". An attempt
-// interrupted so is recorded as a failure due at once, whatever the
-// policy (it never dead-letters the job; it does count in Attempts), so
-// that the job runs again as soon as a runner is up, without waiting for
-// its lease. An action that ignores the cancellation is abandoned after
-// Grace more: Run returns, and the job's lease expires in the queue.
+// When ctx ends it claims nothing more, and workers start no further job.
+// Running jobs get Grace to finish; then their ctx is cancelled with cause
+// "hookd is stopping". An attempt interrupted so is recorded as a failure
+// due at once, whatever the policy (it never dead-letters the job; it does
+// count in Attempts), so that the job runs again as soon as a runner is
+// up, without waiting for its lease. An action that ignores the
+// cancellation is abandoned after Grace more: Run returns, and the job's
+// lease expires in the queue.
 //
 // Results are recorded with a ctx of their own, so an attempt that ends
 // while Run stops is still recorded. Run may be called again after it
@@ -162,7 +178,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	jobCtx, stopJobs := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer stopJobs(nil)
 	workers := r.cfg.Workers
-	finished := make(chan time.Time, workers) // each job's next try; zero: none
+	finished := make(chan time.Time, workers) // each batch's next try; zero: none
 	running := 0
 	// soon lists, in order, the retries this runner scheduled before its
 	// next poll, to claim them when due rather than at the poll.
@@ -175,7 +191,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		now := time.Now()
 		if running < workers && !now.Before(holdUntil) {
-			jobs, err := r.q.Claim(ctx, r.cfg.Owner, now, workers-running, r.cfg.Lease)
+			jobs, err := r.q.Claim(ctx, r.cfg.Owner, now, workers-running, r.cfg.Batch, r.cfg.Lease)
 			if err != nil {
 				if ctx.Err() != nil {
 					break
@@ -183,9 +199,15 @@ func (r *Runner) Run(ctx context.Context) error {
 				r.logger.Error("claim action jobs", "error", err, "retry_in", r.cfg.Poll)
 				holdUntil = now.Add(r.cfg.Poll)
 			}
-			for _, job := range jobs {
+			for len(jobs) > 0 {
+				n := 1
+				for n < len(jobs) && jobs[n].Target == jobs[0].Target {
+					n++
+				}
+				batch := jobs[:n:n]
+				jobs = jobs[n:]
 				running++
-				go func() { finished <- r.work(jobCtx, job) }()
+				go func() { finished <- r.runBatch(ctx, jobCtx, now, batch) }()
 			}
 			i := 0
 			for i < len(soon) && !soon[i].After(now) {
@@ -195,7 +217,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			pollAt = now.Add(r.cfg.Poll)
 		}
 
-		// Full: only a job finishing (or ctx) can make room.
+		// Full: only a worker finishing (or ctx) can make room.
 		var wakeC <-chan struct{}
 		var tick <-chan time.Time
 		if running < workers {
@@ -249,67 +271,91 @@ func (r *Runner) Run(ctx context.Context) error {
 	return nil
 }
 
-// work runs one attempt at job and records its outcome. It returns when
-// the job is due again, or the zero time when it is done, dead, or its
-// outcome could not be recorded.
-func (r *Runner) work(ctx context.Context, job Job) time.Time {
+// runBatch runs jobs, the batch of one target claimed at claimed, one after
+// the other, and records their outcomes. It starts no further job once
+// one failed, once runCtx ended, or after a quarter of the lease; those
+// stay due, unrun. It returns when a job it failed is due again, or the
+// zero time when none is or the outcomes could not be recorded.
+func (r *Runner) runBatch(runCtx, jobCtx context.Context, claimed time.Time, jobs []Job) time.Time {
+	outcomes := make([]Outcome, 0, len(jobs))
+	stopAt := claimed.Add(r.cfg.Lease / 4)
+	stopped := false
+	for i, job := range jobs {
+		if stopped || (i > 0 && (runCtx.Err() != nil || !time.Now().Before(stopAt))) {
+			outcomes = append(outcomes, Outcome{ID: job.ID, Unrun: true})
+			continue
+		}
+		o := r.work(jobCtx, job)
+		outcomes = append(outcomes, o)
+		stopped = o.Status != Done
+	}
+
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(jobCtx), recordTimeout)
+	defer cancel()
+	if err := r.q.Finish(rctx, r.cfg.Owner, outcomes); err != nil {
+		r.logger.Error("action job outcomes not recorded: those jobs run again when their lease expires",
+			"target", jobs[0].Target, "jobs", len(jobs), "error", err)
+		if !errors.Is(err, ErrNotHeld) {
+			return time.Time{}
+		}
+	}
+	var next time.Time
+	for i, o := range outcomes {
+		if o.Unrun {
+			continue
+		}
+		job := jobs[i]
+		logger := r.logger.With("job", job.ID, "key", job.Key, "action", job.Action, "target", job.Target, "attempt", job.Attempts)
+		switch {
+		case o.Status == Done:
+			logger.Debug("action job done", "took", o.Took)
+		case o.Status == Dead:
+			logger.Error("action job dead-lettered; its target is suspended until resumed", "error", o.Error)
+		case context.Cause(jobCtx) == errStopping:
+			logger.Info("action job interrupted; it runs again at the next start", "error", o.Error)
+		default:
+			logger.Warn("action job failed; it will be retried", "error", o.Error, "next", o.Next)
+			next = o.Next
+		}
+	}
+	return next
+}
+
+// work runs one attempt at job and returns its outcome.
+func (r *Runner) work(ctx context.Context, job Job) Outcome {
 	logger := r.logger.With("job", job.ID, "key", job.Key, "action", job.Action, "target", job.Target, "attempt", job.Attempts)
 	start := time.Now()
 	err := r.attempt(ctx, job, logger)
 	took := time.Since(start)
 	r.m.seconds.WithLabelValues(job.Action).Observe(took.Seconds())
-
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-	defer cancel()
+	o := Outcome{ID: job.ID, Attempt: job.Attempts, Took: took, Status: Done}
 	if err == nil {
 		r.m.jobs.WithLabelValues(job.Action, "done").Inc()
-		if err := r.q.Succeed(rctx, job.ID, r.cfg.Owner, took); err != nil {
-			logger.Error("action job done, but not recorded as done: it runs again when its lease expires", "error", err)
-			return time.Time{}
-		}
-		logger.Debug("action job done", "took", took)
-		return time.Time{}
+		return o
 	}
 
-	var next time.Time
-	dead := false
-	status := "retry"
 	switch {
 	case context.Cause(ctx) == errStopping:
 		err = fmt.Errorf("interrupted (%w): %w", errStopping, err)
-		next = time.Now()
+		o.Status, o.Next = Pending, time.Now()
 	case IsPermanent(err):
-		dead = true
+		o.Status = Dead
 	default:
 		if d, ok := r.policy(job, logger).Delay(job.Attempts); ok {
-			next = time.Now().Add(d)
+			o.Status, o.Next = Pending, time.Now().Add(d)
 		} else {
-			dead = true
+			o.Status = Dead
 			err = fmt.Errorf("retries spent after %d attempts: %w", job.Attempts, err)
 		}
 	}
-	if dead {
-		status = "dead"
-	}
-	r.m.jobs.WithLabelValues(job.Action, status).Inc()
-	if dead {
+	o.Error = clip(err.Error())
+	if o.Status == Dead {
+		r.m.jobs.WithLabelValues(job.Action, "dead").Inc()
 		r.m.dead.WithLabelValues(job.Action).Inc()
+	} else {
+		r.m.jobs.WithLabelValues(job.Action, "retry").Inc()
 	}
-	if ferr := r.q.Fail(rctx, job.ID, r.cfg.Owner, took, clip(err.Error()), next, dead); ferr != nil {
-		logger.Error("action job failed, and the failure was not recorded: it runs again when its lease expires",
-			"error", err, "record_error", ferr)
-		return time.Time{}
-	}
-	switch {
-	case dead:
-		logger.Error("action job dead-lettered; its target is suspended until resumed", "error", err)
-		return time.Time{}
-	case context.Cause(ctx) == errStopping:
-		logger.Info("action job interrupted; it runs again at the next start", "error", err)
-	default:
-		logger.Warn("action job failed; it will be retried", "error", err, "next", next)
-	}
-	return next
+	return o
 }
 
 // attempt runs job once through its kind's Action.

@@ -499,12 +499,12 @@ type flakyQueue struct {
 	fail atomic.Int32
 }
 
-func (q *flakyQueue) Claim(ctx context.Context, owner string, now time.Time, limit int, lease time.Duration) ([]actions.Job, error) {
+func (q *flakyQueue) Claim(ctx context.Context, owner string, now time.Time, targets, batch int, lease time.Duration) ([]actions.Job, error) {
 	if q.fail.Add(-1) >= 0 {
 		notify(q.changed)
 		return nil, errors.New("database is locked")
 	}
-	return q.memQueue.Claim(ctx, owner, now, limit, lease)
+	return q.memQueue.Claim(ctx, owner, now, targets, batch, lease)
 }
 
 // TestRunnerClaimError checks that a failing Claim is tried again.
@@ -550,5 +550,66 @@ func TestRunnerClipsErrors(t *testing.T) {
 	got := q.job(id).LastError
 	if len(got) > 4<<10+3 || !utf8.ValidString(got) || !strings.HasSuffix(got, "é...") || !strings.HasPrefix(long, strings.TrimSuffix(got, "...")) {
 		t.Errorf("LastError is %d bytes, valid UTF-8 %v, ends %q; want at most 4 KiB and an ellipsis", len(got), utf8.ValidString(got), got[len(got)-8:])
+	}
+}
+
+// TestRunnerBatch queues five jobs of one target before the runner starts,
+// so that one claim takes them all: they run one at a time in queue order;
+// the third fails for good, which ends the batch and suspends the target,
+// leaving the last two pending, unattempted, until the target resumes.
+func TestRunnerBatch(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		order   []string
+		running atomic.Int32
+		overlap atomic.Bool
+	)
+	kind := register(func(_ context.Context, call actions.Call) error {
+		if running.Add(1) > 1 {
+			overlap.Store(true)
+		}
+		defer running.Add(-1)
+		mu.Lock()
+		order = append(order, call.EventID)
+		mu.Unlock()
+		if call.EventID == "e2" {
+			return actions.Permanent(errors.New("gone"))
+		}
+		return nil
+	})
+	attempted := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(order, " ")
+	}
+	q := newMemQueue()
+	var ids []int64
+	for i := range 5 {
+		ids = append(ids, q.add(newJob(kind, "t", fmt.Sprintf("e%d", i), "3x1ms")))
+	}
+	run(t, q, actions.RunnerConfig{Workers: 4, Batch: 5, Poll: 5 * time.Millisecond}, nil, nil)
+	q.waitUntil(t, "e2 is dead", func() bool { return q.job(ids[2]).Status == actions.Dead })
+	time.Sleep(20 * time.Millisecond) // polls that must claim nothing
+	if got := attempted(); got != "e0 e1 e2" {
+		t.Errorf("attempts before resume: %q, want e0 e1 e2", got)
+	}
+	for _, i := range []int{3, 4} {
+		if j := q.job(ids[i]); j.Status != actions.Pending || j.Attempts != 0 {
+			t.Errorf("job e%d after the batch stopped: %s, %d attempts; want pending, 0", i, j.Status, j.Attempts)
+		}
+	}
+
+	q.resume("t")
+	q.waitUntil(t, "e3 and e4 are done", func() bool {
+		return q.job(ids[3]).Status == actions.Done && q.job(ids[4]).Status == actions.Done
+	})
+	if got := attempted(); got != "e0 e1 e2 e3 e4" {
+		t.Errorf("attempts: %q, want e0 e1 e2 e3 e4", got)
+	}
+	if overlap.Load() {
+		t.Error("two jobs of one target ran at once")
+	}
+	if f := q.failures(); len(f) != 1 || f[0].ID != ids[2] || !f[0].Dead {
+		t.Errorf("failures = %+v, want e2's only, dead", f)
 	}
 }

@@ -85,7 +85,7 @@ func seedJobs(t *testing.T, st *store.Store) {
 		t.Fatal(err)
 	}
 
-	claimed, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 10, time.Minute)
+	claimed, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 10, 1, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,13 +96,13 @@ func seedJobs(t *testing.T, st *store.Store) {
 	if len(claimed) != 3 || byEvent["j1"] == 0 || byEvent["j3"] == 0 || byEvent["j4"] == 0 {
 		t.Fatalf("claimed %+v, want the jobs of j1, j3 and j4", claimed)
 	}
-	if err := st.Fail(ctx, byEvent["j1"], "test", time.Second, "503 Service Unavailable", time.Time{}, true); err != nil {
+	if err := st.Finish(ctx, "test", []actions.Outcome{{ID: byEvent["j1"], Status: actions.Dead, Attempt: 1, Took: time.Second, Error: "503 Service Unavailable"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Fail(ctx, byEvent["j3"], "test", time.Second, "timeout", time.Now().Add(time.Hour), false); err != nil {
+	if err := st.Finish(ctx, "test", []actions.Outcome{{ID: byEvent["j3"], Status: actions.Pending, Attempt: 1, Took: time.Second, Error: "timeout", Next: time.Now().Add(time.Hour)}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Succeed(ctx, byEvent["j4"], "test", time.Second); err != nil {
+	if err := st.Finish(ctx, "test", []actions.Outcome{{ID: byEvent["j4"], Status: actions.Done, Attempt: 1, Took: time.Second}}); err != nil {
 		t.Fatal(err)
 	}
 }

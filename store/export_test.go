@@ -11,7 +11,7 @@ import (
 func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 	var t *Tx
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		t = newTx(tx)
+		t = s.newTx(tx)
 		return fn(t)
 	})
 	if err == nil && t.enqueued > 0 {

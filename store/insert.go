@@ -41,7 +41,10 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []event.Eve
 		return nil, nil
 	}
 	seqs := make([]int64, len(events))
-	stmt := tx.StmtContext(ctx, s.stmts.insertEvent)
+	stmt, err := s.stmt(ctx, tx, insertEventSQL)
+	if err != nil {
+		return nil, err
+	}
 	for i, e := range events {
 		data := string(e.Data)
 		if len(data) == 0 {
@@ -83,7 +86,10 @@ func (s *Store) insertQuarantined(ctx context.Context, tx *sql.Tx, items []event
 	if len(items) == 0 {
 		return nil
 	}
-	stmt := tx.StmtContext(ctx, s.stmts.insertQuarantined)
+	stmt, err := s.stmt(ctx, tx, insertQuarantinedSQL)
+	if err != nil {
+		return err
+	}
 	for _, q := range items {
 		body := q.Body
 		if body == nil {
@@ -96,34 +102,17 @@ func (s *Store) insertQuarantined(ctx context.Context, tx *sql.Tx, items []event
 	return nil
 }
 
-// statements are the writer's prepared statements, prepared once because
-// the projector runs them in many small transactions.
-type statements struct {
-	insertEvent, insertQuarantined *sql.Stmt
-}
-
-func prepare(ctx context.Context, w *sql.DB) (*statements, error) {
-	var (
-		st  statements
-		err error
-	)
-	st.insertEvent, err = w.PrepareContext(ctx, `INSERT INTO events
+// The projector's inserts.
+var (
+	insertEventSQL = writeSQL(`INSERT INTO events
 		(id, source, provider, type, time_ns, received_ns, email, domain, message_id, campaign, data)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`)
-	if err != nil {
-		return nil, fmt.Errorf("prepare: %w", err)
-	}
-	st.insertQuarantined, err = w.PrepareContext(ctx, `INSERT INTO quarantine
+	insertQuarantinedSQL = writeSQL(`INSERT INTO quarantine
 		(id, source, received_ns, error, content_type, body)
 		VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`)
-	if err != nil {
-		st.insertEvent.Close()
-		return nil, fmt.Errorf("prepare: %w", err)
-	}
-	return &st, nil
-}
+)
 
 // write runs fn in a transaction on the writer connection, one at a time.
 func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {

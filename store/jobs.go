@@ -17,10 +17,9 @@ import (
 // them (Tx.Enqueue), and claimed, completed and failed here.
 var _ actions.Queue = (*Store)(nil)
 
-// ErrNotHeld is returned by Succeed and Fail when the job is not Running
-// under the caller's claim: another runner took it over after its lease
-// expired, or it was never claimed.
-var ErrNotHeld = errors.New("job not held by this owner")
+// ErrNotHeld is actions.ErrNotHeld, which Finish's error wraps for jobs not
+// Running under the caller's claim.
+var ErrNotHeld = actions.ErrNotHeld
 
 // jobColumns are the columns scanJob reads, in its order.
 const jobColumns = `id, key, rule, idx, action, target, params, retry, event_id, event, status, attempts,
@@ -44,23 +43,72 @@ func scanJob(r scanner) (actions.Job, error) {
 	return j, nil
 }
 
+// queuedSQL tells whether any job is Pending or Running.
+const queuedSQL = `SELECT EXISTS (SELECT 1 FROM jobs WHERE status IN (?, ?))`
+
+// The job queue's statements.
+var (
+	// Running jobs whose lease expired, their targets' in order, oldest
+	// lease first.
+	expiredJobsSQL = writeSQL(`SELECT ` + jobColumns + ` FROM jobs WHERE status = ? AND lease_ns <= ?
+		ORDER BY lease_ns, next_ns, id`)
+	// Targets that are not suspended, have no job Running and have a due
+	// Pending one, oldest due first.
+	dueTargetsSQL = writeSQL(`SELECT target FROM (
+			SELECT t.target AS target,
+				(SELECT MIN(j.next_ns) FROM jobs j WHERE j.target = t.target AND j.status = ?) AS due
+			FROM targets t
+			WHERE t.suspended = 0
+			AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.target = t.target AND r.status = ?)
+		) AS d
+		WHERE due <= ? ORDER BY due, target LIMIT ?`)
+	// One target's due jobs, in the order they run.
+	dueJobsSQL = writeSQL(`SELECT ` + jobColumns + ` FROM jobs WHERE target = ? AND status = ? AND next_ns <= ?
+		ORDER BY next_ns, id LIMIT ?`)
+	// The condition is the claim's: in a database that lets another runner
+	// claim meanwhile, the job is then left to it. Not UPDATE ...
+	// RETURNING: SQLite would write a statement journal for it.
+	claimJobSQL = writeSQL(`UPDATE jobs
+		SET status = ?, lease_owner = ?, lease_ns = ?, attempts = attempts + 1, updated_ns = ?
+		WHERE id = ? AND (status = ? OR (status = ? AND lease_ns <= ?))`)
+	// Outcomes: each ends the claim of its owner, which the condition checks.
+	unrunJobSQL = writeSQL(`UPDATE jobs SET status = ?, attempts = attempts - 1,
+		lease_owner = '', lease_ns = 0, updated_ns = ?
+		WHERE id = ? AND status = ? AND lease_owner = ?`)
+	doneJobSQL = writeSQL(`UPDATE jobs SET status = ?, lease_owner = '', lease_ns = 0, updated_ns = ?
+		WHERE id = ? AND status = ? AND lease_owner = ?`)
+	failJobSQL = writeSQL(`UPDATE jobs SET status = ?, next_ns = ?, last_error = ?,
+		lease_owner = '', lease_ns = 0, updated_ns = ?
+		WHERE id = ? AND status = ? AND lease_owner = ?`)
+	deadJobSQL = writeSQL(`UPDATE jobs SET status = ?, last_error = ?,
+		lease_owner = '', lease_ns = 0, updated_ns = ?
+		WHERE id = ? AND status = ? AND lease_owner = ?`)
+	insertAttemptSQL = writeSQL(`INSERT INTO job_attempts (job_id, attempt, started_ns, took_ns, error)
+		VALUES (?, ?, ?, ?, ?)`)
+	suspendTargetSQL = writeSQL(`UPDATE targets SET suspended = 1, suspended_ns = ?, reason = ?
+		WHERE target = (SELECT target FROM jobs WHERE id = ?)`)
+)
+
 // Claim implements actions.Queue: it marks as Running, for owner until
-// now+lease, up to limit jobs, and returns them with Attempts counting
-// this attempt. First come Running jobs whose lease expired (their runner
-// died), oldest lease first; then, for each target that is not suspended
-// and has no job Running (even one whose lease expired, which is claimed
-// again first), its Pending job with the oldest NextAt not after now,
-// targets in the order of those NextAt. So a target never has two jobs
-// Running at once.
-func (s *Store) Claim(ctx context.Context, owner string, now time.Time, limit int, lease time.Duration) ([]actions.Job, error) {
-	if limit <= 0 {
+// now+lease, the due jobs of up to targets targets, up to batch jobs of
+// each, and returns them grouped by target, in the order they are to run,
+// with Attempts counting this attempt. First come the jobs of targets
+// whose Running jobs' lease expired (their runner died), which are claimed
+// again, oldest lease first; then, for each target that is not suspended
+// and has no job Running, its Pending jobs with NextAt not after now,
+// oldest first, targets in the order of their oldest such job. So a
+// target's jobs never run in two batches at once.
+func (s *Store) Claim(ctx context.Context, owner string, now time.Time, targets, batch int, lease time.Duration) ([]actions.Job, error) {
+	if targets <= 0 || batch <= 0 {
 		return nil, nil
+	}
+	if s.queued == nil {
+		return nil, fmt.Errorf("claim jobs: %w", errReadOnly)
 	}
 	// An idle queue, the usual case between bursts, costs a read rather
 	// than a write transaction per poll.
 	var busy bool
-	err := s.db.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM jobs WHERE status IN (?, ?))`,
-		actions.Pending, actions.Running).Scan(&busy)
+	err := s.queued.QueryRowContext(ctx, actions.Pending, actions.Running).Scan(&busy)
 	if err != nil {
 		return nil, fmt.Errorf("claim jobs: %w", err)
 	}
@@ -70,66 +118,74 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, limit in
 	nowNS, until := encodeTime(now), encodeTime(now.Add(lease))
 	var jobs []actions.Job
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		ids, err := queryIDs(ctx, tx, `SELECT id FROM jobs WHERE status = ? AND lease_ns <= ?
-			ORDER BY lease_ns, id LIMIT ?`, actions.Running, nowNS, limit)
+		jobs = jobs[:0]
+		expired, err := s.queryJobs(ctx, tx, expiredJobsSQL, actions.Running, nowNS)
 		if err != nil {
 			return err
 		}
-		// Each target's oldest due job, for targets with nothing running.
-		rows, err := tx.QueryContext(ctx, `SELECT target FROM (
-				SELECT t.target AS target,
-					(SELECT MIN(j.next_ns) FROM jobs j WHERE j.target = t.target AND j.status = ?) AS due
-				FROM targets t
-				WHERE t.suspended = 0
-				AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.target = t.target AND r.status = ?)
-			) AS d
-			WHERE due <= ? ORDER BY due, target LIMIT ?`,
-			actions.Pending, actions.Running, nowNS, limit-len(ids))
+		// Grouped by target, in the order of each target's first.
+		var order []string
+		byTarget := map[string][]actions.Job{}
+		for _, j := range expired {
+			if _, ok := byTarget[j.Target]; !ok {
+				if len(order) == targets {
+					continue
+				}
+				order = append(order, j.Target)
+			}
+			if len(byTarget[j.Target]) < batch {
+				byTarget[j.Target] = append(byTarget[j.Target], j)
+			}
+		}
+		if len(order) < targets {
+			due, err := s.stmt(ctx, tx, dueTargetsSQL)
+			if err != nil {
+				return err
+			}
+			rows, err := due.QueryContext(ctx, actions.Pending, actions.Running, nowNS, targets-len(order))
+			if err != nil {
+				return err
+			}
+			var names []string
+			for rows.Next() {
+				var t string
+				if err := rows.Scan(&t); err != nil {
+					rows.Close()
+					return err
+				}
+				names = append(names, t)
+			}
+			if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+				return err
+			}
+			for _, t := range names {
+				js, err := s.queryJobs(ctx, tx, dueJobsSQL, t, actions.Pending, nowNS, batch)
+				if err != nil {
+					return err
+				}
+				order = append(order, t)
+				byTarget[t] = js
+			}
+		}
+		claim, err := s.stmt(ctx, tx, claimJobSQL)
 		if err != nil {
 			return err
 		}
-		var targets []string
-		for rows.Next() {
-			var t string
-			if err := rows.Scan(&t); err != nil {
-				rows.Close()
-				return err
+		for _, t := range order {
+			for _, j := range byTarget[t] {
+				res, err := claim.ExecContext(ctx, actions.Running, owner, until, nowNS,
+					j.ID, actions.Pending, actions.Running, nowNS)
+				if err != nil {
+					return err
+				}
+				if n, err := res.RowsAffected(); err != nil {
+					return err
+				} else if n == 0 {
+					continue
+				}
+				j.Status, j.Attempts, j.Updated = actions.Running, j.Attempts+1, decodeTime(nowNS)
+				jobs = append(jobs, j)
 			}
-			targets = append(targets, t)
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-			return err
-		}
-		for _, t := range targets {
-			var id int64
-			err := tx.QueryRowContext(ctx, `SELECT id FROM jobs WHERE target = ? AND status = ?
-				ORDER BY next_ns, id LIMIT 1`, t, actions.Pending).Scan(&id)
-			if err != nil {
-				return err
-			}
-			ids = append(ids, id)
-		}
-		// The condition is the claim's: in a database that lets another
-		// runner claim meanwhile, the job is then left to it. Not UPDATE
-		// ... RETURNING: SQLite would write a statement journal for it.
-		for _, id := range ids {
-			res, err := tx.ExecContext(ctx, `UPDATE jobs
-				SET status = ?, lease_owner = ?, lease_ns = ?, attempts = attempts + 1, updated_ns = ?
-				WHERE id = ? AND (status = ? OR (status = ? AND lease_ns <= ?))`,
-				actions.Running, owner, until, nowNS, id, actions.Pending, actions.Running, nowNS)
-			if err != nil {
-				return err
-			}
-			if n, err := res.RowsAffected(); err != nil {
-				return err
-			} else if n == 0 {
-				continue
-			}
-			j, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
-			if err != nil {
-				return err
-			}
-			jobs = append(jobs, j)
 		}
 		return nil
 	})
@@ -139,82 +195,99 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, limit in
 	return jobs, nil
 }
 
-// queryIDs returns the ids a query selects.
-func queryIDs(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]int64, error) {
-	rows, err := tx.QueryContext(ctx, query, args...)
+// queryJobs returns the jobs a registered query selects in tx.
+func (s *Store) queryJobs(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]actions.Job, error) {
+	st, err := s.stmt(ctx, tx, query)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var ids []int64
+	var jobs []actions.Job
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
+		j, err := scanJob(rows)
+		if err != nil {
 			return nil, err
 		}
-		ids = append(ids, id)
+		jobs = append(jobs, j)
 	}
-	return ids, rows.Err()
+	return jobs, rows.Err()
 }
 
-// Succeed implements actions.Queue: the job is Done, if owner holds its
-// claim (else the error wraps ErrNotHeld), and the attempt is recorded.
-func (s *Store) Succeed(ctx context.Context, id int64, owner string, took time.Duration) error {
+// Finish implements actions.Queue: in one transaction, for each outcome of
+// a job owner holds, the job becomes Done, Pending again (due at Next), or
+// Dead with its target suspended until ResumeTarget, and the attempt is
+// recorded; an Unrun job is Pending again as it was, its attempt uncounted.
+// Outcomes of jobs owner does not hold are left out, and the error wraps
+// ErrNotHeld.
+func (s *Store) Finish(ctx context.Context, owner string, outcomes []actions.Outcome) error {
+	if len(outcomes) == 0 {
+		return nil
+	}
 	now := time.Now()
+	nowNS := encodeTime(now)
+	var notHeld []int64
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		return finish(ctx, tx, id, owner, now, took, "", `status = ?`, actions.Done)
+		notHeld = notHeld[:0]
+		for _, o := range outcomes {
+			var (
+				query string
+				args  []any
+			)
+			switch {
+			case o.Unrun:
+				query, args = unrunJobSQL, []any{actions.Pending, nowNS}
+			case o.Status == actions.Done:
+				query, args = doneJobSQL, []any{actions.Done, nowNS}
+			case o.Status == actions.Pending:
+				query, args = failJobSQL, []any{actions.Pending, encodeTime(o.Next), o.Error, nowNS}
+			case o.Status == actions.Dead:
+				query, args = deadJobSQL, []any{actions.Dead, o.Error, nowNS}
+			default:
+				return fmt.Errorf("job %d: outcome status %q is not one of %s, %s, %s", o.ID, o.Status,
+					actions.Done, actions.Pending, actions.Dead)
+			}
+			st, err := s.stmt(ctx, tx, query)
+			if err != nil {
+				return err
+			}
+			res, err := st.ExecContext(ctx, append(args, o.ID, actions.Running, owner)...)
+			if err != nil {
+				return fmt.Errorf("job %d: %w", o.ID, err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return fmt.Errorf("job %d: %w", o.ID, err)
+			} else if n == 0 {
+				notHeld = append(notHeld, o.ID)
+				continue
+			}
+			if o.Unrun {
+				continue
+			}
+			if st, err = s.stmt(ctx, tx, insertAttemptSQL); err == nil {
+				_, err = st.ExecContext(ctx, o.ID, o.Attempt, encodeTime(now.Add(-o.Took)), int64(o.Took), o.Error)
+			}
+			if err == nil && o.Status == actions.Dead {
+				if st, err = s.stmt(ctx, tx, suspendTargetSQL); err == nil {
+					_, err = st.ExecContext(ctx, nowNS, fmt.Sprintf("job %d is dead: %s", o.ID, o.Error), o.ID)
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("job %d: %w", o.ID, err)
+			}
+		}
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("record job %d done: %w", id, err)
+		return fmt.Errorf("record job outcomes: %w", err)
+	}
+	if len(notHeld) > 0 {
+		return fmt.Errorf("record job outcomes: jobs %v: %w", notHeld, ErrNotHeld)
 	}
 	return nil
-}
-
-// Fail implements actions.Queue: if owner holds the job's claim (else the
-// error wraps ErrNotHeld), the attempt is recorded with errText, and the
-// job is Pending again, due at next, or, when dead, Dead, with its target
-// suspended until ResumeTarget.
-func (s *Store) Fail(ctx context.Context, id int64, owner string, took time.Duration, errText string, next time.Time, dead bool) error {
-	now := time.Now()
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		if !dead {
-			return finish(ctx, tx, id, owner, now, took, errText, `status = ?, next_ns = ?, last_error = ?`,
-				actions.Pending, encodeTime(next), errText)
-		}
-		if err := finish(ctx, tx, id, owner, now, took, errText, `status = ?, last_error = ?`, actions.Dead, errText); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `UPDATE targets SET suspended = 1, suspended_ns = ?, reason = ?
-			WHERE target = (SELECT target FROM jobs WHERE id = ?)`,
-			encodeTime(now), fmt.Sprintf("job %d is dead: %s", id, errText), id)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("record job %d failed: %w", id, err)
-	}
-	return nil
-}
-
-// finish ends owner's claim on job id with set (an SQL assignment list and
-// its args) and records the attempt.
-func finish(ctx context.Context, tx *sql.Tx, id int64, owner string, now time.Time, took time.Duration, errText, set string, args ...any) error {
-	var attempt int
-	err := tx.QueryRowContext(ctx, `SELECT attempts FROM jobs WHERE id = ? AND status = ? AND lease_owner = ?`,
-		id, actions.Running, owner).Scan(&attempt)
-	if errors.Is(err, sql.ErrNoRows) {
-		return ErrNotHeld
-	}
-	if err != nil {
-		return err
-	}
-	args = append(args, encodeTime(now), id)
-	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET `+set+`, lease_owner = '', lease_ns = 0, updated_ns = ?
-		WHERE id = ?`, args...); err != nil {
-		return err
-	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO job_attempts (job_id, attempt, started_ns, took_ns, error)
-		VALUES (?, ?, ?, ?, ?)`, id, attempt, encodeTime(now.Add(-took)), int64(took), errText)
-	return err
 }
 
 // Wake implements actions.Queue: the channel receives after a commit that

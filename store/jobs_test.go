@@ -11,15 +11,30 @@ import (
 	"github.com/hookd/hookd/store"
 )
 
-// claim claims up to limit jobs at now for owner, with a lease of a
-// minute.
+// claim claims the jobs of up to limit targets, one of each, at now for
+// owner, with a lease of a minute.
 func claim(t *testing.T, st *store.Store, owner string, now time.Time, limit int) []actions.Job {
 	t.Helper()
-	jobs, err := st.Claim(context.Background(), owner, now, limit, time.Minute)
+	return claimBatch(t, st, owner, now, limit, 1)
+}
+
+// claimBatch claims up to batch jobs of each of up to limit targets.
+func claimBatch(t *testing.T, st *store.Store, owner string, now time.Time, limit, batch int) []actions.Job {
+	t.Helper()
+	jobs, err := st.Claim(context.Background(), owner, now, limit, batch, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return jobs
+}
+
+// finish records the outcome o of owner's claim, numbering its attempt
+// as the store counts it.
+func finish(ctx context.Context, st *store.Store, owner string, o actions.Outcome) error {
+	if rec, err := st.Job(ctx, o.ID); err == nil {
+		o.Attempt = rec.Attempts
+	}
+	return st.Finish(ctx, owner, []actions.Outcome{o})
 }
 
 // events returns the event ids of jobs, in order.
@@ -68,14 +83,14 @@ func TestQueueClaim(t *testing.T) {
 	}
 
 	a1 := jobByEvent(t, st, "a1")
-	if err := st.Succeed(ctx, a1.ID, "you", time.Millisecond); !errors.Is(err, store.ErrNotHeld) {
-		t.Errorf("Succeed by another owner = %v, want ErrNotHeld", err)
+	if err := finish(ctx, st, "you", actions.Outcome{ID: a1.ID, Status: actions.Done, Took: time.Millisecond}); !errors.Is(err, store.ErrNotHeld) {
+		t.Errorf("Finish by another owner = %v, want ErrNotHeld", err)
 	}
-	if err := st.Succeed(ctx, a1.ID, "me", 3*time.Millisecond); err != nil {
+	if err := finish(ctx, st, "me", actions.Outcome{ID: a1.ID, Status: actions.Done, Took: 3 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Succeed(ctx, a1.ID, "me", time.Millisecond); !errors.Is(err, store.ErrNotHeld) {
-		t.Errorf("Succeed of a job done = %v, want ErrNotHeld", err)
+	if err := finish(ctx, st, "me", actions.Outcome{ID: a1.ID, Status: actions.Done, Took: time.Millisecond}); !errors.Is(err, store.ErrNotHeld) {
+		t.Errorf("Finish of a job done = %v, want ErrNotHeld", err)
 	}
 	rec, err := st.Job(ctx, a1.ID)
 	if err != nil {
@@ -90,13 +105,13 @@ func TestQueueClaim(t *testing.T) {
 	}
 
 	for _, e := range []string{"a2", "c1"} {
-		if err := st.Succeed(ctx, jobByEvent(t, st, e).ID, "me", time.Millisecond); err != nil {
+		if err := finish(ctx, st, "me", actions.Outcome{ID: jobByEvent(t, st, e).ID, Status: actions.Done, Took: time.Millisecond}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A job is not claimed before it is due.
 	b1 := jobByEvent(t, st, "b1")
-	if err := st.Fail(ctx, b1.ID, "me", time.Millisecond, "down", now.Add(time.Hour), false); err != nil {
+	if err := finish(ctx, st, "me", actions.Outcome{ID: b1.ID, Status: actions.Pending, Took: time.Millisecond, Error: "down", Next: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	if got := claim(t, st, "me", now.Add(time.Minute), 10); len(got) != 0 {
@@ -131,10 +146,10 @@ func TestQueueLease(t *testing.T) {
 	if len(got) != 1 || got[0].ID != first[0].ID || got[0].Attempts != 2 {
 		t.Fatalf("claim after the lease = %+v, want a1 again at attempt 2, and not a2 beside it", got)
 	}
-	if err := st.Fail(ctx, first[0].ID, "dead", time.Second, "late", now, false); !errors.Is(err, store.ErrNotHeld) {
-		t.Errorf("Fail by the owner whose lease expired = %v, want ErrNotHeld", err)
+	if err := finish(ctx, st, "dead", actions.Outcome{ID: first[0].ID, Status: actions.Pending, Took: time.Second, Error: "late", Next: now}); !errors.Is(err, store.ErrNotHeld) {
+		t.Errorf("Finish by the owner whose lease expired = %v, want ErrNotHeld", err)
 	}
-	if err := st.Succeed(ctx, first[0].ID, "alive", time.Second); err != nil {
+	if err := finish(ctx, st, "alive", actions.Outcome{ID: first[0].ID, Status: actions.Done, Took: time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	if got := claim(t, st, "alive", now.Add(time.Minute), 10); !slices.Equal(events(got), []string{"a2"}) {
@@ -156,7 +171,7 @@ func TestQueueDeadLetters(t *testing.T) {
 		t.Fatalf("claim = %v", events(got))
 	}
 	a1, b1 := got[0], got[1]
-	if err := st.Fail(ctx, a1.ID, "me", time.Second, "gone", time.Time{}, true); err != nil {
+	if err := finish(ctx, st, "me", actions.Outcome{ID: a1.ID, Status: actions.Dead, Took: time.Second, Error: "gone"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -174,7 +189,7 @@ func TestQueueDeadLetters(t *testing.T) {
 	if b.Name != "b" || b.Suspended || b.Running != 1 {
 		t.Errorf("target b = %+v, want 1 running", b)
 	}
-	if err := st.Succeed(ctx, b1.ID, "me", time.Second); err != nil {
+	if err := finish(ctx, st, "me", actions.Outcome{ID: b1.ID, Status: actions.Done, Took: time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	if got := claim(t, st, "me", now.Add(time.Hour), 10); len(got) != 0 {
@@ -206,7 +221,7 @@ func TestQueueDeadLetters(t *testing.T) {
 		t.Fatalf("claim after resume = %v, want [a2]; a1 stays dead", events(got))
 	}
 	a2 := jobByEvent(t, st, "a2")
-	if err := st.Succeed(ctx, a2.ID, "me", time.Second); err != nil {
+	if err := finish(ctx, st, "me", actions.Outcome{ID: a2.ID, Status: actions.Done, Took: time.Second}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -242,7 +257,7 @@ func TestQueueListings(t *testing.T) {
 	enqueue(t, st, all...)
 	now := time.Now().Add(time.Millisecond)
 	for _, j := range claim(t, st, "me", now, 10) {
-		if err := st.Fail(ctx, j.ID, "me", 0, "no", time.Time{}, true); err != nil {
+		if err := finish(ctx, st, "me", actions.Outcome{ID: j.ID, Status: actions.Dead, Took: 0, Error: "no"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -348,5 +363,52 @@ func TestQueueReleaseClaims(t *testing.T) {
 	}
 	if n, err := st.ReleaseClaims(ctx, "nobody"); err != nil || n != 0 {
 		t.Fatalf("ReleaseClaims(nobody) = %d, %v", n, err)
+	}
+}
+
+// TestQueueBatch checks batches: a claim takes each target's due jobs in
+// order, up to the batch size; Finish records several outcomes in one go,
+// undoes the claim of a job left unrun, and records those the owner holds
+// even when it no longer holds others.
+func TestQueueBatch(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	enqueue(t, st, job("r", "a1", "a"), job("r", "b1", "b"), job("r", "a2", "a"), job("r", "a3", "a"))
+	now := time.Now().Add(time.Millisecond)
+
+	got := claimBatch(t, st, "me", now, 10, 2)
+	if want := []string{"a1", "a2", "b1"}; !slices.Equal(events(got), want) {
+		t.Fatalf("claim = %v, want %v: a's two oldest, then b's", events(got), want)
+	}
+	if got := claimBatch(t, st, "me", now, 10, 2); len(got) != 0 {
+		t.Fatalf("claim while a and b run = %v, want none: a3 waits for a's batch", events(got))
+	}
+	a1, a2, b1 := got[0], got[1], got[2]
+	err := st.Finish(ctx, "me", []actions.Outcome{
+		{ID: a1.ID, Status: actions.Done, Attempt: 1, Took: time.Millisecond},
+		{ID: a2.ID, Unrun: true},
+		{ID: 999, Status: actions.Done, Attempt: 1},
+		{ID: b1.ID, Status: actions.Pending, Attempt: 1, Error: "busy", Next: now.Add(time.Hour)},
+	})
+	if !errors.Is(err, store.ErrNotHeld) {
+		t.Fatalf("Finish with a job not held = %v, want ErrNotHeld", err)
+	}
+	for _, c := range []struct {
+		id       int64
+		status   string
+		attempts int
+		history  int
+	}{{a1.ID, actions.Done, 1, 1}, {a2.ID, actions.Pending, 0, 0}, {b1.ID, actions.Pending, 1, 1}} {
+		rec, err := st.Job(ctx, c.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Status != c.status || rec.Attempts != c.attempts || len(rec.History) != c.history {
+			t.Errorf("job %s: %s, %d attempts, %d recorded; want %s, %d, %d",
+				rec.EventID, rec.Status, rec.Attempts, len(rec.History), c.status, c.attempts, c.history)
+		}
+	}
+	if got := claimBatch(t, st, "me", now, 10, 10); !slices.Equal(events(got), []string{"a2", "a3"}) {
+		t.Fatalf("claim after the batch = %v, want [a2 a3]: the unrun job first, b1 not due", events(got))
 	}
 }

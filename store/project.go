@@ -164,7 +164,7 @@ func (s *Store) store(ctx context.Context, b *batch, ev Evaluator) {
 		if ev == nil {
 			return nil
 		}
-		t := newTx(tx)
+		t := s.newTx(tx)
 		for i, e := range b.events {
 			if seqs[i] == 0 {
 				continue // stored before, and evaluated then

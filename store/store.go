@@ -96,8 +96,11 @@ type Store struct {
 	// connection as well), so that they queue here, in order, and never in
 	// SQLite's busy handler.
 	wmu sync.Mutex
-	// stmts is nil when the store is read-only.
-	stmts *statements
+	// stmts are the write path's statements (see writeSQL), prepared on
+	// the writer connection by their SQL; nil when the store is read-only.
+	stmts map[string]*sql.Stmt
+	// queued is queuedSQL prepared on the reader pool.
+	queued *sql.Stmt
 
 	stats projectorCounters
 
@@ -144,7 +147,9 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	if cfg.ReadOnly {
 		err = checkSchema(ctx, d.read)
 	} else if err = migrate(ctx, d.write, logger); err == nil {
-		s.stmts, err = prepare(ctx, d.write)
+		if s.stmts, err = prepare(ctx, d.write); err == nil {
+			s.queued, err = d.read.PrepareContext(ctx, queuedSQL)
+		}
 	}
 	if err != nil {
 		d.close()
@@ -157,8 +162,11 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 // stops Run first.
 func (s *Store) Close() error {
 	var errs []error
-	if s.stmts != nil {
-		errs = append(errs, s.stmts.insertEvent.Close(), s.stmts.insertQuarantined.Close())
+	for _, st := range s.stmts {
+		errs = append(errs, st.Close())
+	}
+	if s.queued != nil {
+		errs = append(errs, s.queued.Close())
 	}
 	if err := errors.Join(append(errs, s.db.close())...); err != nil {
 		return fmt.Errorf("close store: %w", err)

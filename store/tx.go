@@ -44,6 +44,7 @@ type Evaluator interface {
 // e.Time, never e itself. An event that is not in the store sees every
 // stored event not later than it.
 type Tx struct {
+	s  *Store
 	tx *sql.Tx
 
 	// cur is the event being evaluated, whose seq the projector knows.
@@ -59,21 +60,49 @@ type Tx struct {
 	targets map[string]bool
 }
 
-func newTx(tx *sql.Tx) *Tx { return &Tx{tx: tx} }
+func (s *Store) newTx(tx *sql.Tx) *Tx { return &Tx{s: s, tx: tx} }
+
+// The statements of Tx. lastSQL and countSQL hold one query per column
+// that stateValue names.
+var (
+	seqOfSQL        = writeSQL(`SELECT seq FROM events WHERE id = ?`)
+	lastSQL         = map[string]string{}
+	countSQL        = map[string]string{}
+	insertOnceSQL   = writeSQL(`INSERT INTO rule_once (rule, key, event_id) VALUES (?, ?, ?) ON CONFLICT (rule, key) DO NOTHING`)
+	selectOnceSQL   = writeSQL(`SELECT event_id FROM rule_once WHERE rule = ? AND key = ?`)
+	countFiringsSQL = writeSQL(`SELECT COUNT(*) FROM rule_firings
+		WHERE rule = ? AND key = ? AND time_ns > ? AND time_ns < ? AND event_id <> ?`)
+	insertFiringSQL = writeSQL(`INSERT INTO rule_firings (rule, key, time_ns, event_id) VALUES (?, ?, ?, ?)
+		ON CONFLICT (rule, key, event_id) DO NOTHING`)
+	insertTargetSQL = writeSQL(`INSERT INTO targets (target) VALUES (?) ON CONFLICT (target) DO NOTHING`)
+	insertJobSQL    = writeSQL(`INSERT INTO jobs
+		(key, rule, idx, action, target, params, retry, event_id, event, status, next_ns, created_ns, updated_ns)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (key) DO NOTHING`)
+)
+
+func init() {
+	for _, col := range []string{"email", "domain", "message_id", "campaign", "source"} {
+		lastSQL[col] = writeSQL(`SELECT ` + eventColumns + ` FROM events
+			WHERE ` + col + ` = ? AND type = ? AND time_ns <= ? AND seq < ?
+			ORDER BY time_ns DESC, seq DESC LIMIT 1`)
+		countSQL[col] = writeSQL(`SELECT COUNT(*) FROM events
+			WHERE ` + col + ` = ? AND type = ? AND time_ns > ? AND time_ns <= ? AND seq < ?`)
+	}
+}
 
 // at makes the event id, stored at seq, the one evaluated.
 func (t *Tx) at(id string, seq int64) {
 	t.cur.id, t.cur.seq = id, seq
 }
 
-// stmt returns query prepared in the transaction. Statements are prepared
-// once per transaction: a batch evaluates many events with the same few
-// queries.
+// stmt returns query as a statement of the transaction, once per
+// transaction: a batch evaluates many events with the same few queries.
 func (t *Tx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	if st, ok := t.stmts[query]; ok {
 		return st, nil
 	}
-	st, err := t.tx.PrepareContext(ctx, query)
+	st, err := t.s.stmt(ctx, t.tx, query)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +138,7 @@ func (t *Tx) seqOf(ctx context.Context, e event.Event) (int64, error) {
 	if e.ID == t.cur.id && t.cur.id != "" {
 		return t.cur.seq, nil
 	}
-	st, err := t.stmt(ctx, `SELECT seq FROM events WHERE id = ?`)
+	st, err := t.stmt(ctx, seqOfSQL)
 	if err != nil {
 		return 0, err
 	}
@@ -139,9 +168,7 @@ func (t *Tx) Last(ctx context.Context, e event.Event, typ, field string) (*event
 	if err != nil {
 		return nil, fmt.Errorf("last %s by %s: %w", typ, field, err)
 	}
-	st, err := t.stmt(ctx, `SELECT `+eventColumns+` FROM events
-		WHERE `+col+` = ? AND type = ? AND time_ns <= ? AND seq < ?
-		ORDER BY time_ns DESC, seq DESC LIMIT 1`)
+	st, err := t.stmt(ctx, lastSQL[col])
 	if err != nil {
 		return nil, fmt.Errorf("last %s by %s: %w", typ, field, err)
 	}
@@ -173,8 +200,7 @@ func (t *Tx) Count(ctx context.Context, e event.Event, typ, field string, window
 	if err != nil {
 		return 0, fmt.Errorf("count %s by %s: %w", typ, field, err)
 	}
-	st, err := t.stmt(ctx, `SELECT COUNT(*) FROM events
-		WHERE `+col+` = ? AND type = ? AND time_ns > ? AND time_ns <= ? AND seq < ?`)
+	st, err := t.stmt(ctx, countSQL[col])
 	if err != nil {
 		return 0, fmt.Errorf("count %s by %s: %w", typ, field, err)
 	}
@@ -190,15 +216,14 @@ func (t *Tx) Count(ctx context.Context, e event.Event, typ, field string, window
 // the one that did is eventID (the same event evaluated again), so that a
 // rule with once fires at most once per key, forever.
 func (t *Tx) Once(ctx context.Context, rule, key, eventID string) (first bool, err error) {
-	ins, err := t.stmt(ctx, `INSERT INTO rule_once (rule, key, event_id) VALUES (?, ?, ?)
-		ON CONFLICT (rule, key) DO NOTHING`)
+	ins, err := t.stmt(ctx, insertOnceSQL)
 	if err == nil {
 		_, err = ins.ExecContext(ctx, rule, key, eventID)
 	}
 	var by string
 	if err == nil {
 		var sel *sql.Stmt
-		if sel, err = t.stmt(ctx, `SELECT event_id FROM rule_once WHERE rule = ? AND key = ?`); err == nil {
+		if sel, err = t.stmt(ctx, selectOnceSQL); err == nil {
 			err = sel.QueryRowContext(ctx, rule, key).Scan(&by)
 		}
 	}
@@ -221,8 +246,7 @@ func (t *Tx) Cooldown(ctx context.Context, rule, key string, at time.Time, windo
 			err = fmt.Errorf("cooldown of rule %q, key %q: %w", rule, key, err)
 		}
 	}()
-	sel, err := t.stmt(ctx, `SELECT COUNT(*) FROM rule_firings
-		WHERE rule = ? AND key = ? AND time_ns > ? AND time_ns < ? AND event_id <> ?`)
+	sel, err := t.stmt(ctx, countFiringsSQL)
 	if err != nil {
 		return false, err
 	}
@@ -233,8 +257,7 @@ func (t *Tx) Cooldown(ctx context.Context, rule, key string, at time.Time, windo
 	if n > 0 {
 		return false, nil
 	}
-	ins, err := t.stmt(ctx, `INSERT INTO rule_firings (rule, key, time_ns, event_id) VALUES (?, ?, ?, ?)
-		ON CONFLICT (rule, key, event_id) DO NOTHING`)
+	ins, err := t.stmt(ctx, insertFiringSQL)
 	if err != nil {
 		return false, err
 	}
@@ -253,14 +276,11 @@ func (t *Tx) Enqueue(ctx context.Context, jobs ...actions.Job) (inserted int, er
 	if len(jobs) == 0 {
 		return 0, nil
 	}
-	target, err := t.stmt(ctx, `INSERT INTO targets (target) VALUES (?) ON CONFLICT (target) DO NOTHING`)
+	target, err := t.stmt(ctx, insertTargetSQL)
 	if err != nil {
 		return 0, fmt.Errorf("enqueue jobs: %w", err)
 	}
-	job, err := t.stmt(ctx, `INSERT INTO jobs
-		(key, rule, idx, action, target, params, retry, event_id, event, status, next_ns, created_ns, updated_ns)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (key) DO NOTHING`)
+	job, err := t.stmt(ctx, insertJobSQL)
 	if err != nil {
 		return 0, fmt.Errorf("enqueue jobs: %w", err)
 	}

@@ -82,7 +82,7 @@ func seedDeadLetters(t *testing.T) (data string) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	claimed, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 10, time.Minute)
+	claimed, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 10, 1, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func seedDeadLetters(t *testing.T) (data string) {
 		t.Fatalf("claimed %+v, want jobs 1 and 3", claimed)
 	}
 	for _, j := range claimed {
-		if err := st.Fail(ctx, j.ID, "test", time.Second, "503 Service Unavailable", time.Time{}, true); err != nil {
+		if err := st.Finish(ctx, "test", []actions.Outcome{{ID: j.ID, Status: actions.Dead, Attempt: 1, Took: time.Second, Error: "503 Service Unavailable"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
