@@ -93,15 +93,17 @@ func (s *Set) eval(ctx context.Context, e *event.Event, st State, explain bool) 
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("evaluate rules on event %s: %w", e.ID, err)
 	}
-	rules := s.candidates(e.Type)
-	if explain {
-		rules = s.rules
-	}
-	if len(rules) == 0 {
+	x := s.candidates(e.Type)
+	if !explain && len(x.rules) == 0 {
 		return nil, nil
 	}
 	ev := evaluations.Get().(*evaluation)
 	defer ev.release()
+	rules := s.rules
+	if !explain {
+		ev.positions, ev.selected = x.selectFor(e, ev.positions, ev.selected)
+		rules = ev.selected
+	}
 	ev.bind(ctx, e, st)
 	var matches []Match
 	for _, r := range rules {
@@ -181,6 +183,10 @@ type evaluation struct {
 
 	lasts  map[[2]string]*prior
 	counts map[[3]string]int
+
+	// positions and selected are the scratch space of index.selectFor.
+	positions []int
+	selected  []*Rule
 }
 
 var evaluations = sync.Pool{New: func() any { return newEvaluation() }}
@@ -221,6 +227,7 @@ func (ev *evaluation) release() {
 	ev.env["last"], ev.env["count"] = lastFunc(nil), countFunc(nil)
 	clear(ev.lasts)
 	clear(ev.counts)
+	clear(ev.selected) // no Set kept alive by the pool
 	evaluations.Put(ev)
 }
 

@@ -645,3 +645,81 @@ func TestEvalGuards(t *testing.T) {
 		})
 	}
 }
+
+// TestEvalFieldGuards checks that the rules the Set skips by their field
+// guards are exactly rules that would not have matched, nor failed: on
+// every event, Eval returns what Explain, which runs every rule, finds
+// matching or failing.
+func TestEvalFieldGuards(t *testing.T) {
+	src := `rules:
+  - name: domain
+    when: type == "open" && domain == "mailjet.com"
+  - name: domain-reversed
+    when: '"mailjet.com" == domain'
+  - name: campaign-either
+    when: (campaign == "spring" || campaign == "7173") && type == "open"
+  - name: email-in
+    when: email in ["api@mailjet.com", "bob@example.com"] && true
+  - name: message-after-type-list
+    when: type in ["open", "click"] && message_id == "19421777396190490" && email != ""
+  - name: guard-then-failure
+    when: domain == "mailjet.com" && data.nothing.here == 1
+  - name: failure-then-field
+    when: data.nothing.here == 1 && domain == "example.com"
+  - name: mixed-or
+    when: (domain == "mailjet.com" || campaign == "x") && true
+  - name: source
+    when: source == "mailjet" and provider == "mailjet"
+  - name: not-a-guard
+    when: domain != "mailjet.com"
+  - name: id
+    when: id == "nope"
+`
+	src = strings.ReplaceAll(src, "\n    when:", "\n    actions:\n      - log: { message: \"m\" }\n    when:")
+	path := filepath.Join(t.TempDir(), "fields.yaml")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set, err := rules.Load(context.Background(), []string{path}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(ms []rules.Match) []string {
+		out := []string{}
+		for _, m := range ms {
+			if m.Why == "" {
+				out = append(out, m.Rule.Name)
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		e    event.Event
+		want []string
+	}{
+		{"open from api", mj(t, "open", nil), []string{"domain", "domain-reversed", "campaign-either", "email-in",
+			"message-after-type-list", "guard-then-failure", "failure-then-field", "mixed-or", "source"}},
+		{"click from bob", mj(t, "click", map[string]any{"email": "bob@example.com", "customcampaign": "x", "MessageID": 19421777396190490}),
+			[]string{"email-in", "message-after-type-list", "failure-then-field", "mixed-or", "source", "not-a-guard"}},
+		{"bounce elsewhere", mj(t, "bounce", map[string]any{"email": "eve@other.example", "customcampaign": "spring"}),
+			[]string{"failure-then-field", "source", "not-a-guard"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := set.Eval(context.Background(), tc.e, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all, err := set.Explain(context.Background(), tc.e, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(names(got), names(all)) {
+				t.Errorf("Eval matched or failed %v; running every rule gives %v", names(got), names(all))
+			}
+			if !reflect.DeepEqual(names(got), tc.want) {
+				t.Errorf("Eval matched or failed %v, want %v", names(got), tc.want)
+			}
+		})
+	}
+}

@@ -328,6 +328,9 @@ func (l *loader) readRule(i int, item ast.Node) *loaded {
 			if key == "when" {
 				r.When, r.when = p.x.text, p
 				r.guard = guardOf(p.tree.Node)
+				if g, ok := fieldGuardOf(p.tree.Node); ok {
+					r.fieldGuard = &g
+				}
 				if r.guard != nil {
 					var err error
 					if r.admitted, err = unguarded(p); err != nil {

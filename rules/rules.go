@@ -99,6 +99,9 @@ type Rule struct {
 	// guard lists the event types the rule can match, nil meaning any:
 	// see guardOf.
 	guard []string
+	// fieldGuard is the comparison of another field the Set selects the
+	// rule by, nil when it has none: see fieldGuardOf.
+	fieldGuard *fieldGuard
 	// usesData tells whether when or once may read data, and rendersData
 	// whether a template of the actions may: data is decoded only for the
 	// rules that need it.
@@ -139,21 +142,23 @@ type Set struct {
 	// byType holds, for each event type some rule guards on, the rules
 	// that can match an event of that type, in rule order; unguarded
 	// holds the rules that can match any type.
-	byType    map[string][]*Rule
-	unguarded []*Rule
+	byType    map[string]*index
+	unguarded *index
 }
 
 func newSet(files []string, rules []*Rule) *Set {
-	s := &Set{files: files, rules: rules, byName: make(map[string]*Rule, len(rules)), byType: map[string][]*Rule{}}
+	s := &Set{files: files, rules: rules, byName: make(map[string]*Rule, len(rules)), byType: map[string]*index{}}
+	var unguarded []*Rule
 	for _, r := range rules {
 		s.byName[r.Name] = r
 		for _, t := range r.guard {
 			s.byType[t] = nil
 		}
 		if r.guard == nil {
-			s.unguarded = append(s.unguarded, r)
+			unguarded = append(unguarded, r)
 		}
 	}
+	s.unguarded = newIndex(unguarded)
 	for t := range s.byType {
 		var list []*Rule
 		for _, r := range rules {
@@ -161,7 +166,7 @@ func newSet(files []string, rules []*Rule) *Set {
 				list = append(list, r)
 			}
 		}
-		s.byType[t] = list
+		s.byType[t] = newIndex(list)
 	}
 	return s
 }
@@ -176,10 +181,11 @@ func (s *Set) Rules() []*Rule { return append([]*Rule(nil), s.rules...) }
 // Rule returns the rule named name, or nil.
 func (s *Set) Rule(name string) *Rule { return s.byName[name] }
 
-// candidates returns the rules that can match an event of type typ.
-func (s *Set) candidates(typ string) []*Rule {
-	if list, ok := s.byType[typ]; ok {
-		return list
+// candidates returns the index of the rules that can match an event of
+// type typ.
+func (s *Set) candidates(typ string) *index {
+	if x, ok := s.byType[typ]; ok {
+		return x
 	}
 	return s.unguarded
 }
