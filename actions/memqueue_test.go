@@ -177,7 +177,7 @@ func (q *memQueue) held(id int64, owner string) (*entry, error) {
 	return e, nil
 }
 
-func (q *memQueue) Succeed(ctx context.Context, id int64, owner string, took time.Duration) error {
+func (q *memQueue) Succeed(ctx context.Context, id int64, owner string, took time.Duration, note string) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	e, err := q.held(id, owner)

@@ -21,8 +21,9 @@ type Queue interface {
 	// with Attempts already counting this attempt.
 	Claim(ctx context.Context, owner string, now time.Time, limit int, lease time.Duration) ([]Job, error)
 	// Succeed marks a job Done, if owner still holds its claim, and records
-	// the attempt.
-	Succeed(ctx context.Context, id int64, owner string, took time.Duration) error
+	// the attempt with note ("" for an action that acted; "skipped: ..."
+	// for one that chose not to, see Skip).
+	Succeed(ctx context.Context, id int64, owner string, took time.Duration, note string) error
 	// Fail records a failed attempt, if owner still holds the claim: the
 	// job is Pending again, due at next, or, when dead, Dead with its
 	// target suspended.

@@ -39,6 +39,8 @@ type RunnerConfig struct {
 	// scheduled wake it sooner; polling finds retries scheduled by other
 	// runners and jobs whose lease expired.
 	Poll time.Duration
+	// Settings are passed to every action (Call.Settings).
+	Settings Settings
 	// Grace is how long running jobs may go on after Run's ctx ends, before
 	// their ctx is cancelled (default 5s), and then again how long Run
 	// waits for them to return.
@@ -261,13 +263,14 @@ func (r *Runner) work(ctx context.Context, job Job) time.Time {
 
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	if err == nil {
+	note, skip := SkipNote(err)
+	if err == nil || skip {
 		r.m.jobs.WithLabelValues(job.Action, "done").Inc()
-		if err := r.q.Succeed(rctx, job.ID, r.cfg.Owner, took); err != nil {
+		if err := r.q.Succeed(rctx, job.ID, r.cfg.Owner, took, note); err != nil {
 			logger.Error("action job done, but not recorded as done: it runs again when its lease expires", "error", err)
 			return time.Time{}
 		}
-		logger.Debug("action job done", "took", took)
+		logger.Debug("action job done", "took", took, "note", note)
 		return time.Time{}
 	}
 
@@ -336,13 +339,14 @@ func (r *Runner) attempt(ctx context.Context, job Job, logger *slog.Logger) (err
 		}
 	}()
 	err = kind.Action().Do(ctx, Call{
-		Key:     job.Key,
-		Attempt: job.Attempts,
-		Rule:    job.Rule,
-		EventID: job.EventID,
-		Params:  params,
-		Event:   job.Event,
-		Logger:  r.logger,
+		Key:      job.Key,
+		Attempt:  job.Attempts,
+		Rule:     job.Rule,
+		EventID:  job.EventID,
+		Params:   params,
+		Event:    job.Event,
+		Logger:   r.logger,
+		Settings: r.cfg.Settings,
 	})
 	if err != nil && context.Cause(ctx) == errAttemptLimit {
 		err = fmt.Errorf("%w (attempt cut off at %s, half the runner's lease)", err, limit)

@@ -102,7 +102,7 @@ func seedJobs(t *testing.T, st *store.Store) {
 	if err := st.Fail(ctx, byEvent["j3"], "test", time.Second, "timeout", time.Now().Add(time.Hour), false); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Succeed(ctx, byEvent["j4"], "test", time.Second); err != nil {
+	if err := st.Succeed(ctx, byEvent["j4"], "test", time.Second, ""); err != nil {
 		t.Fatal(err)
 	}
 }

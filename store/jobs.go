@@ -158,11 +158,12 @@ func queryIDs(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]int
 }
 
 // Succeed implements actions.Queue: the job is Done, if owner holds its
-// claim (else the error wraps ErrNotHeld), and the attempt is recorded.
-func (s *Store) Succeed(ctx context.Context, id int64, owner string, took time.Duration) error {
+// claim (else the error wraps ErrNotHeld), and the attempt is recorded
+// with note.
+func (s *Store) Succeed(ctx context.Context, id int64, owner string, took time.Duration, note string) error {
 	now := time.Now()
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		return finish(ctx, tx, id, owner, now, took, "", `status = ?`, actions.Done)
+		return finish(ctx, tx, id, owner, now, took, "", note, `status = ?`, actions.Done)
 	})
 	if err != nil {
 		return fmt.Errorf("record job %d done: %w", id, err)
@@ -178,10 +179,10 @@ func (s *Store) Fail(ctx context.Context, id int64, owner string, took time.Dura
 	now := time.Now()
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		if !dead {
-			return finish(ctx, tx, id, owner, now, took, errText, `status = ?, next_ns = ?, last_error = ?`,
+			return finish(ctx, tx, id, owner, now, took, errText, "", `status = ?, next_ns = ?, last_error = ?`,
 				actions.Pending, encodeTime(next), errText)
 		}
-		if err := finish(ctx, tx, id, owner, now, took, errText, `status = ?, last_error = ?`, actions.Dead, errText); err != nil {
+		if err := finish(ctx, tx, id, owner, now, took, errText, "", `status = ?, last_error = ?`, actions.Dead, errText); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE targets SET suspended = 1, suspended_ns = ?, reason = ?
@@ -196,8 +197,8 @@ func (s *Store) Fail(ctx context.Context, id int64, owner string, took time.Dura
 }
 
 // finish ends owner's claim on job id with set (an SQL assignment list and
-// its args) and records the attempt.
-func finish(ctx context.Context, tx *sql.Tx, id int64, owner string, now time.Time, took time.Duration, errText, set string, args ...any) error {
+// its args) and records the attempt with its error text or note.
+func finish(ctx context.Context, tx *sql.Tx, id int64, owner string, now time.Time, took time.Duration, errText, note, set string, args ...any) error {
 	var attempt int
 	err := tx.QueryRowContext(ctx, `SELECT attempts FROM jobs WHERE id = ? AND status = ? AND lease_owner = ?`,
 		id, actions.Running, owner).Scan(&attempt)
@@ -212,8 +213,8 @@ func finish(ctx context.Context, tx *sql.Tx, id int64, owner string, now time.Ti
 		WHERE id = ?`, args...); err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO job_attempts (job_id, attempt, started_ns, took_ns, error)
-		VALUES (?, ?, ?, ?, ?)`, id, attempt, encodeTime(now.Add(-took)), int64(took), errText)
+	_, err = tx.ExecContext(ctx, `INSERT INTO job_attempts (job_id, attempt, started_ns, took_ns, error, note)
+		VALUES (?, ?, ?, ?, ?, ?)`, id, attempt, encodeTime(now.Add(-took)), int64(took), errText, note)
 	return err
 }
 
@@ -241,6 +242,9 @@ type Attempt struct {
 	Took    time.Duration `json:"took_ns"`
 	// Error is why it failed; empty when it succeeded.
 	Error string `json:"error,omitempty"`
+	// Note says how a successful attempt ended when the action chose not
+	// to act, e.g. "skipped: recipient a@example.com is suppressed".
+	Note string `json:"note,omitempty"`
 }
 
 // JobRecord is a job with its attempts.
@@ -393,7 +397,7 @@ func (s *Store) history(ctx context.Context, jobs []JobRecord) error {
 		byID[jobs[i].ID] = &jobs[i]
 		args[i] = jobs[i].ID
 	}
-	rows, err := s.db.read.QueryContext(ctx, `SELECT job_id, attempt, started_ns, took_ns, error FROM job_attempts
+	rows, err := s.db.read.QueryContext(ctx, `SELECT job_id, attempt, started_ns, took_ns, error, note FROM job_attempts
 		WHERE job_id IN (?`+strings.Repeat(", ?", len(jobs)-1)+`) ORDER BY job_id, id`, args...)
 	if err != nil {
 		return err
@@ -405,7 +409,7 @@ func (s *Store) history(ctx context.Context, jobs []JobRecord) error {
 			a         Attempt
 			start, ns int64
 		)
-		if err := rows.Scan(&id, &a.Attempt, &start, &ns, &a.Error); err != nil {
+		if err := rows.Scan(&id, &a.Attempt, &start, &ns, &a.Error, &a.Note); err != nil {
 			return err
 		}
 		a.Started, a.Took = decodeTime(start), time.Duration(ns)

@@ -68,13 +68,13 @@ func TestQueueClaim(t *testing.T) {
 	}
 
 	a1 := jobByEvent(t, st, "a1")
-	if err := st.Succeed(ctx, a1.ID, "you", time.Millisecond); !errors.Is(err, store.ErrNotHeld) {
+	if err := st.Succeed(ctx, a1.ID, "you", time.Millisecond, ""); !errors.Is(err, store.ErrNotHeld) {
 		t.Errorf("Succeed by another owner = %v, want ErrNotHeld", err)
 	}
-	if err := st.Succeed(ctx, a1.ID, "me", 3*time.Millisecond); err != nil {
+	if err := st.Succeed(ctx, a1.ID, "me", 3*time.Millisecond, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Succeed(ctx, a1.ID, "me", time.Millisecond); !errors.Is(err, store.ErrNotHeld) {
+	if err := st.Succeed(ctx, a1.ID, "me", time.Millisecond, ""); !errors.Is(err, store.ErrNotHeld) {
 		t.Errorf("Succeed of a job done = %v, want ErrNotHeld", err)
 	}
 	rec, err := st.Job(ctx, a1.ID)
@@ -90,7 +90,7 @@ func TestQueueClaim(t *testing.T) {
 	}
 
 	for _, e := range []string{"a2", "c1"} {
-		if err := st.Succeed(ctx, jobByEvent(t, st, e).ID, "me", time.Millisecond); err != nil {
+		if err := st.Succeed(ctx, jobByEvent(t, st, e).ID, "me", time.Millisecond, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -134,7 +134,7 @@ func TestQueueLease(t *testing.T) {
 	if err := st.Fail(ctx, first[0].ID, "dead", time.Second, "late", now, false); !errors.Is(err, store.ErrNotHeld) {
 		t.Errorf("Fail by the owner whose lease expired = %v, want ErrNotHeld", err)
 	}
-	if err := st.Succeed(ctx, first[0].ID, "alive", time.Second); err != nil {
+	if err := st.Succeed(ctx, first[0].ID, "alive", time.Second, ""); err != nil {
 		t.Fatal(err)
 	}
 	if got := claim(t, st, "alive", now.Add(time.Minute), 10); !slices.Equal(events(got), []string{"a2"}) {
@@ -174,7 +174,7 @@ func TestQueueDeadLetters(t *testing.T) {
 	if b.Name != "b" || b.Suspended || b.Running != 1 {
 		t.Errorf("target b = %+v, want 1 running", b)
 	}
-	if err := st.Succeed(ctx, b1.ID, "me", time.Second); err != nil {
+	if err := st.Succeed(ctx, b1.ID, "me", time.Second, ""); err != nil {
 		t.Fatal(err)
 	}
 	if got := claim(t, st, "me", now.Add(time.Hour), 10); len(got) != 0 {
@@ -206,7 +206,7 @@ func TestQueueDeadLetters(t *testing.T) {
 		t.Fatalf("claim after resume = %v, want [a2]; a1 stays dead", events(got))
 	}
 	a2 := jobByEvent(t, st, "a2")
-	if err := st.Succeed(ctx, a2.ID, "me", time.Second); err != nil {
+	if err := st.Succeed(ctx, a2.ID, "me", time.Second, ""); err != nil {
 		t.Fatal(err)
 	}
 
