@@ -105,3 +105,26 @@ func SkipNote(err error) (string, bool) {
 	}
 	return "", false
 }
+
+// Bodies is implemented by a Kind whose parameters include message bodies
+// (the email action's text and html): rules compile such a parameter from a
+// template file or as an inline template, HTML ones with html/template.
+type Bodies interface {
+	// Bodies maps each body parameter to whether it is HTML.
+	Bodies() map[string]bool
+}
+
+// Body reports whether param is a body parameter of the kind registered
+// as typ, and whether HTML: the hook for rules.Options.Body.
+func Body(typ, param string) (body, html bool) {
+	k, err := Lookup(typ)
+	if err != nil {
+		return false, false
+	}
+	b, ok := k.(Bodies)
+	if !ok {
+		return false, false
+	}
+	html, body = b.Bodies()[param]
+	return body, html
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/hookd/hookd/internal/yamlfile"
+	"io"
 	"reflect"
 	"regexp"
 	"slices"
@@ -328,12 +329,18 @@ func (p constParam) usesData() bool                     { return false }
 type stringParam struct {
 	*strValue
 	field string // its path from the rule, for errors
-	tmpl  *template.Template
+	tmpl  executor
+	root  *parse.ListNode // tmpl's parse tree, to see whether it reads .data
+}
+
+// executor is a text/template or an html/template.
+type executor interface {
+	Execute(w io.Writer, data any) error
 }
 
 func (p *stringParam) written() any { return p.text }
 
-func (p *stringParam) usesData() bool { return p.tmpl != nil && templateUsesData(p.tmpl.Root) }
+func (p *stringParam) usesData() bool { return p.tmpl != nil && templateUsesData(p.root) }
 
 // templateUsesData tells whether a template may read .data: it names a
 // field data, or hands the whole event (".", "$", a nested template)
@@ -474,6 +481,7 @@ func (p listParam) written() any {
 type paramLoader struct {
 	*loader
 	field string         // the action's path from the rule: "actions[0].email"
+	typ   string         // the action's type: "email"
 	pos   map[string]pos // parameter path → where its errors point
 }
 
@@ -554,6 +562,11 @@ func (pl *paramLoader) value(n ast.Node, path string, depth int) param {
 	if !ok {
 		return nil
 	}
+	if pl.opts.Body != nil && path != "" && !strings.ContainsAny(path, ".[") {
+		if body, html := pl.opts.Body(pl.typ, path); body {
+			return pl.body(s, field, html)
+		}
+	}
 	sp := &stringParam{strValue: s, field: field}
 	if !strings.Contains(s.text, "{{") {
 		return sp
@@ -569,7 +582,7 @@ func (pl *paramLoader) value(n ast.Node, path string, depth int) param {
 		pl.failAt(at, field, pl.rule, e, "")
 		return nil
 	}
-	sp.tmpl = t
+	sp.tmpl, sp.root = t, t.Root
 	return sp
 }
 

@@ -141,7 +141,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	} else if n > 0 {
 		logger.Info("jobs in flight at the last stop will run again", "jobs", n)
 	}
-	runner, err := actions.NewRunner(st, actions.RunnerConfig{Owner: owner}, logger, reg)
+	runner, err := actions.NewRunner(st, actions.RunnerConfig{Owner: owner, Settings: actionSettings(cfg, st)}, logger, reg)
 	if err != nil {
 		return err
 	}
