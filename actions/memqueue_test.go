@@ -22,6 +22,7 @@ type memQueue struct {
 	jobs      []*entry // ID-1 → entry
 	suspended map[string]bool
 	fails     []failure
+	notes     map[int64]string // Succeed's note by job id
 	claims    int
 	wake      chan struct{}
 	changed   chan struct{}
@@ -185,6 +186,10 @@ func (q *memQueue) Succeed(ctx context.Context, id int64, owner string, took tim
 		return err
 	}
 	e.Status, e.owner, e.Updated = actions.Done, "", time.Now()
+	if q.notes == nil {
+		q.notes = map[int64]string{}
+	}
+	q.notes[id] = note
 	notify(q.changed)
 	return nil
 }
