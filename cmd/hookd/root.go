@@ -27,6 +27,7 @@ func newRootCmd() *cobra.Command {
 		newCheckCmd(),
 		newEventsCmd(),
 		newDeadLettersCmd(),
+		newSuppressionsCmd(),
 		newTestCmd(),
 		newSendCmd(),
 		newVersionCmd(),
