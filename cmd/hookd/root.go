@@ -28,6 +28,7 @@ func newRootCmd() *cobra.Command {
 		newEventsCmd(),
 		newDeadLettersCmd(),
 		newSuppressionsCmd(),
+		newMailjetCmd(),
 		newTestCmd(),
 		newSendCmd(),
 		newVersionCmd(),
