@@ -34,7 +34,7 @@ type mjStandIn struct {
 	callbacks []mjapi.Callback
 	nextID    int64
 	// fail, when set, answers a request with its code and body instead.
-	fail func(method, path string) (code int, body string)
+	fail func(method, path, body string) (code int, answer string)
 }
 
 func newMJStandIn(t *testing.T, key, secret string) *mjStandIn {
@@ -75,7 +75,7 @@ func (m *mjStandIn) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if m.fail != nil {
-		if code, b := m.fail(r.Method, r.URL.Path); code != 0 {
+		if code, b := m.fail(r.Method, r.URL.Path, string(body)); code != 0 {
 			w.WriteHeader(code)
 			io.WriteString(w, b)
 			return
