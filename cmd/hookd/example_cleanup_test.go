@@ -24,7 +24,7 @@ func TestExampleListCleanup(t *testing.T) {
 	hookdSend(t, "--concurrency", "1", "--file", filepath.Join(dir, "events", "blocked.json"), hook)
 	settle(t, p, 5)
 	first := readFile(t, filepath.Join(dir, "events", "bounces.json"))
-	first = first[strings.Index(first, "{"):strings.Index(first, "}")+1]
+	first = first[strings.Index(first, "{") : strings.Index(first, "}")+1]
 	if a := postHook(t, p.hooks, first); a.Accepted != 0 || a.Duplicates != 1 {
 		t.Errorf("redelivery: %+v, want 1 duplicate", a)
 	}
