@@ -159,3 +159,20 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// newRequest returns a function that sends a request without a body and
+// returns its status code.
+func newRequest(method, url string) (func() (int, error), error) {
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	return func() (int, error) {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}, nil
+}
