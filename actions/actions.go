@@ -2,8 +2,10 @@
 // job per action, kept in a durable queue, run at least once by a Runner
 // with retries and back-off, dead-lettered when its retries are spent, and
 // never run again once it completed. Built-in actions live in subpackages
-// (http, exec, log) and register themselves; import them for their side
-// effect.
+// (http, exec, log, email, mailjetsend, mailjetunsub, suppress) and register
+// themselves; import them for their side effect. What the configuration
+// gives them (the SMTP server, the Mailjet keys, the suppression list)
+// reaches them as Settings in every Call.
 package actions
 
 import (
