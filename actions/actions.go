@@ -2,8 +2,10 @@
 // job per action, kept in a durable queue, run at least once by a Runner
 // with retries and back-off, dead-lettered when its retries are spent, and
 // never run again once it completed. Built-in actions live in subpackages
-// (http, exec, log) and register themselves; import them for their side
-// effect.
+// (http, exec, log, email, mailjetsend, mailjetunsub, suppress) and register
+// themselves; import them for their side effect. What the configuration
+// gives them (the SMTP server, the Mailjet keys, the suppression list)
+// reaches them as Settings in every Call.
 package actions
 
 import (
@@ -35,6 +37,8 @@ import (
 //   - Errors: a nil error means the effect happened. An error wrapped with
 //     Permanent means retrying cannot help (a 4xx answer other than 408 and
 //     429, a program that is not there): the job is dead-lettered at once.
+//     An error made by Skip means the action chose not to act (a
+//     suppressed recipient): the job is done, the reason recorded.
 //     Any other error is retried by the job's policy.
 type Action interface {
 	// Do performs call.
@@ -78,6 +82,9 @@ type Call struct {
 	// Logger is where an action writes what it logs (the log action writes
 	// its line here). The Runner passes its own logger; nil discards.
 	Logger *slog.Logger
+	// Settings are the Runner's RunnerConfig.Settings: connections and
+	// the suppression list.
+	Settings Settings
 }
 
 // permanent marks an error that retrying cannot fix.

@@ -22,6 +22,7 @@ type memQueue struct {
 	jobs      []*entry // ID-1 → entry
 	suspended map[string]bool
 	fails     []failure
+	notes     map[int64]string // Succeed's note by job id
 	claims    int
 	wake      chan struct{}
 	changed   chan struct{}
@@ -212,6 +213,10 @@ func (q *memQueue) Finish(ctx context.Context, owner string, outcomes []actions.
 			e.Attempts--
 		case o.Status == actions.Done:
 			e.Status = actions.Done
+			if q.notes == nil {
+				q.notes = map[int64]string{}
+			}
+			q.notes[o.ID] = o.Note
 		default:
 			q.fails = append(q.fails, failure{ID: o.ID, Err: o.Error, Next: o.Next, Dead: o.Status == actions.Dead})
 			e.LastError, e.Status = o.Error, o.Status

@@ -59,6 +59,9 @@ type Outcome struct {
 	Took time.Duration
 	// Error is why the attempt failed, empty when it succeeded.
 	Error string
+	// Note says more about a Done attempt: "" for an action that acted,
+	// "skipped: ..." for one that chose not to (see Skip).
+	Note string
 	// Next is when a Pending job is due again.
 	Next time.Time
 }

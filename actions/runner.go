@@ -46,6 +46,8 @@ type RunnerConfig struct {
 	// scheduled wake it sooner; polling finds retries scheduled by other
 	// runners and jobs whose lease expired.
 	Poll time.Duration
+	// Settings are passed to every action (Call.Settings).
+	Settings Settings
 	// Grace is how long running jobs may go on after Run's ctx ends, before
 	// their ctx is cancelled (default 5s), and then again how long Run
 	// waits for them to return.
@@ -308,7 +310,7 @@ func (r *Runner) runBatch(runCtx, jobCtx context.Context, claimed time.Time, job
 		logger := r.logger.With("job", job.ID, "key", job.Key, "action", job.Action, "target", job.Target, "attempt", job.Attempts)
 		switch {
 		case o.Status == Done:
-			logger.Debug("action job done", "took", o.Took)
+			logger.Debug("action job done", "took", o.Took, "note", o.Note)
 		case o.Status == Dead:
 			logger.Error("action job dead-lettered; its target is suspended until resumed", "error", o.Error)
 		case context.Cause(jobCtx) == errStopping:
@@ -329,8 +331,9 @@ func (r *Runner) work(ctx context.Context, job Job) Outcome {
 	took := time.Since(start)
 	r.m.seconds.WithLabelValues(job.Action).Observe(took.Seconds())
 	o := Outcome{ID: job.ID, Attempt: job.Attempts, Took: took, Status: Done}
-	if err == nil {
+	if note, skip := SkipNote(err); err == nil || skip {
 		r.m.jobs.WithLabelValues(job.Action, "done").Inc()
+		o.Note = note
 		return o
 	}
 
@@ -382,13 +385,14 @@ func (r *Runner) attempt(ctx context.Context, job Job, logger *slog.Logger) (err
 		}
 	}()
 	err = kind.Action().Do(ctx, Call{
-		Key:     job.Key,
-		Attempt: job.Attempts,
-		Rule:    job.Rule,
-		EventID: job.EventID,
-		Params:  params,
-		Event:   job.Event,
-		Logger:  r.logger,
+		Key:      job.Key,
+		Attempt:  job.Attempts,
+		Rule:     job.Rule,
+		EventID:  job.EventID,
+		Params:   params,
+		Event:    job.Event,
+		Logger:   r.logger,
+		Settings: r.cfg.Settings,
 	})
 	if err != nil && context.Cause(ctx) == errAttemptLimit {
 		err = fmt.Errorf("%w (attempt cut off at %s, half the runner's lease)", err, limit)

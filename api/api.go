@@ -42,6 +42,8 @@ import (
 //	POST /deadletters/:id/retry     run a dead job again
 //	GET  /targets                   targets and their suspension
 //	POST /targets/:id/resume        lift a target's suspension
+//	GET  /suppressions              the suppression list
+//	DELETE /suppressions/:email     take an address off it
 //
 // The doc comment of each route's handler in this package states its
 // parameters and its JSON.
@@ -58,6 +60,8 @@ func Register(g *echo.Group, d Deps) {
 	g.POST("/deadletters/:id/retry", h.retryDeadLetter)
 	g.GET("/targets", h.targets)
 	g.POST("/targets/:id/resume", h.resumeTarget)
+	g.GET("/suppressions", h.suppressions)
+	g.DELETE("/suppressions/:email", h.unsuppress)
 }
 
 // Deps is what the API serves from.

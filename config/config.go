@@ -31,6 +31,11 @@ type Config struct {
 	Limits Limits `yaml:"limits"`
 	// Sources are the webhook senders hookd accepts, one route each.
 	Sources []Source `yaml:"sources"`
+	// SMTP is the mail server of the email action; off unless given.
+	SMTP SMTP `yaml:"smtp"`
+	// Mailjet holds the Mailjet API keys of the mailjet_* actions and
+	// `hookd mailjet`; off unless given.
+	Mailjet Mailjet `yaml:"mailjet"`
 	// Rules are rule file paths or globs, relative to the config file.
 	Rules []string `yaml:"rules"`
 

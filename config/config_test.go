@@ -55,6 +55,7 @@ func defaults(file string) *config.Config {
 			BatchSize:         1000,
 		},
 		Sources: []config.Source{{Name: "mailjet", Provider: "mailjet", Path: "/hooks/mailjet"}},
+		Mailjet: config.Mailjet{APIURL: "https://api.mailjet.com", CheckInterval: 15 * time.Minute},
 		File:    file,
 	}
 }
@@ -97,6 +98,10 @@ func TestLoad(t *testing.T) {
 						Name: "mailjet", Provider: "mailjet", Path: "/in/mj",
 						Auth: config.Auth{Token: &config.TokenAuth{Value: "0123456789abcdef", Param: "token"}},
 					}},
+					SMTP: config.SMTP{Host: "smtp.example.com", Port: 2525, TLS: "tls", Username: "shop",
+						Password: "smtp-password", From: "Shop <shop@example.com>"},
+					Mailjet: config.Mailjet{APIURL: "https://api.us.mailjet.com", APIKey: "public-key",
+						APISecret: "private-key", CheckInterval: 5 * time.Minute},
 					Rules: []string{"rules/*.yaml", "extra.yaml"},
 					File:  "testdata/full.yaml",
 				}
@@ -148,6 +153,15 @@ func TestLoad(t *testing.T) {
 					{Name: "1e3", Provider: "mailjet", Path: "/hooks/1e3",
 						Auth: config.Auth{Basic: &config.BasicAuth{User: "0x1F", Password: "1e3"}}},
 				}
+				return c
+			},
+		},
+		{
+			name: "smtp defaults: port 465 with tls, 587 otherwise",
+			path: "testdata/smtp.yaml",
+			want: func() *config.Config {
+				c := defaults("testdata/smtp.yaml")
+				c.SMTP = config.SMTP{Host: "localhost", Port: 465, TLS: "tls", From: "shop@example.com"}
 				return c
 			},
 		},

@@ -43,6 +43,7 @@ func (c *Config) SetDefaults() {
 	setDefault(&c.Limits.ReadTimeout, defaultReadTimeout)
 	setDefault(&c.Limits.BatchWait, defaultBatchWait)
 	setDefault(&c.Limits.BatchSize, defaultBatchSize)
+	c.setMailDefaults()
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		if s.Name != "" {
@@ -179,6 +180,7 @@ func (c *Config) Validate(known ...Known) error {
 		}
 	}
 
+	v.validateMail(c)
 	for i, r := range c.Rules {
 		field := fmt.Sprintf("rules[%d]", i)
 		if r == "" {

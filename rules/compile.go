@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/hookd/hookd/internal/yamlfile"
+	"io"
 	"reflect"
 	"regexp"
 	"slices"
@@ -328,15 +329,22 @@ func (p constParam) usesData() bool                     { return false }
 type stringParam struct {
 	*strValue
 	field string // its path from the rule, for errors
-	tmpl  *template.Template
-	// simple is tmpl as text and string fields of the event, when it is
-	// no more than that (see simpleTemplate), nil otherwise.
+	tmpl  executor
+	root  *parse.ListNode // tmpl's parse tree, to see whether it reads .data
+	// simple is a text/template tmpl as text and string fields of the
+	// event, when it is no more than that (see simpleTemplate), nil
+	// otherwise.
 	simple []segment
+}
+
+// executor is a text/template or an html/template.
+type executor interface {
+	Execute(w io.Writer, data any) error
 }
 
 func (p *stringParam) written() any { return p.text }
 
-func (p *stringParam) usesData() bool { return p.tmpl != nil && templateUsesData(p.tmpl.Root) }
+func (p *stringParam) usesData() bool { return p.tmpl != nil && templateUsesData(p.root) }
 
 // templateUsesData tells whether a template may read .data: it names a
 // field data, or hands the whole event (".", "$", a nested template)
@@ -483,6 +491,7 @@ func (p listParam) written() any {
 type paramLoader struct {
 	*loader
 	field string         // the action's path from the rule: "actions[0].email"
+	typ   string         // the action's type: "email"
 	pos   map[string]pos // parameter path → where its errors point
 }
 
@@ -563,6 +572,11 @@ func (pl *paramLoader) value(n ast.Node, path string, depth int) param {
 	if !ok {
 		return nil
 	}
+	if pl.opts.Body != nil && path != "" && !strings.ContainsAny(path, ".[") {
+		if body, html := pl.opts.Body(pl.typ, path); body {
+			return pl.body(s, field, html)
+		}
+	}
 	sp := &stringParam{strValue: s, field: field}
 	if !strings.Contains(s.text, "{{") {
 		return sp
@@ -578,7 +592,7 @@ func (pl *paramLoader) value(n ast.Node, path string, depth int) param {
 		pl.failAt(at, field, pl.rule, e, "")
 		return nil
 	}
-	sp.tmpl, sp.simple = t, simpleTemplate(t)
+	sp.tmpl, sp.root, sp.simple = t, t.Root, simpleTemplate(t.Root)
 	return sp
 }
 
@@ -592,14 +606,14 @@ type segment struct {
 var stringFields = map[string]bool{"id": true, "source": true, "provider": true, "type": true,
 	"email": true, "domain": true, "message_id": true, "campaign": true}
 
-// simpleTemplate returns t as segments when it is only text and actions
+// simpleTemplate returns the text/template root as segments when it is only text and actions
 // such as {{ .email }} that print a string field of the event, the usual
 // parameter; nil otherwise. text/template prints such a field as it is, so
 // concatenating the pieces renders the same text, without text/template's
 // reflection, which cost more than evaluating a hundred rules.
-func simpleTemplate(t *template.Template) []segment {
+func simpleTemplate(root *parse.ListNode) []segment {
 	var segs []segment
-	for _, n := range t.Root.Nodes {
+	for _, n := range root.Nodes {
 		switch n := n.(type) {
 		case *parse.TextNode:
 			segs = append(segs, segment{text: string(n.Text)})

@@ -34,6 +34,11 @@ type Options struct {
 	// error becomes a load error at the action, or at one parameter when it
 	// is a *ParamError. Nil accepts any action.
 	Action func(typ string, params map[string]any) error
+	// Body, when set, tells whether the top-level parameter param of an
+	// action of type typ holds a message body, and whether it is HTML. A
+	// body is a template file or an inline template (see the package
+	// documentation); nil means no action has one.
+	Body func(typ, param string) (body, html bool)
 }
 
 // Load reads the rule files that patterns name, in order (a pattern with
@@ -438,7 +443,7 @@ func (l *loader) action(i int, item ast.Node) *Action {
 		l.fail(typeEntry.Key, field, errors.New("empty action type"))
 		return nil
 	}
-	pl := &paramLoader{loader: l, field: field, pos: map[string]pos{"": l.at(typeEntry.Key)}}
+	pl := &paramLoader{loader: l, field: field, typ: a.Type, pos: map[string]pos{"": l.at(typeEntry.Key)}}
 	params, ok := pl.params(typeEntry.Value)
 	if !ok {
 		return nil

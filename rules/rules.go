@@ -55,6 +55,16 @@
 // ({{ .time.Unix }}). A key missing from the map is an error, not an empty
 // string, so that an email never goes out with a blank or "<no value>" field;
 // {{ with index .data "url" }}{{ . }}{{ end }} renders an optional key.
+//
+// # Bodies
+//
+// Some parameters hold a message body (the email action's text and html,
+// see Options.Body). A body that is one line without "{{" ending in .html,
+// .htm, .txt, .tmpl or .tpl names a template file, relative to the rule
+// file; anything else is an inline template. The file is read when the
+// rules load (SIGHUP or a change to a rule file reloads it; ${VAR} is not
+// expanded in it). An HTML body is an html/template, so that what it
+// prints from the event is escaped for where it appears.
 package rules
 
 import (

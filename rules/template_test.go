@@ -37,7 +37,7 @@ func TestSimpleTemplate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			segs := simpleTemplate(tmpl)
+			segs := simpleTemplate(tmpl.Root)
 			if (segs != nil) != tc.simple {
 				t.Fatalf("simple = %v, want %v", segs != nil, tc.simple)
 			}

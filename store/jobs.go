@@ -83,8 +83,8 @@ var (
 	deadJobSQL = writeSQL(`UPDATE jobs SET status = ?, last_error = ?,
 		lease_owner = '', lease_ns = 0, updated_ns = ?
 		WHERE id = ? AND status = ? AND lease_owner = ?`)
-	insertAttemptSQL = writeSQL(`INSERT INTO job_attempts (job_id, attempt, started_ns, took_ns, error)
-		VALUES (?, ?, ?, ?, ?)`)
+	insertAttemptSQL = writeSQL(`INSERT INTO job_attempts (job_id, attempt, started_ns, took_ns, error, note)
+		VALUES (?, ?, ?, ?, ?, ?)`)
 	suspendTargetSQL = writeSQL(`UPDATE targets SET suspended = 1, suspended_ns = ?, reason = ?
 		WHERE target = (SELECT target FROM jobs WHERE id = ?)`)
 )
@@ -268,7 +268,7 @@ func (s *Store) Finish(ctx context.Context, owner string, outcomes []actions.Out
 				continue
 			}
 			if st, err = s.stmt(ctx, tx, insertAttemptSQL); err == nil {
-				_, err = st.ExecContext(ctx, o.ID, o.Attempt, encodeTime(now.Add(-o.Took)), int64(o.Took), o.Error)
+				_, err = st.ExecContext(ctx, o.ID, o.Attempt, encodeTime(now.Add(-o.Took)), int64(o.Took), o.Error, o.Note)
 			}
 			if err == nil && o.Status == actions.Dead {
 				if st, err = s.stmt(ctx, tx, suspendTargetSQL); err == nil {
@@ -314,6 +314,9 @@ type Attempt struct {
 	Took    time.Duration `json:"took_ns"`
 	// Error is why it failed; empty when it succeeded.
 	Error string `json:"error,omitempty"`
+	// Note says how a successful attempt ended when the action chose not
+	// to act, e.g. "skipped: recipient a@example.com is suppressed".
+	Note string `json:"note,omitempty"`
 }
 
 // JobRecord is a job with its attempts.
@@ -466,7 +469,7 @@ func (s *Store) history(ctx context.Context, jobs []JobRecord) error {
 		byID[jobs[i].ID] = &jobs[i]
 		args[i] = jobs[i].ID
 	}
-	rows, err := s.db.read.QueryContext(ctx, `SELECT job_id, attempt, started_ns, took_ns, error FROM job_attempts
+	rows, err := s.db.read.QueryContext(ctx, `SELECT job_id, attempt, started_ns, took_ns, error, note FROM job_attempts
 		WHERE job_id IN (?`+strings.Repeat(", ?", len(jobs)-1)+`) ORDER BY job_id, id`, args...)
 	if err != nil {
 		return err
@@ -478,7 +481,7 @@ func (s *Store) history(ctx context.Context, jobs []JobRecord) error {
 			a         Attempt
 			start, ns int64
 		)
-		if err := rows.Scan(&id, &a.Attempt, &start, &ns, &a.Error); err != nil {
+		if err := rows.Scan(&id, &a.Attempt, &start, &ns, &a.Error, &a.Note); err != nil {
 			return err
 		}
 		a.Started, a.Took = decodeTime(start), time.Duration(ns)

@@ -131,6 +131,19 @@ var migrations = []string{
 		error      TEXT    NOT NULL
 	);
 	CREATE INDEX job_attempts_job ON job_attempts (job_id, id);`,
+
+	// hookd's suppression list (the suppress action; email and
+	// mailjet_send skip its addresses), and a note on an attempt that
+	// chose not to act ("skipped: ...").
+	`CREATE TABLE suppressions (
+		email      TEXT   NOT NULL PRIMARY KEY,
+		reason     TEXT   NOT NULL,
+		rule       TEXT   NOT NULL,
+		event_id   TEXT   NOT NULL,
+		created_ns BIGINT NOT NULL
+	);
+	CREATE INDEX suppressions_created ON suppressions (created_ns, email);
+	ALTER TABLE job_attempts ADD COLUMN note TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrate brings the schema up to the newest version in one transaction, so

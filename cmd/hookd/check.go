@@ -61,9 +61,10 @@ func summary(cfg *config.Config) string {
 
 // ruleOptions are the options cfg's rule files load with: relative to the
 // configuration file (the working directory for the built-in default),
-// each action checked against the actions compiled into this binary.
+// each action checked against the actions compiled into this binary and
+// the settings the configuration gives them.
 func ruleOptions(cfg *config.Config) rules.Options {
-	opts := rules.Options{Action: actions.Validate}
+	opts := rules.Options{Action: actions.Validator(actionSettings(cfg, nil)), Body: actions.Body}
 	if cfg.File != "" {
 		opts.Dir = filepath.Dir(cfg.File)
 	}

@@ -4,9 +4,13 @@ import (
 	"github.com/spf13/cobra"
 
 	// Backends, providers and actions register themselves.
+	_ "github.com/hookd/hookd/actions/email"
 	_ "github.com/hookd/hookd/actions/exec"
 	_ "github.com/hookd/hookd/actions/http"
 	_ "github.com/hookd/hookd/actions/log"
+	_ "github.com/hookd/hookd/actions/mailjetsend"
+	_ "github.com/hookd/hookd/actions/mailjetunsub"
+	_ "github.com/hookd/hookd/actions/suppress"
 	_ "github.com/hookd/hookd/eventlog/sqlite"
 	_ "github.com/hookd/hookd/listener/mailjet"
 )
@@ -23,6 +27,8 @@ func newRootCmd() *cobra.Command {
 		newCheckCmd(),
 		newEventsCmd(),
 		newDeadLettersCmd(),
+		newSuppressionsCmd(),
+		newMailjetCmd(),
 		newTestCmd(),
 		newSendCmd(),
 		newVersionCmd(),

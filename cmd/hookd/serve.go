@@ -27,6 +27,7 @@ import (
 	"github.com/hookd/hookd/api"
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/mjapi"
 	"github.com/hookd/hookd/listener"
 	"github.com/hookd/hookd/rules"
 	"github.com/hookd/hookd/store"
@@ -141,9 +142,17 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	} else if n > 0 {
 		logger.Info("jobs in flight at the last stop will run again", "jobs", n)
 	}
-	runner, err := actions.NewRunner(st, actions.RunnerConfig{Owner: owner}, logger, reg)
+	runner, err := actions.NewRunner(st, actions.RunnerConfig{Owner: owner, Settings: actionSettings(cfg, st)}, logger, reg)
 	if err != nil {
 		return err
+	}
+	// With Mailjet keys, a dead event callback URL is logged and counted.
+	var cw *callbackWatch
+	if m := cfg.Mailjet; m.Configured() {
+		client := &mjapi.Client{BaseURL: m.APIURL, Key: m.APIKey, Secret: m.APISecret}
+		if cw, err = newCallbackWatch(client, m.CheckInterval, logger, reg); err != nil {
+			return err
+		}
 	}
 
 	admin := listener.NewEcho(logger)
@@ -181,6 +190,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		}
 	})
 	consumeWG.Go(func() { _ = runner.Run(consumeCtx) })
+	if cw != nil {
+		consumeWG.Go(func() { cw.Run(consumeCtx) })
+	}
 	if watcher != nil {
 		consumeWG.Go(func() {
 			if err := watcher.Run(consumeCtx); err != nil {

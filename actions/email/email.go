@@ -1,0 +1,348 @@
+// Package email is the "email" action: it sends one message through the
+// SMTP server of the configuration's smtp section, with github.com/wneessen/go-mail.
+// Import it for its side effect; it registers itself with the actions
+// package.
+//
+// Parameters:
+//
+//	to       required; one address or a comma-separated list (templates
+//	         allowed, e.g. "{{ .email }}").
+//	subject  required (templates allowed).
+//	text     the plain-text body; html  the HTML body. At least one. Each
+//	         is a template file named relative to the rule file (one line
+//	         ending in .txt, .html, .htm, .tmpl or .tpl) or an inline
+//	         template; html is an html/template, so what it prints from
+//	         the event is escaped. With both, the message is
+//	         multipart/alternative.
+//	from     the sender, default smtp.from.
+//	timeout  how long one delivery may take, default 30s.
+//
+// Recipients on hookd's suppression list are left out; when all of them
+// are, nothing is sent and the job is done with the note "skipped:
+// recipient ... is suppressed" (see actions.Skip).
+//
+// The message's Message-ID is derived from the job's idempotency key, the
+// same on every attempt, so that a message sent twice (a crash after the
+// server accepted it) carries one id. A 5xx answer to MAIL FROM, RCPT TO or
+// DATA is permanent and dead-letters the job; a refused connection, a
+// failed TLS handshake or authentication, a 4xx answer and a timeout are
+// retried by the job's policy. The job's target is "email ADDRESS" (the
+// first recipient), so a recipient whose job is dead-lettered holds back
+// only that recipient's mail. Errors never hold the SMTP password.
+package email
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+
+	"github.com/hookd/hookd/actions"
+	"github.com/hookd/hookd/actions/internal/param"
+)
+
+// Name is the name the action is registered under.
+const Name = "email"
+
+// DefaultTimeout bounds one delivery when the rule gives no timeout.
+const DefaultTimeout = 30 * time.Second
+
+func init() { actions.Register(Name, kind{}) }
+
+// Interface guards.
+var (
+	_ actions.Kind     = kind{}
+	_ actions.Requirer = kind{}
+	_ actions.Bodies   = kind{}
+	_ actions.Action   = action{}
+)
+
+// params are an email action's parameters, read and checked.
+type params struct {
+	to            []string // as written or rendered, not yet parsed
+	subject       string
+	text, html    string
+	from          string
+	timeout       time.Duration
+	hasText, hasH bool
+}
+
+func parse(ps map[string]any) (*params, error) {
+	if err := param.Known(ps, "to", "subject", "text", "html", "from", "timeout"); err != nil {
+		return nil, err
+	}
+	var p params
+	to, ok, err := param.Text(ps, "to")
+	if err != nil {
+		return nil, err
+	}
+	if !ok || strings.TrimSpace(to) == "" {
+		return nil, param.Errorf("to", "required")
+	}
+	p.to = splitList(to)
+	if p.subject, ok, err = param.Text(ps, "subject"); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, param.Errorf("subject", "required")
+	}
+	if p.text, p.hasText, err = param.Text(ps, "text"); err != nil {
+		return nil, err
+	}
+	if p.html, p.hasH, err = param.Text(ps, "html"); err != nil {
+		return nil, err
+	}
+	if !p.hasText && !p.hasH {
+		return nil, param.Errorf("text", "want text, html or both")
+	}
+	if p.from, _, err = param.Text(ps, "from"); err != nil {
+		return nil, err
+	}
+	if p.timeout, err = param.Duration(ps, "timeout", DefaultTimeout); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// splitList splits a comma-separated list of addresses, keeping commas
+// inside quotes ("Doe, Jane" <jane@example.com>).
+func splitList(s string) []string {
+	var (
+		out   []string
+		quote bool
+		start int
+	)
+	for i, r := range s {
+		switch {
+		case r == '"':
+			quote = !quote
+		case r == ',' && !quote:
+			out = append(out, strings.TrimSpace(s[start:i]))
+			start = i + 1
+		}
+	}
+	out = append(out, strings.TrimSpace(s[start:]))
+	return out
+}
+
+// recipients parses p.to, rendered.
+func (p *params) recipients() ([]*mail.Address, error) {
+	var out []*mail.Address
+	for i, s := range p.to {
+		if s == "" {
+			continue
+		}
+		a, err := mail.ParseAddress(s)
+		if err != nil {
+			return nil, param.Errorf("to", "recipient %d %q is not an address: %v", i+1, s, err)
+		}
+		out = append(out, a)
+	}
+	if len(out) == 0 {
+		return nil, param.Errorf("to", "no recipient")
+	}
+	return out, nil
+}
+
+// kind is the registered Kind.
+type kind struct{}
+
+// Validate checks the parameters as a rule writes them: a to or from
+// without a template must be an address.
+func (kind) Validate(ps map[string]any) error {
+	p, err := parse(ps)
+	if err != nil {
+		return err
+	}
+	for _, s := range p.to {
+		if !param.IsTemplate(s) {
+			if _, err := mail.ParseAddress(s); err != nil {
+				return param.Errorf("to", "%q is not an address: %v", s, err)
+			}
+		}
+	}
+	if p.from != "" && !param.IsTemplate(p.from) {
+		if _, err := mail.ParseAddress(p.from); err != nil {
+			return param.Errorf("from", "%q is not an address: %v", p.from, err)
+		}
+	}
+	return nil
+}
+
+// Require wants an smtp section.
+func (kind) Require(s actions.Settings) error {
+	if s.SMTP == nil {
+		return errors.New("the email action needs smtp (host, from) in the configuration")
+	}
+	return nil
+}
+
+// Bodies names text and html.
+func (kind) Bodies() map[string]bool { return map[string]bool{"text": false, "html": true} }
+
+// Target is "email ADDRESS", the first recipient, lower-cased.
+func (kind) Target(ps map[string]any) string {
+	p, err := parse(ps)
+	if err != nil {
+		return "email (invalid parameters)"
+	}
+	rcpts, err := p.recipients()
+	if err != nil {
+		return "email (invalid parameters)"
+	}
+	return "email " + strings.ToLower(rcpts[0].Address)
+}
+
+// Action returns the action that sends the messages.
+func (kind) Action() actions.Action { return action{} }
+
+type action struct{}
+
+// Do sends the message.
+func (action) Do(ctx context.Context, call actions.Call) error {
+	s := call.Settings.SMTP
+	if s == nil {
+		return actions.Permanent(errors.New("email: no smtp in the configuration"))
+	}
+	p, err := parse(call.Params)
+	if err != nil {
+		return actions.Permanent(fmt.Errorf("email: %w", err))
+	}
+	rcpts, err := p.recipients()
+	if err != nil {
+		return actions.Permanent(fmt.Errorf("email: %w", err))
+	}
+	var (
+		to      []string
+		skipped []string
+	)
+	for _, a := range rcpts {
+		if sup := call.Settings.Suppressions; sup != nil {
+			suppressed, err := sup.Suppressed(ctx, a.Address)
+			if err != nil {
+				return fmt.Errorf("email: %w", err)
+			}
+			if suppressed {
+				skipped = append(skipped, strings.ToLower(a.Address))
+				continue
+			}
+		}
+		to = append(to, a.String())
+	}
+	if len(to) == 0 {
+		return actions.Skip("recipient %s is suppressed", strings.Join(skipped, ", "))
+	}
+	if len(skipped) > 0 && call.Logger != nil {
+		call.Logger.Info("email: suppressed recipients left out", "rule", call.Rule, "skipped", skipped)
+	}
+
+	from := p.from
+	if from == "" {
+		from = s.From
+	}
+	m := gomail.NewMsg()
+	if err := m.From(from); err != nil {
+		return actions.Permanent(fmt.Errorf("email: from: %w", err))
+	}
+	if err := m.To(to...); err != nil {
+		return actions.Permanent(fmt.Errorf("email: to: %w", err))
+	}
+	m.Subject(p.subject)
+	m.SetMessageIDWithValue(messageID(call.Key, from))
+	m.SetDate()
+	m.SetGenHeader("X-Hookd-Rule", call.Rule)
+	m.SetGenHeader("X-Hookd-Event", call.EventID)
+	switch {
+	case p.hasText && p.hasH:
+		m.SetBodyString(gomail.TypeTextPlain, p.text)
+		m.AddAlternativeString(gomail.TypeTextHTML, p.html)
+	case p.hasH:
+		m.SetBodyString(gomail.TypeTextHTML, p.html)
+	default:
+		m.SetBodyString(gomail.TypeTextPlain, p.text)
+	}
+
+	client, err := newClient(s, p.timeout)
+	if err != nil {
+		return actions.Permanent(fmt.Errorf("email: %w", redact(err, s.Password)))
+	}
+	sendCtx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	err = client.DialAndSendWithContext(sendCtx, m)
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("email via %s:%d: %w", s.Host, s.Port, redact(err, s.Password))
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w (%w)", err, ctx.Err())
+	}
+	var se *gomail.SendError
+	if errors.As(err, &se) && se.ErrorCode() >= 500 && se.ErrorCode() <= 599 {
+		switch se.Reason {
+		case gomail.ErrSMTPMailFrom, gomail.ErrSMTPRcptTo, gomail.ErrSMTPData, gomail.ErrSMTPDataClose:
+			return actions.Permanent(err)
+		}
+	}
+	return err
+}
+
+// newClient returns a go-mail client for s.
+func newClient(s *actions.SMTP, timeout time.Duration) (*gomail.Client, error) {
+	opts := []gomail.Option{gomail.WithTimeout(timeout), gomail.WithoutNoop()}
+	switch s.TLS {
+	case "none":
+		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
+	case "tls":
+		opts = append(opts, gomail.WithSSL())
+	default:
+		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
+	}
+	// The port last: the TLS options above may set their own.
+	opts = append(opts, gomail.WithPort(s.Port))
+	if s.Username != "" {
+		// Without TLS, the password travels in clear text: the
+		// configuration chose that (tls: none, for a local relay).
+		mech := gomail.SMTPAuthAutoDiscover
+		if s.TLS == "none" {
+			mech = gomail.SMTPAuthPlainNoEnc
+		}
+		opts = append(opts, gomail.WithSMTPAuth(mech),
+			gomail.WithUsername(s.Username), gomail.WithPassword(s.Password))
+	}
+	return gomail.NewClient(s.Host, opts...)
+}
+
+// messageID derives a Message-ID from the job's key: the same on every
+// attempt of one job, different between jobs.
+func messageID(key, from string) string {
+	sum := sha256.Sum256([]byte(key))
+	domain := "hookd.invalid"
+	if a, err := mail.ParseAddress(from); err == nil {
+		if at := strings.LastIndexByte(a.Address, '@'); at >= 0 {
+			domain = a.Address[at+1:]
+		}
+	}
+	return hex.EncodeToString(sum[:16]) + "@" + domain
+}
+
+// redacted is an error whose text has the password blanked; errors.Is and
+// errors.As still see the cause.
+type redacted struct {
+	msg string
+	err error
+}
+
+func (e *redacted) Error() string { return e.msg }
+func (e *redacted) Unwrap() error { return e.err }
+
+func redact(err error, secret string) error {
+	if len(secret) < 4 || !strings.Contains(err.Error(), secret) {
+		return err
+	}
+	return &redacted{msg: strings.ReplaceAll(err.Error(), secret, "[redacted]"), err: err}
+}

@@ -1,0 +1,209 @@
+package email_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/hookd/hookd/actions"
+	"github.com/hookd/hookd/actions/email"
+	"github.com/hookd/hookd/internal/smtptest"
+	"github.com/hookd/hookd/store"
+)
+
+const password = "smtp-secret-password"
+
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Config{Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func do(t *testing.T, s actions.Settings, key string, params map[string]any) error {
+	t.Helper()
+	kind, err := actions.Lookup(email.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kind.Action().Do(context.Background(), actions.Call{
+		Key: key, Attempt: 1, Rule: "discount", EventID: "ev1",
+		Params: params, Event: json.RawMessage(`{}`), Settings: s,
+	})
+}
+
+func TestDo(t *testing.T) {
+	st := openStore(t)
+	if _, err := st.Suppress(context.Background(), "gone@example.com", "hard bounce", "r", "e"); err != nil {
+		t.Fatal(err)
+	}
+	srv := smtptest.Start(t, smtptest.Options{Username: "shop", Password: password})
+	srv.Reject = func(rcpt string) error {
+		switch rcpt {
+		case "nobody@example.com":
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		case "busy@example.com":
+			return &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 2, 1}, Message: "try later"}
+		}
+		return nil
+	}
+	settings := func(mod func(*actions.SMTP)) actions.Settings {
+		s := &actions.SMTP{Host: srv.Host, Port: srv.Port, TLS: "none", Username: "shop", Password: password, From: "Shop <shop@example.com>"}
+		if mod != nil {
+			mod(s)
+		}
+		return actions.Settings{SMTP: s, Suppressions: st}
+	}
+	tests := []struct {
+		name          string
+		smtp          func(*actions.SMTP)
+		params        map[string]any
+		wantErr       string // "": success
+		wantPermanent bool
+		wantSkip      string
+		want          *smtptest.Message
+	}{
+		{
+			name:   "text and html",
+			params: map[string]any{"to": "a@example.com", "subject": "Your 10% discount", "text": "Code: X", "html": "<p>Code: <b>X</b></p>"},
+			want:   &smtptest.Message{From: "shop@example.com", To: []string{"a@example.com"}, Subject: "Your 10% discount", Text: "Code: X", HTML: "<p>Code: <b>X</b></p>", User: "shop"},
+		},
+		{
+			name:   "html only, from overridden, a suppressed recipient left out",
+			params: map[string]any{"to": "Gone <GONE@example.com>, b@example.com", "subject": "Hi", "html": "<p>hi</p>", "from": "promo@example.com"},
+			want:   &smtptest.Message{From: "promo@example.com", To: []string{"b@example.com"}, Subject: "Hi", HTML: "<p>hi</p>", User: "shop"},
+		},
+		{
+			name:     "only a suppressed recipient: skipped",
+			params:   map[string]any{"to": "gone@example.com", "subject": "Hi", "text": "x"},
+			wantSkip: "skipped: recipient gone@example.com is suppressed",
+		},
+		{
+			name:          "550 to RCPT TO is permanent",
+			params:        map[string]any{"to": "nobody@example.com", "subject": "Hi", "text": "x"},
+			wantErr:       "550",
+			wantPermanent: true,
+		},
+		{
+			name:    "450 is retried",
+			params:  map[string]any{"to": "busy@example.com", "subject": "Hi", "text": "x"},
+			wantErr: "450",
+		},
+		{
+			name:    "a wrong password is retried and never shown",
+			smtp:    func(s *actions.SMTP) { s.Password = "wrong-password-value" },
+			params:  map[string]any{"to": "a@example.com", "subject": "Hi", "text": "x"},
+			wantErr: "535",
+		},
+		{
+			name:    "starttls required but not offered is retried",
+			smtp:    func(s *actions.SMTP) { s.TLS = "starttls"; s.Username = ""; s.Password = "" },
+			params:  map[string]any{"to": "a@example.com", "subject": "Hi", "text": "x"},
+			wantErr: "STARTTLS",
+		},
+		{
+			name:    "a refused connection is retried",
+			smtp:    func(s *actions.SMTP) { s.Port = 1 },
+			params:  map[string]any{"to": "a@example.com", "subject": "Hi", "text": "x"},
+			wantErr: "127.0.0.1:1",
+		},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(srv.Messages())
+			err := do(t, settings(tt.smtp), "discount/0/ev"+string(rune('a'+i)), tt.params)
+			msgs := srv.Messages()[before:]
+			switch {
+			case tt.wantSkip != "":
+				note, ok := actions.SkipNote(err)
+				if !ok || note != tt.wantSkip {
+					t.Fatalf("Do = %v, want skip %q", err, tt.wantSkip)
+				}
+			case tt.wantErr != "":
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Do = %v, want an error containing %q", err, tt.wantErr)
+				}
+				if actions.IsPermanent(err) != tt.wantPermanent {
+					t.Errorf("permanent = %v, want %v: %v", actions.IsPermanent(err), tt.wantPermanent, err)
+				}
+				for _, secret := range []string{password, "wrong-password-value"} {
+					if strings.Contains(err.Error(), secret) {
+						t.Errorf("error shows the password: %v", err)
+					}
+				}
+			case err != nil:
+				t.Fatalf("Do: %v", err)
+			}
+			if tt.want == nil {
+				if len(msgs) != 0 {
+					t.Fatalf("sent %d messages, want none", len(msgs))
+				}
+				return
+			}
+			if len(msgs) != 1 {
+				t.Fatalf("sent %d messages, want 1", len(msgs))
+			}
+			m := msgs[0]
+			if m.From != tt.want.From || strings.Join(m.To, ",") != strings.Join(tt.want.To, ",") || m.Subject != tt.want.Subject ||
+				m.Text != tt.want.Text || m.HTML != tt.want.HTML || m.User != tt.want.User {
+				t.Errorf("sent from %q to %q subject %q text %q html %q user %q\nwant from %q to %q subject %q text %q html %q user %q",
+					m.From, m.To, m.Subject, m.Text, m.HTML, m.User,
+					tt.want.From, tt.want.To, tt.want.Subject, tt.want.Text, tt.want.HTML, tt.want.User)
+			}
+			if m.Header.Get("X-Hookd-Rule") != "discount" || m.Header.Get("X-Hookd-Event") != "ev1" {
+				t.Errorf("trace headers = %q, %q", m.Header.Get("X-Hookd-Rule"), m.Header.Get("X-Hookd-Event"))
+			}
+		})
+	}
+}
+
+// TestMessageIDStable checks that two attempts of one job send one
+// Message-ID, and another job another.
+func TestMessageIDStable(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	s := actions.Settings{SMTP: &actions.SMTP{Host: srv.Host, Port: srv.Port, TLS: "none", From: "shop@example.com"}}
+	p := map[string]any{"to": "a@example.com", "subject": "Hi", "text": "x"}
+	for _, key := range []string{"r/0/e1", "r/0/e1", "r/0/e2"} {
+		if err := do(t, s, key, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs := srv.Wait(3, 5*time.Second)
+	ids := []string{msgs[0].Header.Get("Message-Id"), msgs[1].Header.Get("Message-Id"), msgs[2].Header.Get("Message-Id")}
+	if ids[0] == "" || ids[0] != ids[1] || ids[0] == ids[2] || !strings.HasSuffix(ids[0], "@example.com>") {
+		t.Errorf("Message-IDs = %q: want the first two equal, the third different", ids)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	kind, _ := actions.Lookup(email.Name)
+	tests := []struct {
+		name    string
+		params  map[string]any
+		wantErr string
+	}{
+		{"templated to", map[string]any{"to": "{{ .email }}", "subject": "s", "html": "templates/x.html"}, ""},
+		{"no to", map[string]any{"subject": "s", "text": "x"}, "to: required"},
+		{"no body", map[string]any{"to": "a@example.com", "subject": "s"}, "text: want text, html or both"},
+		{"bad literal to", map[string]any{"to": "not an address", "subject": "s", "text": "x"}, "to: "},
+		{"unknown", map[string]any{"to": "a@example.com", "subject": "s", "text": "x", "cc": "b"}, "cc: unknown parameter"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := kind.Validate(tt.params)
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("Validate = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+	if err := kind.(actions.Requirer).Require(actions.Settings{}); err == nil || !strings.Contains(err.Error(), "smtp") {
+		t.Errorf("Require without smtp = %v", err)
+	}
+}

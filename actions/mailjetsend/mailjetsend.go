@@ -1,0 +1,313 @@
+// Package mailjetsend is the "mailjet_send" action: it sends one message
+// through Mailjet's Send API v3.1 (POST /v3.1/send) with the API keys of
+// the configuration's mailjet section. Import it for its side effect; it
+// registers itself with the actions package.
+//
+// Parameters:
+//
+//	to                 required; one address or a comma-separated list
+//	                   (templates allowed, e.g. "{{ .email }}").
+//	subject            the subject (templates allowed).
+//	text, html         the TextPart and HTMLPart: template files or inline
+//	                   templates, html escaped with html/template (as for
+//	                   the email action).
+//	template_id        a Mailjet template's id, instead of text and html.
+//	template_language  whether Mailjet renders the template's variables
+//	                   (TemplateLanguage), default true with template_id.
+//	variables          a mapping sent as Variables (values templated).
+//	from               the sender, default smtp.from of the configuration;
+//	                   without either, the template's sender.
+//
+// Every message carries CustomID "hookd:" followed by the job's key
+// (rule/action-index/event-id or once key) and EventPayload, a JSON object
+// {"rule","event_id","key"}: Mailjet returns both in the events of the
+// message, so that its sent, open or bounce traces back to the rule and
+// the event that sent it.
+//
+// Suppressed recipients are left out; when all of them are, nothing is
+// sent and the job is done with a "skipped" note. An answer is checked per
+// message, not only by its HTTP code: a message whose Status is "error" in
+// a 200 answer fails the job. 401 and 403 (bad keys), and other 4xx except
+// 408 and 429, are permanent and dead-letter the job at once; 408, 429,
+// 5xx and no answer are retried by the job's policy; so is a per-message
+// error unless all its errors have a 4xx StatusCode other than 408 and
+// 429. The job's target is "mailjet_send ADDRESS" (the first recipient).
+// Errors never hold the API secret.
+package mailjetsend
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/mail"
+	"strconv"
+	"strings"
+
+	"github.com/hookd/hookd/actions"
+	"github.com/hookd/hookd/actions/internal/param"
+	"github.com/hookd/hookd/internal/mjapi"
+)
+
+// Name is the name the action is registered under.
+const Name = "mailjet_send"
+
+// SendPath is the Send API v3.1 endpoint.
+const SendPath = "/v3.1/send"
+
+func init() { actions.Register(Name, kind{}) }
+
+// Interface guards.
+var (
+	_ actions.Kind     = kind{}
+	_ actions.Requirer = kind{}
+	_ actions.Bodies   = kind{}
+	_ actions.Action   = action{}
+)
+
+type params struct {
+	to                  []string
+	subject, text, html string
+	hasText, hasHTML    bool
+	templateID          int64
+	templateLanguage    bool
+	variables           map[string]any
+	from                string
+	hasSubject, hasTmpl bool
+	hasTemplateLanguage bool
+}
+
+func parse(ps map[string]any) (*params, error) {
+	if err := param.Known(ps, "to", "subject", "text", "html", "template_id", "template_language", "variables", "from"); err != nil {
+		return nil, err
+	}
+	var p params
+	to, ok, err := param.Text(ps, "to")
+	if err != nil {
+		return nil, err
+	}
+	if !ok || strings.TrimSpace(to) == "" {
+		return nil, param.Errorf("to", "required")
+	}
+	for _, s := range strings.Split(to, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			p.to = append(p.to, s)
+		}
+	}
+	if p.subject, p.hasSubject, err = param.Text(ps, "subject"); err != nil {
+		return nil, err
+	}
+	if p.text, p.hasText, err = param.Text(ps, "text"); err != nil {
+		return nil, err
+	}
+	if p.html, p.hasHTML, err = param.Text(ps, "html"); err != nil {
+		return nil, err
+	}
+	if id, ok, err := param.Literal(ps, "template_id", "a template is fixed in the rule"); err != nil {
+		return nil, err
+	} else if ok {
+		n, err := strconv.ParseInt(id, 10, 64)
+		if err != nil || n <= 0 {
+			return nil, param.Errorf("template_id", "want a positive number, got %q", id)
+		}
+		p.templateID, p.hasTmpl = n, true
+	}
+	if v, ok := ps["template_language"]; ok && v != nil {
+		b, isBool := v.(bool)
+		if !isBool {
+			return nil, param.Errorf("template_language", "want true or false")
+		}
+		p.templateLanguage, p.hasTemplateLanguage = b, true
+	} else {
+		p.templateLanguage = true
+	}
+	if p.variables, err = param.Map(ps, "variables"); err != nil {
+		return nil, err
+	}
+	if p.from, _, err = param.Text(ps, "from"); err != nil {
+		return nil, err
+	}
+	switch {
+	case p.hasTmpl && (p.hasText || p.hasHTML):
+		return nil, param.Errorf("template_id", "give either template_id or text/html, not both")
+	case !p.hasTmpl && !p.hasText && !p.hasHTML:
+		return nil, param.Errorf("text", "want text, html or template_id")
+	case !p.hasTmpl && !p.hasSubject:
+		return nil, param.Errorf("subject", "required without template_id")
+	case p.variables != nil && !p.hasTmpl:
+		return nil, param.Errorf("variables", "only with template_id")
+	case p.hasTemplateLanguage && !p.hasTmpl:
+		return nil, param.Errorf("template_language", "only with template_id")
+	}
+	return &p, nil
+}
+
+type kind struct{}
+
+// Validate checks the parameters as written.
+func (kind) Validate(ps map[string]any) error {
+	p, err := parse(ps)
+	if err != nil {
+		return err
+	}
+	for _, s := range p.to {
+		if !param.IsTemplate(s) {
+			if _, err := mail.ParseAddress(s); err != nil {
+				return param.Errorf("to", "%q is not an address: %v", s, err)
+			}
+		}
+	}
+	if p.from != "" && !param.IsTemplate(p.from) {
+		if _, err := mail.ParseAddress(p.from); err != nil {
+			return param.Errorf("from", "%q is not an address: %v", p.from, err)
+		}
+	}
+	return nil
+}
+
+// Require wants mailjet API keys.
+func (kind) Require(s actions.Settings) error {
+	if s.Mailjet == nil {
+		return errors.New("the mailjet_send action needs mailjet (api_key, api_secret) in the configuration")
+	}
+	return nil
+}
+
+// Bodies names text and html.
+func (kind) Bodies() map[string]bool { return map[string]bool{"text": false, "html": true} }
+
+// Target is "mailjet_send ADDRESS", the first recipient.
+func (kind) Target(ps map[string]any) string {
+	p, err := parse(ps)
+	if err != nil {
+		return Name + " (invalid parameters)"
+	}
+	a, err := mail.ParseAddress(p.to[0])
+	if err != nil {
+		return Name + " (invalid parameters)"
+	}
+	return Name + " " + strings.ToLower(a.Address)
+}
+
+func (kind) Action() actions.Action { return action{} }
+
+type action struct{}
+
+// Contact is a Send API address.
+type Contact struct {
+	Email string `json:"Email"`
+	Name  string `json:"Name,omitempty"`
+}
+
+// Message is one Send API v3.1 message, as hookd sends it.
+type Message struct {
+	From             *Contact       `json:"From,omitempty"`
+	To               []Contact      `json:"To"`
+	Subject          string         `json:"Subject,omitempty"`
+	TextPart         string         `json:"TextPart,omitempty"`
+	HTMLPart         string         `json:"HTMLPart,omitempty"`
+	TemplateID       int64          `json:"TemplateID,omitempty"`
+	TemplateLanguage bool           `json:"TemplateLanguage,omitempty"`
+	Variables        map[string]any `json:"Variables,omitempty"`
+	CustomID         string         `json:"CustomID"`
+	EventPayload     string         `json:"EventPayload"`
+}
+
+// answer is the Send API's answer.
+type answer struct {
+	Messages []struct {
+		Status string `json:"Status"`
+		Errors []struct {
+			ErrorIdentifier string `json:"ErrorIdentifier"`
+			ErrorCode       string `json:"ErrorCode"`
+			StatusCode      int    `json:"StatusCode"`
+			ErrorMessage    string `json:"ErrorMessage"`
+			ErrorRelatedTo  []any  `json:"ErrorRelatedTo"`
+		} `json:"Errors"`
+	} `json:"Messages"`
+}
+
+// Do sends the message.
+func (action) Do(ctx context.Context, call actions.Call) error {
+	mj := call.Settings.Mailjet
+	if mj == nil {
+		return actions.Permanent(errors.New("mailjet_send: no mailjet keys in the configuration"))
+	}
+	p, err := parse(call.Params)
+	if err != nil {
+		return actions.Permanent(fmt.Errorf("mailjet_send: %w", err))
+	}
+	msg := Message{Subject: p.subject, TextPart: p.text, HTMLPart: p.html, Variables: p.variables}
+	if p.hasTmpl {
+		msg.TemplateID, msg.TemplateLanguage = p.templateID, p.templateLanguage
+	}
+	var skipped []string
+	for _, s := range p.to {
+		a, err := mail.ParseAddress(s)
+		if err != nil {
+			return actions.Permanent(fmt.Errorf("mailjet_send: to: %q is not an address: %w", s, err))
+		}
+		if sup := call.Settings.Suppressions; sup != nil {
+			suppressed, err := sup.Suppressed(ctx, a.Address)
+			if err != nil {
+				return fmt.Errorf("mailjet_send: %w", err)
+			}
+			if suppressed {
+				skipped = append(skipped, strings.ToLower(a.Address))
+				continue
+			}
+		}
+		msg.To = append(msg.To, Contact{Email: a.Address, Name: a.Name})
+	}
+	if len(msg.To) == 0 {
+		return actions.Skip("recipient %s is suppressed", strings.Join(skipped, ", "))
+	}
+	from := p.from
+	if from == "" && call.Settings.SMTP != nil {
+		from = call.Settings.SMTP.From
+	}
+	if from != "" {
+		a, err := mail.ParseAddress(from)
+		if err != nil {
+			return actions.Permanent(fmt.Errorf("mailjet_send: from: %w", err))
+		}
+		msg.From = &Contact{Email: a.Address, Name: a.Name}
+	}
+	msg.CustomID = "hookd:" + call.Key
+	payload, _ := json.Marshal(map[string]string{"rule": call.Rule, "event_id": call.EventID, "key": call.Key})
+	msg.EventPayload = string(payload)
+
+	client := &mjapi.Client{BaseURL: mj.APIURL, Key: mj.APIKey, Secret: mj.APISecret}
+	var ans answer
+	_, err = client.Do(ctx, http.MethodPost, SendPath, map[string]any{"Messages": []Message{msg}}, &ans)
+	if err != nil {
+		err = fmt.Errorf("mailjet_send: %w", err)
+		if !mjapi.IsRetryable(err) {
+			return actions.Permanent(err)
+		}
+		return err
+	}
+	if len(ans.Messages) != 1 {
+		return fmt.Errorf("mailjet_send: answer holds %d messages, want 1", len(ans.Messages))
+	}
+	m := ans.Messages[0]
+	if m.Status == "success" {
+		return nil
+	}
+	var (
+		texts     []string
+		permanent = len(m.Errors) > 0
+	)
+	for _, e := range m.Errors {
+		texts = append(texts, fmt.Sprintf("%s %d %s", e.ErrorCode, e.StatusCode, e.ErrorMessage))
+		if e.StatusCode < 400 || e.StatusCode > 499 || e.StatusCode == http.StatusRequestTimeout || e.StatusCode == http.StatusTooManyRequests {
+			permanent = false
+		}
+	}
+	err = fmt.Errorf("mailjet_send: message status %q: %s", m.Status, strings.Join(texts, "; "))
+	if permanent {
+		return actions.Permanent(err)
+	}
+	return err
+}

@@ -1,0 +1,99 @@
+package mailjetunsub_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/hookd/hookd/actions"
+	"github.com/hookd/hookd/actions/mailjetunsub"
+)
+
+func TestDo(t *testing.T) {
+	tests := []struct {
+		name                 string
+		params               map[string]any
+		code                 int
+		wantMethod, wantPath string
+		wantBody             string
+		wantErr              string
+		wantPermanent        bool
+	}{
+		{"unsub from a list, the event's email", map[string]any{"list_id": json.Number("42")}, 201,
+			"POST", "/v3/REST/contactslist/42/managecontact", `{"Action":"unsub","Email":"bob@example.com"}`, "", false},
+		{"remove, another email", map[string]any{"list_id": "7", "action": "remove", "email": "Ann <ANN@example.com>"}, 201,
+			"POST", "/v3/REST/contactslist/7/managecontact", `{"Action":"remove","Email":"ann@example.com"}`, "", false},
+		{"exclude from campaigns", map[string]any{"exclude": true}, 200,
+			"PUT", "/v3/REST/contact/bob@example.com", `{"IsExcludedFromCampaigns":true}`, "", false},
+		{"401 is permanent", map[string]any{"list_id": "42"}, 401,
+			"POST", "/v3/REST/contactslist/42/managecontact", `{"Action":"unsub","Email":"bob@example.com"}`, "401", true},
+		{"404 is permanent", map[string]any{"exclude": true}, 404,
+			"PUT", "/v3/REST/contact/bob@example.com", `{"IsExcludedFromCampaigns":true}`, "404", true},
+		{"429 is retried", map[string]any{"list_id": "42"}, 429,
+			"POST", "/v3/REST/contactslist/42/managecontact", `{"Action":"unsub","Email":"bob@example.com"}`, "429", false},
+		{"500 is retried", map[string]any{"list_id": "42"}, 500,
+			"POST", "/v3/REST/contactslist/42/managecontact", `{"Action":"unsub","Email":"bob@example.com"}`, "500", false},
+	}
+	kind, err := actions.Lookup(mailjetunsub.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var method, path, body string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				b, _ := io.ReadAll(r.Body)
+				method, path, body = r.Method, r.URL.Path, string(b)
+				if u, p, _ := r.BasicAuth(); u != "key" || p != "secret-value" {
+					t.Errorf("basic auth %q:%q", u, p)
+				}
+				w.WriteHeader(tt.code)
+				io.WriteString(w, `{}`)
+			}))
+			defer srv.Close()
+			err := kind.Action().Do(context.Background(), actions.Call{
+				Key: "r/0/e", Rule: "r", EventID: "e", Params: tt.params,
+				Event:    json.RawMessage(`{"id":"e","email":"bob@example.com"}`),
+				Settings: actions.Settings{Mailjet: &actions.Mailjet{APIURL: srv.URL, APIKey: "key", APISecret: "secret-value"}},
+			})
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("Do = %v, want %q", err, tt.wantErr)
+			}
+			if err != nil && actions.IsPermanent(err) != tt.wantPermanent {
+				t.Errorf("permanent = %v, want %v", actions.IsPermanent(err), tt.wantPermanent)
+			}
+			if method != tt.wantMethod || path != tt.wantPath || body != tt.wantBody {
+				t.Errorf("request %s %s %s\nwant %s %s %s", method, path, body, tt.wantMethod, tt.wantPath, tt.wantBody)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	kind, _ := actions.Lookup(mailjetunsub.Name)
+	tests := []struct {
+		name    string
+		params  map[string]any
+		wantErr string
+	}{
+		{"list", map[string]any{"list_id": int64(42)}, ""},
+		{"exclude", map[string]any{"exclude": true}, ""},
+		{"neither", map[string]any{}, "list_id: want list_id"},
+		{"both", map[string]any{"list_id": int64(1), "exclude": true}, "exclude: give either"},
+		{"bad action", map[string]any{"list_id": int64(1), "action": "delete"}, "action: want unsub or remove"},
+		{"bad list", map[string]any{"list_id": "abc"}, "list_id: want a positive number"},
+		{"templated list", map[string]any{"list_id": "{{ .campaign }}"}, "list_id: must not be a template"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := kind.Validate(tt.params)
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("Validate = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}

@@ -1,0 +1,130 @@
+package actions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Settings are what hookd's configuration gives every action: the
+// connections that rules do not repeat (the SMTP server, the Mailjet API
+// keys) and the suppression list. The Runner passes its
+// RunnerConfig.Settings to every Call; a kind that needs a part of them
+// says so through Requirer, so that a rule using it fails to load when the
+// configuration lacks it.
+type Settings struct {
+	// SMTP is the mail server; nil when the configuration has none.
+	SMTP *SMTP
+	// Mailjet holds the Mailjet API keys; nil when the configuration has
+	// none.
+	Mailjet *Mailjet
+	// Suppressions is hookd's own suppression list; nil when there is no
+	// store (hookd check, hookd test).
+	Suppressions Suppressions
+}
+
+// SMTP is a mail server to send through (see config.SMTP).
+type SMTP struct {
+	Host string
+	Port int
+	// TLS is "none", "starttls" or "tls".
+	TLS string
+	// Username and Password are for SMTP AUTH when Username is set. The
+	// password must never appear in an error or a log line.
+	Username, Password string
+	// From is the sender, e.g. "Shop <shop@example.com>".
+	From string
+}
+
+// Mailjet is the Mailjet API and its keys (see config.Mailjet).
+type Mailjet struct {
+	// APIURL is the base URL, e.g. "https://api.mailjet.com".
+	APIURL string
+	// APIKey and APISecret authenticate as basic auth. The secret must
+	// never appear in an error or a log line.
+	APIKey, APISecret string
+}
+
+// Suppressions is hookd's suppression list: addresses that email and
+// mailjet_send skip. The store implements it. Addresses are compared
+// lower-cased. Methods are safe for concurrent use.
+type Suppressions interface {
+	// Suppressed reports whether email is on the list.
+	Suppressed(ctx context.Context, email string) (bool, error)
+	// Suppress puts email on the list with why it is there and which rule
+	// and event put it there. Suppressing an address already on the list
+	// changes nothing and is no error, so that a retried job is harmless.
+	// added reports whether this call put it there.
+	Suppress(ctx context.Context, email, reason, rule, eventID string) (added bool, err error)
+}
+
+// Requirer is implemented by a Kind whose actions need part of Settings.
+// Require returns an error, naming the configuration key to add, when s
+// lacks it.
+type Requirer interface {
+	Require(s Settings) error
+}
+
+// Validator returns a hook for rules.Options.Action: Validate, and for a
+// kind that is a Requirer, its Require with s, so that a rule using an
+// action the configuration cannot run fails to load.
+func Validator(s Settings) func(name string, params map[string]any) error {
+	return func(name string, params map[string]any) error {
+		k, err := Lookup(name)
+		if err != nil {
+			return err
+		}
+		if err := k.Validate(params); err != nil {
+			return err
+		}
+		if r, ok := k.(Requirer); ok {
+			return r.Require(s)
+		}
+		return nil
+	}
+}
+
+// skipped marks an action that decided not to act (a suppressed
+// recipient): the job is done, with the reason recorded on the attempt.
+type skipped struct{ reason string }
+
+func (s skipped) Error() string { return "skipped: " + s.reason }
+
+// Skip returns the error an Action returns when it chose not to act, for
+// reason (e.g. "recipient a@example.com is suppressed"). The Runner records
+// the job Done, not failed, with "skipped: reason" as the attempt's note.
+func Skip(format string, args ...any) error {
+	return skipped{fmt.Sprintf(format, args...)}
+}
+
+// SkipNote returns the note a Skip error records, and whether err is one.
+func SkipNote(err error) (string, bool) {
+	var s skipped
+	if errors.As(err, &s) {
+		return s.Error(), true
+	}
+	return "", false
+}
+
+// Bodies is implemented by a Kind whose parameters include message bodies
+// (the email action's text and html): rules compile such a parameter from a
+// template file or as an inline template, HTML ones with html/template.
+type Bodies interface {
+	// Bodies maps each body parameter to whether it is HTML.
+	Bodies() map[string]bool
+}
+
+// Body reports whether param is a body parameter of the kind registered
+// as typ, and whether HTML: the hook for rules.Options.Body.
+func Body(typ, param string) (body, html bool) {
+	k, err := Lookup(typ)
+	if err != nil {
+		return false, false
+	}
+	b, ok := k.(Bodies)
+	if !ok {
+		return false, false
+	}
+	html, body = b.Bodies()[param]
+	return body, html
+}

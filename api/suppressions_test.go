@@ -1,0 +1,75 @@
+package api_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/hookd/hookd/api"
+	"github.com/hookd/hookd/store"
+)
+
+func TestSuppressions(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Config{Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	for _, e := range []string{"bob@a.com", "Ann@A.com", "cat+x@b.org"} {
+		if _, err := st.Suppress(ctx, e, "hard bounce: user unknown", "clean-hard-bounces", "ev-"+e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := echo.New()
+	e.HTTPErrorHandler = func(err error, c echo.Context) {
+		code, msg := http.StatusInternalServerError, "internal server error"
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			code, msg = he.Code, fmt.Sprint(he.Message)
+		} else {
+			t.Errorf("server error: %v", err)
+		}
+		c.JSON(code, map[string]string{"error": msg})
+	}
+	api.Register(e.Group("/api"), api.Deps{Store: st})
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+
+	created := regexp.MustCompile(`"created":"[^"]+"`)
+	tests := []struct {
+		name, method, path string
+		status             int
+	}{
+		{"suppressions", "GET", "/api/suppressions", 200},
+		{"suppressions_page", "GET", "/api/suppressions?limit=2", 200},
+		{"suppressions_bad_cursor", "GET", "/api/suppressions?cursor=%21", 400},
+		{"suppressions_unknown_param", "GET", "/api/suppressions?email=x", 400},
+		{"unsuppress", "DELETE", "/api/suppressions/CAT%2Bx@b.org", 200},
+		{"unsuppress_missing", "DELETE", "/api/suppressions/cat%2Bx@b.org", 404},
+		{"unsuppress_not_address", "DELETE", "/api/suppressions/nobody", 400},
+		{"suppressions_after_remove", "GET", "/api/suppressions", 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, srv.URL+tt.path, nil)
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Errorf("status = %d, want %d; body %s", resp.StatusCode, tt.status, body)
+			}
+			golden(t, tt.name, created.ReplaceAll(body, []byte(`"created":"TIME"`)))
+		})
+	}
+}

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/internal/mjapi"
+)
+
+func newMailjetCmd() *cobra.Command {
+	var flags config.Flags
+	cmd := &cobra.Command{
+		Use:   "mailjet",
+		Short: "Register hookd's URL with Mailjet and check that Mailjet still calls it",
+		Long: `mailjet talks to Mailjet's API with the keys of the configuration's mailjet
+section (api_url, api_key, api_secret): register points Mailjet's event
+callbacks at hookd, status shows whether Mailjet still calls them.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	cmd.PersistentFlags().StringVar(&flags.File, "config", "", "configuration `file` with the mailjet keys")
+
+	var (
+		target, events string
+		group, backup  bool
+	)
+	register := &cobra.Command{
+		Use:   "register --url URL",
+		Short: "Create or update Mailjet's event callback URLs, one per event type",
+		Long: `register makes Mailjet post each of --events to --url: it reads the account's
+event callback URLs, updates those of the same event type (and backup flag)
+whose URL, version or status differ, and creates the missing ones, so running
+it again changes nothing. --group registers Version 2 (Mailjet groups events
+into arrays); --backup registers the URL Mailjet falls back to when the main
+one fails. A dead URL (Mailjet stopped calling it) is made alive again.
+
+Put the source's credentials in the URL: https://hookd:PASSWORD@host/hooks/mailjet.
+Passwords and query values are never printed.`,
+		Example: `  hookd mailjet register --config hookd.yaml --url https://hookd:PASSWORD@hooks.example.com/hooks/mailjet --group
+  hookd mailjet register --config hookd.yaml --url https://backup.example.com/hooks/mailjet --events open,click --backup`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			u, err := url.Parse(target)
+			if target == "" {
+				return errors.New("mailjet register: --url is required")
+			}
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return errors.New("mailjet register: --url: want an absolute http:// or https:// URL")
+			}
+			evs, err := mjapi.ParseEvents(events)
+			if err != nil {
+				return fmt.Errorf("mailjet register: --events: %w", err)
+			}
+			client, err := mailjetClient(flags)
+			if err != nil {
+				return fmt.Errorf("mailjet register: %w", err)
+			}
+			version := 1
+			if group {
+				version = 2
+			}
+			changes, err := client.Register(cmd.Context(), target, evs, version, backup)
+			out := cmd.OutOrStdout()
+			for _, c := range changes {
+				fmt.Fprintf(out, "%-8s %s\n", c.EventType, c.Action)
+			}
+			if err != nil {
+				return fmt.Errorf("mailjet register: %w", err)
+			}
+			kind := "main"
+			if backup {
+				kind = "backup"
+			}
+			_, err = fmt.Fprintf(out, "Mailjet posts %s to %s (version %d, %s URL)\n", events, mjapi.Redact(target), version, kind)
+			return err
+		},
+	}
+	register.Flags().StringVar(&target, "url", "", "the `URL` Mailjet posts events to (hookd's source path, credentials included)")
+	register.Flags().StringVar(&events, "events", "all", "event `types`: all, or a comma-separated list of sent, open, click, bounce, spam, blocked, unsub")
+	register.Flags().BoolVar(&group, "group", false, "register Version 2: events grouped into arrays")
+	register.Flags().BoolVar(&backup, "backup", false, "register the backup URL")
+
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "List Mailjet's event callback URLs with their status",
+		Long: `status lists the account's event callback URLs: event type, version, main or
+backup, status and URL (password and query values hidden). Mailjet marks a
+URL dead when it failed for too long and stops calling it; status then exits
+non-zero, and hookd mailjet register makes it alive again.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			client, err := mailjetClient(flags)
+			if err != nil {
+				return fmt.Errorf("mailjet status: %w", err)
+			}
+			cbs, err := client.Callbacks(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("mailjet status: %w", err)
+			}
+			if len(cbs) == 0 {
+				_, err := fmt.Fprintln(cmd.OutOrStdout(), "no event callback URLs: hookd mailjet register --url URL creates them")
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "EVENT\tVERSION\tKIND\tSTATUS\tURL")
+			dead := 0
+			for _, cb := range cbs {
+				kind := "main"
+				if cb.IsBackup {
+					kind = "backup"
+				}
+				if cb.Status == "dead" {
+					dead++
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", cb.EventType, cb.Version, kind, cb.Status, mjapi.Redact(cb.URL))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if dead > 0 {
+				return fmt.Errorf("mailjet status: %s dead: Mailjet no longer calls it; fix the URL, then run hookd mailjet register", plural(dead, "callback URL"))
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(register, status)
+	return cmd
+}
+
+// mailjetClient returns a client for the mailjet section of the
+// configuration flags load.
+func mailjetClient(flags config.Flags) (*mjapi.Client, error) {
+	cfg, err := flags.Load(knownNames())
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.Mailjet.Configured() {
+		return nil, fmt.Errorf("%s has no mailjet api_key and api_secret", cfg.Name())
+	}
+	return &mjapi.Client{BaseURL: cfg.Mailjet.APIURL, Key: cfg.Mailjet.APIKey, Secret: cfg.Mailjet.APISecret}, nil
+}
+
+// callbackWatch checks Mailjet's event callback URLs every interval from
+// the start, and reports the dead ones: a warning naming each, and the
+// hookd_mailjet_callbacks_dead gauge.
+type callbackWatch struct {
+	client   *mjapi.Client
+	interval time.Duration
+	logger   *slog.Logger
+	dead     prometheus.Gauge
+	errors   prometheus.Counter
+}
+
+func newCallbackWatch(client *mjapi.Client, interval time.Duration, logger *slog.Logger, reg prometheus.Registerer) (*callbackWatch, error) {
+	w := &callbackWatch{
+		client: client, interval: interval, logger: logger,
+		dead: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hookd_mailjet_callbacks_dead",
+			Help: "Mailjet event callback URLs whose Status is dead (Mailjet stopped calling them), as of the last check.",
+		}),
+		errors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookd_mailjet_callback_check_errors_total",
+			Help: "Checks of Mailjet's event callback URLs that failed (no answer, bad keys).",
+		}),
+	}
+	for _, c := range []prometheus.Collector{w.dead, w.errors} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register mailjet metrics: %w", err)
+		}
+	}
+	return w, nil
+}
+
+// Run checks at once, then every interval, until ctx ends.
+func (w *callbackWatch) Run(ctx context.Context) {
+	t := time.NewTicker(w.interval)
+	defer t.Stop()
+	for {
+		w.check(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// check reads the callback URLs once.
+func (w *callbackWatch) check(ctx context.Context) {
+	cbs, err := w.client.Callbacks(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.errors.Inc()
+			w.logger.Warn("cannot check Mailjet's event callback URLs", "error", err)
+		}
+		return
+	}
+	dead := 0
+	for _, cb := range cbs {
+		if cb.Status == "dead" {
+			dead++
+			w.logger.Warn("Mailjet marked an event callback URL dead and no longer calls it; run hookd mailjet register once it works",
+				"event", cb.EventType, "url", mjapi.Redact(cb.URL), "backup", cb.IsBackup)
+		}
+	}
+	w.dead.Set(float64(dead))
+}

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/hookd/hookd/internal/mjapi"
+)
+
+const (
+	mjKey    = "mj-public-key"
+	mjSecret = "mj-private-secret-value"
+)
+
+// mailjetConfig writes a configuration whose mailjet section points at url.
+func mailjetConfig(t *testing.T, url, secret string) string {
+	t.Helper()
+	return writeFile(t, "hookd.yaml", fmt.Sprintf(`sources:
+  - name: mailjet
+    provider: mailjet
+mailjet: { api_url: %q, api_key: %q, api_secret: %q }
+`, url, mjKey, secret))
+}
+
+func TestMailjetRegisterAndStatus(t *testing.T) {
+	mj := newMJStandIn(t, mjKey, mjSecret)
+	cfg := mailjetConfig(t, mj.URL, mjSecret)
+	const hook = "https://hookd:hook-password@hooks.example.com/hooks/mailjet"
+	list := "GET /v3/REST/eventcallbackurl?Limit=1000 "
+	post := func(ev string, version int, backup bool) string {
+		return fmt.Sprintf(`POST /v3/REST/eventcallbackurl {"EventType":%q,"Url":%q,"Version":%d,"IsBackup":%v,"Status":"alive"}`, ev, hook, version, backup)
+	}
+	steps := []struct {
+		name      string
+		args      []string
+		before    func()
+		wantOut   string
+		wantCalls []string
+		wantErr   string
+	}{
+		{
+			name: "first register creates one record per event type",
+			args: []string{"register", "--url", hook, "--group"},
+			wantOut: "sent     created\nopen     created\nclick    created\nbounce   created\nspam     created\nblocked  created\nunsub    created\n" +
+				"Mailjet posts all to https://hookd:xxxxx@hooks.example.com/hooks/mailjet (version 2, main URL)\n",
+			wantCalls: []string{list, post("sent", 2, false), post("open", 2, false), post("click", 2, false), post("bounce", 2, false),
+				post("spam", 2, false), post("blocked", 2, false), post("unsub", 2, false)},
+		},
+		{
+			name:      "registering again changes nothing",
+			args:      []string{"register", "--url", hook, "--group", "--events", "open,click"},
+			wantOut:   "open     unchanged\nclick    unchanged\nMailjet posts open,click to https://hookd:xxxxx@hooks.example.com/hooks/mailjet (version 2, main URL)\n",
+			wantCalls: []string{list},
+		},
+		{
+			name: "a dead URL and a Version 1 registration are updated",
+			before: func() {
+				mj.mu.Lock()
+				mj.callbacks[1].Status = "dead" // open
+				mj.mu.Unlock()
+			},
+			args:    []string{"register", "--url", hook, "--events", "open,click"},
+			wantOut: "open     updated\nclick    updated\nMailjet posts open,click to https://hookd:xxxxx@hooks.example.com/hooks/mailjet (version 1, main URL)\n",
+			wantCalls: []string{list,
+				`PUT /v3/REST/eventcallbackurl/102 {"Status":"alive","Url":"` + hook + `","Version":1}`,
+				`PUT /v3/REST/eventcallbackurl/103 {"Status":"alive","Url":"` + hook + `","Version":1}`},
+		},
+		{
+			name:      "a backup URL is its own record",
+			args:      []string{"register", "--url", hook, "--events", "bounce", "--backup"},
+			wantOut:   "bounce   created\nMailjet posts bounce to https://hookd:xxxxx@hooks.example.com/hooks/mailjet (version 1, backup URL)\n",
+			wantCalls: []string{list, post("bounce", 1, true)},
+		},
+		{
+			name: "status lists every record",
+			args: []string{"status"},
+			wantOut: "EVENT    VERSION  KIND    STATUS  URL\n" +
+				"sent     2        main    alive   https://hookd:xxxxx@hooks.example.com/hooks/mailjet\n" +
+				"open     1        main    alive   https://hookd:xxxxx@hooks.example.com/hooks/mailjet\n" +
+				"click    1        main    alive   https://hookd:xxxxx@hooks.example.com/hooks/mailjet\n" +
+				"bounce   2        main    alive   https://hookd:xxxxx@hooks.example.com/hooks/mailjet\n" +
+				"spam     2        main    alive   https://hookd:xxxxx@hooks.example.com/hooks/mailjet\n" +
+				"blocked  2        main    alive   https://hookd:xxxxx@hooks.example.com/hooks/mailjet\n" +
+				"unsub    2        main    alive   https://hookd:xxxxx@hooks.example.com/hooks/mailjet\n" +
+				"bounce   1        backup  alive   https://hookd:xxxxx@hooks.example.com/hooks/mailjet\n",
+			wantCalls: []string{list},
+		},
+		{
+			name: "status with a dead URL fails after listing",
+			before: func() {
+				mj.mu.Lock()
+				mj.callbacks[5].Status = "dead" // blocked
+				mj.mu.Unlock()
+			},
+			args:      []string{"status"},
+			wantCalls: []string{list},
+			wantErr:   "mailjet status: 1 callback URL dead: Mailjet no longer calls it; fix the URL, then run hookd mailjet register",
+		},
+		{
+			name:    "an unknown event type is refused before any call",
+			args:    []string{"register", "--url", hook, "--events", "open,opened"},
+			wantErr: `mailjet register: --events: unknown event type "opened" (want all, or some of sent, open, click, bounce, spam, blocked, unsub)`,
+		},
+		{
+			name:    "a URL that is not one is refused",
+			args:    []string{"register", "--url", "hooks.example.com/x"},
+			wantErr: "mailjet register: --url: want an absolute http:// or https:// URL",
+		},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			if st.before != nil {
+				st.before()
+			}
+			mj.Reset()
+			stdout, _, err := runHookd(t, append([]string{"mailjet", "--config", cfg}, st.args...)...)
+			if st.wantErr != "" {
+				if err == nil || err.Error() != st.wantErr {
+					t.Fatalf("err = %v, want %s", err, st.wantErr)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if st.wantOut != "" && stdout != st.wantOut {
+				t.Errorf("output\n%s\nwant\n%s", stdout, st.wantOut)
+			}
+			var got []string
+			for _, c := range mj.Calls() {
+				got = append(got, c.String())
+			}
+			if strings.Join(got, "\n") != strings.Join(st.wantCalls, "\n") {
+				t.Errorf("Mailjet calls\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(st.wantCalls, "\n"))
+			}
+		})
+	}
+}
+
+func TestMailjetBadKey(t *testing.T) {
+	mj := newMJStandIn(t, mjKey, mjSecret)
+	cfg := mailjetConfig(t, mj.URL, "a-wrong-secret-value")
+	_, _, err := runHookd(t, "mailjet", "--config", cfg, "status")
+	if err == nil || !strings.Contains(err.Error(), "401") || strings.Contains(err.Error(), "a-wrong-secret-value") {
+		t.Fatalf("err = %v, want a 401 without the secret", err)
+	}
+	noKeys := writeFile(t, "hookd.yaml", "sources: [{name: mailjet, provider: mailjet}]\n")
+	if _, _, err := runHookd(t, "mailjet", "--config", noKeys, "status"); err == nil || !strings.Contains(err.Error(), "has no mailjet api_key and api_secret") {
+		t.Fatalf("without keys: %v", err)
+	}
+}
+
+// TestCallbackWatch checks that the periodic check counts dead URLs in the
+// gauge and failed checks in the counter.
+func TestCallbackWatch(t *testing.T) {
+	mj := newMJStandIn(t, mjKey, mjSecret)
+	reg := prometheus.NewRegistry()
+	var logs strings.Builder
+	client := &mjapi.Client{BaseURL: mj.URL, Key: mjKey, Secret: mjSecret}
+	w, err := newCallbackWatch(client, 1, slog.New(slog.NewTextHandler(&logs, nil)), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Register(context.Background(), "https://h.example.com/hooks/mailjet", []string{"open", "click", "bounce"}, 2, false); err != nil {
+		t.Fatal(err)
+	}
+	w.check(context.Background())
+	if got := testutil.ToFloat64(w.dead); got != 0 {
+		t.Errorf("dead = %v, want 0", got)
+	}
+	mj.mu.Lock()
+	mj.callbacks[0].Status, mj.callbacks[2].Status = "dead", "dead"
+	mj.mu.Unlock()
+	w.check(context.Background())
+	if got := testutil.ToFloat64(w.dead); got != 2 {
+		t.Errorf("dead = %v, want 2", got)
+	}
+	if n := strings.Count(logs.String(), "marked an event callback URL dead"); n != 2 {
+		t.Errorf("%d warnings, want 2:\n%s", n, logs.String())
+	}
+	client.Secret = "wrong-secret-value"
+	w.check(context.Background())
+	if got := testutil.ToFloat64(w.errors); got != 1 || strings.Contains(logs.String(), "wrong-secret-value") {
+		t.Errorf("errors = %v, logs:\n%s", got, logs.String())
+	}
+	if got := testutil.ToFloat64(w.dead); got != 2 {
+		t.Errorf("dead after a failed check = %v, want the last known 2", got)
+	}
+}

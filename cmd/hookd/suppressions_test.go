@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hookd/hookd/store"
+)
+
+func TestSuppressionsCommand(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	st, err := store.Open(context.Background(), store.Config{Dir: data}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []string{"bob@a.com", "ann@a.com"} {
+		if _, err := st.Suppress(context.Background(), e, "hard bounce", "clean", "ev-"+e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	tests := []struct {
+		name    string
+		args    []string
+		want    string // a regexp-free check: lines in order
+		wantErr string
+	}{
+		{name: "list", args: []string{"list"}, want: "EMAIL SINCE RULE EVENT REASON\nann@a.com TIME clean ev-ann@a.com hard bounce\nbob@a.com TIME clean ev-bob@a.com hard bounce\n"},
+		{name: "list json", args: []string{"list", "--json", "--limit", "1"}, want: `{"email":"ann@a.com","reason":"hard bounce","rule":"clean","event_id":"ev-ann@a.com","created":"TIME"}` + "\n"},
+		{name: "remove", args: []string{"remove", "ANN@a.com"}, want: "ann@a.com removed from the suppression list\n"},
+		{name: "remove again", args: []string{"remove", "ann@a.com"}, wantErr: "suppressions remove: ann@a.com is not suppressed (hookd suppressions list shows the list)"},
+		{name: "remove not an address", args: []string{"remove", "ann"}, wantErr: `suppressions remove: "ann" is not an address`},
+		{name: "list after", args: []string{"list"}, want: "EMAIL SINCE RULE EVENT REASON\nbob@a.com TIME clean ev-bob@a.com hard bounce\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, _, err := runHookd(t, append([]string{"suppressions", "--data", data}, tt.args...)...)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("err = %v, want %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := clock.ReplaceAllString(stdout, "TIME")
+			got = strings.Join(strings.Fields(strings.ReplaceAll(got, "\n", " \n ")), " ")
+			want := strings.Join(strings.Fields(strings.ReplaceAll(tt.want, "\n", " \n ")), " ")
+			if got != want {
+				t.Errorf("output\n%s\nwant\n%s", stdout, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,165 @@
+// Package mjapi is a small client for the parts of Mailjet's REST API that
+// hookd calls: the Send API v3.1, contact list subscriptions, contacts and
+// event callback URLs. It is shared by the mailjet_* actions and the
+// `hookd mailjet` commands. Errors never hold the API secret.
+package mjapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// DefaultTimeout bounds one request when the client's HTTP client has no
+// timeout of its own.
+const DefaultTimeout = 30 * time.Second
+
+// Client calls Mailjet's API at BaseURL with an API key pair.
+type Client struct {
+	// BaseURL is the API's root, e.g. "https://api.mailjet.com", without
+	// a trailing slash.
+	BaseURL string
+	// Key and Secret are the API key pair, sent as basic authentication.
+	Key, Secret string
+	// HTTP is the client requests go through; nil uses a default one with
+	// DefaultTimeout.
+	HTTP *http.Client
+}
+
+var defaultHTTP = &http.Client{Timeout: DefaultTimeout}
+
+// StatusError is an answer other than 2xx.
+type StatusError struct {
+	// Method and Path are the request's, e.g. "POST /v3.1/send".
+	Method, Path string
+	// Code is the HTTP status code.
+	Code int
+	// Body is the start of the answer, one line, the secret blanked.
+	Body string
+}
+
+// Error returns "POST /v3.1/send: Mailjet answered 401: ...".
+func (e *StatusError) Error() string {
+	s := fmt.Sprintf("%s %s: Mailjet answered %d %s", e.Method, e.Path, e.Code, http.StatusText(e.Code))
+	if e.Body != "" {
+		s += ": " + e.Body
+	}
+	return s
+}
+
+// Retryable reports whether the same request may succeed later: 408, 429
+// and 5xx. Any other 4xx (401 and 403 for bad keys, 400 for a bad request)
+// comes back the same.
+func (e *StatusError) Retryable() bool {
+	return e.Code == http.StatusRequestTimeout || e.Code == http.StatusTooManyRequests || e.Code >= 500
+}
+
+// snippetLen bounds how much of an answer an error quotes.
+const snippetLen = 512
+
+// maxAnswer bounds how much of an answer is read.
+const maxAnswer = 4 << 20
+
+// Do sends method path with in as its JSON body (nil: none) and decodes a
+// 2xx answer's JSON into out (nil: ignored). The body of a 2xx answer that
+// is also wanted raw is returned. A non-2xx answer is a *StatusError.
+func (c *Client) Do(ctx context.Context, method, path string, in, out any) ([]byte, error) {
+	var body io.Reader
+	if in != nil {
+		// HTML parts go as they are, not with <, > and & escaped.
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(in); err != nil {
+			return nil, fmt.Errorf("%s %s: encode request: %w", method, path, err)
+		}
+		b.Truncate(b.Len() - 1) // Encode's newline
+		body = &b
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: make request: %w", method, path, c.redact(err))
+	}
+	req.SetBasicAuth(c.Key, c.Secret)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "hookd")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = defaultHTTP
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%s %s: %w", method, path, ctx.Err())
+		}
+		return nil, fmt.Errorf("%s %s: %w", method, path, c.redact(err))
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: read answer: %w", method, path, c.redact(err))
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, &StatusError{Method: method, Path: path, Code: resp.StatusCode, Body: c.snippet(raw)}
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return nil, fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+		}
+	}
+	return raw, nil
+}
+
+// snippet returns the start of b as one line with the secret blanked.
+func (c *Client) snippet(b []byte) string {
+	if len(b) > snippetLen {
+		b = b[:snippetLen]
+	}
+	s := strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(string(b), "?"))
+	return c.blank(strings.TrimSpace(s))
+}
+
+func (c *Client) blank(s string) string {
+	if len(c.Secret) >= 4 {
+		s = strings.ReplaceAll(s, c.Secret, "[redacted]")
+	}
+	return s
+}
+
+// redact returns err with the secret blanked from its text.
+func (c *Client) redact(err error) error {
+	return &redacted{msg: c.blank(err.Error()), err: err}
+}
+
+type redacted struct {
+	msg string
+	err error
+}
+
+func (e *redacted) Error() string { return e.msg }
+func (e *redacted) Unwrap() error { return e.err }
+
+// IsRetryable reports whether err, from Do, may go away on a later try:
+// a retryable *StatusError or no answer at all; not a permanent answer.
+func IsRetryable(err error) bool {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Retryable()
+	}
+	return true
+}

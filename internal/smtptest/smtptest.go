@@ -1,0 +1,235 @@
+// Package smtptest runs a real SMTP server (github.com/emersion/go-smtp)
+// on loopback for tests, and records the messages it accepts, decoded:
+// sender, recipients, subject, and the plain and HTML parts.
+package smtptest
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net"
+	"net/mail"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// Message is one message the server accepted.
+type Message struct {
+	// From is the envelope sender (MAIL FROM), To the envelope recipients.
+	From string
+	To   []string
+	// Header is the message's header; Subject its decoded Subject.
+	Header  mail.Header
+	Subject string
+	// Text and HTML are the decoded plain-text and HTML parts ("" when
+	// absent), without the line break that ends their last line.
+	Text, HTML string
+	// Raw is the message as received.
+	Raw []byte
+	// User is who authenticated with AUTH PLAIN; "" without.
+	User string
+}
+
+// Server is a running SMTP server.
+type Server struct {
+	// Addr is "127.0.0.1:PORT".
+	Addr string
+	// Host and Port are Addr's parts.
+	Host string
+	Port int
+
+	mu   sync.Mutex
+	msgs []Message
+	// Reject, when set, answers RCPT TO for rcpt with its error (an
+	// *smtp.SMTPError such as 550), nil accepting it.
+	Reject func(rcpt string) error
+	got    chan struct{}
+}
+
+// Options configure Start.
+type Options struct {
+	// Username and Password, when set, are required with AUTH PLAIN
+	// before MAIL FROM.
+	Username, Password string
+}
+
+// Start runs a server until the test ends.
+func Start(t testing.TB, opts Options) *Server {
+	t.Helper()
+	s := &Server{got: make(chan struct{}, 1)}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+		return &session{s: s, opts: opts}, nil
+	}))
+	srv.Domain = "localhost"
+	srv.AllowInsecureAuth = true
+	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	s.Addr = ln.Addr().String()
+	s.Host = "127.0.0.1"
+	s.Port = ln.Addr().(*net.TCPAddr).Port
+	return s
+}
+
+// Messages returns the messages accepted so far, in order.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.msgs...)
+}
+
+// Wait waits until at least n messages were accepted or d passed, and
+// returns the messages accepted.
+func (s *Server) Wait(n int, d time.Duration) []Message {
+	deadline := time.After(d)
+	for {
+		if m := s.Messages(); len(m) >= n {
+			return m
+		}
+		select {
+		case <-s.got:
+		case <-deadline:
+			return s.Messages()
+		}
+	}
+}
+
+type session struct {
+	s    *Server
+	opts Options
+	user string
+	from string
+	to   []string
+}
+
+var _ smtp.AuthSession = (*session)(nil)
+
+func (ss *session) AuthMechanisms() []string {
+	if ss.opts.Username == "" {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+func (ss *session) Auth(mech string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		if user != ss.opts.Username || pass != ss.opts.Password {
+			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "bad credentials"}
+		}
+		ss.user = user
+		return nil
+	}), nil
+}
+
+func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+	if ss.opts.Username != "" && ss.user == "" {
+		return smtp.ErrAuthRequired
+	}
+	ss.from = from
+	return nil
+}
+
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if r := ss.s.Reject; r != nil {
+		if err := r(to); err != nil {
+			return err
+		}
+	}
+	ss.to = append(ss.to, to)
+	return nil
+}
+
+func (ss *session) Data(r io.Reader) error {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	m, err := decode(raw)
+	if err != nil {
+		return &smtp.SMTPError{Code: 554, Message: "cannot parse message: " + err.Error()}
+	}
+	m.From, m.To, m.User = ss.from, ss.to, ss.user
+	ss.s.mu.Lock()
+	ss.s.msgs = append(ss.s.msgs, m)
+	ss.s.mu.Unlock()
+	select {
+	case ss.s.got <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (ss *session) Reset()        { ss.from, ss.to = "", nil }
+func (ss *session) Logout() error { return nil }
+
+// decode parses a message and its text and HTML parts.
+func decode(raw []byte) (Message, error) {
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		return Message{}, err
+	}
+	m := Message{Raw: raw, Header: msg.Header}
+	dec := new(mime.WordDecoder)
+	if m.Subject, err = dec.DecodeHeader(msg.Header.Get("Subject")); err != nil {
+		return Message{}, fmt.Errorf("subject: %w", err)
+	}
+	err = m.part(msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body)
+	return m, err
+}
+
+// part reads one MIME part (recursively for multiparts).
+func (m *Message) part(contentType, encoding string, body io.Reader) error {
+	mt, ps, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return fmt.Errorf("content type %q: %w", contentType, err)
+	}
+	if strings.HasPrefix(mt, "multipart/") {
+		mr := multipart.NewReader(body, ps["boundary"])
+		for {
+			p, err := mr.NextRawPart()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if err := m.part(p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p); err != nil {
+				return err
+			}
+		}
+	}
+	switch strings.ToLower(encoding) {
+	case "quoted-printable":
+		body = quotedprintable.NewReader(body)
+	case "base64":
+		body = base64.NewDecoder(base64.StdEncoding, body)
+	}
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return err
+	}
+	// The line break that ends a message's last line is not part of a
+	// single-part body.
+	text := strings.TrimSuffix(string(b), "\r\n")
+	switch mt {
+	case "text/plain":
+		m.Text = text
+	case "text/html":
+		m.HTML = text
+	}
+	return nil
+}

@@ -1,0 +1,85 @@
+package rules
+
+import (
+	"errors"
+	htmltemplate "html/template"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/template"
+)
+
+// bodyFileExts are the extensions that make a body parameter the path of
+// a template file rather than an inline template.
+var bodyFileExts = []string{".html", ".htm", ".txt", ".tmpl", ".tpl"}
+
+// isBodyFile reports whether a body parameter's text names a template
+// file: one line, no template action, ending in one of bodyFileExts.
+func isBodyFile(s string) bool {
+	if s == "" || strings.ContainsAny(s, "\n\r") || strings.Contains(s, "{{") {
+		return false
+	}
+	ext := strings.ToLower(filepath.Ext(s))
+	for _, e := range bodyFileExts {
+		if ext == e {
+			return true
+		}
+	}
+	return false
+}
+
+// body compiles a body parameter s: the template file it names, relative
+// to the rule file, or the inline template it is; with html/template when
+// html, so that what the template prints from the event is escaped. The
+// parameter's written value stays s.
+func (pl *paramLoader) body(s *strValue, field string, html bool) param {
+	sp := &stringParam{strValue: s, field: field}
+	text, name := s.text, "t"
+	at, _ := s.locate(0)
+	if isBodyFile(s.text) {
+		path := s.text
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(filepath.Dir(pl.file.name), path)
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			pl.failAt(at, field, pl.rule, errors.New("read template file "+path+": "+err.Error()), "")
+			return nil
+		}
+		text, name = string(src), path
+	}
+	var err error
+	if html {
+		var t *htmltemplate.Template
+		if t, err = htmltemplate.New(name).Option("missingkey=error").Parse(text); err == nil {
+			sp.tmpl, sp.root = t, t.Tree.Root
+			// html/template escapes on the first Execute: run it once on
+			// nothing so that a template it cannot escape fails here, at
+			// load, rather than on every event.
+			var he *htmltemplate.Error
+			if xerr := t.Execute(io.Discard, nil); errors.As(xerr, &he) {
+				err = xerr
+			}
+		}
+	} else {
+		var t *template.Template
+		if t, err = template.New(name).Option("missingkey=error").Parse(text); err == nil {
+			sp.tmpl, sp.root, sp.simple = t, t.Root, simpleTemplate(t.Root)
+		}
+	}
+	if err != nil {
+		if name == "t" {
+			p, msg := s.templateError(err)
+			pl.failAt(p, field, pl.rule, errors.New(msg), "")
+		} else {
+			pl.failAt(at, field, pl.rule, err, "")
+		}
+		return nil
+	}
+	return sp
+}

@@ -1,0 +1,59 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/hookd/hookd/store"
+)
+
+func TestSuppressions(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	for _, c := range []struct {
+		email, reason string
+		added         bool
+	}{
+		{"B@example.com", "hard bounce", true},
+		{"a@example.com", "spam", true},
+		{"b@example.com", "again", false}, // already there, in another case
+		{"c@example.com", "unsub", true},
+	} {
+		added, err := st.Suppress(ctx, c.email, c.reason, "rule", "ev-"+c.email)
+		if err != nil || added != c.added {
+			t.Fatalf("Suppress(%s) = %v, %v; want %v", c.email, added, err, c.added)
+		}
+	}
+	for email, want := range map[string]bool{"b@example.com": true, "B@EXAMPLE.COM": true, "d@example.com": false} {
+		if got, err := st.Suppressed(ctx, email); err != nil || got != want {
+			t.Errorf("Suppressed(%s) = %v, %v; want %v", email, got, err, want)
+		}
+	}
+	p1, err := st.Suppressions(ctx, 2, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p1.Suppressions) != 2 || p1.Suppressions[0].Email != "a@example.com" || p1.Suppressions[1].Email != "b@example.com" || p1.Next == "" {
+		t.Fatalf("first page = %+v", p1)
+	}
+	if s := p1.Suppressions[1]; s.Reason != "hard bounce" || s.EventID != "ev-B@example.com" || s.Created.IsZero() {
+		t.Errorf("b@example.com = %+v, want the first suppression kept", s)
+	}
+	p2, err := st.Suppressions(ctx, 2, p1.Next)
+	if err != nil || len(p2.Suppressions) != 1 || p2.Suppressions[0].Email != "c@example.com" || p2.Next != "" {
+		t.Fatalf("second page = %+v, %v", p2, err)
+	}
+	if _, err := st.Suppressions(ctx, 2, "!"); !errors.Is(err, store.ErrInvalidQuery) {
+		t.Errorf("bad cursor: %v, want ErrInvalidQuery", err)
+	}
+	if err := st.Unsuppress(ctx, "A@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Unsuppress(ctx, "a@example.com"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Unsuppress twice: %v, want ErrNotFound", err)
+	}
+	if got, _ := st.Suppressed(ctx, "a@example.com"); got {
+		t.Error("a@example.com still suppressed")
+	}
+}
