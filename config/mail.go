@@ -4,8 +4,8 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/mail"
-	"os"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 )
