@@ -11,12 +11,12 @@ import (
 	"github.com/hookd/hookd/internal/smtptest"
 )
 
-// TestEmailOverSTARTTLS runs hookd as a user with a private relay would:
+// TestMailOverSTARTTLS runs hookd as a user with a private relay would:
 // smtp with tls: starttls, credentials from the environment and ca_file
 // naming the relay's CA next to the configuration. The open's email
 // arrives over TLS, and the relay saw the credentials only once the
 // connection was TLS.
-func TestEmailOverSTARTTLS(t *testing.T) {
+func TestMailOverSTARTTLS(t *testing.T) {
 	const password = "relay-password-value"
 	srv := smtptest.Start(t, smtptest.Options{Username: "shop", Password: password, TLS: smtptest.StartTLS})
 	t.Setenv("SMTP_USER", "shop")
