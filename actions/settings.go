@@ -34,6 +34,10 @@ type SMTP struct {
 	Username, Password string
 	// From is the sender, e.g. "Shop <shop@example.com>".
 	From string
+	// CAFile is a PEM file of the certificates that the server's
+	// certificate must chain to, instead of the system's roots; "" trusts
+	// the system's roots.
+	CAFile string
 }
 
 // Mailjet is the Mailjet API and its keys (see config.Mailjet).

@@ -166,6 +166,16 @@ func TestLoad(t *testing.T) {
 			},
 		},
 		{
+			name: "a relative smtp.ca_file resolves against the file's directory",
+			path: "testdata/sub/smtp-ca.yaml",
+			want: func() *config.Config {
+				c := defaults("testdata/sub/smtp-ca.yaml")
+				c.SMTP = config.SMTP{Host: "relay.internal", Port: 587, TLS: "starttls", From: "shop@example.com",
+					CAFile: filepath.Join("testdata", "sub", "relay-ca.pem")}
+				return c
+			},
+		},
+		{
 			name: "relative data resolves against the file's directory",
 			path: "testdata/sub/relative-data.yaml",
 			want: func() *config.Config {

@@ -136,6 +136,9 @@ func (f *Flags) Load(known ...Known) (*Config, error) {
 	if f.File != "" && cfg.Data != "" && !filepath.IsAbs(cfg.Data) {
 		cfg.Data = filepath.Join(filepath.Dir(f.File), cfg.Data)
 	}
+	if f.File != "" && cfg.SMTP.CAFile != "" && !filepath.IsAbs(cfg.SMTP.CAFile) {
+		cfg.SMTP.CAFile = filepath.Join(filepath.Dir(f.File), cfg.SMTP.CAFile)
+	}
 	flagged := map[string]string{}
 	for _, o := range []struct {
 		field, flag, value string

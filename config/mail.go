@@ -1,8 +1,11 @@
 package config
 
 import (
+	"crypto/x509"
+	"fmt"
 	"net/mail"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 )
@@ -26,6 +29,11 @@ type SMTP struct {
 	// From is the sender, e.g. "Shop <shop@example.com>". Required when
 	// smtp is given.
 	From string `yaml:"from"`
+	// CAFile is a PEM file of the CA certificates the server's certificate
+	// must chain to, for a relay with a private CA; relative to the
+	// configuration file. Default: the system's roots. Only with starttls
+	// or tls; certificate verification cannot be turned off.
+	CAFile string `yaml:"ca_file"`
 }
 
 // Mailjet holds the Mailjet API credentials the mailjet_* actions and
@@ -100,6 +108,13 @@ func (v *validator) validateMail(c *Config) {
 		if s.Password != "" && s.Username == "" {
 			v.add("smtp.username", "required with password")
 		}
+		if s.CAFile != "" {
+			if s.TLS == smtpTLSNone {
+				v.add("smtp.ca_file", "only with tls starttls or tls")
+			} else if err := checkCAFile(s.CAFile); err != nil {
+				v.add("smtp.ca_file", "%v", err)
+			}
+		}
 		if s.From == "" {
 			v.add("smtp.from", "required when smtp is given")
 		} else if _, err := parseAddress(s.From); err != nil {
@@ -119,6 +134,18 @@ func (v *validator) validateMail(c *Config) {
 	if m.CheckInterval < minMailjetCheckInterval {
 		v.add("mailjet.check_interval", "want at least %s", minMailjetCheckInterval)
 	}
+}
+
+// checkCAFile checks that file holds at least one PEM certificate.
+func checkCAFile(file string) error {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+		return fmt.Errorf("no PEM certificate in %s", file)
+	}
+	return nil
 }
 
 // parseAddress checks a From address. net/mail's errors quote at most

@@ -26,7 +26,11 @@
 // server accepted it) carries one id. A 5xx answer to MAIL FROM, RCPT TO or
 // DATA is permanent and dead-letters the job; a refused connection, a
 // failed TLS handshake or authentication, a 4xx answer and a timeout are
-// retried by the job's policy. The job's target is "email ADDRESS" (the
+// retried by the job's policy. With starttls and tls, the server's
+// certificate must be valid for smtp.host and chain to the system's roots,
+// or to smtp.ca_file when set; an untrusted certificate fails before the
+// credentials are sent, and is retried (the relay's certificate or the
+// CA file may be fixed meanwhile). The job's target is "email ADDRESS" (the
 // first recipient), so a recipient whose job is dead-lettered holds back
 // only that recipient's mail. Errors never hold the SMTP password.
 package email
@@ -34,10 +38,13 @@ package email
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/mail"
+	"os"
 	"strings"
 	"time"
 
@@ -267,7 +274,13 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 		m.SetBodyString(gomail.TypeTextPlain, p.text)
 	}
 
-	client, err := newClient(s, p.timeout)
+	tlsConfig, err := tlsConfig(s)
+	if err != nil {
+		// The file was checked when the configuration loaded: it may be
+		// back by the next attempt.
+		return fmt.Errorf("email: %w", err)
+	}
+	client, err := newClient(s, tlsConfig, p.timeout)
 	if err != nil {
 		return actions.Permanent(fmt.Errorf("email: %w", redact(err, s.Password)))
 	}
@@ -278,6 +291,13 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 		return nil
 	}
 	err = fmt.Errorf("email via %s:%d: %w", s.Host, s.Port, redact(err, s.Password))
+	if cve := (*tls.CertificateVerificationError)(nil); errors.As(err, &cve) {
+		hint := "set smtp.ca_file to the PEM file of the CA that signed it"
+		if s.CAFile != "" {
+			hint = "it does not chain to a certificate of smtp.ca_file " + s.CAFile
+		}
+		err = fmt.Errorf("%w (the server's certificate is not trusted: %s)", err, hint)
+	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("%w (%w)", err, ctx.Err())
 	}
@@ -291,9 +311,29 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 	return err
 }
 
-// newClient returns a go-mail client for s.
-func newClient(s *actions.SMTP, timeout time.Duration) (*gomail.Client, error) {
-	opts := []gomail.Option{gomail.WithTimeout(timeout), gomail.WithoutNoop()}
+// tlsConfig returns the TLS configuration for s: the server's certificate
+// must be valid for s.Host and chain to the system's roots, or to the
+// certificates of s.CAFile when set. Verification is never skipped.
+func tlsConfig(s *actions.SMTP) (*tls.Config, error) {
+	cfg := &tls.Config{ServerName: s.Host, MinVersion: tls.VersionTLS12}
+	if s.CAFile == "" {
+		return cfg, nil
+	}
+	pem, err := os.ReadFile(s.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("smtp.ca_file: %w", err)
+	}
+	cfg.RootCAs = x509.NewCertPool()
+	if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("smtp.ca_file: no PEM certificate in %s", s.CAFile)
+	}
+	return cfg, nil
+}
+
+// newClient returns a go-mail client for s, with tlsConfig for STARTTLS or
+// implicit TLS.
+func newClient(s *actions.SMTP, tlsConfig *tls.Config, timeout time.Duration) (*gomail.Client, error) {
+	opts := []gomail.Option{gomail.WithTimeout(timeout), gomail.WithoutNoop(), gomail.WithTLSConfig(tlsConfig)}
 	switch s.TLS {
 	case "none":
 		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))

@@ -3,6 +3,7 @@ package email_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -205,5 +206,85 @@ func TestValidate(t *testing.T) {
 	}
 	if err := kind.(actions.Requirer).Require(actions.Settings{}); err == nil || !strings.Contains(err.Error(), "smtp") {
 		t.Errorf("Require without smtp = %v", err)
+	}
+}
+
+// TestTLS sends through servers that speak STARTTLS or implicit TLS with a
+// self-signed certificate, trusted the way a user with a private relay
+// trusts it (smtp.ca_file), or not trusted at all (the system's roots).
+func TestTLS(t *testing.T) {
+	starttls := smtptest.Start(t, smtptest.Options{Username: "shop", Password: password, TLS: smtptest.StartTLS})
+	implicit := smtptest.Start(t, smtptest.Options{Username: "shop", Password: password, TLS: smtptest.ImplicitTLS})
+	tests := []struct {
+		name          string
+		srv           *smtptest.Server
+		smtp          actions.SMTP // Port, Username, Password and From filled in
+		wantErr       []string     // "" when it succeeds
+		wantUntrusted bool
+	}{
+		{
+			name: "starttls with auth and ca_file",
+			srv:  starttls,
+			smtp: actions.SMTP{Host: "127.0.0.1", TLS: "starttls", CAFile: starttls.CAFile},
+		},
+		{
+			name: "implicit tls with auth and ca_file, server named localhost",
+			srv:  implicit,
+			smtp: actions.SMTP{Host: "localhost", TLS: "tls", CAFile: implicit.CAFile},
+		},
+		{
+			name:          "starttls, certificate not under the system's roots",
+			srv:           starttls,
+			smtp:          actions.SMTP{Host: "127.0.0.1", TLS: "starttls"},
+			wantErr:       []string{"certificate", "set smtp.ca_file"},
+			wantUntrusted: true,
+		},
+		{
+			name:          "implicit tls, ca_file of another CA",
+			srv:           implicit,
+			smtp:          actions.SMTP{Host: "127.0.0.1", TLS: "tls", CAFile: starttls.CAFile},
+			wantErr:       []string{"certificate", "does not chain to a certificate of smtp.ca_file " + starttls.CAFile},
+			wantUntrusted: true,
+		},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			beforeMsgs, beforeAuths := len(tt.srv.Messages()), len(tt.srv.Auths())
+			s := tt.smtp
+			s.Port, s.Username, s.Password, s.From = tt.srv.Port, "shop", password, "Shop <shop@example.com>"
+			err := do(t, actions.Settings{SMTP: &s}, fmt.Sprintf("tls/0/ev%d", i),
+				map[string]any{"to": "a@example.com", "subject": "Over TLS", "text": "x"})
+			msgs, auths := tt.srv.Messages()[beforeMsgs:], tt.srv.Auths()[beforeAuths:]
+			if tt.wantUntrusted {
+				if err == nil {
+					t.Fatal("Do succeeded, want an error")
+				}
+				t.Logf("error: %v", err)
+				for _, want := range tt.wantErr {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("error does not say %q: %v", want, err)
+					}
+				}
+				if actions.IsPermanent(err) {
+					t.Errorf("an untrusted certificate is permanent, want retried: %v", err)
+				}
+				if strings.Contains(err.Error(), password) {
+					t.Errorf("error shows the password: %v", err)
+				}
+				if len(auths) != 0 || len(msgs) != 0 {
+					t.Errorf("server saw %d AUTH and %d messages, want none: credentials must not follow an untrusted handshake", len(auths), len(msgs))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Do: %v", err)
+			}
+			if len(auths) != 1 || auths[0] != (smtptest.Auth{User: "shop", TLS: true, OK: true}) {
+				t.Errorf("AUTH attempts = %+v, want one accepted over TLS", auths)
+			}
+			if len(msgs) != 1 || !msgs[0].TLS || msgs[0].Subject != "Over TLS" || msgs[0].User != "shop" {
+				t.Fatalf("messages = %+v, want one over TLS from user shop", msgs)
+			}
+		})
 	}
 }

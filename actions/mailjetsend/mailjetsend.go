@@ -19,10 +19,12 @@
 //	                   without either, the template's sender.
 //
 // Every message carries CustomID "hookd:" followed by the job's key
-// (rule/action-index/event-id or once key) and EventPayload, a JSON object
-// {"rule","event_id","key"}: Mailjet returns both in the events of the
-// message, so that its sent, open or bounce traces back to the rule and
-// the event that sent it.
+// (rule/action-index/event-id or once key), or by "sha256:" and the first
+// 32 hex digits of the key's SHA-256 when that would be longer than
+// MaxCustomID, and EventPayload, a JSON object {"rule","event_id","key"}
+// with the whole key: Mailjet returns both in the events of the message,
+// so that its sent, open or bounce traces back to the rule and the event
+// that sent it.
 //
 // Suppressed recipients are left out; when all of them are, nothing is
 // sent and the job is done with a "skipped" note. An answer is checked per
@@ -37,6 +39,8 @@ package mailjetsend
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,6 +59,26 @@ const Name = "mailjet_send"
 
 // SendPath is the Send API v3.1 endpoint.
 const SendPath = "/v3.1/send"
+
+// MaxCustomID is the longest CustomID, in bytes, that messages carry.
+// Mailjet's guides and API reference give CustomID no length; the limit
+// is the one PostHog met in production, where Mailjet refused sends whose
+// CustomID was longer than 64 characters (github.com/PostHog/posthog pull
+// request 38506, "customId is limited to 64 characters", September 2025).
+// No limit on EventPayload was found, so it carries the whole key.
+const MaxCustomID = 64
+
+// CustomID returns the CustomID of the messages of the job with key:
+// "hookd:" and the key when that fits in MaxCustomID bytes, else
+// "hookd:sha256:" and the first 32 hex digits of the key's SHA-256, the
+// same for every attempt of the job.
+func CustomID(key string) string {
+	if id := "hookd:" + key; len(id) <= MaxCustomID {
+		return id
+	}
+	sum := sha256.Sum256([]byte(key))
+	return "hookd:sha256:" + hex.EncodeToString(sum[:16])
+}
 
 func init() { actions.Register(Name, kind{}) }
 
@@ -274,7 +298,7 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 		}
 		msg.From = &Contact{Email: a.Address, Name: a.Name}
 	}
-	msg.CustomID = "hookd:" + call.Key
+	msg.CustomID = CustomID(call.Key)
 	payload, _ := json.Marshal(map[string]string{"rule": call.Rule, "event_id": call.EventID, "key": call.Key})
 	msg.EventPayload = string(payload)
 

@@ -2,6 +2,8 @@ package mailjetsend_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -182,5 +184,79 @@ func TestValidate(t *testing.T) {
 				t.Errorf("Validate = %v, want %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestCustomID(t *testing.T) {
+	fits := strings.Repeat("k", mailjetsend.MaxCustomID-len("hookd:"))
+	tests := []struct {
+		name, key, want string
+	}{
+		{"a short key is kept", "discount/0/ev1", "hookd:discount/0/ev1"},
+		{"a key that just fits is kept", fits, "hookd:" + fits},
+		// "": the want is hookd:sha256: and the key's hash, computed
+		// below.
+		{"one byte more is hashed", "x" + fits, ""},
+		{"a long once key is hashed", "welcome-series-for-new-customers/2/once:customer@a-rather-long-domain.example.com", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := mailjetsend.CustomID(tt.key)
+			if len(got) > mailjetsend.MaxCustomID {
+				t.Errorf("CustomID(%q) = %q: %d bytes, over %d", tt.key, got, len(got), mailjetsend.MaxCustomID)
+			}
+			want := tt.want
+			if want == "" {
+				sum := sha256.Sum256([]byte(tt.key))
+				want = "hookd:sha256:" + hex.EncodeToString(sum[:])[:32]
+			}
+			if got != want {
+				t.Errorf("CustomID(%q) = %q, want %q", tt.key, got, want)
+			}
+		})
+	}
+}
+
+// TestLongKeyTraceable sends with a job key too long for CustomID: the
+// request carries the short, stable CustomID, and EventPayload the whole
+// key.
+func TestLongKeyTraceable(t *testing.T) {
+	kind, err := actions.Lookup(mailjetsend.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, reqs := mailjet(t, 200, success)
+	key := "a-rule-with-a-descriptive-name/0/" + strings.Repeat("e", 60)
+	call := actions.Call{
+		Key: key, Attempt: 1, Rule: "a-rule-with-a-descriptive-name", EventID: strings.Repeat("e", 60),
+		Params: map[string]any{"to": "a@example.com", "subject": "Hi", "text": "t"}, Event: json.RawMessage(`{}`),
+		Settings: actions.Settings{Mailjet: &actions.Mailjet{APIURL: srv.URL, APIKey: "public", APISecret: secret}},
+	}
+	for attempt := 1; attempt <= 2; attempt++ {
+		call.Attempt = attempt
+		if err := kind.Action().Do(context.Background(), call); err != nil {
+			t.Fatalf("attempt %d: %v", attempt, err)
+		}
+	}
+	if len(*reqs) != 2 {
+		t.Fatalf("%d requests, want 2", len(*reqs))
+	}
+	var ids []string
+	for _, r := range *reqs {
+		var body struct {
+			Messages []struct{ CustomID, EventPayload string }
+		}
+		if err := json.Unmarshal([]byte(r.body), &body); err != nil || len(body.Messages) != 1 {
+			t.Fatalf("body %s: %v", r.body, err)
+		}
+		m := body.Messages[0]
+		var payload map[string]string
+		if err := json.Unmarshal([]byte(m.EventPayload), &payload); err != nil || payload["key"] != key {
+			t.Errorf("EventPayload %s: want the whole key %q (%v)", m.EventPayload, key, err)
+		}
+		ids = append(ids, m.CustomID)
+	}
+	if ids[0] != mailjetsend.CustomID(key) || ids[0] != ids[1] || len(ids[0]) > mailjetsend.MaxCustomID {
+		t.Errorf("CustomIDs %q, want twice %q", ids, mailjetsend.CustomID(key))
 	}
 }

@@ -41,7 +41,9 @@ event callback URLs, updates those of the same event type (and backup flag)
 whose URL, version or status differ, and creates the missing ones, so running
 it again changes nothing. --group registers Version 2 (Mailjet groups events
 into arrays); --backup registers the URL Mailjet falls back to when the main
-one fails. A dead URL (Mailjet stopped calling it) is made alive again.
+one fails. A dead URL (Mailjet stopped calling it) is made alive again: a
+dead record with the same URL is deleted and created anew, since Mailjet
+revives a suspended record only when its URL changes.
 
 Put the source's credentials in the URL: https://hookd:PASSWORD@host/hooks/mailjet.
 Passwords and query values are never printed.`,

@@ -59,16 +59,19 @@ func TestMailjetRegisterAndStatus(t *testing.T) {
 			wantCalls: []string{list},
 		},
 		{
-			name: "a dead URL and a Version 1 registration are updated",
+			// The stand-in, as Mailjet, revives a dead record only when
+			// its URL changes: "status" below shows open alive again.
+			name: "a dead URL is recreated, a Version 1 registration updated",
 			before: func() {
 				mj.mu.Lock()
 				mj.callbacks[1].Status = "dead" // open
 				mj.mu.Unlock()
 			},
 			args:    []string{"register", "--url", hook, "--events", "open,click"},
-			wantOut: "open     updated\nclick    updated\nMailjet posts open,click to https://hookd:xxxxx@hooks.example.com/hooks/mailjet (version 1, main URL)\n",
+			wantOut: "open     recreated\nclick    updated\nMailjet posts open,click to https://hookd:xxxxx@hooks.example.com/hooks/mailjet (version 1, main URL)\n",
 			wantCalls: []string{list,
-				`PUT /v3/REST/eventcallbackurl/102 {"Status":"alive","Url":"` + hook + `","Version":1}`,
+				`DELETE /v3/REST/eventcallbackurl/102 `,
+				post("open", 1, false),
 				`PUT /v3/REST/eventcallbackurl/103 {"Status":"alive","Url":"` + hook + `","Version":1}`},
 		},
 		{
@@ -82,12 +85,12 @@ func TestMailjetRegisterAndStatus(t *testing.T) {
 			args: []string{"status"},
 			wantOut: "EVENT    VERSION  KIND    STATUS  URL\n" +
 				"sent     2        main    alive   https://hookd:xxxxx@hooks.example.com/hooks/mailjet\n" +
-				"open     1        main    alive   https://hookd:xxxxx@hooks.example.com/hooks/mailjet\n" +
 				"click    1        main    alive   https://hookd:xxxxx@hooks.example.com/hooks/mailjet\n" +
 				"bounce   2        main    alive   https://hookd:xxxxx@hooks.example.com/hooks/mailjet\n" +
 				"spam     2        main    alive   https://hookd:xxxxx@hooks.example.com/hooks/mailjet\n" +
 				"blocked  2        main    alive   https://hookd:xxxxx@hooks.example.com/hooks/mailjet\n" +
 				"unsub    2        main    alive   https://hookd:xxxxx@hooks.example.com/hooks/mailjet\n" +
+				"open     1        main    alive   https://hookd:xxxxx@hooks.example.com/hooks/mailjet\n" +
 				"bounce   1        backup  alive   https://hookd:xxxxx@hooks.example.com/hooks/mailjet\n",
 			wantCalls: []string{list},
 		},
@@ -95,7 +98,7 @@ func TestMailjetRegisterAndStatus(t *testing.T) {
 			name: "status with a dead URL fails after listing",
 			before: func() {
 				mj.mu.Lock()
-				mj.callbacks[5].Status = "dead" // blocked
+				mj.callbacks[4].Status = "dead" // blocked
 				mj.mu.Unlock()
 			},
 			args:      []string{"status"},

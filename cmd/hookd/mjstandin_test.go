@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,7 +23,7 @@ type mjCall struct {
 func (c mjCall) String() string { return c.Method + " " + c.Path + " " + c.Body }
 
 // mjStandIn stands in for Mailjet's API on loopback: it keeps event
-// callback URLs (GET, POST, PUT /v3/REST/eventcallbackurl), accepts
+// callback URLs (GET, POST, PUT, DELETE /v3/REST/eventcallbackurl), accepts
 // /v3.1/send (each message a success), managecontact and contact updates,
 // checks basic auth against key:secret, and records every request.
 type mjStandIn struct {
@@ -101,13 +102,17 @@ func (m *mjStandIn) serve(w http.ResponseWriter, r *http.Request) {
 			if m.callbacks[i].ID == id {
 				var upd map[string]any
 				json.Unmarshal(body, &upd)
-				if v, ok := upd["Url"].(string); ok {
+				// As Mailjet's Event API guide tells: a suspended
+				// record is reactivated by a new URL, not by a PUT of
+				// its Status alone.
+				if v, ok := upd["Url"].(string); ok && v != m.callbacks[i].URL {
 					m.callbacks[i].URL = v
+					m.callbacks[i].Status = "alive"
 				}
 				if v, ok := upd["Version"].(float64); ok {
 					m.callbacks[i].Version = int(v)
 				}
-				if v, ok := upd["Status"].(string); ok {
+				if v, ok := upd["Status"].(string); ok && v == "dead" {
 					m.callbacks[i].Status = v
 				}
 				json.NewEncoder(w).Encode(map[string]any{"Count": 1, "Data": []mjapi.Callback{m.callbacks[i]}, "Total": 1})
@@ -116,6 +121,16 @@ func (m *mjStandIn) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(http.StatusNotFound)
 		io.WriteString(w, `{"ErrorMessage":"Object not found","StatusCode":404}`)
+	case r.Method == "DELETE" && strings.HasPrefix(r.URL.Path, mjapi.CallbackPath+"/"):
+		id, _ := strconv.ParseInt(strings.TrimPrefix(r.URL.Path, mjapi.CallbackPath+"/"), 10, 64)
+		i := slices.IndexFunc(m.callbacks, func(cb mjapi.Callback) bool { return cb.ID == id })
+		if i < 0 {
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"ErrorMessage":"Object not found","StatusCode":404}`)
+			return
+		}
+		m.callbacks = slices.Delete(m.callbacks, i, i+1)
+		w.WriteHeader(http.StatusNoContent)
 	case r.Method == "POST" && r.URL.Path == "/v3.1/send":
 		var req struct{ Messages []json.RawMessage }
 		json.Unmarshal(body, &req)

@@ -11,7 +11,7 @@ import (
 func actionSettings(cfg *config.Config, sup actions.Suppressions) actions.Settings {
 	s := actions.Settings{Suppressions: sup}
 	if c := cfg.SMTP; c.Host != "" {
-		s.SMTP = &actions.SMTP{Host: c.Host, Port: c.Port, TLS: c.TLS, Username: c.Username, Password: c.Password, From: c.From}
+		s.SMTP = &actions.SMTP{Host: c.Host, Port: c.Port, TLS: c.TLS, Username: c.Username, Password: c.Password, From: c.From, CAFile: c.CAFile}
 	}
 	if c := cfg.Mailjet; c.Configured() {
 		s.Mailjet = &actions.Mailjet{APIURL: c.APIURL, APIKey: c.APIKey, APISecret: c.APISecret}

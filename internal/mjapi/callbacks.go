@@ -44,15 +44,29 @@ func (c *Client) Callbacks(ctx context.Context) ([]Callback, error) {
 // Change is what Register did for one event type.
 type Change struct {
 	EventType string
-	// Action is "created", "updated" or "unchanged".
+	// Action is "created", "updated", "recreated" or "unchanged".
 	Action string
 }
 
 // Register makes sure that each of events is posted to u, with version
-// (1 or 2) and as a backup URL or not: it reads the existing records, PUTs
-// those of the same event type and backup flag whose URL, version or
-// status differ (a dead one is made alive again), and POSTs the missing
-// ones. Running it again changes nothing.
+// (1 or 2) and as a backup URL or not, by an alive record. It reads the
+// existing records and, per event type and backup flag:
+//
+//   - POSTs a missing record, Status "alive";
+//   - PUTs Url, Version and Status "alive" to a record whose URL or
+//     version differ;
+//   - DELETEs a dead record whose URL is already u and POSTs a new one:
+//     Mailjet's Event API guide says a suspended URL is reactivated by
+//     updating it with a new URL ("To reactivate a suspended endpoint URL,
+//     you need to update the URL with a new URL", dev.mailjet.com Event
+//     API guide; github.com/mailjet/api-documentation
+//     guides/_event-api.md), so a PUT of the same URL, even with Status
+//     "alive", is not relied on to revive it. Status itself is a writable
+//     property of eventcallbackurl (it has no read_only tag in the
+//     resource types of Mailjet's Go library, mailjet-apiv3-go
+//     resources/resources.go), so POST and PUT bodies carry it.
+//
+// Running it again changes nothing.
 func (c *Client) Register(ctx context.Context, u string, events []string, version int, backup bool) ([]Change, error) {
 	existing, err := c.Callbacks(ctx)
 	if err != nil {
@@ -61,13 +75,27 @@ func (c *Client) Register(ctx context.Context, u string, events []string, versio
 	var changes []Change
 	for _, ev := range events {
 		i := slices.IndexFunc(existing, func(cb Callback) bool { return cb.EventType == ev && cb.IsBackup == backup })
-		switch {
-		case i < 0:
+		create := func() error {
 			cb := Callback{EventType: ev, URL: u, Version: version, IsBackup: backup, Status: "alive"}
 			if _, err := c.Do(ctx, http.MethodPost, CallbackPath, cb, nil); err != nil {
-				return changes, fmt.Errorf("register %s: %w", ev, err)
+				return fmt.Errorf("register %s: %w", ev, err)
+			}
+			return nil
+		}
+		switch {
+		case i < 0:
+			if err := create(); err != nil {
+				return changes, err
 			}
 			changes = append(changes, Change{ev, "created"})
+		case existing[i].Status == "dead" && existing[i].URL == u:
+			if _, err := c.Do(ctx, http.MethodDelete, fmt.Sprintf("%s/%d", CallbackPath, existing[i].ID), nil, nil); err != nil {
+				return changes, fmt.Errorf("register %s: delete the dead record: %w", ev, err)
+			}
+			if err := create(); err != nil {
+				return changes, err
+			}
+			changes = append(changes, Change{ev, "recreated"})
 		case existing[i].URL != u || existing[i].Version != version || existing[i].Status != "alive":
 			body := map[string]any{"Url": u, "Version": version, "Status": "alive"}
 			if _, err := c.Do(ctx, http.MethodPut, fmt.Sprintf("%s/%d", CallbackPath, existing[i].ID), body, nil); err != nil {

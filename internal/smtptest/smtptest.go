@@ -1,19 +1,31 @@
 // Package smtptest runs a real SMTP server (github.com/emersion/go-smtp)
 // on loopback for tests, and records the messages it accepts, decoded:
-// sender, recipients, subject, and the plain and HTML parts.
+// sender, recipients, subject, and the plain and HTML parts. The server
+// can speak plain SMTP, offer STARTTLS, or speak TLS from the first byte,
+// with a certificate for 127.0.0.1 and localhost generated when it starts.
 package smtptest
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -38,7 +50,33 @@ type Message struct {
 	Raw []byte
 	// User is who authenticated with AUTH PLAIN; "" without.
 	User string
+	// TLS reports whether the message came over TLS.
+	TLS bool
 }
+
+// Auth is one AUTH attempt the server saw.
+type Auth struct {
+	// User is the user name the client sent.
+	User string
+	// TLS reports whether the connection was TLS when the client sent
+	// its credentials.
+	TLS bool
+	// OK reports whether the credentials were accepted.
+	OK bool
+}
+
+// TLSMode is what TLS a server speaks.
+type TLSMode int
+
+// TLS modes.
+const (
+	// NoTLS is plain SMTP, without STARTTLS.
+	NoTLS TLSMode = iota
+	// StartTLS offers STARTTLS, and AUTH only once the connection is TLS.
+	StartTLS
+	// ImplicitTLS speaks TLS from the first byte (SMTPS, "tls: tls").
+	ImplicitTLS
+)
 
 // Server is a running SMTP server.
 type Server struct {
@@ -48,8 +86,14 @@ type Server struct {
 	Host string
 	Port int
 
-	mu   sync.Mutex
-	msgs []Message
+	// CAFile, with TLS, is a PEM file holding the server's self-signed
+	// certificate: what a client names as smtp.ca_file to trust it. ""
+	// without TLS.
+	CAFile string
+
+	mu    sync.Mutex
+	msgs  []Message
+	auths []Auth
 	// Reject, when set, answers RCPT TO for rcpt with its error (an
 	// *smtp.SMTPError such as 550), nil accepting it.
 	Reject func(rcpt string) error
@@ -61,21 +105,39 @@ type Options struct {
 	// Username and Password, when set, are required with AUTH PLAIN
 	// before MAIL FROM.
 	Username, Password string
+	// TLS is what TLS the server speaks, default NoTLS.
+	TLS TLSMode
 }
 
 // Start runs a server until the test ends.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	s := &Server{got: make(chan struct{}, 1)}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
-		return &session{s: s, opts: opts}, nil
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		return &session{s: s, opts: opts, conn: c}, nil
 	}))
 	srv.Domain = "localhost"
-	srv.AllowInsecureAuth = true
+	srv.AllowInsecureAuth = opts.TLS == NoTLS
 	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if opts.TLS != NoTLS {
+		cert, certPEM, err := selfSigned()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.CAFile = filepath.Join(t.TempDir(), "smtptest-ca.pem")
+		if err := os.WriteFile(s.CAFile, certPEM, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if opts.TLS == ImplicitTLS {
+			ln = tls.NewListener(ln, cfg)
+		} else {
+			srv.TLSConfig = cfg
+		}
 	}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
@@ -90,6 +152,13 @@ func (s *Server) Messages() []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Message(nil), s.msgs...)
+}
+
+// Auths returns the AUTH attempts seen so far, in order.
+func (s *Server) Auths() []Auth {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Auth(nil), s.auths...)
 }
 
 // Wait waits until at least n messages were accepted or d passed, and
@@ -111,6 +180,7 @@ func (s *Server) Wait(n int, d time.Duration) []Message {
 type session struct {
 	s    *Server
 	opts Options
+	conn *smtp.Conn
 	user string
 	from string
 	to   []string
@@ -127,7 +197,12 @@ func (ss *session) AuthMechanisms() []string {
 
 func (ss *session) Auth(mech string) (sasl.Server, error) {
 	return sasl.NewPlainServer(func(_, user, pass string) error {
-		if user != ss.opts.Username || pass != ss.opts.Password {
+		_, isTLS := ss.conn.TLSConnectionState()
+		ok := user == ss.opts.Username && pass == ss.opts.Password
+		ss.s.mu.Lock()
+		ss.s.auths = append(ss.s.auths, Auth{User: user, TLS: isTLS, OK: ok})
+		ss.s.mu.Unlock()
+		if !ok {
 			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "bad credentials"}
 		}
 		ss.user = user
@@ -163,6 +238,7 @@ func (ss *session) Data(r io.Reader) error {
 		return &smtp.SMTPError{Code: 554, Message: "cannot parse message: " + err.Error()}
 	}
 	m.From, m.To, m.User = ss.from, ss.to, ss.user
+	_, m.TLS = ss.conn.TLSConnectionState()
 	ss.s.mu.Lock()
 	ss.s.msgs = append(ss.s.msgs, m)
 	ss.s.mu.Unlock()
@@ -175,6 +251,38 @@ func (ss *session) Data(r io.Reader) error {
 
 func (ss *session) Reset()        { ss.from, ss.to = "", nil }
 func (ss *session) Logout() error { return nil }
+
+// selfSigned makes a self-signed certificate for 127.0.0.1, ::1 and
+// localhost, valid for a day, and returns it with its PEM encoding.
+func selfSigned() (tls.Certificate, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("generate key: %w", err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("serial number: %w", err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "hookd smtptest"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("create certificate: %w", err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, certPEM, nil
+}
 
 // decode parses a message and its text and HTML parts.
 func decode(raw []byte) (Message, error) {
