@@ -56,7 +56,7 @@ type EventPage struct {
 }
 
 // eventColumns are the columns scanEvent reads, in its order.
-const eventColumns = `seq, id, source, provider, type, time_ns, received_ns, email, domain, message_id, campaign, data`
+const eventColumns = `seq, id, source, provider, type, time_ns, received_ns, email, domain, message_id, campaign, data, category, bounce_class`
 
 // Events returns one page of the events that q selects, newest first.
 // Following the cursors lists every event that was in the store at the first
@@ -339,7 +339,7 @@ func scanEvent(r scanner) (event.Event, position, error) {
 		recvNanos int64
 	)
 	if err := r.Scan(&pos.seq, &e.ID, &e.Source, &e.Provider, &e.Type, &pos.time, &recvNanos,
-		&e.Email, &e.Domain, &e.MessageID, &e.Campaign, &data); err != nil {
+		&e.Email, &e.Domain, &e.MessageID, &e.Campaign, &data, &e.Category, &e.BounceClass); err != nil {
 		return event.Event{}, position{}, err
 	}
 	e.Time = decodeTime(pos.time)

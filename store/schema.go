@@ -131,6 +131,11 @@ var migrations = []string{
 		error      TEXT    NOT NULL
 	);
 	CREATE INDEX job_attempts_job ON job_attempts (job_id, id);`,
+
+	// The vocabulary shared by every provider (event.Category and
+	// event.BounceClass); rows stored before it have ''.
+	`ALTER TABLE events ADD COLUMN category TEXT NOT NULL DEFAULT '';
+	ALTER TABLE events ADD COLUMN bounce_class TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrate brings the schema up to the newest version in one transaction, so
