@@ -91,7 +91,7 @@ func ParseSecret(s string) ([]byte, error) {
 	if !ok {
 		return nil, errors.New(`want "whsec_" followed by base64`)
 	}
-	key, err := base64.StdEncoding.DecodeString(b64)
+	key, err := base64.StdEncoding.Strict().DecodeString(b64)
 	if err != nil || len(key) < 16 {
 		return nil, errors.New(`want "whsec_" followed by the base64 of at least 16 bytes`)
 	}
@@ -131,7 +131,7 @@ func Verify(key []byte, h http.Header, body []byte, now time.Time, tol time.Dura
 		if !ok {
 			continue
 		}
-		got, err := base64.StdEncoding.DecodeString(b64)
+		got, err := base64.StdEncoding.Strict().DecodeString(b64)
 		if err == nil && listener.Equal(got, want) {
 			return nil
 		}
