@@ -58,7 +58,7 @@ func (Generic) New(src config.Source, env listener.Env) (listener.Adapter, error
 			errs = append(errs, &config.Error{Field: "verify." + f.key, Err: errors.New("not used by the generic provider (want hmac, header, tolerance)")})
 		}
 	}
-	a := &Adapter{now: env.Clock(), tol: v.Tolerance}
+	a := &Adapter{now: env.Clock(), tol: v.Tolerance, name: src.Name}
 	if a.tol == 0 {
 		a.tol = listener.DefaultTolerance
 	}
@@ -82,6 +82,7 @@ func (Generic) New(src config.Source, env listener.Env) (listener.Adapter, error
 
 // Adapter verifies and decodes one generic source.
 type Adapter struct {
+	name    string // the source's, which scopes mapped ids
 	now     func() time.Time
 	tol     time.Duration
 	header  *listener.HeaderSecret // nil: none
@@ -237,17 +238,19 @@ func (s *signer) verify(h http.Header, body []byte, now time.Time, tol time.Dura
 
 // Decode implements listener.Adapter. A body that is a JSON object is one
 // event; an array gives one event per element, each an object. The map's
-// expressions set the fields; without map.id the id is a hash of the item's
-// bytes and its time, so a retried delivery has the same ids; without
+// expressions set the fields; an id from map.id is prefixed with
+// "generic:SOURCE:", so that two senders' ids never collide; without map.id
+// the id is a hash of the item's bytes and its time, so a retried delivery
+// has the same ids; without
 // map.category the category is read from the type's last word ("opened",
 // "email.bounced"); without map.time the listener uses the time it received
 // the request. Data is the item's bytes.
 func (a *Adapter) Decode(h http.Header, body []byte) ([]event.Event, error) {
-	return Decode(a.mapping, h, body)
+	return Decode(a.name, a.mapping, h, body)
 }
 
-// Decode is Adapter.Decode with the mapping m.
-func Decode(m *mapping.Mapping, h http.Header, body []byte) ([]event.Event, error) {
+// Decode is Adapter.Decode for source with the mapping m.
+func Decode(source string, m *mapping.Mapping, h http.Header, body []byte) ([]event.Event, error) {
 	body = bytes.TrimSpace(body)
 	var raws []json.RawMessage
 	switch {
@@ -284,6 +287,8 @@ func Decode(m *mapping.Mapping, h http.Header, body []byte) ([]event.Event, erro
 		}
 		if e.ID == "" {
 			e.ID = event.Hash(Provider, e.Time, string(raw))
+		} else {
+			e.ID = Provider + ":" + source + ":" + e.ID
 		}
 		events = append(events, e)
 	}

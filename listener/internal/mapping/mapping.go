@@ -56,11 +56,17 @@ func Compile(m config.Map) (*Mapping, error) {
 		{"campaign", m.Campaign, func(e *event.Event, v any) (err error) { e.Campaign, err = str(v); return }},
 		{"category", m.Category, func(e *event.Event, v any) error {
 			s, err := str(v)
+			if err == nil && !event.Category(s).Valid() {
+				err = fmt.Errorf("%q is not a category (want one of %v)", s, event.Categories)
+			}
 			e.Category = event.Category(s)
 			return err
 		}},
 		{"bounce_class", m.BounceClass, func(e *event.Event, v any) error {
 			s, err := str(v)
+			if err == nil && !event.BounceClass(s).Valid() {
+				err = fmt.Errorf("%q is not a bounce class (want hard or soft)", s)
+			}
 			e.BounceClass = event.BounceClass(s)
 			return err
 		}},
