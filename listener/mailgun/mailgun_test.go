@@ -195,4 +195,6 @@ func FuzzVerify(f *testing.F) {
 // memNonces never sees a reuse: the fuzz target checks Verify's parsing.
 type memNonces struct{}
 
-func (memNonces) Use(context.Context, string, string, string, time.Time) (bool, error) { return false, nil }
+func (memNonces) Use(context.Context, string, string, string, time.Time) (bool, error) {
+	return false, nil
+}

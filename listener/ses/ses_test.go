@@ -184,7 +184,7 @@ func TestConformance(t *testing.T) {
 		}
 	}
 	providertest.Run(t, providertest.Case{
-		Source: config.Source{Provider: ses.Provider, Verify: config.Verify{TopicARNs: []string{topic}}},
+		Source:   config.Source{Provider: ses.Provider, Verify: config.Verify{TopicARNs: []string{topic}}},
 		Valid:    body,
 		Events:   2,
 		BadBatch: bad,
