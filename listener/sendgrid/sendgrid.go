@@ -92,7 +92,7 @@ func ParsePublicKey(s string) (*ecdsa.PublicKey, error) {
 	}
 	k, err := x509.ParsePKIXPublicKey(der)
 	if err != nil {
-		return nil, fmt.Errorf("not a DER public key: %w", err)
+		return nil, errors.New("not a DER public key")
 	}
 	ec, ok := k.(*ecdsa.PublicKey)
 	if !ok || ec.Curve != elliptic.P256() {
