@@ -36,6 +36,10 @@ type EventQuery struct {
 	Domain string
 	// Source is the exact configured source name.
 	Source string
+	// Category is the shared category, e.g. "bounce" (event.Category).
+	Category string
+	// BounceClass is "hard" or "soft".
+	BounceClass string
 	// Since selects events at or after it (event time).
 	Since time.Time
 	// Until selects events before it (event time).
@@ -80,6 +84,12 @@ func (s *Store) Events(ctx context.Context, q EventQuery) (EventPage, error) {
 	}
 	if q.Source != "" {
 		w.add("source = ?", q.Source)
+	}
+	if q.Category != "" {
+		w.add("category = ?", q.Category)
+	}
+	if q.BounceClass != "" {
+		w.add("bounce_class = ?", q.BounceClass)
 	}
 	if !q.Since.IsZero() && !q.Until.IsZero() && q.Since.After(q.Until) {
 		return EventPage{}, fmt.Errorf("list events: %w", invalid("since", "%s is after until %s",
