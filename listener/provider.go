@@ -136,7 +136,7 @@ func (u Unsigned) New(src config.Source, _ Env) (Adapter, error) {
 		errs = append(errs, &config.Error{Field: "verify", Err: fmt.Errorf("%s signs nothing: authenticate it with auth (basic or token)", u.Name)})
 	}
 	if src.Map != (config.Map{}) {
-		errs = append(errs, &config.Error{Field: "map", Err: fmt.Errorf("only the generic provider takes a map")})
+		errs = append(errs, &config.Error{Field: "map", Err: errors.New("only the generic and standardwebhooks providers take a map")})
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
