@@ -216,12 +216,16 @@ func TestNewErrors(t *testing.T) {
 }
 
 func TestCategoryFromType(t *testing.T) {
-	a := adapter(t, config.Source{Map: config.Map{Type: "kind"}})
-	events, err := a.Decode(nil, []byte(`[{"kind":"email.opened"},{"kind":"Delivered"},{"kind":"spamreport"},{"kind":"weird"}]`))
+	// "type" is also an expr built-in; in a map it reads the field.
+	a := adapter(t, config.Source{Map: config.Map{Type: "type", Time: "date"}})
+	events, err := a.Decode(nil, []byte(`[{"type":"email.opened","date":1700000000},{"type":"Delivered"},{"type":"spamreport"},{"type":"weird"}]`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []event.Category{event.Open, event.Delivered, event.Complaint, ""}
+	if !events[0].Time.Equal(time.Unix(1700000000, 0)) {
+		t.Errorf("time = %v", events[0].Time)
+	}
 	for i, e := range events {
 		if e.Category != want[i] {
 			t.Errorf("event %d (%s): category %q, want %q", i, e.Type, e.Category, want[i])

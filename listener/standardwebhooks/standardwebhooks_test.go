@@ -164,3 +164,34 @@ func readFile(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// TestMapOverrides reads a non-email payload's recipient and category
+// through the source's map.
+func TestMapOverrides(t *testing.T) {
+	a, err := standardwebhooks.StandardWebhooks{}.New(config.Source{Name: "billing",
+		Verify: config.Verify{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+		Map:    config.Map{Email: `data.customer.email`, Category: `type == "invoice.paid" ? "delivered" : nil`, MessageID: `data.id`}},
+		listener.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{}
+	h.Set("webhook-id", "msg_invoice1")
+	events, err := a.Decode(h, readFile(t, "testdata/invoice-paid.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := events[0]
+	if e.Email != "payer@example.com" || e.Domain != "example.com" || e.Category != event.Delivered || e.MessageID != "in_1" || e.ID != "standardwebhooks:msg_invoice1" {
+		t.Fatalf("event = %+v", e)
+	}
+	bad, err := standardwebhooks.StandardWebhooks{}.New(config.Source{
+		Verify: config.Verify{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+		Map:    config.Map{Category: `"not-a-category"`}}, listener.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bad.Decode(h, readFile(t, "testdata/invoice-paid.json")); err == nil {
+		t.Fatal("a map giving an unknown category decoded")
+	}
+}

@@ -21,6 +21,19 @@ import (
 	"github.com/hookd/hookd/event"
 )
 
+// shadowed are expr built-ins named like fields payloads commonly have
+// ("type", "date", "count", ...): they are turned off so that the name reads
+// the field. payload["name"] reads any field whatever its name.
+var shadowed = []string{"type", "date", "duration", "count", "first", "last", "get", "keys", "values", "now"}
+
+var options = func() []expr.Option {
+	opts := []expr.Option{expr.AllowUndefinedVariables(), expr.Timezone("UTC")}
+	for _, b := range shadowed {
+		opts = append(opts, expr.DisableBuiltin(b))
+	}
+	return opts
+}()
+
 // Mapping is a compiled config.Map. Fields without an expression keep
 // what the adapter set. It is safe for concurrent use.
 type Mapping struct {
@@ -74,7 +87,7 @@ func Compile(m config.Map) (*Mapping, error) {
 		if strings.TrimSpace(f.src) == "" {
 			continue
 		}
-		prog, err := expr.Compile(f.src, expr.AllowUndefinedVariables(), expr.DisableBuiltin("now"), expr.Timezone("UTC"))
+		prog, err := expr.Compile(f.src, options...)
 		if err != nil {
 			errs = append(errs, &config.Error{Field: "map." + f.key, Err: fmt.Errorf("compile: %s", firstLine(err.Error()))})
 			continue
