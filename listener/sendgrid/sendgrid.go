@@ -61,7 +61,7 @@ func (SendGrid) New(src config.Source, env listener.Env) (listener.Adapter, erro
 			errs = append(errs, &config.Error{Field: "verify." + f.key, Err: errors.New("not used by sendgrid (want public_key, tolerance)")})
 		}
 	}
-	if !isZero(src.Map) {
+	if src.Map != (config.Map{}) {
 		errs = append(errs, &config.Error{Field: "map", Err: errors.New("only the generic and standardwebhooks providers take a map")})
 	}
 	key, err := ParsePublicKey(v.PublicKey)
@@ -77,8 +77,6 @@ func (SendGrid) New(src config.Source, env listener.Env) (listener.Adapter, erro
 	}
 	return a, nil
 }
-
-func isZero(m config.Map) bool { return m == config.Map{} }
 
 // ParsePublicKey reads SendGrid's verification key: base64 of the DER
 // (PKIX) encoding of an ECDSA P-256 public key.
