@@ -21,7 +21,7 @@ type Verify struct {
 	// Secret is a Standard Webhooks secret, "whsec_" and base64.
 	Secret string `yaml:"secret"`
 	// Tolerance is how far a signed timestamp may be from hookd's clock
-	// (default 5m; SES 1h).
+	// (default 5m; SES 1h; Mailgun 12h).
 	Tolerance time.Duration `yaml:"tolerance"`
 	// TopicARNs are the SNS topics an ses source accepts.
 	TopicARNs []string `yaml:"topic_arns"`

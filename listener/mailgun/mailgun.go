@@ -6,8 +6,12 @@
 //
 // Mailgun's signature covers the timestamp and the token, not the event, so
 // a captured signature could be replayed with another event-data. Two checks
-// close that: the timestamp must be within the tolerance (default 5
-// minutes), and a token is single-use. Each token is remembered, through
+// close that: the timestamp must be within the tolerance, and a token is
+// single-use. The tolerance defaults to 12 hours (DefaultTolerance), not
+// minutes: Mailgun retries a delivery for up to 8 hours and does not promise
+// to sign each retry anew, and refusing a genuine retry would lose its
+// event. Replays inside the window are refused by the token check, so the
+// window only bounds how long tokens are remembered. Each token is remembered, through
 // listener.Nonces (an SQLite file in the data directory under hookd serve,
 // so restarts and crashes do not forget it), with the SHA-256 of the body
 // that first used it, until its timestamp leaves the tolerance. The same
@@ -37,6 +41,10 @@ import (
 // Provider is the registered name and the Provider of every event.
 const Provider = "mailgun"
 
+// DefaultTolerance is how old a signature's timestamp may be by default:
+// longer than Mailgun's 8 hours of retries.
+const DefaultTolerance = 12 * time.Hour
+
 // Mailgun is the Provider.
 type Mailgun struct{}
 
@@ -48,7 +56,7 @@ var (
 func init() { listener.Register(Provider, Mailgun{}) }
 
 // New implements listener.Provider: verify.signing_key is required;
-// verify.tolerance bounds the timestamp's age (default 5 minutes).
+// verify.tolerance bounds the timestamp's age (default 12 hours).
 func (Mailgun) New(src config.Source, env listener.Env) (listener.Adapter, error) {
 	v := src.Verify
 	var errs []error
@@ -74,7 +82,7 @@ func (Mailgun) New(src config.Source, env listener.Env) (listener.Adapter, error
 	}
 	a := &Adapter{key: []byte(v.SigningKey), now: env.Clock(), tol: v.Tolerance, nonces: env.Nonces, scope: Provider + "/" + src.Name}
 	if a.tol == 0 {
-		a.tol = listener.DefaultTolerance
+		a.tol = DefaultTolerance
 	}
 	return a, nil
 }

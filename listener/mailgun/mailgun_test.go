@@ -84,6 +84,7 @@ func TestConformance(t *testing.T) {
 			return http.Header{"Content-Type": {"application/json"}}, resign(t, key, body, at)
 		},
 		Timestamped: true,
+		StaleBy:     13 * time.Hour,
 		Tamper: func(body []byte) []byte {
 			return edit(body, func(_ map[string]json.RawMessage, sig map[string]any) {
 				sig["token"] = "0" + sig["token"].(string)[1:]

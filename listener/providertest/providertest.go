@@ -56,6 +56,9 @@ type Case struct {
 	// Timestamped is whether the provider signs a timestamp that must
 	// be recent.
 	Timestamped bool
+	// StaleBy is how far from now a stale (and a future) timestamp is;
+	// default 2 hours. It must exceed the source's tolerance.
+	StaleBy time.Duration
 	// Tamper changes a signed body in a way its signature covers. nil
 	// for a provider that signs nothing (Mailjet, Postmark): those
 	// authenticate the sender with credentials, not the body, and the
@@ -111,11 +114,15 @@ func Run(t *testing.T, c Case) {
 		}
 	}
 	if c.Timestamped {
+		by := c.StaleBy
+		if by == 0 {
+			by = 2 * time.Hour
+		}
 		refused["stale timestamp"] = func(t *testing.T) (http.Header, []byte) {
-			return c.Sign(t, c.Valid, now().Add(-2*time.Hour), false)
+			return c.Sign(t, c.Valid, now().Add(-by), false)
 		}
 		refused["future timestamp"] = func(t *testing.T) (http.Header, []byte) {
-			return c.Sign(t, c.Valid, now().Add(2*time.Hour), false)
+			return c.Sign(t, c.Valid, now().Add(by), false)
 		}
 	}
 	for name, strip := range c.Strip {
