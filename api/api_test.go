@@ -27,6 +27,10 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 var base = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
+// categories are what the Mailjet adapter sets for its types.
+var categories = map[string]event.Category{"sent": event.Delivered, "open": event.Open, "click": event.Click,
+	"bounce": event.Bounce, "blocked": event.Blocked, "spam": event.Complaint}
+
 // seed fills st with a small, varied history: 12 events a minute apart
 // (two of them at the same instant) and three quarantined bodies.
 func seed(t *testing.T, st *store.Store) {
@@ -57,10 +61,13 @@ func seed(t *testing.T, st *store.Store) {
 			ID: r.id, Source: r.source, Provider: r.source, Type: r.typ,
 			Time: at, Received: at.Add(1500 * time.Millisecond),
 			Email: email, Domain: domain, MessageID: mid, Campaign: r.campaign,
+			Category: categories[r.typ],
 			Data: json.RawMessage(fmt.Sprintf(`{"event": %q, "time": %d, "MessageID": %s, "email": %q}`,
 				r.typ, at.Unix(), mid, r.email)),
 		}
 	}
+	events[4].BounceClass = event.Hard
+	events[10].BounceClass = event.Soft
 	if err := st.Insert(context.Background(), events...); err != nil {
 		t.Fatal(err)
 	}
@@ -133,6 +140,7 @@ func TestAPI(t *testing.T) {
 		{"events_type", "/api/events?type=sent", 200},
 		{"events_email_any_case", "/api/events?email=ANN%40A.COM", 200},
 		{"events_domain_source", "/api/events?domain=B.org&source=other", 200},
+		{"events_hard_bounces", "/api/events?category=bounce&bounce_class=hard", 200},
 		{"events_since_until_fractional", "/api/events?since=2025-03-01T12:01:30.5Z&until=2025-03-01T13:02:00.000000001Z", 200},
 		{"events_since_offset", "/api/events?since=2025-03-01T14:01:00%2B01:00", 200},
 		{"events_none", "/api/events?type=unsub", 200},

@@ -29,11 +29,12 @@ type eventsResponse struct {
 // form of event.Event (times in RFC 3339 UTC, data the provider's object),
 // and next empty on the last page.
 func (h *handler) events(c echo.Context) error {
-	p, err := params(c, "type", "email", "domain", "source", "since", "until", "limit", "cursor")
+	p, err := params(c, "type", "email", "domain", "source", "category", "bounce_class", "since", "until", "limit", "cursor")
 	if err != nil {
 		return err
 	}
-	q := store.EventQuery{Type: p["type"], Email: p["email"], Domain: p["domain"], Source: p["source"], Cursor: p["cursor"]}
+	q := store.EventQuery{Type: p["type"], Email: p["email"], Domain: p["domain"], Source: p["source"], Cursor: p["cursor"],
+		Category: p["category"], BounceClass: p["bounce_class"]}
 	if q.Since, err = parseTime("since", p["since"]); err != nil {
 		return err
 	}

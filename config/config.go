@@ -79,6 +79,12 @@ type Limits struct {
 	BatchWait time.Duration `yaml:"batch_wait"`
 	// BatchSize is the most events one group commit holds. Default 1000.
 	BatchSize int `yaml:"batch_size"`
+	// WriteTimeout bounds how long writing a response may take, counted
+	// from the end of the request headers. Default read_timeout + 1m.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// MaxConcurrent is the most hook requests served at once; more get
+	// 503 at once. Default 1024.
+	MaxConcurrent int `yaml:"max_concurrent"`
 }
 
 // Source is one webhook sender.
@@ -95,6 +101,16 @@ type Source struct {
 	// Auth is how a request proves it comes from the source. Empty means
 	// none, which is logged as a warning at start.
 	Auth Auth `yaml:"auth"`
+	// Verify is how the provider's signature is checked over the raw body;
+	// which keys apply depends on the provider (see Verify).
+	Verify Verify `yaml:"verify"`
+	// Map maps a generic provider's payload to the event's fields.
+	Map Map `yaml:"map"`
+	// MaxBody, when set, overrides limits.max_body for this source.
+	MaxBody ByteSize `yaml:"max_body"`
+	// RateLimit, when set, bounds the requests per second this source
+	// accepts; more get 429 with Retry-After.
+	RateLimit RateLimit `yaml:"rate_limit"`
 }
 
 // Auth holds at most one authentication method; with neither, the source

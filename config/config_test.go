@@ -21,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/er
 
 // known is what a binary with the mailjet provider and three log backends
 // would pass.
-var known = config.Known{Providers: []string{"mailjet"}, Backends: []string{"nats", "postgres", "sqlite"}}
+var known = config.Known{Providers: []string{"generic", "mailjet", "ses"}, Backends: []string{"nats", "postgres", "sqlite"}}
 
 // secret is the value of HOOKD_TEST_SECRET: YAML's special characters, so
 // that a naive textual expansion would change the document.
@@ -53,6 +53,8 @@ func defaults(file string) *config.Config {
 			ReadTimeout:       30 * time.Second,
 			BatchWait:         time.Millisecond,
 			BatchSize:         1000,
+			WriteTimeout:      90 * time.Second,
+			MaxConcurrent:     1024,
 		},
 		Sources: []config.Source{{Name: "mailjet", Provider: "mailjet", Path: "/hooks/mailjet"}},
 		Mailjet: config.Mailjet{APIURL: "https://api.mailjet.com", CheckInterval: 15 * time.Minute},
@@ -93,10 +95,26 @@ func TestLoad(t *testing.T) {
 						ReadTimeout:       time.Minute,
 						BatchWait:         2 * time.Millisecond,
 						BatchSize:         100,
+						WriteTimeout:      150 * time.Second,
+						MaxConcurrent:     64,
 					},
 					Sources: []config.Source{{
 						Name: "mailjet", Provider: "mailjet", Path: "/in/mj",
 						Auth: config.Auth{Token: &config.TokenAuth{Value: "0123456789abcdef", Param: "token"}},
+					}, {
+						Name: "app", Provider: "generic", Path: "/hooks/app", MaxBody: 64 << 10,
+						RateLimit: config.RateLimit{Rate: 2.5, Burst: 10},
+						Verify: config.Verify{
+							Tolerance: 2 * time.Minute,
+							Header:    &config.HeaderSecret{Name: "X-Token", Value: "header-token-from-a-file"},
+							HMAC: &config.HMAC{Header: "Stripe-Signature", Algorithm: "sha256", Encoding: "hex",
+								Secret: "hmac secret: from a file", Payload: "timestamp.body", Format: "stripe"},
+						},
+						Map: config.Map{Type: "event", Time: "ts", ID: "id", Email: "to", MessageID: "msg", Campaign: "c",
+							Category: `"open"`, BounceClass: "nil"},
+					}, {
+						Name: "ses", Provider: "ses", Path: "/hooks/ses",
+						Verify: config.Verify{TopicARNs: []string{"arn:aws:sns:eu-west-1:123456789012:ses-events"}, ConfirmSubscription: true},
 					}},
 					SMTP: config.SMTP{Host: "smtp.example.com", Port: 2525, TLS: "tls", Username: "shop",
 						Password: "smtp-password", From: "Shop <shop@example.com>"},
@@ -115,6 +133,7 @@ func TestLoad(t *testing.T) {
 				c.Admin.Token = secret
 				c.Limits.MaxBody = 2 << 20
 				c.Limits.ReadTimeout = 45 * time.Second
+				c.Limits.WriteTimeout = 45*time.Second + time.Minute
 				c.Limits.BatchSize = 250
 				c.Sources = []config.Source{
 					{Name: "plain", Provider: "mailjet", Path: "/hooks/plain",

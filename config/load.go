@@ -70,6 +70,11 @@ type Known struct {
 	Providers []string
 	// Backends are the registered event log backends (eventlog.Backends()).
 	Backends []string
+	// Source, when set, checks the provider-specific keys of a source
+	// (verify, map) as the provider's adapter would read them. Its errors
+	// are *Error values whose Field is relative to the source, e.g.
+	// "verify.public_key"; Validate places them under the source.
+	Source func(s Source) error
 }
 
 // Load reads the YAML configuration file at path, or the built-in default
@@ -133,6 +138,9 @@ func (f *Flags) Load(known ...Known) (*Config, error) {
 		return nil, err
 	}
 	cfg.File = f.File
+	if err := resolveSecrets(cfg, name, idx); err != nil {
+		return nil, err
+	}
 	if f.File != "" && cfg.Data != "" && !filepath.IsAbs(cfg.Data) {
 		cfg.Data = filepath.Join(filepath.Dir(f.File), cfg.Data)
 	}

@@ -24,6 +24,7 @@ const (
 	defaultBatchWait         = time.Millisecond
 	defaultBatchSize         = 1000
 	defaultTokenParam        = "token"
+	defaultMaxConcurrent     = 1024
 )
 
 // minSecret is the shortest token accepted, so that a token in a URL cannot
@@ -44,6 +45,8 @@ func (c *Config) SetDefaults() {
 	setDefault(&c.Limits.BatchWait, defaultBatchWait)
 	setDefault(&c.Limits.BatchSize, defaultBatchSize)
 	c.setMailDefaults()
+	setDefault(&c.Limits.WriteTimeout, c.Limits.ReadTimeout+time.Minute)
+	setDefault(&c.Limits.MaxConcurrent, defaultMaxConcurrent)
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		if s.Name != "" {
@@ -71,6 +74,9 @@ func (c *Config) Validate(known ...Known) error {
 	for _, kn := range known {
 		k.Providers = append(k.Providers, kn.Providers...)
 		k.Backends = append(k.Backends, kn.Backends...)
+		if kn.Source != nil {
+			k.Source = kn.Source
+		}
 	}
 	var v validator
 	v.address("listen", c.Listen)
@@ -119,6 +125,8 @@ func (c *Config) Validate(known ...Known) error {
 		{"limits.read_timeout", lim.ReadTimeout <= 0},
 		{"limits.batch_wait", lim.BatchWait <= 0},
 		{"limits.batch_size", lim.BatchSize <= 0},
+		{"limits.write_timeout", lim.WriteTimeout <= 0},
+		{"limits.max_concurrent", lim.MaxConcurrent <= 0},
 	} {
 		if f.bad {
 			v.add(f.field, "must be positive")
@@ -178,6 +186,7 @@ func (c *Config) Validate(known ...Known) error {
 				v.add(at+"auth.token.param", "invalid query parameter name %q: use letters, digits, '.', '_', '~' and '-'", a.Token.Param)
 			}
 		}
+		v.source(at, s, k)
 	}
 
 	v.validateMail(c)

@@ -42,6 +42,12 @@ type Event struct {
 	MessageID string `json:"message_id"`
 	// Campaign is the provider's campaign id or name, if any.
 	Campaign string `json:"campaign"`
+	// Category is Type in the vocabulary shared by every provider (see
+	// Category); "" when the provider's type has no counterpart.
+	Category Category `json:"category"`
+	// BounceClass is hard or soft for a bounce whose class the provider
+	// tells, "" otherwise.
+	BounceClass BounceClass `json:"bounce_class"`
 	// Data is the provider's object, untouched.
 	Data json.RawMessage `json:"data"`
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
@@ -41,6 +43,20 @@ type Config struct {
 	// requests (default 0: commit what has queued while the previous
 	// commit ran, which is what a loaded server wants).
 	BatchWait time.Duration
+	// MaxConcurrent is the most hook requests served at once (default
+	// 1024); a request beyond it is answered 503 at once. /healthz is not
+	// counted.
+	MaxConcurrent int
+	// Nonces remembers providers' single-use tokens; nil keeps them in
+	// memory only, which forgets them on restart (serve passes a file in
+	// the data directory, see OpenNonces).
+	Nonces Nonces
+	// Client makes the adapters' outgoing requests; nil means a client
+	// with a 10 s timeout.
+	Client *http.Client
+	// Now is the clock adapters check timestamps against; nil is
+	// time.Now.
+	Now func() time.Time
 }
 
 // Listener serves the hook routes. Create it with New, start its group
@@ -53,6 +69,8 @@ type Listener struct {
 	maxBody int64
 	metrics *metrics
 	bufs    sync.Pool
+	env     Env
+	slots   chan struct{} // one per request in progress
 }
 
 // New builds a Listener over log. logger nil discards; reg nil registers the
@@ -67,6 +85,15 @@ func New(cfg Config, log eventlog.Log, logger *slog.Logger, reg prometheus.Regis
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 1000
 	}
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = 1024
+	}
+	if cfg.Nonces == nil {
+		cfg.Nonces = newMemNonces()
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Timeout: 10 * time.Second}
+	}
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
@@ -77,6 +104,8 @@ func New(cfg Config, log eventlog.Log, logger *slog.Logger, reg prometheus.Regis
 		maxBody: cfg.MaxBody,
 		metrics: m,
 		bufs:    sync.Pool{New: func() any { return new(bytes.Buffer) }},
+		env:     Env{Logger: logger, Nonces: cfg.Nonces, Client: cfg.Client, Now: cfg.Now},
+		slots:   make(chan struct{}, cfg.MaxConcurrent),
 	}
 	l.commit = newCommitter(log, cfg.BatchSize, cfg.BatchWait, m.batch.Observe)
 	l.echo = NewEcho(logger)
@@ -100,7 +129,13 @@ func (l *Listener) Run(ctx context.Context) error {
 }
 
 func (l *Listener) route(src config.Source) error {
-	dec, err := Lookup(src.Provider)
+	p, err := Lookup(src.Provider)
+	if err != nil {
+		return fmt.Errorf("source %q: %w", src.Name, err)
+	}
+	env := l.env
+	env.Logger = l.logger.With("source", src.Name)
+	ad, err := p.New(src, env)
 	if err != nil {
 		return fmt.Errorf("source %q: %w", src.Name, err)
 	}
@@ -108,11 +143,21 @@ func (l *Listener) route(src config.Source) error {
 	if err != nil {
 		return err
 	}
-	if auth == nil {
+	if auth == nil && !signs(src) {
 		l.logger.Warn("source accepts unauthenticated requests: anyone who knows the URL can post events",
 			"source", src.Name, "path", pathOf(src))
 	}
-	h := &hook{l: l, src: src, dec: dec, auth: auth}
+	h := &hook{l: l, src: src, ad: ad, auth: auth, maxBody: l.maxBody}
+	if src.MaxBody > 0 {
+		h.maxBody = int64(src.MaxBody)
+	}
+	if r := src.RateLimit.Rate; r > 0 {
+		burst := src.RateLimit.Burst
+		if burst <= 0 {
+			burst = max(1, int(math.Ceil(r)))
+		}
+		h.limiter = rate.NewLimiter(rate.Limit(r), burst)
+	}
 	path := pathOf(src)
 	l.echo.POST(path, h.serve)
 	if src.Auth.Token != nil {
@@ -128,12 +173,20 @@ func pathOf(src config.Source) string {
 	return "/hooks/" + src.Name
 }
 
+// signs reports whether src verifies a signature or a header secret.
+func signs(src config.Source) bool {
+	v := src.Verify
+	return v.PublicKey != "" || v.SigningKey != "" || v.Secret != "" || len(v.TopicARNs) > 0 || v.Header != nil || v.HMAC != nil
+}
+
 // hook serves one source.
 type hook struct {
-	l    *Listener
-	src  config.Source
-	dec  Decoder
-	auth authenticator // nil: none
+	l       *Listener
+	src     config.Source
+	ad      Adapter
+	auth    authenticator // nil: none
+	maxBody int64
+	limiter *rate.Limiter // nil: unlimited
 }
 
 // accepted is the body of a 200 answer.
@@ -145,15 +198,32 @@ type accepted struct {
 func (h *hook) serve(c echo.Context) error {
 	start := time.Now()
 	l, req := h.l, c.Request()
+	select {
+	case l.slots <- struct{}{}:
+		defer func() { <-l.slots }()
+	default:
+		l.metrics.rejected.WithLabelValues(h.src.Name, "busy").Inc()
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "too many requests in progress, retry later")
+	}
+	if h.limiter != nil {
+		if res := h.limiter.ReserveN(start, 1); !res.OK() || res.DelayFrom(start) > 0 {
+			wait := res.DelayFrom(start)
+			res.CancelAt(start)
+			l.metrics.rejected.WithLabelValues(h.src.Name, "rate").Inc()
+			c.Response().Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+			return echo.NewHTTPError(http.StatusTooManyRequests, "rate limit exceeded, retry later")
+		}
+	}
 	if h.auth != nil {
 		if err := h.auth.check(c); err != nil {
 			l.metrics.rejected.WithLabelValues(h.src.Name, "auth").Inc()
 			return err
 		}
 	}
-	if req.ContentLength > l.maxBody {
+	maxBody := h.maxBody
+	if req.ContentLength > maxBody {
 		l.metrics.rejected.WithLabelValues(h.src.Name, "too_large").Inc()
-		return tooLarge(l.maxBody)
+		return tooLarge(maxBody)
 	}
 	buf := l.bufs.Get().(*bytes.Buffer)
 	defer func() {
@@ -163,17 +233,32 @@ func (h *hook) serve(c echo.Context) error {
 		}
 	}()
 	buf.Reset()
-	if _, err := buf.ReadFrom(io.LimitReader(req.Body, l.maxBody+1)); err != nil {
+	if _, err := buf.ReadFrom(io.LimitReader(req.Body, maxBody+1)); err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, "read body: "+err.Error()).SetInternal(err)
 	}
-	if int64(buf.Len()) > l.maxBody {
+	if int64(buf.Len()) > maxBody {
 		l.metrics.rejected.WithLabelValues(h.src.Name, "too_large").Inc()
-		return tooLarge(l.maxBody)
+		return tooLarge(maxBody)
 	}
 	body := buf.Bytes()
-	events, err := h.dec.Decode(body)
+	if err := h.ad.Verify(req.Context(), req, body); err != nil {
+		return h.refuse(err)
+	}
+	if ctl, ok := h.ad.(Controller); ok {
+		handled, err := ctl.Control(req.Context(), req.Header, body)
+		if err != nil {
+			return h.refuse(err)
+		}
+		if handled {
+			return c.JSON(http.StatusOK, accepted{})
+		}
+	}
+	events, err := h.ad.Decode(req.Header, body)
 	if err == nil && len(body) == 0 {
 		err = errors.New("empty body")
+	}
+	if err == nil {
+		err = checkEvents(events)
 	}
 	if err != nil {
 		l.metrics.rejected.WithLabelValues(h.src.Name, "malformed").Inc()
@@ -184,6 +269,9 @@ func (h *hook) serve(c echo.Context) error {
 		e := &events[i]
 		e.Source = h.src.Name
 		e.Received = start.UTC()
+		if e.Time.IsZero() {
+			e.Time = e.Received
+		}
 		payload, err := e.Marshal()
 		if err != nil {
 			return err
@@ -203,6 +291,42 @@ func (h *hook) serve(c echo.Context) error {
 	}
 	dups := l.metrics.observe(h.src.Name, events, dup, time.Since(start))
 	return c.JSON(http.StatusOK, accepted{Accepted: len(events) - dups, Duplicates: dups})
+}
+
+// refuse answers a request that failed verification: 401, or the status
+// the error carries. The reason is logged at debug level only: a flood of
+// forged requests must not flood the log.
+func (h *hook) refuse(err error) error {
+	code := http.StatusUnauthorized
+	var sc StatusCoder
+	if errors.As(err, &sc) {
+		code = sc.StatusCode()
+	}
+	reason := "auth"
+	if code == http.StatusServiceUnavailable {
+		reason = "unavailable"
+		h.l.logger.Error("cannot verify request", "source", h.src.Name, "err", errors.Unwrap(err))
+	} else {
+		h.l.logger.Debug("request refused", "source", h.src.Name, "err", err)
+	}
+	h.l.metrics.rejected.WithLabelValues(h.src.Name, reason).Inc()
+	return echo.NewHTTPError(code, err.Error()).SetInternal(err)
+}
+
+// checkEvents checks what every adapter must guarantee of its events, so
+// that a wrong mapping is a malformed body rather than a bad row.
+func checkEvents(events []event.Event) error {
+	for i, e := range events {
+		switch {
+		case e.ID == "":
+			return fmt.Errorf("event %d: empty id", i)
+		case !e.Category.Valid():
+			return fmt.Errorf("event %d: category %q: want one of %v", i, e.Category, event.Categories)
+		case !e.BounceClass.Valid():
+			return fmt.Errorf("event %d: bounce_class %q: want hard or soft", i, e.BounceClass)
+		}
+	}
+	return nil
 }
 
 // quarantine keeps a body that could not be decoded in the log's quarantine

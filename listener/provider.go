@@ -1,21 +1,112 @@
 package listener
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"reflect"
 	"sort"
 	"sync"
+	"time"
 
+	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
 )
+
+// Provider makes the adapter of one configured source. Provider packages
+// (listener/mailjet, listener/sendgrid, ...) register one under their name
+// from init, with an interface guard; import them for that side effect.
+type Provider interface {
+	// New reads src's provider-specific settings (src.Verify, src.Map)
+	// and returns its adapter. It has no side effect, so hookd check can
+	// call it with a zero Env to validate a configuration. A setting that
+	// is wrong is a *config.Error whose Field is relative to the source
+	// ("verify.public_key"); several are joined with errors.Join. Errors
+	// never quote a secret.
+	New(src config.Source, env Env) (Adapter, error)
+}
+
+// Adapter verifies and decodes the deliveries of one source. It is safe for
+// concurrent use.
+type Adapter interface {
+	// Verify checks that a request comes from the provider, over the raw
+	// body as received and the request's headers, before anything is
+	// decoded. An error refuses the request: 401 unless the error carries
+	// another status (StatusCoder; e.g. 503 when a certificate cannot be
+	// fetched, so the provider retries). Its message is shown to the
+	// client, so it says what is wrong (missing header, stale timestamp,
+	// no matching signature) but never the expected signature or a secret.
+	// ctx is the request's; Verify returns when it ends.
+	Verify(ctx context.Context, r *http.Request, body []byte) error
+	// Decode turns a verified body into events, as Decoder.Decode does;
+	// h are the request's headers. It must never panic, must not keep
+	// body, and must set Category (and BounceClass for bounces) wherever
+	// the provider's type has a counterpart. An error means the whole
+	// body is malformed: it is answered 400 and quarantined, and none of
+	// its events is stored.
+	Decode(h http.Header, body []byte) ([]event.Event, error)
+}
+
+// Controller is implemented by adapters whose provider also sends control
+// messages that carry no events, such as SNS subscription confirmations.
+// The listener calls Control after Verify succeeded and before Decode; when
+// it returns handled, the request is answered 200 with no events.
+type Controller interface {
+	Control(ctx context.Context, h http.Header, body []byte) (handled bool, err error)
+}
+
+// Env is what the listener gives adapters at run time. Every field may be
+// zero when New is only validating a configuration.
+type Env struct {
+	// Logger is the listener's logger; nil discards.
+	Logger *slog.Logger
+	// Nonces remembers replay tokens durably; nil only when validating.
+	Nonces Nonces
+	// Client is the HTTP client for outgoing requests (certificates,
+	// subscription confirmations); nil means a default with a timeout.
+	Client *http.Client
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Clock returns env.Now, or time.Now when it is nil.
+func (env Env) Clock() func() time.Time {
+	if env.Now != nil {
+		return env.Now
+	}
+	return time.Now
+}
+
+// Log returns env.Logger, or a logger that discards when it is nil.
+func (env Env) Log() *slog.Logger {
+	if env.Logger != nil {
+		return env.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Nonces remembers single-use tokens (Mailgun's token) for as long as a
+// request carrying them could be accepted.
+type Nonces interface {
+	// Use records that nonce of scope was used by a request whose body
+	// has digest binding, until expires. It reports reused when the nonce
+	// was recorded before with another binding: a replay of the token on
+	// a different body. The same nonce with the same binding is a retry
+	// of the same delivery and is not reused. Use is safe for concurrent
+	// use and durable when it returns nil.
+	Use(ctx context.Context, scope, nonce, binding string, expires time.Time) (reused bool, err error)
+}
 
 // Decoder turns the raw body of one delivery into events.
 //
 // Decode must not keep body after it returns, must never panic on any input,
 // and must fill every normalized field it can (ID, Provider, Type, Time,
-// Email, Domain, MessageID, Campaign, Data); the listener fills Source and
-// Received. An error means the body is malformed: the listener answers 400
-// and quarantines the body. Implementations are safe for concurrent use.
+// Email, Domain, MessageID, Campaign, Category, BounceClass, Data); the
+// listener fills Source and Received. An error means the body is malformed:
+// the listener answers 400 and quarantines the body. Implementations are
+// safe for concurrent use.
 type Decoder interface {
 	Decode(body []byte) ([]event.Event, error)
 }
@@ -26,23 +117,56 @@ type DecoderFunc func(body []byte) ([]event.Event, error)
 // Decode calls f.
 func (f DecoderFunc) Decode(body []byte) ([]event.Event, error) { return f(body) }
 
+// Unsigned is the Provider of a provider that signs nothing: its sources
+// authenticate with auth (basic or token) only, and any verify or map
+// setting is an error.
+type Unsigned struct {
+	// Name is the provider's name, for error messages.
+	Name string
+	// Decoder decodes its bodies.
+	Decoder Decoder
+}
+
+var _ Provider = Unsigned{}
+
+// New implements Provider.
+func (u Unsigned) New(src config.Source, _ Env) (Adapter, error) {
+	var errs []error
+	if !reflect.ValueOf(src.Verify).IsZero() {
+		errs = append(errs, &config.Error{Field: "verify", Err: fmt.Errorf("%s signs nothing: authenticate it with auth (basic or token)", u.Name)})
+	}
+	if src.Map != (config.Map{}) {
+		errs = append(errs, &config.Error{Field: "map", Err: errors.New("only the generic and standardwebhooks providers take a map")})
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return unsigned{u.Decoder}, nil
+}
+
+type unsigned struct{ d Decoder }
+
+func (unsigned) Verify(context.Context, *http.Request, []byte) error { return nil }
+
+func (u unsigned) Decode(_ http.Header, body []byte) ([]event.Event, error) { return u.d.Decode(body) }
+
 // ErrUnknownProvider is returned for a provider no package registered.
 var ErrUnknownProvider = errors.New("unknown provider")
 
 var (
 	mu        sync.RWMutex
-	providers = map[string]Decoder{}
+	providers = map[string]Provider{}
 )
 
-// Register makes a provider's decoder available under name. Provider
-// packages call it from init; it panics on a name registered twice.
-func Register(name string, d Decoder) {
+// Register makes a provider available under name. Provider packages call
+// it from init; it panics on a name registered twice.
+func Register(name string, p Provider) {
 	mu.Lock()
 	defer mu.Unlock()
 	if _, ok := providers[name]; ok {
 		panic("listener: provider registered twice: " + name)
 	}
-	providers[name] = d
+	providers[name] = p
 }
 
 // Providers lists the registered provider names, sorted.
@@ -57,13 +181,50 @@ func Providers() []string {
 	return names
 }
 
-// Lookup returns the decoder registered under name.
-func Lookup(name string) (Decoder, error) {
+// Lookup returns the provider registered under name.
+func Lookup(name string) (Provider, error) {
 	mu.RLock()
-	d, ok := providers[name]
+	p, ok := providers[name]
 	mu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("provider %q: %w (registered: %v)", name, ErrUnknownProvider, Providers())
 	}
-	return d, nil
+	return p, nil
 }
+
+// CheckSource validates src's provider-specific settings the way New will
+// read them, without side effects. It is config.Known.Source for hookd's
+// commands. An unknown provider is left to config's own check.
+func CheckSource(src config.Source) error {
+	p, err := Lookup(src.Provider)
+	if err != nil {
+		return nil
+	}
+	_, err = p.New(src, Env{})
+	return err
+}
+
+// Unauthorized returns the error of a request that failed verification:
+// 401 with msg, which must not contain a secret or an expected signature.
+func Unauthorized(msg string) error { return &verifyError{msg: msg} }
+
+type verifyError struct{ msg string }
+
+func (e *verifyError) Error() string   { return e.msg }
+func (e *verifyError) StatusCode() int { return http.StatusUnauthorized }
+
+// Unavailable returns the error of a request that cannot be verified now
+// (a certificate that cannot be fetched): 503, so the provider retries.
+// cause is logged, never shown.
+func Unavailable(msg string, cause error) error {
+	return &unavailableError{msg: msg, cause: cause}
+}
+
+type unavailableError struct {
+	msg   string
+	cause error
+}
+
+func (e *unavailableError) Error() string   { return e.msg }
+func (e *unavailableError) Unwrap() error   { return e.cause }
+func (e *unavailableError) StatusCode() int { return http.StatusServiceUnavailable }

@@ -604,7 +604,7 @@ type segment struct {
 
 // stringFields are the template data's fields whose values are strings.
 var stringFields = map[string]bool{"id": true, "source": true, "provider": true, "type": true,
-	"email": true, "domain": true, "message_id": true, "campaign": true}
+	"email": true, "domain": true, "message_id": true, "campaign": true, "category": true, "bounce_class": true}
 
 // simpleTemplate returns the text/template root as segments when it is only text and actions
 // such as {{ .email }} that print a string field of the event, the usual

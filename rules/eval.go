@@ -133,6 +133,8 @@ type prior struct {
 	Domain    string         `expr:"domain"`
 	MessageID string         `expr:"message_id"`
 	Campaign  string         `expr:"campaign"`
+	Category  string         `expr:"category"`
+	Bounce    string         `expr:"bounce_class"`
 	Data      map[string]any `expr:"data"`
 }
 
@@ -150,19 +152,21 @@ type (
 // allocation. Measured on 100 rules of two comparisons each, 9.0 µs on a
 // map against 13.9 µs on a struct.
 var schema = map[string]any{
-	"id":         "",
-	"source":     "",
-	"provider":   "",
-	"type":       "",
-	"time":       time.Time{},
-	"email":      "",
-	"domain":     "",
-	"message_id": "",
-	"campaign":   "",
-	"data":       map[string]any(nil),
-	"last":       lastFunc(nil),
-	"count":      countFunc(nil),
-	"since":      sinceFunc(nil),
+	"id":           "",
+	"source":       "",
+	"provider":     "",
+	"type":         "",
+	"time":         time.Time{},
+	"email":        "",
+	"domain":       "",
+	"message_id":   "",
+	"campaign":     "",
+	"category":     "",
+	"bounce_class": "",
+	"data":         map[string]any(nil),
+	"last":         lastFunc(nil),
+	"count":        countFunc(nil),
+	"since":        sinceFunc(nil),
 }
 
 // evaluation is the scratch space of one Eval; evaluations are pooled.
@@ -214,6 +218,8 @@ func (ev *evaluation) bind(ctx context.Context, e *event.Event, st State) {
 	env["domain"] = e.Domain
 	env["message_id"] = e.MessageID
 	env["campaign"] = e.Campaign
+	env["category"] = string(e.Category)
+	env["bounce_class"] = string(e.BounceClass)
 	env["data"] = map[string]any(nil)
 	env["last"] = lastFunc(func(typ, field string) (*prior, error) { return ev.last(ctx, typ, field) })
 	env["count"] = countFunc(func(typ, field, window string) (int, error) { return ev.count(ctx, typ, field, window) })
@@ -328,15 +334,17 @@ func (ev *evaluation) templateData() map[string]any {
 	if ev.tmplData == nil {
 		e := ev.e
 		ev.tmplData = map[string]any{
-			"id":         e.ID,
-			"source":     e.Source,
-			"provider":   e.Provider,
-			"type":       e.Type,
-			"time":       timestamp{e.Time},
-			"email":      e.Email,
-			"domain":     e.Domain,
-			"message_id": e.MessageID,
-			"campaign":   e.Campaign,
+			"id":           e.ID,
+			"source":       e.Source,
+			"provider":     e.Provider,
+			"type":         e.Type,
+			"time":         timestamp{e.Time},
+			"email":        e.Email,
+			"domain":       e.Domain,
+			"message_id":   e.MessageID,
+			"campaign":     e.Campaign,
+			"category":     string(e.Category),
+			"bounce_class": string(e.BounceClass),
 		}
 	}
 	ev.tmplData["data"] = ev.data
@@ -377,7 +385,8 @@ func (ev *evaluation) last(ctx context.Context, typ, field string) (*prior, erro
 			return nil, ev.fail(fmt.Errorf("last(%q, %q): event %s: %w", typ, field, e.ID, err))
 		}
 		p = &prior{ID: e.ID, Source: e.Source, Provider: e.Provider, Type: e.Type, Time: e.Time,
-			Email: e.Email, Domain: e.Domain, MessageID: e.MessageID, Campaign: e.Campaign, Data: data}
+			Email: e.Email, Domain: e.Domain, MessageID: e.MessageID, Campaign: e.Campaign,
+			Category: string(e.Category), Bounce: string(e.BounceClass), Data: data}
 	}
 	ev.lasts[k] = p
 	return p, nil

@@ -11,13 +11,15 @@ import (
 // fieldValues reads, for each event field a rule may be indexed on, its
 // value as the expression environment holds it (see bind).
 var fieldValues = map[string]func(*event.Event) string{
-	"id":         func(e *event.Event) string { return e.ID },
-	"source":     func(e *event.Event) string { return e.Source },
-	"provider":   func(e *event.Event) string { return e.Provider },
-	"email":      func(e *event.Event) string { return e.Email },
-	"domain":     func(e *event.Event) string { return e.Domain },
-	"message_id": func(e *event.Event) string { return e.MessageID },
-	"campaign":   func(e *event.Event) string { return e.Campaign },
+	"id":           func(e *event.Event) string { return e.ID },
+	"source":       func(e *event.Event) string { return e.Source },
+	"provider":     func(e *event.Event) string { return e.Provider },
+	"email":        func(e *event.Event) string { return e.Email },
+	"domain":       func(e *event.Event) string { return e.Domain },
+	"message_id":   func(e *event.Event) string { return e.MessageID },
+	"campaign":     func(e *event.Event) string { return e.Campaign },
+	"category":     func(e *event.Event) string { return string(e.Category) },
+	"bounce_class": func(e *event.Event) string { return string(e.BounceClass) },
 }
 
 // fieldGuard is a comparison of one event field with string constants that

@@ -52,7 +52,7 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []event.Eve
 		}
 		res, err := stmt.ExecContext(ctx, e.ID, e.Source, e.Provider, e.Type,
 			encodeTime(e.Time), encodeTime(e.Received), strings.ToLower(e.Email), strings.ToLower(e.Domain),
-			e.MessageID, e.Campaign, data)
+			e.MessageID, e.Campaign, data, string(e.Category), string(e.BounceClass))
 		if err == nil {
 			seqs[i], err = insertedSeq(res)
 		}
@@ -105,8 +105,8 @@ func (s *Store) insertQuarantined(ctx context.Context, tx *sql.Tx, items []event
 // The projector's inserts.
 var (
 	insertEventSQL = writeSQL(`INSERT INTO events
-		(id, source, provider, type, time_ns, received_ns, email, domain, message_id, campaign, data)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		(id, source, provider, type, time_ns, received_ns, email, domain, message_id, campaign, data, category, bounce_class)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`)
 	insertQuarantinedSQL = writeSQL(`INSERT INTO quarantine
 		(id, source, received_ns, error, content_type, body)

@@ -36,6 +36,10 @@ type EventQuery struct {
 	Domain string
 	// Source is the exact configured source name.
 	Source string
+	// Category is the shared category, e.g. "bounce" (event.Category).
+	Category string
+	// BounceClass is "hard" or "soft".
+	BounceClass string
 	// Since selects events at or after it (event time).
 	Since time.Time
 	// Until selects events before it (event time).
@@ -56,7 +60,7 @@ type EventPage struct {
 }
 
 // eventColumns are the columns scanEvent reads, in its order.
-const eventColumns = `seq, id, source, provider, type, time_ns, received_ns, email, domain, message_id, campaign, data`
+const eventColumns = `seq, id, source, provider, type, time_ns, received_ns, email, domain, message_id, campaign, data, category, bounce_class`
 
 // Events returns one page of the events that q selects, newest first.
 // Following the cursors lists every event that was in the store at the first
@@ -80,6 +84,12 @@ func (s *Store) Events(ctx context.Context, q EventQuery) (EventPage, error) {
 	}
 	if q.Source != "" {
 		w.add("source = ?", q.Source)
+	}
+	if q.Category != "" {
+		w.add("category = ?", q.Category)
+	}
+	if q.BounceClass != "" {
+		w.add("bounce_class = ?", q.BounceClass)
 	}
 	if !q.Since.IsZero() && !q.Until.IsZero() && q.Since.After(q.Until) {
 		return EventPage{}, fmt.Errorf("list events: %w", invalid("since", "%s is after until %s",
@@ -339,7 +349,7 @@ func scanEvent(r scanner) (event.Event, position, error) {
 		recvNanos int64
 	)
 	if err := r.Scan(&pos.seq, &e.ID, &e.Source, &e.Provider, &e.Type, &pos.time, &recvNanos,
-		&e.Email, &e.Domain, &e.MessageID, &e.Campaign, &data); err != nil {
+		&e.Email, &e.Domain, &e.MessageID, &e.Campaign, &data, &e.Category, &e.BounceClass); err != nil {
 		return event.Event{}, position{}, err
 	}
 	e.Time = decodeTime(pos.time)

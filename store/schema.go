@@ -144,6 +144,11 @@ var migrations = []string{
 	);
 	CREATE INDEX suppressions_created ON suppressions (created_ns, email);
 	ALTER TABLE job_attempts ADD COLUMN note TEXT NOT NULL DEFAULT '';`,
+
+	// The vocabulary shared by every provider (event.Category and
+	// event.BounceClass); rows stored before it have ''.
+	`ALTER TABLE events ADD COLUMN category TEXT NOT NULL DEFAULT '';
+	ALTER TABLE events ADD COLUMN bounce_class TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrate brings the schema up to the newest version in one transaction, so

@@ -43,9 +43,10 @@ be ones compiled into this binary.`,
 }
 
 // knownNames lists the providers and event log backends registered in this
-// binary, for config validation.
+// binary, and checks sources' verify and map settings, for config
+// validation.
 func knownNames() config.Known {
-	return config.Known{Providers: listener.Providers(), Backends: eventlog.Backends()}
+	return config.Known{Providers: listener.Providers(), Backends: eventlog.Backends(), Source: listener.CheckSource}
 }
 
 // summary describes cfg in one line, e.g. "1 source: mailjet at POST

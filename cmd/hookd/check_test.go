@@ -2,6 +2,11 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -181,5 +186,78 @@ rules:
 				}
 			}
 		})
+	}
+}
+
+// TestCheckProviders checks a configuration with every provider: the good
+// one passes, and each provider's verify and map problems are reported at
+// their file, line, column and field, without the secrets.
+func TestCheckProviders(t *testing.T) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HOOKD_SG_KEY", base64.StdEncoding.EncodeToString(der))
+	t.Setenv("HOOKD_WHSEC", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	good := writeFile(t, "providers.yaml", `
+sources:
+  - { name: sendgrid, provider: sendgrid, verify: { public_key: "${HOOKD_SG_KEY}" } }
+  - { name: mailgun, provider: mailgun, verify: { signing_key: "key-0123456789abcdef0123" } }
+  - { name: postmark, provider: postmark, auth: { basic: { user: pm, password: "a-postmark-password" } } }
+  - { name: ses, provider: ses, verify: { topic_arns: ["arn:aws:sns:eu-west-1:123456789012:ses-events"] } }
+  - { name: app, provider: standardwebhooks, verify: { secret: "${HOOKD_WHSEC}" } }
+  - { name: github, provider: generic, verify: { hmac: { header: X-Hub-Signature-256, algorithm: sha256, encoding: hex, prefix: "sha256=", secret: "a-github-secret" } },
+      map: { type: 'headers["X-Github-Event"]', id: 'headers["X-Github-Delivery"]' } }
+`)
+	out, _, err := runHookd(t, "check", "--config", good)
+	if err != nil {
+		t.Fatalf("check %s: %v", good, err)
+	}
+	if !strings.Contains(out, "6 sources") {
+		t.Fatalf("check output: %s", out)
+	}
+
+	bad := writeFile(t, "bad-providers.yaml", `
+sources:
+  - name: sendgrid
+    provider: sendgrid
+    verify: { public_key: "bm90IGEga2V5" }
+  - name: app
+    provider: standardwebhooks
+    verify: { secret: "plain-secret-value" }
+  - name: github
+    provider: generic
+    verify: { hmac: { header: X-Sig, algorithm: md5, secret: "a-github-secret" } }
+    map: { type: 'event ==' }
+  - name: ses
+    provider: ses
+    verify: { topic_arns: ["not-an-arn"] }
+  - name: mj
+    provider: mailjet
+    verify: { secret: "plain-secret-value" }
+`)
+	_, _, err = runHookd(t, "check", "--config", bad)
+	if err == nil {
+		t.Fatal("check accepted bad provider settings")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		bad + ":5:27: sources[0].verify.public_key: not a DER public key",
+		bad + ":8:23: sources[1].verify.secret: want \"whsec_\" followed by base64",
+		bad + ":11:49: sources[2].verify.hmac.algorithm: unknown algorithm \"md5\"",
+		bad + ":12:18: sources[2].map.type: compile:",
+		bad + ":15:28: sources[3].verify.topic_arns[0]: \"not-an-arn\" is not an SNS topic ARN",
+		bad + ":18:5: sources[4].verify: mailjet signs nothing",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "plain-secret-value") || strings.Contains(msg, "a-github-secret") {
+		t.Errorf("error reveals a secret:\n%s", msg)
 	}
 }

@@ -12,7 +12,13 @@ import (
 	_ "github.com/hookd/hookd/actions/mailjetunsub"
 	_ "github.com/hookd/hookd/actions/suppress"
 	_ "github.com/hookd/hookd/eventlog/sqlite"
+	_ "github.com/hookd/hookd/listener/generic"
+	_ "github.com/hookd/hookd/listener/mailgun"
 	_ "github.com/hookd/hookd/listener/mailjet"
+	_ "github.com/hookd/hookd/listener/postmark"
+	_ "github.com/hookd/hookd/listener/sendgrid"
+	_ "github.com/hookd/hookd/listener/ses"
+	_ "github.com/hookd/hookd/listener/standardwebhooks"
 )
 
 func newRootCmd() *cobra.Command {

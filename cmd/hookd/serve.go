@@ -98,13 +98,22 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 	defer st.Close()
 
+	// Replay tokens (Mailgun's) are kept in the data directory, so a
+	// restart does not reopen the window for a replay.
+	nonces, err := listener.OpenNonces(ctx, cfg.Data)
+	if err != nil {
+		return err
+	}
+	defer nonces.Close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	lis, err := listener.New(listener.Config{
-		Sources:   cfg.Sources,
-		MaxBody:   int64(cfg.Limits.MaxBody),
-		BatchSize: cfg.Limits.BatchSize,
-		BatchWait: cfg.Limits.BatchWait,
+		Sources:       cfg.Sources,
+		MaxBody:       int64(cfg.Limits.MaxBody),
+		BatchSize:     cfg.Limits.BatchSize,
+		BatchWait:     cfg.Limits.BatchWait,
+		MaxConcurrent: cfg.Limits.MaxConcurrent,
+		Nonces:        nonces,
 	}, log, logger, reg)
 	if err != nil {
 		return err
@@ -283,7 +292,7 @@ func newServer(addr string, h http.Handler, lim config.Limits) (*http.Server, ne
 		Handler:           h,
 		ReadHeaderTimeout: lim.ReadHeaderTimeout,
 		ReadTimeout:       lim.ReadTimeout,
-		WriteTimeout:      lim.ReadTimeout + time.Minute,
+		WriteTimeout:      lim.WriteTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}, ln, nil

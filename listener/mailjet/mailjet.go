@@ -25,7 +25,9 @@ import (
 // event.Event.Provider for every event it decodes.
 const Provider = "mailjet"
 
-func init() { listener.Register(Provider, listener.DecoderFunc(Decode)) }
+func init() {
+	listener.Register(Provider, listener.Unsigned{Name: Provider, Decoder: listener.DecoderFunc(Decode)})
+}
 
 // maxUnix is the last second of year 9999, the latest time an event's JSON
 // form can hold.
@@ -37,7 +39,9 @@ const maxUnix = 253402300799
 // around the body is allowed.
 //
 // Every event gets Provider "mailjet", Type from "event" (kept as sent, also
-// when it is not one of Mailjet's seven), Time from "time" (unix seconds, in
+// when it is not one of Mailjet's seven), Category from the type (sent is
+// delivered, spam complaint, unsub unsubscribe; "" for an unknown type),
+// BounceClass of a bounce from "hard_bounce", Time from "time" (unix seconds, in
 // UTC), Email lower-cased and its Domain, MessageID, Campaign, ID and Data;
 // Source and Received are left to the listener.
 //
@@ -124,6 +128,7 @@ type wire struct {
 	CampaignID     json.RawMessage `json:"mj_campaign_id"`
 	CustomCampaign json.RawMessage `json:"customcampaign"`
 	URL            json.RawMessage `json:"url"`
+	HardBounce     json.RawMessage `json:"hard_bounce"`
 }
 
 // decodeObject decodes one event from raw, a valid JSON value that becomes
@@ -177,16 +182,46 @@ func decodeWire(w wire, raw json.RawMessage) (event.Event, error) {
 		id = event.Hash(Provider, at, typ, messageID, email)
 	}
 	return event.Event{
-		ID:        id,
-		Provider:  Provider,
-		Type:      typ,
-		Time:      at,
-		Email:     email,
-		Domain:    domain,
-		MessageID: messageID,
-		Campaign:  campaign(w),
-		Data:      raw,
+		ID:          id,
+		Provider:    Provider,
+		Type:        typ,
+		Time:        at,
+		Email:       email,
+		Domain:      domain,
+		MessageID:   messageID,
+		Campaign:    campaign(w),
+		Category:    categories[typ],
+		BounceClass: bounceClass(typ, w.HardBounce),
+		Data:        raw,
 	}, nil
+}
+
+// categories maps Mailjet's event types to the shared vocabulary. Mailjet's
+// "sent" means the recipient's server accepted the message, hence
+// delivered.
+var categories = map[string]event.Category{
+	"sent":    event.Delivered,
+	"open":    event.Open,
+	"click":   event.Click,
+	"bounce":  event.Bounce,
+	"blocked": event.Blocked,
+	"spam":    event.Complaint,
+	"unsub":   event.Unsubscribe,
+}
+
+// bounceClass is hard or soft from a bounce's "hard_bounce" boolean; ""
+// for other types or when it is absent.
+func bounceClass(typ string, hard json.RawMessage) event.BounceClass {
+	if typ != "bounce" {
+		return ""
+	}
+	switch string(hard) {
+	case "true":
+		return event.Hard
+	case "false":
+		return event.Soft
+	}
+	return ""
 }
 
 // campaign implements the Campaign rule documented on Decode.

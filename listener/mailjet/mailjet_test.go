@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/listener"
 	"github.com/hookd/hookd/listener/mailjet"
@@ -256,11 +257,18 @@ func TestDecodeDoesNotKeepBody(t *testing.T) {
 }
 
 func TestRegistered(t *testing.T) {
-	d, err := listener.Lookup("mailjet")
+	p, err := listener.Lookup("mailjet")
 	if err != nil {
 		t.Fatal(err)
 	}
-	events, err := d.Decode(readFile(t, filepath.Join("testdata", "grouped-v2.json")))
+	d, err := p.New(config.Source{Name: "mj", Provider: "mailjet"}, listener.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.New(config.Source{Name: "mj", Provider: "mailjet", Verify: config.Verify{Secret: "x"}}, listener.Env{}); err == nil {
+		t.Error("New accepted a verify setting, but Mailjet signs nothing")
+	}
+	events, err := d.Decode(nil, readFile(t, filepath.Join("testdata", "grouped-v2.json")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,263 @@
+package generic_test
+
+import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"hash"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/listener"
+	"github.com/hookd/hookd/listener/generic"
+	"github.com/hookd/hookd/listener/providertest"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+// goldenMap reads both the ESP-like fixtures and GitHub's.
+var goldenMap = config.Map{
+	Type:        `headers["X-Github-Event"] ?? event`,
+	ID:          `headers["X-Github-Delivery"] ?? id`,
+	Time:        `timestamp`,
+	Email:       `recipient`,
+	MessageID:   `message_id`,
+	BounceClass: `event == "bounce" ? (permanent == true ? "hard" : "soft") : class`,
+}
+
+func adapter(t testing.TB, src config.Source) listener.Adapter {
+	t.Helper()
+	src.Provider = generic.Provider
+	if src.Name == "" {
+		src.Name = "gen"
+	}
+	a, err := generic.Generic{}.New(src, listener.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestDecodeGolden(t *testing.T) {
+	a := adapter(t, config.Source{Map: goldenMap})
+	providertest.Golden(t, *update, a.Decode)
+}
+
+// TestGitHubExample verifies the example of GitHub's documentation on
+// validating webhook deliveries.
+func TestGitHubExample(t *testing.T) {
+	a := adapter(t, config.Source{Verify: config.Verify{HMAC: &config.HMAC{
+		Header: "X-Hub-Signature-256", Algorithm: "sha256", Encoding: "hex", Prefix: "sha256=", Secret: "It's a Secret to Everybody",
+	}}})
+	for _, tt := range []struct {
+		name, sig string
+		ok        bool
+	}{
+		{"documented", "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17", true},
+		{"without prefix", "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17", false},
+		{"one digit off", "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e18", false},
+		{"sha1 form", "sha1=01dc10d0c83e72ed246219cdd91669667fe2ca59", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/", nil)
+			r.Header.Set("X-Hub-Signature-256", tt.sig)
+			err := a.Verify(r.Context(), r, []byte("Hello, World!"))
+			if (err == nil) != tt.ok {
+				t.Fatalf("Verify = %v, want ok %v", err, tt.ok)
+			}
+			if err != nil && strings.Contains(err.Error(), "757107") {
+				t.Fatalf("error discloses the signature: %v", err)
+			}
+		})
+	}
+}
+
+// scheme is one way of signing the suite runs.
+type scheme struct {
+	name  string
+	hmac  config.HMAC
+	sign  func(secret string, body []byte, at time.Time) http.Header
+	strip map[string]func(http.Header, []byte) (http.Header, []byte)
+	stamp bool
+}
+
+func mac(h func() hash.Hash, secret string, parts ...[]byte) []byte {
+	m := hmac.New(h, []byte(secret))
+	for _, p := range parts {
+		m.Write(p)
+	}
+	return m.Sum(nil)
+}
+
+func del(name string) func(http.Header, []byte) (http.Header, []byte) {
+	return func(h http.Header, b []byte) (http.Header, []byte) { h.Del(name); return h, b }
+}
+
+var schemes = []scheme{
+	{
+		name: "github sha256 hex with prefix",
+		hmac: config.HMAC{Header: "X-Hub-Signature-256", Algorithm: "sha256", Encoding: "hex", Prefix: "sha256="},
+		sign: func(secret string, body []byte, _ time.Time) http.Header {
+			return http.Header{"X-Hub-Signature-256": {"sha256=" + hex.EncodeToString(mac(sha256.New, secret, body))}}
+		},
+		strip: map[string]func(http.Header, []byte) (http.Header, []byte){"signature header": del("X-Hub-Signature-256")},
+	},
+	{
+		name: "sha1 base64",
+		hmac: config.HMAC{Header: "X-Signature", Algorithm: "sha1", Encoding: "base64"},
+		sign: func(secret string, body []byte, _ time.Time) http.Header {
+			return http.Header{"X-Signature": {base64.StdEncoding.EncodeToString(mac(sha1.New, secret, body))}}
+		},
+	},
+	{
+		name: "sha512 over timestamp.body",
+		hmac: config.HMAC{Header: "X-Signature", Algorithm: "sha512", Payload: "timestamp.body", TimestampHeader: "X-Timestamp"},
+		sign: func(secret string, body []byte, at time.Time) http.Header {
+			ts := strconv.FormatInt(at.Unix(), 10)
+			return http.Header{"X-Signature": {hex.EncodeToString(mac(sha512.New, secret, []byte(ts+"."), body))}, "X-Timestamp": {ts}}
+		},
+		strip: map[string]func(http.Header, []byte) (http.Header, []byte){"timestamp header": del("X-Timestamp")},
+		stamp: true,
+	},
+	{
+		name: "stripe",
+		hmac: config.HMAC{Header: "Stripe-Signature", Format: "stripe"},
+		sign: func(secret string, body []byte, at time.Time) http.Header {
+			ts := strconv.FormatInt(at.Unix(), 10)
+			sig := hex.EncodeToString(mac(sha256.New, secret, []byte(ts+"."), body))
+			// An old secret's signature first, as during a rotation.
+			return http.Header{"Stripe-Signature": {fmt.Sprintf("t=%s,v1=%s,v1=%s,v0=00", ts, strings.Repeat("ab", 32), sig)}}
+		},
+		strip: map[string]func(http.Header, []byte) (http.Header, []byte){
+			"signature header": del("Stripe-Signature"),
+			"timestamp": func(h http.Header, b []byte) (http.Header, []byte) {
+				parts := strings.Split(h.Get("Stripe-Signature"), ",")
+				h.Set("Stripe-Signature", strings.Join(parts[1:], ","))
+				return h, b
+			},
+		},
+		stamp: true,
+	},
+}
+
+func TestConformance(t *testing.T) {
+	const secret = "generic-secret-0123456789"
+	body, err := os.ReadFile("testdata/esp-batch.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := os.ReadFile("testdata/malformed-one-bad-element.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range schemes {
+		t.Run(s.name, func(t *testing.T) {
+			h := s.hmac
+			h.Secret = secret
+			providertest.Run(t, providertest.Case{
+				Source:   config.Source{Provider: generic.Provider, Verify: config.Verify{HMAC: &h}, Map: goldenMap},
+				Valid:    body,
+				Events:   5,
+				BadBatch: bad,
+				Sign: func(_ testing.TB, body []byte, at time.Time, wrong bool) (http.Header, []byte) {
+					key := secret
+					if wrong {
+						key = "another-secret-0123456789"
+					}
+					return s.sign(key, body, at), body
+				},
+				Timestamped: s.stamp,
+				Tamper:      providertest.FlipByte,
+				Strip:       s.strip,
+			})
+		})
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		src   config.Source
+		field string
+	}{
+		{"no header", config.Source{Verify: config.Verify{HMAC: &config.HMAC{Secret: "0123456789"}}}, "verify.hmac.header"},
+		{"no secret", config.Source{Verify: config.Verify{HMAC: &config.HMAC{Header: "X"}}}, "verify.hmac.secret"},
+		{"algorithm", config.Source{Verify: config.Verify{HMAC: &config.HMAC{Header: "X", Secret: "0123456789", Algorithm: "md5"}}}, "verify.hmac.algorithm"},
+		{"encoding", config.Source{Verify: config.Verify{HMAC: &config.HMAC{Header: "X", Secret: "0123456789", Encoding: "base32"}}}, "verify.hmac.encoding"},
+		{"timestamp without header", config.Source{Verify: config.Verify{HMAC: &config.HMAC{Header: "X", Secret: "0123456789", Payload: "timestamp.body"}}}, "verify.hmac.timestamp_header"},
+		{"format", config.Source{Verify: config.Verify{HMAC: &config.HMAC{Header: "X", Secret: "0123456789", Format: "slack"}}}, "verify.hmac.format"},
+		{"map syntax", config.Source{Map: config.Map{Type: `event ==`}}, "map.type"},
+		{"foreign key", config.Source{Verify: config.Verify{PublicKey: "x"}}, "verify.public_key"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := generic.Generic{}.New(tt.src, listener.Env{})
+			var ce *config.Error
+			if !errors.As(err, &ce) || ce.Field != tt.field {
+				t.Fatalf("New = %v, want an error at %s", err, tt.field)
+			}
+			if strings.Contains(err.Error(), "0123456789") {
+				t.Fatalf("error quotes the secret: %v", err)
+			}
+		})
+	}
+}
+
+func TestCategoryFromType(t *testing.T) {
+	// "type" is also an expr built-in; in a map it reads the field.
+	a := adapter(t, config.Source{Map: config.Map{Type: "type", Time: "date"}})
+	events, err := a.Decode(nil, []byte(`[{"type":"email.opened","date":1700000000},{"type":"Delivered"},{"type":"spamreport"},{"type":"weird"}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []event.Category{event.Open, event.Delivered, event.Complaint, ""}
+	if !events[0].Time.Equal(time.Unix(1700000000, 0)) {
+		t.Errorf("time = %v", events[0].Time)
+	}
+	for i, e := range events {
+		if e.Category != want[i] {
+			t.Errorf("event %d (%s): category %q, want %q", i, e.Type, e.Category, want[i])
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, s := range providertest.Seeds(f) {
+		f.Add(s)
+	}
+	a := adapter(f, config.Source{Map: goldenMap})
+	h := http.Header{"X-Github-Event": {"ping"}}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		events, err := a.Decode(h, body)
+		if err == nil {
+			for _, e := range events {
+				if e.ID == "" || !e.Category.Valid() || !e.BounceClass.Valid() {
+					t.Fatalf("bad event %+v", e)
+				}
+			}
+		}
+	})
+}
+
+func FuzzVerify(f *testing.F) {
+	a := adapter(f, config.Source{Verify: config.Verify{HMAC: &config.HMAC{Header: "Stripe-Signature", Format: "stripe", Secret: "generic-secret-0123456789"}}})
+	f.Add("t=1700000000,v1=abc", []byte(`{}`))
+	f.Add(",,=,t=,v1=", []byte{})
+	f.Fuzz(func(t *testing.T, sig string, body []byte) {
+		r := httptest.NewRequest("POST", "/", nil)
+		r.Header.Set("Stripe-Signature", sig)
+		_ = a.Verify(r.Context(), r, body)
+	})
+}

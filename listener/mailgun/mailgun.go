@@ -1,0 +1,247 @@
+// Package mailgun accepts Mailgun's JSON webhooks:
+// {"signature":{"timestamp","token","signature"},"event-data":{...}}, where
+// the signature is the hex HMAC-SHA256 of timestamp followed by token under
+// the account's webhook signing key. It registers itself as the "mailgun"
+// provider; import it for that side effect.
+//
+// Mailgun's signature covers the timestamp and the token, not the event, so
+// a captured signature could be replayed with another event-data. Two checks
+// close that: the timestamp must be within the tolerance, and a token is
+// single-use. The tolerance defaults to 12 hours (DefaultTolerance), not
+// minutes: Mailgun retries a delivery for up to 8 hours and does not promise
+// to sign each retry anew, and refusing a genuine retry would lose its
+// event. Replays inside the window are refused by the token check, so the
+// window only bounds how long tokens are remembered. Each token is remembered, through
+// listener.Nonces (an SQLite file in the data directory under hookd serve,
+// so restarts and crashes do not forget it), with the SHA-256 of the body
+// that first used it, until its timestamp leaves the tolerance. The same
+// token with the same body is Mailgun retrying a delivery we did not answer
+// 200, and is accepted (its event is then a duplicate); the same token with
+// any other body is refused 401.
+package mailgun
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/listener"
+)
+
+// Provider is the registered name and the Provider of every event.
+const Provider = "mailgun"
+
+// DefaultTolerance is how old a signature's timestamp may be by default:
+// longer than Mailgun's 8 hours of retries.
+const DefaultTolerance = 12 * time.Hour
+
+// Mailgun is the Provider.
+type Mailgun struct{}
+
+var (
+	_ listener.Provider = Mailgun{}
+	_ listener.Adapter  = (*Adapter)(nil)
+)
+
+func init() { listener.Register(Provider, Mailgun{}) }
+
+// New implements listener.Provider: verify.signing_key is required;
+// verify.tolerance bounds the timestamp's age (default 12 hours).
+func (Mailgun) New(src config.Source, env listener.Env) (listener.Adapter, error) {
+	v := src.Verify
+	var errs []error
+	for _, f := range []struct {
+		key string
+		set bool
+	}{
+		{"public_key", v.PublicKey != ""}, {"secret", v.Secret != ""}, {"topic_arns", len(v.TopicARNs) > 0},
+		{"confirm_subscription", v.ConfirmSubscription}, {"header", v.Header != nil}, {"hmac", v.HMAC != nil},
+	} {
+		if f.set {
+			errs = append(errs, &config.Error{Field: "verify." + f.key, Err: errors.New("not used by mailgun (want signing_key, tolerance)")})
+		}
+	}
+	if src.Map != (config.Map{}) {
+		errs = append(errs, &config.Error{Field: "map", Err: errors.New("only the generic and standardwebhooks providers take a map")})
+	}
+	if len(v.SigningKey) < 16 {
+		errs = append(errs, &config.Error{Field: "verify.signing_key", Err: errors.New("required: the HTTP webhook signing key from Mailgun's settings")})
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	a := &Adapter{key: []byte(v.SigningKey), now: env.Clock(), tol: v.Tolerance, nonces: env.Nonces, scope: Provider + "/" + src.Name}
+	if a.tol == 0 {
+		a.tol = DefaultTolerance
+	}
+	return a, nil
+}
+
+// Adapter verifies and decodes one source.
+type Adapter struct {
+	key    []byte
+	now    func() time.Time
+	tol    time.Duration
+	nonces listener.Nonces
+	scope  string
+}
+
+// signature is the part of the body Mailgun signs.
+type signature struct {
+	Timestamp json.RawMessage `json:"timestamp"`
+	Token     string          `json:"token"`
+	Signature string          `json:"signature"`
+}
+
+// Verify implements listener.Adapter: the signature, the timestamp's age,
+// then the token's single use (see the package comment). A body without a
+// readable signature object is unauthenticated, hence 401.
+func (a *Adapter) Verify(ctx context.Context, _ *http.Request, body []byte) error {
+	var w struct {
+		Signature *signature `json:"signature"`
+	}
+	if err := json.Unmarshal(body, &w); err != nil || w.Signature == nil {
+		return listener.Unauthorized(`missing "signature" object`)
+	}
+	s := w.Signature
+	ts := strings.Trim(string(s.Timestamp), `"`)
+	if ts == "" || s.Token == "" || s.Signature == "" {
+		return listener.Unauthorized(`"signature": want timestamp, token and signature`)
+	}
+	got, err := hex.DecodeString(s.Signature)
+	if err != nil || !listener.Equal(got, Sign(a.key, ts, s.Token)) {
+		return listener.Unauthorized(`"signature": does not match`)
+	}
+	at, err := listener.CheckTimestamp(`"signature.timestamp"`, ts, a.now(), a.tol)
+	if err != nil {
+		return err
+	}
+	if a.nonces == nil {
+		return listener.Unavailable("token store unavailable", errors.New("mailgun: no nonce store"))
+	}
+	sum := sha256.Sum256(body)
+	reused, err := a.nonces.Use(ctx, a.scope, s.Token, hex.EncodeToString(sum[:]), at.Add(a.tol))
+	if err != nil {
+		return listener.Unavailable("token store unavailable, retry later", err)
+	}
+	if reused {
+		return listener.Unauthorized(`"signature.token": already used`)
+	}
+	return nil
+}
+
+// Sign returns the HMAC-SHA256 of timestamp followed by token under key.
+func Sign(key []byte, timestamp, token string) []byte {
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(timestamp))
+	mac.Write([]byte(token))
+	return mac.Sum(nil)
+}
+
+// Decode implements listener.Adapter.
+func (a *Adapter) Decode(_ http.Header, body []byte) ([]event.Event, error) { return Decode(body) }
+
+type eventData struct {
+	Event     string          `json:"event"`
+	ID        string          `json:"id"`
+	Timestamp float64         `json:"timestamp"`
+	Recipient string          `json:"recipient"`
+	Severity  string          `json:"severity"`
+	Reason    string          `json:"reason"`
+	Campaigns []campaignRef   `json:"campaigns"`
+	Tags      []string        `json:"tags"`
+	Message   json.RawMessage `json:"message"`
+}
+
+type campaignRef struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// categories maps Mailgun's event types to the shared vocabulary; failed
+// depends on its severity and reason (see Decode).
+var categories = map[string]event.Category{
+	"accepted":     event.Sent,
+	"delivered":    event.Delivered,
+	"opened":       event.Open,
+	"clicked":      event.Click,
+	"complained":   event.Complaint,
+	"unsubscribed": event.Unsubscribe,
+	"rejected":     event.Blocked,
+}
+
+// Decode turns a delivery into its one event: ID "mailgun:" and
+// event-data.id, Type event-data.event, Time event-data.timestamp (unix
+// seconds with a fraction), Email event-data.recipient, MessageID the
+// message's Message-Id header, Campaign the first campaign's name (else
+// the first tag), Data the event-data object. A "failed" event is a hard
+// bounce when its severity is permanent, blocked when Mailgun suppressed
+// it (reason suppress-*), and deferred when temporary.
+func Decode(body []byte) ([]event.Event, error) {
+	var w struct {
+		EventData json.RawMessage `json:"event-data"`
+	}
+	if err := json.Unmarshal(body, &w); err != nil {
+		return nil, fmt.Errorf("decode mailgun delivery: %w", err)
+	}
+	if len(w.EventData) == 0 || w.EventData[0] != '{' {
+		return nil, errors.New(`decode mailgun delivery: "event-data": missing or not an object`)
+	}
+	var d eventData
+	if err := json.Unmarshal(w.EventData, &d); err != nil {
+		return nil, fmt.Errorf(`decode mailgun delivery: "event-data": %w`, err)
+	}
+	switch {
+	case d.Event == "":
+		return nil, errors.New(`decode mailgun delivery: "event-data.event": missing or empty`)
+	case d.ID == "":
+		return nil, errors.New(`decode mailgun delivery: "event-data.id": missing or empty`)
+	case d.Timestamp <= 0 || d.Timestamp > 253402300799 || math.IsNaN(d.Timestamp):
+		return nil, errors.New(`decode mailgun delivery: "event-data.timestamp": not a unix timestamp`)
+	}
+	sec, frac := math.Modf(d.Timestamp)
+	e := event.Event{
+		ID:       Provider + ":" + d.ID,
+		Provider: Provider,
+		Type:     d.Event,
+		// Microseconds, as Mailgun writes them, without float noise.
+		Time:     time.Unix(int64(sec), int64(math.Round(frac*1e6))*1e3).UTC(),
+		Category: categories[d.Event],
+		Data:     w.EventData,
+	}
+	e.Email, e.Domain = event.NormalizeEmail(d.Recipient)
+	var msg struct {
+		Headers struct {
+			MessageID string `json:"message-id"`
+		} `json:"headers"`
+	}
+	if len(d.Message) > 0 && json.Unmarshal(d.Message, &msg) == nil {
+		e.MessageID = msg.Headers.MessageID
+	}
+	if len(d.Campaigns) > 0 {
+		e.Campaign = d.Campaigns[0].Name
+	} else if len(d.Tags) > 0 {
+		e.Campaign = d.Tags[0]
+	}
+	if d.Event == "failed" {
+		switch {
+		case strings.HasPrefix(d.Reason, "suppress"):
+			e.Category = event.Blocked
+		case d.Severity == "permanent":
+			e.Category, e.BounceClass = event.Bounce, event.Hard
+		default:
+			e.Category = event.Deferred
+		}
+	}
+	return []event.Event{e}, nil
+}

@@ -1,0 +1,188 @@
+// Package postmark accepts Postmark's webhooks: one JSON record per
+// request, told apart by RecordType (Delivery, Bounce, SpamComplaint, Open,
+// Click, SubscriptionChange). Postmark signs nothing; a source proves itself
+// with basic auth in the webhook URL (auth.basic) and/or a custom header
+// Postmark is told to send (verify.header). It registers itself as the
+// "postmark" provider; import it for that side effect.
+package postmark
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/listener"
+)
+
+// Provider is the registered name and the Provider of every event.
+const Provider = "postmark"
+
+// Postmark is the Provider.
+type Postmark struct{}
+
+var (
+	_ listener.Provider = Postmark{}
+	_ listener.Adapter  = (*Adapter)(nil)
+)
+
+func init() { listener.Register(Provider, Postmark{}) }
+
+// New implements listener.Provider: verify takes only header.
+func (Postmark) New(src config.Source, _ listener.Env) (listener.Adapter, error) {
+	v := src.Verify
+	var errs []error
+	for _, f := range []struct {
+		key string
+		set bool
+	}{
+		{"public_key", v.PublicKey != ""}, {"signing_key", v.SigningKey != ""}, {"secret", v.Secret != ""},
+		{"tolerance", v.Tolerance != 0}, {"topic_arns", len(v.TopicARNs) > 0},
+		{"confirm_subscription", v.ConfirmSubscription}, {"hmac", v.HMAC != nil},
+	} {
+		if f.set {
+			errs = append(errs, &config.Error{Field: "verify." + f.key, Err: errors.New("not used by postmark (want header; or auth.basic)")})
+		}
+	}
+	if src.Map != (config.Map{}) {
+		errs = append(errs, &config.Error{Field: "map", Err: errors.New("only the generic and standardwebhooks providers take a map")})
+	}
+	h, err := listener.NewHeaderSecret(v.Header)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return &Adapter{header: h}, nil
+}
+
+// Adapter verifies and decodes one source.
+type Adapter struct {
+	header *listener.HeaderSecret // nil: basic auth alone
+}
+
+// Verify implements listener.Adapter: the configured header, if any (basic
+// auth is checked by the listener before).
+func (a *Adapter) Verify(_ context.Context, r *http.Request, _ []byte) error {
+	if a.header == nil {
+		return nil
+	}
+	return a.header.Check(r)
+}
+
+// Decode implements listener.Adapter.
+func (a *Adapter) Decode(_ http.Header, body []byte) ([]event.Event, error) { return Decode(body) }
+
+type wire struct {
+	RecordType        string      `json:"RecordType"`
+	ID                json.Number `json:"ID"`
+	Type              string      `json:"Type"`
+	MessageID         string      `json:"MessageID"`
+	Recipient         string      `json:"Recipient"`
+	Email             string      `json:"Email"`
+	Tag               string      `json:"Tag"`
+	DeliveredAt       string      `json:"DeliveredAt"`
+	BouncedAt         string      `json:"BouncedAt"`
+	ReceivedAt        string      `json:"ReceivedAt"`
+	ChangedAt         string      `json:"ChangedAt"`
+	OriginalLink      string      `json:"OriginalLink"`
+	SuppressSending   bool        `json:"SuppressSending"`
+	SuppressionReason string      `json:"SuppressionReason"`
+}
+
+// bounceTypes gives the category and class of a Bounce record's Type.
+var bounceTypes = map[string]struct {
+	c event.Category
+	b event.BounceClass
+}{
+	"HardBounce":          {event.Bounce, event.Hard},
+	"BadEmailAddress":     {event.Bounce, event.Hard},
+	"ManuallyDeactivated": {event.Bounce, event.Hard},
+	"SoftBounce":          {event.Bounce, event.Soft},
+	"Transient":           {event.Bounce, event.Soft},
+	"DnsError":            {event.Bounce, event.Soft},
+	"Blocked":             {event.Bounce, event.Soft},
+	"DMARCPolicy":         {event.Bounce, event.Soft},
+	"SpamComplaint":       {event.Complaint, ""},
+	"Unsubscribe":         {event.Unsubscribe, ""},
+}
+
+// Decode turns one record into its event. Type is RecordType; Time the
+// record's DeliveredAt, BouncedAt, ReceivedAt or ChangedAt; Email Recipient
+// (Email for bounces and complaints); MessageID MessageID; Campaign Tag.
+// Categories: Delivery delivered, Open open, Click click, SpamComplaint
+// complaint, Bounce by its Type (HardBounce, BadEmailAddress and
+// ManuallyDeactivated hard; SoftBounce, Transient, DnsError, Blocked and
+// DMARCPolicy soft; other types such as AutoResponder have none), and
+// SubscriptionChange unsubscribe when the recipient suppressed sending
+// (SuppressionReason ManualSuppression). Postmark sends no event id except a
+// bounce's ID, so ID is "postmark:bounce:ID" for bounces and complaints and
+// otherwise a hash of the record type, time, message, recipient and (for
+// clicks) link.
+func Decode(body []byte) ([]event.Event, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		return nil, errors.New("decode postmark record: want a JSON object")
+	}
+	var w wire
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.UseNumber()
+	if err := d.Decode(&w); err != nil {
+		return nil, fmt.Errorf("decode postmark record: %w", err)
+	}
+	if d.More() {
+		return nil, errors.New("decode postmark record: data after the object")
+	}
+	if w.RecordType == "" {
+		return nil, errors.New(`decode postmark record: "RecordType": missing or empty`)
+	}
+	e := event.Event{Provider: Provider, Type: w.RecordType, MessageID: w.MessageID, Campaign: w.Tag,
+		Data: bytes.Clone(body)}
+	at := w.ReceivedAt
+	addr := w.Recipient
+	switch w.RecordType {
+	case "Delivery":
+		e.Category, at = event.Delivered, w.DeliveredAt
+	case "Open":
+		e.Category = event.Open
+	case "Click":
+		e.Category = event.Click
+	case "Bounce", "SpamComplaint":
+		at, addr = w.BouncedAt, w.Email
+		if bt, ok := bounceTypes[w.Type]; ok {
+			e.Category, e.BounceClass = bt.c, bt.b
+		}
+		if w.RecordType == "SpamComplaint" {
+			e.Category, e.BounceClass = event.Complaint, ""
+		}
+	case "SubscriptionChange":
+		at = w.ChangedAt
+		if w.SuppressSending && w.SuppressionReason == "ManualSuppression" {
+			e.Category = event.Unsubscribe
+		}
+	}
+	if at == "" {
+		return nil, fmt.Errorf("decode postmark record: %s: missing time", w.RecordType)
+	}
+	t, err := time.Parse(time.RFC3339Nano, at)
+	if err != nil {
+		return nil, fmt.Errorf("decode postmark record: %s: time %q: not RFC 3339", w.RecordType, at)
+	}
+	e.Time = t.UTC()
+	e.Email, e.Domain = event.NormalizeEmail(addr)
+	if e.Email == "" {
+		return nil, fmt.Errorf("decode postmark record: %s: missing recipient", w.RecordType)
+	}
+	if (w.RecordType == "Bounce" || w.RecordType == "SpamComplaint") && w.ID != "" {
+		e.ID = Provider + ":bounce:" + w.ID.String()
+	} else {
+		e.ID = event.Hash(Provider, e.Time, w.RecordType, w.MessageID, e.Email, w.OriginalLink)
+	}
+	return []event.Event{e}, nil
+}

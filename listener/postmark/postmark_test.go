@@ -1,0 +1,107 @@
+package postmark_test
+
+import (
+	"errors"
+	"flag"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/listener"
+	"github.com/hookd/hookd/listener/postmark"
+	"github.com/hookd/hookd/listener/providertest"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+func TestDecodeGolden(t *testing.T) {
+	providertest.Golden(t, *update, func(_ http.Header, body []byte) ([]event.Event, error) {
+		return postmark.Decode(body)
+	})
+}
+
+const (
+	password    = "pm-hook-password-0123"
+	headerName  = "X-Hookd-Token"
+	headerValue = "postmark-header-secret-0123"
+)
+
+func TestConformance(t *testing.T) {
+	body, err := os.ReadFile("testdata/bounce-hard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name  string
+		auth  config.Auth
+		hdr   *config.HeaderSecret
+		strip map[string]func(http.Header, []byte) (http.Header, []byte)
+	}{
+		{"basic auth", config.Auth{Basic: &config.BasicAuth{User: "pm", Password: password}}, nil, nil},
+		{"header", config.Auth{}, &config.HeaderSecret{Name: headerName, Value: headerValue}, nil},
+		{"basic auth and header", config.Auth{Basic: &config.BasicAuth{User: "pm", Password: password}},
+			&config.HeaderSecret{Name: headerName, Value: headerValue},
+			map[string]func(http.Header, []byte) (http.Header, []byte){
+				"authorization": func(h http.Header, b []byte) (http.Header, []byte) { h.Del("Authorization"); return h, b },
+				headerName:      func(h http.Header, b []byte) (http.Header, []byte) { h.Del(headerName); return h, b },
+			}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			providertest.Run(t, providertest.Case{
+				Source: config.Source{Provider: postmark.Provider, Auth: tt.auth, Verify: config.Verify{Header: tt.hdr}},
+				Valid:  body,
+				Events: 1,
+				Sign: func(_ testing.TB, body []byte, _ time.Time, wrong bool) (http.Header, []byte) {
+					suffix := ""
+					if wrong {
+						suffix = "x"
+					}
+					r, _ := http.NewRequest("POST", "/", nil)
+					if tt.auth.Basic != nil {
+						r.SetBasicAuth("pm", password+suffix)
+					}
+					if tt.hdr != nil {
+						r.Header.Set(headerName, headerValue+suffix)
+					}
+					return r.Header, body
+				},
+				Strip: tt.strip,
+			})
+		})
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		verify config.Verify
+		field  string
+	}{
+		{"header without name", config.Verify{Header: &config.HeaderSecret{Value: headerValue}}, "verify.header.name"},
+		{"short header value", config.Verify{Header: &config.HeaderSecret{Name: "X", Value: "short"}}, "verify.header.value"},
+		{"foreign key", config.Verify{Secret: "whsec_x"}, "verify.secret"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := postmark.Postmark{}.New(config.Source{Verify: tt.verify}, listener.Env{})
+			var ce *config.Error
+			if !errors.As(err, &ce) || ce.Field != tt.field {
+				t.Fatalf("New = %v, want an error at %s", err, tt.field)
+			}
+		})
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, s := range providertest.Seeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		events, err := postmark.Decode(body)
+		if err == nil && (len(events) != 1 || events[0].ID == "" || events[0].Email == "") {
+			t.Fatalf("bad events %+v", events)
+		}
+	})
+}

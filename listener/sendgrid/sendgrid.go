@@ -1,0 +1,262 @@
+// Package sendgrid accepts Twilio SendGrid's Event Webhook: a JSON array of
+// events, signed with ECDSA P-256 over SHA-256 of the timestamp header's
+// bytes followed by the raw body. It registers itself as the "sendgrid"
+// provider; import it for that side effect.
+package sendgrid
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/listener"
+)
+
+// Provider is the registered name and the Provider of every event.
+const Provider = "sendgrid"
+
+// The headers of a signed delivery.
+const (
+	HeaderSignature = "X-Twilio-Email-Event-Webhook-Signature"
+	HeaderTimestamp = "X-Twilio-Email-Event-Webhook-Timestamp"
+)
+
+// SendGrid is the Provider.
+type SendGrid struct{}
+
+var (
+	_ listener.Provider = SendGrid{}
+	_ listener.Adapter  = (*Adapter)(nil)
+)
+
+func init() { listener.Register(Provider, SendGrid{}) }
+
+// New implements listener.Provider: verify.public_key (base64 DER, as
+// SendGrid's settings page shows it) is required; verify.tolerance bounds
+// the age of the timestamp header (default 5 minutes).
+func (SendGrid) New(src config.Source, env listener.Env) (listener.Adapter, error) {
+	v := src.Verify
+	var errs []error
+	for _, f := range []struct {
+		key string
+		set bool
+	}{
+		{"signing_key", v.SigningKey != ""}, {"secret", v.Secret != ""}, {"topic_arns", len(v.TopicARNs) > 0},
+		{"confirm_subscription", v.ConfirmSubscription}, {"header", v.Header != nil}, {"hmac", v.HMAC != nil},
+	} {
+		if f.set {
+			errs = append(errs, &config.Error{Field: "verify." + f.key, Err: errors.New("not used by sendgrid (want public_key, tolerance)")})
+		}
+	}
+	if src.Map != (config.Map{}) {
+		errs = append(errs, &config.Error{Field: "map", Err: errors.New("only the generic and standardwebhooks providers take a map")})
+	}
+	key, err := ParsePublicKey(v.PublicKey)
+	if err != nil {
+		errs = append(errs, &config.Error{Field: "verify.public_key", Err: err})
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	a := &Adapter{key: key, now: env.Clock(), tol: v.Tolerance}
+	if a.tol == 0 {
+		a.tol = listener.DefaultTolerance
+	}
+	return a, nil
+}
+
+// ParsePublicKey reads SendGrid's verification key: base64 of the DER
+// (PKIX) encoding of an ECDSA P-256 public key.
+func ParsePublicKey(s string) (*ecdsa.PublicKey, error) {
+	if s == "" {
+		return nil, errors.New("required: the verification key from SendGrid's Event Webhook settings (base64)")
+	}
+	der, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+	if err != nil {
+		return nil, errors.New("not base64")
+	}
+	k, err := x509.ParsePKIXPublicKey(der)
+	if err != nil {
+		return nil, errors.New("not a DER public key")
+	}
+	ec, ok := k.(*ecdsa.PublicKey)
+	if !ok || ec.Curve != elliptic.P256() {
+		return nil, errors.New("not an ECDSA P-256 public key")
+	}
+	return ec, nil
+}
+
+// Adapter verifies and decodes one source.
+type Adapter struct {
+	key *ecdsa.PublicKey
+	now func() time.Time
+	tol time.Duration
+}
+
+// Verify implements listener.Adapter.
+func (a *Adapter) Verify(_ context.Context, r *http.Request, body []byte) error {
+	return Verify(a.key, r.Header, body, a.now(), a.tol)
+}
+
+// Verify checks a delivery's signature: both headers present, the
+// timestamp within tol of now, and the signature (base64 ASN.1 DER) valid
+// for SHA-256 of the timestamp header's bytes followed by body.
+func Verify(key *ecdsa.PublicKey, h http.Header, body []byte, now time.Time, tol time.Duration) error {
+	sig, ts := h.Get(HeaderSignature), h.Get(HeaderTimestamp)
+	if sig == "" {
+		return listener.Unauthorized("missing header " + HeaderSignature)
+	}
+	if ts == "" {
+		return listener.Unauthorized("missing header " + HeaderTimestamp)
+	}
+	if _, err := listener.CheckTimestamp(HeaderTimestamp, ts, now, tol); err != nil {
+		return err
+	}
+	der, err := base64.StdEncoding.DecodeString(sig)
+	if err != nil {
+		return listener.Unauthorized(HeaderSignature + ": not base64")
+	}
+	d := sha256.New()
+	d.Write([]byte(ts))
+	d.Write(body)
+	if !ecdsa.VerifyASN1(key, d.Sum(nil), der) {
+		return listener.Unauthorized(HeaderSignature + ": signature does not match")
+	}
+	return nil
+}
+
+// wire holds the fields Decode reads.
+type wire struct {
+	Email        string          `json:"email"`
+	Timestamp    json.Number     `json:"timestamp"`
+	Event        string          `json:"event"`
+	EventID      string          `json:"sg_event_id"`
+	MessageID    string          `json:"sg_message_id"`
+	Type         string          `json:"type"`
+	Category     json.RawMessage `json:"category"`
+	CampaignName string          `json:"marketing_campaign_name"`
+	CampaignID   json.RawMessage `json:"marketing_campaign_id"`
+}
+
+// categories maps SendGrid's event types to the shared vocabulary.
+var categories = map[string]event.Category{
+	"processed":         event.Sent,
+	"delivered":         event.Delivered,
+	"deferred":          event.Deferred,
+	"open":              event.Open,
+	"click":             event.Click,
+	"bounce":            event.Bounce,
+	"dropped":           event.Blocked,
+	"spamreport":        event.Complaint,
+	"unsubscribe":       event.Unsubscribe,
+	"group_unsubscribe": event.Unsubscribe,
+}
+
+// Decode implements listener.Adapter.
+func (a *Adapter) Decode(_ http.Header, body []byte) ([]event.Event, error) { return Decode(body) }
+
+// Decode turns a delivery (a JSON array of event objects) into events. ID
+// is "sendgrid:" and sg_event_id (a hash of the event's bytes when it has
+// none), Type "event", Time "timestamp" (unix seconds), MessageID
+// sg_message_id, Campaign marketing_campaign_name, else
+// marketing_campaign_id, else the first of "category". A bounce of type
+// "bounce" is hard, of type "blocked" (a temporary refusal) soft; dropped
+// is blocked. Any element that is not an event object with "event", a
+// valid "timestamp" and "email" fails the whole body.
+func Decode(body []byte) ([]event.Event, error) {
+	var raws []json.RawMessage
+	if err := json.Unmarshal(body, &raws); err != nil {
+		return nil, fmt.Errorf("decode sendgrid delivery: want a JSON array of events: %w", err)
+	}
+	events := make([]event.Event, 0, len(raws))
+	for i, raw := range raws {
+		e, err := decodeOne(raw)
+		if err != nil {
+			return nil, fmt.Errorf("decode sendgrid delivery: element %d: %w", i, err)
+		}
+		events = append(events, e)
+	}
+	return events, nil
+}
+
+func decodeOne(raw json.RawMessage) (event.Event, error) {
+	if len(raw) == 0 || raw[0] != '{' {
+		return event.Event{}, errors.New("not an object")
+	}
+	var w wire
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	if err := d.Decode(&w); err != nil {
+		return event.Event{}, err
+	}
+	if w.Event == "" {
+		return event.Event{}, errors.New(`"event": missing or empty`)
+	}
+	sec, err := strconv.ParseInt(w.Timestamp.String(), 10, 64)
+	if err != nil || sec <= 0 || sec > 253402300799 {
+		return event.Event{}, errors.New(`"timestamp": not a unix timestamp`)
+	}
+	if w.Email == "" {
+		return event.Event{}, errors.New(`"email": missing or empty`)
+	}
+	at := time.Unix(sec, 0).UTC()
+	e := event.Event{
+		Provider:  Provider,
+		Type:      w.Event,
+		Time:      at,
+		MessageID: w.MessageID,
+		Campaign:  campaign(w),
+		Category:  categories[w.Event],
+		Data:      raw,
+	}
+	e.Email, e.Domain = event.NormalizeEmail(w.Email)
+	if w.Event == "bounce" {
+		switch w.Type {
+		case "blocked":
+			e.BounceClass = event.Soft
+		default:
+			e.BounceClass = event.Hard
+		}
+	}
+	if w.EventID != "" {
+		e.ID = Provider + ":" + w.EventID
+	} else {
+		e.ID = event.Hash(Provider, at, string(raw))
+	}
+	return e, nil
+}
+
+func campaign(w wire) string {
+	if w.CampaignName != "" {
+		return w.CampaignName
+	}
+	var s string
+	var n json.Number
+	if json.Unmarshal(w.CampaignID, &s) == nil && s != "" {
+		return s
+	}
+	if json.Unmarshal(w.CampaignID, &n) == nil && n != "" {
+		return n.String()
+	}
+	if json.Unmarshal(w.Category, &s) == nil {
+		return s
+	}
+	var list []string
+	if json.Unmarshal(w.Category, &list) == nil && len(list) > 0 {
+		return list[0]
+	}
+	return ""
+}

@@ -1,0 +1,187 @@
+package sendgrid_test
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"net/http"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/listener"
+	"github.com/hookd/hookd/listener/providertest"
+	"github.com/hookd/hookd/listener/sendgrid"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+func TestDecodeGolden(t *testing.T) {
+	providertest.Golden(t, *update, func(_ http.Header, body []byte) ([]event.Event, error) {
+		return sendgrid.Decode(body)
+	})
+}
+
+func newKey(t testing.TB) (*ecdsa.PrivateKey, string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, base64.StdEncoding.EncodeToString(der)
+}
+
+// sign signs as SendGrid does: ECDSA over SHA-256 of the timestamp's bytes
+// then the body, base64 of the ASN.1 DER signature.
+func sign(t testing.TB, k *ecdsa.PrivateKey, ts string, body []byte) string {
+	t.Helper()
+	d := sha256.Sum256(append([]byte(ts), body...))
+	sig, err := ecdsa.SignASN1(rand.Reader, k, d[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(sig)
+}
+
+func TestConformance(t *testing.T) {
+	key, pub := newKey(t)
+	other, _ := newKey(t)
+	body, err := os.ReadFile("testdata/delivery-events.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := os.ReadFile("testdata/malformed-one-bad-element.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	providertest.Run(t, providertest.Case{
+		Source:   config.Source{Provider: sendgrid.Provider, Verify: config.Verify{PublicKey: pub}},
+		Valid:    body,
+		Events:   6,
+		BadBatch: bad,
+		Sign: func(t testing.TB, body []byte, at time.Time, wrong bool) (http.Header, []byte) {
+			k := key
+			if wrong {
+				k = other
+			}
+			ts := strconv.FormatInt(at.Unix(), 10)
+			h := http.Header{}
+			h.Set(sendgrid.HeaderTimestamp, ts)
+			h.Set(sendgrid.HeaderSignature, sign(t, k, ts, body))
+			return h, body
+		},
+		Timestamped: true,
+		Tamper:      providertest.FlipByte,
+		Strip: map[string]func(http.Header, []byte) (http.Header, []byte){
+			"signature header": func(h http.Header, b []byte) (http.Header, []byte) { h.Del(sendgrid.HeaderSignature); return h, b },
+			"timestamp header": func(h http.Header, b []byte) (http.Header, []byte) { h.Del(sendgrid.HeaderTimestamp); return h, b },
+		},
+	})
+}
+
+// TestTimestampIsSigned checks that the signature covers the timestamp
+// header: a valid signature with another timestamp is refused.
+func TestTimestampIsSigned(t *testing.T) {
+	k, pub := newKey(t)
+	pk, err := sendgrid.ParsePublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	body := []byte(`[]`)
+	ts := strconv.FormatInt(now.Unix(), 10)
+	h := http.Header{}
+	h.Set(sendgrid.HeaderSignature, sign(t, k, ts, body))
+	h.Set(sendgrid.HeaderTimestamp, ts)
+	if err := sendgrid.Verify(pk, h, body, now, time.Minute); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	h.Set(sendgrid.HeaderTimestamp, strconv.FormatInt(now.Unix()+1, 10))
+	if err := sendgrid.Verify(pk, h, body, now, time.Minute); err == nil {
+		t.Fatal("Verify accepted the signature with another timestamp")
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	rsaLike := base64.StdEncoding.EncodeToString([]byte("not a key"))
+	for _, tt := range []struct {
+		name   string
+		verify config.Verify
+		field  string
+	}{
+		{"no key", config.Verify{}, "verify.public_key"},
+		{"not base64", config.Verify{PublicKey: "%%%"}, "verify.public_key"},
+		{"not DER", config.Verify{PublicKey: rsaLike}, "verify.public_key"},
+		{"foreign key", config.Verify{PublicKey: rsaLike, Secret: "whsec_x"}, "verify.secret"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := sendgrid.SendGrid{}.New(config.Source{Verify: tt.verify}, listener.Env{})
+			var ce *config.Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("New = %v, want a *config.Error", err)
+			}
+			found := false
+			for _, e := range unjoin(err) {
+				if errors.As(e, &ce) && ce.Field == tt.field {
+					found = true
+				}
+			}
+			if !found {
+				t.Fatalf("New = %v, want an error at %s", err, tt.field)
+			}
+		})
+	}
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, s := range providertest.Seeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		events, err := sendgrid.Decode(body)
+		if err == nil {
+			for _, e := range events {
+				if e.ID == "" || !e.Category.Valid() {
+					t.Fatalf("bad event %+v", e)
+				}
+			}
+		}
+	})
+}
+
+func FuzzVerify(f *testing.F) {
+	k, pub := newKey(f)
+	pk, _ := sendgrid.ParsePublicKey(pub)
+	body := []byte(`[{"email":"a@b.c","timestamp":1,"event":"open"}]`)
+	f.Add("1700000000", sign(f, k, "1700000000", body), body)
+	f.Add("", "MEUCIQ==", []byte{})
+	now := time.Unix(1700000000, 0)
+	f.Fuzz(func(t *testing.T, ts, sig string, b []byte) {
+		h := http.Header{}
+		h.Set(sendgrid.HeaderTimestamp, ts)
+		h.Set(sendgrid.HeaderSignature, sig)
+		if err := sendgrid.Verify(pk, h, b, now, time.Minute); err == nil && (!bytes.Equal(b, body) || ts != "1700000000") {
+			t.Fatalf("accepted what the key never signed: %q %q", ts, b)
+		}
+	})
+}

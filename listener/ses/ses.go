@@ -1,0 +1,498 @@
+// Package ses accepts Amazon SES events delivered through Amazon SNS: it
+// verifies the SNS message signature (SignatureVersion 1, SHA1withRSA, and
+// 2, SHA256withRSA) with the certificate named by SigningCertURL, which is
+// fetched only from https://sns.<region>.amazonaws.com/, accepts only the
+// configured topic ARNs, answers subscription confirmations, and unwraps the
+// SES record from the notification's Message. It registers itself as the
+// "ses" provider; import it for that side effect.
+//
+// SNS signs fields of a JSON envelope, not the body's bytes, so the envelope
+// is parsed before the signature is checked; nothing in it is used before.
+package ses
+
+import (
+	"context"
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/listener"
+)
+
+// Provider is the registered name and the Provider of every event.
+const Provider = "ses"
+
+// DefaultTolerance is how old an SNS message's Timestamp may be: SNS
+// retries a delivery with the message as first signed, for up to an hour
+// under its default HTTP retry policy.
+const DefaultTolerance = time.Hour
+
+// SES is the Provider.
+type SES struct{}
+
+var (
+	_ listener.Provider   = SES{}
+	_ listener.Adapter    = (*Adapter)(nil)
+	_ listener.Controller = (*Adapter)(nil)
+)
+
+func init() { listener.Register(Provider, SES{}) }
+
+// New implements listener.Provider: verify.topic_arns (at least one) is
+// required; verify.confirm_subscription (default false) makes the source
+// confirm SNS subscriptions itself; verify.tolerance bounds the age of the
+// message's Timestamp (default 1 hour).
+func (SES) New(src config.Source, env listener.Env) (listener.Adapter, error) {
+	v := src.Verify
+	var errs []error
+	for _, f := range []struct {
+		key string
+		set bool
+	}{
+		{"public_key", v.PublicKey != ""}, {"signing_key", v.SigningKey != ""}, {"secret", v.Secret != ""},
+		{"header", v.Header != nil}, {"hmac", v.HMAC != nil},
+	} {
+		if f.set {
+			errs = append(errs, &config.Error{Field: "verify." + f.key, Err: errors.New("not used by ses (want topic_arns, confirm_subscription, tolerance)")})
+		}
+	}
+	if src.Map != (config.Map{}) {
+		errs = append(errs, &config.Error{Field: "map", Err: errors.New("only the generic and standardwebhooks providers take a map")})
+	}
+	if len(v.TopicARNs) == 0 {
+		errs = append(errs, &config.Error{Field: "verify.topic_arns", Err: errors.New("required: the ARNs of the SNS topics SES publishes to")})
+	}
+	a := &Adapter{topics: map[string]bool{}, confirm: v.ConfirmSubscription, tol: v.Tolerance,
+		now: env.Clock(), client: env.Client, logger: env.Log(), certs: map[string]*rsa.PublicKey{}}
+	for i, arn := range v.TopicARNs {
+		if !topicARN.MatchString(arn) {
+			errs = append(errs, &config.Error{Field: fmt.Sprintf("verify.topic_arns[%d]", i), Err: fmt.Errorf("%q is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)", arn)})
+		}
+		a.topics[arn] = true
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if a.tol == 0 {
+		a.tol = DefaultTolerance
+	}
+	if a.client == nil {
+		a.client = &http.Client{Timeout: 10 * time.Second}
+	}
+	return a, nil
+}
+
+var (
+	topicARN = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]+$`)
+	snsHost  = regexp.MustCompile(`^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$`)
+)
+
+// AllowedURL reports whether u is an https URL of an SNS endpoint,
+// https://sns.<region>.amazonaws.com/..., with no user info and no port
+// but 443: the only place a signing certificate is fetched from and a
+// subscription confirmed at.
+func AllowedURL(u string) bool {
+	p, err := url.Parse(u)
+	if err != nil || p.Scheme != "https" || p.User != nil || p.Opaque != "" {
+		return false
+	}
+	if port := p.Port(); port != "" && port != "443" {
+		return false
+	}
+	return snsHost.MatchString(p.Hostname())
+}
+
+// Adapter verifies and decodes one source.
+type Adapter struct {
+	topics  map[string]bool
+	confirm bool
+	tol     time.Duration
+	now     func() time.Time
+	client  *http.Client
+	logger  *slog.Logger
+
+	mu    sync.Mutex
+	certs map[string]*rsa.PublicKey // by SigningCertURL
+}
+
+// Message is an SNS message as posted to an HTTP endpoint.
+type Message struct {
+	Type             string
+	MessageID        string `json:"MessageId"`
+	Token            string `json:",omitempty"`
+	TopicArn         string
+	Subject          string `json:",omitempty"`
+	Message          string
+	Timestamp        string
+	SignatureVersion string
+	Signature        string
+	SigningCertURL   string
+	SubscribeURL     string `json:",omitempty"`
+	UnsubscribeURL   string `json:",omitempty"`
+}
+
+// StringToSign returns the text SNS signs for m: the names and values of
+// its signed fields, in order, each followed by a line break.
+func (m *Message) StringToSign() string {
+	var b strings.Builder
+	add := func(k, v string) {
+		b.WriteString(k)
+		b.WriteByte('\n')
+		b.WriteString(v)
+		b.WriteByte('\n')
+	}
+	add("Message", m.Message)
+	add("MessageId", m.MessageID)
+	if m.Type == "Notification" {
+		if m.Subject != "" {
+			add("Subject", m.Subject)
+		}
+	} else {
+		add("SubscribeURL", m.SubscribeURL)
+	}
+	add("Timestamp", m.Timestamp)
+	if m.Type != "Notification" {
+		add("Token", m.Token)
+	}
+	add("TopicArn", m.TopicArn)
+	add("Type", m.Type)
+	return b.String()
+}
+
+// Verify implements listener.Adapter: the topic is one configured, the
+// Timestamp within the tolerance, the certificate URL an SNS endpoint, and
+// the signature valid under the certificate. A certificate that cannot be
+// fetched is 503, so SNS retries.
+func (a *Adapter) Verify(ctx context.Context, _ *http.Request, body []byte) error {
+	var m Message
+	if err := json.Unmarshal(body, &m); err != nil {
+		return listener.Unauthorized("not an SNS message")
+	}
+	switch {
+	case m.Signature == "":
+		return listener.Unauthorized(`missing "Signature"`)
+	case m.SigningCertURL == "":
+		return listener.Unauthorized(`missing "SigningCertURL"`)
+	case !a.topics[m.TopicArn]:
+		return listener.Unauthorized(`"TopicArn": not a topic this source accepts`)
+	case m.Type != "Notification" && m.Type != "SubscriptionConfirmation" && m.Type != "UnsubscribeConfirmation":
+		return listener.Unauthorized(`"Type": not an SNS message type`)
+	}
+	var h crypto.Hash
+	switch m.SignatureVersion {
+	case "1":
+		h = crypto.SHA1
+	case "2":
+		h = crypto.SHA256
+	default:
+		return listener.Unauthorized(`"SignatureVersion": want 1 or 2`)
+	}
+	ts, err := time.Parse(time.RFC3339Nano, m.Timestamp)
+	if err != nil {
+		return listener.Unauthorized(`"Timestamp": not RFC 3339`)
+	}
+	if d := a.now().Sub(ts); d > a.tol || d < -a.tol {
+		return listener.Unauthorized(fmt.Sprintf(`"Timestamp": outside the tolerance of %s`, a.tol))
+	}
+	if !AllowedURL(m.SigningCertURL) || !strings.HasSuffix(m.SigningCertURL, ".pem") {
+		return listener.Unauthorized(`"SigningCertURL": not an SNS certificate URL`)
+	}
+	sig, err := base64.StdEncoding.DecodeString(m.Signature)
+	if err != nil {
+		return listener.Unauthorized(`"Signature": not base64`)
+	}
+	key, err := a.cert(ctx, m.SigningCertURL)
+	if err != nil {
+		return listener.Unavailable("cannot fetch the SNS signing certificate, retry later", err)
+	}
+	var sum []byte
+	if h == crypto.SHA1 {
+		s := sha1.Sum([]byte(m.StringToSign()))
+		sum = s[:]
+	} else {
+		s := sha256.Sum256([]byte(m.StringToSign()))
+		sum = s[:]
+	}
+	if rsa.VerifyPKCS1v15(key, h, sum, sig) != nil {
+		return listener.Unauthorized(`"Signature": does not match`)
+	}
+	return nil
+}
+
+// maxCerts bounds the certificate cache; SNS uses a handful of URLs.
+const maxCerts = 32
+
+// cert returns the RSA key of the certificate at u, fetched once.
+func (a *Adapter) cert(ctx context.Context, u string) (*rsa.PublicKey, error) {
+	a.mu.Lock()
+	k, ok := a.certs[u]
+	a.mu.Unlock()
+	if ok {
+		return k, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("fetch certificate: %w", err)
+	}
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetch certificate: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fetch certificate %s: %s", u, resp.Status)
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return nil, fmt.Errorf("fetch certificate: %w", err)
+	}
+	block, _ := pem.Decode(raw)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("certificate %s: not PEM", u)
+	}
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("certificate %s: %w", u, err)
+	}
+	if now := a.now(); now.Before(c.NotBefore) || now.After(c.NotAfter) {
+		return nil, fmt.Errorf("certificate %s: not valid now", u)
+	}
+	k, ok = c.PublicKey.(*rsa.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("certificate %s: not an RSA key", u)
+	}
+	a.mu.Lock()
+	if len(a.certs) >= maxCerts {
+		clear(a.certs)
+	}
+	a.certs[u] = k
+	a.mu.Unlock()
+	return k, nil
+}
+
+// Control implements listener.Controller. A SubscriptionConfirmation is
+// confirmed by fetching its SubscribeURL (an SNS endpoint) when the source
+// has confirm_subscription; otherwise the URL is logged for an operator to
+// open. An UnsubscribeConfirmation is logged. Both are answered 200.
+func (a *Adapter) Control(ctx context.Context, _ http.Header, body []byte) (bool, error) {
+	var m Message
+	if err := json.Unmarshal(body, &m); err != nil {
+		return false, nil // Decode reports it
+	}
+	switch m.Type {
+	case "SubscriptionConfirmation":
+		if !AllowedURL(m.SubscribeURL) {
+			return false, listener.Unauthorized(`"SubscribeURL": not an SNS URL`)
+		}
+		if !a.confirm {
+			a.logger.Warn("SNS subscription awaits confirmation: open SubscribeURL, or set verify.confirm_subscription",
+				"topic", m.TopicArn, "subscribe_url", m.SubscribeURL)
+			return true, nil
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.SubscribeURL, nil)
+		if err != nil {
+			return false, listener.Unauthorized(`"SubscribeURL": not a URL`)
+		}
+		resp, err := a.client.Do(req)
+		if err != nil {
+			return false, listener.Unavailable("cannot confirm the SNS subscription, retry later", err)
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return false, listener.Unavailable("cannot confirm the SNS subscription, retry later", fmt.Errorf("confirm subscription: %s", resp.Status))
+		}
+		a.logger.Info("SNS subscription confirmed", "topic", m.TopicArn)
+		return true, nil
+	case "UnsubscribeConfirmation":
+		a.logger.Warn("SNS subscription ended", "topic", m.TopicArn)
+		return true, nil
+	}
+	return false, nil
+}
+
+// Decode implements listener.Adapter.
+func (a *Adapter) Decode(_ http.Header, body []byte) ([]event.Event, error) { return Decode(body) }
+
+type recipient struct {
+	EmailAddress string `json:"emailAddress"`
+}
+
+// record is the SES event (eventType) or notification (notificationType)
+// in an SNS Message.
+type record struct {
+	EventType        string `json:"eventType"`
+	NotificationType string `json:"notificationType"`
+	Mail             struct {
+		Timestamp   string   `json:"timestamp"`
+		MessageID   string   `json:"messageId"`
+		Destination []string `json:"destination"`
+		Tags        map[string][]string
+	} `json:"mail"`
+	Bounce *struct {
+		BounceType        string      `json:"bounceType"`
+		BouncedRecipients []recipient `json:"bouncedRecipients"`
+		Timestamp         string      `json:"timestamp"`
+	} `json:"bounce"`
+	Complaint *struct {
+		ComplainedRecipients []recipient `json:"complainedRecipients"`
+		Timestamp            string      `json:"timestamp"`
+	} `json:"complaint"`
+	Delivery *struct {
+		Recipients []string `json:"recipients"`
+		Timestamp  string   `json:"timestamp"`
+	} `json:"delivery"`
+	DeliveryDelay *struct {
+		DelayedRecipients []recipient `json:"delayedRecipients"`
+		Timestamp         string      `json:"timestamp"`
+	} `json:"deliveryDelay"`
+	Open *struct {
+		Timestamp string `json:"timestamp"`
+	} `json:"open"`
+	Click *struct {
+		Timestamp string `json:"timestamp"`
+	} `json:"click"`
+	Subscription *struct {
+		Timestamp string `json:"timestamp"`
+	} `json:"subscription"`
+}
+
+var categories = map[string]event.Category{
+	"Send":          event.Sent,
+	"Delivery":      event.Delivered,
+	"DeliveryDelay": event.Deferred,
+	"Open":          event.Open,
+	"Click":         event.Click,
+	"Bounce":        event.Bounce,
+	"Complaint":     event.Complaint,
+	"Reject":        event.Blocked,
+	"Subscription":  event.Unsubscribe,
+}
+
+// Decode unwraps the SES record from an SNS Notification and gives one
+// event per recipient it concerns: the bounced, complained, delivered or
+// delayed recipients, else the message's destination. Type is the record's
+// eventType (or notificationType), Time its type's timestamp (else the
+// mail's), MessageID mail.messageId, Campaign the mail's "campaign" tag, ID
+// "ses:" + the SNS MessageId + ":" + the recipient's index, so SNS's
+// retries are duplicates. A Permanent bounce is hard, a Transient one soft.
+// Data is the SES record. Control messages give no events.
+func Decode(body []byte) ([]event.Event, error) {
+	var m Message
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("decode SNS message: %w", err)
+	}
+	if m.Type != "Notification" {
+		if m.Type == "SubscriptionConfirmation" || m.Type == "UnsubscribeConfirmation" {
+			return nil, nil
+		}
+		return nil, fmt.Errorf(`decode SNS message: "Type" %q: not an SNS message type`, m.Type)
+	}
+	if m.MessageID == "" {
+		return nil, errors.New(`decode SNS message: "MessageId": missing`)
+	}
+	var r record
+	if err := json.Unmarshal([]byte(m.Message), &r); err != nil {
+		return nil, fmt.Errorf(`decode SNS message: "Message": not an SES record: %w`, err)
+	}
+	typ := r.EventType
+	if typ == "" {
+		typ = r.NotificationType
+	}
+	if typ == "" {
+		return nil, errors.New(`decode SES record: "eventType": missing`)
+	}
+	at, addrs := r.Mail.Timestamp, r.Mail.Destination
+	var class event.BounceClass
+	switch {
+	case r.Bounce != nil:
+		at, addrs = r.Bounce.Timestamp, emails(r.Bounce.BouncedRecipients)
+		switch r.Bounce.BounceType {
+		case "Permanent":
+			class = event.Hard
+		case "Transient":
+			class = event.Soft
+		}
+	case r.Complaint != nil:
+		at, addrs = r.Complaint.Timestamp, emails(r.Complaint.ComplainedRecipients)
+	case r.Delivery != nil:
+		at, addrs = r.Delivery.Timestamp, r.Delivery.Recipients
+	case r.DeliveryDelay != nil:
+		at, addrs = r.DeliveryDelay.Timestamp, emails(r.DeliveryDelay.DelayedRecipients)
+	case r.Open != nil:
+		at = r.Open.Timestamp
+	case r.Click != nil:
+		at = r.Click.Timestamp
+	case r.Subscription != nil:
+		at = r.Subscription.Timestamp
+	}
+	if at == "" {
+		at = r.Mail.Timestamp
+	}
+	t, err := time.Parse(time.RFC3339Nano, at)
+	if err != nil {
+		return nil, fmt.Errorf("decode SES record: %s timestamp %q: not RFC 3339", typ, at)
+	}
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("decode SES record: %s: no recipient", typ)
+	}
+	var campaign string
+	if c := r.Mail.Tags["campaign"]; len(c) > 0 {
+		campaign = c[0]
+	}
+	data := json.RawMessage(m.Message)
+	if !json.Valid(data) {
+		return nil, errors.New(`decode SNS message: "Message": not JSON`)
+	}
+	cat := categories[typ]
+	events := make([]event.Event, 0, len(addrs))
+	for i, addr := range addrs {
+		email, domain := event.NormalizeEmail(addr)
+		if email == "" {
+			return nil, fmt.Errorf("decode SES record: %s: recipient %d: empty address", typ, i)
+		}
+		e := event.Event{
+			ID:        Provider + ":" + m.MessageID + ":" + strconv.Itoa(i),
+			Provider:  Provider,
+			Type:      typ,
+			Time:      t.UTC(),
+			Email:     email,
+			Domain:    domain,
+			MessageID: r.Mail.MessageID,
+			Campaign:  campaign,
+			Category:  cat,
+			Data:      data,
+		}
+		if cat == event.Bounce {
+			e.BounceClass = class
+		}
+		events = append(events, e)
+	}
+	return events, nil
+}
+
+func emails(rs []recipient) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.EmailAddress
+	}
+	return out
+}

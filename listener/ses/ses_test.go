@@ -1,0 +1,391 @@
+package ses_test
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"flag"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/listener"
+	"github.com/hookd/hookd/listener/providertest"
+	"github.com/hookd/hookd/listener/ses"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+const topic = "arn:aws:sns:us-east-1:123456789012:ses-events"
+
+func TestDecodeGolden(t *testing.T) {
+	providertest.Golden(t, *update, func(_ http.Header, body []byte) ([]event.Event, error) {
+		return ses.Decode(body)
+	})
+}
+
+// snsEndpoint is a stand-in for SNS's HTTPS endpoint on loopback: a real
+// TLS server with a certificate for sns.us-east-1.amazonaws.com from a test
+// CA, and a client that trusts that CA and dials the server whatever host it
+// is asked for. The adapter's URL check is the production one.
+type snsEndpoint struct {
+	client    *http.Client
+	certURL   string
+	key       *rsa.PrivateKey
+	fetches   atomic.Int32
+	confirmed atomic.Int32
+}
+
+const snsHost = "sns.us-east-1.amazonaws.com"
+
+func newSNS(t *testing.T) *snsEndpoint {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "hookd test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	srvKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	srvDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(2),
+		Subject: pkix.Name{CommonName: snsHost}, DNSNames: []string{snsHost},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, ca, &srvKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The SNS signing certificate.
+	e := &snsEndpoint{}
+	e.key, err = rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signTmpl := &x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: snsHost},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	signDER, err := x509.CreateCertificate(rand.Reader, signTmpl, signTmpl, &e.key.PublicKey, e.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemCert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: signDER})
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/SimpleNotificationService-test.pem", func(w http.ResponseWriter, r *http.Request) {
+		e.fetches.Add(1)
+		w.Write(pemCert)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("Action") == "ConfirmSubscription" {
+			e.confirmed.Add(1)
+			io.WriteString(w, "<ConfirmSubscriptionResponse/>")
+			return
+		}
+		http.NotFound(w, r)
+	})
+	srv := httptest.NewUnstartedServer(mux)
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{srvDER}, PrivateKey: srvKey}}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	addr := srv.Listener.Addr().String()
+	e.client = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+	}}
+	e.certURL = "https://" + snsHost + "/SimpleNotificationService-test.pem"
+	return e
+}
+
+// sign sets m's timestamp, certificate URL and signature (version v) with
+// key.
+func (e *snsEndpoint) sign(t testing.TB, m *ses.Message, at time.Time, v string, key *rsa.PrivateKey) {
+	t.Helper()
+	m.Timestamp = at.UTC().Format("2006-01-02T15:04:05.000Z")
+	m.SigningCertURL = e.certURL
+	m.SignatureVersion = v
+	var sig []byte
+	var err error
+	if v == "1" {
+		sum := sha1.Sum([]byte(m.StringToSign()))
+		sig, err = rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA1, sum[:])
+	} else {
+		sum := sha256.Sum256([]byte(m.StringToSign()))
+		sig, err = rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Signature = base64.StdEncoding.EncodeToString(sig)
+}
+
+func parse(t testing.TB, body []byte) ses.Message {
+	t.Helper()
+	var m ses.Message
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func marshal(m ses.Message) []byte {
+	b, _ := json.Marshal(m)
+	return b
+}
+
+func TestConformance(t *testing.T) {
+	e := newSNS(t)
+	wrong, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := os.ReadFile("testdata/delivery-notification.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := os.ReadFile("testdata/malformed-one-bad-recipient.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	strip := func(field string) func(http.Header, []byte) (http.Header, []byte) {
+		return func(h http.Header, b []byte) (http.Header, []byte) {
+			var m map[string]any
+			json.Unmarshal(b, &m)
+			delete(m, field)
+			out, _ := json.Marshal(m)
+			return h, out
+		}
+	}
+	providertest.Run(t, providertest.Case{
+		Source:   config.Source{Provider: ses.Provider, Verify: config.Verify{TopicARNs: []string{topic}}},
+		Valid:    body,
+		Events:   2,
+		BadBatch: bad,
+		Sign: func(t testing.TB, body []byte, at time.Time, wrongKey bool) (http.Header, []byte) {
+			k := e.key
+			if wrongKey {
+				k = wrong
+			}
+			m := parse(t, body)
+			e.sign(t, &m, at, "2", k)
+			return http.Header{"X-Amz-Sns-Message-Type": {m.Type}, "Content-Type": {"text/plain; charset=UTF-8"}}, marshal(m)
+		},
+		Timestamped: true,
+		Tamper: func(body []byte) []byte {
+			var m ses.Message
+			json.Unmarshal(body, &m)
+			m.Message = strings.Replace(m.Message, "mary@example.com", "eve@example.com", 1)
+			return marshal(m)
+		},
+		Strip: map[string]func(http.Header, []byte) (http.Header, []byte){
+			"Signature":      strip("Signature"),
+			"SigningCertURL": strip("SigningCertURL"),
+		},
+		Configure: func(c *listener.Config) { c.Client = e.client },
+	})
+}
+
+func adapter(t *testing.T, e *snsEndpoint, confirm bool, logger *slog.Logger) listener.Adapter {
+	t.Helper()
+	a, err := ses.SES{}.New(config.Source{Name: "ses", Verify: config.Verify{TopicARNs: []string{topic}, ConfirmSubscription: confirm}},
+		listener.Env{Client: e.client, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestVerify(t *testing.T) {
+	e := newSNS(t)
+	a := adapter(t, e, false, nil)
+	body, _ := os.ReadFile("testdata/bounce-notification.json")
+	now := time.Now()
+	for _, tt := range []struct {
+		name    string
+		edit    func(m *ses.Message)
+		version string
+		status  int // 0: accepted
+	}{
+		{"version 1", nil, "1", 0},
+		{"version 2", nil, "2", 0},
+		{"unknown topic", func(m *ses.Message) { m.TopicArn = "arn:aws:sns:us-east-1:123456789012:other" }, "2", 401},
+		{"certificate elsewhere", func(m *ses.Message) { m.SigningCertURL = "https://sns.us-east-1.amazonaws.com.evil.example/x.pem" }, "2", 401},
+		{"certificate over http", func(m *ses.Message) { m.SigningCertURL = "http://sns.us-east-1.amazonaws.com/x.pem" }, "2", 401},
+		{"version 3", func(m *ses.Message) { m.SignatureVersion = "3" }, "2", 401},
+		{"subject added", func(m *ses.Message) { m.Subject = "hello" }, "2", 401},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := parse(t, body)
+			e.sign(t, &m, now, tt.version, e.key)
+			if tt.edit != nil {
+				before := e.fetches.Load()
+				defer func() {
+					if m.SigningCertURL != e.certURL && e.fetches.Load() != before {
+						t.Error("fetched a certificate from a URL that is not SNS's")
+					}
+				}()
+				tt.edit(&m)
+			}
+			r := httptest.NewRequest("POST", "/", nil)
+			err := a.Verify(context.Background(), r, marshal(m))
+			switch {
+			case tt.status == 0 && err != nil:
+				t.Fatalf("Verify: %v", err)
+			case tt.status != 0 && err == nil:
+				t.Fatal("Verify accepted it")
+			case err != nil:
+				var sc listener.StatusCoder
+				if !asStatus(err, &sc) || sc.StatusCode() != tt.status {
+					t.Fatalf("Verify = %v, want status %d", err, tt.status)
+				}
+			}
+		})
+	}
+	if n := e.fetches.Load(); n != 1 {
+		t.Errorf("certificate fetched %d times, want once (cached)", n)
+	}
+}
+
+func asStatus(err error, sc *listener.StatusCoder) bool {
+	s, ok := err.(listener.StatusCoder)
+	*sc = s
+	return ok
+}
+
+func TestAllowedURL(t *testing.T) {
+	for _, tt := range []struct {
+		url string
+		ok  bool
+	}{
+		{"https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem", true},
+		{"https://sns.eu-west-1.amazonaws.com/x.pem", true},
+		{"https://sns.cn-north-1.amazonaws.com.cn/x.pem", true},
+		{"https://sns.us-east-1.amazonaws.com:443/x.pem", true},
+		{"http://sns.us-east-1.amazonaws.com/x.pem", false},
+		{"https://sns.us-east-1.amazonaws.com.evil.example/x.pem", false},
+		{"https://evil.example/sns.us-east-1.amazonaws.com/x.pem", false},
+		{"https://user@sns.us-east-1.amazonaws.com/x.pem", false},
+		{"https://sns.us-east-1.amazonaws.com:8443/x.pem", false},
+		{"https://sns.amazonaws.com/x.pem", false},
+		{"https://xsns.us-east-1.amazonaws.com/x.pem", false},
+		{"https://127.0.0.1/x.pem", false},
+		{"", false},
+	} {
+		if got := ses.AllowedURL(tt.url); got != tt.ok {
+			t.Errorf("AllowedURL(%q) = %v, want %v", tt.url, got, tt.ok)
+		}
+	}
+}
+
+// TestSubscriptionConfirmation posts a signed SubscriptionConfirmation to a
+// real listener: by default it is answered 200, logged with its URL and not
+// confirmed; with confirm_subscription the listener confirms it at SNS.
+func TestSubscriptionConfirmation(t *testing.T) {
+	body, _ := os.ReadFile("testdata/subscription-confirmation.json")
+	for _, confirm := range []bool{false, true} {
+		t.Run(map[bool]string{false: "logged", true: "confirmed"}[confirm], func(t *testing.T) {
+			e := newSNS(t)
+			var logs bytes.Buffer
+			logger := slog.New(slog.NewTextHandler(&logs, nil))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer log.Close()
+			l, err := listener.New(listener.Config{Client: e.client, Sources: []config.Source{{Name: "ses", Provider: ses.Provider,
+				Verify: config.Verify{TopicARNs: []string{topic}, ConfirmSubscription: confirm}}}}, log, logger, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			go l.Run(ctx)
+			srv := httptest.NewServer(l.Handler())
+			defer srv.Close()
+			m := parse(t, body)
+			e.sign(t, &m, time.Now(), "2", e.key)
+			resp, err := http.Post(srv.URL+"/hooks/ses", "text/plain", bytes.NewReader(marshal(m)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d, want 200", resp.StatusCode)
+			}
+			if got := e.confirmed.Load(); got != map[bool]int32{false: 0, true: 1}[confirm] {
+				t.Fatalf("confirmed %d times", got)
+			}
+			if !confirm && !strings.Contains(logs.String(), "Action=ConfirmSubscription") {
+				t.Fatalf("log does not give the SubscribeURL:\n%s", logs.String())
+			}
+			if got := providertest.Messages(t, log, eventlog.TopicEvents, 0); len(got) != 0 {
+				t.Fatalf("a confirmation stored %d events", len(got))
+			}
+		})
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, s := range providertest.Seeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		events, err := ses.Decode(body)
+		if err == nil {
+			for _, e := range events {
+				if e.ID == "" || e.Email == "" {
+					t.Fatalf("bad event %+v", e)
+				}
+			}
+		}
+	})
+}
+
+// FuzzVerify feeds envelopes to Verify with a client that cannot reach
+// anything: no input may panic, and none may be accepted.
+func FuzzVerify(f *testing.F) {
+	for _, s := range providertest.Seeds(f) {
+		f.Add(s)
+	}
+	a, err := ses.SES{}.New(config.Source{Verify: config.Verify{TopicARNs: []string{topic}}},
+		listener.Env{Client: &http.Client{Transport: failing{}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if a.Verify(context.Background(), httptest.NewRequest("POST", "/", nil), body) == nil {
+			t.Fatalf("accepted %q", body)
+		}
+	})
+}
+
+type failing struct{}
+
+func (failing) RoundTrip(*http.Request) (*http.Response, error) { return nil, io.ErrUnexpectedEOF }

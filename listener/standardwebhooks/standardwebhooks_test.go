@@ -1,0 +1,197 @@
+package standardwebhooks_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"net/http"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/listener"
+	"github.com/hookd/hookd/listener/providertest"
+	"github.com/hookd/hookd/listener/standardwebhooks"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+func TestDecodeGolden(t *testing.T) {
+	providertest.Golden(t, *update, func(h http.Header, body []byte) ([]event.Event, error) {
+		return standardwebhooks.Decode(nil, h, body)
+	})
+}
+
+// TestSpecificationExample verifies the example of the Standard Webhooks
+// specification (its secret, id, timestamp, body and signature).
+func TestSpecificationExample(t *testing.T) {
+	key, err := standardwebhooks.ParseSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{}
+	h.Set("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek")
+	h.Set("webhook-timestamp", "1614265330")
+	body := []byte(`{"test": 2432232314}`)
+	at := time.Unix(1614265330, 0)
+	for _, tt := range []struct {
+		name, sig string
+		now       time.Time
+		ok        bool
+	}{
+		{"documented signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", at, true},
+		{"among others (key rotation)", "v1,Zm9vYmFy v2,abc v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", at.Add(time.Minute), true},
+		{"another version only", "v1a,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", at, false},
+		{"six minutes later", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", at.Add(6 * time.Minute), false},
+		{"one bit off", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OF=", at, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := h.Clone()
+			h.Set("webhook-signature", tt.sig)
+			err := standardwebhooks.Verify(key, h, body, tt.now, listener.DefaultTolerance)
+			if (err == nil) != tt.ok {
+				t.Fatalf("Verify = %v, want ok %v", err, tt.ok)
+			}
+			if err != nil && bytes.Contains([]byte(err.Error()), []byte("g0hM")) {
+				t.Fatalf("error discloses a signature: %v", err)
+			}
+		})
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		verify config.Verify
+		field  string
+	}{
+		{"no secret", config.Verify{}, "verify.secret"},
+		{"no prefix", config.Verify{Secret: "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, "verify.secret"},
+		{"not base64", config.Verify{Secret: "whsec_!!!"}, "verify.secret"},
+		{"foreign key", config.Verify{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", SigningKey: "x"}, "verify.signing_key"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := standardwebhooks.StandardWebhooks{}.New(config.Source{Verify: tt.verify}, listener.Env{})
+			var ce *config.Error
+			if !errors.As(err, &ce) || ce.Field != tt.field {
+				t.Fatalf("New = %v, want a *config.Error at %s", err, tt.field)
+			}
+			if tt.verify.Secret != "" && bytes.Contains([]byte(err.Error()), []byte(tt.verify.Secret)) {
+				t.Fatalf("error quotes the secret: %v", err)
+			}
+		})
+	}
+}
+
+func TestConformance(t *testing.T) {
+	raw := make([]byte, 24)
+	rand.Read(raw)
+	secret := "whsec_" + base64.StdEncoding.EncodeToString(raw)
+	wrong := make([]byte, 24)
+	rand.Read(wrong)
+	body := readFile(t, "testdata/email-bounced.json")
+	providertest.Run(t, providertest.Case{
+		Source: config.Source{Provider: standardwebhooks.Provider, Verify: config.Verify{Secret: secret}},
+		Valid:  body,
+		Events: 1,
+		Sign: func(_ testing.TB, body []byte, at time.Time, bad bool) (http.Header, []byte) {
+			key := raw
+			if bad {
+				key = wrong
+			}
+			id, ts := "msg_conformance", strconv.FormatInt(at.Unix(), 10)
+			h := http.Header{}
+			h.Set("webhook-id", id)
+			h.Set("webhook-timestamp", ts)
+			h.Set("webhook-signature", "v1,"+base64.StdEncoding.EncodeToString(standardwebhooks.Sign(key, id, ts, body)))
+			return h, body
+		},
+		Timestamped: true,
+		Tamper:      providertest.FlipByte,
+		Strip: map[string]func(http.Header, []byte) (http.Header, []byte){
+			"webhook-id":        del("webhook-id"),
+			"webhook-timestamp": del("webhook-timestamp"),
+			"webhook-signature": del("webhook-signature"),
+		},
+	})
+}
+
+func del(name string) func(http.Header, []byte) (http.Header, []byte) {
+	return func(h http.Header, body []byte) (http.Header, []byte) {
+		h.Del(name)
+		return h, body
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, s := range providertest.Seeds(f) {
+		f.Add(s)
+	}
+	h := http.Header{}
+	h.Set("webhook-id", "msg_fuzz")
+	f.Fuzz(func(t *testing.T, body []byte) {
+		_, _ = standardwebhooks.Decode(nil, h, body)
+	})
+}
+
+func FuzzVerify(f *testing.F) {
+	key, _ := standardwebhooks.ParseSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	f.Add("msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", []byte(`{"test": 2432232314}`))
+	f.Add("", "-1", "v1, v1,,", []byte{})
+	now := time.Unix(1614265330, 0)
+	f.Fuzz(func(t *testing.T, id, ts, sig string, body []byte) {
+		h := http.Header{}
+		h.Set("webhook-id", id)
+		h.Set("webhook-timestamp", ts)
+		h.Set("webhook-signature", sig)
+		err := standardwebhooks.Verify(key, h, body, now, listener.DefaultTolerance)
+		if err == nil && !bytes.Equal(body, []byte(`{"test": 2432232314}`)) {
+			t.Fatalf("accepted a body the key never signed: %q", body)
+		}
+	})
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestMapOverrides reads a non-email payload's recipient and category
+// through the source's map.
+func TestMapOverrides(t *testing.T) {
+	a, err := standardwebhooks.StandardWebhooks{}.New(config.Source{Name: "billing",
+		Verify: config.Verify{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+		Map:    config.Map{Email: `data.customer.email`, Category: `type == "invoice.paid" ? "delivered" : nil`, MessageID: `data.id`}},
+		listener.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{}
+	h.Set("webhook-id", "msg_invoice1")
+	events, err := a.Decode(h, readFile(t, "testdata/invoice-paid.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := events[0]
+	if e.Email != "payer@example.com" || e.Domain != "example.com" || e.Category != event.Delivered || e.MessageID != "in_1" || e.ID != "standardwebhooks:msg_invoice1" {
+		t.Fatalf("event = %+v", e)
+	}
+	bad, err := standardwebhooks.StandardWebhooks{}.New(config.Source{
+		Verify: config.Verify{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+		Map:    config.Map{Category: `"not-a-category"`}}, listener.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bad.Decode(h, readFile(t, "testdata/invoice-paid.json")); err == nil {
+		t.Fatal("a map giving an unknown category decoded")
+	}
+}
