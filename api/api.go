@@ -15,6 +15,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -42,11 +43,18 @@ import (
 //	POST /deadletters/:id/retry     run a dead job again
 //	GET  /targets                   targets and their suspension
 //	POST /targets/:id/resume        lift a target's suspension
+//	GET  /deliverability            bounce, block and spam rates per domain
+//	GET  /rules/activity            matches and job outcomes per rule over time
+//	GET  /live                      new events as server-sent events
 //
 // The doc comment of each route's handler in this package states its
 // parameters and its JSON.
 func Register(g *echo.Group, d Deps) {
-	h := &handler{st: d.Store, rulesStatus: d.Rules}
+	logger := d.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{st: d.Store, rulesStatus: d.Rules, logger: logger}
 	g.GET("/events", h.events)
 	g.GET("/events/:id", h.event)
 	g.GET("/stats", h.stats)
@@ -58,6 +66,9 @@ func Register(g *echo.Group, d Deps) {
 	g.POST("/deadletters/:id/retry", h.retryDeadLetter)
 	g.GET("/targets", h.targets)
 	g.POST("/targets/:id/resume", h.resumeTarget)
+	g.GET("/deliverability", h.deliverability)
+	g.GET("/rules/activity", h.ruleActivity)
+	g.GET("/live", h.live)
 }
 
 // Deps is what the API serves from.
@@ -68,11 +79,15 @@ type Deps struct {
 	// Rules returns the rule watcher's status, as rules.Watcher.Status
 	// does; nil means no rules are configured.
 	Rules func() rules.Status
+	// Logger records failures after a response has started (a cut-short
+	// export); nil discards.
+	Logger *slog.Logger
 }
 
 type handler struct {
 	st          *store.Store
 	rulesStatus func() rules.Status
+	logger      *slog.Logger
 }
 
 // params returns the request's query parameters, refusing a malformed query

@@ -36,6 +36,8 @@ type EventQuery struct {
 	Domain string
 	// Source is the exact configured source name.
 	Source string
+	// Campaign is the exact campaign.
+	Campaign string
 	// Since selects events at or after it (event time).
 	Since time.Time
 	// Until selects events before it (event time).
@@ -80,6 +82,9 @@ func (s *Store) Events(ctx context.Context, q EventQuery) (EventPage, error) {
 	}
 	if q.Source != "" {
 		w.add("source = ?", q.Source)
+	}
+	if q.Campaign != "" {
+		w.add("campaign = ?", q.Campaign)
 	}
 	if !q.Since.IsZero() && !q.Until.IsZero() && q.Since.After(q.Until) {
 		return EventPage{}, fmt.Errorf("list events: %w", invalid("since", "%s is after until %s",
