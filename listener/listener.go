@@ -80,6 +80,7 @@ func New(cfg Config, log eventlog.Log, logger *slog.Logger, reg prometheus.Regis
 	}
 	l.commit = newCommitter(log, cfg.BatchSize, cfg.BatchWait, m.batch.Observe)
 	l.echo = NewEcho(logger)
+	l.echo.Use(l.logRequests)
 	l.echo.GET("/healthz", Healthz)
 	for _, src := range cfg.Sources {
 		if err := l.route(src); err != nil {
@@ -145,6 +146,7 @@ type accepted struct {
 func (h *hook) serve(c echo.Context) error {
 	start := time.Now()
 	l, req := h.l, c.Request()
+	c.Set(logSource, h.src.Name)
 	if h.auth != nil {
 		if err := h.auth.check(c); err != nil {
 			l.metrics.rejected.WithLabelValues(h.src.Name, "auth").Inc()
@@ -179,6 +181,7 @@ func (h *hook) serve(c echo.Context) error {
 		l.metrics.rejected.WithLabelValues(h.src.Name, "malformed").Inc()
 		return h.quarantine(c, start, body, err)
 	}
+	c.Set(logEvents, len(events))
 	msgs := make([]*message.Message, len(events))
 	for i := range events {
 		e := &events[i]
@@ -202,6 +205,7 @@ func (h *hook) serve(c echo.Context) error {
 		}
 	}
 	dups := l.metrics.observe(h.src.Name, events, dup, time.Since(start))
+	c.Set(logDuplicates, dups)
 	return c.JSON(http.StatusOK, accepted{Accepted: len(events) - dups, Duplicates: dups})
 }
 

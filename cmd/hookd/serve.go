@@ -26,6 +26,7 @@ import (
 	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/api"
 	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/dashboard"
 	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/listener"
 	"github.com/hookd/hookd/rules"
@@ -98,7 +99,14 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	defer st.Close()
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), st.Collector())
+	// watermill's metrics component does not fit here: the listener
+	// appends with Append, not Publish, and its subscriber decorator hands
+	// messages on through an unbuffered channel, which would cut the
+	// projector's batches to one message.
+	if lg, ok := log.(eventlog.Lagger); ok {
+		reg.MustRegister(lagCollector{lg, logger})
+	}
 	lis, err := listener.New(listener.Config{
 		Sources:   cfg.Sources,
 		MaxBody:   int64(cfg.Limits.MaxBody),
@@ -151,9 +159,10 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	admin.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	apiGroup := admin.Group("/api")
 	if cfg.Admin.Token != "" {
-		apiGroup.Use(listener.BearerAuth(cfg.Admin.Token))
+		apiGroup.Use(dashboard.APIAuth(cfg.Admin.Token))
 	}
-	deps := api.Deps{Store: st}
+	dashboard.Register(admin, dashboard.Config{Token: cfg.Admin.Token})
+	deps := api.Deps{Store: st, Logger: logger}
 	if watcher != nil {
 		deps.Rules = watcher.Status
 	}
