@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hookd/hookd/event"
 )
@@ -60,8 +61,10 @@ type Deliverability struct {
 // worst domains are returned. Invalid parameters give an error wrapping a
 // *QueryError.
 //
-// Each type is read through events_type, so the events of other types in
-// the window (opens and clicks, most of them) are never touched.
+// Whole UTC days of the window are read from counts_domain_day, whole
+// hours from counts_domain_hour and counts_error_hour, and only the
+// partial hours at its ends from the events, one type at a time through
+// events_type, so opens and clicks are never read.
 func (s *Store) Deliverability(ctx context.Context, since, until time.Time, limit int) (Deliverability, error) {
 	limit, err := pageLimit(limit)
 	if err != nil {
@@ -70,46 +73,121 @@ func (s *Store) Deliverability(ctx context.Context, since, until time.Time, limi
 	if err := checkRange(since, until); err != nil {
 		return Deliverability{}, fmt.Errorf("deliverability: %w", err)
 	}
-	from, to := since.UnixNano(), until.UnixNano()
 	domains := map[string]*DomainRates{}
-	for _, typ := range deliverabilityTypes {
-		rows, err := s.db.read.QueryContext(ctx, `SELECT domain, COUNT(*) FROM events
-			WHERE type = ? AND time_ns >= ? AND time_ns < ? GROUP BY domain`, typ, from, to)
-		if err != nil {
-			return Deliverability{}, fmt.Errorf("deliverability: %w", err)
+	add := func(domain, typ string, n int64) {
+		d := domains[domain]
+		if d == nil {
+			d = &DomainRates{Domain: domain}
+			domains[domain] = d
 		}
-		for rows.Next() {
+		switch typ {
+		case "sent":
+			d.Sent += n
+		case "bounce":
+			d.Bounce += n
+		case "blocked":
+			d.Blocked += n
+		case "spam":
+			d.Spam += n
+		}
+	}
+	type errKey struct{ typ, text string }
+	errs := map[errKey]int64{}
+	var out Deliverability
+	addError := func(typ, text string, hard bool, n int64) {
+		if utf8.RuneCountInString(text) > errorKeyLen {
+			text = string([]rune(text)[:errorKeyLen])
+		}
+		errs[errKey{typ, text}] += n
+		if typ == "bounce" {
+			if hard {
+				out.HardBounces += n
+			} else {
+				out.SoftBounces += n
+			}
+		}
+	}
+	from, to := since.UnixNano(), until.UnixNano()
+	scanDomain := func(typ string) func(*sql.Rows) error {
+		return func(r *sql.Rows) error {
 			var (
-				domain string
-				n      int64
+				domain, t string
+				n         int64
 			)
-			if err := rows.Scan(&domain, &n); err != nil {
-				rows.Close()
-				return Deliverability{}, fmt.Errorf("deliverability: %w", err)
+			dest := []any{&domain, &t, &n}
+			if typ != "" {
+				dest = []any{&domain, &n}
+				t = typ
 			}
-			d := domains[domain]
-			if d == nil {
-				d = &DomainRates{Domain: domain}
-				domains[domain] = d
+			if err := r.Scan(dest...); err != nil {
+				return err
 			}
-			switch typ {
-			case "sent":
-				d.Sent = n
-			case "bounce":
-				d.Bounce = n
-			case "blocked":
-				d.Blocked = n
-			case "spam":
-				d.Spam = n
-			}
+			add(domain, t, n)
+			return nil
 		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
+	}
+	scanError := func(r *sql.Rows) error {
+		var (
+			typ, text string
+			hard      bool
+			n         int64
+		)
+		if err := r.Scan(&typ, &text, &hard, &n); err != nil {
+			return err
+		}
+		addError(typ, text, hard, n)
+		return nil
+	}
+	// Domains: whole days, then whole hours, then the rest from the events.
+	days, dayEdges := split(from, to, dayNs)
+	var hours, raw []span
+	for _, e := range dayEdges {
+		h, r := split(e.from, e.to, hourNs)
+		if h.to > h.from {
+			hours = append(hours, h)
+		}
+		raw = append(raw, r...)
+	}
+	type query struct {
+		sql  string
+		args []any
+		scan func(*sql.Rows) error
+	}
+	var queries []query
+	if days.to > days.from {
+		queries = append(queries, query{`SELECT domain, type, SUM(n) FROM counts_domain_day
+			WHERE day_ns >= ? AND day_ns < ? GROUP BY domain, type`, []any{days.from, days.to}, scanDomain("")})
+	}
+	for _, h := range hours {
+		queries = append(queries, query{`SELECT domain, type, SUM(n) FROM counts_domain_hour
+			WHERE hour_ns >= ? AND hour_ns < ? GROUP BY domain, type`, []any{h.from, h.to}, scanDomain("")})
+	}
+	for _, r := range raw {
+		for _, typ := range deliverabilityTypes {
+			queries = append(queries, query{`SELECT domain, COUNT(*) FROM events
+				WHERE type = ? AND time_ns >= ? AND time_ns < ? GROUP BY domain`, []any{typ, r.from, r.to}, scanDomain(typ)})
+		}
+	}
+	// Errors: whole hours, then the rest from the events. Mailjet's
+	// bounce and blocked events carry error and, for bounces,
+	// hard_bounce; other providers' adapters are expected to keep those
+	// names in Data or to leave them out.
+	errHours, errRaw := split(from, to, hourNs)
+	if errHours.to > errHours.from {
+		queries = append(queries, query{`SELECT type, error, hard, SUM(n) FROM counts_error_hour
+			WHERE hour_ns >= ? AND hour_ns < ? GROUP BY type, error, hard`, []any{errHours.from, errHours.to}, scanError})
+	}
+	for _, r := range errRaw {
+		queries = append(queries, query{`SELECT type, ` + jsonField("data", "error") + ` AS err, ` + jsonBool("data", "hard_bounce") + ` AS hard, COUNT(*)
+			FROM events WHERE type IN ('bounce', 'blocked') AND time_ns >= ? AND time_ns < ?
+			GROUP BY type, err, hard`, []any{r.from, r.to}, scanError})
+	}
+	for _, q := range queries {
+		if err := s.eachRow(ctx, q.sql, q.args, q.scan); err != nil {
 			return Deliverability{}, fmt.Errorf("deliverability: %w", err)
 		}
 	}
-	var out Deliverability
+
 	for _, d := range domains {
 		bad := d.Bounce + d.Blocked + d.Spam
 		if bad == 0 {
@@ -134,38 +212,39 @@ func (s *Store) Deliverability(ctx context.Context, since, until time.Time, limi
 	if out.Domains == nil {
 		out.Domains = []DomainRates{}
 	}
-
-	// Mailjet's bounce and blocked events carry error and, for bounces,
-	// hard_bounce; other providers' adapters are expected to keep those
-	// names in Data or to leave them out.
-	err = s.db.read.QueryRowContext(ctx, `SELECT
-			COALESCE(SUM(CASE WHEN `+jsonBool("data", "hard_bounce")+` THEN 1 ELSE 0 END), 0),
-			COUNT(*)
-		FROM events WHERE type = 'bounce' AND time_ns >= ? AND time_ns < ?`, from, to).Scan(&out.HardBounces, &out.SoftBounces)
-	if err != nil {
-		return Deliverability{}, fmt.Errorf("deliverability: %w", err)
+	out.Errors = make([]ErrorCount, 0, len(errs))
+	for k, n := range errs {
+		out.Errors = append(out.Errors, ErrorCount{Type: k.typ, Error: k.text, Count: n})
 	}
-	out.SoftBounces -= out.HardBounces
-
-	rows, err := s.db.read.QueryContext(ctx, `SELECT type, `+jsonField("data", "error")+` AS err, COUNT(*) AS n
-		FROM events WHERE type IN ('bounce', 'blocked') AND time_ns >= ? AND time_ns < ?
-		GROUP BY type, err ORDER BY n DESC, type, err LIMIT ?`, from, to, limit)
-	if err != nil {
-		return Deliverability{}, fmt.Errorf("deliverability: %w", err)
-	}
-	defer rows.Close()
-	out.Errors = []ErrorCount{}
-	for rows.Next() {
-		var ec ErrorCount
-		if err := rows.Scan(&ec.Type, &ec.Error, &ec.Count); err != nil {
-			return Deliverability{}, fmt.Errorf("deliverability: %w", err)
+	sort.Slice(out.Errors, func(i, j int) bool {
+		a, b := out.Errors[i], out.Errors[j]
+		if a.Count != b.Count {
+			return a.Count > b.Count
 		}
-		out.Errors = append(out.Errors, ec)
-	}
-	if err := rows.Err(); err != nil {
-		return Deliverability{}, fmt.Errorf("deliverability: %w", err)
+		if a.Type != b.Type {
+			return a.Type < b.Type
+		}
+		return a.Error < b.Error
+	})
+	if len(out.Errors) > limit {
+		out.Errors = out.Errors[:limit]
 	}
 	return out, nil
+}
+
+// eachRow runs query with args on the readers and calls fn for each row.
+func (s *Store) eachRow(ctx context.Context, query string, args []any, fn func(*sql.Rows) error) error {
+	rows, err := s.db.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // RuleBucket holds one rule's activity in one time bucket.

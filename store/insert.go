@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -57,6 +58,9 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []event.Eve
 			return nil, fmt.Errorf("event %s: %w", e.ID, err)
 		}
 	}
+	if err := s.addCounts(ctx, tx, events, seqs); err != nil {
+		return nil, err
+	}
 	return seqs, nil
 }
 
@@ -99,7 +103,19 @@ func (s *Store) insertQuarantined(ctx context.Context, tx *sql.Tx, items []event
 // statements are the writer's prepared statements, prepared once because
 // the projector runs them in many small transactions.
 type statements struct {
-	insertEvent, insertQuarantined *sql.Stmt
+	insertEvent, insertQuarantined                     *sql.Stmt
+	addHour, addDomainDay, addDomainHour, addErrorHour *sql.Stmt
+}
+
+// close closes the statements prepared.
+func (st *statements) close() error {
+	var errs []error
+	for _, s := range []*sql.Stmt{st.insertEvent, st.insertQuarantined, st.addHour, st.addDomainDay, st.addDomainHour, st.addErrorHour} {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func prepare(ctx context.Context, w *sql.DB) (*statements, error) {
@@ -119,8 +135,14 @@ func prepare(ctx context.Context, w *sql.DB) (*statements, error) {
 		VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`)
 	if err != nil {
-		st.insertEvent.Close()
+		st.close()
 		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	for i, p := range []**sql.Stmt{&st.addHour, &st.addDomainDay, &st.addDomainHour, &st.addErrorHour} {
+		if *p, err = w.PrepareContext(ctx, countStatements[i]); err != nil {
+			st.close()
+			return nil, fmt.Errorf("prepare: %w", err)
+		}
 	}
 	return &st, nil
 }

@@ -131,6 +131,72 @@ var migrations = []string{
 		error      TEXT    NOT NULL
 	);
 	CREATE INDEX job_attempts_job ON job_attempts (job_id, id);`,
+
+	// Counts for the dashboard, kept by the transaction that stores the
+	// events (see counts.go), so that a month of charts reads a few
+	// thousand rows instead of every event. Buckets are UTC hours and days
+	// of the event's time; events of times beyond two days of the int64
+	// range are not counted (no query can ask for them). Existing events
+	// are counted here once.
+	`CREATE TABLE counts_hour (
+		hour_ns BIGINT NOT NULL,
+		type    TEXT   NOT NULL,
+		source  TEXT   NOT NULL,
+		n       BIGINT NOT NULL,
+		PRIMARY KEY (hour_ns, type, source)
+	);
+	-- sent, bounce, blocked and spam only: deliverability per domain, by
+	-- day for the whole days of a window and by hour for the rest, since
+	-- a day holds a row per domain and type.
+	CREATE TABLE counts_domain_day (
+		day_ns BIGINT NOT NULL,
+		domain TEXT   NOT NULL,
+		type   TEXT   NOT NULL,
+		n      BIGINT NOT NULL,
+		PRIMARY KEY (day_ns, domain, type)
+	);
+	CREATE TABLE counts_domain_hour (
+		hour_ns BIGINT NOT NULL,
+		domain  TEXT   NOT NULL,
+		type    TEXT   NOT NULL,
+		n       BIGINT NOT NULL,
+		PRIMARY KEY (hour_ns, domain, type)
+	);
+	-- bounce and blocked: data.error (its first 120 characters) and, for
+	-- bounces, data.hard_bounce; few rows an hour.
+	CREATE TABLE counts_error_hour (
+		hour_ns BIGINT  NOT NULL,
+		type    TEXT    NOT NULL,
+		error   TEXT    NOT NULL,
+		hard    INTEGER NOT NULL,
+		n       BIGINT  NOT NULL,
+		PRIMARY KEY (hour_ns, type, error, hard)
+	);
+	INSERT INTO counts_hour (hour_ns, type, source, n)
+		SELECT time_ns - ((time_ns % 3600000000000) + 3600000000000) % 3600000000000 AS h, type, source, COUNT(*)
+		FROM events WHERE time_ns >= -9223199236854775807 AND time_ns <= 9223199236854775807
+		GROUP BY h, type, source;
+	INSERT INTO counts_domain_day (day_ns, domain, type, n)
+		SELECT time_ns - ((time_ns % 86400000000000) + 86400000000000) % 86400000000000 AS d, domain, type, COUNT(*)
+		FROM events WHERE type IN ('sent', 'bounce', 'blocked', 'spam')
+			AND time_ns >= -9223199236854775807 AND time_ns <= 9223199236854775807
+		GROUP BY d, domain, type;
+	INSERT INTO counts_domain_hour (hour_ns, domain, type, n)
+		SELECT time_ns - ((time_ns % 3600000000000) + 3600000000000) % 3600000000000 AS h, domain, type, COUNT(*)
+		FROM events WHERE type IN ('sent', 'bounce', 'blocked', 'spam')
+			AND time_ns >= -9223199236854775807 AND time_ns <= 9223199236854775807
+		GROUP BY h, domain, type;
+	INSERT INTO counts_error_hour (hour_ns, type, error, hard, n)
+		SELECT time_ns - ((time_ns % 3600000000000) + 3600000000000) % 3600000000000 AS h, type,
+			substr(CAST(COALESCE(json_extract(data, '$.error'), '') AS TEXT), 1, 120) AS e,
+			CASE WHEN type = 'bounce' AND json_extract(data, '$.hard_bounce') = 1 THEN 1 ELSE 0 END AS hard, COUNT(*)
+		FROM events WHERE type IN ('bounce', 'blocked')
+			AND time_ns >= -9223199236854775807 AND time_ns <= 9223199236854775807
+		GROUP BY h, type, e, hard;
+
+	-- Rule activity over a window: written once per job, at the end of
+	-- the index, never updated (status is read from the row).
+	CREATE INDEX jobs_created ON jobs (created_ns);`,
 }
 
 // migrate brings the schema up to the newest version in one transaction, so

@@ -158,7 +158,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 func (s *Store) Close() error {
 	var errs []error
 	if s.stmts != nil {
-		errs = append(errs, s.stmts.insertEvent.Close(), s.stmts.insertQuarantined.Close())
+		errs = append(errs, s.stmts.close())
 	}
 	if err := errors.Join(append(errs, s.db.close())...); err != nil {
 		return fmt.Errorf("close store: %w", err)
