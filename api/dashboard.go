@@ -214,18 +214,18 @@ var csvHeader = []string{"id", "source", "provider", "type", "time", "received",
 func (h *handler) exportEvents(c echo.Context, q store.EventQuery, format string) error {
 	w := c.Response()
 	ctx := c.Request().Context()
-	if format == "csv" {
-		w.Header().Set(echo.HeaderContentType, "text/csv; charset=utf-8")
-		w.Header().Set(echo.HeaderContentDisposition, `attachment; filename="events.csv"`)
-	} else {
-		w.Header().Set(echo.HeaderContentType, "application/x-ndjson")
-	}
 	// Bad parameters are reported before anything is sent: the first
 	// page is read before the status is written.
 	check := q
 	check.Limit = 1
 	if _, err := h.st.Events(ctx, check); err != nil {
 		return storeError(err)
+	}
+	if format == "csv" {
+		w.Header().Set(echo.HeaderContentType, "text/csv; charset=utf-8")
+		w.Header().Set(echo.HeaderContentDisposition, `attachment; filename="events.csv"`)
+	} else {
+		w.Header().Set(echo.HeaderContentType, "application/x-ndjson")
 	}
 	_ = http.NewResponseController(w.Writer).SetWriteDeadline(time.Time{})
 	w.WriteHeader(http.StatusOK)
