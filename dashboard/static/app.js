@@ -186,7 +186,7 @@ function live() {
     h("h1", {}, "Live"),
     h("form", { class: "filters card", onsubmit: ev => { ev.preventDefault(); connect(); } },
       h("label", {}, "source", source), h("label", {}, "type", type),
-      h("button", { type: "submit", class: "primary" }, "Apply"), status),
+      h("button", { type: "submit", class: "primary", id: "live-apply" }, "Apply"), status),
     h("div", { class: "card live-list" }, h("p", {}, "Events received since opening: ", count),
       table(["time", "source", "type", "email", "campaign", "id"], [list], { id: "live-table" })),
   ];
