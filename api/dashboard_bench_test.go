@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -31,9 +32,12 @@ var dashEnd = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 // few percent of bounces, blocks and spam reports.
 var dashTypes = func() []string {
 	var t []string
-	for typ, n := range map[string]int{"sent": 40, "open": 28, "click": 12, "bounce": 8, "blocked": 6, "spam": 3, "unsub": 3} {
-		for range n {
-			t = append(t, typ)
+	for _, c := range []struct {
+		typ string
+		n   int
+	}{{"sent", 40}, {"open", 28}, {"click", 12}, {"bounce", 8}, {"blocked", 6}, {"spam", 3}, {"unsub", 3}} {
+		for range c.n {
+			t = append(t, c.typ)
 		}
 	}
 	return t
@@ -43,15 +47,16 @@ var dashErrors = []string{"user unknown", "mailbox inactive", "quota exceeded", 
 
 // dashEvent is generated event n of total: spread evenly over the 30 days
 // before dashEnd, 200,000 recipients on 1,000 domains, one in three at
-// gmail.com.
+// gmail.com, types drawn from dashTypes independently of the recipient.
 func dashEvent(n, total int) event.Event {
-	r := (n * 7919) % 200_000
+	rnd := rand.New(rand.NewPCG(uint64(n), 42))
+	r := rnd.IntN(200_000)
 	domain := fmt.Sprintf("d%03d.example", r%1000)
 	if r%3 == 0 {
 		domain = "gmail.com"
 	}
 	email := fmt.Sprintf("user%d@%s", r, domain)
-	typ := dashTypes[(n*31)%len(dashTypes)]
+	typ := dashTypes[rnd.IntN(len(dashTypes))]
 	at := dashEnd.Add(-30 * 24 * time.Hour).Add(time.Duration(float64(n) / float64(total) * float64(30*24*time.Hour)))
 	data := fmt.Sprintf(`{"event":%q,"time":%d,"MessageID":%d,"email":%q,"mj_campaign_id":%d}`, typ, at.Unix(), 1<<60+n, email, n%20)
 	switch typ {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -23,6 +24,9 @@ import (
 // events, not one per event: a few per batch for counts_hour; for
 // counts_domain_day and counts_domain_hour, one each per recipient domain
 // among its sent, bounce, blocked and spam events.
+//
+// The tables are SQLite WITHOUT ROWID tables (see the schema); the
+// upserts are plain ON CONFLICT ... DO UPDATE, as in PostgreSQL.
 
 const (
 	hourNs = int64(time.Hour)
@@ -38,9 +42,7 @@ const (
 )
 
 // isDeliverability tells whether the domain counts count typ.
-func isDeliverability(typ string) bool {
-	return typ == "sent" || typ == "bounce" || typ == "blocked" || typ == "spam"
-}
+func isDeliverability(typ string) bool { return slices.Contains(deliverabilityTypes, typ) }
 
 type (
 	hourKey struct {
@@ -48,10 +50,12 @@ type (
 		typ, source string
 	}
 	domainKey struct {
-		bucket      int64
-		domain, typ string
+		bucket int64
+		domain string
 	}
-	errorKey struct {
+	// domainCounts are sent, bounce, blocked and spam.
+	domainCounts [4]int64
+	errorKey     struct {
 		hour      int64
 		typ, text string
 		hard      bool
@@ -96,8 +100,8 @@ func errorOf(e event.Event) (string, bool) {
 // the count tables.
 func (s *Store) addCounts(ctx context.Context, tx *sql.Tx, events []event.Event, seqs []int64) error {
 	hours := map[hourKey]int64{}
-	days := map[domainKey]int64{}
-	domainHours := map[domainKey]int64{}
+	days := map[domainKey]*domainCounts{}
+	domainHours := map[domainKey]*domainCounts{}
 	errs := map[errorKey]int64{}
 	for i, e := range events {
 		if seqs[i] == 0 {
@@ -113,8 +117,18 @@ func (s *Store) addCounts(ctx context.Context, tx *sql.Tx, events []event.Event,
 			continue
 		}
 		domain := strings.ToLower(e.Domain)
-		days[domainKey{floorDiv(t, dayNs), domain, e.Type}]++
-		domainHours[domainKey{hour, domain, e.Type}]++
+		col := slices.Index(deliverabilityTypes, e.Type)
+		for _, c := range []struct {
+			m map[domainKey]*domainCounts
+			k domainKey
+		}{{days, domainKey{floorDiv(t, dayNs), domain}}, {domainHours, domainKey{hour, domain}}} {
+			dc := c.m[c.k]
+			if dc == nil {
+				dc = new(domainCounts)
+				c.m[c.k] = dc
+			}
+			dc[col]++
+		}
 		if e.Type == "bounce" || e.Type == "blocked" {
 			text, hard := errorOf(e)
 			errs[errorKey{hour, e.Type, text, hard}]++
@@ -128,11 +142,11 @@ func (s *Store) addCounts(ctx context.Context, tx *sql.Tx, events []event.Event,
 	}
 	for _, c := range []struct {
 		stmt   *sql.Stmt
-		counts map[domainKey]int64
+		counts map[domainKey]*domainCounts
 	}{{s.stmts.addDomainDay, days}, {s.stmts.addDomainHour, domainHours}} {
 		st = tx.StmtContext(ctx, c.stmt)
 		for k, n := range c.counts {
-			if _, err := st.ExecContext(ctx, k.bucket, k.domain, k.typ, n); err != nil {
+			if _, err := st.ExecContext(ctx, k.bucket, k.domain, n[0], n[1], n[2], n[3]); err != nil {
 				return fmt.Errorf("count events: %w", err)
 			}
 		}
@@ -154,10 +168,14 @@ func (s *Store) addCounts(ctx context.Context, tx *sql.Tx, events []event.Event,
 var countStatements = [4]string{
 	`INSERT INTO counts_hour (hour_ns, type, source, n) VALUES (?, ?, ?, ?)
 		ON CONFLICT (hour_ns, type, source) DO UPDATE SET n = counts_hour.n + excluded.n`,
-	`INSERT INTO counts_domain_day (day_ns, domain, type, n) VALUES (?, ?, ?, ?)
-		ON CONFLICT (day_ns, domain, type) DO UPDATE SET n = counts_domain_day.n + excluded.n`,
-	`INSERT INTO counts_domain_hour (hour_ns, domain, type, n) VALUES (?, ?, ?, ?)
-		ON CONFLICT (hour_ns, domain, type) DO UPDATE SET n = counts_domain_hour.n + excluded.n`,
+	`INSERT INTO counts_domain_day (day_ns, domain, sent, bounce, blocked, spam) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (day_ns, domain) DO UPDATE SET sent = counts_domain_day.sent + excluded.sent,
+			bounce = counts_domain_day.bounce + excluded.bounce, blocked = counts_domain_day.blocked + excluded.blocked,
+			spam = counts_domain_day.spam + excluded.spam`,
+	`INSERT INTO counts_domain_hour (hour_ns, domain, sent, bounce, blocked, spam) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (hour_ns, domain) DO UPDATE SET sent = counts_domain_hour.sent + excluded.sent,
+			bounce = counts_domain_hour.bounce + excluded.bounce, blocked = counts_domain_hour.blocked + excluded.blocked,
+			spam = counts_domain_hour.spam + excluded.spam`,
 	`INSERT INTO counts_error_hour (hour_ns, type, error, hard, n) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (hour_ns, type, error, hard) DO UPDATE SET n = counts_error_hour.n + excluded.n`,
 }

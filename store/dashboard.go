@@ -111,18 +111,23 @@ func (s *Store) Deliverability(ctx context.Context, since, until time.Time, limi
 	scanDomain := func(typ string) func(*sql.Rows) error {
 		return func(r *sql.Rows) error {
 			var (
-				domain, t string
-				n         int64
+				domain string
+				n      int64
 			)
-			dest := []any{&domain, &t, &n}
 			if typ != "" {
-				dest = []any{&domain, &n}
-				t = typ
+				if err := r.Scan(&domain, &n); err != nil {
+					return err
+				}
+				add(domain, typ, n)
+				return nil
 			}
-			if err := r.Scan(dest...); err != nil {
+			var c domainCounts
+			if err := r.Scan(&domain, &c[0], &c[1], &c[2], &c[3]); err != nil {
 				return err
 			}
-			add(domain, t, n)
+			for i, t := range deliverabilityTypes {
+				add(domain, t, c[i])
+			}
 			return nil
 		}
 	}
@@ -155,12 +160,12 @@ func (s *Store) Deliverability(ctx context.Context, since, until time.Time, limi
 	}
 	var queries []query
 	if days.to > days.from {
-		queries = append(queries, query{`SELECT domain, type, SUM(n) FROM counts_domain_day
-			WHERE day_ns >= ? AND day_ns < ? GROUP BY domain, type`, []any{days.from, days.to}, scanDomain("")})
+		queries = append(queries, query{`SELECT domain, SUM(sent), SUM(bounce), SUM(blocked), SUM(spam)
+			FROM counts_domain_day WHERE day_ns >= ? AND day_ns < ? GROUP BY domain`, []any{days.from, days.to}, scanDomain("")})
 	}
 	for _, h := range hours {
-		queries = append(queries, query{`SELECT domain, type, SUM(n) FROM counts_domain_hour
-			WHERE hour_ns >= ? AND hour_ns < ? GROUP BY domain, type`, []any{h.from, h.to}, scanDomain("")})
+		queries = append(queries, query{`SELECT domain, SUM(sent), SUM(bounce), SUM(blocked), SUM(spam)
+			FROM counts_domain_hour WHERE hour_ns >= ? AND hour_ns < ? GROUP BY domain`, []any{h.from, h.to}, scanDomain("")})
 	}
 	for _, r := range raw {
 		for _, typ := range deliverabilityTypes {
