@@ -162,6 +162,7 @@ function live() {
   let es = null, n = 0;
   const connect = () => {
     if (es) es.close();
+    status.textContent = "connecting…";
     list.replaceChildren();
     n = 0; count.textContent = "0";
     state.liveSource = source.value.trim(); state.liveType = type.value.trim();
