@@ -16,8 +16,10 @@ const (
 )
 
 // logRequests is middleware that writes one line per request once it is
-// answered: method, path, source, status, events decoded, duplicates among
-// them, and latency in milliseconds. Errors are handed to the echo error
+// answered: method, route, source, status, events decoded, duplicates among
+// them, and latency in milliseconds. The route is the path pattern
+// ("/hooks/mailjet/:token"), never the request's path, which may hold a
+// source's token; a request no route matches is logged as "(no route)". Errors are handed to the echo error
 // handler here, so the status logged is the one sent. GET /healthz is not
 // logged: probes would drown the rest.
 func (l *Listener) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
@@ -27,8 +29,12 @@ func (l *Listener) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		req := c.Request()
-		if req.URL.Path == "/healthz" {
+		route := c.Path()
+		if route == "/healthz" {
 			return nil
+		}
+		if route == "" || c.Response().Status == 404 && route == req.URL.Path {
+			route = "(no route)"
 		}
 		source, _ := c.Get(logSource).(string)
 		events, _ := c.Get(logEvents).(int)
@@ -41,7 +47,7 @@ func (l *Listener) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			level = slog.LevelWarn
 		}
 		l.logger.LogAttrs(req.Context(), level, "hook request",
-			slog.String("method", req.Method), slog.String("path", req.URL.Path),
+			slog.String("method", req.Method), slog.String("route", route),
 			slog.String("source", source), slog.Int("status", status),
 			slog.Int("events", events), slog.Int("duplicates", dups),
 			slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000))

@@ -134,7 +134,7 @@ func TestMetricsFollowEvents(t *testing.T) {
 	var lines []string
 	for _, line := range strings.Split(p.output(), "\n") {
 		var rec struct {
-			Msg, Source, Path string
+			Msg, Source, Route string
 			Status, Events    int
 			Duplicates        int
 			LatencyMs         *float64 `json:"latency_ms"`
@@ -145,7 +145,7 @@ func TestMetricsFollowEvents(t *testing.T) {
 		if rec.LatencyMs == nil || *rec.LatencyMs < 0 {
 			t.Errorf("request log line without latency_ms: %s", line)
 		}
-		lines = append(lines, fmt.Sprintf("%s %s %d %d/%d", rec.Source, rec.Path, rec.Status, rec.Events, rec.Duplicates))
+		lines = append(lines, fmt.Sprintf("%s %s %d %d/%d", rec.Source, rec.Route, rec.Status, rec.Events, rec.Duplicates))
 	}
 	want := []string{"mailjet /hooks/mailjet 200 3/0", "mailjet /hooks/mailjet 200 1/0", "mailjet /hooks/mailjet 200 1/1", "mailjet /hooks/mailjet 400 0/0"}
 	if strings.Join(lines, "; ") != strings.Join(want, "; ") {
