@@ -135,9 +135,9 @@ func TestMetricsFollowEvents(t *testing.T) {
 	for _, line := range strings.Split(p.output(), "\n") {
 		var rec struct {
 			Msg, Source, Route string
-			Status, Events    int
-			Duplicates        int
-			LatencyMs         *float64 `json:"latency_ms"`
+			Status, Events     int
+			Duplicates         int
+			LatencyMs          *float64 `json:"latency_ms"`
 		}
 		if json.Unmarshal([]byte(line), &rec) != nil || rec.Msg != "hook request" {
 			continue
