@@ -54,7 +54,7 @@ func Register(g *echo.Group, d Deps) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{st: d.Store, rulesStatus: d.Rules, logger: logger}
+	h := &handler{st: d.Store, rulesStatus: d.Rules, logger: logger, shutdown: d.Shutdown}
 	g.GET("/events", h.events)
 	g.GET("/events/:id", h.event)
 	g.GET("/stats", h.stats)
@@ -82,12 +82,17 @@ type Deps struct {
 	// Logger records failures after a response has started (a cut-short
 	// export); nil discards.
 	Logger *slog.Logger
+	// Shutdown, when closed, ends the responses that would otherwise last
+	// as long as their client (GET /live), so that a graceful shutdown does
+	// not wait for them. Nil never closes.
+	Shutdown <-chan struct{}
 }
 
 type handler struct {
 	st          *store.Store
 	rulesStatus func() rules.Status
 	logger      *slog.Logger
+	shutdown    <-chan struct{}
 }
 
 // params returns the request's query parameters, refusing a malformed query

@@ -129,7 +129,8 @@ func (h *handler) ruleActivity(c echo.Context) error {
 // Parameters, all optional: source and type filter; after, a sequence to
 // start after (default: the newest event, so only new ones are sent). A
 // reconnecting EventSource's Last-Event-ID header takes precedence over
-// after, so nothing is missed or repeated across reconnections.
+// after, so nothing is missed or repeated across reconnections. The stream
+// ends when the client goes or Deps.Shutdown closes.
 func (h *handler) live(c echo.Context) error {
 	p, err := params(c, "source", "type", "after")
 	if err != nil {
@@ -198,6 +199,8 @@ func (h *handler) live(c echo.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			return nil
+		case <-h.shutdown:
 			return nil
 		case <-poll.C:
 		}

@@ -23,6 +23,14 @@ import (
 // events holding the error values and hard_bounce flags Mailjet sends.
 func newDashServer(t *testing.T) (*httptest.Server, *store.Store) {
 	t.Helper()
+	srv, st, _ := newDashServerShutdown(t)
+	return srv, st
+}
+
+// newDashServerShutdown is newDashServer with the channel whose closing
+// tells the API the server shuts down.
+func newDashServerShutdown(t *testing.T) (*httptest.Server, *store.Store, chan struct{}) {
+	t.Helper()
 	st, err := store.Open(context.Background(), store.Config{Dir: t.TempDir()}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -44,10 +52,11 @@ func newDashServer(t *testing.T) (*httptest.Server, *store.Store) {
 		t.Fatal(err)
 	}
 	e := listener.NewEcho(nil)
-	api.Register(e.Group("/api"), api.Deps{Store: st})
+	shutdown := make(chan struct{})
+	api.Register(e.Group("/api"), api.Deps{Store: st, Shutdown: shutdown})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	return srv, st
+	return srv, st, shutdown
 }
 
 func TestDashboardAPI(t *testing.T) {
@@ -148,7 +157,7 @@ func TestEventsExport(t *testing.T) {
 // event, sends the events stored afterwards in order, filtered, each with
 // its sequence as id, and resumes after Last-Event-ID.
 func TestLive(t *testing.T) {
-	srv, st := newDashServer(t)
+	srv, st, shutdown := newDashServerShutdown(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	open := func(query, lastID string) (*bufio.Scanner, func()) {
@@ -215,5 +224,14 @@ func TestLive(t *testing.T) {
 	defer closeResumed()
 	if _, e := next(resumed); e.ID != "live-2" {
 		t.Fatalf("after Last-Event-ID %s: got %s, want live-2", lastID, e.ID)
+	}
+	// Shutting down ends the streams (ctx bounds the wait).
+	close(shutdown)
+	for _, sc := range []*bufio.Scanner{all, opens, resumed} {
+		for sc.Scan() {
+		}
+		if err := sc.Err(); err != nil {
+			t.Fatalf("stream did not end cleanly at shutdown: %v", err)
+		}
 	}
 }

@@ -162,7 +162,10 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		apiGroup.Use(dashboard.APIAuth(cfg.Admin.Token))
 	}
 	dashboard.Register(admin, dashboard.Config{Token: cfg.Admin.Token})
-	deps := api.Deps{Store: st, Logger: logger}
+	// Closed when the admin server shuts down, to end live streams that
+	// Shutdown would otherwise wait for.
+	adminClosing := make(chan struct{})
+	deps := api.Deps{Store: st, Logger: logger, Shutdown: adminClosing}
 	if watcher != nil {
 		deps.Rules = watcher.Status
 	}
@@ -177,6 +180,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		hooksLn.Close()
 		return fmt.Errorf("admin listener: %w", err)
 	}
+	adminSrv.RegisterOnShutdown(func() { close(adminClosing) })
 
 	commitCtx, stopCommit := context.WithCancel(context.WithoutCancel(ctx))
 	consumeCtx, stopConsumers := context.WithCancel(context.WithoutCancel(ctx))
