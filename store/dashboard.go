@@ -11,10 +11,10 @@ import (
 	"github.com/hookd/hookd/event"
 )
 
-// The queries of this file serve the dashboard. Each reads a time window
-// through an index that already exists for the listings and the rule state
-// (events_type, events_time, the primary key), so that the dashboard costs
-// the projector no extra index: every index slows ingest by 5 to 10%.
+// The queries of this file serve the dashboard. Long windows read the
+// count tables of counts.go for their whole hours and days and the events
+// only for the partial ones at their ends; the listings use the indexes the
+// API and the rule state already have.
 
 // deliverabilityTypes are the event types Deliverability counts; sent is
 // the denominator of every rate.
@@ -276,8 +276,8 @@ type RuleActivity struct {
 // time.Hour or 24*time.Hour), by job creation time, every bucket present,
 // rules by name. Invalid parameters give an error wrapping a *QueryError.
 //
-// The jobs table is read whole within the window: it holds a row per
-// action run, far fewer than events, and its rows are in creation order.
+// The jobs of the window are found through jobs_created, an index written
+// once per job; their status is read from the rows.
 func (s *Store) RuleActivity(ctx context.Context, since, until time.Time, interval time.Duration) ([]RuleActivity, error) {
 	ivName, ok := intervalNames[interval]
 	if !ok {

@@ -175,6 +175,10 @@ var statsKeys = map[string]string{"type": "type", "domain": "domain", "source": 
 // instant before Until, oldest first, including empty ones, so a chart needs
 // no gap filling. The first and last buckets count only events inside
 // [Since, Until). Invalid parameters give an error wrapping a *QueryError.
+//
+// By type or source in buckets of an hour or a day, the whole hours of the
+// range are read from counts_hour and only the partial ones at its ends
+// from the events.
 func (s *Store) Stats(ctx context.Context, q StatsQuery) ([]Bucket, error) {
 	col, ok := statsKeys[q.By]
 	if !ok {
