@@ -223,7 +223,7 @@ func TestDashboard(t *testing.T) {
 	// Search by email and type, then the event's page: its rule, its dead
 	// job with both attempts, its raw payload.
 	ui.goTo("#/search?email=bad%40bounce.test&type=bounce", "#search-rows tr")
-	if n := eval[int](ui, `document.querySelectorAll("#search-rows tr").length`); n != 1 {
+	if n := eval[int](ui, `document.querySelectorAll("#search-results > tbody > tr").length`); n != 1 {
 		t.Errorf("search by email and type found %d events, want 1", n)
 	}
 	ui.do("open event", chromedp.Click(chromedp.CSS("#search-rows tr a")), chromedp.WaitVisible(chromedp.CSS("#event-jobs")))
@@ -239,6 +239,9 @@ func TestDashboard(t *testing.T) {
 	// Rules: one match, its job dead.
 	ui.goTo("#/rules", "#rules-table")
 	ui.texts(map[string]string{`tr[data-rule="alert-bounce"] .matches`: "1", `tr[data-rule="alert-bounce"] .dead`: "1", `tr[data-rule="alert-bounce"] .done`: "0"})
+	if got := eval[[]string](ui, `[...document.querySelectorAll('tr[data-rule="alert-bounce"] svg polyline')].map(p => p.dataset.key + "=" + p.dataset.total)`); fmt.Sprint(got) != "[matches=1 dead=1]" {
+		t.Errorf("rule chart lines %v, want one match and one dead job", got)
+	}
 
 	// Retry the dead letter, resume its target, and see the job done.
 	status := fmt.Sprintf("#status-%d", jobID)
@@ -281,7 +284,7 @@ func TestDashboard(t *testing.T) {
 		t.Fatalf("live: the new event does not show: %v", err)
 	}
 	time.Sleep(500 * time.Millisecond) // the filtered-out sent would have arrived with it
-	ui.texts(map[string]string{"#live-count": "1", "#live-rows tr td:nth-child(4)": "late@example.com", "#live-rows tr td:nth-child(3)": "open"})
+	ui.texts(map[string]string{"#live-count": "1", "#live-table > tbody > tr > td:nth-child(4)": "late@example.com", "#live-table > tbody > tr > td:nth-child(3)": "open"})
 	ui.shot("live")
 
 	// A rule file that does not load: its error, with file and line, in red.

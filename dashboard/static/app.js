@@ -46,10 +46,12 @@ function errorBox(err) {
   return h("div", { class: "card errors" }, h("p", { class: "error" }, String(err.message || err)));
 }
 
+// table builds a table of headers over rows: an array of <tr>, or a
+// <tbody> that the caller fills later.
 function table(headers, rows, attrs = {}) {
   return h("table", attrs,
     h("thead", {}, h("tr", {}, headers.map(c => h("th", { class: c.num ? "num" : "" }, c.label || c)))),
-    h("tbody", {}, rows));
+    rows instanceof HTMLTableSectionElement ? rows : h("tbody", {}, rows));
 }
 
 function tabs(values, current, onpick, id) {
@@ -189,7 +191,7 @@ function live() {
       h("label", {}, "source", source), h("label", {}, "type", type),
       h("button", { type: "submit", class: "primary", id: "live-apply" }, "Apply"), status),
     h("div", { class: "card live-list" }, h("p", {}, "Events received since opening: ", count),
-      table(["time", "source", "type", "email", "campaign", "id"], [list], { id: "live-table" })),
+      table(["time", "source", "type", "email", "campaign", "id"], list, { id: "live-table" })),
   ];
 }
 
@@ -236,7 +238,7 @@ async function search(params) {
   await load("");
   return [h("h1", {}, "Search"), form,
     h("div", { class: "card" }, h("p", {}, count, " events shown, newest first."),
-      table(["time", "type", "email", "campaign", "source", "id"], [body], { id: "search-results" }), more)];
+      table(["time", "type", "email", "campaign", "source", "id"], body, { id: "search-results" }), more)];
 }
 
 function jobsTable(jobs, id) {
@@ -281,7 +283,7 @@ async function rulesPage() {
     rs.errors.length ? h("div", { class: "card errors", id: "rule-errors" }, h("h2", { class: "error" }, "The rule files do not load; the rules below keep running"),
       h("ul", { class: "errors" }, rs.errors.map(e => h("li", {}, `${e.file}:${e.line}:${e.column}: `, e.rule ? `rule ${e.rule}: ` : "", e.field ? `${e.field}: ` : "", e.message)))) : null,
     h("p", { class: "muted" }, rs.loaded ? `Loaded ${fmtTime(rs.loaded)}. ` : "No rules configured. ", "Matches and jobs over the last 24 hours, by hour."),
-    h("div", { class: "card" }, table(["rule", "where", "when", "actions", { label: "matches", num: 1 }, { label: "done", num: 1 }, { label: "pending", num: 1 }, { label: "dead", num: 1 }, "matches per hour"],
+    h("div", { class: "card" }, table(["rule", "where", "when", "actions", { label: "matches", num: 1 }, { label: "done", num: 1 }, { label: "pending", num: 1 }, { label: "dead", num: 1 }, "per hour: matches, dead"],
       names.map(n => {
         const d = defs[n], bs = byRule[n];
         return h("tr", { "data-rule": n },
@@ -291,7 +293,10 @@ async function rulesPage() {
           h("td", { class: "num done" }, fmtNum(sum(bs, b => b.jobs.done || 0))),
           h("td", { class: "num pending" }, fmtNum(sum(bs, b => (b.jobs.pending || 0) + (b.jobs.running || 0)))),
           h("td", { class: "num dead" }, fmtNum(sum(bs, b => b.jobs.dead || 0))),
-          h("td", {}, sparkline((bs || []).map(b => b.matches))));
+          h("td", {}, sparkline([
+            { key: "matches", color: "#2f6fdf", values: (bs || []).map(b => b.matches) },
+            { key: "dead", color: "#c62828", values: (bs || []).map(b => b.jobs.dead || 0) },
+          ])));
       }), { id: "rules-table" })),
   ];
 }

@@ -67,12 +67,18 @@ export function stackedBars(buckets, keys, label, { width = 1000, height = 260 }
   return svg;
 }
 
-// sparkline draws values as a small line with a dot per non-zero value.
-export function sparkline(values, { width = 160, height = 28, color = "#2f6fdf" } = {}) {
+// sparkline draws each series ({values, color, key}) as a small line on one
+// scale; each polyline has data-key and data-total.
+export function sparkline(series, { width = 160, height = 28 } = {}) {
   const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, width, height, class: "spark" });
-  const max = Math.max(1, ...values);
-  const step = values.length > 1 ? width / (values.length - 1) : 0;
-  const pts = values.map((v, i) => `${(i * step).toFixed(1)},${(height - 2 - ((height - 4) * v) / max).toFixed(1)}`);
-  svg.append(el("polyline", { points: pts.join(" "), fill: "none", stroke: color, "stroke-width": 1.5 }));
+  const max = Math.max(1, ...series.flatMap(s => s.values));
+  for (const s of series) {
+    const step = s.values.length > 1 ? width / (s.values.length - 1) : 0;
+    const pts = s.values.map((v, i) => `${(i * step).toFixed(1)},${(height - 2 - ((height - 4) * v) / max).toFixed(1)}`);
+    svg.append(el("polyline", {
+      points: pts.join(" "), fill: "none", stroke: s.color, "stroke-width": 1.5,
+      "data-key": s.key, "data-total": s.values.reduce((a, b) => a + b, 0),
+    }));
+  }
   return svg;
 }
