@@ -15,6 +15,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -44,11 +45,18 @@ import (
 //	POST /targets/:id/resume        lift a target's suspension
 //	GET  /suppressions              the suppression list
 //	DELETE /suppressions/:email     take an address off it
+//	GET  /deliverability            bounce, block and spam rates per domain
+//	GET  /rules/activity            matches and job outcomes per rule over time
+//	GET  /live                      new events as server-sent events
 //
 // The doc comment of each route's handler in this package states its
 // parameters and its JSON.
 func Register(g *echo.Group, d Deps) {
-	h := &handler{st: d.Store, rulesStatus: d.Rules}
+	logger := d.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{st: d.Store, rulesStatus: d.Rules, logger: logger, shutdown: d.Shutdown}
 	g.GET("/events", h.events)
 	g.GET("/events/:id", h.event)
 	g.GET("/stats", h.stats)
@@ -62,6 +70,9 @@ func Register(g *echo.Group, d Deps) {
 	g.POST("/targets/:id/resume", h.resumeTarget)
 	g.GET("/suppressions", h.suppressions)
 	g.DELETE("/suppressions/:email", h.unsuppress)
+	g.GET("/deliverability", h.deliverability)
+	g.GET("/rules/activity", h.ruleActivity)
+	g.GET("/live", h.live)
 }
 
 // Deps is what the API serves from.
@@ -72,11 +83,20 @@ type Deps struct {
 	// Rules returns the rule watcher's status, as rules.Watcher.Status
 	// does; nil means no rules are configured.
 	Rules func() rules.Status
+	// Logger records failures after a response has started (a cut-short
+	// export); nil discards.
+	Logger *slog.Logger
+	// Shutdown, when closed, ends the responses that would otherwise last
+	// as long as their client (GET /live), so that a graceful shutdown does
+	// not wait for them. Nil never closes.
+	Shutdown <-chan struct{}
 }
 
 type handler struct {
 	st          *store.Store
 	rulesStatus func() rules.Status
+	logger      *slog.Logger
+	shutdown    <-chan struct{}
 }
 
 // params returns the request's query parameters, refusing a malformed query

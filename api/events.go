@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -20,7 +21,7 @@ type eventsResponse struct {
 
 // events serves GET /events: one page of events, newest first by event time.
 //
-// Parameters, all optional: type, source (exact); email, domain (any case);
+// Parameters, all optional: type, source, campaign (exact); email, domain (any case);
 // since (at or after) and until (before), RFC 3339 times with or without
 // fractional seconds, compared with the event's time; limit, the page size,
 // 100 by default and at most 1000; cursor, the next of the previous page.
@@ -28,18 +29,34 @@ type eventsResponse struct {
 // The body is {"events": [...], "next": "CURSOR"}: each event in the JSON
 // form of event.Event (times in RFC 3339 UTC, data the provider's object),
 // and next empty on the last page.
+//
+// format=ndjson or format=csv streams every selected event instead, newest
+// first, one per line (see exportEvents); there limit caps the total and
+// has no maximum.
 func (h *handler) events(c echo.Context) error {
-	p, err := params(c, "type", "email", "domain", "source", "category", "bounce_class", "since", "until", "limit", "cursor")
+	p, err := params(c, "type", "email", "domain", "source", "campaign", "category", "bounce_class", "since", "until", "limit", "cursor", "format")
 	if err != nil {
 		return err
 	}
-	q := store.EventQuery{Type: p["type"], Email: p["email"], Domain: p["domain"], Source: p["source"], Cursor: p["cursor"],
-		Category: p["category"], BounceClass: p["bounce_class"]}
+	q := store.EventQuery{Type: p["type"], Email: p["email"], Domain: p["domain"], Source: p["source"],
+		Campaign: p["campaign"], Category: p["category"], BounceClass: p["bounce_class"], Cursor: p["cursor"]}
 	if q.Since, err = parseTime("since", p["since"]); err != nil {
 		return err
 	}
 	if q.Until, err = parseTime("until", p["until"]); err != nil {
 		return err
+	}
+	switch format := p["format"]; format {
+	case "", "json":
+	case "ndjson", "csv":
+		if v := p["limit"]; v != "" {
+			if q.Limit, err = strconv.Atoi(v); err != nil || q.Limit < 1 {
+				return badRequest("limit: %q is not a positive integer", v)
+			}
+		}
+		return h.exportEvents(c, q, format)
+	default:
+		return badRequest("format: %q is not one of json, ndjson, csv", format)
 	}
 	if q.Limit, err = parseLimit(p["limit"]); err != nil {
 		return err

@@ -49,8 +49,9 @@ type Config struct {
 type Admin struct {
 	// Listen is the admin address. Default "127.0.0.1:8081".
 	Listen string `yaml:"listen"`
-	// Token, when set, is required on /api and /ui as a bearer token. It
-	// must be at least 16 bytes long.
+	// Token, when set, is required on /api and /ui as a bearer token, or
+	// as the session cookie the dashboard's login form sets. It must be at
+	// least 16 bytes long.
 	Token string `yaml:"token"`
 }
 

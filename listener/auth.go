@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -70,21 +69,4 @@ func (t tokenAuth) check(c echo.Context) error {
 		return errUnauthorized
 	}
 	return nil
-}
-
-// BearerAuth returns middleware that requires "Authorization: Bearer token"
-// on every request, compared in constant time. It protects the admin API
-// when admin.token is set.
-func BearerAuth(token string) echo.MiddlewareFunc {
-	want := digest(token)
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			got, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
-			if !ok || !equal(digest(got), want) {
-				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="hookd"`)
-				return errUnauthorized
-			}
-			return next(c)
-		}
-	}
 }

@@ -109,6 +109,7 @@ func New(cfg Config, log eventlog.Log, logger *slog.Logger, reg prometheus.Regis
 	}
 	l.commit = newCommitter(log, cfg.BatchSize, cfg.BatchWait, m.batch.Observe)
 	l.echo = NewEcho(logger)
+	l.echo.Use(l.logRequests)
 	l.echo.GET("/healthz", Healthz)
 	for _, src := range cfg.Sources {
 		if err := l.route(src); err != nil {
@@ -198,6 +199,7 @@ type accepted struct {
 func (h *hook) serve(c echo.Context) error {
 	start := time.Now()
 	l, req := h.l, c.Request()
+	c.Set(logSource, h.src.Name)
 	select {
 	case l.slots <- struct{}{}:
 		defer func() { <-l.slots }()
@@ -264,6 +266,7 @@ func (h *hook) serve(c echo.Context) error {
 		l.metrics.rejected.WithLabelValues(h.src.Name, "malformed").Inc()
 		return h.quarantine(c, start, body, err)
 	}
+	c.Set(logEvents, len(events))
 	msgs := make([]*message.Message, len(events))
 	for i := range events {
 		e := &events[i]
@@ -290,6 +293,7 @@ func (h *hook) serve(c echo.Context) error {
 		}
 	}
 	dups := l.metrics.observe(h.src.Name, events, dup, time.Since(start))
+	c.Set(logDuplicates, dups)
 	return c.JSON(http.StatusOK, accepted{Accepted: len(events) - dups, Duplicates: dups})
 }
 

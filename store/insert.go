@@ -60,6 +60,9 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []event.Eve
 			return nil, fmt.Errorf("event %s: %w", e.ID, err)
 		}
 	}
+	if err := s.addCounts(ctx, tx, events, seqs); err != nil {
+		return nil, err
+	}
 	return seqs, nil
 }
 

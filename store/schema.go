@@ -149,6 +149,82 @@ var migrations = []string{
 	// event.BounceClass); rows stored before it have ''.
 	`ALTER TABLE events ADD COLUMN category TEXT NOT NULL DEFAULT '';
 	ALTER TABLE events ADD COLUMN bounce_class TEXT NOT NULL DEFAULT '';`,
+
+	// Counts for the dashboard, kept by the transaction that stores the
+	// events (see counts.go), so that a month of charts reads a few
+	// thousand rows instead of every event. Buckets are UTC hours and days
+	// of the event's time; events of times beyond two days of the int64
+	// range are not counted (no query can ask for them). Existing events
+	// are counted here once. WITHOUT ROWID keeps each row in its primary
+	// key's b-tree, so an upsert and a range read touch one b-tree, not
+	// two; PostgreSQL has no such clause and needs none.
+	`CREATE TABLE counts_hour (
+		hour_ns BIGINT NOT NULL,
+		type    TEXT   NOT NULL,
+		source  TEXT   NOT NULL,
+		n       BIGINT NOT NULL,
+		PRIMARY KEY (hour_ns, type, source)
+	) WITHOUT ROWID;
+	-- Deliverability per recipient domain: by day for the whole days of a
+	-- window, by hour for the rest. One row per domain and bucket, the
+	-- types in columns, since a day holds a row for every domain mailed.
+	CREATE TABLE counts_domain_day (
+		day_ns  BIGINT NOT NULL,
+		domain  TEXT   NOT NULL,
+		sent    BIGINT NOT NULL,
+		bounce  BIGINT NOT NULL,
+		blocked BIGINT NOT NULL,
+		spam    BIGINT NOT NULL,
+		PRIMARY KEY (day_ns, domain)
+	) WITHOUT ROWID;
+	CREATE TABLE counts_domain_hour (
+		hour_ns BIGINT NOT NULL,
+		domain  TEXT   NOT NULL,
+		sent    BIGINT NOT NULL,
+		bounce  BIGINT NOT NULL,
+		blocked BIGINT NOT NULL,
+		spam    BIGINT NOT NULL,
+		PRIMARY KEY (hour_ns, domain)
+	) WITHOUT ROWID;
+	-- bounce and blocked: data.error (its first 120 characters) and, for
+	-- bounces, data.hard_bounce; few rows an hour.
+	CREATE TABLE counts_error_hour (
+		hour_ns BIGINT  NOT NULL,
+		type    TEXT    NOT NULL,
+		error   TEXT    NOT NULL,
+		hard    INTEGER NOT NULL,
+		n       BIGINT  NOT NULL,
+		PRIMARY KEY (hour_ns, type, error, hard)
+	) WITHOUT ROWID;
+	INSERT INTO counts_hour (hour_ns, type, source, n)
+		SELECT time_ns - ((time_ns % 3600000000000) + 3600000000000) % 3600000000000 AS h, type, source, COUNT(*)
+		FROM events WHERE time_ns >= -9223199236854775807 AND time_ns <= 9223199236854775807
+		GROUP BY h, type, source;
+	INSERT INTO counts_domain_day (day_ns, domain, sent, bounce, blocked, spam)
+		SELECT time_ns - ((time_ns % 86400000000000) + 86400000000000) % 86400000000000 AS d, domain,
+			SUM(CASE WHEN type = 'sent' THEN 1 ELSE 0 END), SUM(CASE WHEN type = 'bounce' THEN 1 ELSE 0 END),
+			SUM(CASE WHEN type = 'blocked' THEN 1 ELSE 0 END), SUM(CASE WHEN type = 'spam' THEN 1 ELSE 0 END)
+		FROM events WHERE type IN ('sent', 'bounce', 'blocked', 'spam')
+			AND time_ns >= -9223199236854775807 AND time_ns <= 9223199236854775807
+		GROUP BY d, domain;
+	INSERT INTO counts_domain_hour (hour_ns, domain, sent, bounce, blocked, spam)
+		SELECT time_ns - ((time_ns % 3600000000000) + 3600000000000) % 3600000000000 AS h, domain,
+			SUM(CASE WHEN type = 'sent' THEN 1 ELSE 0 END), SUM(CASE WHEN type = 'bounce' THEN 1 ELSE 0 END),
+			SUM(CASE WHEN type = 'blocked' THEN 1 ELSE 0 END), SUM(CASE WHEN type = 'spam' THEN 1 ELSE 0 END)
+		FROM events WHERE type IN ('sent', 'bounce', 'blocked', 'spam')
+			AND time_ns >= -9223199236854775807 AND time_ns <= 9223199236854775807
+		GROUP BY h, domain;
+	INSERT INTO counts_error_hour (hour_ns, type, error, hard, n)
+		SELECT time_ns - ((time_ns % 3600000000000) + 3600000000000) % 3600000000000 AS h, type,
+			substr(CAST(COALESCE(json_extract(data, '$.error'), '') AS TEXT), 1, 120) AS e,
+			CASE WHEN type = 'bounce' AND json_extract(data, '$.hard_bounce') = 1 THEN 1 ELSE 0 END AS hard, COUNT(*)
+		FROM events WHERE type IN ('bounce', 'blocked')
+			AND time_ns >= -9223199236854775807 AND time_ns <= 9223199236854775807
+		GROUP BY h, type, e, hard;
+
+	-- Rule activity over a window: written once per job, at the end of
+	-- the index, never updated (status is read from the row).
+	CREATE INDEX jobs_created ON jobs (created_ns);`,
 }
 
 // migrate brings the schema up to the newest version in one transaction, so

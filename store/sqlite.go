@@ -169,3 +169,16 @@ func insertedSeq(res sql.Result) (int64, error) {
 	}
 	return res.LastInsertId()
 }
+
+// jsonField is the SQL expression of the string at key of the JSON object in
+// column col, empty when absent; PostgreSQL would write
+// COALESCE(col::jsonb->>'key', "") with the empty string instead.
+func jsonField(col, key string) string {
+	return `CAST(COALESCE(json_extract(` + col + `, '$.` + key + `'), '') AS TEXT)`
+}
+
+// jsonBool is the SQL condition that the JSON object in column col has
+// true at key. PostgreSQL would write (col::jsonb->'key') = 'true'.
+func jsonBool(col, key string) string {
+	return `COALESCE(json_extract(` + col + `, '$.` + key + `') = 1, 0)`
+}

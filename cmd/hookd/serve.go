@@ -26,6 +26,7 @@ import (
 	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/api"
 	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/dashboard"
 	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/internal/mjapi"
 	"github.com/hookd/hookd/listener"
@@ -106,7 +107,14 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 	defer nonces.Close()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), st.Collector())
+	// watermill's metrics component does not fit here: the listener
+	// appends with Append, not Publish, and its subscriber decorator hands
+	// messages on through an unbuffered channel, which would cut the
+	// projector's batches to one message.
+	if lg, ok := log.(eventlog.Lagger); ok {
+		reg.MustRegister(lagCollector{lg, logger})
+	}
 	lis, err := listener.New(listener.Config{
 		Sources:       cfg.Sources,
 		MaxBody:       int64(cfg.Limits.MaxBody),
@@ -169,9 +177,13 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	admin.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	apiGroup := admin.Group("/api")
 	if cfg.Admin.Token != "" {
-		apiGroup.Use(listener.BearerAuth(cfg.Admin.Token))
+		apiGroup.Use(dashboard.APIAuth(cfg.Admin.Token))
 	}
-	deps := api.Deps{Store: st}
+	dashboard.Register(admin, dashboard.Config{Token: cfg.Admin.Token})
+	// Closed when the admin server shuts down, to end live streams that
+	// Shutdown would otherwise wait for.
+	adminClosing := make(chan struct{})
+	deps := api.Deps{Store: st, Logger: logger, Shutdown: adminClosing}
 	if watcher != nil {
 		deps.Rules = watcher.Status
 	}
@@ -186,6 +198,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		hooksLn.Close()
 		return fmt.Errorf("admin listener: %w", err)
 	}
+	adminSrv.RegisterOnShutdown(func() { close(adminClosing) })
 
 	commitCtx, stopCommit := context.WithCancel(context.WithoutCancel(ctx))
 	consumeCtx, stopConsumers := context.WithCancel(context.WithoutCancel(ctx))

@@ -1,0 +1,281 @@
+package api
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/store"
+)
+
+// livePoll is how often GET /live looks for new events, and liveHeartbeat
+// how often it writes a comment so that proxies keep an idle stream open.
+const (
+	livePoll      = 250 * time.Millisecond
+	liveHeartbeat = 15 * time.Second
+)
+
+// window reads since and until, defaulting until to now and since to span
+// before until.
+func window(p map[string]string, span time.Duration) (since, until time.Time, err error) {
+	if since, err = parseTime("since", p["since"]); err != nil {
+		return
+	}
+	if until, err = parseTime("until", p["until"]); err != nil {
+		return
+	}
+	if until.IsZero() {
+		until = time.Now().UTC()
+	}
+	if since.IsZero() {
+		since = until.Add(-span)
+	}
+	return since, until, nil
+}
+
+// deliverabilityResponse is the body of GET /deliverability.
+type deliverabilityResponse struct {
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+	store.Deliverability
+}
+
+// deliverability serves GET /deliverability: bounce, blocked and spam
+// counts and rates per recipient domain in a window, worst first, the hard
+// and soft bounces, and the most frequent error values.
+//
+// Parameters, all optional: since and until (RFC 3339; default the 24
+// hours up to now); limit, how many domains and error values, 100 by
+// default and at most 1000.
+//
+//	{"since": "...", "until": "...",
+//	 "domains": [{"domain": "example.com", "sent": 10, "bounce": 2, "blocked": 1, "spam": 0, "rate": 0.3}],
+//	 "hard_bounces": 1, "soft_bounces": 1,
+//	 "errors": [{"type": "bounce", "error": "user unknown", "count": 1}]}
+func (h *handler) deliverability(c echo.Context) error {
+	p, err := params(c, "since", "until", "limit")
+	if err != nil {
+		return err
+	}
+	since, until, err := window(p, defaultSpan)
+	if err != nil {
+		return err
+	}
+	limit, err := parseLimit(p["limit"])
+	if err != nil {
+		return err
+	}
+	d, err := h.st.Deliverability(c.Request().Context(), since, until, limit)
+	if err != nil {
+		return storeError(err)
+	}
+	return c.JSON(http.StatusOK, deliverabilityResponse{Since: since, Until: until, Deliverability: d})
+}
+
+// ruleActivityResponse is the body of GET /rules/activity.
+type ruleActivityResponse struct {
+	Interval string               `json:"interval"`
+	Since    time.Time            `json:"since"`
+	Until    time.Time            `json:"until"`
+	Rules    []store.RuleActivity `json:"rules"`
+}
+
+// ruleActivity serves GET /rules/activity: per rule and time bucket, the
+// events it made jobs for (matches) and those jobs by status.
+//
+// Parameters, all optional: interval, 1m, 1h (default) or 1d; since and
+// until as for GET /stats (default the 24 hours up to the end of the
+// current bucket). Times are the jobs' creation times.
+//
+//	{"interval": "1h", "since": "...", "until": "...",
+//	 "rules": [{"rule": "welcome", "buckets": [{"time": "...", "matches": 2, "jobs": {"done": 2}}]}]}
+func (h *handler) ruleActivity(c echo.Context) error {
+	p, err := params(c, "interval", "since", "until")
+	if err != nil {
+		return err
+	}
+	resp := ruleActivityResponse{Interval: p["interval"]}
+	if resp.Interval == "" {
+		resp.Interval = "1h"
+	}
+	iv, ok := intervals[resp.Interval]
+	if !ok {
+		return badRequest("interval: %q is not one of 1m, 1h, 1d", resp.Interval)
+	}
+	if p["until"] == "" {
+		p["until"] = time.Now().UTC().Truncate(iv).Add(iv).Format(time.RFC3339)
+	}
+	if resp.Since, resp.Until, err = window(p, defaultSpan); err != nil {
+		return err
+	}
+	resp.Rules, err = h.st.RuleActivity(c.Request().Context(), resp.Since, resp.Until, iv)
+	if err != nil {
+		return storeError(err)
+	}
+	return c.JSON(http.StatusOK, resp)
+}
+
+// live serves GET /live: a server-sent event stream of the events as the
+// store takes them, each as an "event" message whose id is its store
+// sequence and whose data is the event's JSON (as in GET /events, plus
+// "seq").
+//
+// Parameters, all optional: source and type filter; after, a sequence to
+// start after (default: the newest event, so only new ones are sent). A
+// reconnecting EventSource's Last-Event-ID header takes precedence over
+// after, so nothing is missed or repeated across reconnections. The stream
+// ends when the client goes or Deps.Shutdown closes.
+func (h *handler) live(c echo.Context) error {
+	p, err := params(c, "source", "type", "after")
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	after := p["after"]
+	if id := c.Request().Header.Get("Last-Event-ID"); id != "" {
+		after = id
+	}
+	var seq int64
+	if after != "" {
+		if seq, err = strconv.ParseInt(after, 10, 64); err != nil || seq < 0 {
+			return badRequest("after: %q is not a non-negative integer", after)
+		}
+	} else if seq, err = h.st.LastSeq(ctx); err != nil {
+		return err
+	}
+	w := c.Response()
+	w.Header().Set(echo.HeaderContentType, "text/event-stream")
+	w.Header().Set(echo.HeaderCacheControl, "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	// The admin server's write timeout is meant for ordinary answers.
+	_ = http.NewResponseController(w.Writer).SetWriteDeadline(time.Time{})
+	if _, err := fmt.Fprint(w, "retry: 1000\n: hookd live\n\n"); err != nil {
+		return nil
+	}
+	w.Flush()
+	poll := time.NewTicker(livePoll)
+	defer poll.Stop()
+	lastWrite := time.Now()
+	for {
+		events, err := h.st.EventsAfter(ctx, seq, p["source"], p["type"], store.MaxLimit)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			// The status is sent: say why in the stream, and end it.
+			fmt.Fprintf(w, "event: error\ndata: %q\n\n", "reading events failed")
+			w.Flush()
+			return fmt.Errorf("live events: %w", err)
+		}
+		for _, e := range events {
+			b, err := json.Marshal(e)
+			if err != nil {
+				return fmt.Errorf("live events: %w", err)
+			}
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: event\ndata: %s\n\n", e.Seq, b); err != nil {
+				return nil
+			}
+			seq = e.Seq
+		}
+		if len(events) > 0 {
+			w.Flush()
+			lastWrite = time.Now()
+		} else if time.Since(lastWrite) > liveHeartbeat {
+			if _, err := fmt.Fprint(w, ": heartbeat\n\n"); err != nil {
+				return nil
+			}
+			w.Flush()
+			lastWrite = time.Now()
+		}
+		if len(events) == store.MaxLimit {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-h.shutdown:
+			return nil
+		case <-poll.C:
+		}
+	}
+}
+
+// csvHeader is the first line of GET /events?format=csv.
+var csvHeader = []string{"id", "source", "provider", "type", "time", "received", "email", "domain", "message_id", "campaign", "data"}
+
+// exportEvents streams every event q selects, newest first, as NDJSON (one
+// event's JSON per line) or CSV (csvHeader, then one row per event, data as
+// its JSON text). Once the first byte is sent a failure can only cut the
+// stream short, which the client sees as a missing final newline.
+func (h *handler) exportEvents(c echo.Context, q store.EventQuery, format string) error {
+	w := c.Response()
+	ctx := c.Request().Context()
+	// Bad parameters are reported before anything is sent: the first
+	// page is read before the status is written.
+	check := q
+	check.Limit = 1
+	if _, err := h.st.Events(ctx, check); err != nil {
+		return storeError(err)
+	}
+	if format == "csv" {
+		w.Header().Set(echo.HeaderContentType, "text/csv; charset=utf-8")
+		w.Header().Set(echo.HeaderContentDisposition, `attachment; filename="events.csv"`)
+	} else {
+		w.Header().Set(echo.HeaderContentType, "application/x-ndjson")
+	}
+	_ = http.NewResponseController(w.Writer).SetWriteDeadline(time.Time{})
+	w.WriteHeader(http.StatusOK)
+	var (
+		write func(event.Event) error
+		flush = w.Flush
+		n     int
+	)
+	if format == "csv" {
+		cw := csv.NewWriter(w)
+		if err := cw.Write(csvHeader); err != nil {
+			return nil
+		}
+		write = func(e event.Event) error {
+			return cw.Write([]string{e.ID, e.Source, e.Provider, e.Type, formatTime(e.Time), formatTime(e.Received),
+				e.Email, e.Domain, e.MessageID, e.Campaign, string(e.Data)})
+		}
+		flush = func() {
+			cw.Flush()
+			w.Flush()
+		}
+	} else {
+		enc := json.NewEncoder(w)
+		write = func(e event.Event) error { return enc.Encode(e) }
+	}
+	defer flush()
+	err := h.st.EachEvent(ctx, q, func(e event.Event) error {
+		if err := write(e); err != nil {
+			return err
+		}
+		if n++; n%exportFlush == 0 {
+			flush()
+		}
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		h.logger.Error("export events cut short", "format", format, "events", n, "err", err)
+	}
+	return nil
+}
+
+// exportFlush is how many exported events are written between flushes.
+const exportFlush = 1000
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}

@@ -1,0 +1,237 @@
+package api_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookd/hookd/api"
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/listener"
+	"github.com/hookd/hookd/store"
+)
+
+// newDashServer is newServer's store and API with the bounce and blocked
+// events holding the error values and hard_bounce flags Mailjet sends.
+func newDashServer(t *testing.T) (*httptest.Server, *store.Store) {
+	t.Helper()
+	srv, st, _ := newDashServerShutdown(t)
+	return srv, st
+}
+
+// newDashServerShutdown is newDashServer with the channel whose closing
+// tells the API the server shuts down.
+func newDashServerShutdown(t *testing.T) (*httptest.Server, *store.Store, chan struct{}) {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Config{Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	seed(t, st)
+	extra := []event.Event{
+		{ID: "b-1", Type: "bounce", Email: "x@a.com", Domain: "a.com", Time: base.Add(10 * time.Minute),
+			Data: json.RawMessage(`{"event":"bounce","hard_bounce":true,"error":"user unknown"}`)},
+		{ID: "b-2", Type: "bounce", Email: "y@b.org", Domain: "b.org", Time: base.Add(70 * time.Minute),
+			Data: json.RawMessage(`{"event":"bounce","hard_bounce":false,"error":"mailbox full"}`)},
+		{ID: "b-3", Type: "blocked", Email: "z@b.org", Domain: "b.org", Time: base.Add(71 * time.Minute),
+			Data: json.RawMessage(`{"event":"blocked","error":"user unknown"}`)},
+	}
+	for i := range extra {
+		extra[i].Source, extra[i].Provider, extra[i].Received = "mailjet", "mailjet", extra[i].Time
+	}
+	if err := st.Insert(context.Background(), extra...); err != nil {
+		t.Fatal(err)
+	}
+	e := listener.NewEcho(nil)
+	shutdown := make(chan struct{})
+	api.Register(e.Group("/api"), api.Deps{Store: st, Shutdown: shutdown})
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	return srv, st, shutdown
+}
+
+func TestDashboardAPI(t *testing.T) {
+	srv, _ := newDashServer(t)
+	tests := []struct {
+		name   string
+		path   string
+		status int
+	}{
+		{"deliverability_hours", "/api/deliverability?since=2025-03-01T12:00:00Z&until=2025-03-01T13:30:00Z", 200},
+		{"deliverability_days", "/api/deliverability?since=2025-02-27T07:00:00Z&until=2025-03-03T00:00:00Z", 200},
+		{"deliverability_limit", "/api/deliverability?since=2025-02-27T07:00:00Z&until=2025-03-03T00:00:00Z&limit=1", 200},
+		{"deliverability_none", "/api/deliverability?since=2024-03-01T12:00:00Z&until=2024-03-01T13:30:00Z", 200},
+		{"deliverability_bad_range", "/api/deliverability?since=2025-03-02T00:00:00Z&until=2025-03-01T00:00:00Z", 400},
+		{"deliverability_unknown_param", "/api/deliverability?domain=a.com", 400},
+		{"rule_activity_none", "/api/rules/activity?since=2025-03-01T10:00:00Z&until=2025-03-01T14:00:00Z", 200},
+		{"rule_activity_bad_interval", "/api/rules/activity?interval=2h", 400},
+		{"events_campaign", "/api/events?campaign=summer", 200},
+		{"events_bad_format", "/api/events?format=xml", 400},
+		{"events_ndjson_bad_since", "/api/events?format=ndjson&since=yesterday", 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := get(t, srv, tt.path)
+			if status != tt.status {
+				t.Errorf("status = %d, want %d; body %s", status, tt.status, body)
+			}
+			golden(t, tt.name, body)
+		})
+	}
+}
+
+// TestEventsExport checks the NDJSON and CSV exports against golden files,
+// and that they hold the same events as the JSON listing with the same
+// filters.
+func TestEventsExport(t *testing.T) {
+	srv, _ := newDashServer(t)
+	tests := []struct {
+		name, query, ext, contentType string
+	}{
+		{"export_all", "format=ndjson", "ndjson", "application/x-ndjson"},
+		{"export_filtered", "format=ndjson&source=other&since=2025-03-01T12:05:00Z", "ndjson", "application/x-ndjson"},
+		{"export_limit", "format=ndjson&limit=2", "ndjson", "application/x-ndjson"},
+		{"export_csv", "format=csv&domain=b.org", "csv", "text/csv; charset=utf-8"},
+		{"export_csv_none", "format=csv&type=unsub", "csv", "text/csv; charset=utf-8"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := http.Get(srv.URL + "/api/events?" + tt.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != tt.contentType {
+				t.Fatalf("status %d, Content-Type %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			}
+			path := filepath.Join("testdata", tt.name+"."+tt.ext)
+			if *update {
+				if err := os.WriteFile(path, body, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if string(body) != string(want) {
+				t.Errorf("body differs from %s (go test -update rewrites it):\n%s", path, body)
+			}
+			if tt.ext != "ndjson" || strings.Contains(tt.query, "limit") {
+				return
+			}
+			var ids []string
+			sc := bufio.NewScanner(strings.NewReader(string(body)))
+			for sc.Scan() {
+				var e event.Event
+				if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+					t.Fatalf("line %q: %v", sc.Text(), err)
+				}
+				ids = append(ids, e.ID)
+			}
+			var listed []string
+			for _, e := range getPage(t, srv, "/api/events?limit=1000&"+strings.Replace(tt.query, "format=ndjson", "", 1)).Events {
+				listed = append(listed, e.ID)
+			}
+			if strings.Join(ids, " ") != strings.Join(listed, " ") {
+				t.Errorf("export holds %v, the listing %v", ids, listed)
+			}
+		})
+	}
+}
+
+// TestLive reads the server-sent event stream: it starts after the newest
+// event, sends the events stored afterwards in order, filtered, each with
+// its sequence as id, and resumes after Last-Event-ID.
+func TestLive(t *testing.T) {
+	srv, st, shutdown := newDashServerShutdown(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	open := func(query, lastID string) (*bufio.Scanner, func()) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/api/live"+query, nil)
+		if lastID != "" {
+			req.Header.Set("Last-Event-ID", lastID)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("GET /api/live%s: %d %s", query, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		return bufio.NewScanner(resp.Body), func() { resp.Body.Close() }
+	}
+	// next returns the id and event of the next message.
+	next := func(sc *bufio.Scanner) (string, store.StoredEvent) {
+		var id string
+		for sc.Scan() {
+			line := sc.Text()
+			if v, ok := strings.CutPrefix(line, "id: "); ok {
+				id = v
+			}
+			if v, ok := strings.CutPrefix(line, "data: "); ok && id != "" {
+				var e store.StoredEvent
+				if err := json.Unmarshal([]byte(v), &e); err != nil {
+					t.Fatal(err)
+				}
+				return id, e
+			}
+		}
+		t.Fatalf("stream ended: %v", sc.Err())
+		return "", store.StoredEvent{}
+	}
+	all, closeAll := open("", "")
+	defer closeAll()
+	opens, closeOpens := open("?type=open&source=mailjet", "")
+	defer closeOpens()
+	newEvents := []event.Event{
+		{ID: "live-1", Source: "mailjet", Type: "sent", Time: base},
+		{ID: "live-2", Source: "other", Type: "open", Time: base},
+		{ID: "live-3", Source: "mailjet", Type: "open", Time: base},
+	}
+	for _, e := range newEvents {
+		if err := st.Insert(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var lastID string
+	for _, want := range []string{"live-1", "live-2", "live-3"} {
+		id, e := next(all)
+		if e.ID != want || id == "" {
+			t.Fatalf("all: got %s (id %s), want %s", e.ID, id, want)
+		}
+		if want == "live-1" {
+			lastID = id
+		}
+	}
+	if _, e := next(opens); e.ID != "live-3" {
+		t.Fatalf("open from mailjet: got %s, want live-3", e.ID)
+	}
+	resumed, closeResumed := open("", lastID)
+	defer closeResumed()
+	if _, e := next(resumed); e.ID != "live-2" {
+		t.Fatalf("after Last-Event-ID %s: got %s, want live-2", lastID, e.ID)
+	}
+	// Shutting down ends the streams (ctx bounds the wait).
+	close(shutdown)
+	for _, sc := range []*bufio.Scanner{all, opens, resumed} {
+		for sc.Scan() {
+		}
+		if err := sc.Err(); err != nil {
+			t.Fatalf("stream did not end cleanly at shutdown: %v", err)
+		}
+	}
+}

@@ -1,0 +1,409 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+var uiShots = flag.String("ui.shots", "", "directory to copy the dashboard test's screenshots to (they are always saved in the test's temp dir)")
+
+// chromium returns the path of the chromium binary. Without one the test
+// skips, unless CI is set: there .ci/run installs it, so its absence is a
+// failure.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "" {
+		t.Skip("chromium is not installed (apt-get install -y chromium); with CI set this test fails instead of skipping")
+	}
+	t.Fatal("chromium is not installed and CI is set: .ci/run installs Debian's chromium")
+	return ""
+}
+
+// browser starts a headless chromium with a fresh profile and returns a
+// context of one tab in it, bounded to timeout.
+func browser(t *testing.T, timeout time.Duration) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium(t)),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1400, 1000),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
+	t.Cleanup(func() {
+		cancelTimeout()
+		cancelTab()
+		cancelAlloc()
+	})
+	return ctx
+}
+
+// mailjetEvent is one Mailjet event of type typ at time at, with extra
+// fields (a JSON object's members, without braces) when not empty.
+func mailjetEvent(typ string, n int, email string, at time.Time, extra string) string {
+	if extra != "" {
+		extra = "," + extra
+	}
+	return fmt.Sprintf(`{"event":%q,"time":%d,"MessageID":%d,"Message_GUID":"g-%d","email":%q,"mj_campaign_id":42,"mj_contact_id":%d,"customcampaign":"spring","CustomID":"","Payload":""%s}`,
+		typ, at.Unix(), 19421777396190490+n, n, email, n, extra)
+}
+
+// adminGet GETs path on the admin listener with the bearer token and
+// decodes the JSON answer into v.
+func adminGet(t *testing.T, p *proc, token, path string, v any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, p.admin+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d", path, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+}
+
+// TestDashboard drives the real dashboard of a real hookd in headless
+// chromium: it logs in with the admin token, checks that the overview,
+// deliverability, search, event, rules and live pages show exactly the
+// events posted, retries a dead letter and resumes its target with the
+// buttons and sees the job done, sees rule load errors in red, and saves
+// screenshots.
+func TestDashboard(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	target := newHookReceiver(t, 2)
+	dir := t.TempDir()
+	rulesFile := filepath.Join(dir, "rules", "alerts.yaml")
+	if err := os.MkdirAll(filepath.Dir(rulesFile), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	rule := "rules:\n  - name: alert-bounce\n    when: type == \"bounce\"\n    actions:\n      - http: { url: \"" + target.URL + "/alert\" }\n        retry: 1x10ms\n" +
+		"  - name: suppress-blocked\n    when: type == \"blocked\"\n    actions:\n      - suppress: { reason: \"blocked\" }\n"
+	if err := os.WriteFile(rulesFile, []byte(rule), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(dir, "hookd.yaml")
+	if err := os.WriteFile(config, []byte("admin:\n  token: "+token+"\nsources:\n  - name: mailjet\n    provider: mailjet\nrules:\n  - rules/*.yaml\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startHookd(t, t.TempDir(), "--config", config)
+
+	// Known events, ten minutes ago: 7 sent (2 to bounce.test), 3 opens,
+	// 2 clicks, a hard bounce and a block at bounce.test.
+	at := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
+	var events []string
+	n := 0
+	add := func(typ, email, extra string) {
+		n++
+		events = append(events, mailjetEvent(typ, n, email, at, extra))
+	}
+	for i := range 5 {
+		add("sent", fmt.Sprintf("s%d@example.com", i), "")
+	}
+	add("sent", "bad@bounce.test", "")
+	add("sent", "blk@bounce.test", "")
+	for i := range 3 {
+		add("open", fmt.Sprintf("s%d@example.com", i), `"ip":"127.0.0.1","geo":"FR","agent":"test"`)
+	}
+	for i := range 2 {
+		add("click", fmt.Sprintf("s%d@example.com", i), `"url":"https://example.com/","ip":"127.0.0.1","geo":"FR","agent":"test"`)
+	}
+	add("bounce", "bad@bounce.test", `"blocked":false,"hard_bounce":true,"error_related_to":"recipient","error":"user unknown"`)
+	add("blocked", "blk@bounce.test", `"error_related_to":"content","error":"spam content"`)
+	if a := postHook(t, p.hooks, "["+strings.Join(events, ",")+"]"); a.Accepted != 14 {
+		t.Fatalf("posted 14 events, %d accepted", a.Accepted)
+	}
+
+	// The page needs the token; the API answers 401 without it.
+	if resp, err := http.Get(p.admin + "/api/events"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("GET /api/events without token: %v %v", resp, err)
+	}
+	// Wait for the store and for the bounce's job to be dead.
+	deadline := time.Now().Add(30 * time.Second)
+	var dead struct {
+		Jobs []struct {
+			ID       int64
+			Attempts int
+			Target   string
+		}
+	}
+	for {
+		var page struct{ Events []struct{ ID string } }
+		adminGet(t, p, token, "/api/events?limit=1000", &page)
+		adminGet(t, p, token, "/api/deadletters", &dead)
+		if len(page.Events) == 14 && len(dead.Jobs) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events stored, %d dead letters; want 14 and 1\n%s", len(page.Events), len(dead.Jobs), p.output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	jobID := dead.Jobs[0].ID
+
+	ctx := browser(t, 2*time.Minute)
+	ui := &ui{t: t, ctx: ctx, shots: t.TempDir()}
+
+	// Log in through the form: /ui/ sends a browser without the cookie
+	// there.
+	ui.do("log in",
+		chromedp.Navigate(p.admin+"/ui/"),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), token),
+		chromedp.Click(chromedp.CSS("#login")),
+		chromedp.WaitVisible(chromedp.CSS("#total-all")),
+	)
+	ui.texts(map[string]string{
+		"#total-all": "14", "#total-sent": "7", "#total-open": "3", "#total-click": "2",
+		"#total-bounce": "1", "#total-blocked": "1",
+		"#funnel-sent": "7", "#funnel-open": "3", "#funnel-click": "2",
+		"#rate-open": "42.9%", "#rate-click": "66.7%", "#rate-click-sent": "28.6%",
+	})
+	const chartSums = `(() => { const m = {}; for (const r of document.querySelectorAll("#overview-chart rect[data-key]")) m[r.dataset.key] = (m[r.dataset.key] || 0) + Number(r.dataset.count); return m; })()`
+	want := map[string]int{"sent": 7, "open": 3, "click": 2, "bounce": 1, "blocked": 1}
+	if got := eval[map[string]int](ui, chartSums); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("overview chart bars add up to %v, want %v", got, want)
+	}
+	ui.shot("overview")
+	// Each range draws the same events.
+	for _, r := range []string{"1h", "7d", "30d", "24h"} {
+		ui.do("range "+r,
+			chromedp.Click(chromedp.CSS(`#ranges button[data-range="`+r+`"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#ranges button.active[data-range="`+r+`"]`)),
+		)
+		ui.texts(map[string]string{"#total-all": "14", "#total-bounce": "1"})
+		if got := eval[map[string]int](ui, chartSums); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("range %s: chart bars add up to %v, want %v", r, got, want)
+		}
+	}
+
+	// Deliverability: only bounce.test had trouble, 2 sent, 1 bounce, 1 block.
+	ui.goTo("#/deliverability", "#deliv-table")
+	const cells = `[...document.querySelectorAll(%q)].map(r => [...r.cells].map(c => c.textContent).join("|"))`
+	if got := eval[[]string](ui, fmt.Sprintf(cells, "#deliv-table tbody tr")); fmt.Sprint(got) != "[bounce.test|2|1|1|0|100.0%]" {
+		t.Errorf("deliverability rows %v, want one for bounce.test", got)
+	}
+	if got := eval[[]string](ui, fmt.Sprintf(cells, "#errors-table tbody tr")); fmt.Sprint(got) != "[blocked|spam content|1 bounce|user unknown|1]" {
+		t.Errorf("top errors %v", got)
+	}
+	ui.texts(map[string]string{"#hard-bounces": "1", "#soft-bounces": "0"})
+	ui.shot("deliverability")
+
+	// Search by email and type, then the event's page: its rule, its dead
+	// job with both attempts, its raw payload.
+	ui.goTo("#/search?email=bad%40bounce.test&type=bounce", "#search-rows tr")
+	if n := eval[int](ui, `document.querySelectorAll("#search-results > tbody > tr").length`); n != 1 {
+		t.Errorf("search by email and type found %d events, want 1", n)
+	}
+	ui.do("open event", chromedp.Click(chromedp.CSS("#search-rows tr a")), chromedp.WaitVisible(chromedp.CSS("#event-jobs")))
+	ui.texts(map[string]string{"#event-rules": "alert-bounce", "#field-type": "bounce", "#field-email": "bad@bounce.test"})
+	if got := eval[string](ui, `document.querySelector("#event-jobs tbody tr").cells[4].textContent + " " + document.querySelectorAll("#event-jobs .attempts li").length`); got != "dead 2" {
+		t.Errorf("the event's job shows %q, want dead after 2 attempts", got)
+	}
+	if raw := ui.text("#raw"); !strings.Contains(raw, `"hard_bounce": true`) || !strings.Contains(raw, `"error": "user unknown"`) {
+		t.Errorf("raw payload shows %s", raw)
+	}
+	ui.shot("event")
+
+	// Rules: one match, its job dead.
+	ui.goTo("#/rules", "#rules-table")
+	ui.texts(map[string]string{`tr[data-rule="alert-bounce"] .matches`: "1", `tr[data-rule="alert-bounce"] .dead`: "1", `tr[data-rule="alert-bounce"] .done`: "0"})
+	if got := eval[[]string](ui, `[...document.querySelectorAll('tr[data-rule="alert-bounce"] svg polyline')].map(p => p.dataset.key + "=" + p.dataset.total)`); fmt.Sprint(got) != "[matches=1 dead=1]" {
+		t.Errorf("rule chart lines %v, want one match and one dead job", got)
+	}
+
+	// Retry the dead letter, resume its target, and see the job done.
+	status := fmt.Sprintf("#status-%d", jobID)
+	ui.goTo("#/deadletters", "#dead-table")
+	ui.texts(map[string]string{status: "dead"})
+	ui.shot("deadletters")
+	ui.do("retry and resume",
+		chromedp.Click(chromedp.CSS(fmt.Sprintf("#retry-%d", jobID))),
+		chromedp.WaitVisible(chromedp.CSS("#targets-table button.primary")),
+		chromedp.Click(chromedp.CSS("#targets-table button.primary")),
+	)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`document.querySelector(%q).textContent === "done"`, status),
+		chromedp.WithPollingTimeout(60*time.Second))); err != nil {
+		t.Fatalf("the retried job does not show done: %v (shows %q)\n%s", err, ui.text(status), p.output())
+	}
+	ui.shot("deadletters-retried")
+	if got := target.received(); len(got) != 1 {
+		t.Errorf("target received %v, want the retried job once", got)
+	}
+	ui.goTo("#/rules", "#rules-table")
+	ui.texts(map[string]string{`tr[data-rule="alert-bounce"] .done`: "1", `tr[data-rule="alert-bounce"] .dead`: "0"})
+
+	// Suppressions: the blocked address, by its rule; Remove takes it off.
+	ui.goTo("#/suppressions", "#suppressions-table")
+	ui.texts(map[string]string{`tr[data-email="blk@bounce.test"] td:nth-child(2)`: "blocked",
+		`tr[data-email="blk@bounce.test"] td:nth-child(3)`: "suppress-blocked"})
+	ui.shot("suppressions")
+	ui.do("remove a suppression", chromedp.Click(chromedp.CSS(`tr[data-email="blk@bounce.test"] button`)))
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#supp-message").textContent === "blk@bounce.test removed."`,
+		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		t.Fatalf("remove does not report: %v (shows %q)", err, ui.text("#supp-message"))
+	}
+	var supp struct {
+		Suppressions []struct{ Email string } `json:"suppressions"`
+	}
+	adminGet(t, p, token, "/api/suppressions", &supp)
+	if len(supp.Suppressions) != 0 {
+		t.Errorf("after Remove, /api/suppressions lists %+v, want none", supp.Suppressions)
+	}
+
+	// Live: an open posted now shows up; a sent, filtered out, does not.
+	ui.goTo("#/live", "#live-table")
+	ui.do("filter live",
+		chromedp.SetValue(chromedp.CSS("#live-type"), "open"),
+		chromedp.Click(chromedp.CSS("#live-apply")),
+	)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#live-status").textContent.startsWith("connected")`,
+		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		t.Fatalf("live stream does not connect: %v", err)
+	}
+	postHook(t, p.hooks, "["+mailjetEvent("sent", 100, "late@example.com", time.Now(), "")+","+
+		mailjetEvent("open", 101, "late@example.com", time.Now(), `"ip":"127.0.0.1","geo":"FR","agent":"test"`)+"]")
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelectorAll("#live-rows tr").length >= 1`,
+		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		t.Fatalf("live: the new event does not show: %v", err)
+	}
+	time.Sleep(500 * time.Millisecond) // the filtered-out sent would have arrived with it
+	ui.texts(map[string]string{"#live-count": "1", "#live-table > tbody > tr > td:nth-child(4)": "late@example.com", "#live-table > tbody > tr > td:nth-child(3)": "open"})
+	ui.shot("live")
+
+	// A rule file that does not load: its error, with file and line, in red.
+	if err := os.WriteFile(filepath.Join(dir, "rules", "broken.yaml"), []byte("rules:\n  - name: broken\n    when: type ==\n    actions:\n      - log: {}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		var rs struct{ Errors []any }
+		adminGet(t, p, token, "/api/rules", &rs)
+		if len(rs.Errors) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the broken rule file is not reported\n%s", p.output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ui.goTo("#/overview", "#total-all")
+	ui.goTo("#/rules", "#rule-errors")
+	if got := ui.text("#rule-errors li"); !strings.Contains(got, "broken.yaml:3:") {
+		t.Errorf("rule error %q does not name broken.yaml and its line", got)
+	}
+	if got := eval[string](ui, `getComputedStyle(document.querySelector("#rule-errors li")).color`); got != "rgb(198, 40, 40)" {
+		t.Errorf("rule error color %s, want red rgb(198, 40, 40)", got)
+	}
+	ui.shot("rules")
+	shots := ui.shots
+	t.Logf("screenshots in %s", shots)
+	p.stop(t)
+}
+
+// ui drives one tab of the dashboard; its methods fail the test on error.
+type ui struct {
+	t     *testing.T
+	ctx   context.Context
+	shots string
+}
+
+func (u *ui) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	u.t.Helper()
+	if err := chromedp.Do(u.ctx, steps...); err != nil {
+		u.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// goTo shows the page of hash and waits until the element ready shows.
+func (u *ui) goTo(hash, ready string) {
+	u.t.Helper()
+	u.do("go to "+hash,
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := chromedp.Evaluate[chromedp.Void](fmt.Sprintf("location.hash = %q", hash))(ctx, t)
+			return err
+		}),
+		chromedp.WaitVisible(chromedp.CSS(ready)),
+	)
+}
+
+func (u *ui) text(sel string) string {
+	u.t.Helper()
+	s, err := chromedp.Run(u.ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		u.t.Fatalf("text of %s: %v", sel, err)
+	}
+	return strings.TrimSpace(s)
+}
+
+// texts checks the text of each selector.
+func (u *ui) texts(want map[string]string) {
+	u.t.Helper()
+	for sel, w := range want {
+		if got := u.text(sel); got != w {
+			u.t.Errorf("%s shows %q, want %q", sel, got, w)
+		}
+	}
+}
+
+// shot saves a screenshot of the whole page as name.png in u.shots, and
+// in -ui.shots when given.
+func (u *ui) shot(name string) {
+	u.t.Helper()
+	png, err := chromedp.Run(u.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		u.t.Fatalf("screenshot: %v", err)
+	}
+	for _, dir := range []string{u.shots, *uiShots} {
+		if dir == "" {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+			u.t.Fatal(err)
+		}
+	}
+}
+
+// eval evaluates a JavaScript expression in u's page.
+func eval[T any](u *ui, js string) T {
+	u.t.Helper()
+	v, err := chromedp.Run(u.ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		u.t.Fatalf("evaluate %s: %v", js, err)
+	}
+	return v
+}

@@ -1,0 +1,163 @@
+// Package dashboard is hookd's web UI, served at /ui on the admin listener:
+// overview charts, deliverability per domain, a live event stream, search
+// with each event's rules and action jobs, rule activity and load errors,
+// dead letters and suspended targets with Retry and Resume, and the
+// suppression list. It is a client of the admin API (/api) and nothing
+// else, so everything it shows can be had with curl as well.
+//
+// The page is plain HTML, CSS and JavaScript modules embedded in the
+// binary: no build step, no CDN, no third-party code, so it works offline
+// and go run serves it as it is in the repository. Charts are SVG drawn by
+// static/chart.js (about a hundred lines); a chart library would have added
+// more bytes than the charts it draws.
+//
+// When the admin token is set, the dashboard and the API take either the
+// token as "Authorization: Bearer TOKEN" or the session cookie that the
+// login form at /ui/login sets (HttpOnly, SameSite=Strict, so other sites
+// can neither read it nor make the browser send it with a retry or resume).
+package dashboard
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/hex"
+	"io/fs"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+//go:embed static
+var static embed.FS
+
+// CookieName is the name of the session cookie the login form sets.
+const CookieName = "hookd_session"
+
+// sessionAge is how long a login lasts.
+const sessionAge = 7 * 24 * time.Hour
+
+// Config configures the dashboard.
+type Config struct {
+	// Token is the admin token; empty means the dashboard and the API are
+	// open to whoever reaches the admin listener.
+	Token string
+}
+
+// Register serves the dashboard on e: the page at /ui/ (and /ui redirecting
+// to it), its assets under /ui/static/, and, when cfg.Token is set, the
+// login form at /ui/login and POST /ui/logout.
+func Register(e *echo.Echo, cfg Config) {
+	sub, err := fs.Sub(static, "static")
+	if err != nil {
+		panic(err) // the embedded tree is part of the binary
+	}
+	assets := http.StripPrefix("/ui/static/", http.FileServer(http.FS(sub)))
+	page := func(c echo.Context) error {
+		b, err := fs.ReadFile(sub, "index.html")
+		if err != nil {
+			return err
+		}
+		c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+		return c.HTMLBlob(http.StatusOK, b)
+	}
+	g := e.Group("/ui")
+	if cfg.Token != "" {
+		g.GET("/login", loginForm(""))
+		g.POST("/login", login(cfg.Token))
+		g.POST("/logout", logout)
+		g.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error {
+				p := c.Request().URL.Path
+				if p == "/ui/login" || p == "/ui/static/style.css" || authorized(c.Request(), cfg.Token) {
+					return next(c)
+				}
+				if strings.HasPrefix(p, "/ui/static/") {
+					return echo.NewHTTPError(http.StatusUnauthorized, "log in at /ui/login")
+				}
+				return c.Redirect(http.StatusSeeOther, "/ui/login")
+			}
+		})
+	}
+	e.GET("/ui", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/ui/") })
+	g.GET("/", page)
+	g.GET("/static/*", echo.WrapHandler(assets))
+}
+
+// APIAuth returns middleware for the API that lets a request through when
+// it carries token as a bearer token or the dashboard's session cookie,
+// and answers 401 otherwise. token must not be empty.
+func APIAuth(token string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if authorized(c.Request(), token) {
+				return next(c)
+			}
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="hookd"`)
+			return echo.NewHTTPError(http.StatusUnauthorized, "missing or wrong admin token: send Authorization: Bearer TOKEN, or log in at /ui/login")
+		}
+	}
+}
+
+// authorized tells whether r carries the token as a bearer token or a
+// valid session cookie. Both comparisons take constant time.
+func authorized(r *http.Request, token string) bool {
+	if got, ok := strings.CutPrefix(r.Header.Get(echo.HeaderAuthorization), "Bearer "); ok {
+		a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(token))
+		return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+	}
+	ck, err := r.Cookie(CookieName)
+	if err != nil {
+		return false
+	}
+	return hmac.Equal([]byte(ck.Value), []byte(session(token)))
+}
+
+// session is the session cookie's value: a MAC of a fixed text under the
+// token, so the cookie does not hold the token itself, and changing the
+// token ends every session.
+func session(token string) string {
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write([]byte("hookd dashboard session v1"))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func login(token string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		got := c.FormValue("token")
+		a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(token))
+		if subtle.ConstantTimeCompare(a[:], b[:]) != 1 {
+			return loginForm("Wrong token.")(c)
+		}
+		c.SetCookie(&http.Cookie{
+			Name: CookieName, Value: session(token), Path: "/", MaxAge: int(sessionAge.Seconds()),
+			HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: c.Request().TLS != nil,
+		})
+		return c.Redirect(http.StatusSeeOther, "/ui/")
+	}
+}
+
+func logout(c echo.Context) error {
+	c.SetCookie(&http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	return c.Redirect(http.StatusSeeOther, "/ui/login")
+}
+
+// loginForm answers the login page, with problem shown when not empty
+// (401 then, 200 otherwise).
+func loginForm(problem string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		code, msg := http.StatusOK, ""
+		if problem != "" {
+			code, msg = http.StatusUnauthorized, `<p class="error" id="login-error">`+problem+`</p>`
+		}
+		return c.HTML(code, `<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>hookd: log in</title>
+<link rel="stylesheet" href="/ui/static/style.css"></head>
+<body class="login"><main><h1>hookd</h1>`+msg+`
+<form method="post" action="/ui/login"><label>Admin token <input type="password" name="token" id="token" autofocus required></label>
+<button type="submit" id="login">Log in</button></form></main></body></html>`)
+	}
+}

@@ -1,0 +1,181 @@
+package dashboard_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/hookd/hookd/api"
+	"github.com/hookd/hookd/dashboard"
+	"github.com/hookd/hookd/listener"
+	"github.com/hookd/hookd/store"
+)
+
+const token = "s3cret-admin-token"
+
+// server serves the dashboard and the API as hookd serve does, with the
+// admin token token (none when empty), over a real store.
+func server(t *testing.T, token string) *httptest.Server {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Config{Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e := listener.NewEcho(nil)
+	g := e.Group("/api")
+	if token != "" {
+		g.Use(dashboard.APIAuth(token))
+	}
+	api.Register(g, api.Deps{Store: st})
+	dashboard.Register(e, dashboard.Config{Token: token})
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// client does not follow redirects, so that the tests see them.
+func client(t *testing.T) *http.Client {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+type answer struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func do(t *testing.T, c *http.Client, method, u string, form url.Values, header map[string]string) answer {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, u, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return answer{resp.StatusCode, resp.Header, string(b)}
+}
+
+func TestOpenWithoutToken(t *testing.T) {
+	srv := server(t, "")
+	c := client(t)
+	for _, tt := range []struct {
+		name, path  string
+		status      int
+		contentType string
+		contains    string
+	}{
+		{"redirect", "/ui", http.StatusMovedPermanently, "", ""},
+		{"page", "/ui/", 200, "text/html; charset=UTF-8", `src="/ui/static/app.js"`},
+		{"app", "/ui/static/app.js", 200, "text/javascript; charset=utf-8", "import { stackedBars"},
+		{"chart", "/ui/static/chart.js", 200, "text/javascript; charset=utf-8", "export function stackedBars"},
+		{"style", "/ui/static/style.css", 200, "text/css; charset=utf-8", ":root"},
+		{"missing asset", "/ui/static/nope.js", 404, "", ""},
+		{"no login form", "/ui/login", 404, "", ""},
+		{"api", "/api/events", 200, "application/json", `"events":[]`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := do(t, c, http.MethodGet, srv.URL+tt.path, nil, nil)
+			if a.status != tt.status {
+				t.Fatalf("status %d, want %d: %s", a.status, tt.status, a.body)
+			}
+			if tt.contentType != "" && a.header.Get("Content-Type") != tt.contentType {
+				t.Errorf("Content-Type %q, want %q", a.header.Get("Content-Type"), tt.contentType)
+			}
+			if !strings.Contains(a.body, tt.contains) {
+				t.Errorf("body does not contain %q:\n%s", tt.contains, a.body)
+			}
+		})
+	}
+}
+
+func TestToken(t *testing.T) {
+	srv := server(t, token)
+	anon := client(t)
+	for _, tt := range []struct {
+		name, path string
+		header     map[string]string
+		status     int
+		location   string
+	}{
+		{"page sends to login", "/ui/", nil, http.StatusSeeOther, "/ui/login"},
+		{"script needs login", "/ui/static/app.js", nil, http.StatusUnauthorized, ""},
+		{"style for the login form", "/ui/static/style.css", nil, 200, ""},
+		{"login form", "/ui/login", nil, 200, ""},
+		{"api without token", "/api/events", nil, http.StatusUnauthorized, ""},
+		{"api wrong token", "/api/events", map[string]string{"Authorization": "Bearer nope"}, http.StatusUnauthorized, ""},
+		{"api bearer", "/api/events", map[string]string{"Authorization": "Bearer " + token}, 200, ""},
+		{"page bearer", "/ui/", map[string]string{"Authorization": "Bearer " + token}, 200, ""},
+		{"forged cookie", "/api/events", map[string]string{"Cookie": dashboard.CookieName + "=" + token}, http.StatusUnauthorized, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := do(t, anon, http.MethodGet, srv.URL+tt.path, nil, tt.header)
+			if a.status != tt.status {
+				t.Fatalf("status %d, want %d: %s", a.status, tt.status, a.body)
+			}
+			if a.header.Get("Location") != tt.location {
+				t.Errorf("Location %q, want %q", a.header.Get("Location"), tt.location)
+			}
+			if strings.Contains(a.body, token) {
+				t.Error("the answer holds the token")
+			}
+		})
+	}
+
+	c := client(t)
+	if a := do(t, c, http.MethodPost, srv.URL+"/ui/login", url.Values{"token": {"wrong"}}, nil); a.status != http.StatusUnauthorized || !strings.Contains(a.body, "Wrong token") {
+		t.Fatalf("wrong token: %d %s", a.status, a.body)
+	}
+	a := do(t, c, http.MethodPost, srv.URL+"/ui/login", url.Values{"token": {token}}, nil)
+	if a.status != http.StatusSeeOther || a.header.Get("Location") != "/ui/" {
+		t.Fatalf("login: %d %v", a.status, a.header)
+	}
+	set := a.header.Get("Set-Cookie")
+	for _, attr := range []string{dashboard.CookieName + "=", "Path=/", "HttpOnly", "SameSite=Strict"} {
+		if !strings.Contains(set, attr) {
+			t.Errorf("Set-Cookie %q lacks %s", set, attr)
+		}
+	}
+	if strings.Contains(set, token) {
+		t.Error("the cookie holds the token itself")
+	}
+	// The cookie opens the page, its script and the API, writes included.
+	for _, p := range []string{"/ui/", "/ui/static/app.js", "/api/events", "/api/targets"} {
+		if a := do(t, c, http.MethodGet, srv.URL+p, nil, nil); a.status != 200 {
+			t.Errorf("GET %s with the cookie: %d %s", p, a.status, a.body)
+		}
+	}
+	if a := do(t, c, http.MethodPost, srv.URL+"/api/targets/99/resume", nil, nil); a.status != http.StatusNotFound {
+		t.Errorf("POST resume with the cookie: %d, want 404 (authorized, no such target)", a.status)
+	}
+	// Logging out ends it.
+	if a := do(t, c, http.MethodPost, srv.URL+"/ui/logout", nil, nil); a.status != http.StatusSeeOther {
+		t.Fatalf("logout: %d", a.status)
+	}
+	if a := do(t, c, http.MethodGet, srv.URL+"/api/events", nil, nil); a.status != http.StatusUnauthorized {
+		t.Errorf("after logout: %d, want 401", a.status)
+	}
+}

@@ -1,0 +1,406 @@
+// hookd dashboard: a client of the admin API. Pages are chosen by the URL
+// fragment (#/overview, #/event/ID, ...). Everything is built with DOM
+// calls and textContent, never innerHTML, so event data cannot inject markup.
+
+import { stackedBars, sparkline, colorOf } from "./chart.js";
+
+const main = document.getElementById("main");
+
+// ---- helpers ----
+
+class APIError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
+async function api(path, opts = {}) {
+  const r = await fetch("/api" + path, { credentials: "same-origin", ...opts });
+  if (r.status === 401) { location.href = "/ui/login"; throw new APIError(401, "log in first"); }
+  let body = null;
+  const text = await r.text();
+  try { body = text ? JSON.parse(text) : null; } catch { body = null; }
+  if (!r.ok) throw new APIError(r.status, (body && body.error) || r.statusText);
+  return body;
+}
+
+function h(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (k === "class") e.className = v;
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+const fmtNum = n => Number(n || 0).toLocaleString("en-US");
+const pct = (a, b) => (b > 0 ? ((100 * a) / b).toFixed(1) + "%" : "–");
+const fmtTime = t => (t ? new Date(t).toISOString().replace("T", " ").replace(/\.\d+Z$|Z$/, "Z") : "");
+const short = (s, n = 60) => (s && s.length > n ? s.slice(0, n - 1) + "…" : s || "");
+
+function errorBox(err) {
+  return h("div", { class: "card errors" }, h("p", { class: "error" }, String(err.message || err)));
+}
+
+// table builds a table of headers over rows: an array of <tr>, or a
+// <tbody> that the caller fills later.
+function table(headers, rows, attrs = {}) {
+  return h("table", attrs,
+    h("thead", {}, h("tr", {}, headers.map(c => h("th", { class: c.num ? "num" : "" }, c.label || c)))),
+    rows instanceof HTMLTableSectionElement ? rows : h("tbody", {}, rows));
+}
+
+function tabs(values, current, onpick, id) {
+  return h("div", { class: "tabs", id }, values.map(v =>
+    h("button", { class: v === current ? "active" : "", "data-range": v, onclick: () => onpick(v) }, v)));
+}
+
+// Windows offered on the time-based pages, with their bucket width.
+const ranges = {
+  "1h": { ms: 3600e3, interval: "1m", ivms: 60e3 },
+  "24h": { ms: 86400e3, interval: "1h", ivms: 3600e3 },
+  "7d": { ms: 7 * 86400e3, interval: "1h", ivms: 3600e3 },
+  "30d": { ms: 30 * 86400e3, interval: "1d", ivms: 86400e3 },
+};
+
+// windowOf returns since and until (ISO) for a range, until being the end
+// of the bucket holding now so the last bar is the current one.
+function windowOf(name) {
+  const r = ranges[name];
+  const until = Math.ceil((Date.now() + 1) / r.ivms) * r.ivms;
+  return { since: new Date(until - r.ms).toISOString(), until: new Date(until).toISOString(), interval: r.interval };
+}
+
+function bucketLabel(interval) {
+  return t => {
+    const d = new Date(t);
+    const p = n => String(n).padStart(2, "0");
+    if (interval === "1d") return `${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())}`;
+    return `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}`;
+  };
+}
+
+const typeOrder = ["sent", "open", "click", "bounce", "blocked", "spam", "unsub"];
+const sortTypes = keys => [...keys].sort((a, b) => {
+  const i = typeOrder.indexOf(a), j = typeOrder.indexOf(b);
+  return (i < 0 ? 99 : i) - (j < 0 ? 99 : j) || a.localeCompare(b);
+});
+
+let state = { range: "24h", drange: "24h" };
+let cleanup = null;
+
+// ---- pages ----
+
+async function overview() {
+  const w = windowOf(state.range);
+  const data = await api(`/stats?by=type&interval=${w.interval}&since=${w.since}&until=${w.until}`);
+  const totals = {};
+  for (const b of data.buckets) for (const [k, v] of Object.entries(b.counts)) totals[k] = (totals[k] || 0) + v;
+  const keys = sortTypes(Object.keys(totals));
+  const all = Object.values(totals).reduce((a, b) => a + b, 0);
+  const sent = totals.sent || 0, open = totals.open || 0, click = totals.click || 0;
+  return [
+    h("h1", {}, "Overview"),
+    tabs(Object.keys(ranges), state.range, v => { state.range = v; route(); }, "ranges"),
+    h("p", { class: "muted" }, `Events by type from ${fmtTime(data.since)} to ${fmtTime(data.until)}, per ${data.interval} bucket (event time, UTC).`),
+    h("div", { class: "kpis", id: "totals" },
+      h("div", { class: "kpi" }, h("div", { class: "v", id: "total-all" }, fmtNum(all)), h("div", { class: "l" }, "events")),
+      keys.map(k => h("div", { class: "kpi" },
+        h("div", { class: "v", id: "total-" + k, "data-count": totals[k] }, fmtNum(totals[k])),
+        h("div", { class: "l" }, k)))),
+    h("div", { class: "card" }, h("h2", {}, "Events per type"),
+      h("div", { id: "overview-chart", "data-total": all }, stackedBars(data.buckets, keys, bucketLabel(data.interval))),
+      h("div", { class: "legend" }, keys.map((k, i) => h("span", {}, h("i", { style: `background:${colorOf(k, i)}` }), k)))),
+    h("div", { class: "card" }, h("h2", {}, "Delivery funnel"),
+      h("div", { class: "funnel", id: "funnel" },
+        h("div", { class: "step" }, h("div", { class: "l muted" }, "sent"), h("div", { class: "v", id: "funnel-sent" }, fmtNum(sent))),
+        h("div", { class: "arrow" }, "→"),
+        h("div", { class: "step" }, h("div", { class: "l muted" }, "opened"), h("div", { class: "v", id: "funnel-open" }, fmtNum(open)),
+          h("div", { class: "muted" }, "open rate ", h("b", { id: "rate-open" }, pct(open, sent)))),
+        h("div", { class: "arrow" }, "→"),
+        h("div", { class: "step" }, h("div", { class: "l muted" }, "clicked"), h("div", { class: "v", id: "funnel-click" }, fmtNum(click)),
+          h("div", { class: "muted" }, "click-to-open ", h("b", { id: "rate-click" }, pct(click, open)), " · click rate ", h("b", { id: "rate-click-sent" }, pct(click, sent))))),
+      h("p", { class: "muted" }, "Rates are ratios of event counts in the window.")),
+  ];
+}
+
+async function deliverability() {
+  const w = windowOf(state.drange);
+  const d = await api(`/deliverability?since=${w.since}&until=${w.until}&limit=50`);
+  return [
+    h("h1", {}, "Deliverability"),
+    tabs(Object.keys(ranges), state.drange, v => { state.drange = v; route(); }, "dranges"),
+    h("p", { class: "muted" }, `Bounce, blocked and spam rates per recipient domain, worst first, from ${fmtTime(d.since)} to ${fmtTime(d.until)}. Rate = (bounce + blocked + spam) / sent.`),
+    h("div", { class: "row" },
+      h("div", { class: "card" }, h("h2", {}, "Domains"),
+        d.domains.length === 0 ? h("p", { class: "muted", id: "deliv-empty" }, "No bounce, block or spam report in this window.") :
+          table(["domain", { label: "sent", num: 1 }, { label: "bounce", num: 1 }, { label: "blocked", num: 1 }, { label: "spam", num: 1 }, { label: "rate", num: 1 }],
+            d.domains.map(x => h("tr", { "data-domain": x.domain },
+              h("td", {}, x.domain || "(none)"), h("td", { class: "num sent" }, fmtNum(x.sent)), h("td", { class: "num bounce" }, fmtNum(x.bounce)),
+              h("td", { class: "num blocked" }, fmtNum(x.blocked)), h("td", { class: "num spam" }, fmtNum(x.spam)),
+              h("td", { class: "num rate" }, x.sent ? (100 * x.rate).toFixed(1) + "%" : "no sent"))), { id: "deliv-table" })),
+      h("div", {},
+        h("div", { class: "card" }, h("h2", {}, "Bounces"),
+          h("div", { class: "kpis" },
+            h("div", { class: "kpi" }, h("div", { class: "v", id: "hard-bounces" }, fmtNum(d.hard_bounces)), h("div", { class: "l" }, "hard")),
+            h("div", { class: "kpi" }, h("div", { class: "v", id: "soft-bounces" }, fmtNum(d.soft_bounces)), h("div", { class: "l" }, "soft")))),
+        h("div", { class: "card" }, h("h2", {}, "Top errors"),
+          d.errors.length === 0 ? h("p", { class: "muted" }, "None.") :
+            table(["type", "error", { label: "count", num: 1 }],
+              d.errors.map(e => h("tr", {}, h("td", {}, e.type), h("td", {}, e.error || "(none)"), h("td", { class: "num" }, fmtNum(e.count)))), { id: "errors-table" })))),
+  ];
+}
+
+function live() {
+  const list = h("tbody", { id: "live-rows" });
+  const count = h("span", { id: "live-count" }, "0");
+  const status = h("span", { class: "muted", id: "live-status" }, "connecting…");
+  const source = h("input", { name: "source", id: "live-source", placeholder: "any source", value: state.liveSource || "" });
+  const type = h("input", { name: "type", id: "live-type", placeholder: "any type", value: state.liveType || "" });
+  let es = null, n = 0;
+  const connect = () => {
+    if (es) es.close();
+    status.textContent = "connecting…";
+    list.replaceChildren();
+    n = 0; count.textContent = "0";
+    state.liveSource = source.value.trim(); state.liveType = type.value.trim();
+    const q = new URLSearchParams();
+    if (state.liveSource) q.set("source", state.liveSource);
+    if (state.liveType) q.set("type", state.liveType);
+    es = new EventSource("/api/live?" + q.toString());
+    es.onopen = () => { status.textContent = "connected: new events appear at the top"; };
+    es.onerror = () => { status.textContent = "disconnected, reconnecting…"; };
+    es.addEventListener("event", m => {
+      const e = JSON.parse(m.data);
+      n++; count.textContent = String(n);
+      list.prepend(h("tr", { "data-id": e.id, "data-type": e.type },
+        h("td", {}, fmtTime(e.time)), h("td", {}, e.source), h("td", {}, h("span", { class: "pill" }, e.type)),
+        h("td", {}, e.email), h("td", {}, e.campaign), h("td", {}, h("a", { href: "#/event/" + encodeURIComponent(e.id) }, short(e.id, 24)))));
+      while (list.children.length > 500) list.lastChild.remove();
+    });
+  };
+  cleanup = () => es && es.close();
+  setTimeout(connect);
+  return [
+    h("h1", {}, "Live"),
+    h("form", { class: "filters card", onsubmit: ev => { ev.preventDefault(); connect(); } },
+      h("label", {}, "source", source), h("label", {}, "type", type),
+      h("button", { type: "submit", class: "primary", id: "live-apply" }, "Apply"), status),
+    h("div", { class: "card live-list" }, h("p", {}, "Events received since opening: ", count),
+      table(["time", "source", "type", "email", "campaign", "id"], list, { id: "live-table" })),
+  ];
+}
+
+function toISO(local) { return local ? new Date(local).toISOString() : ""; }
+
+async function search(params) {
+  const f = {
+    email: params.get("email") || "", type: params.get("type") || "", campaign: params.get("campaign") || "",
+    since: params.get("since") || "", until: params.get("until") || "",
+  };
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(f)) if (v) q.set(k, k === "since" || k === "until" ? toISO(v) : v);
+  const input = (name, attrs = {}) => h("label", {}, name, h("input", { name, id: "search-" + name, value: f[name], ...attrs }));
+  const form = h("form", { class: "filters card", id: "search-form", onsubmit: ev => {
+    ev.preventDefault();
+    const p = new URLSearchParams();
+    for (const [k, v] of new FormData(ev.target)) if (v) p.set(k, v);
+    location.hash = "#/search?" + p.toString();
+  } },
+  input("email", { placeholder: "user@example.com" }), input("type", { placeholder: "open" }), input("campaign"),
+  input("since", { type: "datetime-local" }), input("until", { type: "datetime-local" }),
+  h("button", { type: "submit", class: "primary", id: "search-go" }, "Search"),
+  h("a", { href: "/api/events?format=csv&" + q.toString(), id: "export-csv" }, "CSV"),
+  h("a", { href: "/api/events?format=ndjson&" + q.toString(), id: "export-ndjson" }, "NDJSON"));
+  const body = h("tbody", { id: "search-rows" });
+  const more = h("button", { id: "search-more", hidden: true }, "More");
+  const count = h("span", { id: "search-count" }, "0");
+  let shown = 0;
+  const load = async cursor => {
+    const p = new URLSearchParams(q);
+    p.set("limit", "100");
+    if (cursor) p.set("cursor", cursor);
+    const page = await api("/events?" + p.toString());
+    for (const e of page.events) {
+      body.append(h("tr", { "data-id": e.id },
+        h("td", {}, fmtTime(e.time)), h("td", {}, h("span", { class: "pill" }, e.type)), h("td", {}, e.email),
+        h("td", {}, e.campaign), h("td", {}, e.source), h("td", {}, h("a", { href: "#/event/" + encodeURIComponent(e.id) }, short(e.id, 28)))));
+    }
+    shown += page.events.length;
+    count.textContent = String(shown);
+    more.hidden = !page.next;
+    more.onclick = () => load(page.next).catch(err => main.append(errorBox(err)));
+  };
+  await load("");
+  return [h("h1", {}, "Search"), form,
+    h("div", { class: "card" }, h("p", {}, count, " events shown, newest first."),
+      table(["time", "type", "email", "campaign", "source", "id"], body, { id: "search-results" }), more)];
+}
+
+function jobsTable(jobs, id) {
+  return table(["job", "rule", "action", "target", "status", { label: "attempts", num: 1 }, "history"],
+    jobs.map(j => h("tr", { "data-job": j.id },
+      h("td", {}, String(j.id)), h("td", {}, j.rule), h("td", {}, j.action), h("td", {}, short(j.target, 50)),
+      h("td", { class: "status status-" + j.status }, j.status), h("td", { class: "num" }, String(j.attempts)),
+      h("td", {}, h("ol", { class: "attempts" }, (j.history || []).map(a =>
+        h("li", {}, `${fmtTime(a.started)} · ${(a.took_ns / 1e6).toFixed(1)} ms · `,
+          a.error ? h("span", { class: "error" }, a.error) : h("span", { class: "status-done" }, "ok"))))))), { id });
+}
+
+async function eventPage(id) {
+  const [e, jobs] = await Promise.all([
+    api("/events/" + encodeURIComponent(id)),
+    api("/jobs?event_id=" + encodeURIComponent(id) + "&limit=1000"),
+  ]);
+  const rules = [...new Set(jobs.jobs.map(j => j.rule))].sort();
+  let raw = e.data;
+  return [
+    h("h1", {}, "Event ", h("code", {}, e.id)),
+    h("div", { class: "row" },
+      h("div", { class: "card" }, h("h2", {}, "Fields"),
+        table(["field", "value"], ["type", "source", "provider", "time", "received", "email", "domain", "message_id", "campaign"].map(k =>
+          h("tr", {}, h("td", { class: "muted" }, k), h("td", { id: "field-" + k }, k === "time" || k === "received" ? fmtTime(e[k]) : e[k]))))),
+      h("div", { class: "card" }, h("h2", {}, "Rules that matched"),
+        rules.length ? h("ul", { id: "event-rules" }, rules.map(r => h("li", {}, r))) : h("p", { class: "muted", id: "event-rules" }, "No rule made a job for this event."))),
+    h("div", { class: "card" }, h("h2", {}, "Action jobs"), jobs.jobs.length ? jobsTable(jobs.jobs, "event-jobs") : h("p", { class: "muted" }, "None.")),
+    h("div", { class: "card" }, h("h2", {}, "Raw payload"), h("pre", { id: "raw" }, JSON.stringify(raw, null, 2))),
+  ];
+}
+
+async function rulesPage() {
+  const w = windowOf("24h");
+  const [rs, act] = await Promise.all([api("/rules"), api(`/rules/activity?interval=1h&since=${w.since}&until=${w.until}`)]);
+  const byRule = Object.fromEntries(act.rules.map(r => [r.rule, r.buckets]));
+  const sum = (bs, f) => (bs || []).reduce((s, b) => s + f(b), 0);
+  const names = [...new Set([...rs.rules.map(r => r.name), ...act.rules.map(r => r.rule)])];
+  const defs = Object.fromEntries(rs.rules.map(r => [r.name, r]));
+  return [
+    h("h1", {}, "Rules"),
+    rs.errors.length ? h("div", { class: "card errors", id: "rule-errors" }, h("h2", { class: "error" }, "The rule files do not load; the rules below keep running"),
+      h("ul", { class: "errors" }, rs.errors.map(e => h("li", {}, `${e.file}:${e.line}:${e.column}: `, e.rule ? `rule ${e.rule}: ` : "", e.field ? `${e.field}: ` : "", e.message)))) : null,
+    h("p", { class: "muted" }, rs.loaded ? `Loaded ${fmtTime(rs.loaded)}. ` : "No rules configured. ", "Matches and jobs over the last 24 hours, by hour."),
+    h("div", { class: "card" }, table(["rule", "where", "when", "actions", { label: "matches", num: 1 }, { label: "done", num: 1 }, { label: "pending", num: 1 }, { label: "dead", num: 1 }, "per hour: matches, dead"],
+      names.map(n => {
+        const d = defs[n], bs = byRule[n];
+        return h("tr", { "data-rule": n },
+          h("td", {}, h("a", { href: "#/search-jobs/" + encodeURIComponent(n) }, n)), h("td", { class: "muted" }, d ? `${d.file}:${d.line}` : "(not loaded)"),
+          h("td", {}, h("code", {}, d ? short(d.when, 80) : "")), h("td", {}, d ? d.actions.map(a => a.type).join(", ") : ""),
+          h("td", { class: "num matches" }, fmtNum(sum(bs, b => b.matches))),
+          h("td", { class: "num done" }, fmtNum(sum(bs, b => b.jobs.done || 0))),
+          h("td", { class: "num pending" }, fmtNum(sum(bs, b => (b.jobs.pending || 0) + (b.jobs.running || 0)))),
+          h("td", { class: "num dead" }, fmtNum(sum(bs, b => b.jobs.dead || 0))),
+          h("td", {}, sparkline([
+            { key: "matches", color: "#2f6fdf", values: (bs || []).map(b => b.matches) },
+            { key: "dead", color: "#c62828", values: (bs || []).map(b => b.jobs.dead || 0) },
+          ])));
+      }), { id: "rules-table" })),
+  ];
+}
+
+async function ruleJobs(rule) {
+  const jobs = await api("/jobs?rule=" + encodeURIComponent(rule) + "&limit=100");
+  return [h("h1", {}, "Jobs of rule ", h("code", {}, rule)), h("div", { class: "card" }, jobsTable(jobs.jobs, "rule-jobs"))];
+}
+
+// watchJob polls a retried job until it is done or dead again, showing its
+// status in cell.
+async function watchJob(id, cell) {
+  for (let i = 0; i < 240; i++) {
+    const j = await api("/jobs/" + id);
+    cell.textContent = j.status;
+    cell.className = "status status-" + j.status;
+    if (j.status === "done" || j.status === "dead") return;
+    await new Promise(r => setTimeout(r, 500));
+  }
+}
+
+async function deadLetters() {
+  const [dl, ts] = await Promise.all([api("/deadletters?limit=200"), api("/targets")]);
+  const suspended = ts.targets.filter(t => t.suspended);
+  const msg = h("p", { class: "muted", id: "dl-message" });
+  return [
+    h("h1", {}, "Dead letters and suspended targets"), msg,
+    h("div", { class: "card" }, h("h2", {}, "Suspended targets"),
+      suspended.length === 0 ? h("p", { class: "muted", id: "no-suspended" }, "No target is suspended.") :
+        table(["target", "since", "reason", { label: "pending", num: 1 }, { label: "dead", num: 1 }, ""],
+          suspended.map(t => {
+            const btn = h("button", { class: "primary", id: "resume-" + t.id, onclick: async () => {
+              btn.disabled = true;
+              try { await api(`/targets/${t.id}/resume`, { method: "POST" }); btn.textContent = "Resumed"; msg.textContent = `Target ${t.name} resumed.`; }
+              catch (err) { btn.disabled = false; msg.textContent = err.message; }
+            } }, "Resume");
+            return h("tr", { "data-target": t.id }, h("td", {}, t.name), h("td", {}, fmtTime(t.suspended_at)), h("td", { class: "error" }, t.reason),
+              h("td", { class: "num" }, String(t.pending)), h("td", { class: "num" }, String(t.dead)), h("td", {}, btn));
+          }), { id: "targets-table" })),
+    h("div", { class: "card" }, h("h2", {}, "Dead letters"),
+      dl.jobs.length === 0 ? h("p", { class: "muted", id: "no-dead" }, "No dead letters.") :
+        table(["job", "rule", "action", "target", "event", "last error", { label: "attempts", num: 1 }, "status", ""],
+          dl.jobs.map(j => {
+            const status = h("td", { class: "status status-" + j.status, id: "status-" + j.id }, j.status);
+            const btn = h("button", { class: "primary", id: "retry-" + j.id, onclick: async () => {
+              btn.disabled = true;
+              try {
+                await api(`/deadletters/${j.id}/retry`, { method: "POST" });
+                btn.textContent = "Retried";
+                if (suspended.some(t => t.name === j.target)) msg.textContent = `Job ${j.id} waits until its target is resumed.`;
+                await watchJob(j.id, status);
+              } catch (err) { btn.disabled = false; msg.textContent = err.message; }
+            } }, "Retry");
+            return h("tr", { "data-job": j.id }, h("td", {}, String(j.id)), h("td", {}, j.rule), h("td", {}, j.action), h("td", {}, short(j.target, 40)),
+              h("td", {}, h("a", { href: "#/event/" + encodeURIComponent(j.event_id) }, short(j.event_id, 20))),
+              h("td", { class: "error" }, short(j.last_error, 120)), h("td", { class: "num" }, String(j.attempts)), status, h("td", {}, btn));
+          }), { id: "dead-table" })),
+  ];
+}
+
+async function suppressions() {
+  const list = await api("/suppressions?limit=1000");
+  const items = list.suppressions || [];
+  const msg = h("p", { class: "muted", id: "supp-message" });
+  return [h("h1", {}, "Suppressions"), msg,
+    h("div", { class: "card" }, items.length === 0 ? h("p", { class: "muted" }, "The suppression list is empty.") :
+      table(["email", "reason", "rule", "event", "since", ""], items.map(s => {
+        const row = h("tr", { "data-email": s.email }, h("td", {}, s.email), h("td", {}, s.reason), h("td", {}, s.rule),
+          h("td", {}, s.event_id ? h("a", { href: "#/event/" + encodeURIComponent(s.event_id) }, short(s.event_id, 20)) : ""),
+          h("td", {}, fmtTime(s.created)));
+        row.append(h("td", {}, h("button", { onclick: async () => {
+          try { await api("/suppressions/" + encodeURIComponent(s.email), { method: "DELETE" }); row.remove(); msg.textContent = `${s.email} removed.`; }
+          catch (err) { msg.textContent = err.message; }
+        } }, "Remove")));
+        return row;
+      }), { id: "suppressions-table" }))];
+}
+
+// ---- router ----
+
+const pages = {
+  overview, deliverability, live, search, rules: rulesPage, deadletters: deadLetters, suppressions,
+};
+
+async function route() {
+  if (cleanup) { cleanup(); cleanup = null; }
+  const hash = location.hash.replace(/^#\/?/, "") || "overview";
+  const [path, query] = hash.split("?");
+  const [name, ...rest] = path.split("/");
+  const arg = decodeURIComponent(rest.join("/"));
+  for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === name || (name === "event" && a.dataset.page === "search"));
+  main.setAttribute("aria-busy", "true");
+  let content;
+  try {
+    if (name === "event") content = await eventPage(arg);
+    else if (name === "search-jobs") content = await ruleJobs(arg);
+    else content = await (pages[name] || overview)(new URLSearchParams(query || ""));
+  } catch (err) {
+    content = [errorBox(err)];
+  }
+  main.replaceChildren(...content);
+  main.dataset.page = name;
+  main.removeAttribute("aria-busy");
+}
+
+window.addEventListener("hashchange", route);
+route();

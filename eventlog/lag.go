@@ -1,0 +1,19 @@
+package eventlog
+
+import "context"
+
+// Lag is how far one consumer group is behind the end of one topic.
+type Lag struct {
+	Topic, Group string
+	// Messages is the number of messages appended after the last one the
+	// group acknowledged.
+	Messages int64
+}
+
+// Lagger is implemented by logs that can tell how far each consumer group
+// is behind; /metrics exports it as hookd_consumer_lag.
+type Lagger interface {
+	// Lag returns the lag of every consumer group that has acknowledged
+	// a message or subscribed in this process, in no particular order.
+	Lag(ctx context.Context) ([]Lag, error)
+}

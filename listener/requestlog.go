@@ -1,0 +1,56 @@
+package listener
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Keys of the request facts a hook records in its echo.Context for the
+// request log.
+const (
+	logSource     = "hookd.source"
+	logEvents     = "hookd.events"
+	logDuplicates = "hookd.duplicates"
+)
+
+// logRequests is middleware that writes one line per request once it is
+// answered: method, route, source, status, events decoded, duplicates among
+// them, and latency in milliseconds. The route is the path pattern
+// ("/hooks/mailjet/:token"), never the request's path, which may hold a
+// source's token; a request no route matches is logged as "(no route)". Errors are handed to the echo error
+// handler here, so the status logged is the one sent. GET /healthz is not
+// logged: probes would drown the rest.
+func (l *Listener) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		if err := next(c); err != nil {
+			c.Error(err)
+		}
+		req := c.Request()
+		route := c.Path()
+		if route == "/healthz" {
+			return nil
+		}
+		if route == "" || c.Response().Status == 404 && route == req.URL.Path {
+			route = "(no route)"
+		}
+		source, _ := c.Get(logSource).(string)
+		events, _ := c.Get(logEvents).(int)
+		dups, _ := c.Get(logDuplicates).(int)
+		status := c.Response().Status
+		level := slog.LevelInfo
+		if status >= 500 {
+			level = slog.LevelError
+		} else if status >= 400 {
+			level = slog.LevelWarn
+		}
+		l.logger.LogAttrs(req.Context(), level, "hook request",
+			slog.String("method", req.Method), slog.String("route", route),
+			slog.String("source", source), slog.Int("status", status),
+			slog.Int("events", events), slog.Int("duplicates", dups),
+			slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000))
+		return nil
+	}
+}

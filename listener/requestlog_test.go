@@ -1,0 +1,116 @@
+package listener_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/listener"
+)
+
+// syncBuffer is a bytes.Buffer safe for the handler's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestRequestLog checks the one line logged per hook request: its route
+// (never the path, which can hold a source's token), source, status,
+// events and duplicates.
+func TestRequestLog(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	var out syncBuffer
+	l, err := listener.New(listener.Config{Sources: []config.Source{
+		{Name: "mailjet", Provider: "mailjet"},
+		{Name: "token", Provider: "mailjet", Path: "/in/tok", Auth: config.Auth{Token: &config.TokenAuth{Value: token, Param: "key"}}},
+	}}, log, slog.New(slog.NewJSONHandler(&out, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = l.Run(ctx) }()
+	srv := httptest.NewServer(l.Handler())
+	defer func() { srv.Close(); cancel(); <-done }()
+
+	open := string(fixture(t, "open.json"))
+	for _, r := range []struct{ method, path, body string }{
+		{http.MethodPost, "/hooks/mailjet", open},
+		{http.MethodPost, "/hooks/mailjet", open},
+		{http.MethodPost, "/in/tok/" + token, string(fixture(t, "grouped-v2.json"))},
+		{http.MethodPost, "/in/tok?key=" + token, open},
+		{http.MethodPost, "/in/tok/wrong-" + token, open},
+		{http.MethodPost, "/hooks/mailjet", `{"event":`},
+		{http.MethodPost, "/hooks/nope/" + token, open},
+		{http.MethodGet, "/healthz", ""},
+	} {
+		req, _ := http.NewRequest(r.method, srv.URL+r.path, strings.NewReader(r.body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	var got []string
+	sc := bufio.NewScanner(strings.NewReader(out.String()))
+	for sc.Scan() {
+		var rec struct {
+			Msg, Method, Route, Source string
+			Status, Events, Duplicates int
+			LatencyMs                  *float64 `json:"latency_ms"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Msg != "hook request" {
+			continue
+		}
+		if rec.LatencyMs == nil {
+			t.Errorf("no latency_ms in %s", sc.Text())
+		}
+		got = append(got, strings.Join([]string{rec.Method, rec.Route, rec.Source, itoa(rec.Status), itoa(rec.Events), itoa(rec.Duplicates)}, " "))
+	}
+	want := []string{
+		"POST /hooks/mailjet mailjet 200 1 0",
+		"POST /hooks/mailjet mailjet 200 1 1",
+		"POST /in/tok/:token token 200 7 1", // grouped-v2.json holds open.json's event
+		"POST /in/tok token 200 1 1",
+		"POST /in/tok/:token token 401 0 0",
+		"POST /hooks/mailjet mailjet 400 0 0",
+		"POST (no route)  404 0 0",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("request log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if strings.Contains(out.String(), token) {
+		t.Errorf("the log holds the source's token:\n%s", out.String())
+	}
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }

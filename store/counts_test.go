@@ -1,0 +1,242 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/store"
+)
+
+// countEvents is a random history over three days: several types, sources
+// and domains, bounces with and without hard_bounce and error, and a few
+// events with no time.
+func countEvents(n int) []event.Event {
+	r := rand.New(rand.NewPCG(1, 2))
+	types := []string{"sent", "sent", "open", "click", "bounce", "blocked", "spam", "unsub"}
+	domains := []string{"a.com", "b.org", "c.net", "gmail.com"}
+	errors := []string{"user unknown", "mailbox full", ""}
+	start := base.Add(-36 * time.Hour)
+	out := make([]event.Event, n)
+	for i := range out {
+		typ := types[r.IntN(len(types))]
+		at := start.Add(time.Duration(r.Int64N(int64(72 * time.Hour))))
+		if i%97 == 0 {
+			at = time.Time{}
+		}
+		e := ev(i, typ, fmt.Sprintf("u%d@%s", r.IntN(50), domains[r.IntN(len(domains))]), at)
+		e.ID = fmt.Sprintf("count-%d", i)
+		e.Source = []string{"mailjet", "other"}[r.IntN(2)]
+		data := map[string]any{"event": typ}
+		if typ == "bounce" || typ == "blocked" {
+			if msg := errors[r.IntN(len(errors))]; msg != "" {
+				data["error"] = msg
+			}
+			if typ == "bounce" && r.IntN(2) == 0 {
+				data["hard_bounce"] = true
+			}
+		}
+		e.Data, _ = json.Marshal(data)
+		out[i] = e
+	}
+	return out
+}
+
+// window is a range the count tests query.
+type window struct {
+	name         string
+	since, until time.Time
+}
+
+func countWindows() []window {
+	day := base.Truncate(24 * time.Hour)
+	return []window{
+		{"within one hour", base.Add(7 * time.Minute), base.Add(41 * time.Minute)},
+		{"whole hours", base.Add(-5 * time.Hour), base.Add(3 * time.Hour)},
+		{"partial hours", base.Add(-5*time.Hour - 13*time.Minute), base.Add(3*time.Hour + 29*time.Second)},
+		{"whole days", day.Add(-24 * time.Hour), day.Add(48 * time.Hour)},
+		{"days and hours", day.Add(-30*time.Hour - 17*time.Minute), day.Add(40*time.Hour + 3*time.Minute)},
+		{"everything", base.Add(-100 * time.Hour), base.Add(100 * time.Hour)},
+	}
+}
+
+// wantStats counts events per bucket and key by brute force.
+func wantStats(events []event.Event, by string, iv time.Duration, w window) map[time.Time]map[string]int64 {
+	out := map[time.Time]map[string]int64{}
+	for _, e := range events {
+		if e.Time.IsZero() || e.Time.Before(w.since) || !e.Time.Before(w.until) {
+			continue
+		}
+		b := time.Unix(0, e.Time.UnixNano()-e.Time.UnixNano()%int64(iv)).UTC()
+		if out[b] == nil {
+			out[b] = map[string]int64{}
+		}
+		out[b][map[string]string{"type": e.Type, "source": e.Source, "domain": e.Domain}[by]]++
+	}
+	return out
+}
+
+// wantDeliverability computes Deliverability by brute force.
+func wantDeliverability(events []event.Event, w window) store.Deliverability {
+	var out store.Deliverability
+	domains := map[string]*store.DomainRates{}
+	errs := map[[2]string]int64{}
+	for _, e := range events {
+		if e.Time.IsZero() || e.Time.Before(w.since) || !e.Time.Before(w.until) {
+			continue
+		}
+		d := domains[e.Domain]
+		if d == nil {
+			d = &store.DomainRates{Domain: e.Domain}
+			domains[e.Domain] = d
+		}
+		switch e.Type {
+		case "sent":
+			d.Sent++
+		case "bounce", "blocked":
+			var data struct {
+				Error      string `json:"error"`
+				HardBounce bool   `json:"hard_bounce"`
+			}
+			_ = json.Unmarshal(e.Data, &data)
+			errs[[2]string{e.Type, data.Error}]++
+			if e.Type == "blocked" {
+				d.Blocked++
+			} else if d.Bounce++; data.HardBounce {
+				out.HardBounces++
+			} else {
+				out.SoftBounces++
+			}
+		case "spam":
+			d.Spam++
+		}
+	}
+	for _, d := range domains {
+		if bad := d.Bounce + d.Blocked + d.Spam; bad > 0 {
+			d.Rate = float64(bad)
+			if d.Sent > 0 {
+				d.Rate /= float64(d.Sent)
+			}
+			out.Domains = append(out.Domains, *d)
+		}
+	}
+	sort.Slice(out.Domains, func(i, j int) bool {
+		a, b := out.Domains[i], out.Domains[j]
+		if a.Rate != b.Rate {
+			return a.Rate > b.Rate
+		}
+		return a.Domain < b.Domain
+	})
+	if out.Domains == nil {
+		out.Domains = []store.DomainRates{}
+	}
+	out.Errors = []store.ErrorCount{}
+	for k, n := range errs {
+		out.Errors = append(out.Errors, store.ErrorCount{Type: k[0], Error: k[1], Count: n})
+	}
+	sort.Slice(out.Errors, func(i, j int) bool {
+		a, b := out.Errors[i], out.Errors[j]
+		if a.Count != b.Count {
+			return a.Count > b.Count
+		}
+		if a.Type != b.Type {
+			return a.Type < b.Type
+		}
+		return a.Error < b.Error
+	})
+	return out
+}
+
+// checkCounts compares Stats and Deliverability on st with brute-force
+// counts of events over every window.
+func checkCounts(t *testing.T, st *store.Store, events []event.Event) {
+	t.Helper()
+	ctx := context.Background()
+	for _, w := range countWindows() {
+		for _, by := range []string{"type", "source", "domain"} {
+			for _, iv := range []time.Duration{time.Minute, time.Hour, 24 * time.Hour} {
+				if iv == time.Minute && w.until.Sub(w.since) > 20*time.Hour {
+					continue
+				}
+				buckets, err := st.Stats(ctx, store.StatsQuery{By: by, Interval: iv, Since: w.since, Until: w.until})
+				if err != nil {
+					t.Fatalf("%s by %s per %s: %v", w.name, by, iv, err)
+				}
+				got := map[time.Time]map[string]int64{}
+				for _, b := range buckets {
+					if len(b.Counts) > 0 {
+						got[b.Time] = b.Counts
+					}
+				}
+				if want := wantStats(events, by, iv, w); !reflect.DeepEqual(got, want) {
+					t.Errorf("%s by %s per %s:\n got %v\nwant %v", w.name, by, iv, got, want)
+				}
+			}
+		}
+		got, err := st.Deliverability(ctx, w.since, w.until, store.MaxLimit)
+		if err != nil {
+			t.Fatalf("%s: deliverability: %v", w.name, err)
+		}
+		if want := wantDeliverability(events, w); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: deliverability\n got %+v\nwant %+v", w.name, got, want)
+		}
+	}
+}
+
+// TestCountsAgreeWithEvents checks that the counts Stats and
+// Deliverability read from the count tables for whole hours and days, and
+// from the events for the rest, are exactly the events' counts: for
+// windows aligned and not, after duplicates were inserted again, and after
+// a store of the previous schema version was migrated and counted its
+// events in the migration.
+func TestCountsAgreeWithEvents(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.Open(ctx, store.Config{Dir: dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := countEvents(3000)
+	for i := 0; i < len(events); i += 250 {
+		if err := st.Insert(ctx, events[i:min(i+250, len(events))]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Redelivered: stored once, counted once.
+	if err := st.Insert(ctx, events[100:700]...); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("inserted", func(t *testing.T) { checkCounts(t, st, events) })
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Back to schema version 4, as a store from before the count tables.
+	raw, err := sql.Open("sqlite", filepath.Join(dir, store.FileName)+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`DROP TABLE counts_hour`, `DROP TABLE counts_domain_day`, `DROP TABLE counts_domain_hour`,
+		`DROP TABLE counts_error_hour`, `DROP INDEX jobs_created`, `UPDATE schema_version SET version = 4`,
+	} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	raw.Close()
+	st, err = store.Open(ctx, store.Config{Dir: dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	t.Run("migrated", func(t *testing.T) { checkCounts(t, st, events) })
+}
