@@ -54,9 +54,19 @@ type Match struct {
 	// fired nor did not. Evaluating the event again fails the same way; the
 	// caller reports it and goes on. Key and Actions are then unset.
 	Err error
-	// Why, set by Explain only, says why the rule did not match: "when was
-	// false".
+	// Why, set by Explain only, says why the rule did not match: the
+	// first condition of its when that was false and the values it saw,
+	// as in `since(last("sent", "message_id").time) < duration("24h") is
+	// false: since(...) = 26h3m`.
 	Why string
+	// Condition is, when Why is set, that condition as expr prints it, and
+	// CondIndex its index in Rule.Conditions (-1 when none could be told
+	// apart, Condition being then the whole when).
+	Condition string
+	CondIndex int
+	// Saw is, when Why is set, the values the condition saw:
+	// "since(...) = 26h3m", "count(\"blocked\", \"domain\", \"15m\") = 2, ...".
+	Saw string
 }
 
 // Rendered is an action with its parameters rendered for one event.
@@ -68,8 +78,18 @@ type Rendered struct {
 	Params map[string]any
 }
 
-// whenFalse is Match.Why for a rule whose when was false.
-const whenFalse = "when was false"
+// evalMode says which rules eval reports on.
+type evalMode int
+
+const (
+	// matchesOnly reports the rules that matched or failed.
+	matchesOnly evalMode = iota
+	// everyRule reports every rule of the set, with why it did not match.
+	everyRule
+	// candidates reports every rule that could match the event's type,
+	// with why it did not match; the others did not by their guard.
+	candidates
+)
 
 // Eval evaluates every rule of s on e, in order, and returns a Match for each
 // rule that matched, and one with Err set for each rule that failed on e.
@@ -80,21 +100,28 @@ const whenFalse = "when was false"
 // calls last or count) or ctx ends: the caller evaluates e again later.
 // It is safe for concurrent use.
 func (s *Set) Eval(ctx context.Context, e event.Event, st State) ([]Match, error) {
-	return s.eval(ctx, &e, st, false)
+	return s.eval(ctx, &e, st, matchesOnly)
 }
 
 // Explain is Eval reporting on every rule: it returns one Match per rule of
 // s, in order, those that did not match with Why set.
 func (s *Set) Explain(ctx context.Context, e event.Event, st State) ([]Match, error) {
-	return s.eval(ctx, &e, st, true)
+	return s.eval(ctx, &e, st, everyRule)
 }
 
-func (s *Set) eval(ctx context.Context, e *event.Event, st State, explain bool) ([]Match, error) {
+// explainCandidates is Explain on the rules that can match e's type only:
+// a rule left out did not match by its first condition, its guard.
+func (s *Set) explainCandidates(ctx context.Context, e *event.Event, st State) ([]Match, error) {
+	return s.eval(ctx, e, st, candidates)
+}
+
+func (s *Set) eval(ctx context.Context, e *event.Event, st State, mode evalMode) ([]Match, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("evaluate rules on event %s: %w", e.ID, err)
 	}
+	explain := mode != matchesOnly
 	rules := s.candidates(e.Type)
-	if explain {
+	if mode == everyRule {
 		rules = s.rules
 	}
 	if len(rules) == 0 {
@@ -106,18 +133,36 @@ func (s *Set) eval(ctx context.Context, e *event.Event, st State, explain bool) 
 	var matches []Match
 	for _, r := range rules {
 		if explain && !r.admits(e.Type) {
-			matches = append(matches, Match{Rule: r, Why: whenFalse})
+			matches = append(matches, guardFalse(r, e.Type))
 			continue
 		}
 		m, err := ev.rule(r)
 		if err != nil {
 			return nil, fmt.Errorf("evaluate rule %q on event %s: %w", r.Name, e.ID, err)
 		}
-		if explain || m.Why == "" {
-			matches = append(matches, m)
+		if m.Why != "" {
+			if !explain {
+				continue
+			}
+			if m.CondIndex, m.Condition, m.Saw, err = ev.whyFalse(r); err != nil {
+				return nil, fmt.Errorf("evaluate rule %q on event %s: %w", r.Name, e.ID, err)
+			}
+			m.Why = m.Condition + " is false: " + m.Saw
 		}
+		matches = append(matches, m)
 	}
 	return matches, nil
+}
+
+// guardFalse is the Match of rule r on an event of a type r's guard does
+// not admit: its first condition, the guard, is false.
+func guardFalse(r *Rule, typ string) Match {
+	m := Match{Rule: r, CondIndex: 0, Saw: "type = " + strconv.Quote(typ)}
+	if conds := r.conditions(); len(conds) > 0 {
+		m.Condition = conds[0].text
+	}
+	m.Why = m.Condition + " is false: " + m.Saw
+	return m
 }
 
 // prior is an earlier event as an expression sees it: what last returns.
@@ -248,7 +293,7 @@ func (ev *evaluation) rule(r *Rule) (Match, error) {
 		return m, nil
 	}
 	if ok, _ := out.(bool); !ok {
-		m.Why = whenFalse
+		m.Why = "when was false" // eval tells which part when explaining
 		return m, nil
 	}
 	if r.once != nil {

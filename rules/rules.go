@@ -103,6 +103,8 @@ type Rule struct {
 	// whether a template of the actions may: data is decoded only for the
 	// rules that need it.
 	usesData, rendersData bool
+	// conds are when's conditions for explanations; see conditions.
+	conds conditions
 }
 
 // Action is one action of a rule: a type that names an action of the
