@@ -131,6 +131,20 @@ var migrations = []string{
 		error      TEXT    NOT NULL
 	);
 	CREATE INDEX job_attempts_job ON job_attempts (job_id, id);`,
+
+	// Explanations: why each evaluated event fired or did not fire each
+	// rule (see Explanation). A rule set is written once, when the first
+	// event it explains is; each event's row refers to its rules by index,
+	// so that the projector writes a few bytes per event.
+	`CREATE TABLE rule_sets (
+		id    TEXT NOT NULL PRIMARY KEY,
+		rules TEXT NOT NULL
+	);
+	CREATE TABLE explanations (
+		seq      INTEGER PRIMARY KEY,
+		rule_set TEXT    NOT NULL,
+		outcomes TEXT    NOT NULL
+	);`,
 }
 
 // migrate brings the schema up to the newest version in one transaction, so

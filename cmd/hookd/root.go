@@ -24,6 +24,7 @@ func newRootCmd() *cobra.Command {
 		newEventsCmd(),
 		newDeadLettersCmd(),
 		newTestCmd(),
+		newExplainCmd(),
 		newSendCmd(),
 		newVersionCmd(),
 	)
