@@ -94,7 +94,7 @@ func (en *Engine) Evaluate(ctx context.Context, tx *store.Tx, e event.Event) err
 	if set == nil || len(set.rules) == 0 {
 		return nil
 	}
-	d, err := en.Decide(ctx, set, tx, tx, e, true)
+	d, err := en.Decide(ctx, set, tx, tx, e, DecideOptions{Event: true, Explain: true})
 	if err != nil {
 		return err
 	}
@@ -104,17 +104,31 @@ func (en *Engine) Evaluate(ctx context.Context, tx *store.Tx, e event.Event) err
 	return tx.Explain(ctx, set.Describe(), d.Outcomes)
 }
 
+// DecideOptions say what Decide makes besides the jobs.
+type DecideOptions struct {
+	// Event sets each job's Event to the event's JSON, as the queue needs.
+	Event bool
+	// Explain makes an Outcome for every rule that could match the
+	// event's type, rather than for those that matched or failed only.
+	Explain bool
+}
+
 // Decide evaluates set on e with state st, applies once and cooldown
 // through l, and returns the jobs of the rules that fire and the outcome of
-// every rule it evaluated; it writes nothing else. withEvent sets each
-// job's Event to e's JSON, as the queue needs; a caller that only looks at
-// the decision leaves it out. It fails when st or l fails or ctx ends.
-func (en *Engine) Decide(ctx context.Context, set *Set, st State, l Ledger, e event.Event, withEvent bool) (Decision, error) {
+// the rules it evaluated; it writes nothing else. A backtest, which only
+// looks at the decision, leaves out the options. It fails when st or l
+// fails or ctx ends.
+func (en *Engine) Decide(ctx context.Context, set *Set, st State, l Ledger, e event.Event, opts DecideOptions) (Decision, error) {
 	var d Decision
-	matches, err := set.explainCandidates(ctx, &e, st)
+	mode := matchesOnly
+	if opts.Explain {
+		mode = candidates
+	}
+	matches, err := set.eval(ctx, &e, st, mode)
 	if err != nil {
 		return d, err
 	}
+	withEvent := opts.Event
 	d.Outcomes = make([]store.Outcome, 0, len(matches))
 	var eventJSON []byte // e's, made for the first job
 	for _, m := range matches {

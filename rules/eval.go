@@ -109,12 +109,6 @@ func (s *Set) Explain(ctx context.Context, e event.Event, st State) ([]Match, er
 	return s.eval(ctx, &e, st, everyRule)
 }
 
-// explainCandidates is Explain on the rules that can match e's type only:
-// a rule left out did not match by its first condition, its guard.
-func (s *Set) explainCandidates(ctx context.Context, e *event.Event, st State) ([]Match, error) {
-	return s.eval(ctx, e, st, candidates)
-}
-
 func (s *Set) eval(ctx context.Context, e *event.Event, st State, mode evalMode) ([]Match, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("evaluate rules on event %s: %w", e.ID, err)

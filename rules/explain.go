@@ -282,3 +282,51 @@ func formatDuration(d time.Duration) string {
 	}
 	return s
 }
+
+// StateKey is a type and field that last or count look events up by.
+type StateKey struct{ Type, Field string }
+
+// StateKeys returns the (type, field) pairs that the set's last and count
+// calls name, sorted, or all=true when some call names them with an
+// expression rather than literals, so any pair may be asked for.
+func (s *Set) StateKeys() (keys []StateKey, all bool) {
+	seen := map[StateKey]bool{}
+	f := &stateKeyFinder{seen: seen}
+	for _, r := range s.rules {
+		for _, p := range []*program{r.when, r.once} {
+			if p != nil {
+				exprast.Walk(&p.tree.Node, f)
+			}
+		}
+	}
+	for k := range seen {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b StateKey) int {
+		return strings.Compare(a.Type+"\x00"+a.Field, b.Type+"\x00"+b.Field)
+	})
+	return keys, f.all
+}
+
+type stateKeyFinder struct {
+	seen map[StateKey]bool
+	all  bool
+}
+
+func (f *stateKeyFinder) Visit(n *exprast.Node) {
+	call, ok := (*n).(*exprast.CallNode)
+	if !ok || !isStateCall(call) {
+		return
+	}
+	if len(call.Arguments) < 2 {
+		f.all = true
+		return
+	}
+	typ, ok1 := call.Arguments[0].(*exprast.StringNode)
+	field, ok2 := call.Arguments[1].(*exprast.StringNode)
+	if !ok1 || !ok2 {
+		f.all = true
+		return
+	}
+	f.seen[StateKey{typ.Value, field.Value}] = true
+}

@@ -1,0 +1,238 @@
+// Package backtest runs the stored events through a rule set as the live
+// engine would have, each event as of its time, without running or queueing
+// any action, and compares what the rules would have fired with what the
+// job queue records that the live rules fired.
+//
+// It keeps the rule state in memory while it streams the store's events in
+// log order (a per-type-and-value list of times, and the latest event, for
+// the pairs that the rules' last and count name; once keys and cooldown
+// firings), so that it evaluates hundreds of thousands of events a second,
+// where asking the database for every last and count would not. It is a
+// package of its own because it joins rules (the engine's decisions) and
+// store (the events and the job queue) and belongs to neither.
+package backtest
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/rules"
+	"github.com/hookd/hookd/store"
+)
+
+// Options tune Run.
+type Options struct {
+	// Since and Until bound the events reported on, by event time: Since
+	// included, Until excluded, zero for no bound. Every stored event is
+	// evaluated whatever the bounds, so that once and cooldown see the
+	// firings before the range as the live engine did.
+	Since, Until time.Time
+	// Samples is how many event ids a rule's added and removed matches
+	// show; default 5.
+	Samples int
+	// Progress, when set, is called after each batch of events with how
+	// many have been evaluated and how many there are, from the goroutine
+	// that called Run.
+	Progress func(done, total int64)
+}
+
+// Report is what Run found.
+type Report struct {
+	// Events is how many stored events were evaluated, and InRange how
+	// many of them were in [Since, Until).
+	Events  int64 `json:"events"`
+	InRange int64 `json:"in_range"`
+	// Rules has the new set's rules in order, then the rules the job queue
+	// records firings of that the new set does not have, by name.
+	Rules []RuleReport `json:"rules"`
+}
+
+// RuleReport compares one rule's firings on the events in range.
+type RuleReport struct {
+	Rule string `json:"rule"`
+	// New tells whether the rule is in the new set.
+	New bool `json:"new"`
+	// Live is how many events the job queue records the rule fired on,
+	// Backtest how many the new rules fire it on.
+	Live     int `json:"live"`
+	Backtest int `json:"backtest"`
+	// Added are the events the new rules fire it on and the live rules did
+	// not, Removed the reverse; the samples are the first event ids of
+	// each, in log order.
+	Added          int      `json:"added"`
+	Removed        int      `json:"removed"`
+	AddedSamples   []string `json:"added_samples"`
+	RemovedSamples []string `json:"removed_samples"`
+	// Actions are the jobs the new rules would have queued for the rule,
+	// by action type and target.
+	Actions []ActionCount `json:"actions"`
+}
+
+// ActionCount counts the jobs of one action type and target.
+type ActionCount struct {
+	Action string `json:"action"`
+	Target string `json:"target"`
+	Jobs   int    `json:"jobs"`
+}
+
+// Run evaluates set on every event of st, in log order, each as of its own
+// time, and reports per rule what it fires on the events in range against
+// what the job queue records. It reads st only, and may run while a
+// server writes to it: it sees the events stored when it started.
+//
+// Its decisions are the live engine's (rules.Engine.Decide, with state and
+// once and cooldown kept in memory with the semantics of store.Tx), so
+// that a backtest of the rules that ran live reports no difference.
+func Run(ctx context.Context, st *store.Store, set *rules.Set, opts Options) (*Report, error) {
+	if opts.Samples <= 0 {
+		opts.Samples = 5
+	}
+	total, _, err := st.CountEvents(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("backtest: %w", err)
+	}
+	live, err := st.Firings(ctx, opts.Since, opts.Until)
+	if err != nil {
+		return nil, fmt.Errorf("backtest: %w", err)
+	}
+	en, err := rules.NewEngine(func() *rules.Set { return set }, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("backtest: %w", err)
+	}
+	fetch := st.EventAt
+	stt := newState(set, fetch)
+	led := newLedger()
+	lo, hi := int64(minInt64), int64(maxInt64)
+	if !opts.Since.IsZero() {
+		lo = encodeTime(opts.Since)
+	}
+	if !opts.Until.IsZero() {
+		hi = encodeTime(opts.Until)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan []store.Stored, 4)
+	scanErr := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		scanErr <- st.Scan(ctx, 1024, func(b []store.Stored) error {
+			select {
+			case batches <- b:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+
+	rep := &Report{}
+	fired := map[string][]firing{}
+	actions := map[string]map[[2]string]int{}
+	for b := range batches {
+		for i := range b {
+			s := &b[i]
+			e := &s.Event
+			stt.cur, stt.curTime = e, s.TimeNanos
+			d, err := en.Decide(ctx, set, stt, led, *e, rules.DecideOptions{})
+			if err != nil {
+				return nil, fmt.Errorf("backtest: event %s: %w", e.ID, err)
+			}
+			rep.Events++
+			if s.TimeNanos >= lo && s.TimeNanos < hi {
+				rep.InRange++
+				for _, r := range d.Fired {
+					fired[r.Name] = append(fired[r.Name], firing{e.ID, s.Seq})
+				}
+				for _, j := range d.Jobs {
+					a := actions[j.Rule]
+					if a == nil {
+						a = map[[2]string]int{}
+						actions[j.Rule] = a
+					}
+					a[[2]string{j.Action, j.Target}]++
+				}
+			}
+			// The state keeps its own copy: the batch is let go.
+			cp := new(event.Event)
+			*cp = *e
+			stt.add(cp, s.Seq, s.TimeNanos)
+		}
+		if opts.Progress != nil {
+			opts.Progress(rep.Events, max(total, rep.Events))
+		}
+	}
+	if err := <-scanErr; err != nil {
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			return nil, fmt.Errorf("backtest: %w", context.Cause(ctx))
+		}
+		return nil, fmt.Errorf("backtest: %w", err)
+	}
+	rep.Rules = compare(set, fired, live, actions, opts.Samples)
+	return rep, nil
+}
+
+type firing struct {
+	id  string
+	seq int64
+}
+
+// compare builds the per-rule reports.
+func compare(set *rules.Set, fired map[string][]firing, live []store.Firing, actions map[string]map[[2]string]int, samples int) []RuleReport {
+	liveBy := map[string][]firing{}
+	for _, f := range live {
+		liveBy[f.Rule] = append(liveBy[f.Rule], firing{f.EventID, f.Seq})
+	}
+	var out []RuleReport
+	report := func(name string, isNew bool) {
+		r := RuleReport{Rule: name, New: isNew, Live: len(liveBy[name]), Backtest: len(fired[name]),
+			AddedSamples: []string{}, RemovedSamples: []string{}, Actions: []ActionCount{}}
+		r.Added, r.AddedSamples = diff(fired[name], liveBy[name], samples)
+		r.Removed, r.RemovedSamples = diff(liveBy[name], fired[name], samples)
+		for k, n := range actions[name] {
+			r.Actions = append(r.Actions, ActionCount{Action: k[0], Target: k[1], Jobs: n})
+		}
+		slices.SortFunc(r.Actions, func(a, b ActionCount) int {
+			return cmp.Or(cmp.Compare(a.Action, b.Action), cmp.Compare(a.Target, b.Target))
+		})
+		out = append(out, r)
+	}
+	for _, r := range set.Rules() {
+		report(r.Name, true)
+	}
+	var gone []string
+	for name := range liveBy {
+		if set.Rule(name) == nil {
+			gone = append(gone, name)
+		}
+	}
+	slices.Sort(gone)
+	for _, name := range gone {
+		report(name, false)
+	}
+	return out
+}
+
+// diff returns how many of a, in log order, are not in b, and the first
+// samples of their ids.
+func diff(a, b []firing, samples int) (int, []string) {
+	in := make(map[string]bool, len(b))
+	for _, f := range b {
+		in[f.id] = true
+	}
+	n, ids := 0, []string{}
+	for _, f := range a {
+		if !in[f.id] {
+			n++
+			if len(ids) < samples {
+				ids = append(ids, f.id)
+			}
+		}
+	}
+	return n, ids
+}
