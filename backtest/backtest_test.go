@@ -35,7 +35,7 @@ func synthetic(n int) event.Event {
 	at := base.Add(time.Duration(n) * 20 * time.Second)
 	switch {
 	case n%7 == 3:
-		at = at.Add(-40 * time.Minute)
+		at = at.Add(-3 * time.Hour)
 	case n%5 == 1:
 		at = base.Add(time.Duration(n-1) * 20 * time.Second)
 	}
