@@ -132,6 +132,9 @@ func Run(ctx context.Context, st *store.Store, set *rules.Set, opts Options) (*R
 	}()
 
 	rep := &Report{}
+	// The state keeps the events it needs: one allocation per batch
+	// rather than one per event, and the batch itself is let go.
+	var kept []event.Event
 	fired := map[string][]firing{}
 	actions := map[string]map[[2]string]int{}
 	for b := range batches {
@@ -158,10 +161,11 @@ func Run(ctx context.Context, st *store.Store, set *rules.Set, opts Options) (*R
 					a[[2]string{j.Action, j.Target}]++
 				}
 			}
-			// The state keeps its own copy: the batch is let go.
-			cp := new(event.Event)
-			*cp = *e
-			stt.add(cp, s.Seq, s.TimeNanos)
+			if len(kept) == cap(kept) {
+				kept = make([]event.Event, 0, len(b))
+			}
+			kept = append(kept, *e)
+			stt.add(&kept[len(kept)-1], s.Seq, s.TimeNanos)
 		}
 		if opts.Progress != nil {
 			opts.Progress(rep.Events, max(total, rep.Events))

@@ -20,10 +20,14 @@ type series struct {
 	// times are sorted; events of equal time are in log order, as seqs.
 	times []int64
 	seqs  []int64
-	// last is the event at the end of times: the one last returns unless
-	// the event evaluated is older than it.
-	last *event.Event
+	// evs are the events of the last tail entries, nil before: last
+	// returns one of them unless the event evaluated is much older than
+	// the latest, and then reads the event from the store.
+	evs []*event.Event
 }
+
+// tail is how many of a series' latest events the state keeps whole.
+const tail = 16
 
 // upper returns the index of the first time after t.
 func (s *series) upper(t int64) int {
@@ -45,17 +49,18 @@ func (s *series) upper(t int64) int {
 
 func (s *series) add(t, seq int64, e *event.Event) {
 	i := s.upper(t)
-	if i == len(s.times) {
-		s.times = append(s.times, t)
-		s.seqs = append(s.seqs, seq)
-		s.last = e
-		return
+	s.times = append(s.times, t)
+	s.seqs = append(s.seqs, seq)
+	s.evs = append(s.evs, e)
+	if i < len(s.times)-1 {
+		copy(s.times[i+1:], s.times[i:])
+		copy(s.seqs[i+1:], s.seqs[i:])
+		copy(s.evs[i+1:], s.evs[i:])
+		s.times[i], s.seqs[i], s.evs[i] = t, seq, e
 	}
-	s.times = append(s.times, 0)
-	s.seqs = append(s.seqs, 0)
-	copy(s.times[i+1:], s.times[i:])
-	copy(s.seqs[i+1:], s.seqs[i:])
-	s.times[i], s.seqs[i] = t, seq
+	if n := len(s.evs); n > tail {
+		s.evs[n-tail-1] = nil // let it go
+	}
 }
 
 // state is the event log as of the event being evaluated, in memory: it
@@ -151,11 +156,11 @@ func (st *state) Last(ctx context.Context, e event.Event, typ, field string) (*e
 		return nil, err
 	}
 	i := s.upper(st.curTime) - 1
-	switch {
-	case i < 0:
+	if i < 0 {
 		return nil, nil
-	case i == len(s.times)-1:
-		found := *s.last
+	}
+	if e := s.evs[i]; e != nil {
+		found := *e
 		return &found, nil
 	}
 	found, err := st.fetch(ctx, s.seqs[i])

@@ -145,7 +145,7 @@ func (en *Engine) Decide(ctx context.Context, set *Set, st State, l Ledger, e ev
 			eventJSON, err = e.Marshal()
 		}
 		if err == nil {
-			jobs, err = en.jobs(m, e, eventJSON)
+			jobs, err = en.jobs(m, e, eventJSON, withEvent)
 		}
 		if err != nil {
 			en.m.errors.WithLabelValues(name).Inc()
@@ -190,8 +190,9 @@ func (en *Engine) Decide(ctx context.Context, set *Set, st State, l Ledger, e ev
 	return d, nil
 }
 
-// jobs returns the jobs of match m on e, whose JSON is eventJSON.
-func (en *Engine) jobs(m Match, e event.Event, eventJSON []byte) ([]actions.Job, error) {
+// jobs returns the jobs of match m on e, whose JSON is eventJSON; their
+// parameters are encoded only for the queue (withParams).
+func (en *Engine) jobs(m Match, e event.Event, eventJSON []byte, withParams bool) ([]actions.Job, error) {
 	suffix := e.ID
 	if m.Rule.Once != "" {
 		suffix = "once:" + m.Key
@@ -203,9 +204,11 @@ func (en *Engine) jobs(m Match, e event.Event, eventJSON []byte) ([]actions.Job,
 		if err != nil {
 			return nil, fmt.Errorf("actions[%d]: %w", a.Index, err)
 		}
-		params, err := json.Marshal(r.Params)
-		if err != nil {
-			return nil, fmt.Errorf("actions[%d].%s: encode parameters: %w", a.Index, a.Type, err)
+		var params []byte
+		if withParams {
+			if params, err = json.Marshal(r.Params); err != nil {
+				return nil, fmt.Errorf("actions[%d].%s: encode parameters: %w", a.Index, a.Type, err)
+			}
 		}
 		jobs[i] = actions.Job{
 			Key:     m.Rule.Name + "/" + strconv.Itoa(a.Index) + "/" + suffix,

@@ -219,6 +219,12 @@ type evaluation struct {
 	tmplData  map[string]any
 
 	lasts  map[[2]string]*prior
+	// priors keeps the data of events last returned, decoded, by id,
+	// across the evaluations of this scratch space: consecutive events
+	// often find the same earlier one (the last send to a domain). It
+	// is bounded by priorsMax; expressions and templates never modify a
+	// decoded map.
+	priors map[string]map[string]any
 	counts map[[3]string]int
 }
 
@@ -228,6 +234,7 @@ func newEvaluation() *evaluation {
 	ev := &evaluation{
 		env:    make(map[string]any, len(schema)),
 		lasts:  map[[2]string]*prior{},
+		priors: map[string]map[string]any{},
 		counts: map[[3]string]int{},
 	}
 	ev.env["since"] = sinceFunc(func(t time.Time) time.Duration { return ev.e.Time.Sub(t) })
@@ -404,9 +411,16 @@ func (ev *evaluation) last(ctx context.Context, typ, field string) (*prior, erro
 	}
 	var p *prior
 	if e != nil {
-		data, err := decodeData(e.Data)
-		if err != nil {
-			return nil, ev.fail(fmt.Errorf("last(%q, %q): event %s: %w", typ, field, e.ID, err))
+		data, ok := ev.priors[e.ID]
+		if !ok {
+			var err error
+			if data, err = decodeData(e.Data); err != nil {
+				return nil, ev.fail(fmt.Errorf("last(%q, %q): event %s: %w", typ, field, e.ID, err))
+			}
+			if len(ev.priors) >= priorsMax {
+				clear(ev.priors)
+			}
+			ev.priors[e.ID] = data
 		}
 		p = &prior{ID: e.ID, Source: e.Source, Provider: e.Provider, Type: e.Type, Time: e.Time,
 			Email: e.Email, Domain: e.Domain, MessageID: e.MessageID, Campaign: e.Campaign, Data: data}
@@ -414,6 +428,9 @@ func (ev *evaluation) last(ctx context.Context, typ, field string) (*prior, erro
 	ev.lasts[k] = p
 	return p, nil
 }
+
+// priorsMax bounds evaluation.priors.
+const priorsMax = 512
 
 // count implements count(typ, field, window).
 func (ev *evaluation) count(ctx context.Context, typ, field, window string) (int, error) {

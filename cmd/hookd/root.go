@@ -25,6 +25,7 @@ func newRootCmd() *cobra.Command {
 		newDeadLettersCmd(),
 		newTestCmd(),
 		newExplainCmd(),
+		newBacktestCmd(),
 		newSendCmd(),
 		newVersionCmd(),
 	)

@@ -1,0 +1,63 @@
+package backtest_test
+
+import (
+	"context"
+	"flag"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/hookd/hookd/backtest"
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/store"
+)
+
+var benchEvents = flag.Int("events", 1_000_000, "events BenchmarkBacktest stores")
+
+// BenchmarkBacktest backtests 20 rules (testdata/rules.yaml and
+// bench-rules.yaml) over -events stored synthetic events, reporting events
+// evaluated per second. Storing them takes longer than the backtest.
+func BenchmarkBacktest(b *testing.B) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Config{Dir: b.TempDir()}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	batch := make([]event.Event, 0, 2000)
+	for i := range *benchEvents {
+		batch = append(batch, synthetic(i))
+		if len(batch) == cap(batch) || i == *benchEvents-1 {
+			if err := st.Insert(ctx, batch...); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	more, err := os.ReadFile("testdata/bench-rules.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	set := loadRules(b, liveRules(b)+string(more[len("rules:\n"):]))
+	if n := len(set.Rules()); n != 20 {
+		b.Fatalf("%d rules, want 20", n)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	var fired int
+	for range b.N {
+		rep, err := backtest.Run(ctx, st, set, backtest.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if rep.Events != int64(*benchEvents) {
+			b.Fatalf("evaluated %d events, want %d", rep.Events, *benchEvents)
+		}
+		fired = 0
+		for _, r := range rep.Rules {
+			fired += r.Backtest
+		}
+	}
+	b.ReportMetric(float64(b.N)*float64(*benchEvents)/time.Since(start).Seconds(), "events/s")
+	b.ReportMetric(float64(fired)/float64(*benchEvents), "firings/event")
+}
