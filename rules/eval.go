@@ -218,7 +218,7 @@ type evaluation struct {
 	dataReady bool
 	tmplData  map[string]any
 
-	lasts  map[[2]string]*prior
+	lasts map[[2]string]*prior
 	// priors keeps the data of events last returned, decoded, by id,
 	// across the evaluations of this scratch space: consecutive events
 	// often find the same earlier one (the last send to a domain). It
