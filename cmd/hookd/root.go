@@ -26,6 +26,7 @@ func newRootCmd() *cobra.Command {
 		newTestCmd(),
 		newExplainCmd(),
 		newBacktestCmd(),
+		newReplayCmd(),
 		newSendCmd(),
 		newVersionCmd(),
 	)
