@@ -27,6 +27,7 @@ func newRootCmd() *cobra.Command {
 		newExplainCmd(),
 		newBacktestCmd(),
 		newReplayCmd(),
+		newRebuildCmd(),
 		newSendCmd(),
 		newVersionCmd(),
 	)
