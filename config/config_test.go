@@ -97,8 +97,9 @@ func TestLoad(t *testing.T) {
 						Name: "mailjet", Provider: "mailjet", Path: "/in/mj",
 						Auth: config.Auth{Token: &config.TokenAuth{Value: "0123456789abcdef", Param: "token"}},
 					}},
-					Rules: []string{"rules/*.yaml", "extra.yaml"},
-					File:  "testdata/full.yaml",
+					Rules:     []string{"rules/*.yaml", "extra.yaml"},
+					Retention: config.Retention{Events: config.Period(90 * 24 * time.Hour), Log: config.Period(400 * 24 * time.Hour)},
+					File:      "testdata/full.yaml",
 				}
 			},
 		},

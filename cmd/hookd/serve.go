@@ -28,6 +28,7 @@ import (
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/internal/datalock"
+	"github.com/hookd/hookd/internal/retention"
 	"github.com/hookd/hookd/listener"
 	"github.com/hookd/hookd/rules"
 	"github.com/hookd/hookd/store"
@@ -191,6 +192,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		}
 	})
 	consumeWG.Go(func() { _ = runner.Run(consumeCtx) })
+	consumeWG.Go(func() {
+		retention.Run(consumeCtx, retention.Config{Events: cfg.Retention.Events.Duration(), Log: cfg.Retention.Log.Duration()}, st, log, logger)
+	})
 	if watcher != nil {
 		consumeWG.Go(func() {
 			if err := watcher.Run(consumeCtx); err != nil {
