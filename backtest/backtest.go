@@ -17,7 +17,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/hookd/hookd/event"
@@ -36,9 +39,13 @@ type Options struct {
 	// show; default 5.
 	Samples int
 	// Progress, when set, is called after each batch of events with how
-	// many have been evaluated and how many there are, from the goroutine
-	// that called Run.
+	// many have been read and how many there are, from the goroutine that
+	// called Run; evaluation trails reading by a few batches.
 	Progress func(done, total int64)
+	// Workers is how many goroutines evaluate, each on a share of the
+	// rules (and each keeping the state its rules need); default
+	// GOMAXPROCS-1, at least 1, beside the goroutine reading the store.
+	Workers int
 }
 
 // Report is what Run found.
@@ -92,6 +99,10 @@ func Run(ctx context.Context, st *store.Store, set *rules.Set, opts Options) (*R
 	if opts.Samples <= 0 {
 		opts.Samples = 5
 	}
+	if opts.Workers <= 0 {
+		// One core reads the store.
+		opts.Workers = max(1, runtime.GOMAXPROCS(0)-1)
+	}
 	total, _, err := st.CountEvents(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("backtest: %w", err)
@@ -100,13 +111,6 @@ func Run(ctx context.Context, st *store.Store, set *rules.Set, opts Options) (*R
 	if err != nil {
 		return nil, fmt.Errorf("backtest: %w", err)
 	}
-	en, err := rules.NewEngine(func() *rules.Set { return set }, nil, nil)
-	if err != nil {
-		return nil, fmt.Errorf("backtest: %w", err)
-	}
-	fetch := st.EventAt
-	stt := newState(set, fetch)
-	led := newLedger()
 	lo, hi := int64(minInt64), int64(maxInt64)
 	if !opts.Since.IsZero() {
 		lo = encodeTime(opts.Since)
@@ -114,71 +118,143 @@ func Run(ctx context.Context, st *store.Store, set *rules.Set, opts Options) (*R
 	if !opts.Until.IsZero() {
 		hi = encodeTime(opts.Until)
 	}
+	parts, err := split(set, opts.Workers)
+	if err != nil {
+		return nil, fmt.Errorf("backtest: %w", err)
+	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	batches := make(chan []store.Stored, 4)
-	scanErr := make(chan error, 1)
-	go func() {
-		defer close(batches)
-		scanErr <- st.Scan(ctx, 1024, func(b []store.Stored) error {
-			select {
-			case batches <- b:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	workers := make([]*worker, len(parts))
+	var wg sync.WaitGroup
+	for i, part := range parts {
+		w, err := newWorker(part, st.EventAt, lo, hi)
+		if err != nil {
+			return nil, fmt.Errorf("backtest: %w", err)
+		}
+		workers[i] = w
+		wg.Go(func() {
+			if err := w.run(ctx); err != nil {
+				cancel(err)
 			}
 		})
-	}()
-
+	}
 	rep := &Report{}
-	// The state keeps the events it needs: one allocation per batch
-	// rather than one per event, and the batch itself is let go.
-	var kept []event.Event
-	fired := map[string][]firing{}
-	actions := map[string]map[[2]string]int{}
-	for b := range batches {
+	// The events are read here and evaluated by the workers, each on its
+	// share of the rules, all in log order.
+	err = st.Scan(ctx, 1024, func(b []store.Stored) error {
+		for _, w := range workers {
+			select {
+			case w.in <- b:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		}
 		for i := range b {
-			s := &b[i]
-			e := &s.Event
-			stt.cur, stt.curTime = e, s.TimeNanos
-			d, err := en.Decide(ctx, set, stt, led, *e, rules.DecideOptions{})
-			if err != nil {
-				return nil, fmt.Errorf("backtest: event %s: %w", e.ID, err)
-			}
 			rep.Events++
-			if s.TimeNanos >= lo && s.TimeNanos < hi {
+			if b[i].TimeNanos >= lo && b[i].TimeNanos < hi {
 				rep.InRange++
-				for _, r := range d.Fired {
-					fired[r.Name] = append(fired[r.Name], firing{e.ID, s.Seq})
-				}
-				for _, j := range d.Jobs {
-					a := actions[j.Rule]
-					if a == nil {
-						a = map[[2]string]int{}
-						actions[j.Rule] = a
-					}
-					a[[2]string{j.Action, j.Target}]++
-				}
 			}
-			if len(kept) == cap(kept) {
-				kept = make([]event.Event, 0, len(b))
-			}
-			kept = append(kept, *e)
-			stt.add(&kept[len(kept)-1], s.Seq, s.TimeNanos)
 		}
 		if opts.Progress != nil {
 			opts.Progress(rep.Events, max(total, rep.Events))
 		}
+		return nil
+	})
+	for _, w := range workers {
+		close(w.in)
 	}
-	if err := <-scanErr; err != nil {
-		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-			return nil, fmt.Errorf("backtest: %w", context.Cause(ctx))
-		}
+	wg.Wait()
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause // a worker's failure, which stopped the scan
+	}
+	if err != nil {
 		return nil, fmt.Errorf("backtest: %w", err)
+	}
+	fired := map[string][]firing{}
+	actions := map[string]map[[2]string]int{}
+	for _, w := range workers {
+		maps.Copy(fired, w.fired)
+		maps.Copy(actions, w.actions)
 	}
 	rep.Rules = compare(set, fired, live, actions, opts.Samples)
 	return rep, nil
+}
+
+// split divides set's rules among at most n sets, round robin: each rule's
+// decisions depend on the events and on its own once and cooldown record
+// only, so sets of rules can be evaluated apart.
+func split(set *rules.Set, n int) ([]*rules.Set, error) {
+	all := set.Rules()
+	n = max(1, min(n, len(all)))
+	names := make([][]string, n)
+	for i, r := range all {
+		names[i%n] = append(names[i%n], r.Name)
+	}
+	parts := make([]*rules.Set, n)
+	for i := range parts {
+		var err error
+		if parts[i], err = set.Only(names[i]...); err != nil {
+			return nil, err
+		}
+	}
+	return parts, nil
+}
+
+// worker evaluates a share of the rules on every event, with its own state
+// of the events (for the pairs its rules look up) and its own ledger.
+type worker struct {
+	set     *rules.Set
+	en      *rules.Engine
+	state   *state
+	ledger  *ledger
+	lo, hi  int64
+	in      chan []store.Stored
+	fired   map[string][]firing
+	actions map[string]map[[2]string]int
+}
+
+func newWorker(set *rules.Set, fetch func(context.Context, int64) (event.Event, error), lo, hi int64) (*worker, error) {
+	en, err := rules.NewEngine(func() *rules.Set { return set }, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &worker{set: set, en: en, state: newState(set, fetch), ledger: newLedger(), lo: lo, hi: hi,
+		in: make(chan []store.Stored, 4), fired: map[string][]firing{}, actions: map[string]map[[2]string]int{}}, nil
+}
+
+// run evaluates the batches it receives until in closes. The state keeps
+// pointers into the batches, which no one modifies.
+func (w *worker) run(ctx context.Context) error {
+	for b := range w.in {
+		if ctx.Err() != nil {
+			continue // drain, so that the scan never blocks
+		}
+		for i := range b {
+			s := &b[i]
+			e := &s.Event
+			w.state.cur, w.state.curTime = e, s.TimeNanos
+			d, err := w.en.Decide(ctx, w.set, w.state, w.ledger, *e, rules.DecideOptions{})
+			if err != nil {
+				return fmt.Errorf("event %s: %w", e.ID, err)
+			}
+			if s.TimeNanos >= w.lo && s.TimeNanos < w.hi {
+				for _, r := range d.Fired {
+					w.fired[r.Name] = append(w.fired[r.Name], firing{e.ID, s.Seq})
+				}
+				for _, j := range d.Jobs {
+					a := w.actions[j.Rule]
+					if a == nil {
+						a = map[[2]string]int{}
+						w.actions[j.Rule] = a
+					}
+					a[[2]string{j.Action, j.Target}]++
+				}
+			}
+			w.state.add(e, s.Seq, s.TimeNanos)
+		}
+	}
+	return nil
 }
 
 type firing struct {

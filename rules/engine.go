@@ -191,7 +191,7 @@ func (en *Engine) Decide(ctx context.Context, set *Set, st State, l Ledger, e ev
 }
 
 // jobs returns the jobs of match m on e, whose JSON is eventJSON; their
-// parameters are encoded only for the queue (withParams).
+// parameters and retry policy are written only for the queue (withParams).
 func (en *Engine) jobs(m Match, e event.Event, eventJSON []byte, withParams bool) ([]actions.Job, error) {
 	suffix := e.ID
 	if m.Rule.Once != "" {
@@ -204,11 +204,15 @@ func (en *Engine) jobs(m Match, e event.Event, eventJSON []byte, withParams bool
 		if err != nil {
 			return nil, fmt.Errorf("actions[%d]: %w", a.Index, err)
 		}
-		var params []byte
+		var (
+			params []byte
+			retry  string
+		)
 		if withParams {
 			if params, err = json.Marshal(r.Params); err != nil {
 				return nil, fmt.Errorf("actions[%d].%s: encode parameters: %w", a.Index, a.Type, err)
 			}
+			retry = a.Retry.String()
 		}
 		jobs[i] = actions.Job{
 			Key:     m.Rule.Name + "/" + strconv.Itoa(a.Index) + "/" + suffix,
@@ -217,7 +221,7 @@ func (en *Engine) jobs(m Match, e event.Event, eventJSON []byte, withParams bool
 			Action:  a.Type,
 			Target:  kind.Target(r.Params),
 			Params:  params,
-			Retry:   a.Retry.String(),
+			Retry:   retry,
 			EventID: e.ID,
 			Event:   eventJSON,
 		}
