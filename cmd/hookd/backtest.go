@@ -139,16 +139,21 @@ func formatBacktest(rep *backtest.Report, files string) string {
 		if len(r.Actions) > 0 {
 			var acts []string
 			for _, a := range r.Actions {
-				act := a.Action
-				if a.Target != a.Action {
-					act += " (" + cell(a.Target) + ")"
-				}
-				acts = append(acts, fmt.Sprintf("%s ×%d", act, a.Jobs))
+				acts = append(acts, fmt.Sprintf("%s ×%d", actionName(a.Action, a.Target), a.Jobs))
 			}
 			fmt.Fprintf(&b, "  would run: %s\n", strings.Join(acts, ", "))
 		}
 	}
 	return b.String()
+}
+
+// actionName is an action type, with its target when that says more:
+// "log", "http (http POST https://alerts.example/hook)".
+func actionName(action, target string) string {
+	if target == action {
+		return action
+	}
+	return action + " (" + cell(target) + ")"
 }
 
 func samples(ids []string, n int) string {

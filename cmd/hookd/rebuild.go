@@ -80,8 +80,12 @@ same data directory: stop the server, rebuild, start it again.`,
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "rebuilt %s and %s from the log; %s not in the store left for the projector; jobs, once keys and cooldowns kept\n",
-					plural(res.Events, "event"), plural(res.Quarantined, "quarantined body"), plural(res.Skipped, "message"))
+				bodies := "quarantined bodies"
+				if res.Quarantined == 1 {
+					bodies = "quarantined body"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "rebuilt %s and %d %s from the log; %s not in the store left for the projector; jobs, once keys and cooldowns kept\n",
+					plural(res.Events, "event"), res.Quarantined, bodies, plural(res.Skipped, "message"))
 				return nil
 			})
 		},

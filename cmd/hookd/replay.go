@@ -105,7 +105,7 @@ func formatReplay(res store.ReplayResult, dry bool) string {
 	}
 	fmt.Fprintf(&b, "replayed %s: %s %s\n", plural(res.Events, "event"), verb, plural(len(res.Jobs), "job"))
 	for _, j := range res.Jobs {
-		fmt.Fprintf(&b, "  %s  %s %s  event %s\n", cell(j.Key), j.Action, cell(j.Target), cell(j.EventID))
+		fmt.Fprintf(&b, "  %s  %s  event %s\n", cell(j.Key), actionName(j.Action, j.Target), cell(j.EventID))
 	}
 	return b.String()
 }
