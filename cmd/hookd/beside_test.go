@@ -71,7 +71,9 @@ func TestCommandsBesideServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep struct{ Rules []struct{ Added, Removed int } }
+	var rep struct {
+		Rules []struct{ Added, Removed int }
+	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Rules) != 1 || rep.Rules[0].Added != 2 || rep.Rules[0].Removed != 0 {
 		t.Errorf("backtest beside the server: %s %v", out, err)
 	}
