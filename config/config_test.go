@@ -211,6 +211,9 @@ func TestLoadExample(t *testing.T) {
 	if want := []string{"rules/*.yaml"}; !reflect.DeepEqual(c.Rules, want) {
 		t.Errorf("rules = %q, want %q", c.Rules, want)
 	}
+	if want := (config.Retention{Events: config.Period(90 * 24 * time.Hour), Log: config.Period(400 * 24 * time.Hour)}); c.Retention != want {
+		t.Errorf("retention = %+v, want %+v", c.Retention, want)
+	}
 }
 
 // TestLoadErrors loads every testdata/errors/NAME.yaml and compares the
