@@ -4,12 +4,14 @@
 // job queue records that the live rules fired.
 //
 // It keeps the rule state in memory while it streams the store's events in
-// log order (a per-type-and-value list of times, and the latest event, for
-// the pairs that the rules' last and count name; once keys and cooldown
-// firings), so that it evaluates hundreds of thousands of events a second,
-// where asking the database for every last and count would not. It is a
-// package of its own because it joins rules (the engine's decisions) and
-// store (the events and the job queue) and belongs to neither.
+// log order (per type and field value, the sorted times of the events and
+// the latest few events whole, for the pairs that the rules' last and count
+// name; once keys and cooldown firings), since asking the database for
+// every last and count costs tens of microseconds an event. An older event,
+// which an event out of time order may ask last for, is read from the
+// store. It is a package of its own because it joins rules (the engine's
+// decisions) and store (the events and the job queue) and belongs to
+// neither.
 package backtest
 
 import (
