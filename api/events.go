@@ -69,7 +69,9 @@ func (h *handler) events(c echo.Context) error {
 }
 
 // event serves GET /events/:id: the one event with that id, in the same JSON
-// form as in the listing, or 404. An id holding a slash is given escaped
+// form as in the listing with its explanation added (store.Explanation:
+// each rule's result, and for those that did not match the first false
+// condition and the values it saw), or 404. An id holding a slash is given escaped
 // (%2F).
 func (h *handler) event(c echo.Context) error {
 	if _, err := params(c); err != nil {
@@ -86,5 +88,16 @@ func (h *handler) event(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, e)
+	x, err := h.st.Explanation(c.Request().Context(), id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) { // deleted in between: no explanation
+		return err
+	}
+	return c.JSON(http.StatusOK, eventResponse{Event: e, Explanation: x})
+}
+
+// eventResponse is the body of GET /events/:id: the event's fields, and
+// what the rules did with it (null when no rule evaluated it).
+type eventResponse struct {
+	event.Event
+	Explanation *store.Explanation `json:"explanation"`
 }

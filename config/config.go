@@ -38,11 +38,26 @@ type Config struct {
 	Mailjet Mailjet `yaml:"mailjet"`
 	// Rules are rule file paths or globs, relative to the config file.
 	Rules []string `yaml:"rules"`
+	// Retention bounds how long old rows are kept. Default: forever.
+	Retention Retention `yaml:"retention"`
 
 	// File is the path the configuration was loaded from, as given to Load
 	// ("" for the built-in default); relative rule paths resolve against its
 	// directory.
 	File string `yaml:"-"`
+}
+
+// Retention says how long hookd serve keeps old rows; it deletes older
+// ones in the background, a few at a time. A zero field keeps rows forever.
+type Retention struct {
+	// Events is how long the store keeps events (with their explanations),
+	// by event time, and quarantined bodies, by receipt: "90d".
+	Events Period `yaml:"events"`
+	// Log is how long the event log keeps messages, by append time:
+	// "400d". A message a consumer group has not processed is kept
+	// whatever its age. It may not be shorter than Events, so that hookd
+	// rebuild finds every stored event in the log.
+	Log Period `yaml:"log"`
 }
 
 // Admin configures the admin listener.

@@ -120,8 +120,9 @@ func TestLoad(t *testing.T) {
 						Password: "smtp-password", From: "Shop <shop@example.com>"},
 					Mailjet: config.Mailjet{APIURL: "https://api.us.mailjet.com", APIKey: "public-key",
 						APISecret: "private-key", CheckInterval: 5 * time.Minute},
-					Rules: []string{"rules/*.yaml", "extra.yaml"},
-					File:  "testdata/full.yaml",
+					Rules:     []string{"rules/*.yaml", "extra.yaml"},
+					Retention: config.Retention{Events: config.Period(90 * 24 * time.Hour), Log: config.Period(400 * 24 * time.Hour)},
+					File:      "testdata/full.yaml",
 				}
 			},
 		},
@@ -252,6 +253,9 @@ func TestLoadExample(t *testing.T) {
 	}
 	if want := []string{"rules/*.yaml"}; !reflect.DeepEqual(c.Rules, want) {
 		t.Errorf("rules = %q, want %q", c.Rules, want)
+	}
+	if want := (config.Retention{Events: config.Period(90 * 24 * time.Hour), Log: config.Period(400 * 24 * time.Hour)}); c.Retention != want {
+		t.Errorf("retention = %+v, want %+v", c.Retention, want)
 	}
 }
 

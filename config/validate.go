@@ -89,6 +89,9 @@ func (c *Config) Validate(known ...Known) error {
 	if c.Data == "" {
 		v.add("data", "required")
 	}
+	if c.Retention.Log > 0 && c.Retention.Log < c.Retention.Events {
+		v.add("retention.log", "shorter than retention.events: hookd rebuild would not find the older events in the log")
+	}
 
 	switch {
 	case c.Log.Backend == "":

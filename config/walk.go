@@ -14,6 +14,7 @@ import (
 var (
 	durationType = reflect.TypeFor[time.Duration]()
 	byteSizeType = reflect.TypeFor[ByteSize]()
+	periodType   = reflect.TypeFor[Period]()
 )
 
 // position is where an error about a field points: the value of a scalar
@@ -117,7 +118,7 @@ func (w *walker) walk(np *ast.Node, t reflect.Type, path string) {
 		t = t.Elem()
 	}
 	switch {
-	case t == durationType, t == byteSizeType, t.Kind() == reflect.String:
+	case t == durationType, t == byteSizeType, t == periodType, t.Kind() == reflect.String:
 		s, ok := w.scalar(np, path, t)
 		if !ok {
 			return
@@ -134,6 +135,10 @@ func (w *walker) walk(np *ast.Node, t reflect.Type, path string) {
 			}
 		case byteSizeType:
 			if _, err := parseSize(s); err != nil {
+				w.fail(path, err)
+			}
+		case periodType:
+			if _, err := parsePeriod(s); err != nil {
 				w.fail(path, err)
 			}
 		}
@@ -290,6 +295,8 @@ func describe(t reflect.Type) string {
 		return `a duration such as "10s"`
 	case byteSizeType:
 		return `a size such as "1MiB"`
+	case periodType:
+		return `a period such as "90d"`
 	}
 	switch t.Kind() {
 	case reflect.String:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -62,64 +63,136 @@ func NewEngine(rules func() *Set, logger *slog.Logger, reg prometheus.Registerer
 	return &Engine{rules: rules, logger: logger, m: m}, nil
 }
 
+// Ledger keeps what once and cooldown need across events; store.Tx is the
+// durable one, and a backtest keeps one in memory. Both methods record a
+// firing when they allow it, and allow the same event again (see
+// store.Tx.Once and store.Tx.Cooldown).
+type Ledger interface {
+	Once(ctx context.Context, rule, key, eventID string) (first bool, err error)
+	Cooldown(ctx context.Context, rule, key string, at time.Time, window time.Duration, eventID string) (ok bool, err error)
+}
+
+var _ Ledger = (*store.Tx)(nil)
+
+// Decision is what a Set decides on one event.
+type Decision struct {
+	// Outcomes has one entry per rule that could match the event's type
+	// (the others did not, by their guard), indexed as in Set.Describe.
+	Outcomes []store.Outcome
+	// Jobs are the jobs of the rules that fired, in rule and action order.
+	Jobs []actions.Job
+	// Fired are the rules that fired, in order.
+	Fired []*Rule
+}
+
 // Evaluate implements store.Evaluator: it evaluates the current rules on e
-// and enqueues, in tx, the jobs of the rules that fire. It fails, and
-// writes nothing that will be kept, when the store fails or ctx ends.
+// and enqueues, in tx, the jobs of the rules that fire, and records why
+// each rule did or did not fire (store.Tx.Explain). It fails, and writes
+// nothing that will be kept, when the store fails or ctx ends.
 func (en *Engine) Evaluate(ctx context.Context, tx *store.Tx, e event.Event) error {
 	set := en.rules()
 	if set == nil || len(set.rules) == 0 {
 		return nil
 	}
-	matches, err := set.Eval(ctx, e, tx)
+	d, err := en.Decide(ctx, set, tx, tx, e, DecideOptions{Event: true, Explain: true})
 	if err != nil {
 		return err
 	}
+	if _, err := tx.Enqueue(ctx, d.Jobs...); err != nil {
+		return fmt.Errorf("event %s: %w", e.ID, err)
+	}
+	return tx.Explain(ctx, set.Describe(), d.Outcomes)
+}
+
+// DecideOptions say what Decide makes besides the jobs.
+type DecideOptions struct {
+	// Event sets each job's Event to the event's JSON, as the queue needs.
+	Event bool
+	// Explain makes an Outcome for every rule that could match the
+	// event's type, rather than for those that matched or failed only.
+	Explain bool
+}
+
+// Decide evaluates set on e with state st, applies once and cooldown
+// through l, and returns the jobs of the rules that fire and the outcome of
+// the rules it evaluated; it writes nothing else. A backtest, which only
+// looks at the decision, leaves out the options. It fails when st or l
+// fails or ctx ends.
+func (en *Engine) Decide(ctx context.Context, set *Set, st State, l Ledger, e event.Event, opts DecideOptions) (Decision, error) {
+	var d Decision
+	mode := matchesOnly
+	if opts.Explain {
+		mode = candidates
+	}
+	matches, err := set.eval(ctx, &e, st, mode)
+	if err != nil {
+		return d, err
+	}
+	withEvent := opts.Event
+	d.Outcomes = make([]store.Outcome, 0, len(matches))
 	var eventJSON []byte // e's, made for the first job
 	for _, m := range matches {
 		name := m.Rule.Name
+		out := store.Outcome{Rule: set.pos[m.Rule], Condition: -1}
+		if m.Why != "" && m.Err == nil {
+			out.Result, out.Condition, out.Detail = store.NoMatch, m.CondIndex, m.Saw
+			d.Outcomes = append(d.Outcomes, out)
+			continue
+		}
 		err := m.Err
 		var jobs []actions.Job
-		if err == nil && eventJSON == nil {
+		if err == nil && eventJSON == nil && withEvent {
 			eventJSON, err = e.Marshal()
 		}
 		if err == nil {
-			jobs, err = en.jobs(m, e, eventJSON)
+			jobs, err = en.jobs(m, e, eventJSON, withEvent)
 		}
 		if err != nil {
 			en.m.errors.WithLabelValues(name).Inc()
 			en.logger.Error("rule failed on an event", "rule", name, "event", e.ID, "error", err)
+			out.Result, out.Detail = store.Failed, err.Error()
+			d.Outcomes = append(d.Outcomes, out)
 			continue
 		}
 		en.m.matches.WithLabelValues(name).Inc()
 		if m.Rule.Once != "" {
-			first, err := tx.Once(ctx, name, m.Key, e.ID)
+			first, err := l.Once(ctx, name, m.Key, e.ID)
 			if err != nil {
-				return fmt.Errorf("rule %q on event %s: %w", name, e.ID, err)
+				return Decision{}, fmt.Errorf("rule %q on event %s: %w", name, e.ID, err)
 			}
 			if !first {
 				en.m.skipped.WithLabelValues(name, "once").Inc()
+				out.Result, out.Detail = store.Held, fmt.Sprintf("once key %q fired before", m.Key)
+				d.Outcomes = append(d.Outcomes, out)
 				continue
 			}
 		}
 		if m.Rule.Cooldown > 0 {
-			ok, err := tx.Cooldown(ctx, name, m.Key, e.Time, m.Rule.Cooldown, e.ID)
+			ok, err := l.Cooldown(ctx, name, m.Key, e.Time, m.Rule.Cooldown, e.ID)
 			if err != nil {
-				return fmt.Errorf("rule %q on event %s: %w", name, e.ID, err)
+				return Decision{}, fmt.Errorf("rule %q on event %s: %w", name, e.ID, err)
 			}
 			if !ok {
 				en.m.skipped.WithLabelValues(name, "cooldown").Inc()
+				out.Result, out.Detail = store.Held, "cooldown "+formatDuration(m.Rule.Cooldown)+": fired less than that from this event's time"
+				if m.Key != "" {
+					out.Detail += fmt.Sprintf(" for once key %q", m.Key)
+				}
+				d.Outcomes = append(d.Outcomes, out)
 				continue
 			}
 		}
-		if _, err := tx.Enqueue(ctx, jobs...); err != nil {
-			return fmt.Errorf("rule %q on event %s: %w", name, e.ID, err)
-		}
+		out.Result = store.Fired
+		d.Outcomes = append(d.Outcomes, out)
+		d.Jobs = append(d.Jobs, jobs...)
+		d.Fired = append(d.Fired, m.Rule)
 	}
-	return nil
+	return d, nil
 }
 
-// jobs returns the jobs of match m on e, whose JSON is eventJSON.
-func (en *Engine) jobs(m Match, e event.Event, eventJSON []byte) ([]actions.Job, error) {
+// jobs returns the jobs of match m on e, whose JSON is eventJSON; their
+// parameters and retry policy are written only for the queue (withParams).
+func (en *Engine) jobs(m Match, e event.Event, eventJSON []byte, withParams bool) ([]actions.Job, error) {
 	suffix := e.ID
 	if m.Rule.Once != "" {
 		suffix = "once:" + m.Key
@@ -131,9 +204,15 @@ func (en *Engine) jobs(m Match, e event.Event, eventJSON []byte) ([]actions.Job,
 		if err != nil {
 			return nil, fmt.Errorf("actions[%d]: %w", a.Index, err)
 		}
-		params, err := json.Marshal(r.Params)
-		if err != nil {
-			return nil, fmt.Errorf("actions[%d].%s: encode parameters: %w", a.Index, a.Type, err)
+		var (
+			params []byte
+			retry  string
+		)
+		if withParams {
+			if params, err = json.Marshal(r.Params); err != nil {
+				return nil, fmt.Errorf("actions[%d].%s: encode parameters: %w", a.Index, a.Type, err)
+			}
+			retry = a.Retry.String()
 		}
 		jobs[i] = actions.Job{
 			Key:     m.Rule.Name + "/" + strconv.Itoa(a.Index) + "/" + suffix,
@@ -142,7 +221,7 @@ func (en *Engine) jobs(m Match, e event.Event, eventJSON []byte) ([]actions.Job,
 			Action:  a.Type,
 			Target:  kind.Target(r.Params),
 			Params:  params,
-			Retry:   a.Retry.String(),
+			Retry:   retry,
 			EventID: e.ID,
 			Event:   eventJSON,
 		}

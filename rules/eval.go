@@ -54,9 +54,19 @@ type Match struct {
 	// fired nor did not. Evaluating the event again fails the same way; the
 	// caller reports it and goes on. Key and Actions are then unset.
 	Err error
-	// Why, set by Explain only, says why the rule did not match: "when was
-	// false".
+	// Why, set by Explain only, says why the rule did not match: the
+	// first condition of its when that was false and the values it saw,
+	// as in `since(last("sent", "message_id").time) < duration("24h") is
+	// false: since(...) = 26h3m`.
 	Why string
+	// Condition is, when Why is set, that condition as expr prints it, and
+	// CondIndex its index in Rule.Conditions (-1 when none could be told
+	// apart, Condition being then the whole when).
+	Condition string
+	CondIndex int
+	// Saw is, when Why is set, the values the condition saw:
+	// "since(...) = 26h3m", "count(\"blocked\", \"domain\", \"15m\") = 2, ...".
+	Saw string
 }
 
 // Rendered is an action with its parameters rendered for one event.
@@ -68,8 +78,18 @@ type Rendered struct {
 	Params map[string]any
 }
 
-// whenFalse is Match.Why for a rule whose when was false.
-const whenFalse = "when was false"
+// evalMode says which rules eval reports on.
+type evalMode int
+
+const (
+	// matchesOnly reports the rules that matched or failed.
+	matchesOnly evalMode = iota
+	// everyRule reports every rule of the set, with why it did not match.
+	everyRule
+	// candidates reports every rule that could match the event's type,
+	// with why it did not match; the others did not by their guard.
+	candidates
+)
 
 // Eval evaluates every rule of s on e, in order, and returns a Match for each
 // rule that matched, and one with Err set for each rule that failed on e.
@@ -80,46 +100,95 @@ const whenFalse = "when was false"
 // calls last or count) or ctx ends: the caller evaluates e again later.
 // It is safe for concurrent use.
 func (s *Set) Eval(ctx context.Context, e event.Event, st State) ([]Match, error) {
-	return s.eval(ctx, &e, st, false)
+	return s.eval(ctx, &e, st, matchesOnly)
 }
 
 // Explain is Eval reporting on every rule: it returns one Match per rule of
 // s, in order, those that did not match with Why set.
 func (s *Set) Explain(ctx context.Context, e event.Event, st State) ([]Match, error) {
-	return s.eval(ctx, &e, st, true)
+	return s.eval(ctx, &e, st, everyRule)
 }
 
-func (s *Set) eval(ctx context.Context, e *event.Event, st State, explain bool) ([]Match, error) {
+func (s *Set) eval(ctx context.Context, e *event.Event, st State, mode evalMode) ([]Match, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("evaluate rules on event %s: %w", e.ID, err)
 	}
+	explain := mode != matchesOnly
 	x := s.candidates(e.Type)
-	if !explain && len(x.rules) == 0 {
+	rules := x.rules
+	if mode == everyRule {
+		rules = s.rules
+	}
+	if len(rules) == 0 {
 		return nil, nil
 	}
 	ev := evaluations.Get().(*evaluation)
 	defer ev.release()
-	rules := s.rules
-	if !explain {
+	// Rules the index leaves out cannot match e: Eval runs the others
+	// only, and an explanation of candidates says which comparison
+	// excluded them.
+	var selected []int
+	if mode != everyRule {
 		ev.positions, ev.selected = x.selectFor(e, ev.positions, ev.selected)
-		rules = ev.selected
+		if mode == matchesOnly {
+			rules = ev.selected
+		} else {
+			selected = ev.positions
+		}
 	}
 	ev.bind(ctx, e, st)
 	var matches []Match
-	for _, r := range rules {
+	for i, r := range rules {
 		if explain && !r.admits(e.Type) {
-			matches = append(matches, Match{Rule: r, Why: whenFalse})
+			matches = append(matches, guardFalse(r, e.Type))
 			continue
+		}
+		if mode == candidates {
+			if len(selected) == 0 || selected[0] != i {
+				matches = append(matches, fieldGuardFalse(r, e))
+				continue
+			}
+			selected = selected[1:]
 		}
 		m, err := ev.rule(r)
 		if err != nil {
 			return nil, fmt.Errorf("evaluate rule %q on event %s: %w", r.Name, e.ID, err)
 		}
-		if explain || m.Why == "" {
-			matches = append(matches, m)
+		if m.Why != "" {
+			if !explain {
+				continue
+			}
+			if m.CondIndex, m.Condition, m.Saw, err = ev.whyFalse(r); err != nil {
+				return nil, fmt.Errorf("evaluate rule %q on event %s: %w", r.Name, e.ID, err)
+			}
+			m.Why = m.Condition + " is false: " + m.Saw
 		}
+		matches = append(matches, m)
 	}
 	return matches, nil
+}
+
+// guardFalse is the Match of rule r on an event of a type r's guard does
+// not admit: its first condition, the guard, is false.
+func guardFalse(r *Rule, typ string) Match {
+	m := Match{Rule: r, CondIndex: 0, Saw: "type = " + strconv.Quote(typ)}
+	if conds := r.conditions(); len(conds) > 0 {
+		m.Condition = conds[0].text
+	}
+	m.Why = m.Condition + " is false: " + m.Saw
+	return m
+}
+
+// fieldGuardFalse is the Match of rule r, which the index left out for
+// event e: the comparison of its field guard is false.
+func fieldGuardFalse(r *Rule, e *event.Event) Match {
+	g := r.fieldGuard
+	m := Match{Rule: r, CondIndex: g.cond, Saw: g.field + " = " + strconv.Quote(fieldValues[g.field](e))}
+	if conds := r.conditions(); g.cond < len(conds) {
+		m.Condition = conds[g.cond].text
+	}
+	m.Why = m.Condition + " is false: " + m.Saw
+	return m
 }
 
 // prior is an earlier event as an expression sees it: what last returns.
@@ -185,7 +254,13 @@ type evaluation struct {
 	dataReady bool
 	tmplData  map[string]any
 
-	lasts  map[[2]string]*prior
+	lasts map[[2]string]*prior
+	// priors keeps the data of events last returned, decoded, by id,
+	// across the evaluations of this scratch space: consecutive events
+	// often find the same earlier one (the last send to a domain). It
+	// is bounded by priorsMax; expressions and templates never modify a
+	// decoded map.
+	priors map[string]map[string]any
 	counts map[[3]string]int
 
 	// positions and selected are the scratch space of index.selectFor.
@@ -199,6 +274,7 @@ func newEvaluation() *evaluation {
 	ev := &evaluation{
 		env:    make(map[string]any, len(schema)),
 		lasts:  map[[2]string]*prior{},
+		priors: map[string]map[string]any{},
 		counts: map[[3]string]int{},
 	}
 	ev.env["since"] = sinceFunc(func(t time.Time) time.Duration { return ev.e.Time.Sub(t) })
@@ -261,7 +337,7 @@ func (ev *evaluation) rule(r *Rule) (Match, error) {
 		return m, nil
 	}
 	if ok, _ := out.(bool); !ok {
-		m.Why = whenFalse
+		m.Why = "when was false" // eval tells which part when explaining
 		return m, nil
 	}
 	if r.once != nil {
@@ -380,9 +456,16 @@ func (ev *evaluation) last(ctx context.Context, typ, field string) (*prior, erro
 	}
 	var p *prior
 	if e != nil {
-		data, err := decodeData(e.Data)
-		if err != nil {
-			return nil, ev.fail(fmt.Errorf("last(%q, %q): event %s: %w", typ, field, e.ID, err))
+		data, ok := ev.priors[e.ID]
+		if !ok {
+			var err error
+			if data, err = decodeData(e.Data); err != nil {
+				return nil, ev.fail(fmt.Errorf("last(%q, %q): event %s: %w", typ, field, e.ID, err))
+			}
+			if len(ev.priors) >= priorsMax {
+				clear(ev.priors)
+			}
+			ev.priors[e.ID] = data
 		}
 		p = &prior{ID: e.ID, Source: e.Source, Provider: e.Provider, Type: e.Type, Time: e.Time,
 			Email: e.Email, Domain: e.Domain, MessageID: e.MessageID, Campaign: e.Campaign,
@@ -391,6 +474,9 @@ func (ev *evaluation) last(ctx context.Context, typ, field string) (*prior, erro
 	ev.lasts[k] = p
 	return p, nil
 }
+
+// priorsMax bounds evaluation.priors.
+const priorsMax = 512
 
 // count implements count(typ, field, window).
 func (ev *evaluation) count(ctx context.Context, typ, field, window string) (int, error) {

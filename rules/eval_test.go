@@ -512,11 +512,11 @@ func TestExplain(t *testing.T) {
 		got = append(got, m.Rule.Name+": "+m.Why)
 	}
 	want := []string{
-		"discount-for-early-openers: when was false",
-		"clean-hard-bounces: when was false",
-		"blocked-surge: when was false",
+		`discount-for-early-openers: type == "open" is false: type = "click"`,
+		`clean-hard-bounces: type == "bounce" is false: type = "click"`,
+		`blocked-surge: type == "blocked" is false: type = "click"`,
 		"click-log: ",
-		"left: when was false",
+		`left: type in ["unsub", "spam"] is false: type = "click"`,
 		"any-event: ",
 	}
 	if !reflect.DeepEqual(got, want) {

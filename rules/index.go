@@ -28,6 +28,9 @@ var fieldValues = map[string]func(*event.Event) string{
 type fieldGuard struct {
 	field  string
 	values []string
+	// cond is the comparison's position among when's conditions (see
+	// Rule.Conditions).
+	cond int
 }
 
 // fieldGuardOf returns the first comparison of a field other than type
@@ -43,26 +46,18 @@ type fieldGuard struct {
 // event whose field has another value, the expression stops at a false
 // comparison and is false, so not running it at all gives the same result.
 func fieldGuardOf(n exprast.Node) (fieldGuard, bool) {
-	for _, op := range leading(n) {
+	var ops []exprast.Node
+	flattenAnd(n, &ops)
+	for i, op := range ops {
 		field, values, ok := comparison(op)
 		if !ok {
 			break
 		}
 		if field != "type" {
-			return fieldGuard{field: field, values: values}, true
+			return fieldGuard{field: field, values: values, cond: i}, true
 		}
 	}
 	return fieldGuard{}, false
-}
-
-// leading returns the operands of n's top-level && chain, left to right;
-// n alone when it is not one.
-func leading(n exprast.Node) []exprast.Node {
-	b, ok := n.(*exprast.BinaryNode)
-	if !ok || b.Operator != "&&" && b.Operator != "and" {
-		return []exprast.Node{n}
-	}
-	return append(leading(b.Left), leading(b.Right)...)
 }
 
 // comparison reports whether n compares one field of the environment with

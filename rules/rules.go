@@ -68,15 +68,19 @@
 package rules
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"github.com/hookd/hookd/internal/yamlfile"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/store"
 )
 
 // Rule is one compiled rule. Its exported fields describe it; the compiled
@@ -116,6 +120,8 @@ type Rule struct {
 	// whether a template of the actions may: data is decoded only for the
 	// rules that need it.
 	usesData, rendersData bool
+	// conds are when's conditions for explanations; see conditions.
+	conds conditions
 }
 
 // Action is one action of a rule: a type that names an action of the
@@ -154,12 +160,21 @@ type Set struct {
 	// holds the rules that can match any type.
 	byType    map[string]*index
 	unguarded *index
+	// pos is each rule's position in rules.
+	pos map[*Rule]int
+	// desc is Describe's, made at first use.
+	desc struct {
+		once sync.Once
+		set  *store.RuleSet
+	}
 }
 
 func newSet(files []string, rules []*Rule) *Set {
-	s := &Set{files: files, rules: rules, byName: make(map[string]*Rule, len(rules)), byType: map[string]*index{}}
+	s := &Set{files: files, rules: rules, byName: make(map[string]*Rule, len(rules)), byType: map[string]*index{},
+		pos: make(map[*Rule]int, len(rules))}
 	var unguarded []*Rule
-	for _, r := range rules {
+	for i, r := range rules {
+		s.pos[r] = i
 		s.byName[r.Name] = r
 		for _, t := range r.guard {
 			s.byType[t] = nil
@@ -190,6 +205,43 @@ func (s *Set) Rules() []*Rule { return append([]*Rule(nil), s.rules...) }
 
 // Rule returns the rule named name, or nil.
 func (s *Set) Rule(name string) *Rule { return s.byName[name] }
+
+// Describe returns the set as explanations refer to it (store.RuleSet):
+// each rule's name, the types it admits and its conditions, under an ID
+// that is a hash of them, so that the same rules loaded again have the
+// same ID.
+func (s *Set) Describe() *store.RuleSet {
+	s.desc.once.Do(func() {
+		rs := &store.RuleSet{Rules: make([]store.RuleInfo, len(s.rules))}
+		h := sha256.New()
+		for i, r := range s.rules {
+			rs.Rules[i] = store.RuleInfo{Name: r.Name, Types: r.Types(), Conditions: r.Conditions()}
+			fmt.Fprintf(h, "%q %q %q\n", r.Name, rs.Rules[i].Types, rs.Rules[i].Conditions)
+		}
+		rs.ID = hex.EncodeToString(h.Sum(nil))[:16]
+		s.desc.set = rs
+	})
+	return s.desc.set
+}
+
+// Only returns a set of the named rules of s alone, in s's order, or an
+// error naming a rule s does not have.
+func (s *Set) Only(names ...string) (*Set, error) {
+	want := map[string]bool{}
+	for _, n := range names {
+		if s.byName[n] == nil {
+			return nil, fmt.Errorf("no rule named %q", n)
+		}
+		want[n] = true
+	}
+	var rules []*Rule
+	for _, r := range s.rules {
+		if want[r.Name] {
+			rules = append(rules, r)
+		}
+	}
+	return newSet(s.files, rules), nil
+}
 
 // candidates returns the index of the rules that can match an event of
 // type typ.

@@ -165,6 +165,7 @@ func (s *Store) store(ctx context.Context, b *batch, ev Evaluator) {
 			return nil
 		}
 		t := s.newTx(tx)
+		t.explain = true
 		for i, e := range b.events {
 			if seqs[i] == 0 {
 				continue // stored before, and evaluated then

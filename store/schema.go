@@ -225,6 +225,20 @@ var migrations = []string{
 	-- Rule activity over a window: written once per job, at the end of
 	-- the index, never updated (status is read from the row).
 	CREATE INDEX jobs_created ON jobs (created_ns);`,
+
+	// Explanations: why each evaluated event fired or did not fire each
+	// rule (see Explanation). A rule set is written once, when the first
+	// event it explains is; each event's row refers to its rules by index,
+	// so that the projector writes a few bytes per event.
+	`CREATE TABLE rule_sets (
+		id    TEXT NOT NULL PRIMARY KEY,
+		rules TEXT NOT NULL
+	);
+	CREATE TABLE explanations (
+		seq      INTEGER PRIMARY KEY,
+		rule_set TEXT    NOT NULL,
+		outcomes TEXT    NOT NULL
+	);`,
 }
 
 // migrate brings the schema up to the newest version in one transaction, so

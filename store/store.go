@@ -7,8 +7,11 @@
 // Evaluator (the rules engine) on each new event in the transaction that
 // stores it, and the once keys, cooldowns and action jobs it writes commit
 // with the event. The store is the durable actions.Queue that the action
-// runner works from. A store rebuilt from scratch decides again and runs
-// the actions again; replaying the log into the same store does neither.
+// runner works from. Replaying the log into the same store neither decides
+// nor runs anything again, and neither does Rebuild, which stores the
+// events again from the log but keeps the decisions; a store deleted and
+// projected from an empty one would decide again and run the actions
+// again.
 //
 // The store is a SQL database. SQLite (the default) keeps it in store.db in
 // the data directory, beside but separate from the log's own file. Everything

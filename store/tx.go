@@ -58,6 +58,16 @@ type Tx struct {
 	enqueued int
 	// targets are those Enqueue made sure of in tx.
 	targets map[string]bool
+	// explain tells whether Explain records; sets are the rule sets it
+	// wrote in tx.
+	explain bool
+	sets    map[string]bool
+	// keepLedger makes Once and Cooldown answer from what is recorded
+	// without recording anything (a rebuild re-explains, never re-decides).
+	keepLedger bool
+	// added are the jobs Enqueue inserted, kept when record is set.
+	record bool
+	added  []actions.Job
 }
 
 func (s *Store) newTx(tx *sql.Tx) *Tx { return &Tx{s: s, tx: tx} }
@@ -216,11 +226,24 @@ func (t *Tx) Count(ctx context.Context, e event.Event, typ, field string, window
 // the one that did is eventID (the same event evaluated again), so that a
 // rule with once fires at most once per key, forever.
 func (t *Tx) Once(ctx context.Context, rule, key, eventID string) (first bool, err error) {
+	var by string
+	if t.keepLedger {
+		sel, err := t.stmt(ctx, selectOnceSQL)
+		if err == nil {
+			err = sel.QueryRowContext(ctx, rule, key).Scan(&by)
+		}
+		if errors.Is(err, sql.ErrNoRows) {
+			return true, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("once %q of rule %q: %w", key, rule, err)
+		}
+		return by == eventID, nil
+	}
 	ins, err := t.stmt(ctx, insertOnceSQL)
 	if err == nil {
 		_, err = ins.ExecContext(ctx, rule, key, eventID)
 	}
-	var by string
 	if err == nil {
 		var sel *sql.Stmt
 		if sel, err = t.stmt(ctx, selectOnceSQL); err == nil {
@@ -257,6 +280,9 @@ func (t *Tx) Cooldown(ctx context.Context, rule, key string, at time.Time, windo
 	if n > 0 {
 		return false, nil
 	}
+	if t.keepLedger {
+		return true, nil
+	}
 	ins, err := t.stmt(ctx, insertFiringSQL)
 	if err != nil {
 		return false, err
@@ -269,11 +295,11 @@ func (t *Tx) Cooldown(ctx context.Context, rule, key string, at time.Time, windo
 
 // Enqueue adds jobs to the action queue, Pending and due now, skipping any
 // whose Key is already there (whatever its status: a key runs at most
-// once, ever), and returns how many it added. Of each job it reads Key
+// once, ever), and returns how many it added. In a rebuild it adds none. Of each job it reads Key
 // (required), Rule, Index, Action, Target, Params, Retry, EventID and
 // Event. Runners are woken once the transaction commits.
 func (t *Tx) Enqueue(ctx context.Context, jobs ...actions.Job) (inserted int, err error) {
-	if len(jobs) == 0 {
+	if len(jobs) == 0 || t.keepLedger {
 		return 0, nil
 	}
 	target, err := t.stmt(ctx, insertTargetSQL)
@@ -308,6 +334,9 @@ func (t *Tx) Enqueue(ctx context.Context, jobs ...actions.Job) (inserted int, er
 		} else if n > 0 {
 			inserted++
 			t.enqueued++
+			if t.record {
+				t.added = append(t.added, j)
+			}
 		}
 	}
 	return inserted, nil

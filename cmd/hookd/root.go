@@ -36,6 +36,10 @@ func newRootCmd() *cobra.Command {
 		newSuppressionsCmd(),
 		newMailjetCmd(),
 		newTestCmd(),
+		newExplainCmd(),
+		newBacktestCmd(),
+		newReplayCmd(),
+		newRebuildCmd(),
 		newSendCmd(),
 		newVersionCmd(),
 	)

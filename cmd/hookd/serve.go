@@ -29,6 +29,8 @@ import (
 	"github.com/hookd/hookd/dashboard"
 	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/internal/mjapi"
+	"github.com/hookd/hookd/internal/datalock"
+	"github.com/hookd/hookd/internal/retention"
 	"github.com/hookd/hookd/listener"
 	"github.com/hookd/hookd/rules"
 	"github.com/hookd/hookd/store"
@@ -86,6 +88,15 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
+	// Held while serving, so that hookd rebuild refuses to run beside.
+	lock, err := datalock.Acquire(cfg.Data)
+	if errors.Is(err, datalock.ErrHeld) {
+		return fmt.Errorf("data directory %s is in use by another hookd serve or rebuild", cfg.Data)
+	}
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	logCfg := cfg.Log
 	logCfg.Dir = cfg.Data
 	log, err := eventlog.Open(ctx, logCfg, logger)
@@ -215,6 +226,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if cw != nil {
 		consumeWG.Go(func() { cw.Run(consumeCtx) })
 	}
+	consumeWG.Go(func() {
+		retention.Run(consumeCtx, retention.Config{Events: cfg.Retention.Events.Duration(), Log: cfg.Retention.Log.Duration()}, st, log, logger)
+	})
 	if watcher != nil {
 		consumeWG.Go(func() {
 			if err := watcher.Run(consumeCtx); err != nil {

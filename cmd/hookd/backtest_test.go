@@ -1,0 +1,69 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestBacktestCommand backtests each scenario's own rules (no difference)
+// and a discount window widened from 24h to 27h (bob's open after 26h3m
+// is added), twice, with identical output.
+func TestBacktestCommand(t *testing.T) {
+	for _, name := range scenarios {
+		t.Run(name, func(t *testing.T) {
+			data, cfgFile, _ := runScenario(t, name)
+			out, _, err := runHookd(t, "backtest", "--config", cfgFile, "--data", data, "--rules", filepath.Join("testdata", "scenarios", name, "rules.yaml"), "--json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rep struct {
+				Rules []struct {
+					Rule           string
+					Live, Backtest int
+					Added, Removed int
+				}
+			}
+			if err := json.Unmarshal([]byte(out), &rep); err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rep.Rules {
+				if r.Live == 0 || r.Live != r.Backtest || r.Added != 0 || r.Removed != 0 {
+					t.Errorf("backtest of the live rules: %+v", r)
+				}
+			}
+		})
+	}
+	data, cfgFile, _ := runScenario(t, "discount-on-open")
+	args := []string{"backtest", "--config", cfgFile, "--data", data, "--rules", filepath.Join("testdata", "scenarios", "discount-on-open", "rules-27h.yaml")}
+	first, stderr, err := runHookd(t, args...)
+	if err != nil || stderr != "" {
+		t.Fatalf("backtest: %v %s", err, stderr)
+	}
+	second, _, err := runHookd(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first != second {
+		t.Errorf("two runs differ:\n%s\n%s", first, second)
+	}
+	goldenText(t, filepath.Join("testdata", "scenarios", "discount-on-open", "backtest-27h.golden"), first)
+
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no rules", []string{"backtest", "--data", data}, "--rules FILE is required"},
+		{"bad since", []string{"backtest", "--data", data, "--rules", "x.yaml", "--since", "yesterday"}, `--since "yesterday"`},
+		{"bad rules", []string{"backtest", "--data", data, "--rules", filepath.Join("testdata", "test", "broken.yaml")}, "broken.yaml"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := runHookd(t, tt.args...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}

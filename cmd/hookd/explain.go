@@ -1,0 +1,92 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/store"
+)
+
+func newExplainCmd() *cobra.Command {
+	var (
+		flags  config.Flags
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "explain EVENT_ID",
+		Short: "Show what each rule did with a stored event, and why",
+		Long: `explain prints, for the stored event EVENT_ID, what each rule did with it when
+it was evaluated: fired (its actions were queued), held (it matched, but once
+or cooldown kept it from firing), no (its when was false: the first false
+condition and the values it saw) or error. The explanation was recorded with
+the event; the rules are those that ran then, not the rule files of today.
+
+It reads the store under --data (or the configuration's data) and works while
+hookd serve runs on it.`,
+		Example: `  hookd explain --data ./data mailjet:2f1c...
+  hookd explain --config hookd.yaml --json mailjet:2f1c...`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id := args[0]
+			return withStore(cmd.Context(), "explain", flags, true, func(st *store.Store) error {
+				e, err := st.Event(cmd.Context(), id)
+				if errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("explain: event %q is not in the store", id)
+				}
+				if err != nil {
+					return fmt.Errorf("explain: %w", err)
+				}
+				x, err := st.Explanation(cmd.Context(), id)
+				if err != nil {
+					return fmt.Errorf("explain: %w", err)
+				}
+				w := cmd.OutOrStdout()
+				if asJSON {
+					enc := json.NewEncoder(w)
+					enc.SetEscapeHTML(false)
+					return enc.Encode(x)
+				}
+				var b strings.Builder
+				fmt.Fprintf(&b, "event %s: %s %s at %s\n", cell(e.ID), cell(e.Type), cell(e.Email), e.Time.UTC().Format(time.RFC3339Nano))
+				writeExplanation(&b, x)
+				_, err = io.WriteString(w, b.String())
+				return err
+			})
+		},
+	}
+	dataFlags(cmd, &flags)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the explanation as JSON")
+	return cmd
+}
+
+// writeExplanation prints x, one rule a line.
+func writeExplanation(b *strings.Builder, x *store.Explanation) {
+	if x == nil {
+		b.WriteString("  no rule evaluated this event\n")
+		return
+	}
+	for _, r := range x.Rules {
+		fmt.Fprintf(b, "  %-5s  %s", r.Result, r.Rule)
+		switch {
+		case r.Condition != "":
+			fmt.Fprintf(b, ": %s is false: %s", r.Condition, r.Saw)
+		case r.Reason != "":
+			fmt.Fprintf(b, ": %s", r.Reason)
+		}
+		b.WriteByte('\n')
+	}
+}
+
+// dataFlags registers --config and --data, as hookd serve takes them.
+func dataFlags(cmd *cobra.Command, flags *config.Flags) {
+	f := cmd.Flags()
+	f.StringVar(&flags.File, "config", "", "configuration `file` naming the data directory, store and rules (default: the built-in hookd.yaml)")
+	f.StringVar(&flags.Data, "data", "", "data `directory`, overriding the configuration's (default ./data)")
+}

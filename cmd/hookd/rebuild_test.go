@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/hookd/hookd/api"
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/datalock"
+	"github.com/hookd/hookd/listener"
+	"github.com/hookd/hookd/store"
+)
+
+// apiAnswers asks the admin API over the store in data every listing
+// query, following cursors, and every event and job by id, and returns the
+// answers by request.
+func apiAnswers(t *testing.T, data string) map[string]string {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Config{Dir: data, ReadOnly: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	e := listener.NewEcho(nil)
+	api.Register(e.Group("/api"), api.Deps{Store: st})
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	answers := map[string]string{}
+	get := func(path string) map[string]any {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answers[path] = fmt.Sprintf("%d %s", resp.StatusCode, body)
+		var m map[string]any
+		_ = json.Unmarshal(body, &m)
+		return m
+	}
+	// follow gets a listing page by page and returns the items.
+	follow := func(path, key string) []any {
+		var items []any
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		for p := path + sep + "limit=4"; ; {
+			m := get(p)
+			list, ok := m[key].([]any)
+			if !ok {
+				t.Fatalf("GET %s: no %s list: %s", p, key, answers[p])
+			}
+			items = append(items, list...)
+			next, _ := m["next"].(string)
+			if next == "" {
+				return items
+			}
+			p = path + sep + "limit=4&cursor=" + url.QueryEscape(next)
+		}
+	}
+	for _, ev := range follow("/api/events", "events") {
+		get("/api/events/" + url.PathEscape(ev.(map[string]any)["id"].(string)))
+	}
+	for _, q := range []string{"?type=blocked", "?domain=x.com", "?email=ann@a.com", "?since=2025-03-01T10:01:00Z&until=2025-03-01T12:00:00Z"} {
+		follow("/api/events"+q, "events")
+	}
+	get("/api/stats?by=type&interval=1h&since=2025-03-01T00:00:00Z&until=2025-03-03T00:00:00Z")
+	get("/api/stats?by=domain&interval=1m&since=2025-03-01T10:00:00Z&until=2025-03-01T11:00:00Z")
+	follow("/api/quarantine", "quarantine")
+	for _, j := range follow("/api/jobs", "jobs") {
+		get(fmt.Sprintf("/api/jobs/%v", j.(map[string]any)["id"]))
+	}
+	follow("/api/deadletters", "jobs")
+	get("/api/targets")
+	return answers
+}
+
+// logRecords reads every message of the SQLite log in data.
+func logRecords(t *testing.T, data string) string {
+	t.Helper()
+	log, err := eventlog.Open(context.Background(), eventlog.Config{Backend: "sqlite", Dir: data}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	var b strings.Builder
+	for _, topic := range []string{eventlog.TopicEvents, eventlog.TopicQuarantine} {
+		recs, err := log.(eventlog.Reader).Read(context.Background(), topic, 0, 100000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			fmt.Fprintf(&b, "%s %d %s %v %s\n", topic, r.Offset, r.Message.UUID, r.Message.Metadata, r.Message.Payload)
+		}
+	}
+	return b.String()
+}
+
+func TestRebuild(t *testing.T) {
+	dir := t.TempDir()
+	var ruleFiles []string
+	var events []event.Event
+	for _, name := range scenarios {
+		abs, err := filepath.Abs(filepath.Join("testdata", "scenarios", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ruleFiles = append(ruleFiles, fmt.Sprintf("  - %q\n", filepath.Join(abs, "rules.yaml")))
+		events = append(events, scenarioEvents(t, filepath.Join(abs, "events.json"))...)
+	}
+	cfgFile := filepath.Join(dir, "hookd.yaml")
+	if err := os.WriteFile(cfgFile, []byte("sources:\n  - name: mailjet\n    provider: mailjet\nrules:\n"+strings.Join(ruleFiles, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	appendEvents(t, data, events)
+	log, err := eventlog.Open(context.Background(), eventlog.Config{Backend: "sqlite", Dir: data}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, _ := json.Marshal(event.Quarantined{ID: "q1", Source: "mailjet", Received: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC),
+		Error: "not JSON", ContentType: "text/plain", Body: []byte("hello")})
+	if _, err := log.Append(context.Background(), eventlog.TopicQuarantine, []*message.Message{message.NewMessage("q1", q)}); err != nil {
+		t.Fatal(err)
+	}
+	log.Close()
+	projectLog(t, cfgFile, data, int64(len(events)))
+	runJobs(t, data)
+	// An event the projector has not stored yet: rebuild leaves it for
+	// the projector, which evaluates it.
+	late := scenarioEvents(t, filepath.Join("testdata", "scenarios", "list-cleanup", "events.json"))[1]
+	late.ID, late.Email, late.Domain = "late-bounce", "zed@z.com", "z.com"
+	appendEvents(t, data, []event.Event{late})
+
+	before := apiAnswers(t, data)
+	logBefore := logRecords(t, data)
+
+	lock, err := datalock.Acquire(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = runHookd(t, "rebuild", "--config", cfgFile, "--data", data)
+	if err == nil || !strings.Contains(err.Error(), "hookd serve is running on") {
+		t.Errorf("rebuild beside a server: %v", err)
+	}
+	lock.Release()
+
+	out, stderr, err := runHookd(t, "rebuild", "--config", cfgFile, "--data", data)
+	if err != nil || stderr != "" {
+		t.Fatalf("rebuild: %v %s", err, stderr)
+	}
+	want := fmt.Sprintf("rebuilt %d events and 1 quarantined body from the log; 1 message not in the store left for the projector; jobs, once keys and cooldowns kept\n", len(events))
+	if out != want {
+		t.Errorf("rebuild said %q, want %q", out, want)
+	}
+	after := apiAnswers(t, data)
+	if len(after) != len(before) || len(before) < 40 {
+		t.Errorf("%d answers before, %d after", len(before), len(after))
+	}
+	for path, b := range before {
+		if a := after[path]; a != b {
+			t.Errorf("GET %s differs after rebuild:\nbefore %s\nafter  %s", path, b, a)
+		}
+	}
+	if !strings.Contains(before["/api/events/"+url.PathEscape(events[2].ID)], `"result":"fired"`) {
+		t.Errorf("the explanations are not in the answers: %s", before["/api/events/"+url.PathEscape(events[2].ID)])
+	}
+	if logRecords(t, data) != logBefore {
+		t.Error("rebuild changed the log")
+	}
+
+	// The projector stores and evaluates the late event; nothing else.
+	projectLog(t, cfgFile, data, int64(len(events))+1)
+	st, err := store.Open(context.Background(), store.Config{Dir: data, ReadOnly: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	page, err := st.Jobs(context.Background(), store.JobQuery{Status: "pending"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Jobs) != 1 || page.Jobs[0].EventID != "late-bounce" {
+		t.Errorf("pending jobs after projecting the late event: %+v", page.Jobs)
+	}
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookd/hookd/actions"
+	"github.com/hookd/hookd/store"
+)
+
+// hits counts the requests an http action makes, by event id (the body).
+type hits struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (h *hits) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	h.mu.Lock()
+	h.n[string(body)]++
+	h.mu.Unlock()
+}
+
+func (h *hits) counts() map[string]int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range h.n {
+		out[k] = v
+	}
+	return out
+}
+
+// surgeRules is a rule that posts the id of each blocked event after at
+// least min blocked events of its domain within 15 minutes.
+func surgeRules(url string, min int) string {
+	return fmt.Sprintf(`rules:
+  - name: surge
+    when: type == "blocked" && count("blocked", "domain", "15m") >= %d
+    actions:
+      - http: { url: %q, body: "{{ .id }}", content_type: text/plain }
+`, min, url)
+}
+
+// runJobs runs the action runner on the store in data until no job is
+// pending or running.
+func runJobs(t *testing.T, data string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st, err := store.Open(ctx, store.Config{Dir: data}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r, err := actions.NewRunner(st, actions.RunnerConfig{Owner: "test", Poll: 20 * time.Millisecond}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		busy := 0
+		for _, status := range []string{actions.Pending, actions.Running} {
+			page, err := st.Jobs(ctx, store.JobQuery{Status: status})
+			if err != nil {
+				t.Fatal(err)
+			}
+			busy += len(page.Jobs)
+		}
+		if busy == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d jobs still pending after 30s", busy)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}
+
+func TestReplay(t *testing.T) {
+	h := &hits{n: map[string]int{}}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "hookd.yaml")
+	rulesFile := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(cfgFile, []byte("sources:\n  - name: mailjet\n    provider: mailjet\nrules:\n  - rules.yaml\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	setRules := func(min int) {
+		if err := os.WriteFile(rulesFile, []byte(surgeRules(srv.URL, min)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setRules(4)
+	data := filepath.Join(dir, "data")
+	events := scenarioEvents(t, filepath.Join("testdata", "scenarios", "blocked-surge", "events.json"))
+	appendEvents(t, data, events)
+	projectLog(t, cfgFile, data, int64(len(events)))
+	runJobs(t, data)
+	// Blocked events 5 and 6 of x.com see 4 and 5 blocked before them.
+	want := map[string]int{events[9].ID: 1, events[10].ID: 1}
+	check := func(when string) {
+		t.Helper()
+		if got := h.counts(); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: requests by event = %v, want %v", when, got, want)
+		}
+	}
+	check("live")
+
+	replay := func(args ...string) string {
+		t.Helper()
+		out, stderr, err := runHookd(t, append([]string{"replay", "--config", cfgFile, "--data", data}, args...)...)
+		if err != nil || stderr != "" {
+			t.Fatalf("replay %v: %v %s", args, err, stderr)
+		}
+		return out
+	}
+	for i := range 2 {
+		if out := replay("--since", "2025-01-01"); out != "replayed 13 events: queued 0 jobs\n" {
+			t.Errorf("replay %d with the live rules: %q", i+1, out)
+		}
+	}
+	runJobs(t, data)
+	check("after replaying twice")
+
+	// A lower threshold: blocked events 3 and 4 fire as well, only them.
+	setRules(2)
+	out := replay("--since", "2025-03-01T10:01:00Z", "--until", "2025-03-01T10:02:00Z", "--dry-run")
+	if !strings.HasPrefix(out, "replayed 7 events: would queue 2 jobs\n") ||
+		!strings.Contains(out, "surge/0/"+events[7].ID) || !strings.Contains(out, "surge/0/"+events[8].ID) {
+		t.Errorf("dry run:\n%s", out)
+	}
+	runJobs(t, data)
+	check("after a dry run")
+	if out := replay("--since", "2025-03-01", "--rule", "surge"); !strings.HasPrefix(out, "replayed 13 events: queued 2 jobs\n") {
+		t.Errorf("replay after the fix:\n%s", out)
+	}
+	if out := replay("--since", "2025-03-01"); out != "replayed 13 events: queued 0 jobs\n" {
+		t.Errorf("second replay after the fix:\n%s", out)
+	}
+	runJobs(t, data)
+	want[events[7].ID], want[events[8].ID] = 1, 1
+	check("after the fix")
+
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no since", nil, "--since TIME is required"},
+		{"unknown rule", []string{"--since", "2025-03-01", "--rule", "nope"}, `no rule named "nope"`},
+		{"until before since", []string{"--since", "2025-03-02", "--until", "2025-03-01"}, "--until must be after --since"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := runHookd(t, append([]string{"replay", "--config", cfgFile, "--data", data}, tt.args...)...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}

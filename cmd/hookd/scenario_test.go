@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/listener/mailjet"
+	"github.com/hookd/hookd/rules"
+	"github.com/hookd/hookd/store"
+)
+
+// scenarios are the folders of testdata/scenarios: a hookd.yaml, its
+// rules.yaml and events.json, a Mailjet webhook body.
+var scenarios = []string{"discount-on-open", "list-cleanup", "blocked-surge"}
+
+// scenarioEvents decodes a scenario's events as the listener would.
+func scenarioEvents(t testing.TB, file string) []event.Event {
+	t.Helper()
+	body, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := mailjet.Decode(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range events {
+		events[i].Source = "mailjet"
+		events[i].Received = events[i].Time.Add(time.Second)
+	}
+	return events
+}
+
+// appendEvents appends events to the SQLite log in data, as the listener
+// does, in one transaction.
+func appendEvents(t testing.TB, data string, events []event.Event) {
+	t.Helper()
+	ctx := context.Background()
+	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: data}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	msgs := make([]*message.Message, len(events))
+	for i := range events {
+		p, err := events[i].Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs[i] = message.NewMessage(events[i].ID, p)
+		msgs[i].Metadata.Set(eventlog.DedupKey, events[i].ID)
+	}
+	if _, err := log.Append(ctx, eventlog.TopicEvents, msgs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// projectLog runs the store's projector with the rules of the
+// configuration cfgFile on the log in data, as hookd serve does, until the
+// store holds want events.
+func projectLog(t testing.TB, cfgFile, data string, want int64) {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := (&config.Flags{File: cfgFile, Data: data}).Load(knownNames())
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := rules.Load(ctx, cfg.Rules, ruleOptions(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: data}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	st, err := store.Open(ctx, store.Config{Dir: data}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	en, err := rules.NewEngine(func() *rules.Set { return set }, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := log.Subscriber("store", eventlog.InFlight(store.Batch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- st.Run(runCtx, sub, en) }()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		n, err := st.Count(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n >= want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the projector stored %d events in a minute, want %d", n, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runScenario appends a scenario's events to a new log, projects them with
+// its rules and returns the data directory and the events.
+func runScenario(t testing.TB, name string) (data, cfgFile string, events []event.Event) {
+	t.Helper()
+	dir := filepath.Join("testdata", "scenarios", name)
+	data = filepath.Join(t.TempDir(), "data")
+	cfgFile = filepath.Join(dir, "hookd.yaml")
+	events = scenarioEvents(t, filepath.Join(dir, "events.json"))
+	appendEvents(t, data, events)
+	projectLog(t, cfgFile, data, int64(len(events)))
+	return data, cfgFile, events
+}
+
+func TestExplainScenarios(t *testing.T) {
+	for _, name := range scenarios {
+		t.Run(name, func(t *testing.T) {
+			data, _, events := runScenario(t, name)
+			var b strings.Builder
+			for _, e := range events {
+				out, stderr, err := runHookd(t, "explain", "--data", data, e.ID)
+				if err != nil || stderr != "" {
+					t.Fatalf("explain %s: %v %s", e.ID, err, stderr)
+				}
+				b.WriteString(out)
+			}
+			out, _, err := runHookd(t, "explain", "--data", data, "--json", events[len(events)-1].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.WriteString(out)
+			goldenText(t, filepath.Join("testdata", "scenarios", name, "explain.golden"), b.String())
+		})
+	}
+}
+
+func TestExplainErrors(t *testing.T) {
+	data, _ := seedStore(t)
+	if _, _, err := runHookd(t, "explain", "--data", data, "nope"); err == nil || !strings.Contains(err.Error(), `event "nope" is not in the store`) {
+		t.Errorf("explain of a missing event: %v", err)
+	}
+	out, _, err := runHookd(t, "explain", "--data", data, "mailjet:00")
+	if err != nil || !strings.Contains(out, "no rule evaluated this event") {
+		t.Errorf("explain of an event stored without rules = %q, %v", out, err)
+	}
+}

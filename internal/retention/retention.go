@@ -1,0 +1,108 @@
+// Package retention is hookd serve's background job that deletes rows older
+// than the configured retention from the store and the event log, a small
+// batch at a time so that ingest and projection never wait long.
+package retention
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/hookd/hookd/eventlog"
+)
+
+// Store is the part of the store the job deletes from: store.Store.
+type Store interface {
+	// DeleteBefore deletes up to limit rows older than before and returns
+	// how many it deleted.
+	DeleteBefore(ctx context.Context, before time.Time, limit int) (int, error)
+}
+
+// Config configures Run. A zero Events or Log keeps those rows forever.
+type Config struct {
+	Events, Log time.Duration
+	// Interval is how often a round starts. Default 1h.
+	Interval time.Duration
+	// Batch is the most rows one transaction deletes. Default 500.
+	Batch int
+	// Pause is the wait between two batches of a round. Default 50ms.
+	Pause time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Run deletes, at once and then every Interval until ctx ends, the store's
+// events older than Events and the log's messages older than Log (those
+// every consumer group has processed: see eventlog.Trimmer; a backend
+// without Trim keeps its messages), Batch rows per transaction with Pause
+// between, until a round finds none left. Failures are logged and tried
+// again next round. log may be nil.
+func Run(ctx context.Context, cfg Config, st Store, log eventlog.Log, logger *slog.Logger) {
+	if cfg.Events <= 0 && cfg.Log <= 0 {
+		return
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Hour
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 500
+	}
+	if cfg.Pause <= 0 {
+		cfg.Pause = 50 * time.Millisecond
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	trimmer, _ := log.(eventlog.Trimmer)
+	if cfg.Log > 0 && trimmer == nil {
+		logger.Warn("retention: this event log backend cannot delete old messages; retention.log is ignored")
+	}
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if cfg.Events > 0 {
+			before := cfg.Now().Add(-cfg.Events)
+			drain(ctx, cfg, logger, "store", func() (int, error) { return st.DeleteBefore(ctx, before, cfg.Batch) })
+		}
+		if cfg.Log > 0 && trimmer != nil {
+			before := cfg.Now().Add(-cfg.Log)
+			for _, topic := range []string{eventlog.TopicEvents, eventlog.TopicQuarantine} {
+				drain(ctx, cfg, logger, "log "+topic, func() (int, error) { return trimmer.Trim(ctx, topic, before, cfg.Batch) })
+			}
+		}
+		t.Reset(cfg.Interval)
+	}
+}
+
+// drain calls del until it deletes less than a batch, pausing between.
+func drain(ctx context.Context, cfg Config, logger *slog.Logger, what string, del func() (int, error)) {
+	total := 0
+	for ctx.Err() == nil {
+		n, err := del()
+		if err != nil {
+			if ctx.Err() == nil {
+				logger.Error("retention: deleting old rows failed; next round tries again", "from", what, "error", err)
+			}
+			return
+		}
+		total += n
+		if n < cfg.Batch {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(cfg.Pause):
+		}
+	}
+	if total > 0 {
+		logger.Info("retention: deleted old rows", "from", what, "rows", total)
+	}
+}

@@ -1,0 +1,111 @@
+package retention_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/eventlog"
+	_ "github.com/hookd/hookd/eventlog/sqlite"
+	"github.com/hookd/hookd/internal/retention"
+	"github.com/hookd/hookd/store"
+)
+
+// TestRun deletes, in batches, the events older than 90 days from a real
+// store and the log messages older than 400 days that the store's group
+// processed, and nothing else.
+func TestRun(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	// The log stamps its messages with the real time: a clock 500 days
+	// ahead puts them beyond 400 days.
+	now := time.Now().Add(500 * 24 * time.Hour).Truncate(time.Hour)
+	st, err := store.Open(ctx, store.Config{Dir: dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var events []event.Event
+	for i := range 25 {
+		// Two a day from 100 days ago: the first 20 are older than 90 days.
+		at := now.Add(-100 * 24 * time.Hour).Add(time.Duration(i) * 24 * time.Hour / 2)
+		events = append(events, event.Event{ID: fmt.Sprintf("e%02d", i), Source: "s", Provider: "p", Type: "sent", Time: at, Received: at})
+	}
+	if err := st.Insert(ctx, events...); err != nil {
+		t.Fatal(err)
+	}
+	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	var msgs []*message.Message
+	for i := range 7 {
+		msgs = append(msgs, message.NewMessage(fmt.Sprintf("m%d", i), []byte("{}")))
+	}
+	if _, err := log.Append(ctx, eventlog.TopicEvents, msgs); err != nil {
+		t.Fatal(err)
+	}
+	// The store's group processes 5 of the 7.
+	sub, err := log.Subscriber("store")
+	if err != nil {
+		t.Fatal(err)
+	}
+	subCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ch, err := sub.Subscribe(subCtx, eventlog.TopicEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		(<-ch).Ack()
+	}
+	if err := sub.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		retention.Run(runCtx, retention.Config{
+			Events: 90 * 24 * time.Hour, Log: 400 * 24 * time.Hour, Batch: 3, Pause: time.Millisecond,
+			Now: func() time.Time { return now }, Interval: time.Hour,
+		}, st, log, nil)
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n, err := st.Count(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := log.(eventlog.Reader).Read(ctx, eventlog.TopicEvents, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 5 && len(recs) == 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	<-done
+	page, err := st.Events(ctx, store.EventQuery{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Events) != 5 || page.Events[4].ID != "e20" {
+		t.Errorf("kept %d events, the oldest %v; want the 5 of the last 90 days, from e20", len(page.Events), page.Events)
+	}
+	recs, err := log.(eventlog.Reader).Read(ctx, eventlog.TopicEvents, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 || recs[0].Message.UUID != "m5" {
+		t.Errorf("the log kept %d messages, want the 2 the store's group has not processed", len(recs))
+	}
+}

@@ -1,0 +1,190 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/eventlog"
+)
+
+// RebuildResult is what Rebuild did.
+type RebuildResult struct {
+	// Events and Quarantined are how many rows were stored again.
+	Events, Quarantined int
+	// Skipped are the log's messages that were not in the store (not yet
+	// projected, or deleted by retention) and are left for the projector.
+	Skipped int
+}
+
+// ErrLogTrimmed is returned, wrapped, by Rebuild when stored events are no
+// longer in the log: rebuilding would lose them.
+var ErrLogTrimmed = errors.New("stored events are no longer in the log")
+
+// Rebuild drops the read model (events, quarantined bodies and
+// explanations) and stores it again from the log, which it only reads: each
+// event and quarantined item the store held, in log order, under the seq it
+// had, so that every query and cursor answers as before. ev, unless nil,
+// explains each event again with the current rules (see Tx.Explain).
+//
+// The rules' decisions are the store's record of what happened and are
+// kept as they are: the action jobs and their attempts, targets, once keys
+// and cooldown firings. ev evaluates in a Tx that only reads them and
+// enqueues nothing, so a rebuild never runs an action again, and the state
+// functions (last, count) are answered by the rebuilt events. Messages the
+// store did not hold (not yet projected, or deleted by retention) are left
+// out, for the projector to store and evaluate as it would have.
+//
+// It runs in one transaction: it either completes or changes nothing. It
+// fails, wrapping ErrLogTrimmed, when events of the store are not in the
+// log any more. The caller makes sure no projector writes to the store
+// meanwhile (hookd rebuild refuses to run beside hookd serve).
+func (s *Store) Rebuild(ctx context.Context, log eventlog.Reader, ev Evaluator) (RebuildResult, error) {
+	var res RebuildResult
+	if s.db.write == nil {
+		return res, fmt.Errorf("rebuild: %w", errReadOnly)
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		for _, q := range []string{
+			`CREATE TABLE rebuild_keep (kind TEXT NOT NULL, id TEXT NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (kind, id))`,
+			`INSERT INTO rebuild_keep (kind, id, seq) SELECT 'e', id, seq FROM events`,
+			`INSERT INTO rebuild_keep (kind, id, seq) SELECT 'q', id, seq FROM quarantine`,
+			`DELETE FROM explanations`,
+			`DELETE FROM counts_hour`,
+			`DELETE FROM counts_domain_day`,
+			`DELETE FROM counts_domain_hour`,
+			`DELETE FROM counts_error_hour`,
+			`DELETE FROM events`,
+			`DELETE FROM quarantine`,
+		} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+		keep, err := tx.PrepareContext(ctx, `SELECT seq FROM rebuild_keep WHERE kind = ? AND id = ?`)
+		if err != nil {
+			return err
+		}
+		defer keep.Close()
+		insEvent, err := tx.PrepareContext(ctx, `INSERT INTO events
+			(seq, id, source, provider, type, time_ns, received_ns, email, domain, message_id, campaign, data,
+			category, bounce_class)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer insEvent.Close()
+		insQuarantined, err := tx.PrepareContext(ctx, `INSERT INTO quarantine
+			(seq, id, source, received_ns, error, content_type, body) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer insQuarantined.Close()
+		seqOf := func(kind, id string) (int64, error) {
+			var seq int64
+			err := keep.QueryRowContext(ctx, kind, id).Scan(&seq)
+			if errors.Is(err, sql.ErrNoRows) {
+				return 0, nil
+			}
+			return seq, err
+		}
+		t := s.newTx(tx)
+		t.explain, t.keepLedger = true, true
+		for _, topic := range []string{eventlog.TopicEvents, eventlog.TopicQuarantine} {
+			for after := int64(0); ; {
+				recs, err := log.Read(ctx, topic, after, 1000)
+				if err != nil {
+					return err
+				}
+				var (
+					stored []event.Event // events of recs, with their seqs
+					seqs   []int64
+				)
+				for _, r := range recs {
+					after = r.Offset
+					if topic == eventlog.TopicEvents {
+						e, err := event.Unmarshal(r.Message.Payload)
+						if err != nil || e.ID == "" {
+							res.Skipped++ // the projector dropped it too
+							continue
+						}
+						seq, err := seqOf("e", e.ID)
+						if err != nil {
+							return err
+						}
+						if seq == 0 {
+							res.Skipped++
+							continue
+						}
+						data := string(e.Data)
+						if data == "" {
+							data = "null"
+						}
+						if _, err := insEvent.ExecContext(ctx, seq, e.ID, e.Source, e.Provider, e.Type,
+							encodeTime(e.Time), encodeTime(e.Received), strings.ToLower(e.Email), strings.ToLower(e.Domain),
+							e.MessageID, e.Campaign, data, string(e.Category), string(e.BounceClass)); err != nil {
+							return fmt.Errorf("event %s: %w", e.ID, err)
+						}
+						stored, seqs = append(stored, e), append(seqs, seq)
+						res.Events++
+						if ev != nil {
+							t.at(e.ID, seq)
+							if err := ev.Evaluate(ctx, t, e); err != nil {
+								return fmt.Errorf("explain event %s: %w", e.ID, err)
+							}
+						}
+						continue
+					}
+					var q event.Quarantined
+					if err := json.Unmarshal(r.Message.Payload, &q); err != nil || q.ID == "" {
+						res.Skipped++
+						continue
+					}
+					seq, err := seqOf("q", q.ID)
+					if err != nil {
+						return err
+					}
+					if seq == 0 {
+						res.Skipped++
+						continue
+					}
+					body := q.Body
+					if body == nil {
+						body = []byte{}
+					}
+					if _, err := insQuarantined.ExecContext(ctx, seq, q.ID, q.Source, encodeTime(q.Received), q.Error, q.ContentType, body); err != nil {
+						return fmt.Errorf("quarantined %s: %w", q.ID, err)
+					}
+					res.Quarantined++
+				}
+				// The dashboard's counts, as the projector keeps them.
+				if err := s.addCounts(ctx, tx, stored, seqs); err != nil {
+					return err
+				}
+				if len(recs) < 1000 {
+					break
+				}
+			}
+		}
+		var lost int
+		err = tx.QueryRowContext(ctx, `SELECT
+			(SELECT COUNT(*) FROM rebuild_keep WHERE kind = 'e') - (SELECT COUNT(*) FROM events) +
+			(SELECT COUNT(*) FROM rebuild_keep WHERE kind = 'q') - (SELECT COUNT(*) FROM quarantine)`).Scan(&lost)
+		if err != nil {
+			return err
+		}
+		if lost > 0 {
+			return fmt.Errorf("%w: %d of them (deleted by log retention, or stored without the log); nothing changed", ErrLogTrimmed, lost)
+		}
+		_, err = tx.ExecContext(ctx, `DROP TABLE rebuild_keep`)
+		return err
+	})
+	if err != nil {
+		return RebuildResult{}, fmt.Errorf("rebuild: %w", err)
+	}
+	return res, nil
+}
