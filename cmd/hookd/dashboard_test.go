@@ -228,7 +228,13 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("search by email and type found %d events, want 1", n)
 	}
 	ui.do("open event", chromedp.Click(chromedp.CSS("#search-rows tr a")), chromedp.WaitVisible(chromedp.CSS("#event-jobs")))
-	ui.texts(map[string]string{"#event-rules": "alert-bounce", "#field-type": "bounce", "#field-email": "bad@bounce.test"})
+	ui.texts(map[string]string{"#event-rules": "alert-bounce", "#field-type": "bounce", "#field-email": "bad@bounce.test",
+		`#explanation tr[data-rule="alert-bounce"] .result`: "fired", `#explanation tr[data-rule="suppress-blocked"] .result`: "no",
+		`#explanation tr[data-rule="suppress-blocked"] .why`: `type == "blocked" is false: type = "bounce"`})
+	// MessageID exceeds 2^53: the raw payload shows it as sent, not rounded.
+	if id := ui.text("#field-message_id"); !strings.Contains(ui.text("#raw"), `"MessageID": `+id+",") {
+		t.Errorf("raw payload does not show MessageID %s exactly:\n%s", id, ui.text("#raw"))
+	}
 	if got := eval[string](ui, `document.querySelector("#event-jobs tbody tr").cells[4].textContent + " " + document.querySelectorAll("#event-jobs .attempts li").length`); got != "dead 2" {
 		t.Errorf("the event's job shows %q, want dead after 2 attempts", got)
 	}

@@ -17,9 +17,19 @@ async function api(path, opts = {}) {
   if (r.status === 401) { location.href = "/ui/login"; throw new APIError(401, "log in first"); }
   let body = null;
   const text = await r.text();
-  try { body = text ? JSON.parse(text) : null; } catch { body = null; }
+  try { body = text ? JSON.parse(text, exactIntegers) : null; } catch { body = null; }
   if (!r.ok) throw new APIError(r.status, (body && body.error) || r.statusText);
   return body;
+}
+
+// exactIntegers keeps integers beyond 2^53 (Mailjet's MessageID) as the
+// text the server sent, so the raw payload shows them exactly: a JS number
+// would round them.
+function exactIntegers(key, value, context) {
+  if (typeof value === "number" && !Number.isSafeInteger(value) && Number.isInteger(value) && context && context.source) {
+    return JSON.rawJSON(context.source);
+  }
+  return value;
 }
 
 function h(tag, attrs, ...children) {
@@ -266,9 +276,21 @@ async function eventPage(id) {
           h("tr", {}, h("td", { class: "muted" }, k), h("td", { id: "field-" + k }, k === "time" || k === "received" ? fmtTime(e[k]) : e[k]))))),
       h("div", { class: "card" }, h("h2", {}, "Rules that matched"),
         rules.length ? h("ul", { id: "event-rules" }, rules.map(r => h("li", {}, r))) : h("p", { class: "muted", id: "event-rules" }, "No rule made a job for this event."))),
+    h("div", { class: "card" }, h("h2", {}, "Why each rule did or did not fire"), explanation(e.explanation)),
     h("div", { class: "card" }, h("h2", {}, "Action jobs"), jobs.jobs.length ? jobsTable(jobs.jobs, "event-jobs") : h("p", { class: "muted" }, "None.")),
     h("div", { class: "card" }, h("h2", {}, "Raw payload"), h("pre", { id: "raw" }, JSON.stringify(raw, null, 2))),
   ];
+}
+
+// explanation shows what each rule did with an event (GET /api/events/{id}):
+// fired, held by once or cooldown, failed, or no, with the first false
+// condition and the values it saw.
+function explanation(x) {
+  if (!x) return h("p", { class: "muted", id: "explanation" }, "No rule evaluated this event.");
+  return table(["rule", "result", "why"], x.rules.map(r => h("tr", { "data-rule": r.rule },
+    h("td", {}, r.rule), h("td", { class: "result" + (r.result === "error" ? " error" : "") }, r.result),
+    h("td", { class: "why" }, r.condition ? h("span", {}, h("code", {}, r.condition), " is false: ", r.saw) : (r.reason || "")))),
+    { id: "explanation" });
 }
 
 async function rulesPage() {
