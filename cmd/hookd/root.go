@@ -7,6 +7,8 @@ import (
 	_ "github.com/hookd/hookd/actions/exec"
 	_ "github.com/hookd/hookd/actions/http"
 	_ "github.com/hookd/hookd/actions/log"
+	_ "github.com/hookd/hookd/eventlog/nats"
+	_ "github.com/hookd/hookd/eventlog/postgres"
 	_ "github.com/hookd/hookd/eventlog/sqlite"
 	_ "github.com/hookd/hookd/listener/mailjet"
 )
