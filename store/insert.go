@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -47,11 +48,20 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []event.Eve
 		if len(data) == 0 {
 			data = "null"
 		}
-		res, err := stmt.ExecContext(ctx, e.ID, e.Source, e.Provider, e.Type,
+		args := []any{e.ID, e.Source, e.Provider, e.Type,
 			encodeTime(e.Time), encodeTime(e.Received), strings.ToLower(e.Email), strings.ToLower(e.Domain),
-			e.MessageID, e.Campaign, data)
-		if err == nil {
-			seqs[i], err = insertedSeq(res)
+			e.MessageID, e.Campaign, data}
+		var err error
+		if s.db.dialect.returning {
+			err = stmt.QueryRowContext(ctx, args...).Scan(&seqs[i])
+			if errors.Is(err, sql.ErrNoRows) {
+				err = nil // already stored: seq 0
+			}
+		} else {
+			var res sql.Result
+			if res, err = stmt.ExecContext(ctx, args...); err == nil {
+				seqs[i], err = insertedSeq(res)
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("event %s: %w", e.ID, err)
@@ -102,15 +112,19 @@ type statements struct {
 	insertEvent, insertQuarantined *sql.Stmt
 }
 
-func prepare(ctx context.Context, w *sql.DB) (*statements, error) {
+func prepare(ctx context.Context, w *sql.DB, d dialect) (*statements, error) {
 	var (
 		st  statements
 		err error
 	)
+	returning := ""
+	if d.returning {
+		returning = " RETURNING seq"
+	}
 	st.insertEvent, err = w.PrepareContext(ctx, `INSERT INTO events
 		(id, source, provider, type, time_ns, received_ns, email, domain, message_id, campaign, data)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO NOTHING`)
+		ON CONFLICT (id) DO NOTHING`+returning)
 	if err != nil {
 		return nil, fmt.Errorf("prepare: %w", err)
 	}
@@ -132,7 +146,7 @@ func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	tx, err := s.db.write.BeginTx(ctx, nil)
+	tx, err := s.db.dialect.begin(ctx, s.db.write)
 	if err != nil {
 		return err
 	}

@@ -73,7 +73,7 @@ func openSQLite(ctx context.Context, cfg Config, writer sync.Locker, logger *slo
 	busy := fmt.Sprintf("busy_timeout(%d)", busyTimeoutMillis)
 	mmap := fmt.Sprintf("mmap_size(%d)", mmapBytes)
 
-	d := &db{}
+	d := &db{dialect: sqliteDialect}
 	if !cfg.ReadOnly {
 		// _txlock=immediate takes the write lock at BEGIN, so a transaction
 		// never fails half-way on upgrading a read lock.

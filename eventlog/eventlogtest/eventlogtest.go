@@ -76,7 +76,9 @@ func groupPubSub(t *testing.T, b Backend, group string) (message.Publisher, mess
 // closes publishers before it subscribes.
 type publisher struct{ l eventlog.Log }
 
-func (p publisher) Publish(topic string, msgs ...*message.Message) error { return p.l.Publish(topic, msgs...) }
+func (p publisher) Publish(topic string, msgs ...*message.Message) error {
+	return p.l.Publish(topic, msgs...)
+}
 
 func (publisher) Close() error { return nil }
 

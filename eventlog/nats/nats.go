@@ -37,10 +37,14 @@
 // Groups and order. A consumer group is a durable push consumer of the
 // stream, "G_P_T", delivering to a queue group G: its position survives
 // restarts, and each message goes to one of the group's subscribers in any
-// process. The consumer has at most eventlog.InFlight messages (default 1)
-// delivered and not acked across all its subscribers, so with the default
-// the group receives the stream in order, a nacked message first again.
-// A message not acked within Config.AckWait (a subscriber that closed, a
+// process. The consumer has one message delivered and not acked at a time
+// across all its subscribers (MaxAckPending 1), so the group receives the
+// stream in order, a nacked message first again, however many replicas
+// subscribe: the store's rules see the events in log order. A larger
+// eventlog.InFlight is accepted and delivers one at a time all the same,
+// since watermill-nats's subscriber hands a process one message at a time
+// anyway; more in flight would only let replicas overtake each other. A
+// message not acked within Config.AckWait (a subscriber that closed, a
 // process that died) is delivered again. A new group starts at the first
 // message.
 package nats
@@ -285,7 +289,7 @@ func (l *Log) Subscriber(group string, opts ...eventlog.SubscriberOption) (messa
 	if group == "" {
 		return nil, errors.New("nats event log: subscriber needs a consumer group")
 	}
-	o := eventlog.Options(opts...)
+	_ = eventlog.Options(opts...) // one in flight whatever is asked: see the package documentation
 	qg := sanitize(group)
 	durable := func(_, subject string) string { return qg + "_" + subject }
 	sub, err := wmnats.NewSubscriber(wmnats.SubscriberConfig{
@@ -316,7 +320,7 @@ func (l *Log) Subscriber(group string, opts ...eventlog.SubscriberOption) (messa
 		return nil, ErrClosed
 	}
 	l.subs = append(l.subs, sub)
-	return &subscriber{l: l, sub: sub, group: qg, durable: durable, inFlight: o.InFlight}, nil
+	return &subscriber{l: l, sub: sub, group: qg, durable: durable}, nil
 }
 
 // sanitize makes s usable as a consumer name.
@@ -333,11 +337,10 @@ func sanitize(s string) string {
 // subscribes: a consumer created by nats.go itself would be deleted when
 // its subscription ends, and the group's position with it.
 type subscriber struct {
-	l        *Log
-	sub      *wmnats.Subscriber
-	group    string
-	durable  func(prefix, subject string) string
-	inFlight int
+	l       *Log
+	sub     *wmnats.Subscriber
+	group   string
+	durable func(prefix, subject string) string
 }
 
 func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
@@ -367,7 +370,7 @@ func (s *subscriber) SubscribeInitialize(topic string) error {
 		DeliverPolicy:  natsgo.DeliverAllPolicy,
 		AckPolicy:      natsgo.AckExplicitPolicy,
 		AckWait:        s.l.cfg.AckWait,
-		MaxAckPending:  s.inFlight,
+		MaxAckPending:  1,
 		ReplayPolicy:   natsgo.ReplayInstantPolicy,
 	}
 	_, err := s.l.js.ConsumerInfo(stream, name)
@@ -381,7 +384,7 @@ func (s *subscriber) SubscribeInitialize(topic string) error {
 			}
 		}
 	case err == nil:
-		// Settings that may change between runs: AckWait, InFlight.
+		// A setting that may change between runs: AckWait.
 		_, err = s.l.js.UpdateConsumer(stream, cc)
 	}
 	if err != nil {
