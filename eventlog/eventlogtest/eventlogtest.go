@@ -6,9 +6,11 @@
 package eventlogtest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -45,6 +47,7 @@ type Backend struct {
 func Run(t *testing.T, b Backend) {
 	t.Run("PubSub", func(t *testing.T) { PubSub(t, b) })
 	t.Run("NewGroupReceivesOldMessages", func(t *testing.T) { NewGroupReceivesOldMessages(t, b) })
+	t.Run("RoundTrip", func(t *testing.T) { RoundTrip(t, b) })
 	t.Run("AppendDedup", func(t *testing.T) { AppendDedup(t, b) })
 	t.Run("OrderPerKey", func(t *testing.T) { OrderPerKey(t, b) })
 	t.Run("Redelivery", func(t *testing.T) { Redelivery(t, b) })
@@ -168,6 +171,26 @@ func stored(t *testing.T, l eventlog.Log, topic string) []string {
 			return ids
 		}
 		ids = append(ids, m.UUID)
+	}
+}
+
+// RoundTrip checks that a message comes back as it was appended: a UUID as
+// long as hookd's event ids, a payload of any bytes, metadata.
+func RoundTrip(t *testing.T, b Backend) {
+	l := b.Open(t, t.Name())
+	id := "mailjet-" + strings.Repeat("0123456789abcdef", 12)
+	payload := []byte{0, 1, 2, 0xff, 0xfe, '{', '"', '\n'}
+	m := message.NewMessage(id, payload)
+	m.Metadata.Set(eventlog.DedupKey, id)
+	m.Metadata.Set("source", "mailjet")
+	if _, err := l.Append(context.Background(), "t", []*message.Message{m}); err != nil {
+		t.Fatal(err)
+	}
+	got := Receive(t, Subscribe(t, l, "g", "t"))
+	got.Ack()
+	if got.UUID != id || !bytes.Equal(got.Payload, payload) ||
+		got.Metadata.Get("source") != "mailjet" || got.Metadata.Get(eventlog.DedupKey) != id {
+		t.Errorf("got %q %q %v, want %q %q with its metadata", got.UUID, got.Payload, got.Metadata, id, payload)
 	}
 }
 

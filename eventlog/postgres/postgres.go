@@ -45,6 +45,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -121,7 +122,7 @@ func (c Config) withDefaults() Config {
 type Log struct {
 	cfg     Config
 	pool    *pgxpool.Pool
-	schema  wmsql.DefaultPostgreSQLSchema
+	schema  schema
 	offsets wmsql.DefaultPostgreSQLOffsetsAdapter
 	logger  watermill.LoggerAdapter
 
@@ -161,12 +162,10 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	return &Log{
 		cfg:  cfg,
 		pool: pool,
-		schema: wmsql.DefaultPostgreSQLSchema{
+		schema: schema{wmsql.DefaultPostgreSQLSchema{
 			GenerateMessagesTableName: func(topic string) string { return pgx.Identifier{prefix + "_" + topic}.Sanitize() },
-			// Payloads are bytes, not necessarily JSON (watermill's default).
-			GeneratePayloadType: func(string) string { return "BYTEA" },
-			SubscribeBatchSize:  100,
-		},
+			SubscribeBatchSize:        100,
+		}},
 		offsets: wmsql.DefaultPostgreSQLOffsetsAdapter{
 			GenerateMessagesOffsetsTableName: func(topic string) string {
 				return pgx.Identifier{prefix + "_offsets_" + topic}.Sanitize()
@@ -393,4 +392,37 @@ func (b backoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err err
 		return 0
 	}
 	return b.BackoffManager.HandleError(logger, noMsg, err)
+}
+
+// schema is watermill-sql's PostgreSQL schema with a table of our own: the
+// message UUID is TEXT, since hookd's are event ids, longer than a UUID
+// (watermill's VARCHAR(36)), and the payload BYTEA, since it is bytes, not
+// necessarily JSON (watermill's JSON). The columns, their order and the
+// queries on them are watermill's.
+type schema struct{ wmsql.DefaultPostgreSQLSchema }
+
+func (s schema) SchemaInitializingQueries(params wmsql.SchemaInitializingQueriesParams) ([]wmsql.Query, error) {
+	qs, err := s.DefaultPostgreSQLSchema.SchemaInitializingQueries(params)
+	if err != nil {
+		return nil, err
+	}
+	create := `CREATE TABLE IF NOT EXISTS ` + s.MessagesTable(params.Topic) + ` (
+		"offset" BIGSERIAL,
+		"uuid" TEXT NOT NULL,
+		"created_at" TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+		"payload" BYTEA DEFAULT NULL,
+		"metadata" JSON DEFAULT NULL,
+		"transaction_id" xid8 NOT NULL,
+		PRIMARY KEY ("transaction_id", "offset")
+	)`
+	// watermill's queries are an optional advisory lock and the CREATE
+	// TABLE: keep the lock, replace the table.
+	out := make([]wmsql.Query, 0, len(qs))
+	for _, q := range qs {
+		if strings.Contains(q.Query, "CREATE TABLE") {
+			q = wmsql.Query{Query: create}
+		}
+		out = append(out, q)
+	}
+	return out, nil
 }
