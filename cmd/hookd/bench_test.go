@@ -22,12 +22,14 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/internal/testenv"
 	"github.com/hookd/hookd/send"
 )
 
 var (
 	ingestDuration    = flag.Duration("ingest.duration", 5*time.Second, "how long BenchmarkIngest drives each server")
 	ingestConcurrency = flag.Int("ingest.concurrency", 64, "concurrent connections in BenchmarkIngest")
+	ingestBackend     = flag.String("ingest.backend", "sqlite", "BenchmarkIngest's event log: sqlite (store sqlite), postgres (store postgres, HOOKD_TEST_POSTGRES_DSN) or nats (store postgres, HOOKD_TEST_NATS_URL too)")
 	pipeDuration      = flag.Duration("pipe.duration", 5*time.Second, "how long BenchmarkPipeLatency sends events")
 	pipeRate          = flag.Int("pipe.rate", 1000, "events per second BenchmarkPipeLatency sends at most")
 	pipeConcurrency   = flag.Int("pipe.concurrency", 32, "concurrent connections in BenchmarkPipeLatency")
@@ -41,6 +43,11 @@ var (
 // both throughputs, their latencies and the ratio. Run it once:
 //
 //	go test -run '^$' -bench Ingest -benchtime 1x ./cmd/hookd/
+//
+// -ingest.backend=postgres runs hookd with its log and store in a fresh
+// schema of HOOKD_TEST_POSTGRES_DSN's database; -ingest.backend=nats with
+// its log on HOOKD_TEST_NATS_URL's JetStream (fresh streams) and its store
+// in PostgreSQL.
 func BenchmarkIngest(b *testing.B) {
 	for b.Loop() {
 		bare := driveBare(b)
@@ -107,6 +114,19 @@ func driveHookd(b *testing.B) load {
 	}
 	cfg.Listen, cfg.Admin.Listen = freeAddr(b), freeAddr(b)
 	cfg.Data = b.TempDir()
+	switch *ingestBackend {
+	case "sqlite":
+	case "postgres":
+		dsn := testenv.PostgresSchema(b)
+		cfg.Log.Backend, cfg.Log.DSN = "postgres", dsn
+		cfg.Store.Driver, cfg.Store.DSN = "postgres", dsn
+	case "nats":
+		cfg.Store.Driver, cfg.Store.DSN = "postgres", testenv.PostgresSchema(b)
+		cfg.Log.Backend = "nats"
+		cfg.Log.URL, cfg.Log.Prefix = testenv.NATSPrefix(b)
+	default:
+		b.Fatalf("-ingest.backend=%s: want sqlite, postgres or nats", *ingestBackend)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, cfg, slog.New(slog.DiscardHandler)) }()
