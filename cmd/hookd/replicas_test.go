@@ -194,6 +194,15 @@ func testReplicas(t *testing.T, backend string) {
 	if st := jobsOf(t, dsn); st[actions.Done] != n || len(st) != 1 {
 		t.Errorf("jobs %v, want %d done", st, n)
 	}
+	// The command line reads the shared store as the replicas' API does,
+	// from anywhere: no data directory needed.
+	out, _, err := runHookd(t, "events", "--config", config, "--data", filepath.Join(dir, "none"), "--limit", "1000", "--json")
+	if err != nil {
+		t.Fatalf("hookd events on the shared store: %v", err)
+	}
+	if lines := strings.Count(out, "\n"); lines != n {
+		t.Errorf("hookd events listed %d events, want %d", lines, n)
+	}
 	calls, effects, repeats := target.counts()
 	if len(effects) != n {
 		t.Errorf("%d jobs had an effect, want %d", len(effects), n)
