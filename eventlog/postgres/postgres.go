@@ -33,6 +33,14 @@
 // receives that message again. A new consumer group starts at the first
 // message.
 //
+// Visibility. A message is delivered only once every transaction that
+// started before its own has ended (watermill-sql's guard against skipping
+// one that commits late), database-wide. A subscriber holds its transaction
+// open while a message of its batch is unacked, so a consumer that is slow
+// to ack delays what was appended after, for every group, by up to
+// Config.AckDeadline; hookd's store acks each message right after its
+// commit.
+//
 // Tables. For a topic T and Config.Prefix P: "P_T" holds the messages,
 // "P_offsets_T" the groups' positions and "P_dedup_T" the dedup keys, in
 // the connection's current schema (set search_path in the DSN to use
