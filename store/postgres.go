@@ -29,8 +29,12 @@ func openPostgres(ctx context.Context, cfg Config) (*db, error) {
 		// pgx's message may quote the DSN, password included.
 		return nil, errors.New("postgres: invalid dsn")
 	}
-	open := func(n int) (*sql.DB, error) {
-		d := sql.OpenDB(rebindConnector{stdlib.GetConnector(*pc)})
+	open := func(n int, params map[string]string) (*sql.DB, error) {
+		cc := pc.Copy()
+		for k, v := range params {
+			cc.RuntimeParams[k] = v
+		}
+		d := sql.OpenDB(rebindConnector{stdlib.GetConnector(*cc)})
 		d.SetMaxOpenConns(n)
 		d.SetMaxIdleConns(n)
 		if err := d.PingContext(ctx); err != nil {
@@ -41,11 +45,11 @@ func openPostgres(ctx context.Context, cfg Config) (*db, error) {
 	}
 	d := &db{dialect: postgresDialect}
 	if !cfg.ReadOnly {
-		if d.write, err = open(1); err != nil {
+		if d.write, err = open(1, writerParams); err != nil {
 			return nil, err
 		}
 	}
-	if d.read, err = open(max(4, runtime.GOMAXPROCS(0))); err != nil {
+	if d.read, err = open(max(4, runtime.GOMAXPROCS(0)), nil); err != nil {
 		d.close()
 		return nil, err
 	}
@@ -126,3 +130,16 @@ func rebind(query string) string {
 	rebound.Store(query, q)
 	return q
 }
+
+// writerParams are the writer's session settings. synchronous_commit=off
+// makes a commit return before its WAL reaches the disk, as sqlite's
+// writer runs with synchronous=NORMAL, and for the same reasons: the store
+// is derived from the log, and a commit per projected event is the
+// projector's cost. A crash of hookd loses nothing. A crash of the
+// database server loses nothing either when the log is in the same server,
+// since the log's consumer offsets, committed synchronously after the
+// store's commits, flush the WAL that holds them; with the log elsewhere
+// (nats), it can lose the store's last commits (at most three
+// wal_writer_delay, 600ms by default), whose messages the log counts as
+// consumed, until the log is replayed into the store.
+var writerParams = map[string]string{"synchronous_commit": "off"}

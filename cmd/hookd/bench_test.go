@@ -24,6 +24,7 @@ import (
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/internal/testenv"
 	"github.com/hookd/hookd/send"
+	"github.com/hookd/hookd/store"
 )
 
 var (
@@ -59,12 +60,17 @@ func BenchmarkIngest(b *testing.B) {
 		b.ReportMetric(float64(bare.p99.Microseconds())/1000, "bare-p99-ms")
 		b.ReportMetric(float64(hookd.p50.Microseconds())/1000, "hookd-p50-ms")
 		b.ReportMetric(float64(hookd.p99.Microseconds())/1000, "hookd-p99-ms")
+		b.ReportMetric(hookd.projected, "projected-events/s")
 	}
 }
 
 type load struct {
 	eps      float64
 	p50, p99 time.Duration
+	ok       int // requests answered 200, one event each
+	// projected is the events per second from the start of the run to
+	// the last of them in the store (hookd only).
+	projected float64
 }
 
 // drive posts generated open events to url for the configured time.
@@ -85,7 +91,7 @@ func drive(b *testing.B, url string, run uint32) load {
 	if failed := r.Failed(); failed > *ingestConcurrency {
 		b.Fatalf("%d requests to %s failed: %s", failed, url, r.FirstFailure)
 	}
-	return load{eps: float64(ok) / r.Elapsed.Seconds(), p50: r.P50, p99: r.P99}
+	return load{eps: float64(ok) / r.Elapsed.Seconds(), p50: r.P50, p99: r.P99, ok: ok}
 }
 
 func driveBare(b *testing.B) load {
@@ -137,7 +143,31 @@ func driveHookd(b *testing.B) load {
 		}
 	}()
 	waitHealthy(b, "http://"+cfg.Listen)
-	return drive(b, "http://"+cfg.Listen+"/hooks/mailjet", 2)
+	start := time.Now()
+	l := drive(b, "http://"+cfg.Listen+"/hooks/mailjet", 2)
+	// The store catches up with the log after the load: how long it takes
+	// tells the projector's throughput.
+	st, err := store.Open(context.Background(), store.Config{Driver: cfg.Store.Driver, DSN: cfg.Store.DSN, Dir: cfg.Data, ReadOnly: true}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		n, err := st.Count(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n >= int64(l.ok) {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d events projected after 5 minutes", n, l.ok)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	l.projected = float64(l.ok) / time.Since(start).Seconds()
+	return l
 }
 
 func freeAddr(b *testing.B) string {
