@@ -16,8 +16,10 @@
 // replicas share: each event is stored once (its id is unique), each job is
 // enqueued once (its key is unique) and claimed by one runner at a time,
 // since write transactions take a lock that serializes them across
-// replicas as SQLite serializes them across processes. The SQL is written
-// once for both; what differs is in dialect.go, sqlite.go and postgres.go.
+// replicas as SQLite serializes them across processes; its writer commits
+// without waiting for the disk, as SQLite's does (see writerParams). The SQL
+// is written once for both; what differs is in dialect.go, sqlite.go and
+// postgres.go.
 package store
 
 import (
