@@ -45,7 +45,11 @@ func openPostgres(ctx context.Context, cfg Config) (*db, error) {
 	}
 	d := &db{dialect: postgresDialect}
 	if !cfg.ReadOnly {
-		if d.write, err = open(1, writerParams); err != nil {
+		var params map[string]string
+		if cfg.AsyncCommit {
+			params = asyncCommit
+		}
+		if d.write, err = open(1, params); err != nil {
 			return nil, err
 		}
 	}
@@ -131,15 +135,11 @@ func rebind(query string) string {
 	return q
 }
 
-// writerParams are the writer's session settings. synchronous_commit=off
-// makes a commit return before its WAL reaches the disk, as sqlite's
-// writer runs with synchronous=NORMAL, and for the same reasons: the store
-// is derived from the log, and a commit per projected event is the
-// projector's cost. A crash of hookd loses nothing. A crash of the
-// database server loses nothing either when the log is in the same server,
-// since the log's consumer offsets, committed synchronously after the
-// store's commits, flush the WAL that holds them; with the log elsewhere
-// (nats), it can lose the store's last commits (at most three
-// wal_writer_delay, 600ms by default), whose messages the log counts as
-// consumed, until the log is replayed into the store.
-var writerParams = map[string]string{"synchronous_commit": "off"}
+// asyncCommit are the writer's session settings with Config.AsyncCommit:
+// a commit returns before its WAL reaches the disk, as sqlite's writer runs
+// with synchronous=NORMAL, and the projector's commit per event costs no
+// fsync. It is safe when the event log is in the same server: the log's
+// consumer offsets, committed synchronously after the store's commits,
+// flush the WAL that holds them, so a crash of the server never keeps an
+// offset without the store's writes before it.
+var asyncCommit = map[string]string{"synchronous_commit": "off"}

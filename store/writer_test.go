@@ -9,26 +9,29 @@ import (
 )
 
 // TestPostgresWriterSession checks the writer's session settings on
-// postgres: commits without waiting for the disk (see writerParams),
-// while readers keep the server's default.
+// postgres: with AsyncCommit, commits without waiting for the disk (see
+// asyncCommit); without, and always for readers, the server's default.
 func TestPostgresWriterSession(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Config{Driver: "postgres", DSN: testenv.PostgresSchema(t)}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	for _, tc := range []struct {
-		name string
-		pool func() string
-		want string
+		name                string
+		async               bool
+		wantWrite, wantRead string
 	}{
-		{"writer", func() string { return show(t, s.db.write) }, "off"},
-		{"reader", func() string { return show(t, s.db.read) }, "on"},
+		{"default", false, "on", "on"},
+		{"async commit", true, "off", "on"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := tc.pool(); got != tc.want {
-				t.Errorf("synchronous_commit = %q, want %q", got, tc.want)
+			s, err := Open(ctx, Config{Driver: "postgres", DSN: testenv.PostgresSchema(t), AsyncCommit: tc.async}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if got := show(t, s.db.write); got != tc.wantWrite {
+				t.Errorf("writer synchronous_commit = %q, want %q", got, tc.wantWrite)
+			}
+			if got := show(t, s.db.read); got != tc.wantRead {
+				t.Errorf("reader synchronous_commit = %q, want %q", got, tc.wantRead)
 			}
 		})
 	}

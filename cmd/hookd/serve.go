@@ -94,7 +94,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 		return err
 	}
 	defer log.Close()
-	st, err := store.Open(ctx, store.Config{Driver: cfg.Store.Driver, DSN: cfg.Store.DSN, Dir: cfg.Data}, logger)
+	st, err := store.Open(ctx, store.Config{Driver: cfg.Store.Driver, DSN: cfg.Store.DSN, Dir: cfg.Data,
+		AsyncCommit: cfg.Log.Backend == "postgres" && cfg.Log.DSN == cfg.Store.DSN}, logger)
 	if err != nil {
 		return err
 	}
