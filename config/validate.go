@@ -105,6 +105,15 @@ func (c *Config) Validate(known ...Known) error {
 	if c.Log.Backend == "nats" && c.Log.URL == "" {
 		v.add("log.url", "required with backend nats")
 	}
+	if c.Log.DSN != "" && c.Log.Backend != "postgres" {
+		v.add("log.dsn", "only used with backend postgres")
+	}
+	if c.Log.URL != "" && c.Log.Backend != "nats" {
+		v.add("log.url", "only used with backend nats")
+	}
+	if c.Log.Prefix != "" && !isIdentifier(c.Log.Prefix) {
+		v.add("log.prefix", "invalid prefix %q: use letters, digits and '_', starting with a letter or '_'", c.Log.Prefix)
+	}
 	switch c.Store.Driver {
 	case "sqlite":
 		if c.Store.DSN != "" {
@@ -241,4 +250,15 @@ func isURLSafe(s string) bool {
 		}
 	}
 	return true
+}
+
+// isIdentifier reports whether s can start a table or stream name: ASCII
+// letters, digits and '_', not starting with a digit.
+func isIdentifier(s string) bool {
+	for i, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -94,6 +94,11 @@ type Config struct {
 	DSN string `yaml:"dsn"`
 	// URL is the server address of the nats backend.
 	URL string `yaml:"url"`
+	// Prefix starts the names of the backend's tables (postgres) or
+	// streams (nats), so that several hookd installations, or tests, share
+	// one server. Default "hookd"; letters, digits and '_', starting with a
+	// letter or '_'.
+	Prefix string `yaml:"prefix"`
 	// Dir is the data directory where file-based backends keep their files.
 	Dir string `yaml:"-"`
 }

@@ -30,6 +30,7 @@ func walSize(t *testing.T, dir string) int64 {
 // checkpoints keep the WAL file small, truncate it once the store is idle,
 // and lose nothing.
 func TestWALBounded(t *testing.T) {
+	sqliteOnly(t)
 	const (
 		maxWAL = 1 << 20
 		events = 4000

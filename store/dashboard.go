@@ -183,7 +183,7 @@ func (s *Store) Deliverability(ctx context.Context, since, until time.Time, limi
 			WHERE hour_ns >= ? AND hour_ns < ? GROUP BY type, error, hard`, []any{errHours.from, errHours.to}, scanError})
 	}
 	for _, r := range errRaw {
-		queries = append(queries, query{`SELECT type, ` + jsonField("data", "error") + ` AS err, ` + jsonBool("data", "hard_bounce") + ` AS hard, COUNT(*)
+		queries = append(queries, query{`SELECT type, ` + s.db.dialect.jsonField("data", "error") + ` AS err, ` + s.db.dialect.jsonBool("data", "hard_bounce") + ` AS hard, COUNT(*)
 			FROM events WHERE type IN ('bounce', 'blocked') AND time_ns >= ? AND time_ns < ?
 			GROUP BY type, err, hard`, []any{r.from, r.to}, scanError})
 	}

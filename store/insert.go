@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -41,7 +42,11 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []event.Eve
 		return nil, nil
 	}
 	seqs := make([]int64, len(events))
-	stmt, err := s.stmt(ctx, tx, insertEventSQL)
+	query := insertEventSQL
+	if s.db.dialect.returning {
+		query = insertEventReturningSQL
+	}
+	insert, err := s.stmt(ctx, tx, query)
 	if err != nil {
 		return nil, err
 	}
@@ -50,11 +55,19 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []event.Eve
 		if len(data) == 0 {
 			data = "null"
 		}
-		res, err := stmt.ExecContext(ctx, e.ID, e.Source, e.Provider, e.Type,
+		args := []any{e.ID, e.Source, e.Provider, e.Type,
 			encodeTime(e.Time), encodeTime(e.Received), strings.ToLower(e.Email), strings.ToLower(e.Domain),
-			e.MessageID, e.Campaign, data, string(e.Category), string(e.BounceClass))
-		if err == nil {
-			seqs[i], err = insertedSeq(res)
+			e.MessageID, e.Campaign, data, string(e.Category), string(e.BounceClass)}
+		if s.db.dialect.returning {
+			err = insert.QueryRowContext(ctx, args...).Scan(&seqs[i])
+			if errors.Is(err, sql.ErrNoRows) {
+				err = nil // already stored: seq 0
+			}
+		} else {
+			var res sql.Result
+			if res, err = insert.ExecContext(ctx, args...); err == nil {
+				seqs[i], err = insertedSeq(res)
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("event %s: %w", e.ID, err)
@@ -105,13 +118,15 @@ func (s *Store) insertQuarantined(ctx context.Context, tx *sql.Tx, items []event
 	return nil
 }
 
-// The projector's inserts.
+// The projector's inserts. PostgreSQL reports the seq it gave with
+// RETURNING; SQLite reads it from the result instead (see insertedSeq).
 var (
 	insertEventSQL = writeSQL(`INSERT INTO events
 		(id, source, provider, type, time_ns, received_ns, email, domain, message_id, campaign, data, category, bounce_class)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`)
-	insertQuarantinedSQL = writeSQL(`INSERT INTO quarantine
+	insertEventReturningSQL = writeSQL(insertEventSQL + ` RETURNING seq`)
+	insertQuarantinedSQL    = writeSQL(`INSERT INTO quarantine
 		(id, source, received_ns, error, content_type, body)
 		VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`)
@@ -124,7 +139,7 @@ func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	tx, err := s.db.write.BeginTx(ctx, nil)
+	tx, err := s.db.dialect.begin(ctx, s.db.write)
 	if err != nil {
 		return err
 	}

@@ -141,6 +141,7 @@ func TestRun(t *testing.T) {
 // cleared, as a transient error would, and checks that the message is nacked,
 // delivered again and then stored.
 func TestRunRetries(t *testing.T) {
+	sqliteOnly(t)
 	dir := t.TempDir()
 	st := openStore(t, dir)
 	raw, err := sql.Open("sqlite", filepath.Join(dir, store.FileName)+"?_pragma=busy_timeout(5000)")
@@ -172,6 +173,7 @@ func TestRunRetries(t *testing.T) {
 }
 
 func TestRunReadOnly(t *testing.T) {
+	sqliteOnly(t)
 	dir := t.TempDir()
 	openStore(t, dir)
 	ro, err := store.Open(context.Background(), store.Config{Dir: dir, ReadOnly: true}, nil)
@@ -232,6 +234,9 @@ func TestRunBatches(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
+			if tc.fail {
+				sqliteOnly(t)
+			}
 			st := openStore(t, dir)
 			if tc.fail {
 				raw, err := sql.Open("sqlite", filepath.Join(dir, store.FileName)+"?_pragma=busy_timeout(5000)")

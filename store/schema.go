@@ -243,8 +243,9 @@ var migrations = []string{
 
 // migrate brings the schema up to the newest version in one transaction, so
 // a failed migration leaves the previous version in place.
-func migrate(ctx context.Context, w *sql.DB, logger *slog.Logger) error {
-	tx, err := w.BeginTx(ctx, nil)
+func migrate(ctx context.Context, w *sql.DB, d dialect, logger *slog.Logger) error {
+	// The write lock: replicas starting together migrate one at a time.
+	tx, err := d.begin(ctx, w)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -263,7 +264,7 @@ func migrate(ctx context.Context, w *sql.DB, logger *slog.Logger) error {
 		return nil
 	}
 	for i := v; i < len(migrations); i++ {
-		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+		if _, err := tx.ExecContext(ctx, d.schema(migrations[i])); err != nil {
 			return fmt.Errorf("migrate to schema version %d: %w", i+1, err)
 		}
 	}

@@ -73,7 +73,7 @@ func openSQLite(ctx context.Context, cfg Config, writer sync.Locker, logger *slo
 	busy := fmt.Sprintf("busy_timeout(%d)", busyTimeoutMillis)
 	mmap := fmt.Sprintf("mmap_size(%d)", mmapBytes)
 
-	d := &db{}
+	d := &db{dialect: sqliteDialect}
 	if !cfg.ReadOnly {
 		// _txlock=immediate takes the write lock at BEGIN, so a transaction
 		// never fails half-way on upgrading a read lock.
@@ -168,17 +168,4 @@ func insertedSeq(res sql.Result) (int64, error) {
 		return 0, err
 	}
 	return res.LastInsertId()
-}
-
-// jsonField is the SQL expression of the string at key of the JSON object in
-// column col, empty when absent; PostgreSQL would write
-// COALESCE(col::jsonb->>'key', "") with the empty string instead.
-func jsonField(col, key string) string {
-	return `CAST(COALESCE(json_extract(` + col + `, '$.` + key + `'), '') AS TEXT)`
-}
-
-// jsonBool is the SQL condition that the JSON object in column col has
-// true at key. PostgreSQL would write (col::jsonb->'key') = 'true'.
-func jsonBool(col, key string) string {
-	return `COALESCE(json_extract(` + col + `, '$.` + key + `') = 1, 0)`
 }

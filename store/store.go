@@ -14,9 +14,13 @@
 // again.
 //
 // The store is a SQL database. SQLite (the default) keeps it in store.db in
-// the data directory, beside but separate from the log's own file. Everything
-// that depends on the driver lives in sqlite.go; the SQL elsewhere is meant to
-// run on PostgreSQL as well.
+// the data directory, beside but separate from the log's own file.
+// PostgreSQL keeps it in the database its DSN names, which several hookd
+// replicas share: each event is stored once (its id is unique), each job is
+// enqueued once (its key is unique) and claimed by one runner at a time,
+// since write transactions take a lock that serializes them across
+// replicas as SQLite serializes them across processes. The SQL is written
+// once for both; what differs is in dialect.go, sqlite.go and postgres.go.
 package store
 
 import (
@@ -60,12 +64,21 @@ var ErrNotFound = errors.New("not found")
 
 // Config selects and configures the store's database.
 type Config struct {
-	// Driver is the database: sqlite (the default when empty). PostgreSQL
-	// is planned and not yet supported.
+	// Driver is the database: sqlite (the default when empty) or
+	// postgres.
 	Driver string
-	// DSN is the connection string of drivers other than sqlite; sqlite
-	// ignores it and uses Dir.
+	// DSN is the connection string of postgres (a URL or key=value
+	// pairs); sqlite ignores it and uses Dir.
 	DSN string
+	// AsyncCommit lets postgres commit the store's writes without waiting
+	// for the disk (synchronous_commit=off), for about three times the
+	// projector's throughput. Set it only when the event log is in the
+	// same PostgreSQL server, whose synchronous commits of the consumer
+	// offsets then make the store's earlier commits durable; otherwise a
+	// crash of the server could lose projected events and their jobs that
+	// the log counts as consumed. A lost job completion only runs the job
+	// again. sqlite ignores it.
+	AsyncCommit bool
 	// Dir is the data directory where sqlite keeps store.db. Open creates
 	// it unless ReadOnly is set.
 	Dir string
@@ -121,6 +134,8 @@ type db struct {
 	// its own connection ckptDB; both nil when the store is read-only.
 	ckpt   *walcheckpoint.Checkpointer
 	ckptDB *sql.DB
+	// dialect is what the SQL of the driver needs.
+	dialect dialect
 }
 
 // Open opens the store that cfg describes, creating and migrating its schema
@@ -140,8 +155,10 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	switch cfg.Driver {
 	case "sqlite":
 		d, err = openSQLite(ctx, cfg, &s.wmu, logger)
+	case "postgres":
+		d, err = openPostgres(ctx, cfg)
 	default:
-		err = fmt.Errorf("unknown driver %q (supported: sqlite)", cfg.Driver)
+		err = fmt.Errorf("unknown driver %q (supported: sqlite, postgres)", cfg.Driver)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -149,7 +166,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	s.db = d
 	if cfg.ReadOnly {
 		err = checkSchema(ctx, d.read)
-	} else if err = migrate(ctx, d.write, logger); err == nil {
+	} else if err = migrate(ctx, d.write, d.dialect, logger); err == nil {
 		if s.stmts, err = prepare(ctx, d.write); err == nil {
 			s.queued, err = d.read.PrepareContext(ctx, queuedSQL)
 		}

@@ -20,7 +20,7 @@ import (
 
 func openStore(t testing.TB, dir string) *store.Store {
 	t.Helper()
-	st, err := store.Open(context.Background(), store.Config{Dir: dir}, nil)
+	st, err := store.Open(context.Background(), storeConfig(t, dir), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,6 +62,7 @@ func ids(events []event.Event) []string {
 }
 
 func TestOpen(t *testing.T) {
+	sqliteOnly(t)
 	ctx := context.Background()
 	t.Run("creates the data directory and reopens", func(t *testing.T) {
 		// Characters that mean something in a URI must not confuse the DSN.

@@ -22,12 +22,15 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/internal/testenv"
 	"github.com/hookd/hookd/send"
+	"github.com/hookd/hookd/store"
 )
 
 var (
 	ingestDuration    = flag.Duration("ingest.duration", 5*time.Second, "how long BenchmarkIngest drives each server")
 	ingestConcurrency = flag.Int("ingest.concurrency", 64, "concurrent connections in BenchmarkIngest")
+	ingestBackend     = flag.String("ingest.backend", "sqlite", "BenchmarkIngest's event log: sqlite (store sqlite), postgres (store postgres, HOOKD_TEST_POSTGRES_DSN) or nats (store postgres, HOOKD_TEST_NATS_URL too)")
 	pipeDuration      = flag.Duration("pipe.duration", 5*time.Second, "how long BenchmarkPipeLatency sends events")
 	pipeRate          = flag.Int("pipe.rate", 1000, "events per second BenchmarkPipeLatency sends at most")
 	pipeConcurrency   = flag.Int("pipe.concurrency", 32, "concurrent connections in BenchmarkPipeLatency")
@@ -41,6 +44,11 @@ var (
 // both throughputs, their latencies and the ratio. Run it once:
 //
 //	go test -run '^$' -bench Ingest -benchtime 1x ./cmd/hookd/
+//
+// -ingest.backend=postgres runs hookd with its log and store in a fresh
+// schema of HOOKD_TEST_POSTGRES_DSN's database; -ingest.backend=nats with
+// its log on HOOKD_TEST_NATS_URL's JetStream (fresh streams) and its store
+// in PostgreSQL.
 func BenchmarkIngest(b *testing.B) {
 	for b.Loop() {
 		bare := driveBare(b)
@@ -52,12 +60,17 @@ func BenchmarkIngest(b *testing.B) {
 		b.ReportMetric(float64(bare.p99.Microseconds())/1000, "bare-p99-ms")
 		b.ReportMetric(float64(hookd.p50.Microseconds())/1000, "hookd-p50-ms")
 		b.ReportMetric(float64(hookd.p99.Microseconds())/1000, "hookd-p99-ms")
+		b.ReportMetric(hookd.projected, "projected-events/s")
 	}
 }
 
 type load struct {
 	eps      float64
 	p50, p99 time.Duration
+	ok       int // requests answered 200, one event each
+	// projected is the events per second from the start of the run to
+	// the last of them in the store (hookd only).
+	projected float64
 }
 
 // drive posts generated open events to url for the configured time.
@@ -78,7 +91,7 @@ func drive(b *testing.B, url string, run uint32) load {
 	if failed := r.Failed(); failed > *ingestConcurrency {
 		b.Fatalf("%d requests to %s failed: %s", failed, url, r.FirstFailure)
 	}
-	return load{eps: float64(ok) / r.Elapsed.Seconds(), p50: r.P50, p99: r.P99}
+	return load{eps: float64(ok) / r.Elapsed.Seconds(), p50: r.P50, p99: r.P99, ok: ok}
 }
 
 func driveBare(b *testing.B) load {
@@ -107,6 +120,19 @@ func driveHookd(b *testing.B) load {
 	}
 	cfg.Listen, cfg.Admin.Listen = freeAddr(b), freeAddr(b)
 	cfg.Data = b.TempDir()
+	switch *ingestBackend {
+	case "sqlite":
+	case "postgres":
+		dsn := testenv.PostgresSchema(b)
+		cfg.Log.Backend, cfg.Log.DSN = "postgres", dsn
+		cfg.Store.Driver, cfg.Store.DSN = "postgres", dsn
+	case "nats":
+		cfg.Store.Driver, cfg.Store.DSN = "postgres", testenv.PostgresSchema(b)
+		cfg.Log.Backend = "nats"
+		cfg.Log.URL, cfg.Log.Prefix = testenv.NATSPrefix(b)
+	default:
+		b.Fatalf("-ingest.backend=%s: want sqlite, postgres or nats", *ingestBackend)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, cfg, slog.New(slog.DiscardHandler)) }()
@@ -117,7 +143,31 @@ func driveHookd(b *testing.B) load {
 		}
 	}()
 	waitHealthy(b, "http://"+cfg.Listen)
-	return drive(b, "http://"+cfg.Listen+"/hooks/mailjet", 2)
+	start := time.Now()
+	l := drive(b, "http://"+cfg.Listen+"/hooks/mailjet", 2)
+	// The store catches up with the log after the load: how long it takes
+	// tells the projector's throughput.
+	st, err := store.Open(context.Background(), store.Config{Driver: cfg.Store.Driver, DSN: cfg.Store.DSN, Dir: cfg.Data, ReadOnly: true}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		n, err := st.Count(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n >= int64(l.ok) {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d events projected after 5 minutes", n, l.ok)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	l.projected = float64(l.ok) / time.Since(start).Seconds()
+	return l
 }
 
 func freeAddr(b *testing.B) string {

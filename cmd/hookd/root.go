@@ -11,6 +11,8 @@ import (
 	_ "github.com/hookd/hookd/actions/mailjetsend"
 	_ "github.com/hookd/hookd/actions/mailjetunsub"
 	_ "github.com/hookd/hookd/actions/suppress"
+	_ "github.com/hookd/hookd/eventlog/nats"
+	_ "github.com/hookd/hookd/eventlog/postgres"
 	_ "github.com/hookd/hookd/eventlog/sqlite"
 	_ "github.com/hookd/hookd/listener/generic"
 	_ "github.com/hookd/hookd/listener/mailgun"

@@ -45,6 +45,7 @@ func newServeCmd() *cobra.Command {
 		flags     config.Flags
 		logFormat string
 		logLevel  string
+		lease     time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -72,19 +73,21 @@ and exits 0.`,
 			if err != nil {
 				return err
 			}
-			return serve(cmd.Context(), cfg, logger)
+			return serve(cmd.Context(), cfg, logger, func(rc *actions.RunnerConfig) { rc.Lease = lease })
 		},
 	}
 	flags.Register(cmd.Flags())
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	cmd.Flags().DurationVar(&lease, "runner-lease", actions.DefaultLease,
+		"how long a claim on an action job lasts: a replica takes over the jobs of one that died after it (more than twice the longest action timeout)")
 	return cmd
 }
 
 // serve runs hookd until ctx ends, then shuts down in order: stop accepting
 // and finish in-flight requests, then stop the group commit, then the
 // consumers, then close the log and the store.
-func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerOpts ...func(*actions.RunnerConfig)) error {
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
@@ -104,7 +107,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return err
 	}
 	defer log.Close()
-	st, err := store.Open(ctx, store.Config{Driver: cfg.Store.Driver, DSN: cfg.Store.DSN, Dir: cfg.Data}, logger)
+	st, err := store.Open(ctx, store.Config{Driver: cfg.Store.Driver, DSN: cfg.Store.DSN, Dir: cfg.Data,
+		AsyncCommit: cfg.Log.Backend == "postgres" && cfg.Log.DSN == cfg.Store.DSN}, logger)
 	if err != nil {
 		return err
 	}
@@ -170,7 +174,11 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	} else if n > 0 {
 		logger.Info("jobs in flight at the last stop will run again", "jobs", n)
 	}
-	runner, err := actions.NewRunner(st, actions.RunnerConfig{Owner: owner, Settings: actionSettings(cfg, st)}, logger, reg)
+	rc := actions.RunnerConfig{Owner: owner, Settings: actionSettings(cfg, st)}
+	for _, o := range runnerOpts {
+		o(&rc)
+	}
+	runner, err := actions.NewRunner(st, rc, logger, reg)
 	if err != nil {
 		return err
 	}

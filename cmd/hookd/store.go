@@ -13,7 +13,8 @@ import (
 )
 
 // withStore opens the store of the configuration that flags load, which
-// must exist (a command never creates an empty one), runs fn on it and
+// must exist (a command never creates an empty one; on postgres, a store
+// not migrated yet is an error), runs fn on it and
 // closes it. A read-only store suffices for listings. op names the command
 // in errors.
 func withStore(ctx context.Context, op string, flags config.Flags, readOnly bool, fn func(*store.Store) error) error {
@@ -21,7 +22,9 @@ func withStore(ctx context.Context, op string, flags config.Flags, readOnly bool
 	if err != nil {
 		return err
 	}
-	if fi, err := os.Stat(cfg.Data); errors.Is(err, fs.ErrNotExist) {
+	if cfg.Store.Driver == "postgres" {
+		// The store is in the database, not in the data directory.
+	} else if fi, err := os.Stat(cfg.Data); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%s: data directory %s does not exist (hookd serve creates it; choose another with --data or --config)", op, cfg.Data)
 	} else if err != nil {
 		return fmt.Errorf("%s: data directory: %w", op, err)

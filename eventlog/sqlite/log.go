@@ -85,6 +85,9 @@ type Config struct {
 	// old frames, so that the next commit surely starts the WAL over, and
 	// a WAL that starts over is truncated to it. Default 64 MiB.
 	MaxWAL int64
+	// NackBackoff is the SubscriberConfig.NackBackoff of the subscribers
+	// that Log.Subscriber makes. Default 100ms.
+	NackBackoff time.Duration
 	// Logger receives background errors (offset flush, lease renewal,
 	// reads). Nil discards.
 	Logger *slog.Logger
@@ -413,7 +416,7 @@ func (l *Log) Publish(topic string, msgs ...*message.Message) error {
 // NewSubscriber.
 func (l *Log) Subscriber(group string, opts ...eventlog.SubscriberOption) (message.Subscriber, error) {
 	o := eventlog.Options(opts...)
-	s, err := NewSubscriber(l, SubscriberConfig{ConsumerGroup: group, InFlight: o.InFlight})
+	s, err := NewSubscriber(l, SubscriberConfig{ConsumerGroup: group, InFlight: o.InFlight, NackBackoff: l.cfg.NackBackoff})
 	if err != nil {
 		return nil, err
 	}

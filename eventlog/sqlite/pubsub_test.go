@@ -25,8 +25,8 @@ import (
 //     unacked message at Close redelivers).
 //   - NewSubscriberReceivesOldMessages: true of every new consumer group,
 //     but the suite's plain constructor must keep one group across calls
-//     for the persistence tests; TestNewGroupReceivesOldMessages runs that
-//     test with a new group per call instead.
+//     for the persistence tests; the conformance suite runs that test with
+//     a new group per call instead.
 //
 // ForceShort is off: the suite runs at full size. TestPubSub sets
 // RestartServiceCommand, except under the race detector.
@@ -36,41 +36,33 @@ var features = tests.Features{
 	Persistent:      true,
 }
 
-// TestPubSub runs watermill's universal suite twice. The suite needs the
-// constructor calls of one test to share storage (it publishes through one
-// pair and reads through others), so each test gets one database file of
-// its own, shared by all its constructor calls:
-//   - SharedLog: every call returns a new Publisher and Subscriber over one
-//     Log, as inside hookd, where the subscribers of a group share a cursor.
-//   - LogPerCall: every call opens its own Log on the file, as separate
-//     processes would, so delivery goes through leases, polling and offsets
-//     written on Close.
+// TestPubSub runs watermill's universal suite with every constructor call
+// returning a new Publisher and Subscriber over one Log per test, as inside
+// hookd, where the subscribers of a group share a cursor. The conformance
+// suite (TestConformance) runs it with a Log per call instead, as separate
+// processes would, so that delivery goes through leases, polling and
+// offsets written on Close.
 //
 // An embedded log has no broker for TestReconnect to restart. Its "restart"
 // here is what can happen to a file instead: another process opens every
 // database of the run, appends to it and truncates its WAL while the test
 // publishes and consumes (see disturb).
 func TestPubSub(t *testing.T) {
-	for _, shared := range []bool{true, false} {
-		name := "LogPerCall"
-		if shared {
-			name = "SharedLog"
-		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			s := &suite{root: t.TempDir(), shared: shared, dbs: map[string]*suiteDB{}}
-			f := features
-			// TestReconnect itself races: it appends to its list of
-			// published messages in one goroutine and reads it in
-			// another without synchronization (watermill v1.5.1,
-			// test_pubsub.go lines 1086 and 1120). Under -race it would
-			// fail whatever the backend does, so it runs without.
-			if !raceDetector {
-				f.RestartServiceCommand = []string{os.Args[0], "-test.run=^$", "-disturb=" + s.root}
-			}
-			tests.TestPubSub(t, f, s.pubSub, s.groupPubSub)
-		})
+	s := &suite{root: t.TempDir(), shared: true, dbs: map[string]*suiteDB{}}
+	tests.TestPubSub(t, withDisturb(features, s.root), s.pubSub, s.groupPubSub)
+}
+
+// withDisturb sets f.RestartServiceCommand to disturb the databases under
+// root, except under the race detector: TestReconnect itself races (it
+// appends to its list of published messages in one goroutine and reads it
+// in another without synchronization, watermill v1.5.1, test_pubsub.go
+// lines 1086 and 1120), so under -race it would fail whatever the backend
+// does.
+func withDisturb(f tests.Features, root string) tests.Features {
+	if !raceDetector {
+		f.RestartServiceCommand = []string{os.Args[0], "-test.run=^$", "-disturb=" + root}
 	}
+	return f
 }
 
 var (
@@ -123,18 +115,6 @@ func disturb(root string) error {
 		fmt.Printf("disturbed %s: busy %d, WAL pages %d, checkpointed %d\n", path, busy, logPages, checkpointed)
 		return nil
 	})
-}
-
-// TestNewGroupReceivesOldMessages runs the suite's test of the feature with
-// a constructor that gives every subscriber a new consumer group.
-func TestNewGroupReceivesOldMessages(t *testing.T) {
-	s := &suite{root: t.TempDir(), shared: true, dbs: map[string]*suiteDB{}}
-	f := features
-	f.NewSubscriberReceivesOldMessages = true
-	tests.TestNewSubscriberReceivesOldMessages(t, tests.TestContext{TestID: tests.NewTestID(), Features: f},
-		func(t *testing.T) (message.Publisher, message.Subscriber) {
-			return s.groupPubSub(t, "group-"+watermill.NewShortUUID())
-		})
 }
 
 type suite struct {

@@ -1,0 +1,419 @@
+// Package nats is hookd's event log on NATS JetStream, for high volumes and
+// many consumers: watermill-nats's Subscriber on durable JetStream consumers,
+// with a publisher of ours that waits for JetStream's acknowledgements. It
+// registers itself as the "nats" backend of package eventlog, with the server
+// address from eventlog.Config.URL.
+//
+// # Contract
+//
+// Streams. A topic T is the stream and the subject "P_T", where P is
+// Config.Prefix, created at first use with file storage, every message
+// kept (limits retention, no limits) and Config.Duplicates as its
+// deduplication window. A stream that exists is used as it is, so an
+// operator may give it replicas or limits.
+//
+// Durability. Append and Publish publish every message and return nil only
+// once JetStream acknowledged each one, that is stored it in the stream
+// (on a cluster, on a quorum of the stream's replicas). nats-server writes
+// to its files at once but fsyncs them every two minutes unless it runs
+// with `jetstream { sync_interval: always }`: a single server that loses
+// power can lose acknowledged messages; a replicated stream, or that
+// setting, keeps them. There is no transaction across messages: when
+// Append fails, some of its messages may have been stored, and a retry of
+// them is recognised as long as the window below holds.
+//
+// Deduplication. Each message with an eventlog.DedupKey is published with
+// that key as its Nats-Msg-Id; JetStream drops one whose id it stored in
+// the stream's last Config.Duplicates (24h by default, Mailjet's retry
+// horizon) and says so, and Append reports it as a duplicate. Past the
+// window a retried message is appended again. hookd does not rely on the
+// window alone: the store inserts events under their unique id and
+// evaluates rules only on the events it inserted, so a late retry is
+// stored once and triggers nothing twice; it only counts as accepted
+// instead of duplicate in the hook's answer. JetStream keeps the window's
+// ids in memory, about 100 bytes per message: a day at 100 events/s is
+// about 1 GB; lower Duplicates for higher volumes.
+//
+// Groups and order. A consumer group is a durable push consumer of the
+// stream, "G_P_T", delivering to a queue group G: its position survives
+// restarts, and each message goes to one of the group's subscribers in any
+// process. The consumer has one message delivered and not acked at a time
+// across all its subscribers (MaxAckPending 1), so the group receives the
+// stream in order, a nacked message first again, however many replicas
+// subscribe: the store's rules see the events in log order. A larger
+// eventlog.InFlight is accepted and delivers one at a time all the same,
+// since watermill-nats's subscriber hands a process one message at a time
+// anyway; more in flight would only let replicas overtake each other. A
+// message not acked within Config.AckWait (a subscriber that closed, a
+// process that died) is delivered again. A new group starts at the first
+// message.
+package nats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wmnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
+	"github.com/ThreeDotsLabs/watermill/message"
+	natsgo "github.com/nats-io/nats.go"
+
+	"github.com/hookd/hookd/eventlog"
+)
+
+var _ eventlog.Log = (*Log)(nil)
+
+// ErrClosed is returned by the methods of a closed Log.
+var ErrClosed = errors.New("nats event log closed")
+
+func init() {
+	eventlog.Register("nats", func(ctx context.Context, cfg eventlog.Config, logger *slog.Logger) (eventlog.Log, error) {
+		return Open(ctx, Config{URL: cfg.URL, Prefix: cfg.Prefix, Logger: logger})
+	})
+}
+
+// Config configures a Log. A zero field takes its default.
+type Config struct {
+	// URL is the server address, such as nats://127.0.0.1:4222; a comma
+	// separated list names the servers of a cluster. Required.
+	URL string
+	// Prefix starts the name of every stream and subject. Default
+	// "hookd". Letters, digits and '_', starting with a letter or '_'.
+	Prefix string
+	// Duplicates is the deduplication window of the streams this Log
+	// creates. Default 24h.
+	Duplicates time.Duration
+	// AckWait is how long a delivered message may stay unacked before
+	// JetStream delivers it again. Default 30s.
+	AckWait time.Duration
+	// NackBackoff is how long JetStream waits before it delivers a nacked
+	// message again. Default 100ms.
+	NackBackoff time.Duration
+	// Timeout bounds connecting and each publish acknowledgement. Default 5s.
+	Timeout time.Duration
+	// Logger receives the subscribers' errors. Nil discards.
+	Logger *slog.Logger
+}
+
+var prefixRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func (c Config) withDefaults() Config {
+	if c.Prefix == "" {
+		c.Prefix = "hookd"
+	}
+	if c.Duplicates <= 0 {
+		c.Duplicates = 24 * time.Hour
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.NackBackoff <= 0 {
+		c.NackBackoff = 100 * time.Millisecond
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Log is an event log on a NATS server with JetStream. All methods are safe
+// for concurrent use.
+type Log struct {
+	cfg       Config
+	conn      *natsgo.Conn
+	js        natsgo.JetStreamContext
+	marshaler wmnats.NATSMarshaler
+	logger    watermill.LoggerAdapter
+
+	mu      sync.Mutex
+	closed  bool
+	streams map[string]bool // topics whose stream exists
+	subs    []*wmnats.Subscriber
+}
+
+// Open connects to cfg.URL and checks that JetStream answers; cfg.Timeout
+// bounds both. ctx is for symmetry with the other backends.
+func Open(_ context.Context, cfg Config) (*Log, error) {
+	cfg = cfg.withDefaults()
+	if cfg.URL == "" {
+		return nil, errors.New("open nats event log: no url")
+	}
+	if !prefixRE.MatchString(cfg.Prefix) {
+		return nil, fmt.Errorf("open nats event log: invalid prefix %q: use letters, digits and '_'", cfg.Prefix)
+	}
+	conn, err := natsgo.Connect(cfg.URL, connectOptions(cfg)...)
+	if err != nil {
+		return nil, fmt.Errorf("open nats event log: connect: %w", err)
+	}
+	js, err := conn.JetStream(natsgo.MaxWait(cfg.Timeout))
+	if err == nil {
+		_, err = js.AccountInfo()
+	}
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("open nats event log: jetstream: %w", err)
+	}
+	return &Log{
+		cfg:     cfg,
+		conn:    conn,
+		js:      js,
+		logger:  quiet(cfg.Logger),
+		streams: map[string]bool{},
+	}, nil
+}
+
+func connectOptions(cfg Config) []natsgo.Option {
+	return []natsgo.Option{natsgo.Name("hookd"), natsgo.Timeout(cfg.Timeout), natsgo.MaxReconnects(-1)}
+}
+
+// quiet adapts logger for watermill, whose Info messages (a subscriber
+// starts or closes) are hookd's Debug.
+func quiet(logger *slog.Logger) watermill.LoggerAdapter {
+	return watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+}
+
+// stream is the name of topic's stream and subject.
+func (l *Log) stream(topic string) string { return l.cfg.Prefix + "_" + topic }
+
+// ensureStream creates topic's stream unless it exists.
+func (l *Log) ensureStream(topic string) error {
+	l.mu.Lock()
+	closed, ok := l.closed, l.streams[topic]
+	l.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if ok {
+		return nil
+	}
+	name := l.stream(topic)
+	if strings.ContainsAny(name, ".*> \t\r\n/\\") {
+		return fmt.Errorf("invalid topic %q for a stream name", topic)
+	}
+	_, err := l.js.StreamInfo(name)
+	if errors.Is(err, natsgo.ErrStreamNotFound) {
+		_, err = l.js.AddStream(&natsgo.StreamConfig{
+			Name:       name,
+			Subjects:   []string{name},
+			Storage:    natsgo.FileStorage,
+			Retention:  natsgo.LimitsPolicy,
+			Duplicates: l.cfg.Duplicates,
+		})
+		if errors.Is(err, natsgo.ErrStreamNameAlreadyInUse) {
+			err = nil // another process created it meanwhile
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("create stream %s: %w", name, err)
+	}
+	l.mu.Lock()
+	l.streams[topic] = true
+	l.mu.Unlock()
+	return nil
+}
+
+// Publish appends msgs to topic like Append and ignores which were
+// duplicates.
+func (l *Log) Publish(topic string, msgs ...*message.Message) error {
+	ctx := context.Background()
+	if len(msgs) > 0 {
+		ctx = msgs[0].Context()
+	}
+	_, err := l.Append(ctx, topic, msgs)
+	return err
+}
+
+// Append implements eventlog.Log; see the package documentation for what
+// one transaction and deduplication mean on JetStream.
+func (l *Log) Append(ctx context.Context, topic string, msgs []*message.Message) ([]bool, error) {
+	dup, err := l.append(ctx, topic, msgs)
+	if err != nil {
+		return nil, fmt.Errorf("append to %s: %w", topic, err)
+	}
+	return dup, nil
+}
+
+func (l *Log) append(ctx context.Context, topic string, msgs []*message.Message) ([]bool, error) {
+	if err := l.ensureStream(topic); err != nil {
+		return nil, err
+	}
+	subject := l.stream(topic)
+	futures := make([]natsgo.PubAckFuture, len(msgs))
+	for i, m := range msgs {
+		nm, err := l.marshaler.Marshal(subject, m)
+		if err != nil {
+			return nil, fmt.Errorf("message %s: %w", m.UUID, err)
+		}
+		var opts []natsgo.PubOpt
+		if k := m.Metadata.Get(eventlog.DedupKey); k != "" {
+			opts = append(opts, natsgo.MsgId(k))
+		}
+		// Published asynchronously and then awaited, so that a batch
+		// costs one round trip and one JetStream write pass.
+		futures[i], err = l.js.PublishMsgAsync(nm, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("publish %s: %w", m.UUID, err)
+		}
+	}
+	dup := make([]bool, len(msgs))
+	timeout := time.NewTimer(l.cfg.Timeout)
+	defer timeout.Stop()
+	for i, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			dup[i] = ack.Duplicate
+		case err := <-f.Err():
+			return nil, fmt.Errorf("publish %s: %w", msgs[i].UUID, err)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-timeout.C:
+			return nil, fmt.Errorf("publish %s: no acknowledgement within %s", msgs[i].UUID, l.cfg.Timeout)
+		}
+	}
+	return dup, nil
+}
+
+// Subscriber implements eventlog.Log: a watermill-nats subscriber, on a
+// connection of its own, attached to the group's durable consumer of each
+// topic it subscribes to.
+func (l *Log) Subscriber(group string, opts ...eventlog.SubscriberOption) (message.Subscriber, error) {
+	if group == "" {
+		return nil, errors.New("nats event log: subscriber needs a consumer group")
+	}
+	_ = eventlog.Options(opts...) // one in flight whatever is asked: see the package documentation
+	qg := sanitize(group)
+	durable := func(_, subject string) string { return qg + "_" + subject }
+	sub, err := wmnats.NewSubscriber(wmnats.SubscriberConfig{
+		URL:              l.cfg.URL,
+		NatsOptions:      connectOptions(l.cfg),
+		QueueGroupPrefix: qg,
+		SubscribersCount: 1,
+		AckWaitTimeout:   l.cfg.AckWait,
+		CloseTimeout:     l.cfg.AckWait,
+		SubscribeTimeout: l.cfg.Timeout,
+		Unmarshaler:      &wmnats.NATSMarshaler{},
+		NakDelay:         wmnats.NewStaticDelay(l.cfg.NackBackoff),
+		JetStream: wmnats.JetStreamConfig{
+			AutoProvision: false, // ensureStream and ensureConsumer do, with our settings
+			// ManualAck: without it nats.go acks a message when the
+			// handler returns, also one given up at Close.
+			SubscribeOptions:  []natsgo.SubOpt{natsgo.ManualAck()},
+			DurableCalculator: durable,
+		},
+	}, l.logger)
+	if err != nil {
+		return nil, fmt.Errorf("nats event log: new subscriber: %w", err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		_ = sub.Close()
+		return nil, ErrClosed
+	}
+	l.subs = append(l.subs, sub)
+	return &subscriber{l: l, sub: sub, group: qg, durable: durable}, nil
+}
+
+// sanitize makes s usable as a consumer name.
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if strings.ContainsRune(".*> \t\r\n/\\", r) {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// subscriber creates the stream and the group's durable consumer before it
+// subscribes: a consumer created by nats.go itself would be deleted when
+// its subscription ends, and the group's position with it.
+type subscriber struct {
+	l       *Log
+	sub     *wmnats.Subscriber
+	group   string
+	durable func(prefix, subject string) string
+}
+
+func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	if err := s.SubscribeInitialize(topic); err != nil {
+		return nil, err
+	}
+	ch, err := s.sub.Subscribe(ctx, s.l.stream(topic))
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to %s: %w", topic, err)
+	}
+	return ch, nil
+}
+
+// SubscribeInitialize creates topic's stream and the group's consumer
+// (watermill's SubscribeInitializer).
+func (s *subscriber) SubscribeInitialize(topic string) error {
+	if err := s.l.ensureStream(topic); err != nil {
+		return fmt.Errorf("subscribe to %s: %w", topic, err)
+	}
+	stream := s.l.stream(topic)
+	name := s.durable("", stream)
+	cc := &natsgo.ConsumerConfig{
+		Durable:        name,
+		DeliverSubject: "_hookd_deliver." + stream + "." + name,
+		DeliverGroup:   s.group,
+		FilterSubject:  stream,
+		DeliverPolicy:  natsgo.DeliverAllPolicy,
+		AckPolicy:      natsgo.AckExplicitPolicy,
+		AckWait:        s.l.cfg.AckWait,
+		MaxAckPending:  1,
+		ReplayPolicy:   natsgo.ReplayInstantPolicy,
+	}
+	_, err := s.l.js.ConsumerInfo(stream, name)
+	switch {
+	case errors.Is(err, natsgo.ErrConsumerNotFound):
+		_, err = s.l.js.AddConsumer(stream, cc)
+		if err != nil {
+			// Another process may have created it meanwhile.
+			if _, ierr := s.l.js.ConsumerInfo(stream, name); ierr == nil {
+				err = nil
+			}
+		}
+	case err == nil:
+		// A setting that may change between runs: AckWait.
+		_, err = s.l.js.UpdateConsumer(stream, cc)
+	}
+	if err != nil {
+		return fmt.Errorf("subscribe to %s: consumer %s: %w", topic, name, err)
+	}
+	return nil
+}
+
+func (s *subscriber) Close() error { return s.sub.Close() }
+
+// Close closes every subscriber and the connection. Messages delivered and
+// not acked are delivered again after Config.AckWait.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	subs := l.subs
+	l.subs = nil
+	l.mu.Unlock()
+	var errs []error
+	for _, s := range subs {
+		errs = append(errs, s.Close())
+	}
+	errs = append(errs, l.conn.Drain())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close nats event log: %w", err)
+	}
+	return nil
+}

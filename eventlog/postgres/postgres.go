@@ -1,0 +1,436 @@
+// Package postgres is hookd's event log on PostgreSQL, for several hookd
+// replicas that share one database: watermill-sql's Subscriber with its
+// consumer groups, over a pgx connection pool. It registers itself as the
+// "postgres" backend of package eventlog, with the connection string from
+// eventlog.Config.DSN.
+//
+// # Contract
+//
+// Durability. Append and Publish write all their messages in one
+// transaction; when they return nil the commit is durable as PostgreSQL
+// makes it (fsync'd with the default synchronous_commit=on). On error
+// nothing was appended.
+//
+// Deduplication. Every topic has a table of the eventlog.DedupKey values
+// appended to it, with the key as primary key. Append inserts the batch's
+// keys there with ON CONFLICT DO NOTHING in the transaction that appends the
+// messages, and appends only the messages whose key it inserted: a key
+// already there, or earlier in the same batch, is a duplicate. The check
+// holds across restarts and between replicas, since it is a unique
+// constraint, and it never forgets.
+//
+// Ordering and groups. Messages are ordered by the committing transaction
+// and then by offset (watermill-sql's transaction_id and offset columns);
+// a message becomes visible to subscribers once every transaction older
+// than it has ended, so a consumer never skips a message that commits late.
+// A consumer group's position is a row that a subscriber locks (SELECT ...
+// FOR UPDATE) while it delivers a read batch: the subscribers of one group,
+// in any number of processes, take turns, and each message goes to one of
+// them, in log order. One message is in flight per group (eventlog.InFlight
+// is accepted and delivers one at a time). Nack delivers the message again
+// after Config.NackBackoff. A subscriber that closes, or a process that
+// dies, with a message not acked rolls its transaction back, so the group
+// receives that message again. A new consumer group starts at the first
+// message.
+//
+// Visibility. A message is delivered only once every transaction that
+// started before its own has ended (watermill-sql's guard against skipping
+// one that commits late), database-wide. A subscriber holds its transaction
+// open while a message of its batch is unacked, so a consumer that is slow
+// to ack delays what was appended after, for every group, by up to
+// Config.AckDeadline; hookd's store acks each message right after its
+// commit.
+//
+// Tables. For a topic T and Config.Prefix P: "P_T" holds the messages,
+// "P_offsets_T" the groups' positions and "P_dedup_T" the dedup keys, in
+// the connection's current schema (set search_path in the DSN to use
+// another). They are created at first use.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hookd/hookd/eventlog"
+)
+
+var _ eventlog.Log = (*Log)(nil)
+
+// ErrClosed is returned by the methods of a closed Log.
+var ErrClosed = errors.New("postgres event log closed")
+
+func init() {
+	eventlog.Register("postgres", func(ctx context.Context, cfg eventlog.Config, logger *slog.Logger) (eventlog.Log, error) {
+		return Open(ctx, Config{DSN: cfg.DSN, Prefix: cfg.Prefix, Logger: logger})
+	})
+}
+
+// Config configures a Log. A zero field takes its default.
+type Config struct {
+	// DSN is the PostgreSQL connection string (URL or key=value form).
+	// Required.
+	DSN string
+	// Prefix starts the name of every table of the log. Default "hookd".
+	// Letters, digits and '_', starting with a letter or '_'.
+	Prefix string
+	// PollInterval is how often an idle subscriber looks for new
+	// messages. Default 50ms.
+	PollInterval time.Duration
+	// NackBackoff is how long a subscriber waits before it delivers a
+	// nacked message again. Default 100ms.
+	NackBackoff time.Duration
+	// AckDeadline is how long a delivered message may stay unacked before
+	// the subscriber gives it up, rolls back and delivers it again.
+	// Default 30s.
+	AckDeadline time.Duration
+	// MaxConns bounds the connection pool. Default 10.
+	MaxConns int32
+	// Logger receives the subscribers' errors. Nil discards.
+	Logger *slog.Logger
+}
+
+var prefixRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func (c Config) withDefaults() Config {
+	if c.Prefix == "" {
+		c.Prefix = "hookd"
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = 50 * time.Millisecond
+	}
+	if c.NackBackoff <= 0 {
+		c.NackBackoff = 100 * time.Millisecond
+	}
+	if c.AckDeadline <= 0 {
+		c.AckDeadline = 30 * time.Second
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 10
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Log is an event log in a PostgreSQL database. All methods are safe for
+// concurrent use.
+type Log struct {
+	cfg     Config
+	pool    *pgxpool.Pool
+	schema  schema
+	offsets wmsql.DefaultPostgreSQLOffsetsAdapter
+	logger  watermill.LoggerAdapter
+
+	mu     sync.Mutex
+	closed bool
+	ready  map[string]bool // topics whose tables exist
+	subs   []*wmsql.Subscriber
+}
+
+// Open connects to the database cfg.DSN names and checks that it answers.
+// ctx bounds the connection only.
+func Open(ctx context.Context, cfg Config) (*Log, error) {
+	cfg = cfg.withDefaults()
+	if cfg.DSN == "" {
+		return nil, errors.New("open postgres event log: no dsn")
+	}
+	if !prefixRE.MatchString(cfg.Prefix) {
+		return nil, fmt.Errorf("open postgres event log: invalid prefix %q: use letters, digits and '_'", cfg.Prefix)
+	}
+	pc, err := pgxpool.ParseConfig(cfg.DSN)
+	if err != nil {
+		// pgx's message may quote the DSN and its password.
+		return nil, errors.New("open postgres event log: invalid dsn")
+	}
+	pc.MaxConns = cfg.MaxConns
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err == nil {
+		err = pool.Ping(ctx)
+		if err != nil {
+			pool.Close()
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open postgres event log: connect to %s: %w", pc.ConnConfig.Host, err)
+	}
+	prefix := cfg.Prefix
+	return &Log{
+		cfg:  cfg,
+		pool: pool,
+		schema: schema{wmsql.DefaultPostgreSQLSchema{
+			GenerateMessagesTableName: func(topic string) string { return pgx.Identifier{prefix + "_" + topic}.Sanitize() },
+			SubscribeBatchSize:        100,
+		}},
+		offsets: wmsql.DefaultPostgreSQLOffsetsAdapter{
+			GenerateMessagesOffsetsTableName: func(topic string) string {
+				return pgx.Identifier{prefix + "_offsets_" + topic}.Sanitize()
+			},
+		},
+		logger: quiet(cfg.Logger),
+		ready:  map[string]bool{},
+	}, nil
+}
+
+func (l *Log) dedupTable(topic string) string {
+	return pgx.Identifier{l.cfg.Prefix + "_dedup_" + topic}.Sanitize()
+}
+
+// prepare creates the tables of topic unless this Log did already.
+func (l *Log) prepare(ctx context.Context, topic string) error {
+	l.mu.Lock()
+	closed, ready := l.closed, l.ready[topic]
+	l.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if ready {
+		return nil
+	}
+	qs, err := l.schema.SchemaInitializingQueries(wmsql.SchemaInitializingQueriesParams{Topic: topic})
+	if err != nil {
+		return err
+	}
+	oqs, err := l.offsets.SchemaInitializingQueries(wmsql.OffsetsSchemaInitializingQueriesParams{Topic: topic})
+	if err != nil {
+		return err
+	}
+	qs = append(qs, oqs...)
+	qs = append(qs, wmsql.Query{Query: `CREATE TABLE IF NOT EXISTS ` + l.dedupTable(topic) + ` (key TEXT PRIMARY KEY)`})
+	err = pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+		for _, q := range qs {
+			if _, err := tx.Exec(ctx, q.Query, q.Args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("create tables of topic %s: %w", topic, err)
+	}
+	l.mu.Lock()
+	l.ready[topic] = true
+	l.mu.Unlock()
+	return nil
+}
+
+// Publish appends msgs to topic in one transaction, like Append, and
+// ignores which were duplicates.
+func (l *Log) Publish(topic string, msgs ...*message.Message) error {
+	ctx := context.Background()
+	if len(msgs) > 0 {
+		ctx = msgs[0].Context()
+	}
+	_, err := l.Append(ctx, topic, msgs)
+	return err
+}
+
+// Append implements eventlog.Log; see the package documentation.
+func (l *Log) Append(ctx context.Context, topic string, msgs []*message.Message) ([]bool, error) {
+	dup, err := l.append(ctx, topic, msgs)
+	if err != nil {
+		return nil, fmt.Errorf("append to %s: %w", topic, err)
+	}
+	return dup, nil
+}
+
+func (l *Log) append(ctx context.Context, topic string, msgs []*message.Message) ([]bool, error) {
+	if err := l.prepare(ctx, topic); err != nil {
+		return nil, err
+	}
+	dup := make([]bool, len(msgs))
+	if len(msgs) == 0 {
+		return dup, nil
+	}
+	var keys []string
+	for _, m := range msgs {
+		if k := m.Metadata.Get(eventlog.DedupKey); k != "" {
+			keys = append(keys, k)
+		}
+	}
+	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+		fresh := map[string]bool{}
+		if len(keys) > 0 {
+			rows, err := tx.Query(ctx, `INSERT INTO `+l.dedupTable(topic)+` (key)
+				SELECT unnest($1::text[]) ON CONFLICT DO NOTHING RETURNING key`, keys)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var k string
+				if err := rows.Scan(&k); err != nil {
+					rows.Close()
+					return err
+				}
+				fresh[k] = true
+			}
+			if rows.Close(); rows.Err() != nil {
+				return rows.Err()
+			}
+		}
+		keep := make([]*message.Message, 0, len(msgs))
+		for i, m := range msgs {
+			k := m.Metadata.Get(eventlog.DedupKey)
+			if k != "" && !fresh[k] {
+				dup[i] = true
+				continue
+			}
+			delete(fresh, k) // a second message with k in this batch is a duplicate
+			keep = append(keep, m)
+		}
+		if len(keep) == 0 {
+			return nil
+		}
+		q, err := l.schema.InsertQuery(wmsql.InsertQueryParams{Topic: topic, Msgs: keep})
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, q.Query, q.Args...)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return dup, nil
+}
+
+// Subscriber implements eventlog.Log: a watermill-sql subscriber in group.
+// The subscriber delivers one message at a time whatever InFlight says.
+func (l *Log) Subscriber(group string, opts ...eventlog.SubscriberOption) (message.Subscriber, error) {
+	if group == "" {
+		return nil, errors.New("postgres event log: subscriber needs a consumer group")
+	}
+	_ = eventlog.Options(opts...)
+	deadline := l.cfg.AckDeadline
+	sub, err := wmsql.NewSubscriber(wmsql.BeginnerFromPgx(l.pool), wmsql.SubscriberConfig{
+		ConsumerGroup:    group,
+		AckDeadline:      &deadline,
+		PollInterval:     l.cfg.PollInterval,
+		ResendInterval:   l.cfg.NackBackoff,
+		RetryInterval:    time.Second,
+		BackoffManager:   backoff{wmsql.NewDefaultBackoffManager(l.cfg.PollInterval, time.Second)},
+		SchemaAdapter:    l.schema,
+		OffsetsAdapter:   l.offsets,
+		InitializeSchema: false, // prepare creates the dedup table as well
+	}, l.logger)
+	if err != nil {
+		return nil, fmt.Errorf("postgres event log: new subscriber: %w", err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, ErrClosed
+	}
+	l.subs = append(l.subs, sub)
+	return &subscriber{l: l, sub: sub}, nil
+}
+
+// subscriber creates a topic's tables before subscribing to it.
+type subscriber struct {
+	l   *Log
+	sub *wmsql.Subscriber
+}
+
+func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	if err := s.l.prepare(ctx, topic); err != nil {
+		return nil, fmt.Errorf("subscribe to %s: %w", topic, err)
+	}
+	ch, err := s.sub.Subscribe(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to %s: %w", topic, err)
+	}
+	return ch, nil
+}
+
+// SubscribeInitialize creates topic's tables (watermill's SubscribeInitializer).
+func (s *subscriber) SubscribeInitialize(topic string) error {
+	return s.l.prepare(context.Background(), topic)
+}
+
+func (s *subscriber) Close() error { return s.sub.Close() }
+
+// Close closes every subscriber and the connection pool. Messages delivered
+// and not acked are delivered again to the group's next subscriber.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	subs := l.subs
+	l.subs = nil
+	l.mu.Unlock()
+	var errs []error
+	for _, s := range subs {
+		errs = append(errs, s.Close())
+	}
+	l.pool.Close()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close postgres event log: %w", err)
+	}
+	return nil
+}
+
+// quiet adapts logger for watermill, whose Info messages (a subscriber
+// starts or closes) are hookd's Debug.
+func quiet(logger *slog.Logger) watermill.LoggerAdapter {
+	return watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+}
+
+// backoff is watermill-sql's default, except that the error of a
+// subscription ending (its ctx cancelled while it acked) is not one.
+type backoff struct{ wmsql.BackoffManager }
+
+func (b backoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
+	if errors.Is(err, context.Canceled) {
+		logger.Debug("Subscription ended while querying", watermill.LogFields{"err": err.Error()})
+		return 0
+	}
+	return b.BackoffManager.HandleError(logger, noMsg, err)
+}
+
+// schema is watermill-sql's PostgreSQL schema with a table of our own: the
+// message UUID is TEXT, since hookd's are event ids, longer than a UUID
+// (watermill's VARCHAR(36)), and the payload BYTEA, since it is bytes, not
+// necessarily JSON (watermill's JSON). The columns, their order and the
+// queries on them are watermill's.
+type schema struct{ wmsql.DefaultPostgreSQLSchema }
+
+func (s schema) SchemaInitializingQueries(params wmsql.SchemaInitializingQueriesParams) ([]wmsql.Query, error) {
+	qs, err := s.DefaultPostgreSQLSchema.SchemaInitializingQueries(params)
+	if err != nil {
+		return nil, err
+	}
+	create := `CREATE TABLE IF NOT EXISTS ` + s.MessagesTable(params.Topic) + ` (
+		"offset" BIGSERIAL,
+		"uuid" TEXT NOT NULL,
+		"created_at" TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+		"payload" BYTEA DEFAULT NULL,
+		"metadata" JSON DEFAULT NULL,
+		"transaction_id" xid8 NOT NULL,
+		PRIMARY KEY ("transaction_id", "offset")
+	)`
+	// watermill's queries are an optional advisory lock and the CREATE
+	// TABLE: keep the lock, replace the table.
+	out := make([]wmsql.Query, 0, len(qs))
+	for _, q := range qs {
+		if strings.Contains(q.Query, "CREATE TABLE") {
+			q = wmsql.Query{Query: create}
+		}
+		out = append(out, q)
+	}
+	return out, nil
+}

@@ -1,0 +1,102 @@
+package postgres_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/tests"
+
+	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/eventlogtest"
+	"github.com/hookd/hookd/eventlog/postgres"
+	"github.com/hookd/hookd/internal/testenv"
+)
+
+// features are the backend's. ExactlyOnceDelivery is false: delivery is at
+// least once (a crash redelivers the read batch). There is no broker to
+// restart for TestReconnect.
+var features = tests.Features{
+	ConsumerGroups:  true,
+	GuaranteedOrder: true,
+	Persistent:      true,
+}
+
+// TestConformance runs the event log suite with a schema of its own per
+// storage name, on the server of HOOKD_TEST_POSTGRES_DSN.
+func TestConformance(t *testing.T) {
+	testenv.PostgresDSN(t)
+	var (
+		mu   sync.Mutex
+		dsns = map[string]string{}
+	)
+	eventlogtest.Run(t, eventlogtest.Backend{
+		Features: features,
+		Open: func(t *testing.T, name string) eventlog.Log {
+			mu.Lock()
+			dsn, ok := dsns[name]
+			if !ok {
+				dsn = testenv.PostgresSchema(t)
+				dsns[name] = dsn
+			}
+			mu.Unlock()
+			return open(t, dsn)
+		},
+	})
+}
+
+func open(t *testing.T, dsn string) *postgres.Log {
+	t.Helper()
+	l, err := postgres.Open(context.Background(), postgres.Config{
+		DSN:          dsn,
+		PollInterval: 10 * time.Millisecond,
+		NackBackoff:  10 * time.Millisecond,
+		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return l
+}
+
+// TestRegistered opens the backend through the registry, as hookd serve
+// does, with a prefix of its own.
+func TestRegistered(t *testing.T) {
+	dsn := testenv.PostgresSchema(t)
+	l, err := eventlog.Open(context.Background(), eventlog.Config{Backend: "postgres", DSN: dsn, Prefix: "reg"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	m := eventlogtest.Msg("a", "a")
+	if dup, err := l.Append(context.Background(), eventlog.TopicEvents, []*message.Message{m, eventlogtest.Msg("b", "a")}); err != nil || !dup[1] || dup[0] {
+		t.Fatalf("Append = %v, %v; want [false true]", dup, err)
+	}
+	if got := eventlogtest.ReceiveAck(t, eventlogtest.Subscribe(t, l, "store", eventlog.TopicEvents), 1); got[0] != "a" {
+		t.Errorf("got %v, want [a]", got)
+	}
+}
+
+// TestUnreachable checks that a server that does not answer is an error
+// naming the host and no password.
+func TestUnreachable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := postgres.Open(ctx, postgres.Config{DSN: "postgres://hookd:s3cret-pass@127.0.0.1:1/x?sslmode=disable&connect_timeout=2"})
+	if err == nil {
+		t.Fatal("Open succeeded on a closed port")
+	}
+	if strings.Contains(err.Error(), "s3cret-pass") {
+		t.Errorf("error shows the password: %v", err)
+	}
+}

@@ -1,0 +1,159 @@
+// Package testenv gives tests the real servers the environment names:
+// PostgreSQL through HOOKD_TEST_POSTGRES_DSN and NATS JetStream through
+// HOOKD_TEST_NATS_URL. A test skips, saying how to enable it, when its
+// variable is unset, and fails when the variable is set and the server does
+// not answer, so that CI, which sets both, never passes by skipping. Each
+// test gets storage of its own (a schema, a stream prefix), removed when it
+// ends.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	natsgo "github.com/nats-io/nats.go"
+)
+
+// Variables that name the servers.
+const (
+	PostgresVar = "HOOKD_TEST_POSTGRES_DSN"
+	NATSVar     = "HOOKD_TEST_NATS_URL"
+)
+
+// PostgresDSN returns the DSN of HOOKD_TEST_POSTGRES_DSN, skipping t when
+// it is unset and failing it when the server does not answer.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv(PostgresVar)
+	if dsn == "" {
+		t.Skipf("PostgreSQL tests skipped: set %s, e.g. %s=postgres://postgres@127.0.0.1:5432/test?sslmode=disable", PostgresVar, PostgresVar)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("%s is set but PostgreSQL does not answer: %v", PostgresVar, err)
+	}
+	conn.Close(ctx)
+	return dsn
+}
+
+// PostgresSchema creates a new schema on the server of HOOKD_TEST_POSTGRES_DSN
+// (skipping or failing t as PostgresDSN does), drops it when t ends, and
+// returns a DSN whose connections work in it.
+func PostgresSchema(t testing.TB) string {
+	t.Helper()
+	dsn := PostgresDSN(t)
+	schema := "hookd_test_" + Random()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return WithSearchPath(t, dsn, schema)
+}
+
+// WithSearchPath returns dsn, a URL, with search_path set to schema.
+func WithSearchPath(t testing.TB, dsn, schema string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		t.Fatalf("%s must be a URL (postgres://...)", PostgresVar)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// NATSURL returns the URL of HOOKD_TEST_NATS_URL, skipping t when it is
+// unset and failing it when the server or its JetStream does not answer.
+func NATSURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv(NATSVar)
+	if u == "" {
+		t.Skipf("NATS tests skipped: set %s, e.g. %s=nats://127.0.0.1:4222 (nats-server -js)", NATSVar, NATSVar)
+	}
+	nc, err := natsgo.Connect(u, natsgo.Timeout(5*time.Second))
+	if err != nil {
+		t.Fatalf("%s is set but NATS does not answer: %v", NATSVar, err)
+	}
+	defer nc.Close()
+	js, err := nc.JetStream(natsgo.MaxWait(5 * time.Second))
+	if err == nil {
+		_, err = js.AccountInfo()
+	}
+	if err != nil {
+		t.Fatalf("%s is set but JetStream does not answer (run nats-server with -js): %v", NATSVar, err)
+	}
+	return u
+}
+
+// NATSPrefix returns a new stream prefix on the server of
+// HOOKD_TEST_NATS_URL (skipping or failing t as NATSURL does) and deletes
+// the streams that start with it when t ends.
+func NATSPrefix(t testing.TB) (natsURL, prefix string) {
+	t.Helper()
+	natsURL = NATSURL(t)
+	prefix = "t" + Random()
+	t.Cleanup(func() {
+		nc, err := natsgo.Connect(natsURL, natsgo.Timeout(5*time.Second))
+		if err != nil {
+			t.Errorf("delete streams %s_*: %v", prefix, err)
+			return
+		}
+		defer nc.Close()
+		js, err := nc.JetStream(natsgo.MaxWait(10 * time.Second))
+		if err != nil {
+			t.Errorf("delete streams %s_*: %v", prefix, err)
+			return
+		}
+		var names []string
+		for name := range js.StreamNames() {
+			if strings.HasPrefix(name, prefix+"_") {
+				names = append(names, name)
+			}
+		}
+		for _, name := range names {
+			if err := js.DeleteStream(name); err != nil {
+				t.Errorf("delete stream %s: %v", name, err)
+			}
+		}
+	})
+	return natsURL, prefix
+}
+
+// Random returns 12 random hex digits, for names no other run uses.
+func Random() string {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("random: %v", err))
+	}
+	return hex.EncodeToString(b)
+}
