@@ -310,8 +310,9 @@ func (f *dataFinder) Visit(n *exprast.Node) {
 
 // param is a node of an action's parameters.
 type param interface {
-	// render returns the value with every template executed on data.
-	render(data map[string]any) (any, error)
+	// render returns the value with every template executed on the event
+	// ev evaluates.
+	render(ev *evaluation) (any, error)
 	// written returns the value as written, after ${VAR} expansion.
 	written() any
 	// usesData tells whether a template in it may read the event's data.
@@ -321,9 +322,9 @@ type param interface {
 // constParam is a number, boolean or null.
 type constParam struct{ v any }
 
-func (p constParam) render(map[string]any) (any, error) { return p.v, nil }
-func (p constParam) written() any                       { return p.v }
-func (p constParam) usesData() bool                     { return false }
+func (p constParam) render(*evaluation) (any, error) { return p.v, nil }
+func (p constParam) written() any                    { return p.v }
+func (p constParam) usesData() bool                  { return false }
 
 // stringParam is a string: a template when it has an action, else text.
 type stringParam struct {
@@ -395,18 +396,22 @@ func templateUsesData(n parse.Node) bool {
 	return false
 }
 
-func (p *stringParam) render(data map[string]any) (any, error) {
+func (p *stringParam) render(ev *evaluation) (any, error) {
 	if p.tmpl == nil {
 		return p.text, nil
 	}
 	var b strings.Builder
 	if p.simple != nil {
-		if renderSimple(&b, p.simple, data) {
-			return b.String(), nil
+		for _, s := range p.simple {
+			if s.field == nil {
+				b.WriteString(s.text)
+			} else {
+				b.WriteString(s.field(ev.e))
+			}
 		}
-		b.Reset()
+		return b.String(), nil
 	}
-	if err := p.tmpl.Execute(&b, data); err != nil {
+	if err := p.tmpl.Execute(&b, ev.templateData()); err != nil {
 		return nil, &renderError{p, err}
 	}
 	return b.String(), nil
@@ -426,10 +431,10 @@ type mapParam struct {
 	vals []param
 }
 
-func (p *mapParam) render(data map[string]any) (any, error) {
+func (p *mapParam) render(ev *evaluation) (any, error) {
 	m := make(map[string]any, len(p.keys))
 	for i, k := range p.keys {
-		v, err := p.vals[i].render(data)
+		v, err := p.vals[i].render(ev)
 		if err != nil {
 			return nil, err
 		}
@@ -458,10 +463,10 @@ func (p *mapParam) written() any {
 // listParam is a list.
 type listParam []param
 
-func (p listParam) render(data map[string]any) (any, error) {
+func (p listParam) render(ev *evaluation) (any, error) {
 	l := make([]any, len(p))
 	for i, v := range p {
-		r, err := v.render(data)
+		r, err := v.render(ev)
 		if err != nil {
 			return nil, err
 		}
@@ -596,21 +601,29 @@ func (pl *paramLoader) value(n ast.Node, path string, depth int) param {
 	return sp
 }
 
-// segment is a piece of a simple template: text, or the event field named
-// field when it is not empty.
+// segment is a piece of a simple template: text, or the string field of
+// the event that field reads when it is not nil.
 type segment struct {
-	text, field string
+	text  string
+	field func(*event.Event) string
 }
 
-// stringFields are the template data's fields whose values are strings.
-var stringFields = map[string]bool{"id": true, "source": true, "provider": true, "type": true,
-	"email": true, "domain": true, "message_id": true, "campaign": true, "category": true, "bounce_class": true}
+// stringField returns the reader of the event field name when the template
+// data holds it as a string (see evaluation.templateData).
+func stringField(name string) (func(*event.Event) string, bool) {
+	if name == "type" {
+		return func(e *event.Event) string { return e.Type }, true
+	}
+	f, ok := fieldValues[name]
+	return f, ok
+}
 
-// simpleTemplate returns the text/template root as segments when it is only text and actions
-// such as {{ .email }} that print a string field of the event, the usual
-// parameter; nil otherwise. text/template prints such a field as it is, so
-// concatenating the pieces renders the same text, without text/template's
-// reflection, which cost more than evaluating a hundred rules.
+// simpleTemplate returns the text/template root as segments when it is
+// only text and actions such as {{ .email }} that print a string field of
+// the event, the usual parameter; nil otherwise. text/template prints such
+// a field as it is, so concatenating the pieces renders the same text,
+// without the template data or text/template's reflection, which cost more
+// than evaluating a hundred rules.
 func simpleTemplate(root *parse.ListNode) []segment {
 	var segs []segment
 	for _, n := range root.Nodes {
@@ -622,32 +635,19 @@ func simpleTemplate(root *parse.ListNode) []segment {
 				return nil
 			}
 			f, ok := n.Pipe.Cmds[0].Args[0].(*parse.FieldNode)
-			if !ok || len(f.Ident) != 1 || !stringFields[f.Ident[0]] {
+			if !ok || len(f.Ident) != 1 {
 				return nil
 			}
-			segs = append(segs, segment{field: f.Ident[0]})
+			get, ok := stringField(f.Ident[0])
+			if !ok {
+				return nil
+			}
+			segs = append(segs, segment{field: get})
 		default:
 			return nil
 		}
 	}
 	return segs
-}
-
-// renderSimple writes segs with data's fields to b, and reports false when
-// a field is not a string in data, for the template to render instead.
-func renderSimple(b *strings.Builder, segs []segment, data map[string]any) bool {
-	for _, s := range segs {
-		if s.field == "" {
-			b.WriteString(s.text)
-			continue
-		}
-		v, ok := data[s.field].(string)
-		if !ok {
-			return false
-		}
-		b.WriteString(v)
-	}
-	return true
 }
 
 func parseTemplate(text string) (*template.Template, error) {

@@ -362,10 +362,9 @@ func (ev *evaluation) rule(r *Rule) (Match, error) {
 			return m, nil
 		}
 	}
-	data := ev.templateData()
 	m.Actions = make([]Rendered, len(r.Actions))
 	for i, a := range r.Actions {
-		p, err := a.params.render(data)
+		p, err := a.params.render(ev)
 		if err != nil {
 			var re *renderError
 			errors.As(err, &re)

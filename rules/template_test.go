@@ -1,21 +1,28 @@
 package rules
 
 import (
+	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookd/hookd/event"
 )
 
 // TestSimpleTemplate checks that the templates rendered without
 // text/template render exactly as text/template would, and that the others
 // are left to it.
 func TestSimpleTemplate(t *testing.T) {
-	data := map[string]any{
-		"id": "mailjet:1", "source": "mj", "provider": "mailjet", "type": "open",
-		"time": timestamp{time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, "email": "a<b>@x.example",
-		"domain": "x.example", "message_id": "19421777396190490", "campaign": "",
-		"data": map[string]any{"url": "https://x"},
+	e := &event.Event{ID: "mailjet:1", Source: "mj", Provider: "mailjet", Type: "open",
+		Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Email: "a<b>@x.example", Domain: "x.example",
+		MessageID: "19421777396190490", Campaign: "", Category: event.Open, Data: json.RawMessage(`{"url":"https://x"}`)}
+	ev := newEvaluation()
+	ev.bind(context.Background(), e, nil)
+	if err := ev.loadData(); err != nil {
+		t.Fatal(err)
 	}
+	data := ev.templateData()
 	for _, tc := range []struct {
 		name, text string
 		simple     bool
@@ -23,7 +30,7 @@ func TestSimpleTemplate(t *testing.T) {
 		{"one field", "{{ .email }}", true},
 		{"text and fields", "{{.email}} opened {{ .message_id }} of {{ .campaign }}!", true},
 		{"trim markers", "to: {{- .domain -}} :end", true},
-		{"every string field", "{{.id}}{{.source}}{{.provider}}{{.type}}{{.email}}{{.domain}}{{.message_id}}{{.campaign}}", true},
+		{"every string field", "{{.id}}{{.source}}{{.provider}}{{.type}}{{.email}}{{.domain}}{{.message_id}}{{.campaign}}{{.category}}{{.bounce_class}}", true},
 		{"time", "at {{ .time }}", false},
 		{"data", "{{ .data.url }}", false},
 		{"pipeline", "{{ .email | printf \"%q\" }}", false},
@@ -46,7 +53,7 @@ func TestSimpleTemplate(t *testing.T) {
 				t.Fatal(err)
 			}
 			p := &stringParam{strValue: &strValue{text: tc.text}, tmpl: tmpl, simple: segs}
-			got, err := p.render(data)
+			got, err := p.render(ev)
 			if err != nil {
 				t.Fatal(err)
 			}
