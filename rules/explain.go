@@ -284,14 +284,18 @@ func formatDuration(d time.Duration) string {
 }
 
 // StateKey is a type and field that last or count look events up by.
-type StateKey struct{ Type, Field string }
+type StateKey struct {
+	Type, Field string
+	// Last tells that a last call names the pair; count only when false,
+	// which needs the events' times only.
+	Last bool
+}
 
 // StateKeys returns the (type, field) pairs that the set's last and count
 // calls name, sorted, or all=true when some call names them with an
 // expression rather than literals, so any pair may be asked for.
 func (s *Set) StateKeys() (keys []StateKey, all bool) {
-	seen := map[StateKey]bool{}
-	f := &stateKeyFinder{seen: seen}
+	f := &stateKeyFinder{seen: map[[2]string]bool{}}
 	for _, r := range s.rules {
 		for _, p := range []*program{r.when, r.once} {
 			if p != nil {
@@ -299,8 +303,8 @@ func (s *Set) StateKeys() (keys []StateKey, all bool) {
 			}
 		}
 	}
-	for k := range seen {
-		keys = append(keys, k)
+	for k, last := range f.seen {
+		keys = append(keys, StateKey{Type: k[0], Field: k[1], Last: last})
 	}
 	slices.SortFunc(keys, func(a, b StateKey) int {
 		return strings.Compare(a.Type+"\x00"+a.Field, b.Type+"\x00"+b.Field)
@@ -309,7 +313,8 @@ func (s *Set) StateKeys() (keys []StateKey, all bool) {
 }
 
 type stateKeyFinder struct {
-	seen map[StateKey]bool
+	// seen tells, per (type, field), whether a last call names it.
+	seen map[[2]string]bool
 	all  bool
 }
 
@@ -328,5 +333,6 @@ func (f *stateKeyFinder) Visit(n *exprast.Node) {
 		f.all = true
 		return
 	}
-	f.seen[StateKey{typ.Value, field.Value}] = true
+	k := [2]string{typ.Value, field.Value}
+	f.seen[k] = f.seen[k] || call.Callee.(*exprast.IdentifierNode).Value == "last"
 }
