@@ -311,7 +311,7 @@ func (f *dataFinder) Visit(n *exprast.Node) {
 // param is a node of an action's parameters.
 type param interface {
 	// render returns the value with every template executed on data.
-	render(data map[string]any) (any, error)
+	render(data *tmplData) (any, error)
 	// written returns the value as written, after ${VAR} expansion.
 	written() any
 	// usesData tells whether a template in it may read the event's data.
@@ -321,9 +321,9 @@ type param interface {
 // constParam is a number, boolean or null.
 type constParam struct{ v any }
 
-func (p constParam) render(map[string]any) (any, error) { return p.v, nil }
-func (p constParam) written() any                       { return p.v }
-func (p constParam) usesData() bool                     { return false }
+func (p constParam) render(*tmplData) (any, error) { return p.v, nil }
+func (p constParam) written() any                  { return p.v }
+func (p constParam) usesData() bool                { return false }
 
 // stringParam is a string: a template when it has an action, else text.
 type stringParam struct {
@@ -395,18 +395,16 @@ func templateUsesData(n parse.Node) bool {
 	return false
 }
 
-func (p *stringParam) render(data map[string]any) (any, error) {
+func (p *stringParam) render(data *tmplData) (any, error) {
 	if p.tmpl == nil {
 		return p.text, nil
 	}
 	var b strings.Builder
 	if p.simple != nil {
-		if renderSimple(&b, p.simple, data) {
-			return b.String(), nil
-		}
-		b.Reset()
+		renderSimple(&b, p.simple, data.e)
+		return b.String(), nil
 	}
-	if err := p.tmpl.Execute(&b, data); err != nil {
+	if err := p.tmpl.Execute(&b, data.asMap()); err != nil {
 		return nil, &renderError{p, err}
 	}
 	return b.String(), nil
@@ -426,7 +424,7 @@ type mapParam struct {
 	vals []param
 }
 
-func (p *mapParam) render(data map[string]any) (any, error) {
+func (p *mapParam) render(data *tmplData) (any, error) {
 	m := make(map[string]any, len(p.keys))
 	for i, k := range p.keys {
 		v, err := p.vals[i].render(data)
@@ -458,7 +456,7 @@ func (p *mapParam) written() any {
 // listParam is a list.
 type listParam []param
 
-func (p listParam) render(data map[string]any) (any, error) {
+func (p listParam) render(data *tmplData) (any, error) {
 	l := make([]any, len(p))
 	for i, v := range p {
 		r, err := v.render(data)
@@ -633,21 +631,25 @@ func simpleTemplate(root *parse.ListNode) []segment {
 	return segs
 }
 
-// renderSimple writes segs with data's fields to b, and reports false when
-// a field is not a string in data, for the template to render instead.
-func renderSimple(b *strings.Builder, segs []segment, data map[string]any) bool {
+// renderSimple writes segs with e's fields to b: the fields a simple
+// template prints are strings in the template data (see templateData), so
+// that text/template would print them as they are.
+func renderSimple(b *strings.Builder, segs []segment, e *event.Event) {
 	for _, s := range segs {
 		if s.field == "" {
 			b.WriteString(s.text)
 			continue
 		}
-		v, ok := data[s.field].(string)
-		if !ok {
-			return false
-		}
-		b.WriteString(v)
+		b.WriteString(stringField(e, s.field))
 	}
-	return true
+}
+
+// stringField returns e's value of one of stringFields.
+func stringField(e *event.Event, name string) string {
+	if name == "type" {
+		return e.Type
+	}
+	return fieldValues[name](e)
 }
 
 func parseTemplate(text string) (*template.Template, error) {

@@ -137,6 +137,7 @@ func (s *Set) eval(ctx context.Context, e *event.Event, st State, mode evalMode)
 		}
 	}
 	ev.bind(ctx, e, st)
+	ev.priorData = s.priorData
 	var matches []Match
 	for i, r := range rules {
 		if explain && !r.admits(e.Type) {
@@ -254,6 +255,10 @@ type evaluation struct {
 	dataReady bool
 	tmplData  map[string]any
 
+	// priorData has the (type, field) pairs whose last must decode the
+	// data of the event it returns, nil for all (Set.priorData).
+	priorData map[[2]string]bool
+
 	lasts map[[2]string]*prior
 	// priors keeps the data of events last returned, decoded, by id,
 	// across the evaluations of this scratch space: consecutive events
@@ -362,7 +367,7 @@ func (ev *evaluation) rule(r *Rule) (Match, error) {
 			return m, nil
 		}
 	}
-	data := ev.templateData()
+	data := &tmplData{e: ev.e, ev: ev}
 	m.Actions = make([]Rendered, len(r.Actions))
 	for i, a := range r.Actions {
 		p, err := a.params.render(data)
@@ -403,6 +408,15 @@ func (ev *evaluation) loadData() error {
 func (ev *evaluation) dataError(r *Rule, err error) *Error {
 	return &Error{File: r.File, Line: r.Line, Rule: r.Name, Err: fmt.Errorf("event %s: %w", ev.e.ID, err)}
 }
+
+// tmplData is what templates render: the event, and as text/template sees
+// it, a map made on first use, which simple templates do without.
+type tmplData struct {
+	e  *event.Event
+	ev *evaluation
+}
+
+func (d *tmplData) asMap() map[string]any { return d.ev.templateData() }
 
 // templateData returns the event as templates see it, with its data if it
 // has been loaded.
@@ -456,16 +470,25 @@ func (ev *evaluation) last(ctx context.Context, typ, field string) (*prior, erro
 	}
 	var p *prior
 	if e != nil {
+		decode := ev.priorData == nil || ev.priorData[k]
 		data, ok := ev.priors[e.ID]
-		if !ok {
+		switch {
+		case ok:
+		case !decode && isObject(e.Data):
+			// No rule reads it: it only has to decode, as it would.
+		default:
 			var err error
 			if data, err = decodeData(e.Data); err != nil {
 				return nil, ev.fail(fmt.Errorf("last(%q, %q): event %s: %w", typ, field, e.ID, err))
 			}
-			if len(ev.priors) >= priorsMax {
-				clear(ev.priors)
+			if decode {
+				if len(ev.priors) >= priorsMax {
+					clear(ev.priors)
+				}
+				ev.priors[e.ID] = data
+			} else {
+				data = nil
 			}
-			ev.priors[e.ID] = data
 		}
 		p = &prior{ID: e.ID, Source: e.Source, Provider: e.Provider, Type: e.Type, Time: e.Time,
 			Email: e.Email, Domain: e.Domain, MessageID: e.MessageID, Campaign: e.Campaign,
@@ -541,6 +564,16 @@ func decodeData(raw json.RawMessage) (map[string]any, error) {
 		m[k] = number(v)
 	}
 	return m, nil
+}
+
+// isObject tells whether raw is valid JSON whose value is an object, which
+// decodeData decodes without error; it allocates nothing.
+func isObject(raw json.RawMessage) bool {
+	i := 0
+	for i < len(raw) && (raw[i] == ' ' || raw[i] == '\t' || raw[i] == '\n' || raw[i] == '\r') {
+		i++
+	}
+	return i < len(raw) && raw[i] == '{' && json.Valid(raw)
 }
 
 // number replaces the json.Numbers in v.

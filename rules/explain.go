@@ -336,3 +336,77 @@ func (f *stateKeyFinder) Visit(n *exprast.Node) {
 	k := [2]string{typ.Value, field.Value}
 	f.seen[k] = f.seen[k] || call.Callee.(*exprast.IdentifierNode).Value == "last"
 }
+
+// priorData adds to reads the (type, field) pairs of the last calls in
+// r's when and once that may read the data of the event they return, and
+// returns true when any may (a pair not given literally): unless a call
+// is compared with nil or has a field other than data read from it by
+// name, the event may go where its data is read.
+func (r *Rule) priorData(reads map[[2]string]bool) (any bool) {
+	f := &priorUses{harmless: map[*exprast.CallNode]bool{}}
+	for _, p := range []*program{r.when, r.once} {
+		if p != nil {
+			exprast.Walk(&p.tree.Node, f)
+		}
+	}
+	for _, c := range f.calls {
+		if f.harmless[c] {
+			continue
+		}
+		if len(c.Arguments) != 2 {
+			return true
+		}
+		typ, ok1 := c.Arguments[0].(*exprast.StringNode)
+		field, ok2 := c.Arguments[1].(*exprast.StringNode)
+		if !ok1 || !ok2 {
+			return true
+		}
+		reads[[2]string{typ.Value, field.Value}] = true
+	}
+	return false
+}
+
+// priorUses finds the last calls in an expression, and those whose result
+// is used in a way that cannot read its data.
+type priorUses struct {
+	calls    []*exprast.CallNode
+	harmless map[*exprast.CallNode]bool
+}
+
+func lastCall(n exprast.Node) (*exprast.CallNode, bool) {
+	c, ok := n.(*exprast.CallNode)
+	if !ok {
+		return nil, false
+	}
+	id, ok := c.Callee.(*exprast.IdentifierNode)
+	return c, ok && id.Value == "last"
+}
+
+func (f *priorUses) Visit(n *exprast.Node) {
+	switch n := (*n).(type) {
+	case *exprast.CallNode:
+		if _, ok := lastCall(n); ok {
+			f.calls = append(f.calls, n)
+		}
+	case *exprast.MemberNode:
+		if p, ok := n.Property.(*exprast.StringNode); ok && p.Value != "data" {
+			if c, ok := lastCall(n.Node); ok {
+				f.harmless[c] = true
+			}
+		}
+	case *exprast.BinaryNode:
+		if n.Operator != "==" && n.Operator != "!=" {
+			return
+		}
+		if _, ok := n.Left.(*exprast.NilNode); ok {
+			if c, ok := lastCall(n.Right); ok {
+				f.harmless[c] = true
+			}
+		}
+		if _, ok := n.Right.(*exprast.NilNode); ok {
+			if c, ok := lastCall(n.Left); ok {
+				f.harmless[c] = true
+			}
+		}
+	}
+}

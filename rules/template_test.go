@@ -4,18 +4,20 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookd/hookd/event"
 )
 
 // TestSimpleTemplate checks that the templates rendered without
 // text/template render exactly as text/template would, and that the others
 // are left to it.
 func TestSimpleTemplate(t *testing.T) {
-	data := map[string]any{
-		"id": "mailjet:1", "source": "mj", "provider": "mailjet", "type": "open",
-		"time": timestamp{time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, "email": "a<b>@x.example",
-		"domain": "x.example", "message_id": "19421777396190490", "campaign": "",
-		"data": map[string]any{"url": "https://x"},
-	}
+	e := &event.Event{ID: "mailjet:1", Source: "mj", Provider: "mailjet", Type: "open",
+		Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Email: "a<b>@x.example",
+		Domain: "x.example", MessageID: "19421777396190490", Category: event.Open, BounceClass: "hard"}
+	ev := newEvaluation()
+	ev.e, ev.data = e, map[string]any{"url": "https://x"}
+	data := &tmplData{e: e, ev: ev}
 	for _, tc := range []struct {
 		name, text string
 		simple     bool
@@ -23,7 +25,7 @@ func TestSimpleTemplate(t *testing.T) {
 		{"one field", "{{ .email }}", true},
 		{"text and fields", "{{.email}} opened {{ .message_id }} of {{ .campaign }}!", true},
 		{"trim markers", "to: {{- .domain -}} :end", true},
-		{"every string field", "{{.id}}{{.source}}{{.provider}}{{.type}}{{.email}}{{.domain}}{{.message_id}}{{.campaign}}", true},
+		{"every string field", "{{.id}}{{.source}}{{.provider}}{{.type}}{{.email}}{{.domain}}{{.message_id}}{{.campaign}}{{.category}}{{.bounce_class}}", true},
 		{"time", "at {{ .time }}", false},
 		{"data", "{{ .data.url }}", false},
 		{"pipeline", "{{ .email | printf \"%q\" }}", false},
@@ -42,7 +44,7 @@ func TestSimpleTemplate(t *testing.T) {
 				t.Fatalf("simple = %v, want %v", segs != nil, tc.simple)
 			}
 			var want strings.Builder
-			if err := tmpl.Execute(&want, data); err != nil {
+			if err := tmpl.Execute(&want, data.asMap()); err != nil {
 				t.Fatal(err)
 			}
 			p := &stringParam{strValue: &strValue{text: tc.text}, tmpl: tmpl, simple: segs}
