@@ -23,6 +23,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hookd/hookd/event"
@@ -105,14 +106,29 @@ func Run(ctx context.Context, st *store.Store, set *rules.Set, opts Options) (*R
 		// One core reads the store.
 		opts.Workers = max(1, runtime.GOMAXPROCS(0)-1)
 	}
-	total, _, err := st.CountEvents(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("backtest: %w", err)
-	}
-	live, err := st.Firings(ctx, opts.Since, opts.Until)
-	if err != nil {
-		return nil, fmt.Errorf("backtest: %w", err)
-	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	// The live firings are needed at the end only, and how many events
+	// there are for the progress only: both are read while the events are.
+	var (
+		total    atomic.Int64
+		live     []store.Firing
+		liveErr  error
+		liveDone = make(chan struct{})
+	)
+	total.Store(-1)
+	go func() {
+		defer close(liveDone)
+		if opts.Progress != nil {
+			n, _, err := st.CountEvents(ctx)
+			if err != nil {
+				liveErr = err
+				return
+			}
+			total.Store(n)
+		}
+		live, liveErr = st.Firings(ctx, opts.Since, opts.Until)
+	}()
 	lo, hi := int64(minInt64), int64(maxInt64)
 	if !opts.Since.IsZero() {
 		lo = encodeTime(opts.Since)
@@ -122,16 +138,22 @@ func Run(ctx context.Context, st *store.Store, set *rules.Set, opts Options) (*R
 	}
 	parts, err := split(set, opts.Workers)
 	if err != nil {
+		cancel(err)
+		<-liveDone
 		return nil, fmt.Errorf("backtest: %w", err)
 	}
 
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	workers := make([]*worker, len(parts))
 	var wg sync.WaitGroup
 	for i, part := range parts {
 		w, err := newWorker(part, st.EventAt, lo, hi)
 		if err != nil {
+			cancel(err)
+			for _, w := range workers[:i] {
+				close(w.in)
+			}
+			wg.Wait()
+			<-liveDone
 			return nil, fmt.Errorf("backtest: %w", err)
 		}
 		workers[i] = w
@@ -159,7 +181,7 @@ func Run(ctx context.Context, st *store.Store, set *rules.Set, opts Options) (*R
 			}
 		}
 		if opts.Progress != nil {
-			opts.Progress(rep.Events, max(total, rep.Events))
+			opts.Progress(rep.Events, max(total.Load(), rep.Events))
 		}
 		return nil
 	})
@@ -169,6 +191,10 @@ func Run(ctx context.Context, st *store.Store, set *rules.Set, opts Options) (*R
 	wg.Wait()
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		err = cause // a worker's failure, which stopped the scan
+	}
+	<-liveDone
+	if err == nil {
+		err = liveErr
 	}
 	if err != nil {
 		return nil, fmt.Errorf("backtest: %w", err)
