@@ -41,11 +41,11 @@ type program struct {
 // compileOptions are the expr options every expression compiles with: the
 // environment's names and types, a deterministic clock (no now(), date()
 // in UTC).
-var compileOptions = []expr.Option{
+var compileOptions = append([]expr.Option{
 	expr.Env(schema),
 	expr.DisableBuiltin("now"),
 	expr.Timezone("UTC"),
-}
+}, stateFunctions...)
 
 // expression compiles the when or once (field) at n.
 func (l *loader) expression(n ast.Node, field string) (*program, bool) {
@@ -124,10 +124,17 @@ func caret(src string, off int) string {
 // which in a rule is what last returned when it found nothing.
 const nilField = "reflect: call of reflect.Value.Field on zero Value"
 
+// nilFetch tells whether msg is expr's for reading a field by name from a
+// nil *prior, as it reads the fields of what last returns: its type being
+// checked, a field it does not have is a load error.
+func nilFetch(msg string) bool {
+	return strings.HasPrefix(msg, "cannot fetch ") && strings.HasSuffix(msg, " from *rules.prior")
+}
+
 // runtimeError is the *Error for a failure of p on an event, in rule r.
 func (p *program) runtimeError(r *Rule, field string, err error) *Error {
 	msg, off := exprMessage(err)
-	if msg == nilField {
+	if msg == nilField || nilFetch(msg) {
 		msg = "cannot read a field of nil: last found no event (test it with != nil, or read the field with ?.)"
 	}
 	at, snippet := p.locate(off)
@@ -254,7 +261,7 @@ func unguarded(when *program) (*vm.Program, error) {
 		return nil, nil
 	}
 	tree.Node = rest
-	if _, err := checker.Check(tree, c); err != nil {
+	if _, err := new(checker.Checker).PatchAndCheck(tree, c); err != nil {
 		return nil, err
 	}
 	if c.Optimize {
