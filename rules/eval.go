@@ -298,14 +298,16 @@ type evaluation struct {
 	// data of the event it returns, nil for all (Set.priorData).
 	priorData map[[2]string]bool
 
-	lasts map[[2]string]*prior
+	// lasts and counts are the answers of last and count on the event,
+	// few enough to look up in order.
+	lasts []lastAnswer
 	// priors keeps the data of events last returned, decoded, by id,
 	// across the evaluations of this scratch space: consecutive events
 	// often find the same earlier one (the last send to a domain). It
 	// is bounded by priorsMax; expressions and templates never modify a
 	// decoded map.
 	priors map[string]map[string]any
-	counts map[[3]string]int
+	counts []countAnswer
 
 	// positions and selected are the scratch space of index.selectFor.
 	positions []int
@@ -317,9 +319,7 @@ var evaluations = sync.Pool{New: func() any { return newEvaluation() }}
 func newEvaluation() *evaluation {
 	ev := &evaluation{
 		env:    make(map[string]any, len(schema)),
-		lasts:  map[[2]string]*prior{},
 		priors: map[string]map[string]any{},
-		counts: map[[3]string]int{},
 	}
 	ev.env["since"] = sinceFunc(func(t time.Time) time.Duration { return ev.e.Time.Sub(t) })
 	ev.env[evaluationName] = ev
@@ -349,8 +349,8 @@ func (ev *evaluation) release() {
 	ev.ctx, ev.e, ev.st, ev.stateErr = nil, nil, nil, nil
 	ev.data, ev.dataErr, ev.dataReady, ev.tmplData = nil, nil, false, nil
 	ev.env["data"] = map[string]any(nil)
-	clear(ev.lasts)
-	clear(ev.counts)
+	clear(ev.lasts) // no prior kept alive by the pool
+	ev.lasts, ev.counts = ev.lasts[:0], ev.counts[:0]
 	clear(ev.selected) // no Set kept alive by the pool
 	evaluations.Put(ev)
 }
@@ -494,9 +494,10 @@ func (ev *evaluation) last(ctx context.Context, typ, field string) (*prior, erro
 	if v == "" {
 		return nil, nil
 	}
-	k := [2]string{typ, field}
-	if p, ok := ev.lasts[k]; ok {
-		return p, nil
+	for _, a := range ev.lasts {
+		if a.typ == typ && a.field == field {
+			return a.p, nil
+		}
 	}
 	if err := ev.ready(); err != nil {
 		return nil, err
@@ -507,7 +508,7 @@ func (ev *evaluation) last(ctx context.Context, typ, field string) (*prior, erro
 	}
 	var p *prior
 	if e != nil {
-		decode := ev.priorData == nil || ev.priorData[k]
+		decode := ev.priorData == nil || ev.priorData[[2]string{typ, field}]
 		data, ok := ev.priors[e.ID]
 		switch {
 		case ok:
@@ -531,8 +532,18 @@ func (ev *evaluation) last(ctx context.Context, typ, field string) (*prior, erro
 			Email: e.Email, Domain: e.Domain, MessageID: e.MessageID, Campaign: e.Campaign,
 			Category: string(e.Category), Bounce: string(e.BounceClass), Data: data}
 	}
-	ev.lasts[k] = p
+	ev.lasts = append(ev.lasts, lastAnswer{typ, field, p})
 	return p, nil
+}
+
+type lastAnswer struct {
+	typ, field string
+	p          *prior
+}
+
+type countAnswer struct {
+	typ, field, window string
+	n                  int
 }
 
 // priorsMax bounds evaluation.priors.
@@ -544,16 +555,17 @@ func (ev *evaluation) count(ctx context.Context, typ, field, window string) (int
 	if !ok {
 		return 0, fmt.Errorf("count: unknown field %q: want %s", field, stateFields)
 	}
+	for _, a := range ev.counts {
+		if a.typ == typ && a.field == field && a.window == window {
+			return a.n, nil // its window parsed, and v is not empty
+		}
+	}
 	w, err := parseWindow(window)
 	if err != nil {
 		return 0, fmt.Errorf("count: %w", err)
 	}
 	if v == "" {
 		return 0, nil
-	}
-	k := [3]string{typ, field, window}
-	if n, ok := ev.counts[k]; ok {
-		return n, nil
 	}
 	if err := ev.ready(); err != nil {
 		return 0, err
@@ -562,7 +574,7 @@ func (ev *evaluation) count(ctx context.Context, typ, field, window string) (int
 	if err != nil {
 		return 0, ev.fail(fmt.Errorf("count(%q, %q, %q): %w", typ, field, window, err))
 	}
-	ev.counts[k] = n
+	ev.counts = append(ev.counts, countAnswer{typ, field, window, n})
 	return n, nil
 }
 
