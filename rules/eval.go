@@ -138,7 +138,10 @@ func (s *Set) eval(ctx context.Context, e *event.Event, st State, mode evalMode)
 			selected = ev.positions
 		}
 	}
-	ev.bind(ctx, e, st)
+	if len(rules) == 0 {
+		return nil, nil
+	}
+	ev.bind(ctx, e, st, s.names)
 	ev.priorData = s.priorData
 	var matches []Match
 	for i, r := range rules {
@@ -326,21 +329,72 @@ func newEvaluation() *evaluation {
 	return ev
 }
 
-// bind prepares ev to evaluate rules on e.
-func (ev *evaluation) bind(ctx context.Context, e *event.Event, st State) {
+// eventNames are the environment's names for the event's fields.
+var eventNames = [...]struct {
+	name  string
+	value func(e *event.Event) any
+}{
+	{"id", func(e *event.Event) any { return e.ID }},
+	{"source", func(e *event.Event) any { return e.Source }},
+	{"provider", func(e *event.Event) any { return e.Provider }},
+	{"type", func(e *event.Event) any { return e.Type }},
+	{"time", func(e *event.Event) any { return e.Time }},
+	{"email", func(e *event.Event) any { return e.Email }},
+	{"domain", func(e *event.Event) any { return e.Domain }},
+	{"message_id", func(e *event.Event) any { return e.MessageID }},
+	{"campaign", func(e *event.Event) any { return e.Campaign }},
+	{"category", func(e *event.Event) any { return string(e.Category) }},
+	{"bounce_class", func(e *event.Event) any { return string(e.BounceClass) }},
+}
+
+// names is a set of eventNames, by index.
+type names uint16
+
+// allNames has every name of eventNames.
+const allNames = names(1)<<len(eventNames) - 1
+
+// namesOf returns the eventNames that when or once of rules may read.
+func namesOf(rules []*Rule) names {
+	f := &nameFinder{}
+	for _, r := range rules {
+		for _, p := range []*program{r.when, r.once} {
+			if p != nil {
+				exprast.Walk(&p.tree.Node, f)
+			}
+		}
+	}
+	return f.names
+}
+
+type nameFinder struct{ names names }
+
+func (f *nameFinder) Visit(n *exprast.Node) {
+	id, ok := (*n).(*exprast.IdentifierNode)
+	if !ok {
+		return
+	}
+	if id.Value == "$env" {
+		f.names = allNames
+		return
+	}
+	for i, en := range eventNames {
+		if en.name == id.Value {
+			f.names |= 1 << i
+		}
+	}
+}
+
+// bind prepares ev to evaluate rules on e, whose expressions read the
+// event's names in used only: the others keep the values of an earlier
+// event, which no one reads, rather than cost an allocation each.
+func (ev *evaluation) bind(ctx context.Context, e *event.Event, st State, used names) {
 	ev.ctx, ev.e, ev.st = ctx, e, st
 	env := ev.env
-	env["id"] = e.ID
-	env["source"] = e.Source
-	env["provider"] = e.Provider
-	env["type"] = e.Type
-	env["time"] = e.Time
-	env["email"] = e.Email
-	env["domain"] = e.Domain
-	env["message_id"] = e.MessageID
-	env["campaign"] = e.Campaign
-	env["category"] = string(e.Category)
-	env["bounce_class"] = string(e.BounceClass)
+	for i, en := range eventNames {
+		if used&(1<<i) != 0 {
+			env[en.name] = en.value(e)
+		}
+	}
 	env["data"] = map[string]any(nil)
 }
 

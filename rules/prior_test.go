@@ -65,7 +65,7 @@ func TestPriorData(t *testing.T) {
 				// A new id each time: the evaluation keeps decoded data by id.
 				prior := &event.Event{ID: tc.name + d.data, Type: "sent", Email: e.Email, Time: time.Unix(50, 0), Data: json.RawMessage(d.data)}
 				ev := evaluations.Get().(*evaluation)
-				ev.bind(context.Background(), &e, oneEvent{prior})
+				ev.bind(context.Background(), &e, oneEvent{prior}, allNames)
 				ev.priorData = set.priorData
 				p, err := ev.last(context.Background(), "sent", "email")
 				ev.release()
@@ -75,6 +75,45 @@ func TestPriorData(t *testing.T) {
 				if err == nil && (p.Data != nil) != tc.reads {
 					t.Errorf("data %s: decoded %v, want decoded %v", d.data, p.Data, tc.reads)
 				}
+			}
+		})
+	}
+}
+
+// TestNames checks which of the event's names in the environment a set's
+// rules read, which are the only ones an evaluation binds.
+func TestNames(t *testing.T) {
+	for _, tc := range []struct {
+		name, when string
+		want       []string
+	}{
+		{"fields", `type == "open" && email == "a@b.example"`, []string{"type", "email"}},
+		{"in a closure", `any(["a"], {# == domain}) && time > date("2020-01-01")`, []string{"time", "domain"}},
+		{"let", `let c = campaign; c == "x"`, []string{"campaign"}},
+		{"state only", `count("sent", "email", "1h") > 0`, nil},
+		{"whole environment", `$env.email == "a"`, []string{"id", "source", "provider", "type", "time", "email",
+			"domain", "message_id", "campaign", "category", "bounce_class"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "rules.yaml")
+			text := "rules:\n  - name: r\n    when: '" + tc.when + "'\n    actions: [ log: {} ]\n"
+			if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			set, err := Load(context.Background(), []string{file}, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want names
+			for _, n := range tc.want {
+				for i, en := range eventNames {
+					if en.name == n {
+						want |= 1 << i
+					}
+				}
+			}
+			if set.names != want {
+				t.Errorf("names = %b, want %b", set.names, want)
 			}
 		})
 	}

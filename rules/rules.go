@@ -166,6 +166,8 @@ type Set struct {
 	// read the data of the event they return, which is then decoded;
 	// nil when any may.
 	priorData map[[2]string]bool
+	// names are the event's names in the environment that the rules read.
+	names names
 	// desc is Describe's, made at first use.
 	desc struct {
 		once sync.Once
@@ -188,6 +190,7 @@ func newSet(files []string, rules []*Rule) *Set {
 		}
 	}
 	s.unguarded = newIndex(unguarded)
+	s.names = namesOf(rules)
 	s.priorData = map[[2]string]bool{}
 	for _, r := range rules {
 		if r.priorData(s.priorData) {
