@@ -23,7 +23,6 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hookd/hookd/event"
@@ -109,25 +108,22 @@ func Run(ctx context.Context, st *store.Store, set *rules.Set, opts Options) (*R
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	// The live firings are needed at the end only, and how many events
-	// there are for the progress only: both are read while the events are.
+	var total int64 // for the progress only
+	if opts.Progress != nil {
+		var err error
+		if total, _, err = st.CountEvents(ctx); err != nil {
+			return nil, fmt.Errorf("backtest: %w", err)
+		}
+	}
+	// The live firings are needed at the end only: they are read while
+	// the events are.
 	var (
-		total    atomic.Int64
 		live     []store.Firing
 		liveErr  error
 		liveDone = make(chan struct{})
 	)
-	total.Store(-1)
 	go func() {
 		defer close(liveDone)
-		if opts.Progress != nil {
-			n, _, err := st.CountEvents(ctx)
-			if err != nil {
-				liveErr = err
-				return
-			}
-			total.Store(n)
-		}
 		live, liveErr = st.Firings(ctx, opts.Since, opts.Until)
 	}()
 	lo, hi := int64(minInt64), int64(maxInt64)
@@ -165,6 +161,7 @@ func Run(ctx context.Context, st *store.Store, set *rules.Set, opts Options) (*R
 		})
 	}
 	rep := &Report{}
+	var lastSeq int64 // of the last event read
 	// The events are read here and evaluated by the workers, each on its
 	// share of the rules, all in log order.
 	err = st.Scan(ctx, 1024, func(b []store.Stored) error {
@@ -175,6 +172,7 @@ func Run(ctx context.Context, st *store.Store, set *rules.Set, opts Options) (*R
 				return context.Cause(ctx)
 			}
 		}
+		lastSeq = b[len(b)-1].Seq
 		for i := range b {
 			rep.Events++
 			if b[i].TimeNanos >= lo && b[i].TimeNanos < hi {
@@ -182,7 +180,7 @@ func Run(ctx context.Context, st *store.Store, set *rules.Set, opts Options) (*R
 			}
 		}
 		if opts.Progress != nil {
-			opts.Progress(rep.Events, max(total.Load(), rep.Events))
+			opts.Progress(rep.Events, max(total, rep.Events))
 		}
 		return nil
 	})
@@ -200,6 +198,9 @@ func Run(ctx context.Context, st *store.Store, set *rules.Set, opts Options) (*R
 	if err != nil {
 		return nil, fmt.Errorf("backtest: %w", err)
 	}
+	// A server storing events meanwhile may have fired on events stored
+	// after those read.
+	live = slices.DeleteFunc(live, func(f store.Firing) bool { return f.Seq > lastSeq })
 	fired := map[string][]firing{}
 	actions := map[string]map[[2]string]int{}
 	for _, w := range workers {
