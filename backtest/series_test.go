@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"sort"
 	"testing"
 	"time"
 
@@ -54,6 +55,13 @@ func TestSeries(t *testing.T) {
 					got, ok := s.at(j)
 					if j >= len(want)-tail && (!ok || got != w.e) || ok && got != w.e {
 						t.Fatalf("after seq %d: entry %d of %d keeps %v %v, want %v", seq, j, len(want), got, ok, w.e)
+					}
+				}
+				for range 4 {
+					at := seq - rnd.Int64N(tc.spread+3)
+					wantUpper := sort.Search(len(want), func(i int) bool { return want[i].t > at })
+					if got := s.upper(at); got != wantUpper {
+						t.Fatalf("after seq %d: upper(%d) = %d, want %d", seq, at, got, wantUpper)
 					}
 				}
 				if len(s.evs) != min(tail, len(want)) {

@@ -29,13 +29,23 @@ type series struct {
 // tail is how many of a series' latest events the state keeps whole.
 const tail = 16
 
-// upper returns the index of the first time after t.
+// upper returns the index of the first time after t. It searches back
+// from the end, doubling its steps: count and last ask about times near
+// the latest, in series that may hold a million.
 func (s *series) upper(t int64) int {
 	n := len(s.times)
 	if n == 0 || s.times[n-1] <= t {
 		return n // the common case: events mostly come in time order
 	}
-	lo, hi := 0, n
+	// The answer is in (lo, hi]: times[hi] > t, and lo < 0 or
+	// times[lo] <= t.
+	hi, step := n-1, 1
+	lo := hi - step
+	for lo >= 0 && s.times[lo] > t {
+		hi, step = lo, step*2
+		lo = hi - step
+	}
+	lo = max(lo, -1) + 1
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
 		if s.times[m] <= t {
@@ -90,10 +100,17 @@ var fields = [...]struct {
 }
 
 func fieldIndex(name string) (int, bool) {
-	for i, f := range fields {
-		if f.name == name {
-			return i, true
-		}
+	switch name {
+	case "email":
+		return 0, true
+	case "domain":
+		return 1, true
+	case "message_id":
+		return 2, true
+	case "campaign":
+		return 3, true
+	case "source":
+		return 4, true
 	}
 	return 0, false
 }
@@ -190,12 +207,12 @@ func (st *state) add(e *event.Event, seq, t int64) {
 	}
 }
 
-func (st *state) lookup(e event.Event, typ, field string) (*series, error) {
+func (st *state) lookup(e *event.Event, typ, field string) (*series, error) {
 	f, ok := fieldIndex(field)
 	if !ok {
 		return nil, fmt.Errorf("unknown field %q: want email, domain, message_id, campaign or source", field)
 	}
-	v := fields[f].value(&e)
+	v := fields[f].value(e)
 	if v == "" {
 		return nil, nil
 	}
@@ -211,7 +228,7 @@ func (st *state) lookup(e event.Event, typ, field string) (*series, error) {
 
 // Last implements rules.State.
 func (st *state) Last(ctx context.Context, e event.Event, typ, field string) (*event.Event, error) {
-	s, err := st.lookup(e, typ, field)
+	s, err := st.lookup(&e, typ, field)
 	if err != nil || s == nil {
 		if err != nil {
 			err = fmt.Errorf("last %s by %s: %w", typ, field, err)
@@ -240,7 +257,7 @@ func (st *state) Count(_ context.Context, e event.Event, typ, field string, wind
 	if window <= 0 {
 		return 0, fmt.Errorf("count %s by %s: window %s is not positive", typ, field, window)
 	}
-	s, err := st.lookup(e, typ, field)
+	s, err := st.lookup(&e, typ, field)
 	if err != nil || s == nil {
 		if err != nil {
 			err = fmt.Errorf("count %s by %s: %w", typ, field, err)
