@@ -264,7 +264,7 @@ func (w *worker) run(ctx context.Context) error {
 			s := &b[i]
 			e := &s.Event
 			w.state.cur, w.state.curTime = e, s.TimeNanos
-			d, err := w.en.Decide(ctx, w.set, w.state, w.ledger, *e, rules.DecideOptions{})
+			d, err := w.en.Decide(ctx, w.set, w.state, w.ledger, *e, rules.DecideOptions{NoOutcomes: true})
 			if err != nil {
 				return fmt.Errorf("event %s: %w", e.ID, err)
 			}
