@@ -4,9 +4,10 @@
 // job queue records that the live rules fired.
 //
 // It keeps the rule state in memory while it streams the store's events in
-// log order (per type and field value, the sorted times of the events and
-// the latest few events whole, for the pairs that the rules' last and count
-// name; once keys and cooldown firings), since asking the database for
+// log order (per type and field value, the sorted times of the events,
+// and for the pairs that last names the latest few events whole, encoded
+// where the garbage collector need not follow them; once keys and cooldown
+// firings), since asking the database for
 // every last and count costs tens of microseconds an event. An older event,
 // which an event out of time order may ask last for, is read from the
 // store. It is a package of its own because it joins rules (the engine's
@@ -124,7 +125,9 @@ func Run(ctx context.Context, st *store.Store, set *rules.Set, opts Options) (*R
 	)
 	go func() {
 		defer close(liveDone)
-		live, liveErr = st.Firings(ctx, opts.Since, opts.Until)
+		if live, liveErr = st.Firings(ctx, opts.Since, opts.Until); liveErr != nil {
+			cancel(liveErr)
+		}
 	}()
 	lo, hi := int64(minInt64), int64(maxInt64)
 	if !opts.Since.IsZero() {

@@ -257,7 +257,7 @@ func (stateCalls) Visit(n *exprast.Node) {
 
 // schema is the expression environment's names with values of their types,
 // for type checking. At run time each evaluation fills a map of the same
-// names rather than a struct with expr tags: expr reads a map[string]any
+// names (those its rules read, see bind) rather than a struct with expr tags: expr reads a map[string]any
 // environment with one map lookup, a struct field through reflection and an
 // allocation. Measured on 100 rules of two comparisons each, 9.0 µs on a
 // map against 13.9 µs on a struct.
@@ -406,6 +406,7 @@ func (ev *evaluation) release() {
 	clear(ev.lasts) // no prior kept alive by the pool
 	ev.lasts, ev.counts = ev.lasts[:0], ev.counts[:0]
 	clear(ev.selected) // no Set kept alive by the pool
+	ev.priorData = nil
 	evaluations.Put(ev)
 }
 
