@@ -4,9 +4,10 @@
 // job queue records that the live rules fired.
 //
 // It keeps the rule state in memory while it streams the store's events in
-// log order (per type and field value, the sorted times of the events and
-// the latest few events whole, for the pairs that the rules' last and count
-// name; once keys and cooldown firings), since asking the database for
+// log order (per type and field value, the sorted times of the events,
+// and for the pairs that last names the latest few events whole, encoded
+// where the garbage collector need not follow them; once keys and cooldown
+// firings), since asking the database for
 // every last and count costs tens of microseconds an event. An older event,
 // which an event out of time order may ask last for, is read from the
 // store. It is a package of its own because it joins rules (the engine's
@@ -45,8 +46,10 @@ type Options struct {
 	// called Run; evaluation trails reading by a few batches.
 	Progress func(done, total int64)
 	// Workers is how many goroutines evaluate, each on a share of the
-	// rules (and each keeping the state its rules need); default
-	// GOMAXPROCS-1, at least 1, beside the goroutine reading the store.
+	// rules (and each keeping the state its rules need), beside the
+	// goroutine reading the store; default GOMAXPROCS. Reading takes
+	// less than evaluating: on 2 cores, 2 workers and the reader keep
+	// both busy, where 1 worker leaves the reader's core half idle.
 	Workers int
 }
 
@@ -102,17 +105,30 @@ func Run(ctx context.Context, st *store.Store, set *rules.Set, opts Options) (*R
 		opts.Samples = 5
 	}
 	if opts.Workers <= 0 {
-		// One core reads the store.
-		opts.Workers = max(1, runtime.GOMAXPROCS(0)-1)
+		opts.Workers = runtime.GOMAXPROCS(0)
 	}
-	total, _, err := st.CountEvents(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("backtest: %w", err)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var total int64 // for the progress only
+	if opts.Progress != nil {
+		var err error
+		if total, _, err = st.CountEvents(ctx); err != nil {
+			return nil, fmt.Errorf("backtest: %w", err)
+		}
 	}
-	live, err := st.Firings(ctx, opts.Since, opts.Until)
-	if err != nil {
-		return nil, fmt.Errorf("backtest: %w", err)
-	}
+	// The live firings are needed at the end only: they are read while
+	// the events are.
+	var (
+		live     []store.Firing
+		liveErr  error
+		liveDone = make(chan struct{})
+	)
+	go func() {
+		defer close(liveDone)
+		if live, liveErr = st.Firings(ctx, opts.Since, opts.Until); liveErr != nil {
+			cancel(liveErr)
+		}
+	}()
 	lo, hi := int64(minInt64), int64(maxInt64)
 	if !opts.Since.IsZero() {
 		lo = encodeTime(opts.Since)
@@ -122,16 +138,22 @@ func Run(ctx context.Context, st *store.Store, set *rules.Set, opts Options) (*R
 	}
 	parts, err := split(set, opts.Workers)
 	if err != nil {
+		cancel(err)
+		<-liveDone
 		return nil, fmt.Errorf("backtest: %w", err)
 	}
 
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	workers := make([]*worker, len(parts))
 	var wg sync.WaitGroup
 	for i, part := range parts {
 		w, err := newWorker(part, st.EventAt, lo, hi)
 		if err != nil {
+			cancel(err)
+			for _, w := range workers[:i] {
+				close(w.in)
+			}
+			wg.Wait()
+			<-liveDone
 			return nil, fmt.Errorf("backtest: %w", err)
 		}
 		workers[i] = w
@@ -142,6 +164,7 @@ func Run(ctx context.Context, st *store.Store, set *rules.Set, opts Options) (*R
 		})
 	}
 	rep := &Report{}
+	var lastSeq int64 // of the last event read
 	// The events are read here and evaluated by the workers, each on its
 	// share of the rules, all in log order.
 	err = st.Scan(ctx, 1024, func(b []store.Stored) error {
@@ -152,6 +175,7 @@ func Run(ctx context.Context, st *store.Store, set *rules.Set, opts Options) (*R
 				return context.Cause(ctx)
 			}
 		}
+		lastSeq = b[len(b)-1].Seq
 		for i := range b {
 			rep.Events++
 			if b[i].TimeNanos >= lo && b[i].TimeNanos < hi {
@@ -170,9 +194,16 @@ func Run(ctx context.Context, st *store.Store, set *rules.Set, opts Options) (*R
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		err = cause // a worker's failure, which stopped the scan
 	}
+	<-liveDone
+	if err == nil {
+		err = liveErr
+	}
 	if err != nil {
 		return nil, fmt.Errorf("backtest: %w", err)
 	}
+	// A server storing events meanwhile may have fired on events stored
+	// after those read.
+	live = slices.DeleteFunc(live, func(f store.Firing) bool { return f.Seq > lastSeq })
 	fired := map[string][]firing{}
 	actions := map[string]map[[2]string]int{}
 	for _, w := range workers {
@@ -236,7 +267,7 @@ func (w *worker) run(ctx context.Context) error {
 			s := &b[i]
 			e := &s.Event
 			w.state.cur, w.state.curTime = e, s.TimeNanos
-			d, err := w.en.Decide(ctx, w.set, w.state, w.ledger, *e, rules.DecideOptions{})
+			d, err := w.en.Decide(ctx, w.set, w.state, w.ledger, *e, rules.DecideOptions{NoOutcomes: true})
 			if err != nil {
 				return fmt.Errorf("event %s: %w", e.ID, err)
 			}

@@ -16,6 +16,7 @@ import (
 var (
 	benchEvents  = flag.Int("events", 1_000_000, "events BenchmarkBacktest stores")
 	benchWorkers = flag.Int("workers", 0, "BenchmarkBacktest's Options.Workers")
+	benchDir     = flag.String("dir", "", "directory keeping BenchmarkBacktest's generated store between runs (default: a new temporary one)")
 )
 
 // cpuTime returns the CPU time the process has used.
@@ -32,30 +33,8 @@ func cpuTime(b *testing.B) time.Duration {
 // evaluated per second. Storing them takes longer than the backtest.
 func BenchmarkBacktest(b *testing.B) {
 	ctx := context.Background()
-	dir := b.TempDir()
-	st, err := store.Open(ctx, store.Config{Dir: dir}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	st := benchStore(ctx, b)
 	defer func() { st.Close() }()
-	batch := make([]event.Event, 0, 2000)
-	for i := range *benchEvents {
-		batch = append(batch, synthetic(i))
-		if len(batch) == cap(batch) || i == *benchEvents-1 {
-			if err := st.Insert(ctx, batch...); err != nil {
-				b.Fatal(err)
-			}
-			batch = batch[:0]
-		}
-	}
-	// The backtest reads a store no one writes to, as hookd backtest
-	// opens it: read-only, with no checkpoint running.
-	if err := st.Close(); err != nil {
-		b.Fatal(err)
-	}
-	if st, err = store.Open(ctx, store.Config{Dir: dir, ReadOnly: true}, nil); err != nil {
-		b.Fatal(err)
-	}
 	more, err := os.ReadFile("testdata/bench-rules.yaml")
 	if err != nil {
 		b.Fatal(err)
@@ -85,4 +64,47 @@ func BenchmarkBacktest(b *testing.B) {
 	// CPU time says what the backtest costs.
 	b.ReportMetric(float64(b.N)*float64(*benchEvents)/(cpuTime(b)-cpu).Seconds(), "events/cpu-s")
 	b.ReportMetric(float64(fired)/float64(*benchEvents), "firings/event")
+}
+
+// benchStore returns the store of -events synthetic events, read-only, as
+// hookd backtest opens it, generating it in -dir unless it is there.
+func benchStore(ctx context.Context, b *testing.B) *store.Store {
+	dir := *benchDir
+	if dir == "" {
+		dir = b.TempDir()
+	}
+	st, err := store.Open(ctx, store.Config{Dir: dir}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	have, _, err := st.CountEvents(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	switch have {
+	case int64(*benchEvents):
+	case 0:
+		batch := make([]event.Event, 0, 2000)
+		for i := range *benchEvents {
+			batch = append(batch, synthetic(i))
+			if len(batch) == cap(batch) || i == *benchEvents-1 {
+				if err := st.Insert(ctx, batch...); err != nil {
+					b.Fatal(err)
+				}
+				batch = batch[:0]
+			}
+		}
+	default:
+		st.Close()
+		b.Fatalf("%s holds %d events, not %d: use another -dir", dir, have, *benchEvents)
+	}
+	// The backtest reads a store no one writes to, as hookd backtest
+	// opens it: read-only, with no checkpoint running.
+	if err := st.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if st, err = store.Open(ctx, store.Config{Dir: dir, ReadOnly: true}, nil); err != nil {
+		b.Fatal(err)
+	}
+	return st
 }

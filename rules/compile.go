@@ -41,11 +41,11 @@ type program struct {
 // compileOptions are the expr options every expression compiles with: the
 // environment's names and types, a deterministic clock (no now(), date()
 // in UTC).
-var compileOptions = []expr.Option{
+var compileOptions = append([]expr.Option{
 	expr.Env(schema),
 	expr.DisableBuiltin("now"),
 	expr.Timezone("UTC"),
-}
+}, stateFunctions...)
 
 // expression compiles the when or once (field) at n.
 func (l *loader) expression(n ast.Node, field string) (*program, bool) {
@@ -124,10 +124,17 @@ func caret(src string, off int) string {
 // which in a rule is what last returned when it found nothing.
 const nilField = "reflect: call of reflect.Value.Field on zero Value"
 
+// nilFetch tells whether msg is expr's for reading a field by name from a
+// nil *prior, as it reads the fields of what last returns: its type being
+// checked, a field it does not have is a load error.
+func nilFetch(msg string) bool {
+	return strings.HasPrefix(msg, "cannot fetch ") && strings.HasSuffix(msg, " from *rules.prior")
+}
+
 // runtimeError is the *Error for a failure of p on an event, in rule r.
 func (p *program) runtimeError(r *Rule, field string, err error) *Error {
 	msg, off := exprMessage(err)
-	if msg == nilField {
+	if msg == nilField || nilFetch(msg) {
 		msg = "cannot read a field of nil: last found no event (test it with != nil, or read the field with ?.)"
 	}
 	at, snippet := p.locate(off)
@@ -254,7 +261,7 @@ func unguarded(when *program) (*vm.Program, error) {
 		return nil, nil
 	}
 	tree.Node = rest
-	if _, err := checker.Check(tree, c); err != nil {
+	if _, err := new(checker.Checker).PatchAndCheck(tree, c); err != nil {
 		return nil, err
 	}
 	if c.Optimize {
@@ -310,9 +317,8 @@ func (f *dataFinder) Visit(n *exprast.Node) {
 
 // param is a node of an action's parameters.
 type param interface {
-	// render returns the value with every template executed on the event
-	// ev evaluates.
-	render(ev *evaluation) (any, error)
+	// render returns the value with every template executed on data.
+	render(data *tmplData) (any, error)
 	// written returns the value as written, after ${VAR} expansion.
 	written() any
 	// usesData tells whether a template in it may read the event's data.
@@ -322,9 +328,9 @@ type param interface {
 // constParam is a number, boolean or null.
 type constParam struct{ v any }
 
-func (p constParam) render(*evaluation) (any, error) { return p.v, nil }
-func (p constParam) written() any                    { return p.v }
-func (p constParam) usesData() bool                  { return false }
+func (p constParam) render(*tmplData) (any, error) { return p.v, nil }
+func (p constParam) written() any                  { return p.v }
+func (p constParam) usesData() bool                { return false }
 
 // stringParam is a string: a template when it has an action, else text.
 type stringParam struct {
@@ -396,22 +402,16 @@ func templateUsesData(n parse.Node) bool {
 	return false
 }
 
-func (p *stringParam) render(ev *evaluation) (any, error) {
+func (p *stringParam) render(data *tmplData) (any, error) {
 	if p.tmpl == nil {
 		return p.text, nil
 	}
 	var b strings.Builder
 	if p.simple != nil {
-		for _, s := range p.simple {
-			if s.field == nil {
-				b.WriteString(s.text)
-			} else {
-				b.WriteString(s.field(ev.e))
-			}
-		}
+		renderSimple(&b, p.simple, data.e)
 		return b.String(), nil
 	}
-	if err := p.tmpl.Execute(&b, ev.templateData()); err != nil {
+	if err := p.tmpl.Execute(&b, data.asMap()); err != nil {
 		return nil, &renderError{p, err}
 	}
 	return b.String(), nil
@@ -431,10 +431,10 @@ type mapParam struct {
 	vals []param
 }
 
-func (p *mapParam) render(ev *evaluation) (any, error) {
+func (p *mapParam) render(data *tmplData) (any, error) {
 	m := make(map[string]any, len(p.keys))
 	for i, k := range p.keys {
-		v, err := p.vals[i].render(ev)
+		v, err := p.vals[i].render(data)
 		if err != nil {
 			return nil, err
 		}
@@ -463,10 +463,10 @@ func (p *mapParam) written() any {
 // listParam is a list.
 type listParam []param
 
-func (p listParam) render(ev *evaluation) (any, error) {
+func (p listParam) render(data *tmplData) (any, error) {
 	l := make([]any, len(p))
 	for i, v := range p {
-		r, err := v.render(ev)
+		r, err := v.render(data)
 		if err != nil {
 			return nil, err
 		}
@@ -601,29 +601,21 @@ func (pl *paramLoader) value(n ast.Node, path string, depth int) param {
 	return sp
 }
 
-// segment is a piece of a simple template: text, or the string field of
-// the event that field reads when it is not nil.
+// segment is a piece of a simple template: text, or the event field named
+// field when it is not empty.
 type segment struct {
-	text  string
-	field func(*event.Event) string
+	text, field string
 }
 
-// stringField returns the reader of the event field name when the template
-// data holds it as a string (see evaluation.templateData).
-func stringField(name string) (func(*event.Event) string, bool) {
-	if name == "type" {
-		return func(e *event.Event) string { return e.Type }, true
-	}
-	f, ok := fieldValues[name]
-	return f, ok
-}
+// stringFields are the template data's fields whose values are strings.
+var stringFields = map[string]bool{"id": true, "source": true, "provider": true, "type": true,
+	"email": true, "domain": true, "message_id": true, "campaign": true, "category": true, "bounce_class": true}
 
-// simpleTemplate returns the text/template root as segments when it is
-// only text and actions such as {{ .email }} that print a string field of
-// the event, the usual parameter; nil otherwise. text/template prints such
-// a field as it is, so concatenating the pieces renders the same text,
-// without the template data or text/template's reflection, which cost more
-// than evaluating a hundred rules.
+// simpleTemplate returns the text/template root as segments when it is only text and actions
+// such as {{ .email }} that print a string field of the event, the usual
+// parameter; nil otherwise. text/template prints such a field as it is, so
+// concatenating the pieces renders the same text, without text/template's
+// reflection, which cost more than evaluating a hundred rules.
 func simpleTemplate(root *parse.ListNode) []segment {
 	var segs []segment
 	for _, n := range root.Nodes {
@@ -635,19 +627,36 @@ func simpleTemplate(root *parse.ListNode) []segment {
 				return nil
 			}
 			f, ok := n.Pipe.Cmds[0].Args[0].(*parse.FieldNode)
-			if !ok || len(f.Ident) != 1 {
+			if !ok || len(f.Ident) != 1 || !stringFields[f.Ident[0]] {
 				return nil
 			}
-			get, ok := stringField(f.Ident[0])
-			if !ok {
-				return nil
-			}
-			segs = append(segs, segment{field: get})
+			segs = append(segs, segment{field: f.Ident[0]})
 		default:
 			return nil
 		}
 	}
 	return segs
+}
+
+// renderSimple writes segs with e's fields to b: the fields a simple
+// template prints are strings in the template data (see templateData), so
+// that text/template would print them as they are.
+func renderSimple(b *strings.Builder, segs []segment, e *event.Event) {
+	for _, s := range segs {
+		if s.field == "" {
+			b.WriteString(s.text)
+			continue
+		}
+		b.WriteString(stringField(e, s.field))
+	}
+}
+
+// stringField returns e's value of one of stringFields.
+func stringField(e *event.Event, name string) string {
+	if name == "type" {
+		return e.Type
+	}
+	return fieldValues[name](e)
 }
 
 func parseTemplate(text string) (*template.Template, error) {

@@ -77,7 +77,8 @@ var _ Ledger = (*store.Tx)(nil)
 // Decision is what a Set decides on one event.
 type Decision struct {
 	// Outcomes has one entry per rule that could match the event's type
-	// (the others did not, by their guard), indexed as in Set.Describe.
+	// (the others did not, by their guard), indexed as in Set.Describe;
+	// none with DecideOptions.NoOutcomes.
 	Outcomes []store.Outcome
 	// Jobs are the jobs of the rules that fired, in rule and action order.
 	Jobs []actions.Job
@@ -111,6 +112,9 @@ type DecideOptions struct {
 	// Explain makes an Outcome for every rule that could match the
 	// event's type, rather than for those that matched or failed only.
 	Explain bool
+	// NoOutcomes leaves Decision.Outcomes empty, for a caller that looks
+	// at the jobs and the rules that fired only; with Explain, Explain.
+	NoOutcomes bool
 }
 
 // Decide evaluates set on e with state st, applies once and cooldown
@@ -129,14 +133,19 @@ func (en *Engine) Decide(ctx context.Context, set *Set, st State, l Ledger, e ev
 		return d, err
 	}
 	withEvent := opts.Event
-	d.Outcomes = make([]store.Outcome, 0, len(matches))
+	outcomes := opts.Explain || !opts.NoOutcomes
+	if outcomes {
+		d.Outcomes = make([]store.Outcome, 0, len(matches))
+	}
 	var eventJSON []byte // e's, made for the first job
 	for _, m := range matches {
 		name := m.Rule.Name
 		out := store.Outcome{Rule: set.pos[m.Rule], Condition: -1}
 		if m.Why != "" && m.Err == nil {
 			out.Result, out.Condition, out.Detail = store.NoMatch, m.CondIndex, m.Saw
-			d.Outcomes = append(d.Outcomes, out)
+			if outcomes {
+				d.Outcomes = append(d.Outcomes, out)
+			}
 			continue
 		}
 		err := m.Err
@@ -150,8 +159,10 @@ func (en *Engine) Decide(ctx context.Context, set *Set, st State, l Ledger, e ev
 		if err != nil {
 			en.m.errors.WithLabelValues(name).Inc()
 			en.logger.Error("rule failed on an event", "rule", name, "event", e.ID, "error", err)
-			out.Result, out.Detail = store.Failed, err.Error()
-			d.Outcomes = append(d.Outcomes, out)
+			if outcomes {
+				out.Result, out.Detail = store.Failed, err.Error()
+				d.Outcomes = append(d.Outcomes, out)
+			}
 			continue
 		}
 		en.m.matches.WithLabelValues(name).Inc()
@@ -162,8 +173,10 @@ func (en *Engine) Decide(ctx context.Context, set *Set, st State, l Ledger, e ev
 			}
 			if !first {
 				en.m.skipped.WithLabelValues(name, "once").Inc()
-				out.Result, out.Detail = store.Held, fmt.Sprintf("once key %q fired before", m.Key)
-				d.Outcomes = append(d.Outcomes, out)
+				if outcomes {
+					out.Result, out.Detail = store.Held, fmt.Sprintf("once key %q fired before", m.Key)
+					d.Outcomes = append(d.Outcomes, out)
+				}
 				continue
 			}
 		}
@@ -174,16 +187,20 @@ func (en *Engine) Decide(ctx context.Context, set *Set, st State, l Ledger, e ev
 			}
 			if !ok {
 				en.m.skipped.WithLabelValues(name, "cooldown").Inc()
-				out.Result, out.Detail = store.Held, "cooldown "+formatDuration(m.Rule.Cooldown)+": fired less than that from this event's time"
-				if m.Key != "" {
-					out.Detail += fmt.Sprintf(" for once key %q", m.Key)
+				if outcomes {
+					out.Result, out.Detail = store.Held, "cooldown "+formatDuration(m.Rule.Cooldown)+": fired less than that from this event's time"
+					if m.Key != "" {
+						out.Detail += fmt.Sprintf(" for once key %q", m.Key)
+					}
+					d.Outcomes = append(d.Outcomes, out)
 				}
-				d.Outcomes = append(d.Outcomes, out)
 				continue
 			}
 		}
-		out.Result = store.Fired
-		d.Outcomes = append(d.Outcomes, out)
+		if outcomes {
+			out.Result = store.Fired
+			d.Outcomes = append(d.Outcomes, out)
+		}
 		d.Jobs = append(d.Jobs, jobs...)
 		d.Fired = append(d.Fired, m.Rule)
 	}

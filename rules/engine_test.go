@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
@@ -216,5 +217,75 @@ func TestEngineNoRules(t *testing.T) {
 		if jobs, _ := pipe(t, set, store.Batch, e); len(jobs) != 0 {
 			t.Errorf("jobs %v, want none", keys(jobs))
 		}
+	}
+}
+
+// memLedger is once and cooldown in memory, for Decide.
+type memLedger struct {
+	once  map[[2]string]string
+	fired map[[2]string][]time.Time
+}
+
+func (l *memLedger) Once(_ context.Context, rule, key, eventID string) (bool, error) {
+	k := [2]string{rule, key}
+	if by, ok := l.once[k]; ok {
+		return by == eventID, nil
+	}
+	l.once[k] = eventID
+	return true, nil
+}
+
+func (l *memLedger) Cooldown(_ context.Context, rule, key string, at time.Time, window time.Duration, _ string) (bool, error) {
+	k := [2]string{rule, key}
+	for _, t := range l.fired[k] {
+		if d := at.Sub(t); d > -window && d < window {
+			return false, nil
+		}
+	}
+	l.fired[k] = append(l.fired[k], at)
+	return true, nil
+}
+
+// TestDecideNoOutcomes checks that a decision without outcomes has the
+// same jobs and rules fired as one with them.
+func TestDecideNoOutcomes(t *testing.T) {
+	set, err := rules.Load(context.Background(), []string{"testdata/engine/rules.yaml"}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	en, err := rules.NewEngine(func() *rules.Set { return set }, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := "api@mailjet.com"
+	log := memLog{
+		mj(t, "sent", map[string]any{"email": me, "MessageID": messageID, "time": sentAt}),
+		mj(t, "open", map[string]any{"email": me, "MessageID": messageID, "mj_campaign_id": 7257, "time": sentAt + 3600}),
+		mj(t, "open", map[string]any{"email": me, "MessageID": messageID, "mj_campaign_id": 7257, "time": sentAt + 7200}),
+		mj(t, "click", nil),
+	}
+	ledgers := [2]*memLedger{}
+	for i := range ledgers {
+		ledgers[i] = &memLedger{once: map[[2]string]string{}, fired: map[[2]string][]time.Time{}}
+	}
+	var fired, outcomes int
+	for _, e := range log {
+		with, err := en.Decide(context.Background(), set, log, ledgers[0], e, rules.DecideOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		without, err := en.Decide(context.Background(), set, log, ledgers[1], e, rules.DecideOptions{NoOutcomes: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(keys(with.Jobs), keys(without.Jobs)) || !slices.Equal(with.Fired, without.Fired) || len(without.Outcomes) != 0 {
+			t.Errorf("event %s: jobs %v, fired %d, with outcomes; jobs %v, fired %d, %d outcomes without",
+				e.ID, keys(with.Jobs), len(with.Fired), keys(without.Jobs), len(without.Fired), len(without.Outcomes))
+		}
+		fired += len(with.Fired)
+		outcomes += len(with.Outcomes)
+	}
+	if fired == 0 || outcomes <= fired {
+		t.Errorf("%d rules fired, %d outcomes: the events do not exercise Decide", fired, outcomes)
 	}
 }

@@ -284,14 +284,18 @@ func formatDuration(d time.Duration) string {
 }
 
 // StateKey is a type and field that last or count look events up by.
-type StateKey struct{ Type, Field string }
+type StateKey struct {
+	Type, Field string
+	// Last tells that a last call names the pair; count only when false,
+	// which needs the events' times only.
+	Last bool
+}
 
 // StateKeys returns the (type, field) pairs that the set's last and count
 // calls name, sorted, or all=true when some call names them with an
 // expression rather than literals, so any pair may be asked for.
 func (s *Set) StateKeys() (keys []StateKey, all bool) {
-	seen := map[StateKey]bool{}
-	f := &stateKeyFinder{seen: seen}
+	f := &stateKeyFinder{seen: map[[2]string]bool{}}
 	for _, r := range s.rules {
 		for _, p := range []*program{r.when, r.once} {
 			if p != nil {
@@ -299,8 +303,8 @@ func (s *Set) StateKeys() (keys []StateKey, all bool) {
 			}
 		}
 	}
-	for k := range seen {
-		keys = append(keys, k)
+	for k, last := range f.seen {
+		keys = append(keys, StateKey{Type: k[0], Field: k[1], Last: last})
 	}
 	slices.SortFunc(keys, func(a, b StateKey) int {
 		return strings.Compare(a.Type+"\x00"+a.Field, b.Type+"\x00"+b.Field)
@@ -309,7 +313,8 @@ func (s *Set) StateKeys() (keys []StateKey, all bool) {
 }
 
 type stateKeyFinder struct {
-	seen map[StateKey]bool
+	// seen tells, per (type, field), whether a last call names it.
+	seen map[[2]string]bool
 	all  bool
 }
 
@@ -328,5 +333,80 @@ func (f *stateKeyFinder) Visit(n *exprast.Node) {
 		f.all = true
 		return
 	}
-	f.seen[StateKey{typ.Value, field.Value}] = true
+	k := [2]string{typ.Value, field.Value}
+	f.seen[k] = f.seen[k] || call.Callee.(*exprast.IdentifierNode).Value == "last"
+}
+
+// priorData adds to reads the (type, field) pairs of the last calls in
+// r's when and once that may read the data of the event they return, and
+// returns true when any may (a pair not given literally): unless a call
+// is compared with nil or has a field other than data read from it by
+// name, the event may go where its data is read.
+func (r *Rule) priorData(reads map[[2]string]bool) (any bool) {
+	f := &priorUses{harmless: map[*exprast.CallNode]bool{}}
+	for _, p := range []*program{r.when, r.once} {
+		if p != nil {
+			exprast.Walk(&p.tree.Node, f)
+		}
+	}
+	for _, c := range f.calls {
+		if f.harmless[c] {
+			continue
+		}
+		if len(c.Arguments) != 2 {
+			return true
+		}
+		typ, ok1 := c.Arguments[0].(*exprast.StringNode)
+		field, ok2 := c.Arguments[1].(*exprast.StringNode)
+		if !ok1 || !ok2 {
+			return true
+		}
+		reads[[2]string{typ.Value, field.Value}] = true
+	}
+	return false
+}
+
+// priorUses finds the last calls in an expression, and those whose result
+// is used in a way that cannot read its data.
+type priorUses struct {
+	calls    []*exprast.CallNode
+	harmless map[*exprast.CallNode]bool
+}
+
+func lastCall(n exprast.Node) (*exprast.CallNode, bool) {
+	c, ok := n.(*exprast.CallNode)
+	if !ok {
+		return nil, false
+	}
+	id, ok := c.Callee.(*exprast.IdentifierNode)
+	return c, ok && id.Value == "last"
+}
+
+func (f *priorUses) Visit(n *exprast.Node) {
+	switch n := (*n).(type) {
+	case *exprast.CallNode:
+		if _, ok := lastCall(n); ok {
+			f.calls = append(f.calls, n)
+		}
+	case *exprast.MemberNode:
+		if p, ok := n.Property.(*exprast.StringNode); ok && p.Value != "data" {
+			if c, ok := lastCall(n.Node); ok {
+				f.harmless[c] = true
+			}
+		}
+	case *exprast.BinaryNode:
+		if n.Operator != "==" && n.Operator != "!=" {
+			return
+		}
+		if _, ok := n.Left.(*exprast.NilNode); ok {
+			if c, ok := lastCall(n.Right); ok {
+				f.harmless[c] = true
+			}
+		}
+		if _, ok := n.Right.(*exprast.NilNode); ok {
+			if c, ok := lastCall(n.Left); ok {
+				f.harmless[c] = true
+			}
+		}
+	}
 }

@@ -162,6 +162,12 @@ type Set struct {
 	unguarded *index
 	// pos is each rule's position in rules.
 	pos map[*Rule]int
+	// priorData has the (type, field) pairs of the last calls that may
+	// read the data of the event they return, which is then decoded;
+	// nil when any may.
+	priorData map[[2]string]bool
+	// names are the event's names in the environment that the rules read.
+	names names
 	// desc is Describe's, made at first use.
 	desc struct {
 		once sync.Once
@@ -184,6 +190,14 @@ func newSet(files []string, rules []*Rule) *Set {
 		}
 	}
 	s.unguarded = newIndex(unguarded)
+	s.names = namesOf(rules)
+	s.priorData = map[[2]string]bool{}
+	for _, r := range rules {
+		if r.priorData(s.priorData) {
+			s.priorData = nil
+			break
+		}
+	}
 	for t := range s.byType {
 		var list []*Rule
 		for _, r := range rules {

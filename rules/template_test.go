@@ -1,8 +1,6 @@
 package rules
 
 import (
-	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -15,14 +13,11 @@ import (
 // are left to it.
 func TestSimpleTemplate(t *testing.T) {
 	e := &event.Event{ID: "mailjet:1", Source: "mj", Provider: "mailjet", Type: "open",
-		Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Email: "a<b>@x.example", Domain: "x.example",
-		MessageID: "19421777396190490", Campaign: "", Category: event.Open, Data: json.RawMessage(`{"url":"https://x"}`)}
+		Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Email: "a<b>@x.example",
+		Domain: "x.example", MessageID: "19421777396190490", Category: event.Open, BounceClass: "hard"}
 	ev := newEvaluation()
-	ev.bind(context.Background(), e, nil)
-	if err := ev.loadData(); err != nil {
-		t.Fatal(err)
-	}
-	data := ev.templateData()
+	ev.e, ev.data = e, map[string]any{"url": "https://x"}
+	data := &tmplData{e: e, ev: ev}
 	for _, tc := range []struct {
 		name, text string
 		simple     bool
@@ -49,11 +44,11 @@ func TestSimpleTemplate(t *testing.T) {
 				t.Fatalf("simple = %v, want %v", segs != nil, tc.simple)
 			}
 			var want strings.Builder
-			if err := tmpl.Execute(&want, data); err != nil {
+			if err := tmpl.Execute(&want, data.asMap()); err != nil {
 				t.Fatal(err)
 			}
 			p := &stringParam{strValue: &strValue{text: tc.text}, tmpl: tmpl, simple: segs}
-			got, err := p.render(ev)
+			got, err := p.render(data)
 			if err != nil {
 				t.Fatal(err)
 			}
