@@ -122,27 +122,40 @@ type index struct {
 	// byField, per field, per value, those guarded on it. Each list is in
 	// rule order.
 	always  []int
-	byField map[string]map[string][]int
+	byField []fieldIndex
+}
+
+// fieldIndex holds, for one field, per value, the positions of the rules
+// guarded on it.
+type fieldIndex struct {
+	value   func(*event.Event) string
+	byValue map[string][]int
 }
 
 func newIndex(rules []*Rule) *index {
-	x := &index{rules: rules, byField: map[string]map[string][]int{}}
+	x := &index{rules: rules}
+	byField := map[string]map[string][]int{}
+	var fields []string
 	for i, r := range rules {
 		if r.fieldGuard == nil {
 			x.always = append(x.always, i)
 			continue
 		}
 		g := r.fieldGuard
-		byValue := x.byField[g.field]
+		byValue := byField[g.field]
 		if byValue == nil {
 			byValue = map[string][]int{}
-			x.byField[g.field] = byValue
+			byField[g.field] = byValue
+			fields = append(fields, g.field)
 		}
 		for _, v := range g.values {
 			if l := byValue[v]; len(l) == 0 || l[len(l)-1] != i { // a value named twice
 				byValue[v] = append(l, i)
 			}
 		}
+	}
+	for _, f := range fields {
+		x.byField = append(x.byField, fieldIndex{value: fieldValues[f], byValue: byField[f]})
 	}
 	return x
 }
@@ -151,19 +164,40 @@ func newIndex(rules []*Rule) *index {
 // scratch for the positions.
 func (x *index) selectFor(e *event.Event, scratch []int, out []*Rule) ([]int, []*Rule) {
 	pos := append(scratch[:0], x.always...)
-	sorted := true
-	for field, byValue := range x.byField {
-		if l := byValue[fieldValues[field](e)]; len(l) > 0 {
+	merged := 0 // lists added to the always ones
+	for _, f := range x.byField {
+		if l := f.byValue[f.value(e)]; len(l) > 0 {
 			pos = append(pos, l...)
-			sorted = false
+			merged++
 		}
 	}
-	if !sorted {
-		slices.Sort(pos)
+	if merged > 0 {
+		// Each list is in order: one added is merged in place, more are
+		// sorted.
+		if merged == 1 {
+			mergeTail(pos, len(x.always))
+		} else {
+			slices.Sort(pos)
+		}
 	}
 	out = out[:0]
 	for _, p := range pos {
 		out = append(out, x.rules[p])
 	}
 	return pos, out
+}
+
+// mergeTail sorts pos, made of two sorted runs that meet at mid, by moving
+// each element of the second run back to its place; the second run is a
+// few rules guarded on one value.
+func mergeTail(pos []int, mid int) {
+	for i := mid; i < len(pos); i++ {
+		v := pos[i]
+		j := i
+		for j > 0 && pos[j-1] > v {
+			pos[j] = pos[j-1]
+			j--
+		}
+		pos[j] = v
+	}
 }
