@@ -14,10 +14,13 @@ import (
 // BenchmarkEval100 evaluates 100 rules, none calling last or count, on one
 // Mailjet open event; one rule matches and renders a template.
 //
-//   - same-type: every rule tests the event's type first, so all 100 run:
-//     the worst case.
+//   - same-type: every rule tests the event's type first, so all 100 are
+//     candidates; the 75 whose next comparison names another domain,
+//     campaign or message id are left out by the Set's index, and the 25
+//     that test email with endsWith run: the worst case here.
 //   - mixed-types: the rules spread over Mailjet's seven event types, as a
-//     real rule set would be; the Set runs only the 15 of the event's type.
+//     real rule set would be; the Set considers only the 15 of the event's
+//     type.
 //   - -data: a quarter of the rules read data, so the event's JSON object
 //     is decoded too.
 func BenchmarkEval100(b *testing.B) {

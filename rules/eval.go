@@ -420,22 +420,29 @@ func (ev *evaluation) rule(r *Rule) (Match, error) {
 			return m, nil
 		}
 	}
-	// Eval runs a guarded rule on events of the types it admits only.
-	when := r.when.prog
-	if r.admitted != nil {
-		when = r.admitted
-	}
-	out, err := ev.vm.Run(when, ev.env)
-	if ev.stateErr != nil {
-		return m, ev.stateErr
-	}
-	if err != nil {
-		m.Err = r.when.runtimeError(r, "when", err)
-		return m, nil
-	}
-	if ok, _ := out.(bool); !ok {
-		m.Why = "when was false" // eval tells which part when explaining
-		return m, nil
+	if r.native != nil {
+		if !r.native(ev.e) {
+			m.Why = "when was false" // eval tells which part when explaining
+			return m, nil
+		}
+	} else {
+		// Eval runs a guarded rule on events of the types it admits only.
+		when := r.when.prog
+		if r.admitted != nil {
+			when = r.admitted
+		}
+		out, err := ev.vm.Run(when, ev.env)
+		if ev.stateErr != nil {
+			return m, ev.stateErr
+		}
+		if err != nil {
+			m.Err = r.when.runtimeError(r, "when", err)
+			return m, nil
+		}
+		if ok, _ := out.(bool); !ok {
+			m.Why = "when was false" // eval tells which part when explaining
+			return m, nil
+		}
 	}
 	if r.once != nil {
 		out, err := ev.vm.Run(r.once.prog, ev.env)

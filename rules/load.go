@@ -333,6 +333,7 @@ func (l *loader) readRule(i int, item ast.Node) *loaded {
 			if key == "when" {
 				r.When, r.when = p.x.text, p
 				r.guard = guardOf(p.tree.Node)
+				r.native = nativeOf(p.tree.Node)
 				if g, ok := fieldGuardOf(p.tree.Node); ok {
 					r.fieldGuard = &g
 				}

@@ -107,6 +107,9 @@ type Rule struct {
 	Line int
 
 	when, once *program
+	// native is when as a predicate in Go (see nativeOf), nil when it is
+	// more than comparisons of string fields.
+	native predicate
 	// admitted is when without its guard comparison (see unguarded), to
 	// run on events of a type guard admits; nil to run when.
 	admitted *vm.Program
