@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/mail"
+	"strings"
 )
 
 // Settings are what hookd's configuration gives every action: the
@@ -131,4 +133,28 @@ func Body(typ, param string) (body, html bool) {
 	}
 	html, body = b.Bodies()[param]
 	return body, html
+}
+
+// Unsuppressed returns the recipients of rcpts that sup does not list,
+// and the lower-cased addresses of those it does; with a nil sup, all of
+// them. When every recipient is listed, err is a Skip: the job is done
+// without acting. Another error is sup's, for a retry.
+func Unsuppressed(ctx context.Context, sup Suppressions, rcpts []*mail.Address) (kept []*mail.Address, skipped []string, err error) {
+	for _, a := range rcpts {
+		if sup != nil {
+			suppressed, err := sup.Suppressed(ctx, a.Address)
+			if err != nil {
+				return nil, nil, err
+			}
+			if suppressed {
+				skipped = append(skipped, strings.ToLower(a.Address))
+				continue
+			}
+		}
+		kept = append(kept, a)
+	}
+	if len(kept) == 0 && len(skipped) > 0 {
+		return nil, skipped, Skip("recipient %s is suppressed", strings.Join(skipped, ", "))
+	}
+	return kept, skipped, nil
 }

@@ -166,19 +166,7 @@ func (kind) Validate(ps map[string]any) error {
 	if err != nil {
 		return err
 	}
-	for _, s := range p.to {
-		if !param.IsTemplate(s) {
-			if _, err := mail.ParseAddress(s); err != nil {
-				return param.Errorf("to", "%q is not an address: %v", s, err)
-			}
-		}
-	}
-	if p.from != "" && !param.IsTemplate(p.from) {
-		if _, err := mail.ParseAddress(p.from); err != nil {
-			return param.Errorf("from", "%q is not an address: %v", p.from, err)
-		}
-	}
-	return nil
+	return param.Addresses(p.to, p.from)
 }
 
 // Require wants an smtp section.
@@ -224,25 +212,16 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 	if err != nil {
 		return actions.Permanent(fmt.Errorf("email: %w", err))
 	}
-	var (
-		to      []string
-		skipped []string
-	)
-	for _, a := range rcpts {
-		if sup := call.Settings.Suppressions; sup != nil {
-			suppressed, err := sup.Suppressed(ctx, a.Address)
-			if err != nil {
-				return fmt.Errorf("email: %w", err)
-			}
-			if suppressed {
-				skipped = append(skipped, strings.ToLower(a.Address))
-				continue
-			}
+	kept, skipped, err := actions.Unsuppressed(ctx, call.Settings.Suppressions, rcpts)
+	if err != nil {
+		if _, skip := actions.SkipNote(err); skip {
+			return err
 		}
-		to = append(to, a.String())
+		return fmt.Errorf("email: %w", err)
 	}
-	if len(to) == 0 {
-		return actions.Skip("recipient %s is suppressed", strings.Join(skipped, ", "))
+	to := make([]string, len(kept))
+	for i, a := range kept {
+		to[i] = a.String()
 	}
 	if len(skipped) > 0 && call.Logger != nil {
 		call.Logger.Info("email: suppressed recipients left out", "rule", call.Rule, "skipped", skipped)

@@ -175,19 +175,7 @@ func (kind) Validate(ps map[string]any) error {
 	if err != nil {
 		return err
 	}
-	for _, s := range p.to {
-		if !param.IsTemplate(s) {
-			if _, err := mail.ParseAddress(s); err != nil {
-				return param.Errorf("to", "%q is not an address: %v", s, err)
-			}
-		}
-	}
-	if p.from != "" && !param.IsTemplate(p.from) {
-		if _, err := mail.ParseAddress(p.from); err != nil {
-			return param.Errorf("from", "%q is not an address: %v", p.from, err)
-		}
-	}
-	return nil
+	return param.Addresses(p.to, p.from)
 }
 
 // Require wants mailjet API keys.
@@ -266,26 +254,21 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 	if p.hasTmpl {
 		msg.TemplateID, msg.TemplateLanguage = p.templateID, p.templateLanguage
 	}
-	var skipped []string
-	for _, s := range p.to {
-		a, err := mail.ParseAddress(s)
-		if err != nil {
+	rcpts := make([]*mail.Address, len(p.to))
+	for i, s := range p.to {
+		if rcpts[i], err = mail.ParseAddress(s); err != nil {
 			return actions.Permanent(fmt.Errorf("mailjet_send: to: %q is not an address: %w", s, err))
 		}
-		if sup := call.Settings.Suppressions; sup != nil {
-			suppressed, err := sup.Suppressed(ctx, a.Address)
-			if err != nil {
-				return fmt.Errorf("mailjet_send: %w", err)
-			}
-			if suppressed {
-				skipped = append(skipped, strings.ToLower(a.Address))
-				continue
-			}
-		}
-		msg.To = append(msg.To, Contact{Email: a.Address, Name: a.Name})
 	}
-	if len(msg.To) == 0 {
-		return actions.Skip("recipient %s is suppressed", strings.Join(skipped, ", "))
+	kept, _, err := actions.Unsuppressed(ctx, call.Settings.Suppressions, rcpts)
+	if err != nil {
+		if _, skip := actions.SkipNote(err); skip {
+			return err
+		}
+		return fmt.Errorf("mailjet_send: %w", err)
+	}
+	for _, a := range kept {
+		msg.To = append(msg.To, Contact{Email: a.Address, Name: a.Name})
 	}
 	from := p.from
 	if from == "" && call.Settings.SMTP != nil {

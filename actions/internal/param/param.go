@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/mail"
 	"slices"
 	"strconv"
 	"strings"
@@ -180,4 +181,22 @@ func kindOf(v any) string {
 		return "a number"
 	}
 	return fmt.Sprintf("a %T", v)
+}
+
+// Addresses checks that each of to, and from unless empty, is an email
+// address, or a template whose address is known only once rendered.
+func Addresses(to []string, from string) error {
+	for _, s := range to {
+		if !IsTemplate(s) {
+			if _, err := mail.ParseAddress(s); err != nil {
+				return Errorf("to", "%q is not an address: %v", s, err)
+			}
+		}
+	}
+	if from != "" && !IsTemplate(from) {
+		if _, err := mail.ParseAddress(from); err != nil {
+			return Errorf("from", "%q is not an address: %v", from, err)
+		}
+	}
+	return nil
 }
