@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -21,16 +22,25 @@ import (
 // so that the messages the log already has are there to be taken together.
 const Batch = 256
 
+// Linger is how long the projector waits for more messages to fill a
+// transaction once the messages ready are taken, when the last transaction
+// held more than one: under load, fewer and fuller transactions store the
+// same events for less CPU (BenchmarkIngest: about 10% more events/s), at
+// the price of up to Linger before an event is stored and its rules run. A
+// subscriber that delivers one message at a time, or a trickle of events,
+// makes transactions of one message and never waits.
+const Linger = 10 * time.Millisecond
+
 // Run is the projector: it subscribes sub to the log's events and quarantine
 // topics and stores every message it receives until ctx ends, then returns
 // nil. sub is the caller's subscriber in the store's own consumer group (see
 // Batch); Run does not close it.
 //
 // Run takes one message, waiting for it, then whatever else both
-// subscriptions have ready, up to Batch, without waiting; it stores them in
-// one transaction and then acks them. It never waits for a second message
-// to store the first, so a subscriber that delivers one message at a time
-// gets one transaction per message. Acks are sent once the transaction is
+// subscriptions have ready, up to Batch, and, when its last transaction
+// held more than one message, what else arrives within Linger; it stores
+// them in one transaction and then acks them. A subscriber that delivers
+// one message at a time gets one transaction per message, without delay. Acks are sent once the transaction is
 // committed: projection is idempotent, so redelivery and replay do no harm.
 // A payload that cannot be decoded is logged, counted in
 // ProjectorStats.Undecodable and acked, since no retry can fix it. A
@@ -62,6 +72,9 @@ func (s *Store) Run(ctx context.Context, sub message.Subscriber, ev Evaluator) e
 		return fmt.Errorf("run projector: subscribe to %s: %w", eventlog.TopicQuarantine, err)
 	}
 	var b batch
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	busy := false // the last transaction held more than one message
 	for {
 		b.reset()
 		select {
@@ -72,17 +85,41 @@ func (s *Store) Run(ctx context.Context, sub message.Subscriber, ev Evaluator) e
 		case msg, ok := <-quarantine:
 			s.take(&b, eventlog.TopicQuarantine, msg, ok)
 		}
+		waiting := false
 	more:
 		for b.closed == "" && b.size() < Batch {
 			select {
 			case msg, ok := <-events:
 				s.take(&b, eventlog.TopicEvents, msg, ok)
+				continue
 			case msg, ok := <-quarantine:
 				s.take(&b, eventlog.TopicQuarantine, msg, ok)
+				continue
 			default:
+			}
+			if !busy {
+				break
+			}
+			if !waiting {
+				linger.Reset(Linger)
+				waiting = true
+			}
+			select {
+			case msg, ok := <-events:
+				s.take(&b, eventlog.TopicEvents, msg, ok)
+			case msg, ok := <-quarantine:
+				s.take(&b, eventlog.TopicQuarantine, msg, ok)
+			case <-linger.C:
+				waiting = false
+				break more
+			case <-ctx.Done():
 				break more
 			}
 		}
+		if waiting {
+			linger.Stop() // Go 1.23 timers: no stale value to drain
+		}
+		busy = len(b.msgs) > 1
 		s.store(ctx, &b, ev)
 		if b.closed != "" {
 			if ctx.Err() != nil {
