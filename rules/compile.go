@@ -601,15 +601,12 @@ func (pl *paramLoader) value(n ast.Node, path string, depth int) param {
 	return sp
 }
 
-// segment is a piece of a simple template: text, or the event field named
-// field when it is not empty.
+// segment is a piece of a simple template: text, or the event field that
+// field reads when it is not nil.
 type segment struct {
-	text, field string
+	text  string
+	field func(*event.Event) string
 }
-
-// stringFields are the template data's fields whose values are strings.
-var stringFields = map[string]bool{"id": true, "source": true, "provider": true, "type": true,
-	"email": true, "domain": true, "message_id": true, "campaign": true, "category": true, "bounce_class": true}
 
 // simpleTemplate returns the text/template root as segments when it is only text and actions
 // such as {{ .email }} that print a string field of the event, the usual
@@ -627,10 +624,14 @@ func simpleTemplate(root *parse.ListNode) []segment {
 				return nil
 			}
 			f, ok := n.Pipe.Cmds[0].Args[0].(*parse.FieldNode)
-			if !ok || len(f.Ident) != 1 || !stringFields[f.Ident[0]] {
+			if !ok || len(f.Ident) != 1 {
 				return nil
 			}
-			segs = append(segs, segment{field: f.Ident[0]})
+			get, ok := stringFields[f.Ident[0]]
+			if !ok {
+				return nil
+			}
+			segs = append(segs, segment{field: get})
 		default:
 			return nil
 		}
@@ -643,20 +644,12 @@ func simpleTemplate(root *parse.ListNode) []segment {
 // that text/template would print them as they are.
 func renderSimple(b *strings.Builder, segs []segment, e *event.Event) {
 	for _, s := range segs {
-		if s.field == "" {
+		if s.field == nil {
 			b.WriteString(s.text)
 			continue
 		}
-		b.WriteString(stringField(e, s.field))
+		b.WriteString(s.field(e))
 	}
-}
-
-// stringField returns e's value of one of stringFields.
-func stringField(e *event.Event, name string) string {
-	if name == "type" {
-		return e.Type
-	}
-	return fieldValues[name](e)
 }
 
 func parseTemplate(text string) (*template.Template, error) {

@@ -189,7 +189,7 @@ func guardFalse(r *Rule, typ string) Match {
 // event e: the comparison of its field guard is false.
 func fieldGuardFalse(r *Rule, e *event.Event) Match {
 	g := r.fieldGuard
-	m := Match{Rule: r, CondIndex: g.cond, Saw: g.field + " = " + strconv.Quote(fieldValues[g.field](e))}
+	m := Match{Rule: r, CondIndex: g.cond, Saw: g.field + " = " + strconv.Quote(stringFields[g.field](e))}
 	if conds := r.conditions(); g.cond < len(conds) {
 		m.Condition = conds[g.cond].text
 	}

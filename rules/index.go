@@ -8,9 +8,12 @@ import (
 	"github.com/hookd/hookd/event"
 )
 
-// fieldValues reads, for each event field a rule may be indexed on, its
-// value as the expression environment holds it (see bind).
-var fieldValues = map[string]func(*event.Event) string{
+// stringFields read the event's string fields as the expression
+// environment (see eventNames) and the template data hold them: the fields
+// the index selects rules by (all but type, which has its own guard),
+// native predicates compare and simple templates print.
+var stringFields = map[string]func(*event.Event) string{
+	"type":         func(e *event.Event) string { return e.Type },
 	"id":           func(e *event.Event) string { return e.ID },
 	"source":       func(e *event.Event) string { return e.Source },
 	"provider":     func(e *event.Event) string { return e.Provider },
@@ -72,8 +75,8 @@ func comparison(n exprast.Node) (field string, values []string, ok bool) {
 		if !ok {
 			return "", false
 		}
-		_, known := fieldValues[id.Value]
-		return id.Value, known || id.Value == "type"
+		_, known := stringFields[id.Value]
+		return id.Value, known
 	}
 	switch b.Operator {
 	case "||", "or":
@@ -155,7 +158,7 @@ func newIndex(rules []*Rule) *index {
 		}
 	}
 	for _, f := range fields {
-		x.byField = append(x.byField, fieldIndex{value: fieldValues[f], byValue: byField[f]})
+		x.byField = append(x.byField, fieldIndex{value: stringFields[f], byValue: byField[f]})
 	}
 	return x
 }

@@ -69,7 +69,7 @@ func nativeOf(n exprast.Node) predicate {
 			if !ok || !isArray {
 				return nil
 			}
-			get, ok := fieldReader(id.Value)
+			get, ok := stringFields[id.Value]
 			if !ok {
 				return nil
 			}
@@ -87,16 +87,6 @@ func nativeOf(n exprast.Node) predicate {
 	return nil
 }
 
-// fieldReader returns the reader of the event field name when the
-// expression environment holds it as a string (see eventNames).
-func fieldReader(name string) (func(*event.Event) string, bool) {
-	if name == "type" {
-		return func(e *event.Event) string { return e.Type }, true
-	}
-	f, ok := fieldValues[name]
-	return f, ok
-}
-
 // fieldAndString reports whether field names one of the event's string
 // fields and value is a string constant, and returns the field's reader
 // and the constant.
@@ -106,6 +96,6 @@ func fieldAndString(field, value exprast.Node) (func(*event.Event) string, strin
 	if !ok || !isString {
 		return nil, "", false
 	}
-	get, ok := fieldReader(id.Value)
+	get, ok := stringFields[id.Value]
 	return get, s.Value, ok
 }
