@@ -16,7 +16,8 @@ import (
 	"time"
 
 	// The sqlite driver, pure Go.
-	_ "modernc.org/sqlite"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // FileName is the name of the SQLite store in the data directory.
@@ -89,7 +90,7 @@ func openSQLite(ctx context.Context, cfg Config, writer sync.Locker, logger *slo
 		d.write.SetMaxIdleConns(1)
 		d.write.SetConnMaxLifetime(0)
 		d.write.SetConnMaxIdleTime(0)
-		if err := d.write.PingContext(ctx); err != nil {
+		if err := pingBusy(ctx, d.write); err != nil {
 			d.write.Close()
 			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 		}
@@ -168,4 +169,24 @@ func insertedSeq(res sql.Result) (int64, error) {
 		return 0, err
 	}
 	return res.LastInsertId()
+}
+
+// pingBusy opens a connection of db, trying again for up to the busy
+// timeout while the file is locked: switching a new file to WAL, which a
+// connection's pragmas do, takes a lock that SQLite does not wait for, so
+// two processes opening one new store at once would otherwise fail.
+func pingBusy(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(busyTimeoutMillis * time.Millisecond)
+	for {
+		err := db.PingContext(ctx)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
