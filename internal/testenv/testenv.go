@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -112,8 +113,20 @@ func NATSURL(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("%s is set but JetStream does not answer (run nats-server with -js): %v", NATSVar, err)
 	}
+	// A stream that is never deleted: when the account's last stream is
+	// deleted, nats-server removes the account's storage directory, and a
+	// stream another test creates at that moment fails with "could not
+	// create storage directory" (seen in CI with tests of two packages at
+	// once).
+	_, err = js.AddStream(&natsgo.StreamConfig{Name: anchorStream, Subjects: []string{anchorStream}, MaxMsgs: 1})
+	if err != nil && !errors.Is(err, natsgo.ErrStreamNameAlreadyInUse) {
+		t.Fatalf("create the test anchor stream on %s: %v", NATSVar, err)
+	}
 	return u
 }
+
+// anchorStream keeps the test account's JetStream storage in place.
+const anchorStream = "hookd_test_anchor"
 
 // NATSPrefix returns a new stream prefix on the server of
 // HOOKD_TEST_NATS_URL (skipping or failing t as NATSURL does) and deletes
