@@ -91,7 +91,10 @@ type Limits struct {
 	// request. Default 30s.
 	ReadTimeout time.Duration `yaml:"read_timeout"`
 	// BatchWait is how long the group commit waits for more events before
-	// it commits a batch that is not full. Default 1ms.
+	// it commits a batch that is not full. Default 250µs: on the 2-core
+	// reference machine 1ms left the group commit waiting while the CPU had
+	// nothing else to do (BenchmarkIngest: about 16,000 against 20,000
+	// events/s).
 	BatchWait time.Duration `yaml:"batch_wait"`
 	// BatchSize is the most events one group commit holds. Default 1000.
 	BatchSize int `yaml:"batch_size"`

@@ -51,7 +51,7 @@ func defaults(file string) *config.Config {
 			MaxBody:           1 << 20,
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
-			BatchWait:         time.Millisecond,
+			BatchWait:         250 * time.Microsecond,
 			BatchSize:         1000,
 			WriteTimeout:      90 * time.Second,
 			MaxConcurrent:     1024,

@@ -21,7 +21,7 @@ const (
 	defaultMaxBody           = 1 << 20
 	defaultReadHeaderTimeout = 10 * time.Second
 	defaultReadTimeout       = 30 * time.Second
-	defaultBatchWait         = time.Millisecond
+	defaultBatchWait         = 250 * time.Microsecond
 	defaultBatchSize         = 1000
 	defaultTokenParam        = "token"
 	defaultMaxConcurrent     = 1024

@@ -122,6 +122,13 @@ func New(cfg Config, log eventlog.Log, logger *slog.Logger, reg prometheus.Regis
 // Handler returns the HTTP handler of the hook routes and /healthz.
 func (l *Listener) Handler() http.Handler { return l.echo }
 
+// InFlight returns how many hook requests are in progress: being read,
+// verified and decoded, or waiting for the commit that holds their events.
+// By Little's law it is the request rate times the latency, so it climbs
+// when requests come faster than they can be answered. Safe for concurrent
+// use.
+func (l *Listener) InFlight() int { return len(l.slots) }
+
 // Run runs the group commit until ctx ends. Stop serving (http.Server
 // Shutdown) before ending ctx, so that no request is left waiting.
 func (l *Listener) Run(ctx context.Context) error {

@@ -23,6 +23,8 @@ var (
 		"Messages the projector nacked after a database error, to be delivered again.", nil, nil)
 	descProjectBatches = prometheus.NewDesc("hookd_store_batches_total",
 		"Transactions the projector committed; hookd_store_projected_total over it is the mean batch.", nil, nil)
+	descGaveWay = prometheus.NewDesc("hookd_store_gave_way_seconds_total",
+		"Time the projector waited for a burst of hook requests to pass before storing what the log had; the store lags meanwhile.", nil, nil)
 	descScrapeError = prometheus.NewDesc("hookd_store_scrape_error",
 		"1 when the last scrape could not read the store's gauges.", nil, nil)
 )
@@ -36,7 +38,7 @@ func (s *Store) Collector() prometheus.Collector { return collector{s} }
 type collector struct{ s *Store }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descJobs, descSuspended, descProjected, descProjectFailed, descProjectBatches, descScrapeError} {
+	for _, d := range []*prometheus.Desc{descJobs, descSuspended, descProjected, descProjectFailed, descProjectBatches, descGaveWay, descScrapeError} {
 		ch <- d
 	}
 }
@@ -66,4 +68,5 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descProjected, prometheus.CounterValue, float64(p.Undecodable), "undecodable")
 	ch <- prometheus.MustNewConstMetric(descProjectFailed, prometheus.CounterValue, float64(p.Failed))
 	ch <- prometheus.MustNewConstMetric(descProjectBatches, prometheus.CounterValue, float64(p.Batches))
+	ch <- prometheus.MustNewConstMetric(descGaveWay, prometheus.CounterValue, p.GaveWay.Seconds())
 }

@@ -31,6 +31,32 @@ const Batch = 256
 // makes transactions of one message and never waits.
 const Linger = 10 * time.Millisecond
 
+// RunOption changes how Run projects.
+type RunOption func(*runConfig)
+
+type runConfig struct {
+	busy    func() bool
+	maxWait time.Duration
+}
+
+// GiveWay makes the projector give way to work that cannot wait, such as
+// answering webhook requests on the same machine: once a message is ready,
+// the projector waits while busy reports true, polling every millisecond,
+// and stores what it has (a full batch, by then) after at most maxWait, so
+// that it always advances. While busy, the store and the rules lag behind
+// the log by the messages that arrive meanwhile, and catch up once it is
+// not. busy is called from the projector's goroutine only.
+func GiveWay(busy func() bool, maxWait time.Duration) RunOption {
+	return func(c *runConfig) { c.busy, c.maxWait = busy, maxWait }
+}
+
+// A projector that gives way asks every giveWayPoll whether it may go on,
+// and goes on once the answer was yes giveWayQuiet times in a row.
+const (
+	giveWayPoll  = time.Millisecond
+	giveWayQuiet = 10
+)
+
 // Run is the projector: it subscribes sub to the log's events and quarantine
 // topics and stores every message it receives until ctx ends, then returns
 // nil. sub is the caller's subscriber in the store's own consumer group (see
@@ -53,9 +79,12 @@ const Linger = 10 * time.Millisecond
 // commit in which it enqueued jobs, Run signals Wake. An Evaluate error
 // fails the transaction as a database error does.
 //
+// With GiveWay, Run waits as that option says before it fills a
+// transaction.
+//
 // Run fails when it cannot subscribe, when the store is read-only, or when
 // the subscriber closes a subscription before ctx ends.
-func (s *Store) Run(ctx context.Context, sub message.Subscriber, ev Evaluator) error {
+func (s *Store) Run(ctx context.Context, sub message.Subscriber, ev Evaluator, opts ...RunOption) error {
 	if s.db.write == nil {
 		return fmt.Errorf("run projector: %w", errReadOnly)
 	}
@@ -71,6 +100,10 @@ func (s *Store) Run(ctx context.Context, sub message.Subscriber, ev Evaluator) e
 	if err != nil {
 		return fmt.Errorf("run projector: subscribe to %s: %w", eventlog.TopicQuarantine, err)
 	}
+	var cfg runConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	var b batch
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
@@ -84,6 +117,9 @@ func (s *Store) Run(ctx context.Context, sub message.Subscriber, ev Evaluator) e
 			s.take(&b, eventlog.TopicEvents, msg, ok)
 		case msg, ok := <-quarantine:
 			s.take(&b, eventlog.TopicQuarantine, msg, ok)
+		}
+		if cfg.busy != nil && !s.giveWay(ctx, cfg) {
+			return nil
 		}
 		waiting := false
 	more:
@@ -128,6 +164,34 @@ func (s *Store) Run(ctx context.Context, sub message.Subscriber, ev Evaluator) e
 			return fmt.Errorf("run projector: subscription to %s closed", b.closed)
 		}
 	}
+}
+
+// giveWay waits until cfg.busy has reported false giveWayQuiet times in a
+// row, polling every giveWayPoll, for at most cfg.maxWait; it returns false
+// if ctx ended meanwhile. A load that dips for a moment between bursts of
+// requests does not end the wait.
+func (s *Store) giveWay(ctx context.Context, cfg runConfig) bool {
+	if !cfg.busy() {
+		return true
+	}
+	t := time.NewTicker(giveWayPoll)
+	defer t.Stop()
+	start := time.Now()
+	defer func() { s.stats.gaveWay.Add(int64(time.Since(start))) }()
+	deadline := start.Add(cfg.maxWait)
+	for quiet := 0; quiet < giveWayQuiet && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+		if cfg.busy() {
+			quiet = 0
+		} else {
+			quiet++
+		}
+	}
+	return true
 }
 
 // batch is what the projector stores in one transaction.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -309,4 +310,85 @@ func TestRunBatches(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRunGivesWay checks GiveWay: the projector stores nothing while busy
+// reports true, goes on once it reports false, advances anyway after the
+// longest wait when busy never ends, and stops when ctx ends mid-wait.
+func TestRunGivesWay(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		maxWait time.Duration
+		release bool // busy turns false once the wait is seen
+	}{
+		{"until not busy", time.Hour, true},
+		{"at most maxWait", 20 * time.Millisecond, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := openStore(t, t.TempDir())
+			pubsub := gochannel.NewGoChannel(gochannel.Config{Persistent: true}, nil)
+			defer pubsub.Close()
+			var busy atomic.Bool
+			var asked atomic.Int64
+			busy.Store(true)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() {
+				done <- st.Run(ctx, pubsub, nil, store.GiveWay(func() bool { asked.Add(1); return busy.Load() }, tc.maxWait))
+			}()
+			if err := pubsub.Publish(eventlog.TopicEvents, eventMessage(t, ev(1, "open", "a@a.com", base))); err != nil {
+				t.Fatal(err)
+			}
+			if tc.release {
+				// Many polls later the event is still not stored.
+				waitFor(t, "the projector to poll busy", func() bool { return asked.Load() >= 20 })
+				if n, err := st.Count(context.Background()); err != nil || n != 0 {
+					t.Fatalf("Count = %d, %v while busy; want 0", n, err)
+				}
+				busy.Store(false)
+			}
+			waitFor(t, "the event", countIs(t, st, 1))
+			if st.ProjectorStats().GaveWay <= 0 {
+				t.Fatal("ProjectorStats().GaveWay = 0 after waiting")
+			}
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("Run = %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Run did not return after ctx ended")
+			}
+		})
+	}
+
+	t.Run("stops while waiting", func(t *testing.T) {
+		st := openStore(t, t.TempDir())
+		pubsub := gochannel.NewGoChannel(gochannel.Config{Persistent: true}, nil)
+		defer pubsub.Close()
+		var asked atomic.Int64
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- st.Run(ctx, pubsub, nil, store.GiveWay(func() bool { asked.Add(1); return true }, time.Hour))
+		}()
+		if err := pubsub.Publish(eventlog.TopicEvents, eventMessage(t, ev(1, "open", "a@a.com", base))); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the projector to poll busy", func() bool { return asked.Load() >= 5 })
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Run = %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run did not return after ctx ended")
+		}
+		if n, err := st.Count(context.Background()); err != nil || n != 0 {
+			t.Fatalf("Count = %d, %v; want 0: it was busy all along", n, err)
+		}
+	})
 }

@@ -242,10 +242,14 @@ type ProjectorStats struct {
 	// Batches is the number of transactions that stored Events and
 	// Quarantined; (Events+Quarantined)/Batches is the mean batch.
 	Batches uint64
+	// GaveWay is how long the projector has waited for busy work to pass
+	// (see GiveWay).
+	GaveWay time.Duration
 }
 
 type projectorCounters struct {
 	events, quarantined, undecodable, failed, batches atomic.Uint64
+	gaveWay                                           atomic.Int64 // nanoseconds
 }
 
 // ProjectorStats returns the projector's counters.
@@ -256,5 +260,6 @@ func (s *Store) ProjectorStats() ProjectorStats {
 		Undecodable: s.stats.undecodable.Load(),
 		Failed:      s.stats.failed.Load(),
 		Batches:     s.stats.batches.Load(),
+		GaveWay:     time.Duration(s.stats.gaveWay.Load()),
 	}
 }
