@@ -4,6 +4,7 @@
 package event
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Event is one thing that happened to one message, as a provider reported it.
@@ -52,13 +54,111 @@ type Event struct {
 	Data json.RawMessage `json:"data"`
 }
 
-// Marshal returns the JSON form of e as the event log stores it.
+// Marshal returns the JSON form of e as the event log stores it: what
+// encoding/json writes for e, except that Data is only compacted, not
+// HTML-escaped (a "<" inside it stays "<"), which decodes to the same value.
+// It fails, as encoding/json does, when a time's year is outside 0 to 9999
+// or Data is not valid JSON.
+//
+// It is written out rather than left to encoding/json because every event
+// passes through it on the way to the log: encoding/json took about 5 µs an
+// event there, most of it scanning Data twice.
 func (e *Event) Marshal() ([]byte, error) {
-	b, err := json.Marshal(e)
-	if err != nil {
-		return nil, fmt.Errorf("marshal event %s: %w", e.ID, err)
+	b := make([]byte, 0, 320+len(e.Data))
+	b = append(b, `{"id":`...)
+	b = appendString(b, e.ID)
+	b = append(b, `,"source":`...)
+	b = appendString(b, e.Source)
+	b = append(b, `,"provider":`...)
+	b = appendString(b, e.Provider)
+	b = append(b, `,"type":`...)
+	b = appendString(b, e.Type)
+	var err error
+	b = append(b, `,"time":"`...)
+	if b, err = e.Time.AppendText(b); err != nil {
+		return nil, fmt.Errorf("marshal event %s: time: %w", e.ID, err)
 	}
-	return b, nil
+	b = append(b, `","received":"`...)
+	if b, err = e.Received.AppendText(b); err != nil {
+		return nil, fmt.Errorf("marshal event %s: received: %w", e.ID, err)
+	}
+	b = append(b, `","email":`...)
+	b = appendString(b, e.Email)
+	b = append(b, `,"domain":`...)
+	b = appendString(b, e.Domain)
+	b = append(b, `,"message_id":`...)
+	b = appendString(b, e.MessageID)
+	b = append(b, `,"campaign":`...)
+	b = appendString(b, e.Campaign)
+	b = append(b, `,"category":`...)
+	b = appendString(b, string(e.Category))
+	b = append(b, `,"bounce_class":`...)
+	b = appendString(b, string(e.BounceClass))
+	b = append(b, `,"data":`...)
+	if e.Data == nil {
+		b = append(b, "null"...)
+	} else {
+		buf := bytes.NewBuffer(b)
+		if err := json.Compact(buf, e.Data); err != nil {
+			return nil, fmt.Errorf("marshal event %s: data: %w", e.ID, err)
+		}
+		b = buf.Bytes()
+	}
+	return append(b, '}'), nil
+}
+
+// appendString appends s as a JSON string the way encoding/json writes it:
+// HTML-safe, with invalid UTF-8 replaced by U+FFFD.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // Unmarshal decodes the JSON form written by Marshal.
