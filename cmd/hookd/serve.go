@@ -84,9 +84,6 @@ and exits 0.`,
 	return cmd
 }
 
-// serve runs hookd until ctx ends, then shuts down in order: stop accepting
-// and finish in-flight requests, then stop the group commit, then the
-// consumers, then close the log and the store.
 // The store's projector gives way to the listener while at least
 // busyRequests hook requests are in progress, for at most giveWayMax at a
 // time: on a machine that cannot do both at full speed, a burst of webhook
@@ -98,6 +95,9 @@ const (
 	giveWayMax   = 200 * time.Millisecond
 )
 
+// serve runs hookd until ctx ends, then shuts down in order: stop accepting
+// and finish in-flight requests, then stop the group commit, then the
+// consumers, then close the log and the store.
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerOpts ...func(*actions.RunnerConfig)) error {
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
