@@ -13,7 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/hookd/hookd/internal/jsonenc"
 )
 
 // Event is one thing that happened to one message, as a provider reported it.
@@ -66,13 +67,13 @@ type Event struct {
 func (e *Event) Marshal() ([]byte, error) {
 	b := make([]byte, 0, 320+len(e.Data))
 	b = append(b, `{"id":`...)
-	b = appendString(b, e.ID)
+	b = jsonenc.AppendString(b, e.ID)
 	b = append(b, `,"source":`...)
-	b = appendString(b, e.Source)
+	b = jsonenc.AppendString(b, e.Source)
 	b = append(b, `,"provider":`...)
-	b = appendString(b, e.Provider)
+	b = jsonenc.AppendString(b, e.Provider)
 	b = append(b, `,"type":`...)
-	b = appendString(b, e.Type)
+	b = jsonenc.AppendString(b, e.Type)
 	var err error
 	b = append(b, `,"time":"`...)
 	if b, err = e.Time.AppendText(b); err != nil {
@@ -83,17 +84,17 @@ func (e *Event) Marshal() ([]byte, error) {
 		return nil, fmt.Errorf("marshal event %s: received: %w", e.ID, err)
 	}
 	b = append(b, `","email":`...)
-	b = appendString(b, e.Email)
+	b = jsonenc.AppendString(b, e.Email)
 	b = append(b, `,"domain":`...)
-	b = appendString(b, e.Domain)
+	b = jsonenc.AppendString(b, e.Domain)
 	b = append(b, `,"message_id":`...)
-	b = appendString(b, e.MessageID)
+	b = jsonenc.AppendString(b, e.MessageID)
 	b = append(b, `,"campaign":`...)
-	b = appendString(b, e.Campaign)
+	b = jsonenc.AppendString(b, e.Campaign)
 	b = append(b, `,"category":`...)
-	b = appendString(b, string(e.Category))
+	b = jsonenc.AppendString(b, string(e.Category))
 	b = append(b, `,"bounce_class":`...)
-	b = appendString(b, string(e.BounceClass))
+	b = jsonenc.AppendString(b, string(e.BounceClass))
 	b = append(b, `,"data":`...)
 	if e.Data == nil {
 		b = append(b, "null"...)
@@ -105,60 +106,6 @@ func (e *Event) Marshal() ([]byte, error) {
 		b = buf.Bytes()
 	}
 	return append(b, '}'), nil
-}
-
-// appendString appends s as a JSON string the way encoding/json writes it:
-// HTML-safe, with invalid UTF-8 replaced by U+FFFD.
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // Unmarshal decodes the JSON form written by Marshal.

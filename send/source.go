@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+
+	"github.com/hookd/hookd/internal/jsonenc"
 )
 
 // Source is what Run sends: Len requests, numbered from 0.
@@ -139,7 +141,7 @@ func (g Generator) Append(dst []byte, i int) []byte {
 	id := firstMessageID + 2*n
 
 	dst = append(dst, `{"event":`...)
-	dst = appendString(dst, typ)
+	dst = jsonenc.AppendString(dst, typ)
 	dst = append(dst, `,"time":`...)
 	dst = strconv.AppendInt(dst, start+int64(i), 10)
 	dst = append(dst, `,"MessageID":`...)
@@ -178,19 +180,6 @@ func (g Generator) Append(dst []byte, i int) []byte {
 		dst = append(dst, `,"mj_list_id":1,"ip":"127.0.0.1","geo":"US","agent":"hookd-send"`...)
 	}
 	return append(dst, '}')
-}
-
-// appendString appends s as a JSON string.
-func appendString(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			b, _ := json.Marshal(s) // a string always marshals
-			return append(dst, b...)
-		}
-	}
-	dst = append(dst, '"')
-	dst = append(dst, s...)
-	return append(dst, '"')
 }
 
 // appendHex12 appends the low 48 bits of n as 12 hex digits.

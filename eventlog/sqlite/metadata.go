@@ -3,9 +3,10 @@ package sqlite
 import (
 	"encoding/json"
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/hookd/hookd/internal/jsonenc"
 )
 
 // appendMetadata appends md to dst as a JSON object. It exists so that the
@@ -23,57 +24,11 @@ func appendMetadata(dst []byte, md message.Metadata) []byte {
 			dst = append(dst, ',')
 		}
 		first = false
-		dst = appendJSONString(dst, k)
+		dst = jsonenc.AppendString(dst, k)
 		dst = append(dst, ':')
-		dst = appendJSONString(dst, v)
+		dst = jsonenc.AppendString(dst, v)
 	}
 	return append(dst, '}')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string. Like encoding/json it replaces
-// invalid UTF-8 with U+FFFD, since SQLite's JSON functions and the decoder on
-// the way out both expect valid text.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		b := s[i]
-		if b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '"', '\\':
-				dst = append(dst, '\\', b)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
 
 // decodeMetadata decodes the metadata column; NULL decodes to an empty map.
