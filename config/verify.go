@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -33,6 +34,27 @@ type Verify struct {
 	Header *HeaderSecret `yaml:"header"`
 	// HMAC is the generic provider's signature scheme.
 	HMAC *HMAC `yaml:"hmac"`
+}
+
+// Unused returns an error for each key of v that is set but not among use,
+// the keys provider reads: a key meant for another provider never passes
+// silently. The errors name the field; join them with the provider's own.
+func (v Verify) Unused(provider string, use ...string) []error {
+	var errs []error
+	for _, f := range []struct {
+		key string
+		set bool
+	}{
+		{"public_key", v.PublicKey != ""}, {"signing_key", v.SigningKey != ""}, {"secret", v.Secret != ""},
+		{"tolerance", v.Tolerance != 0}, {"topic_arns", len(v.TopicARNs) > 0},
+		{"confirm_subscription", v.ConfirmSubscription}, {"header", v.Header != nil}, {"hmac", v.HMAC != nil},
+	} {
+		if f.set && !slices.Contains(use, f.key) {
+			errs = append(errs, &Error{Field: "verify." + f.key,
+				Err: fmt.Errorf("not used by %s (want %s)", provider, strings.Join(use, ", "))})
+		}
+	}
+	return errs
 }
 
 // HeaderSecret is a header that must carry a shared secret. Both fields are
@@ -77,6 +99,15 @@ type Map struct {
 	Campaign    string `yaml:"campaign"`
 	Category    string `yaml:"category"`
 	BounceClass string `yaml:"bounce_class"`
+}
+
+// Unused returns an error when m is set, for the providers that take no
+// map; nil otherwise.
+func (m Map) Unused() error {
+	if m == (Map{}) {
+		return nil
+	}
+	return &Error{Field: "map", Err: errors.New("only the generic and standardwebhooks providers take a map")}
 }
 
 // RateLimit bounds a source's request rate. Zero Rate means unlimited.

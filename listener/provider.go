@@ -135,8 +135,8 @@ func (u Unsigned) New(src config.Source, _ Env) (Adapter, error) {
 	if !reflect.ValueOf(src.Verify).IsZero() {
 		errs = append(errs, &config.Error{Field: "verify", Err: fmt.Errorf("%s signs nothing: authenticate it with auth (basic or token)", u.Name)})
 	}
-	if src.Map != (config.Map{}) {
-		errs = append(errs, &config.Error{Field: "map", Err: errors.New("only the generic and standardwebhooks providers take a map")})
+	if err := src.Map.Unused(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

@@ -46,18 +46,7 @@ func init() { listener.Register(Provider, Generic{}) }
 // relies on auth.
 func (Generic) New(src config.Source, env listener.Env) (listener.Adapter, error) {
 	v := src.Verify
-	var errs []error
-	for _, f := range []struct {
-		key string
-		set bool
-	}{
-		{"public_key", v.PublicKey != ""}, {"signing_key", v.SigningKey != ""}, {"secret", v.Secret != ""},
-		{"topic_arns", len(v.TopicARNs) > 0}, {"confirm_subscription", v.ConfirmSubscription},
-	} {
-		if f.set {
-			errs = append(errs, &config.Error{Field: "verify." + f.key, Err: errors.New("not used by the generic provider (want hmac, header, tolerance)")})
-		}
-	}
+	errs := v.Unused("the generic provider", "hmac", "header", "tolerance")
 	a := &Adapter{now: env.Clock(), tol: v.Tolerance, name: src.Name}
 	if a.tol == 0 {
 		a.tol = listener.DefaultTolerance

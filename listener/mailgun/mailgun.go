@@ -59,20 +59,9 @@ func init() { listener.Register(Provider, Mailgun{}) }
 // verify.tolerance bounds the timestamp's age (default 12 hours).
 func (Mailgun) New(src config.Source, env listener.Env) (listener.Adapter, error) {
 	v := src.Verify
-	var errs []error
-	for _, f := range []struct {
-		key string
-		set bool
-	}{
-		{"public_key", v.PublicKey != ""}, {"secret", v.Secret != ""}, {"topic_arns", len(v.TopicARNs) > 0},
-		{"confirm_subscription", v.ConfirmSubscription}, {"header", v.Header != nil}, {"hmac", v.HMAC != nil},
-	} {
-		if f.set {
-			errs = append(errs, &config.Error{Field: "verify." + f.key, Err: errors.New("not used by mailgun (want signing_key, tolerance)")})
-		}
-	}
-	if src.Map != (config.Map{}) {
-		errs = append(errs, &config.Error{Field: "map", Err: errors.New("only the generic and standardwebhooks providers take a map")})
+	errs := v.Unused("mailgun", "signing_key", "tolerance")
+	if err := src.Map.Unused(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(v.SigningKey) < 16 {
 		errs = append(errs, &config.Error{Field: "verify.signing_key", Err: errors.New("required: the HTTP webhook signing key from Mailgun's settings")})

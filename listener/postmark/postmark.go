@@ -36,21 +36,9 @@ func init() { listener.Register(Provider, Postmark{}) }
 // New implements listener.Provider: verify takes only header.
 func (Postmark) New(src config.Source, _ listener.Env) (listener.Adapter, error) {
 	v := src.Verify
-	var errs []error
-	for _, f := range []struct {
-		key string
-		set bool
-	}{
-		{"public_key", v.PublicKey != ""}, {"signing_key", v.SigningKey != ""}, {"secret", v.Secret != ""},
-		{"tolerance", v.Tolerance != 0}, {"topic_arns", len(v.TopicARNs) > 0},
-		{"confirm_subscription", v.ConfirmSubscription}, {"hmac", v.HMAC != nil},
-	} {
-		if f.set {
-			errs = append(errs, &config.Error{Field: "verify." + f.key, Err: errors.New("not used by postmark (want header; or auth.basic)")})
-		}
-	}
-	if src.Map != (config.Map{}) {
-		errs = append(errs, &config.Error{Field: "map", Err: errors.New("only the generic and standardwebhooks providers take a map")})
+	errs := v.Unused("postmark", "header")
+	if err := src.Map.Unused(); err != nil {
+		errs = append(errs, err)
 	}
 	h, err := listener.NewHeaderSecret(v.Header)
 	if err != nil {

@@ -49,20 +49,9 @@ func init() { listener.Register(Provider, SendGrid{}) }
 // the age of the timestamp header (default 5 minutes).
 func (SendGrid) New(src config.Source, env listener.Env) (listener.Adapter, error) {
 	v := src.Verify
-	var errs []error
-	for _, f := range []struct {
-		key string
-		set bool
-	}{
-		{"signing_key", v.SigningKey != ""}, {"secret", v.Secret != ""}, {"topic_arns", len(v.TopicARNs) > 0},
-		{"confirm_subscription", v.ConfirmSubscription}, {"header", v.Header != nil}, {"hmac", v.HMAC != nil},
-	} {
-		if f.set {
-			errs = append(errs, &config.Error{Field: "verify." + f.key, Err: errors.New("not used by sendgrid (want public_key, tolerance)")})
-		}
-	}
-	if src.Map != (config.Map{}) {
-		errs = append(errs, &config.Error{Field: "map", Err: errors.New("only the generic and standardwebhooks providers take a map")})
+	errs := v.Unused("sendgrid", "public_key", "tolerance")
+	if err := src.Map.Unused(); err != nil {
+		errs = append(errs, err)
 	}
 	key, err := ParsePublicKey(v.PublicKey)
 	if err != nil {

@@ -62,20 +62,9 @@ func init() { listener.Register(Provider, SES{}) }
 // message's Timestamp (default 1 hour).
 func (SES) New(src config.Source, env listener.Env) (listener.Adapter, error) {
 	v := src.Verify
-	var errs []error
-	for _, f := range []struct {
-		key string
-		set bool
-	}{
-		{"public_key", v.PublicKey != ""}, {"signing_key", v.SigningKey != ""}, {"secret", v.Secret != ""},
-		{"header", v.Header != nil}, {"hmac", v.HMAC != nil},
-	} {
-		if f.set {
-			errs = append(errs, &config.Error{Field: "verify." + f.key, Err: errors.New("not used by ses (want topic_arns, confirm_subscription, tolerance)")})
-		}
-	}
-	if src.Map != (config.Map{}) {
-		errs = append(errs, &config.Error{Field: "map", Err: errors.New("only the generic and standardwebhooks providers take a map")})
+	errs := v.Unused("ses", "topic_arns", "confirm_subscription", "tolerance")
+	if err := src.Map.Unused(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(v.TopicARNs) == 0 {
 		errs = append(errs, &config.Error{Field: "verify.topic_arns", Err: errors.New("required: the ARNs of the SNS topics SES publishes to")})

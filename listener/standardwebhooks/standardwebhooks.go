@@ -51,18 +51,7 @@ func init() { listener.Register(Provider, StandardWebhooks{}) }
 // override the fields Decode reads.
 func (StandardWebhooks) New(src config.Source, env listener.Env) (listener.Adapter, error) {
 	v := src.Verify
-	var errs []error
-	for _, f := range []struct {
-		key string
-		set bool
-	}{
-		{"public_key", v.PublicKey != ""}, {"signing_key", v.SigningKey != ""}, {"topic_arns", len(v.TopicARNs) > 0},
-		{"confirm_subscription", v.ConfirmSubscription}, {"header", v.Header != nil}, {"hmac", v.HMAC != nil},
-	} {
-		if f.set {
-			errs = append(errs, &config.Error{Field: "verify." + f.key, Err: errors.New("not used by standardwebhooks (want secret, tolerance)")})
-		}
-	}
+	errs := v.Unused("standardwebhooks", "secret", "tolerance")
 	key, err := ParseSecret(v.Secret)
 	if err != nil {
 		errs = append(errs, &config.Error{Field: "verify.secret", Err: err})
