@@ -155,3 +155,17 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (Log, error) {
 	}
 	return l, nil
 }
+
+// Publish is watermill's Publish written with Append, for backends whose
+// Publish is nothing more: it appends msgs to topic in one Append, bounded
+// by the first message's context, and drops which were duplicates.
+func Publish(a interface {
+	Append(ctx context.Context, topic string, msgs []*message.Message) ([]bool, error)
+}, topic string, msgs []*message.Message) error {
+	ctx := context.Background()
+	if len(msgs) > 0 {
+		ctx = msgs[0].Context()
+	}
+	_, err := a.Append(ctx, topic, msgs)
+	return err
+}

@@ -229,12 +229,7 @@ func (l *Log) prepare(ctx context.Context, topic string) error {
 // Publish appends msgs to topic in one transaction, like Append, and
 // ignores which were duplicates.
 func (l *Log) Publish(topic string, msgs ...*message.Message) error {
-	ctx := context.Background()
-	if len(msgs) > 0 {
-		ctx = msgs[0].Context()
-	}
-	_, err := l.Append(ctx, topic, msgs)
-	return err
+	return eventlog.Publish(l, topic, msgs)
 }
 
 // Append implements eventlog.Log; see the package documentation.
