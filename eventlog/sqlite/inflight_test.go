@@ -10,6 +10,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/eventlogtest"
 	"github.com/hookd/hookd/eventlog/sqlite"
 )
 
@@ -36,7 +37,7 @@ func receiveN(t *testing.T, ch <-chan *message.Message, n int) []*message.Messag
 	t.Helper()
 	ms := make([]*message.Message, n)
 	for i := range ms {
-		ms[i] = receive(t, ch)
+		ms[i] = eventlogtest.Receive(t, ch)
 	}
 	return ms
 }
@@ -92,7 +93,7 @@ func TestInFlight(t *testing.T) {
 				for _, m := range first {
 					m.Ack()
 				}
-				if got := receiveAck(t, ch, 6); !slices.Equal(got, ids[4:]) {
+				if got := eventlogtest.ReceiveAck(t, ch, 6); !slices.Equal(got, ids[4:]) {
 					t.Fatalf("then %v, want %v", got, ids[4:])
 				}
 			},
@@ -119,7 +120,7 @@ func TestInFlight(t *testing.T) {
 				}
 				closed(t, ch)
 				_, ch = subscribeWindow(t, l, "g", 4)
-				if got := receiveAck(t, ch, 4); !slices.Equal(got, ids[4:]) {
+				if got := eventlogtest.ReceiveAck(t, ch, 4); !slices.Equal(got, ids[4:]) {
 					t.Fatalf("after Close the group got %v, want %v", got, ids[4:])
 				}
 			},
@@ -150,16 +151,16 @@ func TestInFlight(t *testing.T) {
 				w[4].Ack()
 				// The acks of m0 and m1 made room for two more, which the
 				// log may have delivered before it saw the Nack.
-				m := receive(t, ch)
+				m := eventlogtest.Receive(t, ch)
 				for i := 0; m.UUID != ids[2]; i++ {
 					if i == 2 || (m.UUID != ids[5] && m.UUID != ids[6]) {
 						t.Fatalf("after the Nack got %s, want m-002 after at most m-005 and m-006", m.UUID)
 					}
 					m.Ack()
-					m = receive(t, ch)
+					m = eventlogtest.Receive(t, ch)
 				}
 				m.Ack()
-				if got := receiveAck(t, ch, 5); !slices.Equal(got, ids[3:]) {
+				if got := eventlogtest.ReceiveAck(t, ch, 5); !slices.Equal(got, ids[3:]) {
 					t.Fatalf("after the Nack m-002 then %v, want %v", got, ids[3:])
 				}
 			},
@@ -179,7 +180,7 @@ func TestInFlight(t *testing.T) {
 				closed(t, ch)
 				l = openLog(t, path, sqlite.Config{})
 				_, ch = subscribeWindow(t, l, "g", 5)
-				if got := receiveAck(t, ch, 8); !slices.Equal(got, ids[2:]) {
+				if got := eventlogtest.ReceiveAck(t, ch, 8); !slices.Equal(got, ids[2:]) {
 					t.Fatalf("after reopening %v, want %v", got, ids[2:])
 				}
 				none(t, ch)
@@ -195,8 +196,8 @@ func TestInFlight(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				receive(t, ch).Ack()
-				m := receive(t, ch) // the rest of the window stays in the channel
+				eventlogtest.Receive(t, ch).Ack()
+				m := eventlogtest.Receive(t, ch) // the rest of the window stays in the channel
 				cancel()
 				select {
 				case <-m.Context().Done():
@@ -209,7 +210,7 @@ func TestInFlight(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got := receiveAck(t, ch, 5); !slices.Equal(got, ids[1:]) {
+				if got := eventlogtest.ReceiveAck(t, ch, 5); !slices.Equal(got, ids[1:]) {
 					t.Fatalf("the next subscription got %v, want %v", got, ids[1:])
 				}
 			},

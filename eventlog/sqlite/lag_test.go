@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/eventlogtest"
 	"github.com/hookd/hookd/eventlog/sqlite"
 )
 
@@ -52,8 +53,8 @@ func TestLag(t *testing.T) {
 	}
 	fast := subscribe(t, l, "fast", eventlog.TopicEvents)
 	slow := subscribe(t, l, "slow", eventlog.TopicEvents)
-	receiveAck(t, fast, 5)
-	receiveAck(t, slow, 2)
+	eventlogtest.ReceiveAck(t, fast, 5)
+	eventlogtest.ReceiveAck(t, slow, 2)
 	waitLag(l, "[events/fast=0 events/slow=3]", "acked 5 and 2")
 	more, _ := msgs("n", 2)
 	if _, err := l.Append(ctx, eventlog.TopicEvents, more); err != nil {

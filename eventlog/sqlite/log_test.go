@@ -19,6 +19,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/eventlog/eventlogtest"
 	"github.com/hookd/hookd/eventlog/sqlite"
 )
 
@@ -82,32 +83,6 @@ func subscribe(t *testing.T, l *sqlite.Log, group, topic string) <-chan *message
 	return ch
 }
 
-func receive(t *testing.T, ch <-chan *message.Message) *message.Message {
-	t.Helper()
-	select {
-	case m, ok := <-ch:
-		if !ok {
-			t.Fatal("channel closed, want a message")
-		}
-		return m
-	case <-time.After(wait):
-		t.Fatalf("no message within %s", wait)
-	}
-	return nil
-}
-
-// receiveAck receives n messages, acks each and returns their ids.
-func receiveAck(t *testing.T, ch <-chan *message.Message, n int) []string {
-	t.Helper()
-	var ids []string
-	for range n {
-		m := receive(t, ch)
-		ids = append(ids, m.UUID)
-		m.Ack()
-	}
-	return ids
-}
-
 func closed(t *testing.T, ch <-chan *message.Message) {
 	t.Helper()
 	for {
@@ -134,7 +109,7 @@ func stored(t *testing.T, l *sqlite.Log, topic string) []string {
 	ch := subscribe(t, l, "inspect-"+watermill.NewShortUUID(), topic)
 	ids := []string{}
 	for {
-		m := receive(t, ch)
+		m := eventlogtest.Receive(t, ch)
 		m.Ack()
 		switch {
 		case m.UUID == sentinel:
@@ -251,7 +226,7 @@ func TestMetadataRoundTrip(t *testing.T) {
 			if err := l.Publish("t", m); err != nil {
 				t.Fatal(err)
 			}
-			got := receive(t, subscribe(t, l, "g", "t"))
+			got := eventlogtest.Receive(t, subscribe(t, l, "g", "t"))
 			got.Ack()
 			if !maps(got.Metadata, want) {
 				t.Errorf("metadata = %q, want %q", got.Metadata, want)
@@ -318,17 +293,17 @@ func TestOffsetsSurviveClose(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := receiveAck(t, ch, 4); !slices.Equal(got, ids[:4]) {
+			if got := eventlogtest.ReceiveAck(t, ch, 4); !slices.Equal(got, ids[:4]) {
 				t.Fatalf("first consumer got %v, want %v", got, ids[:4])
 			}
-			if m := receive(t, ch); m.UUID != ids[4] {
+			if m := eventlogtest.Receive(t, ch); m.UUID != ids[4] {
 				t.Fatalf("first consumer got %s, want %s", m.UUID, ids[4]) // left unacked
 			}
 
 			l2 := tc.stop(t, l, sub, path)
 			closed(t, ch)
 			ch2 := subscribe(t, l2, "g", "t")
-			if got := receiveAck(t, ch2, 6); !slices.Equal(got, ids[4:]) {
+			if got := eventlogtest.ReceiveAck(t, ch2, 6); !slices.Equal(got, ids[4:]) {
 				t.Errorf("after the stop the group got %v, want %v", got, ids[4:])
 			}
 		})
@@ -392,7 +367,7 @@ func TestRedelivery(t *testing.T) {
 			}
 			s := open()
 			for range 2 {
-				got := receive(t, s.ch)
+				got := eventlogtest.Receive(t, s.ch)
 				if got.UUID != "m0" || string(got.Payload) != string(m0.Payload) || !maps(got.Metadata, m0.Metadata) {
 					t.Fatalf("got %s %q %v, want m0 as published", got.UUID, got.Payload, got.Metadata)
 				}
@@ -406,7 +381,7 @@ func TestRedelivery(t *testing.T) {
 					t.Fatal("message context not canceled")
 				}
 			}
-			if got := receiveAck(t, s.ch, 2); !slices.Equal(got, []string{"m0", "m1"}) {
+			if got := eventlogtest.ReceiveAck(t, s.ch, 2); !slices.Equal(got, []string{"m0", "m1"}) {
 				t.Errorf("after redeliveries got %v, want [m0 m1]", got)
 			}
 		})
@@ -469,10 +444,10 @@ func TestConsumerGroups(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := receive(t, ch1) // l1 holds the lease from here on
+		m := eventlogtest.Receive(t, ch1) // l1 holds the lease from here on
 		m.Ack()
 		ch2 := subscribe(t, l2, "g", "t")
-		if got := append([]string{m.UUID}, receiveAck(t, ch1, 49)...); !slices.Equal(got, ids1) {
+		if got := append([]string{m.UUID}, eventlogtest.ReceiveAck(t, ch1, 49)...); !slices.Equal(got, ids1) {
 			t.Fatalf("holder got %v, want %v", got, ids1)
 		}
 		if err := sub1.Close(); err != nil { // releases the lease
@@ -483,7 +458,7 @@ func TestConsumerGroups(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Nothing of the first 50 reached l2, and it starts where l1 stopped.
-		if got := receiveAck(t, ch2, 50); !slices.Equal(got, ids2) {
+		if got := eventlogtest.ReceiveAck(t, ch2, 50); !slices.Equal(got, ids2) {
 			t.Errorf("successor got %v, want %v", got, ids2)
 		}
 	})
@@ -495,10 +470,10 @@ func TestConsumerGroups(t *testing.T) {
 		if _, err := l.Append(context.Background(), "t", batch); err != nil {
 			t.Fatal(err)
 		}
-		if got := receiveAck(t, subscribe(t, l, "a", "t"), 20); !slices.Equal(got, ids) {
+		if got := eventlogtest.ReceiveAck(t, subscribe(t, l, "a", "t"), 20); !slices.Equal(got, ids) {
 			t.Fatalf("group a got %v, want %v", got, ids)
 		}
-		if got := receiveAck(t, subscribe(t, l, "b", "t"), 20); !slices.Equal(got, ids) {
+		if got := eventlogtest.ReceiveAck(t, subscribe(t, l, "b", "t"), 20); !slices.Equal(got, ids) {
 			t.Errorf("group b got %v, want %v", got, ids)
 		}
 		if err := l.Close(); err != nil {
@@ -508,10 +483,10 @@ func TestConsumerGroups(t *testing.T) {
 		if err := l.Publish("t", msg("late", "late")); err != nil {
 			t.Fatal(err)
 		}
-		if got := receiveAck(t, subscribe(t, l, "c", "t"), 21); !slices.Equal(got, append(ids, "late")) {
+		if got := eventlogtest.ReceiveAck(t, subscribe(t, l, "c", "t"), 21); !slices.Equal(got, append(ids, "late")) {
 			t.Errorf("group c after reopen got %v, want %v", got, append(ids, "late"))
 		}
-		if got := receiveAck(t, subscribe(t, l, "a", "t"), 1); got[0] != "late" {
+		if got := eventlogtest.ReceiveAck(t, subscribe(t, l, "a", "t"), 1); got[0] != "late" {
 			t.Errorf("group a after reopen got %v, want [late]", got)
 		}
 	})
@@ -530,7 +505,7 @@ func TestClose(t *testing.T) {
 	if err := l.Publish("t", msg("m", "")); err != nil {
 		t.Fatal(err)
 	}
-	m := receive(t, ch) // in flight when the log closes
+	m := eventlogtest.Receive(t, ch) // in flight when the log closes
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -586,7 +561,7 @@ func TestRegistered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := receiveAck(t, ch, 1); got[0] != "e" {
+	if got := eventlogtest.ReceiveAck(t, ch, 1); got[0] != "e" {
 		t.Errorf("got %v, want [e]", got)
 	}
 }
@@ -683,7 +658,7 @@ func TestKilledProcess(t *testing.T) {
 	}
 	// The child never acked and its lease (LeaseTTL 1s) is never released:
 	// the group resumes from the start once it expires.
-	if m := receive(t, subscribe(t, l, "g", "t")); m.UUID != committed[0] {
+	if m := eventlogtest.Receive(t, subscribe(t, l, "g", "t")); m.UUID != committed[0] {
 		t.Errorf("group g resumed with %s, want %s", m.UUID, committed[0])
 	}
 }
