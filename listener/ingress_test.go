@@ -14,6 +14,7 @@ import (
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/listener"
+	"github.com/hookd/hookd/listener/providertest"
 )
 
 // serve starts a listener with cfg over a fresh SQLite log.
@@ -70,7 +71,7 @@ func TestRateLimit(t *testing.T) {
 	if r := post(t, "POST", url+"/hooks/free", openEvent(3), nil); r.status != 200 {
 		t.Fatalf("another source: %d", r.status)
 	}
-	if got := messages(t, log, eventlog.TopicEvents, 3); len(got) != 3 {
+	if got := providertest.Messages(t, log, eventlog.TopicEvents, 3); len(got) != 3 {
 		t.Fatalf("log holds %d events, want 3", len(got))
 	}
 }

@@ -13,9 +13,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
@@ -23,6 +20,7 @@ import (
 	_ "github.com/hookd/hookd/eventlog/sqlite"
 	"github.com/hookd/hookd/listener"
 	_ "github.com/hookd/hookd/listener/mailjet"
+	"github.com/hookd/hookd/listener/providertest"
 )
 
 const (
@@ -107,45 +105,6 @@ func basic(user, pass string) map[string]string {
 	return map[string]string{"Authorization": r.Header.Get("Authorization")}
 }
 
-// messages reads every message of topic appended so far, waiting until want
-// have arrived or a few seconds passed.
-func messages(t *testing.T, log eventlog.Log, topic string, want int) []*message.Message {
-	t.Helper()
-	sub, err := log.Subscriber(fmt.Sprintf("test-%d", time.Now().UnixNano()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	ch, err := sub.Subscribe(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []*message.Message
-	idle := time.NewTimer(300 * time.Millisecond)
-	for {
-		select {
-		case m, ok := <-ch:
-			if !ok {
-				return got
-			}
-			m.Ack()
-			got = append(got, m)
-			if len(got) >= want {
-				// Keep reading briefly: more than want is a failure too.
-				idle.Reset(200 * time.Millisecond)
-			}
-		case <-idle.C:
-			if len(got) >= want {
-				return got
-			}
-			idle.Reset(300 * time.Millisecond)
-		case <-ctx.Done():
-			return got
-		}
-	}
-}
-
 func TestHookAnswers(t *testing.T) {
 	open := fixture(t, "open.json")
 	tests := []struct {
@@ -209,7 +168,7 @@ func TestRejectedRequestsStoreNothing(t *testing.T) {
 	post(t, "POST", url+"/hooks/basic", open, basic(basicUser, "wrong"))
 	post(t, "POST", url+"/in/tok", open, nil)
 	post(t, "POST", url+"/hooks/mailjet", bytes.Repeat([]byte("x"), 4096), nil)
-	if got := messages(t, log, eventlog.TopicEvents, 0); len(got) != 0 {
+	if got := providertest.Messages(t, log, eventlog.TopicEvents, 0); len(got) != 0 {
 		t.Fatalf("log holds %d events after rejected requests, want 0", len(got))
 	}
 }
@@ -221,7 +180,7 @@ func TestMalformedBodyIsQuarantined(t *testing.T) {
 	if r.status != 400 {
 		t.Fatalf("status = %d, want 400", r.status)
 	}
-	got := messages(t, log, eventlog.TopicQuarantine, 1)
+	got := providertest.Messages(t, log, eventlog.TopicQuarantine, 1)
 	if len(got) != 1 {
 		t.Fatalf("quarantine holds %d bodies, want 1", len(got))
 	}
@@ -232,7 +191,7 @@ func TestMalformedBodyIsQuarantined(t *testing.T) {
 	if !bytes.Equal(q.Body, body) || q.Source != "mailjet" || q.Error == "" || q.ContentType != "application/json" {
 		t.Fatalf("quarantined = %+v", q)
 	}
-	if events := messages(t, log, eventlog.TopicEvents, 0); len(events) != 0 {
+	if events := providertest.Messages(t, log, eventlog.TopicEvents, 0); len(events) != 0 {
 		t.Fatalf("a rejected batch appended %d events", len(events))
 	}
 }
@@ -253,7 +212,7 @@ func TestDuplicatesAreCountedNotAppended(t *testing.T) {
 	if grouped.body["accepted"] != 6.0 || grouped.body["duplicates"] != 1.0 {
 		t.Fatalf("grouped delivery = %v, want 6 accepted and 1 duplicate", grouped.body)
 	}
-	if got := messages(t, log, eventlog.TopicEvents, 7); len(got) != 7 {
+	if got := providertest.Messages(t, log, eventlog.TopicEvents, 7); len(got) != 7 {
 		t.Fatalf("log holds %d events, want 7", len(got))
 	}
 }
@@ -284,7 +243,7 @@ func TestConcurrentRequestsAreGroupCommitted(t *testing.T) {
 			t.Fatalf("a request got %d", s)
 		}
 	}
-	got := messages(t, log, eventlog.TopicEvents, n)
+	got := providertest.Messages(t, log, eventlog.TopicEvents, n)
 	if len(got) != n {
 		t.Fatalf("log holds %d events, want %d", len(got), n)
 	}
