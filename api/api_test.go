@@ -130,11 +130,7 @@ func get(t *testing.T, srv *httptest.Server, path string) (int, []byte) {
 
 func TestAPI(t *testing.T) {
 	srv := newServer(t)
-	tests := []struct {
-		name   string
-		path   string
-		status int
-	}{
+	tests := []goldenCase{
 		{"events_all", "/api/events", 200},
 		{"events_page", "/api/events?limit=3", 200},
 		{"events_type", "/api/events?type=sent", 200},
@@ -169,15 +165,7 @@ func TestAPI(t *testing.T) {
 		{"quarantine_bad_limit", "/api/quarantine?limit=-1", 400},
 		{"quarantine_events_cursor", "/api/quarantine?cursor=ZQAAAAAAAAAAAAAAAAAAAAE", 400},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			status, body := get(t, srv, tt.path)
-			if status != tt.status {
-				t.Errorf("status = %d, want %d; body %s", status, tt.status, body)
-			}
-			golden(t, tt.name, body)
-		})
-	}
+	checkGolden(t, srv, tests)
 }
 
 // golden compares a JSON body, indented, with testdata/name.json.
@@ -285,5 +273,26 @@ func TestStatsDefaults(t *testing.T) {
 	}
 	if !slices.IsSortedFunc(got.Buckets, func(a, b store.Bucket) int { return a.Time.Compare(b.Time) }) {
 		t.Error("buckets are not oldest first")
+	}
+}
+
+// goldenCase is a GET of path that answers status with the body in
+// testdata/name.golden.
+type goldenCase struct {
+	name   string
+	path   string
+	status int
+}
+
+func checkGolden(t *testing.T, srv *httptest.Server, tests []goldenCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := get(t, srv, tt.path)
+			if status != tt.status {
+				t.Errorf("status = %d, want %d; body %s", status, tt.status, body)
+			}
+			golden(t, tt.name, body)
+		})
 	}
 }

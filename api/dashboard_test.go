@@ -61,11 +61,7 @@ func newDashServerShutdown(t *testing.T) (*httptest.Server, *store.Store, chan s
 
 func TestDashboardAPI(t *testing.T) {
 	srv, _ := newDashServer(t)
-	tests := []struct {
-		name   string
-		path   string
-		status int
-	}{
+	tests := []goldenCase{
 		{"deliverability_hours", "/api/deliverability?since=2025-03-01T12:00:00Z&until=2025-03-01T13:30:00Z", 200},
 		{"deliverability_days", "/api/deliverability?since=2025-02-27T07:00:00Z&until=2025-03-03T00:00:00Z", 200},
 		{"deliverability_limit", "/api/deliverability?since=2025-02-27T07:00:00Z&until=2025-03-03T00:00:00Z&limit=1", 200},
@@ -78,15 +74,7 @@ func TestDashboardAPI(t *testing.T) {
 		{"events_bad_format", "/api/events?format=xml", 400},
 		{"events_ndjson_bad_since", "/api/events?format=ndjson&since=yesterday", 400},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			status, body := get(t, srv, tt.path)
-			if status != tt.status {
-				t.Errorf("status = %d, want %d; body %s", status, tt.status, body)
-			}
-			golden(t, tt.name, body)
-		})
-	}
+	checkGolden(t, srv, tests)
 }
 
 // TestEventsExport checks the NDJSON and CSV exports against golden files,
