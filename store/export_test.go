@@ -19,3 +19,9 @@ func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 	}
 	return err
 }
+
+// Committed has Run call f after each transaction commits, before it acks
+// the transaction's messages.
+func Committed(f func()) RunOption {
+	return func(c *runConfig) { c.committed = f }
+}

@@ -128,6 +128,53 @@ func testRunSQLiteLog(t *testing.T, inFlight int) {
 	}
 }
 
+// TestRunAcksWhatItCommitted ends Run's ctx each time right after the
+// projector committed an event and before it acked it, as a shutdown may:
+// the acks still count, so no restart delivers an event again.
+func TestRunAcksWhatItCommitted(t *testing.T) {
+	const rounds = 10
+	ctx := context.Background()
+	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	st := openStore(t, t.TempDir())
+	for i := range rounds {
+		e := ev(i, "open", "u@x.com", base.Add(time.Duration(i)*time.Second))
+		if _, err := log.Append(ctx, eventlog.TopicEvents, []*message.Message{eventMessage(t, e)}); err != nil {
+			t.Fatal(err)
+		}
+		sub, err := log.Subscriber("store", eventlog.InFlight(store.Batch))
+		if err != nil {
+			t.Fatal(err)
+		}
+		runCtx, cancel := context.WithCancel(ctx)
+		// Once ctx has ended, leave the subscription time to notice before
+		// the acks.
+		committed := store.Committed(func() {
+			cancel()
+			time.Sleep(10 * time.Millisecond)
+		})
+		done := make(chan error, 1)
+		go func() { done <- st.Run(runCtx, sub, nil, committed) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("round %d: Run = %v", i, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("round %d: event not stored", i)
+		}
+		if err := sub.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := st.ProjectorStats(); got.Events != rounds {
+		t.Fatalf("projector stats = %+v, want %d events projected, each once", got, rounds)
+	}
+}
+
 // TestRunSQLiteLogBatches lets the projector find thousands of events in
 // the real log, read through a window of a batch: it stores them in fewer
 // transactions than events, and every one of them.

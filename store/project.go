@@ -37,6 +37,9 @@ type RunOption func(*runConfig)
 type runConfig struct {
 	busy    func() bool
 	maxWait time.Duration
+	// committed, for tests, is called after a transaction commits and
+	// before its messages are acked.
+	committed func()
 }
 
 // GiveWay makes the projector give way to work that cannot wait, such as
@@ -88,15 +91,17 @@ func (s *Store) Run(ctx context.Context, sub message.Subscriber, ev Evaluator, o
 	if s.db.write == nil {
 		return fmt.Errorf("run projector: %w", errReadOnly)
 	}
-	// Subscriptions end with ctx; cancelling also ends the first one if
-	// the second cannot be made.
-	ctx, cancel := context.WithCancel(ctx)
+	// The subscriptions end when Run returns, not when ctx ends: a batch
+	// committed just as ctx ends is still acked, and its acks count, so a
+	// restart does not deliver it again. Cancelling also ends the first
+	// subscription if the second cannot be made.
+	subCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	events, err := sub.Subscribe(ctx, eventlog.TopicEvents)
+	events, err := sub.Subscribe(subCtx, eventlog.TopicEvents)
 	if err != nil {
 		return fmt.Errorf("run projector: subscribe to %s: %w", eventlog.TopicEvents, err)
 	}
-	quarantine, err := sub.Subscribe(ctx, eventlog.TopicQuarantine)
+	quarantine, err := sub.Subscribe(subCtx, eventlog.TopicQuarantine)
 	if err != nil {
 		return fmt.Errorf("run projector: subscribe to %s: %w", eventlog.TopicQuarantine, err)
 	}
@@ -156,7 +161,7 @@ func (s *Store) Run(ctx context.Context, sub message.Subscriber, ev Evaluator, o
 			linger.Stop() // Go 1.23 timers: no stale value to drain
 		}
 		busy = len(b.msgs) > 1
-		s.store(ctx, &b, ev)
+		s.store(ctx, &b, ev, cfg.committed)
 		if b.closed != "" {
 			if ctx.Err() != nil {
 				return nil
@@ -248,8 +253,9 @@ func (s *Store) take(b *batch, topic string, msg *message.Message, ok bool) {
 }
 
 // store writes b in one transaction and acks its messages, or nacks them
-// all when the transaction fails.
-func (s *Store) store(ctx context.Context, b *batch, ev Evaluator) {
+// all when the transaction fails. committed, if not nil, is called between
+// the two.
+func (s *Store) store(ctx context.Context, b *batch, ev Evaluator, committed func()) {
 	if len(b.msgs) == 0 {
 		return
 	}
@@ -304,6 +310,9 @@ func (s *Store) store(ctx context.Context, b *batch, ev Evaluator) {
 	s.stats.batches.Add(1)
 	if enqueued {
 		s.wakeRunners()
+	}
+	if committed != nil {
+		committed()
 	}
 	for _, m := range b.msgs {
 		m.Ack()
