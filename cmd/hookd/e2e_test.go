@@ -23,25 +23,43 @@ import (
 	"github.com/hookd/hookd/listener/mailjet"
 )
 
-// hookdBin is the hookd binary built once for the tests that run it as a
-// separate process.
-var hookdBin string
+// binDir holds the hookd binary that the tests running it as a separate
+// process share. hookdBinary builds it on first use, so that a run of the
+// in-process tests or benchmarks alone does not wait for the build.
+var (
+	binDir   string
+	binOnce  sync.Once
+	binPath  string
+	binError error
+)
+
+// hookdBinary returns the path of the hookd binary, building it the first
+// time; it fails t if the build fails.
+func hookdBinary(t testing.TB) string {
+	t.Helper()
+	binOnce.Do(func() {
+		path := filepath.Join(binDir, "hookd")
+		out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput()
+		if err != nil {
+			binError = fmt.Errorf("build hookd: %v\n%s", err, out)
+			return
+		}
+		binPath = path
+	})
+	if binError != nil {
+		t.Fatal(binError)
+	}
+	return binPath
+}
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "hookd-bin-")
-	if err != nil {
+	var err error
+	if binDir, err = os.MkdirTemp("", "hookd-bin-"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	hookdBin = filepath.Join(dir, "hookd")
-	build := exec.Command("go", "build", "-o", hookdBin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build hookd:", err)
-		os.Exit(1)
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	os.RemoveAll(binDir)
 	os.Exit(code)
 }
 
@@ -68,7 +86,7 @@ func startHookd(t *testing.T, data string, args ...string) *proc {
 	t.Helper()
 	args = append([]string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
 		"--data", data, "--log-format", "json"}, args...)
-	cmd := exec.Command(hookdBin, args...)
+	cmd := exec.Command(hookdBinary(t), args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -355,7 +373,7 @@ func TestServeRefusesBadConfig(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, hookdBin, "serve", "--config", bad, "--data", dir).CombinedOutput()
+	out, err := exec.CommandContext(ctx, hookdBinary(t), "serve", "--config", bad, "--data", dir).CombinedOutput()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
 		t.Fatalf("serve with a bad config: err %v, want a non-zero exit\n%s", err, out)

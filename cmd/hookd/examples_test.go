@@ -73,7 +73,7 @@ func hookdSend(t *testing.T, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, hookdBin, append([]string{"send"}, args...)...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, hookdBinary(t), append([]string{"send"}, args...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("hookd send %v: %v\n%s", args, err, out)
 	}
