@@ -137,7 +137,7 @@ type Log struct {
 	mu      sync.Mutex
 	closed  bool
 	streams map[string]bool // topics whose stream exists
-	subs    []*wmnats.Subscriber
+	subs    []*subscriber
 }
 
 // Open connects to cfg.URL and checks that JetStream answers; cfg.Timeout
@@ -314,8 +314,9 @@ func (l *Log) Subscriber(group string, opts ...eventlog.SubscriberOption) (messa
 		_ = sub.Close()
 		return nil, ErrClosed
 	}
-	l.subs = append(l.subs, sub)
-	return &subscriber{l: l, sub: sub, group: qg, durable: durable}, nil
+	w := &subscriber{l: l, sub: sub, group: qg, durable: durable, closing: make(chan struct{})}
+	l.subs = append(l.subs, w)
+	return w, nil
 }
 
 // sanitize makes s usable as a consumer name.
@@ -331,22 +332,42 @@ func sanitize(s string) string {
 // subscriber creates the stream and the group's durable consumer before it
 // subscribes: a consumer created by nats.go itself would be deleted when
 // its subscription ends, and the group's position with it.
+//
+// Its subscriptions hand the messages on through forward, which decides
+// when watermill-nats's subscription may stop.
 type subscriber struct {
 	l       *Log
 	sub     *wmnats.Subscriber
 	group   string
 	durable func(prefix, subject string) string
+
+	mu       sync.Mutex
+	closed   bool
+	closing  chan struct{} // closed by Close
+	forwards sync.WaitGroup
 }
 
+// Subscribe returns the messages of topic for the group; see forward for
+// what happens to them when ctx ends.
 func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	if err := s.SubscribeInitialize(topic); err != nil {
 		return nil, err
 	}
-	ch, err := s.sub.Subscribe(ctx, s.l.stream(topic))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, fmt.Errorf("subscribe to %s: %w", topic, ErrClosed)
+	}
+	// Only forward stops watermill-nats's subscription.
+	subCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	in, err := s.sub.Subscribe(subCtx, s.l.stream(topic))
 	if err != nil {
+		stop()
 		return nil, fmt.Errorf("subscribe to %s: %w", topic, err)
 	}
-	return ch, nil
+	out := make(chan *message.Message)
+	s.forwards.Go(func() { forward(ctx, s.closing, in, out, stop) })
+	return out, nil
 }
 
 // SubscribeInitialize creates topic's stream and the group's consumer
@@ -388,7 +409,18 @@ func (s *subscriber) SubscribeInitialize(topic string) error {
 	return nil
 }
 
-func (s *subscriber) Close() error { return s.sub.Close() }
+// Close ends the subscriptions, as forward does, then closes
+// watermill-nats's subscriber. It is safe to call more than once.
+func (s *subscriber) Close() error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.closing)
+	}
+	s.mu.Unlock()
+	s.forwards.Wait()
+	return s.sub.Close()
+}
 
 // Close closes every subscriber and the connection. Messages delivered and
 // not acked are delivered again after Config.AckWait.
