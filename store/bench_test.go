@@ -76,11 +76,7 @@ func BenchmarkProjectLog(b *testing.B) { benchProjectLog(b, nil) }
 // the jobs ev enqueued per event.
 func benchProjectLog(b *testing.B, ev store.Evaluator) {
 	ctx := context.Background()
-	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: b.TempDir()}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer log.Close()
+	log := openLog(b)
 	st := openStore(b, b.TempDir())
 	var msgs []*message.Message
 	for i := range b.N {

@@ -108,11 +108,7 @@ func storedIDs(t *testing.T, st *store.Store) []string {
 func projectLog(t *testing.T, st *store.Store, ev store.Evaluator, events ...event.Event) (project func(group string) (stop func())) {
 	t.Helper()
 	ctx := context.Background()
-	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { log.Close() })
+	log := openLog(t)
 	msgs := make([]*message.Message, len(events))
 	seen := map[string]bool{}
 	for i, e := range events {

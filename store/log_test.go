@@ -28,11 +28,7 @@ func TestRunSQLiteLog(t *testing.T) {
 
 func testRunSQLiteLog(t *testing.T, inFlight int) {
 	ctx := context.Background()
-	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
+	log := openLog(t)
 	st := openStore(t, t.TempDir())
 
 	appendEvents := func(events ...event.Event) {
@@ -134,11 +130,7 @@ func testRunSQLiteLog(t *testing.T, inFlight int) {
 func TestRunAcksWhatItCommitted(t *testing.T) {
 	const rounds = 10
 	ctx := context.Background()
-	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
+	log := openLog(t)
 	st := openStore(t, t.TempDir())
 	for i := range rounds {
 		e := ev(i, "open", "u@x.com", base.Add(time.Duration(i)*time.Second))
@@ -181,11 +173,7 @@ func TestRunAcksWhatItCommitted(t *testing.T) {
 func TestRunSQLiteLogBatches(t *testing.T) {
 	const events = 3000
 	ctx := context.Background()
-	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
+	log := openLog(t)
 	st := openStore(t, t.TempDir())
 	var msgs []*message.Message
 	for i := range events {

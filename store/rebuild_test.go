@@ -19,11 +19,7 @@ import (
 // seqs, the counts agree, and events stored afterwards get new seqs.
 func TestRebuild(t *testing.T) {
 	ctx := context.Background()
-	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
+	log := openLog(t)
 	st := openStore(t, t.TempDir())
 	var events []event.Event
 	for i := range 40 {

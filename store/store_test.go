@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/store"
 )
 
@@ -30,6 +31,18 @@ func openStore(t testing.TB, dir string) *store.Store {
 		}
 	})
 	return st
+}
+
+// openLog opens a SQLite event log in a directory of its own, closed when
+// the test ends.
+func openLog(tb testing.TB) eventlog.Log {
+	tb.Helper()
+	log, err := eventlog.Open(context.Background(), eventlog.Config{Backend: "sqlite", Dir: tb.TempDir()}, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { log.Close() })
+	return log
 }
 
 var base = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)

@@ -13,8 +13,8 @@ const settle = 100 * time.Millisecond
 
 // forward hands the messages of one watermill-nats subscription, in, to the
 // consumer through out, one at a time, and passes the consumer's Ack or
-// Nack back. When ctx ends or closing is closed, it stops the subscription
-// with stop, waits for in to close, and returns, closing out.
+// Nack back. When ctx ends, it stops the subscription with stop, waits for in
+// to close, and returns, closing out.
 //
 // It exists for that moment. watermill-nats v2.1.3 closes its channel once
 // its subscription's ctx ends, while a delivery that nats.go is making may
@@ -26,33 +26,34 @@ const settle = 100 * time.Millisecond
 // for a delivery on its way and holds that; only a delivery that starts at
 // the very end of that wait is left to chance. A message held at the end is
 // not acked, so JetStream delivers it again after Config.AckWait.
-func forward(ctx context.Context, closing <-chan struct{}, in <-chan *message.Message, out chan<- *message.Message, stop context.CancelFunc) {
+func forward(ctx context.Context, in <-chan *message.Message, out chan<- *message.Message, stop context.CancelFunc) {
 	defer close(out)
-	end := func() {
+	if deliver(ctx, in, out) {
 		stop()
 		for range in { // closed once watermill-nats has unsubscribed
 		}
 	}
+}
+
+// deliver is forward until ctx ends, which it reports, or in closes (the
+// subscriber closed), which needs no stop.
+func deliver(ctx context.Context, in <-chan *message.Message, out chan<- *message.Message) (ended bool) {
 	for {
 		var m *message.Message
 		select {
 		case msg, ok := <-in:
 			if !ok {
-				return // watermill-nats's subscriber closed
+				return false
 			}
 			m = msg
 		case <-ctx.Done():
-		case <-closing:
-		}
-		if m == nil {
 			t := time.NewTimer(settle)
+			defer t.Stop()
 			select {
 			case <-in: // held, or closed
 			case <-t.C:
 			}
-			t.Stop()
-			end()
-			return
+			return true
 		}
 		proxy := message.NewMessage(m.UUID, m.Payload)
 		proxy.Metadata = m.Metadata
@@ -60,11 +61,7 @@ func forward(ctx context.Context, closing <-chan struct{}, in <-chan *message.Me
 		select {
 		case out <- proxy:
 		case <-ctx.Done():
-			end()
-			return
-		case <-closing:
-			end()
-			return
+			return true
 		}
 		select {
 		case <-proxy.Acked():
@@ -74,11 +71,7 @@ func forward(ctx context.Context, closing <-chan struct{}, in <-chan *message.Me
 		case <-ctx.Done():
 			// Unacked at the server still: stop before a late ack of the
 			// consumer's could let the next message be delivered.
-			end()
-			return
-		case <-closing:
-			end()
-			return
+			return true
 		}
 	}
 }

@@ -314,7 +314,8 @@ func (l *Log) Subscriber(group string, opts ...eventlog.SubscriberOption) (messa
 		_ = sub.Close()
 		return nil, ErrClosed
 	}
-	w := &subscriber{l: l, sub: sub, group: qg, durable: durable, closing: make(chan struct{})}
+	w := &subscriber{l: l, sub: sub, group: qg, durable: durable}
+	w.closing, w.close = context.WithCancel(context.Background())
 	l.subs = append(l.subs, w)
 	return w, nil
 }
@@ -343,7 +344,8 @@ type subscriber struct {
 
 	mu       sync.Mutex
 	closed   bool
-	closing  chan struct{} // closed by Close
+	closing  context.Context // ends with Close, and every subscription with it
+	close    context.CancelFunc
 	forwards sync.WaitGroup
 }
 
@@ -365,8 +367,14 @@ func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		stop()
 		return nil, fmt.Errorf("subscribe to %s: %w", topic, err)
 	}
+	fctx, cancel := context.WithCancel(ctx)
+	unhook := context.AfterFunc(s.closing, cancel)
 	out := make(chan *message.Message)
-	s.forwards.Go(func() { forward(ctx, s.closing, in, out, stop) })
+	s.forwards.Go(func() {
+		defer cancel()
+		defer unhook()
+		forward(fctx, in, out, stop)
+	})
 	return out, nil
 }
 
@@ -413,10 +421,8 @@ func (s *subscriber) SubscribeInitialize(topic string) error {
 // watermill-nats's subscriber. It is safe to call more than once.
 func (s *subscriber) Close() error {
 	s.mu.Lock()
-	if !s.closed {
-		s.closed = true
-		close(s.closing)
-	}
+	s.closed = true
+	s.close()
 	s.mu.Unlock()
 	s.forwards.Wait()
 	return s.sub.Close()
