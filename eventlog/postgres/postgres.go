@@ -137,7 +137,7 @@ type Log struct {
 	mu     sync.Mutex
 	closed bool
 	ready  map[string]bool // topics whose tables exist
-	subs   []*wmsql.Subscriber
+	subs   []*subscriber
 }
 
 // Open connects to the database cfg.DSN names and checks that it answers.
@@ -328,14 +328,18 @@ func (l *Log) Subscriber(group string, opts ...eventlog.SubscriberOption) (messa
 	if l.closed {
 		return nil, ErrClosed
 	}
-	l.subs = append(l.subs, sub)
-	return &subscriber{l: l, sub: sub}, nil
+	w := &subscriber{l: l, sub: sub}
+	l.subs = append(l.subs, w)
+	return w, nil
 }
 
 // subscriber creates a topic's tables before subscribing to it.
 type subscriber struct {
 	l   *Log
 	sub *wmsql.Subscriber
+
+	mu    sync.Mutex
+	chans []<-chan *message.Message // of its subscriptions, for Close
 }
 
 func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
@@ -346,6 +350,9 @@ func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to %s: %w", topic, err)
 	}
+	s.mu.Lock()
+	s.chans = append(s.chans, ch)
+	s.mu.Unlock()
 	return ch, nil
 }
 
@@ -354,7 +361,21 @@ func (s *subscriber) SubscribeInitialize(topic string) error {
 	return s.l.prepare(context.Background(), topic)
 }
 
-func (s *subscriber) Close() error { return s.sub.Close() }
+// Close closes watermill-sql's subscriber and returns once the channels of
+// its subscriptions are closed: watermill-sql v4.1.2 closes a channel just
+// after its Close returned, which watermill's contract does not allow.
+func (s *subscriber) Close() error {
+	err := s.sub.Close()
+	s.mu.Lock()
+	chans := s.chans
+	s.chans = nil
+	s.mu.Unlock()
+	for _, ch := range chans {
+		for range ch { // nothing is sent any more: this waits for the close
+		}
+	}
+	return err
+}
 
 // Close closes every subscriber and the connection pool. Messages delivered
 // and not acked are delivered again to the group's next subscriber.
