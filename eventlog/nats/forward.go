@@ -28,6 +28,7 @@ const settle = 100 * time.Millisecond
 // not acked, so JetStream delivers it again after Config.AckWait.
 func forward(ctx context.Context, in <-chan *message.Message, out chan<- *message.Message, stop context.CancelFunc) {
 	defer close(out)
+	defer stop()
 	if deliver(ctx, in, out) {
 		stop()
 		for range in { // closed once watermill-nats has unsubscribed
