@@ -19,13 +19,13 @@ import (
 	"github.com/hookd/hookd/store"
 )
 
-// runProjector starts st.Run on sub and returns a function that stops it
-// and reports what Run returned.
-func runProjector(t *testing.T, st *store.Store, sub message.Subscriber) (stop func() error) {
+// runProjector starts st.Run on sub with opts and returns a function that
+// stops it and reports what Run returned.
+func runProjector(t *testing.T, st *store.Store, sub message.Subscriber, opts ...store.RunOption) (stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- st.Run(ctx, sub, nil) }()
+	go func() { done <- st.Run(ctx, sub, nil, opts...) }()
 	stopped := false
 	stop = func() error {
 		if stopped {
@@ -331,12 +331,7 @@ func TestRunGivesWay(t *testing.T) {
 			var busy atomic.Bool
 			var asked atomic.Int64
 			busy.Store(true)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			done := make(chan error, 1)
-			go func() {
-				done <- st.Run(ctx, pubsub, nil, store.GiveWay(func() bool { asked.Add(1); return busy.Load() }, tc.maxWait))
-			}()
+			stop := runProjector(t, st, pubsub, store.GiveWay(func() bool { asked.Add(1); return busy.Load() }, tc.maxWait))
 			if err := pubsub.Publish(eventlog.TopicEvents, eventMessage(t, ev(1, "open", "a@a.com", base))); err != nil {
 				t.Fatal(err)
 			}
@@ -352,14 +347,8 @@ func TestRunGivesWay(t *testing.T) {
 			if st.ProjectorStats().GaveWay <= 0 {
 				t.Fatal("ProjectorStats().GaveWay = 0 after waiting")
 			}
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("Run = %v", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("Run did not return after ctx ended")
+			if err := stop(); err != nil {
+				t.Fatalf("Run = %v", err)
 			}
 		})
 	}
@@ -369,23 +358,13 @@ func TestRunGivesWay(t *testing.T) {
 		pubsub := gochannel.NewGoChannel(gochannel.Config{Persistent: true}, nil)
 		defer pubsub.Close()
 		var asked atomic.Int64
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() {
-			done <- st.Run(ctx, pubsub, nil, store.GiveWay(func() bool { asked.Add(1); return true }, time.Hour))
-		}()
+		stop := runProjector(t, st, pubsub, store.GiveWay(func() bool { asked.Add(1); return true }, time.Hour))
 		if err := pubsub.Publish(eventlog.TopicEvents, eventMessage(t, ev(1, "open", "a@a.com", base))); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, "the projector to poll busy", func() bool { return asked.Load() >= 5 })
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("Run = %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("Run did not return after ctx ended")
+		if err := stop(); err != nil {
+			t.Fatalf("Run = %v", err)
 		}
 		if n, err := st.Count(context.Background()); err != nil || n != 0 {
 			t.Fatalf("Count = %d, %v; want 0: it was busy all along", n, err)
