@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -49,12 +50,20 @@ var (
 // schema of HOOKD_TEST_POSTGRES_DSN's database; -ingest.backend=nats with
 // its log on HOOKD_TEST_NATS_URL's JetStream (fresh streams) and its store
 // in PostgreSQL.
+//
+// Between the two, it drives the floor of any server that answers only
+// once an event is fsync'd (see driveFloor) and reports its throughput and
+// ratio to the bare handler as well: what this machine allows hookd at
+// most.
 func BenchmarkIngest(b *testing.B) {
 	for b.Loop() {
 		bare := driveBare(b)
+		floor := driveFloor(b)
 		hookd := driveHookd(b)
 		b.ReportMetric(bare.eps, "bare-events/s")
+		b.ReportMetric(floor.eps, "floor-events/s")
 		b.ReportMetric(hookd.eps, "hookd-events/s")
+		b.ReportMetric(floor.eps/bare.eps, "floor-ratio")
 		b.ReportMetric(hookd.eps/bare.eps, "ratio")
 		b.ReportMetric(float64(bare.p50.Microseconds())/1000, "bare-p50-ms")
 		b.ReportMetric(float64(bare.p99.Microseconds())/1000, "bare-p99-ms")
@@ -111,6 +120,102 @@ func driveBare(b *testing.B) load {
 	go srv.Serve(ln)
 	defer srv.Close()
 	return drive(b, "http://"+ln.Addr().String()+"/hooks/mailjet", 1)
+}
+
+// driveFloor drives an echo handler that does the least a server can do
+// before it answers 200 only once the event is durable: it reads the body,
+// queues it for a group commit shaped as hookd's (the same wait for more
+// requests and the same most events a batch), which writes the batch's
+// bodies to a plain file with one write and fsyncs it, and answers 200
+// after the fsync. No decoding, no deduplication, no SQLite: any server
+// that fsyncs its group commits on this machine runs at most this fast.
+func driveFloor(b *testing.B) load {
+	cfg, err := config.Load("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(b.TempDir(), "floor.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	type req struct {
+		body []byte
+		done chan error
+	}
+	queue := make(chan req, 4*cfg.Limits.BatchSize)
+	stop := make(chan struct{})
+	committed := make(chan struct{})
+	go func() {
+		defer close(committed)
+		var (
+			batch []req
+			buf   []byte
+			wait  = time.NewTimer(time.Hour)
+		)
+		for {
+			select {
+			case r := <-queue:
+				batch = append(batch[:0], r)
+			case <-stop:
+				return
+			}
+			wait.Reset(cfg.Limits.BatchWait)
+		gather:
+			for len(batch) < cfg.Limits.BatchSize {
+				select {
+				case r := <-queue:
+					batch = append(batch, r)
+				case <-wait.C:
+					break gather
+				}
+			}
+			wait.Stop()
+			buf = buf[:0]
+			for _, r := range batch {
+				buf = append(buf, r.body...)
+			}
+			_, err := f.Write(buf)
+			if err == nil {
+				err = f.Sync()
+			}
+			for _, r := range batch {
+				r.done <- err
+			}
+		}
+	}()
+	defer func() { close(stop); <-committed }()
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.POST("/hooks/mailjet", func(c echo.Context) error {
+		body, err := io.ReadAll(c.Request().Body)
+		if err != nil {
+			return err
+		}
+		r := req{body: body, done: make(chan error, 1)}
+		select {
+		case queue <- r:
+		case <-committed:
+			return c.NoContent(http.StatusServiceUnavailable)
+		}
+		select {
+		case err = <-r.done:
+		case <-committed:
+			err = errors.New("stopped")
+		}
+		if err != nil {
+			return c.NoContent(http.StatusServiceUnavailable)
+		}
+		return c.NoContent(http.StatusOK)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: e}
+	go srv.Serve(ln)
+	defer srv.Close()
+	return drive(b, "http://"+ln.Addr().String()+"/hooks/mailjet", 3)
 }
 
 func driveHookd(b *testing.B) load {
