@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -224,7 +223,7 @@ func driveProto(b *testing.B) load {
 		select {
 		case err = <-r.done:
 		case <-stopped:
-			err = errors.New("stopped")
+			return c.NoContent(http.StatusServiceUnavailable)
 		}
 		if err != nil {
 			return c.NoContent(http.StatusServiceUnavailable)
