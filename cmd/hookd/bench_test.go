@@ -106,14 +106,20 @@ func drive(b *testing.B, url string, run uint32) load {
 }
 
 func driveBare(b *testing.B) load {
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.POST("/hooks/mailjet", func(c echo.Context) error {
+	return driveEcho(b, func(c echo.Context) error {
 		if _, err := io.Copy(io.Discard, c.Request().Body); err != nil {
 			return err
 		}
 		return c.NoContent(http.StatusOK)
-	})
+	}, 1)
+}
+
+// driveEcho serves h at POST /hooks/mailjet of an echo server on a loopback
+// port and drives it with generator run run.
+func driveEcho(b *testing.B, h echo.HandlerFunc, run uint32) load {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.POST("/hooks/mailjet", h)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -121,7 +127,7 @@ func driveBare(b *testing.B) load {
 	srv := &http.Server{Handler: e}
 	go srv.Serve(ln)
 	defer srv.Close()
-	return drive(b, "http://"+ln.Addr().String()+"/hooks/mailjet", 1)
+	return drive(b, "http://"+ln.Addr().String()+"/hooks/mailjet", run)
 }
 
 // driveProto drives the quick prototype of a durable webhook receiver that
@@ -207,9 +213,7 @@ func driveProto(b *testing.B) load {
 	}()
 	defer func() { close(stop); <-stopped }()
 
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.POST("/hooks/mailjet", func(c echo.Context) error {
+	return driveEcho(b, func(c echo.Context) error {
 		body, err := io.ReadAll(c.Request().Body)
 		if err != nil {
 			return err
@@ -229,15 +233,7 @@ func driveProto(b *testing.B) load {
 			return c.NoContent(http.StatusServiceUnavailable)
 		}
 		return c.NoContent(http.StatusOK)
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := &http.Server{Handler: e}
-	go srv.Serve(ln)
-	defer srv.Close()
-	return drive(b, "http://"+ln.Addr().String()+"/hooks/mailjet", 3)
+	}, 3)
 }
 
 // protoReq is a request's body waiting in driveProto's group commit.
