@@ -24,32 +24,28 @@ import (
 )
 
 // binDir holds the hookd binary that the tests running it as a separate
-// process share. hookdBinary builds it on first use, so that a run of the
+// process share. buildHookd builds it on first use, so that a run of the
 // in-process tests or benchmarks alone does not wait for the build.
 var (
-	binDir   string
-	binOnce  sync.Once
-	binPath  string
-	binError error
+	binDir     string
+	buildHookd = sync.OnceValues(func() (string, error) {
+		path := filepath.Join(binDir, "hookd")
+		if out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput(); err != nil {
+			return "", fmt.Errorf("build hookd: %v\n%s", err, out)
+		}
+		return path, nil
+	})
 )
 
 // hookdBinary returns the path of the hookd binary, building it the first
 // time; it fails t if the build fails.
 func hookdBinary(t testing.TB) string {
 	t.Helper()
-	binOnce.Do(func() {
-		path := filepath.Join(binDir, "hookd")
-		out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput()
-		if err != nil {
-			binError = fmt.Errorf("build hookd: %v\n%s", err, out)
-			return
-		}
-		binPath = path
-	})
-	if binError != nil {
-		t.Fatal(binError)
+	path, err := buildHookd()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return binPath
+	return path
 }
 
 func TestMain(m *testing.M) {
