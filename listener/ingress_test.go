@@ -2,6 +2,7 @@ package listener_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -65,6 +66,9 @@ func TestRateLimit(t *testing.T) {
 			if msg, _ := r.body["error"].(string); !strings.Contains(msg, "rate limit") {
 				t.Fatalf("error = %q", msg)
 			}
+			if !r.close {
+				t.Fatal("the connection stays open after the 429")
+			}
 		}
 	}
 	// The limit is per source.
@@ -91,35 +95,58 @@ func TestMaxBodyPerSource(t *testing.T) {
 }
 
 // TestMaxConcurrent holds one request in progress (its body not yet sent)
-// with a limit of one: another hook request is answered 503 at once, while
-// /healthz still answers.
+// with a limit of one: another hook request is answered 503 at once, with
+// the connection closed, while /healthz still answers.
 func TestMaxConcurrent(t *testing.T) {
 	url, _ := serve(t, listener.Config{MaxConcurrent: 1, Sources: []config.Source{{Name: "mj", Provider: "mailjet"}}})
-	pr, pw := io.Pipe()
-	first := make(chan int, 1)
-	go func() {
-		resp, err := http.Post(url+"/hooks/mj", "application/json", pr)
-		if err != nil {
-			first <- 0
-			return
-		}
-		resp.Body.Close()
-		first <- resp.StatusCode
-	}()
 	body := openEvent(1)
-	if _, err := pw.Write(body[:10]); err != nil {
-		t.Fatal(err)
+	// hold starts a request that sends the first bytes of body and then
+	// waits for the test; its status arrives on the channel once answered.
+	hold := func() (*io.PipeWriter, chan int) {
+		pr, pw := io.Pipe()
+		// Registered after serve's, so it runs first: a test that stops
+		// early must not leave the server waiting for the rest of a body.
+		t.Cleanup(func() { pw.CloseWithError(errors.New("test ended")) })
+		status := make(chan int, 1)
+		go func() {
+			resp, err := http.Post(url+"/hooks/mj", "application/json", pr)
+			if err != nil {
+				status <- 0
+				return
+			}
+			resp.Body.Close()
+			status <- resp.StatusCode
+		}()
+		// An error means the request is already over; its status says why.
+		_, _ = pw.Write(body[:10])
+		return pw, status
 	}
-	// The first request holds the slot once its handler runs; until then
-	// a second request may get through, so try a bounded number of times.
+	pw, first := hold()
+	// The held request takes the slot once its handler runs; until then
+	// a probe may get through, and a probe that holds the slot when the
+	// held request's handler runs gets it refused (answered at once, its
+	// body unread). So probe a bounded number of times, and hold a new
+	// request when the last one was refused.
 	busy := false
 	for i := 0; i < 200 && !busy; i++ {
+		select {
+		case got := <-first:
+			if got != 503 {
+				t.Fatalf("the held request was answered %d before its body was sent", got)
+			}
+			pw.Close()
+			pw, first = hold()
+		default:
+		}
 		r := post(t, "POST", url+"/hooks/mj", openEvent(100+i), nil)
 		switch r.status {
 		case 503:
 			busy = true
 			if msg, _ := r.body["error"].(string); !strings.Contains(msg, "too many requests") {
 				t.Fatalf("error = %q", msg)
+			}
+			if !r.close {
+				t.Fatal("the connection stays open after the 503")
 			}
 		case 200:
 			time.Sleep(10 * time.Millisecond)

@@ -225,6 +225,7 @@ func (h *hook) serve(c echo.Context) error {
 		defer func() { <-l.slots }()
 	default:
 		l.metrics.rejected.WithLabelValues(h.src.Name, "busy").Inc()
+		shed(c)
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "too many requests in progress, retry later")
 	}
 	if h.limiter != nil {
@@ -232,6 +233,7 @@ func (h *hook) serve(c echo.Context) error {
 			wait := res.DelayFrom(start)
 			res.CancelAt(start)
 			l.metrics.rejected.WithLabelValues(h.src.Name, "rate").Inc()
+			shed(c)
 			c.Response().Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
 			return echo.NewHTTPError(http.StatusTooManyRequests, "rate limit exceeded, retry later")
 		}
@@ -316,6 +318,13 @@ func (h *hook) serve(c echo.Context) error {
 	c.Set(logDuplicates, dups)
 	return accepted{Accepted: len(events) - dups, Duplicates: dups}.write(c)
 }
+
+// shed makes the answer to a request refused for load, before its body was
+// read, the connection's last. net/http would otherwise read and discard up
+// to 256 KB of the body before it answers, to keep the connection open: work
+// an overloaded server should not do, and, for a client that stalls
+// mid-body, no answer until the read timeout.
+func shed(c echo.Context) { c.Response().Header().Set(echo.HeaderConnection, "close") }
 
 // refuse answers a request that failed verification: 401, or the status
 // the error carries. The reason is logged at debug level only: a flood of

@@ -73,6 +73,7 @@ type reply struct {
 	status int
 	body   map[string]any
 	header http.Header
+	close  bool // the server closes the connection after this answer
 }
 
 func post(t *testing.T, method, url string, body []byte, hdr map[string]string) reply {
@@ -90,7 +91,7 @@ func post(t *testing.T, method, url string, body []byte, hdr map[string]string) 
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	r := reply{status: resp.StatusCode, header: resp.Header}
+	r := reply{status: resp.StatusCode, header: resp.Header, close: resp.Close}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &r.body); err != nil {
 			t.Fatalf("%s %s: body is not JSON: %q", method, url, raw)
