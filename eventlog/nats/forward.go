@@ -28,6 +28,7 @@ const settle = 100 * time.Millisecond
 // not acked, so JetStream delivers it again after Config.AckWait.
 func forward(ctx context.Context, in <-chan *message.Message, out chan<- *message.Message, stop context.CancelFunc) {
 	defer close(out)
+	// Also when in closed by itself: stop releases the subscription's ctx.
 	defer stop()
 	if deliver(ctx, in, out) {
 		stop()
@@ -37,7 +38,8 @@ func forward(ctx context.Context, in <-chan *message.Message, out chan<- *messag
 }
 
 // deliver is forward until ctx ends, which it reports, or in closes (the
-// subscriber closed), which needs no stop.
+// subscriber closed), after which nothing can send on in and stopping need
+// not wait for it.
 func deliver(ctx context.Context, in <-chan *message.Message, out chan<- *message.Message) (ended bool) {
 	for {
 		var m *message.Message
