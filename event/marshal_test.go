@@ -114,8 +114,8 @@ func BenchmarkMarshal(b *testing.B) {
 	at := time.Date(2026, 11, 27, 12, 30, 45, 0, time.UTC)
 	e := event.Event{
 		ID: "mailjet:6938a1b2c3d4e5f60718293a4b5c6d7e8f", Source: "mailjet", Provider: "mailjet", Type: "open",
-		Time: at, Received: at.Add(time.Second), Email: "u123.r2@d3.example", Domain: "d3.example",
-		MessageID: "9007199254740993", Campaign: "7173", Category: event.Open,
+		Time: at, Received: at.Add(1234567891 * time.Nanosecond), Email: "u123.r2@d3.example", Domain: "d3.example",
+		MessageID: "9007199254740993", Campaign: "hookd-send", Category: event.Open,
 		Data: json.RawMessage(`{"event":"open","time":1700000123,"MessageID":9007199254740993,"Message_GUID":"00000000-0000-4000-8000-00000000007b","email":"u123.r2@d3.example","mj_campaign_id":7173,"mj_contact_id":124,"customcampaign":"hookd-send","CustomID":"","Payload":"","ip":"127.0.0.1","geo":"US","agent":"hookd-send"}`),
 	}
 	b.Run("Marshal", func(b *testing.B) {
