@@ -204,11 +204,36 @@ func AppendDedup(t *testing.T, b Backend) {
 		msgs    []*message.Message
 		wantDup []bool
 	}
+	// A batch long enough to span several statements of a backend that
+	// inserts many rows at once: message 140 repeats the key of message 3,
+	// message 149 has none.
+	var long batch
+	var longStored []string
+	long.topic = "t"
+	for i := range 150 {
+		id, key := fmt.Sprintf("m%d", i), fmt.Sprintf("k%d", i)
+		switch i {
+		case 140:
+			key = "k3"
+		case 149:
+			key = ""
+		}
+		long.msgs = append(long.msgs, Msg(id, key))
+		long.wantDup = append(long.wantDup, i == 140)
+		if i != 140 {
+			longStored = append(longStored, id)
+		}
+	}
 	for _, tc := range []struct {
 		name    string
 		batches []batch
 		want    map[string][]string // UUIDs stored, by topic
 	}{
+		{
+			name:    "within a long batch",
+			batches: []batch{long},
+			want:    map[string][]string{"t": longStored},
+		},
 		{
 			name: "within a batch",
 			batches: []batch{

@@ -85,12 +85,13 @@
 // (an fsync of 4 KB measured 0.24 to 0.5 ms while it ran, not the nominal
 // 0.13 ms), events of 600 bytes:
 //
-//   - batches of 1: 0.22 to 0.35 ms per Append, 2,900 to 4,500 events/s, one
+//   - batches of 1: 0.12 to 0.35 ms per Append, 2,900 to 8,500 events/s, one
 //     fsync'd commit each;
-//   - batches of 100 with ids that grow with time: 1.35 to 2.5 ms per
-//     Append, 40,000 to 74,000 events/s;
-//   - batches of 100 with ids from event.Hash: 4.5 to 6.4 ms per Append,
-//     15,000 to 22,000 events/s.
+//   - batches of 100 with ids that grow with time: 1.0 to 1.2 ms per
+//     Append, 83,000 to 97,000 events/s (1.5 to 1.8 ms in the same runs with
+//     an INSERT statement a message instead of one for up to 64);
+//   - batches of 100 with ids from event.Hash: 2.6 to 2.7 ms per Append,
+//     37,000 to 38,000 events/s (3.1 to 3.2 ms).
 //
 // The gap between the last two is the dedup index: random keys each dirty a
 // page of their own, so a commit of 100 such events writes about 660 KB to

@@ -139,10 +139,12 @@ type Log struct {
 	wdb     *sql.DB
 	wconn   *sql.Conn
 	stBegin, stCommit, stRollback,
-	stInsert, stSaveOffset, stAcquire, stRenew, stRelease, stLoadOffset *sql.Stmt
-	args    []any         // insert arguments, reused under wsem
-	md      []byte        // metadata encoding buffer, reused under wsem
-	offsets []offsetWrite // offsets to write, reused under wsem
+	stSaveOffset, stAcquire, stRenew, stRelease, stLoadOffset *sql.Stmt
+	// stInsert[n-1] inserts n messages, prepared when first needed.
+	stInsert [insertRows]*sql.Stmt
+	args     []any         // insert arguments, reused under wsem
+	md       []byte        // metadata encoding buffer, reused under wsem
+	offsets  []offsetWrite // offsets to write, reused under wsem
 	// offsetsAt is when offsets were last written (Unix nanoseconds).
 	offsetsAt atomic.Int64
 
@@ -187,7 +189,6 @@ func open(ctx context.Context, path string, cfg Config) (_ *Log, err error) {
 		log:     cfg.Logger,
 		holder:  watermill.NewUUID(),
 		wsem:    make(chan struct{}, 1),
-		args:    make([]any, 6),
 		commits: map[string]chan struct{}{},
 		cursors: map[cursorKey]*cursor{},
 		closing: make(chan struct{}),
@@ -244,10 +245,6 @@ func open(ctx context.Context, path string, cfg Config) (_ *Log, err error) {
 		{&l.stBegin, "BEGIN IMMEDIATE"},
 		{&l.stCommit, "COMMIT"},
 		{&l.stRollback, "ROLLBACK"},
-		// CAST: the metadata arrives as bytes of a reused buffer, which
-		// SQLite would store as a BLOB; JSON belongs in a TEXT value.
-		{&l.stInsert, `INSERT INTO messages (topic, uuid, dedup_key, payload, metadata, created_at)
-			VALUES (?, ?, ?, ?, CAST(? AS TEXT), ?) ON CONFLICT DO NOTHING`},
 		// Only the lease holder moves a group's offset: a Log that lost its
 		// lease while stalled must not overwrite its successor's progress.
 		{&l.stSaveOffset, `INSERT INTO offsets (topic, consumer_group, "offset", updated_at)
@@ -346,38 +343,20 @@ func (l *Log) append(ctx context.Context, topic string, msgs []*message.Message)
 	appended := 0
 	var offsets []offsetWrite
 	err := l.tx(func() error {
-		args := l.args
-		defer clear(args)
-		args[0] = topic
-		args[5] = time.Now().UnixMilli()
-		for i, m := range msgs {
+		now := time.Now().UnixMilli()
+		for start := 0; start < len(msgs); start += insertRows {
 			// ctx is checked between inserts rather than passed to
 			// them: an interrupted statement would roll the transaction
 			// back behind our back.
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			args[1] = m.UUID
-			args[2] = nil
-			if k := m.Metadata.Get(eventlog.DedupKey); k != "" {
-				args[2] = k
-			}
-			args[3] = []byte(m.Payload)
-			args[4] = nil
-			if len(m.Metadata) > 0 {
-				l.md = appendMetadata(l.md[:0], m.Metadata)
-				args[4] = l.md
-			}
-			res, err := l.stInsert.ExecContext(context.Background(), args...)
+			end := min(len(msgs), start+insertRows)
+			n, err := l.insert(topic, msgs[start:end], now, dup[start:end])
 			if err != nil {
-				return fmt.Errorf("insert message %s: %w", m.UUID, err)
+				return err
 			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return fmt.Errorf("insert message %s: %w", m.UUID, err)
-			}
-			dup[i] = n == 0
-			appended += int(n)
+			appended += n
 		}
 		if err := ctx.Err(); err != nil {
 			return err
@@ -457,8 +436,8 @@ func (l *Log) Close() error {
 
 func (l *Log) closeDB() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{l.stRead, l.stPeekLease, l.stBegin, l.stCommit, l.stRollback,
-		l.stInsert, l.stSaveOffset, l.stAcquire, l.stRenew, l.stRelease, l.stLoadOffset} {
+	for _, st := range append([]*sql.Stmt{l.stRead, l.stPeekLease, l.stBegin, l.stCommit, l.stRollback,
+		l.stSaveOffset, l.stAcquire, l.stRenew, l.stRelease, l.stLoadOffset}, l.stInsert[:]...) {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

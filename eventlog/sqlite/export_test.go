@@ -1,0 +1,4 @@
+package sqlite
+
+// InsertRows is insertRows, for tests that span several INSERT statements.
+const InsertRows = insertRows
