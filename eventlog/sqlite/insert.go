@@ -14,8 +14,8 @@ import (
 // insertRows is the most messages one INSERT statement writes. A statement
 // of many rows opens the table and its indexes once and passes through
 // database/sql once, where a statement a message did both for every
-// message: an Append of 100 events takes about a third less time
-// (BenchmarkAppend). 64 rows of 6 parameters stay far below SQLite's limit
+// message: an Append of 100 events takes 17% (ids in random order) to 30%
+// (ids that grow with time) less time (BenchmarkAppend). 64 rows of 6 parameters stay far below SQLite's limit
 // of 32,766 parameters.
 const insertRows = 64
 
