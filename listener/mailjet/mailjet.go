@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -129,12 +130,22 @@ type wire struct {
 	HardBounce     json.RawMessage `json:"hard_bounce"`
 }
 
-// wireNames are the keys of wire's fields, in their order.
-var wireNames = [...]string{"event", "time", "email", "MessageID", "mj_campaign_id", "customcampaign", "url", "hard_bounce"}
+// wireFields is the number of wire's fields.
+const wireFields = 8
 
-func (w *wire) fields() [len(wireNames)]*json.RawMessage {
+// fields returns wire's fields in their order.
+func (w *wire) fields() [wireFields]*json.RawMessage {
 	return [...]*json.RawMessage{&w.Event, &w.Time, &w.Email, &w.MessageID, &w.CampaignID, &w.CustomCampaign, &w.URL, &w.HardBounce}
 }
+
+// wireNames are the keys of wire's fields, from their tags, in their order.
+var wireNames = func() (names [wireFields]string) {
+	t := reflect.TypeFor[wire]()
+	for i := range names {
+		names[i] = t.Field(i).Tag.Get("json")
+	}
+	return names
+}()
 
 // parsers keep fastjson's parsers, and the memory they parse into, between
 // deliveries.
@@ -165,7 +176,7 @@ func readWire(obj []byte) wire {
 	}
 	fields := w.fields()
 	var text []byte // the fields' values, one after the other
-	var at [len(wireNames)]struct{ start, end int }
+	var at [wireFields]struct{ start, end int }
 	v.GetObject().Visit(func(key []byte, v *fastjson.Value) {
 		i := wireIndex(key)
 		if i < 0 {
@@ -185,23 +196,10 @@ func readWire(obj []byte) wire {
 
 // wireIndex returns the index in wireNames of the field key sets, or -1.
 func wireIndex(key []byte) int {
-	switch string(key) {
-	case "event":
-		return 0
-	case "time":
-		return 1
-	case "email":
-		return 2
-	case "MessageID":
-		return 3
-	case "mj_campaign_id":
-		return 4
-	case "customcampaign":
-		return 5
-	case "url":
-		return 6
-	case "hard_bounce":
-		return 7
+	for i, name := range wireNames {
+		if string(key) == name {
+			return i
+		}
 	}
 	for i, name := range wireNames {
 		if bytes.EqualFold(key, []byte(name)) {
