@@ -3,7 +3,9 @@ package main
 import (
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 )
 
@@ -13,12 +15,16 @@ var procs struct {
 	n int
 }
 
+// cgroupRoot is where the cgroup file system is mounted, as a container
+// sees its own cgroup.
+var cgroupRoot = "/sys/fs/cgroup"
+
 // syncProc gives the Go scheduler one P more than the CPUs while hookd
 // serves with the embedded SQLite log, and returns the function that puts
 // Go's default back. It does nothing when the GOMAXPROCS environment
-// variable is set, the operator's figure, or when Go's default is below
-// the CPU count, which means a CPU quota (a container's limit): a P beyond
-// the quota would have hookd throttled.
+// variable is set (the operator's figure), or under a CPU quota (a
+// container's CPU limit), where a P beyond the quota would have hookd
+// throttled.
 //
 // SQLite's fsync of each group commit, and of each checkpoint, blocks its
 // thread for 0.2 to several milliseconds, and that thread holds a P. Go
@@ -35,7 +41,7 @@ func syncProc(backend string, logger *slog.Logger) (restore func()) {
 	defer procs.Unlock()
 	if procs.n == 0 {
 		n := runtime.GOMAXPROCS(0)
-		if n < runtime.NumCPU() {
+		if n < runtime.NumCPU() || cpuQuota(cgroupRoot) {
 			return func() {}
 		}
 		runtime.GOMAXPROCS(n + 1)
@@ -49,4 +55,18 @@ func syncProc(backend string, logger *slog.Logger) (restore func()) {
 			runtime.SetDefaultGOMAXPROCS()
 		}
 	}
+}
+
+// cpuQuota reports whether the cgroup file system mounted at root sets a
+// CPU bandwidth limit: cpu.max in cgroup v2, cpu.cfs_quota_us in v1.
+func cpuQuota(root string) bool {
+	if b, err := os.ReadFile(filepath.Join(root, "cpu.max")); err == nil {
+		return !strings.HasPrefix(string(b), "max ")
+	}
+	for _, dir := range []string{"cpu", "cpu,cpuacct"} {
+		if b, err := os.ReadFile(filepath.Join(root, dir, "cpu.cfs_quota_us")); err == nil {
+			return strings.TrimSpace(string(b)) != "-1"
+		}
+	}
+	return false
 }
