@@ -13,7 +13,7 @@ func TestSyncProc(t *testing.T) {
 	t.Cleanup(func() { runtime.GOMAXPROCS(base) })
 	// Go's default below the CPU count, or a quota, means no extra P.
 	extra := 1
-	if base < runtime.NumCPU() || cpuQuota(cgroupRoot) {
+	if base < runtime.NumCPU() || cpuQuota(cgroupRoot, procCgroup) {
 		extra = 0
 	}
 	for _, tc := range []struct {
@@ -56,12 +56,11 @@ func TestSyncProcQuota(t *testing.T) {
 	base := runtime.GOMAXPROCS(0)
 	t.Cleanup(func() { runtime.GOMAXPROCS(base) })
 	root := t.TempDir()
-	if err := os.WriteFile(filepath.Join(root, "cpu.max"), []byte("200000 100000\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	old := cgroupRoot
-	cgroupRoot = root
-	t.Cleanup(func() { cgroupRoot = old })
+	self := filepath.Join(root, "self")
+	writeFiles(t, root, map[string]string{"self": "0::/\n", "cpu.max": "200000 100000\n"})
+	oldRoot, oldSelf := cgroupRoot, procCgroup
+	cgroupRoot, procCgroup = root, self
+	t.Cleanup(func() { cgroupRoot, procCgroup = oldRoot, oldSelf })
 	t.Setenv("GOMAXPROCS", "")
 	restore := syncProc("sqlite", slog.New(slog.DiscardHandler))
 	defer restore()
@@ -73,31 +72,49 @@ func TestSyncProcQuota(t *testing.T) {
 func TestCPUQuota(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		file  string
-		value string
+		files map[string]string // relative to the cgroup root; "self" is /proc/self/cgroup
 		want  bool
 	}{
-		{"v2 without limit", "cpu.max", "max 100000\n", false},
-		{"v2 with a limit of 1.5 CPUs", "cpu.max", "150000 100000\n", true},
-		{"v1 without limit", "cpu/cpu.cfs_quota_us", "-1\n", false},
-		{"v1 with a limit", "cpu/cpu.cfs_quota_us", "50000\n", true},
-		{"v1 combined controllers", "cpu,cpuacct/cpu.cfs_quota_us", "200000\n", true},
-		{"no cgroup files", "", "", false},
+		{"v2, no limit", map[string]string{"self": "0::/\n", "cpu.max": "max 100000\n"}, false},
+		{"v2, a limit of 1.5 CPUs", map[string]string{"self": "0::/\n", "cpu.max": "150000 100000\n"}, true},
+		{"v2, a limit on the parent of the process's cgroup", map[string]string{
+			"self":                         "0::/system.slice/hookd.service\n",
+			"system.slice/cpu.max":         "100000 100000\n",
+			"system.slice/hookd.service/x": "",
+		}, true},
+		{"v2, no limit up the tree", map[string]string{
+			"self":                               "0::/system.slice/hookd.service\n",
+			"system.slice/cpu.max":               "max 100000\n",
+			"system.slice/hookd.service/cpu.max": "max 100000\n",
+		}, false},
+		{"v2, the process's path not mounted (a container)", map[string]string{"self": "0::/docker/abc\n", "cpu.max": "50000 100000\n"}, true},
+		{"v1, no limit", map[string]string{"self": "4:memory:/\n2:cpu,cpuacct:/\n", "cpu,cpuacct/cpu.cfs_quota_us": "-1\n"}, false},
+		{"v1, a limit", map[string]string{"self": "4:memory:/\n2:cpu,cpuacct:/\n", "cpu,cpuacct/cpu.cfs_quota_us": "50000\n"}, true},
+		{"v1, only another controller limited", map[string]string{"self": "4:memory:/\n", "memory/cpu.cfs_quota_us": "50000\n"}, false},
+		{"no cgroup files", map[string]string{"self": "0::/\n"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
-			if tc.file != "" {
-				path := filepath.Join(root, tc.file)
-				if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, []byte(tc.value), 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if got := cpuQuota(root); got != tc.want {
+			writeFiles(t, root, tc.files)
+			if got := cpuQuota(root, filepath.Join(root, "self")); got != tc.want {
 				t.Errorf("cpuQuota = %v, want %v", got, tc.want)
 			}
 		})
+	}
+	if cpuQuota(t.TempDir(), "/nonexistent/cgroup") {
+		t.Error("cpuQuota without /proc/self/cgroup = true, want false")
+	}
+}
+
+func writeFiles(t *testing.T, root string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		path := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
