@@ -29,30 +29,24 @@ func (l *Log) insert(topic string, msgs []*message.Message, now int64, dup []boo
 	if err != nil {
 		return 0, err
 	}
-	// The metadata of all msgs go into one buffer, sliced once it stops
-	// growing.
+	// The metadata of all msgs go one after the other into one buffer. A
+	// message's slice stays as it is when the buffer grows: append copies
+	// to a new array and leaves the old one as it was.
 	md := l.md[:0]
-	var mdEnd [insertRows]int
-	for i, m := range msgs {
-		if len(m.Metadata) > 0 {
-			md = appendMetadata(md, m.Metadata)
-		}
-		mdEnd[i] = len(md)
-	}
-	l.md = md
 	args := l.args[:0]
-	mdStart := 0
-	for i, m := range msgs {
+	for _, m := range msgs {
 		var key, meta any
 		if k := m.Metadata.Get(eventlog.DedupKey); k != "" {
 			key = k
 		}
-		if mdEnd[i] > mdStart {
-			meta = md[mdStart:mdEnd[i]]
+		if len(m.Metadata) > 0 {
+			start := len(md)
+			md = appendMetadata(md, m.Metadata)
+			meta = md[start:]
 		}
-		mdStart = mdEnd[i]
 		args = append(args, topic, m.UUID, key, []byte(m.Payload), meta, now)
 	}
+	l.md = md
 	res, err := st.ExecContext(context.Background(), args...)
 	clear(args)
 	l.args = args[:0]

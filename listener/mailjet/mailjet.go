@@ -175,22 +175,17 @@ func readWire(obj []byte) wire {
 		return w
 	}
 	fields := w.fields()
-	var text []byte // the fields' values, one after the other
-	var at [wireFields]struct{ start, end int }
+	// The fields' values go one after the other into text. A field keeps
+	// its slice when text grows: append copies to a new array and leaves
+	// the old one as it was.
+	var text []byte
 	v.GetObject().Visit(func(key []byte, v *fastjson.Value) {
-		i := wireIndex(key)
-		if i < 0 {
-			return
+		if i := wireIndex(key); i >= 0 {
+			start := len(text)
+			text = v.MarshalTo(text)
+			*fields[i] = text[start:len(text):len(text)]
 		}
-		at[i].start = len(text)
-		text = v.MarshalTo(text)
-		at[i].end = len(text)
 	})
-	for i, f := range fields {
-		if at[i].end > 0 {
-			*f = text[at[i].start:at[i].end:at[i].end]
-		}
-	}
 	return w
 }
 
