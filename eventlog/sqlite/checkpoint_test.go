@@ -104,3 +104,51 @@ func TestWALBounded(t *testing.T) {
 		t.Fatalf("after reopening the log holds %d messages, want the %d appended", len(got), len(ids))
 	}
 }
+
+// TestIdleWAL keeps a consumer group subscribed to an idle log: its lease
+// renewals are commits too, and the checkpoints after them keep the WAL
+// from growing by a renewal's pages each time.
+func TestIdleWAL(t *testing.T) {
+	const (
+		leaseTTL = 60 * time.Millisecond // a renewal every 20 ms
+		idleFor  = 2 * time.Second
+	)
+	path := dbPath(t)
+	l := openLog(t, path, sqlite.Config{CheckpointInterval: time.Millisecond, LeaseTTL: leaseTTL})
+	sub, err := l.Subscriber("g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := sub.Subscribe(context.Background(), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := message.NewMessage("m", []byte("p"))
+	msg.Metadata.Set(eventlog.DedupKey, "m")
+	if _, err := l.Append(context.Background(), "t", []*message.Message{msg}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-ch:
+		m.Ack()
+	case <-time.After(wait):
+		t.Fatal("the group did not get the message")
+	}
+
+	var largest int64
+	for end := time.Now().Add(idleFor); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		largest = max(largest, walSize(t, path))
+	}
+	t.Logf("largest WAL while idle: %d bytes", largest)
+	// Unchecked, the WAL would grow by two pages a renewal: about 800 KB
+	// in idleFor. Checkpointed, it holds one renewal's pages, or a few when
+	// a busy machine holds the checkpointer up.
+	if largest > 256<<10 {
+		t.Errorf("WAL reached %d bytes while the log was idle; want it bounded", largest)
+	}
+	for deadline := time.Now().Add(wait); walSize(t, path) > 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("WAL still %d bytes while the log is idle, want it truncated between renewals", walSize(t, path))
+		}
+	}
+}

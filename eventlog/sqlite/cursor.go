@@ -249,6 +249,9 @@ func (c *cursor) renew() bool {
 		l.log.Warn("sqlite event log: lease lost", "topic", c.key.topic, "group", c.key.group)
 		return false
 	}
+	// A renewal is a commit like any other: without a checkpoint after it,
+	// an idle log's WAL would grow by a renewal's pages every LeaseTTL/3.
+	l.ckpt.Kick()
 	return true
 }
 

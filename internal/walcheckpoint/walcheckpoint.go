@@ -44,7 +44,9 @@ type Config struct {
 // file that does not grow costs less. Past MaxWAL, the checkpoint holding
 // the writer is a RESTART, which also waits (for the connection's busy
 // timeout) for readers of other processes to leave the old frames. After 10
-// intervals without a commit, a TRUNCATE checkpoint empties the WAL file.
+// intervals without a commit, a TRUNCATE checkpoint empties the WAL file;
+// one that a reader kept from finishing is tried again, after twice as long
+// each time, up to a minute, until it finishes or a commit comes.
 type Checkpointer struct {
 	db      *sql.DB
 	cfg     Config
@@ -92,17 +94,26 @@ func (c *Checkpointer) run() {
 	idle := time.NewTimer(time.Hour)
 	idle.Stop()
 	defer idle.Stop()
+	idleWait := 10 * c.cfg.Interval
+	retry := idleWait
 	for {
 		select {
 		case <-c.wrote:
 		case <-idle.C:
-			if _, err := c.checkpoint("TRUNCATE", true); err != nil {
+			busy, _, err := c.checkpoint("TRUNCATE", true)
+			if err != nil {
 				c.cfg.Logger.Error("sqlite checkpoint", "err", err)
+			}
+			if busy || err != nil {
+				retry = min(2*retry, max(idleWait, maxTruncateRetry))
+				c.cfg.Logger.Debug("sqlite checkpoint: WAL not truncated, a reader is in it", "retry", retry)
+				idle.Reset(retry)
 			}
 			continue
 		case <-c.stop:
 			return
 		}
+		retry = idleWait
 		wait.Reset(c.cfg.Interval)
 		select {
 		case <-wait.C:
@@ -113,9 +124,13 @@ func (c *Checkpointer) run() {
 		if err := c.checkpointAll(); err != nil {
 			c.cfg.Logger.Error("sqlite checkpoint", "err", err)
 		}
-		idle.Reset(10 * c.cfg.Interval)
+		idle.Reset(idleWait)
 	}
 }
+
+// maxTruncateRetry bounds the wait between TRUNCATE checkpoints that a
+// reader kept from finishing.
+const maxTruncateRetry = time.Minute
 
 // passivePasses bounds the passive checkpoints of one round: a writer
 // faster than they are would keep them going forever.
@@ -134,7 +149,7 @@ func (c *Checkpointer) checkpointAll() error {
 	var frames, prev int64
 	for range passivePasses {
 		var err error
-		if frames, err = c.checkpoint("PASSIVE", false); err != nil {
+		if _, frames, err = c.checkpoint("PASSIVE", false); err != nil {
 			return err
 		}
 		if newFrames(prev, frames) <= lastPass || frames > maxFrames {
@@ -146,7 +161,7 @@ func (c *Checkpointer) checkpointAll() error {
 	if frames > maxFrames {
 		mode = "RESTART"
 	}
-	_, err := c.checkpoint(mode, true)
+	_, _, err := c.checkpoint(mode, true)
 	return err
 }
 
@@ -161,15 +176,17 @@ func newFrames(prev, frames int64) int64 {
 }
 
 // checkpoint runs PRAGMA wal_checkpoint(mode), holding the writer when
-// writer is set, and returns the number of frames in the WAL.
-func (c *Checkpointer) checkpoint(mode string, writer bool) (frames int64, err error) {
+// writer is set. It returns whether the checkpoint could not finish
+// (SQLITE_BUSY: a reader or, for PASSIVE, a writer was in the way) and the
+// number of frames in the WAL.
+func (c *Checkpointer) checkpoint(mode string, writer bool) (busy bool, frames int64, err error) {
 	if writer {
 		c.cfg.Writer.Lock()
 		defer c.cfg.Writer.Unlock()
 	}
-	var busy, copied int64
+	var copied int64
 	if err := c.db.QueryRow("PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &frames, &copied); err != nil {
-		return 0, fmt.Errorf("checkpoint %s: %w", mode, err)
+		return false, 0, fmt.Errorf("checkpoint %s: %w", mode, err)
 	}
-	return frames, nil
+	return busy, frames, nil
 }
