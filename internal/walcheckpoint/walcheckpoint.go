@@ -106,7 +106,7 @@ func (c *Checkpointer) run() {
 			}
 			if busy || err != nil {
 				retry = min(2*retry, max(idleWait, maxTruncateRetry))
-				c.cfg.Logger.Debug("sqlite checkpoint: WAL not truncated, a reader is in it", "retry", retry)
+				c.cfg.Logger.Debug("sqlite checkpoint: WAL not truncated, trying again", "busy", busy, "retry", retry)
 				idle.Reset(retry)
 			}
 			continue
