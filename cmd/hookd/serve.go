@@ -111,7 +111,6 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 		return err
 	}
 	defer lock.Release()
-	defer syncProc(cfg.Log.Backend, logger)()
 	logCfg := cfg.Log
 	logCfg.Dir = cfg.Data
 	log, err := eventlog.Open(ctx, logCfg, logger)
