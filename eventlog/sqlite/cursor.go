@@ -238,20 +238,27 @@ func (c *cursor) renew() bool {
 		return false
 	}
 	defer l.unlockWriter()
-	res, err := l.stRenew.Exec(c.key.topic, c.key.group, l.holder, time.Now().Add(l.cfg.LeaseTTL).UnixMilli())
+	// Through tx like every other write, so that the checkpointer hears of
+	// it: an idle log's WAL would otherwise grow by a page each renewal.
+	var renewed int64
+	err := l.tx(func() error {
+		res, err := l.stRenew.Exec(c.key.topic, c.key.group, l.holder, time.Now().Add(l.cfg.LeaseTTL).UnixMilli())
+		if err != nil {
+			return err
+		}
+		renewed, err = res.RowsAffected()
+		return err
+	})
 	if err != nil {
 		// Keep going: the next renewal retries, and tells if the lease
 		// expired meanwhile.
 		l.log.Error("sqlite event log: renew lease", "topic", c.key.topic, "group", c.key.group, "err", err)
 		return true
 	}
-	if n, err := res.RowsAffected(); err == nil && n == 0 {
+	if renewed == 0 {
 		l.log.Warn("sqlite event log: lease lost", "topic", c.key.topic, "group", c.key.group)
 		return false
 	}
-	// A renewal is a commit like any other: without a checkpoint after it,
-	// an idle log's WAL would grow by a renewal's pages every LeaseTTL/3.
-	l.ckpt.Kick()
 	return true
 }
 

@@ -473,7 +473,8 @@ func (l *Log) lockWriter(ctx context.Context) error {
 func (l *Log) unlockWriter() { <-l.wsem }
 
 // tx runs fn in a write transaction on the writer connection, which the
-// caller holds. Waiting for another process's write lock is bounded by the
+// caller holds. Every write of the Log goes through it, as its commit is
+// what tells the checkpointer that the WAL grew. Waiting for another process's write lock is bounded by the
 // busy timeout, not by a ctx: an interrupted BEGIN could leave us unsure
 // whether a transaction is open.
 func (l *Log) tx(fn func() error) error {

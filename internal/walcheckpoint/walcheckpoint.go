@@ -105,7 +105,7 @@ func (c *Checkpointer) run() {
 				c.cfg.Logger.Error("sqlite checkpoint", "err", err)
 			}
 			if busy || err != nil {
-				retry = min(2*retry, max(idleWait, maxTruncateRetry))
+				retry = min(2*retry, maxTruncateRetry)
 				c.cfg.Logger.Debug("sqlite checkpoint: WAL not truncated, trying again", "busy", busy, "retry", retry)
 				idle.Reset(retry)
 			}
