@@ -68,8 +68,6 @@ func BenchmarkIngest(b *testing.B) {
 		b.ReportMetric(proto.eps, "proto-events/s")
 		b.ReportMetric(proto.eps/bare.eps, "proto-ratio")
 		b.ReportMetric(hookd.eps/bare.eps, "ratio")
-		// The prototype is the nearest baseline: the same group commit
-		// without hookd's work, measured seconds before hookd.
 		b.ReportMetric(hookd.eps/proto.eps, "hookd-proto-ratio")
 		b.ReportMetric(float64(bare.p50.Microseconds())/1000, "bare-p50-ms")
 		b.ReportMetric(float64(bare.p99.Microseconds())/1000, "bare-p99-ms")
