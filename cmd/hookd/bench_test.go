@@ -57,7 +57,7 @@ var (
 // commit but none of hookd's work. It reports the prototype's throughput
 // and ratio to the bare handler too, so that a run tells what this machine
 // allows a durable server, and hookd's rate over the prototype's
-// (hookd-proto-ratio), what hookd's own work costs.
+// (hookd-proto-ratio), which tells what hookd's own work costs.
 func BenchmarkIngest(b *testing.B) {
 	for b.Loop() {
 		bare := driveBare(b)

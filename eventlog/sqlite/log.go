@@ -474,9 +474,9 @@ func (l *Log) unlockWriter() { <-l.wsem }
 
 // tx runs fn in a write transaction on the writer connection, which the
 // caller holds. Every write of the Log goes through it, as its commit is
-// what tells the checkpointer that the WAL grew. Waiting for another process's write lock is bounded by the
-// busy timeout, not by a ctx: an interrupted BEGIN could leave us unsure
-// whether a transaction is open.
+// what tells the checkpointer that the WAL grew. Waiting for another
+// process's write lock is bounded by the busy timeout, not by a ctx: an
+// interrupted BEGIN could leave us unsure whether a transaction is open.
 func (l *Log) tx(fn func() error) error {
 	if _, err := l.stBegin.ExecContext(context.Background()); err != nil {
 		return fmt.Errorf("begin: %w", err)
