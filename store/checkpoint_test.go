@@ -2,28 +2,13 @@ package store_test
 
 import (
 	"context"
-	"errors"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/hookd/hookd/internal/testenv"
 	"github.com/hookd/hookd/store"
 )
-
-// walSize returns the size of the WAL file of store.db in dir.
-func walSize(t *testing.T, dir string) int64 {
-	t.Helper()
-	st, err := os.Stat(filepath.Join(dir, store.FileName) + "-wal")
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Size()
-}
 
 // TestWALBounded commits one event at a time, as a projector without
 // batches would, many times over the WAL's bound: the background
@@ -43,12 +28,13 @@ func TestWALBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	db := filepath.Join(dir, store.FileName)
 	var largest int64
 	for i := range events {
 		if err := st.Insert(ctx, ev(i, "open", "a@x.com", base.Add(time.Duration(i)*time.Second))); err != nil {
 			t.Fatal(err)
 		}
-		largest = max(largest, walSize(t, dir))
+		largest = max(largest, testenv.WALSize(t, db))
 	}
 	t.Logf("largest WAL %.1f MB", float64(largest)/(1<<20))
 	// Without checkpoints the WAL would hold every commit's pages, several
@@ -58,9 +44,9 @@ func TestWALBounded(t *testing.T) {
 	if largest > 64*maxWAL {
 		t.Errorf("WAL reached %d bytes; want it bounded near %d", largest, maxWAL)
 	}
-	for deadline := time.Now().Add(20 * time.Second); walSize(t, dir) > 0; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(20 * time.Second); testenv.WALSize(t, db) > 0; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("WAL still %d bytes after the store went idle, want it truncated", walSize(t, dir))
+			t.Fatalf("WAL still %d bytes after the store went idle, want it truncated", testenv.WALSize(t, db))
 		}
 	}
 	if err := st.Close(); err != nil {

@@ -2,10 +2,7 @@ package sqlite_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -16,20 +13,8 @@ import (
 	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/eventlog/eventlogtest"
 	"github.com/hookd/hookd/eventlog/sqlite"
+	"github.com/hookd/hookd/internal/testenv"
 )
-
-// walSize returns the size of the WAL file of the database at path.
-func walSize(t *testing.T, path string) int64 {
-	t.Helper()
-	st, err := os.Stat(path + "-wal")
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Size()
-}
 
 // TestWALBounded appends many times the WAL's bound while a consumer group
 // reads: the background checkpoints keep the WAL file small, truncate it
@@ -76,7 +61,7 @@ func TestWALBounded(t *testing.T) {
 		if _, err := l.Append(context.Background(), "t", msgs); err != nil {
 			t.Fatal(err)
 		}
-		largest = max(largest, walSize(t, path))
+		largest = max(largest, testenv.WALSize(t, path))
 	}
 	appended := int64(appends * batch * len(payload))
 	t.Logf("appended %d MB, largest WAL %.1f MB", appended>>20, float64(largest)/(1<<20))
@@ -91,9 +76,9 @@ func TestWALBounded(t *testing.T) {
 	case <-time.After(wait):
 		t.Fatal("the group did not get every message")
 	}
-	for deadline := time.Now().Add(wait); walSize(t, path) > 0; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(wait); testenv.WALSize(t, path) > 0; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("WAL still %d bytes after the log went idle, want it truncated", walSize(t, path))
+			t.Fatalf("WAL still %d bytes after the log went idle, want it truncated", testenv.WALSize(t, path))
 		}
 	}
 
@@ -124,7 +109,7 @@ func TestIdleWAL(t *testing.T) {
 
 	var largest int64
 	for end := time.Now().Add(idleFor); time.Now().Before(end); time.Sleep(time.Millisecond) {
-		largest = max(largest, walSize(t, path))
+		largest = max(largest, testenv.WALSize(t, path))
 	}
 	t.Logf("largest WAL while idle: %d bytes", largest)
 	// Unchecked, the WAL would grow by a page a renewal: about 400 KB in
@@ -133,9 +118,9 @@ func TestIdleWAL(t *testing.T) {
 	if largest > 128<<10 {
 		t.Errorf("WAL reached %d bytes while the log was idle; want it bounded", largest)
 	}
-	for deadline := time.Now().Add(wait); walSize(t, path) > 0; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(wait); testenv.WALSize(t, path) > 0; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("WAL still %d bytes while the log is idle, want it truncated between renewals", walSize(t, path))
+			t.Fatalf("WAL still %d bytes while the log is idle, want it truncated between renewals", testenv.WALSize(t, path))
 		}
 	}
 }

@@ -4,7 +4,8 @@
 // variable is unset, and fails when the variable is set and the server does
 // not answer, so that CI, which sets both, never passes by skipping. Each
 // test gets storage of its own (a schema, a stream prefix), removed when it
-// ends.
+// ends. It also holds the few helpers that tests of several packages share,
+// such as WALSize for the SQLite files.
 package testenv
 
 import (
@@ -13,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"strings"
@@ -169,4 +171,18 @@ func Random() string {
 		panic(fmt.Sprintf("random: %v", err))
 	}
 	return hex.EncodeToString(b)
+}
+
+// WALSize returns the size in bytes of the write-ahead log of the SQLite
+// database file db, 0 when it has none, and fails t when it cannot tell.
+func WALSize(t testing.TB, db string) int64 {
+	t.Helper()
+	st, err := os.Stat(db + "-wal")
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
 }

@@ -3,11 +3,8 @@ package walcheckpoint_test
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"io/fs"
 	"log/slog"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,6 +13,7 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/hookd/hookd/internal/testenv"
 	"github.com/hookd/hookd/internal/walcheckpoint"
 )
 
@@ -36,18 +34,6 @@ func openDB(t *testing.T, path string, pragmas ...string) *sql.DB {
 		t.Fatal(err)
 	}
 	return db
-}
-
-func walSize(t *testing.T, path string) int64 {
-	t.Helper()
-	st, err := os.Stat(path + "-wal")
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Size()
 }
 
 // messages is a slog.Handler that sends the message of every record.
@@ -107,15 +93,15 @@ func TestTruncateAfterReader(t *testing.T) {
 		}
 		break
 	}
-	if size := walSize(t, path); size == 0 {
+	if size := testenv.WALSize(t, path); size == 0 {
 		t.Fatal("the WAL was truncated under a reader")
 	}
 	if err := rtx.Rollback(); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(wait); walSize(t, path) > 0; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(wait); testenv.WALSize(t, path) > 0; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("WAL still %d bytes after the reader left, want it truncated", walSize(t, path))
+			t.Fatalf("WAL still %d bytes after the reader left, want it truncated", testenv.WALSize(t, path))
 		}
 	}
 }
