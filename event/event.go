@@ -117,15 +117,6 @@ func (e *Event) Marshal() ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// Unmarshal decodes the JSON form written by Marshal.
-func Unmarshal(b []byte) (Event, error) {
-	var e Event
-	if err := json.Unmarshal(b, &e); err != nil {
-		return Event{}, fmt.Errorf("unmarshal event: %w", err)
-	}
-	return e, nil
-}
-
 // NormalizeEmail lower-cases and trims an address and returns it with its
 // domain (the part after the last '@', empty when there is none).
 func NormalizeEmail(addr string) (email, domain string) {
