@@ -40,8 +40,8 @@ func unmarshalPlain(b []byte) (Event, bool) {
 	e.Source = r.str(`,"source":`)
 	e.Provider = r.str(`,"provider":`)
 	e.Type = r.str(`,"type":`)
-	e.Time = r.time(`,"time":`)
-	e.Received = r.time(`,"received":`)
+	e.Time = r.rfc3339(`,"time":`)
+	e.Received = r.rfc3339(`,"received":`)
 	e.Email = r.str(`,"email":`)
 	e.Domain = r.str(`,"domain":`)
 	e.MessageID = r.str(`,"message_id":`)
@@ -103,9 +103,9 @@ func (r *plainReader) str(k string) string {
 	return v
 }
 
-// time reads the key k and the RFC 3339 time after it, as time.Time's
+// rfc3339 reads the key k and the RFC 3339 time after it, as time.Time's
 // UnmarshalJSON does.
-func (r *plainReader) time(k string) time.Time {
+func (r *plainReader) rfc3339(k string) time.Time {
 	v := r.str(k)
 	var t time.Time
 	if r.ok {
