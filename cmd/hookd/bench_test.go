@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -58,6 +59,11 @@ var (
 // and ratio to the bare handler too, so that a run tells what this machine
 // allows a durable server, and hookd's rate over the prototype's
 // (hookd-proto-ratio), which tells what hookd's own work costs.
+//
+// For each of the three it also reports the process's CPU time an event
+// while the load ran (cpu-us/event, the load generator included) and that
+// time over what the CPUs had (busy): the first says what an event costs,
+// the second how much of the machine went unused.
 func BenchmarkIngest(b *testing.B) {
 	for b.Loop() {
 		bare := driveBare(b)
@@ -74,6 +80,15 @@ func BenchmarkIngest(b *testing.B) {
 		b.ReportMetric(float64(hookd.p50.Microseconds())/1000, "hookd-p50-ms")
 		b.ReportMetric(float64(hookd.p99.Microseconds())/1000, "hookd-p99-ms")
 		b.ReportMetric(hookd.projected, "projected-events/s")
+		for _, l := range []struct {
+			name string
+			load
+		}{{"bare", bare}, {"proto", proto}, {"hookd", hookd}} {
+			if l.cpu > 0 {
+				b.ReportMetric(float64(l.cpu.Nanoseconds())/1000, l.name+"-cpu-us/event")
+				b.ReportMetric(l.busy, l.name+"-busy")
+			}
+		}
 	}
 }
 
@@ -81,6 +96,12 @@ type load struct {
 	eps      float64
 	p50, p99 time.Duration
 	ok       int // requests answered 200, one event each
+	// cpu is the process's CPU time (user and system, the load generator
+	// included) an event answered 200, and busy that time over what all
+	// CPUs had, while the load ran; both 0 where the system does not
+	// tell (processCPU).
+	cpu  time.Duration
+	busy float64
 	// projected is the events per second from the start of the run to
 	// the last of them in the store (hookd only).
 	projected float64
@@ -91,6 +112,7 @@ func drive(b *testing.B, url string, run uint32) load {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), *ingestDuration)
 	defer cancel()
+	cpu0 := processCPU()
 	r, _ := send.Run(ctx, send.Options{
 		URL:         url,
 		Source:      send.Generated(send.Generator{Type: "open", Run: run}, 1<<30, 0),
@@ -104,7 +126,12 @@ func drive(b *testing.B, url string, run uint32) load {
 	if failed := r.Failed(); failed > *ingestConcurrency {
 		b.Fatalf("%d requests to %s failed: %s", failed, url, r.FirstFailure)
 	}
-	return load{eps: float64(ok) / r.Elapsed.Seconds(), p50: r.P50, p99: r.P99, ok: ok}
+	cpu := processCPU() - cpu0
+	return load{
+		eps: float64(ok) / r.Elapsed.Seconds(), p50: r.P50, p99: r.P99, ok: ok,
+		cpu:  cpu / time.Duration(ok),
+		busy: cpu.Seconds() / (r.Elapsed.Seconds() * float64(runtime.NumCPU())),
+	}
 }
 
 func driveBare(b *testing.B) load {
