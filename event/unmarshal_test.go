@@ -61,6 +61,11 @@ func TestUnmarshalPlain(t *testing.T) {
 	control.Email = "a\tb@example.com"
 	html := open
 	html.Campaign = "<b>news</b> & more"
+	// As builds before Marshal wrote the log's rows.
+	byEncodingJSON, err := json.Marshal(bounce)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name  string
 		b     []byte
@@ -74,7 +79,7 @@ func TestUnmarshalPlain(t *testing.T) {
 		{"escaped quote", marshal(t, escaped), false},
 		{"control character", marshal(t, control), false},
 		{"HTML in a field", marshal(t, html), false},
-		{"written by encoding/json", mustJSON(t, bounce), true},
+		{"written by encoding/json", byEncodingJSON, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, ok := event.UnmarshalPlain(tc.b); ok != tc.plain {
@@ -83,15 +88,6 @@ func TestUnmarshalPlain(t *testing.T) {
 			checkUnmarshal(t, tc.b)
 		})
 	}
-}
-
-func mustJSON(t testing.TB, e event.Event) []byte {
-	t.Helper()
-	b, err := json.Marshal(e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // FuzzUnmarshal compares Unmarshal with encoding/json on arbitrary bytes,
