@@ -142,13 +142,10 @@ func resolveSecrets(c *Config, name string, idx *index) error {
 		if s.Auth.Token != nil {
 			fields = append(fields, secretField{at + "auth.token.value", &s.Auth.Token.Value})
 		}
-		for _, f := range []secretField{
-			{at + "verify.public_key", &s.Verify.PublicKey},
-			{at + "verify.signing_key", &s.Verify.SigningKey},
-			{at + "verify.secret", &s.Verify.Secret},
-		} {
-			fields = append(fields, f)
-		}
+		fields = append(fields,
+			secretField{at + "verify.public_key", &s.Verify.PublicKey},
+			secretField{at + "verify.signing_key", &s.Verify.SigningKey},
+			secretField{at + "verify.secret", &s.Verify.Secret})
 		if s.Verify.Header != nil {
 			fields = append(fields, secretField{at + "verify.header.value", &s.Verify.Header.Value})
 		}

@@ -269,9 +269,7 @@ func isScalar(n ast.Node) bool {
 	case *ast.TagNode:
 		return isScalar(v.Value)
 	case ast.ScalarNode:
-		return n.Type() != ast.NullType
-	case *ast.LiteralNode:
-		return true
+		return n.Type() != ast.NullType // block literals ("|") included
 	}
 	return false
 }

@@ -103,7 +103,7 @@ func (e *Event) Marshal() ([]byte, error) {
 	switch {
 	case e.Data == nil:
 		b = append(b, "null"...)
-	case bytes.IndexAny(e.Data, " \t\r\n") < 0 && json.Valid(e.Data):
+	case !bytes.ContainsAny(e.Data, " \t\r\n") && json.Valid(e.Data):
 		// Compact already, as providers send it: validating is cheaper
 		// than compacting.
 		b = append(b, e.Data...)

@@ -348,7 +348,7 @@ func waitHealthy(b *testing.B, base string) {
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	b.Fatal(fmt.Sprintf("%s never became healthy", base))
+	b.Fatalf("%s never became healthy", base)
 }
 
 // BenchmarkPipeLatency measures how long an event takes from hookd's 200
