@@ -384,6 +384,57 @@ func TestFlags(t *testing.T) {
 	}
 }
 
+// TestOnly loads files as a command that reads only the store does: what
+// is outside data and store may hold unset variables and missing secret
+// files, but every key is still checked for shape, and data and store are
+// expanded and validated as always.
+func TestOnly(t *testing.T) {
+	setEnv(t)
+	t.Setenv("HOOKD_TEST_DATA", "/var/lib/hookd")
+	tests := []struct {
+		name     string
+		file     string
+		only     []string
+		wantData string
+		wantErr  string
+	}{
+		{
+			name:     "secrets outside data and store are left alone",
+			file:     "testdata/only/secrets-unset.yaml",
+			only:     []string{"data", "store"},
+			wantData: "/var/lib/hookd",
+		},
+		{
+			name:    "without Only the same file fails",
+			file:    "testdata/only/secrets-unset.yaml",
+			wantErr: "testdata/only/secrets-unset.yaml:5:10: admin.token: environment variable HOOKD_TEST_UNSET_TOKEN is not set",
+		},
+		{
+			name:    "the store's own variable and unknown keys anywhere are still errors",
+			file:    "testdata/only/store-unset.yaml",
+			only:    []string{"data", "store"},
+			wantErr: "testdata/only/store-unset.yaml:4:8: store.dsn: environment variable HOOKD_TEST_UNSET is not set\ntestdata/only/store-unset.yaml:8:5: sources[0].bogus: unknown field \"bogus\"",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := (&config.Flags{File: tt.file, Only: tt.only}).Load(known)
+			if tt.wantErr != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
+					t.Fatalf("Load: %v\nwant %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if got.Data != tt.wantData || got.Store.Driver != "sqlite" {
+				t.Errorf("data %q, store %+v; want %q and sqlite", got.Data, got.Store, tt.wantData)
+			}
+		})
+	}
+}
+
 func TestName(t *testing.T) {
 	for _, tt := range []struct{ file, want string }{
 		{"", "built-in hookd.yaml"},

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"github.com/hookd/hookd/internal/yamlfile"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -18,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hookd/hookd/configs"
+	"github.com/hookd/hookd/internal/yamlfile"
 )
 
 const (
@@ -105,6 +105,25 @@ type Flags struct {
 	// Data is --data, overriding data; a relative one resolves against
 	// the working directory.
 	Data string
+	// Only, when set, names the top-level keys that the command needs
+	// (a listing of the store needs data and store). ${VAR} and secret
+	// files are then resolved, and values validated, in those keys alone,
+	// so that a command run from a shell without the server's secrets
+	// still loads the file. Every key is checked for shape all the same.
+	Only []string
+}
+
+// needs reports whether field (a path such as "sources[0].auth.token") is
+// under one of the keys of f.Only, or f.Only is empty.
+func (f *Flags) needs(field string) bool {
+	if len(f.Only) == 0 {
+		return true
+	}
+	top := field
+	if i := strings.IndexAny(field, ".["); i >= 0 {
+		top = field[:i]
+	}
+	return slices.Contains(f.Only, top)
 }
 
 // Register adds --config, --listen, --admin-listen and --data to fs.
@@ -133,12 +152,12 @@ func (f *Flags) Load(known ...Known) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
-	cfg, idx, err := decode(name, src)
+	cfg, idx, err := decode(name, src, f.needs)
 	if err != nil {
 		return nil, err
 	}
 	cfg.File = f.File
-	if err := resolveSecrets(cfg, name, idx); err != nil {
+	if err := resolveSecrets(cfg, name, idx, f.needs); err != nil {
 		return nil, err
 	}
 	if f.File != "" && cfg.Data != "" && !filepath.IsAbs(cfg.Data) {
@@ -169,6 +188,9 @@ func (f *Flags) Load(known ...Known) (*Config, error) {
 			if !errors.As(e, &ce) {
 				return nil, err
 			}
+			if !f.needs(ce.Field) {
+				continue
+			}
 			if flag, ok := flagged[ce.Field]; ok {
 				ce.Field = flag
 			} else {
@@ -177,7 +199,9 @@ func (f *Flags) Load(known ...Known) (*Config, error) {
 			}
 			errs = append(errs, ce)
 		}
-		return nil, sorted(errs)
+		if len(errs) > 0 {
+			return nil, sorted(errs)
+		}
 	}
 	return cfg, nil
 }
@@ -192,16 +216,16 @@ func (c *Config) Name() string {
 }
 
 // decode parses src, checks it against Config's fields while expanding
-// ${VAR}, and decodes it. It returns the index of field positions for
-// locating validation errors.
-func decode(name string, src []byte) (*Config, *index, error) {
+// ${VAR} in the fields that expand reports true for, and decodes it. It
+// returns the index of field positions for locating validation errors.
+func decode(name string, src []byte, expand func(field string) bool) (*Config, *index, error) {
 	file, err := parser.ParseBytes(src, 0)
 	if err != nil {
 		e := yamlError(name, nil, err)
 		e.Err = fmt.Errorf("syntax error: %w", e.Err)
 		return nil, nil, e
 	}
-	w := &walker{name: name, idx: &index{pos: map[string]position{}, tok: map[*token.Token]string{}}}
+	w := &walker{name: name, expand: expand, idx: &index{pos: map[string]position{}, tok: map[*token.Token]string{}}}
 	var body ast.Node
 	for _, doc := range file.Docs {
 		switch {

@@ -125,9 +125,10 @@ const filePrefix = "file:"
 
 // resolveSecrets replaces every secret written as "file:PATH" with the
 // content of the file; a relative PATH resolves against the directory of
-// the configuration file. An unreadable file is an *Error at the field; its
-// message names the path, never the content.
-func resolveSecrets(c *Config, name string, idx *index) error {
+// the configuration file. Fields need reports false for are left as they
+// are. An unreadable file is an *Error at the field; its message names the
+// path, never the content.
+func resolveSecrets(c *Config, name string, idx *index, need func(field string) bool) error {
 	dir := "."
 	if c.File != "" {
 		dir = filepath.Dir(c.File)
@@ -156,7 +157,7 @@ func resolveSecrets(c *Config, name string, idx *index) error {
 	var errs []*Error
 	for _, f := range fields {
 		path, ok := strings.CutPrefix(*f.p, filePrefix)
-		if !ok {
+		if !ok || !need(f.field) {
 			continue
 		}
 		if path == "" {

@@ -83,9 +83,10 @@ func join(path, key string) string {
 // and loses the position of some), expands ${VAR} in the values, and
 // builds the index.
 type walker struct {
-	name string
-	idx  *index
-	errs []*Error
+	name   string
+	expand func(field string) bool // whether to expand ${VAR} in field
+	idx    *index
+	errs   []*Error
 }
 
 func (w *walker) fail(field string, err error) {
@@ -197,7 +198,7 @@ func (w *walker) walk(np *ast.Node, t reflect.Type, path string) {
 }
 
 // scalar returns the text of a scalar node, with ${VAR} expanded in a
-// string, or reports that the node is not a scalar.
+// string where w.expand says so, or reports that the node is not a scalar.
 func (w *walker) scalar(np *ast.Node, path string, t reflect.Type) (string, bool) {
 	var s *ast.StringNode
 	switch v := (*np).(type) {
@@ -210,6 +211,9 @@ func (w *walker) scalar(np *ast.Node, path string, t reflect.Type) (string, bool
 	default:
 		w.fail(path, fmt.Errorf("want %s, got %s", describe(t), yamlfile.Kind(v)))
 		return "", false
+	}
+	if !w.expand(path) {
+		return s.Value, true
 	}
 	v, err := yamlfile.ExpandString(s.Value)
 	if err != nil {

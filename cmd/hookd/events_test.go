@@ -59,7 +59,12 @@ func seedStore(t *testing.T) (data string, events []event.Event) {
 
 func TestEventsCommand(t *testing.T) {
 	data, _ := seedStore(t)
-	cfg := writeFile(t, "hookd.yaml", fmt.Sprintf("data: %q\nsources:\n  - name: mailjet\n    provider: mailjet\n", data))
+	// The server's file, read from a shell without the server's secrets:
+	// a listing needs only data and store.
+	t.Setenv("HOOKD_TEST_UNSET", "")
+	os.Unsetenv("HOOKD_TEST_UNSET")
+	cfg := writeFile(t, "hookd.yaml", fmt.Sprintf("data: %q\nsources:\n  - name: mailjet\n    provider: mailjet\n"+
+		"    auth: { basic: { user: hookd, password: \"${HOOKD_TEST_UNSET}\" } }\n", data))
 	tests := []struct {
 		name, golden string
 		args         []string

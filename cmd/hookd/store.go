@@ -12,12 +12,16 @@ import (
 	"github.com/hookd/hookd/store"
 )
 
-// withStore opens the store of the configuration that flags load, which
+// withStore opens the store of the configuration that flags load (its
+// data and store keys only, see config.Flags.Only), which
 // must exist (a command never creates an empty one; on postgres, a store
 // not migrated yet is an error), runs fn on it and
 // closes it. A read-only store suffices for listings. op names the command
 // in errors.
 func withStore(ctx context.Context, op string, flags config.Flags, readOnly bool, fn func(*store.Store) error) error {
+	// The store is all this needs: the sources' secrets need not be in
+	// the environment of whoever runs the command.
+	flags.Only = []string{"data", "store"}
 	cfg, err := flags.Load()
 	if err != nil {
 		return err
