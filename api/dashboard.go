@@ -208,7 +208,7 @@ func (h *handler) live(c echo.Context) error {
 }
 
 // csvHeader is the first line of GET /events?format=csv.
-var csvHeader = []string{"id", "source", "provider", "type", "time", "received", "email", "domain", "message_id", "campaign", "data"}
+var csvHeader = []string{"id", "source", "provider", "type", "time", "received", "email", "domain", "message_id", "campaign", "category", "bounce_class", "data"}
 
 // exportEvents streams every event q selects, newest first, as NDJSON (one
 // event's JSON per line) or CSV (csvHeader, then one row per event, data as
@@ -244,7 +244,7 @@ func (h *handler) exportEvents(c echo.Context, q store.EventQuery, format string
 		}
 		write = func(e event.Event) error {
 			return cw.Write([]string{e.ID, e.Source, e.Provider, e.Type, formatTime(e.Time), formatTime(e.Received),
-				e.Email, e.Domain, e.MessageID, e.Campaign, string(e.Data)})
+				e.Email, e.Domain, e.MessageID, e.Campaign, string(e.Category), string(e.BounceClass), string(e.Data)})
 		}
 		flush = func() {
 			cw.Flush()
