@@ -105,7 +105,8 @@ func APIAuth(token string) echo.MiddlewareFunc {
 // authorized tells whether r carries the token as a bearer token or a
 // valid session cookie. Both comparisons take constant time.
 func authorized(r *http.Request, token string) bool {
-	if got, ok := strings.CutPrefix(r.Header.Get(echo.HeaderAuthorization), "Bearer "); ok {
+	// The scheme's name is case-insensitive (RFC 9110, section 11.1).
+	if scheme, got, ok := strings.Cut(r.Header.Get(echo.HeaderAuthorization), " "); ok && strings.EqualFold(scheme, "Bearer") {
 		a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(token))
 		return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 	}

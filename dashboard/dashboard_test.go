@@ -128,6 +128,8 @@ func TestToken(t *testing.T) {
 		{"api without token", "/api/events", nil, http.StatusUnauthorized, ""},
 		{"api wrong token", "/api/events", map[string]string{"Authorization": "Bearer nope"}, http.StatusUnauthorized, ""},
 		{"api bearer", "/api/events", map[string]string{"Authorization": "Bearer " + token}, 200, ""},
+		{"api bearer, scheme in lower case", "/api/events", map[string]string{"Authorization": "bearer " + token}, 200, ""},
+		{"api basic scheme", "/api/events", map[string]string{"Authorization": "Basic " + token}, http.StatusUnauthorized, ""},
 		{"page bearer", "/ui/", map[string]string{"Authorization": "Bearer " + token}, 200, ""},
 		{"forged cookie", "/api/events", map[string]string{"Cookie": dashboard.CookieName + "=" + token}, http.StatusUnauthorized, ""},
 	} {

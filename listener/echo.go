@@ -79,3 +79,9 @@ func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 func Healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
+
+// RouteHealthz serves Healthz at GET and HEAD /healthz of e: some load
+// balancers and uptime checks probe with HEAD.
+func RouteHealthz(e *echo.Echo) {
+	e.Match([]string{http.MethodGet, http.MethodHead}, "/healthz", Healthz)
+}

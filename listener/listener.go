@@ -110,7 +110,7 @@ func New(cfg Config, log eventlog.Log, logger *slog.Logger, reg prometheus.Regis
 	l.commit = newCommitter(log, cfg.BatchSize, cfg.BatchWait, m.batch.Observe)
 	l.echo = NewEcho(logger)
 	l.echo.Use(l.logRequests)
-	l.echo.GET("/healthz", Healthz)
+	RouteHealthz(l.echo)
 	for _, src := range cfg.Sources {
 		if err := l.route(src); err != nil {
 			return nil, err

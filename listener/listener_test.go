@@ -139,6 +139,7 @@ func TestHookAnswers(t *testing.T) {
 		{name: "empty body", method: "POST", path: "/hooks/mailjet", body: nil, wantStatus: 400, wantErr: "quarantined"},
 		{name: "auth before parsing", method: "POST", path: "/hooks/basic", body: []byte(`{"event":`), wantStatus: 401},
 		{name: "healthz", method: "GET", path: "/healthz", wantStatus: 200},
+		{name: "healthz HEAD", method: "HEAD", path: "/healthz", wantStatus: 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

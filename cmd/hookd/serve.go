@@ -203,7 +203,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	}
 
 	admin := listener.NewEcho(logger)
-	admin.GET("/healthz", listener.Healthz)
+	listener.RouteHealthz(admin)
 	admin.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	apiGroup := admin.Group("/api")
 	if cfg.Admin.Token != "" {
