@@ -68,6 +68,10 @@ type Report struct {
 	Requests, Events int
 	// Status counts the answers by HTTP status code.
 	Status map[int]int
+	// Accepted and Duplicates sum what hookd's 2xx answers say of their
+	// events, {"accepted":N,"duplicates":D}; answers of any other form
+	// add nothing, so both stay 0 against another receiver.
+	Accepted, Duplicates int
 	// Errors counts the requests that got no answer: transport errors
 	// and timeouts.
 	Errors int
@@ -117,6 +121,8 @@ func (r Report) MarshalJSON() ([]byte, error) {
 		Requests          int            `json:"requests"`
 		Events            int            `json:"events"`
 		Status            map[string]int `json:"status"`
+		Accepted          int            `json:"accepted"`
+		Duplicates        int            `json:"duplicates"`
 		Errors            int            `json:"errors"`
 		Failed            int            `json:"failed"`
 		FirstFailure      string         `json:"first_failure,omitempty"`
@@ -126,7 +132,7 @@ func (r Report) MarshalJSON() ([]byte, error) {
 		LatencyP50Ms      float64        `json:"latency_p50_ms"`
 		LatencyP99Ms      float64        `json:"latency_p99_ms"`
 	}{
-		r.Requests, r.Events, status, r.Errors, r.Failed(), r.FirstFailure,
+		r.Requests, r.Events, status, r.Accepted, r.Duplicates, r.Errors, r.Failed(), r.FirstFailure,
 		r.Elapsed.Seconds(), r.RequestsPerSecond(), r.EventsPerSecond(), ms(r.P50), ms(r.P99),
 	})
 }
@@ -257,20 +263,22 @@ func (r *runner) work(ctx context.Context) {
 		}
 		body, events := r.src.AppendRequest(buf[:0], i)
 		t0 := time.Now()
-		code, failure, err := r.post(ctx, body)
+		a, err := r.post(ctx, body)
 		latencies = append(latencies, time.Since(t0))
 		local.Requests++
 		local.Events += events
 		if err != nil {
 			local.Errors++
-			failure = err.Error()
+			a.failure = err.Error()
 			// The transport may still be reading a body it failed to send.
 			body = nil
 		} else {
-			local.Status[code]++
+			local.Status[a.code]++
+			local.Accepted += a.accepted
+			local.Duplicates += a.duplicates
 		}
-		if failure != "" && local.FirstFailure == "" {
-			local.FirstFailure = failure
+		if a.failure != "" && local.FirstFailure == "" {
+			local.FirstFailure = a.failure
 		}
 		buf = body
 	}
@@ -280,6 +288,8 @@ func (r *runner) work(ctx context.Context) {
 	r.total.Requests += local.Requests
 	r.total.Events += local.Events
 	r.total.Errors += local.Errors
+	r.total.Accepted += local.Accepted
+	r.total.Duplicates += local.Duplicates
 	for code, c := range local.Status {
 		r.total.Status[code] += c
 	}
@@ -289,14 +299,24 @@ func (r *runner) work(ctx context.Context) {
 	r.latencies = append(r.latencies, latencies...)
 }
 
+// answer is what post read of an answer.
+type answer struct {
+	code int
+	// failure describes an answer other than 2xx.
+	failure string
+	// accepted and duplicates are hookd's counts, when a 2xx answer
+	// carries them.
+	accepted, duplicates int
+}
+
 // post sends one body and reads the whole answer, so that the connection
-// can be reused. For an answer other than 2xx, failure describes it.
-func (r *runner) post(ctx context.Context, body []byte) (code int, failure string, err error) {
+// can be reused.
+func (r *runner) post(ctx context.Context, body []byte) (a answer, err error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, bytes.NewReader(body))
 	if err != nil {
-		return 0, "", err
+		return a, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "hookd-send")
@@ -305,20 +325,43 @@ func (r *runner) post(ctx context.Context, body []byte) (code int, failure strin
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {
-		return 0, "", err
+		return a, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	a.code = resp.StatusCode
+	if a.code < 200 || a.code > 299 {
 		head, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
-		failure = resp.Status
+		a.failure = resp.Status
 		if t := bytes.TrimSpace(head); len(t) > 0 {
-			failure += ": " + string(t)
+			a.failure += ": " + string(t)
 		}
+	} else if n := resp.ContentLength; n > 0 && n <= maxCounts {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return a, fmt.Errorf("read answer: %w", err)
+		}
+		a.accepted, a.duplicates = counts(b)
 	}
 	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return 0, "", fmt.Errorf("read answer: %w", err)
+		return a, fmt.Errorf("read answer: %w", err)
 	}
-	return resp.StatusCode, failure, nil
+	return a, nil
+}
+
+// maxCounts is the longest answer post reads hookd's counts from.
+const maxCounts = 128
+
+// counts returns the counts of hookd's answer b, {"accepted":N,"duplicates":D},
+// or zeros for any other answer.
+func counts(b []byte) (accepted, duplicates int) {
+	var c struct {
+		Accepted   *int `json:"accepted"`
+		Duplicates *int `json:"duplicates"`
+	}
+	if !bytes.HasPrefix(b, []byte(`{"accepted":`)) || json.Unmarshal(b, &c) != nil || c.Accepted == nil || c.Duplicates == nil {
+		return 0, 0
+	}
+	return *c.Accepted, *c.Duplicates
 }
 
 // pacer spaces request starts at least interval apart. A start that finds

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -170,6 +172,32 @@ func TestRunFileGrouped(t *testing.T) {
 	}
 }
 
+// TestRunCounts sums the counts of hookd's answers and ignores answers of
+// any other form.
+func TestRunCounts(t *testing.T) {
+	answers := []string{
+		`{"accepted":2,"duplicates":1}` + "\n",
+		`{"accepted":0,"duplicates":3}`,
+		`{"status":"ok"}`,
+		`{"accepted":"2","duplicates":1}`,
+		`{"accepted":1}`,
+		"",
+	}
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.Copy(io.Discard, req.Body)
+		w.Write([]byte(answers[int(n.Add(1)-1)%len(answers)]))
+	}))
+	t.Cleanup(srv.Close)
+	rep, err := send.Run(t.Context(), send.Options{URL: srv.URL, Source: send.Generated(send.Generator{}, 2*len(answers), 0), Concurrency: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Accepted != 4 || rep.Duplicates != 8 {
+		t.Errorf("accepted %d, duplicates %d; want 4 and 8", rep.Accepted, rep.Duplicates)
+	}
+}
+
 // TestRunGenerateUnique checks that generated requests are distinct events
 // that hookd's own decoder accepts, so deduplication cannot shortcut a
 // benchmark.
@@ -222,11 +250,19 @@ func TestGeneratorTypesAndRuns(t *testing.T) {
 	if !json.Valid(odd) {
 		t.Errorf("a type that needs escaping gives invalid JSON: %s", odd)
 	}
-	// Two runs never make the same event.
+	// Two runs never make the same event, nor the same message.
 	a, _ := mailjet.Decode(send.Generator{Run: 1}.Append(nil, 5))
 	b, _ := mailjet.Decode(send.Generator{Run: 2}.Append(nil, 5))
-	if a[0].ID == b[0].ID {
-		t.Errorf("runs 1 and 2 both made event %s", a[0].ID)
+	if a[0].ID == b[0].ID || a[0].MessageID == b[0].MessageID {
+		t.Errorf("runs 1 and 2 both made event %s or message %s", a[0].ID, a[0].MessageID)
+	}
+	// The largest run's MessageIDs stay odd, above 2^53 and within 2^64.
+	last, err := mailjet.Decode(send.Generator{Run: math.MaxUint32}.Append(nil, 1<<30-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mid, err := strconv.ParseUint(last[0].MessageID, 10, 64); err != nil || mid%2 == 0 || mid <= 1<<53 {
+		t.Errorf("MessageID %s of the last event of the largest run: %v", last[0].MessageID, err)
 	}
 }
 

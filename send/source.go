@@ -109,9 +109,11 @@ type Generator struct {
 	// bounce, blocked, spam or unsub, each with the fields Mailjet sends
 	// for it; any other type gets only the fields common to all.
 	Type string
-	// Run is part of every recipient address, so generators with
-	// different runs never make the same event: a second run against the
-	// same receiver is not taken for a retry of the first.
+	// Run is part of every recipient address and MessageID, so
+	// generators with different runs never make the same event or
+	// message: a second run against the same receiver is not taken for a
+	// retry of the first, nor linked to it by message_id. Event numbers
+	// repeat their MessageIDs after 2^30 events in a run.
 	Run uint32
 	// Start is the unix time of event 0; event i happens i seconds later.
 	// Zero means 1700000000 (2023-11-14).
@@ -126,6 +128,11 @@ func Generate(i int, typ string) []byte {
 // firstMessageID is 2^53+1, the first integer a float64 cannot hold.
 const firstMessageID = 1<<53 + 1
 
+// runShift places a generator's Run above the event number in its
+// MessageIDs: 2^30 events a run, and firstMessageID + 2(2^62) stays below
+// 2^64.
+const runShift = 30
+
 // Append appends event i as one JSON object to dst and returns the extended
 // slice.
 func (g Generator) Append(dst []byte, i int) []byte {
@@ -138,7 +145,7 @@ func (g Generator) Append(dst []byte, i int) []byte {
 		start = 1700000000
 	}
 	n := uint64(i)
-	id := firstMessageID + 2*n
+	id := firstMessageID + 2*(uint64(g.Run)<<runShift|n%(1<<runShift))
 
 	dst = append(dst, `{"event":`...)
 	dst = jsonenc.AppendString(dst, typ)

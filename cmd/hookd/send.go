@@ -40,15 +40,18 @@ With --file, the file holds one event object or an array of them; each event
 is sent as its own Version 1 request, or with --group as Version 2 arrays of
 --group-size events. With --generate N, N distinct events of --type are made
 up (each with its own MessageID above 2^53, recipient and time, and new ones
-on every run), so deduplication cannot shortcut a benchmark; --group works
+on every run; a --type other than Mailjet's seven gets only the fields common
+to all), so deduplication cannot shortcut a benchmark; --group works
 here too.
 
 Credentials in the URL (http://user:pass@host/hooks/mailjet) are sent as basic
 auth, as Mailjet does; the password is never printed. Keep-alive connections
 are reused; redirects are not followed.
 
-send prints the number of answers per status code, the requests and events
-per second, and the p50 and p99 latencies (--json prints the same as JSON).
+send prints the number of answers per status code, the events hookd's
+answers count as accepted and as duplicates, the requests and events per
+second, and the p50 and p99 latencies (--json prints the same as JSON; the
+rates and latencies are left out of the text when every request failed).
 It exits with status 1 if any request failed: a transport error, a timeout,
 or an answer other than 2xx.`,
 		Example: `  hookd send --file events.json http://hookd:secret@localhost:8080/hooks/mailjet
@@ -124,7 +127,7 @@ or an answer other than 2xx.`,
 	f.StringVar(&target, "url", "", "hook URL, instead of the argument")
 	f.StringVar(&file, "file", "", `JSON file of events: one object or an array ("-" for standard input)`)
 	f.IntVar(&generate, "generate", 0, "make up and send `N` distinct events")
-	f.StringVar(&typ, "type", "open", "event type for --generate: sent, open, click, bounce, blocked, spam, unsub")
+	f.StringVar(&typ, "type", "open", "event type for --generate: sent, open, click, bounce, blocked, spam, unsub (any other: the common fields only)")
 	f.BoolVar(&group, "group", false, "send Version 2 arrays of --group-size events instead of one event per request")
 	f.IntVar(&groupSize, "group-size", 100, "events per request with --group")
 	f.IntVar(&concurrency, "concurrency", send.DefaultConcurrency, "requests in flight at most")
@@ -177,11 +180,19 @@ func printReport(w io.Writer, target string, rep send.Report, asJSON bool) error
 	for _, code := range codes {
 		fmt.Fprintf(w, "%d: %d\n", code, rep.Status[code])
 	}
+	if rep.Accepted+rep.Duplicates > 0 {
+		fmt.Fprintf(w, "events accepted: %d  duplicates: %d\n", rep.Accepted, rep.Duplicates)
+	}
 	if rep.Errors > 0 {
 		fmt.Fprintf(w, "no answer: %d\n", rep.Errors)
 	}
 	if rep.FirstFailure != "" {
 		fmt.Fprintf(w, "first failure: %s\n", rep.FirstFailure)
+	}
+	if rep.Failed() == rep.Requests {
+		// Rates and latencies of requests that all failed would read as
+		// the receiver's.
+		return nil
 	}
 	_, err = fmt.Fprintf(w, "requests/s: %.1f  events/s: %.1f\nlatency p50: %v  p99: %v\n",
 		rep.RequestsPerSecond(), rep.EventsPerSecond(),

@@ -107,6 +107,10 @@ func TestSendCommandFails(t *testing.T) {
 	if !strings.Contains(stdout, "503: 5\n") || !strings.Contains(stdout, "hookd:xxxxx@") {
 		t.Errorf("output lacks the 503 count or the redacted URL:\n%s", stdout)
 	}
+	// Every request failed: no rate or latency to mistake for the receiver's.
+	if strings.Contains(stdout, "requests/s") || strings.Contains(stdout, "latency") {
+		t.Errorf("output has rates or latencies of failed requests:\n%s", stdout)
+	}
 	if strings.Contains(stdout+err.Error(), "hunter2") {
 		t.Errorf("the password is printed:\n%s\n%v", stdout, err)
 	}
