@@ -151,7 +151,7 @@ func (l *Listener) route(src config.Source) error {
 	if err != nil {
 		return err
 	}
-	if auth == nil && !signs(src) {
+	if Unauthenticated(src) {
 		l.logger.Warn("source accepts unauthenticated requests: anyone who knows the URL can post events",
 			"source", src.Name, "path", pathOf(src))
 	}
@@ -179,6 +179,13 @@ func pathOf(src config.Source) string {
 		return src.Path
 	}
 	return "/hooks/" + src.Name
+}
+
+// Unauthenticated reports whether src takes requests from anyone who knows
+// its URL: it has neither basic nor token auth, and verifies no signature
+// or header secret.
+func Unauthenticated(src config.Source) bool {
+	return src.Auth.Basic == nil && src.Auth.Token == nil && !signs(src)
 }
 
 // signs reports whether src verifies a signature or a header secret.

@@ -23,7 +23,9 @@ func newCheckCmd() *cobra.Command {
 compiles its rule files, and reports every problem it finds with its file,
 line, column and field, or prints a one-line summary. Without --config it
 checks the built-in default. Providers, event log backends and actions must
-be ones compiled into this binary.`,
+be ones compiled into this binary. A source that anyone who knows its URL can
+post to (no auth, no signature) is named in a warning on standard error, as
+serve logs it at start; it does not fail the check.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := flags.Load(knownNames())
@@ -33,6 +35,12 @@ be ones compiled into this binary.`,
 			set, err := rules.Load(cmd.Context(), cfg.Rules, ruleOptions(cfg))
 			if err != nil {
 				return err
+			}
+			// serve logs the same warning at start.
+			for _, src := range cfg.Sources {
+				if listener.Unauthenticated(src) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: source %q accepts unauthenticated requests: anyone who knows POST %s can post events\n", src.Name, src.Path)
+				}
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s; %s)\n", cfg.Name(), summary(cfg), plural(len(set.Rules()), "rule"))
 			return err

@@ -48,6 +48,12 @@ sources:
       token:
         value: ${HOOKD_CHECK_TOKEN}
 `)
+	authOnly := writeFile(t, "auth-only.yaml", `
+sources:
+  - name: mailjet
+    provider: mailjet
+    auth: { basic: { user: hookd, password: "${HOOKD_CHECK_TOKEN}" } }
+`)
 	bad := writeFile(t, "bad.yaml", `
 sources:
   - name: mailjet
@@ -100,23 +106,33 @@ rules:
 		t.Fatal(err)
 	}
 	badRuleFile := filepath.Join(ruleDir, "rules", "bad.yaml")
+	const unauthenticated = `warning: source "mailjet" accepts unauthenticated requests: anyone who knows POST /hooks/mailjet can post events` + "\n"
 	tests := []struct {
 		name string
 		args []string
 		// want is the whole of stdout when the check passes, or the
-		// lines the error must contain when it fails.
+		// lines the error must contain when it fails; stderr is the
+		// whole of the warnings.
 		want    string
+		stderr  string
 		wantErr []string
 	}{
 		{
-			name: "built-in default",
-			args: []string{"check"},
-			want: "built-in hookd.yaml: ok (1 source: mailjet at POST /hooks/mailjet; log sqlite; store sqlite; 0 rules)\n",
+			name:   "built-in default",
+			args:   []string{"check"},
+			want:   "built-in hookd.yaml: ok (1 source: mailjet at POST /hooks/mailjet; log sqlite; store sqlite; 0 rules)\n",
+			stderr: unauthenticated,
 		},
 		{
-			name: "good file",
-			args: []string{"check", "--config", good},
-			want: good + ": ok (2 sources: mailjet at POST /hooks/mailjet, transactional at POST /in/transactional; log sqlite; store sqlite; 0 rules)\n",
+			name:   "good file",
+			args:   []string{"check", "--config", good},
+			want:   good + ": ok (2 sources: mailjet at POST /hooks/mailjet, transactional at POST /in/transactional; log sqlite; store sqlite; 0 rules)\n",
+			stderr: unauthenticated,
+		},
+		{
+			name: "every source authenticated: no warning",
+			args: []string{"check", "--config", authOnly},
+			want: authOnly + ": ok (1 source: mailjet at POST /hooks/mailjet; log sqlite; store sqlite; 0 rules)\n",
 		},
 		{
 			name: "flags are applied",
@@ -134,9 +150,10 @@ rules:
 			},
 		},
 		{
-			name: "rules",
-			args: []string{"check", "--config", withRules},
-			want: withRules + ": ok (1 source: mailjet at POST /hooks/mailjet; log sqlite; store sqlite; 2 rules)\n",
+			name:   "rules",
+			args:   []string{"check", "--config", withRules},
+			want:   withRules + ": ok (1 source: mailjet at POST /hooks/mailjet; log sqlite; store sqlite; 2 rules)\n",
+			stderr: unauthenticated,
 		},
 		{
 			name: "bad rules",
@@ -158,8 +175,8 @@ rules:
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			stdout, stderr, err := runHookd(t, tt.args...)
-			if stderr != "" {
-				t.Errorf("stderr = %q, want nothing (main prints the error)", stderr)
+			if stderr != tt.stderr {
+				t.Errorf("stderr = %q, want %q (main prints the error)", stderr, tt.stderr)
 			}
 			if tt.wantErr == nil {
 				if err != nil {
