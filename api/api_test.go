@@ -150,6 +150,8 @@ func TestAPI(t *testing.T) {
 		{"events_unknown_param", "/api/events?emial=ann%40a.com", 400},
 		{"events_repeated_param", "/api/events?type=open&type=click", 400},
 		{"events_malformed_query", "/api/events?type=%zz", 400},
+		{"events_bad_category", "/api/events?category=bounced", 400},
+		{"events_bad_bounce_class", "/api/events?bounce_class=permanent", 400},
 		{"event", "/api/events/ev-04", 200},
 		{"event_escaped_id", "/api/events/ses%2Fabc:1", 200},
 		{"event_missing", "/api/events/ev-99", 404},

@@ -90,6 +90,13 @@ func (s *Store) Events(ctx context.Context, q EventQuery) (EventPage, error) {
 	if q.Campaign != "" {
 		w.add("campaign = ?", q.Campaign)
 	}
+	// A misspelt category or class would select nothing, silently.
+	if !event.Category(q.Category).Valid() {
+		return EventPage{}, fmt.Errorf("list events: %w", invalid("category", "%q is not one of %v", q.Category, event.Categories))
+	}
+	if !event.BounceClass(q.BounceClass).Valid() {
+		return EventPage{}, fmt.Errorf("list events: %w", invalid("bounce_class", "%q is not hard or soft", q.BounceClass))
+	}
 	if q.Category != "" {
 		w.add("category = ?", q.Category)
 	}

@@ -43,7 +43,8 @@ var ErrInvalidQuery = errors.New("invalid query")
 // message names the parameter as the admin API does, so it can be shown to
 // the API's client as it is.
 type QueryError struct {
-	// Param is the parameter: limit, cursor, since, until, by or interval.
+	// Param is the parameter: limit, cursor, since, until, category,
+	// bounce_class, by or interval.
 	Param string
 	// Problem says what is wrong with it.
 	Problem string

@@ -33,13 +33,15 @@ func seedStore(t *testing.T) (data string, events []event.Event) {
 	base := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	rows := []struct {
 		typ, email, campaign, source string
+		category                     event.Category
+		class                        event.BounceClass
 	}{
-		{"sent", "ann@a.com", "spring", "mailjet"},
-		{"open", "ann@a.com", "spring", "mailjet"},
-		{"click", "bob@b.org", "spring", "mailjet"},
-		{"bounce", "cat@b.org", "", "transactional"},
-		{"blocked", "dan@c.net", "summer sale", "mailjet"},
-		{"spam", "eve\x1b[31m@c.net", "", "mailjet"},
+		{"sent", "ann@a.com", "spring", "mailjet", event.Delivered, ""},
+		{"open", "ann@a.com", "spring", "mailjet", event.Open, ""},
+		{"click", "bob@b.org", "spring", "mailjet", event.Click, ""},
+		{"bounce", "cat@b.org", "", "transactional", event.Bounce, event.Soft},
+		{"blocked", "dan@c.net", "summer sale", "mailjet", event.Blocked, ""},
+		{"spam", "eve\x1b[31m@c.net", "", "mailjet", event.Complaint, ""},
 	}
 	for i, r := range rows {
 		at := base.Add(time.Duration(i) * 90 * time.Second)
@@ -47,7 +49,7 @@ func seedStore(t *testing.T) (data string, events []event.Event) {
 		events = append(events, event.Event{
 			ID: fmt.Sprintf("mailjet:%02d", i), Source: r.source, Provider: "mailjet", Type: r.typ,
 			Time: at, Received: at.Add(time.Second), Email: email, Domain: domain,
-			MessageID: fmt.Sprint(1152921504606846976 + i), Campaign: r.campaign,
+			MessageID: fmt.Sprint(1152921504606846976 + i), Campaign: r.campaign, Category: r.category, BounceClass: r.class,
 			Data: json.RawMessage(fmt.Sprintf(`{"event":%q,"MessageID":%d}`, r.typ, 1152921504606846976+i)),
 		})
 	}
@@ -75,6 +77,9 @@ func TestEventsCommand(t *testing.T) {
 		{name: "config", golden: "filters.txt", args: []string{"--config", cfg, "--domain", "b.org", "--until", "2025-03-01T12:05:00Z"}},
 		{name: "limit", golden: "limit.txt", args: []string{"--data", data, "--limit", "2"}, stderr: "more events match: repeat with --cursor "},
 		{name: "none", golden: "none.txt", args: []string{"--data", data, "--type", "unsub"}},
+		{name: "campaign", golden: "campaign.txt", args: []string{"--data", data, "--campaign", "summer sale"}},
+		{name: "category and class", golden: "soft-bounces.txt", args: []string{"--data", data, "--category", "bounce", "--bounce-class", "soft"}},
+		{name: "category", golden: "none.txt", args: []string{"--data", data, "--category", "bounce", "--bounce-class", "hard"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -155,6 +160,8 @@ func TestEventsCommandFails(t *testing.T) {
 		{"bad until", []string{"--data", data, "--until", "-1h"}, `events: --until "-1h": want an RFC 3339 time`},
 		{"since after until", []string{"--data", data, "--since", "1h", "--until", "2h"}, "events: --since: "},
 		{"bad cursor", []string{"--data", data, "--cursor", "x"}, `events: --cursor: "x" is not a cursor`},
+		{"bad category", []string{"--data", data, "--category", "bounced"}, `events: --category: "bounced" is not one of [sent delivered`},
+		{"bad bounce class", []string{"--data", data, "--bounce-class", "permanent"}, `events: --bounce-class: "permanent" is not hard or soft`},
 		{"unknown flag", []string{"--data", data, "--typ", "open"}, "unknown flag: --typ"},
 		{"argument", []string{"--data", data, "open"}, `unknown command "open"`},
 		{"bad config", []string{"--config", filepath.Join(missing, "hookd.yaml")}, "load config: "},
