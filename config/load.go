@@ -109,7 +109,8 @@ type Flags struct {
 	// (a listing of the store needs data and store). ${VAR} and secret
 	// files are then resolved, and values validated, in those keys alone,
 	// so that a command run from a shell without the server's secrets
-	// still loads the file. Every key is checked for shape all the same.
+	// still loads the file: elsewhere a value holding ${VAR} loads as its
+	// zero value. Every key is checked for shape all the same.
 	Only []string
 }
 

@@ -118,6 +118,12 @@ func (w *walker) walk(np *ast.Node, t reflect.Type, path string) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	if !w.expand(path) && t.Kind() != reflect.Struct && t.Kind() != reflect.Slice && unexpanded(n) {
+		// A value this load does not need, left as ${VAR}: decoded as
+		// the zero value rather than checked as a size or a number.
+		*np = ast.Null(n.GetToken())
+		return
+	}
 	switch {
 	case t == durationType, t == byteSizeType, t == periodType, t.Kind() == reflect.String:
 		s, ok := w.scalar(np, path, t)
@@ -197,8 +203,19 @@ func (w *walker) walk(np *ast.Node, t reflect.Type, path string) {
 	}
 }
 
+// unexpanded reports whether n is a string holding a ${VAR} reference.
+func unexpanded(n ast.Node) bool {
+	switch v := n.(type) {
+	case *ast.StringNode:
+		return strings.Contains(v.Value, "${")
+	case *ast.LiteralNode:
+		return strings.Contains(v.Value.Value, "${")
+	}
+	return false
+}
+
 // scalar returns the text of a scalar node, with ${VAR} expanded in a
-// string where w.expand says so, or reports that the node is not a scalar.
+// string, or reports that the node is not a scalar.
 func (w *walker) scalar(np *ast.Node, path string, t reflect.Type) (string, bool) {
 	var s *ast.StringNode
 	switch v := (*np).(type) {
@@ -211,9 +228,6 @@ func (w *walker) scalar(np *ast.Node, path string, t reflect.Type) (string, bool
 	default:
 		w.fail(path, fmt.Errorf("want %s, got %s", describe(t), yamlfile.Kind(v)))
 		return "", false
-	}
-	if !w.expand(path) {
-		return s.Value, true
 	}
 	v, err := yamlfile.ExpandString(s.Value)
 	if err != nil {
