@@ -129,8 +129,8 @@ func Generate(i int, typ string) []byte {
 const firstMessageID = 1<<53 + 1
 
 // runShift places a generator's Run above the event number in its
-// MessageIDs: 2^30 events a run, and firstMessageID + 2(2^62) stays below
-// 2^64.
+// MessageIDs, 2^30 events a run: Run<<runShift|n is below 2^62, so twice
+// it plus firstMessageID stays below 2^64.
 const runShift = 30
 
 // Append appends event i as one JSON object to dst and returns the extended

@@ -90,7 +90,7 @@ note on stderr gives the --cursor that continues the listing.`,
 	f.StringVar(&q.Domain, "domain", "", "only events for recipients at this `domain`")
 	f.StringVar(&q.Source, "source", "", "only events from this configured `source`")
 	f.StringVar(&q.Campaign, "campaign", "", "only events of this `campaign`")
-	f.StringVar(&q.Category, "category", "", "only events of this `category`, shared by every provider: "+categoryList())
+	f.StringVar(&q.Category, "category", "", fmt.Sprintf("only events of this `category`, shared by every provider, one of %v", event.Categories))
 	f.StringVar(&q.BounceClass, "bounce-class", "", "only bounces of this `class`: hard or soft")
 	f.StringVar(&since, "since", "", "only events at or after `TIME` (RFC 3339, or a duration ago such as 24h)")
 	f.StringVar(&until, "until", "", "only events before `TIME` (RFC 3339, or a duration ago such as 1h)")
@@ -98,15 +98,6 @@ note on stderr gives the --cursor that continues the listing.`,
 	f.StringVar(&q.Cursor, "cursor", "", "continue a listing where the previous one stopped")
 	f.BoolVar(&asJSON, "json", false, "print one JSON event per line (NDJSON)")
 	return cmd
-}
-
-// categoryList is event.Categories, comma-separated.
-func categoryList() string {
-	names := make([]string, len(event.Categories))
-	for i, c := range event.Categories {
-		names[i] = string(c)
-	}
-	return strings.Join(names, ", ")
 }
 
 // parseWhen reads a time flag: RFC 3339, or a duration meaning that long
