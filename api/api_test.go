@@ -164,6 +164,7 @@ func TestAPI(t *testing.T) {
 		{"stats_empty_range", "/api/stats?since=2025-03-01T00:00:00Z&until=2025-03-01T00:00:00Z", 400},
 		{"quarantine", "/api/quarantine", 200},
 		{"quarantine_page", "/api/quarantine?limit=2", 200},
+		{"quarantine_source", "/api/quarantine?source=other", 200},
 		{"quarantine_bad_limit", "/api/quarantine?limit=-1", 400},
 		{"quarantine_events_cursor", "/api/quarantine?cursor=ZQAAAAAAAAAAAAAAAAAAAAE", 400},
 	}

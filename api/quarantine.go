@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/hookd/hookd/store"
 )
 
 // quarantined is the JSON of one quarantined body.
@@ -34,8 +36,9 @@ type quarantineResponse struct {
 // sent but that could not be decoded, newest first by the time hookd
 // received them.
 //
-// Parameters, both optional: limit, the page size, 100 by default and at
-// most 1000; cursor, the next of the previous page.
+// Parameters, all optional: source, the exact configured source name;
+// limit, the page size, 100 by default and at most 1000; cursor, the next
+// of the previous page.
 //
 // The body is {"quarantine": [{"id", "source", "received", "error",
 // "content_type", "body"}], "next": "CURSOR"}, next empty on the last page.
@@ -44,15 +47,15 @@ type quarantineResponse struct {
 // with its exact bytes, and each run of invalid bytes in "body" shows as
 // U+FFFD.
 func (h *handler) quarantine(c echo.Context) error {
-	p, err := params(c, "limit", "cursor")
+	p, err := params(c, "source", "limit", "cursor")
 	if err != nil {
 		return err
 	}
-	limit, err := parseLimit(p["limit"])
-	if err != nil {
+	q := store.QuarantineQuery{Source: p["source"], Cursor: p["cursor"]}
+	if q.Limit, err = parseLimit(p["limit"]); err != nil {
 		return err
 	}
-	page, err := h.st.Quarantine(c.Request().Context(), limit, p["cursor"])
+	page, err := h.st.Quarantine(c.Request().Context(), q)
 	if err != nil {
 		return storeError(err)
 	}

@@ -115,7 +115,7 @@ func testRunSQLiteLog(t *testing.T, inFlight int) {
 			t.Fatalf("event %d = %+v\nwant %+v", i, got, want)
 		}
 	}
-	q, err := st.Quarantine(ctx, 0, "")
+	q, err := st.Quarantine(ctx, store.QuarantineQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -129,7 +129,7 @@ func TestRun(t *testing.T) {
 	if !equalEvents(got, e2) {
 		t.Fatalf("Event = %+v, want %+v", got, e2)
 	}
-	page, err := st.Quarantine(ctx, 0, "")
+	page, err := st.Quarantine(ctx, store.QuarantineQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -300,18 +300,29 @@ type QuarantinePage struct {
 	Next string
 }
 
-// Quarantine returns one page of quarantined bodies, newest first: limit
-// items (DefaultLimit when 0, at most MaxLimit) after cursor, the Next of the
-// previous page or empty for the first. Invalid parameters give an error
-// wrapping a *QueryError.
-func (s *Store) Quarantine(ctx context.Context, limit int, cursor string) (QuarantinePage, error) {
-	limit, err := pageLimit(limit)
+// QuarantineQuery selects quarantined bodies; zero fields do not filter.
+type QuarantineQuery struct {
+	// Source is the exact configured source name.
+	Source string
+	// Limit is the page size: DefaultLimit when 0, at most MaxLimit.
+	Limit int
+	// Cursor is the Next of the previous page, or empty for the first.
+	Cursor string
+}
+
+// Quarantine returns one page of the quarantined bodies q selects, newest
+// first. Invalid parameters give an error wrapping a *QueryError.
+func (s *Store) Quarantine(ctx context.Context, q QuarantineQuery) (QuarantinePage, error) {
+	limit, err := pageLimit(q.Limit)
 	if err != nil {
 		return QuarantinePage{}, fmt.Errorf("list quarantine: %w", err)
 	}
 	var w where
-	if cursor != "" {
-		c, err := decodeCursor(cursorQuarantine, cursor)
+	if q.Source != "" {
+		w.add("source = ?", q.Source)
+	}
+	if q.Cursor != "" {
+		c, err := decodeCursor(cursorQuarantine, q.Cursor)
 		if err != nil {
 			return QuarantinePage{}, fmt.Errorf("list quarantine: %w", err)
 		}

@@ -478,7 +478,7 @@ func TestQuarantine(t *testing.T) {
 	var got []event.Quarantined
 	cursor := ""
 	for range 5 {
-		page, err := st.Quarantine(ctx, 2, cursor)
+		page, err := st.Quarantine(ctx, store.QuarantineQuery{Limit: 2, Cursor: cursor})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -494,7 +494,7 @@ func TestQuarantine(t *testing.T) {
 	if string(gj) != string(wj) {
 		t.Fatalf("quarantine = %s\nwant %s", gj, wj)
 	}
-	page, err := st.Quarantine(ctx, 1, "")
+	page, err := st.Quarantine(ctx, store.QuarantineQuery{Limit: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
