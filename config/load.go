@@ -217,8 +217,9 @@ func (c *Config) Name() string {
 }
 
 // decode parses src, checks it against Config's fields while expanding
-// ${VAR} in the fields that expand reports true for, and decodes it. It
-// returns the index of field positions for locating validation errors.
+// ${VAR}, and decodes it; in a field that expand reports false for, a
+// value holding ${VAR} decodes as the zero value instead. It returns the
+// index of field positions for locating validation errors.
 func decode(name string, src []byte, expand func(field string) bool) (*Config, *index, error) {
 	file, err := parser.ParseBytes(src, 0)
 	if err != nil {

@@ -84,7 +84,7 @@ func join(path, key string) string {
 // builds the index.
 type walker struct {
 	name   string
-	expand func(field string) bool // whether to expand ${VAR} in field
+	expand func(field string) bool // false: a ${VAR} value in field decodes as zero
 	idx    *index
 	errs   []*Error
 }
