@@ -41,6 +41,7 @@ type row struct {
 	uuid     string
 	payload  []byte
 	metadata []byte
+	dedupKey []byte // nil when the column is NULL
 
 	acked bool // the cursor's own mark: delivered and acked, after one that is not
 }
@@ -50,7 +51,7 @@ type row struct {
 // redelivery.
 func (r *row) message() (*message.Message, error) {
 	msg := message.NewMessage(r.uuid, bytes.Clone(r.payload))
-	md, err := decodeMetadata(r.metadata)
+	md, err := decodeMetadata(r.metadata, r.dedupKey)
 	if err != nil {
 		return msg, fmt.Errorf("message %s at offset %d: %w", r.uuid, r.off, err)
 	}
@@ -427,7 +428,7 @@ func (c *cursor) read(after int64, buf []row) ([]row, error) {
 	defer rows.Close()
 	for rows.Next() {
 		var r row
-		if err := rows.Scan(&r.off, &r.uuid, &r.payload, &r.metadata); err != nil {
+		if err := rows.Scan(&r.off, &r.uuid, &r.payload, &r.metadata, &r.dedupKey); err != nil {
 			return buf, err
 		}
 		buf = append(buf, r)

@@ -69,7 +69,8 @@
 // versioned with PRAGMA user_version; Open migrates an older file and refuses
 // a newer one. Rows are only ever appended to messages. A watermill message's
 // metadata is stored as a JSON object, which replaces invalid UTF-8 in it
-// with U+FFFD.
+// with U+FFFD, except for its eventlog.DedupKey, which is stored once, in the
+// dedup_key column, and read back from there.
 //
 // Checkpoints. No commit copies the WAL into the database file: the writer
 // runs with wal_autocheckpoint=0, and a background connection checkpoints

@@ -39,9 +39,8 @@ func (l *Log) insert(topic string, msgs []*message.Message, now int64, dup []boo
 		if k := m.Metadata.Get(eventlog.DedupKey); k != "" {
 			key = k
 		}
-		if len(m.Metadata) > 0 {
-			start := len(md)
-			md = appendMetadata(md, m.Metadata)
+		start := len(md)
+		if md = appendMetadata(md, m.Metadata); len(md) > start {
 			meta = md[start:]
 		}
 		args = append(args, topic, m.UUID, key, []byte(m.Payload), meta, now)

@@ -268,7 +268,7 @@ func open(ctx context.Context, path string, cfg Config) (_ *Log, err error) {
 	}
 	l.rdb.SetMaxOpenConns(cfg.Readers)
 	l.rdb.SetMaxIdleConns(cfg.Readers)
-	if l.stRead, err = l.rdb.PrepareContext(ctx, `SELECT "offset", uuid, payload, metadata FROM messages
+	if l.stRead, err = l.rdb.PrepareContext(ctx, `SELECT "offset", uuid, payload, metadata, dedup_key FROM messages
 		WHERE topic = ? AND "offset" > ? ORDER BY "offset" LIMIT ?`); err != nil {
 		return nil, fmt.Errorf("prepare read: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -211,27 +212,35 @@ func TestAppendAtomic(t *testing.T) {
 	}
 }
 
+// TestMetadataRoundTrip publishes a message with the metadata of each case
+// and checks what a subscription and Read give back, and the metadata column
+// as stored: a non-empty dedup key is kept in its own column only.
 func TestMetadataRoundTrip(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		md   message.Metadata
-		want message.Metadata
+		name   string
+		md     message.Metadata
+		want   message.Metadata
+		column any // the metadata column: nil for NULL, else its JSON
 	}{
 		{name: "none", md: message.Metadata{}, want: message.Metadata{}},
-		{name: "plain", md: message.Metadata{"a": "1", "b": "two"}},
-		{name: "empty value", md: message.Metadata{"a": ""}},
-		{name: "quotes and backslashes", md: message.Metadata{`k"\`: `say "hi" \ \n`}},
-		{name: "control characters", md: message.Metadata{"c": "\x00\x01\x1f\n\r\t\x7f"}},
-		{name: "unicode", md: message.Metadata{"ключ": "héllo ✓ 😀 \u2028\u2029 <>&"}},
-		{name: "invalid utf-8", md: message.Metadata{"bad": "a\xffb\xc3"}, want: message.Metadata{"bad": "a\ufffdb\ufffd"}},
-		{name: "with dedup key", md: message.Metadata{eventlog.DedupKey: "k", "x": "y"}},
+		{name: "plain", md: message.Metadata{"a": "1", "b": "two"}, column: `{"a":"1","b":"two"}`},
+		{name: "empty value", md: message.Metadata{"a": ""}, column: `{"a":""}`},
+		{name: "quotes and backslashes", md: message.Metadata{`k"\`: `say "hi" \ \n`}, column: `{"k\"\\":"say \"hi\" \\ \\n"}`},
+		{name: "control characters", md: message.Metadata{"c": "\x00\x01\x1f\n\r\t\x7f"}, column: `{"c":"\u0000\u0001\u001f\n\r\t` + "\x7f" + `"}`},
+		{name: "unicode", md: message.Metadata{"ключ": "héllo ✓ 😀 \u2028\u2029 <>&"}, column: `{"ключ":"héllo ✓ 😀 \u2028\u2029 \u003c\u003e\u0026"}`},
+		{name: "invalid utf-8", md: message.Metadata{"bad": "a\xffb\xc3"}, want: message.Metadata{"bad": "a\ufffdb\ufffd"}, column: `{"bad":"a\ufffdb\ufffd"}`},
+		{name: "dedup key only", md: message.Metadata{eventlog.DedupKey: "mailjet:k"}},
+		{name: "with dedup key", md: message.Metadata{eventlog.DedupKey: "k", "x": "y"}, column: `{"x":"y"}`},
+		{name: "empty dedup key", md: message.Metadata{eventlog.DedupKey: ""}, column: `{"` + eventlog.DedupKey + `":""}`},
+		{name: "dedup key of invalid utf-8", md: message.Metadata{eventlog.DedupKey: "k\xff"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := tc.want
 			if want == nil {
 				want = tc.md
 			}
-			l := openLog(t, dbPath(t), sqlite.Config{})
+			path := dbPath(t)
+			l := openLog(t, path, sqlite.Config{})
 			m := message.NewMessage("m", []byte("p"))
 			m.Metadata = tc.md
 			if err := l.Publish("t", m); err != nil {
@@ -240,10 +249,44 @@ func TestMetadataRoundTrip(t *testing.T) {
 			got := eventlogtest.Receive(t, subscribe(t, l, "g", "t"))
 			got.Ack()
 			if !maps(got.Metadata, want) {
-				t.Errorf("metadata = %q, want %q", got.Metadata, want)
+				t.Errorf("subscription: metadata = %q, want %q", got.Metadata, want)
+			}
+			recs, err := l.Read(context.Background(), "t", 0, 10)
+			if err != nil || len(recs) != 1 {
+				t.Fatalf("Read = %d records, %v; want 1", len(recs), err)
+			}
+			if !maps(recs[0].Message.Metadata, want) {
+				t.Errorf("Read: metadata = %q, want %q", recs[0].Message.Metadata, want)
+			}
+
+			db, err := sql.Open("sqlite", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var column any
+			if err := db.QueryRow("SELECT metadata FROM messages").Scan(&column); err != nil {
+				t.Fatal(err)
+			}
+			if !sameJSON(column, tc.column) {
+				t.Errorf("metadata column = %#v, want %#v", column, tc.column)
 			}
 		})
 	}
+}
+
+// sameJSON reports whether got and want are both nil, or both JSON objects
+// of the same members in any order.
+func sameJSON(got, want any) bool {
+	if got == nil || want == nil {
+		return got == want
+	}
+	g, ok := got.(string)
+	if !ok {
+		return false
+	}
+	var gm, wm map[string]string
+	return json.Unmarshal([]byte(g), &gm) == nil && json.Unmarshal([]byte(want.(string)), &wm) == nil && maps(gm, wm)
 }
 
 func maps(a, b message.Metadata) bool {

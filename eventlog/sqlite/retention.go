@@ -26,7 +26,7 @@ func (l *Log) Read(ctx context.Context, topic string, after int64, limit int) ([
 	var out []eventlog.Record
 	for rows.Next() {
 		var r row
-		if err := rows.Scan(&r.off, &r.uuid, &r.payload, &r.metadata); err != nil {
+		if err := rows.Scan(&r.off, &r.uuid, &r.payload, &r.metadata, &r.dedupKey); err != nil {
 			return nil, fmt.Errorf("read %s: %w", topic, err)
 		}
 		msg, err := r.message()
