@@ -121,9 +121,9 @@ func wantDeliverability(events []event.Event, w window) store.Deliverability {
 	}
 	for _, d := range domains {
 		if bad := d.Bounce + d.Blocked + d.Spam; bad > 0 {
-			d.Rate = float64(bad)
-			if d.Sent > 0 {
-				d.Rate /= float64(d.Sent)
+			d.Rate = 1
+			if n := d.Sent + d.Bounce + d.Blocked; n > 0 && bad < n {
+				d.Rate = float64(bad) / float64(n)
 			}
 			out.Domains = append(out.Domains, *d)
 		}

@@ -16,8 +16,7 @@ import (
 // only for the partial ones at their ends; the listings use the indexes the
 // API and the rule state already have.
 
-// deliverabilityTypes are the event types Deliverability counts; sent is
-// the denominator of every rate.
+// deliverabilityTypes are the event types Deliverability counts.
 var deliverabilityTypes = []string{"sent", "bounce", "blocked", "spam"}
 
 // DomainRates are one recipient domain's deliverability counts in a window.
@@ -27,9 +26,13 @@ type DomainRates struct {
 	Bounce  int64  `json:"bounce"`
 	Blocked int64  `json:"blocked"`
 	Spam    int64  `json:"spam"`
-	// Rate is (Bounce+Blocked+Spam)/Sent, or the count of those when
-	// nothing was sent to the domain in the window (a provider can report
-	// a bounce of a message sent before it).
+	// Rate is the share of the domain's mail that went wrong:
+	// (Bounce+Blocked+Spam)/(Sent+Bounce+Blocked), at most 1. Mailjet
+	// reports a bounced or blocked message instead of a sent one, and a
+	// spam complaint after one, so the divisor counts each message once.
+	// A complaint about a message sent before the window can make the
+	// quotient larger than 1, hence the cap; a window with nothing but
+	// complaints for the domain is 1.
 	Rate float64 `json:"rate"`
 }
 
@@ -198,9 +201,9 @@ func (s *Store) Deliverability(ctx context.Context, since, until time.Time, limi
 		if bad == 0 {
 			continue
 		}
-		d.Rate = float64(bad)
-		if d.Sent > 0 {
-			d.Rate = float64(bad) / float64(d.Sent)
+		d.Rate = 1
+		if n := d.Sent + d.Bounce + d.Blocked; n > 0 {
+			d.Rate = min(1, float64(bad)/float64(n))
 		}
 		out.Domains = append(out.Domains, *d)
 	}

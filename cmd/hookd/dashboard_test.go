@@ -212,7 +212,7 @@ func TestDashboard(t *testing.T) {
 	// Deliverability: only bounce.test had trouble, 2 sent, 1 bounce, 1 block.
 	ui.goTo("#/deliverability", "#deliv-table")
 	const cells = `[...document.querySelectorAll(%q)].map(r => [...r.cells].map(c => c.textContent).join("|"))`
-	if got := eval[[]string](ui, fmt.Sprintf(cells, "#deliv-table tbody tr")); fmt.Sprint(got) != "[bounce.test|2|1|1|0|100.0%]" {
+	if got := eval[[]string](ui, fmt.Sprintf(cells, "#deliv-table tbody tr")); fmt.Sprint(got) != "[bounce.test|2|1|1|0|50.0%]" {
 		t.Errorf("deliverability rows %v, want one for bounce.test", got)
 	}
 	if got := eval[[]string](ui, fmt.Sprintf(cells, "#errors-table tbody tr")); fmt.Sprint(got) != "[blocked|spam content|1 bounce|user unknown|1]" {

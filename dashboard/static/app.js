@@ -144,7 +144,7 @@ async function deliverability() {
   return [
     h("h1", {}, "Deliverability"),
     tabs(Object.keys(ranges), state.drange, v => { state.drange = v; route(); }, "dranges"),
-    h("p", { class: "muted" }, `Bounce, blocked and spam rates per recipient domain, worst first, from ${fmtTime(d.since)} to ${fmtTime(d.until)}. Rate = (bounce + blocked + spam) / sent.`),
+    h("p", { class: "muted" }, `Bounce, blocked and spam rates per recipient domain, worst first, from ${fmtTime(d.since)} to ${fmtTime(d.until)}. Rate = (bounce + blocked + spam) / (sent + bounce + blocked): Mailjet reports a bounced or blocked message instead of a sent one.`),
     h("div", { class: "row" },
       h("div", { class: "card" }, h("h2", {}, "Domains"),
         d.domains.length === 0 ? h("p", { class: "muted", id: "deliv-empty" }, "No bounce, block or spam report in this window.") :
@@ -152,7 +152,7 @@ async function deliverability() {
             d.domains.map(x => h("tr", { "data-domain": x.domain },
               h("td", {}, x.domain || "(none)"), h("td", { class: "num sent" }, fmtNum(x.sent)), h("td", { class: "num bounce" }, fmtNum(x.bounce)),
               h("td", { class: "num blocked" }, fmtNum(x.blocked)), h("td", { class: "num spam" }, fmtNum(x.spam)),
-              h("td", { class: "num rate" }, x.sent ? (100 * x.rate).toFixed(1) + "%" : "no sent"))), { id: "deliv-table" })),
+              h("td", { class: "num rate" }, (100 * x.rate).toFixed(1) + "%"))), { id: "deliv-table" })),
       h("div", {},
         h("div", { class: "card" }, h("h2", {}, "Bounces"),
           h("div", { class: "kpis" },
