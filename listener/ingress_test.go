@@ -2,6 +2,9 @@ package listener_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -77,6 +80,59 @@ func TestRateLimit(t *testing.T) {
 	}
 	if got := providertest.Messages(t, log, eventlog.TopicEvents, 3); len(got) != 3 {
 		t.Fatalf("log holds %d events, want 3", len(got))
+	}
+}
+
+// TestRateLimitRefused sends requests with wrong credentials and forged
+// signatures to rate-limited sources: they are answered 401 and leave the
+// rate to the real sender.
+func TestRateLimitRefused(t *testing.T) {
+	// Signed with the secret of the Standard Webhooks specification's
+	// example, at its time.
+	swBody := []byte(`{"type":"test.event","test":2432232314}`)
+	key, err := base64.StdEncoding.DecodeString("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte("msg_p5jXN8AQM9LWM0D4loKWxJek.1614265330."))
+	mac.Write(swBody)
+	sig := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	limit := config.RateLimit{Rate: 0.001, Burst: 1}
+	url, _ := serve(t, listener.Config{
+		Now: func() time.Time { return time.Unix(1614265330, 0) },
+		Sources: []config.Source{
+			{Name: "basic", Provider: "mailjet", RateLimit: limit,
+				Auth: config.Auth{Basic: &config.BasicAuth{User: basicUser, Password: basicPass}}},
+			{Name: "signed", Provider: "standardwebhooks", RateLimit: limit,
+				Verify: config.Verify{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}},
+		},
+	})
+	signed := func(sig string) map[string]string {
+		return map[string]string{"webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJek", "webhook-timestamp": "1614265330", "webhook-signature": sig}
+	}
+	for _, tc := range []struct {
+		name         string
+		path         string
+		body         []byte
+		forged, real map[string]string
+	}{
+		{"wrong password", "/hooks/basic", openEvent(1), basic(basicUser, "wrong"), basic(basicUser, basicPass)},
+		{"forged signature", "/hooks/signed", swBody, signed("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OF="), signed(sig)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for i := range 3 {
+				if r := post(t, "POST", url+tc.path, tc.body, tc.forged); r.status != 401 {
+					t.Fatalf("forged request %d: %d %v, want 401", i, r.status, r.body)
+				}
+			}
+			if r := post(t, "POST", url+tc.path, tc.body, tc.real); r.status != 200 {
+				t.Fatalf("the sender's request after the forged ones: %d %v, want 200", r.status, r.body)
+			}
+			if r := post(t, "POST", url+tc.path, tc.body, tc.real); r.status != 429 {
+				t.Fatalf("the sender's second request: %d %v, want 429 (burst 1)", r.status, r.body)
+			}
+		})
 	}
 }
 

@@ -235,20 +235,24 @@ func (h *hook) serve(c echo.Context) error {
 		shed(c)
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "too many requests in progress, retry later")
 	}
+	// Credentials come before the rate limit, and a request whose
+	// signature does not verify gives its token back: otherwise anyone who
+	// knows the URL could spend the provider's rate with forged requests.
+	if h.auth != nil {
+		if err := h.auth.check(c); err != nil {
+			l.metrics.rejected.WithLabelValues(h.src.Name, "auth").Inc()
+			return err
+		}
+	}
+	var res *rate.Reservation
 	if h.limiter != nil {
-		if res := h.limiter.ReserveN(start, 1); !res.OK() || res.DelayFrom(start) > 0 {
+		if res = h.limiter.ReserveN(start, 1); !res.OK() || res.DelayFrom(start) > 0 {
 			wait := res.DelayFrom(start)
 			res.CancelAt(start)
 			l.metrics.rejected.WithLabelValues(h.src.Name, "rate").Inc()
 			shed(c)
 			c.Response().Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
 			return echo.NewHTTPError(http.StatusTooManyRequests, "rate limit exceeded, retry later")
-		}
-	}
-	if h.auth != nil {
-		if err := h.auth.check(c); err != nil {
-			l.metrics.rejected.WithLabelValues(h.src.Name, "auth").Inc()
-			return err
 		}
 	}
 	maxBody := h.maxBody
@@ -273,6 +277,11 @@ func (h *hook) serve(c echo.Context) error {
 	}
 	body := buf.Bytes()
 	if err := h.ad.Verify(req.Context(), req, body); err != nil {
+		if res != nil {
+			// At start, the reservation's time: a reservation canceled
+			// after its time gives nothing back.
+			res.CancelAt(start)
+		}
 		return h.refuse(err)
 	}
 	if ctl, ok := h.ad.(Controller); ok {

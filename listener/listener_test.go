@@ -21,6 +21,7 @@ import (
 	"github.com/hookd/hookd/listener"
 	_ "github.com/hookd/hookd/listener/mailjet"
 	"github.com/hookd/hookd/listener/providertest"
+	_ "github.com/hookd/hookd/listener/standardwebhooks"
 )
 
 const (
