@@ -1,6 +1,7 @@
 package listener_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -8,12 +9,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/eventlog"
@@ -223,5 +227,69 @@ func TestMaxConcurrent(t *testing.T) {
 	}
 	if r := post(t, "POST", url+"/hooks/mj", openEvent(2), nil); r.status != 200 {
 		t.Fatalf("after it finished: %d", r.status)
+	}
+}
+
+// TestTypeLabels posts events of more types than a source gets series for,
+// and one type longer than a label may be: the types beyond the bounds are
+// counted under "other", and every event is counted.
+func TestTypeLabels(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	ctx, cancel := context.WithCancel(context.Background())
+	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := listener.New(listener.Config{Sources: []config.Source{{Name: "mj", Provider: "mailjet"}}}, log, nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = l.Run(ctx) }()
+	srv := httptest.NewServer(l.Handler())
+	defer func() { srv.Close(); cancel(); <-done; _ = log.Close() }()
+
+	var body bytes.Buffer
+	body.WriteString("[")
+	types := []string{strings.Repeat("x", 65)}
+	for i := range 70 {
+		types = append(types, fmt.Sprintf("type%d", i))
+	}
+	for i, typ := range types {
+		if i > 0 {
+			body.WriteString(",")
+		}
+		fmt.Fprintf(&body, `{"event":%q,"time":1433103519,"MessageID":%d,"email":"u@example.com"}`, typ, i+1)
+	}
+	body.WriteString("]")
+	if r := post(t, "POST", srv.URL+"/hooks/mj", body.Bytes(), nil); r.status != 200 {
+		t.Fatalf("post: %d %v", r.status, r.body)
+	}
+
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "hookd_events_received_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "type" {
+					got[lp.GetValue()] = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	// The long type comes first and is "other"; then type0 to type63 get
+	// their own series, and type64 to type69 join "other".
+	want := map[string]float64{"other": 7}
+	for i := range 64 {
+		want[fmt.Sprintf("type%d", i)] = 1
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("hookd_events_received_total by type = %v, want %v", got, want)
 	}
 }

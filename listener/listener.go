@@ -155,7 +155,7 @@ func (l *Listener) route(src config.Source) error {
 		l.logger.Warn("source accepts unauthenticated requests: anyone who knows the URL can post events",
 			"source", src.Name, "path", pathOf(src))
 	}
-	h := &hook{l: l, src: src, ad: ad, auth: auth, maxBody: l.maxBody}
+	h := &hook{l: l, src: src, ad: ad, auth: auth, maxBody: l.maxBody, metrics: l.metrics.source(src.Name)}
 	if src.MaxBody > 0 {
 		h.maxBody = int64(src.MaxBody)
 	}
@@ -202,6 +202,7 @@ type hook struct {
 	auth    authenticator // nil: none
 	maxBody int64
 	limiter *rate.Limiter // nil: unlimited
+	metrics *sourceMetrics
 }
 
 // accepted is the body of a 200 answer.
@@ -330,7 +331,7 @@ func (h *hook) serve(c echo.Context) error {
 			return unavailable(err)
 		}
 	}
-	dups := l.metrics.observe(h.src.Name, events, dup, time.Since(start))
+	dups := h.metrics.observe(events, dup, time.Since(start))
 	c.Set(logDuplicates, dups)
 	return accepted{Accepted: len(events) - dups, Duplicates: dups}.write(c)
 }

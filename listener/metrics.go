@@ -2,6 +2,7 @@ package listener
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,7 +23,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookd_events_received_total",
-			Help: "Events accepted into the event log, by source and type (duplicates excluded).",
+			Help: "Events accepted into the event log, by source and type (duplicates excluded; a source's types beyond its first 64 count as other).",
 		}, []string{"source", "type"}),
 		dups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookd_events_duplicate_total",
@@ -30,7 +31,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"source"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookd_requests_rejected_total",
-			Help: "Hook requests not answered 200, by source and reason (auth, too_large, malformed, unavailable).",
+			Help: "Hook requests not answered 200, by source and reason (auth, rate, busy, too_large, malformed, unavailable).",
 		}, []string{"source", "reason"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "hookd_ingest_seconds",
@@ -53,19 +54,70 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
+// Bounds of the type label of hookd_events_received_total, per source: the
+// type comes from the request body, and a label value a sender makes up is
+// a series kept in memory for as long as hookd runs.
+const (
+	maxTypeLabels   = 64 // distinct types a source gets a series of its own for
+	maxTypeLabelLen = 64 // bytes of the longest type that gets one
+	otherType       = "other"
+)
+
+// sourceMetrics are the collectors of one source's accepted requests.
+type sourceMetrics struct {
+	dups    prometheus.Counter
+	latency prometheus.Observer
+
+	vec    *prometheus.CounterVec // hookd_events_received_total
+	source string
+	mu     sync.Mutex
+	types  map[string]prometheus.Counter // at most maxTypeLabels
+	other  prometheus.Counter            // nil until a type is counted as other
+}
+
+func (m *metrics) source(name string) *sourceMetrics {
+	return &sourceMetrics{
+		dups:    m.dups.WithLabelValues(name),
+		latency: m.latency.WithLabelValues(name),
+		vec:     m.received,
+		source:  name,
+		types:   map[string]prometheus.Counter{},
+	}
+}
+
+// received returns the counter of events of type typ: its own for the
+// first maxTypeLabels types no longer than maxTypeLabelLen, the one labelled
+// "other" for the rest.
+func (s *sourceMetrics) received(typ string) prometheus.Counter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.types[typ]; ok {
+		return c
+	}
+	if len(typ) > maxTypeLabelLen || len(s.types) >= maxTypeLabels {
+		if s.other == nil {
+			s.other = s.vec.WithLabelValues(s.source, otherType)
+		}
+		return s.other
+	}
+	c := s.vec.WithLabelValues(s.source, typ)
+	s.types[typ] = c
+	return c
+}
+
 // observe records one accepted request whose events[i] was a duplicate when
 // dup[i], and returns the number of duplicates.
-func (m *metrics) observe(source string, events []event.Event, dup []bool, took time.Duration) (dups int) {
+func (s *sourceMetrics) observe(events []event.Event, dup []bool, took time.Duration) (dups int) {
 	for i, e := range events {
 		if dup[i] {
 			dups++
 			continue
 		}
-		m.received.WithLabelValues(source, e.Type).Inc()
+		s.received(e.Type).Inc()
 	}
 	if dups > 0 {
-		m.dups.WithLabelValues(source).Add(float64(dups))
+		s.dups.Add(float64(dups))
 	}
-	m.latency.WithLabelValues(source).Observe(took.Seconds())
+	s.latency.Observe(took.Seconds())
 	return dups
 }
