@@ -41,8 +41,9 @@ const maxUnix = 253402300799
 // one event per element, in order; an empty array gives none. Whitespace
 // around the body is allowed.
 //
-// Every event gets Provider "mailjet", Type from "event" (kept as sent, also
-// when it is not one of Mailjet's seven), Category from the type (sent is
+// Every event gets Provider "mailjet", Type from "event" in lower case, as
+// Mailjet sends its seven types (another type is kept, lower-cased, so that
+// "OPEN" and "open" are one type and one event), Category from the type (sent is
 // delivered, spam complaint, unsub unsubscribe; "" for an unknown type),
 // BounceClass of a bounce from "hard_bounce", Time from "time" (unix seconds, in
 // UTC), Email lower-cased and its Domain, MessageID, Campaign, ID and Data;
@@ -219,6 +220,7 @@ func decodeWire(w wire, raw json.RawMessage) (event.Event, error) {
 	if err != nil {
 		return event.Event{}, err
 	}
+	typ = strings.ToLower(typ)
 	if w.Time == nil {
 		return event.Event{}, errors.New(`"time": missing`)
 	}
