@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -212,7 +213,7 @@ var csvHeader = []string{"id", "source", "provider", "type", "time", "received",
 
 // exportEvents streams every event q selects, newest first, as NDJSON (one
 // event's JSON per line) or CSV (csvHeader, then one row per event, data as
-// its JSON text). Once the first byte is sent a failure can only cut the
+// its JSON text, each cell through csvCell). Once the first byte is sent a failure can only cut the
 // stream short, which the client sees as a missing final newline.
 func (h *handler) exportEvents(c echo.Context, q store.EventQuery, format string) error {
 	w := c.Response()
@@ -243,8 +244,12 @@ func (h *handler) exportEvents(c echo.Context, q store.EventQuery, format string
 			return nil
 		}
 		write = func(e event.Event) error {
-			return cw.Write([]string{e.ID, e.Source, e.Provider, e.Type, formatTime(e.Time), formatTime(e.Received),
-				e.Email, e.Domain, e.MessageID, e.Campaign, string(e.Category), string(e.BounceClass), string(e.Data)})
+			row := []string{e.ID, e.Source, e.Provider, e.Type, formatTime(e.Time), formatTime(e.Received),
+				e.Email, e.Domain, e.MessageID, e.Campaign, string(e.Category), string(e.BounceClass), string(e.Data)}
+			for i, v := range row {
+				row[i] = csvCell(v)
+			}
+			return cw.Write(row)
 		}
 		flush = func() {
 			cw.Flush()
@@ -268,6 +273,18 @@ func (h *handler) exportEvents(c echo.Context, q store.EventQuery, format string
 		h.logger.Error("export events cut short", "format", format, "events", n, "err", err)
 	}
 	return nil
+}
+
+// csvCell returns v as a CSV cell that a spreadsheet shows as text: a value
+// that starts like a formula (=, +, -, @, a tab or a carriage return) gets a
+// leading apostrophe. The values come from whoever posted the event, and a
+// sender who chose an address such as "=HYPERLINK(...)@x.com" would
+// otherwise run it in the spreadsheet of whoever opens the export.
+func csvCell(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
 }
 
 // exportFlush is how many exported events are written between flushes.

@@ -3,12 +3,14 @@ package api_test
 import (
 	"bufio"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -221,5 +223,42 @@ func TestLive(t *testing.T) {
 		if err := sc.Err(); err != nil {
 			t.Fatalf("stream did not end cleanly at shutdown: %v", err)
 		}
+	}
+}
+
+// TestEventsExportFormulas exports events whose fields a sender chose to
+// look like spreadsheet formulas: each such cell starts with an apostrophe,
+// and the other cells are as stored.
+func TestEventsExportFormulas(t *testing.T) {
+	st, err := store.Open(context.Background(), store.Config{Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	if err := st.Insert(context.Background(), event.Event{
+		ID: "f-1", Source: "mailjet", Provider: "mailjet", Type: "@sum(1)", Time: at, Received: at,
+		Email: `=hyperlink("http://x","y")@a.com`, Domain: "a.com", MessageID: "-1", Campaign: "+SUM(1,2)",
+		Data: json.RawMessage(`{"event":"@sum(1)"}`),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e := listener.NewEcho(nil)
+	api.Register(e.Group("/api"), api.Deps{Store: st})
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/api/events?format=csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rows, err := csv.NewReader(resp.Body).ReadAll()
+	if err != nil || len(rows) != 2 {
+		t.Fatalf("%d rows, %v; want a header and one event", len(rows), err)
+	}
+	want := []string{"f-1", "mailjet", "mailjet", "'@sum(1)", "2025-03-01T12:00:00Z", "2025-03-01T12:00:00Z",
+		`'=hyperlink("http://x","y")@a.com`, "a.com", "'-1", "'+SUM(1,2)", "", "", `{"event":"@sum(1)"}`}
+	if !slices.Equal(rows[1], want) {
+		t.Errorf("row = %q\nwant  %q", rows[1], want)
 	}
 }
