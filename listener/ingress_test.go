@@ -1,15 +1,18 @@
 package listener_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -291,5 +294,80 @@ func TestTypeLabels(t *testing.T) {
 	}
 	if !maps.Equal(got, want) {
 		t.Errorf("hookd_events_received_total by type = %v, want %v", got, want)
+	}
+}
+
+// TestBodyUnread sends a body slower than the server's read timeout and one
+// that the client breaks off: 408 and 400, each with a JSON error that does
+// not show the connection's addresses, and each counted by reason.
+func TestBodyUnread(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	log, err := eventlog.Open(context.Background(), eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	l, err := listener.New(listener.Config{Sources: []config.Source{{Name: "mj", Provider: "mailjet"}}}, log, nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(l.Handler())
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+
+	for _, tc := range []struct {
+		name     string
+		breakOff bool // close the client's side after the first bytes
+		status   int
+		msg      string
+	}{
+		{"slow", false, 408, "read body: not received within the read timeout"},
+		{"broken off", true, 400, "read body: the request body ended early"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			fmt.Fprintf(conn, "POST /hooks/mj HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 80\r\n\r\n{")
+			if tc.breakOff {
+				conn.(*net.TCPConn).CloseWrite()
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body map[string]string
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+				t.Fatalf("body is not JSON: %v", err)
+			}
+			if resp.StatusCode != tc.status || body["error"] != tc.msg {
+				t.Errorf("%d %q, want %d %q", resp.StatusCode, body["error"], tc.status, tc.msg)
+			}
+		})
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() == "hookd_requests_rejected_total" {
+			for _, m := range f.GetMetric() {
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == "reason" {
+						reasons[lp.GetValue()] = m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+	}
+	if want := map[string]float64{"timeout": 1, "read": 1}; !maps.Equal(reasons, want) {
+		t.Errorf("rejected by reason = %v, want %v", reasons, want)
 	}
 }

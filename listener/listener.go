@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -270,7 +271,7 @@ func (h *hook) serve(c echo.Context) error {
 	}()
 	buf.Reset()
 	if _, err := buf.ReadFrom(io.LimitReader(req.Body, maxBody+1)); err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, "read body: "+err.Error()).SetInternal(err)
+		return h.unread(err)
 	}
 	if int64(buf.Len()) > maxBody {
 		l.metrics.rejected.WithLabelValues(h.src.Name, "too_large").Inc()
@@ -334,6 +335,19 @@ func (h *hook) serve(c echo.Context) error {
 	dups := h.metrics.observe(events, dup, time.Since(start))
 	c.Set(logDuplicates, dups)
 	return accepted{Accepted: len(events) - dups, Duplicates: dups}.write(c)
+}
+
+// unread answers a request whose body could not be read: 408 when the
+// server's read timeout ended it, 400 when the client broke it off. Neither
+// is quarantined, there being no whole body to keep, and the message leaves
+// out the connection's addresses that the error holds.
+func (h *hook) unread(err error) error {
+	code, reason, msg := http.StatusBadRequest, "read", "read body: the request body ended early"
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		code, reason, msg = http.StatusRequestTimeout, "timeout", "read body: not received within the read timeout"
+	}
+	h.l.metrics.rejected.WithLabelValues(h.src.Name, reason).Inc()
+	return echo.NewHTTPError(code, msg).SetInternal(err)
 }
 
 // shed makes the answer to a request refused for load, before its body was
