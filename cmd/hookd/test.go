@@ -44,7 +44,9 @@ Each rule is shown as match (its actions would run, parameters below), no
 (with why), held (it matched, but once or cooldown keeps its actions from
 running) or error (it failed on the event). The output is text; with --json,
 one JSON object per event, in order. A rule file that does not load is an
-error naming its file and line.`,
+error naming its file and line. test exits non-zero when a rule failed on an
+event (an outcome of error, such as a template that reads a field the event
+lacks), after printing every result: serve would make no job for it.`,
 		Example: `  hookd test --config hookd.yaml --event bounce.json
   hookd test --config hookd.yaml --event day.json --at 2025-03-01T12:00:00Z --json`,
 		Args: cobra.NoArgs,
@@ -97,6 +99,9 @@ error naming its file and line.`,
 			if err != nil {
 				return fmt.Errorf("test: %w", err)
 			}
+			if n := failures(results); n > 0 {
+				return fmt.Errorf("test: rule outcomes that are errors: %d (serve would make no job for them)", n)
+			}
 			return nil
 		},
 	}
@@ -106,6 +111,19 @@ error naming its file and line.`,
 	f.StringVar(&at, "at", "", "give every event this `TIME` (RFC 3339) instead of its own")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object per event (NDJSON)")
 	return cmd
+}
+
+// failures counts the outcomes of error in results.
+func failures(results []testResult) int {
+	n := 0
+	for _, r := range results {
+		for _, rt := range r.Rules {
+			if rt.Outcome == "error" {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // testResult is what test reports on one event.

@@ -34,6 +34,19 @@ func TestTestCommand(t *testing.T) {
 	}
 }
 
+// TestTestRenderError tests a rule whose action reads a field the event
+// lacks: the results are printed, and test exits non-zero.
+func TestTestRenderError(t *testing.T) {
+	dir := filepath.Join("testdata", "test")
+	stdout, _, err := runHookd(t, "test", "--config", filepath.Join(dir, "render.yaml"), "--event", filepath.Join(dir, "bounce.json"))
+	if err == nil || !strings.Contains(err.Error(), "test: rule outcomes that are errors: 1 ") {
+		t.Errorf("err = %v, want one counting the error", err)
+	}
+	if !strings.Contains(stdout, "error") || !strings.Contains(stdout, "needs-url") || !strings.Contains(stdout, `"url"`) {
+		t.Errorf("stdout = %q, want the rule's error", stdout)
+	}
+}
+
 func TestTestCommandErrors(t *testing.T) {
 	dir := filepath.Join("testdata", "test")
 	events := filepath.Join(dir, "bounce.json")
