@@ -163,6 +163,23 @@ func resolve(patterns []string, dir string) ([]string, []*Error) {
 	return files, errs
 }
 
+// Unmatched returns the patterns, relative ones joined to dir, that hold
+// wildcards and match no file. Load accepts them, since files may be added
+// later (serve reloads), but a typo in one disables its rules without a
+// word, so check and serve warn about them.
+func Unmatched(patterns []string, dir string) []string {
+	var out []string
+	for _, p := range patterns {
+		if !filepath.IsAbs(p) && dir != "" {
+			p = filepath.Join(dir, p)
+		}
+		if matches, err := filepath.Glob(p); hasMeta(p) && err == nil && len(matches) == 0 {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 func hasMeta(p string) bool { return strings.ContainsAny(p, `*?[\`) }
 
 // joinErrors returns errs sorted by file and position as one error.

@@ -25,7 +25,8 @@ line, column and field, or prints a one-line summary. Without --config it
 checks the built-in default. Providers, event log backends and actions must
 be ones compiled into this binary. A source that anyone who knows its URL can
 post to (no auth, no signature) is named in a warning on standard error, as
-serve logs it at start; it does not fail the check.`,
+serve logs it at start, and so is a rules pattern with wildcards that matches
+no file; neither fails the check.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := flags.Load(knownNames())
@@ -36,7 +37,10 @@ serve logs it at start; it does not fail the check.`,
 			if err != nil {
 				return err
 			}
-			// serve logs the same warning at start.
+			// serve logs the same warnings at start.
+			for _, p := range rules.Unmatched(cfg.Rules, ruleOptions(cfg).Dir) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: rules: %s matches no file\n", p)
+			}
 			for _, src := range cfg.Sources {
 				if listener.Unauthenticated(src) {
 					fmt.Fprintf(cmd.ErrOrStderr(), "warning: source %q accepts unauthenticated requests: anyone who knows POST %s can post events\n", src.Name, src.Path)

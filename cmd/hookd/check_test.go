@@ -54,6 +54,14 @@ sources:
     provider: mailjet
     auth: { basic: { user: hookd, password: "${HOOKD_CHECK_TOKEN}" } }
 `)
+	noRules := writeFile(t, "no-rules.yaml", `
+sources:
+  - name: mailjet
+    provider: mailjet
+    auth: { basic: { user: hookd, password: "${HOOKD_CHECK_TOKEN}" } }
+rules:
+  - nothere/*.yaml
+`)
 	bad := writeFile(t, "bad.yaml", `
 sources:
   - name: mailjet
@@ -133,6 +141,12 @@ rules:
 			name: "every source authenticated: no warning",
 			args: []string{"check", "--config", authOnly},
 			want: authOnly + ": ok (1 source: mailjet at POST /hooks/mailjet; log sqlite; store sqlite; 0 rules)\n",
+		},
+		{
+			name:   "a rules pattern that matches nothing: a warning",
+			args:   []string{"check", "--config", noRules},
+			want:   noRules + ": ok (1 source: mailjet at POST /hooks/mailjet; log sqlite; store sqlite; 0 rules)\n",
+			stderr: "warning: rules: " + filepath.Join(filepath.Dir(noRules), "nothere", "*.yaml") + " matches no file\n",
 		},
 		{
 			name: "flags are applied",

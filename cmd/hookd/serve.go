@@ -165,6 +165,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 		engine  store.Evaluator
 	)
 	if len(cfg.Rules) > 0 {
+		for _, p := range rules.Unmatched(cfg.Rules, ruleOptions(cfg).Dir) {
+			logger.Warn("rules pattern matches no file", "pattern", p)
+		}
 		if watcher, err = rules.NewWatcher(ctx, cfg.Rules, ruleOptions(cfg), logger); err != nil {
 			return err
 		}
