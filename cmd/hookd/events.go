@@ -36,8 +36,8 @@ needs no running server, and works beside a running one.
 The data directory is --data, or the configuration's (--config), or ./data.
 events never creates it nor an empty store: it fails when they are missing.
 
---since and --until take an RFC 3339 time (2025-03-01T12:00:00Z) or a
-duration (90m, 24h) meaning that long ago; since is inclusive, until
+--since and --until take an RFC 3339 time (2025-03-01T12:00:00Z), a date
+(2025-03-01, its midnight UTC) or a duration (90m, 24h) meaning that long ago; since is inclusive, until
 exclusive. --email and --domain match in any case.
 
 The output is a table; with --json, one event per line (NDJSON), each the
@@ -92,16 +92,17 @@ note on stderr gives the --cursor that continues the listing.`,
 	f.StringVar(&q.Campaign, "campaign", "", "only events of this `campaign`")
 	f.StringVar(&q.Category, "category", "", fmt.Sprintf("only events of this `category`, shared by every provider, one of %v", event.Categories))
 	f.StringVar(&q.BounceClass, "bounce-class", "", "only bounces of this `class`: hard or soft")
-	f.StringVar(&since, "since", "", "only events at or after `TIME` (RFC 3339, or a duration ago such as 24h)")
-	f.StringVar(&until, "until", "", "only events before `TIME` (RFC 3339, or a duration ago such as 1h)")
+	f.StringVar(&since, "since", "", "only events at or after `TIME` (RFC 3339, YYYY-MM-DD, or a duration ago such as 24h)")
+	f.StringVar(&until, "until", "", "only events before `TIME` (RFC 3339, YYYY-MM-DD, or a duration ago such as 1h)")
 	f.IntVar(&q.Limit, "limit", 20, fmt.Sprintf("list at most `N` events (at most %d)", store.MaxLimit))
 	f.StringVar(&q.Cursor, "cursor", "", "continue a listing where the previous one stopped")
 	f.BoolVar(&asJSON, "json", false, "print one JSON event per line (NDJSON)")
 	return cmd
 }
 
-// parseWhen reads a time flag: RFC 3339, or a duration meaning that long
-// before now. Empty is the zero time.
+// parseWhen reads a time flag: RFC 3339, a date meaning its midnight UTC
+// (as replay and backtest take), or a duration meaning that long before now.
+// Empty is the zero time.
 func parseWhen(flag, v string, now time.Time) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
@@ -109,10 +110,13 @@ func parseWhen(flag, v string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 		return t, nil
 	}
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t, nil
+	}
 	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
 		return now.Add(-d), nil
 	}
-	return time.Time{}, fmt.Errorf("events: %s %q: want an RFC 3339 time such as 2025-03-01T12:00:00Z or a duration ago such as 24h", flag, v)
+	return time.Time{}, fmt.Errorf("events: %s %q: want an RFC 3339 time such as 2025-03-01T12:00:00Z, a date such as 2025-03-01 (its midnight UTC) or a duration ago such as 24h", flag, v)
 }
 
 // writeTable prints events as aligned columns.
