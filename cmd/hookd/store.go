@@ -29,7 +29,11 @@ func withStore(ctx context.Context, op string, flags config.Flags, readOnly bool
 	if cfg.Store.Driver == "postgres" {
 		// The store is in the database, not in the data directory.
 	} else if fi, err := os.Stat(cfg.Data); errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%s: data directory %s does not exist (hookd serve creates it; choose another with --data or --config)", op, cfg.Data)
+		where := cfg.Data
+		if abs, err := filepath.Abs(where); err == nil && abs != where {
+			where += " (" + abs + ")"
+		}
+		return fmt.Errorf("%s: data directory %s does not exist (hookd serve creates it; choose another with --data, or with a data key in the --config file, which resolves against the file's directory)", op, where)
 	} else if err != nil {
 		return fmt.Errorf("%s: data directory: %w", op, err)
 	} else if !fi.IsDir() {
