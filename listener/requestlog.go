@@ -17,7 +17,9 @@ const (
 
 // logRequests is middleware that writes one line per request once it is
 // answered: method, route, source, status, events decoded, duplicates among
-// them, and latency in milliseconds. The route is the path pattern
+// them, latency in milliseconds, and the client's address as the connection
+// gives it (never a forwarding header, which the client writes), so that a
+// flood of refused requests can be traced. The route is the path pattern
 // ("/hooks/mailjet/:token"), never the request's path, which may hold a
 // source's token; a request no route matches is logged as "(no route)". Errors are handed to the echo error
 // handler here, so the status logged is the one sent. GET /healthz is not
@@ -49,7 +51,7 @@ func (l *Listener) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		l.logger.LogAttrs(req.Context(), level, "hook request",
 			slog.String("method", req.Method), slog.String("route", route),
 			slog.String("source", source), slog.Int("status", status),
-			slog.Int("events", events), slog.Int("duplicates", dups),
+			slog.Int("events", events), slog.Int("duplicates", dups), slog.String("remote", req.RemoteAddr),
 			slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000))
 		return nil
 	}

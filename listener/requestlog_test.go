@@ -81,7 +81,7 @@ func TestRequestLog(t *testing.T) {
 	sc := bufio.NewScanner(strings.NewReader(out.String()))
 	for sc.Scan() {
 		var rec struct {
-			Msg, Method, Route, Source string
+			Msg, Method, Route, Source, Remote string
 			Status, Events, Duplicates int
 			LatencyMs                  *float64 `json:"latency_ms"`
 		}
@@ -90,6 +90,9 @@ func TestRequestLog(t *testing.T) {
 		}
 		if rec.Msg != "hook request" {
 			continue
+		}
+		if !strings.HasPrefix(rec.Remote, "127.0.0.1:") {
+			t.Errorf("remote = %q, want the client's loopback address", rec.Remote)
 		}
 		if rec.LatencyMs == nil {
 			t.Errorf("no latency_ms in %s", sc.Text())
