@@ -47,10 +47,19 @@ func (h *handler) deadLetters(c echo.Context) error {
 	return c.JSON(http.StatusOK, jobsResponse{Jobs: page.Jobs, Next: page.Next})
 }
 
+// retryResponse is the body of POST /deadletters/:id/retry.
+type retryResponse struct {
+	store.JobRecord
+	// TargetSuspended says that the job waits for its target to be
+	// resumed (POST /targets/:id/resume) before it runs.
+	TargetSuspended bool `json:"target_suspended"`
+}
+
 // retryDeadLetter serves POST /deadletters/:id/retry: the dead job id is
 // pending again, due now, with its attempts counted from zero. The body is
-// the job as it now is, or 404 when there is no dead job id. A job of a
-// suspended target waits until the target is resumed.
+// the job as it now is, with whether its target is suspended, or 404 when
+// there is no dead job id. A job of a suspended target waits until the
+// target is resumed.
 func (h *handler) retryDeadLetter(c echo.Context) error {
 	if _, err := params(c); err != nil {
 		return err
@@ -69,7 +78,15 @@ func (h *handler) retryDeadLetter(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, j)
+	targets, err := h.st.Targets(ctx)
+	if err != nil {
+		return err
+	}
+	resp := retryResponse{JobRecord: j}
+	for _, t := range targets {
+		resp.TargetSuspended = resp.TargetSuspended || t.Name == j.Target && t.Suspended
+	}
+	return c.JSON(http.StatusOK, resp)
 }
 
 // targets serves GET /targets: every target jobs were enqueued for, by
