@@ -82,8 +82,8 @@ func TestRequestLog(t *testing.T) {
 	for sc.Scan() {
 		var rec struct {
 			Msg, Method, Route, Source, Remote string
-			Status, Events, Duplicates int
-			LatencyMs                  *float64 `json:"latency_ms"`
+			Status, Events, Duplicates         int
+			LatencyMs                          *float64 `json:"latency_ms"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
 			t.Fatal(err)
