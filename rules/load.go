@@ -141,9 +141,7 @@ func resolve(patterns []string, dir string) ([]string, []*Error) {
 		seen  = map[string]bool{}
 	)
 	for _, p := range patterns {
-		if !filepath.IsAbs(p) && dir != "" {
-			p = filepath.Join(dir, p)
-		}
+		p = under(dir, p)
 		matches := []string{p}
 		if hasMeta(p) {
 			var err error
@@ -170,14 +168,22 @@ func resolve(patterns []string, dir string) ([]string, []*Error) {
 func Unmatched(patterns []string, dir string) []string {
 	var out []string
 	for _, p := range patterns {
-		if !filepath.IsAbs(p) && dir != "" {
-			p = filepath.Join(dir, p)
+		if p = under(dir, p); !hasMeta(p) {
+			continue
 		}
-		if matches, err := filepath.Glob(p); hasMeta(p) && err == nil && len(matches) == 0 {
+		if matches, err := filepath.Glob(p); err == nil && len(matches) == 0 {
 			out = append(out, p)
 		}
 	}
 	return out
+}
+
+// under returns p joined to dir when p is relative and dir is set.
+func under(dir, p string) string {
+	if !filepath.IsAbs(p) && dir != "" {
+		return filepath.Join(dir, p)
+	}
+	return p
 }
 
 func hasMeta(p string) bool { return strings.ContainsAny(p, `*?[\`) }

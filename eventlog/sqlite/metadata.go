@@ -12,7 +12,7 @@ import (
 
 // appendMetadata appends md to dst as a JSON object, leaving out a
 // non-empty eventlog.DedupKey: that one is in the dedup_key column, and
-// message puts it back. It exists so that the ingest path encodes metadata
+// decodeMetadata puts it back. It exists so that the ingest path encodes metadata
 // into one reused buffer instead of allocating through encoding/json for
 // every message; the output is what json.Marshal would produce up to key
 // order. It appends nothing when nothing is left to write, as for hookd's
