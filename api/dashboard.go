@@ -213,8 +213,9 @@ var csvHeader = []string{"id", "source", "provider", "type", "time", "received",
 
 // exportEvents streams every event q selects, newest first, as NDJSON (one
 // event's JSON per line) or CSV (csvHeader, then one row per event, data as
-// its JSON text, each cell through csvCell). Once the first byte is sent a failure can only cut the
-// stream short, which the client sees as a missing final newline.
+// its JSON text, each cell through csvCell). Once the first byte is sent a
+// failure can only cut the stream short, which the client sees as a missing
+// final newline.
 func (h *handler) exportEvents(c echo.Context, q store.EventQuery, format string) error {
 	w := c.Response()
 	ctx := c.Request().Context()
