@@ -29,6 +29,16 @@ type ReplayResult struct {
 	// Jobs are the jobs added to the queue (or, in a dry run, that would
 	// have been), in order: those whose key was already there are not.
 	Jobs []actions.Job
+	// Moved are jobs not added because the event already has a job of the
+	// same rule, action, target and parameters at another index: the
+	// rule's actions were reordered or one was inserted before them since
+	// the event was evaluated, and the key, which holds the index, moved
+	// with them. Queuing them would repeat a side effect.
+	Moved []actions.Job
+	// Taken are jobs not added because their key belongs to a job of
+	// another action or other parameters, for the same reason: the action
+	// now at that index does not run for the event.
+	Taken []actions.Job
 }
 
 // Replay evaluates the stored events in q's range again with ev, in the
@@ -74,6 +84,8 @@ func (s *Store) Replay(ctx context.Context, q ReplayQuery, ev Evaluator) (Replay
 		after = batch[len(batch)-1].Seq
 		res.Events += len(batch)
 		res.Jobs = append(res.Jobs, t.added...)
+		res.Moved = append(res.Moved, t.moved...)
+		res.Taken = append(res.Taken, t.taken...)
 		return len(batch) == q.Batch, nil
 	}
 	if q.DryRun {

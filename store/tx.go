@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -65,9 +66,11 @@ type Tx struct {
 	// keepLedger makes Once and Cooldown answer from what is recorded
 	// without recording anything (a rebuild re-explains, never re-decides).
 	keepLedger bool
-	// added are the jobs Enqueue inserted, kept when record is set.
-	record bool
-	added  []actions.Job
+	// added are the jobs Enqueue inserted, kept when record is set (a
+	// replay), and so are moved and taken (see ReplayResult).
+	record       bool
+	added        []actions.Job
+	moved, taken []actions.Job
 }
 
 func (s *Store) newTx(tx *sql.Tx) *Tx { return &Tx{s: s, tx: tx} }
@@ -89,6 +92,10 @@ var (
 		(key, rule, idx, action, target, params, retry, event_id, event, status, next_ns, created_ns, updated_ns)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (key) DO NOTHING`)
+	// A replay's checks for a rule whose actions moved or changed.
+	sameJobSQL = writeSQL(`SELECT key FROM jobs
+		WHERE event_id = ? AND rule = ? AND action = ? AND target = ? AND params = ? AND idx <> ?`)
+	keyJobSQL = writeSQL(`SELECT action, params FROM jobs WHERE key = ?`)
 )
 
 func init() {
@@ -295,7 +302,11 @@ func (t *Tx) Cooldown(ctx context.Context, rule, key string, at time.Time, windo
 
 // Enqueue adds jobs to the action queue, Pending and due now, skipping any
 // whose Key is already there (whatever its status: a key runs at most
-// once, ever), and returns how many it added. In a rebuild it adds none. Of each job it reads Key
+// once, ever), and returns how many it added. In a replay it also skips a
+// job whose event already has a job of the same rule, action, target and
+// parameters at another index of the rule's actions (they moved), and
+// notes a job whose key belongs to another action or parameters (see
+// ReplayResult). In a rebuild it adds none. Of each job it reads Key
 // (required), Rule, Index, Action, Target, Params, Retry, EventID and
 // Event. Runners are woken once the transaction commits.
 func (t *Tx) Enqueue(ctx context.Context, jobs ...actions.Job) (inserted int, err error) {
@@ -324,22 +335,79 @@ func (t *Tx) Enqueue(ctx context.Context, jobs ...actions.Job) (inserted int, er
 			}
 			t.targets[j.Target] = true
 		}
+		if t.record {
+			if moved, err := t.movedJob(ctx, j); err != nil {
+				return inserted, fmt.Errorf("enqueue job %s: %w", j.Key, err)
+			} else if moved {
+				t.moved = append(t.moved, j)
+				continue
+			}
+		}
 		res, err := job.ExecContext(ctx, j.Key, j.Rule, j.Index, j.Action, j.Target, jsonText(j.Params), j.Retry,
 			j.EventID, string(j.Event), actions.Pending, now, now, now)
 		if err != nil {
 			return inserted, fmt.Errorf("enqueue job %s: %w", j.Key, err)
 		}
-		if n, err := res.RowsAffected(); err != nil {
+		n, err := res.RowsAffected()
+		if err != nil {
 			return inserted, fmt.Errorf("enqueue job %s: %w", j.Key, err)
-		} else if n > 0 {
+		}
+		switch {
+		case n > 0:
 			inserted++
 			t.enqueued++
 			if t.record {
 				t.added = append(t.added, j)
 			}
+		case t.record:
+			if err := t.checkTaken(ctx, j); err != nil {
+				return inserted, fmt.Errorf("enqueue job %s: %w", j.Key, err)
+			}
 		}
 	}
 	return inserted, nil
+}
+
+// movedJob reports whether j's event has a job of j's rule, action, target
+// and parameters at another index that this replay did not add itself (a
+// rule may hold the same action twice).
+func (t *Tx) movedJob(ctx context.Context, j actions.Job) (bool, error) {
+	st, err := t.stmt(ctx, sameJobSQL)
+	if err != nil {
+		return false, err
+	}
+	rows, err := st.QueryContext(ctx, j.EventID, j.Rule, j.Action, j.Target, jsonText(j.Params), j.Index)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key string
+		if err := rows.Scan(&key); err != nil {
+			return false, err
+		}
+		if !slices.ContainsFunc(t.added, func(a actions.Job) bool { return a.Key == key }) {
+			return true, nil
+		}
+	}
+	return false, rows.Err()
+}
+
+// checkTaken records j in taken when its key belongs to a job of another
+// action or other parameters.
+func (t *Tx) checkTaken(ctx context.Context, j actions.Job) error {
+	st, err := t.stmt(ctx, keyJobSQL)
+	if err != nil {
+		return err
+	}
+	var action, params string
+	if err := st.QueryRowContext(ctx, j.Key).Scan(&action, &params); err != nil {
+		return err
+	}
+	if action != j.Action || params != jsonText(j.Params) {
+		t.taken = append(t.taken, j)
+	}
+	return nil
 }
 
 // jsonText returns raw as stored: "null" when empty.

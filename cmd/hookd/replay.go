@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/rules"
 	"github.com/hookd/hookd/store"
@@ -31,7 +32,11 @@ real, and hookd serve runs them.
 Every job has an idempotency key (rule, action and event id, or once key),
 and once and cooldown records are kept per event, so replaying a range that
 was already evaluated with the same rules queues nothing, and a replay
-after fixing a rule queues only what the fix makes fire. Explanations stay
+after fixing a rule queues only what the fix makes fire. The key holds the
+action's position in its rule: when actions were reordered or inserted
+since, a job whose event already has one of the same action and parameters
+at another position is not queued again, and a job whose key another
+action holds is not queued either; both are listed. Explanations stay
 as recorded when the events came in. --dry-run prints what would be queued
 and writes nothing.
 
@@ -99,13 +104,24 @@ server picks the jobs up within a second. Times are RFC 3339 or YYYY-MM-DD
 
 func formatReplay(res store.ReplayResult, dry bool) string {
 	var b strings.Builder
+	list := func(jobs []actions.Job) {
+		for _, j := range jobs {
+			fmt.Fprintf(&b, "  %s  %s  event %s\n", cell(j.Key), actionName(j.Action, j.Target), cell(j.EventID))
+		}
+	}
 	verb := "queued"
 	if dry {
 		verb = "would queue"
 	}
 	fmt.Fprintf(&b, "replayed %s: %s %s\n", plural(res.Events, "event"), verb, plural(len(res.Jobs), "job"))
-	for _, j := range res.Jobs {
-		fmt.Fprintf(&b, "  %s  %s  event %s\n", cell(j.Key), actionName(j.Action, j.Target), cell(j.EventID))
+	list(res.Jobs)
+	if len(res.Moved) > 0 {
+		fmt.Fprintf(&b, "not queued, %s: the same action already has a job for the event at another position of its rule's actions\n", plural(len(res.Moved), "job"))
+		list(res.Moved)
+	}
+	if len(res.Taken) > 0 {
+		fmt.Fprintf(&b, "not queued, %s: the key belongs to a job of another action or parameters (the rule's actions moved or changed since)\n", plural(len(res.Taken), "job"))
+		list(res.Taken)
 	}
 	return b.String()
 }

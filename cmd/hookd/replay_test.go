@@ -156,6 +156,28 @@ func TestReplay(t *testing.T) {
 	want[events[7].ID], want[events[8].ID] = 1, 1
 	check("after the fix")
 
+	// An action inserted before the http one moves it to index 1, where
+	// its key is new: the replay must not post again, and the new action's
+	// key at index 0 is the http job's.
+	moved := strings.Replace(surgeRules(srv.URL, 2), "    actions:\n", "    actions:\n      - log: { message: \"surge {{ .domain }}\" }\n", 1)
+	if err := os.WriteFile(rulesFile, []byte(moved), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out = replay("--since", "2025-03-01")
+	for _, want := range []string{
+		"replayed 13 events: queued 0 jobs\n",
+		"not queued, 4 jobs: the same action already has a job for the event at another position of its rule's actions\n",
+		"  surge/1/" + events[7].ID + "  http ",
+		"not queued, 4 jobs: the key belongs to a job of another action or parameters (the rule's actions moved or changed since)\n",
+		"  surge/0/" + events[10].ID + "  log",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("replay after inserting an action: want %q in\n%s", want, out)
+		}
+	}
+	runJobs(t, data)
+	check("after inserting an action")
+
 	for _, tt := range []struct {
 		name string
 		args []string

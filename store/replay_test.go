@@ -1,0 +1,80 @@
+package store_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/hookd/hookd/actions"
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/store"
+)
+
+// enqueuer is an Evaluator that enqueues, for every event, a job of each of
+// its actions at its index.
+type enqueuer []string
+
+func (en enqueuer) Evaluate(ctx context.Context, tx *store.Tx, e event.Event) error {
+	jobs := make([]actions.Job, len(en))
+	for i, a := range en {
+		jobs[i] = actions.Job{Key: "r/" + string(rune('0'+i)) + "/" + e.ID, Rule: "r", Index: i, Action: a, Target: a,
+			Params: []byte(`{"p":1}`), EventID: e.ID, Event: []byte(`{}`)}
+	}
+	_, err := tx.Enqueue(ctx, jobs...)
+	return err
+}
+
+// TestReplayMovedActions replays events after the rule's actions moved:
+// a job whose action already has one for the event at another index is
+// not queued (Moved), nor one whose key another action holds (Taken). A
+// rule that holds the same action twice queues both on a first replay.
+func TestReplayMovedActions(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	if err := st.Insert(ctx, ev(1, "bounce", "a@x.com", at)); err != nil {
+		t.Fatal(err)
+	}
+	keys := func(jobs []actions.Job) []string {
+		var out []string
+		for _, j := range jobs {
+			out = append(out, j.Key)
+		}
+		return out
+	}
+	id := ev(1, "bounce", "a@x.com", at).ID
+	for _, tc := range []struct {
+		name               string
+		actions            enqueuer
+		jobs, moved, taken []string
+	}{
+		{name: "first", actions: enqueuer{"http"}, jobs: []string{"r/0/" + id}},
+		{name: "an action inserted before", actions: enqueuer{"log", "http"},
+			moved: []string{"r/1/" + id}, taken: []string{"r/0/" + id}},
+		{name: "appended after", actions: enqueuer{"http", "log"}, jobs: []string{"r/1/" + id}},
+		{name: "the same again", actions: enqueuer{"http", "log"}},
+	} {
+		res, err := st.Replay(ctx, store.ReplayQuery{Since: at.Add(-time.Hour)}, tc.actions)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(keys(res.Jobs), tc.jobs) || !slices.Equal(keys(res.Moved), tc.moved) || !slices.Equal(keys(res.Taken), tc.taken) {
+			t.Errorf("%s: jobs %v, moved %v, taken %v; want %v, %v, %v", tc.name,
+				keys(res.Jobs), keys(res.Moved), keys(res.Taken), tc.jobs, tc.moved, tc.taken)
+		}
+	}
+
+	// The same action twice, on an event no replay saw: both run.
+	if err := st.Insert(ctx, ev(2, "bounce", "b@x.com", at)); err != nil {
+		t.Fatal(err)
+	}
+	id2 := ev(2, "bounce", "b@x.com", at).ID
+	res, err := st.Replay(ctx, store.ReplayQuery{Since: at.Add(-time.Hour), DryRun: true}, enqueuer{"http", "http"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"r/0/" + id2, "r/1/" + id2}; !slices.Equal(keys(res.Jobs), want) {
+		t.Errorf("the same action twice: jobs %v, want %v", keys(res.Jobs), want)
+	}
+}
