@@ -65,16 +65,22 @@ func TestReplayMovedActions(t *testing.T) {
 		}
 	}
 
-	// The same action twice, on an event no replay saw: both run.
-	if err := st.Insert(ctx, ev(2, "bounce", "b@x.com", at)); err != nil {
+	// The same action twice, on an event no replay saw: both run, and a
+	// second replay finds nothing moved.
+	q := store.ReplayQuery{Since: at.Add(time.Minute)}
+	twice := enqueuer{"http", "http"}
+	if err := st.Insert(ctx, ev(2, "bounce", "b@x.com", q.Since)); err != nil {
 		t.Fatal(err)
 	}
-	id2 := ev(2, "bounce", "b@x.com", at).ID
-	res, err := st.Replay(ctx, store.ReplayQuery{Since: at.Add(-time.Hour), DryRun: true}, enqueuer{"http", "http"})
+	id2 := ev(2, "bounce", "b@x.com", q.Since).ID
+	res, err := st.Replay(ctx, q, twice)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"r/0/" + id2, "r/1/" + id2}; !slices.Equal(keys(res.Jobs), want) {
-		t.Errorf("the same action twice: jobs %v, want %v", keys(res.Jobs), want)
+	if want := []string{"r/0/" + id2, "r/1/" + id2}; !slices.Equal(keys(res.Jobs), want) || res.Moved != nil || res.Taken != nil {
+		t.Errorf("the same action twice: jobs %v, moved %v, taken %v; want %v and none", keys(res.Jobs), keys(res.Moved), keys(res.Taken), want)
+	}
+	if res, err = st.Replay(ctx, q, twice); err != nil || res.Jobs != nil || res.Moved != nil || res.Taken != nil {
+		t.Errorf("the same action twice, again: jobs %v, moved %v, taken %v, %v; want none", keys(res.Jobs), keys(res.Moved), keys(res.Taken), err)
 	}
 }

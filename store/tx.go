@@ -336,10 +336,9 @@ func (t *Tx) Enqueue(ctx context.Context, jobs ...actions.Job) (inserted int, er
 			t.targets[j.Target] = true
 		}
 		if t.record {
-			if moved, err := t.movedJob(ctx, j); err != nil {
+			if skip, err := t.replayed(ctx, j); err != nil {
 				return inserted, fmt.Errorf("enqueue job %s: %w", j.Key, err)
-			} else if moved {
-				t.moved = append(t.moved, j)
+			} else if skip {
 				continue
 			}
 		}
@@ -352,20 +351,41 @@ func (t *Tx) Enqueue(ctx context.Context, jobs ...actions.Job) (inserted int, er
 		if err != nil {
 			return inserted, fmt.Errorf("enqueue job %s: %w", j.Key, err)
 		}
-		switch {
-		case n > 0:
+		if n > 0 {
 			inserted++
 			t.enqueued++
 			if t.record {
 				t.added = append(t.added, j)
 			}
-		case t.record:
-			if err := t.checkTaken(ctx, j); err != nil {
-				return inserted, fmt.Errorf("enqueue job %s: %w", j.Key, err)
-			}
 		}
 	}
 	return inserted, nil
+}
+
+// replayed reports whether a replay is to skip j because its key is
+// taken, noting it in taken when the job that holds the key is of another
+// action or other parameters, or because j's action moved (movedJob),
+// noting it in moved.
+func (t *Tx) replayed(ctx context.Context, j actions.Job) (bool, error) {
+	st, err := t.stmt(ctx, keyJobSQL)
+	if err != nil {
+		return false, err
+	}
+	var action, params string
+	switch err := st.QueryRowContext(ctx, j.Key).Scan(&action, &params); {
+	case err == nil:
+		if action != j.Action || params != jsonText(j.Params) {
+			t.taken = append(t.taken, j)
+		}
+		return true, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return false, err
+	}
+	moved, err := t.movedJob(ctx, j)
+	if moved {
+		t.moved = append(t.moved, j)
+	}
+	return moved, err
 }
 
 // movedJob reports whether j's event has a job of j's rule, action, target
@@ -391,23 +411,6 @@ func (t *Tx) movedJob(ctx context.Context, j actions.Job) (bool, error) {
 		}
 	}
 	return false, rows.Err()
-}
-
-// checkTaken records j in taken when its key belongs to a job of another
-// action or other parameters.
-func (t *Tx) checkTaken(ctx context.Context, j actions.Job) error {
-	st, err := t.stmt(ctx, keyJobSQL)
-	if err != nil {
-		return err
-	}
-	var action, params string
-	if err := st.QueryRowContext(ctx, j.Key).Scan(&action, &params); err != nil {
-		return err
-	}
-	if action != j.Action || params != jsonText(j.Params) {
-		t.taken = append(t.taken, j)
-	}
-	return nil
 }
 
 // jsonText returns raw as stored: "null" when empty.
