@@ -78,15 +78,11 @@ func (h *handler) retryDeadLetter(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	targets, err := h.st.Targets(ctx)
+	t, err := h.st.Target(ctx, j.Target)
 	if err != nil {
 		return err
 	}
-	resp := retryResponse{JobRecord: j}
-	for _, t := range targets {
-		resp.TargetSuspended = resp.TargetSuspended || t.Name == j.Target && t.Suspended
-	}
-	return c.JSON(http.StatusOK, resp)
+	return c.JSON(http.StatusOK, retryResponse{JobRecord: j, TargetSuspended: t.Suspended})
 }
 
 // targets serves GET /targets: every target jobs were enqueued for, by

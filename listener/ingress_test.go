@@ -31,25 +31,57 @@ import (
 // serve starts a listener with cfg over a fresh SQLite log.
 func serve(t *testing.T, cfg listener.Config) (string, eventlog.Log) {
 	t.Helper()
+	l, log := start(t, cfg, nil)
+	srv := httptest.NewServer(l.Handler())
+	t.Cleanup(srv.Close) // runs before start's cleanup: no request is left waiting
+	return srv.URL, log
+}
+
+// start creates a listener with cfg over a fresh SQLite log, its metrics
+// in reg (nil: none), and runs its group commit until the test ends.
+func start(t *testing.T, cfg listener.Config, reg prometheus.Registerer) (*listener.Listener, eventlog.Log) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := listener.New(cfg, log, nil, nil)
+	l, err := listener.New(cfg, log, nil, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = l.Run(ctx) }()
-	srv := httptest.NewServer(l.Handler())
 	t.Cleanup(func() {
-		srv.Close()
 		cancel()
 		<-done
 		_ = log.Close()
 	})
-	return srv.URL, log
+	return l, log
+}
+
+// counters returns the values of the counter vector name in reg by the
+// value of its label label.
+func counters(t *testing.T, reg *prometheus.Registry, name, label string) map[string]float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == label {
+					out[lp.GetValue()] = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return out
 }
 
 func openEvent(i int) []byte {
@@ -238,19 +270,9 @@ func TestMaxConcurrent(t *testing.T) {
 // counted under "other", and every event is counted.
 func TestTypeLabels(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	ctx, cancel := context.WithCancel(context.Background())
-	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := listener.New(listener.Config{Sources: []config.Source{{Name: "mj", Provider: "mailjet"}}}, log, nil, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = l.Run(ctx) }()
+	l, _ := start(t, listener.Config{Sources: []config.Source{{Name: "mj", Provider: "mailjet"}}}, reg)
 	srv := httptest.NewServer(l.Handler())
-	defer func() { srv.Close(); cancel(); <-done; _ = log.Close() }()
+	defer srv.Close()
 
 	var body bytes.Buffer
 	body.WriteString("[")
@@ -269,23 +291,7 @@ func TestTypeLabels(t *testing.T) {
 		t.Fatalf("post: %d %v", r.status, r.body)
 	}
 
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, f := range families {
-		if f.GetName() != "hookd_events_received_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == "type" {
-					got[lp.GetValue()] = m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
+	got := counters(t, reg, "hookd_events_received_total", "type")
 	// The long type comes first and is "other"; then type0 to type63 get
 	// their own series, and type64 to type69 join "other".
 	want := map[string]float64{"other": 7}
@@ -302,15 +308,7 @@ func TestTypeLabels(t *testing.T) {
 // not show the connection's addresses, and each counted by reason.
 func TestBodyUnread(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	log, err := eventlog.Open(context.Background(), eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
-	l, err := listener.New(listener.Config{Sources: []config.Source{{Name: "mj", Provider: "mailjet"}}}, log, nil, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, _ := start(t, listener.Config{Sources: []config.Source{{Name: "mj", Provider: "mailjet"}}}, reg)
 	srv := httptest.NewUnstartedServer(l.Handler())
 	srv.Config.ReadTimeout = 300 * time.Millisecond
 	srv.Start()
@@ -351,22 +349,7 @@ func TestBodyUnread(t *testing.T) {
 			}
 		})
 	}
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	reasons := map[string]float64{}
-	for _, f := range families {
-		if f.GetName() == "hookd_requests_rejected_total" {
-			for _, m := range f.GetMetric() {
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == "reason" {
-						reasons[lp.GetValue()] = m.GetCounter().GetValue()
-					}
-				}
-			}
-		}
-	}
+	reasons := counters(t, reg, "hookd_requests_rejected_total", "reason")
 	if want := map[string]float64{"timeout": 1, "read": 1}; !maps.Equal(reasons, want) {
 		t.Errorf("rejected by reason = %v, want %v", reasons, want)
 	}

@@ -585,6 +585,21 @@ func (s *Store) Targets(ctx context.Context) ([]Target, error) {
 	return targets, nil
 }
 
+// Target returns the target named name, as Targets lists it, or an error
+// wrapping ErrNotFound when no job was enqueued for it.
+func (s *Store) Target(ctx context.Context, name string) (Target, error) {
+	targets, err := s.Targets(ctx)
+	if err != nil {
+		return Target{}, err
+	}
+	for _, t := range targets {
+		if t.Name == name {
+			return t, nil
+		}
+	}
+	return Target{}, fmt.Errorf("target %q: %w", name, ErrNotFound)
+}
+
 // ResumeTarget lifts the suspension of target id, so that its waiting jobs
 // run, and wakes the runners. Its dead jobs stay dead (see
 // RetryDeadLetter). Resuming a target that is not suspended does nothing;

@@ -122,14 +122,12 @@ resumed (hookd deadletters resume).`,
 					return writeJSONLines(cmd.OutOrStdout(), []store.JobRecord{j})
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "job %d (rule %s, %s) is pending again\n", j.ID, cell(j.Rule), cell(j.Target))
-				targets, err := st.Targets(cmd.Context())
+				t, err := st.Target(cmd.Context(), j.Target)
 				if err != nil {
 					return fmt.Errorf("deadletters retry: %w", err)
 				}
-				for _, t := range targets {
-					if t.Name == j.Target && t.Suspended {
-						fmt.Fprintf(cmd.OutOrStdout(), "its target %d is suspended: it runs after hookd deadletters resume %d\n", t.ID, t.ID)
-					}
+				if t.Suspended {
+					fmt.Fprintf(cmd.OutOrStdout(), "its target %d is suspended: it runs after hookd deadletters resume %d\n", t.ID, t.ID)
 				}
 				return nil
 			})
