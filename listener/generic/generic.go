@@ -229,9 +229,9 @@ func (s *signer) verify(h http.Header, body []byte, now time.Time, tol time.Dura
 // event; an array gives one event per element, each an object. The map's
 // expressions set the fields; an id from map.id is prefixed with
 // "generic:SOURCE:", so that two senders' ids never collide; without map.id
-// the id is a hash of the item's bytes and its time, so a retried delivery
-// has the same ids; without
-// map.category the category is read from the type's last word ("opened",
+// the id is a hash of the source's name, the item's bytes and its time, so a
+// retried delivery has the same ids and two sources that receive the same
+// bytes keep both; without map.category the category is read from the type's last word ("opened",
 // "email.bounced"); without map.time the listener uses the time it received
 // the request. Data is the item's bytes.
 func (a *Adapter) Decode(h http.Header, body []byte) ([]event.Event, error) {
@@ -275,7 +275,7 @@ func Decode(source string, m *mapping.Mapping, h http.Header, body []byte) ([]ev
 			e.Category = event.ParseCategory(e.Type)
 		}
 		if e.ID == "" {
-			e.ID = event.Hash(Provider, e.Time, string(raw))
+			e.ID = event.Hash(Provider, e.Time, source, string(raw))
 		} else {
 			e.ID = Provider + ":" + source + ":" + e.ID
 		}

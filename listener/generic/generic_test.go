@@ -215,6 +215,38 @@ func TestNewErrors(t *testing.T) {
 	}
 }
 
+// TestIDs checks that ids are stable for a retried delivery and scoped by
+// source, with map.id and without: two senders that post the same bytes, or
+// use the same ids, keep both events.
+func TestIDs(t *testing.T) {
+	body := []byte(`{"id":"42","type":"ping","timestamp":1700000000}`)
+	for _, tt := range []struct {
+		name string
+		m    config.Map
+	}{
+		{"map.id", config.Map{ID: "id", Type: "type", Time: "timestamp"}},
+		{"hash", config.Map{Type: "type", Time: "timestamp"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			id := func(source string) string {
+				t.Helper()
+				events, err := adapter(t, config.Source{Name: source, Map: tt.m}).Decode(nil, body)
+				if err != nil || len(events) != 1 {
+					t.Fatalf("%s: Decode = %v, %v", source, events, err)
+				}
+				return events[0].ID
+			}
+			a, again, b := id("app-a"), id("app-a"), id("app-b")
+			if a != again {
+				t.Errorf("retried delivery: id %s, then %s", a, again)
+			}
+			if a == b {
+				t.Errorf("sources app-a and app-b both gave id %s", a)
+			}
+		})
+	}
+}
+
 func TestCategoryFromType(t *testing.T) {
 	// "type" is also an expr built-in; in a map it reads the field.
 	a := adapter(t, config.Source{Map: config.Map{Type: "type", Time: "date"}})
