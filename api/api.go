@@ -119,15 +119,36 @@ func params(c echo.Context, known ...string) (map[string]string, error) {
 	return p, nil
 }
 
-// parseTime reads an RFC 3339 time, with or without fractional seconds.
-// An empty value is the zero time.
-func parseTime(name, v string) (time.Time, error) {
+// ParseTime reads a time as the API's since and until and the CLI's
+// --since and --until take it: an RFC 3339 time, with or without fractional
+// seconds; a date such as 2025-03-01, meaning its midnight UTC; or a
+// duration such as 24h, meaning that long before now. The result is in UTC;
+// an empty value is the zero time.
+func ParseTime(v string, now time.Time) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, v)
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return now.Add(-d).UTC(), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, time.DateOnly} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	msg := fmt.Sprintf("%q is not an RFC 3339 time such as 2025-03-01T12:00:00Z, a date such as 2025-03-01 (its midnight UTC) or a duration ago such as 24h", v)
+	if strings.Contains(v, " ") {
+		// A "+" left unencoded in a query string arrives as a space.
+		msg += `; in a URL, write the "+" of an offset as %2B`
+	}
+	return time.Time{}, errors.New(msg)
+}
+
+// parseTime reads the time parameter name with ParseTime.
+func parseTime(name, v string) (time.Time, error) {
+	t, err := ParseTime(v, time.Now())
 	if err != nil {
-		return time.Time{}, badRequest("%s: %q is not an RFC 3339 time such as 2025-03-01T12:00:00Z", name, v)
+		return time.Time{}, badRequest("%s: %v", name, err)
 	}
 	return t, nil
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 
 	"github.com/hookd/hookd/api"
 	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/listener"
 	"github.com/hookd/hookd/store"
 )
 
@@ -66,6 +68,8 @@ func seed(t *testing.T, st *store.Store) {
 				r.typ, at.Unix(), mid, r.email)),
 		}
 	}
+	// A click's url keeps its bytes, "&" and "<" included, in every answer.
+	events[2].Data = json.RawMessage(strings.Replace(string(events[2].Data), `}`, `, "url": "https://shop.example/?a=1&b=<2>"}`, 1))
 	events[4].BounceClass = event.Hard
 	events[10].BounceClass = event.Soft
 	if err := st.Insert(context.Background(), events...); err != nil {
@@ -94,7 +98,17 @@ func newServer(t *testing.T) *httptest.Server {
 	}
 	t.Cleanup(func() { st.Close() })
 	seed(t, st)
-	e := echo.New()
+	e := testEcho(t)
+	api.Register(e.Group("/api"), api.Deps{Store: st})
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// testEcho returns the admin listener's echo, with an error handler that
+// answers as the real one does and fails the test on a server error.
+func testEcho(t *testing.T) *echo.Echo {
+	e := listener.NewEcho(nil)
 	e.HTTPErrorHandler = func(err error, c echo.Context) {
 		code, msg := http.StatusInternalServerError, "internal server error"
 		var he *echo.HTTPError
@@ -105,10 +119,7 @@ func newServer(t *testing.T) *httptest.Server {
 		}
 		c.JSON(code, map[string]string{"error": msg})
 	}
-	api.Register(e.Group("/api"), api.Deps{Store: st})
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
-	return srv
+	return e
 }
 
 func get(t *testing.T, srv *httptest.Server, path string) (int, []byte) {
@@ -143,7 +154,8 @@ func TestAPI(t *testing.T) {
 		{"events_limit_too_large", "/api/events?limit=1001", 400},
 		{"events_limit_zero", "/api/events?limit=0", 400},
 		{"events_limit_not_number", "/api/events?limit=ten", 400},
-		{"events_bad_since", "/api/events?since=2025-03-01", 400},
+		{"events_since_date", "/api/events?since=2025-03-01&until=2025-03-01T12:03:00Z", 200},
+		{"events_bad_since", "/api/events?since=2025-03-01T14:01:00+01:00", 400},
 		{"events_bad_until", "/api/events?until=yesterday", 400},
 		{"events_since_after_until", "/api/events?since=2025-03-02T00:00:00Z&until=2025-03-01T00:00:00Z", 400},
 		{"events_bad_cursor", "/api/events?cursor=nope", 400},
@@ -158,6 +170,7 @@ func TestAPI(t *testing.T) {
 		{"stats_type_hour", "/api/stats?since=2025-03-01T11:00:00Z&until=2025-03-01T14:00:00Z", 200},
 		{"stats_domain_minute", "/api/stats?by=domain&interval=1m&since=2025-03-01T12:02:30Z&until=2025-03-01T12:07:00Z", 200},
 		{"stats_source_day", "/api/stats?by=source&interval=1d&since=2025-03-01T00:00:00Z&until=2025-03-03T00:00:00Z", 200},
+		{"stats_offset_in_utc", "/api/stats?since=2025-03-01T12:00:00%2B01:00&until=2025-03-01T14:00:00%2B01:00", 200},
 		{"stats_bad_by", "/api/stats?by=email", 400},
 		{"stats_bad_interval", "/api/stats?interval=5m", 400},
 		{"stats_too_many_buckets", "/api/stats?interval=1m&since=2025-03-01T00:00:00Z&until=2025-03-03T00:00:00Z", 400},
@@ -296,6 +309,37 @@ func checkGolden(t *testing.T, srv *httptest.Server, tests []goldenCase) {
 				t.Errorf("status = %d, want %d; body %s", status, tt.status, body)
 			}
 			golden(t, tt.name, body)
+		})
+	}
+}
+
+func TestParseTime(t *testing.T) {
+	now := time.Date(2025, 3, 2, 10, 30, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		in, want string // want "" for the zero time, "error" for an error
+	}{
+		{"", ""},
+		{"2025-03-01T12:00:00Z", "2025-03-01T12:00:00Z"},
+		{"2025-03-01T12:00:00.5+01:00", "2025-03-01T11:00:00.5Z"},
+		{"2025-03-01", "2025-03-01T00:00:00Z"},
+		{"24h", "2025-03-01T10:30:00Z"},
+		{"90m", "2025-03-02T09:00:00Z"},
+		{"-1h", "error"},
+		{"yesterday", "error"},
+		{"2025-03-01T12:00:00 01:00", "error"},
+	} {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := api.ParseTime(tt.in, now)
+			switch {
+			case tt.want == "error":
+				if err == nil {
+					t.Fatalf("ParseTime(%q) = %v, want an error", tt.in, got)
+				}
+			case err != nil:
+				t.Fatalf("ParseTime(%q): %v", tt.in, err)
+			case tt.want == "" && !got.IsZero(), tt.want != "" && got.Format(time.RFC3339Nano) != tt.want:
+				t.Fatalf("ParseTime(%q) = %v, want %s", tt.in, got, tt.want)
+			}
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -164,6 +165,9 @@ func (h *handler) live(c echo.Context) error {
 	poll := time.NewTicker(livePoll)
 	defer poll.Stop()
 	lastWrite := time.Now()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
 	for {
 		events, err := h.st.EventsAfter(ctx, seq, p["source"], p["type"], store.MaxLimit)
 		if err != nil {
@@ -176,11 +180,13 @@ func (h *handler) live(c echo.Context) error {
 			return fmt.Errorf("live events: %w", err)
 		}
 		for _, e := range events {
-			b, err := json.Marshal(e)
-			if err != nil {
+			buf.Reset()
+			if err := enc.Encode(e); err != nil {
 				return fmt.Errorf("live events: %w", err)
 			}
-			if _, err := fmt.Fprintf(w, "id: %d\nevent: event\ndata: %s\n\n", e.Seq, b); err != nil {
+			// buf ends with the encoder's newline: with the one after
+			// it, the blank line that ends the event.
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: event\ndata: %s\n", e.Seq, buf.Bytes()); err != nil {
 				return nil
 			}
 			seq = e.Seq
@@ -258,6 +264,7 @@ func (h *handler) exportEvents(c echo.Context, q store.EventQuery, format string
 		}
 	} else {
 		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
 		write = func(e event.Event) error { return enc.Encode(e) }
 	}
 	defer flush()

@@ -3,8 +3,6 @@ package api_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,7 +16,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
-	"github.com/labstack/echo/v4"
 
 	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/api"
@@ -117,17 +114,7 @@ func newJobsServer(t *testing.T, status func() rules.Status) *httptest.Server {
 	}
 	t.Cleanup(func() { st.Close() })
 	seedJobs(t, st)
-	e := echo.New()
-	e.HTTPErrorHandler = func(err error, c echo.Context) {
-		code, msg := http.StatusInternalServerError, "internal server error"
-		var he *echo.HTTPError
-		if errors.As(err, &he) {
-			code, msg = he.Code, fmt.Sprint(he.Message)
-		} else {
-			t.Errorf("server error: %v", err)
-		}
-		c.JSON(code, map[string]string{"error": msg})
-	}
+	e := testEcho(t)
 	api.Register(e.Group("/api"), api.Deps{Store: st, Rules: status})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)

@@ -2,15 +2,11 @@ package api_test
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"testing"
-
-	"github.com/labstack/echo/v4"
 
 	"github.com/hookd/hookd/api"
 	"github.com/hookd/hookd/store"
@@ -28,17 +24,7 @@ func TestSuppressions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e := echo.New()
-	e.HTTPErrorHandler = func(err error, c echo.Context) {
-		code, msg := http.StatusInternalServerError, "internal server error"
-		var he *echo.HTTPError
-		if errors.As(err, &he) {
-			code, msg = he.Code, fmt.Sprint(he.Message)
-		} else {
-			t.Errorf("server error: %v", err)
-		}
-		c.JSON(code, map[string]string{"error": msg})
-	}
+	e := testEcho(t)
 	api.Register(e.Group("/api"), api.Deps{Store: st})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)

@@ -28,7 +28,24 @@ func NewEcho(logger *slog.Logger) *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = ErrorHandler(logger)
+	e.JSONSerializer = jsonSerializer{}
 	return e
+}
+
+// jsonSerializer is echo's JSON serializer without HTML escaping: an
+// answer is JSON, never HTML, and a provider's object in it (a click's url
+// with "&", a campaign name with "<") comes back with the bytes it was
+// sent with, as the CLI and the store keep it.
+type jsonSerializer struct{ echo.DefaultJSONSerializer }
+
+// Serialize implements echo.JSONSerializer.
+func (jsonSerializer) Serialize(c echo.Context, i any, indent string) error {
+	enc := json.NewEncoder(c.Response())
+	enc.SetEscapeHTML(false)
+	if indent != "" {
+		enc.SetIndent("", indent)
+	}
+	return enc.Encode(i)
 }
 
 // ErrorHandler returns an echo.HTTPErrorHandler that writes {"error": msg}.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hookd/hookd/api"
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/store"
@@ -100,20 +101,14 @@ note on stderr gives the --cursor that continues the listing.`,
 	return cmd
 }
 
-// parseWhen reads a time flag: RFC 3339, a date meaning its midnight UTC
-// (as replay and backtest take), or a duration meaning that long before now.
-// Empty is the zero time.
+// parseWhen reads a time flag as api.ParseTime does, so the CLI and the API
+// take the same forms.
 func parseWhen(flag, v string, now time.Time) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
+	t, err := api.ParseTime(v, now)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("events: %s %w", flag, err)
 	}
-	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
-		return now.Add(-d), nil
-	}
-	if t, err := parseDay(flag, v); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("events: %s %q: want an RFC 3339 time such as 2025-03-01T12:00:00Z, a date such as 2025-03-01 (its midnight UTC) or a duration ago such as 24h", flag, v)
+	return t, nil
 }
 
 // writeTable prints events as aligned columns.
