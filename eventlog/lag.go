@@ -8,6 +8,9 @@ type Lag struct {
 	// Messages is the number of messages appended after the last one the
 	// group acknowledged.
 	Messages int64
+	// Acked is the offset of the last message the group acknowledged, 0
+	// when none.
+	Acked int64
 }
 
 // Lagger is implemented by logs that can tell how far each consumer group

@@ -25,3 +25,11 @@ func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 func Committed(f func()) RunOption {
 	return func(c *runConfig) { c.committed = f }
 }
+
+// WriterSynchronous returns the sqlite writer's PRAGMA synchronous: 2 is
+// FULL.
+func (s *Store) WriterSynchronous(ctx context.Context) (int, error) {
+	var v int
+	err := s.db.write.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&v)
+	return v, err
+}

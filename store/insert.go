@@ -90,32 +90,41 @@ func (s *Store) InsertQuarantined(ctx context.Context, items ...event.Quarantine
 			return fmt.Errorf("insert quarantined: item %d has no id", i)
 		}
 	}
-	err := s.write(ctx, func(tx *sql.Tx) error { return s.insertQuarantined(ctx, tx, items) })
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		_, err := s.insertQuarantined(ctx, tx, items)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("insert quarantined: %w", err)
 	}
 	return nil
 }
 
-// insertQuarantined inserts items in tx, skipping those already stored.
-func (s *Store) insertQuarantined(ctx context.Context, tx *sql.Tx, items []event.Quarantined) error {
+// insertQuarantined inserts items in tx, skipping those already stored,
+// and returns how many it inserted.
+func (s *Store) insertQuarantined(ctx context.Context, tx *sql.Tx, items []event.Quarantined) (int, error) {
 	if len(items) == 0 {
-		return nil
+		return 0, nil
 	}
 	stmt, err := s.stmt(ctx, tx, insertQuarantinedSQL)
 	if err != nil {
-		return err
+		return 0, err
 	}
+	n := 0
 	for _, q := range items {
 		body := q.Body
 		if body == nil {
 			body = []byte{}
 		}
-		if _, err := stmt.ExecContext(ctx, q.ID, q.Source, encodeTime(q.Received), q.Error, q.ContentType, body); err != nil {
-			return fmt.Errorf("item %s: %w", q.ID, err)
+		res, err := stmt.ExecContext(ctx, q.ID, q.Source, encodeTime(q.Received), q.Error, q.ContentType, body)
+		if err != nil {
+			return n, fmt.Errorf("item %s: %w", q.ID, err)
+		}
+		if k, err := res.RowsAffected(); err == nil {
+			n += int(k)
 		}
 	}
-	return nil
+	return n, nil
 }
 
 // The projector's inserts. PostgreSQL reports the seq it gave with

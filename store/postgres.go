@@ -136,9 +136,8 @@ func rebind(query string) string {
 }
 
 // asyncCommit are the writer's session settings with Config.AsyncCommit:
-// a commit returns before its WAL reaches the disk, as sqlite's writer runs
-// with synchronous=NORMAL, and the projector's commit per event costs no
-// fsync. It is safe when the event log is in the same server: the log's
+// a commit returns before its WAL reaches the disk, and the projector's
+// commit per event costs no fsync. It is safe when the event log is in the same server: the log's
 // consumer offsets, committed synchronously after the store's commits,
 // flush the WAL that holds them, so a crash of the server never keeps an
 // offset without the store's writes before it.

@@ -14,10 +14,13 @@ import (
 	"github.com/hookd/hookd/eventlog"
 )
 
+// Group is the consumer group the projector reads the log in.
+const Group = "store"
+
 // Batch is the most messages the projector stores in one transaction. Give
 // Run a subscriber that may hold that many in flight, as in
 //
-//	sub, err := log.Subscriber("store", eventlog.InFlight(store.Batch))
+//	sub, err := log.Subscriber(store.Group, eventlog.InFlight(store.Batch))
 //
 // so that the messages the log already has are there to be taken together.
 const Batch = 256
@@ -271,7 +274,7 @@ func (s *Store) store(ctx context.Context, b *batch, ev Evaluator, committed fun
 		if err != nil {
 			return err
 		}
-		if err := s.insertQuarantined(sctx, tx, b.quarantined); err != nil {
+		if _, err := s.insertQuarantined(sctx, tx, b.quarantined); err != nil {
 			return err
 		}
 		if ev == nil {

@@ -14,10 +14,15 @@ import (
 
 // RebuildResult is what Rebuild did.
 type RebuildResult struct {
-	// Events and Quarantined are how many rows were stored again.
+	// Events and Quarantined are how many rows the store held and were
+	// stored again.
 	Events, Quarantined int
-	// Skipped are the log's messages that were not in the store (not yet
-	// projected, or deleted by retention) and are left for the projector.
+	// Restored are the events and quarantined bodies that the projector
+	// had consumed but the store lacked (store.db deleted or replaced):
+	// they are stored again, under new seqs.
+	Restored int
+	// Skipped are the log's messages that the projector has not consumed
+	// yet, left for it, and those it dropped as undecodable.
 	Skipped int
 }
 
@@ -31,19 +36,26 @@ var ErrLogTrimmed = errors.New("stored events are no longer in the log")
 // had, so that every query and cursor answers as before. ev, unless nil,
 // explains each event again with the current rules (see Tx.Explain).
 //
+// projected is, per topic, the offset of the last message the projector
+// acked (its consumer group's, Group). The log's messages up to it that the
+// store lacks, because its database was deleted or replaced by an older
+// copy, are restored after the others, under new seqs, in log order. The
+// later ones are left for the projector, to store and evaluate as it would
+// have. A nil projected restores nothing.
+//
 // The rules' decisions are the store's record of what happened and are
 // kept as they are: the action jobs and their attempts, targets, once keys
 // and cooldown firings. ev evaluates in a Tx that only reads them and
-// enqueues nothing, so a rebuild never runs an action again, and the state
-// functions (last, count) are answered by the rebuilt events. Messages the
-// store did not hold (not yet projected, or deleted by retention) are left
-// out, for the projector to store and evaluate as it would have.
+// enqueues nothing, so a rebuild never runs an action again, restored
+// events included (whether their actions ran was recorded in the store
+// that was lost), and the state functions (last, count) are answered by
+// the rebuilt events.
 //
 // It runs in one transaction: it either completes or changes nothing. It
 // fails, wrapping ErrLogTrimmed, when events of the store are not in the
 // log any more. The caller makes sure no projector writes to the store
 // meanwhile (hookd rebuild refuses to run beside hookd serve).
-func (s *Store) Rebuild(ctx context.Context, log eventlog.Reader, ev Evaluator) (RebuildResult, error) {
+func (s *Store) Rebuild(ctx context.Context, log eventlog.Reader, ev Evaluator, projected map[string]int64) (RebuildResult, error) {
 	var res RebuildResult
 	if s.db.write == nil {
 		return res, fmt.Errorf("rebuild: %w", errReadOnly)
@@ -117,7 +129,9 @@ func (s *Store) Rebuild(ctx context.Context, log eventlog.Reader, ev Evaluator) 
 							return err
 						}
 						if seq == 0 {
-							res.Skipped++
+							if r.Offset > projected[topic] {
+								res.Skipped++
+							}
 							continue
 						}
 						data := string(e.Data)
@@ -149,7 +163,9 @@ func (s *Store) Rebuild(ctx context.Context, log eventlog.Reader, ev Evaluator) 
 						return err
 					}
 					if seq == 0 {
-						res.Skipped++
+						if r.Offset > projected[topic] {
+							res.Skipped++
+						}
 						continue
 					}
 					body := q.Body
@@ -180,11 +196,74 @@ func (s *Store) Rebuild(ctx context.Context, log eventlog.Reader, ev Evaluator) 
 		if lost > 0 {
 			return fmt.Errorf("%w: %d of them (deleted by log retention, or stored without the log); nothing changed", ErrLogTrimmed, lost)
 		}
-		_, err = tx.ExecContext(ctx, `DROP TABLE rebuild_keep`)
+		if _, err := tx.ExecContext(ctx, `DROP TABLE rebuild_keep`); err != nil {
+			return err
+		}
+		res.Restored, err = s.restore(ctx, t, log, ev, projected)
 		return err
 	})
 	if err != nil {
 		return RebuildResult{}, fmt.Errorf("rebuild: %w", err)
 	}
 	return res, nil
+}
+
+// restore stores, in t, the log's messages up to projected[topic] that the
+// store lacks, as the projector would but evaluating them with ev only to
+// explain them, and returns how many it stored.
+func (s *Store) restore(ctx context.Context, t *Tx, log eventlog.Reader, ev Evaluator, projected map[string]int64) (int, error) {
+	n := 0
+	for _, topic := range []string{eventlog.TopicEvents, eventlog.TopicQuarantine} {
+		last := projected[topic]
+		for after, done := int64(0), last == 0; !done; {
+			recs, err := log.Read(ctx, topic, after, 1000)
+			if err != nil {
+				return n, err
+			}
+			done = len(recs) < 1000
+			var (
+				events []event.Event
+				items  []event.Quarantined
+			)
+			for _, r := range recs {
+				if r.Offset > last {
+					done = true
+					break
+				}
+				after = r.Offset
+				if topic == eventlog.TopicEvents {
+					if e, err := event.Unmarshal(r.Message.Payload); err == nil && e.ID != "" {
+						events = append(events, e)
+					}
+					continue
+				}
+				var q event.Quarantined
+				if err := json.Unmarshal(r.Message.Payload, &q); err == nil && q.ID != "" {
+					items = append(items, q)
+				}
+			}
+			seqs, err := s.insertEvents(ctx, t.tx, events)
+			if err != nil {
+				return n, err
+			}
+			for i, e := range events {
+				if seqs[i] == 0 {
+					continue // the store held it
+				}
+				n++
+				if ev != nil {
+					t.at(e.ID, seqs[i])
+					if err := ev.Evaluate(ctx, t, e); err != nil {
+						return n, fmt.Errorf("explain event %s: %w", e.ID, err)
+					}
+				}
+			}
+			stored, err := s.insertQuarantined(ctx, t.tx, items)
+			if err != nil {
+				return n, err
+			}
+			n += stored
+		}
+	}
+	return n, nil
 }

@@ -39,13 +39,14 @@ const mmapBytes = 1 << 30
 // cfg.ReadOnly a checkpointer that takes writer, the lock that serializes
 // the writes, when it must block them.
 //
-// The writer runs with synchronous=NORMAL, unlike the log's FULL. In WAL mode
-// a commit then survives a crash of the process but not of the machine: a
-// power loss can roll back the last commits, whose messages the log already
-// counts as delivered. That is acceptable for a read model, and buys a commit
-// without an fsync per event: the store is derived data, the projector's
-// inserts are idempotent, and replaying the log (hookd replay) restores
-// anything lost, harmlessly repeating what is still there.
+// The writer runs with synchronous=FULL, as the log does: a commit is on
+// the disk before the projector acks its messages. With NORMAL, a power
+// loss could roll back the store's last commits while the log, which
+// fsyncs its offsets, keeps counting their messages as consumed; the events
+// would be missing from the store, and the jobs their rules made, which
+// the same transactions hold, would never run. The projector commits up to
+// Batch messages at a time, so under load the fsync is shared by many
+// events.
 func openSQLite(ctx context.Context, cfg Config, writer sync.Locker, logger *slog.Logger) (*db, error) {
 	if cfg.Dir == "" {
 		return nil, fmt.Errorf("sqlite: no data directory")
@@ -80,7 +81,7 @@ func openSQLite(ctx context.Context, cfg Config, writer sync.Locker, logger *slo
 		// never fails half-way on upgrading a read lock.
 		// wal_autocheckpoint(0): the checkpointer copies the WAL into the
 		// database, off the projector's path.
-		w := url.Values{"_pragma": {busy, mmap, "journal_mode(WAL)", "synchronous(NORMAL)",
+		w := url.Values{"_pragma": {busy, mmap, "journal_mode(WAL)", "synchronous(FULL)",
 			"wal_autocheckpoint(0)", fmt.Sprintf("journal_size_limit(%d)", maxWAL)}, "_txlock": {"immediate"}}
 		d.write, err = sql.Open("sqlite", uri+"?"+w.Encode())
 		if err != nil {

@@ -502,3 +502,17 @@ func TestQuarantine(t *testing.T) {
 		t.Fatalf("Events with a quarantine cursor = %v, want ErrInvalidQuery", err)
 	}
 }
+
+// TestSQLiteWriterDurable checks that the sqlite store commits with an
+// fsync (synchronous=FULL): the projector acks a message once its commit
+// returns, so the commit, and the jobs it holds, must survive a power loss.
+func TestSQLiteWriterDurable(t *testing.T) {
+	st, err := store.Open(context.Background(), store.Config{Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if v, err := st.WriterSynchronous(context.Background()); err != nil || v != 2 {
+		t.Fatalf("writer's synchronous = %d, %v; want 2 (FULL)", v, err)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -28,6 +29,9 @@ What the rules decided is kept as it is: the action jobs and their history,
 targets, once keys and cooldown firings. A rebuild therefore never runs an
 action again, and last() and count() answer from the rebuilt events. Events
 the store did not hold yet are left for hookd serve to store and evaluate.
+Events the projector had consumed but the store lacks (store.db was deleted
+or replaced by an older copy) are stored again, without running their
+rules' actions: whether those ran was recorded in the store that was lost.
 If events of the store are no longer in the log (log retention deleted
 them), rebuild stops and changes nothing.
 
@@ -76,7 +80,11 @@ same data directory: stop the server, rebuild, start it again.`,
 					}
 					ev = en
 				}
-				res, err := st.Rebuild(ctx, r, ev)
+				projected, err := projectedOffsets(ctx, log)
+				if err != nil {
+					return fmt.Errorf("rebuild: %w", err)
+				}
+				res, err := st.Rebuild(ctx, r, ev, projected)
 				if err != nil {
 					return err
 				}
@@ -84,12 +92,40 @@ same data directory: stop the server, rebuild, start it again.`,
 				if res.Quarantined == 1 {
 					bodies = "quarantined body"
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "rebuilt %s and %d %s from the log; %s not in the store left for the projector; jobs, once keys and cooldowns kept\n",
-					plural(res.Events, "event"), res.Quarantined, bodies, plural(res.Skipped, "message"))
+				w := cmd.OutOrStdout()
+				fmt.Fprintf(w, "rebuilt %s and %d %s from the log; jobs, once keys and cooldowns kept\n",
+					plural(res.Events, "event"), res.Quarantined, bodies)
+				if res.Restored > 0 {
+					fmt.Fprintf(w, "restored %s the store had lost (the projector had consumed them); their rules' actions are not run again\n",
+						plural(res.Restored, "message"))
+				}
+				if res.Skipped > 0 {
+					fmt.Fprintf(w, "left %s for hookd serve to store and evaluate\n", plural(res.Skipped, "message"))
+				}
 				return nil
 			})
 		},
 	}
 	dataFlags(cmd, &flags)
 	return cmd
+}
+
+// projectedOffsets returns, per topic, the offset of the last message the
+// store's projector acked in log, nil when log cannot tell.
+func projectedOffsets(ctx context.Context, log eventlog.Log) (map[string]int64, error) {
+	l, ok := log.(eventlog.Lagger)
+	if !ok {
+		return nil, nil
+	}
+	lags, err := l.Lag(ctx)
+	if err != nil {
+		return nil, err
+	}
+	projected := map[string]int64{}
+	for _, g := range lags {
+		if g.Group == store.Group {
+			projected[g.Topic] = g.Acked
+		}
+	}
+	return projected, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -167,7 +168,7 @@ func TestRebuild(t *testing.T) {
 	if err != nil || stderr != "" {
 		t.Fatalf("rebuild: %v %s", err, stderr)
 	}
-	want := fmt.Sprintf("rebuilt %d events and 1 quarantined body from the log; 1 message not in the store left for the projector; jobs, once keys and cooldowns kept\n", len(events))
+	want := fmt.Sprintf("rebuilt %d events and 1 quarantined body from the log; jobs, once keys and cooldowns kept\nleft 1 message for hookd serve to store and evaluate\n", len(events))
 	if out != want {
 		t.Errorf("rebuild said %q, want %q", out, want)
 	}
@@ -200,5 +201,77 @@ func TestRebuild(t *testing.T) {
 	}
 	if len(page.Jobs) != 1 || page.Jobs[0].EventID != "late-bounce" {
 		t.Errorf("pending jobs after projecting the late event: %+v", page.Jobs)
+	}
+}
+
+// TestRebuildLostStore deletes store.db after the projector consumed the
+// log: serve's check warns, and rebuild stores every event and the
+// quarantined body again, without making a job (their actions ran before).
+func TestRebuildLostStore(t *testing.T) {
+	dir := t.TempDir()
+	abs, err := filepath.Abs(filepath.Join("testdata", "scenarios", "list-cleanup"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(dir, "hookd.yaml")
+	if err := os.WriteFile(cfgFile, fmt.Appendf(nil, "sources:\n  - name: mailjet\n    provider: mailjet\nrules:\n  - %q\n", filepath.Join(abs, "rules.yaml")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	events := scenarioEvents(t, filepath.Join(abs, "events.json"))
+	data := filepath.Join(dir, "data")
+	appendEvents(t, data, events)
+	projectLog(t, cfgFile, data, int64(len(events)))
+	files, _ := filepath.Glob(filepath.Join(data, store.FileName+"*"))
+	for _, f := range files {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	warned := func() bool {
+		t.Helper()
+		ctx := context.Background()
+		log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: data}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer log.Close()
+		st, err := store.Open(ctx, store.Config{Dir: data}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		var b strings.Builder
+		if err := checkStoreLost(ctx, log, st, slog.New(slog.NewTextHandler(&b, nil))); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Contains(b.String(), "hookd rebuild")
+	}
+	if !warned() {
+		t.Error("serve's check did not warn about the lost store")
+	}
+	out, stderr, err := runHookd(t, "rebuild", "--config", cfgFile, "--data", data)
+	if err != nil || stderr != "" {
+		t.Fatalf("rebuild: %v %s", err, stderr)
+	}
+	want := fmt.Sprintf("rebuilt 0 events and 0 quarantined bodies from the log; jobs, once keys and cooldowns kept\n"+
+		"restored %d messages the store had lost (the projector had consumed them); their rules' actions are not run again\n", len(events))
+	if out != want {
+		t.Errorf("rebuild said %q, want %q", out, want)
+	}
+	if warned() {
+		t.Error("serve's check warns after the rebuild")
+	}
+	st, err := store.Open(context.Background(), store.Config{Dir: data, ReadOnly: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if n, err := st.Count(context.Background()); err != nil || n != int64(len(events)) {
+		t.Errorf("store holds %d events after the rebuild (%v), want %d", n, err, len(events))
+	}
+	page, err := st.Jobs(context.Background(), store.JobQuery{})
+	if err != nil || len(page.Jobs) != 0 {
+		t.Errorf("jobs after the rebuild: %+v, %v; want none", page.Jobs, err)
 	}
 }

@@ -92,7 +92,7 @@ func projectLog(t testing.TB, cfgFile, data string, want int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, err := log.Subscriber("store", eventlog.InFlight(store.Batch))
+	sub, err := log.Subscriber(store.Group, eventlog.InFlight(store.Batch))
 	if err != nil {
 		t.Fatal(err)
 	}

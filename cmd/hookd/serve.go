@@ -124,6 +124,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 		return err
 	}
 	defer st.Close()
+	if err := checkStoreLost(ctx, log, st, logger); err != nil {
+		return err
+	}
 
 	// Replay tokens (Mailgun's) are kept in the data directory, so a
 	// restart does not reopen the window for a replay.
@@ -154,7 +157,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	}
 	// A window of a batch lets the projector store what the log has in
 	// one transaction instead of one per event.
-	storeSub, err := log.Subscriber("store", eventlog.InFlight(store.Batch))
+	storeSub, err := log.Subscriber(store.Group, eventlog.InFlight(store.Batch))
 	if err != nil {
 		return err
 	}
@@ -391,4 +394,23 @@ func runnerOwner(data string) (string, error) {
 		return "", fmt.Errorf("runner id: %w", err)
 	}
 	return host + "/" + strings.TrimSpace(string(id)), nil
+}
+
+// checkStoreLost warns when the store holds no events although its
+// projector has consumed some from the log: store.db was deleted or
+// replaced, and the projector will not deliver those events again.
+func checkStoreLost(ctx context.Context, log eventlog.Log, st *store.Store, logger *slog.Logger) error {
+	projected, err := projectedOffsets(ctx, log)
+	if err != nil || projected[eventlog.TopicEvents] == 0 {
+		return err
+	}
+	page, err := st.Events(ctx, store.EventQuery{Limit: 1})
+	if err != nil {
+		return err
+	}
+	if len(page.Events) == 0 {
+		logger.Warn("the store holds no events, but its projector has consumed events from the log: store.db was deleted or replaced; stop hookd and run hookd rebuild to store them again",
+			"log_offset", projected[eventlog.TopicEvents])
+	}
+	return nil
 }

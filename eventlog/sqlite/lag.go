@@ -53,7 +53,7 @@ func (l *Log) Lag(ctx context.Context) ([]eventlog.Lag, error) {
 			}
 			ends[k.topic] = end
 		}
-		out = append(out, eventlog.Lag{Topic: k.topic, Group: k.group, Messages: max(end-off, 0)})
+		out = append(out, eventlog.Lag{Topic: k.topic, Group: k.group, Messages: max(end-off, 0), Acked: off})
 	}
 	return out, nil
 }

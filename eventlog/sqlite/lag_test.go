@@ -13,9 +13,9 @@ import (
 )
 
 // TestLag checks that Lag counts, per topic and consumer group, the
-// messages after the last one acked: from the acks in memory while the
-// group runs here, and from the offsets table for a group another Log
-// (here, the one before a restart) left.
+// messages after the last one acked, and gives that one's offset: from the
+// acks in memory while the group runs here, and from the offsets table for
+// a group another Log (here, the one before a restart) left.
 func TestLag(t *testing.T) {
 	ctx := context.Background()
 	path := dbPath(t)
@@ -28,7 +28,7 @@ func TestLag(t *testing.T) {
 		}
 		var out []string
 		for _, g := range lags {
-			out = append(out, fmt.Sprintf("%s/%s=%d", g.Topic, g.Group, g.Messages))
+			out = append(out, fmt.Sprintf("%s/%s=%d@%d", g.Topic, g.Group, g.Messages, g.Acked))
 		}
 		sort.Strings(out)
 		return fmt.Sprint(out)
@@ -55,16 +55,16 @@ func TestLag(t *testing.T) {
 	slow := subscribe(t, l, "slow", eventlog.TopicEvents)
 	eventlogtest.ReceiveAck(t, fast, 5)
 	eventlogtest.ReceiveAck(t, slow, 2)
-	waitLag(l, "[events/fast=0 events/slow=3]", "acked 5 and 2")
+	waitLag(l, "[events/fast=0@5 events/slow=3@2]", "acked 5 and 2")
 	more, _ := msgs("n", 2)
 	if _, err := l.Append(ctx, eventlog.TopicEvents, more); err != nil {
 		t.Fatal(err)
 	}
-	waitLag(l, "[events/fast=2 events/slow=5]", "2 more appended")
+	waitLag(l, "[events/fast=2@5 events/slow=5@2]", "2 more appended")
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
 	// Reopened: no subscriber here, the lag comes from the offsets written.
 	l = openLog(t, path, sqlite.Config{})
-	waitLag(l, "[events/fast=2 events/slow=5]", "reopened")
+	waitLag(l, "[events/fast=2@5 events/slow=5@2]", "reopened")
 }
