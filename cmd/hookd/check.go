@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 
@@ -45,6 +46,9 @@ no file; neither fails the check.`,
 				if listener.Unauthenticated(src) {
 					fmt.Fprintf(cmd.ErrOrStderr(), "warning: source %q accepts unauthenticated requests: anyone who knows POST %s can post events\n", src.Name, src.Path)
 				}
+			}
+			if adminExposed(cfg) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: admin listener %s is reachable beyond this machine without admin.token: anyone who reaches it can read every event and retry or delete\n", cfg.Admin.Listen)
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s; %s)\n", cfg.Name(), summary(cfg), plural(len(set.Rules()), "rule"))
 			return err
@@ -90,4 +94,21 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// adminExposed reports whether the admin listener listens beyond loopback
+// without admin.token: the API then lists every recipient address, and
+// changes state, for anyone who reaches the port.
+func adminExposed(cfg *config.Config) bool {
+	if cfg.Admin.Token != "" {
+		return false
+	}
+	host, _, err := net.SplitHostPort(cfg.Admin.Listen)
+	if err != nil {
+		return false // the listener fails to start and says why
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		return !ip.IsLoopback()
+	}
+	return host != "localhost"
 }

@@ -149,6 +149,17 @@ rules:
 			stderr: "warning: rules: " + filepath.Join(filepath.Dir(noRules), "nothere", "*.yaml") + " matches no file\n",
 		},
 		{
+			name:   "an open admin listener without a token: a warning",
+			args:   []string{"check", "--config", authOnly, "--admin-listen", "0.0.0.0:8081"},
+			want:   authOnly + ": ok (1 source: mailjet at POST /hooks/mailjet; log sqlite; store sqlite; 0 rules)\n",
+			stderr: "warning: admin listener 0.0.0.0:8081 is reachable beyond this machine without admin.token: anyone who reaches it can read every event and retry or delete\n",
+		},
+		{
+			name: "an admin listener on localhost: no warning",
+			args: []string{"check", "--config", authOnly, "--admin-listen", "localhost:8081"},
+			want: authOnly + ": ok (1 source: mailjet at POST /hooks/mailjet; log sqlite; store sqlite; 0 rules)\n",
+		},
+		{
 			name: "flags are applied",
 			args: []string{"check", "--config", good, "--listen", "nowhere"},
 			wantErr: []string{

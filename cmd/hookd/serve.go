@@ -37,7 +37,8 @@ import (
 )
 
 // shutdownTimeout bounds how long in-flight requests may take to finish
-// after SIGTERM.
+// after SIGTERM, unless limits.read_timeout is longer: a request that may
+// take that long to arrive gets that long.
 const shutdownTimeout = 30 * time.Second
 
 func newServeCmd() *cobra.Command {
@@ -126,6 +127,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	defer st.Close()
 	if err := checkStoreLost(ctx, log, st, logger); err != nil {
 		return err
+	}
+	if adminExposed(cfg) {
+		logger.Warn("the admin listener is reachable beyond this machine without admin.token: anyone who reaches it can read every event and retry or delete", "admin", cfg.Admin.Listen)
 	}
 
 	// Replay tokens (Mailgun's) are kept in the data directory, so a
@@ -298,14 +302,15 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 		"data", cfg.Data, "log", logCfg.Backend, "sources", len(cfg.Sources), "rules", ruleCount(watcher))
 
 	var runErr error
+	grace := max(shutdownTimeout, cfg.Limits.ReadTimeout)
 	select {
 	case <-ctx.Done():
-		logger.Info("shutting down")
+		logger.Info("shutting down: finishing the requests in flight; a second signal stops at once", "grace", grace)
 	case runErr = <-serveErr:
 		logger.Error("listener failed", "err", runErr)
 	}
 
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, srv := range []*http.Server{hooksSrv, adminSrv} {

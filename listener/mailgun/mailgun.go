@@ -63,8 +63,11 @@ func (Mailgun) New(src config.Source, env listener.Env) (listener.Adapter, error
 	if err := src.Map.Unused(); err != nil {
 		errs = append(errs, err)
 	}
-	if len(v.SigningKey) < 16 {
+	switch {
+	case v.SigningKey == "":
 		errs = append(errs, &config.Error{Field: "verify.signing_key", Err: errors.New("required: the HTTP webhook signing key from Mailgun's settings")})
+	case len(v.SigningKey) < 16:
+		errs = append(errs, &config.Error{Field: "verify.signing_key", Err: errors.New("too short: want at least 16 bytes, the HTTP webhook signing key from Mailgun's settings")})
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

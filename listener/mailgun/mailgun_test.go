@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -205,4 +206,23 @@ type memNonces struct{}
 
 func (memNonces) Use(context.Context, string, string, string, time.Time) (bool, error) {
 	return false, nil
+}
+
+func TestNewErrors(t *testing.T) {
+	for _, tt := range []struct {
+		name, key, want string
+	}{
+		{"missing", "", "verify.signing_key: required"},
+		{"short", "12345", "verify.signing_key: too short: want at least 16 bytes"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := mailgun.Mailgun{}.New(config.Source{Name: "mg", Verify: config.Verify{SigningKey: tt.key}}, listener.Env{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("New = %v, want an error containing %q", err, tt.want)
+			}
+			if tt.key != "" && strings.Contains(err.Error(), tt.key) {
+				t.Fatalf("error quotes the key: %v", err)
+			}
+		})
+	}
 }
