@@ -23,17 +23,7 @@ func TestRebuild(t *testing.T) {
 	ctx := context.Background()
 	log := openLog(t)
 	st := openStore(t, t.TempDir())
-	var events []event.Event
-	for i := range 40 {
-		events = append(events, ev(i, []string{"sent", "open", "bounce", "blocked"}[i%4], fmt.Sprintf("u%d@x.com", i%5), base.Add(time.Duration(i)*time.Minute)))
-	}
-	msgs := make([]*message.Message, len(events))
-	for i, e := range events {
-		msgs[i] = eventMessage(t, e)
-	}
-	if _, err := log.Append(ctx, eventlog.TopicEvents, msgs); err != nil {
-		t.Fatal(err)
-	}
+	events := appendRebuildEvents(t, log)
 	if err := st.Insert(ctx, events...); err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +59,23 @@ func TestRebuild(t *testing.T) {
 	}
 }
 
+// appendRebuildEvents appends 40 events of four types, five addresses and
+// a minute apart to log, and returns them.
+func appendRebuildEvents(t *testing.T, log eventlog.Log) []event.Event {
+	t.Helper()
+	var events []event.Event
+	msgs := make([]*message.Message, 40)
+	for i := range msgs {
+		e := ev(i, []string{"sent", "open", "bounce", "blocked"}[i%4], fmt.Sprintf("u%d@x.com", i%5), base.Add(time.Duration(i)*time.Minute))
+		events = append(events, e)
+		msgs[i] = eventMessage(t, e)
+	}
+	if _, err := log.Append(context.Background(), eventlog.TopicEvents, msgs); err != nil {
+		t.Fatal(err)
+	}
+	return events
+}
+
 // TestRebuildRestores rebuilds a store that lost events and a quarantined
 // body the projector had consumed (as when store.db is replaced by an older
 // copy): they come back under new seqs, newer than the kept ones, and
@@ -77,17 +84,7 @@ func TestRebuildRestores(t *testing.T) {
 	ctx := context.Background()
 	log := openLog(t)
 	st := openStore(t, t.TempDir())
-	var events []event.Event
-	for i := range 40 {
-		events = append(events, ev(i, []string{"sent", "open", "bounce", "blocked"}[i%4], fmt.Sprintf("u%d@x.com", i%5), base.Add(time.Duration(i)*time.Minute)))
-	}
-	msgs := make([]*message.Message, len(events))
-	for i, e := range events {
-		msgs[i] = eventMessage(t, e)
-	}
-	if _, err := log.Append(ctx, eventlog.TopicEvents, msgs); err != nil {
-		t.Fatal(err)
-	}
+	events := appendRebuildEvents(t, log)
 	var qmsgs []*message.Message
 	quarantined := []event.Quarantined{
 		{ID: "q-1", Source: "mailjet", Received: base, Error: "bad json", Body: []byte("{")},
