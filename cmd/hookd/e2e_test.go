@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -376,5 +377,62 @@ func TestServeRefusesBadConfig(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "bad.yaml:3") || !strings.Contains(string(out), "provder") {
 		t.Fatalf("error does not name file, line and field:\n%s", out)
+	}
+
+	// A taken port fails the start before the data directory is made.
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	data := filepath.Join(dir, "typo")
+	out, err = exec.CommandContext(ctx, hookdBinary(t), "serve", "--listen", taken.Addr().String(), "--data", data).CombinedOutput()
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 || !strings.Contains(string(out), "hooks listener: listen tcp "+taken.Addr().String()) {
+		t.Fatalf("serve on a taken port: err %v, want a non-zero exit naming the listener\n%s", err, out)
+	}
+	if _, err := os.Stat(data); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("serve on a taken port left %s behind (%v)", data, err)
+	}
+}
+
+// TestSecondSignalStops checks that a second signal ends serve at once
+// while a slow request keeps the graceful stop of the first waiting: here
+// read_timeout is 2 minutes, so the first alone would wait that long.
+func TestSecondSignalStops(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "hookd.yaml")
+	if err := os.WriteFile(cfg, []byte("limits: { read_timeout: 2m }\nsources:\n  - { name: mailjet, provider: mailjet }\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startHookd(t, filepath.Join(dir, "data"), "--config", cfg)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(p.hooks, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Headers and 10 of the 100 bytes the request announces.
+	if _, err := fmt.Fprintf(conn, "POST /hooks/mailjet HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"event\":\""); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.output(), "shutting down"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no shutdown after SIGTERM:\n%s", p.output())
+		}
+	}
+	select {
+	case err := <-p.done:
+		t.Fatalf("hookd exited (%v) with a request in flight:\n%s", err, p.output())
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("hookd still runs 20 s after a second SIGTERM:\n%s", p.output())
 	}
 }

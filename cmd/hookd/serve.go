@@ -100,6 +100,19 @@ const (
 // and finish in-flight requests, then stop the group commit, then the
 // consumers, then close the log and the store.
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerOpts ...func(*actions.RunnerConfig)) error {
+	// Both ports first: a taken port fails the start before anything is
+	// created in the data directory. Shutdown closes them; an early
+	// return closes them here.
+	hooksLn, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("hooks listener: %w", err)
+	}
+	defer hooksLn.Close()
+	adminLn, err := net.Listen("tcp", cfg.Admin.Listen)
+	if err != nil {
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	defer adminLn.Close()
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
@@ -229,15 +242,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	}
 	api.Register(apiGroup, deps)
 
-	hooksSrv, hooksLn, err := newServer(cfg.Listen, lis.Handler(), cfg.Limits)
-	if err != nil {
-		return fmt.Errorf("hooks listener: %w", err)
-	}
-	adminSrv, adminLn, err := newServer(cfg.Admin.Listen, admin, cfg.Limits)
-	if err != nil {
-		hooksLn.Close()
-		return fmt.Errorf("admin listener: %w", err)
-	}
+	hooksSrv := newServer(cfg.Listen, lis.Handler(), cfg.Limits)
+	adminSrv := newServer(cfg.Admin.Listen, admin, cfg.Limits)
 	adminSrv.RegisterOnShutdown(func() { close(adminClosing) })
 
 	commitCtx, stopCommit := context.WithCancel(context.WithoutCancel(ctx))
@@ -337,14 +343,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	return runErr
 }
 
-// newServer listens on addr at once, so a taken port fails the start, and
-// returns a server with timeouts that keep slow clients from holding
-// connections forever.
-func newServer(addr string, h http.Handler, lim config.Limits) (*http.Server, net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, nil, err
-	}
+// newServer returns a server of h with timeouts that keep slow clients
+// from holding connections forever.
+func newServer(addr string, h http.Handler, lim config.Limits) *http.Server {
 	return &http.Server{
 		Addr:              addr,
 		Handler:           h,
@@ -353,7 +354,7 @@ func newServer(addr string, h http.Handler, lim config.Limits) (*http.Server, ne
 		WriteTimeout:      lim.WriteTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-	}, ln, nil
+	}
 }
 
 func newLogger(w interface{ Write([]byte) (int, error) }, format, level string) (*slog.Logger, error) {
