@@ -77,7 +77,8 @@ const (
 // A payload that cannot be decoded is logged, counted in
 // ProjectorStats.Undecodable and acked, since no retry can fix it. A
 // database error nacks every message of the transaction, so the log
-// delivers them again.
+// delivers them again; Run then waits before it stores again, 100 ms after
+// the first failure in a row, doubled after each further one up to 10 s.
 //
 // ev, unless nil, decides what events trigger: in each transaction, after
 // storing the messages, Run calls it on every event that the transaction
@@ -116,6 +117,7 @@ func (s *Store) Run(ctx context.Context, sub message.Subscriber, ev Evaluator, o
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
 	busy := false // the last transaction held more than one message
+	failures := 0 // failed transactions in a row
 	for {
 		b.reset()
 		select {
@@ -164,7 +166,18 @@ func (s *Store) Run(ctx context.Context, sub message.Subscriber, ev Evaluator, o
 			linger.Stop() // Go 1.23 timers: no stale value to drain
 		}
 		busy = len(b.msgs) > 1
-		s.store(ctx, &b, ev, cfg.committed)
+		if s.store(ctx, &b, ev, cfg.committed) {
+			failures = 0
+		} else if len(b.msgs) > 0 {
+			// The database failed (a full disk, say): wait longer after
+			// each failure in a row before the messages come again, so
+			// that the log and the disk are not flooded.
+			failures++
+			select {
+			case <-time.After(min(retryBase<<min(failures-1, 10), retryMax)):
+			case <-ctx.Done():
+			}
+		}
 		if b.closed != "" {
 			if ctx.Err() != nil {
 				return nil
@@ -173,6 +186,13 @@ func (s *Store) Run(ctx context.Context, sub message.Subscriber, ev Evaluator, o
 		}
 	}
 }
+
+// After a failed transaction the projector waits retryBase, doubled after
+// each further failure in a row up to retryMax, before it stores again.
+const (
+	retryBase = 100 * time.Millisecond
+	retryMax  = 10 * time.Second
+)
 
 // giveWay waits until cfg.busy has reported false giveWayQuiet times in a
 // row, polling every giveWayPoll, for at most cfg.maxWait; it returns false
@@ -256,11 +276,11 @@ func (s *Store) take(b *batch, topic string, msg *message.Message, ok bool) {
 }
 
 // store writes b in one transaction and acks its messages, or nacks them
-// all when the transaction fails. committed, if not nil, is called between
-// the two.
-func (s *Store) store(ctx context.Context, b *batch, ev Evaluator, committed func()) {
+// all when the transaction fails, and reports whether it stored them.
+// committed, if not nil, is called between the two.
+func (s *Store) store(ctx context.Context, b *batch, ev Evaluator, committed func()) bool {
 	if len(b.msgs) == 0 {
-		return
+		return true
 	}
 	enqueued := false
 	// The statements run without ctx's cancellation: the SQLite driver
@@ -304,7 +324,7 @@ func (s *Store) store(ctx context.Context, b *batch, ev Evaluator, committed fun
 		for _, m := range b.msgs {
 			m.Nack()
 		}
-		return
+		return false
 	}
 	// Counted before the acks, so that whoever sees the next message sees
 	// the count of these.
@@ -320,6 +340,7 @@ func (s *Store) store(ctx context.Context, b *batch, ev Evaluator, committed fun
 	for _, m := range b.msgs {
 		m.Ack()
 	}
+	return true
 }
 
 // drop acks a message that can never be stored.

@@ -167,6 +167,13 @@ func TestRunRetries(t *testing.T) {
 	if n, err := st.Count(context.Background()); err != nil || n != 0 {
 		t.Fatalf("Count = %d, %v; want 0 while failing", n, err)
 	}
+	// The retries back off: waits of 100, 200, 400 and 800 ms leave room
+	// for at most 5 attempts in 1.5 s (a slow machine makes fewer), where
+	// retrying at once made hundreds.
+	time.Sleep(1500 * time.Millisecond)
+	if n := st.ProjectorStats().Failed; n > 6 {
+		t.Errorf("%d failed attempts in 1.5 s: the retries do not back off", n)
+	}
 	if _, err := raw.Exec(`DELETE FROM fail_switch`); err != nil {
 		t.Fatal(err)
 	}
