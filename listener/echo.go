@@ -78,7 +78,7 @@ func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		case errors.As(err, &sc):
 			code, msg = sc.StatusCode(), err.Error()
 		}
-		if code >= 500 {
+		if shown, _ := c.Get(logCauseShown).(bool); code >= 500 && !shown {
 			logger.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "status", code, "err", err)
 		}
 		if c.Request().Method == http.MethodHead {

@@ -72,6 +72,9 @@ type Listener struct {
 	bufs    sync.Pool
 	env     Env
 	slots   chan struct{} // one per request in progress
+
+	failMu   sync.Mutex
+	lastFail error // the last failed group commit's error, logged once
 }
 
 // New builds a Listener over log. logger nil discards; reg nil registers the
@@ -328,7 +331,16 @@ func (h *hook) serve(c echo.Context) error {
 		dup, err = l.commit.submit(req.Context(), msgs)
 		if err != nil {
 			l.metrics.rejected.WithLabelValues(h.src.Name, "unavailable").Inc()
-			l.logger.Error("event log unavailable", "source", h.src.Name, "events", len(msgs), "err", err)
+			// Every request of a failed group commit gets the same error:
+			// its cause is logged once, each request by the request log.
+			l.failMu.Lock()
+			first := err != l.lastFail
+			l.lastFail = err
+			l.failMu.Unlock()
+			if first {
+				l.logger.Error("event log unavailable: group commit failed", "source", h.src.Name, "err", err)
+			}
+			c.Set(logCauseShown, true)
 			return unavailable(err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -33,6 +34,12 @@ const (
 // server starts a listener over a fresh SQLite log and serves it on loopback.
 func server(t *testing.T, maxBody int64) (string, eventlog.Log) {
 	t.Helper()
+	return serverLogged(t, maxBody, nil)
+}
+
+// serverLogged is server with the listener logging to logger.
+func serverLogged(t *testing.T, maxBody int64, logger *slog.Logger) (string, eventlog.Log) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
 	if err != nil {
@@ -45,7 +52,7 @@ func server(t *testing.T, maxBody int64) (string, eventlog.Log) {
 			{Name: "basic", Provider: "mailjet", Auth: config.Auth{Basic: &config.BasicAuth{User: basicUser, Password: basicPass}}},
 			{Name: "token", Provider: "mailjet", Path: "/in/tok", Auth: config.Auth{Token: &config.TokenAuth{Value: token, Param: "key"}}},
 		},
-	}, log, nil, nil)
+	}, log, logger, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,8 +270,12 @@ func TestConcurrentRequestsAreGroupCommitted(t *testing.T) {
 	}
 }
 
+// TestLogFailureAnswers503 checks that a request whose group commit fails
+// is answered 503 and logged once, with the cause once per failed commit,
+// not once more per request by the error handler.
 func TestLogFailureAnswers503(t *testing.T) {
-	url, log := server(t, 0)
+	var logs syncBuffer
+	url, log := serverLogged(t, 0, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err := log.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -274,5 +285,11 @@ func TestLogFailureAnswers503(t *testing.T) {
 	}
 	if msg, _ := r.body["error"].(string); !strings.Contains(msg, "retry") {
 		t.Fatalf("error = %q", msg)
+	}
+	out := logs.String()
+	for msg, want := range map[string]int{`msg="hook request"`: 1, `msg="event log unavailable: group commit failed"`: 1, `msg="request failed"`: 0} {
+		if got := strings.Count(out, msg); got != want {
+			t.Errorf("%s logged %d times, want %d:\n%s", msg, got, want, out)
+		}
 	}
 }

@@ -13,6 +13,9 @@ const (
 	logSource     = "hookd.source"
 	logEvents     = "hookd.events"
 	logDuplicates = "hookd.duplicates"
+	// logCauseShown marks a server error whose cause the hook has logged
+	// already, so ErrorHandler does not log it again for every request.
+	logCauseShown = "hookd.cause_shown"
 )
 
 // logRequests is middleware that writes one line per request once it is
