@@ -410,8 +410,18 @@ func TestSecondSignalStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	// Headers and 10 of the 100 bytes the request announces.
-	if _, err := fmt.Fprintf(conn, "POST /hooks/mailjet HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"event\":\""); err != nil {
+	// The headers, with Expect: 100-continue: the server answers 100 once
+	// the handler reads the body, so the request is then in flight, not
+	// waiting to be accepted. Then 10 of the 100 bytes announced.
+	if _, err := fmt.Fprintf(conn, "POST /hooks/mailjet HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.Contains(line, " 100 ") {
+		t.Fatalf("want 100 Continue, got %q, %v", line, err)
+	}
+	if _, err := fmt.Fprint(conn, `{"event":"`); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
