@@ -395,13 +395,15 @@ func TestServeRefusesBadConfig(t *testing.T) {
 	}
 }
 
-// TestSecondSignalStops checks that a second signal ends serve at once
-// while a slow request keeps the graceful stop of the first waiting: here
-// read_timeout is 2 minutes, so the first alone would wait that long.
-func TestSecondSignalStops(t *testing.T) {
+// dialWithLimits runs hookd serve with one unauthenticated Mailjet source
+// and limits (the inside of the limits map, such as "read_timeout: 2m"),
+// and returns it with a raw connection to its hooks listener, closed when
+// the test ends.
+func dialWithLimits(t *testing.T, limits string) (*proc, net.Conn) {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "hookd.yaml")
-	if err := os.WriteFile(cfg, []byte("limits: { read_timeout: 2m }\nsources:\n  - { name: mailjet, provider: mailjet }\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte("limits: { "+limits+" }\nsources: [ { name: mailjet, provider: mailjet } ]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p := startHookd(t, filepath.Join(dir, "data"), "--config", cfg)
@@ -409,7 +411,15 @@ func TestSecondSignalStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
+	return p, conn
+}
+
+// TestSecondSignalStops checks that a second signal ends serve at once
+// while a slow request keeps the graceful stop of the first waiting: here
+// read_timeout is 2 minutes, so the first alone would wait that long.
+func TestSecondSignalStops(t *testing.T) {
+	p, conn := dialWithLimits(t, "read_timeout: 2m")
 	// The headers, with Expect: 100-continue: the server answers 100 once
 	// the handler reads the body, so the request is then in flight, not
 	// waiting to be accepted. Then 10 of the 100 bytes announced.

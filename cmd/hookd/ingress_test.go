@@ -423,23 +423,13 @@ func quarantined(t *testing.T, admin string) int {
 // finishes its request headers is disconnected instead of holding a
 // connection forever.
 func TestSlowHeadersAreCut(t *testing.T) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "hookd.yaml")
-	if err := os.WriteFile(cfg, []byte("limits: { read_header_timeout: 500ms }\nsources: [ { name: mailjet, provider: mailjet } ]\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startHookd(t, filepath.Join(dir, "data"), "--config", cfg)
-	conn, err := net.Dial("tcp", strings.TrimPrefix(p.hooks, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	p, conn := dialWithLimits(t, "read_header_timeout: 500ms")
 	if _, err := io.WriteString(conn, "POST /hooks/mailjet HTTP/1.1\r\nHost: x\r\n"); err != nil {
 		t.Fatal(err)
 	}
 	// Generous: the server must hang up well before this deadline.
 	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
-	_, err = io.ReadAll(conn)
+	_, err := io.ReadAll(conn)
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Fatal("hookd kept a connection whose headers never ended")
 	}

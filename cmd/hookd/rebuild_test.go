@@ -97,10 +97,7 @@ func apiAnswers(t *testing.T, data string) map[string]string {
 // logRecords reads every message of the SQLite log in data.
 func logRecords(t *testing.T, data string) string {
 	t.Helper()
-	log, err := eventlog.Open(context.Background(), eventlog.Config{Backend: "sqlite", Dir: data}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	log := openDataLog(t, data)
 	defer log.Close()
 	var b strings.Builder
 	for _, topic := range []string{eventlog.TopicEvents, eventlog.TopicQuarantine} {
@@ -133,10 +130,7 @@ func TestRebuild(t *testing.T) {
 	}
 	data := filepath.Join(dir, "data")
 	appendEvents(t, data, events)
-	log, err := eventlog.Open(context.Background(), eventlog.Config{Backend: "sqlite", Dir: data}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	log := openDataLog(t, data)
 	q, _ := json.Marshal(event.Quarantined{ID: "q1", Source: "mailjet", Received: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC),
 		Error: "not JSON", ContentType: "text/plain", Body: []byte("hello")})
 	if _, err := log.Append(context.Background(), eventlog.TopicQuarantine, []*message.Message{message.NewMessage("q1", q)}); err != nil {
@@ -231,10 +225,7 @@ func TestRebuildLostStore(t *testing.T) {
 	warned := func() bool {
 		t.Helper()
 		ctx := context.Background()
-		log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: data}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		log := openDataLog(t, data)
 		defer log.Close()
 		st, err := store.Open(ctx, store.Config{Dir: data}, nil)
 		if err != nil {

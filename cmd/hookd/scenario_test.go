@@ -45,10 +45,7 @@ func scenarioEvents(t testing.TB, file string) []event.Event {
 func appendEvents(t testing.TB, data string, events []event.Event) {
 	t.Helper()
 	ctx := context.Background()
-	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: data}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	log := openDataLog(t, data)
 	defer log.Close()
 	msgs := make([]*message.Message, len(events))
 	for i := range events {
@@ -78,10 +75,7 @@ func projectLog(t testing.TB, cfgFile, data string, want int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: data}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	log := openDataLog(t, data)
 	defer log.Close()
 	st, err := store.Open(ctx, store.Config{Dir: data}, nil)
 	if err != nil {
@@ -175,4 +169,15 @@ func TestExplainErrors(t *testing.T) {
 	if err != nil || !strings.Contains(out, "no rule evaluated this event") {
 		t.Errorf("explain of an event stored without rules = %q, %v", out, err)
 	}
+}
+
+// openDataLog opens the SQLite event log in data, failing the test if it
+// cannot; the caller closes it.
+func openDataLog(t testing.TB, data string) eventlog.Log {
+	t.Helper()
+	log, err := eventlog.Open(context.Background(), eventlog.Config{Backend: "sqlite", Dir: data}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return log
 }
