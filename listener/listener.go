@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/labstack/echo/v4"
@@ -391,11 +392,18 @@ func (h *hook) refuse(err error) error {
 
 // checkEvents checks what every adapter must guarantee of its events, so
 // that a wrong mapping is a malformed body rather than a bad row.
+//
+// Data must be UTF-8, as JSON exchanged between systems must be (RFC 8259):
+// hookd serves it as it came, so other bytes would make every answer that
+// holds the event invalid JSON, and an address with them would be read
+// with U+FFFD in their place, giving two recipients one event id.
 func checkEvents(events []event.Event) error {
 	for i, e := range events {
 		switch {
 		case e.ID == "":
 			return fmt.Errorf("event %d: empty id", i)
+		case !utf8.Valid(e.Data):
+			return fmt.Errorf("event %d: not UTF-8 at byte %d of the event's object (JSON must be UTF-8)", i, invalidUTF8(e.Data))
 		case !e.Category.Valid():
 			return fmt.Errorf("event %d: category %q: want one of %v", i, e.Category, event.Categories)
 		case !e.BounceClass.Valid():
@@ -403,6 +411,19 @@ func checkEvents(events []event.Event) error {
 		}
 	}
 	return nil
+}
+
+// invalidUTF8 returns the offset of the first byte of b that does not start
+// a valid UTF-8 sequence.
+func invalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
 }
 
 // quarantine keeps a body that could not be decoded in the log's quarantine

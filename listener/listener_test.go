@@ -145,6 +145,7 @@ func TestHookAnswers(t *testing.T) {
 		{name: "too large", method: "POST", path: "/hooks/mailjet", body: bytes.Repeat([]byte(" "), 2048), maxBody: 1024, wantStatus: 413, wantErr: "larger than 1024"},
 		{name: "malformed", method: "POST", path: "/hooks/mailjet", body: []byte(`{"event":`), wantStatus: 400, wantErr: "quarantined"},
 		{name: "empty body", method: "POST", path: "/hooks/mailjet", body: nil, wantStatus: 400, wantErr: "quarantined"},
+		{name: "not UTF-8", method: "POST", path: "/hooks/mailjet", body: []byte("{\"event\":\"open\",\"time\":1433103519,\"email\":\"caf\xe9@b.c\"}"), wantStatus: 400, wantErr: "event 0: not UTF-8 at byte 46"},
 		{name: "auth before parsing", method: "POST", path: "/hooks/basic", body: []byte(`{"event":`), wantStatus: 401},
 		{name: "healthz", method: "GET", path: "/healthz", wantStatus: 200},
 		{name: "healthz HEAD", method: "HEAD", path: "/healthz", wantStatus: 200},

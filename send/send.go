@@ -207,6 +207,23 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	return rep, nil
 }
 
+// Redact returns u as it may be shown: its password and the value of every
+// query parameter replaced by "xxxxx", since hook URLs carry their secrets
+// there (basic auth, or a token such as ?token=SECRET).
+func Redact(u *url.URL) string {
+	c := *u
+	if q := c.Query(); len(q) > 0 {
+		for k, vs := range q {
+			for i := range vs {
+				vs[i] = "xxxxx"
+			}
+			q[k] = vs
+		}
+		c.RawQuery = q.Encode()
+	}
+	return c.Redacted()
+}
+
 // parseURL checks raw and splits its credentials off as an Authorization
 // header value. Errors never quote raw, which may hold a password.
 func parseURL(raw string) (target, auth string, err error) {
@@ -218,7 +235,7 @@ func parseURL(raw string) (target, auth string, err error) {
 		return "", "", fmt.Errorf("send: parse URL: %w", err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", "", fmt.Errorf("send: URL %s: want http:// or https:// and a host", u.Redacted())
+		return "", "", fmt.Errorf("send: URL %s: want http:// or https:// and a host", Redact(u))
 	}
 	if u.User != nil {
 		pass, _ := u.User.Password()
@@ -326,6 +343,9 @@ func (r *runner) post(ctx context.Context, body []byte) (a answer, err error) {
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {
+		if ue, ok := errors.AsType[*url.Error](err); ok {
+			ue.URL = Redact(req.URL)
+		}
 		return a, err
 	}
 	defer resp.Body.Close()

@@ -119,6 +119,10 @@ or an answer other than 2xx.`,
 				if err := printReport(cmd.OutOrStdout(), target, rep, asJSON); err != nil {
 					return err
 				}
+				if errors.Is(runErr, send.ErrFailed) {
+					// The report above shows the first failure already.
+					return fmt.Errorf("send: %w: %d of %s", send.ErrFailed, rep.Failed(), plural(rep.Requests, "request"))
+				}
 			}
 			return runErr
 		},
@@ -169,10 +173,10 @@ func printReport(w io.Writer, target string, rep send.Report, asJSON bool) error
 	}
 	shown := "the URL"
 	if u, err := url.Parse(target); err == nil {
-		shown = u.Redacted()
+		shown = send.Redact(u)
 	}
-	_, err := fmt.Fprintf(w, "POST %s: %d requests, %d events in %v\n",
-		shown, rep.Requests, rep.Events, rep.Elapsed.Round(time.Millisecond))
+	_, err := fmt.Fprintf(w, "POST %s: %s, %s in %v\n",
+		shown, plural(rep.Requests, "request"), plural(rep.Events, "event"), rep.Elapsed.Round(time.Millisecond))
 	if err != nil {
 		return err
 	}

@@ -114,6 +114,21 @@ func TestSendCommandFails(t *testing.T) {
 	if strings.Contains(stdout+err.Error(), "hunter2") {
 		t.Errorf("the password is printed:\n%s\n%v", stdout, err)
 	}
+	if strings.Count(stdout+err.Error(), "first") != 1 {
+		t.Errorf("the first failure is not shown exactly once:\n%s\n%v", stdout, err)
+	}
+
+	// A token in the query is as secret as a password, also when the
+	// receiver cannot be reached.
+	for _, u := range []string{url + "?token=s3cret-token-0123456789", "http://127.0.0.1:1/hooks/x?token=s3cret-token-0123456789"} {
+		stdout, stderr, err := runHookd(t, "send", "--generate", "2", u)
+		if err == nil {
+			t.Fatalf("send %s: no error", u)
+		}
+		if all := stdout + stderr + err.Error(); strings.Contains(all, "s3cret") || !strings.Contains(all, "token=xxxxx") {
+			t.Errorf("send %s: the token is printed or not redacted:\n%s\n%s\n%v", u, stdout, stderr, err)
+		}
+	}
 }
 
 func TestSendCommandUsage(t *testing.T) {
