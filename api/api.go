@@ -122,8 +122,8 @@ func params(c echo.Context, known ...string) (map[string]string, error) {
 // ParseTime reads a time as the API's since and until and the CLI's
 // --since and --until take it: an RFC 3339 time, with or without fractional
 // seconds; a date such as 2025-03-01, meaning its midnight UTC; or a
-// duration such as 24h, meaning that long before now. The result is in UTC;
-// an empty value is the zero time.
+// duration such as 24h, or days such as 7d, meaning that long before now.
+// The result is in UTC; an empty value is the zero time.
 func ParseTime(v string, now time.Time) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
@@ -131,12 +131,18 @@ func ParseTime(v string, now time.Time) (time.Time, error) {
 	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
 		return now.Add(-d).UTC(), nil
 	}
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		// Days, as retention takes them: "7d".
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 && n <= 100*366 {
+			return now.AddDate(0, 0, -n).UTC(), nil
+		}
+	}
 	for _, layout := range []string{time.RFC3339Nano, time.DateOnly} {
 		if t, err := time.Parse(layout, v); err == nil {
 			return t.UTC(), nil
 		}
 	}
-	msg := fmt.Sprintf("%q is not an RFC 3339 time such as 2025-03-01T12:00:00Z, a date such as 2025-03-01 (its midnight UTC) or a duration ago such as 24h", v)
+	msg := fmt.Sprintf("%q is not an RFC 3339 time such as 2025-03-01T12:00:00Z, a date such as 2025-03-01 (its midnight UTC) or a duration ago such as 24h or 7d", v)
 	if strings.Contains(v, " ") {
 		// A "+" left unencoded in a query string arrives as a space.
 		msg += `; in a URL, write the "+" of an offset as %2B`

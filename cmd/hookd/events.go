@@ -38,7 +38,7 @@ The data directory is --data, or the configuration's (--config), or ./data.
 events never creates it nor an empty store: it fails when they are missing.
 
 --since and --until take an RFC 3339 time (2025-03-01T12:00:00Z), a date
-(2025-03-01, its midnight UTC) or a duration (90m, 24h) meaning that long ago; since is inclusive, until
+(2025-03-01, its midnight UTC) or a duration (90m, 24h, 7d) meaning that long ago; since is inclusive, until
 exclusive. --email and --domain match in any case.
 
 The output is a table; with --json, one event per line (NDJSON), each the
@@ -93,7 +93,7 @@ note on stderr gives the --cursor that continues the listing.`,
 	f.StringVar(&q.Campaign, "campaign", "", "only events of this `campaign`")
 	f.StringVar(&q.Category, "category", "", fmt.Sprintf("only events of this `category`, shared by every provider, one of %v", event.Categories))
 	f.StringVar(&q.BounceClass, "bounce-class", "", "only bounces of this `class`: hard or soft")
-	f.StringVar(&since, "since", "", "only events at or after `TIME` (RFC 3339, YYYY-MM-DD, or a duration ago such as 24h)")
+	f.StringVar(&since, "since", "", "only events at or after `TIME` (RFC 3339, YYYY-MM-DD, or a duration ago such as 24h or 7d)")
 	f.StringVar(&until, "until", "", "only events before `TIME` (RFC 3339, YYYY-MM-DD, or a duration ago such as 1h)")
 	f.IntVar(&q.Limit, "limit", 20, fmt.Sprintf("list at most `N` events (at most %d)", store.MaxLimit))
 	f.StringVar(&q.Cursor, "cursor", "", "continue a listing where the previous one stopped")
