@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -299,7 +300,15 @@ func (h *hook) serve(c echo.Context) error {
 			return accepted{}.write(c)
 		}
 	}
-	events, err := h.ad.Decode(req.Header, body)
+	var events []event.Event
+	var err error
+	if enc := req.Header.Get(echo.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
+		// No provider compresses its webhooks; the decoders would only
+		// say the first byte is not JSON.
+		err = fmt.Errorf("body sent with Content-Encoding %q: hookd takes bodies uncompressed", enc)
+	} else {
+		events, err = h.ad.Decode(req.Header, body)
+	}
 	if err == nil && len(body) == 0 {
 		err = errors.New("empty body")
 	}

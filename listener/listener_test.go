@@ -144,6 +144,8 @@ func TestHookAnswers(t *testing.T) {
 		{name: "PUT on a hook", method: "PUT", path: "/hooks/mailjet", body: open, wantStatus: 405},
 		{name: "too large", method: "POST", path: "/hooks/mailjet", body: bytes.Repeat([]byte(" "), 2048), maxBody: 1024, wantStatus: 413, wantErr: "larger than 1024"},
 		{name: "malformed", method: "POST", path: "/hooks/mailjet", body: []byte(`{"event":`), wantStatus: 400, wantErr: "quarantined"},
+		{name: "gzip", method: "POST", path: "/hooks/mailjet", body: open, hdr: map[string]string{"Content-Encoding": "gzip"}, wantStatus: 400, wantErr: `Content-Encoding "gzip": hookd takes bodies uncompressed`},
+		{name: "identity encoding", method: "POST", path: "/hooks/mailjet", body: open, hdr: map[string]string{"Content-Encoding": "identity"}, wantStatus: 200, wantAcc: 1},
 		{name: "empty body", method: "POST", path: "/hooks/mailjet", body: nil, wantStatus: 400, wantErr: "quarantined"},
 		{name: "not UTF-8", method: "POST", path: "/hooks/mailjet", body: []byte("{\"event\":\"open\",\"time\":1433103519,\"email\":\"caf\xe9@b.c\"}"), wantStatus: 400, wantErr: "event 0: not UTF-8 at byte 46"},
 		{name: "auth before parsing", method: "POST", path: "/hooks/basic", body: []byte(`{"event":`), wantStatus: 401},
