@@ -213,11 +213,10 @@ func Run(ctx context.Context, o Options) (Report, error) {
 func Redact(u *url.URL) string {
 	c := *u
 	if q := c.Query(); len(q) > 0 {
-		for k, vs := range q {
+		for _, vs := range q {
 			for i := range vs {
 				vs[i] = "xxxxx"
 			}
-			q[k] = vs
 		}
 		c.RawQuery = q.Encode()
 	}
