@@ -451,11 +451,11 @@ func TestName(t *testing.T) {
 func TestValidate(t *testing.T) {
 	c := &config.Config{
 		Sources: []config.Source{{Name: "mailjet", Provider: "mailjet"}},
-		Limits:  config.Limits{MaxBody: -1, ReadTimeout: -time.Second, BatchSize: -1},
+		Limits:  config.Limits{MaxBody: -1, ReadTimeout: -time.Second, BatchSize: -1, BatchWait: 50 * time.Second},
 	}
 	c.SetDefaults()
 	err := c.Validate()
-	want := "limits.max_body: must be positive\nlimits.read_timeout: must be positive\nlimits.batch_size: must be positive"
+	want := "limits.max_body: must be positive\nlimits.read_timeout: must be positive\nlimits.batch_size: must be positive\nlimits.batch_wait: 50s is longer than 1s: every request waits for it"
 	if err == nil || err.Error() != want {
 		t.Errorf("Validate: %v\nwant %s", err, want)
 	}

@@ -22,6 +22,7 @@ const (
 	defaultReadHeaderTimeout = 10 * time.Second
 	defaultReadTimeout       = 30 * time.Second
 	defaultBatchWait         = 250 * time.Microsecond
+	maxBatchWait             = time.Second
 	defaultBatchSize         = 1000
 	defaultTokenParam        = "token"
 	defaultMaxConcurrent     = 1024
@@ -143,6 +144,11 @@ func (c *Config) Validate(known ...Known) error {
 		if f.bad {
 			v.add(f.field, "must be positive")
 		}
+	}
+	if lim.BatchWait > maxBatchWait {
+		// Every request may wait this long for its answer, and shutdown
+		// for the last batch.
+		v.add("limits.batch_wait", "%v is longer than %v: every request waits for it", lim.BatchWait, maxBatchWait)
 	}
 
 	if len(c.Sources) == 0 {

@@ -61,6 +61,9 @@ same data directory: stop the server, rebuild, start it again.`,
 					return fmt.Errorf("rebuild: %w", err)
 				}
 				defer lock.Release()
+				if err := datalock.CheckWritable(cfg.Data); err != nil {
+					return fmt.Errorf("rebuild: %w", err)
+				}
 				logCfg := cfg.Log
 				logCfg.Dir = cfg.Data
 				log, err := eventlog.Open(ctx, logCfg, nil)

@@ -20,6 +20,7 @@ import (
 	"github.com/hookd/hookd/api"
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/eventlog"
+	eventlogsqlite "github.com/hookd/hookd/eventlog/sqlite"
 	"github.com/hookd/hookd/internal/datalock"
 	"github.com/hookd/hookd/listener"
 	"github.com/hookd/hookd/store"
@@ -224,19 +225,7 @@ func TestRebuildLostStore(t *testing.T) {
 
 	warned := func() bool {
 		t.Helper()
-		ctx := context.Background()
-		log := openDataLog(t, data)
-		defer log.Close()
-		st, err := store.Open(ctx, store.Config{Dir: data}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		var b strings.Builder
-		if err := checkStoreLost(ctx, log, st, slog.New(slog.NewTextHandler(&b, nil))); err != nil {
-			t.Fatal(err)
-		}
-		return strings.Contains(b.String(), "hookd rebuild")
+		return strings.Contains(lostWarning(t, data), "hookd rebuild")
 	}
 	if !warned() {
 		t.Error("serve's check did not warn about the lost store")
@@ -264,5 +253,52 @@ func TestRebuildLostStore(t *testing.T) {
 	page, err := st.Jobs(context.Background(), store.JobQuery{})
 	if err != nil || len(page.Jobs) != 0 {
 		t.Errorf("jobs after the rebuild: %+v, %v; want none", page.Jobs, err)
+	}
+}
+
+// lostWarning returns what serve's checkLost logs for the data directory.
+func lostWarning(t *testing.T, data string) string {
+	t.Helper()
+	ctx := context.Background()
+	log := openDataLog(t, data)
+	defer log.Close()
+	st, err := store.Open(ctx, store.Config{Dir: data}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var b strings.Builder
+	if err := checkLost(ctx, log, st, slog.New(slog.NewTextHandler(&b, nil))); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// TestLostLog: with the log deleted and the store kept, serve's check says
+// that retries of stored events will be answered as new.
+func TestLostLog(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "hookd.yaml")
+	if err := os.WriteFile(cfgFile, []byte("sources:\n  - name: mailjet\n    provider: mailjet\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	events := scenarioEvents(t, filepath.Join("testdata", "scenarios", "list-cleanup", "events.json"))
+	data := filepath.Join(dir, "data")
+	appendEvents(t, data, events)
+	projectLog(t, cfgFile, data, int64(len(events)))
+	if got := lostWarning(t, data); got != "" {
+		t.Fatalf("checkLost warns with nothing lost: %s", got)
+	}
+	files, _ := filepath.Glob(filepath.Join(data, eventlogsqlite.FileName+"*"))
+	if len(files) == 0 {
+		t.Fatal("no log file to delete")
+	}
+	for _, f := range files {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := lostWarning(t, data); !strings.Contains(got, "the log was deleted or replaced") {
+		t.Errorf("checkLost logged %q, want a warning about the lost log", got)
 	}
 }

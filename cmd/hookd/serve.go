@@ -125,6 +125,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 		return err
 	}
 	defer lock.Release()
+	if err := datalock.CheckWritable(cfg.Data); err != nil {
+		return err
+	}
 	logCfg := cfg.Log
 	logCfg.Dir = cfg.Data
 	log, err := eventlog.Open(ctx, logCfg, logger)
@@ -138,7 +141,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 		return err
 	}
 	defer st.Close()
-	if err := checkStoreLost(ctx, log, st, logger); err != nil {
+	if err := checkLost(ctx, log, st, logger); err != nil {
 		return err
 	}
 	if adminExposed(cfg) {
@@ -402,21 +405,28 @@ func runnerOwner(data string) (string, error) {
 	return host + "/" + strings.TrimSpace(string(id)), nil
 }
 
-// checkStoreLost warns when the store holds no events although its
-// projector has consumed some from the log: store.db was deleted or
-// replaced, and the projector will not deliver those events again.
-func checkStoreLost(ctx context.Context, log eventlog.Log, st *store.Store, logger *slog.Logger) error {
+// checkLost warns when the store and the log disagree in a way only a lost
+// file explains. The store holds no events although its projector has
+// consumed some from the log: store.db was deleted or replaced, and the
+// projector will not deliver those events again. Or the store holds events
+// although the projector has consumed nothing: the log (hookd.db) was
+// deleted or replaced, and a provider's retry of a stored event is answered
+// as new (the store keeps it once, and its rules do not fire again).
+func checkLost(ctx context.Context, log eventlog.Log, st *store.Store, logger *slog.Logger) error {
 	projected, err := projectedOffsets(ctx, log)
-	if err != nil || projected[eventlog.TopicEvents] == 0 {
+	if err != nil || projected == nil {
 		return err
 	}
 	page, err := st.Events(ctx, store.EventQuery{Limit: 1})
 	if err != nil {
 		return err
 	}
-	if len(page.Events) == 0 {
+	switch offset := projected[eventlog.TopicEvents]; {
+	case offset > 0 && len(page.Events) == 0:
 		logger.Warn("the store holds no events, but its projector has consumed events from the log: store.db was deleted or replaced; stop hookd and run hookd rebuild to store them again",
-			"log_offset", projected[eventlog.TopicEvents])
+			"log_offset", offset)
+	case offset == 0 && len(page.Events) > 0:
+		logger.Warn("the store holds events, but the event log has none its projector consumed: the log was deleted or replaced, or its backend changed; retried deliveries of stored events are answered as new (the store keeps each event once)")
 	}
 	return nil
 }

@@ -2,6 +2,8 @@
 // with an advisory lock on a file in it that the operating system releases
 // when the process ends, however it ends. Commands that must not run beside
 // a server (hookd rebuild) take the same lock and fail when it is held.
+// CheckWritable tells, before anything opens them, that the directory's
+// database files can be written.
 package datalock
 
 import (
@@ -9,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // FileName is the lock file in the data directory.
@@ -38,4 +41,27 @@ func Acquire(dir string) (*Lock, error) {
 // Release lets the lock go.
 func (l *Lock) Release() error {
 	return l.f.Close() // closing the file releases its lock
+}
+
+// CheckWritable returns an error naming the first SQLite file of the data
+// directory dir (*.db and its -wal and -shm files) that exists but cannot be
+// opened for writing, such as one a copy or a chown left read-only. SQLite
+// would open such a file read-only without a word, and every write would
+// fail later: each hook request would be answered 503.
+func CheckWritable(dir string) error {
+	files, err := filepath.Glob(filepath.Join(dir, "*.db*"))
+	if err != nil {
+		return err
+	}
+	for _, path := range files {
+		if !strings.HasSuffix(path, ".db") && !strings.HasSuffix(path, ".db-wal") && !strings.HasSuffix(path, ".db-shm") {
+			continue
+		}
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			return fmt.Errorf("data directory: %w", err)
+		}
+		f.Close()
+	}
+	return nil
 }
