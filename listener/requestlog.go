@@ -1,6 +1,8 @@
 package listener
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -22,7 +24,9 @@ const (
 // answered: method, route, source, status, events decoded, duplicates among
 // them, latency in milliseconds, and the client's address as the connection
 // gives it (never a forwarding header, which the client writes), so that a
-// flood of refused requests can be traced. The route is the path pattern
+// flood of refused requests can be traced; a refused request (4xx) also
+// has its error (the message the client was told, or for 404 and 405
+// echo's status text, without the path). The route is the path pattern
 // ("/hooks/mailjet/:token"), never the request's path, which may hold a
 // source's token; a request no route matches is logged as "(no route)". Errors are handed to the echo error
 // handler here, so the status logged is the one sent. GET /healthz is not
@@ -30,7 +34,8 @@ const (
 func (l *Listener) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
-		if err := next(c); err != nil {
+		err := next(c)
+		if err != nil {
 			c.Error(err)
 		}
 		req := c.Request()
@@ -51,11 +56,18 @@ func (l *Listener) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		} else if status >= 400 {
 			level = slog.LevelWarn
 		}
-		l.logger.LogAttrs(req.Context(), level, "hook request",
-			slog.String("method", req.Method), slog.String("route", route),
+		attrs := []slog.Attr{slog.String("method", req.Method), slog.String("route", route),
 			slog.String("source", source), slog.Int("status", status),
 			slog.Int("events", events), slog.Int("duplicates", dups), slog.String("remote", req.RemoteAddr),
-			slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000))
+			slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000)}
+		if he, ok := errors.AsType[*echo.HTTPError](err); ok && status < 500 {
+			// What the client was told, such as a stale signature's
+			// timestamp: the status alone cannot tell clock skew from a
+			// wrong secret. It never holds a secret; 5xx causes are
+			// logged where they happen.
+			attrs = append(attrs, slog.String("error", fmt.Sprint(he.Message)))
+		}
+		l.logger.LogAttrs(req.Context(), level, "hook request", attrs...)
 		return nil
 	}
 }
