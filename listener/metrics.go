@@ -36,7 +36,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "hookd_ingest_seconds",
 			Help:    "Time from a hook request's arrival to its durable commit.",
-			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 14),
+			// 0.2 ms to 26 s: a body that takes long to arrive counts too,
+			// up to the default read timeout of 30 s.
+			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 18),
 		}, []string{"source"}),
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "hookd_commit_batch_events",
