@@ -34,8 +34,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Hook requests not answered 200, by source and reason (auth, rate, busy, too_large, timeout, read, malformed, unavailable).",
 		}, []string{"source", "reason"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "hookd_ingest_seconds",
-			Help:    "Time from a hook request's arrival to its durable commit.",
+			Name: "hookd_ingest_seconds",
+			Help: "Time from a hook request's arrival to its durable commit.",
 			// 0.2 ms to 26 s: a body that takes long to arrive counts too,
 			// up to the default read timeout of 30 s.
 			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 18),
