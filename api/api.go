@@ -25,6 +25,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/rules"
 	"github.com/hookd/hookd/store"
 )
@@ -128,14 +129,9 @@ func ParseTime(v string, now time.Time) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
-	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
-		return now.Add(-d).UTC(), nil
-	}
-	if days, ok := strings.CutSuffix(v, "d"); ok {
-		// Days, as retention takes them: "7d".
-		if n, err := strconv.Atoi(days); err == nil && n >= 0 && n <= 100*366 {
-			return now.AddDate(0, 0, -n).UTC(), nil
-		}
+	if p, err := config.ParsePeriod(v); err == nil {
+		// A duration or days ago, as retention takes them.
+		return now.Add(-p.Duration()).UTC(), nil
 	}
 	for _, layout := range []string{time.RFC3339Nano, time.DateOnly} {
 		if t, err := time.Parse(layout, v); err == nil {

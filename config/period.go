@@ -28,7 +28,7 @@ func (p *Period) UnmarshalYAML(n ast.Node) error {
 	if !ok {
 		return fmt.Errorf("want %s, got %s", describe(periodType), yamlfile.Kind(n))
 	}
-	d, err := parsePeriod(s.Value)
+	d, err := ParsePeriod(s.Value)
 	if err != nil {
 		return err
 	}
@@ -36,7 +36,9 @@ func (p *Period) UnmarshalYAML(n ast.Node) error {
 	return nil
 }
 
-func parsePeriod(s string) (Period, error) {
+// ParsePeriod reads a period as the configuration writes it: a number of
+// days ("90d") or a Go duration ("36h"), not negative.
+func ParsePeriod(s string) (Period, error) {
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		if n, err := strconv.Atoi(days); err == nil && n >= 0 && n <= 100*366 {
 			return Period(time.Duration(n) * 24 * time.Hour), nil

@@ -145,7 +145,7 @@ func (w *walker) walk(np *ast.Node, t reflect.Type, path string) {
 				w.fail(path, err)
 			}
 		case periodType:
-			if _, err := parsePeriod(s); err != nil {
+			if _, err := ParsePeriod(s); err != nil {
 				w.fail(path, err)
 			}
 		}

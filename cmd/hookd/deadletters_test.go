@@ -39,10 +39,7 @@ func seedDeadLetters(t *testing.T) (data string) {
 	t.Helper()
 	ctx := context.Background()
 	data = filepath.Join(t.TempDir(), "data")
-	st, err := store.Open(ctx, store.Config{Dir: data}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openDataStore(t, data)
 	defer st.Close()
 	pubsub := gochannel.NewGoChannel(gochannel.Config{Persistent: true}, nil)
 	defer pubsub.Close()

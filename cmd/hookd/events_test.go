@@ -25,10 +25,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 func seedStore(t *testing.T) (data string, events []event.Event) {
 	t.Helper()
 	data = filepath.Join(t.TempDir(), "data")
-	st, err := store.Open(context.Background(), store.Config{Dir: data}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openDataStore(t, data)
 	t.Cleanup(func() { st.Close() })
 	base := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	rows := []struct {

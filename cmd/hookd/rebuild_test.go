@@ -262,10 +262,7 @@ func lostWarning(t *testing.T, data string) string {
 	ctx := context.Background()
 	log := openDataLog(t, data)
 	defer log.Close()
-	st, err := store.Open(ctx, store.Config{Dir: data}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openDataStore(t, data)
 	defer st.Close()
 	var b strings.Builder
 	if err := checkLost(ctx, log, st, slog.New(slog.NewTextHandler(&b, nil))); err != nil {

@@ -57,10 +57,7 @@ func runJobs(t *testing.T, data string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st, err := store.Open(ctx, store.Config{Dir: data}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openDataStore(t, data)
 	defer st.Close()
 	r, err := actions.NewRunner(st, actions.RunnerConfig{Owner: "test", Poll: 20 * time.Millisecond}, nil, nil)
 	if err != nil {

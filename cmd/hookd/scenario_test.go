@@ -77,10 +77,7 @@ func projectLog(t testing.TB, cfgFile, data string, want int64) {
 	}
 	log := openDataLog(t, data)
 	defer log.Close()
-	st, err := store.Open(ctx, store.Config{Dir: data}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openDataStore(t, data)
 	defer st.Close()
 	en, err := rules.NewEngine(func() *rules.Set { return set }, nil, nil)
 	if err != nil {
@@ -180,4 +177,15 @@ func openDataLog(t testing.TB, data string) eventlog.Log {
 		t.Fatal(err)
 	}
 	return log
+}
+
+// openDataStore opens the SQLite store of the data directory data for
+// writing; the caller closes it.
+func openDataStore(t testing.TB, data string) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Config{Dir: data}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

@@ -5,16 +5,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/hookd/hookd/store"
 )
 
 func TestSuppressionsCommand(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
-	st, err := store.Open(context.Background(), store.Config{Dir: data}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openDataStore(t, data)
 	for _, e := range []string{"bob@a.com", "ann@a.com"} {
 		if _, err := st.Suppress(context.Background(), e, "hard bounce", "clean", "ev-"+e); err != nil {
 			t.Fatal(err)
