@@ -438,6 +438,11 @@ func invalidUTF8(b []byte) int {
 // quarantine keeps a body that could not be decoded in the log's quarantine
 // topic, then answers 400. If even that fails the answer is 503, so the
 // provider retries and nothing is lost.
+//
+// A provider retries a 400 as it retries any answer but 200 (Mailjet every
+// 30 s for a day), so the same body and error from the same source are
+// kept once: the log recognises the retry by a key made of them, as it
+// recognises a retried event.
 func (h *hook) quarantine(c echo.Context, start time.Time, body []byte, derr error) error {
 	q := event.Quarantined{
 		ID:          event.Hash("quarantine", start, h.src.Name, strconv.FormatInt(start.UnixNano(), 10), string(body)),
@@ -451,11 +456,18 @@ func (h *hook) quarantine(c echo.Context, start time.Time, body []byte, derr err
 	if err != nil {
 		return err
 	}
+	m := message.NewMessage(q.ID, payload)
+	m.Metadata.Set(eventlog.DedupKey, event.Hash("quarantine", time.Time{}, h.src.Name, q.Error, string(body)))
 	ctx, cancel := context.WithTimeout(c.Request().Context(), commitTimeout)
 	defer cancel()
-	if _, err := h.l.log.Append(ctx, eventlog.TopicQuarantine, []*message.Message{message.NewMessage(q.ID, payload)}); err != nil {
+	dup, err := h.l.log.Append(ctx, eventlog.TopicQuarantine, []*message.Message{m})
+	if err != nil {
 		h.l.logger.Error("quarantine failed", "source", h.src.Name, "err", err)
 		return unavailable(err)
+	}
+	if dup[0] {
+		h.l.logger.Info("malformed body already quarantined", "source", h.src.Name, "err", derr)
+		return echo.NewHTTPError(http.StatusBadRequest, "malformed body (already quarantined: the same body was sent before): "+derr.Error())
 	}
 	h.l.logger.Warn("malformed body quarantined", "source", h.src.Name, "quarantine_id", q.ID, "err", derr)
 	return echo.NewHTTPError(http.StatusBadRequest, "malformed body (quarantined as "+q.ID+"): "+derr.Error())

@@ -209,6 +209,34 @@ func TestMalformedBodyIsQuarantined(t *testing.T) {
 	}
 }
 
+// A provider retries a 400 like any failure, for up to a day: the retries
+// of one malformed body are answered 400 and kept once.
+func TestRetriedMalformedBodyIsQuarantinedOnce(t *testing.T) {
+	url, log := server(t, 0)
+	body := []byte(`{"event":"open","time":"yesterday"}`)
+	first := post(t, "POST", url+"/hooks/mailjet", body, nil)
+	for range 3 {
+		retry := post(t, "POST", url+"/hooks/mailjet", body, nil)
+		if retry.status != 400 || !strings.Contains(retry.body["error"].(string), "already quarantined") {
+			t.Fatalf("retry = %d %v, want 400 already quarantined", retry.status, retry.body)
+		}
+	}
+	if first.status != 400 || !strings.Contains(first.body["error"].(string), "quarantined as quarantine:") {
+		t.Fatalf("first = %d %v, want 400 quarantined as ...", first.status, first.body)
+	}
+	// Another body, or the same one to another source, is kept too.
+	other := post(t, "POST", url+"/hooks/mailjet", []byte(`{"event":"open","time":"today"}`), nil)
+	elsewhere := post(t, "POST", url+"/hooks/basic", body, basic(basicUser, basicPass))
+	for _, r := range []reply{other, elsewhere} {
+		if r.status != 400 || !strings.Contains(r.body["error"].(string), "quarantined as") {
+			t.Fatalf("answer = %d %v, want 400 quarantined as ...", r.status, r.body)
+		}
+	}
+	if got := providertest.Messages(t, log, eventlog.TopicQuarantine, 3); len(got) != 3 {
+		t.Fatalf("quarantine holds %d bodies, want 3", len(got))
+	}
+}
+
 func TestDuplicatesAreCountedNotAppended(t *testing.T) {
 	url, log := server(t, 0)
 	open := fixture(t, "open.json")

@@ -143,7 +143,7 @@ func (in *ingress) request(t *testing.T, i int, k kind) (string, http.Header, []
 		body = fmt.Appendf(nil, `{"type":"email.bounced","timestamp":%q,"data":{"to":["sw%d@example.com"],"bounce":{"type":"Permanent"},"pad":%q}}`,
 			now.UTC().Format(time.RFC3339), i, pad)
 		if k == malformed {
-			body = []byte(`{"type":`)
+			body = fmt.Appendf(nil, `{"type":"email.bounced","n":%d`, i)
 		}
 		ts := strconv.FormatInt(now.Unix(), 10)
 		key := in.whKey
@@ -192,7 +192,7 @@ func (in *ingress) request(t *testing.T, i int, k kind) (string, http.Header, []
 		body = fmt.Appendf(nil, `{"event":"open","time":%d,"MessageID":%d,"email":"mj%d@example.com","pad":%q}`,
 			now.Unix(), 19421777396190490+i, i, pad)
 		if k == malformed {
-			body = []byte(`{"event":"open","time":"yesterday"}`)
+			body = fmt.Appendf(nil, `{"event":"open","time":"%d days ago"}`, i)
 		}
 		switch k {
 		case forged:
@@ -357,7 +357,7 @@ sources:
 		}
 	}
 	if q := quarantined(t, p.admin); q != counts[malformed] {
-		t.Fatalf("quarantine holds %d bodies, want %d (one per malformed signed request)", q, counts[malformed])
+		t.Fatalf("quarantine holds %d bodies, want %d (one per malformed signed request, each a different body)", q, counts[malformed])
 	}
 	close(stop)
 	watch.Wait()
