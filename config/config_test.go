@@ -450,16 +450,20 @@ func TestName(t *testing.T) {
 // with no file position, and SetDefaults does not hide a negative limit.
 func TestValidate(t *testing.T) {
 	c := &config.Config{
+		Listen:  ":99999",
+		Admin:   config.Admin{Listen: "localhost:no-such-service"},
 		Sources: []config.Source{{Name: "mailjet", Provider: "mailjet"}},
 		Limits:  config.Limits{MaxBody: -1, ReadTimeout: -time.Second, BatchSize: -1, BatchWait: 50 * time.Second},
 	}
 	c.SetDefaults()
 	err := c.Validate()
-	want := "limits.max_body: must be positive\nlimits.read_timeout: must be positive\nlimits.batch_size: must be positive\nlimits.batch_wait: 50s is longer than 1s: every request waits for it"
+	want := "listen: invalid port \"99999\" in \":99999\": want 0 to 65535 or a service name\n" +
+		"admin.listen: invalid port \"no-such-service\" in \"localhost:no-such-service\": want 0 to 65535 or a service name\n" +
+		"limits.max_body: must be positive\nlimits.read_timeout: must be positive\nlimits.batch_size: must be positive\nlimits.batch_wait: 50s is longer than 1s: every request waits for it"
 	if err == nil || err.Error() != want {
 		t.Errorf("Validate: %v\nwant %s", err, want)
 	}
-	c.Limits = config.Limits{}
+	c.Listen, c.Admin.Listen, c.Limits = ":http", "127.0.0.1:0", config.Limits{}
 	c.SetDefaults()
 	if err := c.Validate(known); err != nil {
 		t.Errorf("Validate with defaults: %v", err)

@@ -229,8 +229,10 @@ func (v *validator) add(field, format string, args ...any) {
 func (v *validator) address(field, addr string) {
 	if addr == "" {
 		v.add(field, "required")
-	} else if _, _, err := net.SplitHostPort(addr); err != nil {
+	} else if _, port, err := net.SplitHostPort(addr); err != nil {
 		v.add(field, "invalid address %q: want host:port, such as \":8080\" or \"127.0.0.1:8081\"", addr)
+	} else if _, err := net.LookupPort("tcp", port); err != nil {
+		v.add(field, "invalid port %q in %q: want 0 to 65535 or a service name", port, addr)
 	}
 }
 
