@@ -60,8 +60,8 @@ func start(t *testing.T, cfg listener.Config, reg prometheus.Registerer) (*liste
 	return l, log
 }
 
-// counters returns the values of the counter vector name in reg by the
-// value of its label label.
+// counters returns the values of the counter vector name in reg summed by
+// the value of its label label.
 func counters(t *testing.T, reg *prometheus.Registry, name, label string) map[string]float64 {
 	t.Helper()
 	families, err := reg.Gather()
@@ -76,7 +76,7 @@ func counters(t *testing.T, reg *prometheus.Registry, name, label string) map[st
 		for _, m := range f.GetMetric() {
 			for _, lp := range m.GetLabel() {
 				if lp.GetName() == label {
-					out[lp.GetValue()] = m.GetCounter().GetValue()
+					out[lp.GetValue()] += m.GetCounter().GetValue()
 				}
 			}
 		}

@@ -73,7 +73,8 @@ type Listener struct {
 	metrics *metrics
 	bufs    sync.Pool
 	env     Env
-	slots   chan struct{} // one per request in progress
+	slots   chan struct{}     // one per request in progress
+	routes  map[string]string // each hook route's source, for requests no hook serves (405)
 
 	failMu   sync.Mutex
 	lastFail error // the last failed group commit's error, logged once
@@ -112,6 +113,7 @@ func New(cfg Config, log eventlog.Log, logger *slog.Logger, reg prometheus.Regis
 		bufs:    sync.Pool{New: func() any { return new(bytes.Buffer) }},
 		env:     Env{Logger: logger, Nonces: cfg.Nonces, Client: cfg.Client, Now: cfg.Now},
 		slots:   make(chan struct{}, cfg.MaxConcurrent),
+		routes:  map[string]string{},
 	}
 	l.commit = newCommitter(log, cfg.BatchSize, cfg.BatchWait, m.batch.Observe)
 	l.echo = NewEcho(logger)
@@ -174,8 +176,10 @@ func (l *Listener) route(src config.Source) error {
 	}
 	path := pathOf(src)
 	l.echo.POST(path, h.serve)
+	l.routes[path] = src.Name
 	if src.Auth.Token != nil {
 		l.echo.POST(path+"/:token", h.serve)
+		l.routes[path+"/:token"] = src.Name
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -50,6 +51,15 @@ func (l *Listener) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		events, _ := c.Get(logEvents).(int)
 		dups, _ := c.Get(logDuplicates).(int)
 		status := c.Response().Status
+		// The hook handler counts what it refuses; these it never sees. A
+		// provider's callback URL with a wrong path or method shows here.
+		switch {
+		case status == http.StatusNotFound && route == "(no route)":
+			l.metrics.rejected.WithLabelValues("", "not_found").Inc()
+		case status == http.StatusMethodNotAllowed:
+			source = l.routes[route]
+			l.metrics.rejected.WithLabelValues(source, "method").Inc()
+		}
 		level := slog.LevelInfo
 		if status >= 500 {
 			level = slog.LevelError

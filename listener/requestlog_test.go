@@ -6,11 +6,14 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/eventlog"
@@ -47,10 +50,11 @@ func TestRequestLog(t *testing.T) {
 	}
 	defer log.Close()
 	var out syncBuffer
+	reg := prometheus.NewRegistry()
 	l, err := listener.New(listener.Config{Sources: []config.Source{
 		{Name: "mailjet", Provider: "mailjet"},
 		{Name: "token", Provider: "mailjet", Path: "/in/tok", Auth: config.Auth{Token: &config.TokenAuth{Value: token, Param: "key"}}},
-	}}, log, slog.New(slog.NewJSONHandler(&out, nil)), nil)
+	}}, log, slog.New(slog.NewJSONHandler(&out, nil)), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +72,8 @@ func TestRequestLog(t *testing.T) {
 		{http.MethodPost, "/in/tok/wrong-" + token, open},
 		{http.MethodPost, "/hooks/mailjet", `{"event":`},
 		{http.MethodPost, "/hooks/nope/" + token, open},
+		{http.MethodGet, "/hooks/mailjet", ""},
+		{http.MethodPut, "/in/tok/" + token, open},
 		{http.MethodGet, "/healthz", ""},
 	} {
 		req, _ := http.NewRequest(r.method, srv.URL+r.path, strings.NewReader(r.body))
@@ -109,9 +115,15 @@ func TestRequestLog(t *testing.T) {
 		"POST /in/tok/:token token 401 0 0 missing or wrong credentials",
 		"POST /hooks/mailjet mailjet 400 0 0 malformed body",
 		"POST (no route)  404 0 0 Not Found", // not the path, which may hold a token
+		"GET /hooks/mailjet mailjet 405 0 0 Method Not Allowed",
+		"PUT /in/tok/:token token 405 0 0 Method Not Allowed",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("request log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	reasons := counters(t, reg, "hookd_requests_rejected_total", "reason")
+	if want := map[string]float64{"auth": 1, "malformed": 1, "not_found": 1, "method": 2}; !maps.Equal(reasons, want) {
+		t.Errorf("rejected by reason = %v, want %v", reasons, want)
 	}
 	if strings.Contains(out.String(), token) {
 		t.Errorf("the log holds the source's token:\n%s", out.String())
