@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"net/http"
+	"net/url"
 
 	"github.com/labstack/echo/v4"
 
@@ -61,7 +62,13 @@ type tokenAuth struct {
 }
 
 func (t tokenAuth) check(c echo.Context) error {
-	got := c.Param("token")
+	// echo gives the path segment as sent, percent-encoding and all (the
+	// query parameter comes decoded): a token with "+" or "=" in it is
+	// often registered encoded.
+	got, err := url.PathUnescape(c.Param("token"))
+	if err != nil {
+		return errUnauthorized
+	}
 	if got == "" {
 		got = c.QueryParam(t.param)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -29,6 +30,8 @@ const (
 	basicUser = "hookd"
 	basicPass = "s3cret-pass#:word"
 	token     = "0123456789abcdef0123"
+	// b64Token has characters a URL may carry encoded or not.
+	b64Token = "Ab+Cd/Ef=Gh:ij@kl0123"
 )
 
 // server starts a listener over a fresh SQLite log and serves it on loopback.
@@ -51,6 +54,7 @@ func serverLogged(t *testing.T, maxBody int64, logger *slog.Logger) (string, eve
 			{Name: "mailjet", Provider: "mailjet"},
 			{Name: "basic", Provider: "mailjet", Auth: config.Auth{Basic: &config.BasicAuth{User: basicUser, Password: basicPass}}},
 			{Name: "token", Provider: "mailjet", Path: "/in/tok", Auth: config.Auth{Token: &config.TokenAuth{Value: token, Param: "key"}}},
+			{Name: "b64", Provider: "mailjet", Path: "/in/b64", Auth: config.Auth{Token: &config.TokenAuth{Value: b64Token, Param: "key"}}},
 		},
 	}, log, logger, nil)
 	if err != nil {
@@ -137,6 +141,9 @@ func TestHookAnswers(t *testing.T) {
 		{name: "token in path", method: "POST", path: "/in/tok/" + token, body: open, wantStatus: 200, wantAcc: 1},
 		{name: "token wrong", method: "POST", path: "/in/tok/" + token + "x", body: open, wantStatus: 401},
 		{name: "token missing", method: "POST", path: "/in/tok", body: open, wantStatus: 401},
+		{name: "token in path, each character percent-encoded", method: "POST", path: "/in/b64/" + url.QueryEscape(b64Token), body: open, wantStatus: 200, wantAcc: 1},
+		{name: "token in path, only its slash encoded", method: "POST", path: "/in/b64/" + url.PathEscape(b64Token), body: open, wantStatus: 200, wantAcc: 1},
+		{name: "token in query, encoded", method: "POST", path: "/in/b64?key=" + url.QueryEscape(b64Token), body: open, wantStatus: 200, wantAcc: 1},
 		{name: "token in default param name", method: "POST", path: "/in/tok?token=" + token, body: open, wantStatus: 401},
 		{name: "unknown source", method: "POST", path: "/hooks/nope", body: open, wantStatus: 404, wantErr: "no route"},
 		{name: "path segment without token auth", method: "POST", path: "/hooks/mailjet/extra", body: open, wantStatus: 404},
