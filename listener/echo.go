@@ -78,8 +78,12 @@ func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		case errors.As(err, &sc):
 			code, msg = sc.StatusCode(), err.Error()
 		}
-		if shown, _ := c.Get(logCauseShown).(bool); code >= 500 && !shown {
-			logger.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "status", code, "err", err)
+		// A server error is logged with its cause unless the handler did
+		// so, or made it on purpose with nothing more to say (a busy
+		// server's 503). The route, not the path: a path can hold a
+		// source's token.
+		if shown, _ := c.Get(logCauseShown).(bool); code >= 500 && !shown && (he == nil || he.Internal != nil) {
+			logger.Error("request failed", "method", c.Request().Method, "route", c.Path(), "status", code, "err", err)
 		}
 		if c.Request().Method == http.MethodHead {
 			err = c.NoContent(code)

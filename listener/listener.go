@@ -293,12 +293,12 @@ func (h *hook) serve(c echo.Context) error {
 			// after its time gives nothing back.
 			res.CancelAt(start)
 		}
-		return h.refuse(err)
+		return h.refuse(c, err)
 	}
 	if ctl, ok := h.ad.(Controller); ok {
 		handled, err := ctl.Control(req.Context(), req.Header, body)
 		if err != nil {
-			return h.refuse(err)
+			return h.refuse(c, err)
 		}
 		if handled {
 			return accepted{}.write(c)
@@ -386,7 +386,7 @@ func shed(c echo.Context) { c.Response().Header().Set(echo.HeaderConnection, "cl
 // refuse answers a request that failed verification: 401, or the status
 // the error carries. The reason is logged at debug level only: a flood of
 // forged requests must not flood the log.
-func (h *hook) refuse(err error) error {
+func (h *hook) refuse(c echo.Context, err error) error {
 	code := http.StatusUnauthorized
 	var sc StatusCoder
 	if errors.As(err, &sc) {
@@ -396,6 +396,7 @@ func (h *hook) refuse(err error) error {
 	if code == http.StatusServiceUnavailable {
 		reason = "unavailable"
 		h.l.logger.Error("cannot verify request", "source", h.src.Name, "err", errors.Unwrap(err))
+		c.Set(logCauseShown, true)
 	} else {
 		h.l.logger.Debug("request refused", "source", h.src.Name, "err", err)
 	}
@@ -467,6 +468,7 @@ func (h *hook) quarantine(c echo.Context, start time.Time, body []byte, derr err
 	dup, err := h.l.log.Append(ctx, eventlog.TopicQuarantine, []*message.Message{m})
 	if err != nil {
 		h.l.logger.Error("quarantine failed", "source", h.src.Name, "err", err)
+		c.Set(logCauseShown, true)
 		return unavailable(err)
 	}
 	if dup[0] {
