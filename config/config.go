@@ -99,7 +99,10 @@ type Limits struct {
 	// BatchSize is the most events one group commit holds. Default 1000.
 	BatchSize int `yaml:"batch_size"`
 	// WriteTimeout bounds how long writing a response may take, counted
-	// from the end of the request headers. Default read_timeout + 1m.
+	// from the end of the request headers, so it covers reading the body
+	// and the commit as well: it must be longer than ReadTimeout, or a
+	// slow body's events would be committed and their 200 never sent.
+	// Default read_timeout + 1m.
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 	// MaxConcurrent is the most hook requests served at once; more get
 	// 503 at once. Default 1024.

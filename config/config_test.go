@@ -29,7 +29,7 @@ const secret = `p#ss: "w'rd" {x}, - [y] & *z ! % @ ` + "`\nline2"
 
 func setEnv(t *testing.T) {
 	t.Setenv("HOOKD_TEST_SECRET", secret)
-	t.Setenv("HOOKD_TEST_USER", "a: b")
+	t.Setenv("HOOKD_TEST_USER", `a" #b`)
 	t.Setenv("HOOKD_TEST_SIZE", "2MiB")
 	t.Setenv("HOOKD_TEST_DURATION", "45s")
 	t.Setenv("HOOKD_TEST_COUNT", "250")
@@ -140,7 +140,7 @@ func TestLoad(t *testing.T) {
 					{Name: "plain", Provider: "mailjet", Path: "/hooks/plain",
 						Auth: config.Auth{Basic: &config.BasicAuth{User: "hookd", Password: secret}}},
 					{Name: "quoted", Provider: "mailjet", Path: "/hooks/quoted",
-						Auth: config.Auth{Basic: &config.BasicAuth{User: "u-a: b", Password: secret}}},
+						Auth: config.Auth{Basic: &config.BasicAuth{User: `u-a" #b`, Password: secret}}},
 					{Name: "single-quoted", Provider: "mailjet", Path: "/hooks/single-quoted",
 						Auth: config.Auth{Token: &config.TokenAuth{Value: secret + secret, Param: "token"}}},
 					{Name: "literal", Provider: "mailjet", Path: "/hooks/${literal}/$x"},
@@ -467,6 +467,16 @@ func TestValidate(t *testing.T) {
 	c.SetDefaults()
 	if err := c.Validate(known); err != nil {
 		t.Errorf("Validate with defaults: %v", err)
+	}
+
+	c.Limits = config.Limits{ReadTimeout: 30 * time.Second, WriteTimeout: 10 * time.Second}
+	c.Sources[0].Auth.Basic = &config.BasicAuth{User: "ho:okd", Password: "secret"}
+	c.SetDefaults()
+	err = c.Validate(known)
+	want = "limits.write_timeout: 10s is not longer than limits.read_timeout (30s): it counts from the end of the request headers, so it must cover reading the body too\n" +
+		"sources[0].auth.basic.user: must not contain \":\": basic auth splits user and password at the first one, so no request could match"
+	if err == nil || err.Error() != want {
+		t.Errorf("Validate: %v\nwant %s", err, want)
 	}
 }
 

@@ -145,6 +145,9 @@ func (c *Config) Validate(known ...Known) error {
 			v.add(f.field, "must be positive")
 		}
 	}
+	if lim.ReadTimeout > 0 && lim.WriteTimeout > 0 && lim.WriteTimeout <= lim.ReadTimeout {
+		v.add("limits.write_timeout", "%v is not longer than limits.read_timeout (%v): it counts from the end of the request headers, so it must cover reading the body too", lim.WriteTimeout, lim.ReadTimeout)
+	}
 	if lim.BatchWait > maxBatchWait {
 		// Every request may wait this long for its answer, and shutdown
 		// for the last batch.
@@ -193,6 +196,8 @@ func (c *Config) Validate(known ...Known) error {
 		if a.Basic != nil {
 			if a.Basic.User == "" {
 				v.add(at+"auth.basic.user", "required")
+			} else if strings.Contains(a.Basic.User, ":") {
+				v.add(at+"auth.basic.user", "must not contain \":\": basic auth splits user and password at the first one, so no request could match")
 			}
 			if a.Basic.Password == "" {
 				v.add(at+"auth.basic.password", "required")
