@@ -311,7 +311,9 @@ func (h *hook) serve(c echo.Context) error {
 		// say the first byte is not JSON.
 		err = fmt.Errorf("body sent with Content-Encoding %q: hookd takes bodies uncompressed", enc)
 	} else {
-		events, err = h.ad.Decode(req.Header, body)
+		// A byte order mark is not JSON, but RFC 8259 lets a parser
+		// ignore one, and some senders' libraries write it.
+		events, err = h.ad.Decode(req.Header, bytes.TrimPrefix(body, utf8BOM))
 	}
 	if err == nil && len(body) == 0 {
 		err = errors.New("empty body")
@@ -362,6 +364,8 @@ func (h *hook) serve(c echo.Context) error {
 	c.Set(logDuplicates, dups)
 	return accepted{Accepted: len(events) - dups, Duplicates: dups}.write(c)
 }
+
+var utf8BOM = []byte("\ufeff")
 
 // unread answers a request whose body could not be read: 408 when the
 // server's read timeout ended it, 400 when the client broke it off. Neither
