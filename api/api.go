@@ -135,6 +135,11 @@ func ParseTime(v string, now time.Time) (time.Time, error) {
 	}
 	for _, layout := range []string{time.RFC3339Nano, time.DateOnly} {
 		if t, err := time.Parse(layout, v); err == nil {
+			// The store keeps times as int64 nanoseconds since 1970; and
+			// the zero time, year 1, would read as no bound at all.
+			if y := t.UTC().Year(); y < 1678 || y > 2261 {
+				return time.Time{}, fmt.Errorf("%q is outside the years 1678 to 2261, the times hookd stores", v)
+			}
 			return t.UTC(), nil
 		}
 	}

@@ -331,6 +331,10 @@ func TestParseTime(t *testing.T) {
 		{"-1h", "error"},
 		{"yesterday", "error"},
 		{"2025-03-01T12:00:00 01:00", "error"},
+		{"0001-01-01T00:00:00Z", "error"}, // the zero time would mean no bound
+		{"1677-12-31", "error"},
+		{"2262-01-01", "error"},
+		{"1678-01-01", "1678-01-01T00:00:00Z"},
 	} {
 		t.Run(tt.in, func(t *testing.T) {
 			got, err := api.ParseTime(tt.in, now)

@@ -152,6 +152,7 @@ func TestHookAnswers(t *testing.T) {
 		{name: "too large", method: "POST", path: "/hooks/mailjet", body: bytes.Repeat([]byte(" "), 2048), maxBody: 1024, wantStatus: 413, wantErr: "larger than 1024"},
 		{name: "malformed", method: "POST", path: "/hooks/mailjet", body: []byte(`{"event":`), wantStatus: 400, wantErr: "quarantined"},
 		{name: "gzip", method: "POST", path: "/hooks/mailjet", body: open, hdr: map[string]string{"Content-Encoding": "gzip"}, wantStatus: 400, wantErr: `Content-Encoding "gzip": hookd takes bodies uncompressed`},
+		{name: "time past 2261", method: "POST", path: "/hooks/mailjet", body: []byte(`{"event":"open","time":9300000000,"email":"a@b.c"}`), wantStatus: 400, wantErr: "event 0: time 2264-09-14T21:20:00Z is outside the years 1678 to 2261"},
 		{name: "UTF-8 byte order mark", method: "POST", path: "/hooks/mailjet", body: append([]byte("\ufeff"), open...), wantStatus: 200, wantAcc: 1},
 		{name: "identity encoding", method: "POST", path: "/hooks/mailjet", body: open, hdr: map[string]string{"Content-Encoding": "identity"}, wantStatus: 200, wantAcc: 1},
 		{name: "empty body", method: "POST", path: "/hooks/mailjet", body: nil, wantStatus: 400, wantErr: "quarantined"},
