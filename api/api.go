@@ -26,6 +26,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/rules"
 	"github.com/hookd/hookd/store"
 )
@@ -135,10 +136,9 @@ func ParseTime(v string, now time.Time) (time.Time, error) {
 	}
 	for _, layout := range []string{time.RFC3339Nano, time.DateOnly} {
 		if t, err := time.Parse(layout, v); err == nil {
-			// The store keeps times as int64 nanoseconds since 1970; and
-			// the zero time, year 1, would read as no bound at all.
-			if y := t.UTC().Year(); y < 1678 || y > 2261 {
-				return time.Time{}, fmt.Errorf("%q is outside the years 1678 to 2261, the times hookd stores", v)
+			// The zero time, year 1, would read as no bound at all.
+			if y := t.UTC().Year(); y < event.MinYear || y > event.MaxYear {
+				return time.Time{}, fmt.Errorf("%q is outside the years %d to %d, the times hookd stores", v, event.MinYear, event.MaxYear)
 			}
 			return t.UTC(), nil
 		}

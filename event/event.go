@@ -117,6 +117,14 @@ func (e *Event) Marshal() ([]byte, error) {
 	return append(b, '}'), nil
 }
 
+// MinYear and MaxYear bound the years of the times hookd keeps: the store
+// holds a time as int64 nanoseconds since 1970, which reach from 1677 to
+// 2262, and a year is kept only when all of it fits.
+const (
+	MinYear = 1678
+	MaxYear = 2261
+)
+
 // NormalizeEmail lower-cases and trims an address and returns it with its
 // domain (the part after the last '@', empty when there is none).
 func NormalizeEmail(addr string) (email, domain string) {

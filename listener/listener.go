@@ -420,9 +420,8 @@ func checkEvents(events []event.Event) error {
 		switch {
 		case e.ID == "":
 			return fmt.Errorf("event %d: empty id", i)
-		case !e.Time.IsZero() && (e.Time.Year() < 1678 || e.Time.Year() > 2261):
-			// The store keeps times as int64 nanoseconds since 1970.
-			return fmt.Errorf("event %d: time %s is outside the years 1678 to 2261", i, e.Time.UTC().Format(time.RFC3339))
+		case !e.Time.IsZero() && (e.Time.Year() < event.MinYear || e.Time.Year() > event.MaxYear):
+			return fmt.Errorf("event %d: time %s is outside the years %d to %d", i, e.Time.UTC().Format(time.RFC3339), event.MinYear, event.MaxYear)
 		case !utf8.Valid(e.Data):
 			return fmt.Errorf("event %d: not UTF-8 at byte %d of the event's object (JSON must be UTF-8)", i, invalidUTF8(e.Data))
 		case !e.Category.Valid():
