@@ -82,6 +82,7 @@ func (h *handler) retryDeadLetter(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	h.logger.Info("dead letter retried", "job", id, "target", t.Name, "target_suspended", t.Suspended, "remote", c.Request().RemoteAddr)
 	return c.JSON(http.StatusOK, retryResponse{JobRecord: j, TargetSuspended: t.Suspended})
 }
 
@@ -123,6 +124,7 @@ func (h *handler) resumeTarget(c echo.Context) error {
 	}
 	for _, t := range ts {
 		if t.ID == id {
+			h.logger.Info("target resumed", "target", t.Name, "pending", t.Pending, "remote", c.Request().RemoteAddr)
 			return c.JSON(http.StatusOK, t)
 		}
 	}

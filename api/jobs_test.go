@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/hookd/hookd/api"
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/testenv"
 	"github.com/hookd/hookd/rules"
 	"github.com/hookd/hookd/store"
 )
@@ -105,8 +107,9 @@ func seedJobs(t *testing.T, st *store.Store) {
 }
 
 // newJobsServer serves the API on a store holding seedJobs' jobs, with
-// the rules status that status returns (nil for none).
-func newJobsServer(t *testing.T, status func() rules.Status) *httptest.Server {
+// the rules status that status returns (nil for none), logging as JSON to
+// logs when not nil.
+func newJobsServer(t *testing.T, status func() rules.Status, logs io.Writer) *httptest.Server {
 	t.Helper()
 	st, err := store.Open(context.Background(), store.Config{Dir: t.TempDir()}, nil)
 	if err != nil {
@@ -115,7 +118,11 @@ func newJobsServer(t *testing.T, status func() rules.Status) *httptest.Server {
 	t.Cleanup(func() { st.Close() })
 	seedJobs(t, st)
 	e := testEcho(t)
-	api.Register(e.Group("/api"), api.Deps{Store: st, Rules: status})
+	deps := api.Deps{Store: st, Rules: status}
+	if logs != nil {
+		deps.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+	}
+	api.Register(e.Group("/api"), deps)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	return srv
@@ -158,7 +165,8 @@ func stable(body []byte, dir string) []byte {
 }
 
 func TestJobs(t *testing.T) {
-	srv := newJobsServer(t, nil)
+	var logs testenv.Buffer
+	srv := newJobsServer(t, nil, &logs)
 	// In order: the POSTs change what follows.
 	tests := []struct {
 		name, method, path string
@@ -194,6 +202,15 @@ func TestJobs(t *testing.T) {
 			golden(t, tt.name, stable(body, ""))
 		})
 	}
+	// An operator's retry and resume leave a trace in the log.
+	for _, want := range []string{
+		`"msg":"dead letter retried","job":1,"target":"http POST a","target_suspended":true,`,
+		`"msg":"target resumed","target":"http POST a","pending":2,`,
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, logs.String())
+		}
+	}
 }
 
 func TestRules(t *testing.T) {
@@ -210,7 +227,7 @@ func TestRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := newJobsServer(t, w.Status)
+	srv := newJobsServer(t, w.Status, nil)
 
 	status, body := do(t, srv, "GET", "/api/rules")
 	if status != http.StatusOK {

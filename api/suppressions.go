@@ -63,5 +63,6 @@ func (h *handler) unsuppress(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
+	h.logger.Info("suppression removed", "email", strings.ToLower(email), "remote", c.Request().RemoteAddr)
 	return c.JSON(http.StatusOK, map[string]string{"removed": strings.ToLower(email)})
 }

@@ -3,12 +3,15 @@ package api_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/hookd/hookd/api"
+	"github.com/hookd/hookd/internal/testenv"
 	"github.com/hookd/hookd/store"
 )
 
@@ -25,7 +28,8 @@ func TestSuppressions(t *testing.T) {
 		}
 	}
 	e := testEcho(t)
-	api.Register(e.Group("/api"), api.Deps{Store: st})
+	var logs testenv.Buffer
+	api.Register(e.Group("/api"), api.Deps{Store: st, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 
@@ -57,5 +61,8 @@ func TestSuppressions(t *testing.T) {
 			}
 			golden(t, tt.name, created.ReplaceAll(body, []byte(`"created":"TIME"`)))
 		})
+	}
+	if want := `"msg":"suppression removed","email":"cat+x@b.org",`; !strings.Contains(logs.String(), want) {
+		t.Errorf("log lacks %s:\n%s", want, logs.String())
 	}
 }

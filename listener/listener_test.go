@@ -20,6 +20,7 @@ import (
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/eventlog"
 	_ "github.com/hookd/hookd/eventlog/sqlite"
+	"github.com/hookd/hookd/internal/testenv"
 	"github.com/hookd/hookd/listener"
 	_ "github.com/hookd/hookd/listener/mailjet"
 	"github.com/hookd/hookd/listener/providertest"
@@ -314,7 +315,7 @@ func TestConcurrentRequestsAreGroupCommitted(t *testing.T) {
 // is answered 503 and logged once, with the cause once per failed commit,
 // not once more per request by the error handler.
 func TestLogFailureAnswers503(t *testing.T) {
-	var logs syncBuffer
+	var logs testenv.Buffer
 	url, log := serverLogged(t, 0, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err := log.Close(); err != nil {
 		t.Fatal(err)

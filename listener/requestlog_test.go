@@ -2,7 +2,6 @@ package listener_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -10,33 +9,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/testenv"
 	"github.com/hookd/hookd/listener"
 )
-
-// syncBuffer is a bytes.Buffer safe for the handler's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestRequestLog checks the one line logged per hook request: its route
 // (never the path, which can hold a source's token), source, status,
@@ -49,7 +30,7 @@ func TestRequestLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer log.Close()
-	var out syncBuffer
+	var out testenv.Buffer
 	reg := prometheus.NewRegistry()
 	l, err := listener.New(listener.Config{Sources: []config.Source{
 		{Name: "mailjet", Provider: "mailjet"},

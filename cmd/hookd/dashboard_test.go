@@ -255,11 +255,15 @@ func TestDashboard(t *testing.T) {
 	ui.goTo("#/deadletters", "#dead-table")
 	ui.texts(map[string]string{status: "dead"})
 	ui.shot("deadletters")
-	ui.do("retry and resume",
-		chromedp.Click(chromedp.CSS(fmt.Sprintf("#retry-%d", jobID))),
-		chromedp.WaitVisible(chromedp.CSS("#targets-table button.primary")),
-		chromedp.Click(chromedp.CSS("#targets-table button.primary")),
-	)
+	ui.do("retry", chromedp.Click(chromedp.CSS(fmt.Sprintf("#retry-%d", jobID))))
+	// The retry's answer writes a message above the Resume button: wait
+	// for it, as a user reads it, before clicking there.
+	waiting := fmt.Sprintf("Job %d waits until its target is resumed.", jobID)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`document.querySelector("#dl-message").textContent === %q`, waiting),
+		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		t.Fatalf("retry does not report: %v (shows %q)", err, ui.text("#dl-message"))
+	}
+	ui.do("resume", chromedp.Click(chromedp.CSS("#targets-table button.primary")))
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`document.querySelector(%q).textContent === "done"`, status),
 		chromedp.WithPollingTimeout(60*time.Second))); err != nil {
 		t.Fatalf("the retried job does not show done: %v (shows %q)\n%s", err, ui.text(status), p.output())

@@ -343,7 +343,7 @@ async function watchJob(id, cell) {
 async function deadLetters() {
   const [dl, ts] = await Promise.all([api("/deadletters?limit=200"), api("/targets")]);
   const suspended = ts.targets.filter(t => t.suspended);
-  const msg = h("p", { class: "muted", id: "dl-message" });
+  const msg = h("p", { class: "muted message", id: "dl-message" });
   return [
     h("h1", {}, "Dead letters and suspended targets"), msg,
     h("div", { class: "card" }, h("h2", {}, "Suspended targets"),
@@ -382,7 +382,7 @@ async function deadLetters() {
 async function suppressions() {
   const list = await api("/suppressions?limit=1000");
   const items = list.suppressions || [];
-  const msg = h("p", { class: "muted", id: "supp-message" });
+  const msg = h("p", { class: "muted message", id: "supp-message" });
   return [h("h1", {}, "Suppressions"), msg,
     h("div", { class: "card" }, items.length === 0 ? h("p", { class: "muted" }, "The suppression list is empty.") :
       table(["email", "reason", "rule", "event", "since", ""], items.map(s => {
