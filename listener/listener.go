@@ -52,7 +52,7 @@ type Config struct {
 	MaxConcurrent int
 	// Nonces remembers providers' single-use tokens; nil keeps them in
 	// memory only, which forgets them on restart (serve passes a file in
-	// the data directory, see OpenNonces).
+	// the data directory or a PostgreSQL table, see SQLNonces).
 	Nonces Nonces
 	// Client makes the adapters' outgoing requests; nil means a client
 	// with a 10 s timeout.

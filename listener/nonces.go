@@ -3,12 +3,15 @@ package listener
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 )
 
@@ -16,22 +19,41 @@ import (
 // nonces.
 const NonceFile = "nonces.db"
 
-// SQLiteNonces is a Nonces kept in an SQLite file with synchronous=FULL, so
-// a used token is remembered across restarts and crashes: a replay is
-// refused even right after hookd restarted. Rows are deleted once they
-// expire (the provider's timestamp tolerance makes an older token stale
-// anyway).
-type SQLiteNonces struct {
+// NonceTable is the PostgreSQL table where OpenPostgresNonces keeps used
+// nonces.
+const NonceTable = "hookd_nonces"
+
+// SQLNonces is a Nonces kept in a database table, so that a used token is
+// remembered across restarts and crashes: a replay is refused even right
+// after hookd restarted. OpenNonces keeps the table in an SQLite file of
+// the data directory; OpenPostgresNonces in PostgreSQL, where every replica
+// that shares the database refuses a token that another one saw with
+// another body. Rows are deleted once they expire (the provider's
+// timestamp tolerance makes an older token stale anyway).
+type SQLNonces struct {
 	db *sql.DB
+	// The statements, in the database's placeholders: use records a
+	// nonce unless it is recorded and unexpired, get reads its binding,
+	// prune deletes the expired.
+	use, get, prune string
 
 	mu        sync.Mutex
 	lastPrune time.Time
 }
 
-var _ Nonces = (*SQLiteNonces)(nil)
+var _ Nonces = (*SQLNonces)(nil)
 
-// OpenNonces opens (creating if needed) the nonce file in dir.
-func OpenNonces(ctx context.Context, dir string) (*SQLiteNonces, error) {
+const nonceColumns = `(
+	scope      TEXT   NOT NULL,
+	nonce      TEXT   NOT NULL,
+	binding    TEXT   NOT NULL,
+	expires_ns BIGINT NOT NULL,
+	PRIMARY KEY (scope, nonce)
+)`
+
+// OpenNonces opens (creating if needed) the nonce file in dir, an SQLite
+// database with synchronous=FULL.
+func OpenNonces(ctx context.Context, dir string) (*SQLNonces, error) {
 	abs, err := filepath.Abs(filepath.Join(dir, NonceFile))
 	if err != nil {
 		return nil, fmt.Errorf("open nonces: %w", err)
@@ -45,49 +67,84 @@ func OpenNonces(ctx context.Context, dir string) (*SQLiteNonces, error) {
 		return nil, fmt.Errorf("open nonces: %w", err)
 	}
 	db.SetMaxOpenConns(1)
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS nonces (
-		scope      TEXT   NOT NULL,
-		nonce      TEXT   NOT NULL,
-		binding    TEXT   NOT NULL,
-		expires_ns BIGINT NOT NULL,
-		PRIMARY KEY (scope, nonce)
-	)`); err != nil {
+	return newSQLNonces(ctx, db, "nonces", "?")
+}
+
+// OpenPostgresNonces opens the nonce table NonceTable in the PostgreSQL
+// database of dsn, creating it if needed. Its commits are synchronous
+// whatever the server's default.
+func OpenPostgresNonces(ctx context.Context, dsn string) (*SQLNonces, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		// pgx's message may quote the DSN, password included.
+		return nil, errors.New("open nonces: postgres: invalid dsn")
+	}
+	cfg.RuntimeParams["synchronous_commit"] = "on"
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(4)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open nonces: postgres: connect to %s: %w", cfg.Host, err)
+	}
+	return newSQLNonces(ctx, db, NonceTable, "$")
+}
+
+// newSQLNonces creates table on db if needed; param is the placeholder:
+// "?" (SQLite) or "$" ($1, $2, ... in PostgreSQL).
+func newSQLNonces(ctx context.Context, db *sql.DB, table, param string) (*SQLNonces, error) {
+	p := func(i int) string {
+		if param == "?" {
+			return "?"
+		}
+		return fmt.Sprintf("$%d", i)
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+table+` `+nonceColumns); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open nonces: %w", err)
 	}
-	return &SQLiteNonces{db: db}, nil
+	return &SQLNonces{
+		db: db,
+		// A recorded nonce that expired, but was not pruned yet, is
+		// recorded anew.
+		use: fmt.Sprintf(`INSERT INTO %[1]s (scope, nonce, binding, expires_ns) VALUES (%s, %s, %s, %s)
+			ON CONFLICT (scope, nonce) DO UPDATE SET binding = excluded.binding, expires_ns = excluded.expires_ns
+			WHERE %[1]s.expires_ns < %[6]s`, table, p(1), p(2), p(3), p(4), p(5)),
+		get:   fmt.Sprintf(`SELECT binding FROM %s WHERE scope = %s AND nonce = %s`, table, p(1), p(2)),
+		prune: fmt.Sprintf(`DELETE FROM %s WHERE expires_ns < %s`, table, p(1)),
+	}, nil
 }
 
-// Use implements Nonces.
-func (n *SQLiteNonces) Use(ctx context.Context, scope, nonce, binding string, expires time.Time) (bool, error) {
-	n.prune(ctx)
-	if _, err := n.db.ExecContext(ctx, `INSERT INTO nonces (scope, nonce, binding, expires_ns) VALUES (?, ?, ?, ?)
-		ON CONFLICT (scope, nonce) DO NOTHING`, scope, nonce, binding, expires.UnixNano()); err != nil {
+// Use implements Nonces. Of two uses of one nonce at once, in this process
+// or in two sharing the database, the first to commit records its binding
+// and the other is told whether its own is the same.
+func (n *SQLNonces) Use(ctx context.Context, scope, nonce, binding string, expires time.Time) (bool, error) {
+	now := time.Now()
+	n.pruneExpired(ctx, now)
+	if _, err := n.db.ExecContext(ctx, n.use, scope, nonce, binding, expires.UnixNano(), now.UnixNano()); err != nil {
 		return false, fmt.Errorf("use nonce: %w", err)
 	}
 	var got string
-	if err := n.db.QueryRowContext(ctx, `SELECT binding FROM nonces WHERE scope = ? AND nonce = ?`, scope, nonce).Scan(&got); err != nil {
+	if err := n.db.QueryRowContext(ctx, n.get, scope, nonce).Scan(&got); err != nil {
 		return false, fmt.Errorf("use nonce: %w", err)
 	}
 	return got != binding, nil
 }
 
-// prune deletes expired nonces, at most once a minute.
-func (n *SQLiteNonces) prune(ctx context.Context) {
+// pruneExpired deletes expired nonces, at most once a minute.
+func (n *SQLNonces) pruneExpired(ctx context.Context, now time.Time) {
 	n.mu.Lock()
-	now := time.Now()
 	due := now.Sub(n.lastPrune) > time.Minute
 	if due {
 		n.lastPrune = now
 	}
 	n.mu.Unlock()
 	if due {
-		_, _ = n.db.ExecContext(ctx, `DELETE FROM nonces WHERE expires_ns < ?`, now.UnixNano())
+		_, _ = n.db.ExecContext(ctx, n.prune, now.UnixNano())
 	}
 }
 
-// Close closes the file.
-func (n *SQLiteNonces) Close() error { return n.db.Close() }
+// Close closes the database.
+func (n *SQLNonces) Close() error { return n.db.Close() }
 
 // memNonces is the Nonces of a listener without a data directory: in
 // memory, so forgotten on restart.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/internal/testenv"
+	"github.com/hookd/hookd/listener/mailgun"
 	"github.com/hookd/hookd/store"
 )
 
@@ -218,6 +221,65 @@ func testReplicas(t *testing.T, backend string) {
 		t.Errorf("%d jobs reached the target again after an effect, want at most the one in flight at the kill: %v", len(repeats), repeats)
 	}
 	t.Logf("%s: %d events, %d retries answered as duplicates, %d requests to the target, repeats %v", backend, n, retried, calls, repeats)
+}
+
+// TestReplicasShareMailgunTokens runs two hookd replicas on one PostgreSQL
+// database with a Mailgun source, whose signature does not cover the
+// event: a signature captured from a delivery to one replica and replayed
+// to the other with another event is refused there, while the provider's
+// retry of the same delivery is a duplicate at either.
+func TestReplicasShareMailgunTokens(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two hookd processes on PostgreSQL; run without -short")
+	}
+	dsn := testenv.PostgresSchema(t)
+	t.Setenv("HOOKD_REPLICA_DSN", dsn)
+	const key = "key-mailgun-replicas-0123456789"
+	config := filepath.Join(t.TempDir(), "hookd.yaml")
+	if err := os.WriteFile(config, []byte(`log: { backend: postgres, dsn: "${HOOKD_REPLICA_DSN}" }
+store: { driver: postgres, dsn: "${HOOKD_REPLICA_DSN}" }
+sources: [{ name: mailgun, provider: mailgun, verify: { signing_key: "`+key+`" } }]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := startHookd(t, t.TempDir(), "--config", config)
+	b := startHookd(t, t.TempDir(), "--config", config)
+
+	now := time.Now()
+	ts, token := strconv.FormatInt(now.Unix(), 10), "0123456789abcdef0123456789abcdef0123456789abcdef01"
+	sig := fmt.Sprintf(`{"timestamp":%q,"token":%q,"signature":%q}`, ts, token, hex.EncodeToString(mailgun.Sign([]byte(key), ts, token)))
+	delivery := func(recipient string) string {
+		return fmt.Sprintf(`{"signature":%s,"event-data":{"event":"delivered","id":"mg-%s","timestamp":%d,"recipient":%q}}`,
+			sig, recipient, now.Unix(), recipient)
+	}
+	for _, tt := range []struct {
+		name   string
+		to     *proc
+		body   string
+		status int
+		answer string
+	}{
+		{"delivery", a, delivery("ann@example.com"), 200, `{"accepted":1,"duplicates":0}`},
+		{"replay to the other replica", b, delivery("eve@example.com"), 401, `{"error":"\"signature.token\": already used"}`},
+		{"retry to the other replica", b, delivery("ann@example.com"), 200, `{"accepted":0,"duplicates":1}`},
+		{"replay to the first replica", a, delivery("eve@example.com"), 401, `{"error":"\"signature.token\": already used"}`},
+	} {
+		resp, err := http.Post(tt.to.hooks+"/hooks/mailgun", "application/json", strings.NewReader(tt.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || strings.TrimSpace(string(got)) != tt.answer {
+			t.Errorf("%s: %d %s, want %d %s", tt.name, resp.StatusCode, got, tt.status, tt.answer)
+		}
+	}
+	waitUntil(t, "the delivery stored", func() bool { return len(storedEventIDs(t, dsn)) == 1 }, a, b)
+	a.stop(t)
+	b.stop(t)
+	if stored := storedEventIDs(t, dsn); len(stored) != 1 {
+		t.Errorf("stored %v, want the one delivery", stored)
+	}
 }
 
 // heldTarget is the rule's http target: it counts requests and effects per

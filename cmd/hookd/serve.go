@@ -148,9 +148,16 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 		logger.Warn("the admin listener is reachable beyond this machine without admin.token: anyone who reaches it can read every event and retry or delete", "admin", cfg.Admin.Listen)
 	}
 
-	// Replay tokens (Mailgun's) are kept in the data directory, so a
-	// restart does not reopen the window for a replay.
-	nonces, err := listener.OpenNonces(ctx, cfg.Data)
+	// Replay tokens (Mailgun's) are kept durably, so a restart does not
+	// reopen the window for a replay: in the data directory, or beside a
+	// PostgreSQL store, which replicas share, so that a token one replica
+	// saw is refused with another body at every other.
+	var nonces *listener.SQLNonces
+	if cfg.Store.Driver == "postgres" {
+		nonces, err = listener.OpenPostgresNonces(ctx, cfg.Store.DSN)
+	} else {
+		nonces, err = listener.OpenNonces(ctx, cfg.Data)
+	}
 	if err != nil {
 		return err
 	}
