@@ -30,10 +30,11 @@ type ReplayResult struct {
 	// have been), in order: those whose key was already there are not.
 	Jobs []actions.Job
 	// Moved are jobs not added because the event already has a job of the
-	// same rule, action, target and parameters at another index: the
-	// rule's actions were reordered or one was inserted before them since
-	// the event was evaluated, and the key, which holds the index, moved
-	// with them. Queuing them would repeat a side effect.
+	// same rule, action, target and parameters under another key: since
+	// the event was evaluated, the rule's actions were reordered or one
+	// was inserted before them (the key holds the index), or the rule's
+	// once changed (the key holds the once key). Queuing them would repeat
+	// a side effect.
 	Moved []actions.Job
 	// Taken are jobs not added because their key belongs to a job of
 	// another action or other parameters, for the same reason: the action

@@ -25,10 +25,21 @@ func (en enqueuer) Evaluate(ctx context.Context, tx *store.Tx, e event.Event) er
 	return err
 }
 
+// onceKeyed enqueues an http job for every event under a once key made of
+// its prefix and the event's email, as a rule with once does.
+type onceKeyed string
+
+func (k onceKeyed) Evaluate(ctx context.Context, tx *store.Tx, e event.Event) error {
+	_, err := tx.Enqueue(ctx, actions.Job{Key: "r/0/once:" + string(k) + e.Email, Rule: "r", Action: "http", Target: "http",
+		Params: []byte(`{"p":1}`), EventID: e.ID, Event: []byte(`{}`)})
+	return err
+}
+
 // TestReplayMovedActions replays events after the rule's actions moved:
 // a job whose action already has one for the event at another index is
-// not queued (Moved), nor one whose key another action holds (Taken). A
-// rule that holds the same action twice queues both on a first replay.
+// not queued (Moved), nor one whose key another action holds (Taken), nor
+// one whose key changed with the rule's once. A rule that holds the same
+// action twice queues both on a first replay.
 func TestReplayMovedActions(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t, t.TempDir())
@@ -62,6 +73,16 @@ func TestReplayMovedActions(t *testing.T) {
 		if !slices.Equal(keys(res.Jobs), tc.jobs) || !slices.Equal(keys(res.Moved), tc.moved) || !slices.Equal(keys(res.Taken), tc.taken) {
 			t.Errorf("%s: jobs %v, moved %v, taken %v; want %v, %v, %v", tc.name,
 				keys(res.Jobs), keys(res.Moved), keys(res.Taken), tc.jobs, tc.moved, tc.taken)
+		}
+	}
+
+	// The rule gains a once, then changes it: its key moves, and the
+	// event's http job already ran.
+	first := store.ReplayQuery{Since: at.Add(-time.Hour), Until: at.Add(time.Second)}
+	for _, k := range []onceKeyed{"", "spring/"} {
+		res, err := st.Replay(ctx, first, k)
+		if want := []string{"r/0/once:" + string(k) + "a@x.com"}; err != nil || res.Jobs != nil || !slices.Equal(keys(res.Moved), want) {
+			t.Errorf("once %q: jobs %v, moved %v, %v; want moved %v", k, keys(res.Jobs), keys(res.Moved), err, want)
 		}
 	}
 

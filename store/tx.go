@@ -94,7 +94,7 @@ var (
 		ON CONFLICT (key) DO NOTHING`)
 	// A replay's checks for a rule whose actions moved or changed.
 	sameJobSQL = writeSQL(`SELECT key FROM jobs
-		WHERE event_id = ? AND rule = ? AND action = ? AND target = ? AND params = ? AND idx <> ?`)
+		WHERE event_id = ? AND rule = ? AND action = ? AND target = ? AND params = ?`)
 	keyJobSQL = writeSQL(`SELECT action, params FROM jobs WHERE key = ?`)
 )
 
@@ -364,8 +364,8 @@ func (t *Tx) Enqueue(ctx context.Context, jobs ...actions.Job) (inserted int, er
 
 // replayed reports whether a replay is to skip j because its key is
 // taken, noting it in taken when the job that holds the key is of another
-// action or other parameters, or because j's action moved (movedJob),
-// noting it in moved.
+// action or other parameters, or because j's action has a job for the
+// event under another key (movedJob), noting it in moved.
 func (t *Tx) replayed(ctx context.Context, j actions.Job) (bool, error) {
 	st, err := t.stmt(ctx, keyJobSQL)
 	if err != nil {
@@ -389,14 +389,17 @@ func (t *Tx) replayed(ctx context.Context, j actions.Job) (bool, error) {
 }
 
 // movedJob reports whether j's event has a job of j's rule, action, target
-// and parameters at another index that this replay did not add itself (a
-// rule may hold the same action twice).
+// and parameters, under another key than j's (which has none), that this
+// replay did not add itself (a rule may hold the same action twice). The
+// key holds the action's index and the rule's once key, or the event id
+// without once: it moves when actions are inserted or reordered, or when
+// the rule gains, loses or changes its once.
 func (t *Tx) movedJob(ctx context.Context, j actions.Job) (bool, error) {
 	st, err := t.stmt(ctx, sameJobSQL)
 	if err != nil {
 		return false, err
 	}
-	rows, err := st.QueryContext(ctx, j.EventID, j.Rule, j.Action, j.Target, jsonText(j.Params), j.Index)
+	rows, err := st.QueryContext(ctx, j.EventID, j.Rule, j.Action, j.Target, jsonText(j.Params))
 	if err != nil {
 		return false, err
 	}

@@ -116,7 +116,7 @@ func formatReplay(res store.ReplayResult, dry bool) string {
 	fmt.Fprintf(&b, "replayed %s: %s %s\n", plural(res.Events, "event"), verb, plural(len(res.Jobs), "job"))
 	list(res.Jobs)
 	if len(res.Moved) > 0 {
-		fmt.Fprintf(&b, "not queued, %s: the same action already has a job for the event at another position of its rule's actions\n", plural(len(res.Moved), "job"))
+		fmt.Fprintf(&b, "not queued, %s: the same action already has a job for the event under another key (its position in the rule's actions, or the rule's once, changed since)\n", plural(len(res.Moved), "job"))
 		list(res.Moved)
 	}
 	if len(res.Taken) > 0 {

@@ -163,7 +163,7 @@ func TestReplay(t *testing.T) {
 	out = replay("--since", "2025-03-01")
 	for _, want := range []string{
 		"replayed 13 events: queued 0 jobs\n",
-		"not queued, 4 jobs: the same action already has a job for the event at another position of its rule's actions\n",
+		"not queued, 4 jobs: the same action already has a job for the event under another key (its position in the rule's actions, or the rule's once, changed since)\n",
 		"  surge/1/" + events[7].ID + "  http ",
 		"not queued, 4 jobs: the key belongs to a job of another action or parameters (the rule's actions moved or changed since)\n",
 		"  surge/0/" + events[10].ID + "  log",
@@ -174,6 +174,19 @@ func TestReplay(t *testing.T) {
 	}
 	runJobs(t, data)
 	check("after inserting an action")
+
+	// The rule gains a once: its jobs' keys hold the once key instead of
+	// the event id, and the replay must not post again.
+	once := strings.Replace(surgeRules(srv.URL, 2), "    actions:\n", "    once: domain\n    actions:\n", 1)
+	if err := os.WriteFile(rulesFile, []byte(once), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out = replay("--since", "2025-03-01")
+	if !strings.HasPrefix(out, "replayed 13 events: queued 0 jobs\nnot queued, 1 job: the same action already has a job for the event under another key") {
+		t.Errorf("replay after adding once:\n%s", out)
+	}
+	runJobs(t, data)
+	check("after adding once")
 
 	for _, tt := range []struct {
 		name string
