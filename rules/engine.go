@@ -29,15 +29,16 @@ var (
 // For each match of a rule (Set.Eval, with the transaction as State, so
 // last and count see the events before this one in the log):
 //
-//   - a rule with once fires only for the first event of its key, ever
-//     (store.Tx.Once);
+//   - a rule with once and no cooldown fires only for the first event of
+//     its key, ever (store.Tx.Once);
 //   - a rule with a cooldown fires only when it did not fire less than the
 //     cooldown before or after the event's time, per once key when it has
-//     one, else per rule (store.Tx.Cooldown);
+//     one (so at most once per cooldown per key), else per rule
+//     (store.Tx.Cooldown);
 //   - when it fires, each action becomes an actions.Job whose Key is
-//     "rule/index/event-id", or "rule/index/once:key" for a rule with once,
-//     so that the queue holds one job per key whatever is replayed; its
-//     Target is the action kind's (actions.Lookup).
+//     "rule/index/event-id", or "rule/index/once:key" for a rule with once
+//     and no cooldown, so that the queue holds one job per key whatever is
+//     replayed; its Target is the action kind's (actions.Lookup).
 //
 // A rule that fails on the event (Match.Err, an action type no package
 // registered, parameters that do not encode as JSON) is logged and counted
@@ -166,7 +167,7 @@ func (en *Engine) Decide(ctx context.Context, set *Set, st State, l Ledger, e ev
 			continue
 		}
 		en.m.matches.WithLabelValues(name).Inc()
-		if m.Rule.Once != "" {
+		if m.Rule.Once != "" && m.Rule.Cooldown == 0 {
 			first, err := l.Once(ctx, name, m.Key, e.ID)
 			if err != nil {
 				return Decision{}, fmt.Errorf("rule %q on event %s: %w", name, e.ID, err)
@@ -211,7 +212,7 @@ func (en *Engine) Decide(ctx context.Context, set *Set, st State, l Ledger, e ev
 // parameters and retry policy are written only for the queue (withParams).
 func (en *Engine) jobs(m Match, e event.Event, eventJSON []byte, withParams bool) ([]actions.Job, error) {
 	suffix := e.ID
-	if m.Rule.Once != "" {
+	if m.Rule.Once != "" && m.Rule.Cooldown == 0 {
 		suffix = "once:" + m.Key
 	}
 	jobs := make([]actions.Job, len(m.Actions))

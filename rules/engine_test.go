@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -202,6 +204,44 @@ func TestEngine(t *testing.T) {
 	one, _ := pipe(t, set, 1, log...)
 	if got := keys(one); !slices.Equal(got, want) {
 		t.Errorf("one message at a time: jobs %v\nwant %v", got, want)
+	}
+}
+
+// TestOnceWithCooldown checks that a rule with both once and cooldown
+// fires at most once per cooldown per once key, not once ever: the same
+// domain again within the hour is held, another domain fires, and the
+// first domain fires again two hours later.
+func TestOnceWithCooldown(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "rules.yaml")
+	rule := "rules:\n  - name: spam-alert\n    when: type == \"spam\"\n    once: domain\n    cooldown: 1h\n" +
+		"    actions:\n      - log: { message: \"{{ .domain }}\" }\n"
+	if err := os.WriteFile(file, []byte(rule), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set, err := rules.Load(context.Background(), []string{file}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spam := func(email string, at int64) event.Event {
+		return mj(t, "spam", map[string]any{"email": email, "time": at})
+	}
+	log := []event.Event{
+		spam("a@x.com", sentAt),          // fires
+		spam("b@x.com", sentAt+1800),     // x.com within the hour: held
+		spam("c@y.com", sentAt+1800),     // another domain: fires
+		spam("d@x.com", sentAt+2*3600),   // x.com two hours later: fires
+		spam("e@x.com", sentAt+2*3600+1), // held again
+	}
+	var want []string
+	for _, i := range []int{0, 2, 3} {
+		want = append(want, "spam-alert/0/"+log[i].ID)
+	}
+	jobs, reg := pipe(t, set, store.Batch, log...)
+	if got := keys(jobs); !slices.Equal(got, want) {
+		t.Errorf("jobs %v\nwant %v", got, want)
+	}
+	if n := counter(t, reg, "hookd_rule_skipped_total", "rule", "spam-alert", "reason", "cooldown"); n != 2 {
+		t.Errorf("%v matches held by the cooldown, want 2", n)
 	}
 }
 

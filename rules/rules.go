@@ -93,7 +93,8 @@ type Rule struct {
 	// When is the condition as compiled (${VAR} expanded).
 	When string
 	// Once is the once-key expression as compiled; "" when the rule has
-	// none.
+	// none. Without a Cooldown the rule fires once per key, ever; with
+	// one, the key is the cooldown's.
 	Once string
 	// Cooldown is the shortest time between two firings of the rule, per
 	// once key when the rule has one, else per rule; 0 means none. Eval
