@@ -158,3 +158,28 @@ func Unsuppressed(ctx context.Context, sup Suppressions, rcpts []*mail.Address) 
 	}
 	return kept, skipped, nil
 }
+
+// Checker is implemented by a Kind that can tell from a job's rendered
+// parameters, and the event's recipient (the default address of actions
+// that act on one), that every attempt would fail: an address that is not
+// one, a body that is not JSON, a header with a line break. Such a job
+// would be dead-lettered on its first attempt and suspend a target that
+// the jobs of other events share; Check lets the rules engine refuse to
+// make it instead, failing the rule on that event as a template error
+// does, so that a fixed rule can still be replayed over it.
+type Checker interface {
+	Check(params map[string]any, email string) error
+}
+
+// Check is the hook for rules.Options.Check: the Check of the kind named
+// name when it is a Checker, else nil.
+func Check(name string, params map[string]any, email string) error {
+	k, err := Lookup(name)
+	if err != nil {
+		return err
+	}
+	if c, ok := k.(Checker); ok {
+		return c.Check(params, email)
+	}
+	return nil
+}

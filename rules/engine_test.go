@@ -16,6 +16,7 @@ import (
 	"github.com/hookd/hookd/actions"
 	_ "github.com/hookd/hookd/actions/http"
 	_ "github.com/hookd/hookd/actions/log"
+	_ "github.com/hookd/hookd/actions/suppress"
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/eventlog"
 	_ "github.com/hookd/hookd/eventlog/sqlite"
@@ -242,6 +243,49 @@ func TestOnceWithCooldown(t *testing.T) {
 	}
 	if n := counter(t, reg, "hookd_rule_skipped_total", "rule", "spam-alert", "reason", "cooldown"); n != 2 {
 		t.Errorf("%v matches held by the cooldown, want 2", n)
+	}
+}
+
+// TestCheckedParams checks that a rule whose rendered parameters its
+// action would refuse on every attempt fails on that event, making no job
+// (which would die at once and suspend a target other events share), while
+// the same rule makes its jobs for the other events.
+func TestCheckedParams(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "rules.yaml")
+	rule := `rules:
+  - name: alert
+    when: type == "bounce"
+    actions:
+      - http: { url: "http://127.0.0.1:1/alert", body: '{"text":"{{ .data.comment }}"}' }
+  - name: suppress-bounced
+    when: type == "bounce"
+    actions:
+      - suppress: { reason: "bounced" }
+`
+	if err := os.WriteFile(file, []byte(rule), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set, err := rules.Load(context.Background(), []string{file}, rules.Options{Check: actions.Check})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bounce := func(email, comment string) event.Event {
+		return mj(t, "bounce", map[string]any{"email": email, "comment": comment})
+	}
+	log := []event.Event{
+		bounce("a@x.com", `he said "stop"`), // alert: the body is not JSON
+		bounce("b c@x.com", "fine"),         // suppress: not an address
+		bounce("d@x.com", "fine"),
+	}
+	want := []string{"suppress-bounced/0/" + log[0].ID, "alert/0/" + log[1].ID, "alert/0/" + log[2].ID, "suppress-bounced/0/" + log[2].ID}
+	jobs, reg := pipe(t, set, store.Batch, log...)
+	if got := keys(jobs); !slices.Equal(got, want) {
+		t.Errorf("jobs %v\nwant %v", got, want)
+	}
+	for _, r := range []string{"alert", "suppress-bounced"} {
+		if n := counter(t, reg, "hookd_rule_errors_total", "rule", r); n != 1 {
+			t.Errorf("rule %s failed on %v events, want 1", r, n)
+		}
 	}
 }
 

@@ -478,7 +478,20 @@ func (ev *evaluation) rule(r *Rule) (Match, error) {
 			m.Key, m.Actions = "", nil
 			return m, nil
 		}
-		m.Actions[i] = Rendered{Action: a, Params: p.(map[string]any)}
+		params := p.(map[string]any)
+		if a.check != nil {
+			if err := a.check(a.Type, params, ev.e.Email); err != nil {
+				field := fmt.Sprintf("actions[%d].%s", a.Index, a.Type)
+				var pe *ParamError
+				if errors.As(err, &pe) {
+					field, err = joinPath(field, pe.Param), pe.Err
+				}
+				m.Err = &Error{File: r.File, Line: a.Line, Rule: r.Name, Field: field, Err: err}
+				m.Key, m.Actions = "", nil
+				return m, nil
+			}
+		}
+		m.Actions[i] = Rendered{Action: a, Params: params}
 	}
 	return m, nil
 }

@@ -34,6 +34,11 @@ type Options struct {
 	// error becomes a load error at the action, or at one parameter when it
 	// is a *ParamError. Nil accepts any action.
 	Action func(typ string, params map[string]any) error
+	// Check, when set, checks each action's parameters as rendered for an
+	// event, with the event's email, when the rule fires: its error fails
+	// the rule on that event (no job is made), located at the action, or
+	// at one parameter when it is a *ParamError. Nil accepts any.
+	Check func(typ string, params map[string]any, email string) error
 	// Body, when set, tells whether the top-level parameter param of an
 	// action of type typ holds a message body, and whether it is HTML. A
 	// body is a template file or an inline template (see the package
@@ -472,7 +477,7 @@ func (l *loader) action(i int, item ast.Node) *Action {
 	if !ok {
 		return nil
 	}
-	a.params = params
+	a.params, a.check = params, l.opts.Check
 	if l.opts.Action != nil {
 		if err := l.opts.Action(a.Type, a.Params()); err != nil {
 			p, f := pl.pos[""], field

@@ -144,6 +144,8 @@ type Action struct {
 	Line int
 
 	params *mapParam
+	// check is Options.Check.
+	check func(typ string, params map[string]any, email string) error
 }
 
 // Params returns a new copy of the action's parameters as written, after

@@ -169,6 +169,11 @@ func (kind) Validate(ps map[string]any) error {
 	return param.Addresses(p.to, p.from)
 }
 
+var _ actions.Checker = kind{}
+
+// Check checks the rendered addresses as Validate checks those written.
+func (k kind) Check(ps map[string]any, _ string) error { return k.Validate(ps) }
+
 // Require wants an smtp section.
 func (kind) Require(s actions.Settings) error {
 	if s.SMTP == nil {

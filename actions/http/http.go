@@ -194,7 +194,7 @@ func (p *params) payload(event json.RawMessage) ([]byte, error) {
 		return event, nil
 	case string:
 		if isJSON(p.contentType) && !json.Valid([]byte(b)) {
-			return nil, param.Errorf("body", "not valid JSON (set content_type to send other text)")
+			return nil, param.Errorf("body", "not valid JSON (write body as a mapping, which is encoded whatever the event holds, or set content_type to send other text)")
 		}
 		return []byte(b), nil
 	default:
@@ -247,6 +247,22 @@ func (kind) Validate(ps map[string]any) error {
 	if b, ok := p.body.(string); !ok || !param.IsTemplate(b) {
 		_, err = p.payload(nil)
 	}
+	return err
+}
+
+var _ actions.Checker = kind{}
+
+// Check checks the rendered parameters: the headers and, unless
+// content_type says otherwise, a body written as text must be valid JSON
+// once rendered (a quote in the event's data breaks one written as
+// '{"text":"{{ .data.comment }}"}'; a body written as a mapping is
+// encoded whatever it holds).
+func (kind) Check(ps map[string]any, _ string) error {
+	p, err := parse(ps)
+	if err != nil {
+		return err
+	}
+	_, err = p.payload(nil)
 	return err
 }
 

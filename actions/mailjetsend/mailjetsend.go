@@ -178,6 +178,11 @@ func (kind) Validate(ps map[string]any) error {
 	return param.Addresses(p.to, p.from)
 }
 
+var _ actions.Checker = kind{}
+
+// Check checks the rendered addresses as Validate checks those written.
+func (k kind) Check(ps map[string]any, _ string) error { return k.Validate(ps) }
+
 // Require wants mailjet API keys.
 func (kind) Require(s actions.Settings) error {
 	if s.Mailjet == nil {

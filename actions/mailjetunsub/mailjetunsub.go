@@ -121,6 +121,25 @@ func (kind) Validate(ps map[string]any) error {
 	return nil
 }
 
+var _ actions.Checker = kind{}
+
+// Check checks that the address to unsubscribe, the rendered email or
+// else the event's, is one.
+func (kind) Check(ps map[string]any, email string) error {
+	p, err := parse(ps)
+	if err != nil {
+		return err
+	}
+	addr := p.email
+	if addr == "" {
+		addr = email
+	}
+	if _, err := mail.ParseAddress(addr); err != nil {
+		return param.Errorf("email", "%q is not an address: %v", addr, err)
+	}
+	return nil
+}
+
 // Require wants mailjet API keys.
 func (kind) Require(s actions.Settings) error {
 	if s.Mailjet == nil {

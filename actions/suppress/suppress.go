@@ -60,6 +60,24 @@ func (kind) Validate(ps map[string]any) error {
 	return nil
 }
 
+var _ actions.Checker = kind{}
+
+// Check checks that the address to suppress, the rendered email or else
+// the event's, is one.
+func (kind) Check(ps map[string]any, email string) error {
+	addr, ok, err := param.Text(ps, "email")
+	if err != nil {
+		return err
+	}
+	if !ok || addr == "" {
+		addr = email
+	}
+	if _, err := mail.ParseAddress(addr); err != nil {
+		return param.Errorf("email", "%q is not an address: %v", addr, err)
+	}
+	return nil
+}
+
 // Target is "suppress": the list is one.
 func (kind) Target(map[string]any) string { return Name }
 
