@@ -226,6 +226,13 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	if err != nil {
 		return err
 	}
+	if watcher != nil {
+		lease := rc.Lease
+		if lease == 0 {
+			lease = actions.DefaultLease
+		}
+		warnCutTimeouts(watcher.Current(), lease, logger)
+	}
 	// With Mailjet keys, a dead event callback URL is logged and counted.
 	var cw *callbackWatch
 	if m := cfg.Mailjet; m.Configured() {
@@ -436,4 +443,19 @@ func checkLost(ctx context.Context, log eventlog.Log, st *store.Store, logger *s
 		logger.Warn("the store holds events, but the event log has none its projector consumed: the log was deleted or replaced, or its backend changed; retried deliveries of stored events are answered as new (the store keeps each event once)")
 	}
 	return nil
+}
+
+// warnCutTimeouts warns of each action of set whose timeout is longer than
+// half the runner's lease: the runner cuts every attempt there (see
+// actions.Action), so the timeout the rule says never comes into play.
+func warnCutTimeouts(set *rules.Set, lease time.Duration, logger *slog.Logger) {
+	for _, r := range set.Rules() {
+		for _, a := range r.Actions {
+			s, _ := a.Params()["timeout"].(string)
+			if d, err := time.ParseDuration(s); err == nil && d > lease/2 {
+				logger.Warn("an action's timeout is longer than half the runner's lease: every attempt is cut at half the lease; raise serve --runner-lease to twice the timeout",
+					"rule", r.Name, "action", fmt.Sprintf("actions[%d].%s", a.Index, a.Type), "timeout", s, "lease", lease.String())
+			}
+		}
+	}
 }
