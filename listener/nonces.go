@@ -67,7 +67,7 @@ func OpenNonces(ctx context.Context, dir string) (*SQLNonces, error) {
 		return nil, fmt.Errorf("open nonces: %w", err)
 	}
 	db.SetMaxOpenConns(1)
-	return newSQLNonces(ctx, db, "nonces", "?")
+	return newSQLNonces(ctx, db, "nonces", false)
 }
 
 // OpenPostgresNonces opens the nonce table NonceTable in the PostgreSQL
@@ -86,17 +86,17 @@ func OpenPostgresNonces(ctx context.Context, dsn string) (*SQLNonces, error) {
 		db.Close()
 		return nil, fmt.Errorf("open nonces: postgres: connect to %s: %w", cfg.Host, err)
 	}
-	return newSQLNonces(ctx, db, NonceTable, "$")
+	return newSQLNonces(ctx, db, NonceTable, true)
 }
 
-// newSQLNonces creates table on db if needed; param is the placeholder:
-// "?" (SQLite) or "$" ($1, $2, ... in PostgreSQL).
-func newSQLNonces(ctx context.Context, db *sql.DB, table, param string) (*SQLNonces, error) {
+// newSQLNonces creates table on db if needed; numbered tells that the
+// database's placeholders are $1, $2, ... (PostgreSQL), not ? (SQLite).
+func newSQLNonces(ctx context.Context, db *sql.DB, table string, numbered bool) (*SQLNonces, error) {
 	p := func(i int) string {
-		if param == "?" {
-			return "?"
+		if numbered {
+			return fmt.Sprintf("$%d", i)
 		}
-		return fmt.Sprintf("$%d", i)
+		return "?"
 	}
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+table+` `+nonceColumns); err != nil {
 		db.Close()
