@@ -40,8 +40,9 @@ var (
 //     and no cooldown, so that the queue holds one job per key whatever is
 //     replayed; its Target is the action kind's (actions.Lookup).
 //
-// A rule that fails on the event (Match.Err, an action type no package
-// registered, parameters that do not encode as JSON) is logged and counted
+// A rule that fails on the event (Match.Err, which includes parameters
+// that Options.Check refused, an action type no package registered,
+// parameters that do not encode as JSON) is logged and counted
 // in hookd_rule_errors_total, and the other rules go on; only a failure of
 // the store fails Evaluate, so that the event is evaluated again.
 type Engine struct {
