@@ -171,15 +171,15 @@ type Checker interface {
 	Check(params map[string]any, email string) error
 }
 
-// Check is the hook for rules.Options.Check: the Check of the kind named
-// name when it is a Checker, else nil.
-func Check(name string, params map[string]any, email string) error {
+// CheckerOf is the hook for rules.Options.Check: the Check of the kind
+// named name when it is a Checker, else nil.
+func CheckerOf(name string) func(params map[string]any, email string) error {
 	k, err := Lookup(name)
 	if err != nil {
-		return err
+		return nil
 	}
 	if c, ok := k.(Checker); ok {
-		return c.Check(params, email)
+		return c.Check
 	}
 	return nil
 }

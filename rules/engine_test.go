@@ -265,7 +265,7 @@ func TestCheckedParams(t *testing.T) {
 	if err := os.WriteFile(file, []byte(rule), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	set, err := rules.Load(context.Background(), []string{file}, rules.Options{Check: actions.Check})
+	set, err := rules.Load(context.Background(), []string{file}, rules.Options{Check: actions.CheckerOf})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -480,7 +480,7 @@ func (ev *evaluation) rule(r *Rule) (Match, error) {
 		}
 		params := p.(map[string]any)
 		if a.check != nil {
-			if err := a.check(a.Type, params, ev.e.Email); err != nil {
+			if err := a.check(params, ev.e.Email); err != nil {
 				field := fmt.Sprintf("actions[%d].%s", a.Index, a.Type)
 				var pe *ParamError
 				if errors.As(err, &pe) {

@@ -34,11 +34,13 @@ type Options struct {
 	// error becomes a load error at the action, or at one parameter when it
 	// is a *ParamError. Nil accepts any action.
 	Action func(typ string, params map[string]any) error
-	// Check, when set, checks each action's parameters as rendered for an
-	// event, with the event's email, when the rule fires: its error fails
-	// the rule on that event (no job is made), located at the action, or
-	// at one parameter when it is a *ParamError. Nil accepts any.
-	Check func(typ string, params map[string]any, email string) error
+	// Check, when set, returns the check of an action type, called at
+	// load, or nil for none. The check is called with the action's
+	// parameters as rendered for an event, and the event's email, when
+	// the rule fires: its error fails the rule on that event (no job is
+	// made), located at the action, or at one parameter when it is a
+	// *ParamError.
+	Check func(typ string) func(params map[string]any, email string) error
 	// Body, when set, tells whether the top-level parameter param of an
 	// action of type typ holds a message body, and whether it is HTML. A
 	// body is a template file or an inline template (see the package
@@ -477,7 +479,10 @@ func (l *loader) action(i int, item ast.Node) *Action {
 	if !ok {
 		return nil
 	}
-	a.params, a.check = params, l.opts.Check
+	a.params = params
+	if l.opts.Check != nil {
+		a.check = l.opts.Check(a.Type)
+	}
 	if l.opts.Action != nil {
 		if err := l.opts.Action(a.Type, a.Params()); err != nil {
 			p, f := pl.pos[""], field

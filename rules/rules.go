@@ -144,8 +144,8 @@ type Action struct {
 	Line int
 
 	params *mapParam
-	// check is Options.Check.
-	check func(typ string, params map[string]any, email string) error
+	// check is what Options.Check gave for the action's type, or nil.
+	check func(params map[string]any, email string) error
 }
 
 // Params returns a new copy of the action's parameters as written, after
