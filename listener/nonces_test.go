@@ -17,34 +17,29 @@ import (
 // expired one is recorded anew; a reopened table remembers; and of many
 // uses at once with distinct bindings exactly one is not a reuse.
 func TestSQLNonces(t *testing.T) {
-	open := map[string]func(t *testing.T) func() *listener.SQLNonces{
-		"sqlite": func(t *testing.T) func() *listener.SQLNonces {
+	// Each backend's opener of handles on one database of the test's own.
+	backends := map[string]func(t *testing.T) func(context.Context) (*listener.SQLNonces, error){
+		"sqlite": func(t *testing.T) func(context.Context) (*listener.SQLNonces, error) {
 			dir := t.TempDir()
-			return func() *listener.SQLNonces {
-				n, err := listener.OpenNonces(context.Background(), dir)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { n.Close() })
-				return n
-			}
+			return func(ctx context.Context) (*listener.SQLNonces, error) { return listener.OpenNonces(ctx, dir) }
 		},
-		"postgres": func(t *testing.T) func() *listener.SQLNonces {
+		"postgres": func(t *testing.T) func(context.Context) (*listener.SQLNonces, error) {
 			dsn := testenv.PostgresSchema(t)
-			return func() *listener.SQLNonces {
-				n, err := listener.OpenPostgresNonces(context.Background(), dsn)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { n.Close() })
-				return n
-			}
+			return func(ctx context.Context) (*listener.SQLNonces, error) { return listener.OpenPostgresNonces(ctx, dsn) }
 		},
 	}
-	for name, opener := range open {
+	for name, backend := range backends {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			newHandle := opener(t)
+			open := backend(t)
+			newHandle := func() *listener.SQLNonces {
+				n, err := open(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { n.Close() })
+				return n
+			}
 			a, b := newHandle(), newHandle()
 			later := time.Now().Add(time.Hour)
 			steps := []struct {

@@ -255,14 +255,16 @@ var _ actions.Checker = kind{}
 // Check checks the rendered parameters: the headers and, unless
 // content_type says otherwise, a body written as text must be valid JSON
 // once rendered (a quote in the event's data breaks one written as
-// '{"text":"{{ .data.comment }}"}'; a body written as a mapping is
-// encoded whatever it holds).
+// '{"text":"{{ .data.comment }}"}'). A body written as a mapping is not
+// encoded here: rendered, it holds only text, numbers and booleans.
 func (kind) Check(ps map[string]any, _ string) error {
 	p, err := parse(ps)
 	if err != nil {
 		return err
 	}
-	_, err = p.payload(nil)
+	if _, ok := p.body.(string); ok {
+		_, err = p.payload(nil)
+	}
 	return err
 }
 

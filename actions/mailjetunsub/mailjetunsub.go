@@ -130,14 +130,8 @@ func (kind) Check(ps map[string]any, email string) error {
 	if err != nil {
 		return err
 	}
-	addr := p.email
-	if addr == "" {
-		addr = email
-	}
-	if _, err := mail.ParseAddress(addr); err != nil {
-		return param.Errorf("email", "%q is not an address: %v", addr, err)
-	}
-	return nil
+	_, err = param.Recipient(p.email, email)
+	return err
 }
 
 // Require wants mailjet API keys.
@@ -184,9 +178,9 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 		}
 		addr = e.Email
 	}
-	a, err := mail.ParseAddress(addr)
+	a, err := param.Recipient(addr, "")
 	if err != nil {
-		return actions.Permanent(fmt.Errorf("mailjet_unsubscribe: %q is not an address: %w", addr, err))
+		return actions.Permanent(fmt.Errorf("mailjet_unsubscribe: %w", err))
 	}
 	email := strings.ToLower(a.Address)
 	client := &mjapi.Client{BaseURL: mj.APIURL, Key: mj.APIKey, Secret: mj.APISecret}

@@ -65,17 +65,12 @@ var _ actions.Checker = kind{}
 // Check checks that the address to suppress, the rendered email or else
 // the event's, is one.
 func (kind) Check(ps map[string]any, email string) error {
-	addr, ok, err := param.Text(ps, "email")
+	addr, _, err := param.Text(ps, "email")
 	if err != nil {
 		return err
 	}
-	if !ok || addr == "" {
-		addr = email
-	}
-	if _, err := mail.ParseAddress(addr); err != nil {
-		return param.Errorf("email", "%q is not an address: %v", addr, err)
-	}
-	return nil
+	_, err = param.Recipient(addr, email)
+	return err
 }
 
 // Target is "suppress": the list is one.
@@ -111,9 +106,9 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 		}
 		addr = e.Email
 	}
-	a, err := mail.ParseAddress(addr)
+	a, err := param.Recipient(addr, "")
 	if err != nil {
-		return actions.Permanent(fmt.Errorf("suppress: %q is not an address: %w", addr, err))
+		return actions.Permanent(fmt.Errorf("suppress: %w", err))
 	}
 	if _, err := sup.Suppress(ctx, a.Address, reason, call.Rule, call.EventID); err != nil {
 		return fmt.Errorf("suppress %s: %w", a.Address, err)

@@ -200,3 +200,17 @@ func Addresses(to []string, from string) error {
 	}
 	return nil
 }
+
+// Recipient returns the address an action acts on: email, its rendered
+// email parameter, or the event's address eventEmail when that is empty.
+// An error names the email parameter.
+func Recipient(email, eventEmail string) (*mail.Address, error) {
+	if email == "" {
+		email = eventEmail
+	}
+	a, err := mail.ParseAddress(email)
+	if err != nil {
+		return nil, Errorf("email", "%q is not an address: %v", email, err)
+	}
+	return a, nil
+}
