@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"reflect"
 	"strings"
@@ -74,13 +75,39 @@ func (s signal) WithAttrs(as []slog.Attr) slog.Handler {
 	return s
 }
 
+// testLog passes writes on to a test's output until closed, and drops them
+// after: a job that Run abandoned past its grace may still log when it
+// ends, after its test did, which the test's output must not receive.
+type testLog struct {
+	mu     sync.Mutex
+	w      io.Writer
+	closed bool
+}
+
+func (l *testLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return len(p), nil
+	}
+	return l.w.Write(p)
+}
+
+func (l *testLog) close() {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+}
+
 // run starts a Runner on q and returns a function that ends its ctx and
 // waits (at most 10 s) for Run to return; the test's cleanup calls it too.
 // The runner's log goes to the test's output; logged, when not nil,
 // is closed when the runner logs that message.
 func run(t *testing.T, q actions.Queue, cfg actions.RunnerConfig, reg prometheus.Registerer, logged *signal) (stop func()) {
 	t.Helper()
-	var h slog.Handler = slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})
+	out := &testLog{w: t.Output()}
+	t.Cleanup(out.close) // after stop, registered below: cleanups run last first
+	var h slog.Handler = slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})
 	if logged != nil {
 		logged.Handler, logged.once = h, new(sync.Once)
 		h = *logged
