@@ -34,3 +34,13 @@ type Trimmer interface {
 	// that appends are never held up for long.
 	Trim(ctx context.Context, topic string, before time.Time, limit int) (int, error)
 }
+
+// Pinger is implemented by backends that can tell, without appending,
+// whether they would take an append now: the log is open and its storage
+// answers. hookd's /readyz asks it. A backend without it is taken to
+// answer whenever it is open.
+type Pinger interface {
+	// Ping returns nil when the log is open and its storage answered
+	// within ctx, and otherwise an error saying what did not answer.
+	Ping(ctx context.Context) error
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -48,6 +49,10 @@ type committer struct {
 	// stopped is closed when run has returned; a request queued after that
 	// is answered with errStopped instead of waiting forever.
 	stopped chan struct{}
+
+	mu      sync.Mutex
+	failed  time.Time // when the last commit failed; zero once one succeeds
+	failErr error     // why it failed
 }
 
 func newCommitter(log appender, size int, wait time.Duration, obs func(float64)) *committer {
@@ -157,6 +162,13 @@ func (c *committer) commit(batch []*pending, msgs []*message.Message, n int) {
 	} else if c.obs != nil {
 		c.obs(float64(n))
 	}
+	c.mu.Lock()
+	if err != nil {
+		c.failed, c.failErr = time.Now(), err
+	} else if c.failErr != nil {
+		c.failed, c.failErr = time.Time{}, nil
+	}
+	c.mu.Unlock()
 	i := 0
 	for _, p := range batch {
 		r := result{err: err}
@@ -166,6 +178,14 @@ func (c *committer) commit(batch []*pending, msgs []*message.Message, n int) {
 		}
 		p.done <- r
 	}
+}
+
+// lastFailure returns when the last commit failed and why, or a nil error
+// when the last commit succeeded or none has run.
+func (c *committer) lastFailure() (time.Time, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.failed, c.failErr
 }
 
 // drain fails every request still queued; called once the server has

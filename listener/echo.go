@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -96,7 +97,8 @@ func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 	}
 }
 
-// Healthz answers {"status":"ok"}: the process is up and serving.
+// Healthz answers {"status":"ok"}: the process is up and serving. It is a
+// liveness check; RouteReadyz tells whether hook requests would be taken.
 func Healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
@@ -105,4 +107,21 @@ func Healthz(c echo.Context) error {
 // balancers and uptime checks probe with HEAD.
 func RouteHealthz(e *echo.Echo) {
 	e.Match([]string{http.MethodGet, http.MethodHead}, "/healthz", Healthz)
+}
+
+// RouteReadyz serves GET and HEAD /readyz of e: 200 {"status":"ready"} when
+// ready returns nil, else 503 {"status":"unavailable"}, with "error" set to
+// what ready said when detail is set (the admin listener; the hooks
+// listener faces the internet and does not tell its internals).
+func RouteReadyz(e *echo.Echo, ready func(context.Context) error, detail bool) {
+	e.Match([]string{http.MethodGet, http.MethodHead}, "/readyz", func(c echo.Context) error {
+		if err := ready(c.Request().Context()); err != nil {
+			body := map[string]string{"status": "unavailable"}
+			if detail {
+				body["error"] = err.Error()
+			}
+			return c.JSON(http.StatusServiceUnavailable, body)
+		}
+		return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+	})
 }

@@ -47,8 +47,8 @@ type Config struct {
 	// commit ran, which is what a loaded server wants).
 	BatchWait time.Duration
 	// MaxConcurrent is the most hook requests served at once (default
-	// 1024); a request beyond it is answered 503 at once. /healthz is not
-	// counted.
+	// 1024); a request beyond it is answered 503 at once. /healthz and
+	// /readyz are not counted.
 	MaxConcurrent int
 	// Nonces remembers providers' single-use tokens; nil keeps them in
 	// memory only, which forgets them on restart (serve passes a file in
@@ -60,7 +60,18 @@ type Config struct {
 	// Now is the clock adapters check timestamps against; nil is
 	// time.Now.
 	Now func() time.Time
+	// ReadyHold is how long Ready reports a failed group commit when no
+	// commit has succeeded since (default DefaultReadyHold): long enough
+	// for a load balancer to take hookd out, short enough that it is
+	// tried again once no traffic comes to tell.
+	ReadyHold time.Duration
 }
+
+// DefaultReadyHold is the default of Config.ReadyHold.
+const DefaultReadyHold = 10 * time.Second
+
+// pingTimeout bounds Ready's ping of the log.
+const pingTimeout = 2 * time.Second
 
 // Listener serves the hook routes. Create it with New, start its group
 // commit with Run, and serve Handler.
@@ -78,6 +89,10 @@ type Listener struct {
 
 	failMu   sync.Mutex
 	lastFail error // the last failed group commit's error, logged once
+
+	readyHold time.Duration
+	readyMu   sync.Mutex
+	unready   bool // the last Ready returned an error; logged on change
 }
 
 // New builds a Listener over log. logger nil discards; reg nil registers the
@@ -101,6 +116,9 @@ func New(cfg Config, log eventlog.Log, logger *slog.Logger, reg prometheus.Regis
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: 10 * time.Second}
 	}
+	if cfg.ReadyHold <= 0 {
+		cfg.ReadyHold = DefaultReadyHold
+	}
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
@@ -114,11 +132,14 @@ func New(cfg Config, log eventlog.Log, logger *slog.Logger, reg prometheus.Regis
 		env:     Env{Logger: logger, Nonces: cfg.Nonces, Client: cfg.Client, Now: cfg.Now},
 		slots:   make(chan struct{}, cfg.MaxConcurrent),
 		routes:  map[string]string{},
+
+		readyHold: cfg.ReadyHold,
 	}
 	l.commit = newCommitter(log, cfg.BatchSize, cfg.BatchWait, m.batch.Observe)
 	l.echo = NewEcho(logger)
 	l.echo.Use(l.logRequests)
 	RouteHealthz(l.echo)
+	RouteReadyz(l.echo, l.Ready, false)
 	for _, src := range cfg.Sources {
 		if err := l.route(src); err != nil {
 			return nil, err
@@ -127,7 +148,8 @@ func New(cfg Config, log eventlog.Log, logger *slog.Logger, reg prometheus.Regis
 	return l, nil
 }
 
-// Handler returns the HTTP handler of the hook routes and /healthz.
+// Handler returns the HTTP handler of the hook routes, /healthz and
+// /readyz.
 func (l *Listener) Handler() http.Handler { return l.echo }
 
 // InFlight returns how many hook requests are in progress: being read,
@@ -136,6 +158,52 @@ func (l *Listener) Handler() http.Handler { return l.echo }
 // when requests come faster than they can be answered. Safe for concurrent
 // use.
 func (l *Listener) InFlight() int { return len(l.slots) }
+
+// Ready returns nil when l would take a hook request now, and otherwise
+// an error saying why not: its group commit has stopped (hookd is shutting
+// down); a group commit failed less than Config.ReadyHold ago and none has
+// succeeded since; or the log, where it can tell (eventlog.Pinger), did
+// not answer a ping within 2 s. The hold is what reports failures a ping
+// cannot see, such as a full disk; once it has passed with no request to
+// try again, the ping decides, so that hookd is tried again.
+//
+// Ready logs a warning when it starts failing and an info line when it
+// passes again. Safe for concurrent use.
+func (l *Listener) Ready(ctx context.Context) error {
+	err := l.ready(ctx)
+	l.readyMu.Lock()
+	changed := l.unready != (err != nil)
+	l.unready = err != nil
+	l.readyMu.Unlock()
+	switch {
+	case changed && err != nil:
+		l.logger.Warn("not ready for hook requests", "err", err)
+	case changed:
+		l.logger.Info("ready for hook requests again")
+	}
+	return err
+}
+
+func (l *Listener) ready(ctx context.Context) error {
+	select {
+	case <-l.commit.stopped:
+		return errStopped
+	default:
+	}
+	if at, err := l.commit.lastFailure(); err != nil {
+		if ago := time.Since(at); ago < l.readyHold {
+			return fmt.Errorf("the last group commit failed %s ago: %w", ago.Round(time.Millisecond), err)
+		}
+	}
+	if p, ok := l.log.(eventlog.Pinger); ok {
+		ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+		defer cancel()
+		if err := p.Ping(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // Run runs the group commit until ctx ends. Stop serving (http.Server
 // Shutdown) before ending ctx, so that no request is left waiting.

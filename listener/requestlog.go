@@ -30,8 +30,9 @@ const (
 // echo's status text, without the path). The route is the path pattern
 // ("/hooks/mailjet/:token"), never the request's path, which may hold a
 // source's token; a request no route matches is logged as "(no route)". Errors are handed to the echo error
-// handler here, so the status logged is the one sent. GET /healthz is not
-// logged: probes would drown the rest.
+// handler here, so the status logged is the one sent. GET /healthz and
+// /readyz are not logged: probes would drown the rest (Ready logs its own
+// changes).
 func (l *Listener) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -41,7 +42,7 @@ func (l *Listener) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		req := c.Request()
 		route := c.Path()
-		if route == "/healthz" {
+		if route == "/healthz" || route == "/readyz" {
 			return nil
 		}
 		if route == "" || c.Response().Status == 404 && route == req.URL.Path {

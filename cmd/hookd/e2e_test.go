@@ -335,11 +335,13 @@ func TestRestartKeepsEventsAndDuplicates(t *testing.T) {
 		t.Fatalf("store holds %d events, want 2", len(got))
 	}
 	for _, base := range []string{p.hooks, p.admin} {
-		resp, err := http.Get(base + "/healthz")
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("GET %s/healthz: %v %v", base, resp, err)
+		for _, path := range []string{"/healthz", "/readyz"} {
+			resp, err := http.Get(base + path)
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("GET %s%s: %v %v", base, path, resp, err)
+			}
+			resp.Body.Close()
 		}
-		resp.Body.Close()
 	}
 	p.stop(t)
 }

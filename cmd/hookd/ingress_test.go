@@ -225,7 +225,7 @@ func idsOfEvents(events []event.Event) []string {
 
 // TestMixedIngress sends requests mixing valid, forged, stale, unsigned,
 // oversized and malformed ones from concurrent clients to a real hookd
-// with four kinds of sources, while another client checks /healthz and
+// with four kinds of sources, while another client checks /healthz, /readyz and
 // hookd's resident memory. Every valid event must be stored exactly once,
 // no other, every malformed-but-signed body quarantined, every health
 // check answered, and the memory bounded.
@@ -280,7 +280,7 @@ sources:
 				return
 			case <-time.After(20 * time.Millisecond):
 			}
-			for _, u := range []string{p.hooks + "/healthz", p.admin + "/healthz"} {
+			for _, u := range []string{p.hooks + "/healthz", p.admin + "/healthz", p.hooks + "/readyz", p.admin + "/readyz"} {
 				checks.Add(1)
 				resp, err := client.Get(u)
 				if err != nil || resp.StatusCode != 200 {

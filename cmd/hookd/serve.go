@@ -244,6 +244,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 
 	admin := listener.NewEcho(logger)
 	listener.RouteHealthz(admin)
+	listener.RouteReadyz(admin, lis.Ready, true)
 	admin.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	apiGroup := admin.Group("/api")
 	if cfg.Admin.Token != "" {

@@ -52,6 +52,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("OrderPerKey", func(t *testing.T) { OrderPerKey(t, b) })
 	t.Run("Redelivery", func(t *testing.T) { Redelivery(t, b) })
 	t.Run("ConsumerGroups", func(t *testing.T) { ConsumerGroups(t, b) })
+	t.Run("Ping", func(t *testing.T) { Ping(t, b) })
 }
 
 // PubSub runs watermill's universal suite. Every constructor call opens a
@@ -191,6 +192,35 @@ func RoundTrip(t *testing.T, b Backend) {
 	if got.UUID != id || !bytes.Equal(got.Payload, payload) ||
 		got.Metadata.Get("source") != "mailjet" || got.Metadata.Get(eventlog.DedupKey) != id {
 		t.Errorf("got %q %q %v, want %q %q with its metadata", got.UUID, got.Payload, got.Metadata, id, payload)
+	}
+}
+
+// Ping checks that the backend is an eventlog.Pinger whose Ping answers nil
+// while the Log is open, also while another Log on the same storage holds
+// messages, and an error once it is closed.
+func Ping(t *testing.T, b Backend) {
+	l := b.Open(t, t.Name())
+	p, ok := l.(eventlog.Pinger)
+	if !ok {
+		t.Fatalf("%T is not an eventlog.Pinger", l)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Ping(ctx); err != nil {
+		t.Fatalf("Ping of an open log: %v", err)
+	}
+	other := b.Open(t, t.Name())
+	if _, err := other.Append(ctx, "t", []*message.Message{Msg("a", "a")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Ping(ctx); err != nil {
+		t.Fatalf("Ping beside another log: %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Ping(ctx); err == nil {
+		t.Fatal("Ping of a closed log answered nil")
 	}
 }
 

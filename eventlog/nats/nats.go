@@ -223,6 +223,22 @@ func (l *Log) ensureStream(topic string) error {
 
 // Publish appends msgs to topic like Append and ignores which were
 // duplicates.
+// Ping asks JetStream for the account's information, a round trip to the
+// server; it fails when l is closed, the connection is down (it reconnects
+// by itself) or JetStream does not answer within ctx.
+func (l *Log) Ping(ctx context.Context) error {
+	l.mu.Lock()
+	closed := l.closed
+	l.mu.Unlock()
+	if closed {
+		return errors.New("ping nats event log: closed")
+	}
+	if _, err := l.js.AccountInfo(natsgo.Context(ctx)); err != nil {
+		return fmt.Errorf("ping nats event log: %w", err)
+	}
+	return nil
+}
+
 func (l *Log) Publish(topic string, msgs ...*message.Message) error {
 	return eventlog.Publish(l, topic, msgs)
 }

@@ -228,6 +228,15 @@ func (l *Log) prepare(ctx context.Context, topic string) error {
 
 // Publish appends msgs to topic in one transaction, like Append, and
 // ignores which were duplicates.
+// Ping runs a round trip to the database on a connection of the pool; it
+// fails when l is closed or the database does not answer within ctx.
+func (l *Log) Ping(ctx context.Context) error {
+	if err := l.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping postgres event log: %w", err)
+	}
+	return nil
+}
+
 func (l *Log) Publish(topic string, msgs ...*message.Message) error {
 	return eventlog.Publish(l, topic, msgs)
 }

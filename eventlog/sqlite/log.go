@@ -326,6 +326,25 @@ func (l *Log) Append(ctx context.Context, topic string, msgs []*message.Message)
 	return dup, nil
 }
 
+// Ping takes the writer and the database's write lock, as an Append
+// does, and lets them go without writing: it fails when l is closed, when
+// ctx ends before the writer is free, and when the file cannot be locked
+// for writing (another process holds it past the busy timeout, or the
+// file is gone bad). It cannot tell a full disk, which only a write finds.
+func (l *Log) Ping(ctx context.Context) error {
+	if err := l.lockWriter(ctx); err != nil {
+		return fmt.Errorf("ping sqlite event log: %w", err)
+	}
+	defer l.unlockWriter()
+	if _, err := l.stBegin.ExecContext(context.Background()); err != nil {
+		return fmt.Errorf("ping sqlite event log: begin: %w", err)
+	}
+	if _, err := l.stRollback.ExecContext(context.Background()); err != nil {
+		return fmt.Errorf("ping sqlite event log: rollback: %w", err)
+	}
+	return nil
+}
+
 func (l *Log) append(ctx context.Context, topic string, msgs []*message.Message) ([]bool, error) {
 	select {
 	case <-l.closing:
