@@ -1,6 +1,8 @@
 // Package datalock marks a data directory as used by a running hookd serve,
-// with an advisory lock on a file in it that the operating system releases
-// when the process ends, however it ends. Commands that must not run beside
+// with advisory locks on the directory itself and on a file in it, which
+// the operating system releases when the process ends, however it ends.
+// The directory's lock holds when the file is deleted; the file's is what
+// earlier versions of hookd take. Commands that must not run beside
 // a server (hookd rebuild) take the same lock and fail when it is held.
 // CheckWritable tells, before anything opens them, that the directory's
 // database files can be written.
@@ -21,26 +23,44 @@ const FileName = "hookd.lock"
 var ErrHeld = errors.New("data directory is in use by another hookd process")
 
 // Lock is a held lock; Release lets it go.
-type Lock struct{ f *os.File }
+type Lock struct{ files []*os.File }
 
 // Acquire takes the lock of the data directory dir without waiting, or
 // fails with an error wrapping ErrHeld when another process holds it.
 func Acquire(dir string) (*Lock, error) {
-	path := filepath.Join(dir, FileName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
+	l := &Lock{}
+	for _, path := range []string{dir, filepath.Join(dir, FileName)} {
+		var (
+			f   *os.File
+			err error
+		)
+		if path == dir {
+			f, err = os.Open(dir)
+		} else {
+			f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		}
+		if err == nil {
+			if err = lock(f); err != nil {
+				f.Close()
+			}
+		}
+		if err != nil {
+			l.Release()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		l.files = append(l.files, f)
 	}
-	if err := lock(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return &Lock{f: f}, nil
+	return l, nil
 }
 
 // Release lets the lock go.
 func (l *Lock) Release() error {
-	return l.f.Close() // closing the file releases its lock
+	var errs []error
+	for _, f := range l.files {
+		errs = append(errs, f.Close()) // closing a file releases its lock
+	}
+	l.files = nil
+	return errors.Join(errs...)
 }
 
 // CheckWritable returns an error naming the first SQLite file of the data

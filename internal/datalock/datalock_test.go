@@ -4,13 +4,14 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"github.com/hookd/hookd/internal/datalock"
 )
 
 // TestAcquire takes the lock, fails to take it again from another
-// process, and takes it once released.
+// process, also once its file is deleted, and takes it once released.
 func TestAcquire(t *testing.T) {
 	if os.Getenv("DATALOCK_CHILD") != "" {
 		_, err := datalock.Acquire(os.Getenv("DATALOCK_CHILD"))
@@ -42,6 +43,13 @@ func TestAcquire(t *testing.T) {
 	}
 	if code := child(); code != 3 {
 		t.Errorf("another process taking a held lock exited %d, want 3 (ErrHeld)", code)
+	}
+	// A clean-up that deletes the lock file does not let a second one in.
+	if err := os.Remove(filepath.Join(dir, datalock.FileName)); err != nil {
+		t.Fatal(err)
+	}
+	if code := child(); code != 3 {
+		t.Errorf("another process taking a held lock whose file was deleted exited %d, want 3 (ErrHeld)", code)
 	}
 	if err := l.Release(); err != nil {
 		t.Fatal(err)
