@@ -2,11 +2,12 @@ package config
 
 import (
 	"fmt"
-	"github.com/hookd/hookd/internal/yamlfile"
 	"math"
 
 	"github.com/dustin/go-humanize"
 	"github.com/goccy/go-yaml/ast"
+
+	"github.com/hookd/hookd/internal/yamlfile"
 )
 
 // UnmarshalYAML decodes a size written as a number of bytes or a number

@@ -2,13 +2,14 @@ package config
 
 import (
 	"fmt"
-	"github.com/hookd/hookd/internal/yamlfile"
 	"reflect"
 	"strings"
 	"time"
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/token"
+
+	"github.com/hookd/hookd/internal/yamlfile"
 )
 
 var (

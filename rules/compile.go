@@ -3,7 +3,6 @@ package rules
 import (
 	"errors"
 	"fmt"
-	"github.com/hookd/hookd/internal/yamlfile"
 	"io"
 	"reflect"
 	"regexp"
@@ -27,6 +26,7 @@ import (
 	"github.com/goccy/go-yaml/ast"
 
 	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/internal/yamlfile"
 )
 
 // program is a compiled when or once, with its text for locating errors

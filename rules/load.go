@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/hookd/hookd/internal/yamlfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"github.com/goccy/go-yaml/token"
 
 	"github.com/hookd/hookd/actions"
+	"github.com/hookd/hookd/internal/yamlfile"
 )
 
 // Options configure Load.

@@ -71,7 +71,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/hookd/hookd/internal/yamlfile"
 	"strings"
 	"sync"
 	"time"
@@ -80,6 +79,7 @@ import (
 
 	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/internal/yamlfile"
 	"github.com/hookd/hookd/store"
 )
 

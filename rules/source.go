@@ -2,12 +2,13 @@ package rules
 
 import (
 	"fmt"
-	"github.com/hookd/hookd/internal/yamlfile"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/token"
+
+	"github.com/hookd/hookd/internal/yamlfile"
 )
 
 // srcFile is a rule file's text, kept so that an error inside a value can

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/hookd/hookd/internal/walcheckpoint"
 	"io/fs"
 	"log/slog"
 	"net/url"
@@ -18,6 +17,8 @@ import (
 	// The sqlite driver, pure Go.
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/hookd/hookd/internal/walcheckpoint"
 )
 
 // FileName is the name of the SQLite store in the data directory.

@@ -28,11 +28,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/hookd/hookd/internal/walcheckpoint"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hookd/hookd/internal/walcheckpoint"
 )
 
 // ErrInvalidQuery is wrapped by every *QueryError: errors.Is(err,
