@@ -15,6 +15,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hookd/hookd/internal/outage"
 )
 
 // RunnerConfig configures a Runner. Zero values take the documented
@@ -189,6 +191,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	wake := r.q.Wake()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	// A store that is down fails every poll: log the first failure, a
+	// summary a minute, and the end.
+	claimOut := outage.New(r.logger, "claim action jobs", "claim action jobs succeeded again", 0)
 
 	for ctx.Err() == nil {
 		now := time.Now()
@@ -198,8 +203,10 @@ func (r *Runner) Run(ctx context.Context) error {
 				if ctx.Err() != nil {
 					break
 				}
-				r.logger.Error("claim action jobs", "error", err, "retry_in", r.cfg.Poll)
+				claimOut.Fail(err, "retry_in", r.cfg.Poll)
 				holdUntil = now.Add(r.cfg.Poll)
+			} else {
+				claimOut.OK()
 			}
 			for len(jobs) > 0 {
 				n := 1

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/outage"
 )
 
 // errStopped is returned to requests still waiting when the committer stops.
@@ -46,6 +48,10 @@ type committer struct {
 	size int           // most events per batch
 	wait time.Duration // how long a batch that is not full waits for more
 	obs  func(events float64)
+	// out logs failed commits: the first of an outage, a summary a
+	// minute while it lasts, and its end. Every request of a failed
+	// commit gets the same error; each is in the request log.
+	out *outage.Log
 	// stopped is closed when run has returned; a request queued after that
 	// is answered with errStopped instead of waiting forever.
 	stopped chan struct{}
@@ -55,8 +61,9 @@ type committer struct {
 	failErr error     // why it failed
 }
 
-func newCommitter(log appender, size int, wait time.Duration, obs func(float64)) *committer {
-	return &committer{log: log, in: make(chan *pending, 4*size), size: size, wait: wait, obs: obs, stopped: make(chan struct{})}
+func newCommitter(log appender, size int, wait time.Duration, obs func(float64), logger *slog.Logger) *committer {
+	return &committer{log: log, in: make(chan *pending, 4*size), size: size, wait: wait, obs: obs, stopped: make(chan struct{}),
+		out: outage.New(logger, "event log unavailable: group commit failed", "event log available again", 0)}
 }
 
 // submit queues msgs for the next group commit and waits for it. dup[i]
@@ -159,8 +166,12 @@ func (c *committer) commit(batch []*pending, msgs []*message.Message, n int) {
 	cancel()
 	if err != nil {
 		err = fmt.Errorf("commit %d events: %w", n, err)
-	} else if c.obs != nil {
-		c.obs(float64(n))
+		c.out.Fail(err)
+	} else {
+		c.out.OK()
+		if c.obs != nil {
+			c.obs(float64(n))
+		}
 	}
 	c.mu.Lock()
 	if err != nil {

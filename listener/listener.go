@@ -87,9 +87,6 @@ type Listener struct {
 	slots   chan struct{}     // one per request in progress
 	routes  map[string]string // each hook route's source, for requests no hook serves (405)
 
-	failMu   sync.Mutex
-	lastFail error // the last failed group commit's error, logged once
-
 	readyHold time.Duration
 	readyMu   sync.Mutex
 	unready   bool // the last Ready returned an error; logged on change
@@ -135,7 +132,7 @@ func New(cfg Config, log eventlog.Log, logger *slog.Logger, reg prometheus.Regis
 
 		readyHold: cfg.ReadyHold,
 	}
-	l.commit = newCommitter(log, cfg.BatchSize, cfg.BatchWait, m.batch.Observe)
+	l.commit = newCommitter(log, cfg.BatchSize, cfg.BatchWait, m.batch.Observe, logger)
 	l.echo = NewEcho(logger)
 	l.echo.Use(l.logRequests)
 	RouteHealthz(l.echo)
@@ -415,15 +412,8 @@ func (h *hook) serve(c echo.Context) error {
 		dup, err = l.commit.submit(req.Context(), msgs)
 		if err != nil {
 			l.metrics.rejected.WithLabelValues(h.src.Name, "unavailable").Inc()
-			// Every request of a failed group commit gets the same error:
-			// its cause is logged once, each request by the request log.
-			l.failMu.Lock()
-			first := err != l.lastFail
-			l.lastFail = err
-			l.failMu.Unlock()
-			if first {
-				l.logger.Error("event log unavailable: group commit failed", "source", h.src.Name, "err", err)
-			}
+			// The committer logs why a commit failed; a request that did
+			// not wait for one was cut short by the client or by shutdown.
 			c.Set(logCauseShown, true)
 			return unavailable(err)
 		}

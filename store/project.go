@@ -319,13 +319,14 @@ func (s *Store) store(ctx context.Context, b *batch, ev Evaluator, committed fun
 		// delivered again next time.
 		if ctx.Err() == nil {
 			s.stats.failed.Add(uint64(len(b.msgs)))
-			s.logger.Error("store: projecting messages failed, will retry", "messages", len(b.msgs), "first", b.msgs[0].UUID, "error", err)
+			s.projectOut.Fail(err, "messages", len(b.msgs), "first", b.msgs[0].UUID)
 		}
 		for _, m := range b.msgs {
 			m.Nack()
 		}
 		return false
 	}
+	s.projectOut.OK()
 	// Counted before the acks, so that whoever sees the next message sees
 	// the count of these.
 	s.stats.events.Add(uint64(b.eventMsgs))

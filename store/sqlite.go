@@ -128,7 +128,7 @@ func openSQLite(ctx context.Context, cfg Config, writer sync.Locker, logger *slo
 	}
 	if d.ckptDB != nil {
 		d.ckpt = walcheckpoint.Start(d.ckptDB, walcheckpoint.Config{Interval: interval, MaxWAL: maxWAL,
-			FrameBytes: walFrameBytes, LastPassBytes: lastPassBytes, Writer: writer, Logger: logger})
+			FrameBytes: walFrameBytes, LastPassBytes: lastPassBytes, Writer: writer, Logger: logger.With("file", path)})
 	}
 	return d, nil
 }

@@ -33,6 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hookd/hookd/internal/outage"
 	"github.com/hookd/hookd/internal/walcheckpoint"
 )
 
@@ -109,6 +110,9 @@ type Config struct {
 type Store struct {
 	logger *slog.Logger
 	db     *db
+	// projectOut logs the projector's failed batches: the first of a run
+	// of them, a summary a minute, and their end.
+	projectOut *outage.Log
 
 	// wmu serializes write transactions in Go (the writer pool has one
 	// connection as well), so that they queue here, in order, and never in
@@ -153,7 +157,8 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		d   *db
 		err error
 	)
-	s := &Store{logger: logger, wake: make(chan struct{}, 1)}
+	s := &Store{logger: logger, wake: make(chan struct{}, 1),
+		projectOut: outage.New(logger, "store: projecting messages failed, will retry", "store: projecting messages succeeded again", 0)}
 	switch cfg.Driver {
 	case "sqlite":
 		d, err = openSQLite(ctx, cfg, &s.wmu, logger)

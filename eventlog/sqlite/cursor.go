@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/hookd/hookd/internal/outage"
 )
 
 type cursorKey struct{ topic, group string }
@@ -75,6 +77,10 @@ type cursor struct {
 	inFlight       map[int]int   // subscriptions by their InFlight
 	changed        chan struct{} // closed and replaced when subs changes
 	acked, flushed int64         // last acked offset; last one written to the file
+
+	// Errors of the loops below, logged once an outage, then a summary a
+	// minute: a full disk would otherwise log every poll and renewal.
+	acquireOut, renewOut, readOut *outage.Log
 }
 
 func newCursor(l *Log, k cursorKey) *cursor {
@@ -85,6 +91,10 @@ func newCursor(l *Log, k cursorKey) *cursor {
 		results:  make(chan result, 1),
 		inFlight: map[int]int{},
 		changed:  make(chan struct{}),
+
+		acquireOut: outage.New(l.log, "sqlite event log: acquire lease", "sqlite event log: acquire lease succeeded again", 0),
+		renewOut:   outage.New(l.log, "sqlite event log: renew lease", "sqlite event log: renew lease succeeded again", 0),
+		readOut:    outage.New(l.log, "sqlite event log: read messages", "sqlite event log: read messages succeeded again", 0),
 	}
 }
 
@@ -163,7 +173,9 @@ func (c *cursor) acquire(t *time.Timer) bool {
 		}
 		ok, err := c.tryAcquire()
 		if err != nil {
-			c.l.log.Error("sqlite event log: acquire lease", "topic", c.key.topic, "group", c.key.group, "err", err)
+			c.acquireOut.Fail(err, "topic", c.key.topic, "group", c.key.group)
+		} else {
+			c.acquireOut.OK()
 		}
 		if ok {
 			c.l.log.Debug("sqlite event log: lease acquired", "topic", c.key.topic, "group", c.key.group)
@@ -253,9 +265,10 @@ func (c *cursor) renew() bool {
 	if err != nil {
 		// Keep going: the next renewal retries, and tells if the lease
 		// expired meanwhile.
-		l.log.Error("sqlite event log: renew lease", "topic", c.key.topic, "group", c.key.group, "err", err)
+		c.renewOut.Fail(err, "topic", c.key.topic, "group", c.key.group)
 		return true
 	}
+	c.renewOut.OK()
 	if renewed == 0 {
 		l.log.Warn("sqlite event log: lease lost", "topic", c.key.topic, "group", c.key.group)
 		return false
@@ -357,9 +370,11 @@ func (c *cursor) serve(t *time.Timer) {
 				woken = l.committed(c.key.topic) // before the read, so no commit slips between
 				var err error
 				if buf, err = c.read(last, buf); err != nil {
-					l.log.Error("sqlite event log: read messages", "topic", c.key.topic, "group", c.key.group, "err", err)
+					c.readOut.Fail(err, "topic", c.key.topic, "group", c.key.group)
 					clear(buf[pos:])
 					buf = buf[:pos]
+				} else {
+					c.readOut.OK()
 				}
 				if pos < len(buf) {
 					last = buf[len(buf)-1].off

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/hookd/hookd/internal/walcheckpoint"
 	"log/slog"
 	"net/url"
 	"os"
@@ -20,6 +19,8 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/outage"
+	"github.com/hookd/hookd/internal/walcheckpoint"
 )
 
 var (
@@ -167,6 +168,8 @@ type Log struct {
 	subWG   sync.WaitGroup // subscriptions
 	wg      sync.WaitGroup // cursors and the flusher
 	flushCh chan struct{}  // wakes the flusher; capacity 1
+
+	offsetsOut *outage.Log // the flusher's errors, once an outage
 }
 
 // Open opens the log in the SQLite file at path, creating the file and its
@@ -193,6 +196,8 @@ func open(ctx context.Context, path string, cfg Config) (_ *Log, err error) {
 		cursors: map[cursorKey]*cursor{},
 		closing: make(chan struct{}),
 		flushCh: make(chan struct{}, 1),
+
+		offsetsOut: outage.New(cfg.Logger, "sqlite event log: write offsets", "sqlite event log: write offsets succeeded again", 0),
 	}
 	defer func() {
 		if err != nil {
@@ -293,7 +298,7 @@ func open(ctx context.Context, path string, cfg Config) (_ *Log, err error) {
 	l.ckpt = walcheckpoint.Start(l.cdb, walcheckpoint.Config{
 		Interval: cfg.CheckpointInterval, MaxWAL: cfg.MaxWAL,
 		FrameBytes: l.pageSize + walFrameHeader, LastPassBytes: lastPassBytes,
-		Writer: writerLock{l}, Logger: l.log,
+		Writer: writerLock{l}, Logger: l.log.With("file", abs),
 	})
 	l.wg.Add(1)
 	go l.flusher()
@@ -578,8 +583,10 @@ func (l *Log) flusher() {
 			continue
 		}
 		if err := l.flush(); err != nil {
-			l.log.Error("sqlite event log: write offsets", "err", err)
+			l.offsetsOut.Fail(err)
 			l.requestFlush() // retry after the next interval
+		} else {
+			l.offsetsOut.OK()
 		}
 	}
 }

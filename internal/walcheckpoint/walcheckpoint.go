@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/hookd/hookd/internal/outage"
 )
 
 // Config configures a Checkpointer. Every field is required but Logger.
@@ -27,7 +29,8 @@ type Config struct {
 	LastPassBytes int64
 	// Writer is the lock that serializes the database's writes in Go.
 	Writer sync.Locker
-	// Logger receives checkpoint errors; nil discards.
+	// Logger receives checkpoint errors (the first of a run of them, then
+	// a summary a minute, and their end); nil discards.
 	Logger *slog.Logger
 }
 
@@ -50,6 +53,7 @@ type Config struct {
 type Checkpointer struct {
 	db      *sql.DB
 	cfg     Config
+	out     *outage.Log
 	wrote   chan struct{} // a commit happened; capacity 1
 	stop    chan struct{}
 	done    chan struct{}
@@ -63,7 +67,8 @@ func Start(db *sql.DB, cfg Config) *Checkpointer {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Checkpointer{db: db, cfg: cfg, wrote: make(chan struct{}, 1),
-		stop: make(chan struct{}), done: make(chan struct{})}
+		stop: make(chan struct{}), done: make(chan struct{}),
+		out: outage.New(cfg.Logger, "sqlite checkpoint failed", "sqlite checkpoint succeeded again", 0)}
 	go c.run()
 	return c
 }
@@ -101,9 +106,7 @@ func (c *Checkpointer) run() {
 		case <-c.wrote:
 		case <-idle.C:
 			busy, _, err := c.checkpoint("TRUNCATE", true)
-			if err != nil {
-				c.cfg.Logger.Error("sqlite checkpoint", "err", err)
-			}
+			c.record(err)
 			if busy || err != nil {
 				retry = min(2*retry, maxTruncateRetry)
 				c.cfg.Logger.Debug("sqlite checkpoint: WAL not truncated, trying again", "busy", busy, "retry", retry)
@@ -121,10 +124,17 @@ func (c *Checkpointer) run() {
 			wait.Stop()
 			return
 		}
-		if err := c.checkpointAll(); err != nil {
-			c.cfg.Logger.Error("sqlite checkpoint", "err", err)
-		}
+		c.record(c.checkpointAll())
 		idle.Reset(idleWait)
+	}
+}
+
+// record logs a checkpoint's outcome.
+func (c *Checkpointer) record(err error) {
+	if err != nil {
+		c.out.Fail(err)
+	} else {
+		c.out.OK()
 	}
 }
 
