@@ -49,7 +49,7 @@ hookd serve runs on it; it sees the events stored when it starts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(ruleFiles) == 0 {
-				return fmt.Errorf("backtest: --rules FILE is required")
+				return usagef("backtest: --rules FILE is required")
 			}
 			var opts backtest.Options
 			var err error
@@ -116,7 +116,7 @@ func parseDay(name, s string) (time.Time, error) {
 	if t, err := time.Parse(time.DateOnly, s); err == nil {
 		return t, nil
 	}
-	return time.Time{}, fmt.Errorf("--%s %q: want an RFC 3339 time such as 2025-03-01T12:00:00Z or a date such as 2025-03-01", name, s)
+	return time.Time{}, usagef("--%s %q: want an RFC 3339 time such as 2025-03-01T12:00:00Z or a date such as 2025-03-01", name, s)
 }
 
 // formatBacktest prints a report as text.

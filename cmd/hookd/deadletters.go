@@ -63,12 +63,12 @@ gives the --cursor that continues the listing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if limit < 1 || limit > store.MaxLimit {
-				return fmt.Errorf("deadletters list: --limit %d: want 1 to %d", limit, store.MaxLimit)
+				return usagef("deadletters list: --limit %d: want 1 to %d", limit, store.MaxLimit)
 			}
 			return withStore(cmd.Context(), "deadletters", flags, true, func(st *store.Store) error {
 				page, err := st.DeadLetters(cmd.Context(), limit, cursor)
 				if qe, ok := errors.AsType[*store.QueryError](err); ok {
-					return fmt.Errorf("deadletters list: --%s", qe.Error())
+					return usagef("deadletters list: --%s", qe.Error())
 				}
 				if err != nil {
 					return fmt.Errorf("deadletters list: %w", err)

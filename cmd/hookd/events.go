@@ -50,7 +50,7 @@ note on stderr gives the --cursor that continues the listing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if q.Limit < 1 || q.Limit > store.MaxLimit {
-				return fmt.Errorf("events: --limit %d: want 1 to %d", q.Limit, store.MaxLimit)
+				return usagef("events: --limit %d: want 1 to %d", q.Limit, store.MaxLimit)
 			}
 			now := time.Now()
 			var err error
@@ -63,7 +63,7 @@ note on stderr gives the --cursor that continues the listing.`,
 			return withStore(cmd.Context(), "events", flags, true, func(st *store.Store) error {
 				page, err := st.Events(cmd.Context(), q)
 				if qe, ok := errors.AsType[*store.QueryError](err); ok {
-					return fmt.Errorf("events: --%s: %s", strings.ReplaceAll(qe.Param, "_", "-"), qe.Problem)
+					return usagef("events: --%s: %s", strings.ReplaceAll(qe.Param, "_", "-"), qe.Problem)
 				}
 				if err != nil {
 					return fmt.Errorf("events: %w", err)
@@ -106,7 +106,7 @@ note on stderr gives the --cursor that continues the listing.`,
 func parseWhen(flag, v string, now time.Time) (time.Time, error) {
 	t, err := api.ParseTime(v, now)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("events: %s %w", flag, err)
+		return time.Time{}, usagef("events: %s %w", flag, err)
 	}
 	return t, nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -53,14 +52,14 @@ Passwords and query values are never printed.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			u, err := url.Parse(target)
 			if target == "" {
-				return errors.New("mailjet register: --url is required")
+				return usagef("mailjet register: --url is required")
 			}
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return errors.New("mailjet register: --url: want an absolute http:// or https:// URL")
+				return usagef("mailjet register: --url: want an absolute http:// or https:// URL")
 			}
 			evs, err := mjapi.ParseEvents(events)
 			if err != nil {
-				return fmt.Errorf("mailjet register: --events: %w", err)
+				return usagef("mailjet register: --events: %w", err)
 			}
 			client, err := mailjetClient(flags)
 			if err != nil {

@@ -4,9 +4,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -19,8 +21,42 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	if err := newRootCmd().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "hookd:", err)
-		os.Exit(1)
+	cmd, err := newRootCmd().ExecuteContextC(ctx)
+	if err == nil {
+		return
 	}
+	fmt.Fprintln(os.Stderr, "hookd:", err)
+	code := exitCode(err)
+	if code == exitUsage {
+		fmt.Fprintf(os.Stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+	}
+	os.Exit(code)
 }
+
+// Exit codes: 0 when the command did what it was asked, exitUsage when it
+// was asked wrongly, exitFailure when it failed.
+const (
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// exitCode returns the exit code for a command's error.
+func exitCode(err error) int {
+	var u usageError
+	// cobra's own "unknown command" has no type of its own.
+	if errors.As(err, &u) || strings.HasPrefix(err.Error(), "unknown command ") {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// usageError is a mistake in how a command was called, as opposed to a
+// failure of what it was asked to do: an unknown flag, a missing or
+// malformed argument or flag value, flags that do not go together.
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+// usagef returns a usageError of fmt.Errorf(format, a...).
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }

@@ -49,7 +49,7 @@ server picks the jobs up within a second. Times are RFC 3339 or YYYY-MM-DD
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if since == "" {
-				return fmt.Errorf("replay: --since TIME is required")
+				return usagef("replay: --since TIME is required")
 			}
 			var q store.ReplayQuery
 			var err error
@@ -60,7 +60,7 @@ server picks the jobs up within a second. Times are RFC 3339 or YYYY-MM-DD
 				return fmt.Errorf("replay: %w", err)
 			}
 			if !q.Until.IsZero() && !q.Until.After(q.Since) {
-				return fmt.Errorf("replay: --until must be after --since")
+				return usagef("replay: --until must be after --since")
 			}
 			q.DryRun = dryRun
 			cfg, err := flags.Load(knownNames())
@@ -76,7 +76,7 @@ server picks the jobs up within a second. Times are RFC 3339 or YYYY-MM-DD
 			}
 			if rule != "" {
 				if set, err = set.Only(rule); err != nil {
-					return fmt.Errorf("replay: --rule: %w", err)
+					return usagef("replay: --rule: %w", err)
 				}
 			}
 			en, err := rules.NewEngine(func() *rules.Set { return set }, nil, nil)

@@ -61,30 +61,30 @@ or an answer other than 2xx.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
 			case len(args) == 1 && target != "":
-				return errors.New("send: give the URL as an argument or with --url, not both")
+				return usagef("send: give the URL as an argument or with --url, not both")
 			case len(args) == 1:
 				target = args[0]
 			case target == "":
-				return errors.New("send: no URL: give it as an argument or with --url")
+				return usagef("send: no URL: give it as an argument or with --url")
 			}
 			flags := cmd.Flags()
 			if flags.Changed("type") && file != "" {
-				return errors.New("send: --type applies to --generate only")
+				return usagef("send: --type applies to --generate only")
 			}
 			if flags.Changed("group-size") && !group {
-				return errors.New("send: --group-size needs --group")
+				return usagef("send: --group-size needs --group")
 			}
 			if groupSize < 1 {
-				return fmt.Errorf("send: --group-size %d: want at least 1", groupSize)
+				return usagef("send: --group-size %d: want at least 1", groupSize)
 			}
 			if concurrency < 1 {
-				return fmt.Errorf("send: --concurrency %d: want at least 1", concurrency)
+				return usagef("send: --concurrency %d: want at least 1", concurrency)
 			}
 			if rate < 0 {
-				return fmt.Errorf("send: --rate %v: want 0 (no cap) or more", rate)
+				return usagef("send: --rate %v: want 0 (no cap) or more", rate)
 			}
 			if timeout <= 0 {
-				return fmt.Errorf("send: --timeout %v: want more than 0", timeout)
+				return usagef("send: --timeout %v: want more than 0", timeout)
 			}
 			size := 0
 			if group {
@@ -100,7 +100,7 @@ or an answer other than 2xx.`,
 				src = send.Events(events, size)
 			} else {
 				if generate < 1 {
-					return fmt.Errorf("send: --generate %d: want at least 1", generate)
+					return usagef("send: --generate %d: want at least 1", generate)
 				}
 				// Events end now, and a random run keeps this run's events
 				// apart from those of earlier runs.

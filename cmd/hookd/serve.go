@@ -378,7 +378,7 @@ func newServer(addr string, h http.Handler, lim config.Limits) *http.Server {
 func newLogger(w interface{ Write([]byte) (int, error) }, format, level string) (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
+		return nil, usagef("--log-level: %w", err)
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
 	switch format {
@@ -387,7 +387,7 @@ func newLogger(w interface{ Write([]byte) (int, error) }, format, level string) 
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	return nil, usagef("--log-format %q: want text or json", format)
 }
 
 // ruleCount returns how many rules w runs; 0 when nil.

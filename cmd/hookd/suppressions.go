@@ -53,12 +53,12 @@ each the JSON object that /api/suppressions lists. When there are more than
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if limit < 1 || limit > store.MaxLimit {
-				return fmt.Errorf("suppressions list: --limit %d: want 1 to %d", limit, store.MaxLimit)
+				return usagef("suppressions list: --limit %d: want 1 to %d", limit, store.MaxLimit)
 			}
 			return withStore(cmd.Context(), "suppressions", flags, true, func(st *store.Store) error {
 				page, err := st.Suppressions(cmd.Context(), limit, cursor)
 				if qe, ok := errors.AsType[*store.QueryError](err); ok {
-					return fmt.Errorf("suppressions list: --%s", qe.Error())
+					return usagef("suppressions list: --%s", qe.Error())
 				}
 				if err != nil {
 					return fmt.Errorf("suppressions list: %w", err)

@@ -52,13 +52,13 @@ lacks), after printing every result: serve would make no job for it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if eventsFile == "" {
-				return fmt.Errorf("test: --event FILE is required")
+				return usagef("test: --event FILE is required")
 			}
 			var when time.Time
 			if at != "" {
 				t, err := time.Parse(time.RFC3339Nano, at)
 				if err != nil {
-					return fmt.Errorf("test: --at %q: want an RFC 3339 time such as 2025-03-01T12:00:00Z", at)
+					return usagef("test: --at %q: want an RFC 3339 time such as 2025-03-01T12:00:00Z", at)
 				}
 				when = t.UTC()
 			}

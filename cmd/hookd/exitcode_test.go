@@ -1,0 +1,66 @@
+package main
+
+import (
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestExitCodes checks that a command called wrongly exits 2, one that
+// fails exits 1, and one that did its work 0, so that a script can tell
+// them apart.
+func TestExitCodes(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"version", []string{"version"}, 0},
+		{"unknown command", []string{"bogus"}, exitUsage},
+		{"unknown subcommand", []string{"deadletters", "bogus"}, exitUsage},
+		{"unknown flag", []string{"events", "--bogus"}, exitUsage},
+		{"flag without its value", []string{"events", "--limit"}, exitUsage},
+		{"flag value of the wrong type", []string{"events", "--limit", "many"}, exitUsage},
+		{"missing argument", []string{"explain"}, exitUsage},
+		{"extra argument", []string{"check", "extra"}, exitUsage},
+		{"flag value out of range", []string{"events", "--limit", "0"}, exitUsage},
+		{"malformed time", []string{"events", "--since", "last tuesday"}, exitUsage},
+		{"flags that do not go together", []string{"send", "--group-size", "5", "--generate", "1", "http://127.0.0.1:9/"}, exitUsage},
+		{"required flag missing", []string{"test"}, exitUsage},
+		{"bad log format", []string{"serve", "--log-format", "xml"}, exitUsage},
+		{"config file missing", []string{"check", "--config", missing}, exitFailure},
+		{"data directory missing", []string{"events", "--data", missing}, exitFailure},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := runHookd(t, tc.args...)
+			got := 0
+			if err != nil {
+				got = exitCode(err)
+			}
+			if got != tc.want {
+				t.Errorf("hookd %s: exit code %d (%v), want %d", strings.Join(tc.args, " "), got, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestUsageExit runs the built binary as a user's shell does: a usage
+// error exits 2 and says where the usage is.
+func TestUsageExit(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		hint string
+	}{
+		{[]string{"bogus"}, "Run 'hookd --help' for usage."},
+		{[]string{"deadletters", "retry"}, "Run 'hookd deadletters retry --help' for usage."},
+	} {
+		out, err := exec.Command(hookdBinary(t), tc.args...).CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != exitUsage || !strings.Contains(string(out), tc.hint) {
+			t.Errorf("hookd %s: %v, output:\n%s\nwant exit code %d and %q", strings.Join(tc.args, " "), err, out, exitUsage, tc.hint)
+		}
+	}
+}
