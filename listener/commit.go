@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -48,17 +47,14 @@ type committer struct {
 	size int           // most events per batch
 	wait time.Duration // how long a batch that is not full waits for more
 	obs  func(events float64)
-	// out logs failed commits: the first of an outage, a summary a
-	// minute while it lasts, and its end. Every request of a failed
-	// commit gets the same error; each is in the request log.
+	// out logs failed commits (the first of an outage, a summary a
+	// minute while it lasts, and its end) and tells Ready of the last.
+	// Every request of a failed commit gets the same error; each is in
+	// the request log.
 	out *outage.Log
 	// stopped is closed when run has returned; a request queued after that
 	// is answered with errStopped instead of waiting forever.
 	stopped chan struct{}
-
-	mu      sync.Mutex
-	failed  time.Time // when the last commit failed; zero once one succeeds
-	failErr error     // why it failed
 }
 
 func newCommitter(log appender, size int, wait time.Duration, obs func(float64), logger *slog.Logger) *committer {
@@ -173,13 +169,6 @@ func (c *committer) commit(batch []*pending, msgs []*message.Message, n int) {
 			c.obs(float64(n))
 		}
 	}
-	c.mu.Lock()
-	if err != nil {
-		c.failed, c.failErr = time.Now(), err
-	} else if c.failErr != nil {
-		c.failed, c.failErr = time.Time{}, nil
-	}
-	c.mu.Unlock()
 	i := 0
 	for _, p := range batch {
 		r := result{err: err}
@@ -189,14 +178,6 @@ func (c *committer) commit(batch []*pending, msgs []*message.Message, n int) {
 		}
 		p.done <- r
 	}
-}
-
-// lastFailure returns when the last commit failed and why, or a nil error
-// when the last commit succeeded or none has run.
-func (c *committer) lastFailure() (time.Time, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.failed, c.failErr
 }
 
 // drain fails every request still queued; called once the server has

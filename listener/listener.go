@@ -187,7 +187,7 @@ func (l *Listener) ready(ctx context.Context) error {
 		return errStopped
 	default:
 	}
-	if at, err := l.commit.lastFailure(); err != nil {
+	if at, err := l.commit.out.Last(); err != nil {
 		if ago := time.Since(at); ago < l.readyHold {
 			return fmt.Errorf("the last group commit failed %s ago: %w", ago.Round(time.Millisecond), err)
 		}

@@ -29,6 +29,8 @@ type Log struct {
 	failures int       // since it began
 	last     time.Time // when it was last logged
 	unlogged int       // failures since then
+	failedAt time.Time // the last failure's time and error
+	err      error
 }
 
 // New returns a Log that logs msg at error level when a failure starts and
@@ -54,6 +56,7 @@ func (o *Log) Fail(err error, attrs ...any) {
 	defer o.mu.Unlock()
 	now := o.now()
 	o.failures++
+	o.failedAt, o.err = now, err
 	if o.since.IsZero() {
 		o.since, o.last, o.unlogged = now, now, 0
 		o.failing.Store(true)
@@ -81,5 +84,14 @@ func (o *Log) OK() {
 	}
 	o.logger.Info(o.ended, "failures", o.failures, "after", o.now().Sub(o.since).Round(time.Millisecond).String())
 	o.since, o.failures, o.unlogged = time.Time{}, 0, 0
+	o.failedAt, o.err = time.Time{}, nil
 	o.failing.Store(false)
+}
+
+// Last returns when the last attempt failed and its error while an
+// outage lasts, and a nil error when none does.
+func (o *Log) Last() (time.Time, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.failedAt, o.err
 }

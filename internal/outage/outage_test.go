@@ -54,5 +54,8 @@ func TestLog(t *testing.T) {
 		if got := strings.TrimSpace(buf.String()[before:]); got != s.want {
 			t.Errorf("%s: logged %q, want %q", s.name, got, s.want)
 		}
+		if at, err := o.Last(); s.fail != (err != nil) || s.fail && !at.Equal(now) {
+			t.Errorf("%s: Last() = %v, %v", s.name, at, err)
+		}
 	}
 }
