@@ -31,6 +31,7 @@ import (
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/outage"
 )
 
 // Config configures a Listener. Zero values take the defaults documented on
@@ -87,6 +88,9 @@ type Listener struct {
 	slots   chan struct{}     // one per request in progress
 	routes  map[string]string // each hook route's source, for requests no hook serves (405)
 
+	// quarantineOut logs failed quarantine appends, once an outage.
+	quarantineOut *outage.Log
+
 	readyHold time.Duration
 	readyMu   sync.Mutex
 	unready   bool // the last Ready returned an error; logged on change
@@ -130,7 +134,8 @@ func New(cfg Config, log eventlog.Log, logger *slog.Logger, reg prometheus.Regis
 		slots:   make(chan struct{}, cfg.MaxConcurrent),
 		routes:  map[string]string{},
 
-		readyHold: cfg.ReadyHold,
+		quarantineOut: outage.New(logger, "quarantine failed", "quarantine succeeded again", 0),
+		readyHold:     cfg.ReadyHold,
 	}
 	l.commit = newCommitter(log, cfg.BatchSize, cfg.BatchWait, m.batch.Observe, logger)
 	l.echo = NewEcho(logger)
@@ -531,10 +536,11 @@ func (h *hook) quarantine(c echo.Context, start time.Time, body []byte, derr err
 	defer cancel()
 	dup, err := h.l.log.Append(ctx, eventlog.TopicQuarantine, []*message.Message{m})
 	if err != nil {
-		h.l.logger.Error("quarantine failed", "source", h.src.Name, "err", err)
+		h.l.quarantineOut.Fail(err, "source", h.src.Name)
 		c.Set(logCauseShown, true)
 		return unavailable(err)
 	}
+	h.l.quarantineOut.OK()
 	if dup[0] {
 		h.l.logger.Info("malformed body already quarantined", "source", h.src.Name, "err", derr)
 		return echo.NewHTTPError(http.StatusBadRequest, "malformed body (already quarantined: the same body was sent before): "+derr.Error())

@@ -84,6 +84,7 @@ type cursor struct {
 }
 
 func newCursor(l *Log, k cursorKey) *cursor {
+	klog := l.log.With("topic", k.topic, "group", k.group)
 	return &cursor{
 		l:        l,
 		key:      k,
@@ -92,9 +93,9 @@ func newCursor(l *Log, k cursorKey) *cursor {
 		inFlight: map[int]int{},
 		changed:  make(chan struct{}),
 
-		acquireOut: outage.New(l.log, "sqlite event log: acquire lease", "sqlite event log: acquire lease succeeded again", 0),
-		renewOut:   outage.New(l.log, "sqlite event log: renew lease", "sqlite event log: renew lease succeeded again", 0),
-		readOut:    outage.New(l.log, "sqlite event log: read messages", "sqlite event log: read messages succeeded again", 0),
+		acquireOut: outage.New(klog, "sqlite event log: acquire lease", "sqlite event log: acquire lease succeeded again", 0),
+		renewOut:   outage.New(klog, "sqlite event log: renew lease", "sqlite event log: renew lease succeeded again", 0),
+		readOut:    outage.New(klog, "sqlite event log: read messages", "sqlite event log: read messages succeeded again", 0),
 	}
 }
 
@@ -173,7 +174,7 @@ func (c *cursor) acquire(t *time.Timer) bool {
 		}
 		ok, err := c.tryAcquire()
 		if err != nil {
-			c.acquireOut.Fail(err, "topic", c.key.topic, "group", c.key.group)
+			c.acquireOut.Fail(err)
 		} else {
 			c.acquireOut.OK()
 		}
@@ -265,7 +266,7 @@ func (c *cursor) renew() bool {
 	if err != nil {
 		// Keep going: the next renewal retries, and tells if the lease
 		// expired meanwhile.
-		c.renewOut.Fail(err, "topic", c.key.topic, "group", c.key.group)
+		c.renewOut.Fail(err)
 		return true
 	}
 	c.renewOut.OK()
@@ -370,7 +371,7 @@ func (c *cursor) serve(t *time.Timer) {
 				woken = l.committed(c.key.topic) // before the read, so no commit slips between
 				var err error
 				if buf, err = c.read(last, buf); err != nil {
-					c.readOut.Fail(err, "topic", c.key.topic, "group", c.key.group)
+					c.readOut.Fail(err)
 					clear(buf[pos:])
 					buf = buf[:pos]
 				} else {
