@@ -54,6 +54,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -150,9 +151,9 @@ func Open(_ context.Context, cfg Config) (*Log, error) {
 	if !prefixRE.MatchString(cfg.Prefix) {
 		return nil, fmt.Errorf("open nats event log: invalid prefix %q: use letters, digits and '_'", cfg.Prefix)
 	}
-	conn, err := natsgo.Connect(cfg.URL, connectOptions(cfg)...)
+	conn, err := natsgo.Connect(cfg.URL, connectOptions(cfg, "publisher")...)
 	if err != nil {
-		return nil, fmt.Errorf("open nats event log: connect: %w", err)
+		return nil, fmt.Errorf("open nats event log: connect to %s: %w", redact(cfg.URL), err)
 	}
 	js, err := conn.JetStream(natsgo.MaxWait(cfg.Timeout))
 	if err == nil {
@@ -171,8 +172,33 @@ func Open(_ context.Context, cfg Config) (*Log, error) {
 	}, nil
 }
 
-func connectOptions(cfg Config) []natsgo.Option {
-	return []natsgo.Option{natsgo.Name("hookd"), natsgo.Timeout(cfg.Timeout), natsgo.MaxReconnects(-1)}
+// connectOptions are the options of the Log's connections; conn names one
+// in the log lines. No publish is buffered while the connection is down
+// (ReconnectBufSize -1): an Append then fails at once, and its events are
+// not sent later, after the request was answered 503.
+// redact returns the server list urls with any password replaced by
+// "xxxxx", for error messages.
+func redact(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			parts[i] = u.Redacted()
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+func connectOptions(cfg Config, conn string) []natsgo.Option {
+	logger := cfg.Logger.With("conn", conn)
+	return []natsgo.Option{
+		natsgo.Name("hookd"), natsgo.Timeout(cfg.Timeout), natsgo.MaxReconnects(-1), natsgo.ReconnectBufSize(-1),
+		natsgo.DisconnectErrHandler(func(_ *natsgo.Conn, err error) {
+			logger.Warn("nats event log: disconnected, reconnecting", "err", err)
+		}),
+		natsgo.ReconnectHandler(func(nc *natsgo.Conn) {
+			logger.Info("nats event log: reconnected", "server", nc.ConnectedUrlRedacted())
+		}),
+	}
 }
 
 // quiet adapts logger for watermill, whose Info messages (a subscriber
@@ -305,7 +331,7 @@ func (l *Log) Subscriber(group string, opts ...eventlog.SubscriberOption) (messa
 	durable := func(_, subject string) string { return qg + "_" + subject }
 	sub, err := wmnats.NewSubscriber(wmnats.SubscriberConfig{
 		URL:              l.cfg.URL,
-		NatsOptions:      connectOptions(l.cfg),
+		NatsOptions:      connectOptions(l.cfg, "subscriber "+group),
 		QueueGroupPrefix: qg,
 		SubscribersCount: 1,
 		AckWaitTimeout:   l.cfg.AckWait,
