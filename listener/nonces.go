@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+
+	"github.com/hookd/hookd/internal/pgconf"
 )
 
 // NonceFile is the file in the data directory where OpenNonces keeps used
@@ -80,11 +82,12 @@ func OpenPostgresNonces(ctx context.Context, dsn string) (*SQLNonces, error) {
 		return nil, errors.New("open nonces: postgres: invalid dsn")
 	}
 	cfg.RuntimeParams["synchronous_commit"] = "on"
+	pgconf.Defaults(&cfg.Config)
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(4)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open nonces: postgres: connect to %s: %w", cfg.Host, err)
+		return nil, fmt.Errorf("open nonces: postgres: connect to %s: %w", pgconf.Addr(&cfg.Config), err)
 	}
 	return newSQLNonces(ctx, db, NonceTable, true)
 }

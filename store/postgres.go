@@ -13,6 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/hookd/hookd/internal/pgconf"
 )
 
 // openPostgres opens the database cfg.DSN names: a writer pool of one
@@ -29,6 +31,7 @@ func openPostgres(ctx context.Context, cfg Config) (*db, error) {
 		// pgx's message may quote the DSN, password included.
 		return nil, errors.New("postgres: invalid dsn")
 	}
+	pgconf.Defaults(&pc.Config)
 	open := func(n int, params map[string]string) (*sql.DB, error) {
 		cc := pc.Copy()
 		for k, v := range params {
@@ -39,7 +42,7 @@ func openPostgres(ctx context.Context, cfg Config) (*db, error) {
 		d.SetMaxIdleConns(n)
 		if err := d.PingContext(ctx); err != nil {
 			d.Close()
-			return nil, fmt.Errorf("postgres: connect to %s: %w", pc.Host, err)
+			return nil, fmt.Errorf("postgres: connect to %s: %w", pgconf.Addr(&pc.Config), err)
 		}
 		return d, nil
 	}

@@ -64,6 +64,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/outage"
+	"github.com/hookd/hookd/internal/pgconf"
 )
 
 var _ eventlog.Log = (*Log)(nil)
@@ -156,6 +158,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		return nil, errors.New("open postgres event log: invalid dsn")
 	}
 	pc.MaxConns = cfg.MaxConns
+	pgconf.Defaults(&pc.ConnConfig.Config)
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err == nil {
 		err = pool.Ping(ctx)
@@ -164,7 +167,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open postgres event log: connect to %s: %w", pc.ConnConfig.Host, err)
+		return nil, fmt.Errorf("open postgres event log: connect to %s: %w", pgconf.Addr(&pc.ConnConfig.Config), err)
 	}
 	prefix := cfg.Prefix
 	return &Log{
@@ -319,12 +322,13 @@ func (l *Log) Subscriber(group string, opts ...eventlog.SubscriberOption) (messa
 	_ = eventlog.Options(opts...)
 	deadline := l.cfg.AckDeadline
 	sub, err := wmsql.NewSubscriber(wmsql.BeginnerFromPgx(l.pool), wmsql.SubscriberConfig{
-		ConsumerGroup:    group,
-		AckDeadline:      &deadline,
-		PollInterval:     l.cfg.PollInterval,
-		ResendInterval:   l.cfg.NackBackoff,
-		RetryInterval:    time.Second,
-		BackoffManager:   backoff{wmsql.NewDefaultBackoffManager(l.cfg.PollInterval, time.Second)},
+		ConsumerGroup:  group,
+		AckDeadline:    &deadline,
+		PollInterval:   l.cfg.PollInterval,
+		ResendInterval: l.cfg.NackBackoff,
+		RetryInterval:  time.Second,
+		BackoffManager: backoff{wmsql.NewDefaultBackoffManager(l.cfg.PollInterval, time.Second),
+			outage.New(l.cfg.Logger.With("group", group), "postgres event log: reading messages failed", "postgres event log: reading messages succeeded again", 0)},
 		SchemaAdapter:    l.schema,
 		OffsetsAdapter:   l.offsets,
 		InitializeSchema: false, // prepare creates the dedup table as well
@@ -416,16 +420,36 @@ func quiet(logger *slog.Logger) watermill.LoggerAdapter {
 }
 
 // backoff is watermill-sql's default, except that the error of a
-// subscription ending (its ctx cancelled while it acked) is not one.
-type backoff struct{ wmsql.BackoffManager }
+// subscription ending (its ctx cancelled while it acked) is not one, and
+// that failed queries are logged as an outage of the group's reads (the
+// first, a summary a minute, the end), where the default logs each one:
+// twice a second, a topic each, while the database is away.
+type backoff struct {
+	wmsql.BackoffManager
+	out *outage.Log
+}
 
 func (b backoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
 	if errors.Is(err, context.Canceled) {
 		logger.Debug("Subscription ended while querying", watermill.LogFields{"err": err.Error()})
 		return 0
 	}
-	return b.BackoffManager.HandleError(logger, noMsg, err)
+	// The default's wait tells a deadlock (tried again at once, at debug
+	// level) from a failure; its error line is left out.
+	wait := b.BackoffManager.HandleError(errorsDropped{logger}, noMsg, err)
+	switch {
+	case err == nil:
+		b.out.OK()
+	case wait > 0:
+		b.out.Fail(err)
+	}
+	return wait
 }
+
+// errorsDropped is a watermill logger that leaves out Error lines.
+type errorsDropped struct{ watermill.LoggerAdapter }
+
+func (errorsDropped) Error(string, error, watermill.LogFields) {}
 
 // schema is watermill-sql's PostgreSQL schema with a table of our own: the
 // message UUID is TEXT, since hookd's are event ids, longer than a UUID

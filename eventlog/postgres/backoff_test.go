@@ -1,0 +1,54 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+
+	"github.com/hookd/hookd/internal/outage"
+	"github.com/hookd/hookd/internal/testenv"
+)
+
+// TestBackoffLogsAnOutage drives the subscribers' backoff through a
+// database that went away for 100 polls and came back: one line when the
+// reads start failing and one when they succeed again, where watermill-sql
+// logs every failed query; the waits are watermill's.
+func TestBackoffLogsAnOutage(t *testing.T) {
+	var buf testenv.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	b := backoff{wmsql.NewDefaultBackoffManager(10*time.Millisecond, time.Second),
+		outage.New(logger.With("group", "store"), "reads failed", "reads succeeded again", 0)}
+	wl := quiet(logger)
+	if got := b.HandleError(wl, true, nil); got != 10*time.Millisecond {
+		t.Errorf("no message: wait %v, want the poll interval", got)
+	}
+	down := errors.New("failed to connect")
+	for range 100 {
+		if got := b.HandleError(wl, false, down); got != time.Second {
+			t.Fatalf("failed query: wait %v, want the retry interval", got)
+		}
+	}
+	if got := b.HandleError(wl, false, errors.New("deadlock detected")); got != 0 {
+		t.Errorf("deadlock: wait %v, want 0 (again at once)", got)
+	}
+	if got := b.HandleError(wl, true, context.Canceled); got != 0 {
+		t.Errorf("subscription ended: wait %v, want 0", got)
+	}
+	b.HandleError(wl, false, nil)
+	out := buf.String()
+	for msg, want := range map[string]int{
+		`level=ERROR msg="reads failed" group=store err="failed to connect"`: 1,
+		`msg="reads succeeded again" group=store failures=100`:               1,
+		"Error querying for message":                                         0,
+		"level=ERROR":                                                        1,
+	} {
+		if got := strings.Count(out, msg); got != want {
+			t.Errorf("%q logged %d times, want %d:\n%s", msg, got, want, out)
+		}
+	}
+}
