@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -113,6 +114,26 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 		return fmt.Errorf("admin listener: %w", err)
 	}
 	defer adminLn.Close()
+	// Both ports answer from now on, while the log and the store open (a
+	// database that is slow to answer, a schema upgrade): probes get an
+	// answer, not a connection that hangs, and a provider a 503 to retry.
+	hooksHandler, adminHandler := newHandoff(startingHandler(logger, false)), newHandoff(startingHandler(logger, true))
+	hooksSrv := newServer(cfg.Listen, hooksHandler, cfg.Limits)
+	adminSrv := newServer(cfg.Admin.Listen, adminHandler, cfg.Limits)
+	defer hooksSrv.Close() // an early return; Shutdown below otherwise
+	defer adminSrv.Close()
+	serveErr := make(chan error, 2)
+	for _, s := range []struct {
+		srv *http.Server
+		ln  net.Listener
+	}{{hooksSrv, hooksLn}, {adminSrv, adminLn}} {
+		go func() {
+			if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- err
+			}
+		}()
+	}
+	logger.Info("hookd starting: opening the event log and the store", "hooks", hooksLn.Addr().String(), "admin", adminLn.Addr().String())
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
@@ -260,8 +281,6 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	}
 	api.Register(apiGroup, deps)
 
-	hooksSrv := newServer(cfg.Listen, lis.Handler(), cfg.Limits)
-	adminSrv := newServer(cfg.Admin.Listen, admin, cfg.Limits)
 	adminSrv.RegisterOnShutdown(func() { close(adminClosing) })
 
 	commitCtx, stopCommit := context.WithCancel(context.WithoutCancel(ctx))
@@ -311,17 +330,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 		}
 	})
 
-	serveErr := make(chan error, 2)
-	for _, s := range []struct {
-		srv *http.Server
-		ln  net.Listener
-	}{{hooksSrv, hooksLn}, {adminSrv, adminLn}} {
-		go func() {
-			if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
-				serveErr <- err
-			}
-		}()
-	}
+	hooksHandler.set(lis.Handler())
+	adminHandler.set(admin)
 	logger.Info("hookd listening", "hooks", hooksLn.Addr().String(), "admin", adminLn.Addr().String(),
 		"data", cfg.Data, "log", logCfg.Backend, "sources", len(cfg.Sources), "rules", ruleCount(watcher))
 
@@ -359,6 +369,37 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 		logger.Info("stopped")
 	}
 	return runErr
+}
+
+// handoff serves one handler, then another from when set is called: the
+// ports answer while serve starts, then serve for real.
+type handoff struct{ h atomic.Pointer[http.Handler] }
+
+func newHandoff(h http.Handler) *handoff {
+	ho := &handoff{}
+	ho.set(h)
+	return ho
+}
+
+func (ho *handoff) set(h http.Handler) { ho.h.Store(&h) }
+
+func (ho *handoff) ServeHTTP(w http.ResponseWriter, r *http.Request) { (*ho.h.Load()).ServeHTTP(w, r) }
+
+// errStarting is what /readyz says while serve opens the log and the store.
+var errStarting = errors.New("hookd is starting: opening the event log and the store")
+
+// startingHandler answers while serve starts: /healthz ok, /readyz 503
+// (with why on the admin listener, detail), and anything else 503, which a
+// provider retries.
+func startingHandler(logger *slog.Logger, detail bool) http.Handler {
+	e := listener.NewEcho(logger)
+	listener.RouteHealthz(e)
+	listener.RouteReadyz(e, func(context.Context) error { return errStarting }, detail)
+	e.Any("/*", func(c echo.Context) error {
+		c.Response().Header().Set("Retry-After", "5")
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "hookd is starting, retry later")
+	})
+	return e
 }
 
 // newServer returns a server of h with timeouts that keep slow clients

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/internal/testenv"
+)
+
+// TestServeAnswersWhileStarting starts serve with its event log on a
+// "PostgreSQL server" that takes the connection and never answers: while
+// serve waits for it, both ports answer /healthz 200, /readyz 503 (saying
+// why on the admin listener) and a hook 503 with Retry-After, so that
+// probes and providers get an answer instead of a hanging connection; then
+// the start fails naming the server, and the ports close.
+func TestServeAnswersWhileStarting(t *testing.T) {
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, unanswered, until the test ends
+		}
+	}()
+	cfg, err := config.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listen, cfg.Admin.Listen = freeAddr(t), freeAddr(t)
+	cfg.Data = t.TempDir()
+	cfg.Log.Backend, cfg.Log.DSN = "postgres", "postgres://hookd@"+silent.Addr().String()+"/x?sslmode=disable&connect_timeout=8"
+	var logs testenv.Buffer
+	done := make(chan error, 1)
+	go func() { done <- serve(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil))) }()
+
+	client := &http.Client{Timeout: 2 * time.Second}
+	get := func(method, url string) (int, string, http.Header) {
+		t.Helper()
+		req, _ := http.NewRequest(method, url, strings.NewReader(`{"event":"open"}`))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, url, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), resp.Header
+	}
+	hooks, admin := "http://"+cfg.Listen, "http://"+cfg.Admin.Listen
+	// The ports are bound before serve returns to anything slow; wait
+	// for the first answer, boundedly.
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if c, err := net.Dial("tcp", cfg.Admin.Listen); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the admin port is not open")
+		}
+	}
+	for _, base := range []string{hooks, admin} {
+		if code, body, _ := get("GET", base+"/healthz"); code != 200 || !strings.Contains(body, `"ok"`) {
+			t.Errorf("%s/healthz while starting: %d %s", base, code, body)
+		}
+	}
+	var ready map[string]string
+	code, body, _ := get("GET", admin+"/readyz")
+	if err := json.Unmarshal([]byte(body), &ready); err != nil || code != 503 || ready["status"] != "unavailable" || !strings.Contains(ready["error"], "starting") {
+		t.Errorf("admin /readyz while starting: %d %s", code, body)
+	}
+	if code, body, _ := get("GET", hooks+"/readyz"); code != 503 || strings.Contains(body, "error") {
+		t.Errorf("hooks /readyz while starting: %d %s, want 503 without the cause", code, body)
+	}
+	if code, body, hdr := get("POST", hooks+"/hooks/mailjet"); code != 503 || !strings.Contains(body, "starting") || hdr.Get("Retry-After") == "" {
+		t.Errorf("a hook while starting: %d %s %v, want 503 with Retry-After", code, body, hdr)
+	}
+
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), silent.Addr().String()) {
+			t.Errorf("serve returned %v, want an error naming %s", err, silent.Addr())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not give up on a server that never answers")
+	}
+	if _, err := net.Dial("tcp", cfg.Listen); err == nil {
+		t.Error("the hooks port still answers after serve returned")
+	}
+	if !strings.Contains(logs.String(), `msg="hookd starting: opening the event log and the store"`) {
+		t.Errorf("the start is not logged:\n%s", logs.String())
+	}
+}
