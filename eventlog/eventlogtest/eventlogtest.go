@@ -53,6 +53,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("Redelivery", func(t *testing.T) { Redelivery(t, b) })
 	t.Run("ConsumerGroups", func(t *testing.T) { ConsumerGroups(t, b) })
 	t.Run("Ping", func(t *testing.T) { Ping(t, b) })
+	t.Run("Lag", func(t *testing.T) { Lag(t, b) })
 }
 
 // PubSub runs watermill's universal suite. Every constructor call opens a
@@ -222,6 +223,60 @@ func Ping(t *testing.T, b Backend) {
 	if err := p.Ping(ctx); err == nil {
 		t.Fatal("Ping of a closed log answered nil")
 	}
+}
+
+// Lag checks that the backend is an eventlog.Lagger that counts, per topic
+// and consumer group, the messages after the last one the group acked: a
+// message delivered and not acked yet counts (on PostgreSQL, until the
+// subscriber's batch is all acked).
+func Lag(t *testing.T, b Backend) {
+	l := b.Open(t, t.Name())
+	lg, ok := l.(eventlog.Lagger)
+	if !ok {
+		t.Fatalf("%T is not an eventlog.Lagger", l)
+	}
+	ctx := context.Background()
+	appendN := func(prefix string, n int) {
+		t.Helper()
+		msgs := make([]*message.Message, n)
+		for i := range msgs {
+			id := fmt.Sprintf("%s%d", prefix, i)
+			msgs[i] = Msg(id, id)
+		}
+		if _, err := l.Append(ctx, "t", msgs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Acks reach the backend asynchronously: wait for the lag expected.
+	waitLag := func(want, when string) {
+		t.Helper()
+		var got string
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			lags, err := lg.Lag(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var parts []string
+			for _, g := range lags {
+				parts = append(parts, fmt.Sprintf("%s/%s=%d", g.Topic, g.Group, g.Messages))
+			}
+			slices.Sort(parts)
+			if got = strings.Join(parts, " "); got == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: lag %q, want %q", when, got, want)
+			}
+		}
+	}
+	appendN("m", 5)
+	fast, slow := Subscribe(t, l, "fast", "t"), Subscribe(t, l, "slow", "t")
+	ReceiveAck(t, fast, 5)
+	ReceiveAck(t, slow, 5)
+	waitLag("t/fast=0 t/slow=0", "both acked all 5")
+	appendN("n", 3)
+	ReceiveAck(t, fast, 3)
+	waitLag("t/fast=0 t/slow=3", "3 more, acked by one group")
 }
 
 // AppendDedup checks that Append skips and reports the messages whose
