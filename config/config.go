@@ -107,6 +107,10 @@ type Limits struct {
 	// MaxConcurrent is the most hook requests served at once; more get
 	// 503 at once. Default 1024.
 	MaxConcurrent int `yaml:"max_concurrent"`
+	// Drain is how long serve goes on serving after SIGTERM or SIGINT
+	// with /readyz answering 503, so that a load balancer stops sending
+	// before the listeners close. Default 0: they close at once.
+	Drain time.Duration `yaml:"drain"`
 }
 
 // Source is one webhook sender.

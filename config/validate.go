@@ -148,6 +148,9 @@ func (c *Config) Validate(known ...Known) error {
 	if lim.ReadTimeout > 0 && lim.WriteTimeout > 0 && lim.WriteTimeout <= lim.ReadTimeout {
 		v.add("limits.write_timeout", "%v is not longer than limits.read_timeout (%v): it counts from the end of the request headers, so it must cover reading the body too", lim.WriteTimeout, lim.ReadTimeout)
 	}
+	if lim.Drain < 0 {
+		v.add("limits.drain", "must not be negative")
+	}
 	if lim.BatchWait > maxBatchWait {
 		// Every request may wait this long for its answer, and shutdown
 		// for the last batch.

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -92,6 +93,7 @@ type Listener struct {
 	quarantineOut *outage.Log
 
 	readyHold time.Duration
+	draining  atomic.Bool // Drain was called
 	readyMu   sync.Mutex
 	unready   bool // the last Ready returned an error; logged on change
 }
@@ -162,8 +164,8 @@ func (l *Listener) Handler() http.Handler { return l.echo }
 func (l *Listener) InFlight() int { return len(l.slots) }
 
 // Ready returns nil when l would take a hook request now, and otherwise
-// an error saying why not: its group commit has stopped (hookd is shutting
-// down); a group commit failed less than Config.ReadyHold ago and none has
+// an error saying why not: hookd is shutting down (Drain was called, or the
+// group commit has stopped); a group commit failed less than Config.ReadyHold ago and none has
 // succeeded since; or the log, where it can tell (eventlog.Pinger), did
 // not answer a ping within 2 s. The hold is what reports failures a ping
 // cannot see, such as a full disk; once it has passed with no request to
@@ -186,7 +188,15 @@ func (l *Listener) Ready(ctx context.Context) error {
 	return err
 }
 
+// Drain makes Ready fail from now on, as a stop begins: hook requests are
+// still served, so that a load balancer that has not seen /readyz turn yet
+// loses nothing.
+func (l *Listener) Drain() { l.draining.Store(true) }
+
 func (l *Listener) ready(ctx context.Context) error {
+	if l.draining.Load() {
+		return errStopped
+	}
 	select {
 	case <-l.commit.stopped:
 		return errStopped

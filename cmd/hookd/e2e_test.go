@@ -458,3 +458,45 @@ func TestSecondSignalStops(t *testing.T) {
 		t.Fatalf("hookd still runs 20 s after a second SIGTERM:\n%s", p.output())
 	}
 }
+
+// TestDrain checks limits.drain: after SIGTERM, /readyz answers 503 on
+// both listeners while hook requests are still accepted, new connections
+// included, and then hookd stops as usual, exit status 0.
+func TestDrain(t *testing.T) {
+	p, conn := dialWithLimits(t, "drain: 5s")
+	conn.Close()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	for _, base := range []string{p.hooks, p.admin} {
+		for deadline := time.Now().Add(4 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			resp, err := client.Get(base + "/readyz")
+			if err != nil {
+				t.Fatalf("%s/readyz while draining: %v\n%s", base, err, p.output())
+			}
+			resp.Body.Close()
+			if resp.StatusCode == 503 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s/readyz still answers %d after SIGTERM", base, resp.StatusCode)
+			}
+		}
+	}
+	client.CloseIdleConnections() // a new connection, as a load balancer's next one
+	if got := postHook(t, p.hooks, openEvent(1)); got.Accepted != 1 {
+		t.Fatalf("a hook while draining: %+v, want accepted", got)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("hookd exited with %v after the drain:\n%s", err, p.output())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("hookd still runs 30 s after SIGTERM:\n%s", p.output())
+	}
+	if !strings.Contains(p.output(), `"drain":"5s"`) {
+		t.Errorf("the drain is not logged:\n%s", p.output())
+	}
+}

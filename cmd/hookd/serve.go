@@ -339,6 +339,16 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	grace := max(shutdownTimeout, cfg.Limits.ReadTimeout)
 	select {
 	case <-ctx.Done():
+		if d := cfg.Limits.Drain; d > 0 {
+			// /readyz turns first; requests are served meanwhile.
+			lis.Drain()
+			logger.Info("shutting down: /readyz answers 503, serving on while load balancers stop sending; a second signal stops at once", "drain", d.String())
+			select {
+			case <-time.After(d):
+			case runErr = <-serveErr:
+				logger.Error("listener failed", "err", runErr)
+			}
+		}
 		logger.Info("shutting down: finishing the requests in flight; a second signal stops at once", "grace", grace)
 	case runErr = <-serveErr:
 		logger.Error("listener failed", "err", runErr)
