@@ -172,10 +172,6 @@ func Open(_ context.Context, cfg Config) (*Log, error) {
 	}, nil
 }
 
-// connectOptions are the options of the Log's connections; conn names one
-// in the log lines. No publish is buffered while the connection is down
-// (ReconnectBufSize -1): an Append then fails at once, and its events are
-// not sent later, after the request was answered 503.
 // redact returns the server list urls with any password replaced by
 // "xxxxx", for error messages.
 func redact(urls string) string {
@@ -188,6 +184,10 @@ func redact(urls string) string {
 	return strings.Join(parts, ",")
 }
 
+// connectOptions are the options of the Log's connections; conn names one
+// in the log lines. No publish is buffered while the connection is down
+// (ReconnectBufSize -1): an Append then fails at once, and its events are
+// not sent later, after the request was answered 503.
 func connectOptions(cfg Config, conn string) []natsgo.Option {
 	logger := cfg.Logger.With("conn", conn)
 	return []natsgo.Option{
@@ -247,8 +247,6 @@ func (l *Log) ensureStream(topic string) error {
 	return nil
 }
 
-// Publish appends msgs to topic like Append and ignores which were
-// duplicates.
 // Ping asks JetStream for the account's information, a round trip to the
 // server; it fails when l is closed, the connection is down (it reconnects
 // by itself) or JetStream does not answer within ctx.
@@ -265,6 +263,8 @@ func (l *Log) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Publish appends msgs to topic like Append and ignores which were
+// duplicates.
 func (l *Log) Publish(topic string, msgs ...*message.Message) error {
 	return eventlog.Publish(l, topic, msgs)
 }

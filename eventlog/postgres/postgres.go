@@ -229,8 +229,6 @@ func (l *Log) prepare(ctx context.Context, topic string) error {
 	return nil
 }
 
-// Publish appends msgs to topic in one transaction, like Append, and
-// ignores which were duplicates.
 // Ping runs a round trip to the database on a connection of the pool; it
 // fails when l is closed or the database does not answer within ctx.
 func (l *Log) Ping(ctx context.Context) error {
@@ -240,6 +238,8 @@ func (l *Log) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Publish appends msgs to topic in one transaction, like Append, and
+// ignores which were duplicates.
 func (l *Log) Publish(topic string, msgs ...*message.Message) error {
 	return eventlog.Publish(l, topic, msgs)
 }
