@@ -22,27 +22,14 @@ import (
 // probes and providers get an answer instead of a hanging connection; then
 // the start fails naming the server, and the ports close.
 func TestServeAnswersWhileStarting(t *testing.T) {
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // held open, unanswered, until the test ends
-		}
-	}()
+	silent := testenv.Silent(t)
 	cfg, err := config.Load("")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Listen, cfg.Admin.Listen = freeAddr(t), freeAddr(t)
 	cfg.Data = t.TempDir()
-	cfg.Log.Backend, cfg.Log.DSN = "postgres", "postgres://hookd@"+silent.Addr().String()+"/x?sslmode=disable&connect_timeout=8"
+	cfg.Log.Backend, cfg.Log.DSN = "postgres", "postgres://hookd@"+silent+"/x?sslmode=disable&connect_timeout=8"
 	var logs testenv.Buffer
 	done := make(chan error, 1)
 	go func() { done <- serve(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil))) }()
@@ -90,8 +77,8 @@ func TestServeAnswersWhileStarting(t *testing.T) {
 
 	select {
 	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), silent.Addr().String()) {
-			t.Errorf("serve returned %v, want an error naming %s", err, silent.Addr())
+		if err == nil || !strings.Contains(err.Error(), silent) {
+			t.Errorf("serve returned %v, want an error naming %s", err, silent)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not give up on a server that never answers")

@@ -3,7 +3,6 @@ package postgres_test
 import (
 	"context"
 	"log/slog"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -92,21 +91,7 @@ func TestRegistered(t *testing.T) {
 // connection and never answers, are errors naming the server's address and
 // no password.
 func TestUnreachable(t *testing.T) {
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // held open, unanswered, until the test ends
-		}
-	}()
-	for _, addr := range []string{"127.0.0.1:1", silent.Addr().String()} {
+	for _, addr := range []string{"127.0.0.1:1", testenv.Silent(t)} {
 		_, err := postgres.Open(context.Background(), postgres.Config{DSN: "postgres://hookd:s3cret-pass@" + addr + "/x?sslmode=disable&connect_timeout=1"})
 		if err == nil {
 			t.Fatalf("Open of %s succeeded", addr)
