@@ -223,18 +223,26 @@ func Redact(u *url.URL) string {
 	return c.Redacted()
 }
 
+// URLError is Run's error for a URL it cannot post to: it does not parse,
+// or is not http:// or https:// with a host. It never quotes the URL's
+// password.
+type URLError struct{ err error }
+
+func (e *URLError) Error() string { return e.err.Error() }
+func (e *URLError) Unwrap() error { return e.err }
+
 // parseURL checks raw and splits its credentials off as an Authorization
-// header value. Errors never quote raw, which may hold a password.
+// header value. Errors are *URLError.
 func parseURL(raw string) (target, auth string, err error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		if ue, ok := errors.AsType[*url.Error](err); ok {
 			err = ue.Err
 		}
-		return "", "", fmt.Errorf("send: parse URL: %w", err)
+		return "", "", &URLError{fmt.Errorf("send: parse URL: %w", err)}
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", "", fmt.Errorf("send: URL %s: want http:// or https:// and a host", Redact(u))
+		return "", "", &URLError{fmt.Errorf("send: URL %s: want http:// or https:// and a host", Redact(u))}
 	}
 	if u.User != nil {
 		pass, _ := u.User.Password()

@@ -178,7 +178,7 @@ poll, and prints the target. Its dead jobs stay dead: retry them one by one.`,
 func parseID(op, what, v string) (int64, error) {
 	id, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || id < 1 {
-		return 0, fmt.Errorf("%s: %s id %q is not a positive integer", op, what, v)
+		return 0, usagef("%s: %s id %q is not a positive integer", op, what, v)
 	}
 	return id, nil
 }

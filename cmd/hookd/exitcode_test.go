@@ -31,6 +31,10 @@ func TestExitCodes(t *testing.T) {
 		{"flags that do not go together", []string{"send", "--group-size", "5", "--generate", "1", "http://127.0.0.1:9/"}, exitUsage},
 		{"required flag missing", []string{"test"}, exitUsage},
 		{"bad log format", []string{"serve", "--log-format", "xml"}, exitUsage},
+		{"one of a flag group required", []string{"send", "http://127.0.0.1:9/"}, exitUsage},
+		{"flags of a group together", []string{"send", "--file", "x.json", "--generate", "1", "http://127.0.0.1:9/"}, exitUsage},
+		{"malformed id", []string{"deadletters", "retry", "seven"}, exitUsage},
+		{"not an http URL", []string{"send", "--generate", "1", "ftp://127.0.0.1/"}, exitUsage},
 		{"config file missing", []string{"check", "--config", missing}, exitFailure},
 		{"data directory missing", []string{"events", "--data", missing}, exitFailure},
 	} {
@@ -42,6 +46,10 @@ func TestExitCodes(t *testing.T) {
 			}
 			if got != tc.want {
 				t.Errorf("hookd %s: exit code %d (%v), want %d", strings.Join(tc.args, " "), got, err, tc.want)
+			}
+			// main prints "hookd: " before the error.
+			if err != nil && strings.HasPrefix(err.Error(), "hookd") {
+				t.Errorf("hookd %s: error %q names hookd again", strings.Join(tc.args, " "), err)
 			}
 		})
 	}

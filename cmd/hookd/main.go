@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/hookd/hookd/send"
 )
 
 func main() {
@@ -42,12 +44,22 @@ const (
 
 // exitCode returns the exit code for a command's error.
 func exitCode(err error) int {
-	var u usageError
-	// cobra's own "unknown command" has no type of its own.
-	if errors.As(err, &u) || strings.HasPrefix(err.Error(), "unknown command ") {
+	var (
+		u  usageError
+		ue *send.URLError
+	)
+	if errors.As(err, &u) || errors.As(err, &ue) || cobraUsage(err.Error()) {
 		return exitUsage
 	}
 	return exitFailure
+}
+
+// cobraUsage tells the usage errors cobra returns without a type of their
+// own: an unknown command, a required flag missing, and flags marked as a
+// group (one of them required, or not together).
+func cobraUsage(msg string) bool {
+	return strings.HasPrefix(msg, "unknown command ") || strings.HasPrefix(msg, "required flag(s) ") ||
+		strings.Contains(msg, "flags in the group [")
 }
 
 // usageError is a mistake in how a command was called, as opposed to a

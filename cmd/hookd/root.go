@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -48,7 +49,7 @@ func newRootCmd() *cobra.Command {
 		newVersionCmd(),
 	)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError{fmt.Errorf("%s: %w", c.CommandPath(), err)}
+		return usageError{fmt.Errorf("%s%w", where(c), err)}
 	})
 	usageArgs(root)
 	return root
@@ -63,9 +64,18 @@ func usageArgs(c *cobra.Command) {
 	if check := c.Args; check != nil {
 		c.Args = func(c *cobra.Command, args []string) error {
 			if err := check(c, args); err != nil {
-				return usageError{fmt.Errorf("%s: %w", c.CommandPath(), err)}
+				return usageError{fmt.Errorf("%s%w", where(c), err)}
 			}
 			return nil
 		}
 	}
+}
+
+// where starts an error of c, which main prints after "hookd: ": c's path
+// without hookd, then ": "; nothing for hookd itself.
+func where(c *cobra.Command) string {
+	if !c.HasParent() {
+		return ""
+	}
+	return strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" ") + ": "
 }

@@ -334,13 +334,28 @@ func (l *Log) Append(ctx context.Context, topic string, msgs []*message.Message)
 // Ping takes the writer and the database's write lock, as an Append
 // does, and lets them go without writing: it fails when l is closed, when
 // ctx ends before the writer is free, and when the file cannot be locked
-// for writing (another process holds it past the busy timeout, or the
-// file is gone bad). It cannot tell a full disk, which only a write finds.
+// for writing (another process holds it past the busy timeout, or past
+// ctx's deadline when that comes first, or the file is gone bad). It
+// cannot tell a full disk, which only a write finds.
 func (l *Log) Ping(ctx context.Context) error {
 	if err := l.lockWriter(ctx); err != nil {
 		return fmt.Errorf("ping sqlite event log: %w", err)
 	}
 	defer l.unlockWriter()
+	// SQLite's busy handler does not see ctx: wait for another process's
+	// lock no longer than ctx allows, then put the writer's timeout back.
+	if dl, ok := ctx.Deadline(); ok {
+		if ms := max(time.Until(dl).Milliseconds(), 1); ms < l.cfg.BusyTimeout.Milliseconds() {
+			if _, err := l.wconn.ExecContext(context.Background(), fmt.Sprintf("PRAGMA busy_timeout = %d", ms)); err != nil {
+				return fmt.Errorf("ping sqlite event log: %w", err)
+			}
+			defer func() {
+				if _, err := l.wconn.ExecContext(context.Background(), fmt.Sprintf("PRAGMA busy_timeout = %d", l.cfg.BusyTimeout.Milliseconds())); err != nil {
+					l.log.Error("sqlite event log: restore the busy timeout after a ping", "err", err)
+				}
+			}()
+		}
+	}
 	if _, err := l.stBegin.ExecContext(context.Background()); err != nil {
 		return fmt.Errorf("ping sqlite event log: begin: %w", err)
 	}

@@ -757,3 +757,44 @@ func child(path string) {
 	}
 	os.Exit(0)
 }
+
+// TestPingWhileLocked holds the write lock from another connection, as
+// another process could: Ping fails, bounded by its ctx rather than the
+// busy timeout, leaves the writer's busy timeout as it was, and once the
+// lock is let go Ping and Append work again.
+func TestPingWhileLocked(t *testing.T) {
+	path := dbPath(t)
+	l := openLog(t, path, sqlite.Config{BusyTimeout: 5 * time.Second})
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	err = l.Ping(ctx)
+	cancel()
+	if err == nil || !strings.Contains(err.Error(), "locked") {
+		t.Fatalf("Ping while locked: %v, want the lock named", err)
+	}
+	if ms, err := sqlite.BusyTimeout(l); err != nil || ms != 5000 {
+		t.Fatalf("busy timeout after the ping: %d ms, %v; want 5000", ms, err)
+	}
+	if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Ping(context.Background()); err != nil {
+		t.Fatalf("Ping after the lock: %v", err)
+	}
+	ms, _ := msgs("p", 1)
+	if _, err := l.Append(context.Background(), eventlog.TopicEvents, ms); err != nil {
+		t.Fatal(err)
+	}
+}
