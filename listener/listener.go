@@ -94,8 +94,7 @@ type Listener struct {
 
 	readyHold time.Duration
 	draining  atomic.Bool // Drain was called
-	readyMu   sync.Mutex
-	unready   bool // the last Ready returned an error; logged on change
+	unready   atomic.Bool // the last Ready returned an error; logged on change
 }
 
 // New builds a Listener over log. logger nil discards; reg nil registers the
@@ -175,10 +174,7 @@ func (l *Listener) InFlight() int { return len(l.slots) }
 // passes again. Safe for concurrent use.
 func (l *Listener) Ready(ctx context.Context) error {
 	err := l.ready(ctx)
-	l.readyMu.Lock()
-	changed := l.unready != (err != nil)
-	l.unready = err != nil
-	l.readyMu.Unlock()
+	changed := l.unready.Swap(err != nil) != (err != nil)
 	switch {
 	case changed && err != nil:
 		l.logger.Warn("not ready for hook requests", "err", err)

@@ -2,7 +2,6 @@ package listener_test
 
 import (
 	"context"
-	"database/sql"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -86,28 +85,14 @@ func TestReadyz(t *testing.T) {
 				t.Fatalf("HEAD /readyz = %d", r.status)
 			}
 
-			db, err := sql.Open("sqlite", path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			conn, err := db.Conn(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
-				t.Fatal(err)
-			}
+			release := testenv.LockSQLite(t, path)
 			if msg := check("while another connection holds the write lock", 503); !strings.Contains(msg, "event log") || !strings.Contains(msg, "locked") {
 				t.Errorf("error = %q, want the event log's lock named", msg)
 			}
 			if r := post(t, "POST", hooks.URL+"/hooks/mailjet", fixture(t, "open.json"), nil); r.status != 503 {
 				t.Fatalf("hook while locked = %d, want 503", r.status)
 			}
-			if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
-				t.Fatal(err)
-			}
+			release()
 			if msg := check("after the lock is let go", tc.after); tc.after == 503 && !strings.Contains(msg, "group commit failed") {
 				t.Errorf("error = %q, want the failed commit named", msg)
 			}

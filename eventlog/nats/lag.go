@@ -3,6 +3,7 @@ package nats
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -20,12 +21,8 @@ var _ eventlog.Lagger = (*Log)(nil)
 // sanitize.
 func (l *Log) Lag(ctx context.Context) ([]eventlog.Lag, error) {
 	l.mu.Lock()
-	topics := make([]string, 0, len(l.streams))
-	for t := range l.streams {
-		topics = append(topics, t)
-	}
+	topics := slices.Sorted(maps.Keys(l.streams))
 	l.mu.Unlock()
-	slices.Sort(topics)
 	var out []eventlog.Lag
 	for _, topic := range topics {
 		stream := l.stream(topic)

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/hookd/hookd/eventlog"
@@ -17,12 +18,8 @@ var _ eventlog.Lagger = (*Log)(nil)
 // with the lag, on the table's primary key.
 func (l *Log) Lag(ctx context.Context) ([]eventlog.Lag, error) {
 	l.mu.Lock()
-	topics := make([]string, 0, len(l.ready))
-	for t := range l.ready {
-		topics = append(topics, t)
-	}
+	topics := slices.Sorted(maps.Keys(l.ready))
 	l.mu.Unlock()
-	slices.Sort(topics)
 	var out []eventlog.Lag
 	for _, topic := range topics {
 		rows, err := l.pool.Query(ctx, `SELECT o.consumer_group, COALESCE(o.offset_acked, 0),

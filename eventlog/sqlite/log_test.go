@@ -23,6 +23,7 @@ import (
 	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/eventlog/eventlogtest"
 	"github.com/hookd/hookd/eventlog/sqlite"
+	"github.com/hookd/hookd/internal/testenv"
 )
 
 // wait bounds every single wait of these tests, so that a broken test fails
@@ -765,21 +766,9 @@ func child(path string) {
 func TestPingWhileLocked(t *testing.T) {
 	path := dbPath(t)
 	l := openLog(t, path, sqlite.Config{BusyTimeout: 5 * time.Second})
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	conn, err := db.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	release := testenv.LockSQLite(t, path)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	err = l.Ping(ctx)
+	err := l.Ping(ctx)
 	cancel()
 	if err == nil || !strings.Contains(err.Error(), "locked") {
 		t.Fatalf("Ping while locked: %v, want the lock named", err)
@@ -787,9 +776,7 @@ func TestPingWhileLocked(t *testing.T) {
 	if ms, err := sqlite.BusyTimeout(l); err != nil || ms != 5000 {
 		t.Fatalf("busy timeout after the ping: %d ms, %v; want 5000", ms, err)
 	}
-	if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	if err := l.Ping(context.Background()); err != nil {
 		t.Fatalf("Ping after the lock: %v", err)
 	}

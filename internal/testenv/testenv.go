@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -243,4 +244,31 @@ func Silent(t testing.TB) string {
 		}
 	})
 	return ln.Addr().String()
+}
+
+// LockSQLite takes the write lock of the SQLite database at path on a
+// connection of its own, as another process could, and returns what lets
+// it go; the test's end lets it go too. The caller imports a package that
+// registers the "sqlite" driver.
+func LockSQLite(t testing.TB, path string) (release func()) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		t.Helper()
+		if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
