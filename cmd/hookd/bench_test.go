@@ -300,7 +300,7 @@ func driveHookd(b *testing.B) load {
 			b.Errorf("serve: %v", err)
 		}
 	}()
-	waitHealthy(b, "http://"+cfg.Listen)
+	waitReady(b, "http://"+cfg.Listen)
 	start := time.Now()
 	l := drive(b, "http://"+cfg.Listen+"/hooks/mailjet", 2)
 	// The store catches up with the log after the load: how long it takes
@@ -337,9 +337,11 @@ func freeAddr(b testing.TB) string {
 	return ln.Addr().String()
 }
 
-func waitHealthy(b *testing.B, base string) {
-	for range 200 {
-		resp, err := http.Get(base + "/healthz")
+// waitReady waits until base answers /readyz 200: /healthz answers from
+// the moment the port is bound, while the log and the store still open.
+func waitReady(b *testing.B, base string) {
+	for range 400 {
+		resp, err := http.Get(base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -348,7 +350,7 @@ func waitHealthy(b *testing.B, base string) {
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	b.Fatalf("%s never became healthy", base)
+	b.Fatalf("%s never became ready", base)
 }
 
 // BenchmarkPipeLatency measures how long an event takes from hookd's 200
@@ -452,7 +454,7 @@ func drivePipe(b *testing.B) (acked, arrived map[string]time.Time) {
 		}
 	}()
 	base := "http://" + cfg.Listen
-	waitHealthy(b, base)
+	waitReady(b, base)
 
 	// The workers take turns from a ticker at the rate; a tick no worker
 	// is free for is dropped, so the rate is a ceiling.
