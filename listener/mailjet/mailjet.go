@@ -152,12 +152,14 @@ var wireNames = func() (names [wireFields]string) {
 // deliveries.
 var parsers fastjson.ParserPool
 
-// readWire reads the fields of wire from obj, a valid JSON object, the way
-// encoding/json would unmarshal obj into a struct with those field names:
-// a key sets the field of its exact name, or else the one it matches
-// case-insensitively, and a later key overrides an earlier. Mailjet sends no
-// two keys that differ only by case, so this is harmless, and Data keeps
-// every key as sent.
+// readWire reads the fields of wire from obj, a valid JSON object: a key
+// sets the field of its exact name, or else the one it matches
+// case-insensitively, as with encoding/json, except that a key of the exact
+// name always wins over one that differs only by case, wherever they stand.
+// Mailjet sends its keys as named, so an "EMAIL" beside "email" is not
+// Mailjet's and must not override what rules read as data.email. Of two
+// keys of the same name, the later wins, as in encoding/json and in what
+// rules read from Data.
 //
 // It parses with fastjson, which skips the fields hookd does not read
 // without allocating: with it, Decode takes about a third less time than
@@ -179,30 +181,37 @@ func readWire(obj []byte) wire {
 	// The fields' values go one after the other into text. A field keeps
 	// its slice when text grows: append copies to a new array and leaves
 	// the old one as it was.
-	var text []byte
+	var (
+		text  []byte
+		exact [wireFields]bool
+	)
 	v.GetObject().Visit(func(key []byte, v *fastjson.Value) {
-		if i := wireIndex(key); i >= 0 {
-			start := len(text)
-			text = v.MarshalTo(text)
-			*fields[i] = text[start:len(text):len(text)]
+		i, ok := wireIndex(key)
+		if i < 0 || (!ok && exact[i]) {
+			return
 		}
+		exact[i] = exact[i] || ok
+		start := len(text)
+		text = v.MarshalTo(text)
+		*fields[i] = text[start:len(text):len(text)]
 	})
 	return w
 }
 
-// wireIndex returns the index in wireNames of the field key sets, or -1.
-func wireIndex(key []byte) int {
+// wireIndex returns the index in wireNames of the field key sets, or -1,
+// and whether key is that field's exact name.
+func wireIndex(key []byte) (int, bool) {
 	for i, name := range wireNames {
 		if string(key) == name {
-			return i
+			return i, true
 		}
 	}
 	for i, name := range wireNames {
 		if bytes.EqualFold(key, []byte(name)) {
-			return i
+			return i, false
 		}
 	}
-	return -1
+	return -1, false
 }
 
 // decodeObject decodes one event from raw, a valid JSON value that becomes
