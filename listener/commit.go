@@ -63,18 +63,18 @@ func newCommitter(log appender, size int, wait time.Duration, obs func(float64),
 }
 
 // submit queues msgs for the next group commit and waits for it. dup[i]
-// tells whether msgs[i] was a duplicate of an event already in the log.
-func (c *committer) submit(ctx context.Context, msgs []*message.Message) (dup []bool, err error) {
+// tells whether msgs[i] was a duplicate of an event already in the log. It
+// returns errStopped when the committer stops first. It takes no context:
+// every wait in it ends with a commit, each bounded by commitTimeout, or
+// with the committer's stop, and the answer must tell whether the events
+// were committed.
+func (c *committer) submit(msgs []*message.Message) (dup []bool, err error) {
 	p := &pending{msgs: msgs, done: make(chan result, 1)}
 	select {
 	case c.in <- p:
 	case <-c.stopped:
 		return nil, errStopped
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
-	// Once queued, the events may be committed whatever the client does, so
-	// wait for the outcome rather than for ctx: the answer must tell the truth.
 	select {
 	case r := <-p.done:
 		return r.dup, r.err

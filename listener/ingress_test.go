@@ -354,3 +354,38 @@ func TestBodyUnread(t *testing.T) {
 		t.Errorf("rejected by reason = %v, want %v", reasons, want)
 	}
 }
+
+// TestClientGoneAfterBody sends whole requests whose client has hung up by
+// the time they are handled (their context is canceled): their events are
+// still committed and a malformed body still quarantined, with no request
+// counted as refused for an unavailable log. Before, each request raced
+// the group commit's queue against the context, and a hung-up client made
+// a logged 503 and a "quarantine failed" outage out of nothing.
+func TestClientGoneAfterBody(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	l, log := start(t, listener.Config{Sources: []config.Source{{Name: "mailjet", Provider: "mailjet"}}}, reg)
+	const n = 20
+	for i := range n + 1 {
+		body := openEvent(i)
+		if i == n {
+			body = []byte(`{"event":`)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		req := httptest.NewRequestWithContext(ctx, "POST", "/hooks/mailjet", bytes.NewReader(body))
+		rec := httptest.NewRecorder()
+		l.Handler().ServeHTTP(rec, req)
+		if want := map[bool]int{false: 200, true: 400}[i == n]; rec.Code != want {
+			t.Fatalf("request %d: status %d, want %d: %s", i, rec.Code, want, rec.Body)
+		}
+	}
+	if got := providertest.Messages(t, log, eventlog.TopicEvents, n); len(got) != n {
+		t.Errorf("log holds %d events, want %d", len(got), n)
+	}
+	if got := providertest.Messages(t, log, eventlog.TopicQuarantine, 1); len(got) != 1 {
+		t.Errorf("quarantine holds %d bodies, want 1", len(got))
+	}
+	if got := counters(t, reg, "hookd_requests_rejected_total", "reason"); got["unavailable"] != 0 {
+		t.Errorf("rejected as unavailable: %v", got["unavailable"])
+	}
+}

@@ -420,11 +420,14 @@ func (h *hook) serve(c echo.Context) error {
 	}
 	var dup []bool
 	if len(msgs) > 0 {
-		dup, err = l.commit.submit(req.Context(), msgs)
+		// The body is whole and decoded, so a client that hangs up now
+		// changes nothing: its events are committed (its retry will be a
+		// duplicate), and a 503 no one hears is not logged as an outage.
+		dup, err = l.commit.submit(msgs)
 		if err != nil {
 			l.metrics.rejected.WithLabelValues(h.src.Name, "unavailable").Inc()
 			// The committer logs why a commit failed; a request that did
-			// not wait for one was cut short by the client or by shutdown.
+			// not wait for one was cut short by shutdown.
 			c.Set(logCauseShown, true)
 			return unavailable(err)
 		}
@@ -538,7 +541,9 @@ func (h *hook) quarantine(c echo.Context, start time.Time, body []byte, derr err
 	}
 	m := message.NewMessage(q.ID, payload)
 	m.Metadata.Set(eventlog.DedupKey, event.Hash("quarantine", time.Time{}, h.src.Name, q.Error, string(body)))
-	ctx, cancel := context.WithTimeout(c.Request().Context(), commitTimeout)
+	// Not the request's context: a client that hangs up after sending
+	// its body still has it kept, and is no quarantine outage.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), commitTimeout)
 	defer cancel()
 	dup, err := h.l.log.Append(ctx, eventlog.TopicQuarantine, []*message.Message{m})
 	if err != nil {
