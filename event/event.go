@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -136,10 +135,12 @@ func NormalizeEmail(addr string) (email, domain string) {
 }
 
 // Hash returns a stable id for an event that carries none of its own, such
-// as a Mailjet event: the provider name, then the event's time as 8 hex
-// digits of unix seconds, then 24 hex digits of the SHA-256 of the
-// length-prefixed parts (so no choice of separator inside a part can make two
-// events collide). The same inputs always give the same id, which is what
+// as a Mailjet event: the provider name, then the event's time as at least 8
+// hex digits of unix seconds (more from 2106-02-07 on), then 24 hex digits
+// of the SHA-256 of the length-prefixed parts (so no choice of separator
+// inside a part can make two events collide). A time before 1970 is written
+// as 00000000 and its seconds are hashed with the parts instead, so the
+// time tells events apart at every second. The same inputs always give the same id, which is what
 // lets a provider's retried delivery be recognised; the provider prefix keeps
 // ids of different providers apart.
 //
@@ -152,9 +153,13 @@ func Hash(provider string, at time.Time, parts ...string) string {
 	for _, p := range parts {
 		buf = appendPart(buf, p)
 	}
+	sec := at.Unix()
+	if sec < 0 {
+		buf = appendPart(buf, strconv.FormatInt(sec, 10))
+		sec = 0
+	}
 	sum := sha256.Sum256(buf)
-	sec := min(max(at.Unix(), 0), math.MaxUint32)
-	id := make([]byte, 0, len(provider)+1+8+24)
+	id := make([]byte, 0, len(provider)+1+10+24)
 	id = append(id, provider...)
 	id = append(id, ':')
 	id = fmt.Appendf(id, "%08x", sec)

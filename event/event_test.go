@@ -1,6 +1,7 @@
 package event_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -26,9 +27,23 @@ func TestHash(t *testing.T) {
 	if event.Hash("mailjet", at, "x")[8:] == event.Hash("sendgrid", at, "x")[9:] {
 		t.Fatal("Hash collides across providers")
 	}
-	// Times outside 1970..2106 are clamped, never wrapped.
-	if got := event.Hash("p", time.Unix(-5, 0), "x"); got[:10] != "p:00000000" {
-		t.Fatalf("Hash before 1970 = %q", got)
+	// Times outside 1970..2106 are never wrapped, and two events that
+	// differ only by such a time still get two ids.
+	for _, tt := range []struct {
+		a, b   int64
+		prefix string
+	}{
+		{-5, -6, "p:00000000"},
+		{5000000000, 6000000000, "p:12a05f200"},
+		{253402300799, 253402300798, "p:3afff4417f"},
+	} {
+		a, b := event.Hash("p", time.Unix(tt.a, 0), "x"), event.Hash("p", time.Unix(tt.b, 0), "x")
+		if a == b {
+			t.Errorf("Hash at %d and at %d are both %q", tt.a, tt.b, a)
+		}
+		if !strings.HasPrefix(a, tt.prefix) || len(a) != len(tt.prefix)+24 {
+			t.Errorf("Hash at %d = %q, want %s and 24 hex digits", tt.a, a, tt.prefix)
+		}
 	}
 }
 
