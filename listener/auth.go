@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -69,11 +70,41 @@ func (t tokenAuth) check(c echo.Context) error {
 	if err != nil {
 		return errUnauthorized
 	}
-	if got == "" {
-		got = c.QueryParam(t.param)
+	if got != "" {
+		if !equal(digest(got), t.value) {
+			return errUnauthorized
+		}
+		return nil
 	}
-	if got == "" || !equal(digest(got), t.value) {
+	// In a query "+" stands for a space, but a secret with "+" in it (as
+	// base64 has) is often pasted into the callback URL as it is: either
+	// reading matches.
+	got = c.QueryParam(t.param)
+	plus := rawQueryParam(c.Request().URL.RawQuery, t.param)
+	ok := equal(digest(got), t.value)
+	if plus != got && equal(digest(plus), t.value) {
+		ok = true
+	}
+	if got == "" || !ok {
 		return errUnauthorized
 	}
 	return nil
+}
+
+// rawQueryParam returns the first value of key in the raw query, with its
+// percent-encoding undone but "+" kept as "+"; "" when there is none.
+func rawQueryParam(raw, key string) string {
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		if k, err := url.QueryUnescape(k); err != nil || k != key {
+			continue
+		}
+		if v, err := url.PathUnescape(v); err == nil {
+			return v
+		}
+		return ""
+	}
+	return ""
 }

@@ -145,6 +145,8 @@ func TestHookAnswers(t *testing.T) {
 		{name: "token in path, each character percent-encoded", method: "POST", path: "/in/b64/" + url.QueryEscape(b64Token), body: open, wantStatus: 200, wantAcc: 1},
 		{name: "token in path, only its slash encoded", method: "POST", path: "/in/b64/" + url.PathEscape(b64Token), body: open, wantStatus: 200, wantAcc: 1},
 		{name: "token in query, encoded", method: "POST", path: "/in/b64?key=" + url.QueryEscape(b64Token), body: open, wantStatus: 200, wantAcc: 1},
+		{name: "token in query, as it is", method: "POST", path: "/in/b64?key=" + b64Token, body: open, wantStatus: 200, wantAcc: 1},
+		{name: "token in query, its plus a space", method: "POST", path: "/in/b64?key=" + strings.ReplaceAll(url.QueryEscape(b64Token), "%2B", "%20"), body: open, wantStatus: 401},
 		{name: "token in default param name", method: "POST", path: "/in/tok?token=" + token, body: open, wantStatus: 401},
 		{name: "unknown source", method: "POST", path: "/hooks/nope", body: open, wantStatus: 404, wantErr: "no route"},
 		{name: "path segment without token auth", method: "POST", path: "/hooks/mailjet/extra", body: open, wantStatus: 404},
