@@ -185,8 +185,8 @@ func (c *Config) Validate(known ...Known) error {
 			// The default path of a bad name: the name's error says it.
 		case !strings.HasPrefix(s.Path, "/"):
 			v.add(at+"path", "must start with \"/\"")
-		case path.Clean(s.Path) != s.Path || strings.ContainsAny(s.Path, "?#%: \t\r\n"):
-			v.add(at+"path", "must be a clean URL path: no trailing \"/\", \"..\", \"?\", \"#\", \"%%\", \":\" or spaces")
+		case path.Clean(s.Path) != s.Path || strings.ContainsAny(s.Path, "?#%:* \t\r\n"):
+			v.add(at+"path", "must be a clean URL path: no trailing \"/\", \"..\", \"?\", \"#\", \"%%\", \":\", \"*\" or spaces")
 		case dup:
 			v.add(at+"path", "duplicate path %q (also sources[%d])", s.Path, j)
 		default:
