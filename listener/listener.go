@@ -460,8 +460,10 @@ func (h *hook) unread(err error) error {
 func shed(c echo.Context) { c.Response().Header().Set(echo.HeaderConnection, "close") }
 
 // refuse answers a request that failed verification: 401, or the status
-// the error carries. The reason is logged at debug level only: a flood of
-// forged requests must not flood the log.
+// the error carries. The request log's line (a warning) has the status and
+// what the client was told; refuse adds no line of its own but at debug
+// level, so a flood of forged requests costs one line each, as any
+// request does.
 func (h *hook) refuse(c echo.Context, err error) error {
 	code := http.StatusUnauthorized
 	var sc StatusCoder
