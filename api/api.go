@@ -111,6 +111,9 @@ func params(c echo.Context, known ...string) (map[string]string, error) {
 	p := make(map[string]string, len(q))
 	for k, v := range q {
 		if !slices.Contains(known, k) {
+			if len(known) == 0 {
+				return nil, badRequest("unknown parameter %q: this endpoint takes none", k)
+			}
 			return nil, badRequest("unknown parameter %q (known: %s)", k, strings.Join(known, ", "))
 		}
 		if len(v) > 1 {
@@ -125,17 +128,23 @@ func params(c echo.Context, known ...string) (map[string]string, error) {
 // --since and --until take it: an RFC 3339 time, with or without fractional
 // seconds; a date such as 2025-03-01, meaning its midnight UTC; or a
 // duration such as 24h, or days such as 7d, meaning that long before now.
-// The result is in UTC; an empty value is the zero time.
+// The result is in UTC; an empty value is the zero time. A duration of
+// zero is refused: it would mean now, where a caller who writes since=0
+// means the beginning, which is no bound at all.
 func ParseTime(v string, now time.Time) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
 	if p, err := config.ParsePeriod(v); err == nil {
+		if p.Duration() == 0 {
+			return time.Time{}, fmt.Errorf("%q is a duration of zero, which would mean now; leave the parameter out for no bound", v)
+		}
 		// A duration or days ago, as retention takes them.
 		return now.Add(-p.Duration()).UTC(), nil
 	}
 	for _, layout := range []string{time.RFC3339Nano, time.DateOnly} {
-		if t, err := time.Parse(layout, v); err == nil {
+		// RFC 3339 allows "t" and "z" in lower case; Go's layout does not.
+		if t, err := time.Parse(layout, strings.ToUpper(v)); err == nil {
 			// The zero time, year 1, would read as no bound at all.
 			if y := t.UTC().Year(); y < event.MinYear || y > event.MaxYear {
 				return time.Time{}, fmt.Errorf("%q is outside the years %d to %d, the times hookd stores", v, event.MinYear, event.MaxYear)

@@ -167,6 +167,8 @@ func TestAPI(t *testing.T) {
 		{"event", "/api/events/ev-04", 200},
 		{"event_escaped_id", "/api/events/ses%2Fabc:1", 200},
 		{"event_missing", "/api/events/ev-99", 404},
+		{"event_unknown_param", "/api/events/ev-04?x=1", 400},
+		{"events_since_zero", "/api/events?since=0", 400},
 		{"stats_type_hour", "/api/stats?since=2025-03-01T11:00:00Z&until=2025-03-01T14:00:00Z", 200},
 		{"stats_domain_minute", "/api/stats?by=domain&interval=1m&since=2025-03-01T12:02:30Z&until=2025-03-01T12:07:00Z", 200},
 		{"stats_source_day", "/api/stats?by=source&interval=1d&since=2025-03-01T00:00:00Z&until=2025-03-03T00:00:00Z", 200},
@@ -325,7 +327,11 @@ func TestParseTime(t *testing.T) {
 		{"24h", "2025-03-01T10:30:00Z"},
 		{"90m", "2025-03-02T09:00:00Z"},
 		{"7d", "2025-02-23T10:30:00Z"},
-		{"0d", "2025-03-02T10:30:00Z"},
+		{"0d", "error"}, // now: since=0 means the beginning to whoever writes it
+		{"0", "error"},
+		{"0s", "error"},
+		{"2025-03-01t12:00:00z", "2025-03-01T12:00:00Z"}, // RFC 3339 allows lower case
+		{"2025-03-01t12:00:00.25-01:00", "2025-03-01T13:00:00.25Z"},
 		{"-1d", "error"},
 		{"1.5d", "error"},
 		{"-1h", "error"},
