@@ -276,7 +276,7 @@ func TestTypeLabels(t *testing.T) {
 
 	var body bytes.Buffer
 	body.WriteString("[")
-	types := []string{strings.Repeat("x", 65)}
+	types := []string{strings.Repeat("x", 65), "\x00blocked", "open\n"}
 	for i := range 70 {
 		types = append(types, fmt.Sprintf("type%d", i))
 	}
@@ -284,7 +284,8 @@ func TestTypeLabels(t *testing.T) {
 		if i > 0 {
 			body.WriteString(",")
 		}
-		fmt.Fprintf(&body, `{"event":%q,"time":1433103519,"MessageID":%d,"email":"u@example.com"}`, typ, i+1)
+		quoted, _ := json.Marshal(typ)
+		fmt.Fprintf(&body, `{"event":%s,"time":1433103519,"MessageID":%d,"email":"u@example.com"}`, quoted, i+1)
 	}
 	body.WriteString("]")
 	if r := post(t, "POST", srv.URL+"/hooks/mj", body.Bytes(), nil); r.status != 200 {
@@ -292,9 +293,10 @@ func TestTypeLabels(t *testing.T) {
 	}
 
 	got := counters(t, reg, "hookd_events_received_total", "type")
-	// The long type comes first and is "other"; then type0 to type63 get
-	// their own series, and type64 to type69 join "other".
-	want := map[string]float64{"other": 7}
+	// The long type and those with control characters come first and are
+	// "other"; then type0 to type63 get their own series, and type64 to
+	// type69 join "other".
+	want := map[string]float64{"other": 9}
 	for i := range 64 {
 		want[fmt.Sprintf("type%d", i)] = 1
 	}

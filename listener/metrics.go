@@ -2,8 +2,10 @@ package listener
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -88,15 +90,16 @@ func (m *metrics) source(name string) *sourceMetrics {
 }
 
 // received returns the counter of events of type typ: its own for the
-// first maxTypeLabels types no longer than maxTypeLabelLen, the one labelled
-// "other" for the rest.
+// first maxTypeLabels types no longer than maxTypeLabelLen and without
+// control characters (which scrapers and dashboards show badly, if at
+// all), the one labelled "other" for the rest.
 func (s *sourceMetrics) received(typ string) prometheus.Counter {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c, ok := s.types[typ]; ok {
 		return c
 	}
-	if len(typ) > maxTypeLabelLen || len(s.types) >= maxTypeLabels {
+	if len(typ) > maxTypeLabelLen || len(s.types) >= maxTypeLabels || strings.ContainsFunc(typ, unicode.IsControl) {
 		if s.other == nil {
 			s.other = s.vec.WithLabelValues(s.source, otherType)
 		}
