@@ -16,9 +16,13 @@ import (
 // The count tables (counts_hour, counts_domain_day, counts_domain_hour,
 // counts_error_hour) hold
 // event counts per UTC hour or day, written in the transaction that
-// inserts the events, so they always agree with the events table. Queries
-// over a long window read whole buckets from them and only the partial
-// buckets at its ends from the events.
+// inserts the events (addCounts) and in the one that deletes them
+// (DeleteBefore, through subtractCounts), so they always agree with the
+// events table. Queries over a long window read whole buckets from them
+// and only the partial buckets at its ends from the events. Both ways
+// count with the same tally, and a deletion removes the rows it leaves at
+// zero, so the tables hold what they would had the deleted events never
+// been stored.
 //
 // A batch adds one row update per distinct bucket and key among its new
 // events, not one per event: a few per batch for counts_hour; for
@@ -96,82 +100,144 @@ func errorOf(e event.Event) (string, bool) {
 	return text, e.Type == "bounce" && d.HardBounce
 }
 
+// tally is what a set of events adds to each count table, per key.
+type tally struct {
+	hours       map[hourKey]int64
+	days        map[domainKey]*domainCounts
+	domainHours map[domainKey]*domainCounts
+	errs        map[errorKey]int64
+}
+
+func newTally() *tally {
+	return &tally{
+		hours:       map[hourKey]int64{},
+		days:        map[domainKey]*domainCounts{},
+		domainHours: map[domainKey]*domainCounts{},
+		errs:        map[errorKey]int64{},
+	}
+}
+
+// add counts e in c, unless its time is outside the counted range.
+func (c *tally) add(e event.Event) {
+	t := encodeTime(e.Time)
+	if t < countedMin || t > countedMax {
+		return
+	}
+	hour := floorDiv(t, hourNs)
+	c.hours[hourKey{hour, e.Type, e.Source}]++
+	if !isDeliverability(e.Type) {
+		return
+	}
+	domain := strings.ToLower(e.Domain)
+	col := slices.Index(deliverabilityTypes, e.Type)
+	for _, b := range []struct {
+		m map[domainKey]*domainCounts
+		k domainKey
+	}{{c.days, domainKey{floorDiv(t, dayNs), domain}}, {c.domainHours, domainKey{hour, domain}}} {
+		dc := b.m[b.k]
+		if dc == nil {
+			dc = new(domainCounts)
+			b.m[b.k] = dc
+		}
+		dc[col]++
+	}
+	if e.Type == "bounce" || e.Type == "blocked" {
+		text, hard := errorOf(e)
+		c.errs[errorKey{hour, e.Type, text, hard}]++
+	}
+}
+
 // addCounts adds the events inserted in tx (those with a non-zero seq) to
 // the count tables.
 func (s *Store) addCounts(ctx context.Context, tx *sql.Tx, events []event.Event, seqs []int64) error {
-	hours := map[hourKey]int64{}
-	days := map[domainKey]*domainCounts{}
-	domainHours := map[domainKey]*domainCounts{}
-	errs := map[errorKey]int64{}
+	c := newTally()
 	for i, e := range events {
-		if seqs[i] == 0 {
-			continue
-		}
-		t := encodeTime(e.Time)
-		if t < countedMin || t > countedMax {
-			continue
-		}
-		hour := floorDiv(t, hourNs)
-		hours[hourKey{hour, e.Type, e.Source}]++
-		if !isDeliverability(e.Type) {
-			continue
-		}
-		domain := strings.ToLower(e.Domain)
-		col := slices.Index(deliverabilityTypes, e.Type)
-		for _, c := range []struct {
-			m map[domainKey]*domainCounts
-			k domainKey
-		}{{days, domainKey{floorDiv(t, dayNs), domain}}, {domainHours, domainKey{hour, domain}}} {
-			dc := c.m[c.k]
-			if dc == nil {
-				dc = new(domainCounts)
-				c.m[c.k] = dc
-			}
-			dc[col]++
-		}
-		if e.Type == "bounce" || e.Type == "blocked" {
-			text, hard := errorOf(e)
-			errs[errorKey{hour, e.Type, text, hard}]++
+		if seqs[i] != 0 {
+			c.add(e)
 		}
 	}
-	st, err := s.stmt(ctx, tx, addHourSQL)
-	if err != nil {
+	if err := s.writeCounts(ctx, tx, c, 1); err != nil {
 		return fmt.Errorf("count events: %w", err)
 	}
-	for k, n := range hours {
-		if _, err := st.ExecContext(ctx, k.hour, k.typ, k.source, n); err != nil {
-			return fmt.Errorf("count events: %w", err)
+	return nil
+}
+
+// subtractCounts takes events, which tx deletes, off the count tables, and
+// deletes the rows left at zero, so that a bucket whose events are all
+// gone has no row, as if it had never had any.
+func (s *Store) subtractCounts(ctx context.Context, tx *sql.Tx, events []event.Event) error {
+	c := newTally()
+	for _, e := range events {
+		c.add(e)
+	}
+	if err := s.writeCounts(ctx, tx, c, -1); err != nil {
+		return fmt.Errorf("uncount events: %w", err)
+	}
+	return nil
+}
+
+// writeCounts adds sign times c to the count tables in tx. A negative sign
+// also deletes the rows it leaves at zero.
+func (s *Store) writeCounts(ctx context.Context, tx *sql.Tx, c *tally, sign int64) error {
+	// Each statement is taken from tx once: a batch updates many rows of
+	// each table.
+	stmts := map[string]*sql.Stmt{}
+	exec := func(query string, args ...any) error {
+		st, ok := stmts[query]
+		if !ok {
+			var err error
+			if st, err = s.stmt(ctx, tx, query); err != nil {
+				return err
+			}
+			stmts[query] = st
+		}
+		_, err := st.ExecContext(ctx, args...)
+		return err
+	}
+	// row adds sign times counts to the row of key with add and then, for
+	// a subtraction, deletes that row with prune if it is left at zero.
+	row := func(add, prune string, key []any, counts ...int64) error {
+		args := slices.Clip(key)
+		for _, n := range counts {
+			args = append(args, sign*n)
+		}
+		if err := exec(add, args...); err != nil {
+			return err
+		}
+		if sign > 0 {
+			return nil
+		}
+		return exec(prune, key...)
+	}
+	for k, n := range c.hours {
+		if err := row(addHourSQL, pruneHourSQL, []any{k.hour, k.typ, k.source}, n); err != nil {
+			return err
 		}
 	}
-	for _, c := range []struct {
-		query  string
-		counts map[domainKey]*domainCounts
-	}{{addDomainDaySQL, days}, {addDomainHourSQL, domainHours}} {
-		if st, err = s.stmt(ctx, tx, c.query); err != nil {
-			return fmt.Errorf("count events: %w", err)
-		}
-		for k, n := range c.counts {
-			if _, err := st.ExecContext(ctx, k.bucket, k.domain, n[0], n[1], n[2], n[3]); err != nil {
-				return fmt.Errorf("count events: %w", err)
+	for _, t := range []struct {
+		add, prune string
+		counts     map[domainKey]*domainCounts
+	}{{addDomainDaySQL, pruneDomainDaySQL, c.days}, {addDomainHourSQL, pruneDomainHourSQL, c.domainHours}} {
+		for k, n := range t.counts {
+			if err := row(t.add, t.prune, []any{k.bucket, k.domain}, n[:]...); err != nil {
+				return err
 			}
 		}
 	}
-	if st, err = s.stmt(ctx, tx, addErrorHourSQL); err != nil {
-		return fmt.Errorf("count events: %w", err)
-	}
-	for k, n := range errs {
+	for k, n := range c.errs {
 		hard := 0
 		if k.hard {
 			hard = 1
 		}
-		if _, err := st.ExecContext(ctx, k.hour, k.typ, k.text, hard, n); err != nil {
-			return fmt.Errorf("count events: %w", err)
+		if err := row(addErrorHourSQL, pruneErrorHourSQL, []any{k.hour, k.typ, k.text, hard}, n); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// The upserts of addCounts.
+// The upserts of writeCounts, and the deletes of the rows that a
+// subtraction leaves at zero.
 var (
 	addHourSQL = writeSQL(`INSERT INTO counts_hour (hour_ns, type, source, n) VALUES (?, ?, ?, ?)
 		ON CONFLICT (hour_ns, type, source) DO UPDATE SET n = counts_hour.n + excluded.n`)
@@ -185,6 +251,11 @@ var (
 			spam = counts_domain_hour.spam + excluded.spam`)
 	addErrorHourSQL = writeSQL(`INSERT INTO counts_error_hour (hour_ns, type, error, hard, n) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (hour_ns, type, error, hard) DO UPDATE SET n = counts_error_hour.n + excluded.n`)
+
+	pruneHourSQL       = writeSQL(`DELETE FROM counts_hour WHERE hour_ns = ? AND type = ? AND source = ? AND n = 0`)
+	pruneDomainDaySQL  = writeSQL(`DELETE FROM counts_domain_day WHERE day_ns = ? AND domain = ? AND sent = 0 AND bounce = 0 AND blocked = 0 AND spam = 0`)
+	pruneDomainHourSQL = writeSQL(`DELETE FROM counts_domain_hour WHERE hour_ns = ? AND domain = ? AND sent = 0 AND bounce = 0 AND blocked = 0 AND spam = 0`)
+	pruneErrorHourSQL  = writeSQL(`DELETE FROM counts_error_hour WHERE hour_ns = ? AND type = ? AND error = ? AND hard = ? AND n = 0`)
 )
 
 // span is a time range [from, to) in unix nanoseconds.

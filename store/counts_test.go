@@ -258,3 +258,66 @@ func TestCounts(t *testing.T) {
 	}
 	checkCounts(t, st, events)
 }
+
+// TestCountsAfterRetention checks that DeleteBefore takes the events it
+// deletes off the count tables: Stats and Deliverability then agree with
+// brute-force counts of the events left, and the count tables hold
+// exactly the rows of a store that only ever had those events (no rows
+// left at zero).
+func TestCountsAfterRetention(t *testing.T) {
+	day := base.Truncate(24 * time.Hour)
+	for _, tc := range []struct {
+		name   string
+		before time.Time
+	}{
+		{"within an hour", base.Add(-13*time.Hour - 17*time.Minute)},
+		{"at a day", day},
+		{"within a day", base.Add(20*time.Hour + 30*time.Minute + 5*time.Second)},
+		{"all but the newest", base.Add(1000 * time.Hour)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := openStore(t, t.TempDir())
+			events := countEvents(1200)
+			for i := 0; i < len(events); i += 300 {
+				if err := st.Insert(ctx, events[i:min(i+300, len(events))]...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for {
+				n, err := st.DeleteBefore(ctx, tc.before, 97)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n == 0 {
+					break
+				}
+			}
+			// The newest event stays whatever its time.
+			var kept []event.Event
+			for i, e := range events {
+				if !e.Time.Before(tc.before) || i == len(events)-1 {
+					kept = append(kept, e)
+				}
+			}
+			checkCounts(t, st, kept)
+
+			fresh := openStore(t, t.TempDir())
+			if err := fresh.Insert(ctx, kept...); err != nil {
+				t.Fatal(err)
+			}
+			got, err := st.CountRows(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := fresh.CountRows(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("count tables after DeleteBefore: %d rows, a store of the kept events: %d\n got %v\nwant %v",
+					len(got), len(want), got, want)
+			}
+		})
+	}
+}

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"slices"
 )
 
 // Update runs fn in a write transaction, as the projector runs an
@@ -32,4 +34,44 @@ func (s *Store) WriterSynchronous(ctx context.Context) (int, error) {
 	var v int
 	err := s.db.write.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&v)
 	return v, err
+}
+
+// CountRows returns every row of the count tables, one string each,
+// sorted, so that tests can compare two stores' tables.
+func (s *Store) CountRows(ctx context.Context) ([]string, error) {
+	var out []string
+	for _, q := range []string{
+		`SELECT 'hour', hour_ns, type, source, n FROM counts_hour`,
+		`SELECT 'domain_day', day_ns, domain, sent, bounce, blocked, spam FROM counts_domain_day`,
+		`SELECT 'domain_hour', hour_ns, domain, sent, bounce, blocked, spam FROM counts_domain_hour`,
+		`SELECT 'error_hour', hour_ns, type, error, hard, n FROM counts_error_hour`,
+	} {
+		rows, err := s.db.read.QueryContext(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("read count rows: %w", err)
+		}
+		cols, err := rows.Columns()
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read count rows: %w", err)
+		}
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read count rows: %w", err)
+			}
+			out = append(out, fmt.Sprint(vals))
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("read count rows: %w", err)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }

@@ -3,14 +3,19 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/hookd/hookd/event"
 )
 
 // DeleteBefore deletes up to limit of the oldest events whose time is
 // before before, with their explanations, and up to limit quarantined
 // bodies received before it, in one short write transaction, and returns
-// how many rows it deleted. The newest event and body are never deleted,
+// how many rows it deleted. The same transaction takes the deleted events
+// off the count tables (see counts.go), so Stats and Deliverability no
+// longer count them either. The newest event and body are never deleted,
 // so that seqs are never handed out twice. Call it in a loop with a small
 // limit: the projector waits for each transaction. The jobs of deleted
 // events stay, and last and count no longer see them.
@@ -21,12 +26,19 @@ func (s *Store) DeleteBefore(ctx context.Context, before time.Time, limit int) (
 	at := encodeTime(before)
 	var n int64
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		oldest := `SELECT seq FROM events WHERE time_ns < ? AND seq < (SELECT MAX(seq) FROM events) ORDER BY time_ns, seq LIMIT ?`
-		if _, err := tx.ExecContext(ctx, `DELETE FROM explanations WHERE seq IN (`+oldest+`)`, at, limit); err != nil {
+		const oldest = `FROM events WHERE time_ns < ? AND seq < (SELECT MAX(seq) FROM events) ORDER BY time_ns, seq LIMIT ?`
+		// What the count tables counted of the events about to go. The
+		// transaction holds the store's write lock, so the deletes below
+		// see the same rows.
+		gone, err := countedEvents(ctx, tx, `SELECT type, source, time_ns, domain, data `+oldest, at, limit)
+		if err != nil {
+			return fmt.Errorf("read the events to delete: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM explanations WHERE seq IN (SELECT seq `+oldest+`)`, at, limit); err != nil {
 			return err
 		}
-		for _, q := range []string{
-			`DELETE FROM events WHERE seq IN (` + oldest + `)`,
+		for i, q := range []string{
+			`DELETE FROM events WHERE seq IN (SELECT seq ` + oldest + `)`,
 			`DELETE FROM quarantine WHERE seq IN (SELECT seq FROM quarantine
 				WHERE received_ns < ? AND seq < (SELECT MAX(seq) FROM quarantine) ORDER BY received_ns, seq LIMIT ?)`,
 		} {
@@ -38,12 +50,41 @@ func (s *Store) DeleteBefore(ctx context.Context, before time.Time, limit int) (
 			if err != nil {
 				return err
 			}
+			if i == 0 && d != int64(len(gone)) {
+				return fmt.Errorf("deleted %d events where %d were selected", d, len(gone))
+			}
 			n += d
 		}
-		return nil
+		return s.subtractCounts(ctx, tx, gone)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("delete rows before %s: %w", before.UTC().Format(time.RFC3339), err)
 	}
 	return int(n), nil
+}
+
+// countedEvents runs query, which selects the type, source, time_ns,
+// domain and data of events, and returns those events with the fields
+// that the count tables read.
+func countedEvents(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]event.Event, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var events []event.Event
+	for rows.Next() {
+		var (
+			e    event.Event
+			t    int64
+			data string
+		)
+		if err := rows.Scan(&e.Type, &e.Source, &t, &e.Domain, &data); err != nil {
+			return nil, err
+		}
+		e.Time = decodeTime(t)
+		e.Data = json.RawMessage(data)
+		events = append(events, e)
+	}
+	return events, rows.Err()
 }
