@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -242,6 +243,58 @@ func TestCountsAgreeWithEvents(t *testing.T) {
 	}
 	defer st.Close()
 	t.Run("migrated", func(t *testing.T) { checkCounts(t, st, events) })
+}
+
+// TestRecountMigration rolls a store back to schema version 6, whose
+// retention left deleted events in the count tables, with rows counted
+// too often and a row of events no longer there: version 7 counts them
+// again from the events.
+func TestRecountMigration(t *testing.T) {
+	sqliteOnly(t) // it rolls a store.db back to an older schema
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.Open(ctx, store.Config{Dir: dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Insert(ctx, countEvents(600)...); err != nil {
+		t.Fatal(err)
+	}
+	want, err := st.CountRows(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", filepath.Join(dir, store.FileName)+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`UPDATE counts_hour SET n = n + 3`,
+		`UPDATE counts_error_hour SET n = n + 1`,
+		`UPDATE counts_domain_day SET bounce = bounce + 2`,
+		`INSERT INTO counts_domain_hour VALUES (0, 'deleted.example', 5, 1, 0, 0)`,
+		`UPDATE schema_version SET version = 6`,
+	} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	raw.Close()
+	st, err = store.Open(ctx, store.Config{Dir: dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	got, err := st.CountRows(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("after migration, %d count rows, want %d as inserted:\n got %v\nwant %v", len(got), len(want), got, want)
+	}
 }
 
 // TestCounts checks Stats and Deliverability on whichever database the

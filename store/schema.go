@@ -196,6 +196,37 @@ var migrations = []string{
 		n       BIGINT  NOT NULL,
 		PRIMARY KEY (hour_ns, type, error, hard)
 	) WITHOUT ROWID;
+` + countAll + `
+	-- Rule activity over a window: written once per job, at the end of
+	-- the index, never updated (status is read from the row).
+	CREATE INDEX jobs_created ON jobs (created_ns);`,
+
+	// Explanations: why each evaluated event fired or did not fire each
+	// rule (see Explanation). A rule set is written once, when the first
+	// event it explains is; each event's row refers to its rules by index,
+	// so that the projector writes a few bytes per event.
+	`CREATE TABLE rule_sets (
+		id    TEXT NOT NULL PRIMARY KEY,
+		rules TEXT NOT NULL
+	);
+	CREATE TABLE explanations (
+		seq      INTEGER PRIMARY KEY,
+		rule_set TEXT    NOT NULL,
+		outcomes TEXT    NOT NULL
+	);`,
+
+	// Counts again from the events: until this version, retention deleted
+	// events and left them in the count tables.
+	`DELETE FROM counts_hour;
+	DELETE FROM counts_domain_day;
+	DELETE FROM counts_domain_hour;
+	DELETE FROM counts_error_hour;
+	` + countAll,
+}
+
+// countAll fills the empty count tables from the events table, as
+// addCounts counts each event.
+const countAll = `
 	INSERT INTO counts_hour (hour_ns, type, source, n)
 		SELECT time_ns - ((time_ns % 3600000000000) + 3600000000000) % 3600000000000 AS h, type, source, COUNT(*)
 		FROM events WHERE time_ns >= -9223199236854775807 AND time_ns <= 9223199236854775807
@@ -221,25 +252,7 @@ var migrations = []string{
 		FROM events WHERE type IN ('bounce', 'blocked')
 			AND time_ns >= -9223199236854775807 AND time_ns <= 9223199236854775807
 		GROUP BY h, type, e, hard;
-
-	-- Rule activity over a window: written once per job, at the end of
-	-- the index, never updated (status is read from the row).
-	CREATE INDEX jobs_created ON jobs (created_ns);`,
-
-	// Explanations: why each evaluated event fired or did not fire each
-	// rule (see Explanation). A rule set is written once, when the first
-	// event it explains is; each event's row refers to its rules by index,
-	// so that the projector writes a few bytes per event.
-	`CREATE TABLE rule_sets (
-		id    TEXT NOT NULL PRIMARY KEY,
-		rules TEXT NOT NULL
-	);
-	CREATE TABLE explanations (
-		seq      INTEGER PRIMARY KEY,
-		rule_set TEXT    NOT NULL,
-		outcomes TEXT    NOT NULL
-	);`,
-}
+`
 
 // migrate brings the schema up to the newest version in one transaction, so
 // a failed migration leaves the previous version in place.
