@@ -179,8 +179,8 @@ func BenchmarkDashboard(b *testing.B) {
 		{"search-email", "/api/events?email=user4242@gmail.com&limit=50"},
 		{"search-type-campaign", "/api/events?type=click&campaign=c7&limit=50"},
 		{"search-newest", "/api/events?limit=50"},
-		{"event", "/api/events/dash-500000"},
-		{"event-jobs", "/api/jobs?event_id=dash-500000"},
+		{"event", fmt.Sprintf("/api/events/dash-%d", *dashEvents/2)},
+		{"event-jobs", fmt.Sprintf("/api/jobs?event_id=dash-%d", *dashEvents/2)},
 		{"deadletters", "/api/deadletters?limit=50"},
 		{"targets", "/api/targets"},
 	} {
