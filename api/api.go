@@ -13,6 +13,8 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -192,4 +194,49 @@ func storeError(err error) error {
 
 func badRequest(format string, args ...any) *echo.HTTPError {
 	return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf(format, args...))
+}
+
+// writeList answers 200 with {"<key>":[item(0), ..., item(n-1)],"next":next},
+// the body c.JSON would write, but encodes one item at a time straight to
+// the response: a page of large events is then held once, as the store
+// returned it, and not a second time as the JSON of the whole page. An
+// item that fails to encode before anything is sent is returned as an
+// error; after, it can only cut the body short, and is logged.
+func writeList(c echo.Context, logger *slog.Logger, key string, n int, item func(i int) any, next string) error {
+	w := c.Response()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // as listener.NewEcho's serializer
+	send := func() error {
+		if !w.Committed {
+			w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+			w.WriteHeader(http.StatusOK)
+		}
+		_, err := w.Write(buf.Bytes())
+		buf.Reset()
+		return err
+	}
+	fmt.Fprintf(&buf, `{%q:[`, key)
+	for i := range n {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		if err := enc.Encode(item(i)); err != nil {
+			if !w.Committed {
+				return fmt.Errorf("encode %s: %w", key, err)
+			}
+			logger.Error("list cut short", "route", c.Path(), "items", i, "err", err)
+			return nil
+		}
+		buf.Truncate(buf.Len() - 1) // the encoder's newline
+		if send() != nil {
+			return nil // the client is gone
+		}
+	}
+	buf.WriteString(`],"next":`)
+	_ = enc.Encode(next) // a string always encodes
+	buf.Truncate(buf.Len() - 1)
+	buf.WriteString("}\n")
+	_ = send()
+	return nil
 }

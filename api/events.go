@@ -13,12 +13,6 @@ import (
 	"github.com/hookd/hookd/store"
 )
 
-// eventsResponse is the body of GET /events.
-type eventsResponse struct {
-	Events []event.Event `json:"events"`
-	Next   string        `json:"next"`
-}
-
 // events serves GET /events: one page of events, newest first by event time.
 //
 // Parameters, all optional: type, source, campaign (exact); email, domain (any case);
@@ -28,7 +22,12 @@ type eventsResponse struct {
 //
 // The body is {"events": [...], "next": "CURSOR"}: each event in the JSON
 // form of event.Event (times in RFC 3339 UTC, data the provider's object),
-// and next empty on the last page.
+// and next empty on the last page. A page also ends before the event whose
+// data would take the page's total past store.PageBytes (4 MiB), though it
+// always holds one event, so that the memory a page takes is bounded
+// whatever limit asks and however large events are: a page may hold fewer
+// than limit events while more follow, and a client reads every event by
+// following next until it is empty, not by counting.
 //
 // format=ndjson or format=csv streams every selected event instead, newest
 // first, one per line (see exportEvents); there limit caps the total and
@@ -65,7 +64,7 @@ func (h *handler) events(c echo.Context) error {
 	if err != nil {
 		return storeError(err)
 	}
-	return c.JSON(http.StatusOK, eventsResponse{Events: page.Events, Next: page.Next})
+	return writeList(c, h.logger, "events", len(page.Events), func(i int) any { return page.Events[i] }, page.Next)
 }
 
 // event serves GET /events/:id: the one event with that id, in the same JSON

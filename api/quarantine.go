@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/base64"
-	"net/http"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -26,12 +25,6 @@ type quarantined struct {
 	BodyBase64 string `json:"body_base64,omitempty"`
 }
 
-// quarantineResponse is the body of GET /quarantine.
-type quarantineResponse struct {
-	Quarantine []quarantined `json:"quarantine"`
-	Next       string        `json:"next"`
-}
-
 // quarantine serves GET /quarantine: the bodies that authenticated sources
 // sent but that could not be decoded, newest first by the time hookd
 // received them.
@@ -46,6 +39,11 @@ type quarantineResponse struct {
 // data) are read; a body that is not valid UTF-8 also has "body_base64"
 // with its exact bytes, and each run of invalid bytes in "body" shows as
 // U+FFFD.
+//
+// As with events, a page also ends before the body that would take the
+// page's bodies past store.PageBytes (4 MiB), though it always holds one:
+// a page may hold fewer than limit bodies while more follow, and a client
+// follows next until it is empty.
 func (h *handler) quarantine(c echo.Context) error {
 	p, err := params(c, "source", "limit", "cursor")
 	if err != nil {
@@ -59,16 +57,18 @@ func (h *handler) quarantine(c echo.Context) error {
 	if err != nil {
 		return storeError(err)
 	}
-	resp := quarantineResponse{Quarantine: make([]quarantined, len(page.Items)), Next: page.Next}
-	for i, q := range page.Items {
-		resp.Quarantine[i] = quarantined{
+	// Each body is turned into its JSON form only as it is written, so
+	// that the page is not held twice.
+	return writeList(c, h.logger, "quarantine", len(page.Items), func(i int) any {
+		q := page.Items[i]
+		j := quarantined{
 			ID: q.ID, Source: q.Source, Received: q.Received, Error: q.Error, ContentType: q.ContentType,
 			Body: string(q.Body),
 		}
 		if !utf8.Valid(q.Body) {
-			resp.Quarantine[i].Body = strings.ToValidUTF8(string(q.Body), "\uFFFD")
-			resp.Quarantine[i].BodyBase64 = base64.StdEncoding.EncodeToString(q.Body)
+			j.Body = strings.ToValidUTF8(j.Body, "\uFFFD")
+			j.BodyBase64 = base64.StdEncoding.EncodeToString(q.Body)
 		}
-	}
-	return c.JSON(http.StatusOK, resp)
+		return j
+	}, page.Next)
 }

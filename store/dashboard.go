@@ -394,8 +394,9 @@ func (s *Store) EventsAfter(ctx context.Context, after int64, source, typ string
 // EachEvent calls fn with every event q selects, newest first as Events
 // lists them, starting after q.Cursor, until fn returns an error, which
 // EachEvent returns. q.Limit caps how many events fn sees (no cap when 0).
-// It reads MaxLimit events per query, so no read transaction stays open
-// while fn writes them to a slow client.
+// It reads one page per query (MaxLimit events, fewer of large ones: see
+// PageBytes), so no read transaction stays open while fn writes them to a
+// slow client, and a large selection is never held whole.
 func (s *Store) EachEvent(ctx context.Context, q EventQuery, fn func(event.Event) error) error {
 	left := q.Limit
 	for {

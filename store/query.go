@@ -20,6 +20,15 @@ const (
 	DefaultLimit = 100
 	// MaxLimit is the largest page size a query may ask for.
 	MaxLimit = 1000
+	// PageBytes bounds the memory of one page of Events or Quarantine,
+	// whose rows are as large as the bodies the hooks listener accepts
+	// (a MiB by default): a page ends before the row whose data (for
+	// Quarantine, body) would take the page's total past PageBytes, so it
+	// may hold fewer rows than its limit while more follow, and Next
+	// continues with that row. The first row of a page is always taken,
+	// however large, so that following Next always progresses: a page
+	// holds at most PageBytes of data, or one row's.
+	PageBytes = 4 << 20
 	// MaxBuckets is the most time buckets one Stats query may span: a day
 	// of minutes (with room for a range not aligned to minutes), two months
 	// of hours or four years of days.
@@ -46,7 +55,8 @@ type EventQuery struct {
 	Since time.Time
 	// Until selects events before it (event time).
 	Until time.Time
-	// Limit is the page size: DefaultLimit when 0, at most MaxLimit.
+	// Limit is the page size: DefaultLimit when 0, at most MaxLimit. A
+	// page of large events holds fewer (see PageBytes).
 	Limit int
 	// Cursor is the Next of the previous page, or empty for the first.
 	Cursor string
@@ -64,7 +74,8 @@ type EventPage struct {
 // eventColumns are the columns scanEvent reads, in its order.
 const eventColumns = `seq, id, source, provider, type, time_ns, received_ns, email, domain, message_id, campaign, data, category, bounce_class`
 
-// Events returns one page of the events that q selects, newest first.
+// Events returns one page of the events that q selects, newest first: at
+// most q.Limit events, and fewer when their data would pass PageBytes.
 // Following the cursors lists every event that was in the store at the first
 // page exactly once, without gaps or repeats; an event stored meanwhile shows
 // up only if it sorts after the page being read. Invalid parameters give an
@@ -127,7 +138,10 @@ func (s *Store) Events(ctx context.Context, q EventQuery) (EventPage, error) {
 	}
 	defer rows.Close()
 	page := EventPage{Events: make([]event.Event, 0, min(limit, 64))}
-	var last position
+	var (
+		last position
+		size int
+	)
 	for rows.Next() {
 		if len(page.Events) == limit {
 			page.Next = encodeCursor(cursorEvents, last)
@@ -136,6 +150,12 @@ func (s *Store) Events(ctx context.Context, q EventQuery) (EventPage, error) {
 		e, pos, err := scanEvent(rows)
 		if err != nil {
 			return EventPage{}, fmt.Errorf("list events: %w", err)
+		}
+		// The row that does not fit was read only to learn that more
+		// follow, as the one past limit is.
+		if size += len(e.Data); size > PageBytes && len(page.Events) > 0 {
+			page.Next = encodeCursor(cursorEvents, last)
+			break
 		}
 		page.Events = append(page.Events, e)
 		last = pos
@@ -304,14 +324,16 @@ type QuarantinePage struct {
 type QuarantineQuery struct {
 	// Source is the exact configured source name.
 	Source string
-	// Limit is the page size: DefaultLimit when 0, at most MaxLimit.
+	// Limit is the page size: DefaultLimit when 0, at most MaxLimit. A
+	// page of large bodies holds fewer (see PageBytes).
 	Limit int
 	// Cursor is the Next of the previous page, or empty for the first.
 	Cursor string
 }
 
 // Quarantine returns one page of the quarantined bodies q selects, newest
-// first. Invalid parameters give an error wrapping a *QueryError.
+// first: at most q.Limit bodies, and fewer when they would pass PageBytes.
+// Following the cursors lists every body once. Invalid parameters give an error wrapping a *QueryError.
 func (s *Store) Quarantine(ctx context.Context, q QuarantineQuery) (QuarantinePage, error) {
 	limit, err := pageLimit(q.Limit)
 	if err != nil {
@@ -335,22 +357,29 @@ func (s *Store) Quarantine(ctx context.Context, q QuarantineQuery) (QuarantinePa
 	}
 	defer rows.Close()
 	page := QuarantinePage{Items: make([]event.Quarantined, 0, min(limit, 64))}
-	var last position
+	var (
+		last position
+		size int
+	)
 	for rows.Next() {
 		if len(page.Items) == limit {
 			page.Next = encodeCursor(cursorQuarantine, last)
 			break
 		}
 		var (
-			q        event.Quarantined
-			received int64
+			q   event.Quarantined
+			pos position
 		)
-		if err := rows.Scan(&last.seq, &q.ID, &q.Source, &received, &q.Error, &q.ContentType, &q.Body); err != nil {
+		if err := rows.Scan(&pos.seq, &q.ID, &q.Source, &pos.time, &q.Error, &q.ContentType, &q.Body); err != nil {
 			return QuarantinePage{}, fmt.Errorf("list quarantine: %w", err)
 		}
-		q.Received = decodeTime(received)
-		last.time = received
+		if size += len(q.Body); size > PageBytes && len(page.Items) > 0 {
+			page.Next = encodeCursor(cursorQuarantine, last)
+			break
+		}
+		q.Received = decodeTime(pos.time)
 		page.Items = append(page.Items, q)
+		last = pos
 	}
 	if err := rows.Err(); err != nil {
 		return QuarantinePage{}, fmt.Errorf("list quarantine: %w", err)

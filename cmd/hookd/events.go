@@ -61,23 +61,8 @@ note on stderr gives the --cursor that continues the listing.`,
 				return err
 			}
 			return withStore(cmd.Context(), "events", flags, true, func(st *store.Store) error {
-				page, err := st.Events(cmd.Context(), q)
-				if qe, ok := errors.AsType[*store.QueryError](err); ok {
-					return usagef("events: --%s: %s", strings.ReplaceAll(qe.Param, "_", "-"), qe.Problem)
-				}
-				if err != nil {
+				if err := listEvents(cmd, st, q, asJSON); err != nil {
 					return fmt.Errorf("events: %w", err)
-				}
-				if asJSON {
-					err = writeNDJSON(cmd.OutOrStdout(), page.Events)
-				} else {
-					err = writeTable(cmd.OutOrStdout(), page.Events)
-				}
-				if err != nil {
-					return fmt.Errorf("events: %w", err)
-				}
-				if page.Next != "" {
-					fmt.Fprintf(cmd.ErrOrStderr(), "more events match: repeat with --cursor %s\n", page.Next)
 				}
 				return nil
 			})
@@ -111,10 +96,60 @@ func parseWhen(flag, v string, now time.Time) (time.Time, error) {
 	return t, nil
 }
 
-// writeTable prints events as aligned columns.
-func writeTable(w io.Writer, events []event.Event) error {
+// listEvents prints the first q.Limit events q selects, as a table or as
+// NDJSON, and the cursor that continues the listing on stderr when more
+// match. It reads them a store page at a time, printing each page before
+// reading the next, since a page of large events holds fewer than q.Limit
+// (store.PageBytes): the listing is as long as --limit asks, and only one
+// page of events' data is in memory at once.
+func listEvents(cmd *cobra.Command, st *store.Store, q store.EventQuery, asJSON bool) error {
+	out := cmd.OutOrStdout()
+	// The table's header goes out with its rows, after the first page:
+	// a query the store refuses prints nothing.
+	var tw *tabwriter.Writer
+	for {
+		page, err := st.Events(cmd.Context(), q)
+		if qe, ok := errors.AsType[*store.QueryError](err); ok {
+			return usagef("--%s: %s", strings.ReplaceAll(qe.Param, "_", "-"), qe.Problem)
+		}
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			if err := writeNDJSON(out, page.Events); err != nil {
+				return err
+			}
+		} else {
+			if tw == nil {
+				tw = newTable(out)
+			}
+			writeRows(tw, page.Events)
+		}
+		if q.Limit -= len(page.Events); page.Next == "" || q.Limit == 0 {
+			if tw != nil {
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+			}
+			if page.Next != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "more events match: repeat with --cursor %s\n", page.Next)
+			}
+			return nil
+		}
+		q.Cursor = page.Next
+	}
+}
+
+// newTable starts a table of events: writeRows adds to it, and Flush
+// prints it aligned.
+func newTable(w io.Writer) *tabwriter.Writer {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tTYPE\tEMAIL\tMESSAGE_ID\tCAMPAIGN\tSOURCE\tID")
+	return tw
+}
+
+// writeRows adds a row per event to a table from newTable.
+func writeRows(tw *tabwriter.Writer, events []event.Event) {
 	for _, e := range events {
 		t := "-"
 		if !e.Time.IsZero() {
@@ -123,7 +158,6 @@ func writeTable(w io.Writer, events []event.Event) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t,
 			cell(e.Type), cell(e.Email), cell(e.MessageID), cell(e.Campaign), cell(e.Source), cell(e.ID))
 	}
-	return tw.Flush()
 }
 
 // cell shows a field in the table: "-" when empty, and Go-quoted when it

@@ -202,3 +202,75 @@ func goldenText(t *testing.T, path, got string) {
 		t.Errorf("output differs from %s (go test -update rewrites it):\n%s", path, got)
 	}
 }
+
+// TestEventsCommandLarge lists events larger than a store page holds a few
+// of (store.PageBytes): --limit still counts events, not store pages, and
+// the cursor note continues after the last one printed.
+func TestEventsCommandLarge(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	st := openDataStore(t, data)
+	t.Cleanup(func() { st.Close() })
+	base := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	var events []event.Event
+	for i := range 12 {
+		at := base.Add(time.Duration(i) * time.Second)
+		events = append(events, event.Event{
+			ID: fmt.Sprintf("big-%02d", i), Source: "mailjet", Provider: "mailjet", Type: "open",
+			Time: at, Received: at, Email: "fat@x.com", Domain: "x.com", MessageID: fmt.Sprint(i),
+			Data: json.RawMessage(fmt.Sprintf(`{"event":"open","p":%q}`, strings.Repeat("z", 1<<20))),
+		})
+	}
+	if err := st.Insert(context.Background(), events...); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		args  []string
+		want  string
+		more  bool
+		table bool
+	}{
+		{name: "json", args: []string{"--limit", "10", "--json"}, want: "big-11 big-10 big-09 big-08 big-07 big-06 big-05 big-04 big-03 big-02", more: true},
+		{name: "table", args: []string{"--limit", "10"}, want: "big-11 big-10 big-09 big-08 big-07 big-06 big-05 big-04 big-03 big-02", more: true, table: true},
+		{name: "all", args: []string{"--limit", "1000", "--json"}, want: "big-11 big-10 big-09 big-08 big-07 big-06 big-05 big-04 big-03 big-02 big-01 big-00"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, err := runHookd(t, append([]string{"events", "--data", data}, tt.args...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for line := range strings.Lines(stdout) {
+				if tt.table {
+					if f := strings.Fields(line); f[0] != "TIME" {
+						ids = append(ids, f[len(f)-1])
+					}
+					continue
+				}
+				var e event.Event
+				if err := json.Unmarshal([]byte(line), &e); err != nil {
+					t.Fatalf("line of %d bytes: %v", len(line), err)
+				}
+				ids = append(ids, e.ID)
+			}
+			if got := strings.Join(ids, " "); got != tt.want {
+				t.Fatalf("listed %s, want %s", got, tt.want)
+			}
+			cursor, more := strings.CutPrefix(strings.TrimSpace(stderr), "more events match: repeat with --cursor ")
+			if more != tt.more {
+				t.Fatalf("stderr = %q, want a cursor note: %v", stderr, tt.more)
+			}
+			if !more {
+				return
+			}
+			stdout, _, err = runHookd(t, "events", "--data", data, "--json", "--cursor", cursor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := strings.Count(stdout, "\n"); n != 2 || !strings.Contains(stdout, `"id":"big-01"`) || !strings.Contains(stdout, `"id":"big-00"`) {
+				t.Fatalf("after the cursor: %d lines, want big-01 and big-00", n)
+			}
+		})
+	}
+}
