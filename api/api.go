@@ -61,21 +61,24 @@ func Register(g *echo.Group, d Deps) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	h := &handler{st: d.Store, rulesStatus: d.Rules, logger: logger, shutdown: d.Shutdown}
-	g.GET("/events", h.events)
-	g.GET("/events/:id", h.event)
-	g.GET("/stats", h.stats)
-	g.GET("/quarantine", h.quarantine)
-	g.GET("/rules", h.rules)
-	g.GET("/jobs", h.jobs)
-	g.GET("/jobs/:id", h.job)
-	g.GET("/deadletters", h.deadLetters)
+	// A GET route answers HEAD too, as net/http's file server and most
+	// APIs do (its body is not sent); /live does not, being a stream.
+	get := func(path string, fn echo.HandlerFunc) { g.Match([]string{http.MethodGet, http.MethodHead}, path, fn) }
+	get("/events", h.events)
+	get("/events/:id", h.event)
+	get("/stats", h.stats)
+	get("/quarantine", h.quarantine)
+	get("/rules", h.rules)
+	get("/jobs", h.jobs)
+	get("/jobs/:id", h.job)
+	get("/deadletters", h.deadLetters)
 	g.POST("/deadletters/:id/retry", h.retryDeadLetter)
-	g.GET("/targets", h.targets)
+	get("/targets", h.targets)
 	g.POST("/targets/:id/resume", h.resumeTarget)
-	g.GET("/suppressions", h.suppressions)
+	get("/suppressions", h.suppressions)
 	g.DELETE("/suppressions/:email", h.unsuppress)
-	g.GET("/deliverability", h.deliverability)
-	g.GET("/rules/activity", h.ruleActivity)
+	get("/deliverability", h.deliverability)
+	get("/rules/activity", h.ruleActivity)
 	g.GET("/live", h.live)
 }
 

@@ -357,3 +357,35 @@ func TestParseTime(t *testing.T) {
 		})
 	}
 }
+
+// TestHead asks the GET routes with HEAD: the status and headers of a GET,
+// no body.
+func TestHead(t *testing.T) {
+	srv := newServer(t)
+	for _, tt := range []struct {
+		path string
+		want int
+	}{
+		{"/api/events?limit=2", 200},
+		{"/api/events/ev-04", 200},
+		{"/api/events/ev-99", 404},
+		{"/api/stats", 200},
+		{"/api/quarantine", 200},
+		{"/api/events?limit=0", 400},
+	} {
+		req, err := http.NewRequest(http.MethodHead, srv.URL+tt.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.want || len(body) != 0 || resp.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("HEAD %s: %d %q (Content-Type %q), want %d, no body, application/json",
+				tt.path, resp.StatusCode, body, resp.Header.Get("Content-Type"), tt.want)
+		}
+	}
+}
