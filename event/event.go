@@ -140,9 +140,9 @@ func NormalizeEmail(addr string) (email, domain string) {
 // of the SHA-256 of the length-prefixed parts (so no choice of separator
 // inside a part can make two events collide). A time before 1970 is written
 // as 00000000 and its seconds are hashed with the parts instead, so the
-// time tells events apart at every second. The same inputs always give the same id, which is what
-// lets a provider's retried delivery be recognised; the provider prefix keeps
-// ids of different providers apart.
+// time tells events apart at every second. The same inputs always give the
+// same id, which is what lets a provider's retried delivery be recognised;
+// the provider prefix keeps ids of different providers apart.
 //
 // The time prefix makes ids of events that arrive together sort together, so
 // the unique indexes of the log and the store grow at their right edge

@@ -80,12 +80,7 @@ func (t tokenAuth) check(c echo.Context) error {
 	// base64 has) is often pasted into the callback URL as it is: either
 	// reading matches.
 	got = c.QueryParam(t.param)
-	plus := rawQueryParam(c.Request().URL.RawQuery, t.param)
-	ok := equal(digest(got), t.value)
-	if plus != got && equal(digest(plus), t.value) {
-		ok = true
-	}
-	if got == "" || !ok {
+	if got == "" || !equal(digest(got), t.value) && !equal(digest(rawQueryParam(c.Request().URL.RawQuery, t.param)), t.value) {
 		return errUnauthorized
 	}
 	return nil
