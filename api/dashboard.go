@@ -169,7 +169,7 @@ func (h *handler) live(c echo.Context) error {
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	for {
-		events, err := h.st.EventsAfter(ctx, seq, p["source"], p["type"], store.MaxLimit)
+		events, more, err := h.st.EventsAfter(ctx, seq, p["source"], p["type"], store.MaxLimit)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -201,7 +201,7 @@ func (h *handler) live(c echo.Context) error {
 			w.Flush()
 			lastWrite = time.Now()
 		}
-		if len(events) == store.MaxLimit {
+		if more {
 			continue
 		}
 		select {

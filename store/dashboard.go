@@ -356,12 +356,14 @@ func (s *Store) LastSeq(ctx context.Context) (int64, error) {
 
 // EventsAfter returns up to limit events (DefaultLimit when 0, at most
 // MaxLimit) stored after the one with Seq after, in the order they were
-// stored, those of source and typ only when not empty. Following it with
+// stored, those of source and typ only when not empty, and whether more
+// follow. Like a page of Events, it ends before the event whose data would
+// take it past PageBytes, though it always holds one. Following it with
 // the Seq of the last event returned sees every event stored once.
-func (s *Store) EventsAfter(ctx context.Context, after int64, source, typ string, limit int) ([]StoredEvent, error) {
-	limit, err := pageLimit(limit)
+func (s *Store) EventsAfter(ctx context.Context, after int64, source, typ string, limit int) (events []StoredEvent, more bool, err error) {
+	limit, err = pageLimit(limit)
 	if err != nil {
-		return nil, fmt.Errorf("events after: %w", err)
+		return nil, false, fmt.Errorf("events after: %w", err)
 	}
 	var w where
 	w.add("seq > ?", after)
@@ -372,23 +374,31 @@ func (s *Store) EventsAfter(ctx context.Context, after int64, source, typ string
 		w.add("type = ?", typ)
 	}
 	rows, err := s.db.read.QueryContext(ctx, `SELECT `+eventColumns+` FROM events`+w.sql()+
-		` ORDER BY seq LIMIT ?`, append(w.args, limit)...)
+		` ORDER BY seq LIMIT ?`, append(w.args, limit+1)...)
 	if err != nil {
-		return nil, fmt.Errorf("events after: %w", err)
+		return nil, false, fmt.Errorf("events after: %w", err)
 	}
 	defer rows.Close()
-	var out []StoredEvent
+	size := 0
 	for rows.Next() {
+		if len(events) == limit {
+			more = true
+			break
+		}
 		e, pos, err := scanEvent(rows)
 		if err != nil {
-			return nil, fmt.Errorf("events after: %w", err)
+			return nil, false, fmt.Errorf("events after: %w", err)
 		}
-		out = append(out, StoredEvent{Seq: pos.seq, Event: e})
+		if size += len(e.Data); size > PageBytes && len(events) > 0 {
+			more = true
+			break
+		}
+		events = append(events, StoredEvent{Seq: pos.seq, Event: e})
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("events after: %w", err)
+		return nil, false, fmt.Errorf("events after: %w", err)
 	}
-	return out, nil
+	return events, more, nil
 }
 
 // EachEvent calls fn with every event q selects, newest first as Events

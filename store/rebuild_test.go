@@ -147,7 +147,7 @@ func TestRebuildRestores(t *testing.T) {
 	}
 	// In the order stored: the restored events follow the kept ones, in
 	// log order.
-	stored, err := st.EventsAfter(ctx, 0, "", "", store.MaxLimit)
+	stored, _, err := st.EventsAfter(ctx, 0, "", "", store.MaxLimit)
 	if err != nil {
 		t.Fatal(err)
 	}

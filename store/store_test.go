@@ -516,3 +516,46 @@ func TestSQLiteWriterDurable(t *testing.T) {
 		t.Fatalf("writer's synchronous = %d, %v; want 2 (FULL)", v, err)
 	}
 }
+
+// TestEventsAfterPageBytes follows EventsAfter, which the live stream
+// reads with, over events of 1.5 MiB: each call holds at most
+// PageBytes of data (two such events) and says more follow, and
+// following the last Seq gives every event once, in the order stored.
+func TestEventsAfterPageBytes(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	const n = 5
+	pad := strings.Repeat("z", 3<<19)
+	for i := range n {
+		e := event.Event{ID: fmt.Sprintf("big-%d", i), Source: "mailjet", Type: "open", Time: base,
+			Data: json.RawMessage(`{"p":"` + pad + `"}`)}
+		if err := st.Insert(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var (
+		got   []string
+		after int64
+	)
+	for range n + 1 {
+		events, more, err := st.EventsAfter(ctx, after, "", "", store.MaxLimit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size := 0
+		for _, e := range events {
+			got = append(got, e.ID)
+			size += len(e.Data)
+			after = e.Seq
+		}
+		if size > store.PageBytes {
+			t.Errorf("a call returned %d events of %d bytes, more than PageBytes", len(events), size)
+		}
+		if !more {
+			break
+		}
+	}
+	if want := []string{"big-0", "big-1", "big-2", "big-3", "big-4"}; !slices.Equal(got, want) {
+		t.Errorf("followed EventsAfter: %v, want %v", got, want)
+	}
+}
