@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -10,12 +11,6 @@ import (
 
 	"github.com/hookd/hookd/store"
 )
-
-// jobsResponse is the body of GET /jobs and GET /deadletters.
-type jobsResponse struct {
-	Jobs []store.JobRecord `json:"jobs"`
-	Next string            `json:"next"`
-}
 
 // targetsResponse is the body of GET /targets.
 type targetsResponse struct {
@@ -29,8 +24,12 @@ type targetsResponse struct {
 // most 1000; cursor, the next of the previous page.
 //
 // The body is {"jobs": [...], "next": "CURSOR"}: each job in the JSON form
-// of store.JobRecord (its last_error, and its attempts in history), and
-// next empty on the last page.
+// of store.JobRecord (its last_error, its attempts in history, and the
+// event that fired its rule, data included), and next empty on the last
+// page. As with events, a page also ends before the job whose event and
+// params would take the page past store.PageBytes (4 MiB), though it
+// always holds one: a page may hold fewer than limit jobs while more
+// follow, and a client follows next until it is empty.
 func (h *handler) deadLetters(c echo.Context) error {
 	p, err := params(c, "limit", "cursor")
 	if err != nil {
@@ -44,7 +43,7 @@ func (h *handler) deadLetters(c echo.Context) error {
 	if err != nil {
 		return storeError(err)
 	}
-	return c.JSON(http.StatusOK, jobsResponse{Jobs: page.Jobs, Next: page.Next})
+	return writeJobs(c, h.logger, page)
 }
 
 // retryResponse is the body of POST /deadletters/:id/retry.
@@ -138,7 +137,8 @@ func (h *handler) resumeTarget(c echo.Context) error {
 // the page size, 100 by default and at most 1000; cursor, the next of the
 // previous page.
 //
-// The body is {"jobs": [...], "next": "CURSOR"}, as for /deadletters.
+// The body is {"jobs": [...], "next": "CURSOR"}, as for /deadletters, and
+// bounded in bytes the same way.
 func (h *handler) jobs(c echo.Context) error {
 	p, err := params(c, "event_id", "rule", "status", "limit", "cursor")
 	if err != nil {
@@ -152,7 +152,14 @@ func (h *handler) jobs(c echo.Context) error {
 	if err != nil {
 		return storeError(err)
 	}
-	return c.JSON(http.StatusOK, jobsResponse{Jobs: page.Jobs, Next: page.Next})
+	return writeJobs(c, h.logger, page)
+}
+
+// writeJobs answers with page as the body of GET /jobs and GET
+// /deadletters, {"jobs": [...], "next": "CURSOR"}, writing one job at a
+// time so that a page of jobs with large events is not held twice.
+func writeJobs(c echo.Context, logger *slog.Logger, page store.JobPage) error {
+	return writeList(c, logger, "jobs", len(page.Jobs), func(i int) any { return page.Jobs[i] }, page.Next)
 }
 
 // job serves GET /jobs/:id: the one job with that id and its attempts, in

@@ -1,17 +1,25 @@
 package api_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+
+	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/api"
 	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/store"
 )
 
@@ -150,6 +158,195 @@ func TestLargePages(t *testing.T) {
 			}
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Fatalf("pages hold\n%v\nwant\n%v", got, want)
+			}
+		})
+	}
+}
+
+// bigJobs is an Evaluator that enqueues one job per event, whose Event and
+// Params are those its tables give the event's id, as a rule's would be:
+// the event's whole JSON, data included.
+type bigJobs struct {
+	events, params map[string]json.RawMessage
+}
+
+func (b bigJobs) Evaluate(ctx context.Context, tx *store.Tx, e event.Event) error {
+	_, err := tx.Enqueue(ctx, actions.Job{
+		Key: "notify/" + e.ID, Rule: "notify", Action: "http", Target: "http POST big",
+		Params: b.params[e.ID], Retry: "3x1m", EventID: e.ID, Event: b.events[e.ID],
+	})
+	return err
+}
+
+// TestLargeJobPages lists action jobs whose events (and some of whose
+// params) are of up to a few MiB with limit=1000, on /api/jobs and on
+// /api/deadletters: each page stops at store.PageBytes of events and
+// params rather than holding every job, always holds at least one job, and
+// following next gives every job exactly once, in the listing's order.
+func TestLargeJobPages(t *testing.T) {
+	const kib = 1 << 10
+	// Sizes of the events' data, oldest first: about 27 MiB in all, with
+	// one event larger than a whole page.
+	var sizes []int
+	for i := range 30 {
+		sizes = append(sizes, []int{700 * kib, 1024 * kib, 1300 * kib, 256 * kib}[i%4])
+	}
+	sizes[10] = store.PageBytes + 1024*kib
+
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Config{Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ev := bigJobs{events: map[string]json.RawMessage{}, params: map[string]json.RawMessage{}}
+	// weight is the size of each job's Event and Params, by event id.
+	weight := map[string]int{}
+	pubsub := gochannel.NewGoChannel(gochannel.Config{Persistent: true}, nil)
+	t.Cleanup(func() { pubsub.Close() })
+	var msgs []*message.Message
+	for i, n := range sizes {
+		at := base.Add(time.Duration(i) * time.Second)
+		id := fmt.Sprintf("big-%02d", i)
+		// The padding brings the data to n bytes.
+		data := fmt.Sprintf(`{"event":"open","MessageID":"%02d","p":"%s"}`, i, strings.Repeat("z", n-len(`{"event":"open","MessageID":"00","p":""}`)))
+		e := event.Event{
+			ID: id, Source: "mailjet", Provider: "mailjet", Type: "open",
+			Time: at, Received: at, Email: "fat@x.com", Domain: "x.com", MessageID: fmt.Sprint(i),
+			Category: event.Open, Data: json.RawMessage(data),
+		}
+		b, err := e.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Every fifth job's params are large as well, as an http action's
+		// body rendered from the event's data would be.
+		params := `{"url":"https://a.example/hook"}`
+		if i%5 == 0 {
+			params = fmt.Sprintf(`{"url":"https://a.example/hook","body":%q}`, strings.Repeat("y", 512*kib))
+		}
+		ev.events[id], ev.params[id] = b, json.RawMessage(params)
+		weight[id] = len(b) + len(params)
+		msg := message.NewMessage(watermill.NewUUID(), b)
+		msg.Metadata.Set(eventlog.DedupKey, id)
+		msgs = append(msgs, msg)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- st.Run(runCtx, pubsub, ev) }()
+	if err := pubsub.Publish(eventlog.TopicEvents, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		ts, err := st.Targets(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ts) == 1 && ts[0].Pending == len(sizes) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("targets %+v, want %d jobs pending", ts, len(sizes))
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	// Every third job is done, the others die, four at a time in the
+	// order of their ids: dead letters then share their time of death in
+	// fours, and are listed by it, the highest id first among those of
+	// one time, which is the highest id first.
+	claimed, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 1, len(sizes), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(claimed) != len(sizes) {
+		t.Fatalf("claimed %d jobs, want %d", len(claimed), len(sizes))
+	}
+	var (
+		allJobs, dead []string
+		outcomes      []actions.Outcome
+	)
+	slices.SortFunc(claimed, func(a, b actions.Job) int { return cmp.Compare(a.ID, b.ID) })
+	for i, j := range claimed {
+		allJobs = append([]string{j.EventID}, allJobs...)
+		o := actions.Outcome{ID: j.ID, Status: actions.Done, Attempt: 1, Took: time.Second}
+		if i%3 != 2 {
+			o.Status, o.Error = actions.Dead, "503 Service Unavailable"
+			dead = append([]string{j.EventID}, dead...)
+		}
+		if outcomes = append(outcomes, o); len(outcomes) == 4 || i == len(claimed)-1 {
+			if err := st.Finish(ctx, "test", outcomes); err != nil {
+				t.Fatal(err)
+			}
+			outcomes = nil
+		}
+	}
+
+	e := testEcho(t)
+	api.Register(e.Group("/api"), api.Deps{Store: st})
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+
+	tests := []struct {
+		name, path string
+		// want are the event ids of the jobs listed, in order.
+		want []string
+	}{
+		{"jobs", "/api/jobs", allJobs},
+		{"deadletters", "/api/deadletters", dead},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			next := ""
+			for pages := 1; ; pages++ {
+				if pages > len(tt.want) {
+					t.Fatal("paging does not end")
+				}
+				status, body := get(t, srv, tt.path+"?limit=1000&cursor="+next)
+				if status != http.StatusOK {
+					t.Fatalf("%d %s", status, body[:min(len(body), 200)])
+				}
+				var p struct {
+					Jobs []store.JobRecord `json:"jobs"`
+					Next string            `json:"next"`
+				}
+				if err := json.Unmarshal(body, &p); err != nil {
+					t.Fatal(err)
+				}
+				if len(p.Jobs) == 0 {
+					t.Fatalf("page %d is empty", pages)
+				}
+				total := 0
+				for _, j := range p.Jobs {
+					if w := len(j.Event) + len(j.Params); w != weight[j.EventID] {
+						t.Fatalf("job of %s: event and params of %d bytes, want %d", j.EventID, w, weight[j.EventID])
+					}
+					total += weight[j.EventID]
+					got = append(got, j.EventID)
+				}
+				// The page holds no more than PageBytes unless it is one
+				// job, and is full: the job after it would not fit. Its
+				// JSON is its jobs' events and params and a little per
+				// job.
+				if total > store.PageBytes && len(p.Jobs) > 1 {
+					t.Errorf("page %d: %d jobs of %d bytes, more than PageBytes %d", pages, len(p.Jobs), total, store.PageBytes)
+				}
+				if overhead := len(body) - total; overhead > 1000*len(p.Jobs) {
+					t.Errorf("page %d: %d bytes of JSON for %d of events and params", pages, len(body), total)
+				}
+				if p.Next != "" && len(got) < len(tt.want) && total+weight[tt.want[len(got)]] <= store.PageBytes {
+					t.Errorf("page %d: %d bytes, and the next job of %d would have fit", pages, total, weight[tt.want[len(got)]])
+				}
+				if next = p.Next; next == "" {
+					break
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Fatalf("pages hold\n%v\nwant\n%v", got, tt.want)
 			}
 		})
 	}

@@ -327,7 +327,8 @@ type JobRecord struct {
 	History []Attempt `json:"history"`
 }
 
-// JobPage is one page of jobs.
+// JobPage is one page of jobs: at most its query's limit, and fewer when
+// their events would pass PageBytes (see Jobs).
 type JobPage struct {
 	Jobs []JobRecord `json:"jobs"`
 	// Next is the cursor of the following page, empty on the last page.
@@ -344,7 +345,8 @@ type JobQuery struct {
 	Status string
 	// Target is the exact target.
 	Target string
-	// Limit is the page size: DefaultLimit when 0, at most MaxLimit.
+	// Limit is the page size: DefaultLimit when 0, at most MaxLimit. A
+	// page of jobs with large events holds fewer (see Jobs).
 	Limit int
 	// Cursor is the Next of the previous page, or empty for the first.
 	Cursor string
@@ -357,8 +359,13 @@ const (
 )
 
 // Jobs returns one page of the jobs q selects with their attempts, newest
-// (highest ID) first. Invalid parameters give an error wrapping a
-// *QueryError.
+// (highest ID) first: at most q.Limit jobs, and fewer when their Event and
+// Params would pass PageBytes. Since every job holds the whole JSON of its
+// event, data included, the page ends before the job that would take its
+// total past PageBytes, though it always holds one job, however large;
+// Next continues right after the last job returned, so following the
+// cursors lists every job once. Invalid parameters give an error wrapping
+// a *QueryError.
 func (s *Store) Jobs(ctx context.Context, q JobQuery) (JobPage, error) {
 	limit, err := pageLimit(q.Limit)
 	if err != nil {
@@ -402,7 +409,10 @@ func (s *Store) Jobs(ctx context.Context, q JobQuery) (JobPage, error) {
 // DeadLetters returns one page of the dead jobs with their attempts, the
 // most recently dead first: limit jobs (DefaultLimit when 0, at most
 // MaxLimit) after cursor, the Next of the previous page or empty for the
-// first. Invalid parameters give an error wrapping a *QueryError.
+// first, and fewer when their Event and Params would pass PageBytes, as
+// in Jobs: a page may hold fewer than limit jobs while more follow, and
+// following Next lists every dead job once. Invalid parameters give an
+// error wrapping a *QueryError.
 func (s *Store) DeadLetters(ctx context.Context, limit int, cursor string) (JobPage, error) {
 	limit, err := pageLimit(limit)
 	if err != nil {
@@ -428,8 +438,10 @@ func (s *Store) DeadLetters(ctx context.Context, limit int, cursor string) (JobP
 }
 
 // jobPage runs a listing query that asks for limit+1 jobs, and returns
-// the first limit with their attempts and, when there are more, the cursor
-// after the last, made by next.
+// the first limit with their attempts, or fewer: the page ends before the
+// job whose Event and Params would take the page's total past PageBytes,
+// keeping the first job however large. When more jobs follow, Next is the
+// cursor after the last job returned, made by next.
 func (s *Store) jobPage(ctx context.Context, query string, args []any, limit int, next func(actions.Job) string) (JobPage, error) {
 	rows, err := s.db.read.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -437,6 +449,7 @@ func (s *Store) jobPage(ctx context.Context, query string, args []any, limit int
 	}
 	defer rows.Close()
 	page := JobPage{Jobs: make([]JobRecord, 0, min(limit, 64))}
+	size := 0
 	for rows.Next() {
 		if len(page.Jobs) == limit {
 			page.Next = next(page.Jobs[limit-1].Job)
@@ -445,6 +458,12 @@ func (s *Store) jobPage(ctx context.Context, query string, args []any, limit int
 		j, err := scanJob(rows)
 		if err != nil {
 			return JobPage{}, err
+		}
+		// The job that does not fit was read only to learn that more
+		// follow, as the one past limit is.
+		if size += len(j.Event) + len(j.Params); size > PageBytes && len(page.Jobs) > 0 {
+			page.Next = next(page.Jobs[len(page.Jobs)-1].Job)
+			break
 		}
 		page.Jobs = append(page.Jobs, JobRecord{Job: j, History: []Attempt{}})
 	}

@@ -20,14 +20,15 @@ const (
 	DefaultLimit = 100
 	// MaxLimit is the largest page size a query may ask for.
 	MaxLimit = 1000
-	// PageBytes bounds the memory of one page of Events or Quarantine,
-	// whose rows are as large as the bodies the hooks listener accepts
-	// (a MiB by default): a page ends before the row whose data (for
-	// Quarantine, body) would take the page's total past PageBytes, so it
-	// may hold fewer rows than its limit while more follow, and Next
-	// continues with that row. The first row of a page is always taken,
-	// however large, so that following Next always progresses: a page
-	// holds at most PageBytes of data, or one row's.
+	// PageBytes bounds the memory of one page of Events, Quarantine, Jobs
+	// or DeadLetters, whose rows are as large as the bodies the hooks
+	// listener accepts (a MiB by default): a page ends before the row
+	// whose data (for Quarantine, body; for a job, its Event and Params)
+	// would take the page's total past PageBytes, so it may hold fewer
+	// rows than its limit while more follow, and Next continues with that
+	// row. The first row of a page is always taken, however large, so that
+	// following Next always progresses: a page holds at most PageBytes of
+	// data, or one row's.
 	PageBytes = 4 << 20
 	// MaxBuckets is the most time buckets one Stats query may span: a day
 	// of minutes (with room for a range not aligned to minutes), two months

@@ -417,3 +417,87 @@ func eval[T any](u *ui, js string) T {
 	}
 	return v
 }
+
+// TestDashboardLargeJobs shows, in headless chromium, the jobs of events
+// so large that a page of /api/jobs or /api/deadletters holds only some of
+// those asked for (store.PageBytes): the event's page, the rule's jobs and
+// the dead letters still show every job, following next.
+func TestDashboardLargeJobs(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	dir := t.TempDir()
+	rulesFile := filepath.Join(dir, "rules", "large.yaml")
+	if err := os.MkdirAll(filepath.Dir(rulesFile), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	// Five jobs per open, done; five per click, each to a target of its
+	// own that refuses connections, so that each dies without suspending
+	// the others' targets.
+	rule := "rules:\n  - name: fan-out\n    when: type == \"open\"\n    actions:\n" +
+		strings.Repeat("      - log: { message: \"open {{ .email }}\" }\n", 5) +
+		"  - name: dead-click\n    when: type == \"click\"\n    actions:\n"
+	for i := range 5 {
+		rule += fmt.Sprintf("      - http: { url: \"http://127.0.0.1:1/%d\" }\n        retry: 1x10ms\n", i)
+	}
+	if err := os.WriteFile(rulesFile, []byte(rule), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(dir, "hookd.yaml")
+	if err := os.WriteFile(config, []byte("admin:\n  token: "+token+"\nsources:\n  - name: mailjet\n    provider: mailjet\nrules:\n  - rules/*.yaml\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startHookd(t, t.TempDir(), "--config", config)
+
+	// Each event is about 900 KiB, one per request (limits.max_body is a
+	// MiB): the five jobs of one event pass a page.
+	at := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
+	pad := `"agent":"` + strings.Repeat("z", 900<<10) + `"`
+	for i := range 2 {
+		postHook(t, p.hooks, "["+mailjetEvent("open", i, fmt.Sprintf("o%d@example.com", i), at, pad)+"]")
+	}
+	postHook(t, p.hooks, "["+mailjetEvent("click", 10, "c@example.com", at, pad)+"]")
+	type page struct {
+		Jobs []struct{ ID int64 }
+		Next string
+	}
+	var opens struct{ Events []struct{ ID string } }
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var jobs, dead page
+		adminGet(t, p, token, "/api/events?type=open&limit=1", &opens)
+		adminGet(t, p, token, "/api/jobs?rule=fan-out&status=done&limit=1000", &jobs)
+		adminGet(t, p, token, "/api/deadletters?limit=1000", &dead)
+		// The answers are cut short by size: the dashboard has pages
+		// to follow.
+		if len(opens.Events) == 1 && len(jobs.Jobs) == 4 && jobs.Next != "" && len(dead.Jobs) == 4 && dead.Next != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d fan-out jobs done (next %q) and %d dead (next %q) in the first page; want 4 of 10 and 4 of 5\n%s",
+				len(jobs.Jobs), jobs.Next, len(dead.Jobs), dead.Next, p.output())
+		}
+	}
+
+	ctx := browser(t, 2*time.Minute)
+	ui := &ui{t: t, ctx: ctx, shots: t.TempDir()}
+	ui.do("log in",
+		chromedp.Navigate(p.admin+"/ui/"),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), token),
+		chromedp.Click(chromedp.CSS("#login")),
+		chromedp.WaitVisible(chromedp.CSS("#total-all")),
+	)
+	rows := func(sel string) int { return eval[int](ui, fmt.Sprintf(`document.querySelectorAll(%q).length`, sel)) }
+	ui.goTo("#/event/"+opens.Events[0].ID, "#event-jobs")
+	if n := rows("#event-jobs tbody tr"); n != 5 {
+		t.Errorf("the open's page shows %d jobs, want 5", n)
+	}
+	ui.goTo("#/search-jobs/fan-out", "#rule-jobs")
+	if n := rows("#rule-jobs tbody tr"); n != 10 {
+		t.Errorf("the rule's page shows %d jobs, want 10", n)
+	}
+	ui.goTo("#/deadletters", "#dead-table")
+	if n := rows("#dead-table tbody tr"); n != 5 {
+		t.Errorf("the dead letters page shows %d jobs, want 5", n)
+	}
+	ui.shot("deadletters-large")
+	p.stop(t)
+}

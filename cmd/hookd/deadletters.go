@@ -66,29 +66,7 @@ gives the --cursor that continues the listing.`,
 				return usagef("deadletters list: --limit %d: want 1 to %d", limit, store.MaxLimit)
 			}
 			return withStore(cmd.Context(), "deadletters", flags, true, func(st *store.Store) error {
-				page, err := st.DeadLetters(cmd.Context(), limit, cursor)
-				if qe, ok := errors.AsType[*store.QueryError](err); ok {
-					return usagef("deadletters list: --%s", qe.Error())
-				}
-				if err != nil {
-					return fmt.Errorf("deadletters list: %w", err)
-				}
-				if asJSON {
-					err = writeJSONLines(cmd.OutOrStdout(), page.Jobs)
-				} else {
-					var targets []store.Target
-					if targets, err = st.Targets(cmd.Context()); err != nil {
-						return fmt.Errorf("deadletters list: %w", err)
-					}
-					err = writeDeadLetters(cmd.OutOrStdout(), page.Jobs, targets)
-				}
-				if err != nil {
-					return fmt.Errorf("deadletters list: %w", err)
-				}
-				if page.Next != "" {
-					fmt.Fprintf(cmd.ErrOrStderr(), "more jobs are dead: repeat with --cursor %s\n", page.Next)
-				}
-				return nil
+				return listDeadLetters(cmd, st, limit, cursor, asJSON)
 			})
 		},
 	}
@@ -183,20 +161,80 @@ func parseID(op, what, v string) (int64, error) {
 	return id, nil
 }
 
-// writeDeadLetters prints dead jobs as aligned columns, with the id of
-// their target from targets.
-func writeDeadLetters(w io.Writer, jobs []store.JobRecord, targets []store.Target) error {
+// listDeadLetters prints the first limit dead jobs after cursor, as a
+// table or as NDJSON, and the cursor that continues the listing on stderr
+// when more are dead. It reads them a store page at a time, printing each
+// page before reading the next, since a page of jobs with large events
+// holds fewer than limit (store.PageBytes): the listing is as long as
+// --limit asks, and only one page of jobs' events is in memory at once.
+func listDeadLetters(cmd *cobra.Command, st *store.Store, limit int, cursor string, asJSON bool) error {
+	out := cmd.OutOrStdout()
+	// The table, and the targets it names, come after the first page: a
+	// cursor the store refuses prints nothing.
+	var tw *deadLettersTable
+	for {
+		page, err := st.DeadLetters(cmd.Context(), limit, cursor)
+		if qe, ok := errors.AsType[*store.QueryError](err); ok {
+			return usagef("deadletters list: --%s", qe.Error())
+		}
+		if err != nil {
+			return fmt.Errorf("deadletters list: %w", err)
+		}
+		if asJSON {
+			if err := writeJSONLines(out, page.Jobs); err != nil {
+				return fmt.Errorf("deadletters list: %w", err)
+			}
+		} else {
+			if tw == nil {
+				targets, err := st.Targets(cmd.Context())
+				if err != nil {
+					return fmt.Errorf("deadletters list: %w", err)
+				}
+				tw = newDeadLettersTable(out, targets)
+			}
+			tw.writeRows(page.Jobs)
+		}
+		if limit -= len(page.Jobs); page.Next == "" || limit == 0 {
+			if tw != nil {
+				if err := tw.Flush(); err != nil {
+					return fmt.Errorf("deadletters list: %w", err)
+				}
+			}
+			if page.Next != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "more jobs are dead: repeat with --cursor %s\n", page.Next)
+			}
+			return nil
+		}
+		cursor = page.Next
+	}
+}
+
+// deadLettersTable prints dead jobs as aligned columns, with the id of
+// their target: writeRows adds to it, and Flush prints it aligned.
+type deadLettersTable struct {
+	*tabwriter.Writer
+	// ids are the targets' ids by name.
+	ids map[string]int64
+}
+
+// newDeadLettersTable starts a table of dead jobs whose targets are
+// among targets.
+func newDeadLettersTable(w io.Writer, targets []store.Target) *deadLettersTable {
 	ids := make(map[string]int64, len(targets))
 	for _, t := range targets {
 		ids[t.Name] = t.ID
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "JOB\tDEAD_SINCE\tRULE\tACTION\tATTEMPTS\tEVENT\tTARGET_ID\tTARGET\tLAST_ERROR")
+	return &deadLettersTable{Writer: tw, ids: ids}
+}
+
+// writeRows adds a row per job.
+func (t *deadLettersTable) writeRows(jobs []store.JobRecord) {
 	for _, j := range jobs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", j.ID, j.Updated.UTC().Format(time.RFC3339),
-			cell(j.Rule), cell(j.Action), j.Attempts, cell(j.EventID), ids[j.Target], cell(j.Target), cell(j.LastError))
+		fmt.Fprintf(t, "%d\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", j.ID, j.Updated.UTC().Format(time.RFC3339),
+			cell(j.Rule), cell(j.Action), j.Attempts, cell(j.EventID), t.ids[j.Target], cell(j.Target), cell(j.LastError))
 	}
-	return tw.Flush()
 }
 
 // writeJSONLines prints each value as one line of JSON.

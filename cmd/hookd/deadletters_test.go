@@ -1,11 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -143,5 +147,142 @@ func TestDeadLettersCommand(t *testing.T) {
 	}
 	if _, err := os.Stat(missing); err == nil {
 		t.Error("retry created the missing data directory")
+	}
+}
+
+// eventJobs is an Evaluator that enqueues one job per event holding the
+// event's JSON, data included, as a rule's job does.
+type eventJobs struct{}
+
+func (eventJobs) Evaluate(ctx context.Context, tx *store.Tx, e event.Event) error {
+	b, err := e.Marshal()
+	if err != nil {
+		return err
+	}
+	_, err = tx.Enqueue(ctx, actions.Job{
+		Key: "notify/" + e.ID, Rule: "notify", Action: "http", Target: "http POST big",
+		Params: json.RawMessage(`{}`), Retry: "3x1m", EventID: e.ID, Event: b,
+	})
+	return err
+}
+
+// TestDeadLettersCommandLarge lists dead jobs whose events are larger than
+// a store page holds a few of (store.PageBytes): --limit still counts jobs,
+// not store pages, and the cursor note continues after the last one
+// printed.
+func TestDeadLettersCommandLarge(t *testing.T) {
+	ctx := context.Background()
+	data := filepath.Join(t.TempDir(), "data")
+	st := openDataStore(t, data)
+	t.Cleanup(func() { st.Close() })
+	pubsub := gochannel.NewGoChannel(gochannel.Config{Persistent: true}, nil)
+	t.Cleanup(func() { pubsub.Close() })
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- st.Run(runCtx, pubsub, eventJobs{}) }()
+	base := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	var msgs []*message.Message
+	for i := range 12 {
+		at := base.Add(time.Duration(i) * time.Second)
+		e := event.Event{ID: fmt.Sprintf("big-%02d", i), Source: "mailjet", Provider: "mailjet", Type: "open",
+			Time: at, Received: at, Email: "fat@x.com", Domain: "x.com", MessageID: fmt.Sprint(i),
+			Data: json.RawMessage(fmt.Sprintf(`{"event":"open","p":%q}`, strings.Repeat("z", 1<<20)))}
+		b, err := e.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := message.NewMessage(watermill.NewUUID(), b)
+		msg.Metadata.Set(eventlog.DedupKey, e.ID)
+		msgs = append(msgs, msg)
+	}
+	if err := pubsub.Publish(eventlog.TopicEvents, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		ts, err := st.Targets(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ts) == 1 && ts[0].Pending == len(msgs) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("targets %+v, want %d jobs pending", ts, len(msgs))
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 1, len(msgs), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(claimed) != len(msgs) {
+		t.Fatalf("claimed %d jobs, want %d", len(claimed), len(msgs))
+	}
+	// The jobs die one at a time in the order of their ids: the most
+	// recently dead, listed first, is the highest id.
+	slices.SortFunc(claimed, func(a, b actions.Job) int { return cmp.Compare(a.ID, b.ID) })
+	var want []string
+	for _, j := range claimed {
+		if err := st.Finish(ctx, "test", []actions.Outcome{{ID: j.ID, Status: actions.Dead, Attempt: 1, Took: time.Second, Error: "503 Service Unavailable"}}); err != nil {
+			t.Fatal(err)
+		}
+		want = append([]string{strconv.FormatInt(j.ID, 10)}, want...)
+	}
+
+	tests := []struct {
+		name  string
+		args  []string
+		want  []string
+		more  bool
+		table bool
+	}{
+		{name: "json", args: []string{"--limit", "10", "--json"}, want: want[:10], more: true},
+		{name: "table", args: []string{"--limit", "10"}, want: want[:10], more: true, table: true},
+		{name: "all", args: []string{"--limit", "1000", "--json"}, want: want},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, err := runHookd(t, append([]string{"deadletters", "--data", data, "list"}, tt.args...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for line := range strings.Lines(stdout) {
+				if tt.table {
+					if f := strings.Fields(line); f[0] != "JOB" {
+						ids = append(ids, f[0])
+					}
+					continue
+				}
+				var j store.JobRecord
+				if err := json.Unmarshal([]byte(line), &j); err != nil {
+					t.Fatalf("line of %d bytes: %v", len(line), err)
+				}
+				if len(j.Event) < 1<<20 {
+					t.Fatalf("job %d: event of %d bytes, want its whole JSON", j.ID, len(j.Event))
+				}
+				ids = append(ids, strconv.FormatInt(j.ID, 10))
+			}
+			if got := strings.Join(ids, " "); got != strings.Join(tt.want, " ") {
+				t.Fatalf("listed %s, want %s", got, strings.Join(tt.want, " "))
+			}
+			cursor, more := strings.CutPrefix(strings.TrimSpace(stderr), "more jobs are dead: repeat with --cursor ")
+			if more != tt.more {
+				t.Fatalf("stderr = %q, want a cursor note: %v", stderr, tt.more)
+			}
+			if !more {
+				return
+			}
+			stdout, _, err = runHookd(t, "deadletters", "--data", data, "list", "--json", "--cursor", cursor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := strings.Count(stdout, "\n"); n != 2 || !strings.Contains(stdout, `"id":`+want[10]+`,`) || !strings.Contains(stdout, `"id":`+want[11]+`,`) {
+				t.Fatalf("after the cursor: %d lines, want jobs %s and %s", n, want[10], want[11])
+			}
+		})
 	}
 }

@@ -22,6 +22,20 @@ async function api(path, opts = {}) {
   return body;
 }
 
+// apiList gets the first limit items (the list named key) of a listing
+// whose path holds its filters, following next: a page of large items, such
+// as jobs holding their event, holds fewer than its limit while more follow.
+async function apiList(path, key, limit) {
+  const items = [];
+  let cursor = "";
+  do {
+    const page = await api(`${path}${path.includes("?") ? "&" : "?"}limit=${limit - items.length}` + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
+    items.push(...page[key]);
+    cursor = page.next;
+  } while (cursor && items.length < limit);
+  return items;
+}
+
 // exactIntegers keeps integers beyond 2^53 (Mailjet's MessageID) as the
 // text the server sent, so the raw payload shows them exactly: a JS number
 // would round them.
@@ -264,9 +278,9 @@ function jobsTable(jobs, id) {
 async function eventPage(id) {
   const [e, jobs] = await Promise.all([
     api("/events/" + encodeURIComponent(id)),
-    api("/jobs?event_id=" + encodeURIComponent(id) + "&limit=1000"),
+    apiList("/jobs?event_id=" + encodeURIComponent(id), "jobs", 1000),
   ]);
-  const rules = [...new Set(jobs.jobs.map(j => j.rule))].sort();
+  const rules = [...new Set(jobs.map(j => j.rule))].sort();
   let raw = e.data;
   return [
     h("h1", {}, "Event ", h("code", {}, e.id)),
@@ -277,7 +291,7 @@ async function eventPage(id) {
       h("div", { class: "card" }, h("h2", {}, "Rules that matched"),
         rules.length ? h("ul", { id: "event-rules" }, rules.map(r => h("li", {}, r))) : h("p", { class: "muted", id: "event-rules" }, "No rule made a job for this event."))),
     h("div", { class: "card" }, h("h2", {}, "Why each rule did or did not fire"), explanation(e.explanation)),
-    h("div", { class: "card" }, h("h2", {}, "Action jobs"), jobs.jobs.length ? jobsTable(jobs.jobs, "event-jobs") : h("p", { class: "muted" }, "None.")),
+    h("div", { class: "card" }, h("h2", {}, "Action jobs"), jobs.length ? jobsTable(jobs, "event-jobs") : h("p", { class: "muted" }, "None.")),
     h("div", { class: "card" }, h("h2", {}, "Raw payload"), h("pre", { id: "raw" }, JSON.stringify(raw, null, 2))),
   ];
 }
@@ -324,8 +338,8 @@ async function rulesPage() {
 }
 
 async function ruleJobs(rule) {
-  const jobs = await api("/jobs?rule=" + encodeURIComponent(rule) + "&limit=100");
-  return [h("h1", {}, "Jobs of rule ", h("code", {}, rule)), h("div", { class: "card" }, jobsTable(jobs.jobs, "rule-jobs"))];
+  const jobs = await apiList("/jobs?rule=" + encodeURIComponent(rule), "jobs", 100);
+  return [h("h1", {}, "Jobs of rule ", h("code", {}, rule)), h("div", { class: "card" }, jobsTable(jobs, "rule-jobs"))];
 }
 
 // watchJob polls a retried job until it is done or dead again, showing its
@@ -341,7 +355,7 @@ async function watchJob(id, cell) {
 }
 
 async function deadLetters() {
-  const [dl, ts] = await Promise.all([api("/deadletters?limit=200"), api("/targets")]);
+  const [dead, ts] = await Promise.all([apiList("/deadletters", "jobs", 200), api("/targets")]);
   const suspended = ts.targets.filter(t => t.suspended);
   const msg = h("p", { class: "muted message", id: "dl-message" });
   return [
@@ -359,9 +373,9 @@ async function deadLetters() {
               h("td", { class: "num" }, String(t.pending)), h("td", { class: "num" }, String(t.dead)), h("td", {}, btn));
           }), { id: "targets-table" })),
     h("div", { class: "card" }, h("h2", {}, "Dead letters"),
-      dl.jobs.length === 0 ? h("p", { class: "muted", id: "no-dead" }, "No dead letters.") :
+      dead.length === 0 ? h("p", { class: "muted", id: "no-dead" }, "No dead letters.") :
         table(["job", "rule", "action", "target", "event", "last error", { label: "attempts", num: 1 }, "status", ""],
-          dl.jobs.map(j => {
+          dead.map(j => {
             const status = h("td", { class: "status status-" + j.status, id: "status-" + j.id }, j.status);
             const btn = h("button", { class: "primary", id: "retry-" + j.id, onclick: async () => {
               btn.disabled = true;
