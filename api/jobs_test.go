@@ -14,30 +14,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
-
 	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/api"
 	"github.com/hookd/hookd/event"
-	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/storetest"
 	"github.com/hookd/hookd/internal/testenv"
 	"github.com/hookd/hookd/rules"
 	"github.com/hookd/hookd/store"
 )
-
-// enqueuer is an Evaluator that enqueues one job per event, for the target
-// its table gives the event's id.
-type enqueuer map[string]string
-
-func (en enqueuer) Evaluate(ctx context.Context, tx *store.Tx, e event.Event) error {
-	_, err := tx.Enqueue(ctx, actions.Job{
-		Key: "notify/" + e.ID, Rule: "notify", Action: "http", Target: en[e.ID],
-		Params: json.RawMessage(`{"url":"https://a.example/hook"}`), Retry: "3x1m", EventID: e.ID,
-	})
-	return err
-}
 
 // seedJobs projects four events through st's projector, each enqueuing a
 // job, then runs the jobs by hand: job 1 (target a) dies, suspending a;
@@ -46,43 +30,17 @@ func (en enqueuer) Evaluate(ctx context.Context, tx *store.Tx, e event.Event) er
 func seedJobs(t *testing.T, st *store.Store) {
 	t.Helper()
 	ctx := context.Background()
-	targets := enqueuer{"j1": "http POST a", "j2": "http POST a", "j3": "http POST b", "j4": "http POST c"}
-	pubsub := gochannel.NewGoChannel(gochannel.Config{Persistent: true}, nil)
-	t.Cleanup(func() { pubsub.Close() })
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- st.Run(runCtx, pubsub, targets) }()
-	// One event at a time, so that job ids follow the events' order.
+	targets := map[string]string{"j1": "http POST a", "j2": "http POST a", "j3": "http POST b", "j4": "http POST c"}
+	var events []event.Event
 	for i, id := range []string{"j1", "j2", "j3", "j4"} {
-		e := event.Event{ID: id, Source: "mailjet", Provider: "mailjet", Type: "bounce",
+		events = append(events, event.Event{ID: id, Source: "mailjet", Provider: "mailjet", Type: "bounce",
 			Time: base.Add(time.Duration(i) * time.Minute), Received: base.Add(time.Duration(i) * time.Minute),
-			Email: "ann@a.com", Domain: "a.com", Data: json.RawMessage(`{"event":"bounce"}`)}
-		b, err := e.Marshal()
-		if err != nil {
-			t.Fatal(err)
-		}
-		msg := message.NewMessage(watermill.NewUUID(), b)
-		msg.Metadata.Set(eventlog.DedupKey, e.ID)
-		if err := pubsub.Publish(eventlog.TopicEvents, msg); err != nil {
-			t.Fatal(err)
-		}
-		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-			page, err := st.Jobs(ctx, store.JobQuery{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(page.Jobs) == i+1 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d jobs enqueued, want %d", len(page.Jobs), i+1)
-			}
-		}
+			Email: "ann@a.com", Domain: "a.com", Data: json.RawMessage(`{"event":"bounce"}`)})
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	storetest.Jobs(t, st, events, func(e event.Event) actions.Job {
+		return actions.Job{Key: "notify/" + e.ID, Rule: "notify", Action: "http", Target: targets[e.ID],
+			Params: json.RawMessage(`{"url":"https://a.example/hook"}`), Retry: "3x1m", EventID: e.ID}
+	})
 
 	claimed, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 10, 1, time.Minute)
 	if err != nil {

@@ -12,14 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
-
 	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/api"
 	"github.com/hookd/hookd/event"
-	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/storetest"
 	"github.com/hookd/hookd/store"
 )
 
@@ -28,14 +24,8 @@ import (
 // holding every row, always holds at least one row, and following next
 // gives every row exactly once, newest first.
 func TestLargePages(t *testing.T) {
-	const kib = 1 << 10
-	// Sizes of the rows' data (events) and bodies (quarantine), oldest
-	// first: about 27 MiB in all, with one row larger than a whole page.
-	var sizes []int
-	for i := range 30 {
-		sizes = append(sizes, []int{700 * kib, 1024 * kib, 1300 * kib, 256 * kib}[i%4])
-	}
-	sizes[10] = store.PageBytes + 1024*kib
+	// Sizes of the rows' data (events) and bodies (quarantine), oldest first.
+	sizes := largeSizes()
 
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.Config{Dir: t.TempDir()}, nil)
@@ -163,19 +153,18 @@ func TestLargePages(t *testing.T) {
 	}
 }
 
-// bigJobs is an Evaluator that enqueues one job per event, whose Event and
-// Params are those its tables give the event's id, as a rule's would be:
-// the event's whole JSON, data included.
-type bigJobs struct {
-	events, params map[string]json.RawMessage
-}
+// kib is a KiB.
+const kib = 1 << 10
 
-func (b bigJobs) Evaluate(ctx context.Context, tx *store.Tx, e event.Event) error {
-	_, err := tx.Enqueue(ctx, actions.Job{
-		Key: "notify/" + e.ID, Rule: "notify", Action: "http", Target: "http POST big",
-		Params: b.params[e.ID], Retry: "3x1m", EventID: e.ID, Event: b.events[e.ID],
-	})
-	return err
+// largeSizes are the sizes of 30 rows' data, oldest first: about 27 MiB in
+// all, with one row larger than a whole page.
+func largeSizes() []int {
+	var sizes []int
+	for i := range 30 {
+		sizes = append(sizes, []int{700 * kib, 1024 * kib, 1300 * kib, 256 * kib}[i%4])
+	}
+	sizes[10] = store.PageBytes + 1024*kib
+	return sizes
 }
 
 // TestLargeJobPages lists action jobs whose events (and some of whose
@@ -184,14 +173,8 @@ func (b bigJobs) Evaluate(ctx context.Context, tx *store.Tx, e event.Event) erro
 // params rather than holding every job, always holds at least one job, and
 // following next gives every job exactly once, in the listing's order.
 func TestLargeJobPages(t *testing.T) {
-	const kib = 1 << 10
-	// Sizes of the events' data, oldest first: about 27 MiB in all, with
-	// one event larger than a whole page.
-	var sizes []int
-	for i := range 30 {
-		sizes = append(sizes, []int{700 * kib, 1024 * kib, 1300 * kib, 256 * kib}[i%4])
-	}
-	sizes[10] = store.PageBytes + 1024*kib
+	// Sizes of the events' data, oldest first.
+	sizes := largeSizes()
 
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.Config{Dir: t.TempDir()}, nil)
@@ -199,12 +182,12 @@ func TestLargeJobPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	ev := bigJobs{events: map[string]json.RawMessage{}, params: map[string]json.RawMessage{}}
-	// weight is the size of each job's Event and Params, by event id.
-	weight := map[string]int{}
-	pubsub := gochannel.NewGoChannel(gochannel.Config{Persistent: true}, nil)
-	t.Cleanup(func() { pubsub.Close() })
-	var msgs []*message.Message
+	// The jobs' Event and Params, and their size, by event id.
+	var (
+		events         []event.Event
+		marshaled, par = map[string]json.RawMessage{}, map[string]json.RawMessage{}
+		weight         = map[string]int{}
+	)
 	for i, n := range sizes {
 		at := base.Add(time.Duration(i) * time.Second)
 		id := fmt.Sprintf("big-%02d", i)
@@ -225,34 +208,15 @@ func TestLargeJobPages(t *testing.T) {
 		if i%5 == 0 {
 			params = fmt.Sprintf(`{"url":"https://a.example/hook","body":%q}`, strings.Repeat("y", 512*kib))
 		}
-		ev.events[id], ev.params[id] = b, json.RawMessage(params)
+		events = append(events, e)
+		marshaled[id], par[id] = b, json.RawMessage(params)
 		weight[id] = len(b) + len(params)
-		msg := message.NewMessage(watermill.NewUUID(), b)
-		msg.Metadata.Set(eventlog.DedupKey, id)
-		msgs = append(msgs, msg)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- st.Run(runCtx, pubsub, ev) }()
-	if err := pubsub.Publish(eventlog.TopicEvents, msgs...); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		ts, err := st.Targets(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(ts) == 1 && ts[0].Pending == len(sizes) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("targets %+v, want %d jobs pending", ts, len(sizes))
-		}
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	// Each job holds its event's JSON, as a rule's does.
+	storetest.Jobs(t, st, events, func(e event.Event) actions.Job {
+		return actions.Job{Key: "notify/" + e.ID, Rule: "notify", Action: "http", Target: "http POST big",
+			Params: par[e.ID], Retry: "3x1m", EventID: e.ID, Event: marshaled[e.ID]}
+	})
 
 	// Every third job is done, the others die, four at a time in the
 	// order of their ids: dead letters then share their time of death in

@@ -222,27 +222,34 @@ func TestCountsAgreeWithEvents(t *testing.T) {
 	}
 
 	// Back to schema version 4, as a store from before the count tables.
-	raw, err := sql.Open("sqlite", filepath.Join(dir, store.FileName)+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
+	execRaw(t, dir,
 		`DROP TABLE counts_hour`, `DROP TABLE counts_domain_day`, `DROP TABLE counts_domain_hour`,
 		`DROP TABLE counts_error_hour`, `DROP INDEX jobs_created`,
 		`DROP TABLE rule_sets`, `DROP TABLE explanations`, // migration 6, which comes after
 		`UPDATE schema_version SET version = 4`,
-	} {
-		if _, err := raw.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	raw.Close()
+	)
 	st, err = store.Open(ctx, store.Config{Dir: dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
 	t.Run("migrated", func(t *testing.T) { checkCounts(t, st, events) })
+}
+
+// execRaw runs queries on the SQLite store in dir, which no Store has
+// open, as a store of an older hookd would have them.
+func execRaw(t *testing.T, dir string, queries ...string) {
+	t.Helper()
+	raw, err := sql.Open("sqlite", filepath.Join(dir, store.FileName)+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, q := range queries {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
 }
 
 // TestRecountMigration rolls a store back to schema version 6, whose
@@ -267,22 +274,13 @@ func TestRecountMigration(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := sql.Open("sqlite", filepath.Join(dir, store.FileName)+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
+	execRaw(t, dir,
 		`UPDATE counts_hour SET n = n + 3`,
 		`UPDATE counts_error_hour SET n = n + 1`,
 		`UPDATE counts_domain_day SET bounce = bounce + 2`,
 		`INSERT INTO counts_domain_hour VALUES (0, 'deleted.example', 5, 1, 0, 0)`,
 		`UPDATE schema_version SET version = 6`,
-	} {
-		if _, err := raw.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	raw.Close()
+	)
 	st, err = store.Open(ctx, store.Config{Dir: dir}, nil)
 	if err != nil {
 		t.Fatal(err)

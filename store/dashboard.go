@@ -389,7 +389,7 @@ func (s *Store) EventsAfter(ctx context.Context, after int64, source, typ string
 		if err != nil {
 			return nil, false, fmt.Errorf("events after: %w", err)
 		}
-		if size += len(e.Data); size > PageBytes && len(events) > 0 {
+		if !fits(&size, len(e.Data), len(events)) {
 			more = true
 			break
 		}

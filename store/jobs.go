@@ -461,7 +461,7 @@ func (s *Store) jobPage(ctx context.Context, query string, args []any, limit int
 		}
 		// The job that does not fit was read only to learn that more
 		// follow, as the one past limit is.
-		if size += len(j.Event) + len(j.Params); size > PageBytes && len(page.Jobs) > 0 {
+		if !fits(&size, len(j.Event)+len(j.Params), len(page.Jobs)) {
 			page.Next = next(page.Jobs[len(page.Jobs)-1].Job)
 			break
 		}

@@ -75,6 +75,15 @@ type EventPage struct {
 // eventColumns are the columns scanEvent reads, in its order.
 const eventColumns = `seq, id, source, provider, type, time_ns, received_ns, email, domain, message_id, campaign, data, category, bounce_class`
 
+// fits adds n, the bytes of a row read for a page that holds have rows
+// so far, to *size, the page's total, and tells whether the row still
+// belongs to the page: while the total is at most PageBytes, and always as
+// the page's first row, so that paging progresses.
+func fits(size *int, n, have int) bool {
+	*size += n
+	return *size <= PageBytes || have == 0
+}
+
 // Events returns one page of the events that q selects, newest first: at
 // most q.Limit events, and fewer when their data would pass PageBytes.
 // Following the cursors lists every event that was in the store at the first
@@ -154,7 +163,7 @@ func (s *Store) Events(ctx context.Context, q EventQuery) (EventPage, error) {
 		}
 		// The row that does not fit was read only to learn that more
 		// follow, as the one past limit is.
-		if size += len(e.Data); size > PageBytes && len(page.Events) > 0 {
+		if !fits(&size, len(e.Data), len(page.Events)) {
 			page.Next = encodeCursor(cursorEvents, last)
 			break
 		}
@@ -374,7 +383,7 @@ func (s *Store) Quarantine(ctx context.Context, q QuarantineQuery) (QuarantinePa
 		if err := rows.Scan(&pos.seq, &q.ID, &q.Source, &pos.time, &q.Error, &q.ContentType, &q.Body); err != nil {
 			return QuarantinePage{}, fmt.Errorf("list quarantine: %w", err)
 		}
-		if size += len(q.Body); size > PageBytes && len(page.Items) > 0 {
+		if !fits(&size, len(q.Body), len(page.Items)) {
 			page.Next = encodeCursor(cursorQuarantine, last)
 			break
 		}

@@ -104,21 +104,9 @@ func adminGet(t *testing.T, p *proc, token, path string, v any) {
 func TestDashboard(t *testing.T) {
 	const token = "dash-admin-token-0123"
 	target := newHookReceiver(t, 2)
-	dir := t.TempDir()
-	rulesFile := filepath.Join(dir, "rules", "alerts.yaml")
-	if err := os.MkdirAll(filepath.Dir(rulesFile), 0o750); err != nil {
-		t.Fatal(err)
-	}
 	rule := "rules:\n  - name: alert-bounce\n    when: type == \"bounce\"\n    actions:\n      - http: { url: \"" + target.URL + "/alert\" }\n        retry: 1x10ms\n" +
 		"  - name: suppress-blocked\n    when: type == \"blocked\"\n    actions:\n      - suppress: { reason: \"blocked\" }\n"
-	if err := os.WriteFile(rulesFile, []byte(rule), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	config := filepath.Join(dir, "hookd.yaml")
-	if err := os.WriteFile(config, []byte("admin:\n  token: "+token+"\nsources:\n  - name: mailjet\n    provider: mailjet\nrules:\n  - rules/*.yaml\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startHookd(t, t.TempDir(), "--config", config)
+	p, rulesDir := startDashHookd(t, token, rule)
 
 	// Known events, ten minutes ago: 7 sent (2 to bounce.test), 3 opens,
 	// 2 clicks, a hard bounce and a block at bounce.test.
@@ -314,7 +302,7 @@ func TestDashboard(t *testing.T) {
 	ui.shot("live")
 
 	// A rule file that does not load: its error, with file and line, in red.
-	if err := os.WriteFile(filepath.Join(dir, "rules", "broken.yaml"), []byte("rules:\n  - name: broken\n    when: type ==\n    actions:\n      - log: {}\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(rulesDir, "broken.yaml"), []byte("rules:\n  - name: broken\n    when: type ==\n    actions:\n      - log: {}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
@@ -418,17 +406,32 @@ func eval[T any](u *ui, js string) T {
 	return v
 }
 
+// startDashHookd starts hookd with an admin token, one unauthenticated
+// Mailjet source and the rule file rules (YAML), and returns it with the
+// directory of its rule files, where the test may add more.
+func startDashHookd(t *testing.T, token, rules string) (*proc, string) {
+	t.Helper()
+	dir := t.TempDir()
+	rulesFile := filepath.Join(dir, "rules", "dash.yaml")
+	if err := os.MkdirAll(filepath.Dir(rulesFile), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(rulesFile, []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(dir, "hookd.yaml")
+	if err := os.WriteFile(config, []byte("admin:\n  token: "+token+"\nsources:\n  - name: mailjet\n    provider: mailjet\nrules:\n  - rules/*.yaml\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return startHookd(t, t.TempDir(), "--config", config), filepath.Dir(rulesFile)
+}
+
 // TestDashboardLargeJobs shows, in headless chromium, the jobs of events
 // so large that a page of /api/jobs or /api/deadletters holds only some of
 // those asked for (store.PageBytes): the event's page, the rule's jobs and
 // the dead letters still show every job, following next.
 func TestDashboardLargeJobs(t *testing.T) {
 	const token = "dash-admin-token-0123"
-	dir := t.TempDir()
-	rulesFile := filepath.Join(dir, "rules", "large.yaml")
-	if err := os.MkdirAll(filepath.Dir(rulesFile), 0o750); err != nil {
-		t.Fatal(err)
-	}
 	// Five jobs per open, done; five per click, each to a target of its
 	// own that refuses connections, so that each dies without suspending
 	// the others' targets.
@@ -438,14 +441,7 @@ func TestDashboardLargeJobs(t *testing.T) {
 	for i := range 5 {
 		rule += fmt.Sprintf("      - http: { url: \"http://127.0.0.1:1/%d\" }\n        retry: 1x10ms\n", i)
 	}
-	if err := os.WriteFile(rulesFile, []byte(rule), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	config := filepath.Join(dir, "hookd.yaml")
-	if err := os.WriteFile(config, []byte("admin:\n  token: "+token+"\nsources:\n  - name: mailjet\n    provider: mailjet\nrules:\n  - rules/*.yaml\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startHookd(t, t.TempDir(), "--config", config)
+	p, _ := startDashHookd(t, token, rule)
 
 	// Each event is about 900 KiB, one per request (limits.max_body is a
 	// MiB): the five jobs of one event pass a page.

@@ -14,27 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
-
 	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/event"
-	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/storetest"
 	"github.com/hookd/hookd/store"
 )
-
-// jobTargets is an Evaluator that enqueues one job per event, for the
-// target it maps the event's id to.
-type jobTargets map[string]string
-
-func (jt jobTargets) Evaluate(ctx context.Context, tx *store.Tx, e event.Event) error {
-	_, err := tx.Enqueue(ctx, actions.Job{
-		Key: "notify/" + e.ID, Rule: "notify", Action: "http", Target: jt[e.ID],
-		Params: json.RawMessage(`{}`), Retry: "3x1m", EventID: e.ID,
-	})
-	return err
-}
 
 // seedDeadLetters makes a store in a new data directory whose job 1
 // (target 1) is dead, suspending target 1, whose job 2 (target 1) waits,
@@ -45,44 +29,17 @@ func seedDeadLetters(t *testing.T) (data string) {
 	data = filepath.Join(t.TempDir(), "data")
 	st := openDataStore(t, data)
 	defer st.Close()
-	pubsub := gochannel.NewGoChannel(gochannel.Config{Persistent: true}, nil)
-	defer pubsub.Close()
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- st.Run(runCtx, pubsub, jobTargets{"e1": "http POST a", "e2": "http POST a", "e3": "log"})
-	}()
-	// One event at a time, so that job ids follow the events' order.
+	targets := map[string]string{"e1": "http POST a", "e2": "http POST a", "e3": "log"}
+	var events []event.Event
 	for i, id := range []string{"e1", "e2", "e3"} {
 		at := time.Date(2025, 3, 1, 12, i, 0, 0, time.UTC)
-		e := event.Event{ID: id, Source: "mailjet", Provider: "mailjet", Type: "bounce", Time: at, Received: at,
-			Email: "ann@a.com", Domain: "a.com", Data: json.RawMessage(`{}`)}
-		b, err := e.Marshal()
-		if err != nil {
-			t.Fatal(err)
-		}
-		msg := message.NewMessage(watermill.NewUUID(), b)
-		msg.Metadata.Set(eventlog.DedupKey, id)
-		if err := pubsub.Publish(eventlog.TopicEvents, msg); err != nil {
-			t.Fatal(err)
-		}
-		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-			page, err := st.Jobs(ctx, store.JobQuery{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(page.Jobs) == i+1 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d jobs enqueued, want %d", len(page.Jobs), i+1)
-			}
-		}
+		events = append(events, event.Event{ID: id, Source: "mailjet", Provider: "mailjet", Type: "bounce", Time: at, Received: at,
+			Email: "ann@a.com", Domain: "a.com", Data: json.RawMessage(`{}`)})
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	storetest.Jobs(t, st, events, func(e event.Event) actions.Job {
+		return actions.Job{Key: "notify/" + e.ID, Rule: "notify", Action: "http", Target: targets[e.ID],
+			Params: json.RawMessage(`{}`), Retry: "3x1m", EventID: e.ID}
+	})
 	claimed, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 10, 1, time.Minute)
 	if err != nil {
 		t.Fatal(err)
@@ -150,22 +107,6 @@ func TestDeadLettersCommand(t *testing.T) {
 	}
 }
 
-// eventJobs is an Evaluator that enqueues one job per event holding the
-// event's JSON, data included, as a rule's job does.
-type eventJobs struct{}
-
-func (eventJobs) Evaluate(ctx context.Context, tx *store.Tx, e event.Event) error {
-	b, err := e.Marshal()
-	if err != nil {
-		return err
-	}
-	_, err = tx.Enqueue(ctx, actions.Job{
-		Key: "notify/" + e.ID, Rule: "notify", Action: "http", Target: "http POST big",
-		Params: json.RawMessage(`{}`), Retry: "3x1m", EventID: e.ID, Event: b,
-	})
-	return err
-}
-
 // TestDeadLettersCommandLarge lists dead jobs whose events are larger than
 // a store page holds a few of (store.PageBytes): --limit still counts jobs,
 // not store pages, and the cursor note continues after the last one
@@ -175,51 +116,29 @@ func TestDeadLettersCommandLarge(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	st := openDataStore(t, data)
 	t.Cleanup(func() { st.Close() })
-	pubsub := gochannel.NewGoChannel(gochannel.Config{Persistent: true}, nil)
-	t.Cleanup(func() { pubsub.Close() })
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- st.Run(runCtx, pubsub, eventJobs{}) }()
 	base := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	var msgs []*message.Message
+	var events []event.Event
 	for i := range 12 {
 		at := base.Add(time.Duration(i) * time.Second)
-		e := event.Event{ID: fmt.Sprintf("big-%02d", i), Source: "mailjet", Provider: "mailjet", Type: "open",
+		events = append(events, event.Event{ID: fmt.Sprintf("big-%02d", i), Source: "mailjet", Provider: "mailjet", Type: "open",
 			Time: at, Received: at, Email: "fat@x.com", Domain: "x.com", MessageID: fmt.Sprint(i),
-			Data: json.RawMessage(fmt.Sprintf(`{"event":"open","p":%q}`, strings.Repeat("z", 1<<20)))}
+			Data: json.RawMessage(fmt.Sprintf(`{"event":"open","p":%q}`, strings.Repeat("z", 1<<20)))})
+	}
+	// Each job holds its event's JSON, data included, as a rule's does.
+	storetest.Jobs(t, st, events, func(e event.Event) actions.Job {
 		b, err := e.Marshal()
 		if err != nil {
-			t.Fatal(err)
+			t.Error(err)
 		}
-		msg := message.NewMessage(watermill.NewUUID(), b)
-		msg.Metadata.Set(eventlog.DedupKey, e.ID)
-		msgs = append(msgs, msg)
-	}
-	if err := pubsub.Publish(eventlog.TopicEvents, msgs...); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		ts, err := st.Targets(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(ts) == 1 && ts[0].Pending == len(msgs) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("targets %+v, want %d jobs pending", ts, len(msgs))
-		}
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	claimed, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 1, len(msgs), time.Minute)
+		return actions.Job{Key: "notify/" + e.ID, Rule: "notify", Action: "http", Target: "http POST big",
+			Params: json.RawMessage(`{}`), Retry: "3x1m", EventID: e.ID, Event: b}
+	})
+	claimed, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 1, len(events), time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(claimed) != len(msgs) {
-		t.Fatalf("claimed %d jobs, want %d", len(claimed), len(msgs))
+	if len(claimed) != len(events) {
+		t.Fatalf("claimed %d jobs, want %d", len(claimed), len(events))
 	}
 	// The jobs die one at a time in the order of their ids: the most
 	// recently dead, listed first, is the highest id.
