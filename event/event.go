@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/mail"
 	"strconv"
 	"strings"
 	"time"
@@ -125,9 +126,22 @@ const (
 )
 
 // NormalizeEmail lower-cases and trims an address and returns it with its
-// domain (the part after the last '@', empty when there is none).
+// domain (the part after the last '@', empty when there is none). An
+// address written with a display name, as in a header (`Joe <joe@x.com>`),
+// gives the address between its angle brackets, so that the domain is
+// "x.com" and not "x.com>".
 func NormalizeEmail(addr string) (email, domain string) {
-	email = strings.ToLower(strings.TrimSpace(addr))
+	addr = strings.TrimSpace(addr)
+	if strings.HasSuffix(addr, ">") {
+		if a, err := mail.ParseAddress(addr); err == nil {
+			addr = a.Address
+		} else if i := strings.LastIndexByte(addr, '<'); i >= 0 {
+			// A name net/mail refuses (unquoted dots or commas, as
+			// senders write them): the brackets still mark the address.
+			addr = strings.TrimSpace(addr[i+1 : len(addr)-1])
+		}
+	}
+	email = strings.ToLower(addr)
 	if i := strings.LastIndexByte(email, '@'); i >= 0 {
 		domain = email[i+1:]
 	}

@@ -53,6 +53,11 @@ func TestNormalizeEmail(t *testing.T) {
 		{"no-at-sign", "no-at-sign", ""},
 		{`"a@b"@c.org`, `"a@b"@c.org`, "c.org"},
 		{"", "", ""},
+		{"Joe <Joe@X.com>", "joe@x.com", "x.com"},
+		{`"Doe, Joe" <joe@x.com> `, "joe@x.com", "x.com"},
+		{"J. Doe <joe@x.com>", "joe@x.com", "x.com"},
+		{"<joe@x.com>", "joe@x.com", "x.com"},
+		{"joe@x.com>", "joe@x.com>", "x.com>"},
 	}
 	for _, tt := range tests {
 		email, domain := event.NormalizeEmail(tt.in)
