@@ -212,7 +212,7 @@ func TestDashboard(t *testing.T) {
 	// Search by email and type, then the event's page: its rule, its dead
 	// job with both attempts, its raw payload.
 	ui.goTo("#/search?email=bad%40bounce.test&type=bounce", "#search-rows tr")
-	if n := eval[int](ui, `document.querySelectorAll("#search-results > tbody > tr").length`); n != 1 {
+	if n := ui.count("#search-results > tbody > tr"); n != 1 {
 		t.Errorf("search by email and type found %d events, want 1", n)
 	}
 	ui.do("open event", chromedp.Click(chromedp.CSS("#search-rows tr a")), chromedp.WaitVisible(chromedp.CSS("#event-jobs")))
@@ -406,6 +406,12 @@ func eval[T any](u *ui, js string) T {
 	return v
 }
 
+// count returns how many elements the page has that match the CSS selector sel.
+func (u *ui) count(sel string) int {
+	u.t.Helper()
+	return eval[int](u, fmt.Sprintf(`document.querySelectorAll(%q).length`, sel))
+}
+
 // startDashHookd starts hookd with an admin token, one unauthenticated
 // Mailjet source and the rule file rules (YAML), and returns it with the
 // directory of its rule files, where the test may add more.
@@ -472,8 +478,72 @@ func TestDashboardLargeJobs(t *testing.T) {
 		}
 	}
 
-	ctx := browser(t, 2*time.Minute)
-	ui := &ui{t: t, ctx: ctx, shots: t.TempDir()}
+	ui := logIn(t, p, token)
+	ui.goTo("#/event/"+opens.Events[0].ID, "#event-jobs")
+	if n := ui.count("#event-jobs tbody tr"); n != 5 {
+		t.Errorf("the open's page shows %d jobs, want 5", n)
+	}
+	ui.goTo("#/search-jobs/fan-out", "#rule-jobs")
+	if n := ui.count("#rule-jobs tbody tr"); n != 10 {
+		t.Errorf("the rule's page shows %d jobs, want 10", n)
+	}
+	ui.goTo("#/deadletters", "#dead-table")
+	if n := ui.count("#dead-table tbody tr"); n != 5 {
+		t.Errorf("the dead letters page shows %d jobs, want 5", n)
+	}
+	ui.shot("deadletters-large")
+	p.stop(t)
+}
+
+// TestDashboardSuppressions shows a suppression list longer than a page
+// in headless chromium: the first 100 addresses, then the rest through
+// More, and Remove keeps the count.
+func TestDashboardSuppressions(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	p, _ := startDashHookd(t, token,
+		"rules:\n  - name: suppress-opens\n    when: type == \"open\"\n    actions:\n      - suppress: { reason: \"opened\" }\n")
+	const n = 150
+	at := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
+	opens := make([]string, n)
+	for i := range opens {
+		opens[i] = mailjetEvent("open", i, fmt.Sprintf("s%03d@example.com", i), at, "")
+	}
+	postHook(t, p.hooks, "["+strings.Join(opens, ",")+"]")
+	var list struct{ Suppressions []struct{ Email string } }
+	for deadline := time.Now().Add(60 * time.Second); len(list.Suppressions) < n; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d addresses suppressed, want %d\n%s", len(list.Suppressions), n, p.output())
+		}
+		adminGet(t, p, token, "/api/suppressions?limit=1000", &list)
+	}
+
+	ui := logIn(t, p, token)
+	ui.goTo("#/suppressions", "#suppressions-table")
+	if got := ui.count("#suppressions-table tbody tr"); got != 100 {
+		t.Errorf("the first page shows %d addresses, want 100", got)
+	}
+	ui.texts(map[string]string{"#supp-count": "100", "#suppressions-table tbody tr:last-child td:first-child": "s099@example.com"})
+	ui.do("show more",
+		chromedp.Click(chromedp.CSS("#supp-more")),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-email="s149@example.com"]`)),
+		chromedp.WaitNotVisible(chromedp.CSS("#supp-more")),
+	)
+	if got := ui.count("#suppressions-table tbody tr"); got != n {
+		t.Errorf("after More, %d addresses shown, want %d", got, n)
+	}
+	ui.do("remove one",
+		chromedp.Click(chromedp.CSS(`tr[data-email="s120@example.com"] button`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`tr[data-email="s120@example.com"]`)),
+	)
+	ui.texts(map[string]string{"#supp-count": "149", "#supp-message": "s120@example.com removed."})
+	p.stop(t)
+}
+
+// logIn opens the dashboard in headless chromium and logs in with token
+// through its form.
+func logIn(t *testing.T, p *proc, token string) *ui {
+	t.Helper()
+	ui := &ui{t: t, ctx: browser(t, 2*time.Minute), shots: t.TempDir()}
 	ui.do("log in",
 		chromedp.Navigate(p.admin+"/ui/"),
 		chromedp.WaitVisible(chromedp.CSS("#token")),
@@ -481,19 +551,5 @@ func TestDashboardLargeJobs(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#login")),
 		chromedp.WaitVisible(chromedp.CSS("#total-all")),
 	)
-	rows := func(sel string) int { return eval[int](ui, fmt.Sprintf(`document.querySelectorAll(%q).length`, sel)) }
-	ui.goTo("#/event/"+opens.Events[0].ID, "#event-jobs")
-	if n := rows("#event-jobs tbody tr"); n != 5 {
-		t.Errorf("the open's page shows %d jobs, want 5", n)
-	}
-	ui.goTo("#/search-jobs/fan-out", "#rule-jobs")
-	if n := rows("#rule-jobs tbody tr"); n != 10 {
-		t.Errorf("the rule's page shows %d jobs, want 10", n)
-	}
-	ui.goTo("#/deadletters", "#dead-table")
-	if n := rows("#dead-table tbody tr"); n != 5 {
-		t.Errorf("the dead letters page shows %d jobs, want 5", n)
-	}
-	ui.shot("deadletters-large")
-	p.stop(t)
+	return ui
 }

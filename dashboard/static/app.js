@@ -393,22 +393,42 @@ async function deadLetters() {
   ];
 }
 
+// suppressions shows the list a page of 100 at a time, in address order,
+// with More for the next: a list can hold far more addresses than a page
+// should draw at once.
 async function suppressions() {
-  const list = await api("/suppressions?limit=1000");
-  const items = list.suppressions || [];
   const msg = h("p", { class: "muted message", id: "supp-message" });
+  const body = h("tbody", {});
+  const more = h("button", { id: "supp-more", hidden: true }, "More");
+  const count = h("span", { id: "supp-count" }, "0");
+  let shown = 0;
+  const row = s => {
+    const tr = h("tr", { "data-email": s.email }, h("td", {}, s.email), h("td", {}, s.reason), h("td", {}, s.rule),
+      h("td", {}, s.event_id ? h("a", { href: "#/event/" + encodeURIComponent(s.event_id) }, short(s.event_id, 20)) : ""),
+      h("td", {}, fmtTime(s.created)));
+    tr.append(h("td", {}, h("button", { onclick: async () => {
+      try {
+        await api("/suppressions/" + encodeURIComponent(s.email), { method: "DELETE" });
+        tr.remove();
+        count.textContent = String(--shown);
+        msg.textContent = `${s.email} removed.`;
+      } catch (err) { msg.textContent = err.message; }
+    } }, "Remove")));
+    return tr;
+  };
+  const load = async cursor => {
+    const page = await api("/suppressions?limit=100" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
+    body.append(...(page.suppressions || []).map(row));
+    shown += (page.suppressions || []).length;
+    count.textContent = String(shown);
+    more.hidden = !page.next;
+    more.onclick = () => load(page.next).catch(err => msg.textContent = err.message);
+  };
+  await load("");
   return [h("h1", {}, "Suppressions"), msg,
-    h("div", { class: "card" }, items.length === 0 ? h("p", { class: "muted" }, "The suppression list is empty.") :
-      table(["email", "reason", "rule", "event", "since", ""], items.map(s => {
-        const row = h("tr", { "data-email": s.email }, h("td", {}, s.email), h("td", {}, s.reason), h("td", {}, s.rule),
-          h("td", {}, s.event_id ? h("a", { href: "#/event/" + encodeURIComponent(s.event_id) }, short(s.event_id, 20)) : ""),
-          h("td", {}, fmtTime(s.created)));
-        row.append(h("td", {}, h("button", { onclick: async () => {
-          try { await api("/suppressions/" + encodeURIComponent(s.email), { method: "DELETE" }); row.remove(); msg.textContent = `${s.email} removed.`; }
-          catch (err) { msg.textContent = err.message; }
-        } }, "Remove")));
-        return row;
-      }), { id: "suppressions-table" }))];
+    h("div", { class: "card" }, shown === 0 ? h("p", { class: "muted" }, "The suppression list is empty.") : [
+      h("p", {}, count, " addresses shown, in address order."),
+      table(["email", "reason", "rule", "event", "since", ""], body, { id: "suppressions-table" }), more])];
 }
 
 // ---- router ----
