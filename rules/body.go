@@ -43,6 +43,7 @@ func (pl *paramLoader) body(s *strValue, field string, html bool) param {
 			path = filepath.Join(filepath.Dir(pl.file.name), path)
 		}
 		src, err := os.ReadFile(path)
+		*pl.templates = append(*pl.templates, templateSource(path, src, err))
 		if err != nil {
 			var pe *os.PathError
 			if errors.As(err, &pe) {

@@ -66,7 +66,8 @@ type Options struct {
 //
 // ctx stops Load between two files.
 func Load(ctx context.Context, patterns []string, opts Options) (*Set, error) {
-	return compile(ctx, read(patterns, opts.Dir), opts)
+	set, _, err := compile(ctx, read(patterns, opts.Dir), opts)
+	return set, err
 }
 
 // source is a rule file as read: its contents, or why it could not be read.
@@ -95,24 +96,37 @@ func read(patterns []string, dir string) []source {
 	return sources
 }
 
-// compile compiles the sources read into a Set.
-func compile(ctx context.Context, sources []source, opts Options) (*Set, error) {
+// templateSource is a template file as read, for a Watcher to tell when
+// it changes: its contents, or the error reading it gave.
+func templateSource(name string, src []byte, err error) source {
+	s := source{name: name, src: src}
+	if err != nil {
+		s.err = &Error{File: name, Err: err}
+	}
+	return s
+}
+
+// compile compiles the sources read into a Set. It also returns the
+// template files the rules name, as read, whether or not the sources
+// compile: a Watcher follows them with the rule files.
+func compile(ctx context.Context, sources []source, opts Options) (*Set, []source, error) {
 	var (
-		all    []*Rule
-		files  []string
-		errs   []*Error
-		byName = map[string]*Rule{}
+		all       []*Rule
+		files     []string
+		errs      []*Error
+		byName    = map[string]*Rule{}
+		templates []source
 	)
 	for _, s := range sources {
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("load rules: %w", err)
+			return nil, nil, fmt.Errorf("load rules: %w", err)
 		}
 		if s.err != nil {
 			errs = append(errs, s.err)
 			continue
 		}
 		files = append(files, s.name)
-		l := &loader{file: newSrcFile(s.name, s.src), opts: &opts}
+		l := &loader{file: newSrcFile(s.name, s.src), opts: &opts, templates: &templates}
 		for _, r := range l.load(s.src) {
 			if first, ok := byName[r.Name]; ok {
 				l.failAt(r.namePos, "name", r.Name, fmt.Errorf("duplicate rule name %q (first defined at %s:%d)", r.Name, first.File, first.Line), "")
@@ -124,9 +138,9 @@ func compile(ctx context.Context, sources []source, opts Options) (*Set, error) 
 		errs = append(errs, l.errs...)
 	}
 	if len(errs) > 0 {
-		return nil, joinErrors(errs)
+		return nil, templates, joinErrors(errs)
 	}
-	return newSet(files, all), nil
+	return newSet(files, all), templates, nil
 }
 
 // readError turns a failure to read a rule file into an *Error that keeps
@@ -223,6 +237,8 @@ type loader struct {
 	opts    *Options
 	anchors map[string]ast.Node
 	errs    []*Error
+	// templates collects the template files read, for compile's caller.
+	templates *[]source
 
 	// rule and index identify the rule being read, for error messages:
 	// rule is its name once known to be valid.

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -21,7 +23,8 @@ import (
 const debounce = 100 * time.Millisecond
 
 // Watcher keeps a rule Set current. It reloads the rule files when anything
-// in their directories changes (Run) and when asked (Reload, for SIGHUP).
+// in their directories, or in those of the template files the rules name,
+// changes (Run), and when asked (Reload, for SIGHUP).
 // A reload that fails keeps the running Set, logs why and reports it in
 // Status until a reload succeeds.
 type Watcher struct {
@@ -34,10 +37,11 @@ type Watcher struct {
 	// directories Run does not watch yet.
 	resync chan struct{}
 
-	mu      sync.Mutex // serializes reloads and guards what follows
-	status  Status
-	digest  [sha256.Size]byte // of the files as last read
-	watched []string          // the directories to watch, from the last read
+	mu        sync.Mutex // serializes reloads and guards what follows
+	status    Status
+	digest    [sha256.Size]byte // of the rule and template files as last compiled
+	templates []source          // the template files the rules name, as last compiled
+	watched   []string          // the directories to watch, from the last read
 }
 
 // Status is what a Watcher is running and how its last reload went.
@@ -94,30 +98,29 @@ func (w *Watcher) Reload(ctx context.Context) error {
 	return err
 }
 
-// reload reads the files and, when force is set or they differ from the
-// last read, loads them.
+// reload reads the files and, when force is set or they or the template
+// files of the last compile differ from what that compile read, loads them.
 func (w *Watcher) reload(ctx context.Context, force bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	sources := read(w.patterns, w.opts.Dir)
 	w.status.Checked = time.Now()
 	w.watched = w.dirs(sources)
-	digest := digestOf(sources)
-	if !force && digest == w.digest {
+	if !force && digestOf(sources, reread(w.templates)) == w.digest {
 		return nil
 	}
-	w.digest = digest
-	set, err := compile(ctx, sources, w.opts)
-	if err != nil {
-		var errs []*Error
-		for _, e := range unjoin(err) {
-			var re *Error
-			if !errors.As(e, &re) { // ctx ended: nothing was wrong with the files
-				w.digest = [sha256.Size]byte{}
-				return err
-			}
-			errs = append(errs, re)
+	set, templates, err := compile(ctx, sources, w.opts)
+	var errs []*Error
+	for _, e := range unjoin(err) {
+		var re *Error
+		if !errors.As(e, &re) { // ctx ended: nothing was wrong with the files
+			return err
 		}
+		errs = append(errs, re)
+	}
+	w.templates, w.digest = templates, digestOf(sources, templates)
+	w.watched = w.dirs(sources)
+	if err != nil {
 		w.status.Errors = errs
 		if w.current.Load() != nil {
 			w.logger.Error("rule files do not load; the previous rules keep running", "files", len(sources), "error", err)
@@ -206,7 +209,8 @@ func (w *Watcher) watch(fw *fsnotify.Watcher, watching map[string]bool) {
 
 // dirs returns the directories to watch for sources: those of the patterns
 // whose directory part has no glob characters, where a matching file may
-// appear, and those of the files read.
+// appear, those of the files read, and those of the template files of the
+// last compile.
 func (w *Watcher) dirs(sources []source) []string {
 	seen := map[string]bool{}
 	var dirs []string
@@ -229,13 +233,29 @@ func (w *Watcher) dirs(sources []source) []string {
 			add(filepath.Dir(s.name))
 		}
 	}
+	// A template file that could not be read may yet appear: its
+	// directory is watched all the same.
+	for _, t := range w.templates {
+		add(filepath.Dir(t.name))
+	}
 	return dirs
 }
 
-// digestOf returns a hash of the sources' names, contents and read errors.
-func digestOf(sources []source) [sha256.Size]byte {
+// reread reads the template files again.
+func reread(templates []source) []source {
+	out := make([]source, len(templates))
+	for i, t := range templates {
+		src, err := os.ReadFile(t.name)
+		out[i] = templateSource(t.name, src, err)
+	}
+	return out
+}
+
+// digestOf returns a hash of the rule files' and the template files' names,
+// contents and read errors.
+func digestOf(sources, templates []source) [sha256.Size]byte {
 	h := sha256.New()
-	for _, s := range sources {
+	for _, s := range slices.Concat(sources, templates) {
 		for _, part := range []string{s.name, string(s.src), errText(s.err)} {
 			h.Write([]byte(strconv.Itoa(len(part)) + ":" + part))
 		}
@@ -252,8 +272,11 @@ func errText(e *Error) string {
 	return e.Error()
 }
 
-// unjoin returns the errors joined in err.
+// unjoin returns the errors joined in err; none when err is nil.
 func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		return j.Unwrap()
 	}

@@ -150,6 +150,79 @@ func TestWatcher(t *testing.T) {
 	}
 }
 
+// TestWatcherTemplates edits, breaks, removes and restores a template file
+// that a rule names, in a directory of its own: each change reloads the
+// rules as an edit of the rule file does.
+func TestWatcherTemplates(t *testing.T) {
+	dir := t.TempDir()
+	tmpl := filepath.Join(dir, "rules", "templates", "open.txt")
+	if err := os.MkdirAll(filepath.Dir(tmpl), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(path, content string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(tmpl, "Hello {{ .email }}")
+	write(filepath.Join(dir, "rules", "mail.yaml"), `rules:
+  - name: greet
+    when: type == "open"
+    actions:
+      - mail: { text: templates/open.txt }
+`)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w, err := rules.NewWatcher(ctx, []string{"rules/*.yaml"}, rules.Options{Dir: dir, Body: bodies}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	e := mj(t, "open", map[string]any{"email": "a@example.com"})
+	text := func() string {
+		ms, err := w.Current().Eval(ctx, e, memLog{e})
+		if err != nil || len(ms) != 1 || ms[0].Err != nil {
+			t.Fatalf("Eval: %v, %+v", err, ms)
+		}
+		return ms[0].Actions[0].Params["text"].(string)
+	}
+	renders := func(want string) func() bool { return func() bool { return text() == want } }
+	if got := text(); got != "Hello a@example.com" {
+		t.Fatalf("text at start: %q", got)
+	}
+
+	write(tmpl, "Hi {{ .email }}")
+	waitFor(t, "an edited template to reload", renders("Hi a@example.com"))
+
+	write(tmpl, "Hi {{ .email ")
+	waitFor(t, "a broken template to be reported", func() bool { return len(w.Status().Errors) > 0 })
+	if err := w.Status().Errors[0]; err.File != filepath.Join(dir, "rules", "mail.yaml") || !strings.Contains(err.Error(), "text") {
+		t.Errorf("error for a broken template: %v", err)
+	}
+	if got := text(); got != "Hi a@example.com" {
+		t.Errorf("text after a broken edit: %q, want the previous template's", got)
+	}
+
+	if err := os.Remove(tmpl); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a removed template to be reported", func() bool {
+		errs := w.Status().Errors
+		return len(errs) > 0 && strings.Contains(errs[0].Error(), "read template file")
+	})
+	write(tmpl, "Welcome back {{ .email }}")
+	waitFor(t, "a restored template to load", renders("Welcome back a@example.com"))
+	if s := w.Status(); s.Errors != nil {
+		t.Errorf("status after the template came back: %+v", s)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
+
 func TestNewWatcherFails(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "a.yaml")

@@ -60,8 +60,9 @@ store in SQLite files under --data.
 
 The rule files the configuration lists are evaluated on every event as it is
 stored; the actions of the rules that fire are queued in the store and run
-with retries. The files reload when they change, and on SIGHUP; files that
-do not load leave the running rules in place.
+with retries. The files, and the template files they name, reload when
+they change, and on SIGHUP; files that do not load leave the running rules
+in place.
 
 SIGTERM or SIGINT stops accepting, finishes the requests in flight, flushes
 and exits 0.`,
