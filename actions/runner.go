@@ -280,15 +280,42 @@ func (r *Runner) Run(ctx context.Context) error {
 	return nil
 }
 
+// recordEvery bounds how long the outcomes of a batch's finished jobs wait
+// to be recorded together: a crash (SIGKILL, a power cut) runs again the
+// jobs finished within it before the crash, besides the one running. One
+// write a batch is what lets the queue keep up with a fast target; a slow
+// target's jobs are recorded one by one.
+const recordEvery = 20 * time.Millisecond
+
 // runBatch runs jobs, the batch of one target claimed at claimed, one after
-// the other, and records their outcomes. It starts no further job once
-// one failed, once runCtx ended, or after a quarter of the lease; those
-// stay due, unrun. It returns when a job it failed is due again, or the
-// zero time when none is or the outcomes could not be recorded.
+// the other, and records their outcomes, those of the jobs finished within
+// recordEvery together. It starts no further job once one failed, once
+// runCtx ended, after a quarter of the lease, or once outcomes could not be
+// recorded; those stay due, unrun. It returns when a job it failed is due
+// again, or the zero time when none is or the outcomes could not be
+// recorded.
 func (r *Runner) runBatch(runCtx, jobCtx context.Context, claimed time.Time, jobs []Job) time.Time {
 	outcomes := make([]Outcome, 0, len(jobs))
+	recorded := 0 // outcomes[:recorded] are in the queue
+	// record records the outcomes not yet recorded. Those of jobs no
+	// longer held are dropped, as their new holder records its own, and
+	// the error then wraps ErrNotHeld.
+	record := func() error {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(jobCtx), recordTimeout)
+		defer cancel()
+		err := r.q.Finish(rctx, r.cfg.Owner, outcomes[recorded:])
+		if err != nil {
+			r.logger.Error("action job outcomes not recorded: those jobs run again when their lease expires",
+				"target", jobs[0].Target, "jobs", len(outcomes)-recorded, "error", err)
+		}
+		if err == nil || errors.Is(err, ErrNotHeld) {
+			recorded = len(outcomes)
+		}
+		return err
+	}
 	stopAt := claimed.Add(r.cfg.Lease / 4)
 	stopped := false
+	since := time.Now() // when outcomes[recorded:] began to wait
 	for i, job := range jobs {
 		if stopped || (i > 0 && (runCtx.Err() != nil || !time.Now().Before(stopAt))) {
 			outcomes = append(outcomes, Outcome{ID: job.ID, Unrun: true})
@@ -297,16 +324,14 @@ func (r *Runner) runBatch(runCtx, jobCtx context.Context, claimed time.Time, job
 		o := r.work(jobCtx, job)
 		outcomes = append(outcomes, o)
 		stopped = o.Status != Done
-	}
-
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(jobCtx), recordTimeout)
-	defer cancel()
-	if err := r.q.Finish(rctx, r.cfg.Owner, outcomes); err != nil {
-		r.logger.Error("action job outcomes not recorded: those jobs run again when their lease expires",
-			"target", jobs[0].Target, "jobs", len(jobs), "error", err)
-		if !errors.Is(err, ErrNotHeld) {
-			return time.Time{}
+		if !stopped && i < len(jobs)-1 && time.Since(since) >= recordEvery {
+			// Jobs no longer held are another runner's to run.
+			stopped = record() != nil
+			since = time.Now()
 		}
+	}
+	if err := record(); err != nil && !errors.Is(err, ErrNotHeld) {
+		return time.Time{}
 	}
 	var next time.Time
 	for i, o := range outcomes {

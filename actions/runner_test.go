@@ -640,3 +640,49 @@ func TestRunnerBatch(t *testing.T) {
 		t.Errorf("failures = %+v, want e2's only, dead", f)
 	}
 }
+
+// TestRunnerRecordsSlowJobs runs a batch whose jobs each take longer than
+// the runner waits to record outcomes together: the first two are done in
+// the queue while the third still runs, so that a crash then would run
+// only the third again.
+func TestRunnerRecordsSlowJobs(t *testing.T) {
+	third := make(chan struct{})
+	release := make(chan struct{})
+	kind := register(func(ctx context.Context, call actions.Call) error {
+		if call.EventID == "e2" {
+			close(third)
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			return nil
+		}
+		time.Sleep(30 * time.Millisecond)
+		return nil
+	})
+	q := newMemQueue()
+	var ids []int64
+	for i := range 4 {
+		ids = append(ids, q.add(newJob(kind, "t", fmt.Sprintf("e%d", i), "3x1ms")))
+	}
+	run(t, q, actions.RunnerConfig{Workers: 1, Batch: 4, Poll: 5 * time.Millisecond}, nil, nil)
+	wait(t, third, "the third job to start")
+	for i, want := range []string{actions.Done, actions.Done, actions.Running, actions.Running} {
+		if j := q.job(ids[i]); j.Status != want {
+			t.Errorf("job e%d while e2 runs: %s, want %s", i, j.Status, want)
+		}
+	}
+	close(release)
+	q.waitUntil(t, "every job is done", func() bool {
+		for _, id := range ids {
+			if q.job(id).Status != actions.Done {
+				return false
+			}
+		}
+		return true
+	})
+	if n := q.claimCount(); n != 1 {
+		t.Errorf("%d claims, want the one batch", n)
+	}
+}
