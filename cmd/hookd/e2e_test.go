@@ -395,6 +395,20 @@ func TestServeRefusesBadConfig(t *testing.T) {
 	if _, err := os.Stat(data); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("serve on a taken port left %s behind (%v)", data, err)
 	}
+
+	// Rule files that do not load fail the start before a port is bound
+	// or the data directory made.
+	noRules := filepath.Join(dir, "norules.yaml")
+	if err := os.WriteFile(noRules, []byte("sources:\n  - name: mailjet\n    provider: mailjet\nrules:\n  - rules/nothere.yaml\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.CommandContext(ctx, hookdBinary(t), "serve", "--config", noRules, "--listen", taken.Addr().String(), "--data", data).CombinedOutput()
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 || !strings.Contains(string(out), "nothere.yaml: read rule file") {
+		t.Fatalf("serve with a missing rule file: err %v, want a non-zero exit naming the file\n%s", err, out)
+	}
+	if _, err := os.Stat(data); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("serve with a missing rule file left %s behind (%v)", data, err)
+	}
 }
 
 // dialWithLimits runs hookd serve with one unauthenticated Mailjet source

@@ -102,7 +102,19 @@ const (
 // and finish in-flight requests, then stop the group commit, then the
 // consumers, then close the log and the store.
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerOpts ...func(*actions.RunnerConfig)) error {
-	// Both ports first: a taken port fails the start before anything is
+	// The rules first: rule files that do not load fail the start before
+	// a port is bound or a database touched.
+	var watcher *rules.Watcher
+	if len(cfg.Rules) > 0 {
+		for _, p := range rules.Unmatched(cfg.Rules, ruleOptions(cfg).Dir) {
+			logger.Warn("rules pattern matches no file", "pattern", p)
+		}
+		var err error
+		if watcher, err = rules.NewWatcher(ctx, cfg.Rules, ruleOptions(cfg), logger); err != nil {
+			return err
+		}
+	}
+	// Then both ports: a taken port fails the start before anything is
 	// created in the data directory. Shutdown closes them; an early
 	// return closes them here.
 	hooksLn, err := net.Listen("tcp", cfg.Listen)
@@ -212,17 +224,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	}
 	// The projector evaluates the rules, if any, on each event it stores,
 	// and the runner runs the jobs they make (and any left from before).
-	var (
-		watcher *rules.Watcher
-		engine  store.Evaluator
-	)
-	if len(cfg.Rules) > 0 {
-		for _, p := range rules.Unmatched(cfg.Rules, ruleOptions(cfg).Dir) {
-			logger.Warn("rules pattern matches no file", "pattern", p)
-		}
-		if watcher, err = rules.NewWatcher(ctx, cfg.Rules, ruleOptions(cfg), logger); err != nil {
-			return err
-		}
+	var engine store.Evaluator
+	if watcher != nil {
 		en, err := rules.NewEngine(watcher.Current, logger, reg)
 		if err != nil {
 			return err
