@@ -182,7 +182,19 @@ func (f *Flags) Load(known ...Known) (*Config, error) {
 		}
 	}
 	cfg.SetDefaults()
+	var problems []error
 	if err := cfg.Validate(known...); err != nil {
+		problems = unjoin(err)
+	}
+	// "auth: {}" decodes as no auth at all; written, it is a mistake, not
+	// a choice of no authentication, which is to leave auth out.
+	for i, s := range cfg.Sources {
+		field := fmt.Sprintf("sources[%d].auth", i)
+		if _, written := idx.pos[field]; written && s.Auth.Basic == nil && s.Auth.Token == nil {
+			problems = append(problems, &Error{Field: field, Err: errors.New("names no method: give basic or token, or leave auth out to accept any request")})
+		}
+	}
+	if err := errors.Join(problems...); err != nil {
 		var errs []*Error
 		for _, e := range unjoin(err) {
 			var ce *Error
