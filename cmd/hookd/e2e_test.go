@@ -396,6 +396,16 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		t.Errorf("serve on a taken port left %s behind (%v)", data, err)
 	}
 
+	// A data directory whose parent is missing (a typo) is not made.
+	deep := filepath.Join(dir, "nope", "deeper", "data")
+	out, err = exec.CommandContext(ctx, hookdBinary(t), "serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data", deep).CombinedOutput()
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 || !strings.Contains(string(out), filepath.Join(dir, "nope", "deeper")+" does not exist") {
+		t.Fatalf("serve with a data directory under a missing one: err %v, want a non-zero exit naming the parent\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "nope")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("serve with a data directory under a missing one made %s (%v)", filepath.Join(dir, "nope"), err)
+	}
+
 	// Rule files that do not load fail the start before a port is bound
 	// or the data directory made.
 	noRules := filepath.Join(dir, "norules.yaml")

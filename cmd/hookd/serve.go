@@ -147,8 +147,12 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 		}()
 	}
 	logger.Info("hookd starting: opening the event log and the store", "hooks", hooksLn.Addr().String(), "admin", adminLn.Addr().String())
-	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
+	// The data directory is made, not its parents: a mistyped --data
+	// fails rather than starting on an empty log and store.
+	if err := os.Mkdir(cfg.Data, 0o750); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("create data directory %s: %s does not exist (hookd makes the data directory, not its parents)", cfg.Data, filepath.Dir(cfg.Data))
+	} else if err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("create data directory: %w", err)
 	}
 	// Held while serving, so that hookd rebuild refuses to run beside.
 	lock, err := datalock.Acquire(cfg.Data)
