@@ -62,7 +62,7 @@
 // see Options.Body). A body that is one line without "{{" ending in .html,
 // .htm, .txt, .tmpl or .tpl names a template file, relative to the rule
 // file; anything else is an inline template. The file is read when the
-// rules load (a Watcher reloads them when it changes; ${VAR} is not
+// rules load (a Watcher reloads the rules when it changes; ${VAR} is not
 // expanded in it). An HTML body is an html/template, so that what it
 // prints from the event is escaped for where it appears.
 package rules
