@@ -682,7 +682,9 @@ func TestRunnerRecordsSlowJobs(t *testing.T) {
 		}
 		return true
 	})
-	if n := q.claimCount(); n != 1 {
-		t.Errorf("%d claims, want the one batch", n)
+	for i, id := range ids {
+		if n := q.job(id).Attempts; n != 1 {
+			t.Errorf("job e%d made %d attempts, want 1", i, n)
+		}
 	}
 }
