@@ -2,12 +2,14 @@ package rules
 
 import (
 	"errors"
+	"fmt"
 	htmltemplate "html/template"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"text/template"
+	"unicode/utf8"
 )
 
 // bodyFileExts are the extensions that make a body parameter the path of
@@ -80,6 +82,16 @@ func (pl *paramLoader) body(s *strValue, field string, html bool) param {
 		} else {
 			pl.failAt(at, field, pl.rule, err, "")
 		}
+		return nil
+	}
+	if fname, off, ok := unknownField(sp.root, true); ok {
+		err := fieldError(fname)
+		if name == "t" {
+			at, _ = s.locate(utf8.RuneCountInString(text[:off]))
+		} else {
+			err = fmt.Errorf("%s: %w", name, err)
+		}
+		pl.failAt(at, field, pl.rule, err, "")
 		return nil
 	}
 	return sp

@@ -95,12 +95,17 @@ func TestBodyErrors(t *testing.T) {
 		{"missing file", `html: templates/none.html`, `mail.yaml:5:23: rule "r": actions[0].mail.html: read template file `},
 		{"bad inline template", `text: "{{ .email "`, `mail.yaml:5:`},
 		{"html that cannot be escaped", `html: "<a href='{{ .email }}"`, `actions[0].mail.html: html/template`},
+		{"inline html reading a field no event has", `html: "<p>{{ .emial }}</p>"`, `mail.yaml:5:30: rule "r": actions[0].mail.html: template reads .emial, which no event has`},
+		{"file reading a field no event has", `text: typo.txt`, "typo.txt: template reads .nme, which no event has"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			src := "rules:\n  - name: r\n    when: type == \"open\"\n    actions:\n      - mail: { " + tt.rule + " }\n"
 			if err := os.WriteFile(filepath.Join(dir, "mail.yaml"), []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "typo.txt"), []byte("Hello {{ .nme }}"), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			_, err := rules.Load(context.Background(), []string{"mail.yaml"}, rules.Options{Dir: dir, Body: bodies})

@@ -597,8 +597,89 @@ func (pl *paramLoader) value(n ast.Node, path string, depth int) param {
 		pl.failAt(at, field, pl.rule, e, "")
 		return nil
 	}
+	if name, at, ok := unknownField(t.Root, true); ok {
+		p, _ := s.locate(utf8.RuneCountInString(s.text[:at]))
+		pl.failAt(p, field, pl.rule, fieldError(name), "")
+		return nil
+	}
 	sp.tmpl, sp.root, sp.simple = t, t.Root, simpleTemplate(t.Root)
 	return sp
+}
+
+// templateFields are the names a template finds in the event (templateData).
+var templateFields = func() []string {
+	names := []string{"time", "data"}
+	for name := range stringFields {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}()
+
+// unknownField returns the first field of the event that template tree n
+// reads and no event has, such as .emial, with its byte offset in the
+// template's text. Inside range and with, and in the templates that
+// template calls, dot is something else and is not checked; $ is the
+// event everywhere. dot tells whether dot is the event at n.
+func unknownField(n parse.Node, dot bool) (name string, at parse.Pos, ok bool) {
+	check := func(ident []string, p parse.Pos) bool {
+		if !slices.Contains(templateFields, ident[0]) {
+			name, at, ok = ident[0], p, true
+		}
+		return ok
+	}
+	var walk func(n parse.Node, dot bool) bool
+	walk = func(n parse.Node, dot bool) bool {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n != nil {
+				for _, c := range n.Nodes {
+					if walk(c, dot) {
+						return true
+					}
+				}
+			}
+		case *parse.ActionNode:
+			return walk(n.Pipe, dot)
+		case *parse.PipeNode:
+			if n != nil {
+				for _, c := range n.Cmds {
+					if walk(c, dot) {
+						return true
+					}
+				}
+			}
+		case *parse.CommandNode:
+			for _, a := range n.Args {
+				if walk(a, dot) {
+					return true
+				}
+			}
+		case *parse.FieldNode:
+			return dot && check(n.Ident, n.Pos)
+		case *parse.VariableNode:
+			return n.Ident[0] == "$" && len(n.Ident) > 1 && check(n.Ident[1:], n.Pos)
+		case *parse.ChainNode:
+			return walk(n.Node, dot)
+		case *parse.TemplateNode:
+			return walk(n.Pipe, dot)
+		case *parse.IfNode:
+			return walk(n.Pipe, dot) || walk(n.List, dot) || walk(n.ElseList, dot)
+		case *parse.RangeNode:
+			return walk(n.Pipe, dot) || walk(n.List, false) || walk(n.ElseList, dot)
+		case *parse.WithNode:
+			return walk(n.Pipe, dot) || walk(n.List, false) || walk(n.ElseList, dot)
+		}
+		return false
+	}
+	walk(n, dot)
+	return name, at, ok
+}
+
+// fieldError is the load error of a template that reads a field no event
+// has.
+func fieldError(name string) error {
+	return fmt.Errorf("template reads .%s, which no event has: use one of .%s", name, strings.Join(templateFields, ", ."))
 }
 
 // segment is a piece of a simple template: text, or the event field that
