@@ -240,7 +240,7 @@ type worker struct {
 	set     *rules.Set
 	en      *rules.Engine
 	state   *state
-	ledger  *ledger
+	ledger  *Ledger
 	lo, hi  int64
 	in      chan []store.Stored
 	fired   map[string][]firing
@@ -252,7 +252,7 @@ func newWorker(set *rules.Set, fetch func(context.Context, int64) (event.Event, 
 	if err != nil {
 		return nil, err
 	}
-	return &worker{set: set, en: en, state: newState(set, fetch), ledger: newLedger(), lo: lo, hi: hi,
+	return &worker{set: set, en: en, state: newState(set, fetch), ledger: NewLedger(), lo: lo, hi: hi,
 		in: make(chan []store.Stored, 4), fired: map[string][]firing{}, actions: map[string]map[[2]string]int{}}, nil
 }
 

@@ -268,19 +268,24 @@ func (st *state) Count(_ context.Context, e event.Event, typ, field string, wind
 	return s.upper(st.curTime) - s.upper(from), nil
 }
 
-// ledger is once and cooldown in memory, as store.Tx records them: it
-// implements rules.Ledger.
-type ledger struct {
+// Ledger is once and cooldown in memory, as store.Tx records them: it
+// implements rules.Ledger for a backtest, and for hookd test, which must
+// decide as serve does. It expects every event to be evaluated once, and
+// is not safe for concurrent use.
+type Ledger struct {
 	once    map[[2]string]string
 	firings map[[2]string][]int64
 }
 
-func newLedger() *ledger {
-	return &ledger{once: map[[2]string]string{}, firings: map[[2]string][]int64{}}
+var _ rules.Ledger = (*Ledger)(nil)
+
+// NewLedger returns a Ledger in which no rule has fired.
+func NewLedger() *Ledger {
+	return &Ledger{once: map[[2]string]string{}, firings: map[[2]string][]int64{}}
 }
 
 // Once implements rules.Ledger.
-func (l *ledger) Once(_ context.Context, rule, key, eventID string) (bool, error) {
+func (l *Ledger) Once(_ context.Context, rule, key, eventID string) (bool, error) {
 	k := [2]string{rule, key}
 	by, ok := l.once[k]
 	if !ok {
@@ -292,7 +297,7 @@ func (l *ledger) Once(_ context.Context, rule, key, eventID string) (bool, error
 
 // Cooldown implements rules.Ledger. Every event is evaluated once, so no
 // firing is by the event asking.
-func (l *ledger) Cooldown(_ context.Context, rule, key string, at time.Time, window time.Duration, _ string) (bool, error) {
+func (l *Ledger) Cooldown(_ context.Context, rule, key string, at time.Time, window time.Duration, _ string) (bool, error) {
 	k := [2]string{rule, key}
 	s := &series{times: l.firings[k]}
 	t := encodeTime(at)

@@ -168,36 +168,17 @@ func (en *Engine) Decide(ctx context.Context, set *Set, st State, l Ledger, e ev
 			continue
 		}
 		en.m.matches.WithLabelValues(name).Inc()
-		if m.Rule.Once != "" && m.Rule.Cooldown == 0 {
-			first, err := l.Once(ctx, name, m.Key, e.ID)
-			if err != nil {
-				return Decision{}, fmt.Errorf("rule %q on event %s: %w", name, e.ID, err)
-			}
-			if !first {
-				en.m.skipped.WithLabelValues(name, "once").Inc()
-				if outcomes {
-					out.Result, out.Detail = store.Held, fmt.Sprintf("once key %q fired before", m.Key)
-					d.Outcomes = append(d.Outcomes, out)
-				}
-				continue
-			}
+		reason, why, err := Hold(ctx, l, m, e)
+		if err != nil {
+			return Decision{}, fmt.Errorf("rule %q on event %s: %w", name, e.ID, err)
 		}
-		if m.Rule.Cooldown > 0 {
-			ok, err := l.Cooldown(ctx, name, m.Key, e.Time, m.Rule.Cooldown, e.ID)
-			if err != nil {
-				return Decision{}, fmt.Errorf("rule %q on event %s: %w", name, e.ID, err)
+		if reason != "" {
+			en.m.skipped.WithLabelValues(name, reason).Inc()
+			if outcomes {
+				out.Result, out.Detail = store.Held, why
+				d.Outcomes = append(d.Outcomes, out)
 			}
-			if !ok {
-				en.m.skipped.WithLabelValues(name, "cooldown").Inc()
-				if outcomes {
-					out.Result, out.Detail = store.Held, "cooldown "+formatDuration(m.Rule.Cooldown)+": fired less than that from this event's time"
-					if m.Key != "" {
-						out.Detail += fmt.Sprintf(" for once key %q", m.Key)
-					}
-					d.Outcomes = append(d.Outcomes, out)
-				}
-				continue
-			}
+			continue
 		}
 		if outcomes {
 			out.Result = store.Fired
@@ -207,6 +188,35 @@ func (en *Engine) Decide(ctx context.Context, set *Set, st State, l Ledger, e ev
 		d.Fired = append(d.Fired, m.Rule)
 	}
 	return d, nil
+}
+
+// Hold applies once and cooldown through l to m, a match of e that did not
+// fail, as the Engine does: a rule with once and no cooldown fires only for
+// the first event of its key, and a rule with a cooldown only when it did
+// not fire less than the cooldown before or after e's time, per once key
+// when it has one. It returns reason "" when the rule fires, l having
+// recorded the firing; else "once" or "cooldown", and why in the words of
+// an explanation. It fails when l fails.
+func Hold(ctx context.Context, l Ledger, m Match, e event.Event) (reason, why string, err error) {
+	if m.Rule.Once != "" && m.Rule.Cooldown == 0 {
+		first, err := l.Once(ctx, m.Rule.Name, m.Key, e.ID)
+		if err != nil || first {
+			return "", "", err
+		}
+		return "once", fmt.Sprintf("once key %q fired before", m.Key), nil
+	}
+	if m.Rule.Cooldown > 0 {
+		ok, err := l.Cooldown(ctx, m.Rule.Name, m.Key, e.Time, m.Rule.Cooldown, e.ID)
+		if err != nil || ok {
+			return "", "", err
+		}
+		why = "cooldown " + formatDuration(m.Rule.Cooldown) + ": fired less than that from this event's time"
+		if m.Key != "" {
+			why += fmt.Sprintf(" for once key %q", m.Key)
+		}
+		return "cooldown", why, nil
+	}
+	return "", "", nil
 }
 
 // jobs returns the jobs of match m on e, whose JSON is eventJSON; their

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hookd/hookd/backtest"
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/listener/mailjet"
@@ -37,8 +38,13 @@ data directory.
 
 last() and count() see the events earlier in the file whose time is not after
 the event's, as if the file were the whole event log; once and cooldown apply
-within the file too. --at gives every event that time instead of its own
-(RFC 3339), e.g. to test a rule against count() in a window.
+within the file too, as serve applies them: a rule with once and no cooldown
+fires for the first event of its key only; a rule with a cooldown fires when
+it did not fire less than the cooldown before or after the event's time, in
+event time whatever the order of the file, per once key when it has one (at
+most once per cooldown per key, not once ever). --at gives every event that
+time instead of its own (RFC 3339), e.g. to test a rule against count() in a
+window.
 
 Each rule is shown as match (its actions would run, parameters below), no
 (with why), held (it matched, but once or cooldown keeps its actions from
@@ -163,11 +169,12 @@ type actionTest struct {
 
 // testEvents explains set's rules on each event in order, each seeing the
 // ones before it as the event log, and applies once and cooldown within
-// them.
+// them as serve does (rules.Hold, with the in-memory ledger of a
+// backtest).
 func testEvents(ctx context.Context, set *rules.Set, events []event.Event) ([]testResult, error) {
 	results := make([]testResult, 0, len(events))
-	once := map[string]int{}        // rule and once key: index of the event that fired it
-	fired := map[string]time.Time{} // rule and once key: time of the last firing
+	ledger := backtest.NewLedger()
+	fired := map[[2]string][]int{} // rule and once key: the events that fired it
 	for i, e := range events {
 		matches, err := set.Explain(ctx, e, fileLog(events[:i]))
 		if err != nil {
@@ -176,22 +183,23 @@ func testEvents(ctx context.Context, set *rules.Set, events []event.Event) ([]te
 		res := testResult{Index: i + 1, Event: testEvent{ID: e.ID, Type: e.Type, Email: e.Email, Time: e.Time.UTC()}}
 		for _, m := range matches {
 			rt := ruleTest{Rule: m.Rule.Name, File: m.Rule.File, Line: m.Rule.Line, Key: m.Key}
-			key := m.Rule.Name + "\x00" + m.Key
+			key := [2]string{m.Rule.Name, m.Key}
 			switch {
 			case m.Err != nil:
 				rt.Outcome, rt.Why = "error", m.Err.Error()
 			case m.Why != "":
 				rt.Outcome, rt.Why = "no", m.Why
-			case m.Rule.Once != "" && once[key] > 0:
-				rt.Outcome, rt.Why = "held", fmt.Sprintf("once key %q already fired on event %d", m.Key, once[key])
-			case m.Rule.Cooldown > 0 && !fired[key].IsZero() && e.Time.Before(fired[key].Add(m.Rule.Cooldown)):
-				rt.Outcome, rt.Why = "held", fmt.Sprintf("cooldown %s from the firing at %s", m.Rule.Cooldown, fired[key].UTC().Format(time.RFC3339))
 			default:
-				rt.Outcome = "match"
-				if m.Rule.Once != "" {
-					once[key] = i + 1
+				reason, why, err := rules.Hold(ctx, ledger, m, e)
+				if err != nil {
+					return nil, fmt.Errorf("event %d (%s): rule %s: %w", i+1, e.ID, m.Rule.Name, err)
 				}
-				fired[key] = e.Time
+				if reason != "" {
+					rt.Outcome, rt.Why = "held", why+heldBy(events, fired[key], e.Time)
+					break
+				}
+				rt.Outcome = "match"
+				fired[key] = append(fired[key], i)
 				for _, a := range m.Actions {
 					rt.Actions = append(rt.Actions, actionTest{Type: a.Action.Type, Line: a.Action.Line, Params: a.Params})
 				}
@@ -201,6 +209,24 @@ func testEvents(ctx context.Context, set *rules.Set, events []event.Event) ([]te
 		results = append(results, res)
 	}
 	return results, nil
+}
+
+// heldBy names, of the events at indexes fired that fired a rule and key,
+// the one nearest in time to at, which is the one that holds a cooldown
+// (once without a cooldown has one only), for the reader to find it in the
+// file.
+func heldBy(events []event.Event, fired []int, at time.Time) string {
+	if len(fired) == 0 {
+		return ""
+	}
+	distance := func(i int) time.Duration { return max(at.Sub(events[i].Time), events[i].Time.Sub(at)) }
+	by := fired[0]
+	for _, i := range fired[1:] {
+		if distance(i) < distance(by) {
+			by = i
+		}
+	}
+	return fmt.Sprintf(", by event %d at %s", by+1, events[by].Time.UTC().Format(time.RFC3339Nano))
 }
 
 // fileLog is the event log as the events of a file before the one

@@ -1,9 +1,14 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/hookd/hookd/store"
 )
 
 func TestTestCommand(t *testing.T) {
@@ -30,6 +35,102 @@ func TestTestCommand(t *testing.T) {
 				t.Fatalf("err = %v; stderr %s", err, stderr)
 			}
 			goldenText(t, filepath.Join(dir, tt.name+".golden"), stdout)
+		})
+	}
+}
+
+// TestTestOnceCooldown tests that test applies once and cooldown as serve
+// does: with a cooldown, a rule fires at most once per cooldown per once
+// key (not once ever), in event time before or after the event, whatever
+// order the events come in. The events of each case are then stored by the
+// store's projector with the same rules, as serve stores them, and test
+// must show every rule's outcome on every event as serve explains it; so
+// must it for the events of each scenario.
+func TestTestOnceCooldown(t *testing.T) {
+	dir := filepath.Join("testdata", "test")
+	type testCase struct {
+		name, config, events string
+		// want is each rule's outcome on each event, in order.
+		want map[string][]string
+	}
+	tests := []testCase{
+		// Blocks of x.com at T, T+30m, T+1h, T+1h1s and T+2h1m.
+		{"once with cooldown", filepath.Join(dir, "once.yaml"), filepath.Join(dir, "once-cooldown.json"), map[string][]string{
+			"alert-per-domain": {"match", "held", "match", "held", "match"},
+			"alert":            {"match", "held", "match", "held", "match"},
+			"first-block":      {"match", "held", "held", "held", "held"},
+		}},
+		// Blocks of x.com at T, then at T-2h.
+		{"cooldown out of order", filepath.Join(dir, "once.yaml"), filepath.Join(dir, "cooldown-order.json"), map[string][]string{
+			"alert-per-domain": {"match", "match"},
+			"alert":            {"match", "match"},
+			"first-block":      {"match", "held"},
+		}},
+		{"sequence", filepath.Join(dir, "hookd.yaml"), filepath.Join(dir, "sequence.json"), nil},
+	}
+	for _, name := range scenarios {
+		d := filepath.Join("testdata", "scenarios", name)
+		tests = append(tests, testCase{name, filepath.Join(d, "hookd.yaml"), filepath.Join(d, "events.json"), nil})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, err := runHookd(t, "test", "--config", tt.config, "--event", tt.events, "--json")
+			if err != nil {
+				t.Fatalf("err = %v; stderr %s", err, stderr)
+			}
+			var results []testResult
+			dec := json.NewDecoder(strings.NewReader(stdout))
+			for dec.More() {
+				var r testResult
+				if err := dec.Decode(&r); err != nil {
+					t.Fatal(err)
+				}
+				results = append(results, r)
+			}
+			got := map[string][]string{}
+			for _, r := range results {
+				for _, rt := range r.Rules {
+					got[rt.Rule] = append(got[rt.Rule], rt.Outcome)
+				}
+			}
+			for rule, want := range tt.want {
+				if !slices.Equal(got[rule], want) {
+					t.Errorf("%s: outcomes %q, want %q", rule, got[rule], want)
+				}
+			}
+
+			served := scenarioEvents(t, tt.events)
+			if len(served) != len(results) {
+				t.Fatalf("%d events in the file, test shows %d", len(served), len(results))
+			}
+			data := filepath.Join(t.TempDir(), "data")
+			appendEvents(t, data, served)
+			projectLog(t, tt.config, data, int64(len(served)))
+			st := openDataStore(t, data)
+			defer st.Close()
+			for i, e := range served {
+				x, err := st.Explanation(context.Background(), e.ID)
+				if err != nil || x == nil {
+					t.Fatalf("explanation of event %d: %v, %v", i+1, x, err)
+				}
+				r := results[i]
+				if r.Event.ID != e.ID || len(r.Rules) != len(x.Rules) {
+					t.Fatalf("event %d: test shows %s with %d rules, serve explains %s with %d", i+1, r.Event.ID, len(r.Rules), e.ID, len(x.Rules))
+				}
+				for j, rt := range r.Rules {
+					want := x.Rules[j]
+					outcome := string(want.Result)
+					if want.Result == store.Fired {
+						outcome = "match"
+					}
+					if rt.Rule != want.Rule || rt.Outcome != outcome {
+						t.Errorf("event %d: test: %s %s; serve: %s %s", i+1, rt.Rule, rt.Outcome, want.Rule, want.Result)
+					}
+					if want.Result == store.Held && !strings.HasPrefix(rt.Why, want.Reason) {
+						t.Errorf("event %d, rule %s: test holds it with %q, serve with %q", i+1, rt.Rule, rt.Why, want.Reason)
+					}
+				}
+			}
 		})
 	}
 }
