@@ -9,6 +9,7 @@
 package actions
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -61,6 +62,25 @@ type Kind interface {
 	// Action returns the Action that runs jobs of this kind.
 	Action() Action
 }
+
+// Redacter is implemented by a Kind whose parameters can hold secrets: a
+// password in a URL, an Authorization header, a token in a program's
+// environment. hookd shows a job's parameters (the admin API and so the
+// dashboard, hookd test, hookd deadletters) only as RedactParams or Redact
+// return them, so that whoever may read jobs does not also read the
+// credentials the rules were given. The job itself keeps its parameters
+// as they are: its Action needs them.
+type Redacter interface {
+	// Redact returns a copy of params, as written or rendered, with each
+	// secret replaced by Redacted and the rest as it is, so that the copy
+	// still tells what the job does. It never modifies params and cannot
+	// fail: a parameter that may hold a secret but cannot be read (an
+	// invalid one) is replaced whole.
+	Redact(params map[string]any) map[string]any
+}
+
+// Redacted stands for a secret in the parameters hookd shows.
+const Redacted = "[redacted]"
 
 // Call is one attempt at one job.
 type Call struct {
@@ -158,6 +178,67 @@ func Validate(name string, params map[string]any) error {
 		return err
 	}
 	return k.Validate(params)
+}
+
+// RedactParams returns the parameters of an action of the kind named name
+// as they may be shown: the kind's Redact of params when it is a
+// Redacter, and params itself when it is not, since its parameters hold
+// no secrets. A kind that is not registered (a job from a build of hookd
+// with other actions) cannot say where its secrets are: every value is
+// replaced by Redacted, and only the parameters' names are left.
+func RedactParams(name string, params map[string]any) map[string]any {
+	k, err := Lookup(name)
+	if err != nil {
+		if params == nil {
+			return nil
+		}
+		out := make(map[string]any, len(params))
+		for p := range params {
+			out[p] = Redacted
+		}
+		return out
+	}
+	if r, ok := k.(Redacter); ok {
+		return r.Redact(params)
+	}
+	return params
+}
+
+// Redact is RedactParams for a job's parameters as JSON (Job.Params): they
+// come back as they are, to the byte, for a kind that is no Redacter, and
+// otherwise redacted and encoded anew. Parameters that do not decode,
+// which hookd never writes, come back as the JSON string Redacted rather
+// than as they are: what cannot be read cannot be shown to hold no secret.
+func Redact(name string, params json.RawMessage) json.RawMessage {
+	if k, err := Lookup(name); err == nil {
+		if _, ok := k.(Redacter); !ok {
+			return params
+		}
+	}
+	ps, err := decodeParams(params)
+	if err != nil {
+		return json.RawMessage(`"` + Redacted + `"`)
+	}
+	out, err := json.Marshal(RedactParams(name, ps))
+	if err != nil {
+		return json.RawMessage(`"` + Redacted + `"`)
+	}
+	return out
+}
+
+// decodeParams decodes a job's parameters as the Runner hands them to an
+// Action (see Call.Params); nil when there are none.
+func decodeParams(b json.RawMessage) (map[string]any, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var params map[string]any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&params); err != nil {
+		return nil, err
+	}
+	return params, nil
 }
 
 // Job states.

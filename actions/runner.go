@@ -1,10 +1,8 @@
 package actions
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -399,13 +397,9 @@ func (r *Runner) attempt(ctx context.Context, job Job, logger *slog.Logger) (err
 	if err != nil {
 		return Permanent(err)
 	}
-	var params map[string]any
-	if len(job.Params) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(job.Params))
-		dec.UseNumber()
-		if err := dec.Decode(&params); err != nil {
-			return Permanent(fmt.Errorf("decode job parameters: %w", err))
-		}
+	params, err := decodeParams(job.Params)
+	if err != nil {
+		return Permanent(fmt.Errorf("decode job parameters: %w", err))
 	}
 	limit := r.cfg.Lease / 2
 	ctx, cancel := context.WithTimeoutCause(ctx, limit, errAttemptLimit)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/store"
 )
 
@@ -25,11 +26,12 @@ type targetsResponse struct {
 //
 // The body is {"jobs": [...], "next": "CURSOR"}: each job in the JSON form
 // of store.JobRecord (its last_error, its attempts in history, and the
-// event that fired its rule, data included), and next empty on the last
-// page. As with events, a page also ends before the job whose event and
-// params would take the page past store.PageBytes (4 MiB), though it
-// always holds one: a page may hold fewer than limit jobs while more
-// follow, and a client follows next until it is empty.
+// event that fired its rule, data included) with the secrets of its params
+// redacted, and next empty on the last page. As with events, a page also
+// ends before the job whose event and params would take the page past
+// store.PageBytes (4 MiB), though it always holds one: a page may hold
+// fewer than limit jobs while more follow, and a client follows next until
+// it is empty.
 func (h *handler) deadLetters(c echo.Context) error {
 	p, err := params(c, "limit", "cursor")
 	if err != nil {
@@ -82,7 +84,7 @@ func (h *handler) retryDeadLetter(c echo.Context) error {
 		return err
 	}
 	h.logger.Info("dead letter retried", "job", id, "target", t.Name, "target_suspended", t.Suspended, "remote", c.Request().RemoteAddr)
-	return c.JSON(http.StatusOK, retryResponse{JobRecord: j, TargetSuspended: t.Suspended})
+	return c.JSON(http.StatusOK, retryResponse{JobRecord: redacted(j), TargetSuspended: t.Suspended})
 }
 
 // targets serves GET /targets: every target jobs were enqueued for, by
@@ -159,7 +161,17 @@ func (h *handler) jobs(c echo.Context) error {
 // /deadletters, {"jobs": [...], "next": "CURSOR"}, writing one job at a
 // time so that a page of jobs with large events is not held twice.
 func writeJobs(c echo.Context, logger *slog.Logger, page store.JobPage) error {
-	return writeList(c, logger, "jobs", len(page.Jobs), func(i int) any { return page.Jobs[i] }, page.Next)
+	return writeList(c, logger, "jobs", len(page.Jobs), func(i int) any { return redacted(page.Jobs[i]) }, page.Next)
+}
+
+// redacted returns j as every answer shows a job: with the secrets of its
+// parameters (a password in an http action's url, its header values)
+// replaced by "[redacted]". Whoever may read jobs may not thereby read the
+// credentials the rules were given; the stored job keeps them for its
+// action.
+func redacted(j store.JobRecord) store.JobRecord {
+	j.Params = actions.Redact(j.Action, j.Params)
+	return j
 }
 
 // job serves GET /jobs/:id: the one job with that id and its attempts, in
@@ -179,7 +191,7 @@ func (h *handler) job(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, j)
+	return c.JSON(http.StatusOK, redacted(j))
 }
 
 // pathID reads the :id of a job or target route, a positive integer.

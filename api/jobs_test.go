@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/actions"
+	_ "github.com/hookd/hookd/actions/http"
 	"github.com/hookd/hookd/api"
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/internal/storetest"
@@ -168,6 +169,97 @@ func TestJobs(t *testing.T) {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %s:\n%s", want, logs.String())
 		}
+	}
+}
+
+// TestJobsRedactSecrets checks that no answer showing a job shows the
+// secrets of an http action's parameters, its URL's password and query
+// values and its header values, while the stored job keeps them.
+func TestJobsRedactSecrets(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Config{Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	params := map[string]any{
+		"url":     "http://user:s3cretPW@127.0.0.1:19199/x?token=q-s3cret",
+		"headers": map[string]any{"Authorization": "Bearer h-s3cret", "X-Api-Key": "k-s3cret"},
+	}
+	kind, err := actions.Lookup("http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := event.Event{ID: "s1", Source: "mailjet", Provider: "mailjet", Type: "bounce", Time: base, Received: base,
+		Email: "ann@a.com", Domain: "a.com", Data: json.RawMessage(`{"event":"bounce"}`)}
+	storetest.Jobs(t, st, []event.Event{e}, func(e event.Event) actions.Job {
+		return actions.Job{Key: "notify/" + e.ID, Rule: "notify", Action: "http", Target: kind.Target(params),
+			Params: raw, Retry: "3x1m", EventID: e.ID}
+	})
+	ec := testEcho(t)
+	api.Register(ec.Group("/api"), api.Deps{Store: st})
+	srv := httptest.NewServer(ec)
+	t.Cleanup(srv.Close)
+
+	secrets := []string{"s3cretPW", "q-s3cret", "h-s3cret", "k-s3cret"}
+	check := func(t *testing.T, body []byte) {
+		t.Helper()
+		for _, s := range secrets {
+			if strings.Contains(string(body), s) {
+				t.Errorf("answer holds the secret %q: %s", s, body)
+			}
+		}
+		for _, want := range []string{
+			`"url":"http://[redacted]@127.0.0.1:19199/x?token=[redacted]"`,
+			`"headers":{"Authorization":"[redacted]","X-Api-Key":"[redacted]"}`,
+		} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("answer lacks %s: %s", want, body)
+			}
+		}
+	}
+	for _, path := range []string{"/api/jobs", "/api/jobs/1", "/api/jobs?status=pending&event_id=s1"} {
+		t.Run(path, func(t *testing.T) {
+			status, body := do(t, srv, "GET", path)
+			if status != 200 {
+				t.Fatalf("status = %d, want 200; body %s", status, body)
+			}
+			check(t, body)
+		})
+	}
+
+	// Dead, the job shows in /api/deadletters and in the answer to its
+	// retry.
+	if _, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 10, 1, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Finish(ctx, "test", []actions.Outcome{{ID: 1, Status: actions.Dead, Attempt: 1, Took: time.Second, Error: "503 Service Unavailable"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ method, path string }{
+		{"GET", "/api/deadletters"},
+		{"POST", "/api/deadletters/1/retry"},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			status, body := do(t, srv, tt.method, tt.path)
+			if status != 200 {
+				t.Fatalf("status = %d, want 200; body %s", status, body)
+			}
+			check(t, body)
+		})
+	}
+
+	// The runner still gets the real parameters.
+	j, err := st.Job(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(j.Params) != string(raw) {
+		t.Errorf("stored params = %s, want %s", j.Params, raw)
 	}
 }
 

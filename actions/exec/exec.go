@@ -31,7 +31,10 @@
 // is out of reach). A background child that outlives a program which exited
 // on its own is left running.
 //
-// The job's target is "exec COMMAND", as the rule writes it.
+// The job's target is "exec COMMAND", as the rule writes it. Where hookd
+// shows a job's parameters (the API, the dashboard, hookd test), the
+// values of env read "[redacted]": the environment is where a program is
+// given a token.
 package exec
 
 import (
@@ -40,6 +43,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,8 +79,9 @@ func init() {
 
 // Interface guards.
 var (
-	_ actions.Kind   = kind{}
-	_ actions.Action = action{}
+	_ actions.Kind     = kind{}
+	_ actions.Redacter = kind{}
+	_ actions.Action   = action{}
 )
 
 // reserved are the environment variables hookd sets.
@@ -152,6 +157,13 @@ func (kind) Target(ps map[string]any) string {
 		return "exec (invalid parameters)"
 	}
 	return "exec " + p.command
+}
+
+// Redact replaces the values of env with actions.Redacted.
+func (kind) Redact(ps map[string]any) map[string]any {
+	out := maps.Clone(ps)
+	param.Blank(out, "env")
+	return out
 }
 
 // Action returns the action that runs the programs.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
@@ -298,6 +299,38 @@ func TestTarget(t *testing.T) {
 		if got := kind.Target(map[string]any{"command": params, "args": []any{"{{ .email }}"}}); got != want {
 			t.Errorf("Target(command %s) = %q, want %q", params, got, want)
 		}
+	}
+}
+
+// TestRedact checks the parameters shown for a job: the values of env
+// are "[redacted]", the rest is as it was.
+func TestRedact(t *testing.T) {
+	tests := []struct {
+		name   string
+		params map[string]any
+		want   map[string]any
+	}{
+		{"no env",
+			map[string]any{"command": "notify", "args": []any{"a@example.com"}},
+			map[string]any{"command": "notify", "args": []any{"a@example.com"}}},
+		{"env",
+			map[string]any{"command": "notify", "env": map[string]any{"API_TOKEN": "t-s3cret", "N": json.Number("5")}, "timeout": "5s"},
+			map[string]any{"command": "notify", "env": map[string]any{"API_TOKEN": "[redacted]", "N": "[redacted]"}, "timeout": "5s"}},
+		{"env not a mapping",
+			map[string]any{"command": "notify", "env": "API_TOKEN=t-s3cret"},
+			map[string]any{"command": "notify", "env": "[redacted]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := fmt.Sprint(tt.params)
+			got := actions.RedactParams(execaction.Name, tt.params)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("RedactParams(%v)\n = %v\nwant %v", tt.params, got, tt.want)
+			}
+			if after := fmt.Sprint(tt.params); after != before {
+				t.Errorf("RedactParams changed its argument: %s, was %s", after, before)
+			}
+		})
 	}
 }
 

@@ -34,6 +34,9 @@
 // The job's target is "http METHOD URL" with the URL's userinfo, query and
 // fragment left out. Errors never hold header values, userinfo or the
 // query, and a snippet of the answer quoted in an error has them blanked.
+// Where hookd shows a job's parameters (the API, the dashboard, hookd
+// test), each header value, the URL's userinfo and each of its query
+// values read "[redacted]".
 package http
 
 import (
@@ -43,6 +46,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -68,8 +72,9 @@ func init() {
 
 // Interface guards.
 var (
-	_ actions.Kind   = kind{}
-	_ actions.Action = (*action)(nil)
+	_ actions.Kind     = kind{}
+	_ actions.Redacter = kind{}
+	_ actions.Action   = (*action)(nil)
 )
 
 // params are an http action's parameters, read and checked.
@@ -109,8 +114,7 @@ func parse(ps map[string]any) (*params, error) {
 	}
 	// The URL's text is left out of every error: it may hold a password or
 	// a token.
-	p.url, err = url.Parse(raw)
-	if err != nil || (p.url.Scheme != "http" && p.url.Scheme != "https") || p.url.Host == "" {
+	if p.url, ok = parseURL(raw); !ok {
 		return nil, param.Errorf("url", "want an absolute http:// or https:// URL")
 	}
 	p.method, ok, err = param.Literal(ps, "method", "the method is fixed in the rule")
@@ -154,6 +158,16 @@ func parse(ps map[string]any) (*params, error) {
 		return nil, err
 	}
 	return &p, nil
+}
+
+// parseURL parses raw as a url parameter: an absolute http:// or https://
+// URL.
+func parseURL(raw string) (*url.URL, bool) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, false
+	}
+	return u, true
 }
 
 // validHeaderName reports whether s is an HTTP token.
@@ -232,6 +246,35 @@ func (p *params) secrets() []string {
 	return s
 }
 
+// redactedURL returns u with what secrets lists of it replaced by
+// actions.Redacted: the userinfo, and each query value. The replacement
+// works on the URL's parts, not on its text as blank does: a secret of
+// fewer than four bytes, or one percent-encoded in the URL, is replaced
+// too. A query part without "=" is replaced whole, as some services take
+// a bare token there.
+func redactedURL(u *url.URL) string {
+	c := *u
+	c.User = nil
+	if c.RawQuery != "" {
+		parts := strings.Split(c.RawQuery, "&")
+		for i, part := range parts {
+			if name, _, ok := strings.Cut(part, "="); ok {
+				parts[i] = name + "=" + actions.Redacted
+			} else if part != "" {
+				parts[i] = actions.Redacted
+			}
+		}
+		// String writes RawQuery as it is, so the brackets stay legible.
+		c.RawQuery = strings.Join(parts, "&")
+	}
+	s := c.String()
+	if u.User != nil {
+		// Not through c.User, which String would percent-encode.
+		s = strings.Replace(s, "://", "://"+actions.Redacted+"@", 1)
+	}
+	return s
+}
+
 // kind is the registered Kind.
 type kind struct{ action *action }
 
@@ -276,6 +319,23 @@ func (kind) Target(ps map[string]any) string {
 		return "http (invalid parameters)"
 	}
 	return p.target()
+}
+
+// Redact replaces each header value, and the URL's userinfo and query
+// values, with actions.Redacted: the secrets errors leave out. A url that
+// is not an absolute http:// or https:// URL is replaced whole.
+func (kind) Redact(ps map[string]any) map[string]any {
+	out := maps.Clone(ps)
+	if raw, ok := ps["url"]; ok && raw != nil {
+		out["url"] = actions.Redacted
+		if s, ok := raw.(string); ok {
+			if u, ok := parseURL(s); ok {
+				out["url"] = redactedURL(u)
+			}
+		}
+	}
+	param.Blank(out, "headers")
+	return out
 }
 
 // Action returns the action that sends the requests.
@@ -376,12 +436,13 @@ func snippet(b []byte, secrets []string) string {
 	return blank(strings.TrimSpace(s), secrets)
 }
 
-// blank replaces every secret in s with "[redacted]". Secrets shorter than
-// four bytes are left: blanking them would garble the text for nothing.
+// blank replaces every secret in s with actions.Redacted. Secrets
+// shorter than four bytes are left: blanking them would garble the text
+// for nothing.
 func blank(s string, secrets []string) string {
 	for _, sec := range secrets {
 		if len(sec) >= 4 {
-			s = strings.ReplaceAll(s, sec, "[redacted]")
+			s = strings.ReplaceAll(s, sec, actions.Redacted)
 		}
 	}
 	return s

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -280,6 +282,66 @@ func TestDoKeepsSecrets(t *testing.T) {
 				t.Errorf("%s %q holds the secret %q", what, text, s)
 			}
 		}
+	}
+}
+
+// TestRedact checks the parameters shown for a job: header values, and
+// the URL's userinfo and query values, are "[redacted]"; the rest is as
+// it was, and the parameters given are left as they were.
+func TestRedact(t *testing.T) {
+	tests := []struct {
+		name   string
+		params map[string]any
+		want   map[string]any
+	}{
+		{"no secrets",
+			map[string]any{"url": "https://alerts.example.com/hook", "method": "PUT", "body": `{"a":1}`, "timeout": "5s"},
+			map[string]any{"url": "https://alerts.example.com/hook", "method": "PUT", "body": `{"a":1}`, "timeout": "5s"}},
+		{"user and password",
+			map[string]any{"url": "http://user:s3cretPW@127.0.0.1:19199/x"},
+			map[string]any{"url": "http://[redacted]@127.0.0.1:19199/x"}},
+		{"user only",
+			map[string]any{"url": "https://tok3n-s3cret@api.example.com/hook"},
+			map[string]any{"url": "https://[redacted]@api.example.com/hook"}},
+		// blank, for errors, would leave both.
+		{"short and percent-encoded password",
+			map[string]any{"url": "https://u:p%40s@alerts.example.com/hook"},
+			map[string]any{"url": "https://[redacted]@alerts.example.com/hook"}},
+		{"query values",
+			map[string]any{"url": "https://alerts.example.com/a/b?token=q-s3cret&v=1&flag=#frag"},
+			map[string]any{"url": "https://alerts.example.com/a/b?token=[redacted]&v=[redacted]&flag=[redacted]#frag"}},
+		{"bare query token",
+			map[string]any{"url": "https://alerts.example.com/hook?q-s3cret"},
+			map[string]any{"url": "https://alerts.example.com/hook?[redacted]"}},
+		{"everything",
+			map[string]any{"url": "https://u:pw-s3cret@alerts.example.com:8443/hook?key=q-s3cret", "body": "{{ .email }}"},
+			map[string]any{"url": "https://[redacted]@alerts.example.com:8443/hook?key=[redacted]", "body": "{{ .email }}"}},
+		{"headers",
+			map[string]any{"url": "https://alerts.example.com/hook",
+				"headers": map[string]any{"Authorization": "Bearer h-s3cret", "X-Count": json.Number("5")}},
+			map[string]any{"url": "https://alerts.example.com/hook",
+				"headers": map[string]any{"Authorization": "[redacted]", "X-Count": "[redacted]"}}},
+		{"headers as text",
+			map[string]any{"url": "https://alerts.example.com/hook", "headers": map[string]string{"X-Api-Key": "k-s3cret"}},
+			map[string]any{"url": "https://alerts.example.com/hook", "headers": map[string]any{"X-Api-Key": "[redacted]"}}},
+		{"invalid parameters are replaced whole",
+			map[string]any{"url": "ftp://user:pw-s3cret@x", "headers": "Authorization: Bearer h-s3cret"},
+			map[string]any{"url": "[redacted]", "headers": "[redacted]"}},
+		{"url not text",
+			map[string]any{"url": []any{"https://u:pw-s3cret@alerts.example.com"}},
+			map[string]any{"url": "[redacted]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := fmt.Sprint(tt.params)
+			got := actions.RedactParams(httpaction.Name, tt.params)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("RedactParams(%v)\n = %v\nwant %v", tt.params, got, tt.want)
+			}
+			if after := fmt.Sprint(tt.params); after != before {
+				t.Errorf("RedactParams changed its argument: %s, was %s", after, before)
+			}
+		})
 	}
 }
 

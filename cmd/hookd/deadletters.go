@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/store"
 )
@@ -58,8 +59,9 @@ missing.`,
 		Long: `list prints the dead jobs, the most recently dead first, with the id to give
 retry, the id of their target to give resume, and their last error. With
 --json, one job per line (NDJSON), each the JSON object that
-/api/deadletters lists. When more than --limit jobs are dead, a note on stderr
-gives the --cursor that continues the listing.`,
+/api/deadletters lists, secrets in its params shown as [redacted]. When more
+than --limit jobs are dead, a note on stderr gives the --cursor that continues
+the listing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if limit < 1 || limit > store.MaxLimit {
@@ -97,7 +99,7 @@ resumed (hookd deadletters resume).`,
 					return fmt.Errorf("deadletters retry: %w", err)
 				}
 				if asJSON {
-					return writeJSONLines(cmd.OutOrStdout(), []store.JobRecord{j})
+					return writeJSONLines(cmd.OutOrStdout(), redacted([]store.JobRecord{j}))
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "job %d (rule %s, %s) is pending again\n", j.ID, cell(j.Rule), cell(j.Target))
 				t, err := st.Target(cmd.Context(), j.Target)
@@ -181,7 +183,7 @@ func listDeadLetters(cmd *cobra.Command, st *store.Store, limit int, cursor stri
 			return fmt.Errorf("deadletters list: %w", err)
 		}
 		if asJSON {
-			if err := writeJSONLines(out, page.Jobs); err != nil {
+			if err := writeJSONLines(out, redacted(page.Jobs)); err != nil {
 				return fmt.Errorf("deadletters list: %w", err)
 			}
 		} else {
@@ -235,6 +237,15 @@ func (t *deadLettersTable) writeRows(jobs []store.JobRecord) {
 		fmt.Fprintf(t, "%d\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", j.ID, j.Updated.UTC().Format(time.RFC3339),
 			cell(j.Rule), cell(j.Action), j.Attempts, cell(j.EventID), t.ids[j.Target], cell(j.Target), cell(j.LastError))
 	}
+}
+
+// redacted returns jobs with the secrets of their parameters replaced by
+// "[redacted]", as /api/deadletters shows them (actions.Redact).
+func redacted(jobs []store.JobRecord) []store.JobRecord {
+	for i := range jobs {
+		jobs[i].Params = actions.Redact(jobs[i].Action, jobs[i].Params)
+	}
+	return jobs
 }
 
 // writeJSONLines prints each value as one line of JSON.

@@ -205,3 +205,50 @@ func TestDeadLettersCommandLarge(t *testing.T) {
 		})
 	}
 }
+
+// TestDeadLettersRedactsSecrets checks that the JSON of a dead http job
+// shows its URL's password and query values and its header values as
+// [redacted], as /api/deadletters does, while the store keeps them.
+func TestDeadLettersRedactsSecrets(t *testing.T) {
+	ctx := context.Background()
+	data := filepath.Join(t.TempDir(), "data")
+	st := openDataStore(t, data)
+	t.Cleanup(func() { st.Close() })
+	params := json.RawMessage(`{"headers":{"Authorization":"Bearer h-s3cret"},"url":"http://user:s3cretPW@127.0.0.1:19199/x?token=q-s3cret"}`)
+	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	storetest.Jobs(t, st, []event.Event{{ID: "e1", Source: "mailjet", Provider: "mailjet", Type: "bounce", Time: at, Received: at,
+		Email: "ann@a.com", Domain: "a.com", Data: json.RawMessage(`{}`)}}, func(e event.Event) actions.Job {
+		return actions.Job{Key: "notify/" + e.ID, Rule: "notify", Action: "http", Target: "http POST http://127.0.0.1:19199/x",
+			Params: params, Retry: "3x1m", EventID: e.ID}
+	})
+	if _, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 10, 1, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Finish(ctx, "test", []actions.Outcome{{ID: 1, Status: actions.Dead, Attempt: 1, Took: time.Second, Error: "503 Service Unavailable"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"list", "--json"}, {"retry", "1", "--json"}} {
+		t.Run(args[0], func(t *testing.T) {
+			stdout, _, err := runHookd(t, append([]string{"deadletters", "--data", data}, args...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, secret := range []string{"s3cretPW", "q-s3cret", "h-s3cret"} {
+				if strings.Contains(stdout, secret) {
+					t.Errorf("stdout holds the secret %q: %s", secret, stdout)
+				}
+			}
+			want := `"params":{"headers":{"Authorization":"[redacted]"},"url":"http://[redacted]@127.0.0.1:19199/x?token=[redacted]"}`
+			if !strings.Contains(stdout, want) {
+				t.Errorf("stdout lacks %s: %s", want, stdout)
+			}
+		})
+	}
+	j, err := st.Job(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(j.Params) != string(params) {
+		t.Errorf("stored params = %s, want %s", j.Params, params)
+	}
+}

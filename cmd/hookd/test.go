@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/backtest"
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
@@ -32,9 +33,10 @@ func newTestCmd() *cobra.Command {
 		Long: `test loads the configuration's rules as serve and check do, reads the Mailjet
 events in the file --event (a webhook body: one event object or an array of
 them) and, for each event in order, prints the rules that match it with the
-parameters of each of their actions rendered for it, and for the other rules
-why they do not match. It runs no action and neither reads nor writes the
-data directory.
+parameters of each of their actions rendered for it (secrets such as an http
+action's header values and URL password shown as [redacted]), and for the
+other rules why they do not match. It runs no action and neither reads nor
+writes the data directory.
 
 last() and count() see the events earlier in the file whose time is not after
 the event's, as if the file were the whole event log; once and cooldown apply
@@ -160,7 +162,8 @@ type ruleTest struct {
 	Actions []actionTest `json:"actions,omitempty"`
 }
 
-// actionTest is an action that would run, with its rendered parameters.
+// actionTest is an action that would run, with its rendered parameters,
+// their secrets redacted (actions.RedactParams).
 type actionTest struct {
 	Type   string         `json:"type"`
 	Line   int            `json:"line"`
@@ -201,7 +204,8 @@ func testEvents(ctx context.Context, set *rules.Set, events []event.Event) ([]te
 				rt.Outcome = "match"
 				fired[key] = append(fired[key], i)
 				for _, a := range m.Actions {
-					rt.Actions = append(rt.Actions, actionTest{Type: a.Action.Type, Line: a.Action.Line, Params: a.Params})
+					rt.Actions = append(rt.Actions, actionTest{Type: a.Action.Type, Line: a.Action.Line,
+						Params: actions.RedactParams(a.Action.Type, a.Params)})
 				}
 			}
 			res.Rules = append(res.Rules, rt)

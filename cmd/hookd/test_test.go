@@ -148,6 +148,49 @@ func TestTestRenderError(t *testing.T) {
 	}
 }
 
+// TestTestRedactsSecrets checks that test shows the rendered parameters
+// of actions with their secrets (an http action's URL password, query
+// values and header values; an exec action's environment) as [redacted],
+// in both forms.
+func TestTestRedactsSecrets(t *testing.T) {
+	dir := filepath.Join("testdata", "test")
+	args := []string{"test", "--config", filepath.Join(dir, "secrets.yaml"), "--event", filepath.Join(dir, "bounce.json")}
+	tests := []struct {
+		name  string
+		extra []string
+		want  []string
+	}{
+		{"text", nil, []string{
+			`"url": "http://[redacted]@127.0.0.1:19199/x?token=[redacted]"`,
+			`"Authorization": "[redacted]"`, `"X-Email": "[redacted]"`, `"API_TOKEN": "[redacted]"`,
+			`"bounce@mailjet.com"`,
+		}},
+		{"json", []string{"--json"}, []string{
+			`"url":"http://[redacted]@127.0.0.1:19199/x?token=[redacted]"`,
+			`"headers":{"Authorization":"[redacted]","X-Email":"[redacted]"}`, `"env":{"API_TOKEN":"[redacted]"}`,
+			`"args":["bounce@mailjet.com"]`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, err := runHookd(t, append(args, tt.extra...)...)
+			if err != nil {
+				t.Fatalf("err = %v; stderr %s", err, stderr)
+			}
+			for _, secret := range []string{"s3cretPW", "q-s3cret", "h-s3cret", "e-s3cret"} {
+				if strings.Contains(stdout, secret) {
+					t.Errorf("stdout holds the secret %q:\n%s", secret, stdout)
+				}
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("stdout lacks %s:\n%s", want, stdout)
+				}
+			}
+		})
+	}
+}
+
 func TestTestCommandErrors(t *testing.T) {
 	dir := filepath.Join("testdata", "test")
 	events := filepath.Join(dir, "bounce.json")

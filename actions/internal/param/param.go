@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/rules"
 )
 
@@ -127,6 +128,33 @@ func TextMap(params map[string]any, name string) (map[string]string, error) {
 		out[k] = s
 	}
 	return out, nil
+}
+
+// Blank replaces the values of the mapping name in params, a copy of an
+// action's parameters about to be shown, with actions.Redacted, for a
+// mapping whose values are secrets (header values, environment
+// variables): its names are left to show. A value of name that is not a
+// mapping, which Validate refuses, is replaced whole.
+func Blank(params map[string]any, name string) {
+	switch v := params[name].(type) {
+	case nil:
+	case map[string]any:
+		params[name] = blankValues(v)
+	case map[string]string:
+		params[name] = blankValues(v)
+	default:
+		params[name] = actions.Redacted
+	}
+}
+
+// blankValues returns a mapping with the names of m, each with the value
+// actions.Redacted.
+func blankValues[V any](m map[string]V) map[string]any {
+	out := make(map[string]any, len(m))
+	for k := range m {
+		out[k] = actions.Redacted
+	}
+	return out
 }
 
 // Map returns the parameter name, a mapping of any values; nil when it is
