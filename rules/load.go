@@ -589,6 +589,10 @@ func (l *loader) at(n ast.Node) pos {
 	if tk == nil {
 		return pos{}
 	}
+	if _, ok := n.(ast.ScalarNode); ok {
+		line, col := l.file.position(l.file.tokenStart(tk))
+		return pos{line, col}
+	}
 	return pos{tk.Position.Line, tk.Position.Column}
 }
 

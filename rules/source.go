@@ -87,9 +87,50 @@ func newScalar(f *srcFile, n ast.Node) (*scalar, bool) {
 		if sn, ok := v.(*ast.StringNode); ok {
 			raw = sn.Value
 		}
-		return &scalar{file: f, raw: raw, start: f.offset(tk.Position.Line, tk.Position.Column), style: tk.Type}, true
+		return &scalar{file: f, raw: raw, start: f.tokenStart(tk), style: tk.Type}, true
 	}
 	return nil, false
+}
+
+// tokenStart returns the rune offset where the scalar of token tk starts.
+//
+// goccy/go-yaml places a plain scalar whose line ends in blanks too far
+// right: it takes the value's length without the blanks from the column of
+// the line break. From there, the value's first character may not be found
+// at all, and every position in it would fall at the end of the file. So
+// the start of a plain scalar is looked for again, no farther left than the
+// line's blanks: the leftmost place from which the rest of the line, blanks
+// left out, begins the value.
+func (f *srcFile) tokenStart(tk *token.Token) int {
+	line, start := tk.Position.Line, f.offset(tk.Position.Line, tk.Position.Column)
+	if line < 1 || line > len(f.lines) || quoted(tk.Type) {
+		return start
+	}
+	end := len(f.text)
+	if line < len(f.lines) {
+		end = f.lines[line] - 1
+	}
+	trimmed := end
+	for trimmed > f.lines[line-1] && (f.text[trimmed-1] == ' ' || f.text[trimmed-1] == '\t' || f.text[trimmed-1] == '\r') {
+		trimmed--
+	}
+	value := []rune(tk.Value)
+	for s := max(start-(end-trimmed), f.lines[line-1]); s < min(start, trimmed); s++ {
+		if rest := f.text[s:trimmed]; len(rest) <= len(value) && string(rest) == string(value[:len(rest)]) {
+			return s
+		}
+	}
+	return start
+}
+
+// quoted reports whether a scalar of type t is quoted or a block scalar,
+// whose start goccy/go-yaml places right.
+func quoted(t token.Type) bool {
+	switch t {
+	case token.DoubleQuoteType, token.SingleQuoteType, token.LiteralType, token.FoldedType:
+		return true
+	}
+	return false
 }
 
 // blockIndent returns the indentation of a block scalar with the header
