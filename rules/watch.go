@@ -26,7 +26,9 @@ const debounce = 100 * time.Millisecond
 // in their directories, or in those of the template files the rules name,
 // changes (Run), and when asked (Reload, for SIGHUP).
 // A reload that fails keeps the running Set, logs why and reports it in
-// Status until a reload succeeds.
+// Status until a reload succeeds. A pattern with wildcards that comes to
+// match no file (Unmatched) is logged as a warning once, when it starts to
+// match nothing, and again only after it has matched a file since.
 type Watcher struct {
 	patterns []string
 	opts     Options
@@ -42,6 +44,7 @@ type Watcher struct {
 	digest    [sha256.Size]byte // of the rule and template files as last compiled
 	templates []source          // the template files the rules name, as last compiled
 	watched   []string          // the directories to watch, from the last read
+	unmatched []string          // the patterns that matched no file at the last read
 }
 
 // Status is what a Watcher is running and how its last reload went.
@@ -105,6 +108,7 @@ func (w *Watcher) reload(ctx context.Context, force bool) error {
 	defer w.mu.Unlock()
 	sources := read(w.patterns, w.opts.Dir)
 	w.status.Checked = time.Now()
+	w.warnUnmatched()
 	w.watched = w.dirs(sources)
 	if !force && digestOf(sources, reread(w.templates)) == w.digest {
 		return nil
@@ -131,6 +135,20 @@ func (w *Watcher) reload(ctx context.Context, force bool) error {
 	w.status = Status{Set: set, Loaded: w.status.Checked, Checked: w.status.Checked}
 	w.logger.Info("rules loaded", "files", len(set.files), "rules", len(set.rules))
 	return nil
+}
+
+// warnUnmatched logs the patterns that match no file now and did at the
+// last read, or that the first read finds matching nothing: deleting every
+// rule file leaves no rules running, which "rules loaded" with files=0
+// says only to whoever knows to look.
+func (w *Watcher) warnUnmatched() {
+	now := Unmatched(w.patterns, w.opts.Dir)
+	for _, p := range now {
+		if !slices.Contains(w.unmatched, p) {
+			w.logger.Warn("rules pattern matches no file", "pattern", p)
+		}
+	}
+	w.unmatched = now
 }
 
 // Run watches the directories of the rule files and reloads them, 100 ms

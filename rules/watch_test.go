@@ -235,3 +235,80 @@ func TestNewWatcherFails(t *testing.T) {
 		t.Errorf("NewWatcher of a broken file = %v, %v", w, err)
 	}
 }
+
+// TestWatcherUnmatched deletes every rule file a pattern matches while the
+// Watcher runs: it warns once, not again on a reload that finds the same,
+// and again when the pattern, having matched a file since, matches none.
+func TestWatcherUnmatched(t *testing.T) {
+	dir := t.TempDir()
+	rulesDir := filepath.Join(dir, "rules")
+	if err := os.Mkdir(rulesDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a := filepath.Join(rulesDir, "a.yaml")
+	write := func() {
+		t.Helper()
+		if err := os.WriteFile(a, []byte(ruleFile("first")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	remove := func() {
+		t.Helper()
+		if err := os.Remove(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write()
+	var logs testenv.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w, err := rules.NewWatcher(ctx, []string{"rules/*.yaml"}, rules.Options{Dir: dir}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+
+	warning := `level=WARN msg="rules pattern matches no file" pattern=` + filepath.Join(rulesDir, "*.yaml")
+	warnings := func() int { return strings.Count(logs.String(), "level=WARN") }
+	loads := func() int { return strings.Count(logs.String(), `msg="rules loaded"`) }
+	steps := []struct {
+		name         string
+		change       func()
+		wantRules    int
+		wantWarnings int
+	}{
+		{"every file deleted", remove, 0, 1},
+		{"the same files reloaded", func() {
+			if err := w.Reload(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}, 0, 1},
+		{"a file back", write, 1, 1},
+		{"deleted again", remove, 0, 2},
+	}
+	if n := warnings(); n != 0 {
+		t.Fatalf("%d warnings at start with a file to match:\n%s", n, logs.String())
+	}
+	for _, step := range steps {
+		before := loads()
+		step.change()
+		waitFor(t, step.name+" to load", func() bool { return loads() > before && len(w.Current().Rules()) == step.wantRules })
+		if n := warnings(); n != step.wantWarnings || !strings.Contains(logs.String(), warning) && n > 0 {
+			t.Errorf("after %s: %d warnings, want %d (%s):\n%s", step.name, n, step.wantWarnings, warning, logs.String())
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+
+	// serve starts on a pattern that matches nothing: one warning.
+	var start testenv.Buffer
+	if _, err := rules.NewWatcher(context.Background(), []string{"rules/*.yaml"}, rules.Options{Dir: dir}, slog.New(slog.NewTextHandler(&start, nil))); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(start.String(), "level=WARN"); n != 1 || !strings.Contains(start.String(), warning) {
+		t.Errorf("NewWatcher with no file to match: %d warnings, want 1 (%s):\n%s", n, warning, start.String())
+	}
+}

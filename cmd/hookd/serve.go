@@ -106,9 +106,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	// a port is bound or a database touched.
 	var watcher *rules.Watcher
 	if len(cfg.Rules) > 0 {
-		for _, p := range rules.Unmatched(cfg.Rules, ruleOptions(cfg).Dir) {
-			logger.Warn("rules pattern matches no file", "pattern", p)
-		}
+		// The watcher warns of a pattern that matches no file, at start
+		// and whenever one comes to.
 		var err error
 		if watcher, err = rules.NewWatcher(ctx, cfg.Rules, ruleOptions(cfg), logger); err != nil {
 			return err
