@@ -25,6 +25,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 	"github.com/goccy/go-yaml/ast"
 
+	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/internal/yamlfile"
 )
@@ -177,11 +178,22 @@ func locatedError(n exprast.Node, msg string) error {
 
 // parseWindow parses count's window.
 func parseWindow(s string) (time.Duration, error) {
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf(`invalid window %q: want a positive duration such as "15m" or "1h"`, s)
+	d, err := parseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid window %w", err)
 	}
 	return d, nil
+}
+
+// parseDuration parses a cooldown or a window: a positive Go duration
+// ("15m", "1h") or a number of days ("7d"), as retention takes them. Its
+// error quotes s and says what is wanted, for the caller to name the field.
+func parseDuration(s string) (time.Duration, error) {
+	p, err := config.ParsePeriod(s)
+	if err != nil || p <= 0 {
+		return 0, fmt.Errorf(`%q: want a positive duration such as "15m", "1h" or "7d"`, s)
+	}
+	return p.Duration(), nil
 }
 
 // guardOf returns the event types an expression can be true for, judged

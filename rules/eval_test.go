@@ -1,9 +1,11 @@
 package rules_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -719,6 +721,56 @@ func TestEvalFieldGuards(t *testing.T) {
 			}
 			if !reflect.DeepEqual(names(got), tc.want) {
 				t.Errorf("Eval matched or failed %v, want %v", names(got), tc.want)
+			}
+		})
+	}
+}
+
+// TestDurations loads cooldowns and count windows written as retention
+// writes its periods, days included, and checks what they come to.
+func TestDurations(t *testing.T) {
+	blocked := func(at int64) event.Event {
+		return mj(t, "blocked", map[string]any{"time": at})
+	}
+	// A block 36 hours before the one evaluated.
+	log := memLog{blocked(sentAt - 36*3600), blocked(sentAt)}
+	tests := []struct {
+		name         string
+		cooldown     string
+		window       string
+		wantCooldown time.Duration
+		wantFired    bool
+	}{
+		{name: "cooldown in days", cooldown: "1d", wantCooldown: 24 * time.Hour},
+		{name: "cooldown in minutes", cooldown: "90m", wantCooldown: 90 * time.Minute},
+		{name: "window of two days", window: "2d", wantFired: true},
+		{name: "window of one day", window: "1d"},
+		{name: "window in hours", window: "37h", wantFired: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			window, cooldown := cmp.Or(tt.window, "15m"), ""
+			if tt.cooldown != "" {
+				cooldown = "\n    cooldown: " + tt.cooldown
+			}
+			dir := t.TempDir()
+			src := fmt.Sprintf("rules:\n  - name: r\n    when: type == \"blocked\" && count(\"blocked\", \"domain\", %q) >= 1%s\n    actions:\n      - log: {}\n", window, cooldown)
+			if err := os.WriteFile(filepath.Join(dir, "r.yaml"), []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			set, err := rules.Load(context.Background(), []string{"r.yaml"}, rules.Options{Dir: dir})
+			if err != nil {
+				t.Fatalf("Load:\n%s\n%v", src, err)
+			}
+			if got := set.Rule("r").Cooldown; got != tt.wantCooldown {
+				t.Errorf("cooldown %q = %v, want %v", tt.cooldown, got, tt.wantCooldown)
+			}
+			matches, err := set.Eval(context.Background(), log[1], log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(fired(t, matches)) == 1; got != tt.wantFired {
+				t.Errorf("count over %q of a block 36h earlier fired: %v, want %v", window, got, tt.wantFired)
 			}
 		})
 	}

@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/goccy/go-yaml"
@@ -397,9 +396,9 @@ func (l *loader) readRule(i int, item ast.Node) *loaded {
 			r.usesData = r.usesData || usesData(p.tree.Node)
 		case "cooldown":
 			if s, ok := l.text(e.Value, key, `a duration such as "1h"`); ok {
-				d, err := time.ParseDuration(s.text)
-				if err != nil || d <= 0 {
-					l.fail(e.Value, key, fmt.Errorf(`invalid duration %q: want a positive duration such as "1h" or "15m"`, s.text))
+				d, err := parseDuration(s.text)
+				if err != nil {
+					l.fail(e.Value, key, fmt.Errorf("invalid duration %w", err))
 				}
 				r.Cooldown = d
 			}
