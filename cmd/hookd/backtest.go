@@ -37,7 +37,8 @@ rules fired it on (the job queue's record) and how many the new rules would,
 the events added and removed with sample ids, and the actions that would
 have run.
 
---since and --until (RFC 3339 or YYYY-MM-DD, UTC) bound the events compared,
+--since and --until (RFC 3339, YYYY-MM-DD for its midnight UTC, or a
+duration such as 7d meaning that long ago) bound the events compared,
 by event time; every event is still evaluated, so that once and cooldown
 start from what happened before. --json prints the report as JSON. A
 progress line is shown on a terminal's stderr, never when it is piped.
@@ -53,11 +54,12 @@ hookd serve runs on it; it sees the events stored when it starts.`,
 			}
 			var opts backtest.Options
 			var err error
-			if opts.Since, err = parseDay("since", since); err != nil {
-				return fmt.Errorf("backtest: %w", err)
+			now := time.Now()
+			if opts.Since, err = parseWhen("backtest", "--since", since, now); err != nil {
+				return err
 			}
-			if opts.Until, err = parseDay("until", until); err != nil {
-				return fmt.Errorf("backtest: %w", err)
+			if opts.Until, err = parseWhen("backtest", "--until", until, now); err != nil {
+				return err
 			}
 			cfg, err := flags.Load(knownNames())
 			if err != nil {
@@ -98,25 +100,10 @@ hookd serve runs on it; it sees the events stored when it starts.`,
 	dataFlags(cmd, &flags)
 	f := cmd.Flags()
 	f.StringSliceVar(&ruleFiles, "rules", nil, "rule `file`s or patterns to test (repeat or separate with commas)")
-	f.StringVar(&since, "since", "", "compare events at or after `TIME` (RFC 3339 or YYYY-MM-DD)")
-	f.StringVar(&until, "until", "", "compare events before `TIME` (RFC 3339 or YYYY-MM-DD)")
+	f.StringVar(&since, "since", "", "compare events at or after `TIME` (RFC 3339, YYYY-MM-DD, or a duration ago such as 7d)")
+	f.StringVar(&until, "until", "", "compare events before `TIME` (RFC 3339, YYYY-MM-DD, or a duration ago such as 1h)")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
-}
-
-// parseDay parses a time flag: RFC 3339, or a date meaning its midnight
-// UTC. Empty is the zero time.
-func parseDay(name, s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC(), nil
-	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, nil
-	}
-	return time.Time{}, usagef("--%s %q: want an RFC 3339 time such as 2025-03-01T12:00:00Z or a date such as 2025-03-01", name, s)
 }
 
 // formatBacktest prints a report as text.

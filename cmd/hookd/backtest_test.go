@@ -49,6 +49,14 @@ func TestBacktestCommand(t *testing.T) {
 		t.Errorf("two runs differ:\n%s\n%s", first, second)
 	}
 	goldenText(t, filepath.Join("testdata", "scenarios", "discount-on-open", "backtest-27h.golden"), first)
+	// Times as hookd events takes them: the events are from 2025, more
+	// than a day and less than 20000 days ago.
+	if out, _, err := runHookd(t, append(args, "--since", "20000d", "--until", "24h")...); err != nil || out != first {
+		t.Errorf("backtest --since 20000d --until 24h: %v\n%s\nwant\n%s", err, out, first)
+	}
+	if out, _, err := runHookd(t, append(args, "--since", "24h")...); err != nil || !strings.Contains(out, "(0 in range)") {
+		t.Errorf("backtest --since 24h: %v\n%s", err, out)
+	}
 
 	for _, tt := range []struct {
 		name string
@@ -56,7 +64,7 @@ func TestBacktestCommand(t *testing.T) {
 		want string
 	}{
 		{"no rules", []string{"backtest", "--data", data}, "--rules FILE is required"},
-		{"bad since", []string{"backtest", "--data", data, "--rules", "x.yaml", "--since", "yesterday"}, `--since "yesterday"`},
+		{"bad since", []string{"backtest", "--data", data, "--rules", "x.yaml", "--since", "yesterday"}, `backtest: --since "yesterday" is not an RFC 3339 time`},
 		{"bad rules", []string{"backtest", "--data", data, "--rules", filepath.Join("testdata", "test", "broken.yaml")}, "broken.yaml"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -54,10 +54,10 @@ note on stderr gives the --cursor that continues the listing.`,
 			}
 			now := time.Now()
 			var err error
-			if q.Since, err = parseWhen("--since", since, now); err != nil {
+			if q.Since, err = parseWhen("events", "--since", since, now); err != nil {
 				return err
 			}
-			if q.Until, err = parseWhen("--until", until, now); err != nil {
+			if q.Until, err = parseWhen("events", "--until", until, now); err != nil {
 				return err
 			}
 			return withStore(cmd.Context(), "events", flags, true, func(st *store.Store) error {
@@ -86,12 +86,12 @@ note on stderr gives the --cursor that continues the listing.`,
 	return cmd
 }
 
-// parseWhen reads a time flag as api.ParseTime does, so the CLI and the API
-// take the same forms.
-func parseWhen(flag, v string, now time.Time) (time.Time, error) {
+// parseWhen reads a time flag of command name as api.ParseTime does, so
+// the commands and the API take the same forms.
+func parseWhen(name, flag, v string, now time.Time) (time.Time, error) {
 	t, err := api.ParseTime(v, now)
 	if err != nil {
-		return time.Time{}, usagef("events: %s %w", flag, err)
+		return time.Time{}, usagef("%s: %s %w", name, flag, err)
 	}
 	return t, nil
 }

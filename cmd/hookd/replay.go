@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -42,9 +43,11 @@ and writes nothing.
 
 It writes to the store under --data (or the configuration's data) in short
 transactions, so it runs beside hookd serve on the same data; a running
-server picks the jobs up within a second. Times are RFC 3339 or YYYY-MM-DD
-(UTC).`,
+server picks the jobs up within a second. Times are as hookd events takes
+them: RFC 3339, YYYY-MM-DD (its midnight UTC), or a duration such as 24h or
+7d meaning that long ago.`,
 		Example: `  hookd replay --config hookd.yaml --since 2025-03-01 --dry-run
+  hookd replay --config hookd.yaml --since 24h
   hookd replay --config hookd.yaml --since 2025-03-01T00:00:00Z --until 2025-03-02 --rule discount-on-open`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -53,11 +56,12 @@ server picks the jobs up within a second. Times are RFC 3339 or YYYY-MM-DD
 			}
 			var q store.ReplayQuery
 			var err error
-			if q.Since, err = parseDay("since", since); err != nil {
-				return fmt.Errorf("replay: %w", err)
+			now := time.Now()
+			if q.Since, err = parseWhen("replay", "--since", since, now); err != nil {
+				return err
 			}
-			if q.Until, err = parseDay("until", until); err != nil {
-				return fmt.Errorf("replay: %w", err)
+			if q.Until, err = parseWhen("replay", "--until", until, now); err != nil {
+				return err
 			}
 			if !q.Until.IsZero() && !q.Until.After(q.Since) {
 				return usagef("replay: --until must be after --since")
@@ -95,8 +99,8 @@ server picks the jobs up within a second. Times are RFC 3339 or YYYY-MM-DD
 	}
 	dataFlags(cmd, &flags)
 	f := cmd.Flags()
-	f.StringVar(&since, "since", "", "replay events at or after `TIME` (required)")
-	f.StringVar(&until, "until", "", "replay events before `TIME`")
+	f.StringVar(&since, "since", "", "replay events at or after `TIME` (required; RFC 3339, YYYY-MM-DD, or a duration ago such as 24h or 7d)")
+	f.StringVar(&until, "until", "", "replay events before `TIME` (RFC 3339, YYYY-MM-DD, or a duration ago such as 1h)")
 	f.StringVar(&rule, "rule", "", "replay this rule `NAME` only")
 	f.BoolVar(&dryRun, "dry-run", false, "print what would be queued; write nothing")
 	return cmd

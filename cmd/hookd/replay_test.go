@@ -126,10 +126,20 @@ func TestReplay(t *testing.T) {
 		}
 		return out
 	}
-	for i := range 2 {
-		if out := replay("--since", "2025-01-01"); out != "replayed 13 events: queued 0 jobs\n" {
-			t.Errorf("replay %d with the live rules: %q", i+1, out)
+	// Times as hookd events takes them: the events are from 2025-03-01,
+	// more than a day and less than 20000 days ago.
+	for _, args := range [][]string{
+		{"--since", "2025-01-01"},
+		{"--since", "2025-01-01"},
+		{"--since", "20000d"},
+		{"--since", "20000d", "--until", "24h"},
+	} {
+		if out := replay(args...); out != "replayed 13 events: queued 0 jobs\n" {
+			t.Errorf("replay %q with the live rules: %q", args, out)
 		}
+	}
+	if out := replay("--since", "24h"); out != "replayed 0 events: queued 0 jobs\n" {
+		t.Errorf("replay of the last day: %q", out)
 	}
 	runJobs(t, data)
 	check("after replaying twice")
@@ -196,6 +206,9 @@ func TestReplay(t *testing.T) {
 		{"no since", nil, "--since TIME is required"},
 		{"unknown rule", []string{"--since", "2025-03-01", "--rule", "nope"}, `no rule named "nope"`},
 		{"until before since", []string{"--since", "2025-03-02", "--until", "2025-03-01"}, "--until must be after --since"},
+		{"until before since, relative", []string{"--since", "1h", "--until", "2h"}, "--until must be after --since"},
+		{"bad since", []string{"--since", "yesterday"}, `replay: --since "yesterday" is not an RFC 3339 time such as 2025-03-01T12:00:00Z, a date such as 2025-03-01 (its midnight UTC) or a duration ago such as 24h`},
+		{"zero since", []string{"--since", "0d"}, `replay: --since "0d" is a duration of zero`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, _, err := runHookd(t, append([]string{"replay", "--config", cfgFile, "--data", data}, tt.args...)...)
