@@ -16,8 +16,8 @@ const DefaultRetry = "10x30s,10x30m"
 const maxTries = 10000
 
 // Policy says when a failed action is tried again: each Step in turn, Tries
-// times, Every apart. Written "10x30s,10x30m"; the zero Policy retries
-// never.
+// times, Every apart. Written "10x30s,10x30m"; the zero Policy, written
+// "none", retries never: the action is tried once.
 type Policy []Step
 
 // Step is one part of a Policy: Tries retries, each Every after the
@@ -29,10 +29,14 @@ type Step struct {
 
 // ParsePolicy parses a policy written as comma-separated steps "NxDURATION",
 // N from 1 to 10000 and DURATION a positive Go duration such as "30s", "5m"
-// or "1h30m"; spaces around a step are ignored.
+// or "1h30m"; spaces around a step are ignored. "none" is the zero Policy:
+// a failed attempt is not retried.
 func ParsePolicy(s string) (Policy, error) {
-	if strings.TrimSpace(s) == "" {
-		return nil, errors.New(`empty retry policy: want steps such as "10x30s,10x30m"`)
+	switch strings.TrimSpace(s) {
+	case "":
+		return nil, errors.New(`empty retry policy: want steps such as "10x30s,10x30m", or "none"`)
+	case "none":
+		return nil, nil
 	}
 	var p Policy
 	for part := range strings.SplitSeq(s, ",") {
@@ -43,7 +47,7 @@ func ParsePolicy(s string) (Policy, error) {
 		}
 		tries, err := strconv.Atoi(n)
 		if err != nil || tries < 1 || tries > maxTries {
-			return nil, fmt.Errorf("invalid retry step %q: want a number of tries from 1 to %d before the x", part, maxTries)
+			return nil, fmt.Errorf(`invalid retry step %q: want a number of tries from 1 to %d before the x, or "none" for no retry`, part, maxTries)
 		}
 		every, err := time.ParseDuration(d)
 		if err != nil || every <= 0 {
@@ -84,8 +88,12 @@ func (p Policy) Retries() int {
 	return n
 }
 
-// String returns the policy as ParsePolicy reads it; "" for the zero Policy.
+// String returns the policy as ParsePolicy reads it; "none" for the zero
+// Policy, since a job's empty policy means DefaultRetry.
 func (p Policy) String() string {
+	if len(p) == 0 {
+		return "none"
+	}
 	parts := make([]string, len(p))
 	for i, s := range p {
 		parts[i] = strconv.Itoa(s.Tries) + "x" + formatDuration(s.Every)

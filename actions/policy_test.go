@@ -18,6 +18,10 @@ func TestPolicy(t *testing.T) {
 		{in: "10x30s,10x30m", want: actions.Policy{{Tries: 10, Every: 30 * time.Second}, {Tries: 10, Every: 30 * time.Minute}}},
 		{in: " 5x10s , 1x1h30m ", want: actions.Policy{{Tries: 5, Every: 10 * time.Second}, {Tries: 1, Every: 90 * time.Minute}}},
 		{in: "1x500ms", want: actions.Policy{{Tries: 1, Every: 500 * time.Millisecond}}},
+		{in: "none", want: nil},
+		{in: " none ", want: nil},
+		{in: "none,1x1s", wantErr: `invalid retry step "none"`},
+		{in: "0x1s", wantErr: `want a number of tries from 1 to 10000 before the x, or "none" for no retry`},
 		{in: "", wantErr: "empty retry policy"},
 		{in: "10", wantErr: `invalid retry step "10": want TRIESxINTERVAL`},
 		{in: "0x30s", wantErr: "want a number of tries from 1 to 10000"},
@@ -73,5 +77,11 @@ func TestPolicyDelay(t *testing.T) {
 	}
 	if _, ok := actions.Policy(nil).Delay(1); ok {
 		t.Error("the zero Policy retries")
+	}
+	if d, ok := actions.Policy(nil).Delay(0); d != 0 || !ok {
+		t.Errorf("the zero Policy's first attempt: Delay(0) = %v, %v; want 0, true", d, ok)
+	}
+	if s := actions.Policy(nil).String(); s != "none" {
+		t.Errorf("the zero Policy is written %q, want none (an empty policy means the default)", s)
 	}
 }

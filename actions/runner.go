@@ -374,10 +374,15 @@ func (r *Runner) work(ctx context.Context, job Job) Outcome {
 	case IsPermanent(err):
 		o.Status = Dead
 	default:
-		if d, ok := r.policy(job, logger).Delay(job.Attempts); ok {
+		p := r.policy(job, logger)
+		if d, ok := p.Delay(job.Attempts); ok {
 			o.Status, o.Next = Pending, time.Now().Add(d)
+			break
+		}
+		o.Status = Dead
+		if len(p) == 0 {
+			err = fmt.Errorf("not retried (retry: none): %w", err)
 		} else {
-			o.Status = Dead
 			err = fmt.Errorf("retries spent after %d attempts: %w", job.Attempts, err)
 		}
 	}

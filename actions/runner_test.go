@@ -214,6 +214,13 @@ func TestRunnerOutcomes(t *testing.T) {
 			wantStatuses: map[string]float64{"retry": 2, "dead": 1},
 		},
 		{
+			name: "retry none", retry: "none",
+			do:         func(actions.Call) error { return boom },
+			wantStatus: actions.Dead, wantAttempts: 1, wantDead: []bool{true},
+			wantErr:      "not retried (retry: none): target down",
+			wantStatuses: map[string]float64{"dead": 1},
+		},
+		{
 			name: "permanent error", retry: "3x10ms",
 			do: func(actions.Call) error {
 				return fmt.Errorf("post: %w", actions.Permanent(errors.New("400 Bad Request")))

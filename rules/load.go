@@ -464,7 +464,7 @@ func (l *loader) action(i int, item ast.Node) *Action {
 	for _, e := range entries {
 		key := keyText(e.Key)
 		if key == "retry" {
-			if s, ok := l.text(e.Value, field+".retry", `a retry policy such as "10x30s,10x30m"`); ok {
+			if s, ok := l.text(e.Value, field+".retry", `a retry policy such as "10x30s,10x30m" or "none"`); ok {
 				p, err := actions.ParsePolicy(s.text)
 				if err != nil {
 					l.fail(e.Value, field+".retry", err)
