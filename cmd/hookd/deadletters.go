@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -23,7 +24,7 @@ func newDeadLettersCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "deadletters",
-		Short: "List dead action jobs, retry them, resume suspended targets",
+		Short: "List dead action jobs and suspended targets, retry jobs, resume targets",
 		Long: `deadletters works on the action jobs that died (their retries spent, or a
 permanent error) and on the targets their death suspended, as the admin API's
 /api/deadletters and /api/targets do, on the store in the data directory
@@ -39,6 +40,7 @@ deadletters never creates it nor an empty store: it fails when they are
 missing.`,
 		Example: `  hookd deadletters list
   hookd deadletters retry 42
+  hookd deadletters targets
   hookd deadletters resume 3
   hookd deadletters list --config /etc/hookd/hookd.yaml --json | jq .last_error`,
 		Args: cobra.NoArgs,
@@ -57,11 +59,13 @@ missing.`,
 		Use:   "list",
 		Short: "List dead jobs, the most recently dead first",
 		Long: `list prints the dead jobs, the most recently dead first, with the id to give
-retry, the id of their target to give resume, and their last error. With
---json, one job per line (NDJSON), each the JSON object that
-/api/deadletters lists, secrets in its params shown as [redacted]. When more
-than --limit jobs are dead, a note on stderr gives the --cursor that continues
-the listing.`,
+retry, the id of their target to give resume, and their last error, and
+on stderr how many targets are suspended (hookd deadletters targets lists
+them: a retried job is no longer dead, but its target stays suspended).
+With --json, one job per line (NDJSON), each the JSON object that
+/api/deadletters lists, secrets in its params shown as [redacted]. When
+more than --limit jobs are dead, a note on stderr gives the --cursor that
+continues the listing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if limit < 1 || limit > store.MaxLimit {
@@ -114,6 +118,35 @@ resumed (hookd deadletters resume).`,
 		},
 	}
 
+	targets := &cobra.Command{
+		Use:   "targets",
+		Short: "List the suspended targets",
+		Long: `targets prints the targets that a dead job suspended, by name, with the id to
+give resume, since when and why, and how many of their jobs are pending,
+running and dead. A suspended target's pending jobs, dead jobs retried
+among them, run only once it is resumed. With --json, one target per line
+(NDJSON), each the JSON object that /api/targets lists.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withStore(cmd.Context(), "deadletters", flags, true, func(st *store.Store) error {
+				all, err := st.Targets(cmd.Context())
+				if err != nil {
+					return fmt.Errorf("deadletters targets: %w", err)
+				}
+				suspended := slices.DeleteFunc(all, func(t store.Target) bool { return !t.Suspended })
+				if asJSON {
+					err = writeJSONLines(cmd.OutOrStdout(), suspended)
+				} else {
+					err = writeTargets(cmd.OutOrStdout(), suspended)
+				}
+				if err != nil {
+					return fmt.Errorf("deadletters targets: %w", err)
+				}
+				return nil
+			})
+		},
+	}
+
 	resume := &cobra.Command{
 		Use:   "resume TARGET_ID",
 		Short: "Lift a target's suspension",
@@ -128,7 +161,7 @@ poll, and prints the target. Its dead jobs stay dead: retry them one by one.`,
 			}
 			return withStore(cmd.Context(), "deadletters", flags, false, func(st *store.Store) error {
 				if err := st.ResumeTarget(cmd.Context(), id); errors.Is(err, store.ErrNotFound) {
-					return fmt.Errorf("deadletters resume: no target %d (hookd deadletters list shows the targets of dead jobs)", id)
+					return fmt.Errorf("deadletters resume: no target %d (hookd deadletters targets lists the suspended ones)", id)
 				} else if err != nil {
 					return fmt.Errorf("deadletters resume: %w", err)
 				}
@@ -150,7 +183,7 @@ poll, and prints the target. Its dead jobs stay dead: retry them one by one.`,
 			})
 		},
 	}
-	cmd.AddCommand(list, retry, resume)
+	cmd.AddCommand(list, retry, targets, resume)
 	return cmd
 }
 
@@ -192,13 +225,13 @@ func listDeadLetters(cmd *cobra.Command, st *store.Store, limit int, cursor stri
 				if err != nil {
 					return fmt.Errorf("deadletters list: %w", err)
 				}
-				tw = newDeadLettersTable(out, targets)
+				tw = newDeadLettersTable(out, cmd.ErrOrStderr(), targets, len(page.Jobs) == 0)
 			}
 			tw.writeRows(page.Jobs)
 		}
 		if limit -= len(page.Jobs); page.Next == "" || limit == 0 {
 			if tw != nil {
-				if err := tw.Flush(); err != nil {
+				if err := tw.finish(); err != nil {
 					return fmt.Errorf("deadletters list: %w", err)
 				}
 			}
@@ -212,29 +245,53 @@ func listDeadLetters(cmd *cobra.Command, st *store.Store, limit int, cursor stri
 }
 
 // deadLettersTable prints dead jobs as aligned columns, with the id of
-// their target: writeRows adds to it, and Flush prints it aligned.
+// their target: writeRows adds to it, and finish prints it aligned.
 type deadLettersTable struct {
-	*tabwriter.Writer
+	tw     *tabwriter.Writer
+	stderr io.Writer
 	// ids are the targets' ids by name.
 	ids map[string]int64
+	// suspended counts the suspended targets, which may have no dead job
+	// (one was retried) and so not be in the table.
+	suspended int
 }
 
-// newDeadLettersTable starts a table of dead jobs whose targets are
-// among targets.
-func newDeadLettersTable(w io.Writer, targets []store.Target) *deadLettersTable {
-	ids := make(map[string]int64, len(targets))
-	for _, t := range targets {
-		ids[t.Name] = t.ID
+// newDeadLettersTable starts a table on w of dead jobs whose targets are
+// among targets; with none, it says so instead of printing a header.
+// Notes go to stderr.
+func newDeadLettersTable(w, stderr io.Writer, targets []store.Target, none bool) *deadLettersTable {
+	t := &deadLettersTable{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0), stderr: stderr, ids: make(map[string]int64, len(targets))}
+	for _, target := range targets {
+		t.ids[target.Name] = target.ID
+		if target.Suspended {
+			t.suspended++
+		}
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "JOB\tDEAD_SINCE\tRULE\tACTION\tATTEMPTS\tEVENT\tTARGET_ID\tTARGET\tLAST_ERROR")
-	return &deadLettersTable{Writer: tw, ids: ids}
+	if none {
+		fmt.Fprintln(t.tw, "no dead letters")
+	} else {
+		fmt.Fprintln(t.tw, "JOB\tDEAD_SINCE\tRULE\tACTION\tATTEMPTS\tEVENT\tTARGET_ID\tTARGET\tLAST_ERROR")
+	}
+	return t
+}
+
+// finish prints the table aligned, and on stderr how many targets are
+// suspended.
+func (t *deadLettersTable) finish() error {
+	if err := t.tw.Flush(); err != nil {
+		return err
+	}
+	if t.suspended == 0 {
+		return nil
+	}
+	_, err := fmt.Fprintf(t.stderr, "%s suspended: hookd deadletters targets lists them\n", plural(t.suspended, "target"))
+	return err
 }
 
 // writeRows adds a row per job.
 func (t *deadLettersTable) writeRows(jobs []store.JobRecord) {
 	for _, j := range jobs {
-		fmt.Fprintf(t, "%d\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", j.ID, j.Updated.UTC().Format(time.RFC3339),
+		fmt.Fprintf(t.tw, "%d\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", j.ID, j.Updated.UTC().Format(time.RFC3339),
 			cell(j.Rule), cell(j.Action), j.Attempts, cell(j.EventID), t.ids[j.Target], cell(j.Target), cell(j.LastError))
 	}
 }
@@ -246,6 +303,21 @@ func redacted(jobs []store.JobRecord) []store.JobRecord {
 		jobs[i].Params = actions.Redact(jobs[i].Action, jobs[i].Params)
 	}
 	return jobs
+}
+
+// writeTargets prints a table of targets.
+func writeTargets(w io.Writer, targets []store.Target) error {
+	if len(targets) == 0 {
+		_, err := fmt.Fprintln(w, "no suspended targets")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET_ID\tSUSPENDED_SINCE\tPENDING\tRUNNING\tDEAD\tTARGET\tREASON")
+	for _, t := range targets {
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%s\t%s\n", t.ID, t.SuspendedAt.UTC().Format(time.RFC3339),
+			t.Pending, t.Running, t.Dead, cell(t.Name), cell(t.Reason))
+	}
+	return tw.Flush()
 }
 
 // writeJSONLines prints each value as one line of JSON.

@@ -55,6 +55,9 @@ func seedDeadLetters(t *testing.T) (data string) {
 	return data
 }
 
+// cursorArg matches the cursor a note on stderr gives.
+var cursorArg = regexp.MustCompile(`--cursor \S+`)
+
 // clock matches the times of the test run in the output.
 var clock = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`)
 
@@ -62,24 +65,33 @@ func TestDeadLettersCommand(t *testing.T) {
 	data := seedDeadLetters(t)
 	missing := filepath.Join(t.TempDir(), "none")
 	// In order: retry and resume change what follows.
+	suspended := "2 targets suspended: hookd deadletters targets lists them\n"
 	tests := []struct {
-		name    string
-		args    []string
-		wantErr string
+		name       string
+		args       []string
+		wantErr    string
+		wantStderr string
 	}{
-		{name: "list", args: []string{"list"}},
-		{name: "list_json", args: []string{"list", "--json", "--limit", "1"}},
+		{name: "list", args: []string{"list"}, wantStderr: suspended},
+		{name: "list_json", args: []string{"list", "--json", "--limit", "1"}, wantStderr: "more jobs are dead: repeat with --cursor CURSOR\n"},
+		{name: "targets", args: []string{"targets"}},
 		{name: "retry", args: []string{"retry", "1"}},
+		// Job 1 waits with job 2 for its target to be resumed.
+		{name: "list_after_retry", args: []string{"list"}, wantStderr: suspended},
+		{name: "targets_after_retry", args: []string{"targets"}},
+		{name: "targets_json", args: []string{"targets", "--json"}},
 		{name: "retry_again", args: []string{"retry", "1"}, wantErr: "deadletters retry: no dead job 1 (hookd deadletters list shows them)"},
 		{name: "retry_bad_id", args: []string{"retry", "one"}, wantErr: `deadletters retry: job id "one" is not a positive integer`},
 		{name: "resume", args: []string{"resume", "1"}},
 		{name: "resume_json", args: []string{"resume", "2", "--json"}},
-		{name: "resume_unknown", args: []string{"resume", "9"}, wantErr: "deadletters resume: no target 9 (hookd deadletters list shows the targets of dead jobs)"},
+		{name: "resume_unknown", args: []string{"resume", "9"}, wantErr: "deadletters resume: no target 9 (hookd deadletters targets lists the suspended ones)"},
 		{name: "list_after", args: []string{"list"}},
+		{name: "targets_after", args: []string{"targets"}},
+		{name: "targets_after_json", args: []string{"targets", "--json"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			stdout, _, err := runHookd(t, append([]string{"deadletters", "--data", data}, tt.args...)...)
+			stdout, stderr, err := runHookd(t, append([]string{"deadletters", "--data", data}, tt.args...)...)
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != tt.wantErr {
 					t.Fatalf("err = %v, want %s", err, tt.wantErr)
@@ -88,6 +100,9 @@ func TestDeadLettersCommand(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			if stderr := cursorArg.ReplaceAllString(stderr, "--cursor CURSOR"); stderr != tt.wantStderr {
+				t.Errorf("stderr = %q, want %q", stderr, tt.wantStderr)
 			}
 			// Whole seconds keep the table's columns; fractions vary in length.
 			stable := clock.ReplaceAllStringFunc(stdout, func(s string) string {
@@ -99,6 +114,24 @@ func TestDeadLettersCommand(t *testing.T) {
 			goldenText(t, filepath.Join("testdata", "deadletters", tt.name+".txt"), stable)
 		})
 	}
+	// A store with no dead job and no suspended target.
+	empty := filepath.Join(t.TempDir(), "data")
+	openDataStore(t, empty).Close()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"list"}, "no dead letters\n"},
+		{[]string{"list", "--json"}, ""},
+		{[]string{"targets"}, "no suspended targets\n"},
+		{[]string{"targets", "--json"}, ""},
+	} {
+		stdout, stderr, err := runHookd(t, append([]string{"deadletters", "--data", empty}, tt.args...)...)
+		if err != nil || stdout != tt.want || stderr != "" {
+			t.Errorf("deadletters %s on an empty store: %q, stderr %q, %v; want %q", strings.Join(tt.args, " "), stdout, stderr, err, tt.want)
+		}
+	}
+
 	if _, _, err := runHookd(t, "deadletters", "--data", missing, "retry", "1"); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("retry on a missing data directory: err = %v", err)
 	}
@@ -188,7 +221,16 @@ func TestDeadLettersCommandLarge(t *testing.T) {
 			if got := strings.Join(ids, " "); got != strings.Join(tt.want, " ") {
 				t.Fatalf("listed %s, want %s", got, strings.Join(tt.want, " "))
 			}
-			cursor, more := strings.CutPrefix(strings.TrimSpace(stderr), "more jobs are dead: repeat with --cursor ")
+			// The table's stderr also tells that the target is suspended.
+			var (
+				cursor string
+				more   bool
+			)
+			for line := range strings.Lines(stderr) {
+				if c, ok := strings.CutPrefix(strings.TrimSpace(line), "more jobs are dead: repeat with --cursor "); ok {
+					cursor, more = c, true
+				}
+			}
 			if more != tt.more {
 				t.Fatalf("stderr = %q, want a cursor note: %v", stderr, tt.more)
 			}
