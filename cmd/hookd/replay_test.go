@@ -198,6 +198,21 @@ func TestReplay(t *testing.T) {
 	runJobs(t, data)
 	check("after adding once")
 
+	// A renamed rule is a new rule: its once keys and its jobs' keys hold
+	// its name, so a replay would post again for the firings of the old
+	// name (the README says so where it describes once).
+	renamed := strings.Replace(once, "name: surge", "name: surge-renamed", 1)
+	if err := os.WriteFile(rulesFile, []byte(renamed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out = replay("--since", "2025-03-01", "--dry-run")
+	if !strings.HasPrefix(out, "replayed 13 events: would queue 1 job\n  surge-renamed/0/once:x.com  http ") {
+		t.Errorf("dry run after renaming the rule:\n%s", out)
+	}
+	if err := os.WriteFile(rulesFile, []byte(once), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	for _, tt := range []struct {
 		name string
 		args []string
