@@ -25,6 +25,9 @@ const (
 	TopicQuarantine = "quarantine"
 )
 
+// Topics returns the topics of the log that hookd uses.
+func Topics() []string { return []string{TopicEvents, TopicQuarantine} }
+
 // DedupKey is the metadata key that Append uses to recognise duplicates: a
 // message whose DedupKey value is already in its topic is not appended again.
 // Messages without it are never deduplicated.
