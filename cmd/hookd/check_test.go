@@ -70,6 +70,13 @@ sources:
       basic:
         user: hookd
 `)
+	badDSN := writeFile(t, "bad-dsn.yaml", `
+log: { backend: postgres, dsn: "postgres://hookd:s3cret-pw@db:abc/hookd" }
+store: { driver: postgres, dsn: "host=db password=s3cret-pw sslmode=nope" }
+sources:
+  - name: mailjet
+    provider: mailjet
+`)
 	missing := filepath.Join(t.TempDir(), "missing.yaml")
 	// Rule files resolve against the directory of the configuration.
 	ruleDir := t.TempDir()
@@ -192,6 +199,14 @@ rules:
 			},
 		},
 		{
+			name: "dsns that do not parse, without their password",
+			args: []string{"check", "--config", badDSN},
+			wantErr: []string{
+				badDSN + `:2:32: log.dsn: cannot parse: invalid port`,
+				badDSN + `:3:33: store.dsn: cannot parse: failed to configure TLS (sslmode is invalid)`,
+			},
+		},
+		{
 			name:    "missing file",
 			args:    []string{"check", "--config", missing},
 			wantErr: []string{"load config: open " + missing + ": no such file or directory"},
@@ -217,6 +232,9 @@ rules:
 			}
 			if stdout != "" {
 				t.Errorf("stdout = %q, want nothing on error", stdout)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("the error reveals a password: %v", err)
 			}
 			lines := strings.Split(err.Error(), "\n")
 			if len(lines) != len(tt.wantErr) {

@@ -154,8 +154,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	}
 	pc, err := pgxpool.ParseConfig(cfg.DSN)
 	if err != nil {
-		// pgx's message may quote the DSN and its password.
-		return nil, errors.New("open postgres event log: invalid dsn")
+		return nil, fmt.Errorf("open postgres event log: invalid dsn: %s", pgconf.Reason(err))
 	}
 	pc.MaxConns = cfg.MaxConns
 	pgconf.Defaults(&pc.ConnConfig.Config)
