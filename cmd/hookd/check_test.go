@@ -70,6 +70,18 @@ sources:
       basic:
         user: hookd
 `)
+	retention := func(name, log string) string {
+		return writeFile(t, name, log+`
+retention: { events: 30d, log: 60d }
+sources:
+  - name: mailjet
+    provider: mailjet
+    auth: { basic: { user: hookd, password: "${HOOKD_CHECK_TOKEN}" } }
+`)
+	}
+	retentionPostgres := retention("retention-postgres.yaml", `log: { backend: postgres, dsn: "postgres://hookd@db/hookd" }`)
+	retentionNATS := retention("retention-nats.yaml", `log: { backend: nats, url: "nats://127.0.0.1:4222" }`)
+	retentionSQLite := retention("retention-sqlite.yaml", `log: { backend: sqlite }`)
 	badDSN := writeFile(t, "bad-dsn.yaml", `
 log: { backend: postgres, dsn: "postgres://hookd:s3cret-pw@db:abc/hookd" }
 store: { driver: postgres, dsn: "host=db password=s3cret-pw sslmode=nope" }
@@ -165,6 +177,23 @@ rules:
 			name: "an admin listener on localhost: no warning",
 			args: []string{"check", "--config", authOnly, "--admin-listen", "localhost:8081"},
 			want: authOnly + ": ok (1 source: mailjet at POST /hooks/mailjet; log sqlite; store sqlite; 0 rules)\n",
+		},
+		{
+			name:   "retention.log with a postgres log: a warning",
+			args:   []string{"check", "--config", retentionPostgres},
+			want:   retentionPostgres + ": ok (1 source: mailjet at POST /hooks/mailjet; log postgres; store sqlite; 0 rules)\n",
+			stderr: "warning: retention: the postgres event log cannot delete old messages; retention.log is ignored\n",
+		},
+		{
+			name:   "retention.log with a nats log: a warning",
+			args:   []string{"check", "--config", retentionNATS},
+			want:   retentionNATS + ": ok (1 source: mailjet at POST /hooks/mailjet; log nats; store sqlite; 0 rules)\n",
+			stderr: "warning: retention: the nats event log cannot delete old messages; retention.log is ignored\n",
+		},
+		{
+			name: "retention.log with the sqlite log: no warning",
+			args: []string{"check", "--config", retentionSQLite},
+			want: retentionSQLite + ": ok (1 source: mailjet at POST /hooks/mailjet; log sqlite; store sqlite; 0 rules)\n",
 		},
 		{
 			name: "flags are applied",

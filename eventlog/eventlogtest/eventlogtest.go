@@ -29,6 +29,8 @@ const Wait = 30 * time.Second
 
 // Backend is what the suite needs of a backend.
 type Backend struct {
+	// Name is the name the backend registers under with eventlog.Register.
+	Name string
 	// Open opens a Log on the storage that name identifies: the Logs of
 	// one name share their messages as separate processes on one database
 	// or server would, and those of different names share nothing. Names
@@ -54,6 +56,20 @@ func Run(t *testing.T, b Backend) {
 	t.Run("ConsumerGroups", func(t *testing.T) { ConsumerGroups(t, b) })
 	t.Run("Ping", func(t *testing.T) { Ping(t, b) })
 	t.Run("Lag", func(t *testing.T) { Lag(t, b) })
+	t.Run("Registered", func(t *testing.T) { Registered(t, b) })
+}
+
+// Registered checks that the backend is registered under its name with
+// eventlog.Features that say what its Logs implement.
+func Registered(t *testing.T, b Backend) {
+	f, ok := eventlog.BackendFeatures(b.Name)
+	if !ok {
+		t.Fatalf("no backend registered as %q (registered: %v)", b.Name, eventlog.Backends())
+	}
+	l := b.Open(t, t.Name())
+	if _, trims := l.(eventlog.Trimmer); trims != f.Trim {
+		t.Errorf("%T is an eventlog.Trimmer: %v; registered with Features.Trim %v", l, trims, f.Trim)
+	}
 }
 
 // PubSub runs watermill's universal suite. Every constructor call opens a
