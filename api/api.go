@@ -5,7 +5,8 @@
 //
 // Handlers answer client mistakes with an *echo.HTTPError (400 naming the
 // parameter, 404) and return other errors wrapped, leaving it to the echo
-// instance's error handler to write {"error": "..."}.
+// instance's error handler to write {"error": "..."}. Every route answers
+// 503 when the store's database cannot be reached (store.Unavailable).
 //
 // Every endpoint refuses query parameters it does not know and parameters
 // given twice, so that a typo such as ?emial= is an error rather than a
@@ -63,7 +64,9 @@ func Register(g *echo.Group, d Deps) {
 	h := &handler{st: d.Store, rulesStatus: d.Rules, logger: logger, shutdown: d.Shutdown}
 	// A GET route answers HEAD too, as net/http's file server and most
 	// APIs do (its body is not sent); /live does not, being a stream.
-	get := func(path string, fn echo.HandlerFunc) { g.Match([]string{http.MethodGet, http.MethodHead}, path, fn) }
+	get := func(path string, fn echo.HandlerFunc) {
+		g.Match([]string{http.MethodGet, http.MethodHead}, path, storeErrors(fn))
+	}
 	get("/events", h.events)
 	get("/events/:id", h.event)
 	get("/stats", h.stats)
@@ -72,14 +75,14 @@ func Register(g *echo.Group, d Deps) {
 	get("/jobs", h.jobs)
 	get("/jobs/:id", h.job)
 	get("/deadletters", h.deadLetters)
-	g.POST("/deadletters/:id/retry", h.retryDeadLetter)
+	g.POST("/deadletters/:id/retry", storeErrors(h.retryDeadLetter))
 	get("/targets", h.targets)
-	g.POST("/targets/:id/resume", h.resumeTarget)
+	g.POST("/targets/:id/resume", storeErrors(h.resumeTarget))
 	get("/suppressions", h.suppressions)
-	g.DELETE("/suppressions/:email", h.unsuppress)
+	g.DELETE("/suppressions/:email", storeErrors(h.unsuppress))
 	get("/deliverability", h.deliverability)
 	get("/rules/activity", h.ruleActivity)
-	g.GET("/live", h.live)
+	g.GET("/live", storeErrors(h.live))
 }
 
 // Deps is what the API serves from.
@@ -186,13 +189,24 @@ func parseLimit(v string) (int, error) {
 	return n, nil
 }
 
-// storeError turns the store's verdict on a query parameter into a 400, and
-// passes other errors on as server errors.
-func storeError(err error) error {
-	if qe, ok := errors.AsType[*store.QueryError](err); ok {
-		return badRequest("%s", qe.Error())
+// storeErrors answers the store's errors that fn returns: its verdict on a
+// query parameter is a 400 that says it; a database that cannot be reached
+// is a 503 that says to retry later, as a hook is answered when the event
+// log is down. Other errors are returned as they are.
+func storeErrors(fn echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		err := fn(c)
+		if he, ok := errors.AsType[*echo.HTTPError](err); ok {
+			return he
+		}
+		if qe, ok := errors.AsType[*store.QueryError](err); ok {
+			return badRequest("%s", qe.Error())
+		}
+		if store.Unavailable(err) {
+			return echo.NewHTTPError(http.StatusServiceUnavailable, "store unavailable, retry later").SetInternal(err)
+		}
+		return err
 	}
-	return err
 }
 
 func badRequest(format string, args ...any) *echo.HTTPError {

@@ -75,7 +75,7 @@ func (h *handler) deliverability(c echo.Context) error {
 	}
 	d, err := h.st.Deliverability(c.Request().Context(), since, until, limit)
 	if err != nil {
-		return storeError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, deliverabilityResponse{Since: since, Until: until, Deliverability: d})
 }
@@ -118,7 +118,7 @@ func (h *handler) ruleActivity(c echo.Context) error {
 	}
 	resp.Rules, err = h.st.RuleActivity(c.Request().Context(), resp.Since, resp.Until, iv)
 	if err != nil {
-		return storeError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, resp)
 }
@@ -230,7 +230,7 @@ func (h *handler) exportEvents(c echo.Context, q store.EventQuery, format string
 	check := q
 	check.Limit = 1
 	if _, err := h.st.Events(ctx, check); err != nil {
-		return storeError(err)
+		return err
 	}
 	if format == "csv" {
 		w.Header().Set(echo.HeaderContentType, "text/csv; charset=utf-8")

@@ -62,7 +62,7 @@ func (h *handler) events(c echo.Context) error {
 	}
 	page, err := h.st.Events(c.Request().Context(), q)
 	if err != nil {
-		return storeError(err)
+		return err
 	}
 	return writeList(c, h.logger, "events", len(page.Events), func(i int) any { return page.Events[i] }, page.Next)
 }

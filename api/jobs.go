@@ -43,7 +43,7 @@ func (h *handler) deadLetters(c echo.Context) error {
 	}
 	page, err := h.st.DeadLetters(c.Request().Context(), limit, p["cursor"])
 	if err != nil {
-		return storeError(err)
+		return err
 	}
 	return writeJobs(c, h.logger, page)
 }
@@ -152,7 +152,7 @@ func (h *handler) jobs(c echo.Context) error {
 	}
 	page, err := h.st.Jobs(c.Request().Context(), q)
 	if err != nil {
-		return storeError(err)
+		return err
 	}
 	return writeJobs(c, h.logger, page)
 }

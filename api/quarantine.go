@@ -55,7 +55,7 @@ func (h *handler) quarantine(c echo.Context) error {
 	}
 	page, err := h.st.Quarantine(c.Request().Context(), q)
 	if err != nil {
-		return storeError(err)
+		return err
 	}
 	// Each body is turned into its JSON form only as it is written, so
 	// that the page is not held twice.

@@ -81,7 +81,7 @@ func (h *handler) stats(c echo.Context) error {
 		By: resp.By, Interval: iv, Since: resp.Since, Until: resp.Until,
 	})
 	if err != nil {
-		return storeError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, resp)
 }

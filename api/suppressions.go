@@ -38,7 +38,7 @@ func (h *handler) suppressions(c echo.Context) error {
 	}
 	page, err := h.st.Suppressions(c.Request().Context(), limit, p["cursor"])
 	if err != nil {
-		return storeError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, suppressionsResponse{Suppressions: page.Suppressions, Next: page.Next})
 }

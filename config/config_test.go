@@ -301,6 +301,88 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
+// TestDSNErrors: a PostgreSQL connection string that pgx cannot parse is
+// an error of its field that says why, never with the password.
+func TestDSNErrors(t *testing.T) {
+	const password = "s3cret-pw"
+	tests := []struct {
+		name string
+		yaml string // ${HOOKD_TEST_DSN} stands for dsn
+		dsn  string
+		want string // after the file's name
+	}{
+		{
+			name: "log: bad sslmode",
+			yaml: "log: { backend: postgres, dsn: \"${HOOKD_TEST_DSN}\" }\n",
+			dsn:  "postgres://hookd:" + password + "@db:5432/hookd?sslmode=bogus",
+			want: ":1:32: log.dsn: cannot parse: failed to configure TLS (sslmode is invalid)",
+		},
+		{
+			name: "log: port not a number",
+			yaml: "log:\n  backend: postgres\n  dsn: ${HOOKD_TEST_DSN}\n",
+			dsn:  "postgres://hookd:" + password + "@db:abc/hookd",
+			want: ":3:8: log.dsn: cannot parse: invalid port",
+		},
+		{
+			name: "store: bad escape in the password",
+			yaml: "store: { driver: postgres, dsn: \"${HOOKD_TEST_DSN}\" }\n",
+			dsn:  "postgres://hookd:" + password + "%ZZ@db/hookd",
+			want: ":1:33: store.dsn: cannot parse: failed to parse as URL (invalid percent-encoded token in password)",
+		},
+		{
+			name: "store: keyword/value form, bad sslmode",
+			yaml: "store: { driver: postgres, dsn: \"${HOOKD_TEST_DSN}\" }\n",
+			dsn:  "host=db user=hookd password=" + password + " sslmode=nope",
+			want: ":1:33: store.dsn: cannot parse: failed to configure TLS (sslmode is invalid)",
+		},
+		{
+			name: "store: keyword/value form, a password without its keyword",
+			yaml: "store: { driver: postgres, dsn: \"${HOOKD_TEST_DSN}\" }\n",
+			dsn:  "host=db user=hookd " + password + " sslmode=disable",
+			want: ":1:33: store.dsn: cannot parse: failed to parse as keyword/value (missing \"=\" after a word in connection info string)",
+		},
+		{
+			name: "both, one string",
+			yaml: "log: { backend: postgres, dsn: \"${HOOKD_TEST_DSN}\" }\nstore: { driver: postgres, dsn: \"${HOOKD_TEST_DSN}\" }\n",
+			dsn:  "postgres://hookd:" + password + "@db/hookd?connect_timeout=soon",
+			want: ":1:32: log.dsn: cannot parse: invalid connect_timeout (strconv.ParseInt: parsing \"soon\": invalid syntax)\n" +
+				"FILE:2:33: store.dsn: cannot parse: invalid connect_timeout (strconv.ParseInt: parsing \"soon\": invalid syntax)",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("HOOKD_TEST_DSN", tt.dsn)
+			file := filepath.Join(t.TempDir(), "hookd.yaml")
+			src := tt.yaml + "sources: [{ name: mailjet, provider: mailjet }]\n"
+			if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := config.Load(file, known)
+			if err == nil {
+				t.Fatal("Load succeeded, want an error")
+			}
+			if strings.Contains(err.Error(), password) {
+				t.Errorf("the error reveals the password: %v", err)
+			}
+			if want := file + strings.ReplaceAll(tt.want, "FILE", file); err.Error() != want {
+				t.Errorf("Load: %v\nwant %s", err, want)
+			}
+		})
+	}
+	t.Run("parses", func(t *testing.T) {
+		t.Setenv("HOOKD_TEST_DSN", "host=db user=hookd password='"+password+"' sslmode=verify-full")
+		file := filepath.Join(t.TempDir(), "hookd.yaml")
+		src := "log: { backend: postgres, dsn: \"postgres://hookd:" + password + "@db/hookd?sslmode=disable&pool_max_conns=4\" }\n" +
+			"store: { driver: postgres, dsn: \"${HOOKD_TEST_DSN}\" }\nsources: [{ name: mailjet, provider: mailjet }]\n"
+		if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := config.Load(file, known); err != nil {
+			t.Errorf("Load: %v", err)
+		}
+	})
+}
+
 func TestLoadMissingFile(t *testing.T) {
 	_, err := config.Load("testdata/does-not-exist.yaml")
 	if !errors.Is(err, os.ErrNotExist) {

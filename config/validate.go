@@ -9,6 +9,11 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hookd/hookd/internal/pgconf"
 )
 
 // Defaults that SetDefaults fills in.
@@ -103,6 +108,10 @@ func (c *Config) Validate(known ...Known) error {
 	if c.Log.Backend == "postgres" && c.Log.DSN == "" {
 		v.add("log.dsn", "required with backend postgres")
 	}
+	if c.Log.Backend == "postgres" && c.Log.DSN != "" {
+		_, err := pgxpool.ParseConfig(c.Log.DSN)
+		v.dsn("log.dsn", err)
+	}
 	if c.Log.Backend == "nats" && c.Log.URL == "" {
 		v.add("log.url", "required with backend nats")
 	}
@@ -123,6 +132,9 @@ func (c *Config) Validate(known ...Known) error {
 	case "postgres":
 		if c.Store.DSN == "" {
 			v.add("store.dsn", "required with driver postgres")
+		} else {
+			_, err := pgx.ParseConfig(c.Store.DSN)
+			v.dsn("store.dsn", err)
 		}
 	default:
 		v.add("store.driver", "unknown driver %q (want sqlite or postgres)", c.Store.Driver)
@@ -241,6 +253,15 @@ func (v *validator) address(field, addr string) {
 		v.add(field, "invalid address %q: want host:port, such as \":8080\" or \"127.0.0.1:8081\"", addr)
 	} else if _, err := net.LookupPort("tcp", port); err != nil {
 		v.add(field, "invalid port %q in %q: want 0 to 65535 or a service name", port, addr)
+	}
+}
+
+// dsn reports err, from parsing a PostgreSQL connection string with the
+// parser of the package that opens it, with the reason alone: the string
+// may hold a password.
+func (v *validator) dsn(field string, err error) {
+	if err != nil {
+		v.add(field, "cannot parse: %s", pgconf.Reason(err))
 	}
 }
 

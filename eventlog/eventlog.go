@@ -25,6 +25,9 @@ const (
 	TopicQuarantine = "quarantine"
 )
 
+// Topics returns the topics of the log that hookd uses.
+func Topics() []string { return []string{TopicEvents, TopicQuarantine} }
+
 // DedupKey is the metadata key that Append uses to recognise duplicates: a
 // message whose DedupKey value is already in its topic is not appended again.
 // Messages without it are never deduplicated.
@@ -106,20 +109,43 @@ type Config struct {
 // OpenFunc opens one backend. logger is never nil.
 type OpenFunc func(ctx context.Context, cfg Config, logger *slog.Logger) (Log, error)
 
+// Features tell what the Logs of a backend can do beyond Log, so that a
+// command can say so of a configuration without opening the log.
+type Features struct {
+	// Trim tells that its Logs are Trimmers: retention.log deletes old
+	// messages.
+	Trim bool
+}
+
+type backend struct {
+	open     OpenFunc
+	features Features
+}
+
 var (
 	mu       sync.RWMutex
-	backends = map[string]OpenFunc{}
+	backends = map[string]backend{}
 )
 
-// Register makes a backend available to Open under name. It panics when name
-// is registered twice, which is a programming error.
-func Register(name string, open OpenFunc) {
+// Register makes a backend available to Open under name, with the
+// features its Logs have. It panics when name is registered twice, which
+// is a programming error.
+func Register(name string, open OpenFunc, features Features) {
 	mu.Lock()
 	defer mu.Unlock()
 	if _, ok := backends[name]; ok {
 		panic("eventlog: backend registered twice: " + name)
 	}
-	backends[name] = open
+	backends[name] = backend{open, features}
+}
+
+// BackendFeatures returns the features of the backend registered under
+// name, false when none is.
+func BackendFeatures(name string) (Features, bool) {
+	mu.RLock()
+	defer mu.RUnlock()
+	b, ok := backends[name]
+	return b.features, ok
 }
 
 // Backends lists the registered backend names, sorted.
@@ -144,12 +170,12 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (Log, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	mu.RLock()
-	open, ok := backends[cfg.Backend]
+	b, ok := backends[cfg.Backend]
 	mu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("open event log %q: %w (registered: %v)", cfg.Backend, ErrUnknownBackend, Backends())
 	}
-	l, err := open(ctx, cfg, logger)
+	l, err := b.open(ctx, cfg, logger)
 	if err != nil {
 		return nil, fmt.Errorf("open event log %q: %w", cfg.Backend, err)
 	}

@@ -17,6 +17,11 @@ type Lag struct {
 // is behind; /metrics exports it as hookd_consumer_lag.
 type Lagger interface {
 	// Lag returns the lag of every consumer group that has acknowledged
-	// a message or subscribed in this process, in no particular order.
+	// a message, in this process or another, or subscribed in this
+	// process, in no particular order. It covers the Topics and every
+	// other topic this process has used (a backend may report more): a
+	// process that has not used a topic yet, such as hookd serve at
+	// start-up, learns where the groups of another process, or of an
+	// earlier run, stand.
 	Lag(ctx context.Context) ([]Lag, error)
 }

@@ -3,7 +3,6 @@ package listener
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -78,8 +77,7 @@ func OpenNonces(ctx context.Context, dir string) (*SQLNonces, error) {
 func OpenPostgresNonces(ctx context.Context, dsn string) (*SQLNonces, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		// pgx's message may quote the DSN, password included.
-		return nil, errors.New("open nonces: postgres: invalid dsn")
+		return nil, fmt.Errorf("open nonces: postgres: invalid dsn: %s", pgconf.Reason(err))
 	}
 	cfg.RuntimeParams["synchronous_commit"] = "on"
 	pgconf.Defaults(&cfg.Config)

@@ -28,8 +28,7 @@ func openPostgres(ctx context.Context, cfg Config) (*db, error) {
 	}
 	pc, err := pgx.ParseConfig(cfg.DSN)
 	if err != nil {
-		// pgx's message may quote the DSN, password included.
-		return nil, errors.New("postgres: invalid dsn")
+		return nil, fmt.Errorf("postgres: invalid dsn: %s", pgconf.Reason(err))
 	}
 	pgconf.Defaults(&pc.Config)
 	open := func(n int, params map[string]string) (*sql.DB, error) {

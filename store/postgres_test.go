@@ -2,9 +2,16 @@ package store_test
 
 import (
 	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/internal/testenv"
@@ -54,6 +61,40 @@ func TestPostgresOpen(t *testing.T) {
 			t.Errorf("Open(%q) succeeded", bad)
 		} else if strings.Contains(err.Error(), "s3cret-pass") {
 			t.Errorf("Open error shows the password: %v", err)
+		}
+	}
+}
+
+// TestUnavailable: an error that says the database cannot be reached now
+// is an outage, one that says it refused the query, or that the caller
+// gave up, is not.
+func TestUnavailable(t *testing.T) {
+	ctx := context.Background()
+	_, refused := pgconn.Connect(ctx, "postgres://hookd@127.0.0.1:1/x?sslmode=disable&connect_timeout=2")
+	if refused == nil {
+		t.Fatal("connected to port 1")
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"connection refused", fmt.Errorf("events: %w", refused), true},
+		{"terminated by an administrator", &pgconn.PgError{Code: "57P01"}, true},
+		{"connection failure", &pgconn.PgError{Code: "08006"}, true},
+		{"too many connections", &pgconn.PgError{Code: "53300"}, true},
+		{"bad connection", fmt.Errorf("events: %w", driver.ErrBadConn), true},
+		{"connection cut", fmt.Errorf("failed to receive message: %w", io.ErrUnexpectedEOF), true},
+		{"network", &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}, true},
+		{"deadline", fmt.Errorf("events: %w", context.DeadlineExceeded), true},
+		{"caller gone", fmt.Errorf("events: %w", context.Canceled), false},
+		{"unique violation", &pgconn.PgError{Code: "23505"}, false},
+		{"invalid parameter", &store.QueryError{Param: "limit", Problem: "too large"}, false},
+		{"anything else", errors.New("boom"), false},
+	} {
+		if got := store.Unavailable(tc.err); got != tc.want {
+			t.Errorf("%s: Unavailable(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
 		}
 	}
 }

@@ -26,12 +26,19 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/hookd/hookd/internal/outage"
 	"github.com/hookd/hookd/internal/walcheckpoint"
@@ -57,6 +64,37 @@ func (e *QueryError) Error() string { return e.Param + ": " + e.Problem }
 
 // Unwrap returns ErrInvalidQuery.
 func (e *QueryError) Unwrap() error { return ErrInvalidQuery }
+
+// Unavailable reports whether err, from a method of Store, says that the
+// database could not be reached or lost the connection, rather than that it
+// refused the query: the same call may succeed once the database is back.
+// That is PostgreSQL refusing or failing a connection (down, not
+// accepting connections, too many of them, a wrong password), a connection
+// that broke or was terminated, the server shutting down or starting, and
+// a deadline that ran out while waiting for it. A caller that gave up
+// (context.Canceled) is not an outage.
+func Unavailable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var (
+		connect *pgconn.ConnectError
+		pgErr   *pgconn.PgError
+		netErr  net.Error
+	)
+	switch {
+	case errors.As(err, &connect), errors.As(err, &netErr),
+		errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, context.DeadlineExceeded):
+		return true
+	case errors.As(err, &pgErr):
+		// Class 08, connection exception; 57P01 to 57P03, the server
+		// terminates the connection, shuts down or is starting; 53300,
+		// too many connections.
+		return strings.HasPrefix(pgErr.Code, "08") || slices.Contains([]string{"57P01", "57P02", "57P03", "53300"}, pgErr.Code)
+	}
+	return false
+}
 
 func invalid(param, format string, args ...any) error {
 	return &QueryError{Param: param, Problem: fmt.Sprintf(format, args...)}

@@ -70,6 +70,25 @@ sources:
       basic:
         user: hookd
 `)
+	retention := func(name, log string) string {
+		return writeFile(t, name, log+`
+retention: { events: 30d, log: 60d }
+sources:
+  - name: mailjet
+    provider: mailjet
+    auth: { basic: { user: hookd, password: "${HOOKD_CHECK_TOKEN}" } }
+`)
+	}
+	retentionPostgres := retention("retention-postgres.yaml", `log: { backend: postgres, dsn: "postgres://hookd@db/hookd" }`)
+	retentionNATS := retention("retention-nats.yaml", `log: { backend: nats, url: "nats://127.0.0.1:4222" }`)
+	retentionSQLite := retention("retention-sqlite.yaml", `log: { backend: sqlite }`)
+	badDSN := writeFile(t, "bad-dsn.yaml", `
+log: { backend: postgres, dsn: "postgres://hookd:s3cret-pw@db:abc/hookd" }
+store: { driver: postgres, dsn: "host=db password=s3cret-pw sslmode=nope" }
+sources:
+  - name: mailjet
+    provider: mailjet
+`)
 	missing := filepath.Join(t.TempDir(), "missing.yaml")
 	// Rule files resolve against the directory of the configuration.
 	ruleDir := t.TempDir()
@@ -160,6 +179,23 @@ rules:
 			want: authOnly + ": ok (1 source: mailjet at POST /hooks/mailjet; log sqlite; store sqlite; 0 rules)\n",
 		},
 		{
+			name:   "retention.log with a postgres log: a warning",
+			args:   []string{"check", "--config", retentionPostgres},
+			want:   retentionPostgres + ": ok (1 source: mailjet at POST /hooks/mailjet; log postgres; store sqlite; 0 rules)\n",
+			stderr: "warning: retention: the postgres event log cannot delete old messages; retention.log is ignored\n",
+		},
+		{
+			name:   "retention.log with a nats log: a warning",
+			args:   []string{"check", "--config", retentionNATS},
+			want:   retentionNATS + ": ok (1 source: mailjet at POST /hooks/mailjet; log nats; store sqlite; 0 rules)\n",
+			stderr: "warning: retention: the nats event log cannot delete old messages; retention.log is ignored\n",
+		},
+		{
+			name: "retention.log with the sqlite log: no warning",
+			args: []string{"check", "--config", retentionSQLite},
+			want: retentionSQLite + ": ok (1 source: mailjet at POST /hooks/mailjet; log sqlite; store sqlite; 0 rules)\n",
+		},
+		{
 			name: "flags are applied",
 			args: []string{"check", "--config", good, "--listen", "nowhere"},
 			wantErr: []string{
@@ -192,6 +228,14 @@ rules:
 			},
 		},
 		{
+			name: "dsns that do not parse, without their password",
+			args: []string{"check", "--config", badDSN},
+			wantErr: []string{
+				badDSN + `:2:32: log.dsn: cannot parse: invalid port`,
+				badDSN + `:3:33: store.dsn: cannot parse: failed to configure TLS (sslmode is invalid)`,
+			},
+		},
+		{
 			name:    "missing file",
 			args:    []string{"check", "--config", missing},
 			wantErr: []string{"load config: open " + missing + ": no such file or directory"},
@@ -217,6 +261,9 @@ rules:
 			}
 			if stdout != "" {
 				t.Errorf("stdout = %q, want nothing on error", stdout)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("the error reveals a password: %v", err)
 			}
 			lines := strings.Split(err.Error(), "\n")
 			if len(lines) != len(tt.wantErr) {

@@ -22,6 +22,7 @@ import (
 	"github.com/hookd/hookd/eventlog"
 	eventlogsqlite "github.com/hookd/hookd/eventlog/sqlite"
 	"github.com/hookd/hookd/internal/datalock"
+	"github.com/hookd/hookd/internal/testenv"
 	"github.com/hookd/hookd/listener"
 	"github.com/hookd/hookd/store"
 )
@@ -269,6 +270,62 @@ func lostWarning(t *testing.T, data string) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// TestLostLogServers: with the log on PostgreSQL or NATS intact, serve's
+// check, which runs before anything has used the log, does not warn; with
+// the log replaced by an empty one (another prefix) and the store kept, it
+// says that retries of stored events will be answered as new.
+func TestLostLogServers(t *testing.T) {
+	for _, backend := range []string{"postgres", "nats"} {
+		t.Run(backend, func(t *testing.T) {
+			ctx := context.Background()
+			dsn := testenv.PostgresSchema(t)
+			logCfg := eventlog.Config{Backend: "postgres", DSN: dsn}
+			other := logCfg
+			other.Prefix = "other"
+			if backend == "nats" {
+				logCfg = eventlog.Config{Backend: "nats"}
+				logCfg.URL, logCfg.Prefix = testenv.NATSPrefix(t)
+				other = eventlog.Config{Backend: "nats"}
+				other.URL, other.Prefix = testenv.NATSPrefix(t)
+			}
+			openLog := func(cfg eventlog.Config) eventlog.Log {
+				t.Helper()
+				log, err := eventlog.Open(ctx, cfg, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { log.Close() })
+				return log
+			}
+			st, err := store.Open(ctx, store.Config{Driver: "postgres", DSN: dsn}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			events := scenarioEvents(t, filepath.Join("testdata", "scenarios", "list-cleanup", "events.json"))
+			log := openLog(logCfg)
+			appendToLog(t, log, events)
+			project(t, log, st, nil, int64(len(events)))
+			log.Close()
+
+			check := func(log eventlog.Log) string {
+				t.Helper()
+				var b strings.Builder
+				if err := checkLost(ctx, log, st, slog.New(slog.NewTextHandler(&b, nil))); err != nil {
+					t.Fatal(err)
+				}
+				return b.String()
+			}
+			if got := check(openLog(logCfg)); got != "" {
+				t.Errorf("checkLost warns with nothing lost: %s", got)
+			}
+			if got := check(openLog(other)); !strings.Contains(got, "the log was deleted or replaced") {
+				t.Errorf("checkLost logged %q on an empty log, want a warning about the lost log", got)
+			}
+		})
+	}
 }
 
 // TestLostLog: with the log deleted and the store kept, serve's check says

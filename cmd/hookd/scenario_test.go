@@ -44,9 +44,14 @@ func scenarioEvents(t testing.TB, file string) []event.Event {
 // does, in one transaction.
 func appendEvents(t testing.TB, data string, events []event.Event) {
 	t.Helper()
-	ctx := context.Background()
 	log := openDataLog(t, data)
 	defer log.Close()
+	appendToLog(t, log, events)
+}
+
+// appendToLog appends events to log, as the listener does, in one Append.
+func appendToLog(t testing.TB, log eventlog.Log, events []event.Event) {
+	t.Helper()
 	msgs := make([]*message.Message, len(events))
 	for i := range events {
 		p, err := events[i].Marshal()
@@ -56,7 +61,7 @@ func appendEvents(t testing.TB, data string, events []event.Event) {
 		msgs[i] = message.NewMessage(events[i].ID, p)
 		msgs[i].Metadata.Set(eventlog.DedupKey, events[i].ID)
 	}
-	if _, err := log.Append(ctx, eventlog.TopicEvents, msgs); err != nil {
+	if _, err := log.Append(context.Background(), eventlog.TopicEvents, msgs); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -79,9 +84,22 @@ func projectLog(t testing.TB, cfgFile, data string, want int64) {
 	defer log.Close()
 	st := openDataStore(t, data)
 	defer st.Close()
-	en, err := rules.NewEngine(func() *rules.Set { return set }, nil, nil)
-	if err != nil {
-		t.Fatal(err)
+	project(t, log, st, set, want)
+}
+
+// project runs the store's projector with the rules of set, none when
+// nil, on log, as hookd serve does, until st holds want events and the
+// projector has acked every message of log.
+func project(t testing.TB, log eventlog.Log, st *store.Store, set *rules.Set, want int64) {
+	t.Helper()
+	ctx := context.Background()
+	var en store.Evaluator
+	if set != nil {
+		e, err := rules.NewEngine(func() *rules.Set { return set }, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		en = e
 	}
 	sub, err := log.Subscriber(store.Group, eventlog.InFlight(store.Batch))
 	if err != nil {

@@ -12,7 +12,10 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/internal/testenv"
+	"github.com/hookd/hookd/listener"
+	"github.com/hookd/hookd/store"
 )
 
 // TestServeAnswersWhileStarting starts serve with its event log on a
@@ -88,5 +91,41 @@ func TestServeAnswersWhileStarting(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `msg="hookd starting: opening the event log and the store"`) {
 		t.Errorf("the start is not logged:\n%s", logs.String())
+	}
+}
+
+// TestOpenInvalidDSN: what serve opens on PostgreSQL (the event log, the
+// store, the replay tokens) fails on a DSN that does not parse saying why,
+// as hookd check does, and without its password.
+func TestOpenInvalidDSN(t *testing.T) {
+	ctx := context.Background()
+	const dsn = "postgres://hookd:s3cret-pw@db:5432/hookd?sslmode=bogus"
+	for _, tc := range []struct {
+		name string
+		open func() error
+		want string
+	}{
+		{"event log", func() error {
+			_, err := eventlog.Open(ctx, eventlog.Config{Backend: "postgres", DSN: dsn}, nil)
+			return err
+		}, `open event log "postgres": open postgres event log: invalid dsn: failed to configure TLS (sslmode is invalid)`},
+		{"store", func() error {
+			_, err := store.Open(ctx, store.Config{Driver: "postgres", DSN: dsn}, nil)
+			return err
+		}, "invalid dsn: failed to configure TLS (sslmode is invalid)"},
+		{"replay tokens", func() error {
+			_, err := listener.OpenPostgresNonces(ctx, dsn)
+			return err
+		}, "open nonces: postgres: invalid dsn: failed to configure TLS (sslmode is invalid)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.open()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("open: %v, want %s", err, tc.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("the error reveals the password: %v", err)
+			}
+		})
 	}
 }

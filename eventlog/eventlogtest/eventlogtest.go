@@ -29,6 +29,8 @@ const Wait = 30 * time.Second
 
 // Backend is what the suite needs of a backend.
 type Backend struct {
+	// Name is the name the backend registers under with eventlog.Register.
+	Name string
 	// Open opens a Log on the storage that name identifies: the Logs of
 	// one name share their messages as separate processes on one database
 	// or server would, and those of different names share nothing. Names
@@ -54,6 +56,20 @@ func Run(t *testing.T, b Backend) {
 	t.Run("ConsumerGroups", func(t *testing.T) { ConsumerGroups(t, b) })
 	t.Run("Ping", func(t *testing.T) { Ping(t, b) })
 	t.Run("Lag", func(t *testing.T) { Lag(t, b) })
+	t.Run("Registered", func(t *testing.T) { Registered(t, b) })
+}
+
+// Registered checks that the backend is registered under its name with
+// eventlog.Features that say what its Logs implement.
+func Registered(t *testing.T, b Backend) {
+	f, ok := eventlog.BackendFeatures(b.Name)
+	if !ok {
+		t.Fatalf("no backend registered as %q (registered: %v)", b.Name, eventlog.Backends())
+	}
+	l := b.Open(t, t.Name())
+	if _, trims := l.(eventlog.Trimmer); trims != f.Trim {
+		t.Errorf("%T is an eventlog.Trimmer: %v; registered with Features.Trim %v", l, trims, f.Trim)
+	}
 }
 
 // PubSub runs watermill's universal suite. Every constructor call opens a
@@ -228,7 +244,9 @@ func Ping(t *testing.T, b Backend) {
 // Lag checks that the backend is an eventlog.Lagger that counts, per topic
 // and consumer group, the messages after the last one the group acked: a
 // message delivered and not acked yet counts (on PostgreSQL, until the
-// subscriber's batch is all acked).
+// subscriber's batch is all acked). A Log on the storage that has used no
+// topic yet, as hookd serve at start-up, reports the groups of
+// eventlog.Topics with the last message they acked.
 func Lag(t *testing.T, b Backend) {
 	l := b.Open(t, t.Name())
 	lg, ok := l.(eventlog.Lagger)
@@ -236,19 +254,20 @@ func Lag(t *testing.T, b Backend) {
 		t.Fatalf("%T is not an eventlog.Lagger", l)
 	}
 	ctx := context.Background()
-	appendN := func(prefix string, n int) {
+	appendN := func(topic, prefix string, n int) {
 		t.Helper()
 		msgs := make([]*message.Message, n)
 		for i := range msgs {
 			id := fmt.Sprintf("%s%d", prefix, i)
 			msgs[i] = Msg(id, id)
 		}
-		if _, err := l.Append(ctx, "t", msgs); err != nil {
+		if _, err := l.Append(ctx, topic, msgs); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// Acks reach the backend asynchronously: wait for the lag expected.
-	waitLag := func(want, when string) {
+	// Acks reach the backend asynchronously: wait for the lag expected
+	// of topic's groups.
+	waitLag := func(lg eventlog.Lagger, topic, want, when string) {
 		t.Helper()
 		var got string
 		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
@@ -258,7 +277,14 @@ func Lag(t *testing.T, b Backend) {
 			}
 			var parts []string
 			for _, g := range lags {
-				parts = append(parts, fmt.Sprintf("%s/%s=%d", g.Topic, g.Group, g.Messages))
+				if g.Topic != topic {
+					continue
+				}
+				part := fmt.Sprintf("%s/%s=%d", g.Topic, g.Group, g.Messages)
+				if g.Acked <= 0 {
+					part += "(none acked)"
+				}
+				parts = append(parts, part)
 			}
 			slices.Sort(parts)
 			if got = strings.Join(parts, " "); got == want {
@@ -269,14 +295,25 @@ func Lag(t *testing.T, b Backend) {
 			}
 		}
 	}
-	appendN("m", 5)
+	appendN(eventlog.TopicEvents, "e", 3)
+	ReceiveAck(t, Subscribe(t, l, "fast", eventlog.TopicEvents), 3)
+	waitLag(lg, eventlog.TopicEvents, eventlog.TopicEvents+"/fast=0", "3 events acked")
+	fresh, ok := b.Open(t, t.Name()).(eventlog.Lagger)
+	if !ok {
+		t.Fatal("a second Log is not an eventlog.Lagger")
+	}
+	waitLag(fresh, eventlog.TopicEvents, eventlog.TopicEvents+"/fast=0", "a Log that has not used the topic")
+	waitLag(fresh, eventlog.TopicQuarantine, "", "a topic no Log has used")
+
+	appendN("t", "m", 5)
 	fast, slow := Subscribe(t, l, "fast", "t"), Subscribe(t, l, "slow", "t")
 	ReceiveAck(t, fast, 5)
 	ReceiveAck(t, slow, 5)
-	waitLag("t/fast=0 t/slow=0", "both acked all 5")
-	appendN("n", 3)
+	waitLag(lg, "t", "t/fast=0 t/slow=0", "both acked all 5")
+
+	appendN("t", "n", 3)
 	ReceiveAck(t, fast, 3)
-	waitLag("t/fast=0 t/slow=3", "3 more, acked by one group")
+	waitLag(lg, "t", "t/fast=0 t/slow=3", "3 more, acked by one group")
 }
 
 // AppendDedup checks that Append skips and reports the messages whose

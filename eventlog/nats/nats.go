@@ -76,7 +76,7 @@ var ErrClosed = errors.New("nats event log closed")
 func init() {
 	eventlog.Register("nats", func(ctx context.Context, cfg eventlog.Config, logger *slog.Logger) (eventlog.Log, error) {
 		return Open(ctx, Config{URL: cfg.URL, Prefix: cfg.Prefix, Logger: logger})
-	})
+	}, eventlog.Features{})
 }
 
 // Config configures a Log. A zero field takes its default.

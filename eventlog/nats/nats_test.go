@@ -45,6 +45,7 @@ func TestConformance(t *testing.T) {
 		prefixes = map[string]string{}
 	)
 	eventlogtest.Run(t, eventlogtest.Backend{
+		Name:     "nats",
 		Features: features,
 		Open: func(t *testing.T, name string) eventlog.Log {
 			mu.Lock()

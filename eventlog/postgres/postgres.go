@@ -76,7 +76,7 @@ var ErrClosed = errors.New("postgres event log closed")
 func init() {
 	eventlog.Register("postgres", func(ctx context.Context, cfg eventlog.Config, logger *slog.Logger) (eventlog.Log, error) {
 		return Open(ctx, Config{DSN: cfg.DSN, Prefix: cfg.Prefix, Logger: logger})
-	})
+	}, eventlog.Features{})
 }
 
 // Config configures a Log. A zero field takes its default.
@@ -154,8 +154,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	}
 	pc, err := pgxpool.ParseConfig(cfg.DSN)
 	if err != nil {
-		// pgx's message may quote the DSN and its password.
-		return nil, errors.New("open postgres event log: invalid dsn")
+		return nil, fmt.Errorf("open postgres event log: invalid dsn: %s", pgconf.Reason(err))
 	}
 	pc.MaxConns = cfg.MaxConns
 	pgconf.Defaults(&pc.ConnConfig.Config)

@@ -36,6 +36,7 @@ func TestConformance(t *testing.T) {
 		dsns = map[string]string{}
 	)
 	eventlogtest.Run(t, eventlogtest.Backend{
+		Name:     "postgres",
 		Features: features,
 		Open: func(t *testing.T, name string) eventlog.Log {
 			mu.Lock()

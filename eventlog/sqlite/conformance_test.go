@@ -22,6 +22,7 @@ func TestConformance(t *testing.T) {
 		paths = map[string]string{}
 	)
 	eventlogtest.Run(t, eventlogtest.Backend{
+		Name:     "sqlite",
 		Features: withDisturb(features, root),
 		Open: func(t *testing.T, name string) eventlog.Log {
 			mu.Lock()

@@ -3,7 +3,10 @@
 package pgconf
 
 import (
+	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -26,3 +29,25 @@ func Defaults(c *pgconn.Config) {
 func Addr(c *pgconn.Config) string {
 	return fmt.Sprintf("%s:%d", c.Host, c.Port)
 }
+
+// Reason says why a DSN does not parse, from err, the error of pgx's
+// ParseConfig (pgx, pgconn or pgxpool) on it, without quoting the DSN:
+// pgx's own message quotes it with its passwords masked on a best-effort
+// basis only, which a malformed DSN can defeat. What remains names the
+// setting at fault and may quote its value (a port, an sslmode), except a
+// word of the keyword/value form without its "=", which may be a password
+// written without its keyword and is left out.
+func Reason(err error) string {
+	var pce *pgconn.ParseConfigError
+	if !errors.As(err, &pce) {
+		return "cannot parse it"
+	}
+	bare := *pce
+	bare.ConnString = ""
+	reason := strings.TrimPrefix(bare.Error(), "cannot parse ``: ")
+	return wordWithoutEquals.ReplaceAllLiteralString(reason, `missing "=" after a word`)
+}
+
+// wordWithoutEquals is pgx's message for a keyword/value DSN with a word
+// that has no "=", which it quotes.
+var wordWithoutEquals = regexp.MustCompile(`missing "=" after "(?:[^"\\]|\\.)*"`)

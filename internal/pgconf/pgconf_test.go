@@ -1,10 +1,12 @@
 package pgconf_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/hookd/hookd/internal/pgconf"
 )
@@ -27,5 +29,36 @@ func TestDefaults(t *testing.T) {
 		if c.ConnectTimeout != tc.wantTimeout || pgconf.Addr(&c.Config) != tc.wantAddr {
 			t.Errorf("%s: connect timeout %v, address %s; want %v, %s", tc.dsn, c.ConnectTimeout, pgconf.Addr(&c.Config), tc.wantTimeout, tc.wantAddr)
 		}
+	}
+}
+
+// TestReason: the reason a DSN does not parse names the setting at fault
+// and never quotes the DSN, nor its password.
+func TestReason(t *testing.T) {
+	const password = "s3cret-pw"
+	for _, tc := range []struct {
+		name, dsn, want string
+	}{
+		{"url, bad sslmode", "postgres://u:" + password + "@db/x?sslmode=bogus", "failed to configure TLS (sslmode is invalid)"},
+		{"url, bad port", "postgres://u:" + password + "@db:abc/x", "invalid port"},
+		{"url, bad escape in the password", "postgres://u:" + password + "%ZZ@db/x", "failed to parse as URL (invalid percent-encoded token in password)"},
+		{"url, password in the query", "postgres://u@db/x?password=" + password + "&connect_timeout=x", `invalid connect_timeout (strconv.ParseInt: parsing "x": invalid syntax)`},
+		{"keyword/value, bad sslmode", "host=db password=" + password + " sslmode=nope", "failed to configure TLS (sslmode is invalid)"},
+		{"keyword/value, quoted password, bad port", "host=db password='" + password + " x' port=abc", "invalid port"},
+		{"keyword/value, a password without its keyword", "host=db " + password + " sslmode=disable", `failed to parse as keyword/value (missing "=" after a word in connection info string)`},
+		{"pool setting", "postgres://u:" + password + "@db/x?pool_max_conns=many", `cannot parse pool_max_conns (strconv.ParseInt: parsing "many": invalid syntax)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := pgxpool.ParseConfig(tc.dsn)
+			if err == nil {
+				t.Fatal("ParseConfig succeeded")
+			}
+			if got := pgconf.Reason(err); got != tc.want {
+				t.Errorf("Reason = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	if got := pgconf.Reason(errors.New("postgres://u:" + password + "@db")); got != "cannot parse it" {
+		t.Errorf("Reason of another error = %q, want %q", got, "cannot parse it")
 	}
 }
