@@ -31,8 +31,10 @@ import (
 //     happens once.
 //   - Cancellation: Do returns promptly when ctx ends, with ctx's error;
 //     the job is then retried. ctx ends when hookd stops (after a grace
-//     period) and when the attempt reaches half the Runner's lease, so an
-//     action's own timeout should stay below that.
+//     period) and when the Runner lost its claim on the job (another
+//     runner took it over). It does not end at the Runner's lease, which
+//     the Runner renews while Do runs: an action bounds its own attempts
+//     (a timeout parameter).
 //   - Concurrency: Do is called concurrently for different jobs, never
 //     concurrently for two jobs of the same Target.
 //   - Errors: a nil error means the effect happened. An error wrapped with
@@ -283,4 +285,8 @@ type Job struct {
 	// Created and Updated are when the job was made and last changed.
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
+	// LapsedOwner, in a job Queue.Claim returns, names the runner whose
+	// claim on the job lapsed, which this claim takes over; it is empty
+	// for a job claimed from Pending, and elsewhere.
+	LapsedOwner string `json:"-"`
 }

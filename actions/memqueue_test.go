@@ -24,6 +24,7 @@ type memQueue struct {
 	fails     []failure
 	notes     map[int64]string // Succeed's note by job id
 	claims    int
+	renewals  int
 	wake      chan struct{}
 	changed   chan struct{}
 }
@@ -109,6 +110,34 @@ func (q *memQueue) claimCount() int {
 	return q.claims
 }
 
+// owner returns the owner of job id's claim, empty when it is not running.
+func (q *memQueue) owner(id int64) string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.jobs[id-1].owner
+}
+
+// renewCount returns how many times Renew was called.
+func (q *memQueue) renewCount() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.renewals
+}
+
+// takeOver gives the running jobs of target to owner, as when another
+// runner claims them after their lease lapsed.
+func (q *memQueue) takeOver(target, owner string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	defer notify(q.changed)
+	for _, e := range q.jobs {
+		if e.Target == target && e.Status == actions.Running {
+			e.owner, e.lease = owner, time.Now().Add(time.Hour)
+			e.Attempts++
+		}
+	}
+}
+
 // waitUntil waits, at most 10 s, until cond holds for the queue.
 func (q *memQueue) waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -182,13 +211,45 @@ func (q *memQueue) Claim(ctx context.Context, owner string, now time.Time, targe
 	var out []actions.Job
 	for _, t := range order {
 		for _, e := range byTarget[t] {
+			j := e.Job
+			if e.Status == actions.Running {
+				j.LapsedOwner = e.owner
+			}
 			e.Status, e.owner, e.lease = actions.Running, owner, now.Add(lease)
 			e.Attempts++
 			e.Updated = now
-			out = append(out, e.Job)
+			j.Status, j.Attempts, j.Updated = e.Status, e.Attempts, e.Updated
+			out = append(out, j)
 		}
 	}
 	return out, nil
+}
+
+func (q *memQueue) Renew(ctx context.Context, owner string, ids []int64, now time.Time, lease time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	defer notify(q.changed)
+	q.renewals++
+	var notHeld []int64
+	for _, id := range ids {
+		if id < 1 || int(id) > len(q.jobs) {
+			notHeld = append(notHeld, id)
+			continue
+		}
+		e := q.jobs[id-1]
+		if e.Status != actions.Running || e.owner != owner {
+			notHeld = append(notHeld, id)
+			continue
+		}
+		e.lease = now.Add(lease)
+	}
+	if len(notHeld) > 0 {
+		return fmt.Errorf("jobs %v: %w", notHeld, actions.ErrNotHeld)
+	}
+	return nil
 }
 
 func (q *memQueue) Finish(ctx context.Context, owner string, outcomes []actions.Outcome) error {
@@ -239,7 +300,7 @@ var _ actions.Queue = (*memQueue)(nil)
 
 // TestMemQueue checks the double itself on the points the Runner's tests
 // lean on: one job per key, batches per target in due order, one batch per
-// target at a time, unrun jobs, suspension, expired leases.
+// target at a time, unrun jobs, suspension, expired and renewed leases.
 func TestMemQueue(t *testing.T) {
 	q := newMemQueue()
 	ctx := context.Background()
@@ -296,9 +357,19 @@ func TestMemQueue(t *testing.T) {
 	if got, _ := q.Claim(ctx, "me", time.Now(), 10, 10, time.Minute); !slices.Equal(ids(got), []int64{a3}) {
 		t.Fatalf("claim after resume = %v, want [%d]", ids(got), a3)
 	}
-	// The leases expire: b1 and a3 are claimed again, attempts counted.
-	got, _ = q.Claim(ctx, "you", time.Now().Add(2*time.Minute), 10, 10, time.Minute)
-	if len(got) != 2 || got[0].Attempts != 2 || got[1].Attempts != 2 {
-		t.Fatalf("claim after leases expired = %+v, want b1 and a3 again, attempt 2", got)
+	// a3's claim is renewed, b1's is not: b1's lapses, and is claimed
+	// again with its attempts counted and the owner whose claim lapsed.
+	if err := q.Renew(ctx, "me", []int64{a3}, time.Now().Add(50*time.Second), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = q.Claim(ctx, "you", time.Now().Add(70*time.Second), 10, 10, time.Minute)
+	if len(got) != 1 || got[0].ID != b1 || got[0].Attempts != 2 || got[0].LapsedOwner != "me" {
+		t.Fatalf("claim after b1's lease expired = %+v, want b1 again, attempt 2, lapsed from me", got)
+	}
+	if err := q.Renew(ctx, "me", []int64{a3, b1}, time.Now(), time.Minute); !errors.Is(err, actions.ErrNotHeld) {
+		t.Fatalf("Renew of a job taken over: %v, want ErrNotHeld", err)
+	}
+	if got, _ := q.Claim(ctx, "you", time.Now().Add(115*time.Second), 10, 10, time.Minute); len(got) != 1 || got[0].ID != a3 {
+		t.Fatalf("claim after a3's renewed lease expired = %+v, want a3", got)
 	}
 }

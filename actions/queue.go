@@ -21,11 +21,25 @@ type Queue interface {
 	// Status Running and Attempts already counting this attempt.
 	//
 	// A target's jobs still Running under a lease that expired (their
-	// runner died) are claimed again first, oldest lease first. Otherwise
+	// runner died) are claimed again first, oldest lease first, with
+	// LapsedOwner naming the runner whose claim lapsed. Otherwise
 	// a target qualifies when it is not suspended and has no job Running;
 	// then its Pending jobs with NextAt not after now are claimed, oldest
 	// NextAt first, targets in the order of their oldest such job.
 	Claim(ctx context.Context, owner string, now time.Time, targets, batch int, lease time.Duration) ([]Job, error)
+	// Renew extends to now+lease the claims owner holds on the jobs ids,
+	// all in one transaction, and changes nothing else about them. A
+	// runner renews the jobs it holds, well within their lease, for as
+	// long as it runs them, so that a claim lapses only when its runner
+	// stopped renewing it (it died, hung, or could not reach the queue for
+	// a whole lease), however long its jobs run. A claim whose lease
+	// expired but that no one claimed again is still owner's, and is
+	// renewed. A job owner does not hold (another runner claimed it after
+	// its lease expired, its outcome was recorded, it was never claimed)
+	// is left alone: the others are renewed, and the error then wraps
+	// ErrNotHeld and names the jobs. When ctx ends first, or on any other
+	// error, none is renewed.
+	Renew(ctx context.Context, owner string, ids []int64, now time.Time, lease time.Duration) error
 	// Finish records the outcomes of jobs owner claimed, all in one
 	// transaction. An outcome for a job that owner no longer holds (its
 	// lease expired and another runner claimed it) is not recorded: the
@@ -36,9 +50,9 @@ type Queue interface {
 	Wake() <-chan struct{}
 }
 
-// ErrNotHeld is wrapped by Queue.Finish's error for outcomes of jobs not
-// Running under the caller's claim: another runner took them over after
-// their lease expired, or they were never claimed.
+// ErrNotHeld is wrapped by the errors of Queue.Finish and Queue.Renew for
+// jobs not Running under the caller's claim: another runner took them
+// over after their lease expired, or they were never claimed.
 var ErrNotHeld = errors.New("job not held by this owner")
 
 // Outcome is how one claimed job ended.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 	"slices"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -33,13 +34,14 @@ type RunnerConfig struct {
 	// costs two transactions of the queue, whatever its size. A worker
 	// stops its batch at the first job that fails.
 	Batch int
-	// Lease is how long a claim lasts (default 5m): when a runner dies
-	// holding a job, another runner can take the job once its lease
-	// expires. The Runner cuts every attempt off at half the lease, and
-	// starts no job of a batch after the first quarter of its lease, so
-	// that the attempts and the recording of their results end before
-	// anyone else may claim the jobs: make the lease more than twice the
-	// longest action timeout.
+	// Lease is how long a claim lasts unless renewed (default 30s): when
+	// a runner dies holding jobs, another runner takes them over once
+	// their lease lapsed. While a batch runs, the Runner renews the claim
+	// on its jobs every third of the lease, so a job keeps its claim
+	// however long its action runs (its own timeout bounds it). A shorter
+	// lease hands a dead runner's jobs over sooner; the lease must stay
+	// well above the time a renewal may take and the clock difference
+	// between the replicas' machines.
 	Lease time.Duration
 	// Poll is how often the runner looks for due jobs when nothing woke it
 	// (default 1s). Queue.Wake, a job finishing and a retry this runner
@@ -58,7 +60,7 @@ type RunnerConfig struct {
 const (
 	DefaultWorkers = 8
 	DefaultBatch   = 32
-	DefaultLease   = 5 * time.Minute
+	DefaultLease   = 30 * time.Second
 	DefaultPoll    = time.Second
 	DefaultGrace   = 5 * time.Second
 )
@@ -111,8 +113,15 @@ const maxErrorLen = 4 << 10
 // and the grace period passed.
 var errStopping = errors.New("hookd is stopping")
 
-// errAttemptLimit is the cause of a job's ctx ended at half the lease.
-var errAttemptLimit = errors.New("attempt reached half the lease")
+// errClaimLost is the cause of a batch's job ctx ended because a renewal
+// found that the runner no longer holds the batch's jobs: another runner
+// claimed them after their lease lapsed.
+var errClaimLost = errors.New("the claim on the job was lost to another runner")
+
+// renewRetry bounds how long a renewal that failed (the queue did not
+// answer) waits before it is tried again, sooner than the usual third of
+// the lease, so that a short outage does not cost the claim.
+const renewRetry = time.Second
 
 // Runner runs the jobs of a Queue: it claims due jobs, runs each through
 // its kind's Action, and records the outcome. A job that succeeds is Done.
@@ -132,6 +141,9 @@ type Runner struct {
 	cfg    RunnerConfig
 	logger *slog.Logger
 	m      *runnerMetrics
+	// renewOut logs the renewals that fail while the queue is down, for
+	// all batches together.
+	renewOut *outage.Log
 }
 
 // NewRunner returns a Runner over q. logger nil discards; reg nil registers
@@ -148,7 +160,8 @@ func NewRunner(q Queue, cfg RunnerConfig, logger *slog.Logger, reg prometheus.Re
 	if err != nil {
 		return nil, err
 	}
-	return &Runner{q: q, cfg: cfg, logger: logger, m: m}, nil
+	renewOut := outage.New(logger, "renew action job claims", "renew action job claims succeeded again", 0)
+	return &Runner{q: q, cfg: cfg, logger: logger, m: m, renewOut: renewOut}, nil
 }
 
 // Owner returns the name the runner claims jobs under.
@@ -160,18 +173,20 @@ func (r *Runner) Owner() string { return r.cfg.Owner }
 // falls due, or Poll passed, it claims the due jobs of as many targets as it
 // has free workers, up to Batch jobs of each, and gives each target's jobs
 // to one worker, which runs them one after the other and records their
-// outcomes together. A worker stops at the first job that fails, leaving
+// outcomes together, renewing the claim on the jobs not yet recorded every
+// third of the Lease. A worker stops at the first job that fails, leaving
 // the rest of its batch unrun (and due, as before). A failing Claim is
-// logged and tried again after Poll.
+// logged and tried again after Poll. Jobs taken over from a runner whose
+// claim lapsed are logged, one line for each such runner.
 //
 // When ctx ends it claims nothing more, and workers start no further job.
 // Running jobs get Grace to finish; then their ctx is cancelled with cause
 // "hookd is stopping". An attempt interrupted so is recorded as a failure
 // due at once, whatever the policy (it never dead-letters the job; it does
 // count in Attempts), so that the job runs again as soon as a runner is
-// up, without waiting for its lease. An action that ignores the
-// cancellation is abandoned after Grace more: Run returns, and the job's
-// lease expires in the queue.
+// up, without waiting for its lease. Renewals stop then. An action that
+// ignores the cancellation is abandoned after Grace more: Run returns, and
+// the job's lease lapses in the queue.
 //
 // Results are recorded with a ctx of their own, so an attempt that ends
 // while Run stops is still recorded. Run may be called again after it
@@ -205,6 +220,7 @@ func (r *Runner) Run(ctx context.Context) error {
 				holdUntil = now.Add(r.cfg.Poll)
 			} else {
 				claimOut.OK()
+				r.logLapsed(jobs)
 			}
 			for len(jobs) > 0 {
 				n := 1
@@ -285,41 +301,170 @@ func (r *Runner) Run(ctx context.Context) error {
 // target's jobs are recorded one by one.
 const recordEvery = 20 * time.Millisecond
 
+// logLapsed logs, for each runner whose claims on some of jobs (just
+// claimed) lapsed, that they run again here.
+func (r *Runner) logLapsed(jobs []Job) {
+	var owners []string
+	n := map[string]int{}
+	targets := map[string][]string{}
+	for _, j := range jobs {
+		o := j.LapsedOwner
+		if o == "" {
+			continue
+		}
+		if n[o] == 0 {
+			owners = append(owners, o)
+		}
+		n[o]++
+		if ts := targets[o]; len(ts) == 0 || ts[len(ts)-1] != j.Target {
+			targets[o] = append(ts, j.Target)
+		}
+	}
+	for _, o := range owners {
+		r.logger.Warn("claims of another runner lapsed (it died, hung or lost the queue for a whole lease); their jobs run again here",
+			"runner", o, "jobs", n[o], "targets", targets[o])
+	}
+}
+
+// claim is a batch's hold on its jobs: the outcomes of jobs[:recorded] are
+// recorded, the others are held, and renewed is when their claim was made
+// or last renewed. mu serializes the renewals and the recording of
+// outcomes, so that a renewal never names a job just recorded.
+type claim struct {
+	mu       sync.Mutex
+	jobs     []Job
+	recorded int
+	renewed  time.Time
+}
+
+// held returns the ids of the jobs held.
+func (c *claim) held() []int64 {
+	ids := make([]int64, 0, len(c.jobs)-c.recorded)
+	for _, j := range c.jobs[c.recorded:] {
+		ids = append(ids, j.ID)
+	}
+	return ids
+}
+
+// renewedAt returns when the claim was made or last renewed.
+func (c *claim) renewedAt() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.renewed
+}
+
+// renew renews c at once, then every third of the lease, until done is
+// closed or ctx ends. When the queue says the runner no longer holds the
+// jobs, it logs that and ends the batch's jobs with lose(errClaimLost). A
+// renewal that fails otherwise is logged (as an outage) and tried again
+// sooner.
+func (r *Runner) renew(ctx context.Context, c *claim, done <-chan struct{}, lose context.CancelCauseFunc) {
+	every := r.cfg.Lease / 3
+	var t *time.Timer
+	for {
+		next, ok := r.renewOnce(ctx, c, every)
+		if !ok {
+			lose(errClaimLost)
+			return
+		}
+		if t == nil {
+			t = time.NewTimer(next)
+			defer t.Stop()
+		} else {
+			t.Reset(next)
+		}
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// renewOnce renews c once and returns when to renew it next, or false
+// when the claim is lost.
+func (r *Runner) renewOnce(ctx context.Context, c *claim, every time.Duration) (time.Duration, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids := c.held()
+	if len(ids) == 0 {
+		return every, true
+	}
+	now := time.Now()
+	rctx, cancel := context.WithTimeout(ctx, every)
+	defer cancel()
+	err := r.q.Renew(rctx, r.cfg.Owner, ids, now, r.cfg.Lease)
+	target := c.jobs[0].Target
+	switch {
+	case err == nil:
+		c.renewed = now
+		r.renewOut.OK()
+		return every, true
+	case errors.Is(err, ErrNotHeld):
+		r.renewOut.OK()
+		r.logger.Error("claim on action jobs lost: another runner took them over after their lease lapsed; this runner stops them",
+			"target", target, "jobs", len(ids), "renewed", c.renewed, "lease", r.cfg.Lease, "error", err)
+		return 0, false
+	case ctx.Err() != nil:
+		return every, true
+	default:
+		r.renewOut.Fail(err, "target", target, "jobs", len(ids), "lapses_in", c.renewed.Add(r.cfg.Lease).Sub(now).Round(time.Millisecond))
+		return min(every, renewRetry), true
+	}
+}
+
 // runBatch runs jobs, the batch of one target claimed at claimed, one after
 // the other, and records their outcomes, those of the jobs finished within
-// recordEvery together. It starts no further job once one failed, once
-// runCtx ended, after a quarter of the lease, or once outcomes could not be
-// recorded; those stay due, unrun. It returns when a job it failed is due
-// again, or the zero time when none is or the outcomes could not be
-// recorded.
+// recordEvery together; meanwhile it renews the claim on the jobs not yet
+// recorded. It starts no further job once one failed, once runCtx ended,
+// once outcomes could not be recorded, once the claim was lost or when it
+// could not be renewed for half the lease; those stay due, unrun. A claim
+// found lost also cancels the job running. It returns when a job it failed
+// is due again, or the zero time when none is or the outcomes could not
+// be recorded.
 func (r *Runner) runBatch(runCtx, jobCtx context.Context, claimed time.Time, jobs []Job) time.Time {
+	ctx, lose := context.WithCancelCause(jobCtx)
+	defer lose(nil)
+	c := &claim{jobs: jobs, renewed: claimed}
+	// Most batches end before their first renewal, which therefore starts
+	// on a timer rather than in a goroutine of every batch.
+	done := make(chan struct{})
+	renewing := time.AfterFunc(r.cfg.Lease/3, func() { r.renew(jobCtx, c, done, lose) })
+	defer func() {
+		renewing.Stop()
+		close(done)
+	}()
+
 	outcomes := make([]Outcome, 0, len(jobs))
-	recorded := 0 // outcomes[:recorded] are in the queue
 	// record records the outcomes not yet recorded. Those of jobs no
 	// longer held are dropped, as their new holder records its own, and
 	// the error then wraps ErrNotHeld.
 	record := func() error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(jobCtx), recordTimeout)
 		defer cancel()
-		err := r.q.Finish(rctx, r.cfg.Owner, outcomes[recorded:])
+		err := r.q.Finish(rctx, r.cfg.Owner, outcomes[c.recorded:])
 		if err != nil {
-			r.logger.Error("action job outcomes not recorded: those jobs run again when their lease expires",
-				"target", jobs[0].Target, "jobs", len(outcomes)-recorded, "error", err)
+			r.logger.Error("action job outcomes not recorded: those jobs run again when their lease lapses",
+				"target", jobs[0].Target, "jobs", len(outcomes)-c.recorded, "error", err)
 		}
 		if err == nil || errors.Is(err, ErrNotHeld) {
-			recorded = len(outcomes)
+			c.recorded = len(outcomes)
 		}
 		return err
 	}
-	stopAt := claimed.Add(r.cfg.Lease / 4)
 	stopped := false
-	since := time.Now() // when outcomes[recorded:] began to wait
+	since := time.Now() // when outcomes not yet recorded began to wait
 	for i, job := range jobs {
-		if stopped || (i > 0 && (runCtx.Err() != nil || !time.Now().Before(stopAt))) {
+		if stopped || (i > 0 && (runCtx.Err() != nil || ctx.Err() != nil ||
+			time.Since(c.renewedAt()) >= r.cfg.Lease/2)) {
 			outcomes = append(outcomes, Outcome{ID: job.ID, Unrun: true})
 			continue
 		}
-		o := r.work(jobCtx, job)
+		o := r.work(ctx, job)
 		outcomes = append(outcomes, o)
 		stopped = o.Status != Done
 		if !stopped && i < len(jobs)-1 && time.Since(since) >= recordEvery {
@@ -343,7 +488,9 @@ func (r *Runner) runBatch(runCtx, jobCtx context.Context, claimed time.Time, job
 			logger.Debug("action job done", "took", o.Took, "note", o.Note)
 		case o.Status == Dead:
 			logger.Error("action job dead-lettered; its target is suspended until resumed", "error", o.Error)
-		case context.Cause(jobCtx) == errStopping:
+		case context.Cause(ctx) == errClaimLost:
+			logger.Info("action job interrupted; the runner that took it over runs it", "error", o.Error)
+		case context.Cause(ctx) == errStopping:
 			logger.Info("action job interrupted; it runs again at the next start", "error", o.Error)
 		default:
 			logger.Warn("action job failed; it will be retried", "error", o.Error, "next", o.Next)
@@ -367,9 +514,9 @@ func (r *Runner) work(ctx context.Context, job Job) Outcome {
 		return o
 	}
 
-	switch {
-	case context.Cause(ctx) == errStopping:
-		err = fmt.Errorf("interrupted (%w): %w", errStopping, err)
+	switch cause := context.Cause(ctx); {
+	case cause == errStopping || cause == errClaimLost:
+		err = fmt.Errorf("interrupted (%w): %w", cause, err)
 		o.Status, o.Next = Pending, time.Now()
 	case IsPermanent(err):
 		o.Status = Dead
@@ -406,9 +553,6 @@ func (r *Runner) attempt(ctx context.Context, job Job, logger *slog.Logger) (err
 	if err != nil {
 		return Permanent(fmt.Errorf("decode job parameters: %w", err))
 	}
-	limit := r.cfg.Lease / 2
-	ctx, cancel := context.WithTimeoutCause(ctx, limit, errAttemptLimit)
-	defer cancel()
 	defer func() {
 		if p := recover(); p != nil {
 			logger.Error("action panicked", "panic", p, "stack", string(debug.Stack()))
@@ -425,9 +569,6 @@ func (r *Runner) attempt(ctx context.Context, job Job, logger *slog.Logger) (err
 		Logger:   r.logger,
 		Settings: r.cfg.Settings,
 	})
-	if err != nil && context.Cause(ctx) == errAttemptLimit {
-		err = fmt.Errorf("%w (attempt cut off at %s, half the runner's lease)", err, limit)
-	}
 	return err
 }
 

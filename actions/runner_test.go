@@ -56,17 +56,27 @@ func newJob(kind, target, event, retry string) actions.Job {
 }
 
 // signal is a slog handler that also closes a channel the first time a
-// record with a given message passes.
+// record with a given message passes, after keeping its attributes in
+// attrs when that is not nil.
 type signal struct {
 	slog.Handler
-	msg  string
-	once *sync.Once
-	ch   chan struct{}
+	msg   string
+	once  *sync.Once
+	ch    chan struct{}
+	attrs map[string]string
 }
 
 func (s signal) Handle(ctx context.Context, r slog.Record) error {
 	if r.Message == s.msg {
-		s.once.Do(func() { close(s.ch) })
+		s.once.Do(func() {
+			if s.attrs != nil {
+				r.Attrs(func(a slog.Attr) bool {
+					s.attrs[a.Key] = a.Value.String()
+					return true
+				})
+			}
+			close(s.ch)
+		})
 	}
 	return s.Handler.Handle(ctx, r)
 }
@@ -484,21 +494,158 @@ func TestRunnerAbandonsStuckAction(t *testing.T) {
 	q.waitUntil(t, "the stuck job is recorded done", func() bool { return q.job(id).Status == actions.Done })
 }
 
-// TestRunnerAttemptLimit runs an action that waits for its ctx: the
-// runner ends it at half the lease and counts a failure.
-func TestRunnerAttemptLimit(t *testing.T) {
+// TestRunnerKeepsClaimOfLongJob runs a job for four times the lease while
+// a second runner polls the same queue: the runner renews its claim, so
+// the second never takes the job over, and the attempt runs to its end,
+// once.
+func TestRunnerKeepsClaimOfLongJob(t *testing.T) {
+	const lease = 300 * time.Millisecond
+	var calls atomic.Int32
+	started, release := make(chan struct{}), make(chan struct{})
 	kind := register(func(ctx context.Context, _ actions.Call) error {
+		if calls.Add(1) == 1 {
+			close(started)
+		}
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	q := newMemQueue()
+	id := q.add(newJob(kind, "t", "e", "3x1ms"))
+	run(t, q, actions.RunnerConfig{Owner: "first", Lease: lease, Poll: time.Hour}, nil, nil)
+	wait(t, started, "the job to start")
+	run(t, q, actions.RunnerConfig{Owner: "second", Lease: lease, Poll: 5 * time.Millisecond}, nil, nil)
+	time.Sleep(4 * lease)
+	if n, owner, j := calls.Load(), q.owner(id), q.job(id); n != 1 || owner != "first" || j.Status != actions.Running {
+		t.Fatalf("after four leases: %d calls, job %s held by %q; want 1 call, running, held by first", n, j.Status, owner)
+	}
+	if n := q.renewCount(); n < 3 {
+		t.Errorf("%d renewals in four leases, want at least 3", n)
+	}
+	close(release)
+	q.waitUntil(t, "the job is done", func() bool { return q.job(id).Status == actions.Done })
+	if n, j := calls.Load(), q.job(id); n != 1 || j.Attempts != 1 || len(q.failures()) != 0 {
+		t.Errorf("%d calls, %d attempts, failures %+v; want one attempt that succeeded", n, j.Attempts, q.failures())
+	}
+}
+
+// TestRunnerClaimLost has another runner take over a batch's jobs while
+// the first of them runs, as happens when a runner could not renew its
+// claim for a whole lease: the runner's next renewal finds them lost, ends
+// the running attempt, starts no further job of the batch and records
+// nothing for them.
+func TestRunnerClaimLost(t *testing.T) {
+	var calls atomic.Int32
+	started := make(chan struct{})
+	cause := make(chan error, 1)
+	kind := register(func(ctx context.Context, _ actions.Call) error {
+		if calls.Add(1) > 1 {
+			return nil
+		}
+		close(started)
 		<-ctx.Done()
+		cause <- context.Cause(ctx)
 		return ctx.Err()
 	})
 	q := newMemQueue()
-	id := q.add(newJob(kind, "t", "e", "1x1ms"))
-	run(t, q, actions.RunnerConfig{Lease: 100 * time.Millisecond, Poll: time.Hour}, nil, nil)
-	q.waitUntil(t, "the job is dead", func() bool { return q.job(id).Status == actions.Dead })
-	got := q.job(id)
-	want := "retries spent after 2 attempts: context deadline exceeded (attempt cut off at 50ms, half the runner's lease)"
-	if got.Attempts != 2 || got.LastError != want {
-		t.Errorf("job: attempts %d, error %q; want 2, %q", got.Attempts, got.LastError, want)
+	a := q.add(newJob(kind, "t", "e1", "3x1ms"))
+	b := q.add(newJob(kind, "t", "e2", "3x1ms"))
+	lost := &signal{msg: "claim on action jobs lost: another runner took them over after their lease lapsed; this runner stops them",
+		ch: make(chan struct{})}
+	stop := run(t, q, actions.RunnerConfig{Owner: "me", Batch: 2, Lease: 300 * time.Millisecond, Poll: time.Hour}, nil, lost)
+	wait(t, started, "the first job to start")
+	q.takeOver("t", "other")
+	wait(t, lost.ch, "the runner to find its claim lost")
+	select {
+	case err := <-cause:
+		if err == nil || !strings.Contains(err.Error(), "lost to another runner") {
+			t.Errorf("the attempt's ctx ended with cause %v, want the claim lost", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the running attempt was not ended")
+	}
+	stop()
+	if n := calls.Load(); n != 1 {
+		t.Errorf("%d calls, want 1: the batch's second job is the other runner's", n)
+	}
+	for _, id := range []int64{a, b} {
+		if j, owner := q.job(id), q.owner(id); j.Status != actions.Running || owner != "other" {
+			t.Errorf("job %d: %s held by %q, want running, held by other", id, j.Status, owner)
+		}
+	}
+	if f := q.failures(); len(f) != 0 {
+		t.Errorf("failures recorded: %+v, want none", f)
+	}
+}
+
+// renewFailQueue fails its first renewals, as a queue whose database is
+// down does.
+type renewFailQueue struct {
+	*memQueue
+	fail atomic.Int32
+}
+
+func (q *renewFailQueue) Renew(ctx context.Context, owner string, ids []int64, now time.Time, lease time.Duration) error {
+	if q.fail.Add(-1) >= 0 {
+		return errors.New("connection refused")
+	}
+	return q.memQueue.Renew(ctx, owner, ids, now, lease)
+}
+
+// TestRunnerRenewError checks that a renewal the queue fails is logged and
+// tried again, and that the job, which nobody else claimed meanwhile,
+// keeps its claim and is done.
+func TestRunnerRenewError(t *testing.T) {
+	const lease = 300 * time.Millisecond
+	release := make(chan struct{})
+	kind := register(func(ctx context.Context, _ actions.Call) error {
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	q := &renewFailQueue{memQueue: newMemQueue()}
+	q.fail.Store(2)
+	id := q.add(newJob(kind, "t", "e", "3x1ms"))
+	failed := &signal{msg: "renew action job claims", ch: make(chan struct{}), attrs: map[string]string{}}
+	run(t, q, actions.RunnerConfig{Lease: lease, Poll: time.Hour}, nil, failed)
+	wait(t, failed.ch, "the failed renewal to be logged")
+	if failed.attrs["err"] != "connection refused" || failed.attrs["target"] != "t" {
+		t.Errorf("logged %v, want the error and the target", failed.attrs)
+	}
+	q.waitUntil(t, "a renewal that succeeds", func() bool { return q.renewCount() > 0 })
+	close(release)
+	q.waitUntil(t, "the job is done", func() bool { return q.job(id).Status == actions.Done })
+	if j := q.job(id); j.Attempts != 1 {
+		t.Errorf("%d attempts, want 1", j.Attempts)
+	}
+}
+
+// TestRunnerLogsLapsedClaims leaves a job claimed by a runner that died:
+// once the claim's lease lapsed, a runner takes the job over, runs it, and
+// logs whose claims lapsed.
+func TestRunnerLogsLapsedClaims(t *testing.T) {
+	kind := register(func(context.Context, actions.Call) error { return nil })
+	q := newMemQueue()
+	id := q.add(newJob(kind, "t", "e", "3x1ms"))
+	if got, err := q.Claim(context.Background(), "dead", time.Now(), 1, 1, 50*time.Millisecond); err != nil || len(got) != 1 {
+		t.Fatalf("claim by the runner that dies: %v, %v", got, err)
+	}
+	lapsed := &signal{msg: "claims of another runner lapsed (it died, hung or lost the queue for a whole lease); their jobs run again here",
+		ch: make(chan struct{}), attrs: map[string]string{}}
+	run(t, q, actions.RunnerConfig{Owner: "survivor", Poll: 10 * time.Millisecond}, nil, lapsed)
+	wait(t, lapsed.ch, "the lapsed claims to be logged")
+	if want := map[string]string{"runner": "dead", "jobs": "1", "targets": "[t]"}; !reflect.DeepEqual(lapsed.attrs, want) {
+		t.Errorf("logged %v, want %v", lapsed.attrs, want)
+	}
+	q.waitUntil(t, "the job is done", func() bool { return q.job(id).Status == actions.Done })
+	if j := q.job(id); j.Attempts != 2 {
+		t.Errorf("%d attempts, want 2: the dead runner's counts", j.Attempts)
 	}
 }
 

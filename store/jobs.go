@@ -17,8 +17,8 @@ import (
 // them (Tx.Enqueue), and claimed, completed and failed here.
 var _ actions.Queue = (*Store)(nil)
 
-// ErrNotHeld is actions.ErrNotHeld, which Finish's error wraps for jobs not
-// Running under the caller's claim.
+// ErrNotHeld is actions.ErrNotHeld, which the errors of Finish and Renew
+// wrap for jobs not Running under the caller's claim.
 var ErrNotHeld = actions.ErrNotHeld
 
 // jobColumns are the columns scanJob reads, in its order.
@@ -49,8 +49,8 @@ const queuedSQL = `SELECT EXISTS (SELECT 1 FROM jobs WHERE status IN (?, ?))`
 // The job queue's statements.
 var (
 	// Running jobs whose lease expired, their targets' in order, oldest
-	// lease first.
-	expiredJobsSQL = writeSQL(`SELECT ` + jobColumns + ` FROM jobs WHERE status = ? AND lease_ns <= ?
+	// lease first, with the owner of the lease.
+	expiredJobsSQL = writeSQL(`SELECT ` + jobColumns + `, lease_owner FROM jobs WHERE status = ? AND lease_ns <= ?
 		ORDER BY lease_ns, next_ns, id`)
 	// Targets that are not suspended, have no job Running and have a due
 	// Pending one, oldest due first.
@@ -71,6 +71,9 @@ var (
 	claimJobSQL = writeSQL(`UPDATE jobs
 		SET status = ?, lease_owner = ?, lease_ns = ?, attempts = attempts + 1, updated_ns = ?
 		WHERE id = ? AND (status = ? OR (status = ? AND lease_ns <= ?))`)
+	// A renewal moves the lease of a job its owner holds, and nothing else:
+	// not updated_ns, which the index jobs_status holds.
+	renewJobSQL = writeSQL(`UPDATE jobs SET lease_ns = ? WHERE id = ? AND status = ? AND lease_owner = ?`)
 	// Outcomes: each ends the claim of its owner, which the condition checks.
 	unrunJobSQL = writeSQL(`UPDATE jobs SET status = ?, attempts = attempts - 1,
 		lease_owner = '', lease_ns = 0, updated_ns = ?
@@ -94,7 +97,8 @@ var (
 // each, and returns them grouped by target, in the order they are to run,
 // with Attempts counting this attempt. First come the jobs of targets
 // whose Running jobs' lease expired (their runner died), which are claimed
-// again, oldest lease first; then, for each target that is not suspended
+// again, oldest lease first, with LapsedOwner naming the owner whose lease
+// lapsed; then, for each target that is not suspended
 // and has no job Running, its Pending jobs with NextAt not after now,
 // oldest first, targets in the order of their oldest such job. So a
 // target's jobs never run in two batches at once.
@@ -119,7 +123,7 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, targets,
 	var jobs []actions.Job
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		jobs = jobs[:0]
-		expired, err := s.queryJobs(ctx, tx, expiredJobsSQL, actions.Running, nowNS)
+		expired, err := s.expiredJobs(ctx, tx, nowNS)
 		if err != nil {
 			return err
 		}
@@ -215,6 +219,79 @@ func (s *Store) queryJobs(ctx context.Context, tx *sql.Tx, query string, args ..
 		jobs = append(jobs, j)
 	}
 	return jobs, rows.Err()
+}
+
+// expiredJobs returns the jobs Running under a lease expired at now, as
+// expiredJobsSQL orders them, each with LapsedOwner set.
+func (s *Store) expiredJobs(ctx context.Context, tx *sql.Tx, now int64) ([]actions.Job, error) {
+	st, err := s.stmt(ctx, tx, expiredJobsSQL)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, actions.Running, now)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var jobs []actions.Job
+	for rows.Next() {
+		var owner string
+		j, err := scanJob(ownerRow{rows, &owner})
+		if err != nil {
+			return nil, err
+		}
+		j.LapsedOwner = owner
+		jobs = append(jobs, j)
+	}
+	return jobs, rows.Err()
+}
+
+// ownerRow reads a row of jobColumns followed by lease_owner, which it
+// puts in owner.
+type ownerRow struct {
+	scanner
+	owner *string
+}
+
+func (r ownerRow) Scan(dest ...any) error { return r.scanner.Scan(append(dest, r.owner)...) }
+
+// Renew implements actions.Queue: in one transaction, it moves to
+// now+lease the lease of each job of ids that owner holds (Running under
+// its claim, whether or not the lease expired), and nothing else. Jobs
+// owner does not hold are left alone, and the error then wraps ErrNotHeld
+// and names them.
+func (s *Store) Renew(ctx context.Context, owner string, ids []int64, now time.Time, lease time.Duration) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	until := encodeTime(now.Add(lease))
+	var notHeld []int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		notHeld = notHeld[:0]
+		st, err := s.stmt(ctx, tx, renewJobSQL)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			res, err := st.ExecContext(ctx, until, id, actions.Running, owner)
+			if err != nil {
+				return fmt.Errorf("job %d: %w", id, err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return fmt.Errorf("job %d: %w", id, err)
+			} else if n == 0 {
+				notHeld = append(notHeld, id)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("renew job claims: %w", err)
+	}
+	if len(notHeld) > 0 {
+		return fmt.Errorf("renew job claims: jobs %v: %w", notHeld, ErrNotHeld)
+	}
+	return nil
 }
 
 // Finish implements actions.Queue: in one transaction, for each outcome of

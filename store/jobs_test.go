@@ -3,7 +3,9 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,6 +156,57 @@ func TestQueueLease(t *testing.T) {
 	}
 	if got := claim(t, st, "alive", now.Add(time.Minute), 10); !slices.Equal(events(got), []string{"a2"}) {
 		t.Fatalf("claim after a1 is done = %v, want [a2]", events(got))
+	}
+}
+
+// TestQueueRenew checks that a claim renewed within its lease is not
+// claimed again when its first lease lapses, while one not renewed is,
+// naming the owner whose claim lapsed; that the runner that lost a job can
+// no longer renew it; and that a claim whose lease lapsed but that no one
+// took over can still be renewed.
+func TestQueueRenew(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	enqueue(t, st, job("r", "a1", "a"), job("r", "b1", "b"))
+	now := time.Now().Add(time.Millisecond)
+	got := claim(t, st, "me", now, 10)
+	if !slices.Equal(events(got), []string{"a1", "b1"}) {
+		t.Fatalf("claim = %v", events(got))
+	}
+	a1, b1 := got[0], got[1]
+	if err := st.Renew(ctx, "me", []int64{b1.ID}, now.Add(40*time.Second), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	got = claim(t, st, "other", now.Add(time.Minute), 10)
+	if len(got) != 1 || got[0].ID != a1.ID || got[0].Attempts != 2 || got[0].LapsedOwner != "me" {
+		t.Fatalf("claim when the first lease lapsed = %+v, want a1 alone, attempt 2, lapsed from me", got)
+	}
+
+	err := st.Renew(ctx, "me", []int64{a1.ID, b1.ID}, now.Add(61*time.Second), time.Minute)
+	if !errors.Is(err, store.ErrNotHeld) || !strings.Contains(err.Error(), fmt.Sprintf("[%d]", a1.ID)) {
+		t.Fatalf("Renew of a job taken over = %v, want ErrNotHeld naming job %d", err, a1.ID)
+	}
+	if got := claim(t, st, "other", now.Add(110*time.Second), 10); len(got) != 0 {
+		t.Fatalf("claim within the renewed leases = %v, want none", events(got))
+	}
+	if err := finish(ctx, st, "other", actions.Outcome{ID: a1.ID, Status: actions.Done, Took: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+
+	// b1's lease lapsed at 121 s, but no one took it over: it is still
+	// me's, and a renewal holds it.
+	if err := st.Renew(ctx, "me", []int64{b1.ID}, now.Add(130*time.Second), time.Minute); err != nil {
+		t.Fatalf("Renew of a lapsed claim no one took over = %v", err)
+	}
+	if got := claim(t, st, "third", now.Add(150*time.Second), 10); len(got) != 0 {
+		t.Fatalf("claim within the renewed lease = %v, want none", events(got))
+	}
+	got = claim(t, st, "third", now.Add(190*time.Second), 10)
+	if len(got) != 1 || got[0].ID != b1.ID || got[0].LapsedOwner != "me" {
+		t.Fatalf("claim once the renewed lease lapsed = %+v, want b1, lapsed from me", got)
+	}
+	if err := st.Renew(ctx, "me", nil, now, time.Minute); err != nil {
+		t.Errorf("Renew of no job = %v", err)
 	}
 }
 

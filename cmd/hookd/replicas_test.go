@@ -42,7 +42,9 @@ func TestReplicasNATS(t *testing.T) { testReplicas(t, "nats") }
 // holds its answers until the kill, so that the killed replica dies with a
 // job in flight and the others pending. Then every event answered 200 is
 // stored exactly once, every retry was answered as a duplicate, and the
-// surviving replica runs every job, each with exactly one effect.
+// surviving replica runs every job, each with exactly one effect: those of
+// the killed replica's target once its claims lapse, under the default
+// lease, and it logs whose claims lapsed.
 func testReplicas(t *testing.T, backend string) {
 	if testing.Short() {
 		t.Skip("runs two hookd processes on PostgreSQL/NATS; run without -short")
@@ -76,12 +78,14 @@ func testReplicas(t *testing.T, backend string) {
 			t.Fatal(err)
 		}
 	}
-	// A short lease: the survivor takes the killed replica's running job
-	// over after it.
+	// The default lease (30s): the survivor takes the killed replica's
+	// claims over once they lapse, well within waitUntil's 2 minutes, and
+	// runs the target's pending jobs, which wait for them.
 	datas := []string{t.TempDir(), t.TempDir()}
-	start := func(i int) *proc { return startHookd(t, datas[i], "--config", config, "--runner-lease", "6s") }
+	start := func(i int) *proc { return startHookd(t, datas[i], "--config", config) }
 	replicas := []*proc{start(0), start(1)}
 	var killed atomic.Int64 // 1 + the index of the replica killed
+	var victimOwner string  // its runner's name
 
 	const n = 120
 	var (
@@ -163,7 +167,8 @@ func testReplicas(t *testing.T, backend string) {
 			// Half-way: the target holds the job in flight, so the
 			// replica running it dies with it, and with others pending.
 			waitUntil(t, "a job in flight", func() bool { return target.held.Load() > 0 }, replicas...)
-			victim := runningOwner(t, dsn, datas)
+			victim, owner := runningOwner(t, dsn, datas)
+			victimOwner = owner
 			replicas[victim].kill(t)
 			killed.Store(int64(victim) + 1)
 			t.Logf("killed replica %d; jobs at the kill: %v", victim, jobsOf(t, dsn))
@@ -184,6 +189,9 @@ func testReplicas(t *testing.T, backend string) {
 	waitUntil(t, "every event stored", func() bool { return len(storedEventIDs(t, dsn)) == n }, survivor)
 	waitUntil(t, "every job done", func() bool { return jobsOf(t, dsn)[actions.Done] == n }, survivor)
 	survivor.stop(t)
+	if !loggedLapse(survivor.output(), victimOwner) {
+		t.Errorf("the survivor did not log that the claims of %s lapsed:\n%s", victimOwner, survivor.output())
+	}
 
 	stored := storedEventIDs(t, dsn)
 	for id := range acked {
@@ -340,8 +348,8 @@ func copyCounts(m map[string]int) map[string]int {
 }
 
 // runningOwner returns the index of the replica (by data directory) whose
-// runner holds the running job.
-func runningOwner(t *testing.T, dsn string, datas []string) int {
+// runner holds the running job, and the runner's name.
+func runningOwner(t *testing.T, dsn string, datas []string) (int, string) {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
@@ -356,11 +364,28 @@ func runningOwner(t *testing.T, dsn string, datas []string) int {
 	for i, d := range datas {
 		id, err := os.ReadFile(filepath.Join(d, "runner-id"))
 		if err == nil && strings.HasSuffix(owner, "/"+strings.TrimSpace(string(id))) {
-			return i
+			return i, owner
 		}
 	}
 	t.Fatalf("no replica is runner %s", owner)
-	return -1
+	return -1, ""
+}
+
+// loggedLapse tells whether a JSON log says that claims of runner lapsed
+// and their jobs run again.
+func loggedLapse(log, runner string) bool {
+	for line := range strings.Lines(log) {
+		var rec struct {
+			Msg    string
+			Runner string
+			Jobs   int
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && strings.HasPrefix(rec.Msg, "claims of another runner lapsed") &&
+			rec.Runner == runner && rec.Jobs > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // openShared opens the shared store read-only, as hookd events would.

@@ -202,7 +202,7 @@ func TestRestartRunsEveryJobOnce(t *testing.T) {
 // TestRestartRetriesJobKilledMidRequest kills hookd while its http action's
 // request is in flight. The restarted process takes the job back at once
 // (it is the same runner owner, kept in the data directory) instead of
-// waiting for the claim's lease of several minutes, and the job completes.
+// waiting for the claim's lease to lapse, and the job completes.
 func TestRestartRetriesJobKilledMidRequest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills hookd; run without -short")
@@ -245,7 +245,9 @@ func TestRestartRetriesJobKilledMidRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := t.TempDir()
-	p := startHookd(t, data, "--config", config)
+	// A lease longer than waitFor waits: the job is back only if the
+	// restarted process releases its claim.
+	p := startHookd(t, data, "--config", config, "--runner-lease", "10m")
 	if a := postHook(t, p.hooks, openEvent(7)); a.Accepted != 1 {
 		t.Fatalf("post: %+v", a)
 	}

@@ -83,7 +83,7 @@ and exits 0.`,
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	cmd.Flags().DurationVar(&lease, "runner-lease", actions.DefaultLease,
-		"how long a claim on an action job lasts: a replica takes over the jobs of one that died after it (more than twice the longest action timeout)")
+		"how long a claim on an action job lasts unless renewed (a runner renews its claims every third of it while it runs their jobs): a replica takes over the jobs of one that died once its claims lapsed")
 	return cmd
 }
 
@@ -253,13 +253,6 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	runner, err := actions.NewRunner(st, rc, logger, reg)
 	if err != nil {
 		return err
-	}
-	if watcher != nil {
-		lease := rc.Lease
-		if lease == 0 {
-			lease = actions.DefaultLease
-		}
-		warnCutTimeouts(watcher.Current(), lease, logger)
 	}
 	// With Mailjet keys, a dead event callback URL is logged and counted.
 	var cw *callbackWatch
@@ -502,19 +495,4 @@ func checkLost(ctx context.Context, log eventlog.Log, st *store.Store, logger *s
 		logger.Warn("the store holds events, but the event log has none its projector consumed: the log was deleted or replaced, or its backend changed; retried deliveries of stored events are answered as new (the store keeps each event once)")
 	}
 	return nil
-}
-
-// warnCutTimeouts warns of each action of set whose timeout is longer than
-// half the runner's lease: the runner cuts every attempt there (see
-// actions.Action), so the timeout the rule says never comes into play.
-func warnCutTimeouts(set *rules.Set, lease time.Duration, logger *slog.Logger) {
-	for _, r := range set.Rules() {
-		for _, a := range r.Actions {
-			s, _ := a.Params()["timeout"].(string)
-			if d, err := time.ParseDuration(s); err == nil && d > lease/2 {
-				logger.Warn("an action's timeout is longer than half the runner's lease: every attempt is cut at half the lease; raise serve --runner-lease to twice the timeout",
-					"rule", r.Name, "action", fmt.Sprintf("actions[%d].%s", a.Index, a.Type), "timeout", s, "lease", lease.String())
-			}
-		}
-	}
 }

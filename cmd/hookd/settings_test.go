@@ -31,18 +31,3 @@ func TestCheckRequiresSettings(t *testing.T) {
 		})
 	}
 }
-
-// TestServeWarnsOfCutTimeouts checks that serve warns of an action whose
-// timeout the runner's lease cuts, and not of one within it.
-func TestServeWarnsOfCutTimeouts(t *testing.T) {
-	rules := writeFile(t, "rules.yaml", "rules:\n  - name: slow\n    when: type == \"open\"\n    actions:\n"+
-		"      - exec: { command: /bin/true, timeout: 10s }\n      - exec: { command: /bin/true, timeout: 2s }\n")
-	cfg := writeFile(t, "hookd.yaml", "sources: [{name: mailjet, provider: mailjet}]\nrules: ["+rules+"]\n")
-	p := startHookd(t, t.TempDir(), "--config", cfg, "--runner-lease", "8s")
-	p.stop(t)
-	out := p.output()
-	want := `"rule":"slow","action":"actions[0].exec","timeout":"10s","lease":"8s"`
-	if n := strings.Count(out, "an action's timeout is longer than half the runner's lease"); n != 1 || !strings.Contains(out, want) {
-		t.Errorf("%d warnings, want one with %s:\n%s", n, want, out)
-	}
-}
