@@ -396,6 +396,12 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		t.Errorf("serve on a taken port left %s behind (%v)", data, err)
 	}
 
+	// A lease too short to renew claims in is refused.
+	out, err = exec.CommandContext(ctx, hookdBinary(t), "serve", "--runner-lease", "1s", "--data", data).CombinedOutput()
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 || !strings.Contains(string(out), "--runner-lease 1s: must be at least 3s") {
+		t.Fatalf("serve with a 1s lease: err %v, want a non-zero exit naming the flag\n%s", err, out)
+	}
+
 	// A data directory whose parent is missing (a typo) is not made.
 	deep := filepath.Join(dir, "nope", "deeper", "data")
 	out, err = exec.CommandContext(ctx, hookdBinary(t), "serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data", deep).CombinedOutput()

@@ -37,6 +37,10 @@ import (
 	"github.com/hookd/hookd/store"
 )
 
+// minLease is the shortest --runner-lease: a runner renews its claims every
+// third of the lease.
+const minLease = 3 * time.Second
+
 // shutdownTimeout bounds how long in-flight requests may take to finish
 // after SIGTERM, unless limits.read_timeout is longer: a request that may
 // take that long to arrive gets that long.
@@ -71,6 +75,9 @@ and exits 0.`,
 			logger, err := newLogger(cmd.ErrOrStderr(), logFormat, logLevel)
 			if err != nil {
 				return err
+			}
+			if lease < minLease {
+				return fmt.Errorf("--runner-lease %s: must be at least %s, or the renewals of claims would keep the database busy and a slow one lose them", lease, minLease)
 			}
 			cfg, err := flags.Load(knownNames())
 			if err != nil {
