@@ -78,7 +78,9 @@ var (
 	unrunJobSQL = writeSQL(`UPDATE jobs SET status = ?, attempts = attempts - 1,
 		lease_owner = '', lease_ns = 0, updated_ns = ?
 		WHERE id = ? AND status = ? AND lease_owner = ?`)
-	doneJobSQL = writeSQL(`UPDATE jobs SET status = ?, lease_owner = '', lease_ns = 0, updated_ns = ?
+	// A job done has no last error: the errors of its failed attempts
+	// stay in its history.
+	doneJobSQL = writeSQL(`UPDATE jobs SET status = ?, last_error = '', lease_owner = '', lease_ns = 0, updated_ns = ?
 		WHERE id = ? AND status = ? AND lease_owner = ?`)
 	failJobSQL = writeSQL(`UPDATE jobs SET status = ?, next_ns = ?, last_error = ?,
 		lease_owner = '', lease_ns = 0, updated_ns = ?

@@ -294,6 +294,14 @@ func TestQueueDeadLetters(t *testing.T) {
 	if dead, err := st.DeadLetters(ctx, 0, ""); err != nil || len(dead.Jobs) != 0 {
 		t.Errorf("dead letters after retry = %+v, %v; want none", dead, err)
 	}
+	// Done at last, it has no last error; its history keeps "gone".
+	if err := finish(ctx, st, "me", actions.Outcome{ID: a1.ID, Attempt: 1, Status: actions.Done, Took: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if j, err := st.Job(ctx, a1.ID); err != nil || j.Status != actions.Done || j.LastError != "" ||
+		len(j.History) != 2 || j.History[0].Error != "gone" {
+		t.Errorf("a1 done after its retry = %+v, %v; want no last error and both attempts in its history", j, err)
+	}
 }
 
 func TestQueueListings(t *testing.T) {
