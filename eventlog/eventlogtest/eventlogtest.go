@@ -314,6 +314,12 @@ func Lag(t *testing.T, b Backend) {
 	appendN("t", "n", 3)
 	ReceiveAck(t, fast, 3)
 	waitLag(lg, "t", "t/fast=0 t/slow=3", "3 more, acked by one group")
+
+	// Another topic's messages appended in between are not the group's.
+	appendN("u", "x", 4)
+	appendN("t", "o", 1)
+	ReceiveAck(t, fast, 1)
+	waitLag(lg, "t", "t/fast=0 t/slow=4", "another topic's messages in between")
 }
 
 // AppendDedup checks that Append skips and reports the messages whose

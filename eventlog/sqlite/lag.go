@@ -43,17 +43,16 @@ func (l *Log) Lag(ctx context.Context) ([]eventlog.Lag, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("consumer lag: %w", err)
 	}
-	ends := map[string]int64{}
+	// Offsets are shared by the topics, so the messages after a group's
+	// are counted in its topic (the index on topic and offset makes that
+	// a walk of the lag itself), not taken as the difference of offsets.
 	out := make([]eventlog.Lag, 0, len(acked))
 	for k, off := range acked {
-		end, ok := ends[k.topic]
-		if !ok {
-			if err := l.rdb.QueryRowContext(ctx, `SELECT COALESCE(MAX("offset"), 0) FROM messages WHERE topic = ?`, k.topic).Scan(&end); err != nil {
-				return nil, fmt.Errorf("consumer lag: %w", err)
-			}
-			ends[k.topic] = end
+		var n int64
+		if err := l.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM messages WHERE topic = ? AND "offset" > ?`, k.topic, off).Scan(&n); err != nil {
+			return nil, fmt.Errorf("consumer lag: %w", err)
 		}
-		out = append(out, eventlog.Lag{Topic: k.topic, Group: k.group, Messages: max(end-off, 0), Acked: off})
+		out = append(out, eventlog.Lag{Topic: k.topic, Group: k.group, Messages: n, Acked: off})
 	}
 	return out, nil
 }
