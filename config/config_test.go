@@ -15,13 +15,16 @@ import (
 
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/listener"
+	_ "github.com/hookd/hookd/listener/generic"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/errors")
 
-// known is what a binary with the mailjet provider and three log backends
-// would pass.
-var known = config.Known{Providers: []string{"generic", "mailjet", "ses"}, Backends: []string{"nats", "postgres", "sqlite"}}
+// known is what a binary with three providers and three log backends would
+// pass; of the providers, generic checks its sources' verify and map.
+var known = config.Known{Providers: []string{"generic", "mailjet", "ses"}, Backends: []string{"nats", "postgres", "sqlite"},
+	Source: listener.CheckSource}
 
 // secret is the value of HOOKD_TEST_SECRET: YAML's special characters, so
 // that a naive textual expansion would change the document.

@@ -300,12 +300,19 @@ func yamlError(name string, idx *index, err error) *Error {
 	return e
 }
 
-// unjoin returns the errors joined in err.
+// unjoin returns the errors joined in err, and in any join among them: a
+// provider's checker joins the errors of its parts (verify.hmac, map), each
+// already a join, and every one of them is a problem to show.
 func unjoin(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
 	}
-	return []error{err}
+	var errs []error
+	for _, e := range j.Unwrap() {
+		errs = append(errs, unjoin(e)...)
+	}
+	return errs
 }
 
 // sorted returns errs in file order as one error.
