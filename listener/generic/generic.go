@@ -260,8 +260,8 @@ func Decode(source string, m *mapping.Mapping, h http.Header, body []byte) ([]ev
 	}
 	events := make([]event.Event, 0, len(raws))
 	for i, raw := range raws {
-		var item any
-		if err := json.Unmarshal(raw, &item); err != nil {
+		item, err := mapping.Unmarshal(raw)
+		if err != nil {
 			return nil, fmt.Errorf("decode generic delivery: element %d: %w", i, err)
 		}
 		if _, ok := item.(map[string]any); !ok {

@@ -247,6 +247,36 @@ func TestIDs(t *testing.T) {
 	}
 }
 
+// TestExactNumbers posts numeric ids above 2^53 and beyond int64, and a
+// time in unix milliseconds: every digit reaches the event, so two events
+// whose ids differ in the last digit are not duplicates.
+func TestExactNumbers(t *testing.T) {
+	a := adapter(t, config.Source{Name: "acme", Map: config.Map{ID: "event_id", Type: "type", Time: "ts", MessageID: "msg_id"}})
+	for _, tt := range []struct {
+		name, body    string
+		id, messageID string
+		time          string
+	}{
+		{"2^53", `{"event_id":9007199254740992,"type":"open","ts":1714550400123,"msg_id":12345678901234567890}`,
+			"generic:acme:9007199254740992", "12345678901234567890", "2024-05-01T08:00:00.123Z"},
+		{"2^53+1", `{"event_id":9007199254740993,"type":"open","ts":1714550400123,"msg_id":12345678901234567891}`,
+			"generic:acme:9007199254740993", "12345678901234567891", "2024-05-01T08:00:00.123Z"},
+		{"seconds with a fraction", `{"event_id":9223372036854775807,"type":"open","ts":1714550400.123,"msg_id":"abc"}`,
+			"generic:acme:9223372036854775807", "abc", "2024-05-01T08:00:00.123Z"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			events, err := a.Decode(nil, []byte(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := events[0]
+			if got := e.Time.Format(time.RFC3339Nano); e.ID != tt.id || e.MessageID != tt.messageID || got != tt.time {
+				t.Fatalf("id %s, message_id %s, time %s; want %s, %s, %s", e.ID, e.MessageID, got, tt.id, tt.messageID, tt.time)
+			}
+		})
+	}
+}
+
 func TestCategoryFromType(t *testing.T) {
 	// "type" is also an expr built-in; in a map it reads the field.
 	a := adapter(t, config.Source{Map: config.Map{Type: "type", Time: "date"}})

@@ -222,8 +222,8 @@ func Decode(m *mapping.Mapping, h http.Header, body []byte) ([]event.Event, erro
 		}
 	}
 	if !m.Empty() {
-		var item any
-		if err := json.Unmarshal(body, &item); err != nil {
+		item, err := mapping.Unmarshal(body)
+		if err != nil {
 			return nil, fmt.Errorf("decode standard webhook: %w", err)
 		}
 		if err := m.Apply(&e, item, h); err != nil {

@@ -195,3 +195,34 @@ func TestMapOverrides(t *testing.T) {
 		t.Fatal("a map giving an unknown category decoded")
 	}
 }
+
+// TestMapExactNumbers maps numeric ids above 2^53 and beyond int64 and a
+// time in unix milliseconds: every digit reaches the event.
+func TestMapExactNumbers(t *testing.T) {
+	a, err := standardwebhooks.StandardWebhooks{}.New(config.Source{Name: "billing",
+		Verify: config.Verify{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+		Map:    config.Map{ID: `data.seq`, MessageID: `data.msg_id`, Time: `data.at`}},
+		listener.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{}
+	h.Set("webhook-id", "msg_1")
+	for _, tt := range []struct {
+		name, data, id, messageID, time string
+	}{
+		{"2^53", `{"seq":9007199254740992,"msg_id":12345678901234567890,"at":1714550400123}`, "9007199254740992", "12345678901234567890", "2024-05-01T08:00:00.123Z"},
+		{"2^53+1", `{"seq":9007199254740993,"msg_id":12345678901234567891,"at":1714550400.123}`, "9007199254740993", "12345678901234567891", "2024-05-01T08:00:00.123Z"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			events, err := a.Decode(h, []byte(`{"type":"email.opened","data":`+tt.data+`}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := events[0]
+			if got := e.Time.Format(time.RFC3339Nano); e.ID != tt.id || e.MessageID != tt.messageID || got != tt.time {
+				t.Fatalf("id %s, message_id %s, time %s; want %s, %s, %s", e.ID, e.MessageID, got, tt.id, tt.messageID, tt.time)
+			}
+		})
+	}
+}

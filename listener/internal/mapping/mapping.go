@@ -5,10 +5,11 @@
 package mapping
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -103,8 +104,8 @@ func Compile(m config.Map) (*Mapping, error) {
 // Empty reports whether m maps nothing.
 func (m *Mapping) Empty() bool { return m == nil || len(m.fields) == 0 }
 
-// Apply evaluates the expressions over item (a decoded JSON value) and h,
-// and sets the fields of e. A nil result leaves a field as it is.
+// Apply evaluates the expressions over item (a JSON value from Unmarshal,
+// so that numbers are exact) and h, and sets the fields of e. A nil result leaves a field as it is.
 func (m *Mapping) Apply(e *event.Event, item any, h http.Header) error {
 	if m.Empty() {
 		return nil
@@ -146,25 +147,76 @@ func Env(item any, h http.Header) map[string]any {
 	return env
 }
 
+// Unmarshal parses the JSON value in b the way expressions should see it:
+// objects are map[string]any and arrays []any, as with json.Unmarshal, but
+// numbers stay exact. An integer that fits is an int64; another number is a
+// float64 when that float's shortest decimal form is the same number
+// (1.5, 1714550400.123, 1e3); any other (12345678901234567890, or more
+// digits than a float64 holds) is a json.Number, which an expression can
+// pass on or turn into text with string() but not compute with. So no id or
+// message id loses a digit on its way to an event.
+func Unmarshal(b []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("invalid data after the top-level value")
+	}
+	return exact(v), nil
+}
+
+// exact replaces the json.Numbers in v as Unmarshal says.
+func exact(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			v[k] = exact(x)
+		}
+	case []any:
+		for i, x := range v {
+			v[i] = exact(x)
+		}
+	case json.Number:
+		if i, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+			return i
+		}
+		f, err := strconv.ParseFloat(string(v), 64)
+		if err != nil {
+			return v
+		}
+		d, ok := parseDecimal(string(v))
+		if fd, _ := parseDecimal(strconv.FormatFloat(f, 'g', -1, 64)); ok && d == fd {
+			return f
+		}
+	}
+	return v
+}
+
+// str returns v as text, numbers with every digit they have.
 func str(v any) (string, error) {
 	switch v := v.(type) {
 	case string:
 		return v, nil
-	case float64:
-		return strconv.FormatFloat(v, 'f', -1, 64), nil
-	case int:
-		return strconv.Itoa(v), nil
-	case bool:
-		return strconv.FormatBool(v), nil
 	case json.Number:
 		return v.String(), nil
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64), nil
+	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		return fmt.Sprint(v), nil
+	case bool:
+		return strconv.FormatBool(v), nil
 	}
 	return "", fmt.Errorf("want a string, got %T", v)
 }
 
 // timeOf reads a time given as RFC 3339 text, unix seconds (or
-// milliseconds, when larger than 1e11), or a time.
+// milliseconds, when larger than 1e11) as a number or as text, or a
+// time.
 func timeOf(v any) (time.Time, error) {
+	var num string
 	switch v := v.(type) {
 	case time.Time:
 		return v.UTC(), nil
@@ -172,27 +224,118 @@ func timeOf(v any) (time.Time, error) {
 		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 			return t.UTC(), nil
 		}
-		if f, err := strconv.ParseFloat(v, 64); err == nil {
-			return unix(f)
+		if _, ok := parseDecimal(v); !ok {
+			return time.Time{}, fmt.Errorf("want RFC 3339 or unix seconds")
 		}
-		return time.Time{}, fmt.Errorf("want RFC 3339 or unix seconds")
+		num = v
+	case json.Number:
+		num = string(v)
 	case float64:
-		return unix(v)
-	case int:
-		return unix(float64(v))
+		num = strconv.FormatFloat(v, 'g', -1, 64)
+	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		num = fmt.Sprint(v)
+	default:
+		return time.Time{}, fmt.Errorf("want a time, got %T", v)
 	}
-	return time.Time{}, fmt.Errorf("want a time, got %T", v)
-}
-
-func unix(f float64) (time.Time, error) {
-	if f > 1e11 {
-		f /= 1000
-	}
-	if math.IsNaN(f) || f <= 0 || f > 253402300799 {
+	d, ok := parseDecimal(num)
+	if !ok {
 		return time.Time{}, fmt.Errorf("time out of range")
 	}
-	sec, frac := math.Modf(f)
-	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
+	return unix(d)
+}
+
+// maxUnix is 9999-12-31T23:59:59Z.
+const maxUnix = 253402300799
+
+// unix returns the time d seconds after the epoch, or d milliseconds when d
+// is larger than 1e11, to the nanosecond, without going through a float
+// (1714550400123 is 08:00:00.123, not .122999906).
+func unix(d decimal) (time.Time, error) {
+	point := len(d.digits) + d.exp // digits before the decimal point
+	if d.neg || d.digits == "" || point < -9 || point > len("253402300799999") {
+		return time.Time{}, fmt.Errorf("time out of range")
+	}
+	var whole, frac string
+	switch {
+	case point <= 0:
+		frac = strings.Repeat("0", -point) + d.digits
+	case point >= len(d.digits):
+		whole = d.digits + strings.Repeat("0", point-len(d.digits))
+	default:
+		whole, frac = d.digits[:point], d.digits[point:]
+	}
+	n, _ := strconv.ParseInt("0"+whole, 10, 64)
+	var sec, nsec int64
+	if n > 1e11 || n == 1e11 && frac != "" {
+		sec, nsec = n/1000, (n%1000)*1e6+digitsOf(frac, 6)
+	} else {
+		sec, nsec = n, digitsOf(frac, 9)
+	}
+	if sec > maxUnix || sec == maxUnix && nsec > 0 {
+		return time.Time{}, fmt.Errorf("time out of range")
+	}
+	return time.Unix(sec, nsec).UTC(), nil
+}
+
+// digitsOf returns the first n digits of frac, padded with zeros, as a
+// number: the fraction in units of 10^-n, truncated.
+func digitsOf(frac string, n int) int64 {
+	if len(frac) > n {
+		frac = frac[:n]
+	}
+	v, _ := strconv.ParseInt(frac+strings.Repeat("0", n-len(frac)), 10, 64)
+	return v
+}
+
+// decimal is a number read exactly from its text: digits × 10^exp, with
+// digits free of leading and trailing zeros ("" for zero, which is never
+// negative).
+type decimal struct {
+	neg    bool
+	digits string
+	exp    int
+}
+
+// parseDecimal reads a number written as JSON writes one (an optional
+// minus, digits, an optional fraction and exponent), the way
+// strconv.FormatFloat writes one (also "+" in the exponent), or with a
+// leading "+".
+func parseDecimal(s string) (decimal, bool) {
+	var d decimal
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		d.neg = s[0] == '-'
+		s = s[1:]
+	}
+	mant, e, hasExp := strings.Cut(strings.ToLower(s), "e")
+	whole, frac, _ := strings.Cut(mant, ".")
+	if whole+frac == "" || !allDigits(whole) || !allDigits(frac) {
+		return decimal{}, false
+	}
+	if hasExp {
+		n, err := strconv.Atoi(e)
+		if err != nil || n < -1e6 || n > 1e6 {
+			return decimal{}, false
+		}
+		d.exp = n
+	}
+	d.digits = strings.TrimLeft(whole+frac, "0")
+	d.exp -= len(frac)
+	trimmed := strings.TrimRight(d.digits, "0")
+	d.exp += len(d.digits) - len(trimmed)
+	d.digits = trimmed
+	if d.digits == "" {
+		return decimal{}, true
+	}
+	return d, true
+}
+
+func allDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func firstLine(s string) string {

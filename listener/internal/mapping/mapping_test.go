@@ -1,0 +1,126 @@
+package mapping_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/listener/internal/mapping"
+)
+
+func TestUnmarshalNumbers(t *testing.T) {
+	for _, tt := range []struct {
+		name, in string
+		want     any
+	}{
+		{"int above 2^53", `9007199254740993`, int64(9007199254740993)},
+		{"negative int", `-42`, int64(-42)},
+		{"beyond int64", `12345678901234567890`, json.Number("12345678901234567890")},
+		{"decimal", `1.5`, 1.5},
+		{"seconds with milliseconds", `1714550400.123`, 1714550400.123},
+		{"exponent", `1e3`, 1000.0},
+		{"more digits than a float64", `3.14159265358979323846`, json.Number("3.14159265358979323846")},
+		{"integer as a float beyond 2^53", `9007199254740993.0`, json.Number("9007199254740993.0")},
+		{"overflow", `1e400`, json.Number("1e400")},
+		{"underflow", `1e-400`, json.Number("1e-400")},
+		{"nested", `{"a":[9007199254740993,{"b":0.25}]}`, map[string]any{"a": []any{int64(9007199254740993), map[string]any{"b": 0.25}}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := mapping.Unmarshal([]byte(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("Unmarshal(%s) = %#v, want %#v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestUnmarshalErrors(t *testing.T) {
+	for _, in := range []string{``, `{`, `{} {}`, `1 x`, `[1,]`} {
+		if v, err := mapping.Unmarshal([]byte(in)); err == nil {
+			t.Errorf("Unmarshal(%q) = %#v, want an error", in, v)
+		}
+	}
+}
+
+// apply maps body with m and returns the event.
+func apply(t *testing.T, m config.Map, body string, h http.Header) (event.Event, error) {
+	t.Helper()
+	mp, err := mapping.Compile(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	item, err := mapping.Unmarshal([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e event.Event
+	err = mp.Apply(&e, item, h)
+	return e, err
+}
+
+func TestApplyExact(t *testing.T) {
+	at := func(s string) time.Time {
+		t.Helper()
+		tm, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tm
+	}
+	for _, tt := range []struct {
+		name string
+		m    config.Map
+		body string
+		want event.Event
+	}{
+		{"id above 2^53", config.Map{ID: "event_id"}, `{"event_id":9007199254740993}`, event.Event{ID: "9007199254740993"}},
+		{"message id beyond int64", config.Map{MessageID: "msg_id"}, `{"msg_id":12345678901234567890}`, event.Event{MessageID: "12345678901234567890"}},
+		{"arithmetic on a large id", config.Map{ID: "event_id + 1"}, `{"event_id":9007199254740993}`, event.Event{ID: "9007199254740994"}},
+		{"string() of a number beyond int64", config.Map{ID: `"m-" + string(msg_id)`}, `{"msg_id":12345678901234567890}`, event.Event{ID: "m-12345678901234567890"}},
+		{"decimal id", config.Map{ID: "v"}, `{"v":1.25}`, event.Event{ID: "1.25"}},
+		{"int compared", config.Map{Type: `n == 3 ? "three" : "other"`}, `{"n":3}`, event.Event{Type: "three"}},
+		{"decimal compared", config.Map{Type: `score > 0.5 ? "high" : "low"`}, `{"score":0.75}`, event.Event{Type: "high"}},
+		{"unix milliseconds", config.Map{Time: "ts"}, `{"ts":1714550400123}`, event.Event{Time: at("2024-05-01T08:00:00.123Z")}},
+		{"unix seconds with a fraction", config.Map{Time: "ts"}, `{"ts":1714550400.123}`, event.Event{Time: at("2024-05-01T08:00:00.123Z")}},
+		{"unix seconds to the nanosecond", config.Map{Time: "ts"}, `{"ts":1714550400.123456789}`, event.Event{Time: at("2024-05-01T08:00:00.123456789Z")}},
+		{"unix milliseconds as text", config.Map{Time: "ts"}, `{"ts":"1714550400123"}`, event.Event{Time: at("2024-05-01T08:00:00.123Z")}},
+		{"unix milliseconds divided", config.Map{Time: "ts / 1000"}, `{"ts":1714550400123}`, event.Event{Time: at("2024-05-01T08:00:00.123Z")}},
+		{"unix seconds", config.Map{Time: "ts"}, `{"ts":1714550400}`, event.Event{Time: at("2024-05-01T08:00:00Z")}},
+		{"RFC 3339", config.Map{Time: "ts"}, `{"ts":"2024-05-01T10:00:00.5+02:00"}`, event.Event{Time: at("2024-05-01T08:00:00.5Z")}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := apply(t, tt.m, tt.body, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("Apply = %+v\nwant    %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestApplyTimeErrors(t *testing.T) {
+	for _, tt := range []struct{ name, body string }{
+		{"zero", `{"ts":0}`},
+		{"negative", `{"ts":-1}`},
+		{"after 9999", `{"ts":253402300800000}`},
+		{"huge", `{"ts":1e300}`},
+		{"tiny", `{"ts":1e-300}`},
+		{"text", `{"ts":"yesterday"}`},
+		{"object", `{"ts":{}}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if e, err := apply(t, config.Map{Time: "ts"}, tt.body, nil); err == nil {
+				t.Fatalf("Apply = %v, want an error", e.Time)
+			}
+		})
+	}
+}
