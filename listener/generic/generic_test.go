@@ -28,10 +28,11 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
-// goldenMap reads both the ESP-like fixtures and GitHub's.
+// goldenMap reads both the ESP-like fixtures and GitHub's, whose headers
+// are spelled as GitHub documents them.
 var goldenMap = config.Map{
-	Type:        `headers["X-Github-Event"] ?? event`,
-	ID:          `headers["X-Github-Delivery"] ?? id`,
+	Type:        `headers["X-GitHub-Event"] ?? event`,
+	ID:          `headers["X-GitHub-Delivery"] ?? id`,
 	Time:        `timestamp`,
 	Email:       `recipient`,
 	MessageID:   `message_id`,
@@ -272,6 +273,40 @@ func TestExactNumbers(t *testing.T) {
 			e := events[0]
 			if got := e.Time.Format(time.RFC3339Nano); e.ID != tt.id || e.MessageID != tt.messageID || got != tt.time {
 				t.Fatalf("id %s, message_id %s, time %s; want %s, %s, %s", e.ID, e.MessageID, got, tt.id, tt.messageID, tt.time)
+			}
+		})
+	}
+}
+
+// TestHeaderNames maps GitHub's deliveries with its headers spelled as
+// GitHub documents them: two deliveries of the same body are two events.
+func TestHeaderNames(t *testing.T) {
+	body := []byte(`{"zen":"Design for failure.","hook_id":12345678}`)
+	for _, tt := range []struct {
+		name string
+		m    config.Map
+	}{
+		{"as documented", config.Map{Type: `headers["X-GitHub-Event"]`, ID: `headers["X-GitHub-Delivery"]`}},
+		{"lower case", config.Map{Type: `headers["x-github-event"]`, ID: `headers["x-github-delivery"]`}},
+		{"canonical", config.Map{Type: `headers["X-Github-Event"]`, ID: `headers["X-Github-Delivery"]`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := adapter(t, config.Source{Name: "github", Map: tt.m})
+			var ids []string
+			for _, delivery := range []string{"72d3162e-cc78-11e3-81ab-4c9367dc0958", "8e4c5a10-cc78-11e3-81ab-4c9367dc0958"} {
+				// As net/http receives them: canonical names.
+				h := http.Header{"X-Github-Event": {"ping"}, "X-Github-Delivery": {delivery}}
+				events, err := a.Decode(h, body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e := events[0]; e.Type != "ping" || e.ID != "generic:github:"+delivery {
+					t.Fatalf("type %q, id %q; want ping, generic:github:%s", e.Type, e.ID, delivery)
+				}
+				ids = append(ids, events[0].ID)
+			}
+			if ids[0] == ids[1] {
+				t.Fatalf("two deliveries share the id %s", ids[0])
 			}
 		})
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/hookd/hookd/config"
@@ -28,12 +29,40 @@ import (
 var shadowed = []string{"type", "date", "duration", "count", "first", "last", "get", "keys", "values", "now"}
 
 var options = func() []expr.Option {
-	opts := []expr.Option{expr.AllowUndefinedVariables(), expr.Timezone("UTC")}
+	opts := []expr.Option{expr.AllowUndefinedVariables(), expr.Timezone("UTC"), expr.Patch(headerKeys{})}
 	for _, b := range shadowed {
 		opts = append(opts, expr.DisableBuiltin(b))
 	}
 	return opts
 }()
+
+// headerKeys puts the constant names that index headers in canonical form,
+// the form Env's headers has them in, so that a header is found however its
+// name is written, as in HTTP: headers["X-GitHub-Event"], headers.etag and
+// "x-github-event" in headers all read X-Github-Event.
+type headerKeys struct{}
+
+func (headerKeys) Visit(node *ast.Node) {
+	var key ast.Node
+	switch n := (*node).(type) {
+	case *ast.MemberNode:
+		if isHeaders(n.Node) {
+			key = n.Property
+		}
+	case *ast.BinaryNode:
+		if n.Operator == "in" && isHeaders(n.Right) {
+			key = n.Left
+		}
+	}
+	if s, ok := key.(*ast.StringNode); ok {
+		s.Value = http.CanonicalHeaderKey(s.Value)
+	}
+}
+
+func isHeaders(n ast.Node) bool {
+	id, ok := n.(*ast.IdentifierNode)
+	return ok && id.Value == "headers"
+}
 
 // Mapping is a compiled config.Map. Fields without an expression keep
 // what the adapter set. It is safe for concurrent use.
@@ -128,7 +157,8 @@ func (m *Mapping) Apply(e *event.Event, item any, h http.Header) error {
 
 // Env is the environment expressions run in: the item's fields when it is
 // an object, "payload" for the item, "headers" for the request's headers
-// by canonical name (the first value of each).
+// by canonical name (the first value of each; Compile puts the constant
+// names an expression indexes headers with in that form).
 func Env(item any, h http.Header) map[string]any {
 	env := map[string]any{}
 	if obj, ok := item.(map[string]any); ok {

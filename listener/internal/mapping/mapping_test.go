@@ -124,3 +124,33 @@ func TestApplyTimeErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestHeaders reads headers by names written in any case: HTTP's names are
+// case-insensitive, and providers document them in their own spelling.
+func TestHeaders(t *testing.T) {
+	h := http.Header{}
+	h.Set("X-GitHub-Event", "push")
+	h.Set("X-GitHub-Delivery", "72d3162e")
+	h.Set("ETag", "v1")
+	for _, tt := range []struct{ name, expr, want string }{
+		{"as GitHub documents it", `headers["X-GitHub-Event"]`, "push"},
+		{"canonical", `headers["X-Github-Event"]`, "push"},
+		{"lower case", `headers["x-github-delivery"]`, "72d3162e"},
+		{"upper case", `headers["X-GITHUB-EVENT"]`, "push"},
+		{"dot", `headers.etag`, "v1"},
+		{"optional", `headers?.["x-github-event"]`, "push"},
+		{"in", `"x-github-event" in headers ? "yes" : "no"`, "yes"},
+		{"not in", `"x-github-hook-id" not in headers ? "absent" : "present"`, "absent"},
+		{"a payload field named like a header is not a header", `payload["x-github-event"] ?? "none"`, "none"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := apply(t, config.Map{Type: tt.expr}, `{"X-Github-Event":"payload's"}`, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Type != tt.want {
+				t.Fatalf("%s = %q, want %q", tt.expr, e.Type, tt.want)
+			}
+		})
+	}
+}
