@@ -227,7 +227,10 @@ func (s *signer) verify(h http.Header, body []byte, now time.Time, tol time.Dura
 
 // Decode implements listener.Adapter. A body that is a JSON object is one
 // event; an array gives one event per element, each an object. The map's
-// expressions set the fields; an id from map.id is prefixed with
+// expressions set the fields; map.id and map.type, when given, must give a
+// value for every element, or the delivery is an error (refused and
+// quarantined, not stored with no type or under a hash that another
+// delivery of the same bytes would share). An id from map.id is prefixed with
 // "generic:SOURCE:", so that two senders' ids never collide; without map.id
 // the id is a hash of the source's name, the item's bytes and its time, so a
 // retried delivery has the same ids and two sources that receive the same

@@ -146,7 +146,8 @@ func Sign(key []byte, id, ts string, body []byte) []byte {
 // specification (Resend), Email from data.email, data.to (the first) or
 // data.recipient, MessageID from data.email_id or data.message_id and
 // BounceClass hard for a data.bounce.type "Permanent" ("hard"), soft for
-// "Transient" ("soft"). The source's map overrides any of them.
+// "Transient" ("soft"). The source's map overrides any of them; a mapped id
+// or type that gives nothing is an error.
 func (a *Adapter) Decode(h http.Header, body []byte) ([]event.Event, error) {
 	return Decode(a.mapping, h, body)
 }

@@ -71,13 +71,18 @@ type Mapping struct {
 }
 
 type field struct {
-	name string // the map key, for errors
-	prog *vm.Program
-	set  func(e *event.Event, v any) error
+	name, src string // the map key and its expression, for errors
+	prog      *vm.Program
+	set       func(e *event.Event, v any) error
+	// required fields (id, type) must give a value: an event without a
+	// type matches no rule, and one whose mapped id is missing would need
+	// another id, which could make two deliveries one.
+	required bool
 }
 
 // Compile compiles every expression of m. Its errors are *config.Error
-// values with Field "map.KEY", joined.
+// values with Field "map.KEY", joined. Apply fails on an item for which
+// map.id or map.type gives nothing.
 func Compile(m config.Map) (*Mapping, error) {
 	var (
 		mp   Mapping
@@ -122,7 +127,7 @@ func Compile(m config.Map) (*Mapping, error) {
 			errs = append(errs, &config.Error{Field: "map." + f.key, Err: fmt.Errorf("compile: %s", firstLine(err.Error()))})
 			continue
 		}
-		mp.fields = append(mp.fields, field{name: f.key, prog: prog, set: f.set})
+		mp.fields = append(mp.fields, field{name: f.key, src: f.src, prog: prog, set: f.set, required: f.key == "id" || f.key == "type"})
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -134,7 +139,9 @@ func Compile(m config.Map) (*Mapping, error) {
 func (m *Mapping) Empty() bool { return m == nil || len(m.fields) == 0 }
 
 // Apply evaluates the expressions over item (a JSON value from Unmarshal,
-// so that numbers are exact) and h, and sets the fields of e. A nil result leaves a field as it is.
+// so that numbers are exact) and h, and sets the fields of e. A nil result
+// leaves a field as it is, but id and type must give a value other than
+// nil or "": an error names the field otherwise.
 func (m *Mapping) Apply(e *event.Event, item any, h http.Header) error {
 	if m.Empty() {
 		return nil
@@ -145,8 +152,13 @@ func (m *Mapping) Apply(e *event.Event, item any, h http.Header) error {
 		if err != nil {
 			return fmt.Errorf("map.%s: %s", f.name, firstLine(err.Error()))
 		}
-		if v == nil {
-			continue
+		if v == nil || v == "" {
+			if f.required {
+				return fmt.Errorf("map.%s: `%s` gave nothing (null, \"\" or absent), and an event needs its %s", f.name, f.src, f.name)
+			}
+			if v == nil {
+				continue
+			}
 		}
 		if err := f.set(e, v); err != nil {
 			return fmt.Errorf("map.%s: %w", f.name, err)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,6 +151,51 @@ func TestHeaders(t *testing.T) {
 			}
 			if e.Type != tt.want {
 				t.Fatalf("%s = %q, want %q", tt.expr, e.Type, tt.want)
+			}
+		})
+	}
+}
+
+// TestApplyNothing maps items for which an expression gives nothing: an
+// error for id and type, which every event needs (a mapped id tells
+// deliveries apart), the field left as it was for the others.
+func TestApplyNothing(t *testing.T) {
+	h := http.Header{"X-Github-Event": {"push"}}
+	for _, tt := range []struct {
+		name  string
+		m     config.Map
+		body  string
+		field string // in the error; "" for none
+	}{
+		{"id absent", config.Map{ID: "id"}, `{}`, "map.id"},
+		{"id null", config.Map{ID: "id"}, `{"id":null}`, "map.id"},
+		{"id empty", config.Map{ID: "id"}, `{"id":""}`, "map.id"},
+		{"id from an absent header", config.Map{ID: `headers["X-GitHub-Delivery"]`}, `{}`, "map.id"},
+		{"type absent", config.Map{Type: "event"}, `{}`, "map.type"},
+		{"type empty", config.Map{Type: "event"}, `{"event":""}`, "map.type"},
+		{"type with a fallback", config.Map{Type: `event ?? headers["X-GitHub-Event"]`}, `{}`, ""},
+		{"id zero", config.Map{ID: "id"}, `{"id":0}`, ""},
+		{"optional fields absent", config.Map{Time: "ts", Email: "to", MessageID: "msg", Campaign: "c", Category: "cat", BounceClass: "class"}, `{}`, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := event.Event{Email: "kept@example.com", Domain: "example.com", Campaign: "kept"}
+			e := before
+			mp, err := mapping.Compile(tt.m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			item, err := mapping.Unmarshal([]byte(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = mp.Apply(&e, item, h)
+			switch {
+			case tt.field == "" && err != nil:
+				t.Fatalf("Apply: %v", err)
+			case tt.field != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.field+": ")):
+				t.Fatalf("Apply = %v, want an error at %s", err, tt.field)
+			case tt.field == "" && (e.Email != before.Email || e.Campaign != before.Campaign || !e.Time.IsZero()):
+				t.Fatalf("Apply changed fields it had nothing for: %+v", e)
 			}
 		})
 	}
