@@ -312,6 +312,40 @@ func TestHeaderNames(t *testing.T) {
 	}
 }
 
+// TestAbsentObjects maps a batch in which one item lacks the object a path
+// goes through: an optional field is left empty and the batch accepted; a
+// required one refuses the batch, naming the field.
+func TestAbsentObjects(t *testing.T) {
+	body := []byte(`[{"id":"1","type":"open","meta":{"campaign":"spring","ref":"r1"}},{"id":"2","type":"open"}]`)
+	for _, tt := range []struct {
+		name      string
+		m         config.Map
+		campaigns []string
+		err       string
+	}{
+		{"optional", config.Map{ID: "id", Type: "type", Campaign: "meta.campaign", MessageID: "meta.ref"}, []string{"spring", ""}, ""},
+		{"required", config.Map{ID: "meta.ref", Type: "type"}, nil, "element 1: map.id: "},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			events, err := adapter(t, config.Source{Map: tt.m}).Decode(nil, body)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("Decode = %v, want an error with %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, e := range events {
+				if e.Campaign != tt.campaigns[i] {
+					t.Errorf("event %d: campaign %q, want %q", i, e.Campaign, tt.campaigns[i])
+				}
+			}
+		})
+	}
+}
+
 func TestCategoryFromType(t *testing.T) {
 	// "type" is also an expr built-in; in a map it reads the field.
 	a := adapter(t, config.Source{Map: config.Map{Type: "type", Time: "date"}})

@@ -29,7 +29,7 @@ import (
 var shadowed = []string{"type", "date", "duration", "count", "first", "last", "get", "keys", "values", "now"}
 
 var options = func() []expr.Option {
-	opts := []expr.Option{expr.AllowUndefinedVariables(), expr.Timezone("UTC"), expr.Patch(headerKeys{})}
+	opts := []expr.Option{expr.AllowUndefinedVariables(), expr.Timezone("UTC"), expr.Patch(headerKeys{}), expr.Patch(nilSafe{})}
 	for _, b := range shadowed {
 		opts = append(opts, expr.DisableBuiltin(b))
 	}
@@ -62,6 +62,23 @@ func (headerKeys) Visit(node *ast.Node) {
 func isHeaders(n ast.Node) bool {
 	id, ok := n.(*ast.IdentifierNode)
 	return ok && id.Value == "headers"
+}
+
+// nilSafe reads every path as if written with ?.: meta.campaign is nil, not
+// an error, when meta is absent or null, so that an optional field
+// (campaign, email, ...) that one kind of item lacks leaves the event's
+// field empty instead of failing its whole delivery, and a required one
+// (id, type) fails with Apply's error that names it. A path through a value
+// that is there but not an object (a string, a number) is still an error.
+type nilSafe struct{}
+
+func (nilSafe) Visit(node *ast.Node) {
+	n, ok := (*node).(*ast.MemberNode)
+	if !ok || n.Optional || n.Method {
+		return // written with ?. (in a chain already), or a method call
+	}
+	n.Optional = true
+	ast.Patch(node, &ast.ChainNode{Node: n})
 }
 
 // Mapping is a compiled config.Map. Fields without an expression keep

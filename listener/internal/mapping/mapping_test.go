@@ -200,3 +200,44 @@ func TestApplyNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyPaths maps paths through objects an item may lack: an absent
+// or null object gives nothing (the optional field stays empty, a required
+// one fails naming itself), as ?. would; one that is not an object is an
+// error.
+func TestApplyPaths(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		m        config.Map
+		body     string
+		campaign string
+		err      string // the error's start; "" for none
+	}{
+		{"present", config.Map{Campaign: "meta.campaign"}, `{"meta":{"campaign":"spring"}}`, "spring", ""},
+		{"object absent", config.Map{Campaign: "meta.campaign"}, `{}`, "", ""},
+		{"object null", config.Map{Campaign: "meta.campaign"}, `{"meta":null}`, "", ""},
+		{"two levels absent", config.Map{Campaign: "a.b.c"}, `{}`, "", ""},
+		{"second level absent", config.Map{Campaign: "a.b.c"}, `{"a":{}}`, "", ""},
+		{"index", config.Map{Campaign: `meta["campaign"]`}, `{}`, "", ""},
+		{"payload", config.Map{Campaign: `payload.meta.campaign`}, `{}`, "", ""},
+		{"written with ?.", config.Map{Campaign: "meta?.campaign"}, `{}`, "", ""},
+		{"written with ?. midway", config.Map{Campaign: "a?.b.c"}, `{"a":{}}`, "", ""},
+		{"fallback", config.Map{Campaign: `meta.campaign ?? "none"`}, `{}`, "none", ""},
+		{"inside a call", config.Map{Campaign: `upper(meta.campaign ?? "x")`}, `{}`, "X", ""},
+		{"compared", config.Map{Campaign: `meta.kind == "a" ? "yes" : "no"`}, `{}`, "no", ""},
+		{"required", config.Map{ID: "meta.id"}, `{}`, "", "map.id: "},
+		{"not an object", config.Map{Campaign: "meta.campaign"}, `{"meta":"spring"}`, "", "map.campaign: "},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := apply(t, tt.m, tt.body, nil)
+			switch {
+			case tt.err == "" && err != nil:
+				t.Fatalf("Apply: %v", err)
+			case tt.err != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.err)):
+				t.Fatalf("Apply = %v, want an error starting %q", err, tt.err)
+			case e.Campaign != tt.campaign:
+				t.Fatalf("campaign = %q, want %q", e.Campaign, tt.campaign)
+			}
+		})
+	}
+}
