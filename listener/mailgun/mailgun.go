@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -172,13 +173,18 @@ var categories = map[string]event.Category{
 	"rejected":     event.Blocked,
 }
 
-// Decode turns a delivery into its one event: ID "mailgun:" and
-// event-data.id, Type event-data.event, Time event-data.timestamp (unix
+// Decode turns a delivery into its one event: ID "mailgun:", event-data.id,
+// ":" and event-data.timestamp in unix microseconds, Type event-data.event, Time event-data.timestamp (unix
 // seconds with a fraction), Email event-data.recipient, MessageID the
 // message's Message-Id header, Campaign the first campaign's name (else
 // the first tag), Data the event-data object. A "failed" event is a hard
 // bounce when its severity is permanent, blocked when Mailgun suppressed
 // it (reason suppress-*), and deferred when temporary.
+//
+// The id alone is not the event's: Mailgun documents it as unique within a
+// day, and reuses it for other events on other days. With the timestamp
+// it is: a retried delivery carries the same event-data, so the same id
+// and timestamp, and is a duplicate.
 func Decode(body []byte) ([]event.Event, error) {
 	var w struct {
 		EventData json.RawMessage `json:"event-data"`
@@ -202,12 +208,13 @@ func Decode(body []byte) ([]event.Event, error) {
 		return nil, errors.New(`decode mailgun delivery: "event-data.timestamp": not a unix timestamp`)
 	}
 	sec, frac := math.Modf(d.Timestamp)
+	// Microseconds, as Mailgun writes them, without float noise.
+	at := time.Unix(int64(sec), int64(math.Round(frac*1e6))*1e3).UTC()
 	e := event.Event{
-		ID:       Provider + ":" + d.ID,
+		ID:       Provider + ":" + d.ID + ":" + strconv.FormatInt(at.UnixMicro(), 10),
 		Provider: Provider,
 		Type:     d.Event,
-		// Microseconds, as Mailgun writes them, without float noise.
-		Time:     time.Unix(int64(sec), int64(math.Round(frac*1e6))*1e3).UTC(),
+		Time:     at,
 		Category: categories[d.Event],
 		Data:     w.EventData,
 	}
