@@ -280,13 +280,20 @@ func (a *Adapter) cert(ctx context.Context, u string) (*rsa.PublicKey, error) {
 // Control implements listener.Controller. A SubscriptionConfirmation is
 // confirmed by fetching its SubscribeURL (an SNS endpoint) when the source
 // has confirm_subscription; otherwise the URL is logged for an operator to
-// open. An UnsubscribeConfirmation is logged. Both are answered 200.
+// open. An UnsubscribeConfirmation is logged. A Notification that SES sends
+// when a topic is set up (see SetupNotice) is logged at info. All are
+// answered 200.
 func (a *Adapter) Control(ctx context.Context, _ http.Header, body []byte) (bool, error) {
 	var m Message
 	if err := json.Unmarshal(body, &m); err != nil {
 		return false, nil // Decode reports it
 	}
 	switch m.Type {
+	case "Notification":
+		if notice, ok := SetupNotice(m.Message); ok {
+			a.logger.Info("SES set-up notification", "topic", m.TopicArn, "message", notice)
+			return true, nil
+		}
 	case "SubscriptionConfirmation":
 		if !AllowedURL(m.SubscribeURL) {
 			return false, listener.Unauthorized(`"SubscribeURL": not an SNS URL`)
@@ -316,6 +323,29 @@ func (a *Adapter) Control(ctx context.Context, _ http.Header, body []byte) (bool
 		return true, nil
 	}
 	return false, nil
+}
+
+// validatedTopic starts the plain-text Message SES publishes to a topic
+// when an event destination is set up with it.
+const validatedTopic = "Successfully validated SNS topic"
+
+// SetupNotice reports whether the Message of an SNS Notification is one SES
+// sends when a topic is set up, rather than an SES record, and returns what
+// it says: the {"notificationType":"AmazonSnsSubscriptionSucceeded"} record
+// of an identity's notifications, or the plain text "Successfully validated
+// SNS topic for Amazon SES event publishing." of an event destination.
+func SetupNotice(message string) (string, bool) {
+	if strings.HasPrefix(message, validatedTopic) {
+		return message, true
+	}
+	var r struct {
+		NotificationType string `json:"notificationType"`
+		Message          string `json:"message"`
+	}
+	if json.Unmarshal([]byte(message), &r) == nil && r.NotificationType == "AmazonSnsSubscriptionSucceeded" {
+		return r.Message, true
+	}
+	return "", false
 }
 
 // Decode implements listener.Adapter.
@@ -383,7 +413,8 @@ var categories = map[string]event.Category{
 // mail's), MessageID mail.messageId, Campaign the mail's "campaign" tag, ID
 // "ses:" + the SNS MessageId + ":" + the recipient's index, so SNS's
 // retries are duplicates. A Permanent bounce is hard, a Transient one soft.
-// Data is the SES record. Control messages give no events.
+// Data is the SES record. Control messages and SES's set-up notifications
+// (SetupNotice) give no events.
 func Decode(body []byte) ([]event.Event, error) {
 	var m Message
 	if err := json.Unmarshal(body, &m); err != nil {
@@ -397,6 +428,9 @@ func Decode(body []byte) ([]event.Event, error) {
 	}
 	if m.MessageID == "" {
 		return nil, errors.New(`decode SNS message: "MessageId": missing`)
+	}
+	if _, ok := SetupNotice(m.Message); ok {
+		return nil, nil
 	}
 	var r record
 	if err := json.Unmarshal([]byte(m.Message), &r); err != nil {

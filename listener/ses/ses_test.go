@@ -352,6 +352,87 @@ func TestSubscriptionConfirmation(t *testing.T) {
 	}
 }
 
+// TestSetupNotifications posts the Notifications SES sends when a topic is
+// set up to a real listener: they are answered 200 with no events, logged
+// at info, and not quarantined; any other text in a Notification is still
+// malformed.
+func TestSetupNotifications(t *testing.T) {
+	notFromSES := parse(t, readFile(t, "testdata/setup-topic-validated.json"))
+	notFromSES.Message = "Someone else's text."
+	for _, tt := range []struct {
+		name    string
+		body    []byte
+		status  int
+		wantLog string // in the info line; "" for a refused body
+	}{
+		{"subscription succeeded", readFile(t, "testdata/setup-subscription-succeeded.json"), 200, "to receive 'Bounce' notifications from Amazon SES"},
+		{"topic validated for event publishing", readFile(t, "testdata/setup-topic-validated.json"), 200, "Successfully validated SNS topic for Amazon SES event publishing."},
+		{"other plain text", marshal(notFromSES), 400, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newSNS(t)
+			var logs bytes.Buffer
+			logger := slog.New(slog.NewTextHandler(&logs, nil))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer log.Close()
+			l, err := listener.New(listener.Config{Client: e.client, Sources: []config.Source{{Name: "ses", Provider: ses.Provider,
+				Verify: config.Verify{TopicARNs: []string{topic}}}}}, log, logger, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			go l.Run(ctx)
+			srv := httptest.NewServer(l.Handler())
+			defer srv.Close()
+			m := parse(t, tt.body)
+			e.sign(t, &m, time.Now(), "2", e.key)
+			resp, err := http.Post(srv.URL+"/hooks/ses", "text/plain", bytes.NewReader(marshal(m)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			answer, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d %s, want %d", resp.StatusCode, answer, tt.status)
+			}
+			quarantined := 0
+			if tt.status == 200 {
+				if strings.TrimSpace(string(answer)) != `{"accepted":0,"duplicates":0}` {
+					t.Errorf("answer %s", answer)
+				}
+				var found bool
+				for line := range strings.Lines(logs.String()) {
+					found = found || strings.Contains(line, "level=INFO") && strings.Contains(line, tt.wantLog)
+				}
+				if !found {
+					t.Errorf("no info line with %q:\n%s", tt.wantLog, logs.String())
+				}
+			} else {
+				quarantined = 1
+			}
+			if got := providertest.Messages(t, log, eventlog.TopicEvents, 0); len(got) != 0 {
+				t.Errorf("stored %d events", len(got))
+			}
+			if got := providertest.Messages(t, log, eventlog.TopicQuarantine, quarantined); len(got) != quarantined {
+				t.Errorf("quarantined %d bodies, want %d", len(got), quarantined)
+			}
+		})
+	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func FuzzDecode(f *testing.F) {
 	for _, s := range providertest.Seeds(f) {
 		f.Add(s)
