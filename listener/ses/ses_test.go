@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -352,6 +353,63 @@ func TestSubscriptionConfirmation(t *testing.T) {
 	}
 }
 
+// TestRecipients checks whom each SES record's events are about: one event
+// per recipient SES names (bounced, complained, delivered, delayed), one
+// event per message otherwise, addressed only when the message has a
+// single destination, since SES does not say which recipient opened or
+// clicked; and a Subscription is an unsubscribe only when it opts out.
+func TestRecipients(t *testing.T) {
+	for _, tt := range []struct {
+		file     string
+		emails   []string
+		category event.Category
+	}{
+		{"bounce-notification", []string{"jane@example.com"}, event.Bounce},
+		{"complaint-notification", []string{"richard@example.com"}, event.Complaint},
+		{"delivery-notification", []string{"jane@example.com", "mary@example.com"}, event.Delivered},
+		{"delivery-delay-event", []string{"recipient@example.com"}, event.Deferred},
+		{"open-event", []string{"recipient@example.com"}, event.Open},
+		{"open-three-destinations", []string{""}, event.Open},
+		{"click-three-destinations", []string{""}, event.Click},
+		{"send-three-destinations", []string{""}, event.Sent},
+		{"reject-event", []string{"recipient@example.com"}, event.Blocked},
+		{"rendering-failure-event", []string{"recipient@example.com"}, ""},
+		{"subscription-unsubscribe-all", []string{"recipient@example.com"}, event.Unsubscribe},
+		{"subscription-topic-opt-out", []string{"recipient@example.com"}, event.Unsubscribe},
+		{"subscription-opt-in", []string{"recipient@example.com"}, ""},
+	} {
+		t.Run(tt.file, func(t *testing.T) {
+			body := readFile(t, "testdata/"+tt.file+".json")
+			events, err := ses.Decode(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var emails []string
+			ids := map[string]bool{}
+			for _, e := range events {
+				emails = append(emails, e.Email)
+				ids[e.ID] = true
+				if e.Category != tt.category {
+					t.Errorf("%s: category %q, want %q", e.ID, e.Category, tt.category)
+				}
+			}
+			if !slices.Equal(emails, tt.emails) {
+				t.Fatalf("emails %q, want %q", emails, tt.emails)
+			}
+			if len(ids) != len(events) {
+				t.Fatalf("ids %v are not distinct", ids)
+			}
+			// SNS's retry carries the same message: the same ids.
+			again, _ := ses.Decode(body)
+			for i := range again {
+				if again[i].ID != events[i].ID {
+					t.Fatalf("a retry gives id %s, first %s", again[i].ID, events[i].ID)
+				}
+			}
+		})
+	}
+}
+
 // TestSetupNotifications posts the Notifications SES sends when a topic is
 // set up to a real listener: they are answered 200 with no events, logged
 // at info, and not quarantined; any other text in a Notification is still
@@ -441,7 +499,7 @@ func FuzzDecode(f *testing.F) {
 		events, err := ses.Decode(body)
 		if err == nil {
 			for _, e := range events {
-				if e.ID == "" || e.Email == "" {
+				if e.ID == "" || !e.Category.Valid() {
 					t.Fatalf("bad event %+v", e)
 				}
 			}
