@@ -13,6 +13,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -45,8 +46,9 @@ var (
 func init() { listener.Register(Provider, SendGrid{}) }
 
 // New implements listener.Provider: verify.public_key (base64 DER, as
-// SendGrid's settings page shows it) is required; verify.tolerance bounds
-// the age of the timestamp header (default 5 minutes).
+// SendGrid's settings page shows it, or PEM, as its libraries write it) is
+// required; verify.tolerance bounds the age of the timestamp header
+// (default 5 minutes).
 func (SendGrid) New(src config.Source, env listener.Env) (listener.Adapter, error) {
 	v := src.Verify
 	errs := v.Unused("sendgrid", "public_key", "tolerance")
@@ -67,15 +69,32 @@ func (SendGrid) New(src config.Source, env listener.Env) (listener.Adapter, erro
 	return a, nil
 }
 
-// ParsePublicKey reads SendGrid's verification key: base64 of the DER
-// (PKIX) encoding of an ECDSA P-256 public key.
+// ParsePublicKey reads SendGrid's verification key, an ECDSA P-256 public
+// key in its DER (PKIX) encoding: as base64, as SendGrid's Event Webhook
+// settings show it, or as a PEM "PUBLIC KEY" block, as SendGrid's
+// libraries write it.
 func ParsePublicKey(s string) (*ecdsa.PublicKey, error) {
-	if s == "" {
+	s = strings.TrimSpace(s)
+	var der []byte
+	switch {
+	case s == "":
 		return nil, errors.New("required: the verification key from SendGrid's Event Webhook settings (base64)")
-	}
-	der, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
-	if err != nil {
-		return nil, errors.New("not base64")
+	case strings.HasPrefix(s, "-----BEGIN"):
+		block, rest := pem.Decode([]byte(s))
+		switch {
+		case block == nil:
+			return nil, errors.New("not PEM: want -----BEGIN PUBLIC KEY-----, the base64 on lines of its own, then -----END PUBLIC KEY-----")
+		case block.Type != "PUBLIC KEY":
+			return nil, fmt.Errorf("PEM block %q: want PUBLIC KEY", block.Type)
+		case len(bytes.TrimSpace(rest)) > 0:
+			return nil, errors.New("PEM: want one PUBLIC KEY block and nothing after it")
+		}
+		der = block.Bytes
+	default:
+		var err error
+		if der, err = base64.StdEncoding.DecodeString(s); err != nil {
+			return nil, errors.New("neither base64 nor PEM: want the verification key as SendGrid's settings show it (base64), or as PEM (-----BEGIN PUBLIC KEY-----)")
+		}
 	}
 	k, err := x509.ParsePKIXPublicKey(der)
 	if err != nil {
