@@ -168,8 +168,10 @@ func Sign(key []byte, id, ts string, body []byte) []byte {
 }
 
 // Decode implements listener.Adapter: one event per delivery, with ID the
-// webhook-id header, or svix-id (so a retry is a duplicate), Type the payload's "type",
-// Time its "timestamp" (RFC 3339), Category from the type's last word
+// webhook-id header, or svix-id (so a retry is a duplicate), Type the
+// payload's "type", Time its "timestamp", else its "created_at" (Resend's
+// name; both RFC 3339; neither: the time of receipt), Category from the
+// type's last word
 // ("email.bounced" is bounce), and, for email platforms that follow the
 // specification (Resend), Email from data.email, data.to (the first) or
 // data.recipient, MessageID from data.email_id or data.message_id and
@@ -183,6 +185,7 @@ func (a *Adapter) Decode(h http.Header, body []byte) ([]event.Event, error) {
 type payload struct {
 	Type      string          `json:"type"`
 	Timestamp string          `json:"timestamp"`
+	CreatedAt string          `json:"created_at"`
 	Data      json.RawMessage `json:"data"`
 }
 
@@ -211,10 +214,14 @@ func Decode(m *mapping.Mapping, h http.Header, body []byte) ([]event.Event, erro
 	if p.Type == "" {
 		return nil, errors.New(`decode standard webhook: "type": missing or empty`)
 	}
-	if p.Timestamp != "" {
-		t, err := time.Parse(time.RFC3339Nano, p.Timestamp)
+	at, field := p.Timestamp, "timestamp"
+	if at == "" {
+		at, field = p.CreatedAt, "created_at"
+	}
+	if at != "" {
+		t, err := time.Parse(time.RFC3339Nano, at)
 		if err != nil {
-			return nil, errors.New(`decode standard webhook: "timestamp": not RFC 3339`)
+			return nil, fmt.Errorf(`decode standard webhook: %q: not RFC 3339`, field)
 		}
 		e.Time = t.UTC()
 	}

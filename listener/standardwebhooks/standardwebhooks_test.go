@@ -136,6 +136,41 @@ func TestConformanceSvix(t *testing.T) {
 	})
 }
 
+// TestTime reads the event's time from the payload's timestamp, else from
+// created_at, where Resend puts it.
+func TestTime(t *testing.T) {
+	h := http.Header{}
+	h.Set("webhook-id", "msg_time")
+	for _, tt := range []struct {
+		name, body string
+		want       time.Time // zero: the listener uses the time of receipt
+		err        string
+	}{
+		{"timestamp", `{"type":"email.sent","timestamp":"2024-02-22T23:41:12.126Z"}`, time.Date(2024, 2, 22, 23, 41, 12, 126e6, time.UTC), ""},
+		{"created_at, as Resend sends it", `{"type":"email.sent","created_at":"2024-02-22T23:41:12.126Z","data":{"created_at":"2024-02-22T23:41:11.894719+00:00"}}`, time.Date(2024, 2, 22, 23, 41, 12, 126e6, time.UTC), ""},
+		{"both: timestamp", `{"type":"email.sent","timestamp":"2024-02-22T23:41:12Z","created_at":"2024-02-22T23:00:00Z"}`, time.Date(2024, 2, 22, 23, 41, 12, 0, time.UTC), ""},
+		{"created_at with an offset", `{"type":"email.sent","created_at":"2024-02-23T00:41:12+01:00"}`, time.Date(2024, 2, 22, 23, 41, 12, 0, time.UTC), ""},
+		{"neither", `{"type":"email.sent"}`, time.Time{}, ""},
+		{"created_at not RFC 3339", `{"type":"email.sent","created_at":"yesterday"}`, time.Time{}, `decode standard webhook: "created_at": not RFC 3339`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			events, err := standardwebhooks.Decode(nil, h, []byte(tt.body))
+			if tt.err != "" {
+				if err == nil || err.Error() != tt.err {
+					t.Fatalf("Decode = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := events[0].Time; !got.Equal(tt.want) {
+				t.Fatalf("time %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestNewErrors(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
