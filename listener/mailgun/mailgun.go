@@ -37,6 +37,7 @@ import (
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/listener"
+	"github.com/hookd/hookd/listener/internal/jsonerr"
 )
 
 // Provider is the registered name and the Provider of every event.
@@ -190,14 +191,14 @@ func Decode(body []byte) ([]event.Event, error) {
 		EventData json.RawMessage `json:"event-data"`
 	}
 	if err := json.Unmarshal(body, &w); err != nil {
-		return nil, fmt.Errorf("decode mailgun delivery: %w", err)
+		return nil, fmt.Errorf("decode mailgun delivery: %w", jsonerr.Want("a JSON object", err))
 	}
 	if len(w.EventData) == 0 || w.EventData[0] != '{' {
 		return nil, errors.New(`decode mailgun delivery: "event-data": missing or not an object`)
 	}
 	var d eventData
 	if err := json.Unmarshal(w.EventData, &d); err != nil {
-		return nil, fmt.Errorf(`decode mailgun delivery: "event-data": %w`, err)
+		return nil, fmt.Errorf("decode mailgun delivery: %w", jsonerr.Explain("event-data", err))
 	}
 	switch {
 	case d.Event == "":

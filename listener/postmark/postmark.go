@@ -13,11 +13,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/listener"
+	"github.com/hookd/hookd/listener/internal/jsonerr"
 )
 
 // Provider is the registered name and the Provider of every event.
@@ -68,21 +71,24 @@ func (a *Adapter) Verify(_ context.Context, r *http.Request, _ []byte) error {
 func (a *Adapter) Decode(_ http.Header, body []byte) ([]event.Event, error) { return Decode(body) }
 
 type wire struct {
-	RecordType        string      `json:"RecordType"`
-	ID                json.Number `json:"ID"`
-	Type              string      `json:"Type"`
-	MessageID         string      `json:"MessageID"`
-	Recipient         string      `json:"Recipient"`
-	Email             string      `json:"Email"`
-	Tag               string      `json:"Tag"`
-	DeliveredAt       string      `json:"DeliveredAt"`
-	BouncedAt         string      `json:"BouncedAt"`
-	ReceivedAt        string      `json:"ReceivedAt"`
-	ChangedAt         string      `json:"ChangedAt"`
-	OriginalLink      string      `json:"OriginalLink"`
-	SuppressSending   bool        `json:"SuppressSending"`
-	SuppressionReason string      `json:"SuppressionReason"`
+	RecordType        string          `json:"RecordType"`
+	ID                json.RawMessage `json:"ID"`
+	Type              string          `json:"Type"`
+	MessageID         string          `json:"MessageID"`
+	Recipient         string          `json:"Recipient"`
+	Email             string          `json:"Email"`
+	Tag               string          `json:"Tag"`
+	DeliveredAt       string          `json:"DeliveredAt"`
+	BouncedAt         string          `json:"BouncedAt"`
+	ReceivedAt        string          `json:"ReceivedAt"`
+	ChangedAt         string          `json:"ChangedAt"`
+	OriginalLink      string          `json:"OriginalLink"`
+	SuppressSending   bool            `json:"SuppressSending"`
+	SuppressionReason string          `json:"SuppressionReason"`
 }
+
+// number is a JSON number.
+var number = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$`)
 
 // bounceTypes gives the category and class of a Bounce record's Type.
 var bounceTypes = map[string]struct {
@@ -122,7 +128,7 @@ func Decode(body []byte) ([]event.Event, error) {
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.UseNumber()
 	if err := d.Decode(&w); err != nil {
-		return nil, fmt.Errorf("decode postmark record: %w", err)
+		return nil, fmt.Errorf("decode postmark record: %w", jsonerr.Explain("", err))
 	}
 	if d.More() {
 		return nil, errors.New("decode postmark record: data after the object")
@@ -167,8 +173,17 @@ func Decode(body []byte) ([]event.Event, error) {
 	if e.Email == "" {
 		return nil, fmt.Errorf("decode postmark record: %s: missing recipient", w.RecordType)
 	}
-	if (w.RecordType == "Bounce" || w.RecordType == "SpamComplaint") && w.ID != "" {
-		e.ID = Provider + ":bounce:" + w.ID.String()
+	// A number, or a string holding one, kept as written: IDs may
+	// exceed 2^53.
+	id := strings.Trim(string(w.ID), `"`)
+	if id == "null" {
+		id = ""
+	}
+	if id != "" && !number.MatchString(id) {
+		return nil, errors.New(`decode postmark record: "ID": want a number`)
+	}
+	if (w.RecordType == "Bounce" || w.RecordType == "SpamComplaint") && id != "" {
+		e.ID = Provider + ":bounce:" + id
 	} else {
 		e.ID = event.Hash(Provider, e.Time, w.RecordType, w.MessageID, e.Email, w.OriginalLink)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/listener"
+	"github.com/hookd/hookd/listener/internal/jsonerr"
 )
 
 // Provider is the registered name and the Provider of every event.
@@ -149,7 +150,7 @@ func Verify(key *ecdsa.PublicKey, h http.Header, body []byte, now time.Time, tol
 // wire holds the fields Decode reads.
 type wire struct {
 	Email        string          `json:"email"`
-	Timestamp    json.Number     `json:"timestamp"`
+	Timestamp    json.RawMessage `json:"timestamp"`
 	Event        string          `json:"event"`
 	EventID      string          `json:"sg_event_id"`
 	MessageID    string          `json:"sg_message_id"`
@@ -187,7 +188,7 @@ func (a *Adapter) Decode(_ http.Header, body []byte) ([]event.Event, error) { re
 func Decode(body []byte) ([]event.Event, error) {
 	var raws []json.RawMessage
 	if err := json.Unmarshal(body, &raws); err != nil {
-		return nil, fmt.Errorf("decode sendgrid delivery: want a JSON array of events: %w", err)
+		return nil, fmt.Errorf("decode sendgrid delivery: %w", jsonerr.Want("a JSON array of events", err))
 	}
 	events := make([]event.Event, 0, len(raws))
 	for i, raw := range raws {
@@ -208,12 +209,13 @@ func decodeOne(raw json.RawMessage) (event.Event, error) {
 	d := json.NewDecoder(bytes.NewReader(raw))
 	d.UseNumber()
 	if err := d.Decode(&w); err != nil {
-		return event.Event{}, err
+		return event.Event{}, jsonerr.Explain("", err)
 	}
 	if w.Event == "" {
 		return event.Event{}, errors.New(`"event": missing or empty`)
 	}
-	sec, err := strconv.ParseInt(w.Timestamp.String(), 10, 64)
+	// A number, or a string holding one.
+	sec, err := strconv.ParseInt(strings.Trim(string(w.Timestamp), `"`), 10, 64)
 	if err != nil || sec <= 0 || sec > 253402300799 {
 		return event.Event{}, errors.New(`"timestamp": not a unix timestamp`)
 	}

@@ -35,6 +35,7 @@ import (
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/listener"
+	"github.com/hookd/hookd/listener/internal/jsonerr"
 )
 
 // Provider is the registered name and the Provider of every event.
@@ -486,7 +487,7 @@ var categories = map[string]event.Category{
 func Decode(body []byte) ([]event.Event, error) {
 	var m Message
 	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, fmt.Errorf("decode SNS message: %w", err)
+		return nil, fmt.Errorf("decode SNS message: %w", jsonerr.Want("a JSON object", err))
 	}
 	if m.Type != "Notification" {
 		if m.Type == "SubscriptionConfirmation" || m.Type == "UnsubscribeConfirmation" {
@@ -502,7 +503,7 @@ func Decode(body []byte) ([]event.Event, error) {
 	}
 	var r record
 	if err := json.Unmarshal([]byte(m.Message), &r); err != nil {
-		return nil, fmt.Errorf(`decode SNS message: "Message": not an SES record: %w`, err)
+		return nil, fmt.Errorf(`decode SNS message: "Message": not an SES record: %w`, jsonerr.Explain("", err))
 	}
 	typ := r.EventType
 	if typ == "" {

@@ -23,6 +23,7 @@ import (
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/listener"
+	"github.com/hookd/hookd/listener/internal/jsonerr"
 	"github.com/hookd/hookd/listener/internal/mapping"
 )
 
@@ -208,7 +209,7 @@ func Decode(m *mapping.Mapping, h http.Header, body []byte) ([]event.Event, erro
 	}
 	var p payload
 	if err := json.Unmarshal(body, &p); err != nil {
-		return nil, fmt.Errorf("decode standard webhook: %w", err)
+		return nil, fmt.Errorf("decode standard webhook: %w", jsonerr.Want("a JSON object", err))
 	}
 	e := event.Event{ID: Provider + ":" + id, Provider: Provider, Type: p.Type, Data: json.RawMessage(append([]byte(nil), body...))}
 	if p.Type == "" {
