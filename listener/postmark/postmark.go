@@ -87,6 +87,24 @@ type wire struct {
 	SuppressionReason string          `json:"SuppressionReason"`
 }
 
+// timeLayouts are the ISO 8601 forms Postmark writes its times in: with Z
+// or an offset, with or without a colon in it, with any number of
+// fractional digits (it writes seven), and without a zone.
+var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999Z0700", "2006-01-02T15:04:05.999999999"}
+
+// parseTime reads a Postmark time. Postmark documents its times as ISO
+// 8601 without promising a zone; one without is read as UTC.
+func parseTime(s string) (time.Time, error) {
+	var err error
+	for _, layout := range timeLayouts {
+		var t time.Time
+		if t, err = time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, err
+}
+
 // number is a JSON number.
 var number = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$`)
 
@@ -108,7 +126,8 @@ var bounceTypes = map[string]struct {
 }
 
 // Decode turns one record into its event. Type is RecordType; Time the
-// record's DeliveredAt, BouncedAt, ReceivedAt or ChangedAt; Email Recipient
+// record's DeliveredAt, BouncedAt, ReceivedAt or ChangedAt (ISO 8601, UTC
+// when it has no zone); Email Recipient
 // (Email for bounces and complaints); MessageID MessageID; Campaign Tag.
 // Categories: Delivery delivered, Open open, Click click, SpamComplaint
 // complaint, Bounce by its Type (HardBounce, BadEmailAddress and
@@ -164,9 +183,9 @@ func Decode(body []byte) ([]event.Event, error) {
 	if at == "" {
 		return nil, fmt.Errorf("decode postmark record: %s: missing time", w.RecordType)
 	}
-	t, err := time.Parse(time.RFC3339Nano, at)
+	t, err := parseTime(at)
 	if err != nil {
-		return nil, fmt.Errorf("decode postmark record: %s: time %q: not RFC 3339", w.RecordType, at)
+		return nil, fmt.Errorf("decode postmark record: %s: time %q: not ISO 8601 (2006-01-02T15:04:05Z)", w.RecordType, at)
 	}
 	e.Time = t.UTC()
 	e.Email, e.Domain = event.NormalizeEmail(addr)
