@@ -22,7 +22,8 @@ const (
 	// Bounce: delivery failed for good or the message came back.
 	Bounce Category = "bounce"
 	// Blocked: the provider did not send the message (suppression list,
-	// policy, a previous hard bounce).
+	// policy, a previous hard bounce, a sending error such as a quota
+	// reached or an unverified domain).
 	Blocked Category = "blocked"
 	// Complaint: the recipient reported the message as spam.
 	Complaint Category = "complaint"
@@ -61,15 +62,18 @@ const (
 func (b BounceClass) Valid() bool { return b == "" || b == Hard || b == Soft }
 
 // synonyms maps the words providers use for their event types to the
-// shared categories.
+// shared categories. "failed" alone is a message the provider could not
+// send (Resend's email.failed: a quota, a key, a domain), not one a
+// receiving server refused; Mailgun, whose "failed" can be either, maps
+// its own.
 var synonyms = map[string]Category{
 	"sent": Sent, "send": Sent, "processed": Sent, "accepted": Sent, "queued": Sent,
 	"delivered": Delivered, "delivery": Delivered,
 	"deferred": Deferred, "delayed": Deferred, "delivery_delayed": Deferred, "deferral": Deferred,
 	"open": Open, "opened": Open, "opens": Open,
 	"click": Click, "clicked": Click, "clicks": Click,
-	"bounce": Bounce, "bounced": Bounce, "bounces": Bounce, "failed": Bounce,
-	"blocked": Blocked, "dropped": Blocked, "rejected": Blocked, "suppressed": Blocked, "reject": Blocked,
+	"bounce": Bounce, "bounced": Bounce, "bounces": Bounce,
+	"blocked": Blocked, "dropped": Blocked, "rejected": Blocked, "suppressed": Blocked, "reject": Blocked, "failed": Blocked,
 	"complaint": Complaint, "complained": Complaint, "spam": Complaint, "spamreport": Complaint, "spam_report": Complaint, "spamcomplaint": Complaint,
 	"unsubscribe": Unsubscribe, "unsubscribed": Unsubscribe, "unsub": Unsubscribe, "group_unsubscribe": Unsubscribe,
 }

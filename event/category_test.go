@@ -19,6 +19,8 @@ func TestParseCategory(t *testing.T) {
 		{"SpamComplaint", event.Complaint},
 		{"group_unsubscribe", event.Unsubscribe},
 		{"dropped", event.Blocked},
+		{"email.failed", event.Blocked},
+		{"failed", event.Blocked},
 		{"processed", event.Sent},
 		{"opened", event.Open},
 		{"invoice.paid", ""},

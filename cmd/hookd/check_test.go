@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -291,10 +292,19 @@ func TestCheckProviders(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("HOOKD_SG_KEY", base64.StdEncoding.EncodeToString(der))
+	// PEM, as SendGrid's libraries write the key, in a variable and inline.
+	pemKey := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	t.Setenv("HOOKD_SG_PEM", pemKey)
 	t.Setenv("HOOKD_WHSEC", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
 	good := writeFile(t, "providers.yaml", `
 sources:
   - { name: sendgrid, provider: sendgrid, verify: { public_key: "${HOOKD_SG_KEY}" } }
+  - { name: sendgrid-pem, provider: sendgrid, verify: { public_key: "${HOOKD_SG_PEM}" } }
+  - name: sendgrid-inline-pem
+    provider: sendgrid
+    verify:
+      public_key: |
+        `+strings.ReplaceAll(strings.TrimSpace(pemKey), "\n", "\n        ")+`
   - { name: mailgun, provider: mailgun, verify: { signing_key: "key-0123456789abcdef0123" } }
   - { name: postmark, provider: postmark, auth: { basic: { user: pm, password: "a-postmark-password" } } }
   - { name: ses, provider: ses, verify: { topic_arns: ["arn:aws:sns:eu-west-1:123456789012:ses-events"] } }
@@ -306,7 +316,7 @@ sources:
 	if err != nil {
 		t.Fatalf("check %s: %v", good, err)
 	}
-	if !strings.Contains(out, "6 sources") {
+	if !strings.Contains(out, "8 sources") {
 		t.Fatalf("check output: %s", out)
 	}
 
@@ -328,6 +338,16 @@ sources:
   - name: mj
     provider: mailjet
     verify: { secret: "plain-secret-value" }
+  - name: sendgrid-certificate
+    provider: sendgrid
+    verify:
+      public_key: |
+        -----BEGIN CERTIFICATE-----
+        bm90IGEga2V5
+        -----END CERTIFICATE-----
+  - name: sendgrid-neither
+    provider: sendgrid
+    verify: { public_key: "not a key at all" }
 `)
 	_, _, err = runHookd(t, "check", "--config", bad)
 	if err == nil {
@@ -341,6 +361,8 @@ sources:
 		bad + ":12:18: sources[2].map.type: compile:",
 		bad + ":15:28: sources[3].verify.topic_arns[0]: \"not-an-arn\" is not an SNS topic ARN",
 		bad + ":18:5: sources[4].verify: mailjet signs nothing",
+		bad + `:22:19: sources[5].verify.public_key: PEM block "CERTIFICATE": want PUBLIC KEY`,
+		bad + ":28:27: sources[6].verify.public_key: neither base64 nor PEM: want the verification key as SendGrid's settings show it (base64), or as PEM (-----BEGIN PUBLIC KEY-----)",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q:\n%s", want, msg)

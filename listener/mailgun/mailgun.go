@@ -30,12 +30,14 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/listener"
+	"github.com/hookd/hookd/listener/internal/jsonerr"
 )
 
 // Provider is the registered name and the Provider of every event.
@@ -172,26 +174,31 @@ var categories = map[string]event.Category{
 	"rejected":     event.Blocked,
 }
 
-// Decode turns a delivery into its one event: ID "mailgun:" and
-// event-data.id, Type event-data.event, Time event-data.timestamp (unix
+// Decode turns a delivery into its one event: ID "mailgun:", event-data.id,
+// ":" and event-data.timestamp in unix microseconds, Type event-data.event, Time event-data.timestamp (unix
 // seconds with a fraction), Email event-data.recipient, MessageID the
 // message's Message-Id header, Campaign the first campaign's name (else
 // the first tag), Data the event-data object. A "failed" event is a hard
 // bounce when its severity is permanent, blocked when Mailgun suppressed
 // it (reason suppress-*), and deferred when temporary.
+//
+// The id alone is not the event's: Mailgun documents it as unique within a
+// day, and reuses it for other events on other days. With the timestamp
+// it is: a retried delivery carries the same event-data, so the same id
+// and timestamp, and is a duplicate.
 func Decode(body []byte) ([]event.Event, error) {
 	var w struct {
 		EventData json.RawMessage `json:"event-data"`
 	}
 	if err := json.Unmarshal(body, &w); err != nil {
-		return nil, fmt.Errorf("decode mailgun delivery: %w", err)
+		return nil, fmt.Errorf("decode mailgun delivery: %w", jsonerr.Want("a JSON object", err))
 	}
 	if len(w.EventData) == 0 || w.EventData[0] != '{' {
 		return nil, errors.New(`decode mailgun delivery: "event-data": missing or not an object`)
 	}
 	var d eventData
 	if err := json.Unmarshal(w.EventData, &d); err != nil {
-		return nil, fmt.Errorf(`decode mailgun delivery: "event-data": %w`, err)
+		return nil, fmt.Errorf("decode mailgun delivery: %w", jsonerr.Explain("event-data", err))
 	}
 	switch {
 	case d.Event == "":
@@ -202,12 +209,13 @@ func Decode(body []byte) ([]event.Event, error) {
 		return nil, errors.New(`decode mailgun delivery: "event-data.timestamp": not a unix timestamp`)
 	}
 	sec, frac := math.Modf(d.Timestamp)
+	// Microseconds, as Mailgun writes them, without float noise.
+	at := time.Unix(int64(sec), int64(math.Round(frac*1e6))*1e3).UTC()
 	e := event.Event{
-		ID:       Provider + ":" + d.ID,
+		ID:       Provider + ":" + d.ID + ":" + strconv.FormatInt(at.UnixMicro(), 10),
 		Provider: Provider,
 		Type:     d.Event,
-		// Microseconds, as Mailgun writes them, without float noise.
-		Time:     time.Unix(int64(sec), int64(math.Round(frac*1e6))*1e3).UTC(),
+		Time:     at,
 		Category: categories[d.Event],
 		Data:     w.EventData,
 	}

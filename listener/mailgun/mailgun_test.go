@@ -17,6 +17,7 @@ import (
 
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/listener"
 	"github.com/hookd/hookd/listener/mailgun"
 	"github.com/hookd/hookd/listener/providertest"
@@ -224,5 +225,83 @@ func TestNewErrors(t *testing.T) {
 				t.Fatalf("error quotes the key: %v", err)
 			}
 		})
+	}
+}
+
+// withEventData returns body with event-data.id and event-data.timestamp
+// set to id and at.
+func withEventData(t *testing.T, body []byte, id string, at float64) []byte {
+	t.Helper()
+	return edit(body, func(m map[string]json.RawMessage, _ map[string]any) {
+		var d map[string]any
+		if err := json.Unmarshal(m["event-data"], &d); err != nil {
+			t.Fatal(err)
+		}
+		d["id"], d["timestamp"] = id, at
+		m["event-data"], _ = json.Marshal(d)
+	})
+}
+
+// TestIDUniqueWithinADay posts deliveries to a real listener: Mailgun's
+// event id is unique only within a day, so an event that reuses the id of
+// another day's is stored, while a retry of a delivery is a duplicate.
+func TestIDUniqueWithinADay(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := t.TempDir()
+	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	nonces, err := listener.OpenNonces(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nonces.Close()
+	l, err := listener.New(listener.Config{Nonces: nonces, Sources: []config.Source{{Name: "mg", Provider: mailgun.Provider,
+		Verify: config.Verify{SigningKey: signingKey}}}}, log, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go l.Run(ctx)
+	srv := httptest.NewServer(l.Handler())
+	defer srv.Close()
+
+	delivered, err := os.ReadFile("testdata/delivered.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const day = 1521472262.908181 // the fixture's timestamp
+	first := withEventData(t, delivered, "CPgfbmQMTCKtHW6uIWtuVe", day)
+	for _, tt := range []struct {
+		name                 string
+		body                 []byte
+		accepted, duplicates int
+	}{
+		{"first delivery", first, 1, 0},
+		{"Mailgun's retry of it", first, 0, 1},
+		{"another event with the id, the next day", withEventData(t, delivered, "CPgfbmQMTCKtHW6uIWtuVe", day+86400), 1, 0},
+		{"another event with the id, a week later", withEventData(t, delivered, "CPgfbmQMTCKtHW6uIWtuVe", day+7*86400+1.5), 1, 0},
+		{"another id the same day", withEventData(t, delivered, "other-id", day), 1, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// Each delivery signed anew, as Mailgun may sign a retry.
+			resp, err := http.Post(srv.URL+"/hooks/mg", "application/json", bytes.NewReader(resign(t, signingKey, tt.body, time.Now())))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var got struct{ Accepted, Duplicates int }
+			if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("status %d, %v", resp.StatusCode, err)
+			}
+			if got.Accepted != tt.accepted || got.Duplicates != tt.duplicates {
+				t.Fatalf("accepted %d, duplicates %d; want %d, %d", got.Accepted, got.Duplicates, tt.accepted, tt.duplicates)
+			}
+		})
+	}
+	if got := providertest.Messages(t, log, eventlog.TopicEvents, 4); len(got) != 4 {
+		t.Fatalf("log holds %d events, want 4", len(got))
 	}
 }

@@ -13,11 +13,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/listener"
+	"github.com/hookd/hookd/listener/internal/jsonerr"
 )
 
 // Provider is the registered name and the Provider of every event.
@@ -68,21 +71,42 @@ func (a *Adapter) Verify(_ context.Context, r *http.Request, _ []byte) error {
 func (a *Adapter) Decode(_ http.Header, body []byte) ([]event.Event, error) { return Decode(body) }
 
 type wire struct {
-	RecordType        string      `json:"RecordType"`
-	ID                json.Number `json:"ID"`
-	Type              string      `json:"Type"`
-	MessageID         string      `json:"MessageID"`
-	Recipient         string      `json:"Recipient"`
-	Email             string      `json:"Email"`
-	Tag               string      `json:"Tag"`
-	DeliveredAt       string      `json:"DeliveredAt"`
-	BouncedAt         string      `json:"BouncedAt"`
-	ReceivedAt        string      `json:"ReceivedAt"`
-	ChangedAt         string      `json:"ChangedAt"`
-	OriginalLink      string      `json:"OriginalLink"`
-	SuppressSending   bool        `json:"SuppressSending"`
-	SuppressionReason string      `json:"SuppressionReason"`
+	RecordType        string          `json:"RecordType"`
+	ID                json.RawMessage `json:"ID"`
+	Type              string          `json:"Type"`
+	MessageID         string          `json:"MessageID"`
+	Recipient         string          `json:"Recipient"`
+	Email             string          `json:"Email"`
+	Tag               string          `json:"Tag"`
+	DeliveredAt       string          `json:"DeliveredAt"`
+	BouncedAt         string          `json:"BouncedAt"`
+	ReceivedAt        string          `json:"ReceivedAt"`
+	ChangedAt         string          `json:"ChangedAt"`
+	OriginalLink      string          `json:"OriginalLink"`
+	SuppressSending   bool            `json:"SuppressSending"`
+	SuppressionReason string          `json:"SuppressionReason"`
 }
+
+// timeLayouts are the ISO 8601 forms Postmark writes its times in: with Z
+// or an offset, with or without a colon in it, with any number of
+// fractional digits (it writes seven), and without a zone.
+var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999Z0700", "2006-01-02T15:04:05.999999999"}
+
+// parseTime reads a Postmark time. Postmark documents its times as ISO
+// 8601 without promising a zone; one without is read as UTC.
+func parseTime(s string) (time.Time, error) {
+	var err error
+	for _, layout := range timeLayouts {
+		var t time.Time
+		if t, err = time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, err
+}
+
+// number is a JSON number.
+var number = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$`)
 
 // bounceTypes gives the category and class of a Bounce record's Type.
 var bounceTypes = map[string]struct {
@@ -102,7 +126,8 @@ var bounceTypes = map[string]struct {
 }
 
 // Decode turns one record into its event. Type is RecordType; Time the
-// record's DeliveredAt, BouncedAt, ReceivedAt or ChangedAt; Email Recipient
+// record's DeliveredAt, BouncedAt, ReceivedAt or ChangedAt (ISO 8601, UTC
+// when it has no zone); Email Recipient
 // (Email for bounces and complaints); MessageID MessageID; Campaign Tag.
 // Categories: Delivery delivered, Open open, Click click, SpamComplaint
 // complaint, Bounce by its Type (HardBounce, BadEmailAddress and
@@ -122,7 +147,7 @@ func Decode(body []byte) ([]event.Event, error) {
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.UseNumber()
 	if err := d.Decode(&w); err != nil {
-		return nil, fmt.Errorf("decode postmark record: %w", err)
+		return nil, fmt.Errorf("decode postmark record: %w", jsonerr.Explain("", err))
 	}
 	if d.More() {
 		return nil, errors.New("decode postmark record: data after the object")
@@ -158,17 +183,26 @@ func Decode(body []byte) ([]event.Event, error) {
 	if at == "" {
 		return nil, fmt.Errorf("decode postmark record: %s: missing time", w.RecordType)
 	}
-	t, err := time.Parse(time.RFC3339Nano, at)
+	t, err := parseTime(at)
 	if err != nil {
-		return nil, fmt.Errorf("decode postmark record: %s: time %q: not RFC 3339", w.RecordType, at)
+		return nil, fmt.Errorf("decode postmark record: %s: time %q: not ISO 8601 (2006-01-02T15:04:05Z)", w.RecordType, at)
 	}
 	e.Time = t.UTC()
 	e.Email, e.Domain = event.NormalizeEmail(addr)
 	if e.Email == "" {
 		return nil, fmt.Errorf("decode postmark record: %s: missing recipient", w.RecordType)
 	}
-	if (w.RecordType == "Bounce" || w.RecordType == "SpamComplaint") && w.ID != "" {
-		e.ID = Provider + ":bounce:" + w.ID.String()
+	// A number, or a string holding one, kept as written: IDs may
+	// exceed 2^53.
+	id := strings.Trim(string(w.ID), `"`)
+	if id == "null" {
+		id = ""
+	}
+	if id != "" && !number.MatchString(id) {
+		return nil, errors.New(`decode postmark record: "ID": want a number`)
+	}
+	if (w.RecordType == "Bounce" || w.RecordType == "SpamComplaint") && id != "" {
+		e.ID = Provider + ":bounce:" + id
 	} else {
 		e.ID = event.Hash(Provider, e.Time, w.RecordType, w.MessageID, e.Email, w.OriginalLink)
 	}

@@ -105,3 +105,33 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestTimes reads the ISO 8601 times Postmark documents: with Z or an
+// offset, seven fractional digits, and without a zone (as UTC).
+func TestTimes(t *testing.T) {
+	for _, tt := range []struct {
+		at   string
+		want time.Time // zero: refused
+	}{
+		{"2019-11-05T16:33:54.9070259Z", time.Date(2019, 11, 5, 16, 33, 54, 907025900, time.UTC)},
+		{"2014-08-01T13:28:10.2735393-04:00", time.Date(2014, 8, 1, 17, 28, 10, 273539300, time.UTC)},
+		{"2014-08-01T13:28:10-0400", time.Date(2014, 8, 1, 17, 28, 10, 0, time.UTC)},
+		{"2019-11-05T16:33:54.9070259", time.Date(2019, 11, 5, 16, 33, 54, 907025900, time.UTC)},
+		{"2019-11-05T16:33:54", time.Date(2019, 11, 5, 16, 33, 54, 0, time.UTC)},
+		{"2019-11-05", time.Time{}},
+		{"05/11/2019 16:33", time.Time{}},
+	} {
+		t.Run(tt.at, func(t *testing.T) {
+			events, err := postmark.Decode([]byte(`{"RecordType":"Open","Recipient":"a@example.com","ReceivedAt":"` + tt.at + `"}`))
+			switch {
+			case tt.want.IsZero() && err == nil:
+				t.Fatalf("Decode read %v", events[0].Time)
+			case tt.want.IsZero():
+			case err != nil:
+				t.Fatal(err)
+			case !events[0].Time.Equal(tt.want) || events[0].Time.Location() != time.UTC:
+				t.Fatalf("time %v, want %v", events[0].Time, tt.want)
+			}
+		})
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/listener"
+	"github.com/hookd/hookd/listener/internal/jsonerr"
 )
 
 // Provider is the registered name and the Provider of every event.
@@ -45,8 +47,9 @@ var (
 func init() { listener.Register(Provider, SendGrid{}) }
 
 // New implements listener.Provider: verify.public_key (base64 DER, as
-// SendGrid's settings page shows it) is required; verify.tolerance bounds
-// the age of the timestamp header (default 5 minutes).
+// SendGrid's settings page shows it, or PEM, as its libraries write it) is
+// required; verify.tolerance bounds the age of the timestamp header
+// (default 5 minutes).
 func (SendGrid) New(src config.Source, env listener.Env) (listener.Adapter, error) {
 	v := src.Verify
 	errs := v.Unused("sendgrid", "public_key", "tolerance")
@@ -67,15 +70,32 @@ func (SendGrid) New(src config.Source, env listener.Env) (listener.Adapter, erro
 	return a, nil
 }
 
-// ParsePublicKey reads SendGrid's verification key: base64 of the DER
-// (PKIX) encoding of an ECDSA P-256 public key.
+// ParsePublicKey reads SendGrid's verification key, an ECDSA P-256 public
+// key in its DER (PKIX) encoding: as base64, as SendGrid's Event Webhook
+// settings show it, or as a PEM "PUBLIC KEY" block, as SendGrid's
+// libraries write it.
 func ParsePublicKey(s string) (*ecdsa.PublicKey, error) {
-	if s == "" {
+	s = strings.TrimSpace(s)
+	var der []byte
+	switch {
+	case s == "":
 		return nil, errors.New("required: the verification key from SendGrid's Event Webhook settings (base64)")
-	}
-	der, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
-	if err != nil {
-		return nil, errors.New("not base64")
+	case strings.HasPrefix(s, "-----BEGIN"):
+		block, rest := pem.Decode([]byte(s))
+		switch {
+		case block == nil:
+			return nil, errors.New("not PEM: want -----BEGIN PUBLIC KEY-----, the base64 on lines of its own, then -----END PUBLIC KEY-----")
+		case block.Type != "PUBLIC KEY":
+			return nil, fmt.Errorf("PEM block %q: want PUBLIC KEY", block.Type)
+		case len(bytes.TrimSpace(rest)) > 0:
+			return nil, errors.New("PEM: want one PUBLIC KEY block and nothing after it")
+		}
+		der = block.Bytes
+	default:
+		var err error
+		if der, err = base64.StdEncoding.DecodeString(s); err != nil {
+			return nil, errors.New("neither base64 nor PEM: want the verification key as SendGrid's settings show it (base64), or as PEM (-----BEGIN PUBLIC KEY-----)")
+		}
 	}
 	k, err := x509.ParsePKIXPublicKey(der)
 	if err != nil {
@@ -130,7 +150,7 @@ func Verify(key *ecdsa.PublicKey, h http.Header, body []byte, now time.Time, tol
 // wire holds the fields Decode reads.
 type wire struct {
 	Email        string          `json:"email"`
-	Timestamp    json.Number     `json:"timestamp"`
+	Timestamp    json.RawMessage `json:"timestamp"`
 	Event        string          `json:"event"`
 	EventID      string          `json:"sg_event_id"`
 	MessageID    string          `json:"sg_message_id"`
@@ -168,7 +188,7 @@ func (a *Adapter) Decode(_ http.Header, body []byte) ([]event.Event, error) { re
 func Decode(body []byte) ([]event.Event, error) {
 	var raws []json.RawMessage
 	if err := json.Unmarshal(body, &raws); err != nil {
-		return nil, fmt.Errorf("decode sendgrid delivery: want a JSON array of events: %w", err)
+		return nil, fmt.Errorf("decode sendgrid delivery: %w", jsonerr.Want("a JSON array of events", err))
 	}
 	events := make([]event.Event, 0, len(raws))
 	for i, raw := range raws {
@@ -189,12 +209,13 @@ func decodeOne(raw json.RawMessage) (event.Event, error) {
 	d := json.NewDecoder(bytes.NewReader(raw))
 	d.UseNumber()
 	if err := d.Decode(&w); err != nil {
-		return event.Event{}, err
+		return event.Event{}, jsonerr.Explain("", err)
 	}
 	if w.Event == "" {
 		return event.Event{}, errors.New(`"event": missing or empty`)
 	}
-	sec, err := strconv.ParseInt(w.Timestamp.String(), 10, 64)
+	// A number, or a string holding one.
+	sec, err := strconv.ParseInt(strings.Trim(string(w.Timestamp), `"`), 10, 64)
 	if err != nil || sec <= 0 || sec > 253402300799 {
 		return event.Event{}, errors.New(`"timestamp": not a unix timestamp`)
 	}

@@ -5,14 +5,17 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,6 +144,46 @@ func TestNewErrors(t *testing.T) {
 			}
 			if !found {
 				t.Fatalf("New = %v, want an error at %s", err, tt.field)
+			}
+		})
+	}
+}
+
+// TestParsePublicKey reads the verification key in the forms SendGrid
+// gives it: bare base64 of the DER in its settings, PEM from its libraries.
+func TestParsePublicKey(t *testing.T) {
+	k, b64 := newKey(t)
+	der, _ := base64.StdEncoding.DecodeString(b64)
+	pemKey := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaDER, _ := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
+	for _, tt := range []struct {
+		name, key, err string // err: "" when the key is read
+	}{
+		{"base64, as SendGrid's settings show it", b64, ""},
+		{"base64 with a line break after it", b64 + "\n", ""},
+		{"PEM, as SendGrid's libraries write it", pemKey, ""},
+		{"PEM with CRLF line ends", strings.ReplaceAll(pemKey, "\n", "\r\n"), ""},
+		{"PEM on one line", "-----BEGIN PUBLIC KEY-----" + b64 + "-----END PUBLIC KEY-----", "not PEM: want -----BEGIN PUBLIC KEY-----"},
+		{"PEM of a certificate", strings.ReplaceAll(pemKey, "PUBLIC KEY", "CERTIFICATE"), `PEM block "CERTIFICATE": want PUBLIC KEY`},
+		{"two PEM blocks", pemKey + pemKey, "PEM: want one PUBLIC KEY block"},
+		{"PEM of an RSA key", string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: rsaDER})), "not an ECDSA P-256 public key"},
+		{"neither", "%%%", "neither base64 nor PEM"},
+		{"base64 of no key", base64.StdEncoding.EncodeToString([]byte("not a key")), "not a DER public key"},
+		{"empty", "", "required"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := sendgrid.ParsePublicKey(tt.key)
+			switch {
+			case tt.err == "" && err != nil:
+				t.Fatalf("ParsePublicKey: %v", err)
+			case tt.err == "" && !got.Equal(&k.PublicKey):
+				t.Fatal("ParsePublicKey read another key")
+			case tt.err != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.err)):
+				t.Fatalf("ParsePublicKey = %v, want an error starting %q", err, tt.err)
 			}
 		})
 	}

@@ -35,6 +35,7 @@ import (
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/listener"
+	"github.com/hookd/hookd/listener/internal/jsonerr"
 )
 
 // Provider is the registered name and the Provider of every event.
@@ -280,13 +281,20 @@ func (a *Adapter) cert(ctx context.Context, u string) (*rsa.PublicKey, error) {
 // Control implements listener.Controller. A SubscriptionConfirmation is
 // confirmed by fetching its SubscribeURL (an SNS endpoint) when the source
 // has confirm_subscription; otherwise the URL is logged for an operator to
-// open. An UnsubscribeConfirmation is logged. Both are answered 200.
+// open. An UnsubscribeConfirmation is logged. A Notification that SES sends
+// when a topic is set up (see SetupNotice) is logged at info. All are
+// answered 200.
 func (a *Adapter) Control(ctx context.Context, _ http.Header, body []byte) (bool, error) {
 	var m Message
 	if err := json.Unmarshal(body, &m); err != nil {
 		return false, nil // Decode reports it
 	}
 	switch m.Type {
+	case "Notification":
+		if notice, ok := SetupNotice(m.Message); ok {
+			a.logger.Info("SES set-up notification", "topic", m.TopicArn, "message", notice)
+			return true, nil
+		}
 	case "SubscriptionConfirmation":
 		if !AllowedURL(m.SubscribeURL) {
 			return false, listener.Unauthorized(`"SubscribeURL": not an SNS URL`)
@@ -316,6 +324,29 @@ func (a *Adapter) Control(ctx context.Context, _ http.Header, body []byte) (bool
 		return true, nil
 	}
 	return false, nil
+}
+
+// validatedTopic starts the plain-text Message SES publishes to a topic
+// when an event destination is set up with it.
+const validatedTopic = "Successfully validated SNS topic"
+
+// SetupNotice reports whether the Message of an SNS Notification is one SES
+// sends when a topic is set up, rather than an SES record, and returns what
+// it says: the {"notificationType":"AmazonSnsSubscriptionSucceeded"} record
+// of an identity's notifications, or the plain text "Successfully validated
+// SNS topic for Amazon SES event publishing." of an event destination.
+func SetupNotice(message string) (string, bool) {
+	if strings.HasPrefix(message, validatedTopic) {
+		return message, true
+	}
+	var r struct {
+		NotificationType string `json:"notificationType"`
+		Message          string `json:"message"`
+	}
+	if json.Unmarshal([]byte(message), &r) == nil && r.NotificationType == "AmazonSnsSubscriptionSucceeded" {
+		return r.Message, true
+	}
+	return "", false
 }
 
 // Decode implements listener.Adapter.
@@ -360,8 +391,69 @@ type record struct {
 		Timestamp string `json:"timestamp"`
 	} `json:"click"`
 	Subscription *struct {
-		Timestamp string `json:"timestamp"`
+		Timestamp           string          `json:"timestamp"`
+		NewTopicPreferences json.RawMessage `json:"newTopicPreferences"`
+		OldTopicPreferences json.RawMessage `json:"oldTopicPreferences"`
 	} `json:"subscription"`
+}
+
+// preferences are a contact's topic preferences in a Subscription record.
+type preferences struct {
+	UnsubscribeAll                 bool          `json:"unsubscribeAll"`
+	TopicSubscriptionStatus        []topicStatus `json:"topicSubscriptionStatus"`
+	TopicDefaultSubscriptionStatus []topicStatus `json:"topicDefaultSubscriptionStatus"`
+}
+
+type topicStatus struct {
+	TopicName          string `json:"topicName"`
+	SubscriptionStatus string `json:"subscriptionStatus"`
+}
+
+// optedOut returns what p opts out of: "unsubscribeAll", and "topic " and
+// the name of each topic whose status, or failing one its default status,
+// is OptOut.
+func (p *preferences) optedOut() map[string]bool {
+	out := map[string]bool{}
+	if p.UnsubscribeAll {
+		out["unsubscribeAll"] = true
+	}
+	status := map[string]string{}
+	for _, list := range [][]topicStatus{p.TopicDefaultSubscriptionStatus, p.TopicSubscriptionStatus} {
+		for _, t := range list {
+			status[t.TopicName] = t.SubscriptionStatus
+		}
+	}
+	for name, s := range status {
+		// "OptOut" in event records, OPT_OUT in the API.
+		if strings.EqualFold(strings.ReplaceAll(s, "_", ""), "optout") {
+			out["topic "+name] = true
+		}
+	}
+	return out
+}
+
+// subscriptionCategory returns unsubscribe when a Subscription record's new
+// preferences opt out of something its old ones did not (every topic, or
+// one), and "" when they only opt in or change nothing: SES records
+// opt-ins as Subscription events too.
+func subscriptionCategory(newPrefs, oldPrefs json.RawMessage) (event.Category, error) {
+	var n, o preferences
+	for _, p := range []struct {
+		name string
+		raw  json.RawMessage
+		into *preferences
+	}{{"newTopicPreferences", newPrefs, &n}, {"oldTopicPreferences", oldPrefs, &o}} {
+		if len(p.raw) > 0 && json.Unmarshal(p.raw, p.into) != nil {
+			return "", fmt.Errorf(`"subscription.%s": want an object of unsubscribeAll (true or false) and topic statuses`, p.name)
+		}
+	}
+	before := o.optedOut()
+	for k := range n.optedOut() {
+		if !before[k] {
+			return event.Unsubscribe, nil
+		}
+	}
+	return "", nil
 }
 
 var categories = map[string]event.Category{
@@ -373,21 +465,29 @@ var categories = map[string]event.Category{
 	"Bounce":        event.Bounce,
 	"Complaint":     event.Complaint,
 	"Reject":        event.Blocked,
-	"Subscription":  event.Unsubscribe,
 }
 
-// Decode unwraps the SES record from an SNS Notification and gives one
-// event per recipient it concerns: the bounced, complained, delivered or
-// delayed recipients, else the message's destination. Type is the record's
-// eventType (or notificationType), Time its type's timestamp (else the
-// mail's), MessageID mail.messageId, Campaign the mail's "campaign" tag, ID
-// "ses:" + the SNS MessageId + ":" + the recipient's index, so SNS's
-// retries are duplicates. A Permanent bounce is hard, a Transient one soft.
-// Data is the SES record. Control messages give no events.
+// Decode unwraps the SES record from an SNS Notification. SES names the
+// recipients of Bounce (bouncedRecipients), Complaint
+// (complainedRecipients), Delivery (recipients) and DeliveryDelay
+// (delayedRecipients) records: those give one event per recipient named.
+// The others (Send, Reject, Open, Click, Rendering Failure, Subscription)
+// concern the message, and SES does not say which of its recipients opened
+// or clicked it: they give one event, whose Email is the message's
+// destination when it has exactly one and empty otherwise (data.mail.destination
+// lists them all). Type is the record's eventType (or notificationType),
+// Time its type's timestamp (else the mail's), MessageID mail.messageId,
+// Campaign the mail's "campaign" tag, ID "ses:" + the SNS MessageId + ":" +
+// the recipient's index (0 for an event of the message), so SNS's retries
+// are duplicates. A Permanent bounce is hard, a Transient one soft. A
+// Subscription is an unsubscribe when its new topic preferences opt out of
+// something the old ones did not, and has no category otherwise (an
+// opt-in). Data is the SES record. Control messages and SES's set-up
+// notifications (SetupNotice) give no events.
 func Decode(body []byte) ([]event.Event, error) {
 	var m Message
 	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, fmt.Errorf("decode SNS message: %w", err)
+		return nil, fmt.Errorf("decode SNS message: %w", jsonerr.Want("a JSON object", err))
 	}
 	if m.Type != "Notification" {
 		if m.Type == "SubscriptionConfirmation" || m.Type == "UnsubscribeConfirmation" {
@@ -398,9 +498,12 @@ func Decode(body []byte) ([]event.Event, error) {
 	if m.MessageID == "" {
 		return nil, errors.New(`decode SNS message: "MessageId": missing`)
 	}
+	if _, ok := SetupNotice(m.Message); ok {
+		return nil, nil
+	}
 	var r record
 	if err := json.Unmarshal([]byte(m.Message), &r); err != nil {
-		return nil, fmt.Errorf(`decode SNS message: "Message": not an SES record: %w`, err)
+		return nil, fmt.Errorf(`decode SNS message: "Message": not an SES record: %w`, jsonerr.Explain("", err))
 	}
 	typ := r.EventType
 	if typ == "" {
@@ -409,11 +512,15 @@ func Decode(body []byte) ([]event.Event, error) {
 	if typ == "" {
 		return nil, errors.New(`decode SES record: "eventType": missing`)
 	}
-	at, addrs := r.Mail.Timestamp, r.Mail.Destination
+	at := r.Mail.Timestamp
+	cat := categories[typ]
 	var class event.BounceClass
+	// named: the recipients SES names as those the event concerns; nil
+	// for an event of the whole message.
+	var named []string
 	switch {
 	case r.Bounce != nil:
-		at, addrs = r.Bounce.Timestamp, emails(r.Bounce.BouncedRecipients)
+		at, named = r.Bounce.Timestamp, emails(r.Bounce.BouncedRecipients)
 		switch r.Bounce.BounceType {
 		case "Permanent":
 			class = event.Hard
@@ -421,17 +528,21 @@ func Decode(body []byte) ([]event.Event, error) {
 			class = event.Soft
 		}
 	case r.Complaint != nil:
-		at, addrs = r.Complaint.Timestamp, emails(r.Complaint.ComplainedRecipients)
+		at, named = r.Complaint.Timestamp, emails(r.Complaint.ComplainedRecipients)
 	case r.Delivery != nil:
-		at, addrs = r.Delivery.Timestamp, r.Delivery.Recipients
+		at, named = r.Delivery.Timestamp, r.Delivery.Recipients
 	case r.DeliveryDelay != nil:
-		at, addrs = r.DeliveryDelay.Timestamp, emails(r.DeliveryDelay.DelayedRecipients)
+		at, named = r.DeliveryDelay.Timestamp, emails(r.DeliveryDelay.DelayedRecipients)
 	case r.Open != nil:
 		at = r.Open.Timestamp
 	case r.Click != nil:
 		at = r.Click.Timestamp
 	case r.Subscription != nil:
 		at = r.Subscription.Timestamp
+		var err error
+		if cat, err = subscriptionCategory(r.Subscription.NewTopicPreferences, r.Subscription.OldTopicPreferences); err != nil {
+			return nil, fmt.Errorf("decode SES record: %s: %w", typ, err)
+		}
 	}
 	if at == "" {
 		at = r.Mail.Timestamp
@@ -440,7 +551,8 @@ func Decode(body []byte) ([]event.Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode SES record: %s timestamp %q: not RFC 3339", typ, at)
 	}
-	if len(addrs) == 0 {
+	perRecipient := r.Bounce != nil || r.Complaint != nil || r.Delivery != nil || r.DeliveryDelay != nil
+	if perRecipient && len(named) == 0 || !perRecipient && len(r.Mail.Destination) == 0 {
 		return nil, fmt.Errorf("decode SES record: %s: no recipient", typ)
 	}
 	var campaign string
@@ -451,27 +563,33 @@ func Decode(body []byte) ([]event.Event, error) {
 	if !json.Valid(data) {
 		return nil, errors.New(`decode SNS message: "Message": not JSON`)
 	}
-	cat := categories[typ]
-	events := make([]event.Event, 0, len(addrs))
-	for i, addr := range addrs {
-		email, domain := event.NormalizeEmail(addr)
-		if email == "" {
+	base := event.Event{
+		Provider:  Provider,
+		Type:      typ,
+		Time:      t.UTC(),
+		MessageID: r.Mail.MessageID,
+		Campaign:  campaign,
+		Category:  cat,
+		Data:      data,
+	}
+	if cat == event.Bounce {
+		base.BounceClass = class
+	}
+	if !perRecipient {
+		e := base
+		e.ID = Provider + ":" + m.MessageID + ":0"
+		if len(r.Mail.Destination) == 1 {
+			e.Email, e.Domain = event.NormalizeEmail(r.Mail.Destination[0])
+		}
+		return []event.Event{e}, nil
+	}
+	events := make([]event.Event, 0, len(named))
+	for i, addr := range named {
+		e := base
+		e.ID = Provider + ":" + m.MessageID + ":" + strconv.Itoa(i)
+		e.Email, e.Domain = event.NormalizeEmail(addr)
+		if e.Email == "" {
 			return nil, fmt.Errorf("decode SES record: %s: recipient %d: empty address", typ, i)
-		}
-		e := event.Event{
-			ID:        Provider + ":" + m.MessageID + ":" + strconv.Itoa(i),
-			Provider:  Provider,
-			Type:      typ,
-			Time:      t.UTC(),
-			Email:     email,
-			Domain:    domain,
-			MessageID: r.Mail.MessageID,
-			Campaign:  campaign,
-			Category:  cat,
-			Data:      data,
-		}
-		if cat == event.Bounce {
-			e.BounceClass = class
 		}
 		events = append(events, e)
 	}

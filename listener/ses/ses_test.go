@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -352,6 +353,144 @@ func TestSubscriptionConfirmation(t *testing.T) {
 	}
 }
 
+// TestRecipients checks whom each SES record's events are about: one event
+// per recipient SES names (bounced, complained, delivered, delayed), one
+// event per message otherwise, addressed only when the message has a
+// single destination, since SES does not say which recipient opened or
+// clicked; and a Subscription is an unsubscribe only when it opts out.
+func TestRecipients(t *testing.T) {
+	for _, tt := range []struct {
+		file     string
+		emails   []string
+		category event.Category
+	}{
+		{"bounce-notification", []string{"jane@example.com"}, event.Bounce},
+		{"complaint-notification", []string{"richard@example.com"}, event.Complaint},
+		{"delivery-notification", []string{"jane@example.com", "mary@example.com"}, event.Delivered},
+		{"delivery-delay-event", []string{"recipient@example.com"}, event.Deferred},
+		{"open-event", []string{"recipient@example.com"}, event.Open},
+		{"open-three-destinations", []string{""}, event.Open},
+		{"click-three-destinations", []string{""}, event.Click},
+		{"send-three-destinations", []string{""}, event.Sent},
+		{"reject-event", []string{"recipient@example.com"}, event.Blocked},
+		{"rendering-failure-event", []string{"recipient@example.com"}, ""},
+		{"subscription-unsubscribe-all", []string{"recipient@example.com"}, event.Unsubscribe},
+		{"subscription-topic-opt-out", []string{"recipient@example.com"}, event.Unsubscribe},
+		{"subscription-opt-in", []string{"recipient@example.com"}, ""},
+	} {
+		t.Run(tt.file, func(t *testing.T) {
+			body := readFile(t, "testdata/"+tt.file+".json")
+			events, err := ses.Decode(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var emails []string
+			ids := map[string]bool{}
+			for _, e := range events {
+				emails = append(emails, e.Email)
+				ids[e.ID] = true
+				if e.Category != tt.category {
+					t.Errorf("%s: category %q, want %q", e.ID, e.Category, tt.category)
+				}
+			}
+			if !slices.Equal(emails, tt.emails) {
+				t.Fatalf("emails %q, want %q", emails, tt.emails)
+			}
+			if len(ids) != len(events) {
+				t.Fatalf("ids %v are not distinct", ids)
+			}
+			// SNS's retry carries the same message: the same ids.
+			again, _ := ses.Decode(body)
+			for i := range again {
+				if again[i].ID != events[i].ID {
+					t.Fatalf("a retry gives id %s, first %s", again[i].ID, events[i].ID)
+				}
+			}
+		})
+	}
+}
+
+// TestSetupNotifications posts the Notifications SES sends when a topic is
+// set up to a real listener: they are answered 200 with no events, logged
+// at info, and not quarantined; any other text in a Notification is still
+// malformed.
+func TestSetupNotifications(t *testing.T) {
+	notFromSES := parse(t, readFile(t, "testdata/setup-topic-validated.json"))
+	notFromSES.Message = "Someone else's text."
+	for _, tt := range []struct {
+		name    string
+		body    []byte
+		status  int
+		wantLog string // in the info line; "" for a refused body
+	}{
+		{"subscription succeeded", readFile(t, "testdata/setup-subscription-succeeded.json"), 200, "to receive 'Bounce' notifications from Amazon SES"},
+		{"topic validated for event publishing", readFile(t, "testdata/setup-topic-validated.json"), 200, "Successfully validated SNS topic for Amazon SES event publishing."},
+		{"other plain text", marshal(notFromSES), 400, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newSNS(t)
+			var logs bytes.Buffer
+			logger := slog.New(slog.NewTextHandler(&logs, nil))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer log.Close()
+			l, err := listener.New(listener.Config{Client: e.client, Sources: []config.Source{{Name: "ses", Provider: ses.Provider,
+				Verify: config.Verify{TopicARNs: []string{topic}}}}}, log, logger, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			go l.Run(ctx)
+			srv := httptest.NewServer(l.Handler())
+			defer srv.Close()
+			m := parse(t, tt.body)
+			e.sign(t, &m, time.Now(), "2", e.key)
+			resp, err := http.Post(srv.URL+"/hooks/ses", "text/plain", bytes.NewReader(marshal(m)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			answer, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d %s, want %d", resp.StatusCode, answer, tt.status)
+			}
+			quarantined := 0
+			if tt.status == 200 {
+				if strings.TrimSpace(string(answer)) != `{"accepted":0,"duplicates":0}` {
+					t.Errorf("answer %s", answer)
+				}
+				var found bool
+				for line := range strings.Lines(logs.String()) {
+					found = found || strings.Contains(line, "level=INFO") && strings.Contains(line, tt.wantLog)
+				}
+				if !found {
+					t.Errorf("no info line with %q:\n%s", tt.wantLog, logs.String())
+				}
+			} else {
+				quarantined = 1
+			}
+			if got := providertest.Messages(t, log, eventlog.TopicEvents, 0); len(got) != 0 {
+				t.Errorf("stored %d events", len(got))
+			}
+			if got := providertest.Messages(t, log, eventlog.TopicQuarantine, quarantined); len(got) != quarantined {
+				t.Errorf("quarantined %d bodies, want %d", len(got), quarantined)
+			}
+		})
+	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func FuzzDecode(f *testing.F) {
 	for _, s := range providertest.Seeds(f) {
 		f.Add(s)
@@ -360,7 +499,7 @@ func FuzzDecode(f *testing.F) {
 		events, err := ses.Decode(body)
 		if err == nil {
 			for _, e := range events {
-				if e.ID == "" || e.Email == "" {
+				if e.ID == "" || !e.Category.Valid() {
 					t.Fatalf("bad event %+v", e)
 				}
 			}

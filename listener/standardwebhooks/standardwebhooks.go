@@ -1,7 +1,10 @@
 // Package standardwebhooks accepts webhooks signed as the Standard Webhooks
 // specification says: an HMAC-SHA256 of "id.timestamp.body" under a
 // "whsec_" secret, sent as "v1,<base64>" in webhook-signature (several,
-// space-separated, during a key rotation). It registers itself as the
+// space-separated, during a key rotation). The specification grew out of
+// Svix's scheme, which signs the same way under the headers svix-id,
+// svix-timestamp and svix-signature; senders built on Svix (Resend among
+// them) send those, and they are accepted too. It registers itself as the
 // "standardwebhooks" provider; import it for that side effect.
 package standardwebhooks
 
@@ -20,6 +23,7 @@ import (
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/listener"
+	"github.com/hookd/hookd/listener/internal/jsonerr"
 	"github.com/hookd/hookd/listener/internal/mapping"
 )
 
@@ -32,6 +36,26 @@ const (
 	HeaderTimestamp = "Webhook-Timestamp"
 	HeaderSignature = "Webhook-Signature"
 )
+
+// The same headers as Svix names them.
+const (
+	SvixHeaderID        = "Svix-Id"
+	SvixHeaderTimestamp = "Svix-Timestamp"
+	SvixHeaderSignature = "Svix-Signature"
+)
+
+// headerSet is the names of a delivery's three headers.
+type headerSet struct{ id, timestamp, signature string }
+
+// headers returns the names h uses: Svix's when it has svix-id and no
+// webhook-id, else the specification's. The three are never taken from
+// different sets.
+func headers(h http.Header) headerSet {
+	if h.Get(HeaderID) == "" && h.Get(SvixHeaderID) != "" {
+		return headerSet{SvixHeaderID, SvixHeaderTimestamp, SvixHeaderSignature}
+	}
+	return headerSet{HeaderID, HeaderTimestamp, HeaderSignature}
+}
 
 // secretPrefix starts every secret.
 const secretPrefix = "whsec_"
@@ -95,23 +119,28 @@ type Adapter struct {
 	mapping *mapping.Mapping
 }
 
-// Verify implements listener.Adapter: the three headers must be present,
-// the timestamp within the tolerance, and one of the "v1," signatures the
-// HMAC-SHA256 of "id.timestamp.body"; signatures of other versions are
-// ignored.
+// Verify implements listener.Adapter: the three headers must be present
+// (webhook-id, webhook-timestamp and webhook-signature, or svix-id,
+// svix-timestamp and svix-signature), the timestamp within the tolerance,
+// and one of the "v1," signatures the HMAC-SHA256 of "id.timestamp.body";
+// signatures of other versions are ignored.
 func (a *Adapter) Verify(_ context.Context, r *http.Request, body []byte) error {
 	return Verify(a.key, r.Header, body, a.now(), a.tol)
 }
 
 // Verify checks the Standard Webhooks signature of a delivery with key.
 func Verify(key []byte, h http.Header, body []byte, now time.Time, tol time.Duration) error {
-	id, ts, sigs := h.Get(HeaderID), h.Get(HeaderTimestamp), h.Get(HeaderSignature)
-	for _, m := range []struct{ name, v string }{{HeaderID, id}, {HeaderTimestamp, ts}, {HeaderSignature, sigs}} {
+	n := headers(h)
+	id, ts, sigs := h.Get(n.id), h.Get(n.timestamp), h.Get(n.signature)
+	if id == "" {
+		return listener.Unauthorized("missing header webhook-id (or svix-id)")
+	}
+	for _, m := range []struct{ name, v string }{{n.timestamp, ts}, {n.signature, sigs}} {
 		if m.v == "" {
 			return listener.Unauthorized("missing header " + strings.ToLower(m.name))
 		}
 	}
-	if _, err := listener.CheckTimestamp("webhook-timestamp", ts, now, tol); err != nil {
+	if _, err := listener.CheckTimestamp(strings.ToLower(n.timestamp), ts, now, tol); err != nil {
 		return err
 	}
 	want := Sign(key, id, ts, body)
@@ -125,7 +154,7 @@ func Verify(key []byte, h http.Header, body []byte, now time.Time, tol time.Dura
 			return nil
 		}
 	}
-	return listener.Unauthorized("webhook-signature: no matching v1 signature")
+	return listener.Unauthorized(strings.ToLower(n.signature) + ": no matching v1 signature")
 }
 
 // Sign returns the HMAC-SHA256 of "id.timestamp.body" under key.
@@ -140,8 +169,10 @@ func Sign(key []byte, id, ts string, body []byte) []byte {
 }
 
 // Decode implements listener.Adapter: one event per delivery, with ID the
-// webhook-id header (so a retry is a duplicate), Type the payload's "type",
-// Time its "timestamp" (RFC 3339), Category from the type's last word
+// webhook-id header, or svix-id (so a retry is a duplicate), Type the
+// payload's "type", Time its "timestamp", else its "created_at" (Resend's
+// name; both RFC 3339; neither: the time of receipt), Category from the
+// type's last word
 // ("email.bounced" is bounce), and, for email platforms that follow the
 // specification (Resend), Email from data.email, data.to (the first) or
 // data.recipient, MessageID from data.email_id or data.message_id and
@@ -156,6 +187,7 @@ func (a *Adapter) Decode(h http.Header, body []byte) ([]event.Event, error) {
 type payload struct {
 	Type      string          `json:"type"`
 	Timestamp string          `json:"timestamp"`
+	CreatedAt string          `json:"created_at"`
 	Data      json.RawMessage `json:"data"`
 }
 
@@ -172,22 +204,26 @@ type emailData struct {
 
 // Decode is Adapter.Decode with the mapping m (nil maps nothing).
 func Decode(m *mapping.Mapping, h http.Header, body []byte) ([]event.Event, error) {
-	id := h.Get(HeaderID)
+	id := h.Get(headers(h).id)
 	if id == "" {
-		return nil, errors.New("decode standard webhook: missing webhook-id")
+		return nil, errors.New("decode standard webhook: missing webhook-id (or svix-id)")
 	}
 	var p payload
 	if err := json.Unmarshal(body, &p); err != nil {
-		return nil, fmt.Errorf("decode standard webhook: %w", err)
+		return nil, fmt.Errorf("decode standard webhook: %w", jsonerr.Want("a JSON object", err))
 	}
 	e := event.Event{ID: Provider + ":" + id, Provider: Provider, Type: p.Type, Data: json.RawMessage(append([]byte(nil), body...))}
 	if p.Type == "" {
 		return nil, errors.New(`decode standard webhook: "type": missing or empty`)
 	}
-	if p.Timestamp != "" {
-		t, err := time.Parse(time.RFC3339Nano, p.Timestamp)
+	at, field := p.Timestamp, "timestamp"
+	if at == "" {
+		at, field = p.CreatedAt, "created_at"
+	}
+	if at != "" {
+		t, err := time.Parse(time.RFC3339Nano, at)
 		if err != nil {
-			return nil, errors.New(`decode standard webhook: "timestamp": not RFC 3339`)
+			return nil, fmt.Errorf(`decode standard webhook: %q: not RFC 3339`, field)
 		}
 		e.Time = t.UTC()
 	}

@@ -64,6 +64,113 @@ func TestSpecificationExample(t *testing.T) {
 	}
 }
 
+// TestSvixHeaders verifies the example of Svix's documentation, the same
+// secret, id, timestamp, body and signature as the specification's, sent
+// under Svix's header names, as Resend and other senders built on Svix
+// send it; a delivery takes its three headers from one set, never both.
+func TestSvixHeaders(t *testing.T) {
+	key, err := standardwebhooks.ParseSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"test": 2432232314}`)
+	const id, ts, sig = "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+	for _, tt := range []struct {
+		name    string
+		headers map[string]string
+		err     string // "" when verified
+	}{
+		{"webhook-*", map[string]string{"webhook-id": id, "webhook-timestamp": ts, "webhook-signature": sig}, ""},
+		{"svix-*", map[string]string{"svix-id": id, "svix-timestamp": ts, "svix-signature": sig}, ""},
+		{"both sets", map[string]string{"webhook-id": id, "webhook-timestamp": ts, "webhook-signature": sig,
+			"svix-id": "other", "svix-timestamp": "1", "svix-signature": "v1,AAAA"}, ""},
+		{"no id", map[string]string{"webhook-timestamp": ts, "webhook-signature": sig}, "missing header webhook-id (or svix-id)"},
+		{"svix-* without its signature", map[string]string{"svix-id": id, "svix-timestamp": ts}, "missing header svix-signature"},
+		{"svix-* without its timestamp", map[string]string{"svix-id": id, "svix-signature": sig}, "missing header svix-timestamp"},
+		{"webhook-id with svix-* others", map[string]string{"webhook-id": id, "svix-timestamp": ts, "svix-signature": sig}, "missing header webhook-timestamp"},
+		{"svix-* with another id", map[string]string{"svix-id": "msg_other", "svix-timestamp": ts, "svix-signature": sig}, "svix-signature: no matching v1 signature"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			for k, v := range tt.headers {
+				h.Set(k, v)
+			}
+			err := standardwebhooks.Verify(key, h, body, time.Unix(1614265330, 0), listener.DefaultTolerance)
+			if tt.err == "" && err != nil || tt.err != "" && (err == nil || err.Error() != tt.err) {
+				t.Fatalf("Verify = %v, want %q", err, tt.err)
+			}
+		})
+	}
+}
+
+// TestConformanceSvix runs the suite with a Resend-shaped delivery signed
+// under Svix's header names.
+func TestConformanceSvix(t *testing.T) {
+	raw := make([]byte, 24)
+	rand.Read(raw)
+	wrong := make([]byte, 24)
+	rand.Read(wrong)
+	providertest.Run(t, providertest.Case{
+		Source: config.Source{Provider: standardwebhooks.Provider, Verify: config.Verify{Secret: "whsec_" + base64.StdEncoding.EncodeToString(raw)}},
+		Valid:  readFile(t, "testdata/resend-email-sent.json"),
+		Events: 1,
+		Sign: func(_ testing.TB, body []byte, at time.Time, bad bool) (http.Header, []byte) {
+			key := raw
+			if bad {
+				key = wrong
+			}
+			id, ts := "msg_2cXhL0resendsent0000000001", strconv.FormatInt(at.Unix(), 10)
+			h := http.Header{}
+			h.Set("svix-id", id)
+			h.Set("svix-timestamp", ts)
+			h.Set("svix-signature", "v1,"+base64.StdEncoding.EncodeToString(standardwebhooks.Sign(key, id, ts, body)))
+			return h, body
+		},
+		Timestamped: true,
+		Tamper:      providertest.FlipByte,
+		Strip: map[string]func(http.Header, []byte) (http.Header, []byte){
+			"svix-id":        del("svix-id"),
+			"svix-timestamp": del("svix-timestamp"),
+			"svix-signature": del("svix-signature"),
+		},
+	})
+}
+
+// TestTime reads the event's time from the payload's timestamp, else from
+// created_at, where Resend puts it.
+func TestTime(t *testing.T) {
+	h := http.Header{}
+	h.Set("webhook-id", "msg_time")
+	for _, tt := range []struct {
+		name, body string
+		want       time.Time // zero: the listener uses the time of receipt
+		err        string
+	}{
+		{"timestamp", `{"type":"email.sent","timestamp":"2024-02-22T23:41:12.126Z"}`, time.Date(2024, 2, 22, 23, 41, 12, 126e6, time.UTC), ""},
+		{"created_at, as Resend sends it", `{"type":"email.sent","created_at":"2024-02-22T23:41:12.126Z","data":{"created_at":"2024-02-22T23:41:11.894719+00:00"}}`, time.Date(2024, 2, 22, 23, 41, 12, 126e6, time.UTC), ""},
+		{"both: timestamp", `{"type":"email.sent","timestamp":"2024-02-22T23:41:12Z","created_at":"2024-02-22T23:00:00Z"}`, time.Date(2024, 2, 22, 23, 41, 12, 0, time.UTC), ""},
+		{"created_at with an offset", `{"type":"email.sent","created_at":"2024-02-23T00:41:12+01:00"}`, time.Date(2024, 2, 22, 23, 41, 12, 0, time.UTC), ""},
+		{"neither", `{"type":"email.sent"}`, time.Time{}, ""},
+		{"created_at not RFC 3339", `{"type":"email.sent","created_at":"yesterday"}`, time.Time{}, `decode standard webhook: "created_at": not RFC 3339`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			events, err := standardwebhooks.Decode(nil, h, []byte(tt.body))
+			if tt.err != "" {
+				if err == nil || err.Error() != tt.err {
+					t.Fatalf("Decode = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := events[0].Time; !got.Equal(tt.want) {
+				t.Fatalf("time %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestNewErrors(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
