@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
@@ -406,6 +409,15 @@ func eval[T any](u *ui, js string) T {
 	return v
 }
 
+// waitFor waits until the JavaScript expression js is true, failing the
+// test with what after 20 seconds.
+func (u *ui) waitFor(what, js string) {
+	u.t.Helper()
+	if _, err := chromedp.Run(u.ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		u.t.Fatalf("%s: %v", what, err)
+	}
+}
+
 // count returns how many elements the page has that match the CSS selector sel.
 func (u *ui) count(sel string) int {
 	u.t.Helper()
@@ -552,4 +564,59 @@ func logIn(t *testing.T, p *proc, token string) *ui {
 		chromedp.WaitVisible(chromedp.CSS("#total-all")),
 	)
 	return ui
+}
+
+// TestDashboardSearchUTC searches a time window in headless chromium set to
+// New York's time zone: the since and until inputs are UTC, as every time
+// the page shows, so the window finds the event inside it and the export
+// links ask for the same window.
+func TestDashboardSearchUTC(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	p, _ := startDashHookd(t, token, "rules: []\n")
+	hour := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Hour)
+	postHook(t, p.hooks, "["+mailjetEvent("sent", 1, "in@example.com", hour.Add(30*time.Minute), "")+","+
+		mailjetEvent("sent", 2, "before@example.com", hour.Add(-30*time.Minute), "")+","+
+		mailjetEvent("sent", 3, "after@example.com", hour.Add(90*time.Minute), "")+"]")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var page struct{ Events []struct{ ID string } }
+		adminGet(t, p, token, "/api/events", &page)
+		if len(page.Events) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events stored, want 3\n%s", len(page.Events), p.output())
+		}
+	}
+
+	ui := logIn(t, p, token)
+	ui.do("New York time",
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := cdp.Call(ctx, t, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "America/New_York"})
+			return err
+		}),
+		chromedp.Reload(),
+	)
+	if off := eval[int](ui, `new Date("2025-01-15T12:00:00Z").getTimezoneOffset()`); off != 300 {
+		t.Fatalf("the browser's time zone is %d minutes behind UTC, want New York's 300", off)
+	}
+	ui.goTo("#/search", "#search-form")
+	ui.texts(map[string]string{`label:has(#search-since)`: "since (UTC)", `label:has(#search-until)`: "until (UTC)"})
+	const local = "2006-01-02T15:04"
+	eval[any](ui, `document.querySelector("#search-form").dataset.old = "1"`)
+	ui.do("search an hour",
+		chromedp.SetValue(chromedp.CSS("#search-since"), hour.Format(local)),
+		chromedp.SetValue(chromedp.CSS("#search-until"), hour.Add(time.Hour).Format(local)),
+		chromedp.Click(chromedp.CSS("#search-go")),
+	)
+	ui.waitFor("the search's answer", `document.querySelector("#search-form:not([data-old])") !== null`)
+	if got := eval[[]string](ui, `[...document.querySelectorAll("#search-rows tr td:nth-child(3)")].map(td => td.textContent)`); fmt.Sprint(got) != "[in@example.com]" {
+		t.Errorf("the hour from %s finds %v, want in@example.com", hour.Format(time.RFC3339), got)
+	}
+	want := "since=" + url.QueryEscape(hour.Format("2006-01-02T15:04:05.000Z")) + "&until=" + url.QueryEscape(hour.Add(time.Hour).Format("2006-01-02T15:04:05.000Z"))
+	for _, link := range []string{"#export-csv", "#export-ndjson"} {
+		if href := eval[string](ui, `document.querySelector("`+link+`").getAttribute("href")`); !strings.Contains(href, want) {
+			t.Errorf("%s links to %s, want the window %s", link, href, want)
+		}
+	}
+	p.stop(t)
 }

@@ -219,7 +219,14 @@ function live() {
   ];
 }
 
-function toISO(local) { return local ? new Date(local).toISOString() : ""; }
+// toISO reads a datetime-local input's value (2024-11-27T12:00) as UTC,
+// as every time on the page is shown: the browser would read it in its own
+// time zone. A value that is no such time goes as it is, for the API to
+// say what is wrong with it.
+function toISO(value) {
+  const d = new Date(value + "Z");
+  return !value || isNaN(d) ? value : d.toISOString();
+}
 
 async function search(params) {
   const f = {
@@ -228,7 +235,7 @@ async function search(params) {
   };
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(f)) if (v) q.set(k, k === "since" || k === "until" ? toISO(v) : v);
-  const input = (name, attrs = {}) => h("label", {}, name, h("input", { name, id: "search-" + name, value: f[name], ...attrs }));
+  const input = (name, attrs = {}, label = name) => h("label", {}, label, h("input", { name, id: "search-" + name, value: f[name], ...attrs }));
   const form = h("form", { class: "filters card", id: "search-form", onsubmit: ev => {
     ev.preventDefault();
     const p = new URLSearchParams();
@@ -236,7 +243,7 @@ async function search(params) {
     location.hash = "#/search?" + p.toString();
   } },
   input("email", { placeholder: "user@example.com" }), input("type", { placeholder: "open" }), input("campaign"),
-  input("since", { type: "datetime-local" }), input("until", { type: "datetime-local" }),
+  input("since", { type: "datetime-local" }, "since (UTC)"), input("until", { type: "datetime-local" }, "until (UTC)"),
   h("button", { type: "submit", class: "primary", id: "search-go" }, "Search"),
   h("a", { href: "/api/events?format=csv&" + q.toString(), id: "export-csv" }, "CSV"),
   h("a", { href: "/api/events?format=ndjson&" + q.toString(), id: "export-ndjson" }, "NDJSON"));
