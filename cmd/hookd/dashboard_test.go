@@ -237,6 +237,10 @@ func TestDashboard(t *testing.T) {
 	// Rules: one match, its job dead.
 	ui.goTo("#/rules", "#rules-table")
 	ui.texts(map[string]string{`tr[data-rule="alert-bounce"] .matches`: "1", `tr[data-rule="alert-bounce"] .dead`: "1", `tr[data-rule="alert-bounce"] .done`: "0"})
+	// No rule file fails to load: nothing shows in the errors' place.
+	if got := eval[[]string](ui, `[...document.querySelector("#main").childNodes].filter(n => n.nodeType === Node.TEXT_NODE).map(n => n.textContent)`); len(got) != 0 {
+		t.Errorf("the rules page shows the text %q between its parts", got)
+	}
 	if got := eval[[]string](ui, `[...document.querySelectorAll('tr[data-rule="alert-bounce"] svg polyline')].map(p => p.dataset.key + "=" + p.dataset.total)`); fmt.Sprint(got) != "[matches=1 dead=1]" {
 		t.Errorf("rule chart lines %v, want one match and one dead job", got)
 	}

@@ -460,7 +460,8 @@ async function route() {
   } catch (err) {
     content = [errorBox(err)];
   }
-  main.replaceChildren(...content);
+  // A page leaves out a part with null or false, as h() takes children.
+  main.replaceChildren(...[content].flat(Infinity).filter(c => c !== undefined && c !== null && c !== false));
   main.dataset.page = name;
   main.removeAttribute("aria-busy");
 }
