@@ -413,6 +413,15 @@ func eval[T any](u *ui, js string) T {
 	return v
 }
 
+// fitsWidth checks that the page is no wider than the window: a wide table
+// scrolls inside its card.
+func (u *ui) fitsWidth() {
+	u.t.Helper()
+	if got := eval[[]int](u, `[document.documentElement.scrollWidth, innerWidth]`); got[0] > got[1] {
+		u.t.Errorf("the page %s is %d px wide in a window of %d", u.text("#main h1"), got[0], got[1])
+	}
+}
+
 // waitFor waits until the JavaScript expression js is true, failing the
 // test with what after 20 seconds.
 func (u *ui) waitFor(what, js string) {
@@ -513,22 +522,28 @@ func TestDashboardLargeJobs(t *testing.T) {
 
 // TestDashboardSuppressions shows a suppression list longer than a page
 // in headless chromium: the first 100 addresses, then the rest through
-// More, and Remove keeps the count.
+// More, and Remove keeps the count. A reason of 3,000 characters without a
+// space shows cut, whole in its tooltip, and the page stays as wide as the
+// window.
 func TestDashboardSuppressions(t *testing.T) {
 	const token = "dash-admin-token-0123"
 	p, _ := startDashHookd(t, token,
-		"rules:\n  - name: suppress-opens\n    when: type == \"open\"\n    actions:\n      - suppress: { reason: \"opened\" }\n")
+		"rules:\n  - name: suppress-opens\n    when: type == \"open\"\n    actions:\n      - suppress: { reason: \"opened\" }\n"+
+			"  - name: suppress-bounces\n    when: type == \"bounce\"\n    actions:\n      - suppress: { reason: \"{{ .data.error }}\" }\n")
 	const n = 150
 	at := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
 	opens := make([]string, n)
 	for i := range opens {
 		opens[i] = mailjetEvent("open", i, fmt.Sprintf("s%03d@example.com", i), at, "")
 	}
+	// Ordered before every s… address, the bounced one is on the first page.
+	smtpError := strings.Repeat("550_5.1.1_mailbox_unavailable_", 100)
+	opens = append(opens, mailjetEvent("bounce", n, "long@example.com", at, `"hard_bounce":true,"error":"`+smtpError+`"`))
 	postHook(t, p.hooks, "["+strings.Join(opens, ",")+"]")
 	var list struct{ Suppressions []struct{ Email string } }
-	for deadline := time.Now().Add(60 * time.Second); len(list.Suppressions) < n; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(60 * time.Second); len(list.Suppressions) < n+1; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d addresses suppressed, want %d\n%s", len(list.Suppressions), n, p.output())
+			t.Fatalf("%d addresses suppressed, want %d\n%s", len(list.Suppressions), n+1, p.output())
 		}
 		adminGet(t, p, token, "/api/suppressions?limit=1000", &list)
 	}
@@ -538,20 +553,31 @@ func TestDashboardSuppressions(t *testing.T) {
 	if got := ui.count("#suppressions-table tbody tr"); got != 100 {
 		t.Errorf("the first page shows %d addresses, want 100", got)
 	}
-	ui.texts(map[string]string{"#supp-count": "100", "#suppressions-table tbody tr:last-child td:first-child": "s099@example.com"})
+	ui.texts(map[string]string{"#supp-count": "100", "#suppressions-table tbody tr:last-child td:first-child": "s098@example.com"})
+	const long = `tr[data-email="long@example.com"] td:nth-child(2)`
+	if got := ui.text(long); len([]rune(got)) > 80 || !strings.HasSuffix(got, "…") {
+		t.Errorf("the long reason shows as %d characters %q, want at most 80 ending in …", len([]rune(got)), got)
+	}
+	if got := eval[string](ui, `document.querySelector('`+long+`').title`); got != smtpError {
+		t.Errorf("the long reason's tooltip is %q, want the whole reason", got)
+	}
+	ui.fitsWidth()
+	if right := eval[float64](ui, `document.querySelector('tr[data-email="long@example.com"] button').getBoundingClientRect().right`); right > 1400 {
+		t.Errorf("the long reason's Remove button ends %.0f px from the left, off a window 1400 px wide", right)
+	}
 	ui.do("show more",
 		chromedp.Click(chromedp.CSS("#supp-more")),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-email="s149@example.com"]`)),
 		chromedp.WaitNotVisible(chromedp.CSS("#supp-more")),
 	)
-	if got := ui.count("#suppressions-table tbody tr"); got != n {
-		t.Errorf("after More, %d addresses shown, want %d", got, n)
+	if got := ui.count("#suppressions-table tbody tr"); got != n+1 {
+		t.Errorf("after More, %d addresses shown, want %d", got, n+1)
 	}
 	ui.do("remove one",
 		chromedp.Click(chromedp.CSS(`tr[data-email="s120@example.com"] button`)),
 		chromedp.WaitNotPresent(chromedp.CSS(`tr[data-email="s120@example.com"]`)),
 	)
-	ui.texts(map[string]string{"#supp-count": "149", "#supp-message": "s120@example.com removed."})
+	ui.texts(map[string]string{"#supp-count": "150", "#supp-message": "s120@example.com removed."})
 	p.stop(t)
 }
 

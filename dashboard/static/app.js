@@ -66,6 +66,12 @@ const pct = (a, b) => (b > 0 ? ((100 * a) / b).toFixed(1) + "%" : "–");
 const fmtTime = t => (t ? new Date(t).toISOString().replace("T", " ").replace(/\.\d+Z$|Z$/, "Z") : "");
 const short = (s, n = 60) => (s && s.length > n ? s.slice(0, n - 1) + "…" : s || "");
 
+// cell is a table cell showing text cut to n characters, the whole of it in
+// its title (the tooltip): an error or a reason can run to kilobytes.
+function cell(text, n, attrs = {}) {
+  return h("td", { ...attrs, title: text && text.length > n ? text : undefined }, short(text, n));
+}
+
 function errorBox(err) {
   return h("div", { class: "card errors" }, h("p", { class: "error" }, String(err.message || err)));
 }
@@ -275,11 +281,11 @@ async function search(params) {
 function jobsTable(jobs, id) {
   return table(["job", "rule", "action", "target", "status", { label: "attempts", num: 1 }, "history"],
     jobs.map(j => h("tr", { "data-job": j.id },
-      h("td", {}, String(j.id)), h("td", {}, j.rule), h("td", {}, j.action), h("td", {}, short(j.target, 50)),
+      h("td", {}, String(j.id)), h("td", {}, j.rule), h("td", {}, j.action), cell(j.target, 50),
       h("td", { class: "status status-" + j.status }, j.status), h("td", { class: "num" }, String(j.attempts)),
       h("td", {}, h("ol", { class: "attempts" }, (j.history || []).map(a =>
         h("li", {}, `${fmtTime(a.started)} · ${(a.took_ns / 1e6).toFixed(1)} ms · `,
-          a.error ? h("span", { class: "error" }, a.error) : h("span", { class: "status-done" }, "ok"))))))), { id });
+          a.error ? h("span", { class: "error", title: a.error.length > 200 ? a.error : undefined }, short(a.error, 200)) : h("span", { class: "status-done" }, "ok"))))))), { id });
 }
 
 async function eventPage(id) {
@@ -331,7 +337,7 @@ async function rulesPage() {
         const d = defs[n], bs = byRule[n];
         return h("tr", { "data-rule": n },
           h("td", {}, h("a", { href: "#/search-jobs/" + encodeURIComponent(n) }, n)), h("td", { class: "muted" }, d ? `${d.file}:${d.line}` : "(not loaded)"),
-          h("td", {}, h("code", {}, d ? short(d.when, 80) : "")), h("td", {}, d ? d.actions.map(a => a.type).join(", ") : ""),
+          h("td", {}, h("code", { title: d && d.when.length > 80 ? d.when : undefined }, d ? short(d.when, 80) : "")), h("td", {}, d ? d.actions.map(a => a.type).join(", ") : ""),
           h("td", { class: "num matches" }, fmtNum(sum(bs, b => b.matches))),
           h("td", { class: "num done" }, fmtNum(sum(bs, b => b.jobs.done || 0))),
           h("td", { class: "num pending" }, fmtNum(sum(bs, b => (b.jobs.pending || 0) + (b.jobs.running || 0)))),
@@ -376,7 +382,7 @@ async function deadLetters() {
               try { await api(`/targets/${t.id}/resume`, { method: "POST" }); btn.textContent = "Resumed"; msg.textContent = `Target ${t.name} resumed.`; }
               catch (err) { btn.disabled = false; msg.textContent = err.message; }
             } }, "Resume");
-            return h("tr", { "data-target": t.id }, h("td", {}, t.name), h("td", {}, fmtTime(t.suspended_at)), h("td", { class: "error" }, t.reason),
+            return h("tr", { "data-target": t.id }, h("td", {}, t.name), h("td", {}, fmtTime(t.suspended_at)), cell(t.reason, 120, { class: "error" }),
               h("td", { class: "num" }, String(t.pending)), h("td", { class: "num" }, String(t.dead)), h("td", {}, btn));
           }), { id: "targets-table" })),
     h("div", { class: "card" }, h("h2", {}, "Dead letters"),
@@ -393,9 +399,9 @@ async function deadLetters() {
                 await watchJob(j.id, status);
               } catch (err) { btn.disabled = false; msg.textContent = err.message; }
             } }, "Retry");
-            return h("tr", { "data-job": j.id }, h("td", {}, String(j.id)), h("td", {}, j.rule), h("td", {}, j.action), h("td", {}, short(j.target, 40)),
+            return h("tr", { "data-job": j.id }, h("td", {}, String(j.id)), h("td", {}, j.rule), h("td", {}, j.action), cell(j.target, 40),
               h("td", {}, h("a", { href: "#/event/" + encodeURIComponent(j.event_id) }, short(j.event_id, 20))),
-              h("td", { class: "error" }, short(j.last_error, 120)), h("td", { class: "num" }, String(j.attempts)), status, h("td", {}, btn));
+              cell(j.last_error, 120, { class: "error" }), h("td", { class: "num" }, String(j.attempts)), status, h("td", {}, btn));
           }), { id: "dead-table" })),
   ];
 }
@@ -410,7 +416,7 @@ async function suppressions() {
   const count = h("span", { id: "supp-count" }, "0");
   let shown = 0;
   const row = s => {
-    const tr = h("tr", { "data-email": s.email }, h("td", {}, s.email), h("td", {}, s.reason), h("td", {}, s.rule),
+    const tr = h("tr", { "data-email": s.email }, cell(s.email, 80), cell(s.reason, 80), h("td", {}, s.rule),
       h("td", {}, s.event_id ? h("a", { href: "#/event/" + encodeURIComponent(s.event_id) }, short(s.event_id, 20)) : ""),
       h("td", {}, fmtTime(s.created)));
     tr.append(h("td", {}, h("button", { onclick: async () => {
