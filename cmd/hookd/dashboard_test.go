@@ -650,3 +650,39 @@ func TestDashboardSearchUTC(t *testing.T) {
 	}
 	p.stop(t)
 }
+
+// TestDashboardLogin follows a link to a dashboard page without a session
+// in headless chromium: the login form, then that page rather than the
+// overview; Log out in the header ends the session.
+func TestDashboardLogin(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	p, _ := startDashHookd(t, token, "rules: []\n")
+	ui := &ui{t: t, ctx: browser(t, 2*time.Minute), shots: t.TempDir()}
+	ui.do("log in from a link to the dead letters",
+		chromedp.Navigate(p.admin+"/ui/#/deadletters"),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), token),
+		chromedp.Click(chromedp.CSS("#login")),
+		chromedp.WaitVisible(chromedp.CSS("#nav")),
+	)
+	ui.waitFor("a dashboard page", `document.querySelector("#main[data-page]") !== null`)
+	if got := eval[string](ui, `location.pathname + location.hash + " " + document.querySelector("#main").dataset.page`); got != "/ui/#/deadletters deadletters" {
+		t.Errorf("logging in lands on %s, want /ui/#/deadletters", got)
+	}
+	if ui.count("header #logout") != 1 {
+		t.Fatal("the header has no Log out button")
+	}
+	ui.shot("logged-in")
+	ui.do("log out",
+		chromedp.Click(chromedp.CSS("#logout")),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+	)
+	if got := eval[string](ui, `location.pathname`); got != "/ui/login" {
+		t.Errorf("logging out lands on %s, want /ui/login", got)
+	}
+	ui.do("the session is over",
+		chromedp.Navigate(p.admin+"/ui/#/overview"),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+	)
+	p.stop(t)
+}
