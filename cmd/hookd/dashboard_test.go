@@ -686,3 +686,55 @@ func TestDashboardLogin(t *testing.T) {
 	)
 	p.stop(t)
 }
+
+// TestDashboardNarrow shows every page in a window 400 px wide in headless
+// chromium: the header grows with its links rather than letting them spill
+// over the page, and no page is wider than the window (wide tables scroll
+// inside their cards).
+func TestDashboardNarrow(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	p, _ := startDashHookd(t, token, "rules:\n  - name: suppress-bounces\n    when: type == \"bounce\"\n    actions:\n      - suppress: { reason: \"{{ .data.error }}\" }\n"+
+		"  - name: alert-bounce\n    when: type == \"bounce\"\n    actions:\n      - http: { url: \"http://127.0.0.1:1/a-rather-long-path/to-a-target-that-refuses\" }\n        retry: 1x10ms\n")
+	at := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
+	smtpError := strings.Repeat("550_5.1.1_mailbox_unavailable_", 20)
+	postHook(t, p.hooks, "["+mailjetEvent("sent", 1, "a-rather-long-address-for-a-phone@a-long-domain-name.example.com", at, "")+","+
+		mailjetEvent("bounce", 2, "a-rather-long-address-for-a-phone@a-long-domain-name.example.com", at, `"hard_bounce":true,"error":"`+smtpError+`"`)+"]")
+	var events struct{ Events []struct{ ID string } }
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var dead struct{ Jobs []struct{ ID int64 } }
+		adminGet(t, p, token, "/api/events?type=bounce", &events)
+		adminGet(t, p, token, "/api/deadletters", &dead)
+		if len(events.Events) == 1 && len(dead.Jobs) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bounces stored and %d dead letters, want 1 and 1\n%s", len(events.Events), len(dead.Jobs), p.output())
+		}
+	}
+
+	ui := logIn(t, p, token)
+	ui.do("narrow the window", chromedp.EmulateViewport(400, 800))
+	for _, page := range []struct{ hash, ready string }{
+		{"#/overview", "#total-all"},
+		{"#/deliverability", "#deliv-table"},
+		{"#/live", "#live-table"},
+		{"#/search", "#search-results"},
+		{"#/event/" + events.Events[0].ID, "#raw"},
+		{"#/rules", "#rules-table"},
+		{"#/deadletters", "#dead-table"},
+		{"#/suppressions", "#suppressions-table"},
+	} {
+		ui.goTo(page.hash, page.ready)
+		ui.fitsWidth()
+		// The links stay inside the header, and the page starts below it.
+		if got := eval[string](ui, `(() => {
+			const h = document.querySelector("header").getBoundingClientRect(), m = document.querySelector("main").getBoundingClientRect();
+			const out = [...document.querySelectorAll("header a, header button")].filter(a => { const r = a.getBoundingClientRect(); return r.top < h.top || r.bottom > h.bottom || r.right > h.right; });
+			return out.map(a => a.textContent).join(", ") + (m.top < h.bottom ? " main under the header" : "");
+		})()`); got != "" {
+			t.Errorf("%s at 400 px: %s spill out of the header", page.hash, got)
+		}
+	}
+	ui.shot("narrow-suppressions")
+	p.stop(t)
+}
