@@ -442,6 +442,14 @@ func (u *ui) count(sel string) int {
 // directory of its rule files, where the test may add more.
 func startDashHookd(t *testing.T, token, rules string) (*proc, string) {
 	t.Helper()
+	config, rulesDir := dashConfig(t, token, rules)
+	return startHookd(t, t.TempDir(), "--config", config), rulesDir
+}
+
+// dashConfig writes startDashHookd's configuration and returns its file
+// and the directory of its rule files.
+func dashConfig(t *testing.T, token, rules string) (config, rulesDir string) {
+	t.Helper()
 	dir := t.TempDir()
 	rulesFile := filepath.Join(dir, "rules", "dash.yaml")
 	if err := os.MkdirAll(filepath.Dir(rulesFile), 0o750); err != nil {
@@ -450,11 +458,11 @@ func startDashHookd(t *testing.T, token, rules string) (*proc, string) {
 	if err := os.WriteFile(rulesFile, []byte(rules), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	config := filepath.Join(dir, "hookd.yaml")
+	config = filepath.Join(dir, "hookd.yaml")
 	if err := os.WriteFile(config, []byte("admin:\n  token: "+token+"\nsources:\n  - name: mailjet\n    provider: mailjet\nrules:\n  - rules/*.yaml\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return startHookd(t, t.TempDir(), "--config", config), filepath.Dir(rulesFile)
+	return config, filepath.Dir(rulesFile)
 }
 
 // TestDashboardLargeJobs shows, in headless chromium, the jobs of events
@@ -736,5 +744,67 @@ func TestDashboardNarrow(t *testing.T) {
 		}
 	}
 	ui.shot("narrow-suppressions")
+	p.stop(t)
+}
+
+// TestDashboardErrors stops hookd under an open dashboard in headless
+// chromium: More and the page itself say that hookd did not answer, with
+// Retry; the link to the page shown shows it again; once hookd is back,
+// Retry and More work and their errors go. An error of the API shows its
+// own message.
+func TestDashboardErrors(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	config, _ := dashConfig(t, token, "rules: []\n")
+	data := t.TempDir()
+	p := startHookd(t, data, "--config", config)
+	admin := strings.TrimPrefix(p.admin, "http://")
+	// The same data and the same admin address: the browser's session and
+	// the search's cursor stay good.
+	restart := func() {
+		t.Helper()
+		p = startHookd(t, data, "--config", config, "--admin-listen", admin)
+	}
+	const n = 150
+	at := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
+	sent := make([]string, n)
+	for i := range sent {
+		sent[i] = mailjetEvent("sent", i, fmt.Sprintf("s%03d@example.com", i), at, "")
+	}
+	postHook(t, p.hooks, "["+strings.Join(sent, ",")+"]")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var page struct{ Events []struct{ ID string } }
+		adminGet(t, p, token, "/api/events?limit=1000", &page)
+		if len(page.Events) == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events stored, want %d\n%s", len(page.Events), n, p.output())
+		}
+	}
+
+	ui := logIn(t, p, token)
+	const down = "hookd did not answer: is it running?"
+	ui.goTo("#/search", "#search-more")
+	p.stop(t)
+	ui.do("More without hookd", chromedp.Click(chromedp.CSS("#search-more")))
+	ui.waitFor("More's error", `document.querySelector("#search-more-error .error")?.textContent === "`+down+`"`)
+	restart()
+	ui.do("More again", chromedp.Click(chromedp.CSS("#search-more-error button.retry")))
+	ui.waitFor("the second page", fmt.Sprintf(`document.querySelectorAll("#search-rows tr").length === %d`, n))
+	if got := ui.count("#search-more-error > *"); got != 0 {
+		t.Errorf("after a More that worked, %d errors stay next to it", got)
+	}
+
+	p.stop(t)
+	ui.do("the page shown, without hookd", chromedp.Click(chromedp.CSS(`#nav a[data-page="search"]`)))
+	ui.waitFor("the page's error", `document.querySelector("#page-error .error")?.textContent === "`+down+`"`)
+	restart()
+	ui.do("Retry", chromedp.Click(chromedp.CSS("#page-error button.retry")))
+	ui.waitFor("the page again", `document.querySelectorAll("#search-rows tr").length === 100`)
+
+	ui.goTo("#/search?since=yesterday", "#page-error")
+	if got := ui.text("#page-error .error"); !strings.HasPrefix(got, `hookd answered 400: since: "yesterday" is not an RFC 3339 time`) {
+		t.Errorf("a bad since shows %q, want the API's error", got)
+	}
 	p.stop(t)
 }

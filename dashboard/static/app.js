@@ -12,13 +12,23 @@ class APIError extends Error {
   constructor(status, message) { super(message); this.status = status; }
 }
 
+// api calls the admin API and returns its JSON answer. It throws an
+// APIError with the API's own message when it answers an error, and one
+// with status 0 when hookd does not answer at all: fetch's "Failed to
+// fetch" does not say that hookd may be down.
 async function api(path, opts = {}) {
-  const r = await fetch("/api" + path, { credentials: "same-origin", ...opts });
-  if (r.status === 401) { location.href = "/ui/login"; throw new APIError(401, "log in first"); }
+  let r;
+  try {
+    r = await fetch("/api" + path, { credentials: "same-origin", ...opts });
+  } catch {
+    throw new APIError(0, "hookd did not answer: is it running?");
+  }
+  if (r.status === 401) { location.href = "/ui/login" + location.hash; throw new APIError(401, "log in first"); }
   let body = null;
-  const text = await r.text();
+  let text = "";
+  try { text = await r.text(); } catch { throw new APIError(0, "hookd stopped answering: is it running?"); }
   try { body = text ? JSON.parse(text, exactIntegers) : null; } catch { body = null; }
-  if (!r.ok) throw new APIError(r.status, (body && body.error) || r.statusText);
+  if (!r.ok) throw new APIError(r.status, `hookd answered ${r.status}: ` + ((body && body.error) || r.statusText));
   return body;
 }
 
@@ -72,8 +82,37 @@ function cell(text, n, attrs = {}) {
   return h("td", { ...attrs, title: text && text.length > n ? text : undefined }, short(text, n));
 }
 
-function errorBox(err) {
-  return h("div", { class: "card errors" }, h("p", { class: "error" }, String(err.message || err)));
+// errorBox shows err, with a Retry button calling retry when given.
+function errorBox(err, retry, id) {
+  return h("div", { class: "card errors", id },
+    h("p", { class: "error" }, String(err.message || err)),
+    retry ? h("button", { class: "retry", onclick: retry }, "Retry") : null);
+}
+
+// pager is a listing shown a page at a time: load(cursor) shows one page
+// and returns its next cursor. first() shows the first page, throwing what
+// fails for the page to show; More shows the next, and what fails then
+// shows in error, next to it, until a later try succeeds.
+function pager(id, load) {
+  const more = h("button", { id: id + "-more", hidden: true }, "More");
+  const error = h("div", { id: id + "-more-error" });
+  let next = "";
+  const show = async cursor => {
+    next = await load(cursor);
+    more.hidden = !next;
+  };
+  more.onclick = async () => {
+    more.disabled = true;
+    try {
+      await show(next);
+      error.replaceChildren();
+    } catch (err) {
+      error.replaceChildren(errorBox(err, () => more.click()));
+    } finally {
+      more.disabled = false;
+    }
+  };
+  return { more, error, first: () => show("") };
 }
 
 // table builds a table of headers over rows: an array of <tr>, or a
@@ -254,10 +293,9 @@ async function search(params) {
   h("a", { href: "/api/events?format=csv&" + q.toString(), id: "export-csv" }, "CSV"),
   h("a", { href: "/api/events?format=ndjson&" + q.toString(), id: "export-ndjson" }, "NDJSON"));
   const body = h("tbody", { id: "search-rows" });
-  const more = h("button", { id: "search-more", hidden: true }, "More");
   const count = h("span", { id: "search-count" }, "0");
   let shown = 0;
-  const load = async cursor => {
+  const pages = pager("search", async cursor => {
     const p = new URLSearchParams(q);
     p.set("limit", "100");
     if (cursor) p.set("cursor", cursor);
@@ -269,13 +307,12 @@ async function search(params) {
     }
     shown += page.events.length;
     count.textContent = String(shown);
-    more.hidden = !page.next;
-    more.onclick = () => load(page.next).catch(err => main.append(errorBox(err)));
-  };
-  await load("");
+    return page.next;
+  });
+  await pages.first();
   return [h("h1", {}, "Search"), form,
     h("div", { class: "card" }, h("p", {}, count, " events shown, newest first."),
-      table(["time", "type", "email", "campaign", "source", "id"], body, { id: "search-results" }), more)];
+      table(["time", "type", "email", "campaign", "source", "id"], body, { id: "search-results" }), pages.more, pages.error)];
 }
 
 function jobsTable(jobs, id) {
@@ -412,7 +449,6 @@ async function deadLetters() {
 async function suppressions() {
   const msg = h("p", { class: "muted message", id: "supp-message" });
   const body = h("tbody", {});
-  const more = h("button", { id: "supp-more", hidden: true }, "More");
   const count = h("span", { id: "supp-count" }, "0");
   let shown = 0;
   const row = s => {
@@ -429,19 +465,18 @@ async function suppressions() {
     } }, "Remove")));
     return tr;
   };
-  const load = async cursor => {
+  const pages = pager("supp", async cursor => {
     const page = await api("/suppressions?limit=100" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
     body.append(...(page.suppressions || []).map(row));
     shown += (page.suppressions || []).length;
     count.textContent = String(shown);
-    more.hidden = !page.next;
-    more.onclick = () => load(page.next).catch(err => msg.textContent = err.message);
-  };
-  await load("");
+    return page.next;
+  });
+  await pages.first();
   return [h("h1", {}, "Suppressions"), msg,
     h("div", { class: "card" }, shown === 0 ? h("p", { class: "muted" }, "The suppression list is empty.") : [
       h("p", {}, count, " addresses shown, in address order."),
-      table(["email", "reason", "rule", "event", "since", ""], body, { id: "suppressions-table" }), more])];
+      table(["email", "reason", "rule", "event", "since", ""], body, { id: "suppressions-table" }), pages.more, pages.error])];
 }
 
 // ---- router ----
@@ -464,7 +499,7 @@ async function route() {
     else if (name === "search-jobs") content = await ruleJobs(arg);
     else content = await (pages[name] || overview)(new URLSearchParams(query || ""));
   } catch (err) {
-    content = [errorBox(err)];
+    content = [errorBox(err, route, "page-error")];
   }
   // A page leaves out a part with null or false, as h() takes children.
   main.replaceChildren(...[content].flat(Infinity).filter(c => c !== undefined && c !== null && c !== false));
@@ -473,4 +508,10 @@ async function route() {
 }
 
 window.addEventListener("hashchange", route);
+// A link to the page shown changes no hash, so no hashchange: it shows the
+// page again, as a reload would, which is how one gets past an error.
+document.getElementById("nav").addEventListener("click", ev => {
+  const a = ev.target.closest("a");
+  if (a && a.getAttribute("href") === location.hash) route();
+});
 route();
