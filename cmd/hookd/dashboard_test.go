@@ -808,3 +808,65 @@ func TestDashboardErrors(t *testing.T) {
 	}
 	p.stop(t)
 }
+
+// TestDashboardCharts reads the overview's chart axes in headless chromium:
+// over 7 days the x axis names days, over 24 hours times; one event per
+// bucket at most gives the y axis 0 and 1, each once; a window without
+// events says so.
+func TestDashboardCharts(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	p, _ := startDashHookd(t, token, "rules: []\n")
+	now := time.Now()
+	postHook(t, p.hooks, "["+mailjetEvent("sent", 1, "a@example.com", now.Add(-50*time.Hour), "")+","+
+		mailjetEvent("sent", 2, "b@example.com", now.Add(-3*time.Hour), "")+"]")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var page struct{ Events []struct{ ID string } }
+		adminGet(t, p, token, "/api/events", &page)
+		if len(page.Events) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events stored, want 2\n%s", len(page.Events), p.output())
+		}
+	}
+	ui := logIn(t, p, token)
+	ticks := func(axis string) []string {
+		return eval[[]string](ui, `[...document.querySelectorAll("#overview-chart text.`+axis+`")].map(t => t.textContent)`)
+	}
+	pick := func(r string) {
+		ui.do("range "+r,
+			chromedp.Click(chromedp.CSS(`#ranges button[data-range="`+r+`"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#ranges button.active[data-range="`+r+`"]`)),
+		)
+	}
+
+	pick("7d")
+	days := ticks("x-tick")
+	if len(days) < 6 || len(days) > 8 {
+		t.Errorf("over 7 days the x axis shows %q, want a label a day", days)
+	}
+	for _, d := range days {
+		if _, err := time.Parse("Jan 2", d); err != nil {
+			t.Errorf("over 7 days the x axis shows %q, want days such as %q", days, now.UTC().Format("Jan 2"))
+			break
+		}
+	}
+	if got := ticks("y-tick"); fmt.Sprint(got) != "[0 1]" {
+		t.Errorf("with one event an hour at most, the y axis shows %q, want [0 1]", got)
+	}
+	ui.shot("chart-7d")
+
+	pick("24h")
+	for _, x := range ticks("x-tick") {
+		if _, err := time.Parse("15:04", x); err != nil {
+			t.Errorf("over 24 hours the x axis shows %q, want times", ticks("x-tick"))
+			break
+		}
+	}
+
+	pick("1h")
+	if got := ticks("empty"); fmt.Sprint(got) != "[no events in this window]" {
+		t.Errorf("an empty window's chart says %q, want [no events in this window]", got)
+	}
+	p.stop(t)
+}

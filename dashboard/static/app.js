@@ -144,13 +144,18 @@ function windowOf(name) {
   return { since: new Date(until - r.ms).toISOString(), until: new Date(until).toISOString(), interval: r.interval };
 }
 
-function bucketLabel(interval) {
-  return t => {
-    const d = new Date(t);
-    const p = n => String(n).padStart(2, "0");
-    if (interval === "1d") return `${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())}`;
-    return `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}`;
-  };
+// axisOf tells how a chart of buckets of interval from since to until
+// names them (UTC): label names a bucket in its tooltip, tick on the x
+// axis. Over more than a day the axis names the days ("Nov 27"), at their
+// midnights when the buckets are shorter: the hours alone would repeat
+// and read as time running backwards.
+function axisOf(interval, since, until) {
+  const p = n => String(n).padStart(2, "0");
+  const day = t => new Date(t).toLocaleDateString("en-US", { month: "short", day: "numeric", timeZone: "UTC" });
+  const hm = t => { const d = new Date(t); return `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}`; };
+  if (interval === "1d") return { label: day };
+  if (Date.parse(until) - Date.parse(since) <= 86400e3) return { label: hm };
+  return { label: t => `${day(t)} ${hm(t)}`, tick: t => (new Date(t).getTime() % 86400e3 === 0 ? day(t) : "") };
 }
 
 const typeOrder = ["sent", "open", "click", "bounce", "blocked", "spam", "unsub"];
@@ -172,6 +177,7 @@ async function overview() {
   const keys = sortTypes(Object.keys(totals));
   const all = Object.values(totals).reduce((a, b) => a + b, 0);
   const sent = totals.sent || 0, open = totals.open || 0, click = totals.click || 0;
+  const axis = axisOf(data.interval, data.since, data.until);
   return [
     h("h1", {}, "Overview"),
     tabs(Object.keys(ranges), state.range, v => { state.range = v; route(); }, "ranges"),
@@ -182,7 +188,7 @@ async function overview() {
         h("div", { class: "v", id: "total-" + k, "data-count": totals[k] }, fmtNum(totals[k])),
         h("div", { class: "l" }, k)))),
     h("div", { class: "card" }, h("h2", {}, "Events per type"),
-      h("div", { id: "overview-chart", "data-total": all }, stackedBars(data.buckets, keys, bucketLabel(data.interval))),
+      h("div", { id: "overview-chart", "data-total": all }, stackedBars(data.buckets, keys, axis.label, { tick: axis.tick })),
       h("div", { class: "legend" }, keys.map((k, i) => h("span", {}, h("i", { style: `background:${colorOf(k, i)}` }), k)))),
     h("div", { class: "card" }, h("h2", {}, "Delivery funnel"),
       h("div", { class: "funnel", id: "funnel" },
