@@ -870,3 +870,52 @@ func TestDashboardCharts(t *testing.T) {
 	}
 	p.stop(t)
 }
+
+// TestDashboardMoreJobs shows more jobs of a rule and more dead letters
+// than a page holds in headless chromium: the first 100, and the rest
+// through More.
+func TestDashboardMoreJobs(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	// One click makes n jobs, each to a target of its own that refuses
+	// connections, so that each dies without suspending the others'
+	// targets.
+	const n = 110
+	rule := "rules:\n  - name: dead-click\n    when: type == \"click\"\n    actions:\n"
+	for i := range n {
+		rule += fmt.Sprintf("      - http: { url: \"http://127.0.0.1:1/%d\" }\n        retry: none\n", i)
+	}
+	p, _ := startDashHookd(t, token, rule)
+	postHook(t, p.hooks, "["+mailjetEvent("click", 1, "c@example.com", time.Now().Add(-10*time.Minute), `"url":"https://example.com/"`)+"]")
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var dead struct{ Jobs []struct{ ID int64 } }
+		adminGet(t, p, token, "/api/deadletters?limit=1000", &dead)
+		if len(dead.Jobs) == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d dead letters, want %d\n%s", len(dead.Jobs), n, p.output())
+		}
+	}
+
+	ui := logIn(t, p, token)
+	for _, page := range []struct{ hash, id string }{{"#/search-jobs/dead-click", "rule-jobs"}, {"#/deadletters", "dead"}} {
+		ui.goTo(page.hash, "#"+page.id+"-more")
+		rows := fmt.Sprintf("#%s-table tbody tr", page.id)
+		if page.id == "rule-jobs" {
+			rows = "#rule-jobs tbody tr"
+		}
+		if got := ui.count(rows); got != 100 {
+			t.Errorf("%s shows %d jobs first, want 100", page.hash, got)
+		}
+		ui.texts(map[string]string{"#" + page.id + "-count": "100"})
+		ui.do(page.hash+": More",
+			chromedp.Click(chromedp.CSS("#"+page.id+"-more")),
+			chromedp.WaitNotVisible(chromedp.CSS("#"+page.id+"-more")),
+		)
+		if got := ui.count(rows); got != n {
+			t.Errorf("%s shows %d jobs after More, want %d", page.hash, got, n)
+		}
+		ui.texts(map[string]string{"#" + page.id + "-count": fmt.Sprint(n)})
+	}
+	p.stop(t)
+}

@@ -36,14 +36,19 @@ async function api(path, opts = {}) {
 // whose path holds its filters, following next: a page of large items, such
 // as jobs holding their event, holds fewer than its limit while more follow.
 async function apiList(path, key, limit) {
+  return (await apiPage(path, key, limit, "")).items;
+}
+
+// apiPage is apiList from cursor on, returning the items and the cursor
+// of those after them ("" at the end), for More.
+async function apiPage(path, key, limit, cursor) {
   const items = [];
-  let cursor = "";
   do {
     const page = await api(`${path}${path.includes("?") ? "&" : "?"}limit=${limit - items.length}` + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
     items.push(...page[key]);
     cursor = page.next;
   } while (cursor && items.length < limit);
-  return items;
+  return { items, next: cursor || "" };
 }
 
 // exactIntegers keeps integers beyond 2^53 (Mailjet's MessageID) as the
@@ -323,12 +328,16 @@ async function search(params) {
 
 function jobsTable(jobs, id) {
   return table(["job", "rule", "action", "target", "status", { label: "attempts", num: 1 }, "history"],
-    jobs.map(j => h("tr", { "data-job": j.id },
+    h("tbody", {}, jobs.map(jobRow)), { id });
+}
+
+function jobRow(j) {
+  return h("tr", { "data-job": j.id },
       h("td", {}, String(j.id)), h("td", {}, j.rule), h("td", {}, j.action), cell(j.target, 50),
       h("td", { class: "status status-" + j.status }, j.status), h("td", { class: "num" }, String(j.attempts)),
       h("td", {}, h("ol", { class: "attempts" }, (j.history || []).map(a =>
         h("li", {}, `${fmtTime(a.started)} · ${(a.took_ns / 1e6).toFixed(1)} ms · `,
-          a.error ? h("span", { class: "error", title: a.error.length > 200 ? a.error : undefined }, short(a.error, 200)) : h("span", { class: "status-done" }, "ok"))))))), { id });
+          a.error ? h("span", { class: "error", title: a.error.length > 200 ? a.error : undefined }, short(a.error, 200)) : h("span", { class: "status-done" }, "ok"))))));
 }
 
 async function eventPage(id) {
@@ -393,9 +402,21 @@ async function rulesPage() {
   ];
 }
 
+// ruleJobs shows a rule's jobs, newest first, 100 at a time with More.
 async function ruleJobs(rule) {
-  const jobs = await apiList("/jobs?rule=" + encodeURIComponent(rule), "jobs", 100);
-  return [h("h1", {}, "Jobs of rule ", h("code", {}, rule)), h("div", { class: "card" }, jobsTable(jobs, "rule-jobs"))];
+  const t = jobsTable([], "rule-jobs");
+  const count = h("span", { id: "rule-jobs-count" }, "0");
+  let shown = 0;
+  const pages = pager("rule-jobs", async cursor => {
+    const page = await apiPage("/jobs?rule=" + encodeURIComponent(rule), "jobs", 100, cursor);
+    t.tBodies[0].append(...page.items.map(jobRow));
+    shown += page.items.length;
+    count.textContent = String(shown);
+    return page.next;
+  });
+  await pages.first();
+  return [h("h1", {}, "Jobs of rule ", h("code", {}, rule)),
+    h("div", { class: "card" }, h("p", {}, count, " jobs shown, newest first."), t, pages.more, pages.error)];
 }
 
 // watchJob polls a retried job until it is done or dead again, showing its
@@ -410,10 +431,38 @@ async function watchJob(id, cell) {
   }
 }
 
+// deadLetters shows the suspended targets and the dead letters, 100 at a
+// time with More.
 async function deadLetters() {
-  const [dead, ts] = await Promise.all([apiList("/deadletters", "jobs", 200), api("/targets")]);
+  const ts = await api("/targets");
   const suspended = ts.targets.filter(t => t.suspended);
   const msg = h("p", { class: "muted message", id: "dl-message" });
+  const deadRow = j => {
+    const status = h("td", { class: "status status-" + j.status, id: "status-" + j.id }, j.status);
+    const btn = h("button", { class: "primary", id: "retry-" + j.id, onclick: async () => {
+      btn.disabled = true;
+      try {
+        await api(`/deadletters/${j.id}/retry`, { method: "POST" });
+        btn.textContent = "Retried";
+        if (suspended.some(t => t.name === j.target)) msg.textContent = `Job ${j.id} waits until its target is resumed.`;
+        await watchJob(j.id, status);
+      } catch (err) { btn.disabled = false; msg.textContent = err.message; }
+    } }, "Retry");
+    return h("tr", { "data-job": j.id }, h("td", {}, String(j.id)), h("td", {}, j.rule), h("td", {}, j.action), cell(j.target, 40),
+      h("td", {}, h("a", { href: "#/event/" + encodeURIComponent(j.event_id) }, short(j.event_id, 20))),
+      cell(j.last_error, 120, { class: "error" }), h("td", { class: "num" }, String(j.attempts)), status, h("td", {}, btn));
+  };
+  const body = h("tbody", {});
+  const count = h("span", { id: "dead-count" }, "0");
+  let shown = 0;
+  const pages = pager("dead", async cursor => {
+    const page = await apiPage("/deadletters", "jobs", 100, cursor);
+    body.append(...page.items.map(deadRow));
+    shown += page.items.length;
+    count.textContent = String(shown);
+    return page.next;
+  });
+  await pages.first();
   return [
     h("h1", {}, "Dead letters and suspended targets"), msg,
     h("div", { class: "card" }, h("h2", {}, "Suspended targets"),
@@ -429,23 +478,10 @@ async function deadLetters() {
               h("td", { class: "num" }, String(t.pending)), h("td", { class: "num" }, String(t.dead)), h("td", {}, btn));
           }), { id: "targets-table" })),
     h("div", { class: "card" }, h("h2", {}, "Dead letters"),
-      dead.length === 0 ? h("p", { class: "muted", id: "no-dead" }, "No dead letters.") :
-        table(["job", "rule", "action", "target", "event", "last error", { label: "attempts", num: 1 }, "status", ""],
-          dead.map(j => {
-            const status = h("td", { class: "status status-" + j.status, id: "status-" + j.id }, j.status);
-            const btn = h("button", { class: "primary", id: "retry-" + j.id, onclick: async () => {
-              btn.disabled = true;
-              try {
-                await api(`/deadletters/${j.id}/retry`, { method: "POST" });
-                btn.textContent = "Retried";
-                if (suspended.some(t => t.name === j.target)) msg.textContent = `Job ${j.id} waits until its target is resumed.`;
-                await watchJob(j.id, status);
-              } catch (err) { btn.disabled = false; msg.textContent = err.message; }
-            } }, "Retry");
-            return h("tr", { "data-job": j.id }, h("td", {}, String(j.id)), h("td", {}, j.rule), h("td", {}, j.action), cell(j.target, 40),
-              h("td", {}, h("a", { href: "#/event/" + encodeURIComponent(j.event_id) }, short(j.event_id, 20))),
-              cell(j.last_error, 120, { class: "error" }), h("td", { class: "num" }, String(j.attempts)), status, h("td", {}, btn));
-          }), { id: "dead-table" })),
+      shown === 0 ? h("p", { class: "muted", id: "no-dead" }, "No dead letters.") : [
+        h("p", {}, count, " dead letters shown, the most recently dead first."),
+        table(["job", "rule", "action", "target", "event", "last error", { label: "attempts", num: 1 }, "status", ""], body, { id: "dead-table" }),
+        pages.more, pages.error]),
   ];
 }
 
