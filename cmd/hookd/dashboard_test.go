@@ -237,6 +237,10 @@ func TestDashboard(t *testing.T) {
 	// Rules: one match, its job dead.
 	ui.goTo("#/rules", "#rules-table")
 	ui.texts(map[string]string{`tr[data-rule="alert-bounce"] .matches`: "1", `tr[data-rule="alert-bounce"] .dead`: "1", `tr[data-rule="alert-bounce"] .done`: "0"})
+	// Jobs are counted apart from matches: a match makes a job per action.
+	if got := eval[[]string](ui, `[...document.querySelectorAll("#rules-table th.num")].map(th => th.textContent)`); fmt.Sprint(got) != "[matches jobs done jobs pending jobs dead]" {
+		t.Errorf("the rules table's counts are headed %q", got)
+	}
 	// No rule file fails to load: nothing shows in the errors' place.
 	if got := eval[[]string](ui, `[...document.querySelector("#main").childNodes].filter(n => n.nodeType === Node.TEXT_NODE).map(n => n.textContent)`); len(got) != 0 {
 		t.Errorf("the rules page shows the text %q between its parts", got)

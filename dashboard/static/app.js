@@ -383,8 +383,8 @@ async function rulesPage() {
     h("h1", {}, "Rules"),
     rs.errors.length ? h("div", { class: "card errors", id: "rule-errors" }, h("h2", { class: "error" }, "The rule files do not load; the rules below keep running"),
       h("ul", { class: "errors" }, rs.errors.map(e => h("li", {}, `${e.file}:${e.line}:${e.column}: `, e.rule ? `rule ${e.rule}: ` : "", e.field ? `${e.field}: ` : "", e.message)))) : null,
-    h("p", { class: "muted" }, rs.loaded ? `Loaded ${fmtTime(rs.loaded)}. ` : "No rules configured. ", "Matches and jobs over the last 24 hours, by hour."),
-    h("div", { class: "card" }, table(["rule", "where", "when", "actions", { label: "matches", num: 1 }, { label: "done", num: 1 }, { label: "pending", num: 1 }, { label: "dead", num: 1 }, "per hour: matches, dead"],
+    h("p", { class: "muted" }, rs.loaded ? `Loaded ${fmtTime(rs.loaded)}. ` : "No rules configured. ", "Matches (events) and jobs (one per action of a match) over the last 24 hours, by hour."),
+    h("div", { class: "card" }, table(["rule", "where", "when", "actions", { label: "matches", num: 1 }, { label: "jobs done", num: 1 }, { label: "jobs pending", num: 1 }, { label: "jobs dead", num: 1 }, "per hour: matches, dead jobs"],
       names.map(n => {
         const d = defs[n], bs = byRule[n];
         return h("tr", { "data-rule": n },
