@@ -219,7 +219,7 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("search by email and type found %d events, want 1", n)
 	}
 	ui.do("open event", chromedp.Click(chromedp.CSS("#search-rows tr a")), chromedp.WaitVisible(chromedp.CSS("#event-jobs")))
-	ui.texts(map[string]string{"#event-rules": "alert-bounce", "#field-type": "bounce", "#field-email": "bad@bounce.test",
+	ui.texts(map[string]string{"#event-rules": "alert-bounce", "#field-type": "bounce", "#field-category": "bounce", "#field-bounce_class": "hard", "#field-email": "bad@bounce.test",
 		`#explanation tr[data-rule="alert-bounce"] .result`: "fired", `#explanation tr[data-rule="suppress-blocked"] .result`: "no",
 		`#explanation tr[data-rule="suppress-blocked"] .why`: `type == "blocked" is false: type = "bounce"`})
 	// MessageID exceeds 2^53: the raw payload shows it as sent, not rounded.

@@ -351,7 +351,7 @@ async function eventPage(id) {
     h("h1", {}, "Event ", h("code", {}, e.id)),
     h("div", { class: "row" },
       h("div", { class: "card" }, h("h2", {}, "Fields"),
-        table(["field", "value"], ["type", "source", "provider", "time", "received", "email", "domain", "message_id", "campaign"].map(k =>
+        table(["field", "value"], ["type", "category", "bounce_class", "source", "provider", "time", "received", "email", "domain", "message_id", "campaign"].map(k =>
           h("tr", {}, h("td", { class: "muted" }, k), h("td", { id: "field-" + k }, k === "time" || k === "received" ? fmtTime(e[k]) : e[k]))))),
       h("div", { class: "card" }, h("h2", {}, "Rules that matched"),
         rules.length ? h("ul", { id: "event-rules" }, rules.map(r => h("li", {}, r))) : h("p", { class: "muted", id: "event-rules" }, "No rule made a job for this event."))),
