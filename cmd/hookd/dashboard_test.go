@@ -738,6 +738,12 @@ func TestDashboardNarrow(t *testing.T) {
 	} {
 		ui.goTo(page.hash, page.ready)
 		ui.fitsWidth()
+		if page.hash == "#/deliverability" {
+			// The store counts errors by their first 120 characters.
+			if got := ui.text("#errors-table td:nth-child(2)"); got != smtpError[:120]+"…" {
+				t.Errorf("the long error shows as %q, want its first 120 characters and …", got)
+			}
+		}
 		// The links stay inside the header, and the page starts below it.
 		if got := eval[string](ui, `(() => {
 			const h = document.querySelector("header").getBoundingClientRect(), m = document.querySelector("main").getBoundingClientRect();

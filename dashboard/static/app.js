@@ -208,6 +208,17 @@ async function overview() {
   ];
 }
 
+// errorKeyLen is how many characters of an event's error the store counts
+// by (errorKeyLen in store/counts.go): an error that long was most likely
+// cut there.
+const errorKeyLen = 120;
+
+function errorCell(text) {
+  if (!text) return h("td", {}, "(none)");
+  if ([...text].length < errorKeyLen) return h("td", {}, text);
+  return h("td", { title: `the first ${errorKeyLen} characters: errors are counted by them` }, text + "…");
+}
+
 async function deliverability() {
   const w = windowOf(state.drange);
   const d = await api(`/deliverability?since=${w.since}&until=${w.until}&limit=50`);
@@ -231,7 +242,7 @@ async function deliverability() {
         h("div", { class: "card" }, h("h2", {}, "Top errors"),
           d.errors.length === 0 ? h("p", { class: "muted" }, "None.") :
             table(["type", "error", { label: "count", num: 1 }],
-              d.errors.map(e => h("tr", {}, h("td", {}, e.type), h("td", {}, e.error || "(none)"), h("td", { class: "num" }, fmtNum(e.count)))), { id: "errors-table" })))),
+              d.errors.map(e => h("tr", {}, h("td", {}, e.type), errorCell(e.error), h("td", { class: "num" }, fmtNum(e.count)))), { id: "errors-table" })))),
   ];
 }
 
