@@ -15,6 +15,8 @@
 // token as "Authorization: Bearer TOKEN" or the session cookie that the
 // login form at /ui/login sets (HttpOnly, SameSite=Strict, so other sites
 // can neither read it nor make the browser send it with a retry or resume).
+// The page's Log out button posts to /ui/logout, which takes the same
+// cookie, so another site cannot log the user out either.
 package dashboard
 
 import (
@@ -23,6 +25,7 @@ import (
 	"crypto/subtle"
 	"embed"
 	"encoding/hex"
+	"html/template"
 	"io/fs"
 	"net/http"
 	"strings"
@@ -49,26 +52,25 @@ type Config struct {
 
 // Register serves the dashboard on e: the page at /ui/ (and /ui redirecting
 // to it), its assets under /ui/static/, and, when cfg.Token is set, the
-// login form at /ui/login and POST /ui/logout.
+// login form at /ui/login and POST /ui/logout, with a Log out button on
+// the page.
 func Register(e *echo.Echo, cfg Config) {
 	sub, err := fs.Sub(static, "static")
 	if err != nil {
 		panic(err) // the embedded tree is part of the binary
 	}
+	index := template.Must(template.ParseFS(sub, "index.html"))
 	assets := http.StripPrefix("/ui/static/", http.FileServer(http.FS(sub)))
 	page := func(c echo.Context) error {
-		b, err := fs.ReadFile(sub, "index.html")
-		if err != nil {
-			return err
-		}
 		c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
-		return c.HTMLBlob(http.StatusOK, b)
+		c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+		c.Response().WriteHeader(http.StatusOK)
+		return index.Execute(c.Response(), struct{ Logout bool }{cfg.Token != ""})
 	}
 	g := e.Group("/ui")
 	if cfg.Token != "" {
 		g.GET("/login", loginForm(""))
 		g.POST("/login", login(cfg.Token))
-		g.POST("/logout", logout)
 		g.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 			return func(c echo.Context) error {
 				p := c.Request().URL.Path
@@ -80,6 +82,13 @@ func Register(e *echo.Echo, cfg Config) {
 				}
 				return c.Redirect(http.StatusSeeOther, "/ui/login")
 			}
+		})
+		// Behind the session: a form on another site posts without the
+		// cookie (SameSite=Strict) and is sent to the login form instead.
+		g.POST("/logout", logout)
+		g.GET("/logout", func(c echo.Context) error {
+			c.Response().Header().Set(echo.HeaderAllow, http.MethodPost)
+			return echo.NewHTTPError(http.StatusMethodNotAllowed, "log out with POST, as the dashboard's Log out button does")
 		})
 	}
 	e.GET("/ui", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/ui/") })
@@ -147,7 +156,10 @@ func logout(c echo.Context) error {
 }
 
 // loginForm answers the login page, with problem shown when not empty
-// (401 then, 200 otherwise).
+// (401 then, 200 otherwise). Its script adds the page's fragment to the
+// form's action, so that the redirect after logging in, which keeps it,
+// lands on the dashboard page that sent the browser here (/ui/#/deadletters
+// goes to /ui/login#/deadletters).
 func loginForm(problem string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		code, msg := http.StatusOK, ""
@@ -158,7 +170,8 @@ func loginForm(problem string) echo.HandlerFunc {
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>hookd: log in</title>
 <link rel="stylesheet" href="/ui/static/style.css"></head>
 <body class="login"><main><h1>hookd</h1>`+msg+`
-<form method="post" action="/ui/login"><label>Admin token <input type="password" name="token" id="token" autofocus required></label>
-<button type="submit" id="login">Log in</button></form></main></body></html>`)
+<form method="post" action="/ui/login" id="login-form"><label>Admin token <input type="password" name="token" id="token" autofocus required></label>
+<button type="submit" id="login">Log in</button></form>
+<script>document.getElementById("login-form").action += location.hash;</script></main></body></html>`)
 	}
 }

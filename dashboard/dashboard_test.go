@@ -90,6 +90,7 @@ func TestOpenWithoutToken(t *testing.T) {
 	}{
 		{"redirect", "/ui", http.StatusMovedPermanently, "", ""},
 		{"page", "/ui/", 200, "text/html; charset=UTF-8", `src="/ui/static/app.js"`},
+		{"no logout", "/ui/logout", 404, "", ""},
 		{"app", "/ui/static/app.js", 200, "text/javascript; charset=utf-8", "import { stackedBars"},
 		{"chart", "/ui/static/chart.js", 200, "text/javascript; charset=utf-8", "export function stackedBars"},
 		{"style", "/ui/static/style.css", 200, "text/css; charset=utf-8", ":root"},
@@ -109,6 +110,10 @@ func TestOpenWithoutToken(t *testing.T) {
 				t.Errorf("body does not contain %q:\n%s", tt.contains, a.body)
 			}
 		})
+	}
+	// Without a token there is no session to end.
+	if a := do(t, c, http.MethodGet, srv.URL+"/ui/", nil, nil); strings.Contains(a.body, "logout") {
+		t.Errorf("the page offers to log out without a token:\n%s", a.body)
 	}
 }
 
@@ -169,6 +174,18 @@ func TestToken(t *testing.T) {
 		if a := do(t, c, http.MethodGet, srv.URL+p, nil, nil); a.status != 200 {
 			t.Errorf("GET %s with the cookie: %d %s", p, a.status, a.body)
 		}
+	}
+	if a := do(t, c, http.MethodGet, srv.URL+"/ui/", nil, nil); !strings.Contains(a.body, `<form method="post" action="/ui/logout"`) {
+		t.Errorf("the page has no Log out form:\n%s", a.body)
+	}
+	// Logging out takes a POST: a link or a prefetch does not log out.
+	if a := do(t, c, http.MethodGet, srv.URL+"/ui/logout", nil, nil); a.status != http.StatusMethodNotAllowed || a.header.Get("Allow") != http.MethodPost {
+		t.Errorf("GET /ui/logout: %d, Allow %q; want 405, POST", a.status, a.header.Get("Allow"))
+	}
+	// A form on another site posts without the cookie (SameSite=Strict):
+	// it goes to the login form, and the session stays.
+	if a := do(t, anon, http.MethodPost, srv.URL+"/ui/logout", nil, nil); a.status != http.StatusSeeOther || a.header.Get("Set-Cookie") != "" {
+		t.Errorf("POST /ui/logout without the cookie: %d, Set-Cookie %q; want 303 and none", a.status, a.header.Get("Set-Cookie"))
 	}
 	if a := do(t, c, http.MethodPost, srv.URL+"/api/targets/99/resume", nil, nil); a.status != http.StatusNotFound {
 		t.Errorf("POST resume with the cookie: %d, want 404 (authorized, no such target)", a.status)

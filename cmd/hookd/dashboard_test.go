@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
@@ -216,7 +219,7 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("search by email and type found %d events, want 1", n)
 	}
 	ui.do("open event", chromedp.Click(chromedp.CSS("#search-rows tr a")), chromedp.WaitVisible(chromedp.CSS("#event-jobs")))
-	ui.texts(map[string]string{"#event-rules": "alert-bounce", "#field-type": "bounce", "#field-email": "bad@bounce.test",
+	ui.texts(map[string]string{"#event-rules": "alert-bounce", "#field-type": "bounce", "#field-category": "bounce", "#field-bounce_class": "hard", "#field-email": "bad@bounce.test",
 		`#explanation tr[data-rule="alert-bounce"] .result`: "fired", `#explanation tr[data-rule="suppress-blocked"] .result`: "no",
 		`#explanation tr[data-rule="suppress-blocked"] .why`: `type == "blocked" is false: type = "bounce"`})
 	// MessageID exceeds 2^53: the raw payload shows it as sent, not rounded.
@@ -234,6 +237,14 @@ func TestDashboard(t *testing.T) {
 	// Rules: one match, its job dead.
 	ui.goTo("#/rules", "#rules-table")
 	ui.texts(map[string]string{`tr[data-rule="alert-bounce"] .matches`: "1", `tr[data-rule="alert-bounce"] .dead`: "1", `tr[data-rule="alert-bounce"] .done`: "0"})
+	// Jobs are counted apart from matches: a match makes a job per action.
+	if got := eval[[]string](ui, `[...document.querySelectorAll("#rules-table th.num")].map(th => th.textContent)`); fmt.Sprint(got) != "[matches jobs done jobs pending jobs dead]" {
+		t.Errorf("the rules table's counts are headed %q", got)
+	}
+	// No rule file fails to load: nothing shows in the errors' place.
+	if got := eval[[]string](ui, `[...document.querySelector("#main").childNodes].filter(n => n.nodeType === Node.TEXT_NODE).map(n => n.textContent)`); len(got) != 0 {
+		t.Errorf("the rules page shows the text %q between its parts", got)
+	}
 	if got := eval[[]string](ui, `[...document.querySelectorAll('tr[data-rule="alert-bounce"] svg polyline')].map(p => p.dataset.key + "=" + p.dataset.total)`); fmt.Sprint(got) != "[matches=1 dead=1]" {
 		t.Errorf("rule chart lines %v, want one match and one dead job", got)
 	}
@@ -406,6 +417,24 @@ func eval[T any](u *ui, js string) T {
 	return v
 }
 
+// fitsWidth checks that the page is no wider than the window: a wide table
+// scrolls inside its card.
+func (u *ui) fitsWidth() {
+	u.t.Helper()
+	if got := eval[[]int](u, `[document.documentElement.scrollWidth, innerWidth]`); got[0] > got[1] {
+		u.t.Errorf("the page %s is %d px wide in a window of %d", u.text("#main h1"), got[0], got[1])
+	}
+}
+
+// waitFor waits until the JavaScript expression js is true, failing the
+// test with what after 20 seconds.
+func (u *ui) waitFor(what, js string) {
+	u.t.Helper()
+	if _, err := chromedp.Run(u.ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		u.t.Fatalf("%s: %v", what, err)
+	}
+}
+
 // count returns how many elements the page has that match the CSS selector sel.
 func (u *ui) count(sel string) int {
 	u.t.Helper()
@@ -417,6 +446,14 @@ func (u *ui) count(sel string) int {
 // directory of its rule files, where the test may add more.
 func startDashHookd(t *testing.T, token, rules string) (*proc, string) {
 	t.Helper()
+	config, rulesDir := dashConfig(t, token, rules)
+	return startHookd(t, t.TempDir(), "--config", config), rulesDir
+}
+
+// dashConfig writes startDashHookd's configuration and returns its file
+// and the directory of its rule files.
+func dashConfig(t *testing.T, token, rules string) (config, rulesDir string) {
+	t.Helper()
 	dir := t.TempDir()
 	rulesFile := filepath.Join(dir, "rules", "dash.yaml")
 	if err := os.MkdirAll(filepath.Dir(rulesFile), 0o750); err != nil {
@@ -425,11 +462,11 @@ func startDashHookd(t *testing.T, token, rules string) (*proc, string) {
 	if err := os.WriteFile(rulesFile, []byte(rules), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	config := filepath.Join(dir, "hookd.yaml")
+	config = filepath.Join(dir, "hookd.yaml")
 	if err := os.WriteFile(config, []byte("admin:\n  token: "+token+"\nsources:\n  - name: mailjet\n    provider: mailjet\nrules:\n  - rules/*.yaml\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return startHookd(t, t.TempDir(), "--config", config), filepath.Dir(rulesFile)
+	return config, filepath.Dir(rulesFile)
 }
 
 // TestDashboardLargeJobs shows, in headless chromium, the jobs of events
@@ -497,22 +534,28 @@ func TestDashboardLargeJobs(t *testing.T) {
 
 // TestDashboardSuppressions shows a suppression list longer than a page
 // in headless chromium: the first 100 addresses, then the rest through
-// More, and Remove keeps the count.
+// More, and Remove keeps the count. A reason of 3,000 characters without a
+// space shows cut, whole in its tooltip, and the page stays as wide as the
+// window.
 func TestDashboardSuppressions(t *testing.T) {
 	const token = "dash-admin-token-0123"
 	p, _ := startDashHookd(t, token,
-		"rules:\n  - name: suppress-opens\n    when: type == \"open\"\n    actions:\n      - suppress: { reason: \"opened\" }\n")
+		"rules:\n  - name: suppress-opens\n    when: type == \"open\"\n    actions:\n      - suppress: { reason: \"opened\" }\n"+
+			"  - name: suppress-bounces\n    when: type == \"bounce\"\n    actions:\n      - suppress: { reason: \"{{ .data.error }}\" }\n")
 	const n = 150
 	at := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
 	opens := make([]string, n)
 	for i := range opens {
 		opens[i] = mailjetEvent("open", i, fmt.Sprintf("s%03d@example.com", i), at, "")
 	}
+	// Ordered before every s… address, the bounced one is on the first page.
+	smtpError := strings.Repeat("550_5.1.1_mailbox_unavailable_", 100)
+	opens = append(opens, mailjetEvent("bounce", n, "long@example.com", at, `"hard_bounce":true,"error":"`+smtpError+`"`))
 	postHook(t, p.hooks, "["+strings.Join(opens, ",")+"]")
 	var list struct{ Suppressions []struct{ Email string } }
-	for deadline := time.Now().Add(60 * time.Second); len(list.Suppressions) < n; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(60 * time.Second); len(list.Suppressions) < n+1; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d addresses suppressed, want %d\n%s", len(list.Suppressions), n, p.output())
+			t.Fatalf("%d addresses suppressed, want %d\n%s", len(list.Suppressions), n+1, p.output())
 		}
 		adminGet(t, p, token, "/api/suppressions?limit=1000", &list)
 	}
@@ -522,20 +565,31 @@ func TestDashboardSuppressions(t *testing.T) {
 	if got := ui.count("#suppressions-table tbody tr"); got != 100 {
 		t.Errorf("the first page shows %d addresses, want 100", got)
 	}
-	ui.texts(map[string]string{"#supp-count": "100", "#suppressions-table tbody tr:last-child td:first-child": "s099@example.com"})
+	ui.texts(map[string]string{"#supp-count": "100", "#suppressions-table tbody tr:last-child td:first-child": "s098@example.com"})
+	const long = `tr[data-email="long@example.com"] td:nth-child(2)`
+	if got := ui.text(long); len([]rune(got)) > 80 || !strings.HasSuffix(got, "…") {
+		t.Errorf("the long reason shows as %d characters %q, want at most 80 ending in …", len([]rune(got)), got)
+	}
+	if got := eval[string](ui, `document.querySelector('`+long+`').title`); got != smtpError {
+		t.Errorf("the long reason's tooltip is %q, want the whole reason", got)
+	}
+	ui.fitsWidth()
+	if right := eval[float64](ui, `document.querySelector('tr[data-email="long@example.com"] button').getBoundingClientRect().right`); right > 1400 {
+		t.Errorf("the long reason's Remove button ends %.0f px from the left, off a window 1400 px wide", right)
+	}
 	ui.do("show more",
 		chromedp.Click(chromedp.CSS("#supp-more")),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-email="s149@example.com"]`)),
 		chromedp.WaitNotVisible(chromedp.CSS("#supp-more")),
 	)
-	if got := ui.count("#suppressions-table tbody tr"); got != n {
-		t.Errorf("after More, %d addresses shown, want %d", got, n)
+	if got := ui.count("#suppressions-table tbody tr"); got != n+1 {
+		t.Errorf("after More, %d addresses shown, want %d", got, n+1)
 	}
 	ui.do("remove one",
 		chromedp.Click(chromedp.CSS(`tr[data-email="s120@example.com"] button`)),
 		chromedp.WaitNotPresent(chromedp.CSS(`tr[data-email="s120@example.com"]`)),
 	)
-	ui.texts(map[string]string{"#supp-count": "149", "#supp-message": "s120@example.com removed."})
+	ui.texts(map[string]string{"#supp-count": "150", "#supp-message": "s120@example.com removed."})
 	p.stop(t)
 }
 
@@ -552,4 +606,326 @@ func logIn(t *testing.T, p *proc, token string) *ui {
 		chromedp.WaitVisible(chromedp.CSS("#total-all")),
 	)
 	return ui
+}
+
+// TestDashboardSearchUTC searches a time window in headless chromium set to
+// New York's time zone: the since and until inputs are UTC, as every time
+// the page shows, so the window finds the event inside it and the export
+// links ask for the same window.
+func TestDashboardSearchUTC(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	p, _ := startDashHookd(t, token, "rules: []\n")
+	hour := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Hour)
+	postHook(t, p.hooks, "["+mailjetEvent("sent", 1, "in@example.com", hour.Add(30*time.Minute), "")+","+
+		mailjetEvent("sent", 2, "before@example.com", hour.Add(-30*time.Minute), "")+","+
+		mailjetEvent("sent", 3, "after@example.com", hour.Add(90*time.Minute), "")+"]")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var page struct{ Events []struct{ ID string } }
+		adminGet(t, p, token, "/api/events", &page)
+		if len(page.Events) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events stored, want 3\n%s", len(page.Events), p.output())
+		}
+	}
+
+	ui := logIn(t, p, token)
+	ui.do("New York time",
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := cdp.Call(ctx, t, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "America/New_York"})
+			return err
+		}),
+		chromedp.Reload(),
+	)
+	if off := eval[int](ui, `new Date("2025-01-15T12:00:00Z").getTimezoneOffset()`); off != 300 {
+		t.Fatalf("the browser's time zone is %d minutes behind UTC, want New York's 300", off)
+	}
+	ui.goTo("#/search", "#search-form")
+	ui.texts(map[string]string{`label:has(#search-since)`: "since (UTC)", `label:has(#search-until)`: "until (UTC)"})
+	const local = "2006-01-02T15:04"
+	eval[any](ui, `document.querySelector("#search-form").dataset.old = "1"`)
+	ui.do("search an hour",
+		chromedp.SetValue(chromedp.CSS("#search-since"), hour.Format(local)),
+		chromedp.SetValue(chromedp.CSS("#search-until"), hour.Add(time.Hour).Format(local)),
+		chromedp.Click(chromedp.CSS("#search-go")),
+	)
+	ui.waitFor("the search's answer", `document.querySelector("#search-form:not([data-old])") !== null`)
+	if got := eval[[]string](ui, `[...document.querySelectorAll("#search-rows tr td:nth-child(3)")].map(td => td.textContent)`); fmt.Sprint(got) != "[in@example.com]" {
+		t.Errorf("the hour from %s finds %v, want in@example.com", hour.Format(time.RFC3339), got)
+	}
+	want := "since=" + url.QueryEscape(hour.Format("2006-01-02T15:04:05.000Z")) + "&until=" + url.QueryEscape(hour.Add(time.Hour).Format("2006-01-02T15:04:05.000Z"))
+	for _, link := range []string{"#export-csv", "#export-ndjson"} {
+		if href := eval[string](ui, `document.querySelector("`+link+`").getAttribute("href")`); !strings.Contains(href, want) {
+			t.Errorf("%s links to %s, want the window %s", link, href, want)
+		}
+	}
+	p.stop(t)
+}
+
+// TestDashboardLogin follows a link to a dashboard page without a session
+// in headless chromium: the login form, then that page rather than the
+// overview; Log out in the header ends the session.
+func TestDashboardLogin(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	p, _ := startDashHookd(t, token, "rules: []\n")
+	ui := &ui{t: t, ctx: browser(t, 2*time.Minute), shots: t.TempDir()}
+	ui.do("log in from a link to the dead letters",
+		chromedp.Navigate(p.admin+"/ui/#/deadletters"),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), token),
+		chromedp.Click(chromedp.CSS("#login")),
+		chromedp.WaitVisible(chromedp.CSS("#nav")),
+	)
+	ui.waitFor("a dashboard page", `document.querySelector("#main[data-page]") !== null`)
+	if got := eval[string](ui, `location.pathname + location.hash + " " + document.querySelector("#main").dataset.page`); got != "/ui/#/deadletters deadletters" {
+		t.Errorf("logging in lands on %s, want /ui/#/deadletters", got)
+	}
+	if ui.count("header #logout") != 1 {
+		t.Fatal("the header has no Log out button")
+	}
+	ui.shot("logged-in")
+	ui.do("log out",
+		chromedp.Click(chromedp.CSS("#logout")),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+	)
+	if got := eval[string](ui, `location.pathname`); got != "/ui/login" {
+		t.Errorf("logging out lands on %s, want /ui/login", got)
+	}
+	ui.do("the session is over",
+		chromedp.Navigate(p.admin+"/ui/#/overview"),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+	)
+	p.stop(t)
+}
+
+// TestDashboardNarrow shows every page in a window 400 px wide in headless
+// chromium: the header grows with its links rather than letting them spill
+// over the page, and no page is wider than the window (wide tables scroll
+// inside their cards).
+func TestDashboardNarrow(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	p, _ := startDashHookd(t, token, "rules:\n  - name: suppress-bounces\n    when: type == \"bounce\"\n    actions:\n      - suppress: { reason: \"{{ .data.error }}\" }\n"+
+		"  - name: alert-bounce\n    when: type == \"bounce\"\n    actions:\n      - http: { url: \"http://127.0.0.1:1/a-rather-long-path/to-a-target-that-refuses\" }\n        retry: 1x10ms\n")
+	at := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
+	smtpError := strings.Repeat("550_5.1.1_mailbox_unavailable_", 20)
+	postHook(t, p.hooks, "["+mailjetEvent("sent", 1, "a-rather-long-address-for-a-phone@a-long-domain-name.example.com", at, "")+","+
+		mailjetEvent("bounce", 2, "a-rather-long-address-for-a-phone@a-long-domain-name.example.com", at, `"hard_bounce":true,"error":"`+smtpError+`"`)+"]")
+	var events struct{ Events []struct{ ID string } }
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var dead struct{ Jobs []struct{ ID int64 } }
+		adminGet(t, p, token, "/api/events?type=bounce", &events)
+		adminGet(t, p, token, "/api/deadletters", &dead)
+		if len(events.Events) == 1 && len(dead.Jobs) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bounces stored and %d dead letters, want 1 and 1\n%s", len(events.Events), len(dead.Jobs), p.output())
+		}
+	}
+
+	ui := logIn(t, p, token)
+	ui.do("narrow the window", chromedp.EmulateViewport(400, 800))
+	for _, page := range []struct{ hash, ready string }{
+		{"#/overview", "#total-all"},
+		{"#/deliverability", "#deliv-table"},
+		{"#/live", "#live-table"},
+		{"#/search", "#search-results"},
+		{"#/event/" + events.Events[0].ID, "#raw"},
+		{"#/rules", "#rules-table"},
+		{"#/deadletters", "#dead-table"},
+		{"#/suppressions", "#suppressions-table"},
+	} {
+		ui.goTo(page.hash, page.ready)
+		ui.fitsWidth()
+		if page.hash == "#/deliverability" {
+			// The store counts errors by their first 120 characters.
+			if got := ui.text("#errors-table td:nth-child(2)"); got != smtpError[:120]+"…" {
+				t.Errorf("the long error shows as %q, want its first 120 characters and …", got)
+			}
+		}
+		// The links stay inside the header, and the page starts below it.
+		if got := eval[string](ui, `(() => {
+			const h = document.querySelector("header").getBoundingClientRect(), m = document.querySelector("main").getBoundingClientRect();
+			const out = [...document.querySelectorAll("header a, header button")].filter(a => { const r = a.getBoundingClientRect(); return r.top < h.top || r.bottom > h.bottom || r.right > h.right; });
+			return out.map(a => a.textContent).join(", ") + (m.top < h.bottom ? " main under the header" : "");
+		})()`); got != "" {
+			t.Errorf("%s at 400 px: %s spill out of the header", page.hash, got)
+		}
+	}
+	ui.shot("narrow-suppressions")
+	p.stop(t)
+}
+
+// TestDashboardErrors stops hookd under an open dashboard in headless
+// chromium: More and the page itself say that hookd did not answer, with
+// Retry; the link to the page shown shows it again; once hookd is back,
+// Retry and More work and their errors go. An error of the API shows its
+// own message.
+func TestDashboardErrors(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	config, _ := dashConfig(t, token, "rules: []\n")
+	data := t.TempDir()
+	p := startHookd(t, data, "--config", config)
+	admin := strings.TrimPrefix(p.admin, "http://")
+	// The same data and the same admin address: the browser's session and
+	// the search's cursor stay good.
+	restart := func() {
+		t.Helper()
+		p = startHookd(t, data, "--config", config, "--admin-listen", admin)
+	}
+	const n = 150
+	at := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
+	sent := make([]string, n)
+	for i := range sent {
+		sent[i] = mailjetEvent("sent", i, fmt.Sprintf("s%03d@example.com", i), at, "")
+	}
+	postHook(t, p.hooks, "["+strings.Join(sent, ",")+"]")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var page struct{ Events []struct{ ID string } }
+		adminGet(t, p, token, "/api/events?limit=1000", &page)
+		if len(page.Events) == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events stored, want %d\n%s", len(page.Events), n, p.output())
+		}
+	}
+
+	ui := logIn(t, p, token)
+	const down = "hookd did not answer: is it running?"
+	ui.goTo("#/search", "#search-more")
+	p.stop(t)
+	ui.do("More without hookd", chromedp.Click(chromedp.CSS("#search-more")))
+	ui.waitFor("More's error", `document.querySelector("#search-more-error .error")?.textContent === "`+down+`"`)
+	restart()
+	ui.do("More again", chromedp.Click(chromedp.CSS("#search-more-error button.retry")))
+	ui.waitFor("the second page", fmt.Sprintf(`document.querySelectorAll("#search-rows tr").length === %d`, n))
+	if got := ui.count("#search-more-error > *"); got != 0 {
+		t.Errorf("after a More that worked, %d errors stay next to it", got)
+	}
+
+	p.stop(t)
+	ui.do("the page shown, without hookd", chromedp.Click(chromedp.CSS(`#nav a[data-page="search"]`)))
+	ui.waitFor("the page's error", `document.querySelector("#page-error .error")?.textContent === "`+down+`"`)
+	restart()
+	ui.do("Retry", chromedp.Click(chromedp.CSS("#page-error button.retry")))
+	ui.waitFor("the page again", `document.querySelectorAll("#search-rows tr").length === 100`)
+
+	ui.goTo("#/search?since=yesterday", "#page-error")
+	if got := ui.text("#page-error .error"); !strings.HasPrefix(got, `hookd answered 400: since: "yesterday" is not an RFC 3339 time`) {
+		t.Errorf("a bad since shows %q, want the API's error", got)
+	}
+	p.stop(t)
+}
+
+// TestDashboardCharts reads the overview's chart axes in headless chromium:
+// over 7 days the x axis names days, over 24 hours times; one event per
+// bucket at most gives the y axis 0 and 1, each once; a window without
+// events says so.
+func TestDashboardCharts(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	p, _ := startDashHookd(t, token, "rules: []\n")
+	now := time.Now()
+	postHook(t, p.hooks, "["+mailjetEvent("sent", 1, "a@example.com", now.Add(-50*time.Hour), "")+","+
+		mailjetEvent("sent", 2, "b@example.com", now.Add(-3*time.Hour), "")+"]")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var page struct{ Events []struct{ ID string } }
+		adminGet(t, p, token, "/api/events", &page)
+		if len(page.Events) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events stored, want 2\n%s", len(page.Events), p.output())
+		}
+	}
+	ui := logIn(t, p, token)
+	ticks := func(axis string) []string {
+		return eval[[]string](ui, `[...document.querySelectorAll("#overview-chart text.`+axis+`")].map(t => t.textContent)`)
+	}
+	pick := func(r string) {
+		ui.do("range "+r,
+			chromedp.Click(chromedp.CSS(`#ranges button[data-range="`+r+`"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#ranges button.active[data-range="`+r+`"]`)),
+		)
+	}
+
+	pick("7d")
+	days := ticks("x-tick")
+	if len(days) < 6 || len(days) > 8 {
+		t.Errorf("over 7 days the x axis shows %q, want a label a day", days)
+	}
+	for _, d := range days {
+		if _, err := time.Parse("Jan 2", d); err != nil {
+			t.Errorf("over 7 days the x axis shows %q, want days such as %q", days, now.UTC().Format("Jan 2"))
+			break
+		}
+	}
+	if got := ticks("y-tick"); fmt.Sprint(got) != "[0 1]" {
+		t.Errorf("with one event an hour at most, the y axis shows %q, want [0 1]", got)
+	}
+	ui.shot("chart-7d")
+
+	pick("24h")
+	for _, x := range ticks("x-tick") {
+		if _, err := time.Parse("15:04", x); err != nil {
+			t.Errorf("over 24 hours the x axis shows %q, want times", ticks("x-tick"))
+			break
+		}
+	}
+
+	pick("1h")
+	if got := ticks("empty"); fmt.Sprint(got) != "[no events in this window]" {
+		t.Errorf("an empty window's chart says %q, want [no events in this window]", got)
+	}
+	p.stop(t)
+}
+
+// TestDashboardMoreJobs shows more jobs of a rule and more dead letters
+// than a page holds in headless chromium: the first 100, and the rest
+// through More.
+func TestDashboardMoreJobs(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	// One click makes n jobs, each to a target of its own that refuses
+	// connections, so that each dies without suspending the others'
+	// targets.
+	const n = 110
+	rule := "rules:\n  - name: dead-click\n    when: type == \"click\"\n    actions:\n"
+	for i := range n {
+		rule += fmt.Sprintf("      - http: { url: \"http://127.0.0.1:1/%d\" }\n        retry: none\n", i)
+	}
+	p, _ := startDashHookd(t, token, rule)
+	postHook(t, p.hooks, "["+mailjetEvent("click", 1, "c@example.com", time.Now().Add(-10*time.Minute), `"url":"https://example.com/"`)+"]")
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var dead struct{ Jobs []struct{ ID int64 } }
+		adminGet(t, p, token, "/api/deadletters?limit=1000", &dead)
+		if len(dead.Jobs) == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d dead letters, want %d\n%s", len(dead.Jobs), n, p.output())
+		}
+	}
+
+	ui := logIn(t, p, token)
+	for _, page := range []struct{ hash, id string }{{"#/search-jobs/dead-click", "rule-jobs"}, {"#/deadletters", "dead"}} {
+		ui.goTo(page.hash, "#"+page.id+"-more")
+		rows := fmt.Sprintf("#%s-table tbody tr", page.id)
+		if page.id == "rule-jobs" {
+			rows = "#rule-jobs tbody tr"
+		}
+		if got := ui.count(rows); got != 100 {
+			t.Errorf("%s shows %d jobs first, want 100", page.hash, got)
+		}
+		ui.texts(map[string]string{"#" + page.id + "-count": "100"})
+		ui.do(page.hash+": More",
+			chromedp.Click(chromedp.CSS("#"+page.id+"-more")),
+			chromedp.WaitNotVisible(chromedp.CSS("#"+page.id+"-more")),
+		)
+		if got := ui.count(rows); got != n {
+			t.Errorf("%s shows %d jobs after More, want %d", page.hash, got, n)
+		}
+		ui.texts(map[string]string{"#" + page.id + "-count": fmt.Sprint(n)})
+	}
+	p.stop(t)
 }

@@ -12,13 +12,23 @@ class APIError extends Error {
   constructor(status, message) { super(message); this.status = status; }
 }
 
+// api calls the admin API and returns its JSON answer. It throws an
+// APIError with the API's own message when it answers an error, and one
+// with status 0 when hookd does not answer at all: fetch's "Failed to
+// fetch" does not say that hookd may be down.
 async function api(path, opts = {}) {
-  const r = await fetch("/api" + path, { credentials: "same-origin", ...opts });
-  if (r.status === 401) { location.href = "/ui/login"; throw new APIError(401, "log in first"); }
+  let r;
+  try {
+    r = await fetch("/api" + path, { credentials: "same-origin", ...opts });
+  } catch {
+    throw new APIError(0, "hookd did not answer: is it running?");
+  }
+  if (r.status === 401) { location.href = "/ui/login" + location.hash; throw new APIError(401, "log in first"); }
   let body = null;
-  const text = await r.text();
+  let text = "";
+  try { text = await r.text(); } catch { throw new APIError(0, "hookd stopped answering: is it running?"); }
   try { body = text ? JSON.parse(text, exactIntegers) : null; } catch { body = null; }
-  if (!r.ok) throw new APIError(r.status, (body && body.error) || r.statusText);
+  if (!r.ok) throw new APIError(r.status, `hookd answered ${r.status}: ` + ((body && body.error) || r.statusText));
   return body;
 }
 
@@ -26,14 +36,19 @@ async function api(path, opts = {}) {
 // whose path holds its filters, following next: a page of large items, such
 // as jobs holding their event, holds fewer than its limit while more follow.
 async function apiList(path, key, limit) {
+  return (await apiPage(path, key, limit, "")).items;
+}
+
+// apiPage is apiList from cursor on, returning the items and the cursor
+// of those after them ("" at the end), for More.
+async function apiPage(path, key, limit, cursor) {
   const items = [];
-  let cursor = "";
   do {
     const page = await api(`${path}${path.includes("?") ? "&" : "?"}limit=${limit - items.length}` + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
     items.push(...page[key]);
     cursor = page.next;
   } while (cursor && items.length < limit);
-  return items;
+  return { items, next: cursor || "" };
 }
 
 // exactIntegers keeps integers beyond 2^53 (Mailjet's MessageID) as the
@@ -66,8 +81,43 @@ const pct = (a, b) => (b > 0 ? ((100 * a) / b).toFixed(1) + "%" : "–");
 const fmtTime = t => (t ? new Date(t).toISOString().replace("T", " ").replace(/\.\d+Z$|Z$/, "Z") : "");
 const short = (s, n = 60) => (s && s.length > n ? s.slice(0, n - 1) + "…" : s || "");
 
-function errorBox(err) {
-  return h("div", { class: "card errors" }, h("p", { class: "error" }, String(err.message || err)));
+// cell is a table cell showing text cut to n characters, the whole of it in
+// its title (the tooltip): an error or a reason can run to kilobytes.
+function cell(text, n, attrs = {}) {
+  return h("td", { ...attrs, title: text && text.length > n ? text : undefined }, short(text, n));
+}
+
+// errorBox shows err, with a Retry button calling retry when given.
+function errorBox(err, retry, id) {
+  return h("div", { class: "card errors", id },
+    h("p", { class: "error" }, String(err.message || err)),
+    retry ? h("button", { class: "retry", onclick: retry }, "Retry") : null);
+}
+
+// pager is a listing shown a page at a time: load(cursor) shows one page
+// and returns its next cursor. first() shows the first page, throwing what
+// fails for the page to show; More shows the next, and what fails then
+// shows in error, next to it, until a later try succeeds.
+function pager(id, load) {
+  const more = h("button", { id: id + "-more", hidden: true }, "More");
+  const error = h("div", { id: id + "-more-error" });
+  let next = "";
+  const show = async cursor => {
+    next = await load(cursor);
+    more.hidden = !next;
+  };
+  more.onclick = async () => {
+    more.disabled = true;
+    try {
+      await show(next);
+      error.replaceChildren();
+    } catch (err) {
+      error.replaceChildren(errorBox(err, () => more.click()));
+    } finally {
+      more.disabled = false;
+    }
+  };
+  return { more, error, first: () => show("") };
 }
 
 // table builds a table of headers over rows: an array of <tr>, or a
@@ -99,13 +149,18 @@ function windowOf(name) {
   return { since: new Date(until - r.ms).toISOString(), until: new Date(until).toISOString(), interval: r.interval };
 }
 
-function bucketLabel(interval) {
-  return t => {
-    const d = new Date(t);
-    const p = n => String(n).padStart(2, "0");
-    if (interval === "1d") return `${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())}`;
-    return `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}`;
-  };
+// axisOf tells how a chart of buckets of interval from since to until
+// names them (UTC): label names a bucket in its tooltip, tick on the x
+// axis. Over more than a day the axis names the days ("Nov 27"), at their
+// midnights when the buckets are shorter: the hours alone would repeat
+// and read as time running backwards.
+function axisOf(interval, since, until) {
+  const p = n => String(n).padStart(2, "0");
+  const day = t => new Date(t).toLocaleDateString("en-US", { month: "short", day: "numeric", timeZone: "UTC" });
+  const hm = t => { const d = new Date(t); return `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}`; };
+  if (interval === "1d") return { label: day };
+  if (Date.parse(until) - Date.parse(since) <= 86400e3) return { label: hm };
+  return { label: t => `${day(t)} ${hm(t)}`, tick: t => (new Date(t).getTime() % 86400e3 === 0 ? day(t) : "") };
 }
 
 const typeOrder = ["sent", "open", "click", "bounce", "blocked", "spam", "unsub"];
@@ -127,6 +182,7 @@ async function overview() {
   const keys = sortTypes(Object.keys(totals));
   const all = Object.values(totals).reduce((a, b) => a + b, 0);
   const sent = totals.sent || 0, open = totals.open || 0, click = totals.click || 0;
+  const axis = axisOf(data.interval, data.since, data.until);
   return [
     h("h1", {}, "Overview"),
     tabs(Object.keys(ranges), state.range, v => { state.range = v; route(); }, "ranges"),
@@ -137,7 +193,7 @@ async function overview() {
         h("div", { class: "v", id: "total-" + k, "data-count": totals[k] }, fmtNum(totals[k])),
         h("div", { class: "l" }, k)))),
     h("div", { class: "card" }, h("h2", {}, "Events per type"),
-      h("div", { id: "overview-chart", "data-total": all }, stackedBars(data.buckets, keys, bucketLabel(data.interval))),
+      h("div", { id: "overview-chart", "data-total": all }, stackedBars(data.buckets, keys, axis.label, { tick: axis.tick })),
       h("div", { class: "legend" }, keys.map((k, i) => h("span", {}, h("i", { style: `background:${colorOf(k, i)}` }), k)))),
     h("div", { class: "card" }, h("h2", {}, "Delivery funnel"),
       h("div", { class: "funnel", id: "funnel" },
@@ -150,6 +206,17 @@ async function overview() {
           h("div", { class: "muted" }, "click-to-open ", h("b", { id: "rate-click" }, pct(click, open)), " · click rate ", h("b", { id: "rate-click-sent" }, pct(click, sent))))),
       h("p", { class: "muted" }, "Rates are ratios of event counts in the window.")),
   ];
+}
+
+// errorKeyLen is how many characters of an event's error the store counts
+// by (errorKeyLen in store/counts.go): an error that long was most likely
+// cut there.
+const errorKeyLen = 120;
+
+function errorCell(text) {
+  if (!text) return h("td", {}, "(none)");
+  if ([...text].length < errorKeyLen) return h("td", {}, text);
+  return h("td", { title: `the first ${errorKeyLen} characters: errors are counted by them` }, text + "…");
 }
 
 async function deliverability() {
@@ -175,7 +242,7 @@ async function deliverability() {
         h("div", { class: "card" }, h("h2", {}, "Top errors"),
           d.errors.length === 0 ? h("p", { class: "muted" }, "None.") :
             table(["type", "error", { label: "count", num: 1 }],
-              d.errors.map(e => h("tr", {}, h("td", {}, e.type), h("td", {}, e.error || "(none)"), h("td", { class: "num" }, fmtNum(e.count)))), { id: "errors-table" })))),
+              d.errors.map(e => h("tr", {}, h("td", {}, e.type), errorCell(e.error), h("td", { class: "num" }, fmtNum(e.count)))), { id: "errors-table" })))),
   ];
 }
 
@@ -219,7 +286,14 @@ function live() {
   ];
 }
 
-function toISO(local) { return local ? new Date(local).toISOString() : ""; }
+// toISO reads a datetime-local input's value (2024-11-27T12:00) as UTC,
+// as every time on the page is shown: the browser would read it in its own
+// time zone. A value that is no such time goes as it is, for the API to
+// say what is wrong with it.
+function toISO(value) {
+  const d = new Date(value + "Z");
+  return !value || isNaN(d) ? value : d.toISOString();
+}
 
 async function search(params) {
   const f = {
@@ -228,7 +302,7 @@ async function search(params) {
   };
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(f)) if (v) q.set(k, k === "since" || k === "until" ? toISO(v) : v);
-  const input = (name, attrs = {}) => h("label", {}, name, h("input", { name, id: "search-" + name, value: f[name], ...attrs }));
+  const input = (name, attrs = {}, label = name) => h("label", {}, label, h("input", { name, id: "search-" + name, value: f[name], ...attrs }));
   const form = h("form", { class: "filters card", id: "search-form", onsubmit: ev => {
     ev.preventDefault();
     const p = new URLSearchParams();
@@ -236,15 +310,14 @@ async function search(params) {
     location.hash = "#/search?" + p.toString();
   } },
   input("email", { placeholder: "user@example.com" }), input("type", { placeholder: "open" }), input("campaign"),
-  input("since", { type: "datetime-local" }), input("until", { type: "datetime-local" }),
+  input("since", { type: "datetime-local" }, "since (UTC)"), input("until", { type: "datetime-local" }, "until (UTC)"),
   h("button", { type: "submit", class: "primary", id: "search-go" }, "Search"),
   h("a", { href: "/api/events?format=csv&" + q.toString(), id: "export-csv" }, "CSV"),
   h("a", { href: "/api/events?format=ndjson&" + q.toString(), id: "export-ndjson" }, "NDJSON"));
   const body = h("tbody", { id: "search-rows" });
-  const more = h("button", { id: "search-more", hidden: true }, "More");
   const count = h("span", { id: "search-count" }, "0");
   let shown = 0;
-  const load = async cursor => {
+  const pages = pager("search", async cursor => {
     const p = new URLSearchParams(q);
     p.set("limit", "100");
     if (cursor) p.set("cursor", cursor);
@@ -256,23 +329,26 @@ async function search(params) {
     }
     shown += page.events.length;
     count.textContent = String(shown);
-    more.hidden = !page.next;
-    more.onclick = () => load(page.next).catch(err => main.append(errorBox(err)));
-  };
-  await load("");
+    return page.next;
+  });
+  await pages.first();
   return [h("h1", {}, "Search"), form,
     h("div", { class: "card" }, h("p", {}, count, " events shown, newest first."),
-      table(["time", "type", "email", "campaign", "source", "id"], body, { id: "search-results" }), more)];
+      table(["time", "type", "email", "campaign", "source", "id"], body, { id: "search-results" }), pages.more, pages.error)];
 }
 
 function jobsTable(jobs, id) {
   return table(["job", "rule", "action", "target", "status", { label: "attempts", num: 1 }, "history"],
-    jobs.map(j => h("tr", { "data-job": j.id },
-      h("td", {}, String(j.id)), h("td", {}, j.rule), h("td", {}, j.action), h("td", {}, short(j.target, 50)),
+    h("tbody", {}, jobs.map(jobRow)), { id });
+}
+
+function jobRow(j) {
+  return h("tr", { "data-job": j.id },
+      h("td", {}, String(j.id)), h("td", {}, j.rule), h("td", {}, j.action), cell(j.target, 50),
       h("td", { class: "status status-" + j.status }, j.status), h("td", { class: "num" }, String(j.attempts)),
       h("td", {}, h("ol", { class: "attempts" }, (j.history || []).map(a =>
         h("li", {}, `${fmtTime(a.started)} · ${(a.took_ns / 1e6).toFixed(1)} ms · `,
-          a.error ? h("span", { class: "error" }, a.error) : h("span", { class: "status-done" }, "ok"))))))), { id });
+          a.error ? h("span", { class: "error", title: a.error.length > 200 ? a.error : undefined }, short(a.error, 200)) : h("span", { class: "status-done" }, "ok"))))));
 }
 
 async function eventPage(id) {
@@ -286,7 +362,7 @@ async function eventPage(id) {
     h("h1", {}, "Event ", h("code", {}, e.id)),
     h("div", { class: "row" },
       h("div", { class: "card" }, h("h2", {}, "Fields"),
-        table(["field", "value"], ["type", "source", "provider", "time", "received", "email", "domain", "message_id", "campaign"].map(k =>
+        table(["field", "value"], ["type", "category", "bounce_class", "source", "provider", "time", "received", "email", "domain", "message_id", "campaign"].map(k =>
           h("tr", {}, h("td", { class: "muted" }, k), h("td", { id: "field-" + k }, k === "time" || k === "received" ? fmtTime(e[k]) : e[k]))))),
       h("div", { class: "card" }, h("h2", {}, "Rules that matched"),
         rules.length ? h("ul", { id: "event-rules" }, rules.map(r => h("li", {}, r))) : h("p", { class: "muted", id: "event-rules" }, "No rule made a job for this event."))),
@@ -318,13 +394,13 @@ async function rulesPage() {
     h("h1", {}, "Rules"),
     rs.errors.length ? h("div", { class: "card errors", id: "rule-errors" }, h("h2", { class: "error" }, "The rule files do not load; the rules below keep running"),
       h("ul", { class: "errors" }, rs.errors.map(e => h("li", {}, `${e.file}:${e.line}:${e.column}: `, e.rule ? `rule ${e.rule}: ` : "", e.field ? `${e.field}: ` : "", e.message)))) : null,
-    h("p", { class: "muted" }, rs.loaded ? `Loaded ${fmtTime(rs.loaded)}. ` : "No rules configured. ", "Matches and jobs over the last 24 hours, by hour."),
-    h("div", { class: "card" }, table(["rule", "where", "when", "actions", { label: "matches", num: 1 }, { label: "done", num: 1 }, { label: "pending", num: 1 }, { label: "dead", num: 1 }, "per hour: matches, dead"],
+    h("p", { class: "muted" }, rs.loaded ? `Loaded ${fmtTime(rs.loaded)}. ` : "No rules configured. ", "Matches (events) and jobs (one per action of a match) over the last 24 hours, by hour."),
+    h("div", { class: "card" }, table(["rule", "where", "when", "actions", { label: "matches", num: 1 }, { label: "jobs done", num: 1 }, { label: "jobs pending", num: 1 }, { label: "jobs dead", num: 1 }, "per hour: matches, dead jobs"],
       names.map(n => {
         const d = defs[n], bs = byRule[n];
         return h("tr", { "data-rule": n },
           h("td", {}, h("a", { href: "#/search-jobs/" + encodeURIComponent(n) }, n)), h("td", { class: "muted" }, d ? `${d.file}:${d.line}` : "(not loaded)"),
-          h("td", {}, h("code", {}, d ? short(d.when, 80) : "")), h("td", {}, d ? d.actions.map(a => a.type).join(", ") : ""),
+          h("td", {}, h("code", { title: d && d.when.length > 80 ? d.when : undefined }, d ? short(d.when, 80) : "")), h("td", {}, d ? d.actions.map(a => a.type).join(", ") : ""),
           h("td", { class: "num matches" }, fmtNum(sum(bs, b => b.matches))),
           h("td", { class: "num done" }, fmtNum(sum(bs, b => b.jobs.done || 0))),
           h("td", { class: "num pending" }, fmtNum(sum(bs, b => (b.jobs.pending || 0) + (b.jobs.running || 0)))),
@@ -337,9 +413,21 @@ async function rulesPage() {
   ];
 }
 
+// ruleJobs shows a rule's jobs, newest first, 100 at a time with More.
 async function ruleJobs(rule) {
-  const jobs = await apiList("/jobs?rule=" + encodeURIComponent(rule), "jobs", 100);
-  return [h("h1", {}, "Jobs of rule ", h("code", {}, rule)), h("div", { class: "card" }, jobsTable(jobs, "rule-jobs"))];
+  const t = jobsTable([], "rule-jobs");
+  const count = h("span", { id: "rule-jobs-count" }, "0");
+  let shown = 0;
+  const pages = pager("rule-jobs", async cursor => {
+    const page = await apiPage("/jobs?rule=" + encodeURIComponent(rule), "jobs", 100, cursor);
+    t.tBodies[0].append(...page.items.map(jobRow));
+    shown += page.items.length;
+    count.textContent = String(shown);
+    return page.next;
+  });
+  await pages.first();
+  return [h("h1", {}, "Jobs of rule ", h("code", {}, rule)),
+    h("div", { class: "card" }, h("p", {}, count, " jobs shown, newest first."), t, pages.more, pages.error)];
 }
 
 // watchJob polls a retried job until it is done or dead again, showing its
@@ -354,10 +442,38 @@ async function watchJob(id, cell) {
   }
 }
 
+// deadLetters shows the suspended targets and the dead letters, 100 at a
+// time with More.
 async function deadLetters() {
-  const [dead, ts] = await Promise.all([apiList("/deadletters", "jobs", 200), api("/targets")]);
+  const ts = await api("/targets");
   const suspended = ts.targets.filter(t => t.suspended);
   const msg = h("p", { class: "muted message", id: "dl-message" });
+  const deadRow = j => {
+    const status = h("td", { class: "status status-" + j.status, id: "status-" + j.id }, j.status);
+    const btn = h("button", { class: "primary", id: "retry-" + j.id, onclick: async () => {
+      btn.disabled = true;
+      try {
+        await api(`/deadletters/${j.id}/retry`, { method: "POST" });
+        btn.textContent = "Retried";
+        if (suspended.some(t => t.name === j.target)) msg.textContent = `Job ${j.id} waits until its target is resumed.`;
+        await watchJob(j.id, status);
+      } catch (err) { btn.disabled = false; msg.textContent = err.message; }
+    } }, "Retry");
+    return h("tr", { "data-job": j.id }, h("td", {}, String(j.id)), h("td", {}, j.rule), h("td", {}, j.action), cell(j.target, 40),
+      h("td", {}, h("a", { href: "#/event/" + encodeURIComponent(j.event_id) }, short(j.event_id, 20))),
+      cell(j.last_error, 120, { class: "error" }), h("td", { class: "num" }, String(j.attempts)), status, h("td", {}, btn));
+  };
+  const body = h("tbody", {});
+  const count = h("span", { id: "dead-count" }, "0");
+  let shown = 0;
+  const pages = pager("dead", async cursor => {
+    const page = await apiPage("/deadletters", "jobs", 100, cursor);
+    body.append(...page.items.map(deadRow));
+    shown += page.items.length;
+    count.textContent = String(shown);
+    return page.next;
+  });
+  await pages.first();
   return [
     h("h1", {}, "Dead letters and suspended targets"), msg,
     h("div", { class: "card" }, h("h2", {}, "Suspended targets"),
@@ -369,27 +485,14 @@ async function deadLetters() {
               try { await api(`/targets/${t.id}/resume`, { method: "POST" }); btn.textContent = "Resumed"; msg.textContent = `Target ${t.name} resumed.`; }
               catch (err) { btn.disabled = false; msg.textContent = err.message; }
             } }, "Resume");
-            return h("tr", { "data-target": t.id }, h("td", {}, t.name), h("td", {}, fmtTime(t.suspended_at)), h("td", { class: "error" }, t.reason),
+            return h("tr", { "data-target": t.id }, h("td", {}, t.name), h("td", {}, fmtTime(t.suspended_at)), cell(t.reason, 120, { class: "error" }),
               h("td", { class: "num" }, String(t.pending)), h("td", { class: "num" }, String(t.dead)), h("td", {}, btn));
           }), { id: "targets-table" })),
     h("div", { class: "card" }, h("h2", {}, "Dead letters"),
-      dead.length === 0 ? h("p", { class: "muted", id: "no-dead" }, "No dead letters.") :
-        table(["job", "rule", "action", "target", "event", "last error", { label: "attempts", num: 1 }, "status", ""],
-          dead.map(j => {
-            const status = h("td", { class: "status status-" + j.status, id: "status-" + j.id }, j.status);
-            const btn = h("button", { class: "primary", id: "retry-" + j.id, onclick: async () => {
-              btn.disabled = true;
-              try {
-                await api(`/deadletters/${j.id}/retry`, { method: "POST" });
-                btn.textContent = "Retried";
-                if (suspended.some(t => t.name === j.target)) msg.textContent = `Job ${j.id} waits until its target is resumed.`;
-                await watchJob(j.id, status);
-              } catch (err) { btn.disabled = false; msg.textContent = err.message; }
-            } }, "Retry");
-            return h("tr", { "data-job": j.id }, h("td", {}, String(j.id)), h("td", {}, j.rule), h("td", {}, j.action), h("td", {}, short(j.target, 40)),
-              h("td", {}, h("a", { href: "#/event/" + encodeURIComponent(j.event_id) }, short(j.event_id, 20))),
-              h("td", { class: "error" }, short(j.last_error, 120)), h("td", { class: "num" }, String(j.attempts)), status, h("td", {}, btn));
-          }), { id: "dead-table" })),
+      shown === 0 ? h("p", { class: "muted", id: "no-dead" }, "No dead letters.") : [
+        h("p", {}, count, " dead letters shown, the most recently dead first."),
+        table(["job", "rule", "action", "target", "event", "last error", { label: "attempts", num: 1 }, "status", ""], body, { id: "dead-table" }),
+        pages.more, pages.error]),
   ];
 }
 
@@ -399,11 +502,10 @@ async function deadLetters() {
 async function suppressions() {
   const msg = h("p", { class: "muted message", id: "supp-message" });
   const body = h("tbody", {});
-  const more = h("button", { id: "supp-more", hidden: true }, "More");
   const count = h("span", { id: "supp-count" }, "0");
   let shown = 0;
   const row = s => {
-    const tr = h("tr", { "data-email": s.email }, h("td", {}, s.email), h("td", {}, s.reason), h("td", {}, s.rule),
+    const tr = h("tr", { "data-email": s.email }, cell(s.email, 80), cell(s.reason, 80), h("td", {}, s.rule),
       h("td", {}, s.event_id ? h("a", { href: "#/event/" + encodeURIComponent(s.event_id) }, short(s.event_id, 20)) : ""),
       h("td", {}, fmtTime(s.created)));
     tr.append(h("td", {}, h("button", { onclick: async () => {
@@ -416,19 +518,18 @@ async function suppressions() {
     } }, "Remove")));
     return tr;
   };
-  const load = async cursor => {
+  const pages = pager("supp", async cursor => {
     const page = await api("/suppressions?limit=100" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
     body.append(...(page.suppressions || []).map(row));
     shown += (page.suppressions || []).length;
     count.textContent = String(shown);
-    more.hidden = !page.next;
-    more.onclick = () => load(page.next).catch(err => msg.textContent = err.message);
-  };
-  await load("");
+    return page.next;
+  });
+  await pages.first();
   return [h("h1", {}, "Suppressions"), msg,
     h("div", { class: "card" }, shown === 0 ? h("p", { class: "muted" }, "The suppression list is empty.") : [
       h("p", {}, count, " addresses shown, in address order."),
-      table(["email", "reason", "rule", "event", "since", ""], body, { id: "suppressions-table" }), more])];
+      table(["email", "reason", "rule", "event", "since", ""], body, { id: "suppressions-table" }), pages.more, pages.error])];
 }
 
 // ---- router ----
@@ -451,12 +552,19 @@ async function route() {
     else if (name === "search-jobs") content = await ruleJobs(arg);
     else content = await (pages[name] || overview)(new URLSearchParams(query || ""));
   } catch (err) {
-    content = [errorBox(err)];
+    content = [errorBox(err, route, "page-error")];
   }
-  main.replaceChildren(...content);
+  // A page leaves out a part with null or false, as h() takes children.
+  main.replaceChildren(...[content].flat(Infinity).filter(c => c !== undefined && c !== null && c !== false));
   main.dataset.page = name;
   main.removeAttribute("aria-busy");
 }
 
 window.addEventListener("hashchange", route);
+// A link to the page shown changes no hash, so no hashchange: it shows the
+// page again, as a reload would, which is how one gets past an error.
+document.getElementById("nav").addEventListener("click", ev => {
+  const a = ev.target.closest("a");
+  if (a && a.getAttribute("href") === location.hash) route();
+});
 route();

@@ -21,26 +21,37 @@ function el(name, attrs, text) {
   return e;
 }
 
-function niceMax(v) {
-  if (v <= 0) return 1;
-  const p = Math.pow(10, Math.floor(Math.log10(v)));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+// intStep is the step of at most four intervals of the y axis up to v: a
+// whole number of the form 1, 2, 2.5 or 5 times a power of ten, so that
+// small counts do not show the same tick twice (0, 0, 1, 1, 1).
+function intStep(v) {
+  const want = v / 4;
+  if (want <= 1) return 1;
+  const p = Math.pow(10, Math.floor(Math.log10(want)));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= want && Number.isInteger(m * p)) return m * p;
   return 10 * p;
 }
 
 // stackedBars draws buckets ([{time, counts}]) stacked by keys in order and
 // returns the <svg>. Each bar segment has data-key and data-count, and a
-// <title> for the tooltip; label(time) formats the x axis.
-export function stackedBars(buckets, keys, label, { width = 1000, height = 260 } = {}) {
+// <title> for the tooltip; label(time) names a bucket there. tick(time)
+// names a bucket on the x axis, or returns "" to leave it out; without
+// tick, about eight buckets are named with label. An empty chart says so.
+export function stackedBars(buckets, keys, label, { width = 1000, height = 260, tick } = {}) {
   const m = { l: 44, r: 8, t: 8, b: 22 };
   const w = width - m.l - m.r, h = height - m.t - m.b;
   const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", role: "img", class: "chart" });
   const totals = buckets.map(b => keys.reduce((s, k) => s + (b.counts[k] || 0), 0));
-  const max = niceMax(Math.max(0, ...totals));
-  for (let i = 0; i <= 4; i++) {
-    const y = m.t + h - (h * i) / 4;
+  const top = Math.max(0, ...totals);
+  const step = intStep(top);
+  const max = Math.max(step, Math.ceil(top / step) * step);
+  for (let v = 0; v <= max; v += step) {
+    const y = m.t + h - (h * v) / max;
     svg.append(el("line", { x1: m.l, x2: m.l + w, y1: y, y2: y, stroke: "#e2e5ea" }));
-    svg.append(el("text", { x: m.l - 6, y: y + 4, "text-anchor": "end" }, String(Math.round((max * i) / 4))));
+    svg.append(el("text", { x: m.l - 6, y: y + 4, "text-anchor": "end", class: "y-tick" }, String(v)));
+  }
+  if (top === 0) {
+    svg.append(el("text", { x: m.l + w / 2, y: m.t + h / 2, "text-anchor": "middle", class: "empty" }, "no events in this window"));
   }
   const n = Math.max(buckets.length, 1);
   const bw = w / n;
@@ -60,8 +71,9 @@ export function stackedBars(buckets, keys, label, { width = 1000, height = 260 }
       r.append(el("title", {}, `${label(b.time)} ${k}: ${c}`));
       svg.append(r);
     });
-    if (i % every === 0) {
-      svg.append(el("text", { x: x + bw / 2, y: height - 6, "text-anchor": "middle" }, label(b.time)));
+    const name = tick ? tick(b.time) : i % every === 0 ? label(b.time) : "";
+    if (name) {
+      svg.append(el("text", { x: x + bw / 2, y: height - 6, "text-anchor": "middle", class: "x-tick" }, name));
     }
   });
   return svg;
