@@ -93,7 +93,14 @@ func Register(e *echo.Echo, cfg Config) {
 	}
 	e.GET("/ui", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/ui/") })
 	g.GET("/", page)
-	g.GET("/static/*", echo.WrapHandler(assets))
+	g.GET("/static/*", func(c echo.Context) error {
+		// index.html is the page's template, served rendered at /ui/.
+		if name := c.Param("*"); name == "" || name == "index.html" {
+			return echo.NewHTTPError(http.StatusNotFound, "not found: the dashboard is at /ui/")
+		}
+		assets.ServeHTTP(c.Response(), c.Request())
+		return nil
+	})
 }
 
 // APIAuth returns middleware for the API that lets a request through when

@@ -95,6 +95,8 @@ func TestOpenWithoutToken(t *testing.T) {
 		{"chart", "/ui/static/chart.js", 200, "text/javascript; charset=utf-8", "export function stackedBars"},
 		{"style", "/ui/static/style.css", 200, "text/css; charset=utf-8", ":root"},
 		{"missing asset", "/ui/static/nope.js", 404, "", ""},
+		{"no template", "/ui/static/index.html", 404, "", ""},
+		{"no asset listing", "/ui/static/", 404, "", ""},
 		{"no login form", "/ui/login", 404, "", ""},
 		{"api", "/api/events", 200, "application/json", `"events":[]`},
 	} {
