@@ -619,16 +619,7 @@ func TestDashboardSearchUTC(t *testing.T) {
 	postHook(t, p.hooks, "["+mailjetEvent("sent", 1, "in@example.com", hour.Add(30*time.Minute), "")+","+
 		mailjetEvent("sent", 2, "before@example.com", hour.Add(-30*time.Minute), "")+","+
 		mailjetEvent("sent", 3, "after@example.com", hour.Add(90*time.Minute), "")+"]")
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		var page struct{ Events []struct{ ID string } }
-		adminGet(t, p, token, "/api/events", &page)
-		if len(page.Events) == 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d events stored, want 3\n%s", len(page.Events), p.output())
-		}
-	}
+	waitEvents(t, p, token, 3)
 
 	ui := logIn(t, p, token)
 	ui.do("New York time",
@@ -781,16 +772,7 @@ func TestDashboardErrors(t *testing.T) {
 		sent[i] = mailjetEvent("sent", i, fmt.Sprintf("s%03d@example.com", i), at, "")
 	}
 	postHook(t, p.hooks, "["+strings.Join(sent, ",")+"]")
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		var page struct{ Events []struct{ ID string } }
-		adminGet(t, p, token, "/api/events?limit=1000", &page)
-		if len(page.Events) == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d events stored, want %d\n%s", len(page.Events), n, p.output())
-		}
-	}
+	waitEvents(t, p, token, n)
 
 	ui := logIn(t, p, token)
 	const down = "hookd did not answer: is it running?"
@@ -829,16 +811,7 @@ func TestDashboardCharts(t *testing.T) {
 	now := time.Now()
 	postHook(t, p.hooks, "["+mailjetEvent("sent", 1, "a@example.com", now.Add(-50*time.Hour), "")+","+
 		mailjetEvent("sent", 2, "b@example.com", now.Add(-3*time.Hour), "")+"]")
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		var page struct{ Events []struct{ ID string } }
-		adminGet(t, p, token, "/api/events", &page)
-		if len(page.Events) == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d events stored, want 2\n%s", len(page.Events), p.output())
-		}
-	}
+	waitEvents(t, p, token, 2)
 	ui := logIn(t, p, token)
 	ticks := func(axis string) []string {
 		return eval[[]string](ui, `[...document.querySelectorAll("#overview-chart text.`+axis+`")].map(t => t.textContent)`)
@@ -928,4 +901,19 @@ func TestDashboardMoreJobs(t *testing.T) {
 		ui.texts(map[string]string{"#" + page.id + "-count": fmt.Sprint(n)})
 	}
 	p.stop(t)
+}
+
+// waitEvents waits, at most 30 s, until the store of p holds n events.
+func waitEvents(t *testing.T, p *proc, token string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var page struct{ Events []struct{ ID string } }
+		adminGet(t, p, token, "/api/events?limit=1000", &page)
+		if len(page.Events) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events stored, want %d\n%s", len(page.Events), n, p.output())
+		}
+	}
 }
