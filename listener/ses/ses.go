@@ -465,6 +465,8 @@ var categories = map[string]event.Category{
 	"Bounce":        event.Bounce,
 	"Complaint":     event.Complaint,
 	"Reject":        event.Blocked,
+	// A template that did not render: SES sent nothing, as for Reject.
+	"Rendering Failure": event.Blocked,
 }
 
 // Decode unwraps the SES record from an SNS Notification. SES names the
