@@ -373,7 +373,7 @@ func TestRecipients(t *testing.T) {
 		{"click-three-destinations", []string{""}, event.Click},
 		{"send-three-destinations", []string{""}, event.Sent},
 		{"reject-event", []string{"recipient@example.com"}, event.Blocked},
-		{"rendering-failure-event", []string{"recipient@example.com"}, ""},
+		{"rendering-failure-event", []string{"recipient@example.com"}, event.Blocked},
 		{"subscription-unsubscribe-all", []string{"recipient@example.com"}, event.Unsubscribe},
 		{"subscription-topic-opt-out", []string{"recipient@example.com"}, event.Unsubscribe},
 		{"subscription-opt-in", []string{"recipient@example.com"}, ""},
