@@ -191,8 +191,8 @@ func parseLimit(v string) (int, error) {
 
 // storeErrors answers the store's errors that fn returns: its verdict on a
 // query parameter is a 400 that says it; a database that cannot be reached
-// is a 503 that says to retry later, as a hook is answered when the event
-// log is down. Other errors are returned as they are.
+// is a 503 that says to retry later (Retry-After: 5), as a hook is
+// answered when the event log is down. Other errors are returned as they are.
 func storeErrors(fn echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		err := fn(c)
@@ -203,6 +203,7 @@ func storeErrors(fn echo.HandlerFunc) echo.HandlerFunc {
 			return badRequest("%s", qe.Error())
 		}
 		if store.Unavailable(err) {
+			c.Response().Header().Set("Retry-After", "5")
 			return echo.NewHTTPError(http.StatusServiceUnavailable, "store unavailable, retry later").SetInternal(err)
 		}
 		return err

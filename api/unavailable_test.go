@@ -68,6 +68,7 @@ func TestStoreUnavailable(t *testing.T) {
 	api.Register(e.Group("/api"), api.Deps{Store: st})
 	srv := httptest.NewServer(e)
 	defer srv.Close()
+	var retryAfter string // of the last answer
 	do := func(method, path string) (int, string) {
 		t.Helper()
 		req, err := http.NewRequest(method, srv.URL+path, nil)
@@ -83,6 +84,7 @@ func TestStoreUnavailable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		retryAfter = resp.Header.Get("Retry-After")
 		return resp.StatusCode, string(body)
 	}
 	if code, body := do(http.MethodGet, "/api/events"); code != http.StatusOK {
@@ -116,8 +118,8 @@ func TestStoreUnavailable(t *testing.T) {
 		{http.MethodGet, "/api/rules/activity"},
 		{http.MethodGet, "/api/live"},
 	} {
-		if code, body := do(r.method, r.path); code != http.StatusServiceUnavailable || body != want {
-			t.Errorf("%s %s with the database away: %d %s, want 503 %s", r.method, r.path, code, body, want)
+		if code, body := do(r.method, r.path); code != http.StatusServiceUnavailable || body != want || retryAfter != "5" {
+			t.Errorf("%s %s with the database away: %d %s (Retry-After %q), want 503 %s (Retry-After 5)", r.method, r.path, code, body, retryAfter, want)
 		}
 	}
 	if code, _ := do(http.MethodHead, "/api/events"); code != http.StatusServiceUnavailable {
