@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -68,26 +67,7 @@ func TestStoreUnavailable(t *testing.T) {
 	api.Register(e.Group("/api"), api.Deps{Store: st})
 	srv := httptest.NewServer(e)
 	defer srv.Close()
-	var retryAfter string // of the last answer
-	do := func(method, path string) (int, string) {
-		t.Helper()
-		req, err := http.NewRequest(method, srv.URL+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		retryAfter = resp.Header.Get("Retry-After")
-		return resp.StatusCode, string(body)
-	}
-	if code, body := do(http.MethodGet, "/api/events"); code != http.StatusOK {
+	if code, body := do(t, srv, http.MethodGet, "/api/events"); code != http.StatusOK {
 		t.Fatalf("GET /api/events with the database up: %d %s", code, body)
 	}
 
@@ -118,11 +98,11 @@ func TestStoreUnavailable(t *testing.T) {
 		{http.MethodGet, "/api/rules/activity"},
 		{http.MethodGet, "/api/live"},
 	} {
-		if code, body := do(r.method, r.path); code != http.StatusServiceUnavailable || body != want || retryAfter != "5" {
-			t.Errorf("%s %s with the database away: %d %s (Retry-After %q), want 503 %s (Retry-After 5)", r.method, r.path, code, body, retryAfter, want)
+		if code, body, h := doHeader(t, srv, r.method, r.path); code != http.StatusServiceUnavailable || string(body) != want || h.Get("Retry-After") != "5" {
+			t.Errorf("%s %s with the database away: %d %s (Retry-After %q), want 503 %s (Retry-After 5)", r.method, r.path, code, body, h.Get("Retry-After"), want)
 		}
 	}
-	if code, _ := do(http.MethodHead, "/api/events"); code != http.StatusServiceUnavailable {
+	if code, _ := do(t, srv, http.MethodHead, "/api/events"); code != http.StatusServiceUnavailable {
 		t.Errorf("HEAD /api/events with the database away: %d, want 503", code)
 	}
 }

@@ -305,6 +305,38 @@ func TestAllowedURL(t *testing.T) {
 	}
 }
 
+// postSigned signs the SNS message body as e's topic and posts it to a real
+// listener with one SES source (confirm_subscription as confirm) over a
+// fresh SQLite log, which it returns with the answer; the listener logs to
+// logs. Everything stops when the test ends.
+func (e *snsEndpoint) postSigned(t *testing.T, logs io.Writer, confirm bool, body []byte) (eventlog.Log, int, []byte) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { log.Close() })
+	l, err := listener.New(listener.Config{Client: e.client, Sources: []config.Source{{Name: "ses", Provider: ses.Provider,
+		Verify: config.Verify{TopicARNs: []string{topic}, ConfirmSubscription: confirm}}}}, log, slog.New(slog.NewTextHandler(logs, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go l.Run(ctx)
+	srv := httptest.NewServer(l.Handler())
+	t.Cleanup(srv.Close)
+	m := parse(t, body)
+	e.sign(t, &m, time.Now(), "2", e.key)
+	resp, err := http.Post(srv.URL+"/hooks/ses", "text/plain", bytes.NewReader(marshal(m)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	return log, resp.StatusCode, answer
+}
+
 // TestSubscriptionConfirmation posts a signed SubscriptionConfirmation to a
 // real listener: by default it is answered 200, logged with its URL and not
 // confirmed; with confirm_subscription the listener confirms it at SNS.
@@ -314,31 +346,9 @@ func TestSubscriptionConfirmation(t *testing.T) {
 		t.Run(map[bool]string{false: "logged", true: "confirmed"}[confirm], func(t *testing.T) {
 			e := newSNS(t)
 			var logs bytes.Buffer
-			logger := slog.New(slog.NewTextHandler(&logs, nil))
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer log.Close()
-			l, err := listener.New(listener.Config{Client: e.client, Sources: []config.Source{{Name: "ses", Provider: ses.Provider,
-				Verify: config.Verify{TopicARNs: []string{topic}, ConfirmSubscription: confirm}}}}, log, logger, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			go l.Run(ctx)
-			srv := httptest.NewServer(l.Handler())
-			defer srv.Close()
-			m := parse(t, body)
-			e.sign(t, &m, time.Now(), "2", e.key)
-			resp, err := http.Post(srv.URL+"/hooks/ses", "text/plain", bytes.NewReader(marshal(m)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				t.Fatalf("status %d, want 200", resp.StatusCode)
+			log, status, _ := e.postSigned(t, &logs, confirm, body)
+			if status != 200 {
+				t.Fatalf("status %d, want 200", status)
 			}
 			if got := e.confirmed.Load(); got != map[bool]int32{false: 0, true: 1}[confirm] {
 				t.Fatalf("confirmed %d times", got)
@@ -430,32 +440,9 @@ func TestSetupNotifications(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newSNS(t)
 			var logs bytes.Buffer
-			logger := slog.New(slog.NewTextHandler(&logs, nil))
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer log.Close()
-			l, err := listener.New(listener.Config{Client: e.client, Sources: []config.Source{{Name: "ses", Provider: ses.Provider,
-				Verify: config.Verify{TopicARNs: []string{topic}}}}}, log, logger, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			go l.Run(ctx)
-			srv := httptest.NewServer(l.Handler())
-			defer srv.Close()
-			m := parse(t, tt.body)
-			e.sign(t, &m, time.Now(), "2", e.key)
-			resp, err := http.Post(srv.URL+"/hooks/ses", "text/plain", bytes.NewReader(marshal(m)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			answer, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != tt.status {
-				t.Fatalf("status %d %s, want %d", resp.StatusCode, answer, tt.status)
+			log, status, answer := e.postSigned(t, &logs, false, tt.body)
+			if status != tt.status {
+				t.Fatalf("status %d %s, want %d", status, answer, tt.status)
 			}
 			quarantined := 0
 			if tt.status == 200 {
