@@ -18,10 +18,11 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// Admin is the API, dashboard and metrics listener.
 	Admin Admin `yaml:"admin"`
-	// Data is the directory where SQLite files live. A relative data in a
-	// configuration file resolves against that file's directory; the
-	// default "./data" and a --data flag resolve against the working
-	// directory.
+	// Data is the directory where SQLite files live. Default "./data". A
+	// relative data in a configuration file, or the default when a file
+	// leaves it out, resolves against that file's directory; a --data
+	// flag, and the default of the built-in configuration, against the
+	// working directory.
 	Data string `yaml:"data"`
 	// Log selects the event log backend. Default backend sqlite.
 	Log eventlog.Config `yaml:"log"`

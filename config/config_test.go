@@ -42,12 +42,18 @@ func setEnv(t *testing.T) {
 	}
 }
 
-// defaults is what minimal.yaml, which has only sources, loads as.
+// defaults is what minimal.yaml, which has only sources, loads as: data
+// is "data" beside the file, or "./data" of the working directory for the
+// built-in configuration.
 func defaults(file string) *config.Config {
+	data := "./data"
+	if file != "" {
+		data = filepath.Join(filepath.Dir(file), "data")
+	}
 	return &config.Config{
 		Listen: ":8080",
 		Admin:  config.Admin{Listen: "127.0.0.1:8081"},
-		Data:   "./data",
+		Data:   data,
 		Log:    eventlog.Config{Backend: "sqlite"},
 		Store:  config.Store{Driver: "sqlite"},
 		Limits: config.Limits{

@@ -161,8 +161,13 @@ func (f *Flags) Load(known ...Known) (*Config, error) {
 	if err := resolveSecrets(cfg, name, idx, f.needs); err != nil {
 		return nil, err
 	}
-	if f.File != "" && cfg.Data != "" && !filepath.IsAbs(cfg.Data) {
-		cfg.Data = filepath.Join(filepath.Dir(f.File), cfg.Data)
+	if f.File != "" {
+		// Left out, data is its default as if written: a file gives the
+		// same directory from wherever it is run.
+		setDefault(&cfg.Data, defaultData)
+		if !filepath.IsAbs(cfg.Data) {
+			cfg.Data = filepath.Join(filepath.Dir(f.File), cfg.Data)
+		}
 	}
 	if f.File != "" && cfg.SMTP.CAFile != "" && !filepath.IsAbs(cfg.SMTP.CAFile) {
 		cfg.SMTP.CAFile = filepath.Join(filepath.Dir(f.File), cfg.SMTP.CAFile)

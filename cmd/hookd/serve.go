@@ -339,8 +339,14 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 
 	hooksHandler.set(lis.Handler())
 	adminHandler.set(admin)
+	// The data directory absolute, as a relative one depends on where the
+	// config file or the working directory is.
+	data, absErr := filepath.Abs(cfg.Data)
+	if absErr != nil {
+		data = cfg.Data
+	}
 	logger.Info("hookd listening", "hooks", hooksLn.Addr().String(), "admin", adminLn.Addr().String(),
-		"data", cfg.Data, "log", logCfg.Backend, "sources", len(cfg.Sources), "rules", ruleCount(watcher))
+		"data", data, "log", logCfg.Backend, "sources", len(cfg.Sources), "rules", ruleCount(watcher))
 
 	var runErr error
 	grace := max(shutdownTimeout, cfg.Limits.ReadTimeout)
