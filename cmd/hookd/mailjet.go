@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/internal/mjapi"
+	"github.com/hookd/hookd/listener"
+	"github.com/hookd/hookd/listener/mailjet"
 )
 
 func newMailjetCmd() *cobra.Command {
@@ -61,9 +64,14 @@ Passwords and query values are never printed.`,
 			if err != nil {
 				return usagef("mailjet register: --events: %w", err)
 			}
-			client, err := mailjetClient(flags)
+			client, cfg, err := mailjetClient(flags)
 			if err != nil {
 				return fmt.Errorf("mailjet register: %w", err)
+			}
+			// A warning, not a refusal: a proxy in front of hookd may
+			// rewrite the path or take the credentials.
+			if _, err := listener.Callback(mailjetSources(cfg), u); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: %v: Mailjet's deliveries would be refused unless a proxy in front of hookd rewrites them\n", mjapi.Redact(target), err)
 			}
 			version := 1
 			if group {
@@ -96,10 +104,11 @@ Passwords and query values are never printed.`,
 		Long: `status lists the account's event callback URLs: event type, version, main or
 backup, status and URL (password and query values hidden). Mailjet marks a
 URL dead when it failed for too long and stops calling it; status then exits
-non-zero, and hookd mailjet register makes it alive again.`,
+non-zero, and hookd mailjet register makes it alive again. It exits non-zero
+as well when no URL is registered.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			client, err := mailjetClient(flags)
+			client, _, err := mailjetClient(flags)
 			if err != nil {
 				return fmt.Errorf("mailjet status: %w", err)
 			}
@@ -108,8 +117,7 @@ non-zero, and hookd mailjet register makes it alive again.`,
 				return fmt.Errorf("mailjet status: %w", err)
 			}
 			if len(cbs) == 0 {
-				_, err := fmt.Fprintln(cmd.OutOrStdout(), "no event callback URLs: hookd mailjet register --url URL creates them")
-				return err
+				return errors.New("mailjet status: no event callback URLs, so Mailjet posts no events: hookd mailjet register --url URL creates them")
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "EVENT\tVERSION\tKIND\tSTATUS\tURL")
@@ -138,16 +146,27 @@ non-zero, and hookd mailjet register makes it alive again.`,
 }
 
 // mailjetClient returns a client for the mailjet section of the
-// configuration flags load.
-func mailjetClient(flags config.Flags) (*mjapi.Client, error) {
+// configuration flags load, and that configuration.
+func mailjetClient(flags config.Flags) (*mjapi.Client, *config.Config, error) {
 	cfg, err := flags.Load(knownNames())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !cfg.Mailjet.Configured() {
-		return nil, fmt.Errorf("%s has no mailjet api_key and api_secret", cfg.Name())
+		return nil, nil, fmt.Errorf("%s has no mailjet api_key and api_secret", cfg.Name())
 	}
-	return &mjapi.Client{BaseURL: cfg.Mailjet.APIURL, Key: cfg.Mailjet.APIKey, Secret: cfg.Mailjet.APISecret}, nil
+	return &mjapi.Client{BaseURL: cfg.Mailjet.APIURL, Key: cfg.Mailjet.APIKey, Secret: cfg.Mailjet.APISecret}, cfg, nil
+}
+
+// mailjetSources returns cfg's sources of the mailjet provider.
+func mailjetSources(cfg *config.Config) []config.Source {
+	var out []config.Source
+	for _, src := range cfg.Sources {
+		if src.Provider == mailjet.Provider {
+			out = append(out, src)
+		}
+	}
+	return out
 }
 
 // callbackWatch checks Mailjet's event callback URLs every interval from

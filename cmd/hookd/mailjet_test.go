@@ -43,7 +43,14 @@ func TestMailjetRegisterAndStatus(t *testing.T) {
 		wantOut   string
 		wantCalls []string
 		wantErr   string
+		wantWarn  string // standard error
 	}{
+		{
+			name:      "status with nothing registered fails",
+			args:      []string{"status"},
+			wantCalls: []string{list},
+			wantErr:   "mailjet status: no event callback URLs, so Mailjet posts no events: hookd mailjet register --url URL creates them",
+		},
 		{
 			name: "first register creates one record per event type",
 			args: []string{"register", "--url", hook, "--group"},
@@ -106,6 +113,13 @@ func TestMailjetRegisterAndStatus(t *testing.T) {
 			wantErr:   "mailjet status: 1 callback URL dead: Mailjet no longer calls it; fix the URL, then run hookd mailjet register",
 		},
 		{
+			name:      "a URL no source takes is registered with a warning",
+			args:      []string{"register", "--url", "https://hooks.example.com/hooks/mailjett", "--events", "spam"},
+			wantOut:   "spam     updated\nMailjet posts spam to https://hooks.example.com/hooks/mailjett (version 1, main URL)\n",
+			wantCalls: []string{list, `PUT /v3/REST/eventcallbackurl/105 {"Status":"alive","Url":"https://hooks.example.com/hooks/mailjett","Version":1}`},
+			wantWarn:  "warning: https://hooks.example.com/hooks/mailjett: no source has the path /hooks/mailjett (/hooks/mailjet): Mailjet's deliveries would be refused unless a proxy in front of hookd rewrites them\n",
+		},
+		{
 			name:    "an unknown event type is refused before any call",
 			args:    []string{"register", "--url", hook, "--events", "open,opened"},
 			wantErr: `mailjet register: --events: unknown event type "opened" (want all, or some of sent, open, click, bounce, spam, blocked, unsub)`,
@@ -122,7 +136,10 @@ func TestMailjetRegisterAndStatus(t *testing.T) {
 				st.before()
 			}
 			mj.Reset()
-			stdout, _, err := runHookd(t, append([]string{"mailjet", "--config", cfg}, st.args...)...)
+			stdout, stderr, err := runHookd(t, append([]string{"mailjet", "--config", cfg}, st.args...)...)
+			if stderr != st.wantWarn {
+				t.Errorf("standard error\n%s\nwant\n%s", stderr, st.wantWarn)
+			}
 			if st.wantErr != "" {
 				if err == nil || err.Error() != st.wantErr {
 					t.Fatalf("err = %v, want %s", err, st.wantErr)
