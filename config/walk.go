@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -215,6 +216,9 @@ func unexpanded(n ast.Node) bool {
 	return false
 }
 
+// ruleEntry matches the field of an entry of rules.
+var ruleEntry = regexp.MustCompile(`^rules\[\d+\]$`)
+
 // scalar returns the text of a scalar node, with ${VAR} expanded in a
 // string, or reports that the node is not a scalar.
 func (w *walker) scalar(np *ast.Node, path string, t reflect.Type) (string, bool) {
@@ -227,7 +231,13 @@ func (w *walker) scalar(np *ast.Node, path string, t reflect.Type) (string, bool
 	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.InfinityNode, *ast.NanNode:
 		return v.GetToken().Value, true
 	default:
-		w.fail(path, fmt.Errorf("want %s, got %s", describe(t), yamlfile.Kind(v)))
+		err := fmt.Errorf("want %s, got %s", describe(t), yamlfile.Kind(v))
+		if ruleEntry.MatchString(path) {
+			// Most likely a rule file given as --config, or rules
+			// written into the configuration.
+			err = fmt.Errorf("%w: rules lists rule files (paths or globs relative to this file), and the rules go in those files", err)
+		}
+		w.fail(path, err)
 		return "", false
 	}
 	v, err := yamlfile.ExpandString(s.Value)
