@@ -1,8 +1,9 @@
 // Package dashboard is hookd's web UI, served at /ui on the admin listener:
 // overview charts, deliverability per domain, a live event stream, search
 // with each event's rules and action jobs, rule activity and load errors,
-// dead letters and suspended targets with Retry and Resume, and the
-// suppression list. It is a client of the admin API (/api) and nothing
+// dead letters and suspended targets with Retry and Resume, the
+// suppression list, and the quarantine of bodies that could not be
+// decoded. It is a client of the admin API (/api) and nothing
 // else, so everything it shows can be had with curl as well.
 //
 // The page is plain HTML, CSS and JavaScript modules embedded in the
