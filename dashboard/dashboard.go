@@ -33,6 +33,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/hookd/hookd/event"
 )
 
 //go:embed static
@@ -51,6 +53,17 @@ type Config struct {
 	Token string
 }
 
+// pageData is what index.html is rendered with. The search form's
+// suggestions of a category and a bounce class come from the event
+// package, whose lists /api/events checks them against, so that the two
+// cannot drift apart.
+type pageData struct {
+	// Logout shows the Log out button: there is a session to end.
+	Logout        bool
+	Categories    []event.Category
+	BounceClasses []event.BounceClass
+}
+
 // Register serves the dashboard on e: the page at /ui/ (and /ui redirecting
 // to it), its assets under /ui/static/, and, when cfg.Token is set, the
 // login form at /ui/login and POST /ui/logout, with a Log out button on
@@ -66,7 +79,11 @@ func Register(e *echo.Echo, cfg Config) {
 		c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 		c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
 		c.Response().WriteHeader(http.StatusOK)
-		return index.Execute(c.Response(), struct{ Logout bool }{cfg.Token != ""})
+		return index.Execute(c.Response(), pageData{
+			Logout:        cfg.Token != "",
+			Categories:    event.Categories,
+			BounceClasses: []event.BounceClass{event.Hard, event.Soft},
+		})
 	}
 	g := e.Group("/ui")
 	if cfg.Token != "" {

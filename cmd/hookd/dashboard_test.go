@@ -370,6 +370,16 @@ func (u *ui) goTo(hash, ready string) {
 	)
 }
 
+// load shows the page of hash, as following a link to it does, and waits
+// until the page is drawn anew: unlike goTo, it does not take the page
+// shown before, which may hold the same elements, for the new one.
+func (u *ui) load(hash string) {
+	u.t.Helper()
+	eval[bool](u, `document.querySelectorAll("#main > *").forEach(e => e.dataset.old = "1"), true`)
+	eval[string](u, fmt.Sprintf("location.hash = %q", hash))
+	u.waitFor("the page of "+hash, `document.querySelector("#main[aria-busy]") === null && document.querySelector("#main > *") !== null && document.querySelector("#main > [data-old]") === null`)
+}
+
 func (u *ui) text(sel string) string {
 	u.t.Helper()
 	s, err := chromedp.Run(u.ctx, chromedp.Text(chromedp.CSS(sel)))

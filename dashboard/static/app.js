@@ -295,11 +295,13 @@ function toISO(value) {
   return !value || isNaN(d) ? value : d.toISOString();
 }
 
+// searchFilters are the filters of GET /api/events that the search form
+// offers, in its order. They live in the page's URL (#/search?domain=...),
+// so a search can be bookmarked and More asks for the same events.
+const searchFilters = ["email", "domain", "type", "category", "bounce_class", "campaign", "source", "since", "until"];
+
 async function search(params) {
-  const f = {
-    email: params.get("email") || "", type: params.get("type") || "", campaign: params.get("campaign") || "",
-    since: params.get("since") || "", until: params.get("until") || "",
-  };
+  const f = Object.fromEntries(searchFilters.map(k => [k, params.get(k) || ""]));
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(f)) if (v) q.set(k, k === "since" || k === "until" ? toISO(v) : v);
   const input = (name, attrs = {}, label = name) => h("label", {}, label, h("input", { name, id: "search-" + name, value: f[name], ...attrs }));
@@ -309,7 +311,10 @@ async function search(params) {
     for (const [k, v] of new FormData(ev.target)) if (v) p.set(k, v);
     location.hash = "#/search?" + p.toString();
   } },
-  input("email", { placeholder: "user@example.com" }), input("type", { placeholder: "open" }), input("campaign"),
+  input("email", { placeholder: "user@example.com" }), input("domain", { placeholder: "example.com" }),
+  input("type", { placeholder: "open" }), input("category", { list: "categories", placeholder: "any" }),
+  input("bounce_class", { list: "bounce-classes", placeholder: "any" }, "bounce class"),
+  input("campaign"), input("source", { placeholder: "any source" }),
   input("since", { type: "datetime-local" }, "since (UTC)"), input("until", { type: "datetime-local" }, "until (UTC)"),
   h("button", { type: "submit", class: "primary", id: "search-go" }, "Search"),
   h("a", { href: "/api/events?format=csv&" + q.toString(), id: "export-csv" }, "CSV"),
