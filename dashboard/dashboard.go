@@ -1,8 +1,9 @@
 // Package dashboard is hookd's web UI, served at /ui on the admin listener:
 // overview charts, deliverability per domain, a live event stream, search
 // with each event's rules and action jobs, rule activity and load errors,
-// dead letters and suspended targets with Retry and Resume, and the
-// suppression list. It is a client of the admin API (/api) and nothing
+// dead letters and suspended targets with Retry and Resume, the
+// suppression list, and the quarantine of bodies that could not be
+// decoded. It is a client of the admin API (/api) and nothing
 // else, so everything it shows can be had with curl as well.
 //
 // The page is plain HTML, CSS and JavaScript modules embedded in the
@@ -32,6 +33,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/hookd/hookd/event"
 )
 
 //go:embed static
@@ -50,6 +53,17 @@ type Config struct {
 	Token string
 }
 
+// pageData is what index.html is rendered with. The search form's
+// suggestions of a category and a bounce class come from the event
+// package, whose lists /api/events checks them against, so that the two
+// cannot drift apart.
+type pageData struct {
+	// Logout shows the Log out button: there is a session to end.
+	Logout        bool
+	Categories    []event.Category
+	BounceClasses []event.BounceClass
+}
+
 // Register serves the dashboard on e: the page at /ui/ (and /ui redirecting
 // to it), its assets under /ui/static/, and, when cfg.Token is set, the
 // login form at /ui/login and POST /ui/logout, with a Log out button on
@@ -65,7 +79,11 @@ func Register(e *echo.Echo, cfg Config) {
 		c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 		c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
 		c.Response().WriteHeader(http.StatusOK)
-		return index.Execute(c.Response(), struct{ Logout bool }{cfg.Token != ""})
+		return index.Execute(c.Response(), pageData{
+			Logout:        cfg.Token != "",
+			Categories:    event.Categories,
+			BounceClasses: []event.BounceClass{event.Hard, event.Soft},
+		})
 	}
 	g := e.Group("/ui")
 	if cfg.Token != "" {

@@ -90,6 +90,9 @@ func TestOpenWithoutToken(t *testing.T) {
 	}{
 		{"redirect", "/ui", http.StatusMovedPermanently, "", ""},
 		{"page", "/ui/", 200, "text/html; charset=UTF-8", `src="/ui/static/app.js"`},
+		{"quarantine in the navigation", "/ui/", 200, "", `<a href="#/quarantine" data-page="quarantine">Quarantine</a>`},
+		{"categories for the search", "/ui/", 200, "", `<datalist id="categories"><option value="sent"></option><option value="delivered"></option>`},
+		{"bounce classes for the search", "/ui/", 200, "", `<datalist id="bounce-classes"><option value="hard"></option><option value="soft"></option></datalist>`},
 		{"no logout", "/ui/logout", 404, "", ""},
 		{"app", "/ui/static/app.js", 200, "text/javascript; charset=utf-8", "import { stackedBars"},
 		{"chart", "/ui/static/chart.js", 200, "text/javascript; charset=utf-8", "export function stackedBars"},

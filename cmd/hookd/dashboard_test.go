@@ -370,6 +370,16 @@ func (u *ui) goTo(hash, ready string) {
 	)
 }
 
+// load shows the page of hash, as following a link to it does, and waits
+// until the page is drawn anew: unlike goTo, it does not take the page
+// shown before, which may hold the same elements, for the new one.
+func (u *ui) load(hash string) {
+	u.t.Helper()
+	eval[bool](u, `document.querySelectorAll("#main > *").forEach(e => e.dataset.old = "1"), true`)
+	eval[string](u, fmt.Sprintf("location.hash = %q", hash))
+	u.waitFor("the page of "+hash, `document.querySelector("#main[aria-busy]") === null && document.querySelector("#main > *") !== null && document.querySelector("#main > [data-old]") === null`)
+}
+
 func (u *ui) text(sel string) string {
 	u.t.Helper()
 	s, err := chromedp.Run(u.ctx, chromedp.Text(chromedp.CSS(sel)))
@@ -702,16 +712,23 @@ func TestDashboardNarrow(t *testing.T) {
 	smtpError := strings.Repeat("550_5.1.1_mailbox_unavailable_", 20)
 	postHook(t, p.hooks, "["+mailjetEvent("sent", 1, "a-rather-long-address-for-a-phone@a-long-domain-name.example.com", at, "")+","+
 		mailjetEvent("bounce", 2, "a-rather-long-address-for-a-phone@a-long-domain-name.example.com", at, `"hard_bounce":true,"error":"`+smtpError+`"`)+"]")
+	// A malformed body with a long word in it, for the quarantine.
+	postMalformed(t, p, "mailjet", "application/json", `[{"event":"bounce","error":"`+smtpError)
 	var events struct{ Events []struct{ ID string } }
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		var dead struct{ Jobs []struct{ ID int64 } }
+		var (
+			dead       struct{ Jobs []struct{ ID int64 } }
+			quarantine struct{ Quarantine []struct{ ID string } }
+		)
 		adminGet(t, p, token, "/api/events?type=bounce", &events)
 		adminGet(t, p, token, "/api/deadletters", &dead)
-		if len(events.Events) == 1 && len(dead.Jobs) == 1 {
+		adminGet(t, p, token, "/api/quarantine", &quarantine)
+		if len(events.Events) == 1 && len(dead.Jobs) == 1 && len(quarantine.Quarantine) == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d bounces stored and %d dead letters, want 1 and 1\n%s", len(events.Events), len(dead.Jobs), p.output())
+			t.Fatalf("%d bounces stored, %d dead letters and %d bodies quarantined, want 1 of each\n%s",
+				len(events.Events), len(dead.Jobs), len(quarantine.Quarantine), p.output())
 		}
 	}
 
@@ -726,6 +743,7 @@ func TestDashboardNarrow(t *testing.T) {
 		{"#/rules", "#rules-table"},
 		{"#/deadletters", "#dead-table"},
 		{"#/suppressions", "#suppressions-table"},
+		{"#/quarantine", "#quarantine-table"},
 	} {
 		ui.goTo(page.hash, page.ready)
 		ui.fitsWidth()
@@ -744,7 +762,7 @@ func TestDashboardNarrow(t *testing.T) {
 			t.Errorf("%s at 400 px: %s spill out of the header", page.hash, got)
 		}
 	}
-	ui.shot("narrow-suppressions")
+	ui.shot("narrow-quarantine")
 	p.stop(t)
 }
 

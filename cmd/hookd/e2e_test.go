@@ -350,7 +350,14 @@ type ack struct{ Accepted, Duplicates int }
 
 func postHook(t *testing.T, hooks, body string) ack {
 	t.Helper()
-	resp, err := http.Post(hooks+"/hooks/mailjet", "application/json", strings.NewReader(body))
+	return postHookTo(t, hooks, "mailjet", body)
+}
+
+// postHookTo posts body to the hook of source and checks that it is
+// answered 200.
+func postHookTo(t *testing.T, hooks, source, body string) ack {
+	t.Helper()
+	resp, err := http.Post(hooks+"/hooks/"+source, "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -295,11 +295,13 @@ function toISO(value) {
   return !value || isNaN(d) ? value : d.toISOString();
 }
 
+// searchFilters are the filters of GET /api/events that the search form
+// offers, in its order. They live in the page's URL (#/search?domain=...),
+// so a search can be bookmarked and More asks for the same events.
+const searchFilters = ["email", "domain", "type", "category", "bounce_class", "campaign", "source", "since", "until"];
+
 async function search(params) {
-  const f = {
-    email: params.get("email") || "", type: params.get("type") || "", campaign: params.get("campaign") || "",
-    since: params.get("since") || "", until: params.get("until") || "",
-  };
+  const f = Object.fromEntries(searchFilters.map(k => [k, params.get(k) || ""]));
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(f)) if (v) q.set(k, k === "since" || k === "until" ? toISO(v) : v);
   const input = (name, attrs = {}, label = name) => h("label", {}, label, h("input", { name, id: "search-" + name, value: f[name], ...attrs }));
@@ -309,7 +311,10 @@ async function search(params) {
     for (const [k, v] of new FormData(ev.target)) if (v) p.set(k, v);
     location.hash = "#/search?" + p.toString();
   } },
-  input("email", { placeholder: "user@example.com" }), input("type", { placeholder: "open" }), input("campaign"),
+  input("email", { placeholder: "user@example.com" }), input("domain", { placeholder: "example.com" }),
+  input("type", { placeholder: "open" }), input("category", { list: "categories", placeholder: "any" }),
+  input("bounce_class", { list: "bounce-classes", placeholder: "any" }, "bounce class"),
+  input("campaign"), input("source", { placeholder: "any source" }),
   input("since", { type: "datetime-local" }, "since (UTC)"), input("until", { type: "datetime-local" }, "until (UTC)"),
   h("button", { type: "submit", class: "primary", id: "search-go" }, "Search"),
   h("a", { href: "/api/events?format=csv&" + q.toString(), id: "export-csv" }, "CSV"),
@@ -532,10 +537,56 @@ async function suppressions() {
       table(["email", "reason", "rule", "event", "since", ""], body, { id: "suppressions-table" }), pages.more, pages.error])];
 }
 
+// quarantine shows the bodies that authenticated sources sent but that
+// could not be decoded, the most recently received first, 100 at a time
+// with More. A body is whatever a sender posted: like everything else it
+// goes in as text (h and textContent), and it is cut to a line with the
+// whole of it behind an expand, as it may run to a megabyte.
+async function quarantine() {
+  const body = h("tbody", {});
+  const count = h("span", { id: "quarantine-count" }, "0");
+  let shown = 0;
+  const row = q => h("tr", { "data-id": q.id },
+    h("td", {}, fmtTime(q.received)), h("td", {}, q.source), cell(q.error, 120, { class: "error" }),
+    cell(q.content_type, 40), bodyCell(q));
+  const pages = pager("quarantine", async cursor => {
+    const page = await apiPage("/quarantine", "quarantine", 100, cursor);
+    body.append(...page.items.map(row));
+    shown += page.items.length;
+    count.textContent = String(shown);
+    return page.next;
+  });
+  await pages.first();
+  return [h("h1", {}, "Quarantine"),
+    h("p", { class: "muted" }, "Bodies that sources sent, past their authentication, that hookd could not decode: it answered 400 and kept them here."),
+    h("div", { class: "card" }, shown === 0 ? h("p", { class: "muted", id: "no-quarantine" }, "Nothing is quarantined.") : [
+      h("p", {}, count, " bodies shown, the most recently received first."),
+      table(["received", "source", "error", "content type", "body"], body, { id: "quarantine-table" }), pages.more, pages.error])];
+}
+
+// bodyLen is how many characters of a quarantined body its row shows.
+const bodyLen = 120;
+
+// bodyCell shows a quarantined body: its first bodyLen characters, and
+// when it is longer or not valid UTF-8 an expand holding the whole of it
+// (and its exact bytes in base64, which the API gives for a body that is
+// not UTF-8).
+function bodyCell(q) {
+  const text = q.body || "";
+  if (!text) return h("td", { class: "body muted" }, "(empty)");
+  if (text.length <= bodyLen && !q.body_base64) return h("td", { class: "body" }, h("code", {}, text));
+  return h("td", { class: "body" }, h("details", {},
+    h("summary", { title: `${fmtNum(text.length)} characters: open for the whole body` }, h("code", {}, short(text, bodyLen))),
+    h("pre", { class: "whole" }, text),
+    q.body_base64 ? [
+      h("p", { class: "muted" }, "Not valid UTF-8: above, each run of invalid bytes shows as \uFFFD; the exact bytes in base64:"),
+      h("pre", { class: "base64" }, q.body_base64)] : null));
+}
+
 // ---- router ----
 
 const pages = {
-  overview, deliverability, live, search, rules: rulesPage, deadletters: deadLetters, suppressions,
+  overview, deliverability, live, search, rules: rulesPage, deadletters: deadLetters, suppressions, quarantine,
 };
 
 async function route() {

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/hookd/hookd/event"
+)
+
+// TestDashboardSearchFilters searches by domain, source, category and
+// bounce class on the dashboard's Search page in headless chromium, over
+// events of two sources of a real hookd: each filter, from the page's URL
+// as a bookmark gives it or from the form, narrows the results to the
+// events it selects and stays in the URL, the form and the export links;
+// More keeps the filters; a value the API refuses shows its error.
+func TestDashboardSearchFilters(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	p := startDashSources(t, token, "mailjet", "mailjet-eu")
+	// Six events an hour older than 150 sent to bulk.test, so that a page
+	// after the bulk ones that forgot a filter would show them.
+	at := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
+	older := at.Add(-time.Hour)
+	for i, e := range []struct{ source, typ, email, extra string }{
+		{"mailjet", "sent", "a@example.com", ""},
+		{"mailjet", "sent", "b@other.test", ""},
+		{"mailjet-eu", "bounce", "c@other.test", `"hard_bounce":true,"error":"user unknown"`},
+		{"mailjet", "spam", "d@example.com", ""},
+		{"mailjet-eu", "blocked", "e@other.test", `"error":"spam content"`},
+		{"mailjet", "bounce", "f@example.com", `"hard_bounce":false,"error":"mailbox full"`},
+	} {
+		postHookTo(t, p.hooks, e.source, "["+mailjetEvent(e.typ, i, e.email, older, e.extra)+"]")
+	}
+	const bulk = 150
+	sent := make([]string, bulk)
+	for i := range sent {
+		sent[i] = mailjetEvent("sent", 1000+i, fmt.Sprintf("g%03d@bulk.test", i), at, "")
+	}
+	postHookTo(t, p.hooks, "mailjet-eu", "["+strings.Join(sent, ",")+"]")
+	waitEvents(t, p, token, bulk+6)
+
+	ui := logIn(t, p, token)
+	ui.goTo("#/search", "#search-form")
+	// The form suggests the API's categories and bounce classes.
+	if got := eval[[]string](ui, `[...document.querySelector("#search-category").list.options].map(o => o.value)`); fmt.Sprint(got) != fmt.Sprint(event.Categories) {
+		t.Errorf("the category input suggests %q, want %q", got, event.Categories)
+	}
+	if got := eval[[]string](ui, `[...document.querySelector("#search-bounce_class").list.options].map(o => o.value)`); fmt.Sprint(got) != "[hard soft]" {
+		t.Errorf("the bounce class input suggests %q, want [hard soft]", got)
+	}
+	for _, tt := range []struct {
+		name, query string
+		want        []string
+	}{
+		{"domain", "domain=other.test", []string{"b@other.test", "c@other.test", "e@other.test"}},
+		{"domain in any case", "domain=Other.TEST", []string{"b@other.test", "c@other.test", "e@other.test"}},
+		{"source", "source=mailjet", []string{"a@example.com", "b@other.test", "d@example.com", "f@example.com"}},
+		{"category", "category=complaint", []string{"d@example.com"}},
+		{"category of two types", "category=bounce", []string{"c@other.test", "f@example.com"}},
+		{"bounce class", "category=bounce&bounce_class=soft", []string{"f@example.com"}},
+		{"domain, source and category", "domain=other.test&category=blocked&source=mailjet-eu", []string{"e@other.test"}},
+		{"domain and source", "domain=other.test&source=mailjet", []string{"b@other.test"}},
+		{"nothing", "domain=example.com&category=blocked", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sub := *ui // failing this subtest, not its parent
+			sub.t = t
+			ui := &sub
+			ui.load("#/search?" + tt.query)
+			if got := searchEmails(ui); !slices.Equal(got, tt.want) {
+				t.Errorf("finds %q, want %q", got, tt.want)
+			}
+			q, _ := url.ParseQuery(tt.query)
+			for k := range q {
+				if got := eval[string](ui, `document.querySelector("#search-`+k+`").value`); got != q.Get(k) {
+					t.Errorf("the %s input holds %q, want %q from the URL", k, got, q.Get(k))
+				}
+				for _, link := range []string{"#export-csv", "#export-ndjson"} {
+					if href := eval[string](ui, `document.querySelector("`+link+`").getAttribute("href")`); !strings.Contains(href, k+"="+url.QueryEscape(q.Get(k))) {
+						t.Errorf("%s links to %s, without %s=%s", link, href, k, q.Get(k))
+					}
+				}
+			}
+		})
+	}
+
+	// From the form: the filters go to the URL, so that reloading it (as
+	// a bookmark does) searches the same.
+	ui.load("#/search")
+	ui.do("search with the form",
+		chromedp.SetValue(chromedp.CSS("#search-domain"), "other.test"),
+		chromedp.SetValue(chromedp.CSS("#search-category"), "bounce"),
+		chromedp.SetValue(chromedp.CSS("#search-source"), "mailjet-eu"),
+	)
+	eval[bool](ui, `document.querySelectorAll("#main > *").forEach(e => e.dataset.old = "1"), true`)
+	ui.do("submit", chromedp.Click(chromedp.CSS("#search-go")))
+	ui.waitFor("the search's answer", `document.querySelector("#main[aria-busy]") === null && document.querySelector("#main > [data-old]") === null`)
+	const formHash = "#/search?domain=other.test&category=bounce&source=mailjet-eu"
+	if got := eval[string](ui, `location.hash`); got != formHash {
+		t.Errorf("the search's URL is %s, want %s", got, formHash)
+	}
+	if got := searchEmails(ui); fmt.Sprint(got) != "[c@other.test]" {
+		t.Errorf("the form's search finds %q, want [c@other.test]", got)
+	}
+	ui.do("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#search-results")))
+	if got := searchEmails(ui); fmt.Sprint(got) != "[c@other.test]" {
+		t.Errorf("reloaded, the search finds %q, want [c@other.test]", got)
+	}
+	if got := eval[[]string](ui, `["domain", "category", "source"].map(k => document.querySelector("#search-" + k).value)`); fmt.Sprint(got) != "[other.test bounce mailjet-eu]" {
+		t.Errorf("reloaded, the form holds %q", got)
+	}
+
+	// More asks for the next page with the same filters.
+	ui.load("#/search?domain=bulk.test&source=mailjet-eu")
+	if got := ui.count("#search-rows tr"); got != 100 {
+		t.Errorf("the first page of bulk.test shows %d events, want 100", got)
+	}
+	ui.do("More",
+		chromedp.Click(chromedp.CSS("#search-more")),
+		chromedp.WaitNotVisible(chromedp.CSS("#search-more")),
+	)
+	got := searchEmails(ui)
+	if len(got) != bulk || !strings.HasSuffix(got[0], "@bulk.test") || !strings.HasSuffix(got[len(got)-1], "@bulk.test") {
+		t.Errorf("after More, the search for bulk.test shows %d events, from %q to %q; want the %d at bulk.test", len(got), got[0], got[len(got)-1], bulk)
+	}
+	ui.texts(map[string]string{"#search-count": fmt.Sprint(bulk)})
+
+	// A value the API refuses: its error, as for a bad time.
+	for _, tt := range []struct{ query, want string }{
+		{"category=bounced", `hookd answered 400: category: "bounced" is not one of [sent delivered deferred open click bounce blocked complaint unsubscribe]`},
+		{"bounce_class=permanent", `hookd answered 400: bounce_class: "permanent" is not hard or soft`},
+	} {
+		ui.load("#/search?" + tt.query)
+		if got := ui.text("#page-error .error"); got != tt.want {
+			t.Errorf("%s shows %q, want %q", tt.query, got, tt.want)
+		}
+	}
+	p.stop(t)
+}
+
+// searchEmails returns the addresses of the events the Search page shows,
+// sorted.
+func searchEmails(u *ui) []string {
+	u.t.Helper()
+	got := eval[[]string](u, `[...document.querySelectorAll("#search-rows tr td:nth-child(3)")].map(td => td.textContent)`)
+	slices.Sort(got)
+	return got
+}
