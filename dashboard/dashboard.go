@@ -110,6 +110,8 @@ func Register(e *echo.Echo, cfg Config) {
 		})
 	}
 	e.GET("/ui", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/ui/") })
+	// The admin listener's root is where a browser goes first.
+	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/ui/") })
 	g.GET("/", page)
 	g.GET("/static/*", func(c echo.Context) error {
 		// index.html is the page's template, served rendered at /ui/.

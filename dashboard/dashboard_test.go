@@ -89,6 +89,7 @@ func TestOpenWithoutToken(t *testing.T) {
 		contains    string
 	}{
 		{"redirect", "/ui", http.StatusMovedPermanently, "", ""},
+		{"the admin root", "/", http.StatusFound, "", ""},
 		{"page", "/ui/", 200, "text/html; charset=UTF-8", `src="/ui/static/app.js"`},
 		{"quarantine in the navigation", "/ui/", 200, "", `<a href="#/quarantine" data-page="quarantine">Quarantine</a>`},
 		{"categories for the search", "/ui/", 200, "", `<datalist id="categories"><option value="sent"></option><option value="delivered"></option>`},

@@ -130,14 +130,18 @@ func TestDashboardSearchFilters(t *testing.T) {
 	}
 	ui.texts(map[string]string{"#search-count": fmt.Sprint(bulk)})
 
-	// A value the API refuses: its error, as for a bad time.
-	for _, tt := range []struct{ query, want string }{
-		{"category=bounced", `hookd answered 400: category: "bounced" is not one of [sent delivered deferred open click bounce blocked complaint unsubscribe]`},
-		{"bounce_class=permanent", `hookd answered 400: bounce_class: "permanent" is not hard or soft`},
+	// A value the API refuses: its error, as for a bad time, under the
+	// form, which keeps the value to be put right.
+	for _, tt := range []struct{ field, value, want string }{
+		{"category", "bounced", `hookd answered 400: category: "bounced" is not one of [sent delivered deferred open click bounce blocked complaint unsubscribe]`},
+		{"bounce_class", "permanent", `hookd answered 400: bounce_class: "permanent" is not hard or soft`},
 	} {
-		ui.load("#/search?" + tt.query)
+		ui.load("#/search?" + tt.field + "=" + tt.value)
 		if got := ui.text("#page-error .error"); got != tt.want {
-			t.Errorf("%s shows %q, want %q", tt.query, got, tt.want)
+			t.Errorf("%s=%s shows %q, want %q", tt.field, tt.value, got, tt.want)
+		}
+		if got := eval[string](ui, `document.querySelector("#search-form #search-`+tt.field+`")?.value ?? "no form"`); got != tt.value {
+			t.Errorf("%s=%s: the form's %s reads %q, want the value refused", tt.field, tt.value, tt.field, got)
 		}
 	}
 	p.stop(t)

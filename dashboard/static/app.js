@@ -336,7 +336,13 @@ async function search(params) {
     count.textContent = String(shown);
     return page.next;
   });
-  await pages.first();
+  try {
+    await pages.first();
+  } catch (err) {
+    // The form stays, with what was typed, so a refused value can be put
+    // right where it is.
+    return [h("h1", {}, "Search"), form, errorBox(err, route, "page-error")];
+  }
   return [h("h1", {}, "Search"), form,
     h("div", { class: "card" }, h("p", {}, count, " events shown, newest first."),
       table(["time", "type", "email", "campaign", "source", "id"], body, { id: "search-results" }), pages.more, pages.error)];
