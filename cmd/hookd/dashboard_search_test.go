@@ -75,6 +75,13 @@ func TestDashboardSearchFilters(t *testing.T) {
 			if got := searchEmails(ui); !slices.Equal(got, tt.want) {
 				t.Errorf("finds %q, want %q", got, tt.want)
 			}
+			noun := "events"
+			if len(tt.want) == 1 {
+				noun = "event"
+			}
+			if got, want := eval[string](ui, `document.querySelector("#search-count").parentElement.textContent`), fmt.Sprintf("%d %s shown, newest first.", len(tt.want), noun); got != want {
+				t.Errorf("the count reads %q, want %q", got, want)
+			}
 			q, _ := url.ParseQuery(tt.query)
 			for k := range q {
 				if got := eval[string](ui, `document.querySelector("#search-`+k+`").value`); got != q.Get(k) {

@@ -87,6 +87,20 @@ function cell(text, n, attrs = {}) {
   return h("td", { ...attrs, title: text && text.length > n ? text : undefined }, short(text, n));
 }
 
+// tally is a count shown with its noun, "1 event", "2 events": the number
+// alone in the element of id.
+function tally(id, one, many) {
+  const num = h("span", { id }, "0");
+  const noun = h("span", {}, many);
+  return {
+    el: [num, " ", noun],
+    set(n) {
+      num.textContent = String(n);
+      noun.textContent = n === 1 ? one : many;
+    },
+  };
+}
+
 // errorBox shows err, with a Retry button calling retry when given.
 function errorBox(err, retry, id) {
   return h("div", { class: "card errors", id },
@@ -320,7 +334,7 @@ async function search(params) {
   h("a", { href: "/api/events?format=csv&" + q.toString(), id: "export-csv" }, "CSV"),
   h("a", { href: "/api/events?format=ndjson&" + q.toString(), id: "export-ndjson" }, "NDJSON"));
   const body = h("tbody", { id: "search-rows" });
-  const count = h("span", { id: "search-count" }, "0");
+  const count = tally("search-count", "event", "events");
   let shown = 0;
   const pages = pager("search", async cursor => {
     const p = new URLSearchParams(q);
@@ -333,7 +347,7 @@ async function search(params) {
         h("td", {}, e.campaign), h("td", {}, e.source), h("td", {}, h("a", { href: "#/event/" + encodeURIComponent(e.id) }, short(e.id, 28)))));
     }
     shown += page.events.length;
-    count.textContent = String(shown);
+    count.set(shown);
     return page.next;
   });
   try {
@@ -344,7 +358,7 @@ async function search(params) {
     return [h("h1", {}, "Search"), form, errorBox(err, route, "page-error")];
   }
   return [h("h1", {}, "Search"), form,
-    h("div", { class: "card" }, h("p", {}, count, " events shown, newest first."),
+    h("div", { class: "card" }, h("p", {}, count.el, " shown, newest first."),
       table(["time", "type", "email", "campaign", "source", "id"], body, { id: "search-results" }), pages.more, pages.error)];
 }
 
@@ -427,18 +441,18 @@ async function rulesPage() {
 // ruleJobs shows a rule's jobs, newest first, 100 at a time with More.
 async function ruleJobs(rule) {
   const t = jobsTable([], "rule-jobs");
-  const count = h("span", { id: "rule-jobs-count" }, "0");
+  const count = tally("rule-jobs-count", "job", "jobs");
   let shown = 0;
   const pages = pager("rule-jobs", async cursor => {
     const page = await apiPage("/jobs?rule=" + encodeURIComponent(rule), "jobs", 100, cursor);
     t.tBodies[0].append(...page.items.map(jobRow));
     shown += page.items.length;
-    count.textContent = String(shown);
+    count.set(shown);
     return page.next;
   });
   await pages.first();
   return [h("h1", {}, "Jobs of rule ", h("code", {}, rule)),
-    h("div", { class: "card" }, h("p", {}, count, " jobs shown, newest first."), t, pages.more, pages.error)];
+    h("div", { class: "card" }, h("p", {}, count.el, " shown, newest first."), t, pages.more, pages.error)];
 }
 
 // watchJob polls a retried job until it is done or dead again, showing its
@@ -475,13 +489,13 @@ async function deadLetters() {
       cell(j.last_error, 120, { class: "error" }), h("td", { class: "num" }, String(j.attempts)), status, h("td", {}, btn));
   };
   const body = h("tbody", {});
-  const count = h("span", { id: "dead-count" }, "0");
+  const count = tally("dead-count", "dead letter", "dead letters");
   let shown = 0;
   const pages = pager("dead", async cursor => {
     const page = await apiPage("/deadletters", "jobs", 100, cursor);
     body.append(...page.items.map(deadRow));
     shown += page.items.length;
-    count.textContent = String(shown);
+    count.set(shown);
     return page.next;
   });
   await pages.first();
@@ -501,7 +515,7 @@ async function deadLetters() {
           }), { id: "targets-table" })),
     h("div", { class: "card" }, h("h2", {}, "Dead letters"),
       shown === 0 ? h("p", { class: "muted", id: "no-dead" }, "No dead letters.") : [
-        h("p", {}, count, " dead letters shown, the most recently dead first."),
+        h("p", {}, count.el, " shown, the most recently dead first."),
         table(["job", "rule", "action", "target", "event", "last error", { label: "attempts", num: 1 }, "status", ""], body, { id: "dead-table" }),
         pages.more, pages.error]),
   ];
@@ -513,7 +527,7 @@ async function deadLetters() {
 async function suppressions() {
   const msg = h("p", { class: "muted message", id: "supp-message" });
   const body = h("tbody", {});
-  const count = h("span", { id: "supp-count" }, "0");
+  const count = tally("supp-count", "address", "addresses");
   let shown = 0;
   const row = s => {
     const tr = h("tr", { "data-email": s.email }, cell(s.email, 80), cell(s.reason, 80), h("td", {}, s.rule),
@@ -523,7 +537,7 @@ async function suppressions() {
       try {
         await api("/suppressions/" + encodeURIComponent(s.email), { method: "DELETE" });
         tr.remove();
-        count.textContent = String(--shown);
+        count.set(--shown);
         msg.textContent = `${s.email} removed.`;
       } catch (err) { msg.textContent = err.message; }
     } }, "Remove")));
@@ -533,13 +547,13 @@ async function suppressions() {
     const page = await api("/suppressions?limit=100" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
     body.append(...(page.suppressions || []).map(row));
     shown += (page.suppressions || []).length;
-    count.textContent = String(shown);
+    count.set(shown);
     return page.next;
   });
   await pages.first();
   return [h("h1", {}, "Suppressions"), msg,
     h("div", { class: "card" }, shown === 0 ? h("p", { class: "muted" }, "The suppression list is empty.") : [
-      h("p", {}, count, " addresses shown, in address order."),
+      h("p", {}, count.el, " shown, in address order."),
       table(["email", "reason", "rule", "event", "since", ""], body, { id: "suppressions-table" }), pages.more, pages.error])];
 }
 
@@ -550,7 +564,7 @@ async function suppressions() {
 // whole of it behind an expand, as it may run to a megabyte.
 async function quarantine() {
   const body = h("tbody", {});
-  const count = h("span", { id: "quarantine-count" }, "0");
+  const count = tally("quarantine-count", "body", "bodies");
   let shown = 0;
   const row = q => h("tr", { "data-id": q.id },
     h("td", {}, fmtTime(q.received)), h("td", {}, q.source), cell(q.error, 120, { class: "error" }),
@@ -559,14 +573,14 @@ async function quarantine() {
     const page = await apiPage("/quarantine", "quarantine", 100, cursor);
     body.append(...page.items.map(row));
     shown += page.items.length;
-    count.textContent = String(shown);
+    count.set(shown);
     return page.next;
   });
   await pages.first();
   return [h("h1", {}, "Quarantine"),
     h("p", { class: "muted" }, "Bodies that sources sent, past their authentication, that hookd could not decode: it answered 400 and kept them here."),
     h("div", { class: "card" }, shown === 0 ? h("p", { class: "muted", id: "no-quarantine" }, "Nothing is quarantined.") : [
-      h("p", {}, count, " bodies shown, the most recently received first."),
+      h("p", {}, count.el, " shown, the most recently received first."),
       table(["received", "source", "error", "content type", "body"], body, { id: "quarantine-table" }), pages.more, pages.error])];
 }
 
