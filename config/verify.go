@@ -19,6 +19,10 @@ type Verify struct {
 	PublicKey string `yaml:"public_key"`
 	// SigningKey is Mailgun's HTTP webhook signing key.
 	SigningKey string `yaml:"signing_key"`
+	// ParentSigningKey is the HTTP webhook signing key of a Mailgun
+	// primary (parent) account, which also signs its subaccounts'
+	// deliveries (their signature.parent-signature).
+	ParentSigningKey string `yaml:"parent_signing_key"`
 	// Secret is a Standard Webhooks secret, "whsec_" and base64.
 	Secret string `yaml:"secret"`
 	// Tolerance is how far a signed timestamp may be from hookd's clock
@@ -45,7 +49,8 @@ func (v Verify) Unused(provider string, use ...string) []error {
 		key string
 		set bool
 	}{
-		{"public_key", v.PublicKey != ""}, {"signing_key", v.SigningKey != ""}, {"secret", v.Secret != ""},
+		{"public_key", v.PublicKey != ""}, {"signing_key", v.SigningKey != ""},
+		{"parent_signing_key", v.ParentSigningKey != ""}, {"secret", v.Secret != ""},
 		{"tolerance", v.Tolerance != 0}, {"topic_arns", len(v.TopicARNs) > 0},
 		{"confirm_subscription", v.ConfirmSubscription}, {"header", v.Header != nil}, {"hmac", v.HMAC != nil},
 	} {
@@ -146,6 +151,7 @@ func resolveSecrets(c *Config, name string, idx *index, need func(field string) 
 		fields = append(fields,
 			secretField{at + "verify.public_key", &s.Verify.PublicKey},
 			secretField{at + "verify.signing_key", &s.Verify.SigningKey},
+			secretField{at + "verify.parent_signing_key", &s.Verify.ParentSigningKey},
 			secretField{at + "verify.secret", &s.Verify.Secret})
 		if s.Verify.Header != nil {
 			fields = append(fields, secretField{at + "verify.header.value", &s.Verify.Header.Value})

@@ -311,13 +311,18 @@ sources:
   - { name: app, provider: standardwebhooks, verify: { secret: "${HOOKD_WHSEC}" } }
   - { name: github, provider: generic, verify: { hmac: { header: X-Hub-Signature-256, algorithm: sha256, encoding: hex, prefix: "sha256=", secret: "a-github-secret" } },
       map: { type: 'headers["X-Github-Event"]', id: 'headers["X-Github-Delivery"]' } }
+  - { name: mailgun-parent, provider: mailgun, verify: { parent_signing_key: "key-parent-0123456789abcdef" } }
 `)
-	out, _, err := runHookd(t, "check", "--config", good)
+	out, stderr, err := runHookd(t, "check", "--config", good)
 	if err != nil {
 		t.Fatalf("check %s: %v", good, err)
 	}
-	if !strings.Contains(out, "8 sources") {
+	if !strings.Contains(out, "9 sources") {
 		t.Fatalf("check output: %s", out)
+	}
+	// postmark has credentials in auth; every other source verifies.
+	if strings.Contains(stderr, "unauthenticated") {
+		t.Fatalf("check warns of a source that verifies: %s", stderr)
 	}
 
 	bad := writeFile(t, "bad-providers.yaml", `
@@ -348,6 +353,9 @@ sources:
   - name: sendgrid-neither
     provider: sendgrid
     verify: { public_key: "not a key at all" }
+  - name: mailgun-parent
+    provider: mailgun
+    verify: { parent_signing_key: "plain-secret" }
 `)
 	_, _, err = runHookd(t, "check", "--config", bad)
 	if err == nil {
@@ -363,12 +371,67 @@ sources:
 		bad + ":18:5: sources[4].verify: mailjet signs nothing",
 		bad + `:22:19: sources[5].verify.public_key: PEM block "CERTIFICATE": want PUBLIC KEY`,
 		bad + ":28:27: sources[6].verify.public_key: neither base64 nor PEM: want the verification key as SendGrid's settings show it (base64), or as PEM (-----BEGIN PUBLIC KEY-----)",
+		bad + ":31:35: sources[7].verify.parent_signing_key: too short: want at least 16 bytes, the primary account's",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q:\n%s", want, msg)
 		}
 	}
-	if strings.Contains(msg, "plain-secret-value") || strings.Contains(msg, "a-github-secret") {
+	if strings.Contains(msg, "plain-secret") || strings.Contains(msg, "a-github-secret") {
 		t.Errorf("error reveals a secret:\n%s", msg)
+	}
+}
+
+// TestCheckExampleSources uncomments the example sources of
+// configs/hookd-example.yaml, the lines "  # - name:" and those indented
+// below them, and checks them with their variables and secret file set:
+// what the example shows is a configuration hookd takes.
+func TestCheckExampleSources(t *testing.T) {
+	example, err := os.ReadFile(filepath.Join("..", "..", "configs", "hookd-example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var yaml strings.Builder
+	yaml.WriteString("sources:\n")
+	in := false
+	for line := range strings.Lines(string(example)) {
+		switch {
+		case strings.HasPrefix(line, "sources:"):
+			in = true
+		case in && line != "\n" && !strings.HasPrefix(line, " "):
+			in = false
+		case in:
+			if rest, ok := strings.CutPrefix(line, "  # "); ok && (strings.HasPrefix(rest, "- ") || strings.HasPrefix(rest, "  ")) {
+				yaml.WriteString("  " + rest)
+			}
+		}
+	}
+	for _, want := range []string{"provider: sendgrid", "provider: mailgun", "parent_signing_key:"} {
+		if !strings.Contains(yaml.String(), want) {
+			t.Fatalf("the example's commented sources lack %q:\n%s", want, yaml.String())
+		}
+	}
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SENDGRID_WEBHOOK_PUBLIC_KEY", base64.StdEncoding.EncodeToString(der))
+	path := writeFile(t, "example-sources.yaml", yaml.String())
+	if err := os.MkdirAll(filepath.Join(filepath.Dir(path), "secrets"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(filepath.Dir(path), "secrets", "mailgun-primary.key"), []byte("key-primary-0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := runHookd(t, "check", "--config", path)
+	if err != nil {
+		t.Fatalf("check of the example's sources:\n%s\n%v", yaml.String(), err)
+	}
+	if !strings.Contains(out, "2 sources") || stderr != "" {
+		t.Fatalf("check output: %s%s", out, stderr)
 	}
 }
