@@ -14,8 +14,9 @@ import (
 // them. Each provider reads the keys it needs and rejects the others (see
 // Known.Source); every key is empty by default.
 type Verify struct {
-	// PublicKey is SendGrid's verification key: base64 DER of an ECDSA
-	// P-256 public key, as SendGrid shows it.
+	// PublicKey is a public verification key: SendGrid's, base64 DER of
+	// an ECDSA P-256 public key as SendGrid shows it (or PEM); a Standard
+	// Webhooks sender's, "whpk_" and the base64 of an Ed25519 public key.
 	PublicKey string `yaml:"public_key"`
 	// SigningKey is Mailgun's HTTP webhook signing key.
 	SigningKey string `yaml:"signing_key"`
@@ -23,7 +24,8 @@ type Verify struct {
 	// primary (parent) account, which also signs its subaccounts'
 	// deliveries (their signature.parent-signature).
 	ParentSigningKey string `yaml:"parent_signing_key"`
-	// Secret is a Standard Webhooks secret, "whsec_" and base64.
+	// Secret is a Standard Webhooks secret: base64, after "whsec_" or
+	// without it.
 	Secret string `yaml:"secret"`
 	// Tolerance is how far a signed timestamp may be from hookd's clock
 	// (default 5m; SES 1h; Mailgun 12h).
