@@ -14,12 +14,18 @@ import (
 // them. Each provider reads the keys it needs and rejects the others (see
 // Known.Source); every key is empty by default.
 type Verify struct {
-	// PublicKey is SendGrid's verification key: base64 DER of an ECDSA
-	// P-256 public key, as SendGrid shows it.
+	// PublicKey is a public verification key: SendGrid's, base64 DER of
+	// an ECDSA P-256 public key as SendGrid shows it (or PEM); a Standard
+	// Webhooks sender's, "whpk_" and the base64 of an Ed25519 public key.
 	PublicKey string `yaml:"public_key"`
 	// SigningKey is Mailgun's HTTP webhook signing key.
 	SigningKey string `yaml:"signing_key"`
-	// Secret is a Standard Webhooks secret, "whsec_" and base64.
+	// ParentSigningKey is the HTTP webhook signing key of a Mailgun
+	// primary (parent) account, which also signs its subaccounts'
+	// deliveries (their signature.parent-signature).
+	ParentSigningKey string `yaml:"parent_signing_key"`
+	// Secret is a Standard Webhooks secret: base64, after "whsec_" or
+	// without it.
 	Secret string `yaml:"secret"`
 	// Tolerance is how far a signed timestamp may be from hookd's clock
 	// (default 5m; SES 1h; Mailgun 12h).
@@ -45,7 +51,8 @@ func (v Verify) Unused(provider string, use ...string) []error {
 		key string
 		set bool
 	}{
-		{"public_key", v.PublicKey != ""}, {"signing_key", v.SigningKey != ""}, {"secret", v.Secret != ""},
+		{"public_key", v.PublicKey != ""}, {"signing_key", v.SigningKey != ""},
+		{"parent_signing_key", v.ParentSigningKey != ""}, {"secret", v.Secret != ""},
 		{"tolerance", v.Tolerance != 0}, {"topic_arns", len(v.TopicARNs) > 0},
 		{"confirm_subscription", v.ConfirmSubscription}, {"header", v.Header != nil}, {"hmac", v.HMAC != nil},
 	} {
@@ -146,6 +153,7 @@ func resolveSecrets(c *Config, name string, idx *index, need func(field string) 
 		fields = append(fields,
 			secretField{at + "verify.public_key", &s.Verify.PublicKey},
 			secretField{at + "verify.signing_key", &s.Verify.SigningKey},
+			secretField{at + "verify.parent_signing_key", &s.Verify.ParentSigningKey},
 			secretField{at + "verify.secret", &s.Verify.Secret})
 		if s.Verify.Header != nil {
 			fields = append(fields, secretField{at + "verify.header.value", &s.Verify.Header.Value})

@@ -11,9 +11,9 @@ import (
 )
 
 func TestVerifyUnused(t *testing.T) {
-	all := config.Verify{PublicKey: "p", SigningKey: "s", Secret: "w", Tolerance: time.Minute,
+	all := config.Verify{PublicKey: "p", SigningKey: "s", ParentSigningKey: "ps", Secret: "w", Tolerance: time.Minute,
 		TopicARNs: []string{"arn"}, ConfirmSubscription: true, Header: &config.HeaderSecret{}, HMAC: &config.HMAC{}}
-	keys := []string{"public_key", "signing_key", "secret", "tolerance", "topic_arns", "confirm_subscription", "header", "hmac"}
+	keys := []string{"public_key", "signing_key", "parent_signing_key", "secret", "tolerance", "topic_arns", "confirm_subscription", "header", "hmac"}
 	for _, tc := range []struct {
 		name string
 		v    config.Verify
@@ -23,7 +23,7 @@ func TestVerifyUnused(t *testing.T) {
 		{"nothing set", config.Verify{}, []string{"secret"}, nil},
 		{"only what is used", config.Verify{Secret: "w", Tolerance: time.Minute}, []string{"secret", "tolerance"}, nil},
 		{"every other key", all, []string{"secret", "tolerance"},
-			[]string{"public_key", "signing_key", "topic_arns", "confirm_subscription", "header", "hmac"}},
+			[]string{"public_key", "signing_key", "parent_signing_key", "topic_arns", "confirm_subscription", "header", "hmac"}},
 		{"every key, none used", all, nil, keys},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -277,7 +277,7 @@ func Unauthenticated(src config.Source) bool {
 // signs reports whether src verifies a signature or a header secret.
 func signs(src config.Source) bool {
 	v := src.Verify
-	return v.PublicKey != "" || v.SigningKey != "" || v.Secret != "" || len(v.TopicARNs) > 0 || v.Header != nil || v.HMAC != nil
+	return v.PublicKey != "" || v.SigningKey != "" || v.ParentSigningKey != "" || v.Secret != "" || len(v.TopicARNs) > 0 || v.Header != nil || v.HMAC != nil
 }
 
 // hook serves one source.

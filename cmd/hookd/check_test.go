@@ -296,6 +296,7 @@ func TestCheckProviders(t *testing.T) {
 	pemKey := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 	t.Setenv("HOOKD_SG_PEM", pemKey)
 	t.Setenv("HOOKD_WHSEC", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	t.Setenv("HOOKD_WHPK", "whpk_NZHzzL1cq0FsjMyijqN1IWRXXoKHyF4sK6qY77Q5g6g=")
 	good := writeFile(t, "providers.yaml", `
 sources:
   - { name: sendgrid, provider: sendgrid, verify: { public_key: "${HOOKD_SG_KEY}" } }
@@ -311,13 +312,21 @@ sources:
   - { name: app, provider: standardwebhooks, verify: { secret: "${HOOKD_WHSEC}" } }
   - { name: github, provider: generic, verify: { hmac: { header: X-Hub-Signature-256, algorithm: sha256, encoding: hex, prefix: "sha256=", secret: "a-github-secret" } },
       map: { type: 'headers["X-Github-Event"]', id: 'headers["X-Github-Delivery"]' } }
+  - { name: app-bare-secret, provider: standardwebhooks, verify: { secret: "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" } }
+  - { name: app-public-key, provider: standardwebhooks, verify: { public_key: "${HOOKD_WHPK}" } }
+  - { name: app-both, provider: standardwebhooks, verify: { public_key: "${HOOKD_WHPK}", secret: "${HOOKD_WHSEC}" } }
+  - { name: mailgun-parent, provider: mailgun, verify: { parent_signing_key: "key-parent-0123456789abcdef" } }
 `)
-	out, _, err := runHookd(t, "check", "--config", good)
+	out, stderr, err := runHookd(t, "check", "--config", good)
 	if err != nil {
 		t.Fatalf("check %s: %v", good, err)
 	}
-	if !strings.Contains(out, "8 sources") {
+	if !strings.Contains(out, "12 sources") {
 		t.Fatalf("check output: %s", out)
+	}
+	// postmark has credentials in auth; every other source verifies.
+	if strings.Contains(stderr, "unauthenticated") {
+		t.Fatalf("check warns of a source that verifies: %s", stderr)
 	}
 
 	bad := writeFile(t, "bad-providers.yaml", `
@@ -348,6 +357,15 @@ sources:
   - name: sendgrid-neither
     provider: sendgrid
     verify: { public_key: "not a key at all" }
+  - name: app-private-key
+    provider: standardwebhooks
+    verify: { public_key: "whsk_cGxhaW4tc2VjcmV0LXZhbHVlLXBsYWluLXNlY3JldC12YWx1ZQ==" }
+  - name: app-nothing
+    provider: standardwebhooks
+    verify: { tolerance: 1m }
+  - name: mailgun-parent
+    provider: mailgun
+    verify: { parent_signing_key: "plain-secret" }
 `)
 	_, _, err = runHookd(t, "check", "--config", bad)
 	if err == nil {
@@ -356,19 +374,77 @@ sources:
 	msg := err.Error()
 	for _, want := range []string{
 		bad + ":5:27: sources[0].verify.public_key: not a DER public key",
-		bad + ":8:23: sources[1].verify.secret: want \"whsec_\" followed by base64",
+		bad + ":8:23: sources[1].verify.secret: want the base64 of at least 16 bytes, after \"whsec_\" or without it",
 		bad + ":11:49: sources[2].verify.hmac.algorithm: unknown algorithm \"md5\"",
 		bad + ":12:18: sources[2].map.type: compile:",
 		bad + ":15:28: sources[3].verify.topic_arns[0]: \"not-an-arn\" is not an SNS topic ARN",
 		bad + ":18:5: sources[4].verify: mailjet signs nothing",
 		bad + `:22:19: sources[5].verify.public_key: PEM block "CERTIFICATE": want PUBLIC KEY`,
 		bad + ":28:27: sources[6].verify.public_key: neither base64 nor PEM: want the verification key as SendGrid's settings show it (base64), or as PEM (-----BEGIN PUBLIC KEY-----)",
+		bad + `:31:27: sources[7].verify.public_key: a "whsk_" key is the sender's private signing key, which a receiver never needs: want "whpk_" and the base64 of a 32-byte Ed25519 public key`,
+		bad + `:34:5: sources[8].verify.secret: required: the endpoint's secret ("whsec_" and base64), or verify.public_key ("whpk_" and base64) for asymmetric signatures`,
+		bad + ":37:35: sources[9].verify.parent_signing_key: too short: want at least 16 bytes, the primary account's",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q:\n%s", want, msg)
 		}
 	}
-	if strings.Contains(msg, "plain-secret-value") || strings.Contains(msg, "a-github-secret") {
+	if strings.Contains(msg, "plain-secret") || strings.Contains(msg, "a-github-secret") || strings.Contains(msg, "cGxhaW4tc2VjcmV0") {
 		t.Errorf("error reveals a secret:\n%s", msg)
+	}
+}
+
+// TestCheckExampleSources uncomments the example sources of
+// configs/hookd-example.yaml, the lines "  # - name:" and those indented
+// below them, and checks them with their variables and secret file set:
+// what the example shows is a configuration hookd takes.
+func TestCheckExampleSources(t *testing.T) {
+	example, err := os.ReadFile(filepath.Join("..", "..", "configs", "hookd-example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var yaml strings.Builder
+	yaml.WriteString("sources:\n")
+	in := false
+	for line := range strings.Lines(string(example)) {
+		switch {
+		case strings.HasPrefix(line, "sources:"):
+			in = true
+		case in && line != "\n" && !strings.HasPrefix(line, " "):
+			in = false
+		case in:
+			if rest, ok := strings.CutPrefix(line, "  # "); ok && (strings.HasPrefix(rest, "- ") || strings.HasPrefix(rest, "  ")) {
+				yaml.WriteString("  " + rest)
+			}
+		}
+	}
+	for _, want := range []string{"provider: sendgrid", "provider: mailgun", "parent_signing_key:", "provider: standardwebhooks", "public_key: \"${APP_WEBHOOK_PUBLIC_KEY}\""} {
+		if !strings.Contains(yaml.String(), want) {
+			t.Fatalf("the example's commented sources lack %q:\n%s", want, yaml.String())
+		}
+	}
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SENDGRID_WEBHOOK_PUBLIC_KEY", base64.StdEncoding.EncodeToString(der))
+	t.Setenv("APP_WEBHOOK_PUBLIC_KEY", "whpk_NZHzzL1cq0FsjMyijqN1IWRXXoKHyF4sK6qY77Q5g6g=")
+	path := writeFile(t, "example-sources.yaml", yaml.String())
+	if err := os.MkdirAll(filepath.Join(filepath.Dir(path), "secrets"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(filepath.Dir(path), "secrets", "mailgun-primary.key"), []byte("key-primary-0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := runHookd(t, "check", "--config", path)
+	if err != nil {
+		t.Fatalf("check of the example's sources:\n%s\n%v", yaml.String(), err)
+	}
+	if !strings.Contains(out, "3 sources") || stderr != "" {
+		t.Fatalf("check output: %s%s", out, stderr)
 	}
 }

@@ -1,8 +1,11 @@
 // Package mailgun accepts Mailgun's JSON webhooks:
 // {"signature":{"timestamp","token","signature"},"event-data":{...}}, where
 // the signature is the hex HMAC-SHA256 of timestamp followed by token under
-// the account's webhook signing key. It registers itself as the "mailgun"
-// provider; import it for that side effect.
+// the account's webhook signing key. A delivery for a subaccount's domain
+// also carries signature.parent-signature, the same HMAC under the
+// primary (parent) account's key, so that one endpoint of the primary
+// account can verify the deliveries of all its subaccounts. It registers
+// itself as the "mailgun" provider; import it for that side effect.
 //
 // Mailgun's signature covers the timestamp and the token, not the event, so
 // a captured signature could be replayed with another event-data. Two checks
@@ -57,24 +60,36 @@ var (
 
 func init() { listener.Register(Provider, Mailgun{}) }
 
-// New implements listener.Provider: verify.signing_key is required;
-// verify.tolerance bounds the timestamp's age (default 12 hours).
+// New implements listener.Provider: verify.signing_key is the account's
+// HTTP webhook signing key, verify.parent_signing_key the primary
+// account's (see Adapter.Verify); at least one is required, each at
+// least 16 bytes. verify.tolerance bounds the timestamp's age (default 12
+// hours).
 func (Mailgun) New(src config.Source, env listener.Env) (listener.Adapter, error) {
 	v := src.Verify
-	errs := v.Unused("mailgun", "signing_key", "tolerance")
+	errs := v.Unused("mailgun", "signing_key", "parent_signing_key", "tolerance")
 	if err := src.Map.Unused(); err != nil {
 		errs = append(errs, err)
 	}
 	switch {
-	case v.SigningKey == "":
-		errs = append(errs, &config.Error{Field: "verify.signing_key", Err: errors.New("required: the HTTP webhook signing key from Mailgun's settings")})
-	case len(v.SigningKey) < 16:
+	case v.SigningKey == "" && v.ParentSigningKey == "":
+		errs = append(errs, &config.Error{Field: "verify.signing_key", Err: errors.New("required: the HTTP webhook signing key from Mailgun's settings (or verify.parent_signing_key, the primary account's, for the deliveries of its subaccounts)")})
+	case v.SigningKey != "" && len(v.SigningKey) < 16:
 		errs = append(errs, &config.Error{Field: "verify.signing_key", Err: errors.New("too short: want at least 16 bytes, the HTTP webhook signing key from Mailgun's settings")})
+	}
+	if v.ParentSigningKey != "" && len(v.ParentSigningKey) < 16 {
+		errs = append(errs, &config.Error{Field: "verify.parent_signing_key", Err: errors.New("too short: want at least 16 bytes, the primary account's HTTP webhook signing key from Mailgun's settings")})
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	a := &Adapter{key: []byte(v.SigningKey), now: env.Clock(), tol: v.Tolerance, nonces: env.Nonces, scope: Provider + "/" + src.Name}
+	a := &Adapter{now: env.Clock(), tol: v.Tolerance, nonces: env.Nonces, scope: Provider + "/" + src.Name}
+	if v.SigningKey != "" {
+		a.key = []byte(v.SigningKey)
+	}
+	if v.ParentSigningKey != "" {
+		a.parent = []byte(v.ParentSigningKey)
+	}
 	if a.tol == 0 {
 		a.tol = DefaultTolerance
 	}
@@ -83,7 +98,8 @@ func (Mailgun) New(src config.Source, env listener.Env) (listener.Adapter, error
 
 // Adapter verifies and decodes one source.
 type Adapter struct {
-	key    []byte
+	key    []byte // nil: signature is not checked under the account's key
+	parent []byte // nil: no primary account's key
 	now    func() time.Time
 	tol    time.Duration
 	nonces listener.Nonces
@@ -95,11 +111,20 @@ type signature struct {
 	Timestamp json.RawMessage `json:"timestamp"`
 	Token     string          `json:"token"`
 	Signature string          `json:"signature"`
+	// ParentSignature is set on a subaccount's deliveries.
+	ParentSignature string `json:"parent-signature"`
 }
 
 // Verify implements listener.Adapter: the signature, the timestamp's age,
 // then the token's single use (see the package comment). A body without a
 // readable signature object is unauthenticated, hence 401.
+//
+// The signature verifies when signature.signature is the HMAC under
+// verify.signing_key or under verify.parent_signing_key (a delivery for
+// the primary account's own domains), or signature.parent-signature is
+// the HMAC under verify.parent_signing_key (a delivery for one of its
+// subaccounts). parent-signature is never checked under signing_key, so
+// a source configured as before reads deliveries as before.
 func (a *Adapter) Verify(ctx context.Context, _ *http.Request, body []byte) error {
 	var w struct {
 		Signature *signature `json:"signature"`
@@ -112,8 +137,10 @@ func (a *Adapter) Verify(ctx context.Context, _ *http.Request, body []byte) erro
 	if ts == "" || s.Token == "" || s.Signature == "" {
 		return listener.Unauthorized(`"signature": want timestamp, token and signature`)
 	}
-	got, err := hex.DecodeString(s.Signature)
-	if err != nil || !listener.Equal(got, Sign(a.key, ts, s.Token)) {
+	if !a.matches(ts, s) {
+		if a.parent != nil {
+			return listener.Unauthorized(`"signature": neither signature nor parent-signature matches`)
+		}
 		return listener.Unauthorized(`"signature": does not match`)
 	}
 	at, err := listener.CheckTimestamp(`"signature.timestamp"`, ts, a.now(), a.tol)
@@ -132,6 +159,23 @@ func (a *Adapter) Verify(ctx context.Context, _ *http.Request, body []byte) erro
 		return listener.Unauthorized(`"signature.token": already used`)
 	}
 	return nil
+}
+
+// matches reports whether s is signed with one of a's keys (see Verify).
+func (a *Adapter) matches(ts string, s *signature) bool {
+	sig, sigErr := hex.DecodeString(s.Signature)
+	if a.key != nil && sigErr == nil && listener.Equal(sig, Sign(a.key, ts, s.Token)) {
+		return true
+	}
+	if a.parent == nil {
+		return false
+	}
+	want := Sign(a.parent, ts, s.Token)
+	if sigErr == nil && listener.Equal(sig, want) {
+		return true
+	}
+	parent, err := hex.DecodeString(s.ParentSignature)
+	return s.ParentSignature != "" && err == nil && listener.Equal(parent, want)
 }
 
 // Sign returns the HMAC-SHA256 of timestamp followed by token under key.

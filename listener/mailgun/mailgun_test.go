@@ -186,19 +186,41 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
+// FuzzVerify checks Verify's parsing at sources keyed with the account's
+// key, the primary account's, and both: whatever the body, a delivery
+// verifies only with a token the seeds signed. The tokens are fixed: each
+// fuzzing worker runs this function again.
 func FuzzVerify(f *testing.F) {
 	body, _ := os.ReadFile("testdata/opened.json")
-	now := time.Unix(1700000000, 0)
-	f.Add(resign(f, signingKey, body, now))
+	subaccount, _ := os.ReadFile("testdata/subaccount/delivered.json")
+	now := time.Unix(1529006854, 0)
+	signed := map[string]bool{"b2e1c0fd8a4b4d2f9c51e7a3d6f0c8e2a94b7d1c3e5f6a8b0c": true} // the fixture's
+	for i, keys := range [][2]string{{signingKey, ""}, {subaccountKey, parentKey}, {parentKey, ""}} {
+		token := strings.Repeat(strconv.Itoa(i), 50)
+		signed[token] = true
+		f.Add(signToken(body, now, token, keys[0], keys[1]))
+	}
+	f.Add(subaccount)
 	f.Add([]byte(`{"signature":{"timestamp":1,"token":"","signature":"zz"}}`))
+	f.Add([]byte(`{"signature":{"timestamp":"1529006854","token":"t","signature":"00","parent-signature":"zz"}}`))
+	f.Add([]byte(`{"signature":{"timestamp":"1529006854","token":"t","parent-signature":{"signature":"00"}}}`))
+	sources := []config.Verify{{SigningKey: signingKey}, {ParentSigningKey: parentKey}, {SigningKey: subaccountKey, ParentSigningKey: parentKey}}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		a, err := mailgun.Mailgun{}.New(config.Source{Name: "mg", Verify: config.Verify{SigningKey: signingKey}},
-			listener.Env{Nonces: memNonces{}, Now: func() time.Time { return now }})
-		if err != nil {
-			t.Fatal(err)
+		for _, v := range sources {
+			a, err := mailgun.Mailgun{}.New(config.Source{Name: "mg", Verify: v},
+				listener.Env{Nonces: memNonces{}, Now: func() time.Time { return now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := httptest.NewRequest("POST", "/", nil)
+			if a.Verify(context.Background(), r, b) != nil {
+				continue
+			}
+			var w struct{ Signature struct{ Token string } }
+			if err := json.Unmarshal(b, &w); err != nil || !signed[w.Signature.Token] {
+				t.Fatalf("verified with a token no seed signed (%+v): %q", v, b)
+			}
 		}
-		r := httptest.NewRequest("POST", "/", nil)
-		_ = a.Verify(context.Background(), r, b)
 	})
 }
 
@@ -211,20 +233,33 @@ func (memNonces) Use(context.Context, string, string, string, time.Time) (bool, 
 
 func TestNewErrors(t *testing.T) {
 	for _, tt := range []struct {
-		name, key, want string
+		name   string
+		verify config.Verify
+		want   string
 	}{
-		{"missing", "", "verify.signing_key: required"},
-		{"short", "12345", "verify.signing_key: too short: want at least 16 bytes"},
+		{"missing", config.Verify{}, "verify.signing_key: required"},
+		{"short", config.Verify{SigningKey: "12345"}, "verify.signing_key: too short: want at least 16 bytes"},
+		{"short parent", config.Verify{ParentSigningKey: "parent-12345"}, "verify.parent_signing_key: too short: want at least 16 bytes"},
+		{"short parent beside a good key", config.Verify{SigningKey: signingKey, ParentSigningKey: "parent-12345"}, "verify.parent_signing_key: too short"},
+		{"foreign key", config.Verify{ParentSigningKey: signingKey, Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+			"verify.secret: not used by mailgun (want signing_key, parent_signing_key, tolerance)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := mailgun.Mailgun{}.New(config.Source{Name: "mg", Verify: config.Verify{SigningKey: tt.key}}, listener.Env{})
+			_, err := mailgun.Mailgun{}.New(config.Source{Name: "mg", Verify: tt.verify}, listener.Env{})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("New = %v, want an error containing %q", err, tt.want)
 			}
-			if tt.key != "" && strings.Contains(err.Error(), tt.key) {
-				t.Fatalf("error quotes the key: %v", err)
+			for _, key := range []string{tt.verify.SigningKey, tt.verify.ParentSigningKey, tt.verify.Secret} {
+				if key != "" && strings.Contains(err.Error(), key) {
+					t.Fatalf("error quotes a key: %v", err)
+				}
 			}
 		})
+	}
+	for _, v := range []config.Verify{{SigningKey: signingKey}, {ParentSigningKey: signingKey}, {SigningKey: signingKey, ParentSigningKey: parentKey}} {
+		if _, err := (mailgun.Mailgun{}).New(config.Source{Name: "mg", Verify: v}, listener.Env{}); err != nil {
+			t.Errorf("New(%+v) = %v", v, err)
+		}
 	}
 }
 

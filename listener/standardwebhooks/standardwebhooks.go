@@ -1,15 +1,19 @@
 // Package standardwebhooks accepts webhooks signed as the Standard Webhooks
-// specification says: an HMAC-SHA256 of "id.timestamp.body" under a
-// "whsec_" secret, sent as "v1,<base64>" in webhook-signature (several,
-// space-separated, during a key rotation). The specification grew out of
-// Svix's scheme, which signs the same way under the headers svix-id,
-// svix-timestamp and svix-signature; senders built on Svix (Resend among
-// them) send those, and they are accepted too. It registers itself as the
-// "standardwebhooks" provider; import it for that side effect.
+// specification says, over the signed content "id.timestamp.body": with a
+// shared secret, an HMAC-SHA256 sent as "v1,<base64>" in
+// webhook-signature; with an Ed25519 key pair, the sender's signature sent
+// as "v1a,<base64>" and checked with its public key ("whpk_"). The header
+// may hold several, space-separated, during a key rotation. The
+// specification grew out of Svix's scheme, which signs the same way under
+// the headers svix-id, svix-timestamp and svix-signature; senders built on
+// Svix (Resend among them) send those, and they are accepted too. It
+// registers itself as the "standardwebhooks" provider; import it for that
+// side effect.
 package standardwebhooks
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -57,8 +61,20 @@ func headers(h http.Header) headerSet {
 	return headerSet{HeaderID, HeaderTimestamp, HeaderSignature}
 }
 
-// secretPrefix starts every secret.
-const secretPrefix = "whsec_"
+// The prefixes the specification gives serialized keys: a symmetric
+// secret, an Ed25519 public key and an Ed25519 private (signing) key.
+const (
+	secretPrefix     = "whsec_"
+	publicKeyPrefix  = "whpk_"
+	privateKeyPrefix = "whsk_"
+)
+
+// MaxAsymmetric is how many "v1a" signatures Verify checks in one
+// delivery. Each costs an Ed25519 verification, far more than comparing
+// an HMAC, so a header crammed with them could otherwise make every
+// unauthenticated request expensive; a sender rotating keys sends two or
+// three. A delivery with more is refused.
+const MaxAsymmetric = 8
 
 // StandardWebhooks is the Provider.
 type StandardWebhooks struct{}
@@ -70,15 +86,33 @@ var (
 
 func init() { listener.Register(Provider, StandardWebhooks{}) }
 
-// New implements listener.Provider: verify.secret is required
-// ("whsec_" and base64); verify.tolerance defaults to 5 minutes; map may
-// override the fields Decode reads.
+// New implements listener.Provider: verify.secret (base64, after "whsec_"
+// or without it; see ParseSecret) verifies "v1" signatures,
+// verify.public_key ("whpk_" and base64; see ParsePublicKey) verifies
+// "v1a" signatures, and at least one of them is required. With both, a
+// delivery with either kind of signature verifies; configure only the
+// public key to refuse HMAC-signed deliveries. verify.tolerance defaults
+// to 5 minutes; map may override the fields Decode reads.
 func (StandardWebhooks) New(src config.Source, env listener.Env) (listener.Adapter, error) {
 	v := src.Verify
-	errs := v.Unused("standardwebhooks", "secret", "tolerance")
-	key, err := ParseSecret(v.Secret)
-	if err != nil {
-		errs = append(errs, &config.Error{Field: "verify.secret", Err: err})
+	errs := v.Unused("standardwebhooks", "secret", "public_key", "tolerance")
+	var keys Keys
+	if v.Secret != "" || v.PublicKey == "" {
+		key, err := ParseSecret(v.Secret)
+		if err != nil {
+			if v.Secret == "" {
+				err = errors.New(`required: the endpoint's secret ("whsec_" and base64), or verify.public_key ("whpk_" and base64) for asymmetric signatures`)
+			}
+			errs = append(errs, &config.Error{Field: "verify.secret", Err: err})
+		}
+		keys.Secret = key
+	}
+	if v.PublicKey != "" {
+		pub, err := ParsePublicKey(v.PublicKey)
+		if err != nil {
+			errs = append(errs, &config.Error{Field: "verify.public_key", Err: err})
+		}
+		keys.PublicKey = pub
 	}
 	m, err := mapping.Compile(src.Map)
 	if err != nil {
@@ -87,49 +121,104 @@ func (StandardWebhooks) New(src config.Source, env listener.Env) (listener.Adapt
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	a := &Adapter{key: key, now: env.Clock(), tol: v.Tolerance, mapping: m}
+	a := &Adapter{keys: keys, now: env.Clock(), tol: v.Tolerance, mapping: m}
 	if a.tol == 0 {
 		a.tol = listener.DefaultTolerance
 	}
 	return a, nil
 }
 
-// ParseSecret returns the key of a "whsec_<base64>" secret. Its errors
-// never quote the secret.
+// ParseSecret returns the key of a secret: "whsec_" and base64, as the
+// specification serializes it, or the base64 alone, which its libraries
+// accept too. The key must be at least 16 bytes. Its errors never quote
+// the secret.
 func ParseSecret(s string) ([]byte, error) {
-	if s == "" {
-		return nil, errors.New("required: the endpoint's secret, whsec_ and base64")
+	const want = `want the base64 of at least 16 bytes, after "whsec_" or without it`
+	switch {
+	case s == "":
+		return nil, errors.New(`required: the endpoint's secret, "whsec_" and base64`)
+	case strings.HasPrefix(s, publicKeyPrefix):
+		return nil, errors.New(`a "whpk_" key is a public key: it verifies asymmetric signatures and belongs in verify.public_key`)
+	case strings.HasPrefix(s, privateKeyPrefix):
+		return nil, errors.New(`a "whsk_" key is the sender's private signing key, which a receiver never needs: give its public key, "whpk_", as verify.public_key`)
 	}
-	b64, ok := strings.CutPrefix(s, secretPrefix)
-	if !ok {
-		return nil, errors.New(`want "whsec_" followed by base64`)
-	}
-	key, err := base64.StdEncoding.Strict().DecodeString(b64)
+	key, err := base64.StdEncoding.Strict().DecodeString(strings.TrimPrefix(s, secretPrefix))
 	if err != nil || len(key) < 16 {
-		return nil, errors.New(`want "whsec_" followed by the base64 of at least 16 bytes`)
+		return nil, errors.New(want)
 	}
 	return key, nil
 }
 
+// ParsePublicKey returns the Ed25519 public key of "whpk_" and the base64
+// of its 32 bytes. The prefix is required: it is how the specification
+// serializes public keys, and it tells one apart from a secret. Its errors
+// never quote the key.
+func ParsePublicKey(s string) (ed25519.PublicKey, error) {
+	const want = `want "whpk_" and the base64 of a 32-byte Ed25519 public key`
+	switch {
+	case s == "":
+		return nil, errors.New("required: " + want)
+	case strings.HasPrefix(s, privateKeyPrefix):
+		return nil, errors.New(`a "whsk_" key is the sender's private signing key, which a receiver never needs: ` + want)
+	case strings.HasPrefix(s, secretPrefix):
+		return nil, errors.New(`a "whsec_" key is a shared secret: it belongs in verify.secret`)
+	}
+	b64, ok := strings.CutPrefix(s, publicKeyPrefix)
+	if !ok {
+		return nil, errors.New(want)
+	}
+	key, err := base64.StdEncoding.Strict().DecodeString(b64)
+	if err != nil || len(key) != ed25519.PublicKeySize {
+		return nil, errors.New(want)
+	}
+	return ed25519.PublicKey(key), nil
+}
+
+// Keys are what a source verifies deliveries with. A nil key verifies
+// nothing: a "v1" signature is checked only under Secret, never under the
+// public key (which anyone may know), and a "v1a" signature only under
+// PublicKey.
+type Keys struct {
+	// Secret is the HMAC-SHA256 key of "v1" signatures.
+	Secret []byte
+	// PublicKey is the Ed25519 key of "v1a" signatures.
+	PublicKey ed25519.PublicKey
+}
+
+// versions names the signature versions k verifies, for error messages.
+func (k Keys) versions() string {
+	switch {
+	case k.Secret != nil && k.PublicKey != nil:
+		return "v1 or v1a"
+	case k.PublicKey != nil:
+		return "v1a"
+	default:
+		return "v1"
+	}
+}
+
 // Adapter verifies and decodes one source.
 type Adapter struct {
-	key     []byte
+	keys    Keys
 	now     func() time.Time
 	tol     time.Duration
 	mapping *mapping.Mapping
 }
 
-// Verify implements listener.Adapter: the three headers must be present
-// (webhook-id, webhook-timestamp and webhook-signature, or svix-id,
-// svix-timestamp and svix-signature), the timestamp within the tolerance,
-// and one of the "v1," signatures the HMAC-SHA256 of "id.timestamp.body";
-// signatures of other versions are ignored.
+// Verify implements listener.Adapter with Verify and the source's keys.
 func (a *Adapter) Verify(_ context.Context, r *http.Request, body []byte) error {
-	return Verify(a.key, r.Header, body, a.now(), a.tol)
+	return Verify(a.keys, r.Header, body, a.now(), a.tol)
 }
 
-// Verify checks the Standard Webhooks signature of a delivery with key.
-func Verify(key []byte, h http.Header, body []byte, now time.Time, tol time.Duration) error {
+// Verify checks the Standard Webhooks signature of a delivery with k: the
+// three headers must be present (webhook-id, webhook-timestamp and
+// webhook-signature, or svix-id, svix-timestamp and svix-signature), the
+// timestamp within tol of now, and one of the signatures valid over
+// "id.timestamp.body": a "v1," HMAC-SHA256 under k.Secret or a "v1a,"
+// Ed25519 signature under k.PublicKey. Signatures of a version k has no
+// key for, and of other versions, are ignored; more than MaxAsymmetric
+// "v1a" ones to check are refused.
+func Verify(k Keys, h http.Header, body []byte, now time.Time, tol time.Duration) error {
 	n := headers(h)
 	id, ts, sigs := h.Get(n.id), h.Get(n.timestamp), h.Get(n.signature)
 	if id == "" {
@@ -143,18 +232,33 @@ func Verify(key []byte, h http.Header, body []byte, now time.Time, tol time.Dura
 	if _, err := listener.CheckTimestamp(strings.ToLower(n.timestamp), ts, now, tol); err != nil {
 		return err
 	}
-	want := Sign(key, id, ts, body)
+	var mac, content []byte // computed on first use
+	asymmetric := 0
 	for sig := range strings.FieldsSeq(sigs) {
-		b64, ok := strings.CutPrefix(sig, "v1,")
-		if !ok {
-			continue
-		}
-		got, err := base64.StdEncoding.Strict().DecodeString(b64)
-		if err == nil && listener.Equal(got, want) {
-			return nil
+		version, b64, _ := strings.Cut(sig, ",")
+		switch {
+		case version == "v1" && k.Secret != nil:
+			if mac == nil {
+				mac = Sign(k.Secret, id, ts, body)
+			}
+			got, err := base64.StdEncoding.Strict().DecodeString(b64)
+			if err == nil && listener.Equal(got, mac) {
+				return nil
+			}
+		case version == "v1a" && k.PublicKey != nil:
+			if asymmetric++; asymmetric > MaxAsymmetric {
+				return listener.Unauthorized(fmt.Sprintf("%s: more than %d v1a signatures", strings.ToLower(n.signature), MaxAsymmetric))
+			}
+			if content == nil {
+				content = signedContent(id, ts, body)
+			}
+			got, err := base64.StdEncoding.Strict().DecodeString(b64)
+			if err == nil && len(got) == ed25519.SignatureSize && ed25519.Verify(k.PublicKey, content, got) {
+				return nil
+			}
 		}
 	}
-	return listener.Unauthorized(strings.ToLower(n.signature) + ": no matching v1 signature")
+	return listener.Unauthorized(strings.ToLower(n.signature) + ": no matching " + k.versions() + " signature")
 }
 
 // Sign returns the HMAC-SHA256 of "id.timestamp.body" under key.
@@ -166,6 +270,17 @@ func Sign(key []byte, id, ts string, body []byte) []byte {
 	mac.Write([]byte{'.'})
 	mac.Write(body)
 	return mac.Sum(nil)
+}
+
+// signedContent returns "id.timestamp.body", what a v1a signature signs:
+// Ed25519 signs the message itself, not a digest of it.
+func signedContent(id, ts string, body []byte) []byte {
+	b := make([]byte, 0, len(id)+len(ts)+len(body)+2)
+	b = append(b, id...)
+	b = append(b, '.')
+	b = append(b, ts...)
+	b = append(b, '.')
+	return append(b, body...)
 }
 
 // Decode implements listener.Adapter: one event per delivery, with ID the

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,7 +54,7 @@ func TestSpecificationExample(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := h.Clone()
 			h.Set("webhook-signature", tt.sig)
-			err := standardwebhooks.Verify(key, h, body, tt.now, listener.DefaultTolerance)
+			err := standardwebhooks.Verify(standardwebhooks.Keys{Secret: key}, h, body, tt.now, listener.DefaultTolerance)
 			if (err == nil) != tt.ok {
 				t.Fatalf("Verify = %v, want ok %v", err, tt.ok)
 			}
@@ -95,7 +96,7 @@ func TestSvixHeaders(t *testing.T) {
 			for k, v := range tt.headers {
 				h.Set(k, v)
 			}
-			err := standardwebhooks.Verify(key, h, body, time.Unix(1614265330, 0), listener.DefaultTolerance)
+			err := standardwebhooks.Verify(standardwebhooks.Keys{Secret: key}, h, body, time.Unix(1614265330, 0), listener.DefaultTolerance)
 			if tt.err == "" && err != nil || tt.err != "" && (err == nil || err.Error() != tt.err) {
 				t.Fatalf("Verify = %v, want %q", err, tt.err)
 			}
@@ -172,27 +173,120 @@ func TestTime(t *testing.T) {
 }
 
 func TestNewErrors(t *testing.T) {
+	const pub = "whpk_NZHzzL1cq0FsjMyijqN1IWRXXoKHyF4sK6qY77Q5g6g="
 	for _, tt := range []struct {
 		name   string
 		verify config.Verify
 		field  string
+		err    string // in the error
 	}{
-		{"no secret", config.Verify{}, "verify.secret"},
-		{"no prefix", config.Verify{Secret: "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, "verify.secret"},
-		{"not base64", config.Verify{Secret: "whsec_!!!"}, "verify.secret"},
-		{"foreign key", config.Verify{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", SigningKey: "x"}, "verify.signing_key"},
+		{"neither secret nor public key", config.Verify{}, "verify.secret", "or verify.public_key"},
+		{"not base64", config.Verify{Secret: "whsec_!!!"}, "verify.secret", "want the base64 of at least 16 bytes"},
+		{"not base64 without the prefix", config.Verify{Secret: "plain-secret-value"}, "verify.secret", "want the base64 of at least 16 bytes"},
+		{"too short", config.Verify{Secret: "whsec_MfKQ9r8GKYqrTwjU"}, "verify.secret", "at least 16 bytes"},
+		{"a public key as the secret", config.Verify{Secret: pub}, "verify.secret", "belongs in verify.public_key"},
+		{"a private key as the secret", config.Verify{Secret: "whsk_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, "verify.secret", "private signing key"},
+		{"public key without its prefix", config.Verify{PublicKey: "NZHzzL1cq0FsjMyijqN1IWRXXoKHyF4sK6qY77Q5g6g="}, "verify.public_key", `want "whpk_"`},
+		{"public key of 31 bytes", config.Verify{PublicKey: "whpk_NZHzzL1cq0FsjMyijqN1IWRXXoKHyF4sK6qY77Q5gw=="}, "verify.public_key", "32-byte Ed25519 public key"},
+		{"public key not base64", config.Verify{PublicKey: "whpk_not base64 at all"}, "verify.public_key", "32-byte Ed25519 public key"},
+		{"a private key as the public key", config.Verify{PublicKey: "whsk_NZHzzL1cq0FsjMyijqN1IWRXXoKHyF4sK6qY77Q5g6g="}, "verify.public_key", "private signing key"},
+		{"a secret as the public key", config.Verify{PublicKey: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, "verify.public_key", "belongs in verify.secret"},
+		{"a good public key, a bad secret", config.Verify{PublicKey: pub, Secret: "whsec_!!!"}, "verify.secret", "base64"},
+		{"foreign key", config.Verify{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", SigningKey: "x"}, "verify.signing_key", "not used by standardwebhooks"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := standardwebhooks.StandardWebhooks{}.New(config.Source{Verify: tt.verify}, listener.Env{})
 			var ce *config.Error
-			if !errors.As(err, &ce) || ce.Field != tt.field {
-				t.Fatalf("New = %v, want a *config.Error at %s", err, tt.field)
+			if !errors.As(err, &ce) || ce.Field != tt.field || !strings.Contains(err.Error(), tt.err) {
+				t.Fatalf("New = %v, want a *config.Error at %s containing %q", err, tt.field, tt.err)
 			}
-			if tt.verify.Secret != "" && bytes.Contains([]byte(err.Error()), []byte(tt.verify.Secret)) {
-				t.Fatalf("error quotes the secret: %v", err)
+			for _, key := range []string{tt.verify.Secret, tt.verify.PublicKey} {
+				if key != "" && strings.Contains(err.Error(), key) {
+					t.Fatalf("error quotes a key: %v", err)
+				}
 			}
 		})
 	}
+}
+
+// TestParseSecret reads a secret with or without "whsec_", as the
+// specification's libraries do: both give the same key, which verifies
+// the specification's example.
+func TestParseSecret(t *testing.T) {
+	want, err := base64.StdEncoding.DecodeString("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, secret string
+		ok           bool
+	}{
+		{"whsec_ and base64", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", true},
+		{"base64 alone", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", true},
+		{"the prefix twice", "whsec_whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", false},
+		{"the prefix alone", "whsec_", false},
+		{"another case of the prefix", "WHSEC_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", false},
+		{"base64 without padding", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			key, err := standardwebhooks.ParseSecret(tt.secret)
+			if (err == nil) != tt.ok {
+				t.Fatalf("ParseSecret = %v, want ok %v", err, tt.ok)
+			}
+			if !tt.ok {
+				if b64 := strings.TrimPrefix(tt.secret, "whsec_"); b64 != "" && strings.Contains(err.Error(), b64) {
+					t.Fatalf("error quotes the secret: %v", err)
+				}
+				return
+			}
+			if !bytes.Equal(key, want) {
+				t.Fatalf("key %x, want %x", key, want)
+			}
+			h := http.Header{}
+			h.Set("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek")
+			h.Set("webhook-timestamp", "1614265330")
+			h.Set("webhook-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+			if err := standardwebhooks.Verify(standardwebhooks.Keys{Secret: key}, h, []byte(`{"test": 2432232314}`), time.Unix(1614265330, 0), listener.DefaultTolerance); err != nil {
+				t.Fatalf("the specification's example: %v", err)
+			}
+		})
+	}
+}
+
+// TestConformanceBareSecret runs the suite with a source whose secret is
+// the base64 without "whsec_".
+func TestConformanceBareSecret(t *testing.T) {
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	wrong := make([]byte, 32)
+	rand.Read(wrong)
+	providertest.Run(t, providertest.Case{
+		Source: config.Source{Provider: standardwebhooks.Provider, Verify: config.Verify{Secret: base64.StdEncoding.EncodeToString(raw)}},
+		Valid:  readFile(t, "testdata/email-delivered.json"),
+		Events: 1,
+		Sign: func(_ testing.TB, body []byte, at time.Time, bad bool) (http.Header, []byte) {
+			key := raw
+			if bad {
+				key = wrong
+			}
+			return signedHeaders("msg_bare", at, "v1,"+base64.StdEncoding.EncodeToString(standardwebhooks.Sign(key, "msg_bare", strconv.FormatInt(at.Unix(), 10), body))), body
+		},
+		Timestamped: true,
+		Tamper:      providertest.FlipByte,
+		Strip: map[string]func(http.Header, []byte) (http.Header, []byte){
+			"webhook-signature": del("webhook-signature"),
+		},
+	})
+}
+
+// signedHeaders returns the three headers of a delivery with id, sent at
+// at, with the webhook-signature sig.
+func signedHeaders(id string, at time.Time, sig string) http.Header {
+	h := http.Header{}
+	h.Set("webhook-id", id)
+	h.Set("webhook-timestamp", strconv.FormatInt(at.Unix(), 10))
+	h.Set("webhook-signature", sig)
+	return h
 }
 
 func TestConformance(t *testing.T) {
@@ -246,24 +340,42 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
+// FuzzVerify checks that nothing but the specification's example, signed
+// with the secret (v1) or the test key (v1a, testdata/v1a), verifies.
 func FuzzVerify(f *testing.F) {
-	key, _ := standardwebhooks.ParseSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
-	f.Add("msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", []byte(`{"test": 2432232314}`))
-	f.Add("", "-1", "v1, v1,,", []byte{})
+	secret, _ := standardwebhooks.ParseSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	pub, err := standardwebhooks.ParsePublicKey(strings.TrimSpace(string(readFile(f, "testdata/v1a/public-key"))))
+	if err != nil {
+		f.Fatal(err)
+	}
+	v1a := strings.TrimSpace(string(readFile(f, "testdata/v1a/signature")))
+	other := strings.TrimSpace(string(readFile(f, "testdata/v1a/signature-other-key")))
+	const id, ts, v1 = "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+	body := readFile(f, "testdata/v1a/body.json")
+	f.Add(id, ts, v1, body)
+	f.Add(id, ts, v1a, body)
+	f.Add(id, ts, other+" "+v1a, body)
+	f.Add(id, ts, v1+" "+v1a, body)
+	f.Add(id, ts, "v1a,"+strings.TrimPrefix(v1, "v1,"), body)
+	f.Add(id, ts, "v1,"+strings.TrimPrefix(v1a, "v1a,"), body)
+	f.Add(id, ts, strings.Repeat(other+" ", standardwebhooks.MaxAsymmetric)+v1a, body)
+	f.Add("", "-1", "v1, v1,, v1a v1a,", []byte{})
 	now := time.Unix(1614265330, 0)
 	f.Fuzz(func(t *testing.T, id, ts, sig string, body []byte) {
 		h := http.Header{}
 		h.Set("webhook-id", id)
 		h.Set("webhook-timestamp", ts)
 		h.Set("webhook-signature", sig)
-		err := standardwebhooks.Verify(key, h, body, now, listener.DefaultTolerance)
-		if err == nil && !bytes.Equal(body, []byte(`{"test": 2432232314}`)) {
-			t.Fatalf("accepted a body the key never signed: %q", body)
+		for _, keys := range []standardwebhooks.Keys{{Secret: secret}, {PublicKey: pub}, {Secret: secret, PublicKey: pub}} {
+			err := standardwebhooks.Verify(keys, h, body, now, listener.DefaultTolerance)
+			if err == nil && !bytes.Equal(body, []byte(`{"test": 2432232314}`)) {
+				t.Fatalf("accepted a body the keys never signed: %q", body)
+			}
 		}
 	})
 }
 
-func readFile(t *testing.T, path string) []byte {
+func readFile(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
