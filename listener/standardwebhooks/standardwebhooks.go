@@ -328,9 +328,6 @@ func Decode(m *mapping.Mapping, h http.Header, body []byte) ([]event.Event, erro
 		return nil, fmt.Errorf("decode standard webhook: %w", jsonerr.Want("a JSON object", err))
 	}
 	e := event.Event{ID: Provider + ":" + id, Provider: Provider, Type: p.Type, Data: json.RawMessage(append([]byte(nil), body...))}
-	if p.Type == "" {
-		return nil, errors.New(`decode standard webhook: "type": missing or empty`)
-	}
 	at, field := p.Timestamp, "timestamp"
 	if at == "" {
 		at, field = p.CreatedAt, "created_at"
@@ -364,15 +361,6 @@ func Decode(m *mapping.Mapping, h http.Header, body []byte) ([]event.Event, erro
 	if e.MessageID == "" {
 		e.MessageID = d.MessageID
 	}
-	e.Category = event.ParseCategory(p.Type)
-	if e.Category == event.Bounce {
-		switch strings.ToLower(d.Bounce.Type) {
-		case "permanent", "hard":
-			e.BounceClass = event.Hard
-		case "transient", "soft":
-			e.BounceClass = event.Soft
-		}
-	}
 	if !m.Empty() {
 		item, err := mapping.Unmarshal(body)
 		if err != nil {
@@ -380,6 +368,22 @@ func Decode(m *mapping.Mapping, h http.Header, body []byte) ([]event.Event, erro
 		}
 		if err := m.Apply(&e, item, h); err != nil {
 			return nil, fmt.Errorf("decode standard webhook: %w", err)
+		}
+	}
+	// A mapped type stands for the payload's, which may then be absent;
+	// the category and bounce class follow the type unless mapped too.
+	if e.Type == "" {
+		return nil, errors.New(`decode standard webhook: "type": missing or empty`)
+	}
+	if e.Category == "" {
+		e.Category = event.ParseCategory(e.Type)
+	}
+	if e.Category == event.Bounce && e.BounceClass == "" {
+		switch strings.ToLower(d.Bounce.Type) {
+		case "permanent", "hard":
+			e.BounceClass = event.Hard
+		case "transient", "soft":
+			e.BounceClass = event.Soft
 		}
 	}
 	return []event.Event{e}, nil

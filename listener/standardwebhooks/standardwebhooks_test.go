@@ -445,3 +445,49 @@ func TestMapExactNumbers(t *testing.T) {
 		})
 	}
 }
+
+// TestMapType maps the type: it may stand for a payload's missing "type",
+// and the category and bounce class follow the mapped type unless mapped
+// themselves.
+func TestMapType(t *testing.T) {
+	const body = `{"event_name":"email.bounced","timestamp":"2024-05-01T10:00:00Z","data":{"email":"a@example.com","bounce":{"type":"Permanent"}}}`
+	tests := []struct {
+		name     string
+		m        config.Map
+		body     string
+		wantType string
+		wantCat  event.Category
+		wantBC   event.BounceClass
+		wantErr  string
+	}{
+		{name: "no type and no map", body: body, wantErr: `decode standard webhook: "type": missing or empty`},
+		{name: "map.type stands for it", m: config.Map{Type: `event_name`}, body: body, wantType: "email.bounced", wantCat: event.Bounce, wantBC: event.Hard},
+		{name: "map.type over the payload's", m: config.Map{Type: `"email.opened"`}, body: `{"type":"email.bounced","data":{}}`, wantType: "email.opened", wantCat: event.Open},
+		{name: "a mapped category wins", m: config.Map{Type: `event_name`, Category: `"blocked"`}, body: body, wantType: "email.bounced", wantCat: event.Blocked},
+		{name: "map.type giving nothing", m: config.Map{Type: `missing_field`}, body: body, wantErr: "decode standard webhook: map.type: `missing_field` gave nothing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := standardwebhooks.StandardWebhooks{}.New(config.Source{Name: "s",
+				Verify: config.Verify{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, Map: tt.m}, listener.Env{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := http.Header{}
+			h.Set("webhook-id", "msg_1")
+			events, err := a.Decode(h, []byte(tt.body))
+			if tt.wantErr != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
+					t.Fatalf("Decode: %v, want %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := events[0]; e.Type != tt.wantType || e.Category != tt.wantCat || e.BounceClass != tt.wantBC {
+				t.Errorf("type %q category %q bounce class %q; want %q %q %q", e.Type, e.Category, e.BounceClass, tt.wantType, tt.wantCat, tt.wantBC)
+			}
+		})
+	}
+}
