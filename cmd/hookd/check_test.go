@@ -418,7 +418,7 @@ func TestCheckExampleSources(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"provider: sendgrid", "provider: mailgun", "parent_signing_key:", "provider: standardwebhooks", "public_key: \"${APP_WEBHOOK_PUBLIC_KEY}\""} {
+	for _, want := range []string{"provider: sendgrid", "provider: mailgun", "parent_signing_key:", "provider: standardwebhooks", "public_key: \"${APP_WEBHOOK_PUBLIC_KEY}\"", "provider: generic", "timestamp_header:", "map:"} {
 		if !strings.Contains(yaml.String(), want) {
 			t.Fatalf("the example's commented sources lack %q:\n%s", want, yaml.String())
 		}
@@ -433,6 +433,7 @@ func TestCheckExampleSources(t *testing.T) {
 	}
 	t.Setenv("SENDGRID_WEBHOOK_PUBLIC_KEY", base64.StdEncoding.EncodeToString(der))
 	t.Setenv("APP_WEBHOOK_PUBLIC_KEY", "whpk_NZHzzL1cq0FsjMyijqN1IWRXXoKHyF4sK6qY77Q5g6g=")
+	t.Setenv("BILLING_WEBHOOK_SECRET", "billing-secret-0123456789")
 	path := writeFile(t, "example-sources.yaml", yaml.String())
 	if err := os.MkdirAll(filepath.Join(filepath.Dir(path), "secrets"), 0o700); err != nil {
 		t.Fatal(err)
@@ -444,7 +445,7 @@ func TestCheckExampleSources(t *testing.T) {
 	if err != nil {
 		t.Fatalf("check of the example's sources:\n%s\n%v", yaml.String(), err)
 	}
-	if !strings.Contains(out, "3 sources") || stderr != "" {
+	if !strings.Contains(out, "4 sources") || stderr != "" {
 		t.Fatalf("check output: %s%s", out, stderr)
 	}
 }
