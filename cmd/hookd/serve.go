@@ -284,7 +284,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	// Closed when the admin server shuts down, to end live streams that
 	// Shutdown would otherwise wait for.
 	adminClosing := make(chan struct{})
-	deps := api.Deps{Store: st, Logger: logger, Shutdown: adminClosing}
+	deps := api.Deps{Store: st, Logger: logger, Shutdown: adminClosing, QueryTimeout: cfg.Admin.QueryTimeout}
 	if watcher != nil {
 		deps.Rules = watcher.Status
 	}
