@@ -88,7 +88,9 @@ const Redacted = "[redacted]"
 type Call struct {
 	// Key is the job's idempotency key, stable across attempts.
 	Key string
-	// Attempt counts the attempts of this job, from 1.
+	// Attempt counts the attempts of this job, from 1. The count goes on
+	// when a dead letter is retried (see Job.RetriedAfter): the first
+	// attempt after a dead letter's 21st is its 22nd.
 	Attempt int
 	// Rule names the rule whose match made the job.
 	Rule string
@@ -276,8 +278,14 @@ type Job struct {
 	Event json.RawMessage `json:"event,omitempty"`
 	// Status is Pending, Running, Done or Dead.
 	Status string `json:"status"`
-	// Attempts counts the attempts made so far.
+	// Attempts counts the attempts made so far, including those before the
+	// job was retried from the dead letters.
 	Attempts int `json:"attempts"`
+	// RetriedAfter is the Attempts the job had when it was last retried
+	// from the dead letters, and 0 when it never was. Its attempts go on
+	// being numbered from there, while its retry policy counts only the
+	// failures since: a retried dead letter gets the whole policy again.
+	RetriedAfter int `json:"retried_after,omitempty"`
 	// NextAt is when a pending job is due.
 	NextAt time.Time `json:"next_at"`
 	// LastError is the error of the last failed attempt.

@@ -37,10 +37,11 @@ type entry struct {
 
 // failure is one Fail call.
 type failure struct {
-	ID   int64
-	Err  string
-	Next time.Time
-	Dead bool
+	ID      int64
+	Attempt int
+	Err     string
+	Next    time.Time
+	Dead    bool
 }
 
 func newMemQueue() *memQueue {
@@ -79,6 +80,21 @@ func (q *memQueue) add(j actions.Job) int64 {
 	notify(q.wake)
 	notify(q.changed)
 	return j.ID
+}
+
+// retry makes the dead job id pending again, due now, as the store's
+// RetryDeadLetter does: its attempts go on from where they stopped, and
+// RetriedAfter records where that was.
+func (q *memQueue) retry(id int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	e := q.jobs[id-1]
+	if e.Status != actions.Dead {
+		panic(fmt.Sprintf("retry of job %d, which is %s", id, e.Status))
+	}
+	e.Status, e.RetriedAfter, e.NextAt, e.Updated = actions.Pending, e.Attempts, time.Now(), time.Now()
+	notify(q.wake)
+	notify(q.changed)
 }
 
 // resume lifts the suspension of target and wakes runners.
@@ -279,7 +295,7 @@ func (q *memQueue) Finish(ctx context.Context, owner string, outcomes []actions.
 			}
 			q.notes[o.ID] = o.Note
 		default:
-			q.fails = append(q.fails, failure{ID: o.ID, Err: o.Error, Next: o.Next, Dead: o.Status == actions.Dead})
+			q.fails = append(q.fails, failure{ID: o.ID, Attempt: o.Attempt, Err: o.Error, Next: o.Next, Dead: o.Status == actions.Dead})
 			e.LastError, e.Status = o.Error, o.Status
 			if o.Status == actions.Dead {
 				q.suspended[e.Target] = true

@@ -128,8 +128,10 @@ const renewRetry = time.Second
 // A job that fails is retried by its policy (Job.Retry, see
 // ParsePolicy; DefaultRetry when empty or unreadable): the
 // failures counted are Job.Attempts, every attempt so far including the one
-// that just failed, so a policy that retries N times runs a job at most N+1
-// times ("10x30s,10x30m": 21). When the policy allows no further attempt,
+// that just failed, less Job.RetriedAfter, those made before the job was
+// last retried from the dead letters; so a policy that retries N times runs
+// a job at most N+1 times ("10x30s,10x30m": 21), and N+1 more each time the
+// dead letter is retried. When the policy allows no further attempt,
 // when the error is Permanent, when the job's parameters do not decode or
 // when no package registered its action, the job is Dead, a dead letter,
 // and the queue suspends its target.
@@ -522,14 +524,19 @@ func (r *Runner) work(ctx context.Context, job Job) Outcome {
 		o.Status = Dead
 	default:
 		p := r.policy(job, logger)
-		if d, ok := p.Delay(job.Attempts); ok {
+		failures := job.Attempts - job.RetriedAfter
+		if d, ok := p.Delay(failures); ok {
 			o.Status, o.Next = Pending, time.Now().Add(d)
 			break
 		}
 		o.Status = Dead
-		if len(p) == 0 {
+		switch {
+		case len(p) == 0:
 			err = fmt.Errorf("not retried (retry: none): %w", err)
-		} else {
+		case job.RetriedAfter > 0:
+			err = fmt.Errorf("retries spent after %d attempts since the dead letter was retried (%d in all): %w",
+				failures, job.Attempts, err)
+		default:
 			err = fmt.Errorf("retries spent after %d attempts: %w", job.Attempts, err)
 		}
 	}

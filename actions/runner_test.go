@@ -341,6 +341,107 @@ func TestRunnerOutcomes(t *testing.T) {
 	}
 }
 
+// TestRunnerRetriedDeadLetter retries a dead letter, as the store's
+// RetryDeadLetter does, and checks that each retry gets the whole policy
+// again while the attempts go on being numbered where they stopped.
+func TestRunnerRetriedDeadLetter(t *testing.T) {
+	boom := errors.New("target down")
+	tests := []struct {
+		name    string
+		retry   string
+		retries int // how many times the dead letter is retried
+		// failUntil is the last attempt that fails; 0: all fail.
+		failUntil    int
+		wantStatus   string
+		wantAttempts int
+		wantDead     []bool // each failure's dead, in order
+		wantErr      string
+	}{
+		{
+			name: "dead again after the whole policy", retry: "2x1ms", retries: 1,
+			wantStatus: actions.Dead, wantAttempts: 6, wantDead: []bool{false, false, true, false, false, true},
+			wantErr: "retries spent after 3 attempts since the dead letter was retried (6 in all): target down",
+		},
+		{
+			name: "retried twice", retry: "1x1ms", retries: 2,
+			wantStatus: actions.Dead, wantAttempts: 6, wantDead: []bool{false, true, false, true, false, true},
+			wantErr: "retries spent after 2 attempts since the dead letter was retried (6 in all): target down",
+		},
+		{
+			name: "done on the retry", retry: "2x1ms", retries: 1, failUntil: 4,
+			wantStatus: actions.Done, wantAttempts: 5, wantDead: []bool{false, false, true, false},
+		},
+		{
+			name: "retry none", retry: "none", retries: 1,
+			wantStatus: actions.Dead, wantAttempts: 2, wantDead: []bool{true, true},
+			wantErr: "not retried (retry: none): target down",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var attempts []int
+			kind := register(func(_ context.Context, call actions.Call) error {
+				mu.Lock()
+				attempts = append(attempts, call.Attempt)
+				mu.Unlock()
+				if tt.failUntil == 0 || call.Attempt <= tt.failUntil {
+					return boom
+				}
+				return nil
+			})
+			q := newMemQueue()
+			id := q.add(newJob(kind, "t", "ev1", tt.retry))
+			run(t, q, actions.RunnerConfig{Poll: time.Hour}, nil, nil)
+			p, err := actions.ParsePolicy(tt.retry)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range tt.retries {
+				spent := (i + 1) * (p.Retries() + 1)
+				q.waitUntil(t, fmt.Sprintf("the job is dead after %d attempts", spent), func() bool {
+					j := q.job(id)
+					return j.Status == actions.Dead && j.Attempts == spent
+				})
+				q.retry(id)
+				q.resume("t")
+			}
+			q.waitUntil(t, "the job is "+tt.wantStatus, func() bool {
+				j := q.job(id)
+				return j.Status == tt.wantStatus && j.Attempts == tt.wantAttempts
+			})
+
+			got := q.job(id)
+			if want := tt.retries * (p.Retries() + 1); got.RetriedAfter != want {
+				t.Errorf("RetriedAfter = %d, want %d", got.RetriedAfter, want)
+			}
+			if tt.wantErr != "" && got.LastError != tt.wantErr {
+				t.Errorf("LastError = %q, want %q", got.LastError, tt.wantErr)
+			}
+			var dead []bool
+			var failed []int
+			for _, f := range q.failures() {
+				dead, failed = append(dead, f.Dead), append(failed, f.Attempt)
+			}
+			if !reflect.DeepEqual(dead, tt.wantDead) {
+				t.Errorf("failures' dead = %v, want %v", dead, tt.wantDead)
+			}
+			want := make([]int, tt.wantAttempts)
+			for i := range want {
+				want[i] = i + 1
+			}
+			if !reflect.DeepEqual(failed, want[:len(tt.wantDead)]) {
+				t.Errorf("failed attempts recorded as %v, want %v", failed, want[:len(tt.wantDead)])
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !reflect.DeepEqual(attempts, want) {
+				t.Errorf("the action saw attempts %v, want %v", attempts, want)
+			}
+		})
+	}
+}
+
 // TestRunnerSlowTargetDoesNotBlockOthers holds one target's job and sees
 // jobs of other targets run meanwhile.
 func TestRunnerSlowTargetDoesNotBlockOthers(t *testing.T) {

@@ -6,7 +6,9 @@
 // Handlers answer client mistakes with an *echo.HTTPError (400 naming the
 // parameter, 404) and return other errors wrapped, leaving it to the echo
 // instance's error handler to write {"error": "..."}. Every route answers
-// 503 when the store's database cannot be reached (store.Unavailable).
+// 503 when the store's database cannot be reached (store.Unavailable), and
+// 504 when its store queries take longer than Deps.QueryTimeout, which
+// the database then cancels.
 //
 // Every endpoint refuses query parameters it does not know and parameters
 // given twice, so that a typo such as ?emial= is an error rather than a
@@ -15,6 +17,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,11 +64,15 @@ func Register(g *echo.Group, d Deps) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{st: d.Store, rulesStatus: d.Rules, logger: logger, shutdown: d.Shutdown}
+	timeout := d.QueryTimeout
+	if timeout <= 0 {
+		timeout = DefaultQueryTimeout
+	}
+	h := &handler{st: d.Store, rulesStatus: d.Rules, logger: logger, shutdown: d.Shutdown, timeout: timeout}
 	// A GET route answers HEAD too, as net/http's file server and most
 	// APIs do (its body is not sent); /live does not, being a stream.
 	get := func(path string, fn echo.HandlerFunc) {
-		g.Match([]string{http.MethodGet, http.MethodHead}, path, storeErrors(fn))
+		g.Match([]string{http.MethodGet, http.MethodHead}, path, h.bound(fn))
 	}
 	get("/events", h.events)
 	get("/events/:id", h.event)
@@ -75,14 +82,14 @@ func Register(g *echo.Group, d Deps) {
 	get("/jobs", h.jobs)
 	get("/jobs/:id", h.job)
 	get("/deadletters", h.deadLetters)
-	g.POST("/deadletters/:id/retry", storeErrors(h.retryDeadLetter))
+	g.POST("/deadletters/:id/retry", h.bound(h.retryDeadLetter))
 	get("/targets", h.targets)
-	g.POST("/targets/:id/resume", storeErrors(h.resumeTarget))
+	g.POST("/targets/:id/resume", h.bound(h.resumeTarget))
 	get("/suppressions", h.suppressions)
-	g.DELETE("/suppressions/:email", storeErrors(h.unsuppress))
+	g.DELETE("/suppressions/:email", h.bound(h.unsuppress))
 	get("/deliverability", h.deliverability)
 	get("/rules/activity", h.ruleActivity)
-	g.GET("/live", storeErrors(h.live))
+	g.GET("/live", h.bound(h.live))
 }
 
 // Deps is what the API serves from.
@@ -100,13 +107,57 @@ type Deps struct {
 	// as long as their client (GET /live), so that a graceful shutdown does
 	// not wait for them. Nil never closes.
 	Shutdown <-chan struct{}
+	// QueryTimeout bounds how long the store queries of one request may
+	// take, DefaultQueryTimeout when zero. A request that runs out of it
+	// ends with 504 and a JSON error, and its query is cancelled in the
+	// database (the context reaches the driver: SQLite interrupts the
+	// statement, PostgreSQL cancels it). A stream (GET /live, an export of
+	// /events) is not bounded as a whole: each query it runs is.
+	QueryTimeout time.Duration
 }
+
+// DefaultQueryTimeout is Deps.QueryTimeout when zero.
+const DefaultQueryTimeout = 30 * time.Second
 
 type handler struct {
 	st          *store.Store
 	rulesStatus func() rules.Status
 	logger      *slog.Logger
 	shutdown    <-chan struct{}
+	timeout     time.Duration
+}
+
+// errQueryTimeout is the cause of the context of a request whose store
+// queries took longer than the handler's timeout.
+var errQueryTimeout = errors.New("store query timeout")
+
+// unboundedKey holds, in the echo.Context, the request's context without
+// the query timeout (see bound).
+const unboundedKey = "api.unbounded"
+
+// bound runs fn with the request's context ending, with cause
+// errQueryTimeout, once the query timeout passed, so that the database
+// cancels a query that takes longer; then it answers the errors fn
+// returns with storeErrors. The request's own context stays in c for the
+// streams, which bound each query instead (see unbounded).
+func (h *handler) bound(fn echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		ctx, cancel := context.WithTimeoutCause(req.Context(), h.timeout, errQueryTimeout)
+		defer cancel()
+		c.Set(unboundedKey, req.Context())
+		c.SetRequest(req.WithContext(ctx))
+		return h.storeErrors(c, fn(c))
+	}
+}
+
+// unbounded returns the context of c's request without the query timeout
+// that bound put on it: it ends when the client goes away.
+func unbounded(c echo.Context) context.Context {
+	if ctx, ok := c.Get(unboundedKey).(context.Context); ok {
+		return ctx
+	}
+	return c.Request().Context()
 }
 
 // params returns the request's query parameters, refusing a malformed query
@@ -189,25 +240,34 @@ func parseLimit(v string) (int, error) {
 	return n, nil
 }
 
-// storeErrors answers the store's errors that fn returns: its verdict on a
-// query parameter is a 400 that says it; a database that cannot be reached
-// is a 503 that says to retry later (Retry-After: 5), as a hook is
-// answered when the event log is down. Other errors are returned as they are.
-func storeErrors(fn echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		err := fn(c)
-		if he, ok := errors.AsType[*echo.HTTPError](err); ok {
-			return he
-		}
-		if qe, ok := errors.AsType[*store.QueryError](err); ok {
-			return badRequest("%s", qe.Error())
-		}
-		if store.Unavailable(err) {
-			c.Response().Header().Set("Retry-After", "5")
-			return echo.NewHTTPError(http.StatusServiceUnavailable, "store unavailable, retry later").SetInternal(err)
-		}
-		return err
+// storeErrors answers the store's errors that a handler returned: its
+// verdict on a query parameter is a 400 that says it; a request whose
+// queries ran out of the query timeout is a 504 that says so, as a gateway
+// answers for a server that did not answer in time: the database is up,
+// and the same query may take as long again, so it names no Retry-After; a
+// database that cannot be reached is a 503 that says to retry later
+// (Retry-After: 5), as a hook is answered when the event log is down.
+// Other errors are returned as they are.
+func (h *handler) storeErrors(c echo.Context, err error) error {
+	if err == nil {
+		return nil
 	}
+	if he, ok := errors.AsType[*echo.HTTPError](err); ok {
+		return he
+	}
+	if qe, ok := errors.AsType[*store.QueryError](err); ok {
+		return badRequest("%s", qe.Error())
+	}
+	// Before Unavailable, which takes a deadline for an outage.
+	if context.Cause(c.Request().Context()) == errQueryTimeout {
+		return echo.NewHTTPError(http.StatusGatewayTimeout, fmt.Sprintf(
+			"store query took longer than %s (admin.query_timeout): narrow it (a shorter range, a filter) or retry later", h.timeout)).SetInternal(err)
+	}
+	if store.Unavailable(err) {
+		c.Response().Header().Set("Retry-After", "5")
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "store unavailable, retry later").SetInternal(err)
+	}
+	return err
 }
 
 func badRequest(format string, args ...any) *echo.HTTPError {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -138,7 +139,9 @@ func (h *handler) live(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
+	// The request's context ends at the query timeout: the stream lasts
+	// as long as its client, and bounds each query.
+	ctx := unbounded(c)
 	after := p["after"]
 	if id := c.Request().Header.Get("Last-Event-ID"); id != "" {
 		after = id
@@ -148,7 +151,7 @@ func (h *handler) live(c echo.Context) error {
 		if seq, err = strconv.ParseInt(after, 10, 64); err != nil || seq < 0 {
 			return badRequest("after: %q is not a non-negative integer", after)
 		}
-	} else if seq, err = h.st.LastSeq(ctx); err != nil {
+	} else if seq, err = h.st.LastSeq(c.Request().Context()); err != nil {
 		return err
 	}
 	w := c.Response()
@@ -169,7 +172,9 @@ func (h *handler) live(c echo.Context) error {
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	for {
-		events, more, err := h.st.EventsAfter(ctx, seq, p["source"], p["type"], store.MaxLimit)
+		qctx, cancel := context.WithTimeout(ctx, h.timeout)
+		events, more, err := h.st.EventsAfter(qctx, seq, p["source"], p["type"], store.MaxLimit)
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -224,12 +229,15 @@ var csvHeader = []string{"id", "source", "provider", "type", "time", "received",
 // final newline.
 func (h *handler) exportEvents(c echo.Context, q store.EventQuery, format string) error {
 	w := c.Response()
-	ctx := c.Request().Context()
-	// Bad parameters are reported before anything is sent: the first
-	// page is read before the status is written.
+	// The request's context ends at the query timeout: an export takes as
+	// long as it takes, and bounds each page's query.
+	ctx := unbounded(c)
+	// Bad parameters, and a query that runs out of time, are reported
+	// before anything is sent: the first page is read before the status
+	// is written.
 	check := q
 	check.Limit = 1
-	if _, err := h.st.Events(ctx, check); err != nil {
+	if _, err := h.st.Events(c.Request().Context(), check); err != nil {
 		return err
 	}
 	if format == "csv" {
@@ -268,7 +276,7 @@ func (h *handler) exportEvents(c echo.Context, q store.EventQuery, format string
 		write = func(e event.Event) error { return enc.Encode(e) }
 	}
 	defer flush()
-	err := h.st.EachEvent(ctx, q, func(e event.Event) error {
+	err := h.st.EachEvent(ctx, q, h.timeout, func(e event.Event) error {
 		if err := write(e); err != nil {
 			return err
 		}

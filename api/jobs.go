@@ -57,7 +57,8 @@ type retryResponse struct {
 }
 
 // retryDeadLetter serves POST /deadletters/:id/retry: the dead job id is
-// pending again, due now, with its attempts counted from zero. The body is
+// pending again, due now, with its whole retry policy again and its
+// attempts numbered on from the last (store.RetryDeadLetter). The body is
 // the job as it now is, with whether its target is suspended, or 404 when
 // there is no dead job id. A job of a suspended target waits until the
 // target is resumed.

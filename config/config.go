@@ -69,6 +69,14 @@ type Admin struct {
 	// as the session cookie the dashboard's login form sets. It must be at
 	// least 16 bytes long.
 	Token string `yaml:"token"`
+	// QueryTimeout bounds how long the store queries of one request of the
+	// API (and so of the dashboard) may take; a request that runs out of
+	// it is answered 504 and its query cancelled in the database. Streams
+	// (/api/live, exports) bound each query, not their whole length. It
+	// must be shorter than limits.write_timeout, or the answer could not
+	// be sent. Default 30s, or half of limits.write_timeout when that is
+	// shorter than a minute.
+	QueryTimeout time.Duration `yaml:"query_timeout"`
 }
 
 // Store configures the read model.

@@ -52,7 +52,7 @@ func defaults(file string) *config.Config {
 	}
 	return &config.Config{
 		Listen: ":8080",
-		Admin:  config.Admin{Listen: "127.0.0.1:8081"},
+		Admin:  config.Admin{Listen: "127.0.0.1:8081", QueryTimeout: 30 * time.Second},
 		Data:   data,
 		Log:    eventlog.Config{Backend: "sqlite"},
 		Store:  config.Store{Driver: "sqlite"},
@@ -94,10 +94,11 @@ func TestLoad(t *testing.T) {
 			want: func() *config.Config {
 				return &config.Config{
 					Listen: "0.0.0.0:9000",
-					Admin:  config.Admin{Listen: "127.0.0.1:9001", Token: "an-admin-token-of-32-bytes-length"},
-					Data:   "/var/lib/hookd",
-					Log:    eventlog.Config{Backend: "postgres", DSN: "postgres://hookd@db/hookd"},
-					Store:  config.Store{Driver: "postgres", DSN: "postgres://hookd@db/hookd"},
+					Admin: config.Admin{Listen: "127.0.0.1:9001", Token: "an-admin-token-of-32-bytes-length",
+						QueryTimeout: 10 * time.Second},
+					Data:  "/var/lib/hookd",
+					Log:   eventlog.Config{Backend: "postgres", DSN: "postgres://hookd@db/hookd"},
+					Store: config.Store{Driver: "postgres", DSN: "postgres://hookd@db/hookd"},
 					Limits: config.Limits{
 						MaxBody:           512 << 10,
 						ReadHeaderTimeout: 5 * time.Second,
@@ -542,7 +543,7 @@ func TestName(t *testing.T) {
 func TestValidate(t *testing.T) {
 	c := &config.Config{
 		Listen:  ":99999",
-		Admin:   config.Admin{Listen: "localhost:no-such-service"},
+		Admin:   config.Admin{Listen: "localhost:no-such-service", QueryTimeout: -time.Second},
 		Sources: []config.Source{{Name: "mailjet", Provider: "mailjet"}},
 		Limits:  config.Limits{MaxBody: -1, ReadTimeout: -time.Second, BatchSize: -1, BatchWait: 50 * time.Second},
 	}
@@ -550,24 +551,37 @@ func TestValidate(t *testing.T) {
 	err := c.Validate()
 	want := "listen: invalid port \"99999\" in \":99999\": want 0 to 65535 or a service name\n" +
 		"admin.listen: invalid port \"no-such-service\" in \"localhost:no-such-service\": want 0 to 65535 or a service name\n" +
-		"limits.max_body: must be positive\nlimits.read_timeout: must be positive\nlimits.batch_size: must be positive\nlimits.batch_wait: 50s is longer than 1s: every request waits for it"
+		"limits.max_body: must be positive\nlimits.read_timeout: must be positive\nlimits.batch_size: must be positive\n" +
+		"admin.query_timeout: must be positive\nlimits.batch_wait: 50s is longer than 1s: every request waits for it"
 	if err == nil || err.Error() != want {
 		t.Errorf("Validate: %v\nwant %s", err, want)
 	}
-	c.Listen, c.Admin.Listen, c.Limits = ":http", "127.0.0.1:0", config.Limits{}
+	c.Listen, c.Admin, c.Limits = ":http", config.Admin{Listen: "127.0.0.1:0"}, config.Limits{}
 	c.SetDefaults()
 	if err := c.Validate(known); err != nil {
 		t.Errorf("Validate with defaults: %v", err)
 	}
 
+	c.Admin.QueryTimeout = time.Minute
 	c.Limits = config.Limits{ReadTimeout: 30 * time.Second, WriteTimeout: 10 * time.Second}
 	c.Sources[0].Auth.Basic = &config.BasicAuth{User: "ho:okd", Password: "secret"}
 	c.SetDefaults()
 	err = c.Validate(known)
 	want = "limits.write_timeout: 10s is not longer than limits.read_timeout (30s): it counts from the end of the request headers, so it must cover reading the body too\n" +
+		"admin.query_timeout: 1m0s is not shorter than limits.write_timeout (10s): the admin listener could not send the answer to a query that takes that long\n" +
 		"sources[0].auth.basic.user: must not contain \":\": basic auth splits user and password at the first one, so no request could match"
 	if err == nil || err.Error() != want {
 		t.Errorf("Validate: %v\nwant %s", err, want)
+	}
+
+	// A write timeout shorter than a minute, set before query_timeout
+	// existed, keeps the file valid: the default is then half of it.
+	c.Admin.QueryTimeout = 0
+	c.Limits = config.Limits{ReadTimeout: 10 * time.Second, WriteTimeout: 20 * time.Second}
+	c.Sources[0].Auth.Basic.User = "hookd"
+	c.SetDefaults()
+	if err := c.Validate(known); err != nil || c.Admin.QueryTimeout != 10*time.Second {
+		t.Errorf("Validate with write_timeout 20s: %v; query_timeout %v, want 10s", err, c.Admin.QueryTimeout)
 	}
 }
 

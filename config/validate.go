@@ -20,6 +20,7 @@ import (
 const (
 	defaultListen            = ":8080"
 	defaultAdminListen       = "127.0.0.1:8081"
+	defaultQueryTimeout      = 30 * time.Second
 	defaultData              = "./data"
 	defaultBackend           = "sqlite"
 	defaultDriver            = "sqlite"
@@ -52,6 +53,9 @@ func (c *Config) SetDefaults() {
 	setDefault(&c.Limits.BatchSize, defaultBatchSize)
 	c.setMailDefaults()
 	setDefault(&c.Limits.WriteTimeout, c.Limits.ReadTimeout+time.Minute)
+	// Within the write timeout, so that the 504 can be sent: a file that
+	// shortened it before admin.query_timeout existed stays valid.
+	setDefault(&c.Admin.QueryTimeout, min(defaultQueryTimeout, c.Limits.WriteTimeout/2))
 	setDefault(&c.Limits.MaxConcurrent, defaultMaxConcurrent)
 	for i := range c.Sources {
 		s := &c.Sources[i]
@@ -162,6 +166,12 @@ func (c *Config) Validate(known ...Known) error {
 	}
 	if lim.Drain < 0 {
 		v.add("limits.drain", "must not be negative")
+	}
+	switch qt := c.Admin.QueryTimeout; {
+	case qt <= 0:
+		v.add("admin.query_timeout", "must be positive")
+	case lim.WriteTimeout > 0 && qt >= lim.WriteTimeout:
+		v.add("admin.query_timeout", "%v is not shorter than limits.write_timeout (%v): the admin listener could not send the answer to a query that takes that long", qt, lim.WriteTimeout)
 	}
 	if lim.BatchWait > maxBatchWait {
 		// Every request may wait this long for its answer, and shutdown

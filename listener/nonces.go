@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
+	"github.com/hookd/hookd/internal/datafile"
 	"github.com/hookd/hookd/internal/pgconf"
 )
 
@@ -52,11 +53,15 @@ const nonceColumns = `(
 	PRIMARY KEY (scope, nonce)
 )`
 
-// OpenNonces opens (creating if needed) the nonce file in dir, an SQLite
-// database with synchronous=FULL.
+// OpenNonces opens the nonce file in dir, an SQLite database with
+// synchronous=FULL, creating it readable by its owner only when it does
+// not exist (see datafile.Create).
 func OpenNonces(ctx context.Context, dir string) (*SQLNonces, error) {
 	abs, err := filepath.Abs(filepath.Join(dir, NonceFile))
 	if err != nil {
+		return nil, fmt.Errorf("open nonces: %w", err)
+	}
+	if err := datafile.Create(abs); err != nil {
 		return nil, fmt.Errorf("open nonces: %w", err)
 	}
 	q := url.Values{}

@@ -406,15 +406,17 @@ func (s *Store) EventsAfter(ctx context.Context, after int64, source, typ string
 // EachEvent returns. q.Limit caps how many events fn sees (no cap when 0).
 // It reads one page per query (MaxLimit events, fewer of large ones: see
 // PageBytes), so no read transaction stays open while fn writes them to a
-// slow client, and a large selection is never held whole.
-func (s *Store) EachEvent(ctx context.Context, q EventQuery, fn func(event.Event) error) error {
+// slow client, and a large selection is never held whole. Each page's
+// query is cancelled once pageTimeout passed (no bound when 0), which ends
+// EachEvent with its error: a long export is bounded by page, not whole.
+func (s *Store) EachEvent(ctx context.Context, q EventQuery, pageTimeout time.Duration, fn func(event.Event) error) error {
 	left := q.Limit
 	for {
 		q.Limit = MaxLimit
 		if left > 0 && left < MaxLimit {
 			q.Limit = left
 		}
-		page, err := s.Events(ctx, q)
+		page, err := s.eventPage(ctx, q, pageTimeout)
 		if err != nil {
 			return err
 		}
@@ -433,4 +435,14 @@ func (s *Store) EachEvent(ctx context.Context, q EventQuery, fn func(event.Event
 		}
 		q.Cursor = page.Next
 	}
+}
+
+// eventPage is Events with ctx bounded by timeout when it is positive.
+func (s *Store) eventPage(ctx context.Context, q EventQuery, timeout time.Duration) (EventPage, error) {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	return s.Events(ctx, q)
 }

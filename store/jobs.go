@@ -23,7 +23,7 @@ var ErrNotHeld = actions.ErrNotHeld
 
 // jobColumns are the columns scanJob reads, in its order.
 const jobColumns = `id, key, rule, idx, action, target, params, retry, event_id, event, status, attempts,
-	next_ns, last_error, created_ns, updated_ns`
+	retried_after, next_ns, last_error, created_ns, updated_ns`
 
 func scanJob(r scanner) (actions.Job, error) {
 	var (
@@ -32,7 +32,7 @@ func scanJob(r scanner) (actions.Job, error) {
 		next, created, updated int64
 	)
 	if err := r.Scan(&j.ID, &j.Key, &j.Rule, &j.Index, &j.Action, &j.Target, &params, &j.Retry, &j.EventID, &event,
-		&j.Status, &j.Attempts, &next, &j.LastError, &created, &updated); err != nil {
+		&j.Status, &j.Attempts, &j.RetriedAfter, &next, &j.LastError, &created, &updated); err != nil {
 		return actions.Job{}, err
 	}
 	j.Params = json.RawMessage(params)
@@ -385,8 +385,8 @@ func (s *Store) wakeRunners() {
 
 // Attempt is one attempt at a job, as recorded.
 type Attempt struct {
-	// Attempt counts the job's attempts from 1; RetryDeadLetter starts the
-	// count over.
+	// Attempt counts the job's attempts from 1, on across RetryDeadLetter:
+	// a job dead after 21 attempts and retried has its 22nd next.
 	Attempt int `json:"attempt"`
 	// Started is when the attempt began, and Took how long it ran.
 	Started time.Time     `json:"started"`
@@ -607,14 +607,16 @@ func (s *Store) Job(ctx context.Context, id int64) (JobRecord, error) {
 }
 
 // RetryDeadLetter makes the dead job id Pending again, due now, with its
-// attempts counted from zero and its retry policy starting over, and wakes
-// the runners. It does not resume the job's target: while the target is
-// suspended the job waits like the target's others. It returns an error
-// wrapping ErrNotFound when there is no dead job id.
+// retry policy starting over, and wakes the runners. Its attempts go on
+// being numbered where they stopped (a job dead after 21 attempts has its
+// 22nd next): RetriedAfter takes its Attempts, and the policy counts only
+// the failures after them. It does not resume the job's target: while the
+// target is suspended the job waits like the target's others. It returns
+// an error wrapping ErrNotFound when there is no dead job id.
 func (s *Store) RetryDeadLetter(ctx context.Context, id int64) error {
 	now := encodeTime(time.Now())
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, attempts = 0, next_ns = ?, updated_ns = ?
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, retried_after = attempts, next_ns = ?, updated_ns = ?
 			WHERE id = ? AND status = ?`, actions.Pending, now, now, id, actions.Dead)
 		if err != nil {
 			return err

@@ -288,19 +288,19 @@ func TestQueueDeadLetters(t *testing.T) {
 		t.Error("not woken when a dead letter was retried")
 	}
 	got = claim(t, st, "me", time.Now().Add(time.Millisecond), 10)
-	if len(got) != 1 || got[0].ID != a1.ID || got[0].Attempts != 1 {
-		t.Fatalf("claim after retry = %+v, want a1 at attempt 1", got)
+	if len(got) != 1 || got[0].ID != a1.ID || got[0].Attempts != 2 || got[0].RetriedAfter != 1 {
+		t.Fatalf("claim after retry = %+v, want a1 at attempt 2, retried after 1", got)
 	}
 	if dead, err := st.DeadLetters(ctx, 0, ""); err != nil || len(dead.Jobs) != 0 {
 		t.Errorf("dead letters after retry = %+v, %v; want none", dead, err)
 	}
 	// Done at last, it has no last error; its history keeps "gone".
-	if err := finish(ctx, st, "me", actions.Outcome{ID: a1.ID, Attempt: 1, Status: actions.Done, Took: time.Second}); err != nil {
+	if err := finish(ctx, st, "me", actions.Outcome{ID: a1.ID, Status: actions.Done, Took: time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	if j, err := st.Job(ctx, a1.ID); err != nil || j.Status != actions.Done || j.LastError != "" ||
-		len(j.History) != 2 || j.History[0].Error != "gone" {
-		t.Errorf("a1 done after its retry = %+v, %v; want no last error and both attempts in its history", j, err)
+	if j, err := st.Job(ctx, a1.ID); err != nil || j.Status != actions.Done || j.LastError != "" || j.RetriedAfter != 1 ||
+		len(j.History) != 2 || j.History[0].Error != "gone" || j.History[0].Attempt != 1 || j.History[1].Attempt != 2 {
+		t.Errorf("a1 done after its retry = %+v, %v; want no last error and both attempts, 1 and 2, in its history", j, err)
 	}
 }
 

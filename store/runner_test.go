@@ -225,3 +225,70 @@ func TestRunnerDeadTarget(t *testing.T) {
 		t.Errorf("the target took the jobs %d and %d times, want once each", down.succeeded(first.Key), down.succeeded(later.Key))
 	}
 }
+
+// TestRunnerRetriedDeadLetter runs a job through the real queue until it is
+// dead, retries it, and checks that it gets its whole policy again while
+// the attempts in its history go on being numbered after the first ones.
+func TestRunnerRetriedDeadLetter(t *testing.T) {
+	tests := []struct {
+		name string
+		// up tells that the target answers again before the retry.
+		up           bool
+		wantStatus   string
+		wantRequests int64
+	}{
+		{name: "target still down", wantStatus: actions.Dead, wantRequests: 6},
+		{name: "target up again", up: true, wantStatus: actions.Done, wantRequests: 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := openStore(t, t.TempDir())
+			srv := newFlaky(t, 0)
+			srv.down.Store(true)
+			runRunner(t, st)
+			enqueue(t, st, httpJob(t, srv.URL, "e1", "2x10ms"))
+			id := jobByEvent(t, st, "e1").ID
+			waitFor(t, "the job is dead", func() bool { return status(t, st, id) == actions.Dead })
+			if n := srv.requests.Load(); n != 3 {
+				t.Fatalf("%d requests before the retry, want 3", n)
+			}
+
+			srv.down.Store(!tt.up)
+			if err := st.RetryDeadLetter(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			target, err := st.Target(ctx, jobByEvent(t, st, "e1").Target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.ResumeTarget(ctx, target.ID); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the retried job is "+tt.wantStatus, func() bool {
+				j, err := st.Job(ctx, id)
+				return err == nil && j.Status == tt.wantStatus && len(j.History) == int(tt.wantRequests)
+			})
+			if n := srv.requests.Load(); n != tt.wantRequests {
+				t.Errorf("%d requests in all, want %d", n, tt.wantRequests)
+			}
+			rec, err := st.Job(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.Attempts != int(tt.wantRequests) || rec.RetriedAfter != 3 {
+				t.Errorf("job has %d attempts, retried after %d; want %d, after 3", rec.Attempts, rec.RetriedAfter, tt.wantRequests)
+			}
+			var numbers []int
+			for _, a := range rec.History {
+				numbers = append(numbers, a.Attempt)
+			}
+			for i, n := range numbers {
+				if n != i+1 {
+					t.Errorf("history numbers the attempts %v, want 1 to %d", numbers, tt.wantRequests)
+					break
+				}
+			}
+		})
+	}
+}

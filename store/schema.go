@@ -222,6 +222,12 @@ var migrations = []string{
 	DELETE FROM counts_domain_hour;
 	DELETE FROM counts_error_hour;
 	` + countAll,
+
+	// The attempts a job had when it was last retried from the dead
+	// letters (actions.Job.RetriedAfter): its attempts go on being numbered
+	// after them, and its retry policy counts only the failures since.
+	// Until this version a retry set attempts back to 0.
+	`ALTER TABLE jobs ADD COLUMN retried_after INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // countAll fills the empty count tables from the events table, as

@@ -18,6 +18,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/hookd/hookd/internal/datafile"
 	"github.com/hookd/hookd/internal/walcheckpoint"
 )
 
@@ -34,7 +35,8 @@ const busyTimeoutMillis = 5000
 // not memory, and made queries about 25% faster on the reference machine.
 const mmapBytes = 1 << 30
 
-// openSQLite opens store.db in cfg.Dir in WAL mode: one writer connection and
+// openSQLite opens store.db in cfg.Dir in WAL mode, creating it readable by
+// its owner only (see datafile.Create) unless cfg.ReadOnly: one writer connection and
 // a pool of read-only connections, so queries never queue behind the
 // projector and the projector never waits for a reader, and unless
 // cfg.ReadOnly a checkpointer that takes writer, the lock that serializes
@@ -64,6 +66,8 @@ func openSQLite(ctx context.Context, cfg Config, writer sync.Locker, logger *slo
 		}
 	} else if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("sqlite: create data directory: %w", err)
+	} else if err := datafile.Create(path); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	interval, maxWAL := cfg.CheckpointInterval, cfg.MaxWAL
 	if interval <= 0 {

@@ -271,6 +271,21 @@ func TestDashboard(t *testing.T) {
 	if got := target.received(); len(got) != 1 {
 		t.Errorf("target received %v, want the retried job once", got)
 	}
+	// The retry numbers its attempt on from the two before it, in the API
+	// and on the event's page.
+	var retried struct {
+		RetriedAfter int `json:"retried_after"`
+		History      []struct{ Attempt int }
+	}
+	adminGet(t, p, token, fmt.Sprintf("/api/jobs/%d", jobID), &retried)
+	if fmt.Sprint(retried) != "{2 [{1} {2} {3}]}" {
+		t.Errorf("the retried job = %+v, want retried after 2 with attempts 1, 2, 3", retried)
+	}
+	ui.do("open the retried job's event", chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr[data-job="%d"] a`, jobID))),
+		chromedp.WaitVisible(chromedp.CSS("#event-jobs")))
+	if got := eval[[]int](ui, `[...document.querySelectorAll("#event-jobs .attempts li")].map(li => li.value)`); fmt.Sprint(got) != "[1 2 3]" {
+		t.Errorf("the event's page numbers the retried job's attempts %v, want [1 2 3]", got)
+	}
 	ui.goTo("#/rules", "#rules-table")
 	ui.texts(map[string]string{`tr[data-rule="alert-bounce"] .done`: "1", `tr[data-rule="alert-bounce"] .dead`: "0"})
 

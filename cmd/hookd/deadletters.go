@@ -82,10 +82,12 @@ continues the listing.`,
 	retry := &cobra.Command{
 		Use:   "retry JOB_ID",
 		Short: "Run a dead job again",
-		Long: `retry makes the dead job JOB_ID pending again, due now, with its attempts
-counted from zero, and prints it. A running server's runner picks it up on
-its next poll; if its target is suspended, it waits until the target is
-resumed (hookd deadletters resume).`,
+		Long: `retry makes the dead job JOB_ID pending again, due now, with its whole
+retry policy again, and prints it. Its attempts are numbered on from the
+last one (a job dead after attempt 21 has attempt 22 next), so its history
+keeps every attempt under a number of its own. A running server's runner
+picks it up on its next poll; if its target is suspended, it waits until
+the target is resumed (hookd deadletters resume).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseID("deadletters retry", "job", args[0])

@@ -29,6 +29,7 @@ import (
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/dashboard"
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/datafile"
 	"github.com/hookd/hookd/internal/datalock"
 	"github.com/hookd/hookd/internal/mjapi"
 	"github.com/hookd/hookd/internal/retention"
@@ -246,6 +247,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	if err != nil {
 		return err
 	}
+	warnExposed(cfg.Data, logger)
 	// Jobs this data directory's previous process had in flight when it
 	// died run again now, not when their lease expires.
 	if n, err := st.ReleaseClaims(ctx, owner); err != nil {
@@ -282,7 +284,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	// Closed when the admin server shuts down, to end live streams that
 	// Shutdown would otherwise wait for.
 	adminClosing := make(chan struct{})
-	deps := api.Deps{Store: st, Logger: logger, Shutdown: adminClosing}
+	deps := api.Deps{Store: st, Logger: logger, Shutdown: adminClosing, QueryTimeout: cfg.Admin.QueryTimeout}
 	if watcher != nil {
 		deps.Rules = watcher.Status
 	}
@@ -482,6 +484,23 @@ func runnerOwner(data string) (string, error) {
 		return "", fmt.Errorf("runner id: %w", err)
 	}
 	return host + "/" + strings.TrimSpace(string(id)), nil
+}
+
+// warnExposed logs one warning naming the files of the data directory that
+// other users than hookd's may read or write. hookd creates its files 0600
+// (see datafile.Create) and never changes the mode of a file that exists:
+// one an older hookd made 0644, or one a user opened to a group on purpose
+// (a backup agent's), stays as it is, and this says so at every start.
+func warnExposed(data string, logger *slog.Logger) {
+	exposed, err := datafile.Exposed(data)
+	if err != nil {
+		logger.Warn("data directory: cannot check the modes of its files", "data", data, "err", err)
+		return
+	}
+	if len(exposed) > 0 {
+		logger.Warn("data files are open to other users: hookd creates its files 0600 but leaves the mode of existing ones as it is; chmod 600 them to keep the events private",
+			"data", data, "files", exposed)
+	}
 }
 
 // checkLost warns when the store and the log disagree in a way only a lost

@@ -372,7 +372,7 @@ function jobRow(j) {
       h("td", {}, String(j.id)), h("td", {}, j.rule), h("td", {}, j.action), cell(j.target, 50),
       h("td", { class: "status status-" + j.status }, j.status), h("td", { class: "num" }, String(j.attempts)),
       h("td", {}, h("ol", { class: "attempts" }, (j.history || []).map(a =>
-        h("li", {}, `${fmtTime(a.started)} · ${(a.took_ns / 1e6).toFixed(1)} ms · `,
+        h("li", { value: a.attempt }, `${fmtTime(a.started)} · ${(a.took_ns / 1e6).toFixed(1)} ms · `,
           a.error ? h("span", { class: "error", title: a.error.length > 200 ? a.error : undefined }, short(a.error, 200)) : h("span", { class: "status-done" }, "ok"))))));
 }
 

@@ -19,6 +19,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/datafile"
 	"github.com/hookd/hookd/internal/outage"
 	"github.com/hookd/hookd/internal/walcheckpoint"
 )
@@ -173,7 +174,9 @@ type Log struct {
 }
 
 // Open opens the log in the SQLite file at path, creating the file and its
-// schema when missing. ctx bounds the opening only.
+// schema when missing: the file, and the -wal and -shm files beside it,
+// readable and writable by their owner only (0600). An existing file keeps
+// its mode. ctx bounds the opening only.
 func Open(ctx context.Context, path string, cfg Config) (*Log, error) {
 	l, err := open(ctx, path, cfg.withDefaults())
 	if err != nil {
@@ -205,6 +208,11 @@ func open(ctx context.Context, path string, cfg Config) (_ *Log, err error) {
 		}
 	}()
 
+	// Before SQLite creates it 0644 less the umask: the log holds every
+	// event, and its -wal and -shm files take its mode.
+	if err = datafile.Create(abs); err != nil {
+		return nil, err
+	}
 	busy := "busy_timeout(" + strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10) + ")"
 	// synchronous=FULL: in WAL mode every commit fsyncs the WAL, so an
 	// Append that returned survives a power loss, not only a crash.
