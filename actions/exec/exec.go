@@ -14,7 +14,13 @@
 //	         nothing, as no shell reads them.
 //	timeout  how long the program may run, default 30s.
 //	env      a mapping of environment variables (values may be templates)
-//	         added to hookd's own environment.
+//	         added to the base environment below.
+//
+// The program does not inherit hookd's environment, which holds the
+// secrets the configuration expands (${VAR}): only PATH, HOME, USER,
+// LOGNAME, TZ, TMPDIR, LANG and the LC_* variables pass, as hookd has
+// them. A program that needs another passes it through env, e.g.
+// env: { AWS_PROFILE: "${AWS_PROFILE}" }.
 //
 // The program also finds in its environment HOOKD_IDEMPOTENCY_KEY (the
 // job's key, the same on every attempt: use it to make the effect happen
@@ -86,6 +92,23 @@ var (
 
 // reserved are the environment variables hookd sets.
 var reserved = []string{"HOOKD_IDEMPOTENCY_KEY", "HOOKD_ATTEMPT", "HOOKD_RULE", "HOOKD_EVENT_ID"}
+
+// passed are the variables of hookd's environment a program gets: what
+// finding programs and files, the user and the locale take, and none of
+// the secrets a configuration's ${VAR} reads.
+var passed = []string{"PATH", "HOME", "USER", "LOGNAME", "TZ", "TMPDIR", "LANG"}
+
+// baseEnv returns the variables of passed, and LC_*, that hookd has.
+func baseEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if slices.Contains(passed, k) || strings.HasPrefix(k, "LC_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
 
 // params are an exec action's parameters, read and checked.
 type params struct {
@@ -191,7 +214,7 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 	cmd.Stdin = bytes.NewReader(call.Event)
 	out := &tail{max: outputLen}
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.Env = os.Environ()
+	cmd.Env = baseEnv()
 	for k, v := range p.env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}

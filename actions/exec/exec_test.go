@@ -57,8 +57,11 @@ func read(t *testing.T, path string) string {
 
 // TestDoPassesArgsStdinEnv checks that each argument arrives as one
 // argument, untouched by any shell, with the event on stdin and hookd's
-// variables in the environment.
+// variables in the environment, but not hookd's own environment.
 func TestDoPassesArgsStdinEnv(t *testing.T) {
+	// Secrets a configuration expands stay in hookd: not passed on.
+	t.Setenv("MJ_APIKEY_PRIVATE", "mailjet-secret")
+	t.Setenv("LC_TIME", "C")
 	dir := t.TempDir()
 	prog := script(t, dir, "record", `for a in "$@"; do printf '[%s]\n' "$a"; done > "$OUT/args"
 cat > "$OUT/stdin"
@@ -85,10 +88,13 @@ env > "$OUT/env"
 	}
 	env := "\n" + read(t, filepath.Join(dir, "env"))
 	for _, v := range []string{"HOOKD_IDEMPOTENCY_KEY=rule/0/ev1", "HOOKD_ATTEMPT=3", "HOOKD_RULE=rule", "HOOKD_EVENT_ID=ev1",
-		"GREETING=hello world", "OUT=" + dir, "PATH=" + os.Getenv("PATH")} {
+		"GREETING=hello world", "OUT=" + dir, "PATH=" + os.Getenv("PATH"), "LC_TIME=C"} {
 		if !strings.Contains(env, "\n"+v+"\n") {
 			t.Errorf("environment lacks %s", v)
 		}
+	}
+	if strings.Contains(env, "MJ_APIKEY_PRIVATE") {
+		t.Errorf("hookd's environment passed on to the program:\n%s", env)
 	}
 }
 
