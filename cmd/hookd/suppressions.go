@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -107,6 +110,16 @@ mailjet_send send to it again. It fails when the address is not on the list.`,
 	return cmd
 }
 
+// prose is s for the last column of a table, where spaces are safe: as it
+// is, unless it has control characters (a terminal would run their escape
+// sequences) or is not UTF-8, then quoted.
+func prose(s string) string {
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl) {
+		return strconv.Quote(s)
+	}
+	return s
+}
+
 // writeSuppressions prints a table of suppressions.
 func writeSuppressions(w io.Writer, list []store.Suppression) error {
 	if len(list) == 0 {
@@ -116,7 +129,7 @@ func writeSuppressions(w io.Writer, list []store.Suppression) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "EMAIL\tSINCE\tRULE\tEVENT\tREASON")
 	for _, s := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Email, s.Created.Format(time.RFC3339), s.Rule, s.EventID, s.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cell(s.Email), s.Created.Format(time.RFC3339), cell(s.Rule), cell(s.EventID), prose(s.Reason))
 	}
 	return tw.Flush()
 }
