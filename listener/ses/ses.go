@@ -92,7 +92,12 @@ func (SES) New(src config.Source, env listener.Env) (listener.Adapter, error) {
 
 var (
 	topicARN = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]+$`)
-	snsHost  = regexp.MustCompile(`^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$`)
+	// An SNS endpoint is sns.REGION.amazonaws.com(.cn), the region shaped
+	// as AWS names them (us-east-1, us-gov-west-1, cn-north-1), so that no
+	// other amazonaws.com name (an S3 bucket named "sns") passes.
+	snsHost = regexp.MustCompile(`^sns\.[a-z]{2}(-[a-z]+)+-[0-9]+\.amazonaws\.com(\.cn)?$`)
+	// certPath is the path of SNS's signing certificates.
+	certPath = regexp.MustCompile(`^/SimpleNotificationService-[0-9a-f]+\.pem$`)
 )
 
 // AllowedURL reports whether u is an https URL of an SNS endpoint,
@@ -202,7 +207,7 @@ func (a *Adapter) Verify(ctx context.Context, _ *http.Request, body []byte) erro
 	if d := a.now().Sub(ts); d > a.tol || d < -a.tol {
 		return listener.Unauthorized(fmt.Sprintf(`"Timestamp": outside the tolerance of %s`, a.tol))
 	}
-	if !AllowedURL(m.SigningCertURL) || !strings.HasSuffix(m.SigningCertURL, ".pem") {
+	if u, err := url.Parse(m.SigningCertURL); err != nil || !AllowedURL(m.SigningCertURL) || !certPath.MatchString(u.Path) || u.RawQuery != "" || u.Fragment != "" {
 		return listener.Unauthorized(`"SigningCertURL": not an SNS certificate URL`)
 	}
 	sig, err := base64.StdEncoding.DecodeString(m.Signature)

@@ -96,7 +96,7 @@ func newSNS(t *testing.T) *snsEndpoint {
 	pemCert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: signDER})
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("/SimpleNotificationService-test.pem", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem", func(w http.ResponseWriter, r *http.Request) {
 		e.fetches.Add(1)
 		w.Write(pemCert)
 	})
@@ -121,7 +121,7 @@ func newSNS(t *testing.T) *snsEndpoint {
 			return (&net.Dialer{}).DialContext(ctx, network, addr)
 		},
 	}}
-	e.certURL = "https://" + snsHost + "/SimpleNotificationService-test.pem"
+	e.certURL = "https://" + snsHost + "/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem"
 	return e
 }
 
@@ -239,6 +239,10 @@ func TestVerify(t *testing.T) {
 		{"unknown topic", func(m *ses.Message) { m.TopicArn = "arn:aws:sns:us-east-1:123456789012:other" }, "2", 401},
 		{"certificate elsewhere", func(m *ses.Message) { m.SigningCertURL = "https://sns.us-east-1.amazonaws.com.evil.example/x.pem" }, "2", 401},
 		{"certificate over http", func(m *ses.Message) { m.SigningCertURL = "http://sns.us-east-1.amazonaws.com/x.pem" }, "2", 401},
+		{"certificate at another path", func(m *ses.Message) {
+			m.SigningCertURL = "https://sns.us-east-1.amazonaws.com/uploads/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem"
+		}, "2", 401},
+		{"certificate with a query", func(m *ses.Message) { m.SigningCertURL = e.certURL + "?x=1" }, "2", 401},
 		{"version 3", func(m *ses.Message) { m.SignatureVersion = "3" }, "2", 401},
 		{"subject added", func(m *ses.Message) { m.Subject = "hello" }, "2", 401},
 	} {
@@ -296,6 +300,10 @@ func TestAllowedURL(t *testing.T) {
 		{"https://sns.us-east-1.amazonaws.com:8443/x.pem", false},
 		{"https://sns.amazonaws.com/x.pem", false},
 		{"https://xsns.us-east-1.amazonaws.com/x.pem", false},
+		{"https://sns.us-gov-west-1.amazonaws.com/x.pem", true},
+		{"https://sns.s3.amazonaws.com/x.pem", false},
+		{"https://sns.s3-external-1.amazonaws.com/x.pem", false},
+		{"https://sns.example-1.amazonaws.com/x.pem", false},
 		{"https://127.0.0.1/x.pem", false},
 		{"", false},
 	} {
