@@ -47,6 +47,9 @@ messages; none fails the check.`,
 				if listener.Unauthenticated(src) {
 					fmt.Fprintf(cmd.ErrOrStderr(), "warning: source %q accepts unauthenticated requests: anyone who knows POST %s can post events\n", src.Name, src.Path)
 				}
+				if listener.WeakPassword(src) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: source %q: auth.basic.password is shorter than %d bytes: refused requests are not throttled, so a short one can be guessed\n", src.Name, listener.MinPassword)
+				}
 			}
 			if f, ok := eventlog.BackendFeatures(cfg.Log.Backend); ok && cfg.Retention.Log > 0 && !f.Trim {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: retention: the %s event log cannot delete old messages; retention.log is ignored\n", cfg.Log.Backend)

@@ -90,6 +90,12 @@ sources:
   - name: mailjet
     provider: mailjet
 `)
+	weak := writeFile(t, "weak.yaml", `
+sources:
+  - name: mailjet
+    provider: mailjet
+    auth: { basic: { user: hookd, password: "abc" } }
+`)
 	missing := filepath.Join(t.TempDir(), "missing.yaml")
 	// Rule files resolve against the directory of the configuration.
 	ruleDir := t.TempDir()
@@ -161,6 +167,12 @@ rules:
 			name: "every source authenticated: no warning",
 			args: []string{"check", "--config", authOnly},
 			want: authOnly + ": ok (1 source: mailjet at POST /hooks/mailjet; log sqlite; store sqlite; 0 rules)\n",
+		},
+		{
+			name:   "a short basic auth password: a warning",
+			args:   []string{"check", "--config", weak},
+			want:   weak + ": ok (1 source: mailjet at POST /hooks/mailjet; log sqlite; store sqlite; 0 rules)\n",
+			stderr: `warning: source "mailjet": auth.basic.password is shorter than 16 bytes: refused requests are not throttled, so a short one can be guessed` + "\n",
 		},
 		{
 			name:   "a rules pattern that matches nothing: a warning",
