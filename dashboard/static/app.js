@@ -12,6 +12,9 @@ class APIError extends Error {
   constructor(status, message) { super(message); this.status = status; }
 }
 
+// answers holds the text of each answer api returned as an object.
+const answers = new WeakMap();
+
 // api calls the admin API and returns its JSON answer. It throws an
 // APIError with the API's own message when it answers an error, and one
 // with status 0 when hookd does not answer at all: fetch's "Failed to
@@ -27,8 +30,15 @@ async function api(path, opts = {}) {
   let body = null;
   let text = "";
   try { text = await r.text(); } catch { throw new APIError(0, "hookd stopped answering: is it running?"); }
-  try { body = text ? JSON.parse(text, exactIntegers) : null; } catch { body = null; }
+  let parsed = !text;
+  try { body = text ? JSON.parse(text, exactIntegers) : null; parsed = true; } catch {
+    // The reviver recurses, so an event's data nested thousands deep
+    // exhausts the stack: read it again without.
+    try { body = JSON.parse(text); parsed = true; } catch { body = null; }
+  }
   if (!r.ok) throw new APIError(r.status, `hookd answered ${r.status}: ` + ((body && body.error) || r.statusText));
+  if (!parsed) throw new APIError(r.status, "hookd's answer could not be read as JSON");
+  if (body && typeof body === "object") answers.set(body, text);
   return body;
 }
 
@@ -382,7 +392,6 @@ async function eventPage(id) {
     apiList("/jobs?event_id=" + encodeURIComponent(id), "jobs", 1000),
   ]);
   const rules = [...new Set(jobs.map(j => j.rule))].sort();
-  let raw = e.data;
   return [
     h("h1", {}, "Event ", h("code", {}, e.id)),
     h("div", { class: "row" },
@@ -393,8 +402,19 @@ async function eventPage(id) {
         rules.length ? h("ul", { id: "event-rules" }, rules.map(r => h("li", {}, r))) : h("p", { class: "muted", id: "event-rules" }, "No rule made a job for this event."))),
     h("div", { class: "card" }, h("h2", {}, "Why each rule did or did not fire"), explanation(e.explanation)),
     h("div", { class: "card" }, h("h2", {}, "Action jobs"), jobs.length ? jobsTable(jobs, "event-jobs") : h("p", { class: "muted" }, "None.")),
-    h("div", { class: "card" }, h("h2", {}, "Raw payload"), h("pre", { id: "raw" }, JSON.stringify(raw, null, 2))),
+    h("div", { class: "card" }, h("h2", {}, "Raw payload"), rawPayload(e)),
   ];
+}
+
+// rawPayload shows an event's data indented; data nested too deep for
+// JSON.stringify, which recurses, shows as hookd's answer was written.
+function rawPayload(e) {
+  try {
+    return h("pre", { id: "raw" }, JSON.stringify(e.data, null, 2));
+  } catch {
+    return [h("p", { class: "muted" }, "Nested too deep to indent: hookd's whole answer, as it came."),
+      h("pre", { id: "raw" }, answers.get(e) || "")];
+  }
 }
 
 // explanation shows what each rule did with an event (GET /api/events/{id}):
