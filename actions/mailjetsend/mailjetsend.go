@@ -180,8 +180,16 @@ func (kind) Validate(ps map[string]any) error {
 
 var _ actions.Checker = kind{}
 
-// Check checks the rendered addresses as Validate checks those written.
-func (k kind) Check(ps map[string]any, _ string) error { return k.Validate(ps) }
+// Check checks the rendered addresses as Validate checks those written,
+// and refuses an event's email that is more than one address
+// (param.OneRecipient).
+func (k kind) Check(ps map[string]any, email string) error {
+	if err := k.Validate(ps); err != nil {
+		return err
+	}
+	to, _, _ := param.Text(ps, "to")
+	return param.OneRecipient(to, email)
+}
 
 // Require wants mailjet API keys.
 func (kind) Require(s actions.Settings) error {

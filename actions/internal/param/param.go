@@ -242,3 +242,18 @@ func Recipient(email, eventEmail string) (*mail.Address, error) {
 	}
 	return a, nil
 }
+
+// OneRecipient checks the rendered list of addresses to against the
+// event's address eventEmail: when eventEmail is in to but is not one
+// address ("a@x.com,b@y.com", as a sender may post), a list split on its
+// commas would send to each part, recipients the event never named. It is
+// refused, naming the parameter.
+func OneRecipient(to, eventEmail string) error {
+	if eventEmail == "" || !strings.Contains(to, eventEmail) {
+		return nil
+	}
+	if strings.ContainsAny(eventEmail, ",;") {
+		return Errorf("to", "the event's email %q is not one address: refused rather than sent to each of its parts", eventEmail)
+	}
+	return nil
+}
