@@ -260,21 +260,3 @@ func TestLongKeyTraceable(t *testing.T) {
 		t.Errorf("CustomIDs %q, want twice %q", ids, mailjetsend.CustomID(key))
 	}
 }
-
-// TestCheckOneRecipient: an event whose email is a list is refused where
-// the rendered to holds it, so that the mail does not go to each part.
-func TestCheckOneRecipient(t *testing.T) {
-	check := actions.CheckerOf(mailjetsend.Name)
-	if check == nil {
-		t.Fatalf("%s is not a Checker", mailjetsend.Name)
-	}
-	const list = "victim@x.com,extra@evil.example"
-	ps := map[string]any{"to": list, "subject": "hi", "text": "hello"}
-	if err := check(ps, list); err == nil || !strings.Contains(err.Error(), "is not one address") {
-		t.Errorf("Check with the event's email a list: %v", err)
-	}
-	ps["to"] = "ann@x.com"
-	if err := check(ps, "ann@x.com"); err != nil {
-		t.Errorf("Check with one address: %v", err)
-	}
-}
