@@ -135,6 +135,32 @@ func Body(typ, param string) (body, html bool) {
 	return body, html
 }
 
+// JSONTexts is implemented by a Kind with parameters whose text is JSON
+// (the http action's body when its content type is JSON): rules escape
+// what a template in such a parameter prints for where it stands in the
+// JSON, inside a string or outside one, so that event data can neither
+// break the JSON nor add to it.
+type JSONTexts interface {
+	// JSONTexts lists the top-level parameters whose text is JSON, given
+	// the parameters as a rule writes them, which Validate accepted.
+	JSONTexts(params map[string]any) []string
+}
+
+// JSONText returns the parameters of an action of the kind registered as
+// typ, with params as written, whose text is JSON: the hook for
+// rules.Options.JSON.
+func JSONText(typ string, params map[string]any) []string {
+	k, err := Lookup(typ)
+	if err != nil {
+		return nil
+	}
+	j, ok := k.(JSONTexts)
+	if !ok {
+		return nil
+	}
+	return j.JSONTexts(params)
+}
+
 // Unsuppressed returns the recipients of rcpts that sup does not list,
 // and the lower-cased addresses of those it does; with a nil sup, all of
 // them. When every recipient is listed, err is a Skip: the job is done

@@ -27,6 +27,7 @@ import (
 
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/internal/jsontmpl"
 	"github.com/hookd/hookd/internal/yamlfile"
 )
 
@@ -695,17 +696,20 @@ func fieldError(name string) error {
 }
 
 // segment is a piece of a simple template: text, or the event field that
-// field reads when it is not nil.
+// field reads when it is not nil, escaped by esc when that is not nil.
 type segment struct {
 	text  string
 	field func(*event.Event) string
+	esc   func(string) string
 }
 
 // simpleTemplate returns the text/template root as segments when it is only text and actions
 // such as {{ .email }} that print a string field of the event, the usual
-// parameter; nil otherwise. text/template prints such a field as it is, so
-// concatenating the pieces renders the same text, without text/template's
-// reflection, which cost more than evaluating a hundred rules.
+// parameter, or the same escaped for JSON (jsontmpl.Escape appends its
+// function to the action); nil otherwise. text/template prints such a
+// field as it is, so concatenating the pieces renders the same text,
+// without text/template's reflection, which cost more than evaluating a
+// hundred rules.
 func simpleTemplate(root *parse.ListNode) []segment {
 	var segs []segment
 	for _, n := range root.Nodes {
@@ -713,10 +717,22 @@ func simpleTemplate(root *parse.ListNode) []segment {
 		case *parse.TextNode:
 			segs = append(segs, segment{text: string(n.Text)})
 		case *parse.ActionNode:
-			if len(n.Pipe.Decl) > 0 || len(n.Pipe.Cmds) != 1 || len(n.Pipe.Cmds[0].Args) != 1 {
+			cmds := n.Pipe.Cmds
+			var esc func(string) string
+			if len(cmds) == 2 && len(cmds[1].Args) == 1 {
+				id, ok := cmds[1].Args[0].(*parse.IdentifierNode)
+				if !ok {
+					return nil
+				}
+				if esc, ok = jsontmpl.Escaper(id.Ident); !ok {
+					return nil
+				}
+				cmds = cmds[:1]
+			}
+			if len(n.Pipe.Decl) > 0 || len(cmds) != 1 || len(cmds[0].Args) != 1 {
 				return nil
 			}
-			f, ok := n.Pipe.Cmds[0].Args[0].(*parse.FieldNode)
+			f, ok := cmds[0].Args[0].(*parse.FieldNode)
 			if !ok || len(f.Ident) != 1 {
 				return nil
 			}
@@ -724,7 +740,7 @@ func simpleTemplate(root *parse.ListNode) []segment {
 			if !ok {
 				return nil
 			}
-			segs = append(segs, segment{field: get})
+			segs = append(segs, segment{field: get, esc: esc})
 		default:
 			return nil
 		}
@@ -741,8 +757,41 @@ func renderSimple(b *strings.Builder, segs []segment, e *event.Event) {
 			b.WriteString(s.text)
 			continue
 		}
+		if s.esc != nil {
+			b.WriteString(s.esc(s.field(e)))
+			continue
+		}
 		b.WriteString(s.field(e))
 	}
+}
+
+// escapeJSON escapes for JSON, with jsontmpl.Escape, the templates of the
+// parameters of params that names lists, as Options.JSON gave them. It
+// reports a template that cannot be escaped, at its place in the file,
+// and returns false then.
+func (pl *paramLoader) escapeJSON(params *mapParam, names []string) bool {
+	ok := true
+	for i, k := range params.keys {
+		if !slices.Contains(names, k) {
+			continue
+		}
+		sp, isText := params.vals[i].(*stringParam)
+		if !isText {
+			continue // a mapping or a list, encoded as JSON leaf by leaf
+		}
+		t, isText := sp.tmpl.(*template.Template)
+		if !isText {
+			continue // no template; or an html/template, which is HTML
+		}
+		if err := jsontmpl.Escape(t); err != nil {
+			at, msg := sp.templateError(err)
+			pl.failAt(at, sp.field, pl.rule, errors.New(msg), "")
+			ok = false
+			continue
+		}
+		sp.simple = simpleTemplate(sp.root)
+	}
+	return ok
 }
 
 func parseTemplate(text string) (*template.Template, error) {

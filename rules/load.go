@@ -45,6 +45,11 @@ type Options struct {
 	// body is a template file or an inline template (see the package
 	// documentation); nil means no action has one.
 	Body func(typ, param string) (body, html bool)
+	// JSON, when set, lists the top-level parameters of an action of type
+	// typ, with params as written, whose text is JSON: what a template in
+	// one prints is escaped for where it stands in the JSON (see the
+	// package documentation). Nil means no action has one.
+	JSON func(typ string, params map[string]any) []string
 }
 
 // Load reads the rule files that patterns name, in order (a pattern with
@@ -512,6 +517,9 @@ func (l *loader) action(i int, item ast.Node) *Action {
 			l.failAt(p, f, l.rule, err, "")
 			return nil
 		}
+	}
+	if l.opts.JSON != nil && !pl.escapeJSON(params, l.opts.JSON(a.Type, a.Params())) {
+		return nil
 	}
 	return a
 }

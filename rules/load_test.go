@@ -209,7 +209,7 @@ func TestLoadErrors(t *testing.T) {
 		}
 		n++
 		t.Run(name, func(t *testing.T) {
-			_, err := rules.Load(context.Background(), []string{pattern}, rules.Options{Dir: "testdata", Action: checkAction})
+			_, err := rules.Load(context.Background(), []string{pattern}, rules.Options{Dir: "testdata", Action: checkAction, JSON: jsonBodies})
 			if err == nil {
 				t.Fatalf("Load(%q) succeeded, want an error", pattern)
 			}

@@ -65,6 +65,17 @@
 // rules load (a Watcher reloads the rules when it changes; ${VAR} is not
 // expanded in it). An HTML body is an html/template, so that what it
 // prints from the event is escaped for where it appears.
+//
+// # JSON text
+//
+// A parameter whose text is JSON (see Options.JSON: the http action's body
+// when its content type is JSON) is a text/template escaped for JSON when
+// the rules load (see internal/jsontmpl): what an action prints is written
+// as a string's contents inside a string literal, and as a JSON value
+// outside one, so that event data can neither break the JSON nor add keys
+// to it. A template that leaves a string open at its end, whose branches
+// end one inside a string and one outside, or that calls {{template}},
+// does not load.
 package rules
 
 import (

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/internal/jsontmpl"
 )
 
 // TestSimpleTemplate checks that the templates rendered without
@@ -14,30 +15,40 @@ import (
 func TestSimpleTemplate(t *testing.T) {
 	e := &event.Event{ID: "mailjet:1", Source: "mj", Provider: "mailjet", Type: "open",
 		Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Email: "a<b>@x.example",
-		Domain: "x.example", MessageID: "19421777396190490", Category: event.Open, BounceClass: "hard"}
+		Domain: "x.example", MessageID: "19421777396190490", Campaign: "c\"1\n\u2028", Category: event.Open, BounceClass: "hard"}
 	ev := newEvaluation()
 	ev.e, ev.data = e, map[string]any{"url": "https://x"}
 	data := &tmplData{e: e, ev: ev}
 	for _, tc := range []struct {
 		name, text string
 		simple     bool
+		json       bool // escaped with jsontmpl.Escape
 	}{
-		{"one field", "{{ .email }}", true},
-		{"text and fields", "{{.email}} opened {{ .message_id }} of {{ .campaign }}!", true},
-		{"trim markers", "to: {{- .domain -}} :end", true},
-		{"every string field", "{{.id}}{{.source}}{{.provider}}{{.type}}{{.email}}{{.domain}}{{.message_id}}{{.campaign}}{{.category}}{{.bounce_class}}", true},
-		{"time", "at {{ .time }}", false},
-		{"data", "{{ .data.url }}", false},
-		{"pipeline", "{{ .email | printf \"%q\" }}", false},
-		{"function", "{{ printf \"%s\" .email }}", false},
-		{"condition", "{{ if .email }}x{{ end }}", false},
-		{"dot", "{{ . }}", false},
-		{"comment", "a{{/* c */}}b", true},
+		{"one field", "{{ .email }}", true, false},
+		{"text and fields", "{{.email}} opened {{ .message_id }} of {{ .campaign }}!", true, false},
+		{"trim markers", "to: {{- .domain -}} :end", true, false},
+		{"every string field", "{{.id}}{{.source}}{{.provider}}{{.type}}{{.email}}{{.domain}}{{.message_id}}{{.campaign}}{{.category}}{{.bounce_class}}", true, false},
+		{"time", "at {{ .time }}", false, false},
+		{"data", "{{ .data.url }}", false, false},
+		{"pipeline", "{{ .email | printf \"%q\" }}", false, false},
+		{"function", "{{ printf \"%s\" .email }}", false, false},
+		{"condition", "{{ if .email }}x{{ end }}", false, false},
+		{"dot", "{{ . }}", false, false},
+		{"comment", "a{{/* c */}}b", true, false},
+		{"JSON inside strings", `{"e":"{{ .email }}","c":"{{ .campaign }} {{ .type }}"}`, true, true},
+		{"JSON outside strings", `{"e":{{ .email }},"c":[{{ .campaign }}]}`, true, true},
+		{"JSON data", `{"u":"{{ .data.url }}"}`, false, true},
+		{"JSON pipeline", `{"u":"{{ .email | printf "%q" }}"}`, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tmpl, err := parseTemplate(tc.text)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.json {
+				if err := jsontmpl.Escape(tmpl); err != nil {
+					t.Fatal(err)
+				}
 			}
 			segs := simpleTemplate(tmpl.Root)
 			if (segs != nil) != tc.simple {

@@ -13,9 +13,17 @@
 //	headers       a mapping of header names to values (templates allowed).
 //	              Host, Content-Length, Transfer-Encoding, Connection,
 //	              Content-Type and Idempotency-Key are hookd's to set.
-//	body          text sent as is; or a mapping or list, sent as its JSON.
-//	              Absent: the event's JSON. Text must be valid JSON after
-//	              rendering unless content_type names another type.
+//	body          text sent as rendered; or a mapping or list, sent as
+//	              its JSON. Absent: the event's JSON. Text must be valid
+//	              JSON after rendering unless content_type names another
+//	              type. When it is JSON, what its templates print is
+//	              escaped for where it stands: inside a string, as the
+//	              string's contents ('{"text":"{{ .data.agent }}"}' keeps
+//	              a quote in the agent inside the text); outside one, as a
+//	              JSON value ('{"n":{{ .data.count }}}' writes a number, a
+//	              string quoted, nil as null). A template whose branches
+//	              leave a string open in one and not in another does not
+//	              load. Other text is sent as rendered.
 //	content_type  the Content-Type, default application/json.
 //	timeout       how long to wait for the answer, default 10s.
 //
@@ -293,12 +301,26 @@ func (kind) Validate(ps map[string]any) error {
 	return err
 }
 
-var _ actions.Checker = kind{}
+var (
+	_ actions.Checker   = kind{}
+	_ actions.JSONTexts = kind{}
+)
+
+// JSONTexts returns body, whose templates rules escape for JSON, unless
+// content_type names a type other than JSON.
+func (kind) JSONTexts(ps map[string]any) []string {
+	p, err := parse(ps)
+	if err != nil || !isJSON(p.contentType) {
+		return nil
+	}
+	return []string{"body"}
+}
 
 // Check checks the rendered parameters: the headers and, unless
 // content_type says otherwise, a body written as text must be valid JSON
-// once rendered (a quote in the event's data breaks one written as
-// '{"text":"{{ .data.comment }}"}'). A body written as a mapping is not
+// once rendered. What its templates print from the event is escaped for
+// JSON (see JSONTexts), so only the template itself can make it invalid,
+// as in '{"n": -{{ .email }}}'. A body written as a mapping is not
 // encoded here: rendered, it holds only text, numbers and booleans.
 func (kind) Check(ps map[string]any, _ string) error {
 	p, err := parse(ps)

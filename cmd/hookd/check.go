@@ -88,7 +88,7 @@ func summary(cfg *config.Config) string {
 // each action checked against the actions compiled into this binary and
 // the settings the configuration gives them.
 func ruleOptions(cfg *config.Config) rules.Options {
-	opts := rules.Options{Action: actions.Validator(actionSettings(cfg, nil)), Check: actions.CheckerOf, Body: actions.Body}
+	opts := rules.Options{Action: actions.Validator(actionSettings(cfg, nil)), Check: actions.CheckerOf, Body: actions.Body, JSON: actions.JSONText}
 	if cfg.File != "" {
 		opts.Dir = filepath.Dir(cfg.File)
 	}

@@ -1,8 +1,9 @@
 // Package jsonenc appends JSON strings the way encoding/json writes them, for
 // the encoders that write into a buffer of their own instead of going through
 // encoding/json for every event: the event's envelope and the event log's
-// message metadata on the ingest path, and hookd send's generated events. It
-// is internal because only they use it.
+// message metadata on the ingest path, hookd send's generated events, and
+// the JSON that jsontmpl's escaped templates print. It is internal because
+// only they use it.
 package jsonenc
 
 import "unicode/utf8"
