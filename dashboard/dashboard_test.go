@@ -18,9 +18,16 @@ import (
 
 const token = "s3cret-admin-token"
 
-// server serves the dashboard and the API as hookd serve does, with the
-// admin token token (none when empty), over a real store.
+// server serves the dashboard and the API as hookd serve does on its
+// default loopback address, with the admin token token (none when empty),
+// over a real store.
 func server(t *testing.T, token string) *httptest.Server {
+	t.Helper()
+	return guarded(t, token, dashboard.GuardConfig{Loopback: true})
+}
+
+// guarded is server with the admin listener's Guard configured by gc.
+func guarded(t *testing.T, token string, gc dashboard.GuardConfig) *httptest.Server {
 	t.Helper()
 	st, err := store.Open(context.Background(), store.Config{Dir: t.TempDir()}, nil)
 	if err != nil {
@@ -28,6 +35,7 @@ func server(t *testing.T, token string) *httptest.Server {
 	}
 	t.Cleanup(func() { st.Close() })
 	e := listener.NewEcho(nil)
+	e.Pre(dashboard.Guard(gc))
 	g := e.Group("/api")
 	if token != "" {
 		g.Use(dashboard.APIAuth(token))

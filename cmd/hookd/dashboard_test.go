@@ -39,9 +39,10 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// browser starts a headless chromium with a fresh profile and returns a
-// context of one tab in it, bounded to timeout.
-func browser(t *testing.T, timeout time.Duration) context.Context {
+// browser starts a headless chromium with a fresh profile, and the
+// options extra, and returns a context of one tab in it, bounded to
+// timeout.
+func browser(t *testing.T, timeout time.Duration, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium(t)),
@@ -58,6 +59,7 @@ func browser(t *testing.T, timeout time.Duration) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1400, 1000),
 	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(actx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)

@@ -273,6 +273,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	}
 
 	admin := listener.NewEcho(logger)
+	admin.Pre(dashboard.Guard(dashboard.GuardConfig{Loopback: cfg.Admin.Loopback(), Hosts: cfg.Admin.Hosts}))
 	listener.RouteHealthz(admin)
 	listener.RouteReadyz(admin, lis.Ready, true)
 	admin.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
