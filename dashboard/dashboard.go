@@ -14,10 +14,13 @@
 //
 // When the admin token is set, the dashboard and the API take either the
 // token as "Authorization: Bearer TOKEN" or the session cookie that the
-// login form at /ui/login sets (HttpOnly, SameSite=Strict, so other sites
-// can neither read it nor make the browser send it with a retry or resume).
-// The page's Log out button posts to /ui/logout, which takes the same
-// cookie, so another site cannot log the user out either.
+// login form at /ui/login sets. It is HttpOnly, so no script reads it, and
+// SameSite=Strict, so a page of another site does not make the browser
+// send it; a page of the same site does, on another port of the same host
+// or on a sibling subdomain, which is why Guard refuses every cross-origin
+// request that may change state (a retry, a resume, a removal, the login
+// and the logout) whatever authorizes it. The page's Log out button posts
+// to /ui/logout.
 package dashboard
 
 import (
@@ -101,8 +104,9 @@ func Register(e *echo.Echo, cfg Config) {
 				return c.Redirect(http.StatusSeeOther, "/ui/login")
 			}
 		})
-		// Behind the session: a form on another site posts without the
-		// cookie (SameSite=Strict) and is sent to the login form instead.
+		// Behind the session: a POST without it is sent to the login
+		// form. Guard has refused one from a page of another origin
+		// before, with the cookie (same site) or without.
 		g.POST("/logout", logout)
 		g.GET("/logout", func(c echo.Context) error {
 			c.Response().Header().Set(echo.HeaderAllow, http.MethodPost)
