@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hookd/hookd/api"
 	"github.com/hookd/hookd/dashboard"
@@ -29,19 +30,35 @@ func server(t *testing.T, token string) *httptest.Server {
 // guarded is server with the admin listener's Guard configured by gc.
 func guarded(t *testing.T, token string, gc dashboard.GuardConfig) *httptest.Server {
 	t.Helper()
+	return replica(t, openStore(t), token, gc, nil)
+}
+
+// openStore opens a store in a directory of its own, closed when the test
+// ends.
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
 	st, err := store.Open(context.Background(), store.Config{Dir: t.TempDir()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// replica serves the dashboard and the API over st, as one of the hookd
+// serve replicas sharing it would, with the admin token token, Guard
+// configured by gc and the sessions' clock now (time.Now when nil).
+func replica(t *testing.T, st *store.Store, token string, gc dashboard.GuardConfig, now func() time.Time) *httptest.Server {
+	t.Helper()
 	e := listener.NewEcho(nil)
 	e.Pre(dashboard.Guard(gc))
 	g := e.Group("/api")
+	cfg := dashboard.Config{Token: token, Sessions: st, Now: now}
 	if token != "" {
-		g.Use(dashboard.APIAuth(token))
+		g.Use(dashboard.APIAuth(cfg))
 	}
 	api.Register(g, api.Deps{Store: st})
-	dashboard.Register(e, dashboard.Config{Token: token})
+	dashboard.Register(e, cfg)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	return srv

@@ -278,10 +278,13 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	listener.RouteReadyz(admin, lis.Ready, true)
 	admin.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	apiGroup := admin.Group("/api")
+	// The dashboard's sessions are kept in the store, which replicas
+	// share: a login works at every replica, a logout ends it at all.
+	dash := dashboard.Config{Token: cfg.Admin.Token, Sessions: st}
 	if cfg.Admin.Token != "" {
-		apiGroup.Use(dashboard.APIAuth(cfg.Admin.Token))
+		apiGroup.Use(dashboard.APIAuth(dash))
 	}
-	dashboard.Register(admin, dashboard.Config{Token: cfg.Admin.Token})
+	dashboard.Register(admin, dash)
 	// Closed when the admin server shuts down, to end live streams that
 	// Shutdown would otherwise wait for.
 	adminClosing := make(chan struct{})
