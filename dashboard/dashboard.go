@@ -25,6 +25,11 @@
 // A login is a session: a random id in the cookie, kept in Config.Sessions
 // (the store, which replicas share) until SessionAge has passed or the
 // user logs out, whichever comes first.
+//
+// Guard, which hookd serve puts in front of the whole admin listener, also
+// sets security headers, among them a Content-Security-Policy without
+// 'unsafe-inline': the page, the login form and the scripts use no inline
+// script, style attribute or eval.
 package dashboard
 
 import (
@@ -127,7 +132,7 @@ func Register(e *echo.Echo, cfg Config) {
 		g.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 			return func(c echo.Context) error {
 				p := c.Request().URL.Path
-				if p == "/ui/login" || p == "/ui/static/style.css" {
+				if p == "/ui/login" || p == "/ui/static/style.css" || p == "/ui/static/login.js" {
 					return next(c)
 				}
 				if ok, err := a.check(c.Request()); err != nil {
@@ -292,10 +297,10 @@ func (a *auth) logout(c echo.Context) error {
 }
 
 // loginForm answers the login page, with problem shown when not empty
-// (401 then, 200 otherwise). Its script adds the page's fragment to the
-// form's action, so that the redirect after logging in, which keeps it,
-// lands on the dashboard page that sent the browser here (/ui/#/deadletters
-// goes to /ui/login#/deadletters).
+// (401 then, 200 otherwise). Its script, static/login.js, adds the page's
+// fragment to the form's action, so that the redirect after logging in,
+// which keeps it, lands on the dashboard page that sent the browser here
+// (/ui/#/deadletters goes to /ui/login#/deadletters).
 func loginForm(problem string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		code, msg := http.StatusOK, ""
@@ -308,6 +313,6 @@ func loginForm(problem string) echo.HandlerFunc {
 <body class="login"><main><h1>hookd</h1>`+msg+`
 <form method="post" action="/ui/login" id="login-form"><label>Admin token <input type="password" name="token" id="token" autofocus required></label>
 <button type="submit" id="login">Log in</button></form>
-<script>document.getElementById("login-form").action += location.hash;</script></main></body></html>`)
+</main><script src="/ui/static/login.js"></script></body></html>`)
 	}
 }

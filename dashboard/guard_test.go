@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -192,6 +193,58 @@ func TestGuardSameSite(t *testing.T) {
 	} {
 		if a := do(t, c, tt.method, srv.URL+tt.path, nil, tt.header); a.status != tt.want {
 			t.Errorf("%s %s with the cookie, %v: %d %s, want %d", tt.method, tt.path, tt.header, a.status, a.body, tt.want)
+		}
+	}
+}
+
+// TestSecurityHeaders checks the security headers on the dashboard's
+// pages and assets, the API, the login form, and the answers of Guard and
+// of the router's 404, with the admin token and without.
+func TestSecurityHeaders(t *testing.T) {
+	want := map[string]string{
+		"Content-Security-Policy": "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+		"X-Frame-Options":         "DENY",
+		"X-Content-Type-Options":  "nosniff",
+		"Referrer-Policy":         "same-origin",
+	}
+	for _, tok := range []string{"", token} {
+		srv := server(t, tok)
+		auth := map[string]string{}
+		if tok != "" {
+			auth["Authorization"] = "Bearer " + tok
+		}
+		type request struct {
+			name, method, path string
+			header             map[string]string
+			status             int
+		}
+		tests := []request{
+			{"page", http.MethodGet, "/ui/", auth, http.StatusOK},
+			{"script", http.MethodGet, "/ui/static/app.js", auth, http.StatusOK},
+			{"api", http.MethodGet, "/api/events", auth, http.StatusOK},
+			{"api error", http.MethodGet, "/api/events?bogus=1", auth, http.StatusBadRequest},
+			{"no route", http.MethodGet, "/nothing", nil, http.StatusNotFound},
+			{"foreign Host", http.MethodGet, "/api/events", map[string]string{"Host": "attacker.example"}, http.StatusMisdirectedRequest},
+			{"cross-origin", http.MethodPost, "/api/targets/1/resume", map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+		}
+		if tok != "" {
+			tests = append(tests,
+				request{"login form", http.MethodGet, "/ui/login", nil, http.StatusOK},
+				request{"login script", http.MethodGet, "/ui/static/login.js", nil, http.StatusOK},
+				request{"api without token", http.MethodGet, "/api/events", nil, http.StatusUnauthorized})
+		}
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("token %t, %s", tok != "", tt.name), func(t *testing.T) {
+				a := do(t, client(t), tt.method, srv.URL+tt.path, nil, tt.header)
+				if a.status != tt.status {
+					t.Fatalf("%s %s: %d %s, want %d", tt.method, tt.path, a.status, a.body, tt.status)
+				}
+				for k, v := range want {
+					if got := a.header.Values(k); len(got) != 1 || got[0] != v {
+						t.Errorf("%s: %q, want %q", k, got, v)
+					}
+				}
+			})
 		}
 	}
 }
