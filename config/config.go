@@ -87,6 +87,14 @@ type Admin struct {
 	// any Host is accepted, as the listener was exposed on purpose.
 	// Names are compared without regard to case. Default: none.
 	Hosts []string `yaml:"hosts"`
+	// SecureCookie, when true, marks the dashboard's session cookie Secure
+	// on every login, so that the browser sends it over HTTPS only. Set it
+	// when browsers reach the admin listener through a TLS proxy that does
+	// not send X-Forwarded-Proto. When false (the default), the cookie is
+	// Secure when the login came over TLS, or with X-Forwarded-Proto:
+	// https from a proxy, and not otherwise, so that plain
+	// http://127.0.0.1:8081 keeps working. Only used with Token.
+	SecureCookie bool `yaml:"secure_cookie"`
 }
 
 // Loopback reports whether a.Listen binds a loopback address only

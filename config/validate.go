@@ -96,6 +96,9 @@ func (c *Config) Validate(known ...Known) error {
 		v.add("admin.listen", "same address as listen")
 	}
 	v.secret("admin.token", c.Admin.Token, false)
+	if c.Admin.SecureCookie && c.Admin.Token == "" {
+		v.add("admin.secure_cookie", "only used with admin.token: without it there is no login and no cookie")
+	}
 	for i, h := range c.Admin.Hosts {
 		if !isHostName(h) && net.ParseIP(h) == nil {
 			v.add(fmt.Sprintf("admin.hosts[%d]", i), "invalid host %q: want a name such as admin.example.com or an IP address, without scheme, port or path (any port is accepted)", h)

@@ -87,6 +87,10 @@ type Config struct {
 	Token string
 	// Sessions keeps the logins' sessions. Required when Token is set.
 	Sessions Sessions
+	// SecureCookie marks the session cookie Secure on every login. When
+	// false it is Secure when the login came over TLS, or with
+	// X-Forwarded-Proto: https (a TLS proxy in front), and not otherwise.
+	SecureCookie bool
 	// Now is the clock sessions are issued and expire by; nil means
 	// time.Now.
 	Now func() time.Time
@@ -192,6 +196,7 @@ func APIAuth(cfg Config) echo.MiddlewareFunc {
 type auth struct {
 	token    string
 	sessions Sessions
+	secure   bool
 	now      func() time.Time
 }
 
@@ -203,7 +208,22 @@ func newAuth(cfg Config) *auth {
 	if now == nil {
 		now = time.Now
 	}
-	return &auth{token: cfg.Token, sessions: cfg.Sessions, now: now}
+	return &auth{token: cfg.Token, sessions: cfg.Sessions, secure: cfg.SecureCookie, now: now}
+}
+
+// cookie returns the session cookie of value id, lasting maxAge seconds
+// (negative: dropped at once), for r. It is Secure, so that the browser
+// sends it over HTTPS only, when configured so or when r came over HTTPS:
+// TLS to hookd, or a proxy's X-Forwarded-Proto (its first value, the
+// scheme the browser used). The header is taken from anyone: a client
+// that sends it untruthfully only gets itself a cookie its browser will
+// not send back over plain HTTP.
+func (a *auth) cookie(r *http.Request, id string, maxAge int) *http.Cookie {
+	proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+	return &http.Cookie{
+		Name: CookieName, Value: id, Path: "/", MaxAge: maxAge, HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: a.secure || r.TLS != nil || strings.EqualFold(strings.TrimSpace(proto), "https"),
+	}
 }
 
 // sessionBytes is the size of a session's random id.
@@ -275,10 +295,7 @@ func (a *auth) login(c echo.Context) error {
 	if err := a.sessions.AddSession(c.Request().Context(), mac, now, now.Add(SessionAge)); err != nil {
 		return unavailable(c, err)
 	}
-	c.SetCookie(&http.Cookie{
-		Name: CookieName, Value: id, Path: "/", MaxAge: int(SessionAge.Seconds()),
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: c.Request().TLS != nil,
-	})
+	c.SetCookie(a.cookie(c.Request(), id, int(SessionAge.Seconds())))
 	return c.Redirect(http.StatusSeeOther, "/ui/")
 }
 
@@ -292,7 +309,7 @@ func (a *auth) logout(c echo.Context) error {
 			}
 		}
 	}
-	c.SetCookie(&http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	c.SetCookie(a.cookie(c.Request(), "", -1))
 	return c.Redirect(http.StatusSeeOther, "/ui/login")
 }
 

@@ -9,7 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/labstack/echo/v4"
 
 	"github.com/hookd/hookd/api"
 	"github.com/hookd/hookd/dashboard"
@@ -30,7 +31,7 @@ func server(t *testing.T, token string) *httptest.Server {
 // guarded is server with the admin listener's Guard configured by gc.
 func guarded(t *testing.T, token string, gc dashboard.GuardConfig) *httptest.Server {
 	t.Helper()
-	return replica(t, openStore(t), token, gc, nil)
+	return replica(t, openStore(t), gc, dashboard.Config{Token: token})
 }
 
 // openStore opens a store in a directory of its own, closed when the test
@@ -46,22 +47,27 @@ func openStore(t *testing.T) *store.Store {
 }
 
 // replica serves the dashboard and the API over st, as one of the hookd
-// serve replicas sharing it would, with the admin token token, Guard
-// configured by gc and the sessions' clock now (time.Now when nil).
-func replica(t *testing.T, st *store.Store, token string, gc dashboard.GuardConfig, now func() time.Time) *httptest.Server {
+// serve replicas sharing it would, with Guard configured by gc and the
+// dashboard by cfg, whose Sessions are st.
+func replica(t *testing.T, st *store.Store, gc dashboard.GuardConfig, cfg dashboard.Config) *httptest.Server {
 	t.Helper()
+	srv := httptest.NewServer(adminEcho(st, gc, cfg))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// adminEcho is the handler of replica.
+func adminEcho(st *store.Store, gc dashboard.GuardConfig, cfg dashboard.Config) *echo.Echo {
 	e := listener.NewEcho(nil)
 	e.Pre(dashboard.Guard(gc))
 	g := e.Group("/api")
-	cfg := dashboard.Config{Token: token, Sessions: st, Now: now}
-	if token != "" {
+	cfg.Sessions = st
+	if cfg.Token != "" {
 		g.Use(dashboard.APIAuth(cfg))
 	}
 	api.Register(g, api.Deps{Store: st})
 	dashboard.Register(e, cfg)
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
-	return srv
+	return e
 }
 
 // client does not follow redirects, so that the tests see them.

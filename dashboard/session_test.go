@@ -67,7 +67,7 @@ func with(id string) map[string]string {
 // other ends SessionAge after its login, by a clock the test moves.
 func TestSessions(t *testing.T) {
 	clk := &clock{t: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)}
-	srv := replica(t, openStore(t), token, dashboard.GuardConfig{Loopback: true}, clk.now).URL
+	srv := replica(t, openStore(t), dashboard.GuardConfig{Loopback: true}, dashboard.Config{Token: token, Now: clk.now}).URL
 	works := func(id string) bool {
 		t.Helper()
 		api := do(t, client(t), http.MethodGet, srv+"/api/events", nil, with(id))
@@ -154,8 +154,8 @@ func TestSessionsAcrossReplicas(t *testing.T) {
 
 func sessionsAcrossReplicas(t *testing.T, st1, st2 *store.Store) {
 	gc := dashboard.GuardConfig{Loopback: true}
-	one, two := replica(t, st1, token, gc, nil).URL, replica(t, st2, token, gc, nil).URL
-	newToken := replica(t, st2, token+"-rotated", gc, nil).URL
+	one, two := replica(t, st1, gc, dashboard.Config{Token: token}).URL, replica(t, st2, gc, dashboard.Config{Token: token}).URL
+	newToken := replica(t, st2, gc, dashboard.Config{Token: token + "-rotated"}).URL
 	id, _ := login(t, one)
 	status := func(srv string) int {
 		t.Helper()
@@ -222,5 +222,63 @@ func TestSessionsUnavailable(t *testing.T) {
 		if tt.want == http.StatusServiceUnavailable && (!strings.Contains(a.body, `"error":"sessions unavailable`) || a.header.Get("Retry-After") == "") {
 			t.Errorf("%s %s: %s, Retry-After %q; want the JSON error and Retry-After", tt.method, tt.path, a.body, a.header.Get("Retry-After"))
 		}
+	}
+}
+
+// TestSecureCookie logs in and out over plain HTTP, with the headers of a
+// TLS proxy in front or without, and over TLS: the session cookie is
+// Secure when admin.secure_cookie says so or the login came over HTTPS,
+// and only then, so that plain http://127.0.0.1:8081 keeps working.
+func TestSecureCookie(t *testing.T) {
+	tests := []struct {
+		name   string
+		secure bool   // admin.secure_cookie
+		tls    bool   // TLS to hookd itself
+		proto  string // X-Forwarded-Proto
+		want   bool
+	}{
+		{name: "plain HTTP", want: false},
+		{name: "proxy over HTTPS", proto: "https", want: true},
+		{name: "proxy over HTTPS, in capitals", proto: "HTTPS", want: true},
+		{name: "proxies, the first over HTTPS", proto: "https, http", want: true},
+		{name: "proxy over HTTP", proto: "http", want: false},
+		{name: "TLS", tls: true, want: true},
+		{name: "configured, plain HTTP", secure: true, want: true},
+		{name: "configured, proxy over HTTP", secure: true, proto: "http", want: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := adminEcho(openStore(t), dashboard.GuardConfig{Loopback: true}, dashboard.Config{Token: token, SecureCookie: tt.secure})
+			var (
+				srv *httptest.Server
+				c   = client(t)
+			)
+			if tt.tls {
+				srv = httptest.NewTLSServer(e)
+				c.Transport = srv.Client().Transport
+			} else {
+				srv = httptest.NewServer(e)
+			}
+			t.Cleanup(srv.Close)
+			header := map[string]string{}
+			if tt.proto != "" {
+				header["X-Forwarded-Proto"] = tt.proto
+			}
+			in := do(t, c, http.MethodPost, srv.URL+"/ui/login", url.Values{"token": {token}}, header)
+			out := do(t, c, http.MethodPost, srv.URL+"/ui/logout", nil, header)
+			for _, a := range []answer{in, out} {
+				if a.status != http.StatusSeeOther {
+					t.Fatalf("%d %s, want 303", a.status, a.body)
+				}
+				cookies := (&http.Response{Header: a.header}).Cookies()
+				if len(cookies) != 1 || cookies[0].Secure != tt.want {
+					t.Errorf("Set-Cookie %q: want Secure %t", a.header.Values("Set-Cookie"), tt.want)
+				}
+			}
+			// The logout ended the session the login started.
+			if in.status == http.StatusSeeOther && !strings.Contains(out.header.Get("Set-Cookie"), "Max-Age=0") {
+				t.Errorf("logout's Set-Cookie %q does not drop the cookie", out.header.Get("Set-Cookie"))
+			}
+		})
 	}
 }

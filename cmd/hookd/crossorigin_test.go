@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -236,6 +238,82 @@ func crossOrigin(t *testing.T, token string) {
 	if token != "" {
 		ui.do("log out", chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#token")))
 		ui.do("the session is over", chromedp.Navigate(p.admin+"/ui/#/overview"), chromedp.WaitVisible(chromedp.CSS("#token")))
+	}
+	p.stop(t)
+}
+
+// TestAdminListenerHTTP checks over HTTP, as curl and scripts reach it,
+// the protections a real hookd serve puts on its whole admin listener,
+// with admin.token, admin.hosts and admin.secure_cookie set: requests
+// without Origin (not from a web page) work, writes included; a foreign
+// Host is refused 421 on every route, the probes and /metrics too; a
+// cross-origin write is refused 403; every answer carries the security
+// headers; and the login's cookie is Secure.
+func TestAdminListenerHTTP(t *testing.T) {
+	const token = "admin-token-0123456789"
+	dir := t.TempDir()
+	config := filepath.Join(dir, "hookd.yaml")
+	if err := os.WriteFile(config, []byte("admin:\n  token: "+token+"\n  hosts: [hookd.test]\n  secure_cookie: true\nsources:\n  - name: mailjet\n    provider: mailjet\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startHookd(t, t.TempDir(), "--config", config)
+	bearer := map[string]string{"Authorization": "Bearer " + token}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tt := range []struct {
+		name, method, path, host string
+		header                   map[string]string
+		form                     string
+		want                     int
+	}{
+		{"curl reads", http.MethodGet, "/api/events", "", bearer, "", http.StatusOK},
+		{"curl writes", http.MethodPost, "/api/targets/99/resume", "", bearer, "", http.StatusNotFound},
+		{"under a name of admin.hosts", http.MethodGet, "/api/events", "hookd.test:8081", bearer, "", http.StatusOK},
+		{"a foreign Host", http.MethodGet, "/api/events", "attacker.example:8081", bearer, "", http.StatusMisdirectedRequest},
+		{"a foreign Host, metrics", http.MethodGet, "/metrics", "attacker.example", nil, "", http.StatusMisdirectedRequest},
+		{"a foreign Host, healthz", http.MethodGet, "/healthz", "attacker.example", nil, "", http.StatusMisdirectedRequest},
+		{"metrics", http.MethodGet, "/metrics", "", nil, "", http.StatusOK},
+		{"healthz", http.MethodGet, "/healthz", "", nil, "", http.StatusOK},
+		{"a cross-origin write", http.MethodPost, "/api/targets/99/resume", "", map[string]string{"Authorization": "Bearer " + token, "Origin": "http://attacker.example"}, "", http.StatusForbidden},
+		{"login", http.MethodPost, "/ui/login", "", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, "token=" + token, http.StatusSeeOther},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(tt.method, p.admin+tt.path, strings.NewReader(tt.form))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.host != "" {
+				req.Host = tt.host
+			}
+			for k, v := range tt.header {
+				req.Header.Set(k, v)
+			}
+			resp, err := noRedirect.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Fatalf("%s %s (Host %q): %d %s, want %d", tt.method, tt.path, tt.host, resp.StatusCode, body, tt.want)
+			}
+			if tt.want == http.StatusMisdirectedRequest || tt.want == http.StatusForbidden {
+				var e struct{ Error string }
+				if err := json.Unmarshal(body, &e); err != nil || e.Error == "" {
+					t.Errorf("answer %s is not a JSON error: %v", body, err)
+				}
+			}
+			for _, h := range []string{"Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options"} {
+				if resp.Header.Get(h) == "" {
+					t.Errorf("no %s", h)
+				}
+			}
+			if tt.path == "/ui/login" {
+				cookies := resp.Cookies()
+				if len(cookies) != 1 || !cookies[0].Secure || !cookies[0].HttpOnly || cookies[0].SameSite != http.SameSiteStrictMode {
+					t.Errorf("Set-Cookie %q: want one cookie, Secure (admin.secure_cookie), HttpOnly and SameSite=Strict", resp.Header.Values("Set-Cookie"))
+				}
+			}
+		})
 	}
 	p.stop(t)
 }

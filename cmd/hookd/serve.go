@@ -280,7 +280,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	apiGroup := admin.Group("/api")
 	// The dashboard's sessions are kept in the store, which replicas
 	// share: a login works at every replica, a logout ends it at all.
-	dash := dashboard.Config{Token: cfg.Admin.Token, Sessions: st}
+	dash := dashboard.Config{Token: cfg.Admin.Token, Sessions: st, SecureCookie: cfg.Admin.SecureCookie}
 	if cfg.Admin.Token != "" {
 		apiGroup.Use(dashboard.APIAuth(dash))
 	}
