@@ -5,6 +5,7 @@
 package config
 
 import (
+	"net"
 	"time"
 
 	"github.com/hookd/hookd/eventlog"
@@ -77,6 +78,37 @@ type Admin struct {
 	// be sent. Default 30s, or half of limits.write_timeout when that is
 	// shorter than a minute.
 	QueryTimeout time.Duration `yaml:"query_timeout"`
+	// Hosts are further names under which browsers may reach the admin
+	// listener, such as the name a reverse proxy passes on in Host. A
+	// request is answered only when its Host header is an IP address,
+	// localhost, or one of these names (with any port): a page of another
+	// site that had its own name resolved to this machine (DNS rebinding)
+	// gets 421. When Listen is not a loopback address and Hosts is empty,
+	// any Host is accepted, as the listener was exposed on purpose.
+	// Names are compared without regard to case. Default: none.
+	Hosts []string `yaml:"hosts"`
+	// SecureCookie, when true, marks the dashboard's session cookie Secure
+	// on every login, so that the browser sends it over HTTPS only. Set it
+	// when browsers reach the admin listener through a TLS proxy that does
+	// not send X-Forwarded-Proto. When false (the default), the cookie is
+	// Secure when the login came over TLS, or with X-Forwarded-Proto:
+	// https from a proxy, and not otherwise, so that plain
+	// http://127.0.0.1:8081 keeps working. Only used with Token.
+	SecureCookie bool `yaml:"secure_cookie"`
+}
+
+// Loopback reports whether a.Listen binds a loopback address only
+// (127.0.0.1, ::1, localhost), so that only this machine reaches it. An
+// address without a host (":8081") binds every interface.
+func (a Admin) Loopback() bool {
+	host, _, err := net.SplitHostPort(a.Listen)
+	if err != nil {
+		return false
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.IsLoopback()
+	}
+	return host == "localhost"
 }
 
 // Store configures the read model.

@@ -95,7 +95,7 @@ func TestLoad(t *testing.T) {
 				return &config.Config{
 					Listen: "0.0.0.0:9000",
 					Admin: config.Admin{Listen: "127.0.0.1:9001", Token: "an-admin-token-of-32-bytes-length",
-						QueryTimeout: 10 * time.Second},
+						QueryTimeout: 10 * time.Second, Hosts: []string{"hookd.example.com", "10.0.0.5"}, SecureCookie: true},
 					Data:  "/var/lib/hookd",
 					Log:   eventlog.Config{Backend: "postgres", DSN: "postgres://hookd@db/hookd"},
 					Store: config.Store{Driver: "postgres", DSN: "postgres://hookd@db/hookd"},

@@ -96,6 +96,14 @@ func (c *Config) Validate(known ...Known) error {
 		v.add("admin.listen", "same address as listen")
 	}
 	v.secret("admin.token", c.Admin.Token, false)
+	if c.Admin.SecureCookie && c.Admin.Token == "" {
+		v.add("admin.secure_cookie", "only used with admin.token: without it there is no login and no cookie")
+	}
+	for i, h := range c.Admin.Hosts {
+		if !isHostName(h) && net.ParseIP(h) == nil {
+			v.add(fmt.Sprintf("admin.hosts[%d]", i), "invalid host %q: want a name such as admin.example.com or an IP address, without scheme, port or path (any port is accepted)", h)
+		}
+	}
 	if c.Data == "" {
 		v.add("data", "required")
 	}
@@ -294,6 +302,26 @@ func isURLSafe(s string) bool {
 	for _, r := range s {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._~-", r)) {
 			return false
+		}
+	}
+	return true
+}
+
+// isHostName reports whether s is a DNS host name: dot-separated labels of
+// ASCII letters, digits, '-' and '_', none empty (a trailing dot is a
+// different name to a browser, and is refused too).
+func isHostName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
 		}
 	}
 	return true

@@ -14,17 +14,32 @@
 //
 // When the admin token is set, the dashboard and the API take either the
 // token as "Authorization: Bearer TOKEN" or the session cookie that the
-// login form at /ui/login sets (HttpOnly, SameSite=Strict, so other sites
-// can neither read it nor make the browser send it with a retry or resume).
-// The page's Log out button posts to /ui/logout, which takes the same
-// cookie, so another site cannot log the user out either.
+// login form at /ui/login sets. It is HttpOnly, so no script reads it, and
+// SameSite=Strict, so a page of another site does not make the browser
+// send it; a page of the same site does, on another port of the same host
+// or on a sibling subdomain, which is why Guard refuses every cross-origin
+// request that may change state (a retry, a resume, a removal, the login
+// and the logout) whatever authorizes it. The page's Log out button posts
+// to /ui/logout.
+//
+// A login is a session: a random id in the cookie, kept in Config.Sessions
+// (the store, which replicas share) until SessionAge has passed or the
+// user logs out, whichever comes first.
+//
+// Guard, which hookd serve puts in front of the whole admin listener, also
+// sets security headers, among them a Content-Security-Policy without
+// 'unsafe-inline': the page, the login form and the scripts use no inline
+// script, style attribute or eval.
 package dashboard
 
 import (
+	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"embed"
+	"encoding/base64"
 	"encoding/hex"
 	"html/template"
 	"io/fs"
@@ -43,14 +58,42 @@ var static embed.FS
 // CookieName is the name of the session cookie the login form sets.
 const CookieName = "hookd_session"
 
-// sessionAge is how long a login lasts.
-const sessionAge = 7 * 24 * time.Hour
+// SessionAge is how long a login lasts, from the login on, however much
+// the dashboard is used meanwhile: a working day, after which the token
+// is asked for again.
+const SessionAge = 12 * time.Hour
+
+// Sessions keeps the sessions of the login form, each under a MAC of its
+// id (never the id itself) until it expires. *store.Store keeps them in
+// the store's database, so that every replica sharing it knows every
+// session, and a logout at one ends it at all. The methods may be called
+// concurrently; their errors are answered 503.
+type Sessions interface {
+	// AddSession keeps a session under mac until expires; it may delete
+	// sessions that expired before now.
+	AddSession(ctx context.Context, mac string, now, expires time.Time) error
+	// Session returns when the session under mac expires, and false when
+	// there is none.
+	Session(ctx context.Context, mac string) (expires time.Time, ok bool, err error)
+	// DeleteSession ends the session under mac; one that is not there is
+	// not an error.
+	DeleteSession(ctx context.Context, mac string) error
+}
 
 // Config configures the dashboard.
 type Config struct {
 	// Token is the admin token; empty means the dashboard and the API are
 	// open to whoever reaches the admin listener.
 	Token string
+	// Sessions keeps the logins' sessions. Required when Token is set.
+	Sessions Sessions
+	// SecureCookie marks the session cookie Secure on every login. When
+	// false it is Secure when the login came over TLS, or with
+	// X-Forwarded-Proto: https (a TLS proxy in front), and not otherwise.
+	SecureCookie bool
+	// Now is the clock sessions are issued and expire by; nil means
+	// time.Now.
+	Now func() time.Time
 }
 
 // pageData is what index.html is rendered with. The search form's
@@ -67,7 +110,7 @@ type pageData struct {
 // Register serves the dashboard on e: the page at /ui/ (and /ui redirecting
 // to it), its assets under /ui/static/, and, when cfg.Token is set, the
 // login form at /ui/login and POST /ui/logout, with a Log out button on
-// the page.
+// the page. It panics when cfg.Token is set without cfg.Sessions.
 func Register(e *echo.Echo, cfg Config) {
 	sub, err := fs.Sub(static, "static")
 	if err != nil {
@@ -87,12 +130,18 @@ func Register(e *echo.Echo, cfg Config) {
 	}
 	g := e.Group("/ui")
 	if cfg.Token != "" {
+		a := newAuth(cfg)
 		g.GET("/login", loginForm(""))
-		g.POST("/login", login(cfg.Token))
+		g.POST("/login", a.login)
 		g.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 			return func(c echo.Context) error {
 				p := c.Request().URL.Path
-				if p == "/ui/login" || p == "/ui/static/style.css" || authorized(c.Request(), cfg.Token) {
+				if p == "/ui/login" || p == "/ui/static/style.css" || p == "/ui/static/login.js" {
+					return next(c)
+				}
+				if ok, err := a.check(c.Request()); err != nil {
+					return unavailable(c, err)
+				} else if ok {
 					return next(c)
 				}
 				if strings.HasPrefix(p, "/ui/static/") {
@@ -101,9 +150,10 @@ func Register(e *echo.Echo, cfg Config) {
 				return c.Redirect(http.StatusSeeOther, "/ui/login")
 			}
 		})
-		// Behind the session: a form on another site posts without the
-		// cookie (SameSite=Strict) and is sent to the login form instead.
-		g.POST("/logout", logout)
+		// Behind the session: a POST without it is sent to the login
+		// form. Guard has refused one from a page of another origin
+		// before, with the cookie (same site) or without.
+		g.POST("/logout", a.logout)
 		g.GET("/logout", func(c echo.Context) error {
 			c.Response().Header().Set(echo.HeaderAllow, http.MethodPost)
 			return echo.NewHTTPError(http.StatusMethodNotAllowed, "log out with POST, as the dashboard's Log out button does")
@@ -124,12 +174,16 @@ func Register(e *echo.Echo, cfg Config) {
 }
 
 // APIAuth returns middleware for the API that lets a request through when
-// it carries token as a bearer token or the dashboard's session cookie,
-// and answers 401 otherwise. token must not be empty.
-func APIAuth(token string) echo.MiddlewareFunc {
+// it carries cfg.Token as a bearer token or the cookie of a live session
+// of the dashboard, and answers 401 otherwise. cfg.Token must not be
+// empty, and cfg.Sessions must be set.
+func APIAuth(cfg Config) echo.MiddlewareFunc {
+	a := newAuth(cfg)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if authorized(c.Request(), token) {
+			if ok, err := a.check(c.Request()); err != nil {
+				return unavailable(c, err)
+			} else if ok {
 				return next(c)
 			}
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="hookd"`)
@@ -138,55 +192,132 @@ func APIAuth(token string) echo.MiddlewareFunc {
 	}
 }
 
-// authorized tells whether r carries the token as a bearer token or a
-// valid session cookie. Both comparisons take constant time.
-func authorized(r *http.Request, token string) bool {
+// auth checks the admin token and the sessions of the login form.
+type auth struct {
+	token    string
+	sessions Sessions
+	secure   bool
+	now      func() time.Time
+}
+
+func newAuth(cfg Config) *auth {
+	if cfg.Token == "" || cfg.Sessions == nil {
+		panic("dashboard: the admin token and its Sessions are both required")
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &auth{token: cfg.Token, sessions: cfg.Sessions, secure: cfg.SecureCookie, now: now}
+}
+
+// cookie returns the session cookie of value id, lasting maxAge seconds
+// (negative: dropped at once), for r. It is Secure, so that the browser
+// sends it over HTTPS only, when configured so or when r came over HTTPS:
+// TLS to hookd, or a proxy's X-Forwarded-Proto (its first value, the
+// scheme the browser used). The header is taken from anyone: a client
+// that sends it untruthfully only gets itself a cookie its browser will
+// not send back over plain HTTP.
+func (a *auth) cookie(r *http.Request, id string, maxAge int) *http.Cookie {
+	proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+	return &http.Cookie{
+		Name: CookieName, Value: id, Path: "/", MaxAge: maxAge, HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: a.secure || r.TLS != nil || strings.EqualFold(strings.TrimSpace(proto), "https"),
+	}
+}
+
+// sessionBytes is the size of a session's random id.
+const sessionBytes = 32
+
+// check tells whether r carries the token as a bearer token or the cookie
+// of a session that has neither expired nor been ended. The token is
+// compared in constant time; the session is looked up by its MAC. It
+// returns an error when the sessions cannot be read.
+func (a *auth) check(r *http.Request) (bool, error) {
 	// The scheme's name is case-insensitive (RFC 9110, section 11.1).
 	if scheme, got, ok := strings.Cut(r.Header.Get(echo.HeaderAuthorization), " "); ok && strings.EqualFold(scheme, "Bearer") {
-		a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(token))
-		return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+		return a.isToken(got), nil
 	}
 	ck, err := r.Cookie(CookieName)
 	if err != nil {
-		return false
+		return false, nil
 	}
-	return hmac.Equal([]byte(ck.Value), []byte(session(token)))
+	mac, ok := a.mac(ck.Value)
+	if !ok {
+		return false, nil
+	}
+	expires, ok, err := a.sessions.Session(r.Context(), mac)
+	if err != nil {
+		return false, err
+	}
+	return ok && a.now().Before(expires), nil
 }
 
-// session is the session cookie's value: a MAC of a fixed text under the
-// token, so the cookie does not hold the token itself, and changing the
-// token ends every session.
-func session(token string) string {
-	m := hmac.New(sha256.New, []byte(token))
-	m.Write([]byte("hookd dashboard session v1"))
-	return hex.EncodeToString(m.Sum(nil))
+func (a *auth) isToken(got string) bool {
+	x, y := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(a.token))
+	return subtle.ConstantTimeCompare(x[:], y[:]) == 1
 }
 
-func login(token string) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		got := c.FormValue("token")
-		a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(token))
-		if subtle.ConstantTimeCompare(a[:], b[:]) != 1 {
-			return loginForm("Wrong token.")(c)
+// mac returns what the session of the cookie value id is kept under: a
+// MAC of the id under the token, so that the store does not hold what a
+// cookie holds, and a new token ends every session. It returns false when
+// id is not a session id (sessionBytes of base64url), which is not
+// looked up.
+func (a *auth) mac(id string) (string, bool) {
+	if b, err := base64.RawURLEncoding.DecodeString(id); err != nil || len(b) != sessionBytes {
+		return "", false
+	}
+	m := hmac.New(sha256.New, []byte(a.token))
+	m.Write([]byte("hookd dashboard session v2\n"))
+	m.Write([]byte(id))
+	return hex.EncodeToString(m.Sum(nil)), true
+}
+
+// unavailable is the answer when the sessions cannot be read or written,
+// as the API's when the store does not answer.
+func unavailable(c echo.Context, err error) error {
+	c.Response().Header().Set("Retry-After", "5")
+	return echo.NewHTTPError(http.StatusServiceUnavailable, "sessions unavailable (the store does not answer), retry later").SetInternal(err)
+}
+
+// login starts a session when the form's token is right: a new random
+// id, whatever cookie the browser had, so that an id someone else set
+// before the login is never the session's.
+func (a *auth) login(c echo.Context) error {
+	if !a.isToken(c.FormValue("token")) {
+		return loginForm("Wrong token.")(c)
+	}
+	b := make([]byte, sessionBytes)
+	rand.Read(b) // never fails (crypto/rand: it crashes the program instead)
+	id := base64.RawURLEncoding.EncodeToString(b)
+	mac, _ := a.mac(id)
+	now := a.now()
+	if err := a.sessions.AddSession(c.Request().Context(), mac, now, now.Add(SessionAge)); err != nil {
+		return unavailable(c, err)
+	}
+	c.SetCookie(a.cookie(c.Request(), id, int(SessionAge.Seconds())))
+	return c.Redirect(http.StatusSeeOther, "/ui/")
+}
+
+// logout ends the session of the request's cookie, at every replica that
+// shares the sessions, and has the browser drop the cookie.
+func (a *auth) logout(c echo.Context) error {
+	if ck, err := c.Request().Cookie(CookieName); err == nil {
+		if mac, ok := a.mac(ck.Value); ok {
+			if err := a.sessions.DeleteSession(c.Request().Context(), mac); err != nil {
+				return unavailable(c, err)
+			}
 		}
-		c.SetCookie(&http.Cookie{
-			Name: CookieName, Value: session(token), Path: "/", MaxAge: int(sessionAge.Seconds()),
-			HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: c.Request().TLS != nil,
-		})
-		return c.Redirect(http.StatusSeeOther, "/ui/")
 	}
-}
-
-func logout(c echo.Context) error {
-	c.SetCookie(&http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	c.SetCookie(a.cookie(c.Request(), "", -1))
 	return c.Redirect(http.StatusSeeOther, "/ui/login")
 }
 
 // loginForm answers the login page, with problem shown when not empty
-// (401 then, 200 otherwise). Its script adds the page's fragment to the
-// form's action, so that the redirect after logging in, which keeps it,
-// lands on the dashboard page that sent the browser here (/ui/#/deadletters
-// goes to /ui/login#/deadletters).
+// (401 then, 200 otherwise). Its script, static/login.js, adds the page's
+// fragment to the form's action, so that the redirect after logging in,
+// which keeps it, lands on the dashboard page that sent the browser here
+// (/ui/#/deadletters goes to /ui/login#/deadletters).
 func loginForm(problem string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		code, msg := http.StatusOK, ""
@@ -199,6 +330,6 @@ func loginForm(problem string) echo.HandlerFunc {
 <body class="login"><main><h1>hookd</h1>`+msg+`
 <form method="post" action="/ui/login" id="login-form"><label>Admin token <input type="password" name="token" id="token" autofocus required></label>
 <button type="submit" id="login">Log in</button></form>
-<script>document.getElementById("login-form").action += location.hash;</script></main></body></html>`)
+</main><script src="/ui/static/login.js"></script></body></html>`)
 	}
 }

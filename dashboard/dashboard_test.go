@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labstack/echo/v4"
+
 	"github.com/hookd/hookd/api"
 	"github.com/hookd/hookd/dashboard"
 	"github.com/hookd/hookd/listener"
@@ -18,25 +20,54 @@ import (
 
 const token = "s3cret-admin-token"
 
-// server serves the dashboard and the API as hookd serve does, with the
-// admin token token (none when empty), over a real store.
+// server serves the dashboard and the API as hookd serve does on its
+// default loopback address, with the admin token token (none when empty),
+// over a real store.
 func server(t *testing.T, token string) *httptest.Server {
+	t.Helper()
+	return guarded(t, token, dashboard.GuardConfig{Loopback: true})
+}
+
+// guarded is server with the admin listener's Guard configured by gc.
+func guarded(t *testing.T, token string, gc dashboard.GuardConfig) *httptest.Server {
+	t.Helper()
+	return replica(t, openStore(t), gc, dashboard.Config{Token: token})
+}
+
+// openStore opens a store in a directory of its own, closed when the test
+// ends.
+func openStore(t *testing.T) *store.Store {
 	t.Helper()
 	st, err := store.Open(context.Background(), store.Config{Dir: t.TempDir()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := listener.NewEcho(nil)
-	g := e.Group("/api")
-	if token != "" {
-		g.Use(dashboard.APIAuth(token))
-	}
-	api.Register(g, api.Deps{Store: st})
-	dashboard.Register(e, dashboard.Config{Token: token})
-	srv := httptest.NewServer(e)
+	return st
+}
+
+// replica serves the dashboard and the API over st, as one of the hookd
+// serve replicas sharing it would, with Guard configured by gc and the
+// dashboard by cfg, whose Sessions are st.
+func replica(t *testing.T, st *store.Store, gc dashboard.GuardConfig, cfg dashboard.Config) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(adminEcho(st, gc, cfg))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// adminEcho is the handler of replica.
+func adminEcho(st *store.Store, gc dashboard.GuardConfig, cfg dashboard.Config) *echo.Echo {
+	e := listener.NewEcho(nil)
+	e.Pre(dashboard.Guard(gc))
+	g := e.Group("/api")
+	cfg.Sessions = st
+	if cfg.Token != "" {
+		g.Use(dashboard.APIAuth(cfg))
+	}
+	api.Register(g, api.Deps{Store: st})
+	dashboard.Register(e, cfg)
+	return e
 }
 
 // client does not follow redirects, so that the tests see them.
@@ -68,6 +99,10 @@ func do(t *testing.T, c *http.Client, method, u string, form url.Values, header 
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	for k, v := range header {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
 		req.Header.Set(k, v)
 	}
 	resp, err := c.Do(req)

@@ -227,6 +227,7 @@ func TestCountsAgreeWithEvents(t *testing.T) {
 		`DROP TABLE counts_error_hour`, `DROP INDEX jobs_created`,
 		`DROP TABLE rule_sets`, `DROP TABLE explanations`, // migration 6, which comes after
 		`ALTER TABLE jobs DROP COLUMN retried_after`, // migration 8
+		`DROP TABLE admin_sessions`,                  // migration 9
 		`UPDATE schema_version SET version = 4`,
 	)
 	st, err = store.Open(ctx, store.Config{Dir: dir}, nil)
@@ -281,6 +282,7 @@ func TestRecountMigration(t *testing.T) {
 		`UPDATE counts_domain_day SET bounce = bounce + 2`,
 		`INSERT INTO counts_domain_hour VALUES (0, 'deleted.example', 5, 1, 0, 0)`,
 		`ALTER TABLE jobs DROP COLUMN retried_after`, // migration 8, which comes after
+		`DROP TABLE admin_sessions`,                  // migration 9
 		`UPDATE schema_version SET version = 6`,
 	)
 	st, err = store.Open(ctx, store.Config{Dir: dir}, nil)

@@ -228,6 +228,16 @@ var migrations = []string{
 	// after them, and its retry policy counts only the failures since.
 	// Until this version a retry set attempts back to 0.
 	`ALTER TABLE jobs ADD COLUMN retried_after INTEGER NOT NULL DEFAULT 0;`,
+
+	// The sessions of the dashboard's login form (see AddSession), here
+	// so that every replica sharing the store knows them and a logout at
+	// one ends the session at all. mac is a MAC of the session's id, not
+	// the id the cookie holds.
+	`CREATE TABLE admin_sessions (
+		mac        TEXT   NOT NULL PRIMARY KEY,
+		expires_ns BIGINT NOT NULL
+	);
+	CREATE INDEX admin_sessions_expires ON admin_sessions (expires_ns);`,
 }
 
 // countAll fills the empty count tables from the events table, as

@@ -107,15 +107,7 @@ func plural(n int, noun string) string {
 // without admin.token: the API then lists every recipient address, and
 // changes state, for anyone who reaches the port.
 func adminExposed(cfg *config.Config) bool {
-	if cfg.Admin.Token != "" {
-		return false
-	}
-	host, _, err := net.SplitHostPort(cfg.Admin.Listen)
-	if err != nil {
-		return false // the listener fails to start and says why
-	}
-	if ip := net.ParseIP(host); ip != nil {
-		return !ip.IsLoopback()
-	}
-	return host != "localhost"
+	// A listen address that does not parse fails the start and says why.
+	_, _, err := net.SplitHostPort(cfg.Admin.Listen)
+	return cfg.Admin.Token == "" && err == nil && !cfg.Admin.Loopback()
 }

@@ -10,13 +10,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/chromedp"
 )
 
@@ -39,9 +42,12 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// browser starts a headless chromium with a fresh profile and returns a
-// context of one tab in it, bounded to timeout.
-func browser(t *testing.T, timeout time.Duration) context.Context {
+// browser starts a headless chromium with a fresh profile, and the
+// options extra, and returns a context of one tab in it, bounded to
+// timeout. The test fails if a page of the admin listener breaks its
+// Content-Security-Policy (an inline script or style, say): the browser
+// blocks what does, so the page would not work as written.
+func browser(t *testing.T, timeout time.Duration, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium(t)),
@@ -58,6 +64,7 @@ func browser(t *testing.T, timeout time.Duration) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1400, 1000),
 	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(actx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
@@ -65,6 +72,26 @@ func browser(t *testing.T, timeout time.Duration) context.Context {
 		cancelTimeout()
 		cancelTab()
 		cancelAlloc()
+	})
+	var (
+		mu         sync.Mutex
+		violations []string
+	)
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*log.EventEntryAdded); ok && strings.Contains(e.Entry.Text, "Content Security Policy") {
+			mu.Lock()
+			violations = append(violations, e.Entry.URL+": "+e.Entry.Text)
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, v := range violations {
+			t.Errorf("Content-Security-Policy violated: %s", v)
+		}
 	})
 	return ctx
 }
@@ -186,6 +213,11 @@ func TestDashboard(t *testing.T) {
 	want := map[string]int{"sent": 7, "open": 3, "click": 2, "bounce": 1, "blocked": 1}
 	if got := eval[map[string]int](ui, chartSums); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("overview chart bars add up to %v, want %v", got, want)
+	}
+	// The legend's swatches take their colours from the script (the
+	// Content-Security-Policy allows no style attribute).
+	if got := eval[[]string](ui, `[...document.querySelectorAll(".legend i")].map(i => getComputedStyle(i).backgroundColor)`); len(got) != len(want) || slices.Contains(got, "rgba(0, 0, 0, 0)") {
+		t.Errorf("legend swatches %q, want a colour for each of %d types", got, len(want))
 	}
 	ui.shot("overview")
 	// Each range draws the same events.

@@ -273,14 +273,18 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	}
 
 	admin := listener.NewEcho(logger)
+	admin.Pre(dashboard.Guard(dashboard.GuardConfig{Loopback: cfg.Admin.Loopback(), Hosts: cfg.Admin.Hosts}))
 	listener.RouteHealthz(admin)
 	listener.RouteReadyz(admin, lis.Ready, true)
 	admin.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	apiGroup := admin.Group("/api")
+	// The dashboard's sessions are kept in the store, which replicas
+	// share: a login works at every replica, a logout ends it at all.
+	dash := dashboard.Config{Token: cfg.Admin.Token, Sessions: st, SecureCookie: cfg.Admin.SecureCookie}
 	if cfg.Admin.Token != "" {
-		apiGroup.Use(dashboard.APIAuth(cfg.Admin.Token))
+		apiGroup.Use(dashboard.APIAuth(dash))
 	}
-	dashboard.Register(admin, dashboard.Config{Token: cfg.Admin.Token})
+	dashboard.Register(admin, dash)
 	// Closed when the admin server shuts down, to end live streams that
 	// Shutdown would otherwise wait for.
 	adminClosing := make(chan struct{})

@@ -71,12 +71,17 @@ function exactIntegers(key, value, context) {
   return value;
 }
 
+// h makes an element with attributes and children. style is an object
+// of CSS properties, set through the element's style object: the page's
+// Content-Security-Policy refuses inline styles, a style attribute
+// included, and allows only that.
 function h(tag, attrs, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === undefined || v === null || v === false) continue;
     if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
     else if (k === "class") e.className = v;
+    else if (k === "style") Object.assign(e.style, v);
     else e.setAttribute(k, v === true ? "" : v);
   }
   for (const c of children.flat()) {
@@ -218,7 +223,7 @@ async function overview() {
         h("div", { class: "l" }, k)))),
     h("div", { class: "card" }, h("h2", {}, "Events per type"),
       h("div", { id: "overview-chart", "data-total": all }, stackedBars(data.buckets, keys, axis.label, { tick: axis.tick })),
-      h("div", { class: "legend" }, keys.map((k, i) => h("span", {}, h("i", { style: `background:${colorOf(k, i)}` }), k)))),
+      h("div", { class: "legend" }, keys.map((k, i) => h("span", {}, h("i", { style: { background: colorOf(k, i) } }), k)))),
     h("div", { class: "card" }, h("h2", {}, "Delivery funnel"),
       h("div", { class: "funnel", id: "funnel" },
         h("div", { class: "step" }, h("div", { class: "l muted" }, "sent"), h("div", { class: "v", id: "funnel-sent" }, fmtNum(sent))),
