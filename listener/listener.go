@@ -348,13 +348,14 @@ func (h *hook) serve(c echo.Context) error {
 		return tooLarge(maxBody)
 	}
 	buf := l.bufs.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= 4<<20 {
-			buf.Reset()
-			l.bufs.Put(buf)
-		}
-	}()
+	defer func() { l.putBuf(buf) }()
 	buf.Reset()
+	if req.ContentLength > 0 {
+		// Room for the whole body and the read that finds its end: grown
+		// by doubling instead, a 1 MiB body would leave a 2 MiB buffer
+		// and 3 MiB of copies behind it.
+		buf.Grow(int(req.ContentLength) + bytes.MinRead)
+	}
 	if _, err := buf.ReadFrom(io.LimitReader(req.Body, maxBody+1)); err != nil {
 		return h.unread(err)
 	}
@@ -402,28 +403,35 @@ func (h *hook) serve(c echo.Context) error {
 		return h.quarantine(c, start, body, err)
 	}
 	c.Set(logEvents, len(events))
-	msgs := make([]*message.Message, len(events))
+	// The events hold copies of what they keep of the body (Decode must
+	// not keep it), so the buffer can serve another request while this
+	// one waits for its commit.
+	l.putBuf(buf)
+	buf = nil
+	// From here the request holds its events' records only: the events
+	// themselves, with the provider's objects that the records' JSON
+	// holds again, are garbage once the records are made.
+	recs := make([]record, len(events))
+	received := start.UTC()
 	for i := range events {
 		e := &events[i]
 		e.Source = h.src.Name
-		e.Received = start.UTC()
+		e.Received = received
 		if e.Time.IsZero() {
-			e.Time = e.Received
+			e.Time = received
 		}
 		payload, err := e.Marshal()
 		if err != nil {
 			return err
 		}
-		m := message.NewMessage(e.ID, payload)
-		m.Metadata.Set(eventlog.DedupKey, e.ID)
-		msgs[i] = m
+		recs[i] = record{id: e.ID, typ: e.Type, payload: payload}
 	}
 	var dup []bool
-	if len(msgs) > 0 {
+	if len(recs) > 0 {
 		// The body is whole and decoded, so a client that hangs up now
 		// changes nothing: its events are committed (its retry will be a
 		// duplicate), and a 503 no one hears is not logged as an outage.
-		dup, err = l.commit.submit(msgs)
+		dup, err = l.commit.submit(recs)
 		if err != nil {
 			l.metrics.rejected.WithLabelValues(h.src.Name, "unavailable").Inc()
 			// The committer logs why a commit failed; a request that did
@@ -432,9 +440,18 @@ func (h *hook) serve(c echo.Context) error {
 			return unavailable(err)
 		}
 	}
-	dups := h.metrics.observe(events, dup, time.Since(start))
+	dups := h.metrics.observe(recs, dup, time.Since(start))
 	c.Set(logDuplicates, dups)
-	return accepted{Accepted: len(events) - dups, Duplicates: dups}.write(c)
+	return accepted{Accepted: len(recs) - dups, Duplicates: dups}.write(c)
+}
+
+// putBuf gives a request's body buffer back to the pool, unless it is nil
+// or has grown past 4 MiB.
+func (l *Listener) putBuf(buf *bytes.Buffer) {
+	if buf != nil && buf.Cap() <= 4<<20 {
+		buf.Reset()
+		l.bufs.Put(buf)
+	}
 }
 
 var utf8BOM = []byte("\ufeff")

@@ -8,8 +8,6 @@ import (
 	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/hookd/hookd/event"
 )
 
 // metrics are the listener's Prometheus collectors.
@@ -110,15 +108,15 @@ func (s *sourceMetrics) received(typ string) prometheus.Counter {
 	return c
 }
 
-// observe records one accepted request whose events[i] was a duplicate when
+// observe records one accepted request whose recs[i] was a duplicate when
 // dup[i], and returns the number of duplicates.
-func (s *sourceMetrics) observe(events []event.Event, dup []bool, took time.Duration) (dups int) {
-	for i, e := range events {
+func (s *sourceMetrics) observe(recs []record, dup []bool, took time.Duration) (dups int) {
+	for i := range recs {
 		if dup[i] {
 			dups++
 			continue
 		}
-		s.received(e.Type).Inc()
+		s.received(recs[i].typ).Inc()
 	}
 	if dups > 0 {
 		s.dups.Add(float64(dups))
