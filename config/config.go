@@ -93,6 +93,13 @@ type Limits struct {
 	// MaxBody is the largest request body accepted, e.g. "1MiB" (default).
 	// Larger bodies get 413.
 	MaxBody ByteSize `yaml:"max_body"`
+	// MaxEvents is the most events one request may carry. Default 10000:
+	// the providers that batch (Mailjet's Version 2, SendGrid) bound a
+	// batch by its size, and 1 MiB of the smallest event they document
+	// (SendGrid's 181-byte spamreport) is under 6,000 events; the others send
+	// one event a request (SES one a recipient). More get 413 and the body
+	// is quarantined. Raise it with max_body: about 6,000 a MiB.
+	MaxEvents int `yaml:"max_events"`
 	// ReadHeaderTimeout bounds how long a client may take to send its
 	// request headers. Default 10s.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
@@ -143,6 +150,8 @@ type Source struct {
 	Map Map `yaml:"map"`
 	// MaxBody, when set, overrides limits.max_body for this source.
 	MaxBody ByteSize `yaml:"max_body"`
+	// MaxEvents, when set, overrides limits.max_events for this source.
+	MaxEvents int `yaml:"max_events"`
 	// RateLimit, when set, bounds the requests per second this source
 	// accepts; more get 429 with Retry-After.
 	RateLimit RateLimit `yaml:"rate_limit"`

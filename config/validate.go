@@ -25,6 +25,7 @@ const (
 	defaultBackend           = "sqlite"
 	defaultDriver            = "sqlite"
 	defaultMaxBody           = 1 << 20
+	defaultMaxEvents         = 10000
 	defaultReadHeaderTimeout = 10 * time.Second
 	defaultReadTimeout       = 30 * time.Second
 	defaultBatchWait         = 250 * time.Microsecond
@@ -47,6 +48,7 @@ func (c *Config) SetDefaults() {
 	setDefault(&c.Log.Backend, defaultBackend)
 	setDefault(&c.Store.Driver, defaultDriver)
 	setDefault(&c.Limits.MaxBody, defaultMaxBody)
+	setDefault(&c.Limits.MaxEvents, defaultMaxEvents)
 	setDefault(&c.Limits.ReadHeaderTimeout, defaultReadHeaderTimeout)
 	setDefault(&c.Limits.ReadTimeout, defaultReadTimeout)
 	setDefault(&c.Limits.BatchWait, defaultBatchWait)
@@ -150,6 +152,7 @@ func (c *Config) Validate(known ...Known) error {
 		bad   bool
 	}{
 		{"limits.max_body", lim.MaxBody <= 0},
+		{"limits.max_events", lim.MaxEvents <= 0},
 		{"limits.read_header_timeout", lim.ReadHeaderTimeout <= 0},
 		{"limits.read_timeout", lim.ReadTimeout <= 0},
 		{"limits.batch_wait", lim.BatchWait <= 0},

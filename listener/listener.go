@@ -42,6 +42,10 @@ type Config struct {
 	Sources []config.Source
 	// MaxBody is the largest body accepted (default 1 MiB); larger gets 413.
 	MaxBody int64
+	// MaxEvents is the most events one request may carry (default 10000,
+	// as limits.max_events); more gets 413 and the body is quarantined. A
+	// source's MaxEvents overrides it.
+	MaxEvents int
 	// BatchSize is the most events one group commit holds (default 1000).
 	BatchSize int
 	// BatchWait is how long a group commit that is not full waits for more
@@ -78,16 +82,17 @@ const pingTimeout = 2 * time.Second
 // Listener serves the hook routes. Create it with New, start its group
 // commit with Run, and serve Handler.
 type Listener struct {
-	echo    *echo.Echo
-	log     eventlog.Log
-	commit  *committer
-	logger  *slog.Logger
-	maxBody int64
-	metrics *metrics
-	bufs    sync.Pool
-	env     Env
-	slots   chan struct{}     // one per request in progress
-	routes  map[string]string // each hook route's source, for requests no hook serves (405)
+	echo      *echo.Echo
+	log       eventlog.Log
+	commit    *committer
+	logger    *slog.Logger
+	maxBody   int64
+	maxEvents int
+	metrics   *metrics
+	bufs      sync.Pool
+	env       Env
+	slots     chan struct{}     // one per request in progress
+	routes    map[string]string // each hook route's source, for requests no hook serves (405)
 
 	// quarantineOut logs failed quarantine appends, once an outage.
 	quarantineOut *outage.Log
@@ -105,6 +110,9 @@ func New(cfg Config, log eventlog.Log, logger *slog.Logger, reg prometheus.Regis
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 1 << 20
+	}
+	if cfg.MaxEvents <= 0 {
+		cfg.MaxEvents = 10000
 	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 1000
@@ -126,14 +134,15 @@ func New(cfg Config, log eventlog.Log, logger *slog.Logger, reg prometheus.Regis
 		return nil, err
 	}
 	l := &Listener{
-		log:     log,
-		logger:  logger,
-		maxBody: cfg.MaxBody,
-		metrics: m,
-		bufs:    sync.Pool{New: func() any { return new(bytes.Buffer) }},
-		env:     Env{Logger: logger, Nonces: cfg.Nonces, Client: cfg.Client, Now: cfg.Now},
-		slots:   make(chan struct{}, cfg.MaxConcurrent),
-		routes:  map[string]string{},
+		log:       log,
+		logger:    logger,
+		maxBody:   cfg.MaxBody,
+		maxEvents: cfg.MaxEvents,
+		metrics:   m,
+		bufs:      sync.Pool{New: func() any { return new(bytes.Buffer) }},
+		env:       Env{Logger: logger, Nonces: cfg.Nonces, Client: cfg.Client, Now: cfg.Now},
+		slots:     make(chan struct{}, cfg.MaxConcurrent),
+		routes:    map[string]string{},
 
 		quarantineOut: outage.New(logger, "quarantine failed", "quarantine succeeded again", 0),
 		readyHold:     cfg.ReadyHold,
@@ -239,9 +248,12 @@ func (l *Listener) route(src config.Source) error {
 		l.logger.Warn("source accepts unauthenticated requests: anyone who knows the URL can post events",
 			"source", src.Name, "path", pathOf(src))
 	}
-	h := &hook{l: l, src: src, ad: ad, auth: auth, maxBody: l.maxBody, metrics: l.metrics.source(src.Name)}
+	h := &hook{l: l, src: src, ad: ad, auth: auth, maxBody: l.maxBody, maxEvents: l.maxEvents, metrics: l.metrics.source(src.Name)}
 	if src.MaxBody > 0 {
 		h.maxBody = int64(src.MaxBody)
+	}
+	if src.MaxEvents > 0 {
+		h.maxEvents = src.MaxEvents
 	}
 	if r := src.RateLimit.Rate; r > 0 {
 		burst := src.RateLimit.Burst
@@ -282,13 +294,14 @@ func signs(src config.Source) bool {
 
 // hook serves one source.
 type hook struct {
-	l       *Listener
-	src     config.Source
-	ad      Adapter
-	auth    authenticator // nil: none
-	maxBody int64
-	limiter *rate.Limiter // nil: unlimited
-	metrics *sourceMetrics
+	l         *Listener
+	src       config.Source
+	ad        Adapter
+	auth      authenticator // nil: none
+	maxBody   int64
+	maxEvents int
+	limiter   *rate.Limiter // nil: unlimited
+	metrics   *sourceMetrics
 }
 
 // accepted is the body of a 200 answer.
@@ -383,14 +396,19 @@ func (h *hook) serve(c echo.Context) error {
 	}
 	var events []event.Event
 	var err error
+	// A byte order mark is not JSON, but RFC 8259 lets a parser ignore
+	// one, and some senders' libraries write it.
+	unmarked := bytes.TrimPrefix(body, utf8BOM)
 	if enc := req.Header.Get(echo.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
 		// No provider compresses its webhooks; the decoders would only
 		// say the first byte is not JSON.
 		err = fmt.Errorf("body sent with Content-Encoding %q: hookd takes bodies uncompressed", enc)
+	} else if n := arrayLen(unmarked); n > h.maxEvents {
+		// Every adapter that takes an array makes an event of each
+		// element: counted, too many are refused before any is decoded.
+		return h.tooMany(c, start, body, n)
 	} else {
-		// A byte order mark is not JSON, but RFC 8259 lets a parser
-		// ignore one, and some senders' libraries write it.
-		events, err = h.ad.Decode(req.Header, bytes.TrimPrefix(body, utf8BOM))
+		events, err = h.ad.Decode(req.Header, unmarked)
 	}
 	if err == nil && len(body) == 0 {
 		err = errors.New("empty body")
@@ -400,7 +418,11 @@ func (h *hook) serve(c echo.Context) error {
 	}
 	if err != nil {
 		l.metrics.rejected.WithLabelValues(h.src.Name, "malformed").Inc()
-		return h.quarantine(c, start, body, err)
+		return h.quarantine(c, start, body, malformed, err)
+	}
+	if len(events) > h.maxEvents {
+		// An object that holds several events (SES: one a recipient).
+		return h.tooMany(c, start, body, len(events))
 	}
 	c.Set(logEvents, len(events))
 	// The events hold copies of what they keep of the body (Decode must
@@ -537,15 +559,40 @@ func invalidUTF8(b []byte) int {
 	return len(b)
 }
 
-// quarantine keeps a body that could not be decoded in the log's quarantine
-// topic, then answers 400. If even that fails the answer is 503, so the
-// provider retries and nothing is lost.
+// refusal is why a body from a source whose authentication passed is
+// quarantined instead of stored: the answer's status and what the answer
+// and the log line call the body.
+type refusal struct {
+	code int
+	what string
+}
+
+var (
+	// malformed is a body that could not be decoded.
+	malformed = refusal{http.StatusBadRequest, "malformed body"}
+	// overfull is a body of more events than the source's max_events.
+	overfull = refusal{http.StatusRequestEntityTooLarge, "body with too many events"}
+)
+
+// tooMany refuses a body of n events, more than the source's max_events,
+// and quarantines it: a provider retries a 413 as it retries any answer
+// but 200, then gives the batch up, so the copy in quarantine is what
+// remains of a genuine batch that large once it has.
+func (h *hook) tooMany(c echo.Context, start time.Time, body []byte, n int) error {
+	h.l.metrics.rejected.WithLabelValues(h.src.Name, "too_many_events").Inc()
+	c.Set(logEvents, n)
+	return h.quarantine(c, start, body, overfull, fmt.Errorf("%d events in one request, more than max_events (%d)", n, h.maxEvents))
+}
+
+// quarantine keeps a body that is refused for why in the log's quarantine
+// topic, then answers why.code. If even that fails the answer is 503, so
+// the provider retries and nothing is lost.
 //
-// A provider retries a 400 as it retries any answer but 200 (Mailjet every
-// 30 s for a day), so the same body and error from the same source are
-// kept once: the log recognises the retry by a key made of them, as it
-// recognises a retried event.
-func (h *hook) quarantine(c echo.Context, start time.Time, body []byte, derr error) error {
+// A provider retries a 400 or a 413 as it retries any answer but 200
+// (Mailjet every 30 s for a day), so the same body and error from the same
+// source are kept once: the log recognises the retry by a key made of
+// them, as it recognises a retried event.
+func (h *hook) quarantine(c echo.Context, start time.Time, body []byte, why refusal, derr error) error {
 	q := event.Quarantined{
 		ID:          event.Hash("quarantine", start, h.src.Name, strconv.FormatInt(start.UnixNano(), 10), string(body)),
 		Source:      h.src.Name,
@@ -572,11 +619,11 @@ func (h *hook) quarantine(c echo.Context, start time.Time, body []byte, derr err
 	}
 	h.l.quarantineOut.OK()
 	if dup[0] {
-		h.l.logger.Info("malformed body already quarantined", "source", h.src.Name, "err", derr)
-		return echo.NewHTTPError(http.StatusBadRequest, "malformed body (already quarantined: the same body was sent before): "+derr.Error())
+		h.l.logger.Info(why.what+" already quarantined", "source", h.src.Name, "err", derr)
+		return echo.NewHTTPError(why.code, why.what+" (already quarantined: the same body was sent before): "+derr.Error())
 	}
-	h.l.logger.Warn("malformed body quarantined", "source", h.src.Name, "quarantine_id", q.ID, "err", derr)
-	return echo.NewHTTPError(http.StatusBadRequest, "malformed body (quarantined as "+q.ID+"): "+derr.Error())
+	h.l.logger.Warn(why.what+" quarantined", "source", h.src.Name, "quarantine_id", q.ID, "err", derr)
+	return echo.NewHTTPError(why.code, why.what+" (quarantined as "+q.ID+"): "+derr.Error())
 }
 
 func tooLarge(max int64) error {

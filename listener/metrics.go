@@ -31,7 +31,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"source"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookd_requests_rejected_total",
-			Help: "Hook requests not answered 200, by source and reason (auth, rate, busy, too_large, timeout, read, malformed, unavailable; method for a method other than POST; not_found, with no source, for a path no source serves).",
+			Help: "Hook requests not answered 200, by source and reason (auth, rate, busy, too_large, too_many_events, timeout, read, malformed, unavailable; method for a method other than POST; not_found, with no source, for a path no source serves).",
 		}, []string{"source", "reason"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "hookd_ingest_seconds",
