@@ -65,6 +65,7 @@ func defaults(file string) *config.Config {
 			BatchSize:         1000,
 			WriteTimeout:      90 * time.Second,
 			MaxConcurrent:     1024,
+			MaxInflight:       16 << 20,
 		},
 		Sources: []config.Source{{Name: "mailjet", Provider: "mailjet", Path: "/hooks/mailjet"}},
 		Mailjet: config.Mailjet{APIURL: "https://api.mailjet.com", CheckInterval: 15 * time.Minute},
@@ -109,6 +110,7 @@ func TestLoad(t *testing.T) {
 						BatchSize:         100,
 						WriteTimeout:      150 * time.Second,
 						MaxConcurrent:     64,
+						MaxInflight:       4 << 20,
 					},
 					Sources: []config.Source{{
 						Name: "mailjet", Provider: "mailjet", Path: "/in/mj",

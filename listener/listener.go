@@ -27,6 +27,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 
 	"github.com/hookd/hookd/config"
@@ -56,6 +57,20 @@ type Config struct {
 	// 1024); a request beyond it is answered 503 at once. /healthz and
 	// /readyz are not counted.
 	MaxConcurrent int
+	// MaxInflight is the most bytes of hook request bodies held at once
+	// (default 16 MiB, as limits.max_inflight), which bounds the memory
+	// that requests take together: a request is charged its
+	// Content-Length (its MaxBody, until its body is read, when it sends
+	// none) before its body is read, until it is answered. One that does
+	// not fit waits up to InflightWait for earlier ones to finish, in
+	// arrival order, and is then answered 503 with Retry-After, its body
+	// unread and its connection closed. A body larger than MaxInflight is
+	// charged MaxInflight: it waits until nothing else is held.
+	MaxInflight int64
+	// InflightWait is how long a request waits for room under MaxInflight
+	// (default 1s): long enough for the requests ahead of it to be
+	// committed, short against a provider's timeout.
+	InflightWait time.Duration
 	// Nonces remembers providers' single-use tokens; nil keeps them in
 	// memory only, which forgets them on restart (serve passes a file in
 	// the data directory or a PostgreSQL table, see SQLNonces).
@@ -94,6 +109,12 @@ type Listener struct {
 	slots     chan struct{}     // one per request in progress
 	routes    map[string]string // each hook route's source, for requests no hook serves (405)
 
+	// inflight holds the bytes of the bodies of requests in progress, at
+	// most maxInflight; a request waits up to inflightWait for room.
+	inflight     *semaphore.Weighted
+	maxInflight  int64
+	inflightWait time.Duration
+
 	// quarantineOut logs failed quarantine appends, once an outage.
 	quarantineOut *outage.Log
 
@@ -120,6 +141,12 @@ func New(cfg Config, log eventlog.Log, logger *slog.Logger, reg prometheus.Regis
 	if cfg.MaxConcurrent <= 0 {
 		cfg.MaxConcurrent = 1024
 	}
+	if cfg.MaxInflight <= 0 {
+		cfg.MaxInflight = 16 << 20
+	}
+	if cfg.InflightWait <= 0 {
+		cfg.InflightWait = time.Second
+	}
 	if cfg.Nonces == nil {
 		cfg.Nonces = newMemNonces()
 	}
@@ -143,6 +170,10 @@ func New(cfg Config, log eventlog.Log, logger *slog.Logger, reg prometheus.Regis
 		env:       Env{Logger: logger, Nonces: cfg.Nonces, Client: cfg.Client, Now: cfg.Now},
 		slots:     make(chan struct{}, cfg.MaxConcurrent),
 		routes:    map[string]string{},
+
+		inflight:     semaphore.NewWeighted(cfg.MaxInflight),
+		maxInflight:  cfg.MaxInflight,
+		inflightWait: cfg.InflightWait,
 
 		quarantineOut: outage.New(logger, "quarantine failed", "quarantine succeeded again", 0),
 		readyHold:     cfg.ReadyHold,
@@ -360,6 +391,24 @@ func (h *hook) serve(c echo.Context) error {
 		l.metrics.rejected.WithLabelValues(h.src.Name, "too_large").Inc()
 		return tooLarge(maxBody)
 	}
+	held := req.ContentLength
+	if held < 0 {
+		// Sent without a length: charged as the largest body it may
+		// be, until it is read.
+		held = maxBody
+	}
+	held = min(held, l.maxInflight)
+	if !l.admit(req.Context(), held) {
+		if res != nil {
+			// Refused for hookd's load, not the source's rate.
+			res.CancelAt(start)
+		}
+		l.metrics.rejected.WithLabelValues(h.src.Name, "inflight").Inc()
+		shed(c)
+		c.Response().Header().Set("Retry-After", "1")
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "too much request data in progress, retry later")
+	}
+	defer func() { l.release(held) }()
 	buf := l.bufs.Get().(*bytes.Buffer)
 	defer func() { l.putBuf(buf) }()
 	buf.Reset()
@@ -375,6 +424,11 @@ func (h *hook) serve(c echo.Context) error {
 	if int64(buf.Len()) > maxBody {
 		l.metrics.rejected.WithLabelValues(h.src.Name, "too_large").Inc()
 		return tooLarge(maxBody)
+	}
+	if n := int64(buf.Len()); n < held {
+		// A body sent without a length holds what it turned out to be.
+		l.release(held - n)
+		held = n
 	}
 	body := buf.Bytes()
 	if err := h.ad.Verify(req.Context(), req, body); err != nil {
@@ -465,6 +519,27 @@ func (h *hook) serve(c echo.Context) error {
 	dups := h.metrics.observe(recs, dup, time.Since(start))
 	c.Set(logDuplicates, dups)
 	return accepted{Accepted: len(recs) - dups, Duplicates: dups}.write(c)
+}
+
+// admit charges n bytes of body to the in-flight budget, waiting up to
+// l.inflightWait (or until ctx ends) for room, and reports whether it did.
+// A request that fits at once pays no timer.
+func (l *Listener) admit(ctx context.Context, n int64) bool {
+	if !l.inflight.TryAcquire(n) {
+		ctx, cancel := context.WithTimeout(ctx, l.inflightWait)
+		defer cancel()
+		if l.inflight.Acquire(ctx, n) != nil {
+			return false
+		}
+	}
+	l.metrics.inflight.Add(float64(n))
+	return true
+}
+
+// release gives back n bytes that admit charged.
+func (l *Listener) release(n int64) {
+	l.inflight.Release(n)
+	l.metrics.inflight.Sub(float64(n))
 }
 
 // putBuf gives a request's body buffer back to the pool, unless it is nil

@@ -223,6 +223,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 		BatchSize:     cfg.Limits.BatchSize,
 		BatchWait:     cfg.Limits.BatchWait,
 		MaxConcurrent: cfg.Limits.MaxConcurrent,
+		MaxInflight:   int64(cfg.Limits.MaxInflight),
 		Nonces:        nonces,
 	}, log, logger, reg)
 	if err != nil {
