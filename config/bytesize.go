@@ -34,6 +34,9 @@ func (b *ByteSize) UnmarshalYAML(n ast.Node) error {
 	return nil
 }
 
+// size writes b for an error message: "16 MiB".
+func size(b ByteSize) string { return humanize.IBytes(uint64(b)) }
+
 func parseSize(s string) (ByteSize, error) {
 	n, err := humanize.ParseBytes(s)
 	if err != nil || n > math.MaxInt64 {

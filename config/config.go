@@ -125,6 +125,13 @@ type Limits struct {
 	// MaxBody is the largest request body accepted, e.g. "1MiB" (default).
 	// Larger bodies get 413.
 	MaxBody ByteSize `yaml:"max_body"`
+	// MaxEvents is the most events one request may carry. Default 10000:
+	// the providers that batch (Mailjet's Version 2, SendGrid) bound a
+	// batch by its size, and 1 MiB of the smallest event they document
+	// (SendGrid's 181-byte spamreport) is under 6,000 events; the others send
+	// one event a request (SES one a recipient). More get 413 and the body
+	// is quarantined. Raise it with max_body: about 6,000 a MiB.
+	MaxEvents int `yaml:"max_events"`
 	// ReadHeaderTimeout bounds how long a client may take to send its
 	// request headers. Default 10s.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
@@ -148,6 +155,19 @@ type Limits struct {
 	// MaxConcurrent is the most hook requests served at once; more get
 	// 503 at once. Default 1024.
 	MaxConcurrent int `yaml:"max_concurrent"`
+	// MaxInflight is the most bytes of hook request bodies held at once,
+	// e.g. "16MiB" (default). A request is charged its Content-Length
+	// (its max_body until its body is read, when it has none) from before
+	// its body is read until it is answered; one that does not fit waits
+	// up to a second for earlier ones to finish, in arrival order, and
+	// then gets 503 with Retry-After: 1, its body unread. It bounds the
+	// memory of hook requests: decoded, encoded and committed, a request's
+	// events take at most about 15 times its body when they are tiny (90
+	// bytes each) and 4 to 5 times with the events the providers document,
+	// less while they wait for their commit, so the default holds hook
+	// requests under about 250 MB of live heap. It may not be less than
+	// max_body, nor than any source's max_body.
+	MaxInflight ByteSize `yaml:"max_inflight"`
 	// Drain is how long serve goes on serving after SIGTERM or SIGINT
 	// with /readyz answering 503, so that a load balancer stops sending
 	// before the listeners close. Default 0: they close at once.
@@ -175,6 +195,8 @@ type Source struct {
 	Map Map `yaml:"map"`
 	// MaxBody, when set, overrides limits.max_body for this source.
 	MaxBody ByteSize `yaml:"max_body"`
+	// MaxEvents, when set, overrides limits.max_events for this source.
+	MaxEvents int `yaml:"max_events"`
 	// RateLimit, when set, bounds the requests per second this source
 	// accepts; more get 429 with Retry-After.
 	RateLimit RateLimit `yaml:"rate_limit"`

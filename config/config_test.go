@@ -58,12 +58,14 @@ func defaults(file string) *config.Config {
 		Store:  config.Store{Driver: "sqlite"},
 		Limits: config.Limits{
 			MaxBody:           1 << 20,
+			MaxEvents:         10000,
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			BatchWait:         250 * time.Microsecond,
 			BatchSize:         1000,
 			WriteTimeout:      90 * time.Second,
 			MaxConcurrent:     1024,
+			MaxInflight:       16 << 20,
 		},
 		Sources: []config.Source{{Name: "mailjet", Provider: "mailjet", Path: "/hooks/mailjet"}},
 		Mailjet: config.Mailjet{APIURL: "https://api.mailjet.com", CheckInterval: 15 * time.Minute},
@@ -101,18 +103,20 @@ func TestLoad(t *testing.T) {
 					Store: config.Store{Driver: "postgres", DSN: "postgres://hookd@db/hookd"},
 					Limits: config.Limits{
 						MaxBody:           512 << 10,
+						MaxEvents:         2000,
 						ReadHeaderTimeout: 5 * time.Second,
 						ReadTimeout:       time.Minute,
 						BatchWait:         2 * time.Millisecond,
 						BatchSize:         100,
 						WriteTimeout:      150 * time.Second,
 						MaxConcurrent:     64,
+						MaxInflight:       4 << 20,
 					},
 					Sources: []config.Source{{
 						Name: "mailjet", Provider: "mailjet", Path: "/in/mj",
 						Auth: config.Auth{Token: &config.TokenAuth{Value: "0123456789abcdef", Param: "token"}},
 					}, {
-						Name: "app", Provider: "generic", Path: "/hooks/app", MaxBody: 64 << 10,
+						Name: "app", Provider: "generic", Path: "/hooks/app", MaxBody: 64 << 10, MaxEvents: 100,
 						RateLimit: config.RateLimit{Rate: 2.5, Burst: 10},
 						Verify: config.Verify{
 							Tolerance: 2 * time.Minute,
@@ -545,13 +549,13 @@ func TestValidate(t *testing.T) {
 		Listen:  ":99999",
 		Admin:   config.Admin{Listen: "localhost:no-such-service", QueryTimeout: -time.Second},
 		Sources: []config.Source{{Name: "mailjet", Provider: "mailjet"}},
-		Limits:  config.Limits{MaxBody: -1, ReadTimeout: -time.Second, BatchSize: -1, BatchWait: 50 * time.Second},
+		Limits:  config.Limits{MaxBody: -1, MaxEvents: -1, ReadTimeout: -time.Second, BatchSize: -1, BatchWait: 50 * time.Second},
 	}
 	c.SetDefaults()
 	err := c.Validate()
 	want := "listen: invalid port \"99999\" in \":99999\": want 0 to 65535 or a service name\n" +
 		"admin.listen: invalid port \"no-such-service\" in \"localhost:no-such-service\": want 0 to 65535 or a service name\n" +
-		"limits.max_body: must be positive\nlimits.read_timeout: must be positive\nlimits.batch_size: must be positive\n" +
+		"limits.max_body: must be positive\nlimits.max_events: must be positive\nlimits.read_timeout: must be positive\nlimits.batch_size: must be positive\n" +
 		"admin.query_timeout: must be positive\nlimits.batch_wait: 50s is longer than 1s: every request waits for it"
 	if err == nil || err.Error() != want {
 		t.Errorf("Validate: %v\nwant %s", err, want)

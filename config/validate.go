@@ -25,6 +25,7 @@ const (
 	defaultBackend           = "sqlite"
 	defaultDriver            = "sqlite"
 	defaultMaxBody           = 1 << 20
+	defaultMaxEvents         = 10000
 	defaultReadHeaderTimeout = 10 * time.Second
 	defaultReadTimeout       = 30 * time.Second
 	defaultBatchWait         = 250 * time.Microsecond
@@ -32,6 +33,7 @@ const (
 	defaultBatchSize         = 1000
 	defaultTokenParam        = "token"
 	defaultMaxConcurrent     = 1024
+	defaultMaxInflight       = 16 << 20
 )
 
 // minSecret is the shortest token accepted, so that a token in a URL cannot
@@ -47,6 +49,7 @@ func (c *Config) SetDefaults() {
 	setDefault(&c.Log.Backend, defaultBackend)
 	setDefault(&c.Store.Driver, defaultDriver)
 	setDefault(&c.Limits.MaxBody, defaultMaxBody)
+	setDefault(&c.Limits.MaxEvents, defaultMaxEvents)
 	setDefault(&c.Limits.ReadHeaderTimeout, defaultReadHeaderTimeout)
 	setDefault(&c.Limits.ReadTimeout, defaultReadTimeout)
 	setDefault(&c.Limits.BatchWait, defaultBatchWait)
@@ -57,6 +60,7 @@ func (c *Config) SetDefaults() {
 	// shortened it before admin.query_timeout existed stays valid.
 	setDefault(&c.Admin.QueryTimeout, min(defaultQueryTimeout, c.Limits.WriteTimeout/2))
 	setDefault(&c.Limits.MaxConcurrent, defaultMaxConcurrent)
+	setDefault(&c.Limits.MaxInflight, defaultMaxInflight)
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		if s.Name != "" {
@@ -158,16 +162,21 @@ func (c *Config) Validate(known ...Known) error {
 		bad   bool
 	}{
 		{"limits.max_body", lim.MaxBody <= 0},
+		{"limits.max_events", lim.MaxEvents <= 0},
 		{"limits.read_header_timeout", lim.ReadHeaderTimeout <= 0},
 		{"limits.read_timeout", lim.ReadTimeout <= 0},
 		{"limits.batch_wait", lim.BatchWait <= 0},
 		{"limits.batch_size", lim.BatchSize <= 0},
 		{"limits.write_timeout", lim.WriteTimeout <= 0},
 		{"limits.max_concurrent", lim.MaxConcurrent <= 0},
+		{"limits.max_inflight", lim.MaxInflight <= 0},
 	} {
 		if f.bad {
 			v.add(f.field, "must be positive")
 		}
+	}
+	if lim.MaxBody > 0 && lim.MaxInflight > 0 && lim.MaxBody > lim.MaxInflight {
+		v.add("limits.max_inflight", "%s is less than limits.max_body (%s): a body that large could never be admitted", size(lim.MaxInflight), size(lim.MaxBody))
 	}
 	if lim.ReadTimeout > 0 && lim.WriteTimeout > 0 && lim.WriteTimeout <= lim.ReadTimeout {
 		v.add("limits.write_timeout", "%v is not longer than limits.read_timeout (%v): it counts from the end of the request headers, so it must cover reading the body too", lim.WriteTimeout, lim.ReadTimeout)
@@ -241,6 +250,9 @@ func (c *Config) Validate(known ...Known) error {
 			if !isURLSafe(a.Token.Param) {
 				v.add(at+"auth.token.param", "invalid query parameter name %q: use letters, digits, '.', '_', '~' and '-'", a.Token.Param)
 			}
+		}
+		if lim.MaxInflight > 0 && s.MaxBody > lim.MaxInflight {
+			v.add(at+"max_body", "%s is more than limits.max_inflight (%s): a body that large could never be admitted", size(s.MaxBody), size(lim.MaxInflight))
 		}
 		v.source(at, s, k)
 	}

@@ -206,6 +206,9 @@ func (v *validator) source(at string, s Source, k Known) {
 	if s.MaxBody < 0 {
 		v.add(at+"max_body", "must be positive")
 	}
+	if s.MaxEvents < 0 {
+		v.add(at+"max_events", "must be positive")
+	}
 	if s.RateLimit.Rate < 0 {
 		v.add(at+"rate_limit.rate", "must not be negative")
 	}

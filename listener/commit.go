@@ -25,15 +25,36 @@ type appender interface {
 	Append(ctx context.Context, topic string, msgs []*message.Message) ([]bool, error)
 }
 
+// record is one event on its way to the log: its id, which is also its
+// dedup key, its type (for the metrics once it is committed) and its JSON
+// form.
+//
+// A request hands the committer records rather than watermill messages:
+// a message with its metadata map and its two channels takes about 600
+// bytes more than the record, which a request waiting in the queue behind
+// other commits would hold for every event. The committer makes the
+// messages of one batch at a time, and lets them go once it is committed.
+type record struct {
+	id, typ string
+	payload []byte
+}
+
+// message returns r as the message the log appends, deduplicated by its id.
+func (r *record) message() *message.Message {
+	m := message.NewMessage(r.id, r.payload)
+	m.Metadata.Set(eventlog.DedupKey, r.id)
+	return m
+}
+
 // pending is one request's events waiting for a group commit.
 type pending struct {
-	msgs []*message.Message
+	recs []record
 	done chan result // buffered: the committer never blocks on a reply
 }
 
 // result is the outcome of the commit that held a request's events.
 type result struct {
-	dup []bool // dup[i]: msgs[i] was already in the log
+	dup []bool // dup[i]: recs[i] was already in the log
 	err error
 }
 
@@ -62,14 +83,14 @@ func newCommitter(log appender, size int, wait time.Duration, obs func(float64),
 		out: outage.New(logger, "event log unavailable: group commit failed", "event log available again", 0)}
 }
 
-// submit queues msgs for the next group commit and waits for it. dup[i]
-// tells whether msgs[i] was a duplicate of an event already in the log. It
+// submit queues recs for the next group commit and waits for it. dup[i]
+// tells whether recs[i] was a duplicate of an event already in the log. It
 // returns errStopped when the committer stops first. It takes no context:
 // every wait in it ends with a commit, each bounded by commitTimeout, or
 // with the committer's stop, and the answer must tell whether the events
 // were committed.
-func (c *committer) submit(msgs []*message.Message) (dup []bool, err error) {
-	p := &pending{msgs: msgs, done: make(chan result, 1)}
+func (c *committer) submit(recs []record) (dup []bool, err error) {
+	p := &pending{recs: recs, done: make(chan result, 1)}
 	select {
 	case c.in <- p:
 	case <-c.stopped:
@@ -106,14 +127,17 @@ func (c *committer) run(ctx context.Context) {
 			return
 		}
 		batch = append(batch[:0], first)
-		n := len(first.msgs)
+		n := len(first.recs)
 		n = c.gather(&batch, n, timer)
 		msgs = msgs[:0]
 		for _, p := range batch {
-			msgs = append(msgs, p.msgs...)
+			for i := range p.recs {
+				msgs = append(msgs, p.recs[i].message())
+			}
 		}
 		c.commit(batch, msgs, n)
-		clear(msgs) // let the payloads go
+		clear(msgs)  // let the messages go
+		clear(batch) // and the requests, with their records
 	}
 }
 
@@ -133,7 +157,7 @@ func (c *committer) gather(batch *[]*pending, n int, timer *time.Timer) int {
 		select {
 		case p := <-c.in:
 			*batch = append(*batch, p)
-			n += len(p.msgs)
+			n += len(p.recs)
 			continue
 		default:
 		}
@@ -147,7 +171,7 @@ func (c *committer) gather(batch *[]*pending, n int, timer *time.Timer) int {
 		select {
 		case p := <-c.in:
 			*batch = append(*batch, p)
-			n += len(p.msgs)
+			n += len(p.recs)
 		case <-timer.C:
 			waiting = false
 			return n
@@ -173,8 +197,8 @@ func (c *committer) commit(batch []*pending, msgs []*message.Message, n int) {
 	for _, p := range batch {
 		r := result{err: err}
 		if err == nil {
-			r.dup = dup[i : i+len(p.msgs) : i+len(p.msgs)]
-			i += len(p.msgs)
+			r.dup = dup[i : i+len(p.recs) : i+len(p.recs)]
+			i += len(p.recs)
 		}
 		p.done <- r
 	}

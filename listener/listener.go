@@ -27,6 +27,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 
 	"github.com/hookd/hookd/config"
@@ -42,6 +43,10 @@ type Config struct {
 	Sources []config.Source
 	// MaxBody is the largest body accepted (default 1 MiB); larger gets 413.
 	MaxBody int64
+	// MaxEvents is the most events one request may carry (default 10000,
+	// as limits.max_events); more gets 413 and the body is quarantined. A
+	// source's MaxEvents overrides it.
+	MaxEvents int
 	// BatchSize is the most events one group commit holds (default 1000).
 	BatchSize int
 	// BatchWait is how long a group commit that is not full waits for more
@@ -52,6 +57,20 @@ type Config struct {
 	// 1024); a request beyond it is answered 503 at once. /healthz and
 	// /readyz are not counted.
 	MaxConcurrent int
+	// MaxInflight is the most bytes of hook request bodies held at once
+	// (default 16 MiB, as limits.max_inflight), which bounds the memory
+	// that requests take together: a request is charged its
+	// Content-Length (its MaxBody, until its body is read, when it sends
+	// none) before its body is read, until it is answered. One that does
+	// not fit waits up to InflightWait for earlier ones to finish, in
+	// arrival order, and is then answered 503 with Retry-After, its body
+	// unread and its connection closed. A body larger than MaxInflight is
+	// charged MaxInflight: it waits until nothing else is held.
+	MaxInflight int64
+	// InflightWait is how long a request waits for room under MaxInflight
+	// (default 1s): long enough for the requests ahead of it to be
+	// committed, short against a provider's timeout.
+	InflightWait time.Duration
 	// Nonces remembers providers' single-use tokens; nil keeps them in
 	// memory only, which forgets them on restart (serve passes a file in
 	// the data directory or a PostgreSQL table, see SQLNonces).
@@ -78,16 +97,23 @@ const pingTimeout = 2 * time.Second
 // Listener serves the hook routes. Create it with New, start its group
 // commit with Run, and serve Handler.
 type Listener struct {
-	echo    *echo.Echo
-	log     eventlog.Log
-	commit  *committer
-	logger  *slog.Logger
-	maxBody int64
-	metrics *metrics
-	bufs    sync.Pool
-	env     Env
-	slots   chan struct{}     // one per request in progress
-	routes  map[string]string // each hook route's source, for requests no hook serves (405)
+	echo      *echo.Echo
+	log       eventlog.Log
+	commit    *committer
+	logger    *slog.Logger
+	maxBody   int64
+	maxEvents int
+	metrics   *metrics
+	bufs      sync.Pool
+	env       Env
+	slots     chan struct{}     // one per request in progress
+	routes    map[string]string // each hook route's source, for requests no hook serves (405)
+
+	// inflight holds the bytes of the bodies of requests in progress, at
+	// most maxInflight; a request waits up to inflightWait for room.
+	inflight     *semaphore.Weighted
+	maxInflight  int64
+	inflightWait time.Duration
 
 	// quarantineOut logs failed quarantine appends, once an outage.
 	quarantineOut *outage.Log
@@ -106,11 +132,20 @@ func New(cfg Config, log eventlog.Log, logger *slog.Logger, reg prometheus.Regis
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 1 << 20
 	}
+	if cfg.MaxEvents <= 0 {
+		cfg.MaxEvents = 10000
+	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 1000
 	}
 	if cfg.MaxConcurrent <= 0 {
 		cfg.MaxConcurrent = 1024
+	}
+	if cfg.MaxInflight <= 0 {
+		cfg.MaxInflight = 16 << 20
+	}
+	if cfg.InflightWait <= 0 {
+		cfg.InflightWait = time.Second
 	}
 	if cfg.Nonces == nil {
 		cfg.Nonces = newMemNonces()
@@ -126,14 +161,19 @@ func New(cfg Config, log eventlog.Log, logger *slog.Logger, reg prometheus.Regis
 		return nil, err
 	}
 	l := &Listener{
-		log:     log,
-		logger:  logger,
-		maxBody: cfg.MaxBody,
-		metrics: m,
-		bufs:    sync.Pool{New: func() any { return new(bytes.Buffer) }},
-		env:     Env{Logger: logger, Nonces: cfg.Nonces, Client: cfg.Client, Now: cfg.Now},
-		slots:   make(chan struct{}, cfg.MaxConcurrent),
-		routes:  map[string]string{},
+		log:       log,
+		logger:    logger,
+		maxBody:   cfg.MaxBody,
+		maxEvents: cfg.MaxEvents,
+		metrics:   m,
+		bufs:      sync.Pool{New: func() any { return new(bytes.Buffer) }},
+		env:       Env{Logger: logger, Nonces: cfg.Nonces, Client: cfg.Client, Now: cfg.Now},
+		slots:     make(chan struct{}, cfg.MaxConcurrent),
+		routes:    map[string]string{},
+
+		inflight:     semaphore.NewWeighted(cfg.MaxInflight),
+		maxInflight:  cfg.MaxInflight,
+		inflightWait: cfg.InflightWait,
 
 		quarantineOut: outage.New(logger, "quarantine failed", "quarantine succeeded again", 0),
 		readyHold:     cfg.ReadyHold,
@@ -242,9 +282,12 @@ func (l *Listener) route(src config.Source) error {
 	if WeakPassword(src) {
 		l.logger.Warn(weakPassword, "source", src.Name)
 	}
-	h := &hook{l: l, src: src, ad: ad, auth: auth, maxBody: l.maxBody, metrics: l.metrics.source(src.Name)}
+	h := &hook{l: l, src: src, ad: ad, auth: auth, maxBody: l.maxBody, maxEvents: l.maxEvents, metrics: l.metrics.source(src.Name)}
 	if src.MaxBody > 0 {
 		h.maxBody = int64(src.MaxBody)
+	}
+	if src.MaxEvents > 0 {
+		h.maxEvents = src.MaxEvents
 	}
 	if r := src.RateLimit.Rate; r > 0 {
 		burst := src.RateLimit.Burst
@@ -299,13 +342,14 @@ func signs(src config.Source) bool {
 
 // hook serves one source.
 type hook struct {
-	l       *Listener
-	src     config.Source
-	ad      Adapter
-	auth    authenticator // nil: none
-	maxBody int64
-	limiter *rate.Limiter // nil: unlimited
-	metrics *sourceMetrics
+	l         *Listener
+	src       config.Source
+	ad        Adapter
+	auth      authenticator // nil: none
+	maxBody   int64
+	maxEvents int
+	limiter   *rate.Limiter // nil: unlimited
+	metrics   *sourceMetrics
 }
 
 // accepted is the body of a 200 answer.
@@ -364,20 +408,44 @@ func (h *hook) serve(c echo.Context) error {
 		l.metrics.rejected.WithLabelValues(h.src.Name, "too_large").Inc()
 		return tooLarge(maxBody)
 	}
-	buf := l.bufs.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= 4<<20 {
-			buf.Reset()
-			l.bufs.Put(buf)
+	held := req.ContentLength
+	if held < 0 {
+		// Sent without a length: charged as the largest body it may
+		// be, until it is read.
+		held = maxBody
+	}
+	held = min(held, l.maxInflight)
+	if !l.admit(req.Context(), held) {
+		if res != nil {
+			// Refused for hookd's load, not the source's rate.
+			res.CancelAt(start)
 		}
-	}()
+		l.metrics.rejected.WithLabelValues(h.src.Name, "inflight").Inc()
+		shed(c)
+		c.Response().Header().Set("Retry-After", "1")
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "too much request data in progress, retry later")
+	}
+	defer func() { l.release(held) }()
+	buf := l.bufs.Get().(*bytes.Buffer)
+	defer func() { l.putBuf(buf) }()
 	buf.Reset()
+	if req.ContentLength > 0 {
+		// Room for the whole body and the read that finds its end: grown
+		// by doubling instead, a 1 MiB body would leave a 2 MiB buffer
+		// and 3 MiB of copies behind it.
+		buf.Grow(int(req.ContentLength) + bytes.MinRead)
+	}
 	if _, err := buf.ReadFrom(io.LimitReader(req.Body, maxBody+1)); err != nil {
 		return h.unread(err)
 	}
 	if int64(buf.Len()) > maxBody {
 		l.metrics.rejected.WithLabelValues(h.src.Name, "too_large").Inc()
 		return tooLarge(maxBody)
+	}
+	if n := int64(buf.Len()); n < held {
+		// A body sent without a length holds what it turned out to be.
+		l.release(held - n)
+		held = n
 	}
 	body := buf.Bytes()
 	if err := h.ad.Verify(req.Context(), req, body); err != nil {
@@ -399,14 +467,19 @@ func (h *hook) serve(c echo.Context) error {
 	}
 	var events []event.Event
 	var err error
+	// A byte order mark is not JSON, but RFC 8259 lets a parser ignore
+	// one, and some senders' libraries write it.
+	unmarked := bytes.TrimPrefix(body, utf8BOM)
 	if enc := req.Header.Get(echo.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
 		// No provider compresses its webhooks; the decoders would only
 		// say the first byte is not JSON.
 		err = fmt.Errorf("body sent with Content-Encoding %q: hookd takes bodies uncompressed", enc)
+	} else if n := arrayLen(unmarked); n > h.maxEvents {
+		// Every adapter that takes an array makes an event of each
+		// element: counted, too many are refused before any is decoded.
+		return h.tooMany(c, start, body, n)
 	} else {
-		// A byte order mark is not JSON, but RFC 8259 lets a parser
-		// ignore one, and some senders' libraries write it.
-		events, err = h.ad.Decode(req.Header, bytes.TrimPrefix(body, utf8BOM))
+		events, err = h.ad.Decode(req.Header, unmarked)
 	}
 	if err == nil && len(body) == 0 {
 		err = errors.New("empty body")
@@ -416,31 +489,42 @@ func (h *hook) serve(c echo.Context) error {
 	}
 	if err != nil {
 		l.metrics.rejected.WithLabelValues(h.src.Name, "malformed").Inc()
-		return h.quarantine(c, start, body, err)
+		return h.quarantine(c, start, body, malformed, err)
+	}
+	if len(events) > h.maxEvents {
+		// An object that holds several events (SES: one a recipient).
+		return h.tooMany(c, start, body, len(events))
 	}
 	c.Set(logEvents, len(events))
-	msgs := make([]*message.Message, len(events))
+	// The events hold copies of what they keep of the body (Decode must
+	// not keep it), so the buffer can serve another request while this
+	// one waits for its commit.
+	l.putBuf(buf)
+	buf = nil
+	// From here the request holds its events' records only: the events
+	// themselves, with the provider's objects that the records' JSON
+	// holds again, are garbage once the records are made.
+	recs := make([]record, len(events))
+	received := start.UTC()
 	for i := range events {
 		e := &events[i]
 		e.Source = h.src.Name
-		e.Received = start.UTC()
+		e.Received = received
 		if e.Time.IsZero() {
-			e.Time = e.Received
+			e.Time = received
 		}
 		payload, err := e.Marshal()
 		if err != nil {
 			return err
 		}
-		m := message.NewMessage(e.ID, payload)
-		m.Metadata.Set(eventlog.DedupKey, e.ID)
-		msgs[i] = m
+		recs[i] = record{id: e.ID, typ: e.Type, payload: payload}
 	}
 	var dup []bool
-	if len(msgs) > 0 {
+	if len(recs) > 0 {
 		// The body is whole and decoded, so a client that hangs up now
 		// changes nothing: its events are committed (its retry will be a
 		// duplicate), and a 503 no one hears is not logged as an outage.
-		dup, err = l.commit.submit(msgs)
+		dup, err = l.commit.submit(recs)
 		if err != nil {
 			l.metrics.rejected.WithLabelValues(h.src.Name, "unavailable").Inc()
 			// The committer logs why a commit failed; a request that did
@@ -449,9 +533,39 @@ func (h *hook) serve(c echo.Context) error {
 			return unavailable(err)
 		}
 	}
-	dups := h.metrics.observe(events, dup, time.Since(start))
+	dups := h.metrics.observe(recs, dup, time.Since(start))
 	c.Set(logDuplicates, dups)
-	return accepted{Accepted: len(events) - dups, Duplicates: dups}.write(c)
+	return accepted{Accepted: len(recs) - dups, Duplicates: dups}.write(c)
+}
+
+// admit charges n bytes of body to the in-flight budget, waiting up to
+// l.inflightWait (or until ctx ends) for room, and reports whether it did.
+// A request that fits at once pays no timer.
+func (l *Listener) admit(ctx context.Context, n int64) bool {
+	if !l.inflight.TryAcquire(n) {
+		ctx, cancel := context.WithTimeout(ctx, l.inflightWait)
+		defer cancel()
+		if l.inflight.Acquire(ctx, n) != nil {
+			return false
+		}
+	}
+	l.metrics.inflight.Add(float64(n))
+	return true
+}
+
+// release gives back n bytes that admit charged.
+func (l *Listener) release(n int64) {
+	l.inflight.Release(n)
+	l.metrics.inflight.Sub(float64(n))
+}
+
+// putBuf gives a request's body buffer back to the pool, unless it is nil
+// or has grown past 4 MiB.
+func (l *Listener) putBuf(buf *bytes.Buffer) {
+	if buf != nil && buf.Cap() <= 4<<20 {
+		buf.Reset()
+		l.bufs.Put(buf)
+	}
 }
 
 var utf8BOM = []byte("\ufeff")
@@ -537,15 +651,40 @@ func invalidUTF8(b []byte) int {
 	return len(b)
 }
 
-// quarantine keeps a body that could not be decoded in the log's quarantine
-// topic, then answers 400. If even that fails the answer is 503, so the
-// provider retries and nothing is lost.
+// refusal is why a body from a source whose authentication passed is
+// quarantined instead of stored: the answer's status and what the answer
+// and the log line call the body.
+type refusal struct {
+	code int
+	what string
+}
+
+var (
+	// malformed is a body that could not be decoded.
+	malformed = refusal{http.StatusBadRequest, "malformed body"}
+	// overfull is a body of more events than the source's max_events.
+	overfull = refusal{http.StatusRequestEntityTooLarge, "body with too many events"}
+)
+
+// tooMany refuses a body of n events, more than the source's max_events,
+// and quarantines it: a provider retries a 413 as it retries any answer
+// but 200, then gives the batch up, so the copy in quarantine is what
+// remains of a genuine batch that large once it has.
+func (h *hook) tooMany(c echo.Context, start time.Time, body []byte, n int) error {
+	h.l.metrics.rejected.WithLabelValues(h.src.Name, "too_many_events").Inc()
+	c.Set(logEvents, n)
+	return h.quarantine(c, start, body, overfull, fmt.Errorf("%d events in one request, more than max_events (%d)", n, h.maxEvents))
+}
+
+// quarantine keeps a body that is refused for why in the log's quarantine
+// topic, then answers why.code. If even that fails the answer is 503, so
+// the provider retries and nothing is lost.
 //
-// A provider retries a 400 as it retries any answer but 200 (Mailjet every
-// 30 s for a day), so the same body and error from the same source are
-// kept once: the log recognises the retry by a key made of them, as it
-// recognises a retried event.
-func (h *hook) quarantine(c echo.Context, start time.Time, body []byte, derr error) error {
+// A provider retries a 400 or a 413 as it retries any answer but 200
+// (Mailjet every 30 s for a day), so the same body and error from the same
+// source are kept once: the log recognises the retry by a key made of
+// them, as it recognises a retried event.
+func (h *hook) quarantine(c echo.Context, start time.Time, body []byte, why refusal, derr error) error {
 	q := event.Quarantined{
 		ID:          event.Hash("quarantine", start, h.src.Name, strconv.FormatInt(start.UnixNano(), 10), string(body)),
 		Source:      h.src.Name,
@@ -572,11 +711,11 @@ func (h *hook) quarantine(c echo.Context, start time.Time, body []byte, derr err
 	}
 	h.l.quarantineOut.OK()
 	if dup[0] {
-		h.l.logger.Info("malformed body already quarantined", "source", h.src.Name, "err", derr)
-		return echo.NewHTTPError(http.StatusBadRequest, "malformed body (already quarantined: the same body was sent before): "+derr.Error())
+		h.l.logger.Info(why.what+" already quarantined", "source", h.src.Name, "err", derr)
+		return echo.NewHTTPError(why.code, why.what+" (already quarantined: the same body was sent before): "+derr.Error())
 	}
-	h.l.logger.Warn("malformed body quarantined", "source", h.src.Name, "quarantine_id", q.ID, "err", derr)
-	return echo.NewHTTPError(http.StatusBadRequest, "malformed body (quarantined as "+q.ID+"): "+derr.Error())
+	h.l.logger.Warn(why.what+" quarantined", "source", h.src.Name, "quarantine_id", q.ID, "err", derr)
+	return echo.NewHTTPError(why.code, why.what+" (quarantined as "+q.ID+"): "+derr.Error())
 }
 
 func tooLarge(max int64) error {

@@ -8,8 +8,6 @@ import (
 	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/hookd/hookd/event"
 )
 
 // metrics are the listener's Prometheus collectors.
@@ -19,6 +17,7 @@ type metrics struct {
 	rejected *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	batch    prometheus.Histogram
+	inflight prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -33,7 +32,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"source"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookd_requests_rejected_total",
-			Help: "Hook requests not answered 200, by source and reason (auth, rate, busy, too_large, timeout, read, malformed, unavailable; method for a method other than POST; not_found, with no source, for a path no source serves).",
+			Help: "Hook requests not answered 200, by source and reason (auth, rate, busy, inflight, too_large, too_many_events, timeout, read, malformed, unavailable; method for a method other than POST; not_found, with no source, for a path no source serves).",
 		}, []string{"source", "reason"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "hookd_ingest_seconds",
@@ -47,9 +46,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Events per group commit.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
 		}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hookd_requests_inflight_bytes",
+			Help: "Bytes of hook request bodies that requests in progress are charged against limits.max_inflight, from before a body is read until its request is answered.",
+		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.received, m.dups, m.rejected, m.latency, m.batch} {
+		for _, c := range []prometheus.Collector{m.received, m.dups, m.rejected, m.latency, m.batch, m.inflight} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("register listener metrics: %w", err)
 			}
@@ -110,15 +113,15 @@ func (s *sourceMetrics) received(typ string) prometheus.Counter {
 	return c
 }
 
-// observe records one accepted request whose events[i] was a duplicate when
+// observe records one accepted request whose recs[i] was a duplicate when
 // dup[i], and returns the number of duplicates.
-func (s *sourceMetrics) observe(events []event.Event, dup []bool, took time.Duration) (dups int) {
-	for i, e := range events {
+func (s *sourceMetrics) observe(recs []record, dup []bool, took time.Duration) (dups int) {
+	for i := range recs {
 		if dup[i] {
 			dups++
 			continue
 		}
-		s.received(e.Type).Inc()
+		s.received(recs[i].typ).Inc()
 	}
 	if dups > 0 {
 		s.dups.Add(float64(dups))

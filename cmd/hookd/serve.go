@@ -219,9 +219,11 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	lis, err := listener.New(listener.Config{
 		Sources:       cfg.Sources,
 		MaxBody:       int64(cfg.Limits.MaxBody),
+		MaxEvents:     cfg.Limits.MaxEvents,
 		BatchSize:     cfg.Limits.BatchSize,
 		BatchWait:     cfg.Limits.BatchWait,
 		MaxConcurrent: cfg.Limits.MaxConcurrent,
+		MaxInflight:   int64(cfg.Limits.MaxInflight),
 		Nonces:        nonces,
 	}, log, logger, reg)
 	if err != nil {

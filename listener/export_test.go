@@ -1,0 +1,5 @@
+package listener
+
+// Queued returns how many requests wait in l's group commit queue, behind
+// the commit in progress.
+func Queued(l *Listener) int { return len(l.commit.in) }
