@@ -63,6 +63,21 @@ func Golden(t *testing.T, update bool, decode DecodeFunc) {
 						t.Errorf("event %d: id %q, category %q, bounce_class %q, data valid %v", i, e.ID, e.Category, e.BounceClass, json.Valid(e.Data))
 					}
 				}
+				// Decode must not keep body: the listener hands its
+				// buffer to another request before the events are
+				// encoded.
+				data := make([]string, len(events))
+				for i, e := range events {
+					data[i] = string(e.Data)
+				}
+				for i := range body {
+					body[i] = 'x'
+				}
+				for i, e := range events {
+					if string(e.Data) != data[i] {
+						t.Errorf("event %d: Data changed with the body it was decoded from: Decode kept the body", i)
+					}
+				}
 			}
 			var buf bytes.Buffer
 			enc := json.NewEncoder(&buf)
