@@ -775,3 +775,47 @@ func TestDurations(t *testing.T) {
 		})
 	}
 }
+
+// TestExplainHidesVariables: a when that reads a secret from the
+// environment shows it as written, ${VAR}, in the rule's When and in an
+// explanation, while it decides on the value.
+func TestExplainHidesVariables(t *testing.T) {
+	t.Setenv("HOOKD_TEST_HOOK_SECRET", "s3cret-value-0123")
+	t.Setenv("HOOKD_TEST_LIST", "42")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(file, []byte(`rules:
+  - name: tokened
+    when: type == "click" && data.token == "${HOOKD_TEST_HOOK_SECRET}" && ${HOOKD_TEST_LIST} > 41
+    actions:
+      - log: {}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set, err := rules.Load(context.Background(), []string{file}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := set.Rules()[0]
+	if want := `type == "click" && data.token == "${HOOKD_TEST_HOOK_SECRET}" && ${HOOKD_TEST_LIST} > 41`; r.When != want {
+		t.Errorf("When = %s, want %s", r.When, want)
+	}
+	for _, tt := range []struct {
+		token, want string
+	}{
+		{"nope", `data.token == "${HOOKD_TEST_HOOK_SECRET}" is false: data.token = "nope"`},
+		{"s3cret-value-0123", ""},
+	} {
+		e := mj(t, "click", map[string]any{"token": tt.token})
+		matches, err := set.Explain(context.Background(), e, memLog{e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(matches) != 1 || matches[0].Why != tt.want {
+			t.Errorf("token %q: Explain = %+v, want why %q", tt.token, matches, tt.want)
+		}
+		if strings.Contains(fmt.Sprint(r.Conditions()), "s3cret") {
+			t.Errorf("Conditions show the secret: %q", r.Conditions())
+		}
+	}
+}

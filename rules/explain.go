@@ -69,9 +69,12 @@ func (r *Rule) conditions() []condition {
 				return
 			}
 			c.prog = prog
+			// Compiled, the texts are only shown: without the values
+			// of ${VAR}.
+			c.text = r.when.x.hide(c.text)
 			for _, p := range shownParts(n) {
 				if prog, err := expr.Compile(p, compileOptions...); err == nil {
-					c.shown = append(c.shown, shownPart{text: abbreviate(p), prog: prog})
+					c.shown = append(c.shown, shownPart{text: r.when.x.hide(abbreviate(p)), prog: prog})
 				}
 			}
 			r.conds.list = append(r.conds.list, c)

@@ -381,7 +381,7 @@ func (l *loader) readRule(i int, item ast.Node) *loaded {
 				continue
 			}
 			if key == "when" {
-				r.When, r.when = p.x.text, p
+				r.When, r.when = p.src.raw, p
 				r.guard = guardOf(p.tree.Node)
 				r.native = nativeOf(p.tree.Node)
 				if g, ok := fieldGuardOf(p.tree.Node); ok {
@@ -396,7 +396,7 @@ func (l *loader) readRule(i int, item ast.Node) *loaded {
 					}
 				}
 			} else {
-				r.Once, r.once = p.x.text, p
+				r.Once, r.once = p.src.raw, p
 			}
 			r.usesData = r.usesData || usesData(p.tree.Node)
 		case "cooldown":

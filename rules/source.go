@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -279,6 +280,30 @@ func (x *expansion) withoutValues(raw string) string {
 	}
 	b.WriteString(string(r[from:]))
 	return b.String()
+}
+
+// hide returns text, shown from the expanded value, with each variable's
+// value written as the variable: a secret read from the environment
+// (data.token == "${HOOK_TOKEN}") is not shown where the rule is
+// explained. A value is found quoted as expr prints a string; unquoted
+// (as a number would be) only when at least 8 characters long, so that
+// a short value does not stand for every like number in the text.
+func (x *expansion) hide(text string) string {
+	if x == nil || len(x.subs) == 0 {
+		return text
+	}
+	expanded := []rune(x.text)
+	for _, s := range x.subs {
+		if s.name == "" || s.from == s.to {
+			continue
+		}
+		value := string(expanded[s.from:s.to])
+		text = strings.ReplaceAll(text, strconv.Quote(value), `"${`+s.name+`}"`)
+		if len(value) >= 8 {
+			text = strings.ReplaceAll(text, value, "${"+s.name+"}")
+		}
+	}
+	return text
 }
 
 // secretSafe is the message for an error caused by a variable's value,
