@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"runtime"
 	"strings"
 	"testing"
@@ -312,5 +314,37 @@ func TestInflightBudgetBoundsMemory(t *testing.T) {
 	}
 	if got := providertest.Messages(t, g.Log, eventlog.TopicEvents, admitted*n); len(got) != admitted*n {
 		t.Errorf("the log holds %d events, want %d", len(got), admitted*n)
+	}
+}
+
+// TestInflightBudgetIdleClients opens connections that declare bodies as
+// large as the whole in-flight budget and send none of them: they hold
+// nothing of it, so an event posted meanwhile is answered 200 at once,
+// without waiting for room.
+func TestInflightBudgetIdleClients(t *testing.T) {
+	const budget = 64 << 10
+	reg := prometheus.NewRegistry()
+	_, base, g := startGated(t, listener.Config{
+		MaxBody: budget, MaxInflight: budget, InflightWait: time.Millisecond,
+		Sources: []config.Source{{Name: "mj", Provider: "mailjet"}},
+	}, reg)
+	g.open()
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		conn, err := net.Dial("tcp", u.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		fmt.Fprintf(conn, "POST /hooks/mj HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", u.Host, budget)
+	}
+	// The idle clients' first byte has been read (the body's "{") once
+	// the gauge shows it charged: one byte each.
+	waitFor(t, "the idle clients' first bytes", func() bool { return gauge(t, reg, "hookd_requests_inflight_bytes") == 4 })
+	if r := post(t, "POST", base+"/hooks/mj", openEvent(1), nil); r.status != 200 {
+		t.Fatalf("an event posted beside idle clients: %d %v, want 200", r.status, r.body)
 	}
 }

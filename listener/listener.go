@@ -59,13 +59,14 @@ type Config struct {
 	MaxConcurrent int
 	// MaxInflight is the most bytes of hook request bodies held at once
 	// (default 16 MiB, as limits.max_inflight), which bounds the memory
-	// that requests take together: a request is charged its
-	// Content-Length (its MaxBody, until its body is read, when it sends
-	// none) before its body is read, until it is answered. One that does
-	// not fit waits up to InflightWait for earlier ones to finish, in
-	// arrival order, and is then answered 503 with Retry-After, its body
-	// unread and its connection closed. A body larger than MaxInflight is
-	// charged MaxInflight: it waits until nothing else is held.
+	// that requests take together: a request is charged its body's bytes
+	// as they arrive (read 64 KiB at most at a time) until it is
+	// answered, so a client that declares a length and sends nothing
+	// holds nothing. One whose next bytes do not fit waits up to
+	// InflightWait for earlier ones to finish, and is then answered 503
+	// with Retry-After, the rest of its body unread and its connection
+	// closed. A body larger than MaxInflight is charged MaxInflight: it
+	// needs the budget to itself.
 	MaxInflight int64
 	// InflightWait is how long a request waits for room under MaxInflight
 	// (default 1s): long enough for the requests ahead of it to be
@@ -408,45 +409,38 @@ func (h *hook) serve(c echo.Context) error {
 		l.metrics.rejected.WithLabelValues(h.src.Name, "too_large").Inc()
 		return tooLarge(maxBody)
 	}
-	held := req.ContentLength
-	if held < 0 {
-		// Sent without a length: charged as the largest body it may
-		// be, until it is read.
-		held = maxBody
-	}
-	held = min(held, l.maxInflight)
-	if !l.admit(req.Context(), held) {
-		if res != nil {
-			// Refused for hookd's load, not the source's rate.
-			res.CancelAt(start)
-		}
-		l.metrics.rejected.WithLabelValues(h.src.Name, "inflight").Inc()
-		shed(c)
-		c.Response().Header().Set("Retry-After", "1")
-		return echo.NewHTTPError(http.StatusServiceUnavailable, "too much request data in progress, retry later")
-	}
-	defer func() { l.release(held) }()
+	// The body is charged to the in-flight budget as its bytes arrive,
+	// so a client that declares a length and sends nothing holds none of
+	// it.
+	ch := &charge{l: l, ctx: req.Context(), limit: min(maxBody, l.maxInflight)}
+	defer ch.free()
 	buf := l.bufs.Get().(*bytes.Buffer)
 	defer func() { l.putBuf(buf) }()
 	buf.Reset()
 	if req.ContentLength > 0 {
-		// Room for the whole body and the read that finds its end: grown
-		// by doubling instead, a 1 MiB body would leave a 2 MiB buffer
-		// and 3 MiB of copies behind it.
-		buf.Grow(int(req.ContentLength) + bytes.MinRead)
+		// Room for a body of up to a chunk and the read that finds its
+		// end; a larger one grows as it arrives.
+		buf.Grow(int(min(req.ContentLength, chargeChunk)) + bytes.MinRead)
 	}
-	if _, err := buf.ReadFrom(io.LimitReader(req.Body, maxBody+1)); err != nil {
+	if _, err := buf.ReadFrom(&chargedBody{r: io.LimitReader(req.Body, maxBody+1), ch: ch}); err != nil {
+		if errors.Is(err, errNoRoom) {
+			if res != nil {
+				// Refused for hookd's load, not the source's rate.
+				res.CancelAt(start)
+			}
+			l.metrics.rejected.WithLabelValues(h.src.Name, "inflight").Inc()
+			shed(c)
+			c.Response().Header().Set("Retry-After", "1")
+			return echo.NewHTTPError(http.StatusServiceUnavailable, "too much request data in progress, retry later")
+		}
 		return h.unread(err)
 	}
 	if int64(buf.Len()) > maxBody {
 		l.metrics.rejected.WithLabelValues(h.src.Name, "too_large").Inc()
 		return tooLarge(maxBody)
 	}
-	if n := int64(buf.Len()); n < held {
-		// A body sent without a length holds what it turned out to be.
-		l.release(held - n)
-		held = n
-	}
+	// Held until the request is answered: what the body turned out to be.
+	ch.trim(int64(buf.Len()))
 	body := buf.Bytes()
 	if err := h.ad.Verify(req.Context(), req, body); err != nil {
 		if res != nil {
@@ -536,6 +530,66 @@ func (h *hook) serve(c echo.Context) error {
 	dups := h.metrics.observe(recs, dup, time.Since(start))
 	c.Set(logDuplicates, dups)
 	return accepted{Accepted: len(recs) - dups, Duplicates: dups}.write(c)
+}
+
+// chargeChunk is the most of a body read, and so held beyond the
+// in-flight budget, before it is charged.
+const chargeChunk = 64 << 10
+
+// errNoRoom is chargedBody's error when the in-flight budget had no room
+// for the body's next bytes within the listener's inflightWait.
+var errNoRoom = errors.New("no room in the in-flight budget")
+
+// charge is what one request holds of the listener's in-flight budget: at
+// most limit, its largest body (or the whole budget, when that is less).
+type charge struct {
+	l     *Listener
+	ctx   context.Context
+	limit int64
+	held  int64
+}
+
+// cover makes c hold n bytes, or its limit when that is less; false when
+// the budget had no room in time.
+func (c *charge) cover(n int64) bool {
+	n = min(n, c.limit)
+	if c.held >= n {
+		return true
+	}
+	if !c.l.admit(c.ctx, n-c.held) {
+		return false
+	}
+	c.held = n
+	return true
+}
+
+// trim gives back what c holds beyond n bytes.
+func (c *charge) trim(n int64) {
+	if c.held > n {
+		c.l.release(c.held - n)
+		c.held = n
+	}
+}
+
+// free gives back all c holds.
+func (c *charge) free() { c.trim(0) }
+
+// chargedBody reads a request's body at most a chunk at a time, covering
+// what it has read with ch: bytes are charged once they have arrived.
+type chargedBody struct {
+	r  io.Reader
+	ch *charge
+	n  int64 // read so far
+}
+
+func (b *chargedBody) Read(p []byte) (int, error) {
+	p = p[:min(len(p), chargeChunk)]
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	if n > 0 && !b.ch.cover(b.n) {
+		return n, errNoRoom
+	}
+	return n, err
 }
 
 // admit charges n bytes of body to the in-flight budget, waiting up to
