@@ -125,12 +125,14 @@ type Limits struct {
 	// MaxBody is the largest request body accepted, e.g. "1MiB" (default).
 	// Larger bodies get 413.
 	MaxBody ByteSize `yaml:"max_body"`
-	// MaxEvents is the most events one request may carry. Default 10000:
-	// the providers that batch (Mailjet's Version 2, SendGrid) bound a
-	// batch by its size, and 1 MiB of the smallest event they document
-	// (SendGrid's 181-byte spamreport) is under 6,000 events; the others send
-	// one event a request (SES one a recipient). More get 413 and the body
-	// is quarantined. Raise it with max_body: about 6,000 a MiB.
+	// MaxEvents is the most events one request may carry. Default 10000
+	// a MiB of max_body (10000 with the default 1 MiB): the providers that
+	// batch (Mailjet's Version 2, SendGrid) bound a batch by its size, and
+	// 1 MiB of the smallest event they document (SendGrid's 181-byte
+	// spamreport) is under 6,000 events; the others send one event a
+	// request (SES one a recipient). More get 413 and the body is
+	// quarantined. A source with a larger max_body and no max_events of
+	// its own gets 10000 a MiB of it.
 	MaxEvents int `yaml:"max_events"`
 	// ReadHeaderTimeout bounds how long a client may take to send its
 	// request headers. Default 10s.
@@ -156,11 +158,11 @@ type Limits struct {
 	// 503 at once. Default 1024.
 	MaxConcurrent int `yaml:"max_concurrent"`
 	// MaxInflight is the most bytes of hook request bodies held at once,
-	// e.g. "16MiB" (default). A request is charged its Content-Length
-	// (its max_body until its body is read, when it has none) from before
-	// its body is read until it is answered; one that does not fit waits
-	// up to a second for earlier ones to finish, in arrival order, and
-	// then gets 503 with Retry-After: 1, its body unread. It bounds the
+	// e.g. "16MiB". Default 16 MiB, or the largest max_body (limits' or a
+	// source's) when that is more. A request is charged its body's bytes
+	// as they arrive, until it is answered; one whose next bytes do not
+	// fit waits up to a second for earlier ones to finish, then gets 503
+	// with Retry-After: 1, the rest of its body unread. It bounds the
 	// memory of hook requests: decoded, encoded and committed, a request's
 	// events take at most about 15 times its body when they are tiny (90
 	// bytes each) and 4 to 5 times with the events the providers document,

@@ -147,6 +147,7 @@ func TestLoad(t *testing.T) {
 				c := defaults("testdata/env.yaml")
 				c.Admin.Token = secret
 				c.Limits.MaxBody = 2 << 20
+				c.Limits.MaxEvents = 20000 // 10000 a MiB of max_body
 				c.Limits.ReadTimeout = 45 * time.Second
 				c.Limits.WriteTimeout = 45*time.Second + time.Minute
 				c.Limits.BatchSize = 250
@@ -624,6 +625,51 @@ func TestByteSize(t *testing.T) {
 			}
 			if err != nil || v.Size != tt.want {
 				t.Errorf("unmarshal %s = %d, %v; want %d", tt.in, v.Size, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestLimitDefaults: left out, max_inflight admits the largest body a
+// source takes, and max_events grows with max_body, so that a file that
+// raised max_body before either existed loads as it did.
+func TestLimitDefaults(t *testing.T) {
+	tests := []struct {
+		name, yaml   string
+		inflight     config.ByteSize
+		events       int
+		sourceEvents int
+		wantErr      string
+	}{
+		{name: "defaults", yaml: "", inflight: 16 << 20, events: 10000},
+		{name: "a larger max_body", yaml: "limits: { max_body: 32MiB }\n", inflight: 32 << 20, events: 320000},
+		{name: "a source's larger max_body", yaml: "", inflight: 20 << 20, events: 10000, sourceEvents: 200000},
+		{name: "max_inflight written too small", yaml: "limits: { max_body: 32MiB, max_inflight: 16MiB }\n",
+			wantErr: "limits.max_inflight: 16 MiB is less than limits.max_body (32 MiB)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := tt.yaml + "sources:\n  - name: mj\n    provider: mailjet\n"
+			if tt.sourceEvents != 0 {
+				src += "    max_body: 20MiB\n"
+			}
+			path := filepath.Join(t.TempDir(), "hookd.yaml")
+			if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := config.Load(path, known)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Load: %v, want %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Limits.MaxInflight != tt.inflight || c.Limits.MaxEvents != tt.events || c.Sources[0].MaxEvents != tt.sourceEvents {
+				t.Errorf("max_inflight %d, max_events %d, the source's %d; want %d, %d, %d",
+					c.Limits.MaxInflight, c.Limits.MaxEvents, c.Sources[0].MaxEvents, tt.inflight, tt.events, tt.sourceEvents)
 			}
 		})
 	}

@@ -36,6 +36,13 @@ const (
 	defaultMaxInflight       = 16 << 20
 )
 
+// eventsFor is the default max_events for bodies of up to maxBody:
+// defaultMaxEvents a MiB, and at least defaultMaxEvents.
+func eventsFor(maxBody ByteSize) int {
+	mib := (int64(maxBody) + 1<<20 - 1) >> 20
+	return int(max(1, mib)) * defaultMaxEvents
+}
+
 // minSecret is the shortest token accepted, so that a token in a URL cannot
 // be guessed.
 const minSecret = 16
@@ -49,7 +56,7 @@ func (c *Config) SetDefaults() {
 	setDefault(&c.Log.Backend, defaultBackend)
 	setDefault(&c.Store.Driver, defaultDriver)
 	setDefault(&c.Limits.MaxBody, defaultMaxBody)
-	setDefault(&c.Limits.MaxEvents, defaultMaxEvents)
+	setDefault(&c.Limits.MaxEvents, eventsFor(c.Limits.MaxBody))
 	setDefault(&c.Limits.ReadHeaderTimeout, defaultReadHeaderTimeout)
 	setDefault(&c.Limits.ReadTimeout, defaultReadTimeout)
 	setDefault(&c.Limits.BatchWait, defaultBatchWait)
@@ -60,9 +67,20 @@ func (c *Config) SetDefaults() {
 	// shortened it before admin.query_timeout existed stays valid.
 	setDefault(&c.Admin.QueryTimeout, min(defaultQueryTimeout, c.Limits.WriteTimeout/2))
 	setDefault(&c.Limits.MaxConcurrent, defaultMaxConcurrent)
-	setDefault(&c.Limits.MaxInflight, defaultMaxInflight)
+	// Left out, the in-flight budget admits the largest body a source
+	// takes: a file that raised max_body before max_inflight existed
+	// stays valid.
+	largest := c.Limits.MaxBody
+	for _, s := range c.Sources {
+		largest = max(largest, s.MaxBody)
+	}
+	setDefault(&c.Limits.MaxInflight, max(defaultMaxInflight, largest))
 	for i := range c.Sources {
 		s := &c.Sources[i]
+		if s.MaxBody > 0 && s.MaxEvents == 0 && c.Limits.MaxEvents < eventsFor(s.MaxBody) {
+			// A source that takes larger bodies takes more events.
+			s.MaxEvents = eventsFor(s.MaxBody)
+		}
 		if s.Name != "" {
 			setDefault(&s.Path, "/hooks/"+s.Name)
 		}
