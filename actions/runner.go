@@ -525,6 +525,11 @@ func (r *Runner) work(ctx context.Context, job Job) Outcome {
 	default:
 		p := r.policy(job, logger)
 		failures := job.Attempts - job.RetriedAfter
+		if failures < 1 {
+			// Retried by an older hookd, which numbered its attempts
+			// from 1 again and left RetriedAfter as it was.
+			failures = job.Attempts
+		}
 		if d, ok := p.Delay(failures); ok {
 			o.Status, o.Next = Pending, time.Now().Add(d)
 			break

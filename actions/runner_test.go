@@ -442,6 +442,27 @@ func TestRunnerRetriedDeadLetter(t *testing.T) {
 	}
 }
 
+// TestRunnerRetriedByOlderHookd runs a dead letter that an older hookd
+// retried on a shared store: its attempts numbered from 1 again, its
+// RetriedAfter left as the newer hookd set it at an earlier retry. It gets
+// the whole policy, not a death at its first failure.
+func TestRunnerRetriedByOlderHookd(t *testing.T) {
+	kind := register(func(context.Context, actions.Call) error { return errors.New("target down") })
+	q := newMemQueue()
+	j := newJob(kind, "t", "ev1", "2x1ms")
+	j.RetriedAfter = 3
+	id := q.add(j)
+	run(t, q, actions.RunnerConfig{Poll: time.Hour}, nil, nil)
+	q.waitUntil(t, "the job is dead", func() bool { return q.job(id).Status == actions.Dead })
+	var dead []bool
+	for _, f := range q.failures() {
+		dead = append(dead, f.Dead)
+	}
+	if got := q.job(id).Attempts; got != 3 || !reflect.DeepEqual(dead, []bool{false, false, true}) {
+		t.Errorf("dead after %d attempts, failures' dead %v; want 3 and [false false true]", got, dead)
+	}
+}
+
 // TestRunnerSlowTargetDoesNotBlockOthers holds one target's job and sees
 // jobs of other targets run meanwhile.
 func TestRunnerSlowTargetDoesNotBlockOthers(t *testing.T) {

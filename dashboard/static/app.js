@@ -603,7 +603,7 @@ async function quarantine() {
   });
   await pages.first();
   return [h("h1", {}, "Quarantine"),
-    h("p", { class: "muted" }, "Bodies that sources sent, past their authentication, that hookd could not decode: it answered 400 and kept them here."),
+    h("p", { class: "muted" }, "Bodies that sources sent, past their authentication, that hookd could not decode: it answered 400 (413 for a batch of too many events) and kept them here."),
     h("div", { class: "card" }, shown === 0 ? h("p", { class: "muted", id: "no-quarantine" }, "Nothing is quarantined.") : [
       h("p", {}, count.el, " shown, the most recently received first."),
       table(["received", "source", "error", "content type", "body"], body, { id: "quarantine-table" }), pages.more, pages.error])];

@@ -249,7 +249,7 @@ func Recipient(email, eventEmail string) (*mail.Address, error) {
 // commas would send to each part, recipients the event never named. It is
 // refused, naming the parameter.
 func OneRecipient(to, eventEmail string) error {
-	if eventEmail == "" || !strings.Contains(to, eventEmail) {
+	if eventEmail == "" || !strings.Contains(strings.ToLower(to), strings.ToLower(eventEmail)) {
 		return nil
 	}
 	if strings.ContainsAny(eventEmail, ",;") {
