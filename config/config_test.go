@@ -674,3 +674,72 @@ func TestLimitDefaults(t *testing.T) {
 		})
 	}
 }
+
+// TestMovedData: a file that leaves data out gets data beside it; when
+// that does not exist while ./data of the working directory holds hookd's
+// files, where hookd looked before, Load refuses rather than start on an
+// empty log and store.
+func TestMovedData(t *testing.T) {
+	for _, tt := range []struct {
+		name          string
+		old, beside   bool // ./data/hookd.db in the working directory; data beside the file
+		written, flag string
+		wantData      string // relative to the file's directory, or "wd/..."
+		wantErr       bool
+	}{
+		{name: "a new set-up", wantData: "data"},
+		{name: "the old directory", old: true, wantErr: true},
+		{name: "the old directory and one beside the file", old: true, beside: true, wantData: "data"},
+		{name: "data written", old: true, written: "./data", wantData: "data"},
+		{name: "--data given", old: true, flag: "elsewhere", wantData: "wd/elsewhere"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			etc, wd := filepath.Join(root, "etc"), filepath.Join(root, "wd")
+			for _, d := range []string{etc, wd} {
+				if err := os.MkdirAll(d, 0o750); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.old {
+				if err := os.MkdirAll(filepath.Join(wd, "data"), 0o750); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(wd, "data", "hookd.db"), nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.beside {
+				if err := os.MkdirAll(filepath.Join(etc, "data"), 0o750); err != nil {
+					t.Fatal(err)
+				}
+			}
+			src := "sources:\n  - name: mj\n    provider: mailjet\n"
+			if tt.written != "" {
+				src = "data: " + tt.written + "\n" + src
+			}
+			file := filepath.Join(etc, "hookd.yaml")
+			if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Chdir(wd)
+			c, err := (&config.Flags{File: file, Data: tt.flag}).Load(known)
+			if tt.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "data: left out, data is "+filepath.Join(etc, "data")) {
+					t.Fatalf("Load: %v, want the moved data directory refused", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := filepath.Join(etc, tt.wantData)
+			if rest, ok := strings.CutPrefix(tt.wantData, "wd/"); ok {
+				want = rest
+			}
+			if c.Data != want {
+				t.Errorf("data = %s, want %s", c.Data, want)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -164,9 +165,15 @@ func (f *Flags) Load(known ...Known) (*Config, error) {
 	if f.File != "" {
 		// Left out, data is its default as if written: a file gives the
 		// same directory from wherever it is run.
+		leftOut := cfg.Data == ""
 		setDefault(&cfg.Data, defaultData)
 		if !filepath.IsAbs(cfg.Data) {
 			cfg.Data = filepath.Join(filepath.Dir(f.File), cfg.Data)
+		}
+		if leftOut && f.Data == "" {
+			if err := movedData(name, cfg.Data); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if f.File != "" && cfg.SMTP.CAFile != "" && !filepath.IsAbs(cfg.SMTP.CAFile) {
@@ -303,6 +310,28 @@ func yamlError(name string, idx *index, err error) *Error {
 		e.Err = fmt.Errorf("number out of range for %s", describe(oe.DstType))
 	}
 	return e
+}
+
+// movedData refuses the data directory a file that leaves data out now
+// gets, beside the file, when it does not exist while ./data in the
+// working directory holds hookd's files: that is where hookd looked before
+// a file's default followed the file, and starting on an empty log and
+// store beside the file would take the provider's retries of events
+// already stored for new ones.
+func movedData(file, dir string) error {
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	old, err := filepath.Abs(defaultData)
+	if err != nil {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(old, "hookd.db")); err != nil {
+		return nil
+	}
+	return &Error{File: file, Field: "data", Err: fmt.Errorf(
+		"left out, data is %s, beside this file, which does not exist, while %s in the working directory holds hookd's files (where hookd looked before): write data: %s in the file, or pass --data, to go on with them",
+		dir, old, old)}
 }
 
 // unjoin returns the errors joined in err, and in any join among them: a
