@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookd/hookd/internal/jsontmpl/jsontmpltest"
+
 	"github.com/hookd/hookd/actions"
 	httpaction "github.com/hookd/hookd/actions/http"
 	hookdevent "github.com/hookd/hookd/event"
@@ -130,7 +132,7 @@ func TestRuleBodyEscaped(t *testing.T) {
 	}
 
 	for _, path := range []string{"/text", "/mapping"} {
-		if keys := objectKeys(t, got[path]); !reflect.DeepEqual(keys, []string{"text", "channel"}) && !reflect.DeepEqual(keys, []string{"channel", "text"}) {
+		if keys := jsontmpltest.Keys(t, got[path]); !reflect.DeepEqual(keys, []string{"text", "channel"}) && !reflect.DeepEqual(keys, []string{"channel", "text"}) {
 			t.Errorf("%s: keys %q in %s, want text and channel once each", path, keys, got[path])
 		}
 		var body struct{ Text, Channel string }
@@ -157,27 +159,4 @@ func TestRuleBodyEscaped(t *testing.T) {
 	if want := "agent: " + agent; got["/plain"] != want {
 		t.Errorf("/plain body %q, want %q as rendered", got["/plain"], want)
 	}
-}
-
-// objectKeys returns the keys of the JSON object s as written, repeated
-// ones included, which decoding into a map would hide.
-func objectKeys(t *testing.T, s string) []string {
-	t.Helper()
-	dec := json.NewDecoder(strings.NewReader(s))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		t.Fatalf("%s: not an object: %v", s, err)
-	}
-	var keys []string
-	for dec.More() {
-		k, err := dec.Token()
-		if err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-		keys = append(keys, k.(string))
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-	return keys
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hookd/hookd/internal/jsontmpl/jsontmpltest"
 )
 
 // bodyReceiver is an HTTP server standing for a chat webhook: it records
@@ -135,7 +137,7 @@ func TestServeRuleJSONBody(t *testing.T) {
 		}
 	}
 	openBody := got["/open"][0]
-	if keys := jsonKeys(t, openBody); strings.Join(keys, ",") != "text,channel" {
+	if keys := jsontmpltest.Keys(t, openBody); strings.Join(keys, ",") != "text,channel" {
 		t.Errorf("/open received keys %q, want text and channel once each: %s", keys, openBody)
 	}
 	var alert struct{ Text, Channel string }
@@ -147,7 +149,7 @@ func TestServeRuleJSONBody(t *testing.T) {
 	}
 
 	bounceBody := got["/bounce"][0]
-	if keys := jsonKeys(t, bounceBody); strings.Join(keys, ",") != "text,channel,message_id" {
+	if keys := jsontmpltest.Keys(t, bounceBody); strings.Join(keys, ",") != "text,channel,message_id" {
 		t.Errorf("/bounce received keys %q: %s", keys, bounceBody)
 	}
 	var b struct {
@@ -177,27 +179,4 @@ func TestServeRuleJSONBody(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error()+stderr, want) {
 		t.Errorf("hookd check on a body that leaves a string open: %v\n%s\nwant it to say %q", err, stderr, want)
 	}
-}
-
-// jsonKeys returns the keys of the JSON object s as written, a repeated
-// one as often as it is, which decoding into a map or struct would hide.
-func jsonKeys(t *testing.T, s string) []string {
-	t.Helper()
-	dec := json.NewDecoder(strings.NewReader(s))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		t.Fatalf("not a JSON object: %s", s)
-	}
-	var keys []string
-	for dec.More() {
-		k, err := dec.Token()
-		if err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-		keys = append(keys, k.(string))
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-	return keys
 }

@@ -13,6 +13,8 @@ import (
 	"text/template/parse"
 	"time"
 
+	"github.com/hookd/hookd/internal/jsontmpl/jsontmpltest"
+
 	"github.com/hookd/hookd/internal/jsontmpl"
 )
 
@@ -143,7 +145,7 @@ func TestEscapeKeepsData(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := execute(t, tmpl)
-			if keys := topKeys(t, out); len(keys) != len(tc.want) {
+			if keys := jsontmpltest.Keys(t, out); len(keys) != len(tc.want) {
 				t.Errorf("keys %q in %s, want %d", keys, out, len(tc.want))
 			}
 			dec := json.NewDecoder(strings.NewReader(out))
@@ -157,29 +159,6 @@ func TestEscapeKeepsData(t *testing.T) {
 			}
 		})
 	}
-}
-
-// topKeys returns the keys of the JSON object s as written, repeated ones
-// included (decoding into a map would keep the last).
-func topKeys(t *testing.T, s string) []string {
-	t.Helper()
-	dec := json.NewDecoder(strings.NewReader(s))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		t.Fatalf("%s: not an object: %v %v", s, tok, err)
-	}
-	var keys []string
-	for dec.More() {
-		k, err := dec.Token()
-		if err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-		keys = append(keys, k.(string))
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-	return keys
 }
 
 // TestEscapeRefuses checks the templates Escape cannot escape: the error
