@@ -255,7 +255,10 @@ func retryAgain(t *testing.T, srv *httptest.Server) {
 // each is still open, and still reads from the store, after several times
 // the query timeout.
 func TestStreamsOutlastQueryTimeout(t *testing.T) {
-	const timeout = 100 * time.Millisecond
+	// Long enough for one page of the export's query on a machine busy
+	// with the rest of the suite (100 ms was not, in CI), short enough to
+	// wait three times over.
+	const timeout = 2 * time.Second
 	// exported events of 8 KiB each: more than the loopback connection
 	// buffers, so that the export waits for its client, which reads on
 	// only after the timeout, before it queries its later pages.
