@@ -159,10 +159,11 @@ type Limits struct {
 	MaxConcurrent int `yaml:"max_concurrent"`
 	// MaxInflight is the most bytes of hook request bodies held at once,
 	// e.g. "16MiB". Default 16 MiB, or the largest max_body (limits' or a
-	// source's) when that is more. A request is charged its body's bytes
-	// as they arrive, until it is answered; one whose next bytes do not
-	// fit waits up to a second for earlier ones to finish, then gets 503
-	// with Retry-After: 1, the rest of its body unread. It bounds the
+	// source's) when that is more. A request is charged its
+	// Content-Length once its body's first bytes arrive (a body of
+	// unknown length, as it arrives), until it is answered; one that does
+	// not fit waits up to a second for earlier ones to finish, then gets
+	// 503 with Retry-After: 1, the rest of its body unread. It bounds the
 	// memory of hook requests: decoded, encoded and committed, a request's
 	// events take at most about 15 times its body when they are tiny (90
 	// bytes each) and 4 to 5 times with the events the providers document,

@@ -59,14 +59,15 @@ type Config struct {
 	MaxConcurrent int
 	// MaxInflight is the most bytes of hook request bodies held at once
 	// (default 16 MiB, as limits.max_inflight), which bounds the memory
-	// that requests take together: a request is charged its body's bytes
-	// as they arrive (read 64 KiB at most at a time) until it is
-	// answered, so a client that declares a length and sends nothing
-	// holds nothing. One whose next bytes do not fit waits up to
-	// InflightWait for earlier ones to finish, and is then answered 503
-	// with Retry-After, the rest of its body unread and its connection
-	// closed. A body larger than MaxInflight is charged MaxInflight: it
-	// needs the budget to itself.
+	// that requests take together: a request is charged its
+	// Content-Length once its body's first bytes arrive (a body of
+	// unknown length, its bytes as they arrive), until it is answered, so
+	// a client that declares a length and sends nothing holds nothing.
+	// One that does not fit waits up to InflightWait for earlier ones to
+	// finish, in arrival order, and is then answered 503 with
+	// Retry-After, the rest of its body unread and its connection closed.
+	// A body larger than MaxInflight is charged MaxInflight: it needs the
+	// budget to itself.
 	MaxInflight int64
 	// InflightWait is how long a request waits for room under MaxInflight
 	// (default 1s): long enough for the requests ahead of it to be
@@ -409,9 +410,9 @@ func (h *hook) serve(c echo.Context) error {
 		l.metrics.rejected.WithLabelValues(h.src.Name, "too_large").Inc()
 		return tooLarge(maxBody)
 	}
-	// The body is charged to the in-flight budget as its bytes arrive,
-	// so a client that declares a length and sends nothing holds none of
-	// it.
+	// The body is charged to the in-flight budget once its first bytes
+	// arrive, so a client that declares a length and sends nothing holds
+	// none of it.
 	ch := &charge{l: l, ctx: req.Context(), limit: min(maxBody, l.maxInflight)}
 	defer ch.free()
 	buf := l.bufs.Get().(*bytes.Buffer)
@@ -422,7 +423,7 @@ func (h *hook) serve(c echo.Context) error {
 		// end; a larger one grows as it arrives.
 		buf.Grow(int(min(req.ContentLength, chargeChunk)) + bytes.MinRead)
 	}
-	if _, err := buf.ReadFrom(&chargedBody{r: io.LimitReader(req.Body, maxBody+1), ch: ch}); err != nil {
+	if _, err := buf.ReadFrom(&chargedBody{r: io.LimitReader(req.Body, maxBody+1), ch: ch, declared: req.ContentLength}); err != nil {
 		if errors.Is(err, errNoRoom) {
 			if res != nil {
 				// Refused for hookd's load, not the source's rate.
@@ -532,8 +533,8 @@ func (h *hook) serve(c echo.Context) error {
 	return accepted{Accepted: len(recs) - dups, Duplicates: dups}.write(c)
 }
 
-// chargeChunk is the most of a body read, and so held beyond the
-// in-flight budget, before it is charged.
+// chargeChunk is the most of a body read at once, and so held beyond the
+// in-flight budget before it is charged.
 const chargeChunk = 64 << 10
 
 // errNoRoom is chargedBody's error when the in-flight budget had no room
@@ -574,19 +575,23 @@ func (c *charge) trim(n int64) {
 // free gives back all c holds.
 func (c *charge) free() { c.trim(0) }
 
-// chargedBody reads a request's body at most a chunk at a time, covering
-// what it has read with ch: bytes are charged once they have arrived.
+// chargedBody reads a request's body at most a chunk at a time and
+// charges it to ch once bytes have arrived: the declared length whole at
+// the first bytes, so that requests never hold part of what they need
+// while they wait for the rest (and crowd each other out); a body of
+// unknown length, what has arrived, as it arrives.
 type chargedBody struct {
-	r  io.Reader
-	ch *charge
-	n  int64 // read so far
+	r        io.Reader
+	ch       *charge
+	declared int64 // Content-Length; -1 unknown
+	n        int64 // read so far
 }
 
 func (b *chargedBody) Read(p []byte) (int, error) {
 	p = p[:min(len(p), chargeChunk)]
 	n, err := b.r.Read(p)
 	b.n += int64(n)
-	if n > 0 && !b.ch.cover(b.n) {
+	if n > 0 && !b.ch.cover(max(b.n, b.declared)) {
 		return n, errNoRoom
 	}
 	return n, err
