@@ -167,16 +167,7 @@ func TestConformanceParent(t *testing.T) {
 		},
 		Timestamped: true,
 		StaleBy:     13 * time.Hour,
-		Tamper: func(body []byte) []byte {
-			return edit(body, func(_ map[string]json.RawMessage, sig map[string]any) {
-				tok := sig["token"].(string)
-				first := "0"
-				if tok[0] == '0' {
-					first = "1"
-				}
-				sig["token"] = first + tok[1:]
-			})
-		},
+		Tamper:      tamperToken,
 		Strip: map[string]func(http.Header, []byte) (http.Header, []byte){
 			"signature object": func(h http.Header, b []byte) (http.Header, []byte) {
 				return h, edit(b, func(m map[string]json.RawMessage, _ map[string]any) { delete(m, "signature") })

@@ -167,21 +167,31 @@ type server struct {
 
 func start(t *testing.T, c Case) *server {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
-	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: dir}, nil)
+	nonces, err := listener.OpenNonces(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	nonces, err := listener.OpenNonces(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Registered first, so run last: after the listener stopped.
+	t.Cleanup(func() { _ = nonces.Close() })
 	src := c.Source
 	src.Name, src.Path = "under-test", "/hooks/under-test"
 	cfg := listener.Config{Sources: []config.Source{src}, Nonces: nonces}
 	if c.Configure != nil {
 		c.Configure(&cfg)
+	}
+	url, log := Serve(t, cfg)
+	return &server{url: url + src.Path, log: log}
+}
+
+// Serve starts a listener with cfg over a fresh SQLite event log, serves
+// it on loopback until the test ends, and returns its URL and its log.
+func Serve(t *testing.T, cfg listener.Config) (string, eventlog.Log) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
 	l, err := listener.New(cfg, log, nil, nil)
 	if err != nil {
@@ -194,10 +204,9 @@ func start(t *testing.T, c Case) *server {
 		srv.Close()
 		cancel()
 		<-done
-		_ = nonces.Close()
 		_ = log.Close()
 	})
-	return &server{url: srv.URL + src.Path, log: log}
+	return srv.URL, log
 }
 
 type reply struct {

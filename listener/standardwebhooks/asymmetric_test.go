@@ -2,20 +2,17 @@ package standardwebhooks_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hookd/hookd/config"
-	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/listener"
 	"github.com/hookd/hookd/listener/providertest"
 	"github.com/hookd/hookd/listener/standardwebhooks"
@@ -159,27 +156,13 @@ func TestConformanceAsymmetric(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	providertest.Run(t, providertest.Case{
-		Source: config.Source{Provider: standardwebhooks.Provider,
-			Verify: config.Verify{PublicKey: "whpk_" + base64.StdEncoding.EncodeToString(pub)}},
-		Valid:  readFile(t, "testdata/email-opened.json"),
-		Events: 1,
-		Sign: func(_ testing.TB, body []byte, at time.Time, bad bool) (http.Header, []byte) {
-			key := priv
+	conformance(t, config.Source{Provider: standardwebhooks.Provider, Verify: config.Verify{PublicKey: "whpk_" + base64.StdEncoding.EncodeToString(pub)}},
+		readFile(t, "testdata/email-opened.json"), "webhook", func(bad bool, id, ts string, body []byte) string {
 			if bad {
-				key = wrong
+				return signV1a(wrong, id, ts, body)
 			}
-			const id = "msg_v1a_conformance"
-			return signedHeaders(id, at, signV1a(key, id, strconv.FormatInt(at.Unix(), 10), body)), body
-		},
-		Timestamped: true,
-		Tamper:      providertest.FlipByte,
-		Strip: map[string]func(http.Header, []byte) (http.Header, []byte){
-			"webhook-id":        del("webhook-id"),
-			"webhook-timestamp": del("webhook-timestamp"),
-			"webhook-signature": del("webhook-signature"),
-		},
-	})
+			return signV1a(priv, id, ts, body)
+		})
 }
 
 // TestListenerKeys posts deliveries to a real listener with three sources
@@ -197,7 +180,7 @@ func TestListenerKeys(t *testing.T) {
 	secret := make([]byte, 32)
 	rand.Read(secret)
 	publicKey, whsec := "whpk_"+base64.StdEncoding.EncodeToString(pub), "whsec_"+base64.StdEncoding.EncodeToString(secret)
-	url := serve(t, listener.Config{Sources: []config.Source{
+	url, _ := providertest.Serve(t, listener.Config{Sources: []config.Source{
 		{Name: "public", Provider: standardwebhooks.Provider, Verify: config.Verify{PublicKey: publicKey}},
 		{Name: "secret", Provider: standardwebhooks.Provider, Verify: config.Verify{Secret: whsec}},
 		{Name: "both", Provider: standardwebhooks.Provider, Verify: config.Verify{PublicKey: publicKey, Secret: whsec}},
@@ -234,31 +217,6 @@ func TestListenerKeys(t *testing.T) {
 // v1 returns the "v1," signature of a delivery under key.
 func v1(key []byte, id, ts string, body []byte) string {
 	return "v1," + base64.StdEncoding.EncodeToString(standardwebhooks.Sign(key, id, ts, body))
-}
-
-// serve starts a listener with cfg over an SQLite event log on loopback
-// and returns its URL.
-func serve(t *testing.T, cfg listener.Config) string {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := listener.New(cfg, log, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = l.Run(ctx) }()
-	srv := httptest.NewServer(l.Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		cancel()
-		<-done
-		_ = log.Close()
-	})
-	return srv.URL
 }
 
 // post sends body with h to url and returns the status and the answer.

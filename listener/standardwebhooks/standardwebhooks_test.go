@@ -107,34 +107,9 @@ func TestSvixHeaders(t *testing.T) {
 // TestConformanceSvix runs the suite with a Resend-shaped delivery signed
 // under Svix's header names.
 func TestConformanceSvix(t *testing.T) {
-	raw := make([]byte, 24)
-	rand.Read(raw)
-	wrong := make([]byte, 24)
-	rand.Read(wrong)
-	providertest.Run(t, providertest.Case{
-		Source: config.Source{Provider: standardwebhooks.Provider, Verify: config.Verify{Secret: "whsec_" + base64.StdEncoding.EncodeToString(raw)}},
-		Valid:  readFile(t, "testdata/resend-email-sent.json"),
-		Events: 1,
-		Sign: func(_ testing.TB, body []byte, at time.Time, bad bool) (http.Header, []byte) {
-			key := raw
-			if bad {
-				key = wrong
-			}
-			id, ts := "msg_2cXhL0resendsent0000000001", strconv.FormatInt(at.Unix(), 10)
-			h := http.Header{}
-			h.Set("svix-id", id)
-			h.Set("svix-timestamp", ts)
-			h.Set("svix-signature", "v1,"+base64.StdEncoding.EncodeToString(standardwebhooks.Sign(key, id, ts, body)))
-			return h, body
-		},
-		Timestamped: true,
-		Tamper:      providertest.FlipByte,
-		Strip: map[string]func(http.Header, []byte) (http.Header, []byte){
-			"svix-id":        del("svix-id"),
-			"svix-timestamp": del("svix-timestamp"),
-			"svix-signature": del("svix-signature"),
-		},
-	})
+	raw, wrong := randomKey(24), randomKey(24)
+	conformance(t, config.Source{Provider: standardwebhooks.Provider, Verify: config.Verify{Secret: "whsec_" + base64.StdEncoding.EncodeToString(raw)}},
+		readFile(t, "testdata/resend-email-sent.json"), "svix", hmacSigner(raw, wrong))
 }
 
 // TestTime reads the event's time from the payload's timestamp, else from
@@ -256,27 +231,9 @@ func TestParseSecret(t *testing.T) {
 // TestConformanceBareSecret runs the suite with a source whose secret is
 // the base64 without "whsec_".
 func TestConformanceBareSecret(t *testing.T) {
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	wrong := make([]byte, 32)
-	rand.Read(wrong)
-	providertest.Run(t, providertest.Case{
-		Source: config.Source{Provider: standardwebhooks.Provider, Verify: config.Verify{Secret: base64.StdEncoding.EncodeToString(raw)}},
-		Valid:  readFile(t, "testdata/email-delivered.json"),
-		Events: 1,
-		Sign: func(_ testing.TB, body []byte, at time.Time, bad bool) (http.Header, []byte) {
-			key := raw
-			if bad {
-				key = wrong
-			}
-			return signedHeaders("msg_bare", at, "v1,"+base64.StdEncoding.EncodeToString(standardwebhooks.Sign(key, "msg_bare", strconv.FormatInt(at.Unix(), 10), body))), body
-		},
-		Timestamped: true,
-		Tamper:      providertest.FlipByte,
-		Strip: map[string]func(http.Header, []byte) (http.Header, []byte){
-			"webhook-signature": del("webhook-signature"),
-		},
-	})
+	raw, wrong := randomKey(32), randomKey(32)
+	conformance(t, config.Source{Provider: standardwebhooks.Provider, Verify: config.Verify{Secret: base64.StdEncoding.EncodeToString(raw)}},
+		readFile(t, "testdata/email-delivered.json"), "webhook", hmacSigner(raw, wrong))
 }
 
 // signedHeaders returns the three headers of a delivery with id, sent at
@@ -290,36 +247,54 @@ func signedHeaders(id string, at time.Time, sig string) http.Header {
 }
 
 func TestConformance(t *testing.T) {
-	raw := make([]byte, 24)
-	rand.Read(raw)
-	secret := "whsec_" + base64.StdEncoding.EncodeToString(raw)
-	wrong := make([]byte, 24)
-	rand.Read(wrong)
-	body := readFile(t, "testdata/email-bounced.json")
+	raw, wrong := randomKey(24), randomKey(24)
+	conformance(t, config.Source{Provider: standardwebhooks.Provider, Verify: config.Verify{Secret: "whsec_" + base64.StdEncoding.EncodeToString(raw)}},
+		readFile(t, "testdata/email-bounced.json"), "webhook", hmacSigner(raw, wrong))
+}
+
+// conformance runs providertest's suite against src with the delivery
+// valid, signed by sig (with a wrong key when bad) under the headers
+// PREFIX-id, PREFIX-timestamp and PREFIX-signature: "webhook", or Svix's
+// "svix".
+func conformance(t *testing.T, src config.Source, valid []byte, prefix string, sig func(bad bool, id, ts string, body []byte) string) {
+	t.Helper()
+	id, ts, signature := prefix+"-id", prefix+"-timestamp", prefix+"-signature"
 	providertest.Run(t, providertest.Case{
-		Source: config.Source{Provider: standardwebhooks.Provider, Verify: config.Verify{Secret: secret}},
-		Valid:  body,
+		Source: src,
+		Valid:  valid,
 		Events: 1,
 		Sign: func(_ testing.TB, body []byte, at time.Time, bad bool) (http.Header, []byte) {
-			key := raw
-			if bad {
-				key = wrong
-			}
-			id, ts := "msg_conformance", strconv.FormatInt(at.Unix(), 10)
+			const msg = "msg_conformance"
+			unix := strconv.FormatInt(at.Unix(), 10)
 			h := http.Header{}
-			h.Set("webhook-id", id)
-			h.Set("webhook-timestamp", ts)
-			h.Set("webhook-signature", "v1,"+base64.StdEncoding.EncodeToString(standardwebhooks.Sign(key, id, ts, body)))
+			h.Set(id, msg)
+			h.Set(ts, unix)
+			h.Set(signature, sig(bad, msg, unix, body))
 			return h, body
 		},
 		Timestamped: true,
 		Tamper:      providertest.FlipByte,
 		Strip: map[string]func(http.Header, []byte) (http.Header, []byte){
-			"webhook-id":        del("webhook-id"),
-			"webhook-timestamp": del("webhook-timestamp"),
-			"webhook-signature": del("webhook-signature"),
+			id: del(id), ts: del(ts), signature: del(signature),
 		},
 	})
+}
+
+// hmacSigner signs "v1," with key, or with wrong when bad.
+func hmacSigner(key, wrong []byte) func(bad bool, id, ts string, body []byte) string {
+	return func(bad bool, id, ts string, body []byte) string {
+		if bad {
+			return v1(wrong, id, ts, body)
+		}
+		return v1(key, id, ts, body)
+	}
+}
+
+// randomKey returns n random bytes.
+func randomKey(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
 }
 
 func del(name string) func(http.Header, []byte) (http.Header, []byte) {
