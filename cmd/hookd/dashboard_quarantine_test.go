@@ -23,7 +23,8 @@ import (
 // each body's time in UTC, source, error and content type; a body of
 // markup shows as text and runs nothing; a long body shows cut, the whole
 // of it behind an expand; a body that is not UTF-8 shows its exact bytes;
-// and 150 bodies show 100 at a time with More.
+// 150 bodies show 100 at a time with More; and the page shows one
+// source's bodies alone.
 func TestDashboardQuarantine(t *testing.T) {
 	const token = "dash-admin-token-0123"
 	p := startDashSources(t, token, "mailjet", "mailjet-eu")
@@ -157,6 +158,44 @@ func TestDashboardQuarantine(t *testing.T) {
 		t.Errorf("after More the page shows %d bodies, want the API's %d, newest first", len(got), len(want))
 	}
 	ui.texts(map[string]string{"#quarantine-count": fmt.Sprint(n)})
+
+	// A row's source shows that source's bodies alone, the form keeping
+	// it; another typed in the form shows its own, and none for a source
+	// that quarantined nothing; All sources shows every body again.
+	var eu struct{ Quarantine []item }
+	adminGet(t, p, token, "/api/quarantine?source=mailjet-eu&limit=1000", &eu)
+	if len(eu.Quarantine) != 2 {
+		t.Fatalf("the API has %d bodies of mailjet-eu, want 2", len(eu.Quarantine))
+	}
+	markupRow := fmt.Sprintf(`#quarantine-table tr[data-id=%q]`, all.Quarantine[len(special)-1].ID)
+	ui.do("click a row's source",
+		chromedp.Click(chromedp.CSS(markupRow+" td:nth-child(2) a")),
+		chromedp.WaitVisible(chromedp.CSS("#quarantine-all")),
+	)
+	if got, want := shownIDs(), ids(eu.Quarantine); !slices.Equal(got, want) {
+		t.Errorf("mailjet-eu's bodies show as %v, want %v", got, want)
+	}
+	if got := eval[string](ui, `document.querySelector("#quarantine-source").value`); got != "mailjet-eu" {
+		t.Errorf("the form's source is %q, want mailjet-eu", got)
+	}
+	ui.texts(map[string]string{"#quarantine-count": "2"})
+	ui.load("#/quarantine?source=mailjet")
+	if got := len(shownIDs()); got != 100 {
+		t.Errorf("mailjet's first page shows %d bodies, want 100", got)
+	}
+	ui.do("show a source with nothing quarantined",
+		chromedp.SetValue(chromedp.CSS("#quarantine-source"), "no-such-source"),
+		chromedp.Click(chromedp.CSS("#quarantine-go")),
+		chromedp.WaitVisible(chromedp.CSS("#no-quarantine")),
+	)
+	ui.texts(map[string]string{"#no-quarantine": "Nothing is quarantined from no-such-source."})
+	ui.do("All sources",
+		chromedp.Click(chromedp.CSS("#quarantine-all")),
+		chromedp.WaitVisible(chromedp.CSS("#quarantine-table")),
+	)
+	if got, want := shownIDs(), ids(all.Quarantine[:100]); !slices.Equal(got, want) {
+		t.Errorf("All sources shows %d bodies, want the API's 100 newest", len(got))
+	}
 	p.stop(t)
 }
 

@@ -584,28 +584,44 @@ async function suppressions() {
 
 // quarantine shows the bodies that authenticated sources sent but that
 // could not be decoded, the most recently received first, 100 at a time
-// with More. A body is whatever a sender posted: like everything else it
-// goes in as text (h and textContent), and it is cut to a line with the
+// with More; those of one source when the URL names it (a row's source
+// links there). A body is whatever a sender posted: like everything else
+// it goes in as text (h and textContent), and it is cut to a line with the
 // whole of it behind an expand, as it may run to a megabyte.
-async function quarantine() {
+async function quarantine(params) {
+  const source = params.get("source") || "";
   const body = h("tbody", {});
   const count = tally("quarantine-count", "body", "bodies");
   let shown = 0;
+  const byURL = s => "#/quarantine" + (s ? "?" + new URLSearchParams({ source: s }).toString() : "");
   const row = q => h("tr", { "data-id": q.id },
-    h("td", {}, fmtTime(q.received)), h("td", {}, q.source), cell(q.error, 120, { class: "error" }),
-    cell(q.content_type, 40), bodyCell(q));
+    h("td", {}, fmtTime(q.received)), h("td", {}, h("a", { href: byURL(q.source), title: `only ${q.source}'s bodies` }, q.source)),
+    cell(q.error, 120, { class: "error" }), cell(q.content_type, 40), bodyCell(q));
+  const form = h("form", { class: "filters card", id: "quarantine-form", onsubmit: ev => {
+    ev.preventDefault();
+    location.hash = byURL(new FormData(ev.target).get("source").trim());
+  } },
+  h("label", {}, "source", h("input", { name: "source", id: "quarantine-source", value: source, placeholder: "any source" })),
+  h("button", { type: "submit", class: "primary", id: "quarantine-go" }, "Show"),
+  source ? h("a", { href: byURL(""), id: "quarantine-all" }, "All sources") : null);
+  const path = "/quarantine" + (source ? "?" + new URLSearchParams({ source }).toString() : "");
   const pages = pager("quarantine", async cursor => {
-    const page = await apiPage("/quarantine", "quarantine", 100, cursor);
+    const page = await apiPage(path, "quarantine", 100, cursor);
     body.append(...page.items.map(row));
     shown += page.items.length;
     count.set(shown);
     return page.next;
   });
-  await pages.first();
-  return [h("h1", {}, "Quarantine"),
-    h("p", { class: "muted" }, "Bodies that sources sent, past their authentication, that hookd could not decode: it answered 400 (413 for a batch of too many events) and kept them here."),
-    h("div", { class: "card" }, shown === 0 ? h("p", { class: "muted", id: "no-quarantine" }, "Nothing is quarantined.") : [
-      h("p", {}, count.el, " shown, the most recently received first."),
+  const intro = h("p", { class: "muted" }, "Bodies that sources sent, past their authentication, that hookd could not decode: it answered 400 (413 for a batch of too many events) and kept them here.");
+  try {
+    await pages.first();
+  } catch (err) {
+    return [h("h1", {}, "Quarantine"), intro, form, errorBox(err, route, "page-error")];
+  }
+  const none = source ? `Nothing is quarantined from ${source}.` : "Nothing is quarantined.";
+  return [h("h1", {}, "Quarantine"), intro, form,
+    h("div", { class: "card" }, shown === 0 ? h("p", { class: "muted", id: "no-quarantine" }, none) : [
+      h("p", {}, count.el, " shown, the most recently received first", source ? [", from ", h("b", {}, source)] : null, "."),
       table(["received", "source", "error", "content type", "body"], body, { id: "quarantine-table" }), pages.more, pages.error])];
 }
 
