@@ -75,3 +75,10 @@ func (s *Store) CountRows(ctx context.Context) ([]string, error) {
 	slices.Sort(out)
 	return out, nil
 }
+
+// HoldWriter takes the store's writer, as a write transaction in progress
+// holds it, until release is called.
+func (s *Store) HoldWriter() (release func()) {
+	s.wmu.Lock()
+	return s.wmu.Unlock
+}

@@ -142,11 +142,17 @@ var (
 )
 
 // write runs fn in a transaction on the writer connection, one at a time.
+// It returns ctx's error, having run nothing, when ctx ends while it waits
+// for the transaction before it.
 func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
 	if s.db.write == nil {
 		return errReadOnly
 	}
-	s.wmu.Lock()
+	// A request of the admin API waits here within its query timeout:
+	// the projector may hold the writer for a large batch.
+	if err := s.wmu.lock(ctx); err != nil {
+		return fmt.Errorf("wait for the store's writer: %w", err)
+	}
 	defer s.wmu.Unlock()
 	tx, err := s.db.dialect.begin(ctx, s.db.write)
 	if err != nil {
@@ -198,3 +204,25 @@ func decodeTime(ns int64) time.Time {
 	}
 	return time.Unix(0, ns).UTC()
 }
+
+// writeLock is the store's writer, held by one write transaction at a time
+// and handed on in the order they asked. Unlike a sync.Mutex, a wait for it
+// ends with the waiter's context; Lock and Unlock make it the sync.Locker
+// that the WAL checkpointer takes.
+type writeLock chan struct{}
+
+// lock takes l, or returns ctx's error when ctx ends first.
+func (l writeLock) lock(ctx context.Context) error {
+	select {
+	case l <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Lock takes l, waiting as long as it takes.
+func (l writeLock) Lock() { l <- struct{}{} }
+
+// Unlock lets l go; it must be held.
+func (l writeLock) Unlock() { <-l }

@@ -34,7 +34,6 @@ import (
 	"net"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -155,7 +154,7 @@ type Store struct {
 	// wmu serializes write transactions in Go (the writer pool has one
 	// connection as well), so that they queue here, in order, and never in
 	// SQLite's busy handler.
-	wmu sync.Mutex
+	wmu writeLock
 	// stmts are the write path's statements (see writeSQL), prepared on
 	// the writer connection by their SQL; nil when the store is read-only.
 	stmts map[string]*sql.Stmt
@@ -195,11 +194,11 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		d   *db
 		err error
 	)
-	s := &Store{logger: logger, wake: make(chan struct{}, 1),
+	s := &Store{logger: logger, wake: make(chan struct{}, 1), wmu: make(writeLock, 1),
 		projectOut: outage.New(logger, "store: projecting messages failed, will retry", "store: projecting messages succeeded again", 0)}
 	switch cfg.Driver {
 	case "sqlite":
-		d, err = openSQLite(ctx, cfg, &s.wmu, logger)
+		d, err = openSQLite(ctx, cfg, s.wmu, logger)
 	case "postgres":
 		d, err = openPostgres(ctx, cfg)
 	default:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/hookd/hookd/store"
 )
@@ -55,5 +56,41 @@ func TestSuppressions(t *testing.T) {
 	}
 	if got, _ := st.Suppressed(ctx, "a@example.com"); got {
 		t.Error("a@example.com still suppressed")
+	}
+}
+
+// TestWriteWaitEndsWithContext checks that a write waiting for the store's
+// writer, held by a long transaction such as a projector's batch, gives up
+// when its context ends (an admin request's query timeout) having written
+// nothing, and that the writer serves the next write once free.
+func TestWriteWaitEndsWithContext(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	ctx := context.Background()
+	release := st.HoldWriter()
+	wctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := st.Suppress(wctx, "a@example.com", "test", "", "")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Suppress waiting for the writer: %v, want the context's deadline", err)
+		}
+	case <-time.After(30 * time.Second):
+		release()
+		t.Fatal("Suppress still waits for the writer 30 s after its context ended")
+	}
+	release()
+	if ok, err := st.Suppressed(ctx, "a@example.com"); err != nil || ok {
+		t.Fatalf("after the refused write, Suppressed = %v, %v; want false", ok, err)
+	}
+	if _, err := st.Suppress(ctx, "a@example.com", "test", "", ""); err != nil {
+		t.Fatalf("Suppress once the writer is free: %v", err)
+	}
+	if ok, err := st.Suppressed(ctx, "a@example.com"); err != nil || !ok {
+		t.Fatalf("after the write, Suppressed = %v, %v; want true", ok, err)
 	}
 }
