@@ -53,7 +53,7 @@ import (
 //	POST /targets/:id/resume        lift a target's suspension
 //	GET  /suppressions              the suppression list
 //	DELETE /suppressions/:email     take an address off it
-//	GET  /deliverability            bounce, block and spam rates per domain
+//	GET  /deliverability            bounce, block and complaint rates per domain
 //	GET  /rules/activity            matches and job outcomes per rule over time
 //	GET  /live                      new events as server-sent events
 //

@@ -172,6 +172,7 @@ func TestAPI(t *testing.T) {
 		{"stats_type_hour", "/api/stats?since=2025-03-01T11:00:00Z&until=2025-03-01T14:00:00Z", 200},
 		{"stats_domain_minute", "/api/stats?by=domain&interval=1m&since=2025-03-01T12:02:30Z&until=2025-03-01T12:07:00Z", 200},
 		{"stats_source_day", "/api/stats?by=source&interval=1d&since=2025-03-01T00:00:00Z&until=2025-03-03T00:00:00Z", 200},
+		{"stats_category_hour", "/api/stats?by=category&since=2025-03-01T11:00:00Z&until=2025-03-01T14:00:00Z", 200},
 		{"stats_offset_in_utc", "/api/stats?since=2025-03-01T12:00:00%2B01:00&until=2025-03-01T14:00:00%2B01:00", 200},
 		{"stats_bad_by", "/api/stats?by=email", 400},
 		{"stats_bad_interval", "/api/stats?interval=5m", 400},

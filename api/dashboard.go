@@ -49,9 +49,13 @@ type deliverabilityResponse struct {
 	store.Deliverability
 }
 
-// deliverability serves GET /deliverability: bounce, blocked and spam
-// counts and rates per recipient domain in a window, worst first, the hard
-// and soft bounces, and the most frequent error values.
+// deliverability serves GET /deliverability: delivered, bounce, blocked
+// and complaint counts and rates per recipient domain in a window, worst
+// first, the hard and soft bounces, and the most frequent error texts
+// (see store.Deliverability). Events are counted by category, whichever
+// provider sent them; the JSON keeps the names of Mailjet's types, sent
+// for delivered and spam for complaint, and an error's type is its
+// category, bounce or blocked.
 //
 // Parameters, all optional: since and until (RFC 3339; default the 24
 // hours up to now); limit, how many domains and error values, 100 by

@@ -167,10 +167,10 @@ func BenchmarkDashboard(b *testing.B) {
 	t := func(d time.Duration) string { return last.Add(-d).Format(time.RFC3339) }
 	end := last.Format(time.RFC3339)
 	for _, c := range []struct{ name, path string }{
-		{"overview-1h", "/api/stats?by=type&interval=1m&since=" + t(time.Hour) + "&until=" + end},
-		{"overview-24h", "/api/stats?by=type&interval=1h&since=" + t(24*time.Hour) + "&until=" + end},
-		{"overview-7d", "/api/stats?by=type&interval=1h&since=" + t(7*24*time.Hour) + "&until=" + end},
-		{"overview-30d", "/api/stats?by=type&interval=1d&since=" + t(30*24*time.Hour) + "&until=" + end},
+		{"overview-1h", "/api/stats?by=category&interval=1m&since=" + t(time.Hour) + "&until=" + end},
+		{"overview-24h", "/api/stats?by=category&interval=1h&since=" + t(24*time.Hour) + "&until=" + end},
+		{"overview-7d", "/api/stats?by=category&interval=1h&since=" + t(7*24*time.Hour) + "&until=" + end},
+		{"overview-30d", "/api/stats?by=category&interval=1d&since=" + t(30*24*time.Hour) + "&until=" + end},
 		{"deliverability-24h", "/api/deliverability?since=" + t(24*time.Hour) + "&until=" + end},
 		{"deliverability-7d", "/api/deliverability?since=" + t(7*24*time.Hour) + "&until=" + end},
 		{"deliverability-30d", "/api/deliverability?since=" + t(30*24*time.Hour) + "&until=" + end},

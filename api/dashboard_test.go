@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -261,4 +262,58 @@ func TestEventsExportFormulas(t *testing.T) {
 	if !slices.Equal(rows[1], want) {
 		t.Errorf("row = %q\nwant  %q", rows[1], want)
 	}
+}
+
+// TestDeliverabilityProviders stores the events that the provider
+// adapters decode from their test payloads (the listeners' golden files),
+// a Mailjet bounce and block, Postmark's and Mailgun's deliveries,
+// bounces and complaints, SendGrid's and SES's bounces and drops,
+// Standard Webhooks' (Resend's) bounce, and two generic bounces that tell
+// no class: /api/deliverability and /api/stats?by=category count them by
+// category, whichever provider sent them.
+func TestDeliverabilityProviders(t *testing.T) {
+	st, err := store.Open(context.Background(), store.Config{Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var events []event.Event
+	for _, f := range []string{
+		"mailjet/testdata/bounce", "mailjet/testdata/blocked",
+		"postmark/testdata/delivery", "postmark/testdata/bounce-hard", "postmark/testdata/bounce-soft", "postmark/testdata/spam-complaint",
+		"mailgun/testdata/delivered", "mailgun/testdata/failed-permanent", "mailgun/testdata/failed-suppressed", "mailgun/testdata/complained",
+		"sendgrid/testdata/delivery-events", "ses/testdata/bounce-notification", "ses/testdata/reject-event",
+		"standardwebhooks/testdata/email-bounced",
+	} {
+		b, err := os.ReadFile(filepath.Join("..", "listener", f+".golden"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var g struct{ Events []event.Event }
+		if err := json.Unmarshal(b, &g); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		events = append(events, g.Events...)
+	}
+	for i := range 2 {
+		at := time.Date(2020, 6, 1, 10, i, 0, 0, time.UTC)
+		events = append(events, event.Event{ID: fmt.Sprintf("generic-%d", i), Provider: "generic", Type: "bounce",
+			Category: event.Bounce, Time: at, Email: "g@example.net", Domain: "example.net", Data: json.RawMessage(`{"event":"bounce"}`)})
+	}
+	for i := range events {
+		events[i].Source, events[i].Received = events[i].Provider, events[i].Time
+	}
+	if err := st.Insert(context.Background(), events...); err != nil {
+		t.Fatal(err)
+	}
+	e := listener.NewEcho(nil)
+	api.Register(e.Group("/api"), api.Deps{Store: st})
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	checkGolden(t, srv, []goldenCase{
+		{"deliverability_providers", "/api/deliverability?since=2015-01-01T00:00:00Z&until=2026-12-01T00:00:00Z", 200},
+		// Partial hours only: read from the events, not the count tables.
+		{"deliverability_providers_hour", "/api/deliverability?since=2019-11-05T16:00:00Z&until=2019-11-05T16:50:00Z", 200},
+		{"stats_providers_category", "/api/stats?by=category&interval=1d&since=2019-11-05T00:00:00Z&until=2019-11-07T00:00:00Z", 200},
+	})
 }

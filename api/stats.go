@@ -25,10 +25,10 @@ type statsResponse struct {
 }
 
 // stats serves GET /stats: how many events there were per time bucket and
-// per type, domain or source, for charts.
+// per type, category, domain or source, for charts.
 //
-// Parameters, all optional: by, the key counted: type (default), domain or
-// source; interval, the bucket width: 1m, 1h (default) or 1d; until, the end
+// Parameters, all optional: by, the key counted: type (default), category
+// (event.Category, shared by every provider), domain or source; interval, the bucket width: 1m, 1h (default) or 1d; until, the end
 // of the range (exclusive), by default the end of the bucket holding now;
 // since, its start, by default 24 hours before until. Times are RFC 3339 and
 // compared with the events' times. A range may span at most store.MaxBuckets
@@ -42,8 +42,8 @@ type statsResponse struct {
 //	 "buckets": [{"time": "2025-03-01T00:00:00Z", "counts": {"open": 3, "click": 1}}, ...]}
 //
 // A bucket's time is its start, aligned to UTC (minutes, hours, midnights);
-// its counts leave out keys without events, and events with no domain count
-// under "". The first and last buckets count only events inside the range.
+// its counts leave out keys without events, and events with no domain or
+// no category count under "". The first and last buckets count only events inside the range.
 func (h *handler) stats(c echo.Context) error {
 	p, err := params(c, "by", "interval", "since", "until")
 	if err != nil {
@@ -54,9 +54,9 @@ func (h *handler) stats(c echo.Context) error {
 		resp.By = "type"
 	}
 	switch resp.By {
-	case "type", "domain", "source":
+	case "type", "category", "domain", "source":
 	default:
-		return badRequest("by: %q is not one of type, domain, source", resp.By)
+		return badRequest("by: %q is not one of type, category, domain, source", resp.By)
 	}
 	if resp.Interval == "" {
 		resp.Interval = "1h"

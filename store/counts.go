@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -24,10 +25,14 @@ import (
 // zero, so the tables hold what they would had the deleted events never
 // been stored.
 //
+// counts_hour counts by type, source and category; the others count by
+// category (see countedAs), so that one domain's deliverability is the
+// same whichever providers sent its mail.
+//
 // A batch adds one row update per distinct bucket and key among its new
 // events, not one per event: a few per batch for counts_hour; for
 // counts_domain_day and counts_domain_hour, one each per recipient domain
-// among its sent, bounce, blocked and spam events.
+// among its delivered, bounce, blocked and complaint events.
 //
 // The tables are SQLite WITHOUT ROWID tables (see the schema); the
 // upserts are plain ON CONFLICT ... DO UPDATE, as in PostgreSQL.
@@ -41,63 +46,149 @@ const (
 	// writes the same numbers.
 	countedMin = minTimeNanos + 2*dayNs
 	countedMax = maxTimeNanos - 2*dayNs
-	// errorKeyLen is how many characters of data.error are counted.
+	// errorKeyLen is how many characters of an error text are counted.
 	errorKeyLen = 120
 )
 
-// isDeliverability tells whether the domain counts count typ.
-func isDeliverability(typ string) bool { return slices.Contains(deliverabilityTypes, typ) }
+// domainCategories are the categories the domain counts count, in the
+// order of their columns.
+var domainCategories = []event.Category{event.Delivered, event.Bounce, event.Blocked, event.Complaint}
+
+// legacyMailjet are the categories of Mailjet's types, as the mailjet
+// adapter gives them, for the events stored before events had a category
+// (only Mailjet's were). The store does not import the adapter: imports
+// flow from the listeners to the store, not back.
+var legacyMailjet = map[string]event.Category{
+	"sent": event.Delivered, "open": event.Open, "click": event.Click, "bounce": event.Bounce,
+	"blocked": event.Blocked, "spam": event.Complaint, "unsub": event.Unsubscribe,
+}
+
+// countedCategorySQL is the category countedAs counts an event of the
+// events table under, in SQL both databases run: legacyMailjet written
+// out.
+const countedCategorySQL = `(CASE WHEN category <> '' OR provider <> 'mailjet' THEN category
+	WHEN type = 'sent' THEN 'delivered' WHEN type = 'spam' THEN 'complaint' WHEN type = 'unsub' THEN 'unsubscribe'
+	WHEN type IN ('open', 'click', 'bounce', 'blocked') THEN type ELSE '' END)`
+
+// countedAs returns the category and bounce class the count tables count
+// e under: its own, except for a Mailjet event without a category, stored
+// before events had one, which is counted as the mailjet adapter
+// categorizes its type now (its bounce class from data.hard_bounce, true or
+// false, as the adapter reads it).
+func countedAs(e *event.Event) (event.Category, event.BounceClass) {
+	if e.Category != "" || e.Provider != "mailjet" {
+		return e.Category, e.BounceClass
+	}
+	c := legacyMailjet[e.Type]
+	if c != event.Bounce {
+		return c, ""
+	}
+	var d struct {
+		Hard json.RawMessage `json:"hard_bounce"`
+	}
+	_ = json.Unmarshal(e.Data, &d)
+	switch string(d.Hard) {
+	case "true":
+		return c, event.Hard
+	case "false":
+		return c, event.Soft
+	}
+	return c, ""
+}
 
 type (
 	hourKey struct {
 		hour        int64
 		typ, source string
+		cat         event.Category
 	}
 	domainKey struct {
 		bucket int64
 		domain string
 	}
-	// domainCounts are sent, bounce, blocked and spam.
+	// domainCounts are counts of domainCategories, in order.
 	domainCounts [4]int64
 	errorKey     struct {
-		hour      int64
-		typ, text string
-		hard      bool
+		hour  int64
+		cat   event.Category
+		text  string
+		class event.BounceClass
 	}
 )
 
-// bounceData is what counts_error_hour reads from a bounce or blocked
-// event's provider object.
-type bounceData struct {
-	Error      any  `json:"error"`
-	HardBounce bool `json:"hard_bounce"`
-}
-
-// errorOf returns the error key and hard flag of a bounce or blocked
-// event, as the schema's backfill computes them.
-func errorOf(e event.Event) (string, bool) {
-	var d bounceData
-	if json.Unmarshal(e.Data, &d) != nil {
-		// A hard_bounce that is not a boolean: read error alone.
-		var only struct {
+// errorOf returns the error text of a bounce or blocked event: what its
+// provider says went wrong, where the provider's object has it in an
+// obvious place, cut to its first errorKeyLen characters; "" otherwise.
+//
+//   - mailjet, generic and any other provider: "error" (a value that is not
+//     a string as its JSON text);
+//   - postmark: "Details" (the receiving server's answer), else
+//     "Description";
+//   - mailgun: "delivery-status" "message", else its "description";
+//   - sendgrid: "reason";
+//   - ses: the "diagnosticCode" of the bounced recipient that is the
+//     event's, or a rejection's "reason";
+//   - standardwebhooks: Resend's "data" "bounce" "message" or "data"
+//     "failed" "reason".
+func errorOf(e *event.Event) string {
+	var text string
+	switch e.Provider {
+	case "postmark":
+		var d struct{ Details, Description string }
+		_ = json.Unmarshal(e.Data, &d)
+		text = cmp.Or(d.Details, d.Description)
+	case "mailgun":
+		var d struct {
+			Status struct{ Message, Description string } `json:"delivery-status"`
+		}
+		_ = json.Unmarshal(e.Data, &d)
+		text = cmp.Or(d.Status.Message, d.Status.Description)
+	case "sendgrid":
+		var d struct{ Reason string }
+		_ = json.Unmarshal(e.Data, &d)
+		text = d.Reason
+	case "ses":
+		var d struct {
+			Bounce struct {
+				Recipients []struct{ EmailAddress, DiagnosticCode string } `json:"bouncedRecipients"`
+			}
+			Reject struct{ Reason string }
+		}
+		_ = json.Unmarshal(e.Data, &d)
+		text = d.Reject.Reason
+		for _, r := range d.Bounce.Recipients {
+			if email, _ := event.NormalizeEmail(r.EmailAddress); email == e.Email {
+				text = r.DiagnosticCode
+				break
+			}
+		}
+	case "standardwebhooks":
+		var d struct {
+			Data struct {
+				Bounce struct{ Message string }
+				Failed struct{ Reason string }
+			}
+		}
+		_ = json.Unmarshal(e.Data, &d)
+		text = cmp.Or(d.Data.Bounce.Message, d.Data.Failed.Reason)
+	default:
+		var d struct {
 			Error any `json:"error"`
 		}
-		_ = json.Unmarshal(e.Data, &only)
-		d = bounceData{Error: only.Error}
-	}
-	text := ""
-	switch v := d.Error.(type) {
-	case string:
-		text = v
-	case nil:
-	default:
-		b, _ := json.Marshal(v)
-		text = string(b)
+		_ = json.Unmarshal(e.Data, &d)
+		switch v := d.Error.(type) {
+		case string:
+			text = v
+		case nil:
+		default:
+			b, _ := json.Marshal(v)
+			text = string(b)
+		}
 	}
 	if utf8.RuneCountInString(text) > errorKeyLen {
 		text = string([]rune(text)[:errorKeyLen])
 	}
-	return text, e.Type == "bounce" && d.HardBounce
+	return text
 }
 
 // tally is what a set of events adds to each count table, per key.
@@ -118,18 +209,19 @@ func newTally() *tally {
 }
 
 // add counts e in c, unless its time is outside the counted range.
-func (c *tally) add(e event.Event) {
+func (c *tally) add(e *event.Event) {
 	t := encodeTime(e.Time)
 	if t < countedMin || t > countedMax {
 		return
 	}
 	hour := floorDiv(t, hourNs)
-	c.hours[hourKey{hour, e.Type, e.Source}]++
-	if !isDeliverability(e.Type) {
+	cat, class := countedAs(e)
+	c.hours[hourKey{hour, e.Type, e.Source, cat}]++
+	col := slices.Index(domainCategories, cat)
+	if col < 0 {
 		return
 	}
 	domain := strings.ToLower(e.Domain)
-	col := slices.Index(deliverabilityTypes, e.Type)
 	for _, b := range []struct {
 		m map[domainKey]*domainCounts
 		k domainKey
@@ -141,9 +233,11 @@ func (c *tally) add(e event.Event) {
 		}
 		dc[col]++
 	}
-	if e.Type == "bounce" || e.Type == "blocked" {
-		text, hard := errorOf(e)
-		c.errs[errorKey{hour, e.Type, text, hard}]++
+	if cat == event.Bounce || cat == event.Blocked {
+		if cat == event.Blocked {
+			class = ""
+		}
+		c.errs[errorKey{hour, cat, errorOf(e), class}]++
 	}
 }
 
@@ -151,12 +245,12 @@ func (c *tally) add(e event.Event) {
 // the count tables.
 func (s *Store) addCounts(ctx context.Context, tx *sql.Tx, events []event.Event, seqs []int64) error {
 	c := newTally()
-	for i, e := range events {
+	for i := range events {
 		if seqs[i] != 0 {
-			c.add(e)
+			c.add(&events[i])
 		}
 	}
-	if err := s.writeCounts(ctx, tx, c, 1); err != nil {
+	if err := c.write(ctx, tx, s.prepared(ctx, tx), 1); err != nil {
 		return fmt.Errorf("count events: %w", err)
 	}
 	return nil
@@ -167,18 +261,24 @@ func (s *Store) addCounts(ctx context.Context, tx *sql.Tx, events []event.Event,
 // gone has no row, as if it had never had any.
 func (s *Store) subtractCounts(ctx context.Context, tx *sql.Tx, events []event.Event) error {
 	c := newTally()
-	for _, e := range events {
-		c.add(e)
+	for i := range events {
+		c.add(&events[i])
 	}
-	if err := s.writeCounts(ctx, tx, c, -1); err != nil {
+	if err := c.write(ctx, tx, s.prepared(ctx, tx), -1); err != nil {
 		return fmt.Errorf("uncount events: %w", err)
 	}
 	return nil
 }
 
-// writeCounts adds sign times c to the count tables in tx. A negative sign
-// also deletes the rows it leaves at zero.
-func (s *Store) writeCounts(ctx context.Context, tx *sql.Tx, c *tally, sign int64) error {
+// prepared returns s.stmt for tx, as tally.write takes it.
+func (s *Store) prepared(ctx context.Context, tx *sql.Tx) func(string) (*sql.Stmt, error) {
+	return func(query string) (*sql.Stmt, error) { return s.stmt(ctx, tx, query) }
+}
+
+// write adds sign times c to the count tables in tx, through the
+// statements stmt returns. A negative sign also deletes the rows it
+// leaves at zero.
+func (c *tally) write(ctx context.Context, tx *sql.Tx, stmt func(query string) (*sql.Stmt, error), sign int64) error {
 	// Each statement is taken from tx once: a batch updates many rows of
 	// each table.
 	stmts := map[string]*sql.Stmt{}
@@ -186,7 +286,7 @@ func (s *Store) writeCounts(ctx context.Context, tx *sql.Tx, c *tally, sign int6
 		st, ok := stmts[query]
 		if !ok {
 			var err error
-			if st, err = s.stmt(ctx, tx, query); err != nil {
+			if st, err = stmt(query); err != nil {
 				return err
 			}
 			stmts[query] = st
@@ -210,7 +310,7 @@ func (s *Store) writeCounts(ctx context.Context, tx *sql.Tx, c *tally, sign int6
 		return exec(prune, key...)
 	}
 	for k, n := range c.hours {
-		if err := row(addHourSQL, pruneHourSQL, []any{k.hour, k.typ, k.source}, n); err != nil {
+		if err := row(addHourSQL, pruneHourSQL, []any{k.hour, k.typ, k.source, string(k.cat)}, n); err != nil {
 			return err
 		}
 	}
@@ -225,37 +325,62 @@ func (s *Store) writeCounts(ctx context.Context, tx *sql.Tx, c *tally, sign int6
 		}
 	}
 	for k, n := range c.errs {
-		hard := 0
-		if k.hard {
-			hard = 1
-		}
-		if err := row(addErrorHourSQL, pruneErrorHourSQL, []any{k.hour, k.typ, k.text, hard}, n); err != nil {
+		if err := row(addErrorHourSQL, pruneErrorHourSQL, []any{k.hour, string(k.cat), k.text, string(k.class)}, n); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// The upserts of writeCounts, and the deletes of the rows that a
+// recount fills the empty count tables from the events in tx, in pages of
+// events in the order they were stored, as addCounts counts them. It is
+// the last step of the migration that made the tables count by category
+// (see steps): written in Go, the same tally as the projector's, where
+// SQL would need each provider's error field in both databases' JSON
+// syntax.
+func recount(ctx context.Context, tx *sql.Tx) error {
+	const page = 10000
+	prepare := func(query string) (*sql.Stmt, error) { return tx.PrepareContext(ctx, query) }
+	for after := int64(0); ; {
+		events, seqs, err := countedEvents(ctx, tx, `SELECT `+countedColumns+`, seq FROM events
+			WHERE seq > ? ORDER BY seq LIMIT ?`, after, page)
+		if err != nil {
+			return fmt.Errorf("recount: %w", err)
+		}
+		c := newTally()
+		for i := range events {
+			c.add(&events[i])
+		}
+		if err := c.write(ctx, tx, prepare, 1); err != nil {
+			return fmt.Errorf("recount: %w", err)
+		}
+		if len(events) < page {
+			return nil
+		}
+		after = seqs[len(seqs)-1]
+	}
+}
+
+// The upserts of tally.write, and the deletes of the rows that a
 // subtraction leaves at zero.
 var (
-	addHourSQL = writeSQL(`INSERT INTO counts_hour (hour_ns, type, source, n) VALUES (?, ?, ?, ?)
-		ON CONFLICT (hour_ns, type, source) DO UPDATE SET n = counts_hour.n + excluded.n`)
-	addDomainDaySQL = writeSQL(`INSERT INTO counts_domain_day (day_ns, domain, sent, bounce, blocked, spam) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (day_ns, domain) DO UPDATE SET sent = counts_domain_day.sent + excluded.sent,
+	addHourSQL = writeSQL(`INSERT INTO counts_hour (hour_ns, type, source, category, n) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (hour_ns, type, source, category) DO UPDATE SET n = counts_hour.n + excluded.n`)
+	addDomainDaySQL = writeSQL(`INSERT INTO counts_domain_day (day_ns, domain, delivered, bounce, blocked, complaint) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (day_ns, domain) DO UPDATE SET delivered = counts_domain_day.delivered + excluded.delivered,
 			bounce = counts_domain_day.bounce + excluded.bounce, blocked = counts_domain_day.blocked + excluded.blocked,
-			spam = counts_domain_day.spam + excluded.spam`)
-	addDomainHourSQL = writeSQL(`INSERT INTO counts_domain_hour (hour_ns, domain, sent, bounce, blocked, spam) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (hour_ns, domain) DO UPDATE SET sent = counts_domain_hour.sent + excluded.sent,
+			complaint = counts_domain_day.complaint + excluded.complaint`)
+	addDomainHourSQL = writeSQL(`INSERT INTO counts_domain_hour (hour_ns, domain, delivered, bounce, blocked, complaint) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (hour_ns, domain) DO UPDATE SET delivered = counts_domain_hour.delivered + excluded.delivered,
 			bounce = counts_domain_hour.bounce + excluded.bounce, blocked = counts_domain_hour.blocked + excluded.blocked,
-			spam = counts_domain_hour.spam + excluded.spam`)
-	addErrorHourSQL = writeSQL(`INSERT INTO counts_error_hour (hour_ns, type, error, hard, n) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (hour_ns, type, error, hard) DO UPDATE SET n = counts_error_hour.n + excluded.n`)
+			complaint = counts_domain_hour.complaint + excluded.complaint`)
+	addErrorHourSQL = writeSQL(`INSERT INTO counts_error_hour (hour_ns, category, error, class, n) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (hour_ns, category, error, class) DO UPDATE SET n = counts_error_hour.n + excluded.n`)
 
-	pruneHourSQL       = writeSQL(`DELETE FROM counts_hour WHERE hour_ns = ? AND type = ? AND source = ? AND n = 0`)
-	pruneDomainDaySQL  = writeSQL(`DELETE FROM counts_domain_day WHERE day_ns = ? AND domain = ? AND sent = 0 AND bounce = 0 AND blocked = 0 AND spam = 0`)
-	pruneDomainHourSQL = writeSQL(`DELETE FROM counts_domain_hour WHERE hour_ns = ? AND domain = ? AND sent = 0 AND bounce = 0 AND blocked = 0 AND spam = 0`)
-	pruneErrorHourSQL  = writeSQL(`DELETE FROM counts_error_hour WHERE hour_ns = ? AND type = ? AND error = ? AND hard = ? AND n = 0`)
+	pruneHourSQL       = writeSQL(`DELETE FROM counts_hour WHERE hour_ns = ? AND type = ? AND source = ? AND category = ? AND n = 0`)
+	pruneDomainDaySQL  = writeSQL(`DELETE FROM counts_domain_day WHERE day_ns = ? AND domain = ? AND delivered = 0 AND bounce = 0 AND blocked = 0 AND complaint = 0`)
+	pruneDomainHourSQL = writeSQL(`DELETE FROM counts_domain_hour WHERE hour_ns = ? AND domain = ? AND delivered = 0 AND bounce = 0 AND blocked = 0 AND complaint = 0`)
+	pruneErrorHourSQL  = writeSQL(`DELETE FROM counts_error_hour WHERE hour_ns = ? AND category = ? AND error = ? AND class = ? AND n = 0`)
 )
 
 // span is a time range [from, to) in unix nanoseconds.

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,38 +18,176 @@ import (
 	"github.com/hookd/hookd/store"
 )
 
-// countEvents is a random history over three days: several types, sources
-// and domains, bounces with and without hard_bounce and error, and a few
-// events with no time.
-func countEvents(n int) []event.Event {
-	r := rand.New(rand.NewPCG(1, 2))
-	types := []string{"sent", "sent", "open", "click", "bounce", "blocked", "spam", "unsub"}
+// counted is what the count tables should count an event of countEvents
+// as: its category, bounce class and error text, given here and not
+// derived as the store derives them.
+type counted struct {
+	cat   event.Category
+	class event.BounceClass
+	err   string
+}
+
+// countKind is a kind of event of countEvents: a provider's type with its
+// category and bounce class, and its provider object for an error text
+// (which the provider cannot carry when it is "").
+type countKind struct {
+	provider, typ string
+	cat           event.Category
+	class         event.BounceClass
+	// legacy: stored before events had a category, so without one; the
+	// store counts it under cat and class all the same.
+	legacy bool
+	data   func(err, email string) map[string]any
+	// noErr: the provider object has no place for an error text.
+	noErr bool
+	// fallback is the error text the provider object gives in another
+	// place, which counts when the first is empty.
+	fallback string
+}
+
+// countKinds are events of every provider, the types of each that the
+// dashboard counts and some it does not.
+var countKinds = []countKind{
+	{provider: "mailjet", typ: "sent", cat: event.Delivered},
+	{provider: "mailjet", typ: "sent", cat: event.Delivered},
+	{provider: "mailjet", typ: "open", cat: event.Open},
+	{provider: "mailjet", typ: "click", cat: event.Click},
+	{provider: "mailjet", typ: "bounce", cat: event.Bounce, class: event.Hard, data: mailjetError(`"hard_bounce":true`)},
+	{provider: "mailjet", typ: "bounce", cat: event.Bounce, class: event.Soft, data: mailjetError(`"hard_bounce":false`)},
+	{provider: "mailjet", typ: "blocked", cat: event.Blocked, data: mailjetError("")},
+	{provider: "mailjet", typ: "spam", cat: event.Complaint},
+	{provider: "mailjet", typ: "unsub", cat: event.Unsubscribe},
+	// Mailjet's events from before the category column.
+	{provider: "mailjet", typ: "sent", cat: event.Delivered, legacy: true},
+	{provider: "mailjet", typ: "open", cat: event.Open, legacy: true},
+	{provider: "mailjet", typ: "click", cat: event.Click, legacy: true},
+	{provider: "mailjet", typ: "unsub", cat: event.Unsubscribe, legacy: true},
+	{provider: "mailjet", typ: "bounce", cat: event.Bounce, class: event.Hard, legacy: true, data: mailjetError(`"hard_bounce":true`)},
+	{provider: "mailjet", typ: "bounce", cat: event.Bounce, class: event.Soft, legacy: true, data: mailjetError(`"hard_bounce":false`)},
+	{provider: "mailjet", typ: "bounce", cat: event.Bounce, legacy: true, data: mailjetError("")},
+	{provider: "mailjet", typ: "blocked", cat: event.Blocked, legacy: true, data: mailjetError("")},
+	{provider: "mailjet", typ: "spam", cat: event.Complaint, legacy: true},
+	{provider: "postmark", typ: "Delivery", cat: event.Delivered},
+	{provider: "postmark", typ: "Open", cat: event.Open},
+	{provider: "postmark", typ: "Bounce", cat: event.Bounce, class: event.Hard, data: func(err, _ string) map[string]any {
+		return map[string]any{"RecordType": "Bounce", "Type": "HardBounce", "Details": err}
+	}},
+	{provider: "postmark", typ: "Bounce", cat: event.Bounce, class: event.Soft, data: func(err, _ string) map[string]any {
+		return map[string]any{"RecordType": "Bounce", "Type": "SoftBounce", "Description": err}
+	}},
+	{provider: "postmark", typ: "Bounce", cat: event.Bounce, class: event.Hard, fallback: "Unknown user", data: func(err, _ string) map[string]any {
+		return map[string]any{"RecordType": "Bounce", "Type": "HardBounce", "Details": err, "Description": "Unknown user"}
+	}},
+	{provider: "postmark", typ: "SpamComplaint", cat: event.Complaint},
+	{provider: "mailgun", typ: "delivered", cat: event.Delivered},
+	{provider: "mailgun", typ: "failed", cat: event.Bounce, class: event.Hard, data: func(err, _ string) map[string]any {
+		return map[string]any{"event": "failed", "severity": "permanent", "delivery-status": map[string]any{"message": err, "code": 550}}
+	}},
+	{provider: "mailgun", typ: "failed", cat: event.Bounce, class: event.Hard, fallback: "Not delivering to previously bounced address", data: func(err, _ string) map[string]any {
+		return map[string]any{"event": "failed", "delivery-status": map[string]any{"message": err, "description": "Not delivering to previously bounced address"}}
+	}},
+	{provider: "mailgun", typ: "failed", cat: event.Blocked, noErr: true, data: func(string, string) map[string]any {
+		return map[string]any{"event": "failed", "severity": "permanent", "reason": "suppress-bounce"}
+	}},
+	{provider: "mailgun", typ: "complained", cat: event.Complaint},
+	{provider: "sendgrid", typ: "delivered", cat: event.Delivered},
+	{provider: "sendgrid", typ: "bounce", cat: event.Bounce, class: event.Soft, data: func(err, _ string) map[string]any {
+		return map[string]any{"event": "bounce", "type": "blocked", "reason": err}
+	}},
+	{provider: "sendgrid", typ: "dropped", cat: event.Blocked, data: func(err, _ string) map[string]any {
+		return map[string]any{"event": "dropped", "reason": err}
+	}},
+	{provider: "ses", typ: "Delivery", cat: event.Delivered},
+	{provider: "ses", typ: "Bounce", cat: event.Bounce, class: event.Hard, data: func(err, email string) map[string]any {
+		return map[string]any{"eventType": "Bounce", "bounce": map[string]any{"bounceType": "Permanent", "bouncedRecipients": []any{
+			map[string]any{"emailAddress": "other@elsewhere.example", "diagnosticCode": "not this one"},
+			map[string]any{"emailAddress": strings.ToUpper(email), "diagnosticCode": err},
+		}}}
+	}},
+	{provider: "ses", typ: "Reject", cat: event.Blocked, data: func(err, _ string) map[string]any {
+		return map[string]any{"eventType": "Reject", "reject": map[string]any{"reason": err}}
+	}},
+	{provider: "standardwebhooks", typ: "email.delivered", cat: event.Delivered},
+	{provider: "standardwebhooks", typ: "email.bounced", cat: event.Bounce, class: event.Hard, data: func(err, _ string) map[string]any {
+		return map[string]any{"type": "email.bounced", "data": map[string]any{"bounce": map[string]any{"message": err, "type": "Permanent"}}}
+	}},
+	{provider: "standardwebhooks", typ: "email.failed", cat: event.Blocked, data: func(err, _ string) map[string]any {
+		return map[string]any{"type": "email.failed", "data": map[string]any{"failed": map[string]any{"reason": err}}}
+	}},
+	// A generic bounce whose sender tells no class, with or without an
+	// error, and a type with no category.
+	{provider: "generic", typ: "bounce", cat: event.Bounce, data: mailjetError("")},
+	{provider: "generic", typ: "bounce", cat: event.Bounce, noErr: true},
+	{provider: "generic", typ: "ping"},
+}
+
+// mailjetError is the data of a Mailjet bounce or block with more, the
+// members of a JSON object without braces, when not empty.
+func mailjetError(more string) func(err, email string) map[string]any {
+	return func(err, _ string) map[string]any {
+		d := map[string]any{}
+		if more != "" {
+			_ = json.Unmarshal([]byte("{"+more+"}"), &d)
+		}
+		if err != "" {
+			d["error"] = err
+		}
+		return d
+	}
+}
+
+// countEvent is the event countEvents holds at index i, and how it should
+// be counted: one of countKinds at a random time over three days, to one
+// of a few domains, from one of two sources; every 97th has no time.
+func countEvent(i int) (event.Event, counted) {
+	r := rand.New(rand.NewPCG(1, uint64(i)))
+	k := countKinds[r.IntN(len(countKinds))]
 	domains := []string{"a.com", "b.org", "c.net", "gmail.com"}
-	errors := []string{"user unknown", "mailbox full", ""}
-	start := base.Add(-36 * time.Hour)
+	errs := []string{"user unknown", "mailbox full", strings.Repeat("é", 130), ""}
+	at := base.Add(-36 * time.Hour).Add(time.Duration(r.Int64N(int64(72 * time.Hour))))
+	if i%97 == 0 {
+		at = time.Time{}
+	}
+	e := ev(i, k.typ, fmt.Sprintf("u%d@%s", r.IntN(50), domains[r.IntN(len(domains))]), at)
+	e.ID = fmt.Sprintf("count-%d", i)
+	e.Source = []string{k.provider, "other"}[r.IntN(2)]
+	e.Provider = k.provider
+	want := counted{cat: k.cat, class: k.class}
+	if !k.legacy {
+		e.Category, e.BounceClass = k.cat, k.class
+	}
+	data := map[string]any{"event": k.typ}
+	if k.data != nil {
+		msg := errs[r.IntN(len(errs))]
+		data = k.data(msg, e.Email)
+		if !k.noErr {
+			want.err = string([]rune(msg)[:min(120, len([]rune(msg)))])
+			if want.err == "" {
+				want.err = k.fallback
+			}
+		}
+	}
+	e.Data, _ = json.Marshal(data)
+	return e, want
+}
+
+// countEvents is a random history of n events (see countEvent).
+func countEvents(n int) []event.Event {
 	out := make([]event.Event, n)
 	for i := range out {
-		typ := types[r.IntN(len(types))]
-		at := start.Add(time.Duration(r.Int64N(int64(72 * time.Hour))))
-		if i%97 == 0 {
-			at = time.Time{}
-		}
-		e := ev(i, typ, fmt.Sprintf("u%d@%s", r.IntN(50), domains[r.IntN(len(domains))]), at)
-		e.ID = fmt.Sprintf("count-%d", i)
-		e.Source = []string{"mailjet", "other"}[r.IntN(2)]
-		data := map[string]any{"event": typ}
-		if typ == "bounce" || typ == "blocked" {
-			if msg := errors[r.IntN(len(errors))]; msg != "" {
-				data["error"] = msg
-			}
-			if typ == "bounce" && r.IntN(2) == 0 {
-				data["hard_bounce"] = true
-			}
-		}
-		e.Data, _ = json.Marshal(data)
-		out[i] = e
+		out[i], _ = countEvent(i)
 	}
 	return out
+}
+
+// countedAs is how e of countEvents should be counted.
+func countedAs(e event.Event) counted {
+	var i int
+	if _, err := fmt.Sscanf(e.ID, "count-%d", &i); err != nil {
+		panic("not an event of countEvents: " + e.ID)
+	}
+	_, want := countEvent(i)
+	return want
 }
 
 // window is a range the count tests query.
@@ -80,7 +219,11 @@ func wantStats(events []event.Event, by string, iv time.Duration, w window) map[
 		if out[b] == nil {
 			out[b] = map[string]int64{}
 		}
-		out[b][map[string]string{"type": e.Type, "source": e.Source, "domain": e.Domain}[by]]++
+		key := map[string]string{"type": e.Type, "source": e.Source, "domain": e.Domain}[by]
+		if by == "category" {
+			key = string(countedAs(e).cat)
+		}
+		out[b][key]++
 	}
 	return out
 }
@@ -99,31 +242,31 @@ func wantDeliverability(events []event.Event, w window) store.Deliverability {
 			d = &store.DomainRates{Domain: e.Domain}
 			domains[e.Domain] = d
 		}
-		switch e.Type {
-		case "sent":
-			d.Sent++
-		case "bounce", "blocked":
-			var data struct {
-				Error      string `json:"error"`
-				HardBounce bool   `json:"hard_bounce"`
-			}
-			_ = json.Unmarshal(e.Data, &data)
-			errs[[2]string{e.Type, data.Error}]++
-			if e.Type == "blocked" {
-				d.Blocked++
-			} else if d.Bounce++; data.HardBounce {
+		c := countedAs(e)
+		switch c.cat {
+		case event.Delivered:
+			d.Delivered++
+		case event.Bounce:
+			d.Bounce++
+			switch c.class {
+			case event.Hard:
 				out.HardBounces++
-			} else {
+			case event.Soft:
 				out.SoftBounces++
 			}
-		case "spam":
-			d.Spam++
+		case event.Blocked:
+			d.Blocked++
+		case event.Complaint:
+			d.Complaint++
+		}
+		if (c.cat == event.Bounce || c.cat == event.Blocked) && c.err != "" {
+			errs[[2]string{string(c.cat), c.err}]++
 		}
 	}
 	for _, d := range domains {
-		if bad := d.Bounce + d.Blocked + d.Spam; bad > 0 {
+		if bad := d.Bounce + d.Blocked + d.Complaint; bad > 0 {
 			d.Rate = 1
-			if n := d.Sent + d.Bounce + d.Blocked; n > 0 && bad < n {
+			if n := d.Delivered + d.Bounce + d.Blocked; n > 0 && bad < n {
 				d.Rate = float64(bad) / float64(n)
 			}
 			out.Domains = append(out.Domains, *d)
@@ -141,15 +284,15 @@ func wantDeliverability(events []event.Event, w window) store.Deliverability {
 	}
 	out.Errors = []store.ErrorCount{}
 	for k, n := range errs {
-		out.Errors = append(out.Errors, store.ErrorCount{Type: k[0], Error: k[1], Count: n})
+		out.Errors = append(out.Errors, store.ErrorCount{Category: k[0], Error: k[1], Count: n})
 	}
 	sort.Slice(out.Errors, func(i, j int) bool {
 		a, b := out.Errors[i], out.Errors[j]
 		if a.Count != b.Count {
 			return a.Count > b.Count
 		}
-		if a.Type != b.Type {
-			return a.Type < b.Type
+		if a.Category != b.Category {
+			return a.Category < b.Category
 		}
 		return a.Error < b.Error
 	})
@@ -162,7 +305,7 @@ func checkCounts(t *testing.T, st *store.Store, events []event.Event) {
 	t.Helper()
 	ctx := context.Background()
 	for _, w := range countWindows() {
-		for _, by := range []string{"type", "source", "domain"} {
+		for _, by := range []string{"type", "category", "source", "domain"} {
 			for _, iv := range []time.Duration{time.Minute, time.Hour, 24 * time.Hour} {
 				if iv == time.Minute && w.until.Sub(w.since) > 20*time.Hour {
 					continue
@@ -221,7 +364,8 @@ func TestCountsAgreeWithEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Back to schema version 4, as a store from before the count tables.
+	// Back to schema version 4, as a store from before the count tables
+	// (those of migration 10 have the names of migration 5's).
 	execRaw(t, dir,
 		`DROP TABLE counts_hour`, `DROP TABLE counts_domain_day`, `DROP TABLE counts_domain_hour`,
 		`DROP TABLE counts_error_hour`, `DROP INDEX jobs_created`,
@@ -254,6 +398,85 @@ func execRaw(t *testing.T, dir string, queries ...string) {
 	}
 }
 
+// toVersion9 makes the count tables of the SQLite store in dir, which no
+// Store has open, those of schema versions 5 to 9, counted by type as
+// migration 5 counted them, and sets its schema version to 9.
+func toVersion9(t *testing.T, dir string) {
+	t.Helper()
+	execRaw(t, dir,
+		`DROP TABLE counts_hour`, `DROP TABLE counts_domain_day`, `DROP TABLE counts_domain_hour`,
+		`DROP TABLE counts_error_hour`, `DROP INDEX jobs_created`,
+		store.Migration(5),
+		`UPDATE schema_version SET version = 9`,
+	)
+}
+
+// TestCategoryCountsMigration rolls a store of events of every provider,
+// some of Mailjet's stored before events had a category, back to schema
+// version 9, whose count tables count by the provider's type: version 10
+// counts them by category, exactly as the projector counts the same
+// events in a new store, and Stats and Deliverability agree with
+// brute-force counts.
+func TestCategoryCountsMigration(t *testing.T) {
+	sqliteOnly(t) // it rolls a store.db back to an older schema
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.Open(ctx, store.Config{Dir: dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := countEvents(1500)
+	if err := st.Insert(ctx, events...); err != nil {
+		t.Fatal(err)
+	}
+	want, err := st.CountRows(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	toVersion9(t, dir)
+	st, err = store.Open(ctx, store.Config{Dir: dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	got, err := st.CountRows(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("after migration, %d count rows, want %d as inserted:\n got %v\nwant %v", len(got), len(want), got, want)
+	}
+	checkCounts(t, st, events)
+}
+
+// TestRecount checks, on whichever database the tests run on, that the Go
+// step of the migration to schema version 10 fills the count tables with
+// the rows that inserting the events wrote, in pages of events.
+func TestRecount(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	if err := st.Insert(ctx, countEvents(12000)...); err != nil {
+		t.Fatal(err)
+	}
+	want, err := st.CountRows(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Recount(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.CountRows(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("after recount, %d count rows, want %d as inserted", len(got), len(want))
+	}
+}
+
 // TestRecountMigration rolls a store back to schema version 6, whose
 // retention left deleted events in the count tables, with rows counted
 // too often and a row of events no longer there: version 7 counts them
@@ -276,6 +499,7 @@ func TestRecountMigration(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
+	toVersion9(t, dir)
 	execRaw(t, dir,
 		`UPDATE counts_hour SET n = n + 3`,
 		`UPDATE counts_error_hour SET n = n + 1`,

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hookd/hookd/event"
 )
@@ -16,58 +15,65 @@ import (
 // only for the partial ones at their ends; the listings use the indexes the
 // API and the rule state already have.
 
-// deliverabilityTypes are the event types Deliverability counts.
-var deliverabilityTypes = []string{"sent", "bounce", "blocked", "spam"}
-
-// DomainRates are one recipient domain's deliverability counts in a window.
+// DomainRates are one recipient domain's deliverability counts in a window,
+// by category (see event.Category), whichever provider reported them. The
+// JSON names are those of Mailjet's types, which these counts were
+// before they counted every provider: sent for delivered, spam for
+// complaint.
 type DomainRates struct {
-	Domain  string `json:"domain"`
-	Sent    int64  `json:"sent"`
-	Bounce  int64  `json:"bounce"`
-	Blocked int64  `json:"blocked"`
-	Spam    int64  `json:"spam"`
+	Domain string `json:"domain"`
+	// Delivered counts the delivered events: Mailjet's sent, Postmark's
+	// Delivery, Mailgun's delivered, ...
+	Delivered int64 `json:"sent"`
+	Bounce    int64 `json:"bounce"`
+	Blocked   int64 `json:"blocked"`
+	// Complaint counts the spam complaints.
+	Complaint int64 `json:"spam"`
 	// Rate is the share of the domain's mail that went wrong:
-	// (Bounce+Blocked+Spam)/(Sent+Bounce+Blocked), at most 1. Mailjet
-	// reports a bounced or blocked message instead of a sent one, and a
-	// spam complaint after one, so the divisor counts each message once.
-	// A complaint about a message sent before the window can make the
-	// quotient larger than 1, hence the cap; a window with nothing but
-	// complaints for the domain is 1.
+	// (Bounce+Blocked+Complaint)/(Delivered+Bounce+Blocked), at most 1.
+	// A bounced or blocked message is reported instead of a delivered
+	// one, and a complaint after one, so the divisor counts each message
+	// once. A complaint about a message delivered before the window can
+	// make the quotient larger than 1, hence the cap; a window with
+	// nothing but complaints for the domain is 1.
 	Rate float64 `json:"rate"`
 }
 
-// ErrorCount is how often one error value was reported.
+// ErrorCount is how often one error text was reported.
 type ErrorCount struct {
-	// Type is bounce or blocked.
-	Type  string `json:"type"`
+	// Category is bounce or blocked.
+	Category string `json:"type"`
+	// Error is the provider's error text, its first 120 characters (see
+	// errorOf); never empty.
 	Error string `json:"error"`
 	Count int64  `json:"count"`
 }
 
 // Deliverability is the deliverability of a window.
 type Deliverability struct {
-	// Domains are the domains with a bounce, block or spam report in the
+	// Domains are the domains with a bounce, block or complaint in the
 	// window, worst Rate first, then by name.
 	Domains []DomainRates `json:"domains"`
-	// HardBounces and SoftBounces split the window's bounces by the
-	// provider's hard_bounce flag.
+	// HardBounces and SoftBounces split the window's bounces by their
+	// bounce class; a bounce whose provider did not tell its class is in
+	// neither.
 	HardBounces int64 `json:"hard_bounces"`
 	SoftBounces int64 `json:"soft_bounces"`
-	// Errors are the most frequent error values of bounces and blocks,
-	// most frequent first.
+	// Errors are the most frequent error texts of bounces and blocks,
+	// most frequent first. Bounces and blocks without one are left out.
 	Errors []ErrorCount `json:"errors"`
 }
 
-// Deliverability counts sent, bounce, blocked and spam events per recipient
-// domain among the events of [since, until), and the most frequent limit
-// error values (DefaultLimit when 0, at most MaxLimit); only the limit
-// worst domains are returned. Invalid parameters give an error wrapping a
-// *QueryError.
+// Deliverability counts delivered, bounce, blocked and complaint events
+// per recipient domain among the events of [since, until), and the most
+// frequent limit error texts (DefaultLimit when 0, at most MaxLimit); only
+// the limit worst domains are returned. Events are counted by category
+// as the count tables count them (see countedAs). Invalid parameters give
+// an error wrapping a *QueryError.
 //
 // Whole UTC days of the window are read from counts_domain_day, whole
 // hours from counts_domain_hour and counts_error_hour, and only the
-// partial hours at its ends from the events, one type at a time through
-// events_type, so opens and clicks are never read.
+// partial hours at its ends from the events, through events_time.
 func (s *Store) Deliverability(ctx context.Context, since, until time.Time, limit int) (Deliverability, error) {
 	limit, err := pageLimit(limit)
 	if err != nil {
@@ -77,73 +83,54 @@ func (s *Store) Deliverability(ctx context.Context, since, until time.Time, limi
 		return Deliverability{}, fmt.Errorf("deliverability: %w", err)
 	}
 	domains := map[string]*DomainRates{}
-	add := func(domain, typ string, n int64) {
+	add := func(domain string, c domainCounts) {
 		d := domains[domain]
 		if d == nil {
 			d = &DomainRates{Domain: domain}
 			domains[domain] = d
 		}
-		switch typ {
-		case "sent":
-			d.Sent += n
-		case "bounce":
-			d.Bounce += n
-		case "blocked":
-			d.Blocked += n
-		case "spam":
-			d.Spam += n
-		}
+		d.Delivered += c[0]
+		d.Bounce += c[1]
+		d.Blocked += c[2]
+		d.Complaint += c[3]
 	}
-	type errKey struct{ typ, text string }
+	type errKey struct{ cat, text string }
 	errs := map[errKey]int64{}
 	var out Deliverability
-	addError := func(typ, text string, hard bool, n int64) {
-		if utf8.RuneCountInString(text) > errorKeyLen {
-			text = string([]rune(text)[:errorKeyLen])
-		}
-		errs[errKey{typ, text}] += n
-		if typ == "bounce" {
-			if hard {
+	addError := func(cat, text, class string, n int64) {
+		if cat == string(event.Bounce) {
+			switch event.BounceClass(class) {
+			case event.Hard:
 				out.HardBounces += n
-			} else {
+			case event.Soft:
 				out.SoftBounces += n
 			}
 		}
+		if text != "" {
+			errs[errKey{cat, text}] += n
+		}
 	}
 	from, to := since.UnixNano(), until.UnixNano()
-	scanDomain := func(typ string) func(*sql.Rows) error {
-		return func(r *sql.Rows) error {
-			var (
-				domain string
-				n      int64
-			)
-			if typ != "" {
-				if err := r.Scan(&domain, &n); err != nil {
-					return err
-				}
-				add(domain, typ, n)
-				return nil
-			}
-			var c domainCounts
-			if err := r.Scan(&domain, &c[0], &c[1], &c[2], &c[3]); err != nil {
-				return err
-			}
-			for i, t := range deliverabilityTypes {
-				add(domain, t, c[i])
-			}
-			return nil
+	scanDomains := func(r *sql.Rows) error {
+		var (
+			domain string
+			c      domainCounts
+		)
+		if err := r.Scan(&domain, &c[0], &c[1], &c[2], &c[3]); err != nil {
+			return err
 		}
+		add(domain, c)
+		return nil
 	}
 	scanError := func(r *sql.Rows) error {
 		var (
-			typ, text string
-			hard      bool
-			n         int64
+			cat, text, class string
+			n                int64
 		)
-		if err := r.Scan(&typ, &text, &hard, &n); err != nil {
+		if err := r.Scan(&cat, &text, &class, &n); err != nil {
 			return err
 		}
-		addError(typ, text, hard, n)
+		addError(cat, text, class, n)
 		return nil
 	}
 	// Domains: whole days, then whole hours, then the rest from the events.
@@ -163,46 +150,58 @@ func (s *Store) Deliverability(ctx context.Context, since, until time.Time, limi
 	}
 	var queries []query
 	if days.to > days.from {
-		queries = append(queries, query{`SELECT domain, SUM(sent), SUM(bounce), SUM(blocked), SUM(spam)
-			FROM counts_domain_day WHERE day_ns >= ? AND day_ns < ? GROUP BY domain`, []any{days.from, days.to}, scanDomain("")})
+		queries = append(queries, query{`SELECT domain, SUM(delivered), SUM(bounce), SUM(blocked), SUM(complaint)
+			FROM counts_domain_day WHERE day_ns >= ? AND day_ns < ? GROUP BY domain`, []any{days.from, days.to}, scanDomains})
 	}
 	for _, h := range hours {
-		queries = append(queries, query{`SELECT domain, SUM(sent), SUM(bounce), SUM(blocked), SUM(spam)
-			FROM counts_domain_hour WHERE hour_ns >= ? AND hour_ns < ? GROUP BY domain`, []any{h.from, h.to}, scanDomain("")})
+		queries = append(queries, query{`SELECT domain, SUM(delivered), SUM(bounce), SUM(blocked), SUM(complaint)
+			FROM counts_domain_hour WHERE hour_ns >= ? AND hour_ns < ? GROUP BY domain`, []any{h.from, h.to}, scanDomains})
 	}
 	for _, r := range raw {
-		for _, typ := range deliverabilityTypes {
-			queries = append(queries, query{`SELECT domain, COUNT(*) FROM events
-				WHERE type = ? AND time_ns >= ? AND time_ns < ? GROUP BY domain`, []any{typ, r.from, r.to}, scanDomain(typ)})
-		}
+		queries = append(queries, query{`SELECT domain,
+				SUM(CASE WHEN c = 'delivered' THEN 1 ELSE 0 END), SUM(CASE WHEN c = 'bounce' THEN 1 ELSE 0 END),
+				SUM(CASE WHEN c = 'blocked' THEN 1 ELSE 0 END), SUM(CASE WHEN c = 'complaint' THEN 1 ELSE 0 END)
+			FROM (SELECT domain, ` + countedCategorySQL + ` AS c FROM events WHERE time_ns >= ? AND time_ns < ?) counted
+			WHERE c IN ('delivered', 'bounce', 'blocked', 'complaint') GROUP BY domain`, []any{r.from, r.to}, scanDomains})
 	}
-	// Errors: whole hours, then the rest from the events. Mailjet's
-	// bounce and blocked events carry error and, for bounces,
-	// hard_bounce; other providers' adapters are expected to keep those
-	// names in Data or to leave them out.
+	// Errors: whole hours, then the rest from the events, whose error
+	// texts errorOf reads as the projector did.
 	errHours, errRaw := split(from, to, hourNs)
 	if errHours.to > errHours.from {
-		queries = append(queries, query{`SELECT type, error, hard, SUM(n) FROM counts_error_hour
-			WHERE hour_ns >= ? AND hour_ns < ? GROUP BY type, error, hard`, []any{errHours.from, errHours.to}, scanError})
-	}
-	for _, r := range errRaw {
-		queries = append(queries, query{`SELECT type, ` + s.db.dialect.jsonField("data", "error") + ` AS err, ` + s.db.dialect.jsonBool("data", "hard_bounce") + ` AS hard, COUNT(*)
-			FROM events WHERE type IN ('bounce', 'blocked') AND time_ns >= ? AND time_ns < ?
-			GROUP BY type, err, hard`, []any{r.from, r.to}, scanError})
+		queries = append(queries, query{`SELECT category, error, class, SUM(n) FROM counts_error_hour
+			WHERE hour_ns >= ? AND hour_ns < ? GROUP BY category, error, class`, []any{errHours.from, errHours.to}, scanError})
 	}
 	for _, q := range queries {
 		if err := s.eachRow(ctx, q.sql, q.args, q.scan); err != nil {
 			return Deliverability{}, fmt.Errorf("deliverability: %w", err)
 		}
 	}
+	for _, r := range errRaw {
+		c := newTally()
+		err := s.eachRow(ctx, `SELECT `+countedColumns+` FROM events
+			WHERE time_ns >= ? AND time_ns < ? AND `+countedCategorySQL+` IN ('bounce', 'blocked')`, []any{r.from, r.to},
+			func(rows *sql.Rows) error {
+				e, err := scanCounted(rows)
+				if err == nil {
+					c.add(&e)
+				}
+				return err
+			})
+		if err != nil {
+			return Deliverability{}, fmt.Errorf("deliverability: %w", err)
+		}
+		for k, n := range c.errs {
+			addError(string(k.cat), k.text, string(k.class), n)
+		}
+	}
 
 	for _, d := range domains {
-		bad := d.Bounce + d.Blocked + d.Spam
+		bad := d.Bounce + d.Blocked + d.Complaint
 		if bad == 0 {
 			continue
 		}
 		d.Rate = 1
-		if n := d.Sent + d.Bounce + d.Blocked; n > 0 {
+		if n := d.Delivered + d.Bounce + d.Blocked; n > 0 {
 			d.Rate = min(1, float64(bad)/float64(n))
 		}
 		out.Domains = append(out.Domains, *d)
@@ -222,15 +221,15 @@ func (s *Store) Deliverability(ctx context.Context, since, until time.Time, limi
 	}
 	out.Errors = make([]ErrorCount, 0, len(errs))
 	for k, n := range errs {
-		out.Errors = append(out.Errors, ErrorCount{Type: k.typ, Error: k.text, Count: n})
+		out.Errors = append(out.Errors, ErrorCount{Category: k.cat, Error: k.text, Count: n})
 	}
 	sort.Slice(out.Errors, func(i, j int) bool {
 		a, b := out.Errors[i], out.Errors[j]
 		if a.Count != b.Count {
 			return a.Count > b.Count
 		}
-		if a.Type != b.Type {
-			return a.Type < b.Type
+		if a.Category != b.Category {
+			return a.Category < b.Category
 		}
 		return a.Error < b.Error
 	})

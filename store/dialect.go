@@ -75,21 +75,3 @@ func (d dialect) begin(ctx context.Context, w *sql.DB) (*sql.Tx, error) {
 	}
 	return tx, nil
 }
-
-// jsonField is the SQL expression of the string at key of the JSON object
-// in column col, empty when absent.
-func (d dialect) jsonField(col, key string) string {
-	if d.name == "postgres" {
-		return `COALESCE(` + col + `::jsonb->>'` + key + `', '')`
-	}
-	return `CAST(COALESCE(json_extract(` + col + `, '$.` + key + `'), '') AS TEXT)`
-}
-
-// jsonBool is the SQL expression, 1 or 0, of whether the JSON object in
-// column col has true at key.
-func (d dialect) jsonBool(col, key string) string {
-	if d.name == "postgres" {
-		return `CASE WHEN (` + col + `::jsonb->'` + key + `') = 'true'::jsonb THEN 1 ELSE 0 END`
-	}
-	return `COALESCE(json_extract(` + col + `, '$.` + key + `') = 1, 0)`
-}

@@ -41,10 +41,10 @@ func (s *Store) WriterSynchronous(ctx context.Context) (int, error) {
 func (s *Store) CountRows(ctx context.Context) ([]string, error) {
 	var out []string
 	for _, q := range []string{
-		`SELECT 'hour', hour_ns, type, source, n FROM counts_hour`,
-		`SELECT 'domain_day', day_ns, domain, sent, bounce, blocked, spam FROM counts_domain_day`,
-		`SELECT 'domain_hour', hour_ns, domain, sent, bounce, blocked, spam FROM counts_domain_hour`,
-		`SELECT 'error_hour', hour_ns, type, error, hard, n FROM counts_error_hour`,
+		`SELECT 'hour', * FROM counts_hour`,
+		`SELECT 'domain_day', * FROM counts_domain_day`,
+		`SELECT 'domain_hour', * FROM counts_domain_hour`,
+		`SELECT 'error_hour', * FROM counts_error_hour`,
 	} {
 		rows, err := s.db.read.QueryContext(ctx, q)
 		if err != nil {
@@ -81,4 +81,20 @@ func (s *Store) CountRows(ctx context.Context) ([]string, error) {
 func (s *Store) HoldWriter() (release func()) {
 	s.wmu.Lock()
 	return s.wmu.Unlock
+}
+
+// Migration returns the SQL of the migration to schema version v.
+func Migration(v int) string { return migrations[v-1] }
+
+// Recount empties the count tables and fills them again from the events
+// as the migration to schema version 10 does, in one write transaction.
+func (s *Store) Recount(ctx context.Context) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		for _, t := range []string{"counts_hour", "counts_domain_day", "counts_domain_hour", "counts_error_hour"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+t); err != nil {
+				return err
+			}
+		}
+		return steps[10](ctx, tx)
+	})
 }

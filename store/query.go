@@ -190,7 +190,7 @@ func (s *Store) Event(ctx context.Context, id string) (event.Event, error) {
 
 // StatsQuery asks for event counts per time bucket and key.
 type StatsQuery struct {
-	// By is the key counted: "type", "domain" or "source".
+	// By is the key counted: "type", "category", "domain" or "source".
 	By string
 	// Interval is the bucket width: time.Minute, time.Hour or 24*time.Hour.
 	Interval time.Duration
@@ -206,16 +206,27 @@ type Bucket struct {
 	// UTC.
 	Time time.Time `json:"time"`
 	// Counts maps each key to the number of events that have it; keys with
-	// no events are absent, and events without a domain count under "".
+	// no events are absent, and events without a domain or a category
+	// count under "".
 	Counts map[string]int64 `json:"counts"`
 }
 
 // intervalNames are the bucket widths Stats accepts, named as in the API.
 var intervalNames = map[time.Duration]string{time.Minute: "1m", time.Hour: "1h", 24 * time.Hour: "1d"}
 
-// statsKeys maps StatsQuery.By to the column it counts. Only these column
-// names are ever written into the SQL text.
-var statsKeys = map[string]string{"type": "type", "domain": "domain", "source": "source"}
+// statsKey is what Stats counts by in the events table and in counts_hour
+// ("" when counts_hour does not count it).
+type statsKey struct{ events, counts string }
+
+// statsKeys maps StatsQuery.By to the SQL of its key. Only these are ever
+// written into the SQL text. By category, events are counted under the
+// category the count tables count them (see countedAs).
+var statsKeys = map[string]statsKey{
+	"type":     {"type", "type"},
+	"category": {countedCategorySQL, "category"},
+	"domain":   {"domain", ""},
+	"source":   {"source", "source"},
+}
 
 // Stats counts the events that q selects per bucket and key. It returns
 // every bucket from the one holding Since to the one holding the last
@@ -223,13 +234,13 @@ var statsKeys = map[string]string{"type": "type", "domain": "domain", "source": 
 // no gap filling. The first and last buckets count only events inside
 // [Since, Until). Invalid parameters give an error wrapping a *QueryError.
 //
-// By type or source in buckets of an hour or a day, the whole hours of the
+// By type, category or source in buckets of an hour or a day, the whole hours of the
 // range are read from counts_hour and only the partial ones at its ends
 // from the events.
 func (s *Store) Stats(ctx context.Context, q StatsQuery) ([]Bucket, error) {
-	col, ok := statsKeys[q.By]
+	key, ok := statsKeys[q.By]
 	if !ok {
-		return nil, fmt.Errorf("stats: %w", invalid("by", "%q is not one of type, domain, source", q.By))
+		return nil, fmt.Errorf("stats: %w", invalid("by", "%q is not one of type, category, domain, source", q.By))
 	}
 	ivName, ok := intervalNames[q.Interval]
 	if !ok {
@@ -251,24 +262,24 @@ func (s *Store) Stats(ctx context.Context, q StatsQuery) ([]Bucket, error) {
 		buckets[i] = Bucket{Time: decodeTime(first + int64(i)*iv), Counts: map[string]int64{}}
 	}
 	ranges := []span{{since, until}}
-	if col != "domain" && iv >= hourNs {
+	if key.counts != "" && iv >= hourNs {
 		// Whole hours from counts_hour, the partial ones at the ends
 		// from the events.
 		var mid span
 		mid, ranges = split(since, until, hourNs)
 		if mid.to > mid.from {
-			if err := s.addBuckets(ctx, buckets, first, iv, `SELECT hour_ns - ((hour_ns % ?) + ?) % ? AS bucket, `+col+`, SUM(n)
+			if err := s.addBuckets(ctx, buckets, first, iv, `SELECT hour_ns - ((hour_ns % ?) + ?) % ? AS bucket, `+key.counts+` AS k, SUM(n)
 				FROM counts_hour WHERE hour_ns >= ? AND hour_ns < ?
-				GROUP BY bucket, `+col, mid); err != nil {
+				GROUP BY bucket, k`, mid); err != nil {
 				return nil, fmt.Errorf("stats: %w", err)
 			}
 		}
 	}
 	for _, r := range ranges {
 		// The modulo is written so that it floors for times before 1970 too.
-		if err := s.addBuckets(ctx, buckets, first, iv, `SELECT time_ns - ((time_ns % ?) + ?) % ? AS bucket, `+col+`, COUNT(*)
+		if err := s.addBuckets(ctx, buckets, first, iv, `SELECT time_ns - ((time_ns % ?) + ?) % ? AS bucket, `+key.events+` AS k, COUNT(*)
 			FROM events WHERE time_ns >= ? AND time_ns < ?
-			GROUP BY bucket, `+col, r); err != nil {
+			GROUP BY bucket, k`, r); err != nil {
 			return nil, fmt.Errorf("stats: %w", err)
 		}
 	}

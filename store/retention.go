@@ -30,7 +30,7 @@ func (s *Store) DeleteBefore(ctx context.Context, before time.Time, limit int) (
 		// What the count tables counted of the events about to go. The
 		// transaction holds the store's write lock, so the deletes below
 		// see the same rows.
-		gone, err := countedEvents(ctx, tx, `SELECT type, source, time_ns, domain, data `+oldest, at, limit)
+		gone, _, err := countedEvents(ctx, tx, `SELECT `+countedColumns+`, seq `+oldest, at, limit)
 		if err != nil {
 			return fmt.Errorf("read the events to delete: %w", err)
 		}
@@ -63,28 +63,49 @@ func (s *Store) DeleteBefore(ctx context.Context, before time.Time, limit int) (
 	return int(n), nil
 }
 
-// countedEvents runs query, which selects the type, source, time_ns,
-// domain and data of events, and returns those events with the fields
-// that the count tables read.
-func countedEvents(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]event.Event, error) {
+// countedColumns are the columns of the events table that the count
+// tables read.
+const countedColumns = `type, source, time_ns, domain, provider, category, bounce_class, email, data`
+
+// scanCounted scans a row of countedColumns, then of extra, into an event
+// with the fields that the count tables read.
+func scanCounted(r *sql.Rows, extra ...any) (event.Event, error) {
+	var (
+		e       event.Event
+		t       int64
+		cat, bc string
+		data    string
+	)
+	dest := append([]any{&e.Type, &e.Source, &t, &e.Domain, &e.Provider, &cat, &bc, &e.Email, &data}, extra...)
+	if err := r.Scan(dest...); err != nil {
+		return event.Event{}, err
+	}
+	e.Time = decodeTime(t)
+	e.Category, e.BounceClass = event.Category(cat), event.BounceClass(bc)
+	e.Data = json.RawMessage(data)
+	return e, nil
+}
+
+// countedEvents runs query, which selects the countedColumns and the seq
+// of events, and returns those events with the fields that the count
+// tables read, and their seqs.
+func countedEvents(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]event.Event, []int64, error) {
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rows.Close()
-	var events []event.Event
+	var (
+		events []event.Event
+		seqs   []int64
+	)
 	for rows.Next() {
-		var (
-			e    event.Event
-			t    int64
-			data string
-		)
-		if err := rows.Scan(&e.Type, &e.Source, &t, &e.Domain, &data); err != nil {
-			return nil, err
+		var seq int64
+		e, err := scanCounted(rows, &seq)
+		if err != nil {
+			return nil, nil, err
 		}
-		e.Time = decodeTime(t)
-		e.Data = json.RawMessage(data)
-		events = append(events, e)
+		events, seqs = append(events, e), append(seqs, seq)
 	}
-	return events, rows.Err()
+	return events, seqs, rows.Err()
 }

@@ -238,10 +238,72 @@ var migrations = []string{
 		expires_ns BIGINT NOT NULL
 	);
 	CREATE INDEX admin_sessions_expires ON admin_sessions (expires_ns);`,
+
+	// The count tables by event.Category instead of the provider's type,
+	// so that the dashboard counts every provider's events, not only
+	// Mailjet's words: counts_hour gains the category in its key (for
+	// Stats by category); the domain counts count delivered, bounce,
+	// blocked and complaint events; counts_error_hour counts bounces and
+	// blocks by category, error text (each provider's, see errorOf) and
+	// bounce class ('' for blocks and for bounces whose provider did not
+	// tell). The tables are made again, empty, and recount fills them
+	// from the events in the same transaction (see steps), as the
+	// projector counts: a Mailjet event stored before events had a
+	// category (Mailjet was the only provider then) is counted under the
+	// category the mailjet adapter gives its type now, its bounce class
+	// from data.hard_bounce (see countedAs); the events themselves are
+	// left as they were stored.
+	`DROP TABLE counts_hour;
+	DROP TABLE counts_domain_day;
+	DROP TABLE counts_domain_hour;
+	DROP TABLE counts_error_hour;
+	CREATE TABLE counts_hour (
+		hour_ns  BIGINT NOT NULL,
+		type     TEXT   NOT NULL,
+		source   TEXT   NOT NULL,
+		category TEXT   NOT NULL,
+		n        BIGINT NOT NULL,
+		PRIMARY KEY (hour_ns, type, source, category)
+	) WITHOUT ROWID;
+	CREATE TABLE counts_domain_day (
+		day_ns    BIGINT NOT NULL,
+		domain    TEXT   NOT NULL,
+		delivered BIGINT NOT NULL,
+		bounce    BIGINT NOT NULL,
+		blocked   BIGINT NOT NULL,
+		complaint BIGINT NOT NULL,
+		PRIMARY KEY (day_ns, domain)
+	) WITHOUT ROWID;
+	CREATE TABLE counts_domain_hour (
+		hour_ns   BIGINT NOT NULL,
+		domain    TEXT   NOT NULL,
+		delivered BIGINT NOT NULL,
+		bounce    BIGINT NOT NULL,
+		blocked   BIGINT NOT NULL,
+		complaint BIGINT NOT NULL,
+		PRIMARY KEY (hour_ns, domain)
+	) WITHOUT ROWID;
+	CREATE TABLE counts_error_hour (
+		hour_ns  BIGINT NOT NULL,
+		category TEXT   NOT NULL,
+		error    TEXT   NOT NULL,
+		class    TEXT   NOT NULL,
+		n        BIGINT NOT NULL,
+		PRIMARY KEY (hour_ns, category, error, class)
+	) WITHOUT ROWID;`,
 }
 
-// countAll fills the empty count tables from the events table, as
-// addCounts counts each event.
+// steps are the parts of migrations written in Go: steps[v] runs in the
+// migration's transaction right after migrations[v-1], the SQL that takes
+// the schema to version v. Like a migration, a released step is never
+// edited.
+var steps = map[int]func(context.Context, *sql.Tx) error{
+	10: recount,
+}
+
+// countAll fills the empty count tables of schema versions 5 to 9 from the
+// events table, by the provider's type, as addCounts counted each event
+// then. Migration 10 makes the tables again and recount fills them.
 const countAll = `
 	INSERT INTO counts_hour (hour_ns, type, source, n)
 		SELECT time_ns - ((time_ns % 3600000000000) + 3600000000000) % 3600000000000 AS h, type, source, COUNT(*)
@@ -295,6 +357,11 @@ func migrate(ctx context.Context, w *sql.DB, d dialect, logger *slog.Logger) err
 	for i := v; i < len(migrations); i++ {
 		if _, err := tx.ExecContext(ctx, d.schema(migrations[i])); err != nil {
 			return fmt.Errorf("migrate to schema version %d: %w", i+1, err)
+		}
+		if step := steps[i+1]; step != nil {
+			if err := step(ctx, tx); err != nil {
+				return fmt.Errorf("migrate to schema version %d: %w", i+1, err)
+			}
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM schema_version`); err != nil {

@@ -106,6 +106,9 @@ func mailjetEvent(typ string, n int, email string, at time.Time, extra string) s
 		typ, at.Unix(), 19421777396190490+n, n, email, n, extra)
 }
 
+// chartSums is the script that adds up the overview chart's bars per key.
+const chartSums = `(() => { const m = {}; for (const r of document.querySelectorAll("#overview-chart rect[data-key]")) m[r.dataset.key] = (m[r.dataset.key] || 0) + Number(r.dataset.count); return m; })()`
+
 // adminGet GETs path on the admin listener with the bearer token and
 // decodes the JSON answer into v.
 func adminGet(t *testing.T, p *proc, token, path string, v any) {
@@ -203,21 +206,21 @@ func TestDashboard(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#login")),
 		chromedp.WaitVisible(chromedp.CSS("#total-all")),
 	)
+	// By category: Mailjet's sent is delivered.
 	ui.texts(map[string]string{
-		"#total-all": "14", "#total-sent": "7", "#total-open": "3", "#total-click": "2",
+		"#total-all": "14", "#total-delivered": "7", "#total-open": "3", "#total-click": "2",
 		"#total-bounce": "1", "#total-blocked": "1",
-		"#funnel-sent": "7", "#funnel-open": "3", "#funnel-click": "2",
-		"#rate-open": "42.9%", "#rate-click": "66.7%", "#rate-click-sent": "28.6%",
+		"#funnel-delivered": "7", "#funnel-open": "3", "#funnel-click": "2",
+		"#rate-open": "42.9%", "#rate-click": "66.7%", "#rate-click-delivered": "28.6%",
 	})
-	const chartSums = `(() => { const m = {}; for (const r of document.querySelectorAll("#overview-chart rect[data-key]")) m[r.dataset.key] = (m[r.dataset.key] || 0) + Number(r.dataset.count); return m; })()`
-	want := map[string]int{"sent": 7, "open": 3, "click": 2, "bounce": 1, "blocked": 1}
+	want := map[string]int{"delivered": 7, "open": 3, "click": 2, "bounce": 1, "blocked": 1}
 	if got := eval[map[string]int](ui, chartSums); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("overview chart bars add up to %v, want %v", got, want)
 	}
 	// The legend's swatches take their colours from the script (the
 	// Content-Security-Policy allows no style attribute).
 	if got := eval[[]string](ui, `[...document.querySelectorAll(".legend i")].map(i => getComputedStyle(i).backgroundColor)`); len(got) != len(want) || slices.Contains(got, "rgba(0, 0, 0, 0)") {
-		t.Errorf("legend swatches %q, want a colour for each of %d types", got, len(want))
+		t.Errorf("legend swatches %q, want a colour for each of %d categories", got, len(want))
 	}
 	ui.shot("overview")
 	// Each range draws the same events.
@@ -496,6 +499,92 @@ func (u *ui) waitFor(what, js string) {
 func (u *ui) count(sel string) int {
 	u.t.Helper()
 	return eval[int](u, fmt.Sprintf(`document.querySelectorAll(%q).length`, sel))
+}
+
+// TestDashboardProviders checks in headless chromium that the overview and
+// the deliverability page count the events of Mailjet and Postmark
+// together by category: Postmark's Delivery and Mailjet's sent are both
+// delivered, Postmark's Open and Mailjet's open one KPI and one funnel
+// step, Postmark's bounce and spam complaint show for its domain with the
+// bounce's error text.
+func TestDashboardProviders(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	dir := t.TempDir()
+	config := filepath.Join(dir, "hookd.yaml")
+	if err := os.WriteFile(config, []byte("admin:\n  token: "+token+"\nsources:\n  - name: mailjet\n    provider: mailjet\n  - name: postmark\n    provider: postmark\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startHookd(t, t.TempDir(), "--config", config)
+
+	at := time.Now().Add(-10 * time.Minute).Truncate(time.Second).UTC()
+	ts := at.Format(time.RFC3339)
+	mj := []string{
+		mailjetEvent("sent", 1, "a@mj.test", at, ""), mailjetEvent("sent", 2, "b@mj.test", at, ""),
+		mailjetEvent("open", 1, "a@mj.test", at, `"ip":"127.0.0.1","geo":"FR","agent":"test"`),
+	}
+	if a := postHookTo(t, p.hooks, "mailjet", "["+strings.Join(mj, ",")+"]"); a.Accepted != 3 {
+		t.Fatalf("posted 3 Mailjet events, %d accepted", a.Accepted)
+	}
+	for _, body := range []string{
+		`{"RecordType":"Delivery","MessageID":"m-1","Recipient":"c@example.com","DeliveredAt":"` + ts + `"}`,
+		`{"RecordType":"Delivery","MessageID":"m-2","Recipient":"d@example.com","DeliveredAt":"` + ts + `"}`,
+		`{"RecordType":"Open","MessageID":"m-1","Recipient":"c@example.com","ReceivedAt":"` + ts + `"}`,
+		`{"RecordType":"Open","MessageID":"m-2","Recipient":"d@example.com","ReceivedAt":"` + ts + `"}`,
+		`{"RecordType":"Click","MessageID":"m-1","Recipient":"c@example.com","ReceivedAt":"` + ts + `","OriginalLink":"https://example.com/"}`,
+		`{"RecordType":"Bounce","ID":7,"Type":"HardBounce","MessageID":"m-3","Email":"e@example.com","BouncedAt":"` + ts + `","Details":"smtp;550 5.1.1 user unknown"}`,
+		`{"RecordType":"SpamComplaint","ID":8,"Type":"SpamComplaint","MessageID":"m-2","Email":"d@example.com","BouncedAt":"` + ts + `"}`,
+	} {
+		if a := postHookTo(t, p.hooks, "postmark", body); a.Accepted != 1 {
+			t.Fatalf("posted %s, %d accepted", body, a.Accepted)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var page struct{ Events []struct{ ID string } }
+		adminGet(t, p, token, "/api/events?limit=1000", &page)
+		if len(page.Events) == 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events stored, want 10\n%s", len(page.Events), p.output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	ctx := browser(t, time.Minute)
+	ui := &ui{t: t, ctx: ctx, shots: t.TempDir()}
+	ui.do("log in",
+		chromedp.Navigate(p.admin+"/ui/"),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), token),
+		chromedp.Click(chromedp.CSS("#login")),
+		chromedp.WaitVisible(chromedp.CSS("#total-all")),
+	)
+	ui.texts(map[string]string{
+		"#total-all": "10", "#total-delivered": "4", "#total-open": "3", "#total-click": "1",
+		"#total-bounce": "1", "#total-complaint": "1",
+		"#funnel-delivered": "4", "#funnel-open": "3", "#funnel-click": "1",
+		"#rate-open": "75.0%", "#rate-click": "33.3%", "#rate-click-delivered": "25.0%",
+	})
+	if got := eval[[]string](ui, `[...document.querySelectorAll("#totals .kpi .l")].map(l => l.textContent)`); fmt.Sprint(got) != "[events delivered open click bounce complaint]" {
+		t.Errorf("overview KPIs %v, want one per category", got)
+	}
+	want := map[string]int{"delivered": 4, "open": 3, "click": 1, "bounce": 1, "complaint": 1}
+	if got := eval[map[string]int](ui, chartSums); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("overview chart bars add up to %v, want %v", got, want)
+	}
+	ui.shot("overview-providers")
+
+	ui.goTo("#/deliverability", "#deliv-table")
+	const cells = `[...document.querySelectorAll(%q)].map(r => [...r.cells].map(c => c.textContent).join("|"))`
+	if got := eval[[]string](ui, fmt.Sprintf(cells, "#deliv-table tbody tr")); fmt.Sprint(got) != "[example.com|2|1|0|1|66.7%]" {
+		t.Errorf("deliverability rows %v, want one for example.com", got)
+	}
+	if got := eval[[]string](ui, fmt.Sprintf(cells, "#errors-table tbody tr")); fmt.Sprint(got) != "[bounce|smtp;550 5.1.1 user unknown|1]" {
+		t.Errorf("top errors %v", got)
+	}
+	ui.texts(map[string]string{"#hard-bounces": "1", "#soft-bounces": "0"})
+	ui.shot("deliverability-providers")
 }
 
 // startDashHookd starts hookd with an admin token, one unauthenticated

@@ -192,9 +192,11 @@ function axisOf(interval, since, until) {
   return { label: t => `${day(t)} ${hm(t)}`, tick: t => (new Date(t).getTime() % 86400e3 === 0 ? day(t) : "") };
 }
 
-const typeOrder = ["sent", "open", "click", "bounce", "blocked", "spam", "unsub"];
-const sortTypes = keys => [...keys].sort((a, b) => {
-  const i = typeOrder.indexOf(a), j = typeOrder.indexOf(b);
+// The categories in the order of a message's life (event.Categories),
+// then "other": the events whose type has none.
+const categoryOrder = ["sent", "delivered", "deferred", "open", "click", "bounce", "blocked", "complaint", "unsubscribe", "other"];
+const sortCategories = keys => [...keys].sort((a, b) => {
+  const i = categoryOrder.indexOf(a), j = categoryOrder.indexOf(b);
   return (i < 0 ? 99 : i) - (j < 0 ? 99 : j) || a.localeCompare(b);
 });
 
@@ -203,37 +205,45 @@ let cleanup = null;
 
 // ---- pages ----
 
+// overview counts events by category, shared by every provider, so that
+// Mailjet's sent, Postmark's Delivery and Mailgun's delivered are one
+// "delivered", and the funnel holds every provider's mail.
 async function overview() {
   const w = windowOf(state.range);
-  const data = await api(`/stats?by=type&interval=${w.interval}&since=${w.since}&until=${w.until}`);
+  const data = await api(`/stats?by=category&interval=${w.interval}&since=${w.since}&until=${w.until}`);
+  // Events whose type has no category count under "": shown as other.
+  const buckets = data.buckets.map(b => ({
+    time: b.time,
+    counts: Object.fromEntries(Object.entries(b.counts).map(([k, v]) => [k || "other", v])),
+  }));
   const totals = {};
-  for (const b of data.buckets) for (const [k, v] of Object.entries(b.counts)) totals[k] = (totals[k] || 0) + v;
-  const keys = sortTypes(Object.keys(totals));
+  for (const b of buckets) for (const [k, v] of Object.entries(b.counts)) totals[k] = (totals[k] || 0) + v;
+  const keys = sortCategories(Object.keys(totals));
   const all = Object.values(totals).reduce((a, b) => a + b, 0);
-  const sent = totals.sent || 0, open = totals.open || 0, click = totals.click || 0;
+  const delivered = totals.delivered || 0, open = totals.open || 0, click = totals.click || 0;
   const axis = axisOf(data.interval, data.since, data.until);
   return [
     h("h1", {}, "Overview"),
     tabs(Object.keys(ranges), state.range, v => { state.range = v; route(); }, "ranges"),
-    h("p", { class: "muted" }, `Events by type from ${fmtTime(data.since)} to ${fmtTime(data.until)}, per ${data.interval} bucket (event time, UTC).`),
+    h("p", { class: "muted" }, `Events by category, whichever provider sent them, from ${fmtTime(data.since)} to ${fmtTime(data.until)}, per ${data.interval} bucket (event time, UTC); "other" are events whose type has no category. Search shows each provider's own types.`),
     h("div", { class: "kpis", id: "totals" },
       h("div", { class: "kpi" }, h("div", { class: "v", id: "total-all" }, fmtNum(all)), h("div", { class: "l" }, "events")),
       keys.map(k => h("div", { class: "kpi" },
         h("div", { class: "v", id: "total-" + k, "data-count": totals[k] }, fmtNum(totals[k])),
         h("div", { class: "l" }, k)))),
-    h("div", { class: "card" }, h("h2", {}, "Events per type"),
-      h("div", { id: "overview-chart", "data-total": all }, stackedBars(data.buckets, keys, axis.label, { tick: axis.tick })),
+    h("div", { class: "card" }, h("h2", {}, "Events per category"),
+      h("div", { id: "overview-chart", "data-total": all }, stackedBars(buckets, keys, axis.label, { tick: axis.tick })),
       h("div", { class: "legend" }, keys.map((k, i) => h("span", {}, h("i", { style: { background: colorOf(k, i) } }), k)))),
     h("div", { class: "card" }, h("h2", {}, "Delivery funnel"),
       h("div", { class: "funnel", id: "funnel" },
-        h("div", { class: "step" }, h("div", { class: "l muted" }, "sent"), h("div", { class: "v", id: "funnel-sent" }, fmtNum(sent))),
+        h("div", { class: "step" }, h("div", { class: "l muted" }, "delivered"), h("div", { class: "v", id: "funnel-delivered" }, fmtNum(delivered))),
         h("div", { class: "arrow" }, "→"),
         h("div", { class: "step" }, h("div", { class: "l muted" }, "opened"), h("div", { class: "v", id: "funnel-open" }, fmtNum(open)),
-          h("div", { class: "muted" }, "open rate ", h("b", { id: "rate-open" }, pct(open, sent)))),
+          h("div", { class: "muted" }, "open rate ", h("b", { id: "rate-open" }, pct(open, delivered)))),
         h("div", { class: "arrow" }, "→"),
         h("div", { class: "step" }, h("div", { class: "l muted" }, "clicked"), h("div", { class: "v", id: "funnel-click" }, fmtNum(click)),
-          h("div", { class: "muted" }, "click-to-open ", h("b", { id: "rate-click" }, pct(click, open)), " · click rate ", h("b", { id: "rate-click-sent" }, pct(click, sent))))),
-      h("p", { class: "muted" }, "Rates are ratios of event counts in the window.")),
+          h("div", { class: "muted" }, "click-to-open ", h("b", { id: "rate-click" }, pct(click, open)), " · click rate ", h("b", { id: "rate-click-delivered" }, pct(click, delivered))))),
+      h("p", { class: "muted" }, "Rates are ratios of event counts in the window, of every provider.")),
   ];
 }
 
@@ -243,7 +253,6 @@ async function overview() {
 const errorKeyLen = 120;
 
 function errorCell(text) {
-  if (!text) return h("td", {}, "(none)");
   if ([...text].length < errorKeyLen) return h("td", {}, text);
   return h("td", { title: `the first ${errorKeyLen} characters: errors are counted by them` }, text + "…");
 }
@@ -254,11 +263,11 @@ async function deliverability() {
   return [
     h("h1", {}, "Deliverability"),
     tabs(Object.keys(ranges), state.drange, v => { state.drange = v; route(); }, "dranges"),
-    h("p", { class: "muted" }, `Bounce, blocked and spam rates per recipient domain, worst first, from ${fmtTime(d.since)} to ${fmtTime(d.until)}. Rate = (bounce + blocked + spam) / (sent + bounce + blocked): Mailjet reports a bounced or blocked message instead of a sent one.`),
+    h("p", { class: "muted" }, `Bounce, blocked and complaint rates per recipient domain, worst first, from ${fmtTime(d.since)} to ${fmtTime(d.until)}, counted by category whichever provider sent them. Rate = (bounce + blocked + complaint) / (delivered + bounce + blocked): a bounced or blocked message is reported instead of a delivered one.`),
     h("div", { class: "row" },
       h("div", { class: "card" }, h("h2", {}, "Domains"),
-        d.domains.length === 0 ? h("p", { class: "muted", id: "deliv-empty" }, "No bounce, block or spam report in this window.") :
-          table(["domain", { label: "sent", num: 1 }, { label: "bounce", num: 1 }, { label: "blocked", num: 1 }, { label: "spam", num: 1 }, { label: "rate", num: 1 }],
+        d.domains.length === 0 ? h("p", { class: "muted", id: "deliv-empty" }, "No bounce, block or complaint in this window.") :
+          table(["domain", { label: "delivered", num: 1 }, { label: "bounce", num: 1 }, { label: "blocked", num: 1 }, { label: "complaint", num: 1 }, { label: "rate", num: 1 }],
             d.domains.map(x => h("tr", { "data-domain": x.domain },
               h("td", {}, x.domain || "(none)"), h("td", { class: "num sent" }, fmtNum(x.sent)), h("td", { class: "num bounce" }, fmtNum(x.bounce)),
               h("td", { class: "num blocked" }, fmtNum(x.blocked)), h("td", { class: "num spam" }, fmtNum(x.spam)),
@@ -267,8 +276,10 @@ async function deliverability() {
         h("div", { class: "card" }, h("h2", {}, "Bounces"),
           h("div", { class: "kpis" },
             h("div", { class: "kpi" }, h("div", { class: "v", id: "hard-bounces" }, fmtNum(d.hard_bounces)), h("div", { class: "l" }, "hard")),
-            h("div", { class: "kpi" }, h("div", { class: "v", id: "soft-bounces" }, fmtNum(d.soft_bounces)), h("div", { class: "l" }, "soft")))),
+            h("div", { class: "kpi" }, h("div", { class: "v", id: "soft-bounces" }, fmtNum(d.soft_bounces)), h("div", { class: "l" }, "soft"))),
+          h("p", { class: "muted" }, "A bounce whose provider does not tell its class is in neither.")),
         h("div", { class: "card" }, h("h2", {}, "Top errors"),
+          h("p", { class: "muted" }, "The provider's error text of bounces and blocks; those without one are not listed."),
           d.errors.length === 0 ? h("p", { class: "muted" }, "None.") :
             table(["type", "error", { label: "count", num: 1 }],
               d.errors.map(e => h("tr", {}, h("td", {}, e.type), errorCell(e.error), h("td", { class: "num" }, fmtNum(e.count)))), { id: "errors-table" })))),

@@ -3,10 +3,11 @@
 
 const NS = "http://www.w3.org/2000/svg";
 
-// Colors per event type; other keys take the fallback palette in order.
+// Colors per event category; other keys take the fallback palette in
+// order.
 export const typeColors = {
-  sent: "#8da2c0", open: "#2f6fdf", click: "#17a2b8", bounce: "#e65100",
-  blocked: "#c62828", spam: "#8e24aa", unsub: "#6d4c41",
+  sent: "#b0bec5", delivered: "#8da2c0", deferred: "#ffb74d", open: "#2f6fdf", click: "#17a2b8",
+  bounce: "#e65100", blocked: "#c62828", complaint: "#8e24aa", unsubscribe: "#6d4c41", other: "#9e9e9e",
 };
 const palette = ["#43a047", "#fbc02d", "#5c6bc0", "#00897b", "#d81b60", "#546e7a"];
 
