@@ -243,9 +243,15 @@ func waitCancelled(t *testing.T, dsn string) {
 
 // retryAgain retries dead job 1 once nothing holds the database: it is
 // still dead, so the request that ran out of time did not retry it later.
+// On a machine busy enough that the retry itself outlasts the test's short
+// query timeout, it asks again: a 504 retried nothing either.
 func retryAgain(t *testing.T, srv *httptest.Server) {
 	t.Helper()
-	if code, body := do(t, srv, http.MethodPost, "/api/deadletters/1/retry"); code != http.StatusOK {
+	code, body := do(t, srv, http.MethodPost, "/api/deadletters/1/retry")
+	for i := 0; code == http.StatusGatewayTimeout && i < 50; i++ {
+		code, body = do(t, srv, http.MethodPost, "/api/deadletters/1/retry")
+	}
+	if code != http.StatusOK {
 		t.Errorf("retry once the lock is released: %d %s, want 200: the request that timed out must not have retried it", code, body)
 	}
 }
