@@ -100,7 +100,9 @@ var (
 // with Attempts counting this attempt. First come the jobs of targets
 // whose Running jobs' lease expired (their runner died), which are claimed
 // again, oldest lease first, with LapsedOwner naming the owner whose lease
-// lapsed; then, for each target that is not suspended
+// lapsed and their lapsed attempt recorded in their history as
+// interrupted, its outcome unknown (its runner may have acted before it
+// was lost); then, for each target that is not suspended
 // and has no job Running, its Pending jobs with NextAt not after now,
 // oldest first, targets in the order of their oldest such job. So a
 // target's jobs never run in two batches at once.
@@ -189,6 +191,12 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, targets,
 				} else if n == 0 {
 					continue
 				}
+				if j.LapsedOwner != "" {
+					if err := s.interrupted(ctx, tx, j.ID, j.Attempts, encodeTime(j.Updated),
+						fmt.Sprintf("interrupted: the claim of runner %s lapsed (it died, hung or lost the queue for a whole lease); the outcome of this attempt is unknown", j.LapsedOwner)); err != nil {
+						return err
+					}
+				}
 				j.Status, j.Attempts, j.Updated = actions.Running, j.Attempts+1, decodeTime(nowNS)
 				jobs = append(jobs, j)
 			}
@@ -199,6 +207,20 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, targets,
 		return nil, fmt.Errorf("claim jobs: %w", err)
 	}
 	return jobs, nil
+}
+
+// interrupted records, in tx, attempt of job id, which started at started
+// (unix ns) and whose runner was lost before it recorded its outcome, with
+// why as its error. Its Took is zero: nobody saw it end.
+func (s *Store) interrupted(ctx context.Context, tx *sql.Tx, id int64, attempt int, started int64, why string) error {
+	st, err := s.stmt(ctx, tx, insertAttemptSQL)
+	if err != nil {
+		return err
+	}
+	if _, err := st.ExecContext(ctx, id, attempt, started, 0, why, ""); err != nil {
+		return fmt.Errorf("job %d: record interrupted attempt %d: %w", id, attempt, err)
+	}
+	return nil
 }
 
 // queryJobs returns the jobs a registered query selects in tx.
@@ -730,17 +752,50 @@ func (s *Store) ResumeTarget(ctx context.Context, id int64) error {
 // that were in flight when that process died then run again at once
 // instead of after their lease expires. Never call it for an owner that may
 // still be running.
+//
+// The attempt each job was making is recorded in its history as
+// interrupted, its outcome unknown (the action may have acted before the
+// crash), and keeps its number: the job's next attempt is numbered after
+// it, and it counts against the job's retry policy as a failure would.
 func (s *Store) ReleaseClaims(ctx context.Context, owner string) (int, error) {
-	var n int64
+	var n int
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		now := encodeTime(time.Now())
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, next_ns = ?, lease_owner = '', lease_ns = 0, updated_ns = ?
-			WHERE status = ? AND lease_owner = ?`, actions.Pending, now, now, actions.Running, owner)
+		n = 0
+		rows, err := tx.QueryContext(ctx, `SELECT id, attempts, updated_ns FROM jobs WHERE status = ? AND lease_owner = ? ORDER BY id`,
+			actions.Running, owner)
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
-		return err
+		type held struct {
+			id      int64
+			attempt int
+			claimed int64
+		}
+		var jobs []held
+		for rows.Next() {
+			var h held
+			if err := rows.Scan(&h.id, &h.attempt, &h.claimed); err != nil {
+				rows.Close()
+				return err
+			}
+			jobs = append(jobs, h)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}
+		now := encodeTime(time.Now())
+		for _, h := range jobs {
+			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, next_ns = ?, lease_owner = '', lease_ns = 0, updated_ns = ?
+				WHERE id = ?`, actions.Pending, now, now, h.id); err != nil {
+				return fmt.Errorf("job %d: %w", h.id, err)
+			}
+			if err := s.interrupted(ctx, tx, h.id, h.attempt, h.claimed,
+				"interrupted: hookd stopped while this attempt ran (killed or crashed); the outcome of this attempt is unknown"); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("release claims of %s: %w", owner, err)
@@ -748,5 +803,5 @@ func (s *Store) ReleaseClaims(ctx context.Context, owner string) (int, error) {
 	if n > 0 {
 		s.wakeRunners()
 	}
-	return int(n), nil
+	return n, nil
 }
