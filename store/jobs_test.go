@@ -284,10 +284,10 @@ func TestQueueDeadLetters(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := st.RetryDeadLetter(ctx, a2.ID); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.RetryDeadLetter(ctx, a2.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("RetryDeadLetter of a job done = %v, want ErrNotFound", err)
 	}
-	if err := st.RetryDeadLetter(ctx, a1.ID); err != nil {
+	if _, err := st.RetryDeadLetter(ctx, a1.ID); err != nil {
 		t.Fatal(err)
 	}
 	if !woken(st) {
