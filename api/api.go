@@ -48,9 +48,11 @@ import (
 //	GET  /jobs                      action jobs, newest first
 //	GET  /jobs/:id                  one job with its attempts
 //	GET  /deadletters               dead jobs, most recently dead first
-//	POST /deadletters/:id/retry     run a dead job again
+//	POST /deadletters/:id/retry     run a dead job again, resuming its target
+//	POST /deadletters/retry         run again every dead job selected
 //	GET  /targets                   targets and their suspension
 //	POST /targets/:id/resume        lift a target's suspension
+//	POST /targets/resume            lift the suspension of every target selected
 //	GET  /suppressions              the suppression list
 //	DELETE /suppressions/:email     take an address off it
 //	GET  /deliverability            bounce, block and complaint rates per domain
@@ -83,8 +85,10 @@ func Register(g *echo.Group, d Deps) {
 	get("/jobs/:id", h.job)
 	get("/deadletters", h.deadLetters)
 	g.POST("/deadletters/:id/retry", h.bound(h.retryDeadLetter))
+	g.POST("/deadletters/retry", h.bound(h.retryDeadLetters))
 	get("/targets", h.targets)
 	g.POST("/targets/:id/resume", h.bound(h.resumeTarget))
+	g.POST("/targets/resume", h.bound(h.resumeTargets))
 	get("/suppressions", h.suppressions)
 	g.DELETE("/suppressions/:email", h.bound(h.unsuppress))
 	get("/deliverability", h.deliverability)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -51,17 +52,21 @@ func (h *handler) deadLetters(c echo.Context) error {
 // retryResponse is the body of POST /deadletters/:id/retry.
 type retryResponse struct {
 	store.JobRecord
-	// TargetSuspended says that the job waits for its target to be
-	// resumed (POST /targets/:id/resume) before it runs.
+	// TargetResumed says that the retry lifted the suspension of the
+	// job's target.
+	TargetResumed bool `json:"target_resumed"`
+	// TargetSuspended says that the job's target is suspended all the
+	// same (a job of it died again meanwhile): the job waits for it to be
+	// resumed.
 	TargetSuspended bool `json:"target_suspended"`
 }
 
 // retryDeadLetter serves POST /deadletters/:id/retry: the dead job id is
 // pending again, due now, with its whole retry policy again and its
-// attempts numbered on from the last (store.RetryDeadLetter). The body is
-// the job as it now is, with whether its target is suspended, or 404 when
-// there is no dead job id. A job of a suspended target waits until the
-// target is resumed.
+// attempts numbered on from the last, and its target resumed if it was
+// suspended, so that the job runs (store.RetryDeadLetter). The body is
+// the job as it now is, with whether the retry resumed its target and
+// whether the target is suspended, or 404 when there is no dead job id.
 func (h *handler) retryDeadLetter(c echo.Context) error {
 	if _, err := params(c); err != nil {
 		return err
@@ -71,7 +76,8 @@ func (h *handler) retryDeadLetter(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	if err := h.st.RetryDeadLetter(ctx, id); errors.Is(err, store.ErrNotFound) {
+	r, err := h.st.RetryDeadLetter(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
 		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("no dead job %d", id))
 	} else if err != nil {
 		return err
@@ -84,8 +90,68 @@ func (h *handler) retryDeadLetter(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	h.logger.Info("dead letter retried", "job", id, "target", t.Name, "target_suspended", t.Suspended, "remote", c.Request().RemoteAddr)
-	return c.JSON(http.StatusOK, retryResponse{JobRecord: redacted(j), TargetSuspended: t.Suspended})
+	h.logger.Info("dead letter retried", "job", id, "target", t.Name, "target_resumed", r.Targets > 0, "remote", c.Request().RemoteAddr)
+	return c.JSON(http.StatusOK, retryResponse{JobRecord: redacted(j), TargetResumed: r.Targets > 0, TargetSuspended: t.Suspended})
+}
+
+// retryDeadLetters serves POST /deadletters/retry: every dead job the
+// parameters select is retried as by POST /deadletters/:id/retry, and the
+// suspended targets among theirs resumed, all in one transaction
+// (store.RetryDeadLetters); repeating it retries only what died since.
+//
+// Parameters: all=true, to retry every dead job, or one or more of rule,
+// the name of the jobs' rule; action, their action kind (email, http,
+// ...); since, the earliest time they died, as /events takes it (an RFC
+// 3339 time, a date, or a duration ago such as 2h). One of them is
+// required, so that a bare POST retries nothing by mistake, and all
+// cannot be given with a filter. Every dead job means those that died of
+// another cause too, which die again at once if their cause is permanent:
+// the filters narrow a retry to one outage.
+//
+// The body is {"retried": N, "targets_resumed": M}.
+func (h *handler) retryDeadLetters(c echo.Context) error {
+	p, err := params(c, "all", "rule", "action", "since")
+	if err != nil {
+		return err
+	}
+	if err := bulk(p, "dead job", "rule", "action", "since"); err != nil {
+		return err
+	}
+	f := store.DeadFilter{Rule: p["rule"], Action: p["action"]}
+	if f.Since, err = parseTime("since", p["since"]); err != nil {
+		return err
+	}
+	r, err := h.st.RetryDeadLetters(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	h.logger.Info("dead letters retried", "all", p["all"] != "", "rule", f.Rule, "action", f.Action, "since", f.Since,
+		"jobs", r.Jobs, "targets_resumed", r.Targets, "remote", c.Request().RemoteAddr)
+	return c.JSON(http.StatusOK, r)
+}
+
+// bulk checks the selection of a bulk operation over p: all=true alone, or
+// one or more of filters. what names the things selected.
+func bulk(p map[string]string, what string, filters ...string) error {
+	var given []string
+	for _, f := range filters {
+		if _, ok := p[f]; ok {
+			if p[f] == "" {
+				return badRequest("%s: empty; leave it out not to filter", f)
+			}
+			given = append(given, f)
+		}
+	}
+	all, ok := p["all"]
+	switch {
+	case ok && all != "true":
+		return badRequest("all: %q; want true, or leave it out and give %s", all, strings.Join(filters, ", "))
+	case ok && len(given) > 0:
+		return badRequest("all=true selects every %s: give it without %s", what, strings.Join(given, ", "))
+	case !ok && len(given) == 0:
+		return badRequest("give all=true to select every %s, or one or more of %s", what, strings.Join(filters, ", "))
+	}
+	return nil
 }
 
 // targets serves GET /targets: every target jobs were enqueued for, by
@@ -131,6 +197,44 @@ func (h *handler) resumeTarget(c echo.Context) error {
 		}
 	}
 	return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("no target %d", id))
+}
+
+// resumeTargets serves POST /targets/resume: the suspension of every
+// suspended target the parameters select is lifted, in one transaction
+// (store.ResumeTargets). Their dead jobs stay dead: POST
+// /deadletters/retry retries those and resumes their targets.
+//
+// Parameters: all=true, to resume every suspended target, or one or both
+// of action, an action kind whose jobs were enqueued for the target;
+// since, the earliest time the target was suspended (by its latest dead
+// job), as /events takes it. One of them is required; all cannot be given
+// with a filter.
+//
+// The body is {"resumed": N}.
+func (h *handler) resumeTargets(c echo.Context) error {
+	p, err := params(c, "all", "action", "since")
+	if err != nil {
+		return err
+	}
+	if err := bulk(p, "suspended target", "action", "since"); err != nil {
+		return err
+	}
+	f := store.TargetFilter{Action: p["action"]}
+	if f.Since, err = parseTime("since", p["since"]); err != nil {
+		return err
+	}
+	n, err := h.st.ResumeTargets(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	h.logger.Info("targets resumed", "all", p["all"] != "", "action", f.Action, "since", f.Since, "targets", n, "remote", c.Request().RemoteAddr)
+	return c.JSON(http.StatusOK, resumedResponse{Resumed: n})
+}
+
+// resumedResponse is the body of POST /targets/resume.
+type resumedResponse struct {
+	// Resumed counts the targets whose suspension was lifted.
+	Resumed int `json:"resumed"`
 }
 
 // jobs serves GET /jobs: one page of action jobs, newest first.

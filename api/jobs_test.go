@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -171,8 +172,110 @@ func TestJobs(t *testing.T) {
 	}
 	// An operator's retry and resume leave a trace in the log.
 	for _, want := range []string{
-		`"msg":"dead letter retried","job":1,"target":"http POST a","target_suspended":true,`,
+		`"msg":"dead letter retried","job":1,"target":"http POST a","target_resumed":true,`,
 		`"msg":"target resumed","target":"http POST a","pending":2,`,
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, logs.String())
+		}
+	}
+}
+
+// TestJobsBulk retries and resumes in bulk over the API after an outage
+// that left a dead job and a suspended target per recipient, of two
+// rules and two action kinds, and checks the counts each answer gives,
+// that a filter selects what it names only, that a bare POST is refused
+// rather than taken for all, and that repeating an answered request does
+// nothing more.
+func TestJobsBulk(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Config{Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	// Five recipients of rule welcome's email, and two http targets of
+	// rule notify: each job dead, each target suspended.
+	var events []event.Event
+	for i := range 7 {
+		id := fmt.Sprintf("e%d", i)
+		events = append(events, event.Event{ID: id, Source: "mailjet", Provider: "mailjet", Type: "open",
+			Time: base.Add(time.Duration(i) * time.Minute), Received: base, Email: id + "@a.com", Domain: "a.com", Data: json.RawMessage(`{}`)})
+	}
+	storetest.Jobs(t, st, events, func(e event.Event) actions.Job {
+		if e.ID < "e5" {
+			return actions.Job{Key: "welcome/" + e.ID, Rule: "welcome", Action: "email", Target: "email " + e.Email,
+				Params: json.RawMessage(`{}`), EventID: e.ID}
+		}
+		return actions.Job{Key: "notify/" + e.ID, Rule: "notify", Action: "http", Target: "http POST " + e.ID,
+			Params: json.RawMessage(`{"url":"https://a.example/hook"}`), EventID: e.ID}
+	})
+	claimed, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 10, 1, time.Minute)
+	if err != nil || len(claimed) != 7 {
+		t.Fatalf("claimed %d jobs, %v; want 7", len(claimed), err)
+	}
+	for _, j := range claimed {
+		if err := st.Finish(ctx, "test", []actions.Outcome{{ID: j.ID, Status: actions.Dead, Attempt: 1, Error: "relay down"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logs testenv.Buffer
+	e := testEcho(t)
+	api.Register(e.Group("/api"), api.Deps{Store: st, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+
+	// In order: each changes what follows.
+	tests := []struct {
+		name, method, path string
+		status             int
+		body               string
+	}{
+		{"retry nothing selected", "POST", "/api/deadletters/retry", 400,
+			`{"error":"give all=true to select every dead job, or one or more of rule, action, since"}`},
+		{"retry all with a filter", "POST", "/api/deadletters/retry?all=true&rule=welcome", 400,
+			`{"error":"all=true selects every dead job: give it without rule"}`},
+		{"retry all=1", "POST", "/api/deadletters/retry?all=1", 400,
+			`{"error":"all: \"1\"; want true, or leave it out and give rule, action, since"}`},
+		{"retry empty rule", "POST", "/api/deadletters/retry?rule=", 400,
+			`{"error":"rule: empty; leave it out not to filter"}`},
+		{"retry unknown parameter", "POST", "/api/deadletters/retry?target=x", 400, ""},
+		{"retry bad since", "POST", "/api/deadletters/retry?since=soon", 400, ""},
+		{"retry GET", "GET", "/api/deadletters/retry", 405, ""},
+		{"retry since later", "POST", "/api/deadletters/retry?since=2100-01-01", 200, `{"retried":0,"targets_resumed":0}`},
+		{"retry rule and action", "POST", "/api/deadletters/retry?rule=notify&action=email", 200, `{"retried":0,"targets_resumed":0}`},
+		{"resume http", "POST", "/api/targets/resume?action=http", 200, `{"resumed":2}`},
+		{"resume http again", "POST", "/api/targets/resume?action=http", 200, `{"resumed":0}`},
+		{"retry rule", "POST", "/api/deadletters/retry?rule=notify&since=1h", 200, `{"retried":2,"targets_resumed":0}`},
+		{"retry email", "POST", "/api/deadletters/retry?action=email", 200, `{"retried":5,"targets_resumed":5}`},
+		{"retry all left", "POST", "/api/deadletters/retry?all=true", 200, `{"retried":0,"targets_resumed":0}`},
+		{"resume nothing selected", "POST", "/api/targets/resume", 400,
+			`{"error":"give all=true to select every suspended target, or one or more of action, since"}`},
+		{"resume rule", "POST", "/api/targets/resume?rule=welcome", 400, ""},
+		{"resume all", "POST", "/api/targets/resume?all=true", 200, `{"resumed":0}`},
+	}
+	for _, tt := range tests {
+		status, body := do(t, srv, tt.method, tt.path)
+		if status != tt.status || (tt.body != "" && strings.TrimSpace(string(body)) != tt.body) {
+			t.Errorf("%s: %s %s = %d %s; want %d %s", tt.name, tt.method, tt.path, status, body, tt.status, tt.body)
+		}
+	}
+	dead, err := st.DeadLetters(ctx, 0, "")
+	if err != nil || len(dead.Jobs) != 0 {
+		t.Errorf("dead letters left: %d, %v; want none", len(dead.Jobs), err)
+	}
+	ts, err := st.Targets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range ts {
+		if tg.Suspended || tg.Pending != 1 {
+			t.Errorf("target %+v, want resumed with its retried job pending", tg)
+		}
+	}
+	for _, want := range []string{
+		`"msg":"dead letters retried","all":false,"rule":"","action":"email","since":"0001-01-01T00:00:00Z","jobs":5,"targets_resumed":5,`,
+		`"msg":"targets resumed","all":false,"action":"http","since":"0001-01-01T00:00:00Z","targets":2,`,
 	} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %s:\n%s", want, logs.String())

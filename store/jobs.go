@@ -100,7 +100,9 @@ var (
 // with Attempts counting this attempt. First come the jobs of targets
 // whose Running jobs' lease expired (their runner died), which are claimed
 // again, oldest lease first, with LapsedOwner naming the owner whose lease
-// lapsed; then, for each target that is not suspended
+// lapsed and their lapsed attempt recorded in their history as
+// interrupted, its outcome unknown (its runner may have acted before it
+// was lost); then, for each target that is not suspended
 // and has no job Running, its Pending jobs with NextAt not after now,
 // oldest first, targets in the order of their oldest such job. So a
 // target's jobs never run in two batches at once.
@@ -189,6 +191,12 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, targets,
 				} else if n == 0 {
 					continue
 				}
+				if j.LapsedOwner != "" {
+					if err := s.interrupted(ctx, tx, j.ID, j.Attempts, encodeTime(j.Updated),
+						fmt.Sprintf("interrupted: the claim of runner %s lapsed (it died, hung or lost the queue for a whole lease); the outcome of this attempt is unknown", j.LapsedOwner)); err != nil {
+						return err
+					}
+				}
 				j.Status, j.Attempts, j.Updated = actions.Running, j.Attempts+1, decodeTime(nowNS)
 				jobs = append(jobs, j)
 			}
@@ -199,6 +207,20 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, targets,
 		return nil, fmt.Errorf("claim jobs: %w", err)
 	}
 	return jobs, nil
+}
+
+// interrupted records, in tx, attempt of job id, which started at started
+// (unix ns) and whose runner was lost before it recorded its outcome, with
+// why as its error. Its Took is zero: nobody saw it end.
+func (s *Store) interrupted(ctx context.Context, tx *sql.Tx, id int64, attempt int, started int64, why string) error {
+	st, err := s.stmt(ctx, tx, insertAttemptSQL)
+	if err != nil {
+		return err
+	}
+	if _, err := st.ExecContext(ctx, id, attempt, started, 0, why, ""); err != nil {
+		return fmt.Errorf("job %d: record interrupted attempt %d: %w", id, attempt, err)
+	}
+	return nil
 }
 
 // queryJobs returns the jobs a registered query selects in tx.
@@ -370,7 +392,7 @@ func (s *Store) Finish(ctx context.Context, owner string, outcomes []actions.Out
 }
 
 // Wake implements actions.Queue: the channel receives after a commit that
-// enqueued jobs, and after ResumeTarget and RetryDeadLetter. It has a
+// enqueued jobs, and after targets were resumed or dead letters retried. It has a
 // buffer of one, so a signal is kept until received, and signals coming
 // meanwhile merge with it. All callers share one channel.
 func (s *Store) Wake() <-chan struct{} { return s.wake }
@@ -606,33 +628,122 @@ func (s *Store) Job(ctx context.Context, id int64) (JobRecord, error) {
 	return rec[0], nil
 }
 
+// Retried is what a retry of dead letters did.
+type Retried struct {
+	// Jobs counts the dead jobs made Pending again.
+	Jobs int `json:"retried"`
+	// Targets counts the suspended targets of those jobs that were
+	// resumed.
+	Targets int `json:"targets_resumed"`
+}
+
+// DeadFilter selects dead jobs for RetryDeadLetters. Each field set must
+// match; the zero DeadFilter selects every dead job.
+type DeadFilter struct {
+	// Rule is the name of the jobs' rule.
+	Rule string
+	// Action is the jobs' action kind, such as "email".
+	Action string
+	// Since selects the jobs that died at or after it: those of an
+	// outage that began then.
+	Since time.Time
+}
+
 // RetryDeadLetter makes the dead job id Pending again, due now, with its
-// retry policy starting over, and wakes the runners. Its attempts go on
-// being numbered where they stopped (a job dead after 21 attempts has its
-// 22nd next): RetriedAfter takes its Attempts, and the policy counts only
-// the failures after them. It does not resume the job's target: while the
-// target is suspended the job waits like the target's others. It returns
-// an error wrapping ErrNotFound when there is no dead job id.
-func (s *Store) RetryDeadLetter(ctx context.Context, id int64) error {
+// retry policy starting over, resumes its target if it is suspended, and
+// wakes the runners. Its attempts go on being numbered where they stopped
+// (a job dead after 21 attempts has its 22nd next): RetriedAfter takes its
+// Attempts, and the policy counts only the failures after them.
+//
+// The target is resumed because a retry is meant to run: the target's
+// suspension exists to hold its jobs while it fails, and whoever retries
+// its dead job says it works again. Its other pending jobs then run too;
+// its other dead jobs stay dead. Should the retried job die again, the
+// target is suspended again. It returns an error wrapping ErrNotFound when
+// there is no dead job id.
+func (s *Store) RetryDeadLetter(ctx context.Context, id int64) (Retried, error) {
+	r, err := s.retry(ctx, "id = ?", id)
+	if err == nil && r.Jobs == 0 {
+		err = fmt.Errorf("no dead job %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Retried{}, fmt.Errorf("retry dead letter %d: %w", id, err)
+	}
+	return r, nil
+}
+
+// RetryDeadLetters does what RetryDeadLetter does to every dead job f
+// selects, in one transaction: they are all Pending again, and the
+// suspended targets among theirs resumed, or none is. It is safe to
+// repeat: a second call finds no dead job left, unless some died again
+// meanwhile. A target whose dead jobs f does not select stays as it is,
+// even when suspended by the same outage; a target resumed because one of
+// its dead jobs was retried keeps its other dead jobs dead.
+//
+// The zero filter retries every dead job, those that died of another
+// cause too: a job with a permanent error (parameters its action refuses,
+// a missing program) dies again at once, and suspends its target again.
+// Narrow the filter to the outage's action kind and start to leave them
+// alone.
+func (s *Store) RetryDeadLetters(ctx context.Context, f DeadFilter) (Retried, error) {
+	var w where
+	if f.Rule != "" {
+		w.add("rule = ?", f.Rule)
+	}
+	if f.Action != "" {
+		w.add("action = ?", f.Action)
+	}
+	if !f.Since.IsZero() {
+		w.add("updated_ns >= ?", encodeTime(f.Since))
+	}
+	cond := "1 = 1"
+	if len(w.conds) > 0 {
+		cond = strings.Join(w.conds, " AND ")
+	}
+	r, err := s.retry(ctx, cond, w.args...)
+	if err != nil {
+		return Retried{}, fmt.Errorf("retry dead letters: %w", err)
+	}
+	return r, nil
+}
+
+// retry makes Pending again, in one transaction, the dead jobs that the
+// SQL condition cond on jobs selects, resumes their suspended targets
+// and, when it retried any, wakes the runners.
+func (s *Store) retry(ctx context.Context, cond string, args ...any) (Retried, error) {
 	now := encodeTime(time.Now())
+	var r Retried
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, retried_after = attempts, next_ns = ?, updated_ns = ?
-			WHERE id = ? AND status = ?`, actions.Pending, now, now, id, actions.Dead)
+		r = Retried{}
+		res, err := tx.ExecContext(ctx, `UPDATE targets SET suspended = 0, suspended_ns = 0, reason = ''
+			WHERE suspended = 1 AND target IN (SELECT target FROM jobs WHERE status = ? AND `+cond+`)`,
+			append([]any{actions.Dead}, args...)...)
 		if err != nil {
-			return err
+			return fmt.Errorf("resume targets: %w", err)
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return fmt.Errorf("no dead job %d: %w", id, ErrNotFound)
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("resume targets: %w", err)
 		}
+		r.Targets = int(n)
+		res, err = tx.ExecContext(ctx, `UPDATE jobs SET status = ?, retried_after = attempts, next_ns = ?, updated_ns = ?
+			WHERE status = ? AND `+cond, append([]any{actions.Pending, now, now, actions.Dead}, args...)...)
+		if err != nil {
+			return fmt.Errorf("retry jobs: %w", err)
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return fmt.Errorf("retry jobs: %w", err)
+		}
+		r.Jobs = int(n)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("retry dead letter %d: %w", id, err)
+		return Retried{}, err
 	}
-	s.wakeRunners()
-	return nil
+	if r.Jobs > 0 {
+		s.wakeRunners()
+	}
+	return r, nil
 }
 
 // Target is what action jobs act on, with the state of its jobs.
@@ -724,18 +835,33 @@ func (s *Store) ResumeTarget(ctx context.Context, id int64) error {
 	return nil
 }
 
-// ReleaseClaims makes the jobs that owner holds Pending again and due now,
-// and returns how many there were. A runner calls it once at start, before
-// it claims anything, with the owner name it had before a crash: the jobs
-// that were in flight when that process died then run again at once
-// instead of after their lease expires. Never call it for an owner that may
-// still be running.
-func (s *Store) ReleaseClaims(ctx context.Context, owner string) (int, error) {
+// TargetFilter selects suspended targets for ResumeTargets. Each field
+// set must match; the zero TargetFilter selects every suspended target.
+type TargetFilter struct {
+	// Action is an action kind, such as "email": a target matches when
+	// jobs of that kind were enqueued for it.
+	Action string
+	// Since selects the targets suspended at or after it (by their
+	// latest dead job): those of an outage that began then.
+	Since time.Time
+}
+
+// ResumeTargets does what ResumeTarget does to every suspended target f
+// selects, in one transaction, and returns how many it resumed; it is
+// safe to repeat. Their dead jobs stay dead: RetryDeadLetters retries
+// them and resumes their targets at once.
+func (s *Store) ResumeTargets(ctx context.Context, f TargetFilter) (int, error) {
+	var w where
+	w.add("suspended = 1")
+	if f.Action != "" {
+		w.add("EXISTS (SELECT 1 FROM jobs j WHERE j.target = targets.target AND j.action = ?)", f.Action)
+	}
+	if !f.Since.IsZero() {
+		w.add("suspended_ns >= ?", encodeTime(f.Since))
+	}
 	var n int64
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		now := encodeTime(time.Now())
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, next_ns = ?, lease_owner = '', lease_ns = 0, updated_ns = ?
-			WHERE status = ? AND lease_owner = ?`, actions.Pending, now, now, actions.Running, owner)
+		res, err := tx.ExecContext(ctx, `UPDATE targets SET suspended = 0, suspended_ns = 0, reason = ''`+w.sql(), w.args...)
 		if err != nil {
 			return err
 		}
@@ -743,10 +869,70 @@ func (s *Store) ReleaseClaims(ctx context.Context, owner string) (int, error) {
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("release claims of %s: %w", owner, err)
+		return 0, fmt.Errorf("resume targets: %w", err)
 	}
 	if n > 0 {
 		s.wakeRunners()
 	}
 	return int(n), nil
+}
+
+// ReleaseClaims makes the jobs that owner holds Pending again and due now,
+// and returns how many there were. A runner calls it once at start, before
+// it claims anything, with the owner name it had before a crash: the jobs
+// that were in flight when that process died then run again at once
+// instead of after their lease expires. Never call it for an owner that may
+// still be running.
+//
+// The attempt each job was making is recorded in its history as
+// interrupted, its outcome unknown (the action may have acted before the
+// crash), and keeps its number: the job's next attempt is numbered after
+// it, and it counts against the job's retry policy as a failure would.
+func (s *Store) ReleaseClaims(ctx context.Context, owner string) (int, error) {
+	var n int
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		n = 0
+		rows, err := tx.QueryContext(ctx, `SELECT id, attempts, updated_ns FROM jobs WHERE status = ? AND lease_owner = ? ORDER BY id`,
+			actions.Running, owner)
+		if err != nil {
+			return err
+		}
+		type held struct {
+			id      int64
+			attempt int
+			claimed int64
+		}
+		var jobs []held
+		for rows.Next() {
+			var h held
+			if err := rows.Scan(&h.id, &h.attempt, &h.claimed); err != nil {
+				rows.Close()
+				return err
+			}
+			jobs = append(jobs, h)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}
+		now := encodeTime(time.Now())
+		for _, h := range jobs {
+			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, next_ns = ?, lease_owner = '', lease_ns = 0, updated_ns = ?
+				WHERE id = ?`, actions.Pending, now, now, h.id); err != nil {
+				return fmt.Errorf("job %d: %w", h.id, err)
+			}
+			if err := s.interrupted(ctx, tx, h.id, h.attempt, h.claimed,
+				"interrupted: hookd stopped while this attempt ran (killed or crashed); the outcome of this attempt is unknown"); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("release claims of %s: %w", owner, err)
+	}
+	if n > 0 {
+		s.wakeRunners()
+	}
+	return n, nil
 }

@@ -181,6 +181,12 @@ func TestQueueRenew(t *testing.T) {
 	if len(got) != 1 || got[0].ID != a1.ID || got[0].Attempts != 2 || got[0].LapsedOwner != "me" {
 		t.Fatalf("claim when the first lease lapsed = %+v, want a1 alone, attempt 2, lapsed from me", got)
 	}
+	// The lapsed attempt is in the history, under its number, naming me.
+	if rec, err := st.Job(ctx, a1.ID); err != nil {
+		t.Fatal(err)
+	} else if h := rec.History; len(h) != 1 || h[0].Attempt != 1 || !strings.Contains(h[0].Error, "interrupted: the claim of runner me lapsed") {
+		t.Errorf("a1's history after its claim lapsed = %+v, want attempt 1 interrupted", h)
+	}
 
 	err := st.Renew(ctx, "me", []int64{a1.ID, b1.ID}, now.Add(61*time.Second), time.Minute)
 	if !errors.Is(err, store.ErrNotHeld) || !strings.Contains(err.Error(), fmt.Sprintf("[%d]", a1.ID)) {
@@ -278,10 +284,10 @@ func TestQueueDeadLetters(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := st.RetryDeadLetter(ctx, a2.ID); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.RetryDeadLetter(ctx, a2.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("RetryDeadLetter of a job done = %v, want ErrNotFound", err)
 	}
-	if err := st.RetryDeadLetter(ctx, a1.ID); err != nil {
+	if _, err := st.RetryDeadLetter(ctx, a1.ID); err != nil {
 		t.Fatal(err)
 	}
 	if !woken(st) {
@@ -420,6 +426,14 @@ func TestQueueReleaseClaims(t *testing.T) {
 	for _, j := range got {
 		if j.Attempts != 2 {
 			t.Errorf("job %s attempt %d, want 2: the interrupted attempt counts", j.EventID, j.Attempts)
+		}
+		// The attempt the crash cut is in the history, under its number.
+		rec, err := st.Job(ctx, j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rec.History) != 1 || rec.History[0].Attempt != 1 || !strings.HasPrefix(rec.History[0].Error, "interrupted: hookd stopped") {
+			t.Errorf("job %s history %+v, want attempt 1 interrupted", j.EventID, rec.History)
 		}
 	}
 	if n, err := st.ReleaseClaims(ctx, "nobody"); err != nil || n != 0 {

@@ -217,7 +217,7 @@ func TestRunnerDeadTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the waiting job is done", func() bool { return status(t, st, laterID) == actions.Done })
-	if err := st.RetryDeadLetter(ctx, id); err != nil {
+	if _, err := st.RetryDeadLetter(ctx, id); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the dead letter is done", func() bool { return status(t, st, id) == actions.Done })
@@ -255,15 +255,10 @@ func TestRunnerRetriedDeadLetter(t *testing.T) {
 			}
 
 			srv.down.Store(!tt.up)
-			if err := st.RetryDeadLetter(ctx, id); err != nil {
-				t.Fatal(err)
-			}
-			target, err := st.Target(ctx, jobByEvent(t, st, "e1").Target)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := st.ResumeTarget(ctx, target.ID); err != nil {
-				t.Fatal(err)
+			// The retry resumes the target: nothing else is needed for
+			// the job to run.
+			if r, err := st.RetryDeadLetter(ctx, id); err != nil || r != (store.Retried{Jobs: 1, Targets: 1}) {
+				t.Fatalf("RetryDeadLetter = %+v, %v; want the job retried and its target resumed", r, err)
 			}
 			waitFor(t, "the retried job is "+tt.wantStatus, func() bool {
 				j, err := st.Job(ctx, id)

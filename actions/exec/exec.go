@@ -37,6 +37,15 @@
 // is out of reach). A background child that outlives a program which exited
 // on its own is left running.
 //
+// On Linux, when hookd itself dies mid-attempt (kill -9, a crash), the
+// kernel kills the program too (SIGKILL, its parent-death signal), so that
+// the attempt the restarted hookd makes never runs beside an orphaned one.
+// That signal reaches the program only: children it started (the commands
+// of sh -c, say) run on to their end, though the program that waits for
+// them is gone. A program whose children must die with it runs its last
+// command with exec, or gives its children a parent-death signal of their
+// own (setpriv --pdeathsig KILL). Elsewhere the program outlives hookd.
+//
 // The job's target is "exec COMMAND", as the rule writes it. Where hookd
 // shows a job's parameters (the API, the dashboard, hookd test), the
 // values of env read "[redacted]": the environment is where a program is
@@ -227,17 +236,17 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 	ownGroup(cmd)
 	cmd.WaitDelay = waitDelay
 
-	if err := cmd.Start(); err != nil {
+	startErr, err := run(cmd)
+	if startErr != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", name, ctx.Err())
 		}
-		err = fmt.Errorf("%s: start: %w", name, err)
+		err = fmt.Errorf("%s: start: %w", name, startErr)
 		if cannotRun(err) {
 			return actions.Permanent(err)
 		}
 		return err
 	}
-	err = cmd.Wait()
 	var exit *exec.ExitError
 	switch {
 	case err == nil, errors.Is(err, exec.ErrWaitDelay):

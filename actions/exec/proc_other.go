@@ -5,5 +5,14 @@ package exec
 import "os/exec"
 
 // ownGroup leaves cmd as it is: without process groups, only the program
-// itself is killed when its context ends.
+// itself is killed when its context ends, and it outlives a hookd that
+// dies mid-attempt.
 func ownGroup(*exec.Cmd) {}
+
+// run starts cmd and waits for it.
+func run(cmd *exec.Cmd) (start, wait error) {
+	if err := cmd.Start(); err != nil {
+		return err, nil
+	}
+	return nil, cmd.Wait()
+}

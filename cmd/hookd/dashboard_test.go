@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +22,9 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/chromedp"
+	"github.com/emersion/go-smtp"
+
+	"github.com/hookd/hookd/internal/smtptest"
 )
 
 var uiShots = flag.String("ui.shots", "", "directory to copy the dashboard test's screenshots to (they are always saved in the test's temp dir)")
@@ -131,8 +135,8 @@ func adminGet(t *testing.T, p *proc, token, path string, v any) {
 // TestDashboard drives the real dashboard of a real hookd in headless
 // chromium: it logs in with the admin token, checks that the overview,
 // deliverability, search, event, rules and live pages show exactly the
-// events posted, retries a dead letter and resumes its target with the
-// buttons and sees the job done, sees rule load errors in red, and saves
+// events posted, retries a dead letter with its button, which resumes its
+// target, and sees the job done, sees rule load errors in red, and saves
 // screenshots.
 func TestDashboard(t *testing.T) {
 	const token = "dash-admin-token-0123"
@@ -290,14 +294,13 @@ func TestDashboard(t *testing.T) {
 	ui.texts(map[string]string{status: "dead"})
 	ui.shot("deadletters")
 	ui.do("retry", chromedp.Click(chromedp.CSS(fmt.Sprintf("#retry-%d", jobID))))
-	// The retry's answer writes a message above the Resume button: wait
-	// for it, as a user reads it, before clicking there.
-	waiting := fmt.Sprintf("Job %d waits until its target is resumed.", jobID)
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`document.querySelector("#dl-message").textContent === %q`, waiting),
+	// The retry resumes the job's target, and says so: the job runs
+	// without a click on Resume.
+	resumed := fmt.Sprintf("Job %d retried; its target %s resumed.", jobID, dead.Jobs[0].Target)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`document.querySelector("#dl-message").textContent === %q`, resumed),
 		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
 		t.Fatalf("retry does not report: %v (shows %q)", err, ui.text("#dl-message"))
 	}
-	ui.do("resume", chromedp.Click(chromedp.CSS("#targets-table button.primary")))
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`document.querySelector(%q).textContent === "done"`, status),
 		chromedp.WithPollingTimeout(60*time.Second))); err != nil {
 		t.Fatalf("the retried job does not show done: %v (shows %q)\n%s", err, ui.text(status), p.output())
@@ -613,6 +616,106 @@ func dashConfig(t *testing.T, token, rules string) (config, rulesDir string) {
 		t.Fatal(err)
 	}
 	return config, filepath.Dir(rulesFile)
+}
+
+// TestDashboardRetryAll drives the Dead letters page after two outages of
+// a mail relay, which leave a dead job and a suspended target per
+// recipient: after the first, Retry all retries every dead letter and
+// resumes every target, and each recipient gets its message once; after
+// the second, Resume all lifts every suspension and leaves the dead
+// letters dead.
+func TestDashboardRetryAll(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	var down atomic.Bool
+	down.Store(true)
+	relay := smtptest.Start(t, smtptest.Options{})
+	relay.Reject = func(string) error {
+		if down.Load() {
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "relay down"}
+		}
+		return nil
+	}
+	rule := "rules:\n  - name: welcome\n    when: type == \"open\"\n    actions:\n      - email: { to: \"{{ .email }}\", subject: Welcome, text: Hello }\n        retry: none\n"
+	config, rulesDir := dashConfig(t, token, rule)
+	if err := os.WriteFile(config, fmt.Appendf(nil, "admin:\n  token: %s\nsources:\n  - name: mailjet\n    provider: mailjet\n"+
+		"smtp: { host: 127.0.0.1, port: %d, tls: none, from: shop@example.com }\nrules:\n  - %s/*.yaml\n", token, relay.Port, rulesDir), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startHookd(t, t.TempDir(), "--config", config)
+	at := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
+	outage := func(first int) {
+		t.Helper()
+		var events []string
+		for i := range 3 {
+			events = append(events, mailjetEvent("open", first+i, fmt.Sprintf("r%d@example.com", i), at, `"ip":"127.0.0.1","geo":"FR","agent":"test"`))
+		}
+		if a := postHook(t, p.hooks, "["+strings.Join(events, ",")+"]"); a.Accepted != 3 {
+			t.Fatalf("posted 3 events, %d accepted", a.Accepted)
+		}
+		waitFor(t, p, "3 dead letters and 3 suspended targets", func() bool {
+			var dead struct{ Jobs []struct{ ID int64 } }
+			var ts struct{ Targets []struct{ Suspended bool } }
+			adminGet(t, p, token, "/api/deadletters", &dead)
+			adminGet(t, p, token, "/api/targets", &ts)
+			n := 0
+			for _, tg := range ts.Targets {
+				if tg.Suspended {
+					n++
+				}
+			}
+			return len(dead.Jobs) == 3 && n == 3
+		})
+	}
+	outage(1)
+
+	ctx := browser(t, 2*time.Minute)
+	ui := &ui{t: t, ctx: ctx, shots: t.TempDir()}
+	ui.do("log in",
+		chromedp.Navigate(p.admin+"/ui/"),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), token),
+		chromedp.Click(chromedp.CSS("#login")),
+		chromedp.WaitVisible(chromedp.CSS("#total-all")),
+	)
+	down.Store(false)
+	ui.goTo("#/deadletters", "#dead-table")
+	if n := ui.count("#dead-table tbody tr"); n != 3 {
+		t.Errorf("%d dead letters shown, want 3", n)
+	}
+	if n := ui.count("#targets-table tbody tr"); n != 3 {
+		t.Errorf("%d suspended targets shown, want 3", n)
+	}
+	ui.shot("deadletters-outage")
+	ui.do("retry all", chromedp.Click(chromedp.CSS("#retry-all")), chromedp.WaitVisible(chromedp.CSS("#no-dead")))
+	ui.texts(map[string]string{"#dl-message": "Retried 3 dead letters; resumed 3 targets."})
+	if n := ui.count("#no-suspended"); n != 1 {
+		t.Errorf("after Retry all the page shows suspended targets")
+	}
+	ui.shot("deadletters-retried-all")
+	waitFor(t, p, "the 3 jobs done", func() bool {
+		var jobs struct{ Jobs []struct{ Status string } }
+		adminGet(t, p, token, "/api/jobs?status=done", &jobs)
+		return len(jobs.Jobs) == 3
+	})
+	var to []string
+	for _, m := range relay.Messages() {
+		to = append(to, m.To...)
+	}
+	slices.Sort(to)
+	if fmt.Sprint(to) != "[r0@example.com r1@example.com r2@example.com]" {
+		t.Errorf("the relay took messages to %v, want one to each recipient", to)
+	}
+
+	down.Store(true)
+	outage(4)
+	ui.goTo("#/overview", "#total-all") // the hash changes, so the page is drawn anew
+	ui.goTo("#/deadletters", "#targets-table")
+	ui.do("resume all", chromedp.Click(chromedp.CSS("#resume-all")), chromedp.WaitVisible(chromedp.CSS("#no-suspended")))
+	ui.texts(map[string]string{"#dl-message": "Resumed 3 targets; their dead letters stay dead."})
+	if n := ui.count("#dead-table tbody tr"); n != 3 {
+		t.Errorf("%d dead letters shown after Resume all, want 3", n)
+	}
+	ui.shot("deadletters-resumed-all")
 }
 
 // TestDashboardLargeJobs shows, in headless chromium, the jobs of events

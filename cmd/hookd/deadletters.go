@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -32,16 +33,25 @@ directly: it needs no running server, and works beside a running one.
 
 A job retried or a target resumed here runs on the next poll of a running
 server's runner (within a second by default), or when hookd serve next starts.
-A retried job whose target is still suspended waits until the target is
-resumed; resuming a target leaves its dead jobs dead.
+Retrying a dead job resumes its target, if suspended, so that the job runs;
+the target's other pending jobs then run too, and its other dead jobs stay
+dead. Resuming a target leaves its dead jobs dead.
+
+After an outage (a mail relay down leaves one dead job and one suspended
+target per recipient), retry in bulk: retry --all, or the dead jobs of one
+--rule, one --action kind, or dead --since the outage began, in one
+transaction; repeating it retries only what died again since.
 
 The data directory is --data, or the configuration's (--config), or ./data.
 deadletters never creates it nor an empty store: it fails when they are
 missing.`,
 		Example: `  hookd deadletters list
   hookd deadletters retry 42
+  hookd deadletters retry --action email --since 2h
+  hookd deadletters retry --all
   hookd deadletters targets
   hookd deadletters resume 3
+  hookd deadletters resume --action email
   hookd deadletters list --config /etc/hookd/hookd.yaml --json | jq .last_error`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
@@ -61,7 +71,7 @@ missing.`,
 		Long: `list prints the dead jobs, the most recently dead first, with the id to give
 retry, the id of their target to give resume, and their last error, and
 on stderr how many targets are suspended (hookd deadletters targets lists
-them: a retried job is no longer dead, but its target stays suspended).
+them).
 With --json, one job per line (NDJSON), each the JSON object that
 /api/deadletters lists, secrets in its params shown as [redacted]. When
 more than --limit jobs are dead, a note on stderr gives the --cursor that
@@ -79,54 +89,72 @@ continues the listing.`,
 	list.Flags().IntVar(&limit, "limit", 20, fmt.Sprintf("list at most `N` jobs (at most %d)", store.MaxLimit))
 	list.Flags().StringVar(&cursor, "cursor", "", "continue a listing where the previous one stopped")
 
+	var dead bulkFlags
 	retry := &cobra.Command{
-		Use:   "retry JOB_ID",
-		Short: "Run a dead job again",
+		Use:   "retry JOB_ID | --all | [--rule NAME] [--action KIND] [--since TIME]",
+		Short: "Run dead jobs again, resuming their targets",
 		Long: `retry makes the dead job JOB_ID pending again, due now, with its whole
-retry policy again, and prints it. Its attempts are numbered on from the
-last one (a job dead after attempt 21 has attempt 22 next), so its history
-keeps every attempt under a number of its own. A running server's runner
-picks it up on its next poll; if its target is suspended, it waits until
-the target is resumed (hookd deadletters resume).`,
-		Args: cobra.ExactArgs(1),
+retry policy again, resumes its target if it is suspended (its other
+pending jobs then run too; its other dead jobs stay dead), and prints it.
+Its attempts are numbered on from the last one (a job dead after attempt 21
+has attempt 22 next), so its history keeps every attempt under a number of
+its own. A running server's runner picks it up on its next poll.
+
+With --all, or any of --rule, --action and --since instead of JOB_ID, it
+retries every dead job they select (all the filters given must match), and
+resumes the suspended targets among theirs, in one transaction, and prints
+how many. --since takes the time the outage began, as events --since does
+(an RFC 3339 time, a date, or a duration ago such as 2h), and selects the
+jobs that died at or after it. --all retries jobs that died of other
+causes too; those whose cause is permanent (parameters their action
+refuses, a missing program) die again at once and suspend their target
+again: filter to leave them alone. Repeating a bulk retry retries only the
+jobs that died again since.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseID("deadletters retry", "job", args[0])
-			if err != nil {
+			filtered := dead.rule != "" || dead.action != "" || dead.since != ""
+			if len(args) == 1 && (dead.all || filtered) {
+				return usagef("deadletters retry: give JOB_ID, or --all, or --rule, --action and --since, not both")
+			}
+			if len(args) == 1 {
+				id, err := parseID("deadletters retry", "job", args[0])
+				if err != nil {
+					return err
+				}
+				return withStore(cmd.Context(), "deadletters", flags, false, func(st *store.Store) error {
+					return retryOne(cmd, st, id, asJSON)
+				})
+			}
+			if err := dead.check("deadletters retry", "JOB_ID"); err != nil {
+				return err
+			}
+			f := store.DeadFilter{Rule: dead.rule, Action: dead.action}
+			var err error
+			if f.Since, err = parseWhen("deadletters retry", "--since", dead.since, time.Now()); err != nil {
 				return err
 			}
 			return withStore(cmd.Context(), "deadletters", flags, false, func(st *store.Store) error {
-				if err := st.RetryDeadLetter(cmd.Context(), id); errors.Is(err, store.ErrNotFound) {
-					return fmt.Errorf("deadletters retry: no dead job %d (hookd deadletters list shows them)", id)
-				} else if err != nil {
-					return fmt.Errorf("deadletters retry: %w", err)
-				}
-				j, err := st.Job(cmd.Context(), id)
+				r, err := st.RetryDeadLetters(cmd.Context(), f)
 				if err != nil {
 					return fmt.Errorf("deadletters retry: %w", err)
 				}
 				if asJSON {
-					return writeJSONLines(cmd.OutOrStdout(), redacted([]store.JobRecord{j}))
+					return writeJSONLines(cmd.OutOrStdout(), []store.Retried{r})
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "job %d (rule %s, %s) is pending again\n", j.ID, cell(j.Rule), cell(j.Target))
-				t, err := st.Target(cmd.Context(), j.Target)
-				if err != nil {
-					return fmt.Errorf("deadletters retry: %w", err)
-				}
-				if t.Suspended {
-					fmt.Fprintf(cmd.OutOrStdout(), "its target %d is suspended: it runs after hookd deadletters resume %d\n", t.ID, t.ID)
-				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s retried, %s resumed\n", plural(r.Jobs, "dead job"), plural(r.Targets, "target"))
 				return nil
 			})
 		},
 	}
+	dead.define(retry, true)
 
 	targets := &cobra.Command{
 		Use:   "targets",
 		Short: "List the suspended targets",
 		Long: `targets prints the targets that a dead job suspended, by name, with the id to
 give resume, since when and why, and how many of their jobs are pending,
-running and dead. A suspended target's pending jobs, dead jobs retried
-among them, run only once it is resumed. With --json, one target per line
+running and dead. A suspended target's pending jobs run only once it is
+resumed, or a dead job of it retried. With --json, one target per line
 (NDJSON), each the JSON object that /api/targets lists.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -149,44 +177,161 @@ among them, run only once it is resumed. With --json, one target per line
 		},
 	}
 
+	var susp bulkFlags
 	resume := &cobra.Command{
-		Use:   "resume TARGET_ID",
-		Short: "Lift a target's suspension",
+		Use:   "resume TARGET_ID | --all | [--action KIND] [--since TIME]",
+		Short: "Lift the suspension of targets",
 		Long: `resume lifts the suspension of target TARGET_ID, which a dead job of it
 caused, so that its pending jobs run on a running server's runner's next
-poll, and prints the target. Its dead jobs stay dead: retry them one by one.`,
-		Args: cobra.ExactArgs(1),
+poll, and prints the target. Its dead jobs stay dead: retry them (which
+resumes their target too).
+
+With --all, or --action and --since instead of TARGET_ID, it resumes every
+suspended target they select, in one transaction, and prints how many:
+--action the targets that jobs of that action kind were enqueued for,
+--since those suspended (by their latest dead job) at or after that time,
+as events --since takes it. Their dead jobs stay dead: after an outage,
+deadletters retry with the same filters retries them and resumes their
+targets at once.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseID("deadletters resume", "target", args[0])
-			if err != nil {
+			filtered := susp.action != "" || susp.since != ""
+			if len(args) == 1 && (susp.all || filtered) {
+				return usagef("deadletters resume: give TARGET_ID, or --all, or --action and --since, not both")
+			}
+			if len(args) == 1 {
+				id, err := parseID("deadletters resume", "target", args[0])
+				if err != nil {
+					return err
+				}
+				return withStore(cmd.Context(), "deadletters", flags, false, func(st *store.Store) error {
+					return resumeOne(cmd, st, id, asJSON)
+				})
+			}
+			if err := susp.check("deadletters resume", "TARGET_ID"); err != nil {
+				return err
+			}
+			f := store.TargetFilter{Action: susp.action}
+			var err error
+			if f.Since, err = parseWhen("deadletters resume", "--since", susp.since, time.Now()); err != nil {
 				return err
 			}
 			return withStore(cmd.Context(), "deadletters", flags, false, func(st *store.Store) error {
-				if err := st.ResumeTarget(cmd.Context(), id); errors.Is(err, store.ErrNotFound) {
-					return fmt.Errorf("deadletters resume: no target %d (hookd deadletters targets lists the suspended ones)", id)
-				} else if err != nil {
-					return fmt.Errorf("deadletters resume: %w", err)
-				}
-				targets, err := st.Targets(cmd.Context())
+				n, err := st.ResumeTargets(cmd.Context(), f)
 				if err != nil {
 					return fmt.Errorf("deadletters resume: %w", err)
 				}
-				for _, t := range targets {
-					if t.ID != id {
-						continue
-					}
-					if asJSON {
-						return writeJSONLines(cmd.OutOrStdout(), []store.Target{t})
-					}
-					fmt.Fprintf(cmd.OutOrStdout(), "target %d (%s) resumed: %d pending, %d dead\n", t.ID, cell(t.Name), t.Pending, t.Dead)
-					return nil
+				if asJSON {
+					return writeJSONLines(cmd.OutOrStdout(), []map[string]int{{"resumed": n}})
 				}
-				return fmt.Errorf("deadletters resume: no target %d", id)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s resumed\n", plural(n, "target"))
+				return nil
 			})
 		},
 	}
+	susp.define(resume, false)
 	cmd.AddCommand(list, retry, targets, resume)
 	return cmd
+}
+
+// bulkFlags select the dead jobs of retry, or the suspended targets of
+// resume, in bulk.
+type bulkFlags struct {
+	all                 bool
+	rule, action, since string
+	hasRule             bool
+}
+
+// define adds the flags to cmd; --rule only when rule is set.
+func (b *bulkFlags) define(cmd *cobra.Command, rule bool) {
+	f := cmd.Flags()
+	f.BoolVar(&b.all, "all", false, "select every one, instead of an id")
+	if rule {
+		f.StringVar(&b.rule, "rule", "", "select the dead jobs of the rule `NAME`")
+		b.hasRule = true
+	}
+	f.StringVar(&b.action, "action", "", "select by action `KIND` (email, http, exec, ...)")
+	f.StringVar(&b.since, "since", "", "select those dead or suspended at or after `TIME` (RFC 3339, a date, or a duration ago such as 2h)")
+}
+
+// check refuses an empty selection, and --all with a filter, for the
+// command op whose single form takes the argument id.
+func (b *bulkFlags) check(op, id string) error {
+	var given []string
+	if b.rule != "" {
+		given = append(given, "--rule")
+	}
+	if b.action != "" {
+		given = append(given, "--action")
+	}
+	if b.since != "" {
+		given = append(given, "--since")
+	}
+	filters := "--action or --since"
+	if b.hasRule {
+		filters = "--rule, --action or --since"
+	}
+	switch {
+	case b.all && len(given) > 0:
+		return usagef("%s: --all selects every one: give it without %s", op, strings.Join(given, ", "))
+	case !b.all && len(given) == 0:
+		return usagef("%s: give %s, or --all, or %s", op, id, filters)
+	}
+	return nil
+}
+
+// retryOne retries the dead job id and prints it, and whether its target
+// was resumed.
+func retryOne(cmd *cobra.Command, st *store.Store, id int64, asJSON bool) error {
+	r, err := st.RetryDeadLetter(cmd.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("deadletters retry: no dead job %d (hookd deadletters list shows them)", id)
+	} else if err != nil {
+		return fmt.Errorf("deadletters retry: %w", err)
+	}
+	j, err := st.Job(cmd.Context(), id)
+	if err != nil {
+		return fmt.Errorf("deadletters retry: %w", err)
+	}
+	if asJSON {
+		return writeJSONLines(cmd.OutOrStdout(), redacted([]store.JobRecord{j}))
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "job %d (rule %s, %s) is pending again\n", j.ID, cell(j.Rule), cell(j.Target))
+	t, err := st.Target(cmd.Context(), j.Target)
+	if err != nil {
+		return fmt.Errorf("deadletters retry: %w", err)
+	}
+	switch {
+	case r.Targets > 0:
+		fmt.Fprintf(cmd.OutOrStdout(), "its target %d is resumed: %d pending, %d dead\n", t.ID, t.Pending, t.Dead)
+	case t.Suspended:
+		fmt.Fprintf(cmd.OutOrStdout(), "its target %d is suspended again: it runs after hookd deadletters resume %d\n", t.ID, t.ID)
+	}
+	return nil
+}
+
+// resumeOne resumes target id and prints it.
+func resumeOne(cmd *cobra.Command, st *store.Store, id int64, asJSON bool) error {
+	if err := st.ResumeTarget(cmd.Context(), id); errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("deadletters resume: no target %d (hookd deadletters targets lists the suspended ones)", id)
+	} else if err != nil {
+		return fmt.Errorf("deadletters resume: %w", err)
+	}
+	targets, err := st.Targets(cmd.Context())
+	if err != nil {
+		return fmt.Errorf("deadletters resume: %w", err)
+	}
+	for _, t := range targets {
+		if t.ID != id {
+			continue
+		}
+		if asJSON {
+			return writeJSONLines(cmd.OutOrStdout(), []store.Target{t})
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "target %d (%s) resumed: %d pending, %d dead\n", t.ID, cell(t.Name), t.Pending, t.Dead)
+		return nil
+	}
+	return fmt.Errorf("deadletters resume: no target %d", id)
 }
 
 // parseID reads the id of a job or target.

@@ -116,6 +116,11 @@ function tally(id, one, many) {
   };
 }
 
+// plural is n with its noun, "1 target", "2 targets".
+function plural(n, one, many) {
+  return `${fmtNum(n)} ${n === 1 ? one : many}`;
+}
+
 // errorBox shows err, with a Retry button calling retry when given.
 function errorBox(err, retry, id) {
   return h("div", { class: "card errors", id },
@@ -503,20 +508,26 @@ async function watchJob(id, cell) {
   }
 }
 
+// deadLettersNote is what the Dead letters page shows above its cards the
+// next time it is drawn: what Retry all or Resume all did.
+let deadLettersNote = "";
+
 // deadLetters shows the suspended targets and the dead letters, 100 at a
 // time with More.
 async function deadLetters() {
   const ts = await api("/targets");
   const suspended = ts.targets.filter(t => t.suspended);
-  const msg = h("p", { class: "muted message", id: "dl-message" });
+  const msg = h("p", { class: "muted message", id: "dl-message" }, deadLettersNote);
+  deadLettersNote = "";
   const deadRow = j => {
     const status = h("td", { class: "status status-" + j.status, id: "status-" + j.id }, j.status);
     const btn = h("button", { class: "primary", id: "retry-" + j.id, onclick: async () => {
       btn.disabled = true;
       try {
-        await api(`/deadletters/${j.id}/retry`, { method: "POST" });
+        const r = await api(`/deadletters/${j.id}/retry`, { method: "POST" });
         btn.textContent = "Retried";
-        if (suspended.some(t => t.name === j.target)) msg.textContent = `Job ${j.id} waits until its target is resumed.`;
+        msg.textContent = r.target_resumed ? `Job ${j.id} retried; its target ${j.target} resumed.` :
+          r.target_suspended ? `Job ${j.id} waits until its target is resumed.` : `Job ${j.id} retried.`;
         await watchJob(j.id, status);
       } catch (err) { btn.disabled = false; msg.textContent = err.message; }
     } }, "Retry");
@@ -535,10 +546,29 @@ async function deadLetters() {
     return page.next;
   });
   await pages.first();
+  // bulkButton POSTs path once clicked and shows the page again, as it
+  // now is, saying what it did with say(answer).
+  const bulkButton = (id, label, path, say) => {
+    const btn = h("button", { class: "primary", id, onclick: async () => {
+      btn.disabled = true;
+      try {
+        deadLettersNote = say(await api(path, { method: "POST" }));
+        await route();
+      } catch (err) { btn.disabled = false; msg.textContent = err.message; }
+    } }, label);
+    return btn;
+  };
+  // Retry all retries every dead job, not only those shown, and resumes
+  // their targets: after an outage, one job and one target per recipient.
+  const retryAll = bulkButton("retry-all", "Retry all", "/deadletters/retry?all=true",
+    r => `Retried ${plural(r.retried, "dead letter", "dead letters")}; resumed ${plural(r.targets_resumed, "target", "targets")}.`);
+  const resumeAll = bulkButton("resume-all", "Resume all", "/targets/resume?all=true",
+    r => `Resumed ${plural(r.resumed, "target", "targets")}; their dead letters stay dead.`);
   return [
     h("h1", {}, "Dead letters and suspended targets"), msg,
     h("div", { class: "card" }, h("h2", {}, "Suspended targets"),
-      suspended.length === 0 ? h("p", { class: "muted", id: "no-suspended" }, "No target is suspended.") :
+      suspended.length === 0 ? h("p", { class: "muted", id: "no-suspended" }, "No target is suspended.") : [
+        h("p", {}, resumeAll, " lifts every suspension; a target's dead letters stay dead (Retry all retries them and resumes their targets)."),
         table(["target", "since", "reason", { label: "pending", num: 1 }, { label: "dead", num: 1 }, ""],
           suspended.map(t => {
             const btn = h("button", { class: "primary", id: "resume-" + t.id, onclick: async () => {
@@ -548,10 +578,11 @@ async function deadLetters() {
             } }, "Resume");
             return h("tr", { "data-target": t.id }, h("td", {}, t.name), h("td", {}, fmtTime(t.suspended_at)), cell(t.reason, 120, { class: "error" }),
               h("td", { class: "num" }, String(t.pending)), h("td", { class: "num" }, String(t.dead)), h("td", {}, btn));
-          }), { id: "targets-table" })),
+          }), { id: "targets-table" })]),
     h("div", { class: "card" }, h("h2", {}, "Dead letters"),
       shown === 0 ? h("p", { class: "muted", id: "no-dead" }, "No dead letters.") : [
-        h("p", {}, count.el, " shown, the most recently dead first."),
+        h("p", {}, count.el, " shown, the most recently dead first. ", retryAll,
+          " retries every dead letter, shown or not, and resumes its target: after an outage, one per recipient."),
         table(["job", "rule", "action", "target", "event", "last error", { label: "attempts", num: 1 }, "status", ""], body, { id: "dead-table" }),
         pages.more, pages.error]),
   ];
