@@ -153,7 +153,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 			}
 		}()
 	}
-	logger.Info("hookd starting: opening the event log and the store", "hooks", hooksLn.Addr().String(), "admin", adminLn.Addr().String())
+	bld := currentBuild()
+	logger.Info("hookd starting: opening the event log and the store", "version", bld.String(),
+		"hooks", hooksLn.Addr().String(), "admin", adminLn.Addr().String())
 	// The data directory is made, not its parents: a mistyped --data
 	// fails rather than starting on an empty log and store.
 	if err := os.Mkdir(cfg.Data, 0o750); errors.Is(err, fs.ErrNotExist) {
@@ -208,7 +210,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	}
 	defer nonces.Close()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), st.Collector())
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), st.Collector(), bld.collector())
 	// watermill's metrics component does not fit here: the listener
 	// appends with Append, not Publish, and its subscriber decorator hands
 	// messages on through an unbuffered channel, which would cut the
