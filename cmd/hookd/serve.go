@@ -67,7 +67,9 @@ The rule files the configuration lists are evaluated on every event as it is
 stored; the actions of the rules that fire are queued in the store and run
 with retries. The files, and the template files they name, reload when
 they change, and on SIGHUP; files that do not load leave the running rules
-in place.
+in place. The configuration file itself is read at the start only: on
+SIGHUP, serve warns when it changed since, naming the keys that differ, and
+a restart applies them.
 
 SIGTERM or SIGINT stops accepting, finishes the requests in flight, flushes
 and exits 0.`,
@@ -110,6 +112,8 @@ const (
 // and finish in-flight requests, then stop the group commit, then the
 // consumers, then close the log and the store.
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerOpts ...func(*actions.RunnerConfig)) error {
+	// What SIGHUP compares the configuration file with.
+	started := readStartConfig(cfg.File, logger)
 	// The rules first: rule files that do not load fail the start before
 	// a port is bound or a database touched.
 	var watcher *rules.Watcher
@@ -327,7 +331,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 		})
 	}
 	// SIGHUP reloads the rule files; without rules it is ignored rather
-	// than ending hookd, its default.
+	// than ending hookd, its default. A change of the configuration file
+	// is only warned of: it applies at a restart.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -337,6 +342,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 			case <-consumeCtx.Done():
 				return
 			case <-hup:
+				started.warnChanged()
 				if watcher == nil {
 					logger.Info("SIGHUP: no rule files to reload")
 					continue
