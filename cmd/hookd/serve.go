@@ -271,6 +271,10 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	if err != nil {
 		return err
 	}
+	retentionFailed, err := registerHealth(reg, lis.Ready, watcher, log)
+	if err != nil {
+		return err
+	}
 	// With Mailjet keys, a dead event callback URL is logged and counted.
 	var cw *callbackWatch
 	if m := cfg.Mailjet; m.Configured() {
@@ -321,7 +325,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 		consumeWG.Go(func() { cw.Run(consumeCtx) })
 	}
 	consumeWG.Go(func() {
-		retention.Run(consumeCtx, retention.Config{Events: cfg.Retention.Events.Duration(), Log: cfg.Retention.Log.Duration()}, st, log, logger)
+		retention.Run(consumeCtx, retention.Config{Events: cfg.Retention.Events.Duration(), Log: cfg.Retention.Log.Duration(), Failed: retentionFailed}, st, log, logger)
 	})
 	if watcher != nil {
 		consumeWG.Go(func() {
