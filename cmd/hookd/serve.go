@@ -255,7 +255,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	if err != nil {
 		return err
 	}
-	warnExposed(cfg.Data, logger)
+	warnExposed(cfg.Data, unusedDataFile(cfg), logger)
 	// Jobs this data directory's previous process had in flight when it
 	// died run again now, not when their lease expires.
 	if n, err := st.ReleaseClaims(ctx, owner); err != nil {
@@ -509,12 +509,15 @@ func runnerOwner(data string) (string, error) {
 // (see datafile.Create) and never changes the mode of a file that exists:
 // one an older hookd made 0644, or one a user opened to a group on purpose
 // (a backup agent's), stays as it is, and this says so at every start.
-func warnExposed(data string, logger *slog.Logger) {
+// Files that unused says serve does not use (an SQLite file left by an
+// earlier configuration) are named in an info line instead.
+func warnExposed(data string, unused func(name string) bool, logger *slog.Logger) {
 	exposed, err := datafile.Exposed(data)
 	if err != nil {
 		logger.Warn("data directory: cannot check the modes of its files", "data", data, "err", err)
 		return
 	}
+	exposed = splitUnused(exposed, unused, data, logger)
 	if len(exposed) > 0 {
 		logger.Warn("data files are open to other users: hookd creates its files 0600 but leaves the mode of existing ones as it is; chmod 600 them to keep the events private",
 			"data", data, "files", exposed)
