@@ -286,6 +286,11 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 
 	admin := listener.NewEcho(logger)
 	admin.Pre(dashboard.Guard(dashboard.GuardConfig{Loopback: cfg.Admin.Loopback(), Hosts: cfg.Admin.Hosts}))
+	rejects, err := newAdminRejects(reg, logger)
+	if err != nil {
+		return err
+	}
+	admin.Use(rejects.Middleware)
 	listener.RouteHealthz(admin)
 	listener.RouteReadyz(admin, lis.Ready, true)
 	admin.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
