@@ -412,6 +412,7 @@ func (r *Runner) renewOnce(ctx context.Context, c *claim, every time.Duration) (
 	case ctx.Err() != nil:
 		return every, true
 	default:
+		r.m.renewFailed.Inc()
 		r.renewOut.Fail(err, "target", target, "jobs", len(ids), "lapses_in", c.renewed.Add(r.cfg.Lease).Sub(now).Round(time.Millisecond))
 		return min(every, renewRetry), true
 	}
@@ -613,9 +614,10 @@ func clip(s string) string {
 
 // runnerMetrics are the Runner's Prometheus collectors.
 type runnerMetrics struct {
-	jobs    *prometheus.CounterVec
-	seconds *prometheus.HistogramVec
-	dead    *prometheus.CounterVec
+	jobs        *prometheus.CounterVec
+	seconds     *prometheus.HistogramVec
+	dead        *prometheus.CounterVec
+	renewFailed prometheus.Counter
 }
 
 func newRunnerMetrics(reg prometheus.Registerer) (*runnerMetrics, error) {
@@ -633,9 +635,13 @@ func newRunnerMetrics(reg prometheus.Registerer) (*runnerMetrics, error) {
 			Name: "hookd_action_dead_letters_total",
 			Help: "Action jobs dead-lettered (retries spent or a permanent error); each suspends its target.",
 		}, []string{"action"}),
+		renewFailed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookd_action_claim_renewal_failures_total",
+			Help: "Renewals of claims on running action jobs that failed (the queue did not answer); a claim not renewed within its lease lets another replica run its jobs too.",
+		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.jobs, m.seconds, m.dead} {
+		for _, c := range []prometheus.Collector{m.jobs, m.seconds, m.dead, m.renewFailed} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("register action runner metrics: %w", err)
 			}

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/hookd/hookd/actions"
 )
@@ -717,9 +718,9 @@ func (q *renewFailQueue) Renew(ctx context.Context, owner string, ids []int64, n
 	return q.memQueue.Renew(ctx, owner, ids, now, lease)
 }
 
-// TestRunnerRenewError checks that a renewal the queue fails is logged and
-// tried again, and that the job, which nobody else claimed meanwhile,
-// keeps its claim and is done.
+// TestRunnerRenewError checks that a renewal the queue fails is logged,
+// counted and tried again, and that the job, which nobody else claimed
+// meanwhile, keeps its claim and is done.
 func TestRunnerRenewError(t *testing.T) {
 	const lease = 300 * time.Millisecond
 	release := make(chan struct{})
@@ -735,7 +736,8 @@ func TestRunnerRenewError(t *testing.T) {
 	q.fail.Store(2)
 	id := q.add(newJob(kind, "t", "e", "3x1ms"))
 	failed := &signal{msg: "renew action job claims", ch: make(chan struct{}), attrs: map[string]string{}}
-	run(t, q, actions.RunnerConfig{Lease: lease, Poll: time.Hour}, nil, failed)
+	reg := prometheus.NewRegistry()
+	run(t, q, actions.RunnerConfig{Lease: lease, Poll: time.Hour}, reg, failed)
 	wait(t, failed.ch, "the failed renewal to be logged")
 	if failed.attrs["err"] != "connection refused" || failed.attrs["target"] != "t" {
 		t.Errorf("logged %v, want the error and the target", failed.attrs)
@@ -745,6 +747,12 @@ func TestRunnerRenewError(t *testing.T) {
 	q.waitUntil(t, "the job is done", func() bool { return q.job(id).Status == actions.Done })
 	if j := q.job(id); j.Attempts != 1 {
 		t.Errorf("%d attempts, want 1", j.Attempts)
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`# HELP hookd_action_claim_renewal_failures_total Renewals of claims on running action jobs that failed (the queue did not answer); a claim not renewed within its lease lets another replica run its jobs too.
+# TYPE hookd_action_claim_renewal_failures_total counter
+hookd_action_claim_renewal_failures_total 2
+`), "hookd_action_claim_renewal_failures_total"); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -44,3 +44,21 @@ type Pinger interface {
 	// within ctx, and otherwise an error saying what did not answer.
 	Ping(ctx context.Context) error
 }
+
+// FailureCounter is implemented by backends that count the failures of
+// their background work, which they log as outages rather than return to
+// a caller; /metrics exports them, so that an alert need not read logs.
+type FailureCounter interface {
+	// Failures returns how many attempts of each kind have failed since
+	// the log was opened.
+	Failures() Failures
+}
+
+// Failures are the counts of a FailureCounter.
+type Failures struct {
+	// Checkpoint counts failed copies of an SQLite WAL into its database.
+	Checkpoint uint64
+	// LeaseRenewal counts failed renewals of a consumer group's lease: one
+	// not renewed within its TTL lets another process take the group over.
+	LeaseRenewal uint64
+}

@@ -25,20 +25,23 @@ var (
 		"Transactions the projector committed; hookd_store_projected_total over it is the mean batch.", nil, nil)
 	descGaveWay = prometheus.NewDesc("hookd_store_gave_way_seconds_total",
 		"Time the projector waited for a burst of hook requests to pass before storing what the log had; the store lags meanwhile.", nil, nil)
+	descCheckpointFailed = prometheus.NewDesc("hookd_store_checkpoint_failures_total",
+		"Checkpoints of the SQLite store's WAL that failed (logged as an outage); while they fail the WAL grows. Not exported for a PostgreSQL store.", nil, nil)
 	descScrapeError = prometheus.NewDesc("hookd_store_scrape_error",
 		"1 when the last scrape could not read the store's gauges.", nil, nil)
 )
 
 // Collector returns a Prometheus collector of the store's gauges, read at
 // each scrape: jobs by status (done excluded: it only grows), suspended
-// targets, and the projector's counters. Each scrape runs two queries on
+// targets, the projector's counters, and the failed checkpoints of an
+// SQLite store. Each scrape runs two queries on
 // indexes (jobs_status, and the small targets table).
 func (s *Store) Collector() prometheus.Collector { return collector{s} }
 
 type collector struct{ s *Store }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descJobs, descSuspended, descProjected, descProjectFailed, descProjectBatches, descGaveWay, descScrapeError} {
+	for _, d := range []*prometheus.Desc{descJobs, descSuspended, descProjected, descProjectFailed, descProjectBatches, descGaveWay, descCheckpointFailed, descScrapeError} {
 		ch <- d
 	}
 }
@@ -69,4 +72,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descProjectFailed, prometheus.CounterValue, float64(p.Failed))
 	ch <- prometheus.MustNewConstMetric(descProjectBatches, prometheus.CounterValue, float64(p.Batches))
 	ch <- prometheus.MustNewConstMetric(descGaveWay, prometheus.CounterValue, p.GaveWay.Seconds())
+	if c.s.db.ckpt != nil {
+		ch <- prometheus.MustNewConstMetric(descCheckpointFailed, prometheus.CounterValue, float64(c.s.db.ckpt.Failures()))
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/eventlog"
@@ -24,6 +25,10 @@ type RebuildResult struct {
 	// Skipped are the log's messages that the projector has not consumed
 	// yet, left for it, and those it dropped as undecodable.
 	Skipped int
+	// Expired are the messages the projector had consumed and the store
+	// lacks that were not restored because they are older than the
+	// retention horizon: retention deleted them from the store on purpose.
+	Expired int
 }
 
 // ErrLogTrimmed is returned, wrapped, by Rebuild when stored events are no
@@ -41,7 +46,11 @@ var ErrLogTrimmed = errors.New("stored events are no longer in the log")
 // store lacks, because its database was deleted or replaced by an older
 // copy, are restored after the others, under new seqs, in log order. The
 // later ones are left for the projector, to store and evaluate as it would
-// have. A nil projected restores nothing.
+// have. A nil projected restores nothing. Of those to restore, the ones
+// older than horizon (events by their time, quarantined bodies by when
+// they were received, as retention compares them) are not: the store's
+// retention deleted them, and they are counted as Expired. A zero horizon
+// (no retention) restores them all.
 //
 // The rules' decisions are the store's record of what happened and are
 // kept as they are: the action jobs and their attempts, targets, once keys
@@ -55,7 +64,7 @@ var ErrLogTrimmed = errors.New("stored events are no longer in the log")
 // fails, wrapping ErrLogTrimmed, when events of the store are not in the
 // log any more. The caller makes sure no projector writes to the store
 // meanwhile (hookd rebuild refuses to run beside hookd serve).
-func (s *Store) Rebuild(ctx context.Context, log eventlog.Reader, ev Evaluator, projected map[string]int64) (RebuildResult, error) {
+func (s *Store) Rebuild(ctx context.Context, log eventlog.Reader, ev Evaluator, projected map[string]int64, horizon time.Time) (RebuildResult, error) {
 	var res RebuildResult
 	if s.db.write == nil {
 		return res, fmt.Errorf("rebuild: %w", errReadOnly)
@@ -199,7 +208,7 @@ func (s *Store) Rebuild(ctx context.Context, log eventlog.Reader, ev Evaluator, 
 		if _, err := tx.ExecContext(ctx, `DROP TABLE rebuild_keep`); err != nil {
 			return err
 		}
-		res.Restored, err = s.restore(ctx, t, log, ev, projected)
+		res.Restored, res.Expired, err = s.restore(ctx, t, log, ev, projected, horizon)
 		return err
 	})
 	if err != nil {
@@ -209,16 +218,33 @@ func (s *Store) Rebuild(ctx context.Context, log eventlog.Reader, ev Evaluator, 
 }
 
 // restore stores, in t, the log's messages up to projected[topic] that the
-// store lacks, as the projector would but evaluating them with ev only to
-// explain them, and returns how many it stored.
-func (s *Store) restore(ctx context.Context, t *Tx, log eventlog.Reader, ev Evaluator, projected map[string]int64) (int, error) {
-	n := 0
+// store lacks and that are not older than horizon, as the projector would
+// but evaluating them with ev only to explain them, and returns how many it
+// stored and how many it left out for their age.
+func (s *Store) restore(ctx context.Context, t *Tx, log eventlog.Reader, ev Evaluator, projected map[string]int64, horizon time.Time) (n, expired int, err error) {
+	// expiredOf reports whether the message of table's id, of time at,
+	// is one retention deleted: older than horizon and not in the store
+	// (one the store holds is kept whatever its age: retention has not
+	// reached it yet), and counts it.
+	expiredOf := func(table, id string, at time.Time) (bool, error) {
+		if horizon.IsZero() || !at.Before(horizon) {
+			return false, nil
+		}
+		var held int
+		if err := t.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table+` WHERE id = ?`, id).Scan(&held); err != nil {
+			return false, err
+		}
+		if held == 0 {
+			expired++
+		}
+		return held == 0, nil
+	}
 	for _, topic := range []string{eventlog.TopicEvents, eventlog.TopicQuarantine} {
 		last := projected[topic]
 		for after, done := int64(0), last == 0; !done; {
 			recs, err := log.Read(ctx, topic, after, 1000)
 			if err != nil {
-				return n, err
+				return n, expired, err
 			}
 			done = len(recs) < 1000
 			var (
@@ -233,18 +259,26 @@ func (s *Store) restore(ctx context.Context, t *Tx, log eventlog.Reader, ev Eval
 				after = r.Offset
 				if topic == eventlog.TopicEvents {
 					if e, err := event.Unmarshal(r.Message.Payload); err == nil && e.ID != "" {
-						events = append(events, e)
+						if old, err := expiredOf("events", e.ID, e.Time); err != nil {
+							return n, expired, err
+						} else if !old {
+							events = append(events, e)
+						}
 					}
 					continue
 				}
 				var q event.Quarantined
 				if err := json.Unmarshal(r.Message.Payload, &q); err == nil && q.ID != "" {
-					items = append(items, q)
+					if old, err := expiredOf("quarantine", q.ID, q.Received); err != nil {
+						return n, expired, err
+					} else if !old {
+						items = append(items, q)
+					}
 				}
 			}
 			seqs, err := s.insertEvents(ctx, t.tx, events)
 			if err != nil {
-				return n, err
+				return n, expired, err
 			}
 			for i, e := range events {
 				if seqs[i] == 0 {
@@ -254,16 +288,16 @@ func (s *Store) restore(ctx context.Context, t *Tx, log eventlog.Reader, ev Eval
 				if ev != nil {
 					t.at(e.ID, seqs[i])
 					if err := ev.Evaluate(ctx, t, e); err != nil {
-						return n, fmt.Errorf("explain event %s: %w", e.ID, err)
+						return n, expired, fmt.Errorf("explain event %s: %w", e.ID, err)
 					}
 				}
 			}
 			stored, err := s.insertQuarantined(ctx, t.tx, items)
 			if err != nil {
-				return n, err
+				return n, expired, err
 			}
 			n += stored
 		}
 	}
-	return n, nil
+	return n, expired, nil
 }

@@ -36,7 +36,7 @@ func TestRebuild(t *testing.T) {
 	}
 	before := list()
 
-	res, err := st.Rebuild(ctx, log.(eventlog.Reader), nil, nil)
+	res, err := st.Rebuild(ctx, log.(eventlog.Reader), nil, nil, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestRebuildRestores(t *testing.T) {
 		eventlog.TopicEvents:     offset(eventlog.TopicEvents, 34),
 		eventlog.TopicQuarantine: offset(eventlog.TopicQuarantine, 1),
 	}
-	res, err := st.Rebuild(ctx, log.(eventlog.Reader), nil, projected)
+	res, err := st.Rebuild(ctx, log.(eventlog.Reader), nil, projected, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,5 +169,52 @@ func TestRebuildRestores(t *testing.T) {
 	}
 	if len(qp.Items) != 2 {
 		t.Errorf("quarantine after rebuild: %+v, want q-1 and q-2", qp.Items)
+	}
+}
+
+// TestRebuildKeepsRetention rebuilds a store whose retention deleted the
+// events older than a horizon that the log still has: they stay deleted
+// and are counted as Expired, while an event lost from the store that is
+// newer than the horizon is restored, and old events the store still
+// holds (retention had not reached them) are kept.
+func TestRebuildKeepsRetention(t *testing.T) {
+	ctx := context.Background()
+	log := openLog(t)
+	st := openStore(t, t.TempDir())
+	events := appendRebuildEvents(t, log)
+	// Retention deleted events[:18]; events[30] was lost with a store.db
+	// replaced by an older copy; the projector had consumed 35.
+	held := append(slices.Clone(events[18:30]), events[31:35]...)
+	if err := st.Insert(ctx, held...); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := log.(eventlog.Reader).Read(ctx, eventlog.TopicEvents, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	projected := map[string]int64{eventlog.TopicEvents: recs[34].Offset}
+	horizon := base.Add(20 * time.Minute) // events[18] and [19] are older, and held
+	res, err := st.Rebuild(ctx, log.(eventlog.Reader), nil, projected, horizon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := store.RebuildResult{Events: 16, Restored: 1, Expired: 18, Skipped: 5}
+	if res != want {
+		t.Fatalf("Rebuild = %+v, want %+v", res, want)
+	}
+	page, err := st.Events(ctx, store.EventQuery{Limit: store.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range page.Events {
+		got = append(got, e.ID)
+	}
+	var wantIDs []string
+	for i := 34; i >= 18; i-- {
+		wantIDs = append(wantIDs, events[i].ID)
+	}
+	if !slices.Equal(got, wantIDs) {
+		t.Errorf("events after rebuild: %v, want %v", got, wantIDs)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -31,7 +32,9 @@ action again, and last() and count() answer from the rebuilt events. Events
 the store did not hold yet are left for hookd serve to store and evaluate.
 Events the projector had consumed but the store lacks (store.db was deleted
 or replaced by an older copy) are stored again, without running their
-rules' actions: whether those ran was recorded in the store that was lost.
+rules' actions: whether those ran was recorded in the store that was lost;
+but not those older than retention.events, which the store's retention
+deleted on purpose.
 If events of the store are no longer in the log (log retention deleted
 them), rebuild stops and changes nothing.
 
@@ -87,7 +90,12 @@ same data directory: stop the server, rebuild, start it again.`,
 				if err != nil {
 					return fmt.Errorf("rebuild: %w", err)
 				}
-				res, err := st.Rebuild(ctx, r, ev, projected)
+				// What retention deleted from the store stays deleted.
+				var horizon time.Time
+				if d := cfg.Retention.Events.Duration(); d > 0 {
+					horizon = time.Now().Add(-d)
+				}
+				res, err := st.Rebuild(ctx, r, ev, projected, horizon)
 				if err != nil {
 					return err
 				}
@@ -102,6 +110,10 @@ same data directory: stop the server, rebuild, start it again.`,
 					fmt.Fprintf(w, "restored %s the store had lost (the projector had consumed them); their rules' actions are not run again\n",
 						plural(res.Restored, "message"))
 				}
+				if res.Expired > 0 {
+					fmt.Fprintf(w, "skipped %s older than retention.events (%s), which retention had deleted from the store\n",
+						plural(res.Expired, "message"), periodText(cfg.Retention.Events.Duration()))
+				}
 				if res.Skipped > 0 {
 					fmt.Fprintf(w, "left %s for hookd serve to store and evaluate\n", plural(res.Skipped, "message"))
 				}
@@ -111,6 +123,15 @@ same data directory: stop the server, rebuild, start it again.`,
 	}
 	dataFlags(cmd, &flags)
 	return cmd
+}
+
+// periodText writes d as the configuration would: "90d" when it is whole
+// days.
+func periodText(d time.Duration) string {
+	if day := 24 * time.Hour; d%day == 0 {
+		return fmt.Sprintf("%dd", d/day)
+	}
+	return d.String()
 }
 
 // projectedOffsets returns, per topic, the offset of the last message the

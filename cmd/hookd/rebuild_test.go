@@ -356,3 +356,57 @@ func TestLostLog(t *testing.T) {
 		t.Errorf("checkLost logged %q, want a warning about the lost log", got)
 	}
 }
+
+// TestRebuildAfterRetention deletes the stored events older than
+// retention.events, as serve's retention does, while the log keeps them:
+// rebuild leaves them deleted and says how many it skipped, instead of
+// restoring them as lost.
+func TestRebuildAfterRetention(t *testing.T) {
+	dir := t.TempDir()
+	abs, err := filepath.Abs(filepath.Join("testdata", "scenarios", "list-cleanup"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := fmt.Sprintf("sources:\n  - name: mailjet\n    provider: mailjet\nrules:\n  - %q\n", filepath.Join(abs, "rules.yaml"))
+	cfgFile := filepath.Join(dir, "hookd.yaml")
+	if err := os.WriteFile(cfgFile, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	events := scenarioEvents(t, filepath.Join(abs, "events.json"))
+	data := filepath.Join(dir, "data")
+	appendEvents(t, data, events)
+	projectLog(t, cfgFile, data, int64(len(events)))
+
+	// Retention of 30 days: every event of the scenario is older, and
+	// retention deletes all but the newest.
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Config{Dir: data}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleted, err := st.DeleteBefore(ctx, time.Now().Add(-30*24*time.Hour), 1000)
+	st.Close()
+	if err != nil || deleted != len(events)-1 {
+		t.Fatalf("retention deleted %d events (%v), want %d", deleted, err, len(events)-1)
+	}
+	if err := os.WriteFile(cfgFile, []byte(src+"retention: { events: 30d }\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := runHookd(t, "rebuild", "--config", cfgFile, "--data", data)
+	if err != nil || stderr != "" {
+		t.Fatalf("rebuild: %v %s", err, stderr)
+	}
+	want := fmt.Sprintf("rebuilt 1 event and 0 quarantined bodies from the log; jobs, once keys and cooldowns kept\n"+
+		"skipped %d messages older than retention.events (30d), which retention had deleted from the store\n", len(events)-1)
+	if out != want {
+		t.Errorf("rebuild said %q, want %q", out, want)
+	}
+	st, err = store.Open(ctx, store.Config{Dir: data, ReadOnly: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if n, err := st.Count(ctx); err != nil || n != 1 {
+		t.Errorf("store holds %d events after the rebuild (%v), want 1", n, err)
+	}
+}

@@ -67,7 +67,9 @@ The rule files the configuration lists are evaluated on every event as it is
 stored; the actions of the rules that fire are queued in the store and run
 with retries. The files, and the template files they name, reload when
 they change, and on SIGHUP; files that do not load leave the running rules
-in place.
+in place. The configuration file itself is read at the start only: on
+SIGHUP, serve warns when it changed since, naming the keys that differ, and
+a restart applies them.
 
 SIGTERM or SIGINT stops accepting, finishes the requests in flight, flushes
 and exits 0.`,
@@ -110,6 +112,8 @@ const (
 // and finish in-flight requests, then stop the group commit, then the
 // consumers, then close the log and the store.
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerOpts ...func(*actions.RunnerConfig)) error {
+	// What SIGHUP compares the configuration file with.
+	started := readStartConfig(cfg.File, logger)
 	// The rules first: rule files that do not load fail the start before
 	// a port is bound or a database touched.
 	var watcher *rules.Watcher
@@ -153,7 +157,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 			}
 		}()
 	}
-	logger.Info("hookd starting: opening the event log and the store", "hooks", hooksLn.Addr().String(), "admin", adminLn.Addr().String())
+	bld := currentBuild()
+	logger.Info("hookd starting: opening the event log and the store", "version", bld.String(),
+		"hooks", hooksLn.Addr().String(), "admin", adminLn.Addr().String())
 	// The data directory is made, not its parents: a mistyped --data
 	// fails rather than starting on an empty log and store.
 	if err := os.Mkdir(cfg.Data, 0o750); errors.Is(err, fs.ErrNotExist) {
@@ -208,7 +214,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	}
 	defer nonces.Close()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), st.Collector())
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), st.Collector(), bld.collector())
 	// watermill's metrics component does not fit here: the listener
 	// appends with Append, not Publish, and its subscriber decorator hands
 	// messages on through an unbuffered channel, which would cut the
@@ -249,7 +255,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	if err != nil {
 		return err
 	}
-	warnExposed(cfg.Data, logger)
+	warnExposed(cfg.Data, unusedDataFile(cfg), logger)
 	// Jobs this data directory's previous process had in flight when it
 	// died run again now, not when their lease expires.
 	if n, err := st.ReleaseClaims(ctx, owner); err != nil {
@@ -265,6 +271,10 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	if err != nil {
 		return err
 	}
+	retentionFailed, err := registerHealth(reg, lis.Ready, watcher, log)
+	if err != nil {
+		return err
+	}
 	// With Mailjet keys, a dead event callback URL is logged and counted.
 	var cw *callbackWatch
 	if m := cfg.Mailjet; m.Configured() {
@@ -276,6 +286,11 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 
 	admin := listener.NewEcho(logger)
 	admin.Pre(dashboard.Guard(dashboard.GuardConfig{Loopback: cfg.Admin.Loopback(), Hosts: cfg.Admin.Hosts}))
+	rejects, err := newAdminRejects(reg, logger)
+	if err != nil {
+		return err
+	}
+	admin.Use(rejects.Middleware)
 	listener.RouteHealthz(admin)
 	listener.RouteReadyz(admin, lis.Ready, true)
 	admin.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
@@ -315,7 +330,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 		consumeWG.Go(func() { cw.Run(consumeCtx) })
 	}
 	consumeWG.Go(func() {
-		retention.Run(consumeCtx, retention.Config{Events: cfg.Retention.Events.Duration(), Log: cfg.Retention.Log.Duration()}, st, log, logger)
+		retention.Run(consumeCtx, retention.Config{Events: cfg.Retention.Events.Duration(), Log: cfg.Retention.Log.Duration(), Failed: retentionFailed}, st, log, logger)
 	})
 	if watcher != nil {
 		consumeWG.Go(func() {
@@ -325,7 +340,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 		})
 	}
 	// SIGHUP reloads the rule files; without rules it is ignored rather
-	// than ending hookd, its default.
+	// than ending hookd, its default. A change of the configuration file
+	// is only warned of: it applies at a restart.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -335,6 +351,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 			case <-consumeCtx.Done():
 				return
 			case <-hup:
+				started.warnChanged()
 				if watcher == nil {
 					logger.Info("SIGHUP: no rule files to reload")
 					continue
@@ -497,12 +514,15 @@ func runnerOwner(data string) (string, error) {
 // (see datafile.Create) and never changes the mode of a file that exists:
 // one an older hookd made 0644, or one a user opened to a group on purpose
 // (a backup agent's), stays as it is, and this says so at every start.
-func warnExposed(data string, logger *slog.Logger) {
+// Files that unused says serve does not use (an SQLite file left by an
+// earlier configuration) are named in an info line instead.
+func warnExposed(data string, unused func(name string) bool, logger *slog.Logger) {
 	exposed, err := datafile.Exposed(data)
 	if err != nil {
 		logger.Warn("data directory: cannot check the modes of its files", "data", data, "err", err)
 		return
 	}
+	exposed = splitUnused(exposed, unused, data, logger)
 	if len(exposed) > 0 {
 		logger.Warn("data files are open to other users: hookd creates its files 0600 but leaves the mode of existing ones as it is; chmod 600 them to keep the events private",
 			"data", data, "files", exposed)

@@ -266,6 +266,7 @@ func (c *cursor) renew() bool {
 	if err != nil {
 		// Keep going: the next renewal retries, and tells if the lease
 		// expired meanwhile.
+		l.renewFailed.Add(1)
 		c.renewOut.Fail(err)
 		return true
 	}

@@ -159,6 +159,10 @@ type Log struct {
 	ckpt     *walcheckpoint.Checkpointer
 	pageSize int64
 
+	// renewFailed counts the failed lease renewals of every cursor, those
+	// closed since included.
+	renewFailed atomic.Uint64
+
 	nmu     sync.Mutex
 	commits map[string]chan struct{} // by topic; closed and dropped by a commit that appended to it
 
@@ -728,4 +732,12 @@ func (p *Publisher) Close() error {
 	p.closed = true
 	p.mu.Unlock()
 	return nil
+}
+
+var _ eventlog.FailureCounter = (*Log)(nil)
+
+// Failures returns the checkpoints and the lease renewals that failed
+// since Open; each is logged as part of an outage.
+func (l *Log) Failures() eventlog.Failures {
+	return eventlog.Failures{Checkpoint: l.ckpt.Failures(), LeaseRenewal: l.renewFailed.Load()}
 }

@@ -785,3 +785,37 @@ func TestPingWhileLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFailuresCounted holds the write lock from another connection while a
+// group holds its lease: the renewals fail, and Failures counts them, the
+// same as the outage log does; once the lock is let go they stop failing.
+func TestFailuresCounted(t *testing.T) {
+	path := dbPath(t)
+	l := openLog(t, path, sqlite.Config{BusyTimeout: 10 * time.Millisecond, LeaseTTL: 300 * time.Millisecond})
+	if f := l.Failures(); f != (eventlog.Failures{}) {
+		t.Fatalf("Failures() = %+v on a new log", f)
+	}
+	ch := subscribe(t, l, "g", "t")
+	if err := l.Publish("t", msg("m1", "")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-ch: // the group holds its lease
+		m.Ack()
+	case <-time.After(wait):
+		t.Fatal("no message delivered")
+	}
+	release := testenv.LockSQLite(t, path)
+	for deadline := time.Now().Add(wait); l.Failures().LeaseRenewal < 2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Failures() = %+v with the database locked for %s, want lease renewals counted", l.Failures(), wait)
+		}
+	}
+	release()
+	time.Sleep(300 * time.Millisecond) // three renewals
+	settled := l.Failures().LeaseRenewal
+	time.Sleep(300 * time.Millisecond)
+	if n := l.Failures().LeaseRenewal; n != settled {
+		t.Errorf("lease renewals still failing after the lock was let go: %d, then %d", settled, n)
+	}
+}

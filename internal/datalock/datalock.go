@@ -63,12 +63,27 @@ func (l *Lock) Release() error {
 	return errors.Join(errs...)
 }
 
-// CheckWritable returns an error naming the first SQLite file of the data
-// directory dir (*.db and its -wal and -shm files) that exists but cannot be
-// opened for writing, such as one a copy or a chown left read-only. SQLite
-// would open such a file read-only without a word, and every write would
-// fail later: each hook request would be answered 503.
+// CheckWritable returns an error naming the data directory dir when no
+// file can be created in it, or else the first of its SQLite files (*.db
+// and their -wal and -shm files) that exists but cannot be opened for
+// writing, such as one a copy or a chown left read-only. SQLite would open
+// such a file read-only without a word, and every write would fail later:
+// each hook request would be answered 503. And SQLite creates a database's
+// -wal and -shm files beside it when it opens the database, so writable
+// files in a directory that is not fail at the first write too, with an
+// error that names neither ("attempt to write a readonly database").
+//
+// The directory is tried by creating a file in it and removing it, so that
+// whatever stops SQLite stops the check: modes, ACLs, a read-only mount.
 func CheckWritable(dir string) error {
+	probe, err := os.CreateTemp(dir, ".hookd-writable-*")
+	if err != nil {
+		return fmt.Errorf("data directory %s is not writable: hookd creates files in it (the SQLite databases' -wal and -shm files): %w", dir, err)
+	}
+	probe.Close()
+	if err := os.Remove(probe.Name()); err != nil {
+		return fmt.Errorf("data directory %s: remove %s: %w", dir, probe.Name(), err)
+	}
 	files, err := filepath.Glob(filepath.Join(dir, "*.db*"))
 	if err != nil {
 		return err

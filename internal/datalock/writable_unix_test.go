@@ -16,8 +16,10 @@ import (
 )
 
 // TestCheckWritable: a database file of the data directory that the
-// process may not write is named in the error; the others pass. As root,
-// who may write any file, the check runs in a child process as nobody.
+// process may not write is named in the error, and so is the directory
+// when no file can be created in it; the others pass. As root, who may
+// write any file, the check runs in a child process as nobody, who owns
+// the directory.
 func TestCheckWritable(t *testing.T) {
 	if dir := os.Getenv("DATALOCK_WRITABLE"); dir != "" {
 		if err := datalock.CheckWritable(dir); err != nil {
@@ -36,6 +38,11 @@ func TestCheckWritable(t *testing.T) {
 	}
 	for _, d := range []string{filepath.Dir(dir), dir, filepath.Dir(bin)} {
 		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if os.Geteuid() == 0 {
+		if err := os.Chown(dir, 65534, 65534); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -86,5 +93,23 @@ func TestCheckWritable(t *testing.T) {
 	}
 	if msg, ok := check(); ok || !strings.Contains(msg, wal) || !strings.Contains(msg, "permission denied") {
 		t.Errorf("a read-only %s: ok %v, error %q, want it named with permission denied", wal, ok, msg)
+	}
+
+	if err := os.Chmod(wal, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Chmod(dir, 0o700) })
+	if msg, ok := check(); ok || !strings.Contains(msg, "data directory "+dir+" is not writable") || !strings.Contains(msg, "permission denied") {
+		t.Errorf("a data directory of mode 0500 with writable files: ok %v, error %q, want the directory named with permission denied", ok, msg)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 5 {
+		t.Errorf("the check left files behind: %v", entries)
 	}
 }

@@ -1,7 +1,8 @@
 // Package outage logs a failure that repeats, such as every group commit
 // while the disk is full, the way an operator wants to read it: once when
 // it starts, a summary at most once an interval while it lasts, and once
-// when it ends, instead of a line for every attempt.
+// when it ends, instead of a line for every attempt. It also counts every
+// failure, for a counter on /metrics.
 package outage
 
 import (
@@ -24,6 +25,7 @@ type Log struct {
 	now    func() time.Time
 
 	failing  atomic.Bool // since is set: OK's way around the lock
+	total    atomic.Uint64
 	mu       sync.Mutex
 	since    time.Time // when the outage began; zero when there is none
 	failures int       // since it began
@@ -52,6 +54,7 @@ func New(logger *slog.Logger, msg, ended string, every time.Duration) *Log {
 // how many failed since the last line and since when, once every has
 // passed since that line.
 func (o *Log) Fail(err error, attrs ...any) {
+	o.total.Add(1)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	now := o.now()
@@ -87,6 +90,10 @@ func (o *Log) OK() {
 	o.failedAt, o.err = time.Time{}, nil
 	o.failing.Store(false)
 }
+
+// Failures returns how many attempts failed since New, in every outage:
+// what a Prometheus counter of them exports. Safe for concurrent use.
+func (o *Log) Failures() uint64 { return o.total.Load() }
 
 // Last returns when the last attempt failed and its error while an
 // outage lasts, and a nil error when none does.

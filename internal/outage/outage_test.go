@@ -11,7 +11,7 @@ import (
 )
 
 // TestLog drives a Log on a clock of its own through two outages and
-// checks each line it writes.
+// checks each line it writes and its count of failures.
 func TestLog(t *testing.T) {
 	var buf testenv.Buffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
@@ -43,8 +43,12 @@ func TestLog(t *testing.T) {
 		{"next outage", time.Hour, true, `level=ERROR msg="disk unavailable" attempt=8 err="disk full"`},
 		{"it ends", time.Millisecond, false, `level=INFO msg="disk available again" failures=1 after=1ms`},
 	}
+	var failures uint64
 	for i, s := range steps {
 		now = now.Add(s.advance)
+		if s.fail {
+			failures++
+		}
 		before := len(buf.String())
 		if s.fail {
 			o.Fail(full, "attempt", i)
@@ -56,6 +60,9 @@ func TestLog(t *testing.T) {
 		}
 		if at, err := o.Last(); s.fail != (err != nil) || s.fail && !at.Equal(now) {
 			t.Errorf("%s: Last() = %v, %v", s.name, at, err)
+		}
+		if got := o.Failures(); got != failures {
+			t.Errorf("%s: Failures() = %d, want %d", s.name, got, failures)
 		}
 	}
 }

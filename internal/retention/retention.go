@@ -29,14 +29,18 @@ type Config struct {
 	Pause time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Failed, when set, is called at each failed deletion (which is also
+	// logged) with what it deleted from: "store" or "log". hookd serve
+	// counts them on /metrics.
+	Failed func(from string)
 }
 
 // Run deletes, at once and then every Interval until ctx ends, the store's
 // events older than Events and the log's messages older than Log (those
 // every consumer group has processed: see eventlog.Trimmer; a backend
 // without Trim keeps its messages), Batch rows per transaction with Pause
-// between, until a round finds none left. Failures are logged and tried
-// again next round. log may be nil.
+// between, until a round finds none left. Failures are logged, reported to
+// cfg.Failed, and tried again next round. log may be nil.
 func Run(ctx context.Context, cfg Config, st Store, log eventlog.Log, logger *slog.Logger) {
 	if cfg.Events <= 0 && cfg.Log <= 0 {
 		return
@@ -70,26 +74,30 @@ func Run(ctx context.Context, cfg Config, st Store, log eventlog.Log, logger *sl
 		}
 		if cfg.Events > 0 {
 			before := cfg.Now().Add(-cfg.Events)
-			drain(ctx, cfg, logger, "store", func() (int, error) { return st.DeleteBefore(ctx, before, cfg.Batch) })
+			drain(ctx, cfg, logger, "store", "store", func() (int, error) { return st.DeleteBefore(ctx, before, cfg.Batch) })
 		}
 		if cfg.Log > 0 && trimmer != nil {
 			before := cfg.Now().Add(-cfg.Log)
 			for _, topic := range []string{eventlog.TopicEvents, eventlog.TopicQuarantine} {
-				drain(ctx, cfg, logger, "log "+topic, func() (int, error) { return trimmer.Trim(ctx, topic, before, cfg.Batch) })
+				drain(ctx, cfg, logger, "log", "log "+topic, func() (int, error) { return trimmer.Trim(ctx, topic, before, cfg.Batch) })
 			}
 		}
 		t.Reset(cfg.Interval)
 	}
 }
 
-// drain calls del until it deletes less than a batch, pausing between.
-func drain(ctx context.Context, cfg Config, logger *slog.Logger, what string, del func() (int, error)) {
+// drain calls del until it deletes less than a batch, pausing between. A
+// failure is reported to cfg.Failed as from; what names it in the log.
+func drain(ctx context.Context, cfg Config, logger *slog.Logger, from, what string, del func() (int, error)) {
 	total := 0
 	for ctx.Err() == nil {
 		n, err := del()
 		if err != nil {
 			if ctx.Err() == nil {
 				logger.Error("retention: deleting old rows failed; next round tries again", "from", what, "error", err)
+				if cfg.Failed != nil {
+					cfg.Failed(from)
+				}
 			}
 			return
 		}

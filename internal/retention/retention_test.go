@@ -109,3 +109,41 @@ func TestRun(t *testing.T) {
 		t.Errorf("the log kept %d messages, want the 2 the store's group has not processed", len(recs))
 	}
 }
+
+// TestRunFailed runs retention on a store that was closed: every round's
+// deletion fails, is reported to Failed as the store's, and the next round
+// tries again.
+func TestRunFailed(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Config{Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	failed := make(chan string, 10)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		retention.Run(runCtx, retention.Config{Events: time.Hour, Interval: 5 * time.Millisecond,
+			Failed: func(from string) {
+				select {
+				case failed <- from:
+				default: // the test has read what it needs
+				}
+			}}, st, nil, nil)
+	}()
+	defer func() { stop(); <-done }()
+	for i := range 2 {
+		select {
+		case from := <-failed:
+			if from != "store" {
+				t.Errorf("failure %d reported from %q, want store", i, from)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d failures reported, want 2: one a round", i)
+		}
+	}
+}

@@ -85,6 +85,16 @@ func (c *Checkpointer) Kick() {
 	}
 }
 
+// Failures returns how many checkpoints failed since Start (each is
+// logged as part of an outage); 0 on a nil Checkpointer. Safe for
+// concurrent use.
+func (c *Checkpointer) Failures() uint64 {
+	if c == nil {
+		return 0
+	}
+	return c.out.Failures()
+}
+
 // Stop stops the Checkpointer and waits for a checkpoint under way. Later
 // calls do nothing.
 func (c *Checkpointer) Stop() {

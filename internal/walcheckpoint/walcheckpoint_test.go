@@ -105,3 +105,42 @@ func TestTruncateAfterReader(t *testing.T) {
 		}
 	}
 }
+
+// TestFailuresCounted closes the Checkpointer's connection under it: each
+// checkpoint after a commit fails, is logged, and counted in Failures.
+func TestFailuresCounted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	w := openDB(t, path, "journal_mode(WAL)", "wal_autocheckpoint(0)")
+	if _, err := w.Exec(`CREATE TABLE t (x TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	db := openDB(t, path, "busy_timeout(50)")
+	var writer sync.Mutex
+	logs := make(messages, 16)
+	c := walcheckpoint.Start(db, walcheckpoint.Config{
+		Interval: time.Millisecond, MaxWAL: 1 << 20, FrameBytes: 4096 + 24, LastPassBytes: 1 << 20,
+		Writer: &writer, Logger: slog.New(logs),
+	})
+	defer c.Stop()
+	if n := c.Failures(); n != 0 {
+		t.Fatalf("Failures() = %d before any checkpoint", n)
+	}
+	db.Close()
+	for range 2 {
+		before := c.Failures()
+		c.Kick()
+		for deadline := time.Now().Add(wait); c.Failures() == before; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("Failures() stays %d after a checkpoint on a closed connection", before)
+			}
+		}
+	}
+	select {
+	case msg := <-logs:
+		if msg != "sqlite checkpoint failed" {
+			t.Errorf("logged %q, want the outage", msg)
+		}
+	default:
+		t.Error("the failure was not logged")
+	}
+}
