@@ -238,6 +238,16 @@ var migrations = []string{
 		expires_ns BIGINT NOT NULL
 	);
 	CREATE INDEX admin_sessions_expires ON admin_sessions (expires_ns);`,
+
+	// How far in the log the store got: per topic, the offset of the last
+	// message the projector stored (eventlog.OffsetKey), written in the
+	// transaction that stores it, so that a store restored from a backup
+	// older than the log's knows where its projector must resume (see
+	// CatchUp). Empty for logs whose messages carry no offset.
+	`CREATE TABLE log_offsets (
+		topic      TEXT   NOT NULL PRIMARY KEY,
+		log_offset BIGINT NOT NULL
+	);`,
 }
 
 // countAll fills the empty count tables from the events table, as
