@@ -2,10 +2,13 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/eventlog/eventlogtest"
@@ -52,9 +55,30 @@ func TestRewind(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	l = openLog(t, path, sqlite.Config{})
-	other := openLog(t, path, sqlite.Config{})
+	short := sqlite.Config{LeaseTTL: 300 * time.Millisecond}
+	l = openLog(t, path, short)
+	other := openLog(t, path, short)
 	eventlogtest.ReceiveAck(t, subscribe(t, other, "busy", eventlog.TopicEvents), 5)
+	// A copy of the file holds the lease of other, which nobody renews
+	// there: Rewind waits it out. The acks are written within
+	// FlushInterval (10 ms).
+	time.Sleep(100 * time.Millisecond)
+	copied := filepath.Join(t.TempDir(), sqlite.FileName)
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`VACUUM INTO ?`, copied); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	start := time.Now()
+	if from, err := openLog(t, copied, short).Rewind(ctx, eventlog.TopicEvents, "busy", offsets[1]); err != nil || from != offsets[4] {
+		t.Fatalf("Rewind on a copy with a lease nobody renews = %d, %v; want %d", from, err, offsets[4])
+	}
+	if waited := time.Since(start); waited < 50*time.Millisecond {
+		t.Errorf("Rewind on a copy returned after %s, before the copied lease expired", waited)
+	}
 	for _, tc := range []struct {
 		name     string
 		group    string
