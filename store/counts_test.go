@@ -228,6 +228,7 @@ func TestCountsAgreeWithEvents(t *testing.T) {
 		`DROP TABLE rule_sets`, `DROP TABLE explanations`, // migration 6, which comes after
 		`ALTER TABLE jobs DROP COLUMN retried_after`, // migration 8
 		`DROP TABLE admin_sessions`,                  // migration 9
+		`DROP TABLE log_offsets`,                     // migration 10
 		`UPDATE schema_version SET version = 4`,
 	)
 	st, err = store.Open(ctx, store.Config{Dir: dir}, nil)
@@ -283,6 +284,7 @@ func TestRecountMigration(t *testing.T) {
 		`INSERT INTO counts_domain_hour VALUES (0, 'deleted.example', 5, 1, 0, 0)`,
 		`ALTER TABLE jobs DROP COLUMN retried_after`, // migration 8, which comes after
 		`DROP TABLE admin_sessions`,                  // migration 9
+		`DROP TABLE log_offsets`,                     // migration 10
 		`UPDATE schema_version SET version = 6`,
 	)
 	st, err = store.Open(ctx, store.Config{Dir: dir}, nil)
