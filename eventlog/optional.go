@@ -62,3 +62,26 @@ type Failures struct {
 	// not renewed within its TTL lets another process take the group over.
 	LeaseRenewal uint64
 }
+
+// OffsetKey is the metadata key under which a backend that knows it puts
+// the offset of a message it delivers, in decimal: the offset Read
+// returns it at and Lag counts in. It is set on delivery, never stored
+// with the message. The store records it in the transaction that stores
+// the message, so that it knows how far in the log it got even when its
+// file is older than the log's (restored from a backup).
+const OffsetKey = "hookd_offset"
+
+// Rewinder is implemented by backends that can move a consumer group back,
+// so that the group receives again the messages after a given offset. hookd
+// serve does that at start-up for the store's group when the store is
+// behind the offset its group acked: the store was restored from a copy
+// older than the log's.
+type Rewinder interface {
+	// Rewind sets the offset of group in topic to offset, the last
+	// message the group counts as acked, when the group's offset is
+	// further on, and returns the offset it had (0 when it had none; then
+	// it changes nothing, since the group starts at the first message
+	// anyway). It fails, changing nothing, while a subscriber of this or
+	// another process consumes topic in group.
+	Rewind(ctx context.Context, topic, group string, offset int64) (from int64, err error)
+}

@@ -372,6 +372,7 @@ func TestCountsAgreeWithEvents(t *testing.T) {
 		`DROP TABLE rule_sets`, `DROP TABLE explanations`, // migration 6, which comes after
 		`ALTER TABLE jobs DROP COLUMN retried_after`, // migration 8
 		`DROP TABLE admin_sessions`,                  // migration 9
+		`DROP TABLE log_offsets`,                     // migration 11
 		`UPDATE schema_version SET version = 4`,
 	)
 	st, err = store.Open(ctx, store.Config{Dir: dir}, nil)
@@ -400,13 +401,15 @@ func execRaw(t *testing.T, dir string, queries ...string) {
 
 // toVersion9 makes the count tables of the SQLite store in dir, which no
 // Store has open, those of schema versions 5 to 9, counted by type as
-// migration 5 counted them, and sets its schema version to 9.
+// migration 5 counted them, drops what later versions added, and sets its
+// schema version to 9.
 func toVersion9(t *testing.T, dir string) {
 	t.Helper()
 	execRaw(t, dir,
 		`DROP TABLE counts_hour`, `DROP TABLE counts_domain_day`, `DROP TABLE counts_domain_hour`,
 		`DROP TABLE counts_error_hour`, `DROP INDEX jobs_created`,
 		store.Migration(5),
+		`DROP TABLE log_offsets`, // migration 11
 		`UPDATE schema_version SET version = 9`,
 	)
 }

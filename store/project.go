@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -74,6 +75,9 @@ const (
 // them in one transaction and then acks them. A subscriber that delivers
 // one message at a time gets one transaction per message, without delay. Acks are sent once the transaction is
 // committed: projection is idempotent, so redelivery and replay do no harm.
+// When the log gives each message's offset (eventlog.OffsetKey), the
+// transaction also records, per topic, the offset of the last message
+// taken, for CatchUp.
 // A payload that cannot be decoded is logged, counted in
 // ProjectorStats.Undecodable and acked, since no retry can fix it. A
 // database error nacks every message of the transaction, so the log
@@ -229,6 +233,9 @@ type batch struct {
 	msgs        []*message.Message // of both, in the order taken
 	eventMsgs   int                // how many of msgs are events
 	closed      string             // the topic whose subscription closed, if any
+	// The log offset of the last message taken of each topic, 0 when the
+	// log gives none (see eventlog.OffsetKey).
+	eventsOffset, quarantineOffset int64
 }
 
 func (b *batch) reset() {
@@ -246,6 +253,15 @@ func (s *Store) take(b *batch, topic string, msg *message.Message, ok bool) {
 	if !ok {
 		b.closed = topic
 		return
+	}
+	// Undecodable messages count too: they are acked, so the group is
+	// past them.
+	if off, err := strconv.ParseInt(msg.Metadata.Get(eventlog.OffsetKey), 10, 64); err == nil {
+		if topic == eventlog.TopicEvents {
+			b.eventsOffset = off
+		} else {
+			b.quarantineOffset = off
+		}
 	}
 	switch topic {
 	case eventlog.TopicEvents:
@@ -295,6 +311,9 @@ func (s *Store) store(ctx context.Context, b *batch, ev Evaluator, committed fun
 			return err
 		}
 		if _, err := s.insertQuarantined(sctx, tx, b.quarantined); err != nil {
+			return err
+		}
+		if err := s.recordOffsets(sctx, tx, b); err != nil {
 			return err
 		}
 		if ev == nil {

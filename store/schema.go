@@ -291,6 +291,16 @@ var migrations = []string{
 		n        BIGINT NOT NULL,
 		PRIMARY KEY (hour_ns, category, error, class)
 	) WITHOUT ROWID;`,
+
+	// How far in the log the store got: per topic, the offset of the last
+	// message the projector stored (eventlog.OffsetKey), written in the
+	// transaction that stores it, so that a store restored from a backup
+	// older than the log's knows where its projector must resume (see
+	// CatchUp). Empty for logs whose messages carry no offset.
+	`CREATE TABLE log_offsets (
+		topic      TEXT   NOT NULL PRIMARY KEY,
+		log_offset BIGINT NOT NULL
+	);`,
 }
 
 // steps are the parts of migrations written in Go: steps[v] runs in the

@@ -45,6 +45,7 @@ func newRootCmd() *cobra.Command {
 		newBacktestCmd(),
 		newReplayCmd(),
 		newRebuildCmd(),
+		newBackupCmd(),
 		newSendCmd(),
 		newVersionCmd(),
 	)

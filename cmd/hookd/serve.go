@@ -195,6 +195,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	if err := checkLost(ctx, log, st, logger); err != nil {
 		return err
 	}
+	if err := catchUp(ctx, log, st, logger); err != nil {
+		return err
+	}
 	if adminExposed(cfg) {
 		logger.Warn("the admin listener is reachable beyond this machine without admin.token: anyone who reaches it can read every event and retry or delete", "admin", cfg.Admin.Listen)
 	}
@@ -551,6 +554,27 @@ func checkLost(ctx context.Context, log eventlog.Log, st *store.Store, logger *s
 			"log_offset", offset)
 	case offset == 0 && len(page.Events) > 0:
 		logger.Warn("the store holds events, but the event log has none its projector consumed: the log was deleted or replaced, or its backend changed; retried deliveries of stored events are answered as new (the store keeps each event once)")
+	}
+	return nil
+}
+
+// catchUp rewinds the store's consumer group to where the store is, when
+// the store is behind it (see store.CatchUp): store.db was restored from a
+// backup taken before the log's. The projector then stores and evaluates
+// the messages in between, which nothing else would deliver again.
+func catchUp(ctx context.Context, log eventlog.Log, st *store.Store, logger *slog.Logger) error {
+	behind, err := st.CatchUp(ctx, log)
+	if err != nil {
+		return err
+	}
+	for _, b := range behind {
+		if b.Rewound {
+			logger.Warn("the store is behind its consumer group in the event log (store.db restored from an older copy than the log): the projector resumes from the store's offset and stores the messages in between",
+				"topic", b.Topic, "store_offset", b.Stored, "group_offset", b.Acked)
+			continue
+		}
+		logger.Warn("the store is behind its consumer group in the event log, which cannot rewind the group: messages in between are not stored; stop hookd and run hookd rebuild",
+			"topic", b.Topic, "store_offset", b.Stored, "group_offset", b.Acked)
 	}
 	return nil
 }

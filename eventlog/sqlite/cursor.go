@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/internal/outage"
 )
 
@@ -48,15 +50,16 @@ type row struct {
 	acked bool // the cursor's own mark: delivered and acked, after one that is not
 }
 
-// message returns a new watermill message for r. Its payload is a copy, so
-// that what a consumer does to it before a Nack does not reach the
-// redelivery.
+// message returns a new watermill message for r, with its offset under
+// eventlog.OffsetKey. Its payload is a copy, so that what a consumer does
+// to it before a Nack does not reach the redelivery.
 func (r *row) message() (*message.Message, error) {
 	msg := message.NewMessage(r.uuid, bytes.Clone(r.payload))
 	md, err := decodeMetadata(r.metadata, r.dedupKey)
 	if err != nil {
 		return msg, fmt.Errorf("message %s at offset %d: %w", r.uuid, r.off, err)
 	}
+	md[eventlog.OffsetKey] = strconv.FormatInt(r.off, 10)
 	msg.Metadata = md
 	return msg, nil
 }

@@ -234,11 +234,16 @@ func TestMetadataRoundTrip(t *testing.T) {
 		{name: "with dedup key", md: message.Metadata{eventlog.DedupKey: "k", "x": "y"}, column: `{"x":"y"}`},
 		{name: "empty dedup key", md: message.Metadata{eventlog.DedupKey: ""}, column: `{"` + eventlog.DedupKey + `":""}`},
 		{name: "dedup key of invalid utf-8", md: message.Metadata{eventlog.DedupKey: "k\xff"}},
+		// Set on delivery, never stored.
+		{name: "offset", md: message.Metadata{eventlog.OffsetKey: "77", "x": "y"}, want: message.Metadata{"x": "y"}, column: `{"x":"y"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			want := tc.want
-			if want == nil {
-				want = tc.md
+			if tc.want == nil {
+				tc.want = tc.md
+			}
+			want := message.Metadata{eventlog.OffsetKey: "1"} // the only message of a new log
+			for k, v := range tc.want {
+				want[k] = v
 			}
 			path := dbPath(t)
 			l := openLog(t, path, sqlite.Config{})
@@ -407,6 +412,10 @@ func TestRedelivery(t *testing.T) {
 			l := openLog(t, dbPath(t), sqlite.Config{})
 			m0, m1 := msg("m0", "k0"), msg("m1", "k1")
 			m0.Metadata.Set("extra", "value")
+			want := message.Metadata{eventlog.OffsetKey: "1"} // as delivered
+			for k, v := range m0.Metadata {
+				want[k] = v
+			}
 			if err := l.Publish("t", m0, m1); err != nil {
 				t.Fatal(err)
 			}
@@ -423,8 +432,8 @@ func TestRedelivery(t *testing.T) {
 			s := open()
 			for range 2 {
 				got := eventlogtest.Receive(t, s.ch)
-				if got.UUID != "m0" || string(got.Payload) != string(m0.Payload) || !maps(got.Metadata, m0.Metadata) {
-					t.Fatalf("got %s %q %v, want m0 as published", got.UUID, got.Payload, got.Metadata)
+				if got.UUID != "m0" || string(got.Payload) != string(m0.Payload) || !maps(got.Metadata, want) {
+					t.Fatalf("got %s %q %v, want m0 as published, at offset 1", got.UUID, got.Payload, got.Metadata)
 				}
 				got.Payload[0] = 'X' // must not reach the redelivery
 				if tc.drop(t, got, s) {

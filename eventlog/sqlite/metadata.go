@@ -12,7 +12,9 @@ import (
 
 // appendMetadata appends md to dst as a JSON object, leaving out a
 // non-empty eventlog.DedupKey: that one is in the dedup_key column, and
-// decodeMetadata puts it back. It exists so that the ingest path encodes metadata
+// decodeMetadata puts it back. It leaves out eventlog.OffsetKey too, which
+// a message has when a consumer publishes one it received: the offset is
+// given on delivery, never stored. It exists so that the ingest path encodes metadata
 // into one reused buffer instead of allocating through encoding/json for
 // every message; the output is what json.Marshal would produce up to key
 // order. It appends nothing when nothing is left to write, as for hookd's
@@ -20,7 +22,7 @@ import (
 func appendMetadata(dst []byte, md message.Metadata) []byte {
 	first := true
 	for k, v := range md {
-		if k == eventlog.DedupKey && v != "" {
+		if k == eventlog.DedupKey && v != "" || k == eventlog.OffsetKey {
 			continue
 		}
 		if first {
