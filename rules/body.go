@@ -60,6 +60,13 @@ func (pl *paramLoader) body(s *strValue, field string, html bool) param {
 	if html {
 		var t *htmltemplate.Template
 		if t, err = htmltemplate.New(name).Option("missingkey=error").Parse(text); err == nil {
+			// Before html/template escapes it, as for a text/template
+			// (optionalTemplates, checkParams).
+			for _, d := range t.Templates() {
+				optionalData(d.Tree, d == t)
+				checkPrints(d.Tree)
+			}
+			t.Funcs(valueFuncs)
 			sp.tmpl, sp.root = t, t.Tree.Root
 			// html/template escapes on the first Execute: run it once on
 			// nothing so that a template it cannot escape fails here, at
@@ -72,6 +79,7 @@ func (pl *paramLoader) body(s *strValue, field string, html bool) param {
 	} else {
 		var t *template.Template
 		if t, err = template.New(name).Option("missingkey=error").Parse(text); err == nil {
+			optionalTemplates(t)
 			sp.tmpl, sp.root, sp.simple = t, t.Root, simpleTemplate(t.Root)
 		}
 	}

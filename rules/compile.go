@@ -355,6 +355,8 @@ type stringParam struct {
 	// event, when it is no more than that (see simpleTemplate), nil
 	// otherwise.
 	simple []segment
+	// json tells that tmpl was escaped for JSON (escapeJSON).
+	json bool
 }
 
 // executor is a text/template or an html/template.
@@ -615,8 +617,45 @@ func (pl *paramLoader) value(n ast.Node, path string, depth int) param {
 		pl.failAt(p, field, pl.rule, fieldError(name), "")
 		return nil
 	}
+	optionalTemplates(t)
 	sp.tmpl, sp.root, sp.simple = t, t.Root, simpleTemplate(t.Root)
 	return sp
+}
+
+// optionalTemplates rewrites the conditions of t and of the templates it
+// defines with optionalData, and gives t the functions that the rewrites
+// call.
+func optionalTemplates(t *template.Template) {
+	for _, d := range t.Templates() {
+		optionalData(d.Tree, d == t)
+	}
+	t.Funcs(valueFuncs)
+}
+
+// checkParams makes each text/template among params fail on an action
+// that prints no value (checkPrints), except those escaped for JSON,
+// where jsontmpl writes nil as null outside a string and refuses it
+// inside one. HTML bodies are checked as they load (body).
+func checkParams(p param) {
+	switch p := p.(type) {
+	case *mapParam:
+		for _, v := range p.vals {
+			checkParams(v)
+		}
+	case listParam:
+		for _, v := range p {
+			checkParams(v)
+		}
+	case *stringParam:
+		t, ok := p.tmpl.(*template.Template)
+		if !ok || p.json {
+			return
+		}
+		for _, d := range t.Templates() {
+			checkPrints(d.Tree)
+		}
+		p.simple = simpleTemplate(p.root)
+	}
 }
 
 // templateFields are the names a template finds in the event (templateData).
@@ -718,8 +757,11 @@ func simpleTemplate(root *parse.ListNode) []segment {
 			segs = append(segs, segment{text: string(n.Text)})
 		case *parse.ActionNode:
 			cmds := n.Pipe.Cmds
+			if len(cmds) == 2 && isCall(cmds[1], printFunc) {
+				cmds = cmds[:1] // a string field is never nil
+			}
 			var esc func(string) string
-			if len(cmds) == 2 && len(cmds[1].Args) == 1 {
+			if len(cmds) == 2 && len(cmds[1].Args) <= 2 {
 				id, ok := cmds[1].Args[0].(*parse.IdentifierNode)
 				if !ok {
 					return nil
@@ -746,6 +788,12 @@ func simpleTemplate(root *parse.ListNode) []segment {
 		}
 	}
 	return segs
+}
+
+// isCall tells whether cmd calls the function name.
+func isCall(cmd *parse.CommandNode, name string) bool {
+	id, ok := cmd.Args[0].(*parse.IdentifierNode)
+	return ok && id.Ident == name
 }
 
 // renderSimple writes segs with e's fields to b: the fields a simple
@@ -789,7 +837,7 @@ func (pl *paramLoader) escapeJSON(params *mapParam, names []string) bool {
 			ok = false
 			continue
 		}
-		sp.simple = simpleTemplate(sp.root)
+		sp.json, sp.simple = true, simpleTemplate(sp.root)
 	}
 	return ok
 }
@@ -821,13 +869,40 @@ func (s *strValue) culprit() (name string, off int, ok bool) {
 // executing (COL a 0-based byte offset in the line).
 var templateErrorRE = regexp.MustCompile(`(?s)^template: t:(\d+)(?::(\d+))?: (?:executing "t" at )?(.*)$`)
 
+// fileErrorRE matches the location of text/template's errors executing a
+// template file: "template: FILE:LINE:COL: executing ...".
+var fileErrorRE = regexp.MustCompile(`(?s)^template: (.*:\d+:\d+): executing `)
+
+// noValue returns the error of an action that printed no value, which err
+// wraps, or nil: text/template's words around it ("executing ... at
+// <.data.x | _hookd_print ...>: error calling _hookd_print") name functions
+// that the rule does not show.
+func noValue(err error) error {
+	var nv *NoValueError
+	if errors.As(err, &nv) {
+		return nv
+	}
+	var jv *jsontmpl.NoValueError
+	if errors.As(err, &jv) {
+		return jv
+	}
+	return nil
+}
+
 // templateError returns where in the file a template error of s is and its
 // message without the template's name.
 func (s *strValue) templateError(err error) (pos, string) {
 	m := templateErrorRE.FindStringSubmatch(err.Error())
+	own := noValue(err)
 	if m == nil {
 		p, _ := s.locate(0)
+		if f := fileErrorRE.FindStringSubmatch(err.Error()); f != nil && own != nil {
+			return p, f[1] + ": " + own.Error()
+		}
 		return p, err.Error()
+	}
+	if own != nil {
+		m[3] = own.Error()
 	}
 	line, _ := strconv.Atoi(m[1])
 	col, _ := strconv.Atoi(m[2])

@@ -521,6 +521,7 @@ func (l *loader) action(i int, item ast.Node) *Action {
 	if l.opts.JSON != nil && !pl.escapeJSON(params, l.opts.JSON(a.Type, a.Params())) {
 		return nil
 	}
+	checkParams(params)
 	return a
 }
 

@@ -53,8 +53,12 @@
 // the event as a map with the names above ({{ .email }}, {{ .data.url }});
 // {{ .time }} prints RFC 3339 like the API's JSON, and time's methods work
 // ({{ .time.Unix }}). A key missing from the map is an error, not an empty
-// string, so that an email never goes out with a blank or "<no value>" field;
-// {{ with index .data "url" }}{{ . }}{{ end }} renders an optional key.
+// string, and so is an action that prints nil (a JSON null in the data, or
+// index of a key the data lacks: NoValueError), so that an email never goes
+// out with a blank or "<no value>" field. In the condition of an {{if}} or
+// a {{with}} (alone, or operands of and, or, not), .data.x of a key the
+// data lacks is nil, which is false: {{ with .data.url }}{{ . }}{{ end }}
+// renders an optional key, and prints nothing when it is missing or null.
 //
 // # Bodies
 //
@@ -73,9 +77,10 @@
 // the rules load (see internal/jsontmpl): what an action prints is written
 // as a string's contents inside a string literal, and as a JSON value
 // outside one, so that event data can neither break the JSON nor add keys
-// to it. A template that leaves a string open at its end, whose branches
-// end one inside a string and one outside, or that calls {{template}},
-// does not load.
+// to it. Outside a string nil is written null; inside one it is an error,
+// as in a text parameter. A template that leaves a string open at its end,
+// whose branches end one inside a string and one outside, or that calls
+// {{template}}, does not load.
 package rules
 
 import (

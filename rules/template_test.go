@@ -23,22 +23,25 @@ func TestSimpleTemplate(t *testing.T) {
 		name, text string
 		simple     bool
 		json       bool // escaped with jsontmpl.Escape
+		checked    bool // with checkPrints, as a parameter not escaped for JSON is
 	}{
-		{"one field", "{{ .email }}", true, false},
-		{"text and fields", "{{.email}} opened {{ .message_id }} of {{ .campaign }}!", true, false},
-		{"trim markers", "to: {{- .domain -}} :end", true, false},
-		{"every string field", "{{.id}}{{.source}}{{.provider}}{{.type}}{{.email}}{{.domain}}{{.message_id}}{{.campaign}}{{.category}}{{.bounce_class}}", true, false},
-		{"time", "at {{ .time }}", false, false},
-		{"data", "{{ .data.url }}", false, false},
-		{"pipeline", "{{ .email | printf \"%q\" }}", false, false},
-		{"function", "{{ printf \"%s\" .email }}", false, false},
-		{"condition", "{{ if .email }}x{{ end }}", false, false},
-		{"dot", "{{ . }}", false, false},
-		{"comment", "a{{/* c */}}b", true, false},
-		{"JSON inside strings", `{"e":"{{ .email }}","c":"{{ .campaign }} {{ .type }}"}`, true, true},
-		{"JSON outside strings", `{"e":{{ .email }},"c":[{{ .campaign }}]}`, true, true},
-		{"JSON data", `{"u":"{{ .data.url }}"}`, false, true},
-		{"JSON pipeline", `{"u":"{{ .email | printf "%q" }}"}`, false, true},
+		{"one field", "{{ .email }}", true, false, false},
+		{"text and fields", "{{.email}} opened {{ .message_id }} of {{ .campaign }}!", true, false, false},
+		{"trim markers", "to: {{- .domain -}} :end", true, false, false},
+		{"every string field", "{{.id}}{{.source}}{{.provider}}{{.type}}{{.email}}{{.domain}}{{.message_id}}{{.campaign}}{{.category}}{{.bounce_class}}", true, false, false},
+		{"time", "at {{ .time }}", false, false, false},
+		{"data", "{{ .data.url }}", false, false, false},
+		{"pipeline", "{{ .email | printf \"%q\" }}", false, false, false},
+		{"function", "{{ printf \"%s\" .email }}", false, false, false},
+		{"condition", "{{ if .email }}x{{ end }}", false, false, false},
+		{"dot", "{{ . }}", false, false, false},
+		{"comment", "a{{/* c */}}b", true, false, false},
+		{"checked fields", "{{.email}} opened {{ .message_id }} of {{ .campaign }}!", true, false, true},
+		{"checked data", "{{ .data.url }}", false, false, true},
+		{"JSON inside strings", `{"e":"{{ .email }}","c":"{{ .campaign }} {{ .type }}"}`, true, true, false},
+		{"JSON outside strings", `{"e":{{ .email }},"c":[{{ .campaign }}]}`, true, true, false},
+		{"JSON data", `{"u":"{{ .data.url }}"}`, false, true, false},
+		{"JSON pipeline", `{"u":"{{ .email | printf "%q" }}"}`, false, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tmpl, err := parseTemplate(tc.text)
@@ -49,6 +52,10 @@ func TestSimpleTemplate(t *testing.T) {
 				if err := jsontmpl.Escape(tmpl); err != nil {
 					t.Fatal(err)
 				}
+			}
+			if tc.checked {
+				checkPrints(tmpl.Tree)
+				tmpl.Funcs(valueFuncs)
 			}
 			segs := simpleTemplate(tmpl.Root)
 			if (segs != nil) != tc.simple {

@@ -30,15 +30,18 @@ type ReplayResult struct {
 	// have been), in order: those whose key was already there are not.
 	Jobs []actions.Job
 	// Moved are jobs not added because the event already has a job of the
-	// same rule, action, target and parameters under another key: since
-	// the event was evaluated, the rule's actions were reordered or one
-	// was inserted before them (the key holds the index), or the rule's
-	// once changed (the key holds the once key). Queuing them would repeat
-	// a side effect.
+	// same rule, action and target (whatever its parameters) under
+	// another key, that no other job of the replay stands for: since the
+	// event was evaluated, the rule's actions were reordered or one was
+	// inserted before them (the key holds the index), or the rule's once
+	// changed (the key holds the once key), and maybe a template was
+	// edited too. Queuing them would repeat a side effect.
 	Moved []actions.Job
 	// Taken are jobs not added because their key belongs to a job of
-	// another action or other parameters, for the same reason: the action
-	// now at that index does not run for the event.
+	// another action or target, for the same reason: the action now at
+	// that index does not run for the event. A job whose key belongs to a
+	// job of the same action and target is the same job, whatever its
+	// parameters now, and is in none of the lists.
 	Taken []actions.Job
 }
 

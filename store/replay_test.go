@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,14 +13,20 @@ import (
 )
 
 // enqueuer is an Evaluator that enqueues, for every event, a job of each of
-// its actions at its index.
+// its actions at its index. An action is written "kind" or "kind:p", whose
+// parameters are {"p":p} (default 1), as a template edit changes them; its
+// target is its kind.
 type enqueuer []string
 
 func (en enqueuer) Evaluate(ctx context.Context, tx *store.Tx, e event.Event) error {
 	jobs := make([]actions.Job, len(en))
 	for i, a := range en {
-		jobs[i] = actions.Job{Key: "r/" + string(rune('0'+i)) + "/" + e.ID, Rule: "r", Index: i, Action: a, Target: a,
-			Params: []byte(`{"p":1}`), EventID: e.ID, Event: []byte(`{}`)}
+		kind, p, ok := strings.Cut(a, ":")
+		if !ok {
+			p = "1"
+		}
+		jobs[i] = actions.Job{Key: "r/" + string(rune('0'+i)) + "/" + e.ID, Rule: "r", Index: i, Action: kind, Target: kind,
+			Params: []byte(`{"p":` + p + `}`), EventID: e.ID, Event: []byte(`{}`)}
 	}
 	_, err := tx.Enqueue(ctx, jobs...)
 	return err
@@ -36,10 +43,11 @@ func (k onceKeyed) Evaluate(ctx context.Context, tx *store.Tx, e event.Event) er
 }
 
 // TestReplayMovedActions replays events after the rule's actions moved:
-// a job whose action already has one for the event at another index is
-// not queued (Moved), nor one whose key another action holds (Taken), nor
-// one whose key changed with the rule's once. A rule that holds the same
-// action twice queues both on a first replay.
+// a job whose action and target already have one for the event at another
+// index is not queued (Moved), whatever its parameters, nor one whose key
+// another action holds (Taken), nor one whose key changed with the rule's
+// once. A rule that holds the same action twice queues both on a first
+// replay, and a second one added later once.
 func TestReplayMovedActions(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t, t.TempDir())
@@ -65,6 +73,16 @@ func TestReplayMovedActions(t *testing.T) {
 			moved: []string{"r/1/" + id}, taken: []string{"r/0/" + id}},
 		{name: "appended after", actions: enqueuer{"http", "log"}, jobs: []string{"r/1/" + id}},
 		{name: "the same again", actions: enqueuer{"http", "log"}},
+		// Templates edited: the http job at its index is the same job;
+		// the log job moved to a new index with new parameters.
+		{name: "edited, and an action inserted before the edited log", actions: enqueuer{"http:2", "suppress", "log:2"},
+			moved: []string{"r/2/" + id}, taken: []string{"r/1/" + id}},
+		{name: "a second http appended", actions: enqueuer{"http:2", "suppress", "log:2", "http:3"},
+			jobs: []string{"r/3/" + id}, moved: []string{"r/2/" + id}, taken: []string{"r/1/" + id}},
+		{name: "the first http removed", actions: enqueuer{"suppress", "log:2", "http:3"},
+			moved: []string{"r/2/" + id}, taken: []string{"r/0/" + id}},
+		{name: "four http", actions: enqueuer{"http", "http", "http", "http"},
+			jobs: []string{"r/2/" + id}, taken: []string{"r/1/" + id}},
 	} {
 		res, err := st.Replay(ctx, store.ReplayQuery{Since: at.Add(-time.Hour)}, tc.actions)
 		if err != nil {

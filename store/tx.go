@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strings"
 	"time"
 
@@ -67,10 +66,13 @@ type Tx struct {
 	// without recording anything (a rebuild re-explains, never re-decides).
 	keepLedger bool
 	// added are the jobs Enqueue inserted, kept when record is set (a
-	// replay), and so are moved and taken (see ReplayResult).
+	// replay), and so are moved and taken (see ReplayResult). claimed
+	// holds the keys of the jobs that the replay's jobs stand for: those
+	// it added, and those already queued that it matched (replayed).
 	record       bool
 	added        []actions.Job
 	moved, taken []actions.Job
+	claimed      map[string]bool
 }
 
 func (s *Store) newTx(tx *sql.Tx) *Tx { return &Tx{s: s, tx: tx} }
@@ -94,8 +96,8 @@ var (
 		ON CONFLICT (key) DO NOTHING`)
 	// A replay's checks for a rule whose actions moved or changed.
 	sameJobSQL = writeSQL(`SELECT key FROM jobs
-		WHERE event_id = ? AND rule = ? AND action = ? AND target = ? AND params = ?`)
-	keyJobSQL = writeSQL(`SELECT action, params FROM jobs WHERE key = ?`)
+		WHERE event_id = ? AND rule = ? AND action = ? AND target = ? ORDER BY id`)
+	keyJobSQL = writeSQL(`SELECT action, target FROM jobs WHERE key = ?`)
 )
 
 func init() {
@@ -303,12 +305,12 @@ func (t *Tx) Cooldown(ctx context.Context, rule, key string, at time.Time, windo
 // Enqueue adds jobs to the action queue, Pending and due now, skipping any
 // whose Key is already there (whatever its status: a key runs at most
 // once, ever), and returns how many it added. In a replay it also skips a
-// job whose event already has a job of the same rule, action, target and
-// parameters at another index of the rule's actions (they moved), and
-// notes a job whose key belongs to another action or parameters (see
-// ReplayResult). In a rebuild it adds none. Of each job it reads Key
-// (required), Rule, Index, Action, Target, Params, Retry, EventID and
-// Event. Runners are woken once the transaction commits.
+// job whose event already has a job of the same rule, action and target
+// under another key, whatever their parameters (replayed), and notes a job
+// whose key belongs to another action or target (see ReplayResult). In a
+// rebuild it adds none. Of each job it reads Key (required), Rule, Index,
+// Action, Target, Params, Retry, EventID and Event. Runners are woken once
+// the transaction commits.
 func (t *Tx) Enqueue(ctx context.Context, jobs ...actions.Job) (inserted int, err error) {
 	if len(jobs) == 0 || t.keepLedger {
 		return 0, nil
@@ -321,11 +323,19 @@ func (t *Tx) Enqueue(ctx context.Context, jobs ...actions.Job) (inserted int, er
 	if err != nil {
 		return 0, fmt.Errorf("enqueue jobs: %w", err)
 	}
-	now := encodeTime(time.Now())
 	for _, j := range jobs {
 		if j.Key == "" {
-			return inserted, fmt.Errorf("enqueue job of rule %q: no key", j.Rule)
+			return 0, fmt.Errorf("enqueue job of rule %q: no key", j.Rule)
 		}
+	}
+	var skip []bool
+	if t.record {
+		if skip, err = t.replayed(ctx, jobs); err != nil {
+			return 0, fmt.Errorf("enqueue jobs: %w", err)
+		}
+	}
+	now := encodeTime(time.Now())
+	for i, j := range jobs {
 		if !t.targets[j.Target] {
 			if _, err := target.ExecContext(ctx, j.Target); err != nil {
 				return inserted, fmt.Errorf("enqueue job %s: %w", j.Key, err)
@@ -335,12 +345,8 @@ func (t *Tx) Enqueue(ctx context.Context, jobs ...actions.Job) (inserted int, er
 			}
 			t.targets[j.Target] = true
 		}
-		if t.record {
-			if skip, err := t.replayed(ctx, j); err != nil {
-				return inserted, fmt.Errorf("enqueue job %s: %w", j.Key, err)
-			} else if skip {
-				continue
-			}
+		if skip != nil && skip[i] {
+			continue
 		}
 		res, err := job.ExecContext(ctx, j.Key, j.Rule, j.Index, j.Action, j.Target, jsonText(j.Params), j.Retry,
 			j.EventID, string(j.Event), actions.Pending, now, now, now)
@@ -356,64 +362,94 @@ func (t *Tx) Enqueue(ctx context.Context, jobs ...actions.Job) (inserted int, er
 			t.enqueued++
 			if t.record {
 				t.added = append(t.added, j)
+				t.claim(j.Key)
 			}
 		}
 	}
 	return inserted, nil
 }
 
-// replayed reports whether a replay is to skip j because its key is
-// taken, noting it in taken when the job that holds the key is of another
-// action or other parameters, or because j's action has a job for the
-// event under another key (movedJob), noting it in moved.
-func (t *Tx) replayed(ctx context.Context, j actions.Job) (bool, error) {
+// replayed returns which of jobs a replay is to skip, as they would repeat
+// a side effect or take another job's key. The identity of a side effect
+// is the event, the rule, the action and its target (an email's recipient,
+// an http request's method and URL): not the parameters, which change with
+// a template, nor the key, which holds the action's index (it changes when
+// actions are inserted or reordered) and the rule's once key (it changes
+// with once). So a job is skipped when its key is already queued, and
+// noted in taken when the job that holds it is of another action or target
+// (then the job's action does not run for the event); or else when the
+// event has a job of its rule, action and target that no other job of this
+// replay stands for (movedJob), noted in moved. Jobs whose key is queued
+// are matched first, so that a rule that holds the same action and target
+// n times has at most n such jobs per event, and has n once replayed.
+func (t *Tx) replayed(ctx context.Context, jobs []actions.Job) ([]bool, error) {
 	st, err := t.stmt(ctx, keyJobSQL)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	var action, params string
-	switch err := st.QueryRowContext(ctx, j.Key).Scan(&action, &params); {
-	case err == nil:
-		if action != j.Action || params != jsonText(j.Params) {
-			t.taken = append(t.taken, j)
+	skip := make([]bool, len(jobs))
+	for i, j := range jobs {
+		var action, target string
+		switch err := st.QueryRowContext(ctx, j.Key).Scan(&action, &target); {
+		case err == nil:
+			skip[i] = true
+			if action == j.Action && target == j.Target {
+				t.claim(j.Key)
+			} else {
+				t.taken = append(t.taken, j)
+			}
+		case !errors.Is(err, sql.ErrNoRows):
+			return nil, fmt.Errorf("job %s: %w", j.Key, err)
 		}
-		return true, nil
-	case !errors.Is(err, sql.ErrNoRows):
-		return false, err
 	}
-	moved, err := t.movedJob(ctx, j)
-	if moved {
-		t.moved = append(t.moved, j)
+	for i, j := range jobs {
+		if skip[i] {
+			continue
+		}
+		key, err := t.movedJob(ctx, j)
+		if err != nil {
+			return nil, fmt.Errorf("job %s: %w", j.Key, err)
+		}
+		if key != "" {
+			skip[i] = true
+			t.claim(key)
+			t.moved = append(t.moved, j)
+		}
 	}
-	return moved, err
+	return skip, nil
 }
 
-// movedJob reports whether j's event has a job of j's rule, action, target
-// and parameters, under another key than j's (which has none), that this
-// replay did not add itself (a rule may hold the same action twice). The
-// key holds the action's index and the rule's once key, or the event id
-// without once: it moves when actions are inserted or reordered, or when
-// the rule gains, loses or changes its once.
-func (t *Tx) movedJob(ctx context.Context, j actions.Job) (bool, error) {
+// movedJob returns the key of a job of j's event, rule, action and target,
+// under another key than j's (which has none), that no job of this replay
+// stands for (claimed), or "" when there is none.
+func (t *Tx) movedJob(ctx context.Context, j actions.Job) (string, error) {
 	st, err := t.stmt(ctx, sameJobSQL)
 	if err != nil {
-		return false, err
+		return "", err
 	}
-	rows, err := st.QueryContext(ctx, j.EventID, j.Rule, j.Action, j.Target, jsonText(j.Params))
+	rows, err := st.QueryContext(ctx, j.EventID, j.Rule, j.Action, j.Target)
 	if err != nil {
-		return false, err
+		return "", err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var key string
 		if err := rows.Scan(&key); err != nil {
-			return false, err
+			return "", err
 		}
-		if !slices.ContainsFunc(t.added, func(a actions.Job) bool { return a.Key == key }) {
-			return true, nil
+		if !t.claimed[key] {
+			return key, nil
 		}
 	}
-	return false, rows.Err()
+	return "", rows.Err()
+}
+
+// claim notes that a job of this replay stands for the queued job key.
+func (t *Tx) claim(key string) {
+	if t.claimed == nil {
+		t.claimed = map[string]bool{}
+	}
+	t.claimed[key] = true
 }
 
 // jsonText returns raw as stored: "null" when empty.

@@ -33,12 +33,18 @@ real, and hookd serve runs them.
 Every job has an idempotency key (rule, action and event id, or once key),
 and once and cooldown records are kept per event, so replaying a range that
 was already evaluated with the same rules queues nothing, and a replay
-after fixing a rule queues only what the fix makes fire. The key holds the
-action's position in its rule: when actions were reordered or inserted
-since, a job whose event already has one of the same action and parameters
-at another position is not queued again, and a job whose key another
-action holds is not queued either; both are listed. Explanations stay
-as recorded when the events came in. --dry-run prints what would be queued
+after fixing a rule queues only what the fix makes fire. An action of a
+rule is done for an event once it has a job for the event with the same
+action type and target (an email's recipient, an http request's method and
+URL), whatever its parameters: editing a template does not send again.
+The key holds the action's position in its rule and the rule's once key,
+so when actions were reordered or inserted since, or once changed, a job
+whose event already has one of the same rule, action and target under
+another key is not queued again, and a job whose key another action or
+target holds is not queued either; both are listed. A once key that fired
+stays fired: replay fires it again only for the event that fired it, and
+so queues only actions added to the rule since. Explanations stay as
+recorded when the events came in. --dry-run prints what would be queued
 and writes nothing.
 
 It writes to the store under --data (or the configuration's data) in short
@@ -124,7 +130,7 @@ func formatReplay(res store.ReplayResult, dry bool) string {
 		list(res.Moved)
 	}
 	if len(res.Taken) > 0 {
-		fmt.Fprintf(&b, "not queued, %s: the key belongs to a job of another action or parameters (the rule's actions moved or changed since)\n", plural(len(res.Taken), "job"))
+		fmt.Fprintf(&b, "not queued, %s: the key belongs to a job of another action or target (the rule's actions moved or changed since)\n", plural(len(res.Taken), "job"))
 		list(res.Taken)
 	}
 	return b.String()

@@ -8,12 +8,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hookd/hookd/actions"
+	"github.com/hookd/hookd/internal/smtptest"
 	"github.com/hookd/hookd/store"
 )
 
@@ -175,7 +177,7 @@ func TestReplay(t *testing.T) {
 		"replayed 13 events: queued 0 jobs\n",
 		"not queued, 4 jobs: the same action already has a job for the event under another key (its position in the rule's actions, or the rule's once, changed since)\n",
 		"  surge/1/" + events[7].ID + "  http ",
-		"not queued, 4 jobs: the key belongs to a job of another action or parameters (the rule's actions moved or changed since)\n",
+		"not queued, 4 jobs: the key belongs to a job of another action or target (the rule's actions moved or changed since)\n",
 		"  surge/0/" + events[10].ID + "  log",
 	} {
 		if !strings.Contains(out, want) {
@@ -231,5 +233,62 @@ func TestReplay(t *testing.T) {
 				t.Errorf("error = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestReplayOnceEmail replays examples/discount-on-open after its emails
+// went out, its text template was edited and a log action was inserted
+// before the email: the email's job has a new key (index 1) and new
+// parameters, but the same rule, action and recipient for the same event,
+// so the replay queues nothing and no second discount is sent.
+func TestReplayOnceEmail(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	dir := exampleDir(t, "discount-on-open", map[string]string{"port: 1025": "port: " + strconv.Itoa(srv.Port)})
+	cfgFile := filepath.Join(dir, "hookd.yaml")
+	data := t.TempDir()
+	p := startHookd(t, data, "--config", cfgFile)
+	hook := p.hooks + "/hooks/mailjet"
+	hookdSend(t, "--concurrency", "1", "--file", filepath.Join(dir, "events", "sent.json"), hook)
+	hookdSend(t, "--group", "--file", filepath.Join(dir, "events", "opens.json"), hook)
+	wantJobs := "discount-for-early-openers email email ann@example.com done \n" +
+		"discount-for-early-openers email email cat@example.org done \n"
+	if got := jobSummary(settle(t, p, 8)); got != wantJobs {
+		t.Fatalf("jobs:\n%s\nwant\n%s", got, wantJobs)
+	}
+	p.stop(t)
+
+	text := filepath.Join(dir, "templates", "discount.txt")
+	if err := os.WriteFile(text, []byte(readFile(t, text)+"\nP.S. Free shipping too.\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rulesFile := filepath.Join(dir, "rules.yaml")
+	edited := strings.Replace(readFile(t, rulesFile), "    actions:\n",
+		"    actions:\n      - log: { message: \"discount for {{ .email }}\" }\n", 1)
+	if err := os.WriteFile(rulesFile, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := runHookd(t, "replay", "--config", cfgFile, "--data", data, "--since", "2025-11-01", "--rule", "discount-for-early-openers")
+	if err != nil || stderr != "" {
+		t.Fatalf("replay: %v %s", err, stderr)
+	}
+	for _, want := range []string{
+		"replayed 8 events: queued 0 jobs\n",
+		"not queued, 2 jobs: the same action already has a job for the event",
+		"  discount-for-early-openers/1/once:ann@example.com/november-news  email (\"email ann@example.com\")  event ",
+		"not queued, 2 jobs: the key belongs to a job of another action or target",
+		"  discount-for-early-openers/0/once:cat@example.org/november-news  log  event ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("replay: want %q in\n%s", want, out)
+		}
+	}
+
+	p = startHookd(t, data, "--config", cfgFile)
+	if got := jobSummary(settle(t, p, 8)); got != wantJobs {
+		t.Errorf("jobs after the replay:\n%s\nwant\n%s", got, wantJobs)
+	}
+	p.stop(t)
+	if msgs := srv.Messages(); len(msgs) != 2 {
+		t.Errorf("%d emails after the replay, want 2", len(msgs))
 	}
 }

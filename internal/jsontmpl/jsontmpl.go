@@ -9,6 +9,7 @@ package jsontmpl
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"text/template"
 	"text/template/parse"
 
@@ -33,7 +34,8 @@ var funcs = template.FuncMap{stringFunc: stringContents, valueFunc: value}
 //     (as text/template prints it), escaped as the contents of a JSON
 //     string: quotes, backslashes, control characters, U+2028 and U+2029
 //     (and <, > and &, as encoding/json does) become escape sequences, and
-//     no quotes are added;
+//     no quotes are added; nil, which text/template would print as
+//     "<no value>", fails the execution with a *NoValueError;
 //   - outside a string, the value as JSON, as encoding/json writes it: a
 //     string becomes a quoted string, a number a number, nil null, a map an
 //     object.
@@ -61,11 +63,14 @@ func Escape(t *template.Template) error {
 		return e.err
 	}
 	for _, ed := range e.edits {
-		ed.pipe.Cmds = append(ed.pipe.Cmds, &parse.CommandNode{
-			NodeType: parse.NodeCommand,
-			Pos:      ed.pipe.Position(),
-			Args:     []parse.Node{parse.NewIdentifier(ed.fn).SetTree(t.Tree).SetPos(ed.pipe.Position())},
-		})
+		pos := ed.pipe.Position()
+		args := []parse.Node{parse.NewIdentifier(ed.fn).SetTree(t.Tree).SetPos(pos)}
+		if ed.fn == stringFunc {
+			// The action, for the error of one that prints nil.
+			action := ed.pipe.String()
+			args = append(args, &parse.StringNode{NodeType: parse.NodeString, Pos: pos, Quoted: strconv.Quote(action), Text: action})
+		}
+		ed.pipe.Cmds = append(ed.pipe.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: pos, Args: args})
 	}
 	t.Funcs(funcs)
 	return nil
@@ -74,7 +79,8 @@ func Escape(t *template.Template) error {
 // Escaper returns what the function named name, one Escape appends to
 // pipelines, makes of a string, and whether name is one: for a renderer
 // that prints string fields without text/template and must print what
-// the escaped template would.
+// the escaped template would. (The function inside a string also takes the
+// action's text, before the value, for its errors.)
 func Escaper(name string) (func(string) string, bool) {
 	switch name {
 	case stringFunc:
@@ -303,20 +309,33 @@ func (e *escaper) leave(c context, n parse.Node, name string) context {
 	return context{dead: true}
 }
 
-// stringContents returns v as text/template prints it, escaped as the
-// contents of a JSON string. text/template prints nil, which is what a
-// JSON null in the event's data is, as "<no value>".
-func stringContents(v any) string {
+// NoValueError is an action inside a JSON string that printed nil (a JSON
+// null in the event's data, or what index gives for a missing key), which
+// text/template would print as "<no value>": no text stands for it.
+type NoValueError struct {
+	// Action is the action's pipeline, such as .data.comment.
+	Action string
+}
+
+func (e *NoValueError) Error() string {
+	return fmt.Sprintf("{{ %s }} has no value on this event (null in its data, or a key index did not find) and stands inside a JSON string: "+
+		"write it outside the quotes to send null, or {{ with %s }}{{ . }}{{ end }} to print nothing then", e.Action, e.Action)
+}
+
+// stringContents returns v, the value of action, as text/template prints
+// it, escaped as the contents of a JSON string; a *NoValueError when v is
+// nil.
+func stringContents(action string, v any) (string, error) {
 	var s string
 	switch v := v.(type) {
 	case string:
 		s = v
 	case nil:
-		s = "<no value>"
+		return "", &NoValueError{Action: action}
 	default:
 		s = fmt.Sprint(v)
 	}
-	return contents(s)
+	return contents(s), nil
 }
 
 // contents returns s escaped as the contents of a JSON string.

@@ -70,7 +70,7 @@ func TestEscape(t *testing.T) {
 		{"control characters, quotes, backslash, U+2028", `{"error":"{{ .data.error }}","again":{{ .data.error }}}`},
 		{"numbers", `{"n":{{ .data.count }},"r":{{ .data.ratio }},"id":{{ .data.id }},"len":{{ len .data.tags }}}`},
 		{"numbers in strings", `{"n":"{{ .data.count }}","id":"id-{{ .data.id }}"}`},
-		{"null and booleans", `{"v":{{ .data.none }},"s":"{{ .data.none }}","b":{{ .data.yes }},"bs":"{{ .data.yes }}"}`},
+		{"null and booleans", `{"v":{{ .data.none }},"i":{{ index .data "missing" }},"b":{{ .data.yes }},"bs":"{{ .data.yes }}"}`},
 		{"nested objects and arrays", `{"a":[{"b":"{{ .email }}"},{{ .data.tags }}],"o":{{ .data.obj }},"d":{"e":["{{ .data.obj.k }}",{{ .data.obj.n }}]}}`},
 		{"escapes in the text", `{"t":"say \"{{ .data.agent }}\" \\","u":"\u00e9{{ .email }}\/","after":{{ .data.count }}}`},
 		{"keys", `{"{{ .email }}":1,{{ .email }}:2}`},
@@ -100,6 +100,34 @@ func TestEscape(t *testing.T) {
 		})
 	}
 	checkGolden(t, "escape.golden", golden.String())
+}
+
+// TestEscapeNoValue executes templates that print nil (a null in the data,
+// index of a missing key) inside a JSON string: no text stands for it, so
+// the execution fails with a *NoValueError naming the action, rather than
+// sending text/template's "<no value>".
+func TestEscapeNoValue(t *testing.T) {
+	for _, tc := range []struct{ name, text, action string }{
+		{"null", `{"s":"{{ .data.none }}"}`, ".data.none"},
+		{"index of a missing key", `{"s":"agent: {{ index .data "missing" }}"}`, `index .data "missing"`},
+		{"in a branch", `{"s":"{{ if .data.yes }}{{ .data.none }}{{ end }}"}`, ".data.none"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmpl := parseText(t, tc.text)
+			if err := jsontmpl.Escape(tmpl); err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			err := tmpl.Execute(&b, data)
+			var nv *jsontmpl.NoValueError
+			if !errors.As(err, &nv) || nv.Action != tc.action {
+				t.Fatalf("Execute = %q, %v; want a NoValueError of %q", b.String(), err, tc.action)
+			}
+			if !strings.Contains(err.Error(), "{{ with "+tc.action+" }}") {
+				t.Errorf("error %q does not show the way out", err)
+			}
+		})
+	}
 }
 
 func checkGolden(t *testing.T, name, got string) {
