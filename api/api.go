@@ -190,7 +190,8 @@ func params(c echo.Context, known ...string) (map[string]string, error) {
 // ParseTime reads a time as the API's since and until and the CLI's
 // --since and --until take it: an RFC 3339 time, with or without fractional
 // seconds; a date such as 2025-03-01, meaning its midnight UTC; or a
-// duration such as 24h, or days such as 7d, meaning that long before now.
+// duration such as 24h, or days such as 7d, meaning that long before now
+// (at most config.MaxPeriod, whose error says so).
 // The result is in UTC; an empty value is the zero time. A duration of
 // zero is refused: it would mean now, where a caller who writes since=0
 // means the beginning, which is no bound at all.
@@ -204,6 +205,8 @@ func ParseTime(v string, now time.Time) (time.Time, error) {
 		}
 		// A duration or days ago, as retention takes them.
 		return now.Add(-p.Duration()).UTC(), nil
+	} else if errors.Is(err, config.ErrPeriodTooLong) {
+		return time.Time{}, err
 	}
 	for _, layout := range []string{time.RFC3339Nano, time.DateOnly} {
 		// RFC 3339 allows "t" and "z" in lower case; Go's layout does not.

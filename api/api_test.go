@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -319,7 +320,7 @@ func checkGolden(t *testing.T, srv *httptest.Server, tests []goldenCase) {
 func TestParseTime(t *testing.T) {
 	now := time.Date(2025, 3, 2, 10, 30, 0, 0, time.UTC)
 	for _, tt := range []struct {
-		in, want string // want "" for the zero time, "error" for an error
+		in, want string // want "" for the zero time, "error" for an error, "too long: ..." for an error saying that
 	}{
 		{"", ""},
 		{"2025-03-01T12:00:00Z", "2025-03-01T12:00:00Z"},
@@ -337,6 +338,15 @@ func TestParseTime(t *testing.T) {
 		{"1.5d", "error"},
 		{"-1h", "error"},
 		{"yesterday", "error"},
+		{"36600d", "1924-12-17T10:30:00Z"}, // config.MaxPeriod
+		{"878400h", "1924-12-17T10:30:00Z"},
+		{"36601d", "too long: at most 36600d (878400h)"},
+		{"878401h", "too long: at most 36600d (878400h)"},
+		{"106751d", "too long: at most 36600d (878400h)"},
+		{"2562047h", "too long: at most 36600d (878400h)"},
+		{"99999999999999999999d", "too long: at most 36600d (878400h)"},
+		{"99999999999999999999h", "too long: at most 36600d (878400h)"},
+		{"1h99999999999m", "too long: at most 36600d (878400h)"},
 		{"2025-03-01T12:00:00 01:00", "error"},
 		{"0001-01-01T00:00:00Z", "error"}, // the zero time would mean no bound
 		{"1677-12-31", "error"},
@@ -349,6 +359,13 @@ func TestParseTime(t *testing.T) {
 			case tt.want == "error":
 				if err == nil {
 					t.Fatalf("ParseTime(%q) = %v, want an error", tt.in, got)
+				}
+				if strings.Contains(err.Error(), "too long") {
+					t.Fatalf("ParseTime(%q): %v, want an error that does not say too long", tt.in, err)
+				}
+			case strings.HasPrefix(tt.want, "too long"):
+				if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), strconv.Quote(tt.in)) {
+					t.Fatalf("ParseTime(%q) = %v, %v; want an error with %q and %q", tt.in, got, err, tt.in, tt.want)
 				}
 			case err != nil:
 				t.Fatalf("ParseTime(%q): %v", tt.in, err)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -146,7 +147,8 @@ func TestEventsExport(t *testing.T) {
 
 // TestLive reads the server-sent event stream: it starts after the newest
 // event, sends the events stored afterwards in order, filtered, each with
-// its sequence as id, and resumes after Last-Event-ID.
+// its sequence as id and in its data as seq, and resumes after
+// Last-Event-ID or after; it takes no since.
 func TestLive(t *testing.T) {
 	srv, st, shutdown := newDashServerShutdown(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -216,9 +218,20 @@ func TestLive(t *testing.T) {
 	if _, e := next(resumed); e.ID != "live-2" {
 		t.Fatalf("after Last-Event-ID %s: got %s, want live-2", lastID, e.ID)
 	}
+	// after reads on by arrival order from the seq a script kept, as the
+	// README shows; the data's seq is the message's id.
+	after, closeAfter := open("?type=open&after="+lastID, "")
+	defer closeAfter()
+	if id, e := next(after); e.ID != "live-2" || strconv.FormatInt(e.Seq, 10) != id {
+		t.Fatalf("after=%s&type=open: got %s (seq %d, id %s), want live-2 with its id as seq", lastID, e.ID, e.Seq, id)
+	}
+	// A time is not arrival order: since is refused, saying what is taken.
+	if status, body := get(t, srv, "/api/live?since=24h"); status != http.StatusBadRequest || !strings.Contains(string(body), `unknown parameter \"since\" (known: source, type, after)`) {
+		t.Fatalf("GET /api/live?since=24h: %d %s, want 400 naming after", status, body)
+	}
 	// Shutting down ends the streams (ctx bounds the wait).
 	close(shutdown)
-	for _, sc := range []*bufio.Scanner{all, opens, resumed} {
+	for _, sc := range []*bufio.Scanner{all, opens, resumed, after} {
 		for sc.Scan() {
 		}
 		if err := sc.Err(); err != nil {

@@ -95,7 +95,10 @@ func (h *handler) event(c echo.Context) error {
 }
 
 // eventResponse is the body of GET /events/:id: the event's fields, and
-// what the rules did with it (null when no rule evaluated it).
+// what the rules did with it: null when the rules did not evaluate it when
+// it arrived (or at the last rebuild), such as when none were running; a
+// replay leaves explanations as they are, so an event replayed since may
+// have jobs and no explanation.
 type eventResponse struct {
 	event.Event
 	Explanation *store.Explanation `json:"explanation"`

@@ -743,3 +743,47 @@ func TestMovedData(t *testing.T) {
 		})
 	}
 }
+
+// TestParsePeriod reads periods in days and as Go durations, up to
+// config.MaxPeriod in either form: a longer one is refused as too long,
+// with the limit, and anything else that is no period as invalid.
+func TestParsePeriod(t *testing.T) {
+	const tooLong = "is too long: at most 36600d (878400h), a hundred years"
+	for _, tt := range []struct {
+		in      string
+		want    time.Duration
+		wantErr string
+	}{
+		{in: "90d", want: 90 * 24 * time.Hour},
+		{in: "0d", want: 0},
+		{in: "36h", want: 36 * time.Hour},
+		{in: "1h30m", want: 90 * time.Minute},
+		{in: "36600d", want: config.MaxPeriod.Duration()},
+		{in: "878400h", want: config.MaxPeriod.Duration()},
+		{in: "36601d", wantErr: tooLong},
+		{in: "878401h", wantErr: tooLong},
+		{in: "106751d", wantErr: tooLong},
+		{in: "2562047h", wantErr: tooLong},
+		{in: "99999999999999999999d", wantErr: tooLong},
+		{in: "9999999999999h", wantErr: tooLong},
+		{in: "-1d", wantErr: "invalid period"},
+		{in: "-99999999999999999999d", wantErr: "invalid period"},
+		{in: "-1h", wantErr: "invalid period"},
+		{in: "1.5d", wantErr: "invalid period"},
+		{in: "7days", wantErr: "invalid period"},
+		{in: "", wantErr: "invalid period"},
+	} {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := config.ParsePeriod(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || errors.Is(err, config.ErrPeriodTooLong) != (tt.wantErr == tooLong) {
+					t.Fatalf("ParsePeriod(%q) = %v, %v; want an error with %q", tt.in, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got.Duration() != tt.want {
+				t.Fatalf("ParsePeriod(%q) = %v, %v; want %v", tt.in, got.Duration(), err, tt.want)
+			}
+		})
+	}
+}

@@ -107,6 +107,10 @@ type pageData struct {
 	BounceClasses []event.BounceClass
 }
 
+// getHead are the methods of the dashboard's GET routes: each answers HEAD
+// as it answers GET, without the body, as the API's do.
+var getHead = []string{http.MethodGet, http.MethodHead}
+
 // Register serves the dashboard on e: the page at /ui/ (and /ui redirecting
 // to it), its assets under /ui/static/, and, when cfg.Token is set, the
 // login form at /ui/login and POST /ui/logout, with a Log out button on
@@ -131,7 +135,7 @@ func Register(e *echo.Echo, cfg Config) {
 	g := e.Group("/ui")
 	if cfg.Token != "" {
 		a := newAuth(cfg)
-		g.GET("/login", loginForm(""))
+		g.Match(getHead, "/login", loginForm(""))
 		g.POST("/login", a.login)
 		g.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 			return func(c echo.Context) error {
@@ -154,16 +158,16 @@ func Register(e *echo.Echo, cfg Config) {
 		// form. Guard has refused one from a page of another origin
 		// before, with the cookie (same site) or without.
 		g.POST("/logout", a.logout)
-		g.GET("/logout", func(c echo.Context) error {
+		g.Match(getHead, "/logout", func(c echo.Context) error {
 			c.Response().Header().Set(echo.HeaderAllow, http.MethodPost)
 			return echo.NewHTTPError(http.StatusMethodNotAllowed, "log out with POST, as the dashboard's Log out button does")
 		})
 	}
-	e.GET("/ui", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/ui/") })
+	e.Match(getHead, "/ui", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/ui/") })
 	// The admin listener's root is where a browser goes first.
-	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/ui/") })
-	g.GET("/", page)
-	g.GET("/static/*", func(c echo.Context) error {
+	e.Match(getHead, "/", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/ui/") })
+	g.Match(getHead, "/", page)
+	g.Match(getHead, "/static/*", func(c echo.Context) error {
 		// index.html is the page's template, served rendered at /ui/.
 		if name := c.Param("*"); name == "" || name == "index.html" {
 			return echo.NewHTTPError(http.StatusNotFound, "not found: the dashboard is at /ui/")

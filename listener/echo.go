@@ -6,6 +6,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 )
@@ -52,7 +54,11 @@ func (jsonSerializer) Serialize(c echo.Context, i any, indent string) error {
 // ErrorHandler returns an echo.HTTPErrorHandler that writes {"error": msg}.
 // *echo.HTTPError keeps its code and message; an error implementing
 // StatusCoder keeps its code and its Error text; anything else is a 500
-// whose cause is logged, not shown.
+// whose cause is logged, not shown. A request that no route takes (echo's
+// ErrNotFound) for a path a route serves with other methods is answered
+// 405 with their Allow header, or 204 with it for OPTIONS, as echo's router
+// answers itself unless a group's catch-all took the request; a path no
+// route serves stays a 404.
 func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
@@ -70,9 +76,24 @@ func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 			}
 			switch code {
 			case http.StatusNotFound:
-				if errors.Is(err, echo.ErrNotFound) {
-					msg = "not found: no route for " + c.Request().URL.Path
+				if !errors.Is(err, echo.ErrNotFound) {
+					break
 				}
+				if allow := allowed(c); allow != "" {
+					// The catch-all route of a group with middleware
+					// (echo.Group.Use) takes the requests that the router
+					// would have answered 405: answer them so.
+					c.Response().Header().Set(echo.HeaderAllow, allow)
+					if c.Request().Method == http.MethodOptions {
+						if err := c.NoContent(http.StatusNoContent); err != nil {
+							logger.Debug("write options response", "err", err)
+						}
+						return
+					}
+					code, msg = http.StatusMethodNotAllowed, "method "+c.Request().Method+" not allowed"
+					break
+				}
+				msg = "not found: no route for " + c.Request().URL.Path
 			case http.StatusMethodNotAllowed:
 				msg = "method " + c.Request().Method + " not allowed"
 			}
@@ -87,6 +108,8 @@ func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 			logger.Error("request failed", "method", c.Request().Method, "route", c.Path(), "status", code, "err", err)
 		}
 		if c.Request().Method == http.MethodHead {
+			// The headers of the GET's answer, without its body.
+			c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 			err = c.NoContent(code)
 		} else {
 			err = c.JSON(code, map[string]string{"error": msg})
@@ -95,6 +118,39 @@ func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 			logger.Debug("write error response", "err", err)
 		}
 	}
+}
+
+// allowMethods are the methods an Allow header lists, in the order echo's
+// router lists them, after OPTIONS, which echo answers on every route.
+var allowMethods = []string{
+	http.MethodConnect, http.MethodDelete, http.MethodGet, http.MethodHead, http.MethodPatch,
+	http.MethodPost, "PROPFIND", http.MethodPut, http.MethodTrace, "REPORT",
+}
+
+// allowed returns the Allow header of a route that serves the path of c's
+// request with other methods than the request's, as echo's router writes
+// it for a 405 ("OPTIONS, GET, HEAD"), or "" when no route serves the path
+// with another method. A method counts when the router finds, for it, a
+// route registered with that method, not a RouteNotFound catch-all.
+func allowed(c echo.Context) string {
+	e := c.Echo()
+	routes := make(map[string]bool)
+	for _, r := range e.Routes() {
+		routes[r.Method+" "+r.Path] = true
+	}
+	req := c.Request()
+	var ms []string
+	for _, m := range allowMethods {
+		fc := e.NewContext(req, nil)
+		e.Router().Find(m, echo.GetPath(req), fc)
+		if routes[m+" "+fc.Path()] {
+			ms = append(ms, m)
+		}
+	}
+	if len(ms) == 0 || slices.Contains(ms, req.Method) {
+		return ""
+	}
+	return http.MethodOptions + ", " + strings.Join(ms, ", ")
 }
 
 // Healthz answers {"status":"ok"}: the process is up and serving. It is a

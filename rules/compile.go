@@ -191,6 +191,9 @@ func parseWindow(s string) (time.Duration, error) {
 // error quotes s and says what is wanted, for the caller to name the field.
 func parseDuration(s string) (time.Duration, error) {
 	p, err := config.ParsePeriod(s)
+	if errors.Is(err, config.ErrPeriodTooLong) {
+		return 0, err // a duration, and its error says the limit
+	}
 	if err != nil || p <= 0 {
 		return 0, fmt.Errorf(`%q: want a positive duration such as "15m", "1h" or "7d"`, s)
 	}

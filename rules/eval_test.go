@@ -740,12 +740,16 @@ func TestDurations(t *testing.T) {
 		window       string
 		wantCooldown time.Duration
 		wantFired    bool
+		wantErr      string
 	}{
 		{name: "cooldown in days", cooldown: "1d", wantCooldown: 24 * time.Hour},
 		{name: "cooldown in minutes", cooldown: "90m", wantCooldown: 90 * time.Minute},
 		{name: "window of two days", window: "2d", wantFired: true},
 		{name: "window of one day", window: "1d"},
 		{name: "window in hours", window: "37h", wantFired: true},
+		{name: "cooldown too long in days", cooldown: "106751d", wantErr: `duration "106751d" is too long: at most 36600d (878400h)`},
+		{name: "cooldown too long in hours", cooldown: "2562047h", wantErr: `duration "2562047h" is too long: at most 36600d (878400h)`},
+		{name: "window too long", window: "36601d", wantErr: `duration "36601d" is too long: at most 36600d (878400h)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -759,6 +763,12 @@ func TestDurations(t *testing.T) {
 				t.Fatal(err)
 			}
 			set, err := rules.Load(context.Background(), []string{"r.yaml"}, rules.Options{Dir: dir})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Load:\n%s\nerror %v, want %q", src, err, tt.wantErr)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatalf("Load:\n%s\n%v", src, err)
 			}

@@ -17,8 +17,10 @@ import (
 // bounce class on the dashboard's Search page in headless chromium, over
 // events of two sources of a real hookd: each filter, from the page's URL
 // as a bookmark gives it or from the form, narrows the results to the
-// events it selects and stays in the URL, the form and the export links;
-// More keeps the filters; a value the API refuses shows its error.
+// events it selects and stays in the URL, the form and the export links,
+// since and until in every form the API takes them (which a bookmark holds
+// and Search sends again); More keeps the filters; a value the API refuses
+// shows its error; an event's page says that it was not evaluated.
 func TestDashboardSearchFilters(t *testing.T) {
 	const token = "dash-admin-token-0123"
 	p := startDashSources(t, token, "mailjet", "mailjet-eu")
@@ -53,6 +55,10 @@ func TestDashboardSearchFilters(t *testing.T) {
 	if got := eval[[]string](ui, `[...document.querySelector("#search-bounce_class").list.options].map(o => o.value)`); fmt.Sprint(got) != "[hard soft]" {
 		t.Errorf("the bounce class input suggests %q, want [hard soft]", got)
 	}
+	// since and until in every form the API takes: RFC 3339 with an
+	// offset, dates, durations ago.
+	east, west := time.FixedZone("", 2*3600), time.FixedZone("", -5*3600)
+	day := older.UTC().Truncate(24 * time.Hour)
 	for _, tt := range []struct {
 		name, query string
 		want        []string
@@ -66,6 +72,13 @@ func TestDashboardSearchFilters(t *testing.T) {
 		{"domain, source and category", "domain=other.test&category=blocked&source=mailjet-eu", []string{"e@other.test"}},
 		{"domain and source", "domain=other.test&source=mailjet", []string{"b@other.test"}},
 		{"nothing", "domain=example.com&category=blocked", nil},
+		{"since a duration", "domain=other.test&since=2h", []string{"b@other.test", "c@other.test", "e@other.test"}},
+		{"until a duration", "source=mailjet-eu&until=30m", []string{"c@other.test", "e@other.test"}},
+		{"since with an offset", "domain=other.test&since=" + url.QueryEscape(older.Add(-time.Minute).In(west).Format(time.RFC3339)), []string{"b@other.test", "c@other.test", "e@other.test"}},
+		{"since with an offset, after", "domain=other.test&since=" + url.QueryEscape(older.Add(time.Minute).In(east).Format(time.RFC3339)), nil},
+		{"until with an offset", "source=mailjet-eu&until=" + url.QueryEscape(at.Add(-time.Minute).In(east).Format(time.RFC3339)), []string{"c@other.test", "e@other.test"}},
+		{"dates", "domain=other.test&since=" + day.AddDate(0, 0, -1).Format(time.DateOnly) + "&until=" + day.AddDate(0, 0, 1).Format(time.DateOnly), []string{"b@other.test", "c@other.test", "e@other.test"}},
+		{"until a date", "domain=other.test&until=" + day.Format(time.DateOnly), nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			sub := *ui // failing this subtest, not its parent
@@ -122,6 +135,26 @@ func TestDashboardSearchFilters(t *testing.T) {
 		t.Errorf("reloaded, the form holds %q", got)
 	}
 
+	// A bookmark's since and until stay in the form, so that Search
+	// searches them again, whatever their form.
+	until := at.Add(-time.Minute).In(east).Format(time.RFC3339)
+	ui.load("#/search?since=2h&domain=other.test&until=" + url.QueryEscape(until))
+	if got := eval[[]string](ui, `["since", "until"].map(k => document.querySelector("#search-" + k).value)`); fmt.Sprint(got) != fmt.Sprint([]string{"2h", until}) {
+		t.Errorf("from the bookmark, the since and until inputs hold %q, want [2h %s]", got, until)
+	}
+	eval[bool](ui, `document.querySelectorAll("#main > *").forEach(e => e.dataset.old = "1"), true`)
+	ui.do("search again", chromedp.Click(chromedp.CSS("#search-go")))
+	ui.waitFor("the search's answer", `document.querySelector("#main[aria-busy]") === null && document.querySelector("#main > [data-old]") === null`)
+	if got, want := eval[string](ui, `location.hash`), "#/search?domain=other.test&since=2h&until="+url.QueryEscape(until); got != want {
+		t.Errorf("searched again, the URL is %s, want %s", got, want)
+	}
+	if got := searchEmails(ui); fmt.Sprint(got) != "[b@other.test c@other.test e@other.test]" {
+		t.Errorf("searched again, the search finds %q, want the three at other.test", got)
+	}
+	if got := eval[[]string](ui, `["since", "until"].map(k => document.querySelector("#search-" + k).value)`); fmt.Sprint(got) != fmt.Sprint([]string{"2h", until}) {
+		t.Errorf("searched again, the since and until inputs hold %q, want [2h %s]", got, until)
+	}
+
 	// More asks for the next page with the same filters.
 	ui.load("#/search?domain=bulk.test&source=mailjet-eu")
 	if got := ui.count("#search-rows tr"); got != 100 {
@@ -150,6 +183,14 @@ func TestDashboardSearchFilters(t *testing.T) {
 		if got := eval[string](ui, `document.querySelector("#search-form #search-`+tt.field+`")?.value ?? "no form"`); got != tt.value {
 			t.Errorf("%s=%s: the form's %s reads %q, want the value refused", tt.field, tt.value, tt.field, got)
 		}
+	}
+
+	// Without rules, an event's page says that it was not evaluated, not
+	// that no rule would take it: a replay does not add explanations.
+	ui.load("#/search?source=mailjet&domain=other.test")
+	ui.load(eval[string](ui, `document.querySelector("#search-rows tr a").getAttribute("href")`))
+	if got, want := ui.text("#explanation"), "Not evaluated by the rules when it arrived (or at the last rebuild). A replay does not add an explanation: the jobs it made, if any, are listed below."; got != want {
+		t.Errorf("the event's explanation reads %q, want %q", got, want)
 	}
 	p.stop(t)
 }

@@ -69,7 +69,7 @@ hookd serve runs on it.`,
 // writeExplanation prints x, one rule a line.
 func writeExplanation(b *strings.Builder, x *store.Explanation) {
 	if x == nil {
-		b.WriteString("  no rule evaluated this event\n")
+		b.WriteString("  not evaluated by the rules when it arrived (or at the last rebuild); a replay does not add an explanation\n")
 		return
 	}
 	for _, r := range x.Rules {

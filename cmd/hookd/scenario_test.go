@@ -181,7 +181,7 @@ func TestExplainErrors(t *testing.T) {
 		t.Errorf("explain of a missing event: %v", err)
 	}
 	out, _, err := runHookd(t, "explain", "--data", data, "mailjet:00")
-	if err != nil || !strings.Contains(out, "no rule evaluated this event") {
+	if err != nil || !strings.Contains(out, "not evaluated by the rules when it arrived") {
 		t.Errorf("explain of an event stored without rules = %q, %v", out, err)
 	}
 }

@@ -296,7 +296,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	admin.Use(rejects.Middleware)
 	listener.RouteHealthz(admin)
 	listener.RouteReadyz(admin, lis.Ready, true)
-	admin.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
+	// Every GET route of the admin listener answers HEAD too (but the
+	// API's stream, /api/live), as the API's routes do.
+	admin.Match([]string{http.MethodGet, http.MethodHead}, "/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
 	apiGroup := admin.Group("/api")
 	// The dashboard's sessions are kept in the store, which replicas
 	// share: a login works at every replica, a logout ends it at all.

@@ -331,14 +331,22 @@ function live() {
   ];
 }
 
-// toISO reads a datetime-local input's value (2024-11-27T12:00) as UTC,
-// as every time on the page is shown: the browser would read it in its own
-// time zone. A value that is no such time goes as it is, for the API to
-// say what is wrong with it.
+// toISO reads a since or until written as a date and time without an
+// offset (2024-11-27T12:00, as a datetime-local input wrote it in older
+// bookmarks) as UTC, as every time on the page is shown: the browser would
+// read it in its own time zone. Anything else the API takes (a time with
+// an offset, a date, a duration such as 7d) goes as it is, and so does a
+// value that is none of those, for the API to say what is wrong with it.
 function toISO(value) {
-  const d = new Date(value + "Z");
-  return !value || isNaN(d) ? value : d.toISOString();
+  if (!/^\d{4}-\d{2}-\d{2}t\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/i.test(value)) return value;
+  const d = new Date(value.toUpperCase() + "Z");
+  return isNaN(d) ? value : d.toISOString();
 }
+
+// timeHelp says what a since or until input takes: what GET /api/events
+// takes, which a datetime-local input could neither show nor keep.
+const timeHelp = "an RFC 3339 time (2025-03-01T12:00:00+02:00), a date and time in UTC (2025-03-01T12:00), " +
+  "a date (2025-03-01, its midnight UTC) or a duration ago (24h, 7d)";
 
 // searchFilters are the filters of GET /api/events that the search form
 // offers, in its order. They live in the page's URL (#/search?domain=...),
@@ -360,7 +368,8 @@ async function search(params) {
   input("type", { placeholder: "open" }), input("category", { list: "categories", placeholder: "any" }),
   input("bounce_class", { list: "bounce-classes", placeholder: "any" }, "bounce class"),
   input("campaign"), input("source", { placeholder: "any source" }),
-  input("since", { type: "datetime-local" }, "since (UTC)"), input("until", { type: "datetime-local" }, "until (UTC)"),
+  input("since", { placeholder: "2025-03-01 or 7d", title: timeHelp }, "since (UTC)"),
+  input("until", { placeholder: "2025-03-01T12:00 or 24h", title: timeHelp }, "until (UTC)"),
   h("button", { type: "submit", class: "primary", id: "search-go" }, "Search"),
   h("a", { href: "/api/events?format=csv&" + q.toString(), id: "export-csv" }, "CSV"),
   h("a", { href: "/api/events?format=ndjson&" + q.toString(), id: "export-ndjson" }, "NDJSON"));
@@ -442,7 +451,7 @@ function rawPayload(e) {
 // fired, held by once or cooldown, failed, or no, with the first false
 // condition and the values it saw.
 function explanation(x) {
-  if (!x) return h("p", { class: "muted", id: "explanation" }, "No rule evaluated this event.");
+  if (!x) return h("p", { class: "muted", id: "explanation" }, "Not evaluated by the rules when it arrived (or at the last rebuild). A replay does not add an explanation: the jobs it made, if any, are listed below.");
   return table(["rule", "result", "why"], x.rules.map(r => h("tr", { "data-rule": r.rule },
     h("td", {}, r.rule), h("td", { class: "result" + (r.result === "error" ? " error" : "") }, r.result),
     h("td", { class: "why" }, r.condition ? h("span", {}, h("code", {}, r.condition), " is false: ", r.saw) : (r.reason || "")))),
