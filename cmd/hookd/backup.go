@@ -191,9 +191,13 @@ func backupFiles(cfg *config.Config) []backupFile {
 	return append(files, backupFile{name: "runner-id"})
 }
 
-// backupDir creates the directory dir, readable by its owner only, and
-// reports true, or checks that it is an empty directory and reports false.
+// backupDir creates the directory dir, readable by its owner only, and its
+// missing parents, as mkdir -p does, and reports true, or checks that it is
+// an empty directory and reports false.
 func backupDir(dir string) (created bool, err error) {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return false, fmt.Errorf("backup: create %s: %w", filepath.Dir(dir), err)
+	}
 	err = os.Mkdir(dir, 0o700)
 	if err == nil {
 		return true, nil

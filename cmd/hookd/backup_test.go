@@ -248,6 +248,29 @@ func TestBackupRefuses(t *testing.T) {
 	}
 }
 
+// TestBackupMakesParents backs up into a directory whose parents do not
+// exist yet, as mkdir -p would make them: a dated folder under a backups
+// folder made on first use.
+func TestBackupMakesParents(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	appendEvents(t, data, nil)
+	st := openDataStore(t, data)
+	st.Close()
+	to := filepath.Join(dir, "backups", "hookd", "2025-03-01")
+	if _, _, err := runHookd(t, "backup", "--data", data, "--to", to); err != nil {
+		t.Fatalf("hookd backup --to %s: %v", to, err)
+	}
+	for _, name := range []string{store.FileName, eventlogsqlite.FileName} {
+		if _, err := os.Stat(filepath.Join(to, name)); err != nil {
+			t.Errorf("the backup has no %s: %v", name, err)
+		}
+	}
+	if fi, err := os.Stat(to); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("the backup directory: %v, %v; want mode 0700", fi, err)
+	}
+}
+
 // TestRestartLostEventsOfOlderStore is the audit's case: store.db backed
 // up, more events stored, hookd.db backed up later, both restored. hookd
 // serve finds the store behind its consumer group, says so, and stores the

@@ -405,8 +405,8 @@ func TestServeRefusesBadConfig(t *testing.T) {
 
 	// A lease too short to renew claims in is refused.
 	out, err = exec.CommandContext(ctx, hookdBinary(t), "serve", "--runner-lease", "1s", "--data", data).CombinedOutput()
-	if !errors.As(err, &exit) || exit.ExitCode() == 0 || !strings.Contains(string(out), "--runner-lease 1s: must be at least 3s") {
-		t.Fatalf("serve with a 1s lease: err %v, want a non-zero exit naming the flag\n%s", err, out)
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "--runner-lease 1s: must be at least 3s") {
+		t.Fatalf("serve with a 1s lease: err %v, want exit code 2 (a usage error) naming the flag\n%s", err, out)
 	}
 
 	// A data directory whose parent is missing (a typo) is not made.

@@ -80,7 +80,7 @@ and exits 0.`,
 				return err
 			}
 			if lease < minLease {
-				return fmt.Errorf("--runner-lease %s: must be at least %s, or the renewals of claims would keep the database busy and a slow one lose them", lease, minLease)
+				return usagef("--runner-lease %s: must be at least %s, or the renewals of claims would keep the database busy and a slow one lose them", lease, minLease)
 			}
 			cfg, err := flags.Load(knownNames())
 			if err != nil {
