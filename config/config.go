@@ -95,6 +95,22 @@ type Admin struct {
 	// https from a proxy, and not otherwise, so that plain
 	// http://127.0.0.1:8081 keeps working. Only used with Token.
 	SecureCookie bool `yaml:"secure_cookie"`
+	// Throttle bounds how fast one client address may guess Token. Only
+	// used with Token.
+	Throttle Throttle `yaml:"throttle"`
+}
+
+// Throttle bounds the wrong admin tokens, as a bearer token or in the
+// dashboard's login form, that one client address (the TCP peer's; an
+// IPv6 address's /64) may send: Failures at once, then one more every
+// Window/Failures. Past that its token checks are answered 429 with
+// Retry-After, without the token being compared, until it has one again.
+type Throttle struct {
+	// Failures is how many wrong tokens one address may send within
+	// Window. Default 10.
+	Failures int `yaml:"failures"`
+	// Window is the time over which Failures are allowed. Default 1m.
+	Window time.Duration `yaml:"window"`
 }
 
 // Loopback reports whether a.Listen binds a loopback address only

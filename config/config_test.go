@@ -52,10 +52,11 @@ func defaults(file string) *config.Config {
 	}
 	return &config.Config{
 		Listen: ":8080",
-		Admin:  config.Admin{Listen: "127.0.0.1:8081", QueryTimeout: 30 * time.Second},
-		Data:   data,
-		Log:    eventlog.Config{Backend: "sqlite"},
-		Store:  config.Store{Driver: "sqlite"},
+		Admin: config.Admin{Listen: "127.0.0.1:8081", QueryTimeout: 30 * time.Second,
+			Throttle: config.Throttle{Failures: 10, Window: time.Minute}},
+		Data:  data,
+		Log:   eventlog.Config{Backend: "sqlite"},
+		Store: config.Store{Driver: "sqlite"},
 		Limits: config.Limits{
 			MaxBody:           1 << 20,
 			MaxEvents:         10000,
@@ -97,7 +98,8 @@ func TestLoad(t *testing.T) {
 				return &config.Config{
 					Listen: "0.0.0.0:9000",
 					Admin: config.Admin{Listen: "127.0.0.1:9001", Token: "an-admin-token-of-32-bytes-length",
-						QueryTimeout: 10 * time.Second, Hosts: []string{"hookd.example.com", "10.0.0.5"}, SecureCookie: true},
+						QueryTimeout: 10 * time.Second, Hosts: []string{"hookd.example.com", "10.0.0.5"}, SecureCookie: true,
+						Throttle: config.Throttle{Failures: 5, Window: 10 * time.Minute}},
 					Data:  "/var/lib/hookd",
 					Log:   eventlog.Config{Backend: "postgres", DSN: "postgres://hookd@db/hookd"},
 					Store: config.Store{Driver: "postgres", DSN: "postgres://hookd@db/hookd"},
@@ -253,6 +255,9 @@ func TestLoadExample(t *testing.T) {
 	}
 	if c.Admin.Token != "admin-token-0123456789" {
 		t.Errorf("admin.token = %q", c.Admin.Token)
+	}
+	if want := (config.Throttle{Failures: 10, Window: time.Minute}); c.Admin.Throttle != want {
+		t.Errorf("admin.throttle = %+v, want %+v", c.Admin.Throttle, want)
 	}
 	if c.Data != filepath.Join("..", "configs", "data") {
 		t.Errorf("data = %q, want it relative to the file", c.Data)

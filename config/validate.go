@@ -21,6 +21,8 @@ const (
 	defaultListen            = ":8080"
 	defaultAdminListen       = "127.0.0.1:8081"
 	defaultQueryTimeout      = 30 * time.Second
+	defaultThrottleFailures  = 10
+	defaultThrottleWindow    = time.Minute
 	defaultData              = "./data"
 	defaultBackend           = "sqlite"
 	defaultDriver            = "sqlite"
@@ -52,6 +54,8 @@ const minSecret = 16
 func (c *Config) SetDefaults() {
 	setDefault(&c.Listen, defaultListen)
 	setDefault(&c.Admin.Listen, defaultAdminListen)
+	setDefault(&c.Admin.Throttle.Failures, defaultThrottleFailures)
+	setDefault(&c.Admin.Throttle.Window, defaultThrottleWindow)
 	setDefault(&c.Data, defaultData)
 	setDefault(&c.Log.Backend, defaultBackend)
 	setDefault(&c.Store.Driver, defaultDriver)
@@ -120,6 +124,12 @@ func (c *Config) Validate(known ...Known) error {
 	v.secret("admin.token", c.Admin.Token, false)
 	if c.Admin.SecureCookie && c.Admin.Token == "" {
 		v.add("admin.secure_cookie", "only used with admin.token: without it there is no login and no cookie")
+	}
+	if c.Admin.Throttle.Failures < 0 {
+		v.add("admin.throttle.failures", "must be positive")
+	}
+	if c.Admin.Throttle.Window < 0 {
+		v.add("admin.throttle.window", "must be positive")
 	}
 	for i, h := range c.Admin.Hosts {
 		if !isHostName(h) && net.ParseIP(h) == nil {

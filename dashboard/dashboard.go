@@ -26,6 +26,11 @@
 // (the store, which replicas share) until SessionAge has passed or the
 // user logs out, whichever comes first.
 //
+// A Throttle, when configured, bounds how fast one client address may
+// guess the token: past its limit of wrong tokens, the bearer token and
+// the login form are answered 429 with Retry-After without the token
+// being compared, so that the answer tells nothing of a guess.
+//
 // Guard, which hookd serve puts in front of the whole admin listener, also
 // sets security headers, among them a Content-Security-Policy without
 // 'unsafe-inline': the page, the login form and the scripts use no inline
@@ -41,9 +46,13 @@ import (
 	"embed"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -94,6 +103,11 @@ type Config struct {
 	// Now is the clock sessions are issued and expire by; nil means
 	// time.Now.
 	Now func() time.Time
+	// Throttle limits how many wrong tokens, as a bearer token or in the
+	// login form, one client address may send (see Throttle); nil means
+	// no limit. The same one is given to Register and APIAuth, so that
+	// guesses at the API and at the login form count together.
+	Throttle *Throttle
 }
 
 // pageData is what index.html is rendered with. The search form's
@@ -135,7 +149,7 @@ func Register(e *echo.Echo, cfg Config) {
 	g := e.Group("/ui")
 	if cfg.Token != "" {
 		a := newAuth(cfg)
-		g.Match(getHead, "/login", loginForm(""))
+		g.Match(getHead, "/login", loginForm(http.StatusOK, ""))
 		g.POST("/login", a.login)
 		g.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 			return func(c echo.Context) error {
@@ -144,7 +158,7 @@ func Register(e *echo.Echo, cfg Config) {
 					return next(c)
 				}
 				if ok, err := a.check(c.Request()); err != nil {
-					return unavailable(c, err)
+					return refused(c, err)
 				} else if ok {
 					return next(c)
 				}
@@ -179,14 +193,16 @@ func Register(e *echo.Echo, cfg Config) {
 
 // APIAuth returns middleware for the API that lets a request through when
 // it carries cfg.Token as a bearer token or the cookie of a live session
-// of the dashboard, and answers 401 otherwise. cfg.Token must not be
-// empty, and cfg.Sessions must be set.
+// of the dashboard, and answers 401 otherwise; a bearer token from a
+// client that cfg.Throttle throttles is answered 429 with Retry-After,
+// whether it is right or not. cfg.Token must not be empty, and
+// cfg.Sessions must be set.
 func APIAuth(cfg Config) echo.MiddlewareFunc {
 	a := newAuth(cfg)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if ok, err := a.check(c.Request()); err != nil {
-				return unavailable(c, err)
+				return refused(c, err)
 			} else if ok {
 				return next(c)
 			}
@@ -202,6 +218,7 @@ type auth struct {
 	sessions Sessions
 	secure   bool
 	now      func() time.Time
+	throttle *Throttle
 }
 
 func newAuth(cfg Config) *auth {
@@ -212,7 +229,7 @@ func newAuth(cfg Config) *auth {
 	if now == nil {
 		now = time.Now
 	}
-	return &auth{token: cfg.Token, sessions: cfg.Sessions, secure: cfg.SecureCookie, now: now}
+	return &auth{token: cfg.Token, sessions: cfg.Sessions, secure: cfg.SecureCookie, now: now, throttle: cfg.Throttle}
 }
 
 // cookie returns the session cookie of value id, lasting maxAge seconds
@@ -235,12 +252,19 @@ const sessionBytes = 32
 
 // check tells whether r carries the token as a bearer token or the cookie
 // of a session that has neither expired nor been ended. The token is
-// compared in constant time; the session is looked up by its MAC. It
-// returns an error when the sessions cannot be read.
+// compared in constant time, unless the throttle refuses r's client,
+// which check returns as a *throttledError; the session is looked up by
+// its MAC. It returns an error when the sessions cannot be read.
 func (a *auth) check(r *http.Request) (bool, error) {
 	// The scheme's name is case-insensitive (RFC 9110, section 11.1).
 	if scheme, got, ok := strings.Cut(r.Header.Get(echo.HeaderAuthorization), " "); ok && strings.EqualFold(scheme, "Bearer") {
-		return a.isToken(got), nil
+		at, wait, ok := a.throttle.begin(r)
+		if !ok {
+			return false, &throttledError{wait}
+		}
+		right := a.isToken(got)
+		at.done(right)
+		return right, nil
 	}
 	ck, err := r.Cookie(CookieName)
 	if err != nil {
@@ -277,6 +301,31 @@ func (a *auth) mac(id string) (string, bool) {
 	return hex.EncodeToString(m.Sum(nil)), true
 }
 
+// throttledError is check's error for a client that the throttle refuses
+// for wait.
+type throttledError struct{ wait time.Duration }
+
+func (e *throttledError) Error() string {
+	return fmt.Sprintf("too many wrong admin tokens from this address: retry in %d s", retrySeconds(e.wait))
+}
+
+// retrySeconds is wait as Retry-After says it: whole seconds, rounded up,
+// at least 1.
+func retrySeconds(wait time.Duration) int {
+	return max(1, int(math.Ceil(wait.Seconds())))
+}
+
+// refused is the answer to a request that check returned err for: 429
+// with Retry-After for a throttled client, 503 when the sessions cannot be
+// read.
+func refused(c echo.Context, err error) error {
+	if te := (*throttledError)(nil); errors.As(err, &te) {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(retrySeconds(te.wait)))
+		return echo.NewHTTPError(http.StatusTooManyRequests, te.Error()+" (the token was not checked)")
+	}
+	return unavailable(c, err)
+}
+
 // unavailable is the answer when the sessions cannot be read or written,
 // as the API's when the store does not answer.
 func unavailable(c echo.Context, err error) error {
@@ -286,10 +335,19 @@ func unavailable(c echo.Context, err error) error {
 
 // login starts a session when the form's token is right: a new random
 // id, whatever cookie the browser had, so that an id someone else set
-// before the login is never the session's.
+// before the login is never the session's. A client that the throttle
+// refuses gets the form again, 429 with Retry-After, its token unchecked.
 func (a *auth) login(c echo.Context) error {
-	if !a.isToken(c.FormValue("token")) {
-		return loginForm("Wrong token.")(c)
+	at, wait, ok := a.throttle.begin(c.Request())
+	if !ok {
+		s := retrySeconds(wait)
+		c.Response().Header().Set("Retry-After", strconv.Itoa(s))
+		return loginForm(http.StatusTooManyRequests, fmt.Sprintf("Too many wrong tokens from your address: try again in %d seconds.", s))(c)
+	}
+	right := a.isToken(c.FormValue("token"))
+	at.done(right)
+	if !right {
+		return loginForm(http.StatusUnauthorized, "Wrong token.")(c)
 	}
 	b := make([]byte, sessionBytes)
 	rand.Read(b) // never fails (crypto/rand: it crashes the program instead)
@@ -317,16 +375,16 @@ func (a *auth) logout(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/ui/login")
 }
 
-// loginForm answers the login page, with problem shown when not empty
-// (401 then, 200 otherwise). Its script, static/login.js, adds the page's
+// loginForm answers the login page with code, and problem shown when not
+// empty. Its script, static/login.js, adds the page's
 // fragment to the form's action, so that the redirect after logging in,
 // which keeps it, lands on the dashboard page that sent the browser here
 // (/ui/#/deadletters goes to /ui/login#/deadletters).
-func loginForm(problem string) echo.HandlerFunc {
+func loginForm(code int, problem string) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		code, msg := http.StatusOK, ""
+		msg := ""
 		if problem != "" {
-			code, msg = http.StatusUnauthorized, `<p class="error" id="login-error">`+problem+`</p>`
+			msg = `<p class="error" id="login-error">` + template.HTMLEscapeString(problem) + `</p>`
 		}
 		return c.HTML(code, `<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>hookd: log in</title>

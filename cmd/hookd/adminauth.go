@@ -20,10 +20,12 @@ import (
 const rejectLogEvery = time.Minute
 
 // adminRejects counts the admin listener's requests refused for want of
-// the admin token, as hookd_admin_rejected_total{reason}, and logs them at
-// most once a minute per class of remote address (loopback, private,
-// public), so that someone guessing tokens is seen without flooding the
-// log. Nothing of what the request sent as a token is logged.
+// the admin token, and those refused because their address sent too many
+// wrong ones (see dashboard.Throttle), as
+// hookd_admin_rejected_total{reason}, and logs them at most once a minute
+// per class of remote address (loopback, private, public), so that
+// someone guessing tokens is seen without flooding the log. Nothing of
+// what the request sent as a token is logged.
 type adminRejects struct {
 	counter *prometheus.CounterVec
 	logger  *slog.Logger
@@ -39,6 +41,9 @@ const (
 	rejectAPI   = "api"   // /api without a valid token or session
 	rejectLogin = "login" // a wrong token in the dashboard's login form
 	rejectUI    = "ui"    // a dashboard file without a session
+	// A bearer token or a login from an address that sent too many wrong
+	// tokens, answered 429 without the token being checked.
+	rejectThrottled = "throttled"
 )
 
 // newAdminRejects returns an adminRejects with its counter registered in
@@ -46,9 +51,9 @@ const (
 func newAdminRejects(reg prometheus.Registerer, logger *slog.Logger) (*adminRejects, error) {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hookd_admin_rejected_total",
-		Help: "Admin listener requests answered 401 for want of the admin token, by reason: api (no or a wrong token or session on /api), login (a wrong token in the dashboard's login form), ui (a dashboard file without a session).",
+		Help: "Admin listener requests answered 401 for want of the admin token, by reason: api (no or a wrong token or session on /api), login (a wrong token in the dashboard's login form), ui (a dashboard file without a session); and throttled, answered 429 without the token being checked, from an address that sent too many wrong tokens.",
 	}, []string{"reason"})
-	for _, r := range []string{rejectAPI, rejectLogin, rejectUI} {
+	for _, r := range []string{rejectAPI, rejectLogin, rejectUI, rejectThrottled} {
 		c.WithLabelValues(r)
 	}
 	if err := reg.Register(c); err != nil {
@@ -58,7 +63,8 @@ func newAdminRejects(reg prometheus.Registerer, logger *slog.Logger) (*adminReje
 }
 
 // Middleware counts and logs the requests that the handlers and the
-// middleware after it answer 401.
+// middleware after it answer 401, and 429: on the admin listener only the
+// throttle of wrong tokens answers 429.
 func (a *adminRejects) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		err := next(c)
@@ -68,16 +74,19 @@ func (a *adminRejects) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		} else if err != nil {
 			return err
 		}
-		if status != http.StatusUnauthorized {
-			return err
-		}
 		r := c.Request()
-		reason := rejectUI
+		var reason string
 		switch {
+		case status == http.StatusTooManyRequests:
+			reason = rejectThrottled
+		case status != http.StatusUnauthorized:
+			return err
 		case strings.HasPrefix(r.URL.Path, "/api"):
 			reason = rejectAPI
 		case r.URL.Path == "/ui/login":
 			reason = rejectLogin
+		default:
+			reason = rejectUI
 		}
 		a.reject(reason, r)
 		return err
@@ -103,7 +112,11 @@ func (a *adminRejects) reject(reason string, r *http.Request) {
 	if unsaid > 0 {
 		attrs = append(attrs, "more_since_last_line", unsaid)
 	}
-	a.logger.Warn("admin request rejected: missing or wrong admin token (logged at most once a minute per class of remote address; hookd_admin_rejected_total counts them all)", attrs...)
+	msg := "admin request rejected: missing or wrong admin token (logged at most once a minute per class of remote address; hookd_admin_rejected_total counts them all)"
+	if reason == rejectThrottled {
+		msg = "admin request rejected: too many wrong admin tokens from its address, answered 429 without checking the token (logged at most once a minute per class of remote address; hookd_admin_rejected_total counts them all)"
+	}
+	a.logger.Warn(msg, attrs...)
 }
 
 // addrClass returns the class of a remote address (host:port): loopback,
