@@ -58,9 +58,16 @@ type Retention struct {
 	// Log is how long the event log keeps messages, by append time:
 	// "400d". A message a consumer group has not processed is kept
 	// whatever its age. It may not be shorter than Events, so that hookd
-	// rebuild finds every stored event in the log.
+	// rebuild finds every stored event in the log, nor than
+	// MinLogRetention, since the sqlite and postgres logs recognise a
+	// provider's retried delivery by the dedup key of a message they
+	// still hold.
 	Log Period `yaml:"log"`
 }
+
+// MinLogRetention is the shortest Retention.Log: a day, the longest that
+// providers retry a delivery (Mailjet: 24 hours).
+const MinLogRetention = 24 * time.Hour
 
 // Admin configures the admin listener.
 type Admin struct {

@@ -139,6 +139,9 @@ func (c *Config) Validate(known ...Known) error {
 	if c.Data == "" {
 		v.add("data", "required")
 	}
+	if c.Retention.Log > 0 && c.Retention.Log.Duration() < MinLogRetention {
+		v.add("retention.log", "shorter than 1d: the log recognises a provider's retry by the messages it keeps, and providers retry for up to a day (Mailjet: 24 hours)")
+	}
 	if c.Retention.Log > 0 && c.Retention.Log < c.Retention.Events {
 		v.add("retention.log", "shorter than retention.events: hookd rebuild would not find the older events in the log")
 	}

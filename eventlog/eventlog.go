@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 )
@@ -56,6 +57,19 @@ type Log interface {
 	// message of a topic is delivered to one subscriber of each group, in
 	// log order, and redelivered until it is acked.
 	Subscriber(group string, opts ...SubscriberOption) (message.Subscriber, error)
+
+	// Trim deletes up to limit messages of topic appended before before
+	// that every consumer group of topic has acked (at or before the
+	// lowest position the groups have durably acked; none when no group
+	// has one), never the newest message of the topic, and returns how
+	// many it deleted: 0 for a topic that no process has used. A message
+	// a group has not acked is kept whatever its age. It is meant to be
+	// called in a loop with a small limit, so that appends are never held
+	// up for long, and it may be called by several processes on one log at
+	// once: each message is deleted once, by one of them. What becomes of
+	// the DedupKey of a deleted message depends on the backend; each says
+	// so in its documentation. hookd serve's retention job calls it.
+	Trim(ctx context.Context, topic string, before time.Time, limit int) (int, error)
 }
 
 // SubscriberOptions are what SubscriberOption values set.
@@ -109,43 +123,20 @@ type Config struct {
 // OpenFunc opens one backend. logger is never nil.
 type OpenFunc func(ctx context.Context, cfg Config, logger *slog.Logger) (Log, error)
 
-// Features tell what the Logs of a backend can do beyond Log, so that a
-// command can say so of a configuration without opening the log.
-type Features struct {
-	// Trim tells that its Logs are Trimmers: retention.log deletes old
-	// messages.
-	Trim bool
-}
-
-type backend struct {
-	open     OpenFunc
-	features Features
-}
-
 var (
 	mu       sync.RWMutex
-	backends = map[string]backend{}
+	backends = map[string]OpenFunc{}
 )
 
-// Register makes a backend available to Open under name, with the
-// features its Logs have. It panics when name is registered twice, which
-// is a programming error.
-func Register(name string, open OpenFunc, features Features) {
+// Register makes a backend available to Open under name. It panics when
+// name is registered twice, which is a programming error.
+func Register(name string, open OpenFunc) {
 	mu.Lock()
 	defer mu.Unlock()
 	if _, ok := backends[name]; ok {
 		panic("eventlog: backend registered twice: " + name)
 	}
-	backends[name] = backend{open, features}
-}
-
-// BackendFeatures returns the features of the backend registered under
-// name, false when none is.
-func BackendFeatures(name string) (Features, bool) {
-	mu.RLock()
-	defer mu.RUnlock()
-	b, ok := backends[name]
-	return b.features, ok
+	backends[name] = open
 }
 
 // Backends lists the registered backend names, sorted.
@@ -170,12 +161,12 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (Log, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	mu.RLock()
-	b, ok := backends[cfg.Backend]
+	open, ok := backends[cfg.Backend]
 	mu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("open event log %q: %w (registered: %v)", cfg.Backend, ErrUnknownBackend, Backends())
 	}
-	l, err := b.open(ctx, cfg, logger)
+	l, err := open(ctx, cfg, logger)
 	if err != nil {
 		return nil, fmt.Errorf("open event log %q: %w", cfg.Backend, err)
 	}

@@ -2,7 +2,6 @@ package eventlog
 
 import (
 	"context"
-	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 )
@@ -20,19 +19,6 @@ type Reader interface {
 	// Read returns up to limit messages of topic after offset after (0
 	// for the first), in offset order; fewer than limit means the end.
 	Read(ctx context.Context, topic string, after int64, limit int) ([]Record, error)
-}
-
-// Trimmer is implemented by backends that can delete old messages, for
-// retention. Callers check for it with a type assertion: a backend without
-// it keeps every message.
-type Trimmer interface {
-	// Trim deletes up to limit messages of topic appended before before
-	// that every consumer group of topic has acked (at or before the
-	// lowest offset the groups have durably acked; none when no group has
-	// one), never the newest message of the topic, and returns how many it
-	// deleted. It is meant to be called in a loop with a small limit, so
-	// that appends are never held up for long.
-	Trim(ctx context.Context, topic string, before time.Time, limit int) (int, error)
 }
 
 // Pinger is implemented by backends that can tell, without appending,

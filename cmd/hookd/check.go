@@ -27,8 +27,7 @@ checks the built-in default. Providers, event log backends and actions must
 be ones compiled into this binary. A source that anyone who knows its URL can
 post to (no auth, no signature) is named in a warning on standard error, as
 serve logs it at start, and so is a rules pattern with wildcards that matches
-no file, and retention.log with an event log backend that cannot delete old
-messages; none fails the check.`,
+no file; none fails the check.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := flags.Load(knownNames())
@@ -50,9 +49,6 @@ messages; none fails the check.`,
 				if listener.WeakPassword(src) {
 					fmt.Fprintf(cmd.ErrOrStderr(), "warning: source %q: auth.basic.password is shorter than %d bytes: refused requests are not throttled, so a short one can be guessed\n", src.Name, listener.MinPassword)
 				}
-			}
-			if f, ok := eventlog.BackendFeatures(cfg.Log.Backend); ok && cfg.Retention.Log > 0 && !f.Trim {
-				fmt.Fprintf(cmd.ErrOrStderr(), "warning: retention: the %s event log cannot delete old messages; retention.log is ignored\n", cfg.Log.Backend)
 			}
 			if adminExposed(cfg) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: admin listener %s is reachable beyond this machine without admin.token: anyone who reaches it can read every event and retry or delete\n", cfg.Admin.Listen)

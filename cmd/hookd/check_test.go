@@ -192,16 +192,14 @@ rules:
 			want: authOnly + ": ok (1 source: mailjet at POST /hooks/mailjet; log sqlite; store sqlite; 0 rules)\n",
 		},
 		{
-			name:   "retention.log with a postgres log: a warning",
-			args:   []string{"check", "--config", retentionPostgres},
-			want:   retentionPostgres + ": ok (1 source: mailjet at POST /hooks/mailjet; log postgres; store sqlite; 0 rules)\n",
-			stderr: "warning: retention: the postgres event log cannot delete old messages; retention.log is ignored\n",
+			name: "retention.log with a postgres log: no warning",
+			args: []string{"check", "--config", retentionPostgres},
+			want: retentionPostgres + ": ok (1 source: mailjet at POST /hooks/mailjet; log postgres; store sqlite; 0 rules)\n",
 		},
 		{
-			name:   "retention.log with a nats log: a warning",
-			args:   []string{"check", "--config", retentionNATS},
-			want:   retentionNATS + ": ok (1 source: mailjet at POST /hooks/mailjet; log nats; store sqlite; 0 rules)\n",
-			stderr: "warning: retention: the nats event log cannot delete old messages; retention.log is ignored\n",
+			name: "retention.log with a nats log: no warning",
+			args: []string{"check", "--config", retentionNATS},
+			want: retentionNATS + ": ok (1 source: mailjet at POST /hooks/mailjet; log nats; store sqlite; 0 rules)\n",
 		},
 		{
 			name: "retention.log with the sqlite log: no warning",

@@ -2,7 +2,7 @@
 // runs: watermill's universal Pub/Sub suite (tests.TestPubSub) and hookd's
 // own checks of the eventlog.Log contract (Append's deduplication, order per
 // key, redelivery of what was not acked, consumer groups shared between
-// processes). A backend's test calls Run with a Backend that opens its logs.
+// processes, Trim). A backend's test calls Run with a Backend that opens its logs.
 package eventlogtest
 
 import (
@@ -43,6 +43,11 @@ type Backend struct {
 	// NewSubscriberReceivesOldMessages false: the suite tests it on its
 	// own, with a new group per subscriber.
 	Features tests.Features
+	// TrimKeepsKeys tells that the DedupKey of a message Trim deleted is
+	// still recognised (nats: JetStream's duplicates window); without it,
+	// a message with that key is appended again (sqlite, postgres: the key
+	// goes with its message).
+	TrimKeepsKeys bool
 }
 
 // Run runs the whole suite as subtests of t.
@@ -57,18 +62,114 @@ func Run(t *testing.T, b Backend) {
 	t.Run("Ping", func(t *testing.T) { Ping(t, b) })
 	t.Run("Lag", func(t *testing.T) { Lag(t, b) })
 	t.Run("Registered", func(t *testing.T) { Registered(t, b) })
+	t.Run("Trim", func(t *testing.T) { Trim(t, b) })
 }
 
-// Registered checks that the backend is registered under its name with
-// eventlog.Features that say what its Logs implement.
+// Registered checks that the backend is registered under its name.
 func Registered(t *testing.T, b Backend) {
-	f, ok := eventlog.BackendFeatures(b.Name)
-	if !ok {
+	if !slices.Contains(eventlog.Backends(), b.Name) {
 		t.Fatalf("no backend registered as %q (registered: %v)", b.Name, eventlog.Backends())
 	}
-	l := b.Open(t, t.Name())
-	if _, trims := l.(eventlog.Trimmer); trims != f.Trim {
-		t.Errorf("%T is an eventlog.Trimmer: %v; registered with Features.Trim %v", l, trims, f.Trim)
+}
+
+// Trim checks that Trim deletes the old messages every group acked and
+// keeps the others: those appended after its cut-off, those a group has not
+// acked, and the newest; that two Logs (replicas) trimming at once delete
+// each message once; that a topic no one used has nothing to trim; and
+// what becomes of the dedup keys (see Backend.TrimKeepsKeys).
+func Trim(t *testing.T, b Backend) {
+	ctx := context.Background()
+	name := t.Name()
+	l1, l2 := b.Open(t, name), b.Open(t, name)
+	// The messages are appended now: a cut-off an hour on is after all
+	// of them, an hour ago before all of them.
+	past, future := time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
+	appendIDs := func(ids ...string) {
+		t.Helper()
+		var ms []*message.Message
+		for _, id := range ids {
+			ms = append(ms, Msg(id, "key-"+id))
+		}
+		if _, err := l1.Append(ctx, "t", ms); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// trimUntil trims with a limit of 1 from both Logs at once until they
+	// deleted want messages in all, bounded by Wait: acks reach some
+	// backends asynchronously. Then a further Trim deletes nothing.
+	trimUntil := func(before time.Time, want int) {
+		t.Helper()
+		var (
+			mu    sync.Mutex
+			total int
+			errs  []error
+			wg    sync.WaitGroup
+		)
+		deadline := time.Now().Add(Wait)
+		for _, l := range []eventlog.Log{l1, l2} {
+			wg.Go(func() {
+				for {
+					n, err := l.Trim(ctx, "t", before, 1)
+					mu.Lock()
+					total += n
+					if err != nil {
+						errs = append(errs, err)
+					}
+					done := total >= want || err != nil || time.Now().After(deadline)
+					mu.Unlock()
+					if done {
+						return
+					}
+					if n == 0 {
+						time.Sleep(20 * time.Millisecond)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for _, err := range errs {
+			t.Fatal(err)
+		}
+		if total != want {
+			t.Fatalf("Trim deleted %d messages, want %d", total, want)
+		}
+		for _, l := range []eventlog.Log{l1, l2} {
+			if n, err := l.Trim(ctx, "t", before, 100); err != nil || n != 0 {
+				t.Fatalf("Trim once all were trimmed = %d, %v; want 0", n, err)
+			}
+		}
+	}
+
+	if n, err := l1.Trim(ctx, "unused", future, 100); err != nil || n != 0 {
+		t.Fatalf("Trim of a topic no one used = %d, %v; want 0, nil", n, err)
+	}
+	appendIDs("a0", "a1", "a2", "a3")
+	g := Subscribe(t, l1, "g", "t")
+	h := Subscribe(t, l2, "h", "t")
+	ReceiveAck(t, g, 4)
+	ReceiveAck(t, h, 4)
+	appendIDs("b0", "b1", "b2", "b3")
+	// g acks the b messages; h receives b0 and does not ack it yet.
+	ReceiveAck(t, g, 4)
+	m := Receive(t, h)
+	if m.UUID != "b0" {
+		t.Fatalf("group h got %s, want b0", m.UUID)
+	}
+	trimUntil(past, 0)   // too recent
+	trimUntil(future, 4) // a0-a3; h holds the b messages back
+	// Once h acks them too, all go but the newest.
+	m.Ack()
+	ReceiveAck(t, h, 3)
+	trimUntil(future, 3)
+	if got := stored(t, l1, "t"); !slices.Equal(got, []string{"b3"}) {
+		t.Errorf("after trimming, the topic holds %v, want [b3]", got)
+	}
+	dup, err := l2.Append(ctx, "t", []*message.Message{Msg("retry-b3", "key-b3"), Msg("retry-a0", "key-a0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []bool{true, b.TrimKeepsKeys}; !slices.Equal(dup, want) {
+		t.Errorf("a retry of a message kept and one of a message trimmed: dup = %v, want %v", dup, want)
 	}
 }
 

@@ -10,7 +10,10 @@
 // Config.Prefix, created at first use with file storage, every message
 // kept (limits retention, no limits) and Config.Duplicates as its
 // deduplication window. A stream that exists is used as it is, so an
-// operator may give it replicas or limits.
+// operator may give it replicas or limits. Trim (hookd serve's
+// retention.log) purges the start of a stream up to the lowest ack floor
+// of its consumers, so a group that is behind holds messages back; it
+// sets no MaxAge, which would drop messages a group has not acked.
 //
 // Durability. Append and Publish publish every message and return nil only
 // once JetStream acknowledged each one, that is stored it in the stream
@@ -26,7 +29,9 @@
 // that key as its Nats-Msg-Id; JetStream drops one whose id it stored in
 // the stream's last Config.Duplicates (24h by default, Mailjet's retry
 // horizon) and says so, and Append reports it as a duplicate. Past the
-// window a retried message is appended again. hookd does not rely on the
+// window a retried message is appended again, and within it also when
+// Trim purged the first one (the window keeps its ids through a purge).
+// hookd does not rely on the
 // window alone: the store inserts events under their unique id and
 // evaluates rules only on the events it inserted, so a late retry is
 // stored once and triggers nothing twice; it only counts as accepted
@@ -76,7 +81,7 @@ var ErrClosed = errors.New("nats event log closed")
 func init() {
 	eventlog.Register("nats", func(ctx context.Context, cfg eventlog.Config, logger *slog.Logger) (eventlog.Log, error) {
 		return Open(ctx, Config{URL: cfg.URL, Prefix: cfg.Prefix, Logger: logger})
-	}, eventlog.Features{})
+	})
 }
 
 // Config configures a Log. A zero field takes its default.

@@ -45,8 +45,9 @@ func TestConformance(t *testing.T) {
 		prefixes = map[string]string{}
 	)
 	eventlogtest.Run(t, eventlogtest.Backend{
-		Name:     "nats",
-		Features: features,
+		Name:          "nats",
+		Features:      features,
+		TrimKeepsKeys: true,
 		Open: func(t *testing.T, name string) eventlog.Log {
 			mu.Lock()
 			prefix, ok := prefixes[name]

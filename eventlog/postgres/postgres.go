@@ -17,7 +17,8 @@
 // messages, and appends only the messages whose key it inserted: a key
 // already there, or earlier in the same batch, is a duplicate. The check
 // holds across restarts and between replicas, since it is a unique
-// constraint, and it never forgets.
+// constraint. A key lives as long as its message: Trim deletes both in one
+// statement, so a retry of a message Trim deleted is appended again.
 //
 // Ordering and groups. Messages are ordered by the committing transaction
 // and then by offset (watermill-sql's transaction_id and offset columns);
@@ -45,6 +46,13 @@
 // "P_offsets_T" the groups' positions and "P_dedup_T" the dedup keys, in
 // the connection's current schema (set search_path in the DSN to use
 // another). They are created at first use.
+//
+// Retention. Trim (hookd serve's retention.log) deletes the old messages
+// that every group in the offsets table has acked, with their dedup keys,
+// in batches that several replicas may delete at once; a group that is
+// behind, or one that subscribed once and never came back, holds back
+// every message after its position. Deleted rows free space that later
+// appends reuse once autovacuum has passed; the tables do not shrink.
 package postgres
 
 import (
@@ -76,7 +84,7 @@ var ErrClosed = errors.New("postgres event log closed")
 func init() {
 	eventlog.Register("postgres", func(ctx context.Context, cfg eventlog.Config, logger *slog.Logger) (eventlog.Log, error) {
 		return Open(ctx, Config{DSN: cfg.DSN, Prefix: cfg.Prefix, Logger: logger})
-	}, eventlog.Features{})
+	})
 }
 
 // Config configures a Log. A zero field takes its default.

@@ -17,7 +17,9 @@
 // topic, or earlier in the same Append, is not appended and is reported as a
 // duplicate. The check is a unique index on (topic, dedup_key) used inside the
 // appending transaction, so it holds across restarts and processes. Messages
-// without the key are never deduplicated.
+// without the key are never deduplicated. The key is a column of the
+// message's row: when Trim deletes the message, its key goes with it, and a
+// later message with that key is appended.
 //
 // Ordering. A message's offset is its row id, given at commit, so offsets grow
 // with the log. A consumer group receives a topic in offset order with, by

@@ -51,7 +51,7 @@ func init() {
 			return nil, err
 		}
 		return l, nil
-	}, eventlog.Features{Trim: true})
+	})
 }
 
 // Config configures a Log. The zero value is ready to use; a zero field takes

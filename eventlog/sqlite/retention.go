@@ -8,10 +8,7 @@ import (
 	"github.com/hookd/hookd/eventlog"
 )
 
-var (
-	_ eventlog.Reader  = (*Log)(nil)
-	_ eventlog.Trimmer = (*Log)(nil)
-)
+var _ eventlog.Reader = (*Log)(nil)
 
 // Read implements eventlog.Reader from the read pool.
 func (l *Log) Read(ctx context.Context, topic string, after int64, limit int) ([]eventlog.Record, error) {
@@ -41,8 +38,11 @@ func (l *Log) Read(ctx context.Context, topic string, after int64, limit int) ([
 	return out, nil
 }
 
-// Trim implements eventlog.Trimmer. It writes on the writer connection,
-// in one short transaction, like an Append. The offsets it respects are
+// Trim implements eventlog.Log. It writes on the writer connection, in
+// one short transaction, like an Append. A message's dedup key is a column
+// of its row, so it goes with the message: a retry of a deleted message is
+// appended again. retention.log is at least a day for that reason (see
+// config.Retention). The offsets it respects are
 // those written to the database, which trail the acks by at most the flush
 // interval: it may keep a message a little longer, never delete one early.
 func (l *Log) Trim(ctx context.Context, topic string, before time.Time, limit int) (int, error) {

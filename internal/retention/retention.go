@@ -37,10 +37,12 @@ type Config struct {
 
 // Run deletes, at once and then every Interval until ctx ends, the store's
 // events older than Events and the log's messages older than Log (those
-// every consumer group has processed: see eventlog.Trimmer; a backend
-// without Trim keeps its messages), Batch rows per transaction with Pause
-// between, until a round finds none left. Failures are logged, reported to
-// cfg.Failed, and tried again next round. log may be nil.
+// every consumer group has processed: see eventlog.Log's Trim), Batch rows
+// per transaction with Pause between, until a round finds none left.
+// Failures are logged, reported to cfg.Failed, and tried again next round.
+// log may be nil when Log is zero. Several processes may run it on one log
+// at once (replicas on one PostgreSQL or NATS log): Trim deletes each
+// message once.
 func Run(ctx context.Context, cfg Config, st Store, log eventlog.Log, logger *slog.Logger) {
 	if cfg.Events <= 0 && cfg.Log <= 0 {
 		return
@@ -60,10 +62,6 @@ func Run(ctx context.Context, cfg Config, st Store, log eventlog.Log, logger *sl
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	trimmer, _ := log.(eventlog.Trimmer)
-	if cfg.Log > 0 && trimmer == nil {
-		logger.Warn("retention: this event log backend cannot delete old messages; retention.log is ignored")
-	}
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -76,10 +74,10 @@ func Run(ctx context.Context, cfg Config, st Store, log eventlog.Log, logger *sl
 			before := cfg.Now().Add(-cfg.Events)
 			drain(ctx, cfg, logger, "store", "store", func() (int, error) { return st.DeleteBefore(ctx, before, cfg.Batch) })
 		}
-		if cfg.Log > 0 && trimmer != nil {
+		if cfg.Log > 0 && log != nil {
 			before := cfg.Now().Add(-cfg.Log)
 			for _, topic := range []string{eventlog.TopicEvents, eventlog.TopicQuarantine} {
-				drain(ctx, cfg, logger, "log", "log "+topic, func() (int, error) { return trimmer.Trim(ctx, topic, before, cfg.Batch) })
+				drain(ctx, cfg, logger, "log", "log "+topic, func() (int, error) { return log.Trim(ctx, topic, before, cfg.Batch) })
 			}
 		}
 		t.Reset(cfg.Interval)

@@ -3,6 +3,7 @@ package retention_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,8 +11,11 @@ import (
 
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/eventlog"
+	_ "github.com/hookd/hookd/eventlog/nats"
+	_ "github.com/hookd/hookd/eventlog/postgres"
 	_ "github.com/hookd/hookd/eventlog/sqlite"
 	"github.com/hookd/hookd/internal/retention"
+	"github.com/hookd/hookd/internal/testenv"
 	"github.com/hookd/hookd/store"
 )
 
@@ -145,5 +149,140 @@ func TestRunFailed(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("%d failures reported, want 2: one a round", i)
 		}
+	}
+}
+
+// trimCounter is a log that counts what Trim deleted.
+type trimCounter struct {
+	eventlog.Log
+	mu      sync.Mutex
+	trimmed int
+}
+
+func (c *trimCounter) Trim(ctx context.Context, topic string, before time.Time, limit int) (int, error) {
+	n, err := c.Log.Trim(ctx, topic, before, limit)
+	c.mu.Lock()
+	c.trimmed += n
+	c.mu.Unlock()
+	return n, err
+}
+
+func (c *trimCounter) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.trimmed
+}
+
+// TestRunLog runs retention.log on each event log backend (postgres and
+// nats on the servers of HOOKD_TEST_POSTGRES_DSN and HOOKD_TEST_NATS_URL,
+// skipped without them) from two processes' Logs at once, as two replicas
+// do: it deletes, in batches, the 5 old messages the store's group
+// processed and keeps the 2 appended after, which it has not, and no
+// deletion fails.
+func TestRunLog(t *testing.T) {
+	for _, tc := range []struct {
+		backend string
+		config  func(t *testing.T) eventlog.Config
+	}{
+		{"sqlite", func(t *testing.T) eventlog.Config {
+			return eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}
+		}},
+		{"postgres", func(t *testing.T) eventlog.Config {
+			return eventlog.Config{Backend: "postgres", DSN: testenv.PostgresSchema(t)}
+		}},
+		{"nats", func(t *testing.T) eventlog.Config {
+			u, prefix := testenv.NATSPrefix(t)
+			return eventlog.Config{Backend: "nats", URL: u, Prefix: prefix}
+		}},
+	} {
+		t.Run(tc.backend, func(t *testing.T) {
+			ctx := context.Background()
+			cfg := tc.config(t)
+			open := func() eventlog.Log {
+				l, err := eventlog.Open(ctx, cfg, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = l.Close() })
+				return l
+			}
+			l := open()
+			appendN := func(from, n int) {
+				var msgs []*message.Message
+				for i := from; i < from+n; i++ {
+					m := message.NewMessage(fmt.Sprintf("m%d", i), []byte("{}"))
+					m.Metadata.Set(eventlog.DedupKey, fmt.Sprintf("k%d", i))
+					msgs = append(msgs, m)
+				}
+				if _, err := l.Append(ctx, eventlog.TopicEvents, msgs); err != nil {
+					t.Fatal(err)
+				}
+			}
+			appendN(0, 5)
+			sub, err := l.Subscriber("store")
+			if err != nil {
+				t.Fatal(err)
+			}
+			subCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			ch, err := sub.Subscribe(subCtx, eventlog.TopicEvents)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 5 {
+				select {
+				case m := <-ch:
+					m.Ack()
+				case <-subCtx.Done():
+					t.Fatal("the store's group did not receive 5 messages")
+				}
+			}
+			appendN(5, 2)
+
+			// The log stamps its messages with the real time: a clock
+			// 500 days ahead puts them beyond 400 days.
+			now := time.Now().Add(500 * 24 * time.Hour)
+			failed := make(chan string, 10)
+			runCtx, stop := context.WithCancel(ctx)
+			defer stop()
+			var wg sync.WaitGroup
+			logs := []*trimCounter{{Log: l}, {Log: open()}}
+			for _, lc := range logs {
+				wg.Go(func() {
+					retention.Run(runCtx, retention.Config{
+						Log: 400 * 24 * time.Hour, Batch: 2, Pause: time.Millisecond, Interval: 10 * time.Millisecond,
+						Now: func() time.Time { return now },
+						Failed: func(from string) {
+							select {
+							case failed <- from:
+							default:
+							}
+						},
+					}, nil, lc, nil)
+				})
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			for logs[0].count()+logs[1].count() < 5 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			// More rounds, which must find nothing more to delete.
+			time.Sleep(100 * time.Millisecond)
+			stop()
+			wg.Wait()
+			if n := logs[0].count() + logs[1].count(); n != 5 {
+				t.Errorf("the two replicas deleted %d messages (%d and %d), want the 5 the store's group processed", n, logs[0].count(), logs[1].count())
+			}
+			select {
+			case from := <-failed:
+				t.Errorf("a deletion from the %s failed", from)
+			default:
+			}
+			// A retry of a message still there is a duplicate.
+			m := message.NewMessage("retry", []byte("{}"))
+			m.Metadata.Set(eventlog.DedupKey, "k6")
+			if dup, err := l.Append(ctx, eventlog.TopicEvents, []*message.Message{m}); err != nil || !dup[0] {
+				t.Errorf("retry of a kept message: dup = %v, %v; want a duplicate", dup, err)
+			}
+		})
 	}
 }
