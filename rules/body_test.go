@@ -90,13 +90,32 @@ func TestBodies(t *testing.T) {
 
 func TestBodyErrors(t *testing.T) {
 	tests := []struct {
-		name, rule, want string
+		name, rule string
+		file       string // body.txt or body.html's text, for the rules that name one
+		want       string // DIR stands for the directory of the files
 	}{
-		{"missing file", `html: templates/none.html`, `mail.yaml:5:23: rule "r": actions[0].mail.html: read template file `},
-		{"bad inline template", `text: "{{ .email "`, `mail.yaml:5:`},
-		{"html that cannot be escaped", `html: "<a href='{{ .email }}"`, `actions[0].mail.html: html/template`},
-		{"inline html reading a field no event has", `html: "<p>{{ .emial }}</p>"`, `mail.yaml:5:30: rule "r": actions[0].mail.html: template reads .emial, which no event has`},
-		{"file reading a field no event has", `text: typo.txt`, "typo.txt: template reads .nme, which no event has"},
+		{name: "missing file", rule: `html: templates/none.html`, want: `mail.yaml:5:23: rule "r": actions[0].mail.html: read template file `},
+		{name: "bad inline template", rule: `text: "{{ .email "`, want: `mail.yaml:5:`},
+		{name: "html that cannot be escaped", rule: `html: "<a href='{{ .email }}"`, want: `actions[0].mail.html: html/template`},
+		{name: "inline html reading a field no event has", rule: `html: "<p>{{ .emial }}</p>"`, want: `mail.yaml:5:30: rule "r": actions[0].mail.html: template reads .emial, which no event has`},
+		// Errors in a template file say where in the file, as text/template
+		// does when it executes one: a 0-based byte column.
+		{name: "text file reading a field no event has", rule: `text: body.txt`, file: "Hello,\n  {{ .nme }}",
+			want: `mail.yaml:5:23: rule "r": actions[0].mail.text: DIR/body.txt:2:5: template reads .nme, which no event has`},
+		{name: "text file that does not parse", rule: `text: body.txt`, file: "Hello,\nyour code {{ .email }\n",
+			want: `mail.yaml:5:23: rule "r": actions[0].mail.text: DIR/body.txt:2:20: unexpected "}" in operand`},
+		{name: "text file calling no function", rule: `text: body.txt`, file: "Hello,\n\n{{ .email | upper }}\n",
+			want: `actions[0].mail.text: DIR/body.txt:3:12: function "upper" not defined`},
+		{name: "text file with an end too many", rule: `text: body.txt`, file: "Hello\n  {{ end }}\n",
+			want: `actions[0].mail.text: DIR/body.txt:2:2: unexpected {{end}}`},
+		{name: "html file reading a field no event has", rule: `html: body.html`, file: "<p>Hello,</p>\n<p>your code, {{ .emial }}</p>\n",
+			want: `mail.yaml:5:23: rule "r": actions[0].mail.html: DIR/body.html:2:17: template reads .emial, which no event has`},
+		{name: "html file that does not parse", rule: `html: body.html`, file: "<p>Hello,</p>\n<p>your code, {{ .email </p>\n",
+			want: `actions[0].mail.html: DIR/body.html:2:24: unexpected "<" in operand`},
+		{name: "html file that cannot be escaped", rule: `html: body.html`, file: "<p>\n{{ if .email }}<a href=\"{{ end }}\">x</a>\n",
+			want: `actions[0].mail.html: DIR/body.html:2:6: html/template: {{if}} branches end in different contexts`},
+		{name: "html file ending inside a tag", rule: `html: body.html`, file: "<p>Hello,</p>\n<a href=\"{{ .email }}",
+			want: `actions[0].mail.html: DIR/body.html:2:21: html/template: ends in a non-text context`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,12 +124,14 @@ func TestBodyErrors(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "mail.yaml"), []byte(src), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(filepath.Join(dir, "typo.txt"), []byte("Hello {{ .nme }}"), 0o644); err != nil {
-				t.Fatal(err)
+			for _, name := range []string{"body.txt", "body.html"} {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(tt.file), 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
 			_, err := rules.Load(context.Background(), []string{"mail.yaml"}, rules.Options{Dir: dir, Body: bodies})
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("Load error = %v, want it to contain %q", err, tt.want)
+			if want := strings.ReplaceAll(tt.want, "DIR/", dir+string(filepath.Separator)); err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("Load error = %v, want it to contain %q", err, want)
 			}
 		})
 	}

@@ -13,14 +13,17 @@ import (
 var recordOffsetSQL = writeSQL(`INSERT INTO log_offsets (topic, log_offset) VALUES (?, ?)
 	ON CONFLICT (topic) DO UPDATE SET log_offset = excluded.log_offset`)
 
-// recordOffsets records, in tx, the log offsets of the last messages of b.
-// It sets rather than raises them: the projector takes the log in order, so
-// the last batch is where it is, also after its group was rewound.
-func (s *Store) recordOffsets(ctx context.Context, tx *sql.Tx, b *batch) error {
+// recordOffsets records, in tx, events and quarantine as the log offsets
+// the store got to in the events and quarantine topics; a zero offset (the
+// log gives none) records nothing. It sets rather than raises them: the
+// projector takes the log in order, so the last batch is where it is, also
+// after its group was rewound, and Rebuild stores the log again up to where
+// it says.
+func (s *Store) recordOffsets(ctx context.Context, tx *sql.Tx, events, quarantine int64) error {
 	for _, p := range []struct {
 		topic  string
 		offset int64
-	}{{eventlog.TopicEvents, b.eventsOffset}, {eventlog.TopicQuarantine, b.quarantineOffset}} {
+	}{{eventlog.TopicEvents, events}, {eventlog.TopicQuarantine, quarantine}} {
 		if p.offset == 0 {
 			continue
 		}
@@ -36,7 +39,8 @@ func (s *Store) recordOffsets(ctx context.Context, tx *sql.Tx, b *batch) error {
 }
 
 // LogOffsets returns, per topic of the log, the offset of the last message
-// the projector stored, as the transaction that stored it recorded: the
+// the projector stored, as the transaction that stored it recorded (or
+// the last one hookd rebuild stored again or restored, see Rebuild): the
 // store's own idea of how far in the log it got, which survives a restore
 // of the store's database from a backup, unlike its consumer group's
 // offset, which the log keeps. A topic is missing when no message of it

@@ -313,7 +313,7 @@ func (s *Store) store(ctx context.Context, b *batch, ev Evaluator, committed fun
 		if _, err := s.insertQuarantined(sctx, tx, b.quarantined); err != nil {
 			return err
 		}
-		if err := s.recordOffsets(sctx, tx, b); err != nil {
+		if err := s.recordOffsets(sctx, tx, b.eventsOffset, b.quarantineOffset); err != nil {
 			return err
 		}
 		if ev == nil {

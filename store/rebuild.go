@@ -60,6 +60,12 @@ var ErrLogTrimmed = errors.New("stored events are no longer in the log")
 // that was lost), and the state functions (last, count) are answered by
 // the rebuilt events.
 //
+// It records, as the projector does (see LogOffsets), the offset the
+// store got to per topic: the last message it stored again or, if further,
+// projected's. So a store that was behind its group (an older copy) is
+// not found behind by CatchUp after the rebuild that restored what it
+// lacked.
+//
 // It runs in one transaction: it either completes or changes nothing. It
 // fails, wrapping ErrLogTrimmed, when events of the store are not in the
 // log any more. The caller makes sure no projector writes to the store
@@ -115,6 +121,10 @@ func (s *Store) Rebuild(ctx context.Context, log eventlog.Reader, ev Evaluator, 
 		}
 		t := s.newTx(tx)
 		t.explain, t.keepLedger = true, true
+		// reached is, per topic, the offset of the last message stored
+		// again, which can be past projected: the store is ahead of its
+		// group when acks were not written yet as hookd stopped.
+		reached := map[string]int64{}
 		for _, topic := range []string{eventlog.TopicEvents, eventlog.TopicQuarantine} {
 			for after := int64(0); ; {
 				recs, err := log.Read(ctx, topic, after, 1000)
@@ -153,6 +163,7 @@ func (s *Store) Rebuild(ctx context.Context, log eventlog.Reader, ev Evaluator, 
 							return fmt.Errorf("event %s: %w", e.ID, err)
 						}
 						stored, seqs = append(stored, e), append(seqs, seq)
+						reached[topic] = r.Offset
 						res.Events++
 						if ev != nil {
 							t.at(e.ID, seq)
@@ -184,6 +195,7 @@ func (s *Store) Rebuild(ctx context.Context, log eventlog.Reader, ev Evaluator, 
 					if _, err := insQuarantined.ExecContext(ctx, seq, q.ID, q.Source, encodeTime(q.Received), q.Error, q.ContentType, body); err != nil {
 						return fmt.Errorf("quarantined %s: %w", q.ID, err)
 					}
+					reached[topic] = r.Offset
 					res.Quarantined++
 				}
 				// The dashboard's counts, as the projector keeps them.
@@ -209,7 +221,14 @@ func (s *Store) Rebuild(ctx context.Context, log eventlog.Reader, ev Evaluator, 
 			return err
 		}
 		res.Restored, res.Expired, err = s.restore(ctx, t, log, ev, projected, horizon)
-		return err
+		if err != nil {
+			return err
+		}
+		// The store now holds the log up to projected (but what retention
+		// deleted), as the projector would have recorded.
+		return s.recordOffsets(ctx, tx,
+			max(reached[eventlog.TopicEvents], projected[eventlog.TopicEvents]),
+			max(reached[eventlog.TopicQuarantine], projected[eventlog.TopicQuarantine]))
 	})
 	if err != nil {
 		return RebuildResult{}, fmt.Errorf("rebuild: %w", err)

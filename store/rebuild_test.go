@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"reflect"
 	"slices"
 	"testing"
@@ -47,6 +48,15 @@ func TestRebuild(t *testing.T) {
 		t.Errorf("events after rebuild differ:\n%+v\nwant\n%+v", after, before)
 	}
 	checkCounts(t, st, events)
+	// The store records where it got in the log, as the projector does.
+	recs, err := log.(eventlog.Reader).Read(ctx, eventlog.TopicEvents, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offsets, err := st.LogOffsets(ctx)
+	if want := map[string]int64{eventlog.TopicEvents: recs[len(recs)-1].Offset}; err != nil || !maps.Equal(offsets, want) {
+		t.Errorf("LogOffsets after rebuild = %v, %v; want %v", offsets, err, want)
+	}
 
 	// A new event after the rebuild is stored under a new seq, newest.
 	late := ev(99, "open", "late@x.com", base.Add(time.Hour))
@@ -163,6 +173,11 @@ func TestRebuildRestores(t *testing.T) {
 		t.Errorf("events in the order stored: %v, want %v", got, wantIDs)
 	}
 	checkCounts(t, st, events[:35])
+	// The store got to the projector's offsets: CatchUp will not find it
+	// behind.
+	if offsets, err := st.LogOffsets(ctx); err != nil || !maps.Equal(offsets, projected) {
+		t.Errorf("LogOffsets after rebuild = %v, %v; want %v", offsets, err, projected)
+	}
 	qp, err := st.Quarantine(ctx, store.QuarantineQuery{})
 	if err != nil {
 		t.Fatal(err)

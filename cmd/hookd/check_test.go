@@ -459,3 +459,54 @@ func TestCheckExampleSources(t *testing.T) {
 		t.Fatalf("check output: %s%s", out, stderr)
 	}
 }
+
+// TestCheckTemplateFiles loads rules whose email bodies are template files
+// that do not load: check and test name the rule file's place of the
+// parameter and, after it, the template file's line and column.
+func TestCheckTemplateFiles(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"hookd.yaml": "sources:\n  - name: mailjet\n    provider: mailjet\nrules:\n  - rules/*.yaml\n",
+		"rules/discount.yaml": `rules:
+  - name: discount
+    when: type == "open"
+    actions:
+      - email:
+          to: "{{ .email }}"
+          subject: "Your 10% discount"
+          html: templates/discount.html
+          text: templates/discount.txt
+`,
+		"rules/templates/discount.html": "<p>Hello,</p>\n<p>your code, {{ .emial }}</p>\n",
+		"rules/templates/discount.txt":  "Hello,\nyour code {{ .email }\n",
+	} {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, rules, templates := filepath.Join(dir, "hookd.yaml"), filepath.Join(dir, "rules", "discount.yaml"), filepath.Join(dir, "rules", "templates")
+	want := []string{
+		rules + `:8:17: rule "discount": actions[0].email.html: ` + filepath.Join(templates, "discount.html") + `:2:17: template reads .emial, which no event has`,
+		rules + `:9:17: rule "discount": actions[0].email.text: ` + filepath.Join(templates, "discount.txt") + `:2:20: unexpected "}" in operand`,
+	}
+	for _, args := range [][]string{
+		{"check", "--config", cfg},
+		{"test", "--config", cfg, "--event", filepath.Join("testdata", "test", "bounce.json")},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			_, _, err := runHookd(t, args...)
+			if err == nil {
+				t.Fatal("the rules loaded")
+			}
+			for _, w := range want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %v\nwant it to contain %q", err, w)
+				}
+			}
+		})
+	}
+}

@@ -41,7 +41,8 @@ events never creates it nor an empty store: it fails when they are missing.
 (2025-03-01, its midnight UTC) or a duration (90m, 24h, 7d) meaning that long ago; since is inclusive, until
 exclusive. --email and --domain match in any case.
 
-The output is a table; with --json, one event per line (NDJSON), each the
+The output is a table, whose times have the event's fraction of a second
+(a time copied from it selects its event as --since); with --json, one event per line (NDJSON), each the
 JSON object that /api/events lists. When more than --limit events match, a
 note on stderr gives the --cursor that continues the listing.`,
 		Example: `  hookd events --type bounce --since 24h
@@ -148,12 +149,14 @@ func newTable(w io.Writer) *tabwriter.Writer {
 	return tw
 }
 
-// writeRows adds a row per event to a table from newTable.
+// writeRows adds a row per event to a table from newTable. The time has
+// the fraction of a second the event's has, so that a time copied from the
+// table selects its event with --since.
 func writeRows(tw *tabwriter.Writer, events []event.Event) {
 	for _, e := range events {
 		t := "-"
 		if !e.Time.IsZero() {
-			t = e.Time.UTC().Format(time.RFC3339)
+			t = e.Time.UTC().Format(time.RFC3339Nano)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t,
 			cell(e.Type), cell(e.Email), cell(e.MessageID), cell(e.Campaign), cell(e.Source), cell(e.ID))

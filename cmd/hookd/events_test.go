@@ -40,8 +40,10 @@ func seedStore(t *testing.T) (data string, events []event.Event) {
 		{"blocked", "dan@c.net", "summer sale", "mailjet", event.Blocked, ""},
 		{"spam", "eve\x1b[31m@c.net", "", "mailjet", event.Complaint, ""},
 	}
+	// Some have a fraction of a second, as providers' times may have.
+	fractions := []time.Duration{0, 0, 0, 907 * time.Millisecond, 500 * time.Millisecond, 123456789}
 	for i, r := range rows {
-		at := base.Add(time.Duration(i) * 90 * time.Second)
+		at := base.Add(time.Duration(i)*90*time.Second + fractions[i])
 		email, domain := event.NormalizeEmail(r.email)
 		events = append(events, event.Event{
 			ID: fmt.Sprintf("mailjet:%02d", i), Source: r.source, Provider: "mailjet", Type: r.typ,
@@ -79,6 +81,8 @@ func TestEventsCommand(t *testing.T) {
 		{name: "campaign", golden: "campaign.txt", args: []string{"--data", data, "--campaign", "summer sale"}},
 		{name: "category and class", golden: "soft-bounces.txt", args: []string{"--data", data, "--category", "bounce", "--bounce-class", "soft"}},
 		{name: "category", golden: "none.txt", args: []string{"--data", data, "--category", "bounce", "--bounce-class", "hard"}},
+		// The time of an event as the table shows it selects that event.
+		{name: "since a time of the table", golden: "since-bounce.txt", args: []string{"--data", data, "--since", "2025-03-01T12:04:30.907Z"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

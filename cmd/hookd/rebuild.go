@@ -34,7 +34,9 @@ Events the projector had consumed but the store lacks (store.db was deleted
 or replaced by an older copy) are stored again, without running their
 rules' actions: whether those ran was recorded in the store that was lost;
 but not those older than retention.events, which the store's retention
-deleted on purpose.
+deleted on purpose. rebuild records how far in the log the store then is,
+as the projector does, so that hookd serve does not take the rebuilt store
+for an older copy and consume the log again from where that copy stopped.
 If events of the store are no longer in the log (log retention deleted
 them), rebuild stops and changes nothing.
 

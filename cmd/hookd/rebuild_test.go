@@ -257,6 +257,74 @@ func TestRebuildLostStore(t *testing.T) {
 	}
 }
 
+// TestRebuildOlderStore replaces store.db by a copy taken before the
+// projector stored the log's last events, and rebuilds it: rebuild
+// restores them and records the log offset the store got to, so that
+// serve, starting next, finds the store level with its consumer group and
+// neither warns nor rewinds the group.
+func TestRebuildOlderStore(t *testing.T) {
+	dir := t.TempDir()
+	abs, err := filepath.Abs(filepath.Join("testdata", "scenarios", "list-cleanup"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(dir, "hookd.yaml")
+	if err := os.WriteFile(cfgFile, fmt.Appendf(nil, "sources:\n  - name: mailjet\n    provider: mailjet\nrules:\n  - %q\n", filepath.Join(abs, "rules.yaml")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	events := scenarioEvents(t, filepath.Join(abs, "events.json"))
+	data, older := filepath.Join(dir, "data"), filepath.Join(dir, "older")
+	if err := os.Mkdir(older, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, data, events[:2])
+	projectLog(t, cfgFile, data, 2)
+	if err := copyDB(t.Context(), filepath.Join(data, store.FileName), filepath.Join(older, store.FileName)); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, data, events[2:])
+	projectLog(t, cfgFile, data, int64(len(events)))
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(filepath.Join(data, store.FileName+suffix)); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Rename(filepath.Join(older, store.FileName), filepath.Join(data, store.FileName)); err != nil {
+		t.Fatal(err)
+	}
+
+	out, stderr, err := runHookd(t, "rebuild", "--config", cfgFile, "--data", data)
+	if err != nil || stderr != "" {
+		t.Fatalf("rebuild: %v %s", err, stderr)
+	}
+	want := fmt.Sprintf("rebuilt 2 events and 0 quarantined bodies from the log; jobs, once keys and cooldowns kept\n"+
+		"restored %d messages the store had lost (the projector had consumed them); their rules' actions are not run again\n", len(events)-2)
+	if out != want {
+		t.Errorf("rebuild said %q, want %q", out, want)
+	}
+
+	ctx := context.Background()
+	log := openDataLog(t, data)
+	defer log.Close()
+	st := openDataStore(t, data)
+	defer st.Close()
+	var b strings.Builder
+	if err := catchUp(ctx, log, st, slog.New(slog.NewTextHandler(&b, nil))); err != nil {
+		t.Fatal(err)
+	}
+	if b.Len() > 0 {
+		t.Errorf("serve, after the rebuild, says:\n%s", b.String())
+	}
+	projected, err := projectedOffsets(ctx, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offsets, err := st.LogOffsets(ctx)
+	if err != nil || fmt.Sprint(offsets) != fmt.Sprint(projected) || projected[eventlog.TopicEvents] == 0 {
+		t.Errorf("the store's log offsets after the rebuild: %v, %v; want its group's, %v", offsets, err, projected)
+	}
+}
+
 // lostWarning returns what serve's checkLost logs for the data directory.
 func lostWarning(t *testing.T, data string) string {
 	t.Helper()
