@@ -7,8 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"text/template"
 	"text/template/parse"
@@ -109,10 +107,12 @@ func (pl *paramLoader) body(s *strValue, field string, html bool) param {
 }
 
 // fileError returns err, from parsing or escaping the template file name
-// whose text is text, as "NAME:LINE:COL: message", so that it points into
-// the file as the errors of executing it do: COL is text/template's, a
-// 0-based byte offset in the line. An error that is about the end of the
-// text (html/template's "ends in a non-text context") is at the end.
+// whose text is text, as "NAME:LINE:COL: message" where the error tells a
+// node, so that it points into the file as the errors of executing it do
+// (COL is text/template's, a 0-based byte offset in the line), and as
+// "NAME:LINE: message" for a syntax error, whose line alone text/template
+// tells. An error that is about the end of the text (html/template's "ends
+// in a non-text context") is at the end.
 func fileError(name, text string, err error) error {
 	var he *htmltemplate.Error
 	if errors.As(err, &he) {
@@ -126,65 +126,11 @@ func fileError(name, text string, err error) error {
 		return fmt.Errorf("%s: html/template: %s", fileLocation(name, text, len(text)), he.Description)
 	}
 	// text/template's parse errors, "template: NAME:LINE: message", give
-	// no column.
-	rest, ok := strings.CutPrefix(err.Error(), "template: "+name+":")
-	if !ok {
-		return fmt.Errorf("%s: %w", name, err)
+	// the line only.
+	if rest, ok := strings.CutPrefix(err.Error(), "template: "+name+":"); ok {
+		return fmt.Errorf("%s:%s", name, rest)
 	}
-	lineText, msg, ok := strings.Cut(rest, ": ")
-	line, aerr := strconv.Atoi(lineText)
-	if !ok || aerr != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	return fmt.Errorf("%s: %s", fileLocation(name, text, parseErrorOffset(name, text, line, err.Error())), msg)
-}
-
-// parseErrorOffset returns the byte offset in text of the token that
-// text/template's parse error msg, on line line, is about: where the
-// shortest prefix of text that fails with msg ends, moved back to the
-// start of a name (.emial, $x, printf) that ends there, or to the start of
-// the action whose closing "}}" it is or that is not closed. It is the
-// line's start when no prefix that ends on the line fails with msg (an
-// error about the end of the text, say).
-func parseErrorOffset(name, text string, line int, msg string) int {
-	start := 0
-	for i := 1; i < line; i++ {
-		nl := strings.IndexByte(text[start:], '\n')
-		if nl < 0 {
-			return start
-		}
-		start += nl + 1
-	}
-	end := len(text)
-	if nl := strings.IndexByte(text[start:], '\n'); nl >= 0 {
-		end = start + nl + 1
-	}
-	fails := func(n int) bool {
-		_, err := template.New(name).Parse(text[:n])
-		return err != nil && err.Error() == msg
-	}
-	// The prefixes that end before the faulty token fail otherwise (or
-	// not); those that hold it fail with msg, as text does.
-	n := start + sort.Search(end-start+1, func(i int) bool { return fails(start + i) })
-	if n > end || !fails(n) {
-		return start
-	}
-	at := n - 1
-	for at > start && isNameByte(text[at-1]) && isNameByte(text[at]) {
-		at--
-	}
-	// At the "}}" that ends an action, the action is at fault as a whole
-	// ("unexpected {{end}}"), as it is when it is not closed.
-	if strings.HasSuffix(text[:at+1], "}}") || strings.HasSuffix(msg, ": unclosed action") {
-		if open := strings.LastIndex(text[:at], "{{"); open >= start {
-			at = open
-		}
-	}
-	return max(at, start)
-}
-
-func isNameByte(b byte) bool {
-	return b == '.' || b == '$' || b == '_' || '0' <= b && b <= '9' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z'
+	return fmt.Errorf("%s: %w", name, err)
 }
 
 // fileLocation returns "NAME:LINE:COL" for the byte offset off of text, as

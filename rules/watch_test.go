@@ -199,7 +199,7 @@ func TestWatcherTemplates(t *testing.T) {
 	write(tmpl, "Hi {{ .email ")
 	waitFor(t, "a broken template to be reported", func() bool { return len(w.Status().Errors) > 0 })
 	// At the rule, and where in the template file.
-	if err := w.Status().Errors[0]; err.File != filepath.Join(dir, "rules", "mail.yaml") || !strings.Contains(err.Error(), "text: "+tmpl+":1:3: unclosed action") {
+	if err := w.Status().Errors[0]; err.File != filepath.Join(dir, "rules", "mail.yaml") || !strings.Contains(err.Error(), "text: "+tmpl+":1: unclosed action") {
 		t.Errorf("error for a broken template: %v", err)
 	}
 	if got := text(); got != "Hi a@example.com" {

@@ -491,7 +491,7 @@ func TestCheckTemplateFiles(t *testing.T) {
 	cfg, rules, templates := filepath.Join(dir, "hookd.yaml"), filepath.Join(dir, "rules", "discount.yaml"), filepath.Join(dir, "rules", "templates")
 	want := []string{
 		rules + `:8:17: rule "discount": actions[0].email.html: ` + filepath.Join(templates, "discount.html") + `:2:17: template reads .emial, which no event has`,
-		rules + `:9:17: rule "discount": actions[0].email.text: ` + filepath.Join(templates, "discount.txt") + `:2:20: unexpected "}" in operand`,
+		rules + `:9:17: rule "discount": actions[0].email.text: ` + filepath.Join(templates, "discount.txt") + `:2: unexpected "}" in operand`,
 	}
 	for _, args := range [][]string{
 		{"check", "--config", cfg},
