@@ -422,13 +422,24 @@ func toVersion9(t *testing.T, dir string) {
 // brute-force counts.
 func TestCategoryCountsMigration(t *testing.T) {
 	sqliteOnly(t) // it rolls a store.db back to an older schema
+	events := countEvents(1500)
+	st := checkMigratedRows(t, events, func(dir string) { toVersion9(t, dir) })
+	checkCounts(t, st, events)
+}
+
+// checkMigratedRows inserts events into a new SQLite store, closes it and
+// has rollBack take its store.db back to an older schema, opens it again,
+// which migrates it, and checks that the migration leaves the count rows
+// that inserting wrote. It returns the migrated store, closed with the
+// test.
+func checkMigratedRows(t *testing.T, events []event.Event, rollBack func(dir string)) *store.Store {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	st, err := store.Open(ctx, store.Config{Dir: dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	events := countEvents(1500)
 	if err := st.Insert(ctx, events...); err != nil {
 		t.Fatal(err)
 	}
@@ -439,12 +450,12 @@ func TestCategoryCountsMigration(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	toVersion9(t, dir)
+	rollBack(dir)
 	st, err = store.Open(ctx, store.Config{Dir: dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	got, err := st.CountRows(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -452,7 +463,7 @@ func TestCategoryCountsMigration(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("after migration, %d count rows, want %d as inserted:\n got %v\nwant %v", len(got), len(want), got, want)
 	}
-	checkCounts(t, st, events)
+	return st
 }
 
 // TestRecount checks, on whichever database the tests run on, that the Go
@@ -486,44 +497,18 @@ func TestRecount(t *testing.T) {
 // again from the events.
 func TestRecountMigration(t *testing.T) {
 	sqliteOnly(t) // it rolls a store.db back to an older schema
-	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.Open(ctx, store.Config{Dir: dir}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Insert(ctx, countEvents(600)...); err != nil {
-		t.Fatal(err)
-	}
-	want, err := st.CountRows(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	toVersion9(t, dir)
-	execRaw(t, dir,
-		`UPDATE counts_hour SET n = n + 3`,
-		`UPDATE counts_error_hour SET n = n + 1`,
-		`UPDATE counts_domain_day SET bounce = bounce + 2`,
-		`INSERT INTO counts_domain_hour VALUES (0, 'deleted.example', 5, 1, 0, 0)`,
-		`ALTER TABLE jobs DROP COLUMN retried_after`, // migration 8, which comes after
-		`DROP TABLE admin_sessions`,                  // migration 9
-		`UPDATE schema_version SET version = 6`,
-	)
-	st, err = store.Open(ctx, store.Config{Dir: dir}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	got, err := st.CountRows(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("after migration, %d count rows, want %d as inserted:\n got %v\nwant %v", len(got), len(want), got, want)
-	}
+	checkMigratedRows(t, countEvents(600), func(dir string) {
+		toVersion9(t, dir)
+		execRaw(t, dir,
+			`UPDATE counts_hour SET n = n + 3`,
+			`UPDATE counts_error_hour SET n = n + 1`,
+			`UPDATE counts_domain_day SET bounce = bounce + 2`,
+			`INSERT INTO counts_domain_hour VALUES (0, 'deleted.example', 5, 1, 0, 0)`,
+			`ALTER TABLE jobs DROP COLUMN retried_after`, // migration 8, which comes after
+			`DROP TABLE admin_sessions`,                  // migration 9
+			`UPDATE schema_version SET version = 6`,
+		)
+	})
 }
 
 // TestCounts checks Stats and Deliverability on whichever database the

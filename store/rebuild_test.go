@@ -139,37 +139,18 @@ func TestRebuildRestores(t *testing.T) {
 	if res != want {
 		t.Fatalf("Rebuild = %+v, want %+v", res, want)
 	}
-	page, err := st.Events(ctx, store.EventQuery{Limit: store.MaxLimit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Newest first by time.
-	var got []string
-	for _, e := range page.Events {
-		got = append(got, e.ID)
-	}
-	var wantIDs []string
-	for i := 34; i >= 0; i-- {
-		wantIDs = append(wantIDs, events[i].ID)
-	}
-	if !slices.Equal(got, wantIDs) {
-		t.Errorf("events after rebuild: %v, want %v", got, wantIDs)
-	}
+	checkListed(t, st, events[:35])
 	// In the order stored: the restored events follow the kept ones, in
 	// log order.
 	stored, _, err := st.EventsAfter(ctx, 0, "", "", store.MaxLimit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got = got[:0]
+	var got []string
 	for _, e := range stored {
 		got = append(got, e.ID)
 	}
-	wantIDs = wantIDs[:0]
-	for _, e := range events[:35] {
-		wantIDs = append(wantIDs, e.ID)
-	}
-	if !slices.Equal(got, wantIDs) {
+	if wantIDs := ids(events[:35]); !slices.Equal(got, wantIDs) {
 		t.Errorf("events in the order stored: %v, want %v", got, wantIDs)
 	}
 	checkCounts(t, st, events[:35])
@@ -217,19 +198,20 @@ func TestRebuildKeepsRetention(t *testing.T) {
 	if res != want {
 		t.Fatalf("Rebuild = %+v, want %+v", res, want)
 	}
-	page, err := st.Events(ctx, store.EventQuery{Limit: store.MaxLimit})
+	checkListed(t, st, events[18:35])
+}
+
+// checkListed checks that st lists the events of want and no other, newest
+// first: as they were appended to the log, whose times rise, reversed.
+func checkListed(t *testing.T, st *store.Store, want []event.Event) {
+	t.Helper()
+	page, err := st.Events(context.Background(), store.EventQuery{Limit: store.MaxLimit})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, e := range page.Events {
-		got = append(got, e.ID)
-	}
-	var wantIDs []string
-	for i := 34; i >= 18; i-- {
-		wantIDs = append(wantIDs, events[i].ID)
-	}
-	if !slices.Equal(got, wantIDs) {
+	wantIDs := ids(want)
+	slices.Reverse(wantIDs)
+	if got := ids(page.Events); !slices.Equal(got, wantIDs) {
 		t.Errorf("events after rebuild: %v, want %v", got, wantIDs)
 	}
 }
