@@ -3,7 +3,6 @@ package listener_test
 import (
 	"bytes"
 	"context"
-	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"testing"
@@ -81,17 +80,7 @@ func (g *gatedLog) open() {
 // postAsync posts body to url and sends the answer's status on the
 // channel (0 when the request failed).
 func postAsync(url string, body []byte) <-chan int {
-	status := make(chan int, 1)
-	go func() {
-		resp, err := http.Post(url, "application/json", bytes.NewReader(body))
-		if err != nil {
-			status <- 0
-			return
-		}
-		resp.Body.Close()
-		status <- resp.StatusCode
-	}()
-	return status
+	return postReader(url, bytes.NewReader(body))
 }
 
 // batch returns a Mailjet Version 2 array of n events made by ev from

@@ -69,34 +69,60 @@ func edit(body []byte, fn func(m map[string]json.RawMessage, sig map[string]any)
 	return out
 }
 
+// TestConformance runs the suite with a source that has the signing key,
+// and with one that has only the primary account's key, each delivery
+// signed as for a subaccount.
 func TestConformance(t *testing.T) {
 	body, err := os.ReadFile("testdata/failed-permanent.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	providertest.Run(t, providertest.Case{
-		Source: config.Source{Provider: mailgun.Provider, Verify: config.Verify{SigningKey: signingKey}},
-		Valid:  body,
-		Events: 1,
-		Sign: func(t testing.TB, body []byte, at time.Time, wrong bool) (http.Header, []byte) {
-			key := signingKey
-			if wrong {
-				key = "key-00000000000000000000000000000000"
-			}
-			return http.Header{"Content-Type": {"application/json"}}, resign(t, key, body, at)
-		},
-		Timestamped: true,
-		StaleBy:     13 * time.Hour,
-		Tamper:      tamperToken,
-		Strip: map[string]func(http.Header, []byte) (http.Header, []byte){
-			"signature object": func(h http.Header, b []byte) (http.Header, []byte) {
-				return h, edit(b, func(m map[string]json.RawMessage, _ map[string]any) { delete(m, "signature") })
+	for _, tt := range []struct {
+		name   string
+		verify config.Verify
+		// sign signs body with key, the source's or a wrong one, where
+		// the source looks for it.
+		sign func(t testing.TB, body []byte, at time.Time, key string) []byte
+		key  string
+		// strip is the field of the signature object, besides the
+		// signature, that the source needs.
+		strip string
+	}{
+		{"signing key", config.Verify{SigningKey: signingKey},
+			func(t testing.TB, body []byte, at time.Time, key string) []byte { return resign(t, key, body, at) },
+			signingKey, "token"},
+		{"parent signing key", config.Verify{ParentSigningKey: parentKey},
+			func(t testing.TB, body []byte, at time.Time, key string) []byte {
+				return signAs(t, body, at, subaccountKey, key)
 			},
-			"token": func(h http.Header, b []byte) (http.Header, []byte) {
-				return h, edit(b, func(_ map[string]json.RawMessage, sig map[string]any) { delete(sig, "token") })
-			},
-		},
-	})
+			parentKey, "parent-signature"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			providertest.Run(t, providertest.Case{
+				Source: config.Source{Provider: mailgun.Provider, Verify: tt.verify},
+				Valid:  body,
+				Events: 1,
+				Sign: func(t testing.TB, body []byte, at time.Time, wrong bool) (http.Header, []byte) {
+					key := tt.key
+					if wrong {
+						key = "key-00000000000000000000000000000000"
+					}
+					return http.Header{"Content-Type": {"application/json"}}, tt.sign(t, body, at, key)
+				},
+				Timestamped: true,
+				StaleBy:     13 * time.Hour,
+				Tamper:      tamperToken,
+				Strip: map[string]func(http.Header, []byte) (http.Header, []byte){
+					"signature object": func(h http.Header, b []byte) (http.Header, []byte) {
+						return h, edit(b, func(m map[string]json.RawMessage, _ map[string]any) { delete(m, "signature") })
+					},
+					tt.strip: func(h http.Header, b []byte) (http.Header, []byte) {
+						return h, edit(b, func(_ map[string]json.RawMessage, sig map[string]any) { delete(sig, tt.strip) })
+					},
+				},
+			})
+		})
+	}
 }
 
 // TestTokenReplay checks what Mailgun's signature cannot: a captured

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"strconv"
@@ -16,7 +15,6 @@ import (
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/listener"
 	"github.com/hookd/hookd/listener/mailgun"
-	"github.com/hookd/hookd/listener/providertest"
 )
 
 // The keys of testdata/subaccount (see its README).
@@ -145,36 +143,4 @@ func TestParentSignature(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestConformanceParent runs the suite with a source that has only the
-// primary account's key, each delivery signed as for a subaccount.
-func TestConformanceParent(t *testing.T) {
-	body, err := os.ReadFile("testdata/failed-permanent.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	providertest.Run(t, providertest.Case{
-		Source: config.Source{Provider: mailgun.Provider, Verify: config.Verify{ParentSigningKey: parentKey}},
-		Valid:  body,
-		Events: 1,
-		Sign: func(t testing.TB, body []byte, at time.Time, wrong bool) (http.Header, []byte) {
-			parent := parentKey
-			if wrong {
-				parent = "key-00000000000000000000000000000000"
-			}
-			return http.Header{"Content-Type": {"application/json"}}, signAs(t, body, at, subaccountKey, parent)
-		},
-		Timestamped: true,
-		StaleBy:     13 * time.Hour,
-		Tamper:      tamperToken,
-		Strip: map[string]func(http.Header, []byte) (http.Header, []byte){
-			"signature object": func(h http.Header, b []byte) (http.Header, []byte) {
-				return h, edit(b, func(m map[string]json.RawMessage, _ map[string]any) { delete(m, "signature") })
-			},
-			"parent-signature": func(h http.Header, b []byte) (http.Header, []byte) {
-				return h, edit(b, func(_ map[string]json.RawMessage, sig map[string]any) { delete(sig, "parent-signature") })
-			},
-		},
-	})
 }
