@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -18,12 +16,7 @@ import (
 // counted.
 func TestMetricsAdminRejected(t *testing.T) {
 	const token = "admin-token-4f1c9e"
-	dir := t.TempDir()
-	config := filepath.Join(dir, "hookd.yaml")
-	if err := os.WriteFile(config, []byte("admin:\n  token: "+token+"\nsources:\n  - name: mailjet\n    provider: mailjet\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startHookd(t, t.TempDir(), "--config", config)
+	p := startWithConfig(t, "admin:\n  token: "+token+"\nsources:\n  - name: mailjet\n    provider: mailjet\n")
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	do := func(method, path, bearer string, form url.Values) int {
 		t.Helper()

@@ -5,8 +5,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,12 +24,7 @@ import (
 // clock the test moves.)
 func TestAdminThrottle(t *testing.T) {
 	const token = "admin-token-4f1c9e"
-	dir := t.TempDir()
-	config := filepath.Join(dir, "hookd.yaml")
-	if err := os.WriteFile(config, []byte("admin:\n  token: "+token+"\n  throttle: { failures: 3, window: 1h }\nsources:\n  - name: mailjet\n    provider: mailjet\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startHookd(t, t.TempDir(), "--config", config)
+	p := startWithConfig(t, "admin:\n  token: "+token+"\n  throttle: { failures: 3, window: 1h }\nsources:\n  - name: mailjet\n    provider: mailjet\n")
 	type answer struct {
 		status           int
 		retryAfter, body string
@@ -113,12 +106,7 @@ func TestAdminThrottle(t *testing.T) {
 // token does not log in either.
 func TestDashboardLoginThrottled(t *testing.T) {
 	const token = "dash-admin-token-0123"
-	dir := t.TempDir()
-	config := filepath.Join(dir, "hookd.yaml")
-	if err := os.WriteFile(config, []byte("admin:\n  token: "+token+"\n  throttle: { failures: 1, window: 1h }\nsources:\n  - name: mailjet\n    provider: mailjet\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startHookd(t, t.TempDir(), "--config", config)
+	p := startWithConfig(t, "admin:\n  token: "+token+"\n  throttle: { failures: 1, window: 1h }\nsources:\n  - name: mailjet\n    provider: mailjet\n")
 	ui := &ui{t: t, ctx: browser(t, time.Minute), shots: t.TempDir()}
 	submit := func(what, tok string) string {
 		t.Helper()

@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,82 +31,23 @@ func TestBackupWhileServing(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	p := startHookd(t, data)
-	var (
-		mu       sync.Mutex
-		acked    = map[string]bool{}
-		wg       sync.WaitGroup
-		next     atomic.Int64
-		oks      atomic.Int64
-		stopLoad = make(chan struct{})
-	)
-	client := &http.Client{Timeout: 10 * time.Second}
-	for w := range 8 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stopLoad:
-					return
-				default:
-				}
-				size := 1 + w%2*9 // half the workers send batches of 10
-				parts := make([]string, size)
-				for i := range parts {
-					parts[i] = openEvent(int(next.Add(1)))
-				}
-				body := "[" + strings.Join(parts, ",") + "]"
-				resp, err := client.Post(p.hooks+"/hooks/mailjet", "application/json", strings.NewReader(body))
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					continue
-				}
-				ids, err := idsOf(body)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				mu.Lock()
-				for _, id := range ids {
-					acked[id] = true
-				}
-				mu.Unlock()
-				oks.Add(1)
-			}
-		})
-	}
-	defer func() {
-		select {
-		case <-stopLoad:
-		default:
-			close(stopLoad)
-		}
-		wg.Wait()
-	}()
-	for deadline := time.Now().Add(20 * time.Second); oks.Load() < 200; time.Sleep(5 * time.Millisecond) {
+	var next atomic.Int64
+	load := startLoad(t, p.hooks, 8, &next, map[string]bool{}, false)
+	for deadline := time.Now().Add(20 * time.Second); load.oks.Load() < 200; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d requests answered 200 in 20 s", oks.Load())
+			t.Fatalf("only %d requests answered 200 in 20 s", load.oks.Load())
 		}
 	}
-	mu.Lock()
-	before := make(map[string]bool, len(acked))
-	for id := range acked {
-		before[id] = true
-	}
-	mu.Unlock()
+	before := load.ackedSoFar()
 	backupDir := filepath.Join(dir, "backup")
 	out, err := exec.Command(hookdBinary(t), "backup", "--data", data, "--to", backupDir).CombinedOutput()
 	if err != nil {
 		t.Fatalf("hookd backup: %v\n%s", err, out)
 	}
-	during := oks.Load()
+	during := load.oks.Load()
 	time.Sleep(200 * time.Millisecond) // more load after the backup
-	close(stopLoad)
-	wg.Wait()
-	if oks.Load() == during {
+	load.stop()
+	if load.oks.Load() == during {
 		t.Fatal("no request was answered after the backup: the load did not run beside it")
 	}
 	p.stop(t)

@@ -289,10 +289,10 @@ rules:
 	}
 }
 
-// TestCheckProviders checks a configuration with every provider: the good
-// one passes, and each provider's verify and map problems are reported at
-// their file, line, column and field, without the secrets.
-func TestCheckProviders(t *testing.T) {
+// publicKeyDER returns a new ECDSA P-256 public key in DER, the kind of
+// key SendGrid verifies its events with.
+func publicKeyDER(t *testing.T) []byte {
+	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -301,6 +301,14 @@ func TestCheckProviders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return der
+}
+
+// TestCheckProviders checks a configuration with every provider: the good
+// one passes, and each provider's verify and map problems are reported at
+// their file, line, column and field, without the secrets.
+func TestCheckProviders(t *testing.T) {
+	der := publicKeyDER(t)
 	t.Setenv("HOOKD_SG_KEY", base64.StdEncoding.EncodeToString(der))
 	// PEM, as SendGrid's libraries write the key, in a variable and inline.
 	pemKey := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
@@ -433,14 +441,7 @@ func TestCheckExampleSources(t *testing.T) {
 			t.Fatalf("the example's commented sources lack %q:\n%s", want, yaml.String())
 		}
 	}
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	der := publicKeyDER(t)
 	t.Setenv("SENDGRID_WEBHOOK_PUBLIC_KEY", base64.StdEncoding.EncodeToString(der))
 	t.Setenv("APP_WEBHOOK_PUBLIC_KEY", "whpk_NZHzzL1cq0FsjMyijqN1IWRXXoKHyF4sK6qY77Q5g6g=")
 	t.Setenv("BILLING_WEBHOOK_SECRET", "billing-secret-0123456789")

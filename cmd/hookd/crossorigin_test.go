@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -39,24 +37,13 @@ func TestAdminCrossOrigin(t *testing.T) {
 
 func crossOrigin(t *testing.T, token string) {
 	target := newHookReceiver(t, 2)
-	dir := t.TempDir()
-	rulesFile := filepath.Join(dir, "rules", "r.yaml")
-	if err := os.MkdirAll(filepath.Dir(rulesFile), 0o750); err != nil {
-		t.Fatal(err)
-	}
 	rules := "rules:\n  - name: alert-bounce\n    when: type == \"bounce\"\n    actions:\n      - http: { url: \"" + target.URL + "/alert\" }\n        retry: 1x10ms\n" +
 		"  - name: suppress-blocked\n    when: type == \"blocked\"\n    actions:\n      - suppress: { reason: \"blocked\" }\n"
-	if err := os.WriteFile(rulesFile, []byte(rules), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	admin := "admin:\n  hosts: [hookd.test]\n"
 	if token != "" {
 		admin += "  token: " + token + "\n"
 	}
-	config := filepath.Join(dir, "hookd.yaml")
-	if err := os.WriteFile(config, []byte(admin+"sources:\n  - name: mailjet\n    provider: mailjet\nrules:\n  - rules/*.yaml\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config, _ := rulesConfig(t, admin, "r.yaml", rules)
 	p := startHookd(t, t.TempDir(), "--config", config)
 	at := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
 	postHook(t, p.hooks, "["+mailjetEvent("bounce", 1, "bad@bounce.test", at, `"hard_bounce":true,"error":"user unknown"`)+","+
@@ -142,13 +129,7 @@ func crossOrigin(t *testing.T, token string) {
 		return statuses[u]
 	}
 	if token != "" {
-		ui.do("log in",
-			chromedp.Navigate(p.admin+"/ui/"),
-			chromedp.WaitVisible(chromedp.CSS("#token")),
-			chromedp.SendKeys(chromedp.CSS("#token"), token),
-			chromedp.Click(chromedp.CSS("#login")),
-			chromedp.WaitVisible(chromedp.CSS("#total-all")),
-		)
+		ui.logIn(p, token)
 	}
 
 	ui.do("open the attacker's page", chromedp.Navigate(attacker.URL+"/"))
@@ -251,12 +232,7 @@ func crossOrigin(t *testing.T, token string) {
 // headers; and the login's cookie is Secure.
 func TestAdminListenerHTTP(t *testing.T) {
 	const token = "admin-token-0123456789"
-	dir := t.TempDir()
-	config := filepath.Join(dir, "hookd.yaml")
-	if err := os.WriteFile(config, []byte("admin:\n  token: "+token+"\n  hosts: [hookd.test]\n  secure_cookie: true\nsources:\n  - name: mailjet\n    provider: mailjet\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startHookd(t, t.TempDir(), "--config", config)
+	p := startWithConfig(t, "admin:\n  token: "+token+"\n  hosts: [hookd.test]\n  secure_cookie: true\nsources:\n  - name: mailjet\n    provider: mailjet\n")
 	bearer := map[string]string{"Authorization": "Bearer " + token}
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for _, tt := range []struct {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -208,11 +206,7 @@ func startDashSources(t *testing.T, token string, sources ...string) *proc {
 	for _, s := range sources {
 		fmt.Fprintf(&cfg, "  - name: %s\n    provider: mailjet\n", s)
 	}
-	config := filepath.Join(t.TempDir(), "hookd.yaml")
-	if err := os.WriteFile(config, []byte(cfg.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return startHookd(t, t.TempDir(), "--config", config)
+	return startWithConfig(t, cfg.String())
 }
 
 // postMalformed posts body to source's hook and checks that hookd

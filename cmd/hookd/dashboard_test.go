@@ -512,12 +512,7 @@ func (u *ui) count(sel string) int {
 // bounce's error text.
 func TestDashboardProviders(t *testing.T) {
 	const token = "dash-admin-token-0123"
-	dir := t.TempDir()
-	config := filepath.Join(dir, "hookd.yaml")
-	if err := os.WriteFile(config, []byte("admin:\n  token: "+token+"\nsources:\n  - name: mailjet\n    provider: mailjet\n  - name: postmark\n    provider: postmark\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startHookd(t, t.TempDir(), "--config", config)
+	p := startWithConfig(t, "admin:\n  token: "+token+"\nsources:\n  - name: mailjet\n    provider: mailjet\n  - name: postmark\n    provider: postmark\n")
 
 	at := time.Now().Add(-10 * time.Minute).Truncate(time.Second).UTC()
 	ts := at.Format(time.RFC3339)
@@ -541,28 +536,9 @@ func TestDashboardProviders(t *testing.T) {
 			t.Fatalf("posted %s, %d accepted", body, a.Accepted)
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var page struct{ Events []struct{ ID string } }
-		adminGet(t, p, token, "/api/events?limit=1000", &page)
-		if len(page.Events) == 10 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d events stored, want 10\n%s", len(page.Events), p.output())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitEvents(t, p, token, 10)
 
-	ctx := browser(t, time.Minute)
-	ui := &ui{t: t, ctx: ctx, shots: t.TempDir()}
-	ui.do("log in",
-		chromedp.Navigate(p.admin+"/ui/"),
-		chromedp.WaitVisible(chromedp.CSS("#token")),
-		chromedp.SendKeys(chromedp.CSS("#token"), token),
-		chromedp.Click(chromedp.CSS("#login")),
-		chromedp.WaitVisible(chromedp.CSS("#total-all")),
-	)
+	ui := logIn(t, p, token)
 	ui.texts(map[string]string{
 		"#total-all": "10", "#total-delivered": "4", "#total-open": "3", "#total-click": "1",
 		"#total-bounce": "1", "#total-complaint": "1",
@@ -603,18 +579,7 @@ func startDashHookd(t *testing.T, token, rules string) (*proc, string) {
 // and the directory of its rule files.
 func dashConfig(t *testing.T, token, rules string) (config, rulesDir string) {
 	t.Helper()
-	dir := t.TempDir()
-	rulesFile := filepath.Join(dir, "rules", "dash.yaml")
-	if err := os.MkdirAll(filepath.Dir(rulesFile), 0o750); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(rulesFile, []byte(rules), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	config = filepath.Join(dir, "hookd.yaml")
-	if err := os.WriteFile(config, []byte("admin:\n  token: "+token+"\nsources:\n  - name: mailjet\n    provider: mailjet\nrules:\n  - rules/*.yaml\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config, rulesFile := rulesConfig(t, "admin:\n  token: "+token+"\n", "dash.yaml", rules)
 	return config, filepath.Dir(rulesFile)
 }
 
@@ -668,15 +633,7 @@ func TestDashboardRetryAll(t *testing.T) {
 	}
 	outage(1)
 
-	ctx := browser(t, 2*time.Minute)
-	ui := &ui{t: t, ctx: ctx, shots: t.TempDir()}
-	ui.do("log in",
-		chromedp.Navigate(p.admin+"/ui/"),
-		chromedp.WaitVisible(chromedp.CSS("#token")),
-		chromedp.SendKeys(chromedp.CSS("#token"), token),
-		chromedp.Click(chromedp.CSS("#login")),
-		chromedp.WaitVisible(chromedp.CSS("#total-all")),
-	)
+	ui := logIn(t, p, token)
 	down.Store(false)
 	ui.goTo("#/deadletters", "#dead-table")
 	if n := ui.count("#dead-table tbody tr"); n != 3 {
@@ -847,14 +804,20 @@ func TestDashboardSuppressions(t *testing.T) {
 func logIn(t *testing.T, p *proc, token string) *ui {
 	t.Helper()
 	ui := &ui{t: t, ctx: browser(t, 2*time.Minute), shots: t.TempDir()}
-	ui.do("log in",
+	ui.logIn(p, token)
+	return ui
+}
+
+// logIn logs in to the dashboard of p with token through its form.
+func (u *ui) logIn(p *proc, token string) {
+	u.t.Helper()
+	u.do("log in",
 		chromedp.Navigate(p.admin+"/ui/"),
 		chromedp.WaitVisible(chromedp.CSS("#token")),
 		chromedp.SendKeys(chromedp.CSS("#token"), token),
 		chromedp.Click(chromedp.CSS("#login")),
 		chromedp.WaitVisible(chromedp.CSS("#total-all")),
 	)
-	return ui
 }
 
 // TestDashboardSearchUTC searches a time window in headless chromium set to

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -150,6 +151,38 @@ func (p *proc) stop(t *testing.T) {
 	}
 }
 
+// startWithConfig starts hookd on a data directory of its own with a
+// configuration file that holds yaml.
+func startWithConfig(t *testing.T, yaml string) *proc {
+	t.Helper()
+	config := filepath.Join(t.TempDir(), "hookd.yaml")
+	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return startHookd(t, t.TempDir(), "--config", config)
+}
+
+// rulesConfig writes rules (YAML) to the rule file rules/name of a new
+// directory and, beside it, hookd.yaml: head (YAML, an admin section say)
+// followed by a mailjet source and the rule files rules/*.yaml. It returns
+// the paths of hookd.yaml and of the rule file.
+func rulesConfig(t *testing.T, head, name, rules string) (config, rulesFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	rulesFile = filepath.Join(dir, "rules", name)
+	if err := os.MkdirAll(filepath.Dir(rulesFile), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(rulesFile, []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config = filepath.Join(dir, "hookd.yaml")
+	if err := os.WriteFile(config, []byte(head+"sources:\n  - name: mailjet\n    provider: mailjet\nrules:\n  - rules/*.yaml\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return config, rulesFile
+}
+
 // openEvent is a distinct Mailjet open event for each n.
 func openEvent(n int) string {
 	return fmt.Sprintf(`{"event":"open","time":%d,"MessageID":%d,"Message_GUID":"g-%d","email":"User%d@Example.com","mj_campaign_id":7173,"mj_contact_id":%d,"customcampaign":"","CustomID":"","Payload":"","ip":"127.0.0.1","geo":"US","agent":"test"}`,
@@ -167,6 +200,88 @@ func idsOf(body string) ([]string, error) {
 		ids[i] = e.ID
 	}
 	return ids, nil
+}
+
+// ackLoad posts distinct Mailjet open events to a hookd from concurrent
+// workers until stopped, and records the ids of the events of every
+// request answered 200.
+type ackLoad struct {
+	mu     sync.Mutex
+	acked  map[string]bool
+	oks    atomic.Int64 // requests answered 200
+	halt   chan struct{}
+	halted sync.Once
+	wg     sync.WaitGroup
+}
+
+// startLoad starts workers posting to hooks, half of them Version 2 batches
+// of 10, numbering the events from next so that loads over one data
+// directory never repeat an event, and adding the acknowledged ids to
+// acked, which the caller reads once the load has stopped. A request that
+// fails fails the test unless killed says that the test kills hookd
+// under the load, in which case it ends its worker.
+func startLoad(t *testing.T, hooks string, workers int, next *atomic.Int64, acked map[string]bool, killed bool) *ackLoad {
+	t.Helper()
+	l := &ackLoad{acked: acked, halt: make(chan struct{})}
+	t.Cleanup(l.stop)
+	client := &http.Client{Timeout: 10 * time.Second}
+	for w := range workers {
+		l.wg.Go(func() {
+			for {
+				select {
+				case <-l.halt:
+					return
+				default:
+				}
+				size := 1 + w%2*9
+				parts := make([]string, size)
+				for i := range parts {
+					parts[i] = openEvent(int(next.Add(1)))
+				}
+				body := parts[0]
+				if size > 1 {
+					body = "[" + strings.Join(parts, ",") + "]"
+				}
+				resp, err := client.Post(hooks+"/hooks/mailjet", "application/json", strings.NewReader(body))
+				if err != nil {
+					if !killed {
+						t.Error(err)
+					}
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					continue
+				}
+				ids, err := idsOf(body)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				l.mu.Lock()
+				for _, id := range ids {
+					l.acked[id] = true
+				}
+				l.mu.Unlock()
+				l.oks.Add(1)
+			}
+		})
+	}
+	return l
+}
+
+// stop stops the workers and waits for them; it may be called again.
+func (l *ackLoad) stop() {
+	l.halted.Do(func() { close(l.halt) })
+	l.wg.Wait()
+}
+
+// ackedSoFar copies the ids acknowledged so far while the load runs.
+func (l *ackLoad) ackedSoFar() map[string]bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.acked)
 }
 
 // storedIDs pages through /api/events and returns every id it lists.
@@ -233,66 +348,16 @@ func TestCrashLosesNoAcknowledgedEvent(t *testing.T) {
 	var next atomic.Int64
 	for round := range 5 {
 		p := startHookd(t, data)
-		var (
-			mu       sync.Mutex
-			wg       sync.WaitGroup
-			ok       atomic.Int64
-			stopLoad = make(chan struct{})
-		)
-		client := &http.Client{Timeout: 10 * time.Second}
-		for w := range 16 {
-			wg.Go(func() {
-				for {
-					select {
-					case <-stopLoad:
-						return
-					default:
-					}
-					// Half the workers send Version 2 batches of 10.
-					size := 1
-					if w%2 == 1 {
-						size = 10
-					}
-					parts := make([]string, size)
-					for i := range parts {
-						parts[i] = openEvent(int(next.Add(1)))
-					}
-					body := parts[0]
-					if size > 1 {
-						body = "[" + strings.Join(parts, ",") + "]"
-					}
-					resp, err := client.Post(p.hooks+"/hooks/mailjet", "application/json", strings.NewReader(body))
-					if err != nil {
-						return // the server is gone
-					}
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode == 200 {
-						ok.Add(1)
-						ids, err := idsOf(body)
-						if err != nil {
-							t.Error(err)
-							return
-						}
-						mu.Lock()
-						for _, id := range ids {
-							acked[id] = true
-						}
-						mu.Unlock()
-					}
-				}
-			})
-		}
+		load := startLoad(t, p.hooks, 16, &next, acked, true)
 		// Kill once some requests have been acknowledged, at a moment that
 		// varies from round to round.
 		deadline := time.Now().Add(20 * time.Second)
-		for ok.Load() < int64(50+100*round) && time.Now().Before(deadline) {
+		for load.oks.Load() < int64(50+100*round) && time.Now().Before(deadline) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		p.kill(t)
-		close(stopLoad)
-		wg.Wait()
-		if ok.Load() == 0 {
+		load.stop()
+		if load.oks.Load() == 0 {
 			t.Fatalf("round %d: no request was acknowledged before the kill", round)
 		}
 

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -72,11 +71,6 @@ func (r *bodyReceiver) wait(t *testing.T, paths ...string) map[string][]string {
 // leaves a string open does not load, and hookd check says where.
 func TestServeRuleJSONBody(t *testing.T) {
 	target := newBodyReceiver(t)
-	dir := t.TempDir()
-	rulesFile := filepath.Join(dir, "rules", "alerts.yaml")
-	if err := os.MkdirAll(filepath.Dir(rulesFile), 0o750); err != nil {
-		t.Fatal(err)
-	}
 	src := `rules:
   - name: open-alert
     when: type == "open"
@@ -97,13 +91,7 @@ func TestServeRuleJSONBody(t *testing.T) {
       - http: { url: "` + target.URL + `/bounce-mapping", body: { text: "{{ .data.error }}" } }
         retry: 3x10ms
 `
-	if err := os.WriteFile(rulesFile, []byte(src), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	config := filepath.Join(dir, "hookd.yaml")
-	if err := os.WriteFile(config, []byte("sources:\n  - name: mailjet\n    provider: mailjet\nrules:\n  - rules/*.yaml\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config, rulesFile := rulesConfig(t, "", "alerts.yaml", src)
 	if out, _, err := runHookd(t, "check", "--config", config); err != nil || !strings.Contains(out, "2 rules)") {
 		t.Fatalf("hookd check: %q, %v", out, err)
 	}

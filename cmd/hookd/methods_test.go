@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -17,12 +15,7 @@ import (
 // route's Allow header and a JSON error; a path no route serves, 404.
 func TestAdminMethods(t *testing.T) {
 	const token = "admin-token-0123456789"
-	dir := t.TempDir()
-	config := filepath.Join(dir, "hookd.yaml")
-	if err := os.WriteFile(config, []byte("admin:\n  token: "+token+"\nsources:\n  - name: mailjet\n    provider: mailjet\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startHookd(t, t.TempDir(), "--config", config)
+	p := startWithConfig(t, "admin:\n  token: "+token+"\nsources:\n  - name: mailjet\n    provider: mailjet\n")
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	do := func(t *testing.T, method, path string, auth bool) (*http.Response, string) {
 		t.Helper()

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -71,7 +70,6 @@ func (r *hookReceiver) waitReceived(t *testing.T, n int) map[string]int {
 // loads a changed rule file.
 func TestServeRunsRules(t *testing.T) {
 	target := newHookReceiver(t, 2)
-	dir := t.TempDir()
 	rule := func(names ...string) string {
 		var b strings.Builder
 		b.WriteString("rules:\n")
@@ -85,17 +83,7 @@ func TestServeRunsRules(t *testing.T) {
 		}
 		return b.String()
 	}
-	rulesFile := filepath.Join(dir, "rules", "pipe.yaml")
-	if err := os.MkdirAll(filepath.Dir(rulesFile), 0o750); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(rulesFile, []byte(rule("welcome")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	config := filepath.Join(dir, "hookd.yaml")
-	if err := os.WriteFile(config, []byte("sources:\n  - name: mailjet\n    provider: mailjet\nrules:\n  - rules/*.yaml\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config, rulesFile := rulesConfig(t, "", "pipe.yaml", rule("welcome"))
 	if out, _, err := runHookd(t, "check", "--config", config); err != nil || !strings.Contains(out, "1 rule)") {
 		t.Fatalf("hookd check: %q, %v", out, err)
 	}

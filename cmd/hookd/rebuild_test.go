@@ -160,14 +160,7 @@ func TestRebuild(t *testing.T) {
 	}
 	lock.Release()
 
-	out, stderr, err := runHookd(t, "rebuild", "--config", cfgFile, "--data", data)
-	if err != nil || stderr != "" {
-		t.Fatalf("rebuild: %v %s", err, stderr)
-	}
-	want := fmt.Sprintf("rebuilt %d events and 1 quarantined body from the log; jobs, once keys and cooldowns kept\nleft 1 message for hookd serve to store and evaluate\n", len(events))
-	if out != want {
-		t.Errorf("rebuild said %q, want %q", out, want)
-	}
+	rebuildSays(t, cfgFile, data, fmt.Sprintf("rebuilt %d events and 1 quarantined body from the log; jobs, once keys and cooldowns kept\nleft 1 message for hookd serve to store and evaluate\n", len(events)))
 	after := apiAnswers(t, data)
 	if len(after) != len(before) || len(before) < 40 {
 		t.Errorf("%d answers before, %d after", len(before), len(after))
@@ -205,15 +198,7 @@ func TestRebuild(t *testing.T) {
 // quarantined body again, without making a job (their actions ran before).
 func TestRebuildLostStore(t *testing.T) {
 	dir := t.TempDir()
-	abs, err := filepath.Abs(filepath.Join("testdata", "scenarios", "list-cleanup"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfgFile := filepath.Join(dir, "hookd.yaml")
-	if err := os.WriteFile(cfgFile, fmt.Appendf(nil, "sources:\n  - name: mailjet\n    provider: mailjet\nrules:\n  - %q\n", filepath.Join(abs, "rules.yaml")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	events := scenarioEvents(t, filepath.Join(abs, "events.json"))
+	cfgFile, events := listCleanup(t, dir, "")
 	data := filepath.Join(dir, "data")
 	appendEvents(t, data, events)
 	projectLog(t, cfgFile, data, int64(len(events)))
@@ -226,20 +211,13 @@ func TestRebuildLostStore(t *testing.T) {
 
 	warned := func() bool {
 		t.Helper()
-		return strings.Contains(lostWarning(t, data), "hookd rebuild")
+		return strings.Contains(serveSays(t, data, checkLost), "hookd rebuild")
 	}
 	if !warned() {
 		t.Error("serve's check did not warn about the lost store")
 	}
-	out, stderr, err := runHookd(t, "rebuild", "--config", cfgFile, "--data", data)
-	if err != nil || stderr != "" {
-		t.Fatalf("rebuild: %v %s", err, stderr)
-	}
-	want := fmt.Sprintf("rebuilt 0 events and 0 quarantined bodies from the log; jobs, once keys and cooldowns kept\n"+
-		"restored %d messages the store had lost (the projector had consumed them); their rules' actions are not run again\n", len(events))
-	if out != want {
-		t.Errorf("rebuild said %q, want %q", out, want)
-	}
+	rebuildSays(t, cfgFile, data, fmt.Sprintf("rebuilt 0 events and 0 quarantined bodies from the log; jobs, once keys and cooldowns kept\n"+
+		"restored %d messages the store had lost (the projector had consumed them); their rules' actions are not run again\n", len(events)))
 	if warned() {
 		t.Error("serve's check warns after the rebuild")
 	}
@@ -264,15 +242,7 @@ func TestRebuildLostStore(t *testing.T) {
 // neither warns nor rewinds the group.
 func TestRebuildOlderStore(t *testing.T) {
 	dir := t.TempDir()
-	abs, err := filepath.Abs(filepath.Join("testdata", "scenarios", "list-cleanup"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfgFile := filepath.Join(dir, "hookd.yaml")
-	if err := os.WriteFile(cfgFile, fmt.Appendf(nil, "sources:\n  - name: mailjet\n    provider: mailjet\nrules:\n  - %q\n", filepath.Join(abs, "rules.yaml")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	events := scenarioEvents(t, filepath.Join(abs, "events.json"))
+	cfgFile, events := listCleanup(t, dir, "")
 	data, older := filepath.Join(dir, "data"), filepath.Join(dir, "older")
 	if err := os.Mkdir(older, 0o700); err != nil {
 		t.Fatal(err)
@@ -293,28 +263,17 @@ func TestRebuildOlderStore(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	out, stderr, err := runHookd(t, "rebuild", "--config", cfgFile, "--data", data)
-	if err != nil || stderr != "" {
-		t.Fatalf("rebuild: %v %s", err, stderr)
-	}
-	want := fmt.Sprintf("rebuilt 2 events and 0 quarantined bodies from the log; jobs, once keys and cooldowns kept\n"+
-		"restored %d messages the store had lost (the projector had consumed them); their rules' actions are not run again\n", len(events)-2)
-	if out != want {
-		t.Errorf("rebuild said %q, want %q", out, want)
-	}
+	rebuildSays(t, cfgFile, data, fmt.Sprintf("rebuilt 2 events and 0 quarantined bodies from the log; jobs, once keys and cooldowns kept\n"+
+		"restored %d messages the store had lost (the projector had consumed them); their rules' actions are not run again\n", len(events)-2))
 
+	if said := serveSays(t, data, catchUp); said != "" {
+		t.Errorf("serve, after the rebuild, says:\n%s", said)
+	}
 	ctx := context.Background()
 	log := openDataLog(t, data)
 	defer log.Close()
 	st := openDataStore(t, data)
 	defer st.Close()
-	var b strings.Builder
-	if err := catchUp(ctx, log, st, slog.New(slog.NewTextHandler(&b, nil))); err != nil {
-		t.Fatal(err)
-	}
-	if b.Len() > 0 {
-		t.Errorf("serve, after the rebuild, says:\n%s", b.String())
-	}
 	projected, err := projectedOffsets(ctx, log)
 	if err != nil {
 		t.Fatal(err)
@@ -325,16 +284,47 @@ func TestRebuildOlderStore(t *testing.T) {
 	}
 }
 
-// lostWarning returns what serve's checkLost logs for the data directory.
-func lostWarning(t *testing.T, data string) string {
+// listCleanup writes dir/hookd.yaml, a mailjet source and the list-cleanup
+// scenario's rules followed by extra (YAML), and returns its path and the
+// scenario's events.
+func listCleanup(t *testing.T, dir, extra string) (cfgFile string, events []event.Event) {
 	t.Helper()
-	ctx := context.Background()
+	abs, err := filepath.Abs(filepath.Join("testdata", "scenarios", "list-cleanup"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgFile = filepath.Join(dir, "hookd.yaml")
+	src := fmt.Sprintf("sources:\n  - name: mailjet\n    provider: mailjet\nrules:\n  - %q\n", filepath.Join(abs, "rules.yaml"))
+	if err := os.WriteFile(cfgFile, []byte(src+extra), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfgFile, scenarioEvents(t, filepath.Join(abs, "events.json"))
+}
+
+// rebuildSays runs hookd rebuild on data and checks that it succeeds
+// quietly on stderr and says want.
+func rebuildSays(t *testing.T, cfgFile, data, want string) {
+	t.Helper()
+	out, stderr, err := runHookd(t, "rebuild", "--config", cfgFile, "--data", data)
+	if err != nil || stderr != "" {
+		t.Fatalf("rebuild: %v %s", err, stderr)
+	}
+	if out != want {
+		t.Errorf("rebuild said %q, want %q", out, want)
+	}
+}
+
+// serveSays returns what check, one of the checks of the store against
+// the log that serve makes at start (checkLost, catchUp), logs for the
+// data directory.
+func serveSays(t *testing.T, data string, check func(context.Context, eventlog.Log, *store.Store, *slog.Logger) error) string {
+	t.Helper()
 	log := openDataLog(t, data)
 	defer log.Close()
 	st := openDataStore(t, data)
 	defer st.Close()
 	var b strings.Builder
-	if err := checkLost(ctx, log, st, slog.New(slog.NewTextHandler(&b, nil))); err != nil {
+	if err := check(context.Background(), log, st, slog.New(slog.NewTextHandler(&b, nil))); err != nil {
 		t.Fatal(err)
 	}
 	return b.String()
@@ -408,7 +398,7 @@ func TestLostLog(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	appendEvents(t, data, events)
 	projectLog(t, cfgFile, data, int64(len(events)))
-	if got := lostWarning(t, data); got != "" {
+	if got := serveSays(t, data, checkLost); got != "" {
 		t.Fatalf("checkLost warns with nothing lost: %s", got)
 	}
 	files, _ := filepath.Glob(filepath.Join(data, eventlogsqlite.FileName+"*"))
@@ -420,7 +410,7 @@ func TestLostLog(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := lostWarning(t, data); !strings.Contains(got, "the log was deleted or replaced") {
+	if got := serveSays(t, data, checkLost); !strings.Contains(got, "the log was deleted or replaced") {
 		t.Errorf("checkLost logged %q, want a warning about the lost log", got)
 	}
 }
@@ -431,16 +421,7 @@ func TestLostLog(t *testing.T) {
 // restoring them as lost.
 func TestRebuildAfterRetention(t *testing.T) {
 	dir := t.TempDir()
-	abs, err := filepath.Abs(filepath.Join("testdata", "scenarios", "list-cleanup"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := fmt.Sprintf("sources:\n  - name: mailjet\n    provider: mailjet\nrules:\n  - %q\n", filepath.Join(abs, "rules.yaml"))
-	cfgFile := filepath.Join(dir, "hookd.yaml")
-	if err := os.WriteFile(cfgFile, []byte(src), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	events := scenarioEvents(t, filepath.Join(abs, "events.json"))
+	cfgFile, events := listCleanup(t, dir, "")
 	data := filepath.Join(dir, "data")
 	appendEvents(t, data, events)
 	projectLog(t, cfgFile, data, int64(len(events)))
@@ -457,18 +438,9 @@ func TestRebuildAfterRetention(t *testing.T) {
 	if err != nil || deleted != len(events)-1 {
 		t.Fatalf("retention deleted %d events (%v), want %d", deleted, err, len(events)-1)
 	}
-	if err := os.WriteFile(cfgFile, []byte(src+"retention: { events: 30d }\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, stderr, err := runHookd(t, "rebuild", "--config", cfgFile, "--data", data)
-	if err != nil || stderr != "" {
-		t.Fatalf("rebuild: %v %s", err, stderr)
-	}
-	want := fmt.Sprintf("rebuilt 1 event and 0 quarantined bodies from the log; jobs, once keys and cooldowns kept\n"+
-		"skipped %d messages older than retention.events (30d), which retention had deleted from the store\n", len(events)-1)
-	if out != want {
-		t.Errorf("rebuild said %q, want %q", out, want)
-	}
+	listCleanup(t, dir, "retention: { events: 30d }\n")
+	rebuildSays(t, cfgFile, data, fmt.Sprintf("rebuilt 1 event and 0 quarantined bodies from the log; jobs, once keys and cooldowns kept\n"+
+		"skipped %d messages older than retention.events (30d), which retention had deleted from the store\n", len(events)-1))
 	st, err = store.Open(ctx, store.Config{Dir: data, ReadOnly: true}, nil)
 	if err != nil {
 		t.Fatal(err)
