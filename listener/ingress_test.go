@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net"
 	"net/http"
@@ -41,12 +42,34 @@ func serve(t *testing.T, cfg listener.Config) (string, eventlog.Log) {
 // in reg (nil: none), and runs its group commit until the test ends.
 func start(t *testing.T, cfg listener.Config, reg prometheus.Registerer) (*listener.Listener, eventlog.Log) {
 	t.Helper()
+	return startWith(t, cfg, startOpts{reg: reg})
+}
+
+// startOpts are start's options beyond the config.
+type startOpts struct {
+	reg    prometheus.Registerer // the listener's metrics; nil: none
+	logger *slog.Logger          // the listener's log; nil: discarded
+	// wrap, when not nil, returns what the listener appends to in place
+	// of the fresh log it is given.
+	wrap func(eventlog.Log) eventlog.Log
+}
+
+// startWith is start with o. The log it returns is the fresh one, not
+// what o.wrap made of it. A test registers its server's Close after
+// calling it, so that the server stops first and no request is left
+// waiting on a stopped group commit.
+func startWith(t *testing.T, cfg listener.Config, o startOpts) (*listener.Listener, eventlog.Log) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := listener.New(cfg, log, nil, reg)
+	var appendTo eventlog.Log = log
+	if o.wrap != nil {
+		appendTo = o.wrap(log)
+	}
+	l, err := listener.New(cfg, appendTo, o.logger, o.reg)
 	if err != nil {
 		t.Fatal(err)
 	}

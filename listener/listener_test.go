@@ -2,7 +2,6 @@ package listener_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -44,12 +43,7 @@ func server(t *testing.T, maxBody int64) (string, eventlog.Log) {
 // serverLogged is server with the listener logging to logger.
 func serverLogged(t *testing.T, maxBody int64, logger *slog.Logger) (string, eventlog.Log) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := listener.New(listener.Config{
+	l, log := startWith(t, listener.Config{
 		MaxBody: maxBody,
 		Sources: []config.Source{
 			{Name: "mailjet", Provider: "mailjet"},
@@ -57,19 +51,9 @@ func serverLogged(t *testing.T, maxBody int64, logger *slog.Logger) (string, eve
 			{Name: "token", Provider: "mailjet", Path: "/in/tok", Auth: config.Auth{Token: &config.TokenAuth{Value: token, Param: "key"}}},
 			{Name: "b64", Provider: "mailjet", Path: "/in/b64", Auth: config.Auth{Token: &config.TokenAuth{Value: b64Token, Param: "key"}}},
 		},
-	}, log, logger, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = l.Run(ctx) }()
+	}, startOpts{logger: logger})
 	srv := httptest.NewServer(l.Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		cancel()
-		<-done
-		_ = log.Close()
-	})
+	t.Cleanup(srv.Close)
 	return srv.URL, log
 }
 

@@ -45,25 +45,15 @@ func (g *gatedLog) Append(ctx context.Context, topic string, msgs []*message.Mes
 // (nil: none). The gate opens when the test ends, before the server stops.
 func startGated(t *testing.T, cfg listener.Config, reg prometheus.Registerer) (*listener.Listener, string, *gatedLog) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &gatedLog{Log: log, entered: make(chan struct{}, 1), gate: make(chan struct{})}
-	l, err := listener.New(cfg, g, nil, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = l.Run(ctx) }()
+	var g *gatedLog
+	l, _ := startWith(t, cfg, startOpts{reg: reg, wrap: func(log eventlog.Log) eventlog.Log {
+		g = &gatedLog{Log: log, entered: make(chan struct{}, 1), gate: make(chan struct{})}
+		return g
+	}})
 	srv := httptest.NewServer(l.Handler())
 	t.Cleanup(func() {
 		g.open()
 		srv.Close()
-		cancel()
-		<-done
-		_ = log.Close()
 	})
 	return l, srv.URL, g
 }

@@ -2,7 +2,6 @@ package listener_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"log/slog"
 	"maps"
@@ -14,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hookd/hookd/config"
-	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/internal/testenv"
 	"github.com/hookd/hookd/listener"
 )
@@ -23,26 +21,14 @@ import (
 // (never the path, which can hold a source's token), source, status,
 // events and duplicates.
 func TestRequestLog(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	log, err := eventlog.Open(ctx, eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
 	var out testenv.Buffer
 	reg := prometheus.NewRegistry()
-	l, err := listener.New(listener.Config{Sources: []config.Source{
+	l, _ := startWith(t, listener.Config{Sources: []config.Source{
 		{Name: "mailjet", Provider: "mailjet"},
 		{Name: "token", Provider: "mailjet", Path: "/in/tok", Auth: config.Auth{Token: &config.TokenAuth{Value: token, Param: "key"}}},
-	}}, log, slog.New(slog.NewJSONHandler(&out, nil)), reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = l.Run(ctx) }()
+	}}, startOpts{logger: slog.New(slog.NewJSONHandler(&out, nil)), reg: reg})
 	srv := httptest.NewServer(l.Handler())
-	defer func() { srv.Close(); cancel(); <-done }()
+	defer srv.Close()
 
 	open := string(fixture(t, "open.json"))
 	for _, r := range []struct{ method, path, body string }{
