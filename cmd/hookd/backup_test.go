@@ -142,14 +142,21 @@ func TestBackupWhileServing(t *testing.T) {
 	p.stop(t)
 }
 
+// backedUpData returns the data directory dir/data holding an event log
+// and a store, as backup expects.
+func backedUpData(t *testing.T, dir string) string {
+	t.Helper()
+	data := filepath.Join(dir, "data")
+	appendEvents(t, data, nil)
+	openDataStore(t, data).Close()
+	return data
+}
+
 // TestBackupRefuses checks what backup does not do, each with an error
 // that says why, and that it then leaves no file behind.
 func TestBackupRefuses(t *testing.T) {
 	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	appendEvents(t, data, nil)
-	st := openDataStore(t, data)
-	st.Close()
+	data := backedUpData(t, dir)
 	nonEmpty := filepath.Join(dir, "non-empty")
 	if err := os.MkdirAll(nonEmpty, 0o700); err != nil {
 		t.Fatal(err)
@@ -191,10 +198,7 @@ func TestBackupRefuses(t *testing.T) {
 // folder made on first use.
 func TestBackupMakesParents(t *testing.T) {
 	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	appendEvents(t, data, nil)
-	st := openDataStore(t, data)
-	st.Close()
+	data := backedUpData(t, dir)
 	to := filepath.Join(dir, "backups", "hookd", "2025-03-01")
 	if _, _, err := runHookd(t, "backup", "--data", data, "--to", to); err != nil {
 		t.Fatalf("hookd backup --to %s: %v", to, err)
