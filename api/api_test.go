@@ -10,13 +10,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookd/hookd/internal/golden"
 
 	"github.com/labstack/echo/v4"
 
@@ -188,28 +189,15 @@ func TestAPI(t *testing.T) {
 	checkGolden(t, srv, tests)
 }
 
-// golden compares a JSON body, indented, with testdata/name.json.
-func golden(t *testing.T, name string, body []byte) {
+// goldenJSON compares a JSON body, indented, with testdata/name.json.
+func goldenJSON(t *testing.T, name string, body []byte) {
 	t.Helper()
 	var got bytes.Buffer
 	if err := json.Indent(&got, body, "", "  "); err != nil {
 		t.Fatalf("body is not JSON: %v\n%s", err, body)
 	}
 	got.WriteByte('\n')
-	path := filepath.Join("testdata", name+".json")
-	if *update {
-		if err := os.WriteFile(path, got.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got.Bytes(), want) {
-		t.Errorf("body differs from %s (go test -update rewrites it):\n%s", path, got.Bytes())
-	}
+	golden.Check(t, filepath.Join("testdata", name+".json"), got.Bytes(), *update)
 }
 
 type page struct {
@@ -312,7 +300,7 @@ func checkGolden(t *testing.T, srv *httptest.Server, tests []goldenCase) {
 			if status != tt.status {
 				t.Errorf("status = %d, want %d; body %s", status, tt.status, body)
 			}
-			golden(t, tt.name, body)
+			goldenJSON(t, tt.name, body)
 		})
 	}
 }

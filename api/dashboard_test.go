@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookd/hookd/internal/golden"
+
 	"github.com/hookd/hookd/api"
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/listener"
@@ -109,19 +111,7 @@ func TestEventsExport(t *testing.T) {
 			if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != tt.contentType {
 				t.Fatalf("status %d, Content-Type %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 			}
-			path := filepath.Join("testdata", tt.name+"."+tt.ext)
-			if *update {
-				if err := os.WriteFile(path, body, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if string(body) != string(want) {
-				t.Errorf("body differs from %s (go test -update rewrites it):\n%s", path, body)
-			}
+			golden.Check(t, filepath.Join("testdata", tt.name+"."+tt.ext), body, *update)
 			if tt.ext != "ndjson" || strings.Contains(tt.query, "limit") {
 				return
 			}

@@ -167,7 +167,7 @@ func TestJobs(t *testing.T) {
 			if status != tt.status {
 				t.Errorf("status = %d, want %d; body %s", status, tt.status, body)
 			}
-			golden(t, tt.name, stable(body, ""))
+			goldenJSON(t, tt.name, stable(body, ""))
 		})
 	}
 	// An operator's retry and resume leave a trace in the log.
@@ -394,7 +394,7 @@ func TestRules(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("status = %d; body %s", status, body)
 	}
-	golden(t, "rules", stable(body, dir))
+	goldenJSON(t, "rules", stable(body, dir))
 
 	// A broken file keeps the running rules and reports why.
 	bad := strings.Replace(string(good), `type == "open"`, `type == `, 1)
@@ -408,7 +408,7 @@ func TestRules(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("status = %d; body %s", status, body)
 	}
-	golden(t, "rules_errors", stable(body, dir))
+	goldenJSON(t, "rules_errors", stable(body, dir))
 
 	status, body = do(t, srv, "GET", "/api/rules?verbose=1")
 	if status != http.StatusBadRequest {

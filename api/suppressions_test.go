@@ -59,7 +59,7 @@ func TestSuppressions(t *testing.T) {
 			if resp.StatusCode != tt.status {
 				t.Errorf("status = %d, want %d; body %s", resp.StatusCode, tt.status, body)
 			}
-			golden(t, tt.name, created.ReplaceAll(body, []byte(`"created":"TIME"`)))
+			goldenJSON(t, tt.name, created.ReplaceAll(body, []byte(`"created":"TIME"`)))
 		})
 	}
 	if want := `"msg":"suppression removed","email":"cat+x@b.org",`; !strings.Contains(logs.String(), want) {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookd/hookd/internal/golden"
+
 	"github.com/goccy/go-yaml"
 	"github.com/spf13/pflag"
 
@@ -304,19 +306,8 @@ func TestLoadErrors(t *testing.T) {
 					t.Errorf("error reveals the secret %q:\n%s", s, got)
 				}
 			}
-			golden := strings.TrimSuffix(file, ".yaml") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("Load(%q) error:\n%s\nwant (%s):\n%s", file, got, golden, want)
-			}
+			goldenPath := strings.TrimSuffix(file, ".yaml") + ".golden"
+			golden.Check(t, goldenPath, []byte(got), *update)
 		})
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookd/hookd/internal/golden"
+
 	"github.com/hookd/hookd/rules"
 )
 
@@ -225,19 +227,7 @@ func TestLoadErrors(t *testing.T) {
 					t.Errorf("error reveals the secret %q:\n%s", s, got)
 				}
 			}
-			golden := filepath.Join("testdata", "errors", name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("Load(%q) error:\n%s\nwant (%s):\n%s", pattern, got, golden, want)
-			}
+			golden.Check(t, filepath.Join("testdata", "errors", name+".golden"), []byte(got), *update)
 		})
 	}
 	if n == 0 {

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookd/hookd/internal/golden"
+
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/store"
 )
@@ -192,19 +194,7 @@ func TestEventsCommandFails(t *testing.T) {
 // with -update.
 func goldenText(t *testing.T, path, got string) {
 	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update creates it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s (go test -update rewrites it):\n%s", path, got)
-	}
+	golden.Check(t, path, []byte(got), *update)
 }
 
 // TestEventsCommandLarge lists events larger than a store page holds a few

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hookd/hookd/internal/golden"
+
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/listener"
@@ -18,8 +20,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the decoder's output")
 
-// golden is what a testdata/NAME.golden file holds for testdata/NAME.json.
-type golden struct {
+// goldenEvents is what a testdata/NAME.golden file holds for testdata/NAME.json.
+type goldenEvents struct {
 	Error  string        `json:"error,omitempty"`
 	Events []event.Event `json:"events,omitempty"`
 }
@@ -41,7 +43,7 @@ func TestDecodeGolden(t *testing.T) {
 			body := readFile(t, in)
 			events, err := mailjet.Decode(body)
 
-			var got golden
+			var got goldenEvents
 			wantErr := strings.HasPrefix(name, "malformed-")
 			switch {
 			case wantErr && err == nil:
@@ -62,17 +64,7 @@ func TestDecodeGolden(t *testing.T) {
 			if err := enc.Encode(got); err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join("testdata", name+".golden")
-			if *update {
-				if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want := readFile(t, path)
-			if !bytes.Equal(buf.Bytes(), want) {
-				t.Errorf("output differs from %s (run go test -update to accept):\n got: %s\nwant: %s", path, buf.Bytes(), want)
-			}
+			golden.Check(t, filepath.Join("testdata", name+".golden"), buf.Bytes(), *update)
 		})
 	}
 }

@@ -10,14 +10,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hookd/hookd/internal/golden"
+
 	"github.com/hookd/hookd/event"
 )
 
 // DecodeFunc decodes one delivery with its request headers.
 type DecodeFunc func(h http.Header, body []byte) ([]event.Event, error)
 
-// golden is what testdata/NAME.golden holds for testdata/NAME.json.
-type golden struct {
+// goldenEvents is what testdata/NAME.golden holds for testdata/NAME.json.
+type goldenEvents struct {
 	Error  string        `json:"error,omitempty"`
 	Events []event.Event `json:"events,omitempty"`
 }
@@ -47,7 +49,7 @@ func Golden(t *testing.T, update bool, decode DecodeFunc) {
 			}
 			h := readHeaders(t, filepath.Join("testdata", name+".headers"))
 			events, err := decode(h, body)
-			var got golden
+			var got goldenEvents
 			wantErr := strings.HasPrefix(name, "malformed-")
 			switch {
 			case wantErr && err == nil:
@@ -86,20 +88,7 @@ func Golden(t *testing.T, update bool, decode DecodeFunc) {
 			if err := enc.Encode(got); err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join("testdata", name+".golden")
-			if update {
-				if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if !bytes.Equal(buf.Bytes(), want) {
-				t.Errorf("output differs from %s (run go test -update to accept):\n got: %s\nwant: %s", path, buf.Bytes(), want)
-			}
+			golden.Check(t, filepath.Join("testdata", name+".golden"), buf.Bytes(), update)
 		})
 	}
 }
