@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net/url"
 	"path/filepath"
 	"sync"
 	"time"
@@ -64,11 +63,7 @@ func OpenNonces(ctx context.Context, dir string) (*SQLNonces, error) {
 	if err := datafile.Create(abs); err != nil {
 		return nil, fmt.Errorf("open nonces: %w", err)
 	}
-	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(5000)"} {
-		q.Add("_pragma", p)
-	}
-	db, err := sql.Open("sqlite", "file:"+abs+"?"+q.Encode())
+	db, err := sql.Open("sqlite", datafile.DSN(abs, "journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(5000)"))
 	if err != nil {
 		return nil, fmt.Errorf("open nonces: %w", err)
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -220,7 +219,15 @@ func backupDir(dir string) (created bool, err error) {
 // quick_check and syncs it to disk. src is opened read-write, as a running
 // hookd's WAL needs, but only read.
 func copyDB(ctx context.Context, src, dst string) error {
-	db, err := sql.Open("sqlite", sqliteDSN(src, "busy_timeout(5000)"))
+	src, err := filepath.Abs(src)
+	if err != nil {
+		return err
+	}
+	dst, err = filepath.Abs(dst)
+	if err != nil {
+		return err
+	}
+	db, err := sql.Open("sqlite", datafile.DSN(src, "busy_timeout(5000)"))
 	if err != nil {
 		return err
 	}
@@ -231,7 +238,7 @@ func copyDB(ctx context.Context, src, dst string) error {
 	if err := db.Close(); err != nil {
 		return err
 	}
-	copied, err := sql.Open("sqlite", sqliteDSN(dst, "query_only(1)"))
+	copied, err := sql.Open("sqlite", datafile.DSN(dst, "query_only(1)"))
 	if err != nil {
 		return err
 	}
@@ -247,23 +254,6 @@ func copyDB(ctx context.Context, src, dst string) error {
 		return err
 	}
 	return syncFile(dst)
-}
-
-// sqliteDSN returns the modernc.org/sqlite data source name of the file at
-// path with the given PRAGMAs.
-func sqliteDSN(path string, pragmas ...string) string {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		abs = path
-	}
-	dsn := "file:" + (&url.URL{Path: abs}).EscapedPath() + "?"
-	for i, p := range pragmas {
-		if i > 0 {
-			dsn += "&"
-		}
-		dsn += "_pragma=" + url.QueryEscape(p)
-	}
-	return dsn
 }
 
 // copyFile copies src into dst, which exists, and syncs it to disk.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -222,7 +221,7 @@ func open(ctx context.Context, path string, cfg Config) (_ *Log, err error) {
 	// Append that returned survives a power loss, not only a crash.
 	// wal_autocheckpoint=0: the checkpointer does that work, off the
 	// writer's path.
-	if l.wdb, err = sql.Open("sqlite", dsn(abs, busy, "journal_mode(WAL)", "synchronous(FULL)",
+	if l.wdb, err = sql.Open("sqlite", datafile.DSN(abs, busy, "journal_mode(WAL)", "synchronous(FULL)",
 		"wal_autocheckpoint(0)", "journal_size_limit("+strconv.FormatInt(cfg.MaxWAL, 10)+")")); err != nil {
 		return nil, err
 	}
@@ -280,7 +279,7 @@ func open(ctx context.Context, path string, cfg Config) (_ *Log, err error) {
 		}
 	}
 
-	if l.rdb, err = sql.Open("sqlite", dsn(abs, busy, "query_only(1)")); err != nil {
+	if l.rdb, err = sql.Open("sqlite", datafile.DSN(abs, busy, "query_only(1)")); err != nil {
 		return nil, err
 	}
 	l.rdb.SetMaxOpenConns(cfg.Readers)
@@ -296,7 +295,7 @@ func open(ctx context.Context, path string, cfg Config) (_ *Log, err error) {
 
 	// The checkpointer waits for readers of other processes for a short
 	// while only: it holds the writer when it waits at all.
-	if l.cdb, err = sql.Open("sqlite", dsn(abs, "busy_timeout(50)", "synchronous(FULL)")); err != nil {
+	if l.cdb, err = sql.Open("sqlite", datafile.DSN(abs, "busy_timeout(50)", "synchronous(FULL)")); err != nil {
 		return nil, err
 	}
 	l.cdb.SetMaxOpenConns(1)
@@ -315,17 +314,6 @@ func open(ctx context.Context, path string, cfg Config) (_ *Log, err error) {
 	l.wg.Add(1)
 	go l.flusher()
 	return l, nil
-}
-
-// dsn returns the modernc.org/sqlite data source name of the file at the
-// absolute path abs with the given PRAGMAs run on every new connection.
-func dsn(abs string, pragmas ...string) string {
-	q := url.Values{}
-	for _, p := range pragmas {
-		q.Add("_pragma", p)
-	}
-	// file: URI, so that a '?' or '#' in the path is escaped, not parsed.
-	return "file:" + (&url.URL{Path: abs}).EscapedPath() + "?" + q.Encode()
 }
 
 // Append durably appends msgs to topic in one transaction and reports which

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 )
 
@@ -63,4 +64,16 @@ func Exposed(dir string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// DSN returns the modernc.org/sqlite data source name of the database file
+// at the absolute path abs, with the given PRAGMAs run on every new
+// connection. It is a file: URI, so that a '?' or '#' in the path is
+// escaped, not parsed.
+func DSN(abs string, pragmas ...string) string {
+	q := url.Values{}
+	for _, p := range pragmas {
+		q.Add("_pragma", p)
+	}
+	return "file:" + (&url.URL{Path: abs}).EscapedPath() + "?" + q.Encode()
 }
