@@ -707,6 +707,9 @@ func (s *Store) RetryDeadLetters(ctx context.Context, f DeadFilter) (Retried, er
 	return r, nil
 }
 
+// resumeSQL lifts the suspension of the targets its WHERE clause selects.
+const resumeSQL = `UPDATE targets SET suspended = 0, suspended_ns = 0, reason = ''`
+
 // retry makes Pending again, in one transaction, the dead jobs that the
 // SQL condition cond on jobs selects, resumes their suspended targets
 // and, when it retried any, wakes the runners.
@@ -715,8 +718,7 @@ func (s *Store) retry(ctx context.Context, cond string, args ...any) (Retried, e
 	var r Retried
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		r = Retried{}
-		res, err := tx.ExecContext(ctx, `UPDATE targets SET suspended = 0, suspended_ns = 0, reason = ''
-			WHERE suspended = 1 AND target IN (SELECT target FROM jobs WHERE status = ? AND `+cond+`)`,
+		res, err := tx.ExecContext(ctx, resumeSQL+` WHERE suspended = 1 AND target IN (SELECT target FROM jobs WHERE status = ? AND `+cond+`)`,
 			append([]any{actions.Dead}, args...)...)
 		if err != nil {
 			return fmt.Errorf("resume targets: %w", err)
@@ -817,7 +819,7 @@ func (s *Store) Target(ctx context.Context, name string) (Target, error) {
 // an unknown id gives an error wrapping ErrNotFound.
 func (s *Store) ResumeTarget(ctx context.Context, id int64) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE targets SET suspended = 0, suspended_ns = 0, reason = '' WHERE id = ?`, id)
+		res, err := tx.ExecContext(ctx, resumeSQL+` WHERE id = ?`, id)
 		if err != nil {
 			return err
 		}
@@ -861,7 +863,7 @@ func (s *Store) ResumeTargets(ctx context.Context, f TargetFilter) (int, error) 
 	}
 	var n int64
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE targets SET suspended = 0, suspended_ns = 0, reason = ''`+w.sql(), w.args...)
+		res, err := tx.ExecContext(ctx, resumeSQL+w.sql(), w.args...)
 		if err != nil {
 			return err
 		}
