@@ -218,6 +218,7 @@ func (r *Runner) Run(ctx context.Context) error {
 				if ctx.Err() != nil {
 					break
 				}
+				r.m.claimFailed.Inc()
 				claimOut.Fail(err, "retry_in", r.cfg.Poll)
 				holdUntil = now.Add(r.cfg.Poll)
 			} else {
@@ -618,6 +619,7 @@ type runnerMetrics struct {
 	seconds     *prometheus.HistogramVec
 	dead        *prometheus.CounterVec
 	renewFailed prometheus.Counter
+	claimFailed prometheus.Counter
 }
 
 func newRunnerMetrics(reg prometheus.Registerer) (*runnerMetrics, error) {
@@ -639,9 +641,13 @@ func newRunnerMetrics(reg prometheus.Registerer) (*runnerMetrics, error) {
 			Name: "hookd_action_claim_renewal_failures_total",
 			Help: "Renewals of claims on running action jobs that failed (the queue did not answer); a claim not renewed within its lease lets another replica run its jobs too.",
 		}),
+		claimFailed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookd_action_claim_failures_total",
+			Help: "Polls for due action jobs that failed (the queue did not answer; logged as an outage); while they fail, no action runs.",
+		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.jobs, m.seconds, m.dead, m.renewFailed} {
+		for _, c := range []prometheus.Collector{m.jobs, m.seconds, m.dead, m.renewFailed, m.claimFailed} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("register action runner metrics: %w", err)
 			}

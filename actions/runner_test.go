@@ -818,14 +818,22 @@ func (q *flakyQueue) Claim(ctx context.Context, owner string, now time.Time, tar
 	return q.memQueue.Claim(ctx, owner, now, targets, batch, lease)
 }
 
-// TestRunnerClaimError checks that a failing Claim is tried again.
+// TestRunnerClaimError checks that a failing Claim is tried again, and
+// counted.
 func TestRunnerClaimError(t *testing.T) {
 	kind := register(func(context.Context, actions.Call) error { return nil })
 	q := &flakyQueue{memQueue: newMemQueue()}
 	q.fail.Store(2)
 	id := q.add(newJob(kind, "t", "e", "3x10ms"))
-	run(t, q, actions.RunnerConfig{Poll: 10 * time.Millisecond}, nil, nil)
+	reg := prometheus.NewRegistry()
+	run(t, q, actions.RunnerConfig{Poll: 10 * time.Millisecond}, reg, nil)
 	q.waitUntil(t, "the job is done", func() bool { return q.job(id).Status == actions.Done })
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`# HELP hookd_action_claim_failures_total Polls for due action jobs that failed (the queue did not answer; logged as an outage); while they fail, no action runs.
+# TYPE hookd_action_claim_failures_total counter
+hookd_action_claim_failures_total 2
+`), "hookd_action_claim_failures_total"); err != nil {
+		t.Error(err)
+	}
 }
 
 // TestRunnerDefaultPolicy checks that a job without a policy, or with one

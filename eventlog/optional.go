@@ -47,6 +47,13 @@ type Failures struct {
 	// LeaseRenewal counts failed renewals of a consumer group's lease: one
 	// not renewed within its TTL lets another process take the group over.
 	LeaseRenewal uint64
+	// Read counts a consumer's failed attempts to read the log (its
+	// messages, or the lease that lets its group read them): while they
+	// fail, the store and the rules fall behind.
+	Read uint64
+	// Offsets counts failed writes of the consumer groups' offsets: acks
+	// not yet written are delivered again after a restart.
+	Offsets uint64
 }
 
 // OffsetKey is the metadata key under which a backend that knows it puts

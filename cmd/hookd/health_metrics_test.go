@@ -59,6 +59,9 @@ func TestMetricsHealth(t *testing.T) {
 		`hookd_log_lease_renewal_failures_total`,
 		`hookd_store_checkpoint_failures_total`,
 		`hookd_action_claim_renewal_failures_total`,
+		`hookd_action_claim_failures_total`,
+		`hookd_log_read_failures_total`,
+		`hookd_log_offset_write_failures_total`,
 	} {
 		want := 0.0
 		if m == "hookd_ready" {

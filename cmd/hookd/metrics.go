@@ -43,6 +43,10 @@ var (
 		"Checkpoints of the SQLite event log's WAL that failed (logged as an outage); while they fail the WAL grows.", nil, nil)
 	descLeaseRenewalFailed = prometheus.NewDesc("hookd_log_lease_renewal_failures_total",
 		"Renewals of a consumer group's lease on the SQLite event log that failed (logged as an outage); a lease not renewed in time lets another process take the group over.", nil, nil)
+	descLogReadFailed = prometheus.NewDesc("hookd_log_read_failures_total",
+		"Reads of the event log by its consumers (the store, the rules) that failed (logged as an outage); while they fail, the store and the rules fall behind.", nil, nil)
+	descLogOffsetsFailed = prometheus.NewDesc("hookd_log_offset_write_failures_total",
+		"Writes of the consumer groups' offsets to the SQLite event log that failed (logged as an outage); acks not written are delivered again after a restart.", nil, nil)
 )
 
 // failureCollector exports the failures of a log's background work, read
@@ -52,12 +56,16 @@ type failureCollector struct{ f eventlog.FailureCounter }
 func (c failureCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descLogCheckpointFailed
 	ch <- descLeaseRenewalFailed
+	ch <- descLogReadFailed
+	ch <- descLogOffsetsFailed
 }
 
 func (c failureCollector) Collect(ch chan<- prometheus.Metric) {
 	f := c.f.Failures()
 	ch <- prometheus.MustNewConstMetric(descLogCheckpointFailed, prometheus.CounterValue, float64(f.Checkpoint))
 	ch <- prometheus.MustNewConstMetric(descLeaseRenewalFailed, prometheus.CounterValue, float64(f.LeaseRenewal))
+	ch <- prometheus.MustNewConstMetric(descLogReadFailed, prometheus.CounterValue, float64(f.Read))
+	ch <- prometheus.MustNewConstMetric(descLogOffsetsFailed, prometheus.CounterValue, float64(f.Offsets))
 }
 
 // readyTimeout bounds the readiness check of one scrape; the log's ping
@@ -74,8 +82,8 @@ const readyTimeout = 3 * time.Second
 //     last reload (0 when they load, or without rules; w may be nil);
 //   - hookd_retention_failures_total{from}: failed deletions of the
 //     retention job, from the store or the log;
-//   - the failed checkpoints and lease renewals of a log that counts them
-//     (eventlog.FailureCounter).
+//   - the failed checkpoints, lease renewals, reads and offset writes of a
+//     log that counts them (eventlog.FailureCounter).
 func registerHealth(reg prometheus.Registerer, ready func(context.Context) error, w *rules.Watcher, log eventlog.Log) (func(from string), error) {
 	readyGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "hookd_ready",

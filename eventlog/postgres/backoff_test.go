@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,8 +22,9 @@ import (
 func TestBackoffLogsAnOutage(t *testing.T) {
 	var buf testenv.Buffer
 	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	var failed atomic.Uint64
 	b := backoff{wmsql.NewDefaultBackoffManager(10*time.Millisecond, time.Second),
-		outage.New(logger.With("group", "store"), "reads failed", "reads succeeded again", 0)}
+		outage.New(logger.With("group", "store"), "reads failed", "reads succeeded again", 0), &failed}
 	wl := quiet(logger)
 	if got := b.HandleError(wl, true, nil); got != 10*time.Millisecond {
 		t.Errorf("no message: wait %v, want the poll interval", got)
@@ -40,6 +42,9 @@ func TestBackoffLogsAnOutage(t *testing.T) {
 		t.Errorf("subscription ended: wait %v, want 0", got)
 	}
 	b.HandleError(wl, false, nil)
+	if got := failed.Load(); got != 100 {
+		t.Errorf("counted %d failed reads, want 100 (not the deadlock, not the end)", got)
+	}
 	out := buf.String()
 	for msg, want := range map[string]int{
 		`level=ERROR msg="reads failed" group=store err="failed to connect"`: 1,

@@ -63,6 +63,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -148,6 +149,19 @@ type Log struct {
 	closed bool
 	ready  map[string]bool // topics whose tables exist
 	subs   []*subscriber
+
+	// readFailed counts the failed queries of every subscriber, those
+	// closed since included.
+	readFailed atomic.Uint64
+}
+
+var _ eventlog.FailureCounter = (*Log)(nil)
+
+// Failures returns the subscribers' queries that failed since Open (Read);
+// each is logged as part of an outage. PostgreSQL has no checkpoints,
+// leases or offset writes of hookd's to fail.
+func (l *Log) Failures() eventlog.Failures {
+	return eventlog.Failures{Read: l.readFailed.Load()}
 }
 
 // Open connects to the database cfg.DSN names and checks that it answers.
@@ -335,7 +349,8 @@ func (l *Log) Subscriber(group string, opts ...eventlog.SubscriberOption) (messa
 		ResendInterval: l.cfg.NackBackoff,
 		RetryInterval:  time.Second,
 		BackoffManager: backoff{wmsql.NewDefaultBackoffManager(l.cfg.PollInterval, time.Second),
-			outage.New(l.cfg.Logger.With("group", group), "postgres event log: reading messages failed", "postgres event log: reading messages succeeded again", 0)},
+			outage.New(l.cfg.Logger.With("group", group), "postgres event log: reading messages failed", "postgres event log: reading messages succeeded again", 0),
+			&l.readFailed},
 		SchemaAdapter:    l.schema,
 		OffsetsAdapter:   l.offsets,
 		InitializeSchema: false, // prepare creates the dedup table as well
@@ -433,7 +448,8 @@ func quiet(logger *slog.Logger) watermill.LoggerAdapter {
 // twice a second, a topic each, while the database is away.
 type backoff struct {
 	wmsql.BackoffManager
-	out *outage.Log
+	out    *outage.Log
+	failed *atomic.Uint64 // the Log's readFailed
 }
 
 func (b backoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
@@ -448,6 +464,7 @@ func (b backoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err err
 	case err == nil:
 		b.out.OK()
 	case wait > 0:
+		b.failed.Add(1)
 		b.out.Fail(err)
 	}
 	return wait

@@ -177,6 +177,7 @@ func (c *cursor) acquire(t *time.Timer) bool {
 		}
 		ok, err := c.tryAcquire()
 		if err != nil {
+			c.l.readFailed.Add(1)
 			c.acquireOut.Fail(err)
 		} else {
 			c.acquireOut.OK()
@@ -375,6 +376,7 @@ func (c *cursor) serve(t *time.Timer) {
 				woken = l.committed(c.key.topic) // before the read, so no commit slips between
 				var err error
 				if buf, err = c.read(last, buf); err != nil {
+					l.readFailed.Add(1)
 					c.readOut.Fail(err)
 					clear(buf[pos:])
 					buf = buf[:pos]

@@ -158,9 +158,10 @@ type Log struct {
 	ckpt     *walcheckpoint.Checkpointer
 	pageSize int64
 
-	// renewFailed counts the failed lease renewals of every cursor, those
-	// closed since included.
-	renewFailed atomic.Uint64
+	// renewFailed and readFailed count the failed lease renewals, and the
+	// failed reads and lease acquisitions, of every cursor, those closed
+	// since included.
+	renewFailed, readFailed atomic.Uint64
 
 	nmu     sync.Mutex
 	commits map[string]chan struct{} // by topic; closed and dropped by a commit that appended to it
@@ -724,8 +725,13 @@ func (p *Publisher) Close() error {
 
 var _ eventlog.FailureCounter = (*Log)(nil)
 
-// Failures returns the checkpoints and the lease renewals that failed
-// since Open; each is logged as part of an outage.
+// Failures returns the checkpoints, lease renewals, reads and offset
+// writes that failed since Open; each is logged as part of an outage.
 func (l *Log) Failures() eventlog.Failures {
-	return eventlog.Failures{Checkpoint: l.ckpt.Failures(), LeaseRenewal: l.renewFailed.Load()}
+	return eventlog.Failures{
+		Checkpoint:   l.ckpt.Failures(),
+		LeaseRenewal: l.renewFailed.Load(),
+		Read:         l.readFailed.Load(),
+		Offsets:      l.offsetsOut.Failures(),
+	}
 }

@@ -796,8 +796,10 @@ func TestPingWhileLocked(t *testing.T) {
 }
 
 // TestFailuresCounted holds the write lock from another connection while a
-// group holds its lease: the renewals fail, and Failures counts them, the
-// same as the outage log does; once the lock is let go they stop failing.
+// group holds its lease: the renewals fail, an ack's offset cannot be
+// written, a second group cannot take its lease, and Failures counts each,
+// the same as the outage logs do; once the lock is let go the renewals stop
+// failing.
 func TestFailuresCounted(t *testing.T) {
 	path := dbPath(t)
 	l := openLog(t, path, sqlite.Config{BusyTimeout: 10 * time.Millisecond, LeaseTTL: 300 * time.Millisecond})
@@ -805,19 +807,31 @@ func TestFailuresCounted(t *testing.T) {
 		t.Fatalf("Failures() = %+v on a new log", f)
 	}
 	ch := subscribe(t, l, "g", "t")
-	if err := l.Publish("t", msg("m1", "")); err != nil {
+	if err := l.Publish("t", msg("m1", ""), msg("m2", "")); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case m := <-ch: // the group holds its lease
-		m.Ack()
-	case <-time.After(wait):
-		t.Fatal("no message delivered")
+	receive := func() *message.Message {
+		t.Helper()
+		select {
+		case m := <-ch:
+			return m
+		case <-time.After(wait):
+			t.Fatal("no message delivered")
+			return nil
+		}
 	}
+	receive().Ack() // the group holds its lease
+	m2 := receive()
 	release := testenv.LockSQLite(t, path)
-	for deadline := time.Now().Add(wait); l.Failures().LeaseRenewal < 2; time.Sleep(5 * time.Millisecond) {
+	m2.Ack()
+	subscribe(t, l, "h", "t")
+	for deadline := time.Now().Add(wait); ; time.Sleep(5 * time.Millisecond) {
+		f := l.Failures()
+		if f.LeaseRenewal >= 2 && f.Offsets >= 1 && f.Read >= 1 {
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("Failures() = %+v with the database locked for %s, want lease renewals counted", l.Failures(), wait)
+			t.Fatalf("Failures() = %+v with the database locked for %s, want lease renewals, offset writes and a lease acquisition counted", f, wait)
 		}
 	}
 	release()
