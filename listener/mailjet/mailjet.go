@@ -52,7 +52,10 @@ const maxUnix = 253402300799
 // Numeric ids ("time", "MessageID", "mj_campaign_id") are accepted as JSON
 // numbers or, as older payloads send them, as strings of digits; they never
 // pass through a float64, and MessageID is kept as its decimal digits without
-// leading zeros. A null MessageID counts as absent.
+// leading zeros. A null MessageID counts as absent. Without one, MessageID is
+// the deprecated "mj_message_id", which older payloads (and the grouped
+// sample of Mailjet's guide) carry alone: events of two messages to one
+// recipient in one second must not share an id.
 //
 // Campaign is "customcampaign" when it is a non-empty string, else the
 // decimal "mj_campaign_id" when it is a non-zero integer, else "". Values of
@@ -70,8 +73,8 @@ const maxUnix = 253402300799
 // The whole body is rejected when any part of it is malformed: not JSON, not
 // an object or array, an element that is not an object, a missing or empty
 // "event", a missing or invalid "time" (a positive integer up to the year
-// 9999), a missing or empty "email", or a "MessageID" that is present but not
-// a non-negative integer. The error says what and where, e.g.
+// 9999), a missing or empty "email", or a "MessageID" (or, without one, an
+// "mj_message_id") that is present but not a non-negative integer. The error says what and where, e.g.
 // `element 3: "time": not a unix timestamp`, where elements count from 0 as
 // in jq's .[3].
 func Decode(body []byte) ([]event.Event, error) {
@@ -129,14 +132,15 @@ type wire struct {
 	CustomCampaign json.RawMessage `json:"customcampaign"`
 	URL            json.RawMessage `json:"url"`
 	HardBounce     json.RawMessage `json:"hard_bounce"`
+	MjMessageID    json.RawMessage `json:"mj_message_id"`
 }
 
 // wireFields is the number of wire's fields.
-const wireFields = 8
+const wireFields = 9
 
 // fields returns wire's fields in their order.
 func (w *wire) fields() [wireFields]*json.RawMessage {
-	return [...]*json.RawMessage{&w.Event, &w.Time, &w.Email, &w.MessageID, &w.CampaignID, &w.CustomCampaign, &w.URL, &w.HardBounce}
+	return [...]*json.RawMessage{&w.Event, &w.Time, &w.Email, &w.MessageID, &w.CampaignID, &w.CustomCampaign, &w.URL, &w.HardBounce, &w.MjMessageID}
 }
 
 // wireNames are the keys of wire's fields, from their tags, in their order.
@@ -246,9 +250,14 @@ func decodeWire(w wire, raw json.RawMessage) (event.Event, error) {
 		return event.Event{}, errors.New(`"email": empty`)
 	}
 	var messageID string
-	if w.MessageID != nil && !isNull(w.MessageID) {
+	switch {
+	case w.MessageID != nil && !isNull(w.MessageID):
 		if messageID, ok = digits(w.MessageID); !ok {
 			return event.Event{}, errors.New(`"MessageID": not a non-negative integer`)
+		}
+	case w.MjMessageID != nil && !isNull(w.MjMessageID):
+		if messageID, ok = digits(w.MjMessageID); !ok {
+			return event.Event{}, errors.New(`"mj_message_id": not a non-negative integer`)
 		}
 	}
 

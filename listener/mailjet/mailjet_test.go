@@ -192,6 +192,9 @@ func TestIDDistinguishesEvents(t *testing.T) {
 		{"different recipients", `{"event":"open",` + base + `}`, `{"event":"open","time":1433334653,"MessageID":19421777836302490,"email":"other@mailjet.com"}`, false},
 		{"different messages", `{"event":"open",` + base + `}`, `{"event":"open","time":1433334653,"MessageID":19421777836302491,"email":"api@mailjet.com"}`, false},
 		{"address case", `{"event":"open",` + base + `}`, `{"event":"open","time":1433334653,"MessageID":19421777836302490,"email":" API@Mailjet.com"}`, true},
+		{"messages named by mj_message_id alone", `{"event":"sent","time":1424873938,"email":"api@mailjet.com","mj_message_id":"18858825588804172"}`, `{"event":"sent","time":1424873938,"email":"api@mailjet.com","mj_message_id":"18858825588803684"}`, false},
+		{"mj_message_id as MessageID", `{"event":"open",` + base + `}`, `{"event":"open","time":1433334653,"mj_message_id":"19421777836302490","email":"api@mailjet.com"}`, true},
+		{"MessageID before mj_message_id", `{"event":"open",` + base + `}`, `{"event":"open",` + base + `,"mj_message_id":"1"}`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
