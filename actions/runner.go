@@ -123,6 +123,14 @@ var errClaimLost = errors.New("the claim on the job was lost to another runner")
 // the lease, so that a short outage does not cost the claim.
 const renewRetry = time.Second
 
+// recordRetry is how long a batch waits before it tries again to record
+// outcomes the queue did not take (it did not answer), at first; the wait
+// doubles up to recordRetryMax.
+const (
+	recordRetry    = 100 * time.Millisecond
+	recordRetryMax = 5 * time.Second
+)
+
 // Runner runs the jobs of a Queue: it claims due jobs, runs each through
 // its kind's Action, and records the outcome. A job that succeeds is Done.
 // A job that fails is retried by its policy (Job.Retry, see
@@ -143,9 +151,10 @@ type Runner struct {
 	cfg    RunnerConfig
 	logger *slog.Logger
 	m      *runnerMetrics
-	// renewOut logs the renewals that fail while the queue is down, for
-	// all batches together.
-	renewOut *outage.Log
+	// renewOut and recordOut log the renewals, and the recordings of
+	// outcomes, that fail while the queue is down, for all batches
+	// together.
+	renewOut, recordOut *outage.Log
 }
 
 // NewRunner returns a Runner over q. logger nil discards; reg nil registers
@@ -162,8 +171,10 @@ func NewRunner(q Queue, cfg RunnerConfig, logger *slog.Logger, reg prometheus.Re
 	if err != nil {
 		return nil, err
 	}
-	renewOut := outage.New(logger, "renew action job claims", "renew action job claims succeeded again", 0)
-	return &Runner{q: q, cfg: cfg, logger: logger, m: m, renewOut: renewOut}, nil
+	return &Runner{q: q, cfg: cfg, logger: logger, m: m,
+		renewOut:  outage.New(logger, "renew action job claims", "renew action job claims succeeded again", 0),
+		recordOut: outage.New(logger, "record action job outcomes (tried again; the jobs stay claimed meanwhile)", "record action job outcomes succeeded again", 0),
+	}, nil
 }
 
 // Owner returns the name the runner claims jobs under.
@@ -324,8 +335,11 @@ func (r *Runner) logLapsed(jobs []Job) {
 		}
 	}
 	for _, o := range owners {
-		r.logger.Warn("claims of another runner lapsed (it died, hung or lost the queue for a whole lease); their jobs run again here",
-			"runner", o, "jobs", n[o], "targets", targets[o])
+		msg := "claims of another runner lapsed (it died, hung or lost the queue for a whole lease); their jobs run again here"
+		if o == r.cfg.Owner {
+			msg = "claims of this runner lapsed (it lost the queue for a whole lease); their jobs run again"
+		}
+		r.logger.Warn(msg, "runner", o, "jobs", n[o], "targets", targets[o])
 	}
 }
 
@@ -425,9 +439,13 @@ func (r *Runner) renewOnce(ctx context.Context, c *claim, every time.Duration) (
 // recorded. It starts no further job once one failed, once runCtx ended,
 // once outcomes could not be recorded, once the claim was lost or when it
 // could not be renewed for half the lease; those stay due, unrun. A claim
-// found lost also cancels the job running. It returns when a job it failed
-// is due again, or the zero time when none is or the outcomes could not
-// be recorded.
+// found lost also cancels the job running. Outcomes the queue does not
+// take (it does not answer) are tried again, the claim renewed meanwhile,
+// until it takes them, the claim is lost or the Runner gives up its jobs
+// (jobCtx): a job whose effect took place must not run again because its
+// outcome met a database that was away for a moment. It returns when a
+// job it failed is due again, or the zero time when none is or the
+// outcomes could not be recorded.
 func (r *Runner) runBatch(runCtx, jobCtx context.Context, claimed time.Time, jobs []Job) time.Time {
 	ctx, lose := context.WithCancelCause(jobCtx)
 	defer lose(nil)
@@ -451,13 +469,13 @@ func (r *Runner) runBatch(runCtx, jobCtx context.Context, claimed time.Time, job
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(jobCtx), recordTimeout)
 		defer cancel()
 		err := r.q.Finish(rctx, r.cfg.Owner, outcomes[c.recorded:])
-		if err != nil {
-			r.logger.Error("action job outcomes not recorded: those jobs run again when their lease lapses",
-				"target", jobs[0].Target, "jobs", len(outcomes)-c.recorded, "error", err)
-		}
 		if err == nil || errors.Is(err, ErrNotHeld) {
+			r.recordOut.OK()
 			c.recorded = len(outcomes)
+			return err
 		}
+		r.m.recordFailed.Inc()
+		r.recordOut.Fail(err, "target", jobs[0].Target, "jobs", len(outcomes)-c.recorded)
 		return err
 	}
 	stopped := false
@@ -477,7 +495,20 @@ func (r *Runner) runBatch(runCtx, jobCtx context.Context, claimed time.Time, job
 			since = time.Now()
 		}
 	}
-	if err := record(); err != nil && !errors.Is(err, ErrNotHeld) {
+	for wait := recordRetry; ; wait = min(2*wait, recordRetryMax) {
+		err := record()
+		if err == nil || errors.Is(err, ErrNotHeld) {
+			break
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+			continue
+		case <-jobCtx.Done():
+			t.Stop()
+		}
+		r.logger.Error("action job outcomes not recorded before the runner stopped: those jobs run again when their lease lapses",
+			"target", jobs[0].Target, "jobs", len(outcomes)-c.recorded, "error", err)
 		return time.Time{}
 	}
 	var next time.Time
@@ -615,11 +646,12 @@ func clip(s string) string {
 
 // runnerMetrics are the Runner's Prometheus collectors.
 type runnerMetrics struct {
-	jobs        *prometheus.CounterVec
-	seconds     *prometheus.HistogramVec
-	dead        *prometheus.CounterVec
-	renewFailed prometheus.Counter
-	claimFailed prometheus.Counter
+	jobs         *prometheus.CounterVec
+	seconds      *prometheus.HistogramVec
+	dead         *prometheus.CounterVec
+	renewFailed  prometheus.Counter
+	claimFailed  prometheus.Counter
+	recordFailed prometheus.Counter
 }
 
 func newRunnerMetrics(reg prometheus.Registerer) (*runnerMetrics, error) {
@@ -645,9 +677,13 @@ func newRunnerMetrics(reg prometheus.Registerer) (*runnerMetrics, error) {
 			Name: "hookd_action_claim_failures_total",
 			Help: "Polls for due action jobs that failed (the queue did not answer; logged as an outage); while they fail, no action runs.",
 		}),
+		recordFailed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookd_action_record_failures_total",
+			Help: "Attempts to record the outcomes of action jobs that failed (the queue did not answer; logged as an outage); they are tried again while the jobs stay claimed.",
+		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.jobs, m.seconds, m.dead, m.renewFailed, m.claimFailed} {
+		for _, c := range []prometheus.Collector{m.jobs, m.seconds, m.dead, m.renewFailed, m.claimFailed, m.recordFailed} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("register action runner metrics: %w", err)
 			}

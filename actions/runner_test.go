@@ -756,6 +756,57 @@ hookd_action_claim_renewal_failures_total 2
 	}
 }
 
+// finishFailQueue fails its first recordings of outcomes, as a queue whose
+// database is away for a moment does.
+type finishFailQueue struct {
+	*memQueue
+	fail atomic.Int32
+}
+
+func (q *finishFailQueue) Finish(ctx context.Context, owner string, outcomes []actions.Outcome) error {
+	if q.fail.Add(-1) >= 0 {
+		return errors.New("connection refused")
+	}
+	return q.memQueue.Finish(ctx, owner, outcomes)
+}
+
+// TestRunnerRecordError checks that outcomes the queue fails to record
+// are tried again, the claim renewed meanwhile, for longer than the lease:
+// the job, whose action succeeded, is Done after one run, where giving up
+// on the outcome would let its claim lapse and the job run again.
+func TestRunnerRecordError(t *testing.T) {
+	const lease = 300 * time.Millisecond
+	var runs atomic.Int32
+	kind := register(func(context.Context, actions.Call) error {
+		runs.Add(1)
+		return nil
+	})
+	q := &finishFailQueue{memQueue: newMemQueue()}
+	q.fail.Store(4) // tried again after 0.1, 0.2, 0.4 and 0.8 s: 1.5 s, five leases
+	id := q.add(newJob(kind, "t", "e", "3x1ms"))
+	failed := &signal{msg: "record action job outcomes (tried again; the jobs stay claimed meanwhile)", ch: make(chan struct{}), attrs: map[string]string{}}
+	reg := prometheus.NewRegistry()
+	run(t, q, actions.RunnerConfig{Lease: lease, Poll: 10 * time.Millisecond}, reg, failed)
+	wait(t, failed.ch, "the failed recording to be logged")
+	if failed.attrs["err"] != "connection refused" || failed.attrs["target"] != "t" {
+		t.Errorf("logged %v, want the error and the target", failed.attrs)
+	}
+	q.waitUntil(t, "the job is done", func() bool { return q.job(id).Status == actions.Done })
+	time.Sleep(2 * lease) // a second run would come a lease after the first
+	if n := runs.Load(); n != 1 {
+		t.Errorf("the action ran %d times, want once", n)
+	}
+	if j := q.job(id); j.Attempts != 1 {
+		t.Errorf("%d attempts recorded, want 1", j.Attempts)
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`# HELP hookd_action_record_failures_total Attempts to record the outcomes of action jobs that failed (the queue did not answer; logged as an outage); they are tried again while the jobs stay claimed.
+# TYPE hookd_action_record_failures_total counter
+hookd_action_record_failures_total 4
+`), "hookd_action_record_failures_total"); err != nil {
+		t.Error(err)
+	}
+}
+
 // TestRunnerLogsLapsedClaims leaves a job claimed by a runner that died:
 // once the claim's lease lapsed, a runner takes the job over, runs it, and
 // logs whose claims lapsed.

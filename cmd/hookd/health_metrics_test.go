@@ -60,6 +60,7 @@ func TestMetricsHealth(t *testing.T) {
 		`hookd_store_checkpoint_failures_total`,
 		`hookd_action_claim_renewal_failures_total`,
 		`hookd_action_claim_failures_total`,
+		`hookd_action_record_failures_total`,
 		`hookd_log_read_failures_total`,
 		`hookd_log_offset_write_failures_total`,
 	} {
