@@ -428,6 +428,43 @@ func TestRecipients(t *testing.T) {
 	}
 }
 
+// TestSuppressionOutcomes checks the category and bounce class of SES's
+// bounce and complaint records: a bounce or complaint whose subtype says SES
+// suppressed the address (Suppressed, OnAccountSuppressionList) is blocked
+// with no bounce class, since SES sent nothing, and keeps SES's Type; other
+// bounces are hard or soft by their bounceType, other complaints complaints.
+func TestSuppressionOutcomes(t *testing.T) {
+	for _, tt := range []struct {
+		file     string
+		typ      string
+		category event.Category
+		class    event.BounceClass
+	}{
+		{"bounce-notification", "Bounce", event.Bounce, event.Hard},
+		{"soft-bounce-event", "Bounce", event.Bounce, event.Soft},
+		{"bounce-suppressed", "Bounce", event.Blocked, ""},
+		{"bounce-on-account-suppression-list", "Bounce", event.Blocked, ""},
+		{"complaint-notification", "Complaint", event.Complaint, ""},
+		{"complaint-on-account-suppression-list", "Complaint", event.Blocked, ""},
+	} {
+		t.Run(tt.file, func(t *testing.T) {
+			events, err := ses.Decode(readFile(t, "testdata/"+tt.file+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(events) == 0 {
+				t.Fatal("no events")
+			}
+			for _, e := range events {
+				if e.Type != tt.typ || e.Category != tt.category || e.BounceClass != tt.class {
+					t.Errorf("%s: type %q, category %q, bounce class %q; want %q, %q, %q",
+						e.ID, e.Type, e.Category, e.BounceClass, tt.typ, tt.category, tt.class)
+				}
+			}
+		})
+	}
+}
+
 // TestSetupNotifications posts the Notifications SES sends when a topic is
 // set up to a real listener: they are answered 200 with no events, logged
 // at info, and not quarantined; any other text in a Notification is still
