@@ -41,10 +41,17 @@ import (
 // Provider is the registered name and the Provider of every event.
 const Provider = "ses"
 
-// DefaultTolerance is how old an SNS message's Timestamp may be: SNS
-// retries a delivery with the message as first signed, for up to an hour
-// under its default HTTP retry policy.
-const DefaultTolerance = time.Hour
+// DefaultTolerance is how far an SNS message's Timestamp may be from hookd's
+// clock. SNS retries an HTTP/S delivery with the message as first signed,
+// its original Timestamp and MessageId, for up to 3,600 seconds, the most
+// any delivery policy allows. A tolerance of exactly that hour would refuse
+// a retry sent late in the hour once it is delayed in transit or hookd's
+// clock runs ahead, with a 401 that SNS does not retry, and its events
+// would be lost; the second hour is the margin for that. The wider window
+// lets no forgery in: the signature must still verify, and a genuine
+// notification replayed inside it has the same MessageId, hence the same
+// event ids, and is stored as a duplicate.
+const DefaultTolerance = 2 * time.Hour
 
 // SES is the Provider.
 type SES struct{}
@@ -60,7 +67,7 @@ func init() { listener.Register(Provider, SES{}) }
 // New implements listener.Provider: verify.topic_arns (at least one) is
 // required; verify.confirm_subscription (default false) makes the source
 // confirm SNS subscriptions itself; verify.tolerance bounds the age of the
-// message's Timestamp (default 1 hour).
+// message's Timestamp (default 2 hours, DefaultTolerance).
 func (SES) New(src config.Source, env listener.Env) (listener.Adapter, error) {
 	v := src.Verify
 	errs := v.Unused("ses", "topic_arns", "confirm_subscription", "tolerance")
