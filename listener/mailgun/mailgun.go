@@ -24,6 +24,7 @@
 package mailgun
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -199,6 +200,9 @@ type eventData struct {
 	Campaigns []campaignRef   `json:"campaigns"`
 	Tags      []string        `json:"tags"`
 	Message   json.RawMessage `json:"message"`
+	// Status is read by failure, leniently: a delivery-status of another
+	// shape than Mailgun documents must not refuse the delivery.
+	Status json.RawMessage `json:"delivery-status"`
 }
 
 type campaignRef struct {
@@ -207,7 +211,7 @@ type campaignRef struct {
 }
 
 // categories maps Mailgun's event types to the shared vocabulary; failed
-// depends on its severity and reason (see Decode).
+// depends on its severity, reason and delivery-status (see failure).
 var categories = map[string]event.Category{
 	"accepted":     event.Sent,
 	"delivered":    event.Delivered,
@@ -222,9 +226,9 @@ var categories = map[string]event.Category{
 // ":" and event-data.timestamp in unix microseconds, Type event-data.event, Time event-data.timestamp (unix
 // seconds with a fraction), Email event-data.recipient, MessageID the
 // message's Message-Id header, Campaign the first campaign's name (else
-// the first tag), Data the event-data object. A "failed" event is a hard
-// bounce when its severity is permanent, blocked when Mailgun suppressed
-// it (reason suppress-*), and deferred when temporary.
+// the first tag), Data the event-data object. A "failed" event is deferred
+// when its severity is temporary, blocked when Mailgun suppressed it, and
+// otherwise a bounce, hard, soft or of no class as failure tells.
 //
 // The id alone is not the event's: Mailgun documents it as unique within a
 // day, and reuses it for other events on other days. With the timestamp
@@ -278,14 +282,77 @@ func Decode(body []byte) ([]event.Event, error) {
 		e.Campaign = d.Tags[0]
 	}
 	if d.Event == "failed" {
-		switch {
-		case strings.HasPrefix(d.Reason, "suppress"):
-			e.Category = event.Blocked
-		case d.Severity == "permanent":
-			e.Category, e.BounceClass = event.Bounce, event.Hard
-		default:
-			e.Category = event.Deferred
-		}
+		e.Category, e.BounceClass = failure(&d)
 	}
 	return []event.Event{e}, nil
+}
+
+// failure returns the category and bounce class of a "failed" event.
+// Mailgun's severity says whether it will retry the message (temporary) or
+// has dropped it (permanent), not why; its events documentation gives, as
+// permanent failures, "hard bounces, messages that reached their retry
+// limit, previously unsubscribed/bounced/complained addresses, or addresses
+// rejected by an ESP", and only the first is a hard bounce. The reason and
+// the delivery-status tell them apart, in this order:
+//
+//   - reason suppress-bounce, suppress-unsubscribe or suppress-complaint
+//     (Mailgun "stopped delivery to a previously bounced address", "to an
+//     unsubscribed address", "to a recipient who reported messages as
+//     spam"), or hardfail, the legacy webhooks' name for the same ("not
+//     delivering to an address that previously bounced, unsubscribed, or
+//     complained"): blocked, with no class. Mailgun sent nothing; what put
+//     the address on its list was an event of its own.
+//   - severity temporary, or none: deferred. Mailgun will retry the
+//     message (for up to 8 hours), so it has not failed yet.
+//   - reason old, "Mailgun tried to deliver the message unsuccessfully for
+//     more than 8 hours" (it retries only immediate soft bounces): soft.
+//   - reason espblock, "a soft bounce and the maximum number of attempts
+//     was reached" (Mailgun's stats: "failed temporary due to ESP block,
+//     will be retried"): soft, whatever the code. It is a bounce, not
+//     blocked: Mailgun sent the message and the receiving provider refused
+//     it, like SendGrid's bounces of type blocked and Postmark's Blocked,
+//     both soft here.
+//   - otherwise (bounce, "a hard or soft bounce", generic, "we're not able
+//     to classify the error", or another) the delivery-status decides: an
+//     enhanced code X.2.2, mailbox full, soft (RFC 3463 makes it a
+//     persistent transient failure, and Mailgun counts a full mailbox among
+//     soft bounces though it does not retry it); a 5xx code hard, as in the
+//     permanent generic failure Mailgun documents (550, 5.1.1, "does not
+//     exist"); a 4xx code soft, a temporary refusal Mailgun gave up on.
+//   - with no such code, bounce stays hard, as hookd had it (Mailgun's
+//     documentation gives nothing else to tell its hard bounces from its
+//     soft ones), and any other reason is a bounce with no class: nothing
+//     says that the address is bad, and a hard class would let a rule
+//     unsubscribe it.
+//
+// attempt-no is not read: it counts the attempts, not why they failed.
+// message and description are free text, for people.
+func failure(d *eventData) (event.Category, event.BounceClass) {
+	switch {
+	case strings.HasPrefix(d.Reason, "suppress") || d.Reason == "hardfail":
+		return event.Blocked, ""
+	case d.Severity != "permanent":
+		return event.Deferred, ""
+	case d.Reason == "old" || d.Reason == "espblock":
+		return event.Bounce, event.Soft
+	}
+	var st struct {
+		Code         json.RawMessage `json:"code"`
+		EnhancedCode string          `json:"enhanced-code"`
+		BounceCode   string          `json:"bounce-code"`
+	}
+	_ = json.Unmarshal(d.Status, &st) // a field of another type stays empty
+	code, _ := strconv.Atoi(strings.Trim(string(st.Code), `"`))
+	_, detail, _ := strings.Cut(strings.TrimSpace(cmp.Or(st.EnhancedCode, st.BounceCode)), ".")
+	switch {
+	case detail == "2.2":
+		return event.Bounce, event.Soft
+	case code >= 500 && code < 600:
+		return event.Bounce, event.Hard
+	case code >= 400 && code < 500:
+		return event.Bounce, event.Soft
+	case d.Reason == "bounce":
+		return event.Bounce, event.Hard
+	}
+	return event.Bounce, ""
 }

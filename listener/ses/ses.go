@@ -41,10 +41,17 @@ import (
 // Provider is the registered name and the Provider of every event.
 const Provider = "ses"
 
-// DefaultTolerance is how old an SNS message's Timestamp may be: SNS
-// retries a delivery with the message as first signed, for up to an hour
-// under its default HTTP retry policy.
-const DefaultTolerance = time.Hour
+// DefaultTolerance is how far an SNS message's Timestamp may be from hookd's
+// clock. SNS retries an HTTP/S delivery with the message as first signed,
+// its original Timestamp and MessageId, for up to 3,600 seconds, the most
+// any delivery policy allows. A tolerance of exactly that hour would refuse
+// a retry sent late in the hour once it is delayed in transit or hookd's
+// clock runs ahead, with a 401 that SNS does not retry, and its events
+// would be lost; the second hour is the margin for that. The wider window
+// lets no forgery in: the signature must still verify, and a genuine
+// notification replayed inside it has the same MessageId, hence the same
+// event ids, and is stored as a duplicate.
+const DefaultTolerance = 2 * time.Hour
 
 // SES is the Provider.
 type SES struct{}
@@ -60,7 +67,7 @@ func init() { listener.Register(Provider, SES{}) }
 // New implements listener.Provider: verify.topic_arns (at least one) is
 // required; verify.confirm_subscription (default false) makes the source
 // confirm SNS subscriptions itself; verify.tolerance bounds the age of the
-// message's Timestamp (default 1 hour).
+// message's Timestamp (default 2 hours, DefaultTolerance).
 func (SES) New(src config.Source, env listener.Env) (listener.Adapter, error) {
 	v := src.Verify
 	errs := v.Unused("ses", "topic_arns", "confirm_subscription", "tolerance")
@@ -374,11 +381,13 @@ type record struct {
 	} `json:"mail"`
 	Bounce *struct {
 		BounceType        string      `json:"bounceType"`
+		BounceSubType     string      `json:"bounceSubType"`
 		BouncedRecipients []recipient `json:"bouncedRecipients"`
 		Timestamp         string      `json:"timestamp"`
 	} `json:"bounce"`
 	Complaint *struct {
 		ComplainedRecipients []recipient `json:"complainedRecipients"`
+		ComplaintSubType     string      `json:"complaintSubType"`
 		Timestamp            string      `json:"timestamp"`
 	} `json:"complaint"`
 	Delivery *struct {
@@ -461,6 +470,20 @@ func subscriptionCategory(newPrefs, oldPrefs json.RawMessage) (event.Category, e
 	return "", nil
 }
 
+// suppressed reports whether a Bounce's bounceSubType or a Complaint's
+// complaintSubType says that SES declined to send to the address rather than
+// that a receiving server refused it or its recipient complained:
+// Suppressed, the address is on SES's global suppression list ("because it
+// has a recent history of producing hard bounces"), and
+// OnAccountSuppressionList, it is on the account's own list ("SES accepted
+// the message, but didn't attempt to send it"). SES sent nothing, so such a
+// record is blocked, as Mailgun's suppress-* failures and SendGrid's dropped
+// are, not a bounce or a complaint: counting it as one would count the same
+// address again each time a message to it is suppressed.
+func suppressed(subType string) bool {
+	return subType == "Suppressed" || subType == "OnAccountSuppressionList"
+}
+
 var categories = map[string]event.Category{
 	"Send":          event.Sent,
 	"Delivery":      event.Delivered,
@@ -487,6 +510,9 @@ var categories = map[string]event.Category{
 // Campaign the mail's "campaign" tag, ID "ses:" + the SNS MessageId + ":" +
 // the recipient's index (0 for an event of the message), so SNS's retries
 // are duplicates. A Permanent bounce is hard, a Transient one soft. A
+// Bounce whose bounceSubType is Suppressed or OnAccountSuppressionList, and a
+// Complaint whose complaintSubType is OnAccountSuppressionList, is blocked,
+// with no bounce class (see suppressed), its Type still SES's. A
 // Subscription is an unsubscribe when its new topic preferences opt out of
 // something the old ones did not, and has no category otherwise (an
 // opt-in). Data is the SES record. Control messages and SES's set-up
@@ -534,8 +560,14 @@ func Decode(body []byte) ([]event.Event, error) {
 		case "Transient":
 			class = event.Soft
 		}
+		if suppressed(r.Bounce.BounceSubType) {
+			cat = event.Blocked
+		}
 	case r.Complaint != nil:
 		at, named = r.Complaint.Timestamp, emails(r.Complaint.ComplainedRecipients)
+		if suppressed(r.Complaint.ComplaintSubType) {
+			cat = event.Blocked
+		}
 	case r.Delivery != nil:
 		at, named = r.Delivery.Timestamp, r.Delivery.Recipients
 	case r.DeliveryDelay != nil:
@@ -579,6 +611,13 @@ func Decode(body []byte) ([]event.Event, error) {
 		Category:  cat,
 		Data:      data,
 	}
+	// Only a bounce has a class. A suppressed Bounce keeps none, as Mailgun's
+	// suppress-bounce does: the class says what a receiving server answered
+	// for the address, and none was asked. Hard would claim more than SES
+	// says (the account's list also holds addresses that complained, and the
+	// global list addresses that bounced for other senders); the bounce that
+	// put the address on a list was an event of its own, and the subtype
+	// stays in data.bounce.bounceSubType for a rule that wants it.
 	if cat == event.Bounce {
 		base.BounceClass = class
 	}

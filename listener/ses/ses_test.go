@@ -199,6 +199,7 @@ func TestConformance(t *testing.T) {
 			return http.Header{"X-Amz-Sns-Message-Type": {m.Type}, "Content-Type": {"text/plain; charset=UTF-8"}}, marshal(m)
 		},
 		Timestamped: true,
+		StaleBy:     ses.DefaultTolerance + time.Hour,
 		Tamper: func(body []byte) []byte {
 			var m ses.Message
 			json.Unmarshal(body, &m)
@@ -275,6 +276,81 @@ func TestVerify(t *testing.T) {
 	}
 	if n := e.fetches.Load(); n != 1 {
 		t.Errorf("certificate fetched %d times, want once (cached)", n)
+	}
+}
+
+// TestTimestampTolerance checks the age of a Timestamp that Verify accepts.
+// SNS retries an HTTP/S delivery for at most 3,600 seconds and signs each
+// retry with the original Timestamp, so a retry late in that hour, delivered
+// with some latency to a server whose clock is off by a little, must pass;
+// the default tolerance is 2 hours, inclusive, both ways.
+func TestTimestampTolerance(t *testing.T) {
+	e := newSNS(t)
+	body := readFile(t, "testdata/bounce-notification.json")
+	// Whole seconds: the signed Timestamp has milliseconds.
+	now := time.Now().Truncate(time.Second)
+	for _, tt := range []struct {
+		name string
+		tol  time.Duration // verify.tolerance; 0 for the default
+		age  time.Duration // now - Timestamp
+		ok   bool
+	}{
+		{"just published", 0, 0, true},
+		{"SNS's last retry, an hour after publishing", 0, time.Hour, true},
+		{"the last retry, 90 s in transit to a clock 2 min ahead", 0, time.Hour + 90*time.Second + 2*time.Minute, true},
+		{"published 90 minutes ago, in the margin for latency and skew", 0, 90 * time.Minute, true},
+		{"at the default tolerance", 0, ses.DefaultTolerance, true},
+		{"a second past the default tolerance", 0, ses.DefaultTolerance + time.Second, false},
+		{"ahead by the default tolerance", 0, -ses.DefaultTolerance, true},
+		{"ahead by a second more", 0, -ses.DefaultTolerance - time.Second, false},
+		{"a configured tolerance still bounds it", 30 * time.Minute, 31 * time.Minute, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := ses.SES{}.New(config.Source{Name: "ses", Verify: config.Verify{TopicARNs: []string{topic}, Tolerance: tt.tol}},
+				listener.Env{Client: e.client, Now: func() time.Time { return now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := parse(t, body)
+			e.sign(t, &m, now.Add(-tt.age), "2", e.key)
+			err = a.Verify(context.Background(), httptest.NewRequest("POST", "/", nil), marshal(m))
+			switch {
+			case tt.ok && err != nil:
+				t.Fatalf("Verify of a Timestamp %s old: %v", tt.age, err)
+			case !tt.ok && err == nil:
+				t.Fatalf("Verify accepted a Timestamp %s old", tt.age)
+			case !tt.ok:
+				var sc listener.StatusCoder
+				if !asStatus(err, &sc) || sc.StatusCode() != http.StatusUnauthorized || !strings.Contains(err.Error(), "Timestamp") {
+					t.Fatalf("Verify = %v, want 401 for the Timestamp", err)
+				}
+			}
+		})
+	}
+}
+
+// TestLateRetry posts a notification first published 90 minutes ago, as SNS
+// retries it, to a real listener twice: it is stored once, and the second
+// delivery, within the tolerance, is a duplicate by its MessageId.
+func TestLateRetry(t *testing.T) {
+	e := newSNS(t)
+	url, log := providertest.Serve(t, listener.Config{Client: e.client, Sources: []config.Source{{Name: "ses", Provider: ses.Provider,
+		Verify: config.Verify{TopicARNs: []string{topic}}}}})
+	m := parse(t, readFile(t, "testdata/bounce-notification.json"))
+	e.sign(t, &m, time.Now().Add(-90*time.Minute), "2", e.key)
+	for _, want := range []string{`{"accepted":1,"duplicates":0}`, `{"accepted":0,"duplicates":1}`} {
+		resp, err := http.Post(url+"/hooks/ses", "text/plain", bytes.NewReader(marshal(m)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || strings.TrimSpace(string(answer)) != want {
+			t.Fatalf("%d %s, want 200 %s", resp.StatusCode, answer, want)
+		}
+	}
+	if got := providertest.Messages(t, log, eventlog.TopicEvents, 1); len(got) != 1 {
+		t.Fatalf("stored %d events, want 1", len(got))
 	}
 }
 
@@ -422,6 +498,43 @@ func TestRecipients(t *testing.T) {
 			for i := range again {
 				if again[i].ID != events[i].ID {
 					t.Fatalf("a retry gives id %s, first %s", again[i].ID, events[i].ID)
+				}
+			}
+		})
+	}
+}
+
+// TestSuppressionOutcomes checks the category and bounce class of SES's
+// bounce and complaint records: a bounce or complaint whose subtype says SES
+// suppressed the address (Suppressed, OnAccountSuppressionList) is blocked
+// with no bounce class, since SES sent nothing, and keeps SES's Type; other
+// bounces are hard or soft by their bounceType, other complaints complaints.
+func TestSuppressionOutcomes(t *testing.T) {
+	for _, tt := range []struct {
+		file     string
+		typ      string
+		category event.Category
+		class    event.BounceClass
+	}{
+		{"bounce-notification", "Bounce", event.Bounce, event.Hard},
+		{"soft-bounce-event", "Bounce", event.Bounce, event.Soft},
+		{"bounce-suppressed", "Bounce", event.Blocked, ""},
+		{"bounce-on-account-suppression-list", "Bounce", event.Blocked, ""},
+		{"complaint-notification", "Complaint", event.Complaint, ""},
+		{"complaint-on-account-suppression-list", "Complaint", event.Blocked, ""},
+	} {
+		t.Run(tt.file, func(t *testing.T) {
+			events, err := ses.Decode(readFile(t, "testdata/"+tt.file+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(events) == 0 {
+				t.Fatal("no events")
+			}
+			for _, e := range events {
+				if e.Type != tt.typ || e.Category != tt.category || e.BounceClass != tt.class {
+					t.Errorf("%s: type %q, category %q, bounce class %q; want %q, %q, %q",
+						e.ID, e.Type, e.Category, e.BounceClass, tt.typ, tt.category, tt.class)
 				}
 			}
 		})
