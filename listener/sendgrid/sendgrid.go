@@ -179,12 +179,15 @@ func (a *Adapter) Decode(_ http.Header, body []byte) ([]event.Event, error) { re
 
 // Decode turns a delivery (a JSON array of event objects) into events. ID
 // is "sendgrid:" and sg_event_id (a hash of the event's bytes when it has
-// none), Type "event", Time "timestamp" (unix seconds), MessageID
+// none), Type "event", Time "timestamp" (unix seconds), Email "email"
+// (empty, with Domain, for an event about the account rather than a
+// message, such as "account_status_change", which has none), MessageID
 // sg_message_id, Campaign marketing_campaign_name, else
 // marketing_campaign_id, else the first of "category". A bounce of type
 // "bounce" is hard, of type "blocked" (a temporary refusal) soft; dropped
-// is blocked. Any element that is not an event object with "event", a
-// valid "timestamp" and "email" fails the whole body.
+// is blocked. Any element that is not an event object with "event" and a
+// valid "timestamp", or whose "email" is there but not a string (null
+// counts as absent), fails the whole body.
 func Decode(body []byte) ([]event.Event, error) {
 	var raws []json.RawMessage
 	if err := json.Unmarshal(body, &raws); err != nil {
@@ -218,9 +221,6 @@ func decodeOne(raw json.RawMessage) (event.Event, error) {
 	sec, err := strconv.ParseInt(strings.Trim(string(w.Timestamp), `"`), 10, 64)
 	if err != nil || sec <= 0 || sec > 253402300799 {
 		return event.Event{}, errors.New(`"timestamp": not a unix timestamp`)
-	}
-	if w.Email == "" {
-		return event.Event{}, errors.New(`"email": missing or empty`)
 	}
 	at := time.Unix(sec, 0).UTC()
 	e := event.Event{

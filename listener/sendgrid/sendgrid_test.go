@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"flag"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/listener"
 	"github.com/hookd/hookd/listener/providertest"
 	"github.com/hookd/hookd/listener/sendgrid"
@@ -93,6 +95,99 @@ func TestConformance(t *testing.T) {
 			"timestamp header": func(h http.Header, b []byte) (http.Header, []byte) { h.Del(sendgrid.HeaderTimestamp); return h, b },
 		},
 	})
+}
+
+// TestEmail decodes the forms "email" takes: an address, or none at all,
+// as in an account_status_change, which is about the account and not a
+// message. An event without an address is kept with Email and Domain
+// empty; an "email" that is there but not a string refuses the delivery.
+func TestEmail(t *testing.T) {
+	for _, tt := range []struct {
+		name, email string // email: the JSON after "email": ("" leaves the key out)
+		wantEmail   string
+		wantDomain  string
+		wantErr     string // "" when decoded
+	}{
+		{name: "an address", email: `" Example@Test.com"`, wantEmail: "example@test.com", wantDomain: "test.com"},
+		{name: "absent, as in an account_status_change"},
+		{name: "null, as absent", email: `null`},
+		{name: "empty", email: `""`},
+		{name: "a number", email: `42`, wantErr: `decode sendgrid delivery: element 0: "email": want a string, got a number`},
+		{name: "an object", email: `{"address":"a@b.c"}`, wantErr: `decode sendgrid delivery: element 0: "email": want a string, got an object`},
+		{name: "true", email: `true`, wantErr: `decode sendgrid delivery: element 0: "email": want a string, got true or false`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			body := `[{"event":"account_status_change","sg_event_id":"e1","timestamp":1709142428,"type":"compliance_suspend"`
+			if tt.email != "" {
+				body += `,"email":` + tt.email
+			}
+			body += `}]`
+			events, err := sendgrid.Decode([]byte(body))
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("Decode = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if e := events[0]; e.Email != tt.wantEmail || e.Domain != tt.wantDomain || e.ID != "sendgrid:e1" {
+				t.Fatalf("id %q, email %q, domain %q; want sendgrid:e1, %q, %q", e.ID, e.Email, e.Domain, tt.wantEmail, tt.wantDomain)
+			}
+		})
+	}
+}
+
+// TestAccountEventInBatch posts SendGrid's documented account status
+// change, which has no email, in a signed batch with two message events to
+// a real listener: the whole batch is accepted and stored, where the
+// event without an email had the batch refused 400 and every event in it
+// lost once SendGrid gave up retrying.
+func TestAccountEventInBatch(t *testing.T) {
+	key, pub := newKey(t)
+	url, log := providertest.Serve(t, listener.Config{Sources: []config.Source{
+		{Name: "sendgrid", Provider: sendgrid.Provider, Verify: config.Verify{PublicKey: pub}},
+	}})
+	body, err := os.ReadFile("testdata/account-status-change.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	req, err := http.NewRequest(http.MethodPost, url+"/hooks/sendgrid", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(sendgrid.HeaderTimestamp, ts)
+	req.Header.Set(sendgrid.HeaderSignature, sign(t, key, ts, body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(answer), `"accepted":3`) {
+		t.Fatalf("%d %s, want 200 with 3 accepted", resp.StatusCode, answer)
+	}
+	msgs := providertest.Messages(t, log, eventlog.TopicEvents, 3)
+	if len(msgs) != 3 {
+		t.Fatalf("log holds %d events, want 3", len(msgs))
+	}
+	var account *event.Event
+	for _, m := range msgs {
+		e, err := event.Unmarshal(m.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Type == "account_status_change" {
+			account = &e
+		}
+	}
+	if account == nil || account.Email != "" || account.Domain != "" || account.Source != "sendgrid" ||
+		account.ID != "sendgrid:MjEzNTg5OTcyOC10ZXJtaW5hdGUtMTcwNzg1MTUzMQ" {
+		t.Fatalf("account status change stored as %+v", account)
+	}
 }
 
 // TestTimestampIsSigned checks that the signature covers the timestamp
