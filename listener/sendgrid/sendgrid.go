@@ -179,15 +179,17 @@ func (a *Adapter) Decode(_ http.Header, body []byte) ([]event.Event, error) { re
 
 // Decode turns a delivery (a JSON array of event objects) into events. ID
 // is "sendgrid:" and sg_event_id (a hash of the event's bytes when it has
-// none), Type "event", Time "timestamp" (unix seconds), Email "email"
-// (empty, with Domain, for an event about the account rather than a
-// message, such as "account_status_change", which has none), MessageID
-// sg_message_id, Campaign marketing_campaign_name, else
-// marketing_campaign_id, else the first of "category". A bounce of type
-// "bounce" is hard, of type "blocked" (a temporary refusal) soft; dropped
-// is blocked. Any element that is not an event object with "event" and a
-// valid "timestamp", or whose "email" is there but not a string (null
-// counts as absent), fails the whole body.
+// none), Type "event" in lower case (SendGrid's reserved-keys example
+// sends "Processed", which is "processed", a sent event), Time
+// "timestamp" (unix seconds), Email "email" (empty, with Domain, for an
+// event about the account rather than a message, such as
+// "account_status_change", which has none), MessageID sg_message_id,
+// Campaign marketing_campaign_name, else marketing_campaign_id, else the
+// first of "category". A bounce of type "bounce" is hard, of type
+// "blocked" (a temporary refusal) soft; dropped is blocked. Any element
+// that is not an event object with "event" and a valid "timestamp", or
+// whose "email" is there but not a string (null counts as absent), fails
+// the whole body.
 func Decode(body []byte) ([]event.Event, error) {
 	var raws []json.RawMessage
 	if err := json.Unmarshal(body, &raws); err != nil {
@@ -217,6 +219,8 @@ func decodeOne(raw json.RawMessage) (event.Event, error) {
 	if w.Event == "" {
 		return event.Event{}, errors.New(`"event": missing or empty`)
 	}
+	// SendGrid documents "Processed" as well as "processed": one type.
+	typ := strings.ToLower(w.Event)
 	// A number, or a string holding one.
 	sec, err := strconv.ParseInt(strings.Trim(string(w.Timestamp), `"`), 10, 64)
 	if err != nil || sec <= 0 || sec > 253402300799 {
@@ -225,15 +229,15 @@ func decodeOne(raw json.RawMessage) (event.Event, error) {
 	at := time.Unix(sec, 0).UTC()
 	e := event.Event{
 		Provider:  Provider,
-		Type:      w.Event,
+		Type:      typ,
 		Time:      at,
 		MessageID: w.MessageID,
 		Campaign:  campaign(w),
-		Category:  categories[w.Event],
+		Category:  categories[typ],
 		Data:      raw,
 	}
 	e.Email, e.Domain = event.NormalizeEmail(w.Email)
-	if w.Event == "bounce" {
+	if typ == "bounce" {
 		switch w.Type {
 		case "blocked":
 			e.BounceClass = event.Soft

@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -134,6 +135,39 @@ func TestEmail(t *testing.T) {
 			}
 			if e := events[0]; e.Email != tt.wantEmail || e.Domain != tt.wantDomain || e.ID != "sendgrid:e1" {
 				t.Fatalf("id %q, email %q, domain %q; want sendgrid:e1, %q, %q", e.ID, e.Email, e.Domain, tt.wantEmail, tt.wantDomain)
+			}
+		})
+	}
+}
+
+// TestEventCase decodes event names in any case as SendGrid's lower-case
+// ones, as its reserved-keys example posts "Processed": the type is
+// lower-cased, and the category and bounce class follow it.
+func TestEventCase(t *testing.T) {
+	for _, tt := range []struct {
+		name, event, bounceType string
+		wantType                string
+		wantCategory            event.Category
+		wantClass               event.BounceClass
+	}{
+		{name: "processed", event: "processed", wantType: "processed", wantCategory: event.Sent},
+		{name: "Processed, as documented", event: "Processed", wantType: "processed", wantCategory: event.Sent},
+		{name: "DELIVERED", event: "DELIVERED", wantType: "delivered", wantCategory: event.Delivered},
+		{name: "Dropped", event: "Dropped", wantType: "dropped", wantCategory: event.Blocked},
+		{name: "Bounce", event: "Bounce", bounceType: "bounce", wantType: "bounce", wantCategory: event.Bounce, wantClass: event.Hard},
+		{name: "Bounce of type blocked", event: "Bounce", bounceType: "blocked", wantType: "bounce", wantCategory: event.Bounce, wantClass: event.Soft},
+		{name: "SpamReport", event: "SpamReport", wantType: "spamreport", wantCategory: event.Complaint},
+		{name: "Group_Unsubscribe", event: "Group_Unsubscribe", wantType: "group_unsubscribe", wantCategory: event.Unsubscribe},
+		{name: "an unknown type, lower-cased", event: "Group_Resubscribe", wantType: "group_resubscribe"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			body := fmt.Sprintf(`[{"email":"alex@example.com","timestamp":1513299569,"event":%q,"type":%q,"sg_event_id":"e1"}]`, tt.event, tt.bounceType)
+			events, err := sendgrid.Decode([]byte(body))
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if e := events[0]; e.Type != tt.wantType || e.Category != tt.wantCategory || e.BounceClass != tt.wantClass {
+				t.Fatalf("type %q, category %q, bounce class %q; want %q, %q, %q", e.Type, e.Category, e.BounceClass, tt.wantType, tt.wantCategory, tt.wantClass)
 			}
 		})
 	}
