@@ -47,7 +47,7 @@ rules:
 		return events
 	}
 	swh := func(b []byte) ([]event.Event, error) {
-		return standardwebhooks.Decode(nil, http.Header{"Webhook-Id": {"msg_1"}}, b)
+		return standardwebhooks.Decode("app", nil, http.Header{"Webhook-Id": {"msg_1"}}, b)
 	}
 	for _, tt := range []struct {
 		name string

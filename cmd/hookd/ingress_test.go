@@ -156,7 +156,7 @@ func (in *ingress) request(t *testing.T, i int, k kind) (string, http.Header, []
 			h.Set("Webhook-Signature", "v1,"+base64.StdEncoding.EncodeToString(standardwebhooks.Sign(key, id, ts, body)))
 		}
 		if k == valid {
-			events, err := standardwebhooks.Decode(nil, h, body)
+			events, err := standardwebhooks.Decode("app", nil, h, body)
 			if err != nil {
 				t.Error(err)
 			}

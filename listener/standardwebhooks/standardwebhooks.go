@@ -121,7 +121,7 @@ func (StandardWebhooks) New(src config.Source, env listener.Env) (listener.Adapt
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	a := &Adapter{keys: keys, now: env.Clock(), tol: v.Tolerance, mapping: m}
+	a := &Adapter{name: src.Name, keys: keys, now: env.Clock(), tol: v.Tolerance, mapping: m}
 	if a.tol == 0 {
 		a.tol = listener.DefaultTolerance
 	}
@@ -199,6 +199,7 @@ func (k Keys) versions() string {
 
 // Adapter verifies and decodes one source.
 type Adapter struct {
+	name    string // the source's, which scopes ids
 	keys    Keys
 	now     func() time.Time
 	tol     time.Duration
@@ -283,19 +284,21 @@ func signedContent(id, ts string, body []byte) []byte {
 	return append(b, body...)
 }
 
-// Decode implements listener.Adapter: one event per delivery, with ID the
-// webhook-id header, or svix-id (so a retry is a duplicate), Type the
-// payload's "type", Time its "timestamp", else its "created_at" (Resend's
-// name; both RFC 3339; neither: the time of receipt), Category from the
-// type's last word
-// ("email.bounced" is bounce), and, for email platforms that follow the
-// specification (Resend), Email from data.email, data.to (the first) or
-// data.recipient, MessageID from data.email_id or data.message_id and
+// Decode implements listener.Adapter: one event per delivery, with ID
+// "standardwebhooks:SOURCE:" and the webhook-id header, or svix-id (so a
+// retry to the source is a duplicate, while two senders, each promising
+// ids unique only among its own, never share one), Type the payload's
+// "type", Time its "timestamp", else its "created_at" (Resend's name; both
+// RFC 3339; neither: the time of receipt), Category from the type's last
+// word ("email.bounced" is bounce), and, for email platforms that follow
+// the specification (Resend), Email from data.email, data.to (the first)
+// or data.recipient, MessageID from data.email_id or data.message_id and
 // BounceClass hard for a data.bounce.type "Permanent" ("hard"), soft for
-// "Transient" ("soft"). The source's map overrides any of them; a mapped id
-// or type that gives nothing is an error.
+// "Transient" ("soft"). The source's map overrides any of them; a mapped
+// id or type that gives nothing is an error, and a mapped id is scoped by
+// the source as the webhook-id is.
 func (a *Adapter) Decode(h http.Header, body []byte) ([]event.Event, error) {
-	return Decode(a.mapping, h, body)
+	return Decode(a.name, a.mapping, h, body)
 }
 
 // payload is the specification's envelope.
@@ -317,8 +320,9 @@ type emailData struct {
 	} `json:"bounce"`
 }
 
-// Decode is Adapter.Decode with the mapping m (nil maps nothing).
-func Decode(m *mapping.Mapping, h http.Header, body []byte) ([]event.Event, error) {
+// Decode is Adapter.Decode for source with the mapping m (nil maps
+// nothing).
+func Decode(source string, m *mapping.Mapping, h http.Header, body []byte) ([]event.Event, error) {
 	id := h.Get(headers(h).id)
 	if id == "" {
 		return nil, errors.New("decode standard webhook: missing webhook-id (or svix-id)")
@@ -327,7 +331,7 @@ func Decode(m *mapping.Mapping, h http.Header, body []byte) ([]event.Event, erro
 	if err := json.Unmarshal(body, &p); err != nil {
 		return nil, fmt.Errorf("decode standard webhook: %w", jsonerr.Want("a JSON object", err))
 	}
-	e := event.Event{ID: Provider + ":" + id, Provider: Provider, Type: p.Type, Data: json.RawMessage(append([]byte(nil), body...))}
+	e := event.Event{ID: id, Provider: Provider, Type: p.Type, Data: json.RawMessage(append([]byte(nil), body...))}
 	at, field := p.Timestamp, "timestamp"
 	if at == "" {
 		at, field = p.CreatedAt, "created_at"
@@ -375,6 +379,8 @@ func Decode(m *mapping.Mapping, h http.Header, body []byte) ([]event.Event, erro
 	if e.Type == "" {
 		return nil, errors.New(`decode standard webhook: "type": missing or empty`)
 	}
+	// The specification promises a webhook-id unique per sender only.
+	e.ID = Provider + ":" + source + ":" + e.ID
 	if e.Category == "" {
 		e.Category = event.ParseCategory(e.Type)
 	}

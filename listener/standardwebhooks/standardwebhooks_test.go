@@ -15,6 +15,7 @@ import (
 
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/listener"
 	"github.com/hookd/hookd/listener/providertest"
 	"github.com/hookd/hookd/listener/standardwebhooks"
@@ -24,7 +25,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 func TestDecodeGolden(t *testing.T) {
 	providertest.Golden(t, *update, func(h http.Header, body []byte) ([]event.Event, error) {
-		return standardwebhooks.Decode(nil, h, body)
+		return standardwebhooks.Decode("app", nil, h, body)
 	})
 }
 
@@ -130,7 +131,7 @@ func TestTime(t *testing.T) {
 		{"created_at not RFC 3339", `{"type":"email.sent","created_at":"yesterday"}`, time.Time{}, `decode standard webhook: "created_at": not RFC 3339`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			events, err := standardwebhooks.Decode(nil, h, []byte(tt.body))
+			events, err := standardwebhooks.Decode("app", nil, h, []byte(tt.body))
 			if tt.err != "" {
 				if err == nil || err.Error() != tt.err {
 					t.Fatalf("Decode = %v, want %q", err, tt.err)
@@ -311,7 +312,7 @@ func FuzzDecode(f *testing.F) {
 	h := http.Header{}
 	h.Set("webhook-id", "msg_fuzz")
 	f.Fuzz(func(t *testing.T, body []byte) {
-		_, _ = standardwebhooks.Decode(nil, h, body)
+		_, _ = standardwebhooks.Decode("app", nil, h, body)
 	})
 }
 
@@ -376,7 +377,7 @@ func TestMapOverrides(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := events[0]
-	if e.Email != "payer@example.com" || e.Domain != "example.com" || e.Category != event.Delivered || e.MessageID != "in_1" || e.ID != "standardwebhooks:msg_invoice1" {
+	if e.Email != "payer@example.com" || e.Domain != "example.com" || e.Category != event.Delivered || e.MessageID != "in_1" || e.ID != "standardwebhooks:billing:msg_invoice1" {
 		t.Fatalf("event = %+v", e)
 	}
 	bad, err := standardwebhooks.StandardWebhooks{}.New(config.Source{
@@ -405,8 +406,8 @@ func TestMapExactNumbers(t *testing.T) {
 	for _, tt := range []struct {
 		name, data, id, messageID, time string
 	}{
-		{"2^53", `{"seq":9007199254740992,"msg_id":12345678901234567890,"at":1714550400123}`, "9007199254740992", "12345678901234567890", "2024-05-01T08:00:00.123Z"},
-		{"2^53+1", `{"seq":9007199254740993,"msg_id":12345678901234567891,"at":1714550400.123}`, "9007199254740993", "12345678901234567891", "2024-05-01T08:00:00.123Z"},
+		{"2^53", `{"seq":9007199254740992,"msg_id":12345678901234567890,"at":1714550400123}`, "standardwebhooks:billing:9007199254740992", "12345678901234567890", "2024-05-01T08:00:00.123Z"},
+		{"2^53+1", `{"seq":9007199254740993,"msg_id":12345678901234567891,"at":1714550400.123}`, "standardwebhooks:billing:9007199254740993", "12345678901234567891", "2024-05-01T08:00:00.123Z"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			events, err := a.Decode(h, []byte(`{"type":"email.opened","data":`+tt.data+`}`))
@@ -464,5 +465,89 @@ func TestMapType(t *testing.T) {
 				t.Errorf("type %q category %q bounce class %q; want %q %q %q", e.Type, e.Category, e.BounceClass, tt.wantType, tt.wantCat, tt.wantBC)
 			}
 		})
+	}
+}
+
+// TestIDs checks that ids are scoped by the source, whether they come from
+// webhook-id, svix-id or map.id: the specification promises a webhook-id
+// unique per sender only, so two sources (two senders, both counting
+// msg_1, msg_2, ...) must not share one, while a retry of a delivery to
+// one source keeps its id.
+func TestIDs(t *testing.T) {
+	body := []byte(`{"type":"email.sent","timestamp":"2024-02-22T23:41:12Z","data":{"seq":42}}`)
+	for _, tt := range []struct {
+		name   string
+		header string // the id header, set to msg_1
+		m      config.Map
+		want   string // the id at source app-a
+	}{
+		{name: "webhook-id", header: "webhook-id", want: "standardwebhooks:app-a:msg_1"},
+		{name: "svix-id", header: "svix-id", want: "standardwebhooks:app-a:msg_1"},
+		{name: "map.id", header: "webhook-id", m: config.Map{ID: `data.seq`}, want: "standardwebhooks:app-a:42"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			id := func(source string) string {
+				t.Helper()
+				a, err := standardwebhooks.StandardWebhooks{}.New(config.Source{Name: source,
+					Verify: config.Verify{Secret: exampleSecret}, Map: tt.m}, listener.Env{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				h := http.Header{}
+				h.Set(tt.header, "msg_1")
+				events, err := a.Decode(h, body)
+				if err != nil || len(events) != 1 {
+					t.Fatalf("%s: Decode = %v, %v", source, events, err)
+				}
+				return events[0].ID
+			}
+			a, again, b := id("app-a"), id("app-a"), id("app-b")
+			if a != tt.want {
+				t.Errorf("id %s, want %s", a, tt.want)
+			}
+			if again != a {
+				t.Errorf("retried delivery: id %s, then %s", a, again)
+			}
+			if b == a {
+				t.Errorf("sources app-a and app-b both gave id %s", a)
+			}
+		})
+	}
+}
+
+// TestSendersShareIDs posts to a real listener from two senders, each a
+// source with its own secret, that both number their messages msg_1,
+// msg_2, ...: the second sender's msg_1 is an event of its own, not a
+// duplicate of the first's, while a retry of a delivery to the same
+// source still is.
+func TestSendersShareIDs(t *testing.T) {
+	keyA, keyB := randomKey(24), randomKey(24)
+	url, log := providertest.Serve(t, listener.Config{Sources: []config.Source{
+		{Name: "sender-a", Provider: standardwebhooks.Provider, Verify: config.Verify{Secret: "whsec_" + base64.StdEncoding.EncodeToString(keyA)}},
+		{Name: "sender-b", Provider: standardwebhooks.Provider, Verify: config.Verify{Secret: "whsec_" + base64.StdEncoding.EncodeToString(keyB)}},
+	}})
+	bodyA := []byte(`{"type":"email.sent","data":{"to":["a@example.com"]}}`)
+	bodyB := []byte(`{"type":"invoice.paid","data":{"id":"in_1"}}`)
+	for _, tt := range []struct {
+		name, source string
+		key, body    []byte
+		want         string // the answer's counts
+	}{
+		{"sender a's msg_1", "sender-a", keyA, bodyA, `"accepted":1,"duplicates":0`},
+		{"sender b's msg_1", "sender-b", keyB, bodyB, `"accepted":1,"duplicates":0`},
+		{"sender a retrying its msg_1", "sender-a", keyA, bodyA, `"accepted":0,"duplicates":1`},
+		{"sender b retrying its msg_1", "sender-b", keyB, bodyB, `"accepted":0,"duplicates":1`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			now := time.Now()
+			h := signedHeaders("msg_1", now, v1(tt.key, "msg_1", strconv.FormatInt(now.Unix(), 10), tt.body))
+			status, answer := post(t, url+"/hooks/"+tt.source, h, tt.body)
+			if status != http.StatusOK || !strings.Contains(answer, tt.want) {
+				t.Fatalf("%d %s, want 200 with %s", status, answer, tt.want)
+			}
+		})
+	}
+	if got := providertest.Messages(t, log, eventlog.TopicEvents, 2); len(got) != 2 {
+		t.Fatalf("log holds %d events, want 2", len(got))
 	}
 }
