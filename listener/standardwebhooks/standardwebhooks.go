@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -288,24 +289,28 @@ func signedContent(id, ts string, body []byte) []byte {
 // "standardwebhooks:SOURCE:" and the webhook-id header, or svix-id (so a
 // retry to the source is a duplicate, while two senders, each promising
 // ids unique only among its own, never share one), Type the payload's
-// "type", Time its "timestamp", else its "created_at" (Resend's name; both
-// RFC 3339; neither: the time of receipt), Category from the type's last
-// word ("email.bounced" is bounce), and, for email platforms that follow
+// "type", Time its "timestamp", else its "created_at" (Resend's name;
+// either RFC 3339 text or whole unix seconds as a number, see payloadTime;
+// neither: the time of receipt), Category from the type's last word
+// ("email.bounced" is bounce), and, for email platforms that follow
 // the specification (Resend), Email from data.email, data.to (the first)
 // or data.recipient, MessageID from data.email_id or data.message_id and
 // BounceClass hard for a data.bounce.type "Permanent" ("hard"), soft for
 // "Transient" ("soft"). The source's map overrides any of them; a mapped
 // id or type that gives nothing is an error, and a mapped id is scoped by
-// the source as the webhook-id is.
+// the source as the webhook-id is. A payload without a string "type" is
+// an error, whose message says to set map.type, unless map.type gives one;
+// a time Decode cannot read is an error unless map.time gives one.
 func (a *Adapter) Decode(h http.Header, body []byte) ([]event.Event, error) {
 	return Decode(a.name, a.mapping, h, body)
 }
 
-// payload is the specification's envelope.
+// payload is the specification's envelope. Type and the times are read
+// raw, so that a map can stand for one the payload has in another shape.
 type payload struct {
-	Type      string          `json:"type"`
-	Timestamp string          `json:"timestamp"`
-	CreatedAt string          `json:"created_at"`
+	Type      json.RawMessage `json:"type"`
+	Timestamp json.RawMessage `json:"timestamp"`
+	CreatedAt json.RawMessage `json:"created_at"`
 	Data      json.RawMessage `json:"data"`
 }
 
@@ -331,18 +336,14 @@ func Decode(source string, m *mapping.Mapping, h http.Header, body []byte) ([]ev
 	if err := json.Unmarshal(body, &p); err != nil {
 		return nil, fmt.Errorf("decode standard webhook: %w", jsonerr.Want("a JSON object", err))
 	}
-	e := event.Event{ID: id, Provider: Provider, Type: p.Type, Data: json.RawMessage(append([]byte(nil), body...))}
-	at, field := p.Timestamp, "timestamp"
-	if at == "" {
-		at, field = p.CreatedAt, "created_at"
+	// A type or time in a shape Decode cannot read is an error only if
+	// the map does not stand for it.
+	typ, typeErr := payloadType(p.Type)
+	at, ok, timeErr := payloadTime("timestamp", p.Timestamp)
+	if !ok && timeErr == nil {
+		at, _, timeErr = payloadTime("created_at", p.CreatedAt)
 	}
-	if at != "" {
-		t, err := time.Parse(time.RFC3339Nano, at)
-		if err != nil {
-			return nil, fmt.Errorf(`decode standard webhook: %q: not RFC 3339`, field)
-		}
-		e.Time = t.UTC()
-	}
+	e := event.Event{ID: id, Provider: Provider, Type: typ, Time: at, Data: json.RawMessage(append([]byte(nil), body...))}
 	var d emailData
 	if len(p.Data) > 0 && p.Data[0] == '{' {
 		_ = json.Unmarshal(p.Data, &d) // fields of the wrong type are left empty
@@ -377,7 +378,13 @@ func Decode(source string, m *mapping.Mapping, h http.Header, body []byte) ([]ev
 	// A mapped type stands for the payload's, which may then be absent;
 	// the category and bounce class follow the type unless mapped too.
 	if e.Type == "" {
-		return nil, errors.New(`decode standard webhook: "type": missing or empty`)
+		if typeErr == nil {
+			typeErr = errors.New(`"type": missing or empty`)
+		}
+		return nil, fmt.Errorf("decode standard webhook: %w; if the sender puts the event's type elsewhere, set the source's map.type to an expression that reads it", typeErr)
+	}
+	if timeErr != nil && e.Time.IsZero() {
+		return nil, fmt.Errorf("decode standard webhook: %w", timeErr)
 	}
 	// The specification promises a webhook-id unique per sender only.
 	e.ID = Provider + ":" + source + ":" + e.ID
@@ -393,4 +400,68 @@ func Decode(source string, m *mapping.Mapping, h http.Header, body []byte) ([]ev
 		}
 	}
 	return []event.Event{e}, nil
+}
+
+// payloadType returns the payload's "type", raw: "" when it is absent or
+// null, an error when it is not a string.
+func payloadType(raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", fmt.Errorf(`"type": want a string, got %s`, kind(raw))
+	}
+	return s, nil
+}
+
+// maxUnix is the last second of event.MaxYear, the latest time hookd
+// stores.
+var maxUnix = time.Date(event.MaxYear+1, time.January, 1, 0, 0, 0, 0, time.UTC).Unix() - 1
+
+// payloadTime reads the payload's time field, raw: RFC 3339 text, or a
+// JSON number of whole unix seconds from 1 to maxUnix, which senders
+// commonly put there (the specification leaves the payload's shape to
+// them). It reports ok false, with no error, when raw is absent, null or
+// "". Its errors name field and never quote the value.
+func payloadTime(field string, raw json.RawMessage) (t time.Time, ok bool, err error) {
+	if len(raw) == 0 || string(raw) == "null" || string(raw) == `""` {
+		return time.Time{}, false, nil
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+				return t.UTC(), true, nil
+			}
+		}
+		return time.Time{}, false, fmt.Errorf("%q: not RFC 3339", field)
+	case c == '-' || c >= '0' && c <= '9':
+		sec, err := strconv.ParseInt(string(raw), 10, 64)
+		switch {
+		case errors.Is(err, strconv.ErrSyntax):
+			return time.Time{}, false, fmt.Errorf("%q: want whole unix seconds, a number without a fraction or an exponent", field)
+		case err != nil || sec < 1 || sec > maxUnix:
+			return time.Time{}, false, fmt.Errorf("%q: unix seconds out of range: want 1 to %d (%s); for unix milliseconds, set the source's map.time to %s",
+				field, maxUnix, time.Unix(maxUnix, 0).UTC().Format(time.RFC3339), field)
+		}
+		return time.Unix(sec, 0).UTC(), true, nil
+	}
+	return time.Time{}, false, fmt.Errorf("%q: want RFC 3339 text or unix seconds, got %s", field, kind(raw))
+}
+
+// kind names the JSON value raw as an error tells a sender what it sent.
+func kind(raw json.RawMessage) string {
+	switch raw[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "true or false"
+	}
+	return "a number"
 }

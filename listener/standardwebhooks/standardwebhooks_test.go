@@ -114,7 +114,9 @@ func TestConformanceSvix(t *testing.T) {
 }
 
 // TestTime reads the event's time from the payload's timestamp, else from
-// created_at, where Resend puts it.
+// created_at, where Resend puts it: RFC 3339 text, or whole unix seconds
+// as a number, as senders commonly send them; other numbers are refused,
+// naming the field.
 func TestTime(t *testing.T) {
 	h := http.Header{}
 	h.Set("webhook-id", "msg_time")
@@ -129,6 +131,27 @@ func TestTime(t *testing.T) {
 		{"created_at with an offset", `{"type":"email.sent","created_at":"2024-02-23T00:41:12+01:00"}`, time.Date(2024, 2, 22, 23, 41, 12, 0, time.UTC), ""},
 		{"neither", `{"type":"email.sent"}`, time.Time{}, ""},
 		{"created_at not RFC 3339", `{"type":"email.sent","created_at":"yesterday"}`, time.Time{}, `decode standard webhook: "created_at": not RFC 3339`},
+		{"timestamp in unix seconds", `{"type":"email.sent","timestamp":1708645272}`, time.Date(2024, 2, 22, 23, 41, 12, 0, time.UTC), ""},
+		{"timestamp in unix seconds, spaced", `{"type":"email.sent","timestamp" :  1708645272 }`, time.Date(2024, 2, 22, 23, 41, 12, 0, time.UTC), ""},
+		{"created_at in unix seconds", `{"type":"email.sent","created_at":1708645272}`, time.Date(2024, 2, 22, 23, 41, 12, 0, time.UTC), ""},
+		{"null timestamp: created_at", `{"type":"email.sent","timestamp":null,"created_at":1708645272}`, time.Date(2024, 2, 22, 23, 41, 12, 0, time.UTC), ""},
+		{"empty timestamp: created_at", `{"type":"email.sent","timestamp":"","created_at":"2024-02-22T23:41:12Z"}`, time.Date(2024, 2, 22, 23, 41, 12, 0, time.UTC), ""},
+		{"the first second", `{"type":"email.sent","timestamp":1}`, time.Unix(1, 0), ""},
+		{"the last second of 2261", `{"type":"email.sent","timestamp":9214646399}`, time.Date(2261, 12, 31, 23, 59, 59, 0, time.UTC), ""},
+		{"a fraction", `{"type":"email.sent","timestamp":1708645272.5}`, time.Time{},
+			`decode standard webhook: "timestamp": want whole unix seconds, a number without a fraction or an exponent`},
+		{"an exponent", `{"type":"email.sent","timestamp":1.708645272e9}`, time.Time{},
+			`decode standard webhook: "timestamp": want whole unix seconds, a number without a fraction or an exponent`},
+		{"a fraction in created_at", `{"type":"email.sent","created_at":1708645272.0}`, time.Time{},
+			`decode standard webhook: "created_at": want whole unix seconds, a number without a fraction or an exponent`},
+		{"zero", `{"type":"email.sent","timestamp":0}`, time.Time{}, outOfRange("timestamp")},
+		{"negative", `{"type":"email.sent","timestamp":-1708645272}`, time.Time{}, outOfRange("timestamp")},
+		{"after 2261", `{"type":"email.sent","timestamp":9214646400}`, time.Time{}, outOfRange("timestamp")},
+		{"milliseconds", `{"type":"email.sent","timestamp":1708645272126}`, time.Time{}, outOfRange("timestamp")},
+		{"beyond 64 bits", `{"type":"email.sent","timestamp":99999999999999999999}`, time.Time{}, outOfRange("timestamp")},
+		{"true", `{"type":"email.sent","timestamp":true}`, time.Time{}, `decode standard webhook: "timestamp": want RFC 3339 text or unix seconds, got true or false`},
+		{"an object", `{"type":"email.sent","timestamp":{"seconds":1708645272}}`, time.Time{}, `decode standard webhook: "timestamp": want RFC 3339 text or unix seconds, got an object`},
+		{"an array in created_at", `{"type":"email.sent","created_at":[1708645272]}`, time.Time{}, `decode standard webhook: "created_at": want RFC 3339 text or unix seconds, got an array`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			events, err := standardwebhooks.Decode("app", nil, h, []byte(tt.body))
@@ -146,6 +169,12 @@ func TestTime(t *testing.T) {
 			}
 		})
 	}
+}
+
+// outOfRange is Decode's error for a number in field outside the unix
+// seconds it reads.
+func outOfRange(field string) string {
+	return `decode standard webhook: "` + field + `": unix seconds out of range: want 1 to 9214646399 (2261-12-31T23:59:59Z); for unix milliseconds, set the source's map.time to ` + field
 }
 
 func TestNewErrors(t *testing.T) {
@@ -422,6 +451,10 @@ func TestMapExactNumbers(t *testing.T) {
 	}
 }
 
+// setMapType is what Decode's error for a payload without a usable type
+// tells the user to do.
+const setMapType = "if the sender puts the event's type elsewhere, set the source's map.type to an expression that reads it"
+
 // TestMapType maps the type: it may stand for a payload's missing "type",
 // and the category and bounce class follow the mapped type unless mapped
 // themselves.
@@ -436,7 +469,11 @@ func TestMapType(t *testing.T) {
 		wantBC   event.BounceClass
 		wantErr  string
 	}{
-		{name: "no type and no map", body: body, wantErr: `decode standard webhook: "type": missing or empty`},
+		{name: "no type and no map", body: body, wantErr: `decode standard webhook: "type": missing or empty; ` + setMapType},
+		{name: "a type that is not a string, and no map", body: `{"type":5,"event_name":"email.sent"}`,
+			wantErr: `decode standard webhook: "type": want a string, got a number; ` + setMapType},
+		{name: "map.type stands for a type that is not a string", m: config.Map{Type: `event_name`}, body: `{"type":5,"event_name":"email.sent"}`,
+			wantType: "email.sent", wantCat: event.Sent},
 		{name: "map.type stands for it", m: config.Map{Type: `event_name`}, body: body, wantType: "email.bounced", wantCat: event.Bounce, wantBC: event.Hard},
 		{name: "map.type over the payload's", m: config.Map{Type: `"email.opened"`}, body: `{"type":"email.bounced","data":{}}`, wantType: "email.opened", wantCat: event.Open},
 		{name: "a mapped category wins", m: config.Map{Type: `event_name`, Category: `"blocked"`}, body: body, wantType: "email.bounced", wantCat: event.Blocked},
@@ -549,5 +586,44 @@ func TestSendersShareIDs(t *testing.T) {
 	}
 	if got := providertest.Messages(t, log, eventlog.TopicEvents, 2); len(got) != 2 {
 		t.Fatalf("log holds %d events, want 2", len(got))
+	}
+}
+
+// TestMapTime maps the time: map.time stands for a payload time that
+// Decode does not read itself (unix milliseconds, a fraction), and a
+// map.time that gives nothing leaves the payload's error.
+func TestMapTime(t *testing.T) {
+	for _, tt := range []struct {
+		name, time, body string
+		want             string // RFC 3339
+		wantErr          string
+	}{
+		{name: "milliseconds", time: `timestamp`, body: `{"type":"email.sent","timestamp":1708645272126}`, want: "2024-02-22T23:41:12.126Z"},
+		{name: "a fraction", time: `timestamp`, body: `{"type":"email.sent","timestamp":1708645272.5}`, want: "2024-02-22T23:41:12.5Z"},
+		{name: "over a good timestamp", time: `data.at`, body: `{"type":"email.sent","timestamp":1708645272,"data":{"at":"2024-05-01T08:00:00Z"}}`, want: "2024-05-01T08:00:00Z"},
+		{name: "giving nothing", time: `data.at`, body: `{"type":"email.sent","timestamp":1708645272126}`, wantErr: outOfRange("timestamp")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := standardwebhooks.StandardWebhooks{}.New(config.Source{Name: "s",
+				Verify: config.Verify{Secret: exampleSecret}, Map: config.Map{Time: tt.time}}, listener.Env{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := http.Header{}
+			h.Set("webhook-id", "msg_1")
+			events, err := a.Decode(h, []byte(tt.body))
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("Decode = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := events[0].Time.Format(time.RFC3339Nano); got != tt.want {
+				t.Fatalf("time %s, want %s", got, tt.want)
+			}
+		})
 	}
 }
