@@ -2,6 +2,7 @@ package nats_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/tests"
+	natsgo "github.com/nats-io/nats.go"
 
 	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/eventlog/eventlogtest"
@@ -117,6 +119,7 @@ func TestUnreachable(t *testing.T) {
 // while it is down fails and sends nothing later, so that an event answered
 // 503 is not stored behind the provider's back; once the server is back,
 // Append works again and the stream holds only what was acknowledged. The
+// errors while it is down say that the server is not connected. The
 // disconnection and the reconnection are logged. Without nats-server on
 // the PATH the test skips, unless CI is set, where it fails instead.
 func TestServerDown(t *testing.T) {
@@ -188,8 +191,17 @@ func TestServerDown(t *testing.T) {
 	}
 	_ = srv.Wait()
 	waitPing(false)
-	if err := appendOne("while-down"); err == nil {
+	err = appendOne("while-down")
+	if err == nil {
 		t.Fatal("Append succeeded with the server down")
+	}
+	// nats.go says "outbound buffer limit exceeded", which reads like
+	// overload; the error, logged and behind the 503, says what it is.
+	if !strings.Contains(err.Error(), "not connected to the NATS server") || !errors.Is(err, natsgo.ErrReconnectBufExceeded) {
+		t.Errorf("Append with the server down: %v, want it to say the server is not connected and wrap nats.ErrReconnectBufExceeded", err)
+	}
+	if err := l.Ping(ctx); err == nil || !strings.Contains(err.Error(), "not connected to the NATS server") {
+		t.Errorf("Ping with the server down: %v, want it to say the server is not connected", err)
 	}
 	start()
 	waitPing(true)
@@ -206,4 +218,90 @@ func TestServerDown(t *testing.T) {
 			t.Errorf("%s not logged:\n%s", msg, out)
 		}
 	}
+}
+
+// jetStream returns a JetStream context on its own connection to u, as an
+// operator's tool would have.
+func jetStream(t *testing.T, u string) natsgo.JetStreamContext {
+	t.Helper()
+	nc, err := natsgo.Connect(u, natsgo.Timeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := nc.JetStream(natsgo.MaxWait(5 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// TestStreamLost deletes the events stream under a running Log, as an
+// operator or a server that lost its JetStream storage would: the next
+// Append creates it again, with the settings and the warning of its first
+// creation, and stores its messages, readable by a group; deduplication
+// works in the retried batch and on the new stream; and Ping, after the
+// stream is deleted again, answers nil only once the stream exists again,
+// so that /readyz does not say ready while appends would fail.
+func TestStreamLost(t *testing.T) {
+	u, prefix := testenv.NATSPrefix(t)
+	var logs testenv.Buffer
+	l, err := nats.Open(context.Background(), nats.Config{URL: u, Prefix: prefix, Duplicates: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	js := jetStream(t, u)
+	ctx := context.Background()
+	stream := prefix + "_" + eventlog.TopicEvents
+	appendOne := func(id string) (dup bool) {
+		t.Helper()
+		d, err := l.Append(ctx, eventlog.TopicEvents, []*message.Message{eventlogtest.Msg(id, id)})
+		if err != nil {
+			t.Fatalf("Append %s: %v", id, err)
+		}
+		return d[0]
+	}
+	appendOne("before")
+	if err := js.DeleteStream(stream); err != nil {
+		t.Fatal(err)
+	}
+	// A batch whose second message repeats the first's key: the retry
+	// publishes both again, and JetStream still drops the second.
+	dup, err := l.Append(ctx, eventlog.TopicEvents, []*message.Message{eventlogtest.Msg("after", "after"), eventlogtest.Msg("retry", "after")})
+	if err != nil {
+		t.Fatalf("Append after the stream was deleted: %v", err)
+	}
+	if dup[0] || !dup[1] {
+		t.Errorf("Append after the stream was deleted = %v, want [false true]", dup)
+	}
+	if !appendOne("after") {
+		t.Error("after again: appended, want a duplicate")
+	}
+	if got := eventlogtest.ReceiveAck(t, eventlogtest.Subscribe(t, l, "g", eventlog.TopicEvents), 1); got[0] != "after" {
+		t.Errorf("the new stream starts with %v, want [after]", got)
+	}
+	si, err := js.StreamInfo(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := si.Config; c.Storage != natsgo.FileStorage || c.Retention != natsgo.LimitsPolicy || c.Duplicates != time.Hour ||
+		len(c.Subjects) != 1 || c.Subjects[0] != stream {
+		t.Errorf("stream created again with %+v, want the settings of its first creation", c)
+	}
+	if n := strings.Count(logs.String(), `level=WARN msg="nats event log: stream missing, created it again`); n != 1 {
+		t.Errorf("%d warnings of the stream created again, want 1:\n%s", n, logs.String())
+	}
+
+	if err := js.DeleteStream(stream); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Ping(ctx); err != nil {
+		t.Fatalf("Ping after the stream was deleted: %v", err)
+	}
+	if _, err := js.StreamInfo(stream); err != nil {
+		t.Fatalf("Ping answered nil while the stream it would append to is missing: %v", err)
+	}
+	appendOne("after ping")
 }
