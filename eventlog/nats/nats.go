@@ -58,20 +58,22 @@
 // with a warning naming what was lost: by the first Append that finds no
 // stream to take its messages (nats.go says "no responders"), which then
 // publishes them once more, with the same Nats-Msg-Id, and returns nil
-// only once JetStream acknowledged them; and by Ping. What the old stream
-// held is gone: its messages, the groups' consumers and positions and its
-// deduplication window, so a retry of a message appended before is
-// appended again (the store still keeps each event once). A running
-// subscription receives nothing from the new stream, whose consumer is
-// gone, until its process subscribes again. An operator who means to
-// change a stream's settings edits it (nats stream edit) rather than
-// deleting and adding it, since hookd may create it first with its own.
+// only once JetStream acknowledged them; by Ping; and by each
+// subscription, which checks every Config.ConsumerCheck that its group's
+// consumer exists and creates it again, with the stream if need be, so
+// that it receives the new stream, from its first message, without
+// subscribing again. What the old stream held is gone: its messages, the
+// groups' positions and its deduplication window, so a retry of a message
+// appended before is appended again (the store still keeps each event
+// once). An operator who means to change a stream's settings edits it
+// (nats stream edit) rather than deleting and adding it, since hookd may
+// create it first with its own.
 //
 // Disconnection. While the connection to the server is down, nothing is
 // buffered for the reconnection (see connectOptions): requests fail at
-// once, and those of Append and Ping with an error that says the server
-// is not connected around nats.go's "outbound buffer limit exceeded",
-// which reads like overload.
+// once, and those of Append, Ping and Subscribe with an error that says the
+// server is not connected around nats.go's "outbound buffer limit
+// exceeded", which reads like overload.
 package nats
 
 import (
@@ -123,6 +125,10 @@ type Config struct {
 	NackBackoff time.Duration
 	// Timeout bounds connecting and each publish acknowledgement. Default 5s.
 	Timeout time.Duration
+	// ConsumerCheck is how often a subscription checks that its group's
+	// consumer exists, to create it again when its stream was deleted or
+	// lost. Default 5s.
+	ConsumerCheck time.Duration
 	// Logger receives the subscribers' errors. Nil discards.
 	Logger *slog.Logger
 }
@@ -144,6 +150,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 5 * time.Second
+	}
+	if c.ConsumerCheck <= 0 {
+		c.ConsumerCheck = 5 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -522,7 +531,8 @@ func sanitize(s string) string {
 // its subscription ends, and the group's position with it.
 //
 // Its subscriptions hand the messages on through forward, which decides
-// when watermill-nats's subscription may stop.
+// when watermill-nats's subscription may stop, and watch, which creates
+// the consumer again when it goes missing.
 type subscriber struct {
 	l       *Log
 	sub     *wmnats.Subscriber
@@ -562,15 +572,24 @@ func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		defer unhook()
 		forward(fctx, in, out, stop)
 	})
+	s.forwards.Go(func() { s.watch(fctx, topic) })
 	return out, nil
 }
 
 // SubscribeInitialize creates topic's stream and the group's consumer
 // (watermill's SubscribeInitializer).
 func (s *subscriber) SubscribeInitialize(topic string) error {
-	if err := s.l.ensureStream(context.Background(), topic); err != nil {
+	return s.initialize(context.Background(), topic)
+}
+
+// initialize is SubscribeInitialize within ctx and Config.Timeout.
+func (s *subscriber) initialize(ctx context.Context, topic string) error {
+	if err := s.l.ensureStream(ctx, topic); err != nil {
 		return fmt.Errorf("subscribe to %s: %w", topic, err)
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.l.cfg.Timeout)
+	defer cancel()
+	jsCtx := natsgo.Context(ctx)
 	stream := s.l.stream(topic)
 	name := s.durable("", stream)
 	cc := &natsgo.ConsumerConfig{
@@ -584,24 +603,87 @@ func (s *subscriber) SubscribeInitialize(topic string) error {
 		MaxAckPending:  1,
 		ReplayPolicy:   natsgo.ReplayInstantPolicy,
 	}
-	_, err := s.l.js.ConsumerInfo(stream, name)
+	_, err := s.l.js.ConsumerInfo(stream, name, jsCtx)
 	switch {
 	case errors.Is(err, natsgo.ErrConsumerNotFound):
-		_, err = s.l.js.AddConsumer(stream, cc)
+		_, err = s.l.js.AddConsumer(stream, cc, jsCtx)
 		if err != nil {
 			// Another process may have created it meanwhile.
-			if _, ierr := s.l.js.ConsumerInfo(stream, name); ierr == nil {
+			if _, ierr := s.l.js.ConsumerInfo(stream, name, jsCtx); ierr == nil {
 				err = nil
 			}
 		}
 	case err == nil:
 		// A setting that may change between runs: AckWait.
-		_, err = s.l.js.UpdateConsumer(stream, cc)
+		_, err = s.l.js.UpdateConsumer(stream, cc, jsCtx)
 	}
 	if err != nil {
-		return fmt.Errorf("subscribe to %s: consumer %s: %w", topic, name, err)
+		return fmt.Errorf("subscribe to %s: consumer %s: %w", topic, name, notConnected(err))
 	}
 	return nil
+}
+
+// watch checks every Config.ConsumerCheck, until ctx ends, that the group's
+// consumer of topic exists, and creates it again as Subscribe does, with
+// its stream when that is missing too. A stream deleted or lost (a server
+// that lost its JetStream storage) takes its consumers with it, and the
+// subscription, still subscribed to its consumer's delivery subject, would
+// receive nothing until a restart; a consumer created again with the same
+// settings delivers to it. What the old stream held is gone: the group
+// receives the new stream from its first message.
+//
+// A check that gets no answer (the connection is down, which is logged as
+// such) is left to the next one. A failed creation is logged once, until
+// one succeeds; each creation is logged.
+func (s *subscriber) watch(ctx context.Context, topic string) {
+	consumer := s.durable("", s.l.stream(topic))
+	tick := time.NewTicker(s.l.cfg.ConsumerCheck)
+	defer tick.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		created, err := s.restore(ctx, topic)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			if !failing {
+				s.l.cfg.Logger.Warn("nats event log: consumer missing, cannot create it again; the group receives nothing meanwhile, retrying",
+					"consumer", consumer, "err", err)
+			}
+			failing = true
+			continue
+		}
+		failing = false
+		if created {
+			s.l.cfg.Logger.Warn("nats event log: consumer missing, created it again: its stream was deleted or lost; the group receives the stream from its first message",
+				"consumer", consumer)
+		}
+	}
+}
+
+// restore creates the group's consumer of topic again, and its stream,
+// when JetStream says it is missing, and reports whether it did.
+func (s *subscriber) restore(ctx context.Context, topic string) (created bool, err error) {
+	stream := s.l.stream(topic)
+	cctx, cancel := context.WithTimeout(ctx, s.l.cfg.Timeout)
+	_, err = s.l.js.ConsumerInfo(stream, s.durable("", stream), natsgo.Context(cctx))
+	cancel()
+	switch {
+	case errors.Is(err, natsgo.ErrStreamNotFound):
+		s.l.forgetStream(topic)
+	case errors.Is(err, natsgo.ErrConsumerNotFound):
+	default:
+		return false, nil // there, or no answer: see watch
+	}
+	if err := s.initialize(ctx, topic); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // Close ends the subscriptions, as forward does, then closes

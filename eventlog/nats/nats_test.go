@@ -115,14 +115,13 @@ func TestUnreachable(t *testing.T) {
 	}
 }
 
-// TestServerDown runs a nats-server of its own and stops it: an Append
-// while it is down fails and sends nothing later, so that an event answered
-// 503 is not stored behind the provider's back; once the server is back,
-// Append works again and the stream holds only what was acknowledged. The
-// errors while it is down say that the server is not connected. The
-// disconnection and the reconnection are logged. Without nats-server on
-// the PATH the test skips, unless CI is set, where it fails instead.
-func TestServerDown(t *testing.T) {
+// natsServer returns the URL of a nats-server of the test's own, on a port
+// the kernel chose, and start, which starts it with its JetStream storage
+// in dir, waits until it answers and returns a function that kills it;
+// start may be called again once it is killed. Without nats-server on the
+// PATH the test skips, unless CI is set, where it fails instead.
+func natsServer(t *testing.T) (u string, start func(dir string) (kill func())) {
+	t.Helper()
 	bin, err := exec.LookPath("nats-server")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -137,27 +136,39 @@ func TestServerDown(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	_, port, _ := net.SplitHostPort(addr)
-	dir := t.TempDir()
-	start := func() *exec.Cmd {
+	return "nats://" + addr, func(dir string) func() {
 		t.Helper()
 		cmd := exec.Command(bin, "-a", "127.0.0.1", "-p", port, "-js", "-sd", dir)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		kill := sync.OnceFunc(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		t.Cleanup(kill)
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 			if c, err := net.Dial("tcp", addr); err == nil {
 				c.Close()
-				return cmd
+				return kill
 			}
 			if time.Now().After(deadline) {
 				t.Fatalf("nats-server does not answer on %s", addr)
 			}
 		}
 	}
-	srv := start()
+}
+
+// TestServerDown runs a nats-server of its own and stops it: an Append
+// while it is down fails and sends nothing later, so that an event answered
+// 503 is not stored behind the provider's back; once the server is back,
+// Append works again and the stream holds only what was acknowledged. The
+// errors while it is down say that the server is not connected. The
+// disconnection and the reconnection are logged. Without nats-server on
+// the PATH the test skips, unless CI is set, where it fails instead.
+func TestServerDown(t *testing.T) {
+	u, start := natsServer(t)
+	dir := t.TempDir()
+	kill := start(dir)
 	var logs testenv.Buffer
-	l, err := nats.Open(context.Background(), nats.Config{URL: "nats://" + addr, Timeout: 2 * time.Second,
+	l, err := nats.Open(context.Background(), nats.Config{URL: u, Timeout: 2 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -186,10 +197,7 @@ func TestServerDown(t *testing.T) {
 	if err := appendOne("before"); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	_ = srv.Wait()
+	kill()
 	waitPing(false)
 	err = appendOne("while-down")
 	if err == nil {
@@ -203,7 +211,7 @@ func TestServerDown(t *testing.T) {
 	if err := l.Ping(ctx); err == nil || !strings.Contains(err.Error(), "not connected to the NATS server") {
 		t.Errorf("Ping with the server down: %v, want it to say the server is not connected", err)
 	}
-	start()
+	start(dir)
 	waitPing(true)
 	if err := appendOne("after"); err != nil {
 		t.Fatal(err)
@@ -304,4 +312,101 @@ func TestStreamLost(t *testing.T) {
 		t.Fatalf("Ping answered nil while the stream it would append to is missing: %v", err)
 	}
 	appendOne("after ping")
+}
+
+// TestStreamLostSubscribers deletes the events stream under running
+// subscriptions of two groups: once an Append has created the stream
+// again, each subscription receives the new messages without being
+// subscribed again, since it creates its group's consumer again, acks
+// them, and receives the next. The consumer's creation is logged once per
+// group, and not again while nothing more is lost.
+func TestStreamLostSubscribers(t *testing.T) {
+	u, prefix := testenv.NATSPrefix(t)
+	var logs testenv.Buffer
+	l, err := nats.Open(context.Background(), nats.Config{URL: u, Prefix: prefix, AckWait: ackWait,
+		ConsumerCheck: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	ctx := context.Background()
+	appendOne := func(id string) {
+		t.Helper()
+		if _, err := l.Append(ctx, eventlog.TopicEvents, []*message.Message{eventlogtest.Msg(id, id)}); err != nil {
+			t.Fatalf("Append %s: %v", id, err)
+		}
+	}
+	groups := []string{"store", "rules"}
+	subs := make([]<-chan *message.Message, len(groups))
+	for i, g := range groups {
+		subs[i] = eventlogtest.Subscribe(t, l, g, eventlog.TopicEvents)
+	}
+	appendOne("before")
+	for i, g := range groups {
+		if got := eventlogtest.ReceiveAck(t, subs[i], 1); got[0] != "before" {
+			t.Fatalf("group %s received %v, want [before]", g, got)
+		}
+	}
+	if err := jetStream(t, u).DeleteStream(prefix + "_" + eventlog.TopicEvents); err != nil {
+		t.Fatal(err)
+	}
+	appendOne("after")
+	appendOne("next")
+	for i, g := range groups {
+		if got := eventlogtest.ReceiveAck(t, subs[i], 2); got[0] != "after" || got[1] != "next" {
+			t.Errorf("group %s received %v once the stream was created again, want [after next]", g, got)
+		}
+	}
+	time.Sleep(10 * 50 * time.Millisecond) // ten more checks
+	out := logs.String()
+	if n := strings.Count(out, `level=WARN msg="nats event log: consumer missing, created it again`); n != len(groups) {
+		t.Errorf("%d warnings of a consumer created again, want one per group:\n%s", n, out)
+	}
+	for _, g := range groups {
+		if consumer := g + "_" + prefix + "_" + eventlog.TopicEvents; !strings.Contains(out, "consumer="+consumer) {
+			t.Errorf("no warning names consumer %s:\n%s", consumer, out)
+		}
+	}
+}
+
+// TestServerLostStorage kills the test's own nats-server and starts it
+// again on an empty storage directory, as a server that lost its disk
+// comes back: without a restart of hookd, Append works again once the
+// connection is back (failing, until then, as not connected), a running
+// subscription receives what is appended, and Ping answers nil.
+func TestServerLostStorage(t *testing.T) {
+	u, start := natsServer(t)
+	kill := start(t.TempDir())
+	var logs testenv.Buffer
+	l, err := nats.Open(context.Background(), nats.Config{URL: u, Timeout: 2 * time.Second, AckWait: ackWait,
+		ConsumerCheck: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	ch := eventlogtest.Subscribe(t, l, "store", eventlog.TopicEvents)
+	if _, err := l.Append(ctx, eventlog.TopicEvents, []*message.Message{eventlogtest.Msg("before", "before")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := eventlogtest.ReceiveAck(t, ch, 1); got[0] != "before" {
+		t.Fatalf("received %v, want [before]", got)
+	}
+	kill()
+	start(t.TempDir())
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, err := l.Append(ctx, eventlog.TopicEvents, []*message.Message{eventlogtest.Msg("after", "after")})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Append still fails after the server came back without its storage: %v\n%s", err, logs.String())
+		}
+	}
+	if got := eventlogtest.ReceiveAck(t, ch, 1); got[0] != "after" {
+		t.Errorf("received %v, want [after]", got)
+	}
+	if err := l.Ping(ctx); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
 }
