@@ -52,6 +52,28 @@
 // message not acked within Config.AckWait (a subscriber that closed, a
 // process that died) is delivered again. A new group starts at the first
 // message.
+//
+// Lost streams. A stream deleted while hookd runs (by an operator, or with
+// the storage of a server that lost it) is created again as at first use,
+// with a warning naming what was lost: by the first Append that finds no
+// stream to take its messages (nats.go says "no responders"), which then
+// publishes them once more, with the same Nats-Msg-Id, and returns nil
+// only once JetStream acknowledged them; by Ping; and by each
+// subscription, which checks every Config.ConsumerCheck that its group's
+// consumer exists and creates it again, with the stream if need be, so
+// that it receives the new stream, from its first message, without
+// subscribing again. What the old stream held is gone: its messages, the
+// groups' positions and its deduplication window, so a retry of a message
+// appended before is appended again (the store still keeps each event
+// once). An operator who means to change a stream's settings edits it
+// (nats stream edit) rather than deleting and adding it, since hookd may
+// create it first with its own.
+//
+// Disconnection. While the connection to the server is down, nothing is
+// buffered for the reconnection (see connectOptions): requests fail at
+// once, and those of Append, Ping and Subscribe with an error that says the
+// server is not connected around nats.go's "outbound buffer limit
+// exceeded", which reads like overload.
 package nats
 
 import (
@@ -103,6 +125,10 @@ type Config struct {
 	NackBackoff time.Duration
 	// Timeout bounds connecting and each publish acknowledgement. Default 5s.
 	Timeout time.Duration
+	// ConsumerCheck is how often a subscription checks that its group's
+	// consumer exists, to create it again when its stream was deleted or
+	// lost. Default 5s.
+	ConsumerCheck time.Duration
 	// Logger receives the subscribers' errors. Nil discards.
 	Logger *slog.Logger
 }
@@ -125,6 +151,9 @@ func (c Config) withDefaults() Config {
 	if c.Timeout <= 0 {
 		c.Timeout = 5 * time.Second
 	}
+	if c.ConsumerCheck <= 0 {
+		c.ConsumerCheck = 5 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -140,10 +169,16 @@ type Log struct {
 	marshaler wmnats.NATSMarshaler
 	logger    watermill.LoggerAdapter
 
-	mu      sync.Mutex
-	closed  bool
-	streams map[string]bool // topics whose stream exists
+	mu     sync.Mutex
+	closed bool
+	// streams holds every topic this Log has used, true while its stream
+	// is taken to exist; forgetStream makes it false.
+	streams map[string]bool
 	subs    []*subscriber
+	// creating holds a value while a stream is looked up and created, so
+	// that appends that find it missing together create it, and warn,
+	// once; a channel, so that waiting for it ends with ctx.
+	creating chan struct{}
 }
 
 // Open connects to cfg.URL and checks that JetStream answers; cfg.Timeout
@@ -169,11 +204,12 @@ func Open(_ context.Context, cfg Config) (*Log, error) {
 		return nil, fmt.Errorf("open nats event log: jetstream: %w", err)
 	}
 	return &Log{
-		cfg:     cfg,
-		conn:    conn,
-		js:      js,
-		logger:  quiet(cfg.Logger),
-		streams: map[string]bool{},
+		cfg:      cfg,
+		conn:     conn,
+		js:       js,
+		logger:   quiet(cfg.Logger),
+		streams:  map[string]bool{},
+		creating: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -215,22 +251,33 @@ func quiet(logger *slog.Logger) watermill.LoggerAdapter {
 // stream is the name of topic's stream and subject.
 func (l *Log) stream(topic string) string { return l.cfg.Prefix + "_" + topic }
 
-// ensureStream creates topic's stream unless it exists.
-func (l *Log) ensureStream(topic string) error {
-	l.mu.Lock()
-	closed, ok := l.closed, l.streams[topic]
-	l.mu.Unlock()
-	if closed {
-		return ErrClosed
-	}
-	if ok {
-		return nil
+// ensureStream makes sure topic's stream exists, creating it when it does
+// not, within ctx and Config.Timeout. A stream it found or created is
+// taken to exist, without asking again, until forgetStream. Creating the
+// stream of a topic this Log has used is a warning: the stream was deleted
+// or lost (a server that lost its JetStream storage), and with it its
+// messages, its consumers and its deduplication window.
+func (l *Log) ensureStream(ctx context.Context, topic string) error {
+	if ok, _, err := l.streamKnown(topic); ok || err != nil {
+		return err
 	}
 	name := l.stream(topic)
 	if strings.ContainsAny(name, ".*> \t\r\n/\\") {
 		return fmt.Errorf("invalid topic %q for a stream name", topic)
 	}
-	_, err := l.js.StreamInfo(name)
+	select {
+	case l.creating <- struct{}{}:
+		defer func() { <-l.creating }()
+	case <-ctx.Done():
+		return fmt.Errorf("create stream %s: %w", name, ctx.Err())
+	}
+	ok, used, err := l.streamKnown(topic)
+	if ok || err != nil {
+		return err // found or created meanwhile by the holder of creating
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
+	defer cancel()
+	_, err = l.js.StreamInfo(name, natsgo.Context(ctx))
 	if errors.Is(err, natsgo.ErrStreamNotFound) {
 		_, err = l.js.AddStream(&natsgo.StreamConfig{
 			Name:       name,
@@ -238,13 +285,19 @@ func (l *Log) ensureStream(topic string) error {
 			Storage:    natsgo.FileStorage,
 			Retention:  natsgo.LimitsPolicy,
 			Duplicates: l.cfg.Duplicates,
-		})
-		if errors.Is(err, natsgo.ErrStreamNameAlreadyInUse) {
+		}, natsgo.Context(ctx))
+		switch {
+		case errors.Is(err, natsgo.ErrStreamNameAlreadyInUse):
 			err = nil // another process created it meanwhile
+		case err == nil && used:
+			l.cfg.Logger.Warn("nats event log: stream missing, created it again: it was deleted, or the NATS server lost its JetStream storage; "+
+				"its messages, its consumer groups' positions and its deduplication window are lost", "stream", name)
+		case err == nil:
+			l.cfg.Logger.Info("nats event log: created stream", "stream", name)
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("create stream %s: %w", name, err)
+		return fmt.Errorf("create stream %s: %w", name, notConnected(err))
 	}
 	l.mu.Lock()
 	l.streams[topic] = true
@@ -252,9 +305,52 @@ func (l *Log) ensureStream(topic string) error {
 	return nil
 }
 
-// Ping asks JetStream for the account's information, a round trip to the
-// server; it fails when l is closed, the connection is down (it reconnects
-// by itself) or JetStream does not answer within ctx.
+// streamKnown tells whether topic's stream is taken to exist and whether
+// this Log has used topic; it fails when l is closed.
+func (l *Log) streamKnown(topic string) (exists, used bool, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false, false, ErrClosed
+	}
+	exists, used = l.streams[topic]
+	return exists, used, nil
+}
+
+// forgetStream makes ensureStream ask for topic's stream again, after a
+// publish found no stream to take its message.
+func (l *Log) forgetStream(topic string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.streams[topic]; ok {
+		l.streams[topic] = false
+	}
+}
+
+// notConnected says what a NATS client's "outbound buffer limit exceeded"
+// means for a Log, whose connections buffer nothing while they reconnect
+// (see connectOptions): the server is not connected, rather than
+// overloaded. It returns other errors as they are.
+func notConnected(err error) error {
+	if errors.Is(err, natsgo.ErrReconnectBufExceeded) {
+		return fmt.Errorf("not connected to the NATS server, reconnecting (nothing is buffered meanwhile): %w", err)
+	}
+	return err
+}
+
+// Ping tells whether an append of hook events would be taken now: it asks
+// JetStream for the stream of eventlog.TopicEvents, a round trip to the
+// stream itself (on a cluster, to its leader), within ctx. It fails when l
+// is closed, the connection is down (it reconnects by itself), or
+// JetStream does not answer for the stream.
+//
+// A missing events stream (deleted, or lost by a server that lost its
+// JetStream storage) is created again, as Append creates it, with the same
+// warning, and Ping fails only when that fails. Reporting it missing
+// instead would not be honest: the next append would create it and
+// succeed. And it would keep hookd unready for good, since a load balancer
+// that sees /readyz fail sends no more hook requests, whose appends would
+// have created the stream.
 func (l *Log) Ping(ctx context.Context) error {
 	l.mu.Lock()
 	closed := l.closed
@@ -262,8 +358,19 @@ func (l *Log) Ping(ctx context.Context) error {
 	if closed {
 		return errors.New("ping nats event log: closed")
 	}
-	if _, err := l.js.AccountInfo(natsgo.Context(ctx)); err != nil {
-		return fmt.Errorf("ping nats event log: %w", err)
+	topic := eventlog.TopicEvents
+	_, err := l.js.StreamInfo(l.stream(topic), natsgo.Context(ctx))
+	switch {
+	case err == nil:
+		l.mu.Lock()
+		l.streams[topic] = true // so that losing it later is warned of
+		l.mu.Unlock()
+	case errors.Is(err, natsgo.ErrStreamNotFound):
+		l.forgetStream(topic)
+		err = l.ensureStream(ctx, topic)
+	}
+	if err != nil {
+		return fmt.Errorf("ping nats event log: %w", notConnected(err))
 	}
 	return nil
 }
@@ -285,12 +392,50 @@ func (l *Log) Append(ctx context.Context, topic string, msgs []*message.Message)
 }
 
 func (l *Log) append(ctx context.Context, topic string, msgs []*message.Message) ([]bool, error) {
-	if err := l.ensureStream(topic); err != nil {
+	if err := l.ensureStream(ctx, topic); err != nil {
 		return nil, err
 	}
+	dup := make([]bool, len(msgs))
+	all := make([]int, len(msgs))
+	for i := range all {
+		all[i] = i
+	}
+	lost, err := l.publish(ctx, topic, msgs, all, dup)
+	if err != nil {
+		return nil, err
+	}
+	if len(lost) == 0 {
+		return dup, nil
+	}
+	// No stream took those messages: the stream was deleted, or the server
+	// lost its JetStream storage, since this Log found it. Create it as a
+	// restart would, and publish them once more with the same Nats-Msg-Id,
+	// those the stream took the first time keeping their answer.
+	id := msgs[lost[0]].UUID
+	l.forgetStream(topic)
+	if err := l.ensureStream(ctx, topic); err != nil {
+		return nil, fmt.Errorf("publish %s: %w; %w", id, natsgo.ErrNoResponders, err)
+	}
+	lost, err = l.publish(ctx, topic, msgs, lost, dup)
+	if err != nil {
+		return nil, err
+	}
+	if len(lost) > 0 {
+		return nil, fmt.Errorf("publish %s: %w, also once its stream was created again", msgs[lost[0]].UUID, natsgo.ErrNoResponders)
+	}
+	return dup, nil
+}
+
+// publish publishes msgs[i], for each i of which, to topic's stream and
+// waits for JetStream's acknowledgement of each, setting dup[i]. It returns
+// the indices of the messages that no stream took (nats.go's async publish
+// says ErrNoResponders: nothing listens on the subject), and an error for
+// any other failure.
+func (l *Log) publish(ctx context.Context, topic string, msgs []*message.Message, which []int, dup []bool) (lost []int, err error) {
 	subject := l.stream(topic)
-	futures := make([]natsgo.PubAckFuture, len(msgs))
-	for i, m := range msgs {
+	futures := make([]natsgo.PubAckFuture, len(which))
+	for j, i := range which {
+		m := msgs[i]
 		nm, err := l.marshaler.Marshal(subject, m)
 		if err != nil {
 			return nil, fmt.Errorf("message %s: %w", m.UUID, err)
@@ -301,19 +446,23 @@ func (l *Log) append(ctx context.Context, topic string, msgs []*message.Message)
 		}
 		// Published asynchronously and then awaited, so that a batch
 		// costs one round trip and one JetStream write pass.
-		futures[i], err = l.js.PublishMsgAsync(nm, opts...)
+		futures[j], err = l.js.PublishMsgAsync(nm, opts...)
 		if err != nil {
-			return nil, fmt.Errorf("publish %s: %w", m.UUID, err)
+			return nil, fmt.Errorf("publish %s: %w", m.UUID, notConnected(err))
 		}
 	}
-	dup := make([]bool, len(msgs))
 	timeout := time.NewTimer(l.cfg.Timeout)
 	defer timeout.Stop()
-	for i, f := range futures {
+	for j, f := range futures {
+		i := which[j]
 		select {
 		case ack := <-f.Ok():
 			dup[i] = ack.Duplicate
 		case err := <-f.Err():
+			if errors.Is(err, natsgo.ErrNoResponders) {
+				lost = append(lost, i)
+				continue
+			}
 			return nil, fmt.Errorf("publish %s: %w", msgs[i].UUID, err)
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -321,7 +470,7 @@ func (l *Log) append(ctx context.Context, topic string, msgs []*message.Message)
 			return nil, fmt.Errorf("publish %s: no acknowledgement within %s", msgs[i].UUID, l.cfg.Timeout)
 		}
 	}
-	return dup, nil
+	return lost, nil
 }
 
 // Subscriber implements eventlog.Log: a watermill-nats subscriber, on a
@@ -382,7 +531,8 @@ func sanitize(s string) string {
 // its subscription ends, and the group's position with it.
 //
 // Its subscriptions hand the messages on through forward, which decides
-// when watermill-nats's subscription may stop.
+// when watermill-nats's subscription may stop, and watch, which creates
+// the consumer again when it goes missing.
 type subscriber struct {
 	l       *Log
 	sub     *wmnats.Subscriber
@@ -422,15 +572,24 @@ func (s *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		defer unhook()
 		forward(fctx, in, out, stop)
 	})
+	s.forwards.Go(func() { s.watch(fctx, topic) })
 	return out, nil
 }
 
 // SubscribeInitialize creates topic's stream and the group's consumer
 // (watermill's SubscribeInitializer).
 func (s *subscriber) SubscribeInitialize(topic string) error {
-	if err := s.l.ensureStream(topic); err != nil {
+	return s.initialize(context.Background(), topic)
+}
+
+// initialize is SubscribeInitialize within ctx and Config.Timeout.
+func (s *subscriber) initialize(ctx context.Context, topic string) error {
+	if err := s.l.ensureStream(ctx, topic); err != nil {
 		return fmt.Errorf("subscribe to %s: %w", topic, err)
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.l.cfg.Timeout)
+	defer cancel()
+	jsCtx := natsgo.Context(ctx)
 	stream := s.l.stream(topic)
 	name := s.durable("", stream)
 	cc := &natsgo.ConsumerConfig{
@@ -444,24 +603,87 @@ func (s *subscriber) SubscribeInitialize(topic string) error {
 		MaxAckPending:  1,
 		ReplayPolicy:   natsgo.ReplayInstantPolicy,
 	}
-	_, err := s.l.js.ConsumerInfo(stream, name)
+	_, err := s.l.js.ConsumerInfo(stream, name, jsCtx)
 	switch {
 	case errors.Is(err, natsgo.ErrConsumerNotFound):
-		_, err = s.l.js.AddConsumer(stream, cc)
+		_, err = s.l.js.AddConsumer(stream, cc, jsCtx)
 		if err != nil {
 			// Another process may have created it meanwhile.
-			if _, ierr := s.l.js.ConsumerInfo(stream, name); ierr == nil {
+			if _, ierr := s.l.js.ConsumerInfo(stream, name, jsCtx); ierr == nil {
 				err = nil
 			}
 		}
 	case err == nil:
 		// A setting that may change between runs: AckWait.
-		_, err = s.l.js.UpdateConsumer(stream, cc)
+		_, err = s.l.js.UpdateConsumer(stream, cc, jsCtx)
 	}
 	if err != nil {
-		return fmt.Errorf("subscribe to %s: consumer %s: %w", topic, name, err)
+		return fmt.Errorf("subscribe to %s: consumer %s: %w", topic, name, notConnected(err))
 	}
 	return nil
+}
+
+// watch checks every Config.ConsumerCheck, until ctx ends, that the group's
+// consumer of topic exists, and creates it again as Subscribe does, with
+// its stream when that is missing too. A stream deleted or lost (a server
+// that lost its JetStream storage) takes its consumers with it, and the
+// subscription, still subscribed to its consumer's delivery subject, would
+// receive nothing until a restart; a consumer created again with the same
+// settings delivers to it. What the old stream held is gone: the group
+// receives the new stream from its first message.
+//
+// A check that gets no answer (the connection is down, which is logged as
+// such) is left to the next one. A failed creation is logged once, until
+// one succeeds; each creation is logged.
+func (s *subscriber) watch(ctx context.Context, topic string) {
+	consumer := s.durable("", s.l.stream(topic))
+	tick := time.NewTicker(s.l.cfg.ConsumerCheck)
+	defer tick.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		created, err := s.restore(ctx, topic)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			if !failing {
+				s.l.cfg.Logger.Warn("nats event log: consumer missing, cannot create it again; the group receives nothing meanwhile, retrying",
+					"consumer", consumer, "err", err)
+			}
+			failing = true
+			continue
+		}
+		failing = false
+		if created {
+			s.l.cfg.Logger.Warn("nats event log: consumer missing, created it again: its stream was deleted or lost; the group receives the stream from its first message",
+				"consumer", consumer)
+		}
+	}
+}
+
+// restore creates the group's consumer of topic again, and its stream,
+// when JetStream says it is missing, and reports whether it did.
+func (s *subscriber) restore(ctx context.Context, topic string) (created bool, err error) {
+	stream := s.l.stream(topic)
+	cctx, cancel := context.WithTimeout(ctx, s.l.cfg.Timeout)
+	_, err = s.l.js.ConsumerInfo(stream, s.durable("", stream), natsgo.Context(cctx))
+	cancel()
+	switch {
+	case errors.Is(err, natsgo.ErrStreamNotFound):
+		s.l.forgetStream(topic)
+	case errors.Is(err, natsgo.ErrConsumerNotFound):
+	default:
+		return false, nil // there, or no answer: see watch
+	}
+	if err := s.initialize(ctx, topic); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // Close ends the subscriptions, as forward does, then closes

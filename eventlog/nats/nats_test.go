@@ -2,6 +2,7 @@ package nats_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/tests"
+	natsgo "github.com/nats-io/nats.go"
 
 	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/eventlog/eventlogtest"
@@ -113,13 +115,13 @@ func TestUnreachable(t *testing.T) {
 	}
 }
 
-// TestServerDown runs a nats-server of its own and stops it: an Append
-// while it is down fails and sends nothing later, so that an event answered
-// 503 is not stored behind the provider's back; once the server is back,
-// Append works again and the stream holds only what was acknowledged. The
-// disconnection and the reconnection are logged. Without nats-server on
-// the PATH the test skips, unless CI is set, where it fails instead.
-func TestServerDown(t *testing.T) {
+// natsServer returns the URL of a nats-server of the test's own, on a port
+// the kernel chose, and start, which starts it with its JetStream storage
+// in dir, waits until it answers and returns a function that kills it;
+// start may be called again once it is killed. Without nats-server on the
+// PATH the test skips, unless CI is set, where it fails instead.
+func natsServer(t *testing.T) (u string, start func(dir string) (kill func())) {
+	t.Helper()
 	bin, err := exec.LookPath("nats-server")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -134,27 +136,39 @@ func TestServerDown(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	_, port, _ := net.SplitHostPort(addr)
-	dir := t.TempDir()
-	start := func() *exec.Cmd {
+	return "nats://" + addr, func(dir string) func() {
 		t.Helper()
 		cmd := exec.Command(bin, "-a", "127.0.0.1", "-p", port, "-js", "-sd", dir)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		kill := sync.OnceFunc(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		t.Cleanup(kill)
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 			if c, err := net.Dial("tcp", addr); err == nil {
 				c.Close()
-				return cmd
+				return kill
 			}
 			if time.Now().After(deadline) {
 				t.Fatalf("nats-server does not answer on %s", addr)
 			}
 		}
 	}
-	srv := start()
+}
+
+// TestServerDown runs a nats-server of its own and stops it: an Append
+// while it is down fails and sends nothing later, so that an event answered
+// 503 is not stored behind the provider's back; once the server is back,
+// Append works again and the stream holds only what was acknowledged. The
+// errors while it is down say that the server is not connected. The
+// disconnection and the reconnection are logged. Without nats-server on
+// the PATH the test skips, unless CI is set, where it fails instead.
+func TestServerDown(t *testing.T) {
+	u, start := natsServer(t)
+	dir := t.TempDir()
+	kill := start(dir)
 	var logs testenv.Buffer
-	l, err := nats.Open(context.Background(), nats.Config{URL: "nats://" + addr, Timeout: 2 * time.Second,
+	l, err := nats.Open(context.Background(), nats.Config{URL: u, Timeout: 2 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -183,15 +197,21 @@ func TestServerDown(t *testing.T) {
 	if err := appendOne("before"); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	_ = srv.Wait()
+	kill()
 	waitPing(false)
-	if err := appendOne("while-down"); err == nil {
+	err = appendOne("while-down")
+	if err == nil {
 		t.Fatal("Append succeeded with the server down")
 	}
-	start()
+	// nats.go says "outbound buffer limit exceeded", which reads like
+	// overload; the error, logged and behind the 503, says what it is.
+	if !strings.Contains(err.Error(), "not connected to the NATS server") || !errors.Is(err, natsgo.ErrReconnectBufExceeded) {
+		t.Errorf("Append with the server down: %v, want it to say the server is not connected and wrap nats.ErrReconnectBufExceeded", err)
+	}
+	if err := l.Ping(ctx); err == nil || !strings.Contains(err.Error(), "not connected to the NATS server") {
+		t.Errorf("Ping with the server down: %v, want it to say the server is not connected", err)
+	}
+	start(dir)
 	waitPing(true)
 	if err := appendOne("after"); err != nil {
 		t.Fatal(err)
@@ -205,5 +225,188 @@ func TestServerDown(t *testing.T) {
 		if !strings.Contains(out, msg) {
 			t.Errorf("%s not logged:\n%s", msg, out)
 		}
+	}
+}
+
+// jetStream returns a JetStream context on its own connection to u, as an
+// operator's tool would have.
+func jetStream(t *testing.T, u string) natsgo.JetStreamContext {
+	t.Helper()
+	nc, err := natsgo.Connect(u, natsgo.Timeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := nc.JetStream(natsgo.MaxWait(5 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// TestStreamLost deletes the events stream under a running Log, as an
+// operator or a server that lost its JetStream storage would: the next
+// Append creates it again, with the settings and the warning of its first
+// creation, and stores its messages, readable by a group; deduplication
+// works in the retried batch and on the new stream; and Ping, after the
+// stream is deleted again, answers nil only once the stream exists again,
+// so that /readyz does not say ready while appends would fail.
+func TestStreamLost(t *testing.T) {
+	u, prefix := testenv.NATSPrefix(t)
+	var logs testenv.Buffer
+	l, err := nats.Open(context.Background(), nats.Config{URL: u, Prefix: prefix, Duplicates: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	js := jetStream(t, u)
+	ctx := context.Background()
+	stream := prefix + "_" + eventlog.TopicEvents
+	appendOne := func(id string) (dup bool) {
+		t.Helper()
+		d, err := l.Append(ctx, eventlog.TopicEvents, []*message.Message{eventlogtest.Msg(id, id)})
+		if err != nil {
+			t.Fatalf("Append %s: %v", id, err)
+		}
+		return d[0]
+	}
+	appendOne("before")
+	if err := js.DeleteStream(stream); err != nil {
+		t.Fatal(err)
+	}
+	// A batch whose second message repeats the first's key: the retry
+	// publishes both again, and JetStream still drops the second.
+	dup, err := l.Append(ctx, eventlog.TopicEvents, []*message.Message{eventlogtest.Msg("after", "after"), eventlogtest.Msg("retry", "after")})
+	if err != nil {
+		t.Fatalf("Append after the stream was deleted: %v", err)
+	}
+	if dup[0] || !dup[1] {
+		t.Errorf("Append after the stream was deleted = %v, want [false true]", dup)
+	}
+	if !appendOne("after") {
+		t.Error("after again: appended, want a duplicate")
+	}
+	if got := eventlogtest.ReceiveAck(t, eventlogtest.Subscribe(t, l, "g", eventlog.TopicEvents), 1); got[0] != "after" {
+		t.Errorf("the new stream starts with %v, want [after]", got)
+	}
+	si, err := js.StreamInfo(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := si.Config; c.Storage != natsgo.FileStorage || c.Retention != natsgo.LimitsPolicy || c.Duplicates != time.Hour ||
+		len(c.Subjects) != 1 || c.Subjects[0] != stream {
+		t.Errorf("stream created again with %+v, want the settings of its first creation", c)
+	}
+	if n := strings.Count(logs.String(), `level=WARN msg="nats event log: stream missing, created it again`); n != 1 {
+		t.Errorf("%d warnings of the stream created again, want 1:\n%s", n, logs.String())
+	}
+
+	if err := js.DeleteStream(stream); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Ping(ctx); err != nil {
+		t.Fatalf("Ping after the stream was deleted: %v", err)
+	}
+	if _, err := js.StreamInfo(stream); err != nil {
+		t.Fatalf("Ping answered nil while the stream it would append to is missing: %v", err)
+	}
+	appendOne("after ping")
+}
+
+// TestStreamLostSubscribers deletes the events stream under running
+// subscriptions of two groups: once an Append has created the stream
+// again, each subscription receives the new messages without being
+// subscribed again, since it creates its group's consumer again, acks
+// them, and receives the next. The consumer's creation is logged once per
+// group, and not again while nothing more is lost.
+func TestStreamLostSubscribers(t *testing.T) {
+	u, prefix := testenv.NATSPrefix(t)
+	var logs testenv.Buffer
+	l, err := nats.Open(context.Background(), nats.Config{URL: u, Prefix: prefix, AckWait: ackWait,
+		ConsumerCheck: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	ctx := context.Background()
+	appendOne := func(id string) {
+		t.Helper()
+		if _, err := l.Append(ctx, eventlog.TopicEvents, []*message.Message{eventlogtest.Msg(id, id)}); err != nil {
+			t.Fatalf("Append %s: %v", id, err)
+		}
+	}
+	groups := []string{"store", "rules"}
+	subs := make([]<-chan *message.Message, len(groups))
+	for i, g := range groups {
+		subs[i] = eventlogtest.Subscribe(t, l, g, eventlog.TopicEvents)
+	}
+	appendOne("before")
+	for i, g := range groups {
+		if got := eventlogtest.ReceiveAck(t, subs[i], 1); got[0] != "before" {
+			t.Fatalf("group %s received %v, want [before]", g, got)
+		}
+	}
+	if err := jetStream(t, u).DeleteStream(prefix + "_" + eventlog.TopicEvents); err != nil {
+		t.Fatal(err)
+	}
+	appendOne("after")
+	appendOne("next")
+	for i, g := range groups {
+		if got := eventlogtest.ReceiveAck(t, subs[i], 2); got[0] != "after" || got[1] != "next" {
+			t.Errorf("group %s received %v once the stream was created again, want [after next]", g, got)
+		}
+	}
+	time.Sleep(10 * 50 * time.Millisecond) // ten more checks
+	out := logs.String()
+	if n := strings.Count(out, `level=WARN msg="nats event log: consumer missing, created it again`); n != len(groups) {
+		t.Errorf("%d warnings of a consumer created again, want one per group:\n%s", n, out)
+	}
+	for _, g := range groups {
+		if consumer := g + "_" + prefix + "_" + eventlog.TopicEvents; !strings.Contains(out, "consumer="+consumer) {
+			t.Errorf("no warning names consumer %s:\n%s", consumer, out)
+		}
+	}
+}
+
+// TestServerLostStorage kills the test's own nats-server and starts it
+// again on an empty storage directory, as a server that lost its disk
+// comes back: without a restart of hookd, Append works again once the
+// connection is back (failing, until then, as not connected), a running
+// subscription receives what is appended, and Ping answers nil.
+func TestServerLostStorage(t *testing.T) {
+	u, start := natsServer(t)
+	kill := start(t.TempDir())
+	var logs testenv.Buffer
+	l, err := nats.Open(context.Background(), nats.Config{URL: u, Timeout: 2 * time.Second, AckWait: ackWait,
+		ConsumerCheck: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	ch := eventlogtest.Subscribe(t, l, "store", eventlog.TopicEvents)
+	if _, err := l.Append(ctx, eventlog.TopicEvents, []*message.Message{eventlogtest.Msg("before", "before")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := eventlogtest.ReceiveAck(t, ch, 1); got[0] != "before" {
+		t.Fatalf("received %v, want [before]", got)
+	}
+	kill()
+	start(t.TempDir())
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, err := l.Append(ctx, eventlog.TopicEvents, []*message.Message{eventlogtest.Msg("after", "after")})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Append still fails after the server came back without its storage: %v\n%s", err, logs.String())
+		}
+	}
+	if got := eventlogtest.ReceiveAck(t, ch, 1); got[0] != "after" {
+		t.Errorf("received %v, want [after]", got)
+	}
+	if err := l.Ping(ctx); err != nil {
+		t.Errorf("Ping: %v", err)
 	}
 }
