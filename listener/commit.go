@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -16,9 +17,10 @@ import (
 // errStopped is returned to requests still waiting when the committer stops.
 var errStopped = errors.New("listener is shutting down")
 
-// commitTimeout bounds one Append so a stuck backend turns into 503s instead
-// of requests that never end.
-const commitTimeout = 10 * time.Second
+// errLate is returned to a request whose events were not committed within
+// the committer's timeout of being queued. The commit that holds them may
+// still store them.
+var errLate = errors.New("events not committed in time")
 
 // appender is the part of eventlog.Log the committer needs.
 type appender interface {
@@ -50,6 +52,10 @@ func (r *record) message() *message.Message {
 type pending struct {
 	recs []record
 	done chan result // buffered: the committer never blocks on a reply
+	// deadline is when the request stops waiting: a commit that starts
+	// later leaves its events out, and one that holds them is given up
+	// once every request in it has stopped waiting.
+	deadline time.Time
 }
 
 // result is the outcome of the commit that held a request's events.
@@ -60,14 +66,21 @@ type result struct {
 
 // committer groups the events of concurrent requests into one Append: one
 // transaction and one fsync for many requests, which is what lets ingest run
-// at HTTP speed instead of disk-sync speed. A request's reply is sent only
-// after the Append that holds its events returned.
+// at HTTP speed instead of disk-sync speed. A request is answered 200 only
+// after the Append that holds its events returned, and 503 when it failed
+// or had not returned within the committer's timeout of the request's
+// being queued.
 type committer struct {
-	log  appender
-	in   chan *pending
-	size int           // most events per batch
-	wait time.Duration // how long a batch that is not full waits for more
-	obs  func(events float64)
+	log     appender
+	in      chan *pending
+	size    int           // most events per batch
+	wait    time.Duration // how long a batch that is not full waits for more
+	timeout time.Duration // most a request waits, queue and commits included
+	obs     func(events float64)
+	// timers are the stopped timers of requests answered, for the next
+	// ones: every request waits for a commit with one, and reusing a
+	// timer saves the allocations and two thirds of the time of a new one.
+	timers sync.Pool
 	// out logs failed commits (the first of an outage, a summary a
 	// minute while it lasts, and its end) and tells Ready of the last.
 	// Every request of a failed commit gets the same error; each is in
@@ -78,35 +91,72 @@ type committer struct {
 	stopped chan struct{}
 }
 
-func newCommitter(log appender, size int, wait time.Duration, obs func(float64), logger *slog.Logger) *committer {
-	return &committer{log: log, in: make(chan *pending, 4*size), size: size, wait: wait, obs: obs, stopped: make(chan struct{}),
+func newCommitter(log appender, size int, wait, timeout time.Duration, obs func(float64), logger *slog.Logger) *committer {
+	return &committer{log: log, in: make(chan *pending, 4*size), size: size, wait: wait, timeout: timeout, obs: obs, stopped: make(chan struct{}),
 		out: outage.New(logger, "event log unavailable: group commit failed", "event log available again", 0)}
 }
 
 // submit queues recs for the next group commit and waits for it. dup[i]
-// tells whether recs[i] was a duplicate of an event already in the log. It
-// returns errStopped when the committer stops first. It takes no context:
-// every wait in it ends with a commit, each bounded by commitTimeout, or
-// with the committer's stop, and the answer must tell whether the events
-// were committed.
+// tells whether recs[i] was a duplicate of an event already in the log.
+//
+// Its whole wait, for room in the queue, for the commits ahead and for
+// the one that holds recs, is bounded by c.timeout: it returns errLate
+// when the commit of recs has not returned by then. The events are then
+// neither known to be stored nor known not to be: a commit under way may
+// still store them, and what it stores stays stored, a duplicate when the
+// request is retried. It returns errStopped when the committer stops
+// first. A commit's answer that arrives together with the deadline or
+// the stop wins. It takes no context: a client that hangs up changes
+// nothing, and the answer must tell whether the events were committed.
 func (c *committer) submit(recs []record) (dup []bool, err error) {
-	p := &pending{recs: recs, done: make(chan result, 1)}
+	p := &pending{recs: recs, done: make(chan result, 1), deadline: time.Now().Add(c.timeout)}
+	t := c.startTimer()
+	defer c.stopTimer(t)
 	select {
 	case c.in <- p:
 	case <-c.stopped:
 		return nil, errStopped
+	case <-t.C:
+		return nil, errLate
 	}
+	var late error
 	select {
 	case r := <-p.done:
 		return r.dup, r.err
 	case <-c.stopped:
+		late = errStopped
+	case <-t.C:
+		late = errLate
+	}
+	// A commit that returned at the same moment has the last word.
+	select {
+	case r := <-p.done:
+		return r.dup, r.err
+	default:
+		return nil, late
+	}
+}
+
+// startTimer returns a timer that fires after c.timeout.
+func (c *committer) startTimer() *time.Timer {
+	if t, ok := c.timers.Get().(*time.Timer); ok {
+		t.Reset(c.timeout)
+		return t
+	}
+	return time.NewTimer(c.timeout)
+}
+
+// stopTimer stops t and keeps it for startTimer.
+func (c *committer) stopTimer(t *time.Timer) {
+	if !t.Stop() {
+		// Nothing to drain with Go 1.23's timers; with
+		// GODEBUG=asynctimerchan=1, the value it sent.
 		select {
-		case r := <-p.done:
-			return r.dup, r.err
+		case <-t.C:
 		default:
-			return nil, errStopped
 		}
 	}
+	c.timers.Put(t)
 }
 
 // run commits batches until ctx ends, then fails whatever is still queued.
@@ -129,16 +179,40 @@ func (c *committer) run(ctx context.Context) {
 		batch = append(batch[:0], first)
 		n := len(first.recs)
 		n = c.gather(&batch, n, timer)
-		msgs = msgs[:0]
-		for _, p := range batch {
-			for i := range p.recs {
-				msgs = append(msgs, p.recs[i].message())
+		live, n, until := expire(batch, n, time.Now())
+		if len(live) > 0 {
+			msgs = msgs[:0]
+			for _, p := range live {
+				for i := range p.recs {
+					msgs = append(msgs, p.recs[i].message())
+				}
 			}
+			c.commit(live, msgs, n, until)
+			clear(msgs) // let the messages go
 		}
-		c.commit(batch, msgs, n)
-		clear(msgs)  // let the messages go
 		clear(batch) // and the requests, with their records
 	}
+}
+
+// expire answers errLate to the requests of batch, holding n events, whose
+// deadline is not after now: they have stopped waiting, or are about to,
+// and their events are left out of the commit. It returns the other
+// requests, in batch's array, their events and the latest of their
+// deadlines, when the last of them stops waiting.
+func expire(batch []*pending, n int, now time.Time) (live []*pending, events int, until time.Time) {
+	live, events = batch[:0], n
+	for _, p := range batch {
+		if !p.deadline.After(now) {
+			p.done <- result{err: errLate}
+			events -= len(p.recs)
+			continue
+		}
+		live = append(live, p)
+		if p.deadline.After(until) {
+			until = p.deadline
+		}
+	}
+	return live, events, until
 }
 
 // gather adds queued requests to batch until it holds size events, the queue
@@ -180,8 +254,11 @@ func (c *committer) gather(batch *[]*pending, n int, timer *time.Timer) int {
 	return n
 }
 
-func (c *committer) commit(batch []*pending, msgs []*message.Message, n int) {
-	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+// commit appends msgs, the n events of batch, and answers batch's requests.
+// The append is given up at until, when the last of them stops waiting:
+// at most c.timeout from now.
+func (c *committer) commit(batch []*pending, msgs []*message.Message, n int, until time.Time) {
+	ctx, cancel := context.WithDeadline(context.Background(), until)
 	dup, err := c.log.Append(ctx, eventlog.TopicEvents, msgs)
 	cancel()
 	if err != nil {

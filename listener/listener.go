@@ -88,10 +88,24 @@ type Config struct {
 	// for a load balancer to take hookd out, short enough that it is
 	// tried again once no traffic comes to tell.
 	ReadyHold time.Duration
+	// CommitTimeout bounds how long a hook request waits for the
+	// durability of its events, from when they are queued for the group
+	// commit until the commit that holds them returns, the queue and the
+	// commits ahead of it included (default DefaultCommitTimeout). A
+	// request still waiting then is answered 503 with Retry-After, as when
+	// the log fails; what the log stores of it all the same is a
+	// duplicate when the provider retries. It also bounds each append to
+	// the log, and the append of a quarantined body.
+	CommitTimeout time.Duration
 }
 
 // DefaultReadyHold is the default of Config.ReadyHold.
 const DefaultReadyHold = 10 * time.Second
+
+// DefaultCommitTimeout is the default of Config.CommitTimeout: half the
+// 10 s that hookd send waits for an answer, so that a client with such a
+// timeout hears the 503 of a log that does not commit rather than nothing.
+const DefaultCommitTimeout = 5 * time.Second
 
 // pingTimeout bounds Ready's ping of the log.
 const pingTimeout = 2 * time.Second
@@ -158,6 +172,9 @@ func New(cfg Config, log eventlog.Log, logger *slog.Logger, reg prometheus.Regis
 	if cfg.ReadyHold <= 0 {
 		cfg.ReadyHold = DefaultReadyHold
 	}
+	if cfg.CommitTimeout <= 0 {
+		cfg.CommitTimeout = DefaultCommitTimeout
+	}
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
@@ -180,7 +197,7 @@ func New(cfg Config, log eventlog.Log, logger *slog.Logger, reg prometheus.Regis
 		quarantineOut: outage.New(logger, "quarantine failed", "quarantine succeeded again", 0),
 		readyHold:     cfg.ReadyHold,
 	}
-	l.commit = newCommitter(log, cfg.BatchSize, cfg.BatchWait, m.batch.Observe, logger)
+	l.commit = newCommitter(log, cfg.BatchSize, cfg.BatchWait, cfg.CommitTimeout, m.batch.Observe, logger)
 	l.echo = NewEcho(logger)
 	l.echo.Use(l.logRequests)
 	RouteHealthz(l.echo)
@@ -523,9 +540,10 @@ func (h *hook) serve(c echo.Context) error {
 		if err != nil {
 			l.metrics.rejected.WithLabelValues(h.src.Name, "unavailable").Inc()
 			// The committer logs why a commit failed; a request that did
-			// not wait for one was cut short by shutdown.
+			// not wait for one was cut short by shutdown, or by its
+			// deadline behind commits that were slow or failed.
 			c.Set(logCauseShown, true)
-			return unavailable(err)
+			return l.unavailable(c, err)
 		}
 	}
 	dups := h.metrics.observe(recs, dup, time.Since(start))
@@ -760,13 +778,13 @@ func (h *hook) quarantine(c echo.Context, start time.Time, body []byte, why refu
 	m.Metadata.Set(eventlog.DedupKey, event.Hash("quarantine", time.Time{}, h.src.Name, q.Error, string(body)))
 	// Not the request's context: a client that hangs up after sending
 	// its body still has it kept, and is no quarantine outage.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), commitTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), h.l.commit.timeout)
 	defer cancel()
 	dup, err := h.l.log.Append(ctx, eventlog.TopicQuarantine, []*message.Message{m})
 	if err != nil {
 		h.l.quarantineOut.Fail(err, "source", h.src.Name)
 		c.Set(logCauseShown, true)
-		return unavailable(err)
+		return h.l.unavailable(c, err)
 	}
 	h.l.quarantineOut.OK()
 	if dup[0] {
@@ -782,6 +800,21 @@ func tooLarge(max int64) error {
 		fmt.Sprintf("body larger than %d bytes", max))
 }
 
-func unavailable(err error) error {
-	return echo.NewHTTPError(http.StatusServiceUnavailable, "event log unavailable, retry later").SetInternal(err)
+// retryAfter is the Retry-After, in seconds, of a request the event log
+// did not take, as of one that came while hookd was starting.
+const retryAfter = "5"
+
+// unavailable answers c, whose events the event log did not take because
+// of err, 503 with Retry-After. The answer does not say the events are not
+// stored: a commit that failed or was given up on hookd's side may have
+// been stored on the log's, and so may one that returned after c stopped
+// waiting. The provider's retry of those is answered as duplicates.
+func (l *Listener) unavailable(c echo.Context, err error) error {
+	c.Response().Header().Set("Retry-After", retryAfter)
+	msg := "event log unavailable, retry later"
+	if errors.Is(err, errLate) {
+		msg = "event log did not commit the events within " + l.commit.timeout.String() +
+			", retry later (any it stored meanwhile are then answered as duplicates)"
+	}
+	return echo.NewHTTPError(http.StatusServiceUnavailable, msg).SetInternal(err)
 }

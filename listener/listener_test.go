@@ -298,7 +298,7 @@ func TestConcurrentRequestsAreGroupCommitted(t *testing.T) {
 }
 
 // TestLogFailureAnswers503 checks that requests whose group commits fail
-// are answered 503 and logged once each, and the cause once for the
+// are answered 503 with Retry-After and logged once each, and the cause once for the
 // outage (then once a minute while it lasts), not once per commit nor once
 // more per request by the error handler.
 func TestLogFailureAnswers503(t *testing.T) {
@@ -315,6 +315,9 @@ func TestLogFailureAnswers503(t *testing.T) {
 		}
 		if msg, _ := r.body["error"].(string); !strings.Contains(msg, "retry") {
 			t.Fatalf("error = %q", msg)
+		}
+		if got := r.header.Get("Retry-After"); got != "5" {
+			t.Fatalf("Retry-After = %q, want 5", got)
 		}
 	}
 	out := logs.String()

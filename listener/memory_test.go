@@ -43,8 +43,13 @@ func (g *gatedLog) Append(ctx context.Context, topic string, msgs []*message.Mes
 // startGated serves a listener with cfg over a fresh SQLite log whose
 // event appends wait at a gate, closed at first; its metrics go to reg
 // (nil: none). The gate opens when the test ends, before the server stops.
+// Requests wait at the gate for a minute at most, unless cfg sets
+// CommitTimeout: long enough for any test, however busy the machine.
 func startGated(t *testing.T, cfg listener.Config, reg prometheus.Registerer) (*listener.Listener, string, *gatedLog) {
 	t.Helper()
+	if cfg.CommitTimeout == 0 {
+		cfg.CommitTimeout = time.Minute
+	}
 	var g *gatedLog
 	l, _ := startWith(t, cfg, startOpts{reg: reg, wrap: func(log eventlog.Log) eventlog.Log {
 		g = &gatedLog{Log: log, entered: make(chan struct{}, 1), gate: make(chan struct{})}

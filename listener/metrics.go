@@ -24,7 +24,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookd_events_received_total",
-			Help: "Events accepted into the event log, by source and type (duplicates excluded; a source's types beyond its first 64 count as other).",
+			Help: "Events accepted into the event log, by source and type, counted when their request is answered 200 (duplicates excluded; a source's types beyond its first 64 count as other). An event the log stored for a request answered 503 is not counted: its retry counts it as a duplicate.",
 		}, []string{"source", "type"}),
 		dups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookd_events_duplicate_total",

@@ -9,30 +9,60 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/outage"
 	"github.com/hookd/hookd/rules"
 )
 
-var descLag = prometheus.NewDesc("hookd_consumer_lag",
-	"Messages of a topic appended after the last one a consumer group acked.",
-	[]string{"topic", "group"}, nil)
+var (
+	descLag = prometheus.NewDesc("hookd_consumer_lag",
+		"Messages of a topic appended after the last one a consumer group acked.",
+		[]string{"topic", "group"}, nil)
+	descLagError = prometheus.NewDesc("hookd_consumer_lag_error",
+		"1 when the last scrape could not read the consumer lag (hookd_consumer_lag is then missing), else 0.",
+		nil, nil)
+)
 
-// lagCollector exports a log's consumer lag, read at each scrape. A log
-// backend that cannot tell its lag exports nothing.
+// lagTimeout bounds the reading of the lag at one scrape.
+const lagTimeout = 5 * time.Second
+
+// lagCollector exports a log's consumer lag, read at each scrape, and
+// whether it could be read, so that an alert on the lag can tell a log
+// that does not answer from one that is not behind. Failed reads are
+// logged as an outage: the first, a summary a minute while they go on,
+// and the read that succeeds again. serve registers one only for a log
+// that can tell its lag (eventlog.Lagger).
 type lagCollector struct {
-	l      eventlog.Lagger
-	logger *slog.Logger
+	l   eventlog.Lagger
+	out *outage.Log
 }
 
-func (c lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descLag }
+// newLagCollector returns the collector of l's lag, logging its failures
+// to logger (nil discards).
+func newLagCollector(l eventlog.Lagger, logger *slog.Logger) *lagCollector {
+	return &lagCollector{l: l, out: outage.New(logger, "metrics: reading the consumer lag failed", "metrics: reading the consumer lag succeeded again", 0)}
+}
 
-func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+// Describe implements prometheus.Collector.
+func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descLag
+	ch <- descLagError
+}
+
+// Collect implements prometheus.Collector: hookd_consumer_lag of every
+// group and hookd_consumer_lag_error 0, or only the latter, 1, when the
+// lag cannot be read.
+func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), lagTimeout)
 	defer cancel()
 	lags, err := c.l.Lag(ctx)
 	if err != nil {
-		c.logger.Warn("metrics: consumer lag", "err", err)
+		// Unwrapped: the backends' errors name the consumer lag already.
+		c.out.Fail(err)
+		ch <- prometheus.MustNewConstMetric(descLagError, prometheus.GaugeValue, 1)
 		return
 	}
+	c.out.OK()
+	ch <- prometheus.MustNewConstMetric(descLagError, prometheus.GaugeValue, 0)
 	for _, l := range lags {
 		ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(l.Messages), l.Topic, l.Group)
 	}

@@ -223,7 +223,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	// messages on through an unbuffered channel, which would cut the
 	// projector's batches to one message.
 	if lg, ok := log.(eventlog.Lagger); ok {
-		reg.MustRegister(lagCollector{lg, logger})
+		reg.MustRegister(newLagCollector(lg, logger))
 	}
 	lis, err := listener.New(listener.Config{
 		Sources:       cfg.Sources,
