@@ -256,7 +256,7 @@ func (s *server) expect(t *testing.T, events, quarantined int) {
 
 // Messages reads every message of topic appended to log so far, in a
 // consumer group of its own, waiting until want have arrived (and a moment
-// longer, so that more than want is seen) or a few seconds passed.
+// longer, so that more than want is seen) or 30 seconds passed.
 func Messages(t testing.TB, log eventlog.Log, topic string, want int) []*message.Message {
 	t.Helper()
 	sub, err := log.Subscriber(fmt.Sprintf("providertest-%d", time.Now().UnixNano()))
@@ -264,7 +264,7 @@ func Messages(t testing.TB, log eventlog.Log, topic string, want int) []*message
 		t.Fatal(err)
 	}
 	defer sub.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ch, err := sub.Subscribe(ctx, topic)
 	if err != nil {
