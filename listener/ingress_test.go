@@ -214,7 +214,7 @@ func TestMaxBodyPerSource(t *testing.T) {
 
 // TestMaxConcurrent holds one request in progress (its body not yet sent)
 // with a limit of one: another hook request is answered 503 at once, with
-// the connection closed, while /healthz still answers.
+// Retry-After and the connection closed, while /healthz still answers.
 func TestMaxConcurrent(t *testing.T) {
 	url, _ := serve(t, listener.Config{MaxConcurrent: 1, Sources: []config.Source{{Name: "mj", Provider: "mailjet"}}})
 	body := openEvent(1)
@@ -265,6 +265,9 @@ func TestMaxConcurrent(t *testing.T) {
 			}
 			if !r.close {
 				t.Fatal("the connection stays open after the 503")
+			}
+			if got := r.header.Get("Retry-After"); got != "1" {
+				t.Fatalf("Retry-After %q, want 1", got)
 			}
 		case 200:
 			time.Sleep(10 * time.Millisecond)

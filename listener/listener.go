@@ -400,6 +400,7 @@ func (h *hook) serve(c echo.Context) error {
 	default:
 		l.metrics.rejected.WithLabelValues(h.src.Name, "busy").Inc()
 		shed(c)
+		c.Response().Header().Set("Retry-After", "1")
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "too many requests in progress, retry later")
 	}
 	// Credentials come before the rate limit, and a request whose
@@ -681,6 +682,7 @@ func (h *hook) refuse(c echo.Context, err error) error {
 	reason := "auth"
 	if code == http.StatusServiceUnavailable {
 		reason = "unavailable"
+		c.Response().Header().Set("Retry-After", retryAfter)
 		h.l.logger.Error("cannot verify request", "source", h.src.Name, "err", errors.Unwrap(err))
 		c.Set(logCauseShown, true)
 	} else {

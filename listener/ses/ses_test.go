@@ -16,6 +16,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"flag"
 	"io"
 	"log/slog"
@@ -636,3 +637,38 @@ func FuzzVerify(f *testing.F) {
 type failing struct{}
 
 func (failing) RoundTrip(*http.Request) (*http.Response, error) { return nil, io.ErrUnexpectedEOF }
+
+// roundTripFunc is an http.RoundTripper made of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestCertificateUnavailable signs a notification with a certificate that
+// cannot be fetched (SNS's endpoint does not answer): the delivery is
+// answered 503 with Retry-After, so that SNS retries it, and nothing is
+// stored.
+func TestCertificateUnavailable(t *testing.T) {
+	e := newSNS(t)
+	down := &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) {
+		return nil, errors.New("connection refused")
+	})}
+	url, log := providertest.Serve(t, listener.Config{Client: down, Sources: []config.Source{{Name: "ses", Provider: ses.Provider,
+		Verify: config.Verify{TopicARNs: []string{topic}}}}})
+	m := parse(t, readFile(t, "testdata/bounce-notification.json"))
+	e.sign(t, &m, time.Now(), "2", e.key)
+	resp, err := http.Post(url+"/hooks/ses", "text/plain", bytes.NewReader(marshal(m)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(answer), "cannot fetch the SNS signing certificate") {
+		t.Fatalf("%d %s, want 503 naming the certificate", resp.StatusCode, answer)
+	}
+	if got := resp.Header.Get("Retry-After"); got != "5" {
+		t.Errorf("Retry-After %q, want 5", got)
+	}
+	if got := providertest.Messages(t, log, eventlog.TopicEvents, 0); len(got) != 0 {
+		t.Errorf("stored %d events, want none", len(got))
+	}
+}
