@@ -248,8 +248,17 @@ func waitCancelled(t *testing.T, dsn string) {
 func retryAgain(t *testing.T, srv *httptest.Server) {
 	t.Helper()
 	code, body := do(t, srv, http.MethodPost, "/api/deadletters/1/retry")
+	// On a busy machine a retry here may time out too, and one that timed
+	// out after its transaction committed has retried the job: the next
+	// then finds no dead job. Only the first answer after the lock tells
+	// whether the request that timed out under it retried the job.
+	first := code
 	for i := 0; code == http.StatusGatewayTimeout && i < 50; i++ {
 		code, body = do(t, srv, http.MethodPost, "/api/deadletters/1/retry")
+	}
+	if code == http.StatusNotFound && first == http.StatusGatewayTimeout {
+		t.Logf("a retry after the lock timed out and may have committed: %d %s", code, body)
+		return
 	}
 	if code != http.StatusOK {
 		t.Errorf("retry once the lock is released: %d %s, want 200: the request that timed out must not have retried it", code, body)
