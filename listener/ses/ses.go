@@ -46,7 +46,7 @@ const Provider = "ses"
 // its original Timestamp and MessageId, for up to 3,600 seconds, the most
 // any delivery policy allows. A tolerance of exactly that hour would refuse
 // a retry sent late in the hour once it is delayed in transit or hookd's
-// clock runs ahead, with a 401 that SNS does not retry, and its events
+// clock runs ahead, with a 401, which SNS is not known to retry, and its events
 // would be lost; the second hour is the margin for that. The wider window
 // lets no forgery in: the signature must still verify, and a genuine
 // notification replayed inside it has the same MessageId, hence the same
