@@ -22,6 +22,7 @@ import (
 
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/listener"
+	"github.com/hookd/hookd/listener/internal/jsonerr"
 )
 
 // Provider is the name the decoder is registered under and the value of
@@ -116,7 +117,7 @@ func Decode(body []byte) ([]event.Event, error) {
 		if err := json.Unmarshal(body, &v); err != nil {
 			return nil, fmt.Errorf("decode mailjet delivery: %w", syntaxError(err, lead))
 		}
-		return nil, fmt.Errorf("decode mailjet delivery: %s, not an object or array", kind(body))
+		return nil, fmt.Errorf("decode mailjet delivery: %s, not an object or array", jsonerr.Kind(body))
 	}
 }
 
@@ -222,7 +223,7 @@ func wireIndex(key []byte) (int, bool) {
 // its Data: the caller hands over a slice that nothing else refers to.
 func decodeObject(raw json.RawMessage) (event.Event, error) {
 	if len(raw) == 0 || raw[0] != '{' {
-		return event.Event{}, fmt.Errorf("%s, not an object", kind(raw))
+		return event.Event{}, fmt.Errorf("%s, not an object", jsonerr.Kind(raw))
 	}
 	return decodeWire(readWire(raw), raw)
 }
@@ -330,7 +331,7 @@ func requiredString(name string, raw json.RawMessage) (string, error) {
 	}
 	s, ok := jsonString(raw)
 	if !ok {
-		return "", fmt.Errorf("%q: %s, not a string", name, kind(raw))
+		return "", fmt.Errorf("%q: %s, not a string", name, jsonerr.Kind(raw))
 	}
 	if s == "" {
 		return "", fmt.Errorf("%q: empty", name)
@@ -392,27 +393,6 @@ func unixSeconds(raw json.RawMessage) (int64, bool) {
 }
 
 func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
-
-// kind names the JSON type of the valid value raw, for error messages.
-func kind(raw []byte) string {
-	if len(raw) == 0 {
-		return "nothing"
-	}
-	switch raw[0] {
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case '"':
-		return "a string"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	default:
-		return "a number"
-	}
-}
 
 // syntaxError words a JSON syntax error with where it was found: after how
 // many bytes of the body, of which the first lead (white space) were not

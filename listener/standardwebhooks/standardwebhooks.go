@@ -410,7 +410,7 @@ func payloadType(raw json.RawMessage) (string, error) {
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", fmt.Errorf(`"type": want a string, got %s`, kind(raw))
+		return "", fmt.Errorf(`"type": want a string, got %s`, jsonerr.Kind(raw))
 	}
 	return s, nil
 }
@@ -448,20 +448,5 @@ func payloadTime(field string, raw json.RawMessage) (t time.Time, ok bool, err e
 		}
 		return time.Unix(sec, 0).UTC(), true, nil
 	}
-	return time.Time{}, false, fmt.Errorf("%q: want RFC 3339 text or unix seconds, got %s", field, kind(raw))
-}
-
-// kind names the JSON value raw as an error tells a sender what it sent.
-func kind(raw json.RawMessage) string {
-	switch raw[0] {
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case '"':
-		return "a string"
-	case 't', 'f':
-		return "true or false"
-	}
-	return "a number"
+	return time.Time{}, false, fmt.Errorf("%q: want RFC 3339 text or unix seconds, got %s", field, jsonerr.Kind(raw))
 }

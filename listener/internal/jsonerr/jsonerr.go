@@ -98,3 +98,25 @@ func got(v string) string {
 	}
 	return v
 }
+
+// Kind names the JSON value raw, valid JSON, as Explain names what a
+// sender sent: "an object", "an array", "a string", "a number", "true or
+// false", "null", or "nothing" for no value at all.
+func Kind(raw []byte) string {
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "true or false"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}

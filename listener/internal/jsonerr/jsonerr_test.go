@@ -71,3 +71,20 @@ func TestWant(t *testing.T) {
 		t.Fatal("Want of nil is not nil")
 	}
 }
+
+func TestKind(t *testing.T) {
+	for _, tt := range []struct{ raw, want string }{
+		{`{"a":1}`, "an object"},
+		{`[1]`, "an array"},
+		{`"x"`, "a string"},
+		{`-1.5e3`, "a number"},
+		{`true`, "true or false"},
+		{`false`, "true or false"},
+		{`null`, "null"},
+		{``, "nothing"},
+	} {
+		if got := jsonerr.Kind([]byte(tt.raw)); got != tt.want {
+			t.Errorf("Kind(%s) = %q, want %q", tt.raw, got, tt.want)
+		}
+	}
+}
