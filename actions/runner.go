@@ -151,10 +151,10 @@ type Runner struct {
 	cfg    RunnerConfig
 	logger *slog.Logger
 	m      *runnerMetrics
-	// renewOut and recordOut log the renewals, and the recordings of
-	// outcomes, that fail while the queue is down, for all batches
-	// together.
-	renewOut, recordOut *outage.Log
+	// claimOut, renewOut and recordOut log the polls for due jobs, the
+	// renewals and the recordings of outcomes that fail while the queue is
+	// down, for all batches together; their metrics count what they count.
+	claimOut, renewOut, recordOut *outage.Log
 }
 
 // NewRunner returns a Runner over q. logger nil discards; reg nil registers
@@ -167,14 +167,17 @@ func NewRunner(q Queue, cfg RunnerConfig, logger *slog.Logger, reg prometheus.Re
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	m, err := newRunnerMetrics(reg)
-	if err != nil {
-		return nil, err
-	}
-	return &Runner{q: q, cfg: cfg, logger: logger, m: m,
+	r := &Runner{q: q, cfg: cfg, logger: logger,
+		// A store that is down fails every poll: log the first failure, a
+		// summary a minute, and the end.
+		claimOut:  outage.New(logger, "claim action jobs", "claim action jobs succeeded again", 0),
 		renewOut:  outage.New(logger, "renew action job claims", "renew action job claims succeeded again", 0),
 		recordOut: outage.New(logger, "record action job outcomes (tried again; the jobs stay claimed meanwhile)", "record action job outcomes succeeded again", 0),
-	}, nil
+	}
+	if r.m, err = newRunnerMetrics(reg, r); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // Owner returns the name the runner claims jobs under.
@@ -217,9 +220,6 @@ func (r *Runner) Run(ctx context.Context) error {
 	wake := r.q.Wake()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	// A store that is down fails every poll: log the first failure, a
-	// summary a minute, and the end.
-	claimOut := outage.New(r.logger, "claim action jobs", "claim action jobs succeeded again", 0)
 
 	for ctx.Err() == nil {
 		now := time.Now()
@@ -229,11 +229,10 @@ func (r *Runner) Run(ctx context.Context) error {
 				if ctx.Err() != nil {
 					break
 				}
-				r.m.claimFailed.Inc()
-				claimOut.Fail(err, "retry_in", r.cfg.Poll)
+				r.claimOut.Fail(err, "retry_in", r.cfg.Poll)
 				holdUntil = now.Add(r.cfg.Poll)
 			} else {
-				claimOut.OK()
+				r.claimOut.OK()
 				r.logLapsed(jobs)
 			}
 			for len(jobs) > 0 {
@@ -427,7 +426,6 @@ func (r *Runner) renewOnce(ctx context.Context, c *claim, every time.Duration) (
 	case ctx.Err() != nil:
 		return every, true
 	default:
-		r.m.renewFailed.Inc()
 		r.renewOut.Fail(err, "target", target, "jobs", len(ids), "lapses_in", c.renewed.Add(r.cfg.Lease).Sub(now).Round(time.Millisecond))
 		return min(every, renewRetry), true
 	}
@@ -474,7 +472,6 @@ func (r *Runner) runBatch(runCtx, jobCtx context.Context, claimed time.Time, job
 			c.recorded = len(outcomes)
 			return err
 		}
-		r.m.recordFailed.Inc()
 		r.recordOut.Fail(err, "target", jobs[0].Target, "jobs", len(outcomes)-c.recorded)
 		return err
 	}
@@ -644,17 +641,17 @@ func clip(s string) string {
 	return s + "..."
 }
 
-// runnerMetrics are the Runner's Prometheus collectors.
+// runnerMetrics are the Runner's Prometheus collectors that it updates;
+// its failure counters read its outage logs.
 type runnerMetrics struct {
-	jobs         *prometheus.CounterVec
-	seconds      *prometheus.HistogramVec
-	dead         *prometheus.CounterVec
-	renewFailed  prometheus.Counter
-	claimFailed  prometheus.Counter
-	recordFailed prometheus.Counter
+	jobs    *prometheus.CounterVec
+	seconds *prometheus.HistogramVec
+	dead    *prometheus.CounterVec
 }
 
-func newRunnerMetrics(reg prometheus.Registerer) (*runnerMetrics, error) {
+// newRunnerMetrics returns r's collectors, registered with reg, with the
+// counters of r's outage logs, unless reg is nil.
+func newRunnerMetrics(reg prometheus.Registerer, r *Runner) (*runnerMetrics, error) {
 	m := &runnerMetrics{
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookd_action_jobs_total",
@@ -669,24 +666,26 @@ func newRunnerMetrics(reg prometheus.Registerer) (*runnerMetrics, error) {
 			Name: "hookd_action_dead_letters_total",
 			Help: "Action jobs dead-lettered (retries spent or a permanent error); each suspends its target.",
 		}, []string{"action"}),
-		renewFailed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "hookd_action_claim_renewal_failures_total",
-			Help: "Renewals of claims on running action jobs that failed (the queue did not answer); a claim not renewed within its lease lets another replica run its jobs too.",
-		}),
-		claimFailed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "hookd_action_claim_failures_total",
-			Help: "Polls for due action jobs that failed (the queue did not answer; logged as an outage); while they fail, no action runs.",
-		}),
-		recordFailed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "hookd_action_record_failures_total",
-			Help: "Attempts to record the outcomes of action jobs that failed (the queue did not answer; logged as an outage); they are tried again while the jobs stay claimed.",
-		}),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.jobs, m.seconds, m.dead, m.renewFailed, m.claimFailed, m.recordFailed} {
-			if err := reg.Register(c); err != nil {
-				return nil, fmt.Errorf("register action runner metrics: %w", err)
-			}
+	if reg == nil {
+		return m, nil
+	}
+	failures := func(name, help string, o *outage.Log) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(o.Failures()) })
+	}
+	for _, c := range []prometheus.Collector{m.jobs, m.seconds, m.dead,
+		failures("hookd_action_claim_renewal_failures_total",
+			"Renewals of claims on running action jobs that failed (the queue did not answer); a claim not renewed within its lease lets another replica run its jobs too.",
+			r.renewOut),
+		failures("hookd_action_claim_failures_total",
+			"Polls for due action jobs that failed (the queue did not answer; logged as an outage); while they fail, no action runs.",
+			r.claimOut),
+		failures("hookd_action_record_failures_total",
+			"Attempts to record the outcomes of action jobs that failed (the queue did not answer; logged as an outage); they are tried again while the jobs stay claimed.",
+			r.recordOut),
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register action runner metrics: %w", err)
 		}
 	}
 	return m, nil
