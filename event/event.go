@@ -125,6 +125,15 @@ const (
 	MaxYear = 2261
 )
 
+// MaxText is the most bytes hookd keeps in each of an event's normalized
+// text fields (ID, Type, Email, MessageID, Campaign); an adapter's event
+// with a longer one is a malformed body. The store indexes these fields, in
+// pairs (email and type, say), and PostgreSQL refuses an index entry over
+// about 2,700 bytes: one longer value would stop the store's projection for
+// good. No provider's own value comes near it (an address is at most 254
+// bytes).
+const MaxText = 1000
+
 // NormalizeEmail lower-cases and trims an address and returns it with its
 // domain (the part after the last '@', empty when there is none). An
 // address written with a display name, as in a header (`Joe <joe@x.com>`),

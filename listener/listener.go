@@ -704,6 +704,9 @@ func checkEvents(events []event.Event) error {
 		switch {
 		case e.ID == "":
 			return fmt.Errorf("event %d: empty id", i)
+		case len(e.ID) > event.MaxText, len(e.Type) > event.MaxText, len(e.Email) > event.MaxText,
+			len(e.MessageID) > event.MaxText, len(e.Campaign) > event.MaxText:
+			return fmt.Errorf("event %d: %s", i, tooLong(e))
 		case !e.Time.IsZero() && (e.Time.Year() < event.MinYear || e.Time.Year() > event.MaxYear):
 			return fmt.Errorf("event %d: time %s is outside the years %d to %d", i, e.Time.UTC().Format(time.RFC3339), event.MinYear, event.MaxYear)
 		case !utf8.Valid(e.Data):
@@ -715,6 +718,18 @@ func checkEvents(events []event.Event) error {
 		}
 	}
 	return nil
+}
+
+// tooLong names e's first normalized field longer than event.MaxText.
+func tooLong(e event.Event) string {
+	for _, f := range [...]struct{ name, v string }{
+		{"id", e.ID}, {"type", e.Type}, {"email", e.Email}, {"message_id", e.MessageID}, {"campaign", e.Campaign},
+	} {
+		if len(f.v) > event.MaxText {
+			return fmt.Sprintf("%s of %d bytes, more than the %d hookd keeps", f.name, len(f.v), event.MaxText)
+		}
+	}
+	return ""
 }
 
 // invalidUTF8 returns the offset of the first byte of b that does not start

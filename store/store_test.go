@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -219,6 +220,39 @@ func TestInsert(t *testing.T) {
 	}
 	if err := st.Insert(ctx, event.Event{Type: "open"}); err == nil {
 		t.Fatal("Insert of an event without id succeeded")
+	}
+}
+
+// TestInsertLongestText stores an event whose normalized text fields are
+// each as long as the listener lets through (event.MaxText bytes), of
+// characters that do not compress: PostgreSQL refuses an index entry over
+// about 2,700 bytes, and the store indexes email, domain, message id and
+// campaign each with the type.
+func TestInsertLongestText(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	r := rand.New(rand.NewPCG(1, 2))
+	text := func(n int) string {
+		const chars = "abcdefghijklmnopqrstuvwxyz0123456789"
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = chars[r.IntN(len(chars))]
+		}
+		return string(b)
+	}
+	e := ev(1, text(event.MaxText), text(event.MaxText/2-1)+"@"+text(event.MaxText/2), base)
+	e.ID, e.MessageID, e.Campaign = text(event.MaxText), text(event.MaxText), text(event.MaxText)
+	if err := st.Insert(ctx, e); err != nil {
+		t.Fatalf("Insert: %v", err)
+	}
+	for _, q := range []store.EventQuery{{Email: e.Email}, {Domain: e.Domain, Type: e.Type}, {Campaign: e.Campaign}} {
+		page, err := st.Events(ctx, q)
+		if err != nil {
+			t.Fatalf("Events(%+v): %v", q, err)
+		}
+		if len(page.Events) != 1 || !equalEvents(page.Events[0], e) {
+			t.Fatalf("Events(%+v) = %d events, want the one inserted", q, len(page.Events))
+		}
 	}
 }
 
