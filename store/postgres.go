@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -91,6 +92,31 @@ func (c *rebindConn) ExecContext(ctx context.Context, query string, args []drive
 
 func (c *rebindConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	return c.Conn.QueryContext(ctx, rebind(query), args)
+}
+
+// CheckNamedValue makes a string argument one that PostgreSQL's text
+// holds: text can hold neither a NUL character nor bytes that are not
+// UTF-8, and a statement given one fails. An event field may hold NUL (a
+// JSON sender's "\u0000"), a header may hold any byte, and a query
+// parameter may hold either; each such character or run of bytes becomes
+// U+FFFD, in what is stored and in what is looked up alike, so that the
+// event is stored (a projector that could not store it would retry it for
+// ever, and store nothing after it) and a lookup with the value as sent
+// finds it. SQLite keeps such text as it is.
+func (c *rebindConn) CheckNamedValue(nv *driver.NamedValue) error {
+	if s, ok := nv.Value.(string); ok {
+		nv.Value = pgText(s)
+	}
+	return c.Conn.CheckNamedValue(nv)
+}
+
+// pgText returns s with each NUL character and each run of bytes that are
+// not UTF-8 replaced by U+FFFD.
+func pgText(s string) string {
+	if utf8.ValidString(s) && !strings.Contains(s, "\x00") {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 // rebound caches rebind's answers: the store runs a few queries many times.

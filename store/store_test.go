@@ -537,6 +537,115 @@ func TestQuarantine(t *testing.T) {
 	}
 }
 
+// TestTextNotUTF8 checks that an event whose text holds what PostgreSQL's
+// text cannot (a NUL character, as a JSON sender's "\u0000" decodes to,
+// or bytes that are not UTF-8, as a header may hold) is stored with the
+// events of its batch, and that a lookup with the value as sent finds it,
+// on either database; on PostgreSQL each such character reads back as
+// U+FFFD. Storing one failed there, and the projector retried its batch for
+// ever, storing nothing more.
+func TestTextNotUTF8(t *testing.T) {
+	ctx := context.Background()
+	// stored is how text reads back from the store under test.
+	stored := func(s string) string {
+		if storeDriver != "postgres" {
+			return s
+		}
+		return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+	}
+	tests := []struct {
+		name  string
+		edit  func(e *event.Event, v string)
+		query func(v string) store.EventQuery
+		field func(e event.Event) string
+	}{
+		{"type", func(e *event.Event, v string) { e.Type = v },
+			func(v string) store.EventQuery { return store.EventQuery{Type: v} },
+			func(e event.Event) string { return e.Type }},
+		{"email", func(e *event.Event, v string) { e.Email, e.Domain = v+"@x.example", "x.example" },
+			func(v string) store.EventQuery { return store.EventQuery{Email: v + "@X.example"} },
+			func(e event.Event) string { return strings.ToLower(e.Email) }},
+		{"source", func(e *event.Event, v string) { e.Source = v },
+			func(v string) store.EventQuery { return store.EventQuery{Source: v} },
+			func(e event.Event) string { return e.Source }},
+		{"campaign", func(e *event.Event, v string) { e.Campaign = v },
+			func(v string) store.EventQuery { return store.EventQuery{Campaign: v} },
+			func(e event.Event) string { return e.Campaign }},
+		{"message id", func(e *event.Event, v string) { e.MessageID = v },
+			func(string) store.EventQuery { return store.EventQuery{} },
+			func(e event.Event) string { return e.MessageID }},
+	}
+	for _, v := range []string{"a\x00b", "a\xffb"} {
+		for i, tt := range tests {
+			t.Run(fmt.Sprintf("%s %q", tt.name, v), func(t *testing.T) {
+				st := openStore(t, t.TempDir())
+				e := ev(i, "open", "ann@a.com", base)
+				tt.edit(&e, v)
+				e.ID += v
+				after := ev(100+i, "open", "bob@a.com", base.Add(time.Minute))
+				if err := st.Insert(ctx, e, after); err != nil {
+					t.Fatalf("Insert: %v", err)
+				}
+				page, err := st.Events(ctx, tt.query(v))
+				if err != nil {
+					t.Fatalf("Events: %v", err)
+				}
+				if !slices.Contains(ids(page.Events), stored(e.ID)) {
+					t.Fatalf("Events(%s %q) = %q, want %q among them", tt.name, v, ids(page.Events), stored(e.ID))
+				}
+				got, err := st.Event(ctx, e.ID)
+				if err != nil {
+					t.Fatalf("Event(%q): %v", e.ID, err)
+				}
+				if want := stored(tt.field(e)); tt.field(got) != want {
+					t.Errorf("%s = %q, want %q", tt.name, tt.field(got), want)
+				}
+				if _, err := st.Event(ctx, after.ID); err != nil {
+					t.Errorf("the event after it: %v", err)
+				}
+			})
+		}
+	}
+	t.Run("quarantined", func(t *testing.T) {
+		st := openStore(t, t.TempDir())
+		q := event.Quarantined{ID: "q-\x00", Source: "mailjet", Received: base,
+			Error: "bad \x00 byte", ContentType: "text/plain; charset=\xff", Body: []byte{0, 0xff}}
+		if err := st.InsertQuarantined(ctx, q); err != nil {
+			t.Fatalf("InsertQuarantined: %v", err)
+		}
+		page, err := st.Quarantine(ctx, store.QuarantineQuery{Source: "mailjet"})
+		if err != nil || len(page.Items) != 1 {
+			t.Fatalf("Quarantine = %+v, %v; want the body", page, err)
+		}
+		got := page.Items[0]
+		if got.Error != stored(q.Error) || got.ContentType != stored(q.ContentType) || string(got.Body) != string(q.Body) {
+			t.Errorf("quarantined = %q %q %q, want %q %q %q", got.Error, got.ContentType, got.Body,
+				stored(q.Error), stored(q.ContentType), q.Body)
+		}
+	})
+	t.Run("lookups", func(t *testing.T) {
+		st := openStore(t, t.TempDir())
+		seed(t, st)
+		for _, v := range []string{"\x00", "\xff", "a\xc3"} {
+			if page, err := st.Events(ctx, store.EventQuery{Type: v, Source: v, Campaign: v}); err != nil || len(page.Events) != 0 {
+				t.Errorf("Events(%q) = %d events, %v; want none", v, len(page.Events), err)
+			}
+			if _, err := st.Event(ctx, v); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("Event(%q) = %v, want ErrNotFound", v, err)
+			}
+			if _, err := st.Quarantine(ctx, store.QuarantineQuery{Source: v}); err != nil {
+				t.Errorf("Quarantine(%q): %v", v, err)
+			}
+			if _, err := st.Jobs(ctx, store.JobQuery{Rule: v, EventID: v}); err != nil {
+				t.Errorf("Jobs(%q): %v", v, err)
+			}
+			if err := st.Unsuppress(ctx, v+"@x.example"); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("Unsuppress(%q) = %v, want ErrNotFound", v, err)
+			}
+		}
+	})
+}
+
 // TestSQLiteWriterDurable checks that the sqlite store commits with an
 // fsync (synchronous=FULL): the projector acks a message once its commit
 // returns, so the commit, and the jobs it holds, must survive a power loss.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hookd/hookd/actions"
 )
@@ -97,8 +98,10 @@ func (s *Store) Suppressions(ctx context.Context, limit int, cursor string) (Sup
 	}
 	var w where
 	if cursor != "" {
+		// Addresses are stored lower-cased, which makes them UTF-8: a
+		// cursor that is not was not made by Next.
 		after, err := base64.RawURLEncoding.DecodeString(cursor)
-		if err != nil || len(after) == 0 {
+		if err != nil || len(after) == 0 || !utf8.Valid(after) {
 			return SuppressionPage{}, fmt.Errorf("list suppressions: %w", invalid("cursor", "not a cursor this API returned"))
 		}
 		w.add("email > ?", string(after))

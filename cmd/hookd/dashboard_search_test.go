@@ -203,3 +203,69 @@ func searchEmails(u *ui) []string {
 	slices.Sort(got)
 	return got
 }
+
+// TestDashboardLongValues checks in headless chromium that an event whose
+// address, campaign and type run to kilobytes (a sender may send any
+// length) shows on the Search and Live pages cut to a line, the whole of
+// each in its tooltip, and whole on its own page: each took its row over
+// many screens before.
+func TestDashboardLongValues(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	p := startDashSources(t, token, "mailjet")
+	email := strings.Repeat("x", 3000) + "@long.example"
+	campaign := strings.Repeat("<b>campaign</b> ", 100)
+	typ := strings.Repeat("t", 500)
+	long := func(n int, at time.Time) string {
+		return fmt.Sprintf(`{"event":%q,"time":%d,"MessageID":%d,"email":%q,"customcampaign":%q}`, typ, at.Unix(), 19421777396190490+n, email, campaign)
+	}
+	postHookTo(t, p.hooks, "mailjet", long(1, time.Now().Add(-time.Minute)))
+	waitEvents(t, p, token, 1)
+	ui := logIn(t, p, token)
+
+	// cells returns the text, tooltip and height of the row's cells of
+	// the address, the campaign and the type.
+	type cellView struct {
+		Text, Title string
+		Height      float64
+	}
+	cells := func(row string, email, campaign, typ int) []cellView {
+		t.Helper()
+		return eval[[]cellView](ui, fmt.Sprintf(`[%d, %d, %d].map(i => {
+			const td = document.querySelector(%q + " td:nth-child(" + i + ")");
+			const el = td.querySelector("[title]") || td;
+			return { Text: td.textContent, Title: el.getAttribute("title") || "", Height: td.getBoundingClientRect().height };
+		})`, email, campaign, typ, row))
+	}
+	check := func(page string, got []cellView) {
+		t.Helper()
+		for i, want := range []struct {
+			whole string
+			max   int
+		}{{email, 80}, {campaign, 40}, {typ, 40}} {
+			c := got[i]
+			if n := len([]rune(c.Text)); n > want.max || !strings.HasSuffix(c.Text, "…") || !strings.HasPrefix(want.whole, strings.TrimSuffix(c.Text, "…")) {
+				t.Errorf("%s: a value of %d characters shows as %d: %.100q", page, len(want.whole), n, c.Text)
+			}
+			if c.Title != want.whole {
+				t.Errorf("%s: the tooltip holds %.100q, want the whole value", page, c.Title)
+			}
+			if c.Height > 200 {
+				t.Errorf("%s: the cell of %.20q... is %.0f px high", page, want.whole, c.Height)
+			}
+		}
+	}
+
+	ui.load("#/search?domain=long.example")
+	check("search", cells("#search-rows tr", 3, 4, 2))
+	ui.load(eval[string](ui, `document.querySelector("#search-rows tr a").getAttribute("href")`))
+	if got := ui.text("#field-email"); got != email {
+		t.Errorf("the event's page shows the address as %.100q, want the whole of it", got)
+	}
+
+	ui.goTo("#/live", "#live-table")
+	ui.waitFor("the live stream", `document.querySelector("#live-status").textContent.startsWith("connected")`)
+	postHookTo(t, p.hooks, "mailjet", long(2, time.Now()))
+	ui.waitFor("the new event", `document.querySelectorAll("#live-rows tr").length >= 1`)
+	check("live", cells("#live-rows tr", 4, 5, 3))
+	p.stop(t)
+}

@@ -102,6 +102,17 @@ function cell(text, n, attrs = {}) {
   return h("td", { ...attrs, title: text && text.length > n ? text : undefined }, short(text, n));
 }
 
+// A row of an event list shows at most these many characters of its
+// address, campaign and type, the whole of each in its tooltip: a sender
+// may send any length, and one address of kilobytes would stretch its row
+// over many screens. The event's page shows them whole.
+const emailLen = 80, campaignLen = 40, typeLen = 40;
+
+// typePill shows an event's type, cut to typeLen characters.
+function typePill(type) {
+  return h("span", { class: "pill", title: type && type.length > typeLen ? type : undefined }, short(type, typeLen));
+}
+
 // tally is a count shown with its noun, "1 event", "2 events": the number
 // alone in the element of id.
 function tally(id, one, many) {
@@ -314,8 +325,8 @@ function live() {
       const e = JSON.parse(m.data);
       n++; count.textContent = String(n);
       list.prepend(h("tr", { "data-id": e.id, "data-type": e.type },
-        h("td", {}, fmtTime(e.time)), h("td", {}, e.source), h("td", {}, h("span", { class: "pill" }, e.type)),
-        h("td", {}, e.email), h("td", {}, e.campaign), h("td", {}, h("a", { href: "#/event/" + encodeURIComponent(e.id) }, short(e.id, 24)))));
+        h("td", {}, fmtTime(e.time)), h("td", {}, e.source), h("td", {}, typePill(e.type)),
+        cell(e.email, emailLen), cell(e.campaign, campaignLen), h("td", {}, h("a", { href: "#/event/" + encodeURIComponent(e.id) }, short(e.id, 24)))));
       while (list.children.length > 500) list.lastChild.remove();
     });
   };
@@ -383,8 +394,8 @@ async function search(params) {
     const page = await api("/events?" + p.toString());
     for (const e of page.events) {
       body.append(h("tr", { "data-id": e.id },
-        h("td", {}, fmtTime(e.time)), h("td", {}, h("span", { class: "pill" }, e.type)), h("td", {}, e.email),
-        h("td", {}, e.campaign), h("td", {}, e.source), h("td", {}, h("a", { href: "#/event/" + encodeURIComponent(e.id) }, short(e.id, 28)))));
+        h("td", {}, fmtTime(e.time)), h("td", {}, typePill(e.type)), cell(e.email, emailLen),
+        cell(e.campaign, campaignLen), h("td", {}, e.source), h("td", {}, h("a", { href: "#/event/" + encodeURIComponent(e.id) }, short(e.id, 28)))));
     }
     shown += page.events.length;
     count.set(shown);
