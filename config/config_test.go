@@ -584,6 +584,12 @@ func TestValidate(t *testing.T) {
 	if err := c.Validate(known); err != nil || c.Admin.QueryTimeout != 10*time.Second {
 		t.Errorf("Validate with write_timeout 20s: %v; query_timeout %v, want 10s", err, c.Admin.QueryTimeout)
 	}
+
+	// The largest batch.
+	c.Limits.BatchSize = 100000
+	if err := c.Validate(known); err != nil {
+		t.Errorf("Validate with batch_size 100000: %v", err)
+	}
 }
 
 func TestByteSize(t *testing.T) {

@@ -33,6 +33,7 @@ const (
 	defaultBatchWait         = 250 * time.Microsecond
 	maxBatchWait             = time.Second
 	defaultBatchSize         = 1000
+	maxBatchSize             = 100000
 	defaultTokenParam        = "token"
 	defaultMaxConcurrent     = 1024
 	defaultMaxInflight       = 16 << 20
@@ -225,6 +226,12 @@ func (c *Config) Validate(known ...Known) error {
 		// Every request may wait this long for its answer, and shutdown
 		// for the last batch.
 		v.add("limits.batch_wait", "%v is longer than %v: every request waits for it", lim.BatchWait, maxBatchWait)
+	}
+	if lim.BatchSize > maxBatchSize {
+		// The group commit's queue holds four batches' worth of requests,
+		// allocated at start: a size in the billions fails the start for
+		// want of memory.
+		v.add("limits.batch_size", "%d is more than %d", lim.BatchSize, maxBatchSize)
 	}
 
 	if len(c.Sources) == 0 {
