@@ -585,10 +585,12 @@ func TestValidate(t *testing.T) {
 		t.Errorf("Validate with write_timeout 20s: %v; query_timeout %v, want 10s", err, c.Admin.QueryTimeout)
 	}
 
-	// The largest batch.
+	// The largest batch, and the longest prefix whose postgres table
+	// names PostgreSQL keeps whole (63 bytes with _offsets_quarantine).
 	c.Limits.BatchSize = 100000
+	c.Log = eventlog.Config{Backend: "postgres", DSN: "postgres://hookd@db/hookd", Prefix: strings.Repeat("p", 44)}
 	if err := c.Validate(known); err != nil {
-		t.Errorf("Validate with batch_size 100000: %v", err)
+		t.Errorf("Validate with batch_size 100000 and a 44-byte postgres prefix: %v", err)
 	}
 }
 

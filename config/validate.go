@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/internal/pgconf"
 )
 
@@ -171,6 +172,8 @@ func (c *Config) Validate(known ...Known) error {
 	}
 	if c.Log.Prefix != "" && !isIdentifier(c.Log.Prefix) {
 		v.add("log.prefix", "invalid prefix %q: use letters, digits and '_', starting with a letter or '_'", c.Log.Prefix)
+	} else if most := maxPostgresPrefix(); c.Log.Backend == "postgres" && len(c.Log.Prefix) > most {
+		v.add("log.prefix", "%d bytes long, more than %d: the log's tables are named up to PREFIX_offsets_%s, and PostgreSQL cuts a name after %d bytes, so that two tables could become one", len(c.Log.Prefix), most, longestTopic(), maxPostgresName)
 	}
 	switch c.Store.Driver {
 	case "sqlite":
@@ -306,6 +309,26 @@ func (c *Config) Validate(known ...Known) error {
 	}
 	return errors.Join(v...)
 }
+
+// maxPostgresName is the longest name PostgreSQL keeps (NAMEDATALEN - 1);
+// it cuts a longer one, with a notice only.
+const maxPostgresName = 63
+
+// longestTopic returns the longest of the log's topics.
+func longestTopic() string {
+	var longest string
+	for _, t := range eventlog.Topics() {
+		if len(t) > len(longest) {
+			longest = t
+		}
+	}
+	return longest
+}
+
+// maxPostgresPrefix returns the longest log.prefix of the postgres event
+// log, whose tables are PREFIX_TOPIC, PREFIX_dedup_TOPIC and
+// PREFIX_offsets_TOPIC: the longest that keeps each name whole.
+func maxPostgresPrefix() int { return maxPostgresName - len("_offsets_") - len(longestTopic()) }
 
 // validator collects the problems Validate finds.
 type validator []error
