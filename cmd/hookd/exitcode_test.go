@@ -35,6 +35,8 @@ func TestExitCodes(t *testing.T) {
 		{"flags of a group together", []string{"send", "--file", "x.json", "--generate", "1", "http://127.0.0.1:9/"}, exitUsage},
 		{"malformed id", []string{"deadletters", "retry", "seven"}, exitUsage},
 		{"not an http URL", []string{"send", "--generate", "1", "ftp://127.0.0.1/"}, exitUsage},
+		{"rate not a number", []string{"send", "--generate", "1", "--rate", "NaN", "http://127.0.0.1:9/"}, exitUsage},
+		{"rate too low to pace", []string{"send", "--generate", "2", "--rate", "1e-12", "http://127.0.0.1:9/"}, exitUsage},
 		{"until before since", []string{"backtest", "--data", missing, "--rules", "x.yaml", "--since", "2025-03-02", "--until", "2025-03-01"}, exitUsage},
 		{"config file missing", []string{"check", "--config", missing}, exitFailure},
 		{"data directory missing", []string{"events", "--data", missing}, exitFailure},
