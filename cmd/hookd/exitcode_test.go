@@ -38,6 +38,7 @@ func TestExitCodes(t *testing.T) {
 		{"rate not a number", []string{"send", "--generate", "1", "--rate", "NaN", "http://127.0.0.1:9/"}, exitUsage},
 		{"rate too low to pace", []string{"send", "--generate", "2", "--rate", "1e-12", "http://127.0.0.1:9/"}, exitUsage},
 		{"until before since", []string{"backtest", "--data", missing, "--rules", "x.yaml", "--since", "2025-03-02", "--until", "2025-03-01"}, exitUsage},
+		{"malformed address", []string{"suppressions", "remove", "--data", missing, "nobody"}, exitUsage},
 		{"config file missing", []string{"check", "--config", missing}, exitFailure},
 		{"data directory missing", []string{"events", "--data", missing}, exitFailure},
 	} {
