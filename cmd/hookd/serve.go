@@ -110,8 +110,17 @@ const (
 
 // serve runs hookd until ctx ends, then shuts down in order: stop accepting
 // and finish in-flight requests, then stop the group commit, then the
-// consumers, then close the log and the store.
-func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerOpts ...func(*actions.RunnerConfig)) error {
+// consumers, then close the log and the store. A ctx that ends while serve
+// starts (a signal while it waits for PostgreSQL, say) stops it as asked:
+// the start it cut off is no error.
+func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerOpts ...func(*actions.RunnerConfig)) (err error) {
+	listening := false
+	defer func() {
+		if !listening && err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			logger.Info("stopped while starting", "cut_off", err)
+			err = nil
+		}
+	}()
 	// What SIGHUP compares the configuration file with.
 	started := readStartConfig(cfg.File, logger)
 	// The rules first: rule files that do not load fail the start before
@@ -380,6 +389,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	}
 	logger.Info("hookd listening", "hooks", hooksLn.Addr().String(), "admin", adminLn.Addr().String(),
 		"data", data, "log", logCfg.Backend, "sources", len(cfg.Sources), "rules", ruleCount(watcher))
+	listening = true
 
 	var runErr error
 	grace := max(shutdownTimeout, cfg.Limits.ReadTimeout)

@@ -129,3 +129,43 @@ func TestOpenInvalidDSN(t *testing.T) {
 		})
 	}
 }
+
+// TestStopWhileStarting: a signal while serve waits for its event log (a
+// "PostgreSQL server" that never answers) stops it at once, as one while
+// it serves does: serve returns no error, so hookd exits 0, and the ports
+// close.
+func TestStopWhileStarting(t *testing.T) {
+	silent := testenv.Silent(t)
+	cfg, err := config.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listen, cfg.Admin.Listen = freeAddr(t), freeAddr(t)
+	cfg.Data = t.TempDir()
+	cfg.Log.Backend, cfg.Log.DSN = "postgres", "postgres://hookd@"+silent+"/x?sslmode=disable&connect_timeout=20"
+	var logs testenv.Buffer
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil))) }()
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), "hookd starting"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start:\n%s", logs.String())
+		}
+	}
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve stopped while starting returned %v, want nil (exit 0)", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop while waiting for its event log")
+	}
+	if _, err := net.Dial("tcp", cfg.Listen); err == nil {
+		t.Error("the hooks port still answers after serve returned")
+	}
+	if !strings.Contains(logs.String(), `msg="stopped while starting"`) {
+		t.Errorf("the stop is not logged:\n%s", logs.String())
+	}
+}
