@@ -182,6 +182,22 @@ func TestLoad(t *testing.T) {
 			},
 		},
 		{
+			name: "merge keys: a key written wins, the first merged next",
+			path: "testdata/merge-override.yaml",
+			want: func() *config.Config {
+				c := defaults("testdata/merge-override.yaml")
+				auth := config.Auth{Token: &config.TokenAuth{Value: secret, Param: "token"}}
+				c.Sources = []config.Source{
+					{Name: "mailjet-eu", Provider: "mailjet", Path: "/in/eu", Auth: auth},
+					{Name: "mailjet-us", Provider: "mailjet", Path: "/in/us", Auth: auth},
+					{Name: "sendgrid", Provider: "generic", Path: "/in/sendgrid", Auth: auth},
+					{Name: "again", Provider: "mailjet", Path: "/in/again", Auth: auth},
+					{Name: "again-too", Provider: "mailjet", Path: "/in/again-too", Auth: auth},
+				}
+				return c
+			},
+		},
+		{
 			name: "numbers and booleans in string fields keep their text",
 			path: "testdata/numbers.yaml",
 			want: func() *config.Config {
