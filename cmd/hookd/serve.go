@@ -121,6 +121,12 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 			err = nil
 		}
 	}()
+	// SIGHUP is caught from the start: its default ends the process,
+	// and a reload sent while serve opens a slow database (a schema
+	// upgrade, a server that does not answer) must not.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	// What SIGHUP compares the configuration file with.
 	started := readStartConfig(cfg.File, logger)
 	// The rules first: rule files that do not load fail the start before
@@ -358,10 +364,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	}
 	// SIGHUP reloads the rule files; without rules it is ignored rather
 	// than ending hookd, its default. A change of the configuration file
-	// is only warned of: it applies at a restart.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	// is only warned of: it applies at a restart. One that came while
+	// serve started is handled now.
 	consumeWG.Go(func() {
 		for {
 			select {

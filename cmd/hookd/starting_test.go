@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -167,5 +169,51 @@ func TestStopWhileStarting(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `msg="stopped while starting"`) {
 		t.Errorf("the stop is not logged:\n%s", logs.String())
+	}
+}
+
+// TestSignalsWhileStarting runs hookd as a supervisor does, with its event
+// log on a "PostgreSQL server" that never answers: a SIGHUP while it
+// starts (a reload sent too early) leaves it running, as one while it
+// serves does, and a SIGTERM then stops it with exit status 0.
+func TestSignalsWhileStarting(t *testing.T) {
+	silent := testenv.Silent(t)
+	cfg := writeFile(t, "hookd.yaml", `
+log: { backend: postgres, dsn: "postgres://hookd@`+silent+`/x?sslmode=disable&connect_timeout=20" }
+sources: [{ name: mailjet, provider: mailjet }]
+`)
+	cmd := exec.Command(hookdBinary(t), "serve", "--config", cfg, "--data", t.TempDir(),
+		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0")
+	var logs testenv.Buffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "hookd starting"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("hookd did not start:\n%s", logs.String())
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("hookd exited (%v) on a SIGHUP while starting:\n%s", err, logs.String())
+	case <-time.After(500 * time.Millisecond):
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("hookd stopped while starting: %v, want exit status 0\n%s", err, logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("hookd still runs 10 s after SIGTERM:\n%s", logs.String())
 	}
 }
