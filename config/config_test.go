@@ -610,6 +610,39 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// TestListenPorts: listen and admin.listen may not take one port, which
+// serve could not start with, written alike or not.
+func TestListenPorts(t *testing.T) {
+	for _, tt := range []struct {
+		listen, admin string
+		clash         bool
+	}{
+		{":8080", ":8080", true},
+		{":8080", "127.0.0.1:8080", true},
+		{":http", "0.0.0.0:80", true},
+		{"0.0.0.0:8080", "[::1]:8080", true},
+		{"[::]:8080", "localhost:8080", true},
+		{"localhost:8080", "127.0.0.1:8080", true},
+		{"hooks.example.com:8080", ":8080", true},
+		{":8080", "127.0.0.1:8081", false},
+		{"127.0.0.1:8080", "127.0.0.2:8080", false},
+		{"127.0.0.1:8080", "[::1]:8080", false},
+		{"hooks.example.com:8080", "127.0.0.1:8080", false},
+		{":0", "127.0.0.1:0", false},
+		{"127.0.0.1:0", "127.0.0.1:0", false},
+	} {
+		t.Run(tt.listen+" "+tt.admin, func(t *testing.T) {
+			c := &config.Config{Listen: tt.listen, Admin: config.Admin{Listen: tt.admin},
+				Sources: []config.Source{{Name: "mailjet", Provider: "mailjet"}}}
+			c.SetDefaults()
+			err := c.Validate(known)
+			if clash := err != nil && strings.Contains(err.Error(), "admin.listen: "); clash != tt.clash {
+				t.Errorf("Validate: %v, want a clash of admin.listen: %v", err, tt.clash)
+			}
+		})
+	}
+}
+
 func TestByteSize(t *testing.T) {
 	tests := []struct {
 		in      string

@@ -122,6 +122,8 @@ func (c *Config) Validate(known ...Known) error {
 	// Port 0 asks the kernel for a free port, so two of them never clash.
 	if c.Admin.Listen != "" && c.Admin.Listen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
 		v.add("admin.listen", "same address as listen")
+	} else if samePort(c.Listen, c.Admin.Listen) {
+		v.add("admin.listen", "%q takes the port of listen %q: they cannot both listen on it", c.Admin.Listen, c.Listen)
 	}
 	v.secret("admin.token", c.Admin.Token, false)
 	if c.Admin.SecureCookie && c.Admin.Token == "" {
@@ -345,6 +347,44 @@ func (v *validator) address(field, addr string) {
 	} else if _, err := net.LookupPort("tcp", port); err != nil {
 		v.add(field, "invalid port %q in %q: want 0 to 65535 or a service name", port, addr)
 	}
+}
+
+// samePort reports whether listeners on addresses a and b would take the
+// same port, so that the second fails to start: the same port number (not
+// 0) on the same address, or on any address when one of them binds every
+// interface (":8080", "0.0.0.0:8080", "[::]:8080": Go's listeners take
+// IPv4 and IPv6 alike, so that on Linux even 0.0.0.0 and [::1] clash). A
+// host name other than localhost is not resolved: it clashes only with
+// every interface.
+func samePort(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil {
+		return false
+	}
+	na, errA := net.LookupPort("tcp", pa)
+	nb, errB := net.LookupPort("tcp", pb)
+	if errA != nil || errB != nil || na != nb || na == 0 {
+		return false
+	}
+	ipa, ipb := listenIP(ha), listenIP(hb)
+	if ipa.IsUnspecified() || ipb.IsUnspecified() {
+		return true
+	}
+	return ipa != nil && ipa.Equal(ipb)
+}
+
+// listenIP returns the address a listener on host binds: every interface
+// (IPv6's unspecified address) for "", 127.0.0.1 for localhost, nil for
+// another name.
+func listenIP(host string) net.IP {
+	switch host {
+	case "":
+		return net.IPv6unspecified
+	case "localhost":
+		return net.IPv4(127, 0, 0, 1)
+	}
+	return net.ParseIP(host)
 }
 
 // dsn reports err, from parsing a PostgreSQL connection string with the
