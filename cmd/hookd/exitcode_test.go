@@ -68,6 +68,8 @@ func TestUsageExit(t *testing.T) {
 	}{
 		{[]string{"bogus"}, "Run 'hookd --help' for usage."},
 		{[]string{"deadletters", "retry"}, "Run 'hookd deadletters retry --help' for usage."},
+		{[]string{"send", "http://127.0.0.1:9/"}, "hookd: send: at least one of the flags in the group [file generate] is required\n"},
+		{[]string{"send", "--file", "x.json", "--generate", "1", "http://127.0.0.1:9/"}, "hookd: send: if any flags in the group [file generate] are set"},
 	} {
 		out, err := exec.Command(hookdBinary(t), tc.args...).CombinedOutput()
 		var exit *exec.ExitError
