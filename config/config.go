@@ -169,7 +169,8 @@ type Limits struct {
 	// nothing else to do (BenchmarkIngest: about 16,000 against 20,000
 	// events/s).
 	BatchWait time.Duration `yaml:"batch_wait"`
-	// BatchSize is the most events one group commit holds. Default 1000.
+	// BatchSize is the most events one group commit holds. Default 1000,
+	// at most 100000.
 	BatchSize int `yaml:"batch_size"`
 	// WriteTimeout bounds how long writing a response may take, counted
 	// from the end of the request headers, so it covers reading the body

@@ -182,6 +182,22 @@ func TestLoad(t *testing.T) {
 			},
 		},
 		{
+			name: "merge keys: a key written wins, the first merged next",
+			path: "testdata/merge-override.yaml",
+			want: func() *config.Config {
+				c := defaults("testdata/merge-override.yaml")
+				auth := config.Auth{Token: &config.TokenAuth{Value: secret, Param: "token"}}
+				c.Sources = []config.Source{
+					{Name: "mailjet-eu", Provider: "mailjet", Path: "/in/eu", Auth: auth},
+					{Name: "mailjet-us", Provider: "mailjet", Path: "/in/us", Auth: auth},
+					{Name: "sendgrid", Provider: "generic", Path: "/in/sendgrid", Auth: auth},
+					{Name: "again", Provider: "mailjet", Path: "/in/again", Auth: auth},
+					{Name: "again-too", Provider: "mailjet", Path: "/in/again-too", Auth: auth},
+				}
+				return c
+			},
+		},
+		{
 			name: "numbers and booleans in string fields keep their text",
 			path: "testdata/numbers.yaml",
 			want: func() *config.Config {
@@ -583,6 +599,47 @@ func TestValidate(t *testing.T) {
 	c.SetDefaults()
 	if err := c.Validate(known); err != nil || c.Admin.QueryTimeout != 10*time.Second {
 		t.Errorf("Validate with write_timeout 20s: %v; query_timeout %v, want 10s", err, c.Admin.QueryTimeout)
+	}
+
+	// The largest batch, and the longest prefix whose postgres table
+	// names PostgreSQL keeps whole (63 bytes with _offsets_quarantine).
+	c.Limits.BatchSize = 100000
+	c.Log = eventlog.Config{Backend: "postgres", DSN: "postgres://hookd@db/hookd", Prefix: strings.Repeat("p", 44)}
+	if err := c.Validate(known); err != nil {
+		t.Errorf("Validate with batch_size 100000 and a 44-byte postgres prefix: %v", err)
+	}
+}
+
+// TestListenPorts: listen and admin.listen may not take one port, which
+// serve could not start with, written alike or not.
+func TestListenPorts(t *testing.T) {
+	for _, tt := range []struct {
+		listen, admin string
+		clash         bool
+	}{
+		{":8080", ":8080", true},
+		{":8080", "127.0.0.1:8080", true},
+		{":http", "0.0.0.0:80", true},
+		{"0.0.0.0:8080", "[::1]:8080", true},
+		{"[::]:8080", "localhost:8080", true},
+		{"localhost:8080", "127.0.0.1:8080", true},
+		{"hooks.example.com:8080", ":8080", true},
+		{":8080", "127.0.0.1:8081", false},
+		{"127.0.0.1:8080", "127.0.0.2:8080", false},
+		{"127.0.0.1:8080", "[::1]:8080", false},
+		{"hooks.example.com:8080", "127.0.0.1:8080", false},
+		{":0", "127.0.0.1:0", false},
+		{"127.0.0.1:0", "127.0.0.1:0", false},
+	} {
+		t.Run(tt.listen+" "+tt.admin, func(t *testing.T) {
+			c := &config.Config{Listen: tt.listen, Admin: config.Admin{Listen: tt.admin},
+				Sources: []config.Source{{Name: "mailjet", Provider: "mailjet"}}}
+			c.SetDefaults()
+			err := c.Validate(known)
+			if clash := err != nil && strings.Contains(err.Error(), "admin.listen: "); clash != tt.clash {
+				t.Errorf("Validate: %v, want a clash of admin.listen: %v", err, tt.clash)
+			}
+		})
 	}
 }
 

@@ -86,8 +86,9 @@ type Known struct {
 // A value's ${VAR} is replaced with the environment variable VAR after the
 // YAML is parsed, so the variable's text becomes the value whatever
 // characters it holds; $${ stands for a literal "${". Keys are never
-// expanded. An unset variable, an unknown key and a value of the wrong type
-// are errors. Every error is an *Error, or several joined with errors.Join,
+// expanded. Anchors, aliases and merge keys ("<<: *anchor") read as YAML
+// says: a key written beside a merge key wins over a merged one. An unset
+// variable, an unknown key and a value of the wrong type are errors. Every error is an *Error, or several joined with errors.Join,
 // located at the file, line and column of the offending field.
 func Load(path string, known ...Known) (*Config, error) {
 	return (&Flags{File: path}).Load(known...)
@@ -268,6 +269,8 @@ func decode(name string, src []byte, expand func(field string) bool) (*Config, *
 	if body == nil {
 		return cfg, w.idx, nil
 	}
+	w.anchors = anchors{}
+	ast.Walk(w.anchors, body)
 	w.walk(&body, reflect.TypeFor[Config](), "")
 	if len(w.errs) > 0 {
 		return nil, nil, sorted(w.errs)

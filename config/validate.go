@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/internal/pgconf"
 )
 
@@ -33,6 +34,7 @@ const (
 	defaultBatchWait         = 250 * time.Microsecond
 	maxBatchWait             = time.Second
 	defaultBatchSize         = 1000
+	maxBatchSize             = 100000
 	defaultTokenParam        = "token"
 	defaultMaxConcurrent     = 1024
 	defaultMaxInflight       = 16 << 20
@@ -120,6 +122,8 @@ func (c *Config) Validate(known ...Known) error {
 	// Port 0 asks the kernel for a free port, so two of them never clash.
 	if c.Admin.Listen != "" && c.Admin.Listen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
 		v.add("admin.listen", "same address as listen")
+	} else if samePort(c.Listen, c.Admin.Listen) {
+		v.add("admin.listen", "%q takes the port of listen %q: they cannot both listen on it", c.Admin.Listen, c.Listen)
 	}
 	v.secret("admin.token", c.Admin.Token, false)
 	if c.Admin.SecureCookie && c.Admin.Token == "" {
@@ -170,6 +174,8 @@ func (c *Config) Validate(known ...Known) error {
 	}
 	if c.Log.Prefix != "" && !isIdentifier(c.Log.Prefix) {
 		v.add("log.prefix", "invalid prefix %q: use letters, digits and '_', starting with a letter or '_'", c.Log.Prefix)
+	} else if most := maxPostgresPrefix(); c.Log.Backend == "postgres" && len(c.Log.Prefix) > most {
+		v.add("log.prefix", "%d bytes long, more than %d: the log's tables are named up to PREFIX_offsets_%s, and PostgreSQL cuts a name after %d bytes, so that two tables could become one", len(c.Log.Prefix), most, longestTopic(), maxPostgresName)
 	}
 	switch c.Store.Driver {
 	case "sqlite":
@@ -225,6 +231,12 @@ func (c *Config) Validate(known ...Known) error {
 		// Every request may wait this long for its answer, and shutdown
 		// for the last batch.
 		v.add("limits.batch_wait", "%v is longer than %v: every request waits for it", lim.BatchWait, maxBatchWait)
+	}
+	if lim.BatchSize > maxBatchSize {
+		// The group commit's queue holds four batches' worth of requests,
+		// allocated at start: a size in the billions fails the start for
+		// want of memory.
+		v.add("limits.batch_size", "%d is more than %d", lim.BatchSize, maxBatchSize)
 	}
 
 	if len(c.Sources) == 0 {
@@ -300,6 +312,26 @@ func (c *Config) Validate(known ...Known) error {
 	return errors.Join(v...)
 }
 
+// maxPostgresName is the longest name PostgreSQL keeps (NAMEDATALEN - 1);
+// it cuts a longer one, with a notice only.
+const maxPostgresName = 63
+
+// longestTopic returns the longest of the log's topics.
+func longestTopic() string {
+	var longest string
+	for _, t := range eventlog.Topics() {
+		if len(t) > len(longest) {
+			longest = t
+		}
+	}
+	return longest
+}
+
+// maxPostgresPrefix returns the longest log.prefix of the postgres event
+// log, whose tables are PREFIX_TOPIC, PREFIX_dedup_TOPIC and
+// PREFIX_offsets_TOPIC: the longest that keeps each name whole.
+func maxPostgresPrefix() int { return maxPostgresName - len("_offsets_") - len(longestTopic()) }
+
 // validator collects the problems Validate finds.
 type validator []error
 
@@ -315,6 +347,44 @@ func (v *validator) address(field, addr string) {
 	} else if _, err := net.LookupPort("tcp", port); err != nil {
 		v.add(field, "invalid port %q in %q: want 0 to 65535 or a service name", port, addr)
 	}
+}
+
+// samePort reports whether listeners on addresses a and b would take the
+// same port, so that the second fails to start: the same port number (not
+// 0) on the same address, or on any address when one of them binds every
+// interface (":8080", "0.0.0.0:8080", "[::]:8080": Go's listeners take
+// IPv4 and IPv6 alike, so that on Linux even 0.0.0.0 and [::1] clash). A
+// host name other than localhost is not resolved: it clashes only with
+// every interface.
+func samePort(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil {
+		return false
+	}
+	na, errA := net.LookupPort("tcp", pa)
+	nb, errB := net.LookupPort("tcp", pb)
+	if errA != nil || errB != nil || na != nb || na == 0 {
+		return false
+	}
+	ipa, ipb := listenIP(ha), listenIP(hb)
+	if ipa.IsUnspecified() || ipb.IsUnspecified() {
+		return true
+	}
+	return ipa != nil && ipa.Equal(ipb)
+}
+
+// listenIP returns the address a listener on host binds: every interface
+// (IPv6's unspecified address) for "", 127.0.0.1 for localhost, nil for
+// another name.
+func listenIP(host string) net.IP {
+	switch host {
+	case "":
+		return net.IPv6unspecified
+	case "localhost":
+		return net.IPv4(127, 0, 0, 1)
+	}
+	return net.ParseIP(host)
 }
 
 // dsn reports err, from parsing a PostgreSQL connection string with the

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -119,10 +120,10 @@ func (m Map) Unused() error {
 
 // RateLimit bounds a source's request rate. Zero Rate means unlimited.
 type RateLimit struct {
-	// Rate is the sustained requests per second.
+	// Rate is the sustained requests per second: a finite number.
 	Rate float64 `yaml:"rate"`
 	// Burst is how many requests may come at once (default: Rate rounded
-	// up, at least 1).
+	// up, at least 1). Only with Rate.
 	Burst int `yaml:"burst"`
 }
 
@@ -209,11 +210,18 @@ func (v *validator) source(at string, s Source, k Known) {
 	if s.MaxEvents < 0 {
 		v.add(at+"max_events", "must be positive")
 	}
-	if s.RateLimit.Rate < 0 {
+	// NaN is neither negative nor positive: the listener would take it,
+	// and an infinite rate, for no limit at all.
+	switch r := s.RateLimit.Rate; {
+	case r < 0:
 		v.add(at+"rate_limit.rate", "must not be negative")
+	case math.IsNaN(r) || math.IsInf(r, 0):
+		v.add(at+"rate_limit.rate", "want a number of requests per second, got %v", r)
 	}
 	if s.RateLimit.Burst < 0 {
 		v.add(at+"rate_limit.burst", "must not be negative")
+	} else if s.RateLimit.Burst > 0 && s.RateLimit.Rate == 0 {
+		v.add(at+"rate_limit.burst", "only used with rate: without it the source is not limited")
 	}
 	if s.Verify.Tolerance < 0 {
 		v.add(at+"verify.tolerance", "must not be negative")

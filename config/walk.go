@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -85,10 +86,11 @@ func join(path, key string) string {
 // and loses the position of some), expands ${VAR} in the values, and
 // builds the index.
 type walker struct {
-	name   string
-	expand func(field string) bool // false: a ${VAR} value in field decodes as zero
-	idx    *index
-	errs   []*Error
+	name    string
+	expand  func(field string) bool // false: a ${VAR} value in field decodes as zero
+	idx     *index
+	anchors anchors // for merge keys
+	errs    []*Error
 }
 
 func (w *walker) fail(field string, err error) {
@@ -176,8 +178,10 @@ func (w *walker) walk(np *ast.Node, t reflect.Type, path string) {
 			return
 		}
 		fields, names := fieldsOf(t)
+		merges, errs := false, len(w.errs)
 		for _, e := range entries {
 			if e.Key.IsMergeKey() {
+				merges = true
 				// "<<: *anchor" merges a mapping (or a list of them)
 				// into this one, so it is checked as this struct too.
 				w.idx.tok[e.Value.GetToken()] = path
@@ -202,7 +206,118 @@ func (w *walker) walk(np *ast.Node, t reflect.Type, path string) {
 			}
 			w.walk(&e.Value, ft, field)
 		}
+		if merges && len(w.errs) == errs {
+			w.merge(np, path)
+		}
 	}
+}
+
+// maxMergeDepth bounds how deeply merge keys may merge mappings that hold
+// merge keys, so that a mapping that merges itself ends.
+const maxMergeDepth = 64
+
+// merge replaces the mapping at *np, whose merge keys the walk has
+// checked, with its entries and, after them, those of the mappings its
+// merge keys name that it does not have: a key written in the mapping
+// wins over a merged one, and among merged mappings the first wins, as
+// YAML's merge key says and as rule files read it. goccy's decoder would
+// call a merged key written again a duplicate.
+func (w *walker) merge(np *ast.Node, path string) {
+	entries, err := w.entries(*np, 0)
+	if err != nil {
+		w.fail(path, fmt.Errorf("merge key: %w", err))
+		return
+	}
+	flow := false
+	if m, ok := (*np).(*ast.MappingNode); ok {
+		flow = m.IsFlowStyle
+	}
+	*np = ast.Mapping((*np).GetToken(), flow, entries...)
+}
+
+// entries returns the entries of the mapping at n, an alias resolved,
+// with those of its merge keys merged in as merge describes; none for
+// null.
+func (w *walker) entries(n ast.Node, depth int) ([]*ast.MappingValueNode, error) {
+	if depth > maxMergeDepth {
+		return nil, errors.New("mappings merge each other without end")
+	}
+	n, err := w.resolve(n)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := n.(*ast.NullNode); ok {
+		return nil, nil
+	}
+	values, ok := mapping(n)
+	if !ok {
+		return nil, errors.New("want a mapping or a list of mappings")
+	}
+	var own, merged []*ast.MappingValueNode
+	keys := map[string]bool{}
+	for _, e := range values {
+		if !e.Key.IsMergeKey() {
+			own = append(own, e)
+			keys[keyText(e.Key)] = true
+		}
+	}
+	for _, e := range values {
+		if !e.Key.IsMergeKey() {
+			continue
+		}
+		sources := []ast.Node{e.Value}
+		if v, err := w.resolve(e.Value); err == nil {
+			if seq, ok := v.(*ast.SequenceNode); ok {
+				sources = seq.Values
+			}
+		}
+		for _, src := range sources {
+			es, err := w.entries(src, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			for _, me := range es {
+				if k := keyText(me.Key); !keys[k] {
+					keys[k] = true
+					merged = append(merged, me)
+				}
+			}
+		}
+	}
+	return append(own, merged...), nil
+}
+
+// anchors records every anchor of a document by name, as an ast.Visitor.
+type anchors map[string]*ast.AnchorNode
+
+func (a anchors) Visit(n ast.Node) ast.Visitor {
+	if v, ok := n.(*ast.AnchorNode); ok {
+		a[v.Name.GetToken().Value] = v
+	}
+	return a
+}
+
+// resolve returns the node n stands for: the value of an anchor or a tag,
+// the anchored node of an alias, which must come after its anchor.
+func (w *walker) resolve(n ast.Node) (ast.Node, error) {
+	for range maxMergeDepth {
+		switch v := n.(type) {
+		case *ast.AnchorNode:
+			n = v.Value
+		case *ast.TagNode:
+			n = v.Value
+		case *ast.AliasNode:
+			name := v.Value.GetToken().Value
+			a, ok := w.anchors[name]
+			if !ok || a.GetToken().Position.Offset > v.GetToken().Position.Offset {
+				return nil, fmt.Errorf("unknown anchor %q", name)
+			}
+			n = a.Value
+		default:
+			return n, nil
+		}
+	}
+	return nil, errors.New("aliases refer to each other without end")
 }
 
 // unexpanded reports whether n is a string holding a ${VAR} reference.

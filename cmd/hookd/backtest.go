@@ -61,6 +61,9 @@ hookd serve runs on it; it sees the events stored when it starts.`,
 			if opts.Until, err = parseWhen("backtest", "--until", until, now); err != nil {
 				return err
 			}
+			if !opts.Until.IsZero() && !opts.Until.After(opts.Since) {
+				return usagef("backtest: --until must be after --since")
+			}
 			cfg, err := flags.Load(knownNames())
 			if err != nil {
 				return err

@@ -66,6 +66,7 @@ func TestBacktestCommand(t *testing.T) {
 		{"no rules", []string{"backtest", "--data", data}, "--rules FILE is required"},
 		{"bad since", []string{"backtest", "--data", data, "--rules", "x.yaml", "--since", "yesterday"}, `backtest: --since "yesterday" is not an RFC 3339 time`},
 		{"bad rules", []string{"backtest", "--data", data, "--rules", filepath.Join("testdata", "test", "broken.yaml")}, "broken.yaml"},
+		{"until before since", append(args, "--since", "24h", "--until", "20000d"), "backtest: --until must be after --since"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, _, err := runHookd(t, tt.args...)

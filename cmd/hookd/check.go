@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -27,7 +30,9 @@ checks the built-in default. Providers, event log backends and actions must
 be ones compiled into this binary. A source that anyone who knows its URL can
 post to (no auth, no signature) is named in a warning on standard error, as
 serve logs it at start, and so is a rules pattern with wildcards that matches
-no file; none fails the check.`,
+no file, and a data directory serve would refuse (not a directory, or
+missing with its parent); none fails the check, which may run on another
+machine than serve.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := flags.Load(knownNames())
@@ -49,6 +54,9 @@ no file; none fails the check.`,
 				if listener.WeakPassword(src) {
 					fmt.Fprintf(cmd.ErrOrStderr(), "warning: source %q: auth.basic.password is shorter than %d bytes: refused requests are not throttled, so a short one can be guessed\n", src.Name, listener.MinPassword)
 				}
+			}
+			if p := dataProblem(cfg.Data); p != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", p)
 			}
 			if adminExposed(cfg) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: admin listener %s is reachable beyond this machine without admin.token: anyone who reaches it can read every event and retry or delete\n", cfg.Admin.Listen)
@@ -106,4 +114,25 @@ func adminExposed(cfg *config.Config) bool {
 	// A listen address that does not parse fails the start and says why.
 	_, _, err := net.SplitHostPort(cfg.Admin.Listen)
 	return cfg.Admin.Token == "" && err == nil && !cfg.Admin.Loopback()
+}
+
+// dataProblem says why serve would refuse to start on the data directory
+// dir, which it makes when missing but not its parents; "" when it would
+// not. Who may write it, and whether another serve holds it, serve finds
+// out at start.
+func dataProblem(dir string) string {
+	fi, err := os.Stat(dir)
+	switch {
+	case err == nil && !fi.IsDir():
+		return fmt.Sprintf("data %s is not a directory: serve would refuse to start", dir)
+	case err == nil:
+		return ""
+	}
+	parent := filepath.Dir(dir)
+	if fi, err := os.Stat(parent); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Sprintf("data %s: %s does not exist, and serve makes the data directory, not its parents: it would refuse to start", dir, parent)
+	} else if err != nil || !fi.IsDir() {
+		return fmt.Sprintf("data %s: %s is not a directory: serve would refuse to start", dir, parent)
+	}
+	return ""
 }

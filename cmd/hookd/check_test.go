@@ -511,3 +511,34 @@ func TestCheckTemplateFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckDataDirectory: check warns of a data directory that serve
+// would refuse at start (a file, or missing with its parent, which serve
+// does not make), without failing, since the configuration may be checked
+// on another machine than serve's.
+func TestCheckDataDirectory(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, data, warning string
+	}{
+		{"exists", dir, ""},
+		{"made by serve", filepath.Join(dir, "new"), ""},
+		{"a file", file, "warning: data " + file + " is not a directory: serve would refuse to start"},
+		{"parent missing", filepath.Join(dir, "missing", "data"), "warning: data " + filepath.Join(dir, "missing", "data") + ": " + filepath.Join(dir, "missing") + " does not exist, and serve makes the data directory, not its parents"},
+		{"parent a file", filepath.Join(file, "data"), "warning: data " + filepath.Join(file, "data") + ": " + file + " is not a directory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, err := runHookd(t, "check", "--data", tc.data)
+			if err != nil {
+				t.Fatalf("check: %v", err)
+			}
+			if got := strings.Contains(stderr, "warning: data "); got != (tc.warning != "") || !strings.Contains(stderr, tc.warning) {
+				t.Errorf("check --data %s: stderr\n%s\nwant %q", tc.data, stderr, tc.warning)
+			}
+		})
+	}
+}

@@ -276,6 +276,10 @@ func (b *bulkFlags) check(op, id string) error {
 		return usagef("%s: --all selects every one: give it without %s", op, strings.Join(given, ", "))
 	case !b.all && len(given) == 0:
 		return usagef("%s: give %s, or --all, or %s", op, id, filters)
+	case b.action != "" && !slices.Contains(actions.Kinds(), b.action):
+		// A mistyped kind selects nothing, which would read as
+		// "nothing is dead".
+		return usagef("%s: --action %q is not an action kind (want one of: %s)", op, b.action, strings.Join(actions.Kinds(), ", "))
 	}
 	return nil
 }

@@ -90,6 +90,8 @@ func TestDeadLettersCommand(t *testing.T) {
 		{name: "resume_nothing", args: []string{"resume"}, wantErr: "deadletters resume: give TARGET_ID, or --all, or --action or --since"},
 		{name: "resume_rule", args: []string{"resume", "--rule", "notify"}, wantErr: "deadletters resume: unknown flag: --rule"},
 		{name: "resume_action_none", args: []string{"resume", "--action", "email"}},
+		{name: "resume_action_unknown", args: []string{"resume", "--action", "mailjet-send"}, wantErr: `deadletters resume: --action "mailjet-send" is not an action kind (want one of: email, exec, http, log, mailjet_send, mailjet_unsubscribe, suppress)`},
+		{name: "retry_action_unknown", args: []string{"retry", "--action", "webhook", "--since", "2h"}, wantErr: `deadletters retry: --action "webhook" is not an action kind (want one of: email, exec, http, log, mailjet_send, mailjet_unsubscribe, suppress)`},
 		{name: "resume_action", args: []string{"resume", "--action", "http", "--since", "2025-01-01"}},
 		{name: "resume", args: []string{"resume", "1"}},
 		{name: "resume_json", args: []string{"resume", "2", "--json"}},

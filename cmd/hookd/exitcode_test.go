@@ -35,6 +35,10 @@ func TestExitCodes(t *testing.T) {
 		{"flags of a group together", []string{"send", "--file", "x.json", "--generate", "1", "http://127.0.0.1:9/"}, exitUsage},
 		{"malformed id", []string{"deadletters", "retry", "seven"}, exitUsage},
 		{"not an http URL", []string{"send", "--generate", "1", "ftp://127.0.0.1/"}, exitUsage},
+		{"rate not a number", []string{"send", "--generate", "1", "--rate", "NaN", "http://127.0.0.1:9/"}, exitUsage},
+		{"rate too low to pace", []string{"send", "--generate", "2", "--rate", "1e-12", "http://127.0.0.1:9/"}, exitUsage},
+		{"until before since", []string{"backtest", "--data", missing, "--rules", "x.yaml", "--since", "2025-03-02", "--until", "2025-03-01"}, exitUsage},
+		{"malformed address", []string{"suppressions", "remove", "--data", missing, "nobody"}, exitUsage},
 		{"config file missing", []string{"check", "--config", missing}, exitFailure},
 		{"data directory missing", []string{"events", "--data", missing}, exitFailure},
 	} {
@@ -64,6 +68,8 @@ func TestUsageExit(t *testing.T) {
 	}{
 		{[]string{"bogus"}, "Run 'hookd --help' for usage."},
 		{[]string{"deadletters", "retry"}, "Run 'hookd deadletters retry --help' for usage."},
+		{[]string{"send", "http://127.0.0.1:9/"}, "hookd: send: at least one of the flags in the group [file generate] is required\n"},
+		{[]string{"send", "--file", "x.json", "--generate", "1", "http://127.0.0.1:9/"}, "hookd: send: if any flags in the group [file generate] are set"},
 	} {
 		out, err := exec.Command(hookdBinary(t), tc.args...).CombinedOutput()
 		var exit *exec.ExitError

@@ -27,6 +27,11 @@ func main() {
 	if err == nil {
 		return
 	}
+	if cobraUsage(err.Error()) && !strings.HasPrefix(err.Error(), where(cmd)) {
+		// Cobra's checks of flag groups and required flags do not say
+		// which command they are about, as every other error does.
+		err = fmt.Errorf("%s%w", where(cmd), err)
+	}
 	fmt.Fprintln(os.Stderr, "hookd:", err)
 	code := exitCode(err)
 	if code == exitUsage {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"net/url"
 	"os"
@@ -80,8 +81,11 @@ or an answer other than 2xx.`,
 			if concurrency < 1 {
 				return usagef("send: --concurrency %d: want at least 1", concurrency)
 			}
-			if rate < 0 {
-				return usagef("send: --rate %v: want 0 (no cap) or more", rate)
+			// NaN compares false with everything, and so does not
+			// count as negative; a rate so low that its interval
+			// overflows a time.Duration would be no cap at all.
+			if rate < 0 || math.IsNaN(rate) || rate > 0 && float64(time.Second)/rate > math.MaxInt64 {
+				return usagef("send: --rate %v: want 0 (no cap), or at least %.2g (a request every 292 years)", rate, float64(time.Second)/math.MaxInt64)
 			}
 			if timeout <= 0 {
 				return usagef("send: --timeout %v: want more than 0", timeout)

@@ -110,8 +110,23 @@ const (
 
 // serve runs hookd until ctx ends, then shuts down in order: stop accepting
 // and finish in-flight requests, then stop the group commit, then the
-// consumers, then close the log and the store.
-func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerOpts ...func(*actions.RunnerConfig)) error {
+// consumers, then close the log and the store. A ctx that ends while serve
+// starts (a signal while it waits for PostgreSQL, say) stops it as asked:
+// the start it cut off is no error.
+func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerOpts ...func(*actions.RunnerConfig)) (err error) {
+	listening := false
+	defer func() {
+		if !listening && err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			logger.Info("stopped while starting", "cut_off", err)
+			err = nil
+		}
+	}()
+	// SIGHUP is caught from the start: its default ends the process,
+	// and a reload sent while serve opens a slow database (a schema
+	// upgrade, a server that does not answer) must not.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	// What SIGHUP compares the configuration file with.
 	started := readStartConfig(cfg.File, logger)
 	// The rules first: rule files that do not load fail the start before
@@ -349,10 +364,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	}
 	// SIGHUP reloads the rule files; without rules it is ignored rather
 	// than ending hookd, its default. A change of the configuration file
-	// is only warned of: it applies at a restart.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	// is only warned of: it applies at a restart. One that came while
+	// serve started is handled now.
 	consumeWG.Go(func() {
 		for {
 			select {
@@ -380,6 +393,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	}
 	logger.Info("hookd listening", "hooks", hooksLn.Addr().String(), "admin", adminLn.Addr().String(),
 		"data", data, "log", logCfg.Backend, "sources", len(cfg.Sources), "rules", ruleCount(watcher))
+	listening = true
 
 	var runErr error
 	grace := max(shutdownTimeout, cfg.Limits.ReadTimeout)

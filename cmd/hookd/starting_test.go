@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -127,5 +129,91 @@ func TestOpenInvalidDSN(t *testing.T) {
 				t.Errorf("the error reveals the password: %v", err)
 			}
 		})
+	}
+}
+
+// TestStopWhileStarting: a signal while serve waits for its event log (a
+// "PostgreSQL server" that never answers) stops it at once, as one while
+// it serves does: serve returns no error, so hookd exits 0, and the ports
+// close.
+func TestStopWhileStarting(t *testing.T) {
+	silent := testenv.Silent(t)
+	cfg, err := config.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listen, cfg.Admin.Listen = freeAddr(t), freeAddr(t)
+	cfg.Data = t.TempDir()
+	cfg.Log.Backend, cfg.Log.DSN = "postgres", "postgres://hookd@"+silent+"/x?sslmode=disable&connect_timeout=20"
+	var logs testenv.Buffer
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil))) }()
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), "hookd starting"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start:\n%s", logs.String())
+		}
+	}
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve stopped while starting returned %v, want nil (exit 0)", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop while waiting for its event log")
+	}
+	if _, err := net.Dial("tcp", cfg.Listen); err == nil {
+		t.Error("the hooks port still answers after serve returned")
+	}
+	if !strings.Contains(logs.String(), `msg="stopped while starting"`) {
+		t.Errorf("the stop is not logged:\n%s", logs.String())
+	}
+}
+
+// TestSignalsWhileStarting runs hookd as a supervisor does, with its event
+// log on a "PostgreSQL server" that never answers: a SIGHUP while it
+// starts (a reload sent too early) leaves it running, as one while it
+// serves does, and a SIGTERM then stops it with exit status 0.
+func TestSignalsWhileStarting(t *testing.T) {
+	silent := testenv.Silent(t)
+	cfg := writeFile(t, "hookd.yaml", `
+log: { backend: postgres, dsn: "postgres://hookd@`+silent+`/x?sslmode=disable&connect_timeout=20" }
+sources: [{ name: mailjet, provider: mailjet }]
+`)
+	cmd := exec.Command(hookdBinary(t), "serve", "--config", cfg, "--data", t.TempDir(),
+		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0")
+	var logs testenv.Buffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "hookd starting"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("hookd did not start:\n%s", logs.String())
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("hookd exited (%v) on a SIGHUP while starting:\n%s", err, logs.String())
+	case <-time.After(500 * time.Millisecond):
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("hookd stopped while starting: %v, want exit status 0\n%s", err, logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("hookd still runs 10 s after SIGTERM:\n%s", logs.String())
 	}
 }

@@ -93,7 +93,7 @@ mailjet_send send to it again. It fails when the address is not on the list.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			email := strings.ToLower(strings.TrimSpace(args[0]))
 			if !strings.Contains(email, "@") {
-				return fmt.Errorf("suppressions remove: %q is not an address", args[0])
+				return usagef("suppressions remove: %q is not an address", args[0])
 			}
 			return withStore(cmd.Context(), "suppressions", flags, false, func(st *store.Store) error {
 				if err := st.Unsuppress(cmd.Context(), email); errors.Is(err, store.ErrNotFound) {

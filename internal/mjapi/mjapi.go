@@ -23,8 +23,8 @@ const DefaultTimeout = 30 * time.Second
 
 // Client calls Mailjet's API at BaseURL with an API key pair.
 type Client struct {
-	// BaseURL is the API's root, e.g. "https://api.mailjet.com", without
-	// a trailing slash.
+	// BaseURL is the API's root, e.g. "https://api.mailjet.com"; a
+	// trailing slash, as a URL copied from a browser has, is left out.
 	BaseURL string
 	// Key and Secret are the API key pair, sent as basic authentication.
 	Key, Secret string
@@ -83,7 +83,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) ([]by
 		b.Truncate(b.Len() - 1) // Encode's newline
 		body = &b
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.BaseURL, "/")+path, body)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: make request: %w", method, path, c.redact(err))
 	}

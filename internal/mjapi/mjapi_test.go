@@ -1,6 +1,10 @@
 package mjapi_test
 
 import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -41,6 +45,29 @@ func TestParseEvents(t *testing.T) {
 			}
 			if err != nil || strings.Join(got, ",") != tt.want {
 				t.Errorf("ParseEvents(%q) = %v, %v; want %s", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestBaseURLSlash: a base URL with a trailing slash, as mailjet.api_url
+// may be written, calls the same paths as one without, not "//v3/...",
+// which Mailjet's API does not serve.
+func TestBaseURLSlash(t *testing.T) {
+	for _, suffix := range []string{"", "/"} {
+		t.Run("suffix "+suffix, func(t *testing.T) {
+			var got string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				got = r.URL.Path
+				fmt.Fprint(w, `{"Count":0,"Data":[],"Total":0}`)
+			}))
+			defer srv.Close()
+			c := &mjapi.Client{BaseURL: srv.URL + suffix, Key: "k", Secret: "s"}
+			if _, err := c.Callbacks(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if want := "/v3/REST/eventcallbackurl"; got != want {
+				t.Errorf("path %q, want %q", got, want)
 			}
 		})
 	}
