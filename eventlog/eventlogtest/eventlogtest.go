@@ -56,6 +56,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("NewGroupReceivesOldMessages", func(t *testing.T) { NewGroupReceivesOldMessages(t, b) })
 	t.Run("RoundTrip", func(t *testing.T) { RoundTrip(t, b) })
 	t.Run("AppendDedup", func(t *testing.T) { AppendDedup(t, b) })
+	t.Run("LargeAppend", func(t *testing.T) { LargeAppend(t, b) })
 	t.Run("OrderPerKey", func(t *testing.T) { OrderPerKey(t, b) })
 	t.Run("Redelivery", func(t *testing.T) { Redelivery(t, b) })
 	t.Run("ConsumerGroups", func(t *testing.T) { ConsumerGroups(t, b) })
@@ -427,6 +428,31 @@ func Lag(t *testing.T, b Backend) {
 	appendN("t", "n", 3)
 	ReceiveAck(t, fast, 3)
 	waitLag(lg, "t", "t/fast=0 t/slow=3", "3 more, acked by one group")
+}
+
+// LargeAppend checks that one Append of more messages than one statement
+// of a backend can bind (PostgreSQL's protocol takes at most 65,535
+// parameters) commits them all: a group commit of a large max_events body,
+// or of many requests, is one Append. Appending them again reports each a
+// duplicate, which it is only if the first Append committed it.
+func LargeAppend(t *testing.T, b Backend) {
+	if testing.Short() {
+		t.Skip("25,000 messages; the full run checks it")
+	}
+	l := b.Open(t, t.Name())
+	msgs := make([]*message.Message, 25000)
+	for i := range msgs {
+		msgs[i] = Msg(fmt.Sprintf("m%d", i), fmt.Sprintf("k%d", i))
+	}
+	for round, want := range []bool{false, true} {
+		dup, err := l.Append(context.Background(), "t", msgs)
+		if err != nil {
+			t.Fatalf("Append %d of %d messages: %v", round+1, len(msgs), err)
+		}
+		if i := slices.Index(dup, !want); i >= 0 {
+			t.Fatalf("Append %d: message %d duplicate = %v, want %v", round+1, i, dup[i], want)
+		}
+	}
 }
 
 // AppendDedup checks that Append skips and reports the messages whose

@@ -274,6 +274,11 @@ func (l *Log) Append(ctx context.Context, topic string, msgs []*message.Message)
 	return dup, nil
 }
 
+// insertChunk is the most messages one INSERT of Append holds: PostgreSQL's
+// protocol binds at most 65,535 parameters a statement, and watermill-sql's
+// insert query takes three a message.
+const insertChunk = 10000
+
 func (l *Log) append(ctx context.Context, topic string, msgs []*message.Message) ([]bool, error) {
 	if err := l.prepare(ctx, topic); err != nil {
 		return nil, err
@@ -318,15 +323,18 @@ func (l *Log) append(ctx context.Context, topic string, msgs []*message.Message)
 			delete(fresh, k) // a second message with k in this batch is a duplicate
 			keep = append(keep, m)
 		}
-		if len(keep) == 0 {
-			return nil
+		for len(keep) > 0 {
+			n := min(len(keep), insertChunk)
+			q, err := l.schema.InsertQuery(wmsql.InsertQueryParams{Topic: topic, Msgs: keep[:n]})
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, q.Query, q.Args...); err != nil {
+				return err
+			}
+			keep = keep[n:]
 		}
-		q, err := l.schema.InsertQuery(wmsql.InsertQueryParams{Topic: topic, Msgs: keep})
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, q.Query, q.Args...)
-		return err
+		return nil
 	})
 	if err != nil {
 		return nil, err
