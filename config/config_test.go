@@ -38,6 +38,7 @@ func setEnv(t *testing.T) {
 	t.Setenv("HOOKD_TEST_SIZE", "2MiB")
 	t.Setenv("HOOKD_TEST_DURATION", "45s")
 	t.Setenv("HOOKD_TEST_COUNT", "250")
+	t.Setenv("HOOKD_TEST_EMPTY", "")
 	for _, name := range []string{"HOOKD_TEST_UNSET", "HOOKD_TEST_UNSET_TOKEN"} {
 		t.Setenv(name, "") // restored after the test
 		os.Unsetenv(name)

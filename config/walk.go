@@ -360,9 +360,20 @@ func (w *walker) scalar(np *ast.Node, path string, t reflect.Type) (string, bool
 		w.fail(path, err)
 		return "", false
 	}
+	if v == "" && s.Value != "" && optionalSecrets[path] {
+		w.fail(path, fmt.Errorf("%s expands to nothing: set the variable, or leave %s out to go without it", s.Value, path))
+		return "", false
+	}
 	s.Value = v
 	return v, true
 }
+
+// optionalSecrets are the fields whose empty value turns a protection off
+// rather than failing validation: admin.token left empty serves the admin
+// API without a token. Written with ${VAR} references that all expand to
+// nothing (a variable set but empty, as a deploy script that failed to
+// read a secret leaves it), such a field is an error, not a silent "off".
+var optionalSecrets = map[string]bool{"admin.token": true}
 
 // fieldsOf returns the YAML keys of struct type t with their types, and
 // the keys in field order.
