@@ -44,7 +44,7 @@ func Callback(sources []config.Source, u *url.URL) (config.Source, error) {
 		paths = append(paths, path)
 		e.POST(path, h)
 		if src.Auth.Token != nil {
-			e.POST(path+"/:token", h)
+			e.POST(tokenPath(path), h)
 		}
 	}
 	req := &http.Request{

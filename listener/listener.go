@@ -319,11 +319,15 @@ func (l *Listener) route(src config.Source) error {
 	l.echo.POST(path, h.serve)
 	l.routes[path] = src.Name
 	if src.Auth.Token != nil {
-		l.echo.POST(path+"/:token", h.serve)
-		l.routes[path+"/:token"] = src.Name
+		l.echo.POST(tokenPath(path), h.serve)
+		l.routes[tokenPath(path)] = src.Name
 	}
 	return nil
 }
+
+// tokenPath is the route of a source's path followed by its token as a
+// path segment: /hooks/mailjet/:token, and /:token for the path "/".
+func tokenPath(path string) string { return strings.TrimSuffix(path, "/") + "/:token" }
 
 func pathOf(src config.Source) string {
 	if src.Path != "" {

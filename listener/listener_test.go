@@ -174,6 +174,30 @@ func TestHookAnswers(t *testing.T) {
 	}
 }
 
+// TestTokenAtRoot: a source at the path "/" takes its token as the path's
+// one segment, as any other source takes it after its path.
+func TestTokenAtRoot(t *testing.T) {
+	l, _ := startWith(t, listener.Config{Sources: []config.Source{
+		{Name: "root", Provider: "mailjet", Path: "/", Auth: config.Auth{Token: &config.TokenAuth{Value: token}}},
+	}}, startOpts{})
+	srv := httptest.NewServer(l.Handler())
+	t.Cleanup(srv.Close)
+	open := fixture(t, "open.json")
+	for _, tt := range []struct {
+		path string
+		want int
+	}{
+		{"/" + token, 200},
+		{"/?token=" + token, 200},
+		{"/" + token + "x", 401},
+		{"/", 401},
+	} {
+		if r := post(t, "POST", srv.URL+tt.path, open, nil); r.status != tt.want {
+			t.Errorf("POST %s: status %d, want %d (body %v)", strings.ReplaceAll(tt.path, token, "TOKEN"), r.status, tt.want, r.body)
+		}
+	}
+}
+
 func TestRejectedRequestsStoreNothing(t *testing.T) {
 	url, log := server(t, 1024)
 	open := fixture(t, "open.json")
