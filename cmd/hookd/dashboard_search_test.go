@@ -205,15 +205,15 @@ func searchEmails(u *ui) []string {
 }
 
 // TestDashboardLongValues checks in headless chromium that an event whose
-// address, campaign and type run to kilobytes (a sender may send any
-// length) shows on the Search and Live pages cut to a line, the whole of
+// address, campaign and type are as long as hookd keeps (event.MaxText
+// bytes; a sender may send them) shows on the Search and Live pages cut to a line, the whole of
 // each in its tooltip, and whole on its own page: each took its row over
 // many screens before.
 func TestDashboardLongValues(t *testing.T) {
 	const token = "dash-admin-token-0123"
 	p := startDashSources(t, token, "mailjet")
-	email := strings.Repeat("x", 3000) + "@long.example"
-	campaign := strings.Repeat("<b>campaign</b> ", 100)
+	email := strings.Repeat("x", event.MaxText-len("@long.example")) + "@long.example"
+	campaign := strings.Repeat("<b>campaign</b> ", event.MaxText/len("<b>campaign</b> "))
 	typ := strings.Repeat("t", 500)
 	long := func(n int, at time.Time) string {
 		return fmt.Sprintf(`{"event":%q,"time":%d,"MessageID":%d,"email":%q,"customcampaign":%q}`, typ, at.Unix(), 19421777396190490+n, email, campaign)
