@@ -181,6 +181,14 @@ func (w *Watcher) Run(ctx context.Context) error {
 			if ev.Op != fsnotify.Chmod {
 				timer.Reset(debounce)
 			}
+			// A watched directory renamed or deleted (a deployment
+			// that puts a new rules directory in its place) is no
+			// longer watched, fsnotify having dropped its watch: the
+			// reload watches what is at its path now.
+			if d := filepath.Clean(ev.Name); (ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)) && watching[d] {
+				_ = fw.Remove(d) // gone already where fsnotify drops it
+				delete(watching, d)
+			}
 		case err, ok := <-fw.Errors:
 			if !ok {
 				return errors.New("watch rule files: watcher closed")
