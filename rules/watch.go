@@ -90,8 +90,10 @@ func (w *Watcher) Status() Status {
 }
 
 // Reload reads and loads the rule files now, even if they seem unchanged,
-// and returns Load's error; on error the running set stays. The server
-// calls it on SIGHUP. It is safe for concurrent use with Run.
+// and returns Load's error; on error the running set stays. Run then
+// watches each directory again where its path now leads (a symbolic link
+// swapped to another release). The server calls it on SIGHUP. It is safe
+// for concurrent use with Run.
 func (w *Watcher) Reload(ctx context.Context) error {
 	err := w.reload(ctx, true)
 	select {
@@ -200,6 +202,18 @@ func (w *Watcher) Run(ctx context.Context) error {
 			_ = w.reload(ctx, false) // reload logs a failure
 			w.watch(fw, watching)
 		case <-w.resync:
+			// Reload read the files through their paths, which may now
+			// lead elsewhere (a symbolic link to a release, swapped):
+			// watch every directory again where its path leads, and
+			// catch what changed between the two.
+			for d, ok := range watching {
+				if ok {
+					_ = fw.Remove(d)
+				}
+				delete(watching, d)
+			}
+			w.watch(fw, watching)
+			_ = w.reload(ctx, false) // reload logs a failure
 			w.watch(fw, watching)
 		}
 	}
