@@ -95,6 +95,9 @@ func (l *loader) expression(n ast.Node, field string) (*program, bool) {
 func (l *loader) exprError(s *strValue, field string, err error) {
 	msg, off := exprMessage(err)
 	p, snippet := s.locate(off)
+	if s.src.commentAfter() {
+		msg += ` (YAML read the rest of the line, from its " #", as a comment: quote the expression, or write it on the lines after >-)`
+	}
 	e := errors.New(msg)
 	if name, ok := s.x.variableAt(off); ok {
 		// expr's message may quote the value, e.g. unexpected token
