@@ -747,9 +747,9 @@ func TestDurations(t *testing.T) {
 		{name: "window of two days", window: "2d", wantFired: true},
 		{name: "window of one day", window: "1d"},
 		{name: "window in hours", window: "37h", wantFired: true},
-		{name: "cooldown too long in days", cooldown: "106751d", wantErr: `duration "106751d" is too long: at most 36600d (878400h)`},
-		{name: "cooldown too long in hours", cooldown: "2562047h", wantErr: `duration "2562047h" is too long: at most 36600d (878400h)`},
-		{name: "window too long", window: "36601d", wantErr: `duration "36601d" is too long: at most 36600d (878400h)`},
+		{name: "cooldown too long in days", cooldown: "106751d", wantErr: `cooldown: invalid duration "106751d" is too long: at most 36600d (878400h)`},
+		{name: "cooldown too long in hours", cooldown: "2562047h", wantErr: `cooldown: invalid duration "2562047h" is too long: at most 36600d (878400h)`},
+		{name: "window too long", window: "36601d", wantErr: `count: invalid window "36601d" is too long: at most 36600d (878400h)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
