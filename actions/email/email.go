@@ -322,8 +322,9 @@ func send(ctx context.Context, client *gomail.Client, m *gomail.Msg) (accepted b
 		return false, fmt.Errorf("dial failed: %w", err)
 	}
 	err = client.SendWithSMTPClient(c, m)
-	var se *gomail.SendError
-	accepted = err == nil || errors.As(err, &se) && se.Reason == gomail.ErrSMTPReset
+	// go-mail marks the message delivered once the server accepted its
+	// data, before the RSET.
+	accepted = m.IsDelivered()
 	if err != nil {
 		err = fmt.Errorf("send failed: %w", err)
 	}
