@@ -175,7 +175,9 @@ func (s *Store) Run(ctx context.Context, sub message.Subscriber, ev Evaluator, o
 		}
 		busy = len(b.msgs) > 1
 		if s.store(ctx, &b, ev, cfg.committed) {
-			failures = 0
+			if len(b.msgs) > 0 { // not only messages nacked by take
+				failures = 0
+			}
 		} else if len(b.msgs) > 0 {
 			b.await()
 			// The database failed (a full disk, say): wait longer after
