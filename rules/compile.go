@@ -95,6 +95,9 @@ func (l *loader) expression(n ast.Node, field string) (*program, bool) {
 func (l *loader) exprError(s *strValue, field string, err error) {
 	msg, off := exprMessage(err)
 	p, snippet := s.locate(off)
+	if s.src.commentAfter() {
+		msg += ` (YAML read the rest of the line, from its " #", as a comment: quote the expression, or write it on the lines after >-)`
+	}
 	e := errors.New(msg)
 	if name, ok := s.x.variableAt(off); ok {
 		// expr's message may quote the value, e.g. unexpected token
@@ -192,7 +195,10 @@ func parseWindow(s string) (time.Duration, error) {
 func parseDuration(s string) (time.Duration, error) {
 	p, err := config.ParsePeriod(s)
 	if errors.Is(err, config.ErrPeriodTooLong) {
-		return 0, err // a duration, and its error says the limit
+		// Not ParsePeriod's error, which starts with "duration" as the
+		// callers' own words do.
+		days := int(config.MaxPeriod.Duration() / (24 * time.Hour))
+		return 0, fmt.Errorf("%q is %w: at most %dd (%s), a hundred years", s, config.ErrPeriodTooLong, days, formatDuration(config.MaxPeriod.Duration()))
 	}
 	if err != nil || p <= 0 {
 		return 0, fmt.Errorf(`%q: want a positive duration such as "15m", "1h" or "7d"`, s)

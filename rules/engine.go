@@ -2,6 +2,8 @@ package rules
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -38,7 +40,9 @@ var (
 //   - when it fires, each action becomes an actions.Job whose Key is
 //     "rule/index/event-id", or "rule/index/once:key" for a rule with once
 //     and no cooldown, so that the queue holds one job per key whatever is
-//     replayed; its Target is the action kind's (actions.Lookup).
+//     replayed; its Target is the action kind's (actions.Lookup). A once
+//     key longer than 1024 bytes is held, there and by once and cooldown,
+//     as "sha256:" and its hex SHA-256 (heldKey).
 //
 // A rule that fails on the event (Match.Err, which includes parameters
 // that Options.Check refused, an action type no package registered,
@@ -198,15 +202,16 @@ func (en *Engine) Decide(ctx context.Context, set *Set, st State, l Ledger, e ev
 // recorded the firing; else "once" or "cooldown", and why in the words of
 // an explanation. It fails when l fails.
 func Hold(ctx context.Context, l Ledger, m Match, e event.Event) (reason, why string, err error) {
+	key := heldKey(m.Key)
 	if m.Rule.Once != "" && m.Rule.Cooldown == 0 {
-		first, err := l.Once(ctx, m.Rule.Name, m.Key, e.ID)
+		first, err := l.Once(ctx, m.Rule.Name, key, e.ID)
 		if err != nil || first {
 			return "", "", err
 		}
 		return "once", fmt.Sprintf("once key %q fired before", m.Key), nil
 	}
 	if m.Rule.Cooldown > 0 {
-		ok, err := l.Cooldown(ctx, m.Rule.Name, m.Key, e.Time, m.Rule.Cooldown, e.ID)
+		ok, err := l.Cooldown(ctx, m.Rule.Name, key, e.Time, m.Rule.Cooldown, e.ID)
 		if err != nil || ok {
 			return "", "", err
 		}
@@ -219,12 +224,31 @@ func Hold(ctx context.Context, l Ledger, m Match, e event.Event) (reason, why st
 	return "", "", nil
 }
 
+// maxHeldKey bounds a once key as the Ledger and the job keys hold it.
+// PostgreSQL refuses an index entry beyond about 2.7 kB (rule_once's and
+// rule_firings' keys, the jobs' keys are indexed), and a once key made of
+// the event's data (once: data.url, a click's URL with its tracking
+// parameters) can be longer: the transaction of its event would fail on
+// every delivery, and the projector would store nothing after it.
+const maxHeldKey = 1024
+
+// heldKey returns once key k as the Ledger and the job keys hold it: k,
+// or, when k is longer than maxHeldKey bytes, "sha256:" and the hex
+// SHA-256 of k, which stands for k alone as well.
+func heldKey(k string) string {
+	if len(k) <= maxHeldKey {
+		return k
+	}
+	sum := sha256.Sum256([]byte(k))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
 // jobs returns the jobs of match m on e, whose JSON is eventJSON; their
 // parameters and retry policy are written only for the queue (withParams).
 func (en *Engine) jobs(m Match, e event.Event, eventJSON []byte, withParams bool) ([]actions.Job, error) {
 	suffix := e.ID
 	if m.Rule.Once != "" && m.Rule.Cooldown == 0 {
-		suffix = "once:" + m.Key
+		suffix = "once:" + heldKey(m.Key)
 	}
 	jobs := make([]actions.Job, len(m.Actions))
 	for i, r := range m.Actions {

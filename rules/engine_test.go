@@ -2,11 +2,14 @@ package rules_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,14 +23,22 @@ import (
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/eventlog"
 	_ "github.com/hookd/hookd/eventlog/sqlite"
+	"github.com/hookd/hookd/internal/testenv"
 	"github.com/hookd/hookd/rules"
 	"github.com/hookd/hookd/store"
 )
 
 // pipe appends events to a new SQLite log, in order, projects it into a
-// new store with the engine on set, reading inFlight messages at a time,
-// and returns the store's jobs, oldest first, and the engine's metrics.
+// new SQLite store with the engine on set, reading inFlight messages at a
+// time, and returns the store's jobs, oldest first, and the engine's
+// metrics.
 func pipe(t *testing.T, set *rules.Set, inFlight int, events ...event.Event) ([]actions.Job, *prometheus.Registry) {
+	t.Helper()
+	return pipeTo(t, store.Config{Dir: t.TempDir()}, set, inFlight, events...)
+}
+
+// pipeTo is pipe with the store that cfg configures.
+func pipeTo(t *testing.T, cfg store.Config, set *rules.Set, inFlight int, events ...event.Event) ([]actions.Job, *prometheus.Registry) {
 	t.Helper()
 	ctx := context.Background()
 	reg := prometheus.NewRegistry()
@@ -40,7 +51,7 @@ func pipe(t *testing.T, set *rules.Set, inFlight int, events ...event.Event) ([]
 		t.Fatal(err)
 	}
 	defer log.Close()
-	st, err := store.Open(ctx, store.Config{Dir: t.TempDir()}, nil)
+	st, err := store.Open(ctx, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,6 +254,76 @@ func TestOnceWithCooldown(t *testing.T) {
 	}
 	if n := counter(t, reg, "hookd_rule_skipped_total", "rule", "spam-alert", "reason", "cooldown"); n != 2 {
 		t.Errorf("%v matches held by the cooldown, want 2", n)
+	}
+}
+
+// TestLongOnceKey runs rules whose once key is a click's URL, one of
+// several kilobytes (tracking parameters), on each store: the first click
+// of the URL fires, the second is held, and every event after them is
+// projected. PostgreSQL refuses an index entry beyond about 2.7 kB, which
+// a once key held as it is made (rule_once's key, the job's key) passed:
+// the projector's transaction failed on every delivery of the event, and
+// no event after it was stored or evaluated.
+func TestLongOnceKey(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "rules.yaml")
+	rule := `rules:
+  - name: first-click
+    when: type == "click"
+    once: data.url
+    actions:
+      - log: { message: "first click" }
+  - name: click-alert
+    when: type == "click"
+    once: data.url
+    cooldown: 1h
+    actions:
+      - log: { message: "click" }
+`
+	if err := os.WriteFile(file, []byte(rule), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set, err := rules.Load(context.Background(), []string{file}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Text that does not compress, as PostgreSQL compresses an index
+	// entry before it measures it.
+	var tracking strings.Builder
+	for sum := sha256.Sum256([]byte("seed")); tracking.Len() < 6000; sum = sha256.Sum256(sum[:]) {
+		tracking.WriteString(base64.RawURLEncoding.EncodeToString(sum[:]))
+	}
+	long := "https://shop.example.com/?t=" + tracking.String()
+	click := func(email, url string, at int64) event.Event {
+		return mj(t, "click", map[string]any{"email": email, "url": url, "time": at})
+	}
+	log := []event.Event{
+		click("a@x.com", long, sentAt),                // fires both
+		click("b@x.com", long, sentAt+60),             // held by once and by the cooldown
+		click("c@x.com", "https://short", sentAt+120), // fires both
+	}
+	want := []string{"first-click", "click-alert", "first-click", "click-alert"}
+	for _, tt := range []struct {
+		name string
+		cfg  func(t *testing.T) store.Config
+	}{
+		{"sqlite", func(t *testing.T) store.Config { return store.Config{Dir: t.TempDir()} }},
+		{"postgres", func(t *testing.T) store.Config {
+			return store.Config{Driver: "postgres", DSN: testenv.PostgresSchema(t)}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			jobs, _ := pipeTo(t, tt.cfg(t), set, store.Batch, log...)
+			var got []string
+			for _, j := range jobs {
+				got = append(got, j.Rule)
+				if len(j.Key) > 1100 {
+					t.Errorf("job key of %d bytes: %.80s...", len(j.Key), j.Key)
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("jobs of rules %v, want %v", got, want)
+			}
+		})
 	}
 }
 

@@ -747,9 +747,9 @@ func TestDurations(t *testing.T) {
 		{name: "window of two days", window: "2d", wantFired: true},
 		{name: "window of one day", window: "1d"},
 		{name: "window in hours", window: "37h", wantFired: true},
-		{name: "cooldown too long in days", cooldown: "106751d", wantErr: `duration "106751d" is too long: at most 36600d (878400h)`},
-		{name: "cooldown too long in hours", cooldown: "2562047h", wantErr: `duration "2562047h" is too long: at most 36600d (878400h)`},
-		{name: "window too long", window: "36601d", wantErr: `duration "36601d" is too long: at most 36600d (878400h)`},
+		{name: "cooldown too long in days", cooldown: "106751d", wantErr: `cooldown: invalid duration "106751d" is too long: at most 36600d (878400h)`},
+		{name: "cooldown too long in hours", cooldown: "2562047h", wantErr: `cooldown: invalid duration "2562047h" is too long: at most 36600d (878400h)`},
+		{name: "window too long", window: "36601d", wantErr: `count: invalid window "36601d" is too long: at most 36600d (878400h)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -827,5 +827,48 @@ func TestExplainHidesVariables(t *testing.T) {
 		if strings.Contains(fmt.Sprint(r.Conditions()), "s3cret") {
 			t.Errorf("Conditions show the secret: %q", r.Conditions())
 		}
+	}
+}
+
+// TestExplainValues checks the value an explanation shows of a condition
+// that is not a comparison: the value itself, so that a key the data lacks
+// reads nil, as the README says it is, rather than the false it counts as.
+func TestExplainValues(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(file, []byte(`rules:
+  - name: hard
+    when: type == "bounce" && data.hard_bounce
+    actions:
+      - log: {}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set, err := rules.Load(context.Background(), []string{file}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		data map[string]any
+		want string
+	}{
+		{"false", map[string]any{"hard_bounce": false}, "data.hard_bounce is false: data.hard_bounce = false"},
+		{"null", map[string]any{"hard_bounce": nil}, "data.hard_bounce is false: data.hard_bounce = nil"},
+		{"missing", nil, "data.hard_bounce is false: data.hard_bounce = nil"},
+		{"true", map[string]any{"hard_bounce": true}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := mj(t, "bounce", tt.data)
+			if tt.data == nil {
+				e.Data = json.RawMessage(`{"event":"bounce"}`)
+			}
+			matches, err := set.Explain(context.Background(), e, memLog{e})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(matches) != 1 || matches[0].Err != nil || matches[0].Why != tt.want {
+				t.Errorf("Explain = %+v, want why %q", matches, tt.want)
+			}
+		})
 	}
 }

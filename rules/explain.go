@@ -23,6 +23,10 @@ type condition struct {
 	// arithmetic side. Empty for any other condition, whose own value is
 	// printed.
 	shown []shownPart
+	// value is the condition compiled without expr.AsBool, which makes
+	// nil false: an explanation prints the value itself, so that
+	// data.hard_bounce of a key the data lacks reads nil, not false.
+	value *vm.Program
 }
 
 type shownPart struct {
@@ -69,6 +73,9 @@ func (r *Rule) conditions() []condition {
 				return
 			}
 			c.prog = prog
+			if c.value, err = expr.Compile(c.text, compileOptions...); err != nil {
+				c.value = nil // the value with AsBool's conversion, then
+			}
 			// Compiled, the texts are only shown: without the values
 			// of ${VAR}.
 			c.text = r.when.x.hide(c.text)
@@ -218,6 +225,14 @@ func (ev *evaluation) whyFalse(r *Rule) (int, string, string, error) {
 			continue
 		}
 		if len(c.shown) == 0 {
+			if c.value != nil {
+				if v, err := ev.vm.Run(c.value, ev.env); err == nil {
+					out = v
+				}
+				if ev.stateErr != nil {
+					return 0, "", "", ev.stateErr
+				}
+			}
 			return i, c.text, abbreviate(c.text) + " = " + formatValue(out), nil
 		}
 		var saw strings.Builder

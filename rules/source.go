@@ -219,6 +219,21 @@ func (s *scalar) offsets() []int {
 	return out
 }
 
+// commentAfter tells whether s is a plain value that a comment follows on
+// its line: YAML ends a plain value at " #", so an expression using expr's
+// # (any(data.tags, # == "vip")) was cut there.
+func (s *scalar) commentAfter() bool {
+	if s.style != token.StringType {
+		return false
+	}
+	offs := s.offsets()
+	text, j := s.file.text, offs[len(offs)-1]
+	for j < len(text) && (text[j] == ' ' || text[j] == '\t') {
+		j++
+	}
+	return j < len(text) && text[j] == '#'
+}
+
 // escapeLen returns the length of a double-quoted escape sequence whose
 // letter is c.
 func escapeLen(c rune) int {

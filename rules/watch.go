@@ -90,8 +90,10 @@ func (w *Watcher) Status() Status {
 }
 
 // Reload reads and loads the rule files now, even if they seem unchanged,
-// and returns Load's error; on error the running set stays. The server
-// calls it on SIGHUP. It is safe for concurrent use with Run.
+// and returns Load's error; on error the running set stays. Run then
+// watches each directory again where its path now leads (a symbolic link
+// swapped to another release). The server calls it on SIGHUP. It is safe
+// for concurrent use with Run.
 func (w *Watcher) Reload(ctx context.Context) error {
 	err := w.reload(ctx, true)
 	select {
@@ -181,6 +183,14 @@ func (w *Watcher) Run(ctx context.Context) error {
 			if ev.Op != fsnotify.Chmod {
 				timer.Reset(debounce)
 			}
+			// A watched directory renamed or deleted (a deployment
+			// that puts a new rules directory in its place) is no
+			// longer watched, fsnotify having dropped its watch: the
+			// reload watches what is at its path now.
+			if d := filepath.Clean(ev.Name); (ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)) && watching[d] {
+				_ = fw.Remove(d) // gone already where fsnotify drops it
+				delete(watching, d)
+			}
 		case err, ok := <-fw.Errors:
 			if !ok {
 				return errors.New("watch rule files: watcher closed")
@@ -192,6 +202,18 @@ func (w *Watcher) Run(ctx context.Context) error {
 			_ = w.reload(ctx, false) // reload logs a failure
 			w.watch(fw, watching)
 		case <-w.resync:
+			// Reload read the files through their paths, which may now
+			// lead elsewhere (a symbolic link to a release, swapped):
+			// watch every directory again where its path leads, and
+			// catch what changed between the two.
+			for d, ok := range watching {
+				if ok {
+					_ = fw.Remove(d)
+				}
+				delete(watching, d)
+			}
+			w.watch(fw, watching)
+			_ = w.reload(ctx, false) // reload logs a failure
 			w.watch(fw, watching)
 		}
 	}

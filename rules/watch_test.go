@@ -224,6 +224,143 @@ func TestWatcherTemplates(t *testing.T) {
 	}
 }
 
+// TestWatcherDirectoryReplaced replaces the whole rules directory while the
+// Watcher runs, as deployments do, then edits a file in the new one: the
+// edit reloads the rules as it would in the directory hookd started with.
+func TestWatcherDirectoryReplaced(t *testing.T) {
+	tests := []struct {
+		name    string
+		replace func(t *testing.T, rulesDir, content string)
+	}{
+		{"renamed over (mv rules.new rules)", func(t *testing.T, rulesDir, content string) {
+			next := rulesDir + ".new"
+			if err := os.Mkdir(next, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(next, "a.yaml"), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(rulesDir, rulesDir+".old"); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(next, rulesDir); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"deleted and made again", func(t *testing.T, rulesDir, content string) {
+			if err := os.RemoveAll(rulesDir); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(rulesDir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(rulesDir, "a.yaml"), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			rulesDir := filepath.Join(dir, "rules")
+			if err := os.Mkdir(rulesDir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(rulesDir, "a.yaml"), []byte(ruleFile("first")), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			w, err := rules.NewWatcher(ctx, []string{"rules/*.yaml"}, rules.Options{Dir: dir}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- w.Run(ctx) }()
+			has := func(want ...string) func() bool {
+				return func() bool { return reflect.DeepEqual(names(w.Current()), want) }
+			}
+
+			// An edit that reloads tells that Run watches the directory.
+			if err := os.WriteFile(filepath.Join(rulesDir, "a.yaml"), []byte(ruleFile("watched")), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "an edit to reload", has("watched"))
+
+			tt.replace(t, rulesDir, ruleFile("second"))
+			waitFor(t, "the new directory's rules to load", has("second"))
+			if err := os.WriteFile(filepath.Join(rulesDir, "a.yaml"), []byte(ruleFile("third")), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "an edit in the new directory to reload", has("third"))
+
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+}
+
+// TestWatcherSymlinkSwapped swaps the symbolic link that the rules
+// directory is, as a deployment of releases does, and reloads as serve
+// does on SIGHUP: the new release's rules load, and later edits of them
+// reload, where the old release's directory was still the one watched.
+func TestWatcherSymlinkSwapped(t *testing.T) {
+	dir := t.TempDir()
+	for _, rel := range []string{"rel1", "rel2"} {
+		if err := os.Mkdir(filepath.Join(dir, rel), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, rel, "a.yaml"), []byte(ruleFile(rel)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := filepath.Join(dir, "rules")
+	if err := os.Symlink("rel1", link); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w, err := rules.NewWatcher(ctx, []string{"rules/*.yaml"}, rules.Options{Dir: dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	has := func(want ...string) func() bool {
+		return func() bool { return reflect.DeepEqual(names(w.Current()), want) }
+	}
+	// An edit that reloads tells that Run watches the directory.
+	if err := os.WriteFile(filepath.Join(dir, "rel1", "a.yaml"), []byte(ruleFile("watched")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "an edit to reload", has("watched"))
+
+	if err := os.Symlink("rel2", link+".new"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(link+".new", link); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the new release's rules to load", has("rel2"))
+	// Twice: Run reads the files once more as it watches them again.
+	for _, name := range []string{"edited", "edited-again"} {
+		if err := os.WriteFile(filepath.Join(dir, "rel2", "a.yaml"), []byte(ruleFile(name)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "an edit in the new release to reload", has(name))
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
+
 func TestNewWatcherFails(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "a.yaml")

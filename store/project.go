@@ -83,6 +83,10 @@ const (
 // database error nacks every message of the transaction, so the log
 // delivers them again; Run then waits before it stores again, 100 ms after
 // the first failure in a row, doubled after each further one up to 10 s.
+// Messages of a topic that the log hands out before the first of them
+// comes again (a log holding several in flight handed them out already)
+// are nacked too, unstored, so that the store keeps the log's order; a
+// message that does not come again within a minute is waited for no more.
 //
 // ev, unless nil, decides what events trigger: in each transaction, after
 // storing the messages, Run calls it on every event that the transaction
@@ -171,8 +175,11 @@ func (s *Store) Run(ctx context.Context, sub message.Subscriber, ev Evaluator, o
 		}
 		busy = len(b.msgs) > 1
 		if s.store(ctx, &b, ev, cfg.committed) {
-			failures = 0
+			if len(b.msgs) > 0 { // not only messages nacked by take
+				failures = 0
+			}
 		} else if len(b.msgs) > 0 {
+			b.await()
 			// The database failed (a full disk, say): wait longer after
 			// each failure in a row before the messages come again, so
 			// that the log and the disk are not flooded.
@@ -236,22 +243,89 @@ type batch struct {
 	// The log offset of the last message taken of each topic, 0 when the
 	// log gives none (see eventlog.OffsetKey).
 	eventsOffset, quarantineOffset int64
+	// first is the UUID of the first message taken of each topic.
+	first map[string]string
+	// awaited survives reset: after a failed transaction, the UUID of the
+	// first message of each topic it held, which the log delivers again,
+	// and the messages after it with it. A log that holds several
+	// messages in flight (SQLite's) may have handed out later ones
+	// before: taking them first would store them out of the log's order,
+	// and the rules would decide on them without what came before. Until
+	// it is back, take nacks every other message of its topic, which
+	// comes again after it, for at most awaitLimit from awaitedAt.
+	awaited   map[string]string
+	awaitedAt time.Time
 }
+
+// awaitLimit bounds how long take waits for a nacked message to come
+// again, nacking others meanwhile: the logs deliver it again at once, but
+// one whose messages were lost (a NATS stream deleted) would not, and the
+// projector must not stop for that.
+const awaitLimit = time.Minute
 
 func (b *batch) reset() {
 	clear(b.events)
 	clear(b.quarantined)
 	clear(b.msgs)
-	*b = batch{events: b.events[:0], quarantined: b.quarantined[:0], msgs: b.msgs[:0]}
+	clear(b.first)
+	*b = batch{events: b.events[:0], quarantined: b.quarantined[:0], msgs: b.msgs[:0], first: b.first,
+		awaited: b.awaited, awaitedAt: b.awaitedAt}
+}
+
+// add adds msg, of topic, to b.
+func (b *batch) add(topic string, msg *message.Message) {
+	b.msgs = append(b.msgs, msg)
+	if _, ok := b.first[topic]; !ok {
+		if b.first == nil {
+			b.first = map[string]string{}
+		}
+		b.first[topic] = msg.UUID
+	}
+}
+
+// await notes that the messages of b, whose transaction failed and which
+// were nacked, come again, each topic's from its first one on.
+func (b *batch) await() {
+	for topic, uuid := range b.first {
+		if b.awaited == nil {
+			b.awaited = map[string]string{}
+		}
+		b.awaited[topic] = uuid
+		b.awaitedAt = time.Now()
+	}
 }
 
 func (b *batch) size() int { return len(b.events) + len(b.quarantined) }
 
 // take decodes msg, received from topic with ok, into b. A message that
-// cannot be decoded is dropped at once.
+// cannot be decoded is dropped at once; one handed out before a message
+// awaited (see batch.awaited) is nacked.
 func (s *Store) take(b *batch, topic string, msg *message.Message, ok bool) {
 	if !ok {
 		b.closed = topic
+		return
+	}
+	var (
+		e   event.Event
+		q   event.Quarantined
+		err error
+	)
+	switch topic {
+	case eventlog.TopicEvents:
+		e, err = event.Unmarshal(msg.Payload)
+		if err == nil && e.ID == "" {
+			err = errors.New("event has no id")
+		}
+	default:
+		err = json.Unmarshal(msg.Payload, &q)
+		if err == nil && q.ID == "" {
+			err = errors.New("quarantined item has no id")
+		}
+		if err != nil {
+			err = fmt.Errorf("unmarshal quarantined: %w", err)
+		}
+	}
+	if err == nil && s.early(b, topic, msg) {
 		return
 	}
 	// Undecodable messages count too: they are acked, so the group is
@@ -263,32 +337,38 @@ func (s *Store) take(b *batch, topic string, msg *message.Message, ok bool) {
 			b.quarantineOffset = off
 		}
 	}
-	switch topic {
-	case eventlog.TopicEvents:
-		e, err := event.Unmarshal(msg.Payload)
-		if err == nil && e.ID == "" {
-			err = errors.New("event has no id")
-		}
-		if err != nil {
-			s.drop(topic, msg, err)
-			return
-		}
-		b.events = append(b.events, e)
-		b.msgs = append(b.msgs, msg)
-		b.eventMsgs++
-	default:
-		var q event.Quarantined
-		err := json.Unmarshal(msg.Payload, &q)
-		if err == nil && q.ID == "" {
-			err = errors.New("quarantined item has no id")
-		}
-		if err != nil {
-			s.drop(topic, msg, fmt.Errorf("unmarshal quarantined: %w", err))
-			return
-		}
-		b.quarantined = append(b.quarantined, q)
-		b.msgs = append(b.msgs, msg)
+	if err != nil {
+		s.drop(topic, msg, err)
+		return
 	}
+	if topic == eventlog.TopicEvents {
+		b.events = append(b.events, e)
+		b.eventMsgs++
+	} else {
+		b.quarantined = append(b.quarantined, q)
+	}
+	b.add(topic, msg)
+}
+
+// early nacks msg, of topic, and reports true when it came before the
+// message b awaits of topic, which it then comes again after; it counts
+// as failed, as the messages of the failed transaction do.
+func (s *Store) early(b *batch, topic string, msg *message.Message) bool {
+	uuid, ok := b.awaited[topic]
+	switch {
+	case !ok:
+		return false
+	case msg.UUID == uuid:
+		delete(b.awaited, topic)
+		return false
+	case time.Since(b.awaitedAt) < awaitLimit:
+		s.stats.failed.Add(1)
+		msg.Nack()
+		return true
+	}
+	s.logger.Warn("store: a message nacked did not come again; taking the others", "topic", topic, "uuid", uuid, "waited", awaitLimit)
+	delete(b.awaited, topic)
+	return false
 }
 
 // store writes b in one transaction and acks its messages, or nacks them

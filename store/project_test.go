@@ -4,8 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -178,6 +181,81 @@ func TestRunRetries(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the event after retries", countIs(t, st, 1))
+}
+
+// TestRunKeepsLogOrder fails the transaction of one event once, while the
+// next event of the log is handed out: the SQLite log, whose group holds
+// several messages in flight, delivers the failed one again after it, and
+// the store must still take them in log order, as the rules decide on what
+// came before in the log (the open of a message evaluated before its sent
+// finds no sent).
+func TestRunKeepsLogOrder(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	first, second := ev(1, "sent", "a@a.com", base), ev(2, "open", "a@a.com", base.Add(time.Minute))
+	log := openLog(t)
+	sub, err := log.Subscriber(store.Group, eventlog.InFlight(store.Batch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	appendEvent := func(e event.Event) {
+		t.Helper()
+		if _, err := log.Append(ctx, eventlog.TopicEvents, []*message.Message{eventMessage(t, e)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev := &failOnce{id: first.ID, started: make(chan struct{}), fail: make(chan struct{})}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- st.Run(runCtx, sub, ev) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	}()
+
+	appendEvent(first)
+	<-ev.started
+	appendEvent(second)
+	// Long enough for the log to hand the second event out while the
+	// first one's transaction runs.
+	time.Sleep(300 * time.Millisecond)
+	close(ev.fail)
+	waitFor(t, "both events", countIs(t, st, 2))
+	if got := ev.order(); len(got) != 3 || got[1] != first.ID || got[2] != second.ID {
+		t.Errorf("evaluated %v, want %s (failed), then the log's order", got, first.ID)
+	}
+}
+
+// failOnce is an Evaluator that fails the first evaluation of the event id,
+// once fail is closed, having closed started when it began, and records the
+// ids it evaluates.
+type failOnce struct {
+	id            string
+	started, fail chan struct{}
+	mu            sync.Mutex
+	ids           []string
+}
+
+func (f *failOnce) Evaluate(_ context.Context, _ *store.Tx, e event.Event) error {
+	f.mu.Lock()
+	f.ids = append(f.ids, e.ID)
+	first := len(f.ids) == 1 && e.ID == f.id
+	f.mu.Unlock()
+	if !first {
+		return nil
+	}
+	close(f.started)
+	<-f.fail
+	return errors.New("injected failure")
+}
+
+func (f *failOnce) order() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.ids)
 }
 
 func TestRunReadOnly(t *testing.T) {

@@ -23,10 +23,13 @@
 //
 // The message's Message-ID is derived from the job's idempotency key, the
 // same on every attempt, so that a message sent twice (a crash after the
-// server accepted it) carries one id. A 5xx answer to MAIL FROM, RCPT TO or
-// DATA is permanent and dead-letters the job; a refused connection, a
-// failed TLS handshake or authentication, a 4xx answer and a timeout are
-// retried by the job's policy. With starttls and tls, the server's
+// server accepted it) carries one id. A message the server accepted (a
+// 2xx answer to the end of its data) is sent: a failure after that, such
+// as a connection dropped before the QUIT, is logged, and the job is done
+// rather than retried, which would send the message again. A 5xx answer
+// to MAIL FROM, RCPT TO or DATA is permanent and dead-letters the job; a
+// refused connection, a failed TLS handshake or authentication, a 4xx
+// answer and a timeout are retried by the job's policy. With starttls and tls, the server's
 // certificate must be valid for smtp.host and chain to the system's roots,
 // or to smtp.ca_file when set; an untrusted certificate fails before the
 // credentials are sent, and is retried (the relay's certificate or the
@@ -278,8 +281,12 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 	}
 	sendCtx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	err = client.DialAndSendWithContext(sendCtx, m)
-	if err == nil {
+	accepted, err := send(sendCtx, client, m)
+	if accepted {
+		if err != nil && call.Logger != nil {
+			call.Logger.Warn("email: the server accepted the message, then the connection failed; the message is not sent again",
+				"rule", call.Rule, "key", call.Key, "error", redact(err, s.Password))
+		}
 		return nil
 	}
 	err = fmt.Errorf("email via %s:%d: %w", s.Host, s.Port, redact(err, s.Password))
@@ -301,6 +308,32 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 		}
 	}
 	return err
+}
+
+// send delivers m over a connection of client's and closes it, as go-mail's
+// DialAndSendWithContext does, and tells whether the server accepted the
+// message: its answer to the end of the data was 2xx. The error of what
+// fails after that (the RSET go-mail sends after each message, the QUIT)
+// is returned with accepted true, since the message is on its way and
+// must not be sent again.
+func send(ctx context.Context, client *gomail.Client, m *gomail.Msg) (accepted bool, err error) {
+	c, err := client.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return false, fmt.Errorf("dial failed: %w", err)
+	}
+	err = client.SendWithSMTPClient(c, m)
+	// go-mail marks the message delivered once the server accepted its
+	// data, before the RSET.
+	accepted = m.IsDelivered()
+	if err != nil {
+		err = fmt.Errorf("send failed: %w", err)
+	}
+	if cerr := client.CloseWithSMTPClient(c); cerr != nil {
+		// QUIT failed: the connection may still be open.
+		_ = c.Close()
+		err = errors.Join(err, fmt.Errorf("failed to close connection: %w", cerr))
+	}
+	return accepted, err
 }
 
 // tlsConfig returns the TLS configuration for s: the server's certificate

@@ -183,6 +183,23 @@ func TestMessageIDStable(t *testing.T) {
 	}
 }
 
+// TestDoServerHangsUp checks that a message the server accepted is a
+// success, though the connection fails right after (the RSET go-mail sends
+// after a message, the QUIT): an error would have the runner retry the job,
+// and the recipient would get the message once per attempt.
+func TestDoServerHangsUp(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	srv.HangUp = true
+	s := actions.Settings{SMTP: &actions.SMTP{Host: srv.Host, Port: srv.Port, TLS: "none", From: "shop@example.com"}}
+	p := map[string]any{"to": "a@example.com", "subject": "Your 10% discount", "text": "x"}
+	if err := do(t, s, "discount/0/once:a@example.com", p); err != nil {
+		t.Errorf("Do = %v, want nil: the server accepted the message", err)
+	}
+	if msgs := srv.Messages(); len(msgs) != 1 {
+		t.Errorf("server accepted %d messages, want 1", len(msgs))
+	}
+}
+
 func TestValidate(t *testing.T) {
 	kind, _ := actions.Lookup(email.Name)
 	tests := []struct {

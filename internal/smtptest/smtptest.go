@@ -97,6 +97,11 @@ type Server struct {
 	// Reject, when set, answers RCPT TO for rcpt with its error (an
 	// *smtp.SMTPError such as 550), nil accepting it.
 	Reject func(rcpt string) error
+	// HangUp, when set, makes the server close the connection right after
+	// it accepted a message (its 250 to the end of the data), as a relay
+	// that drops the connection, or a network that fails, may do then: the
+	// client's next command (RSET, QUIT) finds it closed.
+	HangUp bool
 	got    chan struct{}
 }
 
@@ -184,6 +189,8 @@ type session struct {
 	user string
 	from string
 	to   []string
+	// accepted tells that Data accepted a message with HangUp set.
+	accepted bool
 }
 
 var _ smtp.AuthSession = (*session)(nil)
@@ -241,6 +248,7 @@ func (ss *session) Data(r io.Reader) error {
 	_, m.TLS = ss.conn.TLSConnectionState()
 	ss.s.mu.Lock()
 	ss.s.msgs = append(ss.s.msgs, m)
+	ss.accepted = ss.s.HangUp
 	ss.s.mu.Unlock()
 	select {
 	case ss.s.got <- struct{}{}:
@@ -249,7 +257,17 @@ func (ss *session) Data(r io.Reader) error {
 	return nil
 }
 
-func (ss *session) Reset()        { ss.from, ss.to = "", nil }
+// Reset is called once the answer to the data is written, among other
+// times: with HangUp, the connection is closed then.
+func (ss *session) Reset() {
+	ss.from, ss.to = "", nil
+	if ss.accepted {
+		ss.accepted = false
+		// The net.Conn, not the smtp.Conn, whose lock the server holds.
+		ss.conn.Conn().Close()
+	}
+}
+
 func (ss *session) Logout() error { return nil }
 
 // selfSigned makes a self-signed certificate for 127.0.0.1, ::1 and
