@@ -232,9 +232,11 @@ func Hold(ctx context.Context, l Ledger, m Match, e event.Event) (reason, why st
 // every delivery, and the projector would store nothing after it.
 const maxHeldKey = 1024
 
-// heldKey returns once key k as the Ledger and the job keys hold it: k,
-// or, when k is longer than maxHeldKey bytes, "sha256:" and the hex
-// SHA-256 of k, which stands for k alone as well.
+// heldKey returns once key k as the Ledger and the job keys hold it, and a
+// job's target as the store holds it: k, or, when k is longer than
+// maxHeldKey bytes, "sha256:" and the hex SHA-256 of k, which stands for k
+// alone as well. A target is as long as the address an email action
+// renders from the event's data.
 func heldKey(k string) string {
 	if len(k) <= maxHeldKey {
 		return k
@@ -272,7 +274,7 @@ func (en *Engine) jobs(m Match, e event.Event, eventJSON []byte, withParams bool
 			Rule:    m.Rule.Name,
 			Index:   a.Index,
 			Action:  a.Type,
-			Target:  kind.Target(r.Params),
+			Target:  heldKey(kind.Target(r.Params)),
 			Params:  params,
 			Retry:   retry,
 			EventID: e.ID,

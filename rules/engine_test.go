@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hookd/hookd/actions"
+	_ "github.com/hookd/hookd/actions/email"
 	_ "github.com/hookd/hookd/actions/http"
 	_ "github.com/hookd/hookd/actions/log"
 	_ "github.com/hookd/hookd/actions/suppress"
@@ -322,6 +323,56 @@ func TestLongOnceKey(t *testing.T) {
 			}
 			if !slices.Equal(got, want) {
 				t.Errorf("jobs of rules %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// TestLongTarget runs a rule that mails an address taken from the event's
+// data, one of several kilobytes, on each store: the job is made, with
+// its target held as a hash, and the event after it is projected.
+// PostgreSQL refuses an index entry beyond about 2.7 kB, which the target
+// as it was made (targets' and jobs' indexes) passed: the projector's
+// transaction failed on every delivery of the event.
+func TestLongTarget(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "rules.yaml")
+	rule := `rules:
+  - name: notify
+    when: type == "click"
+    actions:
+      - email: { to: "{{ .data.notify }}", subject: "clicked", text: "clicked" }
+`
+	if err := os.WriteFile(file, []byte(rule), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set, err := rules.Load(context.Background(), []string{file}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var local strings.Builder
+	for sum := sha256.Sum256([]byte("seed")); local.Len() < 3000; sum = sha256.Sum256(sum[:]) {
+		local.WriteString(base64.RawURLEncoding.EncodeToString(sum[:]))
+	}
+	click := func(notify string, at int64) event.Event {
+		return mj(t, "click", map[string]any{"email": "a@x.com", "url": "https://x.com", "notify": notify, "time": at})
+	}
+	for _, tt := range []struct {
+		name string
+		cfg  func(t *testing.T) store.Config
+	}{
+		{"sqlite", func(t *testing.T) store.Config { return store.Config{Dir: t.TempDir()} }},
+		{"postgres", func(t *testing.T) store.Config {
+			return store.Config{Driver: "postgres", DSN: testenv.PostgresSchema(t)}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			jobs, _ := pipeTo(t, tt.cfg(t), set, store.Batch, click(local.String()+"@x.com", sentAt), click("ops@x.com", sentAt+60))
+			var got []string
+			for _, j := range jobs {
+				got = append(got, j.Target)
+			}
+			if len(got) != 2 || !strings.HasPrefix(got[0], "sha256:") || got[1] != "email ops@x.com" {
+				t.Errorf("job targets %.100q, want sha256:... and email ops@x.com", got)
 			}
 		})
 	}
