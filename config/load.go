@@ -269,8 +269,7 @@ func decode(name string, src []byte, expand func(field string) bool) (*Config, *
 	if body == nil {
 		return cfg, w.idx, nil
 	}
-	w.anchors = anchors{}
-	ast.Walk(w.anchors, body)
+	w.anchors = yamlfile.Anchors(body)
 	w.walk(&body, reflect.TypeFor[Config](), "")
 	if len(w.errs) > 0 {
 		return nil, nil, sorted(w.errs)

@@ -89,7 +89,7 @@ type walker struct {
 	name    string
 	expand  func(field string) bool // false: a ${VAR} value in field decodes as zero
 	idx     *index
-	anchors anchors // for merge keys
+	anchors map[string]*ast.AnchorNode // for merge keys
 	errs    []*Error
 }
 
@@ -194,7 +194,7 @@ func (w *walker) walk(np *ast.Node, t reflect.Type, path string) {
 				}
 				continue
 			}
-			key := keyText(e.Key)
+			key := yamlfile.KeyText(e.Key)
 			field := join(path, key)
 			w.idx.at(field, e.Value, e.Key.GetToken())
 			ft, ok := fields[key]
@@ -253,48 +253,23 @@ func (w *walker) entries(n ast.Node, depth int) ([]*ast.MappingValueNode, error)
 	if !ok {
 		return nil, errors.New("want a mapping or a list of mappings")
 	}
-	var own, merged []*ast.MappingValueNode
-	keys := map[string]bool{}
-	for _, e := range values {
-		if !e.Key.IsMergeKey() {
-			own = append(own, e)
-			keys[keyText(e.Key)] = true
-		}
-	}
-	for _, e := range values {
-		if !e.Key.IsMergeKey() {
-			continue
-		}
-		sources := []ast.Node{e.Value}
-		if v, err := w.resolve(e.Value); err == nil {
-			if seq, ok := v.(*ast.SequenceNode); ok {
+	return yamlfile.Merge(values, func(v ast.Node) ([]*ast.MappingValueNode, error) {
+		sources := []ast.Node{v}
+		if r, err := w.resolve(v); err == nil {
+			if seq, ok := r.(*ast.SequenceNode); ok {
 				sources = seq.Values
 			}
 		}
+		var entries []*ast.MappingValueNode
 		for _, src := range sources {
 			es, err := w.entries(src, depth+1)
 			if err != nil {
 				return nil, err
 			}
-			for _, me := range es {
-				if k := keyText(me.Key); !keys[k] {
-					keys[k] = true
-					merged = append(merged, me)
-				}
-			}
+			entries = append(entries, es...)
 		}
-	}
-	return append(own, merged...), nil
-}
-
-// anchors records every anchor of a document by name, as an ast.Visitor.
-type anchors map[string]*ast.AnchorNode
-
-func (a anchors) Visit(n ast.Node) ast.Visitor {
-	if v, ok := n.(*ast.AnchorNode); ok {
-		a[v.Name.GetToken().Value] = v
-	}
-	return a
+		return entries, nil
+	})
 }
 
 // resolve returns the node n stands for: the value of an anchor or a tag,
@@ -402,19 +377,6 @@ func mapping(n ast.Node) ([]*ast.MappingValueNode, bool) {
 		return []*ast.MappingValueNode{m}, true
 	}
 	return nil, false
-}
-
-func keyText(k ast.MapKeyNode) string {
-	switch v := k.(type) {
-	case *ast.StringNode:
-		return v.Value
-	case *ast.MappingKeyNode: // "? key"
-		if s, ok := v.Value.(*ast.StringNode); ok {
-			return s.Value
-		}
-		return v.Value.GetToken().Value
-	}
-	return k.GetToken().Value
 }
 
 func isScalar(n ast.Node) bool {

@@ -563,7 +563,7 @@ func (pl *paramLoader) value(n ast.Node, path string, depth int) param {
 		}
 		m := &mapParam{}
 		for _, e := range entries {
-			key := keyText(e.Key)
+			key := yamlfile.KeyText(e.Key)
 			sub := joinPath(path, key)
 			val := pl.resolve(e.Value, 0)
 			// An error about a scalar points at the value, else at the key.

@@ -239,7 +239,7 @@ const maxAliasDepth = 64
 type loader struct {
 	file    *srcFile
 	opts    *Options
-	anchors map[string]ast.Node
+	anchors map[string]*ast.AnchorNode
 	errs    []*Error
 	// templates collects the template files read, for compile's caller.
 	templates *[]source
@@ -277,8 +277,7 @@ func (l *loader) load(src []byte) []*loaded {
 		l.errs = append(l.errs, &Error{File: l.file.name, Err: errors.New("empty file: want a rules: list")})
 		return nil
 	}
-	l.anchors = map[string]ast.Node{}
-	ast.Walk(anchorCollector(l.anchors), body)
+	l.anchors = yamlfile.Anchors(body)
 
 	entries, ok := l.mapping(body, 0)
 	if !ok {
@@ -287,7 +286,7 @@ func (l *loader) load(src []byte) []*loaded {
 	}
 	var list ast.Node
 	for _, e := range entries {
-		if key := keyText(e.Key); key != "rules" {
+		if key := yamlfile.KeyText(e.Key); key != "rules" {
 			l.fail(e.Key, key, fmt.Errorf("unknown field %q (want rules)", key))
 			continue
 		}
@@ -352,7 +351,7 @@ func (l *loader) readRule(i int, item ast.Node) *loaded {
 	r := &loaded{Rule: &Rule{File: l.file.name, Line: start.line}}
 	// The name comes first, so that the other errors can name the rule.
 	for _, e := range entries {
-		if keyText(e.Key) != "name" {
+		if yamlfile.KeyText(e.Key) != "name" {
 			continue
 		}
 		if s, ok := l.text(e.Value, "name", "a rule name"); ok {
@@ -367,7 +366,7 @@ func (l *loader) readRule(i int, item ast.Node) *loaded {
 	}
 	seen := map[string]bool{}
 	for _, e := range entries {
-		key := keyText(e.Key)
+		key := yamlfile.KeyText(e.Key)
 		seen[key] = true
 		switch key {
 		case "name":
@@ -467,7 +466,7 @@ func (l *loader) action(i int, item ast.Node) *Action {
 	a := &Action{Index: i, Retry: defaultPolicy, Line: l.at(item).line}
 	var typeEntry *ast.MappingValueNode
 	for _, e := range entries {
-		key := keyText(e.Key)
+		key := yamlfile.KeyText(e.Key)
 		if key == "retry" {
 			if s, ok := l.text(e.Value, field+".retry", `a retry policy such as "10x30s,10x30m" or "none"`); ok {
 				p, err := actions.ParsePolicy(s.text)
@@ -479,7 +478,7 @@ func (l *loader) action(i int, item ast.Node) *Action {
 			continue
 		}
 		if typeEntry != nil {
-			l.fail(e.Key, field, fmt.Errorf("want one action per list item, found %s and %s", keyText(typeEntry.Key), key))
+			l.fail(e.Key, field, fmt.Errorf("want one action per list item, found %s and %s", yamlfile.KeyText(typeEntry.Key), key))
 			continue
 		}
 		typeEntry = e
@@ -488,7 +487,7 @@ func (l *loader) action(i int, item ast.Node) *Action {
 		l.fail(item, field, errors.New("want an action type, such as log or http, beside retry"))
 		return nil
 	}
-	a.Type = keyText(typeEntry.Key)
+	a.Type = yamlfile.KeyText(typeEntry.Key)
 	field += "." + a.Type
 	if a.Type == "" {
 		l.fail(typeEntry.Key, field, errors.New("empty action type"))
@@ -621,7 +620,7 @@ func (l *loader) resolve(n ast.Node, depth int) ast.Node {
 				l.fail(v, "", fmt.Errorf("unknown anchor %q", name))
 				return nil
 			}
-			n = target
+			n = target.Value
 			depth++
 		default:
 			return n
@@ -642,42 +641,31 @@ func (l *loader) mapping(n ast.Node, depth int) ([]*ast.MappingValueNode, bool) 
 	default:
 		return nil, false
 	}
-	var own, merged []*ast.MappingValueNode
-	keys := map[string]bool{}
-	for _, e := range values {
-		if !e.Key.IsMergeKey() {
-			own = append(own, e)
-			keys[keyText(e.Key)] = true
-		}
-	}
-	for _, e := range values {
-		if !e.Key.IsMergeKey() {
-			continue
-		}
+	entries, err := yamlfile.Merge(values, func(v ast.Node) ([]*ast.MappingValueNode, error) {
 		if depth >= maxAliasDepth {
-			l.fail(e.Key, "", errors.New("merge keys nested too deeply"))
-			return nil, false
+			l.fail(v, "", errors.New("merge keys nested too deeply"))
+			return nil, errFailed
 		}
-		sources := []ast.Node{e.Value}
-		if seq, ok := l.resolve(e.Value, depth).(*ast.SequenceNode); ok {
+		sources := []ast.Node{v}
+		if seq, ok := l.resolve(v, depth).(*ast.SequenceNode); ok {
 			sources = seq.Values
 		}
+		var entries []*ast.MappingValueNode
 		for _, src := range sources {
-			entries, ok := l.mapping(src, depth+1)
+			es, ok := l.mapping(src, depth+1)
 			if !ok {
-				l.fail(e.Value, "", errors.New("merge key: want a mapping or a list of mappings"))
-				return nil, false
+				l.fail(v, "", errors.New("merge key: want a mapping or a list of mappings"))
+				return nil, errFailed
 			}
-			for _, me := range entries {
-				if k := keyText(me.Key); !keys[k] {
-					keys[k] = true
-					merged = append(merged, me)
-				}
-			}
+			entries = append(entries, es...)
 		}
-	}
-	return append(own, merged...), true
+		return entries, nil
+	})
+	return entries, err == nil
 }
+
+// errFailed stops yamlfile.Merge after the loader recorded why.
+var errFailed = errors.New("failed")
 
 // sequence returns the items of the list at n; null is an empty list.
 func (l *loader) sequence(n ast.Node) ([]ast.Node, bool) {
@@ -688,29 +676,6 @@ func (l *loader) sequence(n ast.Node) ([]ast.Node, bool) {
 		return nil, true
 	}
 	return nil, false
-}
-
-// anchorCollector records every anchor of a document by name.
-type anchorCollector map[string]ast.Node
-
-func (c anchorCollector) Visit(n ast.Node) ast.Visitor {
-	if a, ok := n.(*ast.AnchorNode); ok {
-		c[a.Name.GetToken().Value] = a.Value
-	}
-	return c
-}
-
-func keyText(k ast.MapKeyNode) string {
-	switch v := k.(type) {
-	case *ast.StringNode:
-		return v.Value
-	case *ast.MappingKeyNode: // "? key"
-		if s, ok := v.Value.(*ast.StringNode); ok {
-			return s.Value
-		}
-		return v.Value.GetToken().Value
-	}
-	return k.GetToken().Value
 }
 
 func joinPath(path, key string) string {

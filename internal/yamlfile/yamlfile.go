@@ -1,7 +1,7 @@
 // Package yamlfile holds what hookd's two YAML loaders, config and rules,
-// must do alike so that both files read the same way: ${VAR} expansion, the
-// names of YAML kinds in error messages, and the "file:line:col: " prefix of
-// a located error. It is internal because it is a detail of those loaders.
+// must do alike so that both files read the same way: ${VAR} expansion,
+// anchors and merge keys, the names of YAML kinds in error messages, and the
+// "file:line:col: " prefix of a located error. It is internal because it is a detail of those loaders.
 package yamlfile
 
 import (
@@ -138,4 +138,69 @@ func WritePosition(b *strings.Builder, file string, line, col int) {
 		}
 	}
 	b.WriteString(": ")
+}
+
+// Anchors returns every anchor of the document at body by name; of two
+// anchors with one name, the later.
+func Anchors(body ast.Node) map[string]*ast.AnchorNode {
+	a := anchors{}
+	ast.Walk(a, body)
+	return a
+}
+
+type anchors map[string]*ast.AnchorNode
+
+func (a anchors) Visit(n ast.Node) ast.Visitor {
+	if v, ok := n.(*ast.AnchorNode); ok {
+		a[v.Name.GetToken().Value] = v
+	}
+	return a
+}
+
+// KeyText returns the text of a mapping key: a string key's value, the key
+// of "? key", or the token as written.
+func KeyText(k ast.MapKeyNode) string {
+	switch v := k.(type) {
+	case *ast.StringNode:
+		return v.Value
+	case *ast.MappingKeyNode: // "? key"
+		if s, ok := v.Value.(*ast.StringNode); ok {
+			return s.Value
+		}
+		return v.Value.GetToken().Value
+	}
+	return k.GetToken().Value
+}
+
+// Merge returns the entries of a mapping, values, with those of its merge
+// keys ("<<: *anchor", or a list of anchors) after its own, as YAML's merge
+// key says: a key written in the mapping wins over a merged one, and of
+// the merged mappings the first that has a key wins. merged returns the
+// entries that the value of one merge key names, in order, their own
+// merge keys merged already; Merge returns its first error.
+func Merge(values []*ast.MappingValueNode, merged func(value ast.Node) ([]*ast.MappingValueNode, error)) ([]*ast.MappingValueNode, error) {
+	var own, more []*ast.MappingValueNode
+	keys := map[string]bool{}
+	for _, e := range values {
+		if !e.Key.IsMergeKey() {
+			own = append(own, e)
+			keys[KeyText(e.Key)] = true
+		}
+	}
+	for _, e := range values {
+		if !e.Key.IsMergeKey() {
+			continue
+		}
+		entries, err := merged(e.Value)
+		if err != nil {
+			return nil, err
+		}
+		for _, me := range entries {
+			if k := KeyText(me.Key); !keys[k] {
+				keys[k] = true
+				more = append(more, me)
+			}
+		}
+	}
+	return append(own, more...), nil
 }
