@@ -269,17 +269,7 @@ func TestWatcherDirectoryReplaced(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(rulesDir, "a.yaml"), []byte(ruleFile("first")), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			w, err := rules.NewWatcher(ctx, []string{"rules/*.yaml"}, rules.Options{Dir: dir}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- w.Run(ctx) }()
-			has := func(want ...string) func() bool {
-				return func() bool { return reflect.DeepEqual(names(w.Current()), want) }
-			}
+			_, has := runWatcher(t, dir)
 
 			// An edit that reloads tells that Run watches the directory.
 			if err := os.WriteFile(filepath.Join(rulesDir, "a.yaml"), []byte(ruleFile("watched")), 0o644); err != nil {
@@ -293,11 +283,6 @@ func TestWatcherDirectoryReplaced(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitFor(t, "an edit in the new directory to reload", has("third"))
-
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run: %v", err)
-			}
 		})
 	}
 }
@@ -320,17 +305,7 @@ func TestWatcherSymlinkSwapped(t *testing.T) {
 	if err := os.Symlink("rel1", link); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	w, err := rules.NewWatcher(ctx, []string{"rules/*.yaml"}, rules.Options{Dir: dir}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	has := func(want ...string) func() bool {
-		return func() bool { return reflect.DeepEqual(names(w.Current()), want) }
-	}
+	w, has := runWatcher(t, dir)
 	// An edit that reloads tells that Run watches the directory.
 	if err := os.WriteFile(filepath.Join(dir, "rel1", "a.yaml"), []byte(ruleFile("watched")), 0o644); err != nil {
 		t.Fatal(err)
@@ -343,7 +318,7 @@ func TestWatcherSymlinkSwapped(t *testing.T) {
 	if err := os.Rename(link+".new", link); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Reload(ctx); err != nil {
+	if err := w.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the new release's rules to load", has("rel2"))
@@ -354,10 +329,29 @@ func TestWatcherSymlinkSwapped(t *testing.T) {
 		}
 		waitFor(t, "an edit in the new release to reload", has(name))
 	}
+}
 
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("Run: %v", err)
+// runWatcher runs a Watcher of dir's rules/*.yaml until the test ends,
+// when Run must return nil, and returns it with has: has(names...) reports
+// whether its current rules are those named.
+func runWatcher(t *testing.T, dir string) (w *rules.Watcher, has func(names ...string) func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	w, err := rules.NewWatcher(ctx, []string{"rules/*.yaml"}, rules.Options{Dir: dir}, nil)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return w, func(want ...string) func() bool {
+		return func() bool { return reflect.DeepEqual(names(w.Current()), want) }
 	}
 }
 
