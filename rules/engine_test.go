@@ -287,13 +287,7 @@ func TestLongOnceKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Text that does not compress, as PostgreSQL compresses an index
-	// entry before it measures it.
-	var tracking strings.Builder
-	for sum := sha256.Sum256([]byte("seed")); tracking.Len() < 6000; sum = sha256.Sum256(sum[:]) {
-		tracking.WriteString(base64.RawURLEncoding.EncodeToString(sum[:]))
-	}
-	long := "https://shop.example.com/?t=" + tracking.String()
+	long := "https://shop.example.com/?t=" + incompressible(6000)
 	click := func(email, url string, at int64) event.Event {
 		return mj(t, "click", map[string]any{"email": email, "url": url, "time": at})
 	}
@@ -303,15 +297,7 @@ func TestLongOnceKey(t *testing.T) {
 		click("c@x.com", "https://short", sentAt+120), // fires both
 	}
 	want := []string{"first-click", "click-alert", "first-click", "click-alert"}
-	for _, tt := range []struct {
-		name string
-		cfg  func(t *testing.T) store.Config
-	}{
-		{"sqlite", func(t *testing.T) store.Config { return store.Config{Dir: t.TempDir()} }},
-		{"postgres", func(t *testing.T) store.Config {
-			return store.Config{Driver: "postgres", DSN: testenv.PostgresSchema(t)}
-		}},
-	} {
+	for _, tt := range stores {
 		t.Run(tt.name, func(t *testing.T) {
 			jobs, _ := pipeTo(t, tt.cfg(t), set, store.Batch, log...)
 			var got []string
@@ -326,6 +312,28 @@ func TestLongOnceKey(t *testing.T) {
 			}
 		})
 	}
+}
+
+// stores are the stores a test of what PostgreSQL would refuse runs on.
+var stores = []struct {
+	name string
+	cfg  func(t *testing.T) store.Config
+}{
+	{"sqlite", func(t *testing.T) store.Config { return store.Config{Dir: t.TempDir()} }},
+	{"postgres", func(t *testing.T) store.Config {
+		return store.Config{Driver: "postgres", DSN: testenv.PostgresSchema(t)}
+	}},
+}
+
+// incompressible returns at least n bytes of URL-safe text that does not
+// compress, as PostgreSQL compresses an index entry before it measures
+// it.
+func incompressible(n int) string {
+	var b strings.Builder
+	for sum := sha256.Sum256([]byte("seed")); b.Len() < n; sum = sha256.Sum256(sum[:]) {
+		b.WriteString(base64.RawURLEncoding.EncodeToString(sum[:]))
+	}
+	return b.String()
 }
 
 // TestLongTarget runs a rule that mails an address taken from the event's
@@ -349,24 +357,12 @@ func TestLongTarget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var local strings.Builder
-	for sum := sha256.Sum256([]byte("seed")); local.Len() < 3000; sum = sha256.Sum256(sum[:]) {
-		local.WriteString(base64.RawURLEncoding.EncodeToString(sum[:]))
-	}
 	click := func(notify string, at int64) event.Event {
 		return mj(t, "click", map[string]any{"email": "a@x.com", "url": "https://x.com", "notify": notify, "time": at})
 	}
-	for _, tt := range []struct {
-		name string
-		cfg  func(t *testing.T) store.Config
-	}{
-		{"sqlite", func(t *testing.T) store.Config { return store.Config{Dir: t.TempDir()} }},
-		{"postgres", func(t *testing.T) store.Config {
-			return store.Config{Driver: "postgres", DSN: testenv.PostgresSchema(t)}
-		}},
-	} {
+	for _, tt := range stores {
 		t.Run(tt.name, func(t *testing.T) {
-			jobs, _ := pipeTo(t, tt.cfg(t), set, store.Batch, click(local.String()+"@x.com", sentAt), click("ops@x.com", sentAt+60))
+			jobs, _ := pipeTo(t, tt.cfg(t), set, store.Batch, click(incompressible(3000)+"@x.com", sentAt), click("ops@x.com", sentAt+60))
 			var got []string
 			for _, j := range jobs {
 				got = append(got, j.Target)
