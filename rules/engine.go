@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,9 +51,10 @@ var (
 // in hookd_rule_errors_total, and the other rules go on; only a failure of
 // the store fails Evaluate, so that the event is evaluated again.
 type Engine struct {
-	rules  func() *Set
-	logger *slog.Logger
-	m      *engineMetrics
+	rules    func() *Set
+	logger   *slog.Logger
+	m        *engineMetrics
+	failures failureLog
 }
 
 // NewEngine returns an Engine that evaluates the Set that rules returns
@@ -66,7 +68,50 @@ func NewEngine(rules func() *Set, logger *slog.Logger, reg prometheus.Registerer
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{rules: rules, logger: logger, m: m}, nil
+	return &Engine{rules: rules, logger: logger, m: m, failures: failureLog{last: map[string]*failures{}, now: time.Now}}, nil
+}
+
+// failureLogEvery is the least time between two lines of a rule's failures
+// on events.
+const failureLogEvery = time.Minute
+
+// failureLog logs the rules' failures on events (an expression or a
+// template that fails on the event's data) so that a rule that fails on
+// every event of a burst does not write a line for each: a rule's first
+// failure is logged at once, later ones at most once a failureLogEvery,
+// each line with how many failures it stands for. hookd_rule_errors_total
+// counts every one, and the event's outcome keeps its error.
+type failureLog struct {
+	mu   sync.Mutex
+	last map[string]*failures // by rule
+	now  func() time.Time
+}
+
+// failures are a rule's failures since its last line.
+type failures struct {
+	at       time.Time // of the last line
+	unlogged int
+}
+
+func (f *failureLog) log(logger *slog.Logger, rule, eventID string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.now()
+	r := f.last[rule]
+	if r == nil {
+		r = &failures{}
+		f.last[rule] = r
+	}
+	r.unlogged++
+	if !r.at.IsZero() && now.Sub(r.at) < failureLogEvery {
+		return
+	}
+	attrs := []any{"rule", rule, "event", eventID, "error", err}
+	if r.unlogged > 1 {
+		attrs = append(attrs, "failures", r.unlogged, "since", r.at.UTC().Format(time.RFC3339))
+	}
+	logger.Error("rule failed on an event", attrs...)
+	r.at, r.unlogged = now, 0
 }
 
 // Ledger keeps what once and cooldown need across events; store.Tx is the
@@ -164,7 +209,7 @@ func (en *Engine) Decide(ctx context.Context, set *Set, st State, l Ledger, e ev
 		}
 		if err != nil {
 			en.m.errors.WithLabelValues(name).Inc()
-			en.logger.Error("rule failed on an event", "rule", name, "event", e.ID, "error", err)
+			en.failures.log(en.logger, name, e.ID, err)
 			if outcomes {
 				out.Result, out.Detail = store.Failed, err.Error()
 				d.Outcomes = append(d.Outcomes, out)

@@ -1,6 +1,7 @@
 package rules_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -456,6 +457,57 @@ func (l *memLedger) Cooldown(_ context.Context, rule, key string, at time.Time, 
 	}
 	l.fired[k] = append(l.fired[k], at)
 	return true, nil
+}
+
+// TestFailuresLogged runs clicks through a rule whose template fails on
+// every click: its first failure is logged at once, the others of the
+// same minute only counted, and the next line, a minute later, says how
+// many it stands for; hookd_rule_errors_total counts each.
+func TestFailuresLogged(t *testing.T) {
+	set, err := rules.Load(context.Background(), []string{"testdata/engine/rules.yaml"}, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	reg := prometheus.NewRegistry()
+	en, err := rules.NewEngine(func() *rules.Set { return set }, slog.New(slog.NewTextHandler(&logs, nil)), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	rules.SetFailureClock(en, func() time.Time { return now })
+	ledger := &memLedger{once: map[[2]string]string{}, fired: map[[2]string][]time.Time{}}
+	click := func(i int) {
+		t.Helper()
+		e := mj(t, "click", map[string]any{"time": sentAt + i})
+		if _, err := en.Decide(context.Background(), set, memLog{e}, ledger, e, rules.DecideOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := func() []string {
+		var got []string
+		for l := range strings.Lines(logs.String()) {
+			if strings.Contains(l, "rule failed on an event") {
+				got = append(got, l)
+			}
+		}
+		return got
+	}
+	for i := range 5 {
+		click(i)
+		now = now.Add(10 * time.Second)
+	}
+	if got := lines(); len(got) != 1 || strings.Contains(got[0], "failures=") {
+		t.Fatalf("after 5 failures in 50 s, logged %q; want one line, of the first", got)
+	}
+	now = now.Add(10 * time.Second)
+	click(5)
+	if got := lines(); len(got) != 2 || !strings.Contains(got[1], "failures=5 since=2026-11-29T12:00:00Z") {
+		t.Fatalf("a minute after the first line, logged %q; want a second line of failures=5 since=2026-11-29T12:00:00Z", got)
+	}
+	if n := counter(t, reg, "hookd_rule_errors_total", "rule", "bad-template"); n != 6 {
+		t.Errorf("hookd_rule_errors_total{rule=bad-template} = %v, want 6", n)
+	}
 }
 
 // TestDecideNoOutcomes checks that a decision without outcomes has the
