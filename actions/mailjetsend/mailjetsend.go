@@ -217,6 +217,15 @@ func (kind) Target(ps map[string]any) string {
 
 func (kind) Action() actions.Action { return action{} }
 
+// accepted logs a 2xx answer to a send that could not be read as one: the
+// job is done, as a retry could send the message twice.
+func accepted(call actions.Call, err error) {
+	if call.Logger != nil {
+		call.Logger.Warn("mailjet_send: Mailjet accepted the message, but its answer could not be read; the message is not sent again",
+			"rule", call.Rule, "key", call.Key, "err", err)
+	}
+}
+
 type action struct{}
 
 // Contact is a Send API address.
@@ -301,15 +310,22 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 	client := &mjapi.Client{BaseURL: mj.APIURL, Key: mj.APIKey, Secret: mj.APISecret}
 	var ans answer
 	_, err = client.Do(ctx, http.MethodPost, SendPath, map[string]any{"Messages": []Message{msg}}, &ans)
-	if err != nil {
+	var unread *mjapi.AnswerError
+	switch {
+	case errors.As(err, &unread):
+		// Mailjet took the message (2xx): sending it again could send it
+		// twice.
+		accepted(call, err)
+		return nil
+	case err != nil:
 		err = fmt.Errorf("mailjet_send: %w", err)
 		if !mjapi.IsRetryable(err) {
 			return actions.Permanent(err)
 		}
 		return err
-	}
-	if len(ans.Messages) != 1 {
-		return fmt.Errorf("mailjet_send: answer holds %d messages, want 1", len(ans.Messages))
+	case len(ans.Messages) != 1:
+		accepted(call, fmt.Errorf("answer holds %d messages, want 1", len(ans.Messages)))
+		return nil
 	}
 	m := ans.Messages[0]
 	if m.Status == "success" {

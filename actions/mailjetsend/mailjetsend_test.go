@@ -102,6 +102,18 @@ func TestDo(t *testing.T) {
 			wantBody: "*", wantErr: "503",
 		},
 		{
+			name:   "a 200 whose answer does not decode is done: a retry could send twice",
+			params: map[string]any{"to": "a@example.com", "subject": "Hi", "text": "t"},
+			code:   200, answer: `<html>ok</html>`,
+			wantBody: "*",
+		},
+		{
+			name:   "a 200 of no message is done",
+			params: map[string]any{"to": "a@example.com", "subject": "Hi", "text": "t"},
+			code:   200, answer: `{"Messages":[]}`,
+			wantBody: "*",
+		},
+		{
 			name:   "a per-message error in a 200 fails",
 			params: map[string]any{"to": "a@example.com", "subject": "Hi", "text": "t"},
 			code:   200, answer: `{"Messages":[{"Status":"error","Errors":[{"ErrorCode":"send-0003","StatusCode":500,"ErrorMessage":"internal"}]}]}`,

@@ -105,20 +105,45 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) ([]by
 		return nil, fmt.Errorf("%s %s: %w", method, path, c.redact(err))
 	}
 	defer resp.Body.Close()
+	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: read answer: %w", method, path, c.redact(err))
+		err = fmt.Errorf("read answer: %w", c.redact(err))
+		if ok {
+			return nil, &AnswerError{Method: method, Path: path, Code: resp.StatusCode, Err: err}
+		}
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	if !ok {
 		return nil, &StatusError{Method: method, Path: path, Code: resp.StatusCode, Body: c.snippet(raw)}
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {
-			return nil, fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+			return nil, &AnswerError{Method: method, Path: path, Code: resp.StatusCode, Err: fmt.Errorf("decode answer: %w", err)}
 		}
 	}
 	return raw, nil
 }
+
+// AnswerError is a 2xx answer whose body could not be read or decoded:
+// Mailjet says it did what was asked, and hookd cannot tell more. It is
+// retryable for IsRetryable, as reads are; a caller whose request must not
+// be repeated (a send) takes the status at its word.
+type AnswerError struct {
+	// Method and Path are the request's, e.g. "POST /v3.1/send".
+	Method, Path string
+	// Code is the HTTP status code, 2xx.
+	Code int
+	// Err is why the answer could not be read.
+	Err error
+}
+
+// Error returns "POST /v3.1/send: Mailjet answered 200: decode answer: ...".
+func (e *AnswerError) Error() string {
+	return fmt.Sprintf("%s %s: Mailjet answered %d: %v", e.Method, e.Path, e.Code, e.Err)
+}
+
+func (e *AnswerError) Unwrap() error { return e.Err }
 
 // snippet returns the start of b as one line with the secret blanked.
 func (c *Client) snippet(b []byte) string {
