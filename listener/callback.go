@@ -60,11 +60,30 @@ func Callback(sources []config.Source, u *url.URL) (config.Source, error) {
 	e.Router().Find(http.MethodPost, echo.GetPath(req), c)
 	if err := c.Handler()(c); err != nil {
 		if got.Name == "" {
-			return config.Source{}, fmt.Errorf("no source has the path %s (%s)", u.EscapedPath(), strings.Join(paths, ", "))
+			return config.Source{}, fmt.Errorf("no source has the path %s (%s)", shownPath(u, sources), strings.Join(paths, ", "))
 		}
 		return got, fmt.Errorf("source %q refuses the URL's credentials", got.Name)
 	}
 	return got, nil
+}
+
+// shownPath is u's path as an error may show it: a segment that is the
+// token of one of sources is "xxxxx", since a URL whose path has a typo
+// before the token still carries it.
+func shownPath(u *url.URL, sources []config.Source) string {
+	segs := strings.Split(u.EscapedPath(), "/")
+	for i, seg := range segs {
+		s, err := url.PathUnescape(seg)
+		if err != nil || s == "" {
+			continue
+		}
+		for _, src := range sources {
+			if src.Auth.Token != nil && src.Auth.Token.Value == s {
+				segs[i] = "xxxxx"
+			}
+		}
+	}
+	return strings.Join(segs, "/")
 }
 
 // discard is a ResponseWriter that keeps nothing: Callback's answers are

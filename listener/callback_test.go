@@ -31,6 +31,7 @@ func TestCallback(t *testing.T) {
 		{name: "path token, wrong", url: "https://h.example.com/hooks/segment/0123456789abcdef0", wantErr: `source "segment" refuses the URL's credentials`},
 		{name: "no auth, credentials in the URL are ignored", url: "https://a:b@h.example.com/hooks/open", want: "open"},
 		{name: "a typo in the path", url: "https://h.example.com/hooks/mailjett", wantErr: "no source has the path /hooks/mailjett (/hooks/basic, /in/query, /hooks/segment, /hooks/open)"},
+		{name: "a typo before a path token, which the error hides", url: "https://h.example.com/hooks/segmnt/tok%2Ben%2F0123456789abcdef", wantErr: "no source has the path /hooks/segmnt/xxxxx (/hooks/basic, /in/query, /hooks/segment, /hooks/open)"},
 		{name: "a segment after a path without token auth", url: "https://h.example.com/hooks/open/x", wantErr: "no source has the path /hooks/open/x (/hooks/basic, /in/query, /hooks/segment, /hooks/open)"},
 	}
 	for _, tt := range tests {

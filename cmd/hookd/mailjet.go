@@ -48,7 +48,8 @@ dead record with the same URL is deleted and created anew, since Mailjet
 revives a suspended record only when its URL changes.
 
 Put the source's credentials in the URL: https://hookd:PASSWORD@host/hooks/mailjet.
-Passwords and query values are never printed.`,
+Passwords, query values and the tokens of token auth sources are never
+printed.`,
 		Example: `  hookd mailjet register --config hookd.yaml --url https://hookd:PASSWORD@hooks.example.com/hooks/mailjet --group
   hookd mailjet register --config hookd.yaml --url https://backup.example.com/hooks/mailjet --events open,click --backup`,
 		Args: cobra.NoArgs,
@@ -71,7 +72,7 @@ Passwords and query values are never printed.`,
 			// A warning, not a refusal: a proxy in front of hookd may
 			// rewrite the path or take the credentials.
 			if _, err := listener.Callback(mailjetSources(cfg), u); err != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: %v: Mailjet's deliveries would be refused unless a proxy in front of hookd rewrites them\n", mjapi.Redact(target), err)
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: %v: Mailjet's deliveries would be refused unless a proxy in front of hookd rewrites them\n", mjapi.Redact(target, sourceTokens(cfg)...), err)
 			}
 			version := 1
 			if group {
@@ -89,7 +90,7 @@ Passwords and query values are never printed.`,
 			if backup {
 				kind = "backup"
 			}
-			_, err = fmt.Fprintf(out, "Mailjet posts %s to %s (version %d, %s URL)\n", events, mjapi.Redact(target), version, kind)
+			_, err = fmt.Fprintf(out, "Mailjet posts %s to %s (version %d, %s URL)\n", events, mjapi.Redact(target, sourceTokens(cfg)...), version, kind)
 			return err
 		},
 	}
@@ -102,13 +103,13 @@ Passwords and query values are never printed.`,
 		Use:   "status",
 		Short: "List Mailjet's event callback URLs with their status",
 		Long: `status lists the account's event callback URLs: event type, version, main or
-backup, status and URL (password and query values hidden). Mailjet marks a
+backup, status and URL (password, query values and sources' tokens hidden). Mailjet marks a
 URL dead when it failed for too long and stops calling it; status then exits
 non-zero, and hookd mailjet register makes it alive again. It exits non-zero
 as well when no URL is registered.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			client, _, err := mailjetClient(flags)
+			client, cfg, err := mailjetClient(flags)
 			if err != nil {
 				return fmt.Errorf("mailjet status: %w", err)
 			}
@@ -130,7 +131,7 @@ as well when no URL is registered.`,
 				if cb.Status == "dead" {
 					dead++
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", cb.EventType, cb.Version, kind, cb.Status, mjapi.Redact(cb.URL))
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", cb.EventType, cb.Version, kind, cb.Status, mjapi.Redact(cb.URL, sourceTokens(cfg)...))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -169,20 +170,35 @@ func mailjetSources(cfg *config.Config) []config.Source {
 	return out
 }
 
+// sourceTokens returns the token of every source of cfg with token auth,
+// which a callback URL may carry as its last path segment: mjapi.Redact
+// hides them.
+func sourceTokens(cfg *config.Config) []string {
+	var out []string
+	for _, src := range cfg.Sources {
+		if src.Auth.Token != nil {
+			out = append(out, src.Auth.Token.Value)
+		}
+	}
+	return out
+}
+
 // callbackWatch checks Mailjet's event callback URLs every interval from
-// the start, and reports the dead ones: a warning naming each, and the
+// the start, and reports the dead ones: a warning naming each, its
+// password, query values and tokens hidden, and the
 // hookd_mailjet_callbacks_dead gauge.
 type callbackWatch struct {
 	client   *mjapi.Client
 	interval time.Duration
+	tokens   []string // hidden in the URLs logged (sourceTokens)
 	logger   *slog.Logger
 	dead     prometheus.Gauge
 	errors   prometheus.Counter
 }
 
-func newCallbackWatch(client *mjapi.Client, interval time.Duration, logger *slog.Logger, reg prometheus.Registerer) (*callbackWatch, error) {
+func newCallbackWatch(client *mjapi.Client, interval time.Duration, tokens []string, logger *slog.Logger, reg prometheus.Registerer) (*callbackWatch, error) {
 	w := &callbackWatch{
-		client: client, interval: interval, logger: logger,
+		client: client, interval: interval, tokens: tokens, logger: logger,
 		dead: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hookd_mailjet_callbacks_dead",
 			Help: "Mailjet event callback URLs whose Status is dead (Mailjet stopped calling them), as of the last check.",
@@ -229,7 +245,7 @@ func (w *callbackWatch) check(ctx context.Context) {
 		if cb.Status == "dead" {
 			dead++
 			w.logger.Warn("Mailjet marked an event callback URL dead and no longer calls it; run hookd mailjet register once it works",
-				"event", cb.EventType, "url", mjapi.Redact(cb.URL), "backup", cb.IsBackup)
+				"event", cb.EventType, "url", mjapi.Redact(cb.URL, w.tokens...), "backup", cb.IsBackup)
 		}
 	}
 	w.dead.Set(float64(dead))

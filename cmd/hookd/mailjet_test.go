@@ -181,7 +181,7 @@ func TestCallbackWatch(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	var logs strings.Builder
 	client := &mjapi.Client{BaseURL: mj.URL, Key: mjKey, Secret: mjSecret}
-	w, err := newCallbackWatch(client, 1, slog.New(slog.NewTextHandler(&logs, nil)), reg)
+	w, err := newCallbackWatch(client, 1, nil, slog.New(slog.NewTextHandler(&logs, nil)), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,4 +210,78 @@ func TestCallbackWatch(t *testing.T) {
 	if got := testutil.ToFloat64(w.dead); got != 2 {
 		t.Errorf("dead after a failed check = %v, want the last known 2", got)
 	}
+}
+
+// TestMailjetTokenHidden checks that a source's token, registered as the
+// last segment of the callback URL, is printed by neither register nor
+// status, nor logged by serve's check of dead URLs: it is the source's
+// only credential.
+func TestMailjetTokenHidden(t *testing.T) {
+	const token = "hook-token-0123456789"
+	mj := newMJStandIn(t, mjKey, mjSecret)
+	cfg := writeFile(t, "hookd.yaml", fmt.Sprintf(`sources:
+  - name: mailjet
+    provider: mailjet
+    auth: { token: { value: %q } }
+mailjet: { api_url: %q, api_key: %q, api_secret: %q }
+`, token, mj.URL, mjKey, mjSecret))
+	const hidden = "https://hooks.example.com/hooks/mailjet/xxxxx"
+	tests := []struct {
+		name              string
+		args              []string
+		wantOut, wantWarn string
+		wantErr           bool
+	}{
+		{
+			name:    "register",
+			args:    []string{"register", "--url", "https://hooks.example.com/hooks/mailjet/" + token, "--events", "open"},
+			wantOut: "open     created\nMailjet posts open to " + hidden + " (version 1, main URL)\n",
+		},
+		{
+			name:    "register, percent-encoded",
+			args:    []string{"register", "--url", "https://hooks.example.com/hooks/mailjet/hook%2Dtoken-0123456789", "--events", "click"},
+			wantOut: "click    created\nMailjet posts click to " + hidden + " (version 1, main URL)\n",
+		},
+		{
+			name:     "register with a typo in the path",
+			args:     []string{"register", "--url", "https://hooks.example.com/hooks/mailjett/" + token, "--events", "bounce"},
+			wantOut:  "bounce   created\nMailjet posts bounce to https://hooks.example.com/hooks/mailjett/xxxxx (version 1, main URL)\n",
+			wantWarn: "warning: https://hooks.example.com/hooks/mailjett/xxxxx: no source has the path /hooks/mailjett/xxxxx (/hooks/mailjet): Mailjet's deliveries would be refused unless a proxy in front of hookd rewrites them\n",
+		},
+		{
+			name: "status",
+			args: []string{"status"},
+			wantOut: "EVENT   VERSION  KIND  STATUS  URL\n" +
+				"open    1        main  alive   " + hidden + "\n" +
+				"click   1        main  alive   " + hidden + "\n" +
+				"bounce  1        main  alive   https://hooks.example.com/hooks/mailjett/xxxxx\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, err := runHookd(t, append([]string{"mailjet", "--config", cfg}, tt.args...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stdout != tt.wantOut || stderr != tt.wantWarn {
+				t.Errorf("output\n%s%s\nwant\n%s%s", stdout, stderr, tt.wantOut, tt.wantWarn)
+			}
+		})
+	}
+
+	t.Run("serve's check of dead URLs", func(t *testing.T) {
+		mj.mu.Lock()
+		mj.callbacks[0].Status = "dead"
+		mj.mu.Unlock()
+		var logs strings.Builder
+		client := &mjapi.Client{BaseURL: mj.URL, Key: mjKey, Secret: mjSecret}
+		w, err := newCallbackWatch(client, 1, []string{token}, slog.New(slog.NewTextHandler(&logs, nil)), prometheus.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.check(context.Background())
+		if !strings.Contains(logs.String(), "url="+hidden) || strings.Contains(logs.String(), token) {
+			t.Errorf("logs, want the URL %s without the token:\n%s", hidden, logs.String())
+		}
+	})
 }

@@ -297,7 +297,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	var cw *callbackWatch
 	if m := cfg.Mailjet; m.Configured() {
 		client := &mjapi.Client{BaseURL: m.APIURL, Key: m.APIKey, Secret: m.APISecret}
-		if cw, err = newCallbackWatch(client, m.CheckInterval, logger, reg); err != nil {
+		if cw, err = newCallbackWatch(client, m.CheckInterval, sourceTokens(cfg), logger, reg); err != nil {
 			return err
 		}
 	}

@@ -128,9 +128,13 @@ func ParseEvents(s string) ([]string, error) {
 	return out, nil
 }
 
-// Redact returns u with the password of its userinfo and its query values
-// replaced, for display: a callback URL carries the hook's credentials.
-func Redact(u string) string {
+// Redact returns u with the password of its userinfo, its query values and
+// each path segment that is one of tokens (percent-encoded or not)
+// replaced, for display: a callback URL carries the hook's credentials, as
+// basic auth, as ?token=SECRET or as the last segment of its path
+// (/hooks/mailjet/SECRET), which only the sources' tokens tell from the
+// rest of the path.
+func Redact(u string, tokens ...string) string {
 	p, err := url.Parse(u)
 	if err != nil {
 		return "(not a URL)"
@@ -138,6 +142,18 @@ func Redact(u string) string {
 	if p.User != nil {
 		if _, ok := p.User.Password(); ok {
 			p.User = url.UserPassword(p.User.Username(), "xxxxx")
+		}
+	}
+	if len(tokens) > 0 {
+		segs := strings.Split(p.EscapedPath(), "/")
+		for i, seg := range segs {
+			if s, err := url.PathUnescape(seg); err == nil && s != "" && slices.Contains(tokens, s) {
+				segs[i] = "xxxxx"
+			}
+		}
+		escaped := strings.Join(segs, "/")
+		if path, err := url.PathUnescape(escaped); err == nil {
+			p.Path, p.RawPath = path, escaped
 		}
 	}
 	if p.RawQuery != "" {

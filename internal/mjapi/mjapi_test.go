@@ -12,15 +12,21 @@ import (
 )
 
 func TestRedact(t *testing.T) {
+	tokens := []string{"abcdefghijklmnop", "tok+en/0123456789abcdef"}
 	tests := []struct{ name, in, want string }{
 		{"password", "https://hookd:s3cret-pass@h.example.com/hooks/mailjet", "https://hookd:xxxxx@h.example.com/hooks/mailjet"},
 		{"query token", "https://h.example.com/hooks/mailjet?token=abcdefghijklmnop", "https://h.example.com/hooks/mailjet?token=xxxxx"},
+		{"path token", "https://h.example.com/hooks/mailjet/abcdefghijklmnop", "https://h.example.com/hooks/mailjet/xxxxx"},
+		{"path token, percent-encoded", "https://h.example.com/hooks/mailjet/tok%2Ben%2F0123456789abcdef", "https://h.example.com/hooks/mailjet/xxxxx"},
+		{"path token of a source at /", "https://h.example.com/abcdefghijklmnop", "https://h.example.com/xxxxx"},
+		{"path segment that is no token", "https://h.example.com/hooks/mailjet/abcdefghijklmnoq", "https://h.example.com/hooks/mailjet/abcdefghijklmnoq"},
+		{"encoding of other segments kept", "https://h.example.com/a%2Fb/abcdefghijklmnop", "https://h.example.com/a%2Fb/xxxxx"},
 		{"nothing secret", "https://h.example.com/hooks/mailjet", "https://h.example.com/hooks/mailjet"},
 		{"not a URL", "http://[::1", "(not a URL)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := mjapi.Redact(tt.in); got != tt.want {
+			if got := mjapi.Redact(tt.in, tokens...); got != tt.want {
 				t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
