@@ -182,7 +182,8 @@ func (m *Message) StringToSign() string {
 // Verify implements listener.Adapter: the topic is one configured, the
 // Timestamp within the tolerance, the certificate URL an SNS endpoint, and
 // the signature valid under the certificate. A certificate that cannot be
-// fetched is 503, so SNS retries.
+// fetched is 503, so SNS retries; a URL that SNS's endpoint answers with a
+// 4xx (other than 408 and 429) names no certificate, and is 401.
 func (a *Adapter) Verify(ctx context.Context, _ *http.Request, body []byte) error {
 	var m Message
 	if err := json.Unmarshal(body, &m); err != nil {
@@ -222,6 +223,12 @@ func (a *Adapter) Verify(ctx context.Context, _ *http.Request, body []byte) erro
 		return listener.Unauthorized(`"Signature": not base64`)
 	}
 	key, err := a.cert(ctx, m.SigningCertURL)
+	if errors.Is(err, errNoCert) {
+		// Anyone who knows a topic's ARN can name a file of SNS's host
+		// that does not exist: a 503 would have every such request logged
+		// as an error and counted as an outage.
+		return listener.Unauthorized(`"SigningCertURL": no certificate there`)
+	}
 	if err != nil {
 		return listener.Unavailable("cannot fetch the SNS signing certificate, retry later", err)
 	}
@@ -242,6 +249,11 @@ func (a *Adapter) Verify(ctx context.Context, _ *http.Request, body []byte) erro
 // maxCerts bounds the certificate cache; SNS uses a handful of URLs.
 const maxCerts = 32
 
+// errNoCert is cert's error when SNS's endpoint answers that there is no
+// file at the URL (a 4xx other than 408 and 429): a URL that no genuine
+// message names, unlike a fetch that failed, which may work when retried.
+var errNoCert = errors.New("no certificate at the URL")
+
 // cert returns the RSA key of the certificate at u, fetched once.
 func (a *Adapter) cert(ctx context.Context, u string) (*rsa.PublicKey, error) {
 	a.mu.Lock()
@@ -259,6 +271,9 @@ func (a *Adapter) cert(ctx context.Context, u string) (*rsa.PublicKey, error) {
 		return nil, fmt.Errorf("fetch certificate: %w", err)
 	}
 	defer resp.Body.Close()
+	if c := resp.StatusCode; c >= 400 && c <= 499 && c != http.StatusRequestTimeout && c != http.StatusTooManyRequests {
+		return nil, fmt.Errorf("fetch certificate %s: %s: %w", u, resp.Status, errNoCert)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("fetch certificate %s: %s", u, resp.Status)
 	}

@@ -672,3 +672,52 @@ func TestCertificateUnavailable(t *testing.T) {
 		t.Errorf("stored %d events, want none", len(got))
 	}
 }
+
+// TestCertificateNotThere posts notifications whose SigningCertURL is on
+// SNS's host but names no file there, as anyone who knows the topic's ARN
+// can: they are refused 401, as forged, not 503 (an outage, logged as an
+// error each time), and nothing is stored. A 429 from the endpoint stays a
+// 503, which SNS retries.
+func TestCertificateNotThere(t *testing.T) {
+	e := newSNS(t)
+	tests := []struct {
+		name     string
+		path     string
+		wantCode int
+	}{
+		{"no such file", "/SimpleNotificationService-00ff.pem", http.StatusUnauthorized},
+		{"forbidden", "/SimpleNotificationService-0403.pem", http.StatusUnauthorized},
+		{"too many requests", "/SimpleNotificationService-0429.pem", http.StatusServiceUnavailable},
+	}
+	endpoint := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		code := http.StatusNotFound
+		switch r.URL.Path {
+		case "/SimpleNotificationService-0403.pem":
+			code = http.StatusForbidden
+		case "/SimpleNotificationService-0429.pem":
+			code = http.StatusTooManyRequests
+		}
+		return &http.Response{StatusCode: code, Status: http.StatusText(code), Body: io.NopCloser(strings.NewReader("")), Header: http.Header{}}, nil
+	})}
+	url, log := providertest.Serve(t, listener.Config{Client: endpoint, Sources: []config.Source{{Name: "ses", Provider: ses.Provider,
+		Verify: config.Verify{TopicARNs: []string{topic}}}}})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := parse(t, readFile(t, "testdata/bounce-notification.json"))
+			e.sign(t, &m, time.Now(), "2", e.key)
+			m.SigningCertURL = "https://" + snsHost + tt.path
+			resp, err := http.Post(url+"/hooks/ses", "text/plain", bytes.NewReader(marshal(m)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			answer, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.wantCode {
+				t.Fatalf("%d %s, want %d", resp.StatusCode, answer, tt.wantCode)
+			}
+		})
+	}
+	if got := providertest.Messages(t, log, eventlog.TopicEvents, 0); len(got) != 0 {
+		t.Errorf("stored %d events, want none", len(got))
+	}
+}
