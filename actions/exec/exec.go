@@ -16,6 +16,14 @@
 //	env      a mapping of environment variables (values may be templates)
 //	         added to the base environment below.
 //
+// An argument or variable the kernel would refuse on every attempt, one
+// that holds a NUL byte or is longer than MaxArg bytes (NAME=value for a
+// variable), or arguments and variables longer than MaxArgs bytes
+// together, fails the rule on the event it was rendered for, as a
+// template error does (actions.Checker): no job is made, which would be
+// dead-lettered and suspend the target "exec COMMAND" that the jobs of
+// every other event share.
+//
 // The program does not inherit hookd's environment, which holds the
 // secrets the configuration expands (${VAR}): only PATH, HOME, USER,
 // LOGNAME, TZ, TMPDIR, LANG and the LC_* variables pass, as hookd has
@@ -96,8 +104,20 @@ func init() {
 var (
 	_ actions.Kind     = kind{}
 	_ actions.Redacter = kind{}
+	_ actions.Checker  = kind{}
 	_ actions.Action   = action{}
 )
+
+// MaxArg is the length of the longest argument, or NAME=value of env, that
+// a program is given: one less than Linux's MAX_ARG_STRLEN (32 pages of 4
+// KiB, the string's terminating NUL included). execve refuses a longer one
+// with E2BIG, which no retry changes.
+const MaxArg = 32<<12 - 1
+
+// MaxArgs bounds the arguments and env together, in bytes: Linux gives
+// them, hookd's own variables and the program's path a quarter of the
+// stack limit, 2 MiB by default.
+const MaxArgs = 1 << 20
 
 // reserved are the environment variables hookd sets.
 var reserved = []string{"HOOKD_IDEMPOTENCY_KEY", "HOOKD_ATTEMPT", "HOOKD_RULE", "HOOKD_EVENT_ID"}
@@ -147,10 +167,15 @@ func parse(ps map[string]any) (*params, error) {
 	if p.args, err = param.Texts(ps, "args"); err != nil {
 		return nil, err
 	}
+	total := 0
 	for i, a := range p.args {
-		if strings.IndexByte(a, 0) >= 0 {
+		switch {
+		case strings.IndexByte(a, 0) >= 0:
 			return nil, param.Errorf(fmt.Sprintf("args[%d]", i), "holds a NUL byte")
+		case len(a) > MaxArg:
+			return nil, param.Errorf(fmt.Sprintf("args[%d]", i), "%d bytes long, more than a program can be given (%d)", len(a), MaxArg)
 		}
+		total += len(a) + 1
 	}
 	if p.timeout, err = param.Duration(ps, "timeout", DefaultTimeout); err != nil {
 		return nil, err
@@ -166,7 +191,13 @@ func parse(ps map[string]any) (*params, error) {
 			return nil, param.Errorf("env."+name, "set by hookd")
 		case strings.IndexByte(v, 0) >= 0:
 			return nil, param.Errorf("env."+name, "holds a NUL byte")
+		case len(name)+1+len(v) > MaxArg:
+			return nil, param.Errorf("env."+name, "%d bytes long, more than a program can be given (%d)", len(name)+1+len(v), MaxArg)
 		}
+		total += len(name) + 1 + len(v) + 1
+	}
+	if total > MaxArgs {
+		return nil, param.Errorf("args", "args and env are %d bytes together, more than a program is given (%d)", total, MaxArgs)
 	}
 	return &p, nil
 }
@@ -181,6 +212,11 @@ func (kind) Validate(ps map[string]any) error {
 	_, err := parse(ps)
 	return err
 }
+
+// Check checks the parameters as rendered for an event as Validate checks
+// them as written: an argument or a variable rendered from the event's
+// data may hold a NUL byte or be too long for any attempt to run.
+func (k kind) Check(ps map[string]any, _ string) error { return k.Validate(ps) }
 
 // Target returns "exec COMMAND".
 func (kind) Target(ps map[string]any) string {

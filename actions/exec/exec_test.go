@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/hookd/hookd/actions"
 	execaction "github.com/hookd/hookd/actions/exec"
+	hookdevent "github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/rules"
 )
 
@@ -362,6 +364,11 @@ func TestValidate(t *testing.T) {
 		{"env not a mapping", map[string]any{"command": "true", "env": []any{"A=b"}}, "env", "want a mapping"},
 		{"env name", map[string]any{"command": "true", "env": map[string]any{"A=B": "x"}}, "env.A=B", "not a valid variable name"},
 		{"env reserved", map[string]any{"command": "true", "env": map[string]any{"HOOKD_ATTEMPT": "1"}}, "env.HOOKD_ATTEMPT", "set by hookd"},
+		{"arg with NUL", map[string]any{"command": "true", "args": []any{"a\x00b"}}, "args[0]", "holds a NUL byte"},
+		{"longest arg", map[string]any{"command": "true", "args": []any{strings.Repeat("a", execaction.MaxArg)}}, "", ""},
+		{"arg too long", map[string]any{"command": "true", "args": []any{"--", strings.Repeat("a", execaction.MaxArg+1)}}, "args[1]", "more than a program can be given"},
+		{"env too long", map[string]any{"command": "true", "env": map[string]any{"URL": strings.Repeat("a", execaction.MaxArg-3)}}, "env.URL", "more than a program can be given"},
+		{"too long together", map[string]any{"command": "true", "args": slices.Repeat([]any{strings.Repeat("a", execaction.MaxArg)}, 9)}, "args", "more than a program is given"},
 		{"unknown", map[string]any{"command": "true", "shell": true}, "shell", "unknown parameter"},
 	}
 	for _, tt := range tests {
@@ -376,6 +383,62 @@ func TestValidate(t *testing.T) {
 			var pe *rules.ParamError
 			if !errors.As(err, &pe) || pe.Param != tt.wantParam || !strings.Contains(pe.Err.Error(), tt.wantErr) {
 				t.Fatalf("Validate = %v, want a ParamError at %s containing %q", err, tt.wantParam, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestRuleArgsFromEvent renders a rule whose argument comes from the
+// event's data for events a sender made up: an argument that no attempt
+// could pass to the program (a NUL byte, longer than the kernel takes)
+// fails the rule on that event, and no job is made. Such a job was retried
+// for hours, then dead-lettered, and suspended the target "exec COMMAND",
+// holding back the jobs of every later event until an operator resumed it.
+func TestRuleArgsFromEvent(t *testing.T) {
+	dir := t.TempDir()
+	src := `rules:
+  - name: notify
+    when: type == "click"
+    actions:
+      - exec: { command: /bin/true, args: ["--", "{{ .data.url }}"], env: { REF: "{{ .data.ref }}" } }
+`
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	set, err := rules.Load(context.Background(), []string{"rules.yaml"}, rules.Options{Dir: dir, Action: actions.Validate, Check: actions.CheckerOf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, url, ref string
+		wantErr        string // "": a job is made
+	}{
+		{name: "ordinary", url: "https://example.com/p", ref: "r"},
+		{name: "NUL byte", url: "https://example.com/a\x00b", wantErr: "args[1]: holds a NUL byte"},
+		{name: "longer than the kernel takes", url: "https://example.com/?q=" + strings.Repeat("a", 140<<10), wantErr: "args[1]: 143383 bytes long"},
+		{name: "variable longer than the kernel takes", url: "https://example.com/p", ref: strings.Repeat("r", 140<<10), wantErr: "env.REF: 143364 bytes long"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data, err := json.Marshal(map[string]string{"event": "click", "url": tt.url, "ref": tt.ref})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := hookdevent.Event{ID: "mailjet:1", Source: "mailjet", Provider: "mailjet", Type: "click",
+				Time: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), Email: "a@example.com", Domain: "example.com", Data: data}
+			matches, err := set.Eval(context.Background(), e, nil)
+			if err != nil || len(matches) != 1 {
+				t.Fatalf("Eval: %v %+v", err, matches)
+			}
+			m := matches[0]
+			if tt.wantErr == "" {
+				if m.Err != nil || len(m.Actions) != 1 {
+					t.Fatalf("rule error %v, %d actions; want one job", m.Err, len(m.Actions))
+				}
+				return
+			}
+			if m.Err == nil || !strings.Contains(m.Err.Error(), tt.wantErr) || len(m.Actions) != 0 {
+				t.Fatalf("rule error %v, %d actions; want no job and an error containing %q", m.Err, len(m.Actions), tt.wantErr)
 			}
 		})
 	}
