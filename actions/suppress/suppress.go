@@ -10,6 +10,8 @@
 //	reason  why, kept with the address (templates allowed), e.g.
 //	        "{{ .data.error }}"; default "suppressed by rule RULE".
 //	email   the address, default the event's email (templates allowed).
+//	        An address longer than 254 bytes fails the rule on its event
+//	        (see param.Recipient).
 //
 // Suppressing an address already on the list changes nothing (the first
 // reason stays), so a retried job is harmless. The job's target is

@@ -229,8 +229,16 @@ func Addresses(to []string, from string) error {
 	return nil
 }
 
+// MaxAddress is the length of the longest address, in bytes: RFC 5321's
+// 256 octets of a path, less its angle brackets. No server delivers to a
+// longer one.
+const MaxAddress = 254
+
 // Recipient returns the address an action acts on: email, its rendered
 // email parameter, or the event's address eventEmail when that is empty.
+// An address longer than MaxAddress is refused: a sender's data can make
+// one kilobytes long, which the store's index of the suppression list
+// cannot hold on PostgreSQL, so that every attempt of its job would fail.
 // An error names the email parameter.
 func Recipient(email, eventEmail string) (*mail.Address, error) {
 	if email == "" {
@@ -238,7 +246,13 @@ func Recipient(email, eventEmail string) (*mail.Address, error) {
 	}
 	a, err := mail.ParseAddress(email)
 	if err != nil {
+		if len(email) > MaxAddress {
+			return nil, Errorf("email", "%d bytes long: not an address: %v", len(email), err)
+		}
 		return nil, Errorf("email", "%q is not an address: %v", email, err)
+	}
+	if len(a.Address) > MaxAddress {
+		return nil, Errorf("email", "an address of %d bytes, longer than an address may be (%d)", len(a.Address), MaxAddress)
 	}
 	return a, nil
 }

@@ -1,6 +1,7 @@
 package param_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/hookd/hookd/actions/internal/param"
@@ -31,6 +32,38 @@ func TestOneRecipient(t *testing.T) {
 			}
 			if err == nil || err.Error() != tt.wantErr {
 				t.Fatalf("OneRecipient(%q, %q) = %v, want %s", tt.to, tt.email, err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestRecipient(t *testing.T) {
+	long := strings.Repeat("a", 243) + "@example.com" // 255 bytes
+	tests := []struct {
+		name, email, eventEmail string
+		want, wantErr           string
+	}{
+		{name: "the event's address", eventEmail: "ann@x.com", want: "ann@x.com"},
+		{name: "the parameter's address", email: "Ann <ann@x.com>", eventEmail: "bob@y.com", want: "ann@x.com"},
+		{name: "the longest address", eventEmail: long[1:], want: long[1:]},
+		{name: "longer than an address may be", eventEmail: long,
+			wantErr: "email: an address of 255 bytes, longer than an address may be (254)"},
+		{name: "kilobytes from the event's data", email: "Dear <" + strings.Repeat("x", 3000) + "@example.com>",
+			wantErr: "email: an address of 3012 bytes, longer than an address may be (254)"},
+		{name: "not an address", email: "nobody", wantErr: `email: "nobody" is not an address: mail: missing '@' or angle-addr`},
+		{name: "a long text that is no address", email: strings.Repeat("x", 300), wantErr: "email: 300 bytes long: not an address: mail: missing '@' or angle-addr"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := param.Recipient(tt.email, tt.eventEmail)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("Recipient = %v, %v; want error %s", a, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || a.Address != tt.want {
+				t.Fatalf("Recipient = %v, %v; want %s", a, err, tt.want)
 			}
 		})
 	}
