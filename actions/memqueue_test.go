@@ -177,7 +177,7 @@ func (q *memQueue) Claim(ctx context.Context, owner string, now time.Time, targe
 	defer notify(q.changed)
 	q.claims++
 	// A target with a live claim is busy; one with only expired claims
-	// has those claimed again, and nothing else.
+	// has those claimed again, but the caller's own, and nothing else.
 	busy, expired := map[string]bool{}, map[string]bool{}
 	for _, e := range q.jobs {
 		if e.Status == actions.Running {
@@ -193,7 +193,7 @@ func (q *memQueue) Claim(ctx context.Context, owner string, now time.Time, targe
 		switch {
 		case busy[e.Target]:
 		case expired[e.Target]:
-			if e.Status == actions.Running {
+			if e.Status == actions.Running && e.owner != owner {
 				due = append(due, e)
 			}
 		case e.Status == actions.Pending && !e.NextAt.After(now) && !q.suspended[e.Target]:

@@ -22,7 +22,12 @@ type Queue interface {
 	//
 	// A target's jobs still Running under a lease that expired (their
 	// runner died) are claimed again first, oldest lease first, with
-	// LapsedOwner naming the runner whose claim lapsed. Otherwise
+	// LapsedOwner naming the runner whose claim lapsed, unless owner is
+	// that runner: a live runner whose own claims lapsed (it lost the
+	// queue for a whole lease) is still running those jobs, or holds
+	// their outcomes to record, and renews the claims once the queue is
+	// back, so that it never runs a job a second time beside its first
+	// attempt. Otherwise
 	// a target qualifies when it is not suspended and has no job Running;
 	// then its Pending jobs with NextAt not after now are claimed, oldest
 	// NextAt first, targets in the order of their oldest such job.

@@ -334,11 +334,8 @@ func (r *Runner) logLapsed(jobs []Job) {
 		}
 	}
 	for _, o := range owners {
-		msg := "claims of another runner lapsed (it died, hung or lost the queue for a whole lease); their jobs run again here"
-		if o == r.cfg.Owner {
-			msg = "claims of this runner lapsed (it lost the queue for a whole lease); their jobs run again"
-		}
-		r.logger.Warn(msg, "runner", o, "jobs", n[o], "targets", targets[o])
+		r.logger.Warn("claims of another runner lapsed (it died, hung or lost the queue for a whole lease); their jobs run again here",
+			"runner", o, "jobs", n[o], "targets", targets[o])
 	}
 }
 

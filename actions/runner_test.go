@@ -1031,3 +1031,71 @@ func TestRunnerRecordsSlowJobs(t *testing.T) {
 		}
 	}
 }
+
+// downQueue fails every write while down is set, as a queue whose
+// database is away does.
+type downQueue struct {
+	*memQueue
+	down atomic.Bool
+}
+
+var errDown = errors.New("connection refused")
+
+func (q *downQueue) Claim(ctx context.Context, owner string, now time.Time, targets, batch int, lease time.Duration) ([]actions.Job, error) {
+	if q.down.Load() {
+		return nil, errDown
+	}
+	return q.memQueue.Claim(ctx, owner, now, targets, batch, lease)
+}
+
+func (q *downQueue) Renew(ctx context.Context, owner string, ids []int64, now time.Time, lease time.Duration) error {
+	if q.down.Load() {
+		return errDown
+	}
+	return q.memQueue.Renew(ctx, owner, ids, now, lease)
+}
+
+func (q *downQueue) Finish(ctx context.Context, owner string, outcomes []actions.Outcome) error {
+	if q.down.Load() {
+		return errDown
+	}
+	return q.memQueue.Finish(ctx, owner, outcomes)
+}
+
+// TestRunnerOutageLongerThanLease takes the queue away while a job runs,
+// for longer than the lease, and lets the job succeed meanwhile: once the
+// queue is back, the runner records the outcome and does not claim the
+// job again for itself, though its lease lapsed, as no other runner took
+// it over. It used to: its next poll found the job's lease lapsed and ran
+// it a second time, beside the attempt whose outcome waited to be
+// recorded, and that outcome was then recorded too, as the claim was in
+// the runner's own name.
+func TestRunnerOutageLongerThanLease(t *testing.T) {
+	const lease = 300 * time.Millisecond
+	var runs atomic.Int32
+	started, release := make(chan struct{}), make(chan struct{})
+	kind := register(func(context.Context, actions.Call) error {
+		if runs.Add(1) == 1 {
+			close(started)
+			<-release
+		}
+		return nil
+	})
+	q := &downQueue{memQueue: newMemQueue()}
+	id := q.add(newJob(kind, "t", "e", "3x1ms"))
+	run(t, q, actions.RunnerConfig{Owner: "me", Lease: lease, Poll: 10 * time.Millisecond}, nil, nil)
+	wait(t, started, "the job to start")
+	q.down.Store(true)
+	time.Sleep(3 * lease) // the claim lapses
+	close(release)        // the action took effect; its outcome waits
+	time.Sleep(50 * time.Millisecond)
+	q.down.Store(false)
+	q.waitUntil(t, "the job is done", func() bool { return q.job(id).Status == actions.Done })
+	time.Sleep(2 * lease) // a second run would come within a lease
+	if n := runs.Load(); n != 1 {
+		t.Errorf("the action ran %d times, want once", n)
+	}
+	if j := q.job(id); j.Attempts != 1 {
+		t.Errorf("%d attempts recorded, want 1", j.Attempts)
+	}
+}

@@ -48,10 +48,11 @@ const queuedSQL = `SELECT EXISTS (SELECT 1 FROM jobs WHERE status IN (?, ?))`
 
 // The job queue's statements.
 var (
-	// Running jobs whose lease expired, their targets' in order, oldest
-	// lease first, with the owner of the lease.
+	// Running jobs whose lease expired, other than the claimer's own,
+	// their targets' in order, oldest lease first, with the owner of the
+	// lease.
 	expiredJobsSQL = writeSQL(`SELECT ` + jobColumns + `, lease_owner FROM jobs WHERE status = ? AND lease_ns <= ?
-		ORDER BY lease_ns, next_ns, id`)
+		AND lease_owner <> ? ORDER BY lease_ns, next_ns, id`)
 	// Targets that are not suspended, have no job Running and have a due
 	// Pending one, oldest due first.
 	dueTargetsSQL = writeSQL(`SELECT target FROM (
@@ -102,7 +103,8 @@ var (
 // again, oldest lease first, with LapsedOwner naming the owner whose lease
 // lapsed and their lapsed attempt recorded in their history as
 // interrupted, its outcome unknown (its runner may have acted before it
-// was lost); then, for each target that is not suspended
+// was lost); those of owner itself are not: it is alive, and runs them or
+// records their outcomes once the store is back (see actions.Queue). Then, for each target that is not suspended
 // and has no job Running, its Pending jobs with NextAt not after now,
 // oldest first, targets in the order of their oldest such job. So a
 // target's jobs never run in two batches at once.
@@ -127,7 +129,7 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, targets,
 	var jobs []actions.Job
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		jobs = jobs[:0]
-		expired, err := s.expiredJobs(ctx, tx, nowNS)
+		expired, err := s.expiredJobs(ctx, tx, owner, nowNS)
 		if err != nil {
 			return err
 		}
@@ -245,14 +247,14 @@ func (s *Store) queryJobs(ctx context.Context, tx *sql.Tx, query string, args ..
 	return jobs, rows.Err()
 }
 
-// expiredJobs returns the jobs Running under a lease expired at now, as
-// expiredJobsSQL orders them, each with LapsedOwner set.
-func (s *Store) expiredJobs(ctx context.Context, tx *sql.Tx, now int64) ([]actions.Job, error) {
+// expiredJobs returns the jobs Running under a lease expired at now, but
+// those of owner, as expiredJobsSQL orders them, each with LapsedOwner set.
+func (s *Store) expiredJobs(ctx context.Context, tx *sql.Tx, owner string, now int64) ([]actions.Job, error) {
 	st, err := s.stmt(ctx, tx, expiredJobsSQL)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := st.QueryContext(ctx, actions.Running, now)
+	rows, err := st.QueryContext(ctx, actions.Running, now, owner)
 	if err != nil {
 		return nil, err
 	}

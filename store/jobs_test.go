@@ -160,8 +160,8 @@ func TestQueueLease(t *testing.T) {
 }
 
 // TestQueueRenew checks that a claim renewed within its lease is not
-// claimed again when its first lease lapses, while one not renewed is,
-// naming the owner whose claim lapsed; that the runner that lost a job can
+// claimed again when its first lease lapses, while one not renewed is, by
+// another runner only, naming the owner whose claim lapsed; that the runner that lost a job can
 // no longer renew it; and that a claim whose lease lapsed but that no one
 // took over can still be renewed.
 func TestQueueRenew(t *testing.T) {
@@ -176,6 +176,11 @@ func TestQueueRenew(t *testing.T) {
 	a1, b1 := got[0], got[1]
 	if err := st.Renew(ctx, "me", []int64{b1.ID}, now.Add(40*time.Second), time.Minute); err != nil {
 		t.Fatal(err)
+	}
+	// me lost the queue for a lease, but is alive: it renews a1 once the
+	// queue is back, and never claims a1 again beside its running attempt.
+	if got := claim(t, st, "me", now.Add(time.Minute), 10); len(got) != 0 {
+		t.Fatalf("claim by me when its own lease lapsed = %+v, want none", got)
 	}
 	got = claim(t, st, "other", now.Add(time.Minute), 10)
 	if len(got) != 1 || got[0].ID != a1.ID || got[0].Attempts != 2 || got[0].LapsedOwner != "me" {

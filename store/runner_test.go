@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -285,5 +286,104 @@ func TestRunnerRetriedDeadLetter(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// awayQueue is the store's queue, failing every write while away is set,
+// as a database that restarts does.
+type awayQueue struct {
+	*store.Store
+	away atomic.Bool
+}
+
+var errAway = errors.New("connection refused")
+
+func (q *awayQueue) Claim(ctx context.Context, owner string, now time.Time, targets, batch int, lease time.Duration) ([]actions.Job, error) {
+	if q.away.Load() {
+		return nil, errAway
+	}
+	return q.Store.Claim(ctx, owner, now, targets, batch, lease)
+}
+
+func (q *awayQueue) Renew(ctx context.Context, owner string, ids []int64, now time.Time, lease time.Duration) error {
+	if q.away.Load() {
+		return errAway
+	}
+	return q.Store.Renew(ctx, owner, ids, now, lease)
+}
+
+func (q *awayQueue) Finish(ctx context.Context, owner string, outcomes []actions.Outcome) error {
+	if q.away.Load() {
+		return errAway
+	}
+	return q.Store.Finish(ctx, owner, outcomes)
+}
+
+// blockingKind is an action kind whose first call waits for release; it
+// counts its calls.
+type blockingKind struct {
+	calls            atomic.Int32
+	started, release chan struct{}
+}
+
+func (*blockingKind) Validate(map[string]any) error { return nil }
+func (*blockingKind) Target(map[string]any) string  { return "blocking" }
+func (k *blockingKind) Action() actions.Action      { return k }
+func (k *blockingKind) Do(context.Context, actions.Call) error {
+	if k.calls.Add(1) == 1 {
+		close(k.started)
+		<-k.release
+	}
+	return nil
+}
+
+var blocking = func() *blockingKind {
+	k := &blockingKind{started: make(chan struct{}), release: make(chan struct{})}
+	actions.Register("store-test-blocking", k)
+	return k
+}()
+
+// TestRunnerOutageLongerThanLease takes the queue's database away, for
+// longer than the runner's lease, while a job runs, which succeeds
+// meanwhile: once the database is back, the job is recorded done after
+// its one attempt. The runner used to claim its own lapsed job again at
+// its next poll, and ran the action a second time.
+func TestRunnerOutageLongerThanLease(t *testing.T) {
+	const lease = 300 * time.Millisecond
+	st := openStore(t, t.TempDir())
+	q := &awayQueue{Store: st}
+	r, err := actions.NewRunner(q, actions.RunnerConfig{Owner: "me", Lease: lease, Poll: 10 * time.Millisecond},
+		slog.New(slog.NewTextHandler(t.Output(), nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	j := job("outage", "e1", "blocking")
+	j.Action = "store-test-blocking"
+	enqueue(t, st, j)
+	id := jobByEvent(t, st, "e1").ID
+	select {
+	case <-blocking.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the job did not start")
+	}
+	q.away.Store(true)
+	time.Sleep(3 * lease) // the claim lapses
+	close(blocking.release)
+	time.Sleep(50 * time.Millisecond) // the outcome waits to be recorded
+	q.away.Store(false)
+	waitFor(t, "the job is done", func() bool { return status(t, st, id) == actions.Done })
+	time.Sleep(2 * lease) // a second run would come within a lease
+	if n := blocking.calls.Load(); n != 1 {
+		t.Errorf("the action ran %d times, want once", n)
+	}
+	if rec, err := st.Job(context.Background(), id); err != nil || len(rec.History) != 1 {
+		t.Errorf("Job = %+v, %v; want one attempt", rec, err)
 	}
 }
