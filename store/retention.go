@@ -13,12 +13,18 @@ import (
 // DeleteBefore deletes up to limit of the oldest events whose time is
 // before before, with their explanations, and up to limit quarantined
 // bodies received before it, in one short write transaction, and returns
-// how many rows it deleted. The same transaction takes the deleted events
-// off the count tables (see counts.go), so Stats and Deliverability no
-// longer count them either. The newest event and body are never deleted,
-// so that seqs are never handed out twice. Call it in a loop with a small
-// limit: the projector waits for each transaction. The jobs of deleted
-// events stay, and last and count no longer see them.
+// how many rows it deleted. An event dated after now (a sender's clock
+// ahead, a made-up time) that was received before before is deleted too,
+// up to limit more: its time would keep it in the store after the log,
+// which keeps a message no longer than retention.log (at least
+// retention.events) from when it was appended, deleted it, and hookd
+// rebuild, which stores again what the log holds, would then refuse to
+// run. The same transaction takes the deleted events off the count tables
+// (see counts.go), so Stats and Deliverability no longer count them
+// either. The newest event and body are never deleted, so that seqs are
+// never handed out twice. Call it in a loop with a small limit: the
+// projector waits for each transaction. The jobs of deleted events stay,
+// and last and count no longer see them.
 func (s *Store) DeleteBefore(ctx context.Context, before time.Time, limit int) (int, error) {
 	if limit <= 0 {
 		limit = 1000
@@ -26,23 +32,31 @@ func (s *Store) DeleteBefore(ctx context.Context, before time.Time, limit int) (
 	at := encodeTime(before)
 	var n int64
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		const oldest = `FROM events WHERE time_ns < ? AND seq < (SELECT MAX(seq) FROM events) ORDER BY time_ns, seq LIMIT ?`
-		// What the count tables counted of the events about to go. The
-		// transaction holds the store's write lock, so the deletes below
-		// see the same rows.
-		gone, _, err := countedEvents(ctx, tx, `SELECT `+countedColumns+`, seq `+oldest, at, limit)
-		if err != nil {
-			return fmt.Errorf("read the events to delete: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM explanations WHERE seq IN (SELECT seq `+oldest+`)`, at, limit); err != nil {
-			return err
-		}
-		for i, q := range []string{
-			`DELETE FROM events WHERE seq IN (SELECT seq ` + oldest + `)`,
-			`DELETE FROM quarantine WHERE seq IN (SELECT seq FROM quarantine
-				WHERE received_ns < ? AND seq < (SELECT MAX(seq) FROM quarantine) ORDER BY received_ns, seq LIMIT ?)`,
+		n = 0
+		for _, old := range []struct {
+			where string
+			args  []any
+		}{
+			{`time_ns < ?`, []any{at, limit}},
+			// Few events are dated in the future: the range of
+			// events_time after now is short.
+			{`time_ns > ? AND received_ns < ?`, []any{encodeTime(time.Now()), at, limit}},
 		} {
-			res, err := tx.ExecContext(ctx, q, at, limit)
+			oldest := `FROM events WHERE ` + old.where + ` AND seq < (SELECT MAX(seq) FROM events) ORDER BY time_ns, seq LIMIT ?`
+			// What the count tables counted of the events about to go.
+			// The transaction holds the store's write lock, so the
+			// deletes below see the same rows.
+			gone, _, err := countedEvents(ctx, tx, `SELECT `+countedColumns+`, seq `+oldest, old.args...)
+			if err != nil {
+				return fmt.Errorf("read the events to delete: %w", err)
+			}
+			if len(gone) == 0 {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM explanations WHERE seq IN (SELECT seq `+oldest+`)`, old.args...); err != nil {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE seq IN (SELECT seq `+oldest+`)`, old.args...)
 			if err != nil {
 				return err
 			}
@@ -50,12 +64,25 @@ func (s *Store) DeleteBefore(ctx context.Context, before time.Time, limit int) (
 			if err != nil {
 				return err
 			}
-			if i == 0 && d != int64(len(gone)) {
+			if d != int64(len(gone)) {
 				return fmt.Errorf("deleted %d events where %d were selected", d, len(gone))
 			}
 			n += d
+			if err := s.subtractCounts(ctx, tx, gone); err != nil {
+				return err
+			}
 		}
-		return s.subtractCounts(ctx, tx, gone)
+		res, err := tx.ExecContext(ctx, `DELETE FROM quarantine WHERE seq IN (SELECT seq FROM quarantine
+			WHERE received_ns < ? AND seq < (SELECT MAX(seq) FROM quarantine) ORDER BY received_ns, seq LIMIT ?)`, at, limit)
+		if err != nil {
+			return err
+		}
+		d, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		n += d
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("delete rows before %s: %w", before.UTC().Format(time.RFC3339), err)
