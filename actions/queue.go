@@ -27,10 +27,10 @@ type Queue interface {
 	// queue for a whole lease) is still running those jobs, or holds
 	// their outcomes to record, and renews the claims once the queue is
 	// back, so that it never runs a job a second time beside its first
-	// attempt. Otherwise
-	// a target qualifies when it is not suspended and has no job Running;
-	// then its Pending jobs with NextAt not after now are claimed, oldest
-	// NextAt first, targets in the order of their oldest such job.
+	// attempt. Otherwise a target qualifies when it is not suspended and
+	// has no job Running; then its Pending jobs with NextAt not after now
+	// are claimed, oldest NextAt first, targets in the order of their
+	// oldest such job.
 	Claim(ctx context.Context, owner string, now time.Time, targets, batch int, lease time.Duration) ([]Job, error)
 	// Renew extends to now+lease the claims owner holds on the jobs ids,
 	// all in one transaction, and changes nothing else about them. A

@@ -104,10 +104,11 @@ var (
 // lapsed and their lapsed attempt recorded in their history as
 // interrupted, its outcome unknown (its runner may have acted before it
 // was lost); those of owner itself are not: it is alive, and runs them or
-// records their outcomes once the store is back (see actions.Queue). Then, for each target that is not suspended
-// and has no job Running, its Pending jobs with NextAt not after now,
-// oldest first, targets in the order of their oldest such job. So a
-// target's jobs never run in two batches at once.
+// records their outcomes once the store is back (see actions.Queue).
+// Then, for each target that is not suspended and has no job Running, its
+// Pending jobs with NextAt not after now, oldest first, targets in the
+// order of their oldest such job. So a target's jobs never run in two
+// batches at once.
 func (s *Store) Claim(ctx context.Context, owner string, now time.Time, targets, batch int, lease time.Duration) ([]actions.Job, error) {
 	if targets <= 0 || batch <= 0 {
 		return nil, nil
