@@ -704,20 +704,6 @@ func TestRunnerClaimLost(t *testing.T) {
 	}
 }
 
-// renewFailQueue fails its first renewals, as a queue whose database is
-// down does.
-type renewFailQueue struct {
-	*memQueue
-	fail atomic.Int32
-}
-
-func (q *renewFailQueue) Renew(ctx context.Context, owner string, ids []int64, now time.Time, lease time.Duration) error {
-	if q.fail.Add(-1) >= 0 {
-		return errors.New("connection refused")
-	}
-	return q.memQueue.Renew(ctx, owner, ids, now, lease)
-}
-
 // TestRunnerRenewError checks that a renewal the queue fails is logged,
 // counted and tried again, and that the job, which nobody else claimed
 // meanwhile, keeps its claim and is done.
@@ -732,8 +718,8 @@ func TestRunnerRenewError(t *testing.T) {
 			return ctx.Err()
 		}
 	})
-	q := &renewFailQueue{memQueue: newMemQueue()}
-	q.fail.Store(2)
+	q := &failingQueue{memQueue: newMemQueue()}
+	q.renewals.Store(2)
 	id := q.add(newJob(kind, "t", "e", "3x1ms"))
 	failed := &signal{msg: "renew action job claims", ch: make(chan struct{}), attrs: map[string]string{}}
 	reg := prometheus.NewRegistry()
@@ -756,20 +742,6 @@ hookd_action_claim_renewal_failures_total 2
 	}
 }
 
-// finishFailQueue fails its first recordings of outcomes, as a queue whose
-// database is away for a moment does.
-type finishFailQueue struct {
-	*memQueue
-	fail atomic.Int32
-}
-
-func (q *finishFailQueue) Finish(ctx context.Context, owner string, outcomes []actions.Outcome) error {
-	if q.fail.Add(-1) >= 0 {
-		return errors.New("connection refused")
-	}
-	return q.memQueue.Finish(ctx, owner, outcomes)
-}
-
 // TestRunnerRecordError checks that outcomes the queue fails to record
 // are tried again, the claim renewed meanwhile, for longer than the lease:
 // the job, whose action succeeded, is Done after one run, where giving up
@@ -781,8 +753,8 @@ func TestRunnerRecordError(t *testing.T) {
 		runs.Add(1)
 		return nil
 	})
-	q := &finishFailQueue{memQueue: newMemQueue()}
-	q.fail.Store(4) // tried again after 0.1, 0.2, 0.4 and 0.8 s: 1.5 s, five leases
+	q := &failingQueue{memQueue: newMemQueue()}
+	q.finishes.Store(4) // tried again after 0.1, 0.2, 0.4 and 0.8 s: 1.5 s, five leases
 	id := q.add(newJob(kind, "t", "e", "3x1ms"))
 	failed := &signal{msg: "record action job outcomes (tried again; the jobs stay claimed meanwhile)", ch: make(chan struct{}), attrs: map[string]string{}}
 	reg := prometheus.NewRegistry()
@@ -855,26 +827,12 @@ func TestNewRunner(t *testing.T) {
 	}
 }
 
-// flakyQueue fails its first claims.
-type flakyQueue struct {
-	*memQueue
-	fail atomic.Int32
-}
-
-func (q *flakyQueue) Claim(ctx context.Context, owner string, now time.Time, targets, batch int, lease time.Duration) ([]actions.Job, error) {
-	if q.fail.Add(-1) >= 0 {
-		notify(q.changed)
-		return nil, errors.New("database is locked")
-	}
-	return q.memQueue.Claim(ctx, owner, now, targets, batch, lease)
-}
-
 // TestRunnerClaimError checks that a failing Claim is tried again, and
 // counted.
 func TestRunnerClaimError(t *testing.T) {
 	kind := register(func(context.Context, actions.Call) error { return nil })
-	q := &flakyQueue{memQueue: newMemQueue()}
-	q.fail.Store(2)
+	q := &failingQueue{memQueue: newMemQueue()}
+	q.claims.Store(2)
 	id := q.add(newJob(kind, "t", "e", "3x10ms"))
 	reg := prometheus.NewRegistry()
 	run(t, q, actions.RunnerConfig{Poll: 10 * time.Millisecond}, reg, nil)
@@ -1032,32 +990,38 @@ func TestRunnerRecordsSlowJobs(t *testing.T) {
 	}
 }
 
-// downQueue fails every write while down is set, as a queue whose
-// database is away does.
-type downQueue struct {
+// failingQueue is a memQueue whose writes fail as a queue's do while its
+// database is away: its first claims, renewals and recordings of outcomes,
+// as many as each counter says, and every one while down is set.
+type failingQueue struct {
 	*memQueue
-	down atomic.Bool
+	claims, renewals, finishes atomic.Int32
+	down                       atomic.Bool
 }
 
-var errDown = errors.New("connection refused")
+var errAway = errors.New("connection refused")
 
-func (q *downQueue) Claim(ctx context.Context, owner string, now time.Time, targets, batch int, lease time.Duration) ([]actions.Job, error) {
-	if q.down.Load() {
-		return nil, errDown
+// fails reports whether the next call that n counts fails.
+func (q *failingQueue) fails(n *atomic.Int32) bool { return q.down.Load() || n.Add(-1) >= 0 }
+
+func (q *failingQueue) Claim(ctx context.Context, owner string, now time.Time, targets, batch int, lease time.Duration) ([]actions.Job, error) {
+	if q.fails(&q.claims) {
+		notify(q.changed)
+		return nil, errAway
 	}
 	return q.memQueue.Claim(ctx, owner, now, targets, batch, lease)
 }
 
-func (q *downQueue) Renew(ctx context.Context, owner string, ids []int64, now time.Time, lease time.Duration) error {
-	if q.down.Load() {
-		return errDown
+func (q *failingQueue) Renew(ctx context.Context, owner string, ids []int64, now time.Time, lease time.Duration) error {
+	if q.fails(&q.renewals) {
+		return errAway
 	}
 	return q.memQueue.Renew(ctx, owner, ids, now, lease)
 }
 
-func (q *downQueue) Finish(ctx context.Context, owner string, outcomes []actions.Outcome) error {
-	if q.down.Load() {
-		return errDown
+func (q *failingQueue) Finish(ctx context.Context, owner string, outcomes []actions.Outcome) error {
+	if q.fails(&q.finishes) {
+		return errAway
 	}
 	return q.memQueue.Finish(ctx, owner, outcomes)
 }
@@ -1081,7 +1045,7 @@ func TestRunnerOutageLongerThanLease(t *testing.T) {
 		}
 		return nil
 	})
-	q := &downQueue{memQueue: newMemQueue()}
+	q := &failingQueue{memQueue: newMemQueue()}
 	id := q.add(newJob(kind, "t", "e", "3x1ms"))
 	run(t, q, actions.RunnerConfig{Owner: "me", Lease: lease, Poll: 10 * time.Millisecond}, nil, nil)
 	wait(t, started, "the job to start")

@@ -20,8 +20,13 @@ import (
 // runRunner runs an actions.Runner on st until the test ends.
 func runRunner(t *testing.T, st *store.Store) {
 	t.Helper()
-	r, err := actions.NewRunner(st, actions.RunnerConfig{Poll: 20 * time.Millisecond, Workers: 4},
-		slog.New(slog.NewTextHandler(t.Output(), nil)), nil)
+	startRunner(t, st, actions.RunnerConfig{Poll: 20 * time.Millisecond, Workers: 4})
+}
+
+// startRunner runs an actions.Runner of cfg on q until the test ends.
+func startRunner(t *testing.T, q actions.Queue, cfg actions.RunnerConfig) {
+	t.Helper()
+	r, err := actions.NewRunner(q, cfg, slog.New(slog.NewTextHandler(t.Output(), nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +81,9 @@ var counting = func() *countingKind {
 // TestRunnerRunsOnce runs a job through the real queue: it is done after
 // one call, and enqueueing its key again does not run it again.
 func TestRunnerRunsOnce(t *testing.T) {
+	counting.mu.Lock()
+	clear(counting.calls) // of an earlier run of the test (-count)
+	counting.mu.Unlock()
 	st := openStore(t, t.TempDir())
 	runRunner(t, st)
 	j := job("once", "e1", "counting")
@@ -319,11 +327,17 @@ func (q *awayQueue) Finish(ctx context.Context, owner string, outcomes []actions
 	return q.Store.Finish(ctx, owner, outcomes)
 }
 
-// blockingKind is an action kind whose first call waits for release; it
-// counts its calls.
+// blockingKind is an action kind whose first call after reset waits for
+// release; it counts its calls.
 type blockingKind struct {
 	calls            atomic.Int32
 	started, release chan struct{}
+}
+
+// reset readies k for a test that no runner shares.
+func (k *blockingKind) reset() {
+	k.calls.Store(0)
+	k.started, k.release = make(chan struct{}), make(chan struct{})
 }
 
 func (*blockingKind) Validate(map[string]any) error { return nil }
@@ -338,7 +352,7 @@ func (k *blockingKind) Do(context.Context, actions.Call) error {
 }
 
 var blocking = func() *blockingKind {
-	k := &blockingKind{started: make(chan struct{}), release: make(chan struct{})}
+	k := &blockingKind{}
 	actions.Register("store-test-blocking", k)
 	return k
 }()
@@ -352,18 +366,8 @@ func TestRunnerOutageLongerThanLease(t *testing.T) {
 	const lease = 300 * time.Millisecond
 	st := openStore(t, t.TempDir())
 	q := &awayQueue{Store: st}
-	r, err := actions.NewRunner(q, actions.RunnerConfig{Owner: "me", Lease: lease, Poll: 10 * time.Millisecond},
-		slog.New(slog.NewTextHandler(t.Output(), nil)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	blocking.reset()
+	startRunner(t, q, actions.RunnerConfig{Owner: "me", Lease: lease, Poll: 10 * time.Millisecond})
 	j := job("outage", "e1", "blocking")
 	j.Action = "store-test-blocking"
 	enqueue(t, st, j)
