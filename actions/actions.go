@@ -56,10 +56,15 @@ type Kind interface {
 	// load error; a *rules.ParamError locates it at one parameter.
 	Validate(params map[string]any) error
 	// Target names what a job with these rendered parameters acts on, e.g.
-	// "http POST https://alerts.example.com/hook" or "exec /usr/bin/notify".
+	// "http POST https://alerts.example.com/" or "exec /usr/bin/notify".
 	// Jobs of one target run one at a time, and a target whose job was
 	// dead-lettered is suspended: its later jobs wait until it is resumed.
-	// The target must not contain secrets; it is shown in the API.
+	// The target must not contain secrets; it is shown in the API, the
+	// dashboard, the CLI, errors and logs. It is stored with each job as
+	// its identity: a kind that names the targets of the same parameters
+	// otherwise from one version to the next has the store rename the
+	// stored ones in a migration (see the store's retarget), or the jobs
+	// queued before would no longer share their target's suspension.
 	Target(params map[string]any) string
 	// Action returns the Action that runs jobs of this kind.
 	Action() Action

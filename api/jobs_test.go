@@ -284,8 +284,8 @@ func TestJobsBulk(t *testing.T) {
 }
 
 // TestJobsRedactSecrets checks that no answer showing a job shows the
-// secrets of an http action's parameters, its URL's password and query
-// values and its header values, while the stored job keeps them.
+// secrets of an http action's parameters, its URL's password, path and
+// query values and its header values, while the stored job keeps them.
 func TestJobsRedactSecrets(t *testing.T) {
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.Config{Dir: t.TempDir()}, nil)
@@ -294,7 +294,7 @@ func TestJobsRedactSecrets(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	params := map[string]any{
-		"url":     "http://user:s3cretPW@127.0.0.1:19199/x?token=q-s3cret",
+		"url":     "http://user:s3cretPW@127.0.0.1:19199/hooks/p4th-s3cret?token=q-s3cret",
 		"headers": map[string]any{"Authorization": "Bearer h-s3cret", "X-Api-Key": "k-s3cret"},
 	}
 	kind, err := actions.Lookup("http")
@@ -316,7 +316,7 @@ func TestJobsRedactSecrets(t *testing.T) {
 	srv := httptest.NewServer(ec)
 	t.Cleanup(srv.Close)
 
-	secrets := []string{"s3cretPW", "q-s3cret", "h-s3cret", "k-s3cret"}
+	secrets := []string{"s3cretPW", "p4th-s3cret", "q-s3cret", "h-s3cret", "k-s3cret"}
 	check := func(t *testing.T, body []byte) {
 		t.Helper()
 		for _, s := range secrets {
@@ -325,7 +325,7 @@ func TestJobsRedactSecrets(t *testing.T) {
 			}
 		}
 		for _, want := range []string{
-			`"url":"http://[redacted]@127.0.0.1:19199/x?token=[redacted]"`,
+			`"url":"http://[redacted]@127.0.0.1:19199/[redacted]?token=[redacted]"`,
 			`"headers":{"Authorization":"[redacted]","X-Api-Key":"[redacted]"}`,
 		} {
 			if !strings.Contains(string(body), want) {

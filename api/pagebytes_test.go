@@ -204,9 +204,9 @@ func TestLargeJobPages(t *testing.T) {
 		}
 		// Every fifth job's params are large as well, as an http action's
 		// body rendered from the event's data would be.
-		params := `{"url":"https://a.example/hook"}`
+		params := `{"url":"https://a.example/"}`
 		if i%5 == 0 {
-			params = fmt.Sprintf(`{"url":"https://a.example/hook","body":%q}`, strings.Repeat("y", 512*kib))
+			params = fmt.Sprintf(`{"url":"https://a.example/","body":%q}`, strings.Repeat("y", 512*kib))
 		}
 		events = append(events, e)
 		marshaled[id], par[id] = b, json.RawMessage(params)

@@ -189,7 +189,7 @@ func TestEngine(t *testing.T) {
 		logJob.Retry != actions.DefaultRetry || logJob.EventID != firstOpen.ID || logJob.Status != actions.Pending {
 		t.Errorf("log job = %+v", logJob)
 	}
-	if httpJob.Action != "http" || httpJob.Index != 1 || httpJob.Target != "http POST https://shop.example.com/discounts" ||
+	if httpJob.Action != "http" || httpJob.Index != 1 || httpJob.Target != "http POST https://shop.example.com/[redacted] (path c09f80da)" ||
 		httpJob.Retry != "5x10s" || httpJob.Rule != "discount-for-early-openers" {
 		t.Errorf("http job = %+v", httpJob)
 	}

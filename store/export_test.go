@@ -98,3 +98,9 @@ func (s *Store) Recount(ctx context.Context) error {
 		return steps[10](ctx, tx)
 	})
 }
+
+// Retarget runs the Go step of the migration to schema version 12 on the
+// store, in a write transaction.
+func (s *Store) Retarget(ctx context.Context) error {
+	return s.write(ctx, func(tx *sql.Tx) error { return retarget(ctx, tx) })
+}

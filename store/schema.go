@@ -301,6 +301,13 @@ var migrations = []string{
 		topic      TEXT   NOT NULL PRIMARY KEY,
 		log_offset BIGINT NOT NULL
 	);`,
+
+	// The http action's targets no longer show the URL's path, where
+	// Slack, Discord and other services take their token: retarget (see
+	// steps) renames the stored targets and the jobs' targets as the
+	// action names them now, and rewrites the errors that named them.
+	`-- Written in Go: retarget.
+	SELECT 1;`,
 }
 
 // steps are the parts of migrations written in Go: steps[v] runs in the
@@ -309,6 +316,7 @@ var migrations = []string{
 // edited.
 var steps = map[int]func(context.Context, *sql.Tx) error{
 	10: recount,
+	12: retarget,
 }
 
 // countAll fills the empty count tables of schema versions 5 to 9 from the

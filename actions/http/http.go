@@ -39,17 +39,32 @@
 // redirect could send the event where the rule did not say; point url at
 // the final address instead.
 //
-// The job's target is "http METHOD URL" with the URL's userinfo, query and
-// fragment left out. Errors never hold header values, userinfo or the
-// query, and a snippet of the answer quoted in an error has them blanked.
-// Where hookd shows a job's parameters (the API, the dashboard, hookd
-// test), each header value, the URL's userinfo and each of its query
-// values read "[redacted]".
+// The URL's path is kept secret like its userinfo and query: Slack,
+// Discord, Teams, Mattermost, Zapier and other "secret URL" endpoints take
+// their token there, and a url written as ${VAR} may hold one anywhere.
+// hookd cannot tell such a path from a plain one, so it shows none.
+//
+// The job's target is "http METHOD SCHEME://HOST/[redacted] (path F)":
+// the URL's scheme, host and port, and in place of its path F, the first
+// 8 hex digits of the SHA-256 of the URL without its userinfo, query and
+// fragment, so that two URLs on one host remain two targets (suspended
+// and resumed apart) while neither shows its path. A URL whose path is
+// empty or "/" is shown as it is ("http POST https://alerts.example.com/").
+// The fingerprint reveals nothing of a random token; it would confirm a
+// guess of a short, guessable path, which is no secret. Errors name the
+// request as the target does, never hold header values, userinfo, the
+// query or the path, and a snippet of the answer quoted in an error has
+// them blanked. Where hookd shows a job's parameters (the API, the
+// dashboard, hookd test, hookd deadletters), each header value, the URL's
+// userinfo, its path, each of its query values and its fragment read
+// "[redacted]".
 package http
 
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -228,15 +243,36 @@ func (p *params) payload(event json.RawMessage) ([]byte, error) {
 	}
 }
 
-// target is the job's target for p.
+// target is the job's target for p (see the package's doc).
 func (p *params) target() string {
-	u := *p.url
-	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
-	return "http " + p.method + " " + u.String()
+	return "http " + p.method + " " + shownURL(p.url)
+}
+
+// hasPath reports whether u has a path that is more than "/": one that
+// hookd keeps secret.
+func hasPath(u *url.URL) bool {
+	path := u.EscapedPath()
+	return path != "" && path != "/"
+}
+
+// shownURL returns u as a job's target shows it: its scheme and host, and
+// for a path that is more than "/", [redacted] and a fingerprint of the
+// URL without its userinfo, query and fragment, which was the whole
+// target before paths were kept secret. The fingerprint is what keeps the
+// targets of two paths on one host apart.
+func shownURL(u *url.URL) string {
+	c := *u
+	c.User, c.RawQuery, c.ForceQuery, c.Fragment, c.RawFragment = nil, "", false, "", ""
+	if !hasPath(u) {
+		return c.String()
+	}
+	sum := sha256.Sum256([]byte(c.String()))
+	return u.Scheme + "://" + u.Host + "/" + actions.Redacted + " (path " + hex.EncodeToString(sum[:4]) + ")"
 }
 
 // secrets lists what must not appear in an error: header values, the
-// URL's userinfo and its query values.
+// URL's userinfo, its path (whole, as written and decoded, then each of
+// its segments), its query values and its fragment.
 func (p *params) secrets() []string {
 	var s []string
 	for _, v := range p.headers {
@@ -248,23 +284,37 @@ func (p *params) secrets() []string {
 			s = append(s, pw)
 		}
 	}
+	if hasPath(p.url) {
+		s = append(s, p.url.EscapedPath(), p.url.Path)
+		s = append(s, strings.Split(p.url.EscapedPath(), "/")...)
+		s = append(s, strings.Split(p.url.Path, "/")...)
+	}
 	for _, vs := range p.url.Query() {
 		s = append(s, vs...)
 	}
-	return s
+	return append(s, p.url.EscapedFragment(), p.url.Fragment)
 }
 
 // redactedURL returns u with what secrets lists of it replaced by
-// actions.Redacted: the userinfo, and each query value. The replacement
-// works on the URL's parts, not on its text as blank does: a secret of
-// fewer than four bytes, or one percent-encoded in the URL, is replaced
-// too. A query part without "=" is replaced whole, as some services take
-// a bare token there.
+// actions.Redacted: the userinfo, the path, each query value and the
+// fragment. The replacement works on the URL's parts, not on its text as
+// blank does: a secret of fewer than four bytes, or one percent-encoded
+// in the URL, is replaced too. A query part without "=" is replaced
+// whole, as some services take a bare token there.
 func redactedURL(u *url.URL) string {
-	c := *u
-	c.User = nil
-	if c.RawQuery != "" {
-		parts := strings.Split(c.RawQuery, "&")
+	var b strings.Builder
+	b.WriteString(u.Scheme + "://")
+	if u.User != nil {
+		b.WriteString(actions.Redacted + "@")
+	}
+	b.WriteString(u.Host)
+	if hasPath(u) {
+		b.WriteString("/" + actions.Redacted)
+	} else {
+		b.WriteString(u.EscapedPath())
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		parts := strings.Split(u.RawQuery, "&")
 		for i, part := range parts {
 			if name, _, ok := strings.Cut(part, "="); ok {
 				parts[i] = name + "=" + actions.Redacted
@@ -272,15 +322,12 @@ func redactedURL(u *url.URL) string {
 				parts[i] = actions.Redacted
 			}
 		}
-		// String writes RawQuery as it is, so the brackets stay legible.
-		c.RawQuery = strings.Join(parts, "&")
+		b.WriteString("?" + strings.Join(parts, "&"))
 	}
-	s := c.String()
-	if u.User != nil {
-		// Not through c.User, which String would percent-encode.
-		s = strings.Replace(s, "://", "://"+actions.Redacted+"@", 1)
+	if u.Fragment != "" || u.RawFragment != "" {
+		b.WriteString("#" + actions.Redacted)
 	}
-	return s
+	return b.String()
 }
 
 // kind is the registered Kind.
@@ -333,8 +380,9 @@ func (kind) Check(ps map[string]any, _ string) error {
 	return err
 }
 
-// Target returns "http METHOD URL" without the URL's userinfo, query and
-// fragment.
+// Target returns "http METHOD URL" with the URL shown without its
+// userinfo, query and fragment, and its path in the form of a fingerprint
+// (see the package's doc).
 func (kind) Target(ps map[string]any) string {
 	p, err := parse(ps)
 	if err != nil {
@@ -343,8 +391,9 @@ func (kind) Target(ps map[string]any) string {
 	return p.target()
 }
 
-// Redact replaces each header value, and the URL's userinfo and query
-// values, with actions.Redacted: the secrets errors leave out. A url that
+// Redact replaces each header value, and the URL's userinfo, path, query
+// values and fragment, with actions.Redacted: the secrets errors leave
+// out. A url that
 // is not an absolute http:// or https:// URL is replaced whole.
 func (kind) Redact(ps map[string]any) map[string]any {
 	out := maps.Clone(ps)
@@ -382,8 +431,8 @@ const snippetLen = 256
 // that the connection can be reused.
 const drainLen = 64 << 10
 
-// Do sends the request. Its errors name the method and the URL without
-// userinfo and query, and hold no header value.
+// Do sends the request. Its errors name the method and the URL as the
+// target shows them, and hold no header value.
 func (a *action) Do(ctx context.Context, call actions.Call) error {
 	p, err := parse(call.Params)
 	if err != nil {

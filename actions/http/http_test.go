@@ -242,18 +242,20 @@ func TestDoTimeout(t *testing.T) {
 	}
 }
 
-// TestDoKeepsSecrets checks that userinfo, query and header values are
-// sent but never in an error, even when the server echoes them.
+// TestDoKeepsSecrets checks that userinfo, path, query and header values
+// are sent but never in an error or the target, even when the server
+// echoes them: a Slack-like path holds the token.
 func TestDoKeepsSecrets(t *testing.T) {
-	secrets := []string{"pw-s3cret", "q-s3cret", "h-s3cret"}
+	secrets := []string{"pw-s3cret", "q-s3cret", "h-s3cret", "XXp4thS3cretXX", "T0ABC/B0DEF"}
 	srv, reqs := newServer(t, func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(500)
 		u, p, _ := r.BasicAuth()
-		io.WriteString(w, "bad request from "+u+":"+p+" with "+r.URL.RawQuery+" and "+r.Header.Get("X-Api-Key"))
+		io.WriteString(w, "bad request from "+u+":"+p+" to "+r.URL.Path+" ("+strings.TrimPrefix(r.URL.Path, "/services/T0ABC/B0DEF/")+
+			") with "+r.URL.RawQuery+" and "+r.Header.Get("X-Api-Key"))
 	})
 	withSecrets := func(base string) map[string]any {
 		return map[string]any{
-			"url":     strings.Replace(base, "http://", "http://hookd:pw-s3cret@", 1) + "/hook?token=q-s3cret",
+			"url":     strings.Replace(base, "http://", "http://hookd:pw-s3cret@", 1) + "/services/T0ABC/B0DEF/XXp4thS3cretXX?token=q-s3cret",
 			"headers": map[string]any{"X-Api-Key": "h-s3cret"},
 		}
 	}
@@ -263,8 +265,8 @@ func TestDoKeepsSecrets(t *testing.T) {
 		t.Fatalf("Do = %v, want the 500 answer quoted", err)
 	}
 	r := <-reqs
-	if r.user != "hookd" || r.pass != "pw-s3cret" || r.query != "token=q-s3cret" || r.header.Get("X-Api-Key") != "h-s3cret" {
-		t.Errorf("request: basic auth %s:%s, query %q, X-Api-Key %q; want the secrets sent", r.user, r.pass, r.query, r.header.Get("X-Api-Key"))
+	if r.user != "hookd" || r.pass != "pw-s3cret" || r.path != "/services/T0ABC/B0DEF/XXp4thS3cretXX" || r.query != "token=q-s3cret" || r.header.Get("X-Api-Key") != "h-s3cret" {
+		t.Errorf("request: basic auth %s:%s, path %q, query %q, X-Api-Key %q; want the secrets sent", r.user, r.pass, r.path, r.query, r.header.Get("X-Api-Key"))
 	}
 	kind, _ := actions.Lookup(httpaction.Name)
 	target := kind.Target(params)
@@ -286,8 +288,8 @@ func TestDoKeepsSecrets(t *testing.T) {
 }
 
 // TestRedact checks the parameters shown for a job: header values, and
-// the URL's userinfo and query values, are "[redacted]"; the rest is as
-// it was, and the parameters given are left as they were.
+// the URL's userinfo, path, query values and fragment, are "[redacted]";
+// the rest is as it was, and the parameters given are left as they were.
 func TestRedact(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -295,35 +297,44 @@ func TestRedact(t *testing.T) {
 		want   map[string]any
 	}{
 		{"no secrets",
-			map[string]any{"url": "https://alerts.example.com/hook", "method": "PUT", "body": `{"a":1}`, "timeout": "5s"},
-			map[string]any{"url": "https://alerts.example.com/hook", "method": "PUT", "body": `{"a":1}`, "timeout": "5s"}},
+			map[string]any{"url": "https://alerts.example.com/", "method": "PUT", "body": `{"a":1}`, "timeout": "5s"},
+			map[string]any{"url": "https://alerts.example.com/", "method": "PUT", "body": `{"a":1}`, "timeout": "5s"}},
+		{"no path",
+			map[string]any{"url": "https://alerts.example.com"},
+			map[string]any{"url": "https://alerts.example.com"}},
+		{"path",
+			map[string]any{"url": "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX"},
+			map[string]any{"url": "https://hooks.slack.com/[redacted]"}},
+		{"short path",
+			map[string]any{"url": "https://alerts.example.com/hook"},
+			map[string]any{"url": "https://alerts.example.com/[redacted]"}},
 		{"user and password",
 			map[string]any{"url": "http://user:s3cretPW@127.0.0.1:19199/x"},
-			map[string]any{"url": "http://[redacted]@127.0.0.1:19199/x"}},
+			map[string]any{"url": "http://[redacted]@127.0.0.1:19199/[redacted]"}},
 		{"user only",
-			map[string]any{"url": "https://tok3n-s3cret@api.example.com/hook"},
-			map[string]any{"url": "https://[redacted]@api.example.com/hook"}},
+			map[string]any{"url": "https://tok3n-s3cret@api.example.com"},
+			map[string]any{"url": "https://[redacted]@api.example.com"}},
 		// blank, for errors, would leave both.
 		{"short and percent-encoded password",
-			map[string]any{"url": "https://u:p%40s@alerts.example.com/hook"},
-			map[string]any{"url": "https://[redacted]@alerts.example.com/hook"}},
-		{"query values",
+			map[string]any{"url": "https://u:p%40s@alerts.example.com/"},
+			map[string]any{"url": "https://[redacted]@alerts.example.com/"}},
+		{"query values and fragment",
 			map[string]any{"url": "https://alerts.example.com/a/b?token=q-s3cret&v=1&flag=#frag"},
-			map[string]any{"url": "https://alerts.example.com/a/b?token=[redacted]&v=[redacted]&flag=[redacted]#frag"}},
+			map[string]any{"url": "https://alerts.example.com/[redacted]?token=[redacted]&v=[redacted]&flag=[redacted]#[redacted]"}},
 		{"bare query token",
-			map[string]any{"url": "https://alerts.example.com/hook?q-s3cret"},
-			map[string]any{"url": "https://alerts.example.com/hook?[redacted]"}},
+			map[string]any{"url": "https://alerts.example.com/?q-s3cret"},
+			map[string]any{"url": "https://alerts.example.com/?[redacted]"}},
 		{"everything",
-			map[string]any{"url": "https://u:pw-s3cret@alerts.example.com:8443/hook?key=q-s3cret", "body": "{{ .email }}"},
-			map[string]any{"url": "https://[redacted]@alerts.example.com:8443/hook?key=[redacted]", "body": "{{ .email }}"}},
+			map[string]any{"url": "https://u:pw-s3cret@alerts.example.com:8443/hooks/p4th-s3cret?key=q-s3cret", "body": "{{ .email }}"},
+			map[string]any{"url": "https://[redacted]@alerts.example.com:8443/[redacted]?key=[redacted]", "body": "{{ .email }}"}},
 		{"headers",
-			map[string]any{"url": "https://alerts.example.com/hook",
+			map[string]any{"url": "https://alerts.example.com/",
 				"headers": map[string]any{"Authorization": "Bearer h-s3cret", "X-Count": json.Number("5")}},
-			map[string]any{"url": "https://alerts.example.com/hook",
+			map[string]any{"url": "https://alerts.example.com/",
 				"headers": map[string]any{"Authorization": "[redacted]", "X-Count": "[redacted]"}}},
 		{"headers as text",
-			map[string]any{"url": "https://alerts.example.com/hook", "headers": map[string]string{"X-Api-Key": "k-s3cret"}},
-			map[string]any{"url": "https://alerts.example.com/hook", "headers": map[string]any{"X-Api-Key": "[redacted]"}}},
+			map[string]any{"url": "https://alerts.example.com/", "headers": map[string]string{"X-Api-Key": "k-s3cret"}},
+			map[string]any{"url": "https://alerts.example.com/", "headers": map[string]any{"X-Api-Key": "[redacted]"}}},
 		{"invalid parameters are replaced whole",
 			map[string]any{"url": "ftp://user:pw-s3cret@x", "headers": "Authorization: Bearer h-s3cret"},
 			map[string]any{"url": "[redacted]", "headers": "[redacted]"}},
@@ -354,8 +365,16 @@ func TestTarget(t *testing.T) {
 		params map[string]any
 		want   string
 	}{
-		{map[string]any{"url": "https://alerts.example.com/hook"}, "http POST https://alerts.example.com/hook"},
-		{map[string]any{"url": "https://u:p@alerts.example.com:8443/a/b?token=x#frag", "method": "PUT"}, "http PUT https://alerts.example.com:8443/a/b"},
+		{map[string]any{"url": "https://alerts.example.com/"}, "http POST https://alerts.example.com/"},
+		{map[string]any{"url": "https://alerts.example.com"}, "http POST https://alerts.example.com"},
+		{map[string]any{"url": "https://u:p@alerts.example.com:8443?token=x#frag", "method": "PUT"}, "http PUT https://alerts.example.com:8443"},
+		// The fingerprint is of "https://alerts.example.com/hook": the
+		// target this URL had before paths were kept secret.
+		{map[string]any{"url": "https://alerts.example.com/hook"}, "http POST https://alerts.example.com/[redacted] (path 976cc5ee)"},
+		{map[string]any{"url": "https://u:p@alerts.example.com/hook?token=x#frag"}, "http POST https://alerts.example.com/[redacted] (path 976cc5ee)"},
+		{map[string]any{"url": "https://alerts.example.com/hook2"}, "http POST https://alerts.example.com/[redacted] (path be075ca0)"},
+		{map[string]any{"url": "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX"},
+			"http POST https://hooks.slack.com/[redacted] (path c9caf2ca)"},
 		{map[string]any{"url": "ftp://x"}, "http (invalid parameters)"},
 	}
 	for _, tt := range tests {

@@ -263,14 +263,14 @@ func TestDeadLettersCommandLarge(t *testing.T) {
 }
 
 // TestDeadLettersRedactsSecrets checks that the JSON of a dead http job
-// shows its URL's password and query values and its header values as
+// shows its URL's password, path and query values and its header values as
 // [redacted], as /api/deadletters does, while the store keeps them.
 func TestDeadLettersRedactsSecrets(t *testing.T) {
 	ctx := context.Background()
 	data := filepath.Join(t.TempDir(), "data")
 	st := openDataStore(t, data)
 	t.Cleanup(func() { st.Close() })
-	params := json.RawMessage(`{"headers":{"Authorization":"Bearer h-s3cret"},"url":"http://user:s3cretPW@127.0.0.1:19199/x?token=q-s3cret"}`)
+	params := json.RawMessage(`{"headers":{"Authorization":"Bearer h-s3cret"},"url":"http://user:s3cretPW@127.0.0.1:19199/hooks/p4th-s3cret?token=q-s3cret"}`)
 	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	storetest.Jobs(t, st, []event.Event{{ID: "e1", Source: "mailjet", Provider: "mailjet", Type: "bounce", Time: at, Received: at,
 		Email: "ann@a.com", Domain: "a.com", Data: json.RawMessage(`{}`)}}, func(e event.Event) actions.Job {
@@ -289,12 +289,12 @@ func TestDeadLettersRedactsSecrets(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, secret := range []string{"s3cretPW", "q-s3cret", "h-s3cret"} {
+			for _, secret := range []string{"s3cretPW", "p4th-s3cret", "q-s3cret", "h-s3cret"} {
 				if strings.Contains(stdout, secret) {
 					t.Errorf("stdout holds the secret %q: %s", secret, stdout)
 				}
 			}
-			want := `"params":{"headers":{"Authorization":"[redacted]"},"url":"http://[redacted]@127.0.0.1:19199/x?token=[redacted]"}`
+			want := `"params":{"headers":{"Authorization":"[redacted]"},"url":"http://[redacted]@127.0.0.1:19199/[redacted]?token=[redacted]"}`
 			if !strings.Contains(stdout, want) {
 				t.Errorf("stdout lacks %s: %s", want, stdout)
 			}

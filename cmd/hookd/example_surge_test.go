@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/hookd/hookd/actions"
 )
 
 // TestExampleBlockedSurge runs examples/blocked-surge: the morning's events
@@ -42,7 +44,11 @@ func TestExampleBlockedSurge(t *testing.T) {
 	}
 	jobs := settle(t, p, 28)
 
-	target := "http POST " + hook.URL + "/alert"
+	kind, err := actions.Lookup("http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := kind.Target(map[string]any{"url": hook.URL + "/alert"})
 	wantJobs := "blocked-surge http " + target + " done \nblocked-surge http " + target + " done \n"
 	if got := jobSummary(jobs); got != wantJobs {
 		t.Errorf("jobs:\n%s\nwant\n%s", got, wantJobs)
