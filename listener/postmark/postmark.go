@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -134,10 +135,12 @@ var bounceTypes = map[string]struct {
 // ManuallyDeactivated hard; SoftBounce, Transient, DnsError, Blocked and
 // DMARCPolicy soft; other types such as AutoResponder have none), and
 // SubscriptionChange unsubscribe when the recipient suppressed sending
-// (SuppressionReason ManualSuppression). Postmark sends no event id except a
-// bounce's ID, so ID is "postmark:bounce:ID" for bounces and complaints and
-// otherwise a hash of the record type, time, message, recipient and (for
-// clicks) link.
+// (SuppressionReason ManualSuppression).
+// Postmark sends no event id except a bounce's ID, so ID is
+// "postmark:bounce:ID" for bounces and complaints and otherwise a hash of
+// the record type, the time to its fraction of a second, message,
+// recipient, (for clicks) link and (for subscription changes) whether
+// sending is suppressed.
 func Decode(body []byte) ([]event.Event, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || body[0] != '{' {
@@ -204,7 +207,13 @@ func Decode(body []byte) ([]event.Event, error) {
 	if (w.RecordType == "Bounce" || w.RecordType == "SpamComplaint") && id != "" {
 		e.ID = Provider + ":bounce:" + id
 	} else {
-		e.ID = event.Hash(Provider, e.Time, w.RecordType, w.MessageID, e.Email, w.OriginalLink)
+		// Hash keeps only the whole second of the time: the fraction
+		// tells apart two opens, two clicks of one link, or a
+		// suppression and its reactivation (no message id) within one
+		// second, and SuppressSending the last two if they share even
+		// that. A retry carries the same record, so the same id.
+		e.ID = event.Hash(Provider, e.Time, w.RecordType, w.MessageID, e.Email, w.OriginalLink,
+			strconv.Itoa(e.Time.Nanosecond()), strconv.FormatBool(w.SuppressSending))
 	}
 	return []event.Event{e}, nil
 }

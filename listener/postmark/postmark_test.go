@@ -135,3 +135,44 @@ func TestTimes(t *testing.T) {
 		})
 	}
 }
+
+// TestIDs checks that records Postmark sends as distinct events get
+// distinct ids, and that a retry (the same record) gets the same one.
+func TestIDs(t *testing.T) {
+	const (
+		suppress   = `{"RecordType":"SubscriptionChange","MessageID":null,"ChangedAt":"2025-03-14T09:26:53.5897932Z","Recipient":"a@example.org","Origin":"Customer","SuppressSending":true,"SuppressionReason":"ManualSuppression"}`
+		reactivate = `{"RecordType":"SubscriptionChange","MessageID":null,"ChangedAt":"2025-03-14T09:26:53.9012345Z","Recipient":"a@example.org","Origin":"Customer","SuppressSending":false,"SuppressionReason":null}`
+		// The same instant: only SuppressSending tells them apart.
+		reactivateSameTime = `{"RecordType":"SubscriptionChange","MessageID":null,"ChangedAt":"2025-03-14T09:26:53.5897932Z","Recipient":"a@example.org","Origin":"Customer","SuppressSending":false,"SuppressionReason":null}`
+		click1             = `{"RecordType":"Click","MessageID":"m-1","OriginalLink":"https://example.com/a","ReceivedAt":"2025-03-14T10:00:01.1000000Z","Recipient":"b@example.com"}`
+		click2             = `{"RecordType":"Click","MessageID":"m-1","OriginalLink":"https://example.com/a","ReceivedAt":"2025-03-14T10:00:01.4000000Z","Recipient":"b@example.com"}`
+		open1              = `{"RecordType":"Open","MessageID":"m-1","FirstOpen":true,"ReceivedAt":"2025-03-14T10:00:02.0500000Z","Recipient":"b@example.com"}`
+		open2              = `{"RecordType":"Open","MessageID":"m-1","FirstOpen":false,"ReceivedAt":"2025-03-14T10:00:02.9500000Z","Recipient":"b@example.com"}`
+	)
+	for _, tt := range []struct {
+		name string
+		a, b string
+		same bool
+	}{
+		{"suppression and reactivation in one second", suppress, reactivate, false},
+		{"suppression and reactivation at one instant", suppress, reactivateSameTime, false},
+		{"two clicks of one link in one second", click1, click2, false},
+		{"two opens in one second", open1, open2, false},
+		{"retried subscription change", suppress, suppress, true},
+		{"retried click", click1, click1, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := postmark.Decode([]byte(tt.a))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := postmark.Decode([]byte(tt.b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := a[0].ID == b[0].ID; got != tt.same {
+				t.Fatalf("ids %s and %s: same %v, want %v", a[0].ID, b[0].ID, got, tt.same)
+			}
+		})
+	}
+}
