@@ -86,6 +86,7 @@ type wire struct {
 	OriginalLink      string          `json:"OriginalLink"`
 	SuppressSending   bool            `json:"SuppressSending"`
 	SuppressionReason string          `json:"SuppressionReason"`
+	Origin            string          `json:"Origin"`
 }
 
 // timeLayouts are the ISO 8601 forms Postmark writes its times in: with Z
@@ -135,7 +136,9 @@ var bounceTypes = map[string]struct {
 // ManuallyDeactivated hard; SoftBounce, Transient, DnsError, Blocked and
 // DMARCPolicy soft; other types such as AutoResponder have none), and
 // SubscriptionChange unsubscribe when the recipient suppressed sending
-// (SuppressionReason ManualSuppression).
+// (SuppressionReason ManualSuppression with Origin Recipient, as Postmark
+// records an unsubscribe); a manual suppression by the account (Origin
+// Customer) or by Postmark (Admin), and a reactivation, have no category.
 // Postmark sends no event id except a bounce's ID, so ID is
 // "postmark:bounce:ID" for bounces and complaints and otherwise a hash of
 // the record type, the time to its fraction of a second, message,
@@ -179,7 +182,11 @@ func Decode(body []byte) ([]event.Event, error) {
 		}
 	case "SubscriptionChange":
 		at = w.ChangedAt
-		if w.SuppressSending && w.SuppressionReason == "ManualSuppression" {
+		// Postmark records a recipient's unsubscribe as a manual
+		// suppression from the recipient; the account's own (an import
+		// through the API, say) and Postmark's are not the recipient's
+		// choice, and rules that answer an unsubscribe must not run on them.
+		if w.SuppressSending && w.SuppressionReason == "ManualSuppression" && w.Origin == "Recipient" {
 			e.Category = event.Unsubscribe
 		}
 	}
