@@ -36,6 +36,18 @@ const (
 	HeaderTimestamp = "X-Twilio-Email-Event-Webhook-Timestamp"
 )
 
+// DefaultTolerance is how far the timestamp header may be from hookd's clock
+// when a source does not set verify.tolerance: SendGrid's 24 hours of
+// retries and two hours' margin. SendGrid retries a delivery that was not
+// answered 2xx "for up to 24 hours" and does not say that a retry is
+// signed anew; were its timestamp the first attempt's, a tolerance of
+// minutes would refuse every retry after an outage longer than that, with
+// a 401 that SendGrid retries until it gives up, and the events would be
+// lost. The wider window lets no forgery in: the signature covers the
+// timestamp and the body, so a delivery replayed inside it carries the
+// same events, the same sg_event_id, and is stored as a duplicate.
+const DefaultTolerance = 26 * time.Hour
+
 // SendGrid is the Provider.
 type SendGrid struct{}
 
@@ -49,7 +61,7 @@ func init() { listener.Register(Provider, SendGrid{}) }
 // New implements listener.Provider: verify.public_key (base64 DER, as
 // SendGrid's settings page shows it, or PEM, as its libraries write it) is
 // required; verify.tolerance bounds the age of the timestamp header
-// (default 5 minutes).
+// (default 26 hours, DefaultTolerance).
 func (SendGrid) New(src config.Source, env listener.Env) (listener.Adapter, error) {
 	v := src.Verify
 	errs := v.Unused("sendgrid", "public_key", "tolerance")
@@ -65,7 +77,7 @@ func (SendGrid) New(src config.Source, env listener.Env) (listener.Adapter, erro
 	}
 	a := &Adapter{key: key, now: env.Clock(), tol: v.Tolerance}
 	if a.tol == 0 {
-		a.tol = listener.DefaultTolerance
+		a.tol = DefaultTolerance
 	}
 	return a, nil
 }

@@ -90,6 +90,7 @@ func TestConformance(t *testing.T) {
 			return h, body
 		},
 		Timestamped: true,
+		StaleBy:     sendgrid.DefaultTolerance + time.Hour,
 		Tamper:      providertest.FlipByte,
 		Strip: map[string]func(http.Header, []byte) (http.Header, []byte){
 			"signature header": func(h http.Header, b []byte) (http.Header, []byte) { h.Del(sendgrid.HeaderSignature); return h, b },
@@ -244,6 +245,53 @@ func TestTimestampIsSigned(t *testing.T) {
 	h.Set(sendgrid.HeaderTimestamp, strconv.FormatInt(now.Unix()+1, 10))
 	if err := sendgrid.Verify(pk, h, body, now, time.Minute); err == nil {
 		t.Fatal("Verify accepted the signature with another timestamp")
+	}
+}
+
+// TestRetryTolerance verifies, under the default tolerance, a delivery
+// whose timestamp is that of a first attempt made some time before: as
+// SendGrid retries for up to 24 hours without saying that a retry is
+// signed anew, every retry in that window is accepted, where the old
+// default of 5 minutes refused all but the first.
+func TestRetryTolerance(t *testing.T) {
+	key, pub := newKey(t)
+	first := time.Unix(1700000000, 0)
+	body, err := os.ReadFile("testdata/delivery-events.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := strconv.FormatInt(first.Unix(), 10)
+	sig := sign(t, key, ts, body)
+	for _, tt := range []struct {
+		name  string
+		after time.Duration // from the first attempt to this one
+		ok    bool
+	}{
+		{"first attempt", 0, true},
+		{"retry after 10 minutes", 10 * time.Minute, true},
+		{"retry after 6 hours", 6 * time.Hour, true},
+		{"last retry, 24 hours on", 24 * time.Hour, true},
+		{"clock 2 hours behind", -2 * time.Hour, true},
+		{"27 hours on", 27 * time.Hour, false},
+		{"27 hours ahead", -27 * time.Hour, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			now := first.Add(tt.after)
+			a, err := sendgrid.SendGrid{}.New(config.Source{Provider: sendgrid.Provider, Verify: config.Verify{PublicKey: pub}},
+				listener.Env{Now: func() time.Time { return now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := http.NewRequest(http.MethodPost, "/hooks/sendgrid", bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Header.Set(sendgrid.HeaderTimestamp, ts)
+			r.Header.Set(sendgrid.HeaderSignature, sig)
+			if err := a.Verify(t.Context(), r, body); (err == nil) != tt.ok {
+				t.Fatalf("Verify = %v, want accepted %v", err, tt.ok)
+			}
+		})
 	}
 }
 
