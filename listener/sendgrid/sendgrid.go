@@ -170,7 +170,17 @@ type wire struct {
 	Category     json.RawMessage `json:"category"`
 	CampaignName string          `json:"marketing_campaign_name"`
 	CampaignID   json.RawMessage `json:"marketing_campaign_id"`
+	// SingleSendName names the Single Send (Marketing Campaigns) that
+	// sent the message.
+	SingleSendName string `json:"singlesend_name"`
 }
+
+// maxUnix and maxUnixMilli are the last second of year 9999 in unix seconds
+// and in milliseconds.
+const (
+	maxUnix      = 253402300799
+	maxUnixMilli = maxUnix*1000 + 999
+)
 
 // categories maps SendGrid's event types to the shared vocabulary.
 var categories = map[string]event.Category{
@@ -193,11 +203,12 @@ func (a *Adapter) Decode(_ http.Header, body []byte) ([]event.Event, error) { re
 // is "sendgrid:" and sg_event_id (a hash of the event's bytes when it has
 // none), Type "event" in lower case (SendGrid's reserved-keys example
 // sends "Processed", which is "processed", a sent event), Time
-// "timestamp" (unix seconds), Email "email" (empty, with Domain, for an
-// event about the account rather than a message, such as
-// "account_status_change", which has none), MessageID sg_message_id,
-// Campaign marketing_campaign_name, else marketing_campaign_id, else the
-// first of "category". A bounce of type "bounce" is hard, of type
+// "timestamp" (unix seconds, or milliseconds when the number is too large
+// for seconds, as in SendGrid's Single Send example), Email "email"
+// (empty, with Domain, for an event about the account rather than a
+// message, such as "account_status_change", which has none), MessageID
+// sg_message_id, Campaign marketing_campaign_name, else singlesend_name,
+// else marketing_campaign_id, else the first of "category". A bounce of type "bounce" is hard, of type
 // "blocked" (a temporary refusal) soft; dropped is blocked. Any element
 // that is not an event object with "event" and a valid "timestamp", or
 // whose "email" is there but not a string (null counts as absent), fails
@@ -233,12 +244,19 @@ func decodeOne(raw json.RawMessage) (event.Event, error) {
 	}
 	// SendGrid documents "Processed" as well as "processed": one type.
 	typ := strings.ToLower(w.Event)
-	// A number, or a string holding one.
-	sec, err := strconv.ParseInt(strings.Trim(string(w.Timestamp), `"`), 10, 64)
-	if err != nil || sec <= 0 || sec > 253402300799 {
+	// A number, or a string holding one: unix seconds, or, beyond the
+	// seconds of year 9999, milliseconds, as SendGrid's Single Send
+	// example writes them (1591726752372).
+	n, err := strconv.ParseInt(strings.Trim(string(w.Timestamp), `"`), 10, 64)
+	var at time.Time
+	switch {
+	case err != nil || n <= 0 || n > maxUnixMilli:
 		return event.Event{}, errors.New(`"timestamp": not a unix timestamp`)
+	case n > maxUnix:
+		at = time.UnixMilli(n).UTC()
+	default:
+		at = time.Unix(n, 0).UTC()
 	}
-	at := time.Unix(sec, 0).UTC()
 	e := event.Event{
 		Provider:  Provider,
 		Type:      typ,
@@ -268,6 +286,9 @@ func decodeOne(raw json.RawMessage) (event.Event, error) {
 func campaign(w wire) string {
 	if w.CampaignName != "" {
 		return w.CampaignName
+	}
+	if w.SingleSendName != "" {
+		return w.SingleSendName
 	}
 	var s string
 	var n json.Number

@@ -174,6 +174,43 @@ func TestEventCase(t *testing.T) {
 	}
 }
 
+// TestTimestamp reads "timestamp" in the forms SendGrid's Event Webhook
+// reference writes it: unix seconds as a number or a string, and
+// milliseconds, as its Single Send example has them; a number too large
+// even for milliseconds up to year 9999 is refused.
+func TestTimestamp(t *testing.T) {
+	for _, tt := range []struct {
+		name, ts string // ts: the JSON after "timestamp":
+		want     time.Time
+		wantErr  bool
+	}{
+		{name: "seconds", ts: `1513299569`, want: time.Unix(1513299569, 0)},
+		{name: "seconds in a string", ts: `"1513299569"`, want: time.Unix(1513299569, 0)},
+		{name: "milliseconds, as a Single Send's", ts: `1591726752372`, want: time.UnixMilli(1591726752372)},
+		{name: "milliseconds in a string", ts: `"1591726752372"`, want: time.UnixMilli(1591726752372)},
+		{name: "the last second of year 9999", ts: `253402300799`, want: time.Unix(253402300799, 0)},
+		{name: "one more: read as milliseconds", ts: `253402300800`, want: time.UnixMilli(253402300800)},
+		{name: "beyond milliseconds of year 9999", ts: `253402300800000`, wantErr: true},
+		{name: "zero", ts: `0`, wantErr: true},
+		{name: "negative", ts: `-1`, wantErr: true},
+		{name: "a fraction", ts: `1513299569.5`, wantErr: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			body := `[{"email":"a@example.com","event":"open","sg_event_id":"e1","timestamp":` + tt.ts + `}]`
+			events, err := sendgrid.Decode([]byte(body))
+			switch {
+			case tt.wantErr && err == nil:
+				t.Fatalf("Decode read %v", events[0].Time)
+			case tt.wantErr:
+			case err != nil:
+				t.Fatalf("Decode: %v", err)
+			case !events[0].Time.Equal(tt.want) || events[0].Time.Location() != time.UTC:
+				t.Fatalf("time %v, want %v", events[0].Time, tt.want.UTC())
+			}
+		})
+	}
+}
+
 // TestAccountEventInBatch posts SendGrid's documented account status
 // change, which has no email, in a signed batch with two message events to
 // a real listener: the whole batch is accepted and stored, where the
