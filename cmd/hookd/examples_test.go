@@ -176,3 +176,40 @@ func newRequest(method, url string) (func() (int, error), error) {
 		return resp.StatusCode, nil
 	}, nil
 }
+
+// TestExamplesAfterQuickStart loads each example's configuration as its
+// README runs it, from the repository's root, where the README's quick
+// start (hookd serve on the built-in configuration) has left hookd's files
+// in ./data: an example keeps its own data beside its hookd.yaml, and
+// hookd refuses a file that leaves data out while ./data of the working
+// directory holds hookd's files, taking it for a file written before data
+// followed the file.
+func TestExamplesAfterQuickStart(t *testing.T) {
+	t.Setenv("MJ_APIKEY_PUBLIC", "try")
+	t.Setenv("MJ_APIKEY_PRIVATE", "try")
+	files, err := filepath.Glob(filepath.Join("..", "..", "examples", "*", "hookd.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples/*/hookd.yaml: %v", err)
+	}
+	dirs := map[string]string{}
+	for _, f := range files {
+		name := filepath.Base(filepath.Dir(f))
+		dirs[name] = exampleDir(t, name, nil)
+	}
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "data"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "data", "hookd.db"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(root)
+	for name, dir := range dirs {
+		t.Run(name, func(t *testing.T) {
+			stdout, stderr, err := runHookd(t, "check", "--config", filepath.Join(dir, "hookd.yaml"))
+			if err != nil {
+				t.Fatalf("hookd check: %v\n%s%s", err, stdout, stderr)
+			}
+		})
+	}
+}
