@@ -49,7 +49,7 @@ type Mailjet struct {
 	APISecret string `yaml:"api_secret"`
 	// CheckInterval is how often serve reads the event callback URLs'
 	// status from Mailjet and reports a dead one (a log line and the
-	// hookd_mailjet_callback_dead gauge). Default 15m; only with keys.
+	// hookd_mailjet_callbacks_dead gauge). Default 15m; only with keys.
 	CheckInterval time.Duration `yaml:"check_interval"`
 }
 

@@ -100,7 +100,7 @@ hookd serve runs on it; it sees the events stored when it starts.`,
 			})
 		},
 	}
-	dataFlags(cmd, &flags)
+	dataFlags(cmd, &flags, "data directory, store and rules")
 	f := cmd.Flags()
 	f.StringSliceVar(&ruleFiles, "rules", nil, "rule `file`s or patterns to test (repeat or separate with commas)")
 	f.StringVar(&since, "since", "", "compare events at or after `TIME` (RFC 3339, YYYY-MM-DD, or a duration ago such as 7d)")

@@ -68,7 +68,7 @@ store nor the log is SQLite, backup has nothing to copy and fails.`,
 			return backup(cmd.Context(), cfg, to, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	dataFlags(cmd, &flags)
+	dataFlags(cmd, &flags, "data directory and store")
 	cmd.Flags().StringVar(&to, "to", "", "`directory` to write the copy to: new, or empty")
 	return cmd
 }

@@ -29,10 +29,11 @@ line, column and field, or prints a one-line summary. Without --config it
 checks the built-in default. Providers, event log backends and actions must
 be ones compiled into this binary. A source that anyone who knows its URL can
 post to (no auth, no signature) is named in a warning on standard error, as
-serve logs it at start, and so is a rules pattern with wildcards that matches
-no file, and a data directory serve would refuse (not a directory, or
-missing with its parent); none fails the check, which may run on another
-machine than serve.`,
+serve logs it at start, and so is a basic auth password shorter than 16
+bytes, an admin listener beyond loopback without admin.token, a rules
+pattern with wildcards that matches no file, and a data directory serve
+would refuse (not a directory, or missing with its parent); none fails the
+check, which may run on another machine than serve.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := flags.Load(knownNames())

@@ -61,7 +61,7 @@ hookd serve runs on it.`,
 			})
 		},
 	}
-	dataFlags(cmd, &flags)
+	dataFlags(cmd, &flags, "data directory and store")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the explanation as JSON")
 	return cmd
 }
@@ -84,9 +84,12 @@ func writeExplanation(b *strings.Builder, x *store.Explanation) {
 	}
 }
 
-// dataFlags registers --config and --data, as hookd serve takes them.
-func dataFlags(cmd *cobra.Command, flags *config.Flags) {
+// dataFlags registers --config and --data, as hookd serve takes them;
+// read is what the command reads of the configuration file, for --config's
+// usage: "data directory and store", or "data directory, store and rules"
+// for a command that loads the rules and so needs every ${VAR} set.
+func dataFlags(cmd *cobra.Command, flags *config.Flags, read string) {
 	f := cmd.Flags()
-	f.StringVar(&flags.File, "config", "", "configuration `file` naming the data directory, store and rules (default: the built-in hookd.yaml)")
+	f.StringVar(&flags.File, "config", "", "configuration `file` naming the "+read+" (default: the built-in hookd.yaml)")
 	f.StringVar(&flags.Data, "data", "", "data `directory`, overriding the configuration's (default ./data)")
 }

@@ -123,7 +123,7 @@ same data directory: stop the server, rebuild, start it again.`,
 			})
 		},
 	}
-	dataFlags(cmd, &flags)
+	dataFlags(cmd, &flags, "data directory, store and rules")
 	return cmd
 }
 

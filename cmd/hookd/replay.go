@@ -103,7 +103,7 @@ them: RFC 3339, YYYY-MM-DD (its midnight UTC), or a duration such as 24h or
 			})
 		},
 	}
-	dataFlags(cmd, &flags)
+	dataFlags(cmd, &flags, "data directory, store and rules")
 	f := cmd.Flags()
 	f.StringVar(&since, "since", "", "replay events at or after `TIME` (required; RFC 3339, YYYY-MM-DD, or a duration ago such as 24h or 7d)")
 	f.StringVar(&until, "until", "", "replay events before `TIME` (RFC 3339, YYYY-MM-DD, or a duration ago such as 1h)")

@@ -21,8 +21,8 @@ func newVersionCmd() *cobra.Command {
 build or the version of the module (go install ...@v1.2.3), and the commit it
 was built from, short, with +dirty when the working tree had changes, and
 that commit's time, when the build recorded them (a go build in a git
-checkout does; go run, and a build with -buildvcs=false, do not), then the
-Go version. A build with neither prints (devel).`,
+checkout does; go run, a build with -buildvcs=false, and one in a git
+worktree, whose .git is a file, do not), then the Go version. A build with neither prints (devel).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, err := fmt.Fprintf(cmd.OutOrStdout(), "hookd %s\n", currentBuild())
