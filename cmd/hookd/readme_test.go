@@ -1,6 +1,12 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -223,4 +229,148 @@ func indent(s, prefix string) string {
 		}
 	}
 	return strings.Join(lines, "")
+}
+
+// readmeText returns the README.
+func readmeText(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestReadmeConfigs checks the configurations the README shows: every yaml
+// block that is a configuration file, or a section of one (given a source
+// when it has none), passes hookd check, with the rule files the README
+// shows in its rules folder and the variables the blocks name set, and
+// bad.yaml gives the error printed under it.
+func TestReadmeConfigs(t *testing.T) {
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&ec.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ed, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, value := range map[string]string{
+		"MAILJET_HOOK_PASSWORD":       "change-me-0123456789",
+		"MJ_APIKEY_PUBLIC":            "public-key",
+		"MJ_APIKEY_PRIVATE":           "private-key",
+		"SENDGRID_WEBHOOK_PUBLIC_KEY": base64.StdEncoding.EncodeToString(der),
+		"MAILGUN_SIGNING_KEY":         "key-0123456789abcdef0123456789abcdef",
+		"MAILGUN_PRIMARY_SIGNING_KEY": "key-fedcba9876543210fedcba9876543210",
+		"PM_HOOK_PASSWORD":            "postmark-0123456789",
+		"APP_WEBHOOK_SECRET":          "whsec_" + base64.StdEncoding.EncodeToString([]byte("a secret of 24 bytes....")),
+		"APP_WEBHOOK_PUBLIC_KEY":      "whpk_" + base64.StdEncoding.EncodeToString(ed),
+		"GH_SECRET":                   "github-0123456789",
+		"ALERT_URL":                   "https://chat.example.com/hook",
+		"SMTP_USER":                   "shop",
+		"SMTP_PASSWORD":               "smtp-0123456789",
+	} {
+		t.Setenv(name, value)
+	}
+	readme := readmeText(t)
+	bad := regexp.MustCompile("(?s)With this `bad.yaml`:\n\n```yaml\n(.*?)```\n\n```\n\\$ go run ./cmd/hookd check --config bad.yaml\n(.*?)\n```\n").FindStringSubmatch(readme)
+	if bad == nil {
+		t.Fatal("README: the bad.yaml example of the Configuration section is gone")
+	}
+
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "rules"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	var configs []string
+	for _, b := range readmeBlocks(t) {
+		first, _, _ := strings.Cut(b, "\n")
+		switch {
+		case b == bad[1]:
+		case strings.HasPrefix(first, "# rules/"):
+			name := strings.TrimPrefix(first, "# ")
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(b), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		case strings.HasPrefix(first, "# hookd.yaml"), regexp.MustCompile(`^(sources|smtp|mailjet):`).MatchString(first):
+			configs = append(configs, b)
+		}
+	}
+	if len(configs) < 5 {
+		t.Errorf("%d configurations in the README, want 5 at least", len(configs))
+	}
+	for _, c := range configs {
+		if !regexp.MustCompile(`(?m)^sources:`).MatchString(c) {
+			c += "sources: [ { name: mailjet, provider: mailjet } ]\n"
+		}
+		file := filepath.Join(dir, "hookd.yaml")
+		if err := os.WriteFile(file, []byte(c), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if stdout, stderr, err := runHookd(t, "check", "--config", file); err != nil || !strings.Contains(stdout, ": ok (") {
+			t.Errorf("hookd check of the README's\n%s: %v\n%s%s", c, err, stdout, stderr)
+		}
+	}
+
+	if err := os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte(bad[1]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	_, _, err = runHookd(t, "check", "--config", "bad.yaml")
+	if got := fmt.Sprint("hookd: ", err); got != bad[2] {
+		t.Errorf("hookd check --config bad.yaml prints\n%s\nthe README says\n%s", got, bad[2])
+	}
+}
+
+// TestReadmeExplainBacktest runs the commands of the README's Explain,
+// backtest, replay, rebuild section on the discount-on-open scenario, as
+// serve stored it, and compares what each prints with the lines the README
+// shows under it.
+func TestReadmeExplainBacktest(t *testing.T) {
+	_, section, ok := strings.Cut(readmeText(t), "## Explain, backtest, replay, rebuild\n")
+	if !ok {
+		t.Fatal("README: the Explain, backtest, replay, rebuild section is gone")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	const scenario = "cmd/hookd/testdata/scenarios/discount-on-open"
+	if !strings.Contains(section, "S="+scenario+"\n") {
+		t.Fatalf("README: the section no longer sets S=%s", scenario)
+	}
+	data, _, _ := runScenario(t, "discount-on-open")
+
+	type run struct{ args, want string }
+	var runs []run
+	lines := strings.Split(section, "\n")
+	for i, l := range lines {
+		cmd, ok := strings.CutPrefix(l, "go run ./cmd/hookd ")
+		if !ok || !strings.Contains(cmd, "/tmp/hookd-demo") || strings.HasPrefix(cmd, "serve ") || strings.HasPrefix(cmd, "send ") {
+			continue
+		}
+		var want strings.Builder
+		for _, o := range lines[i+1:] {
+			o, ok := strings.CutPrefix(o, "# ")
+			if !ok {
+				break
+			}
+			want.WriteString(strings.ReplaceAll(o, scenario, "testdata/scenarios/discount-on-open") + "\n")
+		}
+		cmd = strings.NewReplacer("$S", "testdata/scenarios/discount-on-open", "/tmp/hookd-demo", data).Replace(cmd)
+		runs = append(runs, run{cmd, want.String()})
+	}
+	if len(runs) != 4 {
+		t.Fatalf("%d commands with output in the README's section, want 4 (explain, backtest, replay, rebuild): %q", len(runs), runs)
+	}
+	for _, r := range runs {
+		stdout, stderr, err := runHookd(t, strings.Fields(r.args)...)
+		if err != nil {
+			t.Fatalf("hookd %s: %v\n%s", r.args, err, stderr)
+		}
+		if stdout != r.want {
+			t.Errorf("hookd %s prints\n%s\nthe README says\n%s", r.args, stdout, r.want)
+		}
+	}
 }
