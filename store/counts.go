@@ -55,26 +55,22 @@ const (
 var domainCategories = []event.Category{event.Delivered, event.Bounce, event.Blocked, event.Complaint}
 
 // legacyMailjet are the categories of Mailjet's types, as the mailjet
-// adapter gives them, for the events stored before events had a category
-// (only Mailjet's were). The store does not import the adapter: imports
-// flow from the listeners to the store, not back.
+// adapter gives them, for the events without a category that a Mailjet
+// source wrote to the log before events had one (only Mailjet's were).
+// The store does not import the adapter: imports flow from the listeners
+// to the store, not back.
 var legacyMailjet = map[string]event.Category{
 	"sent": event.Delivered, "open": event.Open, "click": event.Click, "bounce": event.Bounce,
 	"blocked": event.Blocked, "spam": event.Complaint, "unsub": event.Unsubscribe,
 }
 
-// countedCategorySQL is the category countedAs counts an event of the
-// events table under, in SQL both databases run: legacyMailjet written
-// out.
-const countedCategorySQL = `(CASE WHEN category <> '' OR provider <> 'mailjet' THEN category
-	WHEN type = 'sent' THEN 'delivered' WHEN type = 'spam' THEN 'complaint' WHEN type = 'unsub' THEN 'unsubscribe'
-	WHEN type IN ('open', 'click', 'bounce', 'blocked') THEN type ELSE '' END)`
-
-// countedAs returns the category and bounce class the count tables count
-// e under: its own, except for a Mailjet event without a category, stored
-// before events had one, which is counted as the mailjet adapter
-// categorizes its type now (its bounce class from data.hard_bounce, true or
-// false, as the adapter reads it).
+// countedAs returns the category and bounce class e is stored and counted
+// under: its own, except for a Mailjet event without a category, written
+// to the log before events had one, which is given the category the
+// mailjet adapter gives its type now (its bounce class from
+// data.hard_bounce, true or false, as the adapter reads it). So a store
+// rebuilt from an old log, and one migrated (see categorize), hold the
+// category a new store would.
 func countedAs(e *event.Event) (event.Category, event.BounceClass) {
 	if e.Category != "" || e.Provider != "mailjet" {
 		return e.Category, e.BounceClass
@@ -94,6 +90,36 @@ func countedAs(e *event.Event) (event.Category, event.BounceClass) {
 		return c, event.Soft
 	}
 	return c, ""
+}
+
+// categorize is the step of the migration to schema version 13, after its
+// SQL gave the other types theirs: it gives the Mailjet bounces stored
+// without a category theirs and their bounce class, as countedAs does, a
+// page of them at a time.
+func categorize(ctx context.Context, tx *sql.Tx) error {
+	const page = 1000
+	update, err := tx.PrepareContext(ctx, `UPDATE events SET category = ?, bounce_class = ? WHERE seq = ?`)
+	if err != nil {
+		return fmt.Errorf("categorize: %w", err)
+	}
+	defer update.Close()
+	for after := int64(0); ; {
+		events, seqs, err := countedEvents(ctx, tx, `SELECT `+countedColumns+`, seq FROM events
+			WHERE type = 'bounce' AND provider = 'mailjet' AND category = '' AND seq > ? ORDER BY seq LIMIT ?`, after, page)
+		if err != nil {
+			return fmt.Errorf("categorize: %w", err)
+		}
+		for i := range events {
+			cat, class := countedAs(&events[i])
+			if _, err := update.ExecContext(ctx, string(cat), string(class), seqs[i]); err != nil {
+				return fmt.Errorf("categorize: event at seq %d: %w", seqs[i], err)
+			}
+		}
+		if len(events) < page {
+			return nil
+		}
+		after = seqs[len(seqs)-1]
+	}
 }
 
 type (

@@ -153,8 +153,9 @@ func countEvent(i int) (event.Event, counted) {
 	e.Source = []string{k.provider, "other"}[r.IntN(2)]
 	e.Provider = k.provider
 	want := counted{cat: k.cat, class: k.class}
-	if !k.legacy {
-		e.Category, e.BounceClass = k.cat, k.class
+	e.Category, e.BounceClass = k.cat, k.class
+	if k.legacy {
+		e.Category, e.BounceClass = "", ""
 	}
 	data := map[string]any{"event": k.typ}
 	if k.data != nil {
@@ -586,5 +587,116 @@ func TestCountsAfterRetention(t *testing.T) {
 					len(got), len(want), got, want)
 			}
 		})
+	}
+}
+
+// TestCategoryMigration takes a store, on whichever database the tests run
+// on, back to schema version 12, whose Mailjet events stored before events
+// had a category have none: version 13 gives them the category and bounce
+// class the mailjet adapter gives them, so that filtering events by
+// category or bounce class finds them as the counts count them, and leaves
+// the count tables as they were.
+func TestCategoryMigration(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	events := countEvents(1500)
+	st, err := store.Open(ctx, storeConfig(t, dir), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Insert(ctx, events...); err != nil {
+		t.Fatal(err)
+	}
+	// Inserted without a category, as a log written before events had
+	// one holds them, they are stored with the adapter's.
+	t.Run("inserted", func(t *testing.T) { checkCategories(t, st, events) })
+	want, err := st.CountRows(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var legacy []any
+	for _, e := range events {
+		if e.Provider == "mailjet" && e.Category == "" {
+			legacy = append(legacy, e.ID)
+		}
+	}
+	if len(legacy) == 0 {
+		t.Fatal("countEvents holds no event stored before events had a category")
+	}
+	for _, q := range []string{
+		`UPDATE events SET category = '', bounce_class = '' WHERE id IN (?` + strings.Repeat(", ?", len(legacy)-1) + `)`,
+		`UPDATE schema_version SET version = 12`,
+	} {
+		args := legacy
+		if !strings.Contains(q, "?") {
+			args = nil
+		}
+		if err := st.Exec(ctx, q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err = store.Open(ctx, storeConfig(t, dir), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	t.Run("migrated", func(t *testing.T) {
+		checkCategories(t, st, events)
+		got, err := st.CountRows(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("after migration, %d count rows, want %d as inserted", len(got), len(want))
+		}
+		checkCounts(t, st, events)
+	})
+}
+
+// checkCategories checks that listing the events of st by each category
+// and bounce class finds exactly those of events that countEvents says
+// are of it, legacy Mailjet events included.
+func checkCategories(t *testing.T, st *store.Store, events []event.Event) {
+	t.Helper()
+	want := map[[2]string][]string{}
+	for _, e := range events {
+		c := countedAs(e)
+		want[[2]string{"category", string(c.cat)}] = append(want[[2]string{"category", string(c.cat)}], e.ID)
+		if c.class != "" {
+			want[[2]string{"bounce_class", string(c.class)}] = append(want[[2]string{"bounce_class", string(c.class)}], e.ID)
+		}
+	}
+	for key, ids := range want {
+		if key[1] == "" {
+			continue // no filter
+		}
+		q := store.EventQuery{Limit: store.MaxLimit}
+		if key[0] == "category" {
+			q.Category = key[1]
+		} else {
+			q.BounceClass = key[1]
+		}
+		var got []string
+		for {
+			page, err := st.Events(context.Background(), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range page.Events {
+				got = append(got, e.ID)
+			}
+			if page.Next == "" {
+				break
+			}
+			q.Cursor = page.Next
+		}
+		slices.Sort(got)
+		slices.Sort(ids)
+		if !slices.Equal(got, ids) {
+			t.Errorf("%s %s: %d events listed, want %d", key[0], key[1], len(got), len(ids))
+		}
 	}
 }

@@ -67,9 +67,8 @@ type Deliverability struct {
 // Deliverability counts delivered, bounce, blocked and complaint events
 // per recipient domain among the events of [since, until), and the most
 // frequent limit error texts (DefaultLimit when 0, at most MaxLimit); only
-// the limit worst domains are returned. Events are counted by category
-// as the count tables count them (see countedAs). Invalid parameters give
-// an error wrapping a *QueryError.
+// the limit worst domains are returned. Events are counted by category.
+// Invalid parameters give an error wrapping a *QueryError.
 //
 // Whole UTC days of the window are read from counts_domain_day, whole
 // hours from counts_domain_hour and counts_error_hour, and only the
@@ -159,10 +158,10 @@ func (s *Store) Deliverability(ctx context.Context, since, until time.Time, limi
 	}
 	for _, r := range raw {
 		queries = append(queries, query{`SELECT domain,
-				SUM(CASE WHEN c = 'delivered' THEN 1 ELSE 0 END), SUM(CASE WHEN c = 'bounce' THEN 1 ELSE 0 END),
-				SUM(CASE WHEN c = 'blocked' THEN 1 ELSE 0 END), SUM(CASE WHEN c = 'complaint' THEN 1 ELSE 0 END)
-			FROM (SELECT domain, ` + countedCategorySQL + ` AS c FROM events WHERE time_ns >= ? AND time_ns < ?) counted
-			WHERE c IN ('delivered', 'bounce', 'blocked', 'complaint') GROUP BY domain`, []any{r.from, r.to}, scanDomains})
+				SUM(CASE WHEN category = 'delivered' THEN 1 ELSE 0 END), SUM(CASE WHEN category = 'bounce' THEN 1 ELSE 0 END),
+				SUM(CASE WHEN category = 'blocked' THEN 1 ELSE 0 END), SUM(CASE WHEN category = 'complaint' THEN 1 ELSE 0 END)
+			FROM events WHERE time_ns >= ? AND time_ns < ? AND category IN ('delivered', 'bounce', 'blocked', 'complaint')
+			GROUP BY domain`, []any{r.from, r.to}, scanDomains})
 	}
 	// Errors: whole hours, then the rest from the events, whose error
 	// texts errorOf reads as the projector did.
@@ -179,7 +178,7 @@ func (s *Store) Deliverability(ctx context.Context, since, until time.Time, limi
 	for _, r := range errRaw {
 		c := newTally()
 		err := s.eachRow(ctx, `SELECT `+countedColumns+` FROM events
-			WHERE time_ns >= ? AND time_ns < ? AND `+countedCategorySQL+` IN ('bounce', 'blocked')`, []any{r.from, r.to},
+			WHERE time_ns >= ? AND time_ns < ? AND category IN ('bounce', 'blocked')`, []any{r.from, r.to},
 			func(rows *sql.Rows) error {
 				e, err := scanCounted(rows)
 				if err == nil {

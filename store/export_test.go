@@ -104,3 +104,12 @@ func (s *Store) Recount(ctx context.Context) error {
 func (s *Store) Retarget(ctx context.Context) error {
 	return s.write(ctx, func(tx *sql.Tx) error { return retarget(ctx, tx) })
 }
+
+// Exec runs query on the store's writer in a write transaction of its
+// own, as an older hookd would have written it.
+func (s *Store) Exec(ctx context.Context, query string, args ...any) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, query, args...)
+		return err
+	})
+}

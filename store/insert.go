@@ -15,7 +15,10 @@ import (
 // Insert stores events that are not in the store yet, in one transaction,
 // and skips those whose ID is already there: inserting the same event twice
 // is harmless, which is what makes redelivery and replay safe. Email is stored
-// lower-cased. Every event must have an ID.
+// lower-cased. A Mailjet event without a category, from a log written
+// before events had one, is stored with the category and bounce class the
+// mailjet adapter gives it now (see countedAs). Every event must have an
+// ID.
 func (s *Store) Insert(ctx context.Context, events ...event.Event) error {
 	if len(events) == 0 {
 		return nil
@@ -55,9 +58,10 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []event.Eve
 		if len(data) == 0 {
 			data = "null"
 		}
+		cat, class := countedAs(&e)
 		args := []any{e.ID, e.Source, e.Provider, e.Type,
 			encodeTime(e.Time), encodeTime(e.Received), strings.ToLower(e.Email), strings.ToLower(e.Domain),
-			e.MessageID, e.Campaign, data, string(e.Category), string(e.BounceClass)}
+			e.MessageID, e.Campaign, data, string(cat), string(class)}
 		if s.db.dialect.returning {
 			err = insert.QueryRowContext(ctx, args...).Scan(&seqs[i])
 			if errors.Is(err, sql.ErrNoRows) {

@@ -219,11 +219,10 @@ var intervalNames = map[time.Duration]string{time.Minute: "1m", time.Hour: "1h",
 type statsKey struct{ events, counts string }
 
 // statsKeys maps StatsQuery.By to the SQL of its key. Only these are ever
-// written into the SQL text. By category, events are counted under the
-// category the count tables count them (see countedAs).
+// written into the SQL text.
 var statsKeys = map[string]statsKey{
 	"type":     {"type", "type"},
-	"category": {countedCategorySQL, "category"},
+	"category": {"category", "category"},
 	"domain":   {"domain", ""},
 	"source":   {"source", "source"},
 }

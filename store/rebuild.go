@@ -157,9 +157,10 @@ func (s *Store) Rebuild(ctx context.Context, log eventlog.Reader, ev Evaluator, 
 						if data == "" {
 							data = "null"
 						}
+						cat, class := countedAs(&e)
 						if _, err := insEvent.ExecContext(ctx, seq, e.ID, e.Source, e.Provider, e.Type,
 							encodeTime(e.Time), encodeTime(e.Received), strings.ToLower(e.Email), strings.ToLower(e.Domain),
-							e.MessageID, e.Campaign, data, string(e.Category), string(e.BounceClass)); err != nil {
+							e.MessageID, e.Campaign, data, string(cat), string(class)); err != nil {
 							return fmt.Errorf("event %s: %w", e.ID, err)
 						}
 						stored, seqs = append(stored, e), append(seqs, seq)

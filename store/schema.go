@@ -146,7 +146,7 @@ var migrations = []string{
 	ALTER TABLE job_attempts ADD COLUMN note TEXT NOT NULL DEFAULT '';`,
 
 	// The vocabulary shared by every provider (event.Category and
-	// event.BounceClass); rows stored before it have ''.
+	// event.BounceClass); rows stored before it have '' until version 13.
 	`ALTER TABLE events ADD COLUMN category TEXT NOT NULL DEFAULT '';
 	ALTER TABLE events ADD COLUMN bounce_class TEXT NOT NULL DEFAULT '';`,
 
@@ -308,6 +308,19 @@ var migrations = []string{
 	// action names them now, and rewrites the errors that named them.
 	`-- Written in Go: retarget.
 	SELECT 1;`,
+
+	// The category and bounce class of the Mailjet events stored before
+	// events had them (Mailjet was the only provider then): until this
+	// version they kept '', so that a category or bounce class filter
+	// left them out while the count tables counted them (see countedAs).
+	// They get what the mailjet adapter gives their type now; the count
+	// tables already count them so and are left as they are. Bounces,
+	// whose class is read from data.hard_bounce, are done by the step
+	// (categorize).
+	`UPDATE events SET category = CASE type WHEN 'sent' THEN 'delivered' WHEN 'open' THEN 'open'
+			WHEN 'click' THEN 'click' WHEN 'blocked' THEN 'blocked' WHEN 'spam' THEN 'complaint'
+			WHEN 'unsub' THEN 'unsubscribe' END
+		WHERE provider = 'mailjet' AND category = '' AND type IN ('sent', 'open', 'click', 'blocked', 'spam', 'unsub');`,
 }
 
 // steps are the parts of migrations written in Go: steps[v] runs in the
@@ -317,6 +330,7 @@ var migrations = []string{
 var steps = map[int]func(context.Context, *sql.Tx) error{
 	10: recount,
 	12: retarget,
+	13: categorize,
 }
 
 // countAll fills the empty count tables of schema versions 5 to 9 from the

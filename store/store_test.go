@@ -48,8 +48,14 @@ func openLog(tb testing.TB) eventlog.Log {
 
 var base = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// ev builds an event whose fields derive from its number, for readable
-// assertions.
+// mailjetCategories are the categories the mailjet adapter gives its types.
+var mailjetCategories = map[string]event.Category{
+	"sent": event.Delivered, "open": event.Open, "click": event.Click, "bounce": event.Bounce,
+	"blocked": event.Blocked, "spam": event.Complaint, "unsub": event.Unsubscribe,
+}
+
+// ev builds a Mailjet event whose fields derive from its number, for
+// readable assertions, with the category the mailjet adapter gives typ.
 func ev(n int, typ, email string, at time.Time) event.Event {
 	e, d := event.NormalizeEmail(email)
 	return event.Event{
@@ -63,6 +69,7 @@ func ev(n int, typ, email string, at time.Time) event.Event {
 		Domain:    d,
 		MessageID: fmt.Sprintf("%d", 1<<60+n),
 		Campaign:  "spring",
+		Category:  mailjetCategories[typ],
 		Data:      json.RawMessage(fmt.Sprintf(`{"n":%d}`, n)),
 	}
 }
