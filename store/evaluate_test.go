@@ -169,7 +169,8 @@ func TestRunEvaluates(t *testing.T) {
 	p := &probe{}
 	project := projectLog(t, st, p, log...)
 	stop := project("store")
-	waitFor(t, "every event", func() bool { return st.ProjectorStats().Events == uint64(len(log)) })
+	acked := func() uint64 { p := st.ProjectorStats(); return p.Events + p.Duplicates }
+	waitFor(t, "every event", func() bool { return acked() == uint64(len(log)) })
 	stop()
 
 	p.mu.Lock()
@@ -199,8 +200,11 @@ func TestRunEvaluates(t *testing.T) {
 	// A replay in a new group delivers every message again: the events are
 	// in the store, so nothing is evaluated or enqueued again.
 	stop = project("replay")
-	waitFor(t, "the replay", func() bool { return st.ProjectorStats().Events == 2*uint64(len(log)) })
+	waitFor(t, "the replay", func() bool { return acked() == 2*uint64(len(log)) })
 	stop()
+	if got := st.ProjectorStats(); got.Events != 6 || got.Duplicates != uint64(len(log)+1) {
+		t.Errorf("after the replay, %d events stored and %d duplicates, want 6 and %d", got.Events, got.Duplicates, len(log)+1)
+	}
 	if n := len(p.calls); n != 6 {
 		t.Errorf("%d evaluations after the replay, want still 6", n)
 	}

@@ -99,12 +99,16 @@ func testRunSQLiteLog(t *testing.T, inFlight int) {
 	// A new group replays the whole log into the same store: every message
 	// is delivered again, none is stored twice.
 	stop = project("replay")
-	waitFor(t, "the replay", func() bool { return st.ProjectorStats().Events == 100 })
+	// 51 messages, the quarantined body's among them, twice.
+	waitFor(t, "the replay", func() bool { p := st.ProjectorStats(); return p.Events+p.Quarantined+p.Duplicates == 102 })
 	if err := stop(); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
 	if n, err := st.Count(ctx); err != nil || n != 50 {
 		t.Fatalf("Count after replay = %d, %v; want 50", n, err)
+	}
+	if got := st.ProjectorStats(); got.Events != 50 || got.Quarantined != 1 || got.Duplicates != 51 {
+		t.Errorf("after the replay: %+v, want 50 events and a quarantined body stored, each once, and 51 duplicates", got)
 	}
 	page, err := st.Events(ctx, store.EventQuery{Limit: store.MaxLimit})
 	if err != nil {

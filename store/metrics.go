@@ -17,12 +17,12 @@ var (
 	descSuspended = prometheus.NewDesc("hookd_targets_suspended",
 		"Action targets suspended now, after a dead letter, until resumed.", nil, nil)
 	descProjected = prometheus.NewDesc("hookd_store_projected_total",
-		"Messages the store's projector acked since start, by kind: event, quarantined, undecodable.",
+		"Messages the store's projector acked since start, by kind: event and quarantined (stored, each event or body once however often its message was delivered), duplicate (held by the store already: delivered again after its transaction committed, or replayed), undecodable (dropped).",
 		[]string{"kind"}, nil)
 	descProjectFailed = prometheus.NewDesc("hookd_store_projection_failures_total",
 		"Messages the projector nacked after a database error, to be delivered again.", nil, nil)
 	descProjectBatches = prometheus.NewDesc("hookd_store_batches_total",
-		"Transactions the projector committed; hookd_store_projected_total over it is the mean batch.", nil, nil)
+		"Transactions the projector committed; hookd_store_projected_total of kinds event, quarantined and duplicate over it is the mean batch.", nil, nil)
 	descGaveWay = prometheus.NewDesc("hookd_store_gave_way_seconds_total",
 		"Time the projector waited for a burst of hook requests to pass before storing what the log had; the store lags meanwhile.", nil, nil)
 	descCheckpointFailed = prometheus.NewDesc("hookd_store_checkpoint_failures_total",
@@ -68,6 +68,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	p := c.s.ProjectorStats()
 	ch <- prometheus.MustNewConstMetric(descProjected, prometheus.CounterValue, float64(p.Events), "event")
 	ch <- prometheus.MustNewConstMetric(descProjected, prometheus.CounterValue, float64(p.Quarantined), "quarantined")
+	ch <- prometheus.MustNewConstMetric(descProjected, prometheus.CounterValue, float64(p.Duplicates), "duplicate")
 	ch <- prometheus.MustNewConstMetric(descProjected, prometheus.CounterValue, float64(p.Undecodable), "undecodable")
 	ch <- prometheus.MustNewConstMetric(descProjectFailed, prometheus.CounterValue, float64(p.Failed))
 	ch <- prometheus.MustNewConstMetric(descProjectBatches, prometheus.CounterValue, float64(p.Batches))

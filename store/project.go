@@ -238,7 +238,6 @@ type batch struct {
 	events      []event.Event
 	quarantined []event.Quarantined
 	msgs        []*message.Message // of both, in the order taken
-	eventMsgs   int                // how many of msgs are events
 	closed      string             // the topic whose subscription closed, if any
 	// The log offset of the last message taken of each topic, 0 when the
 	// log gives none (see eventlog.OffsetKey).
@@ -343,7 +342,6 @@ func (s *Store) take(b *batch, topic string, msg *message.Message, ok bool) {
 	}
 	if topic == eventlog.TopicEvents {
 		b.events = append(b.events, e)
-		b.eventMsgs++
 	} else {
 		b.quarantined = append(b.quarantined, q)
 	}
@@ -378,7 +376,14 @@ func (s *Store) store(ctx context.Context, b *batch, ev Evaluator, committed fun
 	if len(b.msgs) == 0 {
 		return true
 	}
-	enqueued := false
+	var (
+		enqueued bool
+		// stored are the events and quarantined items of b that the
+		// transaction inserted; the others were in the store already (a
+		// message delivered again after its transaction committed and
+		// before its ack, as when hookd stopped in between).
+		storedEvents, storedQuarantined int
+	)
 	// The statements run without ctx's cancellation: the SQLite driver
 	// starts a goroutine per statement to watch a ctx that can end
 	// (BenchmarkProjectLog: about 5% more events/s without). The
@@ -390,7 +395,13 @@ func (s *Store) store(ctx context.Context, b *batch, ev Evaluator, committed fun
 		if err != nil {
 			return err
 		}
-		if _, err := s.insertQuarantined(sctx, tx, b.quarantined); err != nil {
+		storedEvents = 0
+		for _, seq := range seqs {
+			if seq != 0 {
+				storedEvents++
+			}
+		}
+		if storedQuarantined, err = s.insertQuarantined(sctx, tx, b.quarantined); err != nil {
 			return err
 		}
 		if err := s.recordOffsets(sctx, tx, b.eventsOffset, b.quarantineOffset); err != nil {
@@ -428,8 +439,9 @@ func (s *Store) store(ctx context.Context, b *batch, ev Evaluator, committed fun
 	s.projectOut.OK()
 	// Counted before the acks, so that whoever sees the next message sees
 	// the count of these.
-	s.stats.events.Add(uint64(b.eventMsgs))
-	s.stats.quarantined.Add(uint64(len(b.msgs) - b.eventMsgs))
+	s.stats.events.Add(uint64(storedEvents))
+	s.stats.quarantined.Add(uint64(storedQuarantined))
+	s.stats.duplicates.Add(uint64(len(b.msgs) - storedEvents - storedQuarantined))
 	s.stats.batches.Add(1)
 	if enqueued {
 		s.wakeRunners()

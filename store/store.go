@@ -272,11 +272,17 @@ func (s *Store) Count(ctx context.Context) (int64, error) {
 // ProjectorStats counts what the projector has done since the store was
 // opened.
 type ProjectorStats struct {
-	// Events is the number of event messages acked after being stored
-	// (including ones already in the store, which are not stored twice).
+	// Events is the number of events stored: each counts once, however
+	// often its message is delivered.
 	Events uint64
-	// Quarantined is the same for quarantine messages.
+	// Quarantined is the same for quarantined bodies.
 	Quarantined uint64
+	// Duplicates is the number of event and quarantine messages acked
+	// whose event or body the store held already: a message delivered
+	// again after the transaction that stored it committed and before
+	// its ack (hookd stopped in between, or the database's answer to the
+	// commit was lost), or a replay of the log in a new consumer group.
+	Duplicates uint64
 	// Undecodable is the number of messages acked without being stored
 	// because their payload can never be decoded.
 	Undecodable uint64
@@ -284,7 +290,8 @@ type ProjectorStats struct {
 	// delivered again.
 	Failed uint64
 	// Batches is the number of transactions that stored Events and
-	// Quarantined; (Events+Quarantined)/Batches is the mean batch.
+	// Quarantined and acked Duplicates; their sum over Batches is the mean
+	// batch.
 	Batches uint64
 	// GaveWay is how long the projector has waited for busy work to pass
 	// (see GiveWay).
@@ -292,8 +299,8 @@ type ProjectorStats struct {
 }
 
 type projectorCounters struct {
-	events, quarantined, undecodable, failed, batches atomic.Uint64
-	gaveWay                                           atomic.Int64 // nanoseconds
+	events, quarantined, duplicates, undecodable, failed, batches atomic.Uint64
+	gaveWay                                                       atomic.Int64 // nanoseconds
 }
 
 // ProjectorStats returns the projector's counters.
@@ -301,6 +308,7 @@ func (s *Store) ProjectorStats() ProjectorStats {
 	return ProjectorStats{
 		Events:      s.stats.events.Load(),
 		Quarantined: s.stats.quarantined.Load(),
+		Duplicates:  s.stats.duplicates.Load(),
 		Undecodable: s.stats.undecodable.Load(),
 		Failed:      s.stats.failed.Load(),
 		Batches:     s.stats.batches.Load(),
