@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/eventlog"
+	eventlogsqlite "github.com/hookd/hookd/eventlog/sqlite"
 	"github.com/hookd/hookd/internal/datalock"
 	"github.com/hookd/hookd/rules"
 	"github.com/hookd/hookd/store"
@@ -38,7 +42,8 @@ deleted on purpose. rebuild records how far in the log the store then is,
 as the projector does, so that hookd serve does not take the rebuilt store
 for an older copy and consume the log again from where that copy stopped.
 If events of the store are no longer in the log (log retention deleted
-them), rebuild stops and changes nothing.
+them), rebuild stops and changes nothing; so it does when a SQLite log's
+file (hookd.db in the data directory) is missing, and creates none.
 
 It runs in one transaction, and refuses to run while hookd serve runs on the
 same data directory: stop the server, rebuild, start it again.`,
@@ -55,6 +60,15 @@ same data directory: stop the server, rebuild, start it again.`,
 			if len(cfg.Rules) > 0 {
 				if set, err = rules.Load(ctx, cfg.Rules, ruleOptions(cfg)); err != nil {
 					return err
+				}
+			}
+			// Opening a missing SQLite log would create an empty one, and
+			// the store would be opened, perhaps migrated, for nothing. A
+			// missing data directory is withStore's to report.
+			if _, err := os.Stat(cfg.Data); err == nil && cfg.Log.Backend == "sqlite" {
+				path := filepath.Join(cfg.Data, eventlogsqlite.FileName)
+				if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("rebuild: the event log %s is missing: rebuild stores the events again from the log, so it has nothing to rebuild from; nothing was changed", path)
 				}
 			}
 			return withStore(ctx, "rebuild", flags, false, func(st *store.Store) error {

@@ -450,3 +450,60 @@ func TestRebuildAfterRetention(t *testing.T) {
 		t.Errorf("store holds %d events after the rebuild (%v), want 1", n, err)
 	}
 }
+
+// TestRebuildWithoutLog runs rebuild on a data directory whose store is
+// there and whose SQLite log is not (deleted, or never copied with the
+// store): it refuses, saying the log is missing, and creates no log file
+// nor changes the store.
+func TestRebuildWithoutLog(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		events bool
+	}{
+		{"store with events", true},
+		{"empty store", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfgFile := filepath.Join(dir, "hookd.yaml")
+			if err := os.WriteFile(cfgFile, []byte("sources:\n  - name: mailjet\n    provider: mailjet\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			data := filepath.Join(dir, "data")
+			var want int64
+			if tc.events {
+				events := scenarioEvents(t, filepath.Join("testdata", "scenarios", "list-cleanup", "events.json"))
+				appendEvents(t, data, events)
+				projectLog(t, cfgFile, data, int64(len(events)))
+				want = int64(len(events))
+			} else {
+				if err := os.MkdirAll(data, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				openDataStore(t, data).Close()
+			}
+			files, _ := filepath.Glob(filepath.Join(data, eventlogsqlite.FileName+"*"))
+			for _, f := range files {
+				if err := os.Remove(f); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			_, _, err := runHookd(t, "rebuild", "--config", cfgFile, "--data", data)
+			if err == nil || !strings.Contains(err.Error(), "event log "+filepath.Join(data, eventlogsqlite.FileName)+" is missing") {
+				t.Errorf("rebuild without a log: %v, want an error saying the log is missing", err)
+			}
+			if files, _ := filepath.Glob(filepath.Join(data, eventlogsqlite.FileName+"*")); len(files) != 0 {
+				t.Errorf("rebuild without a log created %v", files)
+			}
+			st, err := store.Open(context.Background(), store.Config{Dir: data, ReadOnly: true}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if n, err := st.Count(context.Background()); err != nil || n != want {
+				t.Errorf("store holds %d events after the refusal (%v), want %d", n, err, want)
+			}
+		})
+	}
+}
