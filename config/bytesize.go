@@ -38,9 +38,14 @@ func (b *ByteSize) UnmarshalYAML(n ast.Node) error {
 func size(b ByteSize) string { return humanize.IBytes(uint64(b)) }
 
 func parseSize(s string) (ByteSize, error) {
-	n, err := humanize.ParseBytes(s)
-	if err != nil || n > math.MaxInt64 {
+	// ParseBigBytes reads any size, so that one past the int64 range is
+	// told from one that is no size at all.
+	n, err := humanize.ParseBigBytes(s)
+	switch {
+	case err != nil || n.Sign() < 0:
 		return 0, fmt.Errorf("invalid size %q: want a number of bytes, or a number with a unit such as \"512KiB\", \"1MiB\" or \"2MB\"", s)
+	case !n.IsInt64():
+		return 0, fmt.Errorf("size %q is too large: at most %d bytes (8EiB less one byte)", s, int64(math.MaxInt64))
 	}
-	return ByteSize(n), nil
+	return ByteSize(n.Int64()), nil
 }

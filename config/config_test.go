@@ -662,7 +662,10 @@ func TestByteSize(t *testing.T) {
 		{in: "2XB", wantErr: `invalid size "2XB"`},
 		{in: "lots", wantErr: `invalid size "lots"`},
 		{in: `""`, wantErr: `invalid size ""`},
-		{in: "99999999999999999999", wantErr: `invalid size "99999999999999999999"`},
+		{in: "9223372036854775807", want: 1<<63 - 1},
+		{in: "8EiB", wantErr: `size "8EiB" is too large: at most 9223372036854775807 bytes (8EiB less one byte)`},
+		{in: "16EiB", wantErr: `size "16EiB" is too large`},
+		{in: "99999999999999999999", wantErr: `size "99999999999999999999" is too large`},
 		{in: "[1]", wantErr: `want a size such as "1MiB", got a list`},
 	}
 	for _, tt := range tests {
