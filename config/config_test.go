@@ -462,6 +462,26 @@ func TestFlags(t *testing.T) {
 			wantErr: `--listen: invalid address "nowhere": want host:port, such as ":8080" or "127.0.0.1:8081"`,
 		},
 		{
+			name:    "an empty --data is an error, not the flag left out",
+			args:    []string{"--config", "testdata/sub/relative-data.yaml", "--data", ""},
+			wantErr: "--data: given empty: give a directory, or leave --data out for the configuration's data",
+		},
+		{
+			name:    "an empty --config",
+			args:    []string{"--config="},
+			wantErr: "--config: given empty: give a configuration file, or leave --config out for the built-in hookd.yaml",
+		},
+		{
+			name:    "an empty --listen",
+			args:    []string{"--listen", ""},
+			wantErr: "--listen: given empty: give an address such as :8080, or leave --listen out for the configuration's listen",
+		},
+		{
+			name:    "an empty --admin-listen",
+			args:    []string{"--admin-listen="},
+			wantErr: "--admin-listen: given empty: give an address such as 127.0.0.1:8081, or leave --admin-listen out for the configuration's admin.listen",
+		},
+		{
 			name:    "the file's errors still name the file",
 			args:    []string{"--config", "testdata/errors/postgres.yaml", "--data", "here"},
 			wantErr: "testdata/errors/postgres.yaml:1:1: log.dsn: required with backend postgres\ntestdata/errors/postgres.yaml:3:1: store.dsn: required with driver postgres",

@@ -114,6 +114,9 @@ type Flags struct {
 	// still loads the file: elsewhere a value holding ${VAR} loads as its
 	// zero value. Every key is checked for shape all the same.
 	Only []string
+	// given are the names of the flags registered with Var that the
+	// command line gave, empty or not.
+	given map[string]bool
 }
 
 // needs reports whether field (a path such as "sources[0].auth.token") is
@@ -131,16 +134,70 @@ func (f *Flags) needs(field string) bool {
 
 // Register adds --config, --listen, --admin-listen and --data to fs.
 func (f *Flags) Register(fs *pflag.FlagSet) {
-	fs.StringVar(&f.File, "config", "", "configuration `file` (default: the built-in hookd.yaml)")
-	fs.StringVar(&f.Listen, "listen", "", "hooks listener `address`, overriding listen")
-	fs.StringVar(&f.AdminListen, "admin-listen", "", "admin listener `address`, overriding admin.listen")
-	fs.StringVar(&f.Data, "data", "", "data `directory`, overriding data")
+	f.Var(fs, "config", "configuration `file` (default: the built-in hookd.yaml)")
+	f.Var(fs, "listen", "hooks listener `address`, overriding listen")
+	f.Var(fs, "admin-listen", "admin listener `address`, overriding admin.listen")
+	f.Var(fs, "data", "data `directory`, overriding data")
 }
+
+// flagUses are the flags Var registers, with the field each sets and what
+// an empty one is told to give instead.
+var flagUses = map[string]struct {
+	field func(*Flags) *string
+	want  string
+}{
+	"config":       {func(f *Flags) *string { return &f.File }, "give a configuration file, or leave --config out for the built-in hookd.yaml"},
+	"listen":       {func(f *Flags) *string { return &f.Listen }, "give an address such as :8080, or leave --listen out for the configuration's listen"},
+	"admin-listen": {func(f *Flags) *string { return &f.AdminListen }, "give an address such as 127.0.0.1:8081, or leave --admin-listen out for the configuration's admin.listen"},
+	"data":         {func(f *Flags) *string { return &f.Data }, "give a directory, or leave --data out for the configuration's data"},
+}
+
+// Var adds the string flag name to fs: config, listen, admin-listen or
+// data, which set File, Listen, AdminListen and Data. Given empty
+// (--data ""), it is an error of Load, not the flag left out.
+func (f *Flags) Var(fs *pflag.FlagSet, name, usage string) {
+	use, ok := flagUses[name]
+	if !ok {
+		panic("config: no flag " + name)
+	}
+	fs.Var(&flagValue{p: use.field(f), name: name, flags: f}, name, usage)
+}
+
+// flagValue is a string flag that records in flags.given that it was
+// given.
+type flagValue struct {
+	p     *string
+	name  string
+	flags *Flags
+}
+
+func (v *flagValue) String() string {
+	if v == nil || v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+
+func (v *flagValue) Set(s string) error {
+	*v.p = s
+	if v.flags.given == nil {
+		v.flags.given = map[string]bool{}
+	}
+	v.flags.given[v.name] = true
+	return nil
+}
+
+func (v *flagValue) Type() string { return "string" }
 
 // Load loads f.File as Load does, with the flags that were given replacing
 // the file's values before the defaults and validation. A problem with an
 // overridden value names the flag instead of the file.
 func (f *Flags) Load(known ...Known) (*Config, error) {
+	for _, flag := range []string{"config", "listen", "admin-listen", "data"} {
+		if use := flagUses[flag]; f.given[flag] && *use.field(f) == "" {
+			return nil, &Error{Field: "--" + flag, Err: fmt.Errorf("given empty: %s", use.want)}
+		}
+	}
 	name := f.File
 	var (
 		src []byte

@@ -57,8 +57,8 @@ missing.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&flags.File, "config", "", "configuration `file` naming the data directory and store (default: the built-in hookd.yaml)")
-	pf.StringVar(&flags.Data, "data", "", "data `directory`, overriding the configuration's (default ./data)")
+	flags.Var(pf, "config", "configuration `file` naming the data directory and store (default: the built-in hookd.yaml)")
+	flags.Var(pf, "data", "data `directory`, overriding the configuration's (default ./data)")
 	pf.BoolVar(&asJSON, "json", false, "print JSON: one object per line")
 
 	var (

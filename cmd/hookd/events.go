@@ -70,8 +70,8 @@ note on stderr gives the --cursor that continues the listing.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&flags.File, "config", "", "configuration `file` naming the data directory and store (default: the built-in hookd.yaml)")
-	f.StringVar(&flags.Data, "data", "", "data `directory`, overriding the configuration's (default ./data)")
+	flags.Var(f, "config", "configuration `file` naming the data directory and store (default: the built-in hookd.yaml)")
+	flags.Var(f, "data", "data `directory`, overriding the configuration's (default ./data)")
 	f.StringVar(&q.Type, "type", "", "only events of this `type`, e.g. open")
 	f.StringVar(&q.Email, "email", "", "only events for this recipient `address`")
 	f.StringVar(&q.Domain, "domain", "", "only events for recipients at this `domain`")

@@ -90,6 +90,6 @@ func writeExplanation(b *strings.Builder, x *store.Explanation) {
 // for a command that loads the rules and so needs every ${VAR} set.
 func dataFlags(cmd *cobra.Command, flags *config.Flags, read string) {
 	f := cmd.Flags()
-	f.StringVar(&flags.File, "config", "", "configuration `file` naming the "+read+" (default: the built-in hookd.yaml)")
-	f.StringVar(&flags.Data, "data", "", "data `directory`, overriding the configuration's (default ./data)")
+	flags.Var(f, "config", "configuration `file` naming the "+read+" (default: the built-in hookd.yaml)")
+	flags.Var(f, "data", "data `directory`, overriding the configuration's (default ./data)")
 }

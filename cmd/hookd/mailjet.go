@@ -29,7 +29,7 @@ callbacks at hookd, status shows whether Mailjet still calls them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.PersistentFlags().StringVar(&flags.File, "config", "", "configuration `file` with the mailjet keys")
+	flags.Var(cmd.PersistentFlags(), "config", "configuration `file` with the mailjet keys")
 
 	var (
 		target, events string

@@ -114,7 +114,7 @@ lacks), after printing every result: serve would make no job for it.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&flags.File, "config", "", "configuration `file` listing the rule files (default: the built-in hookd.yaml)")
+	flags.Var(f, "config", "configuration `file` listing the rule files (default: the built-in hookd.yaml)")
 	f.StringVar(&eventsFile, "event", "", "`file` of Mailjet events: one JSON object or an array")
 	f.StringVar(&at, "at", "", "give every event this `TIME` (RFC 3339) instead of its own")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object per event (NDJSON)")
