@@ -629,6 +629,14 @@ func TestValidate(t *testing.T) {
 	if err := c.Validate(known); err != nil {
 		t.Errorf("Validate with batch_size 100000 and a 44-byte postgres prefix: %v", err)
 	}
+
+	// The longest prefix whose nats consumer names JetStream accepts (255
+	// bytes with store_ and _quarantine; see eventlog/nats
+	// TestLongestPrefix).
+	c.Log = eventlog.Config{Backend: "nats", URL: "nats://127.0.0.1:4222", Prefix: strings.Repeat("p", 238)}
+	if err := c.Validate(known); err != nil {
+		t.Errorf("Validate with a 238-byte nats prefix: %v", err)
+	}
 }
 
 // TestListenPorts: listen and admin.listen may not take one port, which

@@ -176,6 +176,8 @@ func (c *Config) Validate(known ...Known) error {
 		v.add("log.prefix", "invalid prefix %q: use letters, digits and '_', starting with a letter or '_'", c.Log.Prefix)
 	} else if most := maxPostgresPrefix(); c.Log.Backend == "postgres" && len(c.Log.Prefix) > most {
 		v.add("log.prefix", "%d bytes long, more than %d: the log's tables are named up to PREFIX_offsets_%s, and PostgreSQL cuts a name after %d bytes, so that two tables could become one", len(c.Log.Prefix), most, longestTopic(), maxPostgresName)
+	} else if most := maxNATSPrefix(); c.Log.Backend == "nats" && len(c.Log.Prefix) > most {
+		v.add("log.prefix", "%d bytes long, more than %d: the log's consumers are named up to %s_PREFIX_%s, and NATS JetStream refuses a stream or consumer name longer than %d bytes", len(c.Log.Prefix), most, natsGroup, longestTopic(), maxNATSName)
 	}
 	switch c.Store.Driver {
 	case "sqlite":
@@ -331,6 +333,20 @@ func longestTopic() string {
 // log, whose tables are PREFIX_TOPIC, PREFIX_dedup_TOPIC and
 // PREFIX_offsets_TOPIC: the longest that keeps each name whole.
 func maxPostgresPrefix() int { return maxPostgresName - len("_offsets_") - len(longestTopic()) }
+
+// maxNATSName is the longest stream or consumer name NATS JetStream
+// accepts.
+const maxNATSName = 255
+
+// natsGroup is the consumer group of the store's projector (store.Group),
+// the one hookd serve subscribes with; this package does not import the
+// store.
+const natsGroup = "store"
+
+// maxNATSPrefix returns the longest log.prefix of the nats event log,
+// whose streams are PREFIX_TOPIC and whose consumers GROUP_PREFIX_TOPIC:
+// the longest that JetStream accepts for each.
+func maxNATSPrefix() int { return maxNATSName - len(natsGroup+"__") - len(longestTopic()) }
 
 // validator collects the problems Validate finds.
 type validator []error

@@ -410,3 +410,80 @@ func TestServerLostStorage(t *testing.T) {
 		t.Errorf("Ping: %v", err)
 	}
 }
+
+// TestLongestPrefix appends to every topic and consumes it as the store's
+// projector does (group "store"), with the longest log.prefix that hookd
+// check accepts with backend nats (238 bytes) and with one byte more:
+// JetStream takes every stream and consumer name of the first, and refuses
+// the second's consumer of the quarantine stream, store_PREFIX_quarantine,
+// 256 bytes long.
+func TestLongestPrefix(t *testing.T) {
+	u, short := testenv.NATSPrefix(t)
+	for _, tc := range []struct {
+		name string
+		n    int
+		ok   bool
+	}{
+		{"238 bytes", 238, true},
+		{"239 bytes", 239, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			prefix := short + strings.Repeat("x", tc.n-len(short))
+			t.Cleanup(func() { deleteStreams(t, u, prefix) })
+			l, err := eventlog.Open(ctx, eventlog.Config{Backend: "nats", URL: u, Prefix: prefix}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			var refused error
+			for _, topic := range eventlog.Topics() {
+				if _, err := l.Append(ctx, topic, []*message.Message{eventlogtest.Msg("a", "a")}); err != nil {
+					t.Fatalf("append to %s: %v", topic, err)
+				}
+				sub, err := l.Subscriber("store")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer sub.Close()
+				subCtx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				ch, err := sub.Subscribe(subCtx, topic)
+				if err != nil {
+					refused = errors.Join(refused, err)
+					continue
+				}
+				if got := eventlogtest.ReceiveAck(t, ch, 1); got[0] != "a" {
+					t.Errorf("%s: got %v, want [a]", topic, got)
+				}
+			}
+			if tc.ok && refused != nil {
+				t.Errorf("a %d-byte prefix: %v", tc.n, refused)
+			}
+			if !tc.ok && (refused == nil || !strings.Contains(refused.Error(), "too long")) {
+				t.Errorf("a %d-byte prefix: subscribing = %v, want JetStream to refuse a name too long", tc.n, refused)
+			}
+		})
+	}
+}
+
+// deleteStreams deletes the streams of the log of prefix on the server at
+// u.
+func deleteStreams(t *testing.T, u, prefix string) {
+	nc, err := natsgo.Connect(u, natsgo.Timeout(5*time.Second))
+	if err != nil {
+		t.Errorf("delete streams %s_*: %v", prefix, err)
+		return
+	}
+	defer nc.Close()
+	js, err := nc.JetStream(natsgo.MaxWait(10 * time.Second))
+	if err != nil {
+		t.Errorf("delete streams %s_*: %v", prefix, err)
+		return
+	}
+	for _, topic := range eventlog.Topics() {
+		if err := js.DeleteStream(prefix + "_" + topic); err != nil && !errors.Is(err, natsgo.ErrStreamNotFound) {
+			t.Errorf("delete stream %s_%s: %v", prefix, topic, err)
+		}
+	}
+}
