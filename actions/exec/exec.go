@@ -42,8 +42,13 @@
 // dead-letters the job at once. When the timeout passes or the job is
 // cancelled, the program's whole process group is killed, so children it
 // started die with it (a child that moved to a session or group of its own
-// is out of reach). A background child that outlives a program which exited
-// on its own is left running.
+// is out of reach); so is what is left of the group after the program
+// failed, so that the children of a failed attempt do not run beside the
+// retry's. A background child that outlives a program which exited 0 is
+// left running. hookd waits at most a second after the program ended for
+// children that hold its output, then stops reading it: the error of a
+// failed attempt ends with what the program and its children wrote until
+// then.
 //
 // On Linux, when hookd itself dies mid-attempt (kill -9, a crash), the
 // kernel kills the program too (SIGKILL, its parent-death signal), so that
@@ -282,6 +287,12 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 			return actions.Permanent(err)
 		}
 		return err
+	}
+	if err != nil && !errors.Is(err, exec.ErrWaitDelay) {
+		// A failed attempt is retried: what its program left running
+		// must not run beside the next attempt's, nor pile up, one per
+		// attempt. (A cancelled or timed-out one was killed already.)
+		_ = killGroup(cmd)
 	}
 	var exit *exec.ExitError
 	switch {

@@ -274,8 +274,51 @@ func TestDoTimeout(t *testing.T) {
 	}
 }
 
+// TestDoFailedKillsLeftovers runs programs that start a child and exit
+// with status 3, the child holding their output or not: the attempt fails,
+// to be retried, with the program's output, and the child is killed, so
+// that it does not run beside the next attempt's (nor pile up, one per
+// attempt).
+func TestDoFailedKillsLeftovers(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("needs /proc to watch processes")
+	}
+	for _, tc := range []struct{ name, child string }{
+		{"child holds the output", "sleep 1000 &"},
+		{"child detached from the output", "sleep 1000 </dev/null >/dev/null 2>&1 &"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			prog := script(t, dir, "failing", tc.child+`
+echo $! > "$OUT/bg.tmp" && mv "$OUT/bg.tmp" "$OUT/bg"
+echo "cannot reach the API"
+exit 3
+`)
+			var pid int
+			t.Cleanup(func() {
+				if pid > 0 {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			})
+			err := do(t.Context(), t, map[string]any{"command": prog, "env": map[string]any{"OUT": dir}})
+			b, rerr := os.ReadFile(filepath.Join(dir, "bg"))
+			if rerr != nil {
+				t.Fatalf("the program did not start its child: %v", rerr)
+			}
+			if pid, rerr = strconv.Atoi(strings.TrimSpace(string(b))); rerr != nil {
+				t.Fatal(rerr)
+			}
+			if err == nil || actions.IsPermanent(err) || !strings.Contains(err.Error(), `exit status 3; output: "cannot reach the API"`) {
+				t.Errorf("Do = %v, want a retryable exit status 3 with the output", err)
+			}
+			waitDead(t, []int{pid})
+		})
+	}
+}
+
 // TestDoLeavesBackgroundChild runs a program that exits 0 leaving a child
-// that holds its output: the attempt succeeds once the program exited.
+// that holds its output: the attempt succeeds once the program exited, and
+// the child is left running.
 func TestDoLeavesBackgroundChild(t *testing.T) {
 	dir := t.TempDir()
 	prog := script(t, dir, "daemon", `sleep 1000 &
@@ -291,6 +334,13 @@ exit 0
 	})
 	if err := do(t.Context(), t, map[string]any{"command": prog, "env": map[string]any{"OUT": dir}}); err != nil {
 		t.Fatalf("Do: %v", err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "bg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err != nil || !alive(pid) {
+		t.Errorf("the background child %s (%v) does not run after the program exited 0", b, err)
 	}
 }
 

@@ -16,9 +16,7 @@ import (
 // command, or gives them a parent-death signal of their own.
 func ownGroup(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error {
-		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	}
+	cmd.Cancel = func() error { return killGroup(cmd) }
 }
 
 // run starts cmd and waits for it, on one OS thread held for all that time.

@@ -13,9 +13,7 @@ import (
 // restarted hookd's next attempt may then run beside it.
 func ownGroup(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error {
-		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	}
+	cmd.Cancel = func() error { return killGroup(cmd) }
 }
 
 // run starts cmd and waits for it.
