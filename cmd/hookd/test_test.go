@@ -161,12 +161,12 @@ func TestTestRedactsSecrets(t *testing.T) {
 		want  []string
 	}{
 		{"text", nil, []string{
-			`"url": "http://[redacted]@127.0.0.1:19199/x?token=[redacted]"`,
+			`"url": "http://[redacted]@127.0.0.1:19199/[redacted]?token=[redacted]"`,
 			`"Authorization": "[redacted]"`, `"X-Email": "[redacted]"`, `"API_TOKEN": "[redacted]"`,
 			`"bounce@mailjet.com"`,
 		}},
 		{"json", []string{"--json"}, []string{
-			`"url":"http://[redacted]@127.0.0.1:19199/x?token=[redacted]"`,
+			`"url":"http://[redacted]@127.0.0.1:19199/[redacted]?token=[redacted]"`,
 			`"headers":{"Authorization":"[redacted]","X-Email":"[redacted]"}`, `"env":{"API_TOKEN":"[redacted]"}`,
 			`"args":["bounce@mailjet.com"]`,
 		}},
