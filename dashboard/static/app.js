@@ -712,7 +712,13 @@ const pages = {
   overview, deliverability, live, search, rules: rulesPage, deadletters: deadLetters, suppressions, quarantine,
 };
 
+// routed counts the routes begun: a page that took longer to load than
+// the user took to go elsewhere is dropped when it comes, where it
+// replaced the page the URL and the nav now name.
+let routed = 0;
+
 async function route() {
+  const n = ++routed;
   if (cleanup) { cleanup(); cleanup = null; }
   const hash = location.hash.replace(/^#\/?/, "") || "overview";
   const [path, query] = hash.split("?");
@@ -728,6 +734,7 @@ async function route() {
   } catch (err) {
     content = [errorBox(err, route, "page-error")];
   }
+  if (n !== routed) return;
   // A page leaves out a part with null or false, as h() takes children.
   main.replaceChildren(...[content].flat(Infinity).filter(c => c !== undefined && c !== null && c !== false));
   main.dataset.page = name;
