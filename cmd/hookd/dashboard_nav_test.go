@@ -1,10 +1,71 @@
 package main
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
+
+// TestDashboardURLState drives the dashboard in headless chromium the way
+// one goes back and forth: the overview's range and the Live page's
+// filters live in the URL, so a reload and the back button show what was
+// shown; Search pressed again with the same filters shows the events as
+// they now are, where it did nothing.
+func TestDashboardURLState(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	p, _ := startDashHookd(t, token, "rules: []\n")
+	at := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
+	postHook(t, p.hooks, "["+mailjetEvent("sent", 1, "a@again.test", at, "")+"]")
+	waitEvents(t, p, token, 1)
+	ui := logIn(t, p, token)
+
+	// Search again: one more event of the search's domain shows.
+	ui.goTo("#/search?domain=again.test", "#search-results")
+	ui.texts(map[string]string{"#search-count": "1"})
+	postHook(t, p.hooks, "["+mailjetEvent("sent", 2, "b@again.test", at, "")+"]")
+	waitEvents(t, p, token, 2)
+	ui.do("search again", chromedp.Click(chromedp.CSS("#search-go")))
+	ui.waitFor("the new event", `document.querySelectorAll("#search-rows tr").length === 2`)
+
+	for _, c := range []struct{ page, tabs string }{{"overview", "ranges"}, {"deliverability", "dranges"}} {
+		ui.load("#/" + c.page)
+		ui.do("pick 7d on "+c.page, chromedp.Click(chromedp.CSS(`#`+c.tabs+` button[data-range="7d"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#`+c.tabs+` button.active[data-range="7d"]`)))
+		if got := eval[string](ui, "location.hash"); got != "#/"+c.page+"?range=7d" {
+			t.Errorf("7d picked on %s: the URL's fragment is %q, want the range in it", c.page, got)
+		}
+		ui.do("reload "+c.page, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#`+c.tabs+` button.active`)))
+		if got := ui.text(`#` + c.tabs + ` button.active`); got != "7d" {
+			t.Errorf("%s after a reload shows %s, want 7d", c.page, got)
+		}
+		ui.do("back on "+c.page, chromedp.NavigateBack())
+		ui.waitFor(c.page+" back at 24h", `document.querySelector("#`+c.tabs+` button.active")?.textContent === "24h"`)
+	}
+
+	// Live: the type applied is in the URL; a reload keeps it, and the
+	// stream it opens filters by it.
+	ui.load("#/live")
+	ui.waitFor("the live stream", `document.querySelector("#live-status").textContent.startsWith("connected")`)
+	ui.do("filter live", chromedp.SetValue(chromedp.CSS("#live-type"), "open"), chromedp.Click(chromedp.CSS("#live-apply")))
+	ui.waitFor("the filter in the URL", `location.hash === "#/live?type=open"`)
+	ui.do("reload live", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#live-type")))
+	ui.waitFor("the live stream", `document.querySelector("#live-status").textContent.startsWith("connected")`)
+	if got := eval[string](ui, `document.querySelector("#live-type").value`); got != "open" {
+		t.Errorf("Live after a reload filters by type %q, want open", got)
+	}
+	postHook(t, p.hooks, "["+mailjetEvent("sent", 3, "c@again.test", time.Now(), "")+","+
+		mailjetEvent("open", 4, "c@again.test", time.Now(), `"ip":"127.0.0.1","geo":"FR","agent":"test"`)+"]")
+	waitEvents(t, p, token, 4)
+	ui.waitFor("the open", `document.querySelectorAll("#live-rows tr").length >= 1`)
+	if got := eval[[]string](ui, `[...document.querySelectorAll("#live-rows tr")].map(r => r.dataset.type)`); fmt.Sprint(got) != "[open]" {
+		t.Errorf("Live after a reload shows types %q, want [open]", got)
+	}
+	ui.do("back on live", chromedp.NavigateBack())
+	ui.waitFor("Live unfiltered", `location.hash === "#/live" && document.querySelector("#live-type").value === ""`)
+	p.stop(t)
+}
 
 // TestDashboardSlowPage follows a link in headless chromium while the page
 // before it still loads: the Dead letters page asked for stays when the

@@ -178,6 +178,16 @@ function tabs(values, current, onpick, id) {
     h("button", { class: v === current ? "active" : "", "data-range": v, onclick: () => onpick(v) }, v)));
 }
 
+// show makes hash the page's URL and shows it. A form submitted again
+// with the same values, or a range picked again, changes no hash, so
+// fires no hashchange, yet its user asks for the page anew: its results
+// as they now are.
+function show(hash) {
+  const before = location.hash;
+  location.hash = hash;
+  if (location.hash === before) route();
+}
+
 // Windows offered on the time-based pages, with their bucket width.
 const ranges = {
   "1h": { ms: 3600e3, interval: "1m", ivms: 60e3 },
@@ -185,6 +195,14 @@ const ranges = {
   "7d": { ms: 7 * 86400e3, interval: "1h", ivms: 3600e3 },
   "30d": { ms: 30 * 86400e3, interval: "1d", ivms: 86400e3 },
 };
+
+// rangeOf is the range a page's URL names (range=7d), 24h when it names
+// none: the range lives in the URL, so a reload or the back button shows
+// the window it showed.
+function rangeOf(params) {
+  const r = params.get("range");
+  return Object.hasOwn(ranges, r) ? r : "24h";
+}
 
 // windowOf returns since and until (ISO) for a range, until being the end
 // of the bucket holding now so the last bar is the current one.
@@ -216,7 +234,6 @@ const sortCategories = keys => [...keys].sort((a, b) => {
   return (i < 0 ? 99 : i) - (j < 0 ? 99 : j) || a.localeCompare(b);
 });
 
-let state = { range: "24h", drange: "24h" };
 let cleanup = null;
 
 // ---- pages ----
@@ -224,8 +241,9 @@ let cleanup = null;
 // overview counts events by category, shared by every provider, so that
 // Mailjet's sent, Postmark's Delivery and Mailgun's delivered are one
 // "delivered", and the funnel holds every provider's mail.
-async function overview() {
-  const w = windowOf(state.range);
+async function overview(params) {
+  const range = rangeOf(params);
+  const w = windowOf(range);
   const data = await api(`/stats?by=category&interval=${w.interval}&since=${w.since}&until=${w.until}`);
   // Events whose type has no category count under "": shown as other.
   const buckets = data.buckets.map(b => ({
@@ -240,7 +258,7 @@ async function overview() {
   const axis = axisOf(data.interval, data.since, data.until);
   return [
     h("h1", {}, "Overview"),
-    tabs(Object.keys(ranges), state.range, v => { state.range = v; route(); }, "ranges"),
+    tabs(Object.keys(ranges), range, v => show("#/overview?range=" + v), "ranges"),
     h("p", { class: "muted" }, `Events by category, whichever provider sent them, from ${fmtTime(data.since)} to ${fmtTime(data.until)}, per ${data.interval} bucket (event time, UTC); "other" are events whose type has no category. Search shows each provider's own types.`),
     h("div", { class: "kpis", id: "totals" },
       h("div", { class: "kpi" }, h("div", { class: "v", id: "total-all" }, fmtNum(all)), h("div", { class: "l" }, "events")),
@@ -273,12 +291,13 @@ function errorCell(text) {
   return h("td", { title: `the first ${errorKeyLen} characters: errors are counted by them` }, text + "…");
 }
 
-async function deliverability() {
-  const w = windowOf(state.drange);
+async function deliverability(params) {
+  const range = rangeOf(params);
+  const w = windowOf(range);
   const d = await api(`/deliverability?since=${w.since}&until=${w.until}&limit=50`);
   return [
     h("h1", {}, "Deliverability"),
-    tabs(Object.keys(ranges), state.drange, v => { state.drange = v; route(); }, "dranges"),
+    tabs(Object.keys(ranges), range, v => show("#/deliverability?range=" + v), "dranges"),
     h("p", { class: "muted" }, `Bounce, blocked and complaint rates per recipient domain, worst first, from ${fmtTime(d.since)} to ${fmtTime(d.until)}, counted by category whichever provider sent them. Rate = (bounce + blocked + complaint) / (delivered + bounce + blocked): a bounced or blocked message is reported instead of a delivered one.`),
     h("div", { class: "row" },
       h("div", { class: "card" }, h("h2", {}, "Domains"),
@@ -302,22 +321,29 @@ async function deliverability() {
   ];
 }
 
-function live() {
+// live shows the events as hookd stores them, newest at the top, of the
+// source and type that its URL names (#/live?type=open): Apply puts them
+// there, so that a reload or the back button keeps them.
+function live(params) {
   const list = h("tbody", { id: "live-rows" });
   const count = h("span", { id: "live-count" }, "0");
   const status = h("span", { class: "muted", id: "live-status" }, "connecting…");
-  const source = h("input", { name: "source", id: "live-source", placeholder: "any source", value: state.liveSource || "" });
-  const type = h("input", { name: "type", id: "live-type", placeholder: "any type", value: state.liveType || "" });
+  const source = h("input", { name: "source", id: "live-source", placeholder: "any source", value: params.get("source") || "" });
+  const type = h("input", { name: "type", id: "live-type", placeholder: "any type", value: params.get("type") || "" });
   let es = null, n = 0;
-  const connect = () => {
+  // connect opens the stream of the inputs' filters; push, when the user
+  // applied them, makes them the page's URL, a new entry in its history
+  // (pushState fires no hashchange: the page stays, with its stream).
+  const connect = push => {
     if (es) es.close();
     status.textContent = "connecting…";
     list.replaceChildren();
     n = 0; count.textContent = "0";
-    state.liveSource = source.value.trim(); state.liveType = type.value.trim();
     const q = new URLSearchParams();
-    if (state.liveSource) q.set("source", state.liveSource);
-    if (state.liveType) q.set("type", state.liveType);
+    if (source.value.trim()) q.set("source", source.value.trim());
+    if (type.value.trim()) q.set("type", type.value.trim());
+    const hash = "#/live" + (q.size ? "?" + q.toString() : "");
+    if (push && location.hash !== hash) history.pushState(null, "", hash);
     es = new EventSource("/api/live?" + q.toString());
     es.onopen = () => { status.textContent = "connected: new events appear at the top"; };
     es.onerror = () => { status.textContent = "disconnected, reconnecting…"; };
@@ -331,10 +357,10 @@ function live() {
     });
   };
   cleanup = () => es && es.close();
-  setTimeout(connect);
+  setTimeout(() => connect(false));
   return [
     h("h1", {}, "Live"),
-    h("form", { class: "filters card", onsubmit: ev => { ev.preventDefault(); connect(); } },
+    h("form", { class: "filters card", onsubmit: ev => { ev.preventDefault(); connect(true); } },
       h("label", {}, "source", source), h("label", {}, "type", type),
       h("button", { type: "submit", class: "primary", id: "live-apply" }, "Apply"), status),
     h("div", { class: "card live-list" }, h("p", {}, "Events received since opening: ", count),
@@ -373,7 +399,7 @@ async function search(params) {
     ev.preventDefault();
     const p = new URLSearchParams();
     for (const [k, v] of new FormData(ev.target)) if (v) p.set(k, v);
-    location.hash = "#/search?" + p.toString();
+    show("#/search?" + p.toString());
   } },
   input("email", { placeholder: "user@example.com" }), input("domain", { placeholder: "example.com" }),
   input("type", { placeholder: "open" }), input("category", { list: "categories", placeholder: "any" }),
@@ -661,7 +687,7 @@ async function quarantine(params) {
     cell(q.error, 120, { class: "error" }), cell(q.content_type, 40), bodyCell(q));
   const form = h("form", { class: "filters card", id: "quarantine-form", onsubmit: ev => {
     ev.preventDefault();
-    location.hash = byURL(new FormData(ev.target).get("source").trim());
+    show(byURL(new FormData(ev.target).get("source").trim()));
   } },
   h("label", {}, "source", h("input", { name: "source", id: "quarantine-source", value: source, placeholder: "any source" })),
   h("button", { type: "submit", class: "primary", id: "quarantine-go" }, "Show"),
