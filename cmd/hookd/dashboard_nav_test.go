@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,6 +66,37 @@ func TestDashboardURLState(t *testing.T) {
 	}
 	ui.do("back on live", chromedp.NavigateBack())
 	ui.waitFor("Live unfiltered", `location.hash === "#/live" && document.querySelector("#live-type").value === ""`)
+	p.stop(t)
+}
+
+// TestDashboardLiveRefused leaves the Live page open in headless chromium
+// while its session ends and hookd restarts: the browser's reconnection
+// is answered 401, after which it gives up on the stream, and the page
+// goes to the login, keeping its filter, where it said "reconnecting…"
+// for ever.
+func TestDashboardLiveRefused(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	config, _ := dashConfig(t, token, "rules: []\n")
+	data := t.TempDir()
+	p := startHookd(t, data, "--config", config)
+	ui := logIn(t, p, token)
+	ui.goTo("#/live?type=open", "#live-table")
+	ui.waitFor("the live stream", `document.querySelector("#live-status").textContent.startsWith("connected")`)
+	// The session ends (as at its age); the open stream goes on until
+	// hookd stops.
+	if got, err := chromedp.Run(ui.ctx, chromedp.Evaluate[int](`fetch("/ui/logout", { method: "POST" }).then(r => r.status)`, chromedp.EvalAwaitPromise)); err != nil || got != 200 {
+		t.Fatalf("log out: %d %v", got, err)
+	}
+	p.stop(t)
+	p = startHookd(t, data, "--config", config, "--admin-listen", strings.TrimPrefix(p.admin, "http://"))
+	ctx, cancel := context.WithTimeout(ui.ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("#login-form"))); err != nil {
+		t.Fatalf("the Live page refused does not go to the login: %v (it says %q)", err, ui.text("#live-status"))
+	}
+	if got := eval[string](ui, "location.pathname + location.hash"); got != "/ui/login#/live?type=open" {
+		t.Errorf("the Live page refused went to %s, want /ui/login#/live?type=open", got)
+	}
 	p.stop(t)
 }
 

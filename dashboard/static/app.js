@@ -331,6 +331,28 @@ function live(params) {
   const source = h("input", { name: "source", id: "live-source", placeholder: "any source", value: params.get("source") || "" });
   const type = h("input", { name: "type", id: "live-type", placeholder: "any type", value: params.get("type") || "" });
   let es = null, n = 0;
+  // closed says why the browser gave up on stream: it does so, without
+  // saying why, when hookd answers anything but a stream (401 once the
+  // session has ended, 503), where it retries a broken connection. The
+  // same request through fetch tells the answer; 401 goes to the login,
+  // as on every other page.
+  const closed = async (stream, url) => {
+    let why = "hookd ended the stream";
+    const ac = new AbortController();
+    try {
+      const r = await fetch(url, { credentials: "same-origin", signal: ac.signal });
+      if (r.status === 401) { location.href = "/ui/login" + location.hash; return; }
+      if (!r.ok) {
+        const body = await r.json().catch(() => null);
+        why = `hookd answered ${r.status}: ${(body && body.error) || r.statusText}`;
+      }
+    } catch {
+      why = "hookd did not answer: is it running?";
+    } finally {
+      ac.abort();
+    }
+    if (es === stream) status.textContent = `disconnected (${why}): Apply connects again`;
+  };
   // connect opens the stream of the inputs' filters; push, when the user
   // applied them, makes them the page's URL, a new entry in its history
   // (pushState fires no hashchange: the page stays, with its stream).
@@ -344,9 +366,13 @@ function live(params) {
     if (type.value.trim()) q.set("type", type.value.trim());
     const hash = "#/live" + (q.size ? "?" + q.toString() : "");
     if (push && location.hash !== hash) history.pushState(null, "", hash);
-    es = new EventSource("/api/live?" + q.toString());
+    const url = "/api/live?" + q.toString();
+    const stream = es = new EventSource(url);
     es.onopen = () => { status.textContent = "connected: new events appear at the top"; };
-    es.onerror = () => { status.textContent = "disconnected, reconnecting…"; };
+    es.onerror = () => {
+      if (stream.readyState === EventSource.CLOSED) closed(stream, url);
+      else status.textContent = "disconnected, reconnecting…";
+    };
     es.addEventListener("event", m => {
       const e = JSON.parse(m.data);
       n++; count.textContent = String(n);
