@@ -205,6 +205,7 @@ func crossOrigin(t *testing.T, token string) {
 	ui.waitFor("the retry's message", fmt.Sprintf(`document.querySelector("#dl-message").textContent.startsWith("Job %d retried; its target ")`, job))
 	target.waitReceived(t, 1)
 	ui.goTo("#/suppressions", "#suppressions-table")
+	ui.answerDialogs()
 	ui.do("remove the suppression", chromedp.Click(chromedp.CSS(`tr[data-email="blk@bounce.test"] button`)))
 	ui.waitFor("the removal's message", `document.querySelector("#supp-message").textContent === "blk@bounce.test removed."`)
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {

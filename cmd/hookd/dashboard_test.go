@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/emersion/go-smtp"
 
@@ -332,10 +333,14 @@ func TestDashboard(t *testing.T) {
 	ui.texts(map[string]string{`tr[data-email="blk@bounce.test"] td:nth-child(2)`: "blocked",
 		`tr[data-email="blk@bounce.test"] td:nth-child(3)`: "suppress-blocked"})
 	ui.shot("suppressions")
+	asked := ui.answerDialogs()
 	ui.do("remove a suppression", chromedp.Click(chromedp.CSS(`tr[data-email="blk@bounce.test"] button`)))
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#supp-message").textContent === "blk@bounce.test removed."`,
 		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
 		t.Fatalf("remove does not report: %v (shows %q)", err, ui.text("#supp-message"))
+	}
+	if got := asked.messages(); len(got) != 1 || !strings.HasPrefix(got[0], "Remove blk@bounce.test from the suppression list?") {
+		t.Errorf("Remove asked %q, want to confirm the removal of blk@bounce.test", got)
 	}
 	var supp struct {
 		Suppressions []struct{ Email string } `json:"suppressions"`
@@ -498,6 +503,57 @@ func (u *ui) waitFor(what, js string) {
 	}
 }
 
+// dialogs answers the confirm dialogs of a dashboard tab, as its user
+// would: OK, or Cancel once dismiss is set.
+type dialogs struct {
+	dismiss atomic.Bool
+	mu      sync.Mutex
+	asked   []string
+}
+
+// answerDialogs answers every dialog u's page opens from now on, keeping
+// what each asked.
+func (u *ui) answerDialogs() *dialogs {
+	u.t.Helper()
+	d := &dialogs{}
+	ctx := u.ctx
+	if err := chromedp.Listen(ctx, func(ev any) {
+		e, ok := ev.(*page.EventJavascriptDialogOpening)
+		if !ok {
+			return
+		}
+		d.mu.Lock()
+		d.asked = append(d.asked, e.Message)
+		d.mu.Unlock()
+		accept := !d.dismiss.Load()
+		// The listener may not run a command: the answer goes from
+		// another goroutine, and fails only when the tab is gone.
+		go chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := cdp.Call(ctx, t, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: accept})
+			return err
+		}))
+	}); err != nil {
+		u.t.Fatal(err)
+	}
+	return d
+}
+
+// wait returns what the dialogs asked once they have asked n times, or
+// after 20 seconds.
+func (d *dialogs) wait(t *testing.T, n int) []string {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); len(d.messages()) < n && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	}
+	return d.messages()
+}
+
+// messages returns what the dialogs asked so far, in order.
+func (d *dialogs) messages() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.asked)
+}
+
 // count returns how many elements the page has that match the CSS selector sel.
 func (u *ui) count(sel string) int {
 	u.t.Helper()
@@ -643,6 +699,7 @@ func TestDashboardRetryAll(t *testing.T) {
 		t.Errorf("%d suspended targets shown, want 3", n)
 	}
 	ui.shot("deadletters-outage")
+	asked := ui.answerDialogs()
 	ui.do("retry all", chromedp.Click(chromedp.CSS("#retry-all")), chromedp.WaitVisible(chromedp.CSS("#no-dead")))
 	ui.texts(map[string]string{"#dl-message": "Retried 3 dead letters; resumed 3 targets."})
 	if n := ui.count("#no-suspended"); n != 1 {
@@ -669,6 +726,9 @@ func TestDashboardRetryAll(t *testing.T) {
 	ui.goTo("#/deadletters", "#targets-table")
 	ui.do("resume all", chromedp.Click(chromedp.CSS("#resume-all")), chromedp.WaitVisible(chromedp.CSS("#no-suspended")))
 	ui.texts(map[string]string{"#dl-message": "Resumed 3 targets; their dead letters stay dead."})
+	if got := asked.messages(); len(got) != 2 || !strings.HasPrefix(got[0], "Retry every dead letter") || !strings.HasPrefix(got[1], "Resume every suspended target") {
+		t.Errorf("Retry all and Resume all asked %q, want each to be confirmed", got)
+	}
 	if n := ui.count("#dead-table tbody tr"); n != 3 {
 		t.Errorf("%d dead letters shown after Resume all, want 3", n)
 	}
@@ -791,6 +851,19 @@ func TestDashboardSuppressions(t *testing.T) {
 	if got := ui.count("#suppressions-table tbody tr"); got != n+1 {
 		t.Errorf("after More, %d addresses shown, want %d", got, n+1)
 	}
+	// Cancel keeps the address; OK removes it.
+	asked := ui.answerDialogs()
+	asked.dismiss.Store(true)
+	ui.do("cancel a removal", chromedp.Click(chromedp.CSS(`tr[data-email="s120@example.com"] button`)))
+	if got := asked.wait(t, 1); len(got) != 1 || !strings.HasPrefix(got[0], "Remove s120@example.com from the suppression list?") {
+		t.Fatalf("Remove asked %q, want to confirm the removal of s120@example.com", got)
+	}
+	adminGet(t, p, token, "/api/suppressions?limit=1000", &list)
+	if len(list.Suppressions) != n+1 {
+		t.Errorf("after a cancelled Remove, %d addresses suppressed, want %d", len(list.Suppressions), n+1)
+	}
+	ui.texts(map[string]string{"#supp-count": "151", "#supp-message": ""})
+	asked.dismiss.Store(false)
 	ui.do("remove one",
 		chromedp.Click(chromedp.CSS(`tr[data-email="s120@example.com"] button`)),
 		chromedp.WaitNotPresent(chromedp.CSS(`tr[data-email="s120@example.com"]`)),

@@ -618,10 +618,12 @@ async function deadLetters() {
     return page.next;
   });
   await pages.first();
-  // bulkButton POSTs path once clicked and shows the page again, as it
-  // now is, saying what it did with say(answer).
-  const bulkButton = (id, label, path, say) => {
+  // bulkButton POSTs path once clicked and the user confirms ask (it acts
+  // on every dead letter or target, shown or not), and shows the page
+  // again, as it now is, saying what it did with say(answer).
+  const bulkButton = (id, label, path, ask, say) => {
     const btn = h("button", { class: "primary", id, onclick: async () => {
+      if (!confirm(ask)) return;
       btn.disabled = true;
       try {
         deadLettersNote = say(await api(path, { method: "POST" }));
@@ -633,8 +635,10 @@ async function deadLetters() {
   // Retry all retries every dead job, not only those shown, and resumes
   // their targets: after an outage, one job and one target per recipient.
   const retryAll = bulkButton("retry-all", "Retry all", "/deadletters/retry?all=true",
+    "Retry every dead letter, shown or not, running each job's action again, and resume their targets?",
     r => `Retried ${plural(r.retried, "dead letter", "dead letters")}; resumed ${plural(r.targets_resumed, "target", "targets")}.`);
   const resumeAll = bulkButton("resume-all", "Resume all", "/targets/resume?all=true",
+    "Resume every suspended target, running the jobs that wait for it?",
     r => `Resumed ${plural(r.resumed, "target", "targets")}; their dead letters stay dead.`);
   return [
     h("h1", {}, "Dead letters and suspended targets"), msg,
@@ -673,6 +677,8 @@ async function suppressions() {
       h("td", {}, s.event_id ? h("a", { href: "#/event/" + encodeURIComponent(s.event_id) }, short(s.event_id, 20)) : ""),
       h("td", {}, fmtTime(s.created)));
     tr.append(h("td", {}, h("button", { onclick: async () => {
+      // The address gets mail again, and its reason cannot be put back.
+      if (!confirm(`Remove ${s.email} from the suppression list? Mail to it is sent again.`)) return;
       try {
         await api("/suppressions/" + encodeURIComponent(s.email), { method: "DELETE" });
         tr.remove();
