@@ -292,7 +292,7 @@ func TestDashboard(t *testing.T) {
 	// Retry the dead letter, resume its target, and see the job done.
 	status := fmt.Sprintf("#status-%d", jobID)
 	ui.goTo("#/deadletters", "#dead-table")
-	ui.texts(map[string]string{status: "dead"})
+	ui.texts(map[string]string{status: "dead", "#targets-table tbody tr td:first-child": dead.Jobs[0].Target, "#targets-table tbody button": "Resume"})
 	ui.shot("deadletters")
 	ui.do("retry", chromedp.Click(chromedp.CSS(fmt.Sprintf("#retry-%d", jobID))))
 	// The retry resumes the job's target, and says so: the job runs
@@ -301,6 +301,10 @@ func TestDashboard(t *testing.T) {
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`document.querySelector("#dl-message").textContent === %q`, resumed),
 		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
 		t.Fatalf("retry does not report: %v (shows %q)", err, ui.text("#dl-message"))
+	}
+	// The target's row says so too, where it still offered Resume.
+	if got := eval[string](ui, `(b => b.textContent + " " + b.disabled)(document.querySelector("#targets-table tbody button"))`); got != "Resumed true" {
+		t.Errorf("after the retry resumed its target, the target's button shows %q, want Resumed, disabled", got)
 	}
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`document.querySelector(%q).textContent === "done"`, status),
 		chromedp.WithPollingTimeout(60*time.Second))); err != nil {

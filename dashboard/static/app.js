@@ -591,6 +591,9 @@ async function deadLetters() {
   const suspended = ts.targets.filter(t => t.suspended);
   const msg = h("p", { class: "muted message", id: "dl-message" }, deadLettersNote);
   deadLettersNote = "";
+  // resumeButtons holds each suspended target's Resume button by its
+  // name: a dead letter's Retry that resumes its target says so there.
+  const resumeButtons = new Map();
   const deadRow = j => {
     const status = h("td", { class: "status status-" + j.status, id: "status-" + j.id }, j.status);
     const btn = h("button", { class: "primary", id: "retry-" + j.id, onclick: async () => {
@@ -598,6 +601,8 @@ async function deadLetters() {
       try {
         const r = await api(`/deadletters/${j.id}/retry`, { method: "POST" });
         btn.textContent = "Retried";
+        const resume = r.target_resumed && resumeButtons.get(j.target);
+        if (resume) { resume.disabled = true; resume.textContent = "Resumed"; }
         msg.textContent = r.target_resumed ? `Job ${j.id} retried; its target ${j.target} resumed.` :
           r.target_suspended ? `Job ${j.id} waits until its target is resumed.` : `Job ${j.id} retried.`;
         await watchJob(j.id, status);
@@ -652,6 +657,7 @@ async function deadLetters() {
               try { await api(`/targets/${t.id}/resume`, { method: "POST" }); btn.textContent = "Resumed"; msg.textContent = `Target ${t.name} resumed.`; }
               catch (err) { btn.disabled = false; msg.textContent = err.message; }
             } }, "Resume");
+            resumeButtons.set(t.name, btn);
             return h("tr", { "data-target": t.id }, h("td", {}, t.name), h("td", {}, fmtTime(t.suspended_at)), cell(t.reason, 120, { class: "error" }),
               h("td", { class: "num" }, String(t.pending)), h("td", { class: "num" }, String(t.dead)), h("td", {}, btn));
           }), { id: "targets-table" })]),
