@@ -1,9 +1,11 @@
 // Package ses accepts Amazon SES events delivered through Amazon SNS: it
 // verifies the SNS message signature (SignatureVersion 1, SHA1withRSA, and
 // 2, SHA256withRSA) with the certificate named by SigningCertURL, which is
-// fetched only from https://sns.<region>.amazonaws.com/, accepts only the
-// configured topic ARNs, answers subscription confirmations, and unwraps the
-// SES record from the notification's Message. It registers itself as the
+// fetched only from https://sns.<region>.amazonaws.com/ (or .amazonaws.com.cn
+// for China's regions) and must be one SNS signs with (see
+// SigningCertNames), accepts only the configured topic ARNs, answers
+// subscription confirmations, and unwraps the SES record from the
+// notification's Message. It registers itself as the
 // "ses" provider; import it for that side effect.
 //
 // SNS signs fields of a JSON envelope, not the body's bytes, so the envelope
@@ -78,7 +80,7 @@ func (SES) New(src config.Source, env listener.Env) (listener.Adapter, error) {
 		errs = append(errs, &config.Error{Field: "verify.topic_arns", Err: errors.New("required: the ARNs of the SNS topics SES publishes to")})
 	}
 	a := &Adapter{topics: map[string]bool{}, confirm: v.ConfirmSubscription, tol: v.Tolerance,
-		now: env.Clock(), client: env.Client, logger: env.Log(), certs: map[string]*rsa.PublicKey{}}
+		now: env.Clock(), client: env.Client, logger: env.Log(), certs: map[string]*signingCert{}}
 	for i, arn := range v.TopicARNs {
 		if !topicARN.MatchString(arn) {
 			errs = append(errs, &config.Error{Field: fmt.Sprintf("verify.topic_arns[%d]", i), Err: fmt.Errorf("%q is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)", arn)})
@@ -99,18 +101,20 @@ func (SES) New(src config.Source, env listener.Env) (listener.Adapter, error) {
 
 var (
 	topicARN = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]+$`)
-	// An SNS endpoint is sns.REGION.amazonaws.com(.cn), the region shaped
-	// as AWS names them (us-east-1, us-gov-west-1, cn-north-1), so that no
-	// other amazonaws.com name (an S3 bucket named "sns") passes.
-	snsHost = regexp.MustCompile(`^sns\.[a-z]{2}(-[a-z]+)+-[0-9]+\.amazonaws\.com(\.cn)?$`)
+	// An SNS endpoint is sns.REGION.DOMAIN, the region shaped as AWS names
+	// them (us-east-1, GovCloud's us-gov-west-1, China's cn-north-1), so
+	// that no other amazonaws.com name (an S3 bucket named "sns") passes.
+	// The submatches are the region and the domain; see endpoint.
+	snsHost = regexp.MustCompile(`^sns\.([a-z]{2}(?:-[a-z]+)+-[0-9]+)\.(amazonaws\.com(?:\.cn)?)$`)
 	// certPath is the path of SNS's signing certificates.
 	certPath = regexp.MustCompile(`^/SimpleNotificationService-[0-9a-f]+\.pem$`)
 )
 
 // AllowedURL reports whether u is an https URL of an SNS endpoint,
-// https://sns.<region>.amazonaws.com/..., with no user info and no port
-// but 443: the only place a signing certificate is fetched from and a
-// subscription confirmed at.
+// https://sns.<region>.amazonaws.com/... (amazonaws.com.cn for China's
+// regions, and only for them), with no user info and no port but 443: the
+// only place a signing certificate is fetched from and a subscription
+// confirmed at.
 func AllowedURL(u string) bool {
 	p, err := url.Parse(u)
 	if err != nil || p.Scheme != "https" || p.User != nil || p.Opaque != "" {
@@ -119,7 +123,65 @@ func AllowedURL(u string) bool {
 	if port := p.Port(); port != "" && port != "443" {
 		return false
 	}
-	return snsHost.MatchString(p.Hostname())
+	_, _, ok := endpoint(p.Hostname())
+	return ok
+}
+
+// endpoint returns the region and domain of the SNS endpoint host, and
+// whether it is one. AWS documents SNS's endpoints as sns.REGION.amazonaws.com
+// in its commercial and GovCloud partitions and sns.REGION.amazonaws.com.cn
+// in China's: a China region under amazonaws.com, or another region under
+// amazonaws.com.cn, is no SNS endpoint.
+func endpoint(host string) (region, domain string, ok bool) {
+	m := snsHost.FindStringSubmatch(host)
+	if m == nil || strings.HasPrefix(m[1], "cn-") != (m[2] == "amazonaws.com.cn") {
+		return "", "", false
+	}
+	return m[1], m[2], true
+}
+
+// SigningCertNames returns the DNS names of which a certificate SNS signs
+// with at the endpoint host must name one (see endpoint; nil for another
+// host). SNS's certificates are not issued for the endpoint they are
+// fetched from: those of most regions name sns.amazonaws.com, those of the
+// regions opened later (af-south-1, ap-east-1, ...)
+// sns-signing.REGION.amazonaws.com, China's sns-REGION.amazonaws.com.cn and
+// GovCloud's sns-us-gov-west-1.amazonaws.com, for both its regions. A name
+// of each shape is accepted for the endpoint's own region and domain, and
+// the endpoint's name too, so that a certificate of another region or
+// partition, or any other the host might serve, is not.
+func SigningCertNames(host string) []string {
+	region, domain, ok := endpoint(host)
+	if !ok {
+		return nil
+	}
+	names := []string{
+		"sns." + domain,
+		"sns-signing." + region + "." + domain,
+		"sns-" + region + "." + domain,
+		host,
+	}
+	if strings.HasPrefix(region, "us-gov-") {
+		names = append(names, "sns-us-gov-west-1.amazonaws.com")
+	}
+	return names
+}
+
+// issuedForSNS reports whether c names one of names: among its DNS names,
+// or, when it has none, as its subject's common name.
+func issuedForSNS(c *x509.Certificate, names []string) bool {
+	given := c.DNSNames
+	if len(given) == 0 {
+		given = []string{c.Subject.CommonName}
+	}
+	for _, g := range given {
+		for _, n := range names {
+			if strings.EqualFold(g, n) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Adapter verifies and decodes one source.
@@ -132,7 +194,15 @@ type Adapter struct {
 	logger  *slog.Logger
 
 	mu    sync.Mutex
-	certs map[string]*rsa.PublicKey // by SigningCertURL
+	certs map[string]*signingCert // by SigningCertURL
+}
+
+// signingCert is what Verify needs of a fetched signing certificate: its
+// key, and its validity period, checked at each use since the certificate
+// stays cached.
+type signingCert struct {
+	key                 *rsa.PublicKey
+	notBefore, notAfter time.Time
 }
 
 // Message is an SNS message as posted to an HTTP endpoint.
@@ -180,10 +250,12 @@ func (m *Message) StringToSign() string {
 }
 
 // Verify implements listener.Adapter: the topic is one configured, the
-// Timestamp within the tolerance, the certificate URL an SNS endpoint, and
-// the signature valid under the certificate. A certificate that cannot be
-// fetched is 503, so SNS retries; a URL that SNS's endpoint answers with a
-// 4xx (other than 408 and 429) names no certificate, and is 401.
+// Timestamp within the tolerance, the certificate URL an SNS endpoint, the
+// certificate one SNS signs with (SigningCertNames) and valid now, and the
+// signature valid under it. A certificate that cannot be fetched is 503, so
+// SNS retries; a URL that SNS's endpoint answers with a 4xx (other than 408
+// and 429) names no certificate, and is 401, as is a certificate not issued
+// for SNS or outside its validity period.
 func (a *Adapter) Verify(ctx context.Context, _ *http.Request, body []byte) error {
 	var m Message
 	if err := json.Unmarshal(body, &m); err != nil {
@@ -222,15 +294,20 @@ func (a *Adapter) Verify(ctx context.Context, _ *http.Request, body []byte) erro
 	if err != nil {
 		return listener.Unauthorized(`"Signature": not base64`)
 	}
-	key, err := a.cert(ctx, m.SigningCertURL)
-	if errors.Is(err, errNoCert) {
+	cert, err := a.cert(ctx, m.SigningCertURL)
+	switch {
+	case errors.Is(err, errNoCert):
 		// Anyone who knows a topic's ARN can name a file of SNS's host
 		// that does not exist: a 503 would have every such request logged
 		// as an error and counted as an outage.
 		return listener.Unauthorized(`"SigningCertURL": no certificate there`)
-	}
-	if err != nil {
+	case errors.Is(err, errNotSNS):
+		return listener.Unauthorized(`"SigningCertURL": not a certificate issued for SNS`)
+	case err != nil:
 		return listener.Unavailable("cannot fetch the SNS signing certificate, retry later", err)
+	}
+	if now := a.now(); now.Before(cert.notBefore) || now.After(cert.notAfter) {
+		return listener.Unauthorized(`"SigningCertURL": the certificate is expired or not yet valid`)
 	}
 	var sum []byte
 	if h == crypto.SHA1 {
@@ -240,7 +317,7 @@ func (a *Adapter) Verify(ctx context.Context, _ *http.Request, body []byte) erro
 		s := sha256.Sum256([]byte(m.StringToSign()))
 		sum = s[:]
 	}
-	if rsa.VerifyPKCS1v15(key, h, sum, sig) != nil {
+	if rsa.VerifyPKCS1v15(cert.key, h, sum, sig) != nil {
 		return listener.Unauthorized(`"Signature": does not match`)
 	}
 	return nil
@@ -254,13 +331,20 @@ const maxCerts = 32
 // message names, unlike a fetch that failed, which may work when retried.
 var errNoCert = errors.New("no certificate at the URL")
 
-// cert returns the RSA key of the certificate at u, fetched once.
-func (a *Adapter) cert(ctx context.Context, u string) (*rsa.PublicKey, error) {
+// errNotSNS is cert's error for a certificate that names none of
+// SigningCertNames: whatever else SNS's host serves, it is not what SNS
+// signs with.
+var errNotSNS = errors.New("not issued for SNS")
+
+// cert returns the certificate at u, an AllowedURL, fetched once and
+// checked to be issued for SNS; its validity period is the caller's to
+// check.
+func (a *Adapter) cert(ctx context.Context, u string) (*signingCert, error) {
 	a.mu.Lock()
-	k, ok := a.certs[u]
+	sc, ok := a.certs[u]
 	a.mu.Unlock()
 	if ok {
-		return k, nil
+		return sc, nil
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -289,20 +373,21 @@ func (a *Adapter) cert(ctx context.Context, u string) (*rsa.PublicKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("certificate %s: %w", u, err)
 	}
-	if now := a.now(); now.Before(c.NotBefore) || now.After(c.NotAfter) {
-		return nil, fmt.Errorf("certificate %s: not valid now", u)
+	if !issuedForSNS(c, SigningCertNames(req.URL.Hostname())) {
+		return nil, fmt.Errorf("certificate %s: %w", u, errNotSNS)
 	}
-	k, ok = c.PublicKey.(*rsa.PublicKey)
+	k, ok := c.PublicKey.(*rsa.PublicKey)
 	if !ok {
 		return nil, fmt.Errorf("certificate %s: not an RSA key", u)
 	}
+	sc = &signingCert{key: k, notBefore: c.NotBefore, notAfter: c.NotAfter}
 	a.mu.Lock()
 	if len(a.certs) >= maxCerts {
 		clear(a.certs)
 	}
-	a.certs[u] = k
+	a.certs[u] = sc
 	a.mu.Unlock()
-	return k, nil
+	return sc, nil
 }
 
 // Control implements listener.Controller. A SubscriptionConfirmation is

@@ -18,6 +18,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -49,19 +50,58 @@ func TestDecodeGolden(t *testing.T) {
 	})
 }
 
-// snsEndpoint is a stand-in for SNS's HTTPS endpoint on loopback: a real
-// TLS server with a certificate for sns.us-east-1.amazonaws.com from a test
-// CA, and a client that trusts that CA and dials the server whatever host it
-// is asked for. The adapter's URL check is the production one.
+// snsEndpoint is a stand-in for SNS's HTTPS endpoints on loopback: a real
+// TLS server with a certificate for sns.us-east-1.amazonaws.com (and the
+// other endpoints in endpointHosts) from a test CA, and a client that
+// trusts that CA and dials the server whatever host it is asked for. The
+// adapter's URL check is the production one. The signing certificate at
+// certURL has the shape of SNS's own: issued by a CA for sns.amazonaws.com,
+// not for the endpoint it is fetched from.
 type snsEndpoint struct {
 	client    *http.Client
 	certURL   string
 	key       *rsa.PrivateKey
+	ca        *x509.Certificate
+	caKey     *ecdsa.PrivateKey
+	mux       *http.ServeMux
 	fetches   atomic.Int32
 	confirmed atomic.Int32
 }
 
 const snsHost = "sns.us-east-1.amazonaws.com"
+
+// endpointHosts are the SNS endpoints the stand-in answers for: one of
+// each partition, and regions whose certificates are named differently.
+var endpointHosts = []string{snsHost, "sns.us-west-2.amazonaws.com", "sns.af-south-1.amazonaws.com",
+	"sns.us-gov-west-1.amazonaws.com", "sns.us-gov-east-1.amazonaws.com", "sns.cn-north-1.amazonaws.com.cn"}
+
+// signingTemplate returns a certificate template shaped as SNS's signing
+// certificates are: the DNS name as subject and only subject alternative
+// name, a server certificate for digital signatures, valid for a year
+// around now.
+func signingTemplate(name string) *x509.Certificate {
+	return &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-30 * 24 * time.Hour), NotAfter: time.Now().Add(335 * 24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true}
+}
+
+// serveCert issues tmpl for e.key from e's CA and serves it at
+// https://host/SimpleNotificationService-<hex of n>.pem, which it returns.
+func (e *snsEndpoint) serveCert(t testing.TB, host string, n int, tmpl *x509.Certificate) string {
+	t.Helper()
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, e.ca, &e.key.PublicKey, e.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemCert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	path := fmt.Sprintf("/SimpleNotificationService-%032x.pem", n)
+	e.mux.HandleFunc(host+path, func(w http.ResponseWriter, r *http.Request) {
+		e.fetches.Add(1)
+		w.Write(pemCert)
+	})
+	return "https://" + host + path
+}
 
 func newSNS(t *testing.T) *snsEndpoint {
 	t.Helper()
@@ -76,32 +116,18 @@ func newSNS(t *testing.T) *snsEndpoint {
 	ca, _ := x509.ParseCertificate(caDER)
 	srvKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	srvDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(2),
-		Subject: pkix.Name{CommonName: snsHost}, DNSNames: []string{snsHost},
+		Subject: pkix.Name{CommonName: snsHost}, DNSNames: endpointHosts,
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, ca, &srvKey.PublicKey, caKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The SNS signing certificate.
-	e := &snsEndpoint{}
+	e := &snsEndpoint{ca: ca, caKey: caKey, mux: http.NewServeMux()}
 	e.key, err = rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	signTmpl := &x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: snsHost},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
-	signDER, err := x509.CreateCertificate(rand.Reader, signTmpl, signTmpl, &e.key.PublicKey, e.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pemCert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: signDER})
-
-	mux := http.NewServeMux()
-	mux.HandleFunc("/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem", func(w http.ResponseWriter, r *http.Request) {
-		e.fetches.Add(1)
-		w.Write(pemCert)
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	e.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("Action") == "ConfirmSubscription" {
 			e.confirmed.Add(1)
 			io.WriteString(w, "<ConfirmSubscriptionResponse/>")
@@ -109,7 +135,7 @@ func newSNS(t *testing.T) *snsEndpoint {
 		}
 		http.NotFound(w, r)
 	})
-	srv := httptest.NewUnstartedServer(mux)
+	srv := httptest.NewUnstartedServer(e.mux)
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{srvDER}, PrivateKey: srvKey}}}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
@@ -122,7 +148,7 @@ func newSNS(t *testing.T) *snsEndpoint {
 			return (&net.Dialer{}).DialContext(ctx, network, addr)
 		},
 	}}
-	e.certURL = "https://" + snsHost + "/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem"
+	e.certURL = e.serveCert(t, snsHost, 0x0123456789abcdef, signingTemplate("sns.amazonaws.com"))
 	return e
 }
 
@@ -378,6 +404,11 @@ func TestAllowedURL(t *testing.T) {
 		{"https://sns.amazonaws.com/x.pem", false},
 		{"https://xsns.us-east-1.amazonaws.com/x.pem", false},
 		{"https://sns.us-gov-west-1.amazonaws.com/x.pem", true},
+		{"https://sns.us-gov-east-1.amazonaws.com/x.pem", true},
+		{"https://sns.cn-northwest-1.amazonaws.com.cn/x.pem", true},
+		{"https://sns.us-east-1.amazonaws.com.cn/x.pem", false},
+		{"https://sns.cn-north-1.amazonaws.com/x.pem", false},
+		{"https://sns.eusc-de-east-1.amazonaws.eu/x.pem", false},
 		{"https://sns.s3.amazonaws.com/x.pem", false},
 		{"https://sns.s3-external-1.amazonaws.com/x.pem", false},
 		{"https://sns.example-1.amazonaws.com/x.pem", false},
@@ -387,6 +418,111 @@ func TestAllowedURL(t *testing.T) {
 		if got := ses.AllowedURL(tt.url); got != tt.ok {
 			t.Errorf("AllowedURL(%q) = %v, want %v", tt.url, got, tt.ok)
 		}
+	}
+}
+
+// TestSigningCertificate serves signing certificates of several shapes at
+// SNS's endpoints: one issued for a name SNS signs with in the endpoint's
+// region and partition (sns.amazonaws.com for most regions, whatever
+// endpoint it is fetched from) verifies; one issued for another name, or
+// another region's or partition's, or outside its validity period when it
+// is used, is refused 401, as forged, not 503.
+func TestSigningCertificate(t *testing.T) {
+	e := newSNS(t)
+	body := readFile(t, "testdata/bounce-notification.json")
+	now := time.Now()
+	named := func(cn string, dns ...string) *x509.Certificate {
+		c := signingTemplate(cn)
+		c.DNSNames = dns
+		return c
+	}
+	valid := func(from, to time.Duration) *x509.Certificate {
+		c := signingTemplate("sns.amazonaws.com")
+		c.NotBefore, c.NotAfter = now.Add(from), now.Add(to)
+		return c
+	}
+	for i, tt := range []struct {
+		name string
+		host string
+		cert *x509.Certificate
+		ok   bool
+	}{
+		{"us-east-1's, for sns.amazonaws.com", snsHost, signingTemplate("sns.amazonaws.com"), true},
+		{"us-west-2's, for sns.amazonaws.com", "sns.us-west-2.amazonaws.com", signingTemplate("sns.amazonaws.com"), true},
+		{"for the endpoint itself", snsHost, signingTemplate(snsHost), true},
+		{"af-south-1's, for its sns-signing name", "sns.af-south-1.amazonaws.com", signingTemplate("sns-signing.af-south-1.amazonaws.com"), true},
+		{"China's", "sns.cn-north-1.amazonaws.com.cn", signingTemplate("sns-cn-north-1.amazonaws.com.cn"), true},
+		{"GovCloud West's", "sns.us-gov-west-1.amazonaws.com", signingTemplate("sns-us-gov-west-1.amazonaws.com"), true},
+		{"GovCloud East's, which is West's", "sns.us-gov-east-1.amazonaws.com", signingTemplate("sns-us-gov-west-1.amazonaws.com"), true},
+		{"no alternative names, the subject's", snsHost, named("sns.amazonaws.com"), true},
+		{"names in upper case", snsHost, signingTemplate("SNS.AMAZONAWS.COM"), true},
+		{"for another name", snsHost, signingTemplate("www.example.com"), false},
+		{"for another AWS service", snsHost, signingTemplate("s3.amazonaws.com"), false},
+		{"af-south-1's at us-east-1", snsHost, signingTemplate("sns-signing.af-south-1.amazonaws.com"), false},
+		{"China's at us-east-1", snsHost, signingTemplate("sns-cn-north-1.amazonaws.com.cn"), false},
+		{"the commercial name in China", "sns.cn-north-1.amazonaws.com.cn", signingTemplate("sns.amazonaws.com"), false},
+		{"GovCloud's at us-east-1", snsHost, signingTemplate("sns-us-gov-west-1.amazonaws.com"), false},
+		{"subject SNS's, alternative names not", snsHost, named("sns.amazonaws.com", "www.example.com"), false},
+		{"a wildcard", snsHost, signingTemplate("*.amazonaws.com"), false},
+		{"expired", snsHost, valid(-48*time.Hour, -time.Hour), false},
+		{"not yet valid", snsHost, valid(time.Hour, 48*time.Hour), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := adapter(t, e, false, nil)
+			m := parse(t, body)
+			e.sign(t, &m, now, "2", e.key)
+			m.SigningCertURL = e.serveCert(t, tt.host, 0x5000+i, tt.cert)
+			err := a.Verify(context.Background(), httptest.NewRequest("POST", "/", nil), marshal(m))
+			switch {
+			case tt.ok && err != nil:
+				t.Fatalf("Verify: %v", err)
+			case !tt.ok && err == nil:
+				t.Fatal("Verify accepted it")
+			case !tt.ok:
+				var sc listener.StatusCoder
+				if !asStatus(err, &sc) || sc.StatusCode() != http.StatusUnauthorized || !strings.Contains(err.Error(), "SigningCertURL") {
+					t.Fatalf("Verify = %v, want 401 for the certificate", err)
+				}
+			}
+		})
+	}
+}
+
+// TestSigningCertificateExpires verifies a notification under a signing
+// certificate, then another under the same, cached, certificate once it
+// has expired: the second is refused 401, without fetching it again.
+func TestSigningCertificateExpires(t *testing.T) {
+	e := newSNS(t)
+	now := time.Now()
+	clock := now
+	a, err := ses.SES{}.New(config.Source{Name: "ses", Verify: config.Verify{TopicARNs: []string{topic}}},
+		listener.Env{Client: e.client, Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := signingTemplate("sns.amazonaws.com")
+	cert.NotAfter = now.Add(time.Hour)
+	url := e.serveCert(t, snsHost, 0x6000, cert)
+	body := readFile(t, "testdata/bounce-notification.json")
+	for _, tt := range []struct {
+		at time.Time
+		ok bool
+	}{{now, true}, {now.Add(time.Hour + time.Second), false}} {
+		clock = tt.at
+		m := parse(t, body)
+		e.sign(t, &m, tt.at, "2", e.key)
+		m.SigningCertURL = url
+		err := a.Verify(context.Background(), httptest.NewRequest("POST", "/", nil), marshal(m))
+		var sc listener.StatusCoder
+		switch {
+		case tt.ok && err != nil:
+			t.Fatalf("Verify at %s: %v", tt.at, err)
+		case !tt.ok && (err == nil || !asStatus(err, &sc) || sc.StatusCode() != http.StatusUnauthorized):
+			t.Fatalf("Verify after the certificate expired = %v, want 401", err)
+		}
+	}
+	if n := e.fetches.Load(); n != 1 {
+		t.Errorf("certificate fetched %d times, want once (cached)", n)
 	}
 }
 
