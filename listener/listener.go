@@ -301,6 +301,9 @@ func (l *Listener) route(src config.Source) error {
 	if WeakPassword(src) {
 		l.logger.Warn(weakPassword, "source", src.Name)
 	}
+	for _, w := range Warnings(src) {
+		l.logger.Warn(w, "source", src.Name)
+	}
 	h := &hook{l: l, src: src, ad: ad, auth: auth, maxBody: l.maxBody, maxEvents: l.maxEvents, metrics: l.metrics.source(src.Name)}
 	if src.MaxBody > 0 {
 		h.maxBody = int64(src.MaxBody)

@@ -192,6 +192,30 @@ func Lookup(name string) (Provider, error) {
 	return p, nil
 }
 
+// Warner is implemented by providers whose settings can be valid yet weak,
+// such as a secret shorter than the provider's specification asks for.
+// hookd check prints the warnings and serve logs them at start; neither
+// fails, so that a configuration that worked keeps starting.
+type Warner interface {
+	// Warnings returns what is weak in src's provider-specific settings,
+	// each a sentence naming the setting and never quoting a secret; none
+	// for settings New refuses, since its error says more.
+	Warnings(src config.Source) []string
+}
+
+// Warnings returns the warnings of src's provider about its settings
+// (Warner): none when the provider has none, or is unknown.
+func Warnings(src config.Source) []string {
+	p, err := Lookup(src.Provider)
+	if err != nil {
+		return nil
+	}
+	if w, ok := p.(Warner); ok {
+		return w.Warnings(src)
+	}
+	return nil
+}
+
 // CheckSource validates src's provider-specific settings the way New will
 // read them, without side effects. It is config.Known.Source for hookd's
 // commands. An unknown provider is left to config's own check.

@@ -30,7 +30,8 @@ checks the built-in default. Providers, event log backends and actions must
 be ones compiled into this binary. A source that anyone who knows its URL can
 post to (no auth, no signature) is named in a warning on standard error, as
 serve logs it at start, and so is a basic auth password shorter than 16
-bytes, an admin listener beyond loopback without admin.token, a rules
+bytes, a provider setting that is valid but weak (a Standard Webhooks secret
+shorter than 24 bytes), an admin listener beyond loopback without admin.token, a rules
 pattern with wildcards that matches no file, and a data directory serve
 would refuse (not a directory, or missing with its parent); none fails the
 check, which may run on another machine than serve.`,
@@ -54,6 +55,9 @@ check, which may run on another machine than serve.`,
 				}
 				if listener.WeakPassword(src) {
 					fmt.Fprintf(cmd.ErrOrStderr(), "warning: source %q: auth.basic.password is shorter than %d bytes: refused requests are not throttled, so a short one can be guessed\n", src.Name, listener.MinPassword)
+				}
+				for _, w := range listener.Warnings(src) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: source %q: %s\n", src.Name, w)
 				}
 			}
 			if p := dataProblem(cfg.Data); p != "" {

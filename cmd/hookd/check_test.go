@@ -96,6 +96,12 @@ sources:
     provider: mailjet
     auth: { basic: { user: hookd, password: "abc" } }
 `)
+	shortSecret := writeFile(t, "short-secret.yaml", `
+sources:
+  - name: app
+    provider: standardwebhooks
+    verify: { secret: "whsec_MDEyMzQ1Njc4OWFiY2RlZg==" }
+`)
 	missing := filepath.Join(t.TempDir(), "missing.yaml")
 	// Rule files resolve against the directory of the configuration.
 	ruleDir := t.TempDir()
@@ -173,6 +179,12 @@ rules:
 			args:   []string{"check", "--config", weak},
 			want:   weak + ": ok (1 source: mailjet at POST /hooks/mailjet; log sqlite; store sqlite; 0 rules)\n",
 			stderr: `warning: source "mailjet": auth.basic.password is shorter than 16 bytes: refused requests are not throttled, so a short one can be guessed` + "\n",
+		},
+		{
+			name:   "a Standard Webhooks secret shorter than 24 bytes: a warning",
+			args:   []string{"check", "--config", shortSecret},
+			want:   shortSecret + ": ok (1 source: app at POST /hooks/app; log sqlite; store sqlite; 0 rules)\n",
+			stderr: `warning: source "app": verify.secret is 16 bytes, shorter than the 24 the Standard Webhooks specification asks for: have the sender issue a new secret` + "\n",
 		},
 		{
 			name:   "a rules pattern that matches nothing: a warning",

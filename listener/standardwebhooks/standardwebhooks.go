@@ -82,8 +82,29 @@ type StandardWebhooks struct{}
 
 var (
 	_ listener.Provider = StandardWebhooks{}
+	_ listener.Warner   = StandardWebhooks{}
 	_ listener.Adapter  = (*Adapter)(nil)
 )
+
+// MinSecret is the length, in bytes, under which Warnings calls a secret
+// short: the specification asks for secrets of 24 to 64 random bytes.
+// ParseSecret accepts 16, so that endpoints set up with shorter secrets
+// keep working.
+const MinSecret = 24
+
+// Warnings implements listener.Warner: a verify.secret that ParseSecret
+// accepts but is shorter than MinSecret. A longer secret than 64 bytes is
+// no weaker, and is not named.
+func (StandardWebhooks) Warnings(src config.Source) []string {
+	if src.Verify.Secret == "" {
+		return nil
+	}
+	key, err := ParseSecret(src.Verify.Secret)
+	if err != nil || len(key) >= MinSecret {
+		return nil
+	}
+	return []string{fmt.Sprintf("verify.secret is %d bytes, shorter than the %d the Standard Webhooks specification asks for: have the sender issue a new secret", len(key), MinSecret)}
+}
 
 func init() { listener.Register(Provider, StandardWebhooks{}) }
 

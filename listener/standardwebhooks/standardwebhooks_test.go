@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"flag"
+	"log/slog"
 	"net/http"
 	"os"
 	"strconv"
@@ -623,6 +624,64 @@ func TestMapTime(t *testing.T) {
 			}
 			if got := events[0].Time.Format(time.RFC3339Nano); got != tt.want {
 				t.Fatalf("time %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestShortSecretWarning configures sources with secrets of several
+// lengths: one that decodes to fewer than 24 bytes, the least the
+// specification asks for, still starts, and serve logs a warning naming
+// the source and verify.secret without quoting the secret; from 24 bytes
+// up (the specification's own example has 24), or with a public key only,
+// there is none.
+func TestShortSecretWarning(t *testing.T) {
+	secret := func(n int) string {
+		b := make([]byte, n)
+		rand.Read(b)
+		return "whsec_" + base64.StdEncoding.EncodeToString(b)
+	}
+	for _, tt := range []struct {
+		name   string
+		verify config.Verify
+		warn   bool
+	}{
+		{"16 bytes, the least hookd accepts", config.Verify{Secret: secret(16)}, true},
+		{"23 bytes", config.Verify{Secret: secret(23)}, true},
+		{"23 bytes without the prefix", config.Verify{Secret: strings.TrimPrefix(secret(23), "whsec_")}, true},
+		{"the specification's example, 24 bytes", config.Verify{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, false},
+		{"32 bytes", config.Verify{Secret: secret(32)}, false},
+		{"80 bytes", config.Verify{Secret: secret(80)}, false},
+		{"a public key only", config.Verify{PublicKey: "whpk_NZHzzL1cq0FsjMyijqN1IWRXXoKHyF4sK6qY77Q5g6g="}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			src := config.Source{Name: "app", Provider: standardwebhooks.Provider, Verify: tt.verify}
+			if got := listener.Warnings(src); (len(got) > 0) != tt.warn {
+				t.Fatalf("Warnings = %q, want a warning: %v", got, tt.warn)
+			}
+			log, err := eventlog.Open(t.Context(), eventlog.Config{Backend: "sqlite", Dir: t.TempDir()}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer log.Close()
+			var logs bytes.Buffer
+			if _, err := listener.New(listener.Config{Sources: []config.Source{src}}, log, slog.New(slog.NewTextHandler(&logs, nil)), nil); err != nil {
+				t.Fatalf("a source with this secret does not start: %v", err)
+			}
+			var warned bool
+			for line := range strings.Lines(logs.String()) {
+				if strings.Contains(line, "level=WARN") && strings.Contains(line, "verify.secret") {
+					warned = true
+					if !strings.Contains(line, "source=app") || !strings.Contains(line, "24") {
+						t.Errorf("warning does not name the source and the length asked for: %s", line)
+					}
+					if b64 := strings.TrimPrefix(tt.verify.Secret, "whsec_"); b64 != "" && strings.Contains(line, b64) {
+						t.Errorf("warning quotes the secret: %s", line)
+					}
+				}
+			}
+			if warned != tt.warn {
+				t.Fatalf("serve warned: %v, want %v; log:\n%s", warned, tt.warn, logs.String())
 			}
 		})
 	}
