@@ -52,8 +52,9 @@ type Config struct {
 // Retention says how long hookd serve keeps old rows; it deletes older
 // ones in the background, a few at a time. A zero field keeps rows forever.
 type Retention struct {
-	// Events is how long the store keeps events (with their explanations),
-	// by event time, and quarantined bodies, by receipt: "90d".
+	// Events is how long the store keeps events (with their explanations
+	// and the action jobs done for them), by event time, and quarantined
+	// bodies, by receipt: "90d".
 	Events Period `yaml:"events"`
 	// Log is how long the event log keeps messages, by append time:
 	// "400d". A message a consumer group has not processed is kept

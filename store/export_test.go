@@ -113,3 +113,10 @@ func (s *Store) Exec(ctx context.Context, query string, args ...any) error {
 		return err
 	})
 }
+
+// Rows returns how many rows table holds.
+func (s *Store) Rows(ctx context.Context, table string) (int64, error) {
+	var n int64
+	err := s.db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table).Scan(&n)
+	return n, err
+}

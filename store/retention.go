@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/event"
 )
 
@@ -23,8 +25,11 @@ import (
 // (see counts.go), so Stats and Deliverability no longer count them
 // either. The newest event and body are never deleted, so that seqs are
 // never handed out twice. Call it in a loop with a small limit: the
-// projector waits for each transaction. The jobs of deleted events stay,
-// and last and count no longer see them.
+// projector waits for each transaction. last and count no longer see the
+// deleted events. Up to limit jobs done before before whose event is no
+// longer stored go too, with their attempts and the targets left without a
+// job (see deleteDoneJobs); the jobs still to run, and the dead letters,
+// stay whatever their age.
 func (s *Store) DeleteBefore(ctx context.Context, before time.Time, limit int) (int, error) {
 	if limit <= 0 {
 		limit = 1000
@@ -82,12 +87,51 @@ func (s *Store) DeleteBefore(ctx context.Context, before time.Time, limit int) (
 			return err
 		}
 		n += d
-		return nil
+		d, err = deleteDoneJobs(ctx, tx, at, limit)
+		n += d
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("delete rows before %s: %w", before.UTC().Format(time.RFC3339), err)
 	}
 	return int(n), nil
+}
+
+// deleteDoneJobs deletes, in tx, up to limit of the oldest jobs that were
+// done before at (encoded) and whose event the store no longer holds, with
+// their attempts, and the targets that they leave without a job and that
+// are not suspended, and returns how many jobs it deleted. Each such job
+// holds a copy of its event, so keeping it would keep the event retention
+// deleted, and the queue would grow by a job for every action taken, for
+// ever. Its idempotency key goes with it: nothing evaluates the event
+// again, since replay reads the stored events, rebuild enqueues nothing,
+// and a provider's retry is recognised by the log, which keeps a message
+// at least as long as the store keeps its event. Jobs to run and dead
+// letters stay, whatever their age: they are work left to do. The newest
+// job and the newest target are never deleted, so that their ids, which
+// the API takes, are never handed out twice.
+func deleteDoneJobs(ctx context.Context, tx *sql.Tx, at int64, limit int) (int64, error) {
+	old := `SELECT id FROM jobs WHERE status = ? AND updated_ns < ? AND id < (SELECT MAX(id) FROM jobs)
+		AND NOT EXISTS (SELECT 1 FROM events e WHERE e.id = jobs.event_id) ORDER BY updated_ns, id LIMIT ?`
+	args := []any{actions.Done, at, limit}
+	// The targets first, while the jobs about to go still say which. No
+	// job can be enqueued at one between the check and the delete: the
+	// store's write transactions run one at a time, on PostgreSQL those
+	// of every replica too (see dialect.lockWrites).
+	if _, err := tx.ExecContext(ctx, `DELETE FROM targets WHERE suspended = 0 AND id < (SELECT MAX(id) FROM targets)
+		AND target IN (SELECT target FROM jobs WHERE id IN (`+old+`))
+		AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.target = targets.target AND j.id NOT IN (`+old+`))`,
+		slices.Concat(args, args)...); err != nil {
+		return 0, fmt.Errorf("delete the targets of done jobs: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM job_attempts WHERE job_id IN (`+old+`)`, args...); err != nil {
+		return 0, fmt.Errorf("delete the attempts of done jobs: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE id IN (`+old+`)`, args...)
+	if err != nil {
+		return 0, fmt.Errorf("delete done jobs: %w", err)
+	}
+	return res.RowsAffected()
 }
 
 // countedColumns are the columns of the events table that the count

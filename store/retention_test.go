@@ -3,9 +3,11 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/store"
 )
@@ -53,4 +55,95 @@ func TestDeleteBeforeFutureEvents(t *testing.T) {
 		}
 	}
 	checkCounts(t, st, []event.Event{events[1], events[3]})
+}
+
+// TestDeleteBeforeJobs runs retention round after round on a store where
+// every event fires an action at a target of its own, as the email action
+// has one per recipient: the jobs done of the events it deletes go with
+// their attempts and with the targets left without a job, so that the
+// queue holds what the kept events made, however many rounds ran. Before,
+// they stayed, each with a copy of its event: the jobs, their attempts and
+// the targets grew by a row each for every action taken, for ever. Jobs
+// still to run and dead letters stay whatever their age, with their
+// targets.
+func TestDeleteBeforeJobs(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	const rounds, perRound = 6, 10
+	var keep []int64 // the jobs that must stay: pending and dead ones
+	for r := range rounds {
+		var events []event.Event
+		var jobs []actions.Job
+		for i := range perRound {
+			e := ev(r*perRound+i, "open", fmt.Sprintf("u%d@example.com", r*perRound+i), base.Add(time.Duration(r)*time.Hour))
+			events = append(events, e)
+			jobs = append(jobs, job("r", e.ID, "email "+e.Email))
+		}
+		if err := st.Insert(ctx, events...); err != nil {
+			t.Fatal(err)
+		}
+		enqueue(t, st, jobs...)
+		claimed := claim(t, st, "me", time.Now().Add(time.Millisecond), perRound)
+		if len(claimed) != perRound {
+			t.Fatalf("round %d: claimed %d jobs, want %d", r, len(claimed), perRound)
+		}
+		for i, j := range claimed {
+			o := actions.Outcome{ID: j.ID, Status: actions.Done, Took: time.Millisecond}
+			switch i {
+			case 0: // a dead letter: its target is suspended
+				o.Status, o.Error = actions.Dead, "refused"
+				keep = append(keep, j.ID)
+			case 1: // failed once, to run again next year
+				o.Status, o.Error, o.Next = actions.Pending, "busy", time.Now().Add(365*24*time.Hour)
+				keep = append(keep, j.ID)
+			}
+			if err := finish(ctx, st, "me", o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Every event is older than the horizon; the newest stays, as
+		// does the newest job, which is a done one of it.
+		before := time.Now().Add(time.Minute)
+		for {
+			n, err := st.DeleteBefore(ctx, before, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				break
+			}
+		}
+	}
+
+	// The pending and dead jobs of every round, and the newest job; one
+	// attempt each; their targets.
+	want := int64(len(keep) + 1)
+	for _, table := range []string{"jobs", "job_attempts", "targets"} {
+		n, err := st.Rows(ctx, table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != want {
+			t.Errorf("%s: %d rows after %d rounds of %d jobs, want %d: the jobs to run, the dead letters and the newest job",
+				table, n, rounds, perRound, want)
+		}
+	}
+	for _, id := range keep {
+		if _, err := st.Job(ctx, id); err != nil {
+			t.Errorf("job %d, to run or dead: %v", id, err)
+		}
+	}
+	targets, err := st.Targets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	suspended := 0
+	for _, tg := range targets {
+		if tg.Suspended {
+			suspended++
+		}
+	}
+	if suspended != rounds {
+		t.Errorf("%d targets suspended, want the %d of the dead letters", suspended, rounds)
+	}
 }
