@@ -374,6 +374,7 @@ func TestCountsAgreeWithEvents(t *testing.T) {
 		`ALTER TABLE jobs DROP COLUMN retried_after`, // migration 8
 		`DROP TABLE admin_sessions`,                  // migration 9
 		`DROP TABLE log_offsets`,                     // migration 11
+		`DROP INDEX rule_firings_at`,                 // migration 14
 		`UPDATE schema_version SET version = 4`,
 	)
 	st, err = store.Open(ctx, store.Config{Dir: dir}, nil)
@@ -410,7 +411,8 @@ func toVersion9(t *testing.T, dir string) {
 		`DROP TABLE counts_hour`, `DROP TABLE counts_domain_day`, `DROP TABLE counts_domain_hour`,
 		`DROP TABLE counts_error_hour`, `DROP INDEX jobs_created`,
 		store.Migration(5),
-		`DROP TABLE log_offsets`, // migration 11
+		`DROP TABLE log_offsets`,     // migration 11
+		`DROP INDEX rule_firings_at`, // migration 14
 		`UPDATE schema_version SET version = 9`,
 	)
 }
@@ -625,6 +627,7 @@ func TestCategoryMigration(t *testing.T) {
 	}
 	for _, q := range []string{
 		`UPDATE events SET category = '', bounce_class = '' WHERE id IN (?` + strings.Repeat(", ?", len(legacy)-1) + `)`,
+		`DROP INDEX rule_firings_at`, // migration 14
 		`UPDATE schema_version SET version = 12`,
 	} {
 		args := legacy

@@ -172,7 +172,10 @@ func TestRetargetMigration(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	execRaw(t, dir, `UPDATE schema_version SET version = 11`)
+	execRaw(t, dir,
+		`DROP INDEX rule_firings_at`, // migration 14
+		`UPDATE schema_version SET version = 11`,
+	)
 	st, err = store.Open(ctx, store.Config{Dir: dir}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -97,6 +97,36 @@ func (s *Store) DeleteBefore(ctx context.Context, before time.Time, limit int) (
 	return int(n), nil
 }
 
+// DeleteFiringsBefore deletes up to limit of the oldest firings of rules
+// with a cooldown (see Tx.Cooldown) dated before before, and returns how
+// many it deleted. A firing holds back the firings of its rule and key
+// within the cooldown on either side of it, so the store needs it only
+// while it holds an event that close to it, which a replay may evaluate
+// again: hookd serve's retention calls it with the events' horizon less
+// the longest cooldown of the running rules. Without it the firings grew
+// by a row per rule and key for every cooldown that passed, for ever: a
+// rule with once: email and cooldown: 24h added a row a day for each
+// recipient it fired for.
+func (s *Store) DeleteFiringsBefore(ctx context.Context, before time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	var n int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM rule_firings WHERE (rule, key, event_id) IN
+			(SELECT rule, key, event_id FROM rule_firings WHERE time_ns < ? ORDER BY time_ns LIMIT ?)`, encodeTime(before), limit)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete rule firings before %s: %w", before.UTC().Format(time.RFC3339), err)
+	}
+	return int(n), nil
+}
+
 // deleteDoneJobs deletes, in tx, up to limit of the oldest jobs that were
 // done before at (encoded) and whose event the store no longer holds, with
 // their attempts, and the targets that they leave without a job and that

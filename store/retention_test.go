@@ -147,3 +147,60 @@ func TestDeleteBeforeJobs(t *testing.T) {
 		t.Errorf("%d targets suspended, want the %d of the dead letters", suspended, rounds)
 	}
 }
+
+// TestDeleteFiringsBefore fires a rule with a cooldown for 10 keys a day,
+// for 8 days, deleting after each day the firings older than two days ago,
+// as retention does: the table holds 3 days of firings however many days
+// ran (before, it grew by 10 rows a day for ever), and a firing that stays
+// still holds back its key within the cooldown.
+func TestDeleteFiringsBefore(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	const days, keys = 8, 10
+	day := func(d int) time.Time { return base.Add(time.Duration(d) * 24 * time.Hour) }
+	cooldown := func(key string, at time.Time, eventID string) bool {
+		t.Helper()
+		var ok bool
+		update(t, st, func(tx *store.Tx) error {
+			var err error
+			ok, err = tx.Cooldown(ctx, "alert", key, at, time.Hour, eventID)
+			return err
+		})
+		return ok
+	}
+	for d := range days {
+		for k := range keys {
+			if !cooldown(fmt.Sprintf("k%d", k), day(d), fmt.Sprintf("e%d-%d", d, k)) {
+				t.Fatalf("day %d, key %d: held back, want fired", d, k)
+			}
+		}
+		for {
+			n, err := st.DeleteFiringsBefore(ctx, day(d-2), 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				break
+			}
+		}
+		n, err := st.Rows(ctx, "rule_firings")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := int64(min(d+1, 3) * keys); n != want {
+			t.Fatalf("day %d: %d firings, want %d (the last 3 days')", d, n, want)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		at   time.Time
+		ok   bool
+	}{
+		{"within the cooldown of a kept firing", day(days - 3).Add(30 * time.Minute), false},
+		{"within the cooldown of a deleted one", day(0).Add(30 * time.Minute), true},
+	} {
+		if ok := cooldown("k0", c.at, "late-"+c.name); ok != c.ok {
+			t.Errorf("%s: fired %v, want %v", c.name, ok, c.ok)
+		}
+	}
+}

@@ -321,6 +321,11 @@ var migrations = []string{
 			WHEN 'click' THEN 'click' WHEN 'blocked' THEN 'blocked' WHEN 'spam' THEN 'complaint'
 			WHEN 'unsub' THEN 'unsubscribe' END
 		WHERE provider = 'mailjet' AND category = '' AND type IN ('sent', 'open', 'click', 'blocked', 'spam', 'unsub');`,
+
+	// Retention deletes the oldest cooldown firings (DeleteFiringsBefore)
+	// a batch at a time: without an index on their time, each batch would
+	// read the whole table.
+	`CREATE INDEX rule_firings_at ON rule_firings (time_ns);`,
 }
 
 // steps are the parts of migrations written in Go: steps[v] runs in the

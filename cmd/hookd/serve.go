@@ -353,7 +353,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 		consumeWG.Go(func() { cw.Run(consumeCtx) })
 	}
 	consumeWG.Go(func() {
-		retention.Run(consumeCtx, retention.Config{Events: cfg.Retention.Events.Duration(), Log: cfg.Retention.Log.Duration(), Failed: retentionFailed}, st, log, logger)
+		retention.Run(consumeCtx, retention.Config{Events: cfg.Retention.Events.Duration(), Log: cfg.Retention.Log.Duration(),
+			Cooldown: func() time.Duration { return longestCooldown(watcher) }, Failed: retentionFailed}, st, log, logger)
 	})
 	if watcher != nil {
 		consumeWG.Go(func() {
@@ -507,6 +508,20 @@ func ruleCount(w *rules.Watcher) int {
 		return 0
 	}
 	return len(w.Current().Rules())
+}
+
+// longestCooldown returns the longest cooldown of the rules w runs; 0 when
+// w is nil. Firings of rules removed since, whatever their cooldown was,
+// are kept only that long past the events' horizon.
+func longestCooldown(w *rules.Watcher) time.Duration {
+	if w == nil {
+		return 0
+	}
+	var d time.Duration
+	for _, r := range w.Current().Rules() {
+		d = max(d, r.Cooldown)
+	}
+	return d
 }
 
 // runnerOwner returns the action runner's owner name for the data directory:

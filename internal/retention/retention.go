@@ -16,6 +16,9 @@ type Store interface {
 	// DeleteBefore deletes up to limit rows older than before and returns
 	// how many it deleted.
 	DeleteBefore(ctx context.Context, before time.Time, limit int) (int, error)
+	// DeleteFiringsBefore deletes up to limit firings of rules with a
+	// cooldown dated before before and returns how many it deleted.
+	DeleteFiringsBefore(ctx context.Context, before time.Time, limit int) (int, error)
 }
 
 // Config configures Run. A zero Events or Log keeps those rows forever.
@@ -29,6 +32,11 @@ type Config struct {
 	Pause time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Cooldown, when set, returns the longest cooldown of the running
+	// rules. With Events, the rules' cooldown firings older than the
+	// events' horizon less it are deleted: they can no longer hold back a
+	// firing for any event the store keeps. Nil keeps them.
+	Cooldown func() time.Duration
 	// Failed, when set, is called at each failed deletion (which is also
 	// logged) with what it deleted from: "store" or "log". hookd serve
 	// counts them on /metrics.
@@ -36,7 +44,8 @@ type Config struct {
 }
 
 // Run deletes, at once and then every Interval until ctx ends, the store's
-// events older than Events and the log's messages older than Log (those
+// events older than Events (and, with Cooldown, the rule firings older than
+// Events plus the longest cooldown) and the log's messages older than Log (those
 // every consumer group has processed: see eventlog.Log's Trim), Batch rows
 // per transaction with Pause between, until a round finds none left.
 // Failures are logged, reported to cfg.Failed, and tried again next round.
@@ -73,6 +82,10 @@ func Run(ctx context.Context, cfg Config, st Store, log eventlog.Log, logger *sl
 		if cfg.Events > 0 {
 			before := cfg.Now().Add(-cfg.Events)
 			drain(ctx, cfg, logger, "store", "store", func() (int, error) { return st.DeleteBefore(ctx, before, cfg.Batch) })
+			if cfg.Cooldown != nil {
+				before := before.Add(-cfg.Cooldown())
+				drain(ctx, cfg, logger, "store", "store rule firings", func() (int, error) { return st.DeleteFiringsBefore(ctx, before, cfg.Batch) })
+			}
 		}
 		if cfg.Log > 0 && log != nil {
 			before := cfg.Now().Add(-cfg.Log)

@@ -15,6 +15,7 @@ import (
 	_ "github.com/hookd/hookd/eventlog/postgres"
 	_ "github.com/hookd/hookd/eventlog/sqlite"
 	"github.com/hookd/hookd/internal/retention"
+	"github.com/hookd/hookd/internal/storetest"
 	"github.com/hookd/hookd/internal/testenv"
 	"github.com/hookd/hookd/store"
 )
@@ -285,4 +286,82 @@ func TestRunLog(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cooldownRule fires a rule with a cooldown of an hour per recipient on
+// every event, as the rules engine does for a rule with once and cooldown.
+type cooldownRule struct{}
+
+func (cooldownRule) Evaluate(ctx context.Context, tx *store.Tx, e event.Event) error {
+	_, err := tx.Cooldown(ctx, "alert", e.Email, e.Time, time.Hour, e.ID)
+	return err
+}
+
+// TestRunFirings runs retention.events of 10 days with rules whose longest
+// cooldown is a day over a store with the firings of 20 days: the firings
+// older than 11 days go, in batches, and the others stay, so that they
+// still hold back a firing for every event the store keeps.
+func TestRunFirings(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Hour)
+	st, err := store.Open(ctx, store.Config{Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var events []event.Event
+	for d := 19; d >= 0; d-- {
+		// One a day, from 20 days ago, oldest first, each an hour
+		// before a whole number of days ago: none on a horizon.
+		at := now.Add(-time.Duration(d)*24*time.Hour - time.Hour)
+		events = append(events, event.Event{ID: fmt.Sprintf("e%02d", d), Source: "s", Provider: "p", Type: "blocked",
+			Time: at, Received: at, Email: "a@example.com", Domain: "example.com"})
+	}
+	storetest.Project(t, st, events, cooldownRule{})
+	fc := &firingCounter{Store: st}
+
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		retention.Run(runCtx, retention.Config{Events: 10 * 24 * time.Hour, Batch: 3, Pause: time.Millisecond,
+			Now: func() time.Time { return now }, Interval: time.Hour,
+			Cooldown: func() time.Duration { return 24 * time.Hour }}, fc, nil, nil)
+	}()
+	// The 9 firings of 11 to 19 days ago go.
+	deadline := time.Now().Add(20 * time.Second)
+	for fc.count() < 9 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	<-done
+	// What is left: deleting every firing says how many.
+	left, err := st.DeleteFiringsBefore(ctx, now.Add(time.Hour), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left != 11 {
+		t.Errorf("%d firings left, want the 11 of the last 11 days: the events' 10 and a cooldown's", left)
+	}
+}
+
+// firingCounter is a store that counts what DeleteFiringsBefore deleted.
+type firingCounter struct {
+	*store.Store
+	mu      sync.Mutex
+	deleted int
+}
+
+func (c *firingCounter) DeleteFiringsBefore(ctx context.Context, before time.Time, limit int) (int, error) {
+	n, err := c.Store.DeleteFiringsBefore(ctx, before, limit)
+	c.mu.Lock()
+	c.deleted += n
+	c.mu.Unlock()
+	return n, err
+}
+
+func (c *firingCounter) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.deleted
 }

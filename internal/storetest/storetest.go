@@ -34,6 +34,15 @@ func (f evaluator) Evaluate(ctx context.Context, tx *store.Tx, e event.Event) er
 // an event is not stored within 20 s.
 func Jobs(t testing.TB, st *store.Store, events []event.Event, job func(event.Event) actions.Job) {
 	t.Helper()
+	Project(t, st, events, evaluator(job))
+}
+
+// Project projects events into st, none of which it holds yet, one at a
+// time, each evaluated by ev in the transaction that stores it, and
+// returns once all are stored. It fails t when an event is not stored
+// within 20 s.
+func Project(t testing.TB, st *store.Store, events []event.Event, ev store.Evaluator) {
+	t.Helper()
 	ctx := context.Background()
 	start, err := st.Count(ctx)
 	if err != nil {
@@ -43,7 +52,7 @@ func Jobs(t testing.TB, st *store.Store, events []event.Event, job func(event.Ev
 	defer pubsub.Close()
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- st.Run(runCtx, pubsub, evaluator(job)) }()
+	go func() { done <- st.Run(runCtx, pubsub, ev) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
