@@ -88,8 +88,17 @@ type Known struct {
 // characters it holds; $${ stands for a literal "${". Keys are never
 // expanded. Anchors, aliases and merge keys ("<<: *anchor") read as YAML
 // says: a key written beside a merge key wins over a merged one. An unset
-// variable, an unknown key and a value of the wrong type are errors. Every error is an *Error, or several joined with errors.Join,
+// variable, an unknown key and a value of the wrong type are errors. Every
+// error is an *Error, or several joined with errors.Join in file order,
 // located at the file, line and column of the offending field.
+//
+// Load reports every problem it can in one go: after an unknown key or a
+// bad value it still validates the parts of the file that decoded, that
+// is the other top-level keys and the other sources, but not the part the
+// problem is in (nor, after an unknown top-level key, the keys the file
+// leaves out), whose errors could follow from the problem: a misspelled
+// provider is not also reported as a missing one. A syntax error is
+// reported alone.
 func Load(path string, known ...Known) (*Config, error) {
 	return (&Flags{File: path}).Load(known...)
 }
@@ -212,13 +221,16 @@ func (f *Flags) Load(known ...Known) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
-	cfg, idx, err := decode(name, src, f.needs)
+	cfg, idx, tainted, decodeErrs, err := decode(name, src, f.needs)
 	if err != nil {
 		return nil, err
 	}
 	cfg.File = f.File
-	if err := resolveSecrets(cfg, name, idx, f.needs); err != nil {
-		return nil, err
+	for _, e := range resolveSecrets(cfg, name, idx, f.needs) {
+		// The value is still "file:...", which Validate would take
+		// for the secret itself.
+		tainted.add(e.Field)
+		decodeErrs = append(decodeErrs, e)
 	}
 	if f.File != "" {
 		// Left out, data is its default as if written: a file gives the
@@ -228,9 +240,11 @@ func (f *Flags) Load(known ...Known) (*Config, error) {
 		if !filepath.IsAbs(cfg.Data) {
 			cfg.Data = filepath.Join(filepath.Dir(f.File), cfg.Data)
 		}
-		if leftOut && f.Data == "" {
-			if err := movedData(name, cfg.Data); err != nil {
-				return nil, err
+		// Left out of a file that misspells a top-level key, data may
+		// be written after all.
+		if leftOut && f.Data == "" && !tainted.covers("data") {
+			if e := movedData(name, cfg.Data); e != nil {
+				decodeErrs = append(decodeErrs, e)
 			}
 		}
 	}
@@ -264,8 +278,16 @@ func (f *Flags) Load(known ...Known) (*Config, error) {
 			problems = append(problems, &Error{Field: field, Err: errors.New("names no method: give basic or token, or leave auth out to accept any request")})
 		}
 	}
+	// The problems of the parts that decoded are reported with those
+	// of decoding, in file order; a part that did not decode, or whose
+	// validation reads one that did not, is not validated, as its
+	// problems could be mere consequences of the decoding's.
+	problems = slices.DeleteFunc(problems, func(e error) bool {
+		var ce *Error
+		return errors.As(e, &ce) && tainted.covers(ce.Field)
+	})
+	errs := decodeErrs
 	if err := errors.Join(problems...); err != nil {
-		var errs []*Error
 		for _, e := range unjoin(err) {
 			var ce *Error
 			if !errors.As(e, &ce) {
@@ -282,9 +304,9 @@ func (f *Flags) Load(known ...Known) (*Config, error) {
 			}
 			errs = append(errs, ce)
 		}
-		if len(errs) > 0 {
-			return nil, sorted(errs)
-		}
+	}
+	if len(errs) > 0 {
+		return nil, sorted(errs)
 	}
 	return cfg, nil
 }
@@ -302,14 +324,20 @@ func (c *Config) Name() string {
 // ${VAR}, and decodes it; in a field that expand reports false for, a
 // value holding ${VAR} decodes as the zero value instead. It returns the
 // index of field positions for locating validation errors.
-func decode(name string, src []byte, expand func(field string) bool) (*Config, *index, error) {
+//
+// A bad value or an unknown key is one of problems, and the rest of the
+// file still decodes: the bad value, and whatever an unknown key was
+// meant to set, are zero in the Config, and tainted holds the parts of
+// it that are therefore not to be validated. An error that leaves nothing
+// sound to decode, such as a syntax error, is err.
+func decode(name string, src []byte, expand func(field string) bool) (cfg *Config, idx *index, tainted taint, problems []*Error, err error) {
 	file, err := parser.ParseBytes(src, 0)
 	if err != nil {
 		e := yamlError(name, nil, err)
 		e.Err = fmt.Errorf("syntax error: %w", e.Err)
-		return nil, nil, e
+		return nil, nil, nil, nil, e
 	}
-	w := &walker{name: name, expand: expand, idx: &index{pos: map[string]position{}, tok: map[*token.Token]string{}}}
+	w := &walker{name: name, expand: expand, idx: &index{pos: map[string]position{}, tok: map[*token.Token]string{}}, tainted: taint{}, badAnchors: map[string]bool{}}
 	var body ast.Node
 	for _, doc := range file.Docs {
 		switch {
@@ -320,23 +348,89 @@ func decode(name string, src []byte, expand func(field string) bool) (*Config, *
 			tk := firstToken(doc.Body)
 			w.errs = append(w.errs, &Error{File: name, Line: tk.Position.Line, Column: tk.Position.Column,
 				Err: errors.New("want one YAML document, found more")})
+			// The documents may be one configuration cut in two: the
+			// first alone is not to be validated.
+			w.tainted.add("")
 		}
 	}
-	cfg := &Config{}
+	cfg = &Config{}
 	if body == nil {
-		return cfg, w.idx, nil
+		return cfg, w.idx, w.tainted, w.errs, nil
 	}
 	w.anchors = yamlfile.Anchors(body)
 	w.walk(&body, reflect.TypeFor[Config](), "")
-	if len(w.errs) > 0 {
-		return nil, nil, sorted(w.errs)
-	}
-	// The walk has checked the shape; the decoder reports what is left,
-	// such as a number that overflows an int.
+	// The walk has checked the shape and taken out what it found wrong;
+	// the decoder reports what is left, such as a number that overflows
+	// an int.
 	if err := yaml.NodeToValue(body, cfg, yaml.DisallowUnknownField()); err != nil {
-		return nil, nil, yamlError(name, w.idx, err)
+		if len(w.errs) > 0 {
+			// Most likely a consequence of what the walk found: its
+			// errors are the ones to show.
+			return nil, nil, nil, nil, sorted(w.errs)
+		}
+		return nil, nil, nil, nil, yamlError(name, w.idx, err)
 	}
-	return cfg, w.idx, nil
+	return cfg, w.idx, w.tainted, w.errs, nil
+}
+
+// taint holds the parts of a Config that did not decode as written: the
+// top-level keys, and each item of sources apart ("sources[1]"); "" for
+// the whole document.
+type taint map[string]bool
+
+// add taints the part that field is in.
+func (t taint) add(field string) { t[part(field)] = true }
+
+// reads returns the top-level keys outside its own part whose values
+// the validation of field reads: admin.listen must not take the port of
+// listen, admin.query_timeout must be shorter than limits.write_timeout
+// (and defaults from it), and a source's max_body must fit in
+// limits.max_inflight. A check of Validate that reads across parts must
+// be listed here.
+func reads(field string) []string {
+	switch {
+	case field == "admin.listen":
+		return []string{"listen"}
+	case field == "admin.query_timeout",
+		strings.HasPrefix(field, "sources[") && strings.HasSuffix(field, "].max_body"):
+		return []string{"limits"}
+	}
+	return nil
+}
+
+// covers reports whether a validation error of field may follow from a
+// part that did not decode: field is in a tainted part, or its check
+// reads one.
+func (t taint) covers(field string) bool {
+	if t[""] || t[part(field)] || t[topKey(field)] {
+		return true
+	}
+	for _, r := range reads(field) {
+		if t[r] {
+			return true
+		}
+	}
+	return false
+}
+
+// part returns the part of the configuration that field is in: its
+// top-level key, or the item of sources ("sources[1]" for
+// "sources[1].auth.token").
+func part(field string) string {
+	top := topKey(field)
+	if top == "sources" && strings.HasPrefix(field, "sources[") {
+		return field[:strings.IndexByte(field, ']')+1]
+	}
+	return top
+}
+
+// topKey returns the top-level key of field: "sources" for
+// "sources[1].name".
+func topKey(field string) string {
+	if i := strings.IndexAny(field, ".["); i >= 0 {
+		return field[:i]
+	}
+	return field
 }
 
 // yamlError turns an error of the YAML parser or decoder into an *Error,
@@ -377,7 +471,7 @@ func yamlError(name string, idx *index, err error) *Error {
 // a file's default followed the file, and starting on an empty log and
 // store beside the file would take the provider's retries of events
 // already stored for new ones.
-func movedData(file, dir string) error {
+func movedData(file, dir string) *Error {
 	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

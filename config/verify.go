@@ -136,7 +136,7 @@ const filePrefix = "file:"
 // the configuration file. Fields need reports false for are left as they
 // are. An unreadable file is an *Error at the field; its message names the
 // path, never the content.
-func resolveSecrets(c *Config, name string, idx *index, need func(field string) bool) error {
+func resolveSecrets(c *Config, name string, idx *index, need func(field string) bool) []*Error {
 	dir := "."
 	if c.File != "" {
 		dir = filepath.Dir(c.File)
@@ -189,10 +189,7 @@ func resolveSecrets(c *Config, name string, idx *index, need func(field string) 
 		}
 		*f.p = strings.TrimRight(string(b), "\r\n")
 	}
-	if len(errs) > 0 {
-		return sorted(errs)
-	}
-	return nil
+	return errs
 }
 
 // secretField is a secret's field path and where its value is.

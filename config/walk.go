@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -84,19 +85,31 @@ func join(path, key string) string {
 // decoded: it reports every unknown key, value of the wrong shape and bad
 // duration or size with its position (goccy's decoder stops at the first,
 // and loses the position of some), expands ${VAR} in the values, and
-// builds the index.
+// builds the index. It takes each bad value and unknown key out of the
+// file, so that the rest still decodes, and records in tainted the parts
+// whose validation would no longer be sound.
 type walker struct {
 	name    string
 	expand  func(field string) bool // false: a ${VAR} value in field decodes as zero
 	idx     *index
 	anchors map[string]*ast.AnchorNode // for merge keys
 	errs    []*Error
+	tainted taint
+	// badAnchors are the anchors whose value had an error: an alias of
+	// one decodes as nothing, and taints where it stands.
+	badAnchors map[string]bool
 }
 
+// fail records err at field and taints the part field is in.
 func (w *walker) fail(field string, err error) {
 	line, col := w.idx.locate(field)
 	w.errs = append(w.errs, &Error{File: w.name, Line: line, Column: col, Field: field, Err: err})
+	w.tainted.add(field)
 }
+
+// drop replaces the bad value at *np with null, so that it decodes as the
+// zero value instead of failing the decoding of the rest.
+func drop(np *ast.Node) { *np = ast.Null((*np).GetToken()) }
 
 // walk checks the node at *np against t. It may replace the node: a
 // number or boolean written where a string, duration or size belongs
@@ -109,14 +122,24 @@ func (w *walker) walk(np *ast.Node, t reflect.Type, path string) {
 	}
 	switch v := n.(type) {
 	case *ast.AnchorNode:
+		errs := len(w.errs)
 		w.walk(&v.Value, t, path)
+		if len(w.errs) > errs {
+			w.badAnchors[v.Name.GetToken().Value] = true
+		}
 		return
 	case *ast.TagNode:
 		w.walk(&v.Value, t, path)
 		return
-	case *ast.AliasNode, *ast.NullNode:
-		// An alias was checked where its anchor is; null leaves the
-		// zero value, which SetDefaults and Validate handle.
+	case *ast.AliasNode:
+		// An alias was checked where its anchor is.
+		if w.badAnchors[v.Value.GetToken().Value] {
+			w.tainted.add(path)
+		}
+		return
+	case *ast.NullNode:
+		// Null leaves the zero value, which SetDefaults and Validate
+		// handle.
 		return
 	}
 	for t.Kind() == reflect.Pointer {
@@ -139,24 +162,26 @@ func (w *walker) walk(np *ast.Node, t reflect.Type, path string) {
 				*np = ast.String(n.GetToken())
 			}
 		}
+		var err error
 		switch t {
 		case durationType:
-			if _, err := time.ParseDuration(s); err != nil {
-				w.fail(path, fmt.Errorf("invalid duration %q: want a number with a unit, such as \"10s\" or \"500ms\"", s))
+			if _, err = time.ParseDuration(s); err != nil {
+				err = fmt.Errorf("invalid duration %q: want a number with a unit, such as \"10s\" or \"500ms\"", s)
 			}
 		case byteSizeType:
-			if _, err := parseSize(s); err != nil {
-				w.fail(path, err)
-			}
+			_, err = parseSize(s)
 		case periodType:
-			if _, err := ParsePeriod(s); err != nil {
-				w.fail(path, err)
-			}
+			_, err = ParsePeriod(s)
+		}
+		if err != nil {
+			w.fail(path, err)
+			drop(np)
 		}
 	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
 		if _, ok := n.(*ast.FloatNode); ok {
 			// goccy would truncate it.
 			w.fail(path, fmt.Errorf("want %s, got %s", describe(t), yamlfile.Kind(n)))
+			drop(np)
 			return
 		}
 		w.scalar(np, path, t)
@@ -164,6 +189,7 @@ func (w *walker) walk(np *ast.Node, t reflect.Type, path string) {
 		seq, ok := n.(*ast.SequenceNode)
 		if !ok {
 			w.fail(path, fmt.Errorf("want %s, got %s", describe(t), yamlfile.Kind(n)))
+			drop(np)
 			return
 		}
 		for i := range seq.Values {
@@ -175,10 +201,12 @@ func (w *walker) walk(np *ast.Node, t reflect.Type, path string) {
 		entries, ok := mapping(n)
 		if !ok {
 			w.fail(path, fmt.Errorf("want %s, got %s", describe(t), yamlfile.Kind(n)))
+			drop(np)
 			return
 		}
 		fields, names := fieldsOf(t)
 		merges, errs := false, len(w.errs)
+		written, unknown := map[string]bool{}, map[*ast.MappingValueNode]bool{}
 		for _, e := range entries {
 			if e.Key.IsMergeKey() {
 				merges = true
@@ -196,18 +224,37 @@ func (w *walker) walk(np *ast.Node, t reflect.Type, path string) {
 			}
 			key := yamlfile.KeyText(e.Key)
 			field := join(path, key)
+			written[key] = true
 			w.idx.at(field, e.Value, e.Key.GetToken())
 			ft, ok := fields[key]
 			if !ok {
 				k := e.Key.GetToken().Position
 				w.idx.pos[field] = position{k.Line, k.Column}
 				w.fail(field, fmt.Errorf("unknown field %q (want one of: %s)", key, strings.Join(names, ", ")))
+				unknown[e] = true
 				continue
 			}
 			w.walk(&e.Value, ft, field)
 		}
-		if merges && len(w.errs) == errs {
-			w.merge(np, path)
+		if len(unknown) > 0 {
+			if path == "" {
+				// An unknown top-level key may be any key the file
+				// leaves out, misspelled: below the top, fail has
+				// tainted the part the key is in.
+				for _, name := range names {
+					if !written[name] {
+						w.tainted.add(name)
+					}
+				}
+			}
+			if m, ok := n.(*ast.MappingNode); ok {
+				m.Values = slices.DeleteFunc(m.Values, func(e *ast.MappingValueNode) bool { return unknown[e] })
+			} else {
+				drop(np)
+			}
+		}
+		if merges {
+			w.merge(np, path, len(w.errs) == errs)
 		}
 	}
 }
@@ -221,11 +268,19 @@ const maxMergeDepth = 64
 // merge keys name that it does not have: a key written in the mapping
 // wins over a merged one, and among merged mappings the first wins, as
 // YAML's merge key says and as rule files read it. goccy's decoder would
-// call a merged key written again a duplicate.
-func (w *walker) merge(np *ast.Node, path string) {
+// call a merged key written again a duplicate. When the merge keys cannot
+// be merged, report tells whether to say why; false when the walk of the
+// mapping has failed already, which most likely says it. The mapping is
+// then taken out, and path tainted.
+func (w *walker) merge(np *ast.Node, path string, report bool) {
 	entries, err := w.entries(*np, 0)
 	if err != nil {
-		w.fail(path, fmt.Errorf("merge key: %w", err))
+		if report {
+			w.fail(path, fmt.Errorf("merge key: %w", err))
+		} else {
+			w.tainted.add(path)
+		}
+		drop(np)
 		return
 	}
 	flow := false
@@ -328,15 +383,18 @@ func (w *walker) scalar(np *ast.Node, path string, t reflect.Type) (string, bool
 			err = fmt.Errorf("%w: rules lists rule files (paths or globs relative to this file), and the rules go in those files", err)
 		}
 		w.fail(path, err)
+		drop(np)
 		return "", false
 	}
 	v, err := yamlfile.ExpandString(s.Value)
 	if err != nil {
 		w.fail(path, err)
+		drop(np)
 		return "", false
 	}
 	if v == "" && s.Value != "" && optionalSecrets[path] {
 		w.fail(path, fmt.Errorf("%s expands to nothing: set the variable, or leave %s out to go without it", s.Value, path))
+		drop(np)
 		return "", false
 	}
 	s.Value = v
