@@ -64,9 +64,11 @@ type Options struct {
 // check (its error carries expr's caret snippet), a bad window or field
 // given literally to count or last, a bad cooldown or retry policy, a
 // template that does not parse, an action the Options.Action hook rejects
-// and a rule name used twice across the files are all load errors. So is a
-// file with no document at all, which is what a file caught half-written
-// looks like; a file with "rules: []" loads no rules.
+// and a rule name used twice across the files (a rule with other problems
+// keeps its name) are all load errors. So is a file with no document at
+// all, which is what a file caught half-written looks like; a file with
+// "rules: []" loads no rules. A required key is not reported missing where
+// an unknown key, which may be that key misspelled, stands beside it.
 //
 // ctx stops Load between two files.
 func Load(ctx context.Context, patterns []string, opts Options) (*Set, error) {
@@ -137,7 +139,9 @@ func compile(ctx context.Context, sources []source, opts Options) (*Set, []sourc
 				continue
 			}
 			byName[r.Name] = r.Rule
-			all = append(all, r.Rule)
+			if !r.broken {
+				all = append(all, r.Rule)
+			}
 		}
 		errs = append(errs, l.errs...)
 	}
@@ -254,8 +258,8 @@ var ruleKeys = []string{"name", "description", "when", "once", "cooldown", "acti
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
-// load parses the file and returns its valid rules; l.errs holds the
-// problems.
+// load parses the file and returns its rules that have a valid name,
+// those with problems marked broken; l.errs holds the problems.
 func (l *loader) load(src []byte) []*loaded {
 	file, err := parser.ParseBytes(src, 0)
 	if err != nil {
@@ -285,15 +289,20 @@ func (l *loader) load(src []byte) []*loaded {
 		return nil
 	}
 	var list ast.Node
+	unknown := false
 	for _, e := range entries {
 		if key := yamlfile.KeyText(e.Key); key != "rules" {
 			l.fail(e.Key, key, fmt.Errorf("unknown field %q (want rules)", key))
+			unknown = true
 			continue
 		}
 		list = e.Value
 	}
 	if list == nil {
-		l.fail(body, "rules", errors.New("required"))
+		// An unknown key is most likely rules misspelled.
+		if !unknown {
+			l.fail(body, "rules", errors.New("required"))
+		}
 		return nil
 	}
 	items, ok := l.sequence(list)
@@ -312,6 +321,9 @@ func (l *loader) load(src []byte) []*loaded {
 			l.failAt(r.namePos, "name", r.Name, fmt.Errorf("duplicate rule name %q (first defined at line %d)", r.Name, first.Line), "")
 			continue
 		}
+		// A broken rule's name is taken all the same, so that a second
+		// rule of that name is reported now, not once the first is
+		// mended.
 		names[r.Name] = r
 		rules = append(rules, r)
 	}
@@ -335,10 +347,12 @@ func (l *loader) syntaxError(err error) {
 type loaded struct {
 	*Rule
 	namePos pos
+	// broken is set when the rule has problems: only its name counts.
+	broken bool
 }
 
 // readRule reads the rule at index i of the rules list; nil when it has
-// errors.
+// no valid name, broken when it has other problems.
 func (l *loader) readRule(i int, item ast.Node) *loaded {
 	l.rule, l.index = "", i
 	nerr := len(l.errs)
@@ -364,7 +378,7 @@ func (l *loader) readRule(i int, item ast.Node) *loaded {
 			}
 		}
 	}
-	seen := map[string]bool{}
+	seen, unknown := map[string]bool{}, false
 	for _, e := range entries {
 		key := yamlfile.KeyText(e.Key)
 		seen[key] = true
@@ -413,14 +427,17 @@ func (l *loader) readRule(i int, item ast.Node) *loaded {
 			}
 		default:
 			l.fail(e.Key, key, fmt.Errorf("unknown field %q (want one of: %s)", key, strings.Join(ruleKeys, ", ")))
+			unknown = true
 		}
 	}
+	// An unknown key may be any key the rule leaves out, misspelled.
 	for _, key := range []string{"name", "when", "actions"} {
-		if !seen[key] {
+		if !seen[key] && !unknown {
 			l.failAt(start, key, l.rule, errors.New("required"), "")
 		}
 	}
-	if len(l.errs) > nerr {
+	r.broken = len(l.errs) > nerr
+	if r.Name == "" {
 		return nil
 	}
 	return r
