@@ -202,16 +202,27 @@ func (v *flagValue) Type() string { return "string" }
 // the file's values before the defaults and validation. A problem with an
 // overridden value names the flag instead of the file.
 func (f *Flags) Load(known ...Known) (*Config, error) {
+	cfg, _, err := f.LoadPartial(known...)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// LoadPartial is f.Load for a caller that goes on after the configuration's
+// problems, as hookd check goes on to compile the rule files: with the
+// error, it returns the Config as far as it decoded, with its defaults,
+// and sound, which reports whether the top-level key key decoded as
+// written and has no problem. cfg is nil when nothing decoded, as after a
+// syntax error. Without an error, sound reports true for every key.
+func (f *Flags) LoadPartial(known ...Known) (cfg *Config, sound func(key string) bool, err error) {
 	for _, flag := range []string{"config", "listen", "admin-listen", "data"} {
 		if use := flagUses[flag]; f.given[flag] && *use.field(f) == "" {
-			return nil, &Error{Field: "--" + flag, Err: fmt.Errorf("given empty: %s", use.want)}
+			return nil, nil, &Error{Field: "--" + flag, Err: fmt.Errorf("given empty: %s", use.want)}
 		}
 	}
 	name := f.File
-	var (
-		src []byte
-		err error
-	)
+	var src []byte
 	if f.File == "" {
 		name = builtinName
 		src, err = configs.FS.ReadFile(builtin)
@@ -219,11 +230,11 @@ func (f *Flags) Load(known ...Known) (*Config, error) {
 		src, err = os.ReadFile(f.File)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load config: %w", err)
+		return nil, nil, fmt.Errorf("load config: %w", err)
 	}
 	cfg, idx, tainted, decodeErrs, err := decode(name, src, f.needs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cfg.File = f.File
 	for _, e := range resolveSecrets(cfg, name, idx, f.needs) {
@@ -244,6 +255,7 @@ func (f *Flags) Load(known ...Known) (*Config, error) {
 		// be written after all.
 		if leftOut && f.Data == "" && !tainted.covers("data") {
 			if e := movedData(name, cfg.Data); e != nil {
+				tainted.add(e.Field)
 				decodeErrs = append(decodeErrs, e)
 			}
 		}
@@ -291,11 +303,12 @@ func (f *Flags) Load(known ...Known) (*Config, error) {
 		for _, e := range unjoin(err) {
 			var ce *Error
 			if !errors.As(e, &ce) {
-				return nil, err
+				return nil, nil, err
 			}
 			if !f.needs(ce.Field) {
 				continue
 			}
+			tainted.add(ce.Field)
 			if flag, ok := flagged[ce.Field]; ok {
 				ce.Field = flag
 			} else {
@@ -306,9 +319,9 @@ func (f *Flags) Load(known ...Known) (*Config, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return nil, sorted(errs)
+		return cfg, tainted.sound, sorted(errs)
 	}
-	return cfg, nil
+	return cfg, func(string) bool { return true }, nil
 }
 
 // Name returns the name of the file c was loaded from: c.File, or "built-in
@@ -411,6 +424,17 @@ func (t taint) covers(field string) bool {
 		}
 	}
 	return false
+}
+
+// sound reports whether no part of the top-level key key is tainted, nor
+// the whole document.
+func (t taint) sound(key string) bool {
+	for p := range t {
+		if p == "" || topKey(p) == key {
+			return false
+		}
+	}
+	return true
 }
 
 // part returns the part of the configuration that field is in: its

@@ -25,7 +25,11 @@ func newCheckCmd() *cobra.Command {
 		Short: "Validate the configuration without starting anything",
 		Long: `check loads the configuration as serve would, with the same flags, and
 compiles its rule files, and reports every problem it finds with its file,
-line, column and field, or prints a one-line summary. Without --config it
+line, column and field, or prints a one-line summary. The rule files are
+compiled after problems in the configuration too, unless rules, smtp or
+mailjet, which they depend on, have one; and a problem that may only follow
+from another (a missing provider where a misspelled provider key stands) is
+left out. Without --config it
 checks the built-in default. Providers, event log backends and actions must
 be ones compiled into this binary. A source that anyone who knows its URL can
 post to (no auth, no signature) is named in a warning on standard error, as
@@ -37,8 +41,18 @@ would refuse (not a directory, or missing with its parent); none fails the
 check, which may run on another machine than serve.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := flags.Load(knownNames())
+			cfg, sound, err := flags.LoadPartial(knownNames())
 			if err != nil {
+				// The rule files are compiled all the same when what
+				// they read of the configuration has no problem: which
+				// files they are, and the smtp and mailjet settings
+				// their actions are checked against. Their problems
+				// come after the configuration's.
+				if cfg != nil && sound("rules") && sound("smtp") && sound("mailjet") {
+					if _, rerr := rules.Load(cmd.Context(), cfg.Rules, ruleOptions(cfg)); rerr != nil {
+						err = errors.Join(err, rerr)
+					}
+				}
 				return err
 			}
 			set, err := rules.Load(cmd.Context(), cfg.Rules, ruleOptions(cfg))

@@ -146,6 +146,55 @@ rules:
 		t.Fatal(err)
 	}
 	badRuleFile := filepath.Join(ruleDir, "rules", "bad.yaml")
+	// Each of these files holds problems in independent parts, and
+	// others that would only follow from one of them.
+	independent := map[string]string{
+		// A misspelled key in one source, a bad port elsewhere: the
+		// source's "provider: required" and "auth names no method"
+		// follow from the misspelling.
+		"unknown-key.yaml": `
+listen: ":99999"
+sources:
+  - name: mailjet
+    provder: mailjet
+    auth: { tokn: { value: "${HOOKD_CHECK_TOKEN}" } }
+  - name: other
+    provider: nope
+`,
+		// A problem of the configuration, and of a rule file: the
+		// rule files are compiled all the same.
+		"with-rules.yaml": source + `limits: { read_timeout: soon }
+store: { driver: mysql }
+rules:
+  - rules/*.yaml
+`,
+		// smtp did not decode: the rule files, whose email actions are
+		// checked against it, are not compiled.
+		"smtp-rules.yaml": source + `smtp: { hots: mail.example.com, from: shop@example.com }
+listen: ":99999"
+rules:
+  - email-rules/*.yaml
+`,
+		"email-rules/email.yaml": `
+rules:
+  - name: mail
+    when: type == "open"
+    actions:
+      - email: { to: "{{ .email }}", subject: hi, text: hi }
+`,
+	}
+	for name, content := range independent {
+		path := filepath.Join(ruleDir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unknownKey := filepath.Join(ruleDir, "unknown-key.yaml")
+	withRulesBad := filepath.Join(ruleDir, "with-rules.yaml")
+	smtpRules := filepath.Join(ruleDir, "smtp-rules.yaml")
 	const unauthenticated = `warning: source "mailjet" accepts unauthenticated requests: anyone who knows POST /hooks/mailjet can post events` + "\n"
 	tests := []struct {
 		name string
@@ -256,6 +305,37 @@ rules:
 			wantErr: []string{
 				badDSN + `:2:32: log.dsn: cannot parse: invalid port`,
 				badDSN + `:3:33: store.dsn: cannot parse: failed to configure TLS (sslmode is invalid)`,
+			},
+		},
+		{
+			name: "problems in independent parts of the file, in one run",
+			args: []string{"check", "--config", unknownKey},
+			wantErr: []string{
+				unknownKey + `:2:9: listen: invalid port "99999" in ":99999"`,
+				unknownKey + `:5:5: sources[0].provder: unknown field "provder"`,
+				unknownKey + `:6:13: sources[0].auth.tokn: unknown field "tokn"`,
+				unknownKey + `:8:15: sources[1].provider: unknown provider "nope"`,
+			},
+		},
+		{
+			name: "the configuration's problems, then the rule files'",
+			args: []string{"check", "--config", withRulesBad},
+			wantErr: []string{
+				withRulesBad + `:4:25: limits.read_timeout: invalid duration "soon"`,
+				withRulesBad + `:5:18: store.driver: unknown driver "mysql"`,
+				badRuleFile + `:4:16: rule "broken": when: invalid operation: == (mismatched types string and int)`,
+				` | type == 1`,
+				` | .....^`,
+				badRuleFile + `:6:9: rule "broken": actions[0].sms: action "sms": unknown action`,
+				badRuleFile + `:7:22: rule "broken": actions[1].http.url: must not be a template`,
+			},
+		},
+		{
+			name: "no rule files compiled against an smtp that did not decode",
+			args: []string{"check", "--config", smtpRules},
+			wantErr: []string{
+				smtpRules + `:4:9: smtp.hots: unknown field "hots"`,
+				smtpRules + `:5:9: listen: invalid port "99999" in ":99999"`,
 			},
 		},
 		{
