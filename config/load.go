@@ -14,7 +14,6 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
-	"github.com/goccy/go-yaml/token"
 	"github.com/spf13/pflag"
 
 	"github.com/hookd/hookd/configs"
@@ -350,7 +349,7 @@ func decode(name string, src []byte, expand func(field string) bool) (cfg *Confi
 		e.Err = fmt.Errorf("syntax error: %w", e.Err)
 		return nil, nil, nil, nil, e
 	}
-	w := &walker{name: name, expand: expand, idx: &index{pos: map[string]position{}, tok: map[*token.Token]string{}}, tainted: taint{}, badAnchors: map[string]bool{}}
+	w := newWalker(name, expand)
 	var body ast.Node
 	for _, doc := range file.Docs {
 		switch {
@@ -373,17 +372,27 @@ func decode(name string, src []byte, expand func(field string) bool) (cfg *Confi
 	w.anchors = yamlfile.Anchors(body)
 	w.walk(&body, reflect.TypeFor[Config](), "")
 	// The walk has checked the shape and taken out what it found wrong;
-	// the decoder reports what is left, such as a number that overflows
-	// an int.
-	if err := yaml.NodeToValue(body, cfg, yaml.DisallowUnknownField()); err != nil {
-		if len(w.errs) > 0 {
-			// Most likely a consequence of what the walk found: its
-			// errors are the ones to show.
-			return nil, nil, nil, nil, sorted(w.errs)
+	// the decoder finds what is left, such as a word where an integer
+	// belongs or a number that overflows one. It stops at the first, so
+	// each is taken out in turn and the file decoded again: a field is
+	// taken out once, so this ends.
+	for {
+		err := yaml.NodeToValue(body, cfg, yaml.DisallowUnknownField())
+		if err == nil {
+			return cfg, w.idx, w.tainted, w.errs, nil
 		}
-		return nil, nil, nil, nil, yamlError(name, w.idx, err)
+		e := yamlError(name, w.idx, err)
+		if e.Field == "" || !w.dropField(e.Field) {
+			if len(w.errs) > 0 {
+				// Most likely a consequence of what the walk
+				// found: its errors are the ones to show.
+				return nil, nil, nil, nil, sorted(w.errs)
+			}
+			return nil, nil, nil, nil, e
+		}
+		w.errs = append(w.errs, e)
+		cfg = &Config{}
 	}
-	return cfg, w.idx, w.tainted, w.errs, nil
 }
 
 // taint holds the parts of a Config that did not decode as written: the

@@ -98,6 +98,47 @@ type walker struct {
 	// badAnchors are the anchors whose value had an error: an alias of
 	// one decodes as nothing, and taints where it stands.
 	badAnchors map[string]bool
+	// slots hold the node of each field, for the decoder's errors to
+	// take out; anchorAt names the anchor at a field, and aliases the
+	// fields where each anchor's aliases stand.
+	slots    map[string]*ast.Node
+	anchorAt map[string]string
+	aliases  map[string][]string
+}
+
+// newWalker returns a walker of the file called name, expanding ${VAR}
+// in the fields that expand reports true for.
+func newWalker(name string, expand func(field string) bool) *walker {
+	return &walker{
+		name: name, expand: expand,
+		idx:     &index{pos: map[string]position{}, tok: map[*token.Token]string{}},
+		tainted: taint{}, badAnchors: map[string]bool{},
+		slots: map[string]*ast.Node{}, anchorAt: map[string]string{}, aliases: map[string][]string{},
+	}
+}
+
+// dropField takes the value of field out, after the decoder failed on it,
+// and taints field and where the aliases of an anchor at field or around
+// it stand, which decoded the same value; false when the walk did not
+// reach field, or took it out already.
+func (w *walker) dropField(field string) bool {
+	np, ok := w.slots[field]
+	if !ok {
+		return false
+	}
+	drop(np)
+	delete(w.slots, field)
+	w.tainted.add(field)
+	for f := field; ; f = parent(f) {
+		if name, ok := w.anchorAt[f]; ok {
+			for _, at := range w.aliases[name] {
+				w.tainted.add(at)
+			}
+		}
+		if f == "" {
+			return true
+		}
+	}
 }
 
 // fail records err at field and taints the part field is in.
@@ -120,8 +161,10 @@ func (w *walker) walk(np *ast.Node, t reflect.Type, path string) {
 	if tk := n.GetToken(); tk != nil {
 		w.idx.tok[tk] = path
 	}
+	w.slots[path] = np
 	switch v := n.(type) {
 	case *ast.AnchorNode:
+		w.anchorAt[path] = v.Name.GetToken().Value
 		errs := len(w.errs)
 		w.walk(&v.Value, t, path)
 		if len(w.errs) > errs {
@@ -133,9 +176,11 @@ func (w *walker) walk(np *ast.Node, t reflect.Type, path string) {
 		return
 	case *ast.AliasNode:
 		// An alias was checked where its anchor is.
-		if w.badAnchors[v.Value.GetToken().Value] {
+		name := v.Value.GetToken().Value
+		if w.badAnchors[name] {
 			w.tainted.add(path)
 		}
+		w.aliases[name] = append(w.aliases[name], path)
 		return
 	case *ast.NullNode:
 		// Null leaves the zero value, which SetDefaults and Validate
