@@ -677,6 +677,8 @@ async function suppressions() {
   const msg = h("p", { class: "muted message", id: "supp-message" });
   const body = h("tbody", {});
   const count = tally("supp-count", "address", "addresses");
+  const card = h("div", { class: "card" });
+  const empty = () => h("p", { class: "muted", id: "no-suppressions" }, "The suppression list is empty.");
   let shown = 0;
   const row = s => {
     const tr = h("tr", { "data-email": s.email }, cell(s.email, 80), cell(s.reason, 80), h("td", {}, s.rule),
@@ -690,6 +692,10 @@ async function suppressions() {
         tr.remove();
         count.set(--shown);
         msg.textContent = `${s.email} removed.`;
+        // The last address gone, the list is empty: say so, as the page
+        // does when it opens on an empty list, rather than a count of 0
+        // over a table without rows.
+        if (shown === 0 && pages.more.hidden) card.replaceChildren(empty());
       } catch (err) { msg.textContent = err.message; }
     } }, "Remove")));
     return tr;
@@ -702,10 +708,10 @@ async function suppressions() {
     return page.next;
   });
   await pages.first();
-  return [h("h1", {}, "Suppressions"), msg,
-    h("div", { class: "card" }, shown === 0 ? h("p", { class: "muted" }, "The suppression list is empty.") : [
-      h("p", {}, count.el, " shown, in address order."),
-      table(["email", "reason", "rule", "event", "since", ""], body, { id: "suppressions-table" }), pages.more, pages.error])];
+  if (shown === 0) card.append(empty());
+  else card.append(h("p", {}, count.el, " shown, in address order."),
+    table(["email", "reason", "rule", "event", "since", ""], body, { id: "suppressions-table" }), pages.more, pages.error);
+  return [h("h1", {}, "Suppressions"), msg, card];
 }
 
 // quarantine shows the bodies that authenticated sources sent but that
