@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -34,5 +35,60 @@ func TestDashboardLastSuppressionRemoved(t *testing.T) {
 	ui.load("#/overview")
 	ui.load("#/suppressions")
 	ui.texts(map[string]string{"#no-suppressions": "The suppression list is empty."})
+	p.stop(t)
+}
+
+// startSuspended starts hookd with a rule whose http action goes to a
+// receiver that always fails, without retries: the job of the first open
+// dies and suspends its target, and the job of the second waits, pending,
+// for the target to be resumed. It returns hookd, the events' ids (the
+// first's, the second's) and the dead job.
+func startSuspended(t *testing.T, token string) (p *proc, first, second string, dead deadJob) {
+	t.Helper()
+	target := newHookReceiver(t, 1<<30)
+	p, _ = startDashHookd(t, token, "rules:\n  - name: notify\n    when: type == \"open\"\n    actions:\n      - http: { url: \""+target.URL+"/notify\" }\n        retry: none\n")
+	at := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
+	postHook(t, p.hooks, "["+mailjetEvent("open", 1, "a@example.com", at, "")+"]")
+	var page struct{ Jobs []deadJob }
+	waitFor(t, p, "the first job dead", func() bool {
+		adminGet(t, p, token, "/api/deadletters", &page)
+		return len(page.Jobs) == 1
+	})
+	dead = page.Jobs[0]
+	postHook(t, p.hooks, "["+mailjetEvent("open", 2, "b@example.com", at, "")+"]")
+	waitFor(t, p, "the second job pending", func() bool {
+		var jobs struct{ Jobs []deadJob }
+		adminGet(t, p, token, "/api/jobs?status=pending", &jobs)
+		if len(jobs.Jobs) == 1 {
+			second = jobs.Jobs[0].EventID
+		}
+		return second != ""
+	})
+	return p, dead.EventID, second, dead
+}
+
+// deadJob is what the tests read of a job.
+type deadJob struct {
+	ID      int64
+	EventID string `json:"event_id"`
+	Target  string
+	Updated time.Time
+}
+
+// TestDashboardDeadLetterTime reads the Dead letters page in headless
+// chromium: each row shows when its job died (in UTC), the time the list
+// is sorted by, where no row said when.
+func TestDashboardDeadLetterTime(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	p, _, _, dead := startSuspended(t, token)
+	ui := logIn(t, p, token)
+	ui.goTo("#/deadletters", "#dead-table")
+	if got := eval[string](ui, `document.querySelector("#dead-table thead th").textContent`); got != "died" {
+		t.Errorf("the first column is headed %q, want died", got)
+	}
+	died := eval[string](ui, fmt.Sprintf(`document.querySelector('#dead-table tr[data-job="%d"] td.died')?.textContent ?? "(no such cell)"`, dead.ID))
+	if want := dead.Updated.UTC().Truncate(time.Second).Format("2006-01-02 15:04:05Z"); died != want {
+		t.Errorf("the dead letter shows it died %q, want %q (UTC)", died, want)
+	}
 	p.stop(t)
 }

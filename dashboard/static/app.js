@@ -608,7 +608,9 @@ async function deadLetters() {
         await watchJob(j.id, status);
       } catch (err) { btn.disabled = false; msg.textContent = err.message; }
     } }, "Retry");
-    return h("tr", { "data-job": j.id }, h("td", {}, String(j.id)), h("td", {}, j.rule), h("td", {}, j.action), cell(j.target, 40),
+    // A dead job changes no more until retried: its updated is when it
+    // died, which the list is sorted by.
+    return h("tr", { "data-job": j.id }, h("td", { class: "died" }, fmtTime(j.updated)), h("td", {}, String(j.id)), h("td", {}, j.rule), h("td", {}, j.action), cell(j.target, 40),
       h("td", {}, h("a", { href: "#/event/" + encodeURIComponent(j.event_id) }, short(j.event_id, 20))),
       cell(j.last_error, 120, { class: "error" }), h("td", { class: "num" }, String(j.attempts)), status, h("td", {}, btn));
   };
@@ -665,7 +667,7 @@ async function deadLetters() {
       shown === 0 ? h("p", { class: "muted", id: "no-dead" }, "No dead letters.") : [
         h("p", {}, count.el, " shown, the most recently dead first. ", retryAll,
           " retries every dead letter, shown or not, and resumes its target: after an outage, one per recipient."),
-        table(["job", "rule", "action", "target", "event", "last error", { label: "attempts", num: 1 }, "status", ""], body, { id: "dead-table" }),
+        table(["died", "job", "rule", "action", "target", "event", "last error", { label: "attempts", num: 1 }, "status", ""], body, { id: "dead-table" }),
         pages.more, pages.error]),
   ];
 }
