@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,5 +91,53 @@ func TestDashboardDeadLetterTime(t *testing.T) {
 	if want := dead.Updated.UTC().Truncate(time.Second).Format("2006-01-02 15:04:05Z"); died != want {
 		t.Errorf("the dead letter shows it died %q, want %q (UTC)", died, want)
 	}
+	p.stop(t)
+}
+
+// TestDashboardSmallRatios shows, in headless chromium, ratios that are
+// neither 0 nor 1 but round to 0.0% or 100.0%: one click of 2,001 opens,
+// 2,001 opens of 2,002 messages delivered, one bounce of 2,002 messages,
+// 2,000 bounces of 2,001. They show as <0.1% and >99.9%, where they read
+// as none and all.
+func TestDashboardSmallRatios(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	p, _ := startDashHookd(t, token, "rules: []\n")
+	at := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
+	var events []string
+	add := func(n int, typ, email, extra string) {
+		for range n {
+			events = append(events, mailjetEvent(typ, len(events), email, at, extra))
+		}
+	}
+	add(2001, "sent", "big@big.test", "")
+	add(2001, "open", "big@big.test", "")
+	add(1, "click", "big@big.test", `"url":"https://example.com/"`)
+	add(1, "bounce", "big@big.test", `"hard_bounce":true,"error":"user unknown"`)
+	add(1, "sent", "bad@bad.test", "")
+	add(2000, "bounce", "bad@bad.test", `"hard_bounce":true,"error":"user unknown"`)
+	for len(events) > 0 {
+		n := min(1000, len(events))
+		postHook(t, p.hooks, "["+strings.Join(events[:n], ",")+"]")
+		events = events[n:]
+	}
+	waitFor(t, p, "every event counted", func() bool {
+		var stats struct {
+			Buckets []struct{ Counts map[string]int }
+		}
+		adminGet(t, p, token, "/api/stats?by=category&interval=1h&since="+at.Add(-time.Hour).UTC().Format(time.RFC3339)+
+			"&until="+at.Add(time.Hour).UTC().Format(time.RFC3339), &stats)
+		total := 0
+		for _, b := range stats.Buckets {
+			for _, n := range b.Counts {
+				total += n
+			}
+		}
+		return total == 6005
+	})
+
+	ui := logIn(t, p, token)
+	ui.texts(map[string]string{"#rate-open": ">99.9%", "#rate-click": "<0.1%", "#rate-click-delivered": "<0.1%"})
+	ui.goTo("#/deliverability", "#deliv-table")
+	ui.texts(map[string]string{`tr[data-domain="bad.test"] .rate`: ">99.9%", `tr[data-domain="big.test"] .rate`: "<0.1%"})
 	p.stop(t)
 }

@@ -92,7 +92,17 @@ function h(tag, attrs, ...children) {
 }
 
 const fmtNum = n => Number(n || 0).toLocaleString("en-US");
-const pct = (a, b) => (b > 0 ? ((100 * a) / b).toFixed(1) + "%" : "–");
+// fmtRatio shows a ratio from 0 to 1 as a percentage to a tenth. One that
+// is not 0 yet rounds to 0.0% shows as <0.1%, and one that is not 1 yet
+// rounds to 100.0% as >99.9%: one click in thousands of opens, or one
+// delivery among thousands of bounces, is not none and not all.
+function fmtRatio(r) {
+  const text = (100 * r).toFixed(1);
+  if (r > 0 && text === "0.0") return "<0.1%";
+  if (r < 1 && text === "100.0") return ">99.9%";
+  return text + "%";
+}
+const pct = (a, b) => (b > 0 ? fmtRatio(a / b) : "–");
 const fmtTime = t => (t ? new Date(t).toISOString().replace("T", " ").replace(/\.\d+Z$|Z$/, "Z") : "");
 const short = (s, n = 60) => (s && s.length > n ? s.slice(0, n - 1) + "…" : s || "");
 
@@ -306,7 +316,7 @@ async function deliverability(params) {
             d.domains.map(x => h("tr", { "data-domain": x.domain },
               h("td", {}, x.domain || "(none)"), h("td", { class: "num sent" }, fmtNum(x.sent)), h("td", { class: "num bounce" }, fmtNum(x.bounce)),
               h("td", { class: "num blocked" }, fmtNum(x.blocked)), h("td", { class: "num spam" }, fmtNum(x.spam)),
-              h("td", { class: "num rate" }, (100 * x.rate).toFixed(1) + "%"))), { id: "deliv-table" })),
+              h("td", { class: "num rate" }, fmtRatio(x.rate)))), { id: "deliv-table" })),
       h("div", {},
         h("div", { class: "card" }, h("h2", {}, "Bounces"),
           h("div", { class: "kpis" },
