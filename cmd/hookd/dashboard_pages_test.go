@@ -141,3 +141,38 @@ func TestDashboardSmallRatios(t *testing.T) {
 	ui.texts(map[string]string{`tr[data-domain="bad.test"] .rate`: ">99.9%", `tr[data-domain="big.test"] .rate`: "<0.1%"})
 	p.stop(t)
 }
+
+// TestDashboardDeliverabilityCut shows in headless chromium 50 domains
+// that bounced, then 51: the page lists 50 either way, and says that the
+// list is cut once it is, where it did not.
+func TestDashboardDeliverabilityCut(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	p, _ := startDashHookd(t, token, "rules: []\n")
+	at := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
+	ui := logIn(t, p, token)
+	posted := 0
+	for _, c := range []struct {
+		domains int
+		cut     bool
+	}{{50, false}, {51, true}} {
+		var events []string
+		for ; posted < c.domains; posted++ {
+			events = append(events, mailjetEvent("bounce", posted, fmt.Sprintf("x@d%02d.test", posted), at, `"hard_bounce":true,"error":"user unknown"`))
+		}
+		postHook(t, p.hooks, "["+strings.Join(events, ",")+"]")
+		waitEvents(t, p, token, c.domains)
+		ui.load("#/overview") // the page of the same hash would not be drawn anew
+		ui.load("#/deliverability")
+		if n := ui.count("#deliv-table tbody tr"); n != 50 {
+			t.Errorf("%d domains bounced: the page lists %d, want 50", c.domains, n)
+		}
+		cut := ui.count("#deliv-cut") == 1
+		if cut != c.cut {
+			t.Errorf("%d domains bounced: the page says the list is cut %v, want %v", c.domains, cut, c.cut)
+		}
+		if cut {
+			ui.texts(map[string]string{"#deliv-cut": "The 50 worst domains; more had a bounce, block or complaint in this window."})
+		}
+	}
+	p.stop(t)
+}

@@ -301,16 +301,25 @@ function errorCell(text) {
   return h("td", { title: `the first ${errorKeyLen} characters: errors are counted by them` }, text + "…");
 }
 
+// delivDomains is how many domains the Deliverability page lists.
+const delivDomains = 50;
+
 async function deliverability(params) {
   const range = rangeOf(params);
   const w = windowOf(range);
-  const d = await api(`/deliverability?since=${w.since}&until=${w.until}&limit=50`);
+  // One more than are shown tells whether the list is cut: the API gives
+  // neither a count nor a flag.
+  const d = await api(`/deliverability?since=${w.since}&until=${w.until}&limit=${delivDomains + 1}`);
+  const cut = d.domains.length > delivDomains;
+  d.domains = d.domains.slice(0, delivDomains);
+  d.errors = d.errors.slice(0, delivDomains);
   return [
     h("h1", {}, "Deliverability"),
     tabs(Object.keys(ranges), range, v => show("#/deliverability?range=" + v), "dranges"),
     h("p", { class: "muted" }, `Bounce, blocked and complaint rates per recipient domain, worst first, from ${fmtTime(d.since)} to ${fmtTime(d.until)}, counted by category whichever provider sent them. Rate = (bounce + blocked + complaint) / (delivered + bounce + blocked): a bounced or blocked message is reported instead of a delivered one.`),
     h("div", { class: "row" },
       h("div", { class: "card" }, h("h2", {}, "Domains"),
+        cut ? h("p", { class: "muted", id: "deliv-cut" }, `The ${delivDomains} worst domains; more had a bounce, block or complaint in this window.`) : null,
         d.domains.length === 0 ? h("p", { class: "muted", id: "deliv-empty" }, "No bounce, block or complaint in this window.") :
           table(["domain", { label: "delivered", num: 1 }, { label: "bounce", num: 1 }, { label: "blocked", num: 1 }, { label: "complaint", num: 1 }, { label: "rate", num: 1 }],
             d.domains.map(x => h("tr", { "data-domain": x.domain },
