@@ -94,6 +94,26 @@ func TestDashboardDeadLetterTime(t *testing.T) {
 	p.stop(t)
 }
 
+// TestDashboardNavActive opens pages reached from others in headless
+// chromium: the nav highlights the page they belong to, where a rule's
+// jobs highlighted none.
+func TestDashboardNavActive(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	p, _ := startDashHookd(t, token, "rules:\n  - name: welcome\n    when: type == \"open\"\n    actions:\n      - log: { message: hi }\n")
+	ui := logIn(t, p, token)
+	for _, c := range []struct{ hash, want string }{
+		{"#/search-jobs/welcome", "Rules"},
+		{"#/event/nope", "Search"},
+		{"#/deadletters", "Dead letters"},
+	} {
+		ui.load(c.hash)
+		if got := eval[[]string](ui, `[...document.querySelectorAll("#nav a.active")].map(a => a.textContent)`); fmt.Sprint(got) != "["+c.want+"]" {
+			t.Errorf("%s highlights %q in the nav, want [%s]", c.hash, got, c.want)
+		}
+	}
+	p.stop(t)
+}
+
 // TestDashboardSmallRatios shows, in headless chromium, ratios that are
 // neither 0 nor 1 but round to 0.0% or 100.0%: one click of 2,001 opens,
 // 2,001 opens of 2,002 messages delivered, one bounce of 2,002 messages,

@@ -815,7 +815,9 @@ async function route() {
   const [path, query] = hash.split("?");
   const [name, ...rest] = path.split("/");
   const arg = decodeURIComponent(rest.join("/"));
-  for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === name || (name === "event" && a.dataset.page === "search"));
+  // An event's page is reached from Search, a rule's jobs from Rules.
+  const navPage = { event: "search", "search-jobs": "rules" }[name] || name;
+  for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === navPage);
   main.setAttribute("aria-busy", "true");
   let content;
   try {
