@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -90,6 +91,43 @@ func TestDashboardDeadLetterTime(t *testing.T) {
 	died := eval[string](ui, fmt.Sprintf(`document.querySelector('#dead-table tr[data-job="%d"] td.died')?.textContent ?? "(no such cell)"`, dead.ID))
 	if want := dead.Updated.UTC().Truncate(time.Second).Format("2006-01-02 15:04:05Z"); died != want {
 		t.Errorf("the dead letter shows it died %q, want %q (UTC)", died, want)
+	}
+	p.stop(t)
+}
+
+// TestDashboardWaitingJob opens, in headless chromium, the page of an
+// event whose job waits for its suspended target: the job says so, with
+// a link to where the target is resumed, where it showed "pending" as if
+// it would run; the page of the event whose job died says nothing of it.
+func TestDashboardWaitingJob(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	p, first, second, _ := startSuspended(t, token)
+	ui := logIn(t, p, token)
+	for _, c := range []struct {
+		name, event, status string
+		waits               bool
+	}{
+		{"waiting", second, "pending", true},
+		{"dead", first, "dead", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sub := *ui
+			sub.t = t
+			ui := &sub
+			ui.load("#/event/" + url.PathEscape(c.event))
+			got := eval[string](ui, `document.querySelector("#event-jobs tbody tr td.status").textContent`)
+			if !strings.HasPrefix(got, c.status) {
+				t.Errorf("the job's status shows %q, want %s", got, c.status)
+			}
+			if waits := strings.Contains(got, "waits for its target, suspended"); waits != c.waits {
+				t.Errorf("the job's status shows %q: says it waits for its target %v, want %v", got, waits, c.waits)
+			}
+			if c.waits {
+				if href := eval[string](ui, `document.querySelector("#event-jobs .waiting a").getAttribute("href")`); href != "#/deadletters" {
+					t.Errorf("the waiting job links to %q, want #/deadletters", href)
+				}
+			}
+		})
 	}
 	p.stop(t)
 }

@@ -484,15 +484,20 @@ async function search(params) {
       table(["time", "type", "email", "campaign", "source", "id"], body, { id: "search-results" }), pages.more, pages.error)];
 }
 
-function jobsTable(jobs, id) {
+// jobsTable shows jobs; a pending one whose target is in suspended (a
+// Set of target names) says that it waits for the target to be resumed.
+function jobsTable(jobs, id, suspended) {
   return table(["job", "rule", "action", "target", "status", { label: "attempts", num: 1 }, "history"],
-    h("tbody", {}, jobs.map(jobRow)), { id });
+    h("tbody", {}, jobs.map(j => jobRow(j, suspended))), { id });
 }
 
-function jobRow(j) {
+function jobRow(j, suspended) {
+  const waits = j.status === "pending" && suspended && suspended.has(j.target);
   return h("tr", { "data-job": j.id },
       h("td", {}, String(j.id)), h("td", {}, j.rule), h("td", {}, j.action), cell(j.target, 50),
-      h("td", { class: "status status-" + j.status }, j.status), h("td", { class: "num" }, String(j.attempts)),
+      h("td", { class: "status status-" + j.status }, j.status,
+        waits ? h("div", { class: "muted waiting" }, "waits for its target, suspended: ", h("a", { href: "#/deadletters" }, "resume it")) : null),
+      h("td", { class: "num" }, String(j.attempts)),
       h("td", {}, h("ol", { class: "attempts" }, (j.history || []).map(a =>
         h("li", { value: a.attempt }, `${fmtTime(a.started)} · ${(a.took_ns / 1e6).toFixed(1)} ms · `,
           a.error ? h("span", { class: "error", title: a.error.length > 200 ? a.error : undefined }, short(a.error, 200)) : h("span", { class: "status-done" }, "ok"))))));
@@ -503,6 +508,12 @@ async function eventPage(id) {
     api("/events/" + encodeURIComponent(id)),
     apiList("/jobs?event_id=" + encodeURIComponent(id), "jobs", 1000),
   ]);
+  // A pending job does not run while its target is suspended: the
+  // targets tell which are.
+  const suspended = new Set();
+  if (jobs.some(j => j.status === "pending")) {
+    for (const t of (await api("/targets")).targets) if (t.suspended) suspended.add(t.name);
+  }
   const rules = [...new Set(jobs.map(j => j.rule))].sort();
   return [
     h("h1", {}, "Event ", h("code", {}, e.id)),
@@ -513,7 +524,7 @@ async function eventPage(id) {
       h("div", { class: "card" }, h("h2", {}, "Rules that matched"),
         rules.length ? h("ul", { id: "event-rules" }, rules.map(r => h("li", {}, r))) : h("p", { class: "muted", id: "event-rules" }, "No rule made a job for this event."))),
     h("div", { class: "card" }, h("h2", {}, "Why each rule did or did not fire"), explanation(e.explanation)),
-    h("div", { class: "card" }, h("h2", {}, "Action jobs"), jobs.length ? jobsTable(jobs, "event-jobs") : h("p", { class: "muted" }, "None.")),
+    h("div", { class: "card" }, h("h2", {}, "Action jobs"), jobs.length ? jobsTable(jobs, "event-jobs", suspended) : h("p", { class: "muted" }, "None.")),
     h("div", { class: "card" }, h("h2", {}, "Raw payload"), rawPayload(e)),
   ];
 }
@@ -577,7 +588,7 @@ async function ruleJobs(rule) {
   let shown = 0;
   const pages = pager("rule-jobs", async cursor => {
     const page = await apiPage("/jobs?rule=" + encodeURIComponent(rule), "jobs", 100, cursor);
-    t.tBodies[0].append(...page.items.map(jobRow));
+    t.tBodies[0].append(...page.items.map(j => jobRow(j)));
     shown += page.items.length;
     count.set(shown);
     return page.next;
