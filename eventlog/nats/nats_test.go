@@ -430,7 +430,6 @@ func TestLongestPrefix(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			prefix := short + strings.Repeat("x", tc.n-len(short))
-			t.Cleanup(func() { deleteStreams(t, u, prefix) })
 			l, err := eventlog.Open(ctx, eventlog.Config{Backend: "nats", URL: u, Prefix: prefix}, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -464,26 +463,5 @@ func TestLongestPrefix(t *testing.T) {
 				t.Errorf("a %d-byte prefix: subscribing = %v, want JetStream to refuse a name too long", tc.n, refused)
 			}
 		})
-	}
-}
-
-// deleteStreams deletes the streams of the log of prefix on the server at
-// u.
-func deleteStreams(t *testing.T, u, prefix string) {
-	nc, err := natsgo.Connect(u, natsgo.Timeout(5*time.Second))
-	if err != nil {
-		t.Errorf("delete streams %s_*: %v", prefix, err)
-		return
-	}
-	defer nc.Close()
-	js, err := nc.JetStream(natsgo.MaxWait(10 * time.Second))
-	if err != nil {
-		t.Errorf("delete streams %s_*: %v", prefix, err)
-		return
-	}
-	for _, topic := range eventlog.Topics() {
-		if err := js.DeleteStream(prefix + "_" + topic); err != nil && !errors.Is(err, natsgo.ErrStreamNotFound) {
-			t.Errorf("delete stream %s_%s: %v", prefix, topic, err)
-		}
 	}
 }

@@ -136,7 +136,8 @@ const anchorStream = "hookd_test_anchor"
 
 // NATSPrefix returns a new stream prefix on the server of
 // HOOKD_TEST_NATS_URL (skipping or failing t as NATSURL does) and deletes
-// the streams that start with it when t ends.
+// the streams that start with it when t ends, those of a longer prefix
+// that starts with it included.
 func NATSPrefix(t testing.TB) (natsURL, prefix string) {
 	t.Helper()
 	natsURL = NATSURL(t)
@@ -144,18 +145,18 @@ func NATSPrefix(t testing.TB) (natsURL, prefix string) {
 	t.Cleanup(func() {
 		nc, err := natsgo.Connect(natsURL, natsgo.Timeout(5*time.Second))
 		if err != nil {
-			t.Errorf("delete streams %s_*: %v", prefix, err)
+			t.Errorf("delete streams %s*: %v", prefix, err)
 			return
 		}
 		defer nc.Close()
 		js, err := nc.JetStream(natsgo.MaxWait(10 * time.Second))
 		if err != nil {
-			t.Errorf("delete streams %s_*: %v", prefix, err)
+			t.Errorf("delete streams %s*: %v", prefix, err)
 			return
 		}
 		var names []string
 		for name := range js.StreamNames() {
-			if strings.HasPrefix(name, prefix+"_") {
+			if strings.HasPrefix(name, prefix) {
 				names = append(names, name)
 			}
 		}
