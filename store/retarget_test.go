@@ -183,3 +183,45 @@ func TestRetargetMigration(t *testing.T) {
 	defer st.Close()
 	checkRetargeted(t, st)
 }
+
+// TestRetargetLeftovers enqueues jobs, as a replica of a hookd before
+// schema version 12 does into a store that a newer replica has migrated,
+// under targets that show the URL's path: a read-only open leaves them,
+// and two replicas opening the store at once for writing rename them.
+func TestRetargetLeftovers(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := storeConfig(t, dir)
+	st := openStore(t, dir)
+	oldJobs(t, st)
+
+	ro := cfg
+	ro.ReadOnly = true
+	rst, err := store.Open(ctx, ro, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rst.Close()
+	if _, err := rst.Target(ctx, oldSlack); err != nil {
+		t.Fatalf("the old target after a read-only open: %v", err)
+	}
+
+	opened := make(chan *store.Store, 2)
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			s, err := store.Open(ctx, cfg, nil)
+			opened <- s
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if s := <-opened; s != nil {
+			defer s.Close()
+		}
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkRetargeted(t, st)
+}

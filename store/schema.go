@@ -370,7 +370,9 @@ const countAll = `
 `
 
 // migrate brings the schema up to the newest version in one transaction, so
-// a failed migration leaves the previous version in place.
+// a failed migration leaves the previous version in place, and renames in
+// it the http targets of an older hookd's replicas (see
+// retargetLeftovers).
 func migrate(ctx context.Context, w *sql.DB, d dialect, logger *slog.Logger) error {
 	// The write lock: replicas starting together migrate one at a time.
 	tx, err := d.begin(ctx, w)
@@ -388,9 +390,6 @@ func migrate(ctx context.Context, w *sql.DB, d dialect, logger *slog.Logger) err
 	if v > len(migrations) {
 		return fmt.Errorf("migrate: schema version %d is newer than this hookd knows (%d)", v, len(migrations))
 	}
-	if v == len(migrations) {
-		return nil
-	}
 	for i := v; i < len(migrations); i++ {
 		if _, err := tx.ExecContext(ctx, d.schema(migrations[i])); err != nil {
 			return fmt.Errorf("migrate to schema version %d: %w", i+1, err)
@@ -401,16 +400,35 @@ func migrate(ctx context.Context, w *sql.DB, d dialect, logger *slog.Logger) err
 			}
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM schema_version`); err != nil {
+	// Replicas of a hookd before schema version 12 that share the store
+	// go on enqueueing http jobs under the targets that showed the URL's
+	// path after a newer replica migrated it, until they are upgraded in
+	// turn: each open renames them, in this transaction, whose lock keeps
+	// them from enqueueing meanwhile.
+	renamed, err := retargetLeftovers(ctx, tx)
+	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (?)`, len(migrations)); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+	if v == len(migrations) && renamed == 0 {
+		return nil
+	}
+	if v < len(migrations) {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM schema_version`); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (?)`, len(migrations)); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	logger.Info("store schema migrated", "from", v, "to", len(migrations))
+	if renamed > 0 {
+		logger.Info("store http targets of an older hookd renamed", "targets", renamed)
+	}
+	if v < len(migrations) {
+		logger.Info("store schema migrated", "from", v, "to", len(migrations))
+	}
 	return nil
 }
 

@@ -182,7 +182,9 @@ type db struct {
 }
 
 // Open opens the store that cfg describes, creating and migrating its schema
-// unless cfg.ReadOnly is set. A nil logger discards. Close releases it.
+// unless cfg.ReadOnly is set, in which case it writes nothing; a migration
+// also renames the http targets that replicas of an older hookd enqueued
+// (see retargetLeftovers). A nil logger discards. Close releases it.
 func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
