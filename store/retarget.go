@@ -156,9 +156,11 @@ func (r *renames) add(target string, raw []byte) error {
 	var params map[string]any
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	dec.UseNumber()
-	if err := dec.Decode(&params); err != nil {
-		// hookd never stores parameters that do not decode; such a job
-		// keeps its target.
+	if err := dec.Decode(&params); err != nil || r.kind.Validate(params) != nil {
+		// hookd never stores parameters that do not decode, nor that the
+		// action refuses; such a job keeps its target, whose name did not
+		// come from them (renamed, every such target would become one,
+		// "http (invalid parameters)").
 		return nil
 	}
 	if to := r.kind.Target(params); to != target {
