@@ -50,7 +50,7 @@ import (
 //	GET  /deadletters               dead jobs, most recently dead first
 //	POST /deadletters/:id/retry     run a dead job again, resuming its target
 //	POST /deadletters/retry         run again every dead job selected
-//	GET  /targets                   targets and their suspension
+//	GET  /targets                   targets and their suspension, by name
 //	POST /targets/:id/resume        lift a target's suspension
 //	POST /targets/resume            lift the suspension of every target selected
 //	GET  /suppressions              the suppression list

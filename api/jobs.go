@@ -17,6 +17,7 @@ import (
 // targetsResponse is the body of GET /targets.
 type targetsResponse struct {
 	Targets []store.Target `json:"targets"`
+	Next    string         `json:"next"`
 }
 
 // deadLetters serves GET /deadletters: one page of the dead jobs, the most
@@ -154,19 +155,42 @@ func bulk(p map[string]string, what string, filters ...string) error {
 	return nil
 }
 
-// targets serves GET /targets: every target jobs were enqueued for, by
-// name. It takes no parameters. The body is {"targets": [...]}, each in the
-// JSON form of store.Target: whether it is suspended, since when and why,
-// and how many of its jobs are pending, running and dead.
+// targets serves GET /targets: one page of the targets jobs were
+// enqueued for, by name.
+//
+// Parameters, all optional: suspended, true for the suspended targets
+// only, false for the others; target, the exact name of the one target
+// wanted (a job's target); limit, the page size, 100 by default and at
+// most 1000; cursor, the next of the previous page.
+//
+// The body is {"targets": [...], "next": "CURSOR"}, next empty on the last
+// page, each target in the JSON form of store.Target: whether it is
+// suspended, since when and why, and how many of its jobs are pending,
+// running and dead.
 func (h *handler) targets(c echo.Context) error {
-	if _, err := params(c); err != nil {
-		return err
-	}
-	ts, err := h.st.Targets(c.Request().Context())
+	p, err := params(c, "suspended", "target", "limit", "cursor")
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, targetsResponse{Targets: ts})
+	q := store.TargetQuery{Name: p["target"], Cursor: p["cursor"]}
+	if v, ok := p["target"]; ok && v == "" {
+		return badRequest("target: empty; leave it out not to filter")
+	}
+	if v, ok := p["suspended"]; ok {
+		if v != "true" && v != "false" {
+			return badRequest("suspended: %q; want true or false", v)
+		}
+		suspended := v == "true"
+		q.Suspended = &suspended
+	}
+	if q.Limit, err = parseLimit(p["limit"]); err != nil {
+		return err
+	}
+	page, err := h.st.ListTargets(c.Request().Context(), q)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, targetsResponse{Targets: page.Targets, Next: page.Next})
 }
 
 // resumeTarget serves POST /targets/:id/resume: the target's suspension is
@@ -186,17 +210,16 @@ func (h *handler) resumeTarget(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
-	ts, err := h.st.Targets(ctx)
+	page, err := h.st.ListTargets(ctx, store.TargetQuery{ID: id, Limit: 1})
 	if err != nil {
 		return err
 	}
-	for _, t := range ts {
-		if t.ID == id {
-			h.logger.Info("target resumed", "target", t.Name, "pending", t.Pending, "remote", c.Request().RemoteAddr)
-			return c.JSON(http.StatusOK, t)
-		}
+	if len(page.Targets) == 0 {
+		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("no target %d", id))
 	}
-	return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("no target %d", id))
+	t := page.Targets[0]
+	h.logger.Info("target resumed", "target", t.Name, "pending", t.Pending, "remote", c.Request().RemoteAddr)
+	return c.JSON(http.StatusOK, t)
 }
 
 // resumeTargets serves POST /targets/resume: the suspension of every

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -166,6 +167,83 @@ func TestResumeTargets(t *testing.T) {
 			}
 			if n, err := st.ResumeTargets(ctx, f); err != nil || n != 0 {
 				t.Errorf("the resume repeated = %d, %v; want 0", n, err)
+			}
+		})
+	}
+}
+
+func TestListTargets(t *testing.T) {
+	yes, no := true, false
+	tests := []struct {
+		name  string
+		q     store.TargetQuery
+		pages []string
+	}{
+		{name: "all in one page", q: store.TargetQuery{}, pages: []string{"[email mail email old email other http hook]"}},
+		{name: "pages of two", q: store.TargetQuery{Limit: 2}, pages: []string{"[email mail email old]", "[email other http hook]"}},
+		{name: "pages of three", q: store.TargetQuery{Limit: 3}, pages: []string{"[email mail email old email other]", "[http hook]"}},
+		{name: "suspended", q: store.TargetQuery{Suspended: &yes, Limit: 3}, pages: []string{"[email old email other http hook]"}},
+		{name: "not suspended", q: store.TargetQuery{Suspended: &no}, pages: []string{"[email mail]"}},
+		{name: "by name", q: store.TargetQuery{Name: "email other"}, pages: []string{"[email other]"}},
+		{name: "by name, not suspended", q: store.TargetQuery{Name: "email other", Suspended: &no}, pages: []string{"[]"}},
+		{name: "unknown name", q: store.TargetQuery{Name: "email nobody"}, pages: []string{"[]"}},
+	}
+	ctx := context.Background()
+	st, _ := outage(t)
+	// "email mail" alone is resumed: its job waiting behind the dead one
+	// is counted, and the filters tell it from the others.
+	mail, err := st.Target(ctx, "email mail")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ResumeTarget(ctx, mail.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := tt.q
+			var pages []string
+			for range 10 {
+				page, err := st.ListTargets(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var names []string
+				for _, tg := range page.Targets {
+					names = append(names, tg.Name)
+					if tg.Name == "email mail" && (tg.Pending != 1 || tg.Dead != 1) {
+						t.Errorf("email mail: %d pending, %d dead; want 1 and 1", tg.Pending, tg.Dead)
+					}
+				}
+				pages = append(pages, fmt.Sprint(names))
+				if page.Next == "" {
+					break
+				}
+				q.Cursor = page.Next
+			}
+			if fmt.Sprint(pages) != fmt.Sprint(tt.pages) {
+				t.Errorf("pages %v; want %v", pages, tt.pages)
+			}
+		})
+	}
+}
+
+func TestListTargetsRefuses(t *testing.T) {
+	ctx := context.Background()
+	st, _ := outage(t)
+	jobs, err := st.Jobs(ctx, store.JobQuery{Limit: 1})
+	if err != nil || jobs.Next == "" {
+		t.Fatalf("Jobs: %v, next %q; want a next cursor", err, jobs.Next)
+	}
+	for name, q := range map[string]store.TargetQuery{
+		"a cursor of jobs":  {Cursor: jobs.Next},
+		"not base64":        {Cursor: "!!"},
+		"a kind alone":      {Cursor: "dA"},
+		"a limit too large": {Limit: store.MaxLimit + 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := st.ListTargets(ctx, q); !errors.As(err, new(*store.QueryError)) {
+				t.Errorf("ListTargets(%+v) = %v; want a *store.QueryError", q, err)
 			}
 		})
 	}

@@ -3,11 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hookd/hookd/actions"
 )
@@ -768,14 +770,94 @@ type Target struct {
 	Dead    int `json:"dead"`
 }
 
+// TargetQuery selects targets for ListTargets. Empty fields do not filter.
+type TargetQuery struct {
+	// Name is the exact name of the one target wanted.
+	Name string
+	// ID is the id of the one target wanted.
+	ID int64
+	// Suspended, when set, keeps the targets whose Suspended is *Suspended.
+	Suspended *bool
+	// Limit is the page size: DefaultLimit when 0, at most MaxLimit.
+	Limit int
+	// Cursor is the Next of the previous page, or empty for the first.
+	Cursor string
+}
+
+// TargetPage is one page of ListTargets.
+type TargetPage struct {
+	Targets []Target
+	// Next is the cursor of the page after this one, empty on the last.
+	Next string
+}
+
+// cursorTargets is the cursor kind of ListTargets: its cursor holds the
+// name of the last target of the page, after the kind.
+const cursorTargets byte = 't'
+
+// ListTargets returns one page of the targets q selects, by name: at most
+// q.Limit, and Next to continue after the last one returned, so that
+// following the cursors lists every target once. Only the targets of the
+// page are counted, so that a page costs the same however many targets
+// there are. Invalid parameters give an error wrapping a *QueryError.
+func (s *Store) ListTargets(ctx context.Context, q TargetQuery) (TargetPage, error) {
+	limit, err := pageLimit(q.Limit)
+	if err != nil {
+		return TargetPage{}, fmt.Errorf("list targets: %w", err)
+	}
+	var w where
+	if q.Name != "" {
+		w.add("t.target = ?", q.Name)
+	}
+	if q.ID != 0 {
+		w.add("t.id = ?", q.ID)
+	}
+	if q.Suspended != nil {
+		suspended := 0
+		if *q.Suspended {
+			suspended = 1
+		}
+		w.add("t.suspended = ?", suspended)
+	}
+	if q.Cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(q.Cursor)
+		if err != nil || len(b) < 2 || b[0] != cursorTargets || !utf8.Valid(b[1:]) {
+			return TargetPage{}, fmt.Errorf("list targets: %w", invalid("cursor", "%q is not a cursor this listing returned", q.Cursor))
+		}
+		w.add("t.target > ?", string(b[1:]))
+	}
+	targets, err := s.targets(ctx, w, limit+1)
+	if err != nil {
+		return TargetPage{}, err
+	}
+	page := TargetPage{Targets: targets}
+	if len(targets) > limit {
+		page.Targets = targets[:limit]
+		page.Next = base64.RawURLEncoding.EncodeToString(append([]byte{cursorTargets}, targets[limit-1].Name...))
+	}
+	return page, nil
+}
+
 // Targets returns every target jobs were enqueued for, by name.
 func (s *Store) Targets(ctx context.Context) ([]Target, error) {
+	return s.targets(ctx, where{}, 0)
+}
+
+// targets lists the targets w selects by name, at most limit of them
+// unless limit is 0, each with the counts of its jobs.
+func (s *Store) targets(ctx context.Context, w where, limit int) ([]Target, error) {
 	count := func(status string) string {
 		return `(SELECT COUNT(*) FROM jobs j WHERE j.target = t.target AND j.status = '` + status + `')`
 	}
-	rows, err := s.db.read.QueryContext(ctx, `SELECT t.id, t.target, t.suspended, t.suspended_ns, t.reason, `+
-		count(actions.Pending)+`, `+count(actions.Running)+`, `+count(actions.Dead)+`
-		FROM targets t ORDER BY t.target`)
+	query := `SELECT t.id, t.target, t.suspended, t.suspended_ns, t.reason, ` +
+		count(actions.Pending) + `, ` + count(actions.Running) + `, ` + count(actions.Dead) + `
+		FROM targets t` + w.sql() + ` ORDER BY t.target`
+	args := w.args
+	if limit > 0 {
+		query += ` LIMIT ?`
+		args = append(args, limit)
+	}
+	rows, err := s.db.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list targets: %w", err)
 	}
@@ -804,16 +886,14 @@ func (s *Store) Targets(ctx context.Context) ([]Target, error) {
 // Target returns the target named name, as Targets lists it, or an error
 // wrapping ErrNotFound when no job was enqueued for it.
 func (s *Store) Target(ctx context.Context, name string) (Target, error) {
-	targets, err := s.Targets(ctx)
+	page, err := s.ListTargets(ctx, TargetQuery{Name: name, Limit: 1})
 	if err != nil {
 		return Target{}, err
 	}
-	for _, t := range targets {
-		if t.Name == name {
-			return t, nil
-		}
+	if len(page.Targets) == 0 {
+		return Target{}, fmt.Errorf("target %q: %w", name, ErrNotFound)
 	}
-	return Target{}, fmt.Errorf("target %q: %w", name, ErrNotFound)
+	return page.Targets[0], nil
 }
 
 // ResumeTarget lifts the suspension of target id, so that its waiting jobs

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,20 +102,28 @@ func TestDashboardDeadLetterTime(t *testing.T) {
 // it would run; the page of the event whose job died says nothing of it.
 func TestDashboardWaitingJob(t *testing.T) {
 	const token = "dash-admin-token-0123"
-	p, first, second, _ := startSuspended(t, token)
+	p, first, second, dead := startSuspended(t, token)
 	ui := logIn(t, p, token)
+	// The page looks up the target of its pending job alone, not every
+	// target there is.
+	lookup := url.Values{"suspended": {"true"}, "target": {dead.Target}}.Encode()
 	for _, c := range []struct {
 		name, event, status string
 		waits               bool
+		asked               []string
 	}{
-		{"waiting", second, "pending", true},
-		{"dead", first, "dead", false},
+		{"waiting", second, "pending", true, []string{lookup}},
+		{"dead", first, "dead", false, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			sub := *ui
 			sub.t = t
 			ui := &sub
+			ui.asked("/api/targets")
 			ui.load("#/event/" + url.PathEscape(c.event))
+			if got := ui.asked("/api/targets"); !slices.Equal(got, c.asked) {
+				t.Errorf("the page asked /api/targets%q, want %q", got, c.asked)
+			}
 			got := eval[string](ui, `document.querySelector("#event-jobs tbody tr td.status").textContent`)
 			if !strings.HasPrefix(got, c.status) {
 				t.Errorf("the job's status shows %q, want %s", got, c.status)

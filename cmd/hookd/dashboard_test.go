@@ -479,6 +479,26 @@ func (u *ui) shot(name string) {
 	}
 }
 
+// asked returns the query strings of the requests the page made to path
+// since the last call, as the browser's resource timing recorded them,
+// each as url.Values.Encode writes it (parameters in name order).
+func (u *ui) asked(path string) []string {
+	u.t.Helper()
+	var asked []string
+	for _, q := range eval[[]string](u, fmt.Sprintf(`(() => {
+		const asked = performance.getEntriesByType("resource").map(e => new URL(e.name)).filter(u => u.pathname === %q).map(u => u.search.slice(1));
+		performance.clearResourceTimings();
+		return asked;
+	})()`, path)) {
+		v, err := url.ParseQuery(q)
+		if err != nil {
+			u.t.Fatalf("the page asked %s?%s: %v", path, q, err)
+		}
+		asked = append(asked, v.Encode())
+	}
+	return asked
+}
+
 // eval evaluates a JavaScript expression in u's page.
 func eval[T any](u *ui, js string) T {
 	u.t.Helper()
@@ -695,12 +715,17 @@ func TestDashboardRetryAll(t *testing.T) {
 
 	ui := logIn(t, p, token)
 	down.Store(false)
+	ui.asked("/api/targets")
 	ui.goTo("#/deadletters", "#dead-table")
 	if n := ui.count("#dead-table tbody tr"); n != 3 {
 		t.Errorf("%d dead letters shown, want 3", n)
 	}
 	if n := ui.count("#targets-table tbody tr"); n != 3 {
 		t.Errorf("%d suspended targets shown, want 3", n)
+	}
+	// The page asks for the suspended targets only, a page at a time.
+	if got := ui.asked("/api/targets"); !slices.Equal(got, []string{"limit=100&suspended=true"}) {
+		t.Errorf("the page asked /api/targets%q, want the suspended ones, 100 at most", got)
 	}
 	ui.shot("deadletters-outage")
 	asked := ui.answerDialogs()

@@ -508,12 +508,15 @@ async function eventPage(id) {
     api("/events/" + encodeURIComponent(id)),
     apiList("/jobs?event_id=" + encodeURIComponent(id), "jobs", 1000),
   ]);
-  // A pending job does not run while its target is suspended: the
-  // targets tell which are.
+  // A pending job does not run while its target is suspended: each
+  // pending job's target tells, looked up by name rather than listing
+  // every target, which are one per recipient.
   const suspended = new Set();
-  if (jobs.some(j => j.status === "pending")) {
-    for (const t of (await api("/targets")).targets) if (t.suspended) suspended.add(t.name);
-  }
+  const pendingTargets = [...new Set(jobs.filter(j => j.status === "pending").map(j => j.target))];
+  await Promise.all(pendingTargets.map(async name => {
+    const page = await api("/targets?suspended=true&target=" + encodeURIComponent(name));
+    if (page.targets.length) suspended.add(name);
+  }));
   const rules = [...new Set(jobs.map(j => j.rule))].sort();
   return [
     h("h1", {}, "Event ", h("code", {}, e.id)),
@@ -614,11 +617,9 @@ async function watchJob(id, cell) {
 // next time it is drawn: what Retry all or Resume all did.
 let deadLettersNote = "";
 
-// deadLetters shows the suspended targets and the dead letters, 100 at a
-// time with More.
+// deadLetters shows the suspended targets and the dead letters, each 100
+// at a time with More.
 async function deadLetters() {
-  const ts = await api("/targets");
-  const suspended = ts.targets.filter(t => t.suspended);
   const msg = h("p", { class: "muted message", id: "dl-message" }, deadLettersNote);
   deadLettersNote = "";
   // resumeButtons holds each suspended target's Resume button by its
@@ -644,6 +645,25 @@ async function deadLetters() {
       h("td", {}, h("a", { href: "#/event/" + encodeURIComponent(j.event_id) }, short(j.event_id, 20))),
       cell(j.last_error, 120, { class: "error" }), h("td", { class: "num" }, String(j.attempts)), status, h("td", {}, btn));
   };
+  const targetRow = t => {
+    const btn = h("button", { class: "primary", id: "resume-" + t.id, onclick: async () => {
+      btn.disabled = true;
+      try { await api(`/targets/${t.id}/resume`, { method: "POST" }); btn.textContent = "Resumed"; msg.textContent = `Target ${t.name} resumed.`; }
+      catch (err) { btn.disabled = false; msg.textContent = err.message; }
+    } }, "Resume");
+    resumeButtons.set(t.name, btn);
+    return h("tr", { "data-target": t.id }, h("td", {}, t.name), h("td", {}, fmtTime(t.suspended_at)), cell(t.reason, 120, { class: "error" }),
+      h("td", { class: "num" }, String(t.pending)), h("td", { class: "num" }, String(t.dead)), h("td", {}, btn));
+  };
+  const targetsBody = h("tbody", {});
+  let suspended = 0;
+  const targetPages = pager("targets", async cursor => {
+    const page = await apiPage("/targets?suspended=true", "targets", 100, cursor);
+    targetsBody.append(...page.items.map(targetRow));
+    suspended += page.items.length;
+    return page.next;
+  });
+  await targetPages.first();
   const body = h("tbody", {});
   const count = tally("dead-count", "dead letter", "dead letters");
   let shown = 0;
@@ -680,19 +700,10 @@ async function deadLetters() {
   return [
     h("h1", {}, "Dead letters and suspended targets"), msg,
     h("div", { class: "card" }, h("h2", {}, "Suspended targets"),
-      suspended.length === 0 ? h("p", { class: "muted", id: "no-suspended" }, "No target is suspended.") : [
-        h("p", {}, resumeAll, " lifts every suspension; a target's dead letters stay dead (Retry all retries them and resumes their targets)."),
-        table(["target", "since", "reason", { label: "pending", num: 1 }, { label: "dead", num: 1 }, ""],
-          suspended.map(t => {
-            const btn = h("button", { class: "primary", id: "resume-" + t.id, onclick: async () => {
-              btn.disabled = true;
-              try { await api(`/targets/${t.id}/resume`, { method: "POST" }); btn.textContent = "Resumed"; msg.textContent = `Target ${t.name} resumed.`; }
-              catch (err) { btn.disabled = false; msg.textContent = err.message; }
-            } }, "Resume");
-            resumeButtons.set(t.name, btn);
-            return h("tr", { "data-target": t.id }, h("td", {}, t.name), h("td", {}, fmtTime(t.suspended_at)), cell(t.reason, 120, { class: "error" }),
-              h("td", { class: "num" }, String(t.pending)), h("td", { class: "num" }, String(t.dead)), h("td", {}, btn));
-          }), { id: "targets-table" })]),
+      suspended === 0 ? h("p", { class: "muted", id: "no-suspended" }, "No target is suspended.") : [
+        h("p", {}, resumeAll, " lifts every suspension, shown or not; a target's dead letters stay dead (Retry all retries them and resumes their targets)."),
+        table(["target", "since", "reason", { label: "pending", num: 1 }, { label: "dead", num: 1 }, ""], targetsBody, { id: "targets-table" }),
+        targetPages.more, targetPages.error]),
     h("div", { class: "card" }, h("h2", {}, "Dead letters"),
       shown === 0 ? h("p", { class: "muted", id: "no-dead" }, "No dead letters.") : [
         h("p", {}, count.el, " shown, the most recently dead first. ", retryAll,
