@@ -70,7 +70,11 @@ func Register(g *echo.Group, d Deps) {
 	if timeout <= 0 {
 		timeout = DefaultQueryTimeout
 	}
-	h := &handler{st: d.Store, rulesStatus: d.Rules, logger: logger, shutdown: d.Shutdown, timeout: timeout}
+	streamWriteTimeout := d.StreamWriteTimeout
+	if streamWriteTimeout <= 0 {
+		streamWriteTimeout = DefaultStreamWriteTimeout
+	}
+	h := &handler{st: d.Store, rulesStatus: d.Rules, logger: logger, shutdown: d.Shutdown, timeout: timeout, streamWriteTimeout: streamWriteTimeout}
 	// A GET route answers HEAD too, as net/http's file server and most
 	// APIs do (its body is not sent); /live does not, being a stream.
 	get := func(path string, fn echo.HandlerFunc) {
@@ -118,10 +122,20 @@ type Deps struct {
 	// statement, PostgreSQL cancels it). A stream (GET /live, an export of
 	// /events) is not bounded as a whole: each query it runs is.
 	QueryTimeout time.Duration
+	// StreamWriteTimeout bounds how long each write of a stream (a message
+	// or heartbeat of GET /live, a flush of an export of /events) may wait
+	// for its client, DefaultStreamWriteTimeout when zero. A stream is not
+	// bounded as a whole, as the server's write timeout bounds ordinary
+	// answers: a client that stops reading is dropped once a write has
+	// waited this long, and one that reads stays as long as it likes.
+	StreamWriteTimeout time.Duration
 }
 
 // DefaultQueryTimeout is Deps.QueryTimeout when zero.
 const DefaultQueryTimeout = 30 * time.Second
+
+// DefaultStreamWriteTimeout is Deps.StreamWriteTimeout when zero.
+const DefaultStreamWriteTimeout = 30 * time.Second
 
 type handler struct {
 	st          *store.Store
@@ -129,6 +143,8 @@ type handler struct {
 	logger      *slog.Logger
 	shutdown    <-chan struct{}
 	timeout     time.Duration
+	// streamWriteTimeout is Deps.StreamWriteTimeout, defaulted.
+	streamWriteTimeout time.Duration
 }
 
 // errQueryTimeout is the cause of the context of a request whose store

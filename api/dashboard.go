@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -158,17 +159,13 @@ func (h *handler) live(c echo.Context) error {
 	} else if seq, err = h.st.LastSeq(c.Request().Context()); err != nil {
 		return err
 	}
-	w := c.Response()
-	w.Header().Set(echo.HeaderContentType, "text/event-stream")
-	w.Header().Set(echo.HeaderCacheControl, "no-cache")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	// The admin server's write timeout is meant for ordinary answers.
-	_ = http.NewResponseController(w.Writer).SetWriteDeadline(time.Time{})
-	if _, err := fmt.Fprint(w, "retry: 1000\n: hookd live\n\n"); err != nil {
+	c.Response().Header().Set(echo.HeaderContentType, "text/event-stream")
+	c.Response().Header().Set(echo.HeaderCacheControl, "no-cache")
+	c.Response().Header().Set("X-Accel-Buffering", "no")
+	w := h.stream(c)
+	if _, err := fmt.Fprint(w, "retry: 1000\n: hookd live\n\n"); err != nil || w.Flush() != nil {
 		return nil
 	}
-	w.Flush()
 	poll := time.NewTicker(livePoll)
 	defer poll.Stop()
 	lastWrite := time.Now()
@@ -184,8 +181,9 @@ func (h *handler) live(c echo.Context) error {
 				return nil
 			}
 			// The status is sent: say why in the stream, and end it.
-			fmt.Fprintf(w, "event: error\ndata: %q\n\n", "reading events failed")
-			w.Flush()
+			if _, werr := fmt.Fprintf(w, "event: error\ndata: %q\n\n", "reading events failed"); werr == nil {
+				_ = w.Flush()
+			}
 			return fmt.Errorf("live events: %w", err)
 		}
 		for _, e := range events {
@@ -201,13 +199,14 @@ func (h *handler) live(c echo.Context) error {
 			seq = e.Seq
 		}
 		if len(events) > 0 {
-			w.Flush()
-			lastWrite = time.Now()
-		} else if time.Since(lastWrite) > liveHeartbeat {
-			if _, err := fmt.Fprint(w, ": heartbeat\n\n"); err != nil {
+			if w.Flush() != nil {
 				return nil
 			}
-			w.Flush()
+			lastWrite = time.Now()
+		} else if time.Since(lastWrite) > liveHeartbeat {
+			if _, err := fmt.Fprint(w, ": heartbeat\n\n"); err != nil || w.Flush() != nil {
+				return nil
+			}
 			lastWrite = time.Now()
 		}
 		if more {
@@ -232,7 +231,6 @@ var csvHeader = []string{"id", "source", "provider", "type", "time", "received",
 // failure can only cut the stream short, which the client sees as a missing
 // final newline.
 func (h *handler) exportEvents(c echo.Context, q store.EventQuery, format string) error {
-	w := c.Response()
 	// The request's context ends at the query timeout: an export takes as
 	// long as it takes, and bounds each page's query.
 	ctx := unbounded(c)
@@ -245,13 +243,12 @@ func (h *handler) exportEvents(c echo.Context, q store.EventQuery, format string
 		return err
 	}
 	if format == "csv" {
-		w.Header().Set(echo.HeaderContentType, "text/csv; charset=utf-8")
-		w.Header().Set(echo.HeaderContentDisposition, `attachment; filename="events.csv"`)
+		c.Response().Header().Set(echo.HeaderContentType, "text/csv; charset=utf-8")
+		c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="events.csv"`)
 	} else {
-		w.Header().Set(echo.HeaderContentType, "application/x-ndjson")
+		c.Response().Header().Set(echo.HeaderContentType, "application/x-ndjson")
 	}
-	_ = http.NewResponseController(w.Writer).SetWriteDeadline(time.Time{})
-	w.WriteHeader(http.StatusOK)
+	w := h.stream(c)
 	var (
 		write func(event.Event) error
 		flush = w.Flush
@@ -270,29 +267,85 @@ func (h *handler) exportEvents(c echo.Context, q store.EventQuery, format string
 			}
 			return cw.Write(row)
 		}
-		flush = func() {
+		flush = func() error {
 			cw.Flush()
-			w.Flush()
+			if err := cw.Error(); err != nil {
+				return err
+			}
+			return w.Flush()
 		}
 	} else {
 		enc := json.NewEncoder(w)
 		enc.SetEscapeHTML(false)
 		write = func(e event.Event) error { return enc.Encode(e) }
 	}
-	defer flush()
 	err := h.st.EachEvent(ctx, q, h.timeout, func(e event.Event) error {
 		if err := write(e); err != nil {
 			return err
 		}
 		if n++; n%exportFlush == 0 {
-			flush()
+			return flush()
 		}
 		return nil
 	})
+	// What was written goes out, even before a failed query's cut; after
+	// a failed write, the flush fails at once.
+	if ferr := flush(); err == nil {
+		err = ferr
+	}
 	if err != nil && ctx.Err() == nil {
 		h.logger.Error("export events cut short", "format", format, "events", n, "err", err)
 	}
 	return nil
+}
+
+// streamWriter writes the body of a stream (GET /live, an export of
+// /events), which lasts as long as its client reads it, however longer
+// than the admin server's write timeout that bounds ordinary answers.
+// Instead, each write and each flush must be taken by the client within
+// the handler's stream write timeout: a client that stays connected but
+// stops reading is then dropped once the connection's buffers are full,
+// rather than holding the handler and its connection for good, while an
+// idle client that reads stays connected.
+type streamWriter struct {
+	w       *echo.Response
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+// stream sends c's status, 200 with the headers set so far, and returns
+// the writer of its body.
+func (h *handler) stream(c echo.Context) *streamWriter {
+	w := c.Response()
+	w.WriteHeader(http.StatusOK)
+	return &streamWriter{w: w, rc: http.NewResponseController(w.Writer), timeout: h.streamWriteTimeout}
+}
+
+// deadline gives the next write to the connection until timeout from now.
+// A response writer without deadlines (a test's recorder) writes without.
+func (s *streamWriter) deadline() error {
+	if err := s.rc.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	return nil
+}
+
+// Write writes p, which reaches the connection when the response's buffer
+// fills or at the next Flush, within the timeout.
+func (s *streamWriter) Write(p []byte) (int, error) {
+	if err := s.deadline(); err != nil {
+		return 0, err
+	}
+	return s.w.Write(p)
+}
+
+// Flush sends what was written to the client within the timeout, and
+// returns the error of a client that did not take it.
+func (s *streamWriter) Flush() error {
+	if err := s.deadline(); err != nil {
+		return err
+	}
+	return s.rc.Flush()
 }
 
 // csvCell returns v as a CSV cell that a spreadsheet shows as text: a value

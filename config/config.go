@@ -177,7 +177,8 @@ type Limits struct {
 	// from the end of the request headers, so it covers reading the body
 	// and the commit as well: it must be longer than ReadTimeout, or a
 	// slow body's events would be committed and their 200 never sent.
-	// Default read_timeout + 1m.
+	// The admin API's streams, which last as long as their client, are
+	// bounded by it write by write instead. Default read_timeout + 1m.
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 	// MaxConcurrent is the most hook requests served at once; more get
 	// 503 at once. Default 1024.

@@ -328,7 +328,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	// Closed when the admin server shuts down, to end live streams that
 	// Shutdown would otherwise wait for.
 	adminClosing := make(chan struct{})
-	deps := api.Deps{Store: st, Logger: logger, Shutdown: adminClosing, QueryTimeout: cfg.Admin.QueryTimeout}
+	// A stream outlasts the admin server's write timeout; each of its
+	// writes is bounded by it instead.
+	deps := api.Deps{Store: st, Logger: logger, Shutdown: adminClosing, QueryTimeout: cfg.Admin.QueryTimeout, StreamWriteTimeout: cfg.Limits.WriteTimeout}
 	if watcher != nil {
 		deps.Rules = watcher.Status
 	}
