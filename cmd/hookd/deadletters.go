@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -159,11 +160,10 @@ resumed, or a dead job of it retried. With --json, one target per line
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withStore(cmd.Context(), "deadletters", flags, true, func(st *store.Store) error {
-				all, err := st.Targets(cmd.Context())
+				suspended, err := suspendedTargets(cmd.Context(), st)
 				if err != nil {
 					return fmt.Errorf("deadletters targets: %w", err)
 				}
-				suspended := slices.DeleteFunc(all, func(t store.Target) bool { return !t.Suspended })
 				if asJSON {
 					err = writeJSONLines(cmd.OutOrStdout(), suspended)
 				} else {
@@ -321,21 +321,39 @@ func resumeOne(cmd *cobra.Command, st *store.Store, id int64, asJSON bool) error
 	} else if err != nil {
 		return fmt.Errorf("deadletters resume: %w", err)
 	}
-	targets, err := st.Targets(cmd.Context())
+	page, err := st.ListTargets(cmd.Context(), store.TargetQuery{ID: id, Limit: 1})
 	if err != nil {
 		return fmt.Errorf("deadletters resume: %w", err)
 	}
-	for _, t := range targets {
-		if t.ID != id {
-			continue
-		}
-		if asJSON {
-			return writeJSONLines(cmd.OutOrStdout(), []store.Target{t})
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "target %d (%s) resumed: %d pending, %d dead\n", t.ID, cell(t.Name), t.Pending, t.Dead)
-		return nil
+	if len(page.Targets) == 0 {
+		return fmt.Errorf("deadletters resume: no target %d", id)
 	}
-	return fmt.Errorf("deadletters resume: no target %d", id)
+	t := page.Targets[0]
+	if asJSON {
+		return writeJSONLines(cmd.OutOrStdout(), []store.Target{t})
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "target %d (%s) resumed: %d pending, %d dead\n", t.ID, cell(t.Name), t.Pending, t.Dead)
+	return nil
+}
+
+// suspendedTargets returns every suspended target, by name, a page of the
+// store's listing at a time: there are few, where the targets of all jobs
+// may be one per recipient.
+func suspendedTargets(ctx context.Context, st *store.Store) ([]store.Target, error) {
+	yes := true
+	q := store.TargetQuery{Suspended: &yes, Limit: store.MaxLimit}
+	var all []store.Target
+	for {
+		page, err := st.ListTargets(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page.Targets...)
+		if page.Next == "" {
+			return all, nil
+		}
+		q.Cursor = page.Next
+	}
 }
 
 // parseID reads the id of a job or target.
@@ -372,13 +390,15 @@ func listDeadLetters(cmd *cobra.Command, st *store.Store, limit int, cursor stri
 			}
 		} else {
 			if tw == nil {
-				targets, err := st.Targets(cmd.Context())
+				suspended, err := suspendedTargets(cmd.Context(), st)
 				if err != nil {
 					return fmt.Errorf("deadletters list: %w", err)
 				}
-				tw = newDeadLettersTable(out, cmd.ErrOrStderr(), targets, len(page.Jobs) == 0)
+				tw = newDeadLettersTable(out, cmd.ErrOrStderr(), len(suspended), len(page.Jobs) == 0)
 			}
-			tw.writeRows(page.Jobs)
+			if err := tw.writeRows(cmd.Context(), st, page.Jobs); err != nil {
+				return fmt.Errorf("deadletters list: %w", err)
+			}
 		}
 		if limit -= len(page.Jobs); page.Next == "" || limit == 0 {
 			if tw != nil {
@@ -400,24 +420,18 @@ func listDeadLetters(cmd *cobra.Command, st *store.Store, limit int, cursor stri
 type deadLettersTable struct {
 	tw     *tabwriter.Writer
 	stderr io.Writer
-	// ids are the targets' ids by name.
+	// ids are the ids of the targets of the jobs written, by name.
 	ids map[string]int64
 	// suspended counts the suspended targets, which may have no dead job
 	// (one was retried) and so not be in the table.
 	suspended int
 }
 
-// newDeadLettersTable starts a table on w of dead jobs whose targets are
-// among targets; with none, it says so instead of printing a header.
-// Notes go to stderr.
-func newDeadLettersTable(w, stderr io.Writer, targets []store.Target, none bool) *deadLettersTable {
-	t := &deadLettersTable{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0), stderr: stderr, ids: make(map[string]int64, len(targets))}
-	for _, target := range targets {
-		t.ids[target.Name] = target.ID
-		if target.Suspended {
-			t.suspended++
-		}
-	}
+// newDeadLettersTable starts a table on w of dead jobs, suspended being
+// the number of suspended targets; with none, it says so instead of
+// printing a header. Notes go to stderr.
+func newDeadLettersTable(w, stderr io.Writer, suspended int, none bool) *deadLettersTable {
+	t := &deadLettersTable{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0), stderr: stderr, ids: map[string]int64{}, suspended: suspended}
 	if none {
 		fmt.Fprintln(t.tw, "no dead letters")
 	} else {
@@ -439,12 +453,21 @@ func (t *deadLettersTable) finish() error {
 	return err
 }
 
-// writeRows adds a row per job.
-func (t *deadLettersTable) writeRows(jobs []store.JobRecord) {
+// writeRows adds a row per job, looking up in st the id of each target it
+// has not seen yet.
+func (t *deadLettersTable) writeRows(ctx context.Context, st *store.Store, jobs []store.JobRecord) error {
 	for _, j := range jobs {
+		if _, ok := t.ids[j.Target]; !ok {
+			target, err := st.Target(ctx, j.Target)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			t.ids[j.Target] = target.ID
+		}
 		fmt.Fprintf(t.tw, "%d\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", j.ID, j.Updated.UTC().Format(time.RFC3339),
 			cell(j.Rule), cell(j.Action), j.Attempts, cell(j.EventID), t.ids[j.Target], cell(j.Target), cell(j.LastError))
 	}
+	return nil
 }
 
 // redacted returns jobs with the secrets of their parameters replaced by
