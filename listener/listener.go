@@ -298,9 +298,6 @@ func (l *Listener) route(src config.Source) error {
 		l.logger.Warn("source accepts unauthenticated requests: anyone who knows the URL can post events",
 			"source", src.Name, "path", pathOf(src))
 	}
-	if WeakPassword(src) {
-		l.logger.Warn(weakPassword, "source", src.Name)
-	}
 	for _, w := range Warnings(src) {
 		l.logger.Warn(w, "source", src.Name)
 	}
@@ -346,19 +343,10 @@ func Unauthenticated(src config.Source) bool {
 	return src.Auth.Basic == nil && src.Auth.Token == nil && !signs(src)
 }
 
-// MinPassword is the length, in bytes, under which WeakPassword calls a
-// basic auth password weak: that of a token (config.TokenAuth).
+// MinPassword is the length, in bytes, under which Warnings calls a basic
+// auth password weak: that of a token (config.TokenAuth). A warning, not an
+// error: the password is the provider account's setting as much as hookd's.
 const MinPassword = 16
-
-// weakPassword is the warning for a source of which WeakPassword is true.
-const weakPassword = "source's basic auth password is shorter than 16 bytes: refused requests are not throttled, so a short one can be guessed"
-
-// WeakPassword reports whether src's basic auth password is shorter than
-// MinPassword. A warning, not an error: the password is the provider
-// account's setting as much as hookd's.
-func WeakPassword(src config.Source) bool {
-	return src.Auth.Basic != nil && len(src.Auth.Basic.Password) < MinPassword
-}
 
 // signs reports whether src verifies a signature or a header secret.
 func signs(src config.Source) bool {

@@ -203,17 +203,21 @@ type Warner interface {
 	Warnings(src config.Source) []string
 }
 
-// Warnings returns the warnings of src's provider about its settings
-// (Warner): none when the provider has none, or is unknown.
+// Warnings returns what is valid yet weak in src's settings, each a
+// sentence naming the setting: a basic auth password shorter than
+// MinPassword, then the warnings of src's provider (Warner). hookd check
+// prints them and serve logs them at start.
 func Warnings(src config.Source) []string {
-	p, err := Lookup(src.Provider)
-	if err != nil {
-		return nil
+	var out []string
+	if src.Auth.Basic != nil && len(src.Auth.Basic.Password) < MinPassword {
+		out = append(out, fmt.Sprintf("auth.basic.password is shorter than %d bytes: refused requests are not throttled, so a short one can be guessed", MinPassword))
 	}
-	if w, ok := p.(Warner); ok {
-		return w.Warnings(src)
+	if p, err := Lookup(src.Provider); err == nil {
+		if w, ok := p.(Warner); ok {
+			out = append(out, w.Warnings(src)...)
+		}
 	}
-	return nil
+	return out
 }
 
 // CheckSource validates src's provider-specific settings the way New will

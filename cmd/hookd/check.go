@@ -67,9 +67,6 @@ check, which may run on another machine than serve.`,
 				if listener.Unauthenticated(src) {
 					fmt.Fprintf(cmd.ErrOrStderr(), "warning: source %q accepts unauthenticated requests: anyone who knows POST %s can post events\n", src.Name, src.Path)
 				}
-				if listener.WeakPassword(src) {
-					fmt.Fprintf(cmd.ErrOrStderr(), "warning: source %q: auth.basic.password is shorter than %d bytes: refused requests are not throttled, so a short one can be guessed\n", src.Name, listener.MinPassword)
-				}
 				for _, w := range listener.Warnings(src) {
 					fmt.Fprintf(cmd.ErrOrStderr(), "warning: source %q: %s\n", src.Name, w)
 				}
