@@ -87,6 +87,11 @@ func (s *Store) Unsuppress(ctx context.Context, email string) error {
 	return nil
 }
 
+// cursorSuppressions is the cursor kind of Suppressions: its cursor holds
+// the last address of the page, after the kind, so that another listing's
+// cursor is refused rather than read as an address.
+const cursorSuppressions byte = 's'
+
 // Suppressions returns one page of the suppression list in address order:
 // limit entries (DefaultLimit when 0, at most MaxLimit) after cursor, the
 // Next of the previous page or empty for the first. Invalid parameters
@@ -100,11 +105,11 @@ func (s *Store) Suppressions(ctx context.Context, limit int, cursor string) (Sup
 	if cursor != "" {
 		// Addresses are stored lower-cased, which makes them UTF-8: a
 		// cursor that is not was not made by Next.
-		after, err := base64.RawURLEncoding.DecodeString(cursor)
-		if err != nil || len(after) == 0 || !utf8.Valid(after) {
-			return SuppressionPage{}, fmt.Errorf("list suppressions: %w", invalid("cursor", "not a cursor this API returned"))
+		b, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err != nil || len(b) < 2 || b[0] != cursorSuppressions || !utf8.Valid(b[1:]) {
+			return SuppressionPage{}, fmt.Errorf("list suppressions: %w", invalid("cursor", "%q is not a cursor this listing returned", cursor))
 		}
-		w.add("email > ?", string(after))
+		w.add("email > ?", string(b[1:]))
 	}
 	rows, err := s.db.read.QueryContext(ctx, `SELECT email, reason, rule, event_id, created_ns FROM suppressions`+
 		w.sql()+` ORDER BY email LIMIT ?`, append(w.args, limit+1)...)
@@ -115,7 +120,7 @@ func (s *Store) Suppressions(ctx context.Context, limit int, cursor string) (Sup
 	page := SuppressionPage{Suppressions: []Suppression{}}
 	for rows.Next() {
 		if len(page.Suppressions) == limit {
-			page.Next = base64.RawURLEncoding.EncodeToString([]byte(page.Suppressions[limit-1].Email))
+			page.Next = base64.RawURLEncoding.EncodeToString(append([]byte{cursorSuppressions}, page.Suppressions[limit-1].Email...))
 			break
 		}
 		var (
