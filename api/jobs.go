@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -102,7 +103,7 @@ func (h *handler) retryDeadLetter(c echo.Context) error {
 //
 // Parameters: all=true, to retry every dead job, or one or more of rule,
 // the name of the jobs' rule; action, their action kind (email, http,
-// ...); since, the earliest time they died, as /events takes it (an RFC
+// ...; another word is refused); since, the earliest time they died, as /events takes it (an RFC
 // 3339 time, a date, or a duration ago such as 2h). One of them is
 // required, so that a bare POST retries nothing by mistake, and all
 // cannot be given with a filter. Every dead job means those that died of
@@ -151,6 +152,11 @@ func bulk(p map[string]string, what string, filters ...string) error {
 		return badRequest("all=true selects every %s: give it without %s", what, strings.Join(given, ", "))
 	case !ok && len(given) == 0:
 		return badRequest("give all=true to select every %s, or one or more of %s", what, strings.Join(filters, ", "))
+	}
+	if a, ok := p["action"]; ok && !slices.Contains(actions.Kinds(), a) {
+		// A mistyped kind selects nothing, which would read as "nothing
+		// is dead", as hookd deadletters --action refuses it.
+		return badRequest("action: %q is not an action kind (want one of: %s)", a, strings.Join(actions.Kinds(), ", "))
 	}
 	return nil
 }
@@ -228,7 +234,8 @@ func (h *handler) resumeTarget(c echo.Context) error {
 // /deadletters/retry retries those and resumes their targets.
 //
 // Parameters: all=true, to resume every suspended target, or one or both
-// of action, an action kind whose jobs were enqueued for the target;
+// of action, an action kind whose jobs were enqueued for the target (as
+// on /deadletters/retry, another word is refused);
 // since, the earliest time the target was suspended (by its latest dead
 // job), as /events takes it. One of them is required; all cannot be given
 // with a filter.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/actions"
+	_ "github.com/hookd/hookd/actions/email"
 	_ "github.com/hookd/hookd/actions/http"
 	"github.com/hookd/hookd/api"
 	"github.com/hookd/hookd/event"
@@ -254,6 +255,10 @@ func TestJobsBulk(t *testing.T) {
 		{"retry unknown parameter", "POST", "/api/deadletters/retry?target=x", 400, ""},
 		{"retry bad since", "POST", "/api/deadletters/retry?since=soon", 400, ""},
 		{"retry GET", "GET", "/api/deadletters/retry", 405, ""},
+		{"retry unknown action", "POST", "/api/deadletters/retry?action=emial", 400,
+			`{"error":"action: \"emial\" is not an action kind (want one of: email, http)"}`},
+		{"resume unknown action", "POST", "/api/targets/resume?action=emial&since=1h", 400,
+			`{"error":"action: \"emial\" is not an action kind (want one of: email, http)"}`},
 		{"retry since later", "POST", "/api/deadletters/retry?since=2100-01-01", 200, `{"retried":0,"targets_resumed":0}`},
 		{"retry rule and action", "POST", "/api/deadletters/retry?rule=notify&action=email", 200, `{"retried":0,"targets_resumed":0}`},
 		{"resume http", "POST", "/api/targets/resume?action=http", 200, `{"resumed":2}`},
