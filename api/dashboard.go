@@ -129,6 +129,18 @@ func (h *handler) ruleActivity(c echo.Context) error {
 	return c.JSON(http.StatusOK, resp)
 }
 
+// liveSeq reads a store sequence given as name (the parameter after, or
+// the header Last-Event-ID): ok is false when v is empty.
+func liveSeq(name, v string) (seq int64, ok bool, err error) {
+	if v == "" {
+		return 0, false, nil
+	}
+	if seq, err = strconv.ParseInt(v, 10, 64); err != nil || seq < 0 {
+		return 0, false, badRequest("%s: %q is not a non-negative integer", name, v)
+	}
+	return seq, true, nil
+}
+
 // live serves GET /live: a server-sent event stream of the events as the
 // store takes them, each as an "event" message whose id is its store
 // sequence and whose data is the event's JSON (as in GET /events, plus
@@ -147,17 +159,22 @@ func (h *handler) live(c echo.Context) error {
 	// The request's context ends at the query timeout: the stream lasts
 	// as long as its client, and bounds each query.
 	ctx := unbounded(c)
-	after := p["after"]
-	if id := c.Request().Header.Get("Last-Event-ID"); id != "" {
-		after = id
-	}
-	var seq int64
-	if after != "" {
-		if seq, err = strconv.ParseInt(after, 10, 64); err != nil || seq < 0 {
-			return badRequest("after: %q is not a non-negative integer", after)
-		}
-	} else if seq, err = h.st.LastSeq(c.Request().Context()); err != nil {
+	// Both are checked, and an error names the one at fault: a script
+	// that sends a malformed after learns it even when a header it did
+	// not mean to send would have overridden it.
+	seq, hasSeq, err := liveSeq("after", p["after"])
+	if err != nil {
 		return err
+	}
+	if s, ok, err := liveSeq("Last-Event-ID", c.Request().Header.Get("Last-Event-ID")); err != nil {
+		return err
+	} else if ok {
+		seq, hasSeq = s, true
+	}
+	if !hasSeq {
+		if seq, err = h.st.LastSeq(c.Request().Context()); err != nil {
+			return err
+		}
 	}
 	c.Response().Header().Set(echo.HeaderContentType, "text/event-stream")
 	c.Response().Header().Set(echo.HeaderCacheControl, "no-cache")

@@ -219,6 +219,31 @@ func TestLive(t *testing.T) {
 	if status, body := get(t, srv, "/api/live?since=24h"); status != http.StatusBadRequest || !strings.Contains(string(body), `unknown parameter \"since\" (known: source, type, after)`) {
 		t.Fatalf("GET /api/live?since=24h: %d %s, want 400 naming after", status, body)
 	}
+	// A malformed sequence is refused naming where it came from, the
+	// header or the parameter, and a malformed after is refused even
+	// beside a header that takes precedence over it.
+	for _, tt := range []struct {
+		name, query, lastID, want string
+	}{
+		{"bad after", "?after=-1", "", `{"error":"after: \"-1\" is not a non-negative integer"}`},
+		{"bad header", "", "x", `{"error":"Last-Event-ID: \"x\" is not a non-negative integer"}`},
+		{"bad header beside after", "?after=1", "-4", `{"error":"Last-Event-ID: \"-4\" is not a non-negative integer"}`},
+		{"bad after beside header", "?after=abc", lastID, `{"error":"after: \"abc\" is not a non-negative integer"}`},
+	} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/api/live"+tt.query, nil)
+		if tt.lastID != "" {
+			req.Header.Set("Last-Event-ID", tt.lastID)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || strings.TrimSpace(string(body)) != tt.want {
+			t.Errorf("%s: %d %s, want 400 %s", tt.name, resp.StatusCode, body, tt.want)
+		}
+	}
 	// Shutting down ends the streams (ctx bounds the wait).
 	close(shutdown)
 	for _, sc := range []*bufio.Scanner{all, opens, resumed, after} {
