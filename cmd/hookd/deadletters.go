@@ -284,6 +284,18 @@ func (b *bulkFlags) check(op, id string) error {
 	return nil
 }
 
+// retried is what retry JOB_ID --json prints: the job, and what became of
+// its target, as POST /api/deadletters/{id}/retry answers.
+type retried struct {
+	store.JobRecord
+	// TargetResumed says that the retry lifted the suspension of the
+	// job's target.
+	TargetResumed bool `json:"target_resumed"`
+	// TargetSuspended says that the job's target is suspended all the
+	// same (a job of it died again meanwhile).
+	TargetSuspended bool `json:"target_suspended"`
+}
+
 // retryOne retries the dead job id and prints it, and whether its target
 // was resumed.
 func retryOne(cmd *cobra.Command, st *store.Store, id int64, asJSON bool) error {
@@ -297,14 +309,14 @@ func retryOne(cmd *cobra.Command, st *store.Store, id int64, asJSON bool) error 
 	if err != nil {
 		return fmt.Errorf("deadletters retry: %w", err)
 	}
-	if asJSON {
-		return writeJSONLines(cmd.OutOrStdout(), redacted([]store.JobRecord{j}))
-	}
-	fmt.Fprintf(cmd.OutOrStdout(), "job %d (rule %s, %s) is pending again\n", j.ID, cell(j.Rule), cell(j.Target))
 	t, err := st.Target(cmd.Context(), j.Target)
 	if err != nil {
 		return fmt.Errorf("deadletters retry: %w", err)
 	}
+	if asJSON {
+		return writeJSONLines(cmd.OutOrStdout(), []retried{{JobRecord: redacted([]store.JobRecord{j})[0], TargetResumed: r.Targets > 0, TargetSuspended: t.Suspended}})
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "job %d (rule %s, %s) is pending again\n", j.ID, cell(j.Rule), cell(j.Target))
 	switch {
 	case r.Targets > 0:
 		fmt.Fprintf(cmd.OutOrStdout(), "its target %d is resumed: %d pending, %d dead\n", t.ID, t.Pending, t.Dead)

@@ -146,6 +146,20 @@ func TestDeadLettersCommand(t *testing.T) {
 		}
 	}
 
+	// retry JOB_ID --json prints the job and what became of its target,
+	// as POST /api/deadletters/{id}/retry answers: job 1's was resumed.
+	stdout, _, err := runHookd(t, "deadletters", "--data", seedDeadLetters(t), "retry", "1", "--json")
+	var r struct {
+		ID              int64  `json:"id"`
+		Status          string `json:"status"`
+		TargetResumed   *bool  `json:"target_resumed"`
+		TargetSuspended *bool  `json:"target_suspended"`
+	}
+	if err != nil || json.Unmarshal([]byte(stdout), &r) != nil || r.ID != 1 || r.Status != "pending" ||
+		r.TargetResumed == nil || !*r.TargetResumed || r.TargetSuspended == nil || *r.TargetSuspended {
+		t.Errorf("retry 1 --json = %s, %v; want job 1 pending with target_resumed true and target_suspended false", stdout, err)
+	}
+
 	if _, _, err := runHookd(t, "deadletters", "--data", missing, "retry", "1"); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("retry on a missing data directory: err = %v", err)
 	}

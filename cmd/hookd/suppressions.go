@@ -101,6 +101,10 @@ mailjet_send send to it again. It fails when the address is not on the list.`,
 				} else if err != nil {
 					return fmt.Errorf("suppressions remove: %w", err)
 				}
+				if asJSON {
+					// As DELETE /api/suppressions/{email} answers.
+					return writeJSONLines(cmd.OutOrStdout(), []map[string]string{{"removed": email}})
+				}
 				_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s removed from the suppression list\n", email)
 				return err
 			})

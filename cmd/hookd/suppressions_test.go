@@ -30,11 +30,11 @@ func TestSuppressionsCommand(t *testing.T) {
 		{name: "list", args: []string{"list"}, want: "EMAIL SINCE RULE EVENT REASON\nann@a.com TIME clean ev-ann@a.com hard bounce\nbob@a.com TIME clean ev-bob@a.com hard bounce\n" +
 			`eve@b.com TIME clean ev-eve "bad\x1b]0;pwned\a\x1b[2Jreason"` + "\n"},
 		{name: "list json", args: []string{"list", "--json", "--limit", "1"}, want: `{"email":"ann@a.com","reason":"hard bounce","rule":"clean","event_id":"ev-ann@a.com","created":"TIME"}` + "\n"},
+		{name: "remove json", args: []string{"remove", "EVE@b.com", "--json"}, want: `{"removed":"eve@b.com"}` + "\n"},
 		{name: "remove", args: []string{"remove", "ANN@a.com"}, want: "ann@a.com removed from the suppression list\n"},
 		{name: "remove again", args: []string{"remove", "ann@a.com"}, wantErr: "suppressions remove: ann@a.com is not suppressed (hookd suppressions list shows the list)"},
 		{name: "remove not an address", args: []string{"remove", "ann"}, wantErr: `suppressions remove: "ann" is not an address`},
-		{name: "list after", args: []string{"list"}, want: "EMAIL SINCE RULE EVENT REASON\nbob@a.com TIME clean ev-bob@a.com hard bounce\n" +
-			`eve@b.com TIME clean ev-eve "bad\x1b]0;pwned\a\x1b[2Jreason"` + "\n"},
+		{name: "list after", args: []string{"list"}, want: "EMAIL SINCE RULE EVENT REASON\nbob@a.com TIME clean ev-bob@a.com hard bounce\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
