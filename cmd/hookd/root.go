@@ -52,8 +52,32 @@ func newRootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%s%w", where(c), err)}
 	})
+	strictHelp(root)
 	usageArgs(root)
 	return root
+}
+
+// strictHelp makes "hookd help COMMAND" fail as a usage error when there
+// is no such command, where cobra's help command printed the usage and
+// exited 0, as if the help had been found.
+func strictHelp(root *cobra.Command) {
+	root.InitDefaultHelpCmd()
+	for _, c := range root.Commands() {
+		if c.Name() != "help" || c.Run == nil {
+			continue
+		}
+		run := c.Run
+		c.Run = nil
+		c.RunE = func(c *cobra.Command, args []string) error {
+			// Find stops at the last command it knows and returns the
+			// rest, which names no command.
+			if target, rest, err := c.Root().Find(args); target == nil || err != nil || len(rest) > 0 {
+				return usageError{fmt.Errorf("help: unknown command %q", strings.Join(args, " "))}
+			}
+			run(c, args)
+			return nil
+		}
+	}
 }
 
 // usageArgs makes the argument checks of c and its subcommands return
