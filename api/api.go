@@ -12,7 +12,8 @@
 //
 // Every endpoint refuses query parameters it does not know and parameters
 // given twice, so that a typo such as ?emial= is an error rather than a
-// silently unfiltered listing.
+// silently unfiltered listing, and a request body, so that parameters sent
+// in one are not ignored.
 package api
 
 import (
@@ -181,8 +182,15 @@ func unbounded(c echo.Context) context.Context {
 }
 
 // params returns the request's query parameters, refusing a malformed query
-// string, parameters not in known and parameters given more than once.
+// string, parameters not in known and parameters given more than once. It
+// refuses a request with a body too: no route reads one, and parameters
+// sent as a form (curl -d all=true) or as JSON would otherwise be ignored,
+// leaving an answer about their absence.
 func params(c echo.Context, known ...string) (map[string]string, error) {
+	if r := c.Request(); r.ContentLength > 0 || len(r.TransferEncoding) > 0 {
+		return nil, badRequest("request body: %s %s takes no body; give its parameters in the query string (%s?name=value)",
+			r.Method, r.URL.Path, r.URL.Path)
+	}
 	q, err := url.ParseQuery(c.Request().URL.RawQuery)
 	if err != nil {
 		return nil, badRequest("malformed query string: %v", err)

@@ -300,6 +300,50 @@ func TestJobsBulk(t *testing.T) {
 	}
 }
 
+// TestBodyRefused sends parameters in a request body, as a form (curl -d)
+// or as JSON: no route reads a body, so each is refused naming the body,
+// rather than answered as if the parameters were missing.
+func TestBodyRefused(t *testing.T) {
+	st, err := store.Open(context.Background(), store.Config{Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e := testEcho(t)
+	api.Register(e.Group("/api"), api.Deps{Store: st})
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	for _, tt := range []struct {
+		name, method, path, contentType, body string
+		status                                int
+		want                                  string
+	}{
+		{"form", "POST", "/api/deadletters/retry", "application/x-www-form-urlencoded", "all=true", 400,
+			`{"error":"request body: POST /api/deadletters/retry takes no body; give its parameters in the query string (/api/deadletters/retry?name=value)"}`},
+		{"json", "POST", "/api/targets/resume", "application/json", `{"all":true}`, 400,
+			`{"error":"request body: POST /api/targets/resume takes no body; give its parameters in the query string (/api/targets/resume?name=value)"}`},
+		{"form beside the query", "POST", "/api/deadletters/retry?all=true", "application/x-www-form-urlencoded", "rule=x", 400, ""},
+		{"delete", "DELETE", "/api/suppressions/a@b.com", "text/plain", "a@b.com", 400, ""},
+		{"get", "GET", "/api/events", "application/x-www-form-urlencoded", "type=open", 400, ""},
+		{"empty body", "POST", "/api/deadletters/retry?all=true", "application/x-www-form-urlencoded", "", 200, `{"retried":0,"targets_resumed":0}`},
+	} {
+		req, err := http.NewRequest(tt.method, srv.URL+tt.path, strings.NewReader(tt.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", tt.contentType)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || (tt.want != "" && strings.TrimSpace(string(body)) != tt.want) {
+			t.Errorf("%s: %s %s with body %q = %d %s; want %d %s", tt.name, tt.method, tt.path, tt.body, resp.StatusCode, body, tt.status, tt.want)
+		}
+	}
+}
+
 // TestJobsRedactSecrets checks that no answer showing a job shows the
 // secrets of an http action's parameters, its URL's password, path and
 // query values and its header values, while the stored job keeps them.
