@@ -187,7 +187,7 @@ func unbounded(c echo.Context) context.Context {
 // sent as a form (curl -d all=true) or as JSON would otherwise be ignored,
 // leaving an answer about their absence.
 func params(c echo.Context, known ...string) (map[string]string, error) {
-	if r := c.Request(); r.ContentLength > 0 || len(r.TransferEncoding) > 0 {
+	if r := c.Request(); hasBody(r) {
 		return nil, badRequest("request body: %s %s takes no body; give its parameters in the query string (%s?name=value)",
 			r.Method, r.URL.Path, r.URL.Path)
 	}
@@ -209,6 +209,20 @@ func params(c echo.Context, known ...string) (map[string]string, error) {
 		p[k] = v[0]
 	}
 	return p, nil
+}
+
+// hasBody tells whether r has a body of at least one byte. A body of
+// unknown length (chunked) is read for its first byte: some clients send
+// an empty one so with a POST.
+func hasBody(r *http.Request) bool {
+	switch {
+	case r.ContentLength > 0:
+		return true
+	case r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody:
+		return false
+	}
+	n, _ := r.Body.Read(make([]byte, 1))
+	return n > 0
 }
 
 // ParseTime reads a time as the API's since and until and the CLI's

@@ -1,11 +1,13 @@
 package api_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -326,8 +328,14 @@ func TestBodyRefused(t *testing.T) {
 		{"delete", "DELETE", "/api/suppressions/a@b.com", "text/plain", "a@b.com", 400, ""},
 		{"get", "GET", "/api/events", "application/x-www-form-urlencoded", "type=open", 400, ""},
 		{"empty body", "POST", "/api/deadletters/retry?all=true", "application/x-www-form-urlencoded", "", 200, `{"retried":0,"targets_resumed":0}`},
+		{"chunked", "POST", "/api/deadletters/retry", "application/x-www-form-urlencoded", "chunked:all=true", 400, ""},
 	} {
-		req, err := http.NewRequest(tt.method, srv.URL+tt.path, strings.NewReader(tt.body))
+		// A reader of unknown length is sent chunked.
+		var send io.Reader = strings.NewReader(tt.body)
+		if b, ok := strings.CutPrefix(tt.body, "chunked:"); ok {
+			send = io.MultiReader(strings.NewReader(b))
+		}
+		req, err := http.NewRequest(tt.method, srv.URL+tt.path, send)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -341,6 +349,36 @@ func TestBodyRefused(t *testing.T) {
 		if resp.StatusCode != tt.status || (tt.want != "" && strings.TrimSpace(string(body)) != tt.want) {
 			t.Errorf("%s: %s %s with body %q = %d %s; want %d %s", tt.name, tt.method, tt.path, tt.body, resp.StatusCode, body, tt.status, tt.want)
 		}
+	}
+}
+
+// TestEmptyChunkedBody sends a POST whose body is chunked and empty, as
+// some clients send a POST without one: it has no parameter in it, so it
+// is not refused.
+func TestEmptyChunkedBody(t *testing.T) {
+	st, err := store.Open(context.Background(), store.Config{Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e := testEcho(t)
+	api.Register(e.Group("/api"), api.Deps{Store: st})
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /api/deadletters/retry?all=true HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != `{"retried":0,"targets_resumed":0}` {
+		t.Errorf("POST with an empty chunked body = %d %s; want 200", resp.StatusCode, body)
 	}
 }
 
