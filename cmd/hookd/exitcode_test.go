@@ -43,6 +43,10 @@ func TestExitCodes(t *testing.T) {
 		{"rate too low to pace", []string{"send", "--generate", "2", "--rate", "1e-12", "http://127.0.0.1:9/"}, exitUsage},
 		{"until before since", []string{"backtest", "--data", missing, "--rules", "x.yaml", "--since", "2025-03-02", "--until", "2025-03-01"}, exitUsage},
 		{"malformed address", []string{"suppressions", "remove", "--data", missing, "nobody"}, exitUsage},
+		{"malformed listen address", []string{"check", "--listen", "abc"}, exitUsage},
+		{"malformed admin port", []string{"serve", "--admin-listen", ":x", "--data", missing}, exitUsage},
+		{"listen given empty", []string{"serve", "--listen", "", "--data", missing}, exitUsage},
+		{"listeners on one port", []string{"check", "--listen", "127.0.0.1:8080", "--admin-listen", "127.0.0.1:8080"}, exitUsage},
 		{"config file missing", []string{"check", "--config", missing}, exitFailure},
 		{"data directory missing", []string{"events", "--data", missing}, exitFailure},
 	} {

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
+	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/send"
 )
 
@@ -53,10 +55,26 @@ func exitCode(err error) int {
 		u  usageError
 		ue *send.URLError
 	)
-	if errors.As(err, &u) || errors.As(err, &ue) || cobraUsage(err.Error()) {
+	if errors.As(err, &u) || errors.As(err, &ue) || cobraUsage(err.Error()) || badFlag(err) {
 		return exitUsage
 	}
 	return exitFailure
+}
+
+// badFlag tells whether err, or one of the errors it joins, is a problem
+// the configuration found in the value of a flag (--listen, --admin-listen,
+// --data, --config given empty), which names the flag, not the file: the
+// command line is then to be fixed, as for any malformed flag value.
+func badFlag(err error) bool {
+	var ce *config.Error
+	if errors.As(err, &ce) && strings.HasPrefix(ce.Field, "--") {
+		return true
+	}
+	var joined interface{ Unwrap() []error }
+	if errors.As(err, &joined) {
+		return slices.ContainsFunc(joined.Unwrap(), badFlag)
+	}
+	return false
 }
 
 // cobraUsage tells the usage errors cobra returns without a type of their
