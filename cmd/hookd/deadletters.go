@@ -113,6 +113,9 @@ again: filter to leave them alone. Repeating a bulk retry retries only the
 jobs that died again since.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := givenEmpty(cmd, "deadletters retry", "rule", "action", "since"); err != nil {
+				return err
+			}
 			filtered := dead.rule != "" || dead.action != "" || dead.since != ""
 			if len(args) == 1 && (dead.all || filtered) {
 				return usagef("deadletters retry: give JOB_ID, or --all, or --rule, --action and --since, not both")
@@ -195,6 +198,9 @@ deadletters retry with the same filters retries them and resumes their
 targets at once.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := givenEmpty(cmd, "deadletters resume", "action", "since"); err != nil {
+				return err
+			}
 			filtered := susp.action != "" || susp.since != ""
 			if len(args) == 1 && (susp.all || filtered) {
 				return usagef("deadletters resume: give TARGET_ID, or --all, or --action and --since, not both")
@@ -252,6 +258,19 @@ func (b *bulkFlags) define(cmd *cobra.Command, rule bool) {
 	}
 	f.StringVar(&b.action, "action", "", "select by action `KIND` (email, http, exec, ...)")
 	f.StringVar(&b.since, "since", "", "select those dead or suspended at or after `TIME` (RFC 3339, a date, or a duration ago such as 2h)")
+}
+
+// givenEmpty refuses the flags of names that the command line of cmd (the
+// command op) gave empty, as --rule "$RULE" does with RULE unset: left out,
+// a filter selects more, so that a bulk retry or a replay would do more
+// than was asked.
+func givenEmpty(cmd *cobra.Command, op string, names ...string) error {
+	for _, name := range names {
+		if f := cmd.Flags().Lookup(name); f != nil && f.Changed && f.Value.String() == "" {
+			return usagef("%s: --%s given empty: give a value, or leave --%s out", op, name, name)
+		}
+	}
+	return nil
 }
 
 // check refuses an empty selection, and --all with a filter, for the

@@ -38,6 +38,12 @@ func TestExitCodes(t *testing.T) {
 		{"one of a flag group required", []string{"send", "http://127.0.0.1:9/"}, exitUsage},
 		{"flags of a group together", []string{"send", "--file", "x.json", "--generate", "1", "http://127.0.0.1:9/"}, exitUsage},
 		{"malformed id", []string{"deadletters", "retry", "seven"}, exitUsage},
+		// Left out, each of these would select more: every rule, every action.
+		{"replay rule given empty", []string{"replay", "--data", missing, "--since", "1h", "--rule", ""}, exitUsage},
+		{"replay until given empty", []string{"replay", "--data", missing, "--since", "1h", "--until", ""}, exitUsage},
+		{"retry rule given empty", []string{"deadletters", "--data", missing, "retry", "--since", "2h", "--rule", ""}, exitUsage},
+		{"retry action given empty", []string{"deadletters", "--data", missing, "retry", "--rule", "r", "--action", ""}, exitUsage},
+		{"resume since given empty", []string{"deadletters", "--data", missing, "resume", "--action", "http", "--since", ""}, exitUsage},
 		{"not an http URL", []string{"send", "--generate", "1", "ftp://127.0.0.1/"}, exitUsage},
 		{"rate not a number", []string{"send", "--generate", "1", "--rate", "NaN", "http://127.0.0.1:9/"}, exitUsage},
 		{"rate too low to pace", []string{"send", "--generate", "2", "--rate", "1e-12", "http://127.0.0.1:9/"}, exitUsage},

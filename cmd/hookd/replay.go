@@ -60,6 +60,10 @@ them: RFC 3339, YYYY-MM-DD (its midnight UTC), or a duration such as 24h or
 			if since == "" {
 				return usagef("replay: --since TIME is required")
 			}
+			// Left out, --rule replays every rule and --until up to now.
+			if err := givenEmpty(cmd, "replay", "rule", "until"); err != nil {
+				return err
+			}
 			var q store.ReplayQuery
 			var err error
 			now := time.Now()
