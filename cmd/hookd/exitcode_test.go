@@ -29,6 +29,7 @@ func TestExitCodes(t *testing.T) {
 		{"flag without its value", []string{"events", "--limit"}, exitUsage},
 		{"flag value of the wrong type", []string{"events", "--limit", "many"}, exitUsage},
 		{"missing argument", []string{"explain"}, exitUsage},
+		{"argument given empty", []string{"explain", "--data", missing, ""}, exitUsage},
 		{"extra argument", []string{"check", "extra"}, exitUsage},
 		{"flag value out of range", []string{"events", "--limit", "0"}, exitUsage},
 		{"malformed time", []string{"events", "--since", "last tuesday"}, exitUsage},

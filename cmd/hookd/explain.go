@@ -35,6 +35,9 @@ hookd serve runs on it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
+			if id == "" {
+				return usagef("explain: EVENT_ID given empty: give the id of a stored event (hookd events lists them)")
+			}
 			return withStore(cmd.Context(), "explain", flags, true, func(st *store.Store) error {
 				e, err := st.Event(cmd.Context(), id)
 				if errors.Is(err, store.ErrNotFound) {
