@@ -42,7 +42,8 @@ import (
 //     429, a program that is not there): the job is dead-lettered at once.
 //     An error made by Skip means the action chose not to act (a
 //     suppressed recipient): the job is done, the reason recorded.
-//     Any other error is retried by the job's policy.
+//     Any other error is retried by the job's policy; one wrapped with
+//     RetryAfter is retried no sooner than its target asked.
 type Action interface {
 	// Do performs call.
 	Do(ctx context.Context, call Call) error

@@ -139,7 +139,10 @@ const (
 // that just failed, less Job.RetriedAfter, those made before the job was
 // last retried from the dead letters; so a policy that retries N times runs
 // a job at most N+1 times ("10x30s,10x30m": 21), and N+1 more each time the
-// dead letter is retried. When the policy allows no further attempt,
+// dead letter is retried. A failure wrapped with RetryAfter (an answer's
+// Retry-After) waits for as long as its target asked, up to
+// MaxRetryAfter, when that is longer than the policy's interval. When
+// the policy allows no further attempt,
 // when the error is Permanent, when the job's parameters do not decode or
 // when no package registered its action, the job is Dead, a dead letter,
 // and the queue suspends its target.
@@ -558,7 +561,8 @@ func (r *Runner) work(ctx context.Context, job Job) Outcome {
 			failures = job.Attempts
 		}
 		if d, ok := p.Delay(failures); ok {
-			o.Status, o.Next = Pending, time.Now().Add(d)
+			// The target's Retry-After, when it asks for longer.
+			o.Status, o.Next = Pending, time.Now().Add(max(d, retryAfterOf(err)))
 			break
 		}
 		o.Status = Dead

@@ -33,7 +33,10 @@
 // renders with a line break is a permanent failure.
 //
 // A 2xx answer is success. 408, 429, 5xx and failures to get an answer at
-// all (a refused connection, a timeout) are retried by the job's policy.
+// all (a refused connection, a timeout) are retried by the job's policy;
+// such an answer's Retry-After (seconds or a date) puts the next attempt
+// off for that long, up to actions.MaxRetryAfter, where the policy would
+// try sooner.
 // Any other answer is permanent and dead-letters the job: another 4xx
 // would come back the same, and a 3xx is not followed, to any host, since a
 // redirect could send the event where the rule did not say; point url at
@@ -486,7 +489,7 @@ func (a *action) Do(ctx context.Context, call actions.Call) error {
 	}
 	switch {
 	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
-		return errors.New(answer)
+		return actions.RetryAfter(errors.New(answer), resp.Header.Get("Retry-After"), time.Now())
 	case code >= 300 && code <= 399:
 		return actions.Permanent(fmt.Errorf("%s (a redirect, which hookd does not follow: set url to the final address)", answer))
 	default:

@@ -438,3 +438,34 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestDoRetryAfter checks that a retried answer's Retry-After reaches the
+// runner (actions.RetryAfter), which then waits as long before the next
+// attempt, and that a permanent answer's does not make it retried.
+func TestDoRetryAfter(t *testing.T) {
+	tests := []struct {
+		code          int
+		retryAfter    string
+		wantErr       string
+		wantPermanent bool
+	}{
+		{429, "120", "answered 429 Too Many Requests (not retried before 2m: the answer's Retry-After)", false},
+		{503, time.Now().Add(time.Hour + time.Minute).UTC().Format(http.TimeFormat), "answered 503 Service Unavailable (not retried before 1h: the answer's Retry-After)", false},
+		{429, "", "answered 429 Too Many Requests", false},
+		{400, "120", "answered 400 Bad Request", true},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%d %s", tt.code, tt.retryAfter), func(t *testing.T) {
+			srv, _ := newServer(t, func(w http.ResponseWriter, _ *http.Request) {
+				if tt.retryAfter != "" {
+					w.Header().Set("Retry-After", tt.retryAfter)
+				}
+				w.WriteHeader(tt.code)
+			})
+			err := do(t.Context(), t, map[string]any{"url": srv.URL + "/hook"})
+			if err == nil || !strings.HasSuffix(err.Error(), tt.wantErr) || actions.IsPermanent(err) != tt.wantPermanent {
+				t.Errorf("Do = %v (permanent %v), want an error ending %q (permanent %v)", err, actions.IsPermanent(err), tt.wantErr, tt.wantPermanent)
+			}
+		})
+	}
+}

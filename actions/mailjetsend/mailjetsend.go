@@ -31,7 +31,8 @@
 // message, not only by its HTTP code: a message whose Status is "error" in
 // a 200 answer fails the job. 401 and 403 (bad keys), and other 4xx except
 // 408 and 429, are permanent and dead-letter the job at once; 408, 429,
-// 5xx and no answer are retried by the job's policy; so is a per-message
+// 5xx and no answer are retried by the job's policy, no sooner than the
+// answer's Retry-After asks (see actions.RetryAfter); so is a per-message
 // error unless all its errors have a 4xx StatusCode other than 408 and
 // 429. The job's target is "mailjet_send ADDRESS" (the first recipient).
 // Errors never hold the API secret.
@@ -48,6 +49,7 @@ import (
 	"net/mail"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/actions/internal/param"
@@ -322,7 +324,7 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 		if !mjapi.IsRetryable(err) {
 			return actions.Permanent(err)
 		}
-		return err
+		return retryAfter(err)
 	case len(ans.Messages) != 1:
 		accepted(call, fmt.Errorf("answer holds %d messages, want 1", len(ans.Messages)))
 		return nil
@@ -344,6 +346,16 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 	err = fmt.Errorf("mailjet_send: message status %q: %s", m.Status, strings.Join(texts, "; "))
 	if permanent {
 		return actions.Permanent(err)
+	}
+	return err
+}
+
+// retryAfter wraps err, retryable, with the Retry-After of Mailjet's
+// answer, should it have one (a 429 of its rate limits).
+func retryAfter(err error) error {
+	var se *mjapi.StatusError
+	if errors.As(err, &se) {
+		return actions.RetryAfter(err, se.RetryAfter, time.Now())
 	}
 	return err
 }

@@ -272,3 +272,26 @@ func TestLongKeyTraceable(t *testing.T) {
 		t.Errorf("CustomIDs %q, want twice %q", ids, mailjetsend.CustomID(key))
 	}
 }
+
+// TestDoRetryAfter checks that the Retry-After of a 429 from Mailjet's
+// rate limits reaches the runner (actions.RetryAfter), which waits as
+// long before the next attempt.
+func TestDoRetryAfter(t *testing.T) {
+	kind, err := actions.Lookup(mailjetsend.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Retry-After", "60")
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	defer srv.Close()
+	err = kind.Action().Do(context.Background(), actions.Call{
+		Key: "rule/0/ev1", Attempt: 1, Rule: "rule", EventID: "ev1", Event: json.RawMessage(`{}`),
+		Params:   map[string]any{"to": "a@example.com", "subject": "Hi", "text": "t"},
+		Settings: actions.Settings{Mailjet: &actions.Mailjet{APIURL: srv.URL, APIKey: "public", APISecret: secret}},
+	})
+	if err == nil || actions.IsPermanent(err) || !strings.HasSuffix(err.Error(), "429 Too Many Requests (not retried before 1m: the answer's Retry-After)") {
+		t.Errorf("Do = %v, want a 429 retried after 1m", err)
+	}
+}

@@ -19,7 +19,8 @@
 // Both requests set a state, so running one twice has the effect of
 // running it once. 401 and 403 (bad keys) and other 4xx answers except 408
 // and 429 are permanent and dead-letter the job at once; 408, 429, 5xx and
-// no answer are retried. The job's target is "mailjet_unsubscribe list
+// no answer are retried, no sooner than the answer's Retry-After asks (see
+// actions.RetryAfter). The job's target is "mailjet_unsubscribe list
 // ID" or "mailjet_unsubscribe exclude". Errors never hold the API secret.
 package mailjetunsub
 
@@ -33,6 +34,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/actions/internal/param"
@@ -196,7 +198,17 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 		if !mjapi.IsRetryable(err) {
 			return actions.Permanent(err)
 		}
-		return err
+		return retryAfter(err)
 	}
 	return nil
+}
+
+// retryAfter wraps err, retryable, with the Retry-After of Mailjet's
+// answer, should it have one (a 429 of its rate limits).
+func retryAfter(err error) error {
+	var se *mjapi.StatusError
+	if errors.As(err, &se) {
+		return actions.RetryAfter(err, se.RetryAfter, time.Now())
+	}
+	return err
 }

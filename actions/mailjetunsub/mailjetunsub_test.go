@@ -97,3 +97,26 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestDoRetryAfter checks that the Retry-After of a 429 from Mailjet's
+// rate limits reaches the runner (actions.RetryAfter), which waits as
+// long before the next attempt.
+func TestDoRetryAfter(t *testing.T) {
+	kind, err := actions.Lookup(mailjetunsub.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Retry-After", "60")
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	defer srv.Close()
+	err = kind.Action().Do(context.Background(), actions.Call{
+		Key: "r/0/e", Rule: "r", EventID: "e", Params: map[string]any{"list_id": "42"},
+		Event:    json.RawMessage(`{"id":"e","email":"bob@example.com"}`),
+		Settings: actions.Settings{Mailjet: &actions.Mailjet{APIURL: srv.URL, APIKey: "key", APISecret: "secret-value"}},
+	})
+	if err == nil || actions.IsPermanent(err) || !strings.HasSuffix(err.Error(), "429 Too Many Requests (not retried before 1m: the answer's Retry-After)") {
+		t.Errorf("Do = %v, want a 429 retried after 1m", err)
+	}
+}

@@ -43,6 +43,9 @@ type StatusError struct {
 	Code int
 	// Body is the start of the answer, one line, the secret blanked.
 	Body string
+	// RetryAfter is the answer's Retry-After header, as it came ("" when
+	// it had none).
+	RetryAfter string
 }
 
 // Error returns "POST /v3.1/send: Mailjet answered 401: ...".
@@ -115,7 +118,8 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) ([]by
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if !ok {
-		return nil, &StatusError{Method: method, Path: path, Code: resp.StatusCode, Body: c.snippet(raw)}
+		return nil, &StatusError{Method: method, Path: path, Code: resp.StatusCode, Body: c.snippet(raw),
+			RetryAfter: resp.Header.Get("Retry-After")}
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {
