@@ -21,6 +21,11 @@
 // are, nothing is sent and the job is done with the note "skipped:
 // recipient ... is suppressed" (see actions.Skip).
 //
+// The subject and the X-Hookd-Rule and X-Hookd-Event headers (the rule
+// and the event's id) are folded into lines of at most 78 characters,
+// written as RFC 2047 encoded-words where a word is too long to fold, so
+// that no value from the event makes a line that the server refuses.
+//
 // The message's Message-ID is derived from the job's idempotency key, the
 // same on every attempt, so that a message sent twice (a crash after the
 // server accepted it) carries one id. A message the server accepted (a
@@ -43,6 +48,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -50,6 +56,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	gomail "github.com/wneessen/go-mail"
 
@@ -254,11 +261,11 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 	if err := m.To(to...); err != nil {
 		return actions.Permanent(fmt.Errorf("email: to: %w", err))
 	}
-	m.Subject(p.subject)
+	m.Subject(foldable(p.subject))
 	m.SetMessageIDWithValue(messageID(call.Key, from))
 	m.SetDate()
-	m.SetGenHeader("X-Hookd-Rule", call.Rule)
-	m.SetGenHeader("X-Hookd-Event", call.EventID)
+	m.SetGenHeader("X-Hookd-Rule", foldable(call.Rule))
+	m.SetGenHeader("X-Hookd-Event", foldable(call.EventID))
 	switch {
 	case p.hasText && p.hasH:
 		m.SetBodyString(gomail.TypeTextPlain, p.text)
@@ -380,6 +387,57 @@ func newClient(s *actions.SMTP, tlsConfig *tls.Config, timeout time.Duration) (*
 			gomail.WithUsername(s.Username), gomail.WithPassword(s.Password))
 	}
 	return gomail.NewClient(s.Host, opts...)
+}
+
+// maxWord is the longest word, in bytes, that a header value may hold as
+// it is: go-mail folds a header's lines at its spaces, so a word longer
+// than a line of RFC 5322's 78 characters, less the fold's leading space,
+// cannot be folded.
+const maxWord = 76
+
+// encodedWordBytes is how many bytes of text one RFC 2047 encoded-word
+// carries: "=?UTF-8?B?", 60 characters of base64 and "?=" make 72, within
+// the 75 an encoded-word may have.
+const encodedWordBytes = 45
+
+// foldable returns the header value s as go-mail can fold into lines of
+// at most 78 characters: as it is when each of its words (what lies
+// between spaces) fits in a line, and otherwise as RFC 2047 encoded-words
+// separated by spaces, which a reader decodes back into s. A value from
+// event data (a subject holding a long URL, an event's id of a thousand
+// bytes) would otherwise make a line longer than the 998 characters RFC
+// 5322 allows, which servers refuse with a 5xx, dead-lettering the job.
+// go-mail encodes a value that holds other than printable ASCII itself,
+// in encoded-words short enough; this handles the long run of printable
+// ASCII, which go-mail writes as it is.
+func foldable(s string) string {
+	long := false
+	for w := range strings.SplitSeq(s, " ") {
+		if len(w) > maxWord {
+			long = true
+			break
+		}
+	}
+	if !long {
+		return s
+	}
+	var b strings.Builder
+	for s != "" {
+		n := 0
+		for n < len(s) {
+			_, size := utf8.DecodeRuneInString(s[n:])
+			if n+size > encodedWordBytes {
+				break
+			}
+			n += size
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString("=?UTF-8?B?" + base64.StdEncoding.EncodeToString([]byte(s[:n])) + "?=")
+		s = s[n:]
+	}
+	return b.String()
 }
 
 // messageID derives a Message-ID from the job's key: the same on every

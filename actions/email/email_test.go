@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"mime"
 	"strings"
 	"testing"
 	"time"
@@ -301,6 +302,62 @@ func TestTLS(t *testing.T) {
 			}
 			if len(msgs) != 1 || !msgs[0].TLS || msgs[0].Subject != "Over TLS" || msgs[0].User != "shop" {
 				t.Fatalf("messages = %+v, want one over TLS from user shop", msgs)
+			}
+		})
+	}
+}
+
+// TestDoLongHeaderValues sends messages whose subject and event id, which
+// event data may make as long as it likes, have words too long to fold:
+// each header line must stay within RFC 5322's 78 characters (a server
+// refuses a line over 998, or go-smtp's 2000, with a 5xx that would
+// dead-letter the job), and the values must read back as they were.
+func TestDoLongHeaderValues(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	s := actions.Settings{SMTP: &actions.SMTP{Host: srv.Host, Port: srv.Port, TLS: "none", From: "shop@example.com"}}
+	kind, err := actions.Lookup(email.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, subject, eventID string
+	}{
+		{"a subject of one long word", "Your link: https://example.com/" + strings.Repeat("a", 3000), "ev1"},
+		{"a long word of multibyte letters among short ones", "Bonjour " + strings.Repeat("é", 1500) + " et à bientôt", "ev2"},
+		{"a long event id", "Hi", "generic:shop:" + strings.Repeat("9", 1000)},
+		{"short words are left as they are", "Your 10% discount" + strings.Repeat(" and more", 200), "ev3"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(srv.Messages())
+			err := kind.Action().Do(context.Background(), actions.Call{
+				Key: fmt.Sprintf("r/0/long%d", i), Attempt: 1, Rule: "r", EventID: tt.eventID, Event: json.RawMessage(`{}`),
+				Params:   map[string]any{"to": "a@example.com", "subject": tt.subject, "text": "x"},
+				Settings: s,
+			})
+			if err != nil {
+				t.Fatalf("Do: %v", err)
+			}
+			msgs := srv.Messages()[before:]
+			if len(msgs) != 1 {
+				t.Fatalf("sent %d messages, want 1", len(msgs))
+			}
+			m := msgs[0]
+			head, _, _ := strings.Cut(string(m.Raw), "\r\n\r\n")
+			for _, line := range strings.Split(head, "\r\n") {
+				if len(line) > 78 {
+					t.Errorf("a header line of %d characters: %.100q...", len(line), line)
+				}
+			}
+			if m.Subject != tt.subject {
+				t.Errorf("subject reads back as %.100q..., want %.100q...", m.Subject, tt.subject)
+			}
+			dec := new(mime.WordDecoder)
+			if id, err := dec.DecodeHeader(m.Header.Get("X-Hookd-Event")); err != nil || id != tt.eventID {
+				t.Errorf("X-Hookd-Event reads back as %.100q... (%v), want %.100q...", id, err, tt.eventID)
+			}
+			if strings.HasPrefix(tt.name, "short words") && strings.Contains(head, "=?") {
+				t.Errorf("a subject of short words was encoded:\n%s", head)
 			}
 		})
 	}
