@@ -12,7 +12,9 @@
 //	         or remove (the contact leaves the list).
 //
 //	exclude  true: PUT /v3/REST/contact/{email} with
-//	         {"IsExcludedFromCampaigns": true}.
+//	         {"IsExcludedFromCampaigns": true}; when Mailjet has no such
+//	         contact (404), POST /v3/REST/contact with {"Email": ...,
+//	         "IsExcludedFromCampaigns": true}, which creates it excluded.
 //
 //	email    the address, default the event's email (templates allowed).
 //
@@ -187,8 +189,7 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 	email := strings.ToLower(a.Address)
 	client := &mjapi.Client{BaseURL: mj.APIURL, Key: mj.APIKey, Secret: mj.APISecret}
 	if p.exclude {
-		_, err = client.Do(ctx, http.MethodPut, "/v3/REST/contact/"+url.PathEscape(email),
-			map[string]any{"IsExcludedFromCampaigns": true}, nil)
+		err = exclude(ctx, client, email)
 	} else {
 		_, err = client.Do(ctx, http.MethodPost, fmt.Sprintf("/v3/REST/contactslist/%d/managecontact", p.listID),
 			map[string]any{"Email": email, "Action": p.action}, nil)
@@ -209,6 +210,30 @@ func retryAfter(err error) error {
 	var se *mjapi.StatusError
 	if errors.As(err, &se) {
 		return actions.RetryAfter(err, se.RetryAfter, time.Now())
+	}
+	return err
+}
+
+// exclude excludes email from campaigns: it updates the contact, or
+// creates it excluded when Mailjet has none of that address (404), as
+// when the event came from another provider's source or the contact was
+// deleted. A 404 left as it is would dead-letter the job and suspend the
+// target that every exclusion shares; the contact created excluded is
+// not mailed by a campaign that adds it later.
+func exclude(ctx context.Context, client *mjapi.Client, email string) error {
+	path := "/v3/REST/contact/" + url.PathEscape(email)
+	body := map[string]any{"IsExcludedFromCampaigns": true}
+	_, err := client.Do(ctx, http.MethodPut, path, body, nil)
+	var se *mjapi.StatusError
+	if !errors.As(err, &se) || se.Code != http.StatusNotFound {
+		return err
+	}
+	_, err = client.Do(ctx, http.MethodPost, "/v3/REST/contact",
+		map[string]any{"Email": email, "IsExcludedFromCampaigns": true}, nil)
+	if errors.As(err, &se) && se.Code == http.StatusBadRequest {
+		// Mailjet refuses to create a contact that exists: it came to
+		// exist since the 404 (a send to the address, another job).
+		_, err = client.Do(ctx, http.MethodPut, path, body, nil)
 	}
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/hookd/hookd/actions"
@@ -31,8 +32,10 @@ func TestDo(t *testing.T) {
 			"PUT", "/v3/REST/contact/bob@example.com", `{"IsExcludedFromCampaigns":true}`, "", false},
 		{"401 is permanent", map[string]any{"list_id": "42"}, 401,
 			"POST", "/v3/REST/contactslist/42/managecontact", `{"Action":"unsub","Email":"bob@example.com"}`, "401", true},
-		{"404 is permanent", map[string]any{"exclude": true}, 404,
-			"PUT", "/v3/REST/contact/bob@example.com", `{"IsExcludedFromCampaigns":true}`, "404", true},
+		{"404 to the exclusion and to its creation is permanent", map[string]any{"exclude": true}, 404,
+			"POST", "/v3/REST/contact", `{"Email":"bob@example.com","IsExcludedFromCampaigns":true}`, "404", true},
+		{"404 to a list is permanent", map[string]any{"list_id": "42"}, 404,
+			"POST", "/v3/REST/contactslist/42/managecontact", `{"Action":"unsub","Email":"bob@example.com"}`, "404", true},
 		{"429 is retried", map[string]any{"list_id": "42"}, 429,
 			"POST", "/v3/REST/contactslist/42/managecontact", `{"Action":"unsub","Email":"bob@example.com"}`, "429", false},
 		{"500 is retried", map[string]any{"list_id": "42"}, 500,
@@ -118,5 +121,94 @@ func TestDoRetryAfter(t *testing.T) {
 	})
 	if err == nil || actions.IsPermanent(err) || !strings.HasSuffix(err.Error(), "429 Too Many Requests (not retried before 1m: the answer's Retry-After)") {
 		t.Errorf("Do = %v, want a 429 retried after 1m", err)
+	}
+}
+
+// TestDoExcludeUnknownContact excludes addresses from campaigns on a
+// server that, as Mailjet does, answers 404 to the update of a contact it
+// does not have and 400 to the creation of one it has: an unknown address
+// is created excluded, rather than dead-lettered (which would suspend
+// every later exclusion), and one created meanwhile is updated.
+func TestDoExcludeUnknownContact(t *testing.T) {
+	kind, err := actions.Lookup(mailjetunsub.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	contacts := map[string]bool{"known@example.com": false} // address: excluded
+	var requests []string
+	raceOn := "" // an address created by someone else right after its 404
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		b, _ := io.ReadAll(r.Body)
+		requests = append(requests, r.Method+" "+r.URL.Path)
+		var body struct {
+			Email                   string
+			IsExcludedFromCampaigns bool
+		}
+		if err := json.Unmarshal(b, &body); err != nil {
+			t.Errorf("body %s: %v", b, err)
+		}
+		switch {
+		case r.Method == "PUT" && strings.HasPrefix(r.URL.Path, "/v3/REST/contact/"):
+			email := strings.TrimPrefix(r.URL.Path, "/v3/REST/contact/")
+			if _, ok := contacts[email]; !ok {
+				if email == raceOn {
+					contacts[email] = false
+				}
+				w.WriteHeader(http.StatusNotFound)
+				io.WriteString(w, `{"ErrorInfo":"","ErrorMessage":"Object not found","StatusCode":404}`)
+				return
+			}
+			contacts[email] = body.IsExcludedFromCampaigns
+			io.WriteString(w, `{"Count":1,"Data":[{}],"Total":1}`)
+		case r.Method == "POST" && r.URL.Path == "/v3/REST/contact":
+			if _, ok := contacts[body.Email]; ok {
+				w.WriteHeader(http.StatusBadRequest)
+				io.WriteString(w, `{"ErrorInfo":"","ErrorMessage":"MJ18 A Contact resource with value \"`+body.Email+`\" for Email already exists.","StatusCode":400}`)
+				return
+			}
+			contacts[body.Email] = body.IsExcludedFromCampaigns
+			w.WriteHeader(http.StatusCreated)
+			io.WriteString(w, `{"Count":1,"Data":[{}],"Total":1}`)
+		default:
+			t.Errorf("unexpected %s %s", r.Method, r.URL.Path)
+			w.WriteHeader(http.StatusNotImplemented)
+		}
+	}))
+	defer srv.Close()
+	tests := []struct {
+		email string
+		race  bool
+		want  []string
+	}{
+		{"known@example.com", false, []string{"PUT /v3/REST/contact/known@example.com"}},
+		{"new@example.com", false, []string{"PUT /v3/REST/contact/new@example.com", "POST /v3/REST/contact"}},
+		{"racing@example.com", true, []string{"PUT /v3/REST/contact/racing@example.com", "POST /v3/REST/contact", "PUT /v3/REST/contact/racing@example.com"}},
+	}
+	for _, tt := range tests {
+		mu.Lock()
+		requests = nil
+		if tt.race {
+			raceOn = tt.email
+		}
+		mu.Unlock()
+		err := kind.Action().Do(context.Background(), actions.Call{
+			Key: "r/0/e", Rule: "r", EventID: "e", Params: map[string]any{"exclude": true},
+			Event:    json.RawMessage(`{"id":"e","email":"` + tt.email + `"}`),
+			Settings: actions.Settings{Mailjet: &actions.Mailjet{APIURL: srv.URL, APIKey: "key", APISecret: "secret-value"}},
+		})
+		mu.Lock()
+		if err != nil {
+			t.Errorf("%s: Do = %v", tt.email, err)
+		}
+		if !contacts[tt.email] {
+			t.Errorf("%s is not excluded", tt.email)
+		}
+		if strings.Join(requests, ", ") != strings.Join(tt.want, ", ") {
+			t.Errorf("%s: requests %q, want %q", tt.email, requests, tt.want)
+		}
+		mu.Unlock()
 	}
 }
