@@ -102,7 +102,7 @@ func parse(ps map[string]any) (*params, error) {
 	if !ok || strings.TrimSpace(to) == "" {
 		return nil, param.Errorf("to", "required")
 	}
-	p.to = splitList(to)
+	p.to = param.SplitAddresses(to)
 	if p.subject, ok, err = param.Text(ps, "subject"); err != nil {
 		return nil, err
 	} else if !ok {
@@ -124,27 +124,6 @@ func parse(ps map[string]any) (*params, error) {
 		return nil, err
 	}
 	return &p, nil
-}
-
-// splitList splits a comma-separated list of addresses, keeping commas
-// inside quotes ("Doe, Jane" <jane@example.com>).
-func splitList(s string) []string {
-	var (
-		out   []string
-		quote bool
-		start int
-	)
-	for i, r := range s {
-		switch {
-		case r == '"':
-			quote = !quote
-		case r == ',' && !quote:
-			out = append(out, strings.TrimSpace(s[start:i]))
-			start = i + 1
-		}
-	}
-	out = append(out, strings.TrimSpace(s[start:]))
-	return out
 }
 
 // recipients parses p.to, rendered.

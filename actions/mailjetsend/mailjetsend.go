@@ -116,8 +116,8 @@ func parse(ps map[string]any) (*params, error) {
 	if !ok || strings.TrimSpace(to) == "" {
 		return nil, param.Errorf("to", "required")
 	}
-	for _, s := range strings.Split(to, ",") {
-		if s = strings.TrimSpace(s); s != "" {
+	for _, s := range param.SplitAddresses(to) {
+		if s != "" {
 			p.to = append(p.to, s)
 		}
 	}

@@ -73,6 +73,12 @@ func TestDo(t *testing.T) {
 			wantBody: `{"Messages":[{"To":[{"Email":"b@example.com"}],"TemplateID":4242,"TemplateLanguage":true,"Variables":{"code":"X1","n":10},"CustomID":"hookd:rule/0/ev1","EventPayload":"{\"event_id\":\"ev1\",\"key\":\"rule/0/ev1\",\"rule\":\"rule\"}"}]}`,
 		},
 		{
+			name:   "a display name with a comma",
+			params: map[string]any{"to": `"Doe, Jane" <jane@example.com>, b@example.com`, "subject": "Hi", "text": "t"},
+			code:   200, answer: success,
+			wantBody: `{"Messages":[{"To":[{"Email":"jane@example.com","Name":"Doe, Jane"},{"Email":"b@example.com"}],"Subject":"Hi","TextPart":"t","CustomID":"hookd:rule/0/ev1","EventPayload":"{\"event_id\":\"ev1\",\"key\":\"rule/0/ev1\",\"rule\":\"rule\"}"}]}`,
+		},
+		{
 			name:     "only suppressed: skipped, no request",
 			params:   map[string]any{"to": "GONE@example.com", "subject": "Hi", "text": "t"},
 			wantSkip: true,
@@ -188,6 +194,7 @@ func TestValidate(t *testing.T) {
 		{"no subject", map[string]any{"to": "a@example.com", "text": "x"}, "subject: required"},
 		{"variables without template", map[string]any{"to": "a@example.com", "subject": "s", "text": "x", "variables": map[string]any{}}, "variables: only with template_id"},
 		{"bad from", map[string]any{"to": "a@example.com", "subject": "s", "text": "x", "from": "nope"}, "from: "},
+		{"a display name with a comma", map[string]any{"to": `"Doe, Jane" <jane@example.com>`, "subject": "s", "text": "x"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

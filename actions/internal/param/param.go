@@ -229,6 +229,28 @@ func Addresses(to []string, from string) error {
 	return nil
 }
 
+// SplitAddresses splits a comma-separated list of addresses, each
+// trimmed of spaces, keeping the commas inside quotes, as in a display
+// name ("Doe, Jane" <jane@example.com>). An empty item (a trailing comma)
+// is kept, empty.
+func SplitAddresses(s string) []string {
+	var (
+		out   []string
+		quote bool
+		start int
+	)
+	for i, r := range s {
+		switch {
+		case r == '"':
+			quote = !quote
+		case r == ',' && !quote:
+			out = append(out, strings.TrimSpace(s[start:i]))
+			start = i + 1
+		}
+	}
+	return append(out, strings.TrimSpace(s[start:]))
+}
+
 // MaxAddress is the length of the longest address, in bytes: RFC 5321's
 // 256 octets of a path, less its angle brackets. No server delivers to a
 // longer one.
