@@ -22,7 +22,7 @@ type retryAfter struct {
 }
 
 func (e retryAfter) Error() string {
-	return fmt.Sprintf("%v (not retried before %s: the answer's Retry-After)", e.err, formatDuration(e.d))
+	return fmt.Sprintf("%v (Retry-After: %s)", e.err, formatDuration(e.d))
 }
 
 func (e retryAfter) Unwrap() error { return e.err }

@@ -449,8 +449,8 @@ func TestDoRetryAfter(t *testing.T) {
 		wantErr       string
 		wantPermanent bool
 	}{
-		{429, "120", "answered 429 Too Many Requests (not retried before 2m: the answer's Retry-After)", false},
-		{503, time.Now().Add(time.Hour + time.Minute).UTC().Format(http.TimeFormat), "answered 503 Service Unavailable (not retried before 1h: the answer's Retry-After)", false},
+		{429, "120", "answered 429 Too Many Requests (Retry-After: 2m)", false},
+		{503, time.Now().Add(time.Hour + time.Minute).UTC().Format(http.TimeFormat), "answered 503 Service Unavailable (Retry-After: 1h)", false},
 		{429, "", "answered 429 Too Many Requests", false},
 		{400, "120", "answered 400 Bad Request", true},
 	}
