@@ -30,7 +30,8 @@
 // Every request carries Idempotency-Key (the job's key, the same on every
 // attempt, percent-escaped should it hold a control character) and
 // User-Agent: hookd (headers may replace the latter). A header value that
-// renders with a line break is a permanent failure.
+// renders with a line break, or a header line longer than MaxHeaderLine,
+// fails the rule on its event (no job is made).
 //
 // A 2xx answer is success. 408, 429, 5xx and failures to get an answer at
 // all (a refused connection, a timeout) are retried by the job's policy;
@@ -114,6 +115,15 @@ type params struct {
 	timeout     time.Duration
 }
 
+// MaxHeaderLine is the longest header line, name, ": " and value, in
+// bytes, that a header may make: Apache's LimitRequestFieldSize, 8190 by
+// default, and within the 8 KiB buffer nginx reads a header line into.
+// A longer one, which a value rendered from event data can make, is
+// answered 400 or 431 by such a server, a permanent failure that would
+// dead-letter the job and suspend the target the jobs of every other
+// event share; it fails the rule on its event instead (actions.Checker).
+const MaxHeaderLine = 8190
+
 // reserved are the headers a rule may not set, canonical, with why.
 var reserved = map[string]string{
 	"Host":              "the host comes from url",
@@ -168,6 +178,9 @@ func parse(ps map[string]any) (*params, error) {
 		// every attempt in the transport, or worse.
 		if strings.ContainsFunc(v, isCTL) {
 			return nil, param.Errorf("headers."+name, "holds a line break or another control character")
+		}
+		if n := len(name) + len(": ") + len(v); n > MaxHeaderLine {
+			return nil, param.Errorf("headers."+name, "a header line of %d bytes, longer than servers take (%d)", n, MaxHeaderLine)
 		}
 	}
 	p.contentType, ok, err = param.Literal(ps, "content_type", "the content type is fixed in the rule")

@@ -121,6 +121,16 @@ func TestDo(t *testing.T) {
 			wantErr: "headers.X-Email: holds a line break", wantPermanent: true,
 		},
 		{
+			name:    "header rendered longer than servers take",
+			params:  map[string]any{"headers": map[string]any{"X-Agent": strings.Repeat("a", httpaction.MaxHeaderLine)}},
+			wantErr: "headers.X-Agent: a header line of 8199 bytes, longer than servers take (8190)", wantPermanent: true,
+		},
+		{
+			name:       "a header line as long as servers take",
+			params:     map[string]any{"headers": map[string]any{"X-Agent": strings.Repeat("a", httpaction.MaxHeaderLine-len("X-Agent: "))}},
+			wantMethod: "POST", wantBody: event,
+		},
+		{
 			name:    "body not JSON after rendering",
 			params:  map[string]any{"body": `{"text":"say "hi""}`},
 			wantErr: "body: not valid JSON", wantPermanent: true,
@@ -467,5 +477,22 @@ func TestDoRetryAfter(t *testing.T) {
 				t.Errorf("Do = %v (permanent %v), want an error ending %q (permanent %v)", err, actions.IsPermanent(err), tt.wantErr, tt.wantPermanent)
 			}
 		})
+	}
+}
+
+// TestCheckLongHeader checks that a header rendered longer than servers
+// take fails the rule on its event (Check), as a line break does, rather
+// than making a job that the server's 400 or 431 would dead-letter,
+// suspending the target of every other event's jobs.
+func TestCheckLongHeader(t *testing.T) {
+	kind, err := actions.Lookup(httpaction.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := map[string]any{"url": "https://alerts.example.com/hook", "headers": map[string]any{"X-Agent": strings.Repeat("a", 10000)}}
+	err = kind.(actions.Checker).Check(params, "a@example.com")
+	var pe *rules.ParamError
+	if !errors.As(err, &pe) || pe.Param != "headers.X-Agent" {
+		t.Errorf("Check = %v, want an error of headers.X-Agent", err)
 	}
 }
