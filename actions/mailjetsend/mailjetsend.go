@@ -17,6 +17,7 @@
 //	variables          a mapping sent as Variables (values templated).
 //	from               the sender, default smtp.from of the configuration;
 //	                   without either, the template's sender.
+//	timeout            how long to wait for Mailjet's answer, default 30s.
 //
 // Every message carries CustomID "hookd:" followed by the job's key
 // (rule/action-index/event-id or once key), or by "sha256:" and the first
@@ -102,10 +103,11 @@ type params struct {
 	from                string
 	hasSubject, hasTmpl bool
 	hasTemplateLanguage bool
+	timeout             time.Duration
 }
 
 func parse(ps map[string]any) (*params, error) {
-	if err := param.Known(ps, "to", "subject", "text", "html", "template_id", "template_language", "variables", "from"); err != nil {
+	if err := param.Known(ps, "to", "subject", "text", "html", "template_id", "template_language", "variables", "from", "timeout"); err != nil {
 		return nil, err
 	}
 	var p params
@@ -152,6 +154,9 @@ func parse(ps map[string]any) (*params, error) {
 		return nil, err
 	}
 	if p.from, _, err = param.Text(ps, "from"); err != nil {
+		return nil, err
+	}
+	if p.timeout, err = param.Duration(ps, "timeout", mjapi.DefaultTimeout); err != nil {
 		return nil, err
 	}
 	switch {
@@ -309,7 +314,7 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 	payload, _ := json.Marshal(map[string]string{"rule": call.Rule, "event_id": call.EventID, "key": call.Key})
 	msg.EventPayload = string(payload)
 
-	client := &mjapi.Client{BaseURL: mj.APIURL, Key: mj.APIKey, Secret: mj.APISecret}
+	client := &mjapi.Client{BaseURL: mj.APIURL, Key: mj.APIKey, Secret: mj.APISecret, Timeout: p.timeout}
 	var ans answer
 	_, err = client.Do(ctx, http.MethodPost, SendPath, map[string]any{"Messages": []Message{msg}}, &ans)
 	var unread *mjapi.AnswerError

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/actions/mailjetsend"
@@ -300,5 +301,31 @@ func TestDoRetryAfter(t *testing.T) {
 	})
 	if err == nil || actions.IsPermanent(err) || !strings.HasSuffix(err.Error(), "429 Too Many Requests (Retry-After: 1m)") {
 		t.Errorf("Do = %v, want a 429 retried after 1m", err)
+	}
+}
+
+// TestDoTimeout sends to a Mailjet that takes the request and never
+// answers: the attempt ends at the action's timeout, retried, rather than
+// holding a worker for the default 30 s.
+func TestDoTimeout(t *testing.T) {
+	kind, err := actions.Lookup(mailjetsend.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
+	defer srv.Close()
+	defer close(release)
+	start := time.Now()
+	err = kind.Action().Do(context.Background(), actions.Call{
+		Key: "rule/0/ev1", Attempt: 1, Rule: "rule", EventID: "ev1", Event: json.RawMessage(`{}`),
+		Params:   map[string]any{"to": "a@example.com", "subject": "Hi", "text": "t", "timeout": "300ms"},
+		Settings: actions.Settings{Mailjet: &actions.Mailjet{APIURL: srv.URL, APIKey: "public", APISecret: secret}},
+	})
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Do took %s, want about 300ms", took)
+	}
+	if err == nil || actions.IsPermanent(err) || !strings.Contains(err.Error(), "no answer within 300ms") {
+		t.Errorf("Do = %v (permanent %v), want no answer within 300ms, retried", err, actions.IsPermanent(err))
 	}
 }

@@ -17,6 +17,7 @@
 //	         "IsExcludedFromCampaigns": true}, which creates it excluded.
 //
 //	email    the address, default the event's email (templates allowed).
+//	timeout  how long to wait for each of Mailjet's answers, default 30s.
 //
 // Both requests set a state, so running one twice has the effect of
 // running it once. 401 and 403 (bad keys) and other 4xx answers except 408
@@ -60,10 +61,11 @@ type params struct {
 	action  string
 	exclude bool
 	email   string
+	timeout time.Duration
 }
 
 func parse(ps map[string]any) (*params, error) {
-	if err := param.Known(ps, "list_id", "action", "exclude", "email"); err != nil {
+	if err := param.Known(ps, "list_id", "action", "exclude", "email", "timeout"); err != nil {
 		return nil, err
 	}
 	var p params
@@ -104,6 +106,9 @@ func parse(ps map[string]any) (*params, error) {
 		return nil, param.Errorf("action", "only with list_id")
 	}
 	if p.email, _, err = param.Text(ps, "email"); err != nil {
+		return nil, err
+	}
+	if p.timeout, err = param.Duration(ps, "timeout", mjapi.DefaultTimeout); err != nil {
 		return nil, err
 	}
 	return &p, nil
@@ -187,7 +192,7 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 		return actions.Permanent(fmt.Errorf("mailjet_unsubscribe: %w", err))
 	}
 	email := strings.ToLower(a.Address)
-	client := &mjapi.Client{BaseURL: mj.APIURL, Key: mj.APIKey, Secret: mj.APISecret}
+	client := &mjapi.Client{BaseURL: mj.APIURL, Key: mj.APIKey, Secret: mj.APISecret, Timeout: p.timeout}
 	if p.exclude {
 		err = exclude(ctx, client, email)
 	} else {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/actions/mailjetunsub"
@@ -210,5 +211,30 @@ func TestDoExcludeUnknownContact(t *testing.T) {
 			t.Errorf("%s: requests %q, want %q", tt.email, requests, tt.want)
 		}
 		mu.Unlock()
+	}
+}
+
+// TestDoTimeout unsubscribes at a Mailjet that takes the request and
+// never answers: the attempt ends at the action's timeout, retried.
+func TestDoTimeout(t *testing.T) {
+	kind, err := actions.Lookup(mailjetunsub.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
+	defer srv.Close()
+	defer close(release)
+	start := time.Now()
+	err = kind.Action().Do(context.Background(), actions.Call{
+		Key: "r/0/e", Rule: "r", EventID: "e", Params: map[string]any{"list_id": "42", "timeout": "300ms"},
+		Event:    json.RawMessage(`{"id":"e","email":"bob@example.com"}`),
+		Settings: actions.Settings{Mailjet: &actions.Mailjet{APIURL: srv.URL, APIKey: "key", APISecret: "secret-value"}},
+	})
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Do took %s, want about 300ms", took)
+	}
+	if err == nil || actions.IsPermanent(err) || !strings.Contains(err.Error(), "no answer within 300ms") {
+		t.Errorf("Do = %v (permanent %v), want no answer within 300ms, retried", err, actions.IsPermanent(err))
 	}
 }

@@ -17,8 +17,7 @@ import (
 	"unicode"
 )
 
-// DefaultTimeout bounds one request when the client's HTTP client has no
-// timeout of its own.
+// DefaultTimeout bounds one request when the client has no Timeout.
 const DefaultTimeout = 30 * time.Second
 
 // Client calls Mailjet's API at BaseURL with an API key pair.
@@ -28,12 +27,14 @@ type Client struct {
 	BaseURL string
 	// Key and Secret are the API key pair, sent as basic authentication.
 	Key, Secret string
-	// HTTP is the client requests go through; nil uses a default one with
-	// DefaultTimeout.
+	// HTTP is the client requests go through; nil uses a default one.
 	HTTP *http.Client
+	// Timeout bounds each request, its answer read whole; zero is
+	// DefaultTimeout.
+	Timeout time.Duration
 }
 
-var defaultHTTP = &http.Client{Timeout: DefaultTimeout}
+var defaultHTTP = &http.Client{}
 
 // StatusError is an answer other than 2xx.
 type StatusError struct {
@@ -74,6 +75,13 @@ const maxAnswer = 4 << 20
 // 2xx answer's JSON into out (nil: ignored). The body of a 2xx answer that
 // is also wanted raw is returned. A non-2xx answer is a *StatusError.
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) ([]byte, error) {
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	var body io.Reader
 	if in != nil {
 		// HTML parts go as they are, not with <, > and & escaped.
@@ -102,8 +110,11 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) ([]by
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
+		if parent.Err() != nil {
+			return nil, fmt.Errorf("%s %s: %w", method, path, parent.Err())
+		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%s %s: %w", method, path, ctx.Err())
+			return nil, fmt.Errorf("%s %s: no answer within %s: %w", method, path, timeout, ctx.Err())
 		}
 		return nil, fmt.Errorf("%s %s: %w", method, path, c.redact(err))
 	}
