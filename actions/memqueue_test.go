@@ -304,6 +304,17 @@ func (q *memQueue) Finish(ctx context.Context, owner string, outcomes []actions.
 			}
 		}
 	}
+	for _, o := range outcomes {
+		if o.Unrun || o.Status != actions.Pending || o.Hold.IsZero() || slices.Contains(notHeld, o.ID) {
+			continue
+		}
+		target := q.jobs[o.ID-1].Target
+		for _, e := range q.jobs {
+			if e.Target == target && e.Status == actions.Pending && e.NextAt.Before(o.Hold) {
+				e.NextAt = o.Hold
+			}
+		}
+	}
 	if len(notHeld) > 0 {
 		return fmt.Errorf("jobs %v: %w", notHeld, actions.ErrNotHeld)
 	}

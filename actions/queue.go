@@ -46,7 +46,8 @@ type Queue interface {
 	// error, none is renewed.
 	Renew(ctx context.Context, owner string, ids []int64, now time.Time, lease time.Duration) error
 	// Finish records the outcomes of jobs owner claimed, all in one
-	// transaction. An outcome for a job that owner no longer holds (its
+	// transaction, and then puts off the Pending jobs of the target of
+	// each outcome with a Hold to that Hold (see Outcome.Hold). An outcome for a job that owner no longer holds (its
 	// lease expired and another runner claimed it) is not recorded: the
 	// others are, and the error then wraps ErrNotHeld and names the jobs.
 	Finish(ctx context.Context, owner string, outcomes []Outcome) error
@@ -83,4 +84,10 @@ type Outcome struct {
 	Note string
 	// Next is when a Pending job is due again.
 	Next time.Time
+	// Hold, when not zero, is when the target of a Pending job said it
+	// can be called again (its answer's Retry-After, see RetryAfter):
+	// the target's other Pending jobs due before then are put off until
+	// then, so that they do not meet the same refusal one after the
+	// other, each spending an attempt.
+	Hold time.Time
 }

@@ -3,6 +3,7 @@ package actions_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -64,5 +65,48 @@ func TestRunnerRetryAfter(t *testing.T) {
 				t.Errorf("error %q, want it to contain %q", f.Err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestRunnerRetryAfterHoldsTarget checks that a target whose answer asked
+// to wait (a rate limit's 429 with Retry-After) is left alone until then:
+// its other due jobs are put off too, rather than each being tried at
+// once, meeting the same refusal and spending an attempt; the jobs of
+// other targets run.
+func TestRunnerRetryAfterHoldsTarget(t *testing.T) {
+	var mu sync.Mutex
+	calls := map[string]int{}
+	kind := register(func(_ context.Context, call actions.Call) error {
+		target, _ := call.Params["target"].(string)
+		mu.Lock()
+		calls[target]++
+		mu.Unlock()
+		if target == "limited" {
+			return actions.RetryAfter(errors.New("answered 429 Too Many Requests"), "60", time.Now())
+		}
+		return nil
+	})
+	q := newMemQueue()
+	var ids []int64
+	for i := range 5 {
+		ids = append(ids, q.add(newJob(kind, "limited", fmt.Sprintf("ev%d", i), "3x10ms")))
+	}
+	other := q.add(newJob(kind, "other", "ev-other", "3x10ms"))
+	start := time.Now()
+	run(t, q, actions.RunnerConfig{Poll: 10 * time.Millisecond}, nil, nil)
+	q.waitUntil(t, "a failure and the other target's job done", func() bool {
+		return len(q.failures()) > 0 && q.job(other).Status == actions.Done
+	})
+	time.Sleep(200 * time.Millisecond) // polls that would claim the held jobs
+	mu.Lock()
+	if calls["limited"] != 1 || calls["other"] != 1 {
+		t.Errorf("calls %v, want one of each target: the limited target's other jobs held", calls)
+	}
+	mu.Unlock()
+	for _, id := range ids {
+		j := q.job(id)
+		if j.Status != actions.Pending || j.NextAt.Sub(start) < 59*time.Second || j.NextAt.Sub(start) > 61*time.Second {
+			t.Errorf("job %s: %s, due in %s, want pending, due in a minute", j.EventID, j.Status, j.NextAt.Sub(start))
+		}
 	}
 }

@@ -141,7 +141,8 @@ const (
 // a job at most N+1 times ("10x30s,10x30m": 21), and N+1 more each time the
 // dead letter is retried. A failure wrapped with RetryAfter (an answer's
 // Retry-After) waits for as long as its target asked, up to
-// MaxRetryAfter, when that is longer than the policy's interval. When
+// MaxRetryAfter, when that is longer than the policy's interval, and so
+// do the target's other jobs due sooner (Outcome.Hold). When
 // the policy allows no further attempt,
 // when the error is Permanent, when the job's parameters do not decode or
 // when no package registered its action, the job is Dead, a dead letter,
@@ -561,8 +562,13 @@ func (r *Runner) work(ctx context.Context, job Job) Outcome {
 			failures = job.Attempts
 		}
 		if d, ok := p.Delay(failures); ok {
-			// The target's Retry-After, when it asks for longer.
-			o.Status, o.Next = Pending, time.Now().Add(max(d, retryAfterOf(err)))
+			// The target's Retry-After, when it asks for longer, holds
+			// this job and the target's others.
+			now := time.Now()
+			o.Status, o.Next = Pending, now.Add(d)
+			if ra := retryAfterOf(err); ra > 0 {
+				o.Next, o.Hold = now.Add(max(d, ra)), now.Add(ra)
+			}
 			break
 		}
 		o.Status = Dead

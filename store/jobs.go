@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -95,6 +96,10 @@ var (
 		VALUES (?, ?, ?, ?, ?, ?)`)
 	suspendTargetSQL = writeSQL(`UPDATE targets SET suspended = 1, suspended_ns = ?, reason = ?
 		WHERE target = (SELECT target FROM jobs WHERE id = ?)`)
+	// holdTargetSQL puts off the pending jobs of a job's target due
+	// before a time to that time (actions.Outcome.Hold).
+	holdTargetSQL = writeSQL(`UPDATE jobs SET next_ns = ?
+		WHERE target = (SELECT target FROM jobs WHERE id = ?) AND status = ? AND next_ns < ?`)
 )
 
 // Claim implements actions.Queue: it marks as Running, for owner until
@@ -327,7 +332,9 @@ func (s *Store) Renew(ctx context.Context, owner string, ids []int64, now time.T
 // a job owner holds, the job becomes Done, Pending again (due at Next), or
 // Dead with its target suspended until ResumeTarget, and the attempt is
 // recorded; an Unrun job is Pending again as it was, its attempt uncounted.
-// Outcomes of jobs owner does not hold are left out, and the error wraps
+// Then the target of each Pending outcome with a Hold has its Pending jobs
+// due before the Hold put off to it (its answer's Retry-After). Outcomes
+// of jobs owner does not hold are left out, and the error wraps
 // ErrNotHeld.
 func (s *Store) Finish(ctx context.Context, owner string, outcomes []actions.Outcome) error {
 	if len(outcomes) == 0 {
@@ -383,6 +390,21 @@ func (s *Store) Finish(ctx context.Context, owner string, outcomes []actions.Out
 			}
 			if err != nil {
 				return fmt.Errorf("job %d: %w", o.ID, err)
+			}
+		}
+		// After every outcome, so that the jobs of the batch left unrun
+		// are pending again and put off too.
+		for _, o := range outcomes {
+			if o.Unrun || o.Status != actions.Pending || o.Hold.IsZero() || slices.Contains(notHeld, o.ID) {
+				continue
+			}
+			st, err := s.stmt(ctx, tx, holdTargetSQL)
+			if err == nil {
+				hold := encodeTime(o.Hold)
+				_, err = st.ExecContext(ctx, hold, o.ID, actions.Pending, hold)
+			}
+			if err != nil {
+				return fmt.Errorf("job %d: hold its target: %w", o.ID, err)
 			}
 		}
 		return nil

@@ -492,3 +492,35 @@ func TestQueueBatch(t *testing.T) {
 		t.Fatalf("claim after the batch = %v, want [a2 a3]: the unrun job first, b1 not due", events(got))
 	}
 }
+
+// TestQueueHold checks that an outcome with a Hold (its target's
+// Retry-After) puts off the target's other pending jobs due sooner, the
+// batch's unrun ones among them, and leaves other targets and later jobs
+// alone.
+func TestQueueHold(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	enqueue(t, st, job("r", "a1", "a"), job("r", "a2", "a"), job("r", "a3", "a"), job("r", "b1", "b"))
+	now := time.Now().Add(time.Millisecond)
+	got := claimBatch(t, st, "me", now, 10, 2)
+	if want := []string{"a1", "a2", "b1"}; !slices.Equal(events(got), want) {
+		t.Fatalf("claim = %v, want %v", events(got), want)
+	}
+	a1, a2 := got[0], got[1]
+	hold := now.Add(time.Minute)
+	if err := st.Finish(ctx, "me", []actions.Outcome{
+		{ID: a1.ID, Status: actions.Pending, Attempt: 1, Error: "429", Next: now.Add(time.Hour), Hold: hold},
+		{ID: a2.ID, Unrun: true},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := claimBatch(t, st, "me", now.Add(59*time.Second), 10, 10); len(got) != 0 {
+		t.Fatalf("claim before the hold ends = %v, want none: a2 and a3 are held, b1 is running", events(got))
+	}
+	if got := claimBatch(t, st, "me", hold, 10, 10); !slices.Equal(events(got), []string{"a2", "a3"}) {
+		t.Fatalf("claim when the hold ends = %v, want [a2 a3]: a1 waits for its own retry", events(got))
+	}
+	if rec := jobByEvent(t, st, "a1"); !rec.NextAt.Equal(now.Add(time.Hour)) {
+		t.Errorf("a1 due at %s, want its own %s", rec.NextAt, now.Add(time.Hour))
+	}
+}
