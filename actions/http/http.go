@@ -33,11 +33,16 @@
 // renders with a line break, or a header line longer than MaxHeaderLine,
 // fails the rule on its event (no job is made).
 //
-// A 2xx answer is success. 408, 429, 5xx and failures to get an answer at
-// all (a refused connection, a timeout) are retried by the job's policy;
-// such an answer's Retry-After (seconds or a date) puts the next attempt
-// off for that long, up to actions.MaxRetryAfter, where the policy would
-// try sooner.
+// A 2xx answer is success. 408, 409, 429, 5xx and failures to get an
+// answer at all (a refused connection, a timeout) are retried by the job's
+// policy. 409 Conflict is what a server that honours Idempotency-Key
+// answers while the request of an earlier attempt with the same key is
+// still in progress (draft-ietf-httpapi-idempotency-key-header, "Error
+// Scenarios", which asks no correction of the client before it retries):
+// an attempt that timed out here while the server went on with it meets
+// one on its retry. A retried answer's Retry-After (seconds or a date)
+// puts the next attempt off for that long, up to actions.MaxRetryAfter,
+// where the policy would try sooner.
 // Any other answer is permanent and dead-letters the job: another 4xx
 // would come back the same, and a 3xx is not followed, to any host, since a
 // redirect could send the event where the rule did not say; point url at
@@ -501,7 +506,10 @@ func (a *action) Do(ctx context.Context, call actions.Call) error {
 		answer += fmt.Sprintf(": %q", s)
 	}
 	switch {
-	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
+	case code == http.StatusRequestTimeout, code == http.StatusConflict, code == http.StatusTooManyRequests, code >= 500:
+		// 409 is how a server that honours Idempotency-Key answers the
+		// retry of a request it is still processing (an attempt that
+		// timed out here); the next retry gets its outcome.
 		return actions.RetryAfter(errors.New(answer), resp.Header.Get("Retry-After"), time.Now())
 	case code >= 300 && code <= 399:
 		return actions.Permanent(fmt.Errorf("%s (a redirect, which hookd does not follow: set url to the final address)", answer))

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -112,6 +113,8 @@ func TestDo(t *testing.T) {
 		{name: "401", params: map[string]any{}, status: 401, wantMethod: "POST", wantBody: event, wantErr: "answered 401 Unauthorized", wantPermanent: true},
 		{name: "404", params: map[string]any{}, status: 404, wantMethod: "POST", wantBody: event, wantErr: "answered 404 Not Found", wantPermanent: true},
 		{name: "408", params: map[string]any{}, status: 408, wantMethod: "POST", wantBody: event, wantErr: "answered 408 Request Timeout"},
+		{name: "409", params: map[string]any{}, status: 409, wantMethod: "POST", wantBody: event, wantErr: "answered 409 Conflict"},
+		{name: "422", params: map[string]any{}, status: 422, wantMethod: "POST", wantBody: event, wantErr: "answered 422 Unprocessable Entity", wantPermanent: true},
 		{name: "429", params: map[string]any{}, status: 429, wantMethod: "POST", wantBody: event, wantErr: "answered 429 Too Many Requests"},
 		{name: "500", params: map[string]any{}, status: 500, wantMethod: "POST", wantBody: event, wantErr: "answered 500 Internal Server Error"},
 		{name: "503", params: map[string]any{}, status: 503, wantMethod: "POST", wantBody: event, wantErr: "answered 503 Service Unavailable"},
@@ -494,5 +497,62 @@ func TestCheckLongHeader(t *testing.T) {
 	var pe *rules.ParamError
 	if !errors.As(err, &pe) || pe.Param != "headers.X-Agent" {
 		t.Errorf("Check = %v, want an error of headers.X-Agent", err)
+	}
+}
+
+// TestDoIdempotentServer runs attempts of one job against a server that
+// honours Idempotency-Key as draft-ietf-httpapi-idempotency-key-header
+// says: the first attempt times out while the server goes on with it, the
+// retry that comes meanwhile is answered 409 Conflict, which is retried,
+// and the one after the server finished gets the first request's outcome.
+// The effect happens once, and no attempt dead-letters the job.
+func TestDoIdempotentServer(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		done    = map[string]bool{} // key: the request finished
+		running = map[string]bool{}
+		effects int
+	)
+	finished := make(chan struct{})
+	srv, _ := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		key := r.Header.Get("Idempotency-Key")
+		mu.Lock()
+		switch {
+		case done[key]:
+			mu.Unlock()
+			w.WriteHeader(http.StatusCreated)
+			return
+		case running[key]:
+			mu.Unlock()
+			w.WriteHeader(http.StatusConflict)
+			return
+		}
+		running[key] = true
+		mu.Unlock()
+		time.Sleep(500 * time.Millisecond) // longer than the action's timeout
+		mu.Lock()
+		effects++
+		done[key], running[key] = true, false
+		mu.Unlock()
+		close(finished)
+		w.WriteHeader(http.StatusCreated)
+	})
+	params := map[string]any{"url": srv.URL + "/hook", "timeout": "100ms"}
+	err := do(t.Context(), t, params)
+	if err == nil || actions.IsPermanent(err) || !strings.Contains(err.Error(), "no answer within 100ms") {
+		t.Fatalf("first attempt = %v, want no answer, retried", err)
+	}
+	err = do(t.Context(), t, params)
+	if err == nil || actions.IsPermanent(err) || !strings.Contains(err.Error(), "409 Conflict") {
+		t.Fatalf("retry while the first runs = %v (permanent %v), want 409, retried", err, actions.IsPermanent(err))
+	}
+	<-finished
+	if err := do(t.Context(), t, params); err != nil {
+		t.Fatalf("retry after the first finished = %v, want its outcome", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if effects != 1 {
+		t.Errorf("the server acted %d times, want once", effects)
 	}
 }
