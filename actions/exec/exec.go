@@ -33,7 +33,9 @@
 // The program also finds in its environment HOOKD_IDEMPOTENCY_KEY (the
 // job's key, the same on every attempt: use it to make the effect happen
 // once), HOOKD_ATTEMPT (1 on the first attempt), HOOKD_RULE and
-// HOOKD_EVENT_ID. It runs in hookd's working directory.
+// HOOKD_EVENT_ID; the key and the event's id are percent-escaped should
+// they hold a control character (a sender's id with a NUL in it), as the
+// http action's Idempotency-Key is. It runs in hookd's working directory.
 //
 // Exit status 0 is success. Any other exit, or death by a signal, is
 // retried by the job's policy, with the end of the program's output
@@ -269,10 +271,12 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	cmd.Env = append(cmd.Env,
-		"HOOKD_IDEMPOTENCY_KEY="+call.Key,
+		// An event's id is its sender's to choose: a NUL in it would
+		// fail every attempt to start the program.
+		"HOOKD_IDEMPOTENCY_KEY="+param.Escaped(call.Key),
 		"HOOKD_ATTEMPT="+strconv.Itoa(call.Attempt),
 		"HOOKD_RULE="+call.Rule,
-		"HOOKD_EVENT_ID="+call.EventID,
+		"HOOKD_EVENT_ID="+param.Escaped(call.EventID),
 	)
 	ownGroup(cmd)
 	cmd.WaitDelay = waitDelay

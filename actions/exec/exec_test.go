@@ -493,3 +493,32 @@ func TestRuleArgsFromEvent(t *testing.T) {
 		})
 	}
 }
+
+// TestDoControlCharacterInEventID runs a job whose event id, which a
+// generic source's sender chooses, holds a NUL byte and a line break: the
+// program runs, with the key and the id percent-escaped in its
+// environment, where starting it failed on every attempt ("environment
+// variable contains NUL"), dead-lettering the job and suspending the
+// target that every event's jobs share.
+func TestDoControlCharacterInEventID(t *testing.T) {
+	dir := t.TempDir()
+	prog := script(t, dir, "record", `env > "$OUT/env"`)
+	kind, err := actions.Lookup(execaction.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "generic:app:a\x00b\nc"
+	err = kind.Action().Do(t.Context(), actions.Call{
+		Key: "rule/0/" + id, Attempt: 1, Rule: "rule", EventID: id,
+		Params: map[string]any{"command": prog, "env": map[string]any{"OUT": dir}}, Event: json.RawMessage(event),
+	})
+	if err != nil {
+		t.Fatalf("Do: %v", err)
+	}
+	env := read(t, filepath.Join(dir, "env"))
+	for _, want := range []string{"HOOKD_IDEMPOTENCY_KEY=rule%2F0%2Fgeneric:app:a%00b%0Ac\n", "HOOKD_EVENT_ID=generic:app:a%00b%0Ac\n"} {
+		if !strings.Contains(env, want) {
+			t.Errorf("environment lacks %q:\n%s", want, env)
+		}
+	}
+}

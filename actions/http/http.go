@@ -230,15 +230,6 @@ func validHeaderName(s string) bool {
 // isCTL reports whether r may not appear in a header value.
 func isCTL(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }
 
-// idempotencyKey returns key as a header value: as it is, or escaped when
-// it holds a character a header cannot carry.
-func idempotencyKey(key string) string {
-	if strings.ContainsFunc(key, isCTL) {
-		return url.PathEscape(key)
-	}
-	return key
-}
-
 // isJSON reports whether the media type ct is JSON.
 func isJSON(ct string) bool {
 	mt, _, err := mime.ParseMediaType(ct)
@@ -475,7 +466,7 @@ func (a *action) Do(ctx context.Context, call actions.Call) error {
 	for k, v := range p.headers {
 		req.Header.Set(k, v)
 	}
-	req.Header.Set("Idempotency-Key", idempotencyKey(call.Key))
+	req.Header.Set("Idempotency-Key", param.Escaped(call.Key))
 
 	resp, err := a.client.Do(req)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"maps"
 	"net/mail"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -250,6 +251,21 @@ func SplitAddresses(s string) []string {
 	}
 	return append(out, strings.TrimSpace(s[start:]))
 }
+
+// Escaped returns s as it is, or percent-escaped as a URL's path segment
+// is (url.PathEscape) when it holds a control character (other than a
+// tab), which a header value cannot carry, nor, for NUL, a program's
+// environment. It is for a job's key and an event's id, which a sender
+// chooses (a generic source's map.id): the same on every attempt.
+func Escaped(s string) string {
+	if strings.ContainsFunc(s, isCTL) {
+		return url.PathEscape(s)
+	}
+	return s
+}
+
+// isCTL reports whether r is a control character other than a tab.
+func isCTL(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }
 
 // MaxAddress is the length of the longest address, in bytes: RFC 5321's
 // 256 octets of a path, less its angle brackets. No server delivers to a
