@@ -28,7 +28,8 @@
 //	timeout       how long to wait for the answer, default 10s.
 //
 // Every request carries Idempotency-Key (the job's key, the same on every
-// attempt, percent-escaped should it hold a control character) and
+// attempt, percent-escaped should it hold a control character, and
+// hashed beyond MaxIdempotencyKey bytes) and
 // User-Agent: hookd (headers may replace the latter). A header value that
 // renders with a line break, or a header line longer than MaxHeaderLine,
 // fails the rule on its event (no job is made).
@@ -128,6 +129,26 @@ type params struct {
 // dead-letter the job and suspend the target the jobs of every other
 // event share; it fails the rule on its event instead (actions.Checker).
 const MaxHeaderLine = 8190
+
+// MaxIdempotencyKey is the longest Idempotency-Key sent, in bytes: the
+// longest that Stripe takes, as do idempotency middlewares that follow
+// it; a longer one is refused with a 400, which would dead-letter the
+// job. A job's key is longer when its event's id is (a generic source's
+// map.id) or its rule's once key is (once: data.url, a click's URL).
+const MaxIdempotencyKey = 255
+
+// idempotencyKey returns the Idempotency-Key of the job with key, the
+// same on every attempt: the key, percent-escaped should it hold a
+// control character, or, when that is longer than MaxIdempotencyKey,
+// "sha256:" and the 64 hex digits of the key's SHA-256, as a once key
+// longer than 1024 bytes is kept.
+func idempotencyKey(key string) string {
+	if k := param.Escaped(key); len(k) <= MaxIdempotencyKey {
+		return k
+	}
+	sum := sha256.Sum256([]byte(key))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
 
 // reserved are the headers a rule may not set, canonical, with why.
 var reserved = map[string]string{
@@ -466,7 +487,7 @@ func (a *action) Do(ctx context.Context, call actions.Call) error {
 	for k, v := range p.headers {
 		req.Header.Set(k, v)
 	}
-	req.Header.Set("Idempotency-Key", param.Escaped(call.Key))
+	req.Header.Set("Idempotency-Key", idempotencyKey(call.Key))
 
 	resp, err := a.client.Do(req)
 	if err != nil {

@@ -2,6 +2,8 @@ package http_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -189,6 +191,33 @@ func TestDoEscapesKey(t *testing.T) {
 		}
 		if got := (<-reqs).header.Get("Idempotency-Key"); got != "rule%2F0%2Fev%0D%0A1" {
 			t.Errorf("attempt %d: Idempotency-Key %q, want rule%%2F0%%2Fev%%0D%%0A1", attempt, got)
+		}
+	}
+}
+
+// TestDoLongKey checks that a job key longer than the 255 bytes Stripe
+// and the idempotency middlewares modelled on it take is sent as its
+// SHA-256, the same on every attempt, where such a server answered 400,
+// dead-lettering the job.
+func TestDoLongKey(t *testing.T) {
+	srv, reqs := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if len(r.Header.Get("Idempotency-Key")) > httpaction.MaxIdempotencyKey {
+			w.WriteHeader(http.StatusBadRequest)
+		}
+	})
+	kind, _ := actions.Lookup(httpaction.Name)
+	key := "clicks/0/once:https://example.com/landing?" + strings.Repeat("utm_campaign=spring&", 20)
+	sum := sha256.Sum256([]byte(key))
+	want := "sha256:" + hex.EncodeToString(sum[:])
+	for attempt := 1; attempt <= 2; attempt++ {
+		err := kind.Action().Do(t.Context(), actions.Call{
+			Key: key, Attempt: attempt, Params: map[string]any{"url": srv.URL}, Event: json.RawMessage(event),
+		})
+		if err != nil {
+			t.Fatalf("attempt %d: Do: %v", attempt, err)
+		}
+		if got := (<-reqs).header.Get("Idempotency-Key"); got != want {
+			t.Errorf("attempt %d: Idempotency-Key %q, want %q", attempt, got, want)
 		}
 	}
 }
