@@ -32,9 +32,11 @@
 // 2xx answer to the end of its data) is sent: a failure after that, such
 // as a connection dropped before the QUIT, is logged, and the job is done
 // rather than retried, which would send the message again. A 5xx answer
-// to MAIL FROM, RCPT TO or DATA is permanent and dead-letters the job; a
-// refused connection, a failed TLS handshake or authentication, a 4xx
-// answer and a timeout are retried by the job's policy. With starttls and tls, the server's
+// to MAIL FROM, RCPT TO or DATA is permanent and dead-letters the job,
+// except 530 (authentication required, the server's policy for every
+// message, which the configuration fixes); a refused connection, a failed
+// TLS handshake or authentication, a 530, a 4xx answer and a timeout are
+// retried by the job's policy. With starttls and tls, the server's
 // certificate must be valid for smtp.host and chain to the system's roots,
 // or to smtp.ca_file when set; an untrusted certificate fails before the
 // credentials are sent, and is retried (the relay's certificate or the
@@ -287,6 +289,11 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 		return fmt.Errorf("%w (%w)", err, ctx.Err())
 	}
 	var se *gomail.SendError
+	if errors.As(err, &se) && se.ErrorCode() == codeAuthRequired {
+		// The server's policy, not the message: fixed in the
+		// configuration as a refused password is, and retried as it is.
+		return fmt.Errorf("%w (the server wants authentication: check smtp.username, smtp.password and smtp.tls)", err)
+	}
 	if errors.As(err, &se) && se.ErrorCode() >= 500 && se.ErrorCode() <= 599 {
 		switch se.Reason {
 		case gomail.ErrSMTPMailFrom, gomail.ErrSMTPRcptTo, gomail.ErrSMTPData, gomail.ErrSMTPDataClose:
@@ -295,6 +302,12 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 	}
 	return err
 }
+
+// codeAuthRequired is the SMTP reply "530 5.7.0 Authentication required"
+// (RFC 4954, section 6), which a server that relays only for its users
+// gives to MAIL FROM or RCPT TO when the client did not authenticate
+// (and, per RFC 3207, "530 Must issue a STARTTLS command first").
+const codeAuthRequired = 530
 
 // send delivers m over a connection of client's and closes it, as go-mail's
 // DialAndSendWithContext does, and tells whether the server accepted the

@@ -53,6 +53,8 @@ func TestDo(t *testing.T) {
 			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
 		case "busy@example.com":
 			return &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 2, 1}, Message: "try later"}
+		case "elsewhere@example.net":
+			return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
 		}
 		return nil
 	}
@@ -97,6 +99,11 @@ func TestDo(t *testing.T) {
 			name:    "450 is retried",
 			params:  map[string]any{"to": "busy@example.com", "subject": "Hi", "text": "x"},
 			wantErr: "450",
+		},
+		{
+			name:    "530 authentication required is retried, as a wrong password is",
+			params:  map[string]any{"to": "elsewhere@example.net", "subject": "Hi", "text": "x"},
+			wantErr: "530",
 		},
 		{
 			name:    "a wrong password is retried and never shown",
