@@ -47,9 +47,10 @@ type Queue interface {
 	Renew(ctx context.Context, owner string, ids []int64, now time.Time, lease time.Duration) error
 	// Finish records the outcomes of jobs owner claimed, all in one
 	// transaction, and then puts off the Pending jobs of the target of
-	// each outcome with a Hold to that Hold (see Outcome.Hold). An outcome for a job that owner no longer holds (its
-	// lease expired and another runner claimed it) is not recorded: the
-	// others are, and the error then wraps ErrNotHeld and names the jobs.
+	// each outcome with a Hold to that Hold (see Outcome.Hold). An
+	// outcome for a job that owner no longer holds (its lease expired and
+	// another runner claimed it) is not recorded: the others are, and the
+	// error then wraps ErrNotHeld and names the jobs.
 	Finish(ctx context.Context, owner string, outcomes []Outcome) error
 	// Wake returns a channel that receives a value when jobs were enqueued
 	// or a target was resumed, so a runner does not have to poll often.
