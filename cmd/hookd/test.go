@@ -44,7 +44,10 @@ within the file too, as serve applies them: a rule with once and no cooldown
 fires for the first event of its key only; a rule with a cooldown fires when
 it did not fire less than the cooldown before or after the event's time, in
 event time whatever the order of the file, per once key when it has one (at
-most once per cooldown per key, not once ever). --at gives every event that
+most once per cooldown per key, not once ever). An event with the id of one
+earlier in the file (Mailjet's retry of a callback, which has the same
+event, message, time, address and URL) is shown as a duplicate of it: serve
+stores it once and runs the rules on the first only. --at gives every event that
 time instead of its own (RFC 3339), e.g. to test a rule against count() in a
 window.
 
@@ -136,9 +139,13 @@ func failures(results []testResult) int {
 
 // testResult is what test reports on one event.
 type testResult struct {
-	Index int        `json:"index"`
-	Event testEvent  `json:"event"`
-	Rules []ruleTest `json:"rules"`
+	Index int       `json:"index"`
+	Event testEvent `json:"event"`
+	// DuplicateOf is, for an event with the id of an earlier one, the
+	// index of that one; Rules is then empty, as serve evaluates no rule
+	// on a duplicate.
+	DuplicateOf int        `json:"duplicate_of,omitempty"`
+	Rules       []ruleTest `json:"rules"`
 }
 
 // testEvent identifies an event in the output.
@@ -173,17 +180,28 @@ type actionTest struct {
 // testEvents explains set's rules on each event in order, each seeing the
 // ones before it as the event log, and applies once and cooldown within
 // them as serve does (rules.Hold, with the in-memory ledger of a
-// backtest).
+// backtest). An event with the id of an earlier one is a duplicate, as the
+// event log and the store take it: it is left out of the log that the
+// events after it see, and no rule is evaluated on it.
 func testEvents(ctx context.Context, set *rules.Set, events []event.Event) ([]testResult, error) {
 	results := make([]testResult, 0, len(events))
 	ledger := backtest.NewLedger()
 	fired := map[[2]string][]int{} // rule and once key: the events that fired it
+	first := map[string]int{}      // event id: the index of its first event
+	var log fileLog                // the events before the one evaluated, duplicates left out
 	for i, e := range events {
-		matches, err := set.Explain(ctx, e, fileLog(events[:i]))
+		res := testResult{Index: i + 1, Event: testEvent{ID: e.ID, Type: e.Type, Email: e.Email, Time: e.Time.UTC()}}
+		if j, ok := first[e.ID]; ok {
+			res.DuplicateOf, res.Rules = j+1, []ruleTest{}
+			results = append(results, res)
+			continue
+		}
+		first[e.ID] = i
+		matches, err := set.Explain(ctx, e, log)
 		if err != nil {
 			return nil, fmt.Errorf("event %d (%s): %w", i+1, e.ID, err)
 		}
-		res := testResult{Index: i + 1, Event: testEvent{ID: e.ID, Type: e.Type, Email: e.Email, Time: e.Time.UTC()}}
+		log = append(log, e)
 		for _, m := range matches {
 			rt := ruleTest{Rule: m.Rule.Name, File: m.Rule.File, Line: m.Rule.Line, Key: m.Key}
 			key := [2]string{m.Rule.Name, m.Key}
@@ -294,6 +312,9 @@ func writeTestResults(w io.Writer, results []testResult, dir string) error {
 	for _, r := range results {
 		fmt.Fprintf(&b, "event %d: %s %s at %s (id %s)\n", r.Index, cell(r.Event.Type), cell(r.Event.Email),
 			r.Event.Time.Format(time.RFC3339Nano), cell(r.Event.ID))
+		if r.DuplicateOf > 0 {
+			fmt.Fprintf(&b, "  duplicate of event %d: serve stores it once and runs no rule on it again\n", r.DuplicateOf)
+		}
 		for _, rt := range r.Rules {
 			file := rt.File
 			if rel, err := filepath.Rel(dir, file); err == nil && !strings.HasPrefix(rel, "..") {

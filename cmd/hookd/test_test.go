@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/store"
 )
 
@@ -66,6 +67,13 @@ func TestTestOnceCooldown(t *testing.T) {
 			"alert":            {"match", "match"},
 			"first-block":      {"match", "held"},
 		}},
+		// Blocks of x.com at T, its retry, T+2h and its retry: each retry
+		// is a duplicate, on which serve runs no rule.
+		{"duplicates", filepath.Join(dir, "once.yaml"), filepath.Join(dir, "duplicates.json"), map[string][]string{
+			"alert-per-domain": {"match", "match"},
+			"alert":            {"match", "match"},
+			"first-block":      {"match", "held"},
+		}},
 		{"sequence", filepath.Join(dir, "hookd.yaml"), filepath.Join(dir, "sequence.json"), nil},
 	}
 	for _, name := range scenarios {
@@ -99,10 +107,24 @@ func TestTestOnceCooldown(t *testing.T) {
 				}
 			}
 
-			served := scenarioEvents(t, tt.events)
-			if len(served) != len(results) {
-				t.Fatalf("%d events in the file, test shows %d", len(served), len(results))
+			inFile := scenarioEvents(t, tt.events)
+			if len(inFile) != len(results) {
+				t.Fatalf("%d events in the file, test shows %d", len(inFile), len(results))
 			}
+			// serve stores each event once, and evaluates it once.
+			var served []event.Event
+			first := map[string]int{}
+			for i, e := range inFile {
+				if j, ok := first[e.ID]; ok {
+					if r := results[i]; r.DuplicateOf != j+1 || len(r.Rules) != 0 {
+						t.Errorf("event %d, a duplicate of event %d: test shows it as a duplicate of %d with %d rules", i+1, j+1, r.DuplicateOf, len(r.Rules))
+					}
+					continue
+				}
+				first[e.ID] = i
+				served = append(served, e)
+			}
+			results = slices.DeleteFunc(results, func(r testResult) bool { return r.DuplicateOf != 0 })
 			data := filepath.Join(t.TempDir(), "data")
 			appendEvents(t, data, served)
 			projectLog(t, tt.config, data, int64(len(served)))
