@@ -92,6 +92,15 @@ func countedAs(e *event.Event) (event.Category, event.BounceClass) {
 	return c, ""
 }
 
+// asStored gives e, an event read from the log, the category and bounce
+// class it is stored under (countedAs), so that the rules see on it live
+// what they see on it stored: a replay, a backtest and last() read the
+// stored event, and a Mailjet event the log kept from before events had a
+// category would otherwise have one for them only.
+func asStored(e *event.Event) {
+	e.Category, e.BounceClass = countedAs(e)
+}
+
 // categorize is the step of the migration to schema version 13, after its
 // SQL gave the other types theirs: it gives the Mailjet bounces stored
 // without a category theirs and their bounce class, as countedAs does, a

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -254,4 +255,104 @@ func TestRunEvaluateFails(t *testing.T) {
 	if !slices.Equal(keys, want) {
 		t.Errorf("jobs %v\nwant %v", keys, want)
 	}
+}
+
+// categories is an Evaluator that records the category and bounce class
+// of each event it evaluates, and of the event last("bounce", "email")
+// finds.
+type categories struct {
+	mu   sync.Mutex
+	seen map[string]string // event id → "category/class"
+	last map[string]string // event id → "id category/class" of its last bounce
+}
+
+func (c *categories) Evaluate(ctx context.Context, tx *store.Tx, e event.Event) error {
+	last, err := tx.Last(ctx, e, "bounce", "email")
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seen[e.ID] = fmt.Sprintf("%s/%s", e.Category, e.BounceClass)
+	if last != nil {
+		c.last[e.ID] = fmt.Sprintf("%s %s/%s", last.ID, last.Category, last.BounceClass)
+	}
+	return nil
+}
+
+// TestRunEvaluatesLegacyCategory checks that a Mailjet event the log kept
+// from before events had a category is evaluated with the category and
+// bounce class it is stored under, which a replay, a backtest and last()
+// see: a rule on category decides on it live as it does replayed.
+func TestRunEvaluatesLegacyCategory(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	legacy := func(e event.Event, data string) event.Event {
+		e.Category, e.Data = "", json.RawMessage(data)
+		return e
+	}
+	log := []event.Event{
+		legacy(ev(1, "bounce", "ann@a.com", base), `{"hard_bounce":true}`),
+		legacy(ev(2, "bounce", "ann@a.com", base.Add(time.Minute)), `{"hard_bounce":false}`),
+		legacy(ev(3, "open", "ann@a.com", base.Add(2*time.Minute)), `{}`),
+		ev(4, "bounce", "ann@a.com", base.Add(3*time.Minute)), // a new one: its own category, no class
+	}
+	c := &categories{seen: map[string]string{}, last: map[string]string{}}
+	stop := projectLog(t, st, c, log...)("store")
+	waitFor(t, "every event", func() bool { return st.ProjectorStats().Events == uint64(len(log)) })
+	stop()
+
+	want := map[string]string{"ev-001": "bounce/hard", "ev-002": "bounce/soft", "ev-003": "open/", "ev-004": "bounce/"}
+	page, err := st.Events(context.Background(), store.EventQuery{Limit: store.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range page.Events {
+		if got := fmt.Sprintf("%s/%s", e.Category, e.BounceClass); got != want[e.ID] {
+			t.Errorf("%s stored as %s, want %s", e.ID, got, want[e.ID])
+		}
+	}
+	check := func(how string) {
+		t.Helper()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for id, w := range want {
+			if got := c.seen[id]; got != w {
+				t.Errorf("%s: %s evaluated as %q, stored as %q", how, id, got, w)
+			}
+		}
+		if got, w := c.last["ev-003"], "ev-002 bounce/soft"; got != w {
+			t.Errorf("%s: ev-003's last bounce is %q, want %q", how, got, w)
+		}
+		clear(c.seen)
+		clear(c.last)
+	}
+	check("projected")
+
+	// A rebuild explains the events again as it stores them from the log:
+	// those the store held, and those it restores.
+	l := openLog(t)
+	msgs := make([]*message.Message, len(log))
+	for i, e := range log {
+		msgs[i] = eventMessage(t, e)
+	}
+	if _, err := l.Append(context.Background(), eventlog.TopicEvents, msgs); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := l.(eventlog.Reader).Read(context.Background(), eventlog.TopicEvents, 0, 100)
+	if err != nil || len(recs) != len(log) {
+		t.Fatalf("log holds %d messages (%v), want %d", len(recs), err, len(log))
+	}
+	held := openStore(t, t.TempDir())
+	if err := held.Insert(context.Background(), log...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := held.Rebuild(context.Background(), l.(eventlog.Reader), c, nil, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	check("rebuilt")
+	projected := map[string]int64{eventlog.TopicEvents: recs[len(recs)-1].Offset}
+	if _, err := openStore(t, t.TempDir()).Rebuild(context.Background(), l.(eventlog.Reader), c, projected, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	check("restored")
 }

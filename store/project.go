@@ -315,6 +315,7 @@ func (s *Store) take(b *batch, topic string, msg *message.Message, ok bool) {
 		if err == nil && e.ID == "" {
 			err = errors.New("event has no id")
 		}
+		asStored(&e)
 	default:
 		err = json.Unmarshal(msg.Payload, &q)
 		if err == nil && q.ID == "" {

@@ -143,6 +143,7 @@ func (s *Store) Rebuild(ctx context.Context, log eventlog.Reader, ev Evaluator, 
 							res.Skipped++ // the projector dropped it too
 							continue
 						}
+						asStored(&e)
 						seq, err := seqOf("e", e.ID)
 						if err != nil {
 							return err
@@ -279,6 +280,7 @@ func (s *Store) restore(ctx context.Context, t *Tx, log eventlog.Reader, ev Eval
 				after = r.Offset
 				if topic == eventlog.TopicEvents {
 					if e, err := event.Unmarshal(r.Message.Payload); err == nil && e.ID != "" {
+						asStored(&e)
 						if old, err := expiredOf("events", e.ID, e.Time); err != nil {
 							return n, expired, err
 						} else if !old {
