@@ -25,6 +25,7 @@ func newTestCmd() *cobra.Command {
 		flags      config.Flags
 		eventsFile string
 		at         string
+		source     string
 		asJSON     bool
 	)
 	cmd := &cobra.Command{
@@ -49,7 +50,9 @@ earlier in the file (Mailjet's retry of a callback, which has the same
 event, message, time, address and URL) is shown as a duplicate of it: serve
 stores it once and runs the rules on the first only. --at gives every event that
 time instead of its own (RFC 3339), e.g. to test a rule against count() in a
-window.
+window. The events are those of the configuration's first Mailjet source, as
+source and count(..., "source", ...) see them, or of the Mailjet source that
+--source names ("mailjet" when the configuration has none).
 
 Each rule is shown as match (its actions would run, parameters below), no
 (with why), held (it matched, but once or cooldown keeps its actions from
@@ -77,6 +80,10 @@ lacks), after printing every result: serve would make no job for it.`,
 			if err != nil {
 				return err
 			}
+			name, err := testSource(cfg.Sources, source)
+			if err != nil {
+				return err
+			}
 			set, err := rules.Load(cmd.Context(), cfg.Rules, ruleOptions(cfg))
 			if err != nil {
 				return err
@@ -95,7 +102,7 @@ lacks), after printing every result: serve would make no job for it.`,
 				}
 				events[i].Received = events[i].Time
 				if events[i].Source == "" {
-					events[i].Source = "mailjet"
+					events[i].Source = name
 				}
 			}
 			results, err := testEvents(cmd.Context(), set, events)
@@ -120,8 +127,30 @@ lacks), after printing every result: serve would make no job for it.`,
 	flags.Var(f, "config", "configuration `file` listing the rule files (default: the built-in hookd.yaml)")
 	f.StringVar(&eventsFile, "event", "", "`file` of Mailjet events: one JSON object or an array")
 	f.StringVar(&at, "at", "", "give every event this `TIME` (RFC 3339) instead of its own")
+	f.StringVar(&source, "source", "", "the Mailjet source, by `NAME`, the events come from (default: the configuration's first)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object per event (NDJSON)")
 	return cmd
+}
+
+// testSource returns the name of the source whose events test shows: the
+// source of provider mailjet named name, or, when name is empty, the first
+// such source of the configuration ("mailjet" when it has none), so that
+// rules on source decide as they do on that source's events in serve.
+func testSource(sources []config.Source, name string) (string, error) {
+	for _, s := range sources {
+		switch {
+		case name == "" && s.Provider == "mailjet":
+			return s.Name, nil
+		case name != "" && s.Name == name && s.Provider != "mailjet":
+			return "", usagef("test: --source %q is a %s source: test reads Mailjet events", name, s.Provider)
+		case name != "" && s.Name == name:
+			return name, nil
+		}
+	}
+	if name != "" {
+		return "", usagef("test: --source %q: the configuration has no source of that name", name)
+	}
+	return "mailjet", nil
 }
 
 // failures counts the outcomes of error in results.

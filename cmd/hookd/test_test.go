@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -237,6 +239,71 @@ func TestTestCommandErrors(t *testing.T) {
 			}
 			if stdout != "" {
 				t.Errorf("stdout = %q, want nothing", stdout)
+			}
+		})
+	}
+}
+
+// TestTestSource checks that test gives the events the name of the
+// configuration's Mailjet source, or of the one --source names, as serve
+// gives its events their source's: a rule on source decides in test as
+// it does in serve.
+func TestTestSource(t *testing.T) {
+	dir := t.TempDir()
+	rules := `rules:
+  - name: eu
+    when: source == "mj-eu" && count("bounce", "source", "1h") == 0
+    actions: [ { log: {} } ]
+  - name: us
+    when: source == "mj-us"
+    actions: [ { log: {} } ]
+`
+	config := `sources:
+  - { name: app, provider: generic, map: { type: kind, email: to } }
+  - { name: mj-eu, provider: mailjet }
+  - { name: mj-us, provider: mailjet }
+rules: [ rules.yaml ]
+`
+	for name, text := range map[string]string{"rules.yaml": rules, "hookd.yaml": config} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	events := filepath.Join("testdata", "test", "bounce.json")
+	tests := []struct {
+		name    string
+		extra   []string
+		want    map[string]string // rule: outcome
+		wantErr string
+	}{
+		{"the first mailjet source", nil, map[string]string{"eu": "match", "us": "no"}, ""},
+		{"another one", []string{"--source", "mj-us"}, map[string]string{"eu": "no", "us": "match"}, ""},
+		{"not a source", []string{"--source", "mailjet"}, nil, `--source "mailjet": the configuration has no source of that name`},
+		{"not a mailjet source", []string{"--source", "app"}, nil, `--source "app" is a generic source`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"test", "--config", filepath.Join(dir, "hookd.yaml"), "--event", events, "--json"}, tt.extra...)
+			stdout, stderr, err := runHookd(t, args...)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("err = %v; stderr %s", err, stderr)
+			}
+			var r testResult
+			if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, rt := range r.Rules {
+				got[rt.Rule] = rt.Outcome
+			}
+			if !maps.Equal(got, tt.want) {
+				t.Errorf("outcomes %v, want %v", got, tt.want)
 			}
 		})
 	}
