@@ -69,7 +69,8 @@ hookd serve runs on it.`,
 	return cmd
 }
 
-// writeExplanation prints x, one rule a line.
+// writeExplanation prints x, one rule a line; the lines a reason goes on
+// to (the caret snippet of a rule's error) are indented under it.
 func writeExplanation(b *strings.Builder, x *store.Explanation) {
 	if x == nil {
 		b.WriteString("  not evaluated by the rules when it arrived (or at the last rebuild); a replay does not add an explanation\n")
@@ -81,7 +82,7 @@ func writeExplanation(b *strings.Builder, x *store.Explanation) {
 		case r.Condition != "":
 			fmt.Fprintf(b, ": %s is false: %s", r.Condition, r.Saw)
 		case r.Reason != "":
-			fmt.Fprintf(b, ": %s", r.Reason)
+			fmt.Fprintf(b, ": %s", strings.ReplaceAll(r.Reason, "\n", "\n         "))
 		}
 		b.WriteByte('\n')
 	}

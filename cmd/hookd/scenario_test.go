@@ -186,6 +186,38 @@ func TestExplainErrors(t *testing.T) {
 	}
 }
 
+// TestExplainFailedRule checks that explain prints the error of a rule
+// that failed on the event, whose caret snippet takes lines of its own,
+// indented under the rule, as hookd test prints it.
+func TestExplainFailedRule(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"hookd.yaml":  "sources: [ { name: mailjet, provider: mailjet } ]\nrules: [ rules.yaml ]\n",
+		"rules.yaml":  "rules:\n  - name: many\n    when: type == \"open\" && data.n > 3\n    actions: [ { log: {} } ]\n",
+		"events.json": `{"event":"open","time":1740830400,"MessageID":1,"email":"ann@a.com"}`,
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data := filepath.Join(dir, "data")
+	events := scenarioEvents(t, filepath.Join(dir, "events.json"))
+	appendEvents(t, data, events)
+	projectLog(t, filepath.Join(dir, "hookd.yaml"), data, 1)
+	out, _, err := runHookd(t, "explain", "--data", data, events[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "event " + events[0].ID + ": open ann@a.com at 2025-03-01T12:00:00Z\n" +
+		"  error  many: " + filepath.Join(dir, "rules.yaml") + ":3:36: rule \"many\": when: invalid operation: <nil> > int\n" +
+		"          | type == \"open\" && data.n > 3\n" +
+		"          | .........................^\n"
+	if out != want {
+		t.Errorf("explain prints\n%s\nwant\n%s", out, want)
+	}
+}
+
 // openDataLog opens the SQLite event log in data, failing the test if it
 // cannot; the caller closes it.
 func openDataLog(t testing.TB, data string) eventlog.Log {
