@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -170,8 +171,12 @@ func explain(setID, setJSON, outcomes, typ string) (*Explanation, error) {
 // set without an outcome did not admit the event's type. The set is
 // written with the first event of each transaction that it explains. A Tx
 // of a replay does not record explanations: the ones recorded when the
-// event was first evaluated stay.
+// event was first evaluated stay; it notes the rules that failed instead
+// (ReplayResult.Failed).
 func (t *Tx) Explain(ctx context.Context, set *RuleSet, outs []Outcome) error {
+	if t.record {
+		t.noteFailures(set, outs)
+	}
 	if !t.explain || t.cur.seq == 0 {
 		return nil
 	}
@@ -244,3 +249,20 @@ var (
 	insertExplanationSQL = writeSQL(`INSERT INTO explanations (seq, rule_set, outcomes) VALUES (?, ?, ?)
 		ON CONFLICT (seq) DO UPDATE SET rule_set = excluded.rule_set, outcomes = excluded.outcomes`)
 )
+
+// noteFailures adds the rules of outs that failed on the event evaluated
+// to t.failed.
+func (t *Tx) noteFailures(set *RuleSet, outs []Outcome) {
+	for _, o := range outs {
+		if o.Result != Failed || o.Rule < 0 || o.Rule >= len(set.Rules) {
+			continue
+		}
+		name := set.Rules[o.Rule].Name
+		i := slices.IndexFunc(t.failed, func(f RuleFailures) bool { return f.Rule == name })
+		if i < 0 {
+			t.failed = append(t.failed, RuleFailures{Rule: name, FirstEvent: t.cur.id, FirstError: o.Detail})
+			i = len(t.failed) - 1
+		}
+		t.failed[i].Events++
+	}
+}

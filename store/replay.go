@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hookd/hookd/actions"
@@ -43,6 +44,21 @@ type ReplayResult struct {
 	// job of the same action and target is the same job, whatever its
 	// parameters now, and is in none of the lists.
 	Taken []actions.Job
+	// Failed are the rules that failed on events (an expression or a
+	// template that does not work on the event's data), in the order of
+	// their first failure: no job was made for those events, as when they
+	// came in.
+	Failed []RuleFailures
+}
+
+// RuleFailures are the failures of one rule on the events of a replay.
+type RuleFailures struct {
+	Rule string
+	// Events is how many events it failed on; FirstEvent and FirstError
+	// are the first of them, in log order, and its error.
+	Events     int
+	FirstEvent string
+	FirstError string
 }
 
 // Replay evaluates the stored events in q's range again with ev, in the
@@ -90,6 +106,7 @@ func (s *Store) Replay(ctx context.Context, q ReplayQuery, ev Evaluator) (Replay
 		res.Jobs = append(res.Jobs, t.added...)
 		res.Moved = append(res.Moved, t.moved...)
 		res.Taken = append(res.Taken, t.taken...)
+		res.addFailures(t.failed)
 		return len(batch) == q.Batch, nil
 	}
 	if q.DryRun {
@@ -146,4 +163,16 @@ func (s *Store) replayBatch(ctx context.Context, after, lo, hi int64, limit int)
 		out = append(out, Stored{Seq: pos.seq, TimeNanos: pos.time, Event: e})
 	}
 	return out, rows.Err()
+}
+
+// addFailures adds the failures of a batch to r's.
+func (r *ReplayResult) addFailures(failed []RuleFailures) {
+	for _, f := range failed {
+		i := slices.IndexFunc(r.Failed, func(g RuleFailures) bool { return g.Rule == f.Rule })
+		if i < 0 {
+			r.Failed = append(r.Failed, f)
+			continue
+		}
+		r.Failed[i].Events += f.Events
+	}
 }

@@ -73,6 +73,9 @@ type Tx struct {
 	added        []actions.Job
 	moved, taken []actions.Job
 	claimed      map[string]bool
+	// failed are the rules that failed on the events, when record is set
+	// (see ReplayResult.Failed).
+	failed []RuleFailures
 }
 
 func (s *Store) newTx(tx *sql.Tx) *Tx { return &Tx{s: s, tx: tx} }

@@ -45,7 +45,9 @@ target holds is not queued either; both are listed. A once key that fired
 stays fired: replay fires it again only for the event that fired it, and
 so queues only actions added to the rule since. Explanations stay as
 recorded when the events came in. --dry-run prints what would be queued
-and writes nothing.
+and writes nothing. A rule that fails on events (an expression or template
+that does not work on their data) makes no job for them, as in serve: replay
+says on how many events each rule failed, and the first error.
 
 It writes to the store under --data (or the configuration's data) in short
 transactions, so it runs beside hookd serve on the same data; a running
@@ -136,6 +138,10 @@ func formatReplay(res store.ReplayResult, dry bool) string {
 	if len(res.Taken) > 0 {
 		fmt.Fprintf(&b, "not queued, %s: the key belongs to a job of another action or target (the rule's actions moved or changed since)\n", plural(len(res.Taken), "job"))
 		list(res.Taken)
+	}
+	for _, f := range res.Failed {
+		fmt.Fprintf(&b, "rule %s failed on %s, which it made no job for; the first, event %s: %s\n", cell(f.Rule),
+			plural(f.Events, "event"), cell(f.FirstEvent), strings.ReplaceAll(f.FirstError, "\n", "\n  "))
 	}
 	return b.String()
 }

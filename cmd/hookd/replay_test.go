@@ -292,3 +292,51 @@ func TestReplayOnceEmail(t *testing.T) {
 		t.Errorf("%d emails after the replay, want 2", len(msgs))
 	}
 }
+
+// TestReplayFailedRule checks that replay says which rules failed on the
+// events it evaluated, on how many, and the first error, where it said
+// only that it queued nothing: a rule that is still broken after a fix
+// makes no job, as in serve.
+func TestReplayFailedRule(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"hookd.yaml": "sources: [ { name: mailjet, provider: mailjet } ]\nrules: [ rules.yaml ]\n",
+		"rules.yaml": "rules:\n  - name: many\n    when: type == \"open\" && data.n > 3\n    actions: [ { log: {} } ]\n" +
+			"  - name: opens\n    when: type == \"open\"\n    actions: [ { log: { message: \"{{ .data.agent }}\" } } ]\n",
+		"events.json": `[{"event":"open","time":1740830400,"MessageID":1,"email":"ann@a.com","agent":"A"},
+			{"event":"open","time":1740830401,"MessageID":1,"email":"ann@a.com","n":5},
+			{"event":"open","time":1740830402,"MessageID":1,"email":"ann@a.com","n":"x","agent":"B"}]`,
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data := filepath.Join(dir, "data")
+	events := scenarioEvents(t, filepath.Join(dir, "events.json"))
+	appendEvents(t, data, events)
+	cfg := filepath.Join(dir, "hookd.yaml")
+	projectLog(t, cfg, data, int64(len(events)))
+	for _, dry := range []bool{true, false} {
+		args := []string{"replay", "--config", cfg, "--data", data, "--since", "2025-03-01"}
+		if dry {
+			args = append(args, "--dry-run")
+		}
+		out, stderr, err := runHookd(t, args...)
+		if err != nil {
+			t.Fatalf("replay: %v %s", err, stderr)
+		}
+		rules := filepath.Join(dir, "rules.yaml")
+		want := []string{
+			"rule many failed on 2 events, which it made no job for; the first, event " + events[0].ID + ": " +
+				rules + ":3:36: rule \"many\": when: invalid operation: <nil> > int\n   | type == \"open\" && data.n > 3\n",
+			"rule opens failed on 1 event, which it made no job for; the first, event " + events[1].ID + ": " +
+				rules + ":7:43: rule \"opens\": actions[0].log.message: <.data.agent>: map has no entry for key \"agent\"\n",
+		}
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("replay (dry run %v) prints\n%s\nwant it to hold\n%s", dry, out, w)
+			}
+		}
+	}
+}
