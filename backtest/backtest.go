@@ -83,6 +83,18 @@ type RuleReport struct {
 	// Actions are the jobs the new rules would have queued for the rule,
 	// by action type and target.
 	Actions []ActionCount `json:"actions"`
+	// Failed is how many events in range the rule failed on (an
+	// expression or a template that does not work on the event's data),
+	// which it neither fires on nor not, as live; FirstFailure is the
+	// first of them, in log order, and its error.
+	Failed       int      `json:"failed,omitempty"`
+	FirstFailure *Failure `json:"first_failure,omitempty"`
+}
+
+// Failure is a rule's failure on one event.
+type Failure struct {
+	Event string `json:"event"`
+	Error string `json:"error"`
 }
 
 // ActionCount counts the jobs of one action type and target.
@@ -206,11 +218,18 @@ func Run(ctx context.Context, st *store.Store, set *rules.Set, opts Options) (*R
 	live = slices.DeleteFunc(live, func(f store.Firing) bool { return f.Seq > lastSeq })
 	fired := map[string][]firing{}
 	actions := map[string]map[[2]string]int{}
+	failed := map[string]*failures{}
 	for _, w := range workers {
 		maps.Copy(fired, w.fired)
 		maps.Copy(actions, w.actions)
+		maps.Copy(failed, w.failed)
 	}
 	rep.Rules = compare(set, fired, live, actions, opts.Samples)
+	for i := range rep.Rules {
+		if f := failed[rep.Rules[i].Rule]; f != nil && rep.Rules[i].New {
+			rep.Rules[i].Failed, rep.Rules[i].FirstFailure = f.n, &f.first
+		}
+	}
 	return rep, nil
 }
 
@@ -245,6 +264,13 @@ type worker struct {
 	in      chan []store.Stored
 	fired   map[string][]firing
 	actions map[string]map[[2]string]int
+	failed  map[string]*failures
+}
+
+// failures are a rule's failures on the events in range.
+type failures struct {
+	n     int
+	first Failure
 }
 
 func newWorker(set *rules.Set, fetch func(context.Context, int64) (event.Event, error), lo, hi int64) (*worker, error) {
@@ -253,7 +279,8 @@ func newWorker(set *rules.Set, fetch func(context.Context, int64) (event.Event, 
 		return nil, err
 	}
 	return &worker{set: set, en: en, state: newState(set, fetch), ledger: NewLedger(), lo: lo, hi: hi,
-		in: make(chan []store.Stored, 4), fired: map[string][]firing{}, actions: map[string]map[[2]string]int{}}, nil
+		in: make(chan []store.Stored, 4), fired: map[string][]firing{}, actions: map[string]map[[2]string]int{},
+		failed: map[string]*failures{}}, nil
 }
 
 // run evaluates the batches it receives until in closes. The state keeps
@@ -274,6 +301,14 @@ func (w *worker) run(ctx context.Context) error {
 			if s.TimeNanos >= w.lo && s.TimeNanos < w.hi {
 				for _, r := range d.Fired {
 					w.fired[r.Name] = append(w.fired[r.Name], firing{e.ID, s.Seq})
+				}
+				for _, f := range d.Failed {
+					fs := w.failed[f.Rule.Name]
+					if fs == nil {
+						fs = &failures{first: Failure{Event: e.ID, Error: f.Err.Error()}}
+						w.failed[f.Rule.Name] = fs
+					}
+					fs.n++
 				}
 				for _, j := range d.Jobs {
 					a := w.actions[j.Rule]

@@ -135,6 +135,16 @@ type Decision struct {
 	Jobs []actions.Job
 	// Fired are the rules that fired, in order.
 	Fired []*Rule
+	// Failed are the rules that failed on the event, in order, with
+	// outcomes or without.
+	Failed []Failure
+}
+
+// Failure is a rule's failure on an event: Err says why it neither fired
+// nor did not (an *Error, or a parameter the action refused).
+type Failure struct {
+	Rule *Rule
+	Err  error
 }
 
 // Evaluate implements store.Evaluator: it evaluates the current rules on e
@@ -210,6 +220,7 @@ func (en *Engine) Decide(ctx context.Context, set *Set, st State, l Ledger, e ev
 		if err != nil {
 			en.m.errors.WithLabelValues(name).Inc()
 			en.failures.log(en.logger, name, e.ID, err)
+			d.Failed = append(d.Failed, Failure{m.Rule, err})
 			if outcomes {
 				out.Result, out.Detail = store.Failed, err.Error()
 				d.Outcomes = append(d.Outcomes, out)

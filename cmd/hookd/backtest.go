@@ -34,8 +34,9 @@ would have: last() and count() see only the events before it in the log and
 not later than its time, and once and cooldown apply. No action runs and
 nothing is written. For each rule it prints how many events the current
 rules fired it on (the job queue's record) and how many the new rules would,
-the events added and removed with sample ids, and the actions that would
-have run.
+the events added and removed with sample ids, the actions that would
+have run, and on how many events the rule failed (an expression or a
+template that does not work on their data), with the first error.
 
 --since and --until (RFC 3339, YYYY-MM-DD for its midnight UTC, or a
 duration such as 7d meaning that long ago) bound the events compared,
@@ -125,6 +126,10 @@ func formatBacktest(rep *backtest.Report, files string) string {
 		}
 		if len(r.RemovedSamples) > 0 {
 			fmt.Fprintf(&b, "  removed: %s\n", samples(r.RemovedSamples, r.Removed))
+		}
+		if r.Failed > 0 {
+			fmt.Fprintf(&b, "  failed on %s, which it made no job for; the first, %s: %s\n", plural(r.Failed, "event"),
+				cell(r.FirstFailure.Event), strings.ReplaceAll(r.FirstFailure.Error, "\n", "\n  "))
 		}
 		if len(r.Actions) > 0 {
 			var acts []string

@@ -76,3 +76,44 @@ func TestBacktestCommand(t *testing.T) {
 		})
 	}
 }
+
+// TestBacktestFailedRule checks that backtest says, per rule, on how many
+// events it failed and the first error, where a rule failing on every
+// event looked like one that matched none.
+func TestBacktestFailedRule(t *testing.T) {
+	dir, data, cfg, events := failingRuleData(t)
+	rules := filepath.Join(dir, "rules.yaml")
+	out, stderr, err := runHookd(t, "backtest", "--config", cfg, "--data", data, "--rules", rules)
+	if err != nil {
+		t.Fatalf("backtest: %v %s", err, stderr)
+	}
+	want := []string{
+		"  failed on 2 events, which it made no job for; the first, " + events[0].ID + ": " +
+			rules + ":3:36: rule \"many\": when: invalid operation: <nil> > int\n   | type == \"open\" && data.n > 3\n",
+		"  failed on 1 event, which it made no job for; the first, " + events[1].ID + ": " +
+			rules + ":7:43: rule \"opens\": actions[0].log.message: <.data.agent>: map has no entry for key \"agent\"\n",
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("backtest prints\n%s\nwant it to hold\n%s", out, w)
+		}
+	}
+	out, _, err = runHookd(t, "backtest", "--config", cfg, "--data", data, "--rules", rules, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Rules []struct {
+			Rule         string
+			Failed       int
+			FirstFailure struct{ Event, Error string } `json:"first_failure"`
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rules) != 2 || rep.Rules[0].Failed != 2 || rep.Rules[0].FirstFailure.Event != events[0].ID ||
+		rep.Rules[1].Failed != 1 || !strings.Contains(rep.Rules[1].FirstFailure.Error, `map has no entry for key "agent"`) {
+		t.Errorf("backtest --json rules: %+v", rep.Rules)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hookd/hookd/actions"
+	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/internal/smtptest"
 	"github.com/hookd/hookd/store"
 )
@@ -298,25 +299,7 @@ func TestReplayOnceEmail(t *testing.T) {
 // only that it queued nothing: a rule that is still broken after a fix
 // makes no job, as in serve.
 func TestReplayFailedRule(t *testing.T) {
-	dir := t.TempDir()
-	files := map[string]string{
-		"hookd.yaml": "sources: [ { name: mailjet, provider: mailjet } ]\nrules: [ rules.yaml ]\n",
-		"rules.yaml": "rules:\n  - name: many\n    when: type == \"open\" && data.n > 3\n    actions: [ { log: {} } ]\n" +
-			"  - name: opens\n    when: type == \"open\"\n    actions: [ { log: { message: \"{{ .data.agent }}\" } } ]\n",
-		"events.json": `[{"event":"open","time":1740830400,"MessageID":1,"email":"ann@a.com","agent":"A"},
-			{"event":"open","time":1740830401,"MessageID":1,"email":"ann@a.com","n":5},
-			{"event":"open","time":1740830402,"MessageID":1,"email":"ann@a.com","n":"x","agent":"B"}]`,
-	}
-	for name, text := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	data := filepath.Join(dir, "data")
-	events := scenarioEvents(t, filepath.Join(dir, "events.json"))
-	appendEvents(t, data, events)
-	cfg := filepath.Join(dir, "hookd.yaml")
-	projectLog(t, cfg, data, int64(len(events)))
+	dir, data, cfg, events := failingRuleData(t)
 	for _, dry := range []bool{true, false} {
 		args := []string{"replay", "--config", cfg, "--data", data, "--since", "2025-03-01"}
 		if dry {
@@ -339,4 +322,32 @@ func TestReplayFailedRule(t *testing.T) {
 			}
 		}
 	}
+}
+
+// failingRuleData stores three opens, evaluated as serve evaluates them,
+// with a rule that fails on two of them (many) and one that fails on one
+// (opens), and returns the folder of the configuration, the data
+// directory, the configuration file and the events.
+func failingRuleData(t *testing.T) (dir, data, cfg string, events []event.Event) {
+	t.Helper()
+	dir = t.TempDir()
+	files := map[string]string{
+		"hookd.yaml": "sources: [ { name: mailjet, provider: mailjet } ]\nrules: [ rules.yaml ]\n",
+		"rules.yaml": "rules:\n  - name: many\n    when: type == \"open\" && data.n > 3\n    actions: [ { log: {} } ]\n" +
+			"  - name: opens\n    when: type == \"open\"\n    actions: [ { log: { message: \"{{ .data.agent }}\" } } ]\n",
+		"events.json": `[{"event":"open","time":1740830400,"MessageID":1,"email":"ann@a.com","agent":"A"},
+			{"event":"open","time":1740830401,"MessageID":1,"email":"ann@a.com","n":5},
+			{"event":"open","time":1740830402,"MessageID":1,"email":"ann@a.com","n":"x","agent":"B"}]`,
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data = filepath.Join(dir, "data")
+	events = scenarioEvents(t, filepath.Join(dir, "events.json"))
+	appendEvents(t, data, events)
+	cfg = filepath.Join(dir, "hookd.yaml")
+	projectLog(t, cfg, data, int64(len(events)))
+	return dir, data, cfg, events
 }
