@@ -50,6 +50,10 @@ func TestTxState(t *testing.T) {
 	if err := st.Insert(ctx, log...); err != nil {
 		t.Fatal(err)
 	}
+	// Provider retries, stored once: each is counted once.
+	if err := st.Insert(ctx, log[1], log[7]); err != nil {
+		t.Fatal(err)
+	}
 	subject := log[8]
 	upper := subject
 	upper.Email, upper.Domain = "ANN@A.COM", "A.COM"
@@ -72,6 +76,7 @@ func TestTxState(t *testing.T) {
 		{"last: by message id", subject, "sent", "message_id", 0, "n0"},
 		{"last: by campaign", subject, "sent", "campaign", 0, "n7"},
 		{"last: by source", log[5], "sent", "source", 0, "n2"},
+		{"last: by email, whatever the source", log[5], "sent", "email", 0, "n4"},
 		{"last: email compared lower-cased", upper, "sent", "email", 0, "n7"},
 		{"last: first in the log sees nothing", log[0], "sent", "email", 0, ""},
 		{"last: the last in the log sees what is not later in time", log[10], "sent", "email", 0, "n2"},
