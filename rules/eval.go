@@ -229,13 +229,37 @@ const evaluationName = "\x00evaluation"
 var stateFunctions = []expr.Option{
 	expr.Function("last", func(args ...any) (any, error) {
 		ev := args[0].(*evaluation)
-		return ev.last(ev.ctx, args[1].(string), args[2].(string))
+		typ, ok1 := args[1].(string)
+		field, ok2 := args[2].(string)
+		if !ok1 || !ok2 {
+			return nil, stateArgError("last", args[1:], "type", "field")
+		}
+		return ev.last(ev.ctx, typ, field)
 	}, new(func(*evaluation, string, string) (*prior, error))),
 	expr.Function("count", func(args ...any) (any, error) {
 		ev := args[0].(*evaluation)
-		return ev.count(ev.ctx, args[1].(string), args[2].(string), args[3].(string))
+		typ, ok1 := args[1].(string)
+		field, ok2 := args[2].(string)
+		window, ok3 := args[3].(string)
+		if !ok1 || !ok2 || !ok3 {
+			return nil, stateArgError("count", args[1:], "type", "field", "window")
+		}
+		return ev.count(ev.ctx, typ, field, window)
 	}, new(func(*evaluation, string, string, string) (int, error))),
 	expr.Patch(stateCalls{}),
+}
+
+// stateArgError is the error of a call of last or count (fn) whose
+// arguments, named names, are not all strings: one given by the event's
+// data, which the type check lets through, such as count("sent", "email",
+// data.window) of an event without a window.
+func stateArgError(fn string, args []any, names ...string) error {
+	for i, a := range args {
+		if _, ok := a.(string); !ok {
+			return fmt.Errorf("%s: its %s is %s, want a string", fn, names[i], describe(a))
+		}
+	}
+	return nil
 }
 
 // stateCalls adds the evaluation as first argument to the calls of last

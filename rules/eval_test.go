@@ -363,7 +363,7 @@ func TestEvalFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	file := filepath.Join("testdata", "eval", "failing.yaml")
-	open := mj(t, "open", nil)
+	open := mj(t, "open", map[string]any{"n": 7})
 	matches, err := set.Eval(context.Background(), open, memLog{open})
 	if err != nil {
 		t.Fatalf("Eval: %v", err)
@@ -375,6 +375,10 @@ func TestEvalFailures(t *testing.T) {
 			"\n | type == \"open\" && since(last(\"sent\", \"message_id\").time) < duration(\"1h\")\n | ...................................................^"},
 		{"once-nil", file + `:9:11: rule "once-nil": once: once gave nil, want a non-empty string` + "\n | data.nope\n | ^"},
 		{"missing-key", file + `:20:30: rule "missing-key": actions[1].http.body: <.data.nope>: map has no entry for key "nope"`},
+		{"window-from-data", file + `:22:29: rule "window-from-data": when: count: its window is nil, want a string` +
+			"\n | type == \"open\" && count(\"sent\", \"email\", data.nope) == 0\n | ..................^"},
+		{"type-from-data", file + `:26:29: rule "type-from-data": when: last: its type is int, want a string` +
+			"\n | type == \"open\" && last(data.n, \"email\") == nil\n | ..................^"},
 		{"healthy", ""},
 	}
 	if len(matches) != len(want) {
