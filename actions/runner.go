@@ -131,22 +131,21 @@ const (
 	recordRetryMax = 5 * time.Second
 )
 
-// Runner runs the jobs of a Queue: it claims due jobs, runs each through
-// its kind's Action, and records the outcome. A job that succeeds is Done.
-// A job that fails is retried by its policy (Job.Retry, see
-// ParsePolicy; DefaultRetry when empty or unreadable): the
-// failures counted are Job.Attempts, every attempt so far including the one
-// that just failed, less Job.RetriedAfter, those made before the job was
-// last retried from the dead letters; so a policy that retries N times runs
-// a job at most N+1 times ("10x30s,10x30m": 21), and N+1 more each time the
-// dead letter is retried. A failure wrapped with RetryAfter (an answer's
-// Retry-After) waits for as long as its target asked, up to
-// MaxRetryAfter, when that is longer than the policy's interval, and so
-// do the target's other jobs due sooner (Outcome.Hold). When
-// the policy allows no further attempt,
-// when the error is Permanent, when the job's parameters do not decode or
-// when no package registered its action, the job is Dead, a dead letter,
-// and the queue suspends its target.
+// Runner runs the jobs of a Queue: it claims due jobs, runs each through its
+// kind's Action, and records the outcome. A job that succeeds is Done. A job
+// that fails is retried by its policy (Job.Retry, see ParsePolicy;
+// DefaultRetry when empty or unreadable): the failures counted are
+// Job.Attempts, every attempt so far including the one that just failed,
+// less Job.RetriedAfter, those made before the job was last retried from the
+// dead letters; so a policy that retries N times runs a job at most N+1
+// times ("10x30s,10x30m": 21), and N+1 more each time the dead letter is
+// retried. A failure wrapped with RetryAfter (an answer's Retry-After) waits
+// for as long as its target asked, up to MaxRetryAfter, when that is longer
+// than the policy's interval, and so do the target's other jobs due sooner
+// (Outcome.Hold). When the policy allows no further attempt, when the error
+// is Permanent, when the job's parameters do not decode or when no package
+// registered its action, the job is Dead, a dead letter, and the queue
+// suspends its target.
 //
 // An attempt whose action panics fails like any other (and is retried);
 // the panic is logged with its stack.
