@@ -233,7 +233,11 @@ func connectOptions(cfg Config, conn string) []natsgo.Option {
 	logger := cfg.Logger.With("conn", conn)
 	return []natsgo.Option{
 		natsgo.Name("hookd"), natsgo.Timeout(cfg.Timeout), natsgo.MaxReconnects(-1), natsgo.ReconnectBufSize(-1),
-		natsgo.DisconnectErrHandler(func(_ *natsgo.Conn, err error) {
+		natsgo.DisconnectErrHandler(func(nc *natsgo.Conn, err error) {
+			if nc.IsClosed() {
+				// Close, as hookd stops: nothing is lost or retried.
+				return
+			}
 			logger.Warn("nats event log: disconnected, reconnecting", "err", err)
 		}),
 		natsgo.ReconnectHandler(func(nc *natsgo.Conn) {

@@ -244,6 +244,33 @@ func jetStream(t *testing.T, u string) natsgo.JetStreamContext {
 	return js
 }
 
+// TestCloseQuiet closes a Log with a running subscription: its
+// connections close without a warning that they were disconnected and
+// reconnect, which nats.go reports to the disconnection handler on Close
+// too, so that every stop of hookd logged one such line a connection.
+func TestCloseQuiet(t *testing.T) {
+	u, prefix := testenv.NATSPrefix(t)
+	var logs testenv.Buffer
+	l, err := nats.Open(context.Background(), nats.Config{URL: u, Prefix: prefix,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := eventlogtest.Subscribe(t, l, "g", eventlog.TopicEvents)
+	if _, err := l.Append(context.Background(), eventlog.TopicEvents, []*message.Message{eventlogtest.Msg("one", "one")}); err != nil {
+		t.Fatal(err)
+	}
+	eventlogtest.ReceiveAck(t, ch, 1)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// nats.go calls its handlers on a goroutine of its own, after Close.
+	time.Sleep(300 * time.Millisecond)
+	if out := logs.String(); strings.Contains(out, "disconnected") {
+		t.Errorf("Close logged a disconnection:\n%s", out)
+	}
+}
+
 // TestStreamLost deletes the events stream under a running Log, as an
 // operator or a server that lost its JetStream storage would: the next
 // Append creates it again, with the settings and the warning of its first
