@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/hookd/hookd/backtest"
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/listener"
 	"github.com/hookd/hookd/listener/mailjet"
 	"github.com/hookd/hookd/rules"
 )
@@ -26,18 +28,35 @@ func newTestCmd() *cobra.Command {
 		eventsFile string
 		at         string
 		source     string
+		headers    []string
 		asJSON     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "test",
 		Short: "Show what the rules would do with events from a file",
-		Long: `test loads the configuration's rules as serve and check do, reads the Mailjet
-events in the file --event (a webhook body: one event object or an array of
-them) and, for each event in order, prints the rules that match it with the
-parameters of each of their actions rendered for it (secrets such as an http
-action's header values and URL password shown as [redacted]), and for the
-other rules why they do not match. It runs no action and neither reads nor
-writes the data directory.
+		Long: `test loads the configuration's rules as serve and check do, reads the events
+in the file --event (a webhook body, as the source's provider posts it: for
+Mailjet one event object or an array of them) and, for each event in order,
+prints the rules that match it with the parameters of each of their actions
+rendered for it (secrets such as an http action's header values and URL
+password shown as [redacted]), and for the other rules why they do not match.
+It runs no action and neither reads nor writes the data directory.
+
+The file is decoded as serve decodes a body posted to the source: by its
+provider's decoder with the source's settings (its map, for generic and
+standardwebhooks sources), so ids, types, emails, campaign, time and data are
+what serve would store. The source is the one --source names, whatever its
+provider; without --source, the configuration's first Mailjet source, else
+its only source when it has one, else a Mailjet source named "mailjet". test
+has no request: it verifies no signature, header secret or credentials (so
+the file need not be signed), and confirms no SNS subscription (a control
+message gives no events, as in serve). Where decoding reads request headers
+(a map that reads headers; Standard Webhooks' webhook-id, or svix-id), give
+them with --header 'Name: value', once per header. A file the provider
+cannot decode is an error naming the file and what the decoder said, as
+serve would answer the body 400. An event without a time of its own (a
+generic source without map.time) gets the time test runs, as serve gives it
+the time it receives it; --at fixes it.
 
 last() and count() see the events earlier in the file whose time is not after
 the event's, as if the file were the whole event log; once and cooldown apply
@@ -46,22 +65,24 @@ fires for the first event of its key only; a rule with a cooldown fires when
 it did not fire less than the cooldown before or after the event's time, in
 event time whatever the order of the file, per once key when it has one (at
 most once per cooldown per key, not once ever). An event with the id of one
-earlier in the file (Mailjet's retry of a callback, which has the same
-event, message, time, address and URL) is shown as a duplicate of it: serve
-stores it once and runs the rules on the first only. --at gives every event that
-time instead of its own (RFC 3339), e.g. to test a rule against count() in a
-window. The events are those of the configuration's first Mailjet source, as
-source and count(..., "source", ...) see them, or of the Mailjet source that
---source names ("mailjet" when the configuration has none).
+earlier in the file (a provider's retry, such as Mailjet's of a callback,
+which has the same event, message, time, address and URL) is shown as a
+duplicate of it: serve stores it once and runs the rules on the first only.
+--at gives every event that time instead of its own (RFC 3339), e.g. to test
+a rule against count() in a window.
 
 Each rule is shown as match (its actions would run, parameters below), no
 (with why), held (it matched, but once or cooldown keeps its actions from
 running) or error (it failed on the event). The output is text; with --json,
-one JSON object per event, in order. A rule file that does not load is an
-error naming its file and line. test exits non-zero when a rule failed on an
-event (an outcome of error, such as a template that reads a field the event
-lacks), after printing every result: serve would make no job for it.`,
+one JSON object per event, in order, with every field of the event as serve
+stores it (source, provider, message_id, campaign, category, bounce_class,
+data, ...). A rule file that does not load is an error naming its file and
+line. test exits non-zero when a rule failed on an event (an outcome of
+error, such as a template that reads a field the event lacks), after
+printing every result: serve would make no job for it.`,
 		Example: `  hookd test --config hookd.yaml --event bounce.json
+  hookd test --config hookd.yaml --source sendgrid --event sendgrid-batch.json
+  hookd test --config hookd.yaml --source resend --event bounced.json --header 'webhook-id: msg_123'
   hookd test --config hookd.yaml --event day.json --at 2025-03-01T12:00:00Z --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -76,11 +97,15 @@ lacks), after printing every result: serve would make no job for it.`,
 				}
 				when = t.UTC()
 			}
+			h, err := parseHeaders(headers)
+			if err != nil {
+				return err
+			}
 			cfg, err := flags.Load(knownNames())
 			if err != nil {
 				return err
 			}
-			name, err := testSource(cfg.Sources, source)
+			src, err := testSource(cfg.Sources, source)
 			if err != nil {
 				return err
 			}
@@ -90,20 +115,28 @@ lacks), after printing every result: serve would make no job for it.`,
 			}
 			body, err := os.ReadFile(eventsFile)
 			if err != nil {
-				return fmt.Errorf("test: %w", err)
+				return usagef("test: %w", err)
 			}
-			events, err := mailjet.Decode(body)
+			events, err := listener.Preview(src, h, body)
 			if err != nil {
-				return fmt.Errorf("test: %s: %w", eventsFile, err)
+				hint := ""
+				if len(h) == 0 && (src.Provider == "generic" || src.Provider == "standardwebhooks") {
+					hint = " (give the request headers its decoding reads with --header 'Name: value')"
+				}
+				return usagef("test: %s: not a delivery the %s source %s takes: %w%s", eventsFile, src.Provider, src.Name, err, hint)
 			}
+			if len(events) == 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "test: %s holds no events (serve would answer it 200 and store nothing)\n", eventsFile)
+			}
+			now := time.Now().UTC()
 			for i := range events {
-				if !when.IsZero() {
+				switch {
+				case !when.IsZero():
 					events[i].Time = when
+				case events[i].Time.IsZero():
+					events[i].Time = now
 				}
 				events[i].Received = events[i].Time
-				if events[i].Source == "" {
-					events[i].Source = name
-				}
 			}
 			results, err := testEvents(cmd.Context(), set, events)
 			if err != nil {
@@ -125,32 +158,52 @@ lacks), after printing every result: serve would make no job for it.`,
 	}
 	f := cmd.Flags()
 	flags.Var(f, "config", "configuration `file` listing the rule files (default: the built-in hookd.yaml)")
-	f.StringVar(&eventsFile, "event", "", "`file` of Mailjet events: one JSON object or an array")
+	f.StringVar(&eventsFile, "event", "", "`file` holding a webhook body as the source's provider posts it (Mailjet: one JSON object or an array)")
 	f.StringVar(&at, "at", "", "give every event this `TIME` (RFC 3339) instead of its own")
-	f.StringVar(&source, "source", "", "the Mailjet source, by `NAME`, the events come from (default: the configuration's first)")
+	f.StringVar(&source, "source", "", "the configured source, by `NAME`, whose provider and settings decode the file (default: the first Mailjet source, else the only source)")
+	f.StringArrayVar(&headers, "header", nil, "a request header the decoding reads, as `'Name: value'` (a map's headers, Standard Webhooks' webhook-id); repeatable")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object per event (NDJSON)")
 	return cmd
 }
 
-// testSource returns the name of the source whose events test shows: the
-// source of provider mailjet named name, or, when name is empty, the first
-// such source of the configuration ("mailjet" when it has none), so that
-// rules on source decide as they do on that source's events in serve.
-func testSource(sources []config.Source, name string) (string, error) {
+// testSource returns the source whose events test shows, as serve
+// would decode them: the one named name, whatever its provider, or, when
+// name is empty, the configuration's first Mailjet source, else its only
+// source when it has exactly one, else a Mailjet source named "mailjet".
+// So rules on source decide as they do on that source's events in serve.
+func testSource(sources []config.Source, name string) (config.Source, error) {
+	if name != "" {
+		for _, s := range sources {
+			if s.Name == name {
+				return s, nil
+			}
+		}
+		return config.Source{}, usagef("test: --source %q: the configuration has no source of that name", name)
+	}
 	for _, s := range sources {
-		switch {
-		case name == "" && s.Provider == "mailjet":
-			return s.Name, nil
-		case name != "" && s.Name == name && s.Provider != "mailjet":
-			return "", usagef("test: --source %q is a %s source: test reads Mailjet events", name, s.Provider)
-		case name != "" && s.Name == name:
-			return name, nil
+		if s.Provider == mailjet.Provider {
+			return s, nil
 		}
 	}
-	if name != "" {
-		return "", usagef("test: --source %q: the configuration has no source of that name", name)
+	if len(sources) == 1 {
+		return sources[0], nil
 	}
-	return "mailjet", nil
+	return config.Source{Name: mailjet.Provider, Provider: mailjet.Provider}, nil
+}
+
+// parseHeaders reads --header values, each "Name: value", into request
+// headers, as a request to serve would carry them.
+func parseHeaders(values []string) (http.Header, error) {
+	h := http.Header{}
+	for _, v := range values {
+		name, value, ok := strings.Cut(v, ":")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" || strings.ContainsAny(name, " \t\r\n\"(),/:;<=>?@[\\]{}") {
+			return nil, usagef("test: --header %q: want 'Name: value'", v)
+		}
+		h.Add(name, strings.TrimSpace(value))
+	}
+	return h, nil
 }
 
 // failures counts the outcomes of error in results.
@@ -177,12 +230,21 @@ type testResult struct {
 	Rules       []ruleTest `json:"rules"`
 }
 
-// testEvent identifies an event in the output.
+// testEvent is an event in the output: its fields as serve would store
+// them, but for the time serve receives it.
 type testEvent struct {
-	ID    string    `json:"id"`
-	Type  string    `json:"type"`
-	Email string    `json:"email"`
-	Time  time.Time `json:"time"`
+	ID          string            `json:"id"`
+	Type        string            `json:"type"`
+	Email       string            `json:"email"`
+	Time        time.Time         `json:"time"`
+	Source      string            `json:"source"`
+	Provider    string            `json:"provider"`
+	Domain      string            `json:"domain"`
+	MessageID   string            `json:"message_id"`
+	Campaign    string            `json:"campaign"`
+	Category    event.Category    `json:"category"`
+	BounceClass event.BounceClass `json:"bounce_class"`
+	Data        json.RawMessage   `json:"data"`
 }
 
 // ruleTest is the outcome of one rule on one event.
@@ -219,7 +281,9 @@ func testEvents(ctx context.Context, set *rules.Set, events []event.Event) ([]te
 	first := map[string]int{}      // event id: the index of its first event
 	var log fileLog                // the events before the one evaluated, duplicates left out
 	for i, e := range events {
-		res := testResult{Index: i + 1, Event: testEvent{ID: e.ID, Type: e.Type, Email: e.Email, Time: e.Time.UTC()}}
+		res := testResult{Index: i + 1, Event: testEvent{ID: e.ID, Type: e.Type, Email: e.Email, Time: e.Time.UTC(),
+			Source: e.Source, Provider: e.Provider, Domain: e.Domain, MessageID: e.MessageID, Campaign: e.Campaign,
+			Category: e.Category, BounceClass: e.BounceClass, Data: e.Data}}
 		if j, ok := first[e.ID]; ok {
 			res.DuplicateOf, res.Rules = j+1, []ruleTest{}
 			results = append(results, res)

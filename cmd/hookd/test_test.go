@@ -229,7 +229,7 @@ func TestTestCommandErrors(t *testing.T) {
 			`test: --at "yesterday": want an RFC 3339 time`},
 		{"no --event", []string{"--config", filepath.Join(dir, "hookd.yaml")}, "test: --event FILE is required"},
 		{"not Mailjet", []string{"--config", filepath.Join(dir, "hookd.yaml"), "--event", filepath.Join(dir, "rules.yaml")},
-			"test: " + filepath.Join(dir, "rules.yaml") + ": decode mailjet delivery"},
+			"test: " + filepath.Join(dir, "rules.yaml") + ": not a delivery the mailjet source mailjet takes: decode mailjet delivery"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -279,7 +279,9 @@ rules: [ rules.yaml ]
 		{"the first mailjet source", nil, map[string]string{"eu": "match", "us": "no"}, ""},
 		{"another one", []string{"--source", "mj-us"}, map[string]string{"eu": "no", "us": "match"}, ""},
 		{"not a source", []string{"--source", "mailjet"}, nil, `--source "mailjet": the configuration has no source of that name`},
-		{"not a mailjet source", []string{"--source", "app"}, nil, `--source "app" is a generic source`},
+		// The generic source's map reads a kind the Mailjet event lacks.
+		{"a source of another provider", []string{"--source", "app"}, nil,
+			`not a delivery the generic source app takes: decode generic delivery: element 0: map.type`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -306,5 +308,23 @@ rules: [ rules.yaml ]
 				t.Errorf("outcomes %v, want %v", got, tt.want)
 			}
 		})
+	}
+
+	// Without a Mailjet source, the only source is the one test decodes
+	// the file as.
+	only := filepath.Join(dir, "only.yaml")
+	if err := os.WriteFile(only, []byte("sources:\n  - { name: app, provider: generic, map: { type: event, email: email } }\nrules: [ rules.yaml ]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, err := runHookd(t, "test", "--config", only, "--event", events, "--json")
+	if err != nil {
+		t.Fatalf("err = %v; stderr %s", err, stderr)
+	}
+	var r testResult
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatal(err)
+	}
+	if e := r.Event; e.Source != "app" || e.Provider != "generic" || e.Type != "bounce" || !strings.HasPrefix(e.ID, "generic:") {
+		t.Errorf("the only source: event %+v, want one of source app, provider generic", e)
 	}
 }
