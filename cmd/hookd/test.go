@@ -115,7 +115,7 @@ printing every result: serve would make no job for it.`,
 			}
 			body, err := os.ReadFile(eventsFile)
 			if err != nil {
-				return usagef("test: %w", err)
+				return fmt.Errorf("test: %w", err)
 			}
 			events, err := listener.Preview(src, h, body)
 			if err != nil {

@@ -63,25 +63,27 @@ func TestTestProviders(t *testing.T) {
 }
 
 // TestTestProviderErrors tests that a file the source's provider cannot
-// decode, or a malformed --header, is a usage error naming the file and
-// what the decoder said, and prints no result.
+// decode is a usage error naming the file and what the decoder said, as is
+// a malformed --header, and that a file that cannot be read is a failure,
+// as a missing config file is; none prints a result.
 func TestTestProviderErrors(t *testing.T) {
 	dir := filepath.Join("testdata", "test", "providers")
 	tests := []struct {
 		name string
 		args []string
 		want []string
+		code int
 	}{
 		{"a Mailjet object to SendGrid", []string{"--source", "sendgrid", "--event", filepath.Join("testdata", "test", "bounce.json")},
-			[]string{"test: " + filepath.Join("testdata", "test", "bounce.json") + ": not a delivery the sendgrid source sendgrid takes: ", "decode sendgrid"}},
+			[]string{"test: " + filepath.Join("testdata", "test", "bounce.json") + ": not a delivery the sendgrid source sendgrid takes: ", "decode sendgrid"}, exitUsage},
 		{"a SendGrid array to SES", []string{"--source", "ses", "--event", filepath.Join(dir, "sendgrid.json")},
-			[]string{"test: " + filepath.Join(dir, "sendgrid.json") + ": not a delivery the ses source ses takes: decode SNS message"}},
+			[]string{"test: " + filepath.Join(dir, "sendgrid.json") + ": not a delivery the ses source ses takes: decode SNS message"}, exitUsage},
 		{"no webhook-id", []string{"--source", "resend", "--event", filepath.Join(dir, "standardwebhooks.json")},
-			[]string{"missing webhook-id (or svix-id)", "--header 'Name: value'"}},
+			[]string{"missing webhook-id (or svix-id)", "--header 'Name: value'"}, exitUsage},
 		{"not a header", []string{"--source", "resend", "--event", filepath.Join(dir, "standardwebhooks.json"), "--header", "webhook-id msg_1"},
-			[]string{`test: --header "webhook-id msg_1": want 'Name: value'`}},
+			[]string{`test: --header "webhook-id msg_1": want 'Name: value'`}, exitUsage},
 		{"no such file", []string{"--source", "esp", "--event", filepath.Join(dir, "missing.json")},
-			[]string{"test: open " + filepath.Join(dir, "missing.json")}},
+			[]string{"test: open " + filepath.Join(dir, "missing.json")}, exitFailure},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,8 +96,8 @@ func TestTestProviderErrors(t *testing.T) {
 					t.Errorf("err = %v, want one containing %q", err, want)
 				}
 			}
-			if code := exitCode(err); code != exitUsage {
-				t.Errorf("exit code %d, want %d", code, exitUsage)
+			if code := exitCode(err); code != tt.code {
+				t.Errorf("exit code %d, want %d", code, tt.code)
 			}
 			if stdout != "" {
 				t.Errorf("stdout = %q, want nothing", stdout)
