@@ -120,7 +120,9 @@ printing every result: serve would make no job for it.`,
 			events, err := listener.Preview(src, h, body)
 			if err != nil {
 				hint := ""
-				if len(h) == 0 && (src.Provider == "generic" || src.Provider == "standardwebhooks") {
+				if msg := strings.ToLower(err.Error()); len(h) == 0 && (strings.Contains(msg, "header") || strings.Contains(msg, "webhook-id")) {
+					// What the decoder missed is a request header: the
+					// file alone cannot give it.
 					hint = " (give the request headers its decoding reads with --header 'Name: value')"
 				}
 				return usagef("test: %s: not a delivery the %s source %s takes: %w%s", eventsFile, src.Provider, src.Name, err, hint)

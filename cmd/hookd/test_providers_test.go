@@ -73,17 +73,22 @@ func TestTestProviderErrors(t *testing.T) {
 		args []string
 		want []string
 		code int
+		// not is what the error must not say.
+		not string
 	}{
 		{"a Mailjet object to SendGrid", []string{"--source", "sendgrid", "--event", filepath.Join("testdata", "test", "bounce.json")},
-			[]string{"test: " + filepath.Join("testdata", "test", "bounce.json") + ": not a delivery the sendgrid source sendgrid takes: ", "decode sendgrid"}, exitUsage},
+			[]string{"test: " + filepath.Join("testdata", "test", "bounce.json") + ": not a delivery the sendgrid source sendgrid takes: ", "decode sendgrid"}, exitUsage, ""},
 		{"a SendGrid array to SES", []string{"--source", "ses", "--event", filepath.Join(dir, "sendgrid.json")},
-			[]string{"test: " + filepath.Join(dir, "sendgrid.json") + ": not a delivery the ses source ses takes: decode SNS message"}, exitUsage},
+			[]string{"test: " + filepath.Join(dir, "sendgrid.json") + ": not a delivery the ses source ses takes: decode SNS message"}, exitUsage, ""},
 		{"no webhook-id", []string{"--source", "resend", "--event", filepath.Join(dir, "standardwebhooks.json")},
-			[]string{"missing webhook-id (or svix-id)", "--header 'Name: value'"}, exitUsage},
+			[]string{"missing webhook-id (or svix-id)", "--header 'Name: value'"}, exitUsage, ""},
+		// The map reads no header for what is missing: no hint of --header.
+		{"a mapped id missing", []string{"--source", "esp", "--event", filepath.Join(dir, "sendgrid.json")},
+			[]string{"not a delivery the generic source esp takes: decode generic delivery: element 0: map.id"}, exitUsage, "--header"},
 		{"not a header", []string{"--source", "resend", "--event", filepath.Join(dir, "standardwebhooks.json"), "--header", "webhook-id msg_1"},
-			[]string{`test: --header "webhook-id msg_1": want 'Name: value'`}, exitUsage},
+			[]string{`test: --header "webhook-id msg_1": want 'Name: value'`}, exitUsage, ""},
 		{"no such file", []string{"--source", "esp", "--event", filepath.Join(dir, "missing.json")},
-			[]string{"test: open " + filepath.Join(dir, "missing.json")}, exitFailure},
+			[]string{"test: open " + filepath.Join(dir, "missing.json")}, exitFailure, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,6 +100,9 @@ func TestTestProviderErrors(t *testing.T) {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("err = %v, want one containing %q", err, want)
 				}
+			}
+			if tt.not != "" && strings.Contains(err.Error(), tt.not) {
+				t.Errorf("err = %v, want one without %q", err, tt.not)
 			}
 			if code := exitCode(err); code != tt.code {
 				t.Errorf("exit code %d, want %d", code, tt.code)
