@@ -473,28 +473,13 @@ func (h *hook) serve(c echo.Context) error {
 			return accepted{}.write(c)
 		}
 	}
-	var events []event.Event
-	var err error
-	// A byte order mark is not JSON, but RFC 8259 lets a parser ignore
-	// one, and some senders' libraries write it.
-	unmarked := bytes.TrimPrefix(body, utf8BOM)
-	if enc := req.Header.Get(echo.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
-		// No provider compresses its webhooks; the decoders would only
-		// say the first byte is not JSON.
-		err = fmt.Errorf("body sent with Content-Encoding %q: hookd takes bodies uncompressed", enc)
-	} else if n := arrayLen(unmarked); n > h.maxEvents {
-		// Every adapter that takes an array makes an event of each
-		// element: counted, too many are refused before any is decoded.
+	// Every adapter that takes an array makes an event of each element:
+	// counted, too many are refused before any is decoded (a compressed
+	// body is refused as such by decode).
+	if n := arrayLen(bytes.TrimPrefix(body, utf8BOM)); n > h.maxEvents && encodingErr(req.Header) == nil {
 		return h.tooMany(c, start, body, n)
-	} else {
-		events, err = h.ad.Decode(req.Header, unmarked)
 	}
-	if err == nil && len(body) == 0 {
-		err = errors.New("empty body")
-	}
-	if err == nil {
-		err = checkEvents(events)
-	}
+	events, err := decode(h.ad, req.Header, body)
 	if err != nil {
 		l.metrics.rejected.WithLabelValues(h.src.Name, "malformed").Inc()
 		return h.quarantine(c, start, body, malformed, err)
@@ -829,4 +814,32 @@ func (l *Listener) unavailable(c echo.Context, err error) error {
 			", retry later (any it stored meanwhile are then answered as duplicates)"
 	}
 	return echo.NewHTTPError(http.StatusServiceUnavailable, msg).SetInternal(err)
+}
+
+// decode turns body, a verified delivery with the request headers h, into
+// ad's events, as the hook handler and Preview do: a compressed body is
+// refused, a byte order mark trimmed (it is not JSON, but RFC 8259 lets a
+// parser ignore one, and some senders' libraries write it), an empty body
+// refused, and the events checked (checkEvents).
+func decode(ad Adapter, h http.Header, body []byte) ([]event.Event, error) {
+	if err := encodingErr(h); err != nil {
+		return nil, err
+	}
+	events, err := ad.Decode(h, bytes.TrimPrefix(body, utf8BOM))
+	if err == nil && len(body) == 0 {
+		err = errors.New("empty body")
+	}
+	if err == nil {
+		err = checkEvents(events)
+	}
+	return events, err
+}
+
+// encodingErr refuses a body sent compressed: no provider compresses its
+// webhooks, and the decoders would only say the first byte is not JSON.
+func encodingErr(h http.Header) error {
+	if enc := h.Get(echo.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
+		return fmt.Errorf("body sent with Content-Encoding %q: hookd takes bodies uncompressed", enc)
+	}
+	return nil
 }

@@ -1,11 +1,8 @@
 package listener
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
@@ -34,17 +31,8 @@ func Preview(src config.Source, h http.Header, body []byte) ([]event.Event, erro
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", src.Name, err)
 	}
-	if enc := h.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") {
-		return nil, fmt.Errorf("body sent with Content-Encoding %q: hookd takes bodies uncompressed", enc)
-	}
-	events, err := ad.Decode(h, bytes.TrimPrefix(body, utf8BOM))
+	events, err := decode(ad, h, body)
 	if err != nil {
-		return nil, err
-	}
-	if len(body) == 0 {
-		return nil, errors.New("empty body")
-	}
-	if err := checkEvents(events); err != nil {
 		return nil, err
 	}
 	for i := range events {
