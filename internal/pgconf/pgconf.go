@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,10 +18,29 @@ import (
 // hookd's start, or a request, with an error instead of hanging it.
 const DefaultConnectTimeout = 10 * time.Second
 
-// Defaults sets on c what its DSN left out: the connect timeout.
+// IdleInTransactionTimeout is the server's idle_in_transaction_session_timeout
+// on hookd's connections when the DSN does not set it: a replica that stops
+// answering with a transaction open (a paused virtual machine, a stopped
+// process, a network partition, whose connections stay open and silent)
+// loses it after this long. Until then it holds what the transaction holds:
+// the store's write lock, and the event log's consumer group positions and
+// its visibility horizon, which stop the store, the rules and the actions of
+// every other replica. It exceeds the event log's ack deadline (30s), the
+// longest a subscriber keeps a transaction open by design.
+const IdleInTransactionTimeout = time.Minute
+
+// Defaults sets on c what its DSN left out: the connect timeout and the
+// idle_in_transaction_session_timeout (IdleInTransactionTimeout).
 func Defaults(c *pgconn.Config) {
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	const idle = "idle_in_transaction_session_timeout"
+	if _, ok := c.RuntimeParams[idle]; !ok && !strings.Contains(c.RuntimeParams["options"], idle) {
+		if c.RuntimeParams == nil {
+			c.RuntimeParams = map[string]string{}
+		}
+		c.RuntimeParams[idle] = strconv.FormatInt(IdleInTransactionTimeout.Milliseconds(), 10)
 	}
 }
 

@@ -16,10 +16,15 @@ func TestDefaults(t *testing.T) {
 		dsn         string
 		wantTimeout time.Duration
 		wantAddr    string
+		wantIdle    string // the idle_in_transaction_session_timeout parameter
+		wantOptions string
 	}{
-		{"postgres://u:p@db.internal/x", pgconf.DefaultConnectTimeout, "db.internal:5432"},
-		{"postgres://u:p@127.0.0.1:6543/x?connect_timeout=3", 3 * time.Second, "127.0.0.1:6543"},
-		{"host=db.internal port=5433 user=u connect_timeout=20", 20 * time.Second, "db.internal:5433"},
+		{"postgres://u:p@db.internal/x", pgconf.DefaultConnectTimeout, "db.internal:5432", "60000", ""},
+		{"postgres://u:p@127.0.0.1:6543/x?connect_timeout=3", 3 * time.Second, "127.0.0.1:6543", "60000", ""},
+		{"host=db.internal port=5433 user=u connect_timeout=20", 20 * time.Second, "db.internal:5433", "60000", ""},
+		{"postgres://u:p@db.internal/x?idle_in_transaction_session_timeout=0", pgconf.DefaultConnectTimeout, "db.internal:5432", "0", ""},
+		{"postgres://u:p@db.internal/x?options=-cidle_in_transaction_session_timeout%3D5s", pgconf.DefaultConnectTimeout, "db.internal:5432", "", "-cidle_in_transaction_session_timeout=5s"},
+		{"host=db.internal options='-c search_path=s'", pgconf.DefaultConnectTimeout, "db.internal:5432", "60000", "-c search_path=s"},
 	} {
 		c, err := pgx.ParseConfig(tc.dsn)
 		if err != nil {
@@ -28,6 +33,9 @@ func TestDefaults(t *testing.T) {
 		pgconf.Defaults(&c.Config)
 		if c.ConnectTimeout != tc.wantTimeout || pgconf.Addr(&c.Config) != tc.wantAddr {
 			t.Errorf("%s: connect timeout %v, address %s; want %v, %s", tc.dsn, c.ConnectTimeout, pgconf.Addr(&c.Config), tc.wantTimeout, tc.wantAddr)
+		}
+		if idle, options := c.RuntimeParams["idle_in_transaction_session_timeout"], c.RuntimeParams["options"]; idle != tc.wantIdle || options != tc.wantOptions {
+			t.Errorf("%s: idle_in_transaction_session_timeout %q, options %q; want %q, %q", tc.dsn, idle, options, tc.wantIdle, tc.wantOptions)
 		}
 	}
 }
