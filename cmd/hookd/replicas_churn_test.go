@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -40,10 +41,13 @@ func TestReplicasChurnNATS(t *testing.T) { testReplicasChurn(t, "nats") }
 // replica running an action job is killed with SIGKILL and started again.
 // The rules send every open to a slow http target that records each
 // delivery's Idempotency-Key, once per address (once: email) to another,
-// and clicks with a cooldown to a third. In the end every event answered
-// 200 is stored once, every job is done with one effect, the once and
-// cooldown rules fired as one process would have made them fire, and both
-// replicas' APIs show the same events, jobs and dead letters.
+// clicks with a cooldown to a third, and every click to a fourth that fails
+// at first: its first job dies and suspends it. Both replicas' APIs show
+// the same events, jobs, dead letters and suspended targets; the dead
+// letter, retried through one replica once the target is fixed, runs. In
+// the end every event answered 200 is stored once, every job is done with
+// one effect, and the once and cooldown rules fired as one process would
+// have made them fire.
 func testReplicasChurn(t *testing.T, backend string) {
 	if testing.Short() {
 		t.Skip("runs hookd processes on PostgreSQL/NATS; run without -short")
@@ -55,6 +59,7 @@ func testReplicasChurn(t *testing.T, backend string) {
 		logYAML = func(string) string { return `log: { backend: nats, url: "` + u + `", prefix: ` + prefix + ` }` }
 	}
 	target := newRecordingTarget(t, 80*time.Millisecond)
+	target.failing.Store(true) // the report rule's target, until it is fixed
 	dir := t.TempDir()
 	rulesFile := filepath.Join(dir, "rules.yaml")
 	if err := os.WriteFile(rulesFile, []byte("rules:\n"+
@@ -74,7 +79,12 @@ func testReplicasChurn(t *testing.T, backend string) {
 		"    cooldown: 1h\n"+
 		"    actions:\n"+
 		"      - http: { url: \""+target.URL+"/cooldown\", timeout: 5s }\n"+
-		"        retry: 50x200ms\n"), 0o600); err != nil {
+		"        retry: 50x200ms\n"+
+		"  - name: report\n"+
+		"    when: type == \"click\"\n"+
+		"    actions:\n"+
+		"      - http: { url: \""+target.URL+"/report\", timeout: 5s }\n"+
+		"        retry: 1x100ms\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// Each replica's connections carry an application_name of its own, so
@@ -220,6 +230,31 @@ func testReplicasChurn(t *testing.T, backend string) {
 	opens := sent - clicks
 	wantCooldown := (clicks + 2) / 3
 	wantJobs := opens + emails + wantCooldown
+	// report: its first job dead, its target suspended, its other jobs
+	// waiting for it.
+	waitUntil(t, "every job done or waiting for the report target", func() bool {
+		st := jobsOf(t, dsn)
+		return st[actions.Done] == wantJobs && st[actions.Dead] == 1 && st[actions.Pending] == clicks-1
+	}, replicas...)
+	compareAPIs(t, replicas, map[string]int{
+		"/api/events?limit=1000":              n,
+		"/api/jobs?limit=1000":                wantJobs + clicks,
+		"/api/deadletters":                    1,
+		"/api/targets?suspended=true":         1,
+		"/api/jobs?status=pending&limit=1000": clicks - 1,
+	})
+	// The target fixed, its dead letter is retried through one replica.
+	target.failing.Store(false)
+	resp, err := http.Post(replicas[1].admin+"/api/deadletters/retry?all=true", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if got := strings.TrimSpace(string(answer)); got != `{"retried":1,"targets_resumed":1}` {
+		t.Errorf("retry of the dead letters answered %d %s", resp.StatusCode, got)
+	}
+	wantJobs += clicks
 	waitUntil(t, "every job done", func() bool { return jobsOf(t, dsn)[actions.Done] == wantJobs }, replicas...)
 	time.Sleep(time.Second) // a repeat, had there been one, reaches the target
 
@@ -231,7 +266,7 @@ func testReplicasChurn(t *testing.T, backend string) {
 			t.Errorf("event %s stored %d times (acknowledged: %v)", id, c, acked[id])
 		}
 	}
-	for path, want := range map[string]int{"/notify": opens, "/once": emails, "/cooldown": wantCooldown} {
+	for path, want := range map[string]int{"/notify": opens, "/once": emails, "/cooldown": wantCooldown, "/report": clicks} {
 		effects, repeats := target.counts(path)
 		if len(effects) != want {
 			t.Errorf("%s: %d keys reached the target, want %d", path, len(effects), want)
@@ -242,25 +277,17 @@ func testReplicasChurn(t *testing.T, backend string) {
 	_, r1 := target.counts("/notify")
 	_, r2 := target.counts("/once")
 	_, r3 := target.counts("/cooldown")
-	if len(r1)+len(r2)+len(r3) > 1 {
-		t.Errorf("%d jobs reached their target again, want at most the one in flight at the kill", len(r1)+len(r2)+len(r3))
+	_, r4 := target.counts("/report")
+	if r := len(r1) + len(r2) + len(r3) + len(r4); r > 1 {
+		t.Errorf("%d jobs reached their target again, want at most the one in flight at the kill", r)
 	}
 
-	// Either replica's API shows the same, all of it.
-	for _, tc := range []struct {
-		path string
-		want int
-	}{
-		{"/api/events?limit=1000", n},
-		{"/api/jobs?limit=1000", wantJobs},
-		{"/api/deadletters", 0},
-	} {
-		n0, ids0 := apiList(t, replicas[0].admin+tc.path)
-		n1, ids1 := apiList(t, replicas[1].admin+tc.path)
-		if n0 != tc.want || ids0 != ids1 {
-			t.Errorf("%s: replica 0 lists %d, replica 1 %d, want %d each, the same", tc.path, n0, n1, tc.want)
-		}
-	}
+	compareAPIs(t, replicas, map[string]int{
+		"/api/events?limit=1000":      n,
+		"/api/jobs?limit=1000":        wantJobs,
+		"/api/deadletters":            0,
+		"/api/targets?suspended=true": 0,
+	})
 	for _, p := range replicas {
 		p.stop(t)
 	}
@@ -272,6 +299,19 @@ func testReplicasChurn(t *testing.T, backend string) {
 func churnEvent(typ string, n int, email string, at time.Time) string {
 	return fmt.Sprintf(`{"event":%q,"time":%d,"MessageID":%d,"email":%q,"mj_campaign_id":7173,"mj_contact_id":%d,"url":"https://example.com/%d"}`,
 		typ, at.Unix(), 29421777396190490+n, email, n, n)
+}
+
+// compareAPIs checks that each replica's /api lists, by path, hold the
+// count of items wanted, the same on each.
+func compareAPIs(t *testing.T, replicas []*proc, want map[string]int) {
+	t.Helper()
+	for path, n := range want {
+		n0, ids0 := apiList(t, replicas[0].admin+path)
+		n1, ids1 := apiList(t, replicas[1].admin+path)
+		if n0 != n || ids0 != ids1 {
+			t.Errorf("%s: replica 0 lists %d, replica 1 %d, want %d each, the same", path, n0, n1, n)
+		}
+	}
 }
 
 // apiList returns how many items the answer of an /api list at u holds,
@@ -339,9 +379,10 @@ func runningJobOwner(t *testing.T, dsn string) string {
 // recordingTarget is a slow http target that records, per path, each
 // delivery's Idempotency-Key: the first one with a key is its effect, the
 // others repeats. A delivery whose client goes away before the answer has
-// no effect.
+// no effect. While failing, it answers 500 on /report.
 type recordingTarget struct {
 	*httptest.Server
+	failing atomic.Bool // answer 500 on /report
 	mu      sync.Mutex
 	effects map[string]map[string]int
 	repeats map[string]map[string]int
@@ -351,6 +392,10 @@ func newRecordingTarget(t *testing.T, delay time.Duration) *recordingTarget {
 	h := &recordingTarget{effects: map[string]map[string]int{}, repeats: map[string]map[string]int{}}
 	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		_, _ = io.Copy(io.Discard, req.Body)
+		if req.URL.Path == "/report" && h.failing.Load() {
+			http.Error(w, "failing", http.StatusInternalServerError)
+			return
+		}
 		select {
 		case <-time.After(delay):
 		case <-req.Context().Done():
