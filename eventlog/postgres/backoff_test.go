@@ -3,12 +3,14 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 
 	"github.com/hookd/hookd/internal/outage"
@@ -55,5 +57,37 @@ func TestBackoffLogsAnOutage(t *testing.T) {
 		if got := strings.Count(out, msg); got != want {
 			t.Errorf("%q logged %d times, want %d:\n%s", msg, got, want, out)
 		}
+	}
+}
+
+// TestQuietStop: watermill-sql's errors of a subscription that hookd's stop
+// cut short are logged at Debug, not Error, with the adapter's fields; its
+// other errors stay errors.
+func TestQuietStop(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"commit cut short by the stop", context.Canceled, "level=DEBUG msg=\"could not commit tx for querying message\" topic=events error=\"context canceled\""},
+		{"wrapped", fmt.Errorf("commit: %w", context.Canceled), "level=DEBUG msg=\"could not commit tx for querying message\" topic=events error=\"commit: context canceled\""},
+		{"a failure", errors.New("conn closed"), "level=ERROR msg=\"could not commit tx for querying message\" topic=events error=\"conn closed\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf testenv.Buffer
+			logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
+				Level: slog.LevelDebug,
+				ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+					if a.Key == slog.TimeKey {
+						return slog.Attr{}
+					}
+					return a
+				},
+			}))
+			quiet(logger).With(watermill.LogFields{"topic": "events"}).Error("could not commit tx for querying message", tc.err, nil)
+			if got := strings.TrimSpace(buf.String()); got != tc.want {
+				t.Errorf("logged %s, want %s", got, tc.want)
+			}
+		})
 	}
 }

@@ -444,9 +444,31 @@ func (l *Log) Close() error {
 }
 
 // quiet adapts logger for watermill, whose Info messages (a subscriber
-// starts or closes) are hookd's Debug.
+// starts or closes) are hookd's Debug, as are its errors of a subscription
+// ending (see stopQuiet).
 func quiet(logger *slog.Logger) watermill.LoggerAdapter {
-	return watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	return stopQuiet{watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})}
+}
+
+// stopQuiet logs at Debug the errors that are a subscription's ctx ending,
+// as every subscriber's does when hookd stops: watermill-sql logs a commit
+// of its reading transaction that the stop cut short at Error ("could not
+// commit tx for querying message: context canceled"), which is no failure
+// (the group receives the messages whose acks it held again, and the store
+// keeps each once) but would be one in a clean stop's log, as a replica's
+// during a rolling restart.
+type stopQuiet struct{ watermill.LoggerAdapter }
+
+func (q stopQuiet) Error(msg string, err error, fields watermill.LogFields) {
+	if errors.Is(err, context.Canceled) {
+		q.Debug(msg, fields.Add(watermill.LogFields{"error": err.Error()}))
+		return
+	}
+	q.LoggerAdapter.Error(msg, err, fields)
+}
+
+func (q stopQuiet) With(fields watermill.LogFields) watermill.LoggerAdapter {
+	return stopQuiet{q.LoggerAdapter.With(fields)}
 }
 
 // backoff is watermill-sql's default, except that the error of a
