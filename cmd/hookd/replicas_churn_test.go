@@ -423,11 +423,15 @@ func (h *recordingTarget) counts(path string) (effects, repeats map[string]int) 
 	return copyCounts(h.effects[path]), copyCounts(h.repeats[path])
 }
 
-// TestReplicasFrozenPostgres freezes one of two replicas on one PostgreSQL
-// database (SIGSTOP, as a paused virtual machine or a network partition
-// leaves its connections open and silent) under a trickle of webhooks to
-// the other: the other stores every event and runs every job on its own,
-// and the frozen replica, once it goes on (SIGCONT), works again.
+// TestReplicasFrozenPostgres freezes one of two replicas sharing one
+// PostgreSQL database for their event log and store (SIGSTOP, as a paused
+// virtual machine or a network partition leaves its connections open and
+// silent) inside a transaction, under a trickle of webhooks to the other:
+// the other stores every event and runs every job on its own, once the
+// server ended the frozen transaction (pgconf.IdleInTransactionTimeout),
+// and the frozen replica, once it goes on (SIGCONT), works again. (With
+// the log on NATS the frozen replica's subscriptions keep their share of
+// the messages; see the README.)
 func TestReplicasFrozenPostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs hookd processes on PostgreSQL; run without -short")
@@ -485,12 +489,14 @@ func TestReplicasFrozenPostgres(t *testing.T) {
 		send(a, 1)
 		send(b, 1)
 	}
-	// Freeze a when it holds a transaction that wrote or locked rows open,
-	// as it does while it delivers a message to its store or its rules:
-	// until that transaction ends, b's store and rules receive nothing
-	// appended after it began.
+	// Freeze a when it holds a transaction open, as it does while it
+	// delivers a message to its store or its rules (the consumer group's
+	// position is locked, and b's store and rules receive nothing appended
+	// after it began) or writes to the store (under the store's write
+	// lock), with events sent to b meanwhile for a to take its turns at.
 	t.Cleanup(func() { _ = a.cmd.Process.Signal(syscall.SIGCONT) })
 	waitUntil(t, "replica a frozen in a transaction", func() bool {
+		send(b, 1)
 		if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
 		}
@@ -501,7 +507,7 @@ func TestReplicasFrozenPostgres(t *testing.T) {
 		if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(rand.IntN(30)) * time.Millisecond)
+		time.Sleep(time.Duration(rand.IntN(10)) * time.Millisecond)
 		return false
 	}, a, b)
 	frozen := time.Now()
@@ -531,8 +537,9 @@ func TestReplicasFrozenPostgres(t *testing.T) {
 	}
 }
 
-// inTransaction tells whether a backend of application name app is in a
-// transaction that wrote or locked rows (and so holds a transaction id).
+// inTransaction tells whether a backend of application name app is idle
+// in a transaction that holds a lock: a transaction id (it wrote or locked
+// rows) or the store's write lock (an advisory lock).
 func inTransaction(t *testing.T, dsn, app string) bool {
 	t.Helper()
 	ctx := context.Background()
@@ -542,7 +549,7 @@ func inTransaction(t *testing.T, dsn, app string) bool {
 	}
 	defer conn.Close(ctx)
 	var n int
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND backend_xid IS NOT NULL`, app).Scan(&n); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity a WHERE application_name = $1 AND state = 'idle in transaction' AND (backend_xid IS NOT NULL OR EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted))`, app).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n > 0
