@@ -266,23 +266,31 @@ func guardOf(n exprast.Node) []string {
 // type all run on every event of that type, and the comparison is a good
 // share of each.
 func unguarded(when *program) (*vm.Program, error) {
+	return compileNode(when.text, append(slices.Clip(compileOptions), expr.AsBool()), dropGuard)
+}
+
+// compileNode parses text and compiles with opts the node that pick
+// returns of the tree, as expr.Compile compiles the whole; a nil node and
+// no error when pick returns nil. pick gets the tree freshly parsed, which
+// it may change.
+func compileNode(text string, opts []expr.Option, pick func(exprast.Node) exprast.Node) (*vm.Program, error) {
 	c := conf.CreateNew()
-	for _, op := range append(slices.Clip(compileOptions), expr.AsBool()) {
+	for _, op := range opts {
 		op(c)
 	}
 	for name := range c.Disabled {
 		delete(c.Builtins, name)
 	}
 	c.Check()
-	tree, err := exprparser.ParseWithConfig(when.text, c)
+	tree, err := exprparser.ParseWithConfig(text, c)
 	if err != nil {
 		return nil, err
 	}
-	rest := dropGuard(tree.Node)
-	if rest == nil {
+	n := pick(tree.Node)
+	if n == nil {
 		return nil, nil
 	}
-	tree.Node = rest
+	tree.Node = n
 	if _, err := new(checker.Checker).PatchAndCheck(tree, c); err != nil {
 		return nil, err
 	}

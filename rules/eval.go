@@ -61,9 +61,9 @@ type Match struct {
 	// as in `since(last("sent", "message_id").time) < duration("24h") is
 	// false: since(...) = 26h3m`.
 	Why string
-	// Condition is, when Why is set, that condition as expr prints it, and
-	// CondIndex its index in Rule.Conditions (-1 when none could be told
-	// apart, Condition being then the whole when).
+	// Condition is, when Why is set, that condition as written (see
+	// Rule.Conditions), and CondIndex its index in Rule.Conditions (-1
+	// when none could be told apart, Condition being then the whole when).
 	Condition string
 	CondIndex int
 	// Saw is, when Why is set, the values the condition saw:

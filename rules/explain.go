@@ -10,14 +10,18 @@ import (
 
 	"github.com/expr-lang/expr"
 	exprast "github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/parser/lexer"
 	"github.com/expr-lang/expr/vm"
 )
 
 // condition is one operand of a when's top-level && chain, compiled on its
 // own so that an explanation can find the first one that was false.
 type condition struct {
-	text string
-	prog *vm.Program
+	// text is the condition as written (see whenText.show), and label
+	// the same as an explanation names its value (see whenText.label).
+	text, label string
+	prog        *vm.Program
 	// shown are the parts of a comparison whose values an explanation
 	// prints: its non-constant sides, and the count calls inside an
 	// arithmetic side. Empty for any other condition, whose own value is
@@ -42,10 +46,12 @@ type conditions struct {
 }
 
 // Conditions returns the operands of the rule's when at the top of its &&
-// chain, in order, as expr prints them: `type == "open"`,
-// `since(last("sent", "message_id").time) < duration("24h")`. A when with
-// no && is its only condition. When the rule is guarded by type, the first
-// condition is the guard.
+// chain, in order, as written: `type == "open"`,
+// `since(last("sent", "message_id").time) < duration("24h")`, with the
+// parentheses around a whole operand left out, white space and comments
+// between tokens as one space, and each ${VAR} as written rather than its
+// value. A when with no && is its only condition. When the rule is
+// guarded by type, the first condition is the guard.
 func (r *Rule) Conditions() []string {
 	conds := r.conditions()
 	texts := make([]string, len(conds))
@@ -60,39 +66,82 @@ func (r *Rule) Conditions() []string {
 func (r *Rule) Types() []string { return slices.Clone(r.guard) }
 
 func (r *Rule) conditions() []condition {
-	r.conds.once.Do(func() {
-		var nodes []exprast.Node
-		flattenAnd(r.when.tree.Node, &nodes)
-		for _, n := range nodes {
-			c := condition{text: n.String()}
-			prog, err := expr.Compile(c.text, append(slices.Clip(compileOptions), expr.AsBool())...)
-			if err != nil {
-				// The whole when compiled, so its parts do: should one
-				// not, the explanation is the whole when.
-				r.conds.list = []condition{{text: r.When}}
-				return
-			}
-			c.prog = prog
-			if c.value, err = expr.Compile(c.text, compileOptions...); err != nil {
-				c.value = nil // the value with AsBool's conversion, then
-			}
-			// Compiled, the texts are only shown: without the values
-			// of ${VAR}.
-			c.text = r.when.x.hide(c.text)
-			for _, p := range shownParts(n) {
-				if prog, err := expr.Compile(p, compileOptions...); err == nil {
-					c.shown = append(c.shown, shownPart{text: r.when.x.hide(abbreviate(p)), prog: prog})
-				}
-			}
-			r.conds.list = append(r.conds.list, c)
-		}
-	})
+	r.conds.once.Do(func() { r.conds.list = compileConditions(r.when) })
 	return r.conds.list
+}
+
+// compileConditions splits when into its conditions. Each is shown from
+// when's own text and compiled from when's own syntax tree, never from a
+// printed form of it: expr's printer leaves out parentheses that a reader
+// needs (it prints !(a ?? b) as !a ?? b) and some that the parser needs
+// ((a ? b : c).x becomes a ? b : c.x), and prints 1.0 as 1, an int.
+func compileConditions(when *program) []condition {
+	// Should a part not compile (the whole when did, so its parts do),
+	// the explanation is the whole when.
+	whole := []condition{{text: when.src.raw, label: when.src.raw}}
+	w, err := newWhenText(when)
+	if err != nil {
+		return whole
+	}
+	root := w.root(when.tree.Node)
+	whole[0].text, whole[0].label = w.show(root), w.label(root)
+	var parts []part
+	if !w.operands(root, &parts) {
+		return whole
+	}
+	list := make([]condition, 0, len(parts))
+	for _, p := range parts {
+		c := condition{text: w.show(p), label: w.label(p)}
+		if c.prog, err = compilePart(when, p.path, expr.AsBool()); err != nil {
+			return whole
+		}
+		if c.value, err = compilePart(when, p.path); err != nil {
+			c.value = nil // the value with AsBool's conversion, then
+		}
+		for _, s := range w.shownParts(p) {
+			if prog, err := compilePart(when, s.path); err == nil {
+				c.shown = append(c.shown, shownPart{text: w.label(s), prog: prog})
+			}
+		}
+		list = append(list, c)
+	}
+	return list
+}
+
+// compilePart compiles the node of when at path (see part) on its own,
+// from a fresh parse of when: type checking and optimizing change a tree.
+func compilePart(when *program, path string, opts ...expr.Option) (*vm.Program, error) {
+	prog, err := compileNode(when.text, append(slices.Clip(compileOptions), opts...), func(n exprast.Node) exprast.Node {
+		for _, step := range path {
+			b, ok := n.(*exprast.BinaryNode)
+			if !ok {
+				return nil
+			}
+			if n = b.Left; step == 'r' {
+				n = b.Right
+			}
+		}
+		return n
+	})
+	if err == nil && prog == nil {
+		err = fmt.Errorf("no operand at %q", path)
+	}
+	return prog, err
+}
+
+// isAnd tells whether n is an && (or and) as written. expr also joins the
+// comparisons of a chain, 1 < x < 10, with an && of its own, which it
+// places at the same operator as its right operand: such a chain is one
+// condition, as it is one piece of the text.
+func isAnd(n exprast.Node) bool {
+	b, ok := n.(*exprast.BinaryNode)
+	return ok && (b.Operator == "&&" || b.Operator == "and") && b.Location() != b.Right.Location()
 }
 
 // flattenAnd appends the operands of n's top-level && chain to out.
 func flattenAnd(n exprast.Node, out *[]exprast.Node) {
-	if b, ok := n.(*exprast.BinaryNode); ok && (b.Operator == "&&" || b.Operator == "and") {
+	if isAnd(n) {
+		b := n.(*exprast.BinaryNode)
 		flattenAnd(b.Left, out)
 		flattenAnd(b.Right, out)
 		return
@@ -100,29 +149,203 @@ func flattenAnd(n exprast.Node, out *[]exprast.Node) {
 	*out = append(*out, n)
 }
 
+// whenText is a when's text, after ${VAR} expansion, as expr's lexer reads
+// it: a part of the expression is a run of its tokens.
+type whenText struct {
+	x    *expansion
+	text []rune
+	toks []lexer.Token // without the EOF token
+	// match is, for each bracket among toks, the index of the one that
+	// closes or opens it; -1 for other tokens.
+	match []int
+	// at is the index in toks of the token that starts at a rune offset.
+	at map[int]int
+}
+
+// part is a node of a when's syntax tree with its tokens, toks[from:to].
+// path leads to the node from the tree's root: 'l' for the left operand
+// of a binary node, 'r' for its right.
+type part struct {
+	node     exprast.Node
+	path     string
+	from, to int
+}
+
+func newWhenText(p *program) (*whenText, error) {
+	toks, err := lexer.Lex(file.NewSource(p.text))
+	if err != nil {
+		return nil, err
+	}
+	if n := len(toks); n > 0 && toks[n-1].Kind == lexer.EOF {
+		toks = toks[:n-1]
+	}
+	w := &whenText{x: p.x, text: []rune(p.text), toks: toks, match: make([]int, len(toks)), at: make(map[int]int, len(toks))}
+	var open []int
+	for i, t := range toks {
+		w.match[i] = -1
+		w.at[t.From] = i
+		if t.Kind != lexer.Bracket {
+			continue
+		}
+		switch t.Value {
+		case "(", "[", "{":
+			open = append(open, i)
+		default:
+			if n := len(open); n > 0 {
+				w.match[i], w.match[open[n-1]] = open[n-1], i
+				open = open[:n-1]
+			}
+		}
+	}
+	return w, nil
+}
+
+// root is the whole of the when, whose tree's root is n.
+func (w *whenText) root(n exprast.Node) part {
+	return w.trim(part{node: n, from: 0, to: len(w.toks)})
+}
+
+// trim leaves out the parentheses around the whole of p.
+func (w *whenText) trim(p part) part {
+	for p.to-p.from > 2 && w.isBracket(p.from, "(") && w.match[p.from] == p.to-1 {
+		p.from, p.to = p.from+1, p.to-1
+	}
+	return p
+}
+
+func (w *whenText) isBracket(i int, b string) bool {
+	return w.toks[i].Kind == lexer.Bracket && w.toks[i].Value == b
+}
+
+// sides returns the operands of p, a binary node trimmed: the tokens on
+// either side of its operator, which the node's location is, with their
+// parentheses. It returns false when p is not a binary node with its
+// operator there.
+func (w *whenText) sides(p part) (left, right part, ok bool) {
+	b, isBinary := p.node.(*exprast.BinaryNode)
+	if !isBinary {
+		return part{}, part{}, false
+	}
+	k, found := w.at[b.Location().From]
+	if !found || k <= p.from || k >= p.to-1 || w.toks[k].Value != b.Operator {
+		return part{}, part{}, false
+	}
+	left = part{node: b.Left, path: p.path + "l", from: p.from, to: k}
+	right = part{node: b.Right, path: p.path + "r", from: k + 1, to: p.to}
+	return left, right, true
+}
+
+// operands appends the operands of p's top-level && chain to out, trimmed,
+// as flattenAnd does their nodes; false when one cannot be told apart.
+func (w *whenText) operands(p part, out *[]part) bool {
+	p = w.trim(p)
+	if !isAnd(p.node) {
+		*out = append(*out, p)
+		return true
+	}
+	l, r, ok := w.sides(p)
+	return ok && w.operands(l, out) && w.operands(r, out)
+}
+
+// show returns p as written: its tokens, each as it is in the text, with
+// one space where white space or a comment separated two of them. A
+// variable's value is shown as the variable, ${VAR}: a secret read from the
+// environment (data.token == "${HOOK_TOKEN}") is not shown where the rule
+// is explained.
+func (w *whenText) show(p part) string {
+	var (
+		b      strings.Builder
+		hidden *substitution // the variable last written
+	)
+	for i := p.from; i < p.to; i++ {
+		t := w.toks[i]
+		if i > p.from && t.From > w.toks[i-1].To {
+			b.WriteByte(' ')
+		}
+		for off := t.From; off < t.To && off < len(w.text); off++ {
+			if s := w.x.substitutionAt(off); s != nil {
+				if s != hidden {
+					b.WriteString("${" + s.name + "}")
+					hidden = s
+				}
+				continue
+			}
+			b.WriteRune(w.text[off])
+		}
+	}
+	return b.String()
+}
+
+// label returns p as an explanation names its value: as show does, but a
+// call whose argument is itself an expression, as
+// since(last("sent", "message_id").time), is since(...): its value is what
+// matters, and the condition it is in shows it whole.
+func (w *whenText) label(p part) string {
+	var (
+		name string
+		args []exprast.Node
+	)
+	switch n := p.node.(type) {
+	case *exprast.CallNode:
+		if id, ok := n.Callee.(*exprast.IdentifierNode); ok {
+			name, args = id.Value, n.Arguments
+		}
+	case *exprast.BuiltinNode:
+		name, args = n.Name, n.Arguments
+	}
+	// Written as a call, not in a pipe: name, its parentheses and
+	// nothing after.
+	t := w.trim(p)
+	written := name != "" && t.to-t.from >= 3 && w.toks[t.from].Kind == lexer.Identifier &&
+		w.toks[t.from].Value == name && w.isBracket(t.from+1, "(") && w.match[t.from+1] == t.to-1
+	if written && slices.ContainsFunc(args, compound) {
+		return name + "(...)"
+	}
+	return w.show(p)
+}
+
+// compound tells whether n is more than a literal or a name.
+func compound(n exprast.Node) bool {
+	switch n := n.(type) {
+	case *exprast.NilNode, *exprast.IntegerNode, *exprast.FloatNode, *exprast.BoolNode,
+		*exprast.StringNode, *exprast.BytesNode, *exprast.IdentifierNode:
+		return false
+	case *exprast.UnaryNode:
+		return compound(n.Node)
+	}
+	return true
+}
+
 var comparisons = map[string]bool{
 	"==": true, "!=": true, "<": true, "<=": true, ">": true, ">=": true,
-	"in": true, "not in": true, "matches": true, "contains": true, "startsWith": true, "endsWith": true,
+	"in": true, "matches": true, "contains": true, "startsWith": true, "endsWith": true,
 }
 
 var arithmetic = map[string]bool{"+": true, "-": true, "*": true, "/": true, "%": true, "**": true, "^": true}
 
-// shownParts returns the expressions whose values explain n being false.
-func shownParts(n exprast.Node) []string {
-	b, ok := n.(*exprast.BinaryNode)
+// shownParts returns the parts of p, a condition, whose values explain it
+// being false, with the parentheses they are written in.
+func (w *whenText) shownParts(p part) []part {
+	b, ok := p.node.(*exprast.BinaryNode)
 	if !ok || !comparisons[b.Operator] {
 		return nil
 	}
-	var parts []string
-	for _, side := range []exprast.Node{b.Left, b.Right} {
-		if constant(side) {
+	l, r, ok := w.sides(p)
+	if !ok {
+		return nil
+	}
+	var parts []part
+	for _, side := range []part{l, r} {
+		if constant(side.node) {
 			continue
 		}
-		parts = append(parts, side.String())
-		if s, ok := side.(*exprast.BinaryNode); ok && arithmetic[s.Operator] {
-			for _, o := range []exprast.Node{s.Left, s.Right} {
-				if isStateCall(o) {
-					parts = append(parts, o.String())
+		parts = append(parts, side)
+		if s, ok := side.node.(*exprast.BinaryNode); ok && arithmetic[s.Operator] {
+			if sl, sr, ok := w.sides(w.trim(side)); ok {
+				for _, o := range []part{sl, sr} {
+					if isStateCall(o.node) {
+						parts = append(parts, o)
+					}
 				}
 			}
 		}
@@ -178,30 +401,6 @@ func isStateCall(n exprast.Node) bool {
 	return ok && (id.Value == "last" || id.Value == "count")
 }
 
-// abbreviate shortens a call whose argument is itself an expression, as
-// since(last("sent", "message_id").time), to since(...): its value is what
-// matters, and the condition it is in shows it whole.
-func abbreviate(text string) string {
-	open := strings.IndexByte(text, '(')
-	if open <= 0 || !strings.HasSuffix(text, ")") || !isName(text[:open]) {
-		return text
-	}
-	args := text[open+1 : len(text)-1]
-	if strings.ContainsAny(args, "().") {
-		return text[:open] + "(...)"
-	}
-	return text
-}
-
-func isName(s string) bool {
-	for _, c := range s {
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return s != ""
-}
-
 // whyFalse finds the first condition of r that is false on the event bound
 // to ev, whose when was false: its index among r's conditions, its text,
 // and the values it saw. Its error is a failure of the state.
@@ -233,7 +432,7 @@ func (ev *evaluation) whyFalse(r *Rule) (int, string, string, error) {
 					return 0, "", "", ev.stateErr
 				}
 			}
-			return i, c.text, abbreviate(c.text) + " = " + formatValue(out), nil
+			return i, c.text, c.label + " = " + formatValue(out), nil
 		}
 		var saw strings.Builder
 		for j, p := range c.shown {

@@ -106,7 +106,7 @@ type Rule struct {
 	Name string
 	// Description is free text for people.
 	Description string
-	// When is the condition as compiled (${VAR} expanded).
+	// When is the condition as written (${VAR} not expanded).
 	When string
 	// Once is the once-key expression as compiled; "" when the rule has
 	// none. Without a Cooldown the rule fires once per key, ever; with

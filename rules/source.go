@@ -2,7 +2,6 @@ package rules
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -272,10 +271,8 @@ type substitution struct {
 // variableAt returns the variable whose value is at rune offset off of
 // x.text, if any.
 func (x *expansion) variableAt(off int) (string, bool) {
-	for _, s := range x.subs {
-		if s.name != "" && off >= s.from && off < s.to {
-			return s.name, true
-		}
+	if s := x.substitutionAt(off); s != nil {
+		return s.name, true
 	}
 	return "", false
 }
@@ -297,28 +294,15 @@ func (x *expansion) withoutValues(raw string) string {
 	return b.String()
 }
 
-// hide returns text, shown from the expanded value, with each variable's
-// value written as the variable: a secret read from the environment
-// (data.token == "${HOOK_TOKEN}") is not shown where the rule is
-// explained. A value is found quoted as expr prints a string; unquoted
-// (as a number would be) only when at least 8 characters long, so that
-// a short value does not stand for every like number in the text.
-func (x *expansion) hide(text string) string {
-	if x == nil || len(x.subs) == 0 {
-		return text
-	}
-	expanded := []rune(x.text)
-	for _, s := range x.subs {
-		if s.name == "" || s.from == s.to {
-			continue
-		}
-		value := string(expanded[s.from:s.to])
-		text = strings.ReplaceAll(text, strconv.Quote(value), `"${`+s.name+`}"`)
-		if len(value) >= 8 {
-			text = strings.ReplaceAll(text, value, "${"+s.name+"}")
+// substitutionAt returns the substitution of a variable whose value is
+// at rune offset off of x.text, or nil.
+func (x *expansion) substitutionAt(off int) *substitution {
+	for i := range x.subs {
+		if s := &x.subs[i]; s.name != "" && off >= s.from && off < s.to {
+			return s
 		}
 	}
-	return text
+	return nil
 }
 
 // secretSafe is the message for an error caused by a variable's value,
