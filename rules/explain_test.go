@@ -143,3 +143,46 @@ func quoteAll(conds []string) []string {
 	}
 	return q
 }
+
+// TestExplainVariablesAsWritten checks that a condition holding a
+// variable's value shows the variable as written, ${VAR}, however the value
+// is quoted or escaped, and never the value.
+func TestExplainVariablesAsWritten(t *testing.T) {
+	for _, tt := range []struct {
+		name, value, cond string
+	}{
+		{"single-quoted", "s3cret", `data.token == '${HOOKD_TEST_VALUE}'`},
+		{"backslash", `k\\y`, `data.token == '${HOOKD_TEST_VALUE}'`},
+		{"double-quoted backslash", `k\\y`, `data.token == "${HOOKD_TEST_VALUE}"`},
+		{"tab", "a\tb", `data.token == "${HOOKD_TEST_VALUE}"`},
+		{"raw string", `k\y`, "data.token == `${HOOKD_TEST_VALUE}`"},
+		{"number", "41", `${HOOKD_TEST_VALUE} < len(data.token)`},
+		{"in a list", "x9", `data.token in ["a", "${HOOKD_TEST_VALUE}"]`},
+		{"twice", "q7", `data.token + "${HOOKD_TEST_VALUE}" == "${HOOKD_TEST_VALUE}"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("HOOKD_TEST_VALUE", tt.value)
+			when, _ := json.Marshal(`type == "click" && ` + tt.cond)
+			file := filepath.Join(t.TempDir(), "rules.yaml")
+			if err := os.WriteFile(file, []byte("rules:\n  - name: r\n    when: "+string(when)+"\n    actions: [log: {}]\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			set, err := rules.Load(context.Background(), []string{file}, rules.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			conds := set.Rules()[0].Conditions()
+			if len(conds) != 2 || conds[1] != tt.cond {
+				t.Errorf("Conditions = %q, want the second %s", conds, tt.cond)
+			}
+			e := mj(t, "click", map[string]any{"token": "nope"})
+			matches, err := set.Explain(context.Background(), e, memLog{e})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(matches) != 1 || !strings.HasPrefix(matches[0].Why, tt.cond+" is false: ") {
+				t.Errorf("Explain = %+v, want why %s is false", matches, tt.cond)
+			}
+		})
+	}
+}
