@@ -73,3 +73,48 @@ func TestExplanation(t *testing.T) {
 		t.Errorf("DeleteBefore of the newest event = %d, %v", n, err)
 	}
 }
+
+// setPerEvent records with each event the rule set given for its id, as
+// hookds of two versions would.
+type setPerEvent map[string]*store.RuleSet
+
+func (x setPerEvent) Evaluate(ctx context.Context, tx *store.Tx, e event.Event) error {
+	return tx.Explain(ctx, x[e.ID], []store.Outcome{{Rule: 0, Result: store.NoMatch, Condition: 1, Detail: "!(data.unsub ?? false) = false"}})
+}
+
+// TestExplanationOlderText: a hookd that shows conditions as written
+// describes a rule whose text an older one printed otherwise under
+// another rule set; the explanations the older one stored read as they
+// were, beside the new ones.
+func TestExplanationOlderText(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	printed := &store.RuleSet{ID: "printed", Rules: []store.RuleInfo{
+		{Name: "subscribed", Types: []string{"open"}, Conditions: []string{`type == "open"`, "!data.unsub ?? false"}},
+	}}
+	written := &store.RuleSet{ID: "written", Rules: []store.RuleInfo{
+		{Name: "subscribed", Types: []string{"open"}, Conditions: []string{`type == "open"`, "!(data.unsub ?? false)"}},
+	}}
+	before := ev(1, "open", "a@x.com", base)
+	after := ev(2, "open", "a@x.com", base.Add(time.Hour))
+	stop := projectLog(t, st, setPerEvent{before.ID: printed, after.ID: written}, before, after)("store")
+	waitFor(t, "both events", func() bool { return st.ProjectorStats().Events == 2 })
+	stop()
+	for _, tt := range []struct {
+		id, set, cond string
+	}{
+		{before.ID, "printed", "!data.unsub ?? false"},
+		{after.ID, "written", "!(data.unsub ?? false)"},
+	} {
+		x, err := st.Explanation(ctx, tt.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := &store.Explanation{RuleSet: tt.set, Rules: []store.RuleExplanation{
+			{Rule: "subscribed", Result: store.NoMatch, Condition: tt.cond, Saw: "!(data.unsub ?? false) = false"},
+		}}
+		if !reflect.DeepEqual(x, want) {
+			t.Errorf("Explanation of %s = %+v\nwant %+v", tt.id, x, want)
+		}
+	}
+}
