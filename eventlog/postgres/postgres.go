@@ -9,7 +9,22 @@
 // Durability. Append and Publish write all their messages in one
 // transaction; when they return nil the commit is durable as PostgreSQL
 // makes it (fsync'd with the default synchronous_commit=on). On error
-// nothing was appended.
+// nothing was appended, unless the transaction's COMMIT was sent and its
+// answer never came (ctx ended, or the connection broke and the server
+// could not be asked): then all of it may have been.
+//
+// Broken connections. A pooled connection that the server ended (a
+// failover, a restart, pg_terminate_backend, idle_session_timeout) or
+// that broke on the way (a proxy's restart) fails at its next use; the
+// pool pings only those idle for more than a second. When an append's
+// transaction fails that way, before or during it, Append tries it once
+// more, within the same ctx, on a connection the pool has just pinged.
+// When the connection broke with the COMMIT sent, it first asks the
+// server, by the transaction's id (pg_xact_status), whether it committed:
+// if it did, its own answer stands, so that a batch is never reported as
+// duplicates of itself; if it rolled back, the batch is appended again.
+// Errors of a statement (a constraint), and ctx ending, are not tried
+// again.
 //
 // Deduplication. Every topic has a table of the eventlog.DedupKey values
 // appended to it, with the key as primary key. Append inserts the batch's
@@ -59,17 +74,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	wmsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/hookd/hookd/eventlog"
@@ -179,6 +198,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		return nil, fmt.Errorf("open postgres event log: invalid dsn: %s", pgconf.Reason(err))
 	}
 	pc.MaxConns = cfg.MaxConns
+	pc.ShouldPing = shouldPing
 	pgconf.Defaults(&pc.ConnConfig.Config)
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err == nil {
@@ -251,11 +271,17 @@ func (l *Log) prepare(ctx context.Context, topic string) error {
 }
 
 // Ping runs a round trip to the database on a connection of the pool; it
-// fails when l is closed or the database does not answer within ctx.
+// fails when l is closed or the database does not answer within ctx. A
+// pooled connection that the server ended is replaced, as Append replaces
+// it, rather than failing the ping.
 func (l *Log) Ping(ctx context.Context) error {
-	if err := l.pool.Ping(ctx); err != nil {
+	// The pool pings the connection it hands out for a marked context,
+	// and tries another, or a new one, when that fails.
+	conn, err := l.pool.Acquire(context.WithValue(ctx, pingKey{}, true))
+	if err != nil {
 		return fmt.Errorf("ping postgres event log: %w", err)
 	}
+	conn.Release()
 	return nil
 }
 
@@ -283,63 +309,195 @@ func (l *Log) append(ctx context.Context, topic string, msgs []*message.Message)
 	if err := l.prepare(ctx, topic); err != nil {
 		return nil, err
 	}
-	dup := make([]bool, len(msgs))
 	if len(msgs) == 0 {
-		return dup, nil
+		return []bool{}, nil
 	}
-	var keys []string
+	keys := []string{}
 	for _, m := range msgs {
 		if k := m.Metadata.Get(eventlog.DedupKey); k != "" {
 			keys = append(keys, k)
 		}
 	}
-	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
-		fresh := map[string]bool{}
-		if len(keys) > 0 {
-			rows, err := tx.Query(ctx, `INSERT INTO `+l.dedupTable(topic)+` (key)
-				SELECT unnest($1::text[]) ON CONFLICT DO NOTHING RETURNING key`, keys)
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				var k string
-				if err := rows.Scan(&k); err != nil {
-					rows.Close()
-					return err
-				}
-				fresh[k] = true
-			}
-			if rows.Close(); rows.Err() != nil {
-				return rows.Err()
-			}
-		}
-		keep := make([]*message.Message, 0, len(msgs))
-		for i, m := range msgs {
-			k := m.Metadata.Get(eventlog.DedupKey)
-			if k != "" && !fresh[k] {
-				dup[i] = true
-				continue
-			}
-			delete(fresh, k) // a second message with k in this batch is a duplicate
-			keep = append(keep, m)
-		}
-		for len(keep) > 0 {
-			n := min(len(keep), insertChunk)
-			q, err := l.schema.InsertQuery(wmsql.InsertQueryParams{Topic: topic, Msgs: keep[:n]})
-			if err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, q.Query, q.Args...); err != nil {
-				return err
-			}
-			keep = keep[n:]
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+	a := l.try(ctx, topic, msgs, keys)
+	if a.err == nil || !a.broken {
+		return a.dup, a.err
 	}
-	return dup, nil
+	// The connection broke: the server ended it (a failover, a restart,
+	// pg_terminate_backend, idle_session_timeout) or something between
+	// (a proxy's restart), which a pooled connection used less than a
+	// second before (not pinged by the pool) shows only now. Once more,
+	// on a connection the pool checked alive.
+	first := a.err
+	ctx = context.WithValue(ctx, pingKey{}, true)
+	if a.xid != "" {
+		// The COMMIT was sent: the transaction may have committed.
+		// Then its dup flags are this append's answer, and a second
+		// try would report its own events as duplicates.
+		committed, err := l.committed(ctx, topic, a.xid, a.kept)
+		if err != nil {
+			return nil, fmt.Errorf("%w; then, on a new connection: %w", first, err)
+		}
+		if committed {
+			l.cfg.Logger.Warn("postgres event log: connection broken at commit; the append had committed", "topic", topic, "err", first)
+			return a.dup, nil
+		}
+	}
+	a = l.try(ctx, topic, msgs, keys)
+	if a.err != nil {
+		return nil, fmt.Errorf("%w; then, on a new connection: %w", first, a.err)
+	}
+	l.cfg.Logger.Warn("postgres event log: connection broken; appended on a new one", "topic", topic, "err", first)
+	return a.dup, nil
+}
+
+// pingKey marks a context whose pool acquisitions ping the connection
+// first, whatever its idle time: a connection found dead is replaced.
+type pingKey struct{}
+
+// shouldPing is the pool's ShouldPing: pgxpool's default (a connection
+// idle for more than a second), and every connection for a context that
+// pingKey marks.
+func shouldPing(ctx context.Context, p pgxpool.ShouldPingParams) bool {
+	return p.IdleDuration > time.Second || ctx.Value(pingKey{}) != nil
+}
+
+// attempt is the outcome of one append transaction.
+type attempt struct {
+	dup []bool
+	err error
+	// broken tells that err is the connection's: a try on another
+	// connection may succeed.
+	broken bool
+	// xid is the transaction's id when its COMMIT was sent and failed,
+	// and kept how many messages it inserted: the transaction may have
+	// committed.
+	xid  string
+	kept int
+}
+
+// try appends msgs, with the dedup keys keys, in one transaction on a
+// connection of the pool.
+func (l *Log) try(ctx context.Context, topic string, msgs []*message.Message, keys []string) attempt {
+	conn, err := l.pool.Acquire(ctx)
+	if err != nil {
+		// The pool replaces connections found dead; this one was new.
+		return attempt{err: err}
+	}
+	defer conn.Release()
+	fail := func(err error) attempt {
+		return attempt{err: err, broken: broken(ctx, err, conn.Conn().IsClosed())}
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	// Nothing after Commit; otherwise the error that led here is the one.
+	defer tx.Rollback(ctx)
+	var (
+		xid   string
+		fresh []string
+	)
+	// The transaction's id comes with the keys inserted, at no cost of a
+	// round trip: should the COMMIT's answer be lost, it tells whether
+	// the transaction committed.
+	err = tx.QueryRow(ctx, `WITH fresh AS (INSERT INTO `+l.dedupTable(topic)+` (key)
+		SELECT unnest($1::text[]) ON CONFLICT DO NOTHING RETURNING key)
+		SELECT pg_current_xact_id()::text, array(SELECT key FROM fresh)`, keys).Scan(&xid, &fresh)
+	if err != nil {
+		return fail(err)
+	}
+	isFresh := make(map[string]bool, len(fresh))
+	for _, k := range fresh {
+		isFresh[k] = true
+	}
+	dup := make([]bool, len(msgs))
+	keep := make([]*message.Message, 0, len(msgs))
+	for i, m := range msgs {
+		k := m.Metadata.Get(eventlog.DedupKey)
+		if k != "" && !isFresh[k] {
+			dup[i] = true
+			continue
+		}
+		delete(isFresh, k) // a second message with k in this batch is a duplicate
+		keep = append(keep, m)
+	}
+	kept := len(keep)
+	for len(keep) > 0 {
+		n := min(len(keep), insertChunk)
+		q, err := l.schema.InsertQuery(wmsql.InsertQueryParams{Topic: topic, Msgs: keep[:n]})
+		if err != nil {
+			return attempt{err: err}
+		}
+		if _, err := tx.Exec(ctx, q.Query, q.Args...); err != nil {
+			return fail(err)
+		}
+		keep = keep[n:]
+	}
+	if err := tx.Commit(ctx); err != nil {
+		a := fail(err)
+		a.dup, a.xid, a.kept = dup, xid, kept
+		return a
+	}
+	return attempt{dup: dup}
+}
+
+// committed tells whether the transaction xid of an append to topic that
+// inserted kept messages committed, once it has ended: its COMMIT was sent
+// and its answer lost with the connection.
+func (l *Log) committed(ctx context.Context, topic, xid string, kept int) (bool, error) {
+	for {
+		var (
+			status *string
+			stored bool
+		)
+		err := l.pool.QueryRow(ctx, `SELECT pg_xact_status($1::text::xid8),
+			EXISTS (SELECT 1 FROM `+l.schema.MessagesTable(topic)+` WHERE transaction_id = $1::text::xid8)`, xid).Scan(&status, &stored)
+		if err != nil {
+			return false, fmt.Errorf("ask whether transaction %s committed: %w", xid, err)
+		}
+		switch {
+		case status == nil:
+			return false, fmt.Errorf("transaction %s is too old for its status", xid)
+		case *status == "aborted":
+			return false, nil
+		case *status == "committed" && (stored || kept == 0):
+			return true, nil
+		case *status == "committed":
+			// Another transaction of that id, after a failover that
+			// lost this one's commit: what was lost with it cannot be
+			// told apart from duplicates here.
+			return false, fmt.Errorf("transaction %s committed without the messages it appended", xid)
+		}
+		// In progress: the server still commits it, or has not yet
+		// seen the connection end.
+		select {
+		case <-ctx.Done():
+			return false, fmt.Errorf("wait for transaction %s to end: %w", xid, context.Cause(ctx))
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// broken tells whether err, that of a statement on a connection now closed
+// when closed, is the connection's: it broke or was ended by the server
+// before or during the statement, so that the statement may succeed on
+// another one. A deadline or a cancellation is not, nor an error of the
+// statement itself (a constraint, a syntax).
+func broken(ctx context.Context, err error, closed bool) bool {
+	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || pgconn.Timeout(err) {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "57P01", "57P02", "57P05": // admin_shutdown, crash_shutdown, idle_session_timeout
+			return true
+		}
+		return strings.HasPrefix(pe.Code, "08") // connection_exception
+	}
+	return closed || pgconn.SafeToRetry(err) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
 }
 
 // Subscriber implements eventlog.Log: a watermill-sql subscriber in group.
