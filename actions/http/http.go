@@ -202,7 +202,7 @@ func parse(ps map[string]any) (*params, error) {
 		}
 		// Rendered from event data, a line break would otherwise fail
 		// every attempt in the transport, or worse.
-		if strings.ContainsFunc(v, isCTL) {
+		if strings.ContainsFunc(v, param.IsCTL) {
 			return nil, param.Errorf("headers."+name, "holds a line break or another control character")
 		}
 		if n := len(name) + len(": ") + len(v); n > MaxHeaderLine {
@@ -247,9 +247,6 @@ func validHeaderName(s string) bool {
 	}
 	return true
 }
-
-// isCTL reports whether r may not appear in a header value.
-func isCTL(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }
 
 // isJSON reports whether the media type ct is JSON.
 func isJSON(ct string) bool {

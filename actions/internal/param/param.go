@@ -258,14 +258,15 @@ func SplitAddresses(s string) []string {
 // environment. It is for a job's key and an event's id, which a sender
 // chooses (a generic source's map.id): the same on every attempt.
 func Escaped(s string) string {
-	if strings.ContainsFunc(s, isCTL) {
+	if strings.ContainsFunc(s, IsCTL) {
 		return url.PathEscape(s)
 	}
 	return s
 }
 
-// isCTL reports whether r is a control character other than a tab.
-func isCTL(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }
+// IsCTL reports whether r is a control character other than a tab: one
+// that a header value may not hold.
+func IsCTL(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }
 
 // MaxAddress is the length of the longest address, in bytes: RFC 5321's
 // 256 octets of a path, less its angle brackets. No server delivers to a
