@@ -103,10 +103,10 @@ func (h *handler) retryDeadLetter(c echo.Context) error {
 //
 // Parameters: all=true, to retry every dead job, or one or more of rule,
 // the name of the jobs' rule; action, their action kind (email, http,
-// ...; another word is refused); since, the earliest time they died, as /events takes it (an RFC
-// 3339 time, a date, or a duration ago such as 2h). One of them is
-// required, so that a bare POST retries nothing by mistake, and all
-// cannot be given with a filter. Every dead job means those that died of
+// ...; another word is refused); since, the earliest time they died, as
+// /events takes it (an RFC 3339 time, a date, or a duration ago such as
+// 2h). One of them is required, so that a bare POST retries nothing by
+// mistake, and all cannot be given with a filter. Every dead job means those that died of
 // another cause too, which die again at once if their cause is permanent:
 // the filters narrow a retry to one outage.
 //

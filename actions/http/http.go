@@ -28,11 +28,11 @@
 //	timeout       how long to wait for the answer, default 10s.
 //
 // Every request carries Idempotency-Key (the job's key, the same on every
-// attempt, percent-escaped should it hold a control character, and
-// hashed beyond MaxIdempotencyKey bytes) and
-// User-Agent: hookd (headers may replace the latter). A header value that
-// renders with a line break, or a header line longer than MaxHeaderLine,
-// fails the rule on its event (no job is made).
+// attempt, percent-escaped should it hold a control character, and hashed
+// beyond MaxIdempotencyKey bytes) and User-Agent: hookd (headers may
+// replace the latter). A header value that renders with a line break, or
+// a header line longer than MaxHeaderLine, fails the rule on its event (no
+// job is made).
 //
 // A 2xx answer is success. 408, 409, 429, 5xx and failures to get an
 // answer at all (a refused connection, a timeout) are retried by the job's
