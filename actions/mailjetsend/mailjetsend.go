@@ -326,10 +326,7 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 		return nil
 	case err != nil:
 		err = fmt.Errorf("mailjet_send: %w", err)
-		if !mjapi.IsRetryable(err) {
-			return actions.Permanent(err)
-		}
-		return retryAfter(err)
+		return mjapi.ActionError(err)
 	case len(ans.Messages) != 1:
 		accepted(call, fmt.Errorf("answer holds %d messages, want 1", len(ans.Messages)))
 		return nil
@@ -351,16 +348,6 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 	err = fmt.Errorf("mailjet_send: message status %q: %s", m.Status, strings.Join(texts, "; "))
 	if permanent {
 		return actions.Permanent(err)
-	}
-	return err
-}
-
-// retryAfter wraps err, retryable, with the Retry-After of Mailjet's
-// answer, should it have one (a 429 of its rate limits).
-func retryAfter(err error) error {
-	var se *mjapi.StatusError
-	if errors.As(err, &se) {
-		return actions.RetryAfter(err, se.RetryAfter, time.Now())
 	}
 	return err
 }

@@ -201,22 +201,9 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 	}
 	if err != nil {
 		err = fmt.Errorf("mailjet_unsubscribe %s: %w", email, err)
-		if !mjapi.IsRetryable(err) {
-			return actions.Permanent(err)
-		}
-		return retryAfter(err)
+		return mjapi.ActionError(err)
 	}
 	return nil
-}
-
-// retryAfter wraps err, retryable, with the Retry-After of Mailjet's
-// answer, should it have one (a 429 of its rate limits).
-func retryAfter(err error) error {
-	var se *mjapi.StatusError
-	if errors.As(err, &se) {
-		return actions.RetryAfter(err, se.RetryAfter, time.Now())
-	}
-	return err
 }
 
 // exclude excludes email from campaigns: it updates the contact, or

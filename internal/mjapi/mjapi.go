@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/hookd/hookd/actions"
 )
 
 // DefaultTimeout bounds one request when the client has no Timeout.
@@ -202,4 +204,20 @@ func IsRetryable(err error) bool {
 		return se.Retryable()
 	}
 	return true
+}
+
+// ActionError returns err, from Do, as a mailjet_* action returns it:
+// permanent (actions.Permanent) when it is not retryable (IsRetryable),
+// and otherwise with the answer's Retry-After, should it have one (a 429
+// of Mailjet's rate limits), which the runner waits for
+// (actions.RetryAfter).
+func ActionError(err error) error {
+	if !IsRetryable(err) {
+		return actions.Permanent(err)
+	}
+	var se *StatusError
+	if errors.As(err, &se) {
+		return actions.RetryAfter(err, se.RetryAfter, time.Now())
+	}
+	return err
 }
