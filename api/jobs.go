@@ -51,8 +51,10 @@ func (h *handler) deadLetters(c echo.Context) error {
 	return writeJobs(c, h.logger, page)
 }
 
-// retryResponse is the body of POST /deadletters/:id/retry.
-type retryResponse struct {
+// RetriedJob is the body of POST /deadletters/:id/retry, and what hookd
+// deadletters retry JOB_ID --json prints: the job as it now is, its
+// parameters redacted, and what became of its target.
+type RetriedJob struct {
 	store.JobRecord
 	// TargetResumed says that the retry lifted the suspension of the
 	// job's target.
@@ -93,7 +95,7 @@ func (h *handler) retryDeadLetter(c echo.Context) error {
 		return err
 	}
 	h.logger.Info("dead letter retried", "job", id, "target", t.Name, "target_resumed", r.Targets > 0, "remote", c.Request().RemoteAddr)
-	return c.JSON(http.StatusOK, retryResponse{JobRecord: redacted(j), TargetResumed: r.Targets > 0, TargetSuspended: t.Suspended})
+	return c.JSON(http.StatusOK, RetriedJob{JobRecord: redacted(j), TargetResumed: r.Targets > 0, TargetSuspended: t.Suspended})
 }
 
 // retryDeadLetters serves POST /deadletters/retry: every dead job the

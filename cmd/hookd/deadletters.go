@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hookd/hookd/actions"
+	"github.com/hookd/hookd/api"
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/store"
 )
@@ -303,18 +304,6 @@ func (b *bulkFlags) check(op, id string) error {
 	return nil
 }
 
-// retried is what retry JOB_ID --json prints: the job, and what became of
-// its target, as POST /api/deadletters/{id}/retry answers.
-type retried struct {
-	store.JobRecord
-	// TargetResumed says that the retry lifted the suspension of the
-	// job's target.
-	TargetResumed bool `json:"target_resumed"`
-	// TargetSuspended says that the job's target is suspended all the
-	// same (a job of it died again meanwhile).
-	TargetSuspended bool `json:"target_suspended"`
-}
-
 // retryOne retries the dead job id and prints it, and whether its target
 // was resumed.
 func retryOne(cmd *cobra.Command, st *store.Store, id int64, asJSON bool) error {
@@ -333,7 +322,7 @@ func retryOne(cmd *cobra.Command, st *store.Store, id int64, asJSON bool) error 
 		return fmt.Errorf("deadletters retry: %w", err)
 	}
 	if asJSON {
-		return writeJSONLines(cmd.OutOrStdout(), []retried{{JobRecord: redacted([]store.JobRecord{j})[0], TargetResumed: r.Targets > 0, TargetSuspended: t.Suspended}})
+		return writeJSONLines(cmd.OutOrStdout(), []api.RetriedJob{{JobRecord: redacted([]store.JobRecord{j})[0], TargetResumed: r.Targets > 0, TargetSuspended: t.Suspended}})
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "job %d (rule %s, %s) is pending again\n", j.ID, cell(j.Rule), cell(j.Target))
 	switch {
