@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 )
 
@@ -257,12 +256,6 @@ func (t *Tx) noteFailures(set *RuleSet, outs []Outcome) {
 		if o.Result != Failed || o.Rule < 0 || o.Rule >= len(set.Rules) {
 			continue
 		}
-		name := set.Rules[o.Rule].Name
-		i := slices.IndexFunc(t.failed, func(f RuleFailures) bool { return f.Rule == name })
-		if i < 0 {
-			t.failed = append(t.failed, RuleFailures{Rule: name, FirstEvent: t.cur.id, FirstError: o.Detail})
-			i = len(t.failed) - 1
-		}
-		t.failed[i].Events++
+		t.failed = addFailures(t.failed, RuleFailures{Rule: set.Rules[o.Rule].Name, Events: 1, FirstEvent: t.cur.id, FirstError: o.Detail})
 	}
 }

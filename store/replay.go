@@ -106,7 +106,7 @@ func (s *Store) Replay(ctx context.Context, q ReplayQuery, ev Evaluator) (Replay
 		res.Jobs = append(res.Jobs, t.added...)
 		res.Moved = append(res.Moved, t.moved...)
 		res.Taken = append(res.Taken, t.taken...)
-		res.addFailures(t.failed)
+		res.Failed = addFailures(res.Failed, t.failed...)
 		return len(batch) == q.Batch, nil
 	}
 	if q.DryRun {
@@ -165,14 +165,16 @@ func (s *Store) replayBatch(ctx context.Context, after, lo, hi int64, limit int)
 	return out, rows.Err()
 }
 
-// addFailures adds the failures of a batch to r's.
-func (r *ReplayResult) addFailures(failed []RuleFailures) {
+// addFailures adds failed to list and returns it: the failures of a rule
+// already in list count to its, whose first failure stays the first.
+func addFailures(list []RuleFailures, failed ...RuleFailures) []RuleFailures {
 	for _, f := range failed {
-		i := slices.IndexFunc(r.Failed, func(g RuleFailures) bool { return g.Rule == f.Rule })
+		i := slices.IndexFunc(list, func(g RuleFailures) bool { return g.Rule == f.Rule })
 		if i < 0 {
-			r.Failed = append(r.Failed, f)
+			list = append(list, f)
 			continue
 		}
-		r.Failed[i].Events += f.Events
+		list[i].Events += f.Events
 	}
+	return list
 }
