@@ -100,7 +100,10 @@ retry policy again, resumes its target if it is suspended (its other
 pending jobs then run too; its other dead jobs stay dead), and prints it.
 Its attempts are numbered on from the last one (a job dead after attempt 21
 has attempt 22 next), so its history keeps every attempt under a number of
-its own. A running server's runner picks it up on its next poll.
+its own. A running server's runner picks it up on its next poll. With
+--json it prints the job as POST /api/deadletters/{id}/retry answers: one
+JSON object, with target_resumed (the retry resumed its target) and
+target_suspended (a job of the target died again meanwhile).
 
 With --all, or any of --rule, --action and --since instead of JOB_ID, it
 retries every dead job they select (all the filters given must match), and

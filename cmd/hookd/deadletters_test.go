@@ -322,3 +322,29 @@ func TestDeadLettersRedactsSecrets(t *testing.T) {
 		t.Errorf("stored params = %s, want %s", j.Params, params)
 	}
 }
+
+// TestHelpTellsJSONAnswers checks that the help of the commands whose
+// --json prints what the API answers, rather than a listing's rows, says
+// what that is, as the README's command table does.
+func TestHelpTellsJSONAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"deadletters retry", []string{"deadletters", "retry", "--help"}, []string{"target_resumed", "target_suspended"}},
+		{"suppressions remove", []string{"suppressions", "remove", "--help"}, []string{`{"removed":"EMAIL"}`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, _, err := runHookd(t, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("%s --help does not name %s:\n%s", tc.name, w, out)
+				}
+			}
+		})
+	}
+}

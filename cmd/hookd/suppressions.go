@@ -88,7 +88,9 @@ each the JSON object that /api/suppressions lists. When there are more than
 		Use:   "remove EMAIL",
 		Short: "Take an address off the suppression list",
 		Long: `remove takes EMAIL (any case) off the suppression list, so that email and
-mailjet_send send to it again. It fails when the address is not on the list.`,
+mailjet_send send to it again. It fails when the address is not on the list.
+With --json it prints {"removed":"EMAIL"}, as DELETE /api/suppressions/{email}
+answers.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			email := strings.ToLower(strings.TrimSpace(args[0]))
