@@ -382,10 +382,10 @@ func newClient(s *actions.SMTP, tlsConfig *tls.Config, timeout time.Duration) (*
 }
 
 // maxWord is the longest word, in bytes, that a header value may hold as
-// it is: go-mail folds a header's lines at its spaces, so a word longer
-// than a line of RFC 5322's 78 characters, less the fold's leading space,
-// cannot be folded.
-const maxWord = 76
+// it is: go-mail folds a header's lines at its spaces into lines of at
+// most its MaxHeaderLength, within RFC 5322's 78 characters, so a longer
+// word cannot be folded.
+const maxWord = gomail.MaxHeaderLength
 
 // encodedWordBytes is how many bytes of text one RFC 2047 encoded-word
 // carries: "=?UTF-8?B?", 60 characters of base64 and "?=" make 72, within
