@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/internal/testenv"
 	"github.com/hookd/hookd/listener/mailgun"
@@ -351,15 +349,9 @@ func copyCounts(m map[string]int) map[string]int {
 // runner holds the running job, and the runner's name.
 func runningOwner(t *testing.T, dsn string, datas []string) (int, string) {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var owner string
-	if err := conn.QueryRow(ctx, `SELECT lease_owner FROM jobs WHERE status = 'running'`).Scan(&owner); err != nil {
-		t.Fatalf("the running job's owner: %v", err)
+	owner := runningJobOwner(t, dsn)
+	if owner == "" {
+		t.Fatal("the running job's owner: no job is running")
 	}
 	for i, d := range datas {
 		id, err := os.ReadFile(filepath.Join(d, "runner-id"))
