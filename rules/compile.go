@@ -269,10 +269,10 @@ func unguarded(when *program) (*vm.Program, error) {
 	return compileNode(when.text, append(slices.Clip(compileOptions), expr.AsBool()), dropGuard)
 }
 
-// compileNode parses text and compiles with opts the node that pick
-// returns of the tree, as expr.Compile compiles the whole; a nil node and
-// no error when pick returns nil. pick gets the tree freshly parsed, which
-// it may change.
+// compileNode parses text and compiles with opts the node of its tree that
+// pick returns, as expr.Compile compiles the whole; it returns a nil
+// program and no error when pick returns nil. pick gets the tree freshly
+// parsed, which it may change.
 func compileNode(text string, opts []expr.Option, pick func(exprast.Node) exprast.Node) (*vm.Program, error) {
 	c := conf.CreateNew()
 	for _, op := range opts {
