@@ -52,6 +52,7 @@ func testReplicasChurn(t *testing.T, backend string) {
 	if testing.Short() {
 		t.Skip("runs hookd processes on PostgreSQL/NATS; run without -short")
 	}
+	t.Parallel()
 	dsn := testenv.PostgresSchema(t)
 	logYAML := func(dsn string) string { return `log: { backend: postgres, dsn: "` + dsn + `" }` }
 	if backend == "nats" {
@@ -428,14 +429,18 @@ func (h *recordingTarget) counts(path string) (effects, repeats map[string]int) 
 // virtual machine or a network partition leaves its connections open and
 // silent) inside a transaction, under a trickle of webhooks to the other:
 // the other stores every event and runs every job on its own, once the
-// server ended the frozen transaction (pgconf.IdleInTransactionTimeout),
+// server ended the frozen transaction (idle_in_transaction_session_timeout),
 // and the frozen replica, once it goes on (SIGCONT), works again. (With
 // the log on NATS the frozen replica's subscriptions keep their share of
-// the messages; see the README.)
+// the messages; see the README.) The frozen replica's DSN sets that
+// timeout to 5 s, as a user may, so that the test does not wait the minute
+// of hookd's default (pgconf.IdleInTransactionTimeout, which TestDefaults
+// checks is set where a DSN does not set it).
 func TestReplicasFrozenPostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs hookd processes on PostgreSQL; run without -short")
 	}
+	t.Parallel()
 	dsn := testenv.PostgresSchema(t)
 	target := newRecordingTarget(t, 20*time.Millisecond)
 	dir := t.TempDir()
@@ -448,7 +453,7 @@ func TestReplicasFrozenPostgres(t *testing.T) {
 			"rules: [rules.yaml]\n"
 	}
 	files := map[string]string{
-		configA: configYAML(withApplicationName(t, dsn, appA)),
+		configA: configYAML(withParams(t, dsn, "application_name", appA, "idle_in_transaction_session_timeout", "5000")),
 		configB: configYAML(dsn),
 		filepath.Join(dir, "rules.yaml"): "rules:\n" +
 			"  - name: notify\n" +
@@ -558,12 +563,21 @@ func inTransaction(t *testing.T, dsn, app string) bool {
 // withApplicationName returns dsn, a URL, with application_name app.
 func withApplicationName(t *testing.T, dsn, app string) string {
 	t.Helper()
+	return withParams(t, dsn, "application_name", app)
+}
+
+// withParams returns dsn, a URL, with the parameters given as name and
+// value pairs set.
+func withParams(t *testing.T, dsn string, pairs ...string) string {
+	t.Helper()
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	q := u.Query()
-	q.Set("application_name", app)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		q.Set(pairs[i], pairs[i+1])
+	}
 	u.RawQuery = q.Encode()
 	return u.String()
 }
