@@ -347,6 +347,13 @@ func apiList(t *testing.T, u string) (int, string) {
 // name app, and only those, and returns how many there were.
 func terminateBackends(t *testing.T, dsn, app string) int {
 	t.Helper()
+	return queryInt(t, dsn, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`, app)
+}
+
+// queryInt runs query, which gives one integer, on a connection of its
+// own to dsn.
+func queryInt(t *testing.T, dsn, query string, args ...any) int {
+	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
@@ -354,8 +361,8 @@ func terminateBackends(t *testing.T, dsn, app string) int {
 	}
 	defer conn.Close(ctx)
 	var n int
-	if err := conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n); err != nil {
-		t.Fatalf("terminate the backends of %s: %v", app, err)
+	if err := conn.QueryRow(ctx, query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
 	}
 	return n
 }
@@ -547,17 +554,7 @@ func TestReplicasFrozenPostgres(t *testing.T) {
 // rows) or the store's write lock (an advisory lock).
 func inTransaction(t *testing.T, dsn, app string) bool {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var n int
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity a WHERE application_name = $1 AND state = 'idle in transaction' AND (backend_xid IS NOT NULL OR EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted))`, app).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n > 0
+	return queryInt(t, dsn, `SELECT count(*) FROM pg_stat_activity a WHERE application_name = $1 AND state = 'idle in transaction' AND (backend_xid IS NOT NULL OR EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted))`, app) > 0
 }
 
 // withApplicationName returns dsn, a URL, with application_name app.
