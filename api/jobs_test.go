@@ -306,15 +306,7 @@ func TestJobsBulk(t *testing.T) {
 // or as JSON: no route reads a body, so each is refused naming the body,
 // rather than answered as if the parameters were missing.
 func TestBodyRefused(t *testing.T) {
-	st, err := store.Open(context.Background(), store.Config{Dir: t.TempDir()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	e := testEcho(t)
-	api.Register(e.Group("/api"), api.Deps{Store: st})
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
+	srv := newServer(t)
 	for _, tt := range []struct {
 		name, method, path, contentType, body string
 		status                                int
@@ -356,15 +348,7 @@ func TestBodyRefused(t *testing.T) {
 // some clients send a POST without one: it has no parameter in it, so it
 // is not refused.
 func TestEmptyChunkedBody(t *testing.T) {
-	st, err := store.Open(context.Background(), store.Config{Dir: t.TempDir()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	e := testEcho(t)
-	api.Register(e.Group("/api"), api.Deps{Store: st})
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
+	srv := newServer(t)
 	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -92,13 +93,19 @@ func countedAs(e *event.Event) (event.Category, event.BounceClass) {
 	return c, ""
 }
 
-// asStored gives e, an event read from the log, the category and bounce
-// class it is stored under (countedAs), so that the rules see on it live
-// what they see on it stored: a replay, a backtest and last() read the
-// stored event, and a Mailjet event the log kept from before events had a
-// category would otherwise have one for them only.
-func asStored(e *event.Event) {
-	e.Category, e.BounceClass = countedAs(e)
+// logEvent decodes the event a message of the log's events topic holds,
+// with the category and bounce class it is stored under (countedAs), so
+// that the rules see on it live what they see on it stored: a replay, a
+// backtest and last() read the stored event, and a Mailjet event the log
+// kept from before events had a category would otherwise have one for
+// them only. An event without an id is an error.
+func logEvent(payload []byte) (event.Event, error) {
+	e, err := event.Unmarshal(payload)
+	if err == nil && e.ID == "" {
+		err = errors.New("event has no id")
+	}
+	e.Category, e.BounceClass = countedAs(&e)
+	return e, err
 }
 
 // categorize is the step of the migration to schema version 13, after its

@@ -311,11 +311,7 @@ func (s *Store) take(b *batch, topic string, msg *message.Message, ok bool) {
 	)
 	switch topic {
 	case eventlog.TopicEvents:
-		e, err = event.Unmarshal(msg.Payload)
-		if err == nil && e.ID == "" {
-			err = errors.New("event has no id")
-		}
-		asStored(&e)
+		e, err = logEvent(msg.Payload)
 	default:
 		err = json.Unmarshal(msg.Payload, &q)
 		if err == nil && q.ID == "" {

@@ -138,12 +138,11 @@ func (s *Store) Rebuild(ctx context.Context, log eventlog.Reader, ev Evaluator, 
 				for _, r := range recs {
 					after = r.Offset
 					if topic == eventlog.TopicEvents {
-						e, err := event.Unmarshal(r.Message.Payload)
-						if err != nil || e.ID == "" {
+						e, err := logEvent(r.Message.Payload)
+						if err != nil {
 							res.Skipped++ // the projector dropped it too
 							continue
 						}
-						asStored(&e)
 						seq, err := seqOf("e", e.ID)
 						if err != nil {
 							return err
@@ -279,8 +278,7 @@ func (s *Store) restore(ctx context.Context, t *Tx, log eventlog.Reader, ev Eval
 				}
 				after = r.Offset
 				if topic == eventlog.TopicEvents {
-					if e, err := event.Unmarshal(r.Message.Payload); err == nil && e.ID != "" {
-						asStored(&e)
+					if e, err := logEvent(r.Message.Payload); err == nil {
 						if old, err := expiredOf("events", e.ID, e.Time); err != nil {
 							return n, expired, err
 						} else if !old {
