@@ -88,6 +88,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/actions/internal/param"
 )
@@ -194,7 +196,7 @@ func parse(ps map[string]any) (*params, error) {
 		return nil, err
 	}
 	for name, v := range p.headers {
-		if !validHeaderName(name) {
+		if !httpguts.ValidHeaderFieldName(name) {
 			return nil, param.Errorf("headers."+name, "not a valid header name")
 		}
 		if why, ok := reserved[http.CanonicalHeaderKey(name)]; ok {
@@ -233,19 +235,6 @@ func parseURL(raw string) (*url.URL, bool) {
 		return nil, false
 	}
 	return u, true
-}
-
-// validHeaderName reports whether s is an HTTP token.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // isJSON reports whether the media type ct is JSON.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/spf13/cobra"
 
 	"github.com/hookd/hookd/actions"
@@ -200,7 +202,7 @@ func parseHeaders(values []string) (http.Header, error) {
 	for _, v := range values {
 		name, value, ok := strings.Cut(v, ":")
 		name = strings.TrimSpace(name)
-		if !ok || name == "" || strings.ContainsAny(name, " \t\r\n\"(),/:;<=>?@[\\]{}") {
+		if !ok || !httpguts.ValidHeaderFieldName(name) {
 			return nil, usagef("test: --header %q: want 'Name: value'", v)
 		}
 		h.Add(name, strings.TrimSpace(value))
