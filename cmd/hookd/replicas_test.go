@@ -349,18 +349,26 @@ func copyCounts(m map[string]int) map[string]int {
 // runner holds the running job, and the runner's name.
 func runningOwner(t *testing.T, dsn string, datas []string) (int, string) {
 	t.Helper()
-	owner := runningJobOwner(t, dsn)
-	if owner == "" {
-		t.Fatal("the running job's owner: no job is running")
+	for _, owner := range runningJobs(t, dsn) {
+		if i := replicaOf(owner, datas); i >= 0 {
+			return i, owner
+		}
+		t.Fatalf("no replica is runner %s", owner)
 	}
+	t.Fatal("the running job's owner: no job is running")
+	return -1, ""
+}
+
+// replicaOf returns the index of the replica (by data directory) whose
+// runner is owner, or -1.
+func replicaOf(owner string, datas []string) int {
 	for i, d := range datas {
 		id, err := os.ReadFile(filepath.Join(d, "runner-id"))
 		if err == nil && strings.HasSuffix(owner, "/"+strings.TrimSpace(string(id))) {
-			return i, owner
+			return i
 		}
 	}
-	t.Fatalf("no replica is runner %s", owner)
-	return -1, ""
+	return -1
 }
 
 // loggedLapse tells whether a JSON log says that claims of runner lapsed
