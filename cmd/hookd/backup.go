@@ -49,9 +49,11 @@ To restore, stop hookd, put the copy's files in place of the data directory's
 (or point --data at the copy) and start hookd serve.
 
 A store or an event log on PostgreSQL, or a log on NATS, is not in the data
-directory: back it up with its own tools (pg_dump; nats stream backup),
-after this backup, in the same order (the store first). When neither the
-store nor the log is SQLite, backup has nothing to copy and fails.`,
+directory: back it up with its own tools (pg_dump; nats stream backup), in
+the same order, the store first: a PostgreSQL store before this backup
+copies the SQLite log, a log elsewhere after it copied the SQLite store.
+When neither the store nor the log is SQLite, backup has nothing to copy
+and fails.`,
 		Example: `  hookd backup --data ./data --to /backups/hookd-$(date +%F)
   hookd backup --config hookd.yaml --to /backups/hookd-$(date +%F)`,
 		Args: cobra.NoArgs,
@@ -89,18 +91,21 @@ type backupFile struct {
 // what it did not copy on errOut. On error it removes what it wrote.
 func backup(ctx context.Context, cfg *config.Config, to string, out, errOut io.Writer) (err error) {
 	files := backupFiles(cfg)
-	var external []string
+	// What is not in the data directory is backed up with its own tools,
+	// in the same order, the store first: a PostgreSQL store before this
+	// backup copies the SQLite log, a log elsewhere after the SQLite store.
+	var before, after []string
 	if cfg.Store.Driver == "postgres" {
-		external = append(external, "the store is on PostgreSQL: back it up with pg_dump")
+		before = append(before, "the store is on PostgreSQL: back it up with pg_dump")
 	}
 	switch cfg.Log.Backend {
 	case "postgres":
-		external = append(external, "the event log is on PostgreSQL: back it up with pg_dump")
+		after = append(after, "the event log is on PostgreSQL: back it up with pg_dump")
 	case "nats":
-		external = append(external, "the event log is on NATS JetStream: back up its streams with nats stream backup")
+		after = append(after, "the event log is on NATS JetStream: back up its streams with nats stream backup")
 	}
 	if len(files) == 0 {
-		return fmt.Errorf("backup: nothing in %s to back up: %s", cfg.Data, strings.Join(external, "; "))
+		return fmt.Errorf("backup: nothing in %s to back up: %s", cfg.Data, strings.Join(append(before, after...), "; "))
 	}
 	if fi, err := os.Stat(cfg.Data); err != nil {
 		return fmt.Errorf("backup: data directory: %w", err)
@@ -159,7 +164,10 @@ func backup(ctx context.Context, cfg *config.Config, to string, out, errOut io.W
 	if err := syncDir(to); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	for _, e := range external {
+	for _, e := range before {
+		fmt.Fprintf(errOut, "hookd: backup: %s, before this backup, so that the copy of the store is never ahead of the copy of the log (after a newer dump, back up again)\n", e)
+	}
+	for _, e := range after {
 		fmt.Fprintf(errOut, "hookd: backup: %s, after this backup\n", e)
 	}
 	return nil

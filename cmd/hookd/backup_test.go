@@ -269,3 +269,33 @@ func TestRestartLostEventsOfOlderStore(t *testing.T) {
 	}
 	p.stop(t)
 }
+
+// TestBackupSaysWhenToDumpTheRest checks what backup tells of the parts it
+// does not copy: the copy of the store must not be ahead of the copy of the
+// log, so a PostgreSQL store is dumped before backup copies the SQLite log,
+// and a log elsewhere after backup copied the SQLite store.
+func TestBackupSaysWhenToDumpTheRest(t *testing.T) {
+	dir := t.TempDir()
+	data := backedUpData(t, dir)
+	for _, tc := range []struct {
+		name, backends, want string
+	}{
+		{"postgres store", `store: {driver: postgres, dsn: "postgres://127.0.0.1/x"}`,
+			"the store is on PostgreSQL: back it up with pg_dump, before this backup"},
+		{"postgres log", `log: {backend: postgres, dsn: "postgres://127.0.0.1/x"}`,
+			"the event log is on PostgreSQL: back it up with pg_dump, after this backup"},
+		{"nats log", `log: {backend: nats, url: "nats://127.0.0.1:4222"}`,
+			"the event log is on NATS JetStream: back up its streams with nats stream backup, after this backup"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := writeFile(t, "hookd.yaml", fmt.Sprintf("data: %s\n%s\n", data, tc.backends))
+			_, stderr, err := runHookd(t, "backup", "--config", cfg, "--to", filepath.Join(t.TempDir(), "b"))
+			if err != nil {
+				t.Fatalf("hookd backup: %v", err)
+			}
+			if !strings.Contains(stderr, tc.want) {
+				t.Errorf("hookd backup said on standard error:\n%s\nwant %q", stderr, tc.want)
+			}
+		})
+	}
+}
