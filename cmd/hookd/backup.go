@@ -165,7 +165,7 @@ func backup(ctx context.Context, cfg *config.Config, to string, out, errOut io.W
 		return fmt.Errorf("backup: %w", err)
 	}
 	for _, e := range before {
-		fmt.Fprintf(errOut, "hookd: backup: %s, before this backup, so that the copy of the store is never ahead of the copy of the log (after a newer dump, back up again)\n", e)
+		fmt.Fprintf(errOut, "hookd: backup: %s, before this backup, so that the copy of the store is never ahead of the copy of the log (if the dump was taken after it, take this backup again)\n", e)
 	}
 	for _, e := range after {
 		fmt.Fprintf(errOut, "hookd: backup: %s, after this backup\n", e)
