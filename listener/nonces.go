@@ -68,7 +68,7 @@ func OpenNonces(ctx context.Context, dir string) (*SQLNonces, error) {
 		return nil, fmt.Errorf("open nonces: %w", err)
 	}
 	db.SetMaxOpenConns(1)
-	return newSQLNonces(ctx, db, "nonces", false)
+	return newSQLNonces(ctx, db, "nonces", false, "")
 }
 
 // OpenPostgresNonces opens the nonce table NonceTable in the PostgreSQL
@@ -87,19 +87,27 @@ func OpenPostgresNonces(ctx context.Context, dsn string) (*SQLNonces, error) {
 		db.Close()
 		return nil, fmt.Errorf("open nonces: postgres: connect to %s: %w", pgconf.Addr(&cfg.Config), err)
 	}
-	return newSQLNonces(ctx, db, NonceTable, true)
+	return newSQLNonces(ctx, db, NonceTable, true, `SELECT pg_advisory_xact_lock(`+nonceLockKey+`)`)
 }
 
-// newSQLNonces creates table on db if needed; numbered tells that the
-// database's placeholders are $1, $2, ... (PostgreSQL), not ? (SQLite).
-func newSQLNonces(ctx context.Context, db *sql.DB, table string, numbered bool) (*SQLNonces, error) {
+// nonceLockKey is the advisory lock key under which OpenPostgresNonces
+// creates its table: an arbitrary constant, not the store's. Replicas
+// started together would otherwise create it at once, and PostgreSQL's
+// CREATE TABLE IF NOT EXISTS fails all but one of them on its catalog's
+// unique index rather than waiting.
+const nonceLockKey = "6881685301262"
+
+// newSQLNonces creates table on db if needed, in a transaction that runs
+// lock first when it is set; numbered tells that the database's
+// placeholders are $1, $2, ... (PostgreSQL), not ? (SQLite).
+func newSQLNonces(ctx context.Context, db *sql.DB, table string, numbered bool, lock string) (*SQLNonces, error) {
 	p := func(i int) string {
 		if numbered {
 			return fmt.Sprintf("$%d", i)
 		}
 		return "?"
 	}
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+table+` `+nonceColumns); err != nil {
+	if err := createNonceTable(ctx, db, table, lock); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open nonces: %w", err)
 	}
@@ -113,6 +121,23 @@ func newSQLNonces(ctx context.Context, db *sql.DB, table string, numbered bool) 
 		get:   fmt.Sprintf(`SELECT binding FROM %s WHERE scope = %s AND nonce = %s`, table, p(1), p(2)),
 		prune: fmt.Sprintf(`DELETE FROM %s WHERE expires_ns < %s`, table, p(1)),
 	}, nil
+}
+
+func createNonceTable(ctx context.Context, db *sql.DB, table, lock string) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if lock != "" {
+		if _, err := tx.ExecContext(ctx, lock); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+table+` `+nonceColumns); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // Use implements Nonces. Of two uses of one nonce at once, in this process

@@ -104,3 +104,38 @@ func TestSQLNonces(t *testing.T) {
 		})
 	}
 }
+
+// TestPostgresNoncesOpenedAtOnce opens the PostgreSQL nonce table from
+// several handles at once on a database where it does not exist yet, as
+// replicas started together do: every one opens it, where PostgreSQL's
+// CREATE TABLE IF NOT EXISTS alone lets all but one fail on the catalog's
+// unique index.
+func TestPostgresNoncesOpenedAtOnce(t *testing.T) {
+	dsn := testenv.PostgresSchema(t)
+	ctx := context.Background()
+	const replicas = 8
+	var wg sync.WaitGroup
+	errs := make([]error, replicas)
+	start := make(chan struct{})
+	for i := range replicas {
+		wg.Go(func() {
+			<-start
+			n, err := listener.OpenPostgresNonces(ctx, dsn)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			if _, err := n.Use(ctx, "mailgun/mg", fmt.Sprint("t", i), "body", time.Now().Add(time.Hour)); err != nil {
+				errs[i] = err
+			}
+			n.Close()
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("handle %d: %v", i, err)
+		}
+	}
+}
