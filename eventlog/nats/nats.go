@@ -193,6 +193,11 @@ func Open(_ context.Context, cfg Config) (*Log, error) {
 	}
 	conn, err := natsgo.Connect(cfg.URL, connectOptions(cfg, "publisher")...)
 	if err != nil {
+		// A URL that does not parse is quoted whole by net/url's error,
+		// credentials included: keep only why it does not parse.
+		if ue, ok := errors.AsType[*url.Error](err); ok {
+			err = fmt.Errorf("invalid url: %w", ue.Err)
+		}
 		return nil, fmt.Errorf("open nats event log: connect to %s: %w", redact(cfg.URL), err)
 	}
 	js, err := conn.JetStream(natsgo.MaxWait(cfg.Timeout))
@@ -213,14 +218,29 @@ func Open(_ context.Context, cfg Config) (*Log, error) {
 	}, nil
 }
 
-// redact returns the server list urls with any password replaced by
-// "xxxxx", for error messages.
+// redact returns the server list urls without their credentials, for
+// error messages and logs: a password is replaced by "xxxxx", and so is a
+// user name without one, which nats.go sends as a token (nats://TOKEN@host),
+// and whatever precedes the host of a URL that does not parse.
 func redact(urls string) string {
 	parts := strings.Split(urls, ",")
 	for i, p := range parts {
-		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
-			parts[i] = u.Redacted()
+		p = strings.TrimSpace(p)
+		at := strings.LastIndex(p, "@")
+		if at < 0 {
+			continue
 		}
+		if u, err := url.Parse(p); err == nil && u.User != nil {
+			if _, ok := u.User.Password(); ok {
+				parts[i] = u.Redacted()
+				continue
+			}
+		}
+		start := 0
+		if s := strings.Index(p[:at], "://"); s >= 0 {
+			start = s + len("://")
+		}
+		parts[i] = p[:start] + "xxxxx" + p[at:]
 	}
 	return strings.Join(parts, ",")
 }
@@ -241,7 +261,8 @@ func connectOptions(cfg Config, conn string) []natsgo.Option {
 			logger.Warn("nats event log: disconnected, reconnecting", "err", err)
 		}),
 		natsgo.ReconnectHandler(func(nc *natsgo.Conn) {
-			logger.Info("nats event log: reconnected", "server", nc.ConnectedUrlRedacted())
+			// nats.go's ConnectedUrlRedacted hides a password, not a token.
+			logger.Info("nats event log: reconnected", "server", redact(nc.ConnectedUrl()))
 		}),
 	}
 }

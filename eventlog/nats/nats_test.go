@@ -104,23 +104,38 @@ func TestRegistered(t *testing.T) {
 	}
 }
 
-// TestUnreachable checks that a server that does not answer is an error.
+// TestUnreachable checks that a server that does not answer, or a URL that
+// does not parse, is an error that names the server and leaves out its
+// credentials: a password, or a token (a user name alone), also in a list
+// of servers and in a URL that does not parse.
 func TestUnreachable(t *testing.T) {
-	_, err := nats.Open(context.Background(), nats.Config{URL: "nats://hookd:s3cret@127.0.0.1:1", Timeout: time.Second})
-	if err == nil {
-		t.Fatal("Open succeeded on a closed port")
-	}
-	if msg := err.Error(); !strings.Contains(msg, "127.0.0.1:1") || strings.Contains(msg, "s3cret") {
-		t.Errorf("error = %q, want the server named and its password left out", msg)
+	for _, tc := range []struct{ name, url, server string }{
+		{"password", "nats://hookd:s3cret@127.0.0.1:1", "nats://hookd:xxxxx@127.0.0.1:1"},
+		{"token", "nats://s3cret@127.0.0.1:1", "nats://xxxxx@127.0.0.1:1"},
+		{"token without scheme", "s3cret@127.0.0.1:1", "xxxxx@127.0.0.1:1"},
+		{"token in a list", "nats://127.0.0.1:2, nats://s3cret@127.0.0.1:1", "nats://127.0.0.1:2,nats://xxxxx@127.0.0.1:1"},
+		{"password, bad port", "nats://hookd:s3cret@127.0.0.1:port", "nats://xxxxx@127.0.0.1:port"},
+		{"token, bad port", "nats://s3cret@127.0.0.1:port", "nats://xxxxx@127.0.0.1:port"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := nats.Open(context.Background(), nats.Config{URL: tc.url, Timeout: time.Second})
+			if err == nil {
+				t.Fatal("Open succeeded")
+			}
+			if msg := err.Error(); !strings.Contains(msg, "connect to "+tc.server+": ") || strings.Contains(msg, "s3cret") {
+				t.Errorf("error = %q, want it to name the server as %s and leave out its credentials", msg, tc.server)
+			}
+		})
 	}
 }
 
 // natsServer returns the URL of a nats-server of the test's own, on a port
 // the kernel chose, and start, which starts it with its JetStream storage
-// in dir, waits until it answers and returns a function that kills it;
-// start may be called again once it is killed. Without nats-server on the
-// PATH the test skips, unless CI is set, where it fails instead.
-func natsServer(t *testing.T) (u string, start func(dir string) (kill func())) {
+// in dir and args added to its command line, waits until it answers and
+// returns a function that kills it; start may be called again once it is
+// killed. Without nats-server on the PATH the test skips, unless CI is
+// set, where it fails instead.
+func natsServer(t *testing.T, args ...string) (u string, start func(dir string) (kill func())) {
 	t.Helper()
 	bin, err := exec.LookPath("nats-server")
 	if err != nil {
@@ -138,7 +153,7 @@ func natsServer(t *testing.T) (u string, start func(dir string) (kill func())) {
 	_, port, _ := net.SplitHostPort(addr)
 	return "nats://" + addr, func(dir string) func() {
 		t.Helper()
-		cmd := exec.Command(bin, "-a", "127.0.0.1", "-p", port, "-js", "-sd", dir)
+		cmd := exec.Command(bin, append([]string{"-a", "127.0.0.1", "-p", port, "-js", "-sd", dir}, args...)...)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -161,10 +176,13 @@ func natsServer(t *testing.T) (u string, start func(dir string) (kill func())) {
 // 503 is not stored behind the provider's back; once the server is back,
 // Append works again and the stream holds only what was acknowledged. The
 // errors while it is down say that the server is not connected. The
-// disconnection and the reconnection are logged. Without nats-server on
-// the PATH the test skips, unless CI is set, where it fails instead.
+// disconnection and the reconnection are logged, without the token the
+// server asks for. Without nats-server on the PATH the test skips, unless
+// CI is set, where it fails instead.
 func TestServerDown(t *testing.T) {
-	u, start := natsServer(t)
+	const token = "s3cret-token"
+	u, start := natsServer(t, "--auth", token)
+	u = strings.Replace(u, "nats://", "nats://"+token+"@", 1)
 	dir := t.TempDir()
 	kill := start(dir)
 	var logs testenv.Buffer
@@ -225,6 +243,9 @@ func TestServerDown(t *testing.T) {
 		if !strings.Contains(out, msg) {
 			t.Errorf("%s not logged:\n%s", msg, out)
 		}
+	}
+	if strings.Contains(out, token) {
+		t.Errorf("the server's token is logged:\n%s", out)
 	}
 }
 
