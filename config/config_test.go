@@ -721,6 +721,7 @@ func TestByteSize(t *testing.T) {
 func TestLimitDefaults(t *testing.T) {
 	tests := []struct {
 		name, yaml   string
+		source       string // lines added to the source
 		inflight     config.ByteSize
 		events       int
 		sourceEvents int
@@ -728,16 +729,24 @@ func TestLimitDefaults(t *testing.T) {
 	}{
 		{name: "defaults", yaml: "", inflight: 16 << 20, events: 10000},
 		{name: "a larger max_body", yaml: "limits: { max_body: 32MiB }\n", inflight: 32 << 20, events: 320000},
-		{name: "a source's larger max_body", yaml: "", inflight: 20 << 20, events: 10000, sourceEvents: 200000},
+		{name: "a source's larger max_body", yaml: "", source: "    max_body: 20MiB\n", inflight: 20 << 20, events: 10000, sourceEvents: 200000},
+		// A source's max_body no larger than limits.max_body leaves it
+		// limits.max_events, as written.
+		{name: "max_events written, a source's smaller max_body", yaml: "limits: { max_events: 3 }\n", source: "    max_body: 512KiB\n",
+			inflight: 16 << 20, events: 3},
+		{name: "max_events written, a source's equal max_body", yaml: "limits: { max_events: 3 }\n", source: "    max_body: 1MiB\n",
+			inflight: 16 << 20, events: 3},
+		{name: "max_events written, a source's larger max_body", yaml: "limits: { max_events: 3 }\n", source: "    max_body: 20MiB\n",
+			inflight: 20 << 20, events: 3, sourceEvents: 200000},
+		{name: "max_events written, a source's own", yaml: "limits: { max_events: 3 }\n", source: "    max_body: 20MiB\n    max_events: 7\n",
+			inflight: 20 << 20, events: 3, sourceEvents: 7},
 		{name: "max_inflight written too small", yaml: "limits: { max_body: 32MiB, max_inflight: 16MiB }\n",
 			wantErr: "limits.max_inflight: 16 MiB is less than limits.max_body (32 MiB)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := tt.yaml + "sources:\n  - name: mj\n    provider: mailjet\n"
-			if tt.sourceEvents != 0 {
-				src += "    max_body: 20MiB\n"
-			}
+			src += tt.source
 			path := filepath.Join(t.TempDir(), "hookd.yaml")
 			if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 				t.Fatal(err)

@@ -83,8 +83,10 @@ func (c *Config) SetDefaults() {
 	setDefault(&c.Limits.MaxInflight, max(defaultMaxInflight, largest))
 	for i := range c.Sources {
 		s := &c.Sources[i]
-		if s.MaxBody > 0 && s.MaxEvents == 0 && c.Limits.MaxEvents < eventsFor(s.MaxBody) {
-			// A source that takes larger bodies takes more events.
+		if s.MaxBody > c.Limits.MaxBody && s.MaxEvents == 0 && c.Limits.MaxEvents < eventsFor(s.MaxBody) {
+			// A source that takes larger bodies takes more events; one
+			// that takes smaller ones keeps limits.max_events, as
+			// written or defaulted.
 			s.MaxEvents = eventsFor(s.MaxBody)
 		}
 		if s.Name != "" {
