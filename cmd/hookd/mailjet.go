@@ -136,8 +136,11 @@ as well when no URL is registered.`,
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			if dead > 0 {
-				return fmt.Errorf("mailjet status: %s dead: Mailjet no longer calls it; fix the URL, then run hookd mailjet register", plural(dead, "callback URL"))
+			switch {
+			case dead == 1:
+				return errors.New("mailjet status: 1 callback URL dead: Mailjet no longer calls it; fix the URL, then run hookd mailjet register")
+			case dead > 1:
+				return fmt.Errorf("mailjet status: %d callback URLs dead: Mailjet no longer calls them; fix the URLs, then run hookd mailjet register", dead)
 			}
 			return nil
 		},

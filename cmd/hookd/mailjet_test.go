@@ -113,6 +113,17 @@ func TestMailjetRegisterAndStatus(t *testing.T) {
 			wantErr:   "mailjet status: 1 callback URL dead: Mailjet no longer calls it; fix the URL, then run hookd mailjet register",
 		},
 		{
+			name: "status with two dead URLs says them",
+			before: func() {
+				mj.mu.Lock()
+				mj.callbacks[0].Status = "dead" // sent
+				mj.mu.Unlock()
+			},
+			args:      []string{"status"},
+			wantCalls: []string{list},
+			wantErr:   "mailjet status: 2 callback URLs dead: Mailjet no longer calls them; fix the URLs, then run hookd mailjet register",
+		},
+		{
 			name:      "a URL no source takes is registered with a warning",
 			args:      []string{"register", "--url", "https://hooks.example.com/hooks/mailjett", "--events", "spam"},
 			wantOut:   "spam     updated\nMailjet posts spam to https://hooks.example.com/hooks/mailjett (version 1, main URL)\n",
