@@ -230,7 +230,10 @@ func (s *signer) verify(h http.Header, body []byte, now time.Time, tol time.Dura
 // expressions set the fields; map.id and map.type, when given, must give a
 // value for every element, or the delivery is an error (refused and
 // quarantined, not stored with no type or under a hash that another
-// delivery of the same bytes would share). An id from map.id is prefixed with
+// delivery of the same bytes would share), and two different elements may
+// not share one (a map.id that reads a header gives every element of an
+// array the id, and all but the first would be dropped as duplicates;
+// identical elements are a duplicate). An id from map.id is prefixed with
 // "generic:SOURCE:", so that two senders' ids never collide; without map.id
 // the id is a hash of the source's name, the item's bytes and its time, so a
 // retried delivery has the same ids and two sources that receive the same
@@ -262,6 +265,10 @@ func Decode(source string, m *mapping.Mapping, h http.Header, body []byte) ([]ev
 		return nil, errors.New("decode generic delivery: want a JSON object or array")
 	}
 	events := make([]event.Event, 0, len(raws))
+	// mapped holds the element each map.id value came from: a different
+	// item of the same delivery with the same id (an id read from a
+	// header, say) would be dropped as its duplicate.
+	var mapped map[string]int
 	for i, raw := range raws {
 		item, err := mapping.Unmarshal(raw)
 		if err != nil {
@@ -280,6 +287,13 @@ func Decode(source string, m *mapping.Mapping, h http.Header, body []byte) ([]ev
 		if e.ID == "" {
 			e.ID = event.Hash(Provider, e.Time, source, string(raw))
 		} else {
+			if j, ok := mapped[e.ID]; ok && !bytes.Equal(raws[j], raw) {
+				return nil, fmt.Errorf("decode generic delivery: element %d: map.id gave %q, the id of element %d, to a different item, which would be dropped as its duplicate: map the id from each item, not from the request", i, e.ID, j)
+			}
+			if mapped == nil {
+				mapped = make(map[string]int, len(raws))
+			}
+			mapped[e.ID] = i
 			e.ID = Provider + ":" + source + ":" + e.ID
 		}
 		events = append(events, e)
