@@ -281,6 +281,9 @@ func (f *Flags) LoadPartial(known ...Known) (cfg *Config, sound func(key string)
 	if err := cfg.Validate(known...); err != nil {
 		problems = unjoin(err)
 	}
+	if f.File != "" {
+		problems = append(problems, missingRuleFiles(cfg.Rules, filepath.Dir(f.File))...)
+	}
 	// "auth: {}" decodes as no auth at all; written, it is a mistake, not
 	// a choice of no authentication, which is to leave auth out.
 	for i, s := range cfg.Sources {
@@ -321,6 +324,27 @@ func (f *Flags) LoadPartial(known ...Known) (cfg *Config, sound func(key string)
 		return cfg, tainted.sound, sorted(errs)
 	}
 	return cfg, func(string) bool { return true }, nil
+}
+
+// missingRuleFiles returns a problem at each rules entry without wildcards
+// that names no file (relative to dir, the configuration file's): the rules
+// would not load, and the configuration's error says where the file was
+// named. A pattern with wildcards may match files added later (serve
+// reloads the rules); check and serve warn when it matches none.
+func missingRuleFiles(patterns []string, dir string) []error {
+	var errs []error
+	for i, p := range patterns {
+		if p == "" || strings.ContainsAny(p, `*?[\`) {
+			continue
+		}
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, &Error{Field: fmt.Sprintf("rules[%d]", i), Err: fmt.Errorf("no file %s", p)})
+		}
+	}
+	return errs
 }
 
 // Name returns the name of the file c was loaded from: c.File, or "built-in

@@ -484,18 +484,27 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		t.Errorf("serve with a data directory under a missing one made %s (%v)", filepath.Join(dir, "nope"), err)
 	}
 
-	// Rule files that do not load fail the start before a port is bound
-	// or the data directory made.
-	noRules := filepath.Join(dir, "norules.yaml")
-	if err := os.WriteFile(noRules, []byte("sources:\n  - name: mailjet\n    provider: mailjet\nrules:\n  - rules/nothere.yaml\n"), 0o600); err != nil {
+	// Rule files that do not load, or are not there, fail the start
+	// before a port is bound or the data directory made.
+	badRules := filepath.Join(dir, "bad-rules.yaml")
+	if err := os.WriteFile(badRules, []byte("rules:\n  - name: x\n    when: typ == \"open\"\n    actions: [{ log: {} }]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err = exec.CommandContext(ctx, hookdBinary(t), "serve", "--config", noRules, "--listen", taken.Addr().String(), "--data", data).CombinedOutput()
-	if !errors.As(err, &exit) || exit.ExitCode() == 0 || !strings.Contains(string(out), "nothere.yaml: read rule file") {
-		t.Fatalf("serve with a missing rule file: err %v, want a non-zero exit naming the file\n%s", err, out)
-	}
-	if _, err := os.Stat(data); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("serve with a missing rule file left %s behind (%v)", data, err)
+	for _, tc := range []struct{ rules, want string }{
+		{"bad-rules.yaml", badRules + `:3:11: rule "x": when: unknown name typ`},
+		{"rules/nothere.yaml", "norules.yaml:5:5: rules[0]: no file " + filepath.Join(dir, "rules", "nothere.yaml")},
+	} {
+		noRules := filepath.Join(dir, "norules.yaml")
+		if err := os.WriteFile(noRules, []byte("sources:\n  - name: mailjet\n    provider: mailjet\nrules:\n  - "+tc.rules+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err = exec.CommandContext(ctx, hookdBinary(t), "serve", "--config", noRules, "--listen", taken.Addr().String(), "--data", data).CombinedOutput()
+		if !errors.As(err, &exit) || exit.ExitCode() == 0 || !strings.Contains(string(out), tc.want) {
+			t.Fatalf("serve with rules %s: err %v, want a non-zero exit saying %q\n%s", tc.rules, err, tc.want, out)
+		}
+		if _, err := os.Stat(data); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("serve with rules %s left %s behind (%v)", tc.rules, data, err)
+		}
 	}
 }
 
