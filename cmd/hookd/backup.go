@@ -30,7 +30,8 @@ func newBackupCmd() *cobra.Command {
 		Use:   "backup --to DIR",
 		Short: "Copy the data directory's SQLite files consistently, also while hookd serve runs",
 		Long: `backup writes a consistent copy of the data directory's SQLite databases
-into the directory --to, which it creates (or which must be empty), while
+into the directory --to, which it creates (or which must be empty; not in
+the data directory, where it would be lost with it), while
 hookd serve runs or not: each database is copied with SQLite's VACUUM INTO,
 from one read transaction, so that the copy is the database as of one
 commit, compacted (the free pages that retention left are not copied), and
@@ -111,6 +112,9 @@ func backup(ctx context.Context, cfg *config.Config, to string, out, errOut io.W
 		return fmt.Errorf("backup: data directory: %w", err)
 	} else if !fi.IsDir() {
 		return fmt.Errorf("backup: data directory %s is not a directory", cfg.Data)
+	}
+	if within(cfg.Data, to) {
+		return fmt.Errorf("backup: %s is in the data directory %s: a copy there is lost with it; choose a directory outside it", to, cfg.Data)
 	}
 	for _, f := range files {
 		if _, err := os.Stat(filepath.Join(cfg.Data, f.name)); f.required && errors.Is(err, fs.ErrNotExist) {
@@ -196,6 +200,33 @@ func backupFiles(cfg *config.Config) []backupFile {
 	// The action runner's owner id (see runnerOwner): a restored hookd
 	// takes back the jobs that the copy of the store says it held.
 	return append(files, backupFile{name: "runner-id"})
+}
+
+// within tells whether path is dir or under it, by their absolute paths
+// with the symbolic links of their existing parts resolved.
+func within(dir, path string) bool {
+	dir, path = resolved(dir), resolved(path)
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// resolved returns path absolute, with the symbolic links of its longest
+// existing part resolved (the rest may not exist yet).
+func resolved(path string) string {
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return path
+	}
+	var rest []string
+	for p := path; ; p = filepath.Dir(p) {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Join(append([]string{real}, rest...)...)
+		}
+		if filepath.Dir(p) == p {
+			return path
+		}
+		rest = append([]string{filepath.Base(p)}, rest...)
+	}
 }
 
 // backupDir creates the directory dir, readable by its owner only, and its

@@ -164,6 +164,10 @@ func TestBackupRefuses(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(nonEmpty, "old"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(data, link); err != nil {
+		t.Fatal(err)
+	}
 	external := writeFile(t, "external.yaml", fmt.Sprintf("data: %s\nlog: {backend: nats, url: \"nats://127.0.0.1:4222\"}\nstore: {driver: postgres, dsn: \"postgres://127.0.0.1/x\"}\n", data))
 	for _, tc := range []struct {
 		name string
@@ -171,6 +175,9 @@ func TestBackupRefuses(t *testing.T) {
 		want string
 	}{
 		{"destination not empty", []string{"--data", data, "--to", nonEmpty}, "exists and is not empty"},
+		{"destination in the data directory", []string{"--data", data, "--to", filepath.Join(data, "backups", "b4")}, "is in the data directory"},
+		{"destination in the data directory, through a link", []string{"--data", link, "--to", filepath.Join(data, "b5")}, "is in the data directory"},
+		{"destination is the data directory", []string{"--data", data, "--to", data + string(filepath.Separator)}, "is in the data directory"},
 		{"no data directory", []string{"--data", filepath.Join(dir, "none"), "--to", filepath.Join(dir, "b1")}, "data directory"},
 		{"no store", []string{"--data", t.TempDir(), "--to", filepath.Join(dir, "b2")}, "no store.db in"},
 		{"nothing in SQLite", []string{"--config", external, "--to", filepath.Join(dir, "b3")}, "pg_dump"},
@@ -183,7 +190,7 @@ func TestBackupRefuses(t *testing.T) {
 			}
 		})
 	}
-	for _, b := range []string{"b1", "b2", "b3"} {
+	for _, b := range []string{"b1", "b2", "b3", "data/backups", "data/b5"} {
 		if _, err := os.Stat(filepath.Join(dir, b)); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("a refused backup left %s: %v", b, err)
 		}
