@@ -40,9 +40,14 @@ func openPostgres(ctx context.Context, cfg Config) (*db, error) {
 		d := sql.OpenDB(rebindConnector{stdlib.GetConnector(*cc)})
 		d.SetMaxOpenConns(n)
 		d.SetMaxIdleConns(n)
-		if err := d.PingContext(ctx); err != nil {
+		var schema *string
+		if err := d.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
 			d.Close()
 			return nil, fmt.Errorf("postgres: connect to %s: %w", pgconf.Addr(&pc.Config), err)
+		}
+		if schema == nil {
+			d.Close()
+			return nil, fmt.Errorf("postgres: %s: %w", pgconf.Addr(&pc.Config), pgconf.NoSchema)
 		}
 		return d, nil
 	}

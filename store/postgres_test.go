@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/internal/pgconf"
 	"github.com/hookd/hookd/internal/testenv"
 	"github.com/hookd/hookd/store"
 )
@@ -61,6 +62,19 @@ func TestPostgresOpen(t *testing.T) {
 			t.Errorf("Open(%q) succeeded", bad)
 		} else if strings.Contains(err.Error(), "s3cret-pass") {
 			t.Errorf("Open error shows the password: %v", err)
+		}
+	}
+}
+
+// TestPostgresNoSchema opens a store whose DSN's search_path names no
+// schema that exists: Open says so, rather than PostgreSQL's "no schema
+// has been selected to create in" from the migration.
+func TestPostgresNoSchema(t *testing.T) {
+	dsn := testenv.WithSearchPath(t, testenv.PostgresDSN(t), "hookd_test_none_"+testenv.Random())
+	for _, readOnly := range []bool{false, true} {
+		_, err := store.Open(context.Background(), store.Config{Driver: "postgres", DSN: dsn, ReadOnly: readOnly}, nil)
+		if !errors.Is(err, pgconf.NoSchema) {
+			t.Errorf("Open (read-only: %v) = %v, want %v", readOnly, err, pgconf.NoSchema)
 		}
 	}
 }

@@ -201,14 +201,19 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	pc.ShouldPing = shouldPing
 	pgconf.Defaults(&pc.ConnConfig.Config)
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	var current *string // the schema tables are created in
 	if err == nil {
-		err = pool.Ping(ctx)
+		err = pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&current)
 		if err != nil {
 			pool.Close()
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open postgres event log: connect to %s: %w", pgconf.Addr(&pc.ConnConfig.Config), err)
+	}
+	if current == nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres event log: %s: %w", pgconf.Addr(&pc.ConnConfig.Config), pgconf.NoSchema)
 	}
 	prefix := cfg.Prefix
 	return &Log{

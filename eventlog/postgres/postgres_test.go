@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/eventlog/eventlogtest"
 	"github.com/hookd/hookd/eventlog/postgres"
+	"github.com/hookd/hookd/internal/pgconf"
 	"github.com/hookd/hookd/internal/testenv"
 )
 
@@ -91,6 +93,16 @@ func TestRegistered(t *testing.T) {
 // TestUnreachable checks that a closed port, and a server that takes the
 // connection and never answers, are errors naming the server's address and
 // no password.
+// TestNoSchema opens the log with a DSN whose search_path names no schema
+// that exists: Open says so, rather than the first append failing with
+// PostgreSQL's "no schema has been selected to create in".
+func TestNoSchema(t *testing.T) {
+	dsn := testenv.WithSearchPath(t, testenv.PostgresDSN(t), "hookd_test_none_"+testenv.Random())
+	if _, err := postgres.Open(context.Background(), postgres.Config{DSN: dsn}); !errors.Is(err, pgconf.NoSchema) {
+		t.Errorf("Open = %v, want %v", err, pgconf.NoSchema)
+	}
+}
+
 func TestUnreachable(t *testing.T) {
 	for _, addr := range []string{"127.0.0.1:1", testenv.Silent(t)} {
 		_, err := postgres.Open(context.Background(), postgres.Config{DSN: "postgres://hookd:s3cret-pass@" + addr + "/x?sslmode=disable&connect_timeout=1"})
