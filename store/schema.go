@@ -372,8 +372,9 @@ const countAll = `
 // migrate brings the schema up to the newest version in one transaction, so
 // a failed migration leaves the previous version in place, and renames in
 // it the http targets of an older hookd's replicas (see
-// retargetLeftovers).
-func migrate(ctx context.Context, w *sql.DB, d dialect, logger *slog.Logger) error {
+// retargetLeftovers). With keep set it migrates nothing and refuses an
+// older schema instead, as checkSchema does.
+func migrate(ctx context.Context, w *sql.DB, d dialect, keep bool, logger *slog.Logger) error {
 	// The write lock: replicas starting together migrate one at a time.
 	tx, err := d.begin(ctx, w)
 	if err != nil {
@@ -389,6 +390,9 @@ func migrate(ctx context.Context, w *sql.DB, d dialect, logger *slog.Logger) err
 	}
 	if v > len(migrations) {
 		return fmt.Errorf("migrate: schema version %d is newer than this hookd knows (%d)", v, len(migrations))
+	}
+	if keep && v < len(migrations) {
+		return fmt.Errorf("check schema version: store has version %d, this hookd needs %d: run hookd serve once to migrate it", v, len(migrations))
 	}
 	for i := v; i < len(migrations); i++ {
 		if _, err := tx.ExecContext(ctx, d.schema(migrations[i])); err != nil {

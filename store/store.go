@@ -127,6 +127,13 @@ type Config struct {
 	// for commands such as hookd events that read a store a running server
 	// writes to.
 	ReadOnly bool
+	// NoMigrate opens a writable store without migrating its schema: a
+	// store of an older schema is refused, as ReadOnly refuses it, and
+	// left as it is. It is meant for the commands that write beside a
+	// running server (hookd replay, hookd deadletters retry), which may
+	// be an older hookd: migrating the schema under it would make its
+	// every write fail until it is upgraded too.
+	NoMigrate bool
 	// CheckpointInterval is how long sqlite lets commits gather in its WAL
 	// before a background connection copies them into store.db, with
 	// checkpoints that block writes only for a last short pass; after 10
@@ -182,8 +189,9 @@ type db struct {
 }
 
 // Open opens the store that cfg describes, creating and migrating its schema
-// unless cfg.ReadOnly is set, in which case it writes nothing; a migration
-// also renames the http targets that replicas of an older hookd enqueued
+// unless cfg.ReadOnly is set, in which case it writes nothing, or
+// cfg.NoMigrate, in which case it refuses a schema older than this hookd's;
+// a writable open also renames the http targets that replicas of an older hookd enqueued
 // (see retargetLeftovers). A nil logger discards. Close releases it.
 func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
@@ -212,7 +220,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	s.db = d
 	if cfg.ReadOnly {
 		err = checkSchema(ctx, d.read)
-	} else if err = migrate(ctx, d.write, d.dialect, logger); err == nil {
+	} else if err = migrate(ctx, d.write, d.dialect, cfg.NoMigrate, logger); err == nil {
 		if s.stmts, err = prepare(ctx, d.write); err == nil {
 			s.queued, err = d.read.PrepareContext(ctx, queuedSQL)
 		}

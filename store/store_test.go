@@ -189,6 +189,32 @@ func TestOpen(t *testing.T) {
 			}
 		}
 	})
+	t.Run("older schema kept by NoMigrate", func(t *testing.T) {
+		dir := t.TempDir()
+		st, err := store.Open(ctx, store.Config{Dir: dir}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+		if st, err = store.Open(ctx, store.Config{Dir: dir, NoMigrate: true}, nil); err != nil {
+			t.Fatalf("Open(NoMigrate) of the current schema: %v", err)
+		}
+		st.Close()
+		execRaw(t, dir, `UPDATE schema_version SET version = 13`)
+		_, err = store.Open(ctx, store.Config{Dir: dir, NoMigrate: true}, nil)
+		if err == nil || !strings.Contains(err.Error(), "store has version 13") {
+			t.Fatalf("Open(NoMigrate) = %v, want an error about version 13", err)
+		}
+		raw, err := sql.Open("sqlite", filepath.Join(dir, store.FileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		var v int
+		if err := raw.QueryRow(`SELECT version FROM schema_version`).Scan(&v); err != nil || v != 13 {
+			t.Fatalf("schema version %d, %v after Open(NoMigrate); want 13 left as it was", v, err)
+		}
+	})
 	t.Run("unknown driver", func(t *testing.T) {
 		if _, err := store.Open(ctx, store.Config{Driver: "oracle", Dir: t.TempDir()}, nil); err == nil {
 			t.Fatal("Open succeeded")

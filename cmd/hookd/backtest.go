@@ -79,7 +79,7 @@ hookd serve runs on it; it sees the events stored when it starts.`,
 			if err != nil {
 				return err
 			}
-			return withStore(cmd.Context(), "backtest", flags, true, func(st *store.Store) error {
+			return withStore(cmd.Context(), "backtest", flags, readStore, func(st *store.Store) error {
 				var bar *progress
 				if f, ok := cmd.ErrOrStderr().(*os.File); ok && isatty.IsTerminal(f.Fd()) {
 					bar = &progress{w: f, start: time.Now()}

@@ -83,7 +83,7 @@ continues the listing.`,
 			if limit < 1 || limit > store.MaxLimit {
 				return usagef("deadletters list: --limit %d: want 1 to %d", limit, store.MaxLimit)
 			}
-			return withStore(cmd.Context(), "deadletters", flags, true, func(st *store.Store) error {
+			return withStore(cmd.Context(), "deadletters", flags, readStore, func(st *store.Store) error {
 				return listDeadLetters(cmd, st, limit, cursor, asJSON)
 			})
 		},
@@ -129,7 +129,7 @@ jobs that died again since.`,
 				if err != nil {
 					return err
 				}
-				return withStore(cmd.Context(), "deadletters", flags, false, func(st *store.Store) error {
+				return withStore(cmd.Context(), "deadletters", flags, writeStore, func(st *store.Store) error {
 					return retryOne(cmd, st, id, asJSON)
 				})
 			}
@@ -141,7 +141,7 @@ jobs that died again since.`,
 			if f.Since, err = parseWhen("deadletters retry", "--since", dead.since, time.Now()); err != nil {
 				return err
 			}
-			return withStore(cmd.Context(), "deadletters", flags, false, func(st *store.Store) error {
+			return withStore(cmd.Context(), "deadletters", flags, writeStore, func(st *store.Store) error {
 				r, err := st.RetryDeadLetters(cmd.Context(), f)
 				if err != nil {
 					return fmt.Errorf("deadletters retry: %w", err)
@@ -166,7 +166,7 @@ resumed, or a dead job of it retried. With --json, one target per line
 (NDJSON), each the JSON object that /api/targets lists.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withStore(cmd.Context(), "deadletters", flags, true, func(st *store.Store) error {
+			return withStore(cmd.Context(), "deadletters", flags, readStore, func(st *store.Store) error {
 				suspended, err := suspendedTargets(cmd.Context(), st)
 				if err != nil {
 					return fmt.Errorf("deadletters targets: %w", err)
@@ -214,7 +214,7 @@ targets at once.`,
 				if err != nil {
 					return err
 				}
-				return withStore(cmd.Context(), "deadletters", flags, false, func(st *store.Store) error {
+				return withStore(cmd.Context(), "deadletters", flags, writeStore, func(st *store.Store) error {
 					return resumeOne(cmd, st, id, asJSON)
 				})
 			}
@@ -226,7 +226,7 @@ targets at once.`,
 			if f.Since, err = parseWhen("deadletters resume", "--since", susp.since, time.Now()); err != nil {
 				return err
 			}
-			return withStore(cmd.Context(), "deadletters", flags, false, func(st *store.Store) error {
+			return withStore(cmd.Context(), "deadletters", flags, writeStore, func(st *store.Store) error {
 				n, err := st.ResumeTargets(cmd.Context(), f)
 				if err != nil {
 					return fmt.Errorf("deadletters resume: %w", err)

@@ -61,7 +61,7 @@ note on stderr gives the --cursor that continues the listing.`,
 			if q.Until, err = parseWhen("events", "--until", until, now); err != nil {
 				return err
 			}
-			return withStore(cmd.Context(), "events", flags, true, func(st *store.Store) error {
+			return withStore(cmd.Context(), "events", flags, readStore, func(st *store.Store) error {
 				if err := listEvents(cmd, st, q, asJSON); err != nil {
 					return fmt.Errorf("events: %w", err)
 				}

@@ -38,7 +38,7 @@ hookd serve runs on it.`,
 			if id == "" {
 				return usagef("explain: EVENT_ID given empty: give the id of a stored event (hookd events lists them)")
 			}
-			return withStore(cmd.Context(), "explain", flags, true, func(st *store.Store) error {
+			return withStore(cmd.Context(), "explain", flags, readStore, func(st *store.Store) error {
 				e, err := st.Event(cmd.Context(), id)
 				if errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("explain: event %q is not in the store", id)

@@ -71,7 +71,7 @@ same data directory: stop the server, rebuild, start it again.`,
 					return fmt.Errorf("rebuild: the event log %s is missing: rebuild stores the events again from the log, so it has nothing to rebuild from; nothing was changed", path)
 				}
 			}
-			return withStore(ctx, "rebuild", flags, false, func(st *store.Store) error {
+			return withStore(ctx, "rebuild", flags, migrateStore, func(st *store.Store) error {
 				lock, err := datalock.Acquire(cfg.Data)
 				if errors.Is(err, datalock.ErrHeld) {
 					return fmt.Errorf("rebuild: hookd serve is running on %s: stop it first, since rebuild replaces the events it reads and writes", cfg.Data)

@@ -99,7 +99,7 @@ them: RFC 3339, YYYY-MM-DD (its midnight UTC), or a duration such as 24h or
 			if err != nil {
 				return err
 			}
-			return withStore(cmd.Context(), "replay", flags, false, func(st *store.Store) error {
+			return withStore(cmd.Context(), "replay", flags, writeStore, func(st *store.Store) error {
 				res, err := st.Replay(cmd.Context(), q, en)
 				if err != nil {
 					return err

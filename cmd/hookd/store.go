@@ -12,13 +12,28 @@ import (
 	"github.com/hookd/hookd/store"
 )
 
+// access is how a command opens the store.
+type access int
+
+const (
+	// readStore opens it read-only, which suffices for listings.
+	readStore access = iota
+	// writeStore opens it for writing beside a running server, which may
+	// be an older hookd: a store of an older schema is refused rather
+	// than migrated under it (see store.Config.NoMigrate).
+	writeStore
+	// migrateStore opens it for writing and migrates it, for a command
+	// that refuses to run beside a server (rebuild).
+	migrateStore
+)
+
 // withStore opens the store of the configuration that flags load (its
 // data and store keys only, see config.Flags.Only), which
 // must exist (a command never creates an empty one; on postgres, a store
 // not migrated yet is an error), runs fn on it and
-// closes it. A read-only store suffices for listings. op names the command
-// in errors.
-func withStore(ctx context.Context, op string, flags config.Flags, readOnly bool, fn func(*store.Store) error) error {
+// closes it. op names the command in errors.
+func withStore(ctx context.Context, op string, flags config.Flags, mode access, fn func(*store.Store) error) error {
+	readOnly := mode == readStore
 	// The store is all this needs: the sources' secrets need not be in
 	// the environment of whoever runs the command.
 	flags.Only = []string{"data", "store"}
@@ -47,6 +62,7 @@ func withStore(ctx context.Context, op string, flags config.Flags, readOnly bool
 	}
 	st, err := store.Open(ctx, store.Config{
 		Driver: cfg.Store.Driver, DSN: cfg.Store.DSN, Dir: cfg.Data, ReadOnly: readOnly,
+		NoMigrate: mode == writeStore,
 	}, nil)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)

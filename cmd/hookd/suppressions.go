@@ -58,7 +58,7 @@ each the JSON object that /api/suppressions lists. When there are more than
 			if limit < 1 || limit > store.MaxLimit {
 				return usagef("suppressions list: --limit %d: want 1 to %d", limit, store.MaxLimit)
 			}
-			return withStore(cmd.Context(), "suppressions", flags, true, func(st *store.Store) error {
+			return withStore(cmd.Context(), "suppressions", flags, readStore, func(st *store.Store) error {
 				page, err := st.Suppressions(cmd.Context(), limit, cursor)
 				if qe, ok := errors.AsType[*store.QueryError](err); ok {
 					return usagef("suppressions list: --%s", qe.Error())
@@ -97,7 +97,7 @@ answers.`,
 			if !strings.Contains(email, "@") {
 				return usagef("suppressions remove: %q is not an address", args[0])
 			}
-			return withStore(cmd.Context(), "suppressions", flags, false, func(st *store.Store) error {
+			return withStore(cmd.Context(), "suppressions", flags, writeStore, func(st *store.Store) error {
 				if err := st.Unsuppress(cmd.Context(), email); errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("suppressions remove: %s is not suppressed (hookd suppressions list shows the list)", email)
 				} else if err != nil {
