@@ -2,6 +2,9 @@ package store_test
 
 import (
 	"context"
+	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -60,5 +63,48 @@ func TestWALBounded(t *testing.T) {
 	want := ev(events-1, "open", "a@x.com", base.Add((events-1)*time.Second))
 	if got, err := st.Event(ctx, want.ID); err != nil || !equalEvents(got, want) {
 		t.Fatalf("Event after reopening = %+v, %v; want %+v", got, err, want)
+	}
+}
+
+// TestCloseRemovesWAL closes a store whose WAL still holds commits the
+// checkpointer has not copied, while its readers have connections open:
+// Close copies them into store.db and removes the WAL, as the event log's
+// Close does, so that a stopped hookd leaves no store.db-wal (up to
+// MaxWAL) to be recovered at the next start, nor a store.db that holds
+// less than the store without it.
+func TestCloseRemovesWAL(t *testing.T) {
+	sqliteOnly(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	// An interval longer than the test: no checkpoint before Close.
+	st, err := store.Open(ctx, store.Config{Dir: dir, CheckpointInterval: time.Hour}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const events = 50
+	for i := range events {
+		if err := st.Insert(ctx, ev(i, "open", "a@x.com", base.Add(time.Duration(i)*time.Second))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Queries leave the reader pool with open connections.
+	if n, err := st.Count(ctx); err != nil || n != events {
+		t.Fatalf("Count = %d, %v; want %d", n, err, events)
+	}
+	db := filepath.Join(dir, store.FileName)
+	if testenv.WALSize(t, db) == 0 {
+		t.Fatal("WAL empty before Close; the test needs commits left in it")
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if _, err := os.Stat(db + suffix); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("store.db%s after Close: %v; want it removed", suffix, err)
+		}
+	}
+	st = openStore(t, dir)
+	if n, err := st.Count(ctx); err != nil || n != events {
+		t.Fatalf("Count after reopening = %d, %v; want %d", n, err, events)
 	}
 }

@@ -256,11 +256,14 @@ func (d *db) close() error {
 	if d.ckptDB != nil {
 		errs = append(errs, d.ckptDB.Close())
 	}
-	if d.write != nil {
-		errs = append(errs, d.write.Close())
-	}
+	// The readers first: SQLite's last connection to close copies the WAL
+	// into the database and removes it, which a read-only one (sqlite's
+	// mode=ro) cannot do, so the store's WAL stayed behind every stop.
 	if d.read != nil {
 		errs = append(errs, d.read.Close())
+	}
+	if d.write != nil {
+		errs = append(errs, d.write.Close())
 	}
 	return errors.Join(errs...)
 }
