@@ -24,7 +24,10 @@ type Store interface {
 // Config configures Run. A zero Events or Log keeps those rows forever.
 type Config struct {
 	Events, Log time.Duration
-	// Interval is how often a round starts. Default 1h.
+	// Interval is how often a round starts. Default a tenth of the
+	// shortest of Events and Log, between 1m and 1h: hourly for retentions
+	// of ten hours and more, so that a store kept minutes holds about that
+	// long, not up to an hour more, and each round has less to delete.
 	Interval time.Duration
 	// Batch is the most rows one transaction deletes. Default 500.
 	Batch int
@@ -57,7 +60,7 @@ func Run(ctx context.Context, cfg Config, st Store, log eventlog.Log, logger *sl
 		return
 	}
 	if cfg.Interval <= 0 {
-		cfg.Interval = time.Hour
+		cfg.Interval = defaultInterval(cfg.Events, cfg.Log)
 	}
 	if cfg.Batch <= 0 {
 		cfg.Batch = 500
@@ -95,6 +98,18 @@ func Run(ctx context.Context, cfg Config, st Store, log eventlog.Log, logger *sl
 		}
 		t.Reset(cfg.Interval)
 	}
+}
+
+// defaultInterval is Config.Interval's default for retentions events and
+// log, either zero for none.
+func defaultInterval(events, log time.Duration) time.Duration {
+	shortest := max(events, log)
+	for _, d := range []time.Duration{events, log} {
+		if d > 0 {
+			shortest = min(shortest, d)
+		}
+	}
+	return min(max(shortest/10, time.Minute), time.Hour)
 }
 
 // drain calls del until it deletes less than a batch, pausing between. A
