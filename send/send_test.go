@@ -3,9 +3,11 @@ package send_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
+	"log"
 	"math"
 	"net"
 	"net/http"
@@ -20,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookd/hookd/internal/tlsfile/tlsfiletest"
 	"github.com/hookd/hookd/listener/mailjet"
 	"github.com/hookd/hookd/send"
 )
@@ -493,5 +496,43 @@ func BenchmarkGenerator(b *testing.B) {
 			}
 			b.SetBytes(int64(len(buf)))
 		})
+	}
+}
+
+// TestRunHTTPSWithCA: an https URL whose certificate is self-signed fails
+// verification, and is sent to with the certificate given as a root.
+func TestRunHTTPSWithCA(t *testing.T) {
+	pair := tlsfiletest.Write(t, t.TempDir(), tlsfiletest.Options{})
+	cert, err := tls.LoadX509KeyPair(pair.Cert, pair.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &receiver{}
+	r.Server = httptest.NewUnstartedServer(http.HandlerFunc(r.serve))
+	r.Server.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	r.Server.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake
+	r.StartTLS()
+	t.Cleanup(r.Close)
+	events := readEvents(t)[:2]
+
+	rep, err := send.Run(context.Background(), send.Options{URL: r.URL + "/hooks/mailjet", Source: send.Events(events, 0)})
+	if !errors.Is(err, send.ErrFailed) || rep.Errors != 2 || !strings.Contains(rep.FirstFailure, "certificate") {
+		t.Fatalf("without the CA: %+v, %v; want 2 certificate errors", rep, err)
+	}
+
+	pool, err := send.CertPool(pair.Cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err = send.Run(context.Background(), send.Options{URL: r.URL + "/hooks/mailjet", Source: send.Events(events, 0), RootCAs: pool})
+	if err != nil || rep.Status[200] != 2 {
+		t.Fatalf("with the CA: %+v, %v; want 2 answers 200", rep, err)
+	}
+	if bodies, _, _ := r.requests(); len(bodies) != 2 {
+		t.Fatalf("%d requests received, want 2", len(bodies))
+	}
+
+	if _, err := send.CertPool(pair.Key); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Fatalf("CertPool of a key file: %v", err)
 	}
 }
