@@ -17,6 +17,9 @@ import (
 type Config struct {
 	// Listen is the address of the public hooks listener. Default ":8080".
 	Listen string `yaml:"listen"`
+	// TLS, when set, makes the hooks listener serve HTTPS. Default: plain
+	// HTTP (behind a proxy that terminates TLS).
+	TLS TLS `yaml:"tls"`
 	// Admin is the API, dashboard and metrics listener.
 	Admin Admin `yaml:"admin"`
 	// Data is the directory where SQLite files live. Default "./data". A
@@ -74,6 +77,9 @@ const MinLogRetention = 24 * time.Hour
 type Admin struct {
 	// Listen is the admin address. Default "127.0.0.1:8081".
 	Listen string `yaml:"listen"`
+	// TLS, when set, makes the admin listener serve HTTPS. Default:
+	// plain HTTP.
+	TLS TLS `yaml:"tls"`
 	// Token, when set, is required on /api and /ui as a bearer token, or
 	// as the session cookie the dashboard's login form sets. It must be at
 	// least 16 bytes long.
@@ -134,6 +140,27 @@ func (a Admin) Loopback() bool {
 	}
 	return host == "localhost"
 }
+
+// TLS is the certificate and private key a listener serves HTTPS with
+// (TLS 1.2 at least). Both or neither. Each is a PEM file, relative to
+// the configuration file: the certificate first, then its chain, as
+// certbot's fullchain.pem; the key unencrypted, as privkey.pem. The pair
+// must match and the certificate must not have expired. hookd serve reads
+// the files again on SIGHUP, and when their modification time or size
+// changed (looked at, at most, every 10 s as clients connect), so that a
+// renewal that replaces them takes effect without a restart; a pair that
+// does not load then keeps the previous certificate, and is logged.
+type TLS struct {
+	// Cert is the certificate file.
+	Cert string `yaml:"cert"`
+	// Key is the private key file. Its path is not a secret; its
+	// content is, and is never logged or printed.
+	Key string `yaml:"key"`
+}
+
+// Enabled reports whether t names a certificate or a key: the listener
+// serves HTTPS.
+func (t TLS) Enabled() bool { return t.Cert != "" || t.Key != "" }
 
 // Store configures the read model.
 type Store struct {

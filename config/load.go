@@ -259,8 +259,12 @@ func (f *Flags) LoadPartial(known ...Known) (cfg *Config, sound func(key string)
 			}
 		}
 	}
-	if f.File != "" && cfg.SMTP.CAFile != "" && !filepath.IsAbs(cfg.SMTP.CAFile) {
-		cfg.SMTP.CAFile = filepath.Join(filepath.Dir(f.File), cfg.SMTP.CAFile)
+	if f.File != "" {
+		for _, p := range []*string{&cfg.SMTP.CAFile, &cfg.TLS.Cert, &cfg.TLS.Key, &cfg.Admin.TLS.Cert, &cfg.Admin.TLS.Key} {
+			if *p != "" && !filepath.IsAbs(*p) {
+				*p = filepath.Join(filepath.Dir(f.File), *p)
+			}
+		}
 	}
 	flagged := map[string]string{}
 	for _, o := range []struct {
@@ -290,6 +294,13 @@ func (f *Flags) LoadPartial(known ...Known) (cfg *Config, sound func(key string)
 		field := fmt.Sprintf("sources[%d].auth", i)
 		if _, written := idx.pos[field]; written && s.Auth.Basic == nil && s.Auth.Token == nil {
 			problems = append(problems, &Error{Field: field, Err: errors.New("names no method: give basic or token, or leave auth out to accept any request")})
+		}
+	}
+	// "tls: {}" is a mistake too: to serve plain HTTP is to leave tls
+	// out.
+	for field, t := range map[string]TLS{"tls": cfg.TLS, "admin.tls": cfg.Admin.TLS} {
+		if _, written := idx.pos[field]; written && !t.Enabled() {
+			problems = append(problems, &Error{Field: field, Err: errors.New("names no files: give cert and key, or leave tls out to serve plain HTTP")})
 		}
 	}
 	// The problems of the parts that decoded are reported with those

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hookd/hookd/eventlog"
 	"github.com/hookd/hookd/internal/pgconf"
+	"github.com/hookd/hookd/internal/tlsfile"
 )
 
 // Defaults that SetDefaults fills in.
@@ -127,6 +128,8 @@ func (c *Config) Validate(known ...Known) error {
 	} else if samePort(c.Listen, c.Admin.Listen) {
 		v.add("admin.listen", "%q takes the port of listen %q: they cannot both listen on it", c.Admin.Listen, c.Listen)
 	}
+	v.tls("tls", c.TLS)
+	v.tls("admin.tls", c.Admin.TLS)
 	v.secret("admin.token", c.Admin.Token, false)
 	if c.Admin.SecureCookie && c.Admin.Token == "" {
 		v.add("admin.secure_cookie", "only used with admin.token: without it there is no login and no cookie")
@@ -364,6 +367,29 @@ func (v *validator) address(field, addr string) {
 		v.add(field, "invalid address %q: want host:port, such as \":8080\" or \"127.0.0.1:8081\"", addr)
 	} else if _, err := net.LookupPort("tcp", port); err != nil {
 		v.add(field, "invalid port %q in %q: want 0 to 65535 or a service name", port, addr)
+	}
+}
+
+// tls checks a listener's certificate and key: both or neither, and a pair
+// that loads (readable, matching, not expired), each problem at the file
+// at fault. It never quotes the key's content.
+func (v *validator) tls(field string, t TLS) {
+	switch {
+	case !t.Enabled():
+		return
+	case t.Cert == "":
+		v.add(field+".cert", "required with key")
+		return
+	case t.Key == "":
+		v.add(field+".key", "required with cert")
+		return
+	}
+	if _, err := tlsfile.Load(t.Cert, t.Key, time.Now()); err != nil {
+		at := field + ".cert"
+		if le, ok := errors.AsType[*tlsfile.Error](err); ok && le.Key {
+			at = field + ".key"
+		}
+		v.add(at, "%v", err)
 	}
 }
 

@@ -8,12 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/eventlog"
+	"github.com/hookd/hookd/internal/tlsfile"
 	"github.com/hookd/hookd/listener"
 	"github.com/hookd/hookd/rules"
 )
@@ -35,8 +37,8 @@ be ones compiled into this binary. A source that anyone who knows its URL can
 post to (no auth, no signature) is named in a warning on standard error, as
 serve logs it at start, and so is a basic auth password shorter than 16
 bytes, a provider setting that is valid but weak (a Standard Webhooks secret
-shorter than 24 bytes), an admin listener beyond loopback without admin.token, a rules
-pattern with wildcards that matches no file, and a data directory serve
+shorter than 24 bytes), an admin listener beyond loopback without admin.token, a TLS
+certificate that expires within 14 days, a rules pattern with wildcards that matches no file, and a data directory serve
 would refuse (not a directory, or missing with its parent); none fails the
 check, which may run on another machine than serve.`,
 		Args: cobra.NoArgs,
@@ -73,6 +75,9 @@ check, which may run on another machine than serve.`,
 			}
 			if p := dataProblem(cfg.Data); p != "" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", p)
+			}
+			for _, w := range tlsWarnings(cfg, time.Now()) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
 			}
 			if adminExposed(cfg) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: admin listener %s is reachable beyond this machine without admin.token: anyone who reaches it can read every event and retry or delete\n", cfg.Admin.Listen)
@@ -151,4 +156,38 @@ func dataProblem(dir string) string {
 		return fmt.Sprintf("data %s: %s is not a directory: serve would refuse to start", dir, parent)
 	}
 	return ""
+}
+
+// tlsWarnings says of each certificate of cfg that expires within
+// tlsfile.RenewWithin of now when it does; check prints them, serve logs
+// them. A pair that does not load is the configuration's error, not one
+// of these.
+func tlsWarnings(cfg *config.Config, now time.Time) []string {
+	var warns []string
+	for _, l := range []struct {
+		field string
+		t     config.TLS
+	}{{"tls", cfg.TLS}, {"admin.tls", cfg.Admin.TLS}} {
+		if !l.t.Enabled() {
+			continue
+		}
+		cert, err := tlsfile.Load(l.t.Cert, l.t.Key, now)
+		if err != nil {
+			continue
+		}
+		if left := cert.Leaf.NotAfter.Sub(now); left < tlsfile.RenewWithin {
+			warns = append(warns, fmt.Sprintf("%s.cert: certificate %s expires on %s, in %s: renew it (serve reloads it when the files change)",
+				l.field, l.t.Cert, cert.Leaf.NotAfter.UTC().Format(time.DateTime+" MST"), daysLeft(left)))
+		}
+	}
+	return warns
+}
+
+// daysLeft returns d in whole days, "less than a day" under one.
+func daysLeft(d time.Duration) string {
+	days := int(d / (24 * time.Hour))
+	if days < 1 {
+		return "less than a day"
+	}
+	return plural(days, "day")
 }

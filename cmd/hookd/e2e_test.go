@@ -104,7 +104,9 @@ func startHookd(t *testing.T, data string, args ...string) *proc {
 			p.mu.Unlock()
 			var rec struct{ Msg, Hooks, Admin string }
 			if json.Unmarshal(line, &rec) == nil && rec.Msg == "hookd listening" {
-				p.hooks, p.admin = "http://"+rec.Hooks, "http://"+rec.Admin
+				// An address without a scheme is plain HTTP; one
+				// that serves TLS is logged https://host:port.
+				p.hooks, p.admin = baseURL(rec.Hooks), baseURL(rec.Admin)
 				close(ready)
 			}
 		}
@@ -125,6 +127,14 @@ func startHookd(t *testing.T, data string, args ...string) *proc {
 		}
 	})
 	return p
+}
+
+// baseURL returns the URL of a listener as the start's log line gives it.
+func baseURL(addr string) string {
+	if strings.Contains(addr, "://") {
+		return addr
+	}
+	return "http://" + addr
 }
 
 func (p *proc) kill(t *testing.T) {

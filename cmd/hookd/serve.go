@@ -33,6 +33,7 @@ import (
 	"github.com/hookd/hookd/internal/datalock"
 	"github.com/hookd/hookd/internal/mjapi"
 	"github.com/hookd/hookd/internal/retention"
+	"github.com/hookd/hookd/internal/tlsfile"
 	"github.com/hookd/hookd/listener"
 	"github.com/hookd/hookd/rules"
 	"github.com/hookd/hookd/store"
@@ -70,6 +71,11 @@ they change, and on SIGHUP; files that do not load leave the running rules
 in place. The configuration file itself is read at the start only: on
 SIGHUP, serve warns when it changed since, naming the keys that differ, and
 a restart applies them.
+
+With tls (or admin.tls), the hooks (or admin) listener serves HTTPS. Its
+certificate and key files are read again on SIGHUP, and when they change
+(looked at at most every 10s): a pair that does not load leaves the
+previous certificate in place and is logged.
 
 SIGTERM or SIGINT stops accepting, finishes the requests in flight, flushes
 and exits 0.`,
@@ -140,6 +146,19 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 			return err
 		}
 	}
+	// The certificates next: a pair that does not load (changed since
+	// the configuration was checked) fails the start, naming its field.
+	hooksTLS, err := newTLS("tls", cfg.TLS, logger)
+	if err != nil {
+		return err
+	}
+	adminTLS, err := newTLS("admin.tls", cfg.Admin.TLS, logger)
+	if err != nil {
+		return err
+	}
+	for _, w := range tlsWarnings(cfg, time.Now()) {
+		logger.Warn(w)
+	}
 	// Then both ports: a taken port fails the start before anything is
 	// created in the data directory. Shutdown closes them; an early
 	// return closes them here.
@@ -165,16 +184,28 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	for _, s := range []struct {
 		srv *http.Server
 		ln  net.Listener
-	}{{hooksSrv, hooksLn}, {adminSrv, adminLn}} {
+		tls *tlsfile.Reloader
+	}{{hooksSrv, hooksLn, hooksTLS}, {adminSrv, adminLn, adminTLS}} {
+		if s.tls != nil {
+			s.srv.TLSConfig = s.tls.ServerConfig()
+		}
 		go func() {
-			if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+			var err error
+			if s.tls == nil {
+				err = s.srv.Serve(s.ln)
+			} else {
+				// ServeTLS offers HTTP/2 besides HTTP/1.1.
+				err = s.srv.ServeTLS(s.ln, "", "")
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
 				serveErr <- err
 			}
 		}()
 	}
+	hooksAddr, adminAddr := listenAddr(hooksLn, hooksTLS), listenAddr(adminLn, adminTLS)
 	bld := currentBuild()
 	logger.Info("hookd starting: opening the event log and the store", "version", bld.String(),
-		"hooks", hooksLn.Addr().String(), "admin", adminLn.Addr().String())
+		"hooks", hooksAddr, "admin", adminAddr)
 	// The data directory is made, not its parents: a mistyped --data
 	// fails rather than starting on an empty log and store.
 	if err := os.Mkdir(cfg.Data, 0o750); errors.Is(err, fs.ErrNotExist) {
@@ -376,6 +407,11 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 				return
 			case <-hup:
 				started.warnChanged()
+				for _, r := range []*tlsfile.Reloader{hooksTLS, adminTLS} {
+					if r != nil {
+						_ = r.Reload() // logs why it failed
+					}
+				}
 				if watcher == nil {
 					logger.Info("SIGHUP: no rule files to reload")
 					continue
@@ -394,7 +430,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	if absErr != nil {
 		data = cfg.Data
 	}
-	logger.Info("hookd listening", "hooks", hooksLn.Addr().String(), "admin", adminLn.Addr().String(),
+	logger.Info("hookd listening", "hooks", hooksAddr, "admin", adminAddr,
 		"data", data, "log", logCfg.Backend, "sources", len(cfg.Sources), "rules", ruleCount(watcher))
 	listening = true
 
@@ -442,6 +478,33 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 		logger.Info("stopped")
 	}
 	return runErr
+}
+
+// newTLS returns the reloading certificate of a listener's tls (field is
+// its key in the configuration); nil when t is not enabled. A pair that
+// does not load is an error naming the field of the file at fault.
+func newTLS(field string, t config.TLS, logger *slog.Logger) (*tlsfile.Reloader, error) {
+	if !t.Enabled() {
+		return nil, nil
+	}
+	r, err := tlsfile.New(tlsfile.Config{Cert: t.Cert, Key: t.Key, Logger: logger.With("listener", field)})
+	if err != nil {
+		if le, ok := errors.AsType[*tlsfile.Error](err); ok && le.Key {
+			return nil, fmt.Errorf("%s.key: %w", field, err)
+		}
+		return nil, fmt.Errorf("%s.cert: %w", field, err)
+	}
+	return r, nil
+}
+
+// listenAddr returns the address ln listens on as the start's log lines
+// give it: host:port for plain HTTP, as always, and https://host:port
+// where the listener serves TLS (r not nil).
+func listenAddr(ln net.Listener, r *tlsfile.Reloader) string {
+	if r == nil {
+		return ln.Addr().String()
+	}
+	return "https://" + ln.Addr().String()
 }
 
 // handoff serves one handler, then another from when set is called: the
