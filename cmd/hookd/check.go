@@ -31,16 +31,16 @@ line, column and field, or prints a one-line summary. The rule files are
 compiled after problems in the configuration too, unless rules, smtp or
 mailjet, which they depend on, have one; and a problem that may only follow
 from another (a missing provider where a misspelled provider key stands) is
-left out. Without --config it
-checks the built-in default. Providers, event log backends and actions must
-be ones compiled into this binary. A source that anyone who knows its URL can
-post to (no auth, no signature) is named in a warning on standard error, as
-serve logs it at start, and so is a basic auth password shorter than 16
-bytes, a provider setting that is valid but weak (a Standard Webhooks secret
-shorter than 24 bytes), an admin listener beyond loopback without admin.token, a TLS
-certificate that expires within 14 days, a rules pattern with wildcards that matches no file, and a data directory serve
-would refuse (not a directory, or missing with its parent); none fails the
-check, which may run on another machine than serve.`,
+left out. Without --config it checks the built-in default. Providers, event
+log backends and actions must be ones compiled into this binary. A source
+that anyone who knows its URL can post to (no auth, no signature) is named
+in a warning on standard error, as serve logs it at start, and so is a basic
+auth password shorter than 16 bytes, a provider setting that is valid but
+weak (a Standard Webhooks secret shorter than 24 bytes), an admin listener
+beyond loopback without admin.token, a TLS certificate that expires within
+14 days, a rules pattern with wildcards that matches no file, and a data
+directory serve would refuse (not a directory, or missing with its parent);
+none fails the check, which may run on another machine than serve.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, sound, err := flags.LoadPartial(knownNames())
