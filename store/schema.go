@@ -392,7 +392,7 @@ func migrate(ctx context.Context, w *sql.DB, d dialect, keep bool, logger *slog.
 		return fmt.Errorf("migrate: schema version %d is newer than this hookd knows (%d)", v, len(migrations))
 	}
 	if keep && v < len(migrations) {
-		return fmt.Errorf("check schema version: store has version %d, this hookd needs %d: run hookd serve once to migrate it", v, len(migrations))
+		return olderSchema(v)
 	}
 	for i := v; i < len(migrations); i++ {
 		if _, err := tx.ExecContext(ctx, d.schema(migrations[i])); err != nil {
@@ -436,6 +436,12 @@ func migrate(ctx context.Context, w *sql.DB, d dialect, keep bool, logger *slog.
 	return nil
 }
 
+// olderSchema is the error of a store of schema version v, older than
+// this hookd's, opened where it may not be migrated.
+func olderSchema(v int) error {
+	return fmt.Errorf("check schema version: store has version %d, this hookd needs %d: run hookd serve once to migrate it", v, len(migrations))
+}
+
 // checkSchema verifies that a store opened read-only has exactly the schema
 // this hookd queries, since it cannot migrate it.
 func checkSchema(ctx context.Context, r *sql.DB) error {
@@ -446,7 +452,7 @@ func checkSchema(ctx context.Context, r *sql.DB) error {
 	}
 	switch {
 	case v < len(migrations):
-		return fmt.Errorf("check schema version: store has version %d, this hookd needs %d: run hookd serve once to migrate it", v, len(migrations))
+		return olderSchema(v)
 	case v > len(migrations):
 		return fmt.Errorf("check schema version: store has version %d, newer than this hookd knows (%d)", v, len(migrations))
 	}
