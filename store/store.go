@@ -191,8 +191,9 @@ type db struct {
 // Open opens the store that cfg describes, creating and migrating its schema
 // unless cfg.ReadOnly is set, in which case it writes nothing, or
 // cfg.NoMigrate, in which case it refuses a schema older than this hookd's;
-// a writable open also renames the http targets that replicas of an older hookd enqueued
-// (see retargetLeftovers). A nil logger discards. Close releases it.
+// a writable open also renames the http targets that replicas of an older
+// hookd enqueued (see retargetLeftovers). A nil logger discards. Close
+// releases it.
 func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
