@@ -47,7 +47,7 @@ func openPostgres(ctx context.Context, cfg Config) (*db, error) {
 		}
 		if schema == nil {
 			d.Close()
-			return nil, fmt.Errorf("postgres: %s: %w", pgconf.Addr(&pc.Config), pgconf.NoSchema)
+			return nil, fmt.Errorf("postgres: %s: %w", pgconf.Addr(&pc.Config), pgconf.ErrNoSchema)
 		}
 		return d, nil
 	}

@@ -73,8 +73,8 @@ func TestPostgresNoSchema(t *testing.T) {
 	dsn := testenv.WithSearchPath(t, testenv.PostgresDSN(t), "hookd_test_none_"+testenv.Random())
 	for _, readOnly := range []bool{false, true} {
 		_, err := store.Open(context.Background(), store.Config{Driver: "postgres", DSN: dsn, ReadOnly: readOnly}, nil)
-		if !errors.Is(err, pgconf.NoSchema) {
-			t.Errorf("Open (read-only: %v) = %v, want %v", readOnly, err, pgconf.NoSchema)
+		if !errors.Is(err, pgconf.ErrNoSchema) {
+			t.Errorf("Open (read-only: %v) = %v, want %v", readOnly, err, pgconf.ErrNoSchema)
 		}
 	}
 }

@@ -213,7 +213,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	}
 	if current == nil {
 		pool.Close()
-		return nil, fmt.Errorf("open postgres event log: %s: %w", pgconf.Addr(&pc.ConnConfig.Config), pgconf.NoSchema)
+		return nil, fmt.Errorf("open postgres event log: %s: %w", pgconf.Addr(&pc.ConnConfig.Config), pgconf.ErrNoSchema)
 	}
 	prefix := cfg.Prefix
 	return &Log{

@@ -98,8 +98,8 @@ func TestRegistered(t *testing.T) {
 // PostgreSQL's "no schema has been selected to create in".
 func TestNoSchema(t *testing.T) {
 	dsn := testenv.WithSearchPath(t, testenv.PostgresDSN(t), "hookd_test_none_"+testenv.Random())
-	if _, err := postgres.Open(context.Background(), postgres.Config{DSN: dsn}); !errors.Is(err, pgconf.NoSchema) {
-		t.Errorf("Open = %v, want %v", err, pgconf.NoSchema)
+	if _, err := postgres.Open(context.Background(), postgres.Config{DSN: dsn}); !errors.Is(err, pgconf.ErrNoSchema) {
+		t.Errorf("Open = %v, want %v", err, pgconf.ErrNoSchema)
 	}
 }
 

@@ -44,11 +44,11 @@ func Defaults(c *pgconn.Config) {
 	}
 }
 
-// NoSchema is the error of a connection on which SELECT current_schema()
+// ErrNoSchema is the error of a connection on which SELECT current_schema()
 // answered NULL: no schema of its search_path exists, so hookd could
 // create no table (PostgreSQL's own error says only "no schema has been
 // selected to create in").
-var NoSchema = errors.New("no schema of the DSN's search_path exists in the database: create it (CREATE SCHEMA name) or correct search_path")
+var ErrNoSchema = errors.New("no schema of the DSN's search_path exists in the database: create it (CREATE SCHEMA name) or correct search_path")
 
 // Addr returns the server's address in c, host and port, for messages: the
 // DSN itself may hold a password.
