@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -176,8 +177,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	// database that is slow to answer, a schema upgrade): probes get an
 	// answer, not a connection that hangs, and a provider a 503 to retry.
 	hooksHandler, adminHandler := newHandoff(startingHandler(logger, false)), newHandoff(startingHandler(logger, true))
-	hooksSrv := newServer(cfg.Listen, hooksHandler, cfg.Limits)
-	adminSrv := newServer(cfg.Admin.Listen, adminHandler, cfg.Limits)
+	hooksSrv := newServer(cfg.Listen, hooksHandler, cfg.Limits, logger.With("listener", "hooks"))
+	adminSrv := newServer(cfg.Admin.Listen, adminHandler, cfg.Limits, logger.With("listener", "admin"))
 	defer hooksSrv.Close() // an early return; Shutdown below otherwise
 	defer adminSrv.Close()
 	serveErr := make(chan error, 2)
@@ -540,7 +541,7 @@ func startingHandler(logger *slog.Logger, detail bool) http.Handler {
 
 // newServer returns a server of h with timeouts that keep slow clients
 // from holding connections forever.
-func newServer(addr string, h http.Handler, lim config.Limits) *http.Server {
+func newServer(addr string, h http.Handler, lim config.Limits, logger *slog.Logger) *http.Server {
 	return &http.Server{
 		Addr:              addr,
 		Handler:           h,
@@ -549,7 +550,26 @@ func newServer(addr string, h http.Handler, lim config.Limits) *http.Server {
 		WriteTimeout:      lim.WriteTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          log.New(serverLog{logger}, "", 0),
 	}
+}
+
+// serverLog writes net/http's own log lines through logger, so that they
+// take --log-format and --log-level as every other line does: a TLS
+// handshake that fails (a scanner, a client that does not trust the
+// certificate, plain HTTP to an HTTPS port), which anyone on the Internet
+// can cause at will, at debug; anything else (an accept error, a handler
+// that wrote its header twice) as a warning.
+type serverLog struct{ logger *slog.Logger }
+
+func (s serverLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSuffix(string(p), "\n")
+	level := slog.LevelWarn
+	if strings.HasPrefix(msg, "http: TLS handshake error") {
+		level = slog.LevelDebug
+	}
+	s.logger.Log(context.Background(), level, msg)
+	return len(p), nil
 }
 
 func newLogger(w interface{ Write([]byte) (int, error) }, format, level string) (*slog.Logger, error) {
