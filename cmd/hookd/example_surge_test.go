@@ -1,9 +1,12 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,11 +16,12 @@ import (
 )
 
 // TestExampleBlockedSurge runs examples/blocked-surge: the morning's events
-// as single objects in order, noon's as one Version 2 array, then that
+// as single objects in order, with hookd killed and started again on its
+// data after the first alert, noon's as one Version 2 array, then that
 // array again as Mailjet's retry would. bad.example blocks its fifth
 // message of 8 at 10:07 (one alert), its sixth inside the hour's cooldown
-// (none), and 5 of 7 again at 12:06 (a second alert); good.example's 2
-// blocked of 12 alert nobody.
+// (none, though hookd restarted), and 5 of 7 again at 12:06 (a second
+// alert); good.example's 2 blocked of 12 alert nobody.
 func TestExampleBlockedSurge(t *testing.T) {
 	var (
 		mu     sync.Mutex
@@ -31,11 +35,34 @@ func TestExampleBlockedSurge(t *testing.T) {
 	}))
 	defer hook.Close()
 	dir := exampleDir(t, "blocked-surge", map[string]string{"http://127.0.0.1:8025": hook.URL})
-	p := startHookd(t, t.TempDir(), "--config", filepath.Join(dir, "hookd.yaml"))
+	data := t.TempDir()
+	p := startHookd(t, data, "--config", filepath.Join(dir, "hookd.yaml"))
 	url := p.hooks + "/hooks/mailjet"
 
-	if out := hookdSend(t, "--concurrency", "1", "--file", filepath.Join(dir, "events", "morning.json"), url); !strings.Contains(out, "21 requests") {
-		t.Errorf("send morning.json:\n%s", out)
+	// The morning up to the first alert (10:07, its 17th event), and the
+	// rest after a crash: the cooldown is kept with the data.
+	var morning []json.RawMessage
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(dir, "events", "morning.json"))), &morning); err != nil || len(morning) != 21 {
+		t.Fatalf("morning.json: %d events, %v; want 21", len(morning), err)
+	}
+	for i, part := range [][]json.RawMessage{morning[:17], morning[17:]} {
+		file := filepath.Join(t.TempDir(), "morning.json")
+		b, err := json.Marshal(part)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(file, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if out := hookdSend(t, "--concurrency", "1", "--file", file, url); !strings.Contains(out, fmt.Sprintf("%d requests", len(part))) {
+			t.Errorf("send morning.json, part %d:\n%s", i+1, out)
+		}
+		if i == 0 {
+			settle(t, p, 17)
+			p.kill(t)
+			p = startHookd(t, data, "--config", filepath.Join(dir, "hookd.yaml"))
+			url = p.hooks + "/hooks/mailjet"
+		}
 	}
 	hookdSend(t, "--group", "--file", filepath.Join(dir, "events", "noon.json"), url)
 	settle(t, p, 28)
