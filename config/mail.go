@@ -15,7 +15,8 @@ import (
 type SMTP struct {
 	// Host is the server's name or address. Required when smtp is given.
 	Host string `yaml:"host"`
-	// Port is the server's port. Default 587, or 465 with tls: tls.
+	// Port is the server's port. Default 587, or 465 with tls: tls. Port
+	// 465 wants tls and port 587 starttls; another mode is an error.
 	Port int `yaml:"port"`
 	// TLS is none (plain text, for a local relay only), starttls (default:
 	// the connection must upgrade, or sending fails) or tls (implicit TLS
@@ -40,7 +41,8 @@ type SMTP struct {
 // `hookd mailjet` use. It is off (no APIKey) unless configured.
 type Mailjet struct {
 	// APIURL is the API's base URL. Default "https://api.mailjet.com"; the
-	// US region uses "https://api.us.mailjet.com".
+	// US region uses "https://api.us.mailjet.com". A path is kept (for a
+	// proxy) unless it holds a version such as /v3.1, an error.
 	APIURL string `yaml:"api_url"`
 	// APIKey and APISecret are the account's API key pair, sent as basic
 	// authentication. Both or neither. The secret never appears in an
@@ -105,6 +107,15 @@ func (v *validator) validateMail(c *Config) {
 		default:
 			v.add("smtp.tls", "unknown mode %q (want none, starttls or tls)", s.TLS)
 		}
+		// The two submission ports each speak one way (RFC 8314): the
+		// other mode does not fail at load but hangs or fails the
+		// handshake at the first email, long after the mistake.
+		switch {
+		case s.Port == defaultSMTPSPort && (s.TLS == smtpTLSStartTLS || s.TLS == smtpTLSNone):
+			v.add("smtp.tls", "port %d speaks TLS from the first byte: set tls: tls (or port: %d for %s)", s.Port, defaultSMTPPort, s.TLS)
+		case s.Port == defaultSMTPPort && s.TLS == smtpTLSImplicit:
+			v.add("smtp.tls", "port %d upgrades with STARTTLS: set tls: starttls (or port: %d for tls)", s.Port, defaultSMTPSPort)
+		}
 		if s.Password != "" && s.Username == "" {
 			v.add("smtp.username", "required with password")
 		}
@@ -124,6 +135,8 @@ func (v *validator) validateMail(c *Config) {
 	m := c.Mailjet
 	if u, err := url.Parse(m.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" {
 		v.add("mailjet.api_url", "want an absolute http:// or https:// URL without credentials or query")
+	} else if versioned(u.Path) {
+		v.add("mailjet.api_url", "want the API's root without a version path such as /v3 or /v3.1 (hookd adds it): %s://%s", u.Scheme, u.Host)
 	}
 	switch {
 	case m.APIKey == "" && m.APISecret != "":
@@ -134,6 +147,20 @@ func (v *validator) validateMail(c *Config) {
 	if m.CheckInterval < minMailjetCheckInterval {
 		v.add("mailjet.check_interval", "want at least %s", minMailjetCheckInterval)
 	}
+}
+
+// versioned reports whether an api_url path holds one of Mailjet's
+// version segments ("v3", "v3.1", "REST"), as a URL copied from
+// Mailjet's documentation does. The actions append their own versioned
+// paths, so such a URL would make every call a 404. Another path is
+// kept: a proxy may serve the API under a prefix.
+func versioned(path string) bool {
+	for _, seg := range strings.Split(path, "/") {
+		if strings.EqualFold(seg, "REST") || len(seg) > 1 && (seg[0] == 'v' || seg[0] == 'V') && strings.Trim(seg[1:], "0123456789.") == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // checkCAFile checks that file holds at least one PEM certificate.
