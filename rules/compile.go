@@ -881,6 +881,20 @@ func (s *strValue) culprit() (name string, off int, ok bool) {
 	return "", 0, false
 }
 
+// undefinedRE matches text/template's error for an unknown function.
+var undefinedRE = regexp.MustCompile(`function "(\w+)" not defined`)
+
+// fieldHint adds the fix to text/template's error for {{ email }}, an
+// event field written without its dot: text/template reads the name as
+// a function, and its message says nothing of fields.
+func fieldHint(msg string) string {
+	m := undefinedRE.FindStringSubmatch(msg)
+	if m == nil || !slices.Contains(templateFields, m[1]) {
+		return msg
+	}
+	return fmt.Sprintf("%s: write {{ .%s }} to read the event's field", msg, m[1])
+}
+
 // templateErrorRE matches text/template's errors: "template: t:LINE: msg"
 // when parsing, "template: t:LINE:COL: executing "t" at <node>: msg" when
 // executing (COL a 0-based byte offset in the line).
@@ -916,11 +930,12 @@ func (s *strValue) templateError(err error) (pos, string) {
 		if f := fileErrorRE.FindStringSubmatch(err.Error()); f != nil && own != nil {
 			return p, f[1] + ": " + own.Error()
 		}
-		return p, err.Error()
+		return p, fieldHint(err.Error())
 	}
 	if own != nil {
 		m[3] = own.Error()
 	}
+	m[3] = fieldHint(m[3])
 	line, _ := strconv.Atoi(m[1])
 	col, _ := strconv.Atoi(m[2])
 	// The byte offset in s.text of that line and column.
