@@ -28,6 +28,7 @@ import (
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/internal/jsontmpl"
+	"github.com/hookd/hookd/internal/suggest"
 	"github.com/hookd/hookd/internal/yamlfile"
 )
 
@@ -94,6 +95,7 @@ func (l *loader) expression(n ast.Node, field string) (*program, bool) {
 // the file, with expr's caret snippet.
 func (l *loader) exprError(s *strValue, field string, err error) {
 	msg, off := exprMessage(err)
+	msg = exprHint(msg)
 	p, snippet := s.locate(off)
 	if s.src.commentAfter() {
 		msg += ` (YAML read the rest of the line, from its " #", as a comment: quote the expression, or write it on the lines after >-)`
@@ -105,6 +107,34 @@ func (l *loader) exprError(s *strValue, field string, err error) {
 		e = secretSafe(name)
 	}
 	l.failAt(p, field, l.rule, e, snippet)
+}
+
+// exprNames are the names an expression can use that a typo is likely
+// to miss: the event's fields and hookd's state functions.
+var exprNames = func() []string {
+	names := []string{"last", "count", "since"}
+	for name := range schema {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}()
+
+// exprHint adds the fix to those of expr's messages where the mistake
+// is plain: a misspelled name, "=" written for "==", a time compared
+// with a string.
+func exprHint(msg string) string {
+	switch {
+	case strings.HasPrefix(msg, "unknown name "):
+		if name := suggest.Closest(strings.TrimPrefix(msg, "unknown name "), exprNames); name != "" {
+			return msg + " (did you mean " + name + "?)"
+		}
+	case msg == `unexpected token Operator("=")`:
+		return msg + " (compare with ==)"
+	case strings.Contains(msg, "mismatched types time.Time and string"), strings.Contains(msg, "mismatched types string and time.Time"):
+		return msg + ` (read a date with date("2026-01-31T00:00:00Z"))`
+	}
+	return msg
 }
 
 // exprMessage returns the message of an expr error and the rune offset in
