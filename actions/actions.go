@@ -16,8 +16,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/hookd/hookd/internal/suggest"
 )
 
 // Action performs one kind of side effect (an HTTP call, a program, ...).
@@ -163,7 +166,11 @@ func Lookup(name string) (Kind, error) {
 	k, ok := kinds[name]
 	mu.RUnlock()
 	if !ok {
-		return nil, fmt.Errorf("action %q: %w (registered: %v)", name, ErrUnknownKind, Kinds())
+		known := Kinds()
+		if near := suggest.Closest(name, known); near != "" {
+			return nil, fmt.Errorf("action %q: %w: did you mean %s? (known: %s)", name, ErrUnknownKind, near, strings.Join(known, ", "))
+		}
+		return nil, fmt.Errorf("action %q: %w (known: %s)", name, ErrUnknownKind, strings.Join(known, ", "))
 	}
 	return k, nil
 }

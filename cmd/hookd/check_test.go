@@ -295,7 +295,7 @@ rules:
 				badRuleFile + `:4:16: rule "broken": when: invalid operation: == (mismatched types string and int)`,
 				` | type == 1`,
 				` | .....^`,
-				badRuleFile + `:6:9: rule "broken": actions[0].sms: action "sms": unknown action (registered: [email exec http log mailjet_send mailjet_unsubscribe suppress])`,
+				badRuleFile + `:6:9: rule "broken": actions[0].sms: action "sms": unknown action (known: email, exec, http, log, mailjet_send, mailjet_unsubscribe, suppress)`,
 				badRuleFile + `:7:22: rule "broken": actions[1].http.url: must not be a template`,
 			},
 		},
