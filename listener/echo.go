@@ -93,7 +93,7 @@ func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 					code, msg = http.StatusMethodNotAllowed, "method "+c.Request().Method+" not allowed"
 					break
 				}
-				msg = "not found: no route for " + c.Request().URL.Path
+				msg = "not found: no route for " + c.Request().URL.Path + slashHint(c.Echo(), c.Request().URL.Path)
 			case http.StatusMethodNotAllowed:
 				msg = "method " + c.Request().Method + " not allowed"
 			}
@@ -180,4 +180,20 @@ func RouteReadyz(e *echo.Echo, ready func(context.Context) error, detail bool) {
 		}
 		return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 	})
+}
+
+// slashHint returns " (did you mean /hooks/x?)" for a path that a route
+// serves without its trailing slash, as a callback URL pasted with one
+// has, and "" for another path.
+func slashHint(e *echo.Echo, path string) string {
+	trimmed := strings.TrimRight(path, "/")
+	if trimmed == path || trimmed == "" {
+		return ""
+	}
+	for _, r := range e.Routes() {
+		if r.Path == trimmed {
+			return " (did you mean " + trimmed + "?)"
+		}
+	}
+	return ""
 }

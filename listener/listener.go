@@ -831,8 +831,27 @@ func decode(ad Adapter, h http.Header, body []byte) ([]event.Event, error) {
 	}
 	if err == nil {
 		err = checkEvents(events)
+	} else {
+		err = bodyHint(h, body, err)
 	}
 	return events, err
+}
+
+// gzipMagic starts every gzip stream.
+var gzipMagic = []byte{0x1f, 0x8b}
+
+// bodyHint says what was sent when a body that does not decode is a
+// common mistake of a hand-made request, where the decoder's error
+// names only its first byte: a gzip stream without its Content-Encoding,
+// or an HTML form. It runs on the error path alone.
+func bodyHint(h http.Header, body []byte, err error) error {
+	switch {
+	case bytes.HasPrefix(body, gzipMagic):
+		return fmt.Errorf("body is gzip-compressed, sent without Content-Encoding: hookd takes bodies uncompressed: %w", err)
+	case strings.HasPrefix(strings.ToLower(h.Get(echo.HeaderContentType)), echo.MIMEApplicationForm):
+		return fmt.Errorf("body sent as a form (Content-Type %s), not JSON: %w", echo.MIMEApplicationForm, err)
+	}
+	return err
 }
 
 // encodingErr refuses a body sent compressed: no provider compresses its

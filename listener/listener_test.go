@@ -2,6 +2,7 @@ package listener_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -138,6 +139,9 @@ func TestHookAnswers(t *testing.T) {
 		{name: "PUT on a hook", method: "PUT", path: "/hooks/mailjet", body: open, wantStatus: 405},
 		{name: "too large", method: "POST", path: "/hooks/mailjet", body: bytes.Repeat([]byte(" "), 2048), maxBody: 1024, wantStatus: 413, wantErr: "larger than 1024"},
 		{name: "malformed", method: "POST", path: "/hooks/mailjet", body: []byte(`{"event":`), wantStatus: 400, wantErr: "quarantined"},
+		{name: "trailing slash", method: "POST", path: "/hooks/mailjet/", body: open, wantStatus: 404, wantErr: "not found: no route for /hooks/mailjet/ (did you mean /hooks/mailjet?)"},
+		{name: "gzip without Content-Encoding", method: "POST", path: "/hooks/mailjet", body: gzipped(t, open), wantStatus: 400, wantErr: "body is gzip-compressed, sent without Content-Encoding: hookd takes bodies uncompressed"},
+		{name: "form", method: "POST", path: "/hooks/mailjet", body: []byte("event=open&email=a%40b.c"), hdr: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, wantStatus: 400, wantErr: "body sent as a form (Content-Type application/x-www-form-urlencoded), not JSON"},
 		{name: "gzip", method: "POST", path: "/hooks/mailjet", body: open, hdr: map[string]string{"Content-Encoding": "gzip"}, wantStatus: 400, wantErr: `Content-Encoding "gzip": hookd takes bodies uncompressed`},
 		{name: "time past 2261", method: "POST", path: "/hooks/mailjet", body: []byte(`{"event":"open","time":9300000000,"email":"a@b.c"}`), wantStatus: 400, wantErr: "event 0: time 2264-09-14T21:20:00Z is outside the years 1678 to 2261"},
 		{name: "email too long", method: "POST", path: "/hooks/mailjet", body: []byte(`{"event":"open","time":1433103519,"email":"` + strings.Repeat("a", 996) + `@b.co"}`), wantStatus: 400, wantErr: "event 0: email of 1001 bytes, more than the 1000"},
@@ -353,4 +357,18 @@ func TestLogFailureAnswers503(t *testing.T) {
 			t.Errorf("%s logged %d times, want %d:\n%s", msg, got, want, out)
 		}
 	}
+}
+
+// gzipped returns body compressed with gzip.
+func gzipped(t *testing.T, body []byte) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	if _, err := w.Write(body); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
