@@ -381,6 +381,9 @@ func decode(name string, src []byte, expand func(field string) bool) (cfg *Confi
 	file, err := parser.ParseBytes(src, 0)
 	if err != nil {
 		e := yamlError(name, nil, err)
+		if hint := yamlfile.SyntaxHint(e.Err.Error()); hint != e.Err.Error() {
+			e.Err = errors.New(hint)
+		}
 		e.Err = fmt.Errorf("syntax error: %w", e.Err)
 		return nil, nil, nil, nil, e
 	}

@@ -338,7 +338,7 @@ func (l *loader) syntaxError(err error) {
 	if errors.As(err, &ye) && ye.GetToken() != nil {
 		tk := ye.GetToken()
 		e.Line, e.Column = tk.Position.Line, tk.Position.Column
-		e.Err = fmt.Errorf("syntax error: %s", ye.GetMessage())
+		e.Err = fmt.Errorf("syntax error: %s", yamlfile.SyntaxHint(ye.GetMessage()))
 	}
 	l.errs = append(l.errs, e)
 }

@@ -204,3 +204,17 @@ func Merge(values []*ast.MappingValueNode, merged func(value ast.Node) ([]*ast.M
 	}
 	return append(own, more...), nil
 }
+
+// SyntaxHint returns goccy's message for a syntax error with the fix
+// added where its words do not say it: a tab in the indentation, and a
+// line indented to a level where no key or item can go, as a key slid
+// left of its siblings is.
+func SyntaxHint(msg string) string {
+	switch {
+	case strings.HasPrefix(msg, "found character '\t'"):
+		return msg + " (indent with spaces: YAML does not allow tabs)"
+	case msg == "value is not allowed in this context":
+		return msg + " (check this line's indentation against the lines above it)"
+	}
+	return msg
+}
