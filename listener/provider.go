@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"regexp"
 	"sort"
 	"sync"
 	"time"
@@ -212,12 +213,33 @@ func Warnings(src config.Source) []string {
 	if src.Auth.Basic != nil && len(src.Auth.Basic.Password) < MinPassword {
 		out = append(out, fmt.Sprintf("auth.basic.password is shorter than %d bytes: refused requests are not throttled, so a short one can be guessed", MinPassword))
 	}
+	if src.Auth.Basic != nil && bareVar(src.Auth.Basic.Password) {
+		out = append(out, bareVarWarning("auth.basic.password"))
+	}
+	if src.Auth.Token != nil && bareVar(src.Auth.Token.Value) {
+		out = append(out, bareVarWarning("auth.token.value"))
+	}
 	if p, err := Lookup(src.Provider); err == nil {
 		if w, ok := p.(Warner); ok {
 			out = append(out, w.Warnings(src)...)
 		}
 	}
 	return out
+}
+
+// bareVarRE matches a whole value that is "$" and an environment
+// variable's name, as a shell writes it.
+var bareVarRE = regexp.MustCompile(`^\$[A-Za-z_][A-Za-z0-9_]*$`)
+
+// bareVar reports whether secret reads as $NAME: the configuration
+// expands only ${NAME}, so the secret is those characters themselves,
+// which is far likelier a slip than a chosen password.
+func bareVar(secret string) bool { return bareVarRE.MatchString(secret) }
+
+// bareVarWarning is the warning for a field whose value is $NAME; it
+// never quotes the value, which may be the secret.
+func bareVarWarning(field string) string {
+	return field + ` is "$" and a name, which is taken as it is, not read from the environment: write ${NAME} for an environment variable`
 }
 
 // CheckSource validates src's provider-specific settings the way New will
