@@ -440,11 +440,16 @@ func (v *validator) dsn(field string, err error) {
 	}
 }
 
-// secret checks a shared secret's length without ever quoting it.
+// secret checks a shared secret's length, and that it has no white
+// space at its ends, without ever quoting it.
 func (v *validator) secret(field, s string, required bool) {
 	switch {
 	case s == "" && required:
 		v.add(field, "required")
+	case s != "" && strings.TrimSpace(s) != s:
+		// A value pasted with its line break or a stray space: a
+		// client trims it, or cannot send it in a URL, and gets 401.
+		v.add(field, "starts or ends with white space: remove it")
 	case s != "" && len(s) < minSecret:
 		v.add(field, "too short: want at least %d bytes", minSecret)
 	}
