@@ -96,6 +96,9 @@ func (l *loader) expression(n ast.Node, field string) (*program, bool) {
 func (l *loader) exprError(s *strValue, field string, err error) {
 	msg, off := exprMessage(err)
 	msg = exprHint(msg)
+	if templateAt(s.text, off) {
+		msg += " (" + field + " is an expression, not a template: write email, not {{ .email }})"
+	}
 	p, snippet := s.locate(off)
 	if s.src.commentAfter() {
 		msg += ` (YAML read the rest of the line, from its " #", as a comment: quote the expression, or write it on the lines after >-)`
@@ -135,6 +138,14 @@ func exprHint(msg string) string {
 		return msg + ` (read a date with date("2026-01-31T00:00:00Z"))`
 	}
 	return msg
+}
+
+// templateAt reports whether rune offset off of an expression is in a
+// "{{", where expr stops at a template written for an expression.
+func templateAt(text string, off int) bool {
+	r := []rune(text)
+	at := func(i int) bool { return i >= 0 && i+1 < len(r) && r[i] == '{' && r[i+1] == '{' }
+	return at(off) || at(off-1)
 }
 
 // exprMessage returns the message of an expr error and the rune offset in
