@@ -881,3 +881,30 @@ func TestParsePeriod(t *testing.T) {
 		})
 	}
 }
+
+// TestPortWarning: the submission ports each speak one way (465 TLS from
+// the first byte, 587 STARTTLS); another mode on them is warned of, any
+// mode on another port is not.
+func TestPortWarning(t *testing.T) {
+	for _, tc := range []struct {
+		port int
+		tls  string
+		want string
+	}{
+		{465, "tls", ""},
+		{465, "starttls", "smtp: port 465 speaks TLS from the first byte: set tls: tls (or port: 587 for starttls)"},
+		{465, "none", "smtp: port 465 speaks TLS from the first byte: set tls: tls (or port: 587 for none)"},
+		{587, "starttls", ""},
+		{587, "none", ""},
+		{587, "tls", "smtp: port 587 upgrades with STARTTLS: set tls: starttls (or port: 465 for tls)"},
+		{2525, "tls", ""},
+	} {
+		got := config.PortWarning(config.SMTP{Host: "smtp.example.com", Port: tc.port, TLS: tc.tls})
+		if !strings.HasPrefix(got, tc.want) || (tc.want == "") != (got == "") {
+			t.Errorf("PortWarning(port %d, tls %s) = %q, want %q", tc.port, tc.tls, got, tc.want)
+		}
+	}
+	if got := config.PortWarning(config.SMTP{Port: 465, TLS: "starttls"}); got != "" {
+		t.Errorf("PortWarning without smtp.host = %q, want none", got)
+	}
+}

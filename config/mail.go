@@ -16,7 +16,8 @@ type SMTP struct {
 	// Host is the server's name or address. Required when smtp is given.
 	Host string `yaml:"host"`
 	// Port is the server's port. Default 587, or 465 with tls: tls. Port
-	// 465 wants tls and port 587 starttls; another mode is an error.
+	// 465 with another mode than tls, or 587 with tls, is warned of (see
+	// PortWarning).
 	Port int `yaml:"port"`
 	// TLS is none (plain text, for a local relay only), starttls (default:
 	// the connection must upgrade, or sending fails) or tls (implicit TLS
@@ -107,15 +108,6 @@ func (v *validator) validateMail(c *Config) {
 		default:
 			v.add("smtp.tls", "unknown mode %q (want none, starttls or tls)", s.TLS)
 		}
-		// The two submission ports each speak one way (RFC 8314): the
-		// other mode does not fail at load but hangs or fails the
-		// handshake at the first email, long after the mistake.
-		switch {
-		case s.Port == defaultSMTPSPort && (s.TLS == smtpTLSStartTLS || s.TLS == smtpTLSNone):
-			v.add("smtp.tls", "port %d speaks TLS from the first byte: set tls: tls (or port: %d for %s)", s.Port, defaultSMTPPort, s.TLS)
-		case s.Port == defaultSMTPPort && s.TLS == smtpTLSImplicit:
-			v.add("smtp.tls", "port %d upgrades with STARTTLS: set tls: starttls (or port: %d for tls)", s.Port, defaultSMTPSPort)
-		}
 		if s.Password != "" && s.Username == "" {
 			v.add("smtp.username", "required with password")
 		}
@@ -149,6 +141,23 @@ func (v *validator) validateMail(c *Config) {
 	}
 }
 
+// PortWarning says why the smtp settings of c are likely a mistake that
+// would fail only at the first email: the submission ports each speak one
+// way (RFC 8314), 465 TLS from the first byte and 587 STARTTLS. "" when
+// they agree, or use another port. A warning, not an error: a relay may
+// be set up otherwise.
+func PortWarning(s SMTP) string {
+	switch {
+	case s.Host == "":
+		return ""
+	case s.Port == defaultSMTPSPort && (s.TLS == smtpTLSStartTLS || s.TLS == smtpTLSNone):
+		return fmt.Sprintf("smtp: port %d speaks TLS from the first byte: set tls: tls (or port: %d for %s), unless this relay is set up otherwise", s.Port, defaultSMTPPort, s.TLS)
+	case s.Port == defaultSMTPPort && s.TLS == smtpTLSImplicit:
+		return fmt.Sprintf("smtp: port %d upgrades with STARTTLS: set tls: starttls (or port: %d for tls), unless this relay is set up otherwise", s.Port, defaultSMTPSPort)
+	}
+	return ""
+}
+
 // versioned reports whether an api_url path holds one of Mailjet's
 // version segments ("v3", "v3.1", "REST"), as a URL copied from
 // Mailjet's documentation does. The actions append their own versioned
@@ -156,7 +165,8 @@ func (v *validator) validateMail(c *Config) {
 // kept: a proxy may serve the API under a prefix.
 func versioned(path string) bool {
 	for _, seg := range strings.Split(path, "/") {
-		if strings.EqualFold(seg, "REST") || len(seg) > 1 && (seg[0] == 'v' || seg[0] == 'V') && strings.Trim(seg[1:], "0123456789.") == "" {
+		switch strings.ToLower(seg) {
+		case "v3", "v3.1", "rest":
 			return true
 		}
 	}

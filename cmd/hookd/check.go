@@ -38,7 +38,8 @@ in a warning on standard error, as serve logs it at start, and so is a basic
 auth password shorter than 16 bytes, a provider setting that is valid but
 weak (a Standard Webhooks secret shorter than 24 bytes), an admin listener
 beyond loopback without admin.token, a TLS certificate that expires within
-14 days, a rules pattern with wildcards that matches no file, and a data
+14 days, an smtp port that speaks another way than smtp.tls (465 tls, 587
+starttls), a rules pattern with wildcards that matches no file, and a data
 directory serve would refuse (not a directory, or missing with its parent);
 none fails the check, which may run on another machine than serve.`,
 		Args: cobra.NoArgs,
@@ -77,6 +78,9 @@ none fails the check, which may run on another machine than serve.`,
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", p)
 			}
 			for _, w := range tlsWarnings(cfg, time.Now()) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
+			}
+			if w := config.PortWarning(cfg.SMTP); w != "" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
 			}
 			if adminExposed(cfg) {

@@ -55,6 +55,13 @@ sources:
     provider: mailjet
     auth: { basic: { user: hookd, password: "${HOOKD_CHECK_TOKEN}" } }
 `)
+	smtp465 := writeFile(t, "smtp-465.yaml", `
+sources:
+  - name: mailjet
+    provider: mailjet
+    auth: { basic: { user: hookd, password: "${HOOKD_CHECK_TOKEN}" } }
+smtp: { host: smtp.example.com, port: 465, tls: starttls, from: "shop@example.com" }
+`)
 	noRules := writeFile(t, "no-rules.yaml", `
 sources:
   - name: mailjet
@@ -246,6 +253,12 @@ rules:
 			args:   []string{"check", "--config", authOnly, "--admin-listen", "0.0.0.0:8081"},
 			want:   authOnly + ": ok (1 source: mailjet at POST /hooks/mailjet; log sqlite; store sqlite; 0 rules)\n",
 			stderr: "warning: admin listener 0.0.0.0:8081 is reachable beyond this machine without admin.token: anyone who reaches it can read every event and retry or delete\n",
+		},
+		{
+			name:   "smtp port 465 with starttls: a warning",
+			args:   []string{"check", "--config", smtp465},
+			want:   smtp465 + ": ok (1 source: mailjet at POST /hooks/mailjet; log sqlite; store sqlite; 0 rules)\n",
+			stderr: "warning: smtp: port 465 speaks TLS from the first byte: set tls: tls (or port: 587 for starttls), unless this relay is set up otherwise\n",
 		},
 		{
 			name: "an admin listener on localhost: no warning",

@@ -160,6 +160,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	for _, w := range tlsWarnings(cfg, time.Now()) {
 		logger.Warn(w)
 	}
+	if w := config.PortWarning(cfg.SMTP); w != "" {
+		logger.Warn(w)
+	}
 	// Then both ports: a taken port fails the start before anything is
 	// created in the data directory. Shutdown closes them; an early
 	// return closes them here.
