@@ -337,6 +337,10 @@ func (f *Flags) LoadPartial(known ...Known) (cfg *Config, sound func(key string)
 	return cfg, func(string) bool { return true }, nil
 }
 
+// HasWildcards reports whether p, an entry of rules, is a pattern (it
+// holds one of filepath.Match's special characters) rather than a file.
+func HasWildcards(p string) bool { return strings.ContainsAny(p, `*?[\`) }
+
 // missingRuleFiles returns a problem at each rules entry without wildcards
 // that names no file (relative to dir, the configuration file's): the rules
 // would not load, and the configuration's error says where the file was
@@ -345,7 +349,7 @@ func (f *Flags) LoadPartial(known ...Known) (cfg *Config, sound func(key string)
 func missingRuleFiles(patterns []string, dir string) []error {
 	var errs []error
 	for i, p := range patterns {
-		if p == "" || strings.ContainsAny(p, `*?[\`) {
+		if p == "" || HasWildcards(p) {
 			continue
 		}
 		if !filepath.IsAbs(p) {

@@ -385,11 +385,7 @@ func (v *validator) tls(field string, t TLS) {
 		return
 	}
 	if _, err := tlsfile.Load(t.Cert, t.Key, time.Now()); err != nil {
-		at := field + ".cert"
-		if le, ok := errors.AsType[*tlsfile.Error](err); ok && le.Key {
-			at = field + ".key"
-		}
-		v.add(at, "%v", err)
+		v.add(field+"."+tlsfile.At(err), "%v", err)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/goccy/go-yaml/token"
 
 	"github.com/hookd/hookd/actions"
+	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/internal/yamlfile"
 )
 
@@ -172,7 +173,7 @@ func resolve(patterns []string, dir string) ([]string, []*Error) {
 	for _, p := range patterns {
 		p = under(dir, p)
 		matches := []string{p}
-		if hasMeta(p) {
+		if config.HasWildcards(p) {
 			var err error
 			if matches, err = filepath.Glob(p); err != nil {
 				errs = append(errs, &Error{File: p, Err: fmt.Errorf("invalid pattern: %w", err)})
@@ -197,7 +198,7 @@ func resolve(patterns []string, dir string) ([]string, []*Error) {
 func Unmatched(patterns []string, dir string) []string {
 	var out []string
 	for _, p := range patterns {
-		if p = under(dir, p); !hasMeta(p) {
+		if p = under(dir, p); !config.HasWildcards(p) {
 			continue
 		}
 		if matches, err := filepath.Glob(p); err == nil && len(matches) == 0 {
@@ -214,8 +215,6 @@ func under(dir, p string) string {
 	}
 	return p
 }
-
-func hasMeta(p string) bool { return strings.ContainsAny(p, `*?[\`) }
 
 // joinErrors returns errs sorted by file and position as one error.
 func joinErrors(errs []*Error) error {

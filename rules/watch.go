@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/hookd/hookd/config"
 )
 
 // debounce is how long the Watcher waits after a change for the next one
@@ -264,7 +266,7 @@ func (w *Watcher) dirs(sources []source) []string {
 		if !filepath.IsAbs(p) && w.opts.Dir != "" {
 			p = filepath.Join(w.opts.Dir, p)
 		}
-		if d := filepath.Dir(p); !hasMeta(d) {
+		if d := filepath.Dir(p); !config.HasWildcards(d) {
 			add(d)
 		}
 	}

@@ -77,10 +77,7 @@ none fails the check, which may run on another machine than serve.`,
 			if p := dataProblem(cfg.Data); p != "" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", p)
 			}
-			for _, w := range tlsWarnings(cfg, time.Now()) {
-				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
-			}
-			if w := config.PortWarning(cfg.SMTP); w != "" {
+			for _, w := range settingWarnings(cfg, time.Now()) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
 			}
 			if adminExposed(cfg) {
@@ -162,12 +159,16 @@ func dataProblem(dir string) string {
 	return ""
 }
 
-// tlsWarnings says of each certificate of cfg that expires within
-// tlsfile.RenewWithin of now when it does; check prints them, serve logs
-// them. A pair that does not load is the configuration's error, not one
-// of these.
-func tlsWarnings(cfg *config.Config, now time.Time) []string {
+// settingWarnings says of each certificate of cfg that expires within
+// tlsfile.RenewWithin of now when it does, and of an smtp port that speaks
+// another way than smtp.tls (config.PortWarning); check prints them, serve
+// logs them. A pair that does not load is the configuration's error, not
+// one of these.
+func settingWarnings(cfg *config.Config, now time.Time) []string {
 	var warns []string
+	if w := config.PortWarning(cfg.SMTP); w != "" {
+		warns = append(warns, w)
+	}
 	for _, l := range []struct {
 		field string
 		t     config.TLS

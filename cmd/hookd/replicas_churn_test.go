@@ -357,9 +357,8 @@ func terminateBackends(t *testing.T, dsn, app string) int {
 	return queryInt(t, dsn, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`, app)
 }
 
-// queryInt runs query, which gives one integer, on a connection of its
-// own to dsn.
-func queryInt(t *testing.T, dsn, query string, args ...any) int {
+// withConn calls fn with a connection of its own to dsn, closed after.
+func withConn(t *testing.T, dsn string, fn func(ctx context.Context, conn *pgx.Conn) error) {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
@@ -367,37 +366,41 @@ func queryInt(t *testing.T, dsn, query string, args ...any) int {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	var n int
-	if err := conn.QueryRow(ctx, query, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", query, err)
+	if err := fn(ctx, conn); err != nil {
+		t.Fatal(err)
 	}
+}
+
+// queryInt runs query, which gives one integer, on a connection of its
+// own to dsn.
+func queryInt(t *testing.T, dsn, query string, args ...any) int {
+	t.Helper()
+	var n int
+	withConn(t, dsn, func(ctx context.Context, conn *pgx.Conn) error {
+		if err := conn.QueryRow(ctx, query, args...).Scan(&n); err != nil {
+			return fmt.Errorf("%s: %w", query, err)
+		}
+		return nil
+	})
 	return n
 }
 
 // runningJobs returns the owner of each running job, by the job's key.
 func runningJobs(t *testing.T, dsn string) map[string]string {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT key, lease_owner FROM jobs WHERE status = 'running'`)
-	if err != nil {
-		t.Fatal(err)
-	}
 	owners := map[string]string{}
-	for rows.Next() {
-		var key, owner string
-		if err := rows.Scan(&key, &owner); err != nil {
-			t.Fatal(err)
+	withConn(t, dsn, func(ctx context.Context, conn *pgx.Conn) error {
+		rows, err := conn.Query(ctx, `SELECT key, lease_owner FROM jobs WHERE status = 'running'`)
+		if err != nil {
+			return err
 		}
-		owners[key] = owner
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
+		var key, owner string
+		_, err = pgx.ForEachRow(rows, []any{&key, &owner}, func() error {
+			owners[key] = owner
+			return nil
+		})
+		return err
+	})
 	return owners
 }
 

@@ -157,10 +157,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	if err != nil {
 		return err
 	}
-	for _, w := range tlsWarnings(cfg, time.Now()) {
-		logger.Warn(w)
-	}
-	if w := config.PortWarning(cfg.SMTP); w != "" {
+	for _, w := range settingWarnings(cfg, time.Now()) {
 		logger.Warn(w)
 	}
 	// Then both ports: a taken port fails the start before anything is
@@ -493,10 +490,7 @@ func newTLS(field string, t config.TLS, logger *slog.Logger) (*tlsfile.Reloader,
 	}
 	r, err := tlsfile.New(tlsfile.Config{Cert: t.Cert, Key: t.Key, Logger: logger.With("listener", field)})
 	if err != nil {
-		if le, ok := errors.AsType[*tlsfile.Error](err); ok && le.Key {
-			return nil, fmt.Errorf("%s.key: %w", field, err)
-		}
-		return nil, fmt.Errorf("%s.cert: %w", field, err)
+		return nil, fmt.Errorf("%s.%s: %w", field, tlsfile.At(err), err)
 	}
 	return r, nil
 }

@@ -87,6 +87,15 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Err.Error() }
 
+// At returns "key" when err, from Load or New, is the key file's fault,
+// else "cert": the part of a configuration's tls setting to name.
+func At(err error) string {
+	if e, ok := errors.AsType[*Error](err); ok && e.Key {
+		return "key"
+	}
+	return "cert"
+}
+
 // Unwrap returns e.Err.
 func (e *Error) Unwrap() error { return e.Err }
 
