@@ -161,18 +161,45 @@ func Verify(key *ecdsa.PublicKey, h http.Header, body []byte, now time.Time, tol
 
 // wire holds the fields Decode reads.
 type wire struct {
-	Email        string          `json:"email"`
-	Timestamp    json.RawMessage `json:"timestamp"`
-	Event        string          `json:"event"`
-	EventID      string          `json:"sg_event_id"`
-	MessageID    string          `json:"sg_message_id"`
-	Type         string          `json:"type"`
-	Category     json.RawMessage `json:"category"`
-	CampaignName string          `json:"marketing_campaign_name"`
-	CampaignID   json.RawMessage `json:"marketing_campaign_id"`
+	Email        string
+	Timestamp    json.RawMessage
+	Event        string
+	EventID      string
+	MessageID    string
+	Type         string
+	Category     json.RawMessage
+	CampaignName string
+	CampaignID   json.RawMessage
 	// SingleSendName names the Single Send (Marketing Campaigns) that
 	// sent the message.
-	SingleSendName string `json:"singlesend_name"`
+	SingleSendName string
+}
+
+// read fills w from an event object. Its keys are matched exactly, not in
+// any case as encoding/json matches a struct's: SendGrid posts a message's
+// custom arguments beside its own fields, and an argument named "Event",
+// "Timestamp" or "SG_EVENT_ID" is the sender's, which must neither change
+// the event (its type, time, id) nor refuse its batch.
+func (w *wire) read(raw json.RawMessage) error {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return jsonerr.Explain("", err)
+	}
+	for _, f := range []struct {
+		name string
+		into *string
+	}{
+		{"email", &w.Email}, {"event", &w.Event}, {"sg_event_id", &w.EventID}, {"sg_message_id", &w.MessageID},
+		{"type", &w.Type}, {"marketing_campaign_name", &w.CampaignName}, {"singlesend_name", &w.SingleSendName},
+	} {
+		if v, ok := obj[f.name]; ok {
+			if err := json.Unmarshal(v, f.into); err != nil {
+				return jsonerr.Explain(f.name, err)
+			}
+		}
+	}
+	w.Timestamp, w.Category, w.CampaignID = obj["timestamp"], obj["category"], obj["marketing_campaign_id"]
+	return nil
 }
 
 // maxUnix and maxUnixMilli are the last second of year 9999 in unix seconds
@@ -208,7 +235,9 @@ func (a *Adapter) Decode(_ http.Header, body []byte) ([]event.Event, error) { re
 // (empty, with Domain, for an event about the account rather than a
 // message, such as "account_status_change", which has none), MessageID
 // sg_message_id, Campaign marketing_campaign_name, else singlesend_name,
-// else marketing_campaign_id, else the first of "category". A bounce of type "bounce" is hard, of type
+// else marketing_campaign_id, else the first of "category"; these names are
+// matched exactly, so a custom argument named in another case ("Event")
+// is only Data. A bounce of type "bounce" is hard, of type
 // "blocked" (a temporary refusal) soft; dropped is blocked. Any element
 // that is not an event object with "event" and a valid "timestamp", or
 // whose "email" is there but not a string (null counts as absent), fails
@@ -234,10 +263,8 @@ func decodeOne(raw json.RawMessage) (event.Event, error) {
 		return event.Event{}, errors.New("not an object")
 	}
 	var w wire
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	if err := d.Decode(&w); err != nil {
-		return event.Event{}, jsonerr.Explain("", err)
+	if err := w.read(raw); err != nil {
+		return event.Event{}, err
 	}
 	if w.Event == "" {
 		return event.Event{}, errors.New(`"event": missing or empty`)

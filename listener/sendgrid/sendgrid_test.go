@@ -442,3 +442,42 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// TestCustomArgs decodes events whose custom arguments, which SendGrid
+// posts beside its own fields at the top of each event, are named like
+// those fields in another case ("Event", "Timestamp", "Type", ...): the
+// event is read from SendGrid's own, exactly named fields, and the
+// arguments stay in Data. JSON names are case-sensitive, and a sender's
+// argument must neither change an event nor refuse its batch.
+func TestCustomArgs(t *testing.T) {
+	const own = `"email":"alex@example.com","timestamp":1513299569,"event":"bounce","type":"blocked","sg_event_id":"e1","sg_message_id":"m1","category":"cat facts"`
+	for _, tt := range []struct{ name, args string }{
+		{"Event", `"Event":"Spring Sale"`},
+		{"Timestamp as text", `"Timestamp":"2024-03-01T10:00:00Z"`},
+		{"Type", `"Type":"newsletter"`},
+		{"Email, an address", `"Email":"Someone.Else@example.org"`},
+		{"EMAIL, a number", `"EMAIL":42`},
+		{"Category", `"Category":"promo"`},
+		{"SG_EVENT_ID", `"SG_EVENT_ID":"other"`},
+		{"Sg_Message_Id", `"Sg_Message_Id":"other"`},
+		{"Marketing_Campaign_Name", `"Marketing_Campaign_Name":"other"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, body := range []string{`[{` + own + `,` + tt.args + `}]`, `[{` + tt.args + `,` + own + `}]`} {
+				events, err := sendgrid.Decode([]byte(body))
+				if err != nil {
+					t.Fatalf("Decode(%s): %v", body, err)
+				}
+				e := events[0]
+				if e.ID != "sendgrid:e1" || e.Type != "bounce" || e.BounceClass != event.Soft || e.Email != "alex@example.com" ||
+					e.Time != time.Unix(1513299569, 0).UTC() || e.MessageID != "m1" || e.Campaign != "cat facts" {
+					t.Fatalf("Decode(%s) = id %q, type %q, class %q, email %q, time %s, message %q, campaign %q; want sendgrid:e1, bounce, soft, alex@example.com, %s, m1, cat facts",
+						body, e.ID, e.Type, e.BounceClass, e.Email, e.Time, e.MessageID, e.Campaign, time.Unix(1513299569, 0).UTC())
+				}
+				if !bytes.Contains(e.Data, []byte(tt.args)) {
+					t.Fatalf("Data %s lost %s", e.Data, tt.args)
+				}
+			}
+		})
+	}
+}
