@@ -311,7 +311,7 @@ func TestDeliverabilityProviders(t *testing.T) {
 		"postmark/testdata/delivery", "postmark/testdata/bounce-hard", "postmark/testdata/bounce-soft", "postmark/testdata/spam-complaint",
 		"mailgun/testdata/delivered", "mailgun/testdata/failed-permanent", "mailgun/testdata/failed-suppressed", "mailgun/testdata/complained",
 		"sendgrid/testdata/delivery-events", "ses/testdata/bounce-notification", "ses/testdata/reject-event",
-		"standardwebhooks/testdata/email-bounced",
+		"standardwebhooks/testdata/resend-email-bounced-general",
 	} {
 		b, err := os.ReadFile(filepath.Join("..", "listener", f+".golden"))
 		if err != nil {

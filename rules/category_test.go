@@ -63,7 +63,7 @@ rules:
 		{"postmark soft", postmark.Decode, "postmark/testdata/bounce-soft.json", []bool{false}},
 		{"ses permanent", ses.Decode, "ses/testdata/bounce-notification.json", []bool{true}},
 		{"ses transient", ses.Decode, "ses/testdata/soft-bounce-event.json", []bool{false}},
-		{"standard webhooks", swh, "standardwebhooks/testdata/email-bounced.json", []bool{true}},
+		{"standard webhooks", swh, "standardwebhooks/testdata/resend-email-bounced-general.json", []bool{true}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			events := decode(t, tt.dec, tt.file)

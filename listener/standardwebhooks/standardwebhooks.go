@@ -317,7 +317,10 @@ func signedContent(id, ts string, body []byte) []byte {
 // the specification (Resend), Email from data.email, data.to (the first)
 // or data.recipient, MessageID from data.email_id or data.message_id and
 // BounceClass hard for a data.bounce.type "Permanent" ("hard"), soft for
-// "Transient" ("soft"). The source's map overrides any of them; a mapped
+// "Transient" ("soft"); a bounce whose data.bounce.subType is Suppressed
+// or OnAccountSuppressionList (SES's, which Resend passes on: the address
+// was on a suppression list and nothing was sent) is blocked, with no
+// class. The source's map overrides any of them; a mapped
 // id or type that gives nothing is an error, and a mapped id is scoped by
 // the source as the webhook-id is. A payload without a string "type" is
 // an error, whose message says to set map.type, unless map.type gives one;
@@ -342,7 +345,8 @@ type emailData struct {
 	EmailID   string          `json:"email_id"`
 	MessageID string          `json:"message_id"`
 	Bounce    struct {
-		Type string `json:"type"`
+		Type    string `json:"type"`
+		SubType string `json:"subType"`
 	} `json:"bounce"`
 }
 
@@ -411,6 +415,12 @@ func Decode(source string, m *mapping.Mapping, h http.Header, body []byte) ([]ev
 	e.ID = Provider + ":" + source + ":" + e.ID
 	if e.Category == "" {
 		e.Category = event.ParseCategory(e.Type)
+		// Resend sends through SES and passes on its bounce: one whose
+		// subType says that the address was on a suppression list was
+		// never sent, and is blocked, as the ses provider has it.
+		if e.Category == event.Bounce && (d.Bounce.SubType == "Suppressed" || d.Bounce.SubType == "OnAccountSuppressionList") {
+			e.Category = event.Blocked
+		}
 	}
 	if e.Category == event.Bounce && e.BounceClass == "" {
 		switch strings.ToLower(d.Bounce.Type) {

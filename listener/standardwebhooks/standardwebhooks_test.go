@@ -686,3 +686,45 @@ func TestShortSecretWarning(t *testing.T) {
 		})
 	}
 }
+
+// TestBounceSubType reads the class of a bounce from data.bounce as Resend
+// sends it (SES's bounce types): Permanent is hard, Transient soft, and a
+// Permanent bounce whose subType says the address was on a suppression
+// list (Suppressed, OnAccountSuppressionList, as in Resend's own
+// email.bounced example) is blocked with no class, as the ses provider
+// has the same records: nothing was sent, and the bounce that put the
+// address on the list was an event of its own.
+func TestBounceSubType(t *testing.T) {
+	for _, tt := range []struct {
+		name, bounce string
+		m            config.Map
+		wantCat      event.Category
+		wantBC       event.BounceClass
+	}{
+		{name: "Permanent General", bounce: `{"type":"Permanent","subType":"General"}`, wantCat: event.Bounce, wantBC: event.Hard},
+		{name: "Permanent NoEmail", bounce: `{"type":"Permanent","subType":"NoEmail"}`, wantCat: event.Bounce, wantBC: event.Hard},
+		{name: "Transient MailboxFull", bounce: `{"type":"Transient","subType":"MailboxFull"}`, wantCat: event.Bounce, wantBC: event.Soft},
+		{name: "Permanent Suppressed", bounce: `{"type":"Permanent","subType":"Suppressed"}`, wantCat: event.Blocked},
+		{name: "Permanent OnAccountSuppressionList", bounce: `{"type":"Permanent","subType":"OnAccountSuppressionList"}`, wantCat: event.Blocked},
+		{name: "Undetermined", bounce: `{"type":"Undetermined","subType":"Undetermined"}`, wantCat: event.Bounce},
+		{name: "a mapped category stands", bounce: `{"type":"Permanent","subType":"Suppressed"}`, m: config.Map{Category: `"bounce"`}, wantCat: event.Bounce, wantBC: event.Hard},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := standardwebhooks.StandardWebhooks{}.New(config.Source{Name: "s",
+				Verify: config.Verify{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, Map: tt.m}, listener.Env{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := http.Header{}
+			h.Set("webhook-id", "msg_1")
+			body := `{"type":"email.bounced","created_at":"2024-11-22T23:41:12.126Z","data":{"email_id":"e1","to":["a@example.com"],"bounce":` + tt.bounce + `}}`
+			events, err := a.Decode(h, []byte(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := events[0]; e.Type != "email.bounced" || e.Category != tt.wantCat || e.BounceClass != tt.wantBC {
+				t.Errorf("type %q category %q bounce class %q; want email.bounced %q %q", e.Type, e.Category, e.BounceClass, tt.wantCat, tt.wantBC)
+			}
+		})
+	}
+}
