@@ -249,19 +249,23 @@ func (m *Message) StringToSign() string {
 	return b.String()
 }
 
-// Verify implements listener.Adapter: the topic is one configured, the
+// Verify implements listener.Adapter: the body is SNS's signed envelope
+// (a delivery made with raw message delivery on is refused with an answer
+// that says to turn it off), the topic is one configured, the
 // Timestamp within the tolerance, the certificate URL an SNS endpoint, the
 // certificate one SNS signs with (SigningCertNames) and valid now, and the
 // signature valid under it. A certificate that cannot be fetched is 503, so
 // SNS retries; a URL that SNS's endpoint answers with a 4xx (other than 408
 // and 429) names no certificate, and is 401, as is a certificate not issued
 // for SNS or outside its validity period.
-func (a *Adapter) Verify(ctx context.Context, _ *http.Request, body []byte) error {
+func (a *Adapter) Verify(ctx context.Context, r *http.Request, body []byte) error {
 	var m Message
-	if err := json.Unmarshal(body, &m); err != nil {
-		return listener.Unauthorized("not an SNS message")
-	}
+	err := json.Unmarshal(body, &m)
 	switch {
+	case rawDelivery(r) && (err != nil || m.Signature == ""):
+		return listener.Unauthorized(errRawDelivery)
+	case err != nil:
+		return listener.Unauthorized("not an SNS message")
 	case m.Signature == "":
 		return listener.Unauthorized(`missing "Signature"`)
 	case m.SigningCertURL == "":
@@ -321,6 +325,17 @@ func (a *Adapter) Verify(ctx context.Context, _ *http.Request, body []byte) erro
 		return listener.Unauthorized(`"Signature": does not match`)
 	}
 	return nil
+}
+
+// errRawDelivery is Verify's answer to a delivery that SNS made with raw
+// message delivery on: the message alone, which SNS does not sign.
+const errRawDelivery = "raw message delivery is on for this SNS subscription: SNS signs only the JSON envelope it wraps a message in, so turn raw message delivery off"
+
+// rawDelivery reports whether r says that SNS delivered it with raw message
+// delivery on (the header x-amz-sns-rawdelivery: true). Verify then names
+// the setting, rather than a missing field that only SNS's envelope has.
+func rawDelivery(r *http.Request) bool {
+	return r != nil && strings.EqualFold(r.Header.Get("X-Amz-Sns-Rawdelivery"), "true")
 }
 
 // maxCerts bounds the certificate cache; SNS uses a handful of URLs.

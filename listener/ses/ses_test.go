@@ -857,3 +857,47 @@ func TestCertificateNotThere(t *testing.T) {
 		t.Errorf("stored %d events, want none", len(got))
 	}
 }
+
+// TestRawMessageDelivery posts an SES record as SNS delivers it when the
+// subscription has raw message delivery on: the record alone, without the
+// signed envelope, and the header x-amz-sns-rawdelivery: true. It is
+// refused 401, since nothing in it is signed, with an answer that says to
+// turn raw message delivery off, where it said only that "Signature" was
+// missing; the SNS console shows that answer among failed deliveries.
+func TestRawMessageDelivery(t *testing.T) {
+	e := newSNS(t)
+	url, log := providertest.Serve(t, listener.Config{Client: e.client, Sources: []config.Source{{Name: "ses", Path: "/hooks/ses",
+		Provider: ses.Provider, Verify: config.Verify{TopicARNs: []string{topic}}}}})
+	record := parse(t, readFile(t, "testdata/bounce-notification.json")).Message
+	for _, tt := range []struct {
+		name, raw string
+		want      string
+	}{
+		{"raw delivery", "true", `"error":"raw message delivery is on for this SNS subscription: SNS signs only the JSON envelope it wraps a message in, so turn raw message delivery off"`},
+		{"no header", "", `"error":"missing \"Signature\""`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, url+"/hooks/ses", strings.NewReader(record))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "text/plain; charset=UTF-8")
+			req.Header.Set("X-Amz-Sns-Message-Type", "Notification")
+			if tt.raw != "" {
+				req.Header.Set("X-Amz-Sns-Rawdelivery", tt.raw)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			answer, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(answer), tt.want) {
+				t.Fatalf("answered %d %s, want 401 with %s", resp.StatusCode, answer, tt.want)
+			}
+		})
+	}
+	if got := providertest.Messages(t, log, eventlog.TopicEvents, 0); len(got) != 0 {
+		t.Fatalf("stored %d events", len(got))
+	}
+}
