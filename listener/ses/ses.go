@@ -501,9 +501,10 @@ type record struct {
 		Timestamp         string      `json:"timestamp"`
 	} `json:"bounce"`
 	Complaint *struct {
-		ComplainedRecipients []recipient `json:"complainedRecipients"`
-		ComplaintSubType     string      `json:"complaintSubType"`
-		Timestamp            string      `json:"timestamp"`
+		ComplainedRecipients  []recipient `json:"complainedRecipients"`
+		ComplaintSubType      string      `json:"complaintSubType"`
+		ComplaintFeedbackType string      `json:"complaintFeedbackType"`
+		Timestamp             string      `json:"timestamp"`
 	} `json:"complaint"`
 	Delivery *struct {
 		Recipients []string `json:"recipients"`
@@ -627,7 +628,8 @@ var categories = map[string]event.Category{
 // are duplicates. A Permanent bounce is hard, a Transient one soft. A
 // Bounce whose bounceSubType is Suppressed or OnAccountSuppressionList, and a
 // Complaint whose complaintSubType is OnAccountSuppressionList, is blocked,
-// with no bounce class (see suppressed), its Type still SES's. A
+// with no bounce class (see suppressed), its Type still SES's; a Complaint
+// whose complaintFeedbackType is not-spam has no category. A
 // Subscription is an unsubscribe when its new topic preferences opt out of
 // something the old ones did not, and has no category otherwise (an
 // opt-in). Data is the SES record. Control messages and SES's set-up
@@ -680,8 +682,14 @@ func Decode(body []byte) ([]event.Event, error) {
 		}
 	case r.Complaint != nil:
 		at, named = r.Complaint.Timestamp, emails(r.Complaint.ComplainedRecipients)
-		if suppressed(r.Complaint.ComplaintSubType) {
+		switch {
+		case suppressed(r.Complaint.ComplaintSubType):
 			cat = event.Blocked
+		case r.Complaint.ComplaintFeedbackType == "not-spam":
+			// The feedback report's Feedback-Type (RFC 5965): the
+			// provider reports the message as not spam, a correction,
+			// which rules that answer complaints must not act on.
+			cat = ""
 		}
 	case r.Delivery != nil:
 		at, named = r.Delivery.Timestamp, r.Delivery.Recipients

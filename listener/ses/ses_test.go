@@ -645,7 +645,10 @@ func TestRecipients(t *testing.T) {
 // bounce and complaint records: a bounce or complaint whose subtype says SES
 // suppressed the address (Suppressed, OnAccountSuppressionList) is blocked
 // with no bounce class, since SES sent nothing, and keeps SES's Type; other
-// bounces are hard or soft by their bounceType, other complaints complaints.
+// bounces are hard or soft by their bounceType. A complaint whose
+// complaintFeedbackType is not-spam (the mailbox provider reporting that
+// the message is not spam, RFC 5965) has no category; other complaints
+// are complaints.
 func TestSuppressionOutcomes(t *testing.T) {
 	for _, tt := range []struct {
 		file     string
@@ -659,6 +662,7 @@ func TestSuppressionOutcomes(t *testing.T) {
 		{"bounce-on-account-suppression-list", "Bounce", event.Blocked, ""},
 		{"complaint-notification", "Complaint", event.Complaint, ""},
 		{"complaint-on-account-suppression-list", "Complaint", event.Blocked, ""},
+		{"complaint-not-spam", "Complaint", "", ""},
 	} {
 		t.Run(tt.file, func(t *testing.T) {
 			events, err := ses.Decode(readFile(t, "testdata/"+tt.file+".json"))
