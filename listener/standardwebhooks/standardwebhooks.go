@@ -12,6 +12,7 @@
 package standardwebhooks
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/hmac"
@@ -315,7 +316,8 @@ func signedContent(id, ts string, body []byte) []byte {
 // neither: the time of receipt), Category from the type's last word
 // ("email.bounced" is bounce), and, for email platforms that follow
 // the specification (Resend), Email from data.email, data.to (the first)
-// or data.recipient, MessageID from data.email_id or data.message_id and
+// or data.recipient, MessageID from data.email_id or data.message_id (a
+// string, or an integer's digits as written; see idText) and
 // BounceClass hard for a data.bounce.type "Permanent" ("hard"), soft for
 // "Transient" ("soft"); a bounce whose data.bounce.subType is Suppressed
 // or OnAccountSuppressionList (SES's, which Resend passes on: the address
@@ -342,8 +344,8 @@ type emailData struct {
 	Email     string          `json:"email"`
 	To        json.RawMessage `json:"to"`
 	Recipient string          `json:"recipient"`
-	EmailID   string          `json:"email_id"`
-	MessageID string          `json:"message_id"`
+	EmailID   json.RawMessage `json:"email_id"`
+	MessageID json.RawMessage `json:"message_id"`
 	Bounce    struct {
 		Type    string `json:"type"`
 		SubType string `json:"subType"`
@@ -387,9 +389,9 @@ func Decode(source string, m *mapping.Mapping, h http.Header, body []byte) ([]ev
 		addr = d.Recipient
 	}
 	e.Email, e.Domain = event.NormalizeEmail(addr)
-	e.MessageID = d.EmailID
+	e.MessageID = idText(d.EmailID)
 	if e.MessageID == "" {
-		e.MessageID = d.MessageID
+		e.MessageID = idText(d.MessageID)
 	}
 	if !m.Empty() {
 		item, err := mapping.Unmarshal(body)
@@ -431,6 +433,29 @@ func Decode(source string, m *mapping.Mapping, h http.Header, body []byte) ([]ev
 		}
 	}
 	return []event.Event{e}, nil
+}
+
+// idText returns a message id as the sender wrote it: a JSON string's
+// text, or a JSON integer's digits, every one of them (an id beyond 2^53
+// must not pass through a float64); "" for anything else.
+func idText(raw json.RawMessage) string {
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return s
+		}
+		return ""
+	}
+	digits := bytes.TrimPrefix(raw, []byte("-"))
+	if len(digits) == 0 {
+		return ""
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return ""
+		}
+	}
+	return string(raw)
 }
 
 // payloadType returns the payload's "type", raw: "" when it is absent or

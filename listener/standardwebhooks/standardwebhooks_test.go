@@ -728,3 +728,30 @@ func TestBounceSubType(t *testing.T) {
 		})
 	}
 }
+
+// TestMessageIDNumber reads a message id that the sender writes as a JSON
+// integer, without a map: every digit, where it was dropped (only a string
+// was read); a value of another kind leaves it empty.
+func TestMessageIDNumber(t *testing.T) {
+	h := http.Header{}
+	h.Set("webhook-id", "msg_1")
+	for _, tt := range []struct{ name, data, want string }{
+		{"a string", `{"message_id":"m-1"}`, "m-1"},
+		{"an integer beyond 2^53", `{"message_id":12345678901234567891}`, "12345678901234567891"},
+		{"a negative integer", `{"message_id":-42}`, "-42"},
+		{"email_id first", `{"email_id":7,"message_id":8}`, "7"},
+		{"a fraction", `{"message_id":1.5}`, ""},
+		{"an object", `{"message_id":{"id":1}}`, ""},
+		{"null", `{"message_id":null}`, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			events, err := standardwebhooks.Decode("app", nil, h, []byte(`{"type":"email.opened","data":`+tt.data+`}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := events[0].MessageID; got != tt.want {
+				t.Fatalf("message id %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
