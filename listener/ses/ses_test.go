@@ -905,3 +905,33 @@ func TestRawMessageDelivery(t *testing.T) {
 		t.Fatalf("stored %d events", len(got))
 	}
 }
+
+// TestUnsubscribeConfirmation posts a signed UnsubscribeConfirmation, which
+// SNS sends when the subscription is deleted, to a real listener: it is
+// answered 200 with no events, nothing is quarantined, and the end of the
+// subscription is logged with its topic; the SubscribeURL that would
+// restore it is not fetched, whatever confirm_subscription says.
+func TestUnsubscribeConfirmation(t *testing.T) {
+	for _, confirm := range []bool{false, true} {
+		t.Run(map[bool]string{false: "default", true: "confirm_subscription"}[confirm], func(t *testing.T) {
+			e := newSNS(t)
+			var logs bytes.Buffer
+			log, status, answer := e.postSigned(t, &logs, confirm, readFile(t, "testdata/unsubscribe-confirmation.json"))
+			if status != http.StatusOK {
+				t.Fatalf("answered %d %s, want 200", status, answer)
+			}
+			if got := e.confirmed.Load(); got != 0 {
+				t.Fatalf("fetched the SubscribeURL %d times", got)
+			}
+			if !strings.Contains(logs.String(), "SNS subscription ended") || !strings.Contains(logs.String(), topic) {
+				t.Fatalf("log does not say the subscription ended:\n%s", logs.String())
+			}
+			if got := providertest.Messages(t, log, eventlog.TopicEvents, 0); len(got) != 0 {
+				t.Fatalf("stored %d events", len(got))
+			}
+			if got := providertest.Messages(t, log, eventlog.TopicQuarantine, 0); len(got) != 0 {
+				t.Fatalf("quarantined %d bodies", len(got))
+			}
+		})
+	}
+}
