@@ -34,6 +34,10 @@ type Config struct {
 	Store Store `yaml:"store"`
 	// Limits bound what one request may cost.
 	Limits Limits `yaml:"limits"`
+	// RequestLog is which hook requests serve logs a line for:
+	// RequestLogAll (default), RequestLogFailures or RequestLogNone. It
+	// is a key of its own, not one under log, which is the event log.
+	RequestLog string `yaml:"request_log"`
 	// Sources are the webhook senders hookd accepts, one route each.
 	Sources []Source `yaml:"sources"`
 	// SMTP is the mail server of the email action; off unless given.
@@ -68,6 +72,21 @@ type Retention struct {
 	// still hold.
 	Log Period `yaml:"log"`
 }
+
+// The values of Config.RequestLog.
+const (
+	// RequestLogAll logs a line for every hook request: at info when it
+	// was answered under 400, else as a warning or an error.
+	RequestLogAll = "all"
+	// RequestLogFailures logs the requests answered 400 or more only,
+	// which a provider retries or which show a wrong callback URL or
+	// secret, and drops the accepted ones, which at a provider's rate
+	// are most of the log's volume.
+	RequestLogFailures = "failures"
+	// RequestLogNone logs no line per request; the refusals are still
+	// counted in hookd_requests_rejected_total.
+	RequestLogNone = "none"
+)
 
 // MinLogRetention is the shortest Retention.Log: a day, the longest that
 // providers retry a delivery (Mailjet: 24 hours).

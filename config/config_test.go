@@ -71,9 +71,10 @@ func defaults(file string) *config.Config {
 			MaxConcurrent:     1024,
 			MaxInflight:       16 << 20,
 		},
-		Sources: []config.Source{{Name: "mailjet", Provider: "mailjet", Path: "/hooks/mailjet"}},
-		Mailjet: config.Mailjet{APIURL: "https://api.mailjet.com", CheckInterval: 15 * time.Minute},
-		File:    file,
+		RequestLog: "all",
+		Sources:    []config.Source{{Name: "mailjet", Provider: "mailjet", Path: "/hooks/mailjet"}},
+		Mailjet:    config.Mailjet{APIURL: "https://api.mailjet.com", CheckInterval: 15 * time.Minute},
+		File:       file,
 	}
 }
 
@@ -117,6 +118,7 @@ func TestLoad(t *testing.T) {
 						MaxConcurrent:     64,
 						MaxInflight:       4 << 20,
 					},
+					RequestLog: "failures",
 					Sources: []config.Source{{
 						Name: "mailjet", Provider: "mailjet", Path: "/in/mj",
 						Auth: config.Auth{Token: &config.TokenAuth{Value: "0123456789abcdef", Param: "token"}},

@@ -68,6 +68,7 @@ func (c *Config) SetDefaults() {
 	setDefault(&c.Limits.ReadTimeout, defaultReadTimeout)
 	setDefault(&c.Limits.BatchWait, defaultBatchWait)
 	setDefault(&c.Limits.BatchSize, defaultBatchSize)
+	setDefault(&c.RequestLog, RequestLogAll)
 	c.setMailDefaults()
 	setDefault(&c.Limits.WriteTimeout, c.Limits.ReadTimeout+time.Minute)
 	// Within the write timeout, so that the 504 can be sent: a file that
@@ -183,6 +184,11 @@ func (c *Config) Validate(known ...Known) error {
 		v.add("log.prefix", "%d bytes long, more than %d: the log's tables are named up to PREFIX_offsets_%s, and PostgreSQL cuts a name after %d bytes, so that two tables could become one", len(c.Log.Prefix), most, longestTopic(), maxPostgresName)
 	} else if most := maxNATSPrefix(); c.Log.Backend == "nats" && len(c.Log.Prefix) > most {
 		v.add("log.prefix", "%d bytes long, more than %d: the log's consumers are named up to %s_PREFIX_%s, and NATS JetStream refuses a stream or consumer name longer than %d bytes", len(c.Log.Prefix), most, natsGroup, longestTopic(), maxNATSName)
+	}
+	switch c.RequestLog {
+	case RequestLogAll, RequestLogFailures, RequestLogNone:
+	default:
+		v.add("request_log", "unknown value %q (want all, failures or none)", c.RequestLog)
 	}
 	switch c.Store.Driver {
 	case "sqlite":

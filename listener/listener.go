@@ -97,6 +97,11 @@ type Config struct {
 	// duplicate when the provider retries. It also bounds each append to
 	// the log, and the append of a quarantined body.
 	CommitTimeout time.Duration
+	// RequestLog is which requests get a line in the request log:
+	// config.RequestLogAll (the default, also for ""),
+	// config.RequestLogFailures (those answered 400 or more) or
+	// config.RequestLogNone. Any other value is an error of New.
+	RequestLog string
 }
 
 // DefaultReadyHold is the default of Config.ReadyHold.
@@ -135,8 +140,11 @@ type Listener struct {
 	quarantineOut *outage.Log
 
 	readyHold time.Duration
-	draining  atomic.Bool // Drain was called
-	unready   atomic.Bool // the last Ready returned an error; logged on change
+	// logAccepted and logRefused say whether a request answered under
+	// 400, and one answered 400 or more, gets a line in the request log.
+	logAccepted, logRefused bool
+	draining                atomic.Bool // Drain was called
+	unready                 atomic.Bool // the last Ready returned an error; logged on change
 }
 
 // New builds a Listener over log. logger nil discards; reg nil registers the
@@ -175,6 +183,16 @@ func New(cfg Config, log eventlog.Log, logger *slog.Logger, reg prometheus.Regis
 	if cfg.CommitTimeout <= 0 {
 		cfg.CommitTimeout = DefaultCommitTimeout
 	}
+	var logAccepted, logRefused bool
+	switch cfg.RequestLog {
+	case "", config.RequestLogAll:
+		logAccepted, logRefused = true, true
+	case config.RequestLogFailures:
+		logRefused = true
+	case config.RequestLogNone:
+	default:
+		return nil, fmt.Errorf("request log %q: want %s, %s or %s", cfg.RequestLog, config.RequestLogAll, config.RequestLogFailures, config.RequestLogNone)
+	}
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
@@ -196,6 +214,8 @@ func New(cfg Config, log eventlog.Log, logger *slog.Logger, reg prometheus.Regis
 
 		quarantineOut: outage.New(logger, "quarantine failed", "quarantine succeeded again", 0),
 		readyHold:     cfg.ReadyHold,
+		logAccepted:   logAccepted,
+		logRefused:    logRefused,
 	}
 	l.commit = newCommitter(log, cfg.BatchSize, cfg.BatchWait, cfg.CommitTimeout, m.batch.Observe, logger)
 	l.echo = NewEcho(logger)

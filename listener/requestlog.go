@@ -32,13 +32,19 @@ const (
 // source's token; a request no route matches is logged as "(no route)". Errors are handed to the echo error
 // handler here, so the status logged is the one sent. GET /healthz and
 // /readyz are not logged: probes would drown the rest (Ready logs its own
-// changes).
+// changes). Config.RequestLog drops the lines of accepted requests, or of
+// all; an accepted request then returns before anything is read for its
+// line, and a refused one is still counted in the metrics.
 func (l *Listener) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
 		err := next(c)
 		if err != nil {
 			c.Error(err)
+		}
+		status := c.Response().Status
+		if status < 400 && !l.logAccepted {
+			return nil
 		}
 		req := c.Request()
 		route := c.Path()
@@ -51,7 +57,6 @@ func (l *Listener) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		source, _ := c.Get(logSource).(string)
 		events, _ := c.Get(logEvents).(int)
 		dups, _ := c.Get(logDuplicates).(int)
-		status := c.Response().Status
 		// The hook handler counts what it refuses; these it never sees. A
 		// provider's callback URL with a wrong path or method shows here.
 		switch {
@@ -60,6 +65,9 @@ func (l *Listener) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		case status == http.StatusMethodNotAllowed:
 			source = l.routes[route]
 			l.metrics.rejected.WithLabelValues(source, "method").Inc()
+		}
+		if status >= 400 && !l.logRefused {
+			return nil
 		}
 		level := slog.LevelInfo
 		if status >= 500 {

@@ -281,6 +281,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 		MaxConcurrent: cfg.Limits.MaxConcurrent,
 		MaxInflight:   int64(cfg.Limits.MaxInflight),
 		Nonces:        nonces,
+		RequestLog:    cfg.RequestLog,
 	}, log, logger, reg)
 	if err != nil {
 		return err
