@@ -470,12 +470,23 @@ func TestServeRefusesBadConfig(t *testing.T) {
 	}
 	defer taken.Close()
 	data := filepath.Join(dir, "typo")
+	// The error names the listener, the address and what sets it.
 	out, err = exec.CommandContext(ctx, hookdBinary(t), "serve", "--listen", taken.Addr().String(), "--data", data).CombinedOutput()
-	if !errors.As(err, &exit) || exit.ExitCode() == 0 || !strings.Contains(string(out), "hooks listener: listen tcp "+taken.Addr().String()) {
-		t.Fatalf("serve on a taken port: err %v, want a non-zero exit naming the listener\n%s", err, out)
+	want := "hooks listener: listen tcp " + taken.Addr().String() + ": bind: address already in use: another process listens on this address (a hookd already running?): stop it, or give another address with --listen, or listen in a --config file"
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 || !strings.Contains(string(out), want) {
+		t.Fatalf("serve on a taken port: err %v, want a non-zero exit saying %q\n%s", err, want, out)
 	}
 	if _, err := os.Stat(data); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("serve on a taken port left %s behind (%v)", data, err)
+	}
+	takenAdmin := filepath.Join(dir, "taken-admin.yaml")
+	if err := os.WriteFile(takenAdmin, []byte("admin: { listen: \""+taken.Addr().String()+"\" }\nsources: [ { name: mailjet, provider: mailjet } ]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.CommandContext(ctx, hookdBinary(t), "serve", "--config", takenAdmin, "--listen", "127.0.0.1:0", "--data", data).CombinedOutput()
+	want = "admin listener: listen tcp " + taken.Addr().String() + ": bind: address already in use: another process listens on this address (a hookd already running?): stop it, or give another address with admin.listen in " + takenAdmin + ", or --admin-listen"
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 || !strings.Contains(string(out), want) {
+		t.Fatalf("serve on a taken admin port: err %v, want a non-zero exit saying %q\n%s", err, want, out)
 	}
 
 	// A lease too short to renew claims in is refused.

@@ -165,12 +165,12 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	// return closes them here.
 	hooksLn, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("hooks listener: %w", err)
+		return listenError("hooks", "listen", cfg.File, err)
 	}
 	defer hooksLn.Close()
 	adminLn, err := net.Listen("tcp", cfg.Admin.Listen)
 	if err != nil {
-		return fmt.Errorf("admin listener: %w", err)
+		return listenError("admin", "admin.listen", cfg.File, err)
 	}
 	defer adminLn.Close()
 	// Both ports answer from now on, while the log and the store open (a
@@ -494,6 +494,24 @@ func newTLS(field string, t config.TLS, logger *slog.Logger) (*tlsfile.Reloader,
 		return nil, fmt.Errorf("%s.%s: %w", field, tlsfile.At(err), err)
 	}
 	return r, nil
+}
+
+// listenError is the error of a listener that could not bind its address:
+// it names the setting and the flag that set the address, and for an
+// address in use says that another process holds it, so that the operator
+// knows what to change. key is the configuration key (listen,
+// admin.listen), whose flag is --key with the dot a dash; file is the
+// configuration file, "" for the built-in one.
+func listenError(listener, key, file string, err error) error {
+	flag := "--" + strings.ReplaceAll(key, ".", "-")
+	set := fmt.Sprintf("%s, or %s in a --config file", flag, key)
+	if file != "" {
+		set = fmt.Sprintf("%s in %s, or %s", key, file, flag)
+	}
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%s listener: %w: another process listens on this address (a hookd already running?): stop it, or give another address with %s", listener, err, set)
+	}
+	return fmt.Errorf("%s listener: %w (the address is set by %s)", listener, err, set)
 }
 
 // listenAddr returns the address ln listens on as the start's log lines
