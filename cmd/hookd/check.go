@@ -38,7 +38,7 @@ in a warning on standard error, as serve logs it at start, and so is a basic
 auth password shorter than 16 bytes, a provider setting that is valid but
 weak (a Standard Webhooks secret shorter than 24 bytes), an admin listener
 beyond loopback without admin.token, a TLS certificate that expires within
-14 days, an smtp port that speaks another way than smtp.tls (465 tls, 587
+14 days or is not valid yet, an smtp port that speaks another way than smtp.tls (465 tls, 587
 starttls), a rules pattern with wildcards that matches no file, and a data
 directory serve would refuse (not a directory, or missing with its parent);
 none fails the check, which may run on another machine than serve.`,
@@ -160,7 +160,8 @@ func dataProblem(dir string) string {
 }
 
 // settingWarnings says of each certificate of cfg that expires within
-// tlsfile.RenewWithin of now when it does, and of an smtp port that speaks
+// tlsfile.RenewWithin of now when it does, of one not valid yet at now
+// from when it is, and of an smtp port that speaks
 // another way than smtp.tls (config.PortWarning); check prints them, serve
 // logs them. A pair that does not load is the configuration's error, not
 // one of these.
@@ -180,12 +181,28 @@ func settingWarnings(cfg *config.Config, now time.Time) []string {
 		if err != nil {
 			continue
 		}
+		// Warned of, not refused: the clients judge it by their clocks,
+		// and it is this machine's that may be behind (or check's, on
+		// another machine); a certificate issued ahead of its use
+		// becomes valid on its own.
+		if ahead := cert.Leaf.NotBefore.Sub(now); ahead > 0 {
+			warns = append(warns, fmt.Sprintf("%s.cert: certificate %s is not valid before %s, in %s: clients refuse it until then, unless this machine's clock is behind (check it)",
+				l.field, l.t.Cert, cert.Leaf.NotBefore.UTC().Format(time.DateTime+" MST"), until(ahead)))
+		}
 		if left := cert.Leaf.NotAfter.Sub(now); left < tlsfile.RenewWithin {
 			warns = append(warns, fmt.Sprintf("%s.cert: certificate %s expires on %s, in %s: renew it (serve reloads it when the files change)",
 				l.field, l.t.Cert, cert.Leaf.NotAfter.UTC().Format(time.DateTime+" MST"), daysLeft(left)))
 		}
 	}
 	return warns
+}
+
+// until returns d in whole days, or under a day in minutes (rounded up).
+func until(d time.Duration) string {
+	if d >= 24*time.Hour {
+		return daysLeft(d)
+	}
+	return plural(int((d+time.Minute-1)/time.Minute), "minute")
 }
 
 // daysLeft returns d in whole days, "less than a day" under one.

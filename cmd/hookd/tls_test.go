@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -198,4 +199,28 @@ func TestCheckTLS(t *testing.T) {
 	if want := config + ":2:31: admin.tls.key: " + soon.Cert + " with certificate " + soon.Cert + ": tls: found a certificate rather than a key"; err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("check of a certificate as key: %v\nwant %s", err, want)
 	}
+}
+
+// TestTLSNotYetValid: a certificate whose validity starts in the future
+// is warned of, with when it starts, by check and by serve's start, which
+// serves it all the same (this machine's clock may be the one behind).
+func TestTLSNotYetValid(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	later := tlsfiletest.Write(t, dir, tlsfiletest.Options{NotBefore: time.Now().Add(2*24*time.Hour + time.Hour), NotAfter: time.Now().Add(90 * 24 * time.Hour)})
+	config := filepath.Join(dir, "hookd.yaml")
+	if err := os.WriteFile(config, []byte("tls: { cert: cert.pem, key: key.pem }\nsources:\n  - { name: mailjet, provider: mailjet }\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("tls.cert: certificate %s is not valid before %s, in 2 days: clients refuse it until then, unless this machine's clock is behind (check it)",
+		later.Cert, later.Leaf.NotBefore.UTC().Format(time.DateTime+" MST"))
+	stdout, stderr, err := runHookd(t, "check", "--config", config)
+	if err != nil || !strings.Contains(stdout, ": ok (") || !strings.Contains(stderr, "warning: "+want) {
+		t.Fatalf("check: %v\n%s%s\nwant the warning %q", err, stdout, stderr, want)
+	}
+	p := startHookd(t, t.TempDir(), "--config", config)
+	if !strings.Contains(p.output(), `"level":"WARN","msg":`+strconv.Quote(want)) {
+		t.Errorf("serve's start does not warn %q:\n%s", want, p.output())
+	}
+	p.stop(t)
 }
