@@ -484,3 +484,47 @@ func decodeCursor(kind byte, s string) (position, error) {
 	}
 	return position{time: int64(binary.BigEndian.Uint64(b[1:])), seq: int64(binary.BigEndian.Uint64(b[9:]))}, nil
 }
+
+// Types returns the event types the store holds events of, sorted, for a
+// listing that found nothing to say which types there are. It reads one
+// index entry a type (a loose scan of events_type), not every event.
+func (s *Store) Types(ctx context.Context) ([]string, error) {
+	types, err := s.strings(ctx, `WITH RECURSIVE t(v) AS (
+		SELECT MIN(type) FROM events
+		UNION ALL
+		SELECT (SELECT MIN(type) FROM events WHERE type > t.v) FROM t WHERE t.v IS NOT NULL
+	) SELECT v FROM t WHERE v IS NOT NULL`)
+	if err != nil {
+		return nil, fmt.Errorf("list event types: %w", err)
+	}
+	return types, nil
+}
+
+// Sources returns the sources the store holds events from, sorted, read
+// from the hourly counts (a row per hour, type and source), which events
+// has no index to list them from.
+func (s *Store) Sources(ctx context.Context) ([]string, error) {
+	sources, err := s.strings(ctx, `SELECT DISTINCT source FROM counts_hour ORDER BY source`)
+	if err != nil {
+		return nil, fmt.Errorf("list event sources: %w", err)
+	}
+	return sources, nil
+}
+
+// strings returns the one text column that query selects, row by row.
+func (s *Store) strings(ctx context.Context, query string) ([]string, error) {
+	rows, err := s.db.read.QueryContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

@@ -385,6 +385,27 @@ func TestEvents(t *testing.T) {
 	}
 }
 
+// TestTypesAndSources: the types and sources of the stored events, each
+// once, sorted; none in an empty store.
+func TestTypesAndSources(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	for _, f := range []func(context.Context) ([]string, error){st.Types, st.Sources} {
+		if got, err := f(ctx); err != nil || len(got) != 0 {
+			t.Fatalf("empty store: %q, %v; want none", got, err)
+		}
+	}
+	seed(t, st)
+	types, err := st.Types(ctx)
+	if want := []string{"bounce", "click", "open", "sent"}; err != nil || !slices.Equal(types, want) {
+		t.Errorf("Types = %q, %v; want %q", types, err, want)
+	}
+	sources, err := st.Sources(ctx)
+	if want := []string{"mailjet", "other"}; err != nil || !slices.Equal(sources, want) {
+		t.Errorf("Sources = %q, %v; want %q", sources, err, want)
+	}
+}
+
 func TestEventsPagination(t *testing.T) {
 	ctx := context.Background()
 	for _, limit := range []int{1, 3, 7, 40} {

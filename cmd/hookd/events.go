@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -17,6 +19,7 @@ import (
 	"github.com/hookd/hookd/api"
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
+	"github.com/hookd/hookd/internal/suggest"
 	"github.com/hookd/hookd/store"
 )
 
@@ -44,7 +47,9 @@ exclusive. --email and --domain match in any case.
 The output is a table, whose times have the event's fraction of a second
 (a time copied from it selects its event as --since); with --json, one event per line (NDJSON), each the
 JSON object that /api/events lists. When more than --limit events match, a
-note on stderr gives the --cursor that continues the listing.`,
+note on stderr gives the --cursor that continues the listing. When none
+match and --type or --source is one that no stored event has, a note on
+stderr says so, with the nearest one that some have and those there are.`,
 		Example: `  hookd events --type bounce --since 24h
   hookd events --email ann@example.com --limit 100
   hookd events --config /etc/hookd/hookd.yaml --domain example.com --json | jq .data`,
@@ -108,6 +113,7 @@ func listEvents(cmd *cobra.Command, st *store.Store, q store.EventQuery, asJSON 
 	// The table's header goes out with its rows, after the first page:
 	// a query the store refuses prints nothing.
 	var tw *tabwriter.Writer
+	first := q.Cursor == ""
 	for {
 		page, err := st.Events(cmd.Context(), q)
 		if qe, ok := errors.AsType[*store.QueryError](err); ok {
@@ -135,10 +141,52 @@ func listEvents(cmd *cobra.Command, st *store.Store, q store.EventQuery, asJSON 
 			if page.Next != "" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "more events match: repeat with --cursor %s\n", page.Next)
 			}
+			if first && len(page.Events) == 0 {
+				return hintNone(cmd.Context(), cmd.ErrOrStderr(), st, q)
+			}
 			return nil
 		}
 		q.Cursor = page.Next
 	}
+}
+
+// maxHinted is the most stored types or sources hintNone lists.
+const maxHinted = 20
+
+// hintNone says on w, for a listing that found no event, when its --type
+// or --source is one that no stored event has (a typo: clik), with the
+// nearest one that some event has and those there are. A value that
+// stored events have, or any value in an empty store, gets no hint: the
+// listing's other filters left nothing, which is no mistake.
+func hintNone(ctx context.Context, w io.Writer, st *store.Store, q store.EventQuery) error {
+	for _, f := range []struct {
+		name, value string
+		stored      func(context.Context) ([]string, error)
+	}{
+		{"type", q.Type, st.Types},
+		{"source", q.Source, st.Sources},
+	} {
+		if f.value == "" {
+			continue
+		}
+		known, err := f.stored(ctx)
+		if err != nil {
+			return err
+		}
+		if len(known) == 0 || slices.Contains(known, f.value) {
+			continue
+		}
+		msg := fmt.Sprintf("no stored event has %s %q", f.name, f.value)
+		if near := suggest.Closest(f.value, known); near != "" {
+			msg += fmt.Sprintf(": did you mean %s?", near)
+		}
+		list := strings.Join(known[:min(len(known), maxHinted)], ", ")
+		if len(known) > maxHinted {
+			list += fmt.Sprintf(" and %d more", len(known)-maxHinted)
+		}
+		fmt.Fprintf(w, "%s (%ss stored: %s)\n", msg, f.name, list)
+	}
+	return nil
 }
 
 // newTable starts a table of events: writeRows adds to it, and Flush

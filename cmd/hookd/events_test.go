@@ -77,7 +77,16 @@ func TestEventsCommand(t *testing.T) {
 		{name: "filters", golden: "filters.txt", args: []string{"--data", data, "--domain", "B.ORG", "--since", "2025-03-01T12:03:00Z"}},
 		{name: "config", golden: "filters.txt", args: []string{"--config", cfg, "--domain", "b.org", "--until", "2025-03-01T12:05:00Z"}},
 		{name: "limit", golden: "limit.txt", args: []string{"--data", data, "--limit", "2"}, stderr: "more events match: repeat with --cursor "},
-		{name: "none", golden: "none.txt", args: []string{"--data", data, "--type", "unsub"}},
+		{name: "none", golden: "none.txt", args: []string{"--data", data, "--type", "unsub"},
+			stderr: "no stored event has type \"unsub\" (types stored: blocked, bounce, click, open, sent, spam)\n"},
+		// A type or source no event has, near one that some have, is
+		// taken for a typo; one that events have says nothing, though
+		// none is in the window.
+		{name: "type typo", golden: "none.txt", args: []string{"--data", data, "--type", "clik"},
+			stderr: "no stored event has type \"clik\": did you mean click? (types stored: blocked, bounce, click, open, sent, spam)\n"},
+		{name: "source typo", golden: "none.txt", args: []string{"--data", data, "--source", "mailjett"},
+			stderr: "no stored event has source \"mailjett\": did you mean mailjet? (sources stored: mailjet, transactional)\n"},
+		{name: "type stored, not then", golden: "none.txt", args: []string{"--data", data, "--type", "click", "--until", "2025-03-01"}},
 		{name: "dates", golden: "all.txt", args: []string{"--data", data, "--since", "2025-03-01", "--until", "2025-03-02"}},
 		{name: "until a date", golden: "none.txt", args: []string{"--data", data, "--until", "2025-03-01"}},
 		{name: "campaign", golden: "campaign.txt", args: []string{"--data", data, "--campaign", "summer sale"}},
@@ -92,7 +101,7 @@ func TestEventsCommand(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !strings.HasPrefix(stderr, tt.stderr) || (tt.stderr == "") != (stderr == "") {
+			if !strings.HasPrefix(stderr, tt.stderr) || (tt.stderr == "") != (stderr == "") || strings.HasSuffix(tt.stderr, "\n") && stderr != tt.stderr {
 				t.Errorf("stderr = %q, want it to start with %q", stderr, tt.stderr)
 			}
 			goldenText(t, filepath.Join("testdata", "events", tt.golden), stdout)
