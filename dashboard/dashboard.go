@@ -50,6 +50,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
@@ -108,6 +109,9 @@ type Config struct {
 	// no limit. The same one is given to Register and APIAuth, so that
 	// guesses at the API and at the login form count together.
 	Throttle *Throttle
+	// Logger receives the cause of a server error that the dashboard
+	// answers a browser with a page (see Register); nil discards it.
+	Logger *slog.Logger
 }
 
 // pageData is what index.html is rendered with. The search form's
@@ -128,7 +132,11 @@ var getHead = []string{http.MethodGet, http.MethodHead}
 // Register serves the dashboard on e: the page at /ui/ (and /ui redirecting
 // to it), its assets under /ui/static/, and, when cfg.Token is set, the
 // login form at /ui/login and POST /ui/logout, with a Log out button on
-// the page. It panics when cfg.Token is set without cfg.Sessions.
+// the page. An error of a /ui route (a 503 while the store does not
+// answer, say) is answered to a browser, a request that accepts
+// text/html, as a small HTML page with its status and headers, and to
+// any other client as e's error handler answers it (JSON). It panics when
+// cfg.Token is set without cfg.Sessions.
 func Register(e *echo.Echo, cfg Config) {
 	sub, err := fs.Sub(static, "static")
 	if err != nil {
@@ -147,6 +155,9 @@ func Register(e *echo.Echo, cfg Config) {
 		})
 	}
 	g := e.Group("/ui")
+	// First, so that it answers the errors of every route and middleware
+	// of the group.
+	g.Use(errorPages(cfg.Logger))
 	if cfg.Token != "" {
 		a := newAuth(cfg)
 		g.Match(getHead, "/login", loginForm(http.StatusOK, ""))
@@ -373,6 +384,57 @@ func (a *auth) logout(c echo.Context) error {
 	}
 	c.SetCookie(a.cookie(c.Request(), "", -1))
 	return c.Redirect(http.StatusSeeOther, "/ui/login")
+}
+
+// errorPages returns middleware that answers an *echo.HTTPError of a
+// request that accepts text/html (a browser's navigation, a form's post)
+// with a page that says what the JSON error would, with the same status
+// and the headers set so far (Retry-After); a server error's cause is
+// logged to logger, as the echo error handler logs it for the others.
+// Other requests (HEAD, the dashboard's scripts, curl), and a path no
+// route serves, get the error back, for the error handler.
+func errorPages(logger *slog.Logger) echo.MiddlewareFunc {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			err := next(c)
+			he, ok := errors.AsType[*echo.HTTPError](err)
+			r := c.Request()
+			// The router's own 404, which the error handler turns into a
+			// 405 with Allow for a path served with other methods, is
+			// left to it.
+			if !ok || errors.Is(err, echo.ErrNotFound) || c.Response().Committed || r.Method == http.MethodHead || !acceptsHTML(r) {
+				return err
+			}
+			msg, _ := he.Message.(string)
+			if msg == "" {
+				msg = http.StatusText(he.Code)
+			}
+			if he.Code >= 500 && he.Internal != nil {
+				logger.Error("request failed", "method", r.Method, "route", c.Path(), "status", he.Code, "err", err)
+			}
+			status := fmt.Sprintf("%d %s", he.Code, http.StatusText(he.Code))
+			return c.HTML(he.Code, `<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>hookd: `+status+`</title>
+<link rel="stylesheet" href="/ui/static/style.css"></head>
+<body class="login"><main><h1>hookd</h1><p class="error" id="error">`+template.HTMLEscapeString(status+": "+msg)+`</p>
+<p><a href="/ui/">Back to the dashboard</a></p></main></body></html>`)
+		}
+	}
+}
+
+// acceptsHTML reports whether r's Accept header names text/html, as a
+// browser's navigation does; a script's fetch sends */* unless told.
+func acceptsHTML(r *http.Request) bool {
+	for part := range strings.SplitSeq(r.Header.Get(echo.HeaderAccept), ",") {
+		media, _, _ := strings.Cut(part, ";")
+		if strings.EqualFold(strings.TrimSpace(media), echo.MIMETextHTML) {
+			return true
+		}
+	}
+	return false
 }
 
 // loginForm answers the login page with code, and problem shown when not

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -191,36 +193,68 @@ func (brokenSessions) DeleteSession(context.Context, string) error {
 }
 
 // TestSessionsUnavailable: when the sessions cannot be read or written,
-// a login, a request with a cookie and a logout are answered 503 with a
-// JSON error and Retry-After, not taken for a wrong token; the bearer
-// token still works.
+// a login, a request with a cookie and a logout are answered 503 with
+// Retry-After, not taken for a wrong token: a JSON error, or for a
+// browser (Accept: text/html) at /ui a page saying the same, its cause
+// logged; the API answers JSON to a browser too. The bearer token still
+// works.
 func TestSessionsUnavailable(t *testing.T) {
+	var logs testenv.Buffer
 	e := listener.NewEcho(nil)
-	cfg := dashboard.Config{Token: token, Sessions: brokenSessions{}}
+	cfg := dashboard.Config{Token: token, Sessions: brokenSessions{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	e.GET("/api/ping", func(c echo.Context) error { return c.String(http.StatusOK, "pong") }, dashboard.APIAuth(cfg))
 	dashboard.Register(e, cfg)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	cookie := with(strings.Repeat("A", 43))
+	const browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 	for _, tt := range []struct {
 		method, path string
 		form         url.Values
 		header       map[string]string
 		want         int
+		page         bool // a browser gets a page
 	}{
-		{http.MethodPost, "/ui/login", url.Values{"token": {token}}, nil, http.StatusServiceUnavailable},
-		{http.MethodGet, "/api/ping", nil, cookie, http.StatusServiceUnavailable},
-		{http.MethodGet, "/ui/", nil, cookie, http.StatusServiceUnavailable},
-		{http.MethodPost, "/ui/logout", nil, cookie, http.StatusServiceUnavailable},
-		{http.MethodGet, "/api/ping", nil, map[string]string{"Authorization": "Bearer " + token}, http.StatusOK},
+		{http.MethodPost, "/ui/login", url.Values{"token": {token}}, nil, http.StatusServiceUnavailable, true},
+		{http.MethodGet, "/api/ping", nil, cookie, http.StatusServiceUnavailable, false},
+		{http.MethodGet, "/ui/", nil, cookie, http.StatusServiceUnavailable, true},
+		{http.MethodPost, "/ui/logout", nil, cookie, http.StatusServiceUnavailable, true},
+		{http.MethodGet, "/api/ping", nil, map[string]string{"Authorization": "Bearer " + token}, http.StatusOK, false},
+		// The router's answer stays the error handler's.
+		{http.MethodPost, "/ui/", url.Values{}, map[string]string{"Authorization": "Bearer " + token}, http.StatusMethodNotAllowed, false},
 	} {
-		a := do(t, client(t), tt.method, srv.URL+tt.path, tt.form, tt.header)
-		if a.status != tt.want {
-			t.Errorf("%s %s: %d %s, want %d", tt.method, tt.path, a.status, a.body, tt.want)
-			continue
-		}
-		if tt.want == http.StatusServiceUnavailable && (!strings.Contains(a.body, `"error":"sessions unavailable`) || a.header.Get("Retry-After") == "") {
-			t.Errorf("%s %s: %s, Retry-After %q; want the JSON error and Retry-After", tt.method, tt.path, a.body, a.header.Get("Retry-After"))
+		for _, accept := range []string{"", "*/*", browser} {
+			header := maps.Clone(tt.header)
+			if header == nil {
+				header = map[string]string{}
+			}
+			if accept != "" {
+				header["Accept"] = accept
+			}
+			logged := strings.Count(logs.String(), "database is down")
+			a := do(t, client(t), tt.method, srv.URL+tt.path, tt.form, header)
+			if a.status != tt.want {
+				t.Errorf("%s %s, Accept %q: %d %s, want %d", tt.method, tt.path, accept, a.status, a.body, tt.want)
+				continue
+			}
+			if tt.want != http.StatusServiceUnavailable {
+				continue
+			}
+			if a.header.Get("Retry-After") == "" {
+				t.Errorf("%s %s, Accept %q: no Retry-After", tt.method, tt.path, accept)
+			}
+			if !tt.page || accept != browser {
+				if !strings.Contains(a.body, `"error":"sessions unavailable`) || !strings.HasPrefix(a.header.Get("Content-Type"), "application/json") {
+					t.Errorf("%s %s, Accept %q: %s %s; want the JSON error", tt.method, tt.path, accept, a.header.Get("Content-Type"), a.body)
+				}
+				continue
+			}
+			if want := `<p class="error" id="error">503 Service Unavailable: sessions unavailable (the store does not answer), retry later</p>`; !strings.Contains(a.body, want) || !strings.HasPrefix(a.header.Get("Content-Type"), "text/html") {
+				t.Errorf("%s %s, Accept %q: %s %s; want a page with %s", tt.method, tt.path, accept, a.header.Get("Content-Type"), a.body, want)
+			}
+			if strings.Count(logs.String(), "database is down") == logged {
+				t.Errorf("%s %s, Accept %q: the cause is not logged: %q", tt.method, tt.path, accept, logs.String())
+			}
 		}
 	}
 }

@@ -352,7 +352,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	// share: a login works at every replica, a logout ends it at all.
 	// One throttle for both, so that wrong tokens at the API and at the
 	// login form count together.
-	dash := dashboard.Config{Token: cfg.Admin.Token, Sessions: st, SecureCookie: cfg.Admin.SecureCookie,
+	dash := dashboard.Config{Token: cfg.Admin.Token, Sessions: st, SecureCookie: cfg.Admin.SecureCookie, Logger: logger,
 		Throttle: dashboard.NewThrottle(dashboard.ThrottleConfig{Failures: cfg.Admin.Throttle.Failures, Window: cfg.Admin.Throttle.Window})}
 	if cfg.Admin.Token != "" {
 		apiGroup.Use(dashboard.APIAuth(dash))
