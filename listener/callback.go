@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hookd/hookd/config"
+	"github.com/hookd/hookd/internal/redact"
 )
 
 // Callback returns the source of sources that a delivery to u reaches,
@@ -68,22 +69,17 @@ func Callback(sources []config.Source, u *url.URL) (config.Source, error) {
 }
 
 // shownPath is u's path as an error may show it: a segment that is the
-// token of one of sources is "xxxxx", since a URL whose path has a typo
-// before the token still carries it.
+// token of one of sources, or looks like a token (an old one, say), is
+// redact.Mask, since a URL whose path has a typo before the token still
+// carries it.
 func shownPath(u *url.URL, sources []config.Source) string {
-	segs := strings.Split(u.EscapedPath(), "/")
-	for i, seg := range segs {
-		s, err := url.PathUnescape(seg)
-		if err != nil || s == "" {
-			continue
-		}
-		for _, src := range sources {
-			if src.Auth.Token != nil && src.Auth.Token.Value == s {
-				segs[i] = "xxxxx"
-			}
+	var tokens []string
+	for _, src := range sources {
+		if src.Auth.Token != nil {
+			tokens = append(tokens, src.Auth.Token.Value)
 		}
 	}
-	return strings.Join(segs, "/")
+	return redact.Path(u.EscapedPath(), tokens)
 }
 
 // discard is a ResponseWriter that keeps nothing: Callback's answers are

@@ -228,7 +228,7 @@ func TestCallbackWatch(t *testing.T) {
 // status, nor logged by serve's check of dead URLs: it is the source's
 // only credential.
 func TestMailjetTokenHidden(t *testing.T) {
-	const token = "hook-token-0123456789"
+	const token, oldToken = "hook-token-0123456789", "Old-Hook-Token-9876543210"
 	mj := newMJStandIn(t, mjKey, mjSecret)
 	cfg := writeFile(t, "hookd.yaml", fmt.Sprintf(`sources:
   - name: mailjet
@@ -260,12 +260,27 @@ mailjet: { api_url: %q, api_key: %q, api_secret: %q }
 			wantWarn: "warning: https://hooks.example.com/hooks/mailjett/xxxxx: no source has the path /hooks/mailjett/xxxxx (/hooks/mailjet): Mailjet's deliveries would be refused unless a proxy in front of hookd rewrites them\n",
 		},
 		{
+			// A token rotated since: not one of the configuration's.
+			name:     "register with an old token",
+			args:     []string{"register", "--url", "https://hooks.example.com/hooks/mailjet/" + oldToken, "--events", "sent"},
+			wantOut:  "sent     created\nMailjet posts sent to " + hidden + " (version 1, main URL)\n",
+			wantWarn: "warning: " + hidden + ": source \"mailjet\" refuses the URL's credentials: Mailjet's deliveries would be refused unless a proxy in front of hookd rewrites them\n",
+		},
+		{
+			name:     "register with a typo in the path and an old token",
+			args:     []string{"register", "--url", "https://hooks.example.com/hooks/mailjett/" + oldToken, "--events", "spam"},
+			wantOut:  "spam     created\nMailjet posts spam to https://hooks.example.com/hooks/mailjett/xxxxx (version 1, main URL)\n",
+			wantWarn: "warning: https://hooks.example.com/hooks/mailjett/xxxxx: no source has the path /hooks/mailjett/xxxxx (/hooks/mailjet): Mailjet's deliveries would be refused unless a proxy in front of hookd rewrites them\n",
+		},
+		{
 			name: "status",
 			args: []string{"status"},
 			wantOut: "EVENT   VERSION  KIND  STATUS  URL\n" +
 				"open    1        main  alive   " + hidden + "\n" +
 				"click   1        main  alive   " + hidden + "\n" +
-				"bounce  1        main  alive   https://hooks.example.com/hooks/mailjett/xxxxx\n",
+				"bounce  1        main  alive   https://hooks.example.com/hooks/mailjett/xxxxx\n" +
+				"sent    1        main  alive   " + hidden + "\n" +
+				"spam    1        main  alive   https://hooks.example.com/hooks/mailjett/xxxxx\n",
 		},
 	}
 	for _, tt := range tests {
@@ -276,6 +291,9 @@ mailjet: { api_url: %q, api_key: %q, api_secret: %q }
 			}
 			if stdout != tt.wantOut || stderr != tt.wantWarn {
 				t.Errorf("output\n%s%s\nwant\n%s%s", stdout, stderr, tt.wantOut, tt.wantWarn)
+			}
+			if strings.Contains(stdout+stderr, oldToken) {
+				t.Errorf("the old token is shown:\n%s%s", stdout, stderr)
 			}
 		})
 	}

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/hookd/hookd/internal/redact"
 )
 
 // CallbackPath is the REST resource of event callback URLs.
@@ -129,11 +131,12 @@ func ParseEvents(s string) ([]string, error) {
 }
 
 // Redact returns u with the password of its userinfo, its query values and
-// each path segment that is one of tokens (percent-encoded or not)
-// replaced, for display: a callback URL carries the hook's credentials, as
-// basic auth, as ?token=SECRET or as the last segment of its path
-// (/hooks/mailjet/SECRET), which only the sources' tokens tell from the
-// rest of the path.
+// each path segment that may be a token (one of tokens, percent-encoded or
+// not, or one that looks like a token, see redact.Path) replaced, for
+// display: a callback URL carries the hook's credentials, as basic auth,
+// as ?token=SECRET or as the last segment of its path
+// (/hooks/mailjet/SECRET), and a URL registered before a token was
+// rotated carries one that is no longer configured.
 func Redact(u string, tokens ...string) string {
 	p, err := url.Parse(u)
 	if err != nil {
@@ -141,25 +144,17 @@ func Redact(u string, tokens ...string) string {
 	}
 	if p.User != nil {
 		if _, ok := p.User.Password(); ok {
-			p.User = url.UserPassword(p.User.Username(), "xxxxx")
+			p.User = url.UserPassword(p.User.Username(), redact.Mask)
 		}
 	}
-	if len(tokens) > 0 {
-		segs := strings.Split(p.EscapedPath(), "/")
-		for i, seg := range segs {
-			if s, err := url.PathUnescape(seg); err == nil && s != "" && slices.Contains(tokens, s) {
-				segs[i] = "xxxxx"
-			}
-		}
-		escaped := strings.Join(segs, "/")
-		if path, err := url.PathUnescape(escaped); err == nil {
-			p.Path, p.RawPath = path, escaped
-		}
+	escaped := redact.Path(p.EscapedPath(), tokens)
+	if path, err := url.PathUnescape(escaped); err == nil && escaped != p.EscapedPath() {
+		p.Path, p.RawPath = path, escaped
 	}
 	if p.RawQuery != "" {
 		q := p.Query()
 		for k := range q {
-			q[k] = []string{"xxxxx"}
+			q[k] = []string{redact.Mask}
 		}
 		p.RawQuery = q.Encode()
 	}

@@ -20,6 +20,7 @@ func TestRedact(t *testing.T) {
 		{"path token, percent-encoded", "https://h.example.com/hooks/mailjet/tok%2Ben%2F0123456789abcdef", "https://h.example.com/hooks/mailjet/xxxxx"},
 		{"path token of a source at /", "https://h.example.com/abcdefghijklmnop", "https://h.example.com/xxxxx"},
 		{"path segment that is no token", "https://h.example.com/hooks/mailjet/abcdefghijklmnoq", "https://h.example.com/hooks/mailjet/abcdefghijklmnoq"},
+		{"path token no longer configured", "https://h.example.com/hooks/mailjet/old-token-9876543210", "https://h.example.com/hooks/mailjet/xxxxx"},
 		{"encoding of other segments kept", "https://h.example.com/a%2Fb/abcdefghijklmnop", "https://h.example.com/a%2Fb/xxxxx"},
 		{"nothing secret", "https://h.example.com/hooks/mailjet", "https://h.example.com/hooks/mailjet"},
 		{"not a URL", "http://[::1", "(not a URL)"},
