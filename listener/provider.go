@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -126,9 +127,54 @@ type Unsigned struct {
 	Name string
 	// Decoder decodes its bodies.
 	Decoder Decoder
+	// Fields, when set, are the top-level fields that the provider
+	// documents for the objects its events' Data hold (see DataFielder).
+	Fields []string
 }
 
-var _ Provider = Unsigned{}
+var (
+	_ Provider    = Unsigned{}
+	_ DataFielder = Unsigned{}
+)
+
+// DataFields implements DataFielder: u.Fields.
+func (u Unsigned) DataFields() []string { return u.Fields }
+
+// DataFielder is implemented by providers that document every top-level
+// field of the objects their events' Data hold, so that a rule reading
+// data.X of a field none has (a typo: data.hardbounce) can be warned of.
+type DataFielder interface {
+	// DataFields returns those fields, or nil when they are not known.
+	DataFields() []string
+}
+
+// DataFields returns the providers of sources and the top-level fields the
+// Data of their events may have, sorted, when every source's provider
+// documents its fields (DataFielder); otherwise nil and nil, since a
+// generic source's events, or another provider's, may have any field.
+func DataFields(sources []config.Source) (providers, fields []string) {
+	for _, src := range sources {
+		p, err := Lookup(src.Provider)
+		if err != nil {
+			return nil, nil
+		}
+		df, ok := p.(DataFielder)
+		if !ok || df.DataFields() == nil {
+			return nil, nil
+		}
+		if !slices.Contains(providers, src.Provider) {
+			providers = append(providers, src.Provider)
+		}
+		for _, f := range df.DataFields() {
+			if !slices.Contains(fields, f) {
+				fields = append(fields, f)
+			}
+		}
+	}
+	slices.Sort(providers)
+	slices.Sort(fields)
+	return providers, fields
+}
 
 // New implements Provider.
 func (u Unsigned) New(src config.Source, _ Env) (Adapter, error) {

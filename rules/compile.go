@@ -88,7 +88,46 @@ func (l *loader) expression(n ast.Node, field string) (*program, bool) {
 		l.exprError(s, field, lc.err)
 		return nil, false
 	}
+	l.checkData(s, field, tree)
 	return p, true
+}
+
+// checkData warns, when l.opts.Data is set, of each data.X (or data["X"])
+// of tree whose X no event's data has, with the nearest field that some
+// have: the expression compiles, and X is nil on every event.
+func (l *loader) checkData(s *strValue, field string, tree *exprparser.Tree) {
+	known := l.opts.Data
+	if known == nil {
+		return
+	}
+	var v dataVisitor
+	exprast.Walk(&tree.Node, &v)
+	for _, m := range v.members {
+		name := m.Property.(*exprast.StringNode).Value
+		if slices.Contains(known.Fields, name) {
+			continue
+		}
+		msg := fmt.Sprintf("data.%s: no %s event has this field, so it is always nil", name, strings.Join(known.Providers, " or "))
+		if near := suggest.Closest(name, known.Fields); near != "" {
+			msg += " (did you mean data." + near + "?)"
+		}
+		at, snippet := s.locate(m.Node.Location().From)
+		l.warnAt(at, field, msg, snippet)
+	}
+}
+
+// dataVisitor collects the reads of a field of data: data.X, data?.X and
+// data["X"].
+type dataVisitor struct{ members []*exprast.MemberNode }
+
+func (v *dataVisitor) Visit(n *exprast.Node) {
+	m, ok := (*n).(*exprast.MemberNode)
+	if !ok || !isIdent(m.Node, "data") {
+		return
+	}
+	if _, ok := m.Property.(*exprast.StringNode); ok {
+		v.members = append(v.members, m)
+	}
 }
 
 // exprError records an error of expr in the expression s, at its place in

@@ -51,6 +51,19 @@ type Options struct {
 	// one prints is escaped for where it stands in the JSON (see the
 	// package documentation). Nil means no action has one.
 	JSON func(typ string, params map[string]any) []string
+	// Data, when set, says which fields the data of every event the
+	// rules see may have: a data.X in a when or once whose X is none of
+	// them is a warning (Set.Warnings), since it is nil on every event.
+	// Nil checks nothing, as when a source's events may have any field.
+	Data *Data
+}
+
+// Data is the top-level fields that the events' data may have.
+type Data struct {
+	// Providers are the providers of the events, for the warning.
+	Providers []string
+	// Fields are the fields.
+	Fields []string
 }
 
 // Load reads the rule files that patterns name, in order (a pattern with
@@ -121,6 +134,7 @@ func compile(ctx context.Context, sources []source, opts Options) (*Set, []sourc
 		all       []*Rule
 		files     []string
 		errs      []*Error
+		warns     []*Error
 		byName    = map[string]*Rule{}
 		templates []source
 	)
@@ -145,11 +159,14 @@ func compile(ctx context.Context, sources []source, opts Options) (*Set, []sourc
 			}
 		}
 		errs = append(errs, l.errs...)
+		warns = append(warns, l.warns...)
 	}
 	if len(errs) > 0 {
 		return nil, templates, joinErrors(errs)
 	}
-	return newSet(files, all), templates, nil
+	set := newSet(files, all)
+	set.warnings = warns
+	return set, templates, nil
 }
 
 // readError turns a failure to read a rule file into an *Error that keeps
@@ -244,6 +261,7 @@ type loader struct {
 	opts    *Options
 	anchors map[string]*ast.AnchorNode
 	errs    []*Error
+	warns   []*Error
 	// templates collects the template files read, for compile's caller.
 	templates *[]source
 
@@ -591,6 +609,11 @@ func (l *loader) failAt(p pos, field, rule string, err error, snippet string) {
 		field = joinPath(fmt.Sprintf("rules[%d]", l.index), field)
 	}
 	l.errs = append(l.errs, &Error{File: l.file.name, Line: p.line, Column: p.col, Rule: rule, Field: field, Err: err, Snippet: snippet})
+}
+
+// warnAt records the warning msg at p in the rule being read.
+func (l *loader) warnAt(p pos, field, msg, snippet string) {
+	l.warns = append(l.warns, &Error{File: l.file.name, Line: p.line, Column: p.col, Rule: l.rule, Field: field, Err: errors.New(msg), Snippet: snippet})
 }
 
 // at returns where an error about node n points: its first token, which for

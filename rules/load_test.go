@@ -287,3 +287,49 @@ func TestLoadCanceled(t *testing.T) {
 		t.Errorf("Load with a canceled context: %v", err)
 	}
 }
+
+// TestDataWarnings: with Options.Data, a data.X (data?.X, data["X"]) in a
+// when or once whose X no event has is a warning at its place, with the
+// nearest field; a known field, a field of a field and a rule set loaded
+// without Data are not warned of.
+func TestDataWarnings(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(file, []byte(`rules:
+  - name: hard
+    when: type == "bounce" && data.hardbounce
+    actions: [{ log: {} }]
+  - name: known
+    when: data.hard_bounce && data?.error != "" && data["url"] != nil && data.geo.country == "FR"
+    once: email + string(data?.Message_GUID)
+    actions: [{ log: {} }]
+  - name: once
+    when: type == "click"
+    once: string(data["Url"])
+    actions: [{ log: {} }]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := &rules.Data{Providers: []string{"mailjet"}, Fields: []string{"Message_GUID", "error", "geo", "hard_bounce", "url"}}
+	set, err := rules.Load(context.Background(), []string{file}, rules.Options{Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range set.Warnings() {
+		got = append(got, strings.TrimPrefix(w.Error(), dir))
+	}
+	want := []string{
+		`/rules.yaml:3:31: rule "hard": when: data.hardbounce: no mailjet event has this field, so it is always nil (did you mean data.hard_bounce?)` +
+			"\n | type == \"bounce\" && data.hardbounce\n | ....................^",
+		`/rules.yaml:11:18: rule "once": once: data.Url: no mailjet event has this field, so it is always nil (did you mean data.url?)` +
+			"\n | string(data[\"Url\"])\n | .......^",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	set, err = rules.Load(context.Background(), []string{file}, rules.Options{})
+	if err != nil || len(set.Warnings()) != 0 {
+		t.Errorf("without Data: %v, warnings %v; want none", err, set.Warnings())
+	}
+}

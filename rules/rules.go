@@ -190,6 +190,8 @@ type Set struct {
 	priorData map[[2]string]bool
 	// names are the event's names in the environment that the rules read.
 	names names
+	// warnings are what Warnings returns.
+	warnings []*Error
 	// desc is Describe's, made at first use.
 	desc struct {
 		once sync.Once
@@ -238,6 +240,12 @@ func (s *Set) Files() []string { return append([]string(nil), s.files...) }
 // Rules returns the set's rules in evaluation order: file by file, and in
 // each file in the order written.
 func (s *Set) Rules() []*Rule { return append([]*Rule(nil), s.rules...) }
+
+// Warnings returns what loads but is likely a mistake, located as load
+// errors are, in file order: a data field that no event has (see
+// Options.Data). hookd check prints them and serve logs them at each
+// load.
+func (s *Set) Warnings() []*Error { return append([]*Error(nil), s.warnings...) }
 
 // Rule returns the rule named name, or nil.
 func (s *Set) Rule(name string) *Rule { return s.byName[name] }

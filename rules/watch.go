@@ -138,6 +138,11 @@ func (w *Watcher) reload(ctx context.Context, force bool) error {
 	w.current.Store(set)
 	w.status = Status{Set: set, Loaded: w.status.Checked, Checked: w.status.Checked}
 	w.logger.Info("rules loaded", "files", len(set.files), "rules", len(set.rules))
+	for _, e := range set.warnings {
+		e := *e
+		e.Snippet = "" // a line of its own, which a log line is not
+		w.logger.Warn(e.Error())
+	}
 	return nil
 }
 

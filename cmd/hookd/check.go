@@ -39,8 +39,9 @@ auth password shorter than 16 bytes, a provider setting that is valid but
 weak (a Standard Webhooks secret shorter than 24 bytes), an admin listener
 beyond loopback without admin.token, a TLS certificate that expires within
 14 days or is not valid yet, an smtp port that speaks another way than smtp.tls (465 tls, 587
-starttls), a rules pattern with wildcards that matches no file, and a data
-directory serve would refuse (not a directory, or missing with its parent);
+starttls), a rules pattern with wildcards that matches no file, a rule's
+data.X that no event has (when every source is a Mailjet one, whose fields
+are known), and a data directory serve would refuse (not a directory, or missing with its parent);
 none fails the check, which may run on another machine than serve.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -63,6 +64,9 @@ none fails the check, which may run on another machine than serve.`,
 				return err
 			}
 			// serve logs the same warnings at start.
+			for _, w := range set.Warnings() {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
+			}
 			for _, p := range rules.Unmatched(cfg.Rules, ruleOptions(cfg).Dir) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: rules: %s matches no file\n", p)
 			}
@@ -112,11 +116,16 @@ func summary(cfg *config.Config) string {
 // ruleOptions are the options cfg's rule files load with: relative to the
 // configuration file (the working directory for the built-in default),
 // each action checked against the actions compiled into this binary and
-// the settings the configuration gives them.
+// the settings the configuration gives them, and, when every source's
+// provider documents its events' data fields (Mailjet's), each data.X
+// checked against them (listener.DataFields).
 func ruleOptions(cfg *config.Config) rules.Options {
 	opts := rules.Options{Action: actions.Validator(actionSettings(cfg, nil)), Check: actions.CheckerOf, Body: actions.Body, JSON: actions.JSONText}
 	if cfg.File != "" {
 		opts.Dir = filepath.Dir(cfg.File)
+	}
+	if providers, fields := listener.DataFields(cfg.Sources); fields != nil {
+		opts.Data = &rules.Data{Providers: providers, Fields: fields}
 	}
 	return opts
 }

@@ -30,7 +30,20 @@ import (
 const Provider = "mailjet"
 
 func init() {
-	listener.Register(Provider, listener.Unsigned{Name: Provider, Decoder: listener.DecoderFunc(Decode)})
+	listener.Register(Provider, listener.Unsigned{Name: Provider, Decoder: listener.DecoderFunc(Decode), Fields: DataFields})
+}
+
+// DataFields are the top-level fields of the objects of Mailjet's Event
+// API, over its seven types as its guide documents them: what a rule can
+// read as data.X of a Mailjet event.
+var DataFields = []string{
+	"event", "time", "MessageID", "Message_GUID", "email", "mj_campaign_id", "mj_contact_id",
+	"customcampaign", "mj_message_id", "smtp_reply", "CustomID", "Payload", // every type; smtp_reply of sent
+	"ip", "geo", "agent", // open, click, unsub
+	"url",                                                            // click
+	"blocked", "hard_bounce", "error_related_to", "error", "comment", // bounce, blocked
+	"source",     // spam
+	"mj_list_id", // unsub
 }
 
 // maxUnix is the last second of year 9999, the latest time an event's JSON

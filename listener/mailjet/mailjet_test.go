@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/event"
 	"github.com/hookd/hookd/listener"
+	_ "github.com/hookd/hookd/listener/generic"
 	"github.com/hookd/hookd/listener/mailjet"
 )
 
@@ -288,4 +290,49 @@ func readFile(t testing.TB, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestDataFields: the fields of DataFields are exactly those of the
+// documented events of every type, testdata's sent.json to unsub.json
+// (Mailjet's samples) and grouped-v2.json, so that a rule's data.X is
+// warned of only when no Mailjet event has X.
+func TestDataFields(t *testing.T) {
+	seen := map[string]bool{}
+	for _, name := range []string{"sent", "open", "click", "bounce", "blocked", "spam", "unsub", "grouped-v2"} {
+		body, err := os.ReadFile(filepath.Join("testdata", name+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var objs []map[string]json.RawMessage
+		if name == "grouped-v2" {
+			err = json.Unmarshal(body, &objs)
+		} else {
+			objs = make([]map[string]json.RawMessage, 1)
+			err = json.Unmarshal(body, &objs[0])
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, o := range objs {
+			for k := range o {
+				seen[k] = true
+				if !slices.Contains(mailjet.DataFields, k) {
+					t.Errorf("%s.json has %q, which DataFields lacks", name, k)
+				}
+			}
+		}
+	}
+	for _, f := range mailjet.DataFields {
+		if !seen[f] {
+			t.Errorf("DataFields has %q, which no documented event has", f)
+		}
+	}
+	providers, fields := listener.DataFields([]config.Source{{Name: "a", Provider: "mailjet"}, {Name: "b", Provider: "mailjet"}})
+	if !slices.Equal(providers, []string{"mailjet"}) || len(fields) != len(mailjet.DataFields) {
+		t.Errorf("listener.DataFields of two Mailjet sources = %q, %d fields; want mailjet and its %d", providers, len(fields), len(mailjet.DataFields))
+	}
+	// A generic source's events may have any field.
+	if providers, fields := listener.DataFields([]config.Source{{Name: "a", Provider: "mailjet"}, {Name: "b", Provider: "generic"}}); providers != nil || fields != nil {
+		t.Errorf("listener.DataFields with a generic source = %q, %q; want none", providers, fields)
+	}
 }
