@@ -205,6 +205,12 @@ func (r *Reloader) load(why string) error {
 	r.cert.Store(cert)
 	r.cfg.Logger.Info("TLS certificate reloaded", "cert", r.cfg.Cert, "cause", why,
 		"serial", cert.Leaf.SerialNumber.String(), "not_after", cert.Leaf.NotAfter.UTC())
+	// Served all the same, as at the start: it is this machine's clock
+	// that may be behind the clients'.
+	if now := r.cfg.Now(); now.Before(cert.Leaf.NotBefore) {
+		r.cfg.Logger.Warn("TLS certificate reloaded is not valid yet: clients refuse it until then, unless this machine's clock is behind", "cert", r.cfg.Cert,
+			"not_before", cert.Leaf.NotBefore.UTC())
+	}
 	return nil
 }
 

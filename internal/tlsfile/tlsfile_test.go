@@ -199,6 +199,30 @@ func TestReloaderReload(t *testing.T) {
 	}
 }
 
+// TestReloadNotYetValid: a renewal whose validity starts later is served,
+// as this machine's clock may be the one behind, and warned of.
+func TestReloadNotYetValid(t *testing.T) {
+	dir := t.TempDir()
+	first := tlsfiletest.Write(t, dir, tlsfiletest.Options{Serial: 1})
+	var logs bytes.Buffer
+	r, err := tlsfile.New(tlsfile.Config{Cert: first.Cert, Key: first.Key, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial := serve(t, r)
+	later := tlsfiletest.Write(t, dir, tlsfiletest.Options{Serial: 2, NotBefore: time.Now().Add(time.Hour), NotAfter: time.Now().Add(48 * time.Hour)})
+	if err := r.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := serial(); got.Int64() != 2 {
+		t.Fatalf("serial %v after Reload, want 2", got)
+	}
+	want := "level=WARN msg=\"TLS certificate reloaded is not valid yet: clients refuse it until then, unless this machine's clock is behind\" cert=" + later.Cert + " not_before=" + later.Leaf.NotBefore.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+	if !strings.Contains(logs.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, logs.String())
+	}
+}
+
 func TestNewRefusesBadPair(t *testing.T) {
 	dir := t.TempDir()
 	expired := tlsfiletest.Write(t, dir, tlsfiletest.Options{NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
