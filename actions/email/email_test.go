@@ -369,3 +369,78 @@ func TestDoLongHeaderValues(t *testing.T) {
 		})
 	}
 }
+
+// TestDoHeaderInjection sends messages whose subject, rule name and event
+// id hold line breaks followed by a header of their own, as event data
+// may (a campaign or an error text in the subject): each value must stay
+// within its header, read back as it was, and add no header and no
+// recipient. An event's email holding a line break is not an address,
+// and is refused for good.
+func TestDoHeaderInjection(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	s := actions.Settings{SMTP: &actions.SMTP{Host: srv.Host, Port: srv.Port, TLS: "none", From: "shop@example.com"}}
+	kind, err := actions.Lookup(email.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const injected = "Bcc: evil@example.net"
+	tests := []struct {
+		name, subject string
+	}{
+		{"CRLF", "Hi\r\n" + injected},
+		{"LF", "Hi\n" + injected},
+		{"CR", "Hi\r" + injected},
+		{"a blank line, then a body", "Hi\r\n\r\nbody of the attacker's"},
+		{"non-ASCII before CRLF", "Déjà\r\n" + injected},
+		{"a long word before CRLF", strings.Repeat("a", 200) + "\r\n" + injected},
+	}
+	dec := new(mime.WordDecoder)
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(srv.Messages())
+			err := kind.Action().Do(context.Background(), actions.Call{
+				Key: fmt.Sprintf("r/0/inject%d", i), Attempt: 1, Rule: "r\r\nX-Evil: 1", EventID: "ev\r\n" + injected, Event: json.RawMessage(`{}`),
+				Params:   map[string]any{"to": "a@example.com", "subject": tt.subject, "text": "x"},
+				Settings: s,
+			})
+			if err != nil {
+				t.Fatalf("Do: %v", err)
+			}
+			msgs := srv.Messages()[before:]
+			if len(msgs) != 1 {
+				t.Fatalf("sent %d messages, want 1", len(msgs))
+			}
+			m := msgs[0]
+			if len(m.To) != 1 || m.To[0] != "a@example.com" {
+				t.Errorf("envelope recipients %q, want a@example.com alone", m.To)
+			}
+			for _, h := range []string{"Bcc", "X-Evil"} {
+				if v, ok := m.Header[h]; ok {
+					t.Errorf("the message has a header %s: %q\n%s", h, v, m.Raw)
+				}
+			}
+			if m.Subject != tt.subject {
+				t.Errorf("subject reads back as %q, want %q", m.Subject, tt.subject)
+			}
+			for h, want := range map[string]string{"X-Hookd-Rule": "r\r\nX-Evil: 1", "X-Hookd-Event": "ev\r\n" + injected} {
+				if got, err := dec.DecodeHeader(m.Header.Get(h)); err != nil || got != want {
+					t.Errorf("%s reads back as %q (%v), want %q", h, got, err, want)
+				}
+			}
+		})
+	}
+	t.Run("an email with a line break", func(t *testing.T) {
+		before := len(srv.Messages())
+		err := kind.Action().Do(context.Background(), actions.Call{
+			Key: "r/0/inject-to", Attempt: 1, Rule: "r", EventID: "ev", Event: json.RawMessage(`{}`),
+			Params:   map[string]any{"to": "a@example.com\r\n" + injected, "subject": "Hi", "text": "x"},
+			Settings: s,
+		})
+		if err == nil || !actions.IsPermanent(err) {
+			t.Errorf("Do = %v, want a permanent error", err)
+		}
+		if n := len(srv.Messages()) - before; n != 0 {
+			t.Errorf("sent %d messages, want none", n)
+		}
+	})
+}
