@@ -39,7 +39,10 @@
 //
 // Exit status 0 is success. Any other exit, or death by a signal, is
 // retried by the job's policy, with the end of the program's output
-// (standard output and standard error together) in the error. A program
+// (standard output and standard error together) in the error, each value
+// of env of four bytes or more in it blanked: a script under set -x, or
+// curl -v, prints the token it was given, and the error is shown where
+// env is redacted (the API, the dashboard, the log). A program
 // that is missing or cannot be executed is a permanent failure and
 // dead-letters the job at once. When the timeout passes or the job is
 // cancelled, the program's whole process group is killed, so children it
@@ -307,11 +310,11 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 	case ctx.Err() != nil:
 		return fmt.Errorf("%s: %w (process group killed)", name, ctx.Err())
 	case runCtx.Err() != nil:
-		return fmt.Errorf("%s: timed out after %s (process group killed)%s", name, p.timeout, out.suffix())
+		return fmt.Errorf("%s: timed out after %s (process group killed)%s", name, p.timeout, out.suffix(p.env))
 	case errors.As(err, &exit):
-		return fmt.Errorf("%s: %w%s", name, err, out.suffix())
+		return fmt.Errorf("%s: %w%s", name, err, out.suffix(p.env))
 	default:
-		return fmt.Errorf("%s: %w%s", name, err, out.suffix())
+		return fmt.Errorf("%s: %w%s", name, err, out.suffix(p.env))
 	}
 }
 
@@ -341,12 +344,13 @@ func (t *tail) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// suffix returns the output kept, quoted, for the end of an error; "" for
-// none.
-func (t *tail) suffix() string {
+// suffix returns the output kept, quoted, for the end of an error, with
+// each value of env blanked (see blank); "" for none.
+func (t *tail) suffix(env map[string]string) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := strings.TrimSpace(strings.ToValidUTF8(string(t.buf), "\uFFFD"))
+	s := blank(string(t.buf), t.truncated, env)
+	s = strings.TrimSpace(strings.ToValidUTF8(s, "\uFFFD"))
 	if s == "" {
 		return ""
 	}
@@ -354,4 +358,32 @@ func (t *tail) suffix() string {
 		s = "..." + s
 	}
 	return fmt.Sprintf("; output: %q", s)
+}
+
+// minSecret is the length of the shortest value of env that blank
+// blanks: a shorter one (a count, a flag) is no secret worth garbling the
+// output for.
+const minSecret = 4
+
+// blank replaces with actions.Redacted each value of env, of minSecret
+// bytes or more, in out, a program's output; and, when cut (out is the
+// end of the output, its start cut off), a start of out that is the end
+// of such a value, minSecret bytes or more of it, which the cut left.
+func blank(out string, cut bool, env map[string]string) string {
+	for _, v := range env {
+		if len(v) < minSecret {
+			continue
+		}
+		out = strings.ReplaceAll(out, v, actions.Redacted)
+		if !cut {
+			continue
+		}
+		for n := len(v) - 1; n >= minSecret; n-- {
+			if rest, ok := strings.CutPrefix(out, v[len(v)-n:]); ok {
+				out = actions.Redacted + rest
+				break
+			}
+		}
+	}
+	return out
 }

@@ -522,3 +522,46 @@ func TestDoControlCharacterInEventID(t *testing.T) {
 		}
 	}
 }
+
+// TestDoOutputKeepsEnvSecret runs programs that print the values of their
+// env, as a script under set -x or curl -v does with the token it is
+// given: the error, which the dead letters, the API, the dashboard and
+// the log show, has each value of four bytes or more blanked, as the
+// parameters shown have env blanked; a value cut in half by the end of
+// the output kept is blanked too. Short values are left, which blanking
+// would garble the output for.
+func TestDoOutputKeepsEnvSecret(t *testing.T) {
+	const secret = "tok-3f9a1c7e5b2d8f0a"
+	dir := t.TempDir()
+	tests := []struct {
+		name, body string
+		wantIn     []string
+	}{
+		{"set -x", "set -x\ncurl_like() { :; }\ncurl_like -H \"Authorization: Bearer $API_TOKEN\"\nexit 1\n", []string{"Authorization: Bearer [redacted]", "exit status 1"}},
+		{"printed", "echo \"token=$API_TOKEN n=$N\" >&2\nexit 2\n", []string{"token=[redacted] n=42"}},
+		// The output kept begins inside the token: the part of it that
+		// is left must not show.
+		{"cut at the token", "printf '%s' \"$API_TOKEN\"\nprintf 'y%.0s' $(seq 2040)\nexit 3\n", []string{`output: "...[redacted]yyy`}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := do(context.Background(), t, map[string]any{
+				"command": script(t, dir, fmt.Sprintf("leak%d", i), tt.body),
+				"env":     map[string]any{"API_TOKEN": secret, "N": "42"},
+			})
+			if err == nil {
+				t.Fatal("Do succeeded, want the program's failure")
+			}
+			for n := 4; n <= len(secret); n++ {
+				if part := secret[len(secret)-n:]; strings.Contains(err.Error(), part) {
+					t.Fatalf("the error shows %q of the token: %v", part, err)
+				}
+			}
+			for _, w := range tt.wantIn {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q, want %q in it", err, w)
+				}
+			}
+		})
+	}
+}
