@@ -213,13 +213,16 @@ func writeRows(tw *tabwriter.Writer, events []event.Event) {
 
 // cell shows a field in the table: "-" when empty, and Go-quoted when it
 // holds a space, which would make the columns ambiguous to a reader or to
-// awk, or anything that could drive the terminal: the values come from the
-// providers' requests.
+// awk, or a character that strconv.Quote escapes: one that could drive
+// the terminal (a control character), and one that shows as nothing or
+// changes how the rest of the line shows (a zero-width space, a
+// right-to-left override), with which a value would pass for another.
+// The values come from the providers' requests.
 func cell(s string) string {
 	if s == "" {
 		return "-"
 	}
-	if !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }) {
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return !strconv.IsPrint(r) || unicode.IsSpace(r) }) {
 		return strconv.Quote(s)
 	}
 	return s

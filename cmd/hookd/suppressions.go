@@ -8,7 +8,6 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -117,10 +116,12 @@ answers.`,
 }
 
 // prose is s for the last column of a table, where spaces are safe: as it
-// is, unless it has control characters (a terminal would run their escape
-// sequences) or is not UTF-8, then quoted.
+// is, unless it is not UTF-8 or has a character other than the space that
+// strconv.Quote escapes (a control character, whose escape sequences a
+// terminal would run; a zero-width or bidirectional formatting character,
+// which hides text or shows it backwards), then quoted.
 func prose(s string) string {
-	if !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl) {
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r != ' ' && !strconv.IsPrint(r) }) {
 		return strconv.Quote(s)
 	}
 	return s
