@@ -64,16 +64,19 @@
 // guess of a short, guessable path, which is no secret. Errors name the
 // request as the target does, never hold header values, userinfo, the
 // query or the path, and a snippet of the answer quoted in an error has
-// them blanked. Where hookd shows a job's parameters (the API, the
-// dashboard, hookd test, hookd deadletters), each header value, the URL's
-// userinfo, its path, each of its query values and its fragment read
-// "[redacted]".
+// them blanked: the userinfo also in base64, as the Authorization header
+// carries it (an answer may quote the request's headers), and the start
+// of one that the end of the snippet cut. Where hookd shows a job's
+// parameters (the API, the dashboard, hookd test, hookd deadletters),
+// each header value, the URL's userinfo, its path, each of its query
+// values and its fragment read "[redacted]".
 package http
 
 import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -299,9 +302,13 @@ func (p *params) secrets() []string {
 	}
 	if p.url.User != nil {
 		s = append(s, p.url.User.Username())
-		if pw, ok := p.url.User.Password(); ok {
+		pw, ok := p.url.User.Password()
+		if ok {
 			s = append(s, pw)
 		}
+		// As the Authorization header carries them, which an answer that
+		// quotes the request's headers holds.
+		s = append(s, base64.StdEncoding.EncodeToString([]byte(p.url.User.Username()+":"+pw)))
 	}
 	if hasPath(p.url) {
 		s = append(s, p.url.EscapedPath(), p.url.Path)
@@ -492,7 +499,7 @@ func (a *action) Do(ctx context.Context, call actions.Call) error {
 		return fmt.Errorf("%s: %w", target, redact(err, p.secrets()))
 	}
 	defer resp.Body.Close()
-	head, _ := io.ReadAll(io.LimitReader(resp.Body, snippetLen))
+	head, _ := io.ReadAll(io.LimitReader(resp.Body, snippetLen+1))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLen))
 
 	code := resp.StatusCode
@@ -516,17 +523,40 @@ func (a *action) Do(ctx context.Context, call actions.Call) error {
 	}
 }
 
-// snippet returns the start of an answer's body as one line of valid
-// text with every secret blanked.
+// snippet returns the start of an answer's body, b (snippetLen bytes of
+// it, of snippetLen+1 read), as one line of valid text with every secret
+// blanked, and the start of one that the cut at snippetLen left at its
+// end.
 func snippet(b []byte, secrets []string) string {
-	s := strings.ToValidUTF8(string(b), string(utf8.RuneError))
+	cut := len(b) > snippetLen
+	if cut {
+		b = b[:snippetLen]
+	}
+	s := blank(string(b), secrets)
+	if cut {
+		s = blankCut(s, secrets)
+	}
+	s = strings.ToValidUTF8(s, string(utf8.RuneError))
 	s = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
 			return ' '
 		}
 		return r
 	}, s)
-	return blank(strings.TrimSpace(s), secrets)
+	return strings.TrimSpace(s)
+}
+
+// blankCut replaces with actions.Redacted the end of s, cut from a longer
+// text, when it is the start of a secret, 4 bytes of it or more.
+func blankCut(s string, secrets []string) string {
+	for _, sec := range secrets {
+		for n := len(sec) - 1; n >= 4; n-- {
+			if rest, ok := strings.CutSuffix(s, sec[:n]); ok {
+				return rest + actions.Redacted
+			}
+		}
+	}
+	return s
 }
 
 // blank replaces every secret in s with actions.Redacted. Secrets

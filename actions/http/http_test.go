@@ -3,6 +3,7 @@ package http_test
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -583,5 +584,41 @@ func TestDoIdempotentServer(t *testing.T) {
 	defer mu.Unlock()
 	if effects != 1 {
 		t.Errorf("the server acted %d times, want once", effects)
+	}
+}
+
+// TestDoAnswerQuotesCredentials has the server, or a proxy before it,
+// answer an error that quotes the request's Authorization header, the
+// base64 of the URL's userinfo, and one that ends, where the error's
+// quote of the answer is cut, inside a header's value: neither the
+// credentials nor the start of the value show in the error.
+func TestDoAnswerQuotesCredentials(t *testing.T) {
+	const pass, key = "pw-s3cret-0123", "h-s3cret-header-value"
+	auth := base64.StdEncoding.EncodeToString([]byte("hookd:" + pass))
+	for _, tt := range []struct{ name, answer string }{
+		{"the Authorization header", "refused: Authorization: Basic " + auth},
+		{"a header value cut", strings.Repeat("x", 250) + key},
+		{"the Authorization header cut", strings.Repeat("x", 240) + auth},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, _ := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(500)
+				io.WriteString(w, tt.answer+strings.Repeat(" and more", 200))
+			})
+			err := do(t.Context(), t, map[string]any{
+				"url":     strings.Replace(srv.URL, "http://", "http://hookd:"+pass+"@", 1) + "/alert",
+				"headers": map[string]any{"X-Api-Key": key},
+			})
+			if err == nil || !strings.Contains(err.Error(), "answered 500") {
+				t.Fatalf("Do = %v, want the 500 answer quoted", err)
+			}
+			for _, s := range []string{auth, key} {
+				for n := 4; n <= len(s); n++ {
+					if strings.Contains(err.Error(), s[:n]) {
+						t.Fatalf("the error shows %q of %q: %v", s[:n], s, err)
+					}
+				}
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ package mjapi
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -162,23 +163,50 @@ func (e *AnswerError) Error() string {
 
 func (e *AnswerError) Unwrap() error { return e.Err }
 
-// snippet returns the start of b as one line with the secret blanked.
+// snippet returns the start of b as one line with the secret blanked,
+// and the start of a secret that the cut at snippetLen left at its end.
 func (c *Client) snippet(b []byte) string {
-	if len(b) > snippetLen {
+	cut := len(b) > snippetLen
+	if cut {
 		b = b[:snippetLen]
 	}
-	s := strings.Map(func(r rune) rune {
+	s := c.blank(strings.ToValidUTF8(string(b), "?"))
+	if cut {
+		for _, sec := range c.secrets() {
+			for n := len(sec) - 1; n >= minSecret; n-- {
+				if rest, ok := strings.CutSuffix(s, sec[:n]); ok {
+					s = rest + actions.Redacted
+					break
+				}
+			}
+		}
+	}
+	s = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
 			return ' '
 		}
 		return r
-	}, strings.ToValidUTF8(string(b), "?"))
-	return c.blank(strings.TrimSpace(s))
+	}, s)
+	return strings.TrimSpace(s)
+}
+
+// minSecret is the length of the shortest secret blank blanks: one
+// shorter is a test's, and blanking it would garble the text for nothing.
+const minSecret = 4
+
+// secrets are what blank replaces: the secret, and the key pair as the
+// Authorization header carries it, in base64, which an answer that quotes
+// the request's headers (a proxy's error page, say) holds.
+func (c *Client) secrets() []string {
+	if len(c.Secret) < minSecret {
+		return nil
+	}
+	return []string{c.Secret, base64.StdEncoding.EncodeToString([]byte(c.Key + ":" + c.Secret))}
 }
 
 func (c *Client) blank(s string) string {
-	if len(c.Secret) >= 4 {
-		s = strings.ReplaceAll(s, c.Secret, "[redacted]")
+	for _, sec := range c.secrets() {
+		s = strings.ReplaceAll(s, sec, actions.Redacted)
 	}
 	return s
 }

@@ -2,6 +2,7 @@ package mjapi_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -75,6 +76,50 @@ func TestBaseURLSlash(t *testing.T) {
 			}
 			if want := "/v3/REST/eventcallbackurl"; got != want {
 				t.Errorf("path %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// TestAnswerKeepsSecret has Mailjet's API, or a proxy before it, answer
+// errors that quote the request's credentials: the secret, the
+// Authorization header that carries it in base64, and either cut in half
+// where the error's quote of the answer ends. None shows in the error.
+func TestAnswerKeepsSecret(t *testing.T) {
+	const key, secret = "public-key-0123", "private-S3CRET-4567"
+	header := "Basic " + base64.StdEncoding.EncodeToString([]byte(key+":"+secret))
+	tests := []struct{ name, answer string }{
+		{"the secret", "wrong secret " + secret + " for " + key},
+		{"the Authorization header", "403 Forbidden: Authorization: " + header},
+		// 512 bytes of the answer are quoted: the secret, and the header,
+		// begin within them and end beyond.
+		{"the secret cut", strings.Repeat("x", 500) + secret},
+		{"the Authorization header cut", strings.Repeat("x", 490) + header},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get("Authorization") != header {
+					t.Errorf("Authorization %q, want %q", r.Header.Get("Authorization"), header)
+				}
+				http.Error(w, tt.answer, http.StatusUnauthorized)
+			}))
+			defer srv.Close()
+			c := &mjapi.Client{BaseURL: srv.URL, Key: key, Secret: secret}
+			_, err := c.Do(context.Background(), http.MethodGet, "/v3/REST/contact", nil, nil)
+			if err == nil {
+				t.Fatal("Do succeeded, want a 401")
+			}
+			got := err.Error()
+			for _, s := range []string{secret, strings.TrimPrefix(header, "Basic ")} {
+				for n := 4; n <= len(s); n++ {
+					if strings.Contains(got, s[:n]) && !strings.Contains(key, s[:n]) {
+						t.Fatalf("the error shows %q of %q: %s", s[:n], s, got)
+					}
+				}
+			}
+			if !strings.Contains(got, "[redacted]") {
+				t.Errorf("the error %q blanks nothing", got)
 			}
 		})
 	}
