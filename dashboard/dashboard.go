@@ -73,6 +73,10 @@ const CookieName = "hookd_session"
 // is asked for again.
 const SessionAge = 12 * time.Hour
 
+// sessionRecheck is how often a request authorized by a session's
+// cookie, while it lasts, looks the session up again (see whileSession).
+var sessionRecheck = 10 * time.Second
+
 // Sessions keeps the sessions of the login form, each under a MAC of its
 // id (never the id itself) until it expires. *store.Store keeps them in
 // the store's database, so that every replica sharing it knows every
@@ -168,7 +172,7 @@ func Register(e *echo.Echo, cfg Config) {
 				if p == "/ui/login" || p == "/ui/static/style.css" || p == "/ui/static/login.js" {
 					return next(c)
 				}
-				if ok, err := a.check(c.Request()); err != nil {
+				if ok, _, err := a.check(c.Request()); err != nil {
 					return refused(c, err)
 				} else if ok {
 					return next(c)
@@ -206,15 +210,22 @@ func Register(e *echo.Echo, cfg Config) {
 // it carries cfg.Token as a bearer token or the cookie of a live session
 // of the dashboard, and answers 401 otherwise; a bearer token from a
 // client that cfg.Throttle throttles is answered 429 with Retry-After,
-// whether it is right or not. cfg.Token must not be empty, and
-// cfg.Sessions must be set.
+// whether it is right or not. The context of a request that a session
+// let through ends when the session does, by a logout or its expiry, so
+// that a stream (GET /api/live) does not outlast it. cfg.Token must not
+// be empty, and cfg.Sessions must be set.
 func APIAuth(cfg Config) echo.MiddlewareFunc {
 	a := newAuth(cfg)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if ok, err := a.check(c.Request()); err != nil {
+			if ok, mac, err := a.check(c.Request()); err != nil {
 				return refused(c, err)
 			} else if ok {
+				if mac != "" {
+					ctx, stop := a.whileSession(c.Request().Context(), mac)
+					defer stop()
+					c.SetRequest(c.Request().WithContext(ctx))
+				}
 				return next(c)
 			}
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="hookd"`)
@@ -262,34 +273,72 @@ func (a *auth) cookie(r *http.Request, id string, maxAge int) *http.Cookie {
 const sessionBytes = 32
 
 // check tells whether r carries the token as a bearer token or the cookie
-// of a session that has neither expired nor been ended. The token is
-// compared in constant time, unless the throttle refuses r's client,
-// which check returns as a *throttledError; the session is looked up by
-// its MAC. It returns an error when the sessions cannot be read.
-func (a *auth) check(r *http.Request) (bool, error) {
+// of a session that has neither expired nor been ended, and, for the
+// cookie, the MAC the session is kept under. The token is compared in
+// constant time, unless the throttle refuses r's client, which check
+// returns as a *throttledError; the session is looked up by its MAC. It
+// returns an error when the sessions cannot be read.
+func (a *auth) check(r *http.Request) (ok bool, mac string, err error) {
 	// The scheme's name is case-insensitive (RFC 9110, section 11.1).
 	if scheme, got, ok := strings.Cut(r.Header.Get(echo.HeaderAuthorization), " "); ok && strings.EqualFold(scheme, "Bearer") {
 		at, wait, ok := a.throttle.begin(r)
 		if !ok {
-			return false, &throttledError{wait}
+			return false, "", &throttledError{wait}
 		}
 		right := a.isToken(got)
 		at.done(right)
-		return right, nil
+		return right, "", nil
 	}
 	ck, err := r.Cookie(CookieName)
 	if err != nil {
-		return false, nil
+		return false, "", nil
 	}
-	mac, ok := a.mac(ck.Value)
+	mac, ok = a.mac(ck.Value)
 	if !ok {
-		return false, nil
+		return false, "", nil
 	}
-	expires, ok, err := a.sessions.Session(r.Context(), mac)
+	live, err := a.live(r.Context(), mac)
+	if err != nil || !live {
+		return false, "", err
+	}
+	return true, mac, nil
+}
+
+// live tells whether the session under mac is kept and has not expired.
+func (a *auth) live(ctx context.Context, mac string) (bool, error) {
+	expires, ok, err := a.sessions.Session(ctx, mac)
 	if err != nil {
 		return false, err
 	}
 	return ok && a.now().Before(expires), nil
+}
+
+// whileSession returns a context of ctx that ends, besides with ctx, once
+// the session under mac has: it is looked up again every sessionRecheck,
+// so that a request that lasts, such as the live stream, ends within that
+// of a logout (at any replica sharing the sessions) or of the session's
+// expiry, as the session's next request would be refused. A lookup that
+// fails leaves the request going, as a store that stopped answering for a
+// while does not end the session. stop must be called when the request
+// is done.
+func (a *auth) whileSession(ctx context.Context, mac string) (_ context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		tick := time.NewTicker(sessionRecheck)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if live, err := a.live(ctx, mac); err == nil && !live {
+				cancel()
+				return
+			}
+		}
+	}()
+	return ctx, cancel
 }
 
 func (a *auth) isToken(got string) bool {

@@ -1,5 +1,7 @@
 package dashboard
 
+import "time"
+
 // ThrottleLen returns how many clients t remembers.
 func ThrottleLen(t *Throttle) int {
 	t.mu.Lock()
@@ -9,3 +11,11 @@ func ThrottleLen(t *Throttle) int {
 
 // ClientOf is clientOf, for the tests of package dashboard_test.
 var ClientOf = clientOf
+
+// SetSessionRecheck sets how often a request authorized by a session
+// looks it up again, until the test ends.
+func SetSessionRecheck(t interface{ Cleanup(func()) }, d time.Duration) {
+	old := sessionRecheck
+	sessionRecheck = d
+	t.Cleanup(func() { sessionRecheck = old })
+}

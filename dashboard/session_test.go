@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -315,4 +316,70 @@ func TestSecureCookie(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSessionEndsStream opens the live stream (GET /api/live) with the
+// cookie of a session, which it outlasts: a logout ends the stream, as it
+// ends the session's other requests, and so does the session's expiry,
+// by a clock the test moves; a stream of the bearer token goes on.
+func TestSessionEndsStream(t *testing.T) {
+	dashboard.SetSessionRecheck(t, 20*time.Millisecond)
+	clk := &clock{t: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)}
+	srv := replica(t, openStore(t), dashboard.GuardConfig{Loopback: true}, dashboard.Config{Token: token, Now: clk.now}).URL
+	// stream opens the live stream with header and returns a channel
+	// that is closed when hookd ends it.
+	stream := func(header map[string]string) <-chan struct{} {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv+"/api/live", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /api/live: %d", resp.StatusCode)
+		}
+		ended := make(chan struct{})
+		go func() {
+			defer close(ended)
+			defer resp.Body.Close()
+			_, _ = io.Copy(io.Discard, resp.Body)
+		}()
+		return ended
+	}
+	endsWithin := func(what string, ended <-chan struct{}, want bool) {
+		t.Helper()
+		wait := time.Second
+		if want {
+			wait = 10 * time.Second
+		}
+		select {
+		case <-ended:
+			if !want {
+				t.Errorf("%s: the stream ended", what)
+			}
+		case <-time.After(wait):
+			if want {
+				t.Errorf("%s: the stream goes on", what)
+			}
+		}
+	}
+
+	a, _ := login(t, srv)
+	b, _ := login(t, srv)
+	byA, byB := stream(with(a)), stream(with(b))
+	byToken := stream(map[string]string{"Authorization": "Bearer " + token})
+	if r := do(t, client(t), http.MethodPost, srv+"/ui/logout", nil, with(a)); r.status != http.StatusSeeOther {
+		t.Fatalf("logout: %d", r.status)
+	}
+	endsWithin("after a logout", byA, true)
+	endsWithin("after another session's logout", byB, false)
+	clk.add(dashboard.SessionAge)
+	endsWithin("after the session expired", byB, true)
+	endsWithin("of the bearer token", byToken, false)
 }
