@@ -82,8 +82,9 @@ func TestDashboardLiveRefused(t *testing.T) {
 	ui := logIn(t, p, token)
 	ui.goTo("#/live?type=open", "#live-table")
 	ui.waitFor("the live stream", `document.querySelector("#live-status").textContent.startsWith("connected")`)
-	// The session ends (as at its age); the open stream goes on until
-	// hookd stops.
+	// The session ends (as at its age); hookd stops before it ends the
+	// open stream for that (TestDashboardLiveLogout), so that the
+	// browser reconnects to a hookd that knows nothing of the stream.
 	if got, err := chromedp.Run(ui.ctx, chromedp.Evaluate[int](`fetch("/ui/logout", { method: "POST" }).then(r => r.status)`, chromedp.EvalAwaitPromise)); err != nil || got != 200 {
 		t.Fatalf("log out: %d %v", got, err)
 	}
@@ -96,6 +97,28 @@ func TestDashboardLiveRefused(t *testing.T) {
 	}
 	if got := eval[string](ui, "location.pathname + location.hash"); got != "/ui/login#/live?type=open" {
 		t.Errorf("the Live page refused went to %s, want /ui/login#/live?type=open", got)
+	}
+	p.stop(t)
+}
+
+// TestDashboardLiveLogout leaves the Live page open in headless chromium
+// while its session is logged out (from another tab, say): hookd ends the
+// stream the session opened, the browser's reconnection is answered 401,
+// and the page goes to the login, where the stream went on sending every
+// event to a session that was over.
+func TestDashboardLiveLogout(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	p, _ := startDashHookd(t, token, "rules: []\n")
+	ui := logIn(t, p, token)
+	ui.goTo("#/live", "#live-table")
+	ui.waitFor("the live stream", `document.querySelector("#live-status").textContent.startsWith("connected")`)
+	if got, err := chromedp.Run(ui.ctx, chromedp.Evaluate[int](`fetch("/ui/logout", { method: "POST" }).then(r => r.status)`, chromedp.EvalAwaitPromise)); err != nil || got != 200 {
+		t.Fatalf("log out: %d %v", got, err)
+	}
+	ctx, cancel := context.WithTimeout(ui.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("#login-form"))); err != nil {
+		t.Fatalf("the Live page of a session logged out does not go to the login: %v (it says %q)", err, ui.text("#live-status"))
 	}
 	p.stop(t)
 }
