@@ -61,6 +61,7 @@ import (
 	"unicode/utf8"
 
 	gomail "github.com/wneessen/go-mail"
+	"github.com/wneessen/go-mail/smtp"
 
 	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/actions/internal/param"
@@ -315,15 +316,29 @@ const codeAuthRequired = 530
 // fails after that (the RSET go-mail sends after each message, the QUIT)
 // is returned with accepted true, since the message is on its way and
 // must not be sent again.
+//
+// go-mail heeds ctx only while it dials the server: send returns as soon
+// as ctx ends, in whatever step the server keeps it waiting, and closes
+// the connection, so that the server drops a message whose data it had
+// not answered (or, when its answer was on its way, accepts it while
+// the job is recorded as failed: the Message-ID of its next attempt is
+// the same).
 func send(ctx context.Context, client *gomail.Client, m *gomail.Msg) (accepted bool, err error) {
-	c, err := client.DialToSMTPClientWithContext(ctx)
+	c, err := dial(ctx, client)
 	if err != nil {
 		return false, fmt.Errorf("dial failed: %w", err)
 	}
+	// Closing the connection ends the command waiting for its answer;
+	// smtp.Client.Close would wait for that command, whose lock it takes.
+	stop := context.AfterFunc(ctx, func() { _ = c.Text.Close() })
+	defer stop()
 	err = client.SendWithSMTPClient(c, m)
 	// go-mail marks the message delivered once the server accepted its
 	// data, before the RSET.
 	accepted = m.IsDelivered()
+	if ctx.Err() != nil && !accepted {
+		return false, errStopped
+	}
 	if err != nil {
 		err = fmt.Errorf("send failed: %w", err)
 	}
@@ -334,6 +349,37 @@ func send(ctx context.Context, client *gomail.Client, m *gomail.Msg) (accepted b
 	}
 	return accepted, err
 }
+
+// dial connects client to its server, greets it, and starts TLS and
+// authenticates as configured, or returns errStopped as soon as ctx ends
+// (go-mail heeds ctx only while it makes the TCP connection); a
+// connection made after that is closed.
+func dial(ctx context.Context, client *gomail.Client) (*smtp.Client, error) {
+	type dialed struct {
+		c   *smtp.Client
+		err error
+	}
+	ch := make(chan dialed, 1)
+	go func() {
+		c, err := client.DialToSMTPClientWithContext(ctx)
+		ch <- dialed{c, err}
+	}()
+	select {
+	case d := <-ch:
+		return d.c, d.err
+	case <-ctx.Done():
+		go func() {
+			if d := <-ch; d.c != nil {
+				_ = d.c.Close()
+			}
+		}()
+		return nil, errStopped
+	}
+}
+
+// errStopped is the error of a delivery whose ctx ended while it waited
+// for the server.
+var errStopped = errors.New("stopped while waiting for the server")
 
 // tlsConfig returns the TLS configuration for s: the server's certificate
 // must be valid for s.Host and chain to the system's roots, or to the
