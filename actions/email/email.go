@@ -289,6 +289,9 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("%w (%w)", err, ctx.Err())
 	}
+	if sendCtx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("%w: no answer within the timeout (%s)", err, p.timeout)
+	}
 	var se *gomail.SendError
 	if errors.As(err, &se) && se.ErrorCode() == codeAuthRequired {
 		// The server's policy, not the message: fixed in the
@@ -379,7 +382,7 @@ func dial(ctx context.Context, client *gomail.Client) (*smtp.Client, error) {
 
 // errStopped is the error of a delivery whose ctx ended while it waited
 // for the server.
-var errStopped = errors.New("stopped while waiting for the server")
+var errStopped = errors.New("gave up waiting for the server")
 
 // tlsConfig returns the TLS configuration for s: the server's certificate
 // must be valid for s.Host and chain to the system's roots, or to the

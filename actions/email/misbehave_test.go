@@ -191,7 +191,7 @@ func TestDoStops(t *testing.T) {
 			cancel()
 			select {
 			case err := <-errc:
-				if err == nil || actions.IsPermanent(err) || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "stopped while waiting for the server") {
+				if err == nil || actions.IsPermanent(err) || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "gave up waiting for the server") {
 					t.Fatalf("Do = %v, want a retryable error wrapping context.Canceled", err)
 				}
 			case <-time.After(10 * time.Second):
@@ -206,5 +206,50 @@ func TestDoStops(t *testing.T) {
 	p := map[string]any{"to": "a@example.com", "subject": "s", "text": "x"}
 	if err := doCtx(t.Context(), t, srv.settings(), p); err != nil || srv.count() != 1 {
 		t.Fatalf("the attempt after: Do = %v, %d messages accepted, want nil and 1", err, srv.count())
+	}
+}
+
+// TestDoMisbehavingServer checks what a server's misbehaviour at each step
+// of a delivery does to the attempt: whether it is retried or permanent,
+// that the error says what happened, and that no message is accepted.
+func TestDoMisbehavingServer(t *testing.T) {
+	tests := []struct {
+		name          string
+		sc            script
+		wantErr       []string
+		wantPermanent bool
+	}{
+		{"MAIL FROM 451", script{mail: "451 4.3.0 try later"}, []string{"MAIL FROM command: 451", "4.3.0 try later"}, false},
+		{"MAIL FROM 550", script{mail: "550 5.7.1 not allowed"}, []string{"MAIL FROM command: 550"}, true},
+		{"RCPT TO 452", script{rcpt: "452 4.2.2 mailbox full"}, []string{"RCPT TO command: 452"}, false},
+		{"RCPT TO 550", script{rcpt: "550 5.1.1 no such user"}, []string{"RCPT TO command: 550"}, true},
+		{"DATA 451", script{data: "451 4.3.0 later"}, []string{"DATA command: 451"}, false},
+		{"DATA 554", script{data: "554 5.3.0 no"}, []string{"DATA command: 554"}, true},
+		{"end of data 452", script{end: "452 4.3.1 out of space"}, []string{"452", "out of space"}, false},
+		{"end of data 554", script{end: "554 5.7.1 looks like spam"}, []string{"554", "looks like spam"}, true},
+		{"connection dropped in the data", script{dropInData: true}, []string{"EOF"}, false},
+		{"greeting never comes", script{noGreeting: true}, []string{"no answer within the timeout (300ms)"}, false},
+		{"no answer to the data", script{hangAtEnd: true}, []string{"no answer within the timeout (300ms)"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startScripted(t, tt.sc)
+			p := map[string]any{"to": "a@example.com", "subject": "s", "text": "x", "timeout": "300ms"}
+			err := doCtx(t.Context(), t, srv.settings(), p)
+			if err == nil {
+				t.Fatal("Do = nil, want an error")
+			}
+			for _, want := range tt.wantErr {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("Do = %v, want an error containing %q", err, want)
+				}
+			}
+			if actions.IsPermanent(err) != tt.wantPermanent {
+				t.Errorf("Do = %v: permanent %v, want %v", err, actions.IsPermanent(err), tt.wantPermanent)
+			}
+			if n := srv.count(); n != 0 {
+				t.Errorf("the server accepted %d messages, want 0", n)
+			}
+		})
 	}
 }
