@@ -35,9 +35,12 @@
 // job is made).
 //
 // A 2xx answer is success. 408, 409, 429, 5xx and failures to get an
-// answer at all (a refused connection, a timeout) are retried by the job's
-// policy. 409 Conflict is what a server that honours Idempotency-Key
-// answers while the request of an earlier attempt with the same key is
+// answer at all (a refused connection, a timeout, a connection closed or
+// reset, a certificate not trusted) are retried by the job's policy. An
+// https:// server's certificate must chain to the system's store of CAs,
+// which SSL_CERT_FILE or SSL_CERT_DIR replace when set. 409 Conflict is
+// what a server that honours Idempotency-Key answers while the request of
+// an earlier attempt with the same key is
 // still in progress (draft-ietf-httpapi-idempotency-key-header, "Error
 // Scenarios", which asks no correction of the client before it retries):
 // an attempt that timed out here while the server went on with it meets
@@ -76,6 +79,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -87,6 +91,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -496,7 +501,7 @@ func (a *action) Do(ctx context.Context, call actions.Call) error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fmt.Errorf("%s: %w", target, redact(err, p.secrets()))
+		return fmt.Errorf("%s: %w", target, explain(redact(err, p.secrets())))
 	}
 	defer resp.Body.Close()
 	head, _ := io.ReadAll(io.LimitReader(resp.Body, snippetLen+1))
@@ -521,6 +526,22 @@ func (a *action) Do(ctx context.Context, call actions.Call) error {
 	default:
 		return actions.Permanent(errors.New(answer))
 	}
+}
+
+// explain returns err, the failure to get an answer, with what it means
+// said in words where Go's own are terse: "EOF", a reset, an untrusted
+// certificate.
+func explain(err error) error {
+	var unknown x509.UnknownAuthorityError
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("the server closed the connection without answering (%w)", err)
+	case errors.Is(err, syscall.ECONNRESET):
+		return fmt.Errorf("the server reset the connection without answering (%w)", err)
+	case errors.As(err, &unknown):
+		return fmt.Errorf("%w (the server's certificate is not trusted: hookd trusts the CAs of the system's store, which SSL_CERT_FILE or SSL_CERT_DIR replace when set)", err)
+	}
+	return err
 }
 
 // snippet returns the start of an answer's body, b (snippetLen bytes of
