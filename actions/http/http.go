@@ -50,7 +50,8 @@
 // Any other answer is permanent and dead-letters the job: another 4xx
 // would come back the same, and a 3xx is not followed, to any host, since a
 // redirect could send the event where the rule did not say; point url at
-// the final address instead.
+// the final address instead, which the error shows (its Location, with
+// the userinfo, path, query values and fragment redacted as url's are).
 //
 // The URL's path is kept secret like its userinfo and query: Slack,
 // Discord, Teams, Mattermost, Zapier and other "secret URL" endpoints take
@@ -522,7 +523,11 @@ func (a *action) Do(ctx context.Context, call actions.Call) error {
 		// timed out here); the next retry gets its outcome.
 		return actions.RetryAfter(errors.New(answer), resp.Header.Get("Retry-After"), time.Now())
 	case code >= 300 && code <= 399:
-		return actions.Permanent(fmt.Errorf("%s (a redirect, which hookd does not follow: set url to the final address)", answer))
+		to := ""
+		if loc, err := resp.Location(); err == nil {
+			to = " to " + redactedURL(loc)
+		}
+		return actions.Permanent(fmt.Errorf("%s (a redirect%s, which hookd does not follow: set url to the final address)", answer, to))
 	default:
 		return actions.Permanent(errors.New(answer))
 	}

@@ -224,20 +224,35 @@ func TestDoLongKey(t *testing.T) {
 }
 
 // TestDoRedirect checks that no redirect is followed, to another host or
-// the same one, and that one is a permanent failure.
+// the same one, with or without the body (307, 308), and that one is a
+// permanent failure whose error says where it points, its path, query
+// and userinfo redacted as the url's are.
 func TestDoRedirect(t *testing.T) {
 	elsewhere, elsewhereReqs := newServer(t, status(200))
-	for _, to := range []string{elsewhere.URL + "/steal", "/moved"} {
-		t.Run(to, func(t *testing.T) {
+	tests := []struct {
+		name, to string
+		code     int
+		want     string // after "a redirect to "; SRV is the server's URL
+	}{
+		{"307 to another host", elsewhere.URL + "/steal?token=s3cret", http.StatusTemporaryRedirect, elsewhere.URL + "/[redacted]?token=[redacted]"},
+		{"308 on the same host", "/moved", http.StatusPermanentRedirect, "SRV/[redacted]"},
+		{"301 to https", "https://hooks.example.com/", http.StatusMovedPermanently, "https://hooks.example.com/"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
 			srv, reqs := newServer(t, func(w http.ResponseWriter, r *http.Request) {
 				if r.URL.Path == "/hook" {
-					http.Redirect(w, r, to, http.StatusTemporaryRedirect)
+					http.Redirect(w, r, tt.to, tt.code)
 				}
 			})
 			err := do(t.Context(), t, map[string]any{"url": srv.URL + "/hook"})
-			if err == nil || !actions.IsPermanent(err) || !strings.Contains(err.Error(), "answered 307 Temporary Redirect") ||
-				!strings.Contains(err.Error(), "does not follow") {
-				t.Fatalf("Do = %v, want a permanent error about the redirect", err)
+			want := fmt.Sprintf("answered %d %s (a redirect to %s, which hookd does not follow: set url to the final address)",
+				tt.code, http.StatusText(tt.code), strings.Replace(tt.want, "SRV", srv.URL, 1))
+			if err == nil || !actions.IsPermanent(err) || !strings.Contains(err.Error(), want) {
+				t.Fatalf("Do = %v, want a permanent error containing %q", err, want)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("Do = %v: the redirect's query shown", err)
 			}
 			if len(reqs) != 1 || len(elsewhereReqs) != 0 {
 				t.Fatalf("%d requests to the server and %d elsewhere, want 1 and 0", len(reqs), len(elsewhereReqs))
