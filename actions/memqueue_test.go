@@ -168,7 +168,7 @@ func (q *memQueue) waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func (q *memQueue) Claim(ctx context.Context, owner string, now time.Time, targets, batch int, lease time.Duration) ([]actions.Job, error) {
+func (q *memQueue) Claim(ctx context.Context, owner string, now time.Time, targets, batch int, lease time.Duration, except string) ([]actions.Job, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -196,7 +196,7 @@ func (q *memQueue) Claim(ctx context.Context, owner string, now time.Time, targe
 			if e.Status == actions.Running && e.owner != owner {
 				due = append(due, e)
 			}
-		case e.Status == actions.Pending && !e.NextAt.After(now) && !q.suspended[e.Target]:
+		case e.Status == actions.Pending && !e.NextAt.After(now) && !q.suspended[e.Target] && (except == "" || e.Action != except):
 			due = append(due, e)
 		}
 	}
@@ -348,7 +348,7 @@ func TestMemQueue(t *testing.T) {
 	at := now.Add(time.Millisecond)
 
 	// Batches of 2: a's jobs oldest due first, then b's.
-	got, _ := q.Claim(ctx, "me", at, 10, 2, time.Minute)
+	got, _ := q.Claim(ctx, "me", at, 10, 2, time.Minute, "")
 	if want := []int64{a2, a1, b1}; !slices.Equal(ids(got), want) {
 		t.Fatalf("batch claim = %v, want %v", ids(got), want)
 	}
@@ -363,11 +363,11 @@ func TestMemQueue(t *testing.T) {
 	}
 
 	// Batches of 1, one target at a time.
-	got, _ = q.Claim(ctx, "me", at, 1, 1, time.Minute)
+	got, _ = q.Claim(ctx, "me", at, 1, 1, time.Minute, "")
 	if want := []int64{a1}; !slices.Equal(ids(got), want) {
 		t.Fatalf("claim of one target = %v, want %v", ids(got), want)
 	}
-	if got, _ := q.Claim(ctx, "me", at, 10, 1, time.Minute); !slices.Equal(ids(got), []int64{b1}) {
+	if got, _ := q.Claim(ctx, "me", at, 10, 1, time.Minute, ""); !slices.Equal(ids(got), []int64{b1}) {
 		t.Fatalf("claim while a runs = %v, want [%d]", ids(got), b1)
 	}
 	if err := q.Finish(ctx, "other", []actions.Outcome{{ID: a1, Status: actions.Dead}}); !errors.Is(err, actions.ErrNotHeld) {
@@ -377,11 +377,11 @@ func TestMemQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	a3 := q.add(actions.Job{Key: "r/0/4", Target: "a"})
-	if got, _ := q.Claim(ctx, "me", at.Add(time.Millisecond), 10, 10, time.Minute); len(got) != 0 {
+	if got, _ := q.Claim(ctx, "me", at.Add(time.Millisecond), 10, 10, time.Minute, ""); len(got) != 0 {
 		t.Fatalf("claim while a is suspended = %v, want none", ids(got))
 	}
 	q.resume("a")
-	if got, _ := q.Claim(ctx, "me", time.Now(), 10, 10, time.Minute); !slices.Equal(ids(got), []int64{a3}) {
+	if got, _ := q.Claim(ctx, "me", time.Now(), 10, 10, time.Minute, ""); !slices.Equal(ids(got), []int64{a3}) {
 		t.Fatalf("claim after resume = %v, want [%d]", ids(got), a3)
 	}
 	// a3's claim is renewed, b1's is not: b1's lapses, and is claimed
@@ -389,14 +389,14 @@ func TestMemQueue(t *testing.T) {
 	if err := q.Renew(ctx, "me", []int64{a3}, time.Now().Add(50*time.Second), time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = q.Claim(ctx, "you", time.Now().Add(70*time.Second), 10, 10, time.Minute)
+	got, _ = q.Claim(ctx, "you", time.Now().Add(70*time.Second), 10, 10, time.Minute, "")
 	if len(got) != 1 || got[0].ID != b1 || got[0].Attempts != 2 || got[0].LapsedOwner != "me" {
 		t.Fatalf("claim after b1's lease expired = %+v, want b1 again, attempt 2, lapsed from me", got)
 	}
 	if err := q.Renew(ctx, "me", []int64{a3, b1}, time.Now(), time.Minute); !errors.Is(err, actions.ErrNotHeld) {
 		t.Fatalf("Renew of a job taken over: %v, want ErrNotHeld", err)
 	}
-	if got, _ := q.Claim(ctx, "you", time.Now().Add(115*time.Second), 10, 10, time.Minute); len(got) != 1 || got[0].ID != a3 {
+	if got, _ := q.Claim(ctx, "you", time.Now().Add(115*time.Second), 10, 10, time.Minute, ""); len(got) != 1 || got[0].ID != a3 {
 		t.Fatalf("claim after a3's renewed lease expired = %+v, want a3", got)
 	}
 }

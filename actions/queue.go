@@ -30,8 +30,11 @@ type Queue interface {
 	// attempt. Otherwise a target qualifies when it is not suspended and
 	// has no job Running; then its Pending jobs with NextAt not after now
 	// are claimed, oldest NextAt first, targets in the order of their
-	// oldest such job.
-	Claim(ctx context.Context, owner string, now time.Time, targets, batch int, lease time.Duration) ([]Job, error)
+	// oldest such job. When except is not empty, the targets whose jobs
+	// are of that action (Job.Action) are left out of the latter: the
+	// runner's workers busy with one action, a mail relay that hung, keep
+	// a worker for the others.
+	Claim(ctx context.Context, owner string, now time.Time, targets, batch int, lease time.Duration, except string) ([]Job, error)
 	// Renew extends to now+lease the claims owner holds on the jobs ids,
 	// all in one transaction, and changes nothing else about them. A
 	// runner renews the jobs it holds, well within their lease, for as

@@ -25,9 +25,13 @@ type RunnerConfig struct {
 	// replicas of one deployment) need different owners. Default: the host
 	// name, the process id and a random suffix, "host/pid/a1b2c3d4".
 	Owner string
-	// Workers is how many targets' jobs run at once (default 8). A target's
-	// jobs run one at a time, in one worker, so a slow target holds one
-	// worker and never holds up the others.
+	// Workers is how many targets' jobs run at once (default 8), and a
+	// spare one. A target's jobs run one at a time, in one worker, so a
+	// slow target holds one worker and never holds up the others. When
+	// all workers are busy, the spare one runs a target of another action
+	// than the one that holds the most of them, so that a service all of
+	// whose targets are slow at once (a mail relay that hung, with a
+	// target per recipient) does not hold up the other actions.
 	Workers int
 	// Batch is how many due jobs of one target a worker claims at once and
 	// runs one after the other (default 32): claiming and recording a batch
@@ -190,7 +194,8 @@ func (r *Runner) Owner() string { return r.cfg.Owner }
 //
 // Whenever Queue.Wake signals, a worker finishes, a retry it scheduled
 // falls due, or Poll passed, it claims the due jobs of as many targets as it
-// has free workers, up to Batch jobs of each, and gives each target's jobs
+// has free workers (and one for the spare worker, see Workers), up to
+// Batch jobs of each, and gives each target's jobs
 // to one worker, which runs them one after the other and records their
 // outcomes together, renewing the claim on the jobs not yet recorded every
 // third of the Lease. A worker stops at the first job that fails, leaving
@@ -214,8 +219,12 @@ func (r *Runner) Run(ctx context.Context) error {
 	jobCtx, stopJobs := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer stopJobs(nil)
 	workers := r.cfg.Workers
-	finished := make(chan time.Time, workers) // each batch's next try; zero: none
+	finished := make(chan finish, workers+1)
 	running := 0
+	// busy counts the running batches of each action, so that the spare
+	// worker (see Workers) goes to another action than the one holding
+	// the most workers.
+	busy := map[string]int{}
 	// soon lists, in order, the retries this runner scheduled before its
 	// next poll, to claim them when due rather than at the poll.
 	var soon []time.Time
@@ -224,29 +233,42 @@ func (r *Runner) Run(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 
+run:
 	for ctx.Err() == nil {
 		now := time.Now()
-		if running < workers && !now.Before(holdUntil) {
-			jobs, err := r.q.Claim(ctx, r.cfg.Owner, now, workers-running, r.cfg.Batch, r.cfg.Lease)
-			if err != nil {
-				if ctx.Err() != nil {
+		if running <= workers && !now.Before(holdUntil) {
+			// Claim for the free workers, then for the spare one, until
+			// both are busy or fewer targets are due than a round asked
+			// for.
+			for running <= workers {
+				targets, except := claimable(busy, workers, running)
+				jobs, err := r.q.Claim(ctx, r.cfg.Owner, now, targets, r.cfg.Batch, r.cfg.Lease, except)
+				if err != nil {
+					if ctx.Err() != nil {
+						break run
+					}
+					r.claimOut.Fail(err, "retry_in", r.cfg.Poll)
+					holdUntil = now.Add(r.cfg.Poll)
 					break
 				}
-				r.claimOut.Fail(err, "retry_in", r.cfg.Poll)
-				holdUntil = now.Add(r.cfg.Poll)
-			} else {
 				r.claimOut.OK()
 				r.logLapsed(jobs)
-			}
-			for len(jobs) > 0 {
-				n := 1
-				for n < len(jobs) && jobs[n].Target == jobs[0].Target {
-					n++
+				claimed := 0
+				for len(jobs) > 0 {
+					n := 1
+					for n < len(jobs) && jobs[n].Target == jobs[0].Target {
+						n++
+					}
+					batch := jobs[:n:n]
+					jobs = jobs[n:]
+					running++
+					claimed++
+					busy[batch[0].Action]++
+					go func() { finished <- finish{batch[0].Action, r.runBatch(ctx, jobCtx, now, batch)} }()
 				}
-				batch := jobs[:n:n]
-				jobs = jobs[n:]
-				running++
-				go func() { finished <- r.runBatch(ctx, jobCtx, now, batch) }()
+				if claimed < targets {
+					break
+				}
 			}
 			i := 0
 			for i < len(soon) && !soon[i].After(now) {
@@ -259,7 +281,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		// Full: only a worker finishing (or ctx) can make room.
 		var wakeC <-chan struct{}
 		var tick <-chan time.Time
-		if running < workers {
+		if running <= workers {
 			at := pollAt
 			if len(soon) > 0 && soon[0].Before(at) {
 				at = soon[0]
@@ -274,9 +296,12 @@ func (r *Runner) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		case <-wakeC:
 		case <-tick:
-		case next := <-finished:
+		case f := <-finished:
 			running--
-			if !next.IsZero() && next.Before(pollAt) {
+			if busy[f.action]--; busy[f.action] == 0 {
+				delete(busy, f.action)
+			}
+			if next := f.next; !next.IsZero() && next.Before(pollAt) {
 				i, _ := slices.BinarySearchFunc(soon, next, time.Time.Compare)
 				soon = slices.Insert(soon, i, next)
 			}
@@ -308,6 +333,31 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// claimable returns how many targets' jobs to claim with running batches
+// running, busy counting those of each action, and the action whose
+// targets to leave out ("" none): those of the free workers, whatever
+// their action; once all workers are busy, one for the spare worker, of
+// another action than the one that holds the most of them.
+func claimable(busy map[string]int, workers, running int) (int, string) {
+	if running < workers {
+		return workers - running, ""
+	}
+	most, except := 0, ""
+	for action, n := range busy {
+		if n > most || (n == most && action < except) {
+			most, except = n, action
+		}
+	}
+	return 1, except
+}
+
+// finish is what a batch tells Run when it ended: its jobs' action, and
+// when a job it failed is due again (zero: none is).
+type finish struct {
+	action string
+	next   time.Time
 }
 
 // recordEvery bounds how long the outcomes of a batch's finished jobs wait

@@ -786,7 +786,7 @@ func TestRunnerLogsLapsedClaims(t *testing.T) {
 	kind := register(func(context.Context, actions.Call) error { return nil })
 	q := newMemQueue()
 	id := q.add(newJob(kind, "t", "e", "3x1ms"))
-	if got, err := q.Claim(context.Background(), "dead", time.Now(), 1, 1, 50*time.Millisecond); err != nil || len(got) != 1 {
+	if got, err := q.Claim(context.Background(), "dead", time.Now(), 1, 1, 50*time.Millisecond, ""); err != nil || len(got) != 1 {
 		t.Fatalf("claim by the runner that dies: %v, %v", got, err)
 	}
 	lapsed := &signal{msg: "claims of another runner lapsed (it died, hung or lost the queue for a whole lease); their jobs run again here",
@@ -1004,12 +1004,12 @@ var errAway = errors.New("connection refused")
 // fails reports whether the next call that n counts fails.
 func (q *failingQueue) fails(n *atomic.Int32) bool { return q.down.Load() || n.Add(-1) >= 0 }
 
-func (q *failingQueue) Claim(ctx context.Context, owner string, now time.Time, targets, batch int, lease time.Duration) ([]actions.Job, error) {
+func (q *failingQueue) Claim(ctx context.Context, owner string, now time.Time, targets, batch int, lease time.Duration, except string) ([]actions.Job, error) {
 	if q.fails(&q.claims) {
 		notify(q.changed)
 		return nil, errAway
 	}
-	return q.memQueue.Claim(ctx, owner, now, targets, batch, lease)
+	return q.memQueue.Claim(ctx, owner, now, targets, batch, lease, except)
 }
 
 func (q *failingQueue) Renew(ctx context.Context, owner string, ids []int64, now time.Time, lease time.Duration) error {

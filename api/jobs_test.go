@@ -47,7 +47,7 @@ func seedJobs(t *testing.T, st *store.Store) {
 			Params: json.RawMessage(`{"url":"https://a.example/hook"}`), Retry: "3x1m", EventID: e.ID}
 	})
 
-	claimed, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 10, 1, time.Minute)
+	claimed, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 10, 1, time.Minute, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +225,7 @@ func TestJobsBulk(t *testing.T) {
 		return actions.Job{Key: "notify/" + e.ID, Rule: "notify", Action: "http", Target: "http POST " + e.ID,
 			Params: json.RawMessage(`{"url":"https://a.example/hook"}`), EventID: e.ID}
 	})
-	claimed, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 10, 1, time.Minute)
+	claimed, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 10, 1, time.Minute, "")
 	if err != nil || len(claimed) != 7 {
 		t.Fatalf("claimed %d jobs, %v; want 7", len(claimed), err)
 	}
@@ -428,7 +428,7 @@ func TestJobsRedactSecrets(t *testing.T) {
 
 	// Dead, the job shows in /api/deadletters and in the answer to its
 	// retry.
-	if _, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 10, 1, time.Minute); err != nil {
+	if _, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 10, 1, time.Minute, ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Finish(ctx, "test", []actions.Outcome{{ID: 1, Status: actions.Dead, Attempt: 1, Took: time.Second, Error: "503 Service Unavailable"}}); err != nil {

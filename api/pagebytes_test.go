@@ -222,7 +222,7 @@ func TestLargeJobPages(t *testing.T) {
 	// order of their ids: dead letters then share their time of death in
 	// fours, and are listed by it, the highest id first among those of
 	// one time, which is the highest id first.
-	claimed, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 1, len(sizes), time.Minute)
+	claimed, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 1, len(sizes), time.Minute, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,13 +57,16 @@ var (
 	expiredJobsSQL = writeSQL(`SELECT ` + jobColumns + `, lease_owner FROM jobs WHERE status = ? AND lease_ns <= ?
 		AND lease_owner <> ? ORDER BY lease_ns, next_ns, id`)
 	// Targets that are not suspended, have no job Running and have a due
-	// Pending one, oldest due first.
+	// Pending one, oldest due first; unless the third parameter is empty,
+	// not those whose jobs are of the action it names (a target's jobs
+	// are all of one action: its first Pending job tells which).
 	dueTargetsSQL = writeSQL(`SELECT target FROM (
 			SELECT t.target AS target,
 				(SELECT MIN(j.next_ns) FROM jobs j WHERE j.target = t.target AND j.status = ?) AS due
 			FROM targets t
 			WHERE t.suspended = 0
 			AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.target = t.target AND r.status = ?)
+			AND (? = '' OR (SELECT k.action FROM jobs k WHERE k.target = t.target AND k.status = ? LIMIT 1) <> ?)
 		) AS d
 		WHERE due <= ? ORDER BY due, target LIMIT ?`)
 	// One target's due jobs, in the order they run.
@@ -114,9 +117,10 @@ var (
 // records their outcomes once the store is back (see actions.Queue).
 // Then, for each target that is not suspended and has no job Running, its
 // Pending jobs with NextAt not after now, oldest first, targets in the
-// order of their oldest such job. So a target's jobs never run in two
-// batches at once.
-func (s *Store) Claim(ctx context.Context, owner string, now time.Time, targets, batch int, lease time.Duration) ([]actions.Job, error) {
+// order of their oldest such job, but those of the action except when it
+// is not empty (the jobs of one target are all of one action). So a
+// target's jobs never run in two batches at once.
+func (s *Store) Claim(ctx context.Context, owner string, now time.Time, targets, batch int, lease time.Duration, except string) ([]actions.Job, error) {
 	if targets <= 0 || batch <= 0 {
 		return nil, nil
 	}
@@ -160,7 +164,7 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, targets,
 			if err != nil {
 				return err
 			}
-			rows, err := due.QueryContext(ctx, actions.Pending, actions.Running, nowNS, targets-len(order))
+			rows, err := due.QueryContext(ctx, actions.Pending, actions.Running, except, actions.Pending, except, nowNS, targets-len(order))
 			if err != nil {
 				return err
 			}

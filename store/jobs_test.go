@@ -23,7 +23,7 @@ func claim(t *testing.T, st *store.Store, owner string, now time.Time, limit int
 // claimBatch claims up to batch jobs of each of up to limit targets.
 func claimBatch(t *testing.T, st *store.Store, owner string, now time.Time, limit, batch int) []actions.Job {
 	t.Helper()
-	jobs, err := st.Claim(context.Background(), owner, now, limit, batch, time.Minute)
+	jobs, err := st.Claim(context.Background(), owner, now, limit, batch, time.Minute, "")
 	if err != nil {
 		t.Fatal(err)
 	}

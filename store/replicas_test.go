@@ -57,7 +57,7 @@ func TestReplicas(t *testing.T) {
 		owner := fmt.Sprintf("replica-%d", i)
 		wg.Go(func() {
 			for time.Now().Before(deadline) {
-				got, err := st.Claim(ctx, owner, time.Now(), 4, 3, time.Minute)
+				got, err := st.Claim(ctx, owner, time.Now(), 4, 3, time.Minute, "")
 				if err != nil {
 					mu.Lock()
 					fail = append(fail, fmt.Sprintf("%s: claim: %v", owner, err))

@@ -39,7 +39,7 @@ func oldJobs(t *testing.T, st *store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	claimed, err := st.Claim(ctx, "old", time.Now().Add(time.Millisecond), 10, 10, time.Minute)
+	claimed, err := st.Claim(ctx, "old", time.Now().Add(time.Millisecond), 10, 10, time.Minute, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,13 +127,13 @@ func checkRetargeted(t *testing.T, st *store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if claimed, err := st.Claim(ctx, "new", time.Now().Add(time.Millisecond), 10, 10, time.Minute); err != nil || len(claimed) != 0 {
+	if claimed, err := st.Claim(ctx, "new", time.Now().Add(time.Millisecond), 10, 10, time.Minute, ""); err != nil || len(claimed) != 0 {
 		t.Fatalf("claimed %v (%v) from a suspended target", claimed, err)
 	}
 	if err := st.ResumeTarget(ctx, slack.ID); err != nil {
 		t.Fatal(err)
 	}
-	claimed, err := st.Claim(ctx, "new", time.Now().Add(time.Millisecond), 10, 10, time.Minute)
+	claimed, err := st.Claim(ctx, "new", time.Now().Add(time.Millisecond), 10, 10, time.Minute, "")
 	if err != nil || len(claimed) != 2 || claimed[0].ID != 2 || claimed[1].ID != 4 {
 		t.Fatalf("claimed %v (%v) once resumed, want jobs 2, enqueued before the migration, and 4", claimed, err)
 	}

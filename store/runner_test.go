@@ -306,11 +306,11 @@ type awayQueue struct {
 
 var errAway = errors.New("connection refused")
 
-func (q *awayQueue) Claim(ctx context.Context, owner string, now time.Time, targets, batch int, lease time.Duration) ([]actions.Job, error) {
+func (q *awayQueue) Claim(ctx context.Context, owner string, now time.Time, targets, batch int, lease time.Duration, except string) ([]actions.Job, error) {
 	if q.away.Load() {
 		return nil, errAway
 	}
-	return q.Store.Claim(ctx, owner, now, targets, batch, lease)
+	return q.Store.Claim(ctx, owner, now, targets, batch, lease, except)
 }
 
 func (q *awayQueue) Renew(ctx context.Context, owner string, ids []int64, now time.Time, lease time.Duration) error {

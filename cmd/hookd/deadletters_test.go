@@ -40,7 +40,7 @@ func seedDeadLetters(t *testing.T) (data string) {
 		return actions.Job{Key: "notify/" + e.ID, Rule: "notify", Action: "http", Target: targets[e.ID],
 			Params: json.RawMessage(`{}`), Retry: "3x1m", EventID: e.ID}
 	})
-	claimed, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 10, 1, time.Minute)
+	claimed, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 10, 1, time.Minute, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestDeadLettersCommandLarge(t *testing.T) {
 		return actions.Job{Key: "notify/" + e.ID, Rule: "notify", Action: "http", Target: "http POST big",
 			Params: json.RawMessage(`{}`), Retry: "3x1m", EventID: e.ID, Event: b}
 	})
-	claimed, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 1, len(events), time.Minute)
+	claimed, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 1, len(events), time.Minute, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +291,7 @@ func TestDeadLettersRedactsSecrets(t *testing.T) {
 		return actions.Job{Key: "notify/" + e.ID, Rule: "notify", Action: "http", Target: "http POST http://127.0.0.1:19199/x",
 			Params: params, Retry: "3x1m", EventID: e.ID}
 	})
-	if _, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 10, 1, time.Minute); err != nil {
+	if _, err := st.Claim(ctx, "test", time.Now().Add(time.Millisecond), 10, 1, time.Minute, ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Finish(ctx, "test", []actions.Outcome{{ID: 1, Status: actions.Dead, Attempt: 1, Took: time.Second, Error: "503 Service Unavailable"}}); err != nil {
