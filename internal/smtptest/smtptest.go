@@ -102,7 +102,12 @@ type Server struct {
 	// that drops the connection, or a network that fails, may do then: the
 	// client's next command (RSET, QUIT) finds it closed.
 	HangUp bool
-	got    chan struct{}
+	// Stall, when set, is called with each message's data read, before
+	// the server answers it, as a relay that takes its time (a content
+	// scan) does; when it returns an error (an *smtp.SMTPError such as
+	// 451), the server answers that, and the message is not accepted.
+	Stall func() error
+	got   chan struct{}
 }
 
 // Options configure Start.
@@ -243,6 +248,11 @@ func (ss *session) Data(r io.Reader) error {
 	m, err := decode(raw)
 	if err != nil {
 		return &smtp.SMTPError{Code: 554, Message: "cannot parse message: " + err.Error()}
+	}
+	if ss.s.Stall != nil {
+		if err := ss.s.Stall(); err != nil {
+			return err
+		}
 	}
 	m.From, m.To, m.User = ss.from, ss.to, ss.user
 	_, m.TLS = ss.conn.TLSConnectionState()
