@@ -80,7 +80,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -92,7 +91,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"syscall"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -101,6 +99,7 @@ import (
 
 	"github.com/hookd/hookd/actions"
 	"github.com/hookd/hookd/actions/internal/param"
+	"github.com/hookd/hookd/internal/netfail"
 )
 
 // Name is the name the action is registered under.
@@ -502,7 +501,7 @@ func (a *action) Do(ctx context.Context, call actions.Call) error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fmt.Errorf("%s: %w", target, explain(redact(err, p.secrets())))
+		return fmt.Errorf("%s: %w", target, netfail.Explain(redact(err, p.secrets())))
 	}
 	defer resp.Body.Close()
 	head, _ := io.ReadAll(io.LimitReader(resp.Body, snippetLen+1))
@@ -531,22 +530,6 @@ func (a *action) Do(ctx context.Context, call actions.Call) error {
 	default:
 		return actions.Permanent(errors.New(answer))
 	}
-}
-
-// explain returns err, the failure to get an answer, with what it means
-// said in words where Go's own are terse: "EOF", a reset, an untrusted
-// certificate.
-func explain(err error) error {
-	var unknown x509.UnknownAuthorityError
-	switch {
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Errorf("the server closed the connection without answering (%w)", err)
-	case errors.Is(err, syscall.ECONNRESET):
-		return fmt.Errorf("the server reset the connection without answering (%w)", err)
-	case errors.As(err, &unknown):
-		return fmt.Errorf("%w (the server's certificate is not trusted: hookd trusts the CAs of the system's store, which SSL_CERT_FILE or SSL_CERT_DIR replace when set)", err)
-	}
-	return err
 }
 
 // snippet returns the start of an answer's body, b (snippetLen bytes of

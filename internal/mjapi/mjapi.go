@@ -18,6 +18,7 @@ import (
 	"unicode"
 
 	"github.com/hookd/hookd/actions"
+	"github.com/hookd/hookd/internal/netfail"
 )
 
 // DefaultTimeout bounds one request when the client has no Timeout.
@@ -119,7 +120,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) ([]by
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%s %s: no answer within %s: %w", method, path, timeout, ctx.Err())
 		}
-		return nil, fmt.Errorf("%s %s: %w", method, path, c.redact(err))
+		return nil, fmt.Errorf("%s %s: %w", method, path, netfail.Explain(c.redact(err)))
 	}
 	defer resp.Body.Close()
 	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299

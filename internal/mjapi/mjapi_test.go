@@ -1,9 +1,11 @@
 package mjapi_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -120,6 +122,45 @@ func TestAnswerKeepsSecret(t *testing.T) {
 			}
 			if !strings.Contains(got, "[redacted]") {
 				t.Errorf("the error %q blanks nothing", got)
+			}
+		})
+	}
+}
+
+// TestDoNoAnswer checks that a request whose connection the server
+// closes, or resets, without answering says so, where it read "EOF" or
+// a socket read error.
+func TestDoNoAnswer(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		reset bool
+		want  string
+	}{
+		{"closed", false, "the server closed the connection without answering"},
+		{"reset", true, "the server reset the connection without answering"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil && tt.reset {
+						_ = c.(*net.TCPConn).SetLinger(0)
+					}
+					c.Close()
+				}
+			}()
+			c := &mjapi.Client{BaseURL: "http://" + ln.Addr().String(), Key: "key", Secret: "secret"}
+			_, err = c.Do(context.Background(), "POST", "/v3.1/send", map[string]any{}, nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !mjapi.IsRetryable(err) {
+				t.Fatalf("Do = %v, want a retryable error containing %q", err, tt.want)
 			}
 		})
 	}
