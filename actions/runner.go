@@ -29,9 +29,10 @@ type RunnerConfig struct {
 	// spare one. A target's jobs run one at a time, in one worker, so a
 	// slow target holds one worker and never holds up the others. When
 	// all workers are busy, the spare one runs a target of another action
-	// than the one that holds the most of them, so that a service all of
-	// whose targets are slow at once (a mail relay that hung, with a
-	// target per recipient) does not hold up the other actions.
+	// than the one that holds the most of them (looked for at each Poll),
+	// so that a service all of whose targets are slow at once (a mail
+	// relay that hung, with a target per recipient) does not hold up the
+	// other actions.
 	Workers int
 	// Batch is how many due jobs of one target a worker claims at once and
 	// runs one after the other (default 32): claiming and recording a batch
@@ -278,7 +279,10 @@ run:
 			pollAt = now.Add(r.cfg.Poll)
 		}
 
-		// Full: only a worker finishing (or ctx) can make room.
+		// Full: only a worker finishing (or ctx) can make room. With
+		// only the spare worker free, the next poll claims for it, not
+		// every wake: a claim costs the queue a transaction, and all
+		// workers busy is when jobs are queued the fastest.
 		var wakeC <-chan struct{}
 		var tick <-chan time.Time
 		if running <= workers {
@@ -290,7 +294,10 @@ run:
 				at = holdUntil
 			}
 			timer.Reset(time.Until(at))
-			wakeC, tick = wake, timer.C
+			tick = timer.C
+			if running < workers {
+				wakeC = wake
+			}
 		}
 		select {
 		case <-ctx.Done():
