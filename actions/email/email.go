@@ -346,9 +346,12 @@ func send(ctx context.Context, client *gomail.Client, m *gomail.Msg) (accepted b
 		err = fmt.Errorf("send failed: %w", err)
 	}
 	if cerr := client.CloseWithSMTPClient(c); cerr != nil {
-		// QUIT failed: the connection may still be open.
+		// QUIT failed: the connection may still be open. After a failed
+		// send that says nothing more: the connection failed already.
 		_ = c.Close()
-		err = errors.Join(err, fmt.Errorf("failed to close connection: %w", cerr))
+		if err == nil {
+			err = fmt.Errorf("failed to close connection: %w", cerr)
+		}
 	}
 	return accepted, err
 }

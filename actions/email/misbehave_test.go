@@ -244,6 +244,9 @@ func TestDoMisbehavingServer(t *testing.T) {
 					t.Errorf("Do = %v, want an error containing %q", err, want)
 				}
 			}
+			if strings.Contains(err.Error(), "failed to close connection") || strings.Contains(err.Error(), "\n") {
+				t.Errorf("Do = %q, want one line, without the QUIT that failed after the send did", err)
+			}
 			if actions.IsPermanent(err) != tt.wantPermanent {
 				t.Errorf("Do = %v: permanent %v, want %v", err, actions.IsPermanent(err), tt.wantPermanent)
 			}
