@@ -505,6 +505,56 @@ func TestRunnerSlowTargetDoesNotBlockOthers(t *testing.T) {
 	q.waitUntil(t, "the slow job is done", func() bool { return q.job(slow).Status == actions.Done })
 }
 
+// TestRunnerSpareWorker fills every worker with the targets of one action
+// that hang, then queues more of its targets and one of another action:
+// the spare worker runs the other action's job, never a further target
+// of the action that holds the workers; with only one action due, its
+// targets take the workers and no more.
+func TestRunnerSpareWorker(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	started := map[string]bool{}
+	hung := register(func(ctx context.Context, call actions.Call) error {
+		mu.Lock()
+		started[call.EventID] = true
+		mu.Unlock()
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	other := register(func(context.Context, actions.Call) error { return nil })
+	q := newMemQueue()
+	var held []int64
+	for i := range 3 {
+		held = append(held, q.add(newJob(hung, fmt.Sprintf("relay%d", i), fmt.Sprintf("h%d", i), "")))
+	}
+	run(t, q, actions.RunnerConfig{Workers: 2, Poll: 20 * time.Millisecond}, nil, nil)
+	q.waitUntil(t, "two hung jobs run", func() bool {
+		return q.job(held[0]).Status == actions.Running && q.job(held[1]).Status == actions.Running
+	})
+	alert := q.add(newJob(other, "alerts", "a", ""))
+	q.waitUntil(t, "the other action's job is done", func() bool { return q.job(alert).Status == actions.Done })
+	mu.Lock()
+	third := started["h2"]
+	mu.Unlock()
+	if third || q.job(held[2]).Status != actions.Pending {
+		t.Errorf("the third hung target is %s (started %v), want pending and never started: the spare is for other actions",
+			q.job(held[2]).Status, third)
+	}
+	close(release)
+	q.waitUntil(t, "the hung jobs are done", func() bool {
+		for _, id := range held {
+			if q.job(id).Status != actions.Done {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // TestRunnerWakes checks that the runner claims, with Poll far away, when
 // the queue wakes it and when one of its jobs finishes.
 func TestRunnerWakes(t *testing.T) {
