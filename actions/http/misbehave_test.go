@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -51,6 +52,20 @@ func TestDoMisbehavingServer(t *testing.T) {
 	tls := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	tls.Config.ErrorLog = log.New(io.Discard, "", 0)
 	t.Cleanup(tls.Close)
+	// endless answers code with a body that never ends.
+	endless := func(code int) func(t *testing.T) string {
+		return func(t *testing.T) string {
+			return rawServer(t, func(c net.Conn) {
+				_, _ = fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Type: text/html\r\n\r\n", code, http.StatusText(code))
+				page := []byte(strings.Repeat("<p>busy</p>", 1000))
+				for {
+					if _, err := c.Write(page); err != nil {
+						return
+					}
+				}
+			})
+		}
+	}
 	tests := []struct {
 		name    string
 		url     func(t *testing.T) string
@@ -77,6 +92,7 @@ func TestDoMisbehavingServer(t *testing.T) {
 		}, []string{"no answer within 300ms"}},
 		{"self-signed certificate", func(*testing.T) string { return tls.URL + "/hook" },
 			[]string{"certificate signed by unknown authority", "the server's certificate is not trusted: hookd trusts the CAs of the system's store, which SSL_CERT_FILE or SSL_CERT_DIR replace when set"}},
+		{"an endless error page", endless(503), []string{"answered 503 Service Unavailable", "<p>busy</p>"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,4 +107,9 @@ func TestDoMisbehavingServer(t *testing.T) {
 			}
 		})
 	}
+	t.Run("an endless 200", func(t *testing.T) {
+		if err := do(t.Context(), t, map[string]any{"url": endless(200)(t), "timeout": "5s"}); err != nil {
+			t.Errorf("Do = %v, want success without reading the whole answer", err)
+		}
+	})
 }
