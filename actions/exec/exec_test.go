@@ -139,6 +139,11 @@ func TestDoOutcomes(t *testing.T) {
 			command: script(t, dir, "chatty", "echo "+long+"\necho the end >&2\nexit 1\n"),
 			wantErr: []string{`output: "...xxx`, `the end"`},
 		},
+		{
+			name:    "megabytes of output",
+			command: script(t, dir, "flood", "head -c 8000000 /dev/zero | tr '\\0' x\nhead -c 8000000 /dev/zero | tr '\\0' y >&2\necho the end >&2\nexit 1\n"),
+			wantErr: []string{"exit status 1", `yyy`, `the end"`},
+		},
 		{name: "missing program", command: filepath.Join(dir, "nope"), wantErr: []string{"start:", "no such file"}, wantPermanent: true},
 		{name: "missing from PATH", command: "hookd-test-no-such-program", wantErr: []string{"executable file not found"}, wantPermanent: true},
 		{name: "not executable", command: notExec, wantErr: []string{"permission denied"}, wantPermanent: true},
