@@ -289,7 +289,10 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("%w (%w)", err, ctx.Err())
 	}
-	if sendCtx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+	// By the clock: go-mail's own deadline on the connection, no earlier
+	// than sendCtx's, may end the wait before sendCtx's timer has fired,
+	// and its errors do not unwrap.
+	if deadline, _ := sendCtx.Deadline(); !time.Now().Before(deadline) || errors.Is(err, os.ErrDeadlineExceeded) {
 		return fmt.Errorf("%w: no answer within the timeout (%s)", err, p.timeout)
 	}
 	var se *gomail.SendError
