@@ -147,7 +147,7 @@ func Register(e *echo.Echo, cfg Config) {
 		panic(err) // the embedded tree is part of the binary
 	}
 	index := template.Must(template.ParseFS(sub, "index.html"))
-	assets := http.StripPrefix("/ui/static/", http.FileServer(http.FS(sub)))
+	assets := assetNames(sub)
 	page := func(c echo.Context) error {
 		c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 		c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
@@ -197,13 +197,33 @@ func Register(e *echo.Echo, cfg Config) {
 	e.Match(getHead, "/", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/ui/") })
 	g.Match(getHead, "/", page)
 	g.Match(getHead, "/static/*", func(c echo.Context) error {
-		// index.html is the page's template, served rendered at /ui/.
-		if name := c.Param("*"); name == "" || name == "index.html" {
+		// Only an asset's own name: the path as decoded, so that neither
+		// a dot segment (x/../) nor an escaped slash (..%2f) reaches the
+		// embedded tree, whose directory listing is its index.html.
+		name := strings.TrimPrefix(c.Request().URL.Path, "/ui/static/")
+		if !assets[name] {
 			return echo.NewHTTPError(http.StatusNotFound, "not found: the dashboard is at /ui/")
 		}
-		assets.ServeHTTP(c.Response(), c.Request())
+		http.ServeFileFS(c.Response(), c.Request(), sub, name)
 		return nil
 	})
+}
+
+// assetNames returns the names of the files of the embedded static tree
+// that /ui/static/ serves: all but index.html, the page's template,
+// which is served rendered at /ui/.
+func assetNames(sub fs.FS) map[string]bool {
+	names := map[string]bool{}
+	err := fs.WalkDir(sub, ".", func(name string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && name != "index.html" {
+			names[name] = true
+		}
+		return err
+	})
+	if err != nil {
+		panic(err) // the embedded tree is part of the binary
+	}
+	return names
 }
 
 // APIAuth returns middleware for the API that lets a request through when

@@ -136,6 +136,10 @@ func TestOpenWithoutToken(t *testing.T) {
 		{"missing asset", "/ui/static/nope.js", 404, "", ""},
 		{"no template", "/ui/static/index.html", 404, "", ""},
 		{"no asset listing", "/ui/static/", 404, "", ""},
+		{"no template by a dot segment", "/ui/static/x/../", 404, "application/json", `"error":"not found: the dashboard is at /ui/"`},
+		{"no template by an escaped slash", "/ui/static/..%2f..%2f", 404, "application/json", `"error":"not found: the dashboard is at /ui/"`},
+		{"no template by an escaped dot", "/ui/static/%2e/index.html", 404, "application/json", `"error":"not found: the dashboard is at /ui/"`},
+		{"no asset by a dot segment", "/ui/static/x/../app.js", 404, "application/json", `"error":"not found: the dashboard is at /ui/"`},
 		{"no login form", "/ui/login", 404, "", ""},
 		{"api", "/api/events", 200, "application/json", `"events":[]`},
 	} {
@@ -214,6 +218,17 @@ func TestToken(t *testing.T) {
 	for _, p := range []string{"/ui/", "/ui/static/app.js", "/api/events", "/api/targets"} {
 		if a := do(t, c, http.MethodGet, srv.URL+p, nil, nil); a.status != 200 {
 			t.Errorf("GET %s with the cookie: %d %s", p, a.status, a.body)
+		}
+	}
+	// Logged in, /ui/static still serves only the assets: not the page's
+	// raw template by a dot segment or an escaped slash, to the browser
+	// (a page) or a script (JSON).
+	for _, p := range []string{"/ui/static/x/../", "/ui/static/..%2f..%2f", "/ui/static/index.html"} {
+		for accept, ct := range map[string]string{"text/html": "text/html; charset=UTF-8", "*/*": "application/json"} {
+			a := do(t, c, http.MethodGet, srv.URL+p, nil, map[string]string{"Accept": accept})
+			if a.status != http.StatusNotFound || a.header.Get("Content-Type") != ct || strings.Contains(a.body, "{{") {
+				t.Errorf("GET %s, Accept %s, with the cookie: %d %s, want 404 %s:\n%.200s", p, accept, a.status, a.header.Get("Content-Type"), ct, a.body)
+			}
 		}
 	}
 	if a := do(t, c, http.MethodGet, srv.URL+"/ui/", nil, nil); !strings.Contains(a.body, `<form method="post" action="/ui/logout"`) {
