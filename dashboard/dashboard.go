@@ -139,7 +139,9 @@ var getHead = []string{http.MethodGet, http.MethodHead}
 // the page. An error of a /ui route (a 503 while the store does not
 // answer, say) is answered to a browser, a request that accepts
 // text/html, as a small HTML page with its status and headers, and to
-// any other client as e's error handler answers it (JSON). It panics when
+// any other client as e's error handler answers it (JSON). With
+// cfg.Token set, a /ui request with a token in its query string, the
+// login's included, is answered 400 (see noTokenInURL). It panics when
 // cfg.Token is set without cfg.Sessions.
 func Register(e *echo.Echo, cfg Config) {
 	sub, err := fs.Sub(static, "static")
@@ -162,8 +164,11 @@ func Register(e *echo.Echo, cfg Config) {
 	// First, so that it answers the errors of every route and middleware
 	// of the group.
 	g.Use(errorPages(cfg.Logger))
+	var root []echo.MiddlewareFunc
 	if cfg.Token != "" {
 		a := newAuth(cfg)
+		g.Use(noTokenInURL)
+		root = append(root, noTokenInURL)
 		g.Match(getHead, "/login", loginForm(http.StatusOK, ""))
 		g.POST("/login", a.login)
 		g.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
@@ -192,9 +197,9 @@ func Register(e *echo.Echo, cfg Config) {
 			return echo.NewHTTPError(http.StatusMethodNotAllowed, "log out with POST, as the dashboard's Log out button does")
 		})
 	}
-	e.Match(getHead, "/ui", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/ui/") })
+	e.Match(getHead, "/ui", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/ui/") }, root...)
 	// The admin listener's root is where a browser goes first.
-	e.Match(getHead, "/", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/ui/") })
+	e.Match(getHead, "/", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/ui/") }, root...)
 	g.Match(getHead, "/", page)
 	g.Match(getHead, "/static/*", func(c echo.Context) error {
 		// Only an asset's own name: the path as decoded, so that neither
@@ -228,7 +233,8 @@ func assetNames(sub fs.FS) map[string]bool {
 
 // APIAuth returns middleware for the API that lets a request through when
 // it carries cfg.Token as a bearer token or the cookie of a live session
-// of the dashboard, and answers 401 otherwise; a bearer token from a
+// of the dashboard, and answers 401 otherwise; a request with a token in
+// its query string is answered 400 (see noTokenInURL); a bearer token from a
 // client that cfg.Throttle throttles is answered 429 with Retry-After,
 // whether it is right or not. The context of a request that a session
 // let through ends when the session does, by a logout or its expiry, so
@@ -238,6 +244,9 @@ func APIAuth(cfg Config) echo.MiddlewareFunc {
 	a := newAuth(cfg)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
+			if err := tokenInURL(c); err != nil {
+				return err
+			}
 			if ok, mac, err := a.check(c.Request()); err != nil {
 				return refused(c, err)
 			} else if ok {
@@ -252,6 +261,30 @@ func APIAuth(cfg Config) echo.MiddlewareFunc {
 			return echo.NewHTTPError(http.StatusUnauthorized, "missing or wrong admin token: send Authorization: Bearer TOKEN, or log in at /ui/login")
 		}
 	}
+}
+
+// noTokenInURL is middleware that answers 400 to a request with a token
+// parameter in its query string, before anything reads it; see tokenInURL.
+func noTokenInURL(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := tokenInURL(c); err != nil {
+			return err
+		}
+		return next(c)
+	}
+}
+
+// tokenInURL returns a 400 error when c's query string has a token
+// parameter, whatever its value: a URL is kept by the browser's history
+// and by the logs of the proxies it passes, so the admin token is taken
+// only from the Authorization header or the login form's body, and a
+// request offering it in the URL is refused rather than let through or
+// counted as a wrong guess.
+func tokenInURL(c echo.Context) error {
+	if !c.Request().URL.Query().Has("token") {
+		return nil
+	}
+	return echo.NewHTTPError(http.StatusBadRequest, "the admin token is not taken in the URL, which browsers' history and proxies' logs keep: send it as Authorization: Bearer TOKEN, or in the body of the login form at /ui/login")
 }
 
 // auth checks the admin token and the sessions of the login form.
@@ -424,7 +457,8 @@ func (a *auth) login(c echo.Context) error {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(s))
 		return loginForm(http.StatusTooManyRequests, fmt.Sprintf("Too many wrong tokens from your address: try again in %d seconds.", s))(c)
 	}
-	right := a.isToken(c.FormValue("token"))
+	// The body's only: a token in the query string was refused before.
+	right := a.isToken(c.Request().PostFormValue("token"))
 	at.done(right)
 	if !right {
 		return loginForm(http.StatusUnauthorized, "Wrong token.")(c)

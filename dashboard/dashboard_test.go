@@ -254,3 +254,58 @@ func TestToken(t *testing.T) {
 		t.Errorf("after logout: %d, want 401", a.status)
 	}
 }
+
+// TestTokenInURL holds that the admin token is never taken from a URL,
+// which the browser's history and proxies' logs keep: the login, the
+// page, its files and the API answer 400 to a query string with a token,
+// the right one too, saying where to send it, and no session is started.
+func TestTokenInURL(t *testing.T) {
+	srv := server(t, token)
+	for _, tt := range []struct {
+		name, method, path string
+		form               url.Values
+		header             map[string]string
+		contentType        string
+	}{
+		{"login form", http.MethodGet, "/ui/login?token=" + token, nil, nil, "application/json"},
+		{"login", http.MethodPost, "/ui/login?token=" + token, url.Values{}, nil, "application/json"},
+		{"login by a browser", http.MethodPost, "/ui/login?token=" + token, url.Values{}, map[string]string{"Accept": "text/html"}, "text/html; charset=UTF-8"},
+		{"login, the token in both", http.MethodPost, "/ui/login?token=" + token, url.Values{"token": {token}}, nil, "application/json"},
+		{"page", http.MethodGet, "/ui/?token=" + token, nil, nil, "application/json"},
+		{"redirect to the page", http.MethodGet, "/ui?token=" + token, nil, nil, "application/json"},
+		{"admin root", http.MethodGet, "/?token=" + token, nil, nil, "application/json"},
+		{"file", http.MethodGet, "/ui/static/app.js?token=" + token, nil, nil, "application/json"},
+		{"api", http.MethodGet, "/api/events?token=" + token, nil, nil, "application/json"},
+		{"api, an empty token", http.MethodGet, "/api/events?token=", nil, nil, "application/json"},
+		{"api with the bearer token too", http.MethodGet, "/api/events?limit=1&token=x", nil, map[string]string{"Authorization": "Bearer " + token}, "application/json"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := client(t)
+			a := do(t, c, tt.method, srv.URL+tt.path, tt.form, tt.header)
+			if a.status != http.StatusBadRequest {
+				t.Fatalf("status %d, want 400: %s", a.status, a.body)
+			}
+			if got := a.header.Get("Content-Type"); got != tt.contentType {
+				t.Errorf("Content-Type %q, want %q", got, tt.contentType)
+			}
+			if !strings.Contains(a.body, "not taken in the URL") || !strings.Contains(a.body, "Authorization: Bearer TOKEN") {
+				t.Errorf("the answer does not say where to send the token: %s", a.body)
+			}
+			if strings.Contains(a.body, token) {
+				t.Error("the answer holds the token")
+			}
+			if a.header.Get("Set-Cookie") != "" {
+				t.Errorf("a session was started: %s", a.header.Get("Set-Cookie"))
+			}
+		})
+	}
+	// The same requests without the token in the URL are answered as
+	// before.
+	c := client(t)
+	if a := do(t, c, http.MethodPost, srv.URL+"/ui/login", url.Values{"token": {token}}, nil); a.status != http.StatusSeeOther {
+		t.Fatalf("login with the token in the body: %d %s", a.status, a.body)
+	}
+	if a := do(t, c, http.MethodGet, srv.URL+"/api/events?limit=1", nil, nil); a.status != http.StatusOK {
+		t.Errorf("api with the cookie: %d %s", a.status, a.body)
+	}
+}
