@@ -161,6 +161,32 @@ func JSONText(typ string, params map[string]any) []string {
 	return j.JSONTexts(params)
 }
 
+// Arguments is implemented by a Kind that runs a program with a list of
+// arguments rendered from the event (exec's args): rules warn of an
+// argument that may start with what the event holds before any "--"
+// argument, since the program would take a value starting with - as an
+// option.
+type Arguments interface {
+	// Arguments names the top-level parameter that is the program's
+	// argument list.
+	Arguments() string
+}
+
+// ArgumentsOf returns the parameter of the kind registered as typ that is
+// a program's argument list, or "" when it has none: the hook for
+// rules.Options.Args.
+func ArgumentsOf(typ string) string {
+	k, err := Lookup(typ)
+	if err != nil {
+		return ""
+	}
+	a, ok := k.(Arguments)
+	if !ok {
+		return ""
+	}
+	return a.Arguments()
+}
+
 // Unsuppressed returns the recipients of rcpts that sup does not list,
 // and the lower-cased addresses of those it does; with a nil sup, all of
 // them. When every recipient is listed, err is a Skip: the job is done

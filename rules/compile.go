@@ -463,53 +463,61 @@ type executor interface {
 
 func (p *stringParam) written() any { return p.text }
 
-func (p *stringParam) usesData() bool { return p.tmpl != nil && templateUsesData(p.root) }
+func (p *stringParam) usesData() bool {
+	return p.tmpl != nil && templateReads(p.root, func(f string) bool { return f == "data" })
+}
 
-// templateUsesData tells whether a template may read .data: it names a
-// field data, or hands the whole event (".", "$", a nested template)
-// somewhere that could reach it.
-func templateUsesData(n parse.Node) bool {
+// readsEvent tells whether what the template prints may come from the
+// event: it reads a field of it, or hands the whole event somewhere.
+func (p *stringParam) readsEvent() bool {
+	return p.tmpl != nil && templateReads(p.root, func(string) bool { return true })
+}
+
+// templateReads tells whether a template may read a field of the event
+// for which field is true: it names one, or hands the whole event (".",
+// "$", a nested template) somewhere that could reach it.
+func templateReads(n parse.Node, field func(string) bool) bool {
 	switch n := n.(type) {
 	case *parse.ListNode:
 		if n == nil {
 			return false
 		}
 		for _, c := range n.Nodes {
-			if templateUsesData(c) {
+			if templateReads(c, field) {
 				return true
 			}
 		}
 	case *parse.ActionNode:
-		return templateUsesData(n.Pipe)
+		return templateReads(n.Pipe, field)
 	case *parse.PipeNode:
 		if n == nil {
 			return false
 		}
 		for _, c := range n.Cmds {
-			if templateUsesData(c) {
+			if templateReads(c, field) {
 				return true
 			}
 		}
 	case *parse.CommandNode:
 		for _, a := range n.Args {
-			if templateUsesData(a) {
+			if templateReads(a, field) {
 				return true
 			}
 		}
 	case *parse.FieldNode:
-		return n.Ident[0] == "data"
+		return field(n.Ident[0])
 	case *parse.ChainNode:
-		return templateUsesData(n.Node)
+		return templateReads(n.Node, field)
 	case *parse.VariableNode:
 		return n.Ident[0] == "$"
 	case *parse.DotNode, *parse.TemplateNode:
 		return true
 	case *parse.IfNode:
-		return templateUsesData(n.Pipe) || templateUsesData(n.List) || templateUsesData(n.ElseList)
+		return templateReads(n.Pipe, field) || templateReads(n.List, field) || templateReads(n.ElseList, field)
 	case *parse.RangeNode:
-		return templateUsesData(n.Pipe) || templateUsesData(n.List) || templateUsesData(n.ElseList)
+		return templateReads(n.Pipe, field) || templateReads(n.List, field) || templateReads(n.ElseList, field)
 	case *parse.WithNode:
-		return templateUsesData(n.Pipe) || templateUsesData(n.List) || templateUsesData(n.ElseList)
+		return templateReads(n.Pipe, field) || templateReads(n.List, field) || templateReads(n.ElseList, field)
 	}
 	return false
 }
@@ -717,6 +725,50 @@ func (pl *paramLoader) value(n ast.Node, path string, depth int) param {
 	optionalTemplates(t)
 	sp.tmpl, sp.root, sp.simple = t, t.Root, simpleTemplate(t.Root)
 	return sp
+}
+
+// checkArgs warns of each argument of the list params[name], a program's
+// arguments, that may start with what the event holds (a template that
+// reads the event with no text before it) and comes before any "--"
+// argument: a sender who can choose the value (an address such as
+// --output=x@y) would hand the program an option, where after "--" it is
+// an operand. It is a warning, as a program may take no options.
+func (pl *paramLoader) checkArgs(params *mapParam, name string) {
+	if params == nil || name == "" {
+		return
+	}
+	i := slices.Index(params.keys, name)
+	if i < 0 {
+		return
+	}
+	args, ok := params.vals[i].(listParam)
+	if !ok {
+		return
+	}
+	for _, arg := range args {
+		sp, ok := arg.(*stringParam)
+		if !ok {
+			continue
+		}
+		if sp.tmpl == nil && sp.text == "--" {
+			return
+		}
+		if !sp.readsEvent() || startsWithText(sp.root) {
+			continue
+		}
+		at, snippet := sp.locate(0)
+		pl.warnAt(at, sp.field, `rendered from the event before any "--" argument: a value that starts with - would reach the program as an option; write "--" as an argument before it, unless the program takes no options`, snippet)
+	}
+}
+
+// startsWithText tells whether a template's output starts with text it
+// writes itself, not with something it reads.
+func startsWithText(root *parse.ListNode) bool {
+	if root == nil || len(root.Nodes) == 0 {
+		return false
+	}
+	t, ok := root.Nodes[0].(*parse.TextNode)
+	return ok && len(t.Text) > 0
 }
 
 // optionalTemplates rewrites the conditions of t and of the templates it

@@ -333,3 +333,69 @@ func TestDataWarnings(t *testing.T) {
 		t.Errorf("without Data: %v, warnings %v; want none", err, set.Warnings())
 	}
 }
+
+// TestArgsWarnings: an argument of a program's argument list that may
+// start with what the event holds, before any "--", is warned of at its
+// place; one after "--", one that starts with text of its own (an option
+// whose value is the event's), and one that reads nothing of the event are
+// not.
+func TestArgsWarnings(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(file, []byte(`rules:
+  - name: first
+    when: type == "open"
+    actions:
+      - run: { args: ["--quiet", "{{ .email }}", "{{ .data.x }}", "--", "{{ .campaign }}"] }
+  - name: dashed
+    when: type == "open"
+    actions:
+      - run: { args: ["--", "{{ .email }}", "{{ .data.x }}"] }
+  - name: prefixed
+    when: type == "open"
+    actions:
+      - run: { args: ["--to={{ .email }}", "x{{ .data.x }}", '{{ "-v" }}', "{{ if true }}-v{{ end }}"] }
+  - name: whole
+    when: type == "open"
+    actions:
+      - log: {}
+      - run:
+          args:
+            - "{{ if .data.x }}{{ .data.x }}{{ end }}"
+            - "{{ . }}"
+  - name: other
+    when: type == "open"
+    actions:
+      - other: { args: ["{{ .email }}"] }
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := func(typ string) string {
+		if typ == "run" || typ == "log" {
+			return "args"
+		}
+		return ""
+	}
+	set, err := rules.Load(context.Background(), []string{file}, rules.Options{Args: args})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range set.Warnings() {
+		got = append(got, strings.TrimPrefix(w.Error(), dir))
+	}
+	const msg = `rendered from the event before any "--" argument: a value that starts with - would reach the program as an option; write "--" as an argument before it, unless the program takes no options`
+	want := []string{
+		`/rules.yaml:5:35: rule "first": actions[0].run.args[1]: ` + msg + "\n | {{ .email }}\n | ^",
+		`/rules.yaml:5:51: rule "first": actions[0].run.args[2]: ` + msg + "\n | {{ .data.x }}\n | ^",
+		`/rules.yaml:20:16: rule "whole": actions[1].run.args[0]: ` + msg + "\n | {{ if .data.x }}{{ .data.x }}{{ end }}\n | ^",
+		`/rules.yaml:21:16: rule "whole": actions[1].run.args[1]: ` + msg + "\n | {{ . }}\n | ^",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	set, err = rules.Load(context.Background(), []string{file}, rules.Options{})
+	if err != nil || len(set.Warnings()) != 0 {
+		t.Errorf("without Args: %v, warnings %v; want none", err, set.Warnings())
+	}
+}

@@ -243,7 +243,8 @@ func (s *Set) Rules() []*Rule { return append([]*Rule(nil), s.rules...) }
 
 // Warnings returns what loads but is likely a mistake, located as load
 // errors are, in file order: a data field that no event has (see
-// Options.Data). hookd check prints them and serve logs them at each
+// Options.Data), a program's argument from the event before any "--"
+// (see Options.Args). hookd check prints them and serve logs them at each
 // load.
 func (s *Set) Warnings() []*Error { return append([]*Error(nil), s.warnings...) }
 

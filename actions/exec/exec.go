@@ -11,7 +11,9 @@
 //	         since hookd's working directory is no place to rely on.
 //	args     a list of arguments, each a template over the event. Each is
 //	         passed as one argument as rendered: spaces, quotes and $ mean
-//	         nothing, as no shell reads them.
+//	         nothing, as no shell reads them. One rendered from the
+//	         event may start with -: write "--" before such arguments
+//	         when the program takes options (rules warn otherwise).
 //	timeout  how long the program may run, default 30s.
 //	env      a mapping of environment variables (values may be templates)
 //	         added to the base environment below.
@@ -112,10 +114,11 @@ func init() {
 
 // Interface guards.
 var (
-	_ actions.Kind     = kind{}
-	_ actions.Redacter = kind{}
-	_ actions.Checker  = kind{}
-	_ actions.Action   = action{}
+	_ actions.Kind      = kind{}
+	_ actions.Redacter  = kind{}
+	_ actions.Checker   = kind{}
+	_ actions.Arguments = kind{}
+	_ actions.Action    = action{}
 )
 
 // MaxArg is the length of the longest argument, or NAME=value of env, that
@@ -227,6 +230,10 @@ func (kind) Validate(ps map[string]any) error {
 // them as written: an argument or a variable rendered from the event's
 // data may hold a NUL byte or be too long for any attempt to run.
 func (k kind) Check(ps map[string]any, _ string) error { return k.Validate(ps) }
+
+// Arguments names args, the program's arguments: rules warn of one
+// rendered from the event before any "--".
+func (kind) Arguments() string { return "args" }
 
 // Target returns "exec COMMAND".
 func (kind) Target(ps map[string]any) string {

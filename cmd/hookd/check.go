@@ -120,7 +120,7 @@ func summary(cfg *config.Config) string {
 // provider documents its events' data fields (Mailjet's), each data.X
 // checked against them (listener.DataFields).
 func ruleOptions(cfg *config.Config) rules.Options {
-	opts := rules.Options{Action: actions.Validator(actionSettings(cfg, nil)), Check: actions.CheckerOf, Body: actions.Body, JSON: actions.JSONText}
+	opts := rules.Options{Action: actions.Validator(actionSettings(cfg, nil)), Check: actions.CheckerOf, Body: actions.Body, JSON: actions.JSONText, Args: actions.ArgumentsOf}
 	if cfg.File != "" {
 		opts.Dir = filepath.Dir(cfg.File)
 	}
