@@ -223,12 +223,26 @@ type Checker interface {
 	Check(params map[string]any, email string) error
 }
 
-// CheckerOf is the hook for rules.Options.Check: the Check of the kind
-// named name when it is a Checker, else nil.
-func CheckerOf(name string) func(params map[string]any, email string) error {
+// WrittenChecker is a Checker that also compares the rendered parameters
+// with those the rule wrote (after ${VAR} expansion, as Validate accepted
+// them): email's and mailjet_send's to, where each template of the list
+// written may render one recipient at most.
+type WrittenChecker interface {
+	Checker
+	CheckWritten(written, params map[string]any, email string) error
+}
+
+// CheckerOf is the hook for rules.Options.Check: the check of an action
+// of the kind named name whose parameters, as the rule wrote them, are
+// written: CheckWritten when the kind is a WrittenChecker, Check when it
+// is a Checker, else nil.
+func CheckerOf(name string, written map[string]any) func(params map[string]any, email string) error {
 	k, err := Lookup(name)
 	if err != nil {
 		return nil
+	}
+	if c, ok := k.(WrittenChecker); ok {
+		return func(params map[string]any, email string) error { return c.CheckWritten(written, params, email) }
 	}
 	if c, ok := k.(Checker); ok {
 		return c.Check

@@ -34,13 +34,14 @@ type Options struct {
 	// error becomes a load error at the action, or at one parameter when it
 	// is a *ParamError. Nil accepts any action.
 	Action func(typ string, params map[string]any) error
-	// Check, when set, returns the check of an action type, called at
-	// load, or nil for none. The check is called with the action's
+	// Check, when set, returns the check of an action of type typ whose
+	// parameters, as written (after ${VAR} expansion), are written,
+	// called at load, or nil for none. The check is called with the action's
 	// parameters as rendered for an event, and the event's email, when
 	// the rule fires: its error fails the rule on that event (no job is
 	// made), located at the action, or at one parameter when it is a
 	// *ParamError.
-	Check func(typ string) func(params map[string]any, email string) error
+	Check func(typ string, written map[string]any) func(params map[string]any, email string) error
 	// Body, when set, tells whether the top-level parameter param of an
 	// action of type typ holds a message body, and whether it is HTML. A
 	// body is a template file or an inline template (see the package
@@ -540,7 +541,7 @@ func (l *loader) action(i int, item ast.Node) *Action {
 	}
 	a.params = params
 	if l.opts.Check != nil {
-		a.check = l.opts.Check(a.Type)
+		a.check = l.opts.Check(a.Type, a.Params())
 	}
 	if l.opts.Action != nil {
 		if err := l.opts.Action(a.Type, a.Params()); err != nil {

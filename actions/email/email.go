@@ -161,7 +161,7 @@ func (kind) Validate(ps map[string]any) error {
 	return param.Addresses(p.to, p.from)
 }
 
-var _ actions.Checker = kind{}
+var _ actions.WrittenChecker = kind{}
 
 // Check checks the rendered addresses as Validate checks those written,
 // and refuses an event's email that is more than one address
@@ -172,6 +172,24 @@ func (k kind) Check(ps map[string]any, email string) error {
 	}
 	to, _, _ := param.Text(ps, "to")
 	return param.OneRecipient(to, email)
+}
+
+// CheckWritten checks as Check does, and refuses a rendered to of more
+// recipients than the list written has items: a template, of the event's
+// data say, renders one address at most (param.AsWritten). The count is
+// checked before the addresses, so that a group ("g: a@x.com, b@y.com;")
+// is refused as the recipients it names, not as an address that does not
+// parse.
+func (k kind) CheckWritten(written, ps map[string]any, email string) error {
+	w, _, _ := param.Text(written, "to")
+	to, _, _ := param.Text(ps, "to")
+	if err := param.OneRecipient(to, email); err != nil {
+		return err
+	}
+	if err := param.AsWritten(w, to); err != nil {
+		return err
+	}
+	return k.Check(ps, email)
 }
 
 // Require wants an smtp section.

@@ -49,3 +49,53 @@ rules: [rules.yaml]
 		})
 	}
 }
+
+// TestOneRecipientFromData runs `hookd test` on rules whose to is
+// rendered from a field of the event's data: a value that is several
+// addresses, as a list or a group, fails the rule on that event, by email
+// and mailjet_send alike, rather than mail each; a value of one address,
+// and a list the rule writes itself, are sent as before.
+func TestOneRecipientFromData(t *testing.T) {
+	events := writeFile(t, "events.json", `[{"event":"open","time":1433103519,"MessageID":1,"email":"ann@x.com","cc":"victim@x.com, extra@evil.example"},
+{"event":"open","time":1433103519,"MessageID":2,"email":"bob@x.com","cc":"g: victim@x.com, extra@evil.example;"},
+{"event":"open","time":1433103519,"MessageID":3,"email":"cid@x.com","cc":"\"Doe, Jane\" <jane@x.com>"}]`)
+	for _, action := range []string{"email", "mailjet_send"} {
+		t.Run(action, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := filepath.Join(dir, "hookd.yaml")
+			if err := os.WriteFile(cfg, []byte(`sources:
+  - name: mailjet
+    provider: mailjet
+smtp: { host: localhost, port: 2525, tls: none, from: "Shop <shop@example.com>" }
+mailjet: { api_key: key, api_secret: secret }
+rules: [rules.yaml]
+`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(`rules:
+  - name: cc
+    when: type == "open"
+    actions:
+      - `+action+`: { to: "ops@shop.example, {{ .data.cc }}", subject: "hi", text: "hello" }
+`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, _, err := runHookd(t, "test", "--config", cfg, "--event", events)
+			if err == nil {
+				t.Errorf("hookd test passed a rule that would mail each address of a data field:\n%s", out)
+			}
+			for _, want := range []string{
+				`actions[0].` + action + `.to: "ops@shop.example, victim@x.com, extra@evil.example" is 3 recipients where the rule writes 2 items: a template renders one address at most, refused rather than sent to each`,
+				`actions[0].` + action + `.to: "ops@shop.example, g: victim@x.com, extra@evil.example;" is 3 recipients where the rule writes 2 items: a template renders one address at most, refused rather than sent to each`,
+				`"to": "ops@shop.example, \"Doe, Jane\" <jane@x.com>"`,
+			} {
+				if !strings.Contains(out, want) {
+					t.Errorf("output lacks %s:\n%s", want, out)
+				}
+			}
+			if strings.Count(out, "match  cc") != 1 {
+				t.Errorf("want the one event of one address to match, alone:\n%s", out)
+			}
+		})
+	}
+}

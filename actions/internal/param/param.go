@@ -310,3 +310,53 @@ func OneRecipient(to, eventEmail string) error {
 	}
 	return nil
 }
+
+// AsWritten checks the rendered list of addresses to against the list a
+// rule wrote, written: it may not name more recipients than written has
+// items, each a literal address or a template. A template whose value is
+// several addresses ("a@x.com, b@y.com", or a group "g: a@x.com,
+// b@y.com;"), from the event's data say, would otherwise have one event
+// mail as many recipients as its sender chose. It is refused, naming the
+// parameter; a written list without a template is not checked.
+func AsWritten(written, to string) error {
+	if !IsTemplate(written) {
+		return nil
+	}
+	n, want := len(SplitAddresses(to)), writtenItems(written)
+	if n <= want {
+		return nil
+	}
+	return Errorf("to", "%q is %d recipients where the rule writes %s: a template renders one address at most, refused rather than sent to each",
+		to, n, plural(want, "item"))
+}
+
+// writtenItems counts the items of a list of addresses as a rule writes
+// it, as SplitAddresses splits the rendered list, except that a comma
+// or a quote inside a template's action ({{ printf "%s,%s" .a .b }}) is
+// the template's, not the list's.
+func writtenItems(s string) int {
+	n, quote := 1, false
+	for i := 0; i < len(s); i++ {
+		switch {
+		case strings.HasPrefix(s[i:], "{{"):
+			end := strings.Index(s[i+2:], "}}")
+			if end < 0 {
+				return n
+			}
+			i += 2 + end + 1
+		case s[i] == '"':
+			quote = !quote
+		case s[i] == ',' && !quote:
+			n++
+		}
+	}
+	return n
+}
+
+// plural returns "1 item", "2 items".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

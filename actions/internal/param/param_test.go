@@ -68,3 +68,42 @@ func TestRecipient(t *testing.T) {
 		})
 	}
 }
+
+func TestAsWritten(t *testing.T) {
+	tests := []struct {
+		name, written, to string
+		wantErr           string
+	}{
+		{name: "one address from data", written: "{{ .data.cc }}", to: "ann@x.com"},
+		{name: "a display name with a comma", written: "{{ .data.cc }}", to: `"Doe, Ann" <ann@x.com>`},
+		{name: "a literal list", written: "ops@shop.example, sales@shop.example", to: "ops@shop.example, sales@shop.example"},
+		{name: "a literal and a template", written: "ops@shop.example, {{ .data.cc }}", to: "ops@shop.example, ann@x.com"},
+		{name: "a template rendering nothing", written: "ops@shop.example, {{ .data.cc }}", to: "ops@shop.example, "},
+		{name: "a comma inside the template's action", written: `{{ printf "%s,%s" .data.a .data.b }}`, to: "a@x.com,b@y.com",
+			wantErr: `to: "a@x.com,b@y.com" is 2 recipients where the rule writes 1 item: a template renders one address at most, refused rather than sent to each`},
+		{name: "a list from data", written: "{{ .data.cc }}", to: "a@x.com, b@y.com",
+			wantErr: `to: "a@x.com, b@y.com" is 2 recipients where the rule writes 1 item: a template renders one address at most, refused rather than sent to each`},
+		{name: "a group from data", written: "{{ .data.cc }}", to: "g: a@x.com, b@y.com;",
+			wantErr: `to: "g: a@x.com, b@y.com;" is 2 recipients where the rule writes 1 item: a template renders one address at most, refused rather than sent to each`},
+		{name: "a list beside a literal", written: "ops@shop.example, {{ .data.cc }}", to: "ops@shop.example, a@x.com, b@y.com, c@z.com",
+			wantErr: `to: "ops@shop.example, a@x.com, b@y.com, c@z.com" is 4 recipients where the rule writes 2 items: a template renders one address at most, refused rather than sent to each`},
+		{name: "an empty template hiding a list", written: "{{ .data.a }}, {{ .data.b }}", to: ", a@x.com, b@y.com",
+			wantErr: `to: ", a@x.com, b@y.com" is 3 recipients where the rule writes 2 items: a template renders one address at most, refused rather than sent to each`},
+		{name: "a quote opened by a template", written: `"{{ .data.name }}" <{{ .data.to }}>`, to: `"x" <a@x.com>, b@y.com, "" <c@z.com>`,
+			wantErr: `to: "\"x\" <a@x.com>, b@y.com, \"\" <c@z.com>" is 3 recipients where the rule writes 1 item: a template renders one address at most, refused rather than sent to each`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := param.AsWritten(tt.written, tt.to)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("AsWritten(%q, %q): %v", tt.written, tt.to, err)
+				}
+				return
+			}
+			if err == nil || err.Error() != tt.wantErr {
+				t.Fatalf("AsWritten(%q, %q) = %v, want %s", tt.written, tt.to, err, tt.wantErr)
+			}
+		})
+	}
+}
