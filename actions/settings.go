@@ -168,14 +168,15 @@ func JSONText(typ string, params map[string]any) []string {
 // option.
 type Arguments interface {
 	// Arguments names the top-level parameter that is the program's
-	// argument list.
-	Arguments() string
+	// argument list with the parameters params (as written), or "" when
+	// none of them can be an option (a shell's operands after -c SCRIPT).
+	Arguments(params map[string]any) string
 }
 
 // ArgumentsOf returns the parameter of the kind registered as typ that is
-// a program's argument list, or "" when it has none: the hook for
-// rules.Options.Args.
-func ArgumentsOf(typ string) string {
+// a program's argument list with the parameters params (as written), or ""
+// when it has none: the hook for rules.Options.Args.
+func ArgumentsOf(typ string, params map[string]any) string {
 	k, err := Lookup(typ)
 	if err != nil {
 		return ""
@@ -184,7 +185,7 @@ func ArgumentsOf(typ string) string {
 	if !ok {
 		return ""
 	}
-	return a.Arguments()
+	return a.Arguments(params)
 }
 
 // Unsuppressed returns the recipients of rcpts that sup does not list,

@@ -53,11 +53,12 @@ type Options struct {
 	// package documentation). Nil means no action has one.
 	JSON func(typ string, params map[string]any) []string
 	// Args, when set, names the top-level parameter of an action of type
-	// typ that is a program's argument list, or "" for none: an argument
-	// that may start with what the event holds, before any "--" argument,
-	// is a warning (Set.Warnings), since a value that starts with - would
-	// reach the program as an option. Nil checks nothing.
-	Args func(typ string) string
+	// typ with the parameters params (as written) that is a program's
+	// argument list, or "" for none: an argument that may start with what
+	// the event holds, before any "--" argument, is a warning
+	// (Set.Warnings), since a value that starts with - would reach the
+	// program as an option. Nil checks nothing.
+	Args func(typ string, params map[string]any) string
 	// Data, when set, says which fields the data of every event the
 	// rules see may have: a data.X in a when or once whose X is none of
 	// them is a warning (Set.Warnings), since it is nil on every event.
@@ -563,7 +564,7 @@ func (l *loader) action(i int, item ast.Node) *Action {
 	}
 	checkParams(params)
 	if l.opts.Args != nil {
-		pl.checkArgs(params, l.opts.Args(a.Type))
+		pl.checkArgs(params, l.opts.Args(a.Type, a.Params()))
 	}
 	return a
 }

@@ -370,7 +370,7 @@ func TestArgsWarnings(t *testing.T) {
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	args := func(typ string) string {
+	args := func(typ string, _ map[string]any) string {
 		if typ == "run" || typ == "log" {
 			return "args"
 		}

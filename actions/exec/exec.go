@@ -232,8 +232,22 @@ func (kind) Validate(ps map[string]any) error {
 func (k kind) Check(ps map[string]any, _ string) error { return k.Validate(ps) }
 
 // Arguments names args, the program's arguments: rules warn of one
-// rendered from the event before any "--".
-func (kind) Arguments() string { return "args" }
+// rendered from the event before any "--". It names none when the command
+// is a shell given -c SCRIPT first: the arguments after the script are
+// its positional parameters ($0, $1 ...), which the shell never reads as
+// options, the way to hand a script the event's values safely.
+func (kind) Arguments(ps map[string]any) string {
+	cmd, _ := ps["command"].(string)
+	args, _ := ps["args"].([]any)
+	if shells[filepath.Base(cmd)] && len(args) > 0 && args[0] == "-c" {
+		return ""
+	}
+	return "args"
+}
+
+// shells are the programs that take -c SCRIPT and then the script's
+// positional parameters.
+var shells = map[string]bool{"sh": true, "bash": true, "dash": true, "zsh": true, "ksh": true, "ash": true}
 
 // Target returns "exec COMMAND".
 func (kind) Target(ps map[string]any) string {

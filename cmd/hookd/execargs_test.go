@@ -13,15 +13,20 @@ import (
 func TestExecArgWarning(t *testing.T) {
 	const msg = `rendered from the event before any "--" argument: a value that starts with - would reach the program as an option; write "--" as an argument before it, unless the program takes no options`
 	for _, tt := range []struct {
-		name, args string
-		want       []string
+		name, command, args string
+		want                []string
 	}{
-		{"before --", `["{{ .email }}", "{{ .data.x }}"]`, []string{
+		{"before --", "/bin/true", `["{{ .email }}", "{{ .data.x }}"]`, []string{
 			`:5:45: rule "notify": actions[0].exec.args[0]: ` + msg,
 			`:5:61: rule "notify": actions[0].exec.args[1]: ` + msg,
 		}},
-		{"after --", `["--", "{{ .email }}", "{{ .data.x }}"]`, nil},
-		{"an option's value", `["--to={{ .email }}", "--", "{{ .data.x }}"]`, nil},
+		{"after --", "/bin/true", `["--", "{{ .email }}", "{{ .data.x }}"]`, nil},
+		{"an option's value", "/bin/true", `["--to={{ .email }}", "--", "{{ .data.x }}"]`, nil},
+		// sh -c SCRIPT NAME ARGS: the shell reads no option after the script.
+		{"a shell's operands", "sh", `["-c", 'echo "$1"', "notify", "{{ .email }}"]`, nil},
+		{"a shell's options", "/bin/sh", `["-x", "{{ .email }}"]`, []string{
+			`:5:49: rule "notify": actions[0].exec.args[1]: ` + msg,
+		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -29,7 +34,7 @@ func TestExecArgWarning(t *testing.T) {
 				t.Fatal(err)
 			}
 			rulesFile := filepath.Join(dir, "rules", "notify.yaml")
-			if err := os.WriteFile(rulesFile, []byte("rules:\n  - name: notify\n    when: type == \"open\"\n    actions:\n      - exec: { command: /bin/true, args: "+tt.args+" }\n"), 0o600); err != nil {
+			if err := os.WriteFile(rulesFile, []byte("rules:\n  - name: notify\n    when: type == \"open\"\n    actions:\n      - exec: { command: "+tt.command+", args: "+tt.args+" }\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			config := filepath.Join(dir, "hookd.yaml")
