@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -128,11 +130,15 @@ func (s *Store) Events(ctx context.Context, q EventQuery) (EventPage, error) {
 		return EventPage{}, fmt.Errorf("list events: %w", invalid("since", "%s is after until %s",
 			q.Since.Format(time.RFC3339Nano), q.Until.Format(time.RFC3339Nano)))
 	}
+	// The times read, both ends included. Each query gets at most one
+	// bound of each side: SQLite seeks an index to one only and filters
+	// by the others, which may be the tighter.
+	times := allTimes
 	if !q.Since.IsZero() {
-		w.add("time_ns >= ?", encodeTime(q.Since))
+		times.from = encodeTime(q.Since)
 	}
 	if !q.Until.IsZero() {
-		w.add("time_ns < ?", encodeTime(q.Until))
+		times.to = encodeTime(q.Until) - 1
 	}
 	if q.Cursor != "" {
 		c, err := decodeCursor(cursorEvents, q.Cursor)
@@ -140,40 +146,145 @@ func (s *Store) Events(ctx context.Context, q EventQuery) (EventPage, error) {
 			return EventPage{}, fmt.Errorf("list events: %w", err)
 		}
 		w.add("(time_ns < ? OR (time_ns = ? AND seq < ?))", c.time, c.time, c.seq)
+		times.to = min(times.to, c.time)
 	}
-	rows, err := s.db.read.QueryContext(ctx, `SELECT `+eventColumns+` FROM events`+w.sql()+
-		` ORDER BY time_ns DESC, seq DESC LIMIT ?`, append(w.args, limit+1)...)
-	if err != nil {
-		return EventPage{}, fmt.Errorf("list events: %w", err)
-	}
-	defer rows.Close()
 	page := EventPage{Events: make([]event.Event, 0, min(limit, 64))}
 	var (
 		last position
 		size int
+		rows int
 	)
-	for rows.Next() {
+	// take adds a row to the page, or ends the page at the row past
+	// limit or that does not fit, which was read only to learn that more
+	// follow.
+	take := func(r *sql.Rows) error {
+		rows++
 		if len(page.Events) == limit {
 			page.Next = encodeCursor(cursorEvents, last)
-			break
+			return errPageEnd
 		}
-		e, pos, err := scanEvent(rows)
+		e, pos, err := scanEvent(r)
 		if err != nil {
-			return EventPage{}, fmt.Errorf("list events: %w", err)
+			return err
 		}
-		// The row that does not fit was read only to learn that more
-		// follow, as the one past limit is.
 		if !fits(&size, len(e.Data), len(page.Events)) {
 			page.Next = encodeCursor(cursorEvents, last)
-			break
+			return errPageEnd
 		}
 		page.Events = append(page.Events, e)
 		last = pos
+		return nil
 	}
-	if err := rows.Err(); err != nil {
+	// read runs the query over the times of sp, for the rows the page
+	// still lacks.
+	read := func(sp timeSpan) error {
+		sp = timeSpan{max(sp.from, times.from), min(sp.to, times.to)}
+		if sp.from > sp.to {
+			return nil
+		}
+		sw := w
+		sw.conds, sw.args = slices.Clip(w.conds), slices.Clip(w.args)
+		// An open end is left out, as SQLite would read the bound as
+		// a range worth seeking and prefer events_time to the index of
+		// an equality.
+		if sp.from != allTimes.from {
+			sw.add("time_ns >= ?", sp.from)
+		}
+		if sp.to != allTimes.to {
+			sw.add("time_ns <= ?", sp.to)
+		}
+		return s.eachRow(ctx, `SELECT `+eventColumns+` FROM events`+sw.sql()+
+			` ORDER BY time_ns DESC, seq DESC LIMIT ?`, append(sw.args, limit+1-rows), take)
+	}
+	if prunable(q) {
+		err = s.eachSpan(ctx, q, times, read)
+	} else {
+		err = read(times)
+	}
+	if err != nil && !errors.Is(err, errPageEnd) {
 		return EventPage{}, fmt.Errorf("list events: %w", err)
 	}
 	return page, nil
+}
+
+// errPageEnd ends the reading of a page's rows.
+var errPageEnd = errors.New("page ended")
+
+// timeSpan is a range of event times, both ends included.
+type timeSpan struct{ from, to int64 }
+
+// prunable reports whether q filters by a field that no index of the
+// events orders by time (its source or category) and not by recipient
+// (whose index always finds few rows). Such a query reads the events in
+// time order and skips those that do not match: all of them, a second or
+// more on a million events, when none does. eachSpan leaves out the
+// hours in which counts_hour counts none.
+func prunable(q EventQuery) bool {
+	return (q.Source != "" || q.Category != "") && q.Email == ""
+}
+
+// spanHours is how many hours of counts_hour eachSpan reads at a time.
+const spanHours = 256
+
+// allTimes is every event time.
+var allTimes = timeSpan{math.MinInt64, math.MaxInt64}
+
+// eachSpan calls fn, newest first, with the spans of event time within
+// times in which the events of q's type, source and category
+// can be: the runs of hours in which counts_hour counts one, and the
+// times after countedMax and before countedMin, which it does not count.
+// It stops at fn's first error. counts_hour agrees with the events table
+// in every transaction (see counts.go), so the events outside the spans
+// are none of q's. The hours are read spanHours at a time, so that a page
+// whose events are in the newest hours reads few of them.
+func (s *Store) eachSpan(ctx context.Context, q EventQuery, times timeSpan, fn func(timeSpan) error) error {
+	if err := fn(timeSpan{countedMax + 1, math.MaxInt64}); err != nil {
+		return err
+	}
+	for lo, hi := floorDiv(max(times.from, countedMin), hourNs), min(times.to, countedMax); lo <= hi; {
+		var w where
+		w.add("hour_ns >= ? AND hour_ns <= ?", lo, hi)
+		if q.Type != "" {
+			w.add("type = ?", q.Type)
+		}
+		if q.Source != "" {
+			w.add("source = ?", q.Source)
+		}
+		if q.Category != "" {
+			w.add("category = ?", q.Category)
+		}
+		var spans []timeSpan
+		hours := 0
+		err := s.eachRow(ctx, `SELECT hour_ns FROM counts_hour`+w.sql()+
+			` GROUP BY hour_ns HAVING SUM(n) > 0 ORDER BY hour_ns DESC LIMIT ?`, append(w.args, spanHours),
+			func(rows *sql.Rows) error {
+				var h int64
+				if err := rows.Scan(&h); err != nil {
+					return err
+				}
+				hours++
+				// Hours in a row make one span.
+				if n := len(spans); n > 0 && spans[n-1].from == h+hourNs {
+					spans[n-1].from = h
+				} else {
+					spans = append(spans, timeSpan{h, h + hourNs - 1})
+				}
+				return nil
+			})
+		if err != nil {
+			return fmt.Errorf("hours of the events: %w", err)
+		}
+		for _, sp := range spans {
+			if err := fn(sp); err != nil {
+				return err
+			}
+		}
+		if hours < spanHours {
+			break
+		}
+		hi = spans[len(spans)-1].from - 1
+	}
+	return fn(timeSpan{math.MinInt64, countedMin - 1})
 }
 
 // Event returns the event with the given id, or an error wrapping ErrNotFound.
