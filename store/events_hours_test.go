@@ -7,6 +7,7 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,6 +111,7 @@ func TestEventsSparse(t *testing.T) {
 		{"category in one instant", store.EventQuery{Category: "open", Source: "rare", Since: at(300, 17*time.Minute), Until: at(300, 18*time.Minute)}},
 		{"category of both sources", store.EventQuery{Category: "delivered", Since: at(200, 0), Until: at(230, 0)}},
 		{"source and email", store.EventQuery{Source: "rare", Email: "u3@b.org"}},
+		{"email, domain and campaign", store.EventQuery{Email: "U3@b.org", Domain: "B.org", Campaign: "c1"}},
 	}
 	for _, tt := range tests {
 		var want []string
@@ -117,8 +119,8 @@ func TestEventsSparse(t *testing.T) {
 			e := all[i]
 			if (tt.q.Source == "" || e.Source == tt.q.Source) && (tt.q.Category == "" || string(e.Category) == tt.q.Category) &&
 				(tt.q.BounceClass == "" || string(e.BounceClass) == tt.q.BounceClass) && (tt.q.Type == "" || e.Type == tt.q.Type) &&
-				(tt.q.Domain == "" || e.Domain == tt.q.Domain) && (tt.q.Campaign == "" || e.Campaign == tt.q.Campaign) &&
-				(tt.q.Email == "" || e.Email == tt.q.Email) &&
+				(tt.q.Domain == "" || e.Domain == strings.ToLower(tt.q.Domain)) && (tt.q.Campaign == "" || e.Campaign == tt.q.Campaign) &&
+				(tt.q.Email == "" || e.Email == strings.ToLower(tt.q.Email)) &&
 				(tt.q.Since.IsZero() || storedNanos(e.Time) >= tt.q.Since.UnixNano()) &&
 				(tt.q.Until.IsZero() || storedNanos(e.Time) < tt.q.Until.UnixNano()) {
 				want = append(want, e.ID)
@@ -202,6 +204,34 @@ func TestEventsSkipsUncountedHours(t *testing.T) {
 		}
 		if len(page.Events) != tt.want {
 			t.Errorf("Events(%+v) = %v, want %d events", tt.q, ids(page.Events), tt.want)
+		}
+	}
+}
+
+// TestEventsByEmailPlan checks that a listing by recipient reads the
+// recipient's events through events_email, whatever other filter it has:
+// given a domain or campaign too, SQLite would otherwise read all of that
+// domain's or campaign's events through their index, a third of a store
+// for gmail.com.
+func TestEventsByEmailPlan(t *testing.T) {
+	sqliteOnly(t)
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	for _, q := range []store.EventQuery{
+		{Email: "ann@gmail.com"},
+		{Email: "ann@gmail.com", Domain: "gmail.com"},
+		{Email: "ann@gmail.com", Domain: "gmail.com", Type: "open"},
+		{Email: "ann@gmail.com", Campaign: "spring"},
+		{Email: "ann@gmail.com", Campaign: "spring", Type: "open"},
+		{Email: "ann@gmail.com", Campaign: "spring", Domain: "gmail.com", Since: base},
+		{Email: "ann@gmail.com", Source: "mailjet", Category: "open"},
+	} {
+		plan, err := st.EventsPlan(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(plan, "INDEX events_email ") {
+			t.Errorf("Events(%+v) reads\n%s\nwant events_email", q, plan)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Update runs fn in a write transaction, as the projector runs an
@@ -119,4 +120,29 @@ func (s *Store) Rows(ctx context.Context, table string) (int64, error) {
 	var n int64
 	err := s.db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table).Scan(&n)
 	return n, err
+}
+
+// EventsPlan returns SQLite's plan of the query that Events runs for q
+// over all of q's times, one line per step.
+func (s *Store) EventsPlan(ctx context.Context, q EventQuery) (string, error) {
+	w, times, err := eventFilter(q)
+	if err != nil {
+		return "", err
+	}
+	query, args := eventSQL(w, times, DefaultLimit+1)
+	rows, err := s.db.read.QueryContext(ctx, "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			return "", err
+		}
+		plan = append(plan, detail)
+	}
+	return strings.Join(plan, "\n"), rows.Err()
 }
