@@ -130,6 +130,11 @@ func (s *Store) EventsPlan(ctx context.Context, q EventQuery) (string, error) {
 		return "", err
 	}
 	query, args := eventSQL(w, times, DefaultLimit+1)
+	return s.plan(ctx, query, args...)
+}
+
+// plan returns SQLite's plan of query, one line per step.
+func (s *Store) plan(ctx context.Context, query string, args ...any) (string, error) {
 	rows, err := s.db.read.QueryContext(ctx, "EXPLAIN QUERY PLAN "+query, args...)
 	if err != nil {
 		return "", err
@@ -145,4 +150,14 @@ func (s *Store) EventsPlan(ctx context.Context, q EventQuery) (string, error) {
 		plan = append(plan, detail)
 	}
 	return strings.Join(plan, "\n"), rows.Err()
+}
+
+// JobsPlan returns SQLite's plan of the query that Jobs runs for q, one
+// line per step.
+func (s *Store) JobsPlan(ctx context.Context, q JobQuery) (string, error) {
+	w, err := jobFilter(q)
+	if err != nil {
+		return "", err
+	}
+	return s.plan(ctx, jobsSQL(w), append(w.args, DefaultLimit+1)...)
 }

@@ -361,7 +361,10 @@ func TestQueueListings(t *testing.T) {
 		{"by event", store.JobQuery{EventID: "e3"}, []string{"e3"}},
 		{"by status", store.JobQuery{Status: actions.Dead, Limit: 1}, []string{"e5", "e4", "e3", "e2", "e1"}},
 		{"by target", store.JobQuery{Target: "e2"}, []string{"e2"}},
+		{"by rule and status", store.JobQuery{Rule: "s", Status: actions.Dead, Limit: 1}, []string{"e4", "e2"}},
 		{"none", store.JobQuery{Status: actions.Pending}, nil},
+		{"none done", store.JobQuery{Status: actions.Done}, nil},
+		{"none done of the rule", store.JobQuery{Rule: "r", Status: actions.Done}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -523,4 +526,48 @@ func TestQueueHold(t *testing.T) {
 	if rec := jobByEvent(t, st, "a1"); !rec.NextAt.Equal(now.Add(time.Hour)) {
 		t.Errorf("a1 due at %s, want its own %s", rec.NextAt, now.Add(time.Hour))
 	}
+}
+
+// TestJobsPlan checks which index a listing of jobs reads, where SQLite,
+// which keeps no statistics, would pick one that gives it every job of a
+// kind to sort or to skip: by status done (nearly every job of a store),
+// the jobs newest first, skipping those not done; by another status,
+// jobs_status, whose few jobs it sorts, even with a rule.
+func TestJobsPlan(t *testing.T) {
+	sqliteOnly(t)
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	tests := []struct {
+		q         store.JobQuery
+		want, not string
+	}{
+		{store.JobQuery{Status: actions.Done}, "SCAN jobs", "TEMP B-TREE"},
+		{store.JobQuery{Status: actions.Done, Cursor: nextJobs(t, st)}, "SEARCH jobs USING INTEGER PRIMARY KEY", "TEMP B-TREE"},
+		{store.JobQuery{Status: actions.Done, Rule: "r"}, "INDEX jobs_rule", "TEMP B-TREE"},
+		{store.JobQuery{Status: actions.Dead, Rule: "r"}, "INDEX jobs_status", "jobs_rule"},
+		{store.JobQuery{Status: actions.Pending, Rule: "r"}, "INDEX jobs_status", "jobs_rule"},
+		{store.JobQuery{Rule: "r"}, "INDEX jobs_rule", "TEMP B-TREE"},
+		{store.JobQuery{EventID: "e1", Status: actions.Done}, "INDEX jobs_event", "TEMP B-TREE"},
+	}
+	for _, tt := range tests {
+		plan, err := st.JobsPlan(ctx, tt.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(plan, tt.want) || strings.Contains(plan, tt.not) {
+			t.Errorf("Jobs(%+v) reads\n%s\nwant %s, not %s", tt.q, plan, tt.want, tt.not)
+		}
+	}
+}
+
+// nextJobs returns the cursor of a page of jobs that ends after two jobs
+// it enqueues in st.
+func nextJobs(t *testing.T, st *store.Store) string {
+	t.Helper()
+	enqueue(t, st, job("r", "e1", "e1"), job("r", "e2", "e2"))
+	page, err := st.Jobs(context.Background(), store.JobQuery{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return page.Next
 }
