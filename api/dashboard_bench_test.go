@@ -179,6 +179,7 @@ func BenchmarkDashboard(b *testing.B) {
 		{"search-email", "/api/events?email=user4242@gmail.com&limit=50"},
 		{"search-type-campaign", "/api/events?type=click&campaign=c7&limit=50"},
 		{"search-newest", "/api/events?limit=50"},
+		{"search-campaign", "/api/events?campaign=c7&limit=50"},
 		// Filters no index orders by time, matching no event: the
 		// store reads only the hours its counts have a match in.
 		{"search-source-absent", "/api/events?source=sendgrid&limit=50"},

@@ -129,7 +129,11 @@ func (s *Store) EventsPlan(ctx context.Context, q EventQuery) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	query, args := eventSQL(w, times, DefaultLimit+1)
+	types, err := s.mergeTypes(ctx, q)
+	if err != nil {
+		return "", err
+	}
+	query, args := eventSQL(w, times, DefaultLimit+1, types)
 	return s.plan(ctx, query, args...)
 }
 

@@ -101,6 +101,10 @@ func (s *Store) Events(ctx context.Context, q EventQuery) (EventPage, error) {
 	if err != nil {
 		return EventPage{}, fmt.Errorf("list events: %w", err)
 	}
+	types, err := s.mergeTypes(ctx, q)
+	if err != nil {
+		return EventPage{}, fmt.Errorf("list events: types: %w", err)
+	}
 	page := EventPage{Events: make([]event.Event, 0, min(limit, 64))}
 	var (
 		last position
@@ -135,7 +139,7 @@ func (s *Store) Events(ctx context.Context, q EventQuery) (EventPage, error) {
 		if sp.from > sp.to {
 			return nil
 		}
-		query, args := eventSQL(w, sp, limit+1-rows)
+		query, args := eventSQL(w, sp, limit+1-rows, types)
 		return s.eachRow(ctx, query, args, take)
 	}
 	if prunable(q) {
@@ -220,8 +224,9 @@ func eventFilter(q EventQuery) (where, timeSpan, error) {
 }
 
 // eventSQL returns the query of at most limit events that w selects within
-// sp, newest first, and its arguments.
-func eventSQL(w where, sp timeSpan, limit int) (string, []any) {
+// sp, newest first, and its arguments: one query, or with types (see
+// mergeTypes), one per type whose events SQLite merges.
+func eventSQL(w where, sp timeSpan, limit int, types []string) (string, []any) {
 	w.conds, w.args = slices.Clip(w.conds), slices.Clip(w.args)
 	// An open end is left out, as SQLite would read the bound as a range
 	// worth seeking and prefer events_time to the index of an equality.
@@ -231,7 +236,60 @@ func eventSQL(w where, sp timeSpan, limit int) (string, []any) {
 	if sp.to != allTimes.to {
 		w.add("time_ns <= ?", sp.to)
 	}
-	return `SELECT ` + eventColumns + ` FROM events` + w.sql() + ` ORDER BY time_ns DESC, seq DESC LIMIT ?`, append(w.args, limit)
+	const order = ` ORDER BY time_ns DESC, seq DESC LIMIT ?`
+	if len(types) == 0 {
+		return `SELECT ` + eventColumns + ` FROM events` + w.sql() + order, append(w.args, limit)
+	}
+	arms := make([]string, len(types))
+	var args []any
+	for i, t := range types {
+		tw := w
+		tw.conds, tw.args = slices.Clip(w.conds), slices.Clip(w.args)
+		tw.add("type = ?", t)
+		arms[i] = `SELECT ` + eventColumns + ` FROM events` + tw.sql()
+		args = append(args, tw.args...)
+	}
+	return strings.Join(arms, " UNION ALL ") + order, append(args, limit)
+}
+
+// maxMergeTypes is the most event types mergeTypes gives, well below
+// SQLite's 500 parts of a compound query.
+const maxMergeTypes = 64
+
+// mergeTypes returns the event types in the store when q selects a
+// campaign's events of every type by no other field (times and a cursor
+// aside): events_campaign orders each type's events of a campaign by
+// time, and SQLite, given one query per type, merges them, where a
+// single query gives it every event of the campaign to sort before the
+// first page (the events of a newsletter to 500,000 recipients, a second
+// or more at each page). With another filter it returns nil: an address
+// or a domain has an index in time order, and a filter no index holds
+// (source, category, bounce class) would have SQLite read through every
+// event of the types without a match before it could merge. It also
+// returns nil when the store holds more than maxMergeTypes types. The
+// types are found a seek each in events_type.
+func (s *Store) mergeTypes(ctx context.Context, q EventQuery) ([]string, error) {
+	if q.Campaign == "" || q.Type != "" || q.Email != "" || q.Domain != "" ||
+		q.Source != "" || q.Category != "" || q.BounceClass != "" {
+		return nil, nil
+	}
+	var types []string
+	err := s.eachRow(ctx, `WITH RECURSIVE t(type) AS (
+			SELECT MIN(type) FROM events
+			UNION ALL
+			SELECT (SELECT MIN(type) FROM events WHERE type > t.type) FROM t WHERE t.type IS NOT NULL
+		) SELECT type FROM t WHERE type IS NOT NULL LIMIT ?`, []any{maxMergeTypes + 1}, func(rows *sql.Rows) error {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return err
+		}
+		types = append(types, t)
+		return nil
+	})
+	if err != nil || len(types) > maxMergeTypes {
+		return nil, err
+	}
+	return types, nil
 }
 
 // errPageEnd ends the reading of a page's rows.
