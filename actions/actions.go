@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -40,9 +41,20 @@ import (
 //     (a timeout parameter).
 //   - Concurrency: Do is called concurrently for different jobs, never
 //     concurrently for two jobs of the same Target.
-//   - Errors: a nil error means the effect happened. An error wrapped with
-//     Permanent means retrying cannot help (a 4xx answer other than 408 and
-//     429, a program that is not there): the job is dead-lettered at once.
+//   - Errors: a nil error means the effect happened. A permanent error
+//     means retrying cannot help, and the job is dead-lettered at once;
+//     it says either that the target itself is wrong or that the target
+//     refused this one job's content. One wrapped with Permanent says the
+//     target is wrong (an HTTP 401, 403, 404, 405, 407 or 410, a program
+//     that is not there, no keys in the configuration): its other jobs
+//     would fail too, so the target is suspended until resumed, as it is
+//     when a job's retries are spent. One wrapped with Refused says the
+//     target refused this job for its own sake (another HTTP 4xx but 408,
+//     409 and 429, an address the remote refuses, parameters that do not
+//     render or parse): the target runs its other jobs on. Anyone who can
+//     send an event can make a job whose content is refused, so an action
+//     wraps an error with Permanent only when the target would refuse
+//     every job alike.
 //     An error made by Skip means the action chose not to act (a
 //     suppressed recipient): the job is done, the reason recorded.
 //     Any other error is retried by the job's policy; one wrapped with
@@ -62,7 +74,8 @@ type Kind interface {
 	// Target names what a job with these rendered parameters acts on, e.g.
 	// "http POST https://alerts.example.com/" or "exec /usr/bin/notify".
 	// Jobs of one target run one at a time, and a target whose job was
-	// dead-lettered is suspended: its later jobs wait until it is resumed.
+	// dead-lettered (other than Refused) is suspended: its later jobs wait
+	// until it is resumed.
 	// The target must not contain secrets; it is shown in the API, the
 	// dashboard, the CLI, errors and logs. It is stored with each job as
 	// its identity: a kind that names the targets of the same parameters
@@ -120,25 +133,72 @@ type Call struct {
 	Settings Settings
 }
 
-// permanent marks an error that retrying cannot fix.
-type permanent struct{ err error }
+// permanent marks an error that retrying cannot fix; refused tells that
+// it is this job's alone (Refused), not its target's (Permanent).
+type permanent struct {
+	err     error
+	refused bool
+}
 
 func (p permanent) Error() string { return p.err.Error() }
 func (p permanent) Unwrap() error { return p.err }
 
-// Permanent wraps err so the Runner dead-letters the job at once instead of
-// retrying it.
+// Permanent wraps err, which says that the job's target itself is wrong,
+// so the Runner dead-letters the job at once instead of retrying it, and
+// suspends its target until resumed.
 func Permanent(err error) error {
 	if err == nil {
 		return nil
 	}
-	return permanent{err}
+	return permanent{err: err}
 }
 
-// IsPermanent reports whether err was wrapped with Permanent.
+// Refused wraps err, which says that the target refused this job's
+// content and would take another job's, so the Runner dead-letters the
+// job at once instead of retrying it and leaves its target running.
+func Refused(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanent{err: err, refused: true}
+}
+
+// IsPermanent reports whether err was wrapped with Permanent or Refused.
 func IsPermanent(err error) bool {
 	var p permanent
 	return errors.As(err, &p)
+}
+
+// IsRefused reports whether err was wrapped with Refused (and not, more
+// outwardly, with Permanent).
+func IsRefused(err error) bool {
+	var p permanent
+	return errors.As(err, &p) && p.refused
+}
+
+// TargetWrong reports whether an HTTP service's answer with status code
+// says the target itself is wrong, whatever the request's content:
+// credentials (401, 403, 407), address (404, 410) or method (405).
+func TargetWrong(code int) bool {
+	switch code {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound,
+		http.StatusMethodNotAllowed, http.StatusProxyAuthRequired, http.StatusGone:
+		return true
+	}
+	return false
+}
+
+// PermanentStatus wraps err, the permanent answer of an HTTP service with
+// status code, as the Runner should take it: with Refused for a 4xx that
+// refuses this request's content (400, 413, 422, ...), and with Permanent
+// for one that says the target is wrong (TargetWrong) and for any other
+// code. It does not tell which codes are worth a retry: the caller does
+// not call it for those (408, 429, 5xx).
+func PermanentStatus(code int, err error) error {
+	if code >= 400 && code <= 499 && !TargetWrong(code) {
+		return Refused(err)
+	}
+	return Permanent(err)
 }
 
 // ErrUnknownKind is returned for an action type no package registered.
@@ -263,7 +323,7 @@ const (
 	Pending = "pending" // waiting for its time, or for its target to be resumed
 	Running = "running" // claimed by a runner
 	Done    = "done"    // the action took effect
-	Dead    = "dead"    // retries spent or a permanent error: a dead letter
+	Dead    = "dead"    // retries spent, a permanent error or a refusal: a dead letter
 )
 
 // Job is one action to run for one rule match.

@@ -14,7 +14,8 @@ import (
 
 // memQueue is an in-memory actions.Queue for the Runner's own tests. It
 // keeps the contract the store's queue keeps (one job per key, one running
-// job per target, oldest due first, leases, suspension on a dead letter)
+// job per target, oldest due first, leases, suspension on a dead letter
+// other than a refused one)
 // and records every Fail. The store tests its own queue against the same
 // contract; end-to-end tests run the Runner on it.
 type memQueue struct {
@@ -42,6 +43,7 @@ type failure struct {
 	Err     string
 	Next    time.Time
 	Dead    bool
+	Refused bool
 }
 
 func newMemQueue() *memQueue {
@@ -103,6 +105,13 @@ func (q *memQueue) resume(target string) {
 	defer q.mu.Unlock()
 	delete(q.suspended, target)
 	notify(q.wake)
+}
+
+// isSuspended reports whether target is suspended.
+func (q *memQueue) isSuspended(target string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.suspended[target]
 }
 
 // job returns a copy of the job id.
@@ -295,11 +304,12 @@ func (q *memQueue) Finish(ctx context.Context, owner string, outcomes []actions.
 			}
 			q.notes[o.ID] = o.Note
 		default:
-			q.fails = append(q.fails, failure{ID: o.ID, Attempt: o.Attempt, Err: o.Error, Next: o.Next, Dead: o.Status == actions.Dead})
+			q.fails = append(q.fails, failure{ID: o.ID, Attempt: o.Attempt, Err: o.Error, Next: o.Next, Dead: o.Status == actions.Dead, Refused: o.Refused})
 			e.LastError, e.Status = o.Error, o.Status
-			if o.Status == actions.Dead {
+			switch {
+			case o.Status == actions.Dead && !o.Refused:
 				q.suspended[e.Target] = true
-			} else {
+			case o.Status == actions.Pending:
 				e.NextAt = o.Next
 			}
 		}

@@ -49,7 +49,8 @@ type Queue interface {
 	// error, none is renewed.
 	Renew(ctx context.Context, owner string, ids []int64, now time.Time, lease time.Duration) error
 	// Finish records the outcomes of jobs owner claimed, all in one
-	// transaction, and then puts off the Pending jobs of the target of
+	// transaction, suspending the target of each Dead outcome that is not
+	// Refused, and then puts off the Pending jobs of the target of
 	// each outcome with a Hold to that Hold (see Outcome.Hold). An
 	// outcome for a job that owner no longer holds (its lease expired and
 	// another runner claimed it) is not recorded: the others are, and the
@@ -74,8 +75,12 @@ type Outcome struct {
 	// The other fields are then ignored.
 	Unrun bool
 	// Status is Done, Pending (it failed and runs again at Next) or Dead (a
-	// dead letter: its target is suspended until resumed).
+	// dead letter: its target is suspended until resumed, unless Refused).
 	Status string
+	// Refused, with Status Dead, tells that the target refused this job's
+	// content (see Refused): the job is dead, and its target is not
+	// suspended, its other jobs running on.
+	Refused bool
 	// Attempt is the job's Attempts as claimed; it numbers the attempt
 	// recorded.
 	Attempt int

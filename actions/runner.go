@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -575,6 +576,8 @@ func (r *Runner) runBatch(runCtx, jobCtx context.Context, claimed time.Time, job
 		switch {
 		case o.Status == Done:
 			logger.Debug("action job done", "took", o.Took, "note", o.Note)
+		case o.Status == Dead && o.Refused:
+			logger.Error("action job dead-lettered; its target refused it and runs its other jobs on", "error", o.Error)
 		case o.Status == Dead:
 			logger.Error("action job dead-lettered; its target is suspended until resumed", "error", o.Error)
 		case context.Cause(ctx) == errClaimLost:
@@ -607,6 +610,11 @@ func (r *Runner) work(ctx context.Context, job Job) Outcome {
 	case cause == errStopping || cause == errClaimLost:
 		err = fmt.Errorf("interrupted (%w): %w", cause, err)
 		o.Status, o.Next = Pending, time.Now()
+	case IsRefused(err):
+		// Said in the error, which the dead letter keeps, since its
+		// target, unlike others', is not suspended.
+		o.Status, o.Refused = Dead, true
+		err = fmt.Errorf("refused (target not suspended): %w", err)
 	case IsPermanent(err):
 		o.Status = Dead
 	default:
@@ -641,7 +649,7 @@ func (r *Runner) work(ctx context.Context, job Job) Outcome {
 	o.Error = clip(err.Error())
 	if o.Status == Dead {
 		r.m.jobs.WithLabelValues(job.Action, "dead").Inc()
-		r.m.dead.WithLabelValues(job.Action).Inc()
+		r.m.dead.WithLabelValues(job.Action, strconv.FormatBool(o.Refused)).Inc()
 	} else {
 		r.m.jobs.WithLabelValues(job.Action, "retry").Inc()
 	}
@@ -656,7 +664,7 @@ func (r *Runner) attempt(ctx context.Context, job Job, logger *slog.Logger) (err
 	}
 	params, err := decodeParams(job.Params)
 	if err != nil {
-		return Permanent(fmt.Errorf("decode job parameters: %w", err))
+		return Refused(fmt.Errorf("decode job parameters: %w", err))
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -727,8 +735,8 @@ func newRunnerMetrics(reg prometheus.Registerer, r *Runner) (*runnerMetrics, err
 		}, []string{"action"}),
 		dead: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookd_action_dead_letters_total",
-			Help: "Action jobs dead-lettered (retries spent or a permanent error); each suspends its target.",
-		}, []string{"action"}),
+			Help: "Action jobs dead-lettered, by action and refused: \"false\" for retries spent or a permanent error that says the target is wrong, each of which suspends its target; \"true\" for a job whose content its target refused, which leaves the target running.",
+		}, []string{"action", "refused"}),
 	}
 	if reg == nil {
 		return m, nil

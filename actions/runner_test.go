@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -198,6 +199,7 @@ func TestRunnerOutcomes(t *testing.T) {
 		wantStatus   string
 		wantAttempts int
 		wantDead     []bool // each Fail's dead
+		wantRefused  bool   // the dead letter leaves its target running
 		wantErr      string // in LastError
 		wantStatuses map[string]float64
 	}{
@@ -234,7 +236,23 @@ func TestRunnerOutcomes(t *testing.T) {
 		{
 			name: "permanent error", retry: "3x10ms",
 			do: func(actions.Call) error {
-				return fmt.Errorf("post: %w", actions.Permanent(errors.New("400 Bad Request")))
+				return fmt.Errorf("post: %w", actions.Permanent(errors.New("401 Unauthorized")))
+			},
+			wantStatus: actions.Dead, wantAttempts: 1, wantDead: []bool{true}, wantErr: "post: 401 Unauthorized",
+			wantStatuses: map[string]float64{"dead": 1},
+		},
+		{
+			name: "refused", retry: "3x10ms",
+			do: func(actions.Call) error {
+				return fmt.Errorf("post: %w", actions.Refused(errors.New("400 Bad Request")))
+			},
+			wantStatus: actions.Dead, wantAttempts: 1, wantDead: []bool{true}, wantRefused: true, wantErr: "refused (target not suspended): post: 400 Bad Request",
+			wantStatuses: map[string]float64{"dead": 1},
+		},
+		{
+			name: "refusal wrapped as permanent", retry: "3x10ms",
+			do: func(actions.Call) error {
+				return actions.Permanent(fmt.Errorf("post: %w", actions.Refused(errors.New("400 Bad Request"))))
 			},
 			wantStatus: actions.Dead, wantAttempts: 1, wantDead: []bool{true}, wantErr: "post: 400 Bad Request",
 			wantStatuses: map[string]float64{"dead": 1},
@@ -246,7 +264,7 @@ func TestRunnerOutcomes(t *testing.T) {
 		},
 		{
 			name: "parameters not an object", retry: "3x10ms", params: `["a"]`,
-			wantStatus: actions.Dead, wantAttempts: 1, wantDead: []bool{true}, wantErr: "decode job parameters",
+			wantStatus: actions.Dead, wantAttempts: 1, wantDead: []bool{true}, wantRefused: true, wantErr: "refused (target not suspended): decode job parameters",
 			wantStatuses: map[string]float64{"dead": 1},
 		},
 		{
@@ -287,6 +305,10 @@ func TestRunnerOutcomes(t *testing.T) {
 			// Poll never fires: retries and wakes alone drive the runner.
 			run(t, q, actions.RunnerConfig{Poll: time.Hour}, reg, nil)
 			q.waitUntil(t, "the job is "+tt.wantStatus, func() bool { return q.job(id).Status == tt.wantStatus })
+			wantSuspended := tt.wantStatus == actions.Dead && !tt.wantRefused
+			if got := q.isSuspended("t"); got != wantSuspended {
+				t.Errorf("target suspended = %v, want %v", got, wantSuspended)
+			}
 
 			// The job is not run again, whatever wakes the runner.
 			claims := q.claimCount()
@@ -303,6 +325,9 @@ func TestRunnerOutcomes(t *testing.T) {
 			var dead []bool
 			for _, f := range q.failures() {
 				dead = append(dead, f.Dead)
+				if f.Refused != (f.Dead && tt.wantRefused) {
+					t.Errorf("Fail of attempt %d: refused = %v, want %v", f.Attempt, f.Refused, f.Dead && tt.wantRefused)
+				}
 			}
 			if !reflect.DeepEqual(dead, tt.wantDead) {
 				t.Errorf("Fail calls' dead = %v, want %v", dead, tt.wantDead)
@@ -332,8 +357,9 @@ func TestRunnerOutcomes(t *testing.T) {
 					t.Errorf("hookd_action_jobs_total{status=%q} = %v, want %v", status, got, tt.wantStatuses[status])
 				}
 			}
-			if got, want := metric(t, reg, "hookd_action_dead_letters_total", map[string]string{"action": action}), tt.wantStatuses["dead"]; got != want {
-				t.Errorf("hookd_action_dead_letters_total = %v, want %v", got, want)
+			refused := strconv.FormatBool(tt.wantRefused)
+			if got, want := metric(t, reg, "hookd_action_dead_letters_total", map[string]string{"action": action, "refused": refused}), tt.wantStatuses["dead"]; got != want {
+				t.Errorf("hookd_action_dead_letters_total{refused=%q} = %v, want %v", refused, got, want)
 			}
 			if got := metric(t, reg, "hookd_action_seconds", map[string]string{"action": action}); got != float64(tt.wantAttempts) {
 				t.Errorf("hookd_action_seconds count = %v, want %d", got, tt.wantAttempts)

@@ -334,7 +334,8 @@ func (s *Store) Renew(ctx context.Context, owner string, ids []int64, now time.T
 
 // Finish implements actions.Queue: in one transaction, for each outcome of
 // a job owner holds, the job becomes Done, Pending again (due at Next), or
-// Dead with its target suspended until ResumeTarget, and the attempt is
+// Dead with its target suspended until ResumeTarget (unless the outcome is
+// Refused: its target's other jobs run on), and the attempt is
 // recorded; an Unrun job is Pending again as it was, its attempt uncounted.
 // Then the target of each Pending outcome with a Hold has its Pending jobs
 // due before the Hold put off to it (its answer's Retry-After). Outcomes
@@ -387,7 +388,7 @@ func (s *Store) Finish(ctx context.Context, owner string, outcomes []actions.Out
 			if st, err = s.stmt(ctx, tx, insertAttemptSQL); err == nil {
 				_, err = st.ExecContext(ctx, o.ID, o.Attempt, encodeTime(now.Add(-o.Took)), int64(o.Took), o.Error, o.Note)
 			}
-			if err == nil && o.Status == actions.Dead {
+			if err == nil && o.Status == actions.Dead && !o.Refused {
 				if st, err = s.stmt(ctx, tx, suspendTargetSQL); err == nil {
 					_, err = st.ExecContext(ctx, nowNS, fmt.Sprintf("job %d is dead: %s", o.ID, o.Error), o.ID)
 				}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -232,6 +233,80 @@ func TestRunnerDeadTarget(t *testing.T) {
 	waitFor(t, "the dead letter is done", func() bool { return status(t, st, id) == actions.Done })
 	if down.succeeded(first.Key) != 1 || down.succeeded(later.Key) != 1 {
 		t.Errorf("the target took the jobs %d and %d times, want once each", down.succeeded(first.Key), down.succeeded(later.Key))
+	}
+}
+
+// TestRunnerRefusedJob runs jobs to one http target that refuses one
+// event's body (400) and takes the others' through the real queue: the
+// refused job is dead, the target is not suspended and its other jobs
+// run, queued before and after it; a 401 then suspends the target, its
+// later jobs waiting.
+func TestRunnerRefusedJob(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, t.TempDir())
+	var took sync.Map // event → requests taken
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ Event string }
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			t.Errorf("request body: %v", err)
+		}
+		switch body.Event {
+		case "too-long":
+			http.Error(w, "text too long", http.StatusBadRequest)
+		case "revoked":
+			http.Error(w, "invalid token", http.StatusUnauthorized)
+		default:
+			took.Store(body.Event, true)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	runRunner(t, st)
+
+	before := httpJob(t, srv.URL, "before", "3x10ms")
+	enqueue(t, st, before)
+	waitFor(t, "the first job is done", func() bool { return status(t, st, jobByEvent(t, st, "before").ID) == actions.Done })
+	// The refused job first in a batch of three: the batch stops there,
+	// and the others run in the next claim.
+	enqueue(t, st, httpJob(t, srv.URL, "too-long", "3x10ms"), httpJob(t, srv.URL, "e2", "3x10ms"), httpJob(t, srv.URL, "e3", "3x10ms"))
+	refused := jobByEvent(t, st, "too-long")
+	waitFor(t, "the refused job is dead", func() bool { return status(t, st, refused.ID) == actions.Dead })
+	for _, e := range []string{"e2", "e3"} {
+		waitFor(t, "the target's job "+e+" is done", func() bool { return status(t, st, jobByEvent(t, st, e).ID) == actions.Done })
+	}
+	rec, err := st.Job(ctx, refused.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Attempts != 1 || !strings.HasPrefix(rec.LastError, "refused (target not suspended): ") || !strings.Contains(rec.LastError, "answered 400 Bad Request") {
+		t.Errorf("refused job = %d attempts, last error %q; want 1, the 400", rec.Attempts, rec.LastError)
+	}
+	targets, err := st.Targets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(targets) != 1 || targets[0].Suspended || targets[0].Dead != 1 {
+		t.Fatalf("targets = %+v, want one, not suspended, with one dead job", targets)
+	}
+
+	// A 401 says the target is wrong: it is suspended, and its later job
+	// waits while another target's runs.
+	enqueue(t, st, httpJob(t, srv.URL, "revoked", "3x10ms"))
+	waitFor(t, "the job answered 401 is dead", func() bool { return status(t, st, jobByEvent(t, st, "revoked").ID) == actions.Dead })
+	other := newFlaky(t, 0)
+	enqueue(t, st, httpJob(t, srv.URL, "e4", "3x10ms"), httpJob(t, other.URL, "e5", "3x10ms"))
+	waitFor(t, "the other target's job is done", func() bool { return status(t, st, jobByEvent(t, st, "e5").ID) == actions.Done })
+	if s := status(t, st, jobByEvent(t, st, "e4").ID); s != actions.Pending {
+		t.Errorf("the suspended target's job is %s, want pending", s)
+	}
+	if _, ok := took.Load("e4"); ok {
+		t.Error("the suspended target took a job")
+	}
+	page, err := st.ListTargets(ctx, store.TargetQuery{Name: targets[0].Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Targets) != 1 || !page.Targets[0].Suspended || !strings.Contains(page.Targets[0].Reason, "401 Unauthorized") {
+		t.Errorf("target = %+v, want it suspended by the 401", page.Targets)
 	}
 }
 

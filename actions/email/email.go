@@ -34,7 +34,9 @@
 // rather than retried, which would send the message again. A 5xx answer
 // to MAIL FROM, RCPT TO or DATA is permanent and dead-letters the job,
 // except 530 (authentication required, the server's policy for every
-// message, which the configuration fixes); a refused connection, a failed
+// message, which the configuration fixes): at MAIL FROM or RCPT TO it
+// also suspends the target, the recipient; at DATA it refuses this
+// message alone (actions.Refused), as parameters that do not render do; a refused connection, a failed
 // TLS handshake or authentication, a 530, a 4xx answer and a timeout are
 // retried by the job's policy. With starttls and tls, the server's
 // certificate must be valid for smtp.host and chain to the system's roots,
@@ -229,11 +231,11 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 	}
 	p, err := parse(call.Params)
 	if err != nil {
-		return actions.Permanent(fmt.Errorf("email: %w", err))
+		return actions.Refused(fmt.Errorf("email: %w", err))
 	}
 	rcpts, err := p.recipients()
 	if err != nil {
-		return actions.Permanent(fmt.Errorf("email: %w", err))
+		return actions.Refused(fmt.Errorf("email: %w", err))
 	}
 	kept, skipped, err := actions.Unsuppressed(ctx, call.Settings.Suppressions, rcpts)
 	if err != nil {
@@ -256,10 +258,10 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 	}
 	m := gomail.NewMsg()
 	if err := m.From(from); err != nil {
-		return actions.Permanent(fmt.Errorf("email: from: %w", err))
+		return actions.Refused(fmt.Errorf("email: from: %w", err))
 	}
 	if err := m.To(to...); err != nil {
-		return actions.Permanent(fmt.Errorf("email: to: %w", err))
+		return actions.Refused(fmt.Errorf("email: to: %w", err))
 	}
 	m.Subject(foldable(p.subject))
 	m.SetMessageIDWithValue(messageID(call.Key, from))
@@ -320,9 +322,14 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 		return fmt.Errorf("%w (the server wants authentication: check smtp.username, smtp.password and smtp.tls)", err)
 	}
 	if errors.As(err, &se) && se.ErrorCode() >= 500 && se.ErrorCode() <= 599 {
+		// The recipient is the target: one it refuses is suspended. A
+		// message refused at its data is refused for its own sake (its
+		// size, its content): the recipient's other mail goes on.
 		switch se.Reason {
-		case gomail.ErrSMTPMailFrom, gomail.ErrSMTPRcptTo, gomail.ErrSMTPData, gomail.ErrSMTPDataClose:
+		case gomail.ErrSMTPMailFrom, gomail.ErrSMTPRcptTo:
 			return actions.Permanent(err)
+		case gomail.ErrSMTPData, gomail.ErrSMTPDataClose:
+			return actions.Refused(err)
 		}
 	}
 	return err

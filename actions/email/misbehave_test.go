@@ -218,18 +218,19 @@ func TestDoMisbehavingServer(t *testing.T) {
 		sc            script
 		wantErr       []string
 		wantPermanent bool
+		wantRefused   bool // the message alone: its recipient's other mail goes on
 	}{
-		{"MAIL FROM 451", script{mail: "451 4.3.0 try later"}, []string{"MAIL FROM command: 451", "4.3.0 try later"}, false},
-		{"MAIL FROM 550", script{mail: "550 5.7.1 not allowed"}, []string{"MAIL FROM command: 550"}, true},
-		{"RCPT TO 452", script{rcpt: "452 4.2.2 mailbox full"}, []string{"RCPT TO command: 452"}, false},
-		{"RCPT TO 550", script{rcpt: "550 5.1.1 no such user"}, []string{"RCPT TO command: 550"}, true},
-		{"DATA 451", script{data: "451 4.3.0 later"}, []string{"DATA command: 451"}, false},
-		{"DATA 554", script{data: "554 5.3.0 no"}, []string{"DATA command: 554"}, true},
-		{"end of data 452", script{end: "452 4.3.1 out of space"}, []string{"452", "out of space"}, false},
-		{"end of data 554", script{end: "554 5.7.1 looks like spam"}, []string{"554", "looks like spam"}, true},
-		{"connection dropped in the data", script{dropInData: true}, []string{"EOF"}, false},
-		{"greeting never comes", script{noGreeting: true}, []string{"no answer within the timeout (300ms)"}, false},
-		{"no answer to the data", script{hangAtEnd: true}, []string{"no answer within the timeout (300ms)"}, false},
+		{"MAIL FROM 451", script{mail: "451 4.3.0 try later"}, []string{"MAIL FROM command: 451", "4.3.0 try later"}, false, false},
+		{"MAIL FROM 550", script{mail: "550 5.7.1 not allowed"}, []string{"MAIL FROM command: 550"}, true, false},
+		{"RCPT TO 452", script{rcpt: "452 4.2.2 mailbox full"}, []string{"RCPT TO command: 452"}, false, false},
+		{"RCPT TO 550", script{rcpt: "550 5.1.1 no such user"}, []string{"RCPT TO command: 550"}, true, false},
+		{"DATA 451", script{data: "451 4.3.0 later"}, []string{"DATA command: 451"}, false, false},
+		{"DATA 554", script{data: "554 5.3.0 no"}, []string{"DATA command: 554"}, true, true},
+		{"end of data 452", script{end: "452 4.3.1 out of space"}, []string{"452", "out of space"}, false, false},
+		{"end of data 554", script{end: "554 5.7.1 looks like spam"}, []string{"554", "looks like spam"}, true, true},
+		{"connection dropped in the data", script{dropInData: true}, []string{"EOF"}, false, false},
+		{"greeting never comes", script{noGreeting: true}, []string{"no answer within the timeout (300ms)"}, false, false},
+		{"no answer to the data", script{hangAtEnd: true}, []string{"no answer within the timeout (300ms)"}, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -249,6 +250,9 @@ func TestDoMisbehavingServer(t *testing.T) {
 			}
 			if actions.IsPermanent(err) != tt.wantPermanent {
 				t.Errorf("Do = %v: permanent %v, want %v", err, actions.IsPermanent(err), tt.wantPermanent)
+			}
+			if actions.IsRefused(err) != tt.wantRefused {
+				t.Errorf("Do = %v: refused %v, want %v", err, actions.IsRefused(err), tt.wantRefused)
 			}
 			if n := srv.count(); n != 0 {
 				t.Errorf("the server accepted %d messages, want 0", n)

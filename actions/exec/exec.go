@@ -45,8 +45,9 @@
 // of env of four bytes or more in it blanked: a script under set -x, or
 // curl -v, prints the token it was given, and the error is shown where
 // env is redacted (the API, the dashboard, the log). A program
-// that is missing or cannot be executed is a permanent failure and
-// dead-letters the job at once. When the timeout passes or the job is
+// that is missing or cannot be executed is a permanent failure: it
+// dead-letters the job at once and suspends the target; parameters that
+// do not parse dead-letter the job alone (actions.Refused). When the timeout passes or the job is
 // cancelled, the program's whole process group is killed, so children it
 // started die with it (a child that moved to a session or group of its own
 // is out of reach); so is what is left of the group after the program
@@ -275,7 +276,7 @@ type action struct{}
 func (action) Do(ctx context.Context, call actions.Call) error {
 	p, err := parse(call.Params)
 	if err != nil {
-		return actions.Permanent(fmt.Errorf("exec: %w", err))
+		return actions.Refused(fmt.Errorf("exec: %w", err))
 	}
 	name := "exec " + p.command
 	path := p.command

@@ -170,6 +170,9 @@ func TestDoOutcomes(t *testing.T) {
 			if actions.IsPermanent(err) != tt.wantPermanent {
 				t.Errorf("Do = %v: permanent %v, want %v", err, actions.IsPermanent(err), tt.wantPermanent)
 			}
+			if actions.IsRefused(err) {
+				t.Errorf("Do = %v: refused, want the target suspended: a program that cannot run fails every job", err)
+			}
 			if len(err.Error()) > 3000 {
 				t.Errorf("error is %d bytes long, want the output truncated", len(err.Error()))
 			}

@@ -52,6 +52,12 @@
 // redirect could send the event where the rule did not say; point url at
 // the final address instead, which the error shows (its Location, with
 // the userinfo, path, query values and fragment redacted as url's are).
+// A 3xx, 401, 403, 404, 405, 407 or 410 says the target is wrong (its
+// address, credentials or method) and also suspends the target until
+// resumed; another 4xx (400, 413, 422, ...), like parameters that do not
+// render, refuses this job's request alone (actions.Refused): one event
+// whose body the endpoint will not take does not stop the other events'
+// jobs to that URL.
 //
 // The URL's path is kept secret like its userinfo and query: Slack,
 // Discord, Teams, Mattermost, Zapier and other "secret URL" endpoints take
@@ -467,18 +473,18 @@ const drainLen = 64 << 10
 func (a *action) Do(ctx context.Context, call actions.Call) error {
 	p, err := parse(call.Params)
 	if err != nil {
-		return actions.Permanent(fmt.Errorf("http: %w", err))
+		return actions.Refused(fmt.Errorf("http: %w", err))
 	}
 	target := strings.TrimPrefix(p.target(), "http ")
 	body, err := p.payload(call.Event)
 	if err != nil {
-		return actions.Permanent(fmt.Errorf("%s: %w", target, err))
+		return actions.Refused(fmt.Errorf("%s: %w", target, err))
 	}
 	reqCtx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(reqCtx, p.method, p.url.String(), bytes.NewReader(body))
 	if err != nil {
-		return actions.Permanent(fmt.Errorf("%s: make request: %w", target, redact(err, p.secrets())))
+		return actions.Refused(fmt.Errorf("%s: make request: %w", target, redact(err, p.secrets())))
 	}
 	req.Header.Set("Content-Type", p.contentType)
 	req.Header.Set("User-Agent", "hookd")
@@ -528,7 +534,9 @@ func (a *action) Do(ctx context.Context, call actions.Call) error {
 		}
 		return actions.Permanent(fmt.Errorf("%s (a redirect%s, which hookd does not follow: set url to the final address)", answer, to))
 	default:
-		return actions.Permanent(errors.New(answer))
+		// 401, 403, 404, 405, 407 and 410 say the target is wrong, and
+		// suspend it; another 4xx refuses this job's request alone.
+		return actions.PermanentStatus(code, errors.New(answer))
 	}
 }
 

@@ -79,6 +79,7 @@ func TestDo(t *testing.T) {
 		status        int            // the answer; 0: 200
 		wantErr       string         // "": success
 		wantPermanent bool
+		wantRefused   bool // the job alone is refused: its target runs on
 		wantMethod    string
 		wantBody      string
 		wantHeader    map[string]string
@@ -112,24 +113,29 @@ func TestDo(t *testing.T) {
 		},
 		{name: "201", params: map[string]any{}, status: 201, wantMethod: "POST", wantBody: event},
 		{name: "204", params: map[string]any{}, status: 204, wantMethod: "POST", wantBody: event},
-		{name: "400", params: map[string]any{}, status: 400, wantMethod: "POST", wantBody: event, wantErr: "answered 400 Bad Request", wantPermanent: true},
+		{name: "400", params: map[string]any{}, status: 400, wantMethod: "POST", wantBody: event, wantErr: "answered 400 Bad Request", wantPermanent: true, wantRefused: true},
 		{name: "401", params: map[string]any{}, status: 401, wantMethod: "POST", wantBody: event, wantErr: "answered 401 Unauthorized", wantPermanent: true},
+		{name: "403", params: map[string]any{}, status: 403, wantMethod: "POST", wantBody: event, wantErr: "answered 403 Forbidden", wantPermanent: true},
 		{name: "404", params: map[string]any{}, status: 404, wantMethod: "POST", wantBody: event, wantErr: "answered 404 Not Found", wantPermanent: true},
+		{name: "405", params: map[string]any{}, status: 405, wantMethod: "POST", wantBody: event, wantErr: "answered 405 Method Not Allowed", wantPermanent: true},
+		{name: "407", params: map[string]any{}, status: 407, wantMethod: "POST", wantBody: event, wantErr: "answered 407 Proxy Authentication Required", wantPermanent: true},
+		{name: "410", params: map[string]any{}, status: 410, wantMethod: "POST", wantBody: event, wantErr: "answered 410 Gone", wantPermanent: true},
+		{name: "413", params: map[string]any{}, status: 413, wantMethod: "POST", wantBody: event, wantErr: "answered 413 Request Entity Too Large", wantPermanent: true, wantRefused: true},
 		{name: "408", params: map[string]any{}, status: 408, wantMethod: "POST", wantBody: event, wantErr: "answered 408 Request Timeout"},
 		{name: "409", params: map[string]any{}, status: 409, wantMethod: "POST", wantBody: event, wantErr: "answered 409 Conflict"},
-		{name: "422", params: map[string]any{}, status: 422, wantMethod: "POST", wantBody: event, wantErr: "answered 422 Unprocessable Entity", wantPermanent: true},
+		{name: "422", params: map[string]any{}, status: 422, wantMethod: "POST", wantBody: event, wantErr: "answered 422 Unprocessable Entity", wantPermanent: true, wantRefused: true},
 		{name: "429", params: map[string]any{}, status: 429, wantMethod: "POST", wantBody: event, wantErr: "answered 429 Too Many Requests"},
 		{name: "500", params: map[string]any{}, status: 500, wantMethod: "POST", wantBody: event, wantErr: "answered 500 Internal Server Error"},
 		{name: "503", params: map[string]any{}, status: 503, wantMethod: "POST", wantBody: event, wantErr: "answered 503 Service Unavailable"},
 		{
 			name:    "header rendered with a line break",
 			params:  map[string]any{"headers": map[string]any{"X-Email": "a@example.com\r\nX-Admin: 1"}},
-			wantErr: "headers.X-Email: holds a line break", wantPermanent: true,
+			wantErr: "headers.X-Email: holds a line break", wantPermanent: true, wantRefused: true,
 		},
 		{
 			name:    "header rendered longer than servers take",
 			params:  map[string]any{"headers": map[string]any{"X-Agent": strings.Repeat("a", httpaction.MaxHeaderLine)}},
-			wantErr: "headers.X-Agent: a header line of 8199 bytes, longer than servers take (8190)", wantPermanent: true,
+			wantErr: "headers.X-Agent: a header line of 8199 bytes, longer than servers take (8190)", wantPermanent: true, wantRefused: true,
 		},
 		{
 			name:       "a header line as long as servers take",
@@ -139,7 +145,7 @@ func TestDo(t *testing.T) {
 		{
 			name:    "body not JSON after rendering",
 			params:  map[string]any{"body": `{"text":"say "hi""}`},
-			wantErr: "body: not valid JSON", wantPermanent: true,
+			wantErr: "body: not valid JSON", wantPermanent: true, wantRefused: true,
 		},
 	}
 	for _, tt := range tests {
@@ -158,6 +164,8 @@ func TestDo(t *testing.T) {
 				t.Fatalf("Do = %v, want an error containing %q", err, tt.wantErr)
 			case actions.IsPermanent(err) != tt.wantPermanent:
 				t.Fatalf("Do = %v: permanent %v, want %v", err, actions.IsPermanent(err), tt.wantPermanent)
+			case actions.IsRefused(err) != tt.wantRefused:
+				t.Fatalf("Do = %v: refused %v, want %v", err, actions.IsRefused(err), tt.wantRefused)
 			}
 			if tt.wantMethod == "" {
 				if len(reqs) != 0 {
@@ -248,8 +256,8 @@ func TestDoRedirect(t *testing.T) {
 			err := do(t.Context(), t, map[string]any{"url": srv.URL + "/hook"})
 			want := fmt.Sprintf("answered %d %s (a redirect to %s, which hookd does not follow: set url to the final address)",
 				tt.code, http.StatusText(tt.code), strings.Replace(tt.want, "SRV", srv.URL, 1))
-			if err == nil || !actions.IsPermanent(err) || !strings.Contains(err.Error(), want) {
-				t.Fatalf("Do = %v, want a permanent error containing %q", err, want)
+			if err == nil || !actions.IsPermanent(err) || actions.IsRefused(err) || !strings.Contains(err.Error(), want) {
+				t.Fatalf("Do = %v, want a permanent error, not a refusal, containing %q", err, want)
 			}
 			if strings.Contains(err.Error(), "s3cret") {
 				t.Errorf("Do = %v: the redirect's query shown", err)

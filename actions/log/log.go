@@ -118,11 +118,11 @@ func (kind) Action() actions.Action { return action{} }
 type action struct{}
 
 // Do writes the line. It fails only on parameters that do not parse, which
-// is permanent.
+// refuses the job alone: every rule's log jobs share the target "log".
 func (action) Do(ctx context.Context, call actions.Call) error {
 	p, err := parse(call.Params)
 	if err != nil {
-		return actions.Permanent(fmt.Errorf("log: %w", err))
+		return actions.Refused(fmt.Errorf("log: %w", err))
 	}
 	logger := call.Logger
 	if logger == nil || !logger.Enabled(ctx, p.level) {

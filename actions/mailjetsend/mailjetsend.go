@@ -31,7 +31,10 @@
 // sent and the job is done with a "skipped" note. An answer is checked per
 // message, not only by its HTTP code: a message whose Status is "error" in
 // a 200 answer fails the job. 401 and 403 (bad keys), and other 4xx except
-// 408 and 429, are permanent and dead-letter the job at once; 408, 429,
+// 408 and 429, are permanent and dead-letter the job at once, and 401,
+// 403, 404, 405, 407 and 410 also suspend the target, as no keys in the
+// configuration do, where another 4xx (an address or a message Mailjet
+// refuses) refuses this job alone (actions.Refused); 408, 429,
 // 5xx and no answer are retried by the job's policy, no sooner than the
 // answer's Retry-After asks (see actions.RetryAfter); so is a per-message
 // error unless all its errors have a 4xx StatusCode other than 408 and
@@ -295,7 +298,7 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 	}
 	p, err := parse(call.Params)
 	if err != nil {
-		return actions.Permanent(fmt.Errorf("mailjet_send: %w", err))
+		return actions.Refused(fmt.Errorf("mailjet_send: %w", err))
 	}
 	msg := Message{Subject: p.subject, TextPart: p.text, HTMLPart: p.html, Variables: p.variables}
 	if p.hasTmpl {
@@ -304,7 +307,7 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 	rcpts := make([]*mail.Address, len(p.to))
 	for i, s := range p.to {
 		if rcpts[i], err = mail.ParseAddress(s); err != nil {
-			return actions.Permanent(fmt.Errorf("mailjet_send: to: %q is not an address: %w", s, err))
+			return actions.Refused(fmt.Errorf("mailjet_send: to: %q is not an address: %w", s, err))
 		}
 	}
 	kept, _, err := actions.Unsuppressed(ctx, call.Settings.Suppressions, rcpts)
@@ -324,7 +327,7 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 	if from != "" {
 		a, err := mail.ParseAddress(from)
 		if err != nil {
-			return actions.Permanent(fmt.Errorf("mailjet_send: from: %w", err))
+			return actions.Refused(fmt.Errorf("mailjet_send: from: %w", err))
 		}
 		msg.From = &Contact{Email: a.Address, Name: a.Name}
 	}
@@ -356,15 +359,24 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 	var (
 		texts     []string
 		permanent = len(m.Errors) > 0
+		// refused tells that no error says the target is wrong: the
+		// message alone is refused, and the target not suspended.
+		refused = true
 	)
 	for _, e := range m.Errors {
 		texts = append(texts, fmt.Sprintf("%s %d %s", e.ErrorCode, e.StatusCode, e.ErrorMessage))
 		if e.StatusCode < 400 || e.StatusCode > 499 || e.StatusCode == http.StatusRequestTimeout || e.StatusCode == http.StatusTooManyRequests {
 			permanent = false
 		}
+		if actions.TargetWrong(e.StatusCode) {
+			refused = false
+		}
 	}
 	err = fmt.Errorf("mailjet_send: message status %q: %s", m.Status, strings.Join(texts, "; "))
-	if permanent {
+	switch {
+	case permanent && refused:
+		return actions.Refused(err)
+	case permanent:
 		return actions.Permanent(err)
 	}
 	return err

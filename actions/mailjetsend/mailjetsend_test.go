@@ -59,6 +59,7 @@ func TestDo(t *testing.T) {
 		wantBody      string // "": no request
 		wantErr       string
 		wantPermanent bool
+		wantRefused   bool // the message alone: its target runs on
 		wantSkip      bool
 	}{
 		{
@@ -91,10 +92,10 @@ func TestDo(t *testing.T) {
 			wantBody: "*", wantErr: "401", wantPermanent: true,
 		},
 		{
-			name:   "400 is permanent",
+			name:   "400 is permanent, refusing the message alone",
 			params: map[string]any{"to": "a@example.com", "subject": "Hi", "text": "t"},
 			code:   400, answer: `{"Messages":[{"Status":"error","Errors":[{"ErrorCode":"mj-0013","StatusCode":400,"ErrorMessage":"bad"}]}]}`,
-			wantBody: "*", wantErr: "400", wantPermanent: true,
+			wantBody: "*", wantErr: "400", wantPermanent: true, wantRefused: true,
 		},
 		{
 			name:   "429 is retried",
@@ -130,7 +131,13 @@ func TestDo(t *testing.T) {
 			name:   "a per-message 4xx error in a 200 is permanent",
 			params: map[string]any{"to": "a@example.com", "subject": "Hi", "text": "t"},
 			code:   200, answer: `{"Messages":[{"Status":"error","Errors":[{"ErrorCode":"mj-0004","StatusCode":400,"ErrorMessage":"Type mismatch"}]}]}`,
-			wantBody: "*", wantErr: "mj-0004", wantPermanent: true,
+			wantBody: "*", wantErr: "mj-0004", wantPermanent: true, wantRefused: true,
+		},
+		{
+			name:   "a per-message 404 error in a 200 says the target is wrong",
+			params: map[string]any{"to": "a@example.com", "subject": "Hi", "text": "t"},
+			code:   200, answer: `{"Messages":[{"Status":"error","Errors":[{"ErrorCode":"send-0008","StatusCode":404,"ErrorMessage":"Template not found"}]}]}`,
+			wantBody: "*", wantErr: "send-0008", wantPermanent: true,
 		},
 	}
 	kind, err := actions.Lookup(mailjetsend.Name)
@@ -155,6 +162,9 @@ func TestDo(t *testing.T) {
 				}
 				if actions.IsPermanent(err) != tt.wantPermanent {
 					t.Errorf("permanent = %v, want %v", actions.IsPermanent(err), tt.wantPermanent)
+				}
+				if actions.IsRefused(err) != tt.wantRefused {
+					t.Errorf("refused = %v, want %v", actions.IsRefused(err), tt.wantRefused)
 				}
 				if strings.Contains(err.Error(), secret) {
 					t.Errorf("error shows the secret: %v", err)

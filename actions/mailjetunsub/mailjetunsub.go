@@ -20,10 +20,15 @@
 //	timeout  how long to wait for each of Mailjet's answers, default 30s.
 //
 // Both requests set a state, so running one twice has the effect of
-// running it once. 401 and 403 (bad keys) and other 4xx answers except 408
-// and 429 are permanent and dead-letter the job at once; 408, 429, 5xx and
-// no answer are retried, no sooner than the answer's Retry-After asks (see
-// actions.RetryAfter). The job's target is "mailjet_unsubscribe list
+// running it once. 401 and 403 (bad keys), 404 (no such list) and other
+// 4xx answers except 408 and 429 are permanent and dead-letter the job at
+// once; 408, 429, 5xx and no answer are retried, no sooner than the
+// answer's Retry-After asks (see actions.RetryAfter). Bad keys and a list
+// that is not there (401, 403, 404, 405, 407, 410), and no keys in the
+// configuration, also suspend the target; any other 4xx (an address
+// Mailjet refuses) and an address that is not one refuse this job alone
+// (actions.Refused), so that one event cannot stop every other
+// event's unsubscription. The job's target is "mailjet_unsubscribe list
 // ID" or "mailjet_unsubscribe exclude". Errors never hold the API secret.
 package mailjetunsub
 
@@ -175,7 +180,7 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 	}
 	p, err := parse(call.Params)
 	if err != nil {
-		return actions.Permanent(fmt.Errorf("mailjet_unsubscribe: %w", err))
+		return actions.Refused(fmt.Errorf("mailjet_unsubscribe: %w", err))
 	}
 	addr := p.email
 	if addr == "" {
@@ -183,13 +188,13 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 			Email string `json:"email"`
 		}
 		if err := json.Unmarshal(call.Event, &e); err != nil {
-			return actions.Permanent(fmt.Errorf("mailjet_unsubscribe: read the event: %w", err))
+			return actions.Refused(fmt.Errorf("mailjet_unsubscribe: read the event: %w", err))
 		}
 		addr = e.Email
 	}
 	a, err := param.Recipient(addr, "")
 	if err != nil {
-		return actions.Permanent(fmt.Errorf("mailjet_unsubscribe: %w", err))
+		return actions.Refused(fmt.Errorf("mailjet_unsubscribe: %w", err))
 	}
 	email := strings.ToLower(a.Address)
 	client := &mjapi.Client{BaseURL: mj.APIURL, Key: mj.APIKey, Secret: mj.APISecret, Timeout: p.timeout}

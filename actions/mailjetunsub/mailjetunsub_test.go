@@ -24,23 +24,26 @@ func TestDo(t *testing.T) {
 		wantBody             string
 		wantErr              string
 		wantPermanent        bool
+		wantRefused          bool // the address alone: the target runs on
 	}{
 		{"unsub from a list, the event's email", map[string]any{"list_id": json.Number("42")}, 201,
-			"POST", "/v3/REST/contactslist/42/managecontact", `{"Action":"unsub","Email":"bob@example.com"}`, "", false},
+			"POST", "/v3/REST/contactslist/42/managecontact", `{"Action":"unsub","Email":"bob@example.com"}`, "", false, false},
 		{"remove, another email", map[string]any{"list_id": "7", "action": "remove", "email": "Ann <ANN@example.com>"}, 201,
-			"POST", "/v3/REST/contactslist/7/managecontact", `{"Action":"remove","Email":"ann@example.com"}`, "", false},
+			"POST", "/v3/REST/contactslist/7/managecontact", `{"Action":"remove","Email":"ann@example.com"}`, "", false, false},
 		{"exclude from campaigns", map[string]any{"exclude": true}, 200,
-			"PUT", "/v3/REST/contact/bob@example.com", `{"IsExcludedFromCampaigns":true}`, "", false},
+			"PUT", "/v3/REST/contact/bob@example.com", `{"IsExcludedFromCampaigns":true}`, "", false, false},
 		{"401 is permanent", map[string]any{"list_id": "42"}, 401,
-			"POST", "/v3/REST/contactslist/42/managecontact", `{"Action":"unsub","Email":"bob@example.com"}`, "401", true},
+			"POST", "/v3/REST/contactslist/42/managecontact", `{"Action":"unsub","Email":"bob@example.com"}`, "401", true, false},
 		{"404 to the exclusion and to its creation is permanent", map[string]any{"exclude": true}, 404,
-			"POST", "/v3/REST/contact", `{"Email":"bob@example.com","IsExcludedFromCampaigns":true}`, "404", true},
+			"POST", "/v3/REST/contact", `{"Email":"bob@example.com","IsExcludedFromCampaigns":true}`, "404", true, false},
 		{"404 to a list is permanent", map[string]any{"list_id": "42"}, 404,
-			"POST", "/v3/REST/contactslist/42/managecontact", `{"Action":"unsub","Email":"bob@example.com"}`, "404", true},
+			"POST", "/v3/REST/contactslist/42/managecontact", `{"Action":"unsub","Email":"bob@example.com"}`, "404", true, false},
+		{"400 refuses the address alone", map[string]any{"list_id": "42"}, 400,
+			"POST", "/v3/REST/contactslist/42/managecontact", `{"Action":"unsub","Email":"bob@example.com"}`, "400", true, true},
 		{"429 is retried", map[string]any{"list_id": "42"}, 429,
-			"POST", "/v3/REST/contactslist/42/managecontact", `{"Action":"unsub","Email":"bob@example.com"}`, "429", false},
+			"POST", "/v3/REST/contactslist/42/managecontact", `{"Action":"unsub","Email":"bob@example.com"}`, "429", false, false},
 		{"500 is retried", map[string]any{"list_id": "42"}, 500,
-			"POST", "/v3/REST/contactslist/42/managecontact", `{"Action":"unsub","Email":"bob@example.com"}`, "500", false},
+			"POST", "/v3/REST/contactslist/42/managecontact", `{"Action":"unsub","Email":"bob@example.com"}`, "500", false, false},
 	}
 	kind, err := actions.Lookup(mailjetunsub.Name)
 	if err != nil {
@@ -69,6 +72,9 @@ func TestDo(t *testing.T) {
 			}
 			if err != nil && actions.IsPermanent(err) != tt.wantPermanent {
 				t.Errorf("permanent = %v, want %v", actions.IsPermanent(err), tt.wantPermanent)
+			}
+			if actions.IsRefused(err) != tt.wantRefused {
+				t.Errorf("refused = %v, want %v", actions.IsRefused(err), tt.wantRefused)
 			}
 			if method != tt.wantMethod || path != tt.wantPath || body != tt.wantBody {
 				t.Errorf("request %s %s %s\nwant %s %s %s", method, path, body, tt.wantMethod, tt.wantPath, tt.wantBody)

@@ -88,29 +88,31 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 	if sup == nil {
 		return actions.Permanent(errors.New("suppress: no suppression list (no store)"))
 	}
+	// Every rule's suppress jobs share the target "suppress": what is
+	// wrong with one job's address refuses that job alone.
 	reason, _, err := param.Text(call.Params, "reason")
 	if err != nil {
-		return actions.Permanent(fmt.Errorf("suppress: %w", err))
+		return actions.Refused(fmt.Errorf("suppress: %w", err))
 	}
 	if reason == "" {
 		reason = "suppressed by rule " + call.Rule
 	}
 	addr, _, err := param.Text(call.Params, "email")
 	if err != nil {
-		return actions.Permanent(fmt.Errorf("suppress: %w", err))
+		return actions.Refused(fmt.Errorf("suppress: %w", err))
 	}
 	if addr == "" {
 		var e struct {
 			Email string `json:"email"`
 		}
 		if err := json.Unmarshal(call.Event, &e); err != nil {
-			return actions.Permanent(fmt.Errorf("suppress: read the event: %w", err))
+			return actions.Refused(fmt.Errorf("suppress: read the event: %w", err))
 		}
 		addr = e.Email
 	}
 	a, err := param.Recipient(addr, "")
 	if err != nil {
-		return actions.Permanent(fmt.Errorf("suppress: %w", err))
+		return actions.Refused(fmt.Errorf("suppress: %w", err))
 	}
 	if _, err := sup.Suppress(ctx, a.Address, reason, call.Rule, call.EventID); err != nil {
 		return fmt.Errorf("suppress %s: %w", a.Address, err)

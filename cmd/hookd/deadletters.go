@@ -33,6 +33,13 @@ permanent error) and on the targets their death suspended, as the admin API's
 /api/deadletters and /api/targets do, on the store in the data directory
 directly: it needs no running server, and works beside a running one.
 
+A job whose retries were spent, or whose error says its target is wrong (an
+http 401, 403, 404, 405, 407 or 410, a missing program, no keys in the
+configuration), suspends its target: the target's other jobs wait until it
+is resumed. A job the target refused for its own content (another http 4xx,
+an address Mailjet refuses, parameters that do not render) dies alone: its
+target runs its other jobs on, and is not listed by targets.
+
 A job retried or a target resumed here runs on the next poll of a running
 server's runner (within a second by default), or when hookd serve next starts.
 Retrying a dead job resumes its target, if suspended, so that the job runs;
@@ -111,9 +118,10 @@ resumes the suspended targets among theirs, in one transaction, and prints
 how many. --since takes the time the outage began, as events --since does
 (an RFC 3339 time, a date, or a duration ago such as 2h), and selects the
 jobs that died at or after it. --all retries jobs that died of other
-causes too; those whose cause is permanent (parameters their action
-refuses, a missing program) die again at once and suspend their target
-again: filter to leave them alone. Repeating a bulk retry retries only the
+causes too; those whose cause is permanent die again at once, and suspend
+their target again when it is the target's (a missing program), or alone
+when it is the job's (parameters their action refuses): filter to leave
+them alone. Repeating a bulk retry retries only the
 jobs that died again since.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

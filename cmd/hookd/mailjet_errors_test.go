@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,6 +95,94 @@ rules: [rules.yaml]
 	getJSON(t, p.admin+"/api/deadletters", &dead)
 	if len(dead.Jobs) != 2 {
 		t.Errorf("%d dead letters, want 2", len(dead.Jobs))
+	}
+	p.stop(t)
+}
+
+// TestMailjetUnsubscribeRefused runs hookd with a mailjet_unsubscribe rule,
+// whose jobs all share the target "mailjet_unsubscribe list 42", against a
+// stand-in for Mailjet that refuses one address (400): that job alone is
+// dead, with an error that says so, and the other events' jobs run, the
+// target not suspended. Then a 401 (bad keys) suspends the target, as
+// hookd deadletters shows.
+func TestMailjetUnsubscribeRefused(t *testing.T) {
+	mj := newMJStandIn(t, mjKey, mjSecret)
+	mj.fail = func(method, path, body string) (int, string) {
+		switch {
+		case !strings.HasSuffix(path, "/managecontact"):
+			return 0, ""
+		case strings.Contains(body, "refused@"):
+			return 400, `{"ErrorMessage":"Invalid email address","StatusCode":400}`
+		case strings.Contains(body, "revoked@"):
+			return 401, `{"ErrorMessage":"API key authentication/authorization failure","StatusCode":401}`
+		}
+		return 0, ""
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(`rules:
+  - name: unsubscribe
+    when: type == "open"
+    actions:
+      - mailjet_unsubscribe: { list_id: 42 }
+        retry: "3x20ms"
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "hookd.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`sources: [{name: mailjet, provider: mailjet}]
+mailjet: { api_url: %q, api_key: %q, api_secret: %q }
+rules: [rules.yaml]
+`, mj.URL, mjKey, mjSecret)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	p := startHookd(t, data, "--config", cfg)
+	event := func(n int, who string) string {
+		return strings.Replace(openEvent(n), fmt.Sprintf("User%d@Example.com", n), who+"@example.com", 1)
+	}
+	postHook(t, p.hooks, "["+event(1, "refused")+","+event(2, "ann")+","+event(3, "bob")+"]")
+	got := map[string]string{}
+	for _, j := range settle(t, p, 3) {
+		var errs []string
+		for _, h := range j.History {
+			errs = append(errs, h.Error)
+		}
+		got[j.EventID] = fmt.Sprintf("%s after %d: %s", j.Status, len(j.History), strings.Join(errs, " | "))
+	}
+	ids := func(n int) string {
+		id, err := idsOf(event(n, map[int]string{1: "refused", 2: "ann", 3: "bob"}[n]))
+		if err != nil || len(id) != 1 {
+			t.Fatalf("idsOf = %v, %v", id, err)
+		}
+		return id[0]
+	}
+	want := map[string]string{
+		ids(1): `dead after 1: refused (target not suspended): mailjet_unsubscribe refused@example.com: POST /v3/REST/contactslist/42/managecontact: Mailjet answered 400 Bad Request: {"ErrorMessage":"Invalid email address","StatusCode":400}`,
+		ids(2): "done after 1: ",
+		ids(3): "done after 1: ",
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("jobs:\n got %v\nwant %v", got, want)
+	}
+	var targets struct{ Targets []struct{ Name string } }
+	getJSON(t, p.admin+"/api/targets?suspended=true", &targets)
+	if len(targets.Targets) != 0 {
+		t.Errorf("suspended targets %+v, want none", targets.Targets)
+	}
+	out, stderr, err := runHookd(t, "deadletters", "list", "--data", data)
+	if err != nil || !strings.Contains(out, "refused (target not suspended): mailjet_unsubscribe refused@example.com") || stderr != "" {
+		t.Errorf("hookd deadletters list: %v\n%s%s", err, out, stderr)
+	}
+
+	postHook(t, p.hooks, event(4, "revoked"))
+	settle(t, p, 4)
+	getJSON(t, p.admin+"/api/targets?suspended=true", &targets)
+	if len(targets.Targets) != 1 || targets.Targets[0].Name != "mailjet_unsubscribe list 42" {
+		t.Errorf("suspended targets %+v, want mailjet_unsubscribe list 42", targets.Targets)
+	}
+	out, stderr, err = runHookd(t, "deadletters", "list", "--data", data)
+	if err != nil || !strings.Contains(out, "Mailjet answered 401 Unauthorized") || stderr != "1 target suspended: hookd deadletters targets lists them\n" {
+		t.Errorf("hookd deadletters list: %v\n%s%s", err, out, stderr)
 	}
 	p.stop(t)
 }

@@ -114,7 +114,7 @@ func TestMetricsFollowEvents(t *testing.T) {
 		`hookd_action_jobs_total{action="http",status="retry"}`:              1,
 		`hookd_action_jobs_total{action="http",status="dead"}`:               1,
 		`hookd_action_seconds_count{action="http"}`:                          2,
-		`hookd_action_dead_letters_total{action="http"}`:                     1,
+		`hookd_action_dead_letters_total{action="http",refused="false"}`:     1,
 		`hookd_jobs{status="dead"}`:                                          1,
 		`hookd_targets_suspended`:                                            1,
 		`hookd_store_projected_total{kind="event"}`:                          4,

@@ -235,18 +235,21 @@ func IsRetryable(err error) bool {
 	return true
 }
 
-// ActionError returns err, from Do, as a mailjet_* action returns it:
-// permanent (actions.Permanent) when it is not retryable (IsRetryable),
-// and otherwise with the answer's Retry-After, should it have one (a 429
-// of Mailjet's rate limits), which the runner waits for
-// (actions.RetryAfter).
+// ActionError returns err, from Do, as a mailjet_* action returns it: a
+// permanent answer (not IsRetryable) through actions.PermanentStatus,
+// which takes bad keys and a path that is not there (401, 403, 404) for
+// the target's fault and another 4xx for a refusal of this request alone;
+// a retryable one with its Retry-After, should it have one (a 429 of
+// Mailjet's rate limits), which the runner waits for (actions.RetryAfter);
+// no answer as it is.
 func ActionError(err error) error {
-	if !IsRetryable(err) {
-		return actions.Permanent(err)
-	}
 	var se *StatusError
-	if errors.As(err, &se) {
+	switch {
+	case !errors.As(err, &se):
+		return err
+	case !se.Retryable():
+		return actions.PermanentStatus(se.Code, err)
+	default:
 		return actions.RetryAfter(err, se.RetryAfter, time.Now())
 	}
-	return err
 }
