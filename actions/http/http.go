@@ -26,6 +26,9 @@
 //	              load. Other text is sent as rendered.
 //	content_type  the Content-Type, default application/json.
 //	timeout       how long to wait for the answer, default 10s.
+//	ca_file       with an https:// url, the absolute path of a PEM file
+//	              of CA certificates trusted beside the system's, written
+//	              literally (see below).
 //
 // Every request carries Idempotency-Key (the job's key, the same on every
 // attempt, percent-escaped should it hold a control character, and hashed
@@ -59,6 +62,13 @@
 // whose body the endpoint will not take does not stop the other events'
 // jobs to that URL.
 //
+// An https target behind a private CA takes ca_file, the absolute path of
+// a PEM file of CA certificates trusted beside the system's (where
+// SSL_CERT_FILE would replace them all). Validate reads it, so that a
+// file that is missing or holds no certificate is a rule error; the
+// action reads it again when its modification time or size changes (a
+// CA renewed), and an attempt that cannot read it is retried.
+//
 // The URL's path is kept secret like its userinfo and query: Slack,
 // Discord, Teams, Mattermost, Zapier and other "secret URL" endpoints take
 // their token there, and a url written as ${VAR} may hold one anywhere.
@@ -86,6 +96,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -96,7 +108,10 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -135,6 +150,9 @@ type params struct {
 	hasBody     bool
 	contentType string
 	timeout     time.Duration
+	// caFile is the PEM file of CA certificates trusted beside the
+	// system's, "" for the system's alone.
+	caFile string
 }
 
 // MaxHeaderLine is the longest header line, name, ": " and value, in
@@ -179,7 +197,7 @@ var reserved = map[string]string{
 // parse reads and checks ps, as written (templates allowed where they
 // are) or rendered.
 func parse(ps map[string]any) (*params, error) {
-	if err := param.Known(ps, "url", "method", "headers", "body", "content_type", "timeout"); err != nil {
+	if err := param.Known(ps, "url", "method", "headers", "body", "content_type", "timeout", "ca_file"); err != nil {
 		return nil, err
 	}
 	var p params
@@ -238,7 +256,37 @@ func parse(ps map[string]any) (*params, error) {
 	if p.timeout, err = param.Duration(ps, "timeout", DefaultTimeout); err != nil {
 		return nil, err
 	}
+	p.caFile, ok, err = param.Literal(ps, "ca_file", "the CA file is fixed in the rule")
+	switch {
+	case err != nil:
+		return nil, err
+	case !ok:
+	case p.url.Scheme != "https":
+		return nil, param.Errorf("ca_file", "only with an https:// url")
+	case !filepath.IsAbs(p.caFile):
+		// Jobs keep their parameters: a relative path would be read
+		// from wherever hookd runs, not beside the rule file.
+		return nil, param.Errorf("ca_file", "want an absolute path (%s is not)", p.caFile)
+	}
 	return &p, nil
+}
+
+// caPool returns the system's pool of trusted CA certificates, or an
+// empty one where the system has none, with those of the PEM file file
+// added.
+func caPool(file string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("no PEM certificate in %s", file)
+	}
+	return pool, nil
 }
 
 // parseURL parses raw as a url parameter: an absolute http:// or https://
@@ -379,6 +427,11 @@ func (kind) Validate(ps map[string]any) error {
 	if err != nil {
 		return err
 	}
+	if p.caFile != "" {
+		if _, err := caPool(p.caFile); err != nil {
+			return param.Errorf("ca_file", "%v", err)
+		}
+	}
 	if b, ok := p.body.(string); !ok || !param.IsTemplate(b) {
 		_, err = p.payload(nil)
 	}
@@ -449,8 +502,56 @@ func (kind) Redact(ps map[string]any) map[string]any {
 // Action returns the action that sends the requests.
 func (k kind) Action() actions.Action { return k.action }
 
-// action sends requests with one client, so connections are reused.
-type action struct{ client *http.Client }
+// action sends requests with one client, so connections are reused, and
+// those to a target with a ca_file with one client per file.
+type action struct {
+	client *http.Client
+
+	mu   sync.Mutex
+	byCA map[string]*caClient
+}
+
+// caClient is the client of the targets with one ca_file, and the
+// modification time and size of the file when it was read.
+type caClient struct {
+	mod    time.Time
+	size   int64
+	client *http.Client
+}
+
+// clientFor returns the client for requests that trust caFile beside the
+// system's CAs (a.client when caFile is ""), made anew when the file
+// changed since it was read last (a CA renewed).
+func (a *action) clientFor(caFile string) (*http.Client, error) {
+	if caFile == "" {
+		return a.client, nil
+	}
+	fi, err := os.Stat(caFile)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := a.byCA[caFile]
+	if c != nil && c.mod.Equal(fi.ModTime()) && c.size == fi.Size() {
+		return c.client, nil
+	}
+	pool, err := caPool(caFile)
+	if err != nil {
+		return nil, err
+	}
+	t := a.client.Transport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if c != nil {
+		c.client.CloseIdleConnections()
+	}
+	if a.byCA == nil {
+		a.byCA = map[string]*caClient{}
+	}
+	a.byCA[caFile] = &caClient{mod: fi.ModTime(), size: fi.Size(),
+		client: &http.Client{Transport: t, CheckRedirect: a.client.CheckRedirect}}
+	return a.byCA[caFile].client, nil
+}
 
 func newAction() *action {
 	return &action{client: &http.Client{
@@ -480,6 +581,12 @@ func (a *action) Do(ctx context.Context, call actions.Call) error {
 	if err != nil {
 		return actions.Refused(fmt.Errorf("%s: %w", target, err))
 	}
+	client, err := a.clientFor(p.caFile)
+	if err != nil {
+		// The file was checked when the rule loaded: it may be back by
+		// the next attempt.
+		return fmt.Errorf("%s: ca_file: %w", target, err)
+	}
 	reqCtx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(reqCtx, p.method, p.url.String(), bytes.NewReader(body))
@@ -493,7 +600,7 @@ func (a *action) Do(ctx context.Context, call actions.Call) error {
 	}
 	req.Header.Set("Idempotency-Key", idempotencyKey(call.Key))
 
-	resp, err := a.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", target, ctx.Err())
@@ -506,6 +613,10 @@ func (a *action) Do(ctx context.Context, call actions.Call) error {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
+		}
+		if unknown := (x509.UnknownAuthorityError{}); p.caFile != "" && errors.As(err, &unknown) {
+			return fmt.Errorf("%s: %w (the server's certificate is not trusted: it chains neither to a certificate of ca_file %s nor to the system's store)",
+				target, redact(err, p.secrets()), p.caFile)
 		}
 		return fmt.Errorf("%s: %w", target, netfail.Explain(redact(err, p.secrets())))
 	}

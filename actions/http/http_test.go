@@ -3,6 +3,7 @@ package http_test
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -12,6 +13,8 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -20,6 +23,7 @@ import (
 
 	"github.com/hookd/hookd/actions"
 	httpaction "github.com/hookd/hookd/actions/http"
+	"github.com/hookd/hookd/internal/tlsfile/tlsfiletest"
 	"github.com/hookd/hookd/rules"
 )
 
@@ -452,6 +456,12 @@ func TestTarget(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	url := "https://alerts.example.com/hook"
+	dir := t.TempDir()
+	ca := tlsfiletest.Write(t, dir, tlsfiletest.Options{}).Cert
+	notPEM := filepath.Join(dir, "not.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name      string
 		params    map[string]any
@@ -484,6 +494,12 @@ func TestValidate(t *testing.T) {
 		{"timeout", map[string]any{"url": url, "timeout": "soon"}, "timeout", "want a positive duration"},
 		{"negative timeout", map[string]any{"url": url, "timeout": "-1s"}, "timeout", "want a positive duration"},
 		{"unknown", map[string]any{"url": url, "heders": map[string]any{}}, "heders", "unknown parameter"},
+		{"ca_file", map[string]any{"url": url, "ca_file": ca}, "", ""},
+		{"ca_file missing", map[string]any{"url": url, "ca_file": filepath.Join(dir, "nope.pem")}, "ca_file", "no such file or directory"},
+		{"ca_file not PEM", map[string]any{"url": url, "ca_file": notPEM}, "ca_file", "no PEM certificate in " + notPEM},
+		{"ca_file relative", map[string]any{"url": url, "ca_file": "ca.pem"}, "ca_file", "want an absolute path (ca.pem is not)"},
+		{"ca_file template", map[string]any{"url": url, "ca_file": "/etc/{{ .domain }}.pem"}, "ca_file", "must not be a template"},
+		{"ca_file with http", map[string]any{"url": "http://alerts.example.com/hook", "ca_file": ca}, "ca_file", "only with an https:// url"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -644,4 +660,85 @@ func TestDoAnswerQuotesCredentials(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDoCAFile sends requests to a TLS server on loopback whose
+// certificate its own CA signed: without ca_file, or with another CA's,
+// the certificate is not trusted and the attempt is retried, saying why;
+// with the CA's file, the request is sent. A CA file renewed in place is
+// read again.
+func TestDoCAFile(t *testing.T) {
+	dir := t.TempDir()
+	pair := tlsfiletest.Write(t, dir, tlsfiletest.Options{})
+	cert, err := tls.LoadX509KeyPair(pair.Cert, pair.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got sync.Map
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		got.Store(r.Header.Get("Idempotency-Key"), true)
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	other := filepath.Join(t.TempDir(), "other.pem")
+	otherPair := tlsfiletest.Write(t, filepath.Dir(other), tlsfiletest.Options{})
+	if err := os.Rename(otherPair.Cert, other); err != nil {
+		t.Fatal(err)
+	}
+	url := srv.URL + "/hook"
+
+	tests := []struct {
+		name    string
+		caFile  string
+		wantErr string // "": success
+	}{
+		{"the system's CAs alone", "", "the server's certificate is not trusted: hookd trusts the CAs of the system's store"},
+		{"another CA", other, "the server's certificate is not trusted: it chains neither to a certificate of ca_file " + other + " nor to the system's store"},
+		{"its CA", pair.Cert, ""},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			params := map[string]any{"url": url}
+			if tt.caFile != "" {
+				params["ca_file"] = tt.caFile
+			}
+			if err := actions.Validate(httpaction.Name, params); err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			kind, _ := actions.Lookup(httpaction.Name)
+			key := fmt.Sprintf("rule/0/ev%d", i)
+			err := kind.Action().Do(t.Context(), actions.Call{Key: key, Attempt: 1, Params: params, Event: json.RawMessage(event)})
+			_, sent := got.Load(key)
+			switch {
+			case tt.wantErr == "" && (err != nil || !sent):
+				t.Fatalf("Do = %v, sent %v; want the request sent", err, sent)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr) || actions.IsPermanent(err) || sent):
+				t.Fatalf("Do = %v (permanent %v, sent %v), want a retried error containing %q", err, actions.IsPermanent(err), sent, tt.wantErr)
+			}
+		})
+	}
+
+	// The other CA's file replaced by this one's, as a renewal does: the
+	// next attempt trusts it.
+	kind, _ := actions.Lookup(httpaction.Name)
+	if err := os.WriteFile(other, mustRead(t, pair.Cert), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(other, time.Now().Add(time.Minute), time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	err = kind.Action().Do(t.Context(), actions.Call{Key: "rule/0/renewed", Attempt: 1, Params: map[string]any{"url": url, "ca_file": other}, Event: json.RawMessage(event)})
+	if _, sent := got.Load("rule/0/renewed"); err != nil || !sent {
+		t.Fatalf("Do after the CA file was renewed = %v, sent %v; want the request sent", err, sent)
+	}
+}
+
+func mustRead(t *testing.T, file string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -647,3 +647,35 @@ func TestCheckDataDirectory(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckHTTPCAFile checks that an http action's ca_file is read when
+// the rules load: one that is missing, or holds no certificate, is an
+// error naming the rule file, line and column.
+func TestCheckHTTPCAFile(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "not.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ name, caFile, want string }{
+		{"missing", filepath.Join(dir, "missing.pem"), "open " + filepath.Join(dir, "missing.pem") + ": no such file or directory"},
+		{"not PEM", notPEM, "no PEM certificate in " + notPEM},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rules := filepath.Join(t.TempDir(), "rules.yaml")
+			if err := os.WriteFile(rules, []byte(`rules:
+  - name: alert
+    when: type == "bounce"
+    actions:
+      - http: { url: "https://alerts.example.com/", ca_file: "`+tt.caFile+`" }
+`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg := writeFile(t, "hookd.yaml", "sources: [{name: mailjet, provider: mailjet}]\nrules: ["+rules+"]\n")
+			_, _, err := runHookd(t, "check", "--config", cfg)
+			if want := rules + `:5:62: rule "alert": actions[0].http.ca_file: ` + tt.want; err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("hookd check = %v, want an error containing %q", err, want)
+			}
+		})
+	}
+}
