@@ -644,6 +644,9 @@ func (pl *paramLoader) params(n ast.Node) (*mapParam, bool) {
 // resolved, so that resolving it again reports nothing).
 func (pl *paramLoader) value(n ast.Node, path string, depth int) param {
 	field := joinPath(pl.field, path)
+	if !pl.count(n) {
+		return nil
+	}
 	if depth > maxAliasDepth {
 		pl.fail(n, field, errors.New("parameters nested too deeply"))
 		return nil

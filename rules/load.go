@@ -263,6 +263,13 @@ type pos struct{ line, col int }
 // anchor that contains an alias of itself ends.
 const maxAliasDepth = 64
 
+// maxValues bounds how many mappings and parameter values one rule file
+// may be read as, aliases expanded: anchors repeated inside anchors that
+// are repeated (a "billion laughs") would otherwise be expanded for ever,
+// a few hundred bytes making billions of values. A rule file written by
+// hand is far from it.
+const maxValues = 100_000
+
 // loader reads one rule file.
 type loader struct {
 	file    *srcFile
@@ -277,6 +284,9 @@ type loader struct {
 	// rule is its name once known to be valid.
 	rule  string
 	index int
+	// values counts the mappings and parameter values read (see
+	// maxValues).
+	values int
 }
 
 var ruleKeys = []string{"name", "description", "when", "once", "cooldown", "actions"}
@@ -615,7 +625,13 @@ func (l *loader) fail(n ast.Node, field string, err error) {
 
 // failAt records err at p in the rule named rule ("" for none, then field
 // is prefixed with the rule's index).
+//
+// Past maxValues it records nothing more: the rest of the file was not
+// read, and its errors would follow from that.
 func (l *loader) failAt(p pos, field, rule string, err error, snippet string) {
+	if l.values > maxValues+1 {
+		return
+	}
 	if rule == "" && l.index >= 0 {
 		field = joinPath(fmt.Sprintf("rules[%d]", l.index), field)
 	}
@@ -678,10 +694,25 @@ func (l *loader) resolve(n ast.Node, depth int) ast.Node {
 	}
 }
 
+// count counts one more mapping or parameter value read at n. Past
+// maxValues it fails at n, once, and reports false: the caller reads no
+// further.
+func (l *loader) count(n ast.Node) bool {
+	l.values++
+	if l.values == maxValues+1 {
+		l.fail(n, "", fmt.Errorf("aliases expand the file to more than %d mappings and values: an anchor repeated inside anchors that are repeated", maxValues))
+		l.values++
+	}
+	return l.values <= maxValues
+}
+
 // mapping returns the entries of the mapping at n, with the entries of
 // merge keys ("<<: *anchor") added after its own, a key written in the
 // mapping winning over a merged one.
 func (l *loader) mapping(n ast.Node, depth int) ([]*ast.MappingValueNode, bool) {
+	if !l.count(n) {
+		return nil, false
+	}
 	var values []*ast.MappingValueNode
 	switch m := l.resolve(n, depth).(type) {
 	case *ast.MappingNode:

@@ -399,3 +399,34 @@ func TestArgsWarnings(t *testing.T) {
 		t.Errorf("without Args: %v, warnings %v; want none", err, set.Warnings())
 	}
 }
+
+// TestLoadAliasBomb loads rule files whose anchors are repeated inside
+// anchors that are repeated, as a list and through merge keys: expanded,
+// a few hundred bytes would be billions of values. Each is refused at
+// once with an error that says so, and nothing that follows from it.
+func TestLoadAliasBomb(t *testing.T) {
+	for _, name := range []string{"params", "merges"} {
+		t.Run(name, func(t *testing.T) {
+			file := filepath.Join("testdata", "laughs", name+".yaml")
+			done := make(chan error, 1)
+			go func() {
+				_, err := rules.Load(context.Background(), []string{file}, rules.Options{})
+				done <- err
+			}()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("Load(%s) has not returned after 10 s", file)
+			}
+			errs := unjoin(err)
+			if len(errs) != 1 || !strings.Contains(err.Error(), "aliases expand the file to more than 100000 mappings and values") {
+				t.Fatalf("Load(%s) = %v, want one error saying the aliases expand too much", file, err)
+			}
+			var re *rules.Error
+			if !errors.As(errs[0], &re) || re.File != file || re.Line < 10 {
+				t.Errorf("error %v is not located in the file", errs[0])
+			}
+		})
+	}
+}
