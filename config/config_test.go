@@ -420,6 +420,29 @@ func TestLoadMissingFile(t *testing.T) {
 	}
 }
 
+// TestLoadMergeBomb loads a file whose merge keys merge mappings that
+// merge a mapping several times, several times over: it is refused at
+// once, the source that merges them saying why, where expanding it would
+// not end.
+func TestLoadMergeBomb(t *testing.T) {
+	const file = "testdata/merge-bomb.yaml"
+	done := make(chan error, 1)
+	go func() {
+		_, err := config.Load(file, known)
+		done <- err
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("Load(%s) has not returned after 10 s", file)
+	}
+	want := file + ":17:5: sources[0]: merge key: expands the file to more than 100000 mappings"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Load(%s) = %v, want an error %q", file, err, want)
+	}
+}
+
 // TestLoadUnknownNames checks that without known names any provider and
 // backend pass, and that known names are checked.
 func TestLoadUnknownNames(t *testing.T) {

@@ -104,6 +104,8 @@ type walker struct {
 	slots    map[string]*ast.Node
 	anchorAt map[string]string
 	aliases  map[string][]string
+	// merged counts the mappings read for merge keys (see maxMerged).
+	merged int
 }
 
 // newWalker returns a walker of the file called name, expanding ${VAR}
@@ -308,6 +310,13 @@ func (w *walker) walk(np *ast.Node, t reflect.Type, path string) {
 // merge keys, so that a mapping that merges itself ends.
 const maxMergeDepth = 64
 
+// maxMerged bounds how many mappings the merge keys of one file may read,
+// aliases expanded: mappings that merge a mapping several times, merged
+// several times in turn (a "billion laughs"), would otherwise make a few
+// hundred bytes billions of mappings to read. A file written by hand is
+// far from it.
+const maxMerged = 100_000
+
 // merge replaces the mapping at *np, whose merge keys the walk has
 // checked, with its entries and, after them, those of the mappings its
 // merge keys name that it does not have: a key written in the mapping
@@ -341,6 +350,9 @@ func (w *walker) merge(np *ast.Node, path string, report bool) {
 func (w *walker) entries(n ast.Node, depth int) ([]*ast.MappingValueNode, error) {
 	if depth > maxMergeDepth {
 		return nil, errors.New("mappings merge each other without end")
+	}
+	if w.merged++; w.merged > maxMerged {
+		return nil, fmt.Errorf("expands the file to more than %d mappings: a mapping merged several times into mappings merged several times in turn", maxMerged)
 	}
 	n, err := w.resolve(n)
 	if err != nil {
