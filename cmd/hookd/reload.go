@@ -2,12 +2,16 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"os"
 	"reflect"
 	"slices"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/parser"
+
+	"github.com/hookd/hookd/internal/yamlfile"
 )
 
 // startConfig is the configuration file as serve started with it. serve
@@ -58,17 +62,32 @@ func (c *startConfig) warnChanged() {
 	c.logger.Warn("configuration file changed; restart hookd to apply it (a reload applies changes of the rule files only, not of rules: in the configuration)", attrs...)
 }
 
+// maxChangedNodes bounds the values changedKeys decodes a file to.
+const maxChangedNodes = 1_000_000
+
 // changedKeys returns the sorted top-level keys whose values differ
 // between the YAML documents before and after, with those only one of
-// them has; an error when after does not parse. ${VAR} is compared as
-// written, unexpanded.
+// them has; an error when after does not parse, or when its aliases
+// expand it to more than maxChangedNodes values, which decoding it would
+// take for ever to build. ${VAR} is compared as written, unexpanded.
 func changedKeys(before, after []byte) ([]string, error) {
 	var b, a map[string]any
-	if err := yaml.Unmarshal(before, &b); err != nil {
-		return nil, err
-	}
-	if err := yaml.Unmarshal(after, &a); err != nil {
-		return nil, err
+	for _, doc := range []struct {
+		src []byte
+		dst *map[string]any
+	}{{before, &b}, {after, &a}} {
+		file, err := parser.ParseBytes(doc.src, 0)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range file.Docs {
+			if !yamlfile.Within(d, maxChangedNodes) {
+				return nil, fmt.Errorf("its aliases expand it to more than %d values", maxChangedNodes)
+			}
+		}
+		if err := yaml.Unmarshal(doc.src, doc.dst); err != nil {
+			return nil, err
+		}
 	}
 	keys := []string{}
 	for k, v := range a {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,6 +37,25 @@ func TestReloadChangedKeys(t *testing.T) {
 	}
 	if _, err := changedKeys([]byte(base), []byte("rules: [\n")); err == nil {
 		t.Error("changedKeys of a file that does not parse: no error")
+	}
+	// Merge keys merging mappings that merge a mapping nine times, nine
+	// times over: decoded, billions of mappings.
+	bomb := base + "x:\n  m0: &m0 {a: 1}\n"
+	for i := 1; i <= 11; i++ {
+		bomb += fmt.Sprintf("  m%d: &m%d {<<: [%s]}\n", i, i, strings.Repeat(fmt.Sprintf("*m%d, ", i-1), 8)+fmt.Sprintf("*m%d", i-1))
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := changedKeys([]byte(base), []byte(bomb))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "aliases expand it to more than 1000000 values") {
+			t.Errorf("changedKeys of a file whose aliases expand to billions of values: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("changedKeys of a file whose aliases expand to billions of values has not returned after 10 s")
 	}
 }
 

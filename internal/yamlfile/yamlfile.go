@@ -218,3 +218,77 @@ func SyntaxHint(msg string) string {
 	}
 	return msg
 }
+
+// Within reports whether the document at body, its aliases expanded, has
+// at most limit nodes: what a decoder that expands each alias (goccy's,
+// merge keys included) builds. Anchors repeated inside anchors that are
+// repeated (a "billion laughs") make a few hundred bytes billions of
+// nodes, which such a decoder would take for ever to build. An alias of
+// the anchor it stands in counts as too many. It takes a time linear in
+// the size of the document as written.
+func Within(body ast.Node, limit int) bool {
+	s := &sizer{anchors: Anchors(body), sizes: map[*ast.AnchorNode]int{}, limit: limit}
+	return s.size(body) <= limit
+}
+
+// sizer counts the nodes of a document, aliases expanded, up to limit+1.
+type sizer struct {
+	anchors map[string]*ast.AnchorNode
+	// sizes are the sizes of the anchors' values; -1 while one is counted.
+	sizes map[*ast.AnchorNode]int
+	limit int
+}
+
+func (s *sizer) size(n ast.Node) int {
+	sum := func(nodes ...ast.Node) int {
+		total := 1
+		for _, c := range nodes {
+			if total += s.size(c); total > s.limit {
+				return s.limit + 1
+			}
+		}
+		return total
+	}
+	switch v := n.(type) {
+	case nil:
+		return 0
+	case *ast.DocumentNode:
+		return sum(v.Body)
+	case *ast.MappingNode:
+		nodes := make([]ast.Node, len(v.Values))
+		for i, e := range v.Values {
+			nodes[i] = e
+		}
+		return sum(nodes...)
+	case *ast.MappingValueNode:
+		return sum(v.Key, v.Value)
+	case *ast.MappingKeyNode:
+		return sum(v.Value)
+	case *ast.SequenceNode:
+		return sum(v.Values...)
+	case *ast.TagNode:
+		return sum(v.Value)
+	case *ast.AnchorNode:
+		return s.anchor(v)
+	case *ast.AliasNode:
+		a, ok := s.anchors[v.Value.GetToken().Value]
+		if !ok {
+			return 1
+		}
+		return s.anchor(a)
+	}
+	return 1
+}
+
+func (s *sizer) anchor(a *ast.AnchorNode) int {
+	switch n, ok := s.sizes[a]; {
+	case ok && n < 0:
+		return s.limit + 1
+	case ok:
+		return n
+	}
+	s.sizes[a] = -1
+	n := min(1+s.size(a.Value), s.limit+1)
+	s.sizes[a] = n
+	return n
+}
