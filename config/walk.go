@@ -174,7 +174,15 @@ func (w *walker) walk(np *ast.Node, t reflect.Type, path string) {
 		}
 		return
 	case *ast.TagNode:
+		errs := len(w.errs)
 		w.walk(&v.Value, t, path)
+		// A value taken out is taken out with its tag, now or when the
+		// decoder refuses it: goccy's decoder crashes on a tag around
+		// nothing where a list belongs.
+		w.slots[path] = np
+		if len(w.errs) > errs {
+			drop(np)
+		}
 		return
 	case *ast.AliasNode:
 		// An alias was checked where its anchor is.
