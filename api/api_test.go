@@ -37,7 +37,7 @@ var categories = map[string]event.Category{"sent": event.Delivered, "open": even
 
 // seed fills st with a small, varied history: 12 events a minute apart
 // (two of them at the same instant) and three quarantined bodies.
-func seed(t *testing.T, st *store.Store) {
+func seed(t testing.TB, st *store.Store) {
 	t.Helper()
 	rows := []struct {
 		id, source, typ, email, campaign string

@@ -36,7 +36,7 @@ func guarded(t *testing.T, token string, gc dashboard.GuardConfig) *httptest.Ser
 
 // openStore opens a store in a directory of its own, closed when the test
 // ends.
-func openStore(t *testing.T) *store.Store {
+func openStore(t testing.TB) *store.Store {
 	t.Helper()
 	st, err := store.Open(context.Background(), store.Config{Dir: t.TempDir()}, nil)
 	if err != nil {
