@@ -1039,14 +1039,18 @@ var templateErrorRE = regexp.MustCompile(`(?s)^template: t:(\d+)(?::(\d+))?: (?:
 // template file: "template: FILE:LINE:COL: executing ...".
 var fileErrorRE = regexp.MustCompile(`(?s)^template: (.*:\d+:\d+): executing `)
 
-// noValue returns the error of an action that printed no value, which err
-// wraps, or nil: text/template's words around it ("executing ... at
-// <.data.x | _hookd_print ...>: error calling _hookd_print") name functions
-// that the rule does not show.
+// noValue returns the error of an action that printed no value, or of a
+// {{range}} over a number, which err wraps, or nil: text/template's words
+// around it ("executing ... at <.data.x | _hookd_print ...>: error calling
+// _hookd_print") name functions that the rule does not show.
 func noValue(err error) error {
 	var nv *NoValueError
 	if errors.As(err, &nv) {
 		return nv
+	}
+	var re *rangeError
+	if errors.As(err, &re) {
+		return re
 	}
 	var jv *jsontmpl.NoValueError
 	if errors.As(err, &jv) {

@@ -167,6 +167,7 @@ func FuzzRule(f *testing.F) {
 		{`len(data) > 0 || any(keys(data), # startsWith "a")`, `email[0:3]`, `{"a":{{ range $k, $v := .data }}{{ $k }}{{ end }}}`},
 		{`type ==`, `nil`, `{{ .emial }}`},
 		{`1..10 | sum() > 3`, "", `{{ template "x" }}`},
+		{`type == "open"`, "", `{{ range .data.MessageID }}{{ end }}`},
 	} {
 		f.Add(seed.when, seed.once, seed.param)
 	}

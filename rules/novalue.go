@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"text/template/parse"
@@ -10,15 +11,38 @@ import (
 // The functions the rules add to a template once it is parsed, so that a
 // rule cannot call them: text/template refuses at parse a function it
 // does not know. printFunc is appended to each action that prints;
-// optionalFunc reads .data in the condition of an {{if}} or a {{with}}.
+// optionalFunc reads .data in the condition of an {{if}} or a {{with}};
+// rangeFunc is appended to what a {{range}} ranges over.
 const (
 	printFunc    = "_hookd_print"
 	optionalFunc = "_hookd_optional"
+	rangeFunc    = "_hookd_range"
 )
 
-// valueFuncs are the functions of printFunc and optionalFunc, for a
-// text/template or an html/template FuncMap.
-var valueFuncs = map[string]any{printFunc: printValue, optionalFunc: optional}
+// valueFuncs are the functions of printFunc, optionalFunc and rangeFunc,
+// for a text/template or an html/template FuncMap.
+var valueFuncs = map[string]any{printFunc: printValue, optionalFunc: optional, rangeFunc: rangeable}
+
+// rangeable returns v, what a {{range}} ranges over, and an error when v
+// is an integer: text/template ranges n times over an integer n, and the
+// event's data, written by whoever sends the event, could hold
+// 9223372036854775807 where a rule ranges over a list, looping for ever
+// on that event.
+func rangeable(v any) (any, error) {
+	switch reflect.ValueOf(v).Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return nil, &rangeError{v}
+	}
+	return v, nil
+}
+
+// rangeError is rangeable's error: a {{range}} over the number v.
+type rangeError struct{ v any }
+
+func (e *rangeError) Error() string {
+	return fmt.Sprintf("{{range}} over the number %v: want a list or a mapping", e.v)
+}
 
 // NoValueError is an action of a template that printed no value: a JSON
 // null in the event's data, or what index gives for a key the data lacks.
@@ -117,7 +141,8 @@ func checkPrints(tree *parse.Tree) {
 // the data lacks is still an error (missingkey=error). root tells whether
 // dot is the event at tree's root: it is not in a template that
 // {{template}} calls, nor in the body of a {{with}} or a {{range}}, where
-// only $.data.x is rewritten.
+// only $.data.x is rewritten. It also appends rangeFunc to what each
+// {{range}} ranges over (rangePipe), which the rules read from the event.
 func optionalData(tree *parse.Tree, root bool) {
 	if tree == nil {
 		return
@@ -138,12 +163,29 @@ func optionalData(tree *parse.Tree, root bool) {
 				walk(c.List, false)
 				walk(c.ElseList, root)
 			case *parse.RangeNode:
+				rangePipe(tree, c.Pipe)
 				walk(c.List, false)
 				walk(c.ElseList, root)
 			}
 		}
 	}
 	walk(tree.Root, root)
+}
+
+// rangePipe appends rangeFunc to p, what a {{range}} ranges over, unless
+// p is a number written in the template ({{ range 3 }}).
+func rangePipe(tree *parse.Tree, p *parse.PipeNode) {
+	if p == nil || len(p.Cmds) == 0 {
+		return
+	}
+	if cmd := p.Cmds[0]; len(p.Cmds) == 1 && len(cmd.Args) == 1 {
+		if _, ok := cmd.Args[0].(*parse.NumberNode); ok {
+			return
+		}
+	}
+	pos := p.Position()
+	p.Cmds = append(p.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: pos,
+		Args: []parse.Node{parse.NewIdentifier(rangeFunc).SetTree(tree).SetPos(pos)}})
 }
 
 // optionalPipe rewrites the fields of data in the condition p (see

@@ -2,10 +2,12 @@ package rules_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hookd/hookd/rules"
 )
@@ -93,6 +95,80 @@ func TestNoValue(t *testing.T) {
 			for _, v := range m.Actions[0].Params {
 				if s, ok := v.(string); ok && s != "https://example.com/" && s != tt.want {
 					t.Errorf("rendered %q, want %q", s, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// TestRangeOverNumber renders parameters that range over .data.tags on an
+// event whose sender wrote the largest integer there, where a list is
+// meant: text/template would range that many times, for ever. Each fails
+// the rule at once, in text, HTML and JSON alike; a list ranges as
+// before, and so does a number written in the template.
+func TestRangeOverNumber(t *testing.T) {
+	dir := t.TempDir()
+	const huge = "9223372036854775807"
+	tests := []struct {
+		name   string
+		action string
+		tags   any    // the event's data.tags
+		want   string // the parameter rendered; or, with err, ""
+		err    string
+	}{
+		{name: "subject", action: `mail: { subject: "{{ range .data.tags }}{{ . }}{{ end }}" }`, tags: json.Number(huge),
+			err: `rules.yaml:5:36: rule "r": actions[0].mail.subject: {{range}} over the number ` + huge + `: want a list or a mapping`},
+		{name: "html body", action: `mail: { html: "<p>{{ range $i, $t := .data.tags }}{{ $t }}{{ end }}</p>" }`, tags: json.Number(huge),
+			err: `{{range}} over the number ` + huge},
+		{name: "JSON body", action: `http: { url: "https://example.com/", body: '[{{ range .data.tags }}"{{ . }}",{{ end }}0]' }`, tags: json.Number(huge),
+			err: `{{range}} over the number ` + huge},
+		{name: "under with", action: `mail: { subject: "{{ with .data }}{{ range .tags }}x{{ end }}{{ end }}" }`, tags: json.Number("-1"),
+			err: `{{range}} over the number -1`},
+		{name: "a list", action: `mail: { subject: "{{ range .data.tags }}{{ . }}{{ end }}" }`, tags: []string{"a", "b"}, want: "ab"},
+		{name: "a mapping", action: `mail: { subject: "{{ range $k, $v := .data.tags }}{{ $k }}{{ $v }}{{ end }}" }`, tags: map[string]int{"a": 1}, want: "a1"},
+		{name: "a number written", action: `mail: { subject: "{{ range 3 }}x{{ end }}" }`, tags: json.Number(huge), want: "xxx"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "rules:\n  - name: r\n    when: type == \"bounce\"\n    actions:\n      - " + tt.action + "\n"
+			if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			set, err := rules.Load(context.Background(), []string{"rules.yaml"}, rules.Options{Dir: dir, Body: bodies, JSON: jsonBodies})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := mj(t, "bounce", map[string]any{"tags": tt.tags})
+			done := make(chan []rules.Match, 1)
+			go func() {
+				matches, err := set.Eval(context.Background(), e, memLog{e})
+				if err != nil {
+					t.Error(err)
+				}
+				done <- matches
+			}()
+			var matches []rules.Match
+			select {
+			case matches = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Eval has not returned after 10 s")
+			}
+			if len(matches) != 1 {
+				t.Fatalf("%d matches, want 1", len(matches))
+			}
+			m := matches[0]
+			if tt.err != "" {
+				if m.Err == nil || !strings.Contains(m.Err.Error(), tt.err) {
+					t.Errorf("rule error %v, want one holding %q", m.Err, tt.err)
+				}
+				return
+			}
+			if m.Err != nil {
+				t.Fatal(m.Err)
+			}
+			for _, v := range m.Actions[0].Params {
+				if v != tt.want {
+					t.Errorf("rendered %q, want %q", v, tt.want)
 				}
 			}
 		})
