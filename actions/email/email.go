@@ -177,18 +177,10 @@ func (k kind) Check(ps map[string]any, email string) error {
 }
 
 // CheckWritten checks as Check does, and refuses a rendered to of more
-// recipients than the list written has items: a template, of the event's
-// data say, renders one address at most (param.AsWritten). The count is
-// checked before the addresses, so that a group ("g: a@x.com, b@y.com;")
-// is refused as the recipients it names, not as an address that does not
-// parse.
+// recipients than the list written has items (param.Recipients): a
+// template, of the event's data say, renders one address at most.
 func (k kind) CheckWritten(written, ps map[string]any, email string) error {
-	w, _, _ := param.Text(written, "to")
-	to, _, _ := param.Text(ps, "to")
-	if err := param.OneRecipient(to, email); err != nil {
-		return err
-	}
-	if err := param.AsWritten(w, to); err != nil {
+	if err := param.Recipients(written, ps, email); err != nil {
 		return err
 	}
 	return k.Check(ps, email)

@@ -311,6 +311,20 @@ func OneRecipient(to, eventEmail string) error {
 	return nil
 }
 
+// Recipients checks the to of the parameters ps, as rendered for an event
+// whose address is eventEmail, with OneRecipient, then against the to of
+// the parameters as written with AsWritten: before the addresses are
+// parsed, so that a group ("g: a@x.com, b@y.com;") is refused as the
+// recipients it names, not as an address that does not parse.
+func Recipients(written, ps map[string]any, eventEmail string) error {
+	w, _, _ := Text(written, "to")
+	to, _, _ := Text(ps, "to")
+	if err := OneRecipient(to, eventEmail); err != nil {
+		return err
+	}
+	return AsWritten(w, to)
+}
+
 // AsWritten checks the rendered list of addresses to against the list a
 // rule wrote, written: it may not name more recipients than written has
 // items, each a literal address or a template. A template whose value is
