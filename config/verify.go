@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -177,7 +178,7 @@ func resolveSecrets(c *Config, name string, idx *index, need func(field string) 
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(dir, path)
 		}
-		b, err := os.ReadFile(path)
+		b, err := readSecret(path)
 		if err != nil {
 			line, col := idx.locate(f.field)
 			var pe *os.PathError
@@ -190,6 +191,29 @@ func resolveSecrets(c *Config, name string, idx *index, need func(field string) 
 		*f.p = strings.TrimRight(string(b), "\r\n")
 	}
 	return errs
+}
+
+// maxSecretFile bounds what a secret file may hold: far more than any key
+// or token, and little enough that a path to the wrong file (a log, a
+// device such as /dev/zero or /dev/urandom, which never ends) is refused
+// at once, where reading it whole would hang or exhaust memory.
+const maxSecretFile = 64 << 10
+
+// readSecret reads the file at path, at most maxSecretFile bytes of it.
+func readSecret(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxSecretFile {
+		return nil, fmt.Errorf("read secret file %s: more than %d KiB, more than a secret holds: is it the right file?", path, maxSecretFile>>10)
+	}
+	return b, nil
 }
 
 // secretField is a secret's field path and where its value is.
