@@ -39,7 +39,9 @@
 // they hold a control character (a sender's id with a NUL in it), as the
 // http action's Idempotency-Key is. It runs in hookd's working directory.
 //
-// Exit status 0 is success. Any other exit, or death by a signal, is
+// Exit status 0 is success. Exit status 65 (EX_DATAERR) refuses the event:
+// the job is dead-lettered at once and its target runs on
+// (actions.Refused). Any other exit, or death by a signal, is
 // retried by the job's policy, with the end of the program's output
 // (standard output and standard error together) in the error, each value
 // of env of four bytes or more in it blanked: a script under set -x, or
@@ -333,12 +335,21 @@ func (action) Do(ctx context.Context, call actions.Call) error {
 		return fmt.Errorf("%s: %w (process group killed)", name, ctx.Err())
 	case runCtx.Err() != nil:
 		return fmt.Errorf("%s: timed out after %s (process group killed)%s", name, p.timeout, out.suffix(p.env))
+	case errors.As(err, &exit) && exit.ExitCode() == exitDataErr:
+		return actions.Refused(fmt.Errorf("%s: %w (EX_DATAERR: the program refuses this event)%s", name, err, out.suffix(p.env)))
 	case errors.As(err, &exit):
 		return fmt.Errorf("%s: %w%s", name, err, out.suffix(p.env))
 	default:
 		return fmt.Errorf("%s: %w%s", name, err, out.suffix(p.env))
 	}
 }
+
+// exitDataErr is EX_DATAERR of sysexits(3), "the input data was
+// incorrect": a program exits with it to refuse one event (one it cannot
+// take, which no retry changes), so the job is dead-lettered at once and
+// the target runs its other jobs on, where any other failing exit is
+// retried and, its retries spent, suspends the target.
+const exitDataErr = 65
 
 // cannotRun reports whether err, from starting a program, means it can
 // never run: missing, not executable, not a program.

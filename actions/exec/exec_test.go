@@ -116,6 +116,7 @@ func TestDoOutcomes(t *testing.T) {
 		command       string
 		wantErr       []string // all in the error; none: success
 		wantPermanent bool
+		wantRefused   bool
 	}{
 		{name: "exit 0", command: script(t, dir, "ok", "echo fine\n")},
 		{name: "bare name in PATH", command: "true"},
@@ -128,6 +129,13 @@ func TestDoOutcomes(t *testing.T) {
 			name:    "exit 75",
 			command: script(t, dir, "tempfail", "exit 75\n"),
 			wantErr: []string{"exit status 75"},
+		},
+		{
+			name:          "exit 65 refuses the event",
+			command:       script(t, dir, "dataerr", "echo cannot read this event >&2\nexit 65\n"),
+			wantErr:       []string{"exit status 65", "EX_DATAERR", "cannot read this event"},
+			wantPermanent: true,
+			wantRefused:   true,
 		},
 		{
 			name:    "killed by a signal",
@@ -170,8 +178,8 @@ func TestDoOutcomes(t *testing.T) {
 			if actions.IsPermanent(err) != tt.wantPermanent {
 				t.Errorf("Do = %v: permanent %v, want %v", err, actions.IsPermanent(err), tt.wantPermanent)
 			}
-			if actions.IsRefused(err) {
-				t.Errorf("Do = %v: refused, want the target suspended: a program that cannot run fails every job", err)
+			if actions.IsRefused(err) != tt.wantRefused {
+				t.Errorf("Do = %v: refused %v, want %v", err, actions.IsRefused(err), tt.wantRefused)
 			}
 			if len(err.Error()) > 3000 {
 				t.Errorf("error is %d bytes long, want the output truncated", len(err.Error()))
