@@ -17,6 +17,8 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -118,7 +120,11 @@ const pingTimeout = 2 * time.Second
 // Listener serves the hook routes. Create it with New, start its group
 // commit with Run, and serve Handler.
 type Listener struct {
-	echo      *echo.Echo
+	// routing is the hook routes being served; SetSources swaps in a new
+	// one, serialized by reload. A request loads it once and keeps it.
+	routing   atomic.Pointer[routing]
+	reload    sync.Mutex
+	handler   http.Handler
 	log       eventlog.Log
 	commit    *committer
 	logger    *slog.Logger
@@ -127,8 +133,7 @@ type Listener struct {
 	metrics   *metrics
 	bufs      sync.Pool
 	env       Env
-	slots     chan struct{}     // one per request in progress
-	routes    map[string]string // each hook route's source, for requests no hook serves (405)
+	slots     chan struct{} // one per request in progress
 
 	// inflight holds the bytes of the bodies of requests in progress, at
 	// most maxInflight; a request waits up to inflightWait for room.
@@ -206,7 +211,6 @@ func New(cfg Config, log eventlog.Log, logger *slog.Logger, reg prometheus.Regis
 		bufs:      sync.Pool{New: func() any { return new(bytes.Buffer) }},
 		env:       Env{Logger: logger, Nonces: cfg.Nonces, Client: cfg.Client, Now: cfg.Now},
 		slots:     make(chan struct{}, cfg.MaxConcurrent),
-		routes:    map[string]string{},
 
 		inflight:     semaphore.NewWeighted(cfg.MaxInflight),
 		maxInflight:  cfg.MaxInflight,
@@ -218,21 +222,108 @@ func New(cfg Config, log eventlog.Log, logger *slog.Logger, reg prometheus.Regis
 		logRefused:    logRefused,
 	}
 	l.commit = newCommitter(log, cfg.BatchSize, cfg.BatchWait, cfg.CommitTimeout, m.batch.Observe, logger)
-	l.echo = NewEcho(logger)
-	l.echo.Use(l.logRequests)
-	RouteHealthz(l.echo)
-	RouteReadyz(l.echo, l.Ready, false)
-	for _, src := range cfg.Sources {
-		if err := l.route(src); err != nil {
-			return nil, err
-		}
+	r, err := l.newRouting(cfg.Sources, nil)
+	if err != nil {
+		return nil, err
 	}
+	l.routing.Store(r)
+	l.handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		l.routing.Load().echo.ServeHTTP(w, req)
+	})
 	return l, nil
 }
 
 // Handler returns the HTTP handler of the hook routes, /healthz and
-// /readyz.
-func (l *Listener) Handler() http.Handler { return l.echo }
+// /readyz. It serves each request with the sources of the last
+// SetSources (or New) before the request came.
+func (l *Listener) Handler() http.Handler { return l.handler }
+
+// routing is one generation of the hook routes: the echo instance that
+// serves them, and the hook of each source. It is never changed once
+// built; SetSources builds the next.
+type routing struct {
+	echo   *echo.Echo
+	hooks  map[string]*hook  // by source name
+	routes map[string]string // each hook route's source, for requests no hook serves (405)
+}
+
+// SourceChanges names the sources a SetSources added, removed and changed,
+// each list sorted.
+type SourceChanges struct {
+	Added, Removed, Changed []string
+}
+
+// Empty reports whether the SetSources changed nothing.
+func (c SourceChanges) Empty() bool {
+	return len(c.Added) == 0 && len(c.Removed) == 0 && len(c.Changed) == 0
+}
+
+// SetSources makes srcs the sources l serves, in place of those it served
+// (config.Load's sources: validated, secrets resolved). A request in
+// progress finishes with the sources it started with; every request after
+// SetSources returns is served with srcs. A source whose settings are
+// unchanged keeps its hook whole, its rate limiter and its adapter's state
+// included; a changed one keeps its rate limiter when its rate_limit is
+// the same. The replay tokens (Config.Nonces), the limits, the group
+// commit and the metrics are l's and carry over. On an error (a source
+// that no adapter takes) l serves on with the sources it had. Safe for
+// concurrent use.
+func (l *Listener) SetSources(srcs []config.Source) (SourceChanges, error) {
+	l.reload.Lock()
+	defer l.reload.Unlock()
+	prev := l.routing.Load()
+	next, err := l.newRouting(srcs, prev)
+	if err != nil {
+		return SourceChanges{}, err
+	}
+	l.routing.Store(next)
+	var ch SourceChanges
+	for name, h := range next.hooks {
+		switch old, ok := prev.hooks[name]; {
+		case !ok:
+			ch.Added = append(ch.Added, name)
+		case old != h:
+			ch.Changed = append(ch.Changed, name)
+		}
+	}
+	for name := range prev.hooks {
+		if _, ok := next.hooks[name]; !ok {
+			ch.Removed = append(ch.Removed, name)
+		}
+	}
+	for _, s := range [][]string{ch.Added, ch.Removed, ch.Changed} {
+		slices.Sort(s)
+	}
+	return ch, nil
+}
+
+// newRouting builds the routes of srcs, taking over from prev (nil at the
+// start) the hooks of the sources that did not change.
+func (l *Listener) newRouting(srcs []config.Source, prev *routing) (*routing, error) {
+	r := &routing{echo: NewEcho(l.logger), hooks: map[string]*hook{}, routes: map[string]string{}}
+	r.echo.Use(l.logRequests(r.routes))
+	RouteHealthz(r.echo)
+	RouteReadyz(r.echo, l.Ready, false)
+	for _, src := range srcs {
+		var old *hook
+		if prev != nil {
+			old = prev.hooks[src.Name]
+		}
+		h, err := l.hook(src, old)
+		if err != nil {
+			return nil, err
+		}
+		r.hooks[src.Name] = h
+		path := pathOf(src)
+		r.echo.POST(path, h.serve)
+		r.routes[path] = src.Name
+		if src.Auth.Token != nil {
+			r.echo.POST(tokenPath(path), h.serve)
+			r.routes[tokenPath(path)] = src.Name
+		}
+	}
+	return r, nil
+}
 
 // InFlight returns how many hook requests are in progress: being read,
 // verified and decoded, or waiting for the commit that holds their events.
@@ -299,20 +390,28 @@ func (l *Listener) Run(ctx context.Context) error {
 	return nil
 }
 
-func (l *Listener) route(src config.Source) error {
+// hook returns the hook of src: old itself when it serves the same
+// settings, else a new one, which takes over old's metrics, and its rate
+// limiter when the rate limit is the same. old is nil for a source new to
+// l. A new hook's warnings (no authentication, a weak password) are
+// logged.
+func (l *Listener) hook(src config.Source, old *hook) (*hook, error) {
+	if old != nil && reflect.DeepEqual(old.src, src) {
+		return old, nil
+	}
 	p, err := Lookup(src.Provider)
 	if err != nil {
-		return fmt.Errorf("source %q: %w", src.Name, err)
+		return nil, fmt.Errorf("source %q: %w", src.Name, err)
 	}
 	env := l.env
 	env.Logger = l.logger.With("source", src.Name)
 	ad, err := p.New(src, env)
 	if err != nil {
-		return fmt.Errorf("source %q: %w", src.Name, err)
+		return nil, fmt.Errorf("source %q: %w", src.Name, err)
 	}
 	auth, err := newAuth(src)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if Unauthenticated(src) {
 		l.logger.Warn("source accepts unauthenticated requests: anyone who knows the URL can post events",
@@ -321,28 +420,29 @@ func (l *Listener) route(src config.Source) error {
 	for _, w := range Warnings(src) {
 		l.logger.Warn(w, "source", src.Name)
 	}
-	h := &hook{l: l, src: src, ad: ad, auth: auth, maxBody: l.maxBody, maxEvents: l.maxEvents, metrics: l.metrics.source(src.Name)}
+	h := &hook{l: l, src: src, ad: ad, auth: auth, maxBody: l.maxBody, maxEvents: l.maxEvents}
 	if src.MaxBody > 0 {
 		h.maxBody = int64(src.MaxBody)
 	}
 	if src.MaxEvents > 0 {
 		h.maxEvents = src.MaxEvents
 	}
-	if r := src.RateLimit.Rate; r > 0 {
+	switch r := src.RateLimit.Rate; {
+	case old != nil && old.src.RateLimit == src.RateLimit:
+		h.limiter = old.limiter
+	case r > 0:
 		burst := src.RateLimit.Burst
 		if burst <= 0 {
 			burst = max(1, int(math.Ceil(r)))
 		}
 		h.limiter = rate.NewLimiter(rate.Limit(r), burst)
 	}
-	path := pathOf(src)
-	l.echo.POST(path, h.serve)
-	l.routes[path] = src.Name
-	if src.Auth.Token != nil {
-		l.echo.POST(tokenPath(path), h.serve)
-		l.routes[tokenPath(path)] = src.Name
+	if old != nil {
+		h.metrics = old.metrics
+	} else {
+		h.metrics = l.metrics.source(src.Name)
 	}
-	return nil
+	return h, nil
 }
 
 // tokenPath is the route of a source's path followed by its token as a

@@ -34,8 +34,15 @@ const (
 // /readyz are not logged: probes would drown the rest (Ready logs its own
 // changes). Config.RequestLog drops the lines of accepted requests, or of
 // all; an accepted request then returns before anything is read for its
-// line, and a refused one is still counted in the metrics.
-func (l *Listener) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+// line, and a refused one is still counted in the metrics. routes maps each
+// hook route to its source.
+func (l *Listener) logRequests(routes map[string]string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return l.logRequest(routes, next)
+	}
+}
+
+func (l *Listener) logRequest(routes map[string]string, next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
 		err := next(c)
@@ -63,7 +70,7 @@ func (l *Listener) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		case status == http.StatusNotFound && route == "(no route)":
 			l.metrics.rejected.WithLabelValues("", "not_found").Inc()
 		case status == http.StatusMethodNotAllowed:
-			source = l.routes[route]
+			source = routes[route]
 			l.metrics.rejected.WithLabelValues(source, "method").Inc()
 		}
 		if status >= 400 && !l.logRefused {

@@ -293,7 +293,7 @@ func driveHookd(b *testing.B) load {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, slog.New(slog.DiscardHandler)) }()
+	go func() { done <- serve(ctx, cfg, nil, slog.New(slog.DiscardHandler)) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -446,7 +446,7 @@ func drivePipe(b *testing.B) (acked, arrived map[string]time.Time) {
 	cfg.Data = filepath.Join(dir, "data")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, slog.New(slog.DiscardHandler)) }()
+	go func() { done <- serve(ctx, cfg, nil, slog.New(slog.DiscardHandler)) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -193,7 +195,8 @@ func sourceTokens(cfg *config.Config) []string {
 type callbackWatch struct {
 	client   *mjapi.Client
 	interval time.Duration
-	tokens   []string // hidden in the URLs logged (sourceTokens)
+	mu       sync.Mutex
+	tokens   []string // hidden in the URLs logged (sourceTokens); guarded by mu
 	logger   *slog.Logger
 	dead     prometheus.Gauge
 	errors   prometheus.Counter
@@ -233,6 +236,19 @@ func (w *callbackWatch) Run(ctx context.Context) {
 	}
 }
 
+// hide adds tokens to those hidden in the URLs logged: the sources'
+// tokens after a reload. Those of before stay hidden, as a callback URL
+// registered with Mailjet may hold a token hookd no longer takes.
+func (w *callbackWatch) hide(tokens []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, t := range tokens {
+		if !slices.Contains(w.tokens, t) {
+			w.tokens = append(w.tokens, t)
+		}
+	}
+}
+
 // check reads the callback URLs once.
 func (w *callbackWatch) check(ctx context.Context) {
 	cbs, err := w.client.Callbacks(ctx)
@@ -243,12 +259,15 @@ func (w *callbackWatch) check(ctx context.Context) {
 		}
 		return
 	}
+	w.mu.Lock()
+	tokens := slices.Clone(w.tokens)
+	w.mu.Unlock()
 	dead := 0
 	for _, cb := range cbs {
 		if cb.Status == "dead" {
 			dead++
 			w.logger.Warn("Mailjet marked an event callback URL dead and no longer calls it; run hookd mailjet register once it works",
-				"event", cb.EventType, "url", mjapi.Redact(cb.URL, w.tokens...), "backup", cb.IsBackup)
+				"event", cb.EventType, "url", mjapi.Redact(cb.URL, tokens...), "backup", cb.IsBackup)
 		}
 	}
 	w.dead.Set(float64(dead))

@@ -314,3 +314,40 @@ mailjet: { api_url: %q, api_key: %q, api_secret: %q }
 		}
 	})
 }
+
+// TestCallbackWatchHide checks that the tokens a reload of the sources
+// brings are hidden in the dead URLs the watch logs, and those of before
+// still are: Mailjet may still hold a URL with a token hookd no longer
+// takes.
+func TestCallbackWatchHide(t *testing.T) {
+	// All lower case, as a token may be: not one redact.Path takes for a
+	// token by its look.
+	const oldToken, newToken = "oldhooktokenoflettersonly", "newhooktokenoflettersonly"
+	mj := newMJStandIn(t, mjKey, mjSecret)
+	var logs strings.Builder
+	client := &mjapi.Client{BaseURL: mj.URL, Key: mjKey, Secret: mjSecret}
+	w, err := newCallbackWatch(client, 1, []string{oldToken}, slog.New(slog.NewTextHandler(&logs, nil)), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{oldToken, newToken} {
+		if _, err := client.Register(context.Background(), "https://h.example.com/hooks/mailjet/"+tok, []string{"open"}, 1, tok == newToken); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mj.mu.Lock()
+	for i := range mj.callbacks {
+		mj.callbacks[i].Status = "dead"
+	}
+	mj.mu.Unlock()
+	w.hide([]string{newToken})
+	w.check(context.Background())
+	if n := strings.Count(logs.String(), "marked an event callback URL dead"); n != 2 {
+		t.Errorf("%d warnings, want 2:\n%s", n, logs.String())
+	}
+	for _, tok := range []string{oldToken, newToken} {
+		if strings.Contains(logs.String(), tok) {
+			t.Errorf("the watch logged the token %s:\n%s", tok, logs.String())
+		}
+	}
+}

@@ -11,37 +11,52 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/parser"
 
+	"github.com/hookd/hookd/config"
 	"github.com/hookd/hookd/internal/yamlfile"
+	"github.com/hookd/hookd/listener"
 )
 
-// startConfig is the configuration file as serve started with it. serve
-// applies a change of the rule files on SIGHUP, but a change of the
-// configuration itself only at a restart, and says so rather than let a
-// SIGHUP seem to have applied it.
+// startConfig is the configuration file as serve started with it. On
+// SIGHUP serve applies a change of its sources (and of their secret
+// files), and of the rule files, but a change of any other key only at a
+// restart, and says so rather than let a SIGHUP seem to have applied it.
 type startConfig struct {
-	path   string
-	src    []byte
+	path string
+	src  []byte
+	// load loads the configuration as serve did, its flags included; nil
+	// applies no change of the sources.
+	load   func() (*config.Config, error)
 	logger *slog.Logger
+
+	sources []config.Source // the sources running
+	// apply swaps in new sources (listener.Listener.SetSources).
+	apply func([]config.Source) (listener.SourceChanges, error)
+	// applied is called with the sources apply took.
+	applied func([]config.Source)
 }
 
-// readStartConfig reads the configuration file at path; nil when there is
-// none (the built-in configuration) or it cannot be read, which serve's
-// load of it just did.
-func readStartConfig(path string, logger *slog.Logger) *startConfig {
-	if path == "" {
+// readStartConfig reads the configuration file of cfg, which load loads
+// again; nil when there is none (the built-in configuration) or it cannot
+// be read, which serve's load of it just did.
+func readStartConfig(cfg *config.Config, load func() (*config.Config, error), logger *slog.Logger) *startConfig {
+	if cfg.File == "" {
 		return nil
 	}
-	src, err := os.ReadFile(path)
+	src, err := os.ReadFile(cfg.File)
 	if err != nil {
 		return nil
 	}
-	return &startConfig{path: path, src: src, logger: logger}
+	return &startConfig{path: cfg.File, src: src, load: load, logger: logger, sources: cfg.Sources}
 }
 
-// warnChanged logs a warning, naming the file and the top-level keys whose
-// values differ, when the file's content is no longer what serve started
-// with. It does nothing on a nil startConfig.
-func (c *startConfig) warnChanged() {
+// reload is SIGHUP's look at the configuration file. When the file loads
+// and validates as a whole and its sources differ from those running,
+// they are swapped in (apply) and an info line names the sources added,
+// removed and changed; a file that does not load is logged as an error,
+// and the running sources stay. A change of any other key is warned of,
+// naming the file and the keys: it applies at a restart. It does nothing
+// on a nil startConfig.
+func (c *startConfig) reload() {
 	if c == nil {
 		return
 	}
@@ -50,6 +65,34 @@ func (c *startConfig) warnChanged() {
 		c.logger.Warn("configuration file unreadable; the running configuration stays as it was loaded at the start", "file", c.path, "err", err)
 		return
 	}
+	if c.load != nil && c.apply != nil {
+		cfg, err := c.load()
+		if err != nil {
+			c.logger.Error("configuration file does not load; the running sources stay", "file", c.path, "err", err)
+			return
+		}
+		if !reflect.DeepEqual(cfg.Sources, c.sources) {
+			ch, err := c.apply(cfg.Sources)
+			if err != nil {
+				c.logger.Error("sources not reloaded; the running sources stay", "file", c.path, "err", err)
+				return
+			}
+			c.sources = cfg.Sources
+			if c.applied != nil {
+				c.applied(cfg.Sources)
+			}
+			if !ch.Empty() {
+				c.logger.Info("sources reloaded", "file", c.path, "added", ch.Added, "removed", ch.Removed, "changed", ch.Changed)
+			}
+		}
+	}
+	c.warnChanged(src)
+}
+
+// warnChanged logs a warning, naming the file and the top-level keys whose
+// values differ, when src, the file's content, is no longer what serve
+// started with in keys that apply at a restart only.
+func (c *startConfig) warnChanged(src []byte) {
 	if bytes.Equal(src, c.src) {
 		return
 	}
@@ -57,9 +100,16 @@ func (c *startConfig) warnChanged() {
 	if keys, err := changedKeys(c.src, src); err != nil {
 		attrs = append(attrs, "err", err)
 	} else {
+		if c.load != nil && c.apply != nil {
+			// Applied by reload.
+			keys = slices.DeleteFunc(keys, func(k string) bool { return k == "sources" })
+		}
+		if len(keys) == 0 {
+			return
+		}
 		attrs = append(attrs, "keys", keys)
 	}
-	c.logger.Warn("configuration file changed; restart hookd to apply it (a reload applies changes of the rule files only, not of rules: in the configuration)", attrs...)
+	c.logger.Warn("configuration file changed; restart hookd to apply it (a reload applies changes of sources and of the rule files, not of the other keys)", attrs...)
 }
 
 // maxChangedNodes bounds the values changedKeys decodes a file to.

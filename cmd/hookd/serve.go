@@ -69,9 +69,10 @@ The rule files the configuration lists are evaluated on every event as it is
 stored; the actions of the rules that fire are queued in the store and run
 with retries. The files, and the template files they name, reload when
 they change, and on SIGHUP; files that do not load leave the running rules
-in place. The configuration file itself is read at the start only: on
-SIGHUP, serve warns when it changed since, naming the keys that differ, and
-a restart applies them.
+in place. On SIGHUP serve also reads the configuration file again and, when
+it loads as a whole, applies its sources (and their secret files): requests
+in progress finish with the sources they started with. A change of any other
+key is warned of, naming the keys, and applies at a restart.
 
 With tls (or admin.tls), the hooks (or admin) listener serves HTTPS. Its
 certificate and key files are read again on SIGHUP, and when they change
@@ -93,7 +94,8 @@ and exits 0.`,
 			if err != nil {
 				return err
 			}
-			return serve(cmd.Context(), cfg, logger, func(rc *actions.RunnerConfig) { rc.Lease = lease })
+			load := func() (*config.Config, error) { return flags.Load(knownNames()) }
+			return serve(cmd.Context(), cfg, load, logger, func(rc *actions.RunnerConfig) { rc.Lease = lease })
 		},
 	}
 	flags.Register(cmd.Flags())
@@ -119,8 +121,9 @@ const (
 // and finish in-flight requests, then stop the group commit, then the
 // consumers, then close the log and the store. A ctx that ends while serve
 // starts (a signal while it waits for PostgreSQL, say) stops it as asked:
-// the start it cut off is no error.
-func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerOpts ...func(*actions.RunnerConfig)) (err error) {
+// the start it cut off is no error. load loads the configuration again, as
+// cfg was, for SIGHUP to apply a change of its sources; nil applies none.
+func serve(ctx context.Context, cfg *config.Config, load func() (*config.Config, error), logger *slog.Logger, runnerOpts ...func(*actions.RunnerConfig)) (err error) {
 	listening := false
 	defer func() {
 		if !listening && err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
@@ -135,7 +138,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	// What SIGHUP compares the configuration file with.
-	started := readStartConfig(cfg.File, logger)
+	started := readStartConfig(cfg, load, logger)
 	// The rules first: rule files that do not load fail the start before
 	// a port is bound or a database touched.
 	var watcher *rules.Watcher
@@ -398,17 +401,25 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, runnerO
 			}
 		})
 	}
-	// SIGHUP reloads the rule files; without rules it is ignored rather
-	// than ending hookd, its default. A change of the configuration file
-	// is only warned of: it applies at a restart. One that came while
-	// serve started is handled now.
+	// SIGHUP applies a change of the sources in the configuration file
+	// (a file that does not load changes nothing) and reloads the rule
+	// files; without rules or a file it does nothing, never ending hookd
+	// as its default would.
+	// A change of another key is only warned of: it applies at a restart.
+	// One that came while serve started is handled now.
+	if started != nil {
+		started.apply = lis.SetSources
+		if cw != nil {
+			started.applied = func(srcs []config.Source) { cw.hide(sourceTokens(&config.Config{Sources: srcs})) }
+		}
+	}
 	consumeWG.Go(func() {
 		for {
 			select {
 			case <-consumeCtx.Done():
 				return
 			case <-hup:
-				started.warnChanged()
+				started.reload()
 				for _, r := range []*tlsfile.Reloader{hooksTLS, adminTLS} {
 					if r != nil {
 						_ = r.Reload() // logs why it failed

@@ -37,7 +37,7 @@ func TestServeAnswersWhileStarting(t *testing.T) {
 	cfg.Log.Backend, cfg.Log.DSN = "postgres", "postgres://hookd@"+silent+"/x?sslmode=disable&connect_timeout=8"
 	var logs testenv.Buffer
 	done := make(chan error, 1)
-	go func() { done <- serve(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil))) }()
+	go func() { done <- serve(context.Background(), cfg, nil, slog.New(slog.NewTextHandler(&logs, nil))) }()
 
 	client := &http.Client{Timeout: 2 * time.Second}
 	get := func(method, url string) (int, string, http.Header) {
@@ -149,7 +149,7 @@ func TestStopWhileStarting(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil))) }()
+	go func() { done <- serve(ctx, cfg, nil, slog.New(slog.NewTextHandler(&logs, nil))) }()
 	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), "hookd starting"); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("serve did not start:\n%s", logs.String())
