@@ -16,25 +16,11 @@ func TestOneRecipient(t *testing.T) {
 {"event":"open","time":1433103519,"MessageID":2,"email":"ann@x.com"}]`)
 	for _, action := range []string{"email", "mailjet_send"} {
 		t.Run(action, func(t *testing.T) {
-			dir := t.TempDir()
-			cfg := filepath.Join(dir, "hookd.yaml")
-			if err := os.WriteFile(cfg, []byte(`sources:
-  - name: mailjet
-    provider: mailjet
-smtp: { host: localhost, port: 2525, tls: none, from: "Shop <shop@example.com>" }
-mailjet: { api_key: key, api_secret: secret }
-rules: [rules.yaml]
-`), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(`rules:
-  - name: thanks
+			cfg := mailConfig(t, `  - name: thanks
     when: type == "open"
     actions:
       - `+action+`: { to: "{{ .email }}", subject: "hi", text: "hello" }
-`), 0o600); err != nil {
-				t.Fatal(err)
-			}
+`)
 			out, _, err := runHookd(t, "test", "--config", cfg, "--event", events)
 			if err == nil {
 				t.Errorf("hookd test passed a rule that would mail each part of %s", list)
@@ -61,25 +47,11 @@ func TestOneRecipientFromData(t *testing.T) {
 {"event":"open","time":1433103519,"MessageID":3,"email":"cid@x.com","cc":"\"Doe, Jane\" <jane@x.com>"}]`)
 	for _, action := range []string{"email", "mailjet_send"} {
 		t.Run(action, func(t *testing.T) {
-			dir := t.TempDir()
-			cfg := filepath.Join(dir, "hookd.yaml")
-			if err := os.WriteFile(cfg, []byte(`sources:
-  - name: mailjet
-    provider: mailjet
-smtp: { host: localhost, port: 2525, tls: none, from: "Shop <shop@example.com>" }
-mailjet: { api_key: key, api_secret: secret }
-rules: [rules.yaml]
-`), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(`rules:
-  - name: cc
+			cfg := mailConfig(t, `  - name: cc
     when: type == "open"
     actions:
       - `+action+`: { to: "ops@shop.example, {{ .data.cc }}", subject: "hi", text: "hello" }
-`), 0o600); err != nil {
-				t.Fatal(err)
-			}
+`)
 			out, _, err := runHookd(t, "test", "--config", cfg, "--event", events)
 			if err == nil {
 				t.Errorf("hookd test passed a rule that would mail each address of a data field:\n%s", out)
@@ -98,4 +70,25 @@ rules: [rules.yaml]
 			}
 		})
 	}
+}
+
+// mailConfig writes a configuration with a mailjet source, smtp and
+// mailjet keys, and a rule file of the rules given, and returns its path.
+func mailConfig(t *testing.T, rules string) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "hookd.yaml")
+	if err := os.WriteFile(cfg, []byte(`sources:
+  - name: mailjet
+    provider: mailjet
+smtp: { host: localhost, port: 2525, tls: none, from: "Shop <shop@example.com>" }
+mailjet: { api_key: key, api_secret: secret }
+rules: [rules.yaml]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte("rules:\n"+rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
