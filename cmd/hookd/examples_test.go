@@ -187,6 +187,7 @@ func newRequest(method, url string) (func() (int, error), error) {
 func TestExamplesAfterQuickStart(t *testing.T) {
 	t.Setenv("MJ_APIKEY_PUBLIC", "try")
 	t.Setenv("MJ_APIKEY_PRIVATE", "try")
+	t.Setenv("SENDGRID_API_KEY", "try")
 	files, err := filepath.Glob(filepath.Join("..", "..", "examples", "*", "hookd.yaml"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no examples/*/hookd.yaml: %v", err)
