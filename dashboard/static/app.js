@@ -266,8 +266,21 @@ async function overview(params) {
   const all = Object.values(totals).reduce((a, b) => a + b, 0);
   const delivered = totals.delivered || 0, open = totals.open || 0, click = totals.click || 0;
   const axis = axisOf(data.interval, data.since, data.until);
+  // A window without events may be a store without any: then the page
+  // says where a provider must send them, rather than a chart of nothing.
+  const none = all === 0 && (await api("/events?limit=1")).events.length === 0;
+  const chart = h("div", { id: "overview-chart", "data-total": all }, stackedBars(buckets, keys, axis.label, { tick: axis.tick }));
+  // On a window too narrow for the whole chart it scrolls: show its end,
+  // the newest buckets, once the page is drawn.
+  setTimeout(() => { chart.scrollLeft = chart.scrollWidth; });
   return [
     h("h1", {}, "Overview"),
+    none ? h("div", { class: "card notice", id: "overview-empty" },
+      h("h2", {}, "No events yet"),
+      h("p", {}, "Point your provider's webhook at hookd's hooks listener: ", h("code", {}, "POST /hooks/SOURCE"),
+        ", SOURCE being a source's name in the configuration (the built-in one is ", h("code", {}, "mailjet"),
+        "). To try the dashboard first, ", h("code", {}, "hookd send --generate 100 http://HOST:PORT/hooks/mailjet"),
+        " posts made-up events.")) : null,
     tabs(Object.keys(ranges), range, v => show("#/overview?range=" + v), "ranges"),
     h("p", { class: "muted" }, `Events by category, whichever provider sent them, from ${fmtTime(data.since)} to ${fmtTime(data.until)}, per ${data.interval} bucket (event time, UTC); "other" are events whose type has no category. Search shows each provider's own types.`),
     h("div", { class: "kpis", id: "totals" },
@@ -276,7 +289,7 @@ async function overview(params) {
         h("div", { class: "v", id: "total-" + k, "data-count": totals[k] }, fmtNum(totals[k])),
         h("div", { class: "l" }, k)))),
     h("div", { class: "card" }, h("h2", {}, "Events per category"),
-      h("div", { id: "overview-chart", "data-total": all }, stackedBars(buckets, keys, axis.label, { tick: axis.tick })),
+      chart,
       h("div", { class: "legend" }, keys.map((k, i) => h("span", {}, h("i", { style: { background: colorOf(k, i) } }), k)))),
     h("div", { class: "card" }, h("h2", {}, "Delivery funnel"),
       h("div", { class: "funnel", id: "funnel" },
@@ -478,6 +491,12 @@ async function search(params) {
     // The form stays, with what was typed, so a refused value can be put
     // right where it is.
     return [h("h1", {}, "Search"), form, errorBox(err, route, "page-error")];
+  }
+  if (shown === 0) {
+    return [h("h1", {}, "Search"), form,
+      h("div", { class: "card" }, h("p", { class: "muted", id: "search-empty" },
+        q.size ? "No event matches these filters." : "No events yet: once a provider posts to hookd, its events are listed here.")),
+    ];
   }
   return [h("h1", {}, "Search"), form,
     h("div", { class: "card" }, h("p", {}, count.el, " shown, newest first."),

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// TestDashboardEmptyStore checks in headless chromium what a person sees
+// on a hookd that has stored no event yet: the Overview says where a
+// provider must post them and Search says there are none, where both
+// showed counts of 0 over an empty chart and an empty table; once an event
+// is stored, the Overview says so no more, and a search that finds nothing
+// says so.
+func TestDashboardEmptyStore(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	p, _ := startDashHookd(t, token, "rules: []\n")
+	ui := logIn(t, p, token)
+	if n := ui.count("#overview-empty"); n != 1 {
+		t.Fatalf("the Overview of an empty store shows %d notices saying where to post events, want 1", n)
+	}
+	if got := ui.text("#overview-empty"); !strings.Contains(got, "No events yet") || !strings.Contains(got, "POST /hooks/SOURCE") {
+		t.Errorf("the empty Overview says %q, want where to post events", got)
+	}
+	ui.shot("overview-empty")
+	ui.load("#/search")
+	if got := ui.text("#search-empty"); !strings.HasPrefix(got, "No events yet") {
+		t.Errorf("the empty Search says %q, want that there are no events yet", got)
+	}
+	if n := ui.count("#search-results"); n != 0 {
+		t.Errorf("the empty Search shows %d result tables, want none", n)
+	}
+
+	postHook(t, p.hooks, mailjetEvent("sent", 1, "a@example.com", time.Now().Add(-10*time.Minute), ""))
+	waitEvents(t, p, token, 1)
+	ui.load("#/overview?range=1h")
+	ui.texts(map[string]string{"#total-all": "1"})
+	if n := ui.count("#overview-empty"); n != 0 {
+		t.Errorf("with an event stored the Overview still says there are none")
+	}
+	// A window without the event, the store not empty: the chart says the
+	// window is empty, the page does not say that nothing was ever posted.
+	ui.load("#/search?domain=none.test")
+	if got := ui.text("#search-empty"); got != "No event matches these filters." {
+		t.Errorf("a search finding nothing says %q", got)
+	}
+}
+
+// TestDashboardPhone checks the dashboard in headless chromium at a phone's
+// width (390 px): no page is wider than the window, the Overview's funnel
+// steps stand one under another, its chart keeps a readable width inside
+// its card, scrolled to the newest buckets, and the KPIs do not touch the
+// chart's card. Keyboard focus shows a ring.
+func TestDashboardPhone(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	p, _ := startDashHookd(t, token, "rules: []\n")
+	at := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
+	var events []string
+	for i := range 1000 {
+		typ := []string{"sent", "sent", "open", "click"}[i%4]
+		events = append(events, mailjetEvent(typ, i, fmt.Sprintf("u%04d@d%d.example", i, i%7), at, ""))
+	}
+	postHook(t, p.hooks, "["+strings.Join(events, ",")+"]")
+	waitEvents(t, p, token, 1000)
+
+	ui := &ui{t: t, ctx: browser(t, 2*time.Minute, chromedp.WindowSize(390, 844)), shots: t.TempDir()}
+	ui.do("narrow the window", chromedp.EmulateViewport(390, 844))
+	ui.logIn(p, token)
+	ui.load("#/overview")
+	ui.texts(map[string]string{"#total-all": "1,000", "#funnel-delivered": "500"})
+	ui.fitsWidth()
+	steps := eval[[]float64](ui, `[...document.querySelectorAll("#funnel .step")].flatMap(s => { const r = s.getBoundingClientRect(); return [r.top, r.bottom]; })`)
+	if len(steps) != 6 || steps[2] < steps[1] || steps[4] < steps[3] {
+		t.Errorf("the funnel's steps span %v (top, bottom of each), want each under the one before", steps)
+	}
+	chart := eval[[]float64](ui, `(() => { const c = document.querySelector("#overview-chart"); return [c.querySelector("svg").getBoundingClientRect().width, c.scrollLeft, c.clientWidth, c.scrollWidth]; })()`)
+	if chart[0] < 800 {
+		t.Errorf("the chart is %.0f px wide, want 800 for its labels to be read", chart[0])
+	}
+	if chart[1]+chart[2] < chart[3]-1 {
+		t.Errorf("the chart is scrolled to %.0f of %.0f px shown %.0f at a time, want its end: the newest buckets", chart[1], chart[3], chart[2])
+	}
+	if gap := eval[float64](ui, `document.querySelector("#overview-chart").closest(".card").getBoundingClientRect().top - document.querySelector("#totals").getBoundingClientRect().bottom`); gap < 8 {
+		t.Errorf("the KPIs end %.0f px above the chart's card, want a gap", gap)
+	}
+	ui.shot("phone-overview")
+	for _, page := range []string{"#/deliverability", "#/live", "#/search", "#/rules", "#/deadletters", "#/suppressions", "#/quarantine"} {
+		ui.load(page)
+		ui.fitsWidth()
+		ui.shot("phone-" + strings.TrimPrefix(page, "#/"))
+	}
+
+	// The keyboard's focus shows, on the dark header as on the page.
+	ui.do("tab to the first link", chromedp.KeyEvent(kb.Tab))
+	if got := eval[string](ui, `(() => { const s = getComputedStyle(document.activeElement); return document.activeElement.tagName + " " + s.outlineStyle + " " + s.outlineWidth; })()`); got != "A solid 2px" {
+		t.Errorf("the focused element and its outline: %q, want a link with a 2px solid ring", got)
+	}
+}
