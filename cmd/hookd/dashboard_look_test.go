@@ -13,9 +13,9 @@ import (
 // TestDashboardEmptyStore checks in headless chromium what a person sees
 // on a hookd that has stored no event yet: the Overview says where a
 // provider must post them and Search says there are none, where both
-// showed counts of 0 over an empty chart and an empty table; once an event
-// is stored, the Overview says so no more, and a search that finds nothing
-// says so.
+// showed counts of 0 over an empty chart and an empty table, and Live says
+// that no event came yet until one comes; once an event is stored, the
+// Overview says so no more, and a search that finds nothing says so.
 func TestDashboardEmptyStore(t *testing.T) {
 	const token = "dash-admin-token-0123"
 	p, _ := startDashHookd(t, token, "rules: []\n")
@@ -35,8 +35,18 @@ func TestDashboardEmptyStore(t *testing.T) {
 		t.Errorf("the empty Search shows %d result tables, want none", n)
 	}
 
+	// Live says what it waits for until the first event comes.
+	ui.load("#/live")
+	ui.waitFor("the stream", `document.querySelector("#live-status").textContent.startsWith("connected")`)
+	if !eval[bool](ui, `document.querySelector("#live-empty").checkVisibility()`) {
+		t.Error("Live without events does not say that none came yet")
+	}
 	postHook(t, p.hooks, mailjetEvent("sent", 1, "a@example.com", time.Now().Add(-10*time.Minute), ""))
 	waitEvents(t, p, token, 1)
+	ui.waitFor("the event on Live", `document.querySelectorAll("#live-rows tr").length === 1`)
+	if eval[bool](ui, `document.querySelector("#live-empty").checkVisibility()`) {
+		t.Error("Live still says no event came, showing one")
+	}
 	ui.load("#/overview?range=1h")
 	ui.texts(map[string]string{"#total-all": "1"})
 	if n := ui.count("#overview-empty"); n != 0 {

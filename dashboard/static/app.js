@@ -359,6 +359,9 @@ async function deliverability(params) {
 function live(params) {
   const list = h("tbody", { id: "live-rows" });
   const count = h("span", { id: "live-count" }, "0");
+  // Until the first event comes, the page says what it waits for rather
+  // than showing the table's headers over nothing.
+  const empty = h("p", { class: "muted", id: "live-empty" }, "No event yet: each event appears here as hookd stores it.");
   const status = h("span", { class: "muted", id: "live-status" }, "connecting…");
   const source = h("input", { name: "source", id: "live-source", placeholder: "any source", value: params.get("source") || "" });
   const type = h("input", { name: "type", id: "live-type", placeholder: "any type", value: params.get("type") || "" });
@@ -392,7 +395,7 @@ function live(params) {
     if (es) es.close();
     status.textContent = "connecting…";
     list.replaceChildren();
-    n = 0; count.textContent = "0";
+    n = 0; count.textContent = "0"; empty.hidden = false;
     const q = new URLSearchParams();
     if (source.value.trim()) q.set("source", source.value.trim());
     if (type.value.trim()) q.set("type", type.value.trim());
@@ -407,7 +410,7 @@ function live(params) {
     };
     es.addEventListener("event", m => {
       const e = JSON.parse(m.data);
-      n++; count.textContent = String(n);
+      n++; count.textContent = String(n); empty.hidden = true;
       list.prepend(h("tr", { "data-id": e.id, "data-type": e.type },
         h("td", {}, fmtTime(e.time)), h("td", {}, e.source), h("td", {}, typePill(e.type)),
         cell(e.email, emailLen), cell(e.campaign, campaignLen), h("td", {}, h("a", { href: "#/event/" + encodeURIComponent(e.id) }, short(e.id, 24)))));
@@ -421,7 +424,7 @@ function live(params) {
     h("form", { class: "filters card", onsubmit: ev => { ev.preventDefault(); connect(true); } },
       h("label", {}, "source", source), h("label", {}, "type", type),
       h("button", { type: "submit", class: "primary", id: "live-apply" }, "Apply"), status),
-    h("div", { class: "card live-list" }, h("p", {}, "Events received since opening: ", count),
+    h("div", { class: "card live-list" }, h("p", {}, "Events received since opening: ", count), empty,
       table(["time", "source", "type", "email", "campaign", "id"], list, { id: "live-table" })),
   ];
 }
