@@ -110,3 +110,29 @@ func TestDashboardPhone(t *testing.T) {
 		t.Errorf("the focused element and its outline: %q, want a link with a 2px solid ring", got)
 	}
 }
+
+// TestDashboardLoadingDims follows a link in headless chromium to a page
+// whose answer is held: the page shown dims while the next one loads, where
+// nothing showed that the click was taken, and is whole again once it
+// comes.
+func TestDashboardLoadingDims(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	p, _ := startDashHookd(t, token, "rules: []\n")
+	ui := logIn(t, p, token)
+	eval[bool](ui, `(() => {
+		const f = window.fetch;
+		window.fetch = (url, opts) => {
+			if (!String(url).startsWith("/api/events")) return f(url, opts);
+			return new Promise(resolve => { window.release = () => resolve(f(url, opts)); });
+		};
+		return true;
+	})()`)
+	ui.do("search", chromedp.Click(chromedp.CSS(`#nav a[data-page="search"]`)))
+	ui.waitFor("the search asked for", `typeof window.release === "function"`)
+	ui.waitFor("the page dimmed", `getComputedStyle(document.querySelector("#main")).opacity === "0.5"`)
+	eval[bool](ui, `window.release(), true`)
+	ui.waitFor("the search shown", `document.querySelector("#search-empty") !== null`)
+	if got := eval[string](ui, `getComputedStyle(document.querySelector("#main")).opacity`); got != "1" {
+		t.Errorf("the page loaded, its opacity is %s, want 1", got)
+	}
+}
