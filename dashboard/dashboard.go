@@ -556,7 +556,8 @@ func loginForm(code int, problem string) echo.HandlerFunc {
 <link rel="stylesheet" href="/ui/static/style.css"></head>
 <body class="login"><main><h1>hookd</h1>`+msg+`
 <form method="post" action="/ui/login" id="login-form"><label>Admin token <input type="password" name="token" id="token" autofocus required></label>
-<button type="submit" id="login">Log in</button></form>
+<p class="muted" id="login-help">The <code>admin.token</code> of hookd's configuration.</p>
+<button type="submit" class="primary" id="login">Log in</button></form>
 </main><script src="/ui/static/login.js"></script></body></html>`)
 	}
 }

@@ -136,3 +136,27 @@ func TestDashboardLoadingDims(t *testing.T) {
 		t.Errorf("the page loaded, its opacity is %s, want 1", got)
 	}
 }
+
+// TestDashboardLoginForm checks the login form in headless chromium at a
+// phone's width: it says which token it asks for, its field is as wide as
+// the form under its label, where it stood cut short beside it, and Log in
+// is the page's primary button.
+func TestDashboardLoginForm(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	p, _ := startDashHookd(t, token, "rules: []\n")
+	ui := &ui{t: t, ctx: browser(t, time.Minute), shots: t.TempDir()}
+	ui.do("open the login", chromedp.EmulateViewport(390, 844), chromedp.Navigate(p.admin+"/ui/"), chromedp.WaitVisible(chromedp.CSS("#token")))
+	if got := ui.text("#login-help"); got != "The admin.token of hookd's configuration." {
+		t.Errorf("the login says %q about its token", got)
+	}
+	widths := eval[[]float64](ui, `[document.querySelector("#token").getBoundingClientRect().width, document.querySelector("#login-form").getBoundingClientRect().width]`)
+	if widths[0] < widths[1]-1 {
+		t.Errorf("the token's field is %.0f px wide in a form of %.0f", widths[0], widths[1])
+	}
+	if got := eval[string](ui, `document.querySelector("#login").className`); got != "primary" {
+		t.Errorf("Log in's class is %q, want primary", got)
+	}
+	ui.fitsWidth()
+	ui.shot("login-phone")
+	ui.do("log in", chromedp.SendKeys(chromedp.CSS("#token"), token), chromedp.Click(chromedp.CSS("#login")), chromedp.WaitVisible(chromedp.CSS("#total-all")))
+}
