@@ -160,3 +160,21 @@ func TestDashboardLoginForm(t *testing.T) {
 	ui.shot("login-phone")
 	ui.do("log in", chromedp.SendKeys(chromedp.CSS("#token"), token), chromedp.Click(chromedp.CSS("#login")), chromedp.WaitVisible(chromedp.CSS("#total-all")))
 }
+
+// TestDashboardCountsSeparated checks in headless chromium that Live counts
+// a thousand events as 1,000, as every count on the dashboard is written,
+// where its counts of events, jobs' attempts and targets' jobs read 1000.
+func TestDashboardCountsSeparated(t *testing.T) {
+	const token = "dash-admin-token-0123"
+	p, _ := startDashHookd(t, token, "rules: []\n")
+	ui := logIn(t, p, token)
+	ui.load("#/live")
+	ui.waitFor("the stream", `document.querySelector("#live-status").textContent.startsWith("connected")`)
+	at := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
+	var events []string
+	for i := range 1000 {
+		events = append(events, mailjetEvent("sent", i, fmt.Sprintf("u%04d@example.com", i), at, ""))
+	}
+	postHook(t, p.hooks, "["+strings.Join(events, ",")+"]")
+	ui.waitFor("the thousand events on Live", `document.querySelector("#live-count").textContent === "1,000"`)
+}

@@ -131,7 +131,7 @@ function tally(id, one, many) {
   return {
     el: [num, " ", noun],
     set(n) {
-      num.textContent = String(n);
+      num.textContent = fmtNum(n);
       noun.textContent = n === 1 ? one : many;
     },
   };
@@ -410,7 +410,7 @@ function live(params) {
     };
     es.addEventListener("event", m => {
       const e = JSON.parse(m.data);
-      n++; count.textContent = String(n); empty.hidden = true;
+      n++; count.textContent = fmtNum(n); empty.hidden = true;
       list.prepend(h("tr", { "data-id": e.id, "data-type": e.type },
         h("td", {}, fmtTime(e.time)), h("td", {}, e.source), h("td", {}, typePill(e.type)),
         cell(e.email, emailLen), cell(e.campaign, campaignLen), h("td", {}, h("a", { href: "#/event/" + encodeURIComponent(e.id) }, short(e.id, 24)))));
@@ -519,7 +519,7 @@ function jobRow(j, suspended) {
       h("td", {}, String(j.id)), h("td", {}, j.rule), h("td", {}, j.action), cell(j.target, 50),
       h("td", { class: "status status-" + j.status }, j.status,
         waits ? h("div", { class: "muted waiting" }, "waits for its target, suspended: ", h("a", { href: "#/deadletters" }, "resume it")) : null),
-      h("td", { class: "num" }, String(j.attempts)),
+      h("td", { class: "num" }, fmtNum(j.attempts)),
       h("td", {}, h("ol", { class: "attempts" }, (j.history || []).map(a =>
         h("li", { value: a.attempt }, `${fmtTime(a.started)} · ${(a.took_ns / 1e6).toFixed(1)} ms · `,
           a.error ? h("span", { class: "error", title: a.error.length > 200 ? a.error : undefined }, short(a.error, 200)) : h("span", { class: "status-done" }, "ok"))))));
@@ -665,7 +665,7 @@ async function deadLetters() {
     // died, which the list is sorted by.
     return h("tr", { "data-job": j.id }, h("td", { class: "died" }, fmtTime(j.updated)), h("td", {}, String(j.id)), h("td", {}, j.rule), h("td", {}, j.action), cell(j.target, 40),
       h("td", {}, h("a", { href: "#/event/" + encodeURIComponent(j.event_id) }, short(j.event_id, 20))),
-      cell(j.last_error, 120, { class: "error" }), h("td", { class: "num" }, String(j.attempts)), status, h("td", {}, btn));
+      cell(j.last_error, 120, { class: "error" }), h("td", { class: "num" }, fmtNum(j.attempts)), status, h("td", {}, btn));
   };
   const targetRow = t => {
     const btn = h("button", { class: "primary", id: "resume-" + t.id, onclick: async () => {
@@ -675,7 +675,7 @@ async function deadLetters() {
     } }, "Resume");
     resumeButtons.set(t.name, btn);
     return h("tr", { "data-target": t.id }, h("td", {}, t.name), h("td", {}, fmtTime(t.suspended_at)), cell(t.reason, 120, { class: "error" }),
-      h("td", { class: "num" }, String(t.pending)), h("td", { class: "num" }, String(t.dead)), h("td", {}, btn));
+      h("td", { class: "num" }, fmtNum(t.pending)), h("td", { class: "num" }, fmtNum(t.dead)), h("td", {}, btn));
   };
   const targetsBody = h("tbody", {});
   let suspended = 0;
