@@ -43,23 +43,12 @@ func TestMailjetSendErrors(t *testing.T) {
 		}
 		return 0, ""
 	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(`rules:
-  - name: thanks
+	cfg := mailjetRulesConfig(t, mj.URL, `  - name: thanks
     when: type == "open"
     actions:
       - mailjet_send: { to: "{{ .email }}", subject: "Thanks", text: "Thanks for reading.", from: "shop@example.com" }
         retry: "3x20ms"
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := filepath.Join(dir, "hookd.yaml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`sources: [{name: mailjet, provider: mailjet}]
-mailjet: { api_url: %q, api_key: %q, api_secret: %q }
-rules: [rules.yaml]
-`, mj.URL, mjKey, mjSecret)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`)
 	p := startHookd(t, t.TempDir(), "--config", cfg)
 	var events []string
 	for i, who := range []string{"bad-key", "busy", "broken"} {
@@ -118,23 +107,12 @@ func TestMailjetUnsubscribeRefused(t *testing.T) {
 		}
 		return 0, ""
 	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(`rules:
-  - name: unsubscribe
+	cfg := mailjetRulesConfig(t, mj.URL, `  - name: unsubscribe
     when: type == "open"
     actions:
       - mailjet_unsubscribe: { list_id: 42 }
         retry: "3x20ms"
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := filepath.Join(dir, "hookd.yaml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`sources: [{name: mailjet, provider: mailjet}]
-mailjet: { api_url: %q, api_key: %q, api_secret: %q }
-rules: [rules.yaml]
-`, mj.URL, mjKey, mjSecret)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`)
 	data := t.TempDir()
 	p := startHookd(t, data, "--config", cfg)
 	event := func(n int, who string) string {
@@ -185,4 +163,23 @@ rules: [rules.yaml]
 		t.Errorf("hookd deadletters list: %v\n%s%s", err, out, stderr)
 	}
 	p.stop(t)
+}
+
+// mailjetRulesConfig writes a configuration with a mailjet source, its
+// mailjet section pointing at url, and a rule file of the rules given, and
+// returns its path.
+func mailjetRulesConfig(t *testing.T, url, rules string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte("rules:\n"+rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "hookd.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`sources: [{name: mailjet, provider: mailjet}]
+mailjet: { api_url: %q, api_key: %q, api_secret: %q }
+rules: [rules.yaml]
+`, url, mjKey, mjSecret)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
